@@ -1,0 +1,25 @@
+/* Verification front door: authenticity by the vendor's rules, then policy. */
+#ifndef CVMKIT_VERIFY_H
+#define CVMKIT_VERIFY_H
+
+#include "dcap.h"
+#include "policy.h"
+#include "report.h"
+
+/* cvm_verify_quote verifies a DCAP quote (SGX or TDX) with `collateral` at
+ * Unix time `at`, anchored in `root_der` (NULL: Intel's root), and appraises
+ * it with `policy`. Returns 0 only when the quote is authentic and the policy
+ * accepts it; otherwise a negative CVM_E_* (CVM_E_POLICY when only the policy
+ * rejected). `res` always carries the quote verdict (status, advisories)
+ * as far as verification got; `rep` the steps. */
+CVM_MUST_CHECK int cvm_verify_quote(const uint8_t *quote, size_t quote_len,
+                                    const struct cvm_dcap_collateral *collateral, const uint8_t *root_der,
+                                    size_t root_der_len, int64_t at, const struct cvm_policy *policy,
+                                    struct cvm_report *rep, struct cvm_dcap_result *res);
+
+/* cvm_verify_quote_warm is cvm_verify_quote over collateral verified once. */
+CVM_MUST_CHECK int cvm_verify_quote_warm(struct cvm_dcap_verified *v, const uint8_t *quote, size_t quote_len,
+                                         int64_t at, const struct cvm_policy *policy, struct cvm_report *rep,
+                                         struct cvm_dcap_result *res);
+
+#endif
