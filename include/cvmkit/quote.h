@@ -113,13 +113,16 @@ struct cvm_quote {
 	uint16_t outer_cert_data_type; /* 6 for v4/v5, 5 for v3 */
 	struct cvm_rd pck_chain_pem;   /* certification data of type 5 */
 	size_t quote_len;              /* bytes of the quote proper */
-	size_t padding_len;            /* trailing zero bytes accepted after it */
+	size_t padding_len;            /* trailing bytes (zero padding, unless trailing_garbage) */
+	bool trailing_garbage;         /* non-zero bytes follow the quote: parse gave CVM_E_FORMAT */
 };
 
 /* cvm_quote_parse checks the structure of the `len` bytes at `buf` and fills
  * `out`, whose pointers borrow from `buf`. It verifies no signature. A quote
  * followed by zero bytes only (as a TDX GetQuote buffer returns it) is
- * accepted; any other trailing byte is rejected. Returns 0,
+ * accepted; any other trailing byte is rejected with CVM_E_FORMAT, and then
+ * (only then) `out` is nevertheless complete with `trailing_garbage` set, so
+ * a verifier can explain what the quote proper would have given. Returns 0,
  * CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_UNSUPPORTED or CVM_E_TOO_LARGE. */
 CVM_MUST_CHECK int cvm_quote_parse(const uint8_t *buf, size_t len, struct cvm_quote *out);
 

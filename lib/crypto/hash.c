@@ -1,0 +1,47 @@
+#include <openssl/err.h>
+#include <openssl/sha.h>
+
+#include "crypto_int.h"
+
+void cvm_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	(void)SHA256(p, n, out);
+}
+
+void cvm_sha384(const void *p, size_t n, uint8_t out[48])
+{
+	(void)SHA384(p, n, out);
+}
+
+const char *cvm_crypto_errstr(void)
+{
+	static __thread char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		return "no libcrypto error recorded";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+bool cvm_asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	static ASN1_TIME *epoch;
+	int days = 0, secs = 0;
+
+	if (epoch == NULL) {
+		ASN1_TIME *e = ASN1_TIME_set(NULL, 0);
+
+		if (e == NULL)
+			return false;
+		/* First caller wins; a racing second one frees its copy. */
+		if (!__atomic_compare_exchange_n(&epoch, &(ASN1_TIME *){NULL}, e, false, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE))
+			ASN1_TIME_free(e);
+	}
+	if (t == NULL || ASN1_TIME_diff(&days, &secs, epoch, t) != 1)
+		return false;
+	*out = (int64_t)days * 86400 + secs;
+	return true;
+}

@@ -1,0 +1,782 @@
+/* DCAP quote verification in Intel's order:
+ *   root CA -> root CA CRL -> PCK CRL issuer chain -> PCK CRL
+ *   -> TCB info (issuer chain, signature, dates) -> QE identity (same)
+ *   -> PCK chain of the quote (chain, CRLs, SGX extension)
+ *   -> QE report signature -> QE report binds the attestation key
+ *   -> QE identity -> quote signature -> TCB level and status.
+ * Collateral checks live in cvm_dcap_collateral_verify (done once for the
+ * warm path); everything that depends on the quote in cvm_dcap_quote_verify.
+ * Every step goes to the report, with the cause of a failure. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+
+#include "dcap_int.h"
+
+struct cvm_dcap_verified {
+	struct cvm_cert *root;
+	struct cvm_crl *root_crl;
+	struct cvm_crl *pck_crl;
+	struct cvm_cert *pck_crl_issuer;
+	struct cvm_tcb_info *tcb_info;
+	struct cvm_qe_identity *qe_identity;
+	int64_t valid_from;  /* latest notBefore / thisUpdate / issueDate used */
+	int64_t valid_until; /* earliest notAfter / nextUpdate used */
+	/* The PCK chain of the last quote, by the SHA-256 of its PEM bytes: a
+	 * platform sends the same chain with every quote. */
+	bool pck_cached;
+	uint8_t pck_hash[32];
+	struct cvm_cert *pck_leaf;
+	struct cvm_pck_info pck;
+	int64_t pck_valid_from;
+	int64_t pck_valid_until;
+};
+
+static void fmt_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == INT64_MAX || gmtime_r(&tt, &tm) == NULL) {
+		(void)snprintf(buf, len, "never");
+		return;
+	}
+	(void)strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* window_check reports whether `at` lies in [from, until]. */
+static int window_check(struct cvm_report *rep, const char *step, const char *what, int64_t from,
+                        int64_t until, int64_t at)
+{
+	char a[32], b[32], c[32];
+
+	fmt_time(from, a, sizeof(a));
+	fmt_time(until, b, sizeof(b));
+	fmt_time(at, c, sizeof(c));
+	if (at < from) {
+		cvm_report_add(rep, step, false, "%s is not yet valid at %s (valid from %s)", what, c, a);
+		return CVM_E_EXPIRED;
+	}
+	if (at > until) {
+		cvm_report_add(rep, step, false, "%s expired at %s (verification time %s)", what, b, c);
+		return CVM_E_EXPIRED;
+	}
+	return CVM_OK;
+}
+
+static void narrow(int64_t *from, int64_t *until, int64_t f, int64_t u)
+{
+	if (f > *from)
+		*from = f;
+	if (u < *until)
+		*until = u;
+}
+
+/* chain_verify checks certs[0] up to `root`: each certificate valid at `at`,
+ * issued and signed by the next one (the last by the root; a copy of the
+ * root at the end of the chain is allowed), no unknown critical extension,
+ * and none that the root issued on the root CA CRL. */
+static int chain_verify(struct cvm_report *rep, const char *step, struct cvm_cert *const *certs, size_t n,
+                        const struct cvm_cert *root, const struct cvm_crl *root_crl, int64_t at,
+                        int64_t *from, int64_t *until)
+{
+	char subj[256], what[320];
+	int r;
+
+	if (n > 0 && cvm_cert_equal(certs[n - 1], root))
+		n--;
+	if (n == 0) {
+		cvm_report_add(rep, step, false, "the chain holds no certificate below the root");
+		return CVM_E_CHAIN;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cvm_cert *issuer = i + 1 < n ? certs[i + 1] : root;
+
+		cvm_cert_subject(certs[i], subj, sizeof(subj));
+		(void)snprintf(what, sizeof(what), "certificate '%s'", subj);
+		r = window_check(rep, step, what, cvm_cert_not_before(certs[i]), cvm_cert_not_after(certs[i]),
+		                 at);
+		if (r != CVM_OK)
+			return r;
+		narrow(from, until, cvm_cert_not_before(certs[i]), cvm_cert_not_after(certs[i]));
+		if (cvm_cert_has_unknown_critical(certs[i])) {
+			cvm_report_add(rep, step, false, "%s has an unknown critical extension", what);
+			return CVM_E_CHAIN;
+		}
+		r = cvm_cert_check_issued(certs[i], issuer);
+		if (r != CVM_OK) {
+			char iss[256];
+
+			cvm_cert_subject(issuer, iss, sizeof(iss));
+			cvm_report_add(rep, step, false, "%s is not %s by '%s'", what,
+			               r == CVM_E_SIGNATURE ? "validly signed" : "issued", iss);
+			return r;
+		}
+		if (issuer == root && cvm_crl_revokes(root_crl, certs[i])) {
+			char serial[80];
+
+			cvm_cert_serial(certs[i], serial, sizeof(serial));
+			cvm_report_add(rep, step, false, "%s (serial %s) is revoked by the root CA CRL", what,
+			               serial);
+			return CVM_E_REVOKED;
+		}
+	}
+	return CVM_OK;
+}
+
+static int crl_load(struct cvm_report *rep, const char *step, const char *what, const uint8_t *buf,
+                    size_t len, const struct cvm_cert *issuer, int64_t at, struct cvm_crl **out,
+                    int64_t *from, int64_t *until)
+{
+	struct cvm_crl *crl = NULL;
+	char iss[256];
+	int r;
+
+	*out = NULL;
+	r = cvm_crl_parse(buf, len, &crl);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, step, false, "%s is not a DER or PEM CRL", what);
+		return r;
+	}
+	r = cvm_crl_check_issued(crl, issuer);
+	if (r != CVM_OK) {
+		cvm_cert_subject(issuer, iss, sizeof(iss));
+		cvm_report_add(rep, step, false, "%s is not %s by '%s'", what,
+		               r == CVM_E_SIGNATURE ? "validly signed" : "issued", iss);
+		goto out;
+	}
+	r = window_check(rep, step, what, cvm_crl_this_update(crl), cvm_crl_next_update(crl), at);
+	if (r != CVM_OK)
+		goto out;
+	narrow(from, until, cvm_crl_this_update(crl), cvm_crl_next_update(crl));
+	*out = crl;
+	crl = NULL; /* transferred */
+out:
+	cvm_crl_free(crl);
+	return r;
+}
+
+/* signed_json_verify checks a TCB info or QE identity: its issuer chain up to
+ * the root, the signature over the exact signed bytes, and its dates. */
+static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
+                              const char *what, const uint8_t *chain_pem, size_t chain_len,
+                              const struct cvm_rd *span, const uint8_t sig[64], int64_t issued,
+                              int64_t next_update, int64_t at)
+{
+	struct cvm_cert **certs = NULL;
+	size_t n = 0;
+	char d1[32], d2[32];
+	int r;
+
+	r = cvm_certs_parse_pem(chain_pem, chain_len, &certs, &n);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, step, false, "the %s issuer chain is not a PEM certificate chain", what);
+		goto out;
+	}
+	r = chain_verify(rep, step, certs, n, v->root, v->root_crl, at, &v->valid_from, &v->valid_until);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_cert_verify_p256(certs[0], span->p, span->len, sig);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, step, false,
+		               "the %s signature does not verify under its signing certificate", what);
+		r = CVM_E_SIGNATURE;
+		goto out;
+	}
+	r = window_check(rep, step, what, issued, next_update, at);
+	if (r != CVM_OK)
+		goto out;
+	narrow(&v->valid_from, &v->valid_until, issued, next_update);
+	fmt_time(issued, d1, sizeof(d1));
+	fmt_time(next_update, d2, sizeof(d2));
+	cvm_report_add(rep, step, true,
+	               "%s signed by the Intel-rooted signing key, issued %s, next update %s", what, d1, d2);
+out:
+	cvm_certs_free(certs, n);
+	return r;
+}
+
+int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
+                               size_t root_der_len, int64_t at, struct cvm_report *rep,
+                               struct cvm_dcap_verified **out)
+{
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_cert **chain = NULL;
+	size_t chain_n = 0;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	char subj[256];
+	int r;
+
+	*out = NULL;
+	if (c == NULL)
+		return CVM_E_INVAL;
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return CVM_E_NOMEM;
+	v->valid_from = INT64_MIN;
+	v->valid_until = INT64_MAX;
+
+	/* Root: built in, or given explicitly by the caller. A root file that
+	 * came with the collateral is untrusted and never used as an anchor. */
+	if (root_der == NULL) {
+		root_der = cvm_intel_sgx_root_ca_der;
+		root_der_len = cvm_intel_sgx_root_ca_der_len;
+	}
+	r = cvm_cert_parse(root_der, root_der_len, &v->root);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "root", false, "the trust anchor is not a DER or PEM certificate");
+		goto out;
+	}
+	cvm_cert_subject(v->root, subj, sizeof(subj));
+	r = window_check(rep, "root", "the root CA", cvm_cert_not_before(v->root),
+	                 cvm_cert_not_after(v->root), at);
+	if (r != CVM_OK)
+		goto out;
+	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj,
+	               root_der == cvm_intel_sgx_root_ca_der ? "built in" : "given explicitly");
+
+	r = crl_load(rep, "root_ca_crl", "the root CA CRL", c->root_ca_crl, c->root_ca_crl_len, v->root, at,
+	             &v->root_crl, &v->valid_from, &v->valid_until);
+	if (r != CVM_OK)
+		goto out;
+	cvm_report_add(rep, "root_ca_crl", true, "signed by the root, current");
+
+	r = cvm_certs_parse_pem(c->pck_crl_issuer_chain, c->pck_crl_issuer_chain_len, &chain, &chain_n);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "pck_crl", false,
+		               "the PCK CRL issuer chain is not a PEM certificate chain");
+		goto out;
+	}
+	r = chain_verify(rep, "pck_crl", chain, chain_n, v->root, v->root_crl, at, &v->valid_from,
+	                 &v->valid_until);
+	if (r != CVM_OK)
+		goto out;
+	v->pck_crl_issuer = cvm_cert_dup(chain[0]);
+	r = crl_load(rep, "pck_crl", "the PCK CRL", c->pck_crl, c->pck_crl_len, v->pck_crl_issuer, at,
+	             &v->pck_crl, &v->valid_from, &v->valid_until);
+	if (r != CVM_OK)
+		goto out;
+	cvm_cert_subject(v->pck_crl_issuer, subj, sizeof(subj));
+	cvm_report_add(rep, "pck_crl", true, "signed by '%s', current", subj);
+
+	r = cvm_tcb_info_parse(c->tcb_info, c->tcb_info_len, &v->tcb_info, &span, sig);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "tcb_info", false, "tcb_info.json cannot be used: %s", cvm_strerror(r));
+		goto out;
+	}
+	r = signed_json_verify(v, rep, "tcb_info", "TCB info", c->tcb_info_issuer_chain,
+	                       c->tcb_info_issuer_chain_len, &span, sig, v->tcb_info->issue_date,
+	                       v->tcb_info->next_update, at);
+	if (r != CVM_OK)
+		goto out;
+
+	r = cvm_qe_identity_parse(c->qe_identity, c->qe_identity_len, &v->qe_identity, &span, sig);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "qe_identity", false, "qe_identity.json cannot be used: %s",
+		               cvm_strerror(r));
+		goto out;
+	}
+	r = signed_json_verify(v, rep, "qe_identity", "QE identity", c->qe_identity_issuer_chain,
+	                       c->qe_identity_issuer_chain_len, &span, sig, v->qe_identity->issue_date,
+	                       v->qe_identity->next_update, at);
+	if (r != CVM_OK)
+		goto out;
+
+	*out = v;
+	v = NULL; /* transferred */
+out:
+	cvm_certs_free(chain, chain_n);
+	cvm_dcap_verified_free(v);
+	return r;
+}
+
+void cvm_dcap_verified_free(struct cvm_dcap_verified *v)
+{
+	if (v == NULL)
+		return;
+	cvm_cert_free(v->root);
+	cvm_crl_free(v->root_crl);
+	cvm_crl_free(v->pck_crl);
+	cvm_cert_free(v->pck_crl_issuer);
+	cvm_tcb_info_free(v->tcb_info);
+	cvm_qe_identity_free(v->qe_identity);
+	cvm_cert_free(v->pck_leaf);
+	free(v);
+}
+
+const struct cvm_tcb_info *cvm_dcap_verified_tcb_info(const struct cvm_dcap_verified *v)
+{
+	return v->tcb_info;
+}
+
+const struct cvm_qe_identity *cvm_dcap_verified_qe_identity(const struct cvm_dcap_verified *v)
+{
+	return v->qe_identity;
+}
+
+/* pck_chain_verify checks the quote's PCK chain, or reuses the result for the
+ * same chain bytes when `at` is inside the window it was valid for. */
+static int pck_chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const struct cvm_quote *q,
+                            int64_t at)
+{
+	struct cvm_cert **certs = NULL;
+	struct cvm_rd ext;
+	size_t n = 0;
+	uint8_t hash[32];
+	char subj[256], iss[256], serial[80];
+	int64_t from = INT64_MIN, until = INT64_MAX;
+	int r;
+
+	cvm_sha256(q->pck_chain_pem.p, q->pck_chain_pem.len, hash);
+	if (v->pck_cached && memcmp(hash, v->pck_hash, sizeof(hash)) == 0 && at >= v->pck_valid_from &&
+	    at <= v->pck_valid_until) {
+		cvm_report_add(rep, "pck_chain", true,
+		               "same PCK chain as verified before (cached), valid now");
+		return CVM_OK;
+	}
+	v->pck_cached = false;
+	cvm_cert_free(v->pck_leaf);
+	v->pck_leaf = NULL;
+
+	r = cvm_certs_parse_pem(q->pck_chain_pem.p, q->pck_chain_pem.len, &certs, &n);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "pck_chain", false,
+		               "the quote's certification data is not a PEM chain (%s)", cvm_strerror(r));
+		goto out;
+	}
+	r = chain_verify(rep, "pck_chain", certs, n, v->root, v->root_crl, at, &from, &until);
+	if (r != CVM_OK)
+		goto out;
+	/* The PCK CRL must be the one of this PCK's issuing CA. */
+	cvm_cert_issuer(certs[0], iss, sizeof(iss));
+	cvm_cert_subject(v->pck_crl_issuer, subj, sizeof(subj));
+	if (strcmp(iss, subj) != 0) {
+		cvm_report_add(
+		    rep, "pck_chain", false,
+		    "the PCK certificate is issued by '%s' but the PCK CRL is for '%s': fetch the PCK "
+		    "CRL of the right CA (platform or processor)",
+		    iss, subj);
+		r = CVM_E_CHAIN;
+		goto out;
+	}
+	if (cvm_crl_revokes(v->pck_crl, certs[0])) {
+		cvm_cert_serial(certs[0], serial, sizeof(serial));
+		cvm_report_add(rep, "pck_chain", false,
+		               "the PCK certificate (serial %s) is revoked by the PCK CRL", serial);
+		r = CVM_E_REVOKED;
+		goto out;
+	}
+	r = cvm_cert_ext(certs[0], CVM_SGX_EXT_OID, &ext);
+	if (r == CVM_OK)
+		r = cvm_pck_info_parse(&ext, &v->pck);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "pck_chain", false, "the PCK certificate has no valid SGX extension");
+		goto out;
+	}
+	cvm_cert_subject(certs[0], subj, sizeof(subj));
+	cvm_report_add(rep, "pck_chain", true, "'%s' chains to the root, not revoked", subj);
+	v->pck_leaf = cvm_cert_dup(certs[0]);
+	memcpy(v->pck_hash, hash, sizeof(hash));
+	v->pck_valid_from = from;
+	v->pck_valid_until = until;
+	v->pck_cached = true;
+out:
+	cvm_certs_free(certs, n);
+	return r;
+}
+
+static void hex_of(const uint8_t *p, size_t n, char *out)
+{
+	cvm_hex_encode(p, n, out);
+}
+
+/* qe_identity_check compares the QE report with the QE identity and finds the
+ * QE TCB level (the first whose ISV SVN is at most the QE's). */
+static int qe_identity_check(const struct cvm_qe_identity *id, const struct cvm_sgx_report *qe,
+                             struct cvm_report *rep, const struct cvm_qe_level **level)
+{
+	char a[65], b[65];
+
+	*level = NULL;
+	if (memcmp(qe->mr_signer, id->mrsigner, sizeof(id->mrsigner)) != 0) {
+		hex_of(id->mrsigner, 32, a);
+		hex_of(qe->mr_signer, 32, b);
+		cvm_report_add(rep, "qe_identity_match", false, "QE MRSIGNER %s is not the expected %s", b,
+		               a);
+		return CVM_E_MISMATCH;
+	}
+	if (qe->isv_prod_id != id->isv_prod_id) {
+		cvm_report_add(rep, "qe_identity_match", false, "QE ISVPRODID %u is not the expected %u",
+		               qe->isv_prod_id, id->isv_prod_id);
+		return CVM_E_MISMATCH;
+	}
+	if ((qe->misc_select & id->miscselect_mask) != (id->miscselect & id->miscselect_mask)) {
+		cvm_report_add(rep, "qe_identity_match", false,
+		               "QE MISCSELECT %08x does not match %08x under mask %08x", qe->misc_select,
+		               id->miscselect, id->miscselect_mask);
+		return CVM_E_MISMATCH;
+	}
+	for (size_t i = 0; i < sizeof(id->attributes); i++) {
+		if ((qe->attributes[i] & id->attributes_mask[i]) !=
+		    (id->attributes[i] & id->attributes_mask[i])) {
+			hex_of(qe->attributes, 16, b);
+			hex_of(id->attributes, 16, a);
+			cvm_report_add(rep, "qe_identity_match", false,
+			               "QE ATTRIBUTES %s do not match the expected %s under the mask", b, a);
+			return CVM_E_MISMATCH;
+		}
+	}
+	for (size_t i = 0; i < id->level_count; i++) {
+		if (qe->isv_svn >= id->levels[i].isv_svn) {
+			*level = &id->levels[i];
+			break;
+		}
+	}
+	return CVM_OK;
+}
+
+static bool svn_at_least(const uint8_t *have, const uint8_t *need, size_t from, size_t n)
+{
+	for (size_t i = from; i < n; i++)
+		if (have[i] < need[i])
+			return false;
+	return true;
+}
+
+/* Intel QVL: convergeTcbStatusWithQeTcbStatus / ...WithTdxModuleStatus. An
+ * out-of-date QE or TDX module makes an otherwise current platform OutOfDate
+ * (or OutOfDateConfigurationNeeded); a revoked one revokes it. */
+static enum cvm_tcb_status converge(enum cvm_tcb_status platform, enum cvm_tcb_status other)
+{
+	if (other == CVM_TCB_OUT_OF_DATE) {
+		if (platform == CVM_TCB_UP_TO_DATE || platform == CVM_TCB_SW_HARDENING_NEEDED)
+			return CVM_TCB_OUT_OF_DATE;
+		if (platform == CVM_TCB_CONFIGURATION_NEEDED ||
+		    platform == CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+			return CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED;
+	}
+	if (other == CVM_TCB_REVOKED)
+		return CVM_TCB_REVOKED;
+	return platform;
+}
+
+static int cmp_adv(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+static void adv_add(struct cvm_dcap_result *res, const struct cvm_advisories *adv)
+{
+	for (size_t i = 0; i < adv->count; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < res->advisory_count && !dup; j++)
+			dup = strcmp(res->advisory_ids[j], adv->ids[i]) == 0;
+		if (dup || res->advisory_count == CVM_ADVISORIES_MAX)
+			continue;
+		memcpy(res->advisory_ids[res->advisory_count++], adv->ids[i], CVM_ADVISORY_ID_MAX);
+	}
+}
+
+/* tdx_module_check finds the TDX module identity for the quote's module
+ * version (TEE_TCB_SVN[1]) and its TCB level (by TEE_TCB_SVN[0]), after
+ * checking MRSIGNER_SEAM and SEAM attributes against it. */
+static int tdx_module_check(const struct cvm_tcb_info *ti, const struct cvm_quote *q, struct cvm_report *rep,
+                            struct cvm_dcap_result *res)
+{
+	const struct cvm_tdx_report *td = &q->body.td;
+	const struct cvm_tdx_module_identity *mod = NULL;
+	const uint8_t *mrsigner, *attrs, *mask;
+	uint8_t version = td->tee_tcb_svn[1], isvsvn = td->tee_tcb_svn[0];
+	char want[16], a[97], b[97];
+
+	(void)snprintf(want, sizeof(want), "TDX_%02X", version);
+	if (version > 0) {
+		for (size_t i = 0; i < ti->module_count && mod == NULL; i++)
+			if (strcasecmp(ti->modules[i].id, want) == 0)
+				mod = &ti->modules[i];
+		/* Intel QVL: a module version with no identity is a mismatch. */
+		if (mod == NULL) {
+			cvm_report_add(rep, "tdx_module", false,
+			               "the TCB info has no TDX module identity %s for module version %u",
+			               want, version);
+			return CVM_E_TCB;
+		}
+	}
+	if (mod != NULL) {
+		mrsigner = mod->mrsigner;
+		attrs = mod->attributes;
+		mask = mod->attributes_mask;
+	} else if (ti->has_tdx_module) {
+		mrsigner = ti->tdx_module_mrsigner;
+		attrs = ti->tdx_module_attributes;
+		mask = ti->tdx_module_attributes_mask;
+	} else {
+		cvm_report_add(rep, "tdx_module", false, "the TDX TCB info has no tdxModule");
+		return CVM_E_FORMAT;
+	}
+	if (memcmp(td->mr_signer_seam, mrsigner, 48) != 0) {
+		hex_of(mrsigner, 48, a);
+		hex_of(td->mr_signer_seam, 48, b);
+		cvm_report_add(rep, "tdx_module", false, "MRSIGNER_SEAM %s is not the expected %s", b, a);
+		return CVM_E_MISMATCH;
+	}
+	for (size_t i = 0; i < 8; i++) {
+		if ((td->seam_attributes[i] & mask[i]) != (attrs[i] & mask[i])) {
+			hex_of(td->seam_attributes, 8, b);
+			hex_of(attrs, 8, a);
+			cvm_report_add(rep, "tdx_module", false,
+			               "SEAM attributes %s do not match %s under the mask", b, a);
+			return CVM_E_MISMATCH;
+		}
+	}
+	if (mod == NULL) {
+		/* Module version 0 (v4+ quotes): no module identity applies. */
+		res->module_status = CVM_TCB_NONE;
+		cvm_report_add(rep, "tdx_module", true,
+		               "TDX module signer matches; no module identity applies");
+		return CVM_OK;
+	}
+	for (size_t i = 0; i < mod->level_count; i++) {
+		if (isvsvn >= mod->levels[i].isv_svn) {
+			res->module_status = mod->levels[i].status;
+			adv_add(res, &mod->levels[i].adv);
+			cvm_report_add(rep, "tdx_module", true, "module %s, ISV SVN %u: %s", mod->id, isvsvn,
+			               cvm_tcb_status_name(mod->levels[i].status));
+			return CVM_OK;
+		}
+	}
+	cvm_report_add(rep, "tdx_module", false,
+	               "TDX module %s ISV SVN %u is below every TCB level of its identity", mod->id, isvsvn);
+	return CVM_E_TCB;
+}
+
+/* tcb_level_match implements Intel's TCB level selection: the first level
+ * (highest first) whose SGX components and PCE SVN the PCK certificate
+ * meets; for TDX, the first such level whose TDX components TEE_TCB_SVN also
+ * meets (from index 2 when the module version TEE_TCB_SVN[1] is non-zero). */
+static int tcb_level_match(const struct cvm_tcb_info *ti, const struct cvm_pck_info *pck,
+                           const struct cvm_quote *q, struct cvm_report *rep, struct cvm_dcap_result *res)
+{
+	const struct cvm_tcb_level *sgx = NULL, *tdx = NULL;
+	bool is_tdx = q->tee == CVM_TEE_TDX;
+	char a[33];
+	int r;
+
+	for (size_t i = 0; i < ti->level_count; i++) {
+		const struct cvm_tcb_level *l = &ti->levels[i];
+
+		if (!svn_at_least(pck->tcb_svn, l->sgx_svn, 0, 16) || pck->pce_svn < l->pce_svn)
+			continue;
+		if (sgx == NULL)
+			sgx = l;
+		if (!is_tdx)
+			break;
+		if (svn_at_least(q->body.td.tee_tcb_svn, l->tdx_svn, q->body.td.tee_tcb_svn[1] > 0 ? 2 : 0,
+		                 16)) {
+			tdx = l;
+			break;
+		}
+	}
+	if (sgx == NULL) {
+		hex_of(pck->tcb_svn, 16, a);
+		cvm_report_add(
+		    rep, "tcb_level", false,
+		    "no TCB level matches the platform (SGX components %s, PCE SVN %u): the TCB is not "
+		    "supported by this TCB info",
+		    a, pck->pce_svn);
+		return CVM_E_TCB;
+	}
+	if (is_tdx && tdx == NULL) {
+		hex_of(q->body.td.tee_tcb_svn, 16, a);
+		cvm_report_add(rep, "tcb_level", false,
+		               "no TCB level matches TEE_TCB_SVN %s (SGX level %s matched)", a,
+		               cvm_tcb_status_name(sgx->status));
+		return CVM_E_TCB;
+	}
+	if (!is_tdx) {
+		res->platform_status = sgx->status;
+		res->tcb_date = sgx->tcb_date;
+		adv_add(res, &sgx->adv);
+		return CVM_OK;
+	}
+	res->platform_status = tdx->status;
+	res->tcb_date = tdx->tcb_date;
+	adv_add(res, &tdx->adv);
+	r = tdx_module_check(ti, q, rep, res);
+	if (r != CVM_OK)
+		return r;
+	res->platform_status = converge(tdx->status, res->module_status);
+	return CVM_OK;
+}
+
+int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len, int64_t at,
+                          struct cvm_report *rep, struct cvm_dcap_result *res)
+{
+	const struct cvm_tcb_info *ti;
+	const struct cvm_qe_identity *qi;
+	const struct cvm_qe_level *qe_level = NULL;
+	struct cvm_p256_key *ak = NULL;
+	struct cvm_quote *q = &res->quote;
+	uint8_t hash_in[64 + CVM_QUOTE_AUTH_DATA_MAX], hash[32];
+	char a[65], b[65];
+	int r, structural = CVM_OK;
+
+	memset(res, 0, sizeof(*res));
+	if (v == NULL || buf == NULL)
+		return CVM_E_INVAL;
+	ti = v->tcb_info;
+	qi = v->qe_identity;
+	res->tcb_eval_num = ti->tcb_eval_num;
+	res->collateral_expiry = v->valid_until;
+
+	r = cvm_quote_parse(buf, len, q);
+	if (r == CVM_E_FORMAT && q->trailing_garbage) {
+		/* Rejected for its structure; the rest still runs over the quote
+		 * proper so the report can say what it would have given. */
+		cvm_report_add(
+		    rep, "quote", false,
+		    "%zu bytes that are not zero padding follow the %zu-byte quote: rejected (the quote "
+		    "proper is still checked below, for the record)",
+		    q->padding_len, q->quote_len);
+		structural = r;
+	} else if (r != CVM_OK) {
+		cvm_report_add(rep, "quote", false, "the quote is not a valid DCAP quote: %s",
+		               cvm_strerror(r));
+		goto out;
+	}
+	if (memcmp(q->qe_vendor_id, CVM_INTEL_QE_VENDOR_ID, 16) != 0) {
+		hex_of(q->qe_vendor_id, 16, a);
+		cvm_report_add(rep, "quote", false, "QE vendor %s is not Intel's", a);
+		r = CVM_E_UNSUPPORTED;
+		goto out;
+	}
+	if (structural == CVM_OK)
+		cvm_report_add(rep, "quote", true, "%s quote v%u, %s body, %zu bytes%s",
+		               q->tee == CVM_TEE_TDX ? "TDX" : "SGX", q->version,
+		               q->body_type == CVM_BODY_TD15   ? "TD 1.5"
+		               : q->body_type == CVM_BODY_TD10 ? "TD 1.0"
+		                                               : "enclave",
+		               q->quote_len, q->padding_len != 0 ? " (followed by zero padding)" : "");
+
+	/* The collateral must be for this kind of quote. */
+	if (ti->tee != q->tee || (q->tee == CVM_TEE_TDX && ti->version < 3)) {
+		cvm_report_add(rep, "collateral_match", false,
+		               "the TCB info is for %s (version %u), the quote is %s",
+		               ti->tee == CVM_TEE_TDX ? "TDX" : "SGX", ti->version,
+		               q->tee == CVM_TEE_TDX ? "TDX" : "SGX");
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	if (strcmp(qi->id, q->tee == CVM_TEE_TDX ? "TD_QE" : "QE") != 0) {
+		cvm_report_add(rep, "collateral_match", false,
+		               "the QE identity is for '%s', the quote needs '%s'", qi->id,
+		               q->tee == CVM_TEE_TDX ? "TD_QE" : "QE");
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+
+	r = pck_chain_verify(v, rep, q, at);
+	if (r != CVM_OK)
+		goto out;
+	memcpy(res->fmspc, v->pck.fmspc, sizeof(res->fmspc));
+	memcpy(res->pce_id, v->pck.pce_id, sizeof(res->pce_id));
+	memcpy(res->cpu_svn, v->pck.cpu_svn, sizeof(res->cpu_svn));
+	memcpy(res->ppid, v->pck.ppid, sizeof(res->ppid));
+	res->pce_svn = v->pck.pce_svn;
+	if (v->pck_valid_until < res->collateral_expiry)
+		res->collateral_expiry = v->pck_valid_until;
+
+	r = cvm_cert_verify_p256(v->pck_leaf, q->qe_report_raw.p, q->qe_report_raw.len, q->qe_report_sig);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "qe_report_signature", false,
+		               "the QE report is not signed by the PCK key");
+		r = CVM_E_SIGNATURE;
+		goto out;
+	}
+	cvm_report_add(rep, "qe_report_signature", true, "QE report signed by the PCK key");
+
+	/* report_data = SHA-256(attestation key || QE authentication data) || 32 zero bytes */
+	memcpy(hash_in, q->attest_key, 64);
+	if (q->qe_auth_data.len != 0)
+		memcpy(hash_in + 64, q->qe_auth_data.p, q->qe_auth_data.len);
+	cvm_sha256(hash_in, 64 + q->qe_auth_data.len, hash);
+	if (memcmp(hash, q->qe_report.report_data, 32) != 0 ||
+	    !cvm_rd_all_zero(&(struct cvm_rd){q->qe_report.report_data + 32, 32})) {
+		hex_of(hash, 32, a);
+		hex_of(q->qe_report.report_data, 32, b);
+		cvm_report_add(rep, "qe_report_data", false,
+		               "the QE report does not bind the attestation key: expected %s, got %s", a, b);
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	cvm_report_add(rep, "qe_report_data", true, "QE report binds the attestation key");
+
+	r = qe_identity_check(qi, &q->qe_report, rep, &qe_level);
+	if (r != CVM_OK)
+		goto out;
+	/* Intel QVL: an ISV SVN below every level is OutOfDate, not an error. */
+	res->qe_status = qe_level != NULL ? qe_level->status : CVM_TCB_OUT_OF_DATE;
+	cvm_report_add(rep, "qe_identity_match", true, "%s ISV SVN %u: %s", qi->id, q->qe_report.isv_svn,
+	               cvm_tcb_status_name(res->qe_status));
+
+	r = cvm_p256_key_new(q->attest_key, &ak);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "quote_signature", false, "the attestation key is not a P-256 point");
+		r = CVM_E_SIGNATURE;
+		goto out;
+	}
+	r = cvm_p256_verify(ak, q->signed_data.p, q->signed_data.len, q->signature);
+	cvm_p256_key_free(ak);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "quote_signature", false,
+		               "the quote signature does not verify under its attestation key");
+		r = CVM_E_SIGNATURE;
+		goto out;
+	}
+	cvm_report_add(rep, "quote_signature", true, "header and body signed by the attestation key");
+	res->authentic = structural == CVM_OK;
+
+	if (memcmp(v->pck.fmspc, ti->fmspc, sizeof(ti->fmspc)) != 0 ||
+	    memcmp(v->pck.pce_id, ti->pce_id, sizeof(ti->pce_id)) != 0) {
+		hex_of(v->pck.fmspc, 6, a);
+		hex_of(ti->fmspc, 6, b);
+		cvm_report_add(
+		    rep, "tcb_level", false,
+		    "the PCK certificate is for FMSPC %s but the TCB info for %s (or the PCE IDs differ): "
+		    "fetch the TCB info for FMSPC %s",
+		    a, b, a);
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	r = tcb_level_match(ti, &v->pck, q, rep, res);
+	if (r != CVM_OK)
+		goto out;
+	if (qe_level != NULL)
+		adv_add(res, &qe_level->adv);
+	res->tcb_status = converge(res->platform_status, res->qe_status);
+	qsort(res->advisory_ids, res->advisory_count, sizeof(res->advisory_ids[0]), cmp_adv);
+	{
+		char date[32];
+
+		fmt_time(res->tcb_date, date, sizeof(date));
+		cvm_report_add(rep, "tcb_level", res->tcb_status != CVM_TCB_REVOKED,
+		               "%s (platform %s, QE %s%s%s), TCB date %s, %zu advisories",
+		               cvm_tcb_status_name(res->tcb_status),
+		               cvm_tcb_status_name(res->platform_status), cvm_tcb_status_name(res->qe_status),
+		               res->module_status != CVM_TCB_NONE ? ", module " : "",
+		               res->module_status != CVM_TCB_NONE ? cvm_tcb_status_name(res->module_status)
+		                                                  : "",
+		               date, res->advisory_count);
+	}
+	r = res->tcb_status == CVM_TCB_REVOKED ? CVM_E_TCB : CVM_OK;
+out:
+	/* A structural rejection stays the verdict whatever followed it. */
+	return structural != CVM_OK ? structural : r;
+}
