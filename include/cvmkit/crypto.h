@@ -25,7 +25,7 @@ void cvm_p256_key_free(struct cvm_p256_key *k);
 /* cvm_p256_verify checks an ECDSA-SHA256 signature given as r || s (64 bytes,
  * big-endian). Returns 0 or CVM_E_SIGNATURE. */
 CVM_MUST_CHECK int cvm_p256_verify(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
-				   const uint8_t sig[64]);
+                                   const uint8_t sig[64]);
 
 /* struct cvm_cert is a parsed X.509 certificate. */
 struct cvm_cert;
@@ -68,7 +68,7 @@ CVM_MUST_CHECK int cvm_cert_check_issued(const struct cvm_cert *child, const str
  * certificate's key, which must be P-256. Returns 0, CVM_E_SIGNATURE or
  * CVM_E_UNSUPPORTED. */
 CVM_MUST_CHECK int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len,
-					const uint8_t sig[64]);
+                                        const uint8_t sig[64]);
 /* cvm_cert_ext lends the contents of the extension with the dotted `oid`
  * (its OCTET STRING value, to be read with struct cvm_rd). CVM_E_FORMAT when
  * absent or present twice. */

@@ -29,7 +29,7 @@ struct expect {
 };
 
 static const struct expect expects[] = {
-    {"tdx/dcapqvl-tdx-v4-uptodate", 1752919234, true, CVM_TCB_UP_TO_DATE, {NULL}},
+    {"tdx/dcapqvl-tdx-v4-uptodate", 1752919234, true, CVM_TCB_UP_TO_DATE, {NULL}, false},
     {"tdx/zkdcap-tdx-v4-outofdate",
      1737467060,
      true,
@@ -138,6 +138,253 @@ static void every_vector_gives_the_stated_quote_verdict(void **state)
 	}
 }
 
+static const struct cvm_cert *root_cert(void)
+{
+	static struct cvm_cert *root;
+
+	if (root == NULL)
+		assert_int_equal(
+		    cvm_cert_parse(cvm_intel_sgx_root_ca_der, cvm_intel_sgx_root_ca_der_len, &root), CVM_OK);
+	return root;
+}
+
+static uint8_t *saved_chain;
+static size_t saved_chain_len;
+
+/* flip_stride is 1 (every bit) unless CVM_TEST_FLIP_STRIDE says otherwise,
+ * e.g. under valgrind, where every bit would take hours. */
+static size_t flip_stride(void)
+{
+	const char *s = getenv("CVM_TEST_FLIP_STRIDE");
+	long v = s != NULL ? strtol(s, NULL, 10) : 1;
+
+	return v >= 1 && v <= 1000 ? (size_t)v : 1;
+}
+
+struct region {
+	const char *name;
+	size_t off, len;
+};
+
+/* same_certs is true when the PEM text at p decodes to the certificates of
+ * saved_chain, give or take the copy of the root at its end (PEM framing
+ * carries no signed bytes; a framing flip can make OpenSSL's reader drop the
+ * last certificate, which the verifier does not need: the root is built in). */
+static bool same_certs(const uint8_t *p, size_t len)
+{
+	struct cvm_cert **a = NULL, **b = NULL;
+	size_t na = 0, nb = 0;
+	bool same = false;
+
+	if (cvm_certs_parse_pem(saved_chain, saved_chain_len, &a, &na) == CVM_OK &&
+	    cvm_certs_parse_pem(p, len, &b, &nb) == CVM_OK && (nb == na || nb + 1 == na)) {
+		same = nb + 1 != na || cvm_cert_equal(a[na - 1], (struct cvm_cert *)root_cert());
+		for (size_t i = 0; i < nb; i++)
+			same = same && cvm_cert_equal(a[i], b[i]);
+	}
+
+	cvm_certs_free(a, na);
+	cvm_certs_free(b, nb);
+	return same;
+}
+
+/* Flip every bit of every region the quote's signatures and hashes cover;
+ * verification must reject each one. */
+static void flip_quote_regions(const char *dir, int64_t at)
+{
+	struct cvm_dcap_collateral *c = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_dcap_result res;
+	struct cvm_quote q;
+	char path[4096], rel[512];
+	size_t qlen, stride = flip_stride(), flips = 0, framing = 0;
+	uint8_t *buf;
+	struct cvm_rd orig_chain;
+
+	(void)snprintf(rel, sizeof(rel), "%s/quote.bin", dir);
+	buf = vector_read(rel, &qlen);
+	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
+	                 CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
+	assert_int_equal(cvm_quote_parse(buf, qlen, &q), CVM_OK);
+	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	orig_chain = q.pck_chain_pem;
+	saved_chain = malloc(orig_chain.len);
+	assert_non_null(saved_chain);
+	memcpy(saved_chain, orig_chain.p, orig_chain.len);
+	saved_chain_len = orig_chain.len;
+	{
+		const struct region regions[] = {
+		    {"header and body", 0, q.signed_data.len},
+		    {"quote signature", (size_t)(q.signature - buf), 0}, /* filled below */
+		    {"QE report", (size_t)(q.qe_report_raw.p - buf), q.qe_report_raw.len},
+		    {"QE authentication data", (size_t)(q.qe_auth_data.p - buf), q.qe_auth_data.len},
+		    {"PCK chain", (size_t)(q.pck_chain_pem.p - buf), q.pck_chain_pem.len},
+		};
+		/* The signature, key and QE report signature are copied into q,
+		 * so find them in the buffer: right after the u32 length. */
+		size_t sig_off = q.signed_data.len + 4;
+		const struct region fixed[] = {
+		    {"quote signature", sig_off, 64},
+		    {"attestation key", sig_off + 64, 64},
+		    {"QE report signature", (size_t)(q.qe_report_raw.p - buf) + 384, 64},
+		};
+
+		for (size_t k = 0; k < 5 + 3; k++) {
+			const struct region *rg = k < 5 ? &regions[k] : &fixed[k - 5];
+
+			if (k == 1)
+				continue;
+			/* The PEM chain is long and each flip re-verifies the whole
+			 * chain: every 13th bit (13 and 8 are coprime, so every bit
+			 * position and every byte is hit). */
+			size_t step = k == 4 ? stride * 13 : stride;
+
+			for (size_t bit = 0; bit < rg->len * 8; bit += step) {
+				size_t at_byte = rg->off + bit / 8;
+				int r;
+
+				buf[at_byte] ^= (uint8_t)(1u << (bit % 8));
+				r = cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res);
+				/* PEM framing is not signed: a flip that OpenSSL's PEM
+				 * reader tolerates must leave the certificates as they
+				 * were. */
+				if (r == CVM_OK && !(k == 4 && same_certs(buf + rg->off, rg->len)))
+					fail_msg("%s: flipping bit %zu of the %s verified", dir, bit,
+					         rg->name);
+				framing += r == CVM_OK;
+				buf[at_byte] ^= (uint8_t)(1u << (bit % 8));
+				flips++;
+			}
+		}
+	}
+	print_message(
+	    "%s: %zu single-bit flips rejected, %zu that only touched PEM framing (same certificates)\n", dir,
+	    flips - framing, framing);
+	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	cvm_dcap_verified_free(v);
+	cvm_dcap_collateral_free(c);
+	free(saved_chain);
+	saved_chain = NULL;
+	free(buf);
+}
+
+static void every_bit_flip_in_signed_quote_regions_is_rejected(void **state)
+{
+	(void)state;
+	flip_quote_regions("tdx/dcapqvl-tdx-v4-uptodate", 1752919234);
+	flip_quote_regions("tdx/automata-tdx-v5-alibaba", 1749945600);
+	flip_quote_regions("sgx/zkdcap-sgx-v3-swhardening", 1737458686);
+}
+
+enum flip_kind { FLIP_TCB_INFO, FLIP_QE_IDENTITY, FLIP_PEM, FLIP_DER };
+
+/* same_signed_json is true when a flipped PCS body still carries the same
+ * signed bytes and signature (a flip of a hex digit's case in the signature,
+ * or of whitespace outside the signed object). */
+static bool same_signed_json(enum flip_kind kind, const uint8_t *orig, size_t orig_len, const uint8_t *p,
+                             size_t len)
+{
+	struct cvm_rd s1, s2;
+	uint8_t g1[64], g2[64];
+	bool same = false;
+
+	if (kind == FLIP_TCB_INFO) {
+		struct cvm_tcb_info *t1 = NULL, *t2 = NULL;
+
+		if (cvm_tcb_info_parse(orig, orig_len, &t1, &s1, g1) == CVM_OK &&
+		    cvm_tcb_info_parse(p, len, &t2, &s2, g2) == CVM_OK)
+			same = s1.len == s2.len && memcmp(s1.p, s2.p, s1.len) == 0 && memcmp(g1, g2, 64) == 0;
+		cvm_tcb_info_free(t1);
+		cvm_tcb_info_free(t2);
+	} else {
+		struct cvm_qe_identity *t1 = NULL, *t2 = NULL;
+
+		if (cvm_qe_identity_parse(orig, orig_len, &t1, &s1, g1) == CVM_OK &&
+		    cvm_qe_identity_parse(p, len, &t2, &s2, g2) == CVM_OK)
+			same = s1.len == s2.len && memcmp(s1.p, s2.p, s1.len) == 0 && memcmp(g1, g2, 64) == 0;
+		cvm_qe_identity_free(t1);
+		cvm_qe_identity_free(t2);
+	}
+	return same;
+}
+
+static void flip_file(const char *dir, int64_t at, const char *file, enum flip_kind kind, uint8_t **field,
+                      const size_t *field_len)
+{
+	struct cvm_dcap_collateral *c = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	char path[4096];
+	size_t stride = flip_stride() * 7, flips = 0, harmless = 0;
+
+	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
+	                 CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
+	cvm_dcap_verified_free(v);
+	{
+		uint8_t *p = *(uint8_t **)((char *)c + ((const char *)field - (const char *)NULL));
+		size_t n =
+		    *(const size_t *)((const char *)c + ((const char *)field_len - (const char *)NULL));
+
+		uint8_t *orig = malloc(n);
+
+		assert_non_null(orig);
+		memcpy(orig, p, n);
+		if (kind == FLIP_PEM) {
+			saved_chain = orig;
+			saved_chain_len = n;
+		}
+		for (size_t bit = 0; bit < n * 8; bit += stride) {
+			bool same = false;
+			int r;
+
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			v = NULL;
+			r = cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v);
+			cvm_dcap_verified_free(v);
+			/* Only a flip that leaves the signed content as it was
+			 * (PEM framing, the case of a signature hex digit) may pass. */
+			if (r == CVM_OK) {
+				if (kind == FLIP_PEM)
+					same = same_certs(p, n);
+				else if (kind != FLIP_DER)
+					same = same_signed_json(kind, orig, n, p, n);
+				if (!same)
+					fail_msg("%s/%s: flipping bit %zu verified", dir, file, bit);
+				harmless++;
+			}
+			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			flips++;
+		}
+		free(orig);
+		saved_chain = NULL;
+	}
+	print_message(
+	    "%s/%s: %zu single-bit flips (every %zu-th bit): %zu rejected, %zu left the signed content "
+	    "unchanged\n",
+	    dir, file, flips, stride, flips - harmless, harmless);
+	cvm_dcap_collateral_free(c);
+}
+
+#define FIELD(f) ((uint8_t **)(void *)offsetof(struct cvm_dcap_collateral, f))
+#define FIELD_LEN(f) ((const size_t *)(void *)offsetof(struct cvm_dcap_collateral, f##_len))
+
+static void bit_flips_in_signed_collateral_are_rejected(void **state)
+{
+	const char *dir = "tdx/dcapqvl-tdx-v4-uptodate";
+	int64_t at = 1752919234;
+
+	(void)state;
+	flip_file(dir, at, "tcb_info.json", FLIP_TCB_INFO, FIELD(tcb_info), FIELD_LEN(tcb_info));
+	flip_file(dir, at, "qe_identity.json", FLIP_QE_IDENTITY, FIELD(qe_identity), FIELD_LEN(qe_identity));
+	flip_file(dir, at, "pck_crl.der", FLIP_DER, FIELD(pck_crl), FIELD_LEN(pck_crl));
+	flip_file(dir, at, "root_ca_crl.der", FLIP_DER, FIELD(root_ca_crl), FIELD_LEN(root_ca_crl));
+	flip_file(dir, at, "tcb_info_issuer_chain.pem", FLIP_PEM, FIELD(tcb_info_issuer_chain),
+	          FIELD_LEN(tcb_info_issuer_chain));
+	flip_file(dir, at, "pck_crl_issuer_chain.pem", FLIP_PEM, FIELD(pck_crl_issuer_chain),
+	          FIELD_LEN(pck_crl_issuer_chain));
+}
+
 static void builtin_root_is_intels(void **state)
 {
 	uint8_t h[32];
@@ -154,6 +401,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(builtin_root_is_intels),
 	    cmocka_unit_test(every_vector_gives_the_stated_quote_verdict),
+	    cmocka_unit_test(every_bit_flip_in_signed_quote_regions_is_rejected),
+	    cmocka_unit_test(bit_flips_in_signed_collateral_are_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
