@@ -74,6 +74,25 @@ CVM_MUST_CHECK int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t 
  * absent or present twice. */
 CVM_MUST_CHECK int cvm_cert_ext(const struct cvm_cert *c, const char *oid, struct cvm_rd *out);
 
+/* struct cvm_cert_pool keeps parsed certificates by their DER bytes, so the
+ * same certificate met in several chains (Intel's root, the TCB signing
+ * certificate, the PCK CA) is parsed once. OpenSSL 3.0 spends about as long
+ * parsing a certificate as verifying a signature. It caches parsing only,
+ * never a verification result. At most CVM_CERT_POOL_MAX certificates are
+ * kept; past that, certificates are parsed as usual. */
+#define CVM_CERT_POOL_MAX 32
+struct cvm_cert_pool;
+CVM_MUST_CHECK int cvm_cert_pool_new(struct cvm_cert_pool **out);
+void cvm_cert_pool_free(struct cvm_cert_pool *pool);
+/* cvm_cert_pool_add keeps a reference to `c`. */
+void cvm_cert_pool_add(struct cvm_cert_pool *pool, struct cvm_cert *c);
+/* cvm_cert_pool_holds is true when the pool keeps a reference to `c` (so `c`
+ * lives as long as the pool). */
+bool cvm_cert_pool_holds(const struct cvm_cert_pool *pool, const struct cvm_cert *c);
+/* cvm_cert_pool_parse_pem is cvm_certs_parse_pem through the pool. */
+CVM_MUST_CHECK int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
+                                           struct cvm_cert ***out, size_t *count);
+
 /* struct cvm_crl is a parsed certificate revocation list. */
 struct cvm_crl;
 /* cvm_crl_parse reads a CRL in DER or PEM. */

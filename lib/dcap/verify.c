@@ -8,6 +8,7 @@
  * warm path); everything that depends on the quote in cvm_dcap_quote_verify.
  * Every step goes to the report, with the cause of a failure. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,35 @@ struct cvm_dcap_verified {
 	struct cvm_pck_info pck;
 	int64_t pck_valid_from;
 	int64_t pck_valid_until;
+	/* Certificates parsed once per verification (and, warm, across quotes),
+	 * and the (child, issuer) signatures already checked among them:
+	 * Intel's chains repeat the root, the TCB signer and the PCK CA. */
+	struct cvm_cert_pool *pool;
+	struct {
+		const struct cvm_cert *child, *issuer;
+	} checked[2 * CVM_CERT_POOL_MAX];
+	size_t checked_count;
 };
+
+/* issued_by checks `child` against `issuer` once per pair: a signature over
+ * the same bytes under the same key does not change with time. Only pairs
+ * the pool keeps alive are remembered (pointers are the key). */
+static int issued_by(struct cvm_dcap_verified *v, const struct cvm_cert *child, const struct cvm_cert *issuer)
+{
+	bool memo = cvm_cert_pool_holds(v->pool, child) && cvm_cert_pool_holds(v->pool, issuer);
+	int r;
+
+	for (size_t i = 0; memo && i < v->checked_count; i++)
+		if (v->checked[i].child == child && v->checked[i].issuer == issuer)
+			return CVM_OK;
+	r = cvm_cert_check_issued(child, issuer);
+	if (r == CVM_OK && memo && v->checked_count < sizeof(v->checked) / sizeof(v->checked[0])) {
+		v->checked[v->checked_count].child = child;
+		v->checked[v->checked_count].issuer = issuer;
+		v->checked_count++;
+	}
+	return r;
+}
 
 static void fmt_time(int64_t t, char *buf, size_t len)
 {
@@ -81,10 +110,11 @@ static void narrow(int64_t *from, int64_t *until, int64_t f, int64_t u)
  * issued and signed by the next one (the last by the root; a copy of the
  * root at the end of the chain is allowed), no unknown critical extension,
  * and none that the root issued on the root CA CRL. */
-static int chain_verify(struct cvm_report *rep, const char *step, struct cvm_cert *const *certs, size_t n,
-                        const struct cvm_cert *root, const struct cvm_crl *root_crl, int64_t at,
-                        int64_t *from, int64_t *until)
+static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
+                        struct cvm_cert *const *certs, size_t n, int64_t at, int64_t *from, int64_t *until)
 {
+	const struct cvm_cert *root = v->root;
+	const struct cvm_crl *root_crl = v->root_crl;
 	char subj[256], what[320];
 	int r;
 
@@ -108,7 +138,7 @@ static int chain_verify(struct cvm_report *rep, const char *step, struct cvm_cer
 			cvm_report_add(rep, step, false, "%s has an unknown critical extension", what);
 			return CVM_E_CHAIN;
 		}
-		r = cvm_cert_check_issued(certs[i], issuer);
+		r = issued_by(v, certs[i], issuer);
 		if (r != CVM_OK) {
 			char iss[256];
 
@@ -173,12 +203,12 @@ static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *re
 	char d1[32], d2[32];
 	int r;
 
-	r = cvm_certs_parse_pem(chain_pem, chain_len, &certs, &n);
+	r = cvm_cert_pool_parse_pem(v->pool, chain_pem, chain_len, &certs, &n);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, step, false, "the %s issuer chain is not a PEM certificate chain", what);
 		goto out;
 	}
-	r = chain_verify(rep, step, certs, n, v->root, v->root_crl, at, &v->valid_from, &v->valid_until);
+	r = chain_verify(v, rep, step, certs, n, at, &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
 	r = cvm_cert_verify_p256(certs[0], span->p, span->len, sig);
@@ -201,6 +231,24 @@ out:
 	return r;
 }
 
+/* The built-in root is a constant: parsed once per process. */
+static struct cvm_cert *builtin_root_cert;
+static pthread_once_t builtin_root_once = PTHREAD_ONCE_INIT;
+
+static void builtin_root_init(void)
+{
+	if (cvm_cert_parse(cvm_intel_sgx_root_ca_der, cvm_intel_sgx_root_ca_der_len, &builtin_root_cert) !=
+	    CVM_OK)
+		builtin_root_cert = NULL;
+}
+
+static int builtin_root(struct cvm_cert **out)
+{
+	(void)pthread_once(&builtin_root_once, builtin_root_init);
+	*out = cvm_cert_dup(builtin_root_cert);
+	return *out != NULL ? CVM_OK : CVM_E_INTERNAL;
+}
+
 int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
                                size_t root_der_len, int64_t at, struct cvm_report *rep,
                                struct cvm_dcap_verified **out)
@@ -221,6 +269,9 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		return CVM_E_NOMEM;
 	v->valid_from = INT64_MIN;
 	v->valid_until = INT64_MAX;
+	r = cvm_cert_pool_new(&v->pool);
+	if (r != CVM_OK)
+		goto out;
 
 	/* Root: built in, or given explicitly by the caller. A root file that
 	 * came with the collateral is untrusted and never used as an anchor. */
@@ -228,11 +279,15 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		root_der = cvm_intel_sgx_root_ca_der;
 		root_der_len = cvm_intel_sgx_root_ca_der_len;
 	}
-	r = cvm_cert_parse(root_der, root_der_len, &v->root);
+	if (root_der == cvm_intel_sgx_root_ca_der)
+		r = builtin_root(&v->root);
+	else
+		r = cvm_cert_parse(root_der, root_der_len, &v->root);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "root", false, "the trust anchor is not a DER or PEM certificate");
 		goto out;
 	}
+	cvm_cert_pool_add(v->pool, v->root);
 	cvm_cert_subject(v->root, subj, sizeof(subj));
 	r = window_check(rep, "root", "the root CA", cvm_cert_not_before(v->root),
 	                 cvm_cert_not_after(v->root), at);
@@ -247,14 +302,14 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		goto out;
 	cvm_report_add(rep, "root_ca_crl", true, "signed by the root, current");
 
-	r = cvm_certs_parse_pem(c->pck_crl_issuer_chain, c->pck_crl_issuer_chain_len, &chain, &chain_n);
+	r = cvm_cert_pool_parse_pem(v->pool, c->pck_crl_issuer_chain, c->pck_crl_issuer_chain_len, &chain,
+	                            &chain_n);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "pck_crl", false,
 		               "the PCK CRL issuer chain is not a PEM certificate chain");
 		goto out;
 	}
-	r = chain_verify(rep, "pck_crl", chain, chain_n, v->root, v->root_crl, at, &v->valid_from,
-	                 &v->valid_until);
+	r = chain_verify(v, rep, "pck_crl", chain, chain_n, at, &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
 	v->pck_crl_issuer = cvm_cert_dup(chain[0]);
@@ -307,6 +362,7 @@ void cvm_dcap_verified_free(struct cvm_dcap_verified *v)
 	cvm_tcb_info_free(v->tcb_info);
 	cvm_qe_identity_free(v->qe_identity);
 	cvm_cert_free(v->pck_leaf);
+	cvm_cert_pool_free(v->pool);
 	free(v);
 }
 
@@ -344,13 +400,13 @@ static int pck_chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep,
 	cvm_cert_free(v->pck_leaf);
 	v->pck_leaf = NULL;
 
-	r = cvm_certs_parse_pem(q->pck_chain_pem.p, q->pck_chain_pem.len, &certs, &n);
+	r = cvm_cert_pool_parse_pem(v->pool, q->pck_chain_pem.p, q->pck_chain_pem.len, &certs, &n);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "pck_chain", false,
 		               "the quote's certification data is not a PEM chain (%s)", cvm_strerror(r));
 		goto out;
 	}
-	r = chain_verify(rep, "pck_chain", certs, n, v->root, v->root_crl, at, &from, &until);
+	r = chain_verify(v, rep, "pck_chain", certs, n, at, &from, &until);
 	if (r != CVM_OK)
 		goto out;
 	/* The PCK CRL must be the one of this PCK's issuing CA. */

@@ -29,41 +29,59 @@ struct expect {
 };
 
 static const struct expect expects[] = {
-    {"tdx/dcapqvl-tdx-v4-uptodate", 1752919234, true, CVM_TCB_UP_TO_DATE, {NULL}, false},
-    {"tdx/zkdcap-tdx-v4-outofdate",
-     1737467060,
-     true,
-     CVM_TCB_OUT_OF_DATE,
-     {"INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986", NULL}},
-    {"tdx/automata-tdx-v4-0625",
-     1749095100,
-     true,
-     CVM_TCB_OUT_OF_DATE,
-     {"INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986", NULL}},
-    {"tdx/automata-tdx-v5-alibaba", 1749945600, true, CVM_TCB_UP_TO_DATE, {NULL}},
-    {"tdx/dcapqvl-tdx-v5-nomatch", 1774003274, false, CVM_TCB_NONE, {NULL}},
-    {"tdx/gotdxguest-tdx-v4-spr-nomatch", 1688173200, false, CVM_TCB_NONE, {NULL}, true},
-    {"sgx/dcapqvl-sgx-v3-confswhardening",
-     1752919277,
-     true,
-     CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
-     {"INTEL-SA-00289", "INTEL-SA-00615", NULL}},
-    {"sgx/dcapqvl-sgx-v3-2023collateral",
-     1703117168,
-     true,
-     CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
-     {"INTEL-SA-00289", "INTEL-SA-00615", NULL}},
-    {"sgx/zkdcap-sgx-v3-swhardening",
-     1737458686,
-     true,
-     CVM_TCB_SW_HARDENING_NEEDED,
-     {"INTEL-SA-00334", "INTEL-SA-00615", NULL}},
-    {"sgx/trustee-occlum-sgx-v3-0825",
-     1755236700,
-     true,
-     CVM_TCB_OUT_OF_DATE,
-     {"INTEL-SA-00586", "INTEL-SA-00614", "INTEL-SA-00615", "INTEL-SA-00657", "INTEL-SA-00730",
-      "INTEL-SA-00738", "INTEL-SA-00767", "INTEL-SA-00828", "INTEL-SA-00837", "INTEL-SA-00960", NULL}},
+    {.dir = "tdx/dcapqvl-tdx-v4-uptodate",
+     .at = 1752919234,
+     .ok = true,
+     .status = CVM_TCB_UP_TO_DATE,
+     .advisories = {NULL}},
+    {.dir = "tdx/zkdcap-tdx-v4-outofdate",
+     .at = 1737467060,
+     .ok = true,
+     .status = CVM_TCB_OUT_OF_DATE,
+     .advisories = {"INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986", NULL}},
+    {.dir = "tdx/automata-tdx-v4-0625",
+     .at = 1749095100,
+     .ok = true,
+     .status = CVM_TCB_OUT_OF_DATE,
+     .advisories = {"INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986", NULL}},
+    {.dir = "tdx/automata-tdx-v5-alibaba",
+     .at = 1749945600,
+     .ok = true,
+     .status = CVM_TCB_UP_TO_DATE,
+     .advisories = {NULL}},
+    {.dir = "tdx/dcapqvl-tdx-v5-nomatch",
+     .at = 1774003274,
+     .ok = false,
+     .status = CVM_TCB_NONE,
+     .advisories = {NULL}},
+    {.dir = "tdx/gotdxguest-tdx-v4-spr-nomatch",
+     .at = 1688173200,
+     .ok = false,
+     .status = CVM_TCB_NONE,
+     .advisories = {NULL},
+     .trailing = true},
+    {.dir = "sgx/dcapqvl-sgx-v3-confswhardening",
+     .at = 1752919277,
+     .ok = true,
+     .status = CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+     .advisories = {"INTEL-SA-00289", "INTEL-SA-00615", NULL}},
+    {.dir = "sgx/dcapqvl-sgx-v3-2023collateral",
+     .at = 1703117168,
+     .ok = true,
+     .status = CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+     .advisories = {"INTEL-SA-00289", "INTEL-SA-00615", NULL}},
+    {.dir = "sgx/zkdcap-sgx-v3-swhardening",
+     .at = 1737458686,
+     .ok = true,
+     .status = CVM_TCB_SW_HARDENING_NEEDED,
+     .advisories = {"INTEL-SA-00334", "INTEL-SA-00615", NULL}},
+    {.dir = "sgx/trustee-occlum-sgx-v3-0825",
+     .at = 1755236700,
+     .ok = true,
+     .status = CVM_TCB_OUT_OF_DATE,
+     .advisories = {"INTEL-SA-00586", "INTEL-SA-00614", "INTEL-SA-00615", "INTEL-SA-00657", "INTEL-SA-00730",
+                    "INTEL-SA-00738", "INTEL-SA-00767", "INTEL-SA-00828", "INTEL-SA-00837", "INTEL-SA-00960",
+                    NULL}},
 };
 
 static int verify_dir(const char *dir, int64_t at, struct cvm_report *rep, struct cvm_dcap_result *res)
@@ -138,7 +156,7 @@ static void every_vector_gives_the_stated_quote_verdict(void **state)
 	}
 }
 
-static const struct cvm_cert *root_cert(void)
+static struct cvm_cert *root_cert(void)
 {
 	static struct cvm_cert *root;
 
@@ -178,7 +196,7 @@ static bool same_certs(const uint8_t *p, size_t len)
 
 	if (cvm_certs_parse_pem(saved_chain, saved_chain_len, &a, &na) == CVM_OK &&
 	    cvm_certs_parse_pem(p, len, &b, &nb) == CVM_OK && (nb == na || nb + 1 == na)) {
-		same = nb + 1 != na || cvm_cert_equal(a[na - 1], (struct cvm_cert *)root_cert());
+		same = nb + 1 != na || cvm_cert_equal(a[na - 1], root_cert());
 		for (size_t i = 0; i < nb; i++)
 			same = same && cvm_cert_equal(a[i], b[i]);
 	}

@@ -200,7 +200,9 @@ static void every_single_bit_flip_is_parsed_safely(void **state)
 		size_t len;
 		uint8_t *buf = load_quote(quote_dirs[i], &len);
 
-		(void)cvm_quote_parse(buf, len, &ref);
+		int r0 = cvm_quote_parse(buf, len, &ref);
+
+		assert_true(r0 == CVM_OK || ref.trailing_garbage);
 		for (size_t bit = 0; bit < ref.quote_len * 8; bit++) {
 			int r;
 

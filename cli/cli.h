@@ -1,0 +1,45 @@
+/* The cvm command-line tool: shared declarations. Each cli/cmd_<name>.c
+ * holds one subcommand and uses the public cvmkit API only. */
+#ifndef CVM_CLI_H
+#define CVM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CLI_PROG "cvm"
+
+/* Exit codes are documented (docs/cli/cvm.md) and stable: scripts tell
+ * "rejected" apart from "broken". */
+enum cli_exit {
+	CLI_EXIT_OK = 0,       /* success; evidence accepted */
+	CLI_EXIT_ERROR = 1,    /* could not do the job (unreadable file, bad policy file, ...) */
+	CLI_EXIT_USAGE = 2,    /* wrong command line */
+	CLI_EXIT_REJECTED = 3, /* evidence rejected (not authentic, or the policy says no) */
+};
+
+/* Options common to every command; main() parses them before the command
+ * name, and each command accepts them after it too. */
+struct cli_common {
+	int verbose; /* -v: library messages to stderr (-vv: debug) */
+	bool quiet;  /* -q: only the verdict or the error */
+	bool json;   /* --json: one JSON object on stdout */
+};
+
+extern struct cli_common cli_opts;
+
+/* Long-option values shared by the commands for the common flags. */
+#define CLI_OPT_JSON 0x100
+
+/* cli_common_option handles -v, -q and --json inside a command's getopt
+ * loop; it returns true if `c` was one of them. */
+bool cli_common_option(int c);
+/* cli_apply_verbosity installs the library log handler for -v / -vv. */
+void cli_apply_verbosity(void);
+
+/* cli_err prints "cvm <cmd>: <message>" and a newline to stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Commands. argv[0] is the command name. */
+int cmd_quote(int argc, char **argv);
+
+#endif

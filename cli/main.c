@@ -1,0 +1,184 @@
+/* cvm: the cvmkit command-line tool. The full command set is the table
+ * below; there is no other registration. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cvmkit/log.h>
+
+#include "cli.h"
+
+#ifndef CVM_VERSION_STRING
+#define CVM_VERSION_STRING "0.1.0"
+#endif
+
+struct cli_common cli_opts;
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd cli_cmds[] = {
+    {"quote", cmd_quote, "Verify or show an Intel SGX/TDX DCAP quote"},
+    {"help", cmd_help, "Show help for a command"},
+};
+
+#define CLI_CMD_COUNT (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cmd != NULL && cmd[0] != '\0')
+		fprintf(stderr, "%s %s: ", CLI_PROG, cmd);
+	else
+		fprintf(stderr, "%s: ", CLI_PROG);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+bool cli_common_option(int c)
+{
+	switch (c) {
+	case 'v':
+		cli_opts.verbose++;
+		return true;
+	case 'q':
+		cli_opts.quiet = true;
+		return true;
+	case CLI_OPT_JSON:
+		cli_opts.json = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void log_to_stderr(enum cvm_log_level level, const char *func, const char *msg, void *ctx)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+
+	(void)ctx;
+	fprintf(stderr, "%s: %s: %s: %s\n", CLI_PROG, (unsigned)level < 4 ? names[level] : "log", func, msg);
+}
+
+void cli_apply_verbosity(void)
+{
+	if (cli_opts.verbose <= 0)
+		return;
+	cvm_log_set_handler(log_to_stderr, cli_opts.verbose >= 2 ? CVM_LOG_DEBUG : CVM_LOG_INFO, NULL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: %s [-v] [-q] [--json] COMMAND [ARGS]\n"
+	        "       %s help COMMAND | --help | --version\n"
+	        "\n"
+	        "Commands:\n",
+	        CLI_PROG, CLI_PROG);
+	for (size_t i = 0; i < CLI_CMD_COUNT; i++)
+		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+	fprintf(f, "\n"
+	           "Common options (before or after the command):\n"
+	           "  -v, --verbose   print library messages to stderr (twice: debug messages)\n"
+	           "  -q, --quiet     print only the verdict or the error\n"
+	           "      --json      print one JSON object on stdout\n"
+	           "\n"
+	           "Exit codes: 0 accepted/success, 1 error, 2 usage, 3 evidence rejected.\n"
+	           "See 'cvm help COMMAND' and docs/cli/cvm.md.\n");
+}
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < CLI_CMD_COUNT; i++) {
+		if (strcmp(cli_cmds[i].name, name) == 0)
+			return &cli_cmds[i];
+	}
+	return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct cli_cmd *c;
+	char help_flag[] = "--help";
+	char *sub[3];
+
+	if (argc < 2) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 2) {
+		cli_err("help", "expected one command name, got %d arguments; try 'cvm help quote'",
+		        argc - 1);
+		return CLI_EXIT_USAGE;
+	}
+	c = find_cmd(argv[1]);
+	if (c == NULL) {
+		cli_err("help", "unknown command '%s'; run 'cvm --help' for the list", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	if (c->run == cmd_help) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	sub[0] = argv[1];
+	sub[1] = help_flag;
+	sub[2] = NULL;
+	return c->run(2, sub);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
+	    {"json", no_argument, NULL, CLI_OPT_JSON}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	};
+	const struct cli_cmd *cmd;
+	int c;
+
+	opterr = 0;
+	/* '+': stop at the command name; its own options follow it. */
+	for (;;) {
+		c = getopt_long(argc, argv, "+:vqhV", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("%s (cvmkit) %s\n", CLI_PROG, CVM_VERSION_STRING);
+			return CLI_EXIT_OK;
+		default:
+			cli_err(NULL, "unknown option '%s'; run 'cvm --help' for usage", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cli_err(NULL, "no command given; run 'cvm --help' for the list");
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cmd = find_cmd(argv[optind]);
+	if (cmd == NULL) {
+		cli_err(NULL, "unknown command '%s'; run 'cvm --help' for the list", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	/* Commands run their own getopt_long from a clean state. */
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	return cmd->run(argc, argv);
+}

@@ -1,0 +1,355 @@
+/* Output helpers for the cvm tool (see output.h). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cvmkit/encoding.h>
+
+#include "output.h"
+
+#define NAME_COL "18"
+
+void out_sanitize(const char *s, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	if (cap == 0)
+		return;
+	for (; s != NULL && s[i] != '\0' && i + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[i] = '\0';
+}
+
+const char *out_tee_name(const struct cvm_quote *q)
+{
+	if (q->tee == CVM_TEE_TDX)
+		return "tdx";
+	if (q->tee == CVM_TEE_SGX)
+		return "sgx";
+	return NULL;
+}
+
+const char *out_body_name(const struct cvm_quote *q)
+{
+	switch (q->body_type) {
+	case CVM_BODY_SGX:
+		return "sgx";
+	case CVM_BODY_TD10:
+		return "td10";
+	case CVM_BODY_TD15:
+		return "td15";
+	}
+	return NULL;
+}
+
+void out_time(int64_t t, char buf[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(buf, 32, "%lld", (long long)t);
+}
+
+size_t out_pem_cert_count(struct cvm_rd pem)
+{
+	static const char marker[] = "-----BEGIN CERTIFICATE-----";
+	const size_t mlen = sizeof(marker) - 1;
+	size_t n = 0;
+
+	while (pem.len >= mlen) {
+		if (memcmp(pem.p, marker, mlen) == 0) {
+			n++;
+			(void)cvm_rd_skip(&pem, mlen);
+			continue;
+		}
+		(void)cvm_rd_skip(&pem, 1);
+	}
+	return n;
+}
+
+bool out_pem_printable(struct cvm_rd pem)
+{
+	uint8_t c;
+
+	while (cvm_rd_u8(&pem, &c)) {
+		if (c == '\0' && cvm_rd_all_zero(&pem))
+			return true; /* a NUL terminator (and padding) is allowed */
+		if (!((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r'))
+			return false;
+	}
+	return true;
+}
+
+void out_field(FILE *f, const char *indent, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(f, "%s%-" NAME_COL "s ", indent, name);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+void out_field_hex(FILE *f, const char *indent, const char *name, const uint8_t *p, size_t n)
+{
+	char *hex = cvm_hex_encode_new(p, n);
+
+	out_field(f, indent, name, "%s", hex != NULL ? hex : "(out of memory)");
+	free(hex);
+}
+
+void out_sgx_report_text(FILE *f, const char *in, const struct cvm_sgx_report *r)
+{
+	out_field_hex(f, in, "cpu_svn", r->cpu_svn, sizeof(r->cpu_svn));
+	out_field(f, in, "misc_select", "0x%08x", r->misc_select);
+	out_field_hex(f, in, "isv_ext_prod_id", r->isv_ext_prod_id, sizeof(r->isv_ext_prod_id));
+	out_field(f, in, "attributes", "%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%s",
+	          r->attributes[0], r->attributes[1], r->attributes[2], r->attributes[3], r->attributes[4],
+	          r->attributes[5], r->attributes[6], r->attributes[7], r->attributes[8], r->attributes[9],
+	          r->attributes[10], r->attributes[11], r->attributes[12], r->attributes[13],
+	          r->attributes[14], r->attributes[15],
+	          (r->attributes[0] & CVM_SGX_ATTR_DEBUG) != 0 ? " (DEBUG)" : "");
+	out_field_hex(f, in, "mr_enclave", r->mr_enclave, sizeof(r->mr_enclave));
+	out_field_hex(f, in, "mr_signer", r->mr_signer, sizeof(r->mr_signer));
+	out_field_hex(f, in, "config_id", r->config_id, sizeof(r->config_id));
+	out_field(f, in, "isv_prod_id", "%u", r->isv_prod_id);
+	out_field(f, in, "isv_svn", "%u", r->isv_svn);
+	out_field(f, in, "config_svn", "%u", r->config_svn);
+	out_field_hex(f, in, "isv_family_id", r->isv_family_id, sizeof(r->isv_family_id));
+	out_field_hex(f, in, "report_data", r->report_data, sizeof(r->report_data));
+	if (r->reserved_nonzero)
+		out_field(f, in, "reserved", "non-zero (a reserved field holds a non-zero byte)");
+}
+
+struct td_attr_name {
+	uint64_t bit;
+	const char *name;
+};
+
+static void td_attr_names(uint64_t a, char *buf, size_t cap)
+{
+	static const struct td_attr_name names[] = {
+	    {CVM_TD_ATTR_DEBUG, "DEBUG"},     {CVM_TD_ATTR_SEPT_VE_DISABLE, "SEPT_VE_DISABLE"},
+	    {CVM_TD_ATTR_PKS, "PKS"},         {CVM_TD_ATTR_KL, "KL"},
+	    {CVM_TD_ATTR_PERFMON, "PERFMON"},
+	};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n;
+
+		if ((a & names[i].bit) == 0)
+			continue;
+		n = snprintf(buf + len, cap - len, "%s%s", len ? " " : "", names[i].name);
+		if (n < 0 || (size_t)n >= cap - len)
+			return;
+		len += (size_t)n;
+	}
+	if ((a & CVM_TD_ATTR_RESERVED) != 0)
+		(void)snprintf(buf + len, cap - len, "%sRESERVED-BITS", len ? " " : "");
+}
+
+void out_tdx_report_text(FILE *f, const char *in, const struct cvm_tdx_report *td)
+{
+	static const char *const rtmr_names[4] = {"rtmr0", "rtmr1", "rtmr2", "rtmr3"};
+	uint64_t a = cvm_td_attributes(td);
+	char hex[17], names[96];
+
+	out_field_hex(f, in, "tee_tcb_svn", td->tee_tcb_svn, sizeof(td->tee_tcb_svn));
+	out_field_hex(f, in, "mr_seam", td->mr_seam, sizeof(td->mr_seam));
+	out_field_hex(f, in, "mr_signer_seam", td->mr_signer_seam, sizeof(td->mr_signer_seam));
+	out_field_hex(f, in, "seam_attributes", td->seam_attributes, sizeof(td->seam_attributes));
+	cvm_hex_encode(td->td_attributes, sizeof(td->td_attributes), hex);
+	td_attr_names(a, names, sizeof(names));
+	out_field(f, in, "td_attributes", "%s (%s)", hex, names[0] != '\0' ? names : "none set");
+	out_field_hex(f, in, "xfam", td->xfam, sizeof(td->xfam));
+	out_field_hex(f, in, "mr_td", td->mr_td, sizeof(td->mr_td));
+	out_field_hex(f, in, "mr_config_id", td->mr_config_id, sizeof(td->mr_config_id));
+	out_field_hex(f, in, "mr_owner", td->mr_owner, sizeof(td->mr_owner));
+	out_field_hex(f, in, "mr_owner_config", td->mr_owner_config, sizeof(td->mr_owner_config));
+	for (size_t i = 0; i < 4; i++)
+		out_field_hex(f, in, rtmr_names[i], td->rtmr[i], sizeof(td->rtmr[i]));
+	out_field_hex(f, in, "report_data", td->report_data, sizeof(td->report_data));
+	if (td->is_td15) {
+		out_field_hex(f, in, "tee_tcb_svn2", td->tee_tcb_svn2, sizeof(td->tee_tcb_svn2));
+		out_field_hex(f, in, "mr_service_td", td->mr_service_td, sizeof(td->mr_service_td));
+	}
+}
+
+void out_steps(FILE *f, const struct cvm_report *rep)
+{
+	char name[CVM_REPORT_NAME_MAX], detail[CVM_REPORT_DETAIL_MAX];
+
+	for (size_t i = 0; i < rep->count && i < CVM_REPORT_STEPS_MAX; i++) {
+		const struct cvm_step *s = &rep->steps[i];
+
+		out_sanitize(s->name, name, sizeof(name));
+		out_sanitize(s->detail, detail, sizeof(detail));
+		fprintf(f, "  %-5s %s: %s\n", s->ok ? "OK" : "FAIL", name, detail);
+	}
+}
+
+json_t *out_json_hex(const uint8_t *p, size_t n)
+{
+	char *hex = cvm_hex_encode_new(p, n);
+	json_t *v;
+
+	if (hex == NULL)
+		return NULL;
+	v = json_stringn(hex, 2 * n);
+	free(hex);
+	return v;
+}
+
+int out_jset(json_t *o, const char *key, json_t *v)
+{
+	/* json_object_set_new releases `v` on failure, and fails on NULL. */
+	return json_object_set_new(o, key, v) == 0 ? 0 : -1;
+}
+
+int out_jset_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
+{
+	return out_jset(o, key, out_json_hex(p, n));
+}
+
+int out_jset_str(json_t *o, const char *key, const char *s)
+{
+	char *clean;
+	int r;
+
+	if (s == NULL)
+		return out_jset(o, key, json_null());
+	clean = malloc(strlen(s) + 1);
+	if (clean == NULL)
+		return -1;
+	out_sanitize(s, clean, strlen(s) + 1);
+	r = out_jset(o, key, json_string(clean));
+	free(clean);
+	return r;
+}
+
+int out_jset_int(json_t *o, const char *key, long long v)
+{
+	return out_jset(o, key, json_integer((json_int_t)v));
+}
+
+json_t *out_json_sgx_report(const struct cvm_sgx_report *r)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	bad |= out_jset_hex(o, "cpu_svn", r->cpu_svn, sizeof(r->cpu_svn));
+	bad |= out_jset_int(o, "misc_select", r->misc_select);
+	bad |= out_jset_hex(o, "isv_ext_prod_id", r->isv_ext_prod_id, sizeof(r->isv_ext_prod_id));
+	bad |= out_jset_hex(o, "attributes", r->attributes, sizeof(r->attributes));
+	bad |= out_jset_hex(o, "mr_enclave", r->mr_enclave, sizeof(r->mr_enclave));
+	bad |= out_jset_hex(o, "mr_signer", r->mr_signer, sizeof(r->mr_signer));
+	bad |= out_jset_hex(o, "config_id", r->config_id, sizeof(r->config_id));
+	bad |= out_jset_int(o, "isv_prod_id", r->isv_prod_id);
+	bad |= out_jset_int(o, "isv_svn", r->isv_svn);
+	bad |= out_jset_int(o, "config_svn", r->config_svn);
+	bad |= out_jset_hex(o, "isv_family_id", r->isv_family_id, sizeof(r->isv_family_id));
+	bad |= out_jset_hex(o, "report_data", r->report_data, sizeof(r->report_data));
+	bad |= out_jset(o, "reserved_nonzero", json_boolean(r->reserved_nonzero));
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int json_tdx_body(json_t *o, const struct cvm_tdx_report *td)
+{
+	static const char *const rtmr_names[4] = {"rtmr0", "rtmr1", "rtmr2", "rtmr3"};
+	int bad = 0;
+
+	bad |= out_jset_hex(o, "tee_tcb_svn", td->tee_tcb_svn, sizeof(td->tee_tcb_svn));
+	bad |= out_jset_hex(o, "mr_seam", td->mr_seam, sizeof(td->mr_seam));
+	bad |= out_jset_hex(o, "mr_signer_seam", td->mr_signer_seam, sizeof(td->mr_signer_seam));
+	bad |= out_jset_hex(o, "seam_attributes", td->seam_attributes, sizeof(td->seam_attributes));
+	bad |= out_jset_hex(o, "td_attributes", td->td_attributes, sizeof(td->td_attributes));
+	bad |= out_jset_hex(o, "xfam", td->xfam, sizeof(td->xfam));
+	bad |= out_jset_hex(o, "mr_td", td->mr_td, sizeof(td->mr_td));
+	bad |= out_jset_hex(o, "mr_config_id", td->mr_config_id, sizeof(td->mr_config_id));
+	bad |= out_jset_hex(o, "mr_owner", td->mr_owner, sizeof(td->mr_owner));
+	bad |= out_jset_hex(o, "mr_owner_config", td->mr_owner_config, sizeof(td->mr_owner_config));
+	for (size_t i = 0; i < 4; i++)
+		bad |= out_jset_hex(o, rtmr_names[i], td->rtmr[i], sizeof(td->rtmr[i]));
+	bad |= out_jset_hex(o, "report_data", td->report_data, sizeof(td->report_data));
+	if (td->is_td15) {
+		bad |= out_jset_hex(o, "tee_tcb_svn2", td->tee_tcb_svn2, sizeof(td->tee_tcb_svn2));
+		bad |= out_jset_hex(o, "mr_service_td", td->mr_service_td, sizeof(td->mr_service_td));
+	}
+	return bad;
+}
+
+int out_json_body(json_t *o, const struct cvm_quote *q)
+{
+	json_t *sgx;
+	const char *k;
+	json_t *v;
+
+	if (q->tee == CVM_TEE_TDX)
+		return json_tdx_body(o, &q->body.td);
+	if (q->tee != CVM_TEE_SGX)
+		return 0;
+	/* SGX: the same fields as a QE report, flattened into `o`. */
+	sgx = out_json_sgx_report(&q->body.sgx);
+	if (sgx == NULL)
+		return -1;
+	json_object_foreach(sgx, k, v)
+	{
+		if (json_object_set(o, k, v) != 0) {
+			json_decref(sgx);
+			return -1;
+		}
+	}
+	json_decref(sgx);
+	return 0;
+}
+
+json_t *out_json_steps(const struct cvm_report *rep)
+{
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < rep->count && i < CVM_REPORT_STEPS_MAX; i++) {
+		const struct cvm_step *s = &rep->steps[i];
+		json_t *o = json_object();
+		int bad = 0;
+
+		if (o == NULL) {
+			json_decref(a);
+			return NULL;
+		}
+		bad |= out_jset_str(o, "name", s->name);
+		bad |= out_jset(o, "ok", json_boolean(s->ok));
+		bad |= out_jset_str(o, "detail", s->detail);
+		if (bad != 0 || json_array_append_new(a, o) != 0) {
+			if (bad != 0)
+				json_decref(o);
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int out_json_print(const json_t *o)
+{
+	if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER) != 0)
+		return -1;
+	if (fputc('\n', stdout) == EOF)
+		return -1;
+	return fflush(stdout) == 0 ? 0 : -1;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Short libFuzzer runs, one per parser harness, as a CI smoke test.
+# Builds with clang, CVM_FUZZ=ON and ASan+UBSan into build-fuzz/, then runs each
+# build-fuzz/bin/fuzz_<parser> for FUZZ_SECONDS (default 20) on a temporary
+# copy of fuzz/corpus/<parser>/ (new inputs are thrown away; the corpus in the
+# repository only changes by hand), with a -max_len cap per input format.
+# Fails on any crash, leak, timeout or out-of-memory. A crashing input is kept
+# in build-fuzz/artifacts/: minimise it (fuzz_X -minimize_crash=1 FILE) and add
+# it to fuzz/corpus/<parser>/ with the fix. For longer runs, see docs/testing.md.
+#   FUZZ_SECONDS=N   seconds per harness      FUZZ_ONLY=name   one harness only
+#   FUZZ_BUILD=dir   build folder (build-fuzz)
+set -euo pipefail
+
+src="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$src"
+seconds="${FUZZ_SECONDS:-20}"
+bdir="${FUZZ_BUILD:-$src/build-fuzz}"
+jobs="${CVM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+# -max_len per format: the largest input worth mutating.
+max_len_for() {
+	case "$1" in
+	*quote*) echo 16384 ;;
+	*tcb_info* | *qe_identity*) echo 65536 ;;
+	*policy*) echo 16384 ;;
+	*) echo 65536 ;;
+	esac
+}
+
+if ! compgen -G "$src/fuzz/fuzz_*.c" >/dev/null; then
+	echo "fuzz-smoke: no harness in fuzz/ (nothing to run)"
+	exit 0
+fi
+
+CC="${FUZZ_CC:-clang}" cmake -S "$src" -B "$bdir" -DCVM_FUZZ=ON -DCVM_SANITIZE=address,undefined \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Only the libFuzzer binaries: the rest is built and tested elsewhere.
+targets=()
+for h in "$src"/fuzz/fuzz_*.c; do
+	targets+=("$(basename "$h" .c)")
+done
+cmake --build "$bdir" -j "$jobs" --target "${targets[@]}"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/cvm-fuzz.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+rm -rf "$bdir/artifacts"
+mkdir -p "$bdir/artifacts"
+
+failed=()
+ran=0
+for t in "${targets[@]}"; do
+	parser="${t#fuzz_}"
+	[ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$parser" ] && [ "$FUZZ_ONLY" != "$t" ] && continue
+	corpus="$src/fuzz/corpus/$parser"
+	if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
+		echo "fuzz-smoke: $t: fuzz/corpus/$parser/ is missing or empty" >&2
+		failed+=("$t")
+		continue
+	fi
+	mkdir -p "$work/$parser"
+	cp -R "$corpus/." "$work/$parser/"
+	len="$(max_len_for "$parser")"
+	log="$bdir/artifacts/$t.log"
+	t0=$SECONDS
+	rc=0
+	"$bdir/bin/$t" -max_total_time="$seconds" -max_len="$len" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$bdir/artifacts/$t-" "$work/$parser" >"$log" 2>&1 || rc=$?
+	ran=$((ran + 1))
+	runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+	cov="$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 || true)"
+	if [ "$rc" -ne 0 ]; then
+		echo "fuzz-smoke: $t FAILED (exit $rc after $((SECONDS - t0)) s); last lines of $log:" >&2
+		tail -n 60 "$log" >&2
+		failed+=("$t")
+	else
+		echo "fuzz-smoke: $t ok: ${runs:-?} runs in $((SECONDS - t0)) s, ${cov:-cov: ?}, max_len $len"
+	fi
+done
+
+if [ "${#failed[@]}" -ne 0 ]; then
+	echo "fuzz-smoke: failed: ${failed[*]} (inputs in $bdir/artifacts/)" >&2
+	exit 1
+fi
+echo "fuzz-smoke: $ran harness(es) ok"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's second command: installs what is missing, builds cvmkit with
+# warnings as errors into build/, and runs the whole ctest suite (unit,
+# integration, fuzz corpus replay). Exits non-zero on any failure.
+# Extra arguments go to ctest (e.g. scripts/test.sh -L unit).
+set -euo pipefail
+
+src="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$src"
+build_jobs="${CVM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+test_jobs="${CVM_TEST_JOBS:-2}"
+
+"$src/scripts/setup.sh"
+
+cfg=(-DCVM_WERROR=ON)
+if [ -n "${CVM_VECTORS_DIR:-}" ]; then
+	cfg+=(-DCVM_VECTORS_DIR="$(cd "$CVM_VECTORS_DIR" && pwd)")
+fi
+cmake -S "$src" -B "$src/build" "${cfg[@]}"
+cmake --build "$src/build" -j "$build_jobs"
+ctest --test-dir "$src/build" --output-on-failure --no-tests=error -j "$test_jobs" "$@"
