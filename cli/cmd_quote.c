@@ -57,16 +57,16 @@ static int read_quote(const char *cmd, const char *path, uint8_t **buf, size_t *
 {
 	int r;
 
-	r = cvm_file_read(path, CVM_QUOTE_MAX, buf, len);
+	r = cvm_file_read(path, (size_t)CVM_QUOTE_MAX, buf, len);
 	if (r == CVM_OK)
 		return CLI_EXIT_OK;
 	if (r == CVM_E_SYSTEM)
 		cli_err(cmd, "cannot read quote file '%s': %s", path, strerror(errno));
 	else if (r == CVM_E_TOO_LARGE)
 		cli_err(cmd,
-		        "quote file '%s' is larger than %u bytes; a DCAP quote is about 5 KiB: is it the "
+		        "quote file '%s' is larger than %zu bytes; a DCAP quote is about 5 KiB: is it the "
 		        "right file?",
-		        path, CVM_QUOTE_MAX);
+		        path, (size_t)CVM_QUOTE_MAX);
 	else
 		cli_err(cmd, "cannot read quote file '%s': %s", path, cvm_strerror(r));
 	return CLI_EXIT_ERROR;
@@ -153,7 +153,7 @@ static int load_root(const char *path, uint8_t **out, size_t *out_len)
 
 	*out = NULL;
 	*out_len = 0;
-	r = cvm_file_read(path, CVM_DCAP_CERT_MAX, &buf, &len);
+	r = cvm_file_read(path, (size_t)CVM_DCAP_CERT_MAX, &buf, &len);
 	if (r == CVM_E_SYSTEM) {
 		cli_err(CMD_VERIFY, "cannot read --root certificate '%s': %s", path, strerror(errno));
 		goto out;
@@ -189,7 +189,7 @@ static int load_root(const char *path, uint8_t **out, size_t *out_len)
 		if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
 			b64[n++] = *p;
 	}
-	r = cvm_base64_decode(b64, n, CVM_DCAP_CERT_MAX, out, out_len);
+	r = cvm_base64_decode(b64, n, (size_t)CVM_DCAP_CERT_MAX, out, out_len);
 	if (r != CVM_OK || *out_len == 0 || (*out)[0] != 0x30) {
 		free(*out);
 		*out = NULL;
@@ -501,7 +501,6 @@ static int quote_verify(int argc, char **argv)
 		rc = load_root(v->root_path, &v->root, &v->root_len);
 		if (rc != CLI_EXIT_OK)
 			goto out;
-		rc = CLI_EXIT_ERROR;
 	}
 	rc = load_collateral(v);
 	if (rc != CLI_EXIT_OK)

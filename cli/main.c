@@ -36,13 +36,13 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	va_list ap;
 
 	if (cmd != NULL && cmd[0] != '\0')
-		fprintf(stderr, "%s %s: ", CLI_PROG, cmd);
+		(void)fprintf(stderr, "%s %s: ", CLI_PROG, cmd);
 	else
-		fprintf(stderr, "%s: ", CLI_PROG);
+		(void)fprintf(stderr, "%s: ", CLI_PROG);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	(void)fputc('\n', stderr);
 }
 
 bool cli_common_option(int c)

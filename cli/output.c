@@ -19,7 +19,10 @@ void out_sanitize(const char *s, char *out, size_t cap)
 	for (; s != NULL && s[i] != '\0' && i + 1 < cap; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		if (c >= 0x20 && c < 0x7f)
+			out[i] = (char)c;
+		else
+			out[i] = '?';
 	}
 	out[i] = '\0';
 }
@@ -89,11 +92,11 @@ void out_field(FILE *f, const char *indent, const char *name, const char *fmt, .
 {
 	va_list ap;
 
-	fprintf(f, "%s%-" NAME_COL "s ", indent, name);
+	(void)fprintf(f, "%s%-" NAME_COL "s ", indent, name);
 	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
+	(void)vfprintf(f, fmt, ap);
 	va_end(ap);
-	fputc('\n', f);
+	(void)fputc('\n', f);
 }
 
 void out_field_hex(FILE *f, const char *indent, const char *name, const uint8_t *p, size_t n)

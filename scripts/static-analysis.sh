@@ -39,7 +39,7 @@ fi
 echo "static-analysis: cppcheck over ${#files[@]} files"
 filters=()
 for d in "${dirs[@]}"; do
-	filters+=("--file-filter=$src/$d/*") # absolute, as the paths in $db
+	filters+=("--file-filter=$d/*") # relative to the source root (cppcheck 2.10 does not match absolute filters)
 done
 cppcheck --project="$db" "${filters[@]}" --enable=warning,portability,performance --inline-suppr \
 	--error-exitcode=1 --quiet -j "$jobs" --suppress=missingIncludeSystem \

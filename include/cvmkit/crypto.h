@@ -89,7 +89,8 @@ void cvm_cert_pool_add(struct cvm_cert_pool *pool, struct cvm_cert *c);
 /* cvm_cert_pool_holds is true when the pool keeps a reference to `c` (so `c`
  * lives as long as the pool). */
 bool cvm_cert_pool_holds(const struct cvm_cert_pool *pool, const struct cvm_cert *c);
-/* cvm_cert_pool_parse_pem is cvm_certs_parse_pem through the pool. */
+/* cvm_cert_pool_parse_pem is cvm_certs_parse_pem through the pool (a NULL
+ * pool parses every certificate). */
 CVM_MUST_CHECK int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
                                            struct cvm_cert ***out, size_t *count);
 

@@ -13,10 +13,10 @@
 #include "quote.h"
 #include "report.h"
 
-#define CVM_DCAP_JSON_MAX (256u * 1024u) /* a TCB info body is 5-20 KiB */
-#define CVM_DCAP_PEM_MAX (64u * 1024u)
-#define CVM_DCAP_CRL_MAX (4u * 1024u * 1024u) /* PCK CRLs grow with revocations */
-#define CVM_DCAP_CERT_MAX (16u * 1024u)
+#define CVM_DCAP_JSON_MAX ((size_t)256 * 1024) /* a TCB info body is 5-20 KiB */
+#define CVM_DCAP_PEM_MAX ((size_t)64 * 1024)
+#define CVM_DCAP_CRL_MAX ((size_t)4 * 1024 * 1024) /* PCK CRLs grow with revocations */
+#define CVM_DCAP_CERT_MAX ((size_t)16 * 1024)
 #define CVM_TCB_LEVELS_MAX 512
 #define CVM_ADVISORIES_MAX 128
 #define CVM_ADVISORY_ID_MAX 32 /* "INTEL-SA-00000" is 14 */

@@ -10,7 +10,7 @@
 #include "dcap.h"
 #include "err.h"
 
-#define CVM_POLICY_JSON_MAX (256u * 1024u)
+#define CVM_POLICY_JSON_MAX ((size_t)256 * 1024)
 #define CVM_POLICY_ADVISORIES_MAX 256
 
 /* An expected value; `set` false means "any". */

@@ -11,8 +11,8 @@
 #include "bytes.h"
 #include "err.h"
 
-#define CVM_QUOTE_MAX (64u * 1024u)           /* far above any real quote (about 5 KiB) */
-#define CVM_QUOTE_CERT_DATA_MAX (32u * 1024u) /* a PEM chain of three certificates is about 4 KiB */
+#define CVM_QUOTE_MAX ((size_t)64 * 1024)           /* far above any real quote (about 5 KiB) */
+#define CVM_QUOTE_CERT_DATA_MAX ((size_t)32 * 1024) /* a PEM chain of three certificates is about 4 KiB */
 #define CVM_QUOTE_AUTH_DATA_MAX 4096u
 
 #define CVM_TEE_TYPE_SGX 0x00000000u

@@ -75,6 +75,7 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 char *cvm_base64_encode_new(const uint8_t *in, size_t len)
 {
+	const char pad = '=';
 	size_t olen, j = 0;
 	char *s;
 
@@ -93,8 +94,12 @@ char *cvm_base64_encode_new(const uint8_t *in, size_t len)
 			v |= in[i + 2];
 		s[j++] = b64[(v >> 18) & 63];
 		s[j++] = b64[(v >> 12) & 63];
-		s[j++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-		s[j++] = i + 2 < len ? b64[v & 63] : '=';
+		s[j++] = pad;
+		s[j++] = pad;
+		if (i + 1 < len)
+			s[j - 2] = b64[(v >> 6) & 63];
+		if (i + 2 < len)
+			s[j - 1] = b64[v & 63];
 	}
 	s[j] = '\0';
 	return s;

@@ -19,15 +19,12 @@ int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 {
 	struct cvm_crl *c = NULL;
 	X509_CRL *crl = NULL;
-	size_t i = 0;
 	int r = CVM_E_FORMAT;
 
 	*out = NULL;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
-	while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t'))
-		i++;
-	if (len - i > 5 && memcmp(buf + i, "-----", 5) == 0) {
+	if (cvm_pem_starts(buf, len)) {
 		BIO *b = BIO_new_mem_buf(buf, (int)len);
 
 		if (b == NULL)

@@ -17,6 +17,9 @@ struct cvm_cert {
 	size_t der_len;
 };
 
+/* cvm_pem_starts is true when the text (after whitespace) opens a PEM block. */
+bool cvm_pem_starts(const uint8_t *p, size_t len);
+
 /* asn1_time_unix converts an ASN1_TIME to Unix seconds; false if it cannot. */
 bool cvm_asn1_time_unix(const ASN1_TIME *t, int64_t *out);
 /* ecdsa_raw_to_der turns r || s (2 * n bytes) into a DER ECDSA-Sig-Value in

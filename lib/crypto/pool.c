@@ -58,16 +58,6 @@ static bool only_space_or_nul(const char *p, long len)
 	return true;
 }
 
-static bool starts_pem(const char *p, long len)
-{
-	static const char begin[] = "-----BEGIN ";
-	long i = 0;
-
-	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-		i++;
-	return len - i >= (long)sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
-}
-
 int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
                             struct cvm_cert ***out, size_t *count)
 {
@@ -80,9 +70,10 @@ int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size
 	*count = 0;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
-	if (!starts_pem((const char *)pem, (long)len))
+	if (!cvm_pem_starts(pem, len))
 		return CVM_E_FORMAT;
-	certs = calloc(CVM_CHAIN_CERTS_MAX, sizeof(*certs));
+	certs =
+	    calloc(CVM_CHAIN_CERTS_MAX, sizeof(*certs)); /* NOLINT(bugprone-sizeof-expression): pointers */
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (certs == NULL || b == NULL) {
 		r = CVM_E_NOMEM;
@@ -99,7 +90,7 @@ int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size
 
 		if (rest_len <= 0 || only_space_or_nul(rest, rest_len))
 			break;
-		if (!starts_pem(rest, rest_len))
+		if (!cvm_pem_starts((const uint8_t *)rest, (size_t)rest_len))
 			goto out; /* text between or after certificates */
 		if (n == CVM_CHAIN_CERTS_MAX) {
 			r = CVM_E_TOO_LARGE;
@@ -108,21 +99,22 @@ int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size
 		/* PEM framing and base64 only: the DER is parsed below, once. */
 		ok = PEM_read_bio(b, &name, &header, &der, &der_len) == 1 &&
 		     strcmp(name, PEM_STRING_X509) == 0 && header[0] == '\0' && der_len > 0;
-		c = ok ? pool_find(pool, der, (size_t)der_len) : NULL;
+		c = ok && pool != NULL ? pool_find(pool, der, (size_t)der_len) : NULL;
 		if (ok && c != NULL) {
 			certs[n++] = cvm_cert_dup(c);
 		} else if (ok) {
 			r = cvm_cert_parse(der, (size_t)der_len, &c);
 			ok = r == CVM_OK;
 			if (ok) {
-				cvm_cert_pool_add(pool, c);
+				if (pool != NULL)
+					cvm_cert_pool_add(pool, c);
 				certs[n++] = c;
 			}
 		}
 		OPENSSL_free(name);
 		OPENSSL_free(header);
 		OPENSSL_free(der);
-				if (!ok) {
+		if (!ok) {
 			r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
 			goto out;
 		}

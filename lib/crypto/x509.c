@@ -42,28 +42,14 @@ static int cert_wrap(X509 *x, struct cvm_cert **out)
 	return CVM_OK;
 }
 
-static bool skip_space(const uint8_t *p, size_t len, size_t *i)
-{
-	while (*i < len && (p[*i] == ' ' || p[*i] == '\t' || p[*i] == '\r' || p[*i] == '\n'))
-		(*i)++;
-	return *i < len;
-}
-
-static bool only_space_or_nul(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0 && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-			return false;
-	return true;
-}
-
-static bool looks_pem(const uint8_t *p, size_t len)
+bool cvm_pem_starts(const uint8_t *p, size_t len)
 {
 	static const char begin[] = "-----BEGIN ";
 	size_t i = 0;
 
-	return skip_space(p, len, &i) && len - i >= sizeof(begin) - 1 &&
-	       memcmp(p + i, begin, sizeof(begin) - 1) == 0;
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return len - i >= sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
 }
 
 int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
@@ -74,7 +60,7 @@ int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 	*out = NULL;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
-	if (looks_pem(buf, len)) {
+	if (cvm_pem_starts(buf, len)) {
 		BIO *b = BIO_new_mem_buf(buf, (int)len);
 
 		if (b == NULL)
@@ -101,59 +87,7 @@ int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 
 int cvm_certs_parse_pem(const uint8_t *pem, size_t len, struct cvm_cert ***out, size_t *count)
 {
-	struct cvm_cert **certs = NULL;
-	size_t n = 0;
-	BIO *b = NULL;
-	int r = CVM_E_FORMAT;
-
-	*out = NULL;
-	*count = 0;
-	if (len > INT32_MAX)
-		return CVM_E_TOO_LARGE;
-	if (!looks_pem(pem, len))
-		return CVM_E_FORMAT;
-	certs = calloc(CVM_CHAIN_CERTS_MAX, sizeof(*certs));
-	b = BIO_new_mem_buf(pem, (int)len);
-	if (certs == NULL || b == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	for (;;) {
-		X509 *x;
-		const char *rest;
-		long rest_len = BIO_get_mem_data(b, &rest);
-
-		if (rest_len <= 0 || only_space_or_nul((const uint8_t *)rest, (size_t)rest_len))
-			break;
-		if (!looks_pem((const uint8_t *)rest, (size_t)rest_len))
-			goto out; /* text between or after certificates */
-		if (n == CVM_CHAIN_CERTS_MAX) {
-			r = CVM_E_TOO_LARGE;
-			goto out;
-		}
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		if (x == NULL)
-			goto out;
-		r = cert_wrap(x, &certs[n]);
-		if (r != CVM_OK) {
-			X509_free(x);
-			goto out;
-		}
-		n++;
-		r = CVM_E_FORMAT;
-	}
-	if (n == 0)
-		goto out;
-	*out = certs;
-	*count = n;
-	certs = NULL; /* transferred */
-	n = 0;
-	r = CVM_OK;
-out:
-	ERR_clear_error();
-	BIO_free(b);
-	cvm_certs_free(certs, n);
-	return r;
+	return cvm_cert_pool_parse_pem(NULL, pem, len, out, count);
 }
 
 void cvm_certs_free(struct cvm_cert **certs, size_t count)

@@ -101,7 +101,10 @@ static void show_str(const char *s, size_t len, char out[KEY_SHOWN_MAX + 4])
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		out[i] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+		if (c >= 0x20 && c < 0x7f && c != '"')
+			out[i] = (char)c;
+		else
+			out[i] = '?';
 	}
 	if (len > n) {
 		memcpy(out + i, "...", 3);
@@ -300,7 +303,7 @@ static int get_advisories(const json_t *v, struct cvm_policy *p, struct perr *e)
 			    e->buf, e->len,
 			    "%s[%zu]: expected an advisory ID such as \"INTEL-SA-00334\" (letters, digits "
 			    "and '-', at most %u characters), got \"%s\"",
-			    key, i, CVM_ADVISORY_ID_MAX - 1, shown);
+			    key, i, (unsigned)CVM_ADVISORY_ID_MAX - 1u, shown);
 		}
 		for (size_t j = 0; j < p->accepted_advisory_count; j++) {
 			if (strlen(p->accepted_advisories[j]) == len &&
@@ -311,7 +314,7 @@ static int get_advisories(const json_t *v, struct cvm_policy *p, struct perr *e)
 			continue;
 		if (p->accepted_advisory_count == CVM_POLICY_ADVISORIES_MAX)
 			return set_err(e->buf, e->len, "%s: more than %u advisory IDs", key,
-			               CVM_POLICY_ADVISORIES_MAX);
+			               (unsigned)CVM_POLICY_ADVISORIES_MAX);
 		memcpy(p->accepted_advisories[p->accepted_advisory_count], s, len);
 		p->accepted_advisories[p->accepted_advisory_count][len] = '\0';
 		p->accepted_advisory_count++;
@@ -505,9 +508,9 @@ int cvm_policy_parse_json(const char *json, size_t len, struct cvm_policy *p, ch
 		(void)set_err(err, err_len, "no policy text given");
 		return CVM_E_INVAL;
 	}
-	if (len > CVM_POLICY_JSON_MAX) {
-		(void)set_err(err, err_len, "the policy is %zu bytes, larger than the limit of %u bytes", len,
-		              CVM_POLICY_JSON_MAX);
+	if (len > (size_t)CVM_POLICY_JSON_MAX) {
+		(void)set_err(err, err_len, "the policy is %zu bytes, larger than the limit of %zu bytes",
+		              len, (size_t)CVM_POLICY_JSON_MAX);
 		return CVM_E_TOO_LARGE;
 	}
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -542,10 +545,10 @@ int cvm_policy_load_file(const char *path, struct cvm_policy *p, char *err, size
 
 	if (err != NULL && err_len != 0)
 		err[0] = '\0';
-	r = cvm_file_read(path, CVM_POLICY_JSON_MAX, &buf, &len);
+	r = cvm_file_read(path, (size_t)CVM_POLICY_JSON_MAX, &buf, &len);
 	if (r == CVM_E_TOO_LARGE) {
-		(void)set_err(err, err_len, "the policy file is larger than the limit of %u bytes",
-		              CVM_POLICY_JSON_MAX);
+		(void)set_err(err, err_len, "the policy file is larger than the limit of %zu bytes",
+		              (size_t)CVM_POLICY_JSON_MAX);
 		goto out;
 	}
 	if (r == CVM_E_SYSTEM) {

@@ -1,0 +1,290 @@
+/* lib/core: the bounded reader and writer, hex and base64, capped file
+ * reading, secret wiping, the report. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <cvmkit/bytes.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/file.h>
+#include <cvmkit/report.h>
+#include <cvmkit/secret.h>
+
+static void rd_short_input_fails_and_keeps_position(void **state)
+{
+	const uint8_t buf[3] = {1, 2, 3};
+	struct cvm_rd r, sub;
+	uint32_t v32;
+	uint16_t v16;
+
+	(void)state;
+	cvm_rd_init(&r, buf, sizeof(buf));
+	assert_false(cvm_rd_u32le(&r, &v32));
+	assert_int_equal(r.len, 3);
+	assert_true(cvm_rd_u16le(&r, &v16));
+	assert_int_equal(v16, 0x0201);
+	assert_false(cvm_rd_sub(&r, &sub, 2));
+	assert_int_equal(r.len, 1);
+	assert_false(cvm_rd_skip(&r, 2));
+	assert_true(cvm_rd_skip(&r, 1));
+	assert_true(cvm_rd_empty(&r));
+}
+
+static void rd_reads_every_byte_order(void **state)
+{
+	const uint8_t buf[8] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+	struct cvm_rd r;
+	uint64_t v64;
+	uint32_t v32;
+	uint16_t v16;
+
+	(void)state;
+	cvm_rd_init(&r, buf, 8);
+	assert_true(cvm_rd_u64le(&r, &v64));
+	assert_true(v64 == 0x0807060504030201ull);
+	cvm_rd_init(&r, buf, 8);
+	assert_true(cvm_rd_u64be(&r, &v64));
+	assert_true(v64 == 0x0102030405060708ull);
+	cvm_rd_init(&r, buf, 8);
+	assert_true(cvm_rd_u32be(&r, &v32) && cvm_rd_u16be(&r, &v16));
+	assert_int_equal(v32, 0x01020304);
+	assert_int_equal(v16, 0x0506);
+}
+
+static void rd_length_prefixed_child_moves_only_when_it_fits(void **state)
+{
+	const uint8_t ok[] = {0x02, 0x00, 0xaa, 0xbb, 0xcc};
+	const uint8_t bad[] = {0x05, 0x00, 0x00, 0x00, 0xaa};
+	struct cvm_rd r, sub;
+
+	(void)state;
+	cvm_rd_init(&r, ok, sizeof(ok));
+	assert_true(cvm_rd_sub_u16le(&r, &sub));
+	assert_int_equal(sub.len, 2);
+	assert_int_equal(sub.p[1], 0xbb);
+	assert_int_equal(r.len, 1);
+	cvm_rd_init(&r, bad, sizeof(bad));
+	assert_false(cvm_rd_sub_u32le(&r, &sub));
+	assert_int_equal(r.len, sizeof(bad));
+}
+
+static void rd_asn1_accepts_der_and_rejects_non_minimal_lengths(void **state)
+{
+	const uint8_t good[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+	const uint8_t longform[] = {0x04, 0x81, 0x80};
+	const uint8_t nonmin[] = {0x04, 0x81, 0x05, 1, 2, 3, 4, 5};
+	const uint8_t indef[] = {0x30, 0x80, 0x00, 0x00};
+	uint8_t big[3 + 0x80] = {0x04, 0x81, 0x80};
+	struct cvm_rd r, seq, v;
+
+	(void)state;
+	cvm_rd_init(&r, good, sizeof(good));
+	assert_true(cvm_rd_asn1(&r, &seq, CVM_ASN1_SEQUENCE));
+	assert_true(cvm_rd_empty(&r));
+	assert_false(cvm_rd_asn1(&seq, &v, CVM_ASN1_OCTET_STRING)); /* wrong tag */
+	assert_true(cvm_rd_asn1(&seq, &v, CVM_ASN1_INTEGER));
+	assert_int_equal(v.len, 1);
+	cvm_rd_init(&r, longform, sizeof(longform));
+	assert_false(cvm_rd_asn1(&r, &v, CVM_ASN1_OCTET_STRING)); /* truncated */
+	cvm_rd_init(&r, big, sizeof(big));
+	assert_true(cvm_rd_asn1(&r, &v, CVM_ASN1_OCTET_STRING));
+	assert_int_equal(v.len, 0x80);
+	cvm_rd_init(&r, nonmin, sizeof(nonmin));
+	assert_false(cvm_rd_asn1(&r, &v, CVM_ASN1_OCTET_STRING));
+	cvm_rd_init(&r, indef, sizeof(indef));
+	assert_false(cvm_rd_asn1(&r, &v, CVM_ASN1_SEQUENCE));
+}
+
+static void wr_grows_to_max_then_fails_once(void **state)
+{
+	struct cvm_wr w;
+	uint8_t *out;
+	size_t len;
+
+	(void)state;
+	cvm_wr_init(&w, 100);
+	for (int i = 0; i < 25; i++)
+		cvm_wr_u32le(&w, (uint32_t)i);
+	assert_int_equal(cvm_wr_finish(&w, &out, &len), CVM_OK);
+	assert_int_equal(len, 100);
+	assert_int_equal(out[4], 1);
+	free(out);
+
+	cvm_wr_init(&w, 10);
+	cvm_wr_u64le(&w, 1);
+	cvm_wr_u32le(&w, 2); /* 12 > 10: sticky error */
+	cvm_wr_u8(&w, 3);
+	assert_int_equal(cvm_wr_finish(&w, &out, &len), CVM_E_TOO_LARGE);
+	assert_null(out);
+}
+
+static void wr_fixed_buffer_and_text(void **state)
+{
+	uint8_t buf[8];
+	struct cvm_wr w;
+	uint8_t *out;
+	size_t len;
+	char *s;
+
+	(void)state;
+	cvm_wr_init_fixed(&w, buf, sizeof(buf));
+	cvm_wr_u16be(&w, 0x0102);
+	cvm_wr_str(&w, "abc");
+	assert_int_equal(cvm_wr_finish(&w, &out, &len), CVM_OK);
+	assert_ptr_equal(out, buf);
+	assert_int_equal(len, 5);
+	assert_memory_equal(buf,
+	                    "\x01\x02"
+	                    "abc",
+	                    5);
+	cvm_wr_init(&w, 1024);
+	cvm_wr_fmt(&w, "%s-%d-", "x", 42);
+	for (int i = 0; i < 40; i++)
+		cvm_wr_fmt(&w, "%s", "0123456789"); /* longer than the 256-byte fast path in total */
+	cvm_wr_fmt(&w, "%300s", "y");               /* one call longer than the fast path */
+	assert_int_equal(cvm_wr_finish_str(&w, &s), CVM_OK);
+	assert_int_equal(strlen(s), 5 + 400 + 300);
+	assert_memory_equal(s, "x-42-0123", 9);
+	free(s);
+}
+
+static void hex_round_trip_and_rejects_bad_digits(void **state)
+{
+	const uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff};
+	uint8_t out[4];
+	char hex[9];
+	size_t n;
+
+	(void)state;
+	cvm_hex_encode(in, 4, hex);
+	assert_string_equal(hex, "00ab7fff");
+	assert_int_equal(cvm_hex_decode("00AB7fFF", 8, out, sizeof(out), &n), CVM_OK);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, in, 4);
+	assert_int_equal(cvm_hex_decode("0g", 2, out, sizeof(out), &n), CVM_E_FORMAT);
+	assert_int_equal(cvm_hex_decode("abc", 3, out, sizeof(out), &n), CVM_E_FORMAT);
+	assert_int_equal(cvm_hex_decode("0011223344", 10, out, sizeof(out), &n), CVM_E_TOO_LARGE);
+	assert_int_equal(cvm_hex_decode_exact("0011", 4, out, 3), CVM_E_FORMAT);
+	assert_int_equal(cvm_hex_decode("::", 2, out, 4, &n), CVM_E_FORMAT); /* ':' is '9'+1 */
+	assert_int_equal(cvm_hex_decode("@`", 2, out, 4, &n), CVM_E_FORMAT); /* 'A'-1, 'a'-1 */
+}
+
+static void base64_round_trip_and_rejects_non_canonical(void **state)
+{
+	const char *vec[][2] = {
+	    {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foobar", "Zm9vYmFy"}};
+	uint8_t *out;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		char *enc = cvm_base64_encode_new((const uint8_t *)vec[i][0], strlen(vec[i][0]));
+
+		assert_string_equal(enc, vec[i][1]);
+		free(enc);
+		assert_int_equal(cvm_base64_decode(vec[i][1], strlen(vec[i][1]), 64, &out, &n), CVM_OK);
+		assert_int_equal(n, strlen(vec[i][0]));
+		assert_memory_equal(out, vec[i][0], n);
+		free(out);
+	}
+	assert_int_equal(cvm_base64_decode("Zh==", 4, 64, &out, &n),
+	                 CVM_E_FORMAT); /* non-zero leftover bits */
+	assert_int_equal(cvm_base64_decode("Z", 1, 64, &out, &n), CVM_E_FORMAT);
+	assert_int_equal(cvm_base64_decode("Zm9v!", 5, 64, &out, &n), CVM_E_FORMAT);
+	assert_int_equal(cvm_base64_decode("Zm9vYmFy", 8, 3, &out, &n), CVM_E_TOO_LARGE);
+}
+
+static void file_read_is_capped(void **state)
+{
+	char path[] = "/tmp/cvm-test-XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	close(fd);
+	assert_int_equal(cvm_file_read(path, 10, &buf, &len), CVM_OK);
+	assert_int_equal(len, 10);
+	assert_int_equal(buf[10], 0); /* NUL appended, not counted */
+	free(buf);
+	assert_int_equal(cvm_file_read(path, 9, &buf, &len), CVM_E_TOO_LARGE);
+	assert_null(buf);
+	assert_int_equal(cvm_file_write(path, "ab", 2, 0600), CVM_OK);
+	assert_int_equal(cvm_file_read(path, 9, &buf, &len), CVM_OK);
+	assert_int_equal(len, 2);
+	free(buf);
+	unlink(path);
+	assert_int_equal(cvm_file_read(path, 9, &buf, &len), CVM_E_SYSTEM);
+	assert_int_equal(cvm_file_read("/tmp", 9, &buf, &len), CVM_E_SYSTEM);
+}
+
+static void secrets_are_wiped_and_compared_in_constant_time(void **state)
+{
+	struct cvm_secret *s = cvm_secret_new(32);
+	uint8_t a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 5};
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(s->len, 32);
+	memset(s->p, 0x5a, s->len);
+	cvm_secret_free(s);
+	cvm_secret_free(NULL);
+	assert_true(cvm_ct_equal(a, a, 4));
+	assert_false(cvm_ct_equal(a, b, 4));
+	cvm_wipe(a, sizeof(a));
+	assert_true(a[0] == 0 && a[3] == 0);
+}
+
+static void report_keeps_the_first_failure_even_when_full(void **state)
+{
+	struct cvm_report *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	cvm_report_init(r);
+	for (int i = 0; i < CVM_REPORT_STEPS_MAX + 5; i++)
+		cvm_report_add(r, "step", true, "ok %d", i);
+	assert_null(cvm_report_reason(r));
+	cvm_report_add(r, "bad", false, "broken %s", "thing");
+	assert_int_equal(r->count, CVM_REPORT_STEPS_MAX);
+	assert_string_equal(cvm_report_reason(r), "broken thing");
+	assert_string_equal(r->failed->name, "bad");
+	cvm_report_add(NULL, "x", false, "ignored");
+	free(r);
+}
+
+static void every_error_code_has_a_message(void **state)
+{
+	(void)state;
+	for (int e = 0; e >= CVM_E_MISMATCH; e--)
+		assert_string_not_equal(cvm_strerror(e), "unknown error");
+	assert_string_equal(cvm_strerror(-999), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(rd_short_input_fails_and_keeps_position),
+	    cmocka_unit_test(rd_reads_every_byte_order),
+	    cmocka_unit_test(rd_length_prefixed_child_moves_only_when_it_fits),
+	    cmocka_unit_test(rd_asn1_accepts_der_and_rejects_non_minimal_lengths),
+	    cmocka_unit_test(wr_grows_to_max_then_fails_once),
+	    cmocka_unit_test(wr_fixed_buffer_and_text),
+	    cmocka_unit_test(hex_round_trip_and_rejects_bad_digits),
+	    cmocka_unit_test(base64_round_trip_and_rejects_non_canonical),
+	    cmocka_unit_test(file_read_is_capped),
+	    cmocka_unit_test(secrets_are_wiped_and_compared_in_constant_time),
+	    cmocka_unit_test(report_keeps_the_first_failure_even_when_full),
+	    cmocka_unit_test(every_error_code_has_a_message),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
