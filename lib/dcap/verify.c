@@ -300,6 +300,11 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 	             &v->root_crl, &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
+	if (cvm_crl_revokes(v->root_crl, v->root)) {
+		cvm_report_add(rep, "root_ca_crl", false, "the root CA CRL revokes the root CA itself");
+		r = CVM_E_REVOKED;
+		goto out;
+	}
 	cvm_report_add(rep, "root_ca_crl", true, "signed by the root, current");
 
 	r = cvm_cert_pool_parse_pem(v->pool, c->pck_crl_issuer_chain, c->pck_crl_issuer_chain_len, &chain,
@@ -323,6 +328,14 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 	r = cvm_tcb_info_parse(c->tcb_info, c->tcb_info_len, &v->tcb_info, &span, sig);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "tcb_info", false, "tcb_info.json cannot be used: %s", cvm_strerror(r));
+		goto out;
+	}
+	if (v->tcb_info->tcb_type != 0) {
+		cvm_report_add(
+		    rep, "tcb_info", false,
+		    "TCB info tcbType %u is not supported (only 0: components compared one by one)",
+		    v->tcb_info->tcb_type);
+		r = CVM_E_UNSUPPORTED;
 		goto out;
 	}
 	r = signed_json_verify(v, rep, "tcb_info", "TCB info", c->tcb_info_issuer_chain,
@@ -689,6 +702,20 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 		return CVM_E_INVAL;
 	ti = v->tcb_info;
 	qi = v->qe_identity;
+	/* Warm use: the collateral verified earlier must still be valid now. */
+	if (at < v->valid_from || at > v->valid_until) {
+		char a1[32], a2[32], a3[32];
+
+		fmt_time(v->valid_from, a1, sizeof(a1));
+		fmt_time(v->valid_until, a2, sizeof(a2));
+		fmt_time(at, a3, sizeof(a3));
+		cvm_report_add(
+		    rep, "collateral", false,
+		    "the collateral verified earlier is valid from %s to %s, not at %s: verify fresh "
+		    "collateral",
+		    a1, a2, a3);
+		return CVM_E_EXPIRED;
+	}
 	res->tcb_eval_num = ti->tcb_eval_num;
 	res->collateral_expiry = v->valid_until;
 

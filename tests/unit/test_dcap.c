@@ -406,6 +406,41 @@ static void bit_flips_in_signed_collateral_are_rejected(void **state)
 	          FIELD_LEN(pck_crl_issuer_chain));
 }
 
+/* Collateral verified once (warm) must not carry a quote past its window. */
+static void warm_collateral_is_rechecked_against_the_time(void **state)
+{
+	const char *dir = "tdx/dcapqvl-tdx-v4-uptodate";
+	const int64_t at = 1752919234;
+	struct cvm_dcap_collateral *c = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_dcap_result res;
+	struct cvm_report rep;
+	char path[4096];
+	size_t qlen;
+	uint8_t *buf = vector_read("tdx/dcapqvl-tdx-v4-uptodate/quote.bin", &qlen);
+
+	(void)state;
+	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
+	                 CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	assert_true(res.collateral_expiry >= at);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, res.collateral_expiry + 1, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "collateral");
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, 1600000000, &rep, &res), CVM_E_EXPIRED);
+	/* and the cold path names the first expired item */
+	cvm_dcap_verified_free(v);
+	v = NULL;
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at + 40 * 86400, &rep, &v), CVM_E_EXPIRED);
+	assert_non_null(strstr(cvm_report_reason(&rep), "expired"));
+	cvm_dcap_collateral_free(c);
+	free(buf);
+}
+
 static void builtin_root_is_intels(void **state)
 {
 	uint8_t h[32];
@@ -422,6 +457,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(builtin_root_is_intels),
 	    cmocka_unit_test(every_vector_gives_the_stated_quote_verdict),
+	    cmocka_unit_test(warm_collateral_is_rechecked_against_the_time),
 	    cmocka_unit_test(every_bit_flip_in_signed_quote_regions_is_rejected),
 	    cmocka_unit_test(bit_flips_in_signed_collateral_are_rejected),
 	};

@@ -1,5 +1,8 @@
 /* Appraisal policy: the strict defaults, the policy file (every error names
- * its key) and the appraisal of hand-filled DCAP verdicts, check by check. */
+ * its key) and the appraisal of hand-filled DCAP verdicts, check by check;
+ * then cvm_verify_quote and cvm_verify_quote_warm over real vectors (the
+ * stages run in order, the verdict survives a policy rejection, and nothing
+ * but a full pass returns 0). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,9 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+#include <cvmkit/verify.h>
+
+#include "vectors.h"
 
 /* The end of an expect_error fragment list. */
 #define END ((const char *)0)
@@ -844,6 +850,176 @@ static void appraise_fails_closed(void **state)
 	assert_int_equal(cvm_policy_appraise_quote(&p, &res, NULL), CVM_E_POLICY);
 }
 
+/* ---- cvm_verify_quote over real vectors ---------------------------------- */
+
+struct vq {
+	uint8_t *quote;
+	size_t quote_len;
+	struct cvm_dcap_collateral *coll;
+	struct cvm_policy policy;
+	struct cvm_report rep;
+	struct cvm_dcap_result res;
+};
+
+static struct vq *vq_load(const char *dir)
+{
+	struct vq *v = calloc(1, sizeof(*v));
+	char rel[256], path[4096], what[256];
+
+	assert_non_null(v);
+	(void)snprintf(rel, sizeof(rel), "%s/quote.bin", dir);
+	v->quote = vector_read(rel, &v->quote_len);
+	assert_int_equal(
+	    cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &v->coll, what, sizeof(what)),
+	    CVM_OK);
+	cvm_policy_init(&v->policy);
+	return v;
+}
+
+static void vq_free(struct vq *v)
+{
+	cvm_dcap_collateral_free(v->coll);
+	free(v->quote);
+	free(v);
+}
+
+static int vq_run(struct vq *v, size_t len, int64_t at)
+{
+	cvm_report_init(&v->rep);
+	return cvm_verify_quote(v->quote, len, v->coll, NULL, 0, at, &v->policy, &v->rep, &v->res);
+}
+
+static void verify_quote_accepts_uptodate_tdx_cold_and_warm(void **state)
+{
+	struct vq *v = vq_load("tdx/dcapqvl-tdx-v4-uptodate");
+	struct cvm_dcap_verified *dv = NULL;
+	struct cvm_report rep;
+
+	(void)state;
+	assert_int_equal(vq_run(v, v->quote_len, 1752919234), CVM_OK);
+	assert_null(v->rep.failed);
+	assert_true(v->res.authentic);
+	assert_int_equal(v->res.tcb_status, CVM_TCB_UP_TO_DATE);
+	assert_step(&v->rep, "policy.tcb_status", true);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_verify(v->coll, NULL, 0, 1752919234, &rep, &dv), CVM_OK);
+	cvm_report_init(&v->rep);
+	assert_int_equal(
+	    cvm_verify_quote_warm(dv, v->quote, v->quote_len, 1752919234, &v->policy, &v->rep, &v->res),
+	    CVM_OK);
+	assert_null(v->rep.failed);
+	/* Warm, a strict policy still rejects. */
+	v->policy.mr_td.set = true;
+	cvm_report_init(&v->rep);
+	assert_int_equal(
+	    cvm_verify_quote_warm(dv, v->quote, v->quote_len, 1752919234, &v->policy, &v->rep, &v->res),
+	    CVM_E_POLICY);
+	assert_string_equal(v->rep.failed->name, "policy.mr_td");
+	cvm_dcap_verified_free(dv);
+	vq_free(v);
+}
+
+static void verify_quote_policy_rejection_keeps_the_quote_verdict(void **state)
+{
+	struct vq *v = vq_load("tdx/automata-tdx-v5-alibaba");
+
+	(void)state;
+	assert_int_equal(vq_run(v, v->quote_len, 1749945600), CVM_E_POLICY);
+	assert_string_equal(v->rep.failed->name, "policy.mr_service_td");
+	assert_true(v->res.authentic);
+	assert_int_equal(v->res.tcb_status, CVM_TCB_UP_TO_DATE);
+	assert_int_equal(v->res.quote.body_type, CVM_BODY_TD15);
+	v->policy.require_zero_mr_service_td = false;
+	assert_int_equal(vq_run(v, v->quote_len, 1749945600), CVM_OK);
+	vq_free(v);
+}
+
+static void verify_quote_stops_at_a_malformed_quote(void **state)
+{
+	struct vq *v = vq_load("sgx/zkdcap-sgx-v3-swhardening");
+
+	(void)state;
+	v->policy.accepted_tcb_statuses = 0xfe;
+	v->policy.accept_any_advisory = true;
+	assert_int_equal(vq_run(v, v->quote_len, 1737458686), CVM_OK);
+	/* Truncated: the parse step fails, nothing else runs, no field is shown. */
+	assert_int_not_equal(vq_run(v, v->quote_len - 1, 1737458686), CVM_OK);
+	assert_int_equal(v->rep.count, 1);
+	assert_string_equal(v->rep.steps[0].name, "quote.parse");
+	assert_false(v->rep.steps[0].ok);
+	assert_int_equal(v->res.quote.version, 0);
+	assert_false(v->res.authentic);
+	vq_free(v);
+}
+
+static void verify_quote_keeps_parsed_fields_when_collateral_fails(void **state)
+{
+	struct vq *v = vq_load("tdx/dcapqvl-tdx-v4-uptodate");
+	uint8_t want[48];
+
+	(void)state;
+	/* A year after the collateral expired. */
+	assert_int_not_equal(vq_run(v, v->quote_len, 1752919234 + 365 * 86400), CVM_OK);
+	assert_non_null(v->rep.failed);
+	assert_false(v->res.authentic);
+	assert_int_equal(v->res.quote.version, 4);
+	assert_int_equal(v->res.quote.tee, CVM_TEE_TDX);
+	assert_int_equal(
+	    cvm_hex_decode_exact("91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407"
+	                         "de03ae6dc5f87f27428b2538873118b7",
+	                         96, want, sizeof(want)),
+	    CVM_OK);
+	assert_memory_equal(v->res.quote.body.td.mr_td, want, 48);
+	assert_null(find_step(&v->rep, "policy.tcb_status"));
+	vq_free(v);
+}
+
+static void verify_quote_rejects_trailing_bytes_but_reports_the_rest(void **state)
+{
+	struct vq *v = vq_load("tdx/gotdxguest-tdx-v4-spr-nomatch");
+
+	(void)state;
+	v->policy.accepted_tcb_statuses = 0xfe & ~(1u << CVM_TCB_REVOKED);
+	v->policy.accept_any_advisory = true;
+	v->policy.require_sept_ve_disable = false;
+	assert_int_equal(vq_run(v, v->quote_len, 1688173200), CVM_E_FORMAT);
+	assert_string_equal(v->rep.failed->name, "quote.parse");
+	assert_int_equal(v->res.quote.tee, CVM_TEE_TDX);
+	assert_true(v->res.quote.trailing_garbage);
+	/* Verified for the record, never appraised. */
+	assert_non_null(find_step(&v->rep, "quote_signature"));
+	assert_null(find_step(&v->rep, "policy.tcb_status"));
+	vq_free(v);
+}
+
+static void verify_quote_refuses_missing_arguments(void **state)
+{
+	struct vq *v = vq_load("tdx/dcapqvl-tdx-v4-uptodate");
+
+	(void)state;
+	cvm_report_init(&v->rep);
+	assert_int_equal(
+	    cvm_verify_quote(NULL, 0, v->coll, NULL, 0, 1752919234, &v->policy, &v->rep, &v->res),
+	    CVM_E_INVAL);
+	assert_int_equal(
+	    cvm_verify_quote(v->quote, v->quote_len, NULL, NULL, 0, 1752919234, &v->policy, &v->rep, &v->res),
+	    CVM_E_INVAL);
+	assert_int_equal(
+	    cvm_verify_quote(v->quote, v->quote_len, v->coll, NULL, 0, 1752919234, NULL, &v->rep, &v->res),
+	    CVM_E_INVAL);
+	assert_int_equal(
+	    cvm_verify_quote(v->quote, v->quote_len, v->coll, NULL, 0, 1752919234, &v->policy, &v->rep, NULL),
+	    CVM_E_INVAL);
+	assert_int_equal(
+	    cvm_verify_quote_warm(NULL, v->quote, v->quote_len, 1752919234, &v->policy, &v->rep, &v->res),
+	    CVM_E_INVAL);
+	/* A NULL report is fine. */
+	assert_int_equal(
+	    cvm_verify_quote(v->quote, v->quote_len, v->coll, NULL, 0, 1752919234, &v->policy, NULL, &v->res),
+	    CVM_OK);
+	vq_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -874,6 +1050,12 @@ int main(void)
 	    cmocka_unit_test(appraise_rejects_expectations_for_the_other_tee),
 	    cmocka_unit_test(appraise_runs_every_check_and_reports_all_failures),
 	    cmocka_unit_test(appraise_fails_closed),
+	    cmocka_unit_test(verify_quote_accepts_uptodate_tdx_cold_and_warm),
+	    cmocka_unit_test(verify_quote_policy_rejection_keeps_the_quote_verdict),
+	    cmocka_unit_test(verify_quote_stops_at_a_malformed_quote),
+	    cmocka_unit_test(verify_quote_keeps_parsed_fields_when_collateral_fails),
+	    cmocka_unit_test(verify_quote_rejects_trailing_bytes_but_reports_the_rest),
+	    cmocka_unit_test(verify_quote_refuses_missing_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
