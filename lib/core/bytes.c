@@ -268,7 +268,7 @@ void cvm_wr_init_fixed(struct cvm_wr *w, void *buf, size_t cap)
 /* Grows to fit `need` more bytes: copy, wipe, free; never realloc(). */
 static bool wr_grow(struct cvm_wr *w, size_t need)
 {
-		size_t cap = w->cap != 0 ? w->cap : (w->max < 64 ? w->max : 64);
+	size_t cap = w->cap != 0 ? w->cap : (w->max < 64 ? w->max : 64);
 	uint8_t *nb;
 
 	if (w->fixed || need > w->max || w->len > w->max - need)
@@ -290,7 +290,7 @@ static uint8_t *wr_reserve(struct cvm_wr *w, size_t n)
 {
 	uint8_t *p;
 
-		if (w->err)
+	if (w->err)
 		return NULL;
 	/* The limit holds whatever the capacity (the first block may be larger). */
 	if (n > w->max - w->len || (w->cap - w->len < n && !wr_grow(w, n))) {
