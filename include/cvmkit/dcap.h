@@ -32,6 +32,11 @@ enum cvm_tcb_status {
 	CVM_TCB_OUT_OF_DATE,
 	CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
 	CVM_TCB_REVOKED,
+	/* Intel QVL's verdicts for TD 1.5 (never a TCB level status in
+	 * collateral): the TD runs on an out-of-date TDX module that the
+	 * platform has since updated, so relaunching the TD fixes it. */
+	CVM_TCB_TD_RELAUNCH_ADVISED,
+	CVM_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED,
 	CVM_TCB_STATUS_COUNT
 };
 

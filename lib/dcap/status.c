@@ -12,6 +12,8 @@ static const char *const status_names[CVM_TCB_STATUS_COUNT] = {
     [CVM_TCB_OUT_OF_DATE] = "OutOfDate",
     [CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED] = "OutOfDateConfigurationNeeded",
     [CVM_TCB_REVOKED] = "Revoked",
+    [CVM_TCB_TD_RELAUNCH_ADVISED] = "TDRelaunchAdvised",
+    [CVM_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED] = "TDRelaunchAdvisedConfigurationNeeded",
 };
 
 const char *cvm_tcb_status_name(enum cvm_tcb_status s)

@@ -626,6 +626,64 @@ static int tdx_module_check(const struct cvm_tcb_info *ti, const struct cvm_quot
 	return CVM_E_TCB;
 }
 
+static bool config_needed(enum cvm_tcb_status s)
+{
+	return s == CVM_TCB_CONFIGURATION_NEEDED || s == CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED ||
+	       s == CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
+	       s == CVM_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+}
+
+/* td_relaunch_check is Intel QVL's relaunch rule for TD 1.5: when only the
+ * TDX module is out of date (SGX TCB and QE current) and TEE_TCB_SVN2 (the
+ * module the platform runs now) meets the newest level, relaunching the TD
+ * would bring it up to date: the status says so instead of OutOfDate. */
+static int td_relaunch_check(const struct cvm_tcb_info *ti, const struct cvm_quote *q,
+                             enum cvm_tcb_status sgx, struct cvm_dcap_result *res, struct cvm_report *rep)
+{
+	const uint8_t *svn2 = q->body.td.tee_tcb_svn2;
+	const struct cvm_tcb_level *latest = &ti->levels[0];
+	enum cvm_tcb_status tdx = res->platform_status;
+	uint8_t need_module;
+
+	if (res->qe_status == CVM_TCB_OUT_OF_DATE || res->qe_status == CVM_TCB_REVOKED)
+		return CVM_OK;
+	if (sgx != CVM_TCB_UP_TO_DATE && sgx != CVM_TCB_SW_HARDENING_NEEDED &&
+	    sgx != CVM_TCB_CONFIGURATION_NEEDED && sgx != CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+		return CVM_OK;
+	if ((tdx != CVM_TCB_OUT_OF_DATE && tdx != CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) ||
+	    res->module_status != CVM_TCB_OUT_OF_DATE)
+		return CVM_OK;
+	if (svn2[1] == 0) {
+		need_module = latest->tdx_svn[0];
+	} else {
+		const struct cvm_tdx_module_identity *mod = NULL;
+		char want[16];
+
+		(void)snprintf(want, sizeof(want), "TDX_%02X", svn2[1]);
+		for (size_t i = 0; i < ti->module_count && mod == NULL; i++)
+			if (strcasecmp(ti->modules[i].id, want) == 0)
+				mod = &ti->modules[i];
+		if (mod == NULL || mod->level_count == 0) {
+			cvm_report_add(
+			    rep, "tdx_module", false,
+			    "TEE_TCB_SVN2 names TDX module version %u, which the TCB info does not list",
+			    svn2[1]);
+			return CVM_E_TCB;
+		}
+		need_module = mod->levels[0].isv_svn;
+	}
+	if (svn2[0] >= need_module && svn2[2] >= latest->tdx_svn[2]) {
+		res->platform_status = config_needed(sgx) || config_needed(tdx)
+		                           ? CVM_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED
+		                           : CVM_TCB_TD_RELAUNCH_ADVISED;
+		cvm_report_add(
+		    rep, "td_relaunch", true,
+		    "the platform now runs an up-to-date TDX module (TEE_TCB_SVN2): relaunching the TD "
+		    "would bring it up to date");
+	}
+	return CVM_OK;
+}
+
 /* tcb_level_match implements Intel's TCB level selection: the first level
  * (highest first) whose SGX components and PCE SVN the PCK certificate
  * meets; for TDX, the first such level whose TDX components TEE_TCB_SVN also
@@ -682,6 +740,8 @@ static int tcb_level_match(const struct cvm_tcb_info *ti, const struct cvm_pck_i
 	if (r != CVM_OK)
 		return r;
 	res->platform_status = converge(tdx->status, res->module_status);
+	if (q->body_type == CVM_BODY_TD15 && res->platform_status != CVM_TCB_REVOKED)
+		return td_relaunch_check(ti, q, sgx->status, res, rep);
 	return CVM_OK;
 }
 
