@@ -41,7 +41,9 @@ filters=()
 for d in "${dirs[@]}"; do
 	filters+=("--file-filter=$d/*") # relative to the source root (cppcheck 2.10 does not match absolute filters)
 done
-cppcheck --project="$db" "${filters[@]}" --enable=warning,portability,performance --inline-suppr \
+# cppcheck 2.10 matches --file-filter against the paths as the project file is
+# named: give it the project relative to the source root, where we are.
+cppcheck --project="$(realpath --relative-to="$src" "$db")" "${filters[@]}" --enable=warning,portability,performance --inline-suppr \
 	--error-exitcode=1 --quiet -j "$jobs" --suppress=missingIncludeSystem \
 	--cppcheck-build-dir="$(mkdir -p "$bdir/cppcheck" && echo "$bdir/cppcheck")"
 echo "static-analysis: cppcheck ok"
