@@ -175,8 +175,12 @@ extern const size_t cvm_intel_sgx_root_ca_der_len;
 
 /* struct cvm_dcap_verified is collateral that verified at one time against one
  * root: CRLs, issuer chains, TCB info and QE identity signatures. It is the
- * warm-path cache: reuse it for every quote of the same FMSPC while `at` stays
- * within its validity window. Opaque. */
+ * warm-path cache: reuse it for every quote of the same FMSPC; each quote is
+ * checked against its validity window. It also remembers, by their exact
+ * bytes, the last PCK chain, QE report signature and attestation key that
+ * verified (a platform sends the same ones with every quote), so a warm
+ * quote costs one signature verification. Not thread-safe: one per thread.
+ * Opaque. */
 struct cvm_dcap_verified;
 
 /* cvm_dcap_collateral_verify checks `c` at Unix time `at` against the root CA

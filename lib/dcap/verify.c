@@ -44,7 +44,59 @@ struct cvm_dcap_verified {
 		const struct cvm_cert *child, *issuer;
 	} checked[2 * CVM_CERT_POOL_MAX];
 	size_t checked_count;
+	/* Warm path: the QE report a platform sends with every quote (by the
+	 * SHA-256 of report, signature and PCK chain) once its signature
+	 * verified, and the parsed attestation key of the last quote. Both are
+	 * keyed by exact bytes: a different report or key is checked afresh. */
+	bool qe_cached;
+	uint8_t qe_hash[32];
+	bool ak_cached;
+	uint8_t ak_bytes[64];
+	struct cvm_p256_key *ak;
 };
+
+/* qe_report_signature_check verifies the QE report signature by the PCK
+ * key, or finds the very same bytes verified before under the same chain. */
+static int qe_report_signature_check(struct cvm_dcap_verified *v, const struct cvm_quote *q)
+{
+	uint8_t buf[CVM_SGX_REPORT_LEN + 64 + 32], hash[32];
+	int r;
+
+	memcpy(buf, q->qe_report_raw.p, CVM_SGX_REPORT_LEN);
+	memcpy(buf + CVM_SGX_REPORT_LEN, q->qe_report_sig, 64);
+	memcpy(buf + CVM_SGX_REPORT_LEN + 64, v->pck_hash, 32);
+	cvm_sha256(buf, sizeof(buf), hash);
+	if (v->qe_cached && memcmp(hash, v->qe_hash, sizeof(hash)) == 0)
+		return CVM_OK;
+	r = cvm_cert_verify_p256(v->pck_leaf, q->qe_report_raw.p, q->qe_report_raw.len, q->qe_report_sig);
+	v->qe_cached = r == CVM_OK;
+	if (r == CVM_OK)
+		memcpy(v->qe_hash, hash, sizeof(hash));
+	return r;
+}
+
+/* attest_key_get parses the quote's attestation key, reusing the last one
+ * when the bytes are the same (a QE keeps its key across quotes). */
+static int attest_key_get(struct cvm_dcap_verified *v, const uint8_t xy[64], const struct cvm_p256_key **out)
+{
+	struct cvm_p256_key *k = NULL;
+	int r;
+
+	*out = NULL;
+	if (v->ak_cached && memcmp(v->ak_bytes, xy, 64) == 0) {
+		*out = v->ak;
+		return CVM_OK;
+	}
+	r = cvm_p256_key_new(xy, &k);
+	if (r != CVM_OK)
+		return r;
+	cvm_p256_key_free(v->ak);
+	v->ak = k;
+	memcpy(v->ak_bytes, xy, 64);
+	v->ak_cached = true;
+	*out = k;
+	return CVM_OK;
+}
 
 /* issued_by checks `child` against `issuer` once per pair: a signature over
  * the same bytes under the same key does not change with time. Only pairs
@@ -376,6 +428,7 @@ void cvm_dcap_verified_free(struct cvm_dcap_verified *v)
 	cvm_qe_identity_free(v->qe_identity);
 	cvm_cert_free(v->pck_leaf);
 	cvm_cert_pool_free(v->pool);
+	cvm_p256_key_free(v->ak);
 	free(v);
 }
 
@@ -751,7 +804,7 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 	const struct cvm_tcb_info *ti;
 	const struct cvm_qe_identity *qi;
 	const struct cvm_qe_level *qe_level = NULL;
-	struct cvm_p256_key *ak = NULL;
+	const struct cvm_p256_key *ak = NULL;
 	struct cvm_quote *q = &res->quote;
 	uint8_t hash_in[64 + CVM_QUOTE_AUTH_DATA_MAX], hash[32];
 	char a[65], b[65];
@@ -836,7 +889,7 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 	if (v->pck_valid_until < res->collateral_expiry)
 		res->collateral_expiry = v->pck_valid_until;
 
-	r = cvm_cert_verify_p256(v->pck_leaf, q->qe_report_raw.p, q->qe_report_raw.len, q->qe_report_sig);
+	r = qe_report_signature_check(v, q);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "qe_report_signature", false,
 		               "the QE report is not signed by the PCK key");
@@ -869,14 +922,13 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 	cvm_report_add(rep, "qe_identity_match", true, "%s ISV SVN %u: %s", qi->id, q->qe_report.isv_svn,
 	               cvm_tcb_status_name(res->qe_status));
 
-	r = cvm_p256_key_new(q->attest_key, &ak);
+	r = attest_key_get(v, q->attest_key, &ak);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "quote_signature", false, "the attestation key is not a P-256 point");
 		r = CVM_E_SIGNATURE;
 		goto out;
 	}
 	r = cvm_p256_verify(ak, q->signed_data.p, q->signed_data.len, q->signature);
-	cvm_p256_key_free(ak);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "quote_signature", false,
 		               "the quote signature does not verify under its attestation key");
