@@ -1,7 +1,8 @@
-/* bench_quote_verify: how many DCAP quotes per second cvmkit verifies, cold
- * (everything from the collateral bytes on every call) or warm (collateral
- * verified once, then only the quote). Prints one JSON line; see
- * bench/README.md. Uses the public API only. */
+/* bench_quote_verify: how many DCAP quotes or SEV-SNP reports per second
+ * cvmkit verifies, cold (everything from the collateral bytes on every call:
+ * for SNP the whole chain ARK -> ASK -> VCEK, CRL and report) or warm
+ * (collateral or chain verified once, then only the quote or report).
+ * Prints one JSON line; see bench/README.md. Uses the public API only. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -11,12 +12,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <cvmkit/amd.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+#include <cvmkit/snp.h>
 #include <cvmkit/verify.h>
 
 #define PROG "bench_quote_verify"
@@ -33,6 +36,7 @@ struct opts {
 	unsigned long count;
 	enum mode mode;
 	bool mode_set;
+	const char *type; /* "dcap", "snp" or NULL: detected from the file */
 };
 
 /* One kind of evidence. The loop in main() knows nothing about DCAP: a later
@@ -49,6 +53,10 @@ struct bench_ctx {
 	struct cvm_policy policy;
 	struct cvm_report rep;
 	struct cvm_dcap_result res;
+	/* SEV-SNP */
+	struct cvm_amd_collateral *amd;
+	struct cvm_amd_verified *chain; /* warm mode only */
+	struct cvm_amd_result snp;
 	const char *status; /* verdict of the last iteration, a static string */
 };
 
@@ -68,7 +76,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: %s --quote FILE --collateral DIR --at UNIX_SECONDS --count N --mode cold|warm\n"
-	        "       [--root CERT_DER]\n"
+	        "       [--root CERT_DER] [--type dcap|snp]\n"
 	        "\n"
 	        "Verifies the quote N times (after one untimed warm-up) and prints one JSON line:\n"
 	        "  {\"mode\": ..., \"count\": N, \"seconds\": S, \"per_second\": R, \"ok\": ..., "
@@ -77,7 +85,11 @@ static void usage(FILE *f)
 	        "  warm: the collateral is verified once, untimed; every call verifies only the quote\n"
 	        "  --collateral DIR  a folder laid out as the vectors' tdx/* and sgx/* (tcb_info.json, ...)\n"
 	        "  --at T            verification time, Unix seconds (use the vector's verify_at_unix)\n"
-	        "  --root CERT_DER   trust anchor (default: the built-in Intel SGX Root CA)\n"
+	        "  --root CERT_DER   trust anchor (default: the built-in Intel SGX Root CA; SNP: AMD's ARK)\n"
+	        "  --type dcap|snp   kind of evidence (default: an SNP report if the file is one)\n"
+	        "  SNP: --quote is the 1184-byte report, --collateral a folder as the vectors' snp/*;\n"
+	        "  cold verifies the whole chain (ASK, VCEK, CRL) and the report every call, warm\n"
+	        "  verifies the chain once per VCEK, untimed, then only the report\n"
 	        "The policy accepts every TCB status, advisory and TD/enclave attribute: it measures\n"
 	        "verification. Exit status: 0 every iteration succeeded, 1 an error or a failed\n"
 	        "iteration, 2 usage.\n",
@@ -139,6 +151,87 @@ static void policy_accept_all(struct cvm_policy *p)
 static const char *errstr(int r)
 {
 	return r == CVM_E_SYSTEM && errno != 0 ? strerror(errno) : cvm_strerror(r);
+}
+
+static void policy_accept_all_snp(struct cvm_policy *p)
+{
+	policy_accept_all(p);
+	p->snp.vmpl_any = true;
+	p->snp.allow_migration_agent = true;
+	p->snp.allow_smt = true;
+}
+
+static int snp_setup(struct bench_ctx *c, char *err, size_t err_len)
+{
+	char what[256] = "";
+	struct cvm_snp_report r;
+	int rc;
+
+	rc = cvm_file_read(c->o->quote_path, (size_t)CVM_QUOTE_MAX, &c->evidence, &c->evidence_len);
+	if (rc != CVM_OK) {
+		snprintf(err, err_len, "%s: %s", c->o->quote_path, errstr(rc));
+		return rc;
+	}
+	if (c->o->root_path != NULL) {
+		rc = cvm_file_read(c->o->root_path, (size_t)CVM_AMD_CERT_MAX, &c->root, &c->root_len);
+		if (rc != CVM_OK) {
+			snprintf(err, err_len, "%s: %s", c->o->root_path, errstr(rc));
+			return rc;
+		}
+	}
+	rc = cvm_amd_collateral_load_dir(c->o->collateral_dir, &c->amd, what, sizeof(what));
+	if (rc != CVM_OK) {
+		snprintf(err, err_len, "%s/%s: %s", c->o->collateral_dir, what, errstr(rc));
+		return rc;
+	}
+	policy_accept_all_snp(&c->policy);
+	rc = cvm_snp_report_parse(c->evidence, c->evidence_len, &r);
+	if (rc != CVM_OK) {
+		snprintf(err, err_len, "%s is not an SEV-SNP report: %s", c->o->quote_path, cvm_strerror(rc));
+		return rc;
+	}
+	if (c->o->mode == MODE_WARM) {
+		cvm_report_init(&c->rep);
+		rc = cvm_amd_chain_verify(c->amd, (enum cvm_snp_signer)r.signing_key, c->root, c->root_len,
+		                          c->o->at, &c->rep, &c->chain);
+		if (rc != CVM_OK) {
+			const char *reason = cvm_report_reason(&c->rep);
+
+			snprintf(err, err_len, "the chain does not verify: %s%s%s", cvm_strerror(rc),
+			         reason != NULL ? ": " : "", reason != NULL ? reason : "");
+			return rc;
+		}
+	}
+	return CVM_OK;
+}
+
+static int snp_iter(struct bench_ctx *c)
+{
+	int r;
+
+	cvm_report_init(&c->rep);
+	if (c->o->mode == MODE_WARM)
+		r = cvm_verify_snp_report_warm(c->chain, c->evidence, c->evidence_len, c->o->at, &c->policy,
+		                               &c->rep, &c->snp);
+	else
+		r = cvm_verify_snp_report(c->evidence, c->evidence_len, c->amd, c->root, c->root_len,
+		                          c->o->at, &c->policy, &c->rep, &c->snp);
+	c->status = c->snp.authentic ? "UpToDate" : "None";
+	if (r == CVM_OK && !c->snp.authentic)
+		r = CVM_E_INTERNAL; /* 0 without an authentic verdict would be a library bug */
+	return r;
+}
+
+static void snp_cleanup(struct bench_ctx *c)
+{
+	cvm_amd_verified_free(c->chain);
+	c->chain = NULL;
+	cvm_amd_collateral_free(c->amd);
+	c->amd = NULL;
+	free(c->root);
+	c->root = NULL;
+	free(c->evidence);
+	c->evidence = NULL;
 }
 
 static int dcap_setup(struct bench_ctx *c, char *err, size_t err_len)
@@ -231,16 +324,25 @@ static const struct bench_type bench_dcap = {
     .cleanup = dcap_cleanup,
 };
 
+static const struct bench_type bench_snp = {
+    .name = "snp",
+    .setup = snp_setup,
+    .iter = snp_iter,
+    .why = dcap_why,
+    .cleanup = snp_cleanup,
+};
+
 /* print_result writes the JSON line; false if stdout failed (the result is lost). */
 static bool print_result(const struct opts *o, unsigned long done, double seconds, bool ok,
                          const char *status)
 {
 	double rate = seconds > 0 ? (double)done / seconds : 0;
 
-	printf("{\"mode\": \"%s\", \"count\": %lu, \"seconds\": %.6f, \"per_second\": %.1f, \"ok\": %s, "
-	       "\"tcb_status\": \"%s\"}\n",
-	       o->mode == MODE_WARM ? "warm" : "cold", done, seconds, rate, ok ? "true" : "false",
-	       status != NULL ? status : "None");
+	printf(
+	    "{\"type\": \"%s\", \"mode\": \"%s\", \"count\": %lu, \"seconds\": %.6f, \"per_second\": %.1f, "
+	    "\"ok\": %s, \"tcb_status\": \"%s\"}\n",
+	    o->type, o->mode == MODE_WARM ? "warm" : "cold", done, seconds, rate, ok ? "true" : "false",
+	    status != NULL ? status : "None");
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "%s: cannot write the result: %s\n", PROG, strerror(errno));
 		return false;
@@ -251,10 +353,15 @@ static bool print_result(const struct opts *o, unsigned long done, double second
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-	    {"quote", required_argument, NULL, 'q'}, {"collateral", required_argument, NULL, 'c'},
-	    {"at", required_argument, NULL, 'a'},    {"count", required_argument, NULL, 'n'},
-	    {"mode", required_argument, NULL, 'm'},  {"root", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+	    {"quote", required_argument, NULL, 'q'},
+	    {"collateral", required_argument, NULL, 'c'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"type", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -272,6 +379,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'r':
 			o->root_path = optarg;
+			break;
+		case 't':
+			if (strcmp(optarg, "dcap") != 0 && strcmp(optarg, "snp") != 0) {
+				fprintf(stderr, "%s: --type is dcap or snp, not \"%s\"\n", PROG, optarg);
+				return 2;
+			}
+			o->type = optarg;
 			break;
 		case 'a':
 			if (!parse_i64(optarg, &o->at)) {
@@ -335,6 +449,20 @@ int main(int argc, char **argv)
 	if (ret != -1)
 		return ret;
 	ret = 1;
+	if (o.type == NULL) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		/* Detect the kind from the file; an unreadable one fails in setup. */
+		if (cvm_file_read(o.quote_path, (size_t)CVM_QUOTE_MAX, &buf, &len) == CVM_OK &&
+		    cvm_snp_report_looks_like(buf, len))
+			o.type = "snp";
+		else
+			o.type = "dcap";
+		free(buf);
+	}
+	if (strcmp(o.type, "snp") == 0)
+		t = &bench_snp;
 	/* The context holds a report and a result of several KiB each. */
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {

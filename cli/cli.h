@@ -41,5 +41,9 @@ void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 
 /* Commands. argv[0] is the command name. */
 int cmd_quote(int argc, char **argv);
+int cmd_eventlog(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+int cmd_tpm(int argc, char **argv);
+int cmd_ima(int argc, char **argv);
 
 #endif

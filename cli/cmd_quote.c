@@ -1,7 +1,9 @@
-/* cvm quote: verify or show an Intel SGX/TDX DCAP quote.
+/* cvm quote: verify or show an Intel SGX/TDX DCAP quote or an AMD SEV-SNP
+ * attestation report.
  *
- *   cvm quote verify QUOTE --collateral DIR [--at UNIX_SECONDS] [--policy FILE] [--root CERT] [--json]
- *   cvm quote show QUOTE [--json]
+ *   cvm quote verify QUOTE --collateral DIR [--at UNIX_SECONDS] [--policy FILE] [--root CERT]
+ *                    [--type dcap|snp] [--json]
+ *   cvm quote show QUOTE [--type dcap|snp] [--json]
  *
  * See docs/cli/cvm-quote.md. */
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cvmkit/amd.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
@@ -19,6 +22,8 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+#include <cvmkit/snp.h>
+#include <cvmkit/tee.h>
 #include <cvmkit/verify.h>
 
 #include "cli.h"
@@ -28,13 +33,16 @@
 #define CMD_SHOW "quote show"
 #define REASON_MAX 1024
 
-enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT };
+enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT, OPT_TYPE };
+
+/* The kind of evidence: detected from the file unless --type says. */
+enum evidence_type { TYPE_AUTO = 0, TYPE_DCAP, TYPE_SNP };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cvm quote verify QUOTE --collateral DIR [--at UNIX_SECONDS] [--policy FILE]\n"
-	           "                        [--root CERT] [--json]\n"
-	           "       cvm quote show QUOTE [--json]\n"
+	           "                        [--root CERT] [--type dcap|snp] [--json]\n"
+	           "       cvm quote show QUOTE [--type dcap|snp] [--json]\n"
 	           "\n"
 	           "verify  checks a DCAP quote (SGX v3, TDX v4/v5) by Intel's rules (PCK chain and CRLs,\n"
 	           "        QE report, QE identity, quote signature, TCB level) with the collateral in DIR,\n"
@@ -44,8 +52,15 @@ static void usage(FILE *f)
 	           "  --at UNIX_SECONDS  verification time (default: now)\n"
 	           "  --policy FILE      appraisal policy, JSON (default: UpToDate only, no advisories,\n"
 	           "                     no debug, SEPT_VE_DISABLE required, MR_SERVICE_TD zero)\n"
-	           "  --root CERT        trust anchor, DER or PEM (default: the built-in Intel SGX Root CA)\n"
-	           "show    parses a quote and prints every field; it verifies nothing.\n"
+	           "  --root CERT        trust anchor, DER or PEM (default: the built-in Intel SGX Root CA;\n"
+	           "                     SNP: AMD's built-in ARK of the chain's product)\n"
+	           "  --type dcap|snp    the kind of evidence (default: detected; a 1184-byte file with\n"
+	           "                     an SNP report version is an SEV-SNP report)\n"
+	           "        SEV-SNP reports (v2-v5) are checked by AMD's rules: ARK -> ASK -> VCEK or\n"
+	           "        ARK -> ASVK -> VLEK anchored in a built-in ARK, the CRL if given, the report\n"
+	           "        signature, reported TCB and chip ID against the VCEK; DIR holds vcek.der or\n"
+	           "        vlek.der, ask.pem or asvk.pem (or cert_chain.pem), optionally ark.pem, crl.der.\n"
+	           "show    parses a quote or report and prints every field; it verifies nothing.\n"
 	           "\n"
 	           "Common options: -v (library messages), -q (verdict only), --json (one JSON object).\n"
 	           "Exit codes: 0 accepted (show: parsed), 1 error, 2 usage, 3 rejected.\n");
@@ -123,6 +138,10 @@ struct verify_ctx {
 	struct cvm_report rep;
 	struct cvm_dcap_result res;
 	char reason[REASON_MAX];
+	bool is_snp;
+	struct cvm_amd_collateral *amd;
+	struct cvm_amd_result snp;
+	bool simulated; /* anchored in, or carrying, a cvmkit simulator root */
 };
 
 static bool parse_at(const char *s, int64_t *out)
@@ -348,6 +367,7 @@ static int print_json(const struct verify_ctx *v, int r)
 
 	if (o == NULL)
 		return -1;
+	bad |= out_jset(o, "simulated", json_boolean(v->simulated));
 	bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
 	bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
 	bad |= out_jset_int(o, "verify_at", v->at);
@@ -402,6 +422,159 @@ static int print_json(const struct verify_ctx *v, int r)
 	return bad;
 }
 
+/* ---- verify: SEV-SNP ---------------------------------------------------- */
+
+static bool parse_type(const char *s, enum evidence_type *out)
+{
+	if (strcmp(s, "snp") == 0) {
+		*out = TYPE_SNP;
+		return true;
+	}
+	if (strcmp(s, "dcap") == 0 || strcmp(s, "tdx") == 0 || strcmp(s, "sgx") == 0) {
+		*out = TYPE_DCAP;
+		return true;
+	}
+	return false;
+}
+
+static int load_amd_collateral(struct verify_ctx *v)
+{
+	char what[256] = "";
+	int r;
+
+	r = cvm_amd_collateral_load_dir(v->collateral_dir, &v->amd, what, sizeof(what));
+	if (r == CVM_OK)
+		return CLI_EXIT_OK;
+	if (r == CVM_E_SYSTEM)
+		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s%s%s", v->collateral_dir,
+		        what, what[0] != '\0' ? ": " : "", strerror(errno));
+	else if (r == CVM_E_FORMAT)
+		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s is missing",
+		        v->collateral_dir, what);
+	else
+		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s%s%s", v->collateral_dir,
+		        what, what[0] != '\0' ? ": " : "", cvm_strerror(r));
+	fprintf(stderr, "cvm quote verify: for an SEV-SNP report, --collateral needs a folder with vcek.der "
+	                "(or vcek.pem) or vlek.der, and ask.pem, asvk.pem or cert_chain.pem; ark.pem and "
+	                "crl.der are optional\n");
+	return CLI_EXIT_ERROR;
+}
+
+static const char *snp_signer_name(enum cvm_snp_signer s)
+{
+	return s == CVM_SNP_SIGNER_VLEK ? "vlek" : s == CVM_SNP_SIGNER_VCEK ? "vcek" : NULL;
+}
+
+/* snp_tcb_status is "UpToDate" when every AMD check passed (chain, CRL,
+ * signature, product, TCB and chip ID bindings), else the name of the
+ * first check that failed; the appraisal policy does not change it (as the
+ * TCB status of a DCAP quote is Intel's verdict, not the policy's). */
+static const char *snp_tcb_status(const struct verify_ctx *v, char *buf, size_t cap)
+{
+	if (v->snp.authentic)
+		return "UpToDate";
+	if (v->rep.failed == NULL)
+		return NULL;
+	out_sanitize(v->rep.failed->name, buf, cap);
+	return buf;
+}
+
+/* snp_summary writes "(SEV-SNP v3, Milan, VLEK, TCB UpToDate)" as far as it
+ * is known. */
+static void snp_summary(const struct verify_ctx *v, char *buf, size_t cap)
+{
+	const struct cvm_amd_result *res = &v->snp;
+	size_t len;
+
+	buf[0] = '\0';
+	if (!res->parsed)
+		return;
+	(void)snprintf(buf, cap, " (SEV-SNP v%u", res->report.version);
+	len = strlen(buf);
+	if (res->product != CVM_SNP_PRODUCT_UNKNOWN) {
+		(void)snprintf(buf + len, cap - len, ", %s", cvm_snp_product_name(res->product));
+		len = strlen(buf);
+	}
+	if (res->report.signing_key == CVM_SNP_SIGNER_VCEK ||
+	    res->report.signing_key == CVM_SNP_SIGNER_VLEK) {
+		(void)snprintf(buf + len, cap - len, ", %s",
+		               res->report.signing_key == CVM_SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
+		len = strlen(buf);
+	}
+	if (res->authentic) {
+		char tcb[96];
+
+		out_snp_tcb_text(&res->reported_tcb, tcb, sizeof(tcb));
+		(void)snprintf(buf + len, cap - len, ", TCB UpToDate: %s", tcb);
+		len = strlen(buf);
+	}
+	(void)snprintf(buf + len, cap - len, ")");
+}
+
+static void snp_print_text(const struct verify_ctx *v, int r)
+{
+	char sum[512];
+
+	snp_summary(v, sum, sizeof(sum));
+	if (!cli_opts.quiet) {
+		if (cli_opts.verbose > 0 && v->snp.parsed) {
+			printf("SEV-SNP report v%u (parsed fields; see the steps for what verified):\n",
+			       v->snp.report.version);
+			out_snp_report_text(stdout, "  ", &v->snp.report);
+		}
+		out_steps(stdout, &v->rep);
+	}
+	if (r == CVM_OK)
+		printf("verdict: accepted%s\n", sum);
+	else
+		printf("verdict: rejected: %s%s\n", v->reason, sum);
+}
+
+static int snp_print_json(const struct verify_ctx *v, int r)
+{
+	const struct cvm_amd_result *res = &v->snp;
+	json_t *o = json_object();
+	char status[CVM_REPORT_NAME_MAX], t[32];
+	bool known_product = res->product != CVM_SNP_PRODUCT_UNKNOWN;
+	int bad = 0;
+
+	if (o == NULL)
+		return -1;
+	bad |= out_jset(o, "simulated", json_boolean(v->simulated));
+	bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
+	bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+	bad |= out_jset_int(o, "verify_at", v->at);
+	bad |= out_jset_str(o, "tee", "snp");
+	bad |= out_jset_str(o, "tcb_status", snp_tcb_status(v, status, sizeof(status)));
+	bad |= out_jset(o, "authentic", json_boolean(res->authentic));
+	bad |= out_jset_str(
+	    o, "signer", res->parsed ? snp_signer_name((enum cvm_snp_signer)res->report.signing_key) : NULL);
+	bad |= out_jset_str(o, "product", known_product ? cvm_snp_product_name(res->product) : NULL);
+	bad |= out_jset_str(o, "product_name", res->product_name[0] != '\0' ? res->product_name : NULL);
+	bad |= out_jset(o, "root_builtin", known_product ? json_boolean(res->root_builtin) : json_null());
+	out_time(res->chain_expiry, t);
+	bad |= out_jset_str(o, "chain_expiry", known_product && res->chain_expiry != INT64_MAX ? t : NULL);
+	bad |= out_jset(o, "certified_tcb", known_product ? out_json_snp_tcb(&res->vek_tcb) : json_null());
+	if (res->parsed) {
+		bad |= out_json_snp_report(o, &res->report);
+		/* The reported TCB as the chain's product lays it out. */
+		if (known_product)
+			bad |= out_jset(o, "reported_tcb", out_json_snp_tcb(&res->reported_tcb));
+	} else {
+		bad |= out_jset(o, "report_version", json_null());
+		bad |= out_jset(o, "reported_tcb", json_null());
+		bad |= out_jset(o, "measurement", json_null());
+		bad |= out_jset(o, "report_data", json_null());
+		bad |= out_jset(o, "chip_id", json_null());
+		bad |= out_jset(o, "policy", json_null());
+	}
+	bad |= out_jset(o, "steps", out_json_steps(&v->rep));
+	if (bad == 0)
+		bad = out_json_print(o);
+	json_decref(o);
+	return bad;
+}
+
 static int quote_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -409,12 +582,14 @@ static int quote_verify(int argc, char **argv)
 	    {"at", required_argument, NULL, OPT_AT},
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"json", no_argument, NULL, CLI_OPT_JSON},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	enum evidence_type type = TYPE_AUTO;
 	struct verify_ctx *v;
 	char perr[512];
 	int c, r, rc = CLI_EXIT_ERROR;
@@ -451,6 +626,13 @@ static int quote_verify(int argc, char **argv)
 		case OPT_ROOT:
 			v->root_path = optarg;
 			break;
+		case OPT_TYPE:
+			if (!parse_type(optarg, &type)) {
+				cli_err(CMD_VERIFY, "--type '%s': expected dcap or snp", optarg);
+				rc = CLI_EXIT_USAGE;
+				goto out;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			rc = CLI_EXIT_OK;
@@ -475,9 +657,10 @@ static int quote_verify(int argc, char **argv)
 	}
 	v->quote_path = argv[optind];
 	if (v->collateral_dir == NULL) {
-		cli_err(CMD_VERIFY,
-		        "--collateral DIR is required (a folder with tcb_info.json, qe_identity.json, "
-		        "the issuer chains and CRLs)");
+		cli_err(
+		    CMD_VERIFY,
+		    "--collateral DIR is required (a folder with tcb_info.json, qe_identity.json, "
+		    "the issuer chains and CRLs; for SEV-SNP, vcek.der or vlek.der and ask.pem or asvk.pem)");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -488,6 +671,8 @@ static int quote_verify(int argc, char **argv)
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	rc = CLI_EXIT_ERROR;
+	v->is_snp =
+	    type == TYPE_SNP || (type == TYPE_AUTO && cvm_snp_report_looks_like(v->quote, v->quote_len));
 	cvm_policy_init(&v->policy);
 	if (v->policy_path != NULL) {
 		r = cvm_policy_load_file(v->policy_path, &v->policy, perr, sizeof(perr));
@@ -502,20 +687,32 @@ static int quote_verify(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
-	rc = load_collateral(v);
+	rc = v->is_snp ? load_amd_collateral(v) : load_collateral(v);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 
 	cvm_report_init(&v->rep);
-	r = cvm_verify_quote(v->quote, v->quote_len, v->coll, v->root, v->root_len, v->at, &v->policy,
-	                     &v->rep, &v->res);
+	if (v->is_snp)
+		r = cvm_verify_snp_report(v->quote, v->quote_len, v->amd, v->root, v->root_len, v->at,
+		                          &v->policy, &v->rep, &v->snp);
+	else
+		r = cvm_verify_quote(v->quote, v->quote_len, v->coll, v->root, v->root_len, v->at, &v->policy,
+		                     &v->rep, &v->res);
 	rc = exit_for(r);
 	build_reason(v, r);
+	/* Evidence from `cvm sim` says so in the first line, whatever the
+	 * verdict: a simulator root as anchor, or one in the quote's chain. */
+	v->simulated = cvm_tee_is_simulated_root(v->root, v->root_len) ||
+	               cvm_tee_evidence_is_simulated(v->quote, v->quote_len, NULL, 0);
+	if (v->simulated && !cli_opts.json)
+		printf("%s\n", CVM_TEE_SIMULATED_BANNER);
 	if (cli_opts.json) {
-		if (print_json(v, r) != 0) {
+		if ((v->is_snp ? snp_print_json(v, r) : print_json(v, r)) != 0) {
 			cli_err(CMD_VERIFY, "cannot write the JSON output");
 			rc = CLI_EXIT_ERROR;
 		}
+	} else if (v->is_snp) {
+		snp_print_text(v, r);
 	} else {
 		print_text(v, r);
 	}
@@ -523,6 +720,7 @@ static int quote_verify(int argc, char **argv)
 		cli_err(CMD_VERIFY, "verification could not run to the end: %s", cvm_strerror(r));
 out:
 	cvm_dcap_collateral_free(v->coll);
+	cvm_amd_collateral_free(v->amd);
 	free(v->root);
 	free(v->quote);
 	free(v);
@@ -629,15 +827,81 @@ static int show_json(size_t file_len, const struct cvm_quote *q)
 	return bad;
 }
 
+/* ---- show: SEV-SNP ------------------------------------------------------ */
+
+static void snp_show_text(const char *path, size_t file_len, const struct cvm_snp_report *r)
+{
+	printf("report: SEV-SNP v%u, %u bytes, signed by %s%s\n", r->version, CVM_SNP_REPORT_LEN,
+	       r->signing_key == CVM_SNP_SIGNER_VLEK   ? "a VLEK"
+	       : r->signing_key == CVM_SNP_SIGNER_VCEK ? "a VCEK"
+	                                               : "no key",
+	       r->has_cpuid ? "" : " (no CPUID fields before v3)");
+	if (cli_opts.quiet)
+		return;
+	printf("file: %s (%zu bytes)\n", path, file_len);
+	printf("note: parsed only; no signature, certificate, CRL or TCB check was made "
+	       "(use 'cvm quote verify')\n");
+	out_snp_report_text(stdout, "  ", r);
+}
+
+static int snp_show_json(size_t file_len, const struct cvm_snp_report *r)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (o == NULL)
+		return -1;
+	bad |= out_jset(o, "verified", json_false());
+	bad |= out_jset_str(o, "note", "parsed only; no signature, certificate, CRL or TCB check was made");
+	bad |= out_jset_int(o, "file_len", (long long)file_len);
+	bad |= out_jset_str(o, "tee", "snp");
+	bad |= out_jset_str(o, "product_from_cpuid",
+	                    r->product != CVM_SNP_PRODUCT_UNKNOWN ? cvm_snp_product_name(r->product) : NULL);
+	bad |= out_json_snp_report(o, r);
+	if (bad == 0)
+		bad = out_json_print(o);
+	json_decref(o);
+	return bad;
+}
+
+static int snp_show(const char *path, const uint8_t *buf, size_t len)
+{
+	struct cvm_snp_report r;
+	int rc;
+
+	rc = cvm_snp_report_parse(buf, len, &r);
+	if (rc != CVM_OK) {
+		cli_err(CMD_SHOW,
+		        "'%s' is not an SEV-SNP report cvmkit can read (%zu bytes; a report is %u): %s", path,
+		        len, CVM_SNP_REPORT_LEN, cvm_strerror(rc));
+		return CLI_EXIT_ERROR;
+	}
+	if (r.reserved_nonzero)
+		cli_err(CMD_SHOW,
+		        "warning: in '%s', %s is not as the ABI requires; 'cvm quote verify' rejects it",
+		        path, r.reserved_what);
+	if (cli_opts.json) {
+		if (snp_show_json(len, &r) != 0) {
+			cli_err(CMD_SHOW, "cannot write the JSON output");
+			return CLI_EXIT_ERROR;
+		}
+		return CLI_EXIT_OK;
+	}
+	snp_show_text(path, len, &r);
+	return CLI_EXIT_OK;
+}
+
 static int quote_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"json", no_argument, NULL, CLI_OPT_JSON},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	enum evidence_type type = TYPE_AUTO;
 	struct cvm_quote q;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -655,6 +919,17 @@ static int quote_show(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		}
+		if (c == OPT_TYPE && parse_type(optarg, &type))
+			continue;
+		if (c == OPT_TYPE) {
+			cli_err(CMD_SHOW, "--type '%s': expected dcap or snp", optarg);
+			return CLI_EXIT_USAGE;
+		}
+		if (c == ':') {
+			cli_err(CMD_SHOW, "option '%s' needs a value; see 'cvm help quote'",
+			        argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
 		cli_err(CMD_SHOW, "unknown option '%s'; see 'cvm help quote'", argv[optind - 1]);
 		return CLI_EXIT_USAGE;
 	}
@@ -667,6 +942,10 @@ static int quote_show(int argc, char **argv)
 	rc = read_quote(CMD_SHOW, argv[optind], &buf, &len);
 	if (rc != CLI_EXIT_OK)
 		goto out;
+	if (type == TYPE_SNP || (type == TYPE_AUTO && cvm_snp_report_looks_like(buf, len))) {
+		rc = snp_show(argv[optind], buf, len);
+		goto out;
+	}
 	r = cvm_quote_parse(buf, len, &q);
 	if (r == CVM_E_FORMAT && q.trailing_garbage) {
 		/* The quote proper is complete: show it, and say why verify

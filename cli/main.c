@@ -26,6 +26,10 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd cli_cmds[] = {
     {"quote", cmd_quote, "Verify or show an Intel SGX/TDX DCAP quote"},
+    {"eventlog", cmd_eventlog, "Show or replay a TCG, CCEL or dstack runtime event log"},
+    {"sim", cmd_sim, "Simulated TEE for development: mock PKI, quotes, RTMRs"},
+    {"tpm", cmd_tpm, "Make, verify and read TPM 2.0 quotes and PCRs"},
+    {"ima", cmd_ima, "Show, replay and check an IMA runtime measurement list"},
     {"help", cmd_help, "Show help for a command"},
 };
 

@@ -356,3 +356,270 @@ int out_json_print(const json_t *o)
 		return -1;
 	return fflush(stdout) == 0 ? 0 : -1;
 }
+
+/* ---- SEV-SNP ------------------------------------------------------------ */
+
+void out_snp_tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t cap)
+{
+	if (t->has_fmc)
+		(void)snprintf(buf, cap, "fmc %u, bootloader %u, tee %u, snp %u, microcode %u", t->fmc,
+		               t->bootloader, t->tee, t->snp, t->microcode);
+	else
+		(void)snprintf(buf, cap, "bootloader %u, tee %u, snp %u, microcode %u", t->bootloader, t->tee,
+		               t->snp, t->microcode);
+}
+
+struct bit_name {
+	uint64_t bit;
+	const char *name;
+};
+
+static const struct bit_name snp_policy_bits[] = {
+    {CVM_SNP_POLICY_SMT, "SMT"},
+    {CVM_SNP_POLICY_MIGRATE_MA, "MIGRATE_MA"},
+    {CVM_SNP_POLICY_DEBUG, "DEBUG"},
+    {CVM_SNP_POLICY_SINGLE_SOCKET, "SINGLE_SOCKET"},
+    {CVM_SNP_POLICY_CXL_ALLOW, "CXL_ALLOW"},
+    {CVM_SNP_POLICY_MEM_AES_256_XTS, "MEM_AES_256_XTS"},
+    {CVM_SNP_POLICY_RAPL_DIS, "RAPL_DIS"},
+    {CVM_SNP_POLICY_CIPHERTEXT_HIDING, "CIPHERTEXT_HIDING"},
+    {CVM_SNP_POLICY_PAGE_SWAP_DISABLE, "PAGE_SWAP_DISABLE"},
+};
+
+static const struct bit_name snp_platform_bits[] = {
+    {CVM_SNP_PLATFORM_SMT_EN, "SMT_EN"},
+    {CVM_SNP_PLATFORM_TSME_EN, "TSME_EN"},
+    {CVM_SNP_PLATFORM_ECC_EN, "ECC_EN"},
+    {CVM_SNP_PLATFORM_RAPL_DIS, "RAPL_DIS"},
+    {CVM_SNP_PLATFORM_CIPHERTEXT_HIDING_EN, "CIPHERTEXT_HIDING_EN"},
+    {CVM_SNP_PLATFORM_ALIAS_CHECK_COMPLETE, "ALIAS_CHECK_COMPLETE"},
+    {CVM_SNP_PLATFORM_TIO_EN, "TIO_EN"},
+};
+
+static void bit_names(uint64_t v, const struct bit_name *names, size_t n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int k;
+
+		if ((v & names[i].bit) == 0)
+			continue;
+		k = snprintf(buf + len, cap - len, "%s%s", len ? " " : "", names[i].name);
+		if (k < 0 || (size_t)k >= cap - len)
+			return;
+		len += (size_t)k;
+	}
+	if (len == 0)
+		(void)snprintf(buf, cap, "none set");
+}
+
+static const char *snp_signer_text(uint8_t k)
+{
+	switch (k) {
+	case CVM_SNP_SIGNER_VCEK:
+		return "VCEK";
+	case CVM_SNP_SIGNER_VLEK:
+		return "VLEK";
+	case CVM_SNP_SIGNER_NONE:
+		return "none";
+	default:
+		return "reserved";
+	}
+}
+
+static void out_snp_tcb_field(FILE *f, const char *in, const char *name, const struct cvm_snp_tcb *t)
+{
+	char text[96];
+
+	out_snp_tcb_text(t, text, sizeof(text));
+	out_field(f, in, name, "0x%016llx (%s)", (unsigned long long)t->raw, text);
+}
+
+void out_snp_report_text(FILE *f, const char *in, const struct cvm_snp_report *r)
+{
+	char names[160];
+
+	out_field(f, in, "version", "%u", r->version);
+	out_field(f, in, "guest_svn", "%u", r->guest_svn);
+	bit_names(r->policy, snp_policy_bits, sizeof(snp_policy_bits) / sizeof(snp_policy_bits[0]), names,
+	          sizeof(names));
+	out_field(f, in, "policy", "0x%016llx (ABI %u.%u; %s)", (unsigned long long)r->policy,
+	          (unsigned)((r->policy >> CVM_SNP_POLICY_ABI_MAJOR_SHIFT) & 0xff),
+	          (unsigned)(r->policy & CVM_SNP_POLICY_ABI_MINOR_MASK), names);
+	out_field_hex(f, in, "family_id", r->family_id, sizeof(r->family_id));
+	out_field_hex(f, in, "image_id", r->image_id, sizeof(r->image_id));
+	out_field(f, in, "vmpl", "%u", r->vmpl);
+	out_field(f, in, "signature_algo", "%u%s", r->sig_algo,
+	          r->sig_algo == CVM_SNP_SIG_ALGO_ECDSA_P384_SHA384 ? " (ECDSA P-384 with SHA-384)" : "");
+	out_snp_tcb_field(f, in, "current_tcb", &r->current_tcb);
+	bit_names(r->platform_info, snp_platform_bits,
+	          sizeof(snp_platform_bits) / sizeof(snp_platform_bits[0]), names, sizeof(names));
+	out_field(f, in, "platform_info", "0x%016llx (%s)", (unsigned long long)r->platform_info, names);
+	out_field(f, in, "signer_info", "0x%08x (signing key %s%s%s)", r->signer_info,
+	          snp_signer_text(r->signing_key), r->mask_chip_key ? ", MASK_CHIP_KEY" : "",
+	          r->author_key_en ? ", AUTHOR_KEY_EN" : "");
+	out_field_hex(f, in, "report_data", r->report_data, sizeof(r->report_data));
+	out_field_hex(f, in, "measurement", r->measurement, sizeof(r->measurement));
+	out_field_hex(f, in, "host_data", r->host_data, sizeof(r->host_data));
+	out_field_hex(f, in, "id_key_digest", r->id_key_digest, sizeof(r->id_key_digest));
+	out_field_hex(f, in, "author_key_digest", r->author_key_digest, sizeof(r->author_key_digest));
+	out_field_hex(f, in, "report_id", r->report_id, sizeof(r->report_id));
+	out_field_hex(f, in, "report_id_ma", r->report_id_ma, sizeof(r->report_id_ma));
+	out_snp_tcb_field(f, in, "reported_tcb", &r->reported_tcb);
+	if (r->has_cpuid)
+		out_field(f, in, "cpuid", "family 0x%02x, model 0x%02x, stepping %u (%s)", r->cpuid_fam_id,
+		          r->cpuid_mod_id, r->cpuid_step, cvm_snp_product_name(r->product));
+	out_field_hex(f, in, "chip_id", r->chip_id, sizeof(r->chip_id));
+	out_snp_tcb_field(f, in, "committed_tcb", &r->committed_tcb);
+	out_field(f, in, "current_version", "%u.%u.%u", r->current_major, r->current_minor, r->current_build);
+	out_field(f, in, "committed_version", "%u.%u.%u", r->committed_major, r->committed_minor,
+	          r->committed_build);
+	out_snp_tcb_field(f, in, "launch_tcb", &r->launch_tcb);
+	if (r->has_mit_vectors) {
+		out_field(f, in, "launch_mit_vector", "0x%016llx", (unsigned long long)r->launch_mit_vector);
+		out_field(f, in, "current_mit_vector", "0x%016llx",
+		          (unsigned long long)r->current_mit_vector);
+	}
+	out_field_hex(f, in, "signature_r", r->sig_r, sizeof(r->sig_r));
+	out_field_hex(f, in, "signature_s", r->sig_s, sizeof(r->sig_s));
+	if (r->reserved_nonzero)
+		out_field(f, in, "reserved", "NOT as the ABI requires: %s (verify rejects this report)",
+		          r->reserved_what);
+}
+
+json_t *out_json_snp_tcb(const struct cvm_snp_tcb *t)
+{
+	json_t *o = json_object();
+	char raw[19];
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	(void)snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)t->raw);
+	bad |= out_jset_str(o, "raw", raw);
+	bad |= out_jset(o, "fmc", t->has_fmc ? json_integer(t->fmc) : json_null());
+	bad |= out_jset_int(o, "bootloader", t->bootloader);
+	bad |= out_jset_int(o, "tee", t->tee);
+	bad |= out_jset_int(o, "snp", t->snp);
+	bad |= out_jset_int(o, "microcode", t->microcode);
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *out_json_snp_policy(uint64_t policy)
+{
+	json_t *o = json_object();
+	char raw[19];
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	(void)snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)policy);
+	bad |= out_jset_str(o, "raw", raw);
+	bad |= out_jset_int(o, "abi_major", (long long)((policy >> CVM_SNP_POLICY_ABI_MAJOR_SHIFT) & 0xff));
+	bad |= out_jset_int(o, "abi_minor", (long long)(policy & CVM_SNP_POLICY_ABI_MINOR_MASK));
+	bad |= out_jset(o, "smt", json_boolean((policy & CVM_SNP_POLICY_SMT) != 0));
+	bad |= out_jset(o, "migrate_ma", json_boolean((policy & CVM_SNP_POLICY_MIGRATE_MA) != 0));
+	bad |= out_jset(o, "debug", json_boolean((policy & CVM_SNP_POLICY_DEBUG) != 0));
+	bad |= out_jset(o, "single_socket", json_boolean((policy & CVM_SNP_POLICY_SINGLE_SOCKET) != 0));
+	bad |= out_jset(o, "cxl_allow", json_boolean((policy & CVM_SNP_POLICY_CXL_ALLOW) != 0));
+	bad |= out_jset(o, "mem_aes_256_xts", json_boolean((policy & CVM_SNP_POLICY_MEM_AES_256_XTS) != 0));
+	bad |= out_jset(o, "rapl_dis", json_boolean((policy & CVM_SNP_POLICY_RAPL_DIS) != 0));
+	bad |=
+	    out_jset(o, "ciphertext_hiding", json_boolean((policy & CVM_SNP_POLICY_CIPHERTEXT_HIDING) != 0));
+	bad |=
+	    out_jset(o, "page_swap_disable", json_boolean((policy & CVM_SNP_POLICY_PAGE_SWAP_DISABLE) != 0));
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *json_platform_info(uint64_t v)
+{
+	json_t *o = json_object();
+	char raw[19];
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	(void)snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)v);
+	bad |= out_jset_str(o, "raw", raw);
+	for (size_t i = 0; i < sizeof(snp_platform_bits) / sizeof(snp_platform_bits[0]); i++) {
+		char key[32];
+		size_t j;
+
+		for (j = 0; snp_platform_bits[i].name[j] != '\0' && j + 1 < sizeof(key); j++) {
+			char c = snp_platform_bits[i].name[j];
+
+			key[j] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+		}
+		key[j] = '\0';
+		bad |= out_jset(o, key, json_boolean((v & snp_platform_bits[i].bit) != 0));
+	}
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int out_json_snp_report(json_t *o, const struct cvm_snp_report *r)
+{
+	char ver[16];
+	int bad = 0;
+
+	bad |= out_jset_int(o, "report_version", r->version);
+	bad |= out_jset_int(o, "guest_svn", r->guest_svn);
+	bad |= out_jset(o, "policy", out_json_snp_policy(r->policy));
+	bad |= out_jset_hex(o, "family_id", r->family_id, sizeof(r->family_id));
+	bad |= out_jset_hex(o, "image_id", r->image_id, sizeof(r->image_id));
+	bad |= out_jset_int(o, "vmpl", r->vmpl);
+	bad |= out_jset_int(o, "signature_algo", r->sig_algo);
+	bad |= out_jset(o, "current_tcb", out_json_snp_tcb(&r->current_tcb));
+	bad |= out_jset(o, "platform_info", json_platform_info(r->platform_info));
+	bad |= out_jset_int(o, "signer_info", r->signer_info);
+	bad |= out_jset_str(o, "signing_key", snp_signer_text(r->signing_key));
+	bad |= out_jset(o, "mask_chip_key", json_boolean(r->mask_chip_key));
+	bad |= out_jset(o, "author_key_en", json_boolean(r->author_key_en));
+	bad |= out_jset_hex(o, "report_data", r->report_data, sizeof(r->report_data));
+	bad |= out_jset_hex(o, "measurement", r->measurement, sizeof(r->measurement));
+	bad |= out_jset_hex(o, "host_data", r->host_data, sizeof(r->host_data));
+	bad |= out_jset_hex(o, "id_key_digest", r->id_key_digest, sizeof(r->id_key_digest));
+	bad |= out_jset_hex(o, "author_key_digest", r->author_key_digest, sizeof(r->author_key_digest));
+	bad |= out_jset_hex(o, "report_id", r->report_id, sizeof(r->report_id));
+	bad |= out_jset_hex(o, "report_id_ma", r->report_id_ma, sizeof(r->report_id_ma));
+	bad |= out_jset(o, "reported_tcb", out_json_snp_tcb(&r->reported_tcb));
+	bad |= out_jset(o, "cpuid_fam_id", r->has_cpuid ? json_integer(r->cpuid_fam_id) : json_null());
+	bad |= out_jset(o, "cpuid_mod_id", r->has_cpuid ? json_integer(r->cpuid_mod_id) : json_null());
+	bad |= out_jset(o, "cpuid_step", r->has_cpuid ? json_integer(r->cpuid_step) : json_null());
+	bad |= out_jset_hex(o, "chip_id", r->chip_id, sizeof(r->chip_id));
+	bad |= out_jset(o, "committed_tcb", out_json_snp_tcb(&r->committed_tcb));
+	(void)snprintf(ver, sizeof(ver), "%u.%u.%u", r->current_major, r->current_minor, r->current_build);
+	bad |= out_jset_str(o, "current_version", ver);
+	(void)snprintf(ver, sizeof(ver), "%u.%u.%u", r->committed_major, r->committed_minor,
+	               r->committed_build);
+	bad |= out_jset_str(o, "committed_version", ver);
+	bad |= out_jset(o, "launch_tcb", out_json_snp_tcb(&r->launch_tcb));
+	if (r->has_mit_vectors) {
+		char raw[19];
+
+		(void)snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)r->launch_mit_vector);
+		bad |= out_jset_str(o, "launch_mit_vector", raw);
+		(void)snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)r->current_mit_vector);
+		bad |= out_jset_str(o, "current_mit_vector", raw);
+	} else {
+		bad |= out_jset(o, "launch_mit_vector", json_null());
+		bad |= out_jset(o, "current_mit_vector", json_null());
+	}
+	bad |= out_jset_hex(o, "signature_r", r->sig_r, sizeof(r->sig_r));
+	bad |= out_jset_hex(o, "signature_s", r->sig_s, sizeof(r->sig_s));
+	bad |= out_jset(o, "reserved_nonzero", json_boolean(r->reserved_nonzero));
+	return bad;
+}

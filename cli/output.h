@@ -14,6 +14,7 @@
 #include <cvmkit/dcap.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+#include <cvmkit/snp.h>
 
 /* out_sanitize copies `s` into `out` (capacity `cap`), replacing every byte
  * that is not printable ASCII with '?', so that text taken from evidence
@@ -53,5 +54,15 @@ json_t *out_json_sgx_report(const struct cvm_sgx_report *r);
 json_t *out_json_steps(const struct cvm_report *rep);
 /* out_json_print writes `o` to stdout, indented, ASCII only. */
 int out_json_print(const json_t *o);
+
+/* SEV-SNP: every field of a report, as text (name column) and as JSON
+ * (added to `o`). */
+void out_snp_report_text(FILE *f, const char *indent, const struct cvm_snp_report *r);
+int out_json_snp_report(json_t *o, const struct cvm_snp_report *r);
+/* out_snp_tcb_text writes "bootloader 3, tee 0, snp 8, microcode 115" (with
+ * fmc first on Turin). */
+void out_snp_tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t cap);
+json_t *out_json_snp_tcb(const struct cvm_snp_tcb *t);
+json_t *out_json_snp_policy(uint64_t policy);
 
 #endif

@@ -15,6 +15,66 @@
 void cvm_sha256(const void *p, size_t n, uint8_t out[32]);
 void cvm_sha384(const void *p, size_t n, uint8_t out[48]);
 
+/* Message digests (lib/crypto/digest.c), named by their TPM algorithm IDs
+ * (TPM_ALG_ID, TCG Algorithm Registry) so that event logs, IMA lists and TPM
+ * structures can use the value they read directly. Any other value is an
+ * unknown algorithm: cvm_digest_len returns 0 for it and every other function
+ * returns CVM_E_UNSUPPORTED. */
+enum cvm_digest_alg {
+	CVM_DIGEST_SHA1 = 0x0004,    /* TPM_ALG_SHA1 */
+	CVM_DIGEST_SHA256 = 0x000B,  /* TPM_ALG_SHA256 */
+	CVM_DIGEST_SHA384 = 0x000C,  /* TPM_ALG_SHA384 */
+	CVM_DIGEST_SHA512 = 0x000D,  /* TPM_ALG_SHA512 */
+	CVM_DIGEST_SM3_256 = 0x0012, /* TPM_ALG_SM3_256 */
+};
+
+/* CVM_DIGEST_MAX is the longest digest of any supported algorithm (SHA-512). */
+#define CVM_DIGEST_MAX 64
+
+/* cvm_digest_len returns the digest length in bytes of `alg` (a TPM_ALG_ID),
+ * or 0 when cvmkit does not support it. */
+size_t cvm_digest_len(uint16_t alg);
+/* cvm_digest_name returns the lower-case name of `alg` as Linux and
+ * tpm2-tools spell it ("sha1", "sha256", "sha384", "sha512", "sm3_256"), or
+ * NULL when it is not supported. The string is static. */
+const char *cvm_digest_name(uint16_t alg);
+/* cvm_digest_from_name finds the algorithm called `name` (case-insensitive;
+ * the names of cvm_digest_name, plus "sm3" as IMA writes it). Returns 0 or
+ * CVM_E_UNSUPPORTED. */
+CVM_MUST_CHECK int cvm_digest_from_name(const char *name, enum cvm_digest_alg *out);
+
+/* cvm_digest hashes the `n` bytes at `p` with `alg` in one call and writes
+ * cvm_digest_len(alg) bytes to `out`, which holds `out_len` bytes. Returns 0,
+ * CVM_E_UNSUPPORTED (unknown alg), CVM_E_INVAL (out_len too small) or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_digest(uint16_t alg, const void *p, size_t n, uint8_t *out, size_t out_len);
+
+/* struct cvm_digest_ctx is an incremental digest of one algorithm. It may be
+ * reused for any number of messages: cvm_digest_final starts a new message.
+ * It is not safe to share between threads. */
+struct cvm_digest_ctx;
+/* cvm_digest_ctx_new makes a context for `alg`, ready for a first message.
+ * The caller frees it with cvm_digest_ctx_free. Returns 0,
+ * CVM_E_UNSUPPORTED, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_digest_ctx_new(uint16_t alg, struct cvm_digest_ctx **out);
+/* cvm_digest_ctx_free frees `ctx`; NULL is a no-op. */
+void cvm_digest_ctx_free(struct cvm_digest_ctx *ctx);
+/* cvm_digest_ctx_alg returns the algorithm `ctx` was made for. */
+enum cvm_digest_alg cvm_digest_ctx_alg(const struct cvm_digest_ctx *ctx);
+/* cvm_digest_update adds `n` bytes to the current message. Returns 0 or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_digest_update(struct cvm_digest_ctx *ctx, const void *p, size_t n);
+/* cvm_digest_final writes the current message's digest
+ * (cvm_digest_len bytes) to `out`, which holds `out_len` bytes, and starts
+ * a new, empty message. Returns 0, CVM_E_INVAL (out_len too small; the
+ * message is kept) or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_digest_final(struct cvm_digest_ctx *ctx, uint8_t *out, size_t out_len);
+/* cvm_digest_extend performs a TPM PCR extend with `ctx`'s algorithm:
+ * reg := H(reg || digest), where `reg` and `digest` both hold
+ * cvm_digest_len bytes (they may be the same buffer). Any message pending in
+ * `ctx` is discarded first. Returns 0 or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_digest_extend(struct cvm_digest_ctx *ctx, uint8_t *reg, const uint8_t *digest);
+
 /* struct cvm_p256_key is a parsed P-256 public key, reusable across
  * verifications (parsing it costs about as much as a verification). */
 struct cvm_p256_key;
@@ -69,6 +129,30 @@ CVM_MUST_CHECK int cvm_cert_check_issued(const struct cvm_cert *child, const str
  * CVM_E_UNSUPPORTED. */
 CVM_MUST_CHECK int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len,
                                         const uint8_t sig[64]);
+/* cvm_cert_verify_p384 checks an ECDSA-SHA384 signature given as r || s (96
+ * bytes, big-endian) over `len` bytes at `msg` under the certificate's key,
+ * which must be P-384 (an AMD VCEK or VLEK). It keeps precomputed multiples
+ * of the last few keys it saw (a thread-safe process-wide cache of about
+ * 1 MB per key; never a verification result). Returns 0, CVM_E_SIGNATURE,
+ * CVM_E_UNSUPPORTED (not a P-384 key), CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len,
+                                        const uint8_t sig[96]);
+
+/* The type of a certificate's public key. */
+enum cvm_key_type {
+	CVM_KEY_OTHER = 0,
+	CVM_KEY_RSA,
+	CVM_KEY_EC_P256,
+	CVM_KEY_EC_P384,
+};
+/* cvm_cert_key_type gives the type of the certificate's public key and, for
+ * RSA, the modulus size in bits (0 otherwise). */
+enum cvm_key_type cvm_cert_key_type(const struct cvm_cert *c, unsigned *bits);
+/* cvm_cert_signed_rsa_pss_sha384 is true when the certificate's signature
+ * algorithm is RSASSA-PSS with SHA-384, MGF1 with SHA-384, a 48-byte salt
+ * and the standard trailer, as AMD signs its SEV certificates. It checks
+ * the algorithm identifier only, not the signature. */
+bool cvm_cert_signed_rsa_pss_sha384(const struct cvm_cert *c);
 /* cvm_cert_ext lends the contents of the extension with the dotted `oid`
  * (its OCTET STRING value, to be read with struct cvm_rd). CVM_E_FORMAT when
  * absent or present twice. */
@@ -105,8 +189,99 @@ int64_t cvm_crl_next_update(const struct cvm_crl *crl);
 void cvm_crl_issuer(const struct cvm_crl *crl, char *buf, size_t len);
 /* cvm_crl_check_issued checks that `issuer` issued the CRL and its signature. */
 CVM_MUST_CHECK int cvm_crl_check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer);
+/* cvm_crl_signed_rsa_pss_sha384 is cvm_cert_signed_rsa_pss_sha384 for a CRL. */
+bool cvm_crl_signed_rsa_pss_sha384(const struct cvm_crl *crl);
 /* cvm_crl_revokes is true when `c` (by issuer name and serial) is listed. */
 bool cvm_crl_revokes(const struct cvm_crl *crl, const struct cvm_cert *c);
+
+/* TPM signatures (lib/crypto/tpmsig.c): ECDSA over NIST P-256/P-384 and
+ * RSASSA-PKCS1-v1_5 / RSASSA-PSS, each with SHA-256 or SHA-384 (hashes are
+ * enum cvm_digest_alg values, i.e. TPM_ALG_IDs). Curves and schemes are
+ * named by their TPM IDs too, as TPMT_PUBLIC and TPMT_SIGNATURE carry them. */
+#define CVM_TPMSIG_ECC_NIST_P256 0x0003 /* TPM_ECC_NIST_P256 */
+#define CVM_TPMSIG_ECC_NIST_P384 0x0004 /* TPM_ECC_NIST_P384 */
+#define CVM_TPMSIG_RSASSA 0x0014        /* TPM_ALG_RSASSA */
+#define CVM_TPMSIG_RSAPSS 0x0016        /* TPM_ALG_RSAPSS */
+#define CVM_TPMSIG_ECDSA 0x0018         /* TPM_ALG_ECDSA */
+#define CVM_TPMSIG_RSA_BITS_MIN 2048
+#define CVM_TPMSIG_RSA_BITS_MAX 4096
+
+enum cvm_tpmsig_key_type { CVM_TPMSIG_KEY_RSA = 1, CVM_TPMSIG_KEY_ECC = 2 };
+
+/* struct cvm_tpmsig_key is an RSA (2048 to 4096 bits) or P-256/P-384 public key. */
+struct cvm_tpmsig_key;
+/* cvm_tpmsig_key_rsa builds a key from a big-endian modulus and an exponent
+ * (0 means 65537, as in TPMS_RSA_PARMS). Returns 0, CVM_E_FORMAT (even
+ * modulus, bad exponent), CVM_E_UNSUPPORTED (size) or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_tpmsig_key_rsa(const uint8_t *n, size_t n_len, uint32_t exponent,
+                                      struct cvm_tpmsig_key **out);
+/* cvm_tpmsig_key_ecc builds a key from big-endian x and y of at most the
+ * field size each (shorter values are left-padded with zeros). Returns 0,
+ * CVM_E_UNSUPPORTED (curve), CVM_E_FORMAT (sizes, point not on the curve) or
+ * CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_tpmsig_key_ecc(uint16_t curve, const uint8_t *x, size_t x_len, const uint8_t *y,
+                                      size_t y_len, struct cvm_tpmsig_key **out);
+/* cvm_tpmsig_key_spki reads a SubjectPublicKeyInfo in DER (exactly `len`
+ * bytes) or PEM (the first PUBLIC KEY block). Returns 0, CVM_E_FORMAT,
+ * CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED (another key type or size). */
+CVM_MUST_CHECK int cvm_tpmsig_key_spki(const uint8_t *buf, size_t len, struct cvm_tpmsig_key **out);
+void cvm_tpmsig_key_free(struct cvm_tpmsig_key *k);
+enum cvm_tpmsig_key_type cvm_tpmsig_key_type(const struct cvm_tpmsig_key *k);
+/* cvm_tpmsig_key_bits is the modulus size (RSA) or the field size (ECC). */
+unsigned cvm_tpmsig_key_bits(const struct cvm_tpmsig_key *k);
+/* cvm_tpmsig_key_curve is CVM_TPMSIG_ECC_NIST_P256/P384, or 0 for RSA. */
+uint16_t cvm_tpmsig_key_curve(const struct cvm_tpmsig_key *k);
+bool cvm_tpmsig_key_equal(const struct cvm_tpmsig_key *a, const struct cvm_tpmsig_key *b);
+/* cvm_tpmsig_key_pem writes the key as a PEM SubjectPublicKeyInfo into a new
+ * NUL-terminated string the caller frees. */
+CVM_MUST_CHECK int cvm_tpmsig_key_pem(const struct cvm_tpmsig_key *k, char **out);
+/* cvm_tpmsig_verify_ecdsa checks an ECDSA signature (r, s) over H(msg).
+ * Returns 0, CVM_E_SIGNATURE, CVM_E_MISMATCH (not an ECC key) or
+ * CVM_E_UNSUPPORTED (hash). */
+CVM_MUST_CHECK int cvm_tpmsig_verify_ecdsa(const struct cvm_tpmsig_key *k, uint16_t hash, const uint8_t *msg,
+                                           size_t len, const uint8_t *r, size_t r_len, const uint8_t *s,
+                                           size_t s_len);
+/* cvm_tpmsig_verify_rsa checks an RSASSA or RSAPSS (MGF1 with the same hash,
+ * any salt length) signature over H(msg). Returns 0, CVM_E_SIGNATURE,
+ * CVM_E_MISMATCH (not an RSA key) or CVM_E_UNSUPPORTED (scheme, hash). */
+CVM_MUST_CHECK int cvm_tpmsig_verify_rsa(const struct cvm_tpmsig_key *k, uint16_t scheme, uint16_t hash,
+                                         const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len);
+
+/* Public keys that sign precomputed digests (lib/crypto/pubkey.c), as IMA's
+ * signature format v2 uses them: RSA PKCS#1 v1.5 (the digest wrapped in its
+ * DigestInfo) and ECDSA (a DER ECDSA-Sig-Value), keys read from PEM or DER. */
+#define CVM_PUBKEY_FILE_MAX 65536 /* bytes of a key or certificate file */
+enum cvm_pubkey_type { CVM_PUBKEY_RSA = 1, CVM_PUBKEY_EC = 2 };
+/* struct cvm_pubkey is a parsed RSA (2048 bits or more) or EC (named curve)
+ * public key. */
+struct cvm_pubkey;
+/* cvm_pubkey_parse reads the first key in `len` bytes at `buf`: a PEM
+ * "CERTIFICATE" or "PUBLIC KEY" (SubjectPublicKeyInfo) block, or either in
+ * DER (exactly `len` bytes). A certificate only carries the key: its
+ * signature, chain, validity and usage are not checked. The caller frees
+ * *out with cvm_pubkey_free. Returns 0, CVM_E_FORMAT, CVM_E_TOO_LARGE
+ * (more than CVM_PUBKEY_FILE_MAX bytes), CVM_E_UNSUPPORTED (another key
+ * type, RSA below 2048 bits) or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_pubkey_parse(const uint8_t *buf, size_t len, struct cvm_pubkey **out);
+void cvm_pubkey_free(struct cvm_pubkey *k);
+enum cvm_pubkey_type cvm_pubkey_type(const struct cvm_pubkey *k);
+/* cvm_pubkey_bits is the RSA modulus or EC group order size in bits. */
+unsigned cvm_pubkey_bits(const struct cvm_pubkey *k);
+/* cvm_pubkey_spki_sha1 writes the SHA-1 of the subjectPublicKey BIT STRING
+ * contents (RFC 5280 4.2.1.2, method 1): the key identifier most CAs and
+ * evmctl use. */
+void cvm_pubkey_spki_sha1(const struct cvm_pubkey *k, uint8_t out[20]);
+/* cvm_pubkey_skid lends the subjectKeyIdentifier of the certificate the key
+ * came from; false when it came from a bare key or the certificate has
+ * none. */
+bool cvm_pubkey_skid(const struct cvm_pubkey *k, const uint8_t **id, size_t *len);
+/* cvm_pubkey_verify_digest checks `sig` over `digest`, a digest already
+ * computed with `alg` (a TPM_ALG_ID; digest_len must be cvm_digest_len(alg)):
+ * RSA PKCS#1 v1.5 with alg's DigestInfo, or ECDSA with a DER signature. It
+ * hashes nothing. Returns 0, CVM_E_SIGNATURE (also for a malformed
+ * signature), CVM_E_UNSUPPORTED (alg), CVM_E_INVAL or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_pubkey_verify_digest(const struct cvm_pubkey *k, uint16_t alg, const uint8_t *digest,
+                                            size_t digest_len, const uint8_t *sig, size_t sig_len);
 
 /* cvm_crypto_errstr returns the last libcrypto error as text and clears the queue. */
 const char *cvm_crypto_errstr(void);

@@ -22,6 +22,7 @@ enum cvm_err {
 	CVM_E_REVOKED = -14,    /* a certificate is on a CRL */
 	CVM_E_TCB = -15,        /* no TCB level matched, or the TCB is revoked */
 	CVM_E_MISMATCH = -16,   /* two values that must agree do not (FMSPC, QE identity, hash) */
+	CVM_E_TPM = -17,        /* the TPM or its transport (TCTI) reported an error */
 };
 
 /* cvm_strerror returns a static English description of `err`. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "amd.h"
 #include "dcap.h"
 #include "err.h"
 
@@ -25,6 +26,33 @@ struct cvm_expect32 {
 struct cvm_expect64 {
 	bool set;
 	uint8_t v[64];
+};
+struct cvm_expect16 {
+	bool set;
+	uint8_t v[16];
+};
+/* A lower bound; `set` false means "none". */
+struct cvm_min8 {
+	bool set;
+	uint8_t v;
+};
+
+/* struct cvm_policy_snp holds the AMD SEV-SNP settings (the "snp" section of
+ * a policy file). */
+struct cvm_policy_snp {
+	bool allow_debug_set; /* when set, allow_debug overrides the top-level allow_debug */
+	bool allow_debug;
+	bool allow_migration_agent; /* POLICY.MIGRATE_MA */
+	bool allow_smt;             /* PLATFORM_INFO.SMT_EN (SMT enabled on the host) */
+	bool vmpl_any;              /* accept any VMPL instead of `vmpl` */
+	uint32_t vmpl;              /* the VMPL the report must come from */
+	/* the reported TCB (the one the VCEK certifies) must be at least these */
+	struct cvm_min8 min_bootloader, min_tee, min_snp, min_microcode, min_fmc;
+	uint32_t min_guest_svn;
+	struct cvm_expect48 measurement, id_key_digest, author_key_digest;
+	struct cvm_expect32 host_data;
+	struct cvm_expect64 report_data; /* checked in addition to the top-level report_data */
+	struct cvm_expect16 family_id, image_id;
 };
 
 struct cvm_policy {
@@ -48,15 +76,18 @@ struct cvm_policy {
 	bool isv_prod_id_set;
 	uint16_t isv_prod_id;
 	uint16_t isv_svn_min;
-	/* both */
+	/* SGX, TDX and SNP */
 	struct cvm_expect64 report_data;
+	/* AMD SEV-SNP */
+	struct cvm_policy_snp snp;
 	/* collateral older than this many seconds past its nextUpdate is
 	 * rejected by Intel's rules anyway; kept for later grace options */
 };
 
 /* cvm_policy_init sets the strict defaults: UpToDate only, no advisory,
  * no debug, SEPT_VE_DISABLE required, MR_SERVICE_TD zero, reserved
- * attribute bits zero, no expected measurement. */
+ * attribute bits zero, no expected measurement; for SNP: no debug, no
+ * migration agent, SMT allowed, VMPL 0, no minimum TCB or guest SVN. */
 void cvm_policy_init(struct cvm_policy *p);
 
 /* cvm_policy_parse_json reads a policy file (see docs/policy.md) over the
@@ -70,5 +101,13 @@ CVM_MUST_CHECK int cvm_policy_load_file(const char *path, struct cvm_policy *p, 
  * check becomes a step in `rep`. Returns 0 if accepted, CVM_E_POLICY if not. */
 CVM_MUST_CHECK int cvm_policy_appraise_quote(const struct cvm_policy *p, const struct cvm_dcap_result *res,
                                              struct cvm_report *rep);
+
+/* cvm_policy_appraise_snp applies `p` to an authentic SEV-SNP verdict: debug,
+ * migration agent, SMT, VMPL, minimum TCB and guest SVN, expected
+ * measurement, host data, report data, ID and author key digests, family and
+ * image IDs. Every check becomes a step in `rep`. Returns 0 if accepted,
+ * CVM_E_POLICY if not (also when `res` is not authentic). */
+CVM_MUST_CHECK int cvm_policy_appraise_snp(const struct cvm_policy *p, const struct cvm_amd_result *res,
+                                           struct cvm_report *rep);
 
 #endif

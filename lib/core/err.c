@@ -37,6 +37,8 @@ const char *cvm_strerror(int err)
 		return "TCB not acceptable (no matching level, or revoked)";
 	case CVM_E_MISMATCH:
 		return "values that must agree differ";
+	case CVM_E_TPM:
+		return "the TPM reported an error";
 	default:
 		return "unknown error";
 	}

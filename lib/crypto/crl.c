@@ -122,3 +122,12 @@ bool cvm_crl_revokes(const struct cvm_crl *crl, const struct cvm_cert *c)
 	ERR_clear_error();
 	return revoked;
 }
+
+bool cvm_crl_signed_rsa_pss_sha384(const struct cvm_crl *crl)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+
+	X509_CRL_get0_signature(crl->crl, &sig, &alg);
+	return cvm_algor_is_rsa_pss_sha384(alg);
+}

@@ -29,4 +29,8 @@ size_t cvm_ecdsa_raw_to_der(const uint8_t *sig, size_t n, uint8_t *der, size_t c
 int cvm_evp_verify_sha256(EVP_PKEY *pkey, const uint8_t *msg, size_t len, const uint8_t *der_sig,
                           size_t der_len);
 
+/* cvm_algor_is_rsa_pss_sha384 is true for RSASSA-PSS with SHA-384, MGF1
+ * SHA-384, a 48-byte salt and trailer 1 (lib/crypto/p384.c). */
+bool cvm_algor_is_rsa_pss_sha384(const X509_ALGOR *alg);
+
 #endif

@@ -71,6 +71,8 @@ void cvm_policy_init(struct cvm_policy *p)
 	p->require_sept_ve_disable = true;
 	p->require_zero_mr_service_td = true;
 	p->allow_reserved_attributes = false;
+	p->snp.allow_smt = true;
+	p->snp.vmpl = 0;
 }
 
 /* ---- policy file ------------------------------------------------------- */
@@ -161,6 +163,24 @@ static int get_u16(const json_t *v, const char *key, uint16_t *out, struct perr 
 		return set_err(e->buf, e->len,
 		               "%s: expected an integer from 0 to 65535, got %" JSON_INTEGER_FORMAT, key, n);
 	*out = (uint16_t)n;
+	return CVM_OK;
+}
+
+static int get_uint(const json_t *v, const char *key, json_int_t max, json_int_t *out, struct perr *e)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v))
+		return set_err(e->buf, e->len,
+		               "%s: expected an integer from 0 to %" JSON_INTEGER_FORMAT ", got %s", key, max,
+		               json_kind(v));
+	n = json_integer_value(v);
+	if (n < 0 || n > max)
+		return set_err(e->buf, e->len,
+		               "%s: expected an integer from 0 to %" JSON_INTEGER_FORMAT
+		               ", got %" JSON_INTEGER_FORMAT,
+		               key, max, n);
+	*out = n;
 	return CVM_OK;
 }
 
@@ -413,6 +433,146 @@ static int get_sgx(json_t *v, struct cvm_policy *p, struct perr *e)
 	return CVM_OK;
 }
 
+static int get_min_tcb(json_t *v, struct cvm_policy_snp *snp, struct perr *e)
+{
+	const char *k;
+	json_t *val;
+	json_int_t n = 0;
+	int r;
+
+	if (!json_is_object(v))
+		return set_err(e->buf, e->len, "snp.min_tcb: expected an object, got %s", json_kind(v));
+	json_object_foreach(v, k, val)
+	{
+		struct cvm_min8 *m = NULL;
+		char path[48];
+
+		if (strcmp(k, "bootloader") == 0)
+			m = &snp->min_bootloader;
+		else if (strcmp(k, "tee") == 0)
+			m = &snp->min_tee;
+		else if (strcmp(k, "snp") == 0)
+			m = &snp->min_snp;
+		else if (strcmp(k, "microcode") == 0)
+			m = &snp->min_microcode;
+		else if (strcmp(k, "fmc") == 0)
+			m = &snp->min_fmc;
+		if (m == NULL)
+			return unknown_key("snp.min_tcb", k, "bootloader, tee, snp, microcode, fmc", e);
+		(void)snprintf(path, sizeof(path), "snp.min_tcb.%.24s", k);
+		r = get_uint(val, path, 255, &n, e);
+		if (r != CVM_OK)
+			return r;
+		m->set = true;
+		m->v = (uint8_t)n;
+	}
+	return CVM_OK;
+}
+
+static int get_snp(json_t *v, struct cvm_policy *p, struct perr *e)
+{
+	struct cvm_policy_snp *snp = &p->snp;
+	const char *k;
+	json_t *val;
+	json_int_t n = 0;
+	int r;
+
+	if (!json_is_object(v))
+		return set_err(e->buf, e->len, "snp: expected an object, got %s", json_kind(v));
+	json_object_foreach(v, k, val)
+	{
+		if (strcmp(k, "allow_debug") == 0) {
+			r = get_bool(val, "snp.allow_debug", &snp->allow_debug, e);
+			snp->allow_debug_set = r == CVM_OK;
+		} else if (strcmp(k, "allow_migration_agent") == 0) {
+			r = get_bool(val, "snp.allow_migration_agent", &snp->allow_migration_agent, e);
+		} else if (strcmp(k, "allow_smt") == 0) {
+			r = get_bool(val, "snp.allow_smt", &snp->allow_smt, e);
+		} else if (strcmp(k, "vmpl") == 0) {
+			if (json_is_string(val) && strcmp(json_string_value(val), "any") == 0) {
+				snp->vmpl_any = true;
+				r = CVM_OK;
+			} else {
+				r = get_uint(val, "snp.vmpl", 3, &n, e);
+				if (r == CVM_OK) {
+					snp->vmpl_any = false;
+					snp->vmpl = (uint32_t)n;
+				} else if (!json_is_integer(val)) {
+					r = set_err(
+					    e->buf, e->len,
+					    "snp.vmpl: expected an integer from 0 to 3 or \"any\", got %s",
+					    json_kind(val));
+				}
+			}
+		} else if (strcmp(k, "min_tcb") == 0) {
+			r = get_min_tcb(val, snp, e);
+		} else if (strcmp(k, "min_guest_svn") == 0) {
+			r = get_uint(val, "snp.min_guest_svn", 0xffffffff, &n, e);
+			if (r == CVM_OK)
+				snp->min_guest_svn = (uint32_t)n;
+		} else if (strcmp(k, "measurement") == 0) {
+			r = get_hex(val, "snp.measurement", snp->measurement.v, sizeof(snp->measurement.v),
+			            &snp->measurement.set, e);
+		} else if (strcmp(k, "host_data") == 0) {
+			r = get_hex(val, "snp.host_data", snp->host_data.v, sizeof(snp->host_data.v),
+			            &snp->host_data.set, e);
+		} else if (strcmp(k, "report_data") == 0) {
+			r = get_hex(val, "snp.report_data", snp->report_data.v, sizeof(snp->report_data.v),
+			            &snp->report_data.set, e);
+		} else if (strcmp(k, "id_key_digest") == 0) {
+			r = get_hex(val, "snp.id_key_digest", snp->id_key_digest.v,
+			            sizeof(snp->id_key_digest.v), &snp->id_key_digest.set, e);
+		} else if (strcmp(k, "author_key_digest") == 0) {
+			r = get_hex(val, "snp.author_key_digest", snp->author_key_digest.v,
+			            sizeof(snp->author_key_digest.v), &snp->author_key_digest.set, e);
+		} else if (strcmp(k, "family_id") == 0) {
+			r = get_hex(val, "snp.family_id", snp->family_id.v, sizeof(snp->family_id.v),
+			            &snp->family_id.set, e);
+		} else if (strcmp(k, "image_id") == 0) {
+			r = get_hex(val, "snp.image_id", snp->image_id.v, sizeof(snp->image_id.v),
+			            &snp->image_id.set, e);
+		} else {
+			return unknown_key(
+			    "snp", k,
+			    "allow_debug, allow_migration_agent, allow_smt, vmpl, min_tcb, "
+			    "min_guest_svn, measurement, host_data, report_data, id_key_digest, "
+			    "author_key_digest, family_id, image_id",
+			    e);
+		}
+		if (r != CVM_OK)
+			return r;
+	}
+	return CVM_OK;
+}
+
+/* snp_expectation names the first SNP-only expected value, or NULL (the
+ * SNP booleans and the VMPL are settings, not expectations). */
+static const char *snp_expectation(const struct cvm_policy *p)
+{
+	const struct cvm_policy_snp *s = &p->snp;
+
+	if (s->measurement.set)
+		return "snp.measurement";
+	if (s->host_data.set)
+		return "snp.host_data";
+	if (s->report_data.set)
+		return "snp.report_data";
+	if (s->id_key_digest.set)
+		return "snp.id_key_digest";
+	if (s->author_key_digest.set)
+		return "snp.author_key_digest";
+	if (s->family_id.set)
+		return "snp.family_id";
+	if (s->image_id.set)
+		return "snp.image_id";
+	if (s->min_bootloader.set || s->min_tee.set || s->min_snp.set || s->min_microcode.set ||
+	    s->min_fmc.set)
+		return "snp.min_tcb";
+	if (s->min_guest_svn != 0)
+		return "snp.min_guest_svn";
+	return NULL;
+}
+
 /* tdx_expectation names the first TDX-only expected value, or NULL. */
 static const char *tdx_expectation(const struct cvm_policy *p)
 {
@@ -452,7 +612,7 @@ static const char *sgx_expectation(const struct cvm_policy *p)
 static int parse_root(json_t *root, struct cvm_policy *p, struct perr *e)
 {
 	const char *k;
-	const char *t, *s;
+	const char *t, *s, *a;
 	json_t *val;
 	int r;
 
@@ -471,13 +631,15 @@ static int parse_root(json_t *root, struct cvm_policy *p, struct perr *e)
 			r = get_tdx(val, p, e);
 		else if (strcmp(k, "sgx") == 0)
 			r = get_sgx(val, p, e);
+		else if (strcmp(k, "snp") == 0)
+			r = get_snp(val, p, e);
 		else if (strcmp(k, "report_data") == 0)
 			r = get_hex(val, "report_data", p->report_data.v, sizeof(p->report_data.v),
 			            &p->report_data.set, e);
 		else
 			return unknown_key(
 			    "", k,
-			    "accepted_tcb_statuses, accepted_advisory_ids, allow_debug, tdx, sgx, "
+			    "accepted_tcb_statuses, accepted_advisory_ids, allow_debug, tdx, sgx, snp, "
 			    "report_data",
 			    e);
 		if (r != CVM_OK)
@@ -485,12 +647,19 @@ static int parse_root(json_t *root, struct cvm_policy *p, struct perr *e)
 	}
 	t = tdx_expectation(p);
 	s = sgx_expectation(p);
+	a = snp_expectation(p);
 	if (t != NULL && s != NULL)
 		return set_err(
 		    e->buf, e->len,
 		    "%s and %s: the policy expects both a TDX and an SGX measurement, which no quote "
 		    "can match; write one policy per TEE",
 		    t, s);
+	if (a != NULL && (t != NULL || s != NULL))
+		return set_err(
+		    e->buf, e->len,
+		    "%s and %s: the policy expects both an SEV-SNP and %s value, which no evidence "
+		    "can match; write one policy per TEE",
+		    t != NULL ? t : s, a, t != NULL ? "a TDX" : "an SGX");
 	return CVM_OK;
 }
 
@@ -860,6 +1029,13 @@ int cvm_policy_appraise_quote(const struct cvm_policy *p, const struct cvm_dcap_
 		return CVM_E_POLICY;
 	}
 	other = q->tee == CVM_TEE_TDX ? sgx_expectation(p) : tdx_expectation(p);
+	if (other == NULL && snp_expectation(p) != NULL) {
+		cvm_report_add(rep, "policy.tee", false,
+		               "the policy sets %s, which only an SEV-SNP report can match, but this is a "
+		               "DCAP quote",
+		               snp_expectation(p));
+		ok = false;
+	}
 	if (other != NULL) {
 		cvm_report_add(
 		    rep, "policy.tee", false,
@@ -885,5 +1061,186 @@ int cvm_policy_appraise_quote(const struct cvm_policy *p, const struct cvm_dcap_
 
 		ok &= check_value("policy.report_data", "REPORTDATA", p->report_data.v, rd, 64, rep);
 	}
+	return ok ? CVM_OK : CVM_E_POLICY;
+}
+
+/* ---- SEV-SNP appraisal ------------------------------------------------- */
+
+static bool check_snp_flags(const struct cvm_policy *p, const struct cvm_snp_report *s,
+                            struct cvm_report *rep)
+{
+	bool allow_debug = p->snp.allow_debug_set ? p->snp.allow_debug : p->allow_debug;
+	bool ok = true;
+
+	if ((s->policy & CVM_SNP_POLICY_DEBUG) == 0) {
+		cvm_report_add(rep, "policy.debug", true, "guest policy DEBUG (bit 19) is clear");
+	} else if (allow_debug) {
+		cvm_report_add(rep, "policy.debug", true, "guest policy DEBUG (bit 19) is set; allowed by %s",
+		               p->snp.allow_debug_set ? "snp.allow_debug" : "allow_debug");
+	} else {
+		cvm_report_add(rep, "policy.debug", false,
+		               "guest policy DEBUG (bit 19) is set (policy 0x%" PRIx64
+		               "): the host can read and write a debug guest's memory, and the policy does "
+		               "not allow debug",
+		               s->policy);
+		ok = false;
+	}
+	if ((s->policy & CVM_SNP_POLICY_MIGRATE_MA) == 0) {
+		cvm_report_add(rep, "policy.migration_agent", true,
+		               "guest policy MIGRATE_MA (bit 18) is clear");
+	} else if (p->snp.allow_migration_agent) {
+		cvm_report_add(
+		    rep, "policy.migration_agent", true,
+		    "guest policy MIGRATE_MA (bit 18) is set; allowed by snp.allow_migration_agent");
+	} else {
+		cvm_report_add(
+		    rep, "policy.migration_agent", false,
+		    "guest policy MIGRATE_MA (bit 18) is set: a migration agent may move the guest "
+		    "and its secrets elsewhere, and the policy does not allow it");
+		ok = false;
+	}
+	if ((s->platform_info & CVM_SNP_PLATFORM_SMT_EN) == 0) {
+		cvm_report_add(rep, "policy.smt", true,
+		               "SMT is disabled on the platform (PLATFORM_INFO bit 0)");
+	} else if (p->snp.allow_smt) {
+		cvm_report_add(rep, "policy.smt", true,
+		               "SMT is enabled on the platform; allowed by the policy");
+	} else {
+		cvm_report_add(rep, "policy.smt", false,
+		               "SMT is enabled on the platform (PLATFORM_INFO bit 0), and snp.allow_smt is "
+		               "false");
+		ok = false;
+	}
+	if (p->snp.vmpl_any) {
+		cvm_report_add(rep, "policy.vmpl", true, "VMPL %u; any VMPL is allowed", s->vmpl);
+	} else if (s->vmpl == p->snp.vmpl) {
+		cvm_report_add(rep, "policy.vmpl", true, "VMPL %u, as required", s->vmpl);
+	} else {
+		cvm_report_add(rep, "policy.vmpl", false,
+		               "the report comes from VMPL %u, the policy requires VMPL %u", s->vmpl,
+		               p->snp.vmpl);
+		ok = false;
+	}
+	return ok;
+}
+
+static bool check_min(const char *component, const struct cvm_min8 *m, uint8_t got, struct text *bad,
+                      struct text *good)
+{
+	if (!m->set)
+		return true;
+	if (got >= m->v) {
+		text_add(good, "%s%s %u >= %u", good->len ? ", " : "", component, got, m->v);
+		return true;
+	}
+	text_add(bad, "%s%s %u < %u", bad->len ? ", " : "", component, got, m->v);
+	return false;
+}
+
+static bool check_snp_tcb(const struct cvm_policy *p, const struct cvm_amd_result *res,
+                          struct cvm_report *rep)
+{
+	const struct cvm_policy_snp *s = &p->snp;
+	const struct cvm_snp_tcb *t = &res->reported_tcb;
+	char b1[CVM_REPORT_DETAIL_MAX], b2[CVM_REPORT_DETAIL_MAX];
+	struct text bad, good;
+	bool ok = true;
+
+	if (!s->min_bootloader.set && !s->min_tee.set && !s->min_snp.set && !s->min_microcode.set &&
+	    !s->min_fmc.set)
+		return true;
+	text_init(&bad, b1, sizeof(b1));
+	text_init(&good, b2, sizeof(b2));
+	ok &= check_min("bootloader", &s->min_bootloader, t->bootloader, &bad, &good);
+	ok &= check_min("tee", &s->min_tee, t->tee, &bad, &good);
+	ok &= check_min("snp", &s->min_snp, t->snp, &bad, &good);
+	ok &= check_min("microcode", &s->min_microcode, t->microcode, &bad, &good);
+	if (s->min_fmc.set && !t->has_fmc) {
+		text_add(&bad, "%sfmc: this product's TCB has no FMC component", bad.len ? ", " : "");
+		ok = false;
+	} else {
+		ok &= check_min("fmc", &s->min_fmc, t->fmc, &bad, &good);
+	}
+	if (ok)
+		cvm_report_add(rep, "policy.min_tcb", true, "reported TCB meets the minimum: %s", b2);
+	else
+		cvm_report_add(rep, "policy.min_tcb", false, "reported TCB is below the minimum: %s", b1);
+	return ok;
+}
+
+static bool check_snp_values(const struct cvm_policy *p, const struct cvm_snp_report *s,
+                             struct cvm_report *rep)
+{
+	const struct cvm_policy_snp *q = &p->snp;
+	bool ok = true;
+
+	if (q->min_guest_svn != 0) {
+		if (s->guest_svn >= q->min_guest_svn) {
+			cvm_report_add(rep, "policy.guest_svn", true, "GUEST_SVN %u is at least %u",
+			               s->guest_svn, q->min_guest_svn);
+		} else {
+			cvm_report_add(rep, "policy.guest_svn", false, "GUEST_SVN %u is below the minimum %u",
+			               s->guest_svn, q->min_guest_svn);
+			ok = false;
+		}
+	}
+	if (q->measurement.set)
+		ok &= check_value("policy.measurement", "MEASUREMENT", q->measurement.v, s->measurement,
+		                  sizeof(s->measurement), rep);
+	if (q->host_data.set)
+		ok &= check_value("policy.host_data", "HOST_DATA", q->host_data.v, s->host_data,
+		                  sizeof(s->host_data), rep);
+	if (q->id_key_digest.set)
+		ok &= check_value("policy.id_key_digest", "ID_KEY_DIGEST", q->id_key_digest.v,
+		                  s->id_key_digest, sizeof(s->id_key_digest), rep);
+	if (q->author_key_digest.set)
+		ok &= check_value("policy.author_key_digest", "AUTHOR_KEY_DIGEST", q->author_key_digest.v,
+		                  s->author_key_digest, sizeof(s->author_key_digest), rep);
+	if (q->family_id.set)
+		ok &= check_value("policy.family_id", "FAMILY_ID", q->family_id.v, s->family_id,
+		                  sizeof(s->family_id), rep);
+	if (q->image_id.set)
+		ok &= check_value("policy.image_id", "IMAGE_ID", q->image_id.v, s->image_id,
+		                  sizeof(s->image_id), rep);
+	if (p->report_data.set)
+		ok &= check_value("policy.report_data", "REPORT_DATA", p->report_data.v, s->report_data, 64,
+		                  rep);
+	if (q->report_data.set)
+		ok &= check_value("policy.report_data", "REPORT_DATA", q->report_data.v, s->report_data, 64,
+		                  rep);
+	return ok;
+}
+
+int cvm_policy_appraise_snp(const struct cvm_policy *p, const struct cvm_amd_result *res,
+                            struct cvm_report *rep)
+{
+	const char *other;
+	bool ok = true;
+
+	if (p == NULL || res == NULL) {
+		cvm_report_add(rep, "policy", false, "no policy or no verdict to appraise");
+		return CVM_E_INVAL;
+	}
+	if (!res->authentic || !res->parsed) {
+		cvm_report_add(rep, "policy.authentic", false,
+		               "the report was not verified as authentic, so no policy can accept it");
+		return CVM_E_POLICY;
+	}
+	other = tdx_expectation(p);
+	if (other == NULL)
+		other = sgx_expectation(p);
+	if (other != NULL) {
+		cvm_report_add(
+		    rep, "policy.tee", false,
+		    "the policy sets %s, which only a DCAP quote can match, but this is an SEV-SNP "
+		    "report",
+		    other);
+		ok = false;
+	}
+	/* As for DCAP: the guest-policy and platform checks first, so the
+	 * first failure a person reads is the most fundamental one. */
+	ok &= check_snp_flags(p, &res->report, rep);
+	ok &= check_snp_tcb(p, res, rep);
+	ok &= check_snp_values(p, &res->report, rep);
 	return ok ? CVM_OK : CVM_E_POLICY;
 }

@@ -1,4 +1,4 @@
-/* Verification front door: structure, then authenticity by Intel's rules,
+/* Verification front door: structure, then authenticity by the vendor's rules (Intel DCAP, AMD SEV-SNP),
  * then the caller's appraisal policy. Fails closed: 0 only when every stage
  * ran and passed. */
 #include <string.h>
@@ -7,6 +7,7 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+#include <cvmkit/snp.h>
 #include <cvmkit/verify.h>
 
 /* parse_step parses the quote into `q` first, so callers can show the
@@ -133,4 +134,111 @@ int cvm_verify_quote_warm(struct cvm_dcap_verified *v, const uint8_t *quote, siz
 		return r;
 	parsed = res->quote;
 	return quote_and_policy(v, quote, quote_len, at, policy, rep, res, &parsed, r);
+}
+
+/* ---- AMD SEV-SNP -------------------------------------------------------- */
+
+/* snp_parse_step parses the report so that its signing key picks the chain
+ * and its fields can be shown even when a later stage fails. */
+static int snp_parse_step(const uint8_t *report, size_t report_len, struct cvm_amd_result *res,
+                          struct cvm_report *rep)
+{
+	int r;
+
+	r = cvm_snp_report_parse(report, report_len, &res->report);
+	if (r != CVM_OK) {
+		memset(&res->report, 0, sizeof(res->report));
+		cvm_report_add(rep, "report.parse", false,
+		               "the %zu bytes are not an SEV-SNP report cvmkit can read: %s", report_len,
+		               cvm_strerror(r));
+		return r;
+	}
+	res->parsed = true;
+	if (res->report.signing_key != CVM_SNP_SIGNER_VCEK &&
+	    res->report.signing_key != CVM_SNP_SIGNER_VLEK) {
+		cvm_report_add(rep, "report.parse", false, "the report's signing key is %u: it is %s",
+		               res->report.signing_key,
+		               res->report.signing_key == CVM_SNP_SIGNER_NONE ? "not signed"
+		                                                              : "a reserved value");
+		return CVM_E_SIGNATURE;
+	}
+	return CVM_OK;
+}
+
+/* snp_report_and_policy runs the stages shared by the cold and warm paths
+ * once the chain is verified. */
+static int snp_report_and_policy(struct cvm_amd_verified *v, const uint8_t *report, size_t report_len,
+                                 int64_t at, const struct cvm_policy *policy, struct cvm_report *rep,
+                                 struct cvm_amd_result *res)
+{
+	struct cvm_snp_report parsed = res->report;
+	bool was_parsed = res->parsed;
+	int r;
+
+	r = cvm_amd_report_verify(v, report, report_len, at, rep, res);
+	/* Keep the parsed fields if report verification stopped before them. */
+	if (!res->parsed && was_parsed) {
+		res->report = parsed;
+		res->parsed = true;
+	}
+	r = finish(r, rep, "amd.report");
+	if (r != CVM_OK)
+		return r;
+	if (!res->authentic) {
+		cvm_report_add(rep, "amd.report", false,
+		               "report verification returned without marking the report authentic");
+		return CVM_E_INTERNAL;
+	}
+	r = cvm_policy_appraise_snp(policy, res, rep);
+	return finish(r, rep, "policy");
+}
+
+int cvm_verify_snp_report(const uint8_t *report, size_t report_len,
+                          const struct cvm_amd_collateral *collateral, const uint8_t *root_der,
+                          size_t root_der_len, int64_t at, const struct cvm_policy *policy,
+                          struct cvm_report *rep, struct cvm_amd_result *res)
+{
+	struct cvm_amd_verified *v = NULL;
+	int r;
+
+	if (res == NULL)
+		return CVM_E_INVAL;
+	memset(res, 0, sizeof(*res));
+	if (report == NULL || collateral == NULL || policy == NULL) {
+		cvm_report_add(rep, "verify", false, "no report, collateral or policy given");
+		return CVM_E_INVAL;
+	}
+	r = snp_parse_step(report, report_len, res, rep);
+	if (r != CVM_OK)
+		return finish(r, rep, "report.parse");
+	r = cvm_amd_chain_verify(collateral, (enum cvm_snp_signer)res->report.signing_key, root_der,
+	                         root_der_len, at, rep, &v);
+	r = finish(r, rep, "amd.chain");
+	if (r == CVM_OK && v == NULL)
+		r = finish(CVM_E_INTERNAL, rep, "amd.chain");
+	if (r != CVM_OK)
+		goto out;
+	r = snp_report_and_policy(v, report, report_len, at, policy, rep, res);
+out:
+	cvm_amd_verified_free(v);
+	return r;
+}
+
+int cvm_verify_snp_report_warm(struct cvm_amd_verified *v, const uint8_t *report, size_t report_len,
+                               int64_t at, const struct cvm_policy *policy, struct cvm_report *rep,
+                               struct cvm_amd_result *res)
+{
+	int r;
+
+	if (res == NULL)
+		return CVM_E_INVAL;
+	memset(res, 0, sizeof(*res));
+	if (v == NULL || report == NULL || policy == NULL) {
+		cvm_report_add(rep, "verify", false, "no verified chain, report or policy given");
+		return CVM_E_INVAL;
+	}
+	r = snp_parse_step(report, report_len, res, rep);
+	if (r != CVM_OK)
+		return finish(r, rep, "report.parse");
+	return snp_report_and_policy(v, report, report_len, at, policy, rep, res);
 }

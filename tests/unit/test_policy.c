@@ -299,8 +299,8 @@ static void policy_rejects_unknown_keys_by_name(void **state)
 	expect_error("{\"alow_debug\": true}", "alow_debug", "unknown key", END);
 	expect_error("{\"tdx\": {\"mr_signer_seam\": \"00\"}}", "tdx.mr_signer_seam", "unknown key", END);
 	expect_error("{\"sgx\": {\"mr_td\": \"00\"}}", "sgx.mr_td", "unknown key", END);
-	/* Reserved for a later SEV-SNP section; unknown until then. */
-	expect_error("{\"snp\": {}}", "snp", "unknown key", END);
+	/* The SEV-SNP section exists now; its keys are checked by name too. */
+	expect_error("{\"snp\": {\"mr_td\": \"00\"}}", "snp.mr_td", "unknown key", END);
 }
 
 static void policy_rejects_bad_hex_with_lengths(void **state)

@@ -1,0 +1,457 @@
+/* cvm sim: the simulated TEE (development without TDX or SNP hardware).
+ *
+ *   cvm sim init DIR [--mrtd HEX] [--debug] [--at UNIX_SECONDS]
+ *   cvm sim quote DIR --report-data HEX --out FILE [--snp]
+ *   cvm sim extend DIR --rtmr N --digest HEX
+ *   cvm sim show DIR [--json]
+ *   cvm sim refresh DIR [--at UNIX_SECONDS]
+ *
+ * See docs/cli/cvm-sim.md and docs/simulator.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cvmkit/encoding.h>
+#include <cvmkit/err.h>
+#include <cvmkit/file.h>
+#include <cvmkit/tee.h>
+
+#include "cli.h"
+#include "output.h"
+
+enum { OPT_MRTD = 0x200, OPT_DEBUG, OPT_AT, OPT_REPORT_DATA, OPT_OUT, OPT_SNP, OPT_RTMR, OPT_DIGEST };
+
+struct sim_args {
+	const char *cmd; /* "sim init", ... for messages */
+	const char *dir;
+	const char *mrtd_hex;
+	const char *report_data_hex;
+	const char *out_path;
+	const char *digest_hex;
+	long rtmr;
+	int64_t at;
+	bool at_set, is_debug, snp, rtmr_set;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: cvm sim init DIR [--mrtd HEX] [--debug] [--at UNIX_SECONDS]\n"
+	       "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
+	       "       cvm sim extend DIR --rtmr N --digest HEX\n"
+	       "       cvm sim show DIR [--json]\n"
+	       "       cvm sim refresh DIR [--at UNIX_SECONDS]\n"
+	       "\n"
+	       "A simulated TEE for development without hardware. Its evidence verifies ONLY with\n"
+	       "the simulator's own root (cvm quote verify --root DIR/collateral/tdx/intel_sgx_root_ca.der)\n"
+	       "and every verdict over it says SIMULATED. Its keys are in DIR: it proves nothing.\n"
+	       "\n"
+	       "init     make a simulated platform in DIR (new or empty): mock Intel PKI, collateral\n"
+	       "         in DIR/collateral/tdx, RTMRs at zero\n"
+	       "  --mrtd HEX        the TD's MRTD, 48 bytes (default: random)\n"
+	       "  --debug           set the TD attribute DEBUG\n"
+	       "  --at UNIX_SECONDS centre the mock PKI's validity on this time (default: now)\n"
+	       "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded);\n"
+	       "         --snp (an SEV-SNP report) is not implemented yet\n"
+	       "extend   extend RTMR N (0-3) with a 48-byte digest: RTMR := SHA-384(RTMR || digest)\n"
+	       "show     print the platform and its registers\n"
+	       "refresh  re-sign the collateral (CRLs, TCB info, QE identity) around now or --at\n"
+	       "\n"
+	       "Exit codes: 0 success, 1 error, 2 usage.\n");
+}
+
+static bool parse_at(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v <= 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+static bool parse_rtmr(const char *s, long *out)
+{
+	if (s[0] < '0' || s[0] > '3' || s[1] != '\0')
+		return false;
+	*out = s[0] - '0';
+	return true;
+}
+
+/* hex_arg decodes a hex option into exactly `len` bytes (`pad`: fewer bytes
+ * are allowed and zero-padded on the right). */
+static int hex_arg(const char *cmd, const char *opt, const char *hex, uint8_t *out, size_t len, bool pad)
+{
+	size_t n = strlen(hex), got = 0;
+	int r;
+
+	if (n >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) {
+		hex += 2;
+		n -= 2;
+	}
+	memset(out, 0, len);
+	r = cvm_hex_decode(hex, n, out, len, &got);
+	if (r == CVM_OK && !pad && got != len)
+		r = CVM_E_FORMAT;
+	if (r != CVM_OK) {
+		cli_err(cmd, "%s: expected %s%zu bytes of hex (%zu digits)%s", opt, pad ? "up to " : "", len,
+		        2 * len, r == CVM_E_TOO_LARGE ? ", got more" : "");
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* parse_args reads the options of one subcommand; `allowed` lists the
+ * option codes it takes. */
+static int parse_args(int argc, char **argv, struct sim_args *a, const int *allowed, size_t n_allowed)
+{
+	static const struct option longopts[] = {
+	    {"mrtd", required_argument, NULL, OPT_MRTD},
+	    {"debug", no_argument, NULL, OPT_DEBUG},
+	    {"at", required_argument, NULL, OPT_AT},
+	    {"report-data", required_argument, NULL, OPT_REPORT_DATA},
+	    {"out", required_argument, NULL, OPT_OUT},
+	    {"snp", no_argument, NULL, OPT_SNP},
+	    {"rtmr", required_argument, NULL, OPT_RTMR},
+	    {"digest", required_argument, NULL, OPT_DIGEST},
+	    {"json", no_argument, NULL, CLI_OPT_JSON},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		bool ok = false;
+
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		if (c == 'h') {
+			usage(stdout);
+			return -1;
+		}
+		if (c == ':') {
+			cli_err(a->cmd, "option '%s' needs a value; see 'cvm help sim'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+		for (size_t i = 0; i < n_allowed; i++)
+			ok = ok || allowed[i] == c;
+		if (!ok) {
+			cli_err(a->cmd, "unknown option '%s' here; see 'cvm help sim'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+		switch (c) {
+		case OPT_MRTD:
+			a->mrtd_hex = optarg;
+			break;
+		case OPT_DEBUG:
+			a->is_debug = true;
+			break;
+		case OPT_AT:
+			if (!parse_at(optarg, &a->at)) {
+				cli_err(a->cmd, "--at '%s': expected Unix seconds (a positive integer)",
+				        optarg);
+				return CLI_EXIT_USAGE;
+			}
+			a->at_set = true;
+			break;
+		case OPT_REPORT_DATA:
+			a->report_data_hex = optarg;
+			break;
+		case OPT_OUT:
+			a->out_path = optarg;
+			break;
+		case OPT_SNP:
+			a->snp = true;
+			break;
+		case OPT_RTMR:
+			if (!parse_rtmr(optarg, &a->rtmr)) {
+				cli_err(a->cmd, "--rtmr '%s': expected 0, 1, 2 or 3", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			a->rtmr_set = true;
+			break;
+		case OPT_DIGEST:
+			a->digest_hex = optarg;
+			break;
+		default:
+			break;
+		}
+	}
+	cli_apply_verbosity();
+	if (argc - optind != 1) {
+		cli_err(a->cmd, "%s; see 'cvm help sim'",
+		        argc - optind == 0 ? "no simulator folder DIR given" : "more than one DIR given");
+		return CLI_EXIT_USAGE;
+	}
+	a->dir = argv[optind];
+	if (!a->at_set)
+		a->at = (int64_t)time(NULL);
+	return CLI_EXIT_OK;
+}
+
+/* lib_err explains a library failure on the folder. */
+static int lib_err(const struct sim_args *a, const char *what, int r)
+{
+	if (r == CVM_E_SYSTEM)
+		cli_err(a->cmd, "%s '%s': %s", what, a->dir, strerror(errno));
+	else if (r == CVM_E_FORMAT)
+		cli_err(a->cmd,
+		        "%s '%s': not a simulator folder, or a damaged one (make one with 'cvm sim init')",
+		        what, a->dir);
+	else
+		cli_err(a->cmd, "%s '%s': %s", what, a->dir, cvm_strerror(r));
+	return CLI_EXIT_ERROR;
+}
+
+static int sim_init(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_MRTD, OPT_DEBUG, OPT_AT};
+	struct sim_args a = {.cmd = "sim init"};
+	struct cvm_tee_sim_opts o;
+	char hex[2 * CVM_TEE_MR_LEN + 1];
+	int rc, r;
+
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	cvm_tee_sim_opts_init(&o, a.at);
+	if (a.mrtd_hex != NULL) {
+		rc = hex_arg(a.cmd, "--mrtd", a.mrtd_hex, o.mrtd, sizeof(o.mrtd), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	o.is_debug = a.is_debug;
+	r = cvm_tee_sim_init(a.dir, &o);
+	if (r == CVM_E_INVAL) {
+		cli_err(a.cmd, "'%s' exists and is not empty: give a new or empty folder", a.dir);
+		return CLI_EXIT_ERROR;
+	}
+	if (r != CVM_OK)
+		return lib_err(&a, "cannot make a simulated platform in", r);
+	if (!cli_opts.quiet) {
+		cvm_hex_encode(o.mrtd, sizeof(o.mrtd), hex);
+		printf("simulated platform made in %s (SIMULATED TEE: not hardware)\n", a.dir);
+		printf("  mrtd:       %s\n", hex);
+		printf("  collateral: %s/collateral/tdx (root: intel_sgx_root_ca.der, a mock)\n", a.dir);
+		printf("  verify:     cvm quote verify QUOTE --collateral %s/collateral/tdx --root "
+		       "%s/collateral/tdx/intel_sgx_root_ca.der\n",
+		       a.dir, a.dir);
+	}
+	return CLI_EXIT_OK;
+}
+
+static int sim_quote(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_REPORT_DATA, OPT_OUT, OPT_SNP};
+	struct sim_args a = {.cmd = "sim quote"};
+	uint8_t rd[CVM_TEE_REPORT_DATA_LEN];
+	struct cvm_tee_evidence ev;
+	struct cvm_tee_dev *tee = NULL;
+	int rc, r;
+
+	memset(&ev, 0, sizeof(ev));
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (a.report_data_hex == NULL || a.out_path == NULL) {
+		cli_err(a.cmd, "--report-data HEX and --out FILE are required");
+		return CLI_EXIT_USAGE;
+	}
+	rc = hex_arg(a.cmd, "--report-data", a.report_data_hex, rd, sizeof(rd), true);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	r = cvm_tee_open_sim(a.dir, a.snp ? CVM_TEE_PLATFORM_SNP : CVM_TEE_PLATFORM_TDX, &tee);
+	if (r == CVM_E_UNSUPPORTED && a.snp) {
+		cli_err(a.cmd, "the simulated SEV-SNP platform is not implemented yet; only TDX quotes");
+		return CLI_EXIT_ERROR;
+	}
+	if (r != CVM_OK)
+		return lib_err(&a, "cannot open the simulated platform", r);
+	rc = CLI_EXIT_ERROR;
+	r = cvm_tee_quote(tee, rd, &ev);
+	if (r != CVM_OK) {
+		lib_err(&a, "cannot make a quote with", r);
+		goto out;
+	}
+	r = cvm_file_write(a.out_path, ev.data, ev.data_len, 0644);
+	if (r != CVM_OK) {
+		cli_err(a.cmd, "cannot write '%s': %s", a.out_path,
+		        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		goto out;
+	}
+	if (!cli_opts.quiet)
+		printf("wrote a SIMULATED %s of %zu bytes to %s\n", a.snp ? "SNP report" : "TDX quote",
+		       ev.data_len, a.out_path);
+	rc = CLI_EXIT_OK;
+out:
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	return rc;
+}
+
+static int sim_extend(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_RTMR, OPT_DIGEST};
+	struct sim_args a = {.cmd = "sim extend"};
+	uint8_t digest[CVM_TEE_MR_LEN];
+	struct cvm_tee_measurements m;
+	struct cvm_tee_dev *tee = NULL;
+	char hex[2 * CVM_TEE_MR_LEN + 1];
+	int rc, r;
+
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (!a.rtmr_set || a.digest_hex == NULL) {
+		cli_err(a.cmd, "--rtmr N and --digest HEX are required");
+		return CLI_EXIT_USAGE;
+	}
+	rc = hex_arg(a.cmd, "--digest", a.digest_hex, digest, sizeof(digest), false);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	r = cvm_tee_open_sim(a.dir, CVM_TEE_PLATFORM_TDX, &tee);
+	if (r != CVM_OK)
+		return lib_err(&a, "cannot open the simulated platform", r);
+	rc = CLI_EXIT_ERROR;
+	r = cvm_tee_extend(tee, (unsigned)a.rtmr, digest);
+	if (r != CVM_OK) {
+		lib_err(&a, "cannot extend an RTMR of", r);
+		goto out;
+	}
+	r = cvm_tee_measurements(tee, &m);
+	if (r != CVM_OK) {
+		lib_err(&a, "cannot read the registers of", r);
+		goto out;
+	}
+	cvm_hex_encode(m.rtmr[a.rtmr], CVM_TEE_MR_LEN, hex);
+	if (!cli_opts.quiet)
+		printf("rtmr%ld: %s\n", a.rtmr, hex);
+	rc = CLI_EXIT_OK;
+out:
+	cvm_tee_free(tee);
+	return rc;
+}
+
+static int sim_show(int argc, char **argv)
+{
+	static const int allowed[] = {CLI_OPT_JSON};
+	struct sim_args a = {.cmd = "sim show"};
+	struct cvm_tee_measurements m;
+	struct cvm_tee_info info;
+	struct cvm_tee_dev *tee = NULL;
+	json_t *o = NULL, *rtmrs = NULL;
+	int rc, r, bad = 0;
+
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	r = cvm_tee_open_sim(a.dir, CVM_TEE_PLATFORM_TDX, &tee);
+	if (r != CVM_OK)
+		return lib_err(&a, "cannot open the simulated platform", r);
+	rc = CLI_EXIT_ERROR;
+	cvm_tee_info(tee, &info);
+	r = cvm_tee_measurements(tee, &m);
+	if (r != CVM_OK) {
+		lib_err(&a, "cannot read the registers of", r);
+		goto out;
+	}
+	if (!cli_opts.json) {
+		printf("%s\n", CVM_TEE_SIMULATED_BANNER);
+		printf("platform: %s\n", info.description);
+		out_field_hex(stdout, "  ", "mrtd", m.mrtd, sizeof(m.mrtd));
+		for (unsigned i = 0; i < CVM_TEE_RTMR_COUNT; i++) {
+			char name[8];
+
+			(void)snprintf(name, sizeof(name), "rtmr%u", i);
+			out_field_hex(stdout, "  ", name, m.rtmr[i], sizeof(m.rtmr[i]));
+		}
+		rc = CLI_EXIT_OK;
+		goto out;
+	}
+	o = json_object();
+	rtmrs = json_array();
+	if (o == NULL || rtmrs == NULL) {
+		json_decref(rtmrs);
+		cli_err(a.cmd, "out of memory");
+		goto out;
+	}
+	bad |= out_jset(o, "simulated", json_true());
+	bad |= out_jset_str(o, "platform", "tdx");
+	bad |= out_jset_str(o, "description", info.description);
+	bad |= out_jset_hex(o, "mrtd", m.mrtd, sizeof(m.mrtd));
+	for (unsigned i = 0; i < CVM_TEE_RTMR_COUNT; i++)
+		bad |= json_array_append_new(rtmrs, out_json_hex(m.rtmr[i], sizeof(m.rtmr[i])));
+	bad |= out_jset(o, "rtmr", rtmrs);
+	if (bad == 0)
+		bad = out_json_print(o);
+	if (bad != 0) {
+		cli_err(a.cmd, "cannot write the JSON output");
+		goto out;
+	}
+	rc = CLI_EXIT_OK;
+out:
+	json_decref(o);
+	cvm_tee_free(tee);
+	return rc;
+}
+
+static int sim_refresh(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_AT};
+	struct sim_args a = {.cmd = "sim refresh"};
+	int rc, r;
+
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	r = cvm_tee_sim_refresh(a.dir, a.at);
+	if (r != CVM_OK)
+		return lib_err(&a, "cannot refresh the collateral of", r);
+	if (!cli_opts.quiet)
+		printf("re-signed the collateral in %s/collateral/tdx\n", a.dir);
+	return CLI_EXIT_OK;
+}
+
+int cmd_sim(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} subs[] = {
+	    {"init", sim_init}, {"quote", sim_quote},     {"extend", sim_extend},
+	    {"show", sim_show}, {"refresh", sim_refresh},
+	};
+
+	if (argc < 2) {
+		cli_err("sim", "no subcommand given; expected init, quote, extend, show or refresh");
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].run(argc - 1, argv + 1);
+	}
+	cli_err("sim",
+	        "unknown subcommand '%s'; expected init, quote, extend, show or refresh (see 'cvm help sim')",
+	        argv[1]);
+	return CLI_EXIT_USAGE;
+}

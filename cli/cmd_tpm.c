@@ -1,0 +1,1369 @@
+/* cvm tpm: TPM 2.0 quotes and PCRs.
+ *
+ *   cvm tpm quote   [--tcti T] --pcrs SEL [--nonce HEX] --out DIR [--ak-handle H]
+ *                   [--ak-type TYPE] [--parent ek|srk] [--json]
+ *   cvm tpm verify  --ak FILE --attest FILE --sig FILE --nonce HEX
+ *                   (--pcrs FILE | --eventlog FILE | --no-pcr-check) [--ima FILE] [--json]
+ *   cvm tpm pcrread [--tcti T] [--pcrs SEL] [--out FILE] [--json]
+ *
+ * See docs/cli/cvm-tpm.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/err.h>
+#include <cvmkit/eventlog.h>
+#include <cvmkit/file.h>
+#include <cvmkit/ima.h>
+#include <cvmkit/report.h>
+#include <cvmkit/tpm.h>
+
+#include "cli.h"
+#include "output.h"
+
+#define CMD_QUOTE "tpm quote"
+#define CMD_VERIFY "tpm verify"
+#define CMD_PCRREAD "tpm pcrread"
+#define SEL_TEXT 256
+#define NONCE_DEFAULT_LEN 32
+#define JSON_FILE_MAX ((size_t)256 * 1024)
+/* Quote attempts when the PCRs change between the quote and the read-back. */
+#define QUOTE_ATTEMPTS 3
+
+enum {
+	OPT_TCTI = 0x200,
+	OPT_PCRS,
+	OPT_NONCE,
+	OPT_OUT,
+	OPT_AK_HANDLE,
+	OPT_AK_TYPE,
+	OPT_PARENT,
+	OPT_AK,
+	OPT_ATTEST,
+	OPT_SIG,
+	OPT_EVENTLOG,
+	OPT_IMA,
+	OPT_NO_PCR_CHECK,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: cvm tpm quote [--tcti TCTI] --pcrs SEL [--nonce HEX] --out DIR [--ak-handle H]\n"
+	    "                     [--ak-type TYPE] [--parent ek|srk] [--json]\n"
+	    "       cvm tpm verify --ak FILE --attest FILE --sig FILE --nonce HEX\n"
+	    "                      (--pcrs FILE | --eventlog FILE | --no-pcr-check) [--ima FILE] [--json]\n"
+	    "       cvm tpm pcrread [--tcti TCTI] [--pcrs SEL] [--out FILE] [--json]\n"
+	    "\n"
+	    "quote    makes (or loads) a persistent attestation key and has the TPM quote the PCRs\n"
+	    "         SEL with the nonce; writes quote.msg, quote.sig, quote.pcrs, pcrs.json, ak.pub,\n"
+	    "         ak.pem and nonce.hex into DIR (tpm2-tools formats).\n"
+	    "  --tcti TCTI        device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321, ... (default:\n"
+	    "                     $TPM2TOOLS_TCTI, else tss2-tctildr's default)\n"
+	    "  --pcrs SEL         PCR selection, e.g. sha256:0,1,10 or sha1:0-7+sha256:all\n"
+	    "  --nonce HEX        qualifying data, 1 to 64 bytes (default: 32 random bytes)\n"
+	    "  --ak-handle H      persistent handle of the AK (default 0x81000100)\n"
+	    "  --ak-type TYPE     ecc-p256 (default), ecc-p384, rsa-rsassa, rsa-rsapss\n"
+	    "  --parent P         ek (default) or srk: the primary key the AK is created under\n"
+	    "verify   checks a quote: AK attributes, signature, nonce, and the PCR digest against\n"
+	    "         PCR values from a file or replayed from logs.\n"
+	    "  --ak FILE          the AK: TPM2B_PUBLIC, TPMT_PUBLIC, or PEM/DER public key\n"
+	    "  --attest FILE      the TPMS_ATTEST (tpm2_quote -m)\n"
+	    "  --sig FILE         the TPMT_SIGNATURE (tpm2_quote -s)\n"
+	    "  --nonce HEX        the nonce the quote must carry\n"
+	    "  --pcrs FILE        PCR values: JSON, or tpm2-tools' serialized or values format\n"
+	    "  --eventlog FILE    replay a TCG event log (binary_bios_measurements) for the PCRs\n"
+	    "  --ima FILE         replay an IMA log for the PCRs it extends, accepting the\n"
+	    "                     shortest prefix that makes the quote match\n"
+	    "  --no-pcr-check     check signature and nonce only (says so in the verdict)\n"
+	    "pcrread  reads PCRs (default sha256:all); --out writes tpm2-tools' serialized format.\n"
+	    "\n"
+	    "Common options: -v (library messages), -q (verdict only), --json (one JSON object).\n"
+	    "Exit codes: 0 accepted/done, 1 error, 2 usage, 3 rejected.\n");
+}
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+/* quiet_tss keeps tpm2-tss from printing its own messages unless asked to
+ * (-vv) or unless the user set TSS2_LOG. */
+static void quiet_tss(void)
+{
+	if (getenv("TSS2_LOG") == NULL && cli_opts.verbose < 2)
+		(void)setenv("TSS2_LOG", "all+none", 0);
+}
+
+static const char *default_tcti(const char *tcti)
+{
+	const char *env;
+
+	if (tcti != NULL)
+		return tcti;
+	env = getenv("TPM2TOOLS_TCTI");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return NULL;
+}
+
+static int read_file(const char *cmd, const char *what, const char *path, size_t max, uint8_t **buf,
+                     size_t *len)
+{
+	int r = cvm_file_read(path, max, buf, len);
+
+	if (r == CVM_OK)
+		return CLI_EXIT_OK;
+	if (r == CVM_E_SYSTEM)
+		cli_err(cmd, "cannot read %s '%s': %s", what, path, strerror(errno));
+	else if (r == CVM_E_TOO_LARGE)
+		cli_err(cmd, "%s '%s' is larger than %zu bytes: is it the right file?", what, path, max);
+	else
+		cli_err(cmd, "cannot read %s '%s': %s", what, path, cvm_strerror(r));
+	return CLI_EXIT_ERROR;
+}
+
+static int parse_nonce(const char *cmd, const char *hex, uint8_t *out, size_t *out_len)
+{
+	size_t n = strlen(hex);
+
+	if (n >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) {
+		hex += 2;
+		n -= 2;
+	}
+	if (n == 0 || n % 2 != 0 || n / 2 > CVM_TPM_DATA_MAX - 2 ||
+	    cvm_hex_decode(hex, n, out, CVM_TPM_DATA_MAX, out_len) != CVM_OK) {
+		cli_err(cmd, "--nonce: expected 2 to 128 hex digits (1 to 64 bytes), got '%.80s'", hex);
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int parse_sel(const char *cmd, const char *s, struct cvm_tpm_pcr_sel *sel)
+{
+	int r = cvm_tpm_pcr_sel_parse(s, sel);
+
+	if (r == CVM_OK)
+		return CLI_EXIT_OK;
+	cli_err(
+	    cmd,
+	    "--pcrs '%.80s': %s; expected BANK:LIST[+BANK:LIST], e.g. sha256:0,1,10 or sha1:0-7+sha256:all "
+	    "(banks sha1, sha256, sha384, sha512, sm3_256; PCRs 0-23)",
+	    s, r == CVM_E_UNSUPPORTED ? "unknown bank" : "malformed selection");
+	return CLI_EXIT_USAGE;
+}
+
+static const char *scheme_name(uint16_t alg)
+{
+	switch (alg) {
+	case CVM_TPMSIG_RSASSA:
+		return "rsassa";
+	case CVM_TPMSIG_RSAPSS:
+		return "rsapss";
+	case CVM_TPMSIG_ECDSA:
+		return "ecdsa";
+	default:
+		return "null";
+	}
+}
+
+static const char *bank_name(uint16_t alg)
+{
+	const char *n = cvm_digest_name(alg);
+
+	return n != NULL ? n : "unknown";
+}
+
+/* json_pcrs returns {"sha256": {"0": "hex", ...}, ...} for the values `sel`
+ * selects (all values held when `sel` is NULL). */
+static json_t *json_pcrs(const struct cvm_tpm_pcrs *p, const struct cvm_tpm_pcr_sel *sel)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	for (size_t b = 0; b < p->count; b++) {
+		const struct cvm_tpm_pcr_bank *bank = &p->banks[b];
+		uint32_t mask = bank->valid;
+		json_t *jb;
+
+		if (sel != NULL) {
+			mask = 0;
+			for (size_t i = 0; i < sel->count; i++) {
+				if (sel->banks[i].alg == bank->alg)
+					mask |= sel->banks[i].mask;
+			}
+			mask &= bank->valid;
+		}
+		if (mask == 0)
+			continue;
+		jb = json_object();
+		for (unsigned i = 0; jb != NULL && i < CVM_TPM_PCR_COUNT; i++) {
+			char key[4];
+
+			if ((mask & (1u << i)) == 0)
+				continue;
+			(void)snprintf(key, sizeof(key), "%u", i);
+			bad |= out_jset_hex(jb, key, bank->values[i], cvm_digest_len(bank->alg));
+		}
+		bad |= out_jset(o, bank_name(bank->alg), jb);
+	}
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void print_pcrs_text(const struct cvm_tpm_pcrs *p)
+{
+	for (size_t b = 0; b < p->count; b++) {
+		const struct cvm_tpm_pcr_bank *bank = &p->banks[b];
+		char hex[2 * CVM_TPM_DIGEST_MAX + 1];
+
+		if (bank->valid == 0)
+			continue;
+		printf("%s:\n", bank_name(bank->alg));
+		for (unsigned i = 0; i < CVM_TPM_PCR_COUNT; i++) {
+			if ((bank->valid & (1u << i)) == 0)
+				continue;
+			cvm_hex_encode(bank->values[i], cvm_digest_len(bank->alg), hex);
+			printf("  %2u: %s\n", i, hex);
+		}
+	}
+}
+
+static int open_tpm(const char *cmd, const char *tcti, struct cvm_tpm **t)
+{
+	char err[512];
+	int r;
+
+	r = cvm_tpm_open(default_tcti(tcti), t, err, sizeof(err));
+	if (r == CVM_OK)
+		return CLI_EXIT_OK;
+	cli_err(cmd, "%s", r == CVM_E_TPM ? err : cvm_strerror(r));
+	return CLI_EXIT_ERROR;
+}
+
+static int tpm_error(const char *cmd, const char *what, struct cvm_tpm *t, int r)
+{
+	const char *why = cvm_tpm_errstr(t);
+
+	cli_err(cmd, "%s: %s", what, why[0] != '\0' ? why : cvm_strerror(r));
+	return CLI_EXIT_ERROR;
+}
+
+static int write_out(const char *cmd, const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[4096];
+	int r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		cli_err(cmd, "--out '%.80s...': path too long", dir);
+		return CLI_EXIT_ERROR;
+	}
+	r = cvm_file_write(path, buf, len, 0644);
+	if (r != CVM_OK) {
+		cli_err(cmd, "cannot write '%s': %s", path,
+		        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* ---- pcrread ----------------------------------------------------------- */
+
+static int tpm_pcrread(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"tcti", required_argument, NULL, OPT_TCTI},
+	    {"pcrs", required_argument, NULL, OPT_PCRS},
+	    {"out", required_argument, NULL, OPT_OUT},
+	    {"json", no_argument, NULL, CLI_OPT_JSON},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cvm_tpm_pcr_sel sel;
+	struct cvm_tpm_pcrs *pcrs = NULL;
+	struct cvm_tpm *t = NULL;
+	const char *tcti = NULL, *sel_text = "sha256:all", *out = NULL;
+	uint8_t *ser = NULL;
+	size_t ser_len = 0;
+	uint32_t counter = 0;
+	int c, r, rc = CLI_EXIT_ERROR;
+
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case OPT_TCTI:
+			tcti = optarg;
+			break;
+		case OPT_PCRS:
+			sel_text = optarg;
+			break;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case ':':
+			cli_err(CMD_PCRREAD, "option '%s' needs a value; see 'cvm help tpm'",
+			        argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			cli_err(CMD_PCRREAD, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	cli_apply_verbosity();
+	if (optind != argc) {
+		cli_err(CMD_PCRREAD, "unexpected argument '%s'; see 'cvm help tpm'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	rc = parse_sel(CMD_PCRREAD, sel_text, &sel);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	quiet_tss();
+	pcrs = malloc(sizeof(*pcrs));
+	if (pcrs == NULL) {
+		cli_err(CMD_PCRREAD, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	rc = open_tpm(CMD_PCRREAD, tcti, &t);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	r = cvm_tpm_pcr_read(t, &sel, pcrs, &counter);
+	if (r != CVM_OK) {
+		rc = tpm_error(CMD_PCRREAD, "cannot read the PCRs", t, r);
+		goto out;
+	}
+	if (out != NULL) {
+		r = cvm_tpm_pcrs_write_serialized(&sel, pcrs, &ser, &ser_len);
+		if (r != CVM_OK) {
+			cli_err(CMD_PCRREAD, "cannot encode the PCR file: %s", cvm_strerror(r));
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+		r = cvm_file_write(out, ser, ser_len, 0644);
+		if (r != CVM_OK) {
+			cli_err(CMD_PCRREAD, "cannot write '%s': %s", out,
+			        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+	}
+	if (cli_opts.json) {
+		json_t *o = json_object();
+		int bad = o == NULL;
+
+		if (o != NULL) {
+			bad |= out_jset_int(o, "update_counter", counter);
+			bad |= out_jset(o, "pcrs", json_pcrs(pcrs, NULL));
+		}
+		if (bad == 0)
+			bad = out_json_print(o);
+		json_decref(o);
+		if (bad != 0) {
+			cli_err(CMD_PCRREAD, "cannot write the JSON output");
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+	} else if (!cli_opts.quiet) {
+		print_pcrs_text(pcrs);
+	}
+	rc = CLI_EXIT_OK;
+out:
+	free(ser);
+	free(pcrs);
+	cvm_tpm_close(t);
+	return rc;
+}
+
+/* ---- quote ------------------------------------------------------------- */
+
+struct quote_ctx {
+	const char *tcti, *sel_text, *out_dir;
+	struct cvm_tpm_pcr_sel sel;
+	struct cvm_tpm_ak_opts ak_opts;
+	uint8_t nonce[CVM_TPM_DATA_MAX];
+	size_t nonce_len;
+	struct cvm_tpm *t;
+	uint8_t *ak_pub, *attest, *sig, *ser;
+	size_t ak_pub_len, attest_len, sig_len, ser_len;
+	char *ak_pem;
+	struct cvm_tpm_ak *ak;
+	struct cvm_tpm_pcrs pcrs;
+	struct cvm_tpm_quote q;
+	bool created;
+};
+
+static bool parse_ak_type(const char *s, enum cvm_tpm_ak_type *out)
+{
+	static const struct {
+		const char *name;
+		enum cvm_tpm_ak_type type;
+	} types[] = {
+	    {"ecc-p256", CVM_TPM_AK_ECC_P256}, {"ecc", CVM_TPM_AK_ECC_P256},
+	    {"ecc-p384", CVM_TPM_AK_ECC_P384}, {"rsa-rsassa", CVM_TPM_AK_RSA_RSASSA},
+	    {"rsa", CVM_TPM_AK_RSA_RSASSA},    {"rsa-rsapss", CVM_TPM_AK_RSA_RSAPSS},
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(s, types[i].name) == 0) {
+			*out = types[i].type;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool parse_handle(const char *s, uint32_t *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || v < 0x81000000ul || v > 0x817ffffful)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* quote_once quotes, reads the PCRs back and checks the quote with them;
+ * *raced is set when the PCRs changed in between. */
+static int quote_once(struct quote_ctx *x, bool *raced)
+{
+	struct cvm_report rep;
+	int r;
+
+	*raced = false;
+	free(x->attest);
+	free(x->sig);
+	x->attest = x->sig = NULL;
+	r = cvm_tpm_quote_create(x->t, x->ak_opts.handle, &x->sel, x->nonce, x->nonce_len, &x->attest,
+	                         &x->attest_len, &x->sig, &x->sig_len);
+	if (r != CVM_OK)
+		return tpm_error(CMD_QUOTE, "the TPM did not quote", x->t, r);
+	r = cvm_tpm_pcr_read(x->t, &x->sel, &x->pcrs, NULL);
+	if (r != CVM_OK)
+		return tpm_error(CMD_QUOTE, "cannot read the PCRs back", x->t, r);
+	cvm_report_init(&rep);
+	r = cvm_tpm_quote_verify(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->nonce, x->nonce_len,
+	                         &x->pcrs, &rep, &x->q);
+	if (r == CVM_E_MISMATCH && rep.failed != NULL && strcmp(rep.failed->name, "pcr_digest") == 0) {
+		*raced = true;
+		return CLI_EXIT_OK;
+	}
+	if (r != CVM_OK) {
+		cli_err(CMD_QUOTE, "the TPM's quote does not verify: %s",
+		        rep.failed != NULL ? rep.failed->detail : cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int quote_write(struct quote_ctx *x)
+{
+	char hex[2 * CVM_TPM_DATA_MAX + 2];
+	json_t *pj = NULL;
+	char *pj_text = NULL;
+	int rc, r;
+
+	if (mkdir(x->out_dir, 0755) != 0 && errno != EEXIST) {
+		cli_err(CMD_QUOTE, "cannot create --out folder '%s': %s", x->out_dir, strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	r = cvm_tpm_pcrs_write_serialized(&x->sel, &x->pcrs, &x->ser, &x->ser_len);
+	if (r != CVM_OK) {
+		cli_err(CMD_QUOTE, "cannot encode the PCR file: %s", cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	pj = json_pcrs(&x->pcrs, &x->sel);
+	pj_text = pj != NULL ? json_dumps(pj, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+	json_decref(pj);
+	if (pj_text == NULL) {
+		cli_err(CMD_QUOTE, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	cvm_hex_encode(x->nonce, x->nonce_len, hex);
+	hex[2 * x->nonce_len] = '\n';
+	rc = write_out(CMD_QUOTE, x->out_dir, "quote.msg", x->attest, x->attest_len);
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "quote.sig", x->sig, x->sig_len);
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "quote.pcrs", x->ser, x->ser_len);
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "pcrs.json", pj_text, strlen(pj_text));
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "ak.pub", x->ak_pub, x->ak_pub_len);
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "ak.pem", x->ak_pem, strlen(x->ak_pem));
+	if (rc == CLI_EXIT_OK)
+		rc = write_out(CMD_QUOTE, x->out_dir, "nonce.hex", hex, 2 * x->nonce_len + 1);
+	free(pj_text);
+	return rc;
+}
+
+static int quote_print(const struct quote_ctx *x)
+{
+	const struct cvm_tpm_public *pub = cvm_tpm_ak_public(x->ak);
+	const struct cvm_tpm_attest *a = &x->q.attest;
+	char sel[SEL_TEXT], desc[32], hex[2 * CVM_TPM_DIGEST_MAX + 1], nonce[2 * CVM_TPM_DATA_MAX + 1];
+	int bad = 0;
+
+	cvm_tpm_pcr_sel_format(&a->pcr_sel, sel, sizeof(sel));
+	cvm_tpm_ak_describe(x->ak, desc, sizeof(desc));
+	cvm_hex_encode(a->pcr_digest, a->pcr_digest_len, hex);
+	cvm_hex_encode(x->nonce, x->nonce_len, nonce);
+	if (cli_opts.json) {
+		json_t *o = json_object();
+
+		if (o == NULL)
+			return -1;
+		bad |= out_jset_str(o, "out", x->out_dir);
+		bad |= out_jset_int(o, "ak_handle", x->ak_opts.handle);
+		bad |= out_jset(o, "ak_created", json_boolean(x->created));
+		bad |= out_jset_str(o, "ak_type", desc);
+		bad |= out_jset_hex(o, "ak_name", pub != NULL ? pub->name : NULL,
+		                    pub != NULL ? pub->name_len : 0);
+		bad |= out_jset_str(o, "scheme", scheme_name(x->q.sig.alg));
+		bad |= out_jset_str(o, "hash", bank_name(x->q.sig.hash));
+		bad |= out_jset_str(o, "pcr_selection", sel);
+		bad |= out_jset_hex(o, "pcr_digest", a->pcr_digest, a->pcr_digest_len);
+		bad |= out_jset_hex(o, "nonce", x->nonce, x->nonce_len);
+		bad |= out_jset_int(o, "reset_count", a->reset_count);
+		bad |= out_jset_int(o, "restart_count", a->restart_count);
+		bad |= out_jset_int(o, "clock", (long long)a->clock);
+		bad |= out_jset(o, "pcrs", json_pcrs(&x->pcrs, &x->sel));
+		if (bad == 0)
+			bad = out_json_print(o);
+		json_decref(o);
+		return bad;
+	}
+	printf("quote of %s by AK 0x%08x (%s, %s/%s%s), written to %s\n", sel, x->ak_opts.handle, desc,
+	       scheme_name(x->q.sig.alg), bank_name(x->q.sig.hash), x->created ? ", created now" : "",
+	       x->out_dir);
+	if (cli_opts.quiet)
+		return 0;
+	printf("  nonce:         %s\n", nonce);
+	printf("  pcr digest:    %s\n", hex);
+	printf("  reset count:   %u, restart count %u, clock %llu ms\n", a->reset_count, a->restart_count,
+	       (unsigned long long)a->clock);
+	if (pub != NULL && pub->name_len != 0) {
+		char name[2 * CVM_TPM_NAME_MAX + 1];
+
+		cvm_hex_encode(pub->name, pub->name_len, name);
+		printf("  ak name:       %s\n", name);
+	}
+	if (cli_opts.verbose > 0)
+		print_pcrs_text(&x->pcrs);
+	return 0;
+}
+
+static int tpm_quote(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"tcti", required_argument, NULL, OPT_TCTI},
+	    {"pcrs", required_argument, NULL, OPT_PCRS},
+	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"out", required_argument, NULL, OPT_OUT},
+	    {"ak-handle", required_argument, NULL, OPT_AK_HANDLE},
+	    {"ak-type", required_argument, NULL, OPT_AK_TYPE},
+	    {"parent", required_argument, NULL, OPT_PARENT},
+	    {"json", no_argument, NULL, CLI_OPT_JSON},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct quote_ctx *x;
+	const char *nonce_hex = NULL;
+	bool raced = false;
+	int c, r, rc = CLI_EXIT_USAGE;
+
+	x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		cli_err(CMD_QUOTE, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	x->ak_opts.handle = CVM_TPM_AK_HANDLE_DEFAULT;
+	x->ak_opts.type = CVM_TPM_AK_ECC_P256;
+	x->ak_opts.parent = CVM_TPM_PARENT_EK;
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case OPT_TCTI:
+			x->tcti = optarg;
+			break;
+		case OPT_PCRS:
+			x->sel_text = optarg;
+			break;
+		case OPT_NONCE:
+			nonce_hex = optarg;
+			break;
+		case OPT_OUT:
+			x->out_dir = optarg;
+			break;
+		case OPT_AK_HANDLE:
+			if (!parse_handle(optarg, &x->ak_opts.handle)) {
+				cli_err(
+				    CMD_QUOTE,
+				    "--ak-handle '%.40s': expected a persistent handle 0x81000000-0x817fffff",
+				    optarg);
+				goto out;
+			}
+			break;
+		case OPT_AK_TYPE:
+			if (!parse_ak_type(optarg, &x->ak_opts.type)) {
+				cli_err(CMD_QUOTE,
+				        "--ak-type '%.40s': expected ecc-p256, ecc-p384, rsa-rsassa or "
+				        "rsa-rsapss",
+				        optarg);
+				goto out;
+			}
+			x->ak_opts.type_set = true;
+			break;
+		case OPT_PARENT:
+			if (strcmp(optarg, "srk") == 0) {
+				x->ak_opts.parent = CVM_TPM_PARENT_SRK;
+			} else if (strcmp(optarg, "ek") == 0) {
+				x->ak_opts.parent = CVM_TPM_PARENT_EK;
+			} else {
+				cli_err(CMD_QUOTE, "--parent '%.40s': expected srk or ek", optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		case ':':
+			cli_err(CMD_QUOTE, "option '%s' needs a value; see 'cvm help tpm'", argv[optind - 1]);
+			goto out;
+		default:
+			cli_err(CMD_QUOTE, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	cli_apply_verbosity();
+	if (optind != argc) {
+		cli_err(CMD_QUOTE, "unexpected argument '%s'; see 'cvm help tpm'", argv[optind]);
+		goto out;
+	}
+	if (x->sel_text == NULL || x->out_dir == NULL) {
+		cli_err(CMD_QUOTE,
+		        "--pcrs SEL and --out DIR are required (e.g. --pcrs sha256:0-7,10 --out quote/)");
+		goto out;
+	}
+	rc = parse_sel(CMD_QUOTE, x->sel_text, &x->sel);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	if (nonce_hex != NULL) {
+		rc = parse_nonce(CMD_QUOTE, nonce_hex, x->nonce, &x->nonce_len);
+		if (rc != CLI_EXIT_OK)
+			goto out;
+	} else {
+		if (getrandom(x->nonce, NONCE_DEFAULT_LEN, 0) != NONCE_DEFAULT_LEN) {
+			cli_err(CMD_QUOTE, "cannot make a random nonce: %s", strerror(errno));
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+		x->nonce_len = NONCE_DEFAULT_LEN;
+	}
+	quiet_tss();
+	rc = open_tpm(CMD_QUOTE, x->tcti, &x->t);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	r = cvm_tpm_ak_ensure(x->t, &x->ak_opts, &x->ak_pub, &x->ak_pub_len, &x->created);
+	if (r != CVM_OK) {
+		rc = tpm_error(CMD_QUOTE, "no attestation key", x->t, r);
+		goto out;
+	}
+	r = cvm_tpm_ak_parse(x->ak_pub, x->ak_pub_len, &x->ak);
+	if (r == CVM_OK)
+		r = cvm_tpm_ak_pem(x->ak, &x->ak_pem);
+	if (r != CVM_OK) {
+		cli_err(CMD_QUOTE, "the AK's public area cannot be used: %s", cvm_strerror(r));
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	for (int i = 0; i < QUOTE_ATTEMPTS; i++) {
+		rc = quote_once(x, &raced);
+		if (rc != CLI_EXIT_OK || !raced)
+			break;
+	}
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	if (raced) {
+		cli_err(CMD_QUOTE, "the PCRs changed between the quote and reading them back, %d times",
+		        QUOTE_ATTEMPTS);
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	rc = quote_write(x);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	if (quote_print(x) != 0) {
+		cli_err(CMD_QUOTE, "cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+out:
+	cvm_tpm_close(x->t);
+	cvm_tpm_ak_free(x->ak);
+	free(x->ak_pub);
+	free(x->ak_pem);
+	free(x->attest);
+	free(x->sig);
+	free(x->ser);
+	free(x);
+	return rc;
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+struct verify_ctx {
+	const char *ak_path, *attest_path, *sig_path, *pcrs_path, *evl_path, *ima_path;
+	bool no_pcr_check;
+	uint8_t nonce[CVM_TPM_DATA_MAX];
+	size_t nonce_len;
+	uint8_t *ak_buf, *attest, *sig;
+	size_t ak_len, attest_len, sig_len;
+	struct cvm_tpm_ak *ak;
+	struct cvm_tpm_quote q;
+	struct cvm_tpm_pcrs pcrs;
+	struct cvm_report rep;
+	bool quote_ok;   /* signature and nonce verified */
+	bool pcrs_known; /* pcrs holds the values compared */
+	uint64_t ima_prefix, ima_total;
+	bool ima_matched;
+	char reason[1024];
+};
+
+/* load_bank reads one bank of a JSON PCR file: {"0": "hex", ...}. */
+static int load_bank(const char *name, json_t *bank, struct cvm_tpm_pcrs *out, char *why, size_t why_len)
+{
+	enum cvm_digest_alg alg;
+	char clean[40];
+	void *it;
+
+	out_sanitize(name, clean, sizeof(clean));
+	if (cvm_digest_from_name(name, &alg) != CVM_OK || !json_is_object(bank)) {
+		(void)snprintf(why, why_len, "'%s' is not a bank (sha1, sha256, ...) of PCR values", clean);
+		return CVM_E_FORMAT;
+	}
+	for (it = json_object_iter(bank); it != NULL; it = json_object_iter_next(bank, it)) {
+		const char *key = json_object_iter_key(it);
+		const char *hex = json_string_value(json_object_iter_value(it));
+		uint8_t d[CVM_TPM_DIGEST_MAX];
+		char *end = NULL, ckey[24];
+		unsigned long idx;
+		size_t hlen;
+
+		out_sanitize(key, ckey, sizeof(ckey));
+		errno = 0;
+		idx = strtoul(key, &end, 10);
+		if (errno != 0 || end == key || *end != '\0' || key[0] < '0' || key[0] > '9' ||
+		    idx >= CVM_TPM_PCR_COUNT) {
+			(void)snprintf(why, why_len, "%s: '%s' is not a PCR index 0-23", clean, ckey);
+			return CVM_E_FORMAT;
+		}
+		if (hex == NULL) {
+			(void)snprintf(why, why_len, "%s:%lu: expected a hex string", clean, idx);
+			return CVM_E_FORMAT;
+		}
+		if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+			hex += 2;
+		hlen = strlen(hex);
+		if (hlen != 2 * cvm_digest_len((uint16_t)alg) ||
+		    cvm_hex_decode_exact(hex, hlen, d, hlen / 2) != CVM_OK ||
+		    cvm_tpm_pcrs_set(out, (uint16_t)alg, (unsigned)idx, d, hlen / 2) != CVM_OK) {
+			(void)snprintf(why, why_len, "%s:%lu: expected %zu hex digits", clean, idx,
+			               2 * cvm_digest_len((uint16_t)alg));
+			return CVM_E_FORMAT;
+		}
+	}
+	return CVM_OK;
+}
+
+/* load_pcrs_json reads {"sha256": {"0": "hex"}} or {"pcrs": {...}}. */
+static int load_pcrs_json(const uint8_t *buf, size_t len, struct cvm_tpm_pcrs *out, char *why, size_t why_len)
+{
+	json_error_t jerr;
+	json_t *root, *banks;
+	void *it;
+	int r = CVM_E_FORMAT;
+
+	cvm_tpm_pcrs_init(out);
+	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		char text[JSON_ERROR_TEXT_LENGTH];
+
+		out_sanitize(jerr.text, text, sizeof(text));
+		(void)snprintf(why, why_len, "not JSON (line %d: %s)", jerr.line, text);
+		return CVM_E_FORMAT;
+	}
+	banks = json_object_get(root, "pcrs");
+	if (banks == NULL)
+		banks = root;
+	if (!json_is_object(banks)) {
+		(void)snprintf(why, why_len, "expected an object of banks");
+		goto out;
+	}
+	for (it = json_object_iter(banks); it != NULL; it = json_object_iter_next(banks, it)) {
+		r = load_bank(json_object_iter_key(it), json_object_iter_value(it), out, why, why_len);
+		if (r != CVM_OK)
+			goto out;
+	}
+	r = CVM_OK;
+out:
+	json_decref(root);
+	return r;
+}
+
+/* load_pcrs reads --pcrs: JSON, tpm2-tools serialized, or tpm2-tools values
+ * over the quote's own selection. */
+static int load_pcrs(struct verify_ctx *v)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, i = 0;
+	struct cvm_tpm_pcr_sel sel;
+	char why[256] = "";
+	const char *fmt;
+	int r, rc;
+
+	rc = read_file(CMD_VERIFY, "PCR file", v->pcrs_path, JSON_FILE_MAX, &buf, &len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r'))
+		i++;
+	if (i < len && buf[i] == '{') {
+		fmt = "JSON";
+		r = load_pcrs_json(buf, len, &v->pcrs, why, sizeof(why));
+	} else {
+		fmt = "tpm2-tools serialized";
+		r = cvm_tpm_pcrs_parse_serialized(buf, len, &sel, &v->pcrs);
+		if (r != CVM_OK) {
+			fmt = "tpm2-tools values";
+			r = cvm_tpm_pcrs_parse_values(buf, len, &v->q.attest.pcr_sel, &v->pcrs);
+		}
+		if (r != CVM_OK)
+			(void)snprintf(
+			    why, sizeof(why),
+			    "neither JSON, nor tpm2-tools' serialized format, nor the %zu bytes of values "
+			    "the quoted selection needs",
+			    len);
+	}
+	free(buf);
+	if (r != CVM_OK) {
+		cli_err(CMD_VERIFY, "--pcrs '%s': %s", v->pcrs_path, why);
+		return CLI_EXIT_ERROR;
+	}
+	cvm_report_add(&v->rep, "pcr_source", true, "PCR values from '%s' (%s)", v->pcrs_path, fmt);
+	return CLI_EXIT_OK;
+}
+
+/* load_eventlog replays the event log for every quoted PCR it can give. */
+static int load_eventlog(struct verify_ctx *v)
+{
+	struct cvm_evl_replay *rp;
+	const struct cvm_tpm_pcr_sel *sel = &v->q.attest.pcr_sel;
+	int fd, r;
+
+	rp = malloc(sizeof(*rp));
+	if (rp == NULL) {
+		cli_err(CMD_VERIFY, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	fd = open(v->evl_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_err(CMD_VERIFY, "cannot read event log '%s': %s", v->evl_path, strerror(errno));
+		free(rp);
+		return CLI_EXIT_ERROR;
+	}
+	r = cvm_evl_replay_fd(fd, CVM_EVL_AUTO, rp);
+	(void)close(fd);
+	if (r != CVM_OK) {
+		cvm_report_add(&v->rep, "pcr_source", false, "the event log '%s' does not replay: %s",
+		               v->evl_path, cvm_strerror(r));
+		free(rp);
+		return CLI_EXIT_REJECTED;
+	}
+	for (size_t i = 0; i < sel->count; i++) {
+		for (unsigned pcr = 0; pcr < CVM_TPM_PCR_COUNT; pcr++) {
+			const uint8_t *val;
+			size_t vlen;
+
+			if ((sel->banks[i].mask & (1u << pcr)) == 0)
+				continue;
+			if (cvm_evl_replay_value(rp, sel->banks[i].alg, pcr, &val, &vlen) != CVM_OK)
+				continue; /* the PCR digest step names what is missing */
+			if (cvm_tpm_pcrs_set(&v->pcrs, sel->banks[i].alg, pcr, val, vlen) != CVM_OK)
+				continue;
+		}
+	}
+	cvm_report_add(&v->rep, "pcr_source", true, "event log '%s' replayed: %s, %llu events", v->evl_path,
+	               cvm_evl_format_name(rp->format), (unsigned long long)rp->event_count);
+	free(rp);
+	return CLI_EXIT_OK;
+}
+
+/* ima_banks lists the distinct quoted banks. */
+static size_t ima_banks(const struct cvm_tpm_pcr_sel *sel, uint16_t *banks)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sel->count; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < n; j++)
+			seen |= banks[j] == sel->banks[i].alg;
+		if (!seen && n < CVM_IMA_BANKS_MAX && cvm_digest_len(sel->banks[i].alg) != 0)
+			banks[n++] = sel->banks[i].alg;
+	}
+	return n;
+}
+
+/* ima_pass replays the IMA log once. With `search`, it stops at the first
+ * prefix (0 entries included) whose PCR values, over `base` with every PCR in
+ * `mask` taken from the replay, match the quote. Without, it reads the whole
+ * list and returns the PCRs it extends in *mask. */
+static int ima_pass(struct verify_ctx *v, const struct cvm_tpm_pcrs *base, bool search, uint32_t *mask,
+                    uint64_t *entries)
+{
+	struct cvm_ima_reader *rd = NULL;
+	struct cvm_ima_replay *rp = NULL;
+	struct cvm_tpm_pcrs *cur = NULL;
+	uint16_t banks[CVM_IMA_BANKS_MAX];
+	size_t nb = ima_banks(&v->q.attest.pcr_sel, banks);
+	uint8_t zero[CVM_TPM_DIGEST_MAX];
+	struct cvm_ima_entry e;
+	bool has = false;
+	int r;
+
+	memset(zero, 0, sizeof(zero));
+	*entries = 0;
+	v->ima_matched = false;
+	r = cvm_ima_reader_open(v->ima_path, CVM_IMA_FORMAT_AUTO, &rd);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_ima_replay_new(banks, nb, &rp);
+	if (r != CVM_OK)
+		goto out;
+	cur = malloc(sizeof(*cur));
+	if (cur == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	*cur = *base;
+	if (search) {
+		/* Before any entry, the PCRs IMA extends hold their reset value. */
+		for (size_t b = 0; b < nb; b++) {
+			for (unsigned pcr = 0; pcr < CVM_TPM_PCR_COUNT; pcr++) {
+				if ((*mask & (1u << pcr)) == 0)
+					continue;
+				r = cvm_tpm_pcrs_set(cur, banks[b], pcr, zero, cvm_digest_len(banks[b]));
+				if (r != CVM_OK)
+					goto out;
+			}
+		}
+		if (cvm_tpm_quote_pcrs_match(&v->q, cur)) {
+			v->ima_matched = true;
+			goto done;
+		}
+	}
+	for (;;) {
+		r = cvm_ima_reader_next(rd, &e, &has);
+		if (r != CVM_OK || !has)
+			break;
+		r = cvm_ima_replay_extend(rp, &e);
+		if (r != CVM_OK)
+			break;
+		if (!search)
+			continue;
+		for (size_t b = 0; b < nb; b++) {
+			uint8_t val[CVM_TPM_DIGEST_MAX];
+
+			r = cvm_ima_replay_pcr(rp, banks[b], e.pcr, val, sizeof(val));
+			if (r == CVM_OK)
+				r = cvm_tpm_pcrs_set(cur, banks[b], e.pcr, val, cvm_digest_len(banks[b]));
+			if (r != CVM_OK)
+				goto out;
+		}
+		if (cvm_tpm_quote_pcrs_match(&v->q, cur)) {
+			v->ima_matched = true;
+			break;
+		}
+	}
+	if (r != CVM_OK) {
+		const char *why = cvm_ima_reader_error(rd);
+
+		cvm_report_add(&v->rep, "ima", false, "the IMA log '%s' does not replay: %s", v->ima_path,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		goto out;
+	}
+done:
+	*entries = cvm_ima_replay_entries(rp);
+	if (!search)
+		*mask = cvm_ima_replay_pcr_mask(rp);
+	else if (v->ima_matched)
+		v->pcrs = *cur;
+out:
+	free(cur);
+	cvm_ima_replay_free(rp);
+	cvm_ima_reader_free(rd);
+	return r;
+}
+
+static int load_ima(struct verify_ctx *v)
+{
+	uint32_t mask = 0;
+	int r;
+
+	/* Pass 1: check the whole list and learn which PCRs it extends. */
+	r = ima_pass(v, &v->pcrs, false, &mask, &v->ima_total);
+	if (r == CVM_E_SYSTEM) {
+		cli_err(CMD_VERIFY, "cannot read IMA log '%s': %s", v->ima_path, strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (r != CVM_OK)
+		return CLI_EXIT_REJECTED;
+	mask |= 1u << CVM_IMA_PCR;
+	/* Pass 2: the shortest prefix that gives the quoted digest. */
+	r = ima_pass(v, &v->pcrs, true, &mask, &v->ima_prefix);
+	if (r != CVM_OK)
+		return r == CVM_E_NOMEM ? CLI_EXIT_ERROR : CLI_EXIT_REJECTED;
+	if (!v->ima_matched) {
+		cvm_report_add(
+		    &v->rep, "ima", false,
+		    "no prefix of the %llu entries of the IMA log '%s' gives the quoted PCR digest",
+		    (unsigned long long)v->ima_total, v->ima_path);
+		return CLI_EXIT_REJECTED;
+	}
+	cvm_report_add(&v->rep, "ima", true,
+	               "the quote covers the first %llu of the %llu entries of the IMA log",
+	               (unsigned long long)v->ima_prefix, (unsigned long long)v->ima_total);
+	return CLI_EXIT_OK;
+}
+
+static void build_reason(struct verify_ctx *v, int r)
+{
+	char clean[CVM_REPORT_DETAIL_MAX];
+
+	v->reason[0] = '\0';
+	if (r == CVM_OK)
+		return;
+	if (v->rep.failed == NULL) {
+		(void)snprintf(v->reason, sizeof(v->reason), "%s", cvm_strerror(r));
+		return;
+	}
+	out_sanitize(v->rep.failed->detail, clean, sizeof(clean));
+	(void)snprintf(v->reason, sizeof(v->reason), "%s", clean);
+}
+
+static json_t *json_attest(const struct cvm_tpm_quote *q)
+{
+	const struct cvm_tpm_attest *a = &q->attest;
+	json_t *o = json_object();
+	char sel[SEL_TEXT];
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	cvm_tpm_pcr_sel_format(&a->pcr_sel, sel, sizeof(sel));
+	bad |= out_jset_int(o, "magic", a->magic);
+	bad |= out_jset_int(o, "type", a->type);
+	bad |= out_jset_hex(o, "qualified_signer", a->signer, a->signer_len);
+	bad |= out_jset_hex(o, "extra_data", a->extra, a->extra_len);
+	bad |= out_jset_int(o, "clock", (long long)a->clock);
+	bad |= out_jset_int(o, "reset_count", a->reset_count);
+	bad |= out_jset_int(o, "restart_count", a->restart_count);
+	bad |= out_jset(o, "safe", json_boolean(a->safe));
+	bad |= out_jset_int(o, "firmware_version", (long long)a->firmware_version);
+	bad |= out_jset_str(o, "pcr_selection", sel);
+	bad |= out_jset_hex(o, "pcr_digest", a->pcr_digest, a->pcr_digest_len);
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int verify_print(struct verify_ctx *v, int r)
+{
+	char sel[SEL_TEXT], desc[32];
+	const struct cvm_tpm_public *pub = v->ak != NULL ? cvm_tpm_ak_public(v->ak) : NULL;
+	const char *note =
+	    v->no_pcr_check && r == CVM_OK ? "signature and nonce only: PCR values NOT checked" : NULL;
+	int bad = 0;
+
+	cvm_tpm_pcr_sel_format(&v->q.attest.pcr_sel, sel, sizeof(sel));
+	if (cli_opts.json) {
+		json_t *o = json_object(), *ak = json_object(), *ima = NULL;
+
+		if (o == NULL || ak == NULL) {
+			json_decref(o);
+			json_decref(ak);
+			return -1;
+		}
+		cvm_tpm_ak_describe(v->ak, desc, sizeof(desc));
+		bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
+		bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+		bad |= out_jset(o, "pcrs_checked", json_boolean(!v->no_pcr_check && r == CVM_OK));
+		bad |= out_jset_str(o, "note", note);
+		bad |= out_jset_str(ak, "key", desc);
+		if (pub != NULL) {
+			bad |= out_jset_int(ak, "attributes", pub->attributes);
+			bad |= out_jset_hex(ak, "name", pub->name, pub->name_len);
+		}
+		bad |= out_jset(o, "ak", ak);
+		bad |= out_jset(o, "attest", v->q.attest.magic != 0 ? json_attest(&v->q) : json_null());
+		bad |= out_jset_str(o, "scheme", v->q.sig.alg != 0 ? scheme_name(v->q.sig.alg) : NULL);
+		bad |= out_jset_str(o, "hash", v->q.sig.alg != 0 ? bank_name(v->q.sig.hash) : NULL);
+		if (v->ima_path != NULL) {
+			ima = json_object();
+			if (ima != NULL) {
+				bad |= out_jset(ima, "matched", json_boolean(v->ima_matched));
+				bad |= out_jset_int(ima, "quoted_entries", (long long)v->ima_prefix);
+				bad |= out_jset_int(ima, "total_entries", (long long)v->ima_total);
+			}
+			bad |= out_jset(o, "ima", ima);
+		}
+		bad |= out_jset(o, "pcrs",
+		                v->pcrs_known ? json_pcrs(&v->pcrs, &v->q.attest.pcr_sel) : json_null());
+		bad |= out_jset(o, "steps", out_json_steps(&v->rep));
+		if (bad == 0)
+			bad = out_json_print(o);
+		json_decref(o);
+		return bad;
+	}
+	if (!cli_opts.quiet)
+		out_steps(stdout, &v->rep);
+	if (r == CVM_OK)
+		printf("verdict: accepted (TPM quote of %s, resetCount %u, restartCount %u%s%s)\n", sel,
+		       v->q.attest.reset_count, v->q.attest.restart_count, note != NULL ? "; " : "",
+		       note != NULL ? note : "");
+	else
+		printf("verdict: rejected: %s\n", v->reason);
+	return 0;
+}
+
+static int exit_for(int r)
+{
+	switch (r) {
+	case CVM_OK:
+		return CLI_EXIT_OK;
+	case CVM_E_NOMEM:
+	case CVM_E_INTERNAL:
+	case CVM_E_INVAL:
+	case CVM_E_SYSTEM:
+		return CLI_EXIT_ERROR;
+	default:
+		return CLI_EXIT_REJECTED;
+	}
+}
+
+static int verify_run(struct verify_ctx *v, int *result)
+{
+	int r, rc;
+
+	*result = CVM_E_INTERNAL;
+	rc = read_file(CMD_VERIFY, "AK file", v->ak_path, CVM_TPM_AK_FILE_MAX, &v->ak_buf, &v->ak_len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	r = cvm_tpm_ak_parse(v->ak_buf, v->ak_len, &v->ak);
+	if (r != CVM_OK) {
+		cli_err(CMD_VERIFY,
+		        "--ak '%s' is not an attestation key cvmkit can use (%s): expected a TPM2B_PUBLIC or "
+		        "TPMT_PUBLIC of an RSA 2048-4096 or ECC P-256/P-384 key, or a PEM/DER public key",
+		        v->ak_path, cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	rc = read_file(CMD_VERIFY, "quote message", v->attest_path, CVM_TPM_ATTEST_MAX, &v->attest,
+	               &v->attest_len);
+	if (rc == CLI_EXIT_OK)
+		rc = read_file(CMD_VERIFY, "signature", v->sig_path, CVM_TPM_SIG_MAX, &v->sig, &v->sig_len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	r = cvm_tpm_quote_verify_signed(v->ak, v->attest, v->attest_len, v->sig, v->sig_len, v->nonce,
+	                                v->nonce_len, &v->rep, &v->q);
+	*result = r;
+	if (r != CVM_OK || v->no_pcr_check)
+		return CLI_EXIT_OK;
+	v->quote_ok = true;
+	cvm_tpm_pcrs_init(&v->pcrs);
+	if (v->pcrs_path != NULL)
+		rc = load_pcrs(v);
+	else
+		rc = load_eventlog(v);
+	if (rc == CLI_EXIT_OK && v->ima_path != NULL)
+		rc = load_ima(v);
+	if (rc == CLI_EXIT_REJECTED) {
+		*result = CVM_E_MISMATCH;
+		return CLI_EXIT_OK;
+	}
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	v->pcrs_known = true;
+	*result = cvm_tpm_quote_check_pcrs(&v->q, &v->pcrs, &v->rep);
+	return CLI_EXIT_OK;
+}
+
+static int tpm_verify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"ak", required_argument, NULL, OPT_AK},
+	    {"attest", required_argument, NULL, OPT_ATTEST},
+	    {"sig", required_argument, NULL, OPT_SIG},
+	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"pcrs", required_argument, NULL, OPT_PCRS},
+	    {"eventlog", required_argument, NULL, OPT_EVENTLOG},
+	    {"ima", required_argument, NULL, OPT_IMA},
+	    {"no-pcr-check", no_argument, NULL, OPT_NO_PCR_CHECK},
+	    {"json", no_argument, NULL, CLI_OPT_JSON},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct verify_ctx *v;
+	const char *nonce_hex = NULL;
+	int c, r = CVM_E_INTERNAL, rc = CLI_EXIT_USAGE;
+
+	v = calloc(1, sizeof(*v));
+	if (v == NULL) {
+		cli_err(CMD_VERIFY, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case OPT_AK:
+			v->ak_path = optarg;
+			break;
+		case OPT_ATTEST:
+			v->attest_path = optarg;
+			break;
+		case OPT_SIG:
+			v->sig_path = optarg;
+			break;
+		case OPT_NONCE:
+			nonce_hex = optarg;
+			break;
+		case OPT_PCRS:
+			v->pcrs_path = optarg;
+			break;
+		case OPT_EVENTLOG:
+			v->evl_path = optarg;
+			break;
+		case OPT_IMA:
+			v->ima_path = optarg;
+			break;
+		case OPT_NO_PCR_CHECK:
+			v->no_pcr_check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		case ':':
+			cli_err(CMD_VERIFY, "option '%s' needs a value; see 'cvm help tpm'",
+			        argv[optind - 1]);
+			goto out;
+		default:
+			cli_err(CMD_VERIFY, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	cli_apply_verbosity();
+	if (optind != argc) {
+		cli_err(CMD_VERIFY, "unexpected argument '%s'; see 'cvm help tpm'", argv[optind]);
+		goto out;
+	}
+	if (v->ak_path == NULL || v->attest_path == NULL || v->sig_path == NULL || nonce_hex == NULL) {
+		cli_err(CMD_VERIFY, "--ak, --attest, --sig and --nonce are required");
+		goto out;
+	}
+	if ((v->pcrs_path != NULL) + (v->evl_path != NULL) + v->no_pcr_check != 1 ||
+	    (v->no_pcr_check && v->ima_path != NULL)) {
+		cli_err(CMD_VERIFY,
+		        "give exactly one of --pcrs FILE, --eventlog FILE (either with --ima FILE if "
+		        "you like) and --no-pcr-check");
+		goto out;
+	}
+	rc = parse_nonce(CMD_VERIFY, nonce_hex, v->nonce, &v->nonce_len);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	cvm_report_init(&v->rep);
+	rc = verify_run(v, &r);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	rc = exit_for(r);
+	build_reason(v, r);
+	if (verify_print(v, r) != 0) {
+		cli_err(CMD_VERIFY, "cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+	if (rc == CLI_EXIT_ERROR)
+		cli_err(CMD_VERIFY, "verification could not run to the end: %s", v->reason);
+out:
+	cvm_tpm_ak_free(v->ak);
+	free(v->ak_buf);
+	free(v->attest);
+	free(v->sig);
+	free(v);
+	return rc;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+int cmd_tpm(int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_err("tpm", "no subcommand given; expected 'quote', 'verify' or 'pcrread'");
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "quote") == 0)
+		return tpm_quote(argc - 1, argv + 1);
+	if (strcmp(argv[1], "verify") == 0)
+		return tpm_verify(argc - 1, argv + 1);
+	if (strcmp(argv[1], "pcrread") == 0)
+		return tpm_pcrread(argc - 1, argv + 1);
+	cli_err("tpm",
+	        "unknown subcommand '%s'; expected 'quote', 'verify' or 'pcrread' (see 'cvm help tpm')",
+	        argv[1]);
+	return CLI_EXIT_USAGE;
+}

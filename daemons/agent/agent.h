@@ -1,0 +1,198 @@
+/* cvm-agentd: the guest agent. It serves dstack's v0 guest API (GetKey,
+ * GetTlsKey, GetQuote, Attest, EmitEvent, Info, Sign, Verify, Version, plus
+ * cvmkit's GetEvidence) on a unix socket, and the legacy Tappd API on a
+ * second one. docs/daemons/cvm-agentd.md describes it for operators.
+ *
+ * Layout: main.c (arguments, config, lifecycle), agent.c (state: the TEE,
+ * the app's keys and identity, boot measurements), rtlog.c (the runtime
+ * event log and RTMR3), evidence.c (event log JSON, VersionedAttestation,
+ * evidence bundles), api.c (the method tables and JSON handlers). */
+#ifndef CVM_AGENT_H
+#define CVM_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include <cvmkit/err.h>
+#include <cvmkit/kdf.h>
+#include <cvmkit/tee.h>
+
+#include "rpc.h"
+
+#define AGENT_PATH_MAX 256
+#define AGENT_TEXT_MAX 128
+
+/* The dstack API level this agent implements (Version.version): SDK
+ * clients compare it with the release that introduced a method. */
+#define AGENT_API_VERSION "0.5.8"
+
+/* Caps on what the agent keeps and serves. */
+#define AGENT_EVENT_NAME_MAX 256u                         /* EmitEvent name, bytes */
+#define AGENT_EVENT_PAYLOAD_MAX ((size_t)64 * 1024)       /* EmitEvent payload, bytes */
+#define AGENT_RUNTIME_EVENTS_MAX 4096u                    /* events in the runtime log */
+#define AGENT_RUNTIME_PAYLOAD_TOTAL ((size_t)1024 * 1024) /* payload bytes in the runtime log */
+#define AGENT_RUNTIME_LOG_MAX ((size_t)4 * 1024 * 1024)   /* the log file */
+#define AGENT_BOOT_EVENTS_MAX 4096u                       /* CCEL events kept */
+#define AGENT_CCEL_MAX ((size_t)8 * 1024 * 1024)          /* the CCEL table file */
+#define AGENT_APP_COMPOSE_MAX ((size_t)256 * 1024)        /* dstack's limit */
+#define AGENT_SYS_CONFIG_MAX ((size_t)256 * 1024)
+#define AGENT_IMA_LOG_MAX ((size_t)16 * 1024 * 1024)
+#define AGENT_NONCE_MIN 8u
+#define AGENT_NONCE_MAX 64u
+
+/* struct agent_config is everything main.c reads from the command line and
+ * the config file. Strings are "" when unset. */
+struct agent_config {
+	char config_file[AGENT_PATH_MAX];
+	char user[AGENT_TEXT_MAX];
+	char log_level[16];
+	char simulator[AGENT_PATH_MAX]; /* a `cvm sim init` folder: use the simulated TEE */
+	char platform[16];              /* "tdx" (default) or "snp": what the simulator acts as */
+	char appkeys[AGENT_PATH_MAX];   /* dstack .appkeys.json */
+	char key_state[AGENT_PATH_MAX]; /* cvmkit local key provider folder (when no appkeys) */
+	char app_compose[AGENT_PATH_MAX];
+	char sys_config[AGENT_PATH_MAX];
+	char runtime_log[AGENT_PATH_MAX];
+	char ccel[AGENT_PATH_MAX];
+	char ima_log[AGENT_PATH_MAX];
+	char port_file[AGENT_PATH_MAX];
+	bool measure_app;
+	bool separate_curves;
+	uint64_t max_body;
+	uint64_t timeout;
+	char dstack_listen[AGENT_PATH_MAX];
+	unsigned dstack_mode;
+	char dstack_tcp[AGENT_TEXT_MAX];
+	bool allow_remote_tcp;
+	char tappd_listen[AGENT_PATH_MAX];
+	unsigned tappd_mode;
+};
+
+/* struct agent_event is one event of the log the agent serves: boot events
+ * from the CCEL (RTMR0..2, digest only) and runtime events (RTMR3). */
+struct agent_event {
+	uint32_t imr;
+	uint32_t type;
+	uint8_t digest[48];
+	char *name; /* runtime events: the name; boot events: "" */
+	uint8_t *payload;
+	size_t payload_len;
+};
+
+/* struct agent_rtlog is the runtime event log: a JSON-lines file in dstack's
+ * format, a lock file beside it, and the events in memory (reloaded when
+ * another writer changed the file). */
+struct agent_rtlog {
+	char path[AGENT_PATH_MAX];
+	int lock_fd;
+	struct agent_event *ev;
+	size_t count, cap;
+	size_t payload_total;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	uint64_t generation; /* bumped whenever the events change */
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct cvm_tee_dev *tee;
+	struct cvm_tee_info tee_info;
+	struct cvm_appkeys *keys;
+	unsigned getkey_flags;
+	char *app_compose; /* the raw file text, "" when none */
+	size_t app_compose_len;
+	char *app_name;
+	bool no_instance_id;
+	char *vm_config; /* sys-config's vm_config text, "" when none */
+	char os_image_hash[65];
+	char cloud_vendor[64], cloud_product[64];
+	/* TDX values that do not change for the TD's life (from one quote) */
+	uint8_t mr_config_id[48], mr_owner[48], mr_owner_config[48];
+	struct agent_event *boot;
+	size_t boot_count;
+	struct agent_rtlog rt;
+	/* GetQuote's event_log string, rebuilt when the runtime log changes */
+	char *quote_log;
+	uint64_t quote_log_gen;
+};
+
+/* agent_config_defaults fills the built-in defaults (dstack's paths). */
+void agent_config_defaults(struct agent_config *c);
+
+/* agent_open sets the agent up from its config: the TEE, the app's keys,
+ * app-compose and sys-config, the CCEL, the runtime log (measuring the app
+ * into RTMR3 on a fresh log when measure_app is set). On failure `err`
+ * says why. Returns 0 or a negative CVM_E_*. */
+CVM_MUST_CHECK int agent_open(struct agent *a, char *err, size_t err_len);
+/* agent_close releases everything agent_open made (safe after a failure). */
+void agent_close(struct agent *a);
+
+/* agent_quote asks the TEE for evidence over `report_data` under the
+ * runtime log's shared lock, with the runtime events current at that
+ * moment in a->rt. */
+CVM_MUST_CHECK int agent_quote(struct agent *a, const uint8_t report_data[64], struct cvm_tee_evidence *out);
+
+/* agent_emit_event appends a runtime event to the log and extends RTMR3
+ * under the log's exclusive lock; when the extension fails the line is
+ * removed again. `internal` allows the names the agent measures at boot.
+ * On failure `err` says why (status 400 for a bad name, 500 otherwise).
+ * Returns 0 or a negative CVM_E_*. */
+CVM_MUST_CHECK int agent_emit_event(struct agent *a, const char *name, size_t name_len,
+                                    const uint8_t *payload, size_t payload_len, bool internal, char *err,
+                                    size_t err_len);
+
+/* agent_find_event returns the payload of the first runtime event named
+ * `name` before system-ready (as dstack's consumers read app info), or
+ * NULL. */
+const struct agent_event *agent_find_event(const struct agent *a, const char *name);
+
+/* rtlog.c */
+CVM_MUST_CHECK int agent_rtlog_open(struct agent_rtlog *l, const char *path, char *err, size_t err_len);
+void agent_rtlog_close(struct agent_rtlog *l);
+/* agent_rtlog_lock takes the lock file (LOCK_SH or LOCK_EX) and reloads
+ * the events when the file changed; agent_rtlog_unlock releases it. */
+CVM_MUST_CHECK int agent_rtlog_lock(struct agent_rtlog *l, int how);
+void agent_rtlog_unlock(struct agent_rtlog *l);
+/* agent_rtlog_append writes one line for (name, payload) with the lock held
+ * exclusively and remembers the event; *undo_size is the file size to
+ * truncate back to. */
+CVM_MUST_CHECK int agent_rtlog_append(struct agent_rtlog *l, const char *name, const uint8_t *payload,
+                                      size_t payload_len, const uint8_t digest[48], off_t *undo_size);
+/* agent_rtlog_undo removes the last event again (the extension failed). */
+void agent_rtlog_undo(struct agent_rtlog *l, off_t size);
+/* agent_rtlog_replay computes RTMR3 from the runtime events. */
+void agent_rtlog_replay(const struct agent_rtlog *l, uint8_t out[48]);
+
+/* evidence.c */
+/* agent_event_log_json builds the event log as a JSON array: boot events
+ * then runtime events, every digest present; `with_boot_payloads` keeps the
+ * boot events' data (Info's tcb_info) or empties it (GetQuote, as dstack). */
+json_t *agent_event_log_json(const struct agent *a, bool with_boot_payloads);
+/* agent_quote_log returns GetQuote's event_log string (cached). */
+const char *agent_quote_log(struct agent *a);
+/* agent_versioned_attestation encodes dstack's VersionedAttestation V0
+ * (SCALE; spec §5.6) for a TDX quote. The caller frees *out. */
+CVM_MUST_CHECK int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, size_t quote_len,
+                                               const uint8_t report_data[64], uint8_t **out, size_t *out_len);
+/* agent_mr_aggregated computes Info's mr_aggregated (spec §5.5) from the
+ * current registers. */
+CVM_MUST_CHECK int agent_measurements(struct agent *a, struct cvm_tee_measurements *m,
+                                      uint8_t mr_aggregated[32]);
+/* agent_tcb_info builds Info's tcb_info object. */
+json_t *agent_tcb_info(struct agent *a);
+/* agent_evidence builds GetEvidence's reply for `nonce`. */
+CVM_MUST_CHECK int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json_t **out,
+                                  char *err, size_t err_len);
+
+/* api.c: the two APIs the agent serves. */
+extern const struct cvm_rpc_mount agent_dstack_mounts[];
+extern const size_t agent_dstack_mount_count;
+extern const struct cvm_rpc_mount agent_tappd_mounts[];
+extern const size_t agent_tappd_mount_count;
+
+#endif

@@ -1,0 +1,406 @@
+/* cvm-agentd: the cvmkit guest agent (docs/daemons/cvm-agentd.md).
+ *
+ * The sequence is the same in every cvmkit daemon: arguments and config
+ * file; logging; hardening (the agent holds the app's keys); the agent's
+ * state; listeners; privilege drop; the event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <cvmkit/file.h>
+
+#include "agent.h"
+#include "conf.h"
+#include "daemon.h"
+#include "httpd.h"
+#include "rpc.h"
+
+#ifndef CVM_VERSION_STRING
+#define CVM_VERSION_STRING "0.1.0"
+#endif
+
+#define PROG "cvm-agentd"
+#define DEFAULT_CONFIG "/etc/cvmkit/cvm-agentd.conf"
+
+static void usage(FILE *f)
+{
+	(void)fprintf(
+	    f, "usage: " PROG " [-c FILE] [options]\n"
+	       "       " PROG " --simulator DIR --listen unix:PATH [--tappd unix:PATH] [options]\n"
+	       "\n"
+	       "  -c, --config FILE       INI config (default " DEFAULT_CONFIG " when it exists)\n"
+	       "  --simulator DIR         use the simulated TEE made by `cvm sim init DIR`\n"
+	       "  --platform tdx|snp      what the simulator acts as (default tdx)\n"
+	       "  --listen ADDR           dstack API: unix:/path or HOST:PORT (default "
+	       "unix:/var/run/dstack.sock)\n"
+	       "  --mode MODE             unix socket mode, octal (default 0666)\n"
+	       "  --tcp HOST:PORT         also serve the dstack API on TCP (loopback only unless\n"
+	       "                          allow_remote_tcp is set in the config)\n"
+	       "  --tappd ADDR            legacy Tappd API (default unix:/var/run/tappd.sock; none with\n"
+	       "                          --simulator unless given)\n"
+	       "  --appkeys FILE          dstack .appkeys.json (mode 0600)\n"
+	       "  --key-state DIR         cvmkit local key provider folder (when no appkeys)\n"
+	       "  --app-compose FILE      app-compose.json\n"
+	       "  --sys-config FILE       .sys-config.json\n"
+	       "  --runtime-log FILE      runtime event log (JSON lines)\n"
+	       "  --port-file FILE        write the TCP port bound (useful with port 0)\n"
+	       "  --user USER             drop privileges to USER once listening\n"
+	       "  --log-level LEVEL       error, warn, info (default) or debug\n"
+	       "  -v, --verbose           --log-level debug\n"
+	       "  -h, --help              this text\n"
+	       "  --version               print the version\n");
+}
+
+enum {
+	OPT_SIMULATOR = 0x100,
+	OPT_PLATFORM,
+	OPT_LISTEN,
+	OPT_MODE,
+	OPT_TCP,
+	OPT_TAPPD,
+	OPT_APPKEYS,
+	OPT_KEY_STATE,
+	OPT_APP_COMPOSE,
+	OPT_SYS_CONFIG,
+	OPT_RUNTIME_LOG,
+	OPT_PORT_FILE,
+	OPT_USER,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"simulator", required_argument, NULL, OPT_SIMULATOR},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"tcp", required_argument, NULL, OPT_TCP},
+    {"tappd", required_argument, NULL, OPT_TAPPD},
+    {"appkeys", required_argument, NULL, OPT_APPKEYS},
+    {"key-state", required_argument, NULL, OPT_KEY_STATE},
+    {"app-compose", required_argument, NULL, OPT_APP_COMPOSE},
+    {"sys-config", required_argument, NULL, OPT_SYS_CONFIG},
+    {"runtime-log", required_argument, NULL, OPT_RUNTIME_LOG},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"user", required_argument, NULL, OPT_USER},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+#define KEY(sec, name, type, field)                                \
+	{                                                          \
+		sec, name, type, &c->field, sizeof(c->field), 0, 0 \
+	}
+
+static int load_config(struct agent_config *c, char *err, size_t err_len)
+{
+	const struct cvm_conf_key keys[] = {
+	    KEY("agent", "user", CVM_CONF_STR, user),
+	    KEY("agent", "log_level", CVM_CONF_STR, log_level),
+	    KEY("agent", "simulator", CVM_CONF_STR, simulator),
+	    KEY("agent", "platform", CVM_CONF_STR, platform),
+	    KEY("agent", "appkeys", CVM_CONF_STR, appkeys),
+	    KEY("agent", "key_state", CVM_CONF_STR, key_state),
+	    KEY("agent", "app_compose", CVM_CONF_STR, app_compose),
+	    KEY("agent", "sys_config", CVM_CONF_STR, sys_config),
+	    KEY("agent", "runtime_log", CVM_CONF_STR, runtime_log),
+	    KEY("agent", "ccel", CVM_CONF_STR, ccel),
+	    KEY("agent", "ima_log", CVM_CONF_STR, ima_log),
+	    KEY("agent", "port_file", CVM_CONF_STR, port_file),
+	    KEY("agent", "measure_app", CVM_CONF_BOOL, measure_app),
+	    KEY("agent", "getkey_separate_curves", CVM_CONF_BOOL, separate_curves),
+	    {"agent", "max_body", CVM_CONF_U64, &c->max_body, 0, 1024, (uint64_t)64 * 1024 * 1024},
+	    {"agent", "timeout", CVM_CONF_U64, &c->timeout, 0, 1, 3600},
+	    KEY("dstack", "listen", CVM_CONF_STR, dstack_listen),
+	    KEY("dstack", "mode", CVM_CONF_MODE, dstack_mode),
+	    KEY("dstack", "tcp", CVM_CONF_STR, dstack_tcp),
+	    KEY("dstack", "allow_remote_tcp", CVM_CONF_BOOL, allow_remote_tcp),
+	    KEY("tappd", "listen", CVM_CONF_STR, tappd_listen),
+	    KEY("tappd", "mode", CVM_CONF_MODE, tappd_mode),
+	};
+
+	return cvm_conf_load(c->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
+}
+
+static int set_str(char *dst, size_t cap, const char *v, const char *opt)
+{
+	if (strlen(v) >= cap) {
+		(void)fprintf(stderr, PROG ": %s: value too long\n", opt);
+		return -1;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+#define SET(field, opt) set_str(c->field, sizeof(c->field), optarg, opt)
+
+/* parse_args reads the command line over the config. It runs twice: first
+ * only for -c (and -h, --version), then for everything else. */
+static int parse_args(int argc, char **argv, struct agent_config *c, bool first, bool *tappd_given)
+{
+	int opt, e = 0;
+
+	optind = 1;
+	opterr = first ? 1 : 0;
+	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
+		if (first) {
+			switch (opt) {
+			case 'c':
+				e = SET(config_file, "--config");
+				break;
+			case 'h':
+				usage(stdout);
+				exit(0);
+			case OPT_VERSION:
+				(void)printf(PROG " " CVM_VERSION_STRING " (dstack API " AGENT_API_VERSION
+				                  ")\n");
+				exit(0);
+			case '?':
+				usage(stderr);
+				return 2;
+			default:
+				break;
+			}
+			if (e != 0)
+				return 2;
+			continue;
+		}
+		switch (opt) {
+		case OPT_SIMULATOR:
+			e = SET(simulator, "--simulator");
+			break;
+		case OPT_PLATFORM:
+			e = SET(platform, "--platform");
+			break;
+		case OPT_LISTEN:
+			e = SET(dstack_listen, "--listen");
+			break;
+		case OPT_MODE:
+			e = cvm_parse_mode(optarg, &c->dstack_mode) == CVM_OK ? 0 : -1;
+			if (e == 0)
+				c->tappd_mode = c->dstack_mode;
+			else
+				(void)fprintf(stderr, PROG ": --mode: not an octal mode such as 0660\n");
+			break;
+		case OPT_TCP:
+			e = SET(dstack_tcp, "--tcp");
+			break;
+		case OPT_TAPPD:
+			e = SET(tappd_listen, "--tappd");
+			*tappd_given = true;
+			break;
+		case OPT_APPKEYS:
+			e = SET(appkeys, "--appkeys");
+			break;
+		case OPT_KEY_STATE:
+			e = SET(key_state, "--key-state");
+			break;
+		case OPT_APP_COMPOSE:
+			e = SET(app_compose, "--app-compose");
+			break;
+		case OPT_SYS_CONFIG:
+			e = SET(sys_config, "--sys-config");
+			break;
+		case OPT_RUNTIME_LOG:
+			e = SET(runtime_log, "--runtime-log");
+			break;
+		case OPT_PORT_FILE:
+			e = SET(port_file, "--port-file");
+			break;
+		case OPT_USER:
+			e = SET(user, "--user");
+			break;
+		case OPT_LOG_LEVEL:
+			e = SET(log_level, "--log-level");
+			break;
+		case 'v':
+			(void)snprintf(c->log_level, sizeof(c->log_level), "debug");
+			break;
+		default:
+			break;
+		}
+		if (e != 0)
+			return 2;
+	}
+	if (optind != argc) {
+		(void)fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static int listen_on(struct cvm_httpd *h, const char *what, const char *spec, unsigned mode,
+                     bool allow_remote, uint16_t *port)
+{
+	struct cvm_addr addr;
+	char k[CVM_KV_MAX];
+	int r;
+
+	r = cvm_addr_parse(spec, &addr);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": %s: '%s' is not unix:/path or HOST:PORT\n", what, spec);
+		return r;
+	}
+	if (!cvm_addr_is_loopback(&addr) && !allow_remote) {
+		(void)fprintf(
+		    stderr,
+		    PROG ": %s: %s is not a loopback address: the dstack API hands out the app's keys; set "
+		         "allow_remote_tcp = true in [dstack] to expose it anyway\n",
+		    what, spec);
+		return CVM_E_POLICY;
+	}
+	r = cvm_httpd_listen(h, &addr, mode, port);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot listen on %s: %s\n", spec,
+		              r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return r;
+	}
+	cvm_daemon_log(CVM_LOG_INFO, "listen", "api=%s addr=%s mode=%04o port=%u", what, cvm_kv(spec, k),
+	               addr.kind == CVM_ADDR_UNIX ? mode : 0, port != NULL ? *port : 0);
+	return CVM_OK;
+}
+
+static void serve(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
+{
+	cvm_rpc_handle(ctx, req, resp);
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent agent; /* large; zero-initialised */
+	struct agent_config *c = &agent.cfg;
+	struct event_base *base = NULL;
+	struct cvm_daemon_signals *sigs = NULL;
+	struct cvm_httpd *dstack = NULL, *tappd = NULL;
+	struct cvm_httpd_opts ho;
+	struct cvm_rpc_api dstack_api, tappd_api;
+	enum cvm_log_level level;
+	uint16_t port = 0;
+	bool tappd_given = false;
+	char err[512];
+	int r, rc = 1;
+
+	/* Before any JSON value exists: jansson wipes what it frees (the app
+	 * keys pass through it). */
+	cvm_kdf_json_wipe_on_free();
+	agent_config_defaults(c);
+	agent.rt.lock_fd = -1;
+	r = parse_args(argc, argv, c, true, &tappd_given);
+	if (r != 0)
+		return r;
+	/* 1. config: the file named by -c, else the default one if present;
+	 * the command line wins over both. */
+	if (c->config_file[0] == '\0' && access(DEFAULT_CONFIG, F_OK) == 0)
+		(void)snprintf(c->config_file, sizeof(c->config_file), "%s", DEFAULT_CONFIG);
+	if (c->config_file[0] != '\0') {
+		r = load_config(c, err, sizeof(err));
+		if (r != CVM_OK) {
+			(void)fprintf(stderr, PROG ": %s: %s\n", c->config_file, err);
+			return 1;
+		}
+	}
+	r = parse_args(argc, argv, c, false, &tappd_given);
+	if (r != 0) {
+		usage(stderr);
+		return r;
+	}
+	if (c->dstack_listen[0] == '\0')
+		(void)snprintf(c->dstack_listen, sizeof(c->dstack_listen), "unix:/var/run/dstack.sock");
+	if (c->tappd_listen[0] == '\0' && c->config_file[0] == '\0' && c->simulator[0] == '\0' &&
+	    !tappd_given)
+		(void)snprintf(c->tappd_listen, sizeof(c->tappd_listen), "unix:/var/run/tappd.sock");
+	/* 2. logging */
+	if (cvm_daemon_log_level_parse(c->log_level, &level) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": log level '%s': use error, warn, info or debug\n",
+		              c->log_level);
+		return 2;
+	}
+	cvm_daemon_log_init(PROG, level);
+	/* 3. the agent holds keys: no core dumps, no ptrace by others */
+	if (cvm_daemon_harden() != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "harden_failed", "errno=%d", errno);
+		return 1;
+	}
+	r = agent_open(&agent, err, sizeof(err));
+	if (r != CVM_OK) {
+		char k[CVM_KV_MAX];
+
+		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "error=%s", cvm_kv(err, k));
+		(void)fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	/* 4. listeners */
+	base = event_base_new();
+	if (base == NULL || cvm_daemon_signals_new(base, &sigs) != CVM_OK)
+		goto out;
+	memset(&ho, 0, sizeof(ho));
+	ho.max_body = (size_t)c->max_body;
+	ho.timeout_s = (unsigned)c->timeout;
+	dstack_api = (struct cvm_rpc_api){"dstack", agent_dstack_mounts, agent_dstack_mount_count, &agent};
+	tappd_api = (struct cvm_rpc_api){"tappd", agent_tappd_mounts, agent_tappd_mount_count, &agent};
+	ho.name = "dstack";
+	if (cvm_httpd_new(base, &ho, serve, &dstack_api, &dstack) != CVM_OK)
+		goto out;
+	if (listen_on(dstack, "dstack", c->dstack_listen, c->dstack_mode, c->allow_remote_tcp, &port) !=
+	    CVM_OK)
+		goto out;
+	if (c->dstack_tcp[0] != '\0' &&
+	    listen_on(dstack, "dstack", c->dstack_tcp, 0, c->allow_remote_tcp, &port) != CVM_OK)
+		goto out;
+	if (c->tappd_listen[0] != '\0') {
+		ho.name = "tappd";
+		if (cvm_httpd_new(base, &ho, serve, &tappd_api, &tappd) != CVM_OK)
+			goto out;
+		if (listen_on(tappd, "tappd", c->tappd_listen, c->tappd_mode, c->allow_remote_tcp, NULL) !=
+		    CVM_OK)
+			goto out;
+	}
+	if (c->port_file[0] != '\0') {
+		char text[16];
+		int n = snprintf(text, sizeof(text), "%u\n", port);
+
+		if (cvm_file_write(c->port_file, text, (size_t)n, 0644) != CVM_OK) {
+			(void)fprintf(stderr, PROG ": cannot write %s: %s\n", c->port_file, strerror(errno));
+			goto out;
+		}
+	}
+	/* 5. privileges */
+	r = cvm_daemon_drop_privileges(c->user);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot switch to user '%s': %s\n", c->user,
+		              r == CVM_E_SYSTEM ? strerror(errno) : "no such user");
+		goto out;
+	}
+	/* 6. serve */
+	{
+		char k1[CVM_KV_MAX], k2[CVM_KV_MAX];
+
+		cvm_daemon_log(CVM_LOG_INFO, "start",
+		               "version=%s tee=%s simulated=%s keys=%s runtime_events=%zu log=%s",
+		               CVM_VERSION_STRING, cvm_kv(agent.tee_info.description, k1),
+		               agent.tee_info.is_simulated ? "yes" : "no",
+		               cvm_key_provider_name(agent.keys->key_provider), agent.rt.count,
+		               cvm_kv(c->runtime_log, k2));
+	}
+	if (event_base_dispatch(base) < 0)
+		goto out;
+	cvm_daemon_log(CVM_LOG_INFO, "stop", "%s", "");
+	rc = 0;
+out:
+	cvm_httpd_free(tappd);
+	cvm_httpd_free(dstack);
+	cvm_daemon_signals_free(sigs);
+	if (base != NULL)
+		event_base_free(base);
+	agent_close(&agent);
+	return rc;
+}

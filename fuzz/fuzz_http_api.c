@@ -1,0 +1,169 @@
+/* libFuzzer harness for cvm-agentd's HTTP/JSON handlers (daemons/common
+ * rpc.c and daemons/agent/api.c), driven without sockets: the input becomes
+ * one request, which the same dispatcher the daemon uses answers, against a
+ * real agent over a simulated TEE made once in a temporary folder.
+ *
+ * Input: "<METHOD> <dstack|tappd> <content-type or ->\n<path>\n<query>\n<body>"
+ * (any line may be missing; the path is percent-decoded as the server does).
+ *
+ * Invariants: every answer has a status the agent documents, a body that is
+ * ASCII-only JSON, and an {"error": string} object whenever the status is
+ * not 200; nothing leaks (ASan). */
+#include <ftw.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include <cvmkit/kdf.h>
+#include <cvmkit/tee.h>
+
+#include "agent.h"
+#include "daemon.h"
+#include "httpd.h"
+#include "rpc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct agent agent;
+static char workdir[64];
+static bool ready;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void cleanup(void)
+{
+	agent_close(&agent);
+	if (workdir[0] != '\0')
+		(void)nftw(workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup(void)
+{
+	struct cvm_tee_sim_opts so;
+	char sim[128], err[512];
+
+	(void)snprintf(workdir, sizeof(workdir), "/tmp/cvm-fuzz-agent.XXXXXX");
+	if (mkdtemp(workdir) == NULL)
+		abort();
+	(void)snprintf(sim, sizeof(sim), "%s/sim", workdir);
+	cvm_tee_sim_opts_init(&so, (int64_t)time(NULL));
+	so.with_snp = false;
+	if (cvm_tee_sim_init(sim, &so) != CVM_OK)
+		abort();
+	cvm_daemon_log_init("fuzz_http_api", CVM_LOG_ERROR);
+	agent_config_defaults(&agent.cfg);
+	(void)snprintf(agent.cfg.simulator, sizeof(agent.cfg.simulator), "%s", sim);
+	if (agent_open(&agent, err, sizeof(err)) != CVM_OK) {
+		(void)fprintf(stderr, "fuzz_http_api: %s\n", err);
+		abort();
+	}
+	(void)atexit(cleanup);
+	ready = true;
+}
+
+/* next_line takes bytes up to '\n' (or the end) as a new NUL-terminated
+ * string, cut at the first NUL byte as a C API would see it. */
+static char *next_line(const uint8_t **p, size_t *left, bool whole)
+{
+	size_t n = 0;
+	char *s;
+
+	while (n < *left && (whole || (*p)[n] != '\n'))
+		n++;
+	s = strndup((const char *)*p, n);
+	*p += n;
+	*left -= n;
+	if (*left > 0 && !whole) {
+		(*p)++;
+		(*left)--;
+	}
+	return s;
+}
+
+static bool ascii_only(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cvm_rpc_api dstack = {"dstack", agent_dstack_mounts, agent_dstack_mount_count, &agent};
+	struct cvm_rpc_api tappd = {"tappd", agent_tappd_mounts, agent_tappd_mount_count, &agent};
+	struct cvm_http_req req;
+	struct cvm_http_resp resp;
+	const uint8_t *p = data;
+	size_t left = size, path_len = 0;
+	char *head, *raw_path, *query, *path = NULL, method[16], api[16], ctype[128];
+	json_t *v = NULL;
+	int s;
+
+	if (!ready)
+		setup();
+	head = next_line(&p, &left, false);
+	raw_path = next_line(&p, &left, false);
+	query = next_line(&p, &left, false);
+	if (head == NULL || raw_path == NULL || query == NULL)
+		abort();
+	memset(&req, 0, sizeof(req));
+	memset(&resp, 0, sizeof(resp));
+	method[0] = api[0] = ctype[0] = '\0';
+	(void)sscanf(head, "%15s %15s %127s", method, api, ctype);
+	req.method_name = method;
+	req.method = strcmp(method, "GET") == 0    ? CVM_HTTP_GET
+	             : strcmp(method, "POST") == 0 ? CVM_HTTP_POST
+	             : strcmp(method, "HEAD") == 0 ? CVM_HTTP_HEAD
+	                                           : CVM_HTTP_OTHER;
+	req.content_type = strcmp(ctype, "-") == 0 || ctype[0] == '\0' ? NULL : ctype;
+	req.query = query[0] != '\0' ? query : NULL;
+	/* as on_request: the path is percent-decoded and must hold no NUL */
+	path = evhttp_uridecode(raw_path[0] != '\0' ? raw_path : "/", 0, &path_len);
+	if (path == NULL)
+		abort();
+	if (strlen(path) != path_len)
+		goto out;
+	req.path = path;
+	req.body = left != 0 ? p : NULL;
+	req.body_len = left;
+	cvm_rpc_handle(strcmp(api, "tappd") == 0 ? &tappd : &dstack, &req, &resp);
+
+	s = resp.status;
+	if (resp.body == NULL || (s != 200 && s != 400 && s != 404 && s != 405 && s != 413 && s != 500))
+		__builtin_trap();
+	if (!ascii_only(resp.body, resp.body_len) || strlen(resp.body) != resp.body_len)
+		__builtin_trap();
+	v = json_loadb(resp.body, resp.body_len, JSON_DECODE_ANY, NULL);
+	if (v == NULL)
+		__builtin_trap();
+	if (s != 200 && !json_is_string(json_object_get(v, "error")))
+		__builtin_trap();
+	/* An internal failure here would be a bug: the agent over the
+	 * simulator has everything it needs. */
+	if (s == 500)
+		__builtin_trap();
+out:
+	json_decref(v);
+	cvm_http_resp_cleanup(&resp);
+	free(path);
+	free(head);
+	free(raw_path);
+	free(query);
+	return 0;
+}

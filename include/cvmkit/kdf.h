@@ -1,0 +1,575 @@
+/* Keys: dstack-compatible key derivation, signature chains, app keys and the
+ * key providers that hold them, plus the primitives they need (HKDF-SHA256,
+ * secp256k1 with recovery ids, Ed25519, X25519, P-256 key pairs and
+ * certificates). docs/keys.md explains the scheme with its test vectors.
+ *
+ * Layers: the primitives (cvm_hkdf_*, cvm_k256_*, cvm_ed25519_*,
+ * cvm_x25519*, cvm_p256_keypair_*, cvm_cert_make) live in lib/crypto, the
+ * only code that includes OpenSSL or libsecp256k1. The dstack logic
+ * (cvm_appkeys_*, cvm_kdf_*) lives in lib/kdf and sees only byte arrays.
+ *
+ * Conventions of this header:
+ *  - every secret that outlives a call is held in a struct cvm_secret (or a
+ *    struct whose _free/_cleanup wipes it); functions that write a secret
+ *    into a caller buffer say so, and the caller wipes it (cvm_wipe);
+ *  - byte strings that come from a request (a path, a purpose) are passed as
+ *    pointer + length and may contain any byte, NUL included;
+ *  - outputs are cleared at entry, so they hold nothing useful on failure;
+ *  - all functions are safe to call from several threads at once unless
+ *    stated otherwise.
+ *
+ * KNOWN DSTACK PITFALL, kept for compatibility: key reuse across curves.
+ * dstack's GetKey derives K = HKDF(app key, path) without the algorithm, so
+ * GetKey(path, "secp256k1") and GetKey(path, "ed25519") return the SAME 32
+ * secret bytes, used as a secp256k1 scalar by one and as an Ed25519 seed by
+ * the other. A weakness found in the use of one curve (a biased nonce, a
+ * fault) then exposes the key of the other, and anyone who obtains one key
+ * holds the other. cvm_kdf_get_key reproduces this by default, because
+ * SDK clients and already-deployed apps depend on the exact bytes; pass
+ * CVM_GETKEY_SEPARATE_CURVES to derive per-curve keys instead (a different,
+ * cvmkit-only derivation; see there). tests/unit/test_kdf.c shows both. */
+#ifndef CVMKIT_KDF_H
+#define CVMKIT_KDF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "secret.h"
+
+/* ---- sizes ---------------------------------------------------------------- */
+
+#define CVM_KDF_KEY_LEN 32          /* a derived GetKey key */
+#define CVM_K256_SECKEY_LEN 32      /* secp256k1 secret scalar, big-endian */
+#define CVM_K256_PUBKEY_LEN 33      /* SEC1 compressed point */
+#define CVM_K256_PUBKEY_FULL_LEN 65 /* SEC1 uncompressed point */
+#define CVM_K256_SIG_LEN 64         /* r || s */
+#define CVM_K256_RSIG_LEN 65        /* r || s || v, v = recovery id 0..3 */
+#define CVM_ED25519_SEED_LEN 32     /* RFC 8032 private key ("seed") */
+#define CVM_ED25519_PUBKEY_LEN 32
+#define CVM_ED25519_SIG_LEN 64
+#define CVM_X25519_KEY_LEN 32
+#define CVM_P256_SCALAR_LEN 32
+#define CVM_P256_PKCS8_DER_LEN 138 /* the canonical PKCS#8 encoding, see below */
+#define CVM_APP_ID_LEN 20
+#define CVM_INSTANCE_ID_LEN 20
+#define CVM_REPORT_DATA_LEN 64
+
+/* ---- labels (one per purpose; dstack's exact bytes) ------------------------ */
+
+/* CVM_KDF_SALT is the HKDF salt of every dstack derivation. */
+#define CVM_KDF_SALT "RATLS"
+/* KMS derivations from the root keys (spec §3.2); info = the listed parts. */
+#define CVM_KDF_LABEL_APP_K256 "app-key"            /* root_k256: app_id || label */
+#define CVM_KDF_LABEL_APP_CA "app-ca"               /* root CA key: app_id || label */
+#define CVM_KDF_LABEL_DISK "app-disk-crypt-key"     /* root CA key: app_id || instance_id || label */
+#define CVM_KDF_LABEL_ENV "env-encrypt-key"         /* root CA key: app_id || label */
+#define CVM_KDF_K256_ISSUED_TAG "dstack-kms-issued" /* keccak256(tag ":" app_id pubkey) */
+/* Seed-based providers (dstack's gen_app_keys_from_seed, spec §3.7). */
+#define CVM_KDF_LABEL_SEED_CA_KEY "app-key"    /* P-256 key of the app CA */
+#define CVM_KDF_LABEL_SEED_DISK "app-disk-key" /* P-256 key whose PKCS#8 hashes to disk_crypt_key */
+#define CVM_KDF_LABEL_SEED_K256 "app-k256-key" /* the app k256 key */
+/* Sign and Worker.GetAttestationForAppKey use GetKey(path, purpose). */
+#define CVM_KDF_SIGN_PATH "vms"
+#define CVM_KDF_SIGN_PURPOSE "signing"
+
+/* ==== primitives (lib/crypto) ============================================== */
+
+/* cvm_hkdf_sha256 is RFC 5869 HKDF with SHA-256 (OpenSSL EVP_KDF): extract
+ * with `salt`, expand with `info` to `out_len` bytes (1 .. 255 * 32). The
+ * output is as secret as `ikm`. Returns 0, CVM_E_INVAL or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+                                   const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
+
+/* cvm_sha512_tagged writes SHA-512(tag || ":" || content) to `out`: dstack's
+ * "content type" report_data (tags "ratls-cert", "app-data", ...; spec §6.2),
+ * which fills the 64 bytes of a TDX REPORTDATA exactly. `tag` is a C string.
+ * Returns 0 or CVM_E_CRYPTO (out of memory inside OpenSSL). */
+CVM_MUST_CHECK int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len,
+                                     uint8_t out[CVM_REPORT_DATA_LEN]);
+
+/* -- secp256k1 (libsecp256k1) -- */
+
+/* cvm_k256_seckey_check returns 0 when `sk` is a valid secret scalar
+ * (0 < sk < n), else CVM_E_FORMAT. */
+CVM_MUST_CHECK int cvm_k256_seckey_check(const uint8_t sk[CVM_K256_SECKEY_LEN]);
+/* cvm_k256_pubkey writes the compressed public key of `sk`. Returns 0,
+ * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_k256_pubkey(const uint8_t sk[CVM_K256_SECKEY_LEN], uint8_t out[CVM_K256_PUBKEY_LEN]);
+/* cvm_k256_pubkey_parse reads a SEC1 point, compressed (33 bytes, 02/03) or
+ * uncompressed (65 bytes, 04), and writes it compressed. Hybrid encodings
+ * (06/07) and points off the curve give CVM_E_FORMAT. */
+CVM_MUST_CHECK int cvm_k256_pubkey_parse(const uint8_t *pub, size_t len, uint8_t out[CVM_K256_PUBKEY_LEN]);
+/* cvm_k256_sign signs the 32-byte `digest` as is (no hashing) with ECDSA:
+ * RFC 6979 deterministic nonce, low-S, output r || s. Returns 0,
+ * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_k256_sign(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
+                                 uint8_t out[CVM_K256_SIG_LEN]);
+/* cvm_k256_sign_recoverable is cvm_k256_sign plus the recovery id: output
+ * r || s || v with v in 0..3 (0 or 1 in practice), never 27/28 and with no
+ * Ethereum message prefix. */
+CVM_MUST_CHECK int cvm_k256_sign_recoverable(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
+                                             uint8_t out[CVM_K256_RSIG_LEN]);
+/* cvm_k256_verify checks an r || s signature over the 32-byte `digest` under
+ * the SEC1 key `pub` (33 or 65 bytes). High-S signatures are rejected, as the
+ * Rust k256 crate that dstack uses rejects them. Returns 0, CVM_E_SIGNATURE,
+ * or CVM_E_FORMAT when the key is not a point or r or s is 0 or >= n. */
+CVM_MUST_CHECK int cvm_k256_verify(const uint8_t *pub, size_t pub_len, const uint8_t digest[32],
+                                   const uint8_t sig[CVM_K256_SIG_LEN]);
+/* cvm_k256_recover recovers the compressed public key that made the
+ * r || s || v signature `sig` over `digest`. Returns 0, CVM_E_FORMAT (v > 3,
+ * r or s out of range) or CVM_E_SIGNATURE (no key recovers). It proves only
+ * that someone holding the returned key signed: compare it with the key you
+ * expect. */
+CVM_MUST_CHECK int cvm_k256_recover(const uint8_t digest[32], const uint8_t sig[CVM_K256_RSIG_LEN],
+                                    uint8_t out[CVM_K256_PUBKEY_LEN]);
+
+/* -- Ed25519 and X25519 (OpenSSL) -- */
+
+/* cvm_ed25519_pubkey writes the RFC 8032 public key of the 32-byte `seed`. */
+CVM_MUST_CHECK int cvm_ed25519_pubkey(const uint8_t seed[CVM_ED25519_SEED_LEN],
+                                      uint8_t out[CVM_ED25519_PUBKEY_LEN]);
+/* cvm_ed25519_sign writes the (deterministic) Ed25519 signature of `msg`. */
+CVM_MUST_CHECK int cvm_ed25519_sign(const uint8_t seed[CVM_ED25519_SEED_LEN], const uint8_t *msg, size_t len,
+                                    uint8_t out[CVM_ED25519_SIG_LEN]);
+/* cvm_ed25519_verify returns 0 or CVM_E_SIGNATURE. A `pub` that is not a
+ * valid point also gives CVM_E_SIGNATURE (OpenSSL does not tell it apart). */
+CVM_MUST_CHECK int cvm_ed25519_verify(const uint8_t pub[CVM_ED25519_PUBKEY_LEN], const uint8_t *msg,
+                                      size_t len, const uint8_t sig[CVM_ED25519_SIG_LEN]);
+/* cvm_x25519_pubkey writes X25519(sk, 9); `sk` is clamped inside. */
+CVM_MUST_CHECK int cvm_x25519_pubkey(const uint8_t sk[CVM_X25519_KEY_LEN], uint8_t out[CVM_X25519_KEY_LEN]);
+/* cvm_x25519 writes the shared secret X25519(sk, peer) to `out` (secret:
+ * the caller wipes it). An all-zero result (a low-order `peer`) gives
+ * CVM_E_FORMAT, as dstack rejects it. */
+CVM_MUST_CHECK int cvm_x25519(const uint8_t sk[CVM_X25519_KEY_LEN], const uint8_t peer[CVM_X25519_KEY_LEN],
+                              uint8_t out[CVM_X25519_KEY_LEN]);
+
+/* -- P-256 key pairs (OpenSSL) -- */
+
+/* struct cvm_p256_keypair is a P-256 private key with its public key. It
+ * keeps the scalar in a struct cvm_secret; cvm_p256_keypair_free wipes it. */
+struct cvm_p256_keypair;
+
+/* cvm_p256_keypair_from_scalar makes a key pair from the big-endian scalar
+ * `d`. Returns 0, CVM_E_FORMAT (d = 0 or d >= n), CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_p256_keypair_from_scalar(const uint8_t d[CVM_P256_SCALAR_LEN],
+                                                struct cvm_p256_keypair **out);
+/* cvm_p256_keypair_generate makes a fresh random key pair. */
+CVM_MUST_CHECK int cvm_p256_keypair_generate(struct cvm_p256_keypair **out);
+/* cvm_p256_keypair_from_pem reads one PEM block, "PRIVATE KEY" (PKCS#8) or
+ * "EC PRIVATE KEY" (SEC1), holding a P-256 key (nothing but whitespace may
+ * follow it). A public key embedded in the encoding must match the scalar.
+ * Intermediate copies are wiped. Returns 0, CVM_E_FORMAT, CVM_E_UNSUPPORTED
+ * (another curve or algorithm), CVM_E_TOO_LARGE or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_p256_keypair_from_pem(const char *pem, size_t len, struct cvm_p256_keypair **out);
+/* cvm_p256_keypair_free wipes and frees `kp`; NULL is a no-op. */
+void cvm_p256_keypair_free(struct cvm_p256_keypair *kp);
+/* cvm_p256_keypair_public writes the public point as x || y. */
+void cvm_p256_keypair_public(const struct cvm_p256_keypair *kp, uint8_t xy[64]);
+/* cvm_p256_keypair_spki writes the SubjectPublicKeyInfo DER (91 bytes) into
+ * a new buffer the caller frees. */
+CVM_MUST_CHECK int cvm_p256_keypair_spki(const struct cvm_p256_keypair *kp, uint8_t **out, size_t *out_len);
+/* cvm_p256_keypair_pkcs8 writes the canonical 138-byte PKCS#8 DER that
+ * dstack hashes (and that rcgen/ring, dstack and OpenSSL 3 all produce):
+ *   30 81 87 | 02 01 00 | 30 13 06 07 2a8648ce3d0201 06 08 2a8648ce3d030107 |
+ *   04 6d 30 6b 02 01 01 04 20 <d> a1 44 03 42 00 04 <x> <y>
+ * i.e. ECPrivateKey v1 without [0] parameters and with the [1] public key.
+ * The output is secret: the caller wipes it. */
+void cvm_p256_keypair_pkcs8(const struct cvm_p256_keypair *kp, uint8_t out[CVM_P256_PKCS8_DER_LEN]);
+/* cvm_p256_keypair_pkcs8_pem writes that DER as a "PRIVATE KEY" PEM block
+ * (64-column base64, LF line ends, trailing LF) into a new secret of exactly
+ * the text's length (no NUL terminator). */
+CVM_MUST_CHECK int cvm_p256_keypair_pkcs8_pem(const struct cvm_p256_keypair *kp, struct cvm_secret **out);
+/* cvm_p256_keypair_sign signs SHA-256(msg) with ECDSA and writes r || s. The
+ * nonce is random (OpenSSL), so two signatures of one message differ. */
+CVM_MUST_CHECK int cvm_p256_keypair_sign(const struct cvm_p256_keypair *kp, const uint8_t *msg, size_t len,
+                                         uint8_t sig[64]);
+
+/* -- X.509 certificates (OpenSSL) -- */
+
+#define CVM_CERT_ALT_NAMES_MAX 64
+#define CVM_CERT_EXTS_MAX 16
+#define CVM_CERT_SERIAL_MAX 20
+
+/* struct cvm_cert_ext_spec is one extra extension: `value` is the content of
+ * extnValue, i.e. the DER the extension carries (dstack's RA-TLS extensions
+ * carry DER(OCTET STRING(payload)) there; spec §6.1). */
+struct cvm_cert_ext_spec {
+	const char *oid; /* dotted, e.g. "1.3.6.1.4.1.62397.1.8" */
+	bool critical;
+	const uint8_t *value;
+	size_t value_len;
+};
+
+/* struct cvm_cert_template describes a certificate to make (the profile of
+ * dstack's rcgen certificates, spec §6.3). Every pointer is borrowed. */
+struct cvm_cert_template {
+	const char *common_name;      /* required, non-empty UTF-8 */
+	const char *organization;     /* NULL: no O= attribute */
+	const char *const *alt_names; /* DNS names, or IP literals (v4/v6), which become IP SANs */
+	size_t alt_name_count;        /* at most CVM_CERT_ALT_NAMES_MAX */
+	int64_t not_before;           /* Unix seconds; not_before < not_after */
+	int64_t not_after;
+	bool is_ca;             /* basicConstraints CA:TRUE (critical), keyCertSign + cRLSign */
+	int path_len;           /* CA only: pathLenConstraint, or -1 for none */
+	bool usage_server_auth; /* extendedKeyUsage serverAuth */
+	bool usage_client_auth; /* extendedKeyUsage clientAuth */
+	const uint8_t *serial;  /* big-endian, 1..CVM_CERT_SERIAL_MAX bytes; NULL: 16 random bytes */
+	size_t serial_len;
+	const struct cvm_cert_ext_spec *exts; /* at most CVM_CERT_EXTS_MAX */
+	size_t ext_count;
+};
+
+/* cvm_cert_template_init fills `t` with an empty leaf template: no names, no
+ * usages, path_len -1, zero times (which cvm_cert_make rejects). */
+void cvm_cert_template_init(struct cvm_cert_template *t);
+
+/* cvm_cert_make issues an X.509 v3 certificate for `subject`'s public key as
+ * `t` describes, signed (ECDSA P-256 with SHA-256) by `issuer_key` as the
+ * holder of `issuer`, or self-signed when both are NULL. It always adds
+ * keyUsage (critical: digitalSignature, plus keyCertSign and cRLSign for a
+ * CA), subjectKeyIdentifier, and authorityKeyIdentifier. It checks that
+ * `issuer_key` is the key of `issuer` and that `issuer` is a CA, but not the
+ * issuer's validity window or path length. On success *out_pem is a new
+ * NUL-terminated PEM certificate ("-----BEGIN CERTIFICATE-----...") that the
+ * caller frees, and *out_len its length without the NUL. Returns 0,
+ * CVM_E_INVAL (bad template, key mismatch), CVM_E_TOO_LARGE, CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypair *subject,
+                                 const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                                 char **out_pem, size_t *out_len);
+
+/* ==== app keys (lib/kdf) ==================================================== */
+
+/* enum cvm_key_provider says where an app's keys come from. Each has the tag
+ * that dstack's `.appkeys.json` uses for it and the name that the
+ * `key-provider` runtime event carries (cvm_key_provider_name). */
+enum cvm_key_provider {
+	CVM_KEY_PROVIDER_NONE = 1,  /* "None" / "none": a random seed per boot (nothing persists) */
+	CVM_KEY_PROVIDER_LOCAL_SGX, /* "Local" / "local-sgx": dstack's SGX local key provider */
+	CVM_KEY_PROVIDER_TPM,       /* "Tpm" / "tpm": a TPM-sealed seed */
+	CVM_KEY_PROVIDER_KMS,       /* "Kms" / "kms": issued by a KMS after attestation */
+	CVM_KEY_PROVIDER_LOCAL,     /* "CvmkitLocal" / "local": cvmkit's seed file in a state
+	                             * directory (cvm_appkeys_local_open); unattested, for
+	                             * development and single-host use. dstack cannot read
+	                             * this tag. */
+};
+
+/* cvm_key_provider_name returns the static key-provider event name of `p`
+ * ("none", "local-sgx", "tpm", "kms", "local"), or NULL for another value. */
+const char *cvm_key_provider_name(enum cvm_key_provider p);
+
+/* Limits of the appkeys.json parser. */
+#define CVM_APPKEYS_JSON_MAX ((size_t)64 * 1024) /* whole file */
+#define CVM_APPKEYS_PEM_MAX ((size_t)16 * 1024)  /* ca_cert, key, tmp_ca_key, tmp_ca_cert */
+#define CVM_APPKEYS_TEXT_MAX ((size_t)2048)      /* gateway_app_id, url */
+#define CVM_APPKEYS_ID_MAX ((size_t)1024)        /* key provider id (mr, pubkey) in bytes */
+
+/* struct cvm_appkeys is everything an app's keys consist of: the contents of
+ * dstack's `.appkeys.json` (spec §2, §3.4). Make one with
+ * cvm_appkeys_parse_json, cvm_appkeys_load, cvm_appkeys_from_seed or
+ * cvm_appkeys_local_open; free it with cvm_appkeys_free, which wipes every
+ * secret. All fields are owned. */
+struct cvm_appkeys {
+	/* The app's secp256k1 key (32 bytes, a valid scalar): the root of every
+	 * GetKey derivation and the signer of signature_chain[0]. */
+	struct cvm_secret *k256_key;
+	/* The KMS root's recoverable signature over the app key,
+	 * keccak256("dstack-kms-issued" ":" app_id || compressed app pubkey),
+	 * r || s || v; k256_signature_len is 65, or 0 when no KMS issued the key. */
+	uint8_t k256_signature[CVM_K256_RSIG_LEN];
+	size_t k256_signature_len;
+	/* The LUKS key (32 bytes; the guest passes its lowercase hex as the
+	 * passphrase) and the X25519 secret of the encrypted environment (32
+	 * bytes, or len 0 when the provider gives none: every non-KMS one). */
+	struct cvm_secret *disk_crypt_key;
+	struct cvm_secret *env_crypt_key;
+	/* Which gateway app may route to this app ("any": no check); may be "". */
+	char *gateway_app_id;
+	/* The CA certificate(s) that app TLS certificates chain to, PEM; may be "". */
+	char *ca_cert;
+	enum cvm_key_provider key_provider;
+	/* The provider's P-256 private key, PKCS#8 PEM text (no NUL): the app CA
+	 * key for None/Local/Tpm/cvmkit-local, the KMS temp CA key for Kms. */
+	struct cvm_secret *key_provider_key;
+	/* The provider identity that the key-provider event carries: the SGX
+	 * measurement (Local), the key's SPKI DER (Tpm, cvmkit-local), the KMS
+	 * root CA SPKI DER (Kms), nothing for None. NULL when empty. */
+	uint8_t *key_provider_id;
+	size_t key_provider_id_len;
+	char *kms_url;         /* Kms only, else NULL */
+	char *kms_tmp_ca_cert; /* Kms only, else NULL: PEM */
+};
+
+/* cvm_appkeys_parse_json reads dstack's `.appkeys.json` (spec §2): a JSON
+ * object with exactly the keys disk_crypt_key (hex, 32 bytes), env_crypt_key
+ * (optional; hex, 0 or 32 bytes), k256_key (hex, 32 bytes, a valid scalar),
+ * k256_signature (hex, 0 or 65 bytes, v <= 3), gateway_app_id (string),
+ * ca_cert (string: "" or PEM certificates) and key_provider (an object with
+ * one tag: {"None": {key}}, {"Local": {key, mr}}, {"Tpm": {key, pubkey}},
+ * {"Kms": {url, pubkey, tmp_ca_key, tmp_ca_cert}} or {"CvmkitLocal":
+ * {key, id}}; every key a P-256 PEM private key, every id hex). Unknown or
+ * duplicate keys are errors, so a misspelt key never silently goes missing
+ * (dstack itself ignores unknown keys). Hex may be upper or lower case, with
+ * no 0x prefix. It checks no signature: see cvm_kdf_k256_check_issued.
+ *
+ * On error, a one-sentence reason naming the field (never any of its value)
+ * goes to `err` when err_len > 0. Every copy of the input that cvmkit makes
+ * and every string jansson decoded is wiped before return; jansson's own
+ * scratch buffers are wiped only after cvm_kdf_json_wipe_on_free. Returns 0,
+ * CVM_E_FORMAT, CVM_E_UNSUPPORTED (unknown provider tag), CVM_E_TOO_LARGE or
+ * CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_appkeys_parse_json(const char *json, size_t len, struct cvm_appkeys **out, char *err,
+                                          size_t err_len);
+/* cvm_appkeys_load reads and parses the file at `path` (at most
+ * CVM_APPKEYS_JSON_MAX bytes). It refuses, with CVM_E_POLICY, a file that is
+ * not a regular file or whose mode grants any access to group or others
+ * (chmod 600 fixes it). Returns what cvm_appkeys_parse_json returns, or
+ * CVM_E_SYSTEM (errno set) when the file cannot be read. */
+CVM_MUST_CHECK int cvm_appkeys_load(const char *path, struct cvm_appkeys **out, char *err, size_t err_len);
+/* cvm_appkeys_to_json writes `k` in the format cvm_appkeys_parse_json reads
+ * (compact JSON, keys in dstack's order) into a new secret (no NUL). It
+ * checks lengths, not contents (a PEM field is written as it is). Returns 0,
+ * CVM_E_INVAL (a field out of range, a Kms provider without kms_url or
+ * kms_tmp_ca_cert) or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_appkeys_to_json(const struct cvm_appkeys *k, struct cvm_secret **out);
+/* cvm_appkeys_free wipes and frees `k`; NULL is a no-op. */
+void cvm_appkeys_free(struct cvm_appkeys *k);
+
+/* cvm_appkeys_from_seed derives a full key set from a provider seed, as
+ * dstack's gen_app_keys_from_seed does for its non-KMS providers (spec §3.7),
+ * and marks it CVM_KEY_PROVIDER_LOCAL:
+ *   k256_key       = HKDF(seed, "app-k256-key")                (a valid scalar)
+ *   app CA key     = derive_p256(seed, "app-key")    -> key_provider_key (PEM)
+ *   disk_crypt_key = SHA-256(PKCS#8 DER of derive_p256(seed, "app-disk-key"))
+ *   ca_cert        = self-signed "O=cvmkit, CN=cvmkit Local App CA", CA with
+ *                    path length 1, by the app CA key, valid from
+ *                    2025-01-01 to 9999-12-31 (RFC 5280's "no expiry"), serial
+ *                    from SHA-256 of the SPKI
+ *   key_provider_id = SPKI DER of the app CA key
+ *   env_crypt_key, k256_signature and gateway_app_id empty.
+ * (HKDF here is cvm_kdf_derive: salt "RATLS".) `seed` is at least 16 bytes.
+ * The same seed always gives the same keys (the certificate's signature
+ * differs). Returns 0, CVM_E_INVAL, CVM_E_CRYPTO or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_appkeys_from_seed(const uint8_t *seed, size_t seed_len, struct cvm_appkeys **out);
+
+/* CVM_LOCAL_SEED_FILE is the seed file's name in the state directory. */
+#define CVM_LOCAL_SEED_FILE "app-seed"
+#define CVM_LOCAL_SEED_LEN 32
+
+/* cvm_appkeys_local_open is the local key provider: it opens
+ * `state_dir`/app-seed, creating it first with 32 random bytes (getrandom)
+ * and mode 0600 if it does not exist (written to a temporary name, synced and
+ * linked into place, so a crash never leaves a short seed and two racing
+ * callers end up with the same seed), and returns cvm_appkeys_from_seed of
+ * it. One state directory serves one app.
+ *
+ * It refuses, with CVM_E_POLICY and a reason in `err`: a seed that is not a
+ * regular file, a symbolic link, a file owned by another user, a mode that
+ * grants any access to group or others, and a state directory that group or
+ * others may write. A seed of the wrong size gives CVM_E_FORMAT (it is never
+ * replaced). Returns 0, those, CVM_E_SYSTEM (errno set), CVM_E_INVAL or
+ * CVM_E_NOMEM. The seed never leaves the call: only derived keys do. */
+CVM_MUST_CHECK int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char *err,
+                                          size_t err_len);
+
+/* cvm_kdf_json_wipe_on_free makes jansson wipe every block it frees, for
+ * the whole process (json_set_alloc_funcs), so that the scratch buffers its
+ * parser fills while reading appkeys.json do not linger in freed memory. A
+ * daemon that holds keys calls it once at startup, before any thread starts
+ * and before any JSON value exists; it is not undone. */
+void cvm_kdf_json_wipe_on_free(void);
+
+/* ==== dstack derivations (lib/kdf) ========================================== */
+
+/* cvm_kdf_derive is dstack's derive_key: HKDF-SHA256 with salt "RATLS", the
+ * given IKM and info, `out_len` bytes. Multi-part infos are the plain
+ * concatenation of the parts. Returns 0, CVM_E_INVAL or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_kdf_derive(const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len,
+                                  uint8_t *out, size_t out_len);
+/* cvm_kdf_derive_p256 is dstack's derive_p256: the 32 bytes of
+ * cvm_kdf_derive(sk, info) used directly as a P-256 scalar. Returns 0,
+ * CVM_E_FORMAT (the scalar is 0 or >= n: probability about 2^-32, then no key
+ * exists for this input, as in dstack), CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_kdf_derive_p256(const uint8_t *sk, size_t sk_len, const uint8_t *info, size_t info_len,
+                                       struct cvm_p256_keypair **out);
+/* cvm_kdf_dh_secret is dstack's derive_dh_secret: SHA-256 of the canonical
+ * PKCS#8 DER of cvm_kdf_derive_p256(sk, info). `out` is secret. */
+CVM_MUST_CHECK int cvm_kdf_dh_secret(const uint8_t *sk, size_t sk_len, const uint8_t *info, size_t info_len,
+                                     uint8_t out[32]);
+
+/* -- GetKey -- */
+
+enum cvm_key_alg {
+	CVM_KEY_ALG_SECP256K1 = 1,
+	CVM_KEY_ALG_ED25519 = 2,
+};
+
+/* cvm_key_alg_parse maps a GetKey `algorithm` string: "", "secp256k1" and
+ * "k256" to CVM_KEY_ALG_SECP256K1, "ed25519" to CVM_KEY_ALG_ED25519 (exact,
+ * case-sensitive). Anything else, "secp256k1_prehashed" included, gives
+ * CVM_E_UNSUPPORTED (dstack answers "Unsupported algorithm"). */
+CVM_MUST_CHECK int cvm_key_alg_parse(const char *name, size_t len, enum cvm_key_alg *out);
+/* cvm_key_alg_name returns "secp256k1" or "ed25519" (static), or NULL. */
+const char *cvm_key_alg_name(enum cvm_key_alg alg);
+
+/* CVM_GETKEY_SEPARATE_CURVES derives a different key per curve (cvmkit
+ * only, off by default; see the pitfall at the top of this header): info =
+ * 0xFF || "cvmkit-getkey-v1" || 0x00 || algorithm name || 0x00 || path. The
+ * leading 0xFF can start no UTF-8 string, so no dstack path (a JSON string)
+ * can produce the same info. The signature chain is formed as usual. */
+#define CVM_GETKEY_SEPARATE_CURVES (1u << 0)
+
+/* struct cvm_getkey is a GetKey result. Clean it with cvm_getkey_cleanup. */
+struct cvm_getkey {
+	struct cvm_secret *key;                  /* 32 bytes: secp256k1 scalar or Ed25519 seed */
+	uint8_t public_key[CVM_K256_PUBKEY_LEN]; /* compressed secp256k1 (33) or raw Ed25519 (32) */
+	size_t public_key_len;
+	uint8_t chain0[CVM_K256_RSIG_LEN]; /* signature_chain[0] */
+	uint8_t chain1[CVM_K256_RSIG_LEN]; /* signature_chain[1] = k256_signature */
+	size_t chain1_len;                 /* 65, or 0 (dstack then returns "") */
+};
+
+/* cvm_kdf_get_key is the agent's GetKey (spec §1.3):
+ *   key      = HKDF-SHA256(salt "RATLS", IKM = keys->k256_key, info = path, 32)
+ *   chain[0] = ECDSA-secp256k1 by keys->k256_key (RFC 6979, low-S, r||s||v)
+ *              over keccak256(purpose || ":" || lowerhex(public_key))
+ *   chain[1] = keys->k256_signature
+ * `purpose` does not enter the key, only the chain. For secp256k1 a derived
+ * value that is not a valid scalar gives CVM_E_FORMAT (probability about
+ * 2^-128; dstack fails the same way). With flags 0 the result is byte-for-
+ * byte dstack's; see CVM_GETKEY_SEPARATE_CURVES. Returns 0, CVM_E_INVAL
+ * (NULL keys or pointers, unknown flags), CVM_E_FORMAT, CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_kdf_get_key(const struct cvm_appkeys *keys, const char *path, size_t path_len,
+                                   const char *purpose, size_t purpose_len, enum cvm_key_alg alg,
+                                   unsigned flags, struct cvm_getkey *out);
+/* cvm_getkey_cleanup wipes `g` and frees its key; safe on a zeroed or
+ * already-cleaned struct. */
+void cvm_getkey_cleanup(struct cvm_getkey *g);
+
+/* cvm_kdf_chain_message_digest writes keccak256(purpose || ":" ||
+ * lowerhex(pub)): the digest that signature_chain[0] signs. */
+void cvm_kdf_chain_message_digest(const char *purpose, size_t purpose_len, const uint8_t *pub, size_t pub_len,
+                                  uint8_t out[32]);
+
+/* cvm_kdf_chain_verify checks a GetKey signature chain as dstack's README
+ * describes: it recovers the app key from `chain0` over the chain message of
+ * (`purpose`, `pub`) and writes it to `app_pub`; then, when `chain1` is not
+ * NULL, requires it to be the KMS issuance of that app key for `app_id` by
+ * `kms_pub` (compressed, required with chain1). Returns 0, CVM_E_SIGNATURE or
+ * CVM_E_FORMAT. With chain1 NULL, only the caller's comparison of `app_pub`
+ * with a key it trusts makes the result mean anything. */
+CVM_MUST_CHECK int cvm_kdf_chain_verify(const char *purpose, size_t purpose_len, const uint8_t *pub,
+                                        size_t pub_len, const uint8_t chain0[CVM_K256_RSIG_LEN],
+                                        const uint8_t *chain1, const uint8_t app_id[CVM_APP_ID_LEN],
+                                        const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
+                                        uint8_t app_pub[CVM_K256_PUBKEY_LEN]);
+
+/* cvm_kdf_dip1_report_data writes the 64-byte report_data of
+ * Worker.GetAttestationForAppKey for GetKey("vms", "signing", alg)'s public
+ * key: "dip1::secp256k1c-pk:" + base64url(33-byte key) (exactly 64 bytes) or
+ * "dip1::ed25519-pk:" + base64url(32-byte key), zero-padded. */
+CVM_MUST_CHECK int cvm_kdf_dip1_report_data(const struct cvm_appkeys *keys, enum cvm_key_alg alg,
+                                            uint8_t out[CVM_REPORT_DATA_LEN]);
+
+/* -- Sign and Verify -- */
+
+enum cvm_sign_alg {
+	CVM_SIGN_ED25519 = 1,
+	CVM_SIGN_SECP256K1,           /* ECDSA over SHA-256(data) */
+	CVM_SIGN_SECP256K1_PREHASHED, /* ECDSA over data, which is a 32-byte digest */
+};
+
+/* cvm_sign_alg_parse maps a Sign/Verify `algorithm`: "ed25519",
+ * "secp256k1", "k256" (= secp256k1), "secp256k1_prehashed". Anything else,
+ * "" included, gives CVM_E_UNSUPPORTED. */
+CVM_MUST_CHECK int cvm_sign_alg_parse(const char *name, size_t len, enum cvm_sign_alg *out);
+
+/* struct cvm_sign_result is a Sign result; it holds no secret. */
+struct cvm_sign_result {
+	uint8_t signature[64];                   /* Ed25519, or secp256k1 r || s (not recoverable) */
+	uint8_t public_key[CVM_K256_PUBKEY_LEN]; /* raw Ed25519 (32) or compressed secp256k1 (33) */
+	size_t public_key_len;
+	uint8_t chain0[CVM_K256_RSIG_LEN]; /* GetKey("vms", "signing", alg).chain[0] */
+	uint8_t chain1[CVM_K256_RSIG_LEN]; /* k256_signature */
+	size_t chain1_len;                 /* 65 or 0 */
+};
+
+/* cvm_kdf_sign is the agent's Sign (spec §1.3): it signs `data` with
+ * GetKey("vms", "signing", alg)'s key. dstack's response is {signature,
+ * signature_chain: [signature, chain0, chain1], public_key}. `flags` is
+ * passed to the GetKey derivation (0 for dstack's keys). Returns 0,
+ * CVM_E_INVAL (prehashed data that is not 32 bytes: dstack answers "Pre-hashed
+ * signing requires a 32-byte digest, but received N bytes"), or what
+ * cvm_kdf_get_key returns. */
+CVM_MUST_CHECK int cvm_kdf_sign(const struct cvm_appkeys *keys, enum cvm_sign_alg alg, const uint8_t *data,
+                                size_t len, unsigned flags, struct cvm_sign_result *out);
+
+/* cvm_kdf_verify is the agent's Verify (spec §1.3): it needs no key of
+ * ours. Ed25519: `pub` 32 bytes, `sig` 64. secp256k1: `pub` SEC1 33 or 65
+ * bytes, `sig` r || s (64), high-S rejected; over SHA-256(data), or over
+ * `data` itself (exactly 32 bytes) when prehashed. Returns 0 (valid: true),
+ * CVM_E_SIGNATURE (valid: false), or CVM_E_FORMAT for a malformed key,
+ * signature or digest (dstack answers HTTP 400); CVM_E_INVAL for an `alg`
+ * outside the enum. An Ed25519 key that is not a point gives CVM_E_SIGNATURE
+ * rather than CVM_E_FORMAT. */
+CVM_MUST_CHECK int cvm_kdf_verify(enum cvm_sign_alg alg, const uint8_t *data, size_t len, const uint8_t *sig,
+                                  size_t sig_len, const uint8_t *pub, size_t pub_len);
+
+/* -- GetTlsKey -- */
+
+/* cvm_kdf_tls_key_new makes GetTlsKey's key: 32 random bytes, then
+ * cvm_kdf_derive_p256 with an empty info (spec §1.3); it is not
+ * deterministic. Export it with cvm_p256_keypair_pkcs8_pem and certify it
+ * with cvm_cert_make. */
+CVM_MUST_CHECK int cvm_kdf_tls_key_new(struct cvm_p256_keypair **out);
+
+/* -- KMS side (spec §3.2) -- */
+
+/* cvm_kdf_app_k256_key derives an app's k256 key from the KMS root
+ * secp256k1 key: HKDF(root_k256, app_id || "app-key"), a valid scalar. */
+CVM_MUST_CHECK int cvm_kdf_app_k256_key(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
+                                        const uint8_t app_id[CVM_APP_ID_LEN], struct cvm_secret **out);
+/* cvm_kdf_k256_issued_digest writes keccak256("dstack-kms-issued" || ":" ||
+ * app_id || app_pub): what k256_signature signs. */
+void cvm_kdf_k256_issued_digest(const uint8_t app_id[CVM_APP_ID_LEN],
+                                const uint8_t app_pub[CVM_K256_PUBKEY_LEN], uint8_t out[32]);
+/* cvm_kdf_k256_issue makes k256_signature: the root key's recoverable
+ * signature over cvm_kdf_k256_issued_digest. */
+CVM_MUST_CHECK int cvm_kdf_k256_issue(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
+                                      const uint8_t app_id[CVM_APP_ID_LEN],
+                                      const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
+                                      uint8_t sig[CVM_K256_RSIG_LEN]);
+/* cvm_kdf_k256_check_issued returns 0 when `sig` recovers to `kms_pub` over
+ * cvm_kdf_k256_issued_digest(app_id, app_pub), else CVM_E_SIGNATURE (or
+ * CVM_E_FORMAT for a malformed signature). */
+CVM_MUST_CHECK int cvm_kdf_k256_check_issued(const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
+                                             const uint8_t app_id[CVM_APP_ID_LEN],
+                                             const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
+                                             const uint8_t sig[CVM_K256_RSIG_LEN]);
+/* cvm_kdf_disk_crypt_key = derive_dh_secret(root_ca_sk, app_id ||
+ * instance_id || "app-disk-crypt-key"); cvm_kdf_env_crypt_key =
+ * derive_dh_secret(root_ca_sk, app_id || "env-encrypt-key"). `root_ca_sk` is
+ * the 32-byte P-256 scalar of the KMS root CA key; outputs are secret. */
+CVM_MUST_CHECK int cvm_kdf_disk_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
+                                          const uint8_t app_id[CVM_APP_ID_LEN],
+                                          const uint8_t instance_id[CVM_INSTANCE_ID_LEN], uint8_t out[32]);
+CVM_MUST_CHECK int cvm_kdf_env_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
+                                         const uint8_t app_id[CVM_APP_ID_LEN], uint8_t out[32]);
+
+/* -- identities (spec §4.3) -- */
+
+/* cvm_kdf_app_id_from_compose_hash writes the default app_id: the first 20
+ * bytes of the compose hash. */
+void cvm_kdf_app_id_from_compose_hash(const uint8_t compose_hash[32], uint8_t out[CVM_APP_ID_LEN]);
+/* cvm_kdf_instance_id writes SHA-256(seed || app_id [|| binding])[0..20],
+ * where `binding` (NULL for none, as on bare-metal TDX) is the 32-byte
+ * platform binding (SHA-256 of a vTPM AK or NitroTPM EK public area). */
+void cvm_kdf_instance_id(const uint8_t seed[CVM_INSTANCE_ID_LEN], const uint8_t app_id[CVM_APP_ID_LEN],
+                         const uint8_t *binding, uint8_t out[CVM_INSTANCE_ID_LEN]);
+
+#endif

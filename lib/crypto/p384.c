@@ -1,0 +1,371 @@
+/* ECDSA P-384 over a certificate's key (AMD VCEK and VLEK sign SEV-SNP
+ * reports with it), public key types, and the RSASSA-PSS parameters AMD
+ * signs its certificates and CRLs with. X509_verify and X509_CRL_verify
+ * already verify RSASSA-PSS signatures with the parameters the signature
+ * carries; what they do not do is insist on AMD's parameters, which is what
+ * cvm_algor_is_rsa_pss_sha384 adds.
+ *
+ * Why P-384 verification is not a plain EVP_DigestVerify: OpenSSL 3.0 has no
+ * optimised P-384 code, and its generic verification spends most of its
+ * 0.8 ms on 384 point doublings. A verifier checks many reports under few
+ * keys (AMD's VCEKs), so here u1*G + u2*Q is computed with fixed-base
+ * tables: j * 64^i * P for i < 64, j < 64, in affine coordinates, for the
+ * generator (once per process) and for each public key (kept in a small
+ * process-wide cache keyed by the key's bytes: the tables are a pure
+ * function of the public key, never a verification result). A scalar
+ * multiplication is then 64 mixed additions and no doubling. Everything here
+ * handles public values only, so variable time is fine. */
+/* EC_POINTs_make_affine (one inversion for a whole table) is deprecated in
+ * OpenSSL 3.0 without a replacement. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "crypto_int.h"
+
+#define COMB_W 6                      /* bits per window */
+#define COMB_ROWS (384 / COMB_W)      /* 64 windows */
+#define COMB_COLS ((1 << COMB_W) - 1) /* multiples 1..63 of each window */
+#define COMB_CACHE_MAX 4
+#define P384_POINT_LEN 97 /* 0x04 || x || y */
+
+struct comb {
+	EC_POINT *t[COMB_ROWS][COMB_COLS];
+	int refs;
+	uint8_t key[P384_POINT_LEN];
+};
+
+static EC_GROUP *p384;
+static struct comb *g_comb;
+static pthread_once_t p384_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct comb *cache[COMB_CACHE_MAX];
+static size_t cache_next;
+
+static void comb_free(struct comb *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < COMB_ROWS; i++)
+		for (size_t j = 0; j < COMB_COLS; j++)
+			EC_POINT_free(c->t[i][j]);
+	OPENSSL_free(c);
+}
+
+/* comb_new builds the table of `p`. */
+static struct comb *comb_new(const EC_POINT *p, BN_CTX *ctx)
+{
+	struct comb *c = OPENSSL_zalloc(sizeof(*c));
+	EC_POINT *base = EC_POINT_dup(p, p384);
+	bool ok = c != NULL && base != NULL;
+
+	for (size_t i = 0; ok && i < COMB_ROWS; i++) {
+		c->t[i][0] = EC_POINT_dup(base, p384);
+		ok = c->t[i][0] != NULL;
+		for (size_t j = 1; ok && j < COMB_COLS; j++) {
+			c->t[i][j] = EC_POINT_new(p384);
+			ok = c->t[i][j] != NULL &&
+			     EC_POINT_add(p384, c->t[i][j], c->t[i][j - 1], base, ctx) == 1;
+		}
+		for (size_t d = 0; ok && d < COMB_W; d++)
+			ok = EC_POINT_dbl(p384, base, base, ctx) == 1;
+	}
+	/* A multiple of a point of prime order below the order is never the
+	 * point at infinity, so every entry can be made affine. */
+	ok = ok && EC_POINTs_make_affine(p384, (size_t)COMB_ROWS * COMB_COLS, &c->t[0][0], ctx) == 1;
+	EC_POINT_free(base);
+	if (!ok) {
+		comb_free(c);
+		return NULL;
+	}
+	c->refs = 1;
+	return c;
+}
+
+static void p384_init(void)
+{
+	BN_CTX *ctx = BN_CTX_new();
+
+	p384 = EC_GROUP_new_by_curve_name(NID_secp384r1);
+	if (p384 != NULL && ctx != NULL)
+		g_comb = comb_new(EC_GROUP_get0_generator(p384), ctx);
+	BN_CTX_free(ctx);
+	ERR_clear_error();
+}
+
+static void comb_put(struct comb *c)
+{
+	int left;
+
+	if (c == NULL)
+		return;
+	(void)pthread_mutex_lock(&cache_mu);
+	left = --c->refs;
+	(void)pthread_mutex_unlock(&cache_mu);
+	if (left == 0)
+		comb_free(c);
+}
+
+/* comb_get finds or builds the table of the public key `key` (the cache
+ * keeps one reference; the caller gets another, released by comb_put). */
+static struct comb *comb_get(const uint8_t key[P384_POINT_LEN], BN_CTX *ctx)
+{
+	struct comb *c = NULL, *old = NULL;
+	EC_POINT *q = NULL;
+
+	(void)pthread_mutex_lock(&cache_mu);
+	for (size_t i = 0; i < COMB_CACHE_MAX && c == NULL; i++) {
+		if (cache[i] != NULL && memcmp(cache[i]->key, key, P384_POINT_LEN) == 0) {
+			c = cache[i];
+			c->refs++;
+		}
+	}
+	(void)pthread_mutex_unlock(&cache_mu);
+	if (c != NULL)
+		return c;
+	q = EC_POINT_new(p384);
+	if (q == NULL || EC_POINT_oct2point(p384, q, key, P384_POINT_LEN, ctx) != 1 ||
+	    EC_POINT_is_on_curve(p384, q, ctx) != 1) {
+		EC_POINT_free(q);
+		return NULL;
+	}
+	c = comb_new(q, ctx);
+	EC_POINT_free(q);
+	if (c == NULL)
+		return NULL;
+	memcpy(c->key, key, P384_POINT_LEN);
+	(void)pthread_mutex_lock(&cache_mu);
+	old = cache[cache_next];
+	cache[cache_next] = c;
+	c->refs++; /* the cache's reference */
+	cache_next = (cache_next + 1) % COMB_CACHE_MAX;
+	(void)pthread_mutex_unlock(&cache_mu);
+	comb_put(old);
+	return c;
+}
+
+/* comb_mul sets r = k * P from P's table; k < 2^384. */
+static bool comb_mul(const struct comb *c, const BIGNUM *k, EC_POINT *r, BN_CTX *ctx)
+{
+	if (EC_POINT_set_to_infinity(p384, r) != 1)
+		return false;
+	for (size_t i = 0; i < COMB_ROWS; i++) {
+		unsigned digit = 0;
+
+		for (int b = COMB_W - 1; b >= 0; b--)
+			digit = (digit << 1) | (BN_is_bit_set(k, (int)(i * COMB_W) + b) == 1 ? 1u : 0u);
+		if (digit != 0 && EC_POINT_add(p384, r, r, c->t[i][digit - 1], ctx) != 1)
+			return false;
+	}
+	return true;
+}
+
+/* p384_verify checks r || s over the SHA-384 digest `e` under the public
+ * key `key` (uncompressed point). */
+static int p384_verify(const uint8_t key[P384_POINT_LEN], const uint8_t e[48], const uint8_t sig[96])
+{
+	BN_CTX *ctx = BN_CTX_new();
+	struct comb *qc = NULL;
+	EC_POINT *r1 = NULL, *r2 = NULL;
+	BIGNUM *r, *s, *z, *w, *u1, *u2, *x;
+	const BIGNUM *n;
+	int ret = CVM_E_SIGNATURE;
+
+	if (ctx == NULL)
+		return CVM_E_NOMEM;
+	BN_CTX_start(ctx);
+	r = BN_CTX_get(ctx);
+	s = BN_CTX_get(ctx);
+	z = BN_CTX_get(ctx);
+	w = BN_CTX_get(ctx);
+	u1 = BN_CTX_get(ctx);
+	u2 = BN_CTX_get(ctx);
+	x = BN_CTX_get(ctx);
+	if (x == NULL) {
+		ret = CVM_E_NOMEM;
+		goto out;
+	}
+	n = EC_GROUP_get0_order(p384);
+	if (BN_bin2bn(sig, 48, r) == NULL || BN_bin2bn(sig + 48, 48, s) == NULL ||
+	    BN_bin2bn(e, 48, z) == NULL)
+		goto out;
+	/* 0 < r, s < n; the digest is as long as the order, so no truncation */
+	if (BN_is_zero(r) || BN_is_zero(s) || BN_cmp(r, n) >= 0 || BN_cmp(s, n) >= 0)
+		goto out;
+	if (BN_mod_inverse(w, s, n, ctx) == NULL || BN_mod_mul(u1, z, w, n, ctx) != 1 ||
+	    BN_mod_mul(u2, r, w, n, ctx) != 1)
+		goto out;
+	qc = comb_get(key, ctx);
+	r1 = EC_POINT_new(p384);
+	r2 = EC_POINT_new(p384);
+	if (qc == NULL || r1 == NULL || r2 == NULL)
+		goto out;
+	if (!comb_mul(g_comb, u1, r1, ctx) || !comb_mul(qc, u2, r2, ctx) ||
+	    EC_POINT_add(p384, r1, r1, r2, ctx) != 1 || EC_POINT_is_at_infinity(p384, r1) == 1)
+		goto out;
+	if (EC_POINT_get_affine_coordinates(p384, r1, x, NULL, ctx) != 1 || BN_nnmod(x, x, n, ctx) != 1)
+		goto out;
+	if (BN_cmp(x, r) == 0)
+		ret = CVM_OK;
+out:
+	EC_POINT_free(r1);
+	EC_POINT_free(r2);
+	comb_put(qc);
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+	ERR_clear_error();
+	return ret;
+}
+
+/* cert_p384_point reads the certificate's public key as an uncompressed
+ * P-384 point straight from its SubjectPublicKeyInfo, without making an
+ * EVP_PKEY export it to a provider (which costs more than a table lookup). */
+static bool cert_p384_point(const struct cvm_cert *c, uint8_t key[P384_POINT_LEN])
+{
+	X509_PUBKEY *pub = X509_get_X509_PUBKEY(c->x);
+	ASN1_OBJECT *alg = NULL;
+	const unsigned char *pk = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *pa = NULL;
+	int pklen = 0, ptype = 0;
+
+	if (pub == NULL || X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, pub) != 1 ||
+	    OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || pa == NULL)
+		return false;
+	X509_ALGOR_get0(NULL, &ptype, &pval, pa);
+	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(pval) != NID_secp384r1)
+		return false;
+	if (pklen != P384_POINT_LEN || pk[0] != 0x04)
+		return false;
+	memcpy(key, pk, P384_POINT_LEN);
+	return true;
+}
+
+int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])
+{
+	uint8_t key[P384_POINT_LEN], e[48];
+
+	if (!cert_p384_point(c, key)) {
+		ERR_clear_error();
+		return CVM_E_UNSUPPORTED;
+	}
+	(void)pthread_once(&p384_once, p384_init);
+	if (p384 == NULL || g_comb == NULL)
+		return CVM_E_CRYPTO;
+	cvm_sha384(msg, len, e);
+	return p384_verify(key, e, sig);
+}
+
+enum cvm_key_type cvm_cert_key_type(const struct cvm_cert *c, unsigned *bits)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(c->x);
+	enum cvm_key_type t = CVM_KEY_OTHER;
+	char group[32];
+
+	if (bits != NULL)
+		*bits = 0;
+	if (pk == NULL) {
+		ERR_clear_error();
+		return CVM_KEY_OTHER;
+	}
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		t = CVM_KEY_RSA;
+		if (bits != NULL && EVP_PKEY_get_bits(pk) > 0)
+			*bits = (unsigned)EVP_PKEY_get_bits(pk);
+		break;
+	case EVP_PKEY_EC: {
+		uint8_t key[P384_POINT_LEN];
+
+		if (cert_p384_point(c, key)) {
+			t = CVM_KEY_EC_P384;
+			break;
+		}
+		if (EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) == 1 &&
+		    strcmp(group, "prime256v1") == 0)
+			t = CVM_KEY_EC_P256;
+		break;
+	}
+	default:
+		break;
+	}
+	ERR_clear_error();
+	return t;
+}
+
+/* md_is_sha384 is true for an AlgorithmIdentifier of SHA-384 (parameters
+ * absent or NULL, as RFC 4055 allows both). */
+static bool md_is_sha384(const X509_ALGOR *a)
+{
+	const ASN1_OBJECT *obj = NULL;
+	const void *pval = NULL;
+	int ptype = 0;
+
+	if (a == NULL)
+		return false; /* absent means SHA-1 */
+	X509_ALGOR_get0(&obj, &ptype, &pval, a);
+	return OBJ_obj2nid(obj) == NID_sha384 && (ptype == V_ASN1_UNDEF || ptype == V_ASN1_NULL);
+}
+
+static bool mgf1_is_sha384(const X509_ALGOR *a)
+{
+	const ASN1_OBJECT *obj = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *md = NULL;
+	int ptype = 0;
+	bool ok;
+
+	if (a == NULL)
+		return false; /* absent means MGF1 with SHA-1 */
+	X509_ALGOR_get0(&obj, &ptype, &pval, a);
+	if (OBJ_obj2nid(obj) != NID_mgf1 || ptype != V_ASN1_SEQUENCE)
+		return false;
+	md = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR), a->parameter);
+	ok = md_is_sha384(md);
+	X509_ALGOR_free(md);
+	return ok;
+}
+
+bool cvm_algor_is_rsa_pss_sha384(const X509_ALGOR *alg)
+{
+	const ASN1_OBJECT *obj = NULL;
+	const void *pval = NULL;
+	RSA_PSS_PARAMS *pss = NULL;
+	int ptype = 0;
+	bool ok = false;
+
+	if (alg == NULL)
+		return false;
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	if (OBJ_obj2nid(obj) != NID_rsassaPss || ptype != V_ASN1_SEQUENCE)
+		goto out;
+	pss = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), alg->parameter);
+	if (pss == NULL)
+		goto out;
+	ok = md_is_sha384(pss->hashAlgorithm) && mgf1_is_sha384(pss->maskGenAlgorithm) &&
+	     pss->saltLength != NULL && ASN1_INTEGER_get(pss->saltLength) == 48 &&
+	     (pss->trailerField == NULL || ASN1_INTEGER_get(pss->trailerField) == 1);
+out:
+	RSA_PSS_PARAMS_free(pss);
+	ERR_clear_error();
+	return ok;
+}
+
+bool cvm_cert_signed_rsa_pss_sha384(const struct cvm_cert *c)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+
+	X509_get0_signature(&sig, &alg, c->x);
+	return cvm_algor_is_rsa_pss_sha384(alg);
+}

@@ -1,0 +1,326 @@
+/* The local key provider: a random seed in a state directory, kept with the
+ * file discipline of a private key, and dstack's seed-based derivation of a
+ * full app key set from it (spec §3.7). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cvmkit/kdf.h>
+
+#define SEED_MIN 16
+#define SEED_MAX 1024
+
+/* The local app CA: fixed names and validity, so that a seed always gives
+ * the same CA apart from its signature. 1735689600 = 2025-01-01T00:00:00Z;
+ * 253402300799 = 9999-12-31T23:59:59Z (RFC 5280 4.1.2.5: no expiry). */
+#define LOCAL_CA_ORG "cvmkit"
+#define LOCAL_CA_CN "cvmkit Local App CA"
+#define LOCAL_CA_NOT_BEFORE INT64_C(1735689600)
+#define LOCAL_CA_NOT_AFTER INT64_C(253402300799)
+#define LOCAL_CA_PATH_LEN 1
+
+__attribute__((format(printf, 3, 4))) static void set_msg(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || err_len == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+/* fail(err, err_len, r, fmt, ...) writes the message and evaluates to `r`
+ * (a macro: static analysers do not follow variadic calls). */
+#define fail(err, err_len, r, ...) (set_msg((err), (err_len), __VA_ARGS__), (r))
+
+static int local_ca_cert(const struct cvm_p256_keypair *ca, const uint8_t *spki, size_t spki_len, char **out)
+{
+	struct cvm_cert_template t;
+	uint8_t serial[16], h[32];
+	size_t pem_len = 0;
+
+	/* serial: the key's fingerprint, positive and never zero */
+	cvm_sha256(spki, spki_len, h);
+	memcpy(serial, h, sizeof(serial));
+	serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x40);
+	cvm_cert_template_init(&t);
+	t.common_name = LOCAL_CA_CN;
+	t.organization = LOCAL_CA_ORG;
+	t.not_before = LOCAL_CA_NOT_BEFORE;
+	t.not_after = LOCAL_CA_NOT_AFTER;
+	t.is_ca = true;
+	t.path_len = LOCAL_CA_PATH_LEN;
+	t.serial = serial;
+	t.serial_len = sizeof(serial);
+	return cvm_cert_make(&t, ca, NULL, NULL, out, &pem_len);
+}
+
+int cvm_appkeys_from_seed(const uint8_t *seed, size_t seed_len, struct cvm_appkeys **out)
+{
+	struct cvm_appkeys *k = NULL;
+	struct cvm_p256_keypair *ca = NULL;
+	uint8_t *spki = NULL;
+	size_t spki_len = 0;
+	int r = CVM_E_NOMEM;
+
+	*out = NULL;
+	if (seed == NULL || seed_len < SEED_MIN || seed_len > SEED_MAX)
+		return CVM_E_INVAL;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return CVM_E_NOMEM;
+	k->key_provider = CVM_KEY_PROVIDER_LOCAL;
+	k->k256_key = cvm_secret_new(CVM_K256_SECKEY_LEN);
+	k->disk_crypt_key = cvm_secret_new(32);
+	k->env_crypt_key = cvm_secret_new(0);
+	k->gateway_app_id = strdup("");
+	if (k->k256_key == NULL || k->disk_crypt_key == NULL || k->env_crypt_key == NULL ||
+	    k->gateway_app_id == NULL)
+		goto out;
+	r = cvm_kdf_derive(seed, seed_len, (const uint8_t *)CVM_KDF_LABEL_SEED_K256,
+	                   sizeof(CVM_KDF_LABEL_SEED_K256) - 1, k->k256_key->p, k->k256_key->len);
+	if (r != CVM_OK)
+		goto out;
+	/* an invalid scalar has probability ~2^-128; dstack fails too */
+	r = cvm_k256_seckey_check(k->k256_key->p);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_kdf_dh_secret(seed, seed_len, (const uint8_t *)CVM_KDF_LABEL_SEED_DISK,
+	                      sizeof(CVM_KDF_LABEL_SEED_DISK) - 1, k->disk_crypt_key->p);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_kdf_derive_p256(seed, seed_len, (const uint8_t *)CVM_KDF_LABEL_SEED_CA_KEY,
+	                        sizeof(CVM_KDF_LABEL_SEED_CA_KEY) - 1, &ca);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_p256_keypair_pkcs8_pem(ca, &k->key_provider_key);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_p256_keypair_spki(ca, &spki, &spki_len);
+	if (r != CVM_OK)
+		goto out;
+	r = local_ca_cert(ca, spki, spki_len, &k->ca_cert);
+	if (r != CVM_OK)
+		goto out;
+	k->key_provider_id = spki;
+	k->key_provider_id_len = spki_len;
+	spki = NULL; /* transferred */
+	*out = k;
+	k = NULL; /* transferred */
+out:
+	free(spki);
+	cvm_p256_keypair_free(ca);
+	cvm_appkeys_free(k);
+	return r;
+}
+
+/* ---- the seed file ---------------------------------------------------------- */
+
+static int read_full(int fd, uint8_t *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, p + got, n - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return CVM_E_SYSTEM;
+		if (k == 0)
+			return CVM_E_TRUNCATED;
+		got += (size_t)k;
+	}
+	return CVM_OK;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = write(fd, p + done, n - done);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return CVM_E_SYSTEM;
+		done += (size_t)k;
+	}
+	return CVM_OK;
+}
+
+/* create_seed writes a new random seed under a temporary name and links it
+ * into place. If another process linked one first, that one wins and this
+ * call succeeds all the same: the caller then reads the winner's seed. */
+static int create_seed(int dfd, char *err, size_t err_len)
+{
+	struct cvm_secret *seed = NULL;
+	char tmp[64];
+	int fd = -1, r = CVM_E_SYSTEM, saved = 0;
+	size_t got = 0;
+
+	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CVM_LOCAL_SEED_FILE, (long)getpid());
+	seed = cvm_secret_new(CVM_LOCAL_SEED_LEN);
+	if (seed == NULL)
+		return CVM_E_NOMEM;
+	while (got < seed->len) {
+		ssize_t k = getrandom(seed->p + got, seed->len - got, 0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			saved = errno;
+			r = fail(err, err_len, CVM_E_SYSTEM, "local provider: getrandom failed");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	/* a leftover from a crashed process that had our pid: never reused */
+	(void)unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		saved = errno;
+		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot create the seed: %s",
+		         strerror(saved));
+		goto out;
+	}
+	/* the umask can only remove bits; make the mode exactly 0600 */
+	if (fchmod(fd, 0600) != 0 || write_full(fd, seed->p, seed->len) != CVM_OK || fsync(fd) != 0) {
+		saved = errno;
+		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot write the seed: %s",
+		         strerror(saved));
+		goto out;
+	}
+	if (linkat(dfd, tmp, dfd, CVM_LOCAL_SEED_FILE, 0) != 0 && errno != EEXIST) {
+		saved = errno;
+		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot link the seed: %s",
+		         strerror(saved));
+		goto out;
+	}
+	(void)fsync(dfd);
+	r = CVM_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+		(void)unlinkat(dfd, tmp, 0);
+	}
+	cvm_secret_free(seed);
+	if (r == CVM_E_SYSTEM)
+		errno = saved;
+	return r;
+}
+
+/* check_seed_file applies the key-file policy to the opened seed. */
+static int check_seed_file(int fd, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return CVM_E_SYSTEM;
+	if (!S_ISREG(st.st_mode))
+		return fail(err, err_len, CVM_E_POLICY, "local provider: %s is not a regular file",
+		            CVM_LOCAL_SEED_FILE);
+	if (st.st_uid != geteuid())
+		return fail(err, err_len, CVM_E_POLICY,
+		            "local provider: %s is owned by uid %u, not by us (uid %u)", CVM_LOCAL_SEED_FILE,
+		            (unsigned)st.st_uid, (unsigned)geteuid());
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		return fail(
+		    err, err_len, CVM_E_POLICY,
+		    "local provider: %s has mode %03o, which grants access to group or others (chmod 600)",
+		    CVM_LOCAL_SEED_FILE, (unsigned)(st.st_mode & 0777));
+	if (st.st_size != CVM_LOCAL_SEED_LEN)
+		return fail(err, err_len, CVM_E_FORMAT, "local provider: %s is %lld bytes, not %d",
+		            CVM_LOCAL_SEED_FILE, (long long)st.st_size, CVM_LOCAL_SEED_LEN);
+	return CVM_OK;
+}
+
+int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char *err, size_t err_len)
+{
+	struct cvm_secret *seed = NULL;
+	struct stat st;
+	int dfd = -1, fd = -1, r = CVM_E_SYSTEM, saved = 0;
+
+	*out = NULL;
+	if (err != NULL && err_len != 0)
+		err[0] = '\0';
+	if (state_dir == NULL)
+		return fail(err, err_len, CVM_E_INVAL, "local provider: no state directory");
+	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		saved = errno;
+		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot open the state directory: %s",
+		         strerror(saved));
+		goto out;
+	}
+	if (fstat(dfd, &st) != 0) {
+		saved = errno;
+		goto out;
+	}
+	/* whoever may write the directory may swap the seed for their own */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		r = fail(err, err_len, CVM_E_POLICY,
+		         "local provider: the state directory has mode %03o: group or others may write it",
+		         (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+		fd = openat(dfd, CVM_LOCAL_SEED_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			break;
+		saved = errno;
+		if (saved == ELOOP) {
+			r = fail(err, err_len, CVM_E_POLICY, "local provider: %s is a symbolic link",
+			         CVM_LOCAL_SEED_FILE);
+			goto out;
+		}
+		if (saved != ENOENT || attempt == 1) {
+			r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot open %s: %s",
+			         CVM_LOCAL_SEED_FILE, strerror(saved));
+			goto out;
+		}
+		r = create_seed(dfd, err, err_len);
+		if (r != CVM_OK) {
+			saved = errno;
+			goto out;
+		}
+	}
+	r = check_seed_file(fd, err, err_len);
+	if (r != CVM_OK) {
+		saved = errno;
+		goto out;
+	}
+	seed = cvm_secret_new(CVM_LOCAL_SEED_LEN);
+	if (seed == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	r = read_full(fd, seed->p, seed->len);
+	if (r != CVM_OK) {
+		saved = errno;
+		r = fail(err, err_len, r == CVM_E_TRUNCATED ? CVM_E_FORMAT : r,
+		         "local provider: cannot read %s", CVM_LOCAL_SEED_FILE);
+		goto out;
+	}
+	r = cvm_appkeys_from_seed(seed->p, seed->len, out);
+	if (r != CVM_OK)
+		(void)fail(err, err_len, r, "local provider: cannot derive keys from the seed (%s)",
+		           cvm_strerror(r));
+out:
+	cvm_secret_free(seed);
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (r == CVM_E_SYSTEM)
+		errno = saved;
+	return r;
+}

@@ -1,0 +1,582 @@
+/* The simulated TEE: a folder that holds a mock vendor PKI, the platform's
+ * fixed values and its run-time registers. See docs/simulator.md.
+ *
+ *   DIR/sim.json                     what the folder is (written last by init)
+ *   DIR/keys/                        mock private keys (0700; files 0600) and certificates
+ *   DIR/collateral/tdx/              what `cvm quote verify --collateral` reads
+ *   DIR/collateral/snp/              (planned: the mock AMD chain; not made yet)
+ *   DIR/platform/tdx_template.quote  a quote with zero REPORTDATA and RTMRs: the
+ *                                    header, TD body and QE report of every quote
+ *   DIR/state/rtmr                   RTMR0..3, 4 x 48 bytes, replaced atomically
+ *   DIR/state/lock                   flock(2) held while an extension runs
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/file.h>
+#include <cvmkit/log.h>
+#include <cvmkit/mockpki.h>
+#include <cvmkit/quote.h>
+#include <cvmkit/secret.h>
+
+#include "tee_int.h"
+
+#define SIM_FORMAT 1
+#define SIM_JSON_MAX ((size_t)16 * 1024)
+#define SIM_RTMR_LEN ((size_t)CVM_TEE_RTMR_COUNT * CVM_TEE_MR_LEN)
+#define DAY ((int64_t)24 * 3600)
+#define SIM_COLLATERAL_DAYS 365
+
+static const char f_json[] = "sim.json";
+static const char d_keys[] = "keys";
+static const char d_coll[] = "collateral";
+static const char d_coll_tdx[] = "collateral/tdx";
+static const char d_platform[] = "platform";
+static const char d_state[] = "state";
+static const char f_tdx_template[] = "platform/tdx_template.quote";
+static const char f_rtmr[] = "state/rtmr";
+static const char f_lock[] = "state/lock";
+
+struct sim {
+	char dir[TEE_PATH_MAX];
+	int64_t created;
+	struct cvm_mockpki *pki; /* TDX: the mock Intel PKI, keys loaded */
+	uint8_t *template_quote; /* TDX */
+	size_t template_len;
+	struct cvm_quote template; /* parsed; borrows template_quote */
+};
+
+static int sim_path(char *buf, size_t cap, const char *dir, const char *rel)
+{
+	int n = snprintf(buf, cap, "%s/%s", dir, rel);
+
+	return n < 0 || (size_t)n >= cap ? CVM_E_INVAL : CVM_OK;
+}
+
+/* mock_opts gives the mock PKI options of a platform: the library's
+ * defaults with collateral that lasts a year, so a simulated platform does
+ * not need refreshing every month as Intel's collateral does. */
+static void mock_opts(struct cvm_mockpki_opts *o, int64_t now)
+{
+	cvm_mockpki_opts_init(o, CVM_TEE_TDX, now);
+	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++)
+		o->cert[i].to = now + (int64_t)10 * SIM_COLLATERAL_DAYS * DAY;
+	o->root_crl.to = o->pck_crl.to = o->tcb_info.to = o->qe_identity.to = now + SIM_COLLATERAL_DAYS * DAY;
+}
+
+void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now)
+{
+	memset(o, 0, sizeof(*o));
+	o->now = now;
+	/* getrandom on 48 bytes does not fail short once the pool is ready;
+	 * a failure leaves a fixed pattern, which is still a valid MRTD. */
+	if (getrandom(o->mrtd, sizeof(o->mrtd), 0) != (ssize_t)sizeof(o->mrtd))
+		memset(o->mrtd, 0x4d, sizeof(o->mrtd));
+	if (getrandom(o->snp_measurement, sizeof(o->snp_measurement), 0) !=
+	    (ssize_t)sizeof(o->snp_measurement))
+		memset(o->snp_measurement, 0x53, sizeof(o->snp_measurement));
+	o->with_snp = false; /* not implemented yet */
+}
+
+/* ---- the state folder -------------------------------------------------- */
+
+static int read_rtmrs(const char *dir, uint8_t out[CVM_TEE_RTMR_COUNT][CVM_TEE_MR_LEN])
+{
+	char path[TEE_PATH_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sim_path(path, sizeof(path), dir, f_rtmr);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_file_read(path, SIM_RTMR_LEN, &buf, &len);
+	if (r == CVM_E_TOO_LARGE)
+		r = CVM_E_FORMAT;
+	if (r != CVM_OK)
+		return r;
+	if (len != SIM_RTMR_LEN)
+		r = CVM_E_FORMAT;
+	else
+		memcpy(out, buf, SIM_RTMR_LEN);
+	free(buf);
+	return r;
+}
+
+/* lock_state takes the state lock (exclusive or shared) and returns its fd. */
+static int lock_state(const char *dir, int how, int *fd_out)
+{
+	char path[TEE_PATH_MAX];
+	int fd, r;
+
+	*fd_out = -1;
+	r = sim_path(path, sizeof(path), dir, f_lock);
+	if (r != CVM_OK)
+		return r;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return CVM_E_SYSTEM;
+	while (flock(fd, how) != 0) {
+		if (errno != EINTR) {
+			int saved = errno;
+
+			(void)close(fd);
+			errno = saved;
+			return CVM_E_SYSTEM;
+		}
+	}
+	*fd_out = fd;
+	return CVM_OK;
+}
+
+static void unlock_state(int fd)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		(void)close(fd); /* closing the last descriptor drops the flock */
+	errno = saved;
+}
+
+/* ---- the backend --------------------------------------------------------- */
+
+static int sim_tdx_quote(struct cvm_tee_dev *tee, const uint8_t rd[CVM_TEE_REPORT_DATA_LEN],
+                         struct cvm_tee_evidence *out)
+{
+	struct sim *s = tee->priv;
+	struct cvm_mockpki_quote_opts *q;
+	const struct cvm_quote *t = &s->template;
+	uint8_t rtmr[CVM_TEE_RTMR_COUNT][CVM_TEE_MR_LEN];
+	int r, fd = -1;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return CVM_E_NOMEM;
+	q->qe_svn = t->qe_svn;
+	q->pce_svn = t->pce_svn;
+	memcpy(q->user_data, t->user_data, sizeof(q->user_data));
+	q->td = t->body.td;
+	q->qe = t->qe_report;
+	if (t->qe_auth_data.len != sizeof(q->auth_data)) {
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	memcpy(q->auth_data, t->qe_auth_data.p, sizeof(q->auth_data));
+	/* A shared lock: an extension in flight finishes first, so a quote
+	 * never shows half of a batch a caller extends under one lock. */
+	r = lock_state(s->dir, LOCK_SH, &fd);
+	if (r != CVM_OK)
+		goto out;
+	r = read_rtmrs(s->dir, rtmr);
+	unlock_state(fd);
+	if (r != CVM_OK)
+		goto out;
+	for (unsigned i = 0; i < CVM_TEE_RTMR_COUNT; i++)
+		memcpy(q->td.rtmr[i], rtmr[i], CVM_TEE_MR_LEN);
+	memcpy(q->td.report_data, rd, CVM_TEE_REPORT_DATA_LEN);
+	r = cvm_mockpki_quote(s->pki, q, &out->data, &out->data_len);
+out:
+	free(q);
+	return r;
+}
+
+static int sim_tdx_extend(struct cvm_tee_dev *tee, unsigned index, const uint8_t digest[CVM_TEE_MR_LEN])
+{
+	struct sim *s = tee->priv;
+	uint8_t rtmr[CVM_TEE_RTMR_COUNT][CVM_TEE_MR_LEN], cat[2 * CVM_TEE_MR_LEN];
+	char path[TEE_PATH_MAX];
+	int r, fd = -1;
+
+	r = sim_path(path, sizeof(path), s->dir, f_rtmr);
+	if (r != CVM_OK)
+		return r;
+	r = lock_state(s->dir, LOCK_EX, &fd);
+	if (r != CVM_OK)
+		return r;
+	r = read_rtmrs(s->dir, rtmr);
+	if (r != CVM_OK)
+		goto out;
+	memcpy(cat, rtmr[index], CVM_TEE_MR_LEN);
+	memcpy(cat + CVM_TEE_MR_LEN, digest, CVM_TEE_MR_LEN);
+	cvm_sha384(cat, sizeof(cat), rtmr[index]);
+	/* write to a temporary file and rename: a reader sees the old or the
+	 * new registers, never a mix */
+	r = cvm_file_write(path, rtmr, sizeof(rtmr), 0644);
+out:
+	unlock_state(fd);
+	return r;
+}
+
+static int sim_tdx_measurements(struct cvm_tee_dev *tee, struct cvm_tee_measurements *out)
+{
+	struct sim *s = tee->priv;
+	uint8_t rtmr[CVM_TEE_RTMR_COUNT][CVM_TEE_MR_LEN];
+	int r;
+
+	r = read_rtmrs(s->dir, rtmr);
+	if (r != CVM_OK)
+		return r;
+	memcpy(out->mrtd, s->template.body.td.mr_td, sizeof(out->mrtd));
+	for (unsigned i = 0; i < CVM_TEE_RTMR_COUNT; i++)
+		memcpy(out->rtmr[i], rtmr[i], CVM_TEE_MR_LEN);
+	return CVM_OK;
+}
+
+static void sim_free(void *priv)
+{
+	struct sim *s = priv;
+
+	if (s == NULL)
+		return;
+	cvm_mockpki_free(s->pki);
+	free(s->template_quote);
+	cvm_freezero(s, sizeof(*s));
+}
+
+static const struct tee_ops sim_tdx_ops = {
+    .quote = sim_tdx_quote,
+    .extend = sim_tdx_extend,
+    .measurements = sim_tdx_measurements,
+    .free_priv = sim_free,
+};
+
+/* ---- sim.json ------------------------------------------------------------ */
+
+static int read_created(const char *dir, int64_t *created)
+{
+	char path[TEE_PATH_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	json_t *root = NULL, *v;
+	json_error_t jerr;
+	int r;
+
+	*created = 0;
+	r = sim_path(path, sizeof(path), dir, f_json);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_file_read(path, SIM_JSON_MAX, &buf, &len);
+	if (r == CVM_E_SYSTEM && errno == ENOENT) {
+		cvm_debug("'%s' has no %s: not a simulator folder", dir, f_json);
+		r = CVM_E_FORMAT;
+	}
+	if (r != CVM_OK)
+		return r;
+	r = CVM_E_FORMAT;
+	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root))
+		goto out;
+	v = json_object_get(root, "cvmkit_simulator");
+	if (!json_is_integer(v) || json_integer_value(v) != SIM_FORMAT) {
+		r = CVM_E_UNSUPPORTED;
+		goto out;
+	}
+	v = json_object_get(root, "created");
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		goto out;
+	*created = (int64_t)json_integer_value(v);
+	r = CVM_OK;
+out:
+	json_decref(root);
+	free(buf);
+	return r;
+}
+
+static int write_json(const char *dir, const struct cvm_tee_sim_opts *o)
+{
+	char path[TEE_PATH_MAX], mrtd[2 * 48 + 1];
+	json_t *root = NULL;
+	char *text = NULL;
+	int r;
+
+	cvm_hex_encode(o->mrtd, sizeof(o->mrtd), mrtd);
+	root = json_pack(
+	    "{s:i, s:s, s:I, s:{s:s, s:b}}", "cvmkit_simulator", SIM_FORMAT, "warning",
+	    "simulated TEE: every key here is a mock; nothing it signs proves anything about hardware",
+	    "created", (json_int_t)o->now, "tdx", "mrtd", mrtd, "debug", (int)o->is_debug);
+	if (root == NULL)
+		return CVM_E_NOMEM;
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(root);
+	if (text == NULL)
+		return CVM_E_NOMEM;
+	r = sim_path(path, sizeof(path), dir, f_json);
+	if (r == CVM_OK)
+		r = cvm_file_write(path, text, strlen(text), 0644);
+	free(text);
+	return r;
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int load_tdx(struct sim *s)
+{
+	struct cvm_mockpki_opts *o;
+	char path[TEE_PATH_MAX];
+	int r;
+
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CVM_E_NOMEM;
+	mock_opts(o, s->created);
+	r = sim_path(path, sizeof(path), s->dir, d_keys);
+	if (r == CVM_OK)
+		r = cvm_mockpki_load(o, path, &s->pki);
+	free(o);
+	if (r != CVM_OK)
+		return r;
+	r = sim_path(path, sizeof(path), s->dir, f_tdx_template);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_file_read(path, CVM_QUOTE_MAX, &s->template_quote, &s->template_len);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_quote_parse(s->template_quote, s->template_len, &s->template);
+	if (r == CVM_OK && (s->template.tee != CVM_TEE_TDX || s->template.body_type != CVM_BODY_TD10))
+		r = CVM_E_FORMAT;
+	return r;
+}
+
+int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform, struct cvm_tee_dev **out)
+{
+	struct cvm_tee_dev *tee = NULL;
+	struct sim *s = NULL;
+	size_t n;
+	int r;
+
+	*out = NULL;
+	if (dir == NULL || platform != CVM_TEE_PLATFORM_TDX)
+		return platform == CVM_TEE_PLATFORM_SNP ? CVM_E_UNSUPPORTED : CVM_E_INVAL;
+	n = strlen(dir);
+	if (n == 0 || n >= TEE_PATH_MAX - 64)
+		return CVM_E_INVAL;
+	tee = calloc(1, sizeof(*tee));
+	s = calloc(1, sizeof(*s));
+	if (tee == NULL || s == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	memcpy(s->dir, dir, n + 1);
+	r = read_created(dir, &s->created);
+	if (r != CVM_OK)
+		goto out;
+	r = load_tdx(s);
+	if (r != CVM_OK)
+		goto out;
+	tee->priv = s;
+	s = NULL; /* transferred */
+	tee->ops = &sim_tdx_ops;
+	tee->info.platform = platform;
+	tee->info.is_simulated = true;
+	tee->info.interfaces = CVM_TEE_IF_SIMULATOR;
+	(void)snprintf(tee->info.provider, sizeof(tee->info.provider), "cvmkit-sim");
+	(void)snprintf(tee->info.description, sizeof(tee->info.description),
+	               "SIMULATED Intel TDX (cvmkit simulator in %.180s): not hardware", dir);
+	*out = tee;
+	tee = NULL; /* transferred */
+out:
+	sim_free(s);
+	cvm_tee_free(tee);
+	return r;
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+/* dir_prepare makes `dir` (mode 0700) or accepts an existing empty one. */
+static int dir_prepare(const char *dir)
+{
+	struct stat st;
+	char path[TEE_PATH_MAX];
+	int r;
+
+	if (mkdir(dir, 0700) == 0)
+		return CVM_OK;
+	if (errno != EEXIST)
+		return CVM_E_SYSTEM;
+	if (stat(dir, &st) != 0)
+		return CVM_E_SYSTEM;
+	if (!S_ISDIR(st.st_mode))
+		return CVM_E_INVAL;
+	/* An existing folder must hold nothing of a platform. */
+	r = sim_path(path, sizeof(path), dir, f_json);
+	if (r != CVM_OK)
+		return r;
+	if (access(path, F_OK) == 0 || rmdir(dir) != 0) {
+		cvm_debug("'%s' exists and is not empty", dir);
+		return CVM_E_INVAL;
+	}
+	/* It was empty: make it again with our mode. */
+	return mkdir(dir, 0700) == 0 ? CVM_OK : CVM_E_SYSTEM;
+}
+
+static int sub_dir(const char *dir, const char *rel, unsigned mode)
+{
+	char path[TEE_PATH_MAX];
+	int r;
+
+	r = sim_path(path, sizeof(path), dir, rel);
+	if (r != CVM_OK)
+		return r;
+	return mkdir(path, (mode_t)mode) == 0 ? CVM_OK : CVM_E_SYSTEM;
+}
+
+static int write_file(const char *dir, const char *rel, const void *p, size_t n, unsigned mode)
+{
+	char path[TEE_PATH_MAX];
+	int r;
+
+	r = sim_path(path, sizeof(path), dir, rel);
+	if (r != CVM_OK)
+		return r;
+	return cvm_file_write(path, p, n, mode);
+}
+
+static int init_tdx(const char *dir, const struct cvm_tee_sim_opts *so)
+{
+	struct cvm_mockpki_opts *o = NULL;
+	struct cvm_mockpki_quote_opts *q;
+	struct cvm_mockpki *pki = NULL;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	char path[TEE_PATH_MAX];
+	int r;
+
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CVM_E_NOMEM;
+	mock_opts(o, so->now);
+	r = cvm_mockpki_new(o, &pki);
+	if (r != CVM_OK)
+		goto out;
+	r = sim_path(path, sizeof(path), dir, d_keys);
+	if (r == CVM_OK)
+		r = cvm_mockpki_save_keys(pki, path);
+	if (r != CVM_OK)
+		goto out;
+	r = sim_path(path, sizeof(path), dir, d_coll_tdx);
+	if (r == CVM_OK)
+		r = cvm_mockpki_write_collateral(pki, path);
+	if (r != CVM_OK)
+		goto out;
+	/* The template: the defaults' TD body with this platform's MRTD,
+	 * zero RTMRs and zero REPORTDATA. */
+	q = &o->quote;
+	memcpy(q->td.mr_td, so->mrtd, sizeof(q->td.mr_td));
+	memset(q->td.rtmr, 0, sizeof(q->td.rtmr));
+	memset(q->td.report_data, 0, sizeof(q->td.report_data));
+	q->is_debug = so->is_debug;
+	r = cvm_mockpki_quote(pki, q, &quote, &quote_len);
+	if (r == CVM_OK)
+		r = write_file(dir, f_tdx_template, quote, quote_len, 0644);
+out:
+	free(quote);
+	cvm_mockpki_free(pki);
+	free(o);
+	return r;
+}
+
+int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
+{
+	static const uint8_t zero[SIM_RTMR_LEN];
+	int r;
+
+	if (dir == NULL || dir[0] == '\0' || strlen(dir) >= TEE_PATH_MAX - 64 || o->now <= 0)
+		return CVM_E_INVAL;
+	if (o->with_snp) {
+		cvm_debug("the simulated SEV-SNP platform (mock ARK/ASK/VCEK) is not implemented yet");
+		return CVM_E_UNSUPPORTED;
+	}
+	r = dir_prepare(dir);
+	if (r != CVM_OK)
+		return r;
+	r = sub_dir(dir, d_keys, 0700);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_coll, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_coll_tdx, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_platform, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_state, 0755);
+	if (r != CVM_OK)
+		return r;
+	r = init_tdx(dir, o);
+	if (r != CVM_OK)
+		return r;
+	r = write_file(dir, f_rtmr, zero, sizeof(zero), 0644);
+	if (r == CVM_OK)
+		r = write_file(dir, f_lock, "", 0, 0600);
+	if (r != CVM_OK)
+		return r;
+	/* last: a folder without sim.json is an unfinished init */
+	return write_json(dir, o);
+}
+
+int cvm_tee_sim_refresh(const char *dir, int64_t now)
+{
+	struct cvm_mockpki_opts *o = NULL;
+	struct cvm_mockpki *pki = NULL;
+	char path[TEE_PATH_MAX];
+	int64_t created;
+	int r;
+
+	if (dir == NULL || now <= 0)
+		return CVM_E_INVAL;
+	r = read_created(dir, &created);
+	if (r != CVM_OK)
+		return r;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CVM_E_NOMEM;
+	mock_opts(o, now);
+	r = sim_path(path, sizeof(path), dir, d_keys);
+	if (r == CVM_OK)
+		r = cvm_mockpki_load(o, path, &pki);
+	if (r == CVM_OK)
+		r = sim_path(path, sizeof(path), dir, d_coll_tdx);
+	if (r == CVM_OK)
+		r = cvm_mockpki_write_collateral(pki, path);
+	cvm_mockpki_free(pki);
+	free(o);
+	return r;
+}
+
+/* ---- telling simulated evidence apart ------------------------------------ */
+
+bool cvm_tee_is_simulated_root(const uint8_t *der, size_t len)
+{
+	return cvm_mockpki_der_is_simulated(der, len);
+}
+
+bool cvm_tee_evidence_is_simulated(const uint8_t *quote, size_t quote_len, const uint8_t *chain,
+                                   size_t chain_len)
+{
+	struct cvm_quote *q;
+	bool sim = false;
+	int r;
+
+	if (chain != NULL && cvm_mockpki_pem_has_simulated(chain, chain_len))
+		return true;
+	if (quote == NULL || quote_len == 0)
+		return false;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return false;
+	r = cvm_quote_parse(quote, quote_len, q);
+	/* a quote with trailing bytes is still complete enough to label */
+	if (r == CVM_OK || (r == CVM_E_FORMAT && q->trailing_garbage))
+		sim = cvm_mockpki_pem_has_simulated(q->pck_chain_pem.p, q->pck_chain_pem.len);
+	free(q);
+	return sim;
+}

@@ -1,0 +1,1146 @@
+/* lib/tee: the TDX and SEV-SNP backends against a fake kernel over a
+ * temporary tree (configfs-tsm report entries with their generation
+ * counter, the tdx_guest measurements folder, /dev ioctls with the kernel's
+ * structure layouts written out independently here), and the simulated TEE
+ * end to end: init, quote, verification against the mock root only,
+ * RTMR extension and its replay, concurrent extenders, key file modes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/ioctl.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/dcap.h>
+#include <cvmkit/file.h>
+#include <cvmkit/mockpki.h>
+#include <cvmkit/policy.h>
+#include <cvmkit/quote.h>
+#include <cvmkit/tee.h>
+#include <cvmkit/verify.h>
+
+#include "tee/tee_int.h"
+#include "testpki.h"
+#include "vectors.h"
+
+#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+
+/* ---- the kernel ABI, as the uapi headers define it ----------------------- */
+
+struct k_tdx_report_req {
+	uint8_t reportdata[64];
+	uint8_t tdreport[1024];
+};
+struct k_tdx_extend_rtmr_req {
+	uint8_t data[48];
+	uint8_t index;
+};
+struct k_snp_report_req {
+	uint8_t user_data[64];
+	uint32_t vmpl;
+	uint8_t rsvd[28];
+};
+struct k_snp_guest_request_ioctl {
+	uint8_t msg_version;
+	uint64_t req_data;
+	uint64_t resp_data;
+	uint64_t exitinfo2;
+};
+struct k_snp_ext_report_req {
+	struct k_snp_report_req data;
+	uint64_t certs_address;
+	uint32_t certs_len;
+};
+#define K_TDX_CMD_GET_REPORT0 _IOWR('T', 1, struct k_tdx_report_req)
+#define K_TDX_CMD_EXTEND_RTMR _IOW('T', 3, struct k_tdx_extend_rtmr_req)
+#define K_TDX_CMD_EXTEND_RTMR_OLD _IOR('T', 3, struct k_tdx_extend_rtmr_req)
+#define K_SNP_GET_REPORT _IOWR('S', 0x0, struct k_snp_guest_request_ioctl)
+#define K_SNP_GET_EXT_REPORT _IOWR('S', 0x2, struct k_snp_guest_request_ioctl)
+
+/* ---- a fake kernel ------------------------------------------------------- */
+
+struct fake {
+	char root[64];
+	const char *provider;    /* "tdx_guest" or "sev_guest" */
+	struct cvm_mockpki *pki; /* TDX outblobs are real mock quotes */
+	uint8_t mrtd[48];
+	uint8_t rtmr[4][48];
+	uint8_t measurement[48]; /* SNP */
+	unsigned long gen;       /* generation of the (single) live entry */
+	uint8_t inblob[64];
+	bool inblob_set;
+	unsigned privlevel, privlevel_floor;
+	bool privlevel_written;
+	/* faults */
+	unsigned race_rounds; /* outblob reads that see another writer */
+	int outblob_errno;
+	int inblob_errno;
+	bool outblob_empty;
+	size_t snp_report_len; /* 0: 1184 */
+	bool no_extend_ioctl;
+	bool no_ext_report;
+	uint32_t fw_status;
+	size_t certs_len; /* SNP certificate table size */
+	/* counters */
+	unsigned outblob_reads, mkdirs, ioctls, ext_rounds;
+};
+
+static int write_bytes(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	size_t w;
+
+	if (f == NULL)
+		return -1;
+	w = fwrite(p, 1, n, f);
+	return (fclose(f) == 0 && w == n) ? 0 : -1;
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(write_bytes(path, text, strlen(text)), 0);
+}
+
+static void write_gen(const char *entry, unsigned long gen)
+{
+	char num[32];
+
+	(void)snprintf(num, sizeof(num), "%lu\n", gen);
+	write_text(entry, "generation", num);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static void dir_of(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash != NULL ? (size_t)(slash - path) : 0;
+
+	assert_true(n < cap);
+	memcpy(out, path, n);
+	out[n] = '\0';
+}
+
+static void rtmr_extend(uint8_t reg[48], const uint8_t d[48])
+{
+	uint8_t cat[96];
+
+	memcpy(cat, reg, 48);
+	memcpy(cat + 48, d, 48);
+	cvm_sha384(cat, sizeof(cat), reg);
+}
+
+static void fake_after_mkdir(void *ctx, const char *path)
+{
+	struct fake *f = ctx;
+
+	f->mkdirs++;
+	f->gen = 0;
+	f->inblob_set = false;
+	f->privlevel_written = false;
+	{
+		char prov[64];
+
+		(void)snprintf(prov, sizeof(prov), "%s%s", f->provider,
+		               ends_with(f->provider, "\n") ? "" : "\n");
+		write_text(path, "provider", prov);
+	}
+	if (strcmp(f->provider, "sev_guest") == 0) {
+		char num[16];
+
+		(void)snprintf(num, sizeof(num), "%u\n", f->privlevel_floor);
+		write_text(path, "privlevel_floor", num);
+		write_text(path, "privlevel", "");
+	}
+	write_text(path, "inblob", "");
+	write_gen(path, 0);
+}
+
+static void fake_after_write(void *ctx, const char *path, int *err)
+{
+	struct fake *f = ctx;
+	char entry[512];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(cvm_file_read(path, 4096, &buf, &len), CVM_OK);
+	dir_of(path, entry, sizeof(entry));
+	if (ends_with(path, "/inblob")) {
+		if (f->inblob_errno != 0) {
+			*err = f->inblob_errno;
+		} else if (len > 64) {
+			*err = EINVAL;
+		} else {
+			memset(f->inblob, 0, sizeof(f->inblob));
+			memcpy(f->inblob, buf, len);
+			f->inblob_set = true;
+			write_gen(entry, ++f->gen);
+		}
+	} else if (ends_with(path, "/privlevel")) {
+		unsigned v = (unsigned)strtoul((const char *)buf, NULL, 10);
+
+		if (v < f->privlevel_floor || v > 3) {
+			*err = EINVAL;
+		} else {
+			f->privlevel = v;
+			f->privlevel_written = true;
+			write_gen(entry, ++f->gen);
+		}
+	} else if (strstr(path, "/measurements/rtmr") != NULL) {
+		unsigned i = (unsigned)(path[strlen(path) - strlen("N:sha384")] - '0');
+
+		/* the kernel refuses any write but a whole 48 bytes at offset 0 */
+		if (len != 48 || i > 3)
+			*err = EINVAL;
+		else
+			rtmr_extend(f->rtmr[i], buf);
+	} else {
+		*err = EACCES;
+	}
+	free(buf);
+}
+
+/* snp_report builds what the fake SEV firmware signs (unsigned here). */
+static void snp_report(const struct fake *f, const uint8_t rd[64], uint8_t out[1184])
+{
+	memset(out, 0, 1184);
+	out[0] = 3; /* version */
+	out[0x30] = (uint8_t)f->privlevel;
+	memcpy(out + 0x50, rd, 64);
+	memcpy(out + 0x90, f->measurement, 48);
+	memset(out + 0xC0, 0xdd, 32); /* host_data */
+}
+
+static void fake_before_read(void *ctx, const char *path, int *err)
+{
+	struct fake *f = ctx;
+	char entry[512];
+
+	if (strstr(path, "/measurements/") != NULL) {
+		const char *name = strrchr(path, '/') + 1;
+		const uint8_t *v = f->mrtd;
+
+		if (strncmp(name, "rtmr", 4) == 0)
+			v = f->rtmr[name[4] - '0'];
+		assert_int_equal(write_bytes(path, v, 48), 0);
+		return;
+	}
+	if (!ends_with(path, "/outblob") && !ends_with(path, "/auxblob"))
+		return;
+	dir_of(path, entry, sizeof(entry));
+	if (!f->inblob_set) {
+		*err = EINVAL; /* the kernel: no inblob, no report */
+		return;
+	}
+	if (ends_with(path, "/auxblob")) {
+		uint8_t *certs = calloc(1, f->certs_len + 1);
+
+		assert_non_null(certs);
+		memset(certs, 0xce, f->certs_len);
+		assert_int_equal(write_bytes(path, certs, f->certs_len), 0);
+		free(certs);
+		return;
+	}
+	f->outblob_reads++;
+	if (f->outblob_errno != 0) {
+		*err = f->outblob_errno;
+		return;
+	}
+	if (f->race_rounds > 0) {
+		/* someone else wrote into our entry while we read */
+		f->race_rounds--;
+		write_gen(entry, ++f->gen);
+	}
+	if (f->outblob_empty) {
+		assert_int_equal(write_bytes(path, "", 0), 0);
+	} else if (strcmp(f->provider, "tdx_guest") == 0) {
+		struct cvm_mockpki_quote_opts q = cvm_mockpki_opts_of(f->pki)->quote;
+		uint8_t *quote = NULL;
+		size_t quote_len = 0;
+
+		memcpy(q.td.report_data, f->inblob, 64);
+		memcpy(q.td.mr_td, f->mrtd, 48);
+		memcpy(q.td.rtmr, f->rtmr, sizeof(q.td.rtmr));
+		assert_int_equal(cvm_mockpki_quote(f->pki, &q, &quote, &quote_len), CVM_OK);
+		assert_int_equal(write_bytes(path, quote, quote_len), 0);
+		free(quote);
+	} else {
+		uint8_t rep[1184];
+
+		snp_report(f, f->inblob, rep);
+		assert_int_equal(write_bytes(path, rep, f->snp_report_len != 0 ? f->snp_report_len : 1184),
+		                 0);
+	}
+}
+
+static int fake_ioctl(void *ctx, int fd, unsigned long req, void *arg)
+{
+	struct fake *f = ctx;
+
+	(void)fd;
+	f->ioctls++;
+	if (req == K_TDX_CMD_GET_REPORT0) {
+		struct k_tdx_report_req *r = arg;
+
+		memset(r->tdreport, 0, sizeof(r->tdreport));
+		memcpy(r->tdreport + 128, r->reportdata, 64);
+		memcpy(r->tdreport + 512 + 16, f->mrtd, 48);
+		memcpy(r->tdreport + 512 + 16 + 4 * 48, f->rtmr, sizeof(f->rtmr));
+		return 0;
+	}
+	if (req == K_TDX_CMD_EXTEND_RTMR || req == K_TDX_CMD_EXTEND_RTMR_OLD) {
+		const struct k_tdx_extend_rtmr_req *r = arg;
+
+		if (f->no_extend_ioctl || req == K_TDX_CMD_EXTEND_RTMR) {
+			/* this fake carries only the older _IOR number, unless none */
+			if (f->no_extend_ioctl || req == K_TDX_CMD_EXTEND_RTMR) {
+				errno = ENOTTY;
+				return -1;
+			}
+		}
+		if (r->index > 3) {
+			errno = EINVAL;
+			return -1;
+		}
+		rtmr_extend(f->rtmr[r->index], r->data);
+		return 0;
+	}
+	if (req == K_SNP_GET_EXT_REPORT || req == K_SNP_GET_REPORT) {
+		struct k_snp_guest_request_ioctl *g = arg;
+		const struct k_snp_report_req *rr = (const void *)(uintptr_t)g->req_data;
+		uint8_t *resp = (uint8_t *)(uintptr_t)g->resp_data;
+		uint32_t size = (uint32_t)(f->snp_report_len != 0 ? f->snp_report_len : 1184);
+		uint8_t rep[1184];
+
+		if (g->msg_version != 1) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (req == K_SNP_GET_EXT_REPORT) {
+			struct k_snp_ext_report_req *x = (void *)(uintptr_t)g->req_data;
+
+			if (f->no_ext_report) {
+				errno = ENOTTY;
+				return -1;
+			}
+			f->ext_rounds++;
+			if (x->certs_len < f->certs_len) {
+				x->certs_len = (uint32_t)f->certs_len;
+				g->exitinfo2 = (uint64_t)1 << 32; /* SNP_GUEST_VMM_ERR_INVALID_LEN */
+				errno = EIO;
+				return -1;
+			}
+			memset((void *)(uintptr_t)x->certs_address, 0xce, f->certs_len);
+			x->certs_len = (uint32_t)f->certs_len;
+		}
+		f->privlevel = rr->vmpl;
+		snp_report(f, rr->user_data, rep);
+		memset(resp, 0, 4000);
+		memcpy(resp, &f->fw_status, 4);
+		memcpy(resp + 4, &size, 4);
+		memcpy(resp + 32, rep, sizeof(rep));
+		return 0;
+	}
+	errno = ENOTTY;
+	return -1;
+}
+
+static void mkdirs(const char *root, const char *rel)
+{
+	char path[512], *p;
+
+	(void)snprintf(path, sizeof(path), "%s%s", root, rel);
+	for (p = path + strlen(root) + 1; *p != '\0'; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			(void)mkdir(path, 0700);
+			*p = '/';
+		}
+	}
+	(void)mkdir(path, 0700);
+}
+
+static void touch(const char *root, const char *rel)
+{
+	char path[512];
+
+	(void)snprintf(path, sizeof(path), "%s%s", root, rel);
+	assert_int_equal(write_bytes(path, "", 0), 0);
+}
+
+enum { T_TSM = 1, T_TDX_DEV = 2, T_TDX_MR = 4, T_SEV_DEV = 8 };
+
+static void fake_setup(struct fake *f, const char *provider, unsigned tree)
+{
+	memset(f, 0, sizeof(*f));
+	(void)snprintf(f->root, sizeof(f->root), "/tmp/cvm-tee-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	f->provider = provider;
+	for (size_t i = 0; i < sizeof(f->mrtd); i++)
+		f->mrtd[i] = (uint8_t)(0xa0 + i);
+	memset(f->measurement, 0x5e, sizeof(f->measurement));
+	if (tree & T_TSM)
+		mkdirs(f->root, TEE_TSM_REPORT_DIR);
+	if (tree & (T_TDX_DEV | T_SEV_DEV))
+		mkdirs(f->root, "/dev");
+	if (tree & T_TDX_DEV)
+		touch(f->root, TEE_TDX_GUEST_DEV);
+	if (tree & T_SEV_DEV)
+		touch(f->root, TEE_SEV_GUEST_DEV);
+	if (tree & T_TDX_MR) {
+		mkdirs(f->root, TEE_TDX_MR_DIR);
+		touch(f->root, TEE_TDX_MR_DIR "/mrtd:sha384");
+		for (int i = 0; i < 4; i++) {
+			char rel[128];
+
+			(void)snprintf(rel, sizeof(rel), "%s/rtmr%d:sha384", TEE_TDX_MR_DIR, i);
+			touch(f->root, rel);
+		}
+	}
+	if (strcmp(provider, "tdx_guest") == 0) {
+		struct cvm_mockpki_opts o;
+
+		cvm_mockpki_opts_init(&o, CVM_TEE_TDX, NOW);
+		assert_int_equal(cvm_mockpki_new(&o, &f->pki), CVM_OK);
+	}
+}
+
+static struct cvm_tee_sys fake_sys(struct fake *f)
+{
+	struct cvm_tee_sys s = {
+	    .after_mkdir = fake_after_mkdir,
+	    .after_write = fake_after_write,
+	    .before_read = fake_before_read,
+	    .ioctl = fake_ioctl,
+	    .ctx = f,
+	};
+
+	return s;
+}
+
+static void rm_rf(const char *path)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	char sub[1024];
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		(void)unlink(path);
+		return;
+	}
+	d = opendir(path);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			(void)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			rm_rf(sub);
+		}
+		closedir(d);
+	}
+	(void)rmdir(path);
+}
+
+static void fake_teardown(struct fake *f)
+{
+	cvm_mockpki_free(f->pki);
+	rm_rf(f->root);
+}
+
+/* report_dir_entries counts what is left under the configfs-tsm report dir. */
+static size_t report_dir_entries(const struct fake *f)
+{
+	char path[512];
+	DIR *d;
+	struct dirent *e;
+	size_t n = 0;
+
+	(void)snprintf(path, sizeof(path), "%s%s", f->root, TEE_TSM_REPORT_DIR);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void pattern(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + 13 * i);
+}
+
+/* verify_mock checks a TDX quote against the fake kernel's mock PKI. */
+static int verify_mock(const struct cvm_mockpki *pki, const uint8_t *quote, size_t len, bool with_root,
+                       struct cvm_dcap_result *res)
+{
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_policy pol;
+	struct cvm_report rep;
+	const uint8_t *root;
+	size_t root_len;
+	int r;
+
+	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
+	cvm_mockpki_root_der(pki, &root, &root_len);
+	cvm_policy_init(&pol);
+	cvm_report_init(&rep);
+	r = cvm_verify_quote(quote, len, coll, with_root ? root : NULL, with_root ? root_len : 0, NOW, &pol,
+	                     &rep, res);
+	cvm_dcap_collateral_free(coll);
+	return r;
+}
+
+/* ---- detection ----------------------------------------------------------- */
+
+static void detect_finds_each_platform_and_nothing_on_a_bare_tree(void **state)
+{
+	static const struct {
+		const char *provider;
+		unsigned tree;
+		int r;
+		enum cvm_tee_platform p;
+		unsigned ifaces;
+	} cases[] = {
+	    {"tdx_guest", T_TDX_DEV, CVM_OK, CVM_TEE_PLATFORM_TDX, CVM_TEE_IF_TDX_GUEST},
+	    {"tdx_guest", T_TDX_MR | T_TSM, CVM_OK, CVM_TEE_PLATFORM_TDX,
+	     CVM_TEE_IF_TDX_MEASUREMENTS | CVM_TEE_IF_TSM_REPORT},
+	    {"sev_guest", T_SEV_DEV, CVM_OK, CVM_TEE_PLATFORM_SNP, CVM_TEE_IF_SEV_GUEST},
+	    {"sev_guest", T_TSM, CVM_OK, CVM_TEE_PLATFORM_SNP, CVM_TEE_IF_TSM_REPORT},
+	    {"tdx_guest", T_TSM, CVM_OK, CVM_TEE_PLATFORM_TDX, CVM_TEE_IF_TSM_REPORT},
+	    {"arm_cca_guest\n", T_TSM, CVM_E_UNSUPPORTED, 0, 0},
+	    {"tdx_guest", 0, CVM_E_UNSUPPORTED, 0, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f;
+		struct cvm_tee_sys sys;
+		struct cvm_tee_dev *tee = NULL;
+		struct cvm_tee_info info;
+		int r;
+
+		fake_setup(&f, cases[i].provider, cases[i].tree);
+		sys = fake_sys(&f);
+		r = cvm_tee_detect_sys(f.root, &sys, &tee);
+		assert_int_equal(r, cases[i].r);
+		if (r == CVM_OK) {
+			cvm_tee_info(tee, &info);
+			assert_int_equal(info.platform, cases[i].p);
+			assert_int_equal(info.interfaces, cases[i].ifaces);
+			assert_false(info.is_simulated);
+		} else {
+			assert_null(tee);
+		}
+		if (cases[i].tree & T_TSM)
+			assert_int_equal(report_dir_entries(&f), 0);
+		cvm_tee_free(tee);
+		fake_teardown(&f);
+	}
+}
+
+/* ---- TDX ----------------------------------------------------------------- */
+
+static void tdx_quote_through_configfs_binds_report_data_and_verifies(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_dcap_result res;
+	struct cvm_quote q;
+	uint8_t rd[64];
+
+	(void)state;
+	fake_setup(&f, "tdx_guest", T_TSM | T_TDX_DEV);
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+	pattern(rd, sizeof(rd), 7);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_int_equal(ev.platform, CVM_TEE_PLATFORM_TDX);
+	assert_false(ev.is_simulated);
+	assert_null(ev.aux);
+	assert_int_equal(cvm_quote_parse(ev.data, ev.data_len, &q), CVM_OK);
+	assert_memory_equal(q.body.td.report_data, rd, 64);
+	assert_memory_equal(q.body.td.mr_td, f.mrtd, 48);
+	assert_int_equal(verify_mock(f.pki, ev.data, ev.data_len, true, &res), CVM_OK);
+	assert_int_not_equal(verify_mock(f.pki, ev.data, ev.data_len, false, &res), CVM_OK);
+	assert_int_equal(f.mkdirs, 1);
+	assert_int_equal(f.outblob_reads, 1);
+	assert_int_equal(report_dir_entries(&f), 0);
+	cvm_tee_evidence_cleanup(&ev);
+	assert_null(ev.data);
+	cvm_tee_free(tee);
+	fake_teardown(&f);
+}
+
+static void tsm_racing_writer_is_retried_then_reported_busy(void **state)
+{
+	(void)state;
+	for (unsigned races = 0; races <= CVM_TEE_RETRIES; races++) {
+		struct fake f;
+		struct cvm_tee_sys sys;
+		struct cvm_tee_dev *tee = NULL;
+		struct cvm_tee_evidence ev;
+		uint8_t rd[64];
+		int r;
+
+		fake_setup(&f, "tdx_guest", T_TSM);
+		f.race_rounds = races;
+		sys = fake_sys(&f);
+		assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+		pattern(rd, sizeof(rd), (uint8_t)races);
+		errno = 0;
+		r = cvm_tee_quote(tee, rd, &ev);
+		if (races < CVM_TEE_RETRIES) {
+			struct cvm_quote q;
+
+			assert_int_equal(r, CVM_OK);
+			assert_int_equal(f.outblob_reads, races + 1);
+			assert_int_equal(cvm_quote_parse(ev.data, ev.data_len, &q), CVM_OK);
+			assert_memory_equal(q.body.td.report_data, rd, 64);
+		} else {
+			assert_int_equal(r, CVM_E_SYSTEM);
+			assert_int_equal(errno, EBUSY);
+			assert_null(ev.data);
+			assert_int_equal(f.outblob_reads, CVM_TEE_RETRIES);
+		}
+		assert_int_equal(report_dir_entries(&f), 0);
+		cvm_tee_evidence_cleanup(&ev);
+		cvm_tee_free(tee);
+		fake_teardown(&f);
+	}
+}
+
+static void tsm_error_paths_fail_cleanly_and_remove_the_entry(void **state)
+{
+	enum { WRONG_PROVIDER, OUTBLOB_EIO, OUTBLOB_EMPTY, INBLOB_EBUSY, N_CASES };
+
+	(void)state;
+	for (int c = 0; c < N_CASES; c++) {
+		struct fake f;
+		struct cvm_tee_sys sys;
+		struct cvm_tee_dev *tee = NULL;
+		struct cvm_tee_evidence ev;
+		uint8_t rd[64] = {1};
+		int r;
+
+		fake_setup(&f, "tdx_guest", T_TSM | T_TDX_DEV);
+		sys = fake_sys(&f);
+		assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+		if (c == WRONG_PROVIDER)
+			f.provider = "sev_guest";
+		if (c == OUTBLOB_EIO)
+			f.outblob_errno = EIO;
+		if (c == OUTBLOB_EMPTY)
+			f.outblob_empty = true;
+		if (c == INBLOB_EBUSY)
+			f.inblob_errno = EBUSY;
+		errno = 0;
+		r = cvm_tee_quote(tee, rd, &ev);
+		switch (c) {
+		case WRONG_PROVIDER:
+			assert_int_equal(r, CVM_E_UNSUPPORTED);
+			break;
+		case OUTBLOB_EIO:
+			assert_int_equal(r, CVM_E_SYSTEM);
+			assert_int_equal(errno, EIO);
+			break;
+		case OUTBLOB_EMPTY:
+			assert_int_equal(r, CVM_E_FORMAT);
+			break;
+		default:
+			assert_int_equal(r, CVM_E_SYSTEM);
+			assert_int_equal(errno, EBUSY);
+			break;
+		}
+		assert_null(ev.data);
+		assert_int_equal(report_dir_entries(&f), 0);
+		cvm_tee_free(tee);
+		fake_teardown(&f);
+	}
+}
+
+static void tdx_extend_through_measurements_folder_replays(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_measurements m;
+	uint8_t d[48], expect[48] = {0};
+
+	(void)state;
+	fake_setup(&f, "tdx_guest", T_TDX_MR | T_TDX_DEV);
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+	for (uint8_t i = 0; i < 3; i++) {
+		pattern(d, sizeof(d), (uint8_t)(0x30 + i));
+		assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_OK);
+		rtmr_extend(expect, d);
+	}
+	assert_int_equal(f.ioctls, 0); /* the folder, not the device */
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_int_equal(m.platform, CVM_TEE_PLATFORM_TDX);
+	assert_memory_equal(m.rtmr[3], expect, 48);
+	assert_memory_equal(m.mrtd, f.mrtd, 48);
+	assert_memory_equal(m.rtmr[2], (uint8_t[48]){0}, 48);
+	assert_int_equal(cvm_tee_extend(tee, 4, d), CVM_E_INVAL);
+	cvm_tee_free(tee);
+
+	/* a register file that is not 48 bytes is malformed */
+	{
+		char path[512];
+
+		f.rtmr[1][0] = 1;
+		assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, NULL, &tee), CVM_OK);
+		(void)snprintf(path, sizeof(path), "%s%s/rtmr1:sha384", f.root, TEE_TDX_MR_DIR);
+		assert_int_equal(write_bytes(path, "short", 5), 0);
+		assert_int_equal(cvm_tee_measurements(tee, &m), CVM_E_FORMAT);
+		cvm_tee_free(tee);
+	}
+	fake_teardown(&f);
+}
+
+static void tdx_extend_and_registers_through_the_device(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_measurements m;
+	uint8_t d[48], expect[48] = {0};
+
+	(void)state;
+	fake_setup(&f, "tdx_guest", T_TDX_DEV);
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+	pattern(d, sizeof(d), 0x77);
+	/* the fake has only the older _IOR number: the backend falls back */
+	assert_int_equal(cvm_tee_extend(tee, 2, d), CVM_OK);
+	rtmr_extend(expect, d);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.rtmr[2], expect, 48);
+	assert_memory_equal(m.mrtd, f.mrtd, 48);
+	/* no configfs-tsm: no quotes */
+	{
+		struct cvm_tee_evidence ev;
+		uint8_t rd[64] = {0};
+
+		assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_UNSUPPORTED);
+	}
+	f.no_extend_ioctl = true;
+	assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_E_UNSUPPORTED);
+	cvm_tee_free(tee);
+	fake_teardown(&f);
+}
+
+static void tdx_registers_from_a_quote_when_only_configfs(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_measurements m;
+	uint8_t d[48];
+
+	(void)state;
+	fake_setup(&f, "tdx_guest", T_TSM);
+	pattern(f.rtmr[1], 48, 0x11);
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_TDX, &sys, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.mrtd, f.mrtd, 48);
+	assert_memory_equal(m.rtmr[1], f.rtmr[1], 48);
+	memset(d, 1, sizeof(d));
+	assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_E_UNSUPPORTED);
+	assert_int_equal(cvm_tee_set_privlevel(tee, 0), CVM_E_UNSUPPORTED);
+	cvm_tee_free(tee);
+	fake_teardown(&f);
+}
+
+/* ---- SEV-SNP ------------------------------------------------------------- */
+
+static void snp_report_through_configfs_with_privlevel_and_certificates(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_tee_measurements m;
+	uint8_t rd[64], d[48] = {0};
+
+	(void)state;
+	fake_setup(&f, "sev_guest", T_TSM);
+	f.certs_len = 3000;
+	f.privlevel_floor = 1;
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_SNP, &sys, &tee), CVM_OK);
+	pattern(rd, sizeof(rd), 3);
+	/* below the floor: refused before the kernel is asked */
+	assert_int_equal(cvm_tee_set_privlevel(tee, 0), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_INVAL);
+	assert_int_equal(cvm_tee_set_privlevel(tee, 4), CVM_E_INVAL);
+	assert_int_equal(cvm_tee_set_privlevel(tee, 2), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_true(f.privlevel_written);
+	assert_int_equal(f.privlevel, 2);
+	assert_int_equal(ev.data_len, 1184);
+	assert_memory_equal(ev.data + 0x50, rd, 64);
+	assert_int_equal(ev.data[0x30], 2);
+	assert_int_equal(ev.aux_len, 3000);
+	assert_int_equal(ev.aux[2999], 0xce);
+	cvm_tee_evidence_cleanup(&ev);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.measurement, f.measurement, 48);
+	assert_int_equal(m.host_data[0], 0xdd);
+	assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_E_UNSUPPORTED);
+	/* a report of the wrong size is malformed */
+	f.snp_report_len = 1000;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_FORMAT);
+	assert_int_equal(report_dir_entries(&f), 0);
+	cvm_tee_free(tee);
+	fake_teardown(&f);
+}
+
+static void snp_report_through_the_device(void **state)
+{
+	struct fake f;
+	struct cvm_tee_sys sys;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	uint8_t rd[64];
+
+	(void)state;
+	fake_setup(&f, "sev_guest", T_SEV_DEV);
+	sys = fake_sys(&f);
+	assert_int_equal(cvm_tee_open_sys(f.root, CVM_TEE_PLATFORM_SNP, &sys, &tee), CVM_OK);
+	pattern(rd, sizeof(rd), 9);
+
+	/* certificates larger than the first buffer: one more round */
+	f.certs_len = 20000;
+	assert_int_equal(cvm_tee_set_privlevel(tee, 1), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_int_equal(f.ext_rounds, 2);
+	assert_int_equal(ev.data_len, 1184);
+	assert_memory_equal(ev.data + 0x50, rd, 64);
+	assert_int_equal(f.privlevel, 1);
+	assert_int_equal(ev.aux_len, 20000);
+	cvm_tee_evidence_cleanup(&ev);
+
+	/* no certificates at all */
+	f.certs_len = 0;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_null(ev.aux);
+	cvm_tee_evidence_cleanup(&ev);
+
+	/* a host that wants an absurd buffer */
+	f.certs_len = 1u << 20;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_TOO_LARGE);
+	f.certs_len = 0;
+
+	/* an old kernel: no extended reports */
+	f.no_ext_report = true;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_null(ev.aux);
+	assert_memory_equal(ev.data + 0x50, rd, 64);
+	cvm_tee_evidence_cleanup(&ev);
+
+	/* firmware error status; a wrong report size */
+	f.fw_status = 0x16;
+	errno = 0;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_SYSTEM);
+	assert_int_equal(errno, EIO);
+	f.fw_status = 0;
+	f.snp_report_len = 1200;
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_E_FORMAT);
+	assert_null(ev.data);
+	cvm_tee_free(tee);
+	fake_teardown(&f);
+}
+
+/* ---- the simulator ------------------------------------------------------- */
+
+struct sim_fixture {
+	char dir[128];
+	char root[64]; /* parent, removed at the end */
+};
+
+static void sim_make(struct sim_fixture *s, bool with_snp)
+{
+	struct cvm_tee_sim_opts o;
+
+	(void)snprintf(s->root, sizeof(s->root), "/tmp/cvm-sim-XXXXXX");
+	assert_non_null(mkdtemp(s->root));
+	(void)snprintf(s->dir, sizeof(s->dir), "%s/p", s->root);
+	cvm_tee_sim_opts_init(&o, NOW);
+	memset(o.mrtd, 0x42, sizeof(o.mrtd));
+	o.with_snp = with_snp;
+	assert_int_equal(cvm_tee_sim_init(s->dir, &o), CVM_OK);
+}
+
+static int sim_verify(const char *dir, const uint8_t *quote, size_t len, bool with_root, int64_t at,
+                      struct cvm_report *rep)
+{
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_dcap_result res;
+	struct cvm_policy pol;
+	char path[256], what[256];
+	uint8_t *root = NULL;
+	size_t root_len = 0;
+	int r;
+
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", dir);
+	assert_int_equal(cvm_dcap_collateral_load_dir(path, &coll, what, sizeof(what)), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", dir);
+	assert_int_equal(cvm_file_read(path, CVM_DCAP_CERT_MAX, &root, &root_len), CVM_OK);
+	assert_true(cvm_tee_is_simulated_root(root, root_len));
+	cvm_policy_init(&pol);
+	cvm_report_init(rep);
+	r = cvm_verify_quote(quote, len, coll, with_root ? root : NULL, with_root ? root_len : 0, at, &pol,
+	                     rep, &res);
+	cvm_dcap_collateral_free(coll);
+	free(root);
+	return r;
+}
+
+static void sim_quote_verifies_only_against_its_own_root(void **state)
+{
+	struct sim_fixture s;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_tee_info info;
+	struct cvm_report rep;
+	struct cvm_quote q;
+	uint8_t rd[64];
+
+	(void)state;
+	sim_make(&s, false);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	cvm_tee_info(tee, &info);
+	assert_true(info.is_simulated);
+	assert_int_equal(info.interfaces, CVM_TEE_IF_SIMULATOR);
+	assert_non_null(strstr(info.description, "SIMULATED"));
+	pattern(rd, sizeof(rd), 0x21);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_true(ev.is_simulated);
+	assert_int_equal(cvm_quote_parse(ev.data, ev.data_len, &q), CVM_OK);
+	assert_int_equal(q.version, 4);
+	assert_int_equal(q.tee, CVM_TEE_TDX);
+	assert_memory_equal(q.body.td.report_data, rd, 64);
+	assert_memory_equal(q.body.td.mr_td, (uint8_t[48]){[0 ... 47] = 0x42}, 48);
+	assert_true(cvm_tee_evidence_is_simulated(ev.data, ev.data_len, NULL, 0));
+
+	assert_int_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep), CVM_OK);
+	/* Intel's built-in root: the chain does not end there */
+	assert_int_not_equal(sim_verify(s.dir, ev.data, ev.data_len, false, NOW + 3600, &rep), CVM_OK);
+	assert_non_null(rep.failed);
+	/* every bit flip in the signed header and body breaks it */
+	for (size_t i = 0; i < CVM_QUOTE_HEADER_LEN + CVM_TD10_REPORT_LEN; i += 37) {
+		ev.data[i] ^= 0x10;
+		assert_int_not_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep), CVM_OK);
+		ev.data[i] ^= 0x10;
+	}
+	/* a year later the collateral has expired; refresh re-signs it */
+	assert_int_not_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 400 * 86400, &rep), CVM_OK);
+	assert_int_equal(cvm_tee_sim_refresh(s.dir, NOW + 390 * 86400), CVM_OK);
+	assert_int_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 400 * 86400, &rep), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_rtmr_extensions_replay_and_show_in_quotes(void **state)
+{
+	struct sim_fixture s;
+	struct cvm_tee_dev *tee = NULL, *again = NULL;
+	struct cvm_tee_measurements m;
+	struct cvm_tee_evidence ev;
+	struct cvm_quote q;
+	uint8_t d[48], expect[48] = {0}, rd[64] = {0};
+
+	(void)state;
+	sim_make(&s, false);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	for (uint8_t i = 0; i < 5; i++) {
+		cvm_sha384(&i, 1, d);
+		assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_OK);
+		rtmr_extend(expect, d);
+	}
+	assert_int_equal(cvm_tee_extend(tee, 4, d), CVM_E_INVAL);
+	/* another handle (another process) sees the same registers */
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &again), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(again, &m), CVM_OK);
+	assert_memory_equal(m.rtmr[3], expect, 48);
+	assert_memory_equal(m.rtmr[0], (uint8_t[48]){0}, 48);
+	assert_memory_equal(m.mrtd, (uint8_t[48]){[0 ... 47] = 0x42}, 48);
+	assert_int_equal(cvm_tee_quote(again, rd, &ev), CVM_OK);
+	assert_int_equal(cvm_quote_parse(ev.data, ev.data_len, &q), CVM_OK);
+	assert_memory_equal(q.body.td.rtmr[3], expect, 48);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(again);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_concurrent_extenders_lose_no_extension(void **state)
+{
+	enum { CHILDREN = 4, EACH = 10 };
+	struct sim_fixture s;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_measurements m;
+	uint8_t d[48], expect[48] = {0};
+	pid_t pids[CHILDREN];
+
+	(void)state;
+	sim_make(&s, false);
+	memset(d, 0xab, sizeof(d));
+	for (int c = 0; c < CHILDREN; c++) {
+		pids[c] = fork();
+		assert_true(pids[c] >= 0);
+		if (pids[c] == 0) {
+			struct cvm_tee_dev *t = NULL;
+			int bad = cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &t) != CVM_OK;
+
+			for (int i = 0; i < EACH && !bad; i++)
+				bad = cvm_tee_extend(t, 3, d) != CVM_OK;
+			cvm_tee_free(t);
+			_exit(bad);
+		}
+	}
+	for (int c = 0; c < CHILDREN; c++) {
+		int st = 0;
+
+		assert_int_equal(waitpid(pids[c], &st, 0), pids[c]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	/* with one digest the order does not matter, only the count */
+	for (int i = 0; i < CHILDREN * EACH; i++)
+		rtmr_extend(expect, d);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.rtmr[3], expect, 48);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_keys_are_private_and_init_refuses_a_used_folder(void **state)
+{
+	static const char *const keys[] = {"root", "pck_ca", "pck", "tcb_signer"};
+	struct sim_fixture s;
+	struct cvm_tee_sim_opts o;
+	struct cvm_tee_dev *tee = NULL;
+	struct stat st;
+	char path[256];
+
+	(void)state;
+	sim_make(&s, false);
+	assert_int_equal(stat(s.dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/keys/%s.key", s.dir, keys[i]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	cvm_tee_sim_opts_init(&o, NOW);
+	o.with_snp = false;
+	assert_int_equal(cvm_tee_sim_init(s.dir, &o), CVM_E_INVAL);
+	/* a key others can read is refused */
+	(void)snprintf(path, sizeof(path), "%s/keys/pck.key", s.dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_E_INVAL);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	cvm_tee_free(tee);
+	/* a damaged register file */
+	(void)snprintf(path, sizeof(path), "%s/state/rtmr", s.dir);
+	assert_int_equal(write_bytes(path, "x", 1), 0);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	{
+		uint8_t d[48] = {0};
+		struct cvm_tee_measurements m;
+
+		assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_E_FORMAT);
+		assert_int_equal(cvm_tee_measurements(tee, &m), CVM_E_FORMAT);
+	}
+	cvm_tee_free(tee);
+	/* not a simulator folder */
+	assert_int_equal(cvm_tee_open_sim(s.root, CVM_TEE_PLATFORM_TDX, &tee), CVM_E_FORMAT);
+	assert_null(tee);
+	rm_rf(s.root);
+}
+
+static void simulated_marker_is_on_mock_roots_only(void **state)
+{
+	struct cvm_mockpki_opts o;
+	struct cvm_mockpki *pki = NULL;
+	const uint8_t *der;
+	size_t der_len;
+	uint8_t *quote = NULL, *intel = NULL;
+	size_t quote_len = 0, intel_len = 0;
+
+	(void)state;
+	cvm_mockpki_opts_init(&o, CVM_TEE_TDX, NOW);
+	assert_int_equal(cvm_mockpki_new(&o, &pki), CVM_OK);
+	cvm_mockpki_root_der(pki, &der, &der_len);
+	assert_true(cvm_tee_is_simulated_root(der, der_len));
+	/* one DER certificate exactly: a truncated or extended one is not */
+	assert_false(cvm_tee_is_simulated_root(der, der_len - 1));
+	assert_int_equal(cvm_mockpki_quote(pki, NULL, &quote, &quote_len), CVM_OK);
+	assert_true(cvm_tee_evidence_is_simulated(quote, quote_len, NULL, 0));
+	free(quote);
+	cvm_mockpki_free(pki);
+
+	intel = vector_read("tdx/dcapqvl-tdx-v4-uptodate/intel_sgx_root_ca.der", &intel_len);
+	assert_false(cvm_tee_is_simulated_root(intel, intel_len));
+	free(intel);
+	quote = vector_read("tdx/dcapqvl-tdx-v4-uptodate/quote.bin", &quote_len);
+	assert_false(cvm_tee_evidence_is_simulated(quote, quote_len, NULL, 0));
+	free(quote);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(detect_finds_each_platform_and_nothing_on_a_bare_tree),
+	    cmocka_unit_test(tdx_quote_through_configfs_binds_report_data_and_verifies),
+	    cmocka_unit_test(tsm_racing_writer_is_retried_then_reported_busy),
+	    cmocka_unit_test(tsm_error_paths_fail_cleanly_and_remove_the_entry),
+	    cmocka_unit_test(tdx_extend_through_measurements_folder_replays),
+	    cmocka_unit_test(tdx_extend_and_registers_through_the_device),
+	    cmocka_unit_test(tdx_registers_from_a_quote_when_only_configfs),
+	    cmocka_unit_test(snp_report_through_configfs_with_privlevel_and_certificates),
+	    cmocka_unit_test(snp_report_through_the_device),
+	    cmocka_unit_test(sim_quote_verifies_only_against_its_own_root),
+	    cmocka_unit_test(sim_rtmr_extensions_replay_and_show_in_quotes),
+	    cmocka_unit_test(sim_concurrent_extenders_lose_no_extension),
+	    cmocka_unit_test(sim_keys_are_private_and_init_refuses_a_used_folder),
+	    cmocka_unit_test(simulated_marker_is_on_mock_roots_only),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
