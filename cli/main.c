@@ -25,7 +25,7 @@ struct cli_cmd {
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd cli_cmds[] = {
-    {"quote", cmd_quote, "Verify or show an Intel SGX/TDX DCAP quote"},
+    {"quote", cmd_quote, "Verify or show an Intel SGX/TDX DCAP quote or an AMD SEV-SNP report"},
     {"eventlog", cmd_eventlog, "Show or replay a TCG, CCEL or dstack runtime event log"},
     {"sim", cmd_sim, "Simulated TEE for development: mock PKI, quotes, RTMRs"},
     {"tpm", cmd_tpm, "Make, verify and read TPM 2.0 quotes and PCRs"},

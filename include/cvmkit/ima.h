@@ -106,11 +106,12 @@ struct cvm_ima_entry {
  * are checked against their caps before the bytes they announce, so an
  * oversized field gives CVM_E_TOO_LARGE even when the input is short.
  * Returns 0, CVM_E_TRUNCATED (the input ends inside the entry: a streaming
- * caller may supply more bytes and retry), CVM_E_TOO_LARGE, CVM_E_FORMAT (a
+ * caller may supply more bytes and retry), CVM_E_TOO_LARGE or CVM_E_FORMAT (a
  * PCR index >= CVM_IMA_PCR_COUNT, fields that do not fill the template data
- * exactly, a malformed digest or name field) or CVM_E_UNSUPPORTED (an `ima`
- * entry whose digest is not 20 bytes). It does not check the template
- * digest: cvm_ima_replay_extend does. */
+ * exactly, a malformed digest or name field). An `ima` entry is read with a
+ * 20-byte SHA-1 digest: its binary form has no length to tell an MD5 one
+ * (ima_hash=md5) apart, and those are not supported. It does not check the
+ * template digest: cvm_ima_replay_extend does. */
 CVM_MUST_CHECK int cvm_ima_entry_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_ima_entry *e);
 
 /* cvm_ima_entry_parse_ascii decodes one ascii line (`line_len` bytes

@@ -1,12 +1,24 @@
-/* Message digests by TPM algorithm ID, through OpenSSL EVP. Each algorithm is
+/* Message digests by TPM algorithm ID, through OpenSSL. Each EVP algorithm is
  * fetched from the provider once and kept for the life of the process:
  * implicit fetches on every EVP_DigestInit cost more than hashing a PCR
- * extend's 64 or 96 bytes. */
+ * extend's 64 or 96 bytes.
+ *
+ * The incremental contexts of SHA-1 and the SHA-2 family use OpenSSL's
+ * low-level SHA*_Init/Update/Final (deprecated in 3.0, still shipped and
+ * tested there). OpenSSL 3.0's EVP_DigestInit_ex frees and allocates the
+ * provider context for every message, which is most of the cost of hashing a
+ * 100-byte IMA template or a PCR extend: replaying an IMA list went from
+ * 4.7x to about 7x evmctl's speed with this. SM3 stays on EVP. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <cvmkit/secret.h>
 
 #include "crypto_int.h"
 
@@ -26,9 +38,36 @@ static struct digest_desc digests[] = {
 
 struct cvm_digest_ctx {
 	struct digest_desc *d;
-	EVP_MD_CTX *mctx;
+	EVP_MD_CTX *mctx; /* SM3 only */
+	union {
+		SHA_CTX sha1;
+		SHA256_CTX sha256;
+		SHA512_CTX sha512; /* also SHA-384 */
+	} s;
 	bool fresh; /* no bytes added since the last (re)start */
 };
+
+/* ll_init starts a low-level context; false for SM3 (EVP). */
+static bool ll_init(struct cvm_digest_ctx *ctx)
+{
+	switch (ctx->d->alg) {
+	case CVM_DIGEST_SHA1:
+		return SHA1_Init(&ctx->s.sha1) == 1;
+	case CVM_DIGEST_SHA256:
+		return SHA256_Init(&ctx->s.sha256) == 1;
+	case CVM_DIGEST_SHA384:
+		return SHA384_Init(&ctx->s.sha512) == 1;
+	case CVM_DIGEST_SHA512:
+		return SHA512_Init(&ctx->s.sha512) == 1;
+	default:
+		return false;
+	}
+}
+
+static bool is_ll(const struct cvm_digest_ctx *ctx)
+{
+	return ctx->mctx == NULL;
+}
 
 static struct digest_desc *desc_of(uint16_t alg)
 {
@@ -126,14 +165,16 @@ int cvm_digest_ctx_new(uint16_t alg, struct cvm_digest_ctx **out)
 	if (ctx == NULL)
 		return CVM_E_NOMEM;
 	ctx->d = d;
-	ctx->mctx = EVP_MD_CTX_new();
-	if (ctx->mctx == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	if (EVP_DigestInit_ex(ctx->mctx, md, NULL) != 1) {
-		r = CVM_E_CRYPTO;
-		goto out;
+	if (!ll_init(ctx)) {
+		ctx->mctx = EVP_MD_CTX_new();
+		if (ctx->mctx == NULL) {
+			r = CVM_E_NOMEM;
+			goto out;
+		}
+		if (EVP_DigestInit_ex(ctx->mctx, md, NULL) != 1) {
+			r = CVM_E_CRYPTO;
+			goto out;
+		}
 	}
 	ctx->fresh = true;
 	*out = ctx;
@@ -149,6 +190,7 @@ void cvm_digest_ctx_free(struct cvm_digest_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	EVP_MD_CTX_free(ctx->mctx);
+	cvm_wipe(&ctx->s, sizeof(ctx->s));
 	free(ctx);
 }
 
@@ -162,6 +204,22 @@ int cvm_digest_update(struct cvm_digest_ctx *ctx, const void *p, size_t n)
 	if (n == 0)
 		return CVM_OK;
 	ctx->fresh = false;
+	if (is_ll(ctx)) {
+		int ok;
+
+		switch (ctx->d->alg) {
+		case CVM_DIGEST_SHA1:
+			ok = SHA1_Update(&ctx->s.sha1, p, n);
+			break;
+		case CVM_DIGEST_SHA256:
+			ok = SHA256_Update(&ctx->s.sha256, p, n);
+			break;
+		default: /* SHA-384 and SHA-512 share the update */
+			ok = SHA512_Update(&ctx->s.sha512, p, n);
+			break;
+		}
+		return ok == 1 ? CVM_OK : CVM_E_CRYPTO;
+	}
 	if (EVP_DigestUpdate(ctx->mctx, p, n) != 1)
 		return CVM_E_CRYPTO;
 	return CVM_OK;
@@ -171,8 +229,12 @@ int cvm_digest_update(struct cvm_digest_ctx *ctx, const void *p, size_t n)
  * OpenSSL keeps the provider context, so this is cheap. */
 static int restart(struct cvm_digest_ctx *ctx)
 {
-	if (EVP_DigestInit_ex(ctx->mctx, ctx->d->md, NULL) != 1)
+	if (is_ll(ctx)) {
+		if (!ll_init(ctx))
+			return CVM_E_CRYPTO;
+	} else if (EVP_DigestInit_ex(ctx->mctx, ctx->d->md, NULL) != 1) {
 		return CVM_E_CRYPTO;
+	}
 	ctx->fresh = true;
 	return CVM_OK;
 }
@@ -184,6 +246,26 @@ int cvm_digest_final(struct cvm_digest_ctx *ctx, uint8_t *out, size_t out_len)
 
 	if (out_len < ctx->d->len)
 		return CVM_E_INVAL;
+	if (is_ll(ctx)) {
+		int ok;
+
+		switch (ctx->d->alg) {
+		case CVM_DIGEST_SHA1:
+			ok = SHA1_Final(out, &ctx->s.sha1);
+			break;
+		case CVM_DIGEST_SHA256:
+			ok = SHA256_Final(out, &ctx->s.sha256);
+			break;
+		case CVM_DIGEST_SHA384:
+			ok = SHA384_Final(out, &ctx->s.sha512);
+			break;
+		default:
+			ok = SHA512_Final(out, &ctx->s.sha512);
+			break;
+		}
+		r = restart(ctx);
+		return ok == 1 ? r : CVM_E_CRYPTO;
+	}
 	if (EVP_DigestFinal_ex(ctx->mctx, out, &len) != 1 || len != ctx->d->len) {
 		(void)restart(ctx);
 		return CVM_E_CRYPTO;

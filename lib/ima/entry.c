@@ -113,13 +113,12 @@ static bool rd_u32(struct cvm_rd *r, bool be, uint32_t *v)
 	return true;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+/* is_zero20 is true for an all-zero 20-byte template digest (a violation). */
+static bool is_zero20(const uint8_t p[20])
 {
-	uint8_t acc = 0;
+	static const uint8_t zero[20];
 
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
+	return memcmp(p, zero, sizeof(zero)) == 0;
 }
 
 /* index_of returns the first index of byte `c` in `r`, or r->len. */
@@ -138,10 +137,12 @@ static size_t index_of(const struct cvm_rd *r, uint8_t c)
 static const struct {
 	const char *name;
 	size_t len;
+	size_t digest_len;
 	uint16_t alg;
 } algo_names[] = {
-    {"sha256", 6, CVM_DIGEST_SHA256}, {"sha1", 4, CVM_DIGEST_SHA1},   {"sha384", 6, CVM_DIGEST_SHA384},
-    {"sha512", 6, CVM_DIGEST_SHA512}, {"sm3", 3, CVM_DIGEST_SM3_256}, {"sm3_256", 7, CVM_DIGEST_SM3_256},
+    {"sha256", 6, 32, CVM_DIGEST_SHA256}, {"sha1", 4, 20, CVM_DIGEST_SHA1},
+    {"sha384", 6, 48, CVM_DIGEST_SHA384}, {"sha512", 6, 64, CVM_DIGEST_SHA512},
+    {"sm3", 3, 32, CVM_DIGEST_SM3_256},   {"sm3_256", 7, 32, CVM_DIGEST_SM3_256},
 };
 
 static uint16_t algo_by_name(const struct cvm_rd *a)
@@ -171,6 +172,20 @@ static int decode_digest(struct cvm_rd f, bool v2, bool may_be_empty, uint16_t *
 	*alg = 0;
 	if (f.len == 0 && may_be_empty)
 		return CVM_OK;
+	/* Fast path, taken by nearly every entry: "<known algorithm>:\0" and a
+	 * digest of its length. Anything else takes the general path below. */
+	for (size_t i = 0; !v2 && i < sizeof(algo_names) / sizeof(algo_names[0]); i++) {
+		size_t n = algo_names[i].len, dl = algo_names[i].digest_len;
+
+		if (f.len == n + 2 + dl && memcmp(f.p, algo_names[i].name, n) == 0 && f.p[n] == ':' &&
+		    f.p[n + 1] == 0) {
+			*alg = algo_names[i].alg;
+			if (!cvm_rd_sub(&f, algo, n) || !cvm_rd_skip(&f, 2))
+				return CVM_E_INTERNAL;
+			*digest = f;
+			return CVM_OK;
+		}
+	}
 	nul = index_of(&f, 0);
 	if (nul == f.len || nul < 2 || nul > DIGEST_PREFIX_MAX || f.p[nul - 1] != ':') {
 		ima_why(why, "%s field does not start with '<algorithm>:' and a NUL byte", what);
@@ -378,7 +393,8 @@ int ima_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_ima_entry *e
 	}
 	if (!cvm_rd_sub(&r, &tname, name_len))
 		return CVM_E_TRUNCATED;
-	for (size_t i = 0; i < tname.len; i++) {
+	t = find_tmpl(&tname);
+	for (size_t i = 0; t == NULL && i < tname.len; i++) {
 		if (tname.p[i] < 0x21 || tname.p[i] > 0x7e) {
 			ima_why(why, "template name holds byte 0x%02x", tname.p[i]);
 			return CVM_E_FORMAT;
@@ -386,7 +402,7 @@ int ima_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_ima_entry *e
 	}
 	e->pcr = pcr;
 	e->template_name = tname;
-	e->is_violation = all_zero(e->template_digest, sizeof(e->template_digest));
+	e->is_violation = is_zero20(e->template_digest);
 	if (rd_eqn(&tname, name_ima, sizeof(name_ima) - 1)) {
 		e->template_id = CVM_IMA_TEMPLATE_IMA;
 		rc = decode_ima(&r, big_endian, e, why);
@@ -404,7 +420,6 @@ int ima_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_ima_entry *e
 	}
 	if (!cvm_rd_sub(&r, &tdata, data_len))
 		return CVM_E_TRUNCATED;
-	t = find_tmpl(&tname);
 	e->template_id = t != NULL ? t->id : CVM_IMA_TEMPLATE_OTHER;
 	e->template_data = tdata;
 	rc = decode_fields(t, tdata, big_endian, e, why);
@@ -735,7 +750,7 @@ int ima_parse_ascii(const char *line, size_t line_len, uint8_t *scratch, size_t 
 	cvm_rd_init(&data, scratch, s.len);
 	e->pcr = pcr;
 	memcpy(e->template_digest, digest, sizeof(digest));
-	e->is_violation = all_zero(digest, sizeof(digest));
+	e->is_violation = is_zero20(digest);
 	e->template_name = tname;
 	if (is_ima) {
 		e->template_id = CVM_IMA_TEMPLATE_IMA;

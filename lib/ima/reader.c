@@ -144,7 +144,9 @@ const char *cvm_ima_reader_error(const struct cvm_ima_reader *rd)
 }
 
 /* fill moves the unread bytes to the front of the window and reads once
- * more into the rest. Returns 0 (possibly setting eof) or CVM_E_SYSTEM. */
+ * more into the rest. Returns 0 (possibly setting eof), CVM_E_SYSTEM, or
+ * CVM_E_INTERNAL when the window is full of one unfinished entry or line
+ * (which the caps rule out). */
 static int fill(struct cvm_ima_reader *rd)
 {
 	size_t left = rd->end - rd->start;
@@ -160,7 +162,7 @@ static int fill(struct cvm_ima_reader *rd)
 		rd->end = left;
 	}
 	if (rd->end == WINDOW_LEN)
-		return CVM_OK;
+		return CVM_E_INTERNAL; /* the caps keep every entry and line smaller */
 	for (;;) {
 		n = read(rd->fd, rd->buf + rd->end, WINDOW_LEN - rd->end);
 		if (n >= 0)
@@ -264,7 +266,7 @@ static int next_binary(struct cvm_ima_reader *rd, struct cvm_ima_entry *e, bool 
 		}
 		r = fill(rd);
 		if (r != CVM_OK)
-			return fail(rd, r, "read error");
+			return fail(rd, r, r == CVM_E_SYSTEM ? "read error" : "the read window is full");
 	}
 }
 
@@ -307,7 +309,7 @@ static int next_ascii(struct cvm_ima_reader *rd, struct cvm_ima_entry *e, bool *
 		scanned = w.len;
 		r = fill(rd);
 		if (r != CVM_OK)
-			return fail(rd, r, "read error");
+			return fail(rd, r, r == CVM_E_SYSTEM ? "read error" : "the read window is full");
 	}
 	if (len > CVM_IMA_LINE_MAX) {
 		(void)snprintf(why, sizeof(why), "the line is longer than %d bytes", CVM_IMA_LINE_MAX);
