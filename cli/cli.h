@@ -45,5 +45,6 @@ int cmd_eventlog(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_tpm(int argc, char **argv);
 int cmd_ima(int argc, char **argv);
+int cmd_evidence(int argc, char **argv);
 
 #endif

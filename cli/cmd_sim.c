@@ -1,6 +1,7 @@
 /* cvm sim: the simulated TEE (development without TDX or SNP hardware).
  *
- *   cvm sim init DIR [--mrtd HEX] [--debug] [--at UNIX_SECONDS]
+ *   cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]
+ *                    [--at UNIX_SECONDS]
  *   cvm sim quote DIR --report-data HEX --out FILE [--snp]
  *   cvm sim extend DIR --rtmr N --digest HEX
  *   cvm sim show DIR [--json]
@@ -12,22 +13,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
+#include <cvmkit/snp.h>
 #include <cvmkit/tee.h>
 
 #include "cli.h"
 #include "output.h"
 
-enum { OPT_MRTD = 0x200, OPT_DEBUG, OPT_AT, OPT_REPORT_DATA, OPT_OUT, OPT_SNP, OPT_RTMR, OPT_DIGEST };
+enum {
+	OPT_MRTD = 0x200,
+	OPT_DEBUG,
+	OPT_AT,
+	OPT_REPORT_DATA,
+	OPT_OUT,
+	OPT_SNP,
+	OPT_RTMR,
+	OPT_DIGEST,
+	OPT_SNP_MEASUREMENT,
+	OPT_SNP_PRODUCT,
+};
 
 struct sim_args {
 	const char *cmd; /* "sim init", ... for messages */
 	const char *dir;
 	const char *mrtd_hex;
+	const char *snp_measurement_hex;
+	enum cvm_snp_product snp_product;
 	const char *report_data_hex;
 	const char *out_path;
 	const char *digest_hex;
@@ -39,28 +55,33 @@ struct sim_args {
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: cvm sim init DIR [--mrtd HEX] [--debug] [--at UNIX_SECONDS]\n"
-	       "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
-	       "       cvm sim extend DIR --rtmr N --digest HEX\n"
-	       "       cvm sim show DIR [--json]\n"
-	       "       cvm sim refresh DIR [--at UNIX_SECONDS]\n"
-	       "\n"
-	       "A simulated TEE for development without hardware. Its evidence verifies ONLY with\n"
-	       "the simulator's own root (cvm quote verify --root DIR/collateral/tdx/intel_sgx_root_ca.der)\n"
-	       "and every verdict over it says SIMULATED. Its keys are in DIR: it proves nothing.\n"
-	       "\n"
-	       "init     make a simulated platform in DIR (new or empty): mock Intel PKI, collateral\n"
-	       "         in DIR/collateral/tdx, RTMRs at zero\n"
-	       "  --mrtd HEX        the TD's MRTD, 48 bytes (default: random)\n"
-	       "  --debug           set the TD attribute DEBUG\n"
-	       "  --at UNIX_SECONDS centre the mock PKI's validity on this time (default: now)\n"
-	       "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded);\n"
-	       "         --snp (an SEV-SNP report) is not implemented yet\n"
-	       "extend   extend RTMR N (0-3) with a 48-byte digest: RTMR := SHA-384(RTMR || digest)\n"
-	       "show     print the platform and its registers\n"
-	       "refresh  re-sign the collateral (CRLs, TCB info, QE identity) around now or --at\n"
-	       "\n"
-	       "Exit codes: 0 success, 1 error, 2 usage.\n");
+	    f,
+	    "usage: cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]\n"
+	    "                         [--at UNIX_SECONDS]\n"
+	    "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
+	    "       cvm sim extend DIR --rtmr N --digest HEX\n"
+	    "       cvm sim show DIR [--json]\n"
+	    "       cvm sim refresh DIR [--at UNIX_SECONDS]\n"
+	    "\n"
+	    "A simulated TEE for development without hardware. Its evidence verifies ONLY with\n"
+	    "the simulator's own roots (cvm quote verify --root DIR/collateral/tdx/intel_sgx_root_ca.der,\n"
+	    "or --root DIR/collateral/snp/ark.pem for SEV-SNP reports) and every verdict over it says\n"
+	    "SIMULATED. Its keys are in DIR: it proves nothing.\n"
+	    "\n"
+	    "init     make a simulated platform in DIR (new or empty): mock Intel and AMD PKIs,\n"
+	    "         collateral in DIR/collateral/tdx and DIR/collateral/snp, RTMRs at zero\n"
+	    "  --mrtd HEX              the TD's MRTD, 48 bytes (default: random)\n"
+	    "  --snp-measurement HEX   the SEV-SNP guest's MEASUREMENT, 48 bytes (default: random)\n"
+	    "  --snp-product NAME      milan, genoa or turin (default: milan)\n"
+	    "  --debug                 set the TD attribute DEBUG and the SNP guest policy DEBUG\n"
+	    "  --at UNIX_SECONDS       centre the mock PKIs' validity on this time (default: now)\n"
+	    "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded), or with\n"
+	    "         --snp an SEV-SNP attestation report (version 3, signed by the mock VCEK)\n"
+	    "extend   extend RTMR N (0-3) with a 48-byte digest: RTMR := SHA-384(RTMR || digest)\n"
+	    "show     print the platform and its registers\n"
+	    "refresh  re-sign the collateral (CRLs, TCB info, QE identity) around now or --at\n"
+	    "\n"
+	    "Exit codes: 0 success, 1 error, 2 usage.\n");
 }
 
 static bool parse_at(const char *s, int64_t *out)
@@ -76,6 +97,26 @@ static bool parse_at(const char *s, int64_t *out)
 		return false;
 	*out = (int64_t)v;
 	return true;
+}
+
+static bool parse_product(const char *s, enum cvm_snp_product *out)
+{
+	static const struct {
+		const char *name;
+		enum cvm_snp_product p;
+	} names[] = {
+	    {"milan", CVM_SNP_PRODUCT_MILAN},
+	    {"genoa", CVM_SNP_PRODUCT_GENOA},
+	    {"turin", CVM_SNP_PRODUCT_TURIN},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].p;
+			return true;
+		}
+	}
+	return false;
 }
 
 static bool parse_rtmr(const char *s, long *out)
@@ -115,6 +156,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 {
 	static const struct option longopts[] = {
 	    {"mrtd", required_argument, NULL, OPT_MRTD},
+	    {"snp-measurement", required_argument, NULL, OPT_SNP_MEASUREMENT},
+	    {"snp-product", required_argument, NULL, OPT_SNP_PRODUCT},
 	    {"debug", no_argument, NULL, OPT_DEBUG},
 	    {"at", required_argument, NULL, OPT_AT},
 	    {"report-data", required_argument, NULL, OPT_REPORT_DATA},
@@ -157,6 +200,15 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 		switch (c) {
 		case OPT_MRTD:
 			a->mrtd_hex = optarg;
+			break;
+		case OPT_SNP_MEASUREMENT:
+			a->snp_measurement_hex = optarg;
+			break;
+		case OPT_SNP_PRODUCT:
+			if (!parse_product(optarg, &a->snp_product)) {
+				cli_err(a->cmd, "--snp-product '%s': expected milan, genoa or turin", optarg);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case OPT_DEBUG:
 			a->is_debug = true;
@@ -220,8 +272,8 @@ static int lib_err(const struct sim_args *a, const char *what, int r)
 
 static int sim_init(int argc, char **argv)
 {
-	static const int allowed[] = {OPT_MRTD, OPT_DEBUG, OPT_AT};
-	struct sim_args a = {.cmd = "sim init"};
+	static const int allowed[] = {OPT_MRTD, OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG, OPT_AT};
+	struct sim_args a = {.cmd = "sim init", .snp_product = CVM_SNP_PRODUCT_MILAN};
 	struct cvm_tee_sim_opts o;
 	char hex[2 * CVM_TEE_MR_LEN + 1];
 	int rc, r;
@@ -235,6 +287,13 @@ static int sim_init(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			return rc;
 	}
+	if (a.snp_measurement_hex != NULL) {
+		rc = hex_arg(a.cmd, "--snp-measurement", a.snp_measurement_hex, o.snp_measurement,
+		             sizeof(o.snp_measurement), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	o.snp_product = a.snp_product;
 	o.is_debug = a.is_debug;
 	r = cvm_tee_sim_init(a.dir, &o);
 	if (r == CVM_E_INVAL) {
@@ -250,6 +309,12 @@ static int sim_init(int argc, char **argv)
 		printf("  collateral: %s/collateral/tdx (root: intel_sgx_root_ca.der, a mock)\n", a.dir);
 		printf("  verify:     cvm quote verify QUOTE --collateral %s/collateral/tdx --root "
 		       "%s/collateral/tdx/intel_sgx_root_ca.der\n",
+		       a.dir, a.dir);
+		cvm_hex_encode(o.snp_measurement, sizeof(o.snp_measurement), hex);
+		printf("  snp:        %s, measurement %s\n", cvm_snp_product_name(o.snp_product), hex);
+		printf("  collateral: %s/collateral/snp (root: ark.pem, a mock)\n", a.dir);
+		printf("  verify:     cvm quote verify REPORT --collateral %s/collateral/snp --root "
+		       "%s/collateral/snp/ark.pem\n",
 		       a.dir, a.dir);
 	}
 	return CLI_EXIT_OK;
@@ -277,7 +342,10 @@ static int sim_quote(int argc, char **argv)
 		return rc;
 	r = cvm_tee_open_sim(a.dir, a.snp ? CVM_TEE_PLATFORM_SNP : CVM_TEE_PLATFORM_TDX, &tee);
 	if (r == CVM_E_UNSUPPORTED && a.snp) {
-		cli_err(a.cmd, "the simulated SEV-SNP platform is not implemented yet; only TDX quotes");
+		cli_err(
+		    a.cmd,
+		    "'%s' has no SEV-SNP platform (made by an older cvm); make a new one with 'cvm sim init'",
+		    a.dir);
 		return CLI_EXIT_ERROR;
 	}
 	if (r != CVM_OK)
@@ -347,14 +415,36 @@ out:
 	return rc;
 }
 
+/* snp_half opens the SEV-SNP half of the platform and reads its
+ * measurements; `*have` is false (and 0 returned) when it has none. */
+static int snp_half(const struct sim_args *a, struct cvm_tee_info *info, struct cvm_tee_measurements *m,
+                    bool *have)
+{
+	struct cvm_tee_dev *tee = NULL;
+	int r;
+
+	*have = false;
+	r = cvm_tee_open_sim(a->dir, CVM_TEE_PLATFORM_SNP, &tee);
+	if (r == CVM_E_UNSUPPORTED)
+		return CVM_OK;
+	if (r != CVM_OK)
+		return r;
+	cvm_tee_info(tee, info);
+	r = cvm_tee_measurements(tee, m);
+	cvm_tee_free(tee);
+	*have = r == CVM_OK;
+	return r;
+}
+
 static int sim_show(int argc, char **argv)
 {
 	static const int allowed[] = {CLI_OPT_JSON};
 	struct sim_args a = {.cmd = "sim show"};
-	struct cvm_tee_measurements m;
-	struct cvm_tee_info info;
+	struct cvm_tee_measurements m, sm;
+	struct cvm_tee_info info, sinfo;
 	struct cvm_tee_dev *tee = NULL;
-	json_t *o = NULL, *rtmrs = NULL;
+	json_t *o = NULL, *rtmrs = NULL, *snp = NULL;
+	bool have_snp = false;
 	int rc, r, bad = 0;
 
 	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
@@ -366,6 +456,8 @@ static int sim_show(int argc, char **argv)
 	rc = CLI_EXIT_ERROR;
 	cvm_tee_info(tee, &info);
 	r = cvm_tee_measurements(tee, &m);
+	if (r == CVM_OK)
+		r = snp_half(&a, &sinfo, &sm, &have_snp);
 	if (r != CVM_OK) {
 		lib_err(&a, "cannot read the registers of", r);
 		goto out;
@@ -379,6 +471,11 @@ static int sim_show(int argc, char **argv)
 
 			(void)snprintf(name, sizeof(name), "rtmr%u", i);
 			out_field_hex(stdout, "  ", name, m.rtmr[i], sizeof(m.rtmr[i]));
+		}
+		if (have_snp) {
+			printf("platform: %s\n", sinfo.description);
+			out_field_hex(stdout, "  ", "measurement", sm.measurement, sizeof(sm.measurement));
+			out_field_hex(stdout, "  ", "host_data", sm.host_data, sizeof(sm.host_data));
 		}
 		rc = CLI_EXIT_OK;
 		goto out;
@@ -397,6 +494,17 @@ static int sim_show(int argc, char **argv)
 	for (unsigned i = 0; i < CVM_TEE_RTMR_COUNT; i++)
 		bad |= json_array_append_new(rtmrs, out_json_hex(m.rtmr[i], sizeof(m.rtmr[i])));
 	bad |= out_jset(o, "rtmr", rtmrs);
+	if (have_snp) {
+		snp = json_object();
+		if (snp == NULL) {
+			bad = 1;
+		} else {
+			bad |= out_jset_str(snp, "description", sinfo.description);
+			bad |= out_jset_hex(snp, "measurement", sm.measurement, sizeof(sm.measurement));
+			bad |= out_jset_hex(snp, "host_data", sm.host_data, sizeof(sm.host_data));
+		}
+	}
+	bad |= out_jset(o, "snp", have_snp ? snp : json_null());
 	if (bad == 0)
 		bad = out_json_print(o);
 	if (bad != 0) {
@@ -423,7 +531,7 @@ static int sim_refresh(int argc, char **argv)
 	if (r != CVM_OK)
 		return lib_err(&a, "cannot refresh the collateral of", r);
 	if (!cli_opts.quiet)
-		printf("re-signed the collateral in %s/collateral/tdx\n", a.dir);
+		printf("re-signed the collateral in %s/collateral\n", a.dir);
 	return CLI_EXIT_OK;
 }
 

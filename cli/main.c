@@ -30,6 +30,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"sim", cmd_sim, "Simulated TEE for development: mock PKI, quotes, RTMRs"},
     {"tpm", cmd_tpm, "Make, verify and read TPM 2.0 quotes and PCRs"},
     {"ima", cmd_ima, "Show, replay and check an IMA runtime measurement list"},
+    {"evidence", cmd_evidence, "Verify an evidence bundle: TEE quote, TPM quote, IMA list, bound to a nonce"},
     {"help", cmd_help, "Show help for a command"},
 };
 

@@ -500,7 +500,10 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 	r = fixed_registers(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	return open_runtime_log(a, err, err_len);
+	r = open_runtime_log(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	return agent_evidence_open(a, err, err_len);
 }
 
 void agent_close(struct agent *a)

@@ -18,8 +18,10 @@
 #include <jansson.h>
 
 #include <cvmkit/err.h>
+#include <cvmkit/evidence.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/tee.h>
+#include <cvmkit/tpm.h>
 
 #include "rpc.h"
 
@@ -40,9 +42,9 @@
 #define AGENT_CCEL_MAX ((size_t)8 * 1024 * 1024)          /* the CCEL table file */
 #define AGENT_APP_COMPOSE_MAX ((size_t)256 * 1024)        /* dstack's limit */
 #define AGENT_SYS_CONFIG_MAX ((size_t)256 * 1024)
-#define AGENT_IMA_LOG_MAX ((size_t)16 * 1024 * 1024)
-#define AGENT_NONCE_MIN 8u
-#define AGENT_NONCE_MAX 64u
+#define AGENT_IMA_LOG_MAX CVM_EVIDENCE_IMA_MAX /* the IMA list GetEvidence serves, bytes */
+#define AGENT_NONCE_MIN CVM_EVIDENCE_NONCE_MIN
+#define AGENT_NONCE_MAX CVM_EVIDENCE_NONCE_MAX
 
 /* struct agent_config is everything main.c reads from the command line and
  * the config file. Strings are "" when unset. */
@@ -58,7 +60,10 @@ struct agent_config {
 	char sys_config[AGENT_PATH_MAX];
 	char runtime_log[AGENT_PATH_MAX];
 	char ccel[AGENT_PATH_MAX];
-	char ima_log[AGENT_PATH_MAX];
+	char ima_log[AGENT_PATH_MAX];  /* "none": off; "": the kernel's list when present */
+	char tpm_tcti[AGENT_PATH_MAX]; /* tss2-tctildr "name:config"; "": no TPM */
+	char tpm_pcrs[AGENT_TEXT_MAX]; /* the PCRs GetEvidence quotes; "": sha256:0-10 */
+	char tpm_ak_handle[24];        /* persistent AK handle; "": 0x81000100 */
 	char port_file[AGENT_PATH_MAX];
 	bool measure_app;
 	bool separate_curves;
@@ -104,10 +109,12 @@ struct agent {
 	struct cvm_tee_info tee_info;
 	struct cvm_appkeys *keys;
 	unsigned getkey_flags;
-	char *app_compose; /* the raw file text, "" when none */
+	uint32_t tpm_ak_handle; /* GetEvidence's AK */
+	char *app_compose;      /* the raw file text, "" when none */
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
+	bool has_tpm;    /* GetEvidence adds a TPM quote */
 	char *vm_config; /* sys-config's vm_config text, "" when none */
 	char os_image_hash[65];
 	char cloud_vendor[64], cloud_product[64];
@@ -119,6 +126,10 @@ struct agent {
 	/* GetQuote's event_log string, rebuilt when the runtime log changes */
 	char *quote_log;
 	uint64_t quote_log_gen;
+	/* GetEvidence's optional parts (agent_evidence_open; has_tpm and
+	 * tpm_ak_handle sit above, in what would be padding) */
+	struct cvm_tpm_pcr_sel tpm_sel;
+	char ima_path[AGENT_PATH_MAX]; /* "" when no IMA list is served */
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
@@ -185,7 +196,16 @@ CVM_MUST_CHECK int agent_measurements(struct agent *a, struct cvm_tee_measuremen
                                       uint8_t mr_aggregated[32]);
 /* agent_tcb_info builds Info's tcb_info object. */
 json_t *agent_tcb_info(struct agent *a);
-/* agent_evidence builds GetEvidence's reply for `nonce`. */
+/* agent_evidence_open settles GetEvidence's TPM and IMA parts from the
+ * config: the IMA list's path, the PCR selection and AK handle (bad values
+ * are errors in `err`), and a first contact with the TPM that creates the
+ * AK when missing. A TPM that cannot be reached is logged, not fatal: each
+ * GetEvidence tries again and fails with the reason. */
+CVM_MUST_CHECK int agent_evidence_open(struct agent *a, char *err, size_t err_len);
+/* agent_evidence builds GetEvidence's reply for `nonce`: the TEE quote, the
+ * event log and, when configured, the TPM quote and the IMA list, bound to
+ * the nonce as include/cvmkit/evidence.h defines. A configured part that
+ * fails fails the whole call, with `err` naming the part. */
 CVM_MUST_CHECK int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json_t **out,
                                   char *err, size_t err_len);
 

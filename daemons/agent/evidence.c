@@ -1,11 +1,14 @@
 /* What the agent hands out as evidence: the event log as JSON, dstack's
  * VersionedAttestation (SCALE, V0), Info's tcb_info and cvmkit's evidence
- * bundle. */
+ * bundle (GetEvidence: the TEE quote, the event log, and when configured a
+ * TPM quote and the IMA list, bound together as include/cvmkit/evidence.h
+ * defines). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
@@ -13,6 +16,7 @@
 #include <cvmkit/file.h>
 
 #include "agent.h"
+#include "daemon.h"
 
 /* The largest VersionedAttestation we build: a quote, the CCEL and the
  * runtime log, all capped well below this. */
@@ -203,31 +207,332 @@ fail:
 	return NULL;
 }
 
-static json_t *ima_log(const struct agent *a)
+/* ---- GetEvidence --------------------------------------------------------- */
+
+#define TPM_PCRS_DEFAULT "sha256:0-10"
+#define IMA_PATH_DEFAULT "/sys/kernel/security/ima/binary_runtime_measurements"
+/* Quote attempts when the PCRs move between the quote and their read-back
+ * (IMA extends PCR 10 whenever a file is measured). */
+#define TPM_QUOTE_ATTEMPTS 3u
+
+static int parse_ak_handle(const char *s, uint32_t *out)
 {
-	const char *path = a->cfg.ima_log;
+	char *end = NULL;
+	unsigned long v;
+
+	*out = CVM_TPM_AK_HANDLE_DEFAULT;
+	if (s[0] == '\0')
+		return CVM_OK;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || v < 0x81000000ul || v > 0x817ffffful)
+		return CVM_E_INVAL;
+	*out = (uint32_t)v;
+	return CVM_OK;
+}
+
+static bool sel_has_pcr10(const struct cvm_tpm_pcr_sel *sel)
+{
+	for (size_t i = 0; i < sel->count; i++) {
+		if ((sel->banks[i].mask & (1u << 10)) != 0)
+			return true;
+	}
+	return false;
+}
+
+/* struct tpm_run is one conversation with the TPM: GetEvidence opens the
+ * TPM for each request, so that a TPM restarted in between (or a swtpm that
+ * serves one client at a time) never leaves the agent with a dead handle. */
+struct tpm_run {
+	struct cvm_tpm *t;
+	uint8_t *ak_pub;
+	size_t ak_pub_len;
+	bool created;
+	struct cvm_tpm_ak *ak;
+	const struct cvm_tpm_public *pub;
+	uint8_t qdata[CVM_EVIDENCE_QDATA_LEN];
+	uint8_t *attest, *sig;
+	size_t attest_len, sig_len;
+	struct cvm_tpm_pcrs pcrs;
+	struct cvm_tpm_quote q;
+	struct cvm_report rep;
+};
+
+static void tpm_run_free(struct tpm_run *x)
+{
+	if (x == NULL)
+		return;
+	cvm_tpm_close(x->t);
+	cvm_tpm_ak_free(x->ak);
+	free(x->ak_pub);
+	free(x->attest);
+	free(x->sig);
+	free(x);
+}
+
+static const char *tpm_why(const struct tpm_run *x, int r)
+{
+	const char *why = x->t != NULL ? cvm_tpm_errstr(x->t) : "";
+
+	return why[0] != '\0' ? why : cvm_strerror(r);
+}
+
+/* tpm_begin connects and reads (or creates) the AK. */
+static int tpm_begin(const struct agent *a, struct tpm_run **out, char *err, size_t err_len)
+{
+	struct cvm_tpm_ak_opts opts;
+	struct tpm_run *x;
+	char why[256];
+	int r;
+
+	*out = NULL;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return CVM_E_NOMEM;
+	why[0] = '\0';
+	r = cvm_tpm_open(a->cfg.tpm_tcti, &x->t, why, sizeof(why));
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "TPM: cannot connect through '%s': %s", a->cfg.tpm_tcti,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.handle = a->tpm_ak_handle;
+	opts.type = CVM_TPM_AK_ECC_P256;
+	opts.parent = CVM_TPM_PARENT_EK;
+	r = cvm_tpm_ak_ensure(x->t, &opts, &x->ak_pub, &x->ak_pub_len, &x->created);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "TPM: no attestation key at 0x%08x: %s", a->tpm_ak_handle,
+		               tpm_why(x, r));
+		goto out;
+	}
+	r = cvm_tpm_ak_parse(x->ak_pub, x->ak_pub_len, &x->ak);
+	if (r == CVM_OK) {
+		x->pub = cvm_tpm_ak_public(x->ak);
+		if (x->pub == NULL || x->pub->name_len == 0)
+			r = CVM_E_UNSUPPORTED;
+	}
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "TPM: the key at 0x%08x cannot be used as an AK: %s",
+		               a->tpm_ak_handle, cvm_strerror(r));
+		goto out;
+	}
+	*out = x;
+	x = NULL; /* transferred */
+out:
+	tpm_run_free(x);
+	return r;
+}
+
+/* tpm_quote quotes with the nonce's qualifying data, reads the PCRs back and
+ * checks the quote as a verifier will, again when the PCRs moved. */
+static int tpm_quote(const struct agent *a, struct tpm_run *x, const uint8_t *nonce, size_t nonce_len,
+                     char *err, size_t err_len)
+{
+	int r;
+
+	r = cvm_evidence_tpm_qualifying_data(nonce, nonce_len, x->qdata);
+	if (r != CVM_OK)
+		return r;
+	for (unsigned i = 0; i < TPM_QUOTE_ATTEMPTS; i++) {
+		free(x->attest);
+		free(x->sig);
+		x->attest = x->sig = NULL;
+		r = cvm_tpm_quote_create(x->t, a->tpm_ak_handle, &a->tpm_sel, x->qdata, sizeof(x->qdata),
+		                         &x->attest, &x->attest_len, &x->sig, &x->sig_len);
+		if (r != CVM_OK) {
+			(void)snprintf(err, err_len, "TPM: the quote failed: %s", tpm_why(x, r));
+			return r;
+		}
+		r = cvm_tpm_pcr_read(x->t, &a->tpm_sel, &x->pcrs, NULL);
+		if (r != CVM_OK) {
+			(void)snprintf(err, err_len, "TPM: cannot read the PCRs: %s", tpm_why(x, r));
+			return r;
+		}
+		cvm_report_init(&x->rep);
+		r = cvm_tpm_quote_verify_signed(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->qdata,
+		                                sizeof(x->qdata), &x->rep, &x->q);
+		if (r != CVM_OK) {
+			(void)snprintf(err, err_len, "TPM: its own quote does not verify: %s",
+			               x->rep.failed != NULL ? x->rep.failed->detail : cvm_strerror(r));
+			return r;
+		}
+		if (cvm_tpm_quote_pcrs_match(&x->q, &x->pcrs))
+			return CVM_OK;
+	}
+	(void)snprintf(err, err_len, "TPM: the PCRs changed between the quote and their read-back %u times",
+	               TPM_QUOTE_ATTEMPTS);
+	return CVM_E_TPM;
+}
+
+/* pcrs_json is {"sha256": {"0": "<hex>", ...}} in selection order. */
+static json_t *pcrs_json(const struct cvm_tpm_pcr_sel *sel, const struct cvm_tpm_pcrs *pcrs)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	for (size_t b = 0; b < sel->count; b++) {
+		const char *name = cvm_digest_name(sel->banks[b].alg);
+		json_t *bank = json_object();
+
+		if (name == NULL || cvm_json_set(o, name, bank) != CVM_OK)
+			goto fail;
+		for (unsigned i = 0; i < CVM_TPM_PCR_COUNT; i++) {
+			const uint8_t *v = cvm_tpm_pcrs_get(pcrs, sel->banks[b].alg, i);
+			char key[4];
+
+			if ((sel->banks[b].mask & (1u << i)) == 0)
+				continue;
+			(void)snprintf(key, sizeof(key), "%u", i);
+			if (v == NULL ||
+			    cvm_json_set(bank, key, cvm_json_hex(v, cvm_digest_len(sel->banks[b].alg))) !=
+			        CVM_OK)
+				goto fail;
+		}
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *tpm_json(const struct agent *a, const struct tpm_run *x)
+{
+	char sel[256], handle[16];
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	cvm_tpm_pcr_sel_format(&a->tpm_sel, sel, sizeof(sel));
+	(void)snprintf(handle, sizeof(handle), "0x%08x", a->tpm_ak_handle);
+	if (cvm_json_set(o, "ak_handle", json_string(handle)) != CVM_OK ||
+	    cvm_json_set(o, "ak_public", cvm_json_hex(x->ak_pub, x->ak_pub_len)) != CVM_OK ||
+	    cvm_json_set(o, "ak_name", cvm_json_hex(x->pub->name, x->pub->name_len)) != CVM_OK ||
+	    cvm_json_set(o, "qualifying_data", cvm_json_hex(x->qdata, sizeof(x->qdata))) != CVM_OK ||
+	    cvm_json_set(o, "pcr_selection", json_string(sel)) != CVM_OK ||
+	    cvm_json_set(o, "attest", cvm_json_hex(x->attest, x->attest_len)) != CVM_OK ||
+	    cvm_json_set(o, "signature", cvm_json_hex(x->sig, x->sig_len)) != CVM_OK ||
+	    cvm_json_set(o, "pcrs", pcrs_json(&a->tpm_sel, &x->pcrs)) != CVM_OK) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int agent_evidence_open(struct agent *a, char *err, size_t err_len)
+{
+	const char *ima = a->cfg.ima_log,
+	           *sel_text = a->cfg.tpm_pcrs[0] != '\0' ? a->cfg.tpm_pcrs : TPM_PCRS_DEFAULT;
+	struct tpm_run *x = NULL;
+	char k1[CVM_KV_MAX], k2[CVM_KV_MAX], sel[256], terr[512];
+	int r;
+
+	a->ima_path[0] = '\0';
+	if (strcmp(ima, "none") == 0)
+		ima = "";
+	else if (ima[0] == '\0' && a->cfg.simulator[0] == '\0' && access(IMA_PATH_DEFAULT, F_OK) == 0)
+		ima = IMA_PATH_DEFAULT; /* a simulated guest has nothing to do with the host's list */
+	(void)snprintf(a->ima_path, sizeof(a->ima_path), "%s", ima);
+	a->has_tpm = a->cfg.tpm_tcti[0] != '\0' && strcmp(a->cfg.tpm_tcti, "none") != 0;
+	if (!a->has_tpm) {
+		cvm_daemon_log(CVM_LOG_INFO, "evidence", "tpm=none ima=%s",
+		               a->ima_path[0] != '\0' ? cvm_kv(a->ima_path, k1) : "none");
+		return CVM_OK;
+	}
+	r = cvm_tpm_pcr_sel_parse(sel_text, &a->tpm_sel);
+	if (r != CVM_OK || a->tpm_sel.count == 0) {
+		(void)snprintf(
+		    err, err_len,
+		    "tpm_pcrs '%.80s' is not a PCR selection such as sha256:0-10 or sha1:0-7+sha256:0-10",
+		    sel_text);
+		return CVM_E_INVAL;
+	}
+	if (a->ima_path[0] != '\0' && !sel_has_pcr10(&a->tpm_sel)) {
+		(void)snprintf(err, err_len,
+		               "tpm_pcrs '%.80s' lacks PCR 10, which covers the IMA list %s (add it, or set "
+		               "ima_log = none)",
+		               sel_text, a->ima_path);
+		return CVM_E_INVAL;
+	}
+	if (parse_ak_handle(a->cfg.tpm_ak_handle, &a->tpm_ak_handle) != CVM_OK) {
+		(void)snprintf(err, err_len,
+		               "tpm_ak_handle '%s' is not a persistent handle 0x81000000-0x817fffff",
+		               a->cfg.tpm_ak_handle);
+		return CVM_E_INVAL;
+	}
+	cvm_tpm_pcr_sel_format(&a->tpm_sel, sel, sizeof(sel));
+	/* First contact: creates the AK when missing, and tells the operator now
+	 * rather than at the first GetEvidence when the TPM is unusable. */
+	r = tpm_begin(a, &x, terr, sizeof(terr));
+	if (r == CVM_OK) {
+		r = cvm_tpm_pcr_read(x->t, &a->tpm_sel, &x->pcrs, NULL);
+		if (r != CVM_OK)
+			(void)snprintf(terr, sizeof(terr), "TPM: cannot read %s: %s", sel, tpm_why(x, r));
+	}
+	if (r != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "tpm_unavailable", "tcti=%s error=%s",
+		               cvm_kv(a->cfg.tpm_tcti, k1), cvm_kv(terr, k2));
+	} else {
+		char name[2 * CVM_TPM_NAME_MAX + 1], desc[32];
+
+		cvm_hex_encode(x->pub->name, x->pub->name_len, name);
+		cvm_tpm_ak_describe(x->ak, desc, sizeof(desc));
+		cvm_daemon_log(CVM_LOG_INFO, "tpm_ready",
+		               "tcti=%s ak_handle=0x%08x ak_created=%s ak=%s ak_name=%s",
+		               cvm_kv(a->cfg.tpm_tcti, k1), a->tpm_ak_handle, x->created ? "yes" : "no",
+		               cvm_kv(desc, k2), name);
+	}
+	tpm_run_free(x);
+	cvm_daemon_log(CVM_LOG_INFO, "evidence", "tpm=%s pcrs=%s ima=%s", cvm_kv(a->cfg.tpm_tcti, k1), sel,
+	               a->ima_path[0] != '\0' ? cvm_kv(a->ima_path, k2) : "none");
+	return CVM_OK;
+}
+
+static int fail_part(const char *part, int r, const char *err)
+{
+	char k[CVM_KV_MAX];
+
+	cvm_daemon_log(CVM_LOG_ERROR, "evidence_failed", "part=%s error=%s", part, cvm_kv(err, k));
+	return r;
+}
+
+static int read_ima(const struct agent *a, json_t **out, char *err, size_t err_len)
+{
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	json_t *v;
+	int r;
 
-	if (path[0] == '\0') {
-		if (a->cfg.simulator[0] != '\0')
-			return json_null();
-		path = "/sys/kernel/security/ima/binary_runtime_measurements";
+	*out = NULL;
+	if (a->ima_path[0] == '\0') {
+		*out = json_null();
+		return CVM_OK;
 	}
-	if (cvm_file_read(path, AGENT_IMA_LOG_MAX, &buf, &len) != CVM_OK)
-		return json_null();
-	v = cvm_json_hex(buf, len);
+	r = cvm_file_read(a->ima_path, AGENT_IMA_LOG_MAX, &buf, &len);
+	if (r == CVM_E_TOO_LARGE)
+		(void)snprintf(err, err_len, "the IMA list %s is larger than %zu bytes", a->ima_path,
+		               AGENT_IMA_LOG_MAX);
+	else if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot read the IMA list %s: %s", a->ima_path,
+		               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+	if (r != CVM_OK)
+		return r;
+	*out = cvm_json_hex(buf, len);
 	free(buf);
-	return v;
+	if (*out == NULL) {
+		(void)snprintf(err, err_len, "out of memory");
+		return CVM_E_NOMEM;
+	}
+	return CVM_OK;
 }
 
 int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json_t **out, char *err,
                    size_t err_len)
 {
 	struct cvm_tee_evidence ev;
+	struct tpm_run *x = NULL;
 	uint8_t rd[64];
-	json_t *o = NULL, *log = NULL;
+	json_t *o = NULL, *log = NULL, *tpm = NULL, *ima = NULL;
 	int r;
 
 	*out = NULL;
@@ -237,12 +542,25 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json
 		               AGENT_NONCE_MAX);
 		return CVM_E_INVAL;
 	}
-	memset(rd, 0, sizeof(rd));
-	memcpy(rd, nonce, nonce_len);
+	/* 1. the AK first: the TEE quote names it */
+	if (a->has_tpm) {
+		r = tpm_begin(a, &x, err, err_len);
+		if (r != CVM_OK) {
+			r = fail_part("tpm", r == CVM_E_NOMEM ? r : CVM_E_TPM, err);
+			goto out;
+		}
+	}
+	r = cvm_evidence_report_data(nonce, nonce_len, x != NULL ? x->pub->name : NULL,
+	                             x != NULL ? x->pub->name_len : 0, rd);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot compute report_data: %s", cvm_strerror(r));
+		goto out;
+	}
+	/* 2. the TEE quote and the event log it covers, under one lock */
 	r = agent_rtlog_lock(&a->rt, LOCK_SH);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot lock the runtime event log: %s", cvm_strerror(r));
-		return r;
+		goto out;
 	}
 	r = cvm_tee_quote(a->tee, rd, &ev);
 	if (r == CVM_OK) {
@@ -254,10 +572,34 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot get evidence from the TEE: %s",
 		               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		r = fail_part("tee", r, err);
+		goto out;
+	}
+	/* 3. the TPM quote, then the IMA list: read after the quote, the list
+	 * holds at least the entries the quoted PCR 10 covers */
+	if (x != NULL) {
+		r = tpm_quote(a, x, nonce, nonce_len, err, err_len);
+		if (r == CVM_OK) {
+			tpm = tpm_json(a, x);
+			if (tpm == NULL) {
+				(void)snprintf(err, err_len, "out of memory");
+				r = CVM_E_NOMEM;
+			}
+		}
+		if (r != CVM_OK) {
+			r = fail_part("tpm", r == CVM_E_NOMEM ? r : CVM_E_TPM, err);
+			goto out;
+		}
+	} else {
+		tpm = json_null();
+	}
+	r = read_ima(a, &ima, err, err_len);
+	if (r != CVM_OK) {
+		r = fail_part("ima", r, err);
 		goto out;
 	}
 	o = json_object();
-	if (o == NULL || cvm_json_set(o, "version", json_integer(1)) != CVM_OK ||
+	if (o == NULL || cvm_json_set(o, "version", json_integer(CVM_EVIDENCE_VERSION)) != CVM_OK ||
 	    cvm_json_set(o, "platform", json_string(ev.platform == CVM_TEE_PLATFORM_SNP ? "snp" : "tdx")) !=
 	        CVM_OK ||
 	    cvm_json_set(o, "simulated", json_boolean(ev.is_simulated)) != CVM_OK ||
@@ -270,15 +612,21 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json
 	    cvm_json_set(o, "vm_config", json_string(a->vm_config)) != CVM_OK ||
 	    cvm_json_set(o, "app_compose", json_stringn(a->app_compose, a->app_compose_len)) != CVM_OK ||
 	    cvm_json_set(o, "tpm", json_null()) != CVM_OK ||
-	    cvm_json_set(o, "ima_log", ima_log(a)) != CVM_OK) {
+	    cvm_json_set(o, "ima_log", json_null()) != CVM_OK) {
 		(void)snprintf(err, err_len, "out of memory");
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	/* replaces the placeholder in place, keeping the key order; the
-	 * reference is taken even when it fails */
+	/* The parts replace their placeholders in place, keeping the key order;
+	 * json_object_set_new takes each reference, also when it fails. */
 	r = json_object_set_new(o, "event_log", log) == 0 ? CVM_OK : CVM_E_NOMEM;
 	log = NULL;
+	if (r == CVM_OK)
+		r = json_object_set_new(o, "tpm", tpm) == 0 ? CVM_OK : CVM_E_NOMEM;
+	tpm = NULL;
+	if (r == CVM_OK)
+		r = json_object_set_new(o, "ima_log", ima) == 0 ? CVM_OK : CVM_E_NOMEM;
+	ima = NULL;
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "out of memory");
 		goto out;
@@ -287,7 +635,10 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json
 	o = NULL;
 out:
 	json_decref(log);
+	json_decref(tpm);
+	json_decref(ima);
 	json_decref(o);
+	tpm_run_free(x);
 	cvm_tee_evidence_cleanup(&ev);
 	return r;
 }

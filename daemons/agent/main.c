@@ -48,6 +48,11 @@ static void usage(FILE *f)
 	       "  --app-compose FILE      app-compose.json\n"
 	       "  --sys-config FILE       .sys-config.json\n"
 	       "  --runtime-log FILE      runtime event log (JSON lines)\n"
+	       "  --tpm TCTI              add a TPM quote to GetEvidence, e.g. device:/dev/tpmrm0 or\n"
+	       "                          swtpm:host=127.0.0.1,port=2321\n"
+	       "  --tpm-pcrs SEL          the PCRs it quotes (default sha256:0-10)\n"
+	       "  --tpm-ak-handle H       persistent AK handle (default 0x81000100; created if empty)\n"
+	       "  --ima FILE|none         IMA list for GetEvidence (default: the kernel's, when present)\n"
 	       "  --port-file FILE        write the TCP port bound (useful with port 0)\n"
 	       "  --user USER             drop privileges to USER once listening\n"
 	       "  --log-level LEVEL       error, warn, info (default) or debug\n"
@@ -68,6 +73,10 @@ enum {
 	OPT_APP_COMPOSE,
 	OPT_SYS_CONFIG,
 	OPT_RUNTIME_LOG,
+	OPT_TPM,
+	OPT_TPM_PCRS,
+	OPT_TPM_AK_HANDLE,
+	OPT_IMA,
 	OPT_PORT_FILE,
 	OPT_USER,
 	OPT_LOG_LEVEL,
@@ -87,6 +96,10 @@ static const struct option long_opts[] = {
     {"app-compose", required_argument, NULL, OPT_APP_COMPOSE},
     {"sys-config", required_argument, NULL, OPT_SYS_CONFIG},
     {"runtime-log", required_argument, NULL, OPT_RUNTIME_LOG},
+    {"tpm", required_argument, NULL, OPT_TPM},
+    {"tpm-pcrs", required_argument, NULL, OPT_TPM_PCRS},
+    {"tpm-ak-handle", required_argument, NULL, OPT_TPM_AK_HANDLE},
+    {"ima", required_argument, NULL, OPT_IMA},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"user", required_argument, NULL, OPT_USER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -115,6 +128,9 @@ static int load_config(struct agent_config *c, char *err, size_t err_len)
 	    KEY("agent", "runtime_log", CVM_CONF_STR, runtime_log),
 	    KEY("agent", "ccel", CVM_CONF_STR, ccel),
 	    KEY("agent", "ima_log", CVM_CONF_STR, ima_log),
+	    KEY("agent", "tpm_tcti", CVM_CONF_STR, tpm_tcti),
+	    KEY("agent", "tpm_pcrs", CVM_CONF_STR, tpm_pcrs),
+	    KEY("agent", "tpm_ak_handle", CVM_CONF_STR, tpm_ak_handle),
 	    KEY("agent", "port_file", CVM_CONF_STR, port_file),
 	    KEY("agent", "measure_app", CVM_CONF_BOOL, measure_app),
 	    KEY("agent", "getkey_separate_curves", CVM_CONF_BOOL, separate_curves),
@@ -215,6 +231,18 @@ static int parse_args(int argc, char **argv, struct agent_config *c, bool first,
 			break;
 		case OPT_PORT_FILE:
 			e = SET(port_file, "--port-file");
+			break;
+		case OPT_TPM:
+			e = SET(tpm_tcti, "--tpm");
+			break;
+		case OPT_TPM_PCRS:
+			e = SET(tpm_pcrs, "--tpm-pcrs");
+			break;
+		case OPT_TPM_AK_HANDLE:
+			e = SET(tpm_ak_handle, "--tpm-ak-handle");
+			break;
+		case OPT_IMA:
+			e = SET(ima_log, "--ima");
 			break;
 		case OPT_USER:
 			e = SET(user, "--user");
@@ -325,6 +353,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cvm_daemon_log_init(PROG, level);
+	/* tpm2-tss prints its own lines to stderr, which would break the
+	 * key=value log; the agent reports TPM errors itself. */
+	if (c->tpm_tcti[0] != '\0' && level != CVM_LOG_DEBUG && getenv("TSS2_LOG") == NULL)
+		(void)setenv("TSS2_LOG", "all+none", 0);
 	/* 3. the agent holds keys: no core dumps, no ptrace by others */
 	if (cvm_daemon_harden() != CVM_OK) {
 		cvm_daemon_log(CVM_LOG_ERROR, "harden_failed", "errno=%d", errno);

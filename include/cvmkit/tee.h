@@ -12,10 +12,11 @@
  *     /dev/sev-guest (SNP_GET_EXT_REPORT, else SNP_GET_REPORT);
  *   - the simulated TEE of `cvm sim init DIR` (docs/simulator.md): TDX v4
  *     quotes, byte for byte, signed through a mock Intel chain kept in DIR,
- *     with MRTD fixed at init and RTMRs kept in DIR/state. Its evidence
- *     verifies only against DIR's mock root, never against Intel's, and
- *     cvm_tee_info says is_simulated. (A simulated SEV-SNP platform is
- *     planned: cvm_tee_open_sim answers CVM_E_UNSUPPORTED for it today.)
+ *     with MRTD fixed at init and RTMRs kept in DIR/state; and SEV-SNP
+ *     attestation reports (version 3, 1184 bytes, byte for byte) signed by a
+ *     mock VCEK under a mock ARK and ASK kept in DIR, with MEASUREMENT fixed
+ *     at init. Its evidence verifies only against DIR's mock roots, never
+ *     against Intel's or AMD's, and cvm_tee_info says is_simulated.
  *
  * Typical use (the agent: quote, extend RTMR3 per runtime event, read the
  * registers for its event log):
@@ -45,6 +46,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "snp.h"
 
 #define CVM_TEE_REPORT_DATA_LEN 64u              /* inblob / REPORTDATA / REPORT_DATA */
 #define CVM_TEE_MR_LEN 48u                       /* SHA-384: MRTD, RTMRs, SNP MEASUREMENT */
@@ -114,11 +116,14 @@ CVM_MUST_CHECK int cvm_tee_detect(const char *root, struct cvm_tee_dev **out);
 CVM_MUST_CHECK int cvm_tee_open(const char *root, enum cvm_tee_platform platform, struct cvm_tee_dev **out);
 
 /* cvm_tee_open_sim opens the simulated platform that cvm_tee_sim_init made
- * in `dir`, acting as a TDX guest (CVM_TEE_PLATFORM_SNP: CVM_E_UNSUPPORTED,
- * not implemented yet). It loads the mock keys, which must be readable by
- * their owner only (CVM_E_INVAL otherwise). Returns 0, CVM_E_INVAL,
- * CVM_E_FORMAT (not a simulator folder, or a damaged one),
- * CVM_E_UNSUPPORTED, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
+ * in `dir`, acting as a TDX guest or as an SEV-SNP guest after `platform`.
+ * It loads the mock keys, which must be readable by their owner only
+ * (CVM_E_INVAL otherwise). The SNP guest quotes (reports for the VMPL set
+ * with cvm_tee_set_privlevel, else 0) and gives its measurements, but
+ * cannot extend. Returns 0, CVM_E_INVAL, CVM_E_FORMAT (not a simulator
+ * folder, or a damaged one), CVM_E_UNSUPPORTED (SNP on a platform made
+ * without it, or a folder format this version does not know), CVM_E_NOMEM,
+ * CVM_E_CRYPTO or CVM_E_SYSTEM. */
 CVM_MUST_CHECK int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform,
                                     struct cvm_tee_dev **out);
 
@@ -170,15 +175,16 @@ CVM_MUST_CHECK int cvm_tee_measurements(struct cvm_tee_dev *tee, struct cvm_tee_
 
 /* struct cvm_tee_sim_opts chooses what `cvm sim init` makes. */
 struct cvm_tee_sim_opts {
-	int64_t now;                 /* Unix time the mock PKI's windows are centred on */
-	uint8_t mrtd[48];            /* the TD's MRTD (fixed for the platform's life) */
-	uint8_t snp_measurement[48]; /* the SNP guest's launch MEASUREMENT */
-	bool is_debug;               /* TD attribute DEBUG set */
-	bool with_snp;               /* also make the mock AMD chain: not implemented yet (must be false) */
+	int64_t now;                      /* Unix time the mock PKIs' windows are centred on */
+	uint8_t mrtd[48];                 /* the TD's MRTD (fixed for the platform's life) */
+	uint8_t snp_measurement[48];      /* the SNP guest's launch MEASUREMENT (likewise) */
+	bool is_debug;                    /* TD attribute DEBUG and SNP POLICY.DEBUG set */
+	bool with_snp;                    /* also make the SEV-SNP half (mock AMD chain, template) */
+	enum cvm_snp_product snp_product; /* Milan, Genoa or Turin: names, TCB layout, CPUID */
 };
 
 /* cvm_tee_sim_opts_init fills `o` for `now` with a random MRTD and SNP
- * measurement, no debug, no SNP. */
+ * measurement, no debug, and an SNP half for Milan. */
 void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
 
 /* cvm_tee_sim_init makes a simulated platform in `dir`, which must not exist
@@ -187,15 +193,18 @@ void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
  * keys in DIR/keys with mode 0600), collateral in DIR/collateral/tdx/ in the
  * layout `cvm quote verify --collateral` reads (the mock root as
  * intel_sgx_root_ca.der), the platform template, and zeroed RTMRs in
- * DIR/state. Returns 0, CVM_E_INVAL (`dir` is not empty), CVM_E_NOMEM,
- * CVM_E_CRYPTO, CVM_E_UNSUPPORTED (`with_snp`: not implemented yet) or
- * CVM_E_SYSTEM. */
+ * DIR/state. With `with_snp` it also makes the mock AMD PKI (ARK with the
+ * simulated marker, ASK, VCEK with a random chip ID; keys in DIR/keys with
+ * mode 0600), DIR/collateral/snp/ in the layout of the vectors' snp folders
+ * (ark.pem, ask.pem, vcek.der, vcek.pem, cert_chain.pem, crl.der) and the
+ * SNP template report. Returns 0, CVM_E_INVAL (`dir` is not empty, or an
+ * unknown `snp_product`), CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
 CVM_MUST_CHECK int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o);
 
 /* cvm_tee_sim_refresh re-signs the collateral of the platform in `dir`
- * (CRLs, TCB info, QE identity) for a window centred on `now`, with the same
- * keys: a simulated platform whose collateral expired verifies again.
- * Returns as cvm_tee_open_sim. */
+ * (CRLs, TCB info, QE identity; the AMD CRL when it has an SNP half) for a
+ * window centred on `now`, with the same keys: a simulated platform whose
+ * collateral expired verifies again. Returns as cvm_tee_open_sim. */
 CVM_MUST_CHECK int cvm_tee_sim_refresh(const char *dir, int64_t now);
 
 /* cvm_tee_is_simulated_root is true when the certificate in the `len` bytes
@@ -204,9 +213,11 @@ CVM_MUST_CHECK int cvm_tee_sim_refresh(const char *dir, int64_t now);
 bool cvm_tee_is_simulated_root(const uint8_t *der, size_t len);
 
 /* cvm_tee_evidence_is_simulated is true when a DCAP quote's embedded PCK
- * chain, or the certificate chain PEM at `chain` (SNP; NULL when none), holds
- * a simulator certificate. It checks no signature: it only tells a verifier
- * to label its verdict, never to trust anything. */
+ * chain, or the certificates at `chain` (SNP: PEM text of one or more, such
+ * as ark.pem or cert_chain.pem, or one DER certificate; NULL when none),
+ * hold a simulator certificate. An SNP report carries no certificate, so
+ * for SNP only `chain` can tell. It checks no signature: it only tells a
+ * verifier to label its verdict, never to trust anything. */
 bool cvm_tee_evidence_is_simulated(const uint8_t *quote, size_t quote_len, const uint8_t *chain,
                                    size_t chain_len);
 

@@ -25,6 +25,8 @@
 
 #include <cvmkit/mockpki.h>
 
+#include "mock_int.h"
+
 #define DAY ((int64_t)24 * 3600)
 #define YEAR (365 * DAY)
 
@@ -455,9 +457,7 @@ out:
 	return r;
 }
 
-/* add_marker_ext adds the non-critical CVM_MOCKPKI_MARKER_OID extension
- * whose value is a UTF8String that says what the certificate is. */
-static int add_marker_ext(X509 *x)
+int cvm_mock_marker_add(X509 *x)
 {
 	static const char text[] = "cvmkit simulated TEE: not hardware, never a production trust anchor";
 	ASN1_OBJECT *obj = NULL;
@@ -537,7 +537,7 @@ static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 	if (r != CVM_OK)
 		goto out;
 	if (which == CVM_MOCKPKI_ROOT) {
-		r = add_marker_ext(x);
+		r = cvm_mock_marker_add(x);
 		if (r != CVM_OK)
 			goto out;
 	}
@@ -1272,46 +1272,63 @@ static int bio_write_file(BIO *b, const char *path, unsigned mode)
 	return cvm_file_write(path, p, (size_t)len, mode);
 }
 
-int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir)
+int cvm_mock_dir_check(const char *dir)
 {
-	char path[4096];
 	struct stat st;
-	BIO *b = NULL;
-	int r = CVM_OK;
 
 	if (stat(dir, &st) != 0)
 		return CVM_E_SYSTEM;
 	if (!S_ISDIR(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		return CVM_E_INVAL;
+	return CVM_OK;
+}
+
+int cvm_mock_key_save(EVP_PKEY *key, const char *path)
+{
+	/* secure memory BIO: its buffer is wiped when freed */
+	BIO *b = BIO_new(BIO_s_secmem());
+	int r = CVM_E_CRYPTO;
+
+	if (b == NULL)
+		return CVM_E_NOMEM;
+	if (PEM_write_bio_PKCS8PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1)
+		r = bio_write_file(b, path, 0600);
+	BIO_free(b);
+	return r;
+}
+
+int cvm_mock_cert_save(X509 *x, const char *path)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int r = CVM_E_CRYPTO;
+
+	if (b == NULL)
+		return CVM_E_NOMEM;
+	if (PEM_write_bio_X509(b, x) == 1)
+		r = bio_write_file(b, path, 0644);
+	BIO_free(b);
+	return r;
+}
+
+int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir)
+{
+	char path[4096];
+	int r;
+
+	r = cvm_mock_dir_check(dir);
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT && r == CVM_OK; i++) {
-		/* secure memory BIO: its buffer is wiped when freed */
-		b = BIO_new(BIO_s_secmem());
-		if (b == NULL)
-			return CVM_E_NOMEM;
 		r = stem_path(path, sizeof(path), dir, key_stems[i], "key");
-		if (r == CVM_OK &&
-		    PEM_write_bio_PKCS8PrivateKey(b, pki->key[i], NULL, NULL, 0, NULL, NULL) != 1)
-			r = CVM_E_CRYPTO;
 		if (r == CVM_OK)
-			r = bio_write_file(b, path, 0600);
-		BIO_free(b);
-		if (r != CVM_OK)
-			break;
-		b = BIO_new(BIO_s_mem());
-		if (b == NULL)
-			return CVM_E_NOMEM;
-		r = stem_path(path, sizeof(path), dir, key_stems[i], "pem");
-		if (r == CVM_OK && PEM_write_bio_X509(b, pki->cert[i]) != 1)
-			r = CVM_E_CRYPTO;
+			r = cvm_mock_key_save(pki->key[i], path);
 		if (r == CVM_OK)
-			r = bio_write_file(b, path, 0644);
-		BIO_free(b);
+			r = stem_path(path, sizeof(path), dir, key_stems[i], "pem");
+		if (r == CVM_OK)
+			r = cvm_mock_cert_save(pki->cert[i], path);
 	}
 	return r;
 }
 
-/* load_key reads a PEM private key that no one but its owner may read. */
-static int load_key(const char *path, EVP_PKEY **out)
+int cvm_mock_key_load(const char *path, EVP_PKEY **out)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -1343,7 +1360,7 @@ out:
 	return r;
 }
 
-static int load_cert(const char *path, X509 **out)
+int cvm_mock_cert_load(const char *path, X509 **out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -1387,11 +1404,11 @@ int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir, struct c
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
 		r = stem_path(path, sizeof(path), dir, key_stems[i], "key");
 		if (r == CVM_OK)
-			r = load_key(path, &pki->key[i]);
+			r = cvm_mock_key_load(path, &pki->key[i]);
 		if (r == CVM_OK)
 			r = stem_path(path, sizeof(path), dir, key_stems[i], "pem");
 		if (r == CVM_OK)
-			r = load_cert(path, &pki->cert[i]);
+			r = cvm_mock_cert_load(path, &pki->cert[i]);
 		if (r != CVM_OK)
 			goto out;
 		if (X509_check_private_key(pki->cert[i], pki->key[i]) != 1) {

@@ -4,9 +4,12 @@
  *   DIR/sim.json                     what the folder is (written last by init)
  *   DIR/keys/                        mock private keys (0700; files 0600) and certificates
  *   DIR/collateral/tdx/              what `cvm quote verify --collateral` reads
- *   DIR/collateral/snp/              (planned: the mock AMD chain; not made yet)
+ *   DIR/collateral/snp/              the mock AMD chain and CRL, as the vectors' snp/<name>
  *   DIR/platform/tdx_template.quote  a quote with zero REPORTDATA and RTMRs: the
  *                                    header, TD body and QE report of every quote
+ *   DIR/platform/snp_template.report an SNP report with zero REPORT_DATA: every
+ *                                    field of every later report but REPORT_DATA
+ *                                    and VMPL
  *   DIR/state/rtmr                   RTMR0..3, 4 x 48 bytes, replaced atomically
  *   DIR/state/lock                   flock(2) held while an extension runs
  */
@@ -26,9 +29,11 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
 #include <cvmkit/log.h>
+#include <cvmkit/mockamd.h>
 #include <cvmkit/mockpki.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/secret.h>
+#include <cvmkit/snp.h>
 
 #include "tee_int.h"
 
@@ -42,19 +47,24 @@ static const char f_json[] = "sim.json";
 static const char d_keys[] = "keys";
 static const char d_coll[] = "collateral";
 static const char d_coll_tdx[] = "collateral/tdx";
+static const char d_coll_snp[] = "collateral/snp";
 static const char d_platform[] = "platform";
 static const char d_state[] = "state";
 static const char f_tdx_template[] = "platform/tdx_template.quote";
+static const char f_snp_template[] = "platform/snp_template.report";
 static const char f_rtmr[] = "state/rtmr";
 static const char f_lock[] = "state/lock";
 
 struct sim {
 	char dir[TEE_PATH_MAX];
 	int64_t created;
+	bool has_snp;            /* sim.json has an "snp" section */
 	struct cvm_mockpki *pki; /* TDX: the mock Intel PKI, keys loaded */
 	uint8_t *template_quote; /* TDX */
 	size_t template_len;
 	struct cvm_quote template; /* parsed; borrows template_quote */
+	struct cvm_mockamd *amd;   /* SNP: the mock AMD PKI, keys loaded */
+	struct cvm_snp_report snp; /* SNP: the parsed template (signed_data not used) */
 };
 
 static int sim_path(char *buf, size_t cap, const char *dir, const char *rel)
@@ -75,6 +85,16 @@ static void mock_opts(struct cvm_mockpki_opts *o, int64_t now)
 	o->root_crl.to = o->pck_crl.to = o->tcb_info.to = o->qe_identity.to = now + SIM_COLLATERAL_DAYS * DAY;
 }
 
+/* amd_opts gives the mock AMD PKI options of a platform: a VCEK chain of
+ * `product` whose certificates last ten years and whose CRL lasts one, as
+ * mock_opts does for Intel. */
+static void amd_opts(struct cvm_mockamd_opts *o, enum cvm_snp_product product, int64_t now)
+{
+	cvm_mockamd_opts_init(o, product, CVM_SNP_SIGNER_VCEK, now);
+	o->ark.to = o->intermediate.to = o->vek.to = now + (int64_t)10 * SIM_COLLATERAL_DAYS * DAY;
+	o->crl.to = now + SIM_COLLATERAL_DAYS * DAY;
+}
+
 void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now)
 {
 	memset(o, 0, sizeof(*o));
@@ -86,7 +106,8 @@ void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now)
 	if (getrandom(o->snp_measurement, sizeof(o->snp_measurement), 0) !=
 	    (ssize_t)sizeof(o->snp_measurement))
 		memset(o->snp_measurement, 0x53, sizeof(o->snp_measurement));
-	o->with_snp = false; /* not implemented yet */
+	o->snp_product = CVM_SNP_PRODUCT_MILAN;
+	o->with_snp = true;
 }
 
 /* ---- the state folder -------------------------------------------------- */
@@ -233,6 +254,69 @@ static int sim_tdx_measurements(struct cvm_tee_dev *tee, struct cvm_tee_measurem
 	return CVM_OK;
 }
 
+/* snp_opts_of gives the mock report options that write `t` again. */
+static void snp_opts_of(const struct cvm_snp_report *t, struct cvm_mockamd_report_opts *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->version = t->version;
+	q->guest_svn = t->guest_svn;
+	q->policy = t->policy;
+	memcpy(q->family_id, t->family_id, sizeof(q->family_id));
+	memcpy(q->image_id, t->image_id, sizeof(q->image_id));
+	q->vmpl = t->vmpl;
+	q->platform_info = t->platform_info;
+	q->signer_info = t->signer_info;
+	memcpy(q->report_data, t->report_data, sizeof(q->report_data));
+	memcpy(q->measurement, t->measurement, sizeof(q->measurement));
+	memcpy(q->host_data, t->host_data, sizeof(q->host_data));
+	memcpy(q->id_key_digest, t->id_key_digest, sizeof(q->id_key_digest));
+	memcpy(q->author_key_digest, t->author_key_digest, sizeof(q->author_key_digest));
+	memcpy(q->report_id, t->report_id, sizeof(q->report_id));
+	memcpy(q->report_id_ma, t->report_id_ma, sizeof(q->report_id_ma));
+	q->reported_tcb = t->reported_tcb.raw;
+	q->cpuid_fam_id = t->cpuid_fam_id;
+	q->cpuid_mod_id = t->cpuid_mod_id;
+	q->cpuid_step = t->cpuid_step;
+	memcpy(q->chip_id, t->chip_id, sizeof(q->chip_id));
+	q->current_tcb = t->current_tcb.raw;
+	q->committed_tcb = t->committed_tcb.raw;
+	q->launch_tcb = t->launch_tcb.raw;
+	q->current_build = t->current_build;
+	q->current_minor = t->current_minor;
+	q->current_major = t->current_major;
+	q->committed_build = t->committed_build;
+	q->committed_minor = t->committed_minor;
+	q->committed_major = t->committed_major;
+	q->launch_mit_vector = t->launch_mit_vector;
+	q->current_mit_vector = t->current_mit_vector;
+}
+
+static int sim_snp_quote(struct cvm_tee_dev *tee, const uint8_t rd[CVM_TEE_REPORT_DATA_LEN],
+                         struct cvm_tee_evidence *out)
+{
+	struct sim *s = tee->priv;
+	struct cvm_mockamd_report_opts q;
+
+	snp_opts_of(&s->snp, &q);
+	memcpy(q.report_data, rd, sizeof(q.report_data));
+	/* the firmware writes the VMPL the report was requested for */
+	q.vmpl = tee->privlevel_set ? tee->privlevel : 0u;
+	out->data = malloc(CVM_SNP_REPORT_LEN);
+	if (out->data == NULL)
+		return CVM_E_NOMEM;
+	out->data_len = CVM_SNP_REPORT_LEN;
+	return cvm_mockamd_report(s->amd, &q, out->data);
+}
+
+static int sim_snp_measurements(struct cvm_tee_dev *tee, struct cvm_tee_measurements *out)
+{
+	const struct sim *s = tee->priv;
+
+	memcpy(out->measurement, s->snp.measurement, sizeof(out->measurement));
+	memcpy(out->host_data, s->snp.host_data, sizeof(out->host_data));
+	return CVM_OK;
+}
+
 static void sim_free(void *priv)
 {
 	struct sim *s = priv;
@@ -240,6 +324,7 @@ static void sim_free(void *priv)
 	if (s == NULL)
 		return;
 	cvm_mockpki_free(s->pki);
+	cvm_mockamd_free(s->amd);
 	free(s->template_quote);
 	cvm_freezero(s, sizeof(*s));
 }
@@ -251,9 +336,18 @@ static const struct tee_ops sim_tdx_ops = {
     .free_priv = sim_free,
 };
 
+static const struct tee_ops sim_snp_ops = {
+    .quote = sim_snp_quote,
+    .extend = NULL, /* SEV-SNP has no run-time measurement registers */
+    .measurements = sim_snp_measurements,
+    .free_priv = sim_free,
+};
+
 /* ---- sim.json ------------------------------------------------------------ */
 
-static int read_created(const char *dir, int64_t *created)
+/* read_json reads what sim.json says: the creation time, and whether the
+ * platform has an SNP half. */
+static int read_json(const char *dir, int64_t *created, bool *has_snp)
 {
 	char path[TEE_PATH_MAX];
 	uint8_t *buf = NULL;
@@ -263,6 +357,7 @@ static int read_created(const char *dir, int64_t *created)
 	int r;
 
 	*created = 0;
+	*has_snp = false;
 	r = sim_path(path, sizeof(path), dir, f_json);
 	if (r != CVM_OK)
 		return r;
@@ -286,6 +381,10 @@ static int read_created(const char *dir, int64_t *created)
 	if (!json_is_integer(v) || json_integer_value(v) <= 0)
 		goto out;
 	*created = (int64_t)json_integer_value(v);
+	v = json_object_get(root, "snp");
+	if (v != NULL && !json_is_object(v))
+		goto out;
+	*has_snp = v != NULL;
 	r = CVM_OK;
 out:
 	json_decref(root);
@@ -295,8 +394,8 @@ out:
 
 static int write_json(const char *dir, const struct cvm_tee_sim_opts *o)
 {
-	char path[TEE_PATH_MAX], mrtd[2 * 48 + 1];
-	json_t *root = NULL;
+	char path[TEE_PATH_MAX], mrtd[2 * 48 + 1], meas[2 * 48 + 1];
+	json_t *root = NULL, *snp = NULL;
 	char *text = NULL;
 	int r;
 
@@ -307,6 +406,16 @@ static int write_json(const char *dir, const struct cvm_tee_sim_opts *o)
 	    "created", (json_int_t)o->now, "tdx", "mrtd", mrtd, "debug", (int)o->is_debug);
 	if (root == NULL)
 		return CVM_E_NOMEM;
+	if (o->with_snp) {
+		cvm_hex_encode(o->snp_measurement, sizeof(o->snp_measurement), meas);
+		snp = json_pack("{s:s, s:s, s:s, s:b}", "measurement", meas, "product",
+		                cvm_snp_product_name(o->snp_product), "signer", "vcek", "debug",
+		                (int)o->is_debug);
+		if (snp == NULL || json_object_set_new(root, "snp", snp) != 0) {
+			json_decref(root);
+			return CVM_E_NOMEM;
+		}
+	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
 	if (text == NULL)
@@ -348,16 +457,83 @@ static int load_tdx(struct sim *s)
 	return r;
 }
 
+/* read_snp_template reads and parses the SNP template of the platform in
+ * `dir` into `out` (whose signed_data is left empty: the bytes are gone). */
+static int read_snp_template(const char *dir, struct cvm_snp_report *out)
+{
+	char path[TEE_PATH_MAX];
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sim_path(path, sizeof(path), dir, f_snp_template);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_file_read(path, CVM_SNP_REPORT_LEN, &raw, &len);
+	if (r == CVM_E_TOO_LARGE)
+		r = CVM_E_FORMAT;
+	if (r != CVM_OK)
+		return r;
+	r = cvm_snp_report_parse(raw, len, out);
+	free(raw);
+	cvm_rd_init(&out->signed_data, NULL, 0);
+	if (r == CVM_E_TRUNCATED || r == CVM_E_UNSUPPORTED)
+		r = CVM_E_FORMAT;
+	/* what init writes, and what the verifier needs to tell the chain */
+	if (r == CVM_OK && (out->reserved_nonzero || out->signing_key != CVM_SNP_SIGNER_VCEK ||
+	                    out->product == CVM_SNP_PRODUCT_UNKNOWN))
+		r = CVM_E_FORMAT;
+	return r;
+}
+
+/* load_amd loads the mock AMD PKI of the platform in `dir`, with a CRL
+ * centred on `now` when `with_crl`. */
+static int load_amd(const char *dir, enum cvm_snp_product product, int64_t now, bool with_crl,
+                    struct cvm_mockamd **out)
+{
+	struct cvm_mockamd_opts *o;
+	char path[TEE_PATH_MAX];
+	int r;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CVM_E_NOMEM;
+	amd_opts(o, product, now);
+	o->with_crl = with_crl;
+	r = sim_path(path, sizeof(path), dir, d_keys);
+	if (r == CVM_OK)
+		r = cvm_mockamd_load(o, path, out);
+	free(o);
+	return r;
+}
+
+static int load_snp(struct sim *s)
+{
+	int r;
+
+	if (!s->has_snp) {
+		cvm_debug("'%s' was made without an SEV-SNP platform", s->dir);
+		return CVM_E_UNSUPPORTED;
+	}
+	r = read_snp_template(s->dir, &s->snp);
+	if (r != CVM_OK)
+		return r;
+	/* reports need no CRL: the one in collateral/snp stays as it is */
+	return load_amd(s->dir, s->snp.product, s->created, false, &s->amd);
+}
+
 int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform, struct cvm_tee_dev **out)
 {
 	struct cvm_tee_dev *tee = NULL;
 	struct sim *s = NULL;
+	bool snp = platform == CVM_TEE_PLATFORM_SNP;
 	size_t n;
 	int r;
 
 	*out = NULL;
-	if (dir == NULL || platform != CVM_TEE_PLATFORM_TDX)
-		return platform == CVM_TEE_PLATFORM_SNP ? CVM_E_UNSUPPORTED : CVM_E_INVAL;
+	if (dir == NULL || (platform != CVM_TEE_PLATFORM_TDX && platform != CVM_TEE_PLATFORM_SNP))
+		return CVM_E_INVAL;
 	n = strlen(dir);
 	if (n == 0 || n >= TEE_PATH_MAX - 64)
 		return CVM_E_INVAL;
@@ -368,21 +544,22 @@ int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform, struct cvm
 		goto out;
 	}
 	memcpy(s->dir, dir, n + 1);
-	r = read_created(dir, &s->created);
+	r = read_json(dir, &s->created, &s->has_snp);
 	if (r != CVM_OK)
 		goto out;
-	r = load_tdx(s);
+	r = snp ? load_snp(s) : load_tdx(s);
 	if (r != CVM_OK)
 		goto out;
 	tee->priv = s;
 	s = NULL; /* transferred */
-	tee->ops = &sim_tdx_ops;
+	tee->ops = snp ? &sim_snp_ops : &sim_tdx_ops;
 	tee->info.platform = platform;
 	tee->info.is_simulated = true;
 	tee->info.interfaces = CVM_TEE_IF_SIMULATOR;
 	(void)snprintf(tee->info.provider, sizeof(tee->info.provider), "cvmkit-sim");
 	(void)snprintf(tee->info.description, sizeof(tee->info.description),
-	               "SIMULATED Intel TDX (cvmkit simulator in %.180s): not hardware", dir);
+	               "SIMULATED %s (cvmkit simulator in %.180s): not hardware",
+	               snp ? "AMD SEV-SNP" : "Intel TDX", dir);
 	*out = tee;
 	tee = NULL; /* transferred */
 out:
@@ -486,6 +663,74 @@ out:
 	return r;
 }
 
+/* random_fill fills `n` bytes from the kernel's generator. */
+static int random_fill(uint8_t *p, size_t n)
+{
+	ssize_t got = getrandom(p, n, 0);
+
+	if (got < 0)
+		return CVM_E_SYSTEM;
+	return (size_t)got == n ? CVM_OK : CVM_E_SYSTEM;
+}
+
+/* init_snp makes the SNP half: a mock AMD VCEK chain with a chip ID of its
+ * own, its collateral, and the template report every later one copies: the
+ * platform's MEASUREMENT, a guest POLICY the default cvm policy accepts (SMT
+ * allowed, no debug unless asked, no migration agent), no ID block (zero
+ * family and image IDs, key digests, host data), a report ID of its own,
+ * the reported TCB the VCEK certifies and the chip ID it names. */
+static int init_snp(const char *dir, const struct cvm_tee_sim_opts *so)
+{
+	struct cvm_mockamd_opts *o = NULL;
+	struct cvm_mockamd_report_opts *q;
+	struct cvm_mockamd *pki = NULL;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	char path[TEE_PATH_MAX];
+	int r;
+
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CVM_E_NOMEM;
+	amd_opts(o, so->snp_product, so->now);
+	q = &o->report;
+	r = random_fill(o->hwid, o->hwid_len);
+	if (r == CVM_OK)
+		r = random_fill(q->report_id, sizeof(q->report_id));
+	if (r != CVM_OK)
+		goto out;
+	memset(q->chip_id, 0, sizeof(q->chip_id));
+	memcpy(q->chip_id, o->hwid, o->hwid_len);
+	q->guest_svn = 0;
+	q->policy = CVM_SNP_POLICY_RESERVED_ONE | CVM_SNP_POLICY_SMT;
+	if (so->is_debug)
+		q->policy |= CVM_SNP_POLICY_DEBUG;
+	memset(q->family_id, 0, sizeof(q->family_id));
+	memset(q->image_id, 0, sizeof(q->image_id));
+	memset(q->report_data, 0, sizeof(q->report_data));
+	memcpy(q->measurement, so->snp_measurement, sizeof(q->measurement));
+	memset(q->host_data, 0, sizeof(q->host_data));
+	memset(q->id_key_digest, 0, sizeof(q->id_key_digest));
+	memset(q->author_key_digest, 0, sizeof(q->author_key_digest));
+	r = cvm_mockamd_new(o, &pki);
+	if (r != CVM_OK)
+		goto out;
+	r = sim_path(path, sizeof(path), dir, d_keys);
+	if (r == CVM_OK)
+		r = cvm_mockamd_save_keys(pki, path);
+	if (r == CVM_OK)
+		r = sim_path(path, sizeof(path), dir, d_coll_snp);
+	if (r == CVM_OK)
+		r = cvm_mockamd_write_collateral(pki, path);
+	if (r == CVM_OK)
+		r = cvm_mockamd_report(pki, q, report);
+	if (r == CVM_OK)
+		r = write_file(dir, f_snp_template, report, sizeof(report), 0644);
+out:
+	cvm_mockamd_free(pki);
+	free(o);
+	return r;
+}
+
 int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 {
 	static const uint8_t zero[SIM_RTMR_LEN];
@@ -493,10 +738,9 @@ int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) >= TEE_PATH_MAX - 64 || o->now <= 0)
 		return CVM_E_INVAL;
-	if (o->with_snp) {
-		cvm_debug("the simulated SEV-SNP platform (mock ARK/ASK/VCEK) is not implemented yet");
-		return CVM_E_UNSUPPORTED;
-	}
+	if (o->with_snp && o->snp_product != CVM_SNP_PRODUCT_MILAN &&
+	    o->snp_product != CVM_SNP_PRODUCT_GENOA && o->snp_product != CVM_SNP_PRODUCT_TURIN)
+		return CVM_E_INVAL;
 	r = dir_prepare(dir);
 	if (r != CVM_OK)
 		return r;
@@ -505,6 +749,8 @@ int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 		r = sub_dir(dir, d_coll, 0755);
 	if (r == CVM_OK)
 		r = sub_dir(dir, d_coll_tdx, 0755);
+	if (r == CVM_OK && o->with_snp)
+		r = sub_dir(dir, d_coll_snp, 0755);
 	if (r == CVM_OK)
 		r = sub_dir(dir, d_platform, 0755);
 	if (r == CVM_OK)
@@ -512,6 +758,8 @@ int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 	if (r != CVM_OK)
 		return r;
 	r = init_tdx(dir, o);
+	if (r == CVM_OK && o->with_snp)
+		r = init_snp(dir, o);
 	if (r != CVM_OK)
 		return r;
 	r = write_file(dir, f_rtmr, zero, sizeof(zero), 0644);
@@ -527,13 +775,16 @@ int cvm_tee_sim_refresh(const char *dir, int64_t now)
 {
 	struct cvm_mockpki_opts *o = NULL;
 	struct cvm_mockpki *pki = NULL;
+	struct cvm_mockamd *amd = NULL;
+	struct cvm_snp_report *t = NULL;
 	char path[TEE_PATH_MAX];
 	int64_t created;
+	bool has_snp;
 	int r;
 
 	if (dir == NULL || now <= 0)
 		return CVM_E_INVAL;
-	r = read_created(dir, &created);
+	r = read_json(dir, &created, &has_snp);
 	if (r != CVM_OK)
 		return r;
 	o = calloc(1, sizeof(*o));
@@ -549,6 +800,21 @@ int cvm_tee_sim_refresh(const char *dir, int64_t now)
 		r = cvm_mockpki_write_collateral(pki, path);
 	cvm_mockpki_free(pki);
 	free(o);
+	if (r != CVM_OK || !has_snp)
+		return r;
+	/* SNP: the CRL is the one thing that expires within ten years */
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return CVM_E_NOMEM;
+	r = read_snp_template(dir, t);
+	if (r == CVM_OK)
+		r = load_amd(dir, t->product, now, true, &amd);
+	if (r == CVM_OK)
+		r = sim_path(path, sizeof(path), dir, d_coll_snp);
+	if (r == CVM_OK)
+		r = cvm_mockamd_write_collateral(amd, path);
+	cvm_mockamd_free(amd);
+	free(t);
 	return r;
 }
 
@@ -566,7 +832,10 @@ bool cvm_tee_evidence_is_simulated(const uint8_t *quote, size_t quote_len, const
 	bool sim = false;
 	int r;
 
-	if (chain != NULL && cvm_mockpki_pem_has_simulated(chain, chain_len))
+	/* a DER certificate (SEQUENCE) or PEM text */
+	if (chain != NULL && chain_len != 0 &&
+	    (chain[0] == 0x30 ? cvm_mockpki_der_is_simulated(chain, chain_len)
+	                      : cvm_mockpki_pem_has_simulated(chain, chain_len)))
 		return true;
 	if (quote == NULL || quote_len == 0)
 		return false;

@@ -9,6 +9,15 @@
 #  - RTMR3 extensions by cvm sim extend are reproduced by an independent
 #    replay (SHA-384 with python3's hashlib) and appear in the next quote;
 #  - the quote binds the report data it was asked for;
+#  - SEV-SNP: init also writes DIR/collateral/snp (the vectors' layout) and
+#    the AMD keys (0600); cvm sim quote --snp writes a 1184-byte v3 report
+#    whose layout, signature (checked with python3's cryptography against
+#    vcek.der, when installed), reported TCB and chip ID are checked here
+#    independently; cvm quote verify accepts it with --root
+#    DIR/collateral/snp/ark.pem and rejects it without, the first line says
+#    SIMULATED either way and the JSON says "simulated": true (a real SNP
+#    vector's says false); flipped bits are rejected; refresh keeps it
+#    verifying;
 #  - usage errors exit 2.
 # Needs: $CVM_BIN/cvm, python3.
 set -euo pipefail
@@ -51,7 +60,8 @@ expect_rc() {
 
 D="$tmp/platform"
 MRTD=$(python3 -c 'print("ab" * 48)')
-expect_rc 0 "$CVM" sim init "$D" --mrtd "$MRTD"
+SNPM=$(python3 -c 'print("".join("%02x" % ((5 * i + 9) & 255) for i in range(48)))')
+expect_rc 0 "$CVM" sim init "$D" --mrtd "$MRTD" --snp-measurement "$SNPM"
 for f in tcb_info.json qe_identity.json tcb_info_issuer_chain.pem qe_identity_issuer_chain.pem \
 	pck_crl_issuer_chain.pem pck_crl.der root_ca_crl.der intel_sgx_root_ca.der; do
 	[ -s "$D/collateral/tdx/$f" ] && pass || fail "sim init made no $f"
@@ -181,7 +191,162 @@ expect_rc 2 "$CVM" sim quote "$D" --out "$tmp/x.bin"
 expect_rc 2 "$CVM" sim quote "$D" --report-data "$(python3 -c 'print("00" * 65)')" --out "$tmp/x.bin"
 expect_rc 1 "$CVM" sim quote "$tmp" --report-data 00 --out "$tmp/x.bin"
 grep -q "not a simulator folder" "$tmp/err" && pass || fail "quote on a non-simulator folder: $(cat "$tmp/err")"
-expect_rc 1 "$CVM" sim quote "$D" --report-data 00 --out "$tmp/x.bin" --snp
+expect_rc 2 "$CVM" sim init "$tmp/p2" --snp-product zen
+expect_rc 2 "$CVM" sim init "$tmp/p2" --snp-measurement abcd
+[ ! -e "$tmp/p2" ] && pass || fail "a usage error made $tmp/p2"
+
+# ---- SEV-SNP -----------------------------------------------------------------
+
+S="$D/collateral/snp"
+for f in ark.pem ask.pem vcek.der vcek.pem cert_chain.pem crl.der; do
+	[ -s "$S/$f" ] && pass || fail "sim init made no collateral/snp/$f"
+done
+for k in ark ask vcek; do
+	mode=$(stat -c %a "$D/keys/$k.key")
+	[ "$mode" = 600 ] && pass || fail "keys/$k.key has mode $mode, expected 600"
+done
+expect_rc 0 "$CVM" sim quote "$D" --snp --report-data "$RD" --out "$tmp/s1.bin"
+size=$(stat -c %s "$tmp/s1.bin")
+[ "$size" = 1184 ] && pass || fail "the SNP report has $size bytes, expected 1184"
+
+# the ABI's layout, read at its offsets; the signature and the VCEK's
+# extensions with python3's cryptography (not cvmkit's code)
+python3 - "$tmp/s1.bin" "$RD" "$SNPM" <<'PY' && pass || fail "SNP report layout"
+import struct, sys
+r = open(sys.argv[1], "rb").read()
+u32 = lambda o: struct.unpack_from("<I", r, o)[0]
+u64 = lambda o: struct.unpack_from("<Q", r, o)[0]
+assert len(r) == 1184
+assert u32(0x00) == 3, u32(0)                  # VERSION
+assert u64(0x08) == 0x30000, hex(u64(0x08))    # POLICY: bit 17 + SMT, no DEBUG
+assert u32(0x30) == 0                          # VMPL
+assert u32(0x34) == 1                          # SIGNATURE_ALGO
+assert u32(0x48) == 0                          # KEY_INFO: VCEK
+assert r[0x50:0x90].hex() == sys.argv[2]       # REPORT_DATA
+assert r[0x90:0xC0].hex() == sys.argv[3]       # MEASUREMENT
+assert r[0x160:0x180] == b"\xff" * 32          # REPORT_ID_MA
+assert u64(0x38) == u64(0x180) == u64(0x1E0) == u64(0x1F0)
+assert r[0x188:0x18B] == bytes([0x19, 0x01, 0x01]), r[0x188:0x18B]   # Milan
+assert r[0x18B:0x1A0] == bytes(21) and r[0x1F8:0x2A0] == bytes(0xA8)
+assert r[0x2A0 + 48:0x2E8] == bytes(24) and r[0x2E8 + 48:0x330] == bytes(24)
+assert r[0x330:] == bytes(1184 - 0x330)
+PY
+if python3 -c 'import cryptography' 2>/dev/null; then
+	# -W ignore: cryptography warns that the VCEK's serial is 0, as AMD's are
+	python3 -W ignore - "$tmp/s1.bin" "$S/vcek.der" <<'PY' && pass || fail "SNP report signature or VCEK binding (python3 cryptography)"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+r = open(sys.argv[1], "rb").read()
+v = x509.load_der_x509_certificate(open(sys.argv[2], "rb").read())
+sig_r = int.from_bytes(r[0x2A0:0x2A0 + 72], "little")
+sig_s = int.from_bytes(r[0x2E8:0x2E8 + 72], "little")
+v.public_key().verify(encode_dss_signature(sig_r, sig_s), r[:0x2A0], ec.ECDSA(hashes.SHA384()))
+def ext(oid):
+    return v.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value.value
+def spl(oid):
+    d = ext(oid)
+    assert d[0] == 2 and d[1] == len(d) - 2, d.hex()
+    return int.from_bytes(d[2:], "big")
+tcb = r[0x180:0x188]   # Milan: bootloader, tee, 4 reserved, snp, microcode
+assert tcb[0] == spl("1.3.6.1.4.1.3704.1.3.1"), tcb.hex()
+assert tcb[1] == spl("1.3.6.1.4.1.3704.1.3.2"), tcb.hex()
+assert tcb[2:6] == bytes(4)
+assert tcb[6] == spl("1.3.6.1.4.1.3704.1.3.3"), tcb.hex()
+assert tcb[7] == spl("1.3.6.1.4.1.3704.1.3.8"), tcb.hex()
+assert r[0x1A0:0x1E0] == ext("1.3.6.1.4.1.3704.1.4")   # CHIP_ID is the hwID
+PY
+else
+	echo "note: python3 has no 'cryptography' module; the independent SNP signature check was not run" >&2
+fi
+
+# accepted with the simulator's ARK, and the first line says so
+expect_rc 0 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S" --root "$S/ark.pem"
+case "$(head -n 1 "$tmp/out")" in
+"SIMULATED TEE:"*) pass ;;
+*) fail "first line of an accepted simulated SNP verdict: '$(head -n 1 "$tmp/out")'" ;;
+esac
+tail -n 1 "$tmp/out" | grep -q '^verdict: accepted (SEV-SNP v3, Milan, VCEK, TCB UpToDate' && pass ||
+	fail "SNP verdict: $(tail -n 1 "$tmp/out")"
+
+# rejected against AMD's built-in ARKs, and still labelled
+expect_rc 3 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S"
+case "$(head -n 1 "$tmp/out")" in
+"SIMULATED TEE:"*) pass ;;
+*) fail "first line of a rejected simulated SNP verdict: '$(head -n 1 "$tmp/out")'" ;;
+esac
+grep -q "^verdict: rejected.*not one of AMD's ARKs" "$tmp/out" && pass || fail "SNP rejection: $(cat "$tmp/out")"
+expect_rc 0 "$CVM" -q quote verify "$tmp/s1.bin" --collateral "$S" --root "$S/ark.pem"
+head -n 1 "$tmp/out" | grep -q '^SIMULATED TEE:' && pass || fail "-q SNP output: $(cat "$tmp/out")"
+
+# JSON
+expect_rc 0 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S" --root "$S/ark.pem" --json
+python3 - "$tmp/out" "$RD" "$SNPM" <<'PY' && pass || fail "JSON verdict of the simulated SNP report"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["simulated"] is True, o.get("simulated")
+assert o["verdict"] == "accepted", o["verdict"]
+assert o["tee"] == "snp", o["tee"]
+def find(d, key):
+    if isinstance(d, dict):
+        if key in d:
+            return d[key]
+        for v in d.values():
+            r = find(v, key)
+            if r is not None:
+                return r
+    return None
+assert find(o, "report_data") == sys.argv[2], find(o, "report_data")
+assert find(o, "measurement") == sys.argv[3], find(o, "measurement")
+PY
+expect_rc 3 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S" --json
+python3 -c 'import json,sys; o = json.load(open(sys.argv[1])); assert o["simulated"] is True and o["verdict"] == "rejected"' \
+	"$tmp/out" && pass || fail "JSON of the SNP report without --root: $(cat "$tmp/out")"
+
+# a flipped bit anywhere (signed fields, r, s, the signature's reserved tail) is rejected
+for off in 0x00 0x08 0x30 0x50 0x90 0x140 0x180 0x1a0 0x29f 0x2a0 0x2e8 0x3ff; do
+	python3 - "$tmp/s1.bin" "$tmp/flip.bin" "$off" <<'PY'
+import sys
+r = bytearray(open(sys.argv[1], "rb").read())
+r[int(sys.argv[3], 16)] ^= 0x04
+open(sys.argv[2], "wb").write(r)
+PY
+	expect_rc 3 "$CVM" quote verify "$tmp/flip.bin" --collateral "$S" --root "$S/ark.pem" --type snp ||
+		echo "  (flip at $off)" >&2
+done
+
+# the VMPL and the measurement show where they should
+expect_rc 0 "$CVM" sim show "$D" --json
+python3 - "$tmp/out" "$SNPM" <<'PY' && pass || fail "sim show --json: snp"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["snp"]["measurement"] == sys.argv[2], o["snp"]
+assert o["snp"]["host_data"] == "00" * 32
+assert "SEV-SNP" in o["snp"]["description"]
+PY
+
+# refresh re-signs the AMD CRL too; the report still verifies
+before=$(sha256sum "$S/crl.der")
+expect_rc 0 "$CVM" sim refresh "$D"
+[ "$(sha256sum "$S/crl.der")" != "$before" ] && pass || fail "refresh left crl.der as it was"
+expect_rc 0 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S" --root "$S/ark.pem"
+
+# a real SNP vector is not labelled
+if [ -n "$V" ] && [ -d "$V/snp/trustee-milan-vcek" ]; then
+	vd="$V/snp/trustee-milan-vcek"
+	at=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify_at_unix"])' "$vd/manifest.json")
+	rc=0
+	"$CVM" quote verify "$vd/report.bin" --collateral "$vd" --at "$at" --json >"$tmp/out" 2>"$tmp/err" || rc=$?
+	{ [ "$rc" = 0 ] || [ "$rc" = 3 ]; } &&
+		python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["simulated"] is False' "$tmp/out" &&
+		pass || fail "a real SNP vector's JSON is not simulated:false (rc $rc): $(head -c 300 "$tmp/err")"
+	"$CVM" quote verify "$vd/report.bin" --collateral "$vd" --at "$at" >"$tmp/out" 2>&1 || true
+	head -n 1 "$tmp/out" | grep -q SIMULATED && fail "a real SNP vector was labelled SIMULATED" || pass
+else
+	echo "note: SNP vectors not found; the real-vector label check was not run" >&2
+fi
 
 echo "cli_sim: $checks checks passed, $failures failed"
 [ "$failures" -eq 0 ]

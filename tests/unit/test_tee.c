@@ -23,12 +23,21 @@
 
 #include <linux/ioctl.h>
 
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include <cvmkit/amd.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
+#include <cvmkit/mockamd.h>
 #include <cvmkit/mockpki.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
+#include <cvmkit/snp.h>
 #include <cvmkit/tee.h>
 #include <cvmkit/verify.h>
 
@@ -898,6 +907,7 @@ static void sim_make(struct sim_fixture *s, bool with_snp)
 	(void)snprintf(s->dir, sizeof(s->dir), "%s/p", s->root);
 	cvm_tee_sim_opts_init(&o, NOW);
 	memset(o.mrtd, 0x42, sizeof(o.mrtd));
+	memset(o.snp_measurement, 0x5a, sizeof(o.snp_measurement));
 	o.with_snp = with_snp;
 	assert_int_equal(cvm_tee_sim_init(s->dir, &o), CVM_OK);
 }
@@ -939,6 +949,9 @@ static void sim_quote_verifies_only_against_its_own_root(void **state)
 
 	(void)state;
 	sim_make(&s, false);
+	/* made without its SEV-SNP half */
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_E_UNSUPPORTED);
+	assert_null(tee);
 	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
 	cvm_tee_info(tee, &info);
 	assert_true(info.is_simulated);
@@ -1123,6 +1136,464 @@ static void simulated_marker_is_on_mock_roots_only(void **state)
 	free(quote);
 }
 
+/* ---- the simulated SEV-SNP platform --------------------------------------- */
+
+/* flip_stride is 1 (every bit) unless CVM_TEST_FLIP_STRIDE says otherwise;
+ * every 61st bit under valgrind (CVM_UNDER_VALGRIND), as test_dcap.c. */
+static size_t flip_stride(void)
+{
+	const char *s = getenv("CVM_TEST_FLIP_STRIDE");
+	long v = s != NULL ? strtol(s, NULL, 10) : getenv("CVM_UNDER_VALGRIND") != NULL ? 61 : 1;
+
+	return v >= 1 && v <= 1000 ? (size_t)v : 1;
+}
+
+static uint64_t le_at(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static X509 *x509_der_file(const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const unsigned char *p;
+	X509 *x;
+
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+	p = buf;
+	x = d2i_X509(NULL, &p, (long)len);
+	assert_non_null(x);
+	free(buf);
+	return x;
+}
+
+/* ext_octets gives the contents of the OCTET STRING of extension `oid`. */
+static const ASN1_OCTET_STRING *ext_octets(X509 *x, const char *oid)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	int i;
+
+	assert_non_null(obj);
+	i = X509_get_ext_by_OBJ(x, obj, -1);
+	ASN1_OBJECT_free(obj);
+	assert_true(i >= 0);
+	return X509_EXTENSION_get_data(X509_get_ext(x, i));
+}
+
+/* ext_int decodes an extension holding one DER INTEGER (AMD's SPLs). */
+static long ext_int(X509 *x, const char *oid)
+{
+	const ASN1_OCTET_STRING *os = ext_octets(x, oid);
+	const unsigned char *p = ASN1_STRING_get0_data(os);
+	ASN1_INTEGER *i = d2i_ASN1_INTEGER(NULL, &p, ASN1_STRING_length(os));
+	long v;
+
+	assert_non_null(i);
+	v = ASN1_INTEGER_get(i);
+	ASN1_INTEGER_free(i);
+	return v;
+}
+
+/* report_sig_ok checks the report's signature with OpenSSL alone: r and s
+ * little-endian at 0x2A0 and 0x2E8, ECDSA P-384 with SHA-384 over bytes
+ * 0x000..0x29F, under the VCEK's key. */
+static bool report_sig_ok(X509 *vcek, const uint8_t *report)
+{
+	uint8_t be[2][48], *der = NULL;
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	BIGNUM *r, *s;
+	int der_len;
+	bool ok;
+
+	assert_non_null(sig);
+	assert_non_null(ctx);
+	for (size_t i = 0; i < 48; i++) {
+		be[0][i] = report[0x2A0 + 47 - i];
+		be[1][i] = report[0x2E8 + 47 - i];
+	}
+	r = BN_bin2bn(be[0], 48, NULL);
+	s = BN_bin2bn(be[1], 48, NULL);
+	assert_int_equal(ECDSA_SIG_set0(sig, r, s), 1);
+	der_len = i2d_ECDSA_SIG(sig, &der);
+	assert_true(der_len > 0);
+	ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha384(), NULL, X509_get0_pubkey(vcek)) == 1 &&
+	     EVP_DigestVerify(ctx, der, (size_t)der_len, report, 0x2A0) == 1;
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(ctx);
+	ECDSA_SIG_free(sig);
+	return ok;
+}
+
+/* snp_verify verifies an SNP report with the platform's collateral under
+ * the default (strict) policy, anchored in DIR/collateral/snp/ark.pem or,
+ * without `with_root`, in AMD's built-in ARKs. */
+static int snp_verify(const char *dir, const uint8_t *report, size_t len, bool with_root, int64_t at,
+                      struct cvm_report *rep, struct cvm_amd_result *res)
+{
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_policy pol;
+	char path[256], what[64];
+	int r;
+
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", dir);
+	assert_int_equal(cvm_amd_collateral_load_dir(path, &c, what, sizeof(what)), CVM_OK);
+	cvm_policy_init(&pol);
+	cvm_report_init(rep);
+	/* ark.pem as the root: the verifier takes DER or PEM */
+	r = cvm_verify_snp_report(report, len, c, with_root ? c->ark : NULL, with_root ? c->ark_len : 0, at,
+	                          &pol, rep, res);
+	cvm_amd_collateral_free(c);
+	return r;
+}
+
+static void sim_snp_report_is_abi_v3_bound_to_the_vcek_and_verifies_only_against_its_ark(void **state)
+{
+	static const uint8_t measurement[48] = {[0 ... 47] = 0x5a};
+	struct sim_fixture s;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_tee_measurements m;
+	struct cvm_tee_info info;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	uint8_t rd[64], d[48] = {0}, *rpt;
+	const ASN1_OCTET_STRING *hwid;
+	char path[256];
+	X509 *vcek;
+
+	(void)state;
+	sim_make(&s, true);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	cvm_tee_info(tee, &info);
+	assert_int_equal(info.platform, CVM_TEE_PLATFORM_SNP);
+	assert_true(info.is_simulated);
+	assert_int_equal(info.interfaces, CVM_TEE_IF_SIMULATOR);
+	assert_non_null(strstr(info.description, "SIMULATED AMD SEV-SNP"));
+	pattern(rd, sizeof(rd), 0x33);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_int_equal(ev.platform, CVM_TEE_PLATFORM_SNP);
+	assert_true(ev.is_simulated);
+	assert_null(ev.aux);
+	assert_int_equal(ev.data_len, 1184);
+	rpt = ev.data;
+
+	/* the ABI's layout, read at its offsets without our parser */
+	assert_int_equal(le_at(rpt + 0x000, 4), 3);        /* VERSION */
+	assert_int_equal(le_at(rpt + 0x004, 4), 0);        /* GUEST_SVN */
+	assert_int_equal(le_at(rpt + 0x008, 8), 0x30000);  /* POLICY: bit 17, SMT; no DEBUG, no MIGRATE_MA */
+	assert_int_equal(le_at(rpt + 0x030, 4), 0);        /* VMPL */
+	assert_int_equal(le_at(rpt + 0x034, 4), 1);        /* SIGNATURE_ALGO: ECDSA P-384 SHA-384 */
+	assert_int_equal(le_at(rpt + 0x048, 4), 0);        /* KEY_INFO: VCEK, chip key not masked */
+	assert_true(all_bytes(rpt + 0x04C, 4, 0));         /* reserved */
+	assert_memory_equal(rpt + 0x050, rd, 64);          /* REPORT_DATA */
+	assert_memory_equal(rpt + 0x090, measurement, 48); /* MEASUREMENT */
+	assert_true(all_bytes(rpt + 0x0C0, 32 + 48 + 48, 0)); /* HOST_DATA, ID and author key digests */
+	assert_false(all_bytes(rpt + 0x140, 32, 0));          /* REPORT_ID: random */
+	assert_true(all_bytes(rpt + 0x160, 32, 0xff));        /* REPORT_ID_MA: no migration agent */
+	assert_int_equal(rpt[0x188], 0x19);                   /* CPUID: Milan */
+	assert_int_equal(rpt[0x189], 0x01);
+	assert_true(all_bytes(rpt + 0x18B, 0x1A0 - 0x18B, 0));
+	assert_int_equal(rpt[0x1EB], 0);
+	assert_int_equal(rpt[0x1EF], 0);
+	assert_true(all_bytes(rpt + 0x1F8, 0x2A0 - 0x1F8, 0)); /* no mitigation vectors before v5 */
+	assert_true(all_bytes(rpt + 0x2A0 + 48, 24, 0));       /* r zero-extended to 72 bytes */
+	assert_true(all_bytes(rpt + 0x2E8 + 48, 24, 0));
+	assert_true(all_bytes(rpt + 0x330, 1184 - 0x330, 0));
+	/* TCB fields all the reported one; the reported TCB is what the VCEK
+	 * certifies (Milan: bootloader byte 0, tee 1, snp 6, microcode 7) and
+	 * the chip ID is its hwID */
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp/vcek.der", s.dir);
+	vcek = x509_der_file(path);
+	assert_int_equal(le_at(rpt + 0x038, 8), le_at(rpt + 0x180, 8));
+	assert_int_equal(le_at(rpt + 0x1E0, 8), le_at(rpt + 0x180, 8));
+	assert_int_equal(le_at(rpt + 0x1F0, 8), le_at(rpt + 0x180, 8));
+	assert_int_equal(rpt[0x180], ext_int(vcek, CVM_AMD_OID_BL_SPL));
+	assert_int_equal(rpt[0x181], ext_int(vcek, CVM_AMD_OID_TEE_SPL));
+	assert_true(all_bytes(rpt + 0x182, 4, 0));
+	assert_int_equal(rpt[0x186], ext_int(vcek, CVM_AMD_OID_SNP_SPL));
+	assert_int_equal(rpt[0x187], ext_int(vcek, CVM_AMD_OID_UCODE_SPL));
+	hwid = ext_octets(vcek, CVM_AMD_OID_HWID);
+	assert_int_equal(ASN1_STRING_length(hwid), 64);
+	assert_memory_equal(rpt + 0x1A0, ASN1_STRING_get0_data(hwid), 64);
+	assert_true(report_sig_ok(vcek, rpt));
+
+	/* verified by AMD's rules against the platform's ARK, with the strict
+	 * default policy; rejected against AMD's own ARKs */
+	assert_int_equal(snp_verify(s.dir, rpt, 1184, true, NOW + 3600, &rep, &res), CVM_OK);
+	assert_true(res.authentic);
+	assert_false(res.root_builtin);
+	assert_int_equal(res.product, CVM_SNP_PRODUCT_MILAN);
+	assert_memory_equal(res.report.measurement, measurement, 48);
+	assert_int_equal(snp_verify(s.dir, rpt, 1184, false, NOW + 3600, &rep, &res), CVM_E_CHAIN);
+	assert_string_equal(rep.failed->name, "ark");
+	/* the report carries no certificate: only the collateral tells */
+	assert_false(cvm_tee_evidence_is_simulated(rpt, 1184, NULL, 0));
+
+	/* one byte short or long is not a report */
+	assert_int_not_equal(snp_verify(s.dir, rpt, 1183, true, NOW + 3600, &rep, &res), CVM_OK);
+	{
+		uint8_t *longer = calloc(1, 1185);
+
+		assert_non_null(longer);
+		memcpy(longer, rpt, 1184);
+		assert_int_not_equal(snp_verify(s.dir, longer, 1185, true, NOW + 3600, &rep, &res), CVM_OK);
+		free(longer);
+	}
+
+	/* registers: MEASUREMENT and HOST_DATA of the template; no RTMRs */
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_int_equal(m.platform, CVM_TEE_PLATFORM_SNP);
+	assert_memory_equal(m.measurement, measurement, 48);
+	assert_true(all_bytes(m.host_data, sizeof(m.host_data), 0));
+	assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_E_UNSUPPORTED);
+
+	/* the VMPL asked for is the one reported, and the default policy
+	 * wants VMPL 0 */
+	assert_int_equal(cvm_tee_set_privlevel(tee, 2), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_int_equal(le_at(ev.data + 0x030, 4), 2);
+	assert_true(report_sig_ok(vcek, ev.data));
+	assert_int_equal(snp_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep, &res), CVM_E_POLICY);
+	assert_true(res.authentic);
+	assert_string_equal(rep.failed->name, "policy.vmpl");
+
+	/* a year on, the CRL has expired; refresh re-signs it */
+	assert_int_not_equal(snp_verify(s.dir, ev.data, ev.data_len, true, NOW + 400 * 86400, &rep, &res),
+	                     CVM_OK);
+	assert_string_equal(rep.failed->name, "crl");
+	assert_int_equal(cvm_tee_sim_refresh(s.dir, NOW + 390 * 86400), CVM_OK);
+	assert_int_equal(snp_verify(s.dir, ev.data, ev.data_len, true, NOW + 400 * 86400, &rep, &res),
+	                 CVM_E_POLICY);
+	assert_true(res.authentic);
+
+	X509_free(vcek);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_snp_bit_flips_never_verify(void **state)
+{
+	struct sim_fixture s;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	uint8_t rd[64];
+	char path[256], what[64];
+	size_t stride = flip_stride(), flips = 0;
+
+	(void)state;
+	sim_make(&s, true);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	pattern(rd, sizeof(rd), 0x71);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", s.dir);
+	assert_int_equal(cvm_amd_collateral_load_dir(path, &c, what, sizeof(what)), CVM_OK);
+	assert_int_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, c->ark, c->ark_len, NOW, NULL, &ver),
+	                 CVM_OK);
+	cvm_policy_init(&pol);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, ev.data, ev.data_len, NOW, &pol, &rep, &res),
+	                 CVM_OK);
+	/* every bit of the report: the signed bytes, r, s and the reserved
+	 * rest of the signature field */
+	for (size_t bit = 0; bit < 8 * ev.data_len; bit += stride) {
+		ev.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		cvm_report_init(&rep);
+		if (cvm_verify_snp_report_warm(ver, ev.data, ev.data_len, NOW, &pol, &rep, &res) == CVM_OK)
+			fail_msg("a flip of bit %zu of byte 0x%zx still verifies", bit % 8, bit / 8);
+		/* not even authentic: no flip leaves only the policy to object */
+		if (res.authentic)
+			fail_msg("a flip of bit %zu of byte 0x%zx is still authentic", bit % 8, bit / 8);
+		ev.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		flips++;
+	}
+	assert_true(flips >= 8 * ev.data_len / stride);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, ev.data, ev.data_len, NOW, &pol, &rep, &res),
+	                 CVM_OK);
+	cvm_amd_verified_free(ver);
+	cvm_amd_collateral_free(c);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_snp_keys_template_and_debug(void **state)
+{
+	static const char *const keys[] = {"ark", "ask", "vcek"};
+	static const char *const files[] = {"ark.pem",  "ask.pem",        "vcek.der",
+	                                    "vcek.pem", "cert_chain.pem", "crl.der"};
+	struct sim_fixture s;
+	struct cvm_tee_sim_opts o;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct stat st;
+	uint8_t rd[64] = {0}, *buf = NULL;
+	size_t len = 0;
+	char path[256];
+
+	(void)state;
+	sim_make(&s, true);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/keys/%s.key", s.dir, keys[i]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/collateral/snp/%s", s.dir, files[i]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(st.st_size > 0);
+	}
+	/* the ARK carries the marker, in ark.pem and in cert_chain.pem; the
+	 * VCEK does not */
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp/ark.pem", s.dir);
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+	assert_true(cvm_tee_evidence_is_simulated(NULL, 0, buf, len));
+	free(buf);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp/cert_chain.pem", s.dir);
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+	assert_true(cvm_tee_evidence_is_simulated(NULL, 0, buf, len));
+	free(buf);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp/vcek.der", s.dir);
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+	assert_false(cvm_tee_evidence_is_simulated(NULL, 0, buf, len));
+	free(buf);
+
+	/* a key others can read is refused */
+	(void)snprintf(path, sizeof(path), "%s/keys/vcek.key", s.dir);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_E_INVAL);
+	assert_null(tee);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* a key that is not the certificate's */
+	(void)snprintf(path, sizeof(path), "%s/keys/ask.key", s.dir);
+	{
+		char other[256];
+		uint8_t *k = NULL;
+		size_t klen = 0;
+
+		(void)snprintf(other, sizeof(other), "%s/keys/ark.key", s.dir);
+		assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+		assert_int_equal(cvm_file_read(other, 64 * 1024, &k, &klen), CVM_OK);
+		assert_int_equal(cvm_file_write(path, k, klen, 0600), CVM_OK);
+		assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_E_FORMAT);
+		assert_int_equal(cvm_file_write(path, buf, len, 0600), CVM_OK);
+		free(k);
+		free(buf);
+	}
+	/* a damaged template */
+	(void)snprintf(path, sizeof(path), "%s/platform/snp_template.report", s.dir);
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, &len), CVM_OK);
+	assert_int_equal(cvm_file_write(path, buf, len - 1, 0644), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_E_FORMAT);
+	assert_int_equal(cvm_file_write(path, buf, len, 0644), CVM_OK);
+	free(buf);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+
+	/* --debug sets POLICY.DEBUG, which the default policy rejects; Turin
+	 * lays the TCB out its own way and certifies an 8-byte hwID */
+	(void)snprintf(s.root, sizeof(s.root), "/tmp/cvm-sim-XXXXXX");
+	assert_non_null(mkdtemp(s.root));
+	(void)snprintf(s.dir, sizeof(s.dir), "%s/p", s.root);
+	cvm_tee_sim_opts_init(&o, NOW);
+	o.is_debug = true;
+	o.snp_product = CVM_SNP_PRODUCT_TURIN;
+	assert_int_equal(cvm_tee_sim_init(s.dir, &o), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	assert_true((le_at(ev.data + 0x08, 8) & CVM_SNP_POLICY_DEBUG) != 0);
+	assert_int_equal(ev.data[0x188], 0x1a);
+	assert_true(all_bytes(ev.data + 0x1A0 + 8, 56, 0));
+	assert_int_equal(snp_verify(s.dir, ev.data, ev.data_len, true, NOW + 60, &rep, &res), CVM_E_POLICY);
+	assert_true(res.authentic);
+	assert_int_equal(res.product, CVM_SNP_PRODUCT_TURIN);
+	assert_true(res.reported_tcb.has_fmc);
+	assert_string_equal(rep.failed->name, "policy.debug");
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	/* an unknown product is refused before anything is made */
+	o.snp_product = CVM_SNP_PRODUCT_UNKNOWN;
+	(void)snprintf(path, sizeof(path), "%s/q", s.root);
+	assert_int_equal(cvm_tee_sim_init(path, &o), CVM_E_INVAL);
+	assert_int_not_equal(stat(path, &st), 0);
+	rm_rf(s.root);
+}
+
+static void mock_amd_tcb_layout_and_marker(void **state)
+{
+	static const enum cvm_snp_product products[] = {CVM_SNP_PRODUCT_MILAN, CVM_SNP_PRODUCT_GENOA,
+	                                                CVM_SNP_PRODUCT_TURIN};
+	struct cvm_mockamd_opts o;
+	struct cvm_mockamd *pki = NULL;
+	const struct cvm_amd_ark *arks;
+	const uint8_t *der;
+	size_t n = 0, der_len = 0;
+
+	(void)state;
+	/* the mock lays out TCB_VERSION as lib/snp decodes it */
+	for (size_t i = 0; i < 3; i++) {
+		struct cvm_snp_tcb t;
+
+		cvm_mockamd_opts_init(&o, products[i], CVM_SNP_SIGNER_VCEK, NOW);
+		assert_int_equal(o.report.reported_tcb, cvm_snp_tcb_encode(&o.tcb, products[i]));
+		cvm_snp_tcb_decode(o.report.reported_tcb, products[i], &t);
+		assert_int_equal(t.bootloader, o.tcb.bootloader);
+		assert_int_equal(t.snp, o.tcb.snp);
+		assert_int_equal(t.microcode, o.tcb.microcode);
+		assert_int_equal(t.fmc, o.tcb.fmc);
+		assert_false(t.reserved_nonzero);
+	}
+	/* the mock ARK carries the marker; AMD's ARKs do not */
+	cvm_mockamd_opts_init(&o, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VLEK, NOW);
+	assert_int_equal(cvm_mockamd_new(&o, &pki), CVM_OK);
+	cvm_mockamd_ark_der(pki, &der, &der_len);
+	assert_true(cvm_tee_is_simulated_root(der, der_len));
+	assert_true(cvm_tee_evidence_is_simulated(NULL, 0, der, der_len));
+	cvm_mockamd_file(pki, CVM_MOCKAMD_F_VEK_DER, &der, &der_len);
+	assert_false(cvm_tee_is_simulated_root(der, der_len));
+	assert_string_equal(cvm_mockamd_file_name(pki, CVM_MOCKAMD_F_VEK_DER), "vlek.der");
+	assert_string_equal(cvm_mockamd_file_name(pki, CVM_MOCKAMD_F_INTERMEDIATE), "asvk.pem");
+	assert_null(cvm_mockamd_file_name(pki, CVM_MOCKAMD_F_COUNT));
+	cvm_mockamd_free(pki);
+	arks = cvm_amd_builtin_arks(&n);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_false(cvm_tee_is_simulated_root(arks[i].der, arks[i].der_len));
+	/* bad options */
+	cvm_mockamd_opts_init(&o, CVM_SNP_PRODUCT_UNKNOWN, CVM_SNP_SIGNER_VCEK, NOW);
+	assert_int_equal(cvm_mockamd_new(&o, &pki), CVM_E_INVAL);
+	cvm_mockamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_NONE, NOW);
+	assert_int_equal(cvm_mockamd_new(&o, &pki), CVM_E_INVAL);
+	cvm_mockamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
+	o.rsa_bits = 1024;
+	assert_int_equal(cvm_mockamd_new(&o, &pki), CVM_E_INVAL);
+	assert_null(pki);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1140,6 +1611,10 @@ int main(void)
 	    cmocka_unit_test(sim_concurrent_extenders_lose_no_extension),
 	    cmocka_unit_test(sim_keys_are_private_and_init_refuses_a_used_folder),
 	    cmocka_unit_test(simulated_marker_is_on_mock_roots_only),
+	    cmocka_unit_test(sim_snp_report_is_abi_v3_bound_to_the_vcek_and_verifies_only_against_its_ark),
+	    cmocka_unit_test(sim_snp_bit_flips_never_verify),
+	    cmocka_unit_test(sim_snp_keys_template_and_debug),
+	    cmocka_unit_test(mock_amd_tcb_layout_and_marker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,864 @@
+/* A mock PKI shaped like AMD's SEV-SNP PKI, built with OpenSSL. See
+ * include/cvmkit/mockamd.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cvmkit/amd.h>
+#include <cvmkit/bytes.h>
+#include <cvmkit/file.h>
+#include <cvmkit/mockamd.h>
+
+#include "mock_int.h"
+
+#define DAY ((int64_t)24 * 3600)
+#define YEAR (365 * DAY)
+#define PSS_SALT_LEN 48
+#define P384_LEN 48u
+#define SERIAL_ARK 0x10000u
+#define SERIAL_INTERMEDIATE 0x10001u
+#define SERIAL_OTHER 0x7777u /* listed on every CRL, so an empty CRL never makes a case pass */
+
+/* The keys and certificates, issuers first. */
+enum { K_ARK = 0, K_INTER, K_VEK, K_COUNT };
+
+struct cvm_mockamd {
+	struct cvm_mockamd_opts o;
+	EVP_PKEY *key[K_COUNT];
+	X509 *cert[K_COUNT];
+	uint8_t *file[CVM_MOCKAMD_F_COUNT];
+	size_t file_len[CVM_MOCKAMD_F_COUNT];
+	uint8_t *ark_der;
+	size_t ark_der_len;
+};
+
+/* lib/crypto sits beneath lib/snp, so the two product facts the names and
+ * the TCB need are spelled out here; the verifier's own decoding (lib/snp)
+ * is what every mock report is checked against. */
+static const char *product_name(enum cvm_snp_product p)
+{
+	switch (p) {
+	case CVM_SNP_PRODUCT_MILAN:
+		return "Milan";
+	case CVM_SNP_PRODUCT_GENOA:
+		return "Genoa";
+	case CVM_SNP_PRODUCT_TURIN:
+		return "Turin";
+	default:
+		return "Unknown";
+	}
+}
+
+/* tcb_raw lays out TCB_VERSION: Milan and Genoa put bootloader, tee, snp,
+ * microcode in bytes 0, 1, 6, 7; Turin puts fmc, bootloader, tee, snp,
+ * microcode in bytes 0, 1, 2, 3, 7. */
+static uint64_t tcb_raw(const struct cvm_snp_tcb *t, enum cvm_snp_product p)
+{
+	uint64_t v = (uint64_t)t->microcode << 56;
+
+	if (p == CVM_SNP_PRODUCT_TURIN)
+		return v | t->fmc | (uint64_t)t->bootloader << 8 | (uint64_t)t->tee << 16 |
+		       (uint64_t)t->snp << 24;
+	return v | t->bootloader | (uint64_t)t->tee << 8 | (uint64_t)t->snp << 48;
+}
+
+static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + 7u * i);
+}
+
+void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
+                           enum cvm_snp_signer signer, int64_t now)
+{
+	struct cvm_mockamd_report_opts *r = &o->report;
+
+	memset(o, 0, sizeof(*o));
+	o->product = product;
+	o->signer = signer;
+	o->now = now;
+	o->ark.from = now - YEAR;
+	o->ark.to = now + 5 * YEAR;
+	o->intermediate = o->ark;
+	o->vek = o->ark;
+	o->crl.from = now - DAY;
+	o->crl.to = now + 30 * DAY;
+	o->tcb.bootloader = 3;
+	o->tcb.tee = 0;
+	o->tcb.snp = 8;
+	o->tcb.microcode = 115;
+	if (product == CVM_SNP_PRODUCT_TURIN) {
+		o->tcb.has_fmc = true;
+		o->tcb.fmc = 1;
+		o->hwid_len = 8;
+	} else {
+		o->hwid_len = 64;
+	}
+	fill_pattern(o->hwid, o->hwid_len, 0x31);
+	o->with_crl = true;
+	o->rsa_bits = CVM_MOCKAMD_RSA_BITS_DEFAULT;
+
+	r->version = 3;
+	r->guest_svn = 4;
+	r->policy = CVM_SNP_POLICY_RESERVED_ONE | CVM_SNP_POLICY_SMT;
+	fill_pattern(r->family_id, sizeof(r->family_id), 0x10);
+	fill_pattern(r->image_id, sizeof(r->image_id), 0x20);
+	r->vmpl = 0;
+	r->platform_info = CVM_SNP_PLATFORM_SMT_EN | CVM_SNP_PLATFORM_ECC_EN;
+	fill_pattern(r->report_data, sizeof(r->report_data), 0x40);
+	fill_pattern(r->measurement, sizeof(r->measurement), 0x50);
+	fill_pattern(r->host_data, sizeof(r->host_data), 0x60);
+	fill_pattern(r->id_key_digest, sizeof(r->id_key_digest), 0x70);
+	fill_pattern(r->author_key_digest, sizeof(r->author_key_digest), 0x80);
+	fill_pattern(r->report_id, sizeof(r->report_id), 0x90);
+	memset(r->report_id_ma, 0xff, sizeof(r->report_id_ma)); /* no migration agent */
+	r->reported_tcb = tcb_raw(&o->tcb, product);
+	r->current_tcb = r->reported_tcb;
+	r->committed_tcb = r->reported_tcb;
+	r->launch_tcb = r->reported_tcb;
+	r->signer_info = (uint32_t)signer << 2;
+	switch (product) {
+	case CVM_SNP_PRODUCT_GENOA:
+		r->cpuid_fam_id = 0x19;
+		r->cpuid_mod_id = 0x11;
+		r->cpuid_step = 1;
+		break;
+	case CVM_SNP_PRODUCT_TURIN:
+		r->cpuid_fam_id = 0x1a;
+		r->cpuid_mod_id = 0x02;
+		r->cpuid_step = 0;
+		break;
+	default:
+		r->cpuid_fam_id = 0x19;
+		r->cpuid_mod_id = 0x01;
+		r->cpuid_step = 1;
+		break;
+	}
+	if (signer == CVM_SNP_SIGNER_VCEK)
+		memcpy(r->chip_id, o->hwid, o->hwid_len);
+	r->current_major = r->committed_major = 1;
+	r->current_minor = r->committed_minor = 55;
+	r->current_build = r->committed_build = 40;
+}
+
+static int opts_check(const struct cvm_mockamd_opts *o)
+{
+	if (o->signer != CVM_SNP_SIGNER_VCEK && o->signer != CVM_SNP_SIGNER_VLEK)
+		return CVM_E_INVAL;
+	if (o->product != CVM_SNP_PRODUCT_MILAN && o->product != CVM_SNP_PRODUCT_GENOA &&
+	    o->product != CVM_SNP_PRODUCT_TURIN)
+		return CVM_E_INVAL;
+	if (o->hwid_len == 0 || o->hwid_len > sizeof(o->hwid))
+		return CVM_E_INVAL;
+	if (o->keys_from == NULL &&
+	    (o->rsa_bits < CVM_MOCKAMD_RSA_BITS_DEFAULT || o->rsa_bits > CVM_MOCKAMD_RSA_BITS_MAX))
+		return CVM_E_INVAL;
+	if (o->product_name != NULL && strlen(o->product_name) >= CVM_AMD_PRODUCT_NAME_MAX)
+		return CVM_E_INVAL;
+	return CVM_OK;
+}
+
+/* ---- certificates ------------------------------------------------------ */
+
+static X509_NAME *amd_name(const char *cn)
+{
+	static const char *const fields[][2] = {{"OU", "Engineering"},
+	                                        {"C", "US"},
+	                                        {"L", "Santa Clara"},
+	                                        {"ST", "CA"},
+	                                        {"O", "Advanced Micro Devices"}};
+	X509_NAME *n = X509_NAME_new();
+
+	if (n == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (X509_NAME_add_entry_by_txt(n, fields[i][0], MBSTRING_UTF8,
+		                               (const unsigned char *)fields[i][1], -1, -1, 0) != 1)
+			goto fail;
+	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1)
+		goto fail;
+	return n;
+fail:
+	X509_NAME_free(n);
+	return NULL;
+}
+
+static int add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok;
+
+	if (ext == NULL)
+		return CVM_E_CRYPTO;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok == 1 ? CVM_OK : CVM_E_CRYPTO;
+}
+
+/* add_raw_ext adds a non-critical extension whose OCTET STRING holds the
+ * `len` DER bytes at `der`. */
+static int add_raw_ext(X509 *x, const char *oid, const uint8_t *der, size_t len)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext = NULL;
+	int r = CVM_E_CRYPTO;
+
+	if (obj == NULL || os == NULL || ASN1_OCTET_STRING_set(os, der, (int)len) != 1)
+		goto out;
+	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+	if (ext == NULL || X509_add_ext(x, ext, -1) != 1)
+		goto out;
+	r = CVM_OK;
+out:
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	return r;
+}
+
+/* add_int_ext adds an extension holding a DER INTEGER of `v` (AMD's SPL
+ * and structVersion extensions). */
+static int add_int_ext(X509 *x, const char *oid, uint8_t v)
+{
+	uint8_t der[4] = {CVM_ASN1_INTEGER, 1, v, 0};
+
+	if (v >= 0x80) {
+		der[1] = 2;
+		der[2] = 0;
+		der[3] = v;
+		return add_raw_ext(x, oid, der, 4);
+	}
+	return add_raw_ext(x, oid, der, 3);
+}
+
+/* add_ia5_ext adds an extension holding a DER IA5String (productName,
+ * CSP ID). */
+static int add_ia5_ext(X509 *x, const char *oid, const char *s)
+{
+	ASN1_IA5STRING *str = ASN1_IA5STRING_new();
+	uint8_t *der = NULL;
+	int der_len, r = CVM_E_CRYPTO;
+
+	if (str == NULL || ASN1_STRING_set(str, s, -1) != 1)
+		goto out;
+	der_len = i2d_ASN1_IA5STRING(str, &der);
+	if (der_len > 0)
+		r = add_raw_ext(x, oid, der, (size_t)der_len);
+out:
+	OPENSSL_free(der);
+	ASN1_IA5STRING_free(str);
+	return r;
+}
+
+/* pss_ctx makes a signing context for RSASSA-PSS, SHA-384, MGF1 SHA-384,
+ * a 48-byte salt: AMD's parameters for certificates and CRLs. */
+static int pss_ctx(EVP_PKEY *key, EVP_MD_CTX **out)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+
+	*out = NULL;
+	if (ctx == NULL)
+		return CVM_E_NOMEM;
+	if (EVP_DigestSignInit(ctx, &pctx, EVP_sha384(), NULL, key) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LEN) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384()) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return CVM_E_CRYPTO;
+	}
+	*out = ctx;
+	return CVM_OK;
+}
+
+static int set_time(ASN1_TIME *t, int64_t v)
+{
+	return ASN1_TIME_set(t, (time_t)v) != NULL ? CVM_OK : CVM_E_CRYPTO;
+}
+
+/* vek_exts adds AMD's VCEK/VLEK extensions: structVersion, productName, the
+ * SPLs of the certified TCB, and the hwID (VCEK) or CSP ID (VLEK). */
+static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
+{
+	char name[CVM_AMD_PRODUCT_NAME_MAX];
+	int r;
+
+	if (o->product_name != NULL)
+		(void)snprintf(name, sizeof(name), "%s", o->product_name);
+	else if (o->signer == CVM_SNP_SIGNER_VLEK)
+		(void)snprintf(name, sizeof(name), "%s", product_name(o->product));
+	else
+		(void)snprintf(name, sizeof(name), "%s-B0", product_name(o->product));
+	r = add_int_ext(x, CVM_AMD_OID_STRUCT_VERSION, o->product == CVM_SNP_PRODUCT_TURIN ? 1 : 0);
+	if (r == CVM_OK)
+		r = add_ia5_ext(x, CVM_AMD_OID_PRODUCT_NAME, name);
+	if (r == CVM_OK)
+		r = add_int_ext(x, CVM_AMD_OID_BL_SPL, o->tcb.bootloader);
+	if (r == CVM_OK)
+		r = add_int_ext(x, CVM_AMD_OID_TEE_SPL, o->tcb.tee);
+	if (r == CVM_OK)
+		r = add_int_ext(x, CVM_AMD_OID_SNP_SPL, o->tcb.snp);
+	if (r == CVM_OK)
+		r = add_int_ext(x, CVM_AMD_OID_UCODE_SPL, o->tcb.microcode);
+	if (r == CVM_OK && o->product == CVM_SNP_PRODUCT_TURIN)
+		r = add_int_ext(x, CVM_AMD_OID_FMC_SPL, o->tcb.fmc);
+	if (r != CVM_OK)
+		return r;
+	if (o->signer == CVM_SNP_SIGNER_VLEK)
+		return add_ia5_ext(x, CVM_AMD_OID_CSP_ID, "CN=cvmkit-sim.invalid");
+	return add_raw_ext(x, CVM_AMD_OID_HWID, o->hwid, o->hwid_len);
+}
+
+static int cert_make(struct cvm_mockamd *pki, int which)
+{
+	const struct cvm_mockamd_opts *o = &pki->o;
+	const char *p = product_name(o->product);
+	bool vlek = o->signer == CVM_SNP_SIGNER_VLEK;
+	const struct cvm_mockamd_window *win = which == K_ARK     ? &o->ark
+	                                       : which == K_INTER ? &o->intermediate
+	                                                          : &o->vek;
+	uint64_t serial = which == K_ARK ? SERIAL_ARK : which == K_INTER ? SERIAL_INTERMEDIATE : 0;
+	X509 *x = NULL, *issuer;
+	X509_NAME *name = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	X509V3_CTX v3;
+	char cn[64];
+	int r = CVM_E_CRYPTO;
+
+	if (which == K_ARK)
+		(void)snprintf(cn, sizeof(cn), "ARK-%s", o->ark_wrong_name ? "Other" : p);
+	else if (which == K_INTER)
+		(void)snprintf(cn, sizeof(cn), "SEV-%s%s", vlek ? "VLEK-" : "", p);
+	else
+		(void)snprintf(cn, sizeof(cn), "%s", vlek ? "SEV-VLEK" : "SEV-VCEK");
+	x = X509_new();
+	name = amd_name(cn);
+	if (x == NULL || name == NULL)
+		goto out;
+	issuer = which == K_ARK ? x : pki->cert[which - 1];
+	if (X509_set_version(x, X509_VERSION_3) != 1 ||
+	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
+	    X509_set_subject_name(x, name) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
+	    X509_set_pubkey(x, pki->key[which]) != 1)
+		goto out;
+	r = set_time(X509_getm_notBefore(x), win->from);
+	if (r == CVM_OK)
+		r = set_time(X509_getm_notAfter(x), win->to);
+	if (r != CVM_OK)
+		goto out;
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	if (which == K_VEK) {
+		r = vek_exts(x, o);
+	} else {
+		r = add_conf_ext(x, &v3, NID_subject_key_identifier, "hash");
+		if (r == CVM_OK && which == K_INTER)
+			r = add_conf_ext(x, &v3, NID_authority_key_identifier, "keyid:always");
+		if (r == CVM_OK)
+			r = add_conf_ext(x, &v3, NID_basic_constraints,
+			                 which == K_ARK ? "critical,CA:TRUE" : "critical,CA:TRUE,pathlen:0");
+		if (r == CVM_OK)
+			r = add_conf_ext(x, &v3, NID_key_usage,
+			                 which == K_ARK ? "critical,keyCertSign,cRLSign"
+			                                : "critical,keyCertSign");
+		if (r == CVM_OK && which == K_ARK)
+			r = cvm_mock_marker_add(x);
+	}
+	if (r != CVM_OK)
+		goto out;
+	r = pss_ctx(pki->key[which == K_ARK ? K_ARK : which - 1], &ctx);
+	if (r != CVM_OK)
+		goto out;
+	r = CVM_E_CRYPTO;
+	if (X509_sign_ctx(x, ctx) <= 0)
+		goto out;
+	pki->cert[which] = x;
+	x = NULL; /* transferred */
+	r = CVM_OK;
+out:
+	EVP_MD_CTX_free(ctx);
+	X509_NAME_free(name);
+	X509_free(x);
+	return r;
+}
+
+/* ---- collateral files -------------------------------------------------- */
+
+static int copy_out(const void *p, size_t n, uint8_t **out, size_t *out_len)
+{
+	/* one NUL more than counted, so that PEM text may be read as a string */
+	*out = malloc(n + 1);
+	if (*out == NULL)
+		return CVM_E_NOMEM;
+	memcpy(*out, p, n);
+	(*out)[n] = 0;
+	*out_len = n;
+	return CVM_OK;
+}
+
+static int der_of(X509 *x, uint8_t **out, size_t *len)
+{
+	uint8_t *der = NULL;
+	int n = i2d_X509(x, &der);
+	int r;
+
+	if (n <= 0)
+		return CVM_E_CRYPTO;
+	r = copy_out(der, (size_t)n, out, len);
+	OPENSSL_free(der);
+	return r;
+}
+
+/* pem_of writes the `n` certificates at `certs` as PEM, one after the other. */
+static int pem_of(X509 *const *certs, size_t n, uint8_t **out, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long got;
+	int r = CVM_E_CRYPTO;
+
+	if (b == NULL)
+		return CVM_E_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (PEM_write_bio_X509(b, certs[i]) != 1)
+			goto out;
+	got = BIO_get_mem_data(b, &p);
+	if (got > 0)
+		r = copy_out(p, (size_t)got, out, len);
+out:
+	BIO_free(b);
+	return r;
+}
+
+static int crl_add_serial(X509_CRL *crl, uint64_t serial, ASN1_TIME *when)
+{
+	X509_REVOKED *rv = X509_REVOKED_new();
+	ASN1_INTEGER *s = ASN1_INTEGER_new();
+	int r = CVM_E_CRYPTO;
+
+	if (rv == NULL || s == NULL)
+		goto out;
+	if (ASN1_INTEGER_set_uint64(s, serial) != 1 || X509_REVOKED_set_serialNumber(rv, s) != 1 ||
+	    X509_REVOKED_set_revocationDate(rv, when) != 1)
+		goto out;
+	if (X509_CRL_add0_revoked(crl, rv) != 1)
+		goto out;
+	rv = NULL; /* transferred */
+	r = CVM_OK;
+out:
+	ASN1_INTEGER_free(s);
+	X509_REVOKED_free(rv);
+	return r;
+}
+
+/* crl_make builds the ARK's CRL: an unrelated serial, plus the
+ * intermediate's when it is revoked. */
+static int crl_make(struct cvm_mockamd *pki)
+{
+	const struct cvm_mockamd_opts *o = &pki->o;
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t1 = ASN1_TIME_set(NULL, (time_t)o->crl.from),
+	          *t2 = ASN1_TIME_set(NULL, (time_t)o->crl.to);
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *der = NULL;
+	int n, r = CVM_E_CRYPTO;
+
+	if (crl == NULL || t1 == NULL || t2 == NULL)
+		goto out;
+	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(pki->cert[K_ARK])) != 1 ||
+	    X509_CRL_set1_lastUpdate(crl, t1) != 1 || X509_CRL_set1_nextUpdate(crl, t2) != 1)
+		goto out;
+	r = crl_add_serial(crl, SERIAL_OTHER, t1);
+	if (r == CVM_OK && o->revoke_intermediate)
+		r = crl_add_serial(crl, SERIAL_INTERMEDIATE, t1);
+	if (r != CVM_OK)
+		goto out;
+	r = pss_ctx(pki->key[o->crl_wrong_key ? K_INTER : K_ARK], &ctx);
+	if (r != CVM_OK)
+		goto out;
+	r = CVM_E_CRYPTO;
+	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign_ctx(crl, ctx) <= 0)
+		goto out;
+	n = i2d_X509_CRL(crl, &der);
+	if (n <= 0)
+		goto out;
+	r = copy_out(der, (size_t)n, &pki->file[CVM_MOCKAMD_F_CRL], &pki->file_len[CVM_MOCKAMD_F_CRL]);
+out:
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(ctx);
+	ASN1_TIME_free(t1);
+	ASN1_TIME_free(t2);
+	X509_CRL_free(crl);
+	return r;
+}
+
+/* build_files makes every collateral file from the certificates. */
+static int build_files(struct cvm_mockamd *pki)
+{
+	X509 *chain[2] = {pki->cert[K_INTER], pki->cert[K_ARK]};
+	int r;
+
+	r = der_of(pki->cert[K_ARK], &pki->ark_der, &pki->ark_der_len);
+	if (r == CVM_OK)
+		r = pem_of(&pki->cert[K_ARK], 1, &pki->file[CVM_MOCKAMD_F_ARK],
+		           &pki->file_len[CVM_MOCKAMD_F_ARK]);
+	if (r == CVM_OK)
+		r = pem_of(&pki->cert[K_INTER], 1, &pki->file[CVM_MOCKAMD_F_INTERMEDIATE],
+		           &pki->file_len[CVM_MOCKAMD_F_INTERMEDIATE]);
+	if (r == CVM_OK)
+		r = der_of(pki->cert[K_VEK], &pki->file[CVM_MOCKAMD_F_VEK_DER],
+		           &pki->file_len[CVM_MOCKAMD_F_VEK_DER]);
+	if (r == CVM_OK)
+		r = pem_of(&pki->cert[K_VEK], 1, &pki->file[CVM_MOCKAMD_F_VEK_PEM],
+		           &pki->file_len[CVM_MOCKAMD_F_VEK_PEM]);
+	if (r == CVM_OK)
+		r = pem_of(chain, 2, &pki->file[CVM_MOCKAMD_F_CERT_CHAIN],
+		           &pki->file_len[CVM_MOCKAMD_F_CERT_CHAIN]);
+	if (r == CVM_OK && pki->o.with_crl)
+		r = crl_make(pki);
+	return r;
+}
+
+/* ---- the PKI ------------------------------------------------------------ */
+
+void cvm_mockamd_free(struct cvm_mockamd *pki)
+{
+	if (pki == NULL)
+		return;
+	for (size_t i = 0; i < K_COUNT; i++) {
+		EVP_PKEY_free(pki->key[i]);
+		X509_free(pki->cert[i]);
+	}
+	for (size_t i = 0; i < CVM_MOCKAMD_F_COUNT; i++)
+		free(pki->file[i]);
+	free(pki->ark_der);
+	free(pki);
+}
+
+/* keys_make takes the keys of `from`, or generates them when it is NULL. */
+static int keys_make(struct cvm_mockamd *pki, const struct cvm_mockamd *from)
+{
+	for (size_t i = 0; i < K_COUNT; i++) {
+		if (from != NULL) {
+			if (EVP_PKEY_up_ref(from->key[i]) != 1)
+				return CVM_E_CRYPTO;
+			pki->key[i] = from->key[i];
+		} else if (i == K_VEK) {
+			pki->key[i] = EVP_EC_gen("P-384");
+		} else {
+			pki->key[i] = EVP_RSA_gen(pki->o.rsa_bits);
+		}
+		if (pki->key[i] == NULL)
+			return CVM_E_CRYPTO;
+	}
+	return CVM_OK;
+}
+
+int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out)
+{
+	struct cvm_mockamd *pki = NULL;
+	int r;
+
+	*out = NULL;
+	r = opts_check(o);
+	if (r != CVM_OK)
+		return r;
+	pki = calloc(1, sizeof(*pki));
+	if (pki == NULL)
+		return CVM_E_NOMEM;
+	pki->o = *o;
+	pki->o.keys_from = NULL; /* the keys are ours now; o->keys_from may go */
+	r = keys_make(pki, o->keys_from);
+	if (r != CVM_OK)
+		goto out;
+	for (int i = 0; i < K_COUNT && r == CVM_OK; i++)
+		r = cert_make(pki, i);
+	if (r == CVM_OK)
+		r = build_files(pki);
+	if (r != CVM_OK)
+		goto out;
+	*out = pki;
+	pki = NULL; /* transferred */
+out:
+	ERR_clear_error();
+	cvm_mockamd_free(pki);
+	return r;
+}
+
+const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki)
+{
+	return &pki->o;
+}
+
+/* ---- reports ------------------------------------------------------------ */
+
+/* sign_p384 signs the `len` bytes at `msg` with ECDSA P-384 / SHA-384 and
+ * writes r and s as the ABI's SIGNATURE wants them: each little-endian,
+ * zero-extended to 72 bytes. */
+static int sign_p384(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t r_le[72], uint8_t s_le[72])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	ECDSA_SIG *es = NULL;
+	const BIGNUM *br = NULL, *bs = NULL;
+	uint8_t der[128], be[P384_LEN];
+	const uint8_t *dp = der;
+	size_t der_len = sizeof(der);
+	int ret = CVM_E_CRYPTO;
+
+	memset(r_le, 0, CVM_SNP_SIG_COMPONENT_LEN);
+	memset(s_le, 0, CVM_SNP_SIG_COMPONENT_LEN);
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha384(), NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, der, &der_len, msg, len) != 1)
+		goto out;
+	es = d2i_ECDSA_SIG(NULL, &dp, (long)der_len);
+	if (es == NULL)
+		goto out;
+	ECDSA_SIG_get0(es, &br, &bs);
+	if (BN_bn2binpad(br, be, (int)sizeof(be)) != (int)sizeof(be))
+		goto out;
+	for (size_t i = 0; i < P384_LEN; i++)
+		r_le[i] = be[P384_LEN - 1 - i];
+	if (BN_bn2binpad(bs, be, (int)sizeof(be)) != (int)sizeof(be))
+		goto out;
+	for (size_t i = 0; i < P384_LEN; i++)
+		s_le[i] = be[P384_LEN - 1 - i];
+	ret = CVM_OK;
+out:
+	ECDSA_SIG_free(es);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return ret;
+}
+
+/* report_body writes bytes 0x000..0x29F of an ATTESTATION_REPORT, field by
+ * field in the ABI's order. */
+static void report_body(struct cvm_wr *w, const struct cvm_mockamd_report_opts *r)
+{
+	cvm_wr_u32le(w, r->version);   /* 0x000 */
+	cvm_wr_u32le(w, r->guest_svn); /* 0x004 */
+	cvm_wr_u64le(w, r->policy);    /* 0x008 */
+	cvm_wr_bytes(w, r->family_id, sizeof(r->family_id));
+	cvm_wr_bytes(w, r->image_id, sizeof(r->image_id));
+	cvm_wr_u32le(w, r->vmpl); /* 0x030 */
+	cvm_wr_u32le(w, CVM_SNP_SIG_ALGO_ECDSA_P384_SHA384);
+	cvm_wr_u64le(w, r->current_tcb);   /* 0x038 */
+	cvm_wr_u64le(w, r->platform_info); /* 0x040 */
+	cvm_wr_u32le(w, r->signer_info);   /* 0x048 */
+	cvm_wr_zeros(w, 4);
+	cvm_wr_bytes(w, r->report_data, sizeof(r->report_data)); /* 0x050 */
+	cvm_wr_bytes(w, r->measurement, sizeof(r->measurement)); /* 0x090 */
+	cvm_wr_bytes(w, r->host_data, sizeof(r->host_data));     /* 0x0C0 */
+	cvm_wr_bytes(w, r->id_key_digest, sizeof(r->id_key_digest));
+	cvm_wr_bytes(w, r->author_key_digest, sizeof(r->author_key_digest));
+	cvm_wr_bytes(w, r->report_id, sizeof(r->report_id)); /* 0x140 */
+	cvm_wr_bytes(w, r->report_id_ma, sizeof(r->report_id_ma));
+	cvm_wr_u64le(w, r->reported_tcb); /* 0x180 */
+	if (r->version >= 3) {
+		cvm_wr_u8(w, r->cpuid_fam_id);
+		cvm_wr_u8(w, r->cpuid_mod_id);
+		cvm_wr_u8(w, r->cpuid_step);
+		cvm_wr_zeros(w, 21);
+	} else {
+		cvm_wr_zeros(w, 24);
+	}
+	cvm_wr_bytes(w, r->chip_id, sizeof(r->chip_id)); /* 0x1A0 */
+	cvm_wr_u64le(w, r->committed_tcb);               /* 0x1E0 */
+	cvm_wr_u8(w, r->current_build);
+	cvm_wr_u8(w, r->current_minor);
+	cvm_wr_u8(w, r->current_major);
+	cvm_wr_zeros(w, 1);
+	cvm_wr_u8(w, r->committed_build);
+	cvm_wr_u8(w, r->committed_minor);
+	cvm_wr_u8(w, r->committed_major);
+	cvm_wr_zeros(w, 1);
+	cvm_wr_u64le(w, r->launch_tcb); /* 0x1F0 */
+	cvm_wr_u64le(w, r->version >= 5 ? r->launch_mit_vector : 0);
+	cvm_wr_u64le(w, r->version >= 5 ? r->current_mit_vector : 0);
+	cvm_wr_zeros(w, CVM_SNP_SIGNED_LEN - 0x208u); /* 0x208..0x29F */
+}
+
+int cvm_mockamd_report(const struct cvm_mockamd *pki, const struct cvm_mockamd_report_opts *ro,
+                       uint8_t out[CVM_SNP_REPORT_LEN])
+{
+	const struct cvm_mockamd_report_opts *r = ro != NULL ? ro : &pki->o.report;
+	uint8_t sig_r[CVM_SNP_SIG_COMPONENT_LEN], sig_s[CVM_SNP_SIG_COMPONENT_LEN];
+	struct cvm_wr w;
+	int ret;
+
+	memset(out, 0, CVM_SNP_REPORT_LEN);
+	cvm_wr_init_fixed(&w, out, CVM_SNP_REPORT_LEN);
+	report_body(&w, r);
+	if (w.err || w.len != CVM_SNP_SIGNED_LEN)
+		return CVM_E_INTERNAL;
+	ret = sign_p384(pki->key[K_VEK], out, CVM_SNP_SIGNED_LEN, sig_r, sig_s);
+	if (ret != CVM_OK)
+		return ret;
+	if (r->bad_signature)
+		sig_r[0] ^= 0x01;
+	cvm_wr_bytes(&w, sig_r, sizeof(sig_r)); /* 0x2A0 */
+	cvm_wr_bytes(&w, sig_s, sizeof(sig_s)); /* 0x2E8 */
+	cvm_wr_zeros(&w, CVM_SNP_REPORT_LEN - CVM_SNP_SIGNED_LEN - 2 * CVM_SNP_SIG_COMPONENT_LEN);
+	if (w.err || w.len != CVM_SNP_REPORT_LEN)
+		return CVM_E_INTERNAL;
+	return CVM_OK;
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *cvm_mockamd_file_name(const struct cvm_mockamd *pki, enum cvm_mockamd_file f)
+{
+	bool vlek = pki->o.signer == CVM_SNP_SIGNER_VLEK;
+
+	switch (f) {
+	case CVM_MOCKAMD_F_ARK:
+		return "ark.pem";
+	case CVM_MOCKAMD_F_INTERMEDIATE:
+		return vlek ? "asvk.pem" : "ask.pem";
+	case CVM_MOCKAMD_F_VEK_DER:
+		return vlek ? "vlek.der" : "vcek.der";
+	case CVM_MOCKAMD_F_VEK_PEM:
+		return vlek ? "vlek.pem" : "vcek.pem";
+	case CVM_MOCKAMD_F_CERT_CHAIN:
+		return "cert_chain.pem";
+	case CVM_MOCKAMD_F_CRL:
+		return "crl.der";
+	default:
+		return NULL;
+	}
+}
+
+void cvm_mockamd_file(const struct cvm_mockamd *pki, enum cvm_mockamd_file f, const uint8_t **p, size_t *len)
+{
+	*p = NULL;
+	*len = 0;
+	if ((unsigned)f >= CVM_MOCKAMD_F_COUNT)
+		return;
+	*p = pki->file[f];
+	*len = pki->file_len[f];
+}
+
+void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, size_t *len)
+{
+	*der = pki->ark_der;
+	*len = pki->ark_der_len;
+}
+
+static int path_join(char *buf, size_t cap, const char *dir, const char *name, const char *ext)
+{
+	int n = snprintf(buf, cap, "%s/%s%s", dir, name, ext);
+
+	return n < 0 || (size_t)n >= cap ? CVM_E_INVAL : CVM_OK;
+}
+
+int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, const char *dir)
+{
+	char path[4096];
+	int r;
+
+	for (int i = 0; i < CVM_MOCKAMD_F_COUNT; i++) {
+		if (pki->file[i] == NULL)
+			continue;
+		r = path_join(path, sizeof(path), dir, cvm_mockamd_file_name(pki, (enum cvm_mockamd_file)i),
+		              "");
+		if (r != CVM_OK)
+			return r;
+		r = cvm_file_write(path, pki->file[i], pki->file_len[i], 0644);
+		if (r != CVM_OK)
+			return r;
+	}
+	return CVM_OK;
+}
+
+/* ---- keeping a PKI in a folder ------------------------------------------ */
+
+static const char *key_stem(enum cvm_snp_signer signer, int which)
+{
+	bool vlek = signer == CVM_SNP_SIGNER_VLEK;
+
+	if (which == K_ARK)
+		return "ark";
+	if (which == K_INTER)
+		return vlek ? "asvk" : "ask";
+	return vlek ? "vlek" : "vcek";
+}
+
+int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir)
+{
+	char path[4096];
+	int r;
+
+	r = cvm_mock_dir_check(dir);
+	for (int i = 0; i < K_COUNT && r == CVM_OK; i++) {
+		r = path_join(path, sizeof(path), dir, key_stem(pki->o.signer, i), ".key");
+		if (r == CVM_OK)
+			r = cvm_mock_key_save(pki->key[i], path);
+		if (r == CVM_OK)
+			r = path_join(path, sizeof(path), dir, key_stem(pki->o.signer, i), ".pem");
+		if (r == CVM_OK)
+			r = cvm_mock_cert_save(pki->cert[i], path);
+	}
+	ERR_clear_error();
+	return r;
+}
+
+int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir, struct cvm_mockamd **out)
+{
+	struct cvm_mockamd *pki = NULL;
+	char path[4096];
+	int r;
+
+	*out = NULL;
+	if (o->signer != CVM_SNP_SIGNER_VCEK && o->signer != CVM_SNP_SIGNER_VLEK)
+		return CVM_E_INVAL;
+	pki = calloc(1, sizeof(*pki));
+	if (pki == NULL)
+		return CVM_E_NOMEM;
+	pki->o = *o;
+	pki->o.keys_from = NULL;
+	for (int i = 0; i < K_COUNT; i++) {
+		r = path_join(path, sizeof(path), dir, key_stem(o->signer, i), ".key");
+		if (r == CVM_OK)
+			r = cvm_mock_key_load(path, &pki->key[i]);
+		if (r == CVM_OK)
+			r = path_join(path, sizeof(path), dir, key_stem(o->signer, i), ".pem");
+		if (r == CVM_OK)
+			r = cvm_mock_cert_load(path, &pki->cert[i]);
+		if (r != CVM_OK)
+			goto out;
+		if (X509_check_private_key(pki->cert[i], pki->key[i]) != 1) {
+			r = CVM_E_FORMAT;
+			goto out;
+		}
+	}
+	/* each certificate issued by the next: VEK by the intermediate, the
+	 * intermediate by the ARK, the ARK by itself */
+	for (int i = 0; i < K_COUNT; i++) {
+		if (X509_check_issued(pki->cert[i == K_ARK ? K_ARK : i - 1], pki->cert[i]) != X509_V_OK) {
+			r = CVM_E_FORMAT;
+			goto out;
+		}
+	}
+	r = build_files(pki);
+	if (r != CVM_OK)
+		goto out;
+	*out = pki;
+	pki = NULL; /* transferred */
+out:
+	ERR_clear_error();
+	cvm_mockamd_free(pki);
+	return r;
+}
