@@ -21,11 +21,14 @@ bool cvm_rd_empty(const struct cvm_rd *r)
 
 bool cvm_rd_bytes(struct cvm_rd *r, const uint8_t **out, size_t n)
 {
-	if (r->len < n)
+		if (r->len < n)
 		return false;
 	*out = r->p;
-	r->p += n;
-	r->len -= n;
+	/* An empty view may have a NULL pointer: NULL + 0 is undefined in C. */
+	if (n != 0) {
+		r->p += n;
+		r->len -= n;
+	}
 	return true;
 }
 
