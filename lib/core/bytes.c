@@ -21,7 +21,7 @@ bool cvm_rd_empty(const struct cvm_rd *r)
 
 bool cvm_rd_bytes(struct cvm_rd *r, const uint8_t **out, size_t n)
 {
-		if (r->len < n)
+	if (r->len < n)
 		return false;
 	*out = r->p;
 	/* An empty view may have a NULL pointer: NULL + 0 is undefined in C. */
@@ -293,8 +293,12 @@ static uint8_t *wr_reserve(struct cvm_wr *w, size_t n)
 {
 	uint8_t *p;
 
+	static uint8_t nothing[1]; /* for n == 0: never written, and no NULL + 0 */
+
 	if (w->err)
 		return NULL;
+	if (n == 0)
+		return nothing;
 	/* The limit holds whatever the capacity (the first block may be larger). */
 	if (n > w->max - w->len || (w->cap - w->len < n && !wr_grow(w, n))) {
 		w->err = true;
