@@ -11,6 +11,8 @@
 #include "err.h"
 
 #define CVM_CHAIN_CERTS_MAX 8
+/* The largest DER certificate a PEM chain may hold. */
+#define CVM_CERT_DER_MAX ((size_t)64 * 1024)
 
 void cvm_sha256(const void *p, size_t n, uint8_t out[32]);
 void cvm_sha384(const void *p, size_t n, uint8_t out[48]);
@@ -86,6 +88,19 @@ void cvm_p256_key_free(struct cvm_p256_key *k);
  * big-endian). Returns 0 or CVM_E_SIGNATURE. */
 CVM_MUST_CHECK int cvm_p256_verify(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
                                    const uint8_t sig[64]);
+/* Kept verifications. The *_kept variants of the P-256 verifications
+ * (cvm_p256_verify_kept, cvm_cert_verify_p256_kept,
+ * cvm_cert_check_issued_kept, cvm_crl_check_issued_kept) check exactly what
+ * the plain ones check; the caller adds that it has authenticated the key
+ * (it chains to a trust anchor) and expects to see it again. At a key's second
+ * kept verification a table of its multiples (about 150 KB, some 25 ms to
+ * build) is made, and the tables of the last 8 such keys are kept
+ * process-wide (thread-safe): a verification under a key with a table costs
+ * about half as much. Tables are a pure function of the public key, never a
+ * verification result. Only authenticated keys, so that nobody can make a
+ * verifier build tables for keys of their choosing. */
+CVM_MUST_CHECK int cvm_p256_verify_kept(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
+                                        const uint8_t sig[64]);
 
 /* struct cvm_cert is a parsed X.509 certificate. */
 struct cvm_cert;
@@ -124,11 +139,17 @@ void cvm_cert_der(const struct cvm_cert *c, const uint8_t **der, size_t *len);
  * under `issuer`'s key. Returns 0, CVM_E_CHAIN (names or CA flag) or
  * CVM_E_SIGNATURE. */
 CVM_MUST_CHECK int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *issuer);
+/* cvm_cert_check_issued_kept: see "Kept verifications" above (`issuer` is
+ * the authenticated key). */
+CVM_MUST_CHECK int cvm_cert_check_issued_kept(const struct cvm_cert *child, const struct cvm_cert *issuer);
 /* cvm_cert_verify_p256 checks an ECDSA-SHA256 r || s signature under the
  * certificate's key, which must be P-256. Returns 0, CVM_E_SIGNATURE or
  * CVM_E_UNSUPPORTED. */
 CVM_MUST_CHECK int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len,
                                         const uint8_t sig[64]);
+/* cvm_cert_verify_p256_kept: see "Kept verifications" above. */
+CVM_MUST_CHECK int cvm_cert_verify_p256_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
+                                             const uint8_t sig[64]);
 /* cvm_cert_verify_p384 checks an ECDSA-SHA384 signature given as r || s (96
  * bytes, big-endian) over `len` bytes at `msg` under the certificate's key,
  * which must be P-384 (an AMD VCEK or VLEK). It keeps precomputed multiples
@@ -157,6 +178,16 @@ bool cvm_cert_signed_rsa_pss_sha384(const struct cvm_cert *c);
  * (its OCTET STRING value, to be read with struct cvm_rd). CVM_E_FORMAT when
  * absent or present twice. */
 CVM_MUST_CHECK int cvm_cert_ext(const struct cvm_cert *c, const char *oid, struct cvm_rd *out);
+
+/* cvm_cert_cache_keep keeps the parsed form of `c` process-wide (the last
+ * CVM_CERT_CACHE_MAX such certificates, thread-safe), so that a later
+ * cvm_cert_parse or cvm_cert_pool_parse_pem of the very same DER bytes takes it
+ * instead of parsing again (OpenSSL 3.0 spends about 100 us parsing one).
+ * Callers keep only certificates that verified up to a trust anchor. It
+ * saves parsing, never a check: dates, signatures and CRLs are checked by
+ * every verification as before. */
+#define CVM_CERT_CACHE_MAX 32
+void cvm_cert_cache_keep(struct cvm_cert *c);
 
 /* struct cvm_cert_pool keeps parsed certificates by their DER bytes, so the
  * same certificate met in several chains (Intel's root, the TCB signing
@@ -189,6 +220,14 @@ int64_t cvm_crl_next_update(const struct cvm_crl *crl);
 void cvm_crl_issuer(const struct cvm_crl *crl, char *buf, size_t len);
 /* cvm_crl_check_issued checks that `issuer` issued the CRL and its signature. */
 CVM_MUST_CHECK int cvm_crl_check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer);
+/* cvm_crl_check_issued_kept: see "Kept verifications" above. */
+CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const struct cvm_cert *issuer);
+/* cvm_crl_cache_keep is cvm_cert_cache_keep for CRLs (the last
+ * CVM_CRL_CACHE_MAX CRLs of at most CVM_CRL_CACHE_BYTES bytes each, by their
+ * exact bytes as given to cvm_crl_parse). */
+#define CVM_CRL_CACHE_MAX 8
+#define CVM_CRL_CACHE_BYTES (256 * 1024)
+void cvm_crl_cache_keep(struct cvm_crl *crl);
 /* cvm_crl_signed_rsa_pss_sha384 is cvm_cert_signed_rsa_pss_sha384 for a CRL. */
 bool cvm_crl_signed_rsa_pss_sha384(const struct cvm_crl *crl);
 /* cvm_crl_revokes is true when `c` (by issuer name and serial) is listed. */

@@ -93,6 +93,7 @@ struct cvm_tcb_info {
 	size_t module_count;
 	struct cvm_tcb_level *levels; /* sorted as Intel's QVL sorts them: highest first */
 	size_t level_count;
+	int refs; /* internal: cvm_tcb_info_free drops one reference */
 };
 
 struct cvm_qe_level {
@@ -117,6 +118,7 @@ struct cvm_qe_identity {
 	uint16_t isv_prod_id;
 	struct cvm_qe_level *levels;
 	size_t level_count;
+	int refs; /* internal: cvm_qe_identity_free drops one reference */
 };
 
 /* cvm_tcb_info_parse takes the body Intel's PCS returns,
@@ -134,6 +136,17 @@ void cvm_tcb_info_free(struct cvm_tcb_info *ti);
 CVM_MUST_CHECK int cvm_qe_identity_parse(const uint8_t *body, size_t len, struct cvm_qe_identity **out,
                                          struct cvm_rd *signed_part, uint8_t signature[64]);
 void cvm_qe_identity_free(struct cvm_qe_identity *qe);
+
+/* cvm_tcb_info_keep keeps the decoded `ti` of `body` process-wide (a few
+ * recent bodies, thread-safe) so that a later cvm_tcb_info_parse of exactly
+ * the same bytes returns it (shared, read-only) instead of decoding again.
+ * Verifiers call it once the body's signature verified; it saves decoding,
+ * never a check. `signed_part` and `signature` are what the parse gave. */
+void cvm_tcb_info_keep(struct cvm_tcb_info *ti, const uint8_t *body, size_t len,
+                       const struct cvm_rd *signed_part, const uint8_t signature[64]);
+/* cvm_qe_identity_keep is cvm_tcb_info_keep for a QE identity. */
+void cvm_qe_identity_keep(struct cvm_qe_identity *qe, const uint8_t *body, size_t len,
+                          const struct cvm_rd *signed_part, const uint8_t signature[64]);
 
 /* cvm_iso8601_parse parses "YYYY-MM-DDThh:mm:ssZ" (optionally with
  * fractional seconds, or an offset "+hh:mm") to Unix seconds. */

@@ -67,45 +67,6 @@ static struct cvm_cert *builtin_get(size_t i, const struct cvm_amd_ark **ark)
 	return cvm_cert_dup(builtin_cert[i]);
 }
 
-/* ---- AMD intermediates: parsed once per process ------------------------- */
-
-/* AMD has a handful of ASKs and ASVKs (one of each per product, valid for 25
- * years) and OpenSSL 3.0 spends as long parsing one as verifying its
- * signature. Those that verified under an anchor are kept here, parsed, and
- * found again by their exact bytes: a later chain still checks each of them
- * against its anchor, validity and CRL; only the parsing is saved. */
-#define INTER_CACHE_MAX 8
-
-static struct cvm_cert *inter_cache[INTER_CACHE_MAX];
-static size_t inter_next;
-static pthread_mutex_t inter_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void inter_cache_to_pool(struct cvm_cert_pool *pool)
-{
-	(void)pthread_mutex_lock(&inter_mu);
-	for (size_t i = 0; i < INTER_CACHE_MAX; i++)
-		if (inter_cache[i] != NULL)
-			cvm_cert_pool_add(pool, inter_cache[i]);
-	(void)pthread_mutex_unlock(&inter_mu);
-}
-
-static void inter_cache_add(struct cvm_cert *c)
-{
-	struct cvm_cert *old = NULL;
-	bool have = false;
-
-	(void)pthread_mutex_lock(&inter_mu);
-	for (size_t i = 0; i < INTER_CACHE_MAX && !have; i++)
-		have = inter_cache[i] != NULL && cvm_cert_equal(inter_cache[i], c);
-	if (!have) {
-		old = inter_cache[inter_next];
-		inter_cache[inter_next] = cvm_cert_dup(c);
-		inter_next = (inter_next + 1) % INTER_CACHE_MAX;
-	}
-	(void)pthread_mutex_unlock(&inter_mu);
-	cvm_cert_free(old);
-}
-
 /* ---- small helpers ----------------------------------------------------- */
 
 static void fmt_time(int64_t t, char *buf, size_t len)
@@ -681,7 +642,6 @@ int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer
 				cvm_cert_pool_add(pool, b);
 			cvm_cert_free(b);
 		}
-		inter_cache_to_pool(pool);
 	}
 
 	r = chain_pick(c, signer, pool, &in, rep);
@@ -749,7 +709,12 @@ int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer
 	r = issued_check(v->intermediate, v->anchor, role, what, rep);
 	if (r != CVM_OK)
 		goto out;
-	inter_cache_add(v->intermediate);
+	/* AMD has a handful of ASKs and ASVKs (one of each per product, valid
+	 * for 25 years), and OpenSSL 3.0 spends as long parsing one as
+	 * verifying its signature: one that verified under an anchor keeps its
+	 * parsed form for later parses of the same bytes (lib/crypto's cache;
+	 * every check is still made every time). */
+	cvm_cert_cache_keep(v->intermediate);
 	cvm_report_add(rep, role, true, "'%s' (RSA-%u) signed by the ARK, valid at the verification time", cn,
 	               bits);
 

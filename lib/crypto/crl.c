@@ -1,4 +1,5 @@
 /* Certificate revocation lists. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,84 @@
 
 struct cvm_crl {
 	X509_CRL *crl;
+	int refs;
 	int64_t this_update;
 	int64_t next_update;
+	uint8_t *in; /* the bytes given to cvm_crl_parse (the cache's key) */
+	size_t in_len;
+	/* As in struct cvm_cert: the DER, and where ECDSA-SHA256 signed it. */
+	uint8_t *der;
+	size_t der_len;
+	bool ecdsa_sha256;
+	size_t tbs_off, tbs_len, sig_off, sig_len;
 };
+
+/* The process-wide cache of parsed CRLs (cvm_crl_cache_keep), most
+ * recently used first. */
+static struct cvm_crl *crl_cache[CVM_CRL_CACHE_MAX];
+static pthread_mutex_t crl_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct cvm_crl *cache_take(const uint8_t *buf, size_t len)
+{
+	struct cvm_crl *c = NULL;
+
+	(void)pthread_mutex_lock(&crl_cache_mu);
+	for (size_t i = 0; i < CVM_CRL_CACHE_MAX && crl_cache[i] != NULL; i++) {
+		if (crl_cache[i]->in_len != len || memcmp(crl_cache[i]->in, buf, len) != 0)
+			continue;
+		c = crl_cache[i];
+		memmove(&crl_cache[1], &crl_cache[0], i * sizeof(crl_cache[0]));
+		crl_cache[0] = c;
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+		break;
+	}
+	(void)pthread_mutex_unlock(&crl_cache_mu);
+	return c;
+}
+
+void cvm_crl_cache_keep(struct cvm_crl *crl)
+{
+	struct cvm_crl *old = NULL;
+	size_t i;
+
+	if (crl == NULL || crl->in == NULL)
+		return;
+	(void)pthread_mutex_lock(&crl_cache_mu);
+	for (i = 0; i < CVM_CRL_CACHE_MAX && crl_cache[i] != NULL; i++)
+		if (crl_cache[i] == crl || (crl_cache[i]->in_len == crl->in_len &&
+		                            memcmp(crl_cache[i]->in, crl->in, crl->in_len) == 0))
+			break;
+	if (i == CVM_CRL_CACHE_MAX || crl_cache[i] == NULL) {
+		old = crl_cache[CVM_CRL_CACHE_MAX - 1];
+		memmove(&crl_cache[1], &crl_cache[0], (CVM_CRL_CACHE_MAX - 1) * sizeof(crl_cache[0]));
+		__atomic_add_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL);
+		crl_cache[0] = crl;
+	}
+	(void)pthread_mutex_unlock(&crl_cache_mu);
+	cvm_crl_free(old);
+}
+
+/* crl_fast_fields fills what the ECDSA-SHA256 path needs (optional: without
+ * it X509_CRL_verify checks the signature). */
+static void crl_fast_fields(struct cvm_crl *c)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+	unsigned char *der = NULL;
+	int n = i2d_X509_CRL(c->crl, &der);
+
+	if (n <= 0) {
+		ERR_clear_error();
+		return;
+	}
+	c->der = der;
+	c->der_len = (size_t)n;
+	X509_CRL_get0_signature(c->crl, &sig, &alg);
+	c->ecdsa_sha256 =
+	    X509_CRL_get_signature_nid(c->crl) == NID_ecdsa_with_SHA256 && alg != NULL &&
+	    cvm_signed_der_split(c->der, c->der_len, &c->tbs_off, &c->tbs_len, &c->sig_off, &c->sig_len);
+	ERR_clear_error();
+}
 
 int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 {
@@ -24,6 +100,9 @@ int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 	*out = NULL;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
+	*out = cache_take(buf, len);
+	if (*out != NULL)
+		return CVM_OK;
 	if (cvm_pem_starts(buf, len)) {
 		BIO *b = BIO_new_mem_buf(buf, (int)len);
 
@@ -53,15 +132,26 @@ int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 		c->next_update = INT64_MAX;
 	else if (!cvm_asn1_time_unix(X509_CRL_get0_nextUpdate(crl), &c->next_update))
 		goto out;
+	c->refs = 1;
 	c->crl = crl;
 	crl = NULL; /* transferred */
+	crl_fast_fields(c);
+	if (len <= CVM_CRL_CACHE_BYTES) {
+		c->in = malloc(len != 0 ? len : 1);
+		if (c->in == NULL) {
+			r = CVM_E_NOMEM;
+			goto out;
+		}
+		memcpy(c->in, buf, len);
+		c->in_len = len;
+	}
 	*out = c;
 	c = NULL;
 	r = CVM_OK;
 out:
 	ERR_clear_error();
 	X509_CRL_free(crl);
-	free(c);
+	cvm_crl_free(c);
 	return r;
 }
 
@@ -69,7 +159,11 @@ void cvm_crl_free(struct cvm_crl *crl)
 {
 	if (crl == NULL)
 		return;
+	if (crl->refs > 0 && __atomic_sub_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	X509_CRL_free(crl->crl);
+	OPENSSL_free(crl->der);
+	free(crl->in);
 	free(crl);
 }
 
@@ -100,18 +194,33 @@ void cvm_crl_issuer(const struct cvm_crl *crl, char *buf, size_t len)
 	OPENSSL_free(s);
 }
 
-int cvm_crl_check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer)
+static int check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer, bool keep)
 {
 	EVP_PKEY *pk;
 
 	if (X509_NAME_cmp(X509_CRL_get_issuer(crl->crl), X509_get_subject_name(issuer->x)) != 0)
 		return CVM_E_CHAIN;
+	if (crl->ecdsa_sha256 && issuer->has_p256)
+		return cvm_p256_verify_der(&issuer->p256, crl->der + crl->tbs_off, crl->tbs_len,
+		                           crl->der + crl->sig_off, crl->sig_len, keep) == CVM_OK
+		           ? CVM_OK
+		           : CVM_E_SIGNATURE;
 	pk = X509_get0_pubkey(issuer->x);
 	if (pk == NULL || X509_CRL_verify(crl->crl, pk) != 1) {
 		ERR_clear_error();
 		return CVM_E_SIGNATURE;
 	}
 	return CVM_OK;
+}
+
+int cvm_crl_check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer)
+{
+	return check_issued(crl, issuer, false);
+}
+
+int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const struct cvm_cert *issuer)
+{
+	return check_issued(crl, issuer, true);
 }
 
 bool cvm_crl_revokes(const struct cvm_crl *crl, const struct cvm_cert *c)

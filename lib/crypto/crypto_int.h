@@ -3,10 +3,17 @@
 #define CVM_CRYPTO_INT_H
 
 #include <openssl/asn1.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include <cvmkit/crypto.h>
+
+/* A P-256 public key as x || y and as a point on OpenSSL's P-256 group. */
+struct cvm_p256_pub {
+	uint8_t xy[64];
+	EC_POINT *q;
+};
 
 struct cvm_cert {
 	X509 *x;
@@ -15,7 +22,46 @@ struct cvm_cert {
 	int64_t not_after;
 	uint8_t *der;
 	size_t der_len;
+	/* Set when the certificate's own key is P-256 (uncompressed). */
+	bool has_p256;
+	struct cvm_p256_pub p256;
+	/* Set when the certificate is signed with ECDSA-SHA256 (the same
+	 * algorithm inside and outside the signed part, a whole-byte BIT
+	 * STRING): the signed bytes and the DER signature, inside der. */
+	bool ecdsa_sha256;
+	size_t tbs_off, tbs_len, sig_off, sig_len;
+	/* One-line subject and issuer names (made once: the chain steps print
+	 * them with every verification). */
+	char subject[256];
+	char issuer[256];
 };
+
+/* cvm_p256_group is OpenSSL's P-256 group (made once per process), or NULL. */
+const EC_GROUP *cvm_p256_group(void);
+/* cvm_p256_pub_set checks that x || y is a point on P-256 and fills `pub`
+ * (freed with cvm_p256_pub_clear). Returns 0, CVM_E_FORMAT, CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+int cvm_p256_pub_set(struct cvm_p256_pub *pub, const uint8_t xy[64]);
+void cvm_p256_pub_clear(struct cvm_p256_pub *pub);
+/* cvm_p256_verify_digest checks ECDSA r, s (32 bytes each, big-endian)
+ * over a SHA-256 digest. `keep`: the caller has authenticated the key and
+ * expects to see it again, so a table of its multiples may be built and kept
+ * (lib/crypto/p256.c). Returns 0, CVM_E_SIGNATURE, CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+int cvm_p256_verify_digest(const struct cvm_p256_pub *pub, const uint8_t digest[32], const uint8_t rb[32],
+                           const uint8_t sb[32], bool keep);
+/* cvm_p256_tables_held is how many keys have a table now (for tests). */
+size_t cvm_p256_tables_held(void);
+/* cvm_p256_verify_der checks a DER ECDSA-Sig-Value over SHA-256(msg). */
+int cvm_p256_verify_der(const struct cvm_p256_pub *pub, const uint8_t *msg, size_t len, const uint8_t *der,
+                        size_t der_len, bool keep);
+/* cvm_signed_der_split finds, in a DER SEQUENCE { signed TLV, algorithm TLV,
+ * BIT STRING } (a certificate or CRL), the signed TLV and the signature
+ * (the BIT STRING's content after its unused-bits byte, which must be 0).
+ * False also when the algorithm differs, byte for byte, from the first
+ * SEQUENCE inside the signed part (its own copy of the algorithm). */
+bool cvm_signed_der_split(const uint8_t *der, size_t len, size_t *tbs_off, size_t *tbs_len, size_t *sig_off,
+                          size_t *sig_len);
 
 /* cvm_pem_starts is true when the text (after whitespace) opens a PEM block. */
 bool cvm_pem_starts(const uint8_t *p, size_t len);

@@ -2,9 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
+#include <cvmkit/encoding.h>
 
 #include "crypto_int.h"
 
@@ -50,20 +48,81 @@ static struct cvm_cert *pool_find(const struct cvm_cert_pool *pool, const uint8_
 	return NULL;
 }
 
-static bool only_space_or_nul(const char *p, long len)
+static bool is_space(uint8_t c)
 {
-	for (long i = 0; i < len; i++)
-		if (p[i] != 0 && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool only_space_or_nul(const struct cvm_rd *in)
+{
+	for (size_t i = 0; i < in->len; i++)
+		if (in->p[i] != 0 && !is_space(in->p[i]))
 			return false;
 	return true;
+}
+
+/* take_line_end consumes an end of line (or the end of the input). */
+static bool take_line_end(struct cvm_rd *in)
+{
+	if (in->len == 0)
+		return true;
+	if (in->p[0] == '\r')
+		cvm_rd_skip(in, 1);
+	return in->len == 0 || (in->p[0] == '\n' && cvm_rd_skip(in, 1));
+}
+
+/* base64 characters of the largest certificate accepted */
+#define PEM_B64_MAX (CVM_CERT_DER_MAX / 3 * 4 + 4)
+
+/* pem_cert_block reads one "-----BEGIN CERTIFICATE-----" block (after
+ * whitespace) from `in`: base64 lines, no headers, the END line. The DER is
+ * a new buffer. (PEM framing only: the DER is parsed by the caller, once.) */
+static int pem_cert_block(struct cvm_rd *in, uint8_t **der, size_t *der_len)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	static const char end[] = "-----END CERTIFICATE-----";
+	char *b64;
+	size_t n = 0;
+	bool ended = false;
+	int r;
+
+	*der = NULL;
+	*der_len = 0;
+	while (in->len != 0 && is_space(in->p[0]))
+		cvm_rd_skip(in, 1);
+	if (in->len < sizeof(begin) - 1 || memcmp(in->p, begin, sizeof(begin) - 1) != 0)
+		return CVM_E_FORMAT;
+	cvm_rd_skip(in, sizeof(begin) - 1);
+	if (!take_line_end(in))
+		return CVM_E_FORMAT;
+	b64 = malloc(PEM_B64_MAX);
+	if (b64 == NULL)
+		return CVM_E_NOMEM;
+	while (in->len != 0 && n < PEM_B64_MAX) {
+		uint8_t c = in->p[0];
+
+		if (c == '-') {
+			ended = in->len >= sizeof(end) - 1 && memcmp(in->p, end, sizeof(end) - 1) == 0;
+			if (ended)
+				cvm_rd_skip(in, sizeof(end) - 1);
+			break;
+		}
+		cvm_rd_skip(in, 1);
+		if (!is_space(c))
+			b64[n++] = (char)c; /* the decoder rejects what is not base64 */
+	}
+	r = ended && take_line_end(in) && n != 0 ? cvm_base64_decode(b64, n, CVM_CERT_DER_MAX, der, der_len)
+	                                         : CVM_E_FORMAT;
+	free(b64);
+	return r == CVM_E_NOMEM ? r : (r == CVM_OK ? CVM_OK : CVM_E_FORMAT);
 }
 
 int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
                             struct cvm_cert ***out, size_t *count)
 {
 	struct cvm_cert **certs = NULL;
+	struct cvm_rd in;
 	size_t n = 0;
-	BIO *b = NULL;
 	int r = CVM_E_FORMAT;
 
 	*out = NULL;
@@ -74,47 +133,38 @@ int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size
 		return CVM_E_FORMAT;
 	certs =
 	    calloc(CVM_CHAIN_CERTS_MAX, sizeof(*certs)); /* NOLINT(bugprone-sizeof-expression): pointers */
-	b = BIO_new_mem_buf(pem, (int)len);
-	if (certs == NULL || b == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
+	if (certs == NULL)
+		return CVM_E_NOMEM;
+	cvm_rd_init(&in, pem, len);
 	for (;;) {
-		char *name = NULL, *header = NULL;
-		unsigned char *der = NULL;
-		long der_len = 0;
-		const char *rest;
-		long rest_len = BIO_get_mem_data(b, &rest);
+		uint8_t *der = NULL;
+		size_t der_len = 0;
 		struct cvm_cert *c;
-		bool ok;
 
-		if (rest_len <= 0 || only_space_or_nul(rest, rest_len))
+		if (only_space_or_nul(&in))
 			break;
-		if (!cvm_pem_starts((const uint8_t *)rest, (size_t)rest_len))
+		if (!cvm_pem_starts(in.p, in.len))
 			goto out; /* text between or after certificates */
 		if (n == CVM_CHAIN_CERTS_MAX) {
 			r = CVM_E_TOO_LARGE;
 			goto out;
 		}
-		/* PEM framing and base64 only: the DER is parsed below, once. */
-		ok = PEM_read_bio(b, &name, &header, &der, &der_len) == 1 &&
-		     strcmp(name, PEM_STRING_X509) == 0 && header[0] == '\0' && der_len > 0;
-		c = ok && pool != NULL ? pool_find(pool, der, (size_t)der_len) : NULL;
-		if (ok && c != NULL) {
+		r = pem_cert_block(&in, &der, &der_len);
+		if (r != CVM_OK)
+			goto out;
+		c = pool != NULL ? pool_find(pool, der, der_len) : NULL;
+		if (c != NULL) {
 			certs[n++] = cvm_cert_dup(c);
-		} else if (ok) {
-			r = cvm_cert_parse(der, (size_t)der_len, &c);
-			ok = r == CVM_OK;
-			if (ok) {
+		} else {
+			r = cvm_cert_parse(der, der_len, &c);
+			if (r == CVM_OK) {
 				if (pool != NULL)
 					cvm_cert_pool_add(pool, c);
 				certs[n++] = c;
 			}
 		}
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(der);
-		if (!ok) {
+		free(der);
+		if (r != CVM_OK) {
 			r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
 			goto out;
 		}
@@ -128,8 +178,6 @@ int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size
 	n = 0;
 	r = CVM_OK;
 out:
-	ERR_clear_error();
-	BIO_free(b);
 	cvm_certs_free(certs, n);
 	return r;
 }

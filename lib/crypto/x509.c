@@ -1,6 +1,7 @@
 /* X.509 certificates through OpenSSL, behind an opaque type. The chain logic
  * itself (which certificate must sign which, at what time, against which CRL)
  * is explicit in the callers, so every step can be reported. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,89 @@
 #include <openssl/x509v3.h>
 
 #include "crypto_int.h"
+
+bool cvm_signed_der_split(const uint8_t *der, size_t len, size_t *tbs_off, size_t *tbs_len, size_t *sig_off,
+                          size_t *sig_len)
+{
+	struct cvm_rd all, seq, tbs, inner, outer, bits, part;
+	const uint8_t *start, *inner_at = NULL, *outer_at;
+	uint8_t tag = 0;
+
+	cvm_rd_init(&all, der, len);
+	if (!cvm_rd_asn1(&all, &seq, 0x30) || all.len != 0)
+		return false;
+	start = seq.p;
+	if (!cvm_rd_asn1(&seq, &tbs, 0x30))
+		return false;
+	*tbs_off = (size_t)(start - der);
+	*tbs_len = (size_t)(seq.p - start);
+	/* The signed part's own AlgorithmIdentifier is its first SEQUENCE (after
+	 * a certificate's [0] version and serial, or a CRL's version). */
+	while (tbs.len != 0 && tag != 0x30) {
+		inner_at = tbs.p;
+		if (!cvm_rd_asn1_any(&tbs, &part, &tag))
+			return false;
+	}
+	if (tag != 0x30)
+		return false;
+	inner = (struct cvm_rd){inner_at, (size_t)(tbs.p - inner_at)};
+	outer_at = seq.p;
+	if (!cvm_rd_asn1(&seq, &part, 0x30))
+		return false;
+	outer = (struct cvm_rd){outer_at, (size_t)(seq.p - outer_at)};
+	if (inner.len != outer.len || memcmp(inner.p, outer.p, inner.len) != 0)
+		return false; /* OpenSSL's own verification decides */
+	if (!cvm_rd_asn1(&seq, &bits, 0x03) || seq.len != 0)
+		return false;
+	if (bits.len < 2 || bits.p[0] != 0)
+		return false; /* no signature, or not whole bytes */
+	*sig_off = (size_t)(bits.p + 1 - der);
+	*sig_len = bits.len - 1;
+	return true;
+}
+
+/* cert_p256_point reads the certificate's key as x || y when it is an
+ * uncompressed P-256 point, straight from the SubjectPublicKeyInfo. */
+static bool cert_p256_point(X509 *x, uint8_t xy[64])
+{
+	X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+	ASN1_OBJECT *alg = NULL;
+	const unsigned char *pk = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *pa = NULL;
+	int pklen = 0, ptype = 0;
+
+	if (pub == NULL || X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, pub) != 1 ||
+	    OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || pa == NULL)
+		return false;
+	X509_ALGOR_get0(NULL, &ptype, &pval, pa);
+	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(pval) != NID_X9_62_prime256v1)
+		return false;
+	if (pklen != 65 || pk[0] != 0x04)
+		return false;
+	memcpy(xy, pk + 1, 64);
+	return true;
+}
+
+/* cert_fast_fields fills what the P-256 paths need (all optional: a
+ * certificate without them is verified by OpenSSL's X509_verify). */
+static void cert_fast_fields(struct cvm_cert *c)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+	uint8_t xy[64];
+
+	if (cert_p256_point(c->x, xy) && cvm_p256_pub_set(&c->p256, xy) == CVM_OK)
+		c->has_p256 = true;
+	X509_get0_signature(&sig, &alg, c->x);
+	c->ecdsa_sha256 =
+	    X509_get_signature_nid(c->x) == NID_ecdsa_with_SHA256 && alg != NULL &&
+	    X509_ALGOR_cmp(alg, X509_get0_tbs_sigalg(c->x)) == 0 &&
+	    cvm_signed_der_split(c->der, c->der_len, &c->tbs_off, &c->tbs_len, &c->sig_off, &c->sig_len);
+	ERR_clear_error();
+}
+
+static void name_line(const X509_NAME *name, char *buf, size_t len);
 
 static int cert_wrap(X509 *x, struct cvm_cert **out)
 {
@@ -38,6 +122,9 @@ static int cert_wrap(X509 *x, struct cvm_cert **out)
 	c->der = der;
 	c->der_len = (size_t)n;
 	c->x = x;
+	cert_fast_fields(c);
+	name_line(X509_get_subject_name(x), c->subject, sizeof(c->subject));
+	name_line(X509_get_issuer_name(x), c->issuer, sizeof(c->issuer));
 	*out = c;
 	return CVM_OK;
 }
@@ -52,6 +139,51 @@ bool cvm_pem_starts(const uint8_t *p, size_t len)
 	return len - i >= sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
 }
 
+/* The process-wide cache of parsed certificates (cvm_cert_cache_keep): most
+ * recently used first. */
+static struct cvm_cert *cert_cache[CVM_CERT_CACHE_MAX];
+static pthread_mutex_t cert_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* cache_take returns a new reference to the cached certificate with these
+ * exact DER bytes, or NULL. */
+static struct cvm_cert *cache_take(const uint8_t *der, size_t len)
+{
+	struct cvm_cert *c = NULL;
+
+	(void)pthread_mutex_lock(&cert_cache_mu);
+	for (size_t i = 0; i < CVM_CERT_CACHE_MAX && cert_cache[i] != NULL; i++) {
+		if (cert_cache[i]->der_len != len || memcmp(cert_cache[i]->der, der, len) != 0)
+			continue;
+		c = cert_cache[i];
+		memmove(&cert_cache[1], &cert_cache[0], i * sizeof(cert_cache[0]));
+		cert_cache[0] = c;
+		c = cvm_cert_dup(c);
+		break;
+	}
+	(void)pthread_mutex_unlock(&cert_cache_mu);
+	return c;
+}
+
+void cvm_cert_cache_keep(struct cvm_cert *c)
+{
+	struct cvm_cert *old = NULL;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	(void)pthread_mutex_lock(&cert_cache_mu);
+	for (i = 0; i < CVM_CERT_CACHE_MAX && cert_cache[i] != NULL; i++)
+		if (cert_cache[i] == c || cvm_cert_equal(cert_cache[i], c))
+			break;
+	if (i == CVM_CERT_CACHE_MAX || cert_cache[i] == NULL) {
+		old = cert_cache[CVM_CERT_CACHE_MAX - 1];
+		memmove(&cert_cache[1], &cert_cache[0], (CVM_CERT_CACHE_MAX - 1) * sizeof(cert_cache[0]));
+		cert_cache[0] = cvm_cert_dup(c);
+	}
+	(void)pthread_mutex_unlock(&cert_cache_mu);
+	cvm_cert_free(old);
+}
+
 int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 {
 	X509 *x = NULL;
@@ -60,6 +192,11 @@ int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 	*out = NULL;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
+	if (!cvm_pem_starts(buf, len)) {
+		*out = cache_take(buf, len);
+		if (*out != NULL)
+			return CVM_OK;
+	}
 	if (cvm_pem_starts(buf, len)) {
 		BIO *b = BIO_new_mem_buf(buf, (int)len);
 
@@ -107,6 +244,7 @@ void cvm_cert_free(struct cvm_cert *c)
 		return;
 	X509_free(c->x);
 	OPENSSL_free(c->der);
+	cvm_p256_pub_clear(&c->p256);
 	free(c);
 }
 
@@ -166,14 +304,25 @@ static void name_line(const X509_NAME *name, char *buf, size_t len)
 	ERR_clear_error();
 }
 
+static void copy_name(const char *name, char *buf, size_t len)
+{
+	size_t k = strlen(name);
+
+	if (len == 0)
+		return;
+	k = k < len - 1 ? k : len - 1;
+	memcpy(buf, name, k);
+	buf[k] = '\0';
+}
+
 void cvm_cert_subject(const struct cvm_cert *c, char *buf, size_t len)
 {
-	name_line(X509_get_subject_name(c->x), buf, len);
+	copy_name(c->subject, buf, len);
 }
 
 void cvm_cert_issuer(const struct cvm_cert *c, char *buf, size_t len)
 {
-	name_line(X509_get_issuer_name(c->x), buf, len);
+	copy_name(c->issuer, buf, len);
 }
 
 void cvm_cert_serial(const struct cvm_cert *c, char *buf, size_t len)
@@ -200,7 +349,7 @@ void cvm_cert_der(const struct cvm_cert *c, const uint8_t **der, size_t *len)
 	*len = c->der_len;
 }
 
-int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *issuer)
+static int check_issued(const struct cvm_cert *child, const struct cvm_cert *issuer, bool keep)
 {
 	EVP_PKEY *pk;
 	int v;
@@ -213,6 +362,11 @@ int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *i
 	}
 	if (X509_check_ca(issuer->x) != 1)
 		return CVM_E_CHAIN;
+	if (child->ecdsa_sha256 && issuer->has_p256)
+		return cvm_p256_verify_der(&issuer->p256, child->der + child->tbs_off, child->tbs_len,
+		                           child->der + child->sig_off, child->sig_len, keep) == CVM_OK
+		           ? CVM_OK
+		           : CVM_E_SIGNATURE;
 	pk = X509_get0_pubkey(issuer->x);
 	if (pk == NULL || X509_verify(child->x, pk) != 1) {
 		ERR_clear_error();
@@ -221,13 +375,31 @@ int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *i
 	return CVM_OK;
 }
 
-int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[64])
+int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *issuer)
 {
-	EVP_PKEY *pk = X509_get0_pubkey(c->x);
+	return check_issued(child, issuer, false);
+}
+
+int cvm_cert_check_issued_kept(const struct cvm_cert *child, const struct cvm_cert *issuer)
+{
+	return check_issued(child, issuer, true);
+}
+
+static int verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[64],
+                       bool keep)
+{
+	EVP_PKEY *pk;
 	char group[32];
-	uint8_t der[80];
+	uint8_t der[80], digest[32];
 	size_t der_len;
 
+	if (c->has_p256) {
+		cvm_sha256(msg, len, digest);
+		return cvm_p256_verify_digest(&c->p256, digest, sig, sig + 32, keep) == CVM_OK
+		           ? CVM_OK
+		           : CVM_E_SIGNATURE;
+	}
+	pk = X509_get0_pubkey(c->x);
 	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) != 1 ||
 	    strcmp(group, "prime256v1") != 0) {
@@ -238,6 +410,16 @@ int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t le
 	if (der_len == 0)
 		return CVM_E_SIGNATURE;
 	return cvm_evp_verify_sha256(pk, msg, len, der, der_len);
+}
+
+int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	return verify_p256(c, msg, len, sig, false);
+}
+
+int cvm_cert_verify_p256_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	return verify_p256(c, msg, len, sig, true);
 }
 
 int cvm_cert_ext(const struct cvm_cert *c, const char *oid, struct cvm_rd *out)

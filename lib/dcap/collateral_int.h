@@ -67,4 +67,15 @@ void cvm_coll_advisories_cleanup(struct cvm_advisories *a);
 CVM_MUST_CHECK int cvm_coll_level_common(const json_t *level, int64_t *tcb_date, enum cvm_tcb_status *status,
                                          struct cvm_advisories *adv);
 
+/* Parsed signed collateral kept by exact bytes (lib/dcap/kept.c). */
+enum cvm_coll_kind { CVM_COLL_TCB_INFO, CVM_COLL_QE_IDENTITY };
+/* cvm_coll_kept_take returns a new reference to the kept object of `kind`
+ * parsed from exactly these bytes, with its signed span (in `body`) and
+ * signature; NULL when none is kept. */
+void *cvm_coll_kept_take(enum cvm_coll_kind kind, const uint8_t *body, size_t len, struct cvm_rd *span,
+                         uint8_t sig[64]);
+/* cvm_coll_kept_put keeps a reference to `obj` parsed from `body`. */
+void cvm_coll_kept_put(enum cvm_coll_kind kind, void *obj, const uint8_t *body, size_t len,
+                       const struct cvm_rd *span, const uint8_t sig[64]);
+
 #endif

@@ -8,6 +8,8 @@ void cvm_qe_identity_free(struct cvm_qe_identity *qe)
 {
 	if (qe == NULL)
 		return;
+	if (qe->refs > 0 && __atomic_sub_fetch(&qe->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	for (size_t i = 0; qe->levels != NULL && i < qe->level_count; i++)
 		cvm_coll_advisories_cleanup(&qe->levels[i].adv);
 	free(qe->levels);
@@ -136,6 +138,14 @@ int cvm_qe_identity_parse(const uint8_t *body, size_t len, struct cvm_qe_identit
 		cvm_rd_init(signed_part, NULL, 0);
 	if (signature != NULL)
 		memset(signature, 0, 64);
+	*out = cvm_coll_kept_take(CVM_COLL_QE_IDENTITY, body, len, &span, sig);
+	if (*out != NULL) {
+		if (signed_part != NULL)
+			*signed_part = span;
+		if (signature != NULL)
+			memcpy(signature, sig, sizeof(sig));
+		return CVM_OK;
+	}
 	r = cvm_coll_load_signed(body, len, "enclaveIdentity", &o, &span, sig);
 	if (r != CVM_OK)
 		goto out;
@@ -144,6 +154,7 @@ int cvm_qe_identity_parse(const uint8_t *body, size_t len, struct cvm_qe_identit
 		r = CVM_E_NOMEM;
 		goto out;
 	}
+	qe->refs = 1;
 	r = parse_qe_identity(o, qe);
 	if (r != CVM_OK)
 		goto out;

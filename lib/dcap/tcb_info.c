@@ -9,6 +9,8 @@ void cvm_tcb_info_free(struct cvm_tcb_info *ti)
 {
 	if (ti == NULL)
 		return;
+	if (ti->refs > 0 && __atomic_sub_fetch(&ti->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	for (size_t i = 0; ti->levels != NULL && i < ti->level_count; i++)
 		cvm_coll_advisories_cleanup(&ti->levels[i].adv);
 	free(ti->levels);
@@ -307,6 +309,14 @@ int cvm_tcb_info_parse(const uint8_t *body, size_t len, struct cvm_tcb_info **ou
 		cvm_rd_init(signed_part, NULL, 0);
 	if (signature != NULL)
 		memset(signature, 0, 64);
+	*out = cvm_coll_kept_take(CVM_COLL_TCB_INFO, body, len, &span, sig);
+	if (*out != NULL) {
+		if (signed_part != NULL)
+			*signed_part = span;
+		if (signature != NULL)
+			memcpy(signature, sig, sizeof(sig));
+		return CVM_OK;
+	}
 	r = cvm_coll_load_signed(body, len, "tcbInfo", &o, &span, sig);
 	if (r != CVM_OK)
 		goto out;
@@ -315,6 +325,7 @@ int cvm_tcb_info_parse(const uint8_t *body, size_t len, struct cvm_tcb_info **ou
 		r = CVM_E_NOMEM;
 		goto out;
 	}
+	ti->refs = 1;
 	r = parse_tcb_info(o, ti);
 	if (r != CVM_OK)
 		goto out;

@@ -68,7 +68,8 @@ static int qe_report_signature_check(struct cvm_dcap_verified *v, const struct c
 	cvm_sha256(buf, sizeof(buf), hash);
 	if (v->qe_cached && memcmp(hash, v->qe_hash, sizeof(hash)) == 0)
 		return CVM_OK;
-	r = cvm_cert_verify_p256(v->pck_leaf, q->qe_report_raw.p, q->qe_report_raw.len, q->qe_report_sig);
+	r = cvm_cert_verify_p256_kept(v->pck_leaf, q->qe_report_raw.p, q->qe_report_raw.len,
+	                              q->qe_report_sig);
 	v->qe_cached = r == CVM_OK;
 	if (r == CVM_OK)
 		memcpy(v->qe_hash, hash, sizeof(hash));
@@ -109,7 +110,7 @@ static int issued_by(struct cvm_dcap_verified *v, const struct cvm_cert *child, 
 	for (size_t i = 0; memo && i < v->checked_count; i++)
 		if (v->checked[i].child == child && v->checked[i].issuer == issuer)
 			return CVM_OK;
-	r = cvm_cert_check_issued(child, issuer);
+	r = cvm_cert_check_issued_kept(child, issuer);
 	if (r == CVM_OK && memo && v->checked_count < sizeof(v->checked) / sizeof(v->checked[0])) {
 		v->checked[v->checked_count].child = child;
 		v->checked[v->checked_count].issuer = issuer;
@@ -161,7 +162,10 @@ static void narrow(int64_t *from, int64_t *until, int64_t f, int64_t u)
 /* chain_verify checks certs[0] up to `root`: each certificate valid at `at`,
  * issued and signed by the next one (the last by the root; a copy of the
  * root at the end of the chain is allowed), no unknown critical extension,
- * and none that the root issued on the root CA CRL. */
+ * and none that the root issued on the root CA CRL. It goes from the root
+ * down, so that every key it verifies with is already authenticated (the
+ * "kept" verifications of lib/crypto); a chain that verified keeps its
+ * certificates' parsed form for later parses of the same bytes. */
 static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
                         struct cvm_cert *const *certs, size_t n, int64_t at, int64_t *from, int64_t *until)
 {
@@ -176,7 +180,7 @@ static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, con
 		cvm_report_add(rep, step, false, "the chain holds no certificate below the root");
 		return CVM_E_CHAIN;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = n; i-- > 0;) {
 		const struct cvm_cert *issuer = i + 1 < n ? certs[i + 1] : root;
 
 		cvm_cert_subject(certs[i], subj, sizeof(subj));
@@ -208,6 +212,8 @@ static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, con
 			return CVM_E_REVOKED;
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		cvm_cert_cache_keep(certs[i]);
 	return CVM_OK;
 }
 
@@ -225,7 +231,7 @@ static int crl_load(struct cvm_report *rep, const char *step, const char *what, 
 		cvm_report_add(rep, step, false, "%s is not a DER or PEM CRL", what);
 		return r;
 	}
-	r = cvm_crl_check_issued(crl, issuer);
+	r = cvm_crl_check_issued_kept(crl, issuer);
 	if (r != CVM_OK) {
 		cvm_cert_subject(issuer, iss, sizeof(iss));
 		cvm_report_add(rep, step, false, "%s is not %s by '%s'", what,
@@ -236,6 +242,7 @@ static int crl_load(struct cvm_report *rep, const char *step, const char *what, 
 	if (r != CVM_OK)
 		goto out;
 	narrow(from, until, cvm_crl_this_update(crl), cvm_crl_next_update(crl));
+	cvm_crl_cache_keep(crl);
 	*out = crl;
 	crl = NULL; /* transferred */
 out:
@@ -263,7 +270,7 @@ static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *re
 	r = chain_verify(v, rep, step, certs, n, at, &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
-	r = cvm_cert_verify_p256(certs[0], span->p, span->len, sig);
+	r = cvm_cert_verify_p256_kept(certs[0], span->p, span->len, sig);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, step, false,
 		               "the %s signature does not verify under its signing certificate", what);
@@ -395,6 +402,7 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 	                       v->tcb_info->next_update, at);
 	if (r != CVM_OK)
 		goto out;
+	cvm_tcb_info_keep(v->tcb_info, c->tcb_info, c->tcb_info_len, &span, sig);
 
 	r = cvm_qe_identity_parse(c->qe_identity, c->qe_identity_len, &v->qe_identity, &span, sig);
 	if (r != CVM_OK) {
@@ -407,6 +415,7 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 	                       v->qe_identity->next_update, at);
 	if (r != CVM_OK)
 		goto out;
+	cvm_qe_identity_keep(v->qe_identity, c->qe_identity, c->qe_identity_len, &span, sig);
 
 	*out = v;
 	v = NULL; /* transferred */
@@ -928,7 +937,7 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 		r = CVM_E_SIGNATURE;
 		goto out;
 	}
-	r = cvm_p256_verify(ak, q->signed_data.p, q->signed_data.len, q->signature);
+	r = cvm_p256_verify_kept(ak, q->signed_data.p, q->signed_data.len, q->signature);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "quote_signature", false,
 		               "the quote signature does not verify under its attestation key");

@@ -1,0 +1,642 @@
+/* lib/crypto's P-256 verification (plain and "kept", with per-key tables)
+ * against OpenSSL's own EVP verification, certificate and CRL signatures
+ * through the fast path against X509_verify / X509_CRL_verify, and the
+ * process-wide caches of parsed certificates, CRLs, TCB infos and QE
+ * identities (they save parsing, never a check). */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/dcap.h>
+#include <cvmkit/err.h>
+
+#include "crypto/crypto_int.h"
+#include "vectors.h"
+
+/* ---- helpers: keys, raw signatures, OpenSSL's verdicts -------------------- */
+
+static EVP_PKEY *gen_p256(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+
+	assert_non_null(k);
+	return k;
+}
+
+static void pub_xy(EVP_PKEY *k, uint8_t xy[64])
+{
+	uint8_t pt[65];
+	size_t n = 0;
+
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pt, sizeof(pt), &n), 1);
+	assert_int_equal(n, 65);
+	assert_int_equal(pt[0], 0x04);
+	memcpy(xy, pt + 1, 64);
+}
+
+/* sign_raw signs msg and returns r || s (32 bytes each). */
+static void sign_raw(EVP_PKEY *k, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t der[80];
+	size_t der_len = sizeof(der);
+	const unsigned char *p = der;
+	ECDSA_SIG *s;
+	const BIGNUM *r = NULL, *ss = NULL;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(ctx, der, &der_len, msg, len), 1);
+	EVP_MD_CTX_free(ctx);
+	s = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+	assert_non_null(s);
+	ECDSA_SIG_get0(s, &r, &ss);
+	assert_int_equal(BN_bn2binpad(r, sig, 32), 32);
+	assert_int_equal(BN_bn2binpad(ss, sig + 32, 32), 32);
+	ECDSA_SIG_free(s);
+}
+
+/* openssl_ok is OpenSSL's verdict on r || s over msg (EVP_DigestVerify). */
+static bool openssl_ok(EVP_PKEY *k, const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	uint8_t der[80];
+	size_t der_len = cvm_ecdsa_raw_to_der(sig, 32, der, sizeof(der));
+
+	if (der_len == 0)
+		return false;
+	return cvm_evp_verify_sha256(k, msg, len, der, der_len) == CVM_OK;
+}
+
+/* ---- P-256: plain and kept against OpenSSL --------------------------------- */
+
+#define KEYS 11 /* more than the 8 tables kept: tables are built and evicted */
+
+static void test_p256_differential(void **state)
+{
+	EVP_PKEY *keys[KEYS];
+	struct cvm_p256_key *ck[KEYS];
+	uint8_t xy[64], msg[97], sig[64], bad[64];
+	size_t accepted = 0, rejected = 0;
+
+	(void)state;
+	for (size_t i = 0; i < KEYS; i++) {
+		keys[i] = gen_p256();
+		pub_xy(keys[i], xy);
+		assert_int_equal(cvm_p256_key_new(xy, &ck[i]), CVM_OK);
+	}
+	for (size_t round = 0; round < 12; round++) {
+		for (size_t i = 0; i < KEYS; i++) {
+			size_t len = (round * 7 + i) % sizeof(msg);
+
+			assert_int_equal(RAND_bytes(msg, sizeof(msg)), 1);
+			sign_raw(keys[i], msg, len, sig);
+			/* A valid signature: both paths accept, every time. */
+			assert_true(openssl_ok(keys[i], msg, len, sig));
+			assert_int_equal(cvm_p256_verify(ck[i], msg, len, sig), CVM_OK);
+			assert_int_equal(cvm_p256_verify_kept(ck[i], msg, len, sig), CVM_OK);
+			accepted++;
+			/* One bit flipped in r, s or the message: same verdict as
+			 * OpenSSL (a rejection). */
+			for (size_t b = round % 5; b < 64 * 8; b += 37) {
+				memcpy(bad, sig, 64);
+				bad[b / 8] ^= (uint8_t)(1u << (b % 8));
+				assert_false(openssl_ok(keys[i], msg, len, bad));
+				assert_int_equal(cvm_p256_verify(ck[i], msg, len, bad), CVM_E_SIGNATURE);
+				assert_int_equal(cvm_p256_verify_kept(ck[i], msg, len, bad), CVM_E_SIGNATURE);
+				rejected++;
+			}
+			if (len != 0) {
+				msg[round % len] ^= 0x40;
+				assert_false(openssl_ok(keys[i], msg, len, sig));
+				assert_int_equal(cvm_p256_verify_kept(ck[i], msg, len, sig), CVM_E_SIGNATURE);
+				rejected++;
+			}
+			/* Another key's signature never verifies. */
+			assert_int_not_equal(cvm_p256_verify_kept(ck[(i + 1) % KEYS], msg, len, sig), CVM_OK);
+		}
+	}
+	print_message("p256: %zu valid signatures accepted, %zu altered ones rejected, as OpenSSL; %zu of "
+	              "%d keys with a table\n",
+	              accepted, rejected, cvm_p256_tables_held(), KEYS);
+	/* Both paths ran: 8 keys got tables, 3 did not (used no more often). */
+	assert_int_equal(cvm_p256_tables_held(), 8);
+	for (size_t i = 0; i < KEYS; i++) {
+		cvm_p256_key_free(ck[i]);
+		EVP_PKEY_free(keys[i]);
+	}
+}
+
+/* (n - s) is as valid as s in ECDSA (no low-s rule): both paths agree. */
+static void test_p256_high_s(void **state)
+{
+	EVP_PKEY *k = gen_p256();
+	struct cvm_p256_key *ck = NULL;
+	uint8_t xy[64], msg[32] = {1, 2, 3}, sig[64];
+	BIGNUM *n = BN_new(), *s = BN_new();
+
+	(void)state;
+	pub_xy(k, xy);
+	assert_int_equal(cvm_p256_key_new(xy, &ck), CVM_OK);
+	sign_raw(k, msg, sizeof(msg), sig);
+	assert_non_null(BN_hex2bn(&n, "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"));
+	assert_non_null(BN_bin2bn(sig + 32, 32, s));
+	assert_int_equal(BN_sub(s, n, s), 1);
+	assert_int_equal(BN_bn2binpad(s, sig + 32, 32), 32);
+	assert_true(openssl_ok(k, msg, sizeof(msg), sig));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cvm_p256_verify_kept(ck, msg, sizeof(msg), sig), CVM_OK);
+	assert_int_equal(cvm_p256_verify(ck, msg, sizeof(msg), sig), CVM_OK);
+	BN_free(n);
+	BN_free(s);
+	cvm_p256_key_free(ck);
+	EVP_PKEY_free(k);
+}
+
+/* r and s must lie in [1, n-1]: 0, n, n + 1 and 2^256 - 1 are rejected. */
+static void test_p256_range(void **state)
+{
+	static const char *const bad_vals[] = {
+	    "00", "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551",
+	    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632552",
+	    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"};
+	EVP_PKEY *k = gen_p256();
+	struct cvm_p256_key *ck = NULL;
+	uint8_t xy[64], msg[8] = {0}, sig[64], bad[64];
+
+	(void)state;
+	pub_xy(k, xy);
+	assert_int_equal(cvm_p256_key_new(xy, &ck), CVM_OK);
+	sign_raw(k, msg, sizeof(msg), sig);
+	for (size_t i = 0; i < sizeof(bad_vals) / sizeof(bad_vals[0]); i++) {
+		BIGNUM *v = NULL;
+
+		assert_int_not_equal(BN_hex2bn(&v, bad_vals[i]), 0);
+		for (int half = 0; half < 2; half++) {
+			memcpy(bad, sig, 64);
+			assert_int_equal(BN_bn2binpad(v, bad + 32 * half, 32), 32);
+			assert_int_equal(cvm_p256_verify(ck, msg, sizeof(msg), bad), CVM_E_SIGNATURE);
+			assert_int_equal(cvm_p256_verify_kept(ck, msg, sizeof(msg), bad), CVM_E_SIGNATURE);
+		}
+		BN_free(v);
+	}
+	cvm_p256_key_free(ck);
+	EVP_PKEY_free(k);
+}
+
+/* A key must be a point on the curve. */
+static void test_p256_bad_keys(void **state)
+{
+	EVP_PKEY *k = gen_p256();
+	struct cvm_p256_key *ck = NULL;
+	uint8_t xy[64], zero[64] = {0};
+
+	(void)state;
+	pub_xy(k, xy);
+	xy[63] ^= 1;
+	assert_int_equal(cvm_p256_key_new(xy, &ck), CVM_E_FORMAT);
+	assert_null(ck);
+	assert_int_equal(cvm_p256_key_new(zero, &ck), CVM_E_FORMAT);
+	assert_null(ck);
+	EVP_PKEY_free(k);
+}
+
+/* Many threads verifying under the same few kept keys while tables are built
+ * and evicted: every verdict right, no race (ASan, valgrind). */
+struct thread_arg {
+	struct cvm_p256_key **keys;
+	uint8_t (*sigs)[64];
+	size_t nkeys;
+	size_t wrong;
+};
+
+static void *verify_thread(void *p)
+{
+	struct thread_arg *a = p;
+	static const uint8_t msg[] = "the same message under every key";
+
+	for (size_t round = 0; round < 40; round++) {
+		for (size_t i = 0; i < a->nkeys; i++) {
+			uint8_t bad[64];
+
+			if (cvm_p256_verify_kept(a->keys[i], msg, sizeof(msg), a->sigs[i]) != CVM_OK)
+				a->wrong++;
+			memcpy(bad, a->sigs[i], 64);
+			bad[(round + i) % 64] ^= 0x10;
+			if (cvm_p256_verify_kept(a->keys[i], msg, sizeof(msg), bad) == CVM_OK)
+				a->wrong++;
+		}
+	}
+	return NULL;
+}
+
+static void test_p256_threads(void **state)
+{
+	enum { NKEYS = 10, NTHREADS = 4 };
+	static const uint8_t msg[] = "the same message under every key";
+	EVP_PKEY *keys[NKEYS];
+	struct cvm_p256_key *ck[NKEYS];
+	uint8_t sigs[NKEYS][64], xy[64];
+	struct thread_arg args[NTHREADS];
+	pthread_t th[NTHREADS];
+
+	(void)state;
+	if (getenv("CVM_UNDER_VALGRIND") != NULL) {
+		/* 10 keys x 25 ms of table building, under valgrind's 50x */
+		skip();
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		keys[i] = gen_p256();
+		pub_xy(keys[i], xy);
+		assert_int_equal(cvm_p256_key_new(xy, &ck[i]), CVM_OK);
+		sign_raw(keys[i], msg, sizeof(msg), sigs[i]);
+	}
+	for (size_t t = 0; t < NTHREADS; t++) {
+		args[t] = (struct thread_arg){ck, sigs, NKEYS, 0};
+		assert_int_equal(pthread_create(&th[t], NULL, verify_thread, &args[t]), 0);
+	}
+	for (size_t t = 0; t < NTHREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(args[t].wrong, 0);
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		cvm_p256_key_free(ck[i]);
+		EVP_PKEY_free(keys[i]);
+	}
+}
+
+/* ---- certificates and CRLs: the fast path against OpenSSL ------------------ */
+
+static X509 *make_cert(EVP_PKEY *subject, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, bool ca)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_EXTENSION *ext;
+	X509V3_CTX v3;
+
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_int_equal(
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	assert_int_equal(X509_set_pubkey(x, subject), 1);
+	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	assert_int_not_equal(X509_sign(x, issuer_key, EVP_sha256()), 0);
+	X509_NAME_free(name);
+	return x;
+}
+
+static struct cvm_cert *wrap(X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	struct cvm_cert *c = NULL;
+
+	assert_true(n > 0);
+	assert_int_equal(cvm_cert_parse(der, (size_t)n, &c), CVM_OK);
+	OPENSSL_free(der);
+	return c;
+}
+
+/* Every 5th bit of a certificate flipped: whenever both still parse, the
+ * fast path (plain and kept) gives X509_verify's verdict. */
+static void test_cert_flips_match_openssl(void **state)
+{
+	EVP_PKEY *ca_key = gen_p256(), *leaf_key = gen_p256();
+	X509 *ca = make_cert(ca_key, "cvmkit test CA", NULL, ca_key, true);
+	X509 *leaf = make_cert(leaf_key, "cvmkit test leaf", ca, ca_key, false);
+	struct cvm_cert *cca = wrap(ca);
+	unsigned char *der = NULL;
+	int n = i2d_X509(leaf, &der);
+	size_t compared = 0, valid = 0;
+
+	(void)state;
+	assert_int_equal(cvm_cert_check_issued(cca, cca), CVM_OK);
+	for (size_t b = 0; b < (size_t)n * 8; b += 5) {
+		const unsigned char *p = der;
+		struct cvm_cert *c = NULL;
+		X509 *x;
+		bool ossl;
+
+		der[b / 8] ^= (uint8_t)(1u << (b % 8));
+		x = d2i_X509(NULL, &p, n);
+		if (x != NULL && cvm_cert_parse(der, (size_t)n, &c) == CVM_OK) {
+			int plain = cvm_cert_check_issued(c, cca);
+			int kept = cvm_cert_check_issued_kept(c, cca);
+
+			ossl = X509_verify(x, ca_key) == 1 && X509_check_issued(ca, x) == X509_V_OK;
+			assert_int_equal(plain == CVM_OK, ossl);
+			assert_int_equal(kept == CVM_OK, ossl);
+			compared++;
+			valid += ossl;
+		}
+		cvm_cert_free(c);
+		X509_free(x);
+		der[b / 8] ^= (uint8_t)(1u << (b % 8));
+	}
+	print_message("certificate: %zu altered certificates parsed and compared, %zu verified (flips "
+	              "outside the signed bytes)\n",
+	              compared, valid);
+	assert_true(compared > 100);
+	OPENSSL_free(der);
+	cvm_cert_free(cca);
+	X509_free(leaf);
+	X509_free(ca);
+	EVP_PKEY_free(leaf_key);
+	EVP_PKEY_free(ca_key);
+}
+
+/* der_tlv appends a DER TLV (short or two-byte lengths) to buf. */
+static size_t der_tlv(uint8_t *buf, uint8_t tag, const uint8_t *v, size_t len)
+{
+	size_t n = 0;
+
+	buf[n++] = tag;
+	if (len < 0x80) {
+		buf[n++] = (uint8_t)len;
+	} else if (len < 0x100) {
+		buf[n++] = 0x81;
+		buf[n++] = (uint8_t)len;
+	} else {
+		buf[n++] = 0x82;
+		buf[n++] = (uint8_t)(len >> 8);
+		buf[n++] = (uint8_t)len;
+	}
+	memcpy(buf + n, v, len);
+	return n + len;
+}
+
+/* A signature whose r carries a needless leading zero (BER, not DER) is
+ * rejected by both paths, as OpenSSL's verification rejects it. */
+static void test_cert_nonder_signature(void **state)
+{
+	EVP_PKEY *ca_key = gen_p256(), *leaf_key = gen_p256();
+	X509 *ca = make_cert(ca_key, "cvmkit test CA", NULL, ca_key, true);
+	X509 *leaf = make_cert(leaf_key, "cvmkit test leaf", ca, ca_key, false);
+	struct cvm_cert *cca = wrap(ca), *c = NULL;
+	unsigned char *der = NULL;
+	int n = i2d_X509(leaf, &der);
+	size_t tbs_off, tbs_len, sig_off, sig_len, alg_off, alg_len, k;
+	uint8_t inner[160], sigseq[160], bits[170], body[2048], cert[2100];
+	const unsigned char *p;
+	ECDSA_SIG *s;
+	const BIGNUM *r = NULL, *ss = NULL;
+	uint8_t rb[33], sb[32];
+	X509 *x;
+
+	(void)state;
+	assert_true(cvm_signed_der_split(der, (size_t)n, &tbs_off, &tbs_len, &sig_off, &sig_len));
+	p = der + sig_off;
+	s = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+	assert_non_null(s);
+	ECDSA_SIG_get0(s, &r, &ss);
+	rb[0] = 0;
+	assert_int_equal(BN_bn2binpad(r, rb + 1, 32), 32);
+	assert_int_equal(BN_bn2binpad(ss, sb, 32), 32);
+	ECDSA_SIG_free(s);
+	/* INTEGER r with one zero byte too many (two if r's top bit is set) */
+	k = der_tlv(inner, 0x02, rb, sizeof(rb));
+	k += der_tlv(inner + k, 0x02, sb, sizeof(sb));
+	k = der_tlv(sigseq, 0x30, inner, k);
+	bits[0] = 0;
+	memcpy(bits + 1, sigseq, k);
+	/* the algorithm TLV follows the signed part (short-form length) */
+	alg_off = tbs_off + tbs_len;
+	assert_int_equal(der[alg_off], 0x30);
+	alg_len = 2 + (size_t)der[alg_off + 1];
+	memcpy(body, der + tbs_off, tbs_len + alg_len);
+	k = tbs_len + alg_len + der_tlv(body + tbs_len + alg_len, 0x03, bits, k + 1);
+	k = der_tlv(cert, 0x30, body, k);
+	p = cert;
+	x = d2i_X509(NULL, &p, (long)k);
+	assert_non_null(x);
+	assert_int_not_equal(X509_verify(x, ca_key), 1);
+	assert_int_equal(cvm_cert_parse(cert, k, &c), CVM_OK);
+	assert_int_equal(cvm_cert_check_issued(c, cca), CVM_E_SIGNATURE);
+	assert_int_equal(cvm_cert_check_issued_kept(c, cca), CVM_E_SIGNATURE);
+	cvm_cert_free(c);
+	X509_free(x);
+	OPENSSL_free(der);
+	cvm_cert_free(cca);
+	X509_free(leaf);
+	X509_free(ca);
+	EVP_PKEY_free(leaf_key);
+	EVP_PKEY_free(ca_key);
+}
+
+/* Every 5th bit of a CRL flipped: the fast path gives X509_CRL_verify's
+ * verdict whenever both parse. */
+static void test_crl_flips_match_openssl(void **state)
+{
+	EVP_PKEY *ca_key = gen_p256();
+	X509 *ca = make_cert(ca_key, "cvmkit test CA", NULL, ca_key, true);
+	struct cvm_cert *cca = wrap(ca);
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *rev = X509_REVOKED_new();
+	ASN1_INTEGER *serial = ASN1_INTEGER_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	unsigned char *der = NULL;
+	size_t compared = 0, valid = 0;
+	int n;
+
+	(void)state;
+	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), 1);
+	assert_non_null(X509_gmtime_adj(t, 0));
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	assert_non_null(X509_gmtime_adj(t, 86400));
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	assert_int_equal(ASN1_INTEGER_set(serial, 1234), 1);
+	assert_int_equal(X509_REVOKED_set_serialNumber(rev, serial), 1);
+	assert_int_equal(X509_REVOKED_set_revocationDate(rev, t), 1);
+	assert_int_equal(X509_CRL_add0_revoked(crl, rev), 1);
+	assert_int_not_equal(X509_CRL_sign(crl, ca_key, EVP_sha256()), 0);
+	n = i2d_X509_CRL(crl, &der);
+	assert_true(n > 0);
+	for (size_t b = 0; b < (size_t)n * 8; b += 5) {
+		const unsigned char *p = der;
+		struct cvm_crl *c = NULL;
+		X509_CRL *x;
+
+		der[b / 8] ^= (uint8_t)(1u << (b % 8));
+		x = d2i_X509_CRL(NULL, &p, n);
+		if (x != NULL && p == der + n && cvm_crl_parse(der, (size_t)n, &c) == CVM_OK) {
+			bool ossl = X509_CRL_verify(x, ca_key) == 1 &&
+			            X509_NAME_cmp(X509_CRL_get_issuer(x), X509_get_subject_name(ca)) == 0;
+
+			assert_int_equal(cvm_crl_check_issued(c, cca) == CVM_OK, ossl);
+			assert_int_equal(cvm_crl_check_issued_kept(c, cca) == CVM_OK, ossl);
+			compared++;
+			valid += ossl;
+		}
+		cvm_crl_free(c);
+		X509_CRL_free(x);
+		der[b / 8] ^= (uint8_t)(1u << (b % 8));
+	}
+	print_message("CRL: %zu altered CRLs parsed and compared, %zu verified\n", compared, valid);
+	assert_true(compared > 50);
+	OPENSSL_free(der);
+	ASN1_TIME_free(t);
+	ASN1_INTEGER_free(serial);
+	X509_CRL_free(crl);
+	cvm_cert_free(cca);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* ---- the parse caches --------------------------------------------------------- */
+
+static void test_cert_cache(void **state)
+{
+	EVP_PKEY *key = gen_p256();
+	struct cvm_cert *first = NULL, *again = NULL, *other = NULL;
+	unsigned char *der[CVM_CERT_CACHE_MAX + 1] = {0};
+	int len[CVM_CERT_CACHE_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i <= CVM_CERT_CACHE_MAX; i++) {
+		char cn[32];
+		X509 *x;
+
+		(void)snprintf(cn, sizeof(cn), "cache test %zu", i);
+		x = make_cert(key, cn, NULL, key, true);
+		len[i] = i2d_X509(x, &der[i]);
+		assert_true(len[i] > 0);
+		X509_free(x);
+	}
+	assert_int_equal(cvm_cert_parse(der[0], (size_t)len[0], &first), CVM_OK);
+	/* Not kept yet: a second parse makes a new object. */
+	assert_int_equal(cvm_cert_parse(der[0], (size_t)len[0], &again), CVM_OK);
+	assert_ptr_not_equal(again, first);
+	cvm_cert_free(again);
+	cvm_cert_cache_keep(first);
+	assert_int_equal(cvm_cert_parse(der[0], (size_t)len[0], &again), CVM_OK);
+	assert_ptr_equal(again, first);
+	cvm_cert_free(again);
+	/* One byte different: parsed afresh (here: it no longer parses, or is another object). */
+	der[0][len[0] - 1] ^= 1;
+	if (cvm_cert_parse(der[0], (size_t)len[0], &other) == CVM_OK)
+		assert_ptr_not_equal(other, first);
+	cvm_cert_free(other);
+	der[0][len[0] - 1] ^= 1;
+	/* CVM_CERT_CACHE_MAX others kept after it push it out. */
+	for (size_t i = 1; i <= CVM_CERT_CACHE_MAX; i++) {
+		struct cvm_cert *c = NULL;
+
+		assert_int_equal(cvm_cert_parse(der[i], (size_t)len[i], &c), CVM_OK);
+		cvm_cert_cache_keep(c);
+		cvm_cert_free(c);
+	}
+	assert_int_equal(cvm_cert_parse(der[0], (size_t)len[0], &again), CVM_OK);
+	assert_ptr_not_equal(again, first);
+	assert_true(cvm_cert_equal(again, first));
+	cvm_cert_free(again);
+	cvm_cert_free(first);
+	for (size_t i = 0; i <= CVM_CERT_CACHE_MAX; i++)
+		OPENSSL_free(der[i]);
+	EVP_PKEY_free(key);
+}
+
+static void test_crl_cache(void **state)
+{
+	struct {
+		uint8_t *p;
+		size_t len;
+	} b;
+	struct cvm_crl *a = NULL, *c = NULL;
+	uint8_t *copy;
+
+	(void)state;
+	b.p = vector_read("tdx/dcapqvl-tdx-v4-uptodate/pck_crl.der", &b.len);
+	assert_int_equal(cvm_crl_parse(b.p, b.len, &a), CVM_OK);
+	cvm_crl_cache_keep(a);
+	copy = malloc(b.len);
+	assert_non_null(copy);
+	memcpy(copy, b.p, b.len);
+	assert_int_equal(cvm_crl_parse(copy, b.len, &c), CVM_OK);
+	assert_ptr_equal(c, a);
+	cvm_crl_free(c);
+	copy[b.len - 1] ^= 1; /* inside the signature: still parses, not the same */
+	c = NULL;
+	if (cvm_crl_parse(copy, b.len, &c) == CVM_OK)
+		assert_ptr_not_equal(c, a);
+	cvm_crl_free(c);
+	free(copy);
+	cvm_crl_free(a);
+	free(b.p);
+}
+
+static void test_tcb_info_kept(void **state)
+{
+	struct {
+		uint8_t *p;
+		size_t len;
+	} b;
+	struct cvm_tcb_info *ti = NULL, *again = NULL;
+	struct cvm_rd span, span2;
+	uint8_t sig[64], sig2[64], *copy;
+
+	(void)state;
+	b.p = vector_read("tdx/dcapqvl-tdx-v4-uptodate/tcb_info.json", &b.len);
+	assert_int_equal(cvm_tcb_info_parse(b.p, b.len, &ti, &span, sig), CVM_OK);
+	cvm_tcb_info_keep(ti, b.p, b.len, &span, sig);
+	copy = malloc(b.len);
+	assert_non_null(copy);
+	memcpy(copy, b.p, b.len);
+	assert_int_equal(cvm_tcb_info_parse(copy, b.len, &again, &span2, sig2), CVM_OK);
+	assert_ptr_equal(again, ti);
+	/* The signed bytes are lent from the caller's own buffer. */
+	assert_ptr_equal(span2.p, copy + (span.p - b.p));
+	assert_int_equal(span2.len, span.len);
+	assert_memory_equal(sig2, sig, 64);
+	cvm_tcb_info_free(again);
+	/* A changed body is decoded afresh. */
+	copy[(size_t)(span.p - b.p) + 20] ^= 0x01;
+	again = NULL;
+	if (cvm_tcb_info_parse(copy, b.len, &again, &span2, sig2) == CVM_OK)
+		assert_ptr_not_equal(again, ti);
+	cvm_tcb_info_free(again);
+	free(copy);
+	cvm_tcb_info_free(ti);
+	free(b.p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_p256_differential),
+	    cmocka_unit_test(test_p256_high_s),
+	    cmocka_unit_test(test_p256_range),
+	    cmocka_unit_test(test_p256_bad_keys),
+	    cmocka_unit_test(test_p256_threads),
+	    cmocka_unit_test(test_cert_flips_match_openssl),
+	    cmocka_unit_test(test_cert_nonder_signature),
+	    cmocka_unit_test(test_crl_flips_match_openssl),
+	    cmocka_unit_test(test_cert_cache),
+	    cmocka_unit_test(test_crl_cache),
+	    cmocka_unit_test(test_tcb_info_kept),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
