@@ -226,7 +226,7 @@ CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const st
  * CVM_CRL_CACHE_MAX CRLs of at most CVM_CRL_CACHE_BYTES bytes each, by their
  * exact bytes as given to cvm_crl_parse). */
 #define CVM_CRL_CACHE_MAX 8
-#define CVM_CRL_CACHE_BYTES (256 * 1024)
+#define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
 void cvm_crl_cache_keep(struct cvm_crl *crl);
 /* cvm_crl_signed_rsa_pss_sha384 is cvm_cert_signed_rsa_pss_sha384 for a CRL. */
 bool cvm_crl_signed_rsa_pss_sha384(const struct cvm_crl *crl);

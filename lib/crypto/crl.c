@@ -38,7 +38,8 @@ static struct cvm_crl *cache_take(const uint8_t *buf, size_t len)
 		if (crl_cache[i]->in_len != len || memcmp(crl_cache[i]->in, buf, len) != 0)
 			continue;
 		c = crl_cache[i];
-		memmove(&crl_cache[1], &crl_cache[0], i * sizeof(crl_cache[0]));
+		for (size_t j = i; j > 0; j--)
+			crl_cache[j] = crl_cache[j - 1];
 		crl_cache[0] = c;
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 		break;
@@ -61,7 +62,8 @@ void cvm_crl_cache_keep(struct cvm_crl *crl)
 			break;
 	if (i == CVM_CRL_CACHE_MAX || crl_cache[i] == NULL) {
 		old = crl_cache[CVM_CRL_CACHE_MAX - 1];
-		memmove(&crl_cache[1], &crl_cache[0], (CVM_CRL_CACHE_MAX - 1) * sizeof(crl_cache[0]));
+		for (size_t j = CVM_CRL_CACHE_MAX - 1; j > 0; j--)
+			crl_cache[j] = crl_cache[j - 1];
 		__atomic_add_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL);
 		crl_cache[0] = crl;
 	}

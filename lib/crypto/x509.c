@@ -155,7 +155,8 @@ static struct cvm_cert *cache_take(const uint8_t *der, size_t len)
 		if (cert_cache[i]->der_len != len || memcmp(cert_cache[i]->der, der, len) != 0)
 			continue;
 		c = cert_cache[i];
-		memmove(&cert_cache[1], &cert_cache[0], i * sizeof(cert_cache[0]));
+		for (size_t j = i; j > 0; j--)
+			cert_cache[j] = cert_cache[j - 1];
 		cert_cache[0] = c;
 		c = cvm_cert_dup(c);
 		break;
@@ -177,7 +178,8 @@ void cvm_cert_cache_keep(struct cvm_cert *c)
 			break;
 	if (i == CVM_CERT_CACHE_MAX || cert_cache[i] == NULL) {
 		old = cert_cache[CVM_CERT_CACHE_MAX - 1];
-		memmove(&cert_cache[1], &cert_cache[0], (CVM_CERT_CACHE_MAX - 1) * sizeof(cert_cache[0]));
+		for (size_t j = CVM_CERT_CACHE_MAX - 1; j > 0; j--)
+			cert_cache[j] = cert_cache[j - 1];
 		cert_cache[0] = cvm_cert_dup(c);
 	}
 	(void)pthread_mutex_unlock(&cert_cache_mu);
