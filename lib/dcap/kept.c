@@ -56,7 +56,8 @@ void *cvm_coll_kept_take(enum cvm_coll_kind kind, const uint8_t *body, size_t le
 
 		if (k.kind != kind || k.len != len || memcmp(k.body, body, len) != 0)
 			continue;
-		memmove(&kept[1], &kept[0], i * sizeof(kept[0]));
+		for (size_t j = i; j > 0; j--)
+			kept[j] = kept[j - 1];
 		kept[0] = k;
 		obj_ref(kind, k.obj);
 		obj = k.obj;
@@ -92,7 +93,8 @@ void cvm_coll_kept_put(enum cvm_coll_kind kind, void *obj, const uint8_t *body, 
 	}
 	if (kept_count == KEPT_MAX)
 		old = kept[--kept_count];
-	memmove(&kept[1], &kept[0], kept_count * sizeof(kept[0]));
+	for (size_t j = kept_count; j > 0; j--)
+		kept[j] = kept[j - 1];
 	obj_ref(kind, obj);
 	kept[0] = k;
 	kept_count++;

@@ -388,56 +388,76 @@ static size_t der_tlv(uint8_t *buf, uint8_t tag, const uint8_t *v, size_t len)
 	return n + len;
 }
 
-/* A signature whose r carries a needless leading zero (BER, not DER) is
- * rejected by both paths, as OpenSSL's verification rejects it. */
+/* with_signature rebuilds certificate `der` around another DER signature
+ * value: SEQUENCE { the same signed part, the same algorithm, BIT STRING }. */
+static size_t with_signature(const uint8_t *der, size_t tbs_off, size_t tbs_len, const uint8_t *sig,
+                             size_t sig_len, uint8_t *out)
+{
+	uint8_t bits[170], body[2048];
+	size_t alg_off = tbs_off + tbs_len, alg_len, k;
+
+	/* the algorithm TLV follows the signed part (short-form length) */
+	assert_int_equal(der[alg_off], 0x30);
+	alg_len = 2 + (size_t)der[alg_off + 1];
+	assert_true(tbs_len + alg_len + sig_len + 8 < sizeof(body) && sig_len + 1 < sizeof(bits));
+	bits[0] = 0;
+	memcpy(bits + 1, sig, sig_len);
+	memcpy(body, der + tbs_off, tbs_len + alg_len);
+	k = tbs_len + alg_len + der_tlv(body + tbs_len + alg_len, 0x03, bits, sig_len + 1);
+	return der_tlv(out, 0x30, body, k);
+}
+
+/* check_both gives X509_verify's verdict and checks that cvm's plain and
+ * kept paths agree with it. */
+static bool check_both(const uint8_t *cert, size_t len, EVP_PKEY *ca_key, const struct cvm_cert *cca)
+{
+	const unsigned char *p = cert;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	struct cvm_cert *c = NULL;
+	bool ok;
+
+	assert_non_null(x);
+	ok = X509_verify(x, ca_key) == 1;
+	assert_int_equal(cvm_cert_parse(cert, len, &c), CVM_OK);
+	assert_int_equal(cvm_cert_check_issued(c, cca) == CVM_OK, ok);
+	assert_int_equal(cvm_cert_check_issued_kept(c, cca) == CVM_OK, ok);
+	cvm_cert_free(c);
+	X509_free(x);
+	return ok;
+}
+
+/* A signature whose r carries needless leading zeros (BER, not DER) is
+ * rejected by both paths, as OpenSSL's verification rejects it; the same
+ * rebuilding with the signature as it was verifies (the control). */
 static void test_cert_nonder_signature(void **state)
 {
 	EVP_PKEY *ca_key = gen_p256(), *leaf_key = gen_p256();
 	X509 *ca = make_cert(ca_key, "cvmkit test CA", NULL, ca_key, true);
 	X509 *leaf = make_cert(leaf_key, "cvmkit test leaf", ca, ca_key, false);
-	struct cvm_cert *cca = wrap(ca), *c = NULL;
+	struct cvm_cert *cca = wrap(ca);
 	unsigned char *der = NULL;
 	int n = i2d_X509(leaf, &der);
-	size_t tbs_off, tbs_len, sig_off, sig_len, alg_off, alg_len, k;
-	uint8_t inner[160], sigseq[160], bits[170], body[2048], cert[2100];
-	const unsigned char *p;
-	ECDSA_SIG *s;
-	const BIGNUM *r = NULL, *ss = NULL;
-	uint8_t rb[33], sb[32];
-	X509 *x;
+	size_t tbs_off, tbs_len, sig_off, sig_len, k;
+	uint8_t sigseq[160], cert[2100];
+	const uint8_t *p;
 
 	(void)state;
 	assert_true(cvm_signed_der_split(der, (size_t)n, &tbs_off, &tbs_len, &sig_off, &sig_len));
 	p = der + sig_off;
-	s = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
-	assert_non_null(s);
-	ECDSA_SIG_get0(s, &r, &ss);
-	rb[0] = 0;
-	assert_int_equal(BN_bn2binpad(r, rb + 1, 32), 32);
-	assert_int_equal(BN_bn2binpad(ss, sb, 32), 32);
-	ECDSA_SIG_free(s);
-	/* INTEGER r with one zero byte too many (two if r's top bit is set) */
-	k = der_tlv(inner, 0x02, rb, sizeof(rb));
-	k += der_tlv(inner + k, 0x02, sb, sizeof(sb));
-	k = der_tlv(sigseq, 0x30, inner, k);
-	bits[0] = 0;
-	memcpy(bits + 1, sigseq, k);
-	/* the algorithm TLV follows the signed part (short-form length) */
-	alg_off = tbs_off + tbs_len;
-	assert_int_equal(der[alg_off], 0x30);
-	alg_len = 2 + (size_t)der[alg_off + 1];
-	memcpy(body, der + tbs_off, tbs_len + alg_len);
-	k = tbs_len + alg_len + der_tlv(body + tbs_len + alg_len, 0x03, bits, k + 1);
-	k = der_tlv(cert, 0x30, body, k);
-	p = cert;
-	x = d2i_X509(NULL, &p, (long)k);
-	assert_non_null(x);
-	assert_int_not_equal(X509_verify(x, ca_key), 1);
-	assert_int_equal(cvm_cert_parse(cert, k, &c), CVM_OK);
-	assert_int_equal(cvm_cert_check_issued(c, cca), CVM_E_SIGNATURE);
-	assert_int_equal(cvm_cert_check_issued_kept(c, cca), CVM_E_SIGNATURE);
-	cvm_cert_free(c);
-	X509_free(x);
+	k = with_signature(der, tbs_off, tbs_len, p, sig_len, cert);
+	assert_true(check_both(cert, k, ca_key, cca));
+	/* DER ECDSA-Sig-Value: 30 L 02 Lr r 02 Ls s (short lengths for P-256).
+	 * Two more zero bytes in front of r: never the minimal encoding. */
+	assert_true(sig_len < 0x80 && p[0] == 0x30 && p[1] == sig_len - 2 && p[2] == 0x02);
+	sigseq[0] = 0x30;
+	sigseq[1] = (uint8_t)(sig_len - 2 + 2);
+	sigseq[2] = 0x02;
+	sigseq[3] = (uint8_t)(p[3] + 2);
+	sigseq[4] = 0;
+	sigseq[5] = 0;
+	memcpy(sigseq + 6, p + 4, sig_len - 4);
+	k = with_signature(der, tbs_off, tbs_len, sigseq, sig_len + 2, cert);
+	assert_false(check_both(cert, k, ca_key, cca));
 	OPENSSL_free(der);
 	cvm_cert_free(cca);
 	X509_free(leaf);
