@@ -36,6 +36,25 @@ struct cvm_cert {
 	char issuer[256];
 };
 
+/* ECDSA verification's scalars (lib/crypto/ecdsa.c): cvm_ecdsa_begin reads
+ * r, s and the digest (n bytes each, big-endian, the digest as long as the
+ * order), checks 0 < r, s < order and computes u1 = e/s and u2 = r/s;
+ * the caller computes u1*G + u2*Q its own way, and cvm_ecdsa_finish checks
+ * that the sum's x is r modulo the order. cvm_ecdsa_end is always called.
+ * Both return 0, CVM_E_SIGNATURE, CVM_E_NOMEM or CVM_E_CRYPTO. */
+struct cvm_ecdsa_work {
+	BN_CTX *ctx;
+	BIGNUM *r, *u1, *u2;
+};
+int cvm_ecdsa_begin(struct cvm_ecdsa_work *w, const EC_GROUP *g, const uint8_t *rb, const uint8_t *sb,
+                    const uint8_t *digest, size_t n);
+int cvm_ecdsa_finish(struct cvm_ecdsa_work *w, const EC_GROUP *g, const EC_POINT *sum);
+void cvm_ecdsa_end(struct cvm_ecdsa_work *w);
+/* cvm_x509_ec_point copies the certificate's key when it is an uncompressed
+ * point (0x04 || x || y, `len` bytes) on the curve `curve_nid`, straight
+ * from the SubjectPublicKeyInfo (no EVP_PKEY export). */
+bool cvm_x509_ec_point(X509 *x, int curve_nid, uint8_t *point, size_t len);
+
 /* cvm_p256_group is OpenSSL's P-256 group (made once per process), or NULL. */
 const EC_GROUP *cvm_p256_group(void);
 /* cvm_p256_pub_set checks that x || y is a point on P-256 and fills `pub`
@@ -46,8 +65,8 @@ void cvm_p256_pub_clear(struct cvm_p256_pub *pub);
 /* cvm_p256_verify_digest checks ECDSA r, s (32 bytes each, big-endian)
  * over a SHA-256 digest. `keep`: the caller has authenticated the key and
  * expects to see it again, so a table of its multiples may be built and kept
- * (lib/crypto/p256.c). Returns 0, CVM_E_SIGNATURE, CVM_E_NOMEM or
- * CVM_E_CRYPTO. */
+ * (lib/crypto/p256.c). Returns 0, CVM_E_SIGNATURE (also for any failure of
+ * the arithmetic) or CVM_E_NOMEM. */
 int cvm_p256_verify_digest(const struct cvm_p256_pub *pub, const uint8_t digest[32], const uint8_t rb[32],
                            const uint8_t sb[32], bool keep);
 /* cvm_p256_tables_held is how many keys have a table now (for tests). */

@@ -271,64 +271,37 @@ int cvm_p256_verify_digest(const struct cvm_p256_pub *pub, const uint8_t digest[
                            const uint8_t sb[32], bool keep)
 {
 	const EC_GROUP *g = cvm_p256_group();
+	struct cvm_ecdsa_work w;
 	struct p256_table *t = NULL;
 	EC_POINT *a = NULL, *b = NULL;
-	BN_CTX *ctx;
-	BIGNUM *r, *s, *e, *w, *u1, *u2, *x;
-	const BIGNUM *n;
-	int ret = CVM_E_SIGNATURE;
+	int ret;
 
 	if (g == NULL || pub->q == NULL)
 		return CVM_E_CRYPTO;
-	ctx = BN_CTX_new();
-	if (ctx == NULL)
-		return CVM_E_NOMEM;
-	BN_CTX_start(ctx);
-	r = BN_CTX_get(ctx);
-	s = BN_CTX_get(ctx);
-	e = BN_CTX_get(ctx);
-	w = BN_CTX_get(ctx);
-	u1 = BN_CTX_get(ctx);
-	u2 = BN_CTX_get(ctx);
-	x = BN_CTX_get(ctx);
-	if (x == NULL) {
-		ret = CVM_E_NOMEM;
-		goto out;
+	ret = cvm_ecdsa_begin(&w, g, rb, sb, digest, 32);
+	if (ret == CVM_OK) {
+		a = EC_POINT_new(g);
+		t = a != NULL && keep ? table_get(pub) : NULL;
+		if (a == NULL) {
+			ret = CVM_E_NOMEM;
+		} else if (t != NULL) {
+			/* u1*G with OpenSSL's table of G, u2*Q with Q's own */
+			b = EC_POINT_new(t->g);
+			ret = b != NULL && EC_POINT_mul(g, a, w.u1, NULL, NULL, w.ctx) == 1 &&
+			              EC_POINT_mul(t->g, b, w.u2, NULL, NULL, w.ctx) == 1 &&
+			              EC_POINT_add(g, a, a, b, w.ctx) == 1
+			          ? cvm_ecdsa_finish(&w, g, a)
+			          : CVM_E_CRYPTO;
+		} else {
+			ret = EC_POINT_mul(g, a, w.u1, pub->q, w.u2, w.ctx) == 1 ? cvm_ecdsa_finish(&w, g, a)
+			                                                         : CVM_E_CRYPTO;
+		}
 	}
-	n = EC_GROUP_get0_order(g);
-	if (BN_bin2bn(rb, 32, r) == NULL || BN_bin2bn(sb, 32, s) == NULL || BN_bin2bn(digest, 32, e) == NULL)
-		goto out;
-	/* 0 < r, s < n; the digest is as long as the order: no truncation */
-	if (BN_is_zero(r) || BN_is_zero(s) || BN_cmp(r, n) >= 0 || BN_cmp(s, n) >= 0)
-		goto out;
-	if (BN_mod_inverse(w, s, n, ctx) == NULL || BN_mod_mul(u1, e, w, n, ctx) != 1 ||
-	    BN_mod_mul(u2, r, w, n, ctx) != 1)
-		goto out;
-	a = EC_POINT_new(g);
-	if (a == NULL)
-		goto out;
-	t = keep ? table_get(pub) : NULL;
-	if (t != NULL) {
-		b = EC_POINT_new(t->g);
-		if (b == NULL || EC_POINT_mul(g, a, u1, NULL, NULL, ctx) != 1 ||
-		    EC_POINT_mul(t->g, b, u2, NULL, NULL, ctx) != 1 || EC_POINT_add(g, a, a, b, ctx) != 1)
-			goto out;
-	} else if (EC_POINT_mul(g, a, u1, pub->q, u2, ctx) != 1) {
-		goto out;
-	}
-	if (EC_POINT_is_at_infinity(g, a) == 1 || EC_POINT_get_affine_coordinates(g, a, x, NULL, ctx) != 1 ||
-	    BN_nnmod(x, x, n, ctx) != 1)
-		goto out;
-	if (BN_cmp(x, r) == 0)
-		ret = CVM_OK;
-out:
 	EC_POINT_free(a);
 	EC_POINT_free(b);
 	table_put(t);
-	BN_CTX_end(ctx);
-	BN_CTX_free(ctx);
-	ERR_clear_error();
-	return ret;
+	cvm_ecdsa_end(&w);
+	return ret == CVM_OK || ret == CVM_E_NOMEM ? ret : CVM_E_SIGNATURE;
 }
 
 int cvm_p256_verify_der(const struct cvm_p256_pub *pub, const uint8_t *msg, size_t len, const uint8_t *der,

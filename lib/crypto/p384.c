@@ -174,57 +174,26 @@ static bool comb_mul(const struct comb *c, const BIGNUM *k, EC_POINT *r, BN_CTX 
  * key `key` (uncompressed point). */
 static int p384_verify(const uint8_t key[P384_POINT_LEN], const uint8_t e[48], const uint8_t sig[96])
 {
-	BN_CTX *ctx = BN_CTX_new();
+	struct cvm_ecdsa_work w;
 	struct comb *qc = NULL;
 	EC_POINT *r1 = NULL, *r2 = NULL;
-	BIGNUM *r, *s, *z, *w, *u1, *u2, *x;
-	const BIGNUM *n;
-	int ret = CVM_E_SIGNATURE;
+	int ret;
 
-	if (ctx == NULL)
-		return CVM_E_NOMEM;
-	BN_CTX_start(ctx);
-	r = BN_CTX_get(ctx);
-	s = BN_CTX_get(ctx);
-	z = BN_CTX_get(ctx);
-	w = BN_CTX_get(ctx);
-	u1 = BN_CTX_get(ctx);
-	u2 = BN_CTX_get(ctx);
-	x = BN_CTX_get(ctx);
-	if (x == NULL) {
-		ret = CVM_E_NOMEM;
-		goto out;
+	ret = cvm_ecdsa_begin(&w, p384, sig, sig + 48, e, 48);
+	if (ret == CVM_OK) {
+		qc = comb_get(key, w.ctx);
+		r1 = EC_POINT_new(p384);
+		r2 = EC_POINT_new(p384);
+		ret = qc != NULL && r1 != NULL && r2 != NULL && comb_mul(g_comb, w.u1, r1, w.ctx) &&
+		              comb_mul(qc, w.u2, r2, w.ctx) && EC_POINT_add(p384, r1, r1, r2, w.ctx) == 1
+		          ? cvm_ecdsa_finish(&w, p384, r1)
+		          : CVM_E_SIGNATURE;
 	}
-	n = EC_GROUP_get0_order(p384);
-	if (BN_bin2bn(sig, 48, r) == NULL || BN_bin2bn(sig + 48, 48, s) == NULL ||
-	    BN_bin2bn(e, 48, z) == NULL)
-		goto out;
-	/* 0 < r, s < n; the digest is as long as the order, so no truncation */
-	if (BN_is_zero(r) || BN_is_zero(s) || BN_cmp(r, n) >= 0 || BN_cmp(s, n) >= 0)
-		goto out;
-	if (BN_mod_inverse(w, s, n, ctx) == NULL || BN_mod_mul(u1, z, w, n, ctx) != 1 ||
-	    BN_mod_mul(u2, r, w, n, ctx) != 1)
-		goto out;
-	qc = comb_get(key, ctx);
-	r1 = EC_POINT_new(p384);
-	r2 = EC_POINT_new(p384);
-	if (qc == NULL || r1 == NULL || r2 == NULL)
-		goto out;
-	if (!comb_mul(g_comb, u1, r1, ctx) || !comb_mul(qc, u2, r2, ctx) ||
-	    EC_POINT_add(p384, r1, r1, r2, ctx) != 1 || EC_POINT_is_at_infinity(p384, r1) == 1)
-		goto out;
-	if (EC_POINT_get_affine_coordinates(p384, r1, x, NULL, ctx) != 1 || BN_nnmod(x, x, n, ctx) != 1)
-		goto out;
-	if (BN_cmp(x, r) == 0)
-		ret = CVM_OK;
-out:
 	EC_POINT_free(r1);
 	EC_POINT_free(r2);
 	comb_put(qc);
-	BN_CTX_end(ctx);
-	BN_CTX_free(ctx);
-	ERR_clear_error();
-	return ret;
+	cvm_ecdsa_end(&w);
+	return ret == CVM_OK ? CVM_OK : CVM_E_SIGNATURE;
 }
 
 /* cert_p384_point reads the certificate's public key as an uncompressed
@@ -232,23 +201,7 @@ out:
  * EVP_PKEY export it to a provider (which costs more than a table lookup). */
 static bool cert_p384_point(const struct cvm_cert *c, uint8_t key[P384_POINT_LEN])
 {
-	X509_PUBKEY *pub = X509_get_X509_PUBKEY(c->x);
-	ASN1_OBJECT *alg = NULL;
-	const unsigned char *pk = NULL;
-	const void *pval = NULL;
-	X509_ALGOR *pa = NULL;
-	int pklen = 0, ptype = 0;
-
-	if (pub == NULL || X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, pub) != 1 ||
-	    OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || pa == NULL)
-		return false;
-	X509_ALGOR_get0(NULL, &ptype, &pval, pa);
-	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(pval) != NID_secp384r1)
-		return false;
-	if (pklen != P384_POINT_LEN || pk[0] != 0x04)
-		return false;
-	memcpy(key, pk, P384_POINT_LEN);
-	return true;
+	return cvm_x509_ec_point(c->x, NID_secp384r1, key, P384_POINT_LEN);
 }
 
 int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])

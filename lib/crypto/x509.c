@@ -53,9 +53,7 @@ bool cvm_signed_der_split(const uint8_t *der, size_t len, size_t *tbs_off, size_
 	return true;
 }
 
-/* cert_p256_point reads the certificate's key as x || y when it is an
- * uncompressed P-256 point, straight from the SubjectPublicKeyInfo. */
-static bool cert_p256_point(X509 *x, uint8_t xy[64])
+bool cvm_x509_ec_point(X509 *x, int curve_nid, uint8_t *point, size_t len)
 {
 	X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
 	ASN1_OBJECT *alg = NULL;
@@ -68,11 +66,23 @@ static bool cert_p256_point(X509 *x, uint8_t xy[64])
 	    OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || pa == NULL)
 		return false;
 	X509_ALGOR_get0(NULL, &ptype, &pval, pa);
-	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(pval) != NID_X9_62_prime256v1)
+	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(pval) != curve_nid)
 		return false;
-	if (pklen != 65 || pk[0] != 0x04)
+	if (pklen < 0 || (size_t)pklen != len || pk[0] != 0x04)
 		return false;
-	memcpy(xy, pk + 1, 64);
+	memcpy(point, pk, len);
+	return true;
+}
+
+/* cert_p256_point reads the certificate's key as x || y when it is an
+ * uncompressed P-256 point. */
+static bool cert_p256_point(X509 *x, uint8_t xy[64])
+{
+	uint8_t point[65];
+
+	if (!cvm_x509_ec_point(x, NID_X9_62_prime256v1, point, sizeof(point)))
+		return false;
+	memcpy(xy, point + 1, 64);
 	return true;
 }
 

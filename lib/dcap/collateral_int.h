@@ -69,6 +69,14 @@ CVM_MUST_CHECK int cvm_coll_level_common(const json_t *level, int64_t *tcb_date,
 
 /* Parsed signed collateral kept by exact bytes (lib/dcap/kept.c). */
 enum cvm_coll_kind { CVM_COLL_TCB_INFO, CVM_COLL_QE_IDENTITY };
+/* cvm_coll_parse is cvm_tcb_info_parse / cvm_qe_identity_parse for `kind`
+ * (`*out` is a struct cvm_tcb_info or struct cvm_qe_identity). */
+CVM_MUST_CHECK int cvm_coll_parse(enum cvm_coll_kind kind, const uint8_t *body, size_t len, void **out,
+                                  struct cvm_rd *signed_part, uint8_t signature[64]);
+/* The decoders of the signed JSON objects ("tcbInfo", "enclaveIdentity")
+ * into a zeroed struct (tcb_info.c, qe_identity.c). */
+CVM_MUST_CHECK int cvm_tcb_info_decode(const json_t *o, struct cvm_tcb_info *ti);
+CVM_MUST_CHECK int cvm_qe_identity_decode(const json_t *o, struct cvm_qe_identity *qe);
 /* cvm_coll_kept_take returns a new reference to the kept object of `kind`
  * parsed from exactly these bytes, with its signed span (in `body`) and
  * signature; NULL when none is kept. */

@@ -1,4 +1,5 @@
-/* Parsed signed collateral kept by its exact bytes.
+/* Parsing signed collateral (the frame common to TCB info and QE identity),
+ * and keeping what was parsed by its exact bytes.
  *
  * A verifier meets the same TCB info and QE identity bodies with every quote
  * until Intel issues new ones, and decoding one with jansson costs more than
@@ -35,6 +36,62 @@ static void obj_release(enum cvm_coll_kind kind, void *obj)
 		cvm_tcb_info_free(obj);
 	else
 		cvm_qe_identity_free(obj);
+}
+
+/* obj_decode makes a new object of `kind` from the decoded JSON value. */
+static int obj_decode(enum cvm_coll_kind kind, const json_t *o, void **out)
+{
+	void *obj = calloc(1, kind == CVM_COLL_TCB_INFO ? sizeof(struct cvm_tcb_info)
+	                                                : sizeof(struct cvm_qe_identity));
+	int r;
+
+	*out = NULL;
+	if (obj == NULL)
+		return CVM_E_NOMEM;
+	if (kind == CVM_COLL_TCB_INFO) {
+		((struct cvm_tcb_info *)obj)->refs = 1;
+		r = cvm_tcb_info_decode(o, obj);
+	} else {
+		((struct cvm_qe_identity *)obj)->refs = 1;
+		r = cvm_qe_identity_decode(o, obj);
+	}
+	if (r != CVM_OK) {
+		obj_release(kind, obj);
+		return r;
+	}
+	*out = obj;
+	return CVM_OK;
+}
+
+int cvm_coll_parse(enum cvm_coll_kind kind, const uint8_t *body, size_t len, void **out,
+                   struct cvm_rd *signed_part, uint8_t signature[64])
+{
+	struct cvm_rd span;
+	uint8_t sig[64];
+	json_t *o = NULL;
+	int r = CVM_OK;
+
+	if (out == NULL)
+		return CVM_E_INVAL;
+	if (signed_part != NULL)
+		cvm_rd_init(signed_part, NULL, 0);
+	if (signature != NULL)
+		memset(signature, 0, 64);
+	*out = cvm_coll_kept_take(kind, body, len, &span, sig);
+	if (*out == NULL) {
+		r = cvm_coll_load_signed(body, len, kind == CVM_COLL_TCB_INFO ? "tcbInfo" : "enclaveIdentity",
+		                         &o, &span, sig);
+		if (r == CVM_OK)
+			r = obj_decode(kind, o, out);
+		json_decref(o);
+	}
+	if (r != CVM_OK)
+		return r;
+	if (signed_part != NULL)
+		*signed_part = span;
+	if (signature != NULL)
+		memcpy(signature, sig, sizeof(sig));
+	return CVM_OK;
 }
 
 static void obj_ref(enum cvm_coll_kind kind, void *obj)

@@ -50,7 +50,7 @@ static int u32_field(const json_t *o, const char *key, uint32_t *out)
 	return CVM_OK;
 }
 
-static int parse_qe_identity(const json_t *o, struct cvm_qe_identity *qe)
+int cvm_qe_identity_decode(const json_t *o, struct cvm_qe_identity *qe)
 {
 	const json_t *levels;
 	uint64_t version;
@@ -125,47 +125,12 @@ static int parse_qe_identity(const json_t *o, struct cvm_qe_identity *qe)
 int cvm_qe_identity_parse(const uint8_t *body, size_t len, struct cvm_qe_identity **out,
                           struct cvm_rd *signed_part, uint8_t signature[64])
 {
-	struct cvm_qe_identity *qe = NULL;
-	struct cvm_rd span;
-	uint8_t sig[64];
-	json_t *o = NULL;
+	void *obj = NULL;
 	int r;
 
 	if (out == NULL)
 		return CVM_E_INVAL;
-	*out = NULL;
-	if (signed_part != NULL)
-		cvm_rd_init(signed_part, NULL, 0);
-	if (signature != NULL)
-		memset(signature, 0, 64);
-	*out = cvm_coll_kept_take(CVM_COLL_QE_IDENTITY, body, len, &span, sig);
-	if (*out != NULL) {
-		if (signed_part != NULL)
-			*signed_part = span;
-		if (signature != NULL)
-			memcpy(signature, sig, sizeof(sig));
-		return CVM_OK;
-	}
-	r = cvm_coll_load_signed(body, len, "enclaveIdentity", &o, &span, sig);
-	if (r != CVM_OK)
-		goto out;
-	qe = calloc(1, sizeof(*qe));
-	if (qe == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	qe->refs = 1;
-	r = parse_qe_identity(o, qe);
-	if (r != CVM_OK)
-		goto out;
-	*out = qe;
-	qe = NULL; /* transferred */
-	if (signed_part != NULL)
-		*signed_part = span;
-	if (signature != NULL)
-		memcpy(signature, sig, sizeof(sig));
-out:
-	json_decref(o);
-	cvm_qe_identity_free(qe);
+	r = cvm_coll_parse(CVM_COLL_QE_IDENTITY, body, len, &obj, signed_part, signature);
+	*out = obj;
 	return r;
 }

@@ -238,7 +238,7 @@ static int parse_id(const json_t *o, struct cvm_tcb_info *ti)
 	return CVM_E_UNSUPPORTED;
 }
 
-static int parse_tcb_info(const json_t *o, struct cvm_tcb_info *ti)
+int cvm_tcb_info_decode(const json_t *o, struct cvm_tcb_info *ti)
 {
 	const json_t *levels;
 	uint64_t version;
@@ -296,47 +296,12 @@ static int parse_tcb_info(const json_t *o, struct cvm_tcb_info *ti)
 int cvm_tcb_info_parse(const uint8_t *body, size_t len, struct cvm_tcb_info **out, struct cvm_rd *signed_part,
                        uint8_t signature[64])
 {
-	struct cvm_tcb_info *ti = NULL;
-	struct cvm_rd span;
-	uint8_t sig[64];
-	json_t *o = NULL;
+	void *obj = NULL;
 	int r;
 
 	if (out == NULL)
 		return CVM_E_INVAL;
-	*out = NULL;
-	if (signed_part != NULL)
-		cvm_rd_init(signed_part, NULL, 0);
-	if (signature != NULL)
-		memset(signature, 0, 64);
-	*out = cvm_coll_kept_take(CVM_COLL_TCB_INFO, body, len, &span, sig);
-	if (*out != NULL) {
-		if (signed_part != NULL)
-			*signed_part = span;
-		if (signature != NULL)
-			memcpy(signature, sig, sizeof(sig));
-		return CVM_OK;
-	}
-	r = cvm_coll_load_signed(body, len, "tcbInfo", &o, &span, sig);
-	if (r != CVM_OK)
-		goto out;
-	ti = calloc(1, sizeof(*ti));
-	if (ti == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	ti->refs = 1;
-	r = parse_tcb_info(o, ti);
-	if (r != CVM_OK)
-		goto out;
-	*out = ti;
-	ti = NULL; /* transferred */
-	if (signed_part != NULL)
-		*signed_part = span;
-	if (signature != NULL)
-		memcpy(signature, sig, sizeof(sig));
-out:
-	json_decref(o);
-	cvm_tcb_info_free(ti);
+	r = cvm_coll_parse(CVM_COLL_TCB_INFO, body, len, &obj, signed_part, signature);
+	*out = obj;
 	return r;
 }
