@@ -67,6 +67,13 @@ void cvm_coll_advisories_cleanup(struct cvm_advisories *a);
 CVM_MUST_CHECK int cvm_coll_level_common(const json_t *level, int64_t *tcb_date, enum cvm_tcb_status *status,
                                          struct cvm_advisories *adv);
 
+/* cvm_coll_isvsvn_level reads a level of the form {"tcb":{"isvsvn":N},
+ * "tcbDate", "tcbStatus", "advisoryIDs"} (QE identity levels, TDX module
+ * identity levels), N at most `max`. */
+CVM_MUST_CHECK int cvm_coll_isvsvn_level(const json_t *level, uint64_t max, uint64_t *isv_svn,
+                                         int64_t *tcb_date, enum cvm_tcb_status *status,
+                                         struct cvm_advisories *adv);
+
 /* Parsed signed collateral kept by exact bytes (lib/dcap/kept.c). */
 enum cvm_coll_kind { CVM_COLL_TCB_INFO, CVM_COLL_QE_IDENTITY };
 /* cvm_coll_parse is cvm_tcb_info_parse / cvm_qe_identity_parse for `kind`

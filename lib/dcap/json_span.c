@@ -435,3 +435,22 @@ int cvm_coll_level_common(const json_t *level, int64_t *tcb_date, enum cvm_tcb_s
 		return r;
 	return cvm_coll_advisories(level, adv);
 }
+
+int cvm_coll_isvsvn_level(const json_t *level, uint64_t max, uint64_t *isv_svn, int64_t *tcb_date,
+                          enum cvm_tcb_status *status, struct cvm_advisories *adv)
+{
+	const json_t *tcb;
+	int r;
+
+	adv->count = 0;
+	adv->ids = NULL;
+	if (!json_is_object(level))
+		return CVM_E_FORMAT;
+	tcb = json_object_get(level, "tcb");
+	if (!json_is_object(tcb))
+		return CVM_E_FORMAT;
+	r = cvm_coll_uint(tcb, "isvsvn", max, isv_svn);
+	if (r != CVM_OK)
+		return r;
+	return cvm_coll_level_common(level, tcb_date, status, adv);
+}

@@ -103,21 +103,14 @@ int cvm_qe_identity_decode(const json_t *o, struct cvm_qe_identity *qe)
 	/* Kept in file order: Intel takes the first level whose isvsvn is not
 	 * above the QE's. */
 	for (size_t i = 0; i < n; i++) {
-		const json_t *lv = json_array_get(levels, i);
 		struct cvm_qe_level *ql = &qe->levels[i];
-		const json_t *tcb;
+		uint64_t svn = 0;
 
-		if (!json_is_object(lv))
-			return CVM_E_FORMAT;
-		tcb = json_object_get(lv, "tcb");
-		if (!json_is_object(tcb))
-			return CVM_E_FORMAT;
-		r = cvm_coll_u16(tcb, "isvsvn", &ql->isv_svn);
+		r = cvm_coll_isvsvn_level(json_array_get(levels, i), UINT16_MAX, &svn, &ql->tcb_date,
+		                          &ql->status, &ql->adv);
 		if (r != CVM_OK)
 			return r;
-		r = cvm_coll_level_common(lv, &ql->tcb_date, &ql->status, &ql->adv);
-		if (r != CVM_OK)
-			return r;
+		ql->isv_svn = (uint16_t)svn;
 	}
 	return CVM_OK;
 }

@@ -153,21 +153,14 @@ static int parse_module(const json_t *m, struct cvm_tdx_module_identity *out)
 	/* Kept in file order: Intel takes the first level whose isvsvn is not
 	 * above the module's. */
 	for (size_t i = 0; i < n; i++) {
-		const json_t *lv = json_array_get(levels, i);
 		struct cvm_module_level *ml = &out->levels[i];
-		const json_t *tcb;
+		uint64_t svn = 0;
 
-		if (!json_is_object(lv))
-			return CVM_E_FORMAT;
-		tcb = json_object_get(lv, "tcb");
-		if (!json_is_object(tcb))
-			return CVM_E_FORMAT;
-		r = cvm_coll_u8(tcb, "isvsvn", &ml->isv_svn);
+		r = cvm_coll_isvsvn_level(json_array_get(levels, i), UINT8_MAX, &svn, &ml->tcb_date,
+		                          &ml->status, &ml->adv);
 		if (r != CVM_OK)
 			return r;
-		r = cvm_coll_level_common(lv, &ml->tcb_date, &ml->status, &ml->adv);
-		if (r != CVM_OK)
-			return r;
+		ml->isv_svn = (uint8_t)svn;
 	}
 	return CVM_OK;
 }
