@@ -74,12 +74,6 @@ static uint64_t tcb_raw(const struct cvm_snp_tcb *t, enum cvm_snp_product p)
 	return v | t->bootloader | (uint64_t)t->tee << 8 | (uint64_t)t->snp << 48;
 }
 
-static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(seed + 7u * i);
-}
-
 void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
                            enum cvm_snp_signer signer, int64_t now)
 {
@@ -106,23 +100,23 @@ void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product prod
 	} else {
 		o->hwid_len = 64;
 	}
-	fill_pattern(o->hwid, o->hwid_len, 0x31);
+	cvm_mock_fill_pattern(o->hwid, o->hwid_len, 0x31);
 	o->with_crl = true;
 	o->rsa_bits = CVM_MOCKAMD_RSA_BITS_DEFAULT;
 
 	r->version = 3;
 	r->guest_svn = 4;
 	r->policy = CVM_SNP_POLICY_RESERVED_ONE | CVM_SNP_POLICY_SMT;
-	fill_pattern(r->family_id, sizeof(r->family_id), 0x10);
-	fill_pattern(r->image_id, sizeof(r->image_id), 0x20);
+	cvm_mock_fill_pattern(r->family_id, sizeof(r->family_id), 0x10);
+	cvm_mock_fill_pattern(r->image_id, sizeof(r->image_id), 0x20);
 	r->vmpl = 0;
 	r->platform_info = CVM_SNP_PLATFORM_SMT_EN | CVM_SNP_PLATFORM_ECC_EN;
-	fill_pattern(r->report_data, sizeof(r->report_data), 0x40);
-	fill_pattern(r->measurement, sizeof(r->measurement), 0x50);
-	fill_pattern(r->host_data, sizeof(r->host_data), 0x60);
-	fill_pattern(r->id_key_digest, sizeof(r->id_key_digest), 0x70);
-	fill_pattern(r->author_key_digest, sizeof(r->author_key_digest), 0x80);
-	fill_pattern(r->report_id, sizeof(r->report_id), 0x90);
+	cvm_mock_fill_pattern(r->report_data, sizeof(r->report_data), 0x40);
+	cvm_mock_fill_pattern(r->measurement, sizeof(r->measurement), 0x50);
+	cvm_mock_fill_pattern(r->host_data, sizeof(r->host_data), 0x60);
+	cvm_mock_fill_pattern(r->id_key_digest, sizeof(r->id_key_digest), 0x70);
+	cvm_mock_fill_pattern(r->author_key_digest, sizeof(r->author_key_digest), 0x80);
+	cvm_mock_fill_pattern(r->report_id, sizeof(r->report_id), 0x90);
 	memset(r->report_id_ma, 0xff, sizeof(r->report_id_ma)); /* no migration agent */
 	r->reported_tcb = tcb_raw(&o->tcb, product);
 	r->current_tcb = r->reported_tcb;
@@ -193,18 +187,6 @@ static X509_NAME *amd_name(const char *cn)
 fail:
 	X509_NAME_free(n);
 	return NULL;
-}
-
-static int add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok;
-
-	if (ext == NULL)
-		return CVM_E_CRYPTO;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok == 1 ? CVM_OK : CVM_E_CRYPTO;
 }
 
 /* add_raw_ext adds a non-critical extension whose OCTET STRING holds the
@@ -284,11 +266,6 @@ static int pss_ctx(EVP_PKEY *key, EVP_MD_CTX **out)
 	return CVM_OK;
 }
 
-static int set_time(ASN1_TIME *t, int64_t v)
-{
-	return ASN1_TIME_set(t, (time_t)v) != NULL ? CVM_OK : CVM_E_CRYPTO;
-}
-
 /* vek_exts adds AMD's VCEK/VLEK extensions: structVersion, productName, the
  * SPLs of the certified TCB, and the hwID (VCEK) or CSP ID (VLEK). */
 static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
@@ -355,25 +332,26 @@ static int cert_make(struct cvm_mockamd *pki, int which)
 	    X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
 	    X509_set_pubkey(x, pki->key[which]) != 1)
 		goto out;
-	r = set_time(X509_getm_notBefore(x), win->from);
+	r = cvm_mock_set_time(X509_getm_notBefore(x), win->from);
 	if (r == CVM_OK)
-		r = set_time(X509_getm_notAfter(x), win->to);
+		r = cvm_mock_set_time(X509_getm_notAfter(x), win->to);
 	if (r != CVM_OK)
 		goto out;
 	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
 	if (which == K_VEK) {
 		r = vek_exts(x, o);
 	} else {
-		r = add_conf_ext(x, &v3, NID_subject_key_identifier, "hash");
+		r = cvm_mock_add_conf_ext(x, &v3, NID_subject_key_identifier, "hash");
 		if (r == CVM_OK && which == K_INTER)
-			r = add_conf_ext(x, &v3, NID_authority_key_identifier, "keyid:always");
+			r = cvm_mock_add_conf_ext(x, &v3, NID_authority_key_identifier, "keyid:always");
 		if (r == CVM_OK)
-			r = add_conf_ext(x, &v3, NID_basic_constraints,
-			                 which == K_ARK ? "critical,CA:TRUE" : "critical,CA:TRUE,pathlen:0");
+			r = cvm_mock_add_conf_ext(x, &v3, NID_basic_constraints,
+			                          which == K_ARK ? "critical,CA:TRUE"
+			                                         : "critical,CA:TRUE,pathlen:0");
 		if (r == CVM_OK)
-			r = add_conf_ext(x, &v3, NID_key_usage,
-			                 which == K_ARK ? "critical,keyCertSign,cRLSign"
-			                                : "critical,keyCertSign");
+			r = cvm_mock_add_conf_ext(x, &v3, NID_key_usage,
+			                          which == K_ARK ? "critical,keyCertSign,cRLSign"
+			                                         : "critical,keyCertSign");
 		if (r == CVM_OK && which == K_ARK)
 			r = cvm_mock_marker_add(x);
 	}
@@ -397,73 +375,6 @@ out:
 
 /* ---- collateral files -------------------------------------------------- */
 
-static int copy_out(const void *p, size_t n, uint8_t **out, size_t *out_len)
-{
-	/* one NUL more than counted, so that PEM text may be read as a string */
-	*out = malloc(n + 1);
-	if (*out == NULL)
-		return CVM_E_NOMEM;
-	memcpy(*out, p, n);
-	(*out)[n] = 0;
-	*out_len = n;
-	return CVM_OK;
-}
-
-static int der_of(X509 *x, uint8_t **out, size_t *len)
-{
-	uint8_t *der = NULL;
-	int n = i2d_X509(x, &der);
-	int r;
-
-	if (n <= 0)
-		return CVM_E_CRYPTO;
-	r = copy_out(der, (size_t)n, out, len);
-	OPENSSL_free(der);
-	return r;
-}
-
-/* pem_of writes the `n` certificates at `certs` as PEM, one after the other. */
-static int pem_of(X509 *const *certs, size_t n, uint8_t **out, size_t *len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p = NULL;
-	long got;
-	int r = CVM_E_CRYPTO;
-
-	if (b == NULL)
-		return CVM_E_NOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (PEM_write_bio_X509(b, certs[i]) != 1)
-			goto out;
-	got = BIO_get_mem_data(b, &p);
-	if (got > 0)
-		r = copy_out(p, (size_t)got, out, len);
-out:
-	BIO_free(b);
-	return r;
-}
-
-static int crl_add_serial(X509_CRL *crl, uint64_t serial, ASN1_TIME *when)
-{
-	X509_REVOKED *rv = X509_REVOKED_new();
-	ASN1_INTEGER *s = ASN1_INTEGER_new();
-	int r = CVM_E_CRYPTO;
-
-	if (rv == NULL || s == NULL)
-		goto out;
-	if (ASN1_INTEGER_set_uint64(s, serial) != 1 || X509_REVOKED_set_serialNumber(rv, s) != 1 ||
-	    X509_REVOKED_set_revocationDate(rv, when) != 1)
-		goto out;
-	if (X509_CRL_add0_revoked(crl, rv) != 1)
-		goto out;
-	rv = NULL; /* transferred */
-	r = CVM_OK;
-out:
-	ASN1_INTEGER_free(s);
-	X509_REVOKED_free(rv);
-	return r;
-}
-
 /* crl_make builds the ARK's CRL: an unrelated serial, plus the
  * intermediate's when it is revoked. */
 static int crl_make(struct cvm_mockamd *pki)
@@ -482,9 +393,9 @@ static int crl_make(struct cvm_mockamd *pki)
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(pki->cert[K_ARK])) != 1 ||
 	    X509_CRL_set1_lastUpdate(crl, t1) != 1 || X509_CRL_set1_nextUpdate(crl, t2) != 1)
 		goto out;
-	r = crl_add_serial(crl, SERIAL_OTHER, t1);
+	r = cvm_mock_crl_add_serial(crl, SERIAL_OTHER, t1);
 	if (r == CVM_OK && o->revoke_intermediate)
-		r = crl_add_serial(crl, SERIAL_INTERMEDIATE, t1);
+		r = cvm_mock_crl_add_serial(crl, SERIAL_INTERMEDIATE, t1);
 	if (r != CVM_OK)
 		goto out;
 	r = pss_ctx(pki->key[o->crl_wrong_key ? K_INTER : K_ARK], &ctx);
@@ -496,7 +407,8 @@ static int crl_make(struct cvm_mockamd *pki)
 	n = i2d_X509_CRL(crl, &der);
 	if (n <= 0)
 		goto out;
-	r = copy_out(der, (size_t)n, &pki->file[CVM_MOCKAMD_F_CRL], &pki->file_len[CVM_MOCKAMD_F_CRL]);
+	r = cvm_mock_copy_out(der, (size_t)n, &pki->file[CVM_MOCKAMD_F_CRL],
+	                      &pki->file_len[CVM_MOCKAMD_F_CRL]);
 out:
 	OPENSSL_free(der);
 	EVP_MD_CTX_free(ctx);
@@ -512,22 +424,22 @@ static int build_files(struct cvm_mockamd *pki)
 	X509 *chain[2] = {pki->cert[K_INTER], pki->cert[K_ARK]};
 	int r;
 
-	r = der_of(pki->cert[K_ARK], &pki->ark_der, &pki->ark_der_len);
+	r = cvm_mock_der_of(pki->cert[K_ARK], &pki->ark_der, &pki->ark_der_len);
 	if (r == CVM_OK)
-		r = pem_of(&pki->cert[K_ARK], 1, &pki->file[CVM_MOCKAMD_F_ARK],
-		           &pki->file_len[CVM_MOCKAMD_F_ARK]);
+		r = cvm_mock_pem_chain(&pki->cert[K_ARK], 1, false, &pki->file[CVM_MOCKAMD_F_ARK],
+		                       &pki->file_len[CVM_MOCKAMD_F_ARK]);
 	if (r == CVM_OK)
-		r = pem_of(&pki->cert[K_INTER], 1, &pki->file[CVM_MOCKAMD_F_INTERMEDIATE],
-		           &pki->file_len[CVM_MOCKAMD_F_INTERMEDIATE]);
+		r = cvm_mock_pem_chain(&pki->cert[K_INTER], 1, false, &pki->file[CVM_MOCKAMD_F_INTERMEDIATE],
+		                       &pki->file_len[CVM_MOCKAMD_F_INTERMEDIATE]);
 	if (r == CVM_OK)
-		r = der_of(pki->cert[K_VEK], &pki->file[CVM_MOCKAMD_F_VEK_DER],
-		           &pki->file_len[CVM_MOCKAMD_F_VEK_DER]);
+		r = cvm_mock_der_of(pki->cert[K_VEK], &pki->file[CVM_MOCKAMD_F_VEK_DER],
+		                    &pki->file_len[CVM_MOCKAMD_F_VEK_DER]);
 	if (r == CVM_OK)
-		r = pem_of(&pki->cert[K_VEK], 1, &pki->file[CVM_MOCKAMD_F_VEK_PEM],
-		           &pki->file_len[CVM_MOCKAMD_F_VEK_PEM]);
+		r = cvm_mock_pem_chain(&pki->cert[K_VEK], 1, false, &pki->file[CVM_MOCKAMD_F_VEK_PEM],
+		                       &pki->file_len[CVM_MOCKAMD_F_VEK_PEM]);
 	if (r == CVM_OK)
-		r = pem_of(chain, 2, &pki->file[CVM_MOCKAMD_F_CERT_CHAIN],
-		           &pki->file_len[CVM_MOCKAMD_F_CERT_CHAIN]);
+		r = cvm_mock_pem_chain(chain, 2, false, &pki->file[CVM_MOCKAMD_F_CERT_CHAIN],
+		                       &pki->file_len[CVM_MOCKAMD_F_CERT_CHAIN]);
 	if (r == CVM_OK && pki->o.with_crl)
 		r = crl_make(pki);
 	return r;

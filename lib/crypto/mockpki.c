@@ -70,12 +70,6 @@ static const struct cert_spec {
 
 /* ---- defaults ---------------------------------------------------------- */
 
-static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(seed + i * 7u);
-}
-
 static void advisories_set(struct cvm_mockpki_advisories *a, const char *id0, const char *id1)
 {
 	memset(a, 0, sizeof(*a));
@@ -108,7 +102,7 @@ void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t
 	o->other_revoked[0] = 0x5eed0000000000f1ull;
 	o->other_revoked[1] = 0xdeadbeef00000001ull;
 
-	fill_pattern(o->ppid, sizeof(o->ppid), 0x11);
+	cvm_mock_fill_pattern(o->ppid, sizeof(o->ppid), 0x11);
 	memcpy(o->cpu_svn, cpu_svn, sizeof(o->cpu_svn));
 	o->pce_svn = 11;
 	memcpy(o->fmspc, fmspc, sizeof(o->fmspc));
@@ -137,7 +131,7 @@ void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t
 	o->module_levels[0].status = "UpToDate";
 	o->module_levels[0].tcb_date = now - 180 * DAY;
 
-	fill_pattern(o->qe_mrsigner, sizeof(o->qe_mrsigner), 0xd0);
+	cvm_mock_fill_pattern(o->qe_mrsigner, sizeof(o->qe_mrsigner), 0xd0);
 	o->qe_isv_prod_id = tee == CVM_TEE_TDX ? 2 : 1;
 	o->qe_miscselect_mask = 0xffffffffu;
 	o->qe_attributes[0] = 0x11;
@@ -157,32 +151,32 @@ void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t
 	memcpy(q->qe.cpu_svn, cpu_svn, sizeof(q->qe.cpu_svn));
 	q->qe.attributes[0] = 0x15; /* INIT | MODE64BIT | PROVISIONKEY */
 	q->qe.attributes[8] = 0xe7; /* XFRM */
-	fill_pattern(q->qe.mr_enclave, sizeof(q->qe.mr_enclave), 0xe5);
+	cvm_mock_fill_pattern(q->qe.mr_enclave, sizeof(q->qe.mr_enclave), 0xe5);
 	memcpy(q->qe.mr_signer, o->qe_mrsigner, sizeof(q->qe.mr_signer));
 	q->qe.isv_prod_id = o->qe_isv_prod_id;
 	q->qe.isv_svn = o->qe_levels[0].isv_svn;
-	fill_pattern(q->auth_data, sizeof(q->auth_data), 0x00);
+	cvm_mock_fill_pattern(q->auth_data, sizeof(q->auth_data), 0x00);
 	q->qe_svn = q->qe.isv_svn;
 	q->pce_svn = o->pce_svn;
-	fill_pattern(q->user_data, sizeof(q->user_data), 0x30);
+	cvm_mock_fill_pattern(q->user_data, sizeof(q->user_data), 0x30);
 
 	memcpy(q->td.tee_tcb_svn, tdx_svn, sizeof(q->td.tee_tcb_svn));
-	fill_pattern(q->td.mr_seam, sizeof(q->td.mr_seam), 0x5b);
+	cvm_mock_fill_pattern(q->td.mr_seam, sizeof(q->td.mr_seam), 0x5b);
 	q->td.td_attributes[3] = 0x10; /* SEPT_VE_DISABLE (bit 28) */
 	q->td.xfam[0] = 0xe7;
 	q->td.xfam[1] = 0x02;
 	q->td.xfam[2] = 0x06;
-	fill_pattern(q->td.mr_td, sizeof(q->td.mr_td), 0x91);
+	cvm_mock_fill_pattern(q->td.mr_td, sizeof(q->td.mr_td), 0x91);
 	for (size_t i = 0; i < 4; i++)
-		fill_pattern(q->td.rtmr[i], sizeof(q->td.rtmr[i]), (uint8_t)(0x40 + 0x10 * i));
-	fill_pattern(q->td.report_data, sizeof(q->td.report_data), 0x9a);
+		cvm_mock_fill_pattern(q->td.rtmr[i], sizeof(q->td.rtmr[i]), (uint8_t)(0x40 + 0x10 * i));
+	cvm_mock_fill_pattern(q->td.report_data, sizeof(q->td.report_data), 0x9a);
 
 	memcpy(q->app.cpu_svn, cpu_svn, sizeof(q->app.cpu_svn));
 	q->app.attributes[0] = 0x05; /* INIT | MODE64BIT */
 	q->app.attributes[8] = 0xe7;
-	fill_pattern(q->app.mr_enclave, sizeof(q->app.mr_enclave), 0x33);
-	fill_pattern(q->app.mr_signer, sizeof(q->app.mr_signer), 0x81);
-	fill_pattern(q->app.report_data, sizeof(q->app.report_data), 0x9a);
+	cvm_mock_fill_pattern(q->app.mr_enclave, sizeof(q->app.mr_enclave), 0x33);
+	cvm_mock_fill_pattern(q->app.mr_signer, sizeof(q->app.mr_signer), 0x81);
+	cvm_mock_fill_pattern(q->app.report_data, sizeof(q->app.report_data), 0x9a);
 }
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -207,16 +201,6 @@ static void wr_hex_upper(struct cvm_wr *w, const uint8_t *p, size_t n)
 		cvm_wr_u8(w, (uint8_t)digits[p[i] >> 4]);
 		cvm_wr_u8(w, (uint8_t)digits[p[i] & 15]);
 	}
-}
-
-static int copy_out(const void *p, size_t n, uint8_t **out, size_t *out_len)
-{
-	*out = malloc(n != 0 ? n : 1);
-	if (*out == NULL)
-		return CVM_E_NOMEM;
-	memcpy(*out, p, n);
-	*out_len = n;
-	return CVM_OK;
 }
 
 /* ecdsa_sign_raw signs SHA-256(msg) and gives r || s, 32 bytes each. */
@@ -412,18 +396,6 @@ fail:
 	return NULL;
 }
 
-static int add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok;
-
-	if (ext == NULL)
-		return CVM_E_CRYPTO;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok == 1 ? CVM_OK : CVM_E_CRYPTO;
-}
-
 static int add_sgx_ext(X509 *x, const struct cvm_mockpki_opts *o)
 {
 	ASN1_OBJECT *obj = NULL;
@@ -492,11 +464,6 @@ out:
 	return r;
 }
 
-static int set_time(ASN1_TIME *t, int64_t v)
-{
-	return ASN1_TIME_set(t, (time_t)v) != NULL ? CVM_OK : CVM_E_CRYPTO;
-}
-
 static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 {
 	const struct cert_spec *spec = &cert_specs[which];
@@ -517,23 +484,23 @@ static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 	    X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
 	    X509_set_pubkey(x, pki->key[which]) != 1)
 		goto out;
-	r = set_time(X509_getm_notBefore(x), o->cert[which].from);
+	r = cvm_mock_set_time(X509_getm_notBefore(x), o->cert[which].from);
 	if (r != CVM_OK)
 		goto out;
-	r = set_time(X509_getm_notAfter(x), o->cert[which].to);
+	r = cvm_mock_set_time(X509_getm_notAfter(x), o->cert[which].to);
 	if (r != CVM_OK)
 		goto out;
 	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	r = add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash");
+	r = cvm_mock_add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash");
 	if (r != CVM_OK)
 		goto out;
-	r = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+	r = cvm_mock_add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
 	if (r != CVM_OK)
 		goto out;
-	r = add_conf_ext(x, &ctx, NID_key_usage, spec->key_usage);
+	r = cvm_mock_add_conf_ext(x, &ctx, NID_key_usage, spec->key_usage);
 	if (r != CVM_OK)
 		goto out;
-	r = add_conf_ext(x, &ctx, NID_basic_constraints, spec->basic_constraints);
+	r = cvm_mock_add_conf_ext(x, &ctx, NID_basic_constraints, spec->basic_constraints);
 	if (r != CVM_OK)
 		goto out;
 	if (which == CVM_MOCKPKI_ROOT) {
@@ -555,27 +522,6 @@ static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 out:
 	X509_NAME_free(name);
 	X509_free(x);
-	return r;
-}
-
-static int crl_add_serial(X509_CRL *crl, uint64_t serial, ASN1_TIME *when)
-{
-	X509_REVOKED *rv = X509_REVOKED_new();
-	ASN1_INTEGER *s = ASN1_INTEGER_new();
-	int r = CVM_E_CRYPTO;
-
-	if (rv == NULL || s == NULL)
-		goto out;
-	if (ASN1_INTEGER_set_uint64(s, serial) != 1 || X509_REVOKED_set_serialNumber(rv, s) != 1 ||
-	    X509_REVOKED_set_revocationDate(rv, when) != 1)
-		goto out;
-	if (X509_CRL_add0_revoked(crl, rv) != 1)
-		goto out;
-	rv = NULL; /* transferred */
-	r = CVM_OK;
-out:
-	ASN1_INTEGER_free(s);
-	X509_REVOKED_free(rv);
 	return r;
 }
 
@@ -604,7 +550,7 @@ static int crl_make(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
 	    X509_CRL_set1_lastUpdate(crl, t_this) != 1 || X509_CRL_set1_nextUpdate(crl, t_next) != 1)
 		goto out;
 	for (size_t i = 0; i < revoked_count; i++) {
-		r = crl_add_serial(crl, revoked[i], t_this);
+		r = cvm_mock_crl_add_serial(crl, revoked[i], t_this);
 		if (r != CVM_OK)
 			goto out;
 	}
@@ -620,7 +566,7 @@ static int crl_make(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
 	der_len = i2d_X509_CRL(crl, &der);
 	if (der_len <= 0)
 		goto out;
-	r = copy_out(der, (size_t)der_len, &dst->file[f], &dst->file_len[f]);
+	r = cvm_mock_copy_out(der, (size_t)der_len, &dst->file[f], &dst->file_len[f]);
 out:
 	OPENSSL_free(der);
 	X509_EXTENSION_free(ext);
@@ -665,44 +611,6 @@ static int crls_make(struct cvm_mockpki *pki)
 	             CVM_MOCKPKI_F_PCK_CRL, pki);
 out:
 	EVP_PKEY_free(other);
-	return r;
-}
-
-/* pem_chain writes certificates as PEM, one after the other, with a
- * terminating NUL (counted) when `nul` is set, as quotes carry it. */
-static int pem_chain(X509 *const *certs, size_t n, bool nul, uint8_t **out, size_t *out_len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p = NULL;
-	long len;
-	int r = CVM_E_CRYPTO;
-
-	if (b == NULL)
-		return CVM_E_NOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (PEM_write_bio_X509(b, certs[i]) != 1)
-			goto out;
-	if (nul && BIO_write(b, "", 1) != 1)
-		goto out;
-	len = BIO_get_mem_data(b, &p);
-	if (len <= 0)
-		goto out;
-	r = copy_out(p, (size_t)len, out, out_len);
-out:
-	BIO_free(b);
-	return r;
-}
-
-static int der_of(X509 *x, uint8_t **out, size_t *out_len)
-{
-	uint8_t *der = NULL;
-	int len = i2d_X509(x, &der);
-	int r;
-
-	if (len <= 0)
-		return CVM_E_CRYPTO;
-	r = copy_out(der, (size_t)len, out, out_len);
-	OPENSSL_free(der);
 	return r;
 }
 
@@ -942,27 +850,27 @@ static int build_collateral(struct cvm_mockpki *pki)
 		return r;
 	chain[0] = pki->cert[CVM_MOCKPKI_TCB_SIGNER];
 	chain[1] = pki->cert[CVM_MOCKPKI_ROOT];
-	r = pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_TCB_INFO_CHAIN],
-	              &pki->file_len[CVM_MOCKPKI_F_TCB_INFO_CHAIN]);
+	r = cvm_mock_pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_TCB_INFO_CHAIN],
+	                       &pki->file_len[CVM_MOCKPKI_F_TCB_INFO_CHAIN]);
 	if (r != CVM_OK)
 		return r;
-	r = pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_QE_IDENTITY_CHAIN],
-	              &pki->file_len[CVM_MOCKPKI_F_QE_IDENTITY_CHAIN]);
+	r = cvm_mock_pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_QE_IDENTITY_CHAIN],
+	                       &pki->file_len[CVM_MOCKPKI_F_QE_IDENTITY_CHAIN]);
 	if (r != CVM_OK)
 		return r;
 	chain[0] = pki->cert[CVM_MOCKPKI_PCK_CA];
-	r = pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_PCK_CRL_CHAIN],
-	              &pki->file_len[CVM_MOCKPKI_F_PCK_CRL_CHAIN]);
+	r = cvm_mock_pem_chain(chain, 2, false, &pki->file[CVM_MOCKPKI_F_PCK_CRL_CHAIN],
+	                       &pki->file_len[CVM_MOCKPKI_F_PCK_CRL_CHAIN]);
 	if (r != CVM_OK)
 		return r;
 	chain[0] = pki->cert[CVM_MOCKPKI_PCK_LEAF];
 	chain[1] = pki->cert[CVM_MOCKPKI_PCK_CA];
 	chain[2] = pki->cert[CVM_MOCKPKI_ROOT];
-	r = pem_chain(chain, 3, true, &pki->pck_chain, &pki->pck_chain_len);
+	r = cvm_mock_pem_chain(chain, 3, true, &pki->pck_chain, &pki->pck_chain_len);
 	if (r != CVM_OK)
 		return r;
-	r = der_of(pki->cert[CVM_MOCKPKI_ROOT], &pki->file[CVM_MOCKPKI_F_ROOT_DER],
-	           &pki->file_len[CVM_MOCKPKI_F_ROOT_DER]);
+	r = cvm_mock_der_of(pki->cert[CVM_MOCKPKI_ROOT], &pki->file[CVM_MOCKPKI_F_ROOT_DER],
+	                    &pki->file_len[CVM_MOCKPKI_F_ROOT_DER]);
 	if (r != CVM_OK)
 		return r;
 
