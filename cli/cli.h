@@ -39,6 +39,20 @@ void cli_apply_verbosity(void);
 /* cli_err prints "cvm <cmd>: <message>" and a newline to stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* struct cli_sub names one subcommand of a command and its function
+ * (argv[0] is the subcommand's name). */
+struct cli_sub {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+/* cli_dispatch runs the subcommand named by argv[1] among subs[0..n-1]:
+ * "--help", "-h" and "help" print `usage` to stdout (exit 0); none or an
+ * unknown one print what was expected (and, for none, `usage` to stderr) and
+ * return CLI_EXIT_USAGE. */
+int cli_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, void (*usage)(FILE *out), int argc,
+                 char **argv);
+
 /* Commands. argv[0] is the command name. */
 int cmd_quote(int argc, char **argv);
 int cmd_eventlog(int argc, char **argv);

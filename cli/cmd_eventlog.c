@@ -498,20 +498,7 @@ out:
 
 int cmd_eventlog(int argc, char **argv)
 {
-	if (argc < 2) {
-		cli_err("eventlog", "no subcommand given; expected 'show' or 'replay'");
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	if (strcmp(argv[1], "show") == 0)
-		return eventlog_show(argc - 1, argv + 1);
-	if (strcmp(argv[1], "replay") == 0)
-		return eventlog_replay(argc - 1, argv + 1);
-	cli_err("eventlog", "unknown subcommand '%s'; expected 'show' or 'replay' (see 'cvm help eventlog')",
-	        argv[1]);
-	return CLI_EXIT_USAGE;
+	static const struct cli_sub subs[] = {{"show", eventlog_show}, {"replay", eventlog_replay}};
+
+	return cli_dispatch("eventlog", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

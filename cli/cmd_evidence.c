@@ -461,13 +461,7 @@ out:
 
 int cmd_evidence(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (strcmp(argv[1], "verify") == 0)
-		return evidence_verify(argc - 1, argv + 1);
-	cli_err("evidence", "unknown subcommand '%s'; expected verify", argv[1]);
-	return CLI_EXIT_USAGE;
+	static const struct cli_sub subs[] = {{"verify", evidence_verify}};
+
+	return cli_dispatch("evidence", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

@@ -1156,24 +1156,25 @@ static int run_sub(enum mode mode, const char *cmd, int argc, char **argv)
 	return mode == MODE_SHOW ? do_show(&o) : do_replay(&o);
 }
 
+static int ima_show(int argc, char **argv)
+{
+	return run_sub(MODE_SHOW, "ima show", argc, argv);
+}
+
+static int ima_replay(int argc, char **argv)
+{
+	return run_sub(MODE_REPLAY, "ima replay", argc, argv);
+}
+
+static int ima_check(int argc, char **argv)
+{
+	return run_sub(MODE_CHECK, "ima check", argc, argv);
+}
+
 int cmd_ima(int argc, char **argv)
 {
-	if (argc < 2) {
-		cli_err("ima", "no subcommand given; expected 'show', 'replay' or 'check'");
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	if (strcmp(argv[1], "show") == 0)
-		return run_sub(MODE_SHOW, "ima show", argc - 1, argv + 1);
-	if (strcmp(argv[1], "replay") == 0)
-		return run_sub(MODE_REPLAY, "ima replay", argc - 1, argv + 1);
-	if (strcmp(argv[1], "check") == 0)
-		return run_sub(MODE_CHECK, "ima check", argc - 1, argv + 1);
-	cli_err("ima", "unknown subcommand '%s'; expected 'show', 'replay' or 'check' (see 'cvm help ima')",
-	        argv[1]);
-	return CLI_EXIT_USAGE;
+	static const struct cli_sub subs[] = {
+	    {"show", ima_show}, {"replay", ima_replay}, {"check", ima_check}};
+
+	return cli_dispatch("ima", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

@@ -986,20 +986,7 @@ out:
 
 int cmd_quote(int argc, char **argv)
 {
-	if (argc < 2) {
-		cli_err("quote", "no subcommand given; expected 'verify' or 'show'");
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	if (strcmp(argv[1], "verify") == 0)
-		return quote_verify(argc - 1, argv + 1);
-	if (strcmp(argv[1], "show") == 0)
-		return quote_show(argc - 1, argv + 1);
-	cli_err("quote", "unknown subcommand '%s'; expected 'verify' or 'show' (see 'cvm help quote')",
-	        argv[1]);
-	return CLI_EXIT_USAGE;
+	static const struct cli_sub subs[] = {{"verify", quote_verify}, {"show", quote_show}};
+
+	return cli_dispatch("quote", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

@@ -537,29 +537,11 @@ static int sim_refresh(int argc, char **argv)
 
 int cmd_sim(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(int argc, char **argv);
-	} subs[] = {
-	    {"init", sim_init}, {"quote", sim_quote},     {"extend", sim_extend},
-	    {"show", sim_show}, {"refresh", sim_refresh},
-	};
+	static const struct cli_sub subs[] = {{"init", sim_init},
+	                                      {"quote", sim_quote},
+	                                      {"extend", sim_extend},
+	                                      {"show", sim_show},
+	                                      {"refresh", sim_refresh}};
 
-	if (argc < 2) {
-		cli_err("sim", "no subcommand given; expected init, quote, extend, show or refresh");
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].run(argc - 1, argv + 1);
-	}
-	cli_err("sim",
-	        "unknown subcommand '%s'; expected init, quote, extend, show or refresh (see 'cvm help sim')",
-	        argv[1]);
-	return CLI_EXIT_USAGE;
+	return cli_dispatch("sim", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

@@ -1347,23 +1347,8 @@ out:
 
 int cmd_tpm(int argc, char **argv)
 {
-	if (argc < 2) {
-		cli_err("tpm", "no subcommand given; expected 'quote', 'verify' or 'pcrread'");
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	if (strcmp(argv[1], "quote") == 0)
-		return tpm_quote(argc - 1, argv + 1);
-	if (strcmp(argv[1], "verify") == 0)
-		return tpm_verify(argc - 1, argv + 1);
-	if (strcmp(argv[1], "pcrread") == 0)
-		return tpm_pcrread(argc - 1, argv + 1);
-	cli_err("tpm",
-	        "unknown subcommand '%s'; expected 'quote', 'verify' or 'pcrread' (see 'cvm help tpm')",
-	        argv[1]);
-	return CLI_EXIT_USAGE;
+	static const struct cli_sub subs[] = {
+	    {"quote", tpm_quote}, {"verify", tpm_verify}, {"pcrread", tpm_pcrread}};
+
+	return cli_dispatch("tpm", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

@@ -50,6 +50,45 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	(void)fputc('\n', stderr);
 }
 
+/* expected_list writes "'a', 'b' or 'c'" for the subcommands. */
+static void expected_list(const struct cli_sub *subs, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int k = snprintf(buf + used, len - used, "%s'%s'", i == 0 ? "" : (i + 1 == n ? " or " : ", "),
+		                 subs[i].name);
+
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+}
+
+int cli_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, void (*usage)(FILE *out), int argc,
+                 char **argv)
+{
+	char expected[256];
+
+	expected_list(subs, n, expected, sizeof(expected));
+	if (argc < 2) {
+		cli_err(cmd, "no subcommand given; expected %s", expected);
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].run(argc - 1, argv + 1);
+	cli_err(cmd, "unknown subcommand '%s'; expected %s (see '%s help %s')", argv[1], expected, CLI_PROG,
+	        cmd);
+	return CLI_EXIT_USAGE;
+}
+
 bool cli_common_option(int c)
 {
 	switch (c) {
