@@ -61,9 +61,12 @@ static bool only_space_or_nul(const struct cvm_rd *in)
 	return true;
 }
 
-/* take_line_end consumes an end of line (or the end of the input). */
+/* take_line_end consumes spaces or tabs, then an end of line (or the end
+ * of the input). */
 static bool take_line_end(struct cvm_rd *in)
 {
+	while (in->len != 0 && (in->p[0] == ' ' || in->p[0] == '\t'))
+		(void)cvm_rd_skip(in, 1);
 	if (in->len == 0)
 		return true;
 	if (in->p[0] == '\r')

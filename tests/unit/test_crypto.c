@@ -16,6 +16,7 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -526,6 +527,146 @@ static void test_crl_flips_match_openssl(void **state)
 	EVP_PKEY_free(ca_key);
 }
 
+/* ---- PEM chains: lib/crypto's own framing ------------------------------------ */
+
+/* pem_of_cert writes `x` as PEM text (NUL-terminated, the caller frees). */
+static char *pem_of_cert(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL, *out;
+	long n;
+
+	assert_non_null(b);
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	n = BIO_get_mem_data(b, &p);
+	assert_true(n > 0);
+	out = calloc(1, (size_t)n + 1);
+	assert_non_null(out);
+	memcpy(out, p, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+/* replace_all returns `s` with every `from` replaced by `to` (new string). */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to), n = 0, cap = strlen(s) * (tl + 1) + 1;
+	char *out = calloc(1, cap);
+
+	assert_non_null(out);
+	while (*s != '\0') {
+		if (strncmp(s, from, fl) == 0) {
+			memcpy(out + n, to, tl);
+			n += tl;
+			s += fl;
+		} else {
+			out[n++] = *s++;
+		}
+	}
+	return out;
+}
+
+static size_t chain_count(const char *text)
+{
+	struct cvm_cert **certs = NULL;
+	size_t n = 0;
+
+	if (cvm_certs_parse_pem((const uint8_t *)text, strlen(text), &certs, &n) != CVM_OK)
+		return 0;
+	cvm_certs_free(certs, n);
+	return n;
+}
+
+/* Layouts real PEM takes are read, and give the DER OpenSSL's reader gives;
+ * anything but certificates and whitespace is refused. */
+static void test_pem_variants(void **state)
+{
+	EVP_PKEY *key = gen_p256();
+	X509 *x = make_cert(key, "cvmkit PEM test", NULL, key, true);
+	char *pem = pem_of_cert(x), *v, *w, buf[8192];
+	struct cvm_cert **certs = NULL;
+	unsigned char *der = NULL;
+	const uint8_t *got = NULL;
+	size_t n = 0, got_len = 0;
+	int der_len = i2d_X509(x, &der);
+
+	(void)state;
+	/* as written, twice, and with trailing NULs: the same certificate */
+	assert_int_equal(cvm_certs_parse_pem((const uint8_t *)pem, strlen(pem), &certs, &n), CVM_OK);
+	assert_int_equal(n, 1);
+	cvm_cert_der(certs[0], &got, &got_len);
+	assert_int_equal(got_len, (size_t)der_len);
+	assert_memory_equal(got, der, got_len);
+	cvm_certs_free(certs, n);
+	(void)snprintf(buf, sizeof(buf), "%s%s", pem, pem);
+	assert_int_equal(chain_count(buf), 2);
+	memcpy(buf, pem, strlen(pem));
+	memset(buf + strlen(pem), 0, 3);
+	assert_int_equal(cvm_certs_parse_pem((const uint8_t *)buf, strlen(pem) + 3, &certs, &n), CVM_OK);
+	cvm_certs_free(certs, n);
+	/* CRLF lines; blanks after the markers; no final newline; leading blank
+	 * lines; the base64 on one line */
+	v = replace_all(pem, "\n", "\r\n");
+	assert_int_equal(chain_count(v), 1);
+	free(v);
+	v = replace_all(pem, "-----\n", "----- \t\n");
+	assert_int_equal(chain_count(v), 1);
+	free(v);
+	v = strdup(pem);
+	v[strlen(v) - 1] = '\0';
+	assert_int_equal(chain_count(v), 1);
+	free(v);
+	(void)snprintf(buf, sizeof(buf), "\n\n  %s", pem);
+	assert_int_equal(chain_count(buf), 1);
+	v = replace_all(pem, "\n", "");
+	w = replace_all(v, "-----BEGIN CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\n");
+	free(v);
+	v = replace_all(w, "-----END", "\n-----END");
+	free(w);
+	assert_int_equal(chain_count(v), 1);
+	{
+		BIO *b = BIO_new_mem_buf(v, -1);
+		X509 *o = PEM_read_bio_X509(b, NULL, NULL, NULL);
+
+		assert_non_null(o); /* OpenSSL reads the one-line form too */
+		X509_free(o);
+		BIO_free(b);
+	}
+	free(v);
+	/* refused: text before, between or after; a header; another label; no
+	 * END line; an empty body; a non-base64 character; two blocks run together */
+	(void)snprintf(buf, sizeof(buf), "subject=CN = x\n%s", pem);
+	assert_int_equal(chain_count(buf), 0);
+	(void)snprintf(buf, sizeof(buf), "%sjunk\n%s", pem, pem);
+	assert_int_equal(chain_count(buf), 0);
+	(void)snprintf(buf, sizeof(buf), "%sjunk", pem);
+	assert_int_equal(chain_count(buf), 0);
+	v = replace_all(pem, "-----BEGIN CERTIFICATE-----\n",
+	                "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n");
+	assert_int_equal(chain_count(v), 0);
+	free(v);
+	v = replace_all(pem, "CERTIFICATE-----", "X509 CRL-----");
+	assert_int_equal(chain_count(v), 0);
+	free(v);
+	v = strdup(pem);
+	*strstr(v, "-----END") = '\0';
+	assert_int_equal(chain_count(v), 0);
+	free(v);
+	assert_int_equal(chain_count("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"), 0);
+	v = strdup(pem);
+	v[40] = '*';
+	assert_int_equal(chain_count(v), 0);
+	free(v);
+	v = replace_all(pem, "-----END CERTIFICATE-----\n", "-----END CERTIFICATE-----");
+	(void)snprintf(buf, sizeof(buf), "%s%s", v, pem);
+	assert_int_equal(chain_count(buf), 0);
+	free(v);
+	OPENSSL_free(der);
+	free(pem);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
 /* ---- the parse caches --------------------------------------------------------- */
 
 static void test_cert_cache(void **state)
@@ -654,6 +795,7 @@ int main(void)
 	    cmocka_unit_test(test_cert_flips_match_openssl),
 	    cmocka_unit_test(test_cert_nonder_signature),
 	    cmocka_unit_test(test_crl_flips_match_openssl),
+	    cmocka_unit_test(test_pem_variants),
 	    cmocka_unit_test(test_cert_cache),
 	    cmocka_unit_test(test_crl_cache),
 	    cmocka_unit_test(test_tcb_info_kept),
