@@ -161,7 +161,8 @@ void cvm_crl_free(struct cvm_crl *crl)
 {
 	if (crl == NULL)
 		return;
-	if (crl->refs > 0 && __atomic_sub_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (__atomic_load_n(&crl->refs, __ATOMIC_ACQUIRE) > 0 &&
+	    __atomic_sub_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	X509_CRL_free(crl->crl);
 	OPENSSL_free(crl->der);

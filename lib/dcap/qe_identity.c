@@ -8,7 +8,8 @@ void cvm_qe_identity_free(struct cvm_qe_identity *qe)
 {
 	if (qe == NULL)
 		return;
-	if (qe->refs > 0 && __atomic_sub_fetch(&qe->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (__atomic_load_n(&qe->refs, __ATOMIC_ACQUIRE) > 0 &&
+	    __atomic_sub_fetch(&qe->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (size_t i = 0; qe->levels != NULL && i < qe->level_count; i++)
 		cvm_coll_advisories_cleanup(&qe->levels[i].adv);

@@ -9,7 +9,8 @@ void cvm_tcb_info_free(struct cvm_tcb_info *ti)
 {
 	if (ti == NULL)
 		return;
-	if (ti->refs > 0 && __atomic_sub_fetch(&ti->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (__atomic_load_n(&ti->refs, __ATOMIC_ACQUIRE) > 0 &&
+	    __atomic_sub_fetch(&ti->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (size_t i = 0; ti->levels != NULL && i < ti->level_count; i++)
 		cvm_coll_advisories_cleanup(&ti->levels[i].adv);

@@ -2,6 +2,7 @@
  * every real TDX and SGX vector, at each vector's own verification time, plus
  * truncation and bit-flip checks over the signed regions of real quotes and
  * collateral. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,8 +331,8 @@ static bool same_signed_json(enum flip_kind kind, const uint8_t *orig, size_t or
 	return same;
 }
 
-static void flip_file(const char *dir, int64_t at, const char *file, enum flip_kind kind, uint8_t **field,
-                      const size_t *field_len)
+static void flip_file(const char *dir, int64_t at, const char *file, enum flip_kind kind, size_t field_off,
+                      size_t len_off)
 {
 	struct cvm_dcap_collateral *c = NULL;
 	struct cvm_dcap_verified *v = NULL;
@@ -343,9 +344,8 @@ static void flip_file(const char *dir, int64_t at, const char *file, enum flip_k
 	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
 	cvm_dcap_verified_free(v);
 	{
-		uint8_t *p = *(uint8_t **)((char *)c + ((const char *)field - (const char *)NULL));
-		size_t n =
-		    *(const size_t *)((const char *)c + ((const char *)field_len - (const char *)NULL));
+		uint8_t *p = *(uint8_t **)(void *)((char *)c + field_off);
+		size_t n = *(const size_t *)(const void *)((const char *)c + len_off);
 
 		uint8_t *orig = malloc(n);
 
@@ -387,8 +387,8 @@ static void flip_file(const char *dir, int64_t at, const char *file, enum flip_k
 	cvm_dcap_collateral_free(c);
 }
 
-#define FIELD(f) ((uint8_t **)(void *)offsetof(struct cvm_dcap_collateral, f))
-#define FIELD_LEN(f) ((const size_t *)(void *)offsetof(struct cvm_dcap_collateral, f##_len))
+#define FIELD(f) offsetof(struct cvm_dcap_collateral, f)
+#define FIELD_LEN(f) offsetof(struct cvm_dcap_collateral, f##_len)
 
 static void bit_flips_in_signed_collateral_are_rejected(void **state)
 {
@@ -452,6 +452,84 @@ static void builtin_root_is_intels(void **state)
 	assert_string_equal(hex, "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
 }
 
+/* Verifications from several threads at once share the process-wide caches
+ * (parsed certificates, CRLs, TCB infos, QE identities) and P-256 tables,
+ * which are filled and replaced while they run: every verdict stays the
+ * table's. */
+#define THREADS 4
+#define NVEC (sizeof(expects) / sizeof(expects[0]))
+
+struct loaded {
+	struct cvm_dcap_collateral *coll[NVEC];
+	uint8_t *quote[NVEC];
+	size_t quote_len[NVEC];
+	size_t rounds;
+	size_t wrong, done;
+};
+
+static void *verify_all(void *p)
+{
+	struct loaded *l = p;
+
+	for (size_t round = 0; round < l->rounds; round++) {
+		for (size_t i = 0; i < NVEC; i++) {
+			const struct expect *e = &expects[i];
+			struct cvm_dcap_verified *v = NULL;
+			struct cvm_dcap_result res;
+			struct cvm_report rep;
+			int r;
+
+			memset(&res, 0, sizeof(res));
+			cvm_report_init(&rep);
+			r = cvm_dcap_collateral_verify(l->coll[i], NULL, 0, e->at, &rep, &v);
+			if (r == CVM_OK)
+				r = cvm_dcap_quote_verify(v, l->quote[i], l->quote_len[i], e->at, &rep, &res);
+			if ((r == CVM_OK) != e->ok || res.tcb_status != e->status)
+				l->wrong++;
+			cvm_dcap_verified_free(v);
+			l->done++;
+		}
+	}
+	return NULL;
+}
+
+static void vectors_verify_alike_from_many_threads(void **state)
+{
+	struct loaded l[THREADS];
+	pthread_t th[THREADS];
+	char path[4096], rel[512];
+
+	(void)state;
+	memset(l, 0, sizeof(l));
+	for (size_t i = 0; i < NVEC; i++) {
+		(void)snprintf(rel, sizeof(rel), "%s/quote.bin", expects[i].dir);
+		l[0].quote[i] = vector_read(rel, &l[0].quote_len[i]);
+		assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), expects[i].dir),
+		                                              &l[0].coll[i], NULL, 0),
+		                 CVM_OK);
+	}
+	for (size_t t = 0; t < THREADS; t++) {
+		memcpy(l[t].coll, l[0].coll, sizeof(l[0].coll));
+		memcpy(l[t].quote, l[0].quote, sizeof(l[0].quote));
+		memcpy(l[t].quote_len, l[0].quote_len, sizeof(l[0].quote_len));
+		/* 12 rounds: past the 8th use of each key, so tables are built
+		 * while other threads verify (3 under valgrind, for time) */
+		l[t].rounds = getenv("CVM_UNDER_VALGRIND") != NULL ? 3 : 12;
+		assert_int_equal(pthread_create(&th[t], NULL, verify_all, &l[t]), 0);
+	}
+	for (size_t t = 0; t < THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		print_message("thread %zu: %zu verifications, %zu with another verdict\n", t, l[t].done,
+		              l[t].wrong);
+		assert_int_equal(l[t].wrong, 0);
+		assert_int_equal(l[t].done, l[t].rounds * NVEC);
+	}
+	for (size_t i = 0; i < NVEC; i++) {
+		cvm_dcap_collateral_free(l[0].coll[i]);
+		free(l[0].quote[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +538,7 @@ int main(void)
 	    cmocka_unit_test(warm_collateral_is_rechecked_against_the_time),
 	    cmocka_unit_test(every_bit_flip_in_signed_quote_regions_is_rejected),
 	    cmocka_unit_test(bit_flips_in_signed_collateral_are_rejected),
+	    cmocka_unit_test(vectors_verify_alike_from_many_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
