@@ -14,8 +14,9 @@
  * key, repaid after some 800 verifications), so a key gets one only at its
  * P256_BUILD_AFTER-th kept verification, and a process-wide cache keyed by
  * the key's bytes keeps P256_TABLES_MAX of them, the most used (counts are
- * halved now and then, so that keys no longer used make room). A table is a pure function of the public key,
- * never a verification result: every signature is checked in full every time. Everything here handles public
+ * halved now and then, so that keys no longer used make room). A table is
+ * a pure function of the public key, never a verification result: every
+ * signature is checked in full every time. Everything here handles public
  * values only, so variable time is fine. */
 /* EC_GROUP_precompute_mult is deprecated in OpenSSL 3.0 without a
  * replacement (it still builds the fixed-base table ECDSA signing uses). */
@@ -277,7 +278,7 @@ int cvm_p256_verify_digest(const struct cvm_p256_pub *pub, const uint8_t digest[
 	int ret;
 
 	if (g == NULL || pub->q == NULL)
-		return CVM_E_CRYPTO;
+		return CVM_E_SIGNATURE;
 	ret = cvm_ecdsa_begin(&w, g, rb, sb, digest, 32);
 	if (ret == CVM_OK) {
 		a = EC_POINT_new(g);
@@ -325,6 +326,12 @@ int cvm_p256_verify_der(const struct cvm_p256_pub *pub, const uint8_t *msg, size
 	if (n <= 0 || (size_t)n != der_len || memcmp(re, der, der_len) != 0)
 		goto out;
 	ECDSA_SIG_get0(sig, &r, &s);
+	/* A negative INTEGER is valid DER and BN_bn2binpad would write its
+	 * magnitude. OpenSSL 3.0 reads ECDSA-Sig-Value integers as unsigned,
+	 * so the re-encoding check above already refuses one; this keeps the
+	 * rejection independent of that. */
+	if (BN_is_negative(r) || BN_is_negative(s))
+		goto out;
 	if (BN_bn2binpad(r, rb, 32) != 32 || BN_bn2binpad(s, sb, 32) != 32)
 		goto out; /* longer than the order: invalid */
 	cvm_sha256(msg, len, digest);

@@ -82,6 +82,11 @@ static bool openssl_ok(EVP_PKEY *k, const uint8_t *msg, size_t len, const uint8_
 	return cvm_evp_verify_sha256(k, msg, len, der, der_len) == CVM_OK;
 }
 
+static bool openssl_der_ok(EVP_PKEY *k, const uint8_t *msg, size_t len, const uint8_t *der, size_t der_len)
+{
+	return cvm_evp_verify_sha256(k, msg, len, der, der_len) == CVM_OK;
+}
+
 /* ---- P-256: plain and kept against OpenSSL --------------------------------- */
 
 #define KEYS 11 /* more than the 8 tables kept: tables are built and evicted */
@@ -278,6 +283,53 @@ static void test_p256_threads(void **state)
 		cvm_p256_key_free(ck[i]);
 		EVP_PKEY_free(keys[i]);
 	}
+}
+
+/* DER signatures (certificates, CRLs): a negative r, valid DER for an
+ * INTEGER whose top bit is set without the 0x00 OpenSSL puts in front, is
+ * rejected like OpenSSL rejects it, although its magnitude is the right r. */
+static void test_p256_der_negative_r(void **state)
+{
+	EVP_PKEY *k = gen_p256();
+	struct cvm_p256_pub pub;
+	uint8_t xy[64], msg[16] = {9}, der[80], neg[80];
+	size_t tries = 0;
+
+	(void)state;
+	pub_xy(k, xy);
+	assert_int_equal(cvm_p256_pub_set(&pub, xy), CVM_OK);
+	for (;;) {
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		size_t len = sizeof(der), r_len;
+
+		assert_non_null(ctx);
+		msg[1] = (uint8_t)tries;
+		assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k), 1);
+		assert_int_equal(EVP_DigestSign(ctx, der, &len, msg, sizeof(msg)), 1);
+		EVP_MD_CTX_free(ctx);
+		assert_true(tries++ < 200);
+		/* both paths accept the signature as made */
+		assert_int_equal(cvm_p256_verify_der(&pub, msg, sizeof(msg), der, len, false), CVM_OK);
+		assert_int_equal(cvm_p256_verify_der(&pub, msg, sizeof(msg), der, len, true), CVM_OK);
+		/* 30 L 02 21 00 r(32, top bit set) 02 Ls s: drop the 00 */
+		r_len = der[3];
+		if (r_len != 33 || der[4] != 0)
+			continue;
+		neg[0] = 0x30;
+		neg[1] = (uint8_t)(der[1] - 1);
+		neg[2] = 0x02;
+		neg[3] = 32;
+		memcpy(neg + 4, der + 5, len - 5);
+		assert_true(neg[4] & 0x80);
+		assert_false(openssl_der_ok(k, msg, sizeof(msg), neg, len - 1));
+		assert_int_equal(cvm_p256_verify_der(&pub, msg, sizeof(msg), neg, len - 1, false),
+		                 CVM_E_SIGNATURE);
+		assert_int_equal(cvm_p256_verify_der(&pub, msg, sizeof(msg), neg, len - 1, true),
+		                 CVM_E_SIGNATURE);
+		break;
+	}
+	cvm_p256_pub_clear(&pub);
+	EVP_PKEY_free(k);
 }
 
 /* ---- certificates and CRLs: the fast path against OpenSSL ------------------ */
@@ -792,6 +844,7 @@ int main(void)
 	    cmocka_unit_test(test_p256_range),
 	    cmocka_unit_test(test_p256_bad_keys),
 	    cmocka_unit_test(test_p256_threads),
+	    cmocka_unit_test(test_p256_der_negative_r),
 	    cmocka_unit_test(test_cert_flips_match_openssl),
 	    cmocka_unit_test(test_cert_nonder_signature),
 	    cmocka_unit_test(test_crl_flips_match_openssl),
