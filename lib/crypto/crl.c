@@ -24,59 +24,41 @@ struct cvm_crl {
 	size_t tbs_off, tbs_len, sig_off, sig_len;
 };
 
-/* The process-wide cache of parsed CRLs (cvm_crl_cache_keep), most
- * recently used first. */
-static struct cvm_crl *crl_cache[CVM_CRL_CACHE_MAX];
-static pthread_mutex_t crl_cache_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct cvm_crl *cache_take(const uint8_t *buf, size_t len)
+/* The process-wide cache of parsed CRLs (cvm_crl_cache_keep), keyed by
+ * the bytes given to cvm_crl_parse. */
+static void crl_bytes(const void *obj, const uint8_t **p, size_t *len)
 {
-	struct cvm_crl *c = NULL;
+	const struct cvm_crl *c = obj;
 
-	(void)pthread_mutex_lock(&crl_cache_mu);
-	for (size_t i = 0; i < CVM_CRL_CACHE_MAX && crl_cache[i] != NULL; i++) {
-		if (crl_cache[i]->in_len != len || memcmp(crl_cache[i]->in, buf, len) != 0)
-			continue;
-		c = crl_cache[i];
-		for (size_t j = i; j > 0; j--)
-			crl_cache[j] = crl_cache[j - 1];
-		crl_cache[0] = c;
-		__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-		break;
-	}
-	(void)pthread_mutex_unlock(&crl_cache_mu);
+	*p = c->in;
+	*len = c->in_len;
+}
+
+static void *crl_ref(void *obj)
+{
+	struct cvm_crl *c = obj;
+
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 	return c;
 }
 
+static void crl_unref(void *obj)
+{
+	cvm_crl_free(obj);
+}
+
+static struct cvm_crl *crl_slots[CVM_CRL_CACHE_MAX];
+static struct cvm_mru crl_cache = CVM_MRU_INIT(crl_slots, crl_bytes, crl_ref, crl_unref);
+
 void cvm_crl_cache_keep(struct cvm_crl *crl)
 {
-	struct cvm_crl *old = NULL;
-	size_t i;
-
-	if (crl == NULL || crl->in == NULL)
-		return;
-	(void)pthread_mutex_lock(&crl_cache_mu);
-	for (i = 0; i < CVM_CRL_CACHE_MAX && crl_cache[i] != NULL; i++)
-		if (crl_cache[i] == crl || (crl_cache[i]->in_len == crl->in_len &&
-		                            memcmp(crl_cache[i]->in, crl->in, crl->in_len) == 0))
-			break;
-	if (i == CVM_CRL_CACHE_MAX || crl_cache[i] == NULL) {
-		old = crl_cache[CVM_CRL_CACHE_MAX - 1];
-		for (size_t j = CVM_CRL_CACHE_MAX - 1; j > 0; j--)
-			crl_cache[j] = crl_cache[j - 1];
-		__atomic_add_fetch(&crl->refs, 1, __ATOMIC_ACQ_REL);
-		crl_cache[0] = crl;
-	}
-	(void)pthread_mutex_unlock(&crl_cache_mu);
-	cvm_crl_free(old);
+	cvm_mru_keep(&crl_cache, crl);
 }
 
 /* crl_fast_fields fills what the ECDSA-SHA256 path needs (optional: without
  * it X509_CRL_verify checks the signature). */
 static void crl_fast_fields(struct cvm_crl *c)
 {
-	const ASN1_BIT_STRING *sig = NULL;
-	const X509_ALGOR *alg = NULL;
 	unsigned char *der = NULL;
 	int n = i2d_X509_CRL(c->crl, &der);
 
@@ -86,9 +68,8 @@ static void crl_fast_fields(struct cvm_crl *c)
 	}
 	c->der = der;
 	c->der_len = (size_t)n;
-	X509_CRL_get0_signature(c->crl, &sig, &alg);
 	c->ecdsa_sha256 =
-	    X509_CRL_get_signature_nid(c->crl) == NID_ecdsa_with_SHA256 && alg != NULL &&
+	    X509_CRL_get_signature_nid(c->crl) == NID_ecdsa_with_SHA256 &&
 	    cvm_signed_der_split(c->der, c->der_len, &c->tbs_off, &c->tbs_len, &c->sig_off, &c->sig_len);
 	ERR_clear_error();
 }
@@ -102,7 +83,7 @@ int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 	*out = NULL;
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
-	*out = cache_take(buf, len);
+	*out = cvm_mru_take(&crl_cache, buf, len);
 	if (*out != NULL)
 		return CVM_OK;
 	if (cvm_pem_starts(buf, len)) {

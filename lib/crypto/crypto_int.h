@@ -2,6 +2,8 @@
 #ifndef CVM_CRYPTO_INT_H
 #define CVM_CRYPTO_INT_H
 
+#include <pthread.h>
+
 #include <openssl/asn1.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -81,6 +83,31 @@ int cvm_p256_verify_der(const struct cvm_p256_pub *pub, const uint8_t *msg, size
  * SEQUENCE inside the signed part (its own copy of the algorithm). */
 bool cvm_signed_der_split(const uint8_t *der, size_t len, size_t *tbs_off, size_t *tbs_len, size_t *sig_off,
                           size_t *sig_len);
+
+/* struct cvm_mru is a small process-wide list of reference-counted parsed
+ * objects, most recently used first, each found only by its exact bytes
+ * (the certificate and CRL caches). `bytes` gives an object's key bytes (a
+ * NULL pointer: it cannot be kept), `ref` takes a reference and returns the
+ * object, `unref` drops one. Thread-safe. */
+struct cvm_mru {
+	void **slot;
+	size_t cap;
+	pthread_mutex_t mu;
+	void (*bytes)(const void *obj, const uint8_t **p, size_t *len);
+	void *(*ref)(void *obj);
+	void (*unref)(void *obj);
+};
+#define CVM_MRU_INIT(slots, bytes_fn, ref_fn, unref_fn)                                                    \
+	{                                                                                                  \
+		(void **)(slots), sizeof(slots) / sizeof((slots)[0]), PTHREAD_MUTEX_INITIALIZER, bytes_fn, \
+		    ref_fn, unref_fn                                                                       \
+	}
+/* cvm_mru_take returns a new reference to the object with exactly these
+ * bytes (moved to the front), or NULL. */
+void *cvm_mru_take(struct cvm_mru *m, const uint8_t *p, size_t len);
+/* cvm_mru_keep puts a reference to `obj` in front, unless one with the same
+ * bytes is there; the least recently used one makes room. */
+void cvm_mru_keep(struct cvm_mru *m, void *obj);
 
 /* cvm_pem_starts is true when the text (after whitespace) opens a PEM block. */
 bool cvm_pem_starts(const uint8_t *p, size_t len);

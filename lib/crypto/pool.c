@@ -98,10 +98,10 @@ static int pem_cert_block(struct cvm_rd *in, uint8_t **der, size_t *der_len)
 	cvm_rd_skip(in, sizeof(begin) - 1);
 	if (!take_line_end(in))
 		return CVM_E_FORMAT;
-	b64 = malloc(PEM_B64_MAX);
+	b64 = malloc(in->len < PEM_B64_MAX ? in->len + 1 : PEM_B64_MAX);
 	if (b64 == NULL)
 		return CVM_E_NOMEM;
-	while (in->len != 0 && n < PEM_B64_MAX) {
+	while (in->len != 0 && n < PEM_B64_MAX) { /* n <= bytes consumed < allocation */
 		uint8_t c = in->p[0];
 
 		if (c == '-') {

@@ -90,16 +90,14 @@ static bool cert_p256_point(X509 *x, uint8_t xy[64])
  * certificate without them is verified by OpenSSL's X509_verify). */
 static void cert_fast_fields(struct cvm_cert *c)
 {
-	const ASN1_BIT_STRING *sig = NULL;
-	const X509_ALGOR *alg = NULL;
 	uint8_t xy[64];
 
 	if (cert_p256_point(c->x, xy) && cvm_p256_pub_set(&c->p256, xy) == CVM_OK)
 		c->has_p256 = true;
-	X509_get0_signature(&sig, &alg, c->x);
+	/* the split also insists on the same algorithm inside and outside the
+	 * signed part, byte for byte (X509_verify compares them too) */
 	c->ecdsa_sha256 =
-	    X509_get_signature_nid(c->x) == NID_ecdsa_with_SHA256 && alg != NULL &&
-	    X509_ALGOR_cmp(alg, X509_get0_tbs_sigalg(c->x)) == 0 &&
+	    X509_get_signature_nid(c->x) == NID_ecdsa_with_SHA256 &&
 	    cvm_signed_der_split(c->der, c->der_len, &c->tbs_off, &c->tbs_len, &c->sig_off, &c->sig_len);
 	ERR_clear_error();
 }
@@ -149,51 +147,32 @@ bool cvm_pem_starts(const uint8_t *p, size_t len)
 	return len - i >= sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
 }
 
-/* The process-wide cache of parsed certificates (cvm_cert_cache_keep): most
- * recently used first. */
-static struct cvm_cert *cert_cache[CVM_CERT_CACHE_MAX];
-static pthread_mutex_t cert_cache_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* cache_take returns a new reference to the cached certificate with these
- * exact DER bytes, or NULL. */
-static struct cvm_cert *cache_take(const uint8_t *der, size_t len)
+/* The process-wide cache of parsed certificates (cvm_cert_cache_keep),
+ * keyed by their DER. */
+static void cert_bytes(const void *obj, const uint8_t **p, size_t *len)
 {
-	struct cvm_cert *c = NULL;
+	const struct cvm_cert *c = obj;
 
-	(void)pthread_mutex_lock(&cert_cache_mu);
-	for (size_t i = 0; i < CVM_CERT_CACHE_MAX && cert_cache[i] != NULL; i++) {
-		if (cert_cache[i]->der_len != len || memcmp(cert_cache[i]->der, der, len) != 0)
-			continue;
-		c = cert_cache[i];
-		for (size_t j = i; j > 0; j--)
-			cert_cache[j] = cert_cache[j - 1];
-		cert_cache[0] = c;
-		c = cvm_cert_dup(c);
-		break;
-	}
-	(void)pthread_mutex_unlock(&cert_cache_mu);
-	return c;
+	*p = c->der;
+	*len = c->der_len;
 }
+
+static void *cert_ref(void *obj)
+{
+	return cvm_cert_dup(obj);
+}
+
+static void cert_unref(void *obj)
+{
+	cvm_cert_free(obj);
+}
+
+static struct cvm_cert *cert_slots[CVM_CERT_CACHE_MAX];
+static struct cvm_mru cert_cache = CVM_MRU_INIT(cert_slots, cert_bytes, cert_ref, cert_unref);
 
 void cvm_cert_cache_keep(struct cvm_cert *c)
 {
-	struct cvm_cert *old = NULL;
-	size_t i;
-
-	if (c == NULL)
-		return;
-	(void)pthread_mutex_lock(&cert_cache_mu);
-	for (i = 0; i < CVM_CERT_CACHE_MAX && cert_cache[i] != NULL; i++)
-		if (cert_cache[i] == c || cvm_cert_equal(cert_cache[i], c))
-			break;
-	if (i == CVM_CERT_CACHE_MAX || cert_cache[i] == NULL) {
-		old = cert_cache[CVM_CERT_CACHE_MAX - 1];
-		for (size_t j = CVM_CERT_CACHE_MAX - 1; j > 0; j--)
-			cert_cache[j] = cert_cache[j - 1];
-		cert_cache[0] = cvm_cert_dup(c);
-	}
-	(void)pthread_mutex_unlock(&cert_cache_mu);
-	cvm_cert_free(old);
+	cvm_mru_keep(&cert_cache, c);
 }
 
 int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
@@ -205,7 +184,7 @@ int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 	if (len > INT32_MAX)
 		return CVM_E_TOO_LARGE;
 	if (!cvm_pem_starts(buf, len)) {
-		*out = cache_take(buf, len);
+		*out = cvm_mru_take(&cert_cache, buf, len);
 		if (*out != NULL)
 			return CVM_OK;
 	}
