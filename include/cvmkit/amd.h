@@ -42,7 +42,7 @@ struct cvm_amd_ark {
 
 /* cvm_amd_builtin_arks returns the built-in ARKs (Milan, Genoa, Turin); the
  * table is static. */
-const struct cvm_amd_ark *cvm_amd_builtin_arks(size_t *count);
+CVM_API const struct cvm_amd_ark *cvm_amd_builtin_arks(size_t *count);
 
 /* struct cvm_amd_collateral holds the certificate bytes as they come (DER or
  * PEM), all owned; absent files are NULL. */
@@ -70,9 +70,9 @@ struct cvm_amd_collateral {
  * cert_chain.pem; it parses nothing. On error, `what` (if not NULL) names the
  * file at fault. Returns 0, CVM_E_SYSTEM (errno set), CVM_E_TOO_LARGE,
  * CVM_E_FORMAT (a needed file is missing) or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_amd_collateral_load_dir(const char *dir, struct cvm_amd_collateral **out, char *what,
-                                               size_t what_len);
-void cvm_amd_collateral_free(struct cvm_amd_collateral *c);
+CVM_API CVM_MUST_CHECK int cvm_amd_collateral_load_dir(const char *dir, struct cvm_amd_collateral **out,
+                                                       char *what, size_t what_len);
+CVM_API void cvm_amd_collateral_free(struct cvm_amd_collateral *c);
 
 /* struct cvm_amd_vek is what a verified VCEK or VLEK certifies. */
 struct cvm_amd_vek {
@@ -107,12 +107,13 @@ struct cvm_amd_verified;
  * Steps go to `rep`. Returns 0, CVM_E_INVAL, CVM_E_CHAIN, CVM_E_SIGNATURE,
  * CVM_E_EXPIRED, CVM_E_REVOKED, CVM_E_FORMAT, CVM_E_MISMATCH,
  * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It does not look at any report. */
-CVM_MUST_CHECK int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                                        const uint8_t *root_der, size_t root_der_len, int64_t at,
-                                        struct cvm_report *rep, struct cvm_amd_verified **out);
-void cvm_amd_verified_free(struct cvm_amd_verified *v);
+CVM_API CVM_MUST_CHECK int cvm_amd_chain_verify(const struct cvm_amd_collateral *c,
+                                                enum cvm_snp_signer signer, const uint8_t *root_der,
+                                                size_t root_der_len, int64_t at, struct cvm_report *rep,
+                                                struct cvm_amd_verified **out);
+CVM_API void cvm_amd_verified_free(struct cvm_amd_verified *v);
 /* cvm_amd_verified_vek gives read access to what the chain certifies. */
-const struct cvm_amd_vek *cvm_amd_verified_vek(const struct cvm_amd_verified *v);
+CVM_API const struct cvm_amd_vek *cvm_amd_verified_vek(const struct cvm_amd_verified *v);
 
 /* struct cvm_amd_result is AMD's verdict on one report. */
 struct cvm_amd_result {
@@ -137,7 +138,8 @@ struct cvm_amd_result {
  * the guest masked it; a VLEK certifies no chip). Returns 0 only when all of
  * these hold; `res` is filled as far as verification got. It applies no
  * appraisal policy. */
-CVM_MUST_CHECK int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len,
-                                         int64_t at, struct cvm_report *rep, struct cvm_amd_result *res);
+CVM_API CVM_MUST_CHECK int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len,
+                                                 int64_t at, struct cvm_report *rep,
+                                                 struct cvm_amd_result *res);
 
 #endif

@@ -16,35 +16,35 @@ struct cvm_rd {
 	size_t len;
 };
 
-void cvm_rd_init(struct cvm_rd *r, const void *p, size_t len);
-bool cvm_rd_empty(const struct cvm_rd *r);
-bool cvm_rd_bytes(struct cvm_rd *r, const uint8_t **out, size_t n);
-bool cvm_rd_copy(struct cvm_rd *r, void *dst, size_t n);
-bool cvm_rd_skip(struct cvm_rd *r, size_t n);
-bool cvm_rd_sub(struct cvm_rd *r, struct cvm_rd *sub, size_t n);
-bool cvm_rd_sub_u16le(struct cvm_rd *r, struct cvm_rd *sub);
-bool cvm_rd_sub_u16be(struct cvm_rd *r, struct cvm_rd *sub); /* TPM2B */
-bool cvm_rd_sub_u32le(struct cvm_rd *r, struct cvm_rd *sub);
-bool cvm_rd_u8(struct cvm_rd *r, uint8_t *v);
-bool cvm_rd_u16le(struct cvm_rd *r, uint16_t *v);
-bool cvm_rd_u32le(struct cvm_rd *r, uint32_t *v);
-bool cvm_rd_u64le(struct cvm_rd *r, uint64_t *v);
-bool cvm_rd_u16be(struct cvm_rd *r, uint16_t *v);
-bool cvm_rd_u32be(struct cvm_rd *r, uint32_t *v);
-bool cvm_rd_u64be(struct cvm_rd *r, uint64_t *v);
+CVM_API void cvm_rd_init(struct cvm_rd *r, const void *p, size_t len);
+CVM_API bool cvm_rd_empty(const struct cvm_rd *r);
+CVM_API bool cvm_rd_bytes(struct cvm_rd *r, const uint8_t **out, size_t n);
+CVM_API bool cvm_rd_copy(struct cvm_rd *r, void *dst, size_t n);
+CVM_API bool cvm_rd_skip(struct cvm_rd *r, size_t n);
+CVM_API bool cvm_rd_sub(struct cvm_rd *r, struct cvm_rd *sub, size_t n);
+CVM_API bool cvm_rd_sub_u16le(struct cvm_rd *r, struct cvm_rd *sub);
+CVM_API bool cvm_rd_sub_u16be(struct cvm_rd *r, struct cvm_rd *sub); /* TPM2B */
+CVM_API bool cvm_rd_sub_u32le(struct cvm_rd *r, struct cvm_rd *sub);
+CVM_API bool cvm_rd_u8(struct cvm_rd *r, uint8_t *v);
+CVM_API bool cvm_rd_u16le(struct cvm_rd *r, uint16_t *v);
+CVM_API bool cvm_rd_u32le(struct cvm_rd *r, uint32_t *v);
+CVM_API bool cvm_rd_u64le(struct cvm_rd *r, uint64_t *v);
+CVM_API bool cvm_rd_u16be(struct cvm_rd *r, uint16_t *v);
+CVM_API bool cvm_rd_u32be(struct cvm_rd *r, uint32_t *v);
+CVM_API bool cvm_rd_u64be(struct cvm_rd *r, uint64_t *v);
 /* cvm_rd_peek_u8 reads the next byte without consuming it. */
-bool cvm_rd_peek_u8(const struct cvm_rd *r, uint8_t *v);
+CVM_API bool cvm_rd_peek_u8(const struct cvm_rd *r, uint8_t *v);
 /* cvm_rd_all_zero is true when every remaining byte is zero (or none remain). */
-bool cvm_rd_all_zero(const struct cvm_rd *r);
+CVM_API bool cvm_rd_all_zero(const struct cvm_rd *r);
 /* cvm_rd_has_nul is true when the view contains a zero byte. */
-bool cvm_rd_has_nul(const struct cvm_rd *r);
+CVM_API bool cvm_rd_has_nul(const struct cvm_rd *r);
 
 /* cvm_rd_asn1 reads one DER TLV whose tag is `tag` (a single tag byte, as
  * BoringSSL's CBS_get_asn1) and returns its contents in `out`. Only
  * definite-length DER with minimal length encoding is accepted. */
-bool cvm_rd_asn1(struct cvm_rd *r, struct cvm_rd *out, uint8_t tag);
+CVM_API bool cvm_rd_asn1(struct cvm_rd *r, struct cvm_rd *out, uint8_t tag);
 /* cvm_rd_asn1_any reads one TLV of any single-byte tag. */
-bool cvm_rd_asn1_any(struct cvm_rd *r, struct cvm_rd *out, uint8_t *tag);
+CVM_API bool cvm_rd_asn1_any(struct cvm_rd *r, struct cvm_rd *out, uint8_t *tag);
 
 #define CVM_ASN1_INTEGER 0x02
 #define CVM_ASN1_OCTET_STRING 0x04
@@ -61,25 +61,25 @@ struct cvm_wr {
 	bool fixed, err;
 };
 
-void cvm_wr_init(struct cvm_wr *w, size_t max);
-void cvm_wr_init_fixed(struct cvm_wr *w, void *buf, size_t cap);
-void cvm_wr_bytes(struct cvm_wr *w, const void *p, size_t n);
-void cvm_wr_zeros(struct cvm_wr *w, size_t n);
-void cvm_wr_u8(struct cvm_wr *w, uint8_t v);
-void cvm_wr_u16le(struct cvm_wr *w, uint16_t v);
-void cvm_wr_u32le(struct cvm_wr *w, uint32_t v);
-void cvm_wr_u64le(struct cvm_wr *w, uint64_t v);
-void cvm_wr_u16be(struct cvm_wr *w, uint16_t v);
-void cvm_wr_u32be(struct cvm_wr *w, uint32_t v);
-void cvm_wr_str(struct cvm_wr *w, const char *s);
+CVM_API void cvm_wr_init(struct cvm_wr *w, size_t max);
+CVM_API void cvm_wr_init_fixed(struct cvm_wr *w, void *buf, size_t cap);
+CVM_API void cvm_wr_bytes(struct cvm_wr *w, const void *p, size_t n);
+CVM_API void cvm_wr_zeros(struct cvm_wr *w, size_t n);
+CVM_API void cvm_wr_u8(struct cvm_wr *w, uint8_t v);
+CVM_API void cvm_wr_u16le(struct cvm_wr *w, uint16_t v);
+CVM_API void cvm_wr_u32le(struct cvm_wr *w, uint32_t v);
+CVM_API void cvm_wr_u64le(struct cvm_wr *w, uint64_t v);
+CVM_API void cvm_wr_u16be(struct cvm_wr *w, uint16_t v);
+CVM_API void cvm_wr_u32be(struct cvm_wr *w, uint32_t v);
+CVM_API void cvm_wr_str(struct cvm_wr *w, const char *s);
 /* cvm_wr_fmt appends printf-style text (no NUL). */
-void cvm_wr_fmt(struct cvm_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CVM_API void cvm_wr_fmt(struct cvm_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* cvm_wr_finish hands the bytes to the caller (growable mode: caller frees;
  * fixed mode: *out points into the caller's buffer). Returns CVM_E_TOO_LARGE
  * or CVM_E_NOMEM if any write failed; the writer is then cleaned up. */
-CVM_MUST_CHECK int cvm_wr_finish(struct cvm_wr *w, uint8_t **out, size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_wr_finish(struct cvm_wr *w, uint8_t **out, size_t *out_len);
 /* cvm_wr_finish_str is cvm_wr_finish plus a terminating NUL (not counted). */
-CVM_MUST_CHECK int cvm_wr_finish_str(struct cvm_wr *w, char **out);
-void cvm_wr_cleanup(struct cvm_wr *w);
+CVM_API CVM_MUST_CHECK int cvm_wr_finish_str(struct cvm_wr *w, char **out);
+CVM_API void cvm_wr_cleanup(struct cvm_wr *w);
 
 #endif

@@ -41,9 +41,9 @@ enum cvm_tcb_status {
 };
 
 /* cvm_tcb_status_name returns Intel's name ("UpToDate", ...) or "None". */
-const char *cvm_tcb_status_name(enum cvm_tcb_status s);
+CVM_API const char *cvm_tcb_status_name(enum cvm_tcb_status s);
 /* cvm_tcb_status_parse maps Intel's name to the enum; false if unknown. */
-bool cvm_tcb_status_parse(const char *name, size_t len, enum cvm_tcb_status *out);
+CVM_API bool cvm_tcb_status_parse(const char *name, size_t len, enum cvm_tcb_status *out);
 
 struct cvm_advisories {
 	size_t count;
@@ -127,30 +127,31 @@ struct cvm_qe_identity {
  * `body` (what the signature covers) and copies the signature. It checks no
  * signature and no date. Returns 0, CVM_E_FORMAT, CVM_E_UNSUPPORTED,
  * CVM_E_TOO_LARGE or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tcb_info_parse(const uint8_t *body, size_t len, struct cvm_tcb_info **out,
-                                      struct cvm_rd *signed_part, uint8_t signature[64]);
-void cvm_tcb_info_free(struct cvm_tcb_info *ti);
+CVM_API CVM_MUST_CHECK int cvm_tcb_info_parse(const uint8_t *body, size_t len, struct cvm_tcb_info **out,
+                                              struct cvm_rd *signed_part, uint8_t signature[64]);
+CVM_API void cvm_tcb_info_free(struct cvm_tcb_info *ti);
 
 /* cvm_qe_identity_parse is cvm_tcb_info_parse for
  * {"enclaveIdentity":{...},"signature":"<hex>"}. */
-CVM_MUST_CHECK int cvm_qe_identity_parse(const uint8_t *body, size_t len, struct cvm_qe_identity **out,
-                                         struct cvm_rd *signed_part, uint8_t signature[64]);
-void cvm_qe_identity_free(struct cvm_qe_identity *qe);
+CVM_API CVM_MUST_CHECK int cvm_qe_identity_parse(const uint8_t *body, size_t len,
+                                                 struct cvm_qe_identity **out, struct cvm_rd *signed_part,
+                                                 uint8_t signature[64]);
+CVM_API void cvm_qe_identity_free(struct cvm_qe_identity *qe);
 
 /* cvm_tcb_info_keep keeps the decoded `ti` of `body` process-wide (a few
  * recent bodies, thread-safe) so that a later cvm_tcb_info_parse of exactly
  * the same bytes returns it (shared, read-only) instead of decoding again.
  * Verifiers call it once the body's signature verified; it saves decoding,
  * never a check. `signed_part` and `signature` are what the parse gave. */
-void cvm_tcb_info_keep(struct cvm_tcb_info *ti, const uint8_t *body, size_t len,
-                       const struct cvm_rd *signed_part, const uint8_t signature[64]);
+CVM_API void cvm_tcb_info_keep(struct cvm_tcb_info *ti, const uint8_t *body, size_t len,
+                               const struct cvm_rd *signed_part, const uint8_t signature[64]);
 /* cvm_qe_identity_keep is cvm_tcb_info_keep for a QE identity. */
-void cvm_qe_identity_keep(struct cvm_qe_identity *qe, const uint8_t *body, size_t len,
-                          const struct cvm_rd *signed_part, const uint8_t signature[64]);
+CVM_API void cvm_qe_identity_keep(struct cvm_qe_identity *qe, const uint8_t *body, size_t len,
+                                  const struct cvm_rd *signed_part, const uint8_t signature[64]);
 
 /* cvm_iso8601_parse parses "YYYY-MM-DDThh:mm:ssZ" (optionally with
  * fractional seconds, or an offset "+hh:mm") to Unix seconds. */
-bool cvm_iso8601_parse(const char *s, size_t len, int64_t *out);
+CVM_API bool cvm_iso8601_parse(const char *s, size_t len, int64_t *out);
 
 /* struct cvm_dcap_collateral holds collateral bytes as the PCS returns them.
  * All fields are owned; absent optional fields are NULL. */
@@ -178,13 +179,13 @@ struct cvm_dcap_collateral {
  * qe_identity_issuer_chain.pem, pck_crl_issuer_chain.pem, pck_crl.der,
  * root_ca_crl.der and optionally intel_sgx_root_ca.der. On error, `what`
  * (if not NULL) names the file at fault. */
-CVM_MUST_CHECK int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **out, char *what,
-                                                size_t what_len);
-void cvm_dcap_collateral_free(struct cvm_dcap_collateral *c);
+CVM_API CVM_MUST_CHECK int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **out,
+                                                        char *what, size_t what_len);
+CVM_API void cvm_dcap_collateral_free(struct cvm_dcap_collateral *c);
 
 /* The Intel SGX Root CA, built in (DER). */
-extern const uint8_t cvm_intel_sgx_root_ca_der[];
-extern const size_t cvm_intel_sgx_root_ca_der_len;
+extern CVM_API const uint8_t cvm_intel_sgx_root_ca_der[];
+extern CVM_API const size_t cvm_intel_sgx_root_ca_der_len;
 
 /* struct cvm_dcap_verified is collateral that verified at one time against one
  * root: CRLs, issuer chains, TCB info and QE identity signatures. It is the
@@ -199,13 +200,14 @@ struct cvm_dcap_verified;
 /* cvm_dcap_collateral_verify checks `c` at Unix time `at` against the root CA
  * `root_der` (NULL: the built-in Intel SGX Root CA; a root CA file in the
  * collateral is never trusted by itself). Steps go to `rep`. */
-CVM_MUST_CHECK int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
-                                              size_t root_der_len, int64_t at, struct cvm_report *rep,
-                                              struct cvm_dcap_verified **out);
-void cvm_dcap_verified_free(struct cvm_dcap_verified *v);
+CVM_API CVM_MUST_CHECK int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c,
+                                                      const uint8_t *root_der, size_t root_der_len,
+                                                      int64_t at, struct cvm_report *rep,
+                                                      struct cvm_dcap_verified **out);
+CVM_API void cvm_dcap_verified_free(struct cvm_dcap_verified *v);
 /* cvm_dcap_verified_tcb_info gives read access to the verified TCB info. */
-const struct cvm_tcb_info *cvm_dcap_verified_tcb_info(const struct cvm_dcap_verified *v);
-const struct cvm_qe_identity *cvm_dcap_verified_qe_identity(const struct cvm_dcap_verified *v);
+CVM_API const struct cvm_tcb_info *cvm_dcap_verified_tcb_info(const struct cvm_dcap_verified *v);
+CVM_API const struct cvm_qe_identity *cvm_dcap_verified_qe_identity(const struct cvm_dcap_verified *v);
 
 /* struct cvm_dcap_result is Intel's verdict on one quote. */
 struct cvm_dcap_result {
@@ -235,7 +237,8 @@ struct cvm_dcap_result {
  * is authentic and a TCB level matched with a status other than Revoked;
  * `res` is filled as far as verification got. It applies no appraisal
  * policy (debug, accepted statuses, measurements): see cvm_verify_quote. */
-CVM_MUST_CHECK int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len,
-                                         int64_t at, struct cvm_report *rep, struct cvm_dcap_result *res);
+CVM_API CVM_MUST_CHECK int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len,
+                                                 int64_t at, struct cvm_report *rep,
+                                                 struct cvm_dcap_result *res);
 
 #endif

@@ -2,7 +2,7 @@
 #ifndef CVMKIT_ERR_H
 #define CVMKIT_ERR_H
 
-#define CVM_MUST_CHECK __attribute__((warn_unused_result))
+#include "api.h"
 
 enum cvm_err {
 	CVM_OK = 0,
@@ -26,6 +26,6 @@ enum cvm_err {
 };
 
 /* cvm_strerror returns a static English description of `err`. */
-const char *cvm_strerror(int err);
+CVM_API const char *cvm_strerror(int err);
 
 #endif

@@ -88,10 +88,10 @@ enum cvm_evl_format {
 
 /* cvm_evl_format_name returns "tcg-sha1", "tcg2", "ccel", "dstack-runtime"
  * or "auto" (static strings; "unknown" for any other value). */
-const char *cvm_evl_format_name(enum cvm_evl_format format);
+CVM_API const char *cvm_evl_format_name(enum cvm_evl_format format);
 /* cvm_evl_format_from_name accepts the names above and "dstack". Returns 0 or
  * CVM_E_INVAL. */
-CVM_MUST_CHECK int cvm_evl_format_from_name(const char *name, enum cvm_evl_format *out);
+CVM_API CVM_MUST_CHECK int cvm_evl_format_from_name(const char *name, enum cvm_evl_format *out);
 
 /* struct cvm_evl_digest is one digest of an event, borrowed from the parser. */
 struct cvm_evl_digest {
@@ -156,15 +156,16 @@ struct cvm_evl_parser;
  * way round). The caller frees the parser with cvm_evl_parser_free. Returns
  * 0, CVM_E_INVAL (unknown format) or CVM_E_NOMEM; the log itself is read by
  * cvm_evl_parser_next. */
-CVM_MUST_CHECK int cvm_evl_parser_new_mem(const uint8_t *buf, size_t len, enum cvm_evl_format format,
-                                          struct cvm_evl_parser **out);
+CVM_API CVM_MUST_CHECK int cvm_evl_parser_new_mem(const uint8_t *buf, size_t len, enum cvm_evl_format format,
+                                                  struct cvm_evl_parser **out);
 /* cvm_evl_parser_new_fd makes a parser that reads `fd` (not closed by the
  * parser) to its end through a buffer that grows to at most
  * CVM_EVL_EVENT_MAX bytes, whatever the log's size. Returns 0, CVM_E_INVAL
  * (fd < 0, unknown format) or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_evl_parser_new_fd(int fd, enum cvm_evl_format format, struct cvm_evl_parser **out);
+CVM_API CVM_MUST_CHECK int cvm_evl_parser_new_fd(int fd, enum cvm_evl_format format,
+                                                 struct cvm_evl_parser **out);
 /* cvm_evl_parser_free frees `p`; NULL is a no-op. */
-void cvm_evl_parser_free(struct cvm_evl_parser *p);
+CVM_API void cvm_evl_parser_free(struct cvm_evl_parser *p);
 
 /* cvm_evl_parser_next reads the next event into `ev` and extends the
  * replay with it; `*has_event` is false (and 0 returned) at the end of the
@@ -194,20 +195,21 @@ void cvm_evl_parser_free(struct cvm_evl_parser *p);
  * CVM_E_UNSUPPORTED (a digest size cvmkit cannot hold, a dstack event
  * version other than 1 and 2), CVM_E_SYSTEM
  * (read() failed; errno is kept), CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_evl_parser_next(struct cvm_evl_parser *p, struct cvm_evl_event *ev, bool *has_event);
+CVM_API CVM_MUST_CHECK int cvm_evl_parser_next(struct cvm_evl_parser *p, struct cvm_evl_event *ev,
+                                               bool *has_event);
 
 /* cvm_evl_parser_format is the log's format, known after the first event
  * (CVM_EVL_AUTO before). */
-enum cvm_evl_format cvm_evl_parser_format(const struct cvm_evl_parser *p);
+CVM_API enum cvm_evl_format cvm_evl_parser_format(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_replay is the replay of the events returned so far
  * (borrowed; valid until the parser is freed). */
-const struct cvm_evl_replay *cvm_evl_parser_replay(const struct cvm_evl_parser *p);
+CVM_API const struct cvm_evl_replay *cvm_evl_parser_replay(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_error_offset is the byte offset of the event being read
  * when cvm_evl_parser_next failed (or where the next event starts). */
-uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p);
+CVM_API uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_why explains the last failure in one English sentence
  * fragment ("" when there is none); the text names no input bytes. */
-const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
+CVM_API const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
 
 /* cvm_evl_replay replays a whole log (the `len` bytes at `buf`) into `out`:
  * for each bank the Spec ID event lists (SHA-1 for tcg-sha1, SHA-384 for
@@ -221,21 +223,21 @@ const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
  * It checks what cvm_evl_parser_next checks; it does not check that the log
  * is the one the quote covers (that is the comparison). On failure `out` is
  * zeroed. Returns 0 or an error of cvm_evl_parser_next. */
-CVM_MUST_CHECK int cvm_evl_replay(const uint8_t *buf, size_t len, enum cvm_evl_format format,
-                                  struct cvm_evl_replay *out);
+CVM_API CVM_MUST_CHECK int cvm_evl_replay(const uint8_t *buf, size_t len, enum cvm_evl_format format,
+                                          struct cvm_evl_replay *out);
 /* cvm_evl_replay_fd is cvm_evl_replay reading `fd` to its end, in memory
  * bounded by CVM_EVL_EVENT_MAX whatever the log's size. */
-CVM_MUST_CHECK int cvm_evl_replay_fd(int fd, enum cvm_evl_format format, struct cvm_evl_replay *out);
+CVM_API CVM_MUST_CHECK int cvm_evl_replay_fd(int fd, enum cvm_evl_format format, struct cvm_evl_replay *out);
 
 /* cvm_evl_replay_bank finds the bank of algorithm `alg`, or NULL. */
-const struct cvm_evl_bank *cvm_evl_replay_bank(const struct cvm_evl_replay *r, uint16_t alg);
+CVM_API const struct cvm_evl_bank *cvm_evl_replay_bank(const struct cvm_evl_replay *r, uint16_t alg);
 /* cvm_evl_replay_value lends the value of register `reg` in bank `alg`
  * (`*out_len` bytes, valid as long as `r`), extended or at its reset value.
  * Returns 0, CVM_E_INVAL (reg >= r->reg_count), CVM_E_UNSUPPORTED (no such
  * bank, or cvmkit cannot compute its algorithm) or CVM_E_FORMAT (the bank
  * lacks a digest of an event that extended this register). */
-CVM_MUST_CHECK int cvm_evl_replay_value(const struct cvm_evl_replay *r, uint16_t alg, uint32_t reg,
-                                        const uint8_t **out, size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_evl_replay_value(const struct cvm_evl_replay *r, uint16_t alg, uint32_t reg,
+                                                const uint8_t **out, size_t *out_len);
 
 /* struct cvm_evl_pcr_select is one bank of a TPML_PCR_SELECTION: algorithm and
  * a bit mask of PCRs (bit i = PCR i). */
@@ -253,9 +255,9 @@ struct cvm_evl_pcr_select {
  * bytes to `out` (`out_len` bytes). Returns 0, CVM_E_INVAL (a register
  * beyond reg_count, out_len too small, no selection), or an error of
  * cvm_evl_replay_value or cvm_digest. */
-CVM_MUST_CHECK int cvm_evl_replay_pcr_digest(const struct cvm_evl_replay *r,
-                                             const struct cvm_evl_pcr_select *sel, size_t sel_count,
-                                             uint16_t hash_alg, uint8_t *out, size_t out_len);
+CVM_API CVM_MUST_CHECK int cvm_evl_replay_pcr_digest(const struct cvm_evl_replay *r,
+                                                     const struct cvm_evl_pcr_select *sel, size_t sel_count,
+                                                     uint16_t hash_alg, uint8_t *out, size_t out_len);
 
 /* cvm_evl_dstack_digest computes the SHA-384 digest dstack extends into
  * RTMR3 for the runtime event `name` (NUL-terminated) with `payload`:
@@ -265,15 +267,15 @@ CVM_MUST_CHECK int cvm_evl_replay_pcr_digest(const struct cvm_evl_replay *r,
  * Returns 0, CVM_E_INVAL (version not 1 or 2, name longer than
  * CVM_EVL_DSTACK_NAME_MAX), CVM_E_NOMEM or CVM_E_CRYPTO. It does not check
  * that `name` is valid UTF-8 (version 2 copies its bytes as they are). */
-CVM_MUST_CHECK int cvm_evl_dstack_digest(const char *name, const uint8_t *payload, size_t payload_len,
-                                         unsigned version, uint8_t out[48]);
+CVM_API CVM_MUST_CHECK int cvm_evl_dstack_digest(const char *name, const uint8_t *payload, size_t payload_len,
+                                                 unsigned version, uint8_t out[48]);
 
 /* Decoding for people. */
 
 /* cvm_evl_type_name returns the TCG name of an event type ("EV_SEPARATOR",
  * "EV_EFI_VARIABLE_BOOT", ...; "DSTACK_RUNTIME_EVENT" for
  * CVM_EV_DSTACK_RUNTIME), or NULL when the type is not known. */
-const char *cvm_evl_type_name(uint32_t type);
+CVM_API const char *cvm_evl_type_name(uint32_t type);
 
 /* struct cvm_evl_efi_var is a decoded UEFI_VARIABLE_DATA (the data of
  * EV_EFI_VARIABLE_* events); the views borrow from the event data. */
@@ -288,14 +290,14 @@ struct cvm_evl_efi_var {
  * lengths must fit in `data`; bytes left after them are counted in
  * trailing_len, not refused (real shim logs have them). Returns 0,
  * CVM_E_TRUNCATED or CVM_E_FORMAT. */
-CVM_MUST_CHECK int cvm_evl_efi_var_parse(struct cvm_rd data, struct cvm_evl_efi_var *out);
+CVM_API CVM_MUST_CHECK int cvm_evl_efi_var_parse(struct cvm_rd data, struct cvm_evl_efi_var *out);
 /* cvm_evl_guid_format writes a GUID in registry format
  * ("8be4df61-93ca-11d2-aa0d-00e098032b8c") and a NUL to `out`. */
-void cvm_evl_guid_format(const uint8_t guid[16], char out[37]);
+CVM_API void cvm_evl_guid_format(const uint8_t guid[16], char out[37]);
 /* cvm_evl_utf16_text writes UTF-16LE `in` as printable ASCII to `out`
  * (`cap` bytes, always NUL-terminated, cut with "..." if too long),
  * stopping at a NUL character; other characters become \uXXXX. */
-void cvm_evl_utf16_text(struct cvm_rd in, char *out, size_t cap);
+CVM_API void cvm_evl_utf16_text(struct cvm_rd in, char *out, size_t cap);
 
 #define CVM_EVL_DESCRIBE_MAX 512u
 /* cvm_evl_event_describe writes a one-line description of `ev` for people
@@ -304,6 +306,6 @@ void cvm_evl_utf16_text(struct cvm_rd in, char *out, size_t cap);
  * always NUL-terminated; cut with "..." at cap). The text is printable
  * ASCII: other bytes of the log are escaped. It never fails: data it cannot
  * decode is described by its length. */
-void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t cap);
+CVM_API void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t cap);
 
 #endif

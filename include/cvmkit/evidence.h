@@ -51,14 +51,15 @@
  * `ak_name` (`ak_name_len` bytes, at most CVM_TPM_NAME_MAX; 0 when the bundle
  * has no TPM part), as the file comment defines it. Returns 0 or
  * CVM_E_INVAL (a length out of range). */
-CVM_MUST_CHECK int cvm_evidence_report_data(const uint8_t *nonce, size_t nonce_len, const uint8_t *ak_name,
-                                            size_t ak_name_len, uint8_t out[64]);
+CVM_API CVM_MUST_CHECK int cvm_evidence_report_data(const uint8_t *nonce, size_t nonce_len,
+                                                    const uint8_t *ak_name, size_t ak_name_len,
+                                                    uint8_t out[64]);
 
 /* cvm_evidence_tpm_qualifying_data computes the qualifying data the TPM
  * quotes with for `nonce` (CVM_EVIDENCE_QDATA_LEN bytes to `out`). Returns 0
  * or CVM_E_INVAL (nonce length out of range). */
-CVM_MUST_CHECK int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce, size_t nonce_len,
-                                                    uint8_t out[CVM_EVIDENCE_QDATA_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce, size_t nonce_len,
+                                                            uint8_t out[CVM_EVIDENCE_QDATA_LEN]);
 
 enum cvm_evidence_platform {
 	CVM_EVIDENCE_TDX = 1,
@@ -75,17 +76,17 @@ struct cvm_evidence;
  * The caller frees *out with cvm_evidence_free. Returns 0, CVM_E_FORMAT,
  * CVM_E_TOO_LARGE, CVM_E_UNSUPPORTED (another version or platform) or
  * CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **out, char *why,
-                                      size_t why_len);
-void cvm_evidence_free(struct cvm_evidence *ev);
+CVM_API CVM_MUST_CHECK int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **out,
+                                              char *why, size_t why_len);
+CVM_API void cvm_evidence_free(struct cvm_evidence *ev);
 
 /* Accessors for what a parsed bundle claims (nothing here is verified). */
-enum cvm_evidence_platform cvm_evidence_platform(const struct cvm_evidence *ev);
-bool cvm_evidence_claims_simulated(const struct cvm_evidence *ev);
-bool cvm_evidence_has_tpm(const struct cvm_evidence *ev);
-bool cvm_evidence_has_ima(const struct cvm_evidence *ev);
+CVM_API enum cvm_evidence_platform cvm_evidence_platform(const struct cvm_evidence *ev);
+CVM_API bool cvm_evidence_claims_simulated(const struct cvm_evidence *ev);
+CVM_API bool cvm_evidence_has_tpm(const struct cvm_evidence *ev);
+CVM_API bool cvm_evidence_has_ima(const struct cvm_evidence *ev);
 /* cvm_evidence_pcrs lends the bundle's PCR values (NULL without a TPM part). */
-const struct cvm_tpm_pcrs *cvm_evidence_pcrs(const struct cvm_evidence *ev);
+CVM_API const struct cvm_tpm_pcrs *cvm_evidence_pcrs(const struct cvm_evidence *ev);
 
 /* struct cvm_evidence_opts is what the verifier trusts and requires. */
 struct cvm_evidence_opts {
@@ -151,7 +152,8 @@ struct cvm_evidence_result {
  * is not verified (ima_verified false); a quoted PCR 10 at zero matches the
  * empty prefix (ima_quoted_entries 0): both are accepted unless
  * o->require_ima. */
-CVM_MUST_CHECK int cvm_evidence_verify(const struct cvm_evidence *ev, const struct cvm_evidence_opts *o,
-                                       struct cvm_report *rep, struct cvm_evidence_result *res);
+CVM_API CVM_MUST_CHECK int cvm_evidence_verify(const struct cvm_evidence *ev,
+                                               const struct cvm_evidence_opts *o, struct cvm_report *rep,
+                                               struct cvm_evidence_result *res);
 
 #endif

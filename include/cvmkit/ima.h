@@ -71,7 +71,7 @@ enum cvm_ima_template {
 
 /* cvm_ima_template_name returns the kernel's name of `t` ("ima-ng", ...),
  * or "other". The string is static. */
-const char *cvm_ima_template_name(enum cvm_ima_template t);
+CVM_API const char *cvm_ima_template_name(enum cvm_ima_template t);
 
 /* struct cvm_ima_entry is one decoded entry. Every view borrows from the
  * buffer the entry was parsed from (for a reader: valid until its next call).
@@ -112,7 +112,8 @@ struct cvm_ima_entry {
  * 20-byte SHA-1 digest: its binary form has no length to tell an MD5 one
  * (ima_hash=md5) apart, and those are not supported. It does not check the
  * template digest: cvm_ima_replay_extend does. */
-CVM_MUST_CHECK int cvm_ima_entry_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_ima_entry *e);
+CVM_API CVM_MUST_CHECK int cvm_ima_entry_parse_binary(struct cvm_rd *in, bool big_endian,
+                                                      struct cvm_ima_entry *e);
 
 /* cvm_ima_entry_parse_ascii decodes one ascii line (`line_len` bytes
  * without its '\n') and rebuilds the template data into `scratch`
@@ -122,8 +123,8 @@ CVM_MUST_CHECK int cvm_ima_entry_parse_binary(struct cvm_rd *in, bool big_endian
  * CVM_E_FORMAT, CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED (a template whose
  * fields cvmkit does not know: ascii lists cannot be replayed without them).
  * It does not check the template digest. */
-CVM_MUST_CHECK int cvm_ima_entry_parse_ascii(const char *line, size_t line_len, uint8_t *scratch,
-                                             size_t scratch_len, struct cvm_ima_entry *e);
+CVM_API CVM_MUST_CHECK int cvm_ima_entry_parse_ascii(const char *line, size_t line_len, uint8_t *scratch,
+                                                     size_t scratch_len, struct cvm_ima_entry *e);
 
 /* struct cvm_ima_reader streams the entries of one list from a file, a file
  * descriptor or memory, holding at most one read window (about
@@ -133,18 +134,19 @@ struct cvm_ima_reader;
 /* cvm_ima_reader_open opens `path` ("-" is standard input). The caller frees
  * *out with cvm_ima_reader_free. Returns 0, CVM_E_SYSTEM (errno set) or
  * CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_ima_reader_open(const char *path, enum cvm_ima_format fmt,
-                                       struct cvm_ima_reader **out);
+CVM_API CVM_MUST_CHECK int cvm_ima_reader_open(const char *path, enum cvm_ima_format fmt,
+                                               struct cvm_ima_reader **out);
 /* cvm_ima_reader_new_fd reads from `fd`, which stays the caller's (not
  * closed by cvm_ima_reader_free). */
-CVM_MUST_CHECK int cvm_ima_reader_new_fd(int fd, enum cvm_ima_format fmt, struct cvm_ima_reader **out);
+CVM_API CVM_MUST_CHECK int cvm_ima_reader_new_fd(int fd, enum cvm_ima_format fmt,
+                                                 struct cvm_ima_reader **out);
 /* cvm_ima_reader_new_mem reads the `len` bytes at `buf`, which must outlive
  * the reader (entries borrow from it). */
-CVM_MUST_CHECK int cvm_ima_reader_new_mem(const uint8_t *buf, size_t len, enum cvm_ima_format fmt,
-                                          struct cvm_ima_reader **out);
+CVM_API CVM_MUST_CHECK int cvm_ima_reader_new_mem(const uint8_t *buf, size_t len, enum cvm_ima_format fmt,
+                                                  struct cvm_ima_reader **out);
 /* cvm_ima_reader_free closes what the reader opened and frees it; NULL is a
  * no-op. */
-void cvm_ima_reader_free(struct cvm_ima_reader *rd);
+CVM_API void cvm_ima_reader_free(struct cvm_ima_reader *rd);
 
 /* cvm_ima_reader_next decodes the next entry into `e` and sets *has_entry,
  * or clears *has_entry at the clean end of the list. `e` is valid until the
@@ -153,16 +155,17 @@ void cvm_ima_reader_free(struct cvm_ima_reader *rd);
  * CVM_E_TOO_LARGE. After an error, cvm_ima_reader_error says where and what,
  * and every later call returns the same error. Returns 0, CVM_E_SYSTEM or
  * any error of the entry parsers. */
-CVM_MUST_CHECK int cvm_ima_reader_next(struct cvm_ima_reader *rd, struct cvm_ima_entry *e, bool *has_entry);
+CVM_API CVM_MUST_CHECK int cvm_ima_reader_next(struct cvm_ima_reader *rd, struct cvm_ima_entry *e,
+                                               bool *has_entry);
 /* cvm_ima_reader_format is the list's format once the first bytes were read
  * (CVM_IMA_FORMAT_AUTO before). */
-enum cvm_ima_format cvm_ima_reader_format(const struct cvm_ima_reader *rd);
+CVM_API enum cvm_ima_format cvm_ima_reader_format(const struct cvm_ima_reader *rd);
 /* cvm_ima_reader_count is the number of entries returned so far. */
-uint64_t cvm_ima_reader_count(const struct cvm_ima_reader *rd);
+CVM_API uint64_t cvm_ima_reader_count(const struct cvm_ima_reader *rd);
 /* cvm_ima_reader_error describes the last failure in one sentence ("entry
  * 12 at byte 3456: ..."), or returns "" when there was none. The string
  * lives in the reader until its next call. */
-const char *cvm_ima_reader_error(const struct cvm_ima_reader *rd);
+CVM_API const char *cvm_ima_reader_error(const struct cvm_ima_reader *rd);
 
 /* struct cvm_ima_replay recomputes PCR values from entries, for one to
  * CVM_IMA_BANKS_MAX banks at once, for every PCR index an entry names. */
@@ -173,8 +176,9 @@ struct cvm_ima_replay;
  * frees *out with cvm_ima_replay_free. Returns 0, CVM_E_INVAL (no bank,
  * too many, a duplicate), CVM_E_UNSUPPORTED (an algorithm cvmkit does not
  * hash), CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_ima_replay_new(const uint16_t *banks, size_t bank_count, struct cvm_ima_replay **out);
-void cvm_ima_replay_free(struct cvm_ima_replay *rp);
+CVM_API CVM_MUST_CHECK int cvm_ima_replay_new(const uint16_t *banks, size_t bank_count,
+                                              struct cvm_ima_replay **out);
+CVM_API void cvm_ima_replay_free(struct cvm_ima_replay *rp);
 
 /* cvm_ima_replay_extend checks one entry and extends it into its PCR in
  * every bank, as the kernel does (ima_pcr_extend, ima_calc_field_array_hash):
@@ -186,29 +190,29 @@ void cvm_ima_replay_free(struct cvm_ima_replay *rp);
  * On failure the replay is unchanged. Returns 0, CVM_E_MISMATCH,
  * CVM_E_TOO_LARGE (more than CVM_IMA_ENTRIES_MAX entries) or CVM_E_CRYPTO.
  * It does not look at file digests, names or signatures. */
-CVM_MUST_CHECK int cvm_ima_replay_extend(struct cvm_ima_replay *rp, const struct cvm_ima_entry *e);
+CVM_API CVM_MUST_CHECK int cvm_ima_replay_extend(struct cvm_ima_replay *rp, const struct cvm_ima_entry *e);
 
 /* cvm_ima_replay_pcr writes the current value of PCR `pcr` in bank `bank`
  * (cvm_digest_len(bank) bytes) to `out`, which holds `out_len` bytes.
  * Returns 0, CVM_E_INVAL (bank not replayed, pcr out of range, out_len too
  * small). */
-CVM_MUST_CHECK int cvm_ima_replay_pcr(const struct cvm_ima_replay *rp, uint16_t bank, uint32_t pcr,
-                                      uint8_t *out, size_t out_len);
+CVM_API CVM_MUST_CHECK int cvm_ima_replay_pcr(const struct cvm_ima_replay *rp, uint16_t bank, uint32_t pcr,
+                                              uint8_t *out, size_t out_len);
 /* cvm_ima_replay_pcr_mask has bit i set when an entry extended PCR i. */
-uint32_t cvm_ima_replay_pcr_mask(const struct cvm_ima_replay *rp);
+CVM_API uint32_t cvm_ima_replay_pcr_mask(const struct cvm_ima_replay *rp);
 /* cvm_ima_replay_entries / _violations count the entries extended so far. */
-uint64_t cvm_ima_replay_entries(const struct cvm_ima_replay *rp);
-uint64_t cvm_ima_replay_violations(const struct cvm_ima_replay *rp);
+CVM_API uint64_t cvm_ima_replay_entries(const struct cvm_ima_replay *rp);
+CVM_API uint64_t cvm_ima_replay_violations(const struct cvm_ima_replay *rp);
 /* cvm_ima_replay_bank_count and _bank list the replayed banks in order. */
-size_t cvm_ima_replay_bank_count(const struct cvm_ima_replay *rp);
-uint16_t cvm_ima_replay_bank(const struct cvm_ima_replay *rp, size_t i);
+CVM_API size_t cvm_ima_replay_bank_count(const struct cvm_ima_replay *rp);
+CVM_API uint16_t cvm_ima_replay_bank(const struct cvm_ima_replay *rp, size_t i);
 /* cvm_ima_replay_template_count and _template_name list the distinct
  * template names met so far, in order of first use (at most 16; later new
  * names are counted in cvm_ima_replay_templates_dropped). The string is a
  * NUL-terminated copy owned by the replay. */
-size_t cvm_ima_replay_template_count(const struct cvm_ima_replay *rp);
-const char *cvm_ima_replay_template_name(const struct cvm_ima_replay *rp, size_t i);
-uint64_t cvm_ima_replay_templates_dropped(const struct cvm_ima_replay *rp);
+CVM_API size_t cvm_ima_replay_template_count(const struct cvm_ima_replay *rp);
+CVM_API const char *cvm_ima_replay_template_name(const struct cvm_ima_replay *rp, size_t i);
+CVM_API uint64_t cvm_ima_replay_templates_dropped(const struct cvm_ima_replay *rp);
 
 /* cvm_ima_replay_until reads entries from `rd` and extends them into `rp`
  * until PCR 10 of bank `bank` equals the `want_len` bytes at `want`: it
@@ -225,8 +229,9 @@ uint64_t cvm_ima_replay_templates_dropped(const struct cvm_ima_replay *rp);
  * It does not check entries that extend other PCRs (an IMA policy may name
  * any): PCR 10 does not cover them, so a caller that trusts the prefix must
  * compare every PCR in cvm_ima_replay_pcr_mask with the quote too. */
-CVM_MUST_CHECK int cvm_ima_replay_until(struct cvm_ima_replay *rp, struct cvm_ima_reader *rd, uint16_t bank,
-                                        const uint8_t *want, size_t want_len, bool *matched);
+CVM_API CVM_MUST_CHECK int cvm_ima_replay_until(struct cvm_ima_replay *rp, struct cvm_ima_reader *rd,
+                                                uint16_t bank, const uint8_t *want, size_t want_len,
+                                                bool *matched);
 
 /* cvm_ima_log_match_pcr10 is cvm_ima_replay_until over a list in memory
  * (format detected), replaying `bank` only: *prefix_entries is the length
@@ -237,9 +242,10 @@ CVM_MUST_CHECK int cvm_ima_replay_until(struct cvm_ima_replay *rp, struct cvm_im
  * also after the prefix). Returns 0 on a match, CVM_E_MISMATCH when no
  * prefix reaches `want` (or a template digest is wrong), or the errors of
  * cvm_ima_replay_until. */
-CVM_MUST_CHECK int cvm_ima_log_match_pcr10(const uint8_t *log, size_t log_len, uint16_t bank,
-                                           const uint8_t *want, size_t want_len, uint64_t *prefix_entries,
-                                           uint32_t *prefix_pcr_mask, uint64_t *total_entries);
+CVM_API CVM_MUST_CHECK int cvm_ima_log_match_pcr10(const uint8_t *log, size_t log_len, uint16_t bank,
+                                                   const uint8_t *want, size_t want_len,
+                                                   uint64_t *prefix_entries, uint32_t *prefix_pcr_mask,
+                                                   uint64_t *total_entries);
 
 /* ---- reference sets ----------------------------------------------------- */
 
@@ -264,11 +270,11 @@ struct cvm_ima_refset;
  * caller frees *out with cvm_ima_refset_free. On CVM_E_FORMAT,
  * CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED, *bad_line (if not NULL) is the
  * 1-based line at fault. Returns 0 or those errors, or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_ima_refset_parse(const uint8_t *buf, size_t len, struct cvm_ima_refset **out,
-                                        size_t *bad_line);
-void cvm_ima_refset_free(struct cvm_ima_refset *set);
+CVM_API CVM_MUST_CHECK int cvm_ima_refset_parse(const uint8_t *buf, size_t len, struct cvm_ima_refset **out,
+                                                size_t *bad_line);
+CVM_API void cvm_ima_refset_free(struct cvm_ima_refset *set);
 /* cvm_ima_refset_count is the number of distinct (path, digest) pairs. */
-size_t cvm_ima_refset_count(const struct cvm_ima_refset *set);
+CVM_API size_t cvm_ima_refset_count(const struct cvm_ima_refset *set);
 
 /* enum cvm_ima_ref_result is what a reference set says of one entry. */
 enum cvm_ima_ref_result {
@@ -284,9 +290,10 @@ enum cvm_ima_ref_result {
  * the path, and its file digest with its algorithm. Entries named
  * "boot_aggregate" and violations are not looked up (they measure no file).
  * It checks no template digest and no signature. */
-enum cvm_ima_ref_result cvm_ima_refset_check(const struct cvm_ima_refset *set, const struct cvm_ima_entry *e);
+CVM_API enum cvm_ima_ref_result cvm_ima_refset_check(const struct cvm_ima_refset *set,
+                                                     const struct cvm_ima_entry *e);
 /* cvm_ima_ref_result_name returns a short static description of `r`. */
-const char *cvm_ima_ref_result_name(enum cvm_ima_ref_result r);
+CVM_API const char *cvm_ima_ref_result_name(enum cvm_ima_ref_result r);
 
 /* ---- ima-sig signatures --------------------------------------------------- */
 
@@ -304,7 +311,7 @@ struct cvm_ima_sig {
 /* cvm_ima_sig_parse decodes a sig field. Returns 0, CVM_E_FORMAT (short,
  * or the length field disagrees with the bytes present) or
  * CVM_E_UNSUPPORTED (another type or version). */
-CVM_MUST_CHECK int cvm_ima_sig_parse(struct cvm_rd field, struct cvm_ima_sig *out);
+CVM_API CVM_MUST_CHECK int cvm_ima_sig_parse(struct cvm_rd field, struct cvm_ima_sig *out);
 
 /* struct cvm_ima_keyring holds the public keys signatures are checked with,
  * each with its IMA key id: the last 4 bytes of the certificate's
@@ -312,15 +319,15 @@ CVM_MUST_CHECK int cvm_ima_sig_parse(struct cvm_rd field, struct cvm_ima_sig *ou
  * SHA-1 over the subjectPublicKey bits (evmctl's). */
 #define CVM_IMA_KEYS_MAX 64
 struct cvm_ima_keyring;
-CVM_MUST_CHECK int cvm_ima_keyring_new(struct cvm_ima_keyring **out);
-void cvm_ima_keyring_free(struct cvm_ima_keyring *kr);
+CVM_API CVM_MUST_CHECK int cvm_ima_keyring_new(struct cvm_ima_keyring **out);
+CVM_API void cvm_ima_keyring_free(struct cvm_ima_keyring *kr);
 /* cvm_ima_keyring_add parses one RSA or EC key (PEM or DER, public key or
  * certificate; see cvm_pubkey_parse) and adds it. A certificate's chain,
  * validity and usage are not checked. Returns 0, CVM_E_TOO_LARGE (more than
  * CVM_IMA_KEYS_MAX keys) or the errors of cvm_pubkey_parse. */
-CVM_MUST_CHECK int cvm_ima_keyring_add(struct cvm_ima_keyring *kr, const uint8_t *buf, size_t len);
+CVM_API CVM_MUST_CHECK int cvm_ima_keyring_add(struct cvm_ima_keyring *kr, const uint8_t *buf, size_t len);
 /* cvm_ima_keyring_count is the number of keys held. */
-size_t cvm_ima_keyring_count(const struct cvm_ima_keyring *kr);
+CVM_API size_t cvm_ima_keyring_count(const struct cvm_ima_keyring *kr);
 
 /* enum cvm_ima_sig_status is the outcome of one signature check. */
 enum cvm_ima_sig_status {
@@ -331,7 +338,7 @@ enum cvm_ima_sig_status {
 	CVM_IMA_SIG_MALFORMED = 4,   /* the sig field does not decode */
 	CVM_IMA_SIG_UNSUPPORTED = 5, /* another type or version, or a hash algorithm cvmkit lacks */
 };
-const char *cvm_ima_sig_status_name(enum cvm_ima_sig_status s);
+CVM_API const char *cvm_ima_sig_status_name(enum cvm_ima_sig_status s);
 
 /* cvm_ima_sig_check checks the signature in `e`'s sig field over its file
  * digest with the key of `kr` whose key id matches: v2 signs the file
@@ -340,7 +347,7 @@ const char *cvm_ima_sig_status_name(enum cvm_ima_sig_status s);
  * signature's key id (0 when none). Returns 0 with *status set, or
  * CVM_E_NOMEM / CVM_E_CRYPTO. It says nothing of the file's contents: only
  * that the logged digest was signed. */
-CVM_MUST_CHECK int cvm_ima_sig_check(const struct cvm_ima_keyring *kr, const struct cvm_ima_entry *e,
-                                     enum cvm_ima_sig_status *status, uint32_t *keyid);
+CVM_API CVM_MUST_CHECK int cvm_ima_sig_check(const struct cvm_ima_keyring *kr, const struct cvm_ima_entry *e,
+                                             enum cvm_ima_sig_status *status, uint32_t *keyid);
 
 #endif

@@ -80,71 +80,77 @@
 /* cvm_hkdf_sha256 is RFC 5869 HKDF with SHA-256 (OpenSSL EVP_KDF): extract
  * with `salt`, expand with `info` to `out_len` bytes (1 .. 255 * 32). The
  * output is as secret as `ikm`. Returns 0, CVM_E_INVAL or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-                                   const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
+CVM_API CVM_MUST_CHECK int cvm_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
+                                           size_t ikm_len, const uint8_t *info, size_t info_len, uint8_t *out,
+                                           size_t out_len);
 
 /* cvm_sha512_tagged writes SHA-512(tag || ":" || content) to `out`: dstack's
  * "content type" report_data (tags "ratls-cert", "app-data", ...; spec §6.2),
  * which fills the 64 bytes of a TDX REPORTDATA exactly. `tag` is a C string.
  * Returns 0 or CVM_E_CRYPTO (out of memory inside OpenSSL). */
-CVM_MUST_CHECK int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len,
-                                     uint8_t out[CVM_REPORT_DATA_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len,
+                                             uint8_t out[CVM_REPORT_DATA_LEN]);
 
 /* -- secp256k1 (libsecp256k1) -- */
 
 /* cvm_k256_seckey_check returns 0 when `sk` is a valid secret scalar
  * (0 < sk < n), else CVM_E_FORMAT. */
-CVM_MUST_CHECK int cvm_k256_seckey_check(const uint8_t sk[CVM_K256_SECKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_seckey_check(const uint8_t sk[CVM_K256_SECKEY_LEN]);
 /* cvm_k256_pubkey writes the compressed public key of `sk`. Returns 0,
  * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_k256_pubkey(const uint8_t sk[CVM_K256_SECKEY_LEN], uint8_t out[CVM_K256_PUBKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_pubkey(const uint8_t sk[CVM_K256_SECKEY_LEN],
+                                           uint8_t out[CVM_K256_PUBKEY_LEN]);
 /* cvm_k256_pubkey_parse reads a SEC1 point, compressed (33 bytes, 02/03) or
  * uncompressed (65 bytes, 04), and writes it compressed. Hybrid encodings
  * (06/07) and points off the curve give CVM_E_FORMAT. */
-CVM_MUST_CHECK int cvm_k256_pubkey_parse(const uint8_t *pub, size_t len, uint8_t out[CVM_K256_PUBKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_pubkey_parse(const uint8_t *pub, size_t len,
+                                                 uint8_t out[CVM_K256_PUBKEY_LEN]);
 /* cvm_k256_sign signs the 32-byte `digest` as is (no hashing) with ECDSA:
  * RFC 6979 deterministic nonce, low-S, output r || s. Returns 0,
  * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_k256_sign(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
-                                 uint8_t out[CVM_K256_SIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_sign(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
+                                         uint8_t out[CVM_K256_SIG_LEN]);
 /* cvm_k256_sign_recoverable is cvm_k256_sign plus the recovery id: output
  * r || s || v with v in 0..3 (0 or 1 in practice), never 27/28 and with no
  * Ethereum message prefix. */
-CVM_MUST_CHECK int cvm_k256_sign_recoverable(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
-                                             uint8_t out[CVM_K256_RSIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_sign_recoverable(const uint8_t sk[CVM_K256_SECKEY_LEN],
+                                                     const uint8_t digest[32],
+                                                     uint8_t out[CVM_K256_RSIG_LEN]);
 /* cvm_k256_verify checks an r || s signature over the 32-byte `digest` under
  * the SEC1 key `pub` (33 or 65 bytes). High-S signatures are rejected, as the
  * Rust k256 crate that dstack uses rejects them. Returns 0, CVM_E_SIGNATURE,
  * or CVM_E_FORMAT when the key is not a point or r or s is 0 or >= n. */
-CVM_MUST_CHECK int cvm_k256_verify(const uint8_t *pub, size_t pub_len, const uint8_t digest[32],
-                                   const uint8_t sig[CVM_K256_SIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_verify(const uint8_t *pub, size_t pub_len, const uint8_t digest[32],
+                                           const uint8_t sig[CVM_K256_SIG_LEN]);
 /* cvm_k256_recover recovers the compressed public key that made the
  * r || s || v signature `sig` over `digest`. Returns 0, CVM_E_FORMAT (v > 3,
  * r or s out of range) or CVM_E_SIGNATURE (no key recovers). It proves only
  * that someone holding the returned key signed: compare it with the key you
  * expect. */
-CVM_MUST_CHECK int cvm_k256_recover(const uint8_t digest[32], const uint8_t sig[CVM_K256_RSIG_LEN],
-                                    uint8_t out[CVM_K256_PUBKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_k256_recover(const uint8_t digest[32], const uint8_t sig[CVM_K256_RSIG_LEN],
+                                            uint8_t out[CVM_K256_PUBKEY_LEN]);
 
 /* -- Ed25519 and X25519 (OpenSSL) -- */
 
 /* cvm_ed25519_pubkey writes the RFC 8032 public key of the 32-byte `seed`. */
-CVM_MUST_CHECK int cvm_ed25519_pubkey(const uint8_t seed[CVM_ED25519_SEED_LEN],
-                                      uint8_t out[CVM_ED25519_PUBKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_ed25519_pubkey(const uint8_t seed[CVM_ED25519_SEED_LEN],
+                                              uint8_t out[CVM_ED25519_PUBKEY_LEN]);
 /* cvm_ed25519_sign writes the (deterministic) Ed25519 signature of `msg`. */
-CVM_MUST_CHECK int cvm_ed25519_sign(const uint8_t seed[CVM_ED25519_SEED_LEN], const uint8_t *msg, size_t len,
-                                    uint8_t out[CVM_ED25519_SIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_ed25519_sign(const uint8_t seed[CVM_ED25519_SEED_LEN], const uint8_t *msg,
+                                            size_t len, uint8_t out[CVM_ED25519_SIG_LEN]);
 /* cvm_ed25519_verify returns 0 or CVM_E_SIGNATURE. A `pub` that is not a
  * valid point also gives CVM_E_SIGNATURE (OpenSSL does not tell it apart). */
-CVM_MUST_CHECK int cvm_ed25519_verify(const uint8_t pub[CVM_ED25519_PUBKEY_LEN], const uint8_t *msg,
-                                      size_t len, const uint8_t sig[CVM_ED25519_SIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_ed25519_verify(const uint8_t pub[CVM_ED25519_PUBKEY_LEN], const uint8_t *msg,
+                                              size_t len, const uint8_t sig[CVM_ED25519_SIG_LEN]);
 /* cvm_x25519_pubkey writes X25519(sk, 9); `sk` is clamped inside. */
-CVM_MUST_CHECK int cvm_x25519_pubkey(const uint8_t sk[CVM_X25519_KEY_LEN], uint8_t out[CVM_X25519_KEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_x25519_pubkey(const uint8_t sk[CVM_X25519_KEY_LEN],
+                                             uint8_t out[CVM_X25519_KEY_LEN]);
 /* cvm_x25519 writes the shared secret X25519(sk, peer) to `out` (secret:
  * the caller wipes it). An all-zero result (a low-order `peer`) gives
  * CVM_E_FORMAT, as dstack rejects it. */
-CVM_MUST_CHECK int cvm_x25519(const uint8_t sk[CVM_X25519_KEY_LEN], const uint8_t peer[CVM_X25519_KEY_LEN],
-                              uint8_t out[CVM_X25519_KEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_x25519(const uint8_t sk[CVM_X25519_KEY_LEN],
+                                      const uint8_t peer[CVM_X25519_KEY_LEN],
+                                      uint8_t out[CVM_X25519_KEY_LEN]);
 
 /* -- P-256 key pairs (OpenSSL) -- */
 
@@ -155,38 +161,41 @@ struct cvm_p256_keypair;
 /* cvm_p256_keypair_from_scalar makes a key pair from the big-endian scalar
  * `d`. Returns 0, CVM_E_FORMAT (d = 0 or d >= n), CVM_E_NOMEM or
  * CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_p256_keypair_from_scalar(const uint8_t d[CVM_P256_SCALAR_LEN],
-                                                struct cvm_p256_keypair **out);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_from_scalar(const uint8_t d[CVM_P256_SCALAR_LEN],
+                                                        struct cvm_p256_keypair **out);
 /* cvm_p256_keypair_generate makes a fresh random key pair. */
-CVM_MUST_CHECK int cvm_p256_keypair_generate(struct cvm_p256_keypair **out);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_generate(struct cvm_p256_keypair **out);
 /* cvm_p256_keypair_from_pem reads one PEM block, "PRIVATE KEY" (PKCS#8) or
  * "EC PRIVATE KEY" (SEC1), holding a P-256 key (nothing but whitespace may
  * follow it). A public key embedded in the encoding must match the scalar.
  * Intermediate copies are wiped. Returns 0, CVM_E_FORMAT, CVM_E_UNSUPPORTED
  * (another curve or algorithm), CVM_E_TOO_LARGE or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_p256_keypair_from_pem(const char *pem, size_t len, struct cvm_p256_keypair **out);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_from_pem(const char *pem, size_t len,
+                                                     struct cvm_p256_keypair **out);
 /* cvm_p256_keypair_free wipes and frees `kp`; NULL is a no-op. */
-void cvm_p256_keypair_free(struct cvm_p256_keypair *kp);
+CVM_API void cvm_p256_keypair_free(struct cvm_p256_keypair *kp);
 /* cvm_p256_keypair_public writes the public point as x || y. */
-void cvm_p256_keypair_public(const struct cvm_p256_keypair *kp, uint8_t xy[64]);
+CVM_API void cvm_p256_keypair_public(const struct cvm_p256_keypair *kp, uint8_t xy[64]);
 /* cvm_p256_keypair_spki writes the SubjectPublicKeyInfo DER (91 bytes) into
  * a new buffer the caller frees. */
-CVM_MUST_CHECK int cvm_p256_keypair_spki(const struct cvm_p256_keypair *kp, uint8_t **out, size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_spki(const struct cvm_p256_keypair *kp, uint8_t **out,
+                                                 size_t *out_len);
 /* cvm_p256_keypair_pkcs8 writes the canonical 138-byte PKCS#8 DER that
  * dstack hashes (and that rcgen/ring, dstack and OpenSSL 3 all produce):
  *   30 81 87 | 02 01 00 | 30 13 06 07 2a8648ce3d0201 06 08 2a8648ce3d030107 |
  *   04 6d 30 6b 02 01 01 04 20 <d> a1 44 03 42 00 04 <x> <y>
  * i.e. ECPrivateKey v1 without [0] parameters and with the [1] public key.
  * The output is secret: the caller wipes it. */
-void cvm_p256_keypair_pkcs8(const struct cvm_p256_keypair *kp, uint8_t out[CVM_P256_PKCS8_DER_LEN]);
+CVM_API void cvm_p256_keypair_pkcs8(const struct cvm_p256_keypair *kp, uint8_t out[CVM_P256_PKCS8_DER_LEN]);
 /* cvm_p256_keypair_pkcs8_pem writes that DER as a "PRIVATE KEY" PEM block
  * (64-column base64, LF line ends, trailing LF) into a new secret of exactly
  * the text's length (no NUL terminator). */
-CVM_MUST_CHECK int cvm_p256_keypair_pkcs8_pem(const struct cvm_p256_keypair *kp, struct cvm_secret **out);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_pkcs8_pem(const struct cvm_p256_keypair *kp,
+                                                      struct cvm_secret **out);
 /* cvm_p256_keypair_sign signs SHA-256(msg) with ECDSA and writes r || s. The
  * nonce is random (OpenSSL), so two signatures of one message differ. */
-CVM_MUST_CHECK int cvm_p256_keypair_sign(const struct cvm_p256_keypair *kp, const uint8_t *msg, size_t len,
-                                         uint8_t sig[64]);
+CVM_API CVM_MUST_CHECK int cvm_p256_keypair_sign(const struct cvm_p256_keypair *kp, const uint8_t *msg,
+                                                 size_t len, uint8_t sig[64]);
 
 /* -- X.509 certificates (OpenSSL) -- */
 
@@ -225,7 +234,7 @@ struct cvm_cert_template {
 
 /* cvm_cert_template_init fills `t` with an empty leaf template: no names, no
  * usages, path_len -1, zero times (which cvm_cert_make rejects). */
-void cvm_cert_template_init(struct cvm_cert_template *t);
+CVM_API void cvm_cert_template_init(struct cvm_cert_template *t);
 
 /* cvm_cert_make issues an X.509 v3 certificate for `subject`'s public key as
  * `t` describes, signed (ECDSA P-256 with SHA-256) by `issuer_key` as the
@@ -238,9 +247,10 @@ void cvm_cert_template_init(struct cvm_cert_template *t);
  * caller frees, and *out_len its length without the NUL. Returns 0,
  * CVM_E_INVAL (bad template, key mismatch), CVM_E_TOO_LARGE, CVM_E_NOMEM or
  * CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypair *subject,
-                                 const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
-                                 char **out_pem, size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_cert_make(const struct cvm_cert_template *t,
+                                         const struct cvm_p256_keypair *subject,
+                                         const struct cvm_p256_keypair *issuer_key,
+                                         const struct cvm_cert *issuer, char **out_pem, size_t *out_len);
 
 /* ==== app keys (lib/kdf) ==================================================== */
 
@@ -260,7 +270,7 @@ enum cvm_key_provider {
 
 /* cvm_key_provider_name returns the static key-provider event name of `p`
  * ("none", "local-sgx", "tpm", "kms", "local"), or NULL for another value. */
-const char *cvm_key_provider_name(enum cvm_key_provider p);
+CVM_API const char *cvm_key_provider_name(enum cvm_key_provider p);
 
 /* Limits of the appkeys.json parser. */
 #define CVM_APPKEYS_JSON_MAX ((size_t)64 * 1024) /* whole file */
@@ -322,22 +332,23 @@ struct cvm_appkeys {
  * scratch buffers are wiped only after cvm_kdf_json_wipe_on_free. Returns 0,
  * CVM_E_FORMAT, CVM_E_UNSUPPORTED (unknown provider tag), CVM_E_TOO_LARGE or
  * CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_appkeys_parse_json(const char *json, size_t len, struct cvm_appkeys **out, char *err,
-                                          size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_appkeys_parse_json(const char *json, size_t len, struct cvm_appkeys **out,
+                                                  char *err, size_t err_len);
 /* cvm_appkeys_load reads and parses the file at `path` (at most
  * CVM_APPKEYS_JSON_MAX bytes). It refuses, with CVM_E_POLICY, a file that is
  * not a regular file or whose mode grants any access to group or others
  * (chmod 600 fixes it). Returns what cvm_appkeys_parse_json returns, or
  * CVM_E_SYSTEM (errno set) when the file cannot be read. */
-CVM_MUST_CHECK int cvm_appkeys_load(const char *path, struct cvm_appkeys **out, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_appkeys_load(const char *path, struct cvm_appkeys **out, char *err,
+                                            size_t err_len);
 /* cvm_appkeys_to_json writes `k` in the format cvm_appkeys_parse_json reads
  * (compact JSON, keys in dstack's order) into a new secret (no NUL). It
  * checks lengths, not contents (a PEM field is written as it is). Returns 0,
  * CVM_E_INVAL (a field out of range, a Kms provider without kms_url or
  * kms_tmp_ca_cert) or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_appkeys_to_json(const struct cvm_appkeys *k, struct cvm_secret **out);
+CVM_API CVM_MUST_CHECK int cvm_appkeys_to_json(const struct cvm_appkeys *k, struct cvm_secret **out);
 /* cvm_appkeys_free wipes and frees `k`; NULL is a no-op. */
-void cvm_appkeys_free(struct cvm_appkeys *k);
+CVM_API void cvm_appkeys_free(struct cvm_appkeys *k);
 
 /* cvm_appkeys_from_seed derives a full key set from a provider seed, as
  * dstack's gen_app_keys_from_seed does for its non-KMS providers (spec §3.7),
@@ -354,7 +365,8 @@ void cvm_appkeys_free(struct cvm_appkeys *k);
  * (HKDF here is cvm_kdf_derive: salt "RATLS".) `seed` is at least 16 bytes.
  * The same seed always gives the same keys (the certificate's signature
  * differs). Returns 0, CVM_E_INVAL, CVM_E_CRYPTO or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_appkeys_from_seed(const uint8_t *seed, size_t seed_len, struct cvm_appkeys **out);
+CVM_API CVM_MUST_CHECK int cvm_appkeys_from_seed(const uint8_t *seed, size_t seed_len,
+                                                 struct cvm_appkeys **out);
 
 /* CVM_LOCAL_SEED_FILE is the seed file's name in the state directory. */
 #define CVM_LOCAL_SEED_FILE "app-seed"
@@ -373,33 +385,33 @@ CVM_MUST_CHECK int cvm_appkeys_from_seed(const uint8_t *seed, size_t seed_len, s
  * others may write. A seed of the wrong size gives CVM_E_FORMAT (it is never
  * replaced). Returns 0, those, CVM_E_SYSTEM (errno set), CVM_E_INVAL or
  * CVM_E_NOMEM. The seed never leaves the call: only derived keys do. */
-CVM_MUST_CHECK int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char *err,
-                                          size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char *err,
+                                                  size_t err_len);
 
 /* cvm_kdf_json_wipe_on_free makes jansson wipe every block it frees, for
  * the whole process (json_set_alloc_funcs), so that the scratch buffers its
  * parser fills while reading appkeys.json do not linger in freed memory. A
  * daemon that holds keys calls it once at startup, before any thread starts
  * and before any JSON value exists; it is not undone. */
-void cvm_kdf_json_wipe_on_free(void);
+CVM_API void cvm_kdf_json_wipe_on_free(void);
 
 /* ==== dstack derivations (lib/kdf) ========================================== */
 
 /* cvm_kdf_derive is dstack's derive_key: HKDF-SHA256 with salt "RATLS", the
  * given IKM and info, `out_len` bytes. Multi-part infos are the plain
  * concatenation of the parts. Returns 0, CVM_E_INVAL or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_kdf_derive(const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len,
-                                  uint8_t *out, size_t out_len);
+CVM_API CVM_MUST_CHECK int cvm_kdf_derive(const uint8_t *ikm, size_t ikm_len, const uint8_t *info,
+                                          size_t info_len, uint8_t *out, size_t out_len);
 /* cvm_kdf_derive_p256 is dstack's derive_p256: the 32 bytes of
  * cvm_kdf_derive(sk, info) used directly as a P-256 scalar. Returns 0,
  * CVM_E_FORMAT (the scalar is 0 or >= n: probability about 2^-32, then no key
  * exists for this input, as in dstack), CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_kdf_derive_p256(const uint8_t *sk, size_t sk_len, const uint8_t *info, size_t info_len,
-                                       struct cvm_p256_keypair **out);
+CVM_API CVM_MUST_CHECK int cvm_kdf_derive_p256(const uint8_t *sk, size_t sk_len, const uint8_t *info,
+                                               size_t info_len, struct cvm_p256_keypair **out);
 /* cvm_kdf_dh_secret is dstack's derive_dh_secret: SHA-256 of the canonical
  * PKCS#8 DER of cvm_kdf_derive_p256(sk, info). `out` is secret. */
-CVM_MUST_CHECK int cvm_kdf_dh_secret(const uint8_t *sk, size_t sk_len, const uint8_t *info, size_t info_len,
-                                     uint8_t out[32]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_dh_secret(const uint8_t *sk, size_t sk_len, const uint8_t *info,
+                                             size_t info_len, uint8_t out[32]);
 
 /* -- GetKey -- */
 
@@ -412,9 +424,9 @@ enum cvm_key_alg {
  * "k256" to CVM_KEY_ALG_SECP256K1, "ed25519" to CVM_KEY_ALG_ED25519 (exact,
  * case-sensitive). Anything else, "secp256k1_prehashed" included, gives
  * CVM_E_UNSUPPORTED (dstack answers "Unsupported algorithm"). */
-CVM_MUST_CHECK int cvm_key_alg_parse(const char *name, size_t len, enum cvm_key_alg *out);
+CVM_API CVM_MUST_CHECK int cvm_key_alg_parse(const char *name, size_t len, enum cvm_key_alg *out);
 /* cvm_key_alg_name returns "secp256k1" or "ed25519" (static), or NULL. */
-const char *cvm_key_alg_name(enum cvm_key_alg alg);
+CVM_API const char *cvm_key_alg_name(enum cvm_key_alg alg);
 
 /* CVM_GETKEY_SEPARATE_CURVES derives a different key per curve (cvmkit
  * only, off by default; see the pitfall at the top of this header): info =
@@ -444,17 +456,17 @@ struct cvm_getkey {
  * byte dstack's; see CVM_GETKEY_SEPARATE_CURVES. Returns 0, CVM_E_INVAL
  * (NULL keys or pointers, unknown flags), CVM_E_FORMAT, CVM_E_NOMEM or
  * CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_kdf_get_key(const struct cvm_appkeys *keys, const char *path, size_t path_len,
-                                   const char *purpose, size_t purpose_len, enum cvm_key_alg alg,
-                                   unsigned flags, struct cvm_getkey *out);
+CVM_API CVM_MUST_CHECK int cvm_kdf_get_key(const struct cvm_appkeys *keys, const char *path, size_t path_len,
+                                           const char *purpose, size_t purpose_len, enum cvm_key_alg alg,
+                                           unsigned flags, struct cvm_getkey *out);
 /* cvm_getkey_cleanup wipes `g` and frees its key; safe on a zeroed or
  * already-cleaned struct. */
-void cvm_getkey_cleanup(struct cvm_getkey *g);
+CVM_API void cvm_getkey_cleanup(struct cvm_getkey *g);
 
 /* cvm_kdf_chain_message_digest writes keccak256(purpose || ":" ||
  * lowerhex(pub)): the digest that signature_chain[0] signs. */
-void cvm_kdf_chain_message_digest(const char *purpose, size_t purpose_len, const uint8_t *pub, size_t pub_len,
-                                  uint8_t out[32]);
+CVM_API void cvm_kdf_chain_message_digest(const char *purpose, size_t purpose_len, const uint8_t *pub,
+                                          size_t pub_len, uint8_t out[32]);
 
 /* cvm_kdf_chain_verify checks a GetKey signature chain as dstack's README
  * describes: it recovers the app key from `chain0` over the chain message of
@@ -463,18 +475,18 @@ void cvm_kdf_chain_message_digest(const char *purpose, size_t purpose_len, const
  * `kms_pub` (compressed, required with chain1). Returns 0, CVM_E_SIGNATURE or
  * CVM_E_FORMAT. With chain1 NULL, only the caller's comparison of `app_pub`
  * with a key it trusts makes the result mean anything. */
-CVM_MUST_CHECK int cvm_kdf_chain_verify(const char *purpose, size_t purpose_len, const uint8_t *pub,
-                                        size_t pub_len, const uint8_t chain0[CVM_K256_RSIG_LEN],
-                                        const uint8_t *chain1, const uint8_t app_id[CVM_APP_ID_LEN],
-                                        const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
-                                        uint8_t app_pub[CVM_K256_PUBKEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_chain_verify(const char *purpose, size_t purpose_len, const uint8_t *pub,
+                                                size_t pub_len, const uint8_t chain0[CVM_K256_RSIG_LEN],
+                                                const uint8_t *chain1, const uint8_t app_id[CVM_APP_ID_LEN],
+                                                const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
+                                                uint8_t app_pub[CVM_K256_PUBKEY_LEN]);
 
 /* cvm_kdf_dip1_report_data writes the 64-byte report_data of
  * Worker.GetAttestationForAppKey for GetKey("vms", "signing", alg)'s public
  * key: "dip1::secp256k1c-pk:" + base64url(33-byte key) (exactly 64 bytes) or
  * "dip1::ed25519-pk:" + base64url(32-byte key), zero-padded. */
-CVM_MUST_CHECK int cvm_kdf_dip1_report_data(const struct cvm_appkeys *keys, enum cvm_key_alg alg,
-                                            uint8_t out[CVM_REPORT_DATA_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_dip1_report_data(const struct cvm_appkeys *keys, enum cvm_key_alg alg,
+                                                    uint8_t out[CVM_REPORT_DATA_LEN]);
 
 /* -- Sign and Verify -- */
 
@@ -487,7 +499,7 @@ enum cvm_sign_alg {
 /* cvm_sign_alg_parse maps a Sign/Verify `algorithm`: "ed25519",
  * "secp256k1", "k256" (= secp256k1), "secp256k1_prehashed". Anything else,
  * "" included, gives CVM_E_UNSUPPORTED. */
-CVM_MUST_CHECK int cvm_sign_alg_parse(const char *name, size_t len, enum cvm_sign_alg *out);
+CVM_API CVM_MUST_CHECK int cvm_sign_alg_parse(const char *name, size_t len, enum cvm_sign_alg *out);
 
 /* struct cvm_sign_result is a Sign result; it holds no secret. */
 struct cvm_sign_result {
@@ -506,8 +518,9 @@ struct cvm_sign_result {
  * CVM_E_INVAL (prehashed data that is not 32 bytes: dstack answers "Pre-hashed
  * signing requires a 32-byte digest, but received N bytes"), or what
  * cvm_kdf_get_key returns. */
-CVM_MUST_CHECK int cvm_kdf_sign(const struct cvm_appkeys *keys, enum cvm_sign_alg alg, const uint8_t *data,
-                                size_t len, unsigned flags, struct cvm_sign_result *out);
+CVM_API CVM_MUST_CHECK int cvm_kdf_sign(const struct cvm_appkeys *keys, enum cvm_sign_alg alg,
+                                        const uint8_t *data, size_t len, unsigned flags,
+                                        struct cvm_sign_result *out);
 
 /* cvm_kdf_verify is the agent's Verify (spec §1.3): it needs no key of
  * ours. Ed25519: `pub` 32 bytes, `sig` 64. secp256k1: `pub` SEC1 33 or 65
@@ -517,8 +530,9 @@ CVM_MUST_CHECK int cvm_kdf_sign(const struct cvm_appkeys *keys, enum cvm_sign_al
  * signature or digest (dstack answers HTTP 400); CVM_E_INVAL for an `alg`
  * outside the enum. An Ed25519 key that is not a point gives CVM_E_SIGNATURE
  * rather than CVM_E_FORMAT. */
-CVM_MUST_CHECK int cvm_kdf_verify(enum cvm_sign_alg alg, const uint8_t *data, size_t len, const uint8_t *sig,
-                                  size_t sig_len, const uint8_t *pub, size_t pub_len);
+CVM_API CVM_MUST_CHECK int cvm_kdf_verify(enum cvm_sign_alg alg, const uint8_t *data, size_t len,
+                                          const uint8_t *sig, size_t sig_len, const uint8_t *pub,
+                                          size_t pub_len);
 
 /* -- GetTlsKey -- */
 
@@ -526,50 +540,53 @@ CVM_MUST_CHECK int cvm_kdf_verify(enum cvm_sign_alg alg, const uint8_t *data, si
  * cvm_kdf_derive_p256 with an empty info (spec §1.3); it is not
  * deterministic. Export it with cvm_p256_keypair_pkcs8_pem and certify it
  * with cvm_cert_make. */
-CVM_MUST_CHECK int cvm_kdf_tls_key_new(struct cvm_p256_keypair **out);
+CVM_API CVM_MUST_CHECK int cvm_kdf_tls_key_new(struct cvm_p256_keypair **out);
 
 /* -- KMS side (spec §3.2) -- */
 
 /* cvm_kdf_app_k256_key derives an app's k256 key from the KMS root
  * secp256k1 key: HKDF(root_k256, app_id || "app-key"), a valid scalar. */
-CVM_MUST_CHECK int cvm_kdf_app_k256_key(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
-                                        const uint8_t app_id[CVM_APP_ID_LEN], struct cvm_secret **out);
+CVM_API CVM_MUST_CHECK int cvm_kdf_app_k256_key(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
+                                                const uint8_t app_id[CVM_APP_ID_LEN],
+                                                struct cvm_secret **out);
 /* cvm_kdf_k256_issued_digest writes keccak256("dstack-kms-issued" || ":" ||
  * app_id || app_pub): what k256_signature signs. */
-void cvm_kdf_k256_issued_digest(const uint8_t app_id[CVM_APP_ID_LEN],
-                                const uint8_t app_pub[CVM_K256_PUBKEY_LEN], uint8_t out[32]);
+CVM_API void cvm_kdf_k256_issued_digest(const uint8_t app_id[CVM_APP_ID_LEN],
+                                        const uint8_t app_pub[CVM_K256_PUBKEY_LEN], uint8_t out[32]);
 /* cvm_kdf_k256_issue makes k256_signature: the root key's recoverable
  * signature over cvm_kdf_k256_issued_digest. */
-CVM_MUST_CHECK int cvm_kdf_k256_issue(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
-                                      const uint8_t app_id[CVM_APP_ID_LEN],
-                                      const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
-                                      uint8_t sig[CVM_K256_RSIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_k256_issue(const uint8_t root_k256[CVM_K256_SECKEY_LEN],
+                                              const uint8_t app_id[CVM_APP_ID_LEN],
+                                              const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
+                                              uint8_t sig[CVM_K256_RSIG_LEN]);
 /* cvm_kdf_k256_check_issued returns 0 when `sig` recovers to `kms_pub` over
  * cvm_kdf_k256_issued_digest(app_id, app_pub), else CVM_E_SIGNATURE (or
  * CVM_E_FORMAT for a malformed signature). */
-CVM_MUST_CHECK int cvm_kdf_k256_check_issued(const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
-                                             const uint8_t app_id[CVM_APP_ID_LEN],
-                                             const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
-                                             const uint8_t sig[CVM_K256_RSIG_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_k256_check_issued(const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
+                                                     const uint8_t app_id[CVM_APP_ID_LEN],
+                                                     const uint8_t app_pub[CVM_K256_PUBKEY_LEN],
+                                                     const uint8_t sig[CVM_K256_RSIG_LEN]);
 /* cvm_kdf_disk_crypt_key = derive_dh_secret(root_ca_sk, app_id ||
  * instance_id || "app-disk-crypt-key"); cvm_kdf_env_crypt_key =
  * derive_dh_secret(root_ca_sk, app_id || "env-encrypt-key"). `root_ca_sk` is
  * the 32-byte P-256 scalar of the KMS root CA key; outputs are secret. */
-CVM_MUST_CHECK int cvm_kdf_disk_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
-                                          const uint8_t app_id[CVM_APP_ID_LEN],
-                                          const uint8_t instance_id[CVM_INSTANCE_ID_LEN], uint8_t out[32]);
-CVM_MUST_CHECK int cvm_kdf_env_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
-                                         const uint8_t app_id[CVM_APP_ID_LEN], uint8_t out[32]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_disk_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
+                                                  const uint8_t app_id[CVM_APP_ID_LEN],
+                                                  const uint8_t instance_id[CVM_INSTANCE_ID_LEN],
+                                                  uint8_t out[32]);
+CVM_API CVM_MUST_CHECK int cvm_kdf_env_crypt_key(const uint8_t root_ca_sk[CVM_P256_SCALAR_LEN],
+                                                 const uint8_t app_id[CVM_APP_ID_LEN], uint8_t out[32]);
 
 /* -- identities (spec §4.3) -- */
 
 /* cvm_kdf_app_id_from_compose_hash writes the default app_id: the first 20
  * bytes of the compose hash. */
-void cvm_kdf_app_id_from_compose_hash(const uint8_t compose_hash[32], uint8_t out[CVM_APP_ID_LEN]);
+CVM_API void cvm_kdf_app_id_from_compose_hash(const uint8_t compose_hash[32], uint8_t out[CVM_APP_ID_LEN]);
 /* cvm_kdf_instance_id writes SHA-256(seed || app_id [|| binding])[0..20],
  * where `binding` (NULL for none, as on bare-metal TDX) is the 32-byte
  * platform binding (SHA-256 of a vTPM AK or NitroTPM EK public area). */
-void cvm_kdf_instance_id(const uint8_t seed[CVM_INSTANCE_ID_LEN], const uint8_t app_id[CVM_APP_ID_LEN],
-                         const uint8_t *binding, uint8_t out[CVM_INSTANCE_ID_LEN]);
+CVM_API void cvm_kdf_instance_id(const uint8_t seed[CVM_INSTANCE_ID_LEN],
+                                 const uint8_t app_id[CVM_APP_ID_LEN], const uint8_t *binding,
+                                 uint8_t out[CVM_INSTANCE_ID_LEN]);
 
 #endif

@@ -16,6 +16,8 @@
 #ifndef CVMKIT_KECCAK_H
 #define CVMKIT_KECCAK_H
 
+#include "api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,16 +35,16 @@ struct cvm_keccak256_ctx {
 };
 
 /* cvm_keccak256_init starts an empty message in `ctx`. */
-void cvm_keccak256_init(struct cvm_keccak256_ctx *ctx);
+CVM_API void cvm_keccak256_init(struct cvm_keccak256_ctx *ctx);
 /* cvm_keccak256_update absorbs the `len` bytes at `p` (NULL is allowed when
  * `len` is 0). */
-void cvm_keccak256_update(struct cvm_keccak256_ctx *ctx, const void *p, size_t len);
+CVM_API void cvm_keccak256_update(struct cvm_keccak256_ctx *ctx, const void *p, size_t len);
 /* cvm_keccak256_final writes the 32-byte digest of everything absorbed since
  * cvm_keccak256_init to `out` and wipes `ctx`. Call cvm_keccak256_init again
  * to hash another message. */
-void cvm_keccak256_final(struct cvm_keccak256_ctx *ctx, uint8_t out[CVM_KECCAK256_LEN]);
+CVM_API void cvm_keccak256_final(struct cvm_keccak256_ctx *ctx, uint8_t out[CVM_KECCAK256_LEN]);
 
 /* cvm_keccak256 hashes the `len` bytes at `p` in one call. */
-void cvm_keccak256(const void *p, size_t len, uint8_t out[CVM_KECCAK256_LEN]);
+CVM_API void cvm_keccak256(const void *p, size_t len, uint8_t out[CVM_KECCAK256_LEN]);
 
 #endif

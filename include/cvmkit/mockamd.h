@@ -119,24 +119,25 @@ struct cvm_mockamd_opts {
  * and a version 3 report that cvm_policy_init's defaults accept: POLICY
  * with SMT allowed and no debug, VMPL 0, PLATFORM_INFO SMT and ECC enabled,
  * the product's CPUID, report and chip IDs, firmware 1.55.40. */
-void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
-                           enum cvm_snp_signer signer, int64_t now);
+CVM_API void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
+                                   enum cvm_snp_signer signer, int64_t now);
 
 /* cvm_mockamd_new generates keys (or takes those of o->keys_from) and builds
  * the certificates and CRL of `o`, which it copies. Returns 0, CVM_E_INVAL
  * (bad options), CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out);
+CVM_API CVM_MUST_CHECK int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out);
 /* cvm_mockamd_free releases `pki` and its keys; NULL is a no-op. */
-void cvm_mockamd_free(struct cvm_mockamd *pki);
+CVM_API void cvm_mockamd_free(struct cvm_mockamd *pki);
 
 /* cvm_mockamd_opts_of gives the options `pki` was made from. */
-const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki);
+CVM_API const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki);
 
 /* cvm_mockamd_report writes the report described by `r` (NULL: the one in
  * the options), signed with the VCEK's or VLEK's key, into `out`. It checks
  * nothing of `r`: a test may write any value. Returns 0 or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_mockamd_report(const struct cvm_mockamd *pki, const struct cvm_mockamd_report_opts *r,
-                                      uint8_t out[CVM_SNP_REPORT_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_mockamd_report(const struct cvm_mockamd *pki,
+                                              const struct cvm_mockamd_report_opts *r,
+                                              uint8_t out[CVM_SNP_REPORT_LEN]);
 
 /* The files of a collateral folder (the layout of the vectors' snp/<name>
  * folders, which cvm_amd_collateral_load_dir reads). */
@@ -152,17 +153,18 @@ enum cvm_mockamd_file {
 
 /* cvm_mockamd_file_name names file `f` of `pki` (static; it depends on the
  * signer), or NULL when `f` is out of range. */
-const char *cvm_mockamd_file_name(const struct cvm_mockamd *pki, enum cvm_mockamd_file f);
+CVM_API const char *cvm_mockamd_file_name(const struct cvm_mockamd *pki, enum cvm_mockamd_file f);
 /* cvm_mockamd_file lends the bytes of file `f` (borrowed from `pki`); an
  * absent file or an out-of-range `f` gives NULL and 0. */
-void cvm_mockamd_file(const struct cvm_mockamd *pki, enum cvm_mockamd_file f, const uint8_t **p, size_t *len);
+CVM_API void cvm_mockamd_file(const struct cvm_mockamd *pki, enum cvm_mockamd_file f, const uint8_t **p,
+                              size_t *len);
 /* cvm_mockamd_ark_der lends the ARK certificate (DER). */
-void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, size_t *len);
+CVM_API void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, size_t *len);
 
 /* cvm_mockamd_write_collateral writes every file of the collateral (see
  * enum cvm_mockamd_file) into the existing folder `dir`, mode 0644. Returns
  * 0, CVM_E_INVAL (path too long) or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, const char *dir);
+CVM_API CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, const char *dir);
 
 /* cvm_mockamd_save_keys writes into the existing folder `dir` each private
  * key as PKCS#8 PEM with mode 0600 (ark.key, ask.key or asvk.key, vcek.key
@@ -170,7 +172,7 @@ CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, c
  * (CVM_E_INVAL) a `dir` that others may write to. The key files are
  * secrets: whoever reads them can sign reports this PKI's ARK vouches for.
  * Returns 0, CVM_E_INVAL, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir);
+CVM_API CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir);
 
 /* cvm_mockamd_load rebuilds a PKI of signer o->signer from the keys and
  * certificates that cvm_mockamd_save_keys wrote to `dir`, and signs a fresh
@@ -182,7 +184,7 @@ CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const ch
  * may read (CVM_E_INVAL). It checks that each certificate holds its saved
  * key and that each is issued by the next, but not their dates. Returns 0,
  * CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
-                                    struct cvm_mockamd **out);
+CVM_API CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
+                                            struct cvm_mockamd **out);
 
 #endif

@@ -182,7 +182,7 @@ struct cvm_mockpki_opts {
  * a second, lower one OutOfDate with two advisories, a QE identity whose
  * first level (UpToDate) matches the QE report, and a TD body with
  * SEPT_VE_DISABLE set and no DEBUG. */
-void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t now);
+CVM_API void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t now);
 
 /* struct cvm_mockpki holds the keys, certificates, CRLs and signed JSON made
  * from one set of options. Opaque. */
@@ -191,31 +191,32 @@ struct cvm_mockpki;
 /* cvm_mockpki_new generates keys and builds all collateral from `o` (which
  * it copies). Returns 0, CVM_E_INVAL (bad options), CVM_E_NOMEM,
  * CVM_E_TOO_LARGE or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out);
-void cvm_mockpki_free(struct cvm_mockpki *pki);
+CVM_API CVM_MUST_CHECK int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out);
+CVM_API void cvm_mockpki_free(struct cvm_mockpki *pki);
 
 /* cvm_mockpki_write_collateral writes into the existing folder `dir` the
  * files a collateral folder holds: tcb_info.json, qe_identity.json,
  * tcb_info_issuer_chain.pem, qe_identity_issuer_chain.pem,
  * pck_crl_issuer_chain.pem, pck_crl.der, root_ca_crl.der and
  * intel_sgx_root_ca.der (the test root). Returns 0 or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockpki_write_collateral(const struct cvm_mockpki *pki, const char *dir);
+CVM_API CVM_MUST_CHECK int cvm_mockpki_write_collateral(const struct cvm_mockpki *pki, const char *dir);
 
 /* cvm_mockpki_quote signs a quote described by `q` (NULL: the one in the
  * options) with a fresh attestation key, certified by a QE report that the
  * PCK leaf key signs. The quote is TDX v4 or SGX v3 after the PKI's TEE.
  * The caller frees `*out`. Returns 0, CVM_E_NOMEM, CVM_E_TOO_LARGE or
  * CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q,
-                                     uint8_t **out, size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_mockpki_quote(const struct cvm_mockpki *pki,
+                                             const struct cvm_mockpki_quote_opts *q, uint8_t **out,
+                                             size_t *out_len);
 
 /* cvm_mockpki_opts_of gives the options `pki` was made from, so that a
  * caller can start a quote from their quote defaults. */
-const struct cvm_mockpki_opts *cvm_mockpki_opts_of(const struct cvm_mockpki *pki);
+CVM_API const struct cvm_mockpki_opts *cvm_mockpki_opts_of(const struct cvm_mockpki *pki);
 
 /* cvm_mockpki_root_der gives the root CA certificate (DER), borrowed from
  * `pki`. */
-void cvm_mockpki_root_der(const struct cvm_mockpki *pki, const uint8_t **der, size_t *der_len);
+CVM_API void cvm_mockpki_root_der(const struct cvm_mockpki *pki, const uint8_t **der, size_t *der_len);
 
 /* The files of a collateral folder, in the order cvm_mockpki_file gives
  * them; cvm_mockpki_file_name names each. */
@@ -233,10 +234,11 @@ enum cvm_mockpki_file {
 
 /* cvm_mockpki_file_name returns the file name of `f` (static), or NULL when
  * `f` is out of range. */
-const char *cvm_mockpki_file_name(enum cvm_mockpki_file f);
+CVM_API const char *cvm_mockpki_file_name(enum cvm_mockpki_file f);
 /* cvm_mockpki_file lends the bytes of collateral file `f` (borrowed from
  * `pki`; no NUL is appended). An out-of-range `f` gives NULL and 0. */
-void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, const uint8_t **p, size_t *len);
+CVM_API void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, const uint8_t **p,
+                              size_t *len);
 
 /* cvm_mockpki_save_keys writes into the existing folder `dir` each
  * certificate's private key as PKCS#8 PEM with mode 0600 (root.key,
@@ -245,7 +247,7 @@ void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, co
  * that others may write to. The key files are secrets: whoever reads them
  * can sign quotes this PKI's root vouches for. Returns 0, CVM_E_INVAL,
  * CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir);
+CVM_API CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir);
 
 /* cvm_mockpki_load rebuilds a PKI from the keys and certificates that
  * cvm_mockpki_save_keys wrote to `dir`, and builds fresh collateral (CRLs,
@@ -255,8 +257,8 @@ CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const ch
  * that each certificate's key is the saved key and that the issuers match,
  * but not the dates. Returns 0, CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM,
  * CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir,
-                                    struct cvm_mockpki **out);
+CVM_API CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir,
+                                            struct cvm_mockpki **out);
 
 /* CVM_MOCKPKI_MARKER_OID names the non-critical extension every mock root
  * carries: an arc under 2.25 (a UUID, ITU-T X.667) that no real vendor
@@ -266,11 +268,11 @@ CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char
 /* cvm_mockpki_der_is_simulated is true when the `len` bytes at `der` are one
  * X.509 certificate (DER) that carries CVM_MOCKPKI_MARKER_OID. It checks no
  * signature: a marker only ever makes evidence look less trustworthy. */
-bool cvm_mockpki_der_is_simulated(const uint8_t *der, size_t len);
+CVM_API bool cvm_mockpki_der_is_simulated(const uint8_t *der, size_t len);
 
 /* cvm_mockpki_pem_has_simulated is true when any certificate of the PEM chain
  * in the `len` bytes at `pem` carries the marker (a quote's PCK chain, or an
  * SNP certificate chain). Unparseable input gives false. */
-bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
+CVM_API bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
 
 #endif

@@ -88,26 +88,28 @@ struct cvm_policy {
  * no debug, SEPT_VE_DISABLE required, MR_SERVICE_TD zero, reserved
  * attribute bits zero, no expected measurement; for SNP: no debug, no
  * migration agent, SMT allowed, VMPL 0, no minimum TCB or guest SVN. */
-void cvm_policy_init(struct cvm_policy *p);
+CVM_API void cvm_policy_init(struct cvm_policy *p);
 
 /* cvm_policy_parse_json reads a policy file (see docs/policy.md) over the
  * defaults already in `p`. Unknown keys are errors, so a typo never loosens a
  * policy silently. On error `err` holds one sentence saying what is wrong. */
-CVM_MUST_CHECK int cvm_policy_parse_json(const char *json, size_t len, struct cvm_policy *p, char *err,
-                                         size_t err_len);
-CVM_MUST_CHECK int cvm_policy_load_file(const char *path, struct cvm_policy *p, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_policy_parse_json(const char *json, size_t len, struct cvm_policy *p,
+                                                 char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_policy_load_file(const char *path, struct cvm_policy *p, char *err,
+                                                size_t err_len);
 
 /* cvm_policy_appraise_quote applies `p` to an authentic DCAP verdict. Every
  * check becomes a step in `rep`. Returns 0 if accepted, CVM_E_POLICY if not. */
-CVM_MUST_CHECK int cvm_policy_appraise_quote(const struct cvm_policy *p, const struct cvm_dcap_result *res,
-                                             struct cvm_report *rep);
+CVM_API CVM_MUST_CHECK int cvm_policy_appraise_quote(const struct cvm_policy *p,
+                                                     const struct cvm_dcap_result *res,
+                                                     struct cvm_report *rep);
 
 /* cvm_policy_appraise_snp applies `p` to an authentic SEV-SNP verdict: debug,
  * migration agent, SMT, VMPL, minimum TCB and guest SVN, expected
  * measurement, host data, report data, ID and author key digests, family and
  * image IDs. Every check becomes a step in `rep`. Returns 0 if accepted,
  * CVM_E_POLICY if not (also when `res` is not authentic). */
-CVM_MUST_CHECK int cvm_policy_appraise_snp(const struct cvm_policy *p, const struct cvm_amd_result *res,
-                                           struct cvm_report *rep);
+CVM_API CVM_MUST_CHECK int cvm_policy_appraise_snp(const struct cvm_policy *p,
+                                                   const struct cvm_amd_result *res, struct cvm_report *rep);
 
 #endif

@@ -124,14 +124,14 @@ struct cvm_quote {
  * (only then) `out` is nevertheless complete with `trailing_garbage` set, so
  * a verifier can explain what the quote proper would have given. Returns 0,
  * CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_UNSUPPORTED or CVM_E_TOO_LARGE. */
-CVM_MUST_CHECK int cvm_quote_parse(const uint8_t *buf, size_t len, struct cvm_quote *out);
+CVM_API CVM_MUST_CHECK int cvm_quote_parse(const uint8_t *buf, size_t len, struct cvm_quote *out);
 
 /* cvm_sgx_report_parse decodes a 384-byte enclave report from `in`. */
-CVM_MUST_CHECK int cvm_sgx_report_parse(struct cvm_rd *in, struct cvm_sgx_report *out);
+CVM_API CVM_MUST_CHECK int cvm_sgx_report_parse(struct cvm_rd *in, struct cvm_sgx_report *out);
 /* cvm_tdx_report_parse decodes a TD 1.0 or TD 1.5 body from `in`. */
-CVM_MUST_CHECK int cvm_tdx_report_parse(struct cvm_rd *in, bool is_td15, struct cvm_tdx_report *out);
+CVM_API CVM_MUST_CHECK int cvm_tdx_report_parse(struct cvm_rd *in, bool is_td15, struct cvm_tdx_report *out);
 
 /* cvm_td_attributes returns the TD attributes as a host-order integer. */
-uint64_t cvm_td_attributes(const struct cvm_tdx_report *td);
+CVM_API uint64_t cvm_td_attributes(const struct cvm_tdx_report *td);
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef CVMKIT_REPORT_H
 #define CVMKIT_REPORT_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,11 +26,11 @@ struct cvm_report {
 	const struct cvm_step *failed;
 };
 
-void cvm_report_init(struct cvm_report *r);
+CVM_API void cvm_report_init(struct cvm_report *r);
 /* cvm_report_add appends a step (a NULL report is allowed and ignored). */
-void cvm_report_add(struct cvm_report *r, const char *name, bool ok, const char *fmt, ...)
+CVM_API void cvm_report_add(struct cvm_report *r, const char *name, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* cvm_report_reason returns the first failure's detail, or NULL. */
-const char *cvm_report_reason(const struct cvm_report *r);
+CVM_API const char *cvm_report_reason(const struct cvm_report *r);
 
 #endif

@@ -1,16 +1,18 @@
 #ifndef CVMKIT_SECRET_H
 #define CVMKIT_SECRET_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* cvm_wipe clears `n` bytes in a way the compiler cannot remove. */
-void cvm_wipe(void *p, size_t n);
+CVM_API void cvm_wipe(void *p, size_t n);
 /* cvm_freezero wipes then frees; NULL is a no-op. */
-void cvm_freezero(void *p, size_t n);
+CVM_API void cvm_freezero(void *p, size_t n);
 /* cvm_ct_equal compares in time independent of the contents. */
-bool cvm_ct_equal(const void *a, const void *b, size_t n);
+CVM_API bool cvm_ct_equal(const void *a, const void *b, size_t n);
 
 /* struct cvm_secret holds key material: locked in memory where possible,
  * excluded from core dumps, wiped on free. It has no print helper. */
@@ -20,7 +22,7 @@ struct cvm_secret {
 };
 
 /* cvm_secret_new returns a zeroed secret of `len` bytes, or NULL. */
-struct cvm_secret *cvm_secret_new(size_t len);
-void cvm_secret_free(struct cvm_secret *s);
+CVM_API struct cvm_secret *cvm_secret_new(size_t len);
+CVM_API void cvm_secret_free(struct cvm_secret *s);
 
 #endif

@@ -59,13 +59,13 @@ enum cvm_snp_product {
 };
 
 /* cvm_snp_product_name is "Milan", "Genoa", "Turin" or "unknown". */
-const char *cvm_snp_product_name(enum cvm_snp_product p);
+CVM_API const char *cvm_snp_product_name(enum cvm_snp_product p);
 /* cvm_snp_product_from_cpuid maps a report's CPUID family and model. */
-enum cvm_snp_product cvm_snp_product_from_cpuid(uint8_t family, uint8_t model);
+CVM_API enum cvm_snp_product cvm_snp_product_from_cpuid(uint8_t family, uint8_t model);
 /* cvm_snp_product_parse maps "Milan", "Genoa" or "Turin", optionally followed
  * by "-<stepping>" ("Milan-B0"), as VCEK product names read; the `len` bytes
  * need no NUL. */
-enum cvm_snp_product cvm_snp_product_parse(const char *s, size_t len);
+CVM_API enum cvm_snp_product cvm_snp_product_parse(const char *s, size_t len);
 
 /* struct cvm_snp_tcb is a TCB_VERSION decoded by its product's layout:
  * Milan and Genoa: bootloader [0], tee [1], reserved [2..5], snp [6],
@@ -84,10 +84,10 @@ struct cvm_snp_tcb {
 
 /* cvm_snp_tcb_decode decodes `raw` with the layout of `product` (Turin's for
  * CVM_SNP_PRODUCT_TURIN, the Milan/Genoa one otherwise). */
-void cvm_snp_tcb_decode(uint64_t raw, enum cvm_snp_product product, struct cvm_snp_tcb *out);
+CVM_API void cvm_snp_tcb_decode(uint64_t raw, enum cvm_snp_product product, struct cvm_snp_tcb *out);
 /* cvm_snp_tcb_encode is the inverse: the raw value of the components of
  * `t` in the layout of `product` (reserved bytes zero). */
-uint64_t cvm_snp_tcb_encode(const struct cvm_snp_tcb *t, enum cvm_snp_product product);
+CVM_API uint64_t cvm_snp_tcb_encode(const struct cvm_snp_tcb *t, enum cvm_snp_product product);
 
 /* struct cvm_snp_report is a parsed attestation report. `signed_data`
  * borrows from the buffer given to cvm_snp_report_parse; everything else is
@@ -144,18 +144,18 @@ struct cvm_snp_report {
 /* cvm_snp_report_looks_like is true when `len` bytes at `buf` have the size
  * of an SNP report and a version this module decodes; a DCAP quote never
  * does (its first 32 bits hold version and key type). */
-bool cvm_snp_report_looks_like(const uint8_t *buf, size_t len);
+CVM_API bool cvm_snp_report_looks_like(const uint8_t *buf, size_t len);
 
 /* cvm_snp_report_parse decodes the `len` bytes at `buf`, which must be
  * exactly CVM_SNP_REPORT_LEN. Returns 0, CVM_E_TRUNCATED (shorter),
  * CVM_E_FORMAT (longer) or CVM_E_UNSUPPORTED (a version other than 2 to 5).
  * On 0, `out` is complete; `reserved_nonzero` may still be set (see above).
  * It checks no signature, no certificate and no policy. */
-CVM_MUST_CHECK int cvm_snp_report_parse(const uint8_t *buf, size_t len, struct cvm_snp_report *out);
+CVM_API CVM_MUST_CHECK int cvm_snp_report_parse(const uint8_t *buf, size_t len, struct cvm_snp_report *out);
 
 /* cvm_snp_report_sig_be turns the report's little-endian r and s into
  * big-endian r || s of 48 bytes each, as ECDSA P-384 verifiers take them.
  * Returns false when r or s does not fit in 48 bytes. */
-bool cvm_snp_report_sig_be(const struct cvm_snp_report *r, uint8_t out[96]);
+CVM_API bool cvm_snp_report_sig_be(const struct cvm_snp_report *r, uint8_t out[96]);
 
 #endif

@@ -107,13 +107,14 @@ struct cvm_tee_dev;
  * tree. It never picks the simulator. The caller frees `*out` with
  * cvm_tee_free. Returns 0, CVM_E_UNSUPPORTED (no TEE interface found),
  * CVM_E_INVAL, CVM_E_NOMEM or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_detect(const char *root, struct cvm_tee_dev **out);
+CVM_API CVM_MUST_CHECK int cvm_tee_detect(const char *root, struct cvm_tee_dev **out);
 
 /* cvm_tee_open opens the backend of `platform` under `root` (as
  * cvm_tee_detect) without guessing. Returns 0, CVM_E_UNSUPPORTED (none of the
  * platform's interfaces is present), CVM_E_INVAL, CVM_E_NOMEM or
  * CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_open(const char *root, enum cvm_tee_platform platform, struct cvm_tee_dev **out);
+CVM_API CVM_MUST_CHECK int cvm_tee_open(const char *root, enum cvm_tee_platform platform,
+                                        struct cvm_tee_dev **out);
 
 /* cvm_tee_open_sim opens the simulated platform that cvm_tee_sim_init made
  * in `dir`, acting as a TDX guest or as an SEV-SNP guest after `platform`.
@@ -124,14 +125,14 @@ CVM_MUST_CHECK int cvm_tee_open(const char *root, enum cvm_tee_platform platform
  * folder, or a damaged one), CVM_E_UNSUPPORTED (SNP on a platform made
  * without it, or a folder format this version does not know), CVM_E_NOMEM,
  * CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform,
-                                    struct cvm_tee_dev **out);
+CVM_API CVM_MUST_CHECK int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform,
+                                            struct cvm_tee_dev **out);
 
 /* cvm_tee_free releases `tee`; NULL is a no-op. */
-void cvm_tee_free(struct cvm_tee_dev *tee);
+CVM_API void cvm_tee_free(struct cvm_tee_dev *tee);
 
 /* cvm_tee_info fills `out` with what `tee` is. */
-void cvm_tee_info(const struct cvm_tee_dev *tee, struct cvm_tee_info *out);
+CVM_API void cvm_tee_info(const struct cvm_tee_dev *tee, struct cvm_tee_info *out);
 
 /* cvm_tee_set_privlevel sets the SEV-SNP VMPL (0..3) that later reports
  * are requested for (configfs-tsm privlevel, or the ioctl's vmpl); without
@@ -139,7 +140,7 @@ void cvm_tee_info(const struct cvm_tee_dev *tee, struct cvm_tee_info *out);
  * provider's privlevel_floor makes later cvm_tee_quote calls fail with
  * CVM_E_INVAL. Returns 0, CVM_E_INVAL (above 3) or CVM_E_UNSUPPORTED (not
  * SNP). */
-CVM_MUST_CHECK int cvm_tee_set_privlevel(struct cvm_tee_dev *tee, unsigned level);
+CVM_API CVM_MUST_CHECK int cvm_tee_set_privlevel(struct cvm_tee_dev *tee, unsigned level);
 
 /* cvm_tee_quote asks the TEE for evidence binding the 64 bytes at
  * `report_data`: a TDX quote, or an SNP attestation report (with its
@@ -150,11 +151,12 @@ CVM_MUST_CHECK int cvm_tee_set_privlevel(struct cvm_tee_dev *tee, unsigned level
  * answer is malformed), CVM_E_TOO_LARGE, CVM_E_NOMEM, CVM_E_CRYPTO
  * (simulator) or CVM_E_SYSTEM (errno EBUSY: another writer kept racing on the
  * report entry). */
-CVM_MUST_CHECK int cvm_tee_quote(struct cvm_tee_dev *tee, const uint8_t report_data[CVM_TEE_REPORT_DATA_LEN],
-                                 struct cvm_tee_evidence *out);
+CVM_API CVM_MUST_CHECK int cvm_tee_quote(struct cvm_tee_dev *tee,
+                                         const uint8_t report_data[CVM_TEE_REPORT_DATA_LEN],
+                                         struct cvm_tee_evidence *out);
 
 /* cvm_tee_evidence_cleanup frees what `e` owns and zeroes it. */
-void cvm_tee_evidence_cleanup(struct cvm_tee_evidence *e);
+CVM_API void cvm_tee_evidence_cleanup(struct cvm_tee_evidence *e);
 
 /* cvm_tee_extend extends TDX RTMR `index` (0..3; the agent uses 3 for
  * runtime events) with the 48-byte `digest`: RTMR := SHA-384(RTMR ||
@@ -163,13 +165,13 @@ void cvm_tee_evidence_cleanup(struct cvm_tee_evidence *e);
  * serializes extensions across processes, so none is lost. Returns 0,
  * CVM_E_INVAL (index), CVM_E_UNSUPPORTED (SNP, or no interface can extend),
  * CVM_E_FORMAT (simulator state damaged) or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_extend(struct cvm_tee_dev *tee, unsigned index,
-                                  const uint8_t digest[CVM_TEE_MR_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_tee_extend(struct cvm_tee_dev *tee, unsigned index,
+                                          const uint8_t digest[CVM_TEE_MR_LEN]);
 
 /* cvm_tee_measurements reads the registers now (see struct
  * cvm_tee_measurements). Values come from the kernel unverified. Returns 0,
  * CVM_E_UNSUPPORTED, CVM_E_FORMAT, CVM_E_NOMEM or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_measurements(struct cvm_tee_dev *tee, struct cvm_tee_measurements *out);
+CVM_API CVM_MUST_CHECK int cvm_tee_measurements(struct cvm_tee_dev *tee, struct cvm_tee_measurements *out);
 
 /* ---- the simulated TEE ---------------------------------------------------- */
 
@@ -185,7 +187,7 @@ struct cvm_tee_sim_opts {
 
 /* cvm_tee_sim_opts_init fills `o` for `now` with a random MRTD and SNP
  * measurement, no debug, and an SNP half for Milan. */
-void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
+CVM_API void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
 
 /* cvm_tee_sim_init makes a simulated platform in `dir`, which must not exist
  * or be empty, and which is created with mode 0700: the mock Intel PKI
@@ -199,18 +201,18 @@ void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
  * (ark.pem, ask.pem, vcek.der, vcek.pem, cert_chain.pem, crl.der) and the
  * SNP template report. Returns 0, CVM_E_INVAL (`dir` is not empty, or an
  * unknown `snp_product`), CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o);
+CVM_API CVM_MUST_CHECK int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o);
 
 /* cvm_tee_sim_refresh re-signs the collateral of the platform in `dir`
  * (CRLs, TCB info, QE identity; the AMD CRL when it has an SNP half) for a
  * window centred on `now`, with the same keys: a simulated platform whose
  * collateral expired verifies again. Returns as cvm_tee_open_sim. */
-CVM_MUST_CHECK int cvm_tee_sim_refresh(const char *dir, int64_t now);
+CVM_API CVM_MUST_CHECK int cvm_tee_sim_refresh(const char *dir, int64_t now);
 
 /* cvm_tee_is_simulated_root is true when the certificate in the `len` bytes
  * at `der` (DER) is a cvmkit simulator root (it carries the marker
  * extension). Use it to label every verdict that was anchored in it. */
-bool cvm_tee_is_simulated_root(const uint8_t *der, size_t len);
+CVM_API bool cvm_tee_is_simulated_root(const uint8_t *der, size_t len);
 
 /* cvm_tee_evidence_is_simulated is true when a DCAP quote's embedded PCK
  * chain, or the certificates at `chain` (SNP: PEM text of one or more, such
@@ -218,8 +220,8 @@ bool cvm_tee_is_simulated_root(const uint8_t *der, size_t len);
  * hold a simulator certificate. An SNP report carries no certificate, so
  * for SNP only `chain` can tell. It checks no signature: it only tells a
  * verifier to label its verdict, never to trust anything. */
-bool cvm_tee_evidence_is_simulated(const uint8_t *quote, size_t quote_len, const uint8_t *chain,
-                                   size_t chain_len);
+CVM_API bool cvm_tee_evidence_is_simulated(const uint8_t *quote, size_t quote_len, const uint8_t *chain,
+                                           size_t chain_len);
 
 /* CVM_TEE_SIMULATED_BANNER is the first line every verdict over simulated
  * evidence prints. */

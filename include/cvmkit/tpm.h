@@ -67,10 +67,10 @@ struct cvm_tpm_pcr_sel {
  * "sha256:0,1,10" or "sha1:0-7+sha256:all". Banks are digest names
  * (cvm_digest_from_name); PCRs are 0-23; a bank may appear once. Returns 0,
  * CVM_E_FORMAT or CVM_E_UNSUPPORTED (an unknown bank). */
-CVM_MUST_CHECK int cvm_tpm_pcr_sel_parse(const char *s, struct cvm_tpm_pcr_sel *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcr_sel_parse(const char *s, struct cvm_tpm_pcr_sel *out);
 /* cvm_tpm_pcr_sel_format writes "sha256:0-10+sha1:0,2" into `buf` (always
  * NUL-terminated, truncated to `len`). */
-void cvm_tpm_pcr_sel_format(const struct cvm_tpm_pcr_sel *sel, char *buf, size_t len);
+CVM_API void cvm_tpm_pcr_sel_format(const struct cvm_tpm_pcr_sel *sel, char *buf, size_t len);
 
 /* struct cvm_tpm_pcrs is a set of PCR values: per bank, a bit mask of the
  * PCRs it holds and their values (cvm_digest_len(alg) bytes each). */
@@ -83,15 +83,15 @@ struct cvm_tpm_pcrs {
 	} banks[CVM_TPM_BANKS_MAX];
 };
 
-void cvm_tpm_pcrs_init(struct cvm_tpm_pcrs *p);
+CVM_API void cvm_tpm_pcrs_init(struct cvm_tpm_pcrs *p);
 /* cvm_tpm_pcrs_set stores the value of PCR `index` of bank `alg` (adding the
  * bank). `len` must be the digest length of `alg`. Returns 0, CVM_E_INVAL
  * (index, length), CVM_E_UNSUPPORTED (alg) or CVM_E_TOO_LARGE (banks). */
-CVM_MUST_CHECK int cvm_tpm_pcrs_set(struct cvm_tpm_pcrs *p, uint16_t alg, unsigned index,
-                                    const uint8_t *value, size_t len);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcrs_set(struct cvm_tpm_pcrs *p, uint16_t alg, unsigned index,
+                                            const uint8_t *value, size_t len);
 /* cvm_tpm_pcrs_get returns the value of PCR `index` of bank `alg` (borrowed;
  * cvm_digest_len(alg) bytes), or NULL when the set does not hold it. */
-const uint8_t *cvm_tpm_pcrs_get(const struct cvm_tpm_pcrs *p, uint16_t alg, unsigned index);
+CVM_API const uint8_t *cvm_tpm_pcrs_get(const struct cvm_tpm_pcrs *p, uint16_t alg, unsigned index);
 
 /* cvm_tpm_pcrs_digest computes the composite digest a quote signs: H(the
  * values of every selected PCR, entry by entry, PCR 0 upwards) with hash
@@ -99,9 +99,10 @@ const uint8_t *cvm_tpm_pcrs_get(const struct cvm_tpm_pcrs *p, uint16_t alg, unsi
  * a selected value is missing it returns CVM_E_INVAL and names it in
  * `missing` ("sha256:10"; may be NULL). Also CVM_E_UNSUPPORTED (a bank or
  * hash cvmkit does not know, a PCR above 23). */
-CVM_MUST_CHECK int cvm_tpm_pcrs_digest(const struct cvm_tpm_pcr_sel *sel, const struct cvm_tpm_pcrs *pcrs,
-                                       uint16_t hash, uint8_t *out, size_t out_cap, size_t *out_len,
-                                       char *missing, size_t missing_len);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcrs_digest(const struct cvm_tpm_pcr_sel *sel,
+                                               const struct cvm_tpm_pcrs *pcrs, uint16_t hash, uint8_t *out,
+                                               size_t out_cap, size_t *out_len, char *missing,
+                                               size_t missing_len);
 
 /* cvm_tpm_pcrs_parse_serialized reads the PCR file tpm2_quote -o and
  * tpm2_pcrread -o write by default ("serialized": TPML_PCR_SELECTION and
@@ -110,19 +111,21 @@ CVM_MUST_CHECK int cvm_tpm_pcrs_digest(const struct cvm_tpm_pcr_sel *sel, const 
  * Every selected value must be present, of its bank's length, with no
  * values left over. Returns 0, CVM_E_TRUNCATED, CVM_E_FORMAT,
  * CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED. */
-CVM_MUST_CHECK int cvm_tpm_pcrs_parse_serialized(const uint8_t *buf, size_t len, struct cvm_tpm_pcr_sel *sel,
-                                                 struct cvm_tpm_pcrs *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcrs_parse_serialized(const uint8_t *buf, size_t len,
+                                                         struct cvm_tpm_pcr_sel *sel,
+                                                         struct cvm_tpm_pcrs *out);
 /* cvm_tpm_pcrs_parse_values reads tpm2-tools' "values" format: the values
  * selected by `sel`, concatenated in selection order, nothing else. */
-CVM_MUST_CHECK int cvm_tpm_pcrs_parse_values(const uint8_t *buf, size_t len,
-                                             const struct cvm_tpm_pcr_sel *sel, struct cvm_tpm_pcrs *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcrs_parse_values(const uint8_t *buf, size_t len,
+                                                     const struct cvm_tpm_pcr_sel *sel,
+                                                     struct cvm_tpm_pcrs *out);
 /* cvm_tpm_pcrs_write_serialized writes the values `sel` selects in the
  * "serialized" format (for tpm2_checkquote -f) into a new buffer the caller
  * frees. Returns 0, CVM_E_INVAL (a value is missing), CVM_E_UNSUPPORTED or
  * CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tpm_pcrs_write_serialized(const struct cvm_tpm_pcr_sel *sel,
-                                                 const struct cvm_tpm_pcrs *pcrs, uint8_t **out,
-                                                 size_t *out_len);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcrs_write_serialized(const struct cvm_tpm_pcr_sel *sel,
+                                                         const struct cvm_tpm_pcrs *pcrs, uint8_t **out,
+                                                         size_t *out_len);
 
 /* ---- structures -------------------------------------------------------- */
 
@@ -154,7 +157,7 @@ struct cvm_tpm_attest {
  * not the type (see cvm_tpm_quote_verify), no signature. Returns 0,
  * CVM_E_TRUNCATED, CVM_E_FORMAT (malformed, or bytes left over) or
  * CVM_E_TOO_LARGE. */
-CVM_MUST_CHECK int cvm_tpm_attest_parse(const uint8_t *buf, size_t len, struct cvm_tpm_attest *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_attest_parse(const uint8_t *buf, size_t len, struct cvm_tpm_attest *out);
 
 /* struct cvm_tpm_sig holds a TPMT_SIGNATURE of a scheme cvmkit verifies:
  * RSASSA or RSAPSS (`sig`) or ECDSA (`r`, `s`). */
@@ -171,7 +174,7 @@ struct cvm_tpm_sig {
  * format) of exactly `len` bytes (at most CVM_TPM_SIG_MAX). Returns 0,
  * CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED (a
  * well-formed signature of another scheme: ECDAA, SM2, Schnorr, HMAC). */
-CVM_MUST_CHECK int cvm_tpm_sig_parse(const uint8_t *buf, size_t len, struct cvm_tpm_sig *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_sig_parse(const uint8_t *buf, size_t len, struct cvm_tpm_sig *out);
 
 /* struct cvm_tpm_public holds the fields of a TPMT_PUBLIC that matter for
  * an attestation key, and its Name (nameAlg || H_nameAlg(TPMT_PUBLIC)). */
@@ -200,16 +203,16 @@ struct cvm_tpm_ak;
  * not check that the key belongs to any particular TPM: that takes the
  * EK certificate and credential activation. Returns 0, CVM_E_TRUNCATED,
  * CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_UNSUPPORTED or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tpm_ak_parse(const uint8_t *buf, size_t len, struct cvm_tpm_ak **out);
-void cvm_tpm_ak_free(struct cvm_tpm_ak *ak);
+CVM_API CVM_MUST_CHECK int cvm_tpm_ak_parse(const uint8_t *buf, size_t len, struct cvm_tpm_ak **out);
+CVM_API void cvm_tpm_ak_free(struct cvm_tpm_ak *ak);
 /* cvm_tpm_ak_public returns the key's TPMT_PUBLIC fields (borrowed), or NULL
  * when it was given as a SubjectPublicKeyInfo. */
-const struct cvm_tpm_public *cvm_tpm_ak_public(const struct cvm_tpm_ak *ak);
+CVM_API const struct cvm_tpm_public *cvm_tpm_ak_public(const struct cvm_tpm_ak *ak);
 /* cvm_tpm_ak_describe writes "ECC NIST P-256" or "RSA 2048" into `buf`. */
-void cvm_tpm_ak_describe(const struct cvm_tpm_ak *ak, char *buf, size_t len);
+CVM_API void cvm_tpm_ak_describe(const struct cvm_tpm_ak *ak, char *buf, size_t len);
 /* cvm_tpm_ak_pem writes the key as a PEM SubjectPublicKeyInfo (the caller
  * frees the string). */
-CVM_MUST_CHECK int cvm_tpm_ak_pem(const struct cvm_tpm_ak *ak, char **out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_ak_pem(const struct cvm_tpm_ak *ak, char **out);
 
 /* ---- verification ------------------------------------------------------ */
 
@@ -234,30 +237,31 @@ struct cvm_tpm_quote {
  * A 0 here says nothing about the PCRs: use cvm_tpm_quote_verify, or
  * cvm_tpm_quote_check_pcrs next. It does not check the clock: a caller
  * that needs to notice reboots compares reset_count itself. */
-CVM_MUST_CHECK int cvm_tpm_quote_verify_signed(const struct cvm_tpm_ak *ak, const uint8_t *attest,
-                                               size_t attest_len, const uint8_t *sig, size_t sig_len,
-                                               const uint8_t *nonce, size_t nonce_len, struct cvm_report *rep,
-                                               struct cvm_tpm_quote *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_verify_signed(const struct cvm_tpm_ak *ak, const uint8_t *attest,
+                                                       size_t attest_len, const uint8_t *sig, size_t sig_len,
+                                                       const uint8_t *nonce, size_t nonce_len,
+                                                       struct cvm_report *rep, struct cvm_tpm_quote *out);
 
 /* cvm_tpm_quote_check_pcrs compares the quoted PCR digest with the digest of
  * `pcrs` over the quoted selection, computed with the signature's hash (as
  * the TPM does). `q` must come from a successful
  * cvm_tpm_quote_verify_signed. Returns 0, CVM_E_MISMATCH, CVM_E_INVAL (a
  * quoted PCR has no value in `pcrs`) or CVM_E_UNSUPPORTED. */
-CVM_MUST_CHECK int cvm_tpm_quote_check_pcrs(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs *pcrs,
-                                            struct cvm_report *rep);
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_check_pcrs(const struct cvm_tpm_quote *q,
+                                                    const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep);
 
 /* cvm_tpm_quote_pcrs_match is cvm_tpm_quote_check_pcrs without a report,
  * for searching, e.g. for the IMA log prefix a quote covers. */
-bool cvm_tpm_quote_pcrs_match(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs *pcrs);
+CVM_API bool cvm_tpm_quote_pcrs_match(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs *pcrs);
 
 /* cvm_tpm_quote_verify is cvm_tpm_quote_verify_signed followed by
  * cvm_tpm_quote_check_pcrs: 0 only when the quote is authentic, fresh for
  * `nonce`, and `pcrs` are the quoted PCR values. */
-CVM_MUST_CHECK int cvm_tpm_quote_verify(const struct cvm_tpm_ak *ak, const uint8_t *attest, size_t attest_len,
-                                        const uint8_t *sig, size_t sig_len, const uint8_t *nonce,
-                                        size_t nonce_len, const struct cvm_tpm_pcrs *pcrs,
-                                        struct cvm_report *rep, struct cvm_tpm_quote *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_verify(const struct cvm_tpm_ak *ak, const uint8_t *attest,
+                                                size_t attest_len, const uint8_t *sig, size_t sig_len,
+                                                const uint8_t *nonce, size_t nonce_len,
+                                                const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep,
+                                                struct cvm_tpm_quote *out);
 
 /* ---- a TPM ------------------------------------------------------------- */
 
@@ -270,19 +274,19 @@ struct cvm_tpm;
  * It sends no TPM2_Startup (a kernel or swtpm --flags startup-clear has done
  * that). Returns 0, CVM_E_TPM (the TCTI or ESYS could not start; the reason
  * goes to `err`, which may be NULL) or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tpm_open(const char *tcti, struct cvm_tpm **out, char *err, size_t err_len);
-void cvm_tpm_close(struct cvm_tpm *t);
+CVM_API CVM_MUST_CHECK int cvm_tpm_open(const char *tcti, struct cvm_tpm **out, char *err, size_t err_len);
+CVM_API void cvm_tpm_close(struct cvm_tpm *t);
 /* cvm_tpm_errstr returns the last TPM or TSS error of `t` as text
  * (tss2-rc's decoding plus the command that failed), or "" when none. */
-const char *cvm_tpm_errstr(const struct cvm_tpm *t);
+CVM_API const char *cvm_tpm_errstr(const struct cvm_tpm *t);
 
 /* cvm_tpm_pcr_read reads the values `sel` selects (TPM2_PCR_Read, repeated
  * until all are read; restarted when the TPM's PCR update counter moves
  * between two reads) into `out`, and the counter into `update_counter` (may
  * be NULL). Returns 0, CVM_E_TPM, CVM_E_UNSUPPORTED (a bank the TPM does not
  * have) or CVM_E_INVAL. */
-CVM_MUST_CHECK int cvm_tpm_pcr_read(struct cvm_tpm *t, const struct cvm_tpm_pcr_sel *sel,
-                                    struct cvm_tpm_pcrs *out, uint32_t *update_counter);
+CVM_API CVM_MUST_CHECK int cvm_tpm_pcr_read(struct cvm_tpm *t, const struct cvm_tpm_pcr_sel *sel,
+                                            struct cvm_tpm_pcrs *out, uint32_t *update_counter);
 
 /* The attestation key cvm_tpm_ak_ensure creates. Every AK is a restricted
  * signing key (fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth,
@@ -318,17 +322,17 @@ struct cvm_tpm_ak_opts {
  * owner auth, which must be empty), setting *created. A key already there
  * must be an AK (CVM_E_POLICY otherwise) and, when o->type_set, of that
  * type (CVM_E_MISMATCH). Also CVM_E_TPM, CVM_E_INVAL, CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tpm_ak_ensure(struct cvm_tpm *t, const struct cvm_tpm_ak_opts *o, uint8_t **pub,
-                                     size_t *pub_len, bool *created);
+CVM_API CVM_MUST_CHECK int cvm_tpm_ak_ensure(struct cvm_tpm *t, const struct cvm_tpm_ak_opts *o,
+                                             uint8_t **pub, size_t *pub_len, bool *created);
 
 /* cvm_tpm_quote_create has the AK at `ak_handle` quote the PCRs `sel`
  * selects with `nonce` as qualifying data (1 to CVM_TPM_DATA_MAX bytes),
  * with the AK's own scheme. It returns the TPMS_ATTEST bytes as the TPM
  * signed them and the marshaled TPMT_SIGNATURE, in new buffers the caller
  * frees. Returns 0, CVM_E_TPM, CVM_E_INVAL or CVM_E_NOMEM. */
-CVM_MUST_CHECK int cvm_tpm_quote_create(struct cvm_tpm *t, uint32_t ak_handle,
-                                        const struct cvm_tpm_pcr_sel *sel, const uint8_t *nonce,
-                                        size_t nonce_len, uint8_t **attest, size_t *attest_len, uint8_t **sig,
-                                        size_t *sig_len);
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_create(struct cvm_tpm *t, uint32_t ak_handle,
+                                                const struct cvm_tpm_pcr_sel *sel, const uint8_t *nonce,
+                                                size_t nonce_len, uint8_t **attest, size_t *attest_len,
+                                                uint8_t **sig, size_t *sig_len);
 
 #endif
