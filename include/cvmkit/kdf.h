@@ -4,9 +4,10 @@
  * certificates). docs/keys.md explains the scheme with its test vectors.
  *
  * Layers: the primitives (cvm_hkdf_*, cvm_k256_*, cvm_ed25519_*,
- * cvm_x25519*, cvm_p256_keypair_*, cvm_cert_make) live in lib/crypto, the
- * only code that includes OpenSSL or libsecp256k1. The dstack logic
- * (cvm_appkeys_*, cvm_kdf_*) lives in lib/kdf and sees only byte arrays.
+ * cvm_x25519*, cvm_p256_keypair_*, cvm_cert_make) are declared in crypto.h
+ * and live in lib/crypto, the only code that includes OpenSSL or
+ * libsecp256k1. The dstack logic (cvm_appkeys_*, cvm_kdf_*) lives in lib/kdf
+ * and sees only byte arrays.
  *
  * Conventions of this header:
  *  - every secret that outlives a call is held in a struct cvm_secret (or a
@@ -41,18 +42,7 @@
 
 /* ---- sizes ---------------------------------------------------------------- */
 
-#define CVM_KDF_KEY_LEN 32          /* a derived GetKey key */
-#define CVM_K256_SECKEY_LEN 32      /* secp256k1 secret scalar, big-endian */
-#define CVM_K256_PUBKEY_LEN 33      /* SEC1 compressed point */
-#define CVM_K256_PUBKEY_FULL_LEN 65 /* SEC1 uncompressed point */
-#define CVM_K256_SIG_LEN 64         /* r || s */
-#define CVM_K256_RSIG_LEN 65        /* r || s || v, v = recovery id 0..3 */
-#define CVM_ED25519_SEED_LEN 32     /* RFC 8032 private key ("seed") */
-#define CVM_ED25519_PUBKEY_LEN 32
-#define CVM_ED25519_SIG_LEN 64
-#define CVM_X25519_KEY_LEN 32
-#define CVM_P256_SCALAR_LEN 32
-#define CVM_P256_PKCS8_DER_LEN 138 /* the canonical PKCS#8 encoding, see below */
+#define CVM_KDF_KEY_LEN 32 /* a derived GetKey key */
 #define CVM_APP_ID_LEN 20
 #define CVM_INSTANCE_ID_LEN 20
 #define CVM_REPORT_DATA_LEN 64
@@ -74,183 +64,6 @@
 /* Sign and Worker.GetAttestationForAppKey use GetKey(path, purpose). */
 #define CVM_KDF_SIGN_PATH "vms"
 #define CVM_KDF_SIGN_PURPOSE "signing"
-
-/* ==== primitives (lib/crypto) ============================================== */
-
-/* cvm_hkdf_sha256 is RFC 5869 HKDF with SHA-256 (OpenSSL EVP_KDF): extract
- * with `salt`, expand with `info` to `out_len` bytes (1 .. 255 * 32). The
- * output is as secret as `ikm`. Returns 0, CVM_E_INVAL or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
-                                           size_t ikm_len, const uint8_t *info, size_t info_len, uint8_t *out,
-                                           size_t out_len);
-
-/* cvm_sha512_tagged writes SHA-512(tag || ":" || content) to `out`: dstack's
- * "content type" report_data (tags "ratls-cert", "app-data", ...; spec §6.2),
- * which fills the 64 bytes of a TDX REPORTDATA exactly. `tag` is a C string.
- * Returns 0 or CVM_E_CRYPTO (out of memory inside OpenSSL). */
-CVM_API CVM_MUST_CHECK int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len,
-                                             uint8_t out[CVM_REPORT_DATA_LEN]);
-
-/* -- secp256k1 (libsecp256k1) -- */
-
-/* cvm_k256_seckey_check returns 0 when `sk` is a valid secret scalar
- * (0 < sk < n), else CVM_E_FORMAT. */
-CVM_API CVM_MUST_CHECK int cvm_k256_seckey_check(const uint8_t sk[CVM_K256_SECKEY_LEN]);
-/* cvm_k256_pubkey writes the compressed public key of `sk`. Returns 0,
- * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_k256_pubkey(const uint8_t sk[CVM_K256_SECKEY_LEN],
-                                           uint8_t out[CVM_K256_PUBKEY_LEN]);
-/* cvm_k256_pubkey_parse reads a SEC1 point, compressed (33 bytes, 02/03) or
- * uncompressed (65 bytes, 04), and writes it compressed. Hybrid encodings
- * (06/07) and points off the curve give CVM_E_FORMAT. */
-CVM_API CVM_MUST_CHECK int cvm_k256_pubkey_parse(const uint8_t *pub, size_t len,
-                                                 uint8_t out[CVM_K256_PUBKEY_LEN]);
-/* cvm_k256_sign signs the 32-byte `digest` as is (no hashing) with ECDSA:
- * RFC 6979 deterministic nonce, low-S, output r || s. Returns 0,
- * CVM_E_FORMAT (invalid scalar) or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_k256_sign(const uint8_t sk[CVM_K256_SECKEY_LEN], const uint8_t digest[32],
-                                         uint8_t out[CVM_K256_SIG_LEN]);
-/* cvm_k256_sign_recoverable is cvm_k256_sign plus the recovery id: output
- * r || s || v with v in 0..3 (0 or 1 in practice), never 27/28 and with no
- * Ethereum message prefix. */
-CVM_API CVM_MUST_CHECK int cvm_k256_sign_recoverable(const uint8_t sk[CVM_K256_SECKEY_LEN],
-                                                     const uint8_t digest[32],
-                                                     uint8_t out[CVM_K256_RSIG_LEN]);
-/* cvm_k256_verify checks an r || s signature over the 32-byte `digest` under
- * the SEC1 key `pub` (33 or 65 bytes). High-S signatures are rejected, as the
- * Rust k256 crate that dstack uses rejects them. Returns 0, CVM_E_SIGNATURE,
- * or CVM_E_FORMAT when the key is not a point or r or s is 0 or >= n. */
-CVM_API CVM_MUST_CHECK int cvm_k256_verify(const uint8_t *pub, size_t pub_len, const uint8_t digest[32],
-                                           const uint8_t sig[CVM_K256_SIG_LEN]);
-/* cvm_k256_recover recovers the compressed public key that made the
- * r || s || v signature `sig` over `digest`. Returns 0, CVM_E_FORMAT (v > 3,
- * r or s out of range) or CVM_E_SIGNATURE (no key recovers). It proves only
- * that someone holding the returned key signed: compare it with the key you
- * expect. */
-CVM_API CVM_MUST_CHECK int cvm_k256_recover(const uint8_t digest[32], const uint8_t sig[CVM_K256_RSIG_LEN],
-                                            uint8_t out[CVM_K256_PUBKEY_LEN]);
-
-/* -- Ed25519 and X25519 (OpenSSL) -- */
-
-/* cvm_ed25519_pubkey writes the RFC 8032 public key of the 32-byte `seed`. */
-CVM_API CVM_MUST_CHECK int cvm_ed25519_pubkey(const uint8_t seed[CVM_ED25519_SEED_LEN],
-                                              uint8_t out[CVM_ED25519_PUBKEY_LEN]);
-/* cvm_ed25519_sign writes the (deterministic) Ed25519 signature of `msg`. */
-CVM_API CVM_MUST_CHECK int cvm_ed25519_sign(const uint8_t seed[CVM_ED25519_SEED_LEN], const uint8_t *msg,
-                                            size_t len, uint8_t out[CVM_ED25519_SIG_LEN]);
-/* cvm_ed25519_verify returns 0 or CVM_E_SIGNATURE. A `pub` that is not a
- * valid point also gives CVM_E_SIGNATURE (OpenSSL does not tell it apart). */
-CVM_API CVM_MUST_CHECK int cvm_ed25519_verify(const uint8_t pub[CVM_ED25519_PUBKEY_LEN], const uint8_t *msg,
-                                              size_t len, const uint8_t sig[CVM_ED25519_SIG_LEN]);
-/* cvm_x25519_pubkey writes X25519(sk, 9); `sk` is clamped inside. */
-CVM_API CVM_MUST_CHECK int cvm_x25519_pubkey(const uint8_t sk[CVM_X25519_KEY_LEN],
-                                             uint8_t out[CVM_X25519_KEY_LEN]);
-/* cvm_x25519 writes the shared secret X25519(sk, peer) to `out` (secret:
- * the caller wipes it). An all-zero result (a low-order `peer`) gives
- * CVM_E_FORMAT, as dstack rejects it. */
-CVM_API CVM_MUST_CHECK int cvm_x25519(const uint8_t sk[CVM_X25519_KEY_LEN],
-                                      const uint8_t peer[CVM_X25519_KEY_LEN],
-                                      uint8_t out[CVM_X25519_KEY_LEN]);
-
-/* -- P-256 key pairs (OpenSSL) -- */
-
-/* struct cvm_p256_keypair is a P-256 private key with its public key. It
- * keeps the scalar in a struct cvm_secret; cvm_p256_keypair_free wipes it. */
-struct cvm_p256_keypair;
-
-/* cvm_p256_keypair_from_scalar makes a key pair from the big-endian scalar
- * `d`. Returns 0, CVM_E_FORMAT (d = 0 or d >= n), CVM_E_NOMEM or
- * CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_from_scalar(const uint8_t d[CVM_P256_SCALAR_LEN],
-                                                        struct cvm_p256_keypair **out);
-/* cvm_p256_keypair_generate makes a fresh random key pair. */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_generate(struct cvm_p256_keypair **out);
-/* cvm_p256_keypair_from_pem reads one PEM block, "PRIVATE KEY" (PKCS#8) or
- * "EC PRIVATE KEY" (SEC1), holding a P-256 key (nothing but whitespace may
- * follow it). A public key embedded in the encoding must match the scalar.
- * Intermediate copies are wiped. Returns 0, CVM_E_FORMAT, CVM_E_UNSUPPORTED
- * (another curve or algorithm), CVM_E_TOO_LARGE or CVM_E_NOMEM. */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_from_pem(const char *pem, size_t len,
-                                                     struct cvm_p256_keypair **out);
-/* cvm_p256_keypair_free wipes and frees `kp`; NULL is a no-op. */
-CVM_API void cvm_p256_keypair_free(struct cvm_p256_keypair *kp);
-/* cvm_p256_keypair_public writes the public point as x || y. */
-CVM_API void cvm_p256_keypair_public(const struct cvm_p256_keypair *kp, uint8_t xy[64]);
-/* cvm_p256_keypair_spki writes the SubjectPublicKeyInfo DER (91 bytes) into
- * a new buffer the caller frees. */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_spki(const struct cvm_p256_keypair *kp, uint8_t **out,
-                                                 size_t *out_len);
-/* cvm_p256_keypair_pkcs8 writes the canonical 138-byte PKCS#8 DER that
- * dstack hashes (and that rcgen/ring, dstack and OpenSSL 3 all produce):
- *   30 81 87 | 02 01 00 | 30 13 06 07 2a8648ce3d0201 06 08 2a8648ce3d030107 |
- *   04 6d 30 6b 02 01 01 04 20 <d> a1 44 03 42 00 04 <x> <y>
- * i.e. ECPrivateKey v1 without [0] parameters and with the [1] public key.
- * The output is secret: the caller wipes it. */
-CVM_API void cvm_p256_keypair_pkcs8(const struct cvm_p256_keypair *kp, uint8_t out[CVM_P256_PKCS8_DER_LEN]);
-/* cvm_p256_keypair_pkcs8_pem writes that DER as a "PRIVATE KEY" PEM block
- * (64-column base64, LF line ends, trailing LF) into a new secret of exactly
- * the text's length (no NUL terminator). */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_pkcs8_pem(const struct cvm_p256_keypair *kp,
-                                                      struct cvm_secret **out);
-/* cvm_p256_keypair_sign signs SHA-256(msg) with ECDSA and writes r || s. The
- * nonce is random (OpenSSL), so two signatures of one message differ. */
-CVM_API CVM_MUST_CHECK int cvm_p256_keypair_sign(const struct cvm_p256_keypair *kp, const uint8_t *msg,
-                                                 size_t len, uint8_t sig[64]);
-
-/* -- X.509 certificates (OpenSSL) -- */
-
-#define CVM_CERT_ALT_NAMES_MAX 64
-#define CVM_CERT_EXTS_MAX 16
-#define CVM_CERT_SERIAL_MAX 20
-
-/* struct cvm_cert_ext_spec is one extra extension: `value` is the content of
- * extnValue, i.e. the DER the extension carries (dstack's RA-TLS extensions
- * carry DER(OCTET STRING(payload)) there; spec §6.1). */
-struct cvm_cert_ext_spec {
-	const char *oid; /* dotted, e.g. "1.3.6.1.4.1.62397.1.8" */
-	bool critical;
-	const uint8_t *value;
-	size_t value_len;
-};
-
-/* struct cvm_cert_template describes a certificate to make (the profile of
- * dstack's rcgen certificates, spec §6.3). Every pointer is borrowed. */
-struct cvm_cert_template {
-	const char *common_name;      /* required, non-empty UTF-8 */
-	const char *organization;     /* NULL: no O= attribute */
-	const char *const *alt_names; /* DNS names, or IP literals (v4/v6), which become IP SANs */
-	size_t alt_name_count;        /* at most CVM_CERT_ALT_NAMES_MAX */
-	int64_t not_before;           /* Unix seconds; not_before < not_after */
-	int64_t not_after;
-	bool is_ca;             /* basicConstraints CA:TRUE (critical), keyCertSign + cRLSign */
-	int path_len;           /* CA only: pathLenConstraint, or -1 for none */
-	bool usage_server_auth; /* extendedKeyUsage serverAuth */
-	bool usage_client_auth; /* extendedKeyUsage clientAuth */
-	const uint8_t *serial;  /* big-endian, 1..CVM_CERT_SERIAL_MAX bytes; NULL: 16 random bytes */
-	size_t serial_len;
-	const struct cvm_cert_ext_spec *exts; /* at most CVM_CERT_EXTS_MAX */
-	size_t ext_count;
-};
-
-/* cvm_cert_template_init fills `t` with an empty leaf template: no names, no
- * usages, path_len -1, zero times (which cvm_cert_make rejects). */
-CVM_API void cvm_cert_template_init(struct cvm_cert_template *t);
-
-/* cvm_cert_make issues an X.509 v3 certificate for `subject`'s public key as
- * `t` describes, signed (ECDSA P-256 with SHA-256) by `issuer_key` as the
- * holder of `issuer`, or self-signed when both are NULL. It always adds
- * keyUsage (critical: digitalSignature, plus keyCertSign and cRLSign for a
- * CA), subjectKeyIdentifier, and authorityKeyIdentifier. It checks that
- * `issuer_key` is the key of `issuer` and that `issuer` is a CA, but not the
- * issuer's validity window or path length. On success *out_pem is a new
- * NUL-terminated PEM certificate ("-----BEGIN CERTIFICATE-----...") that the
- * caller frees, and *out_len its length without the NUL. Returns 0,
- * CVM_E_INVAL (bad template, key mismatch), CVM_E_TOO_LARGE, CVM_E_NOMEM or
- * CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_cert_make(const struct cvm_cert_template *t,
-                                         const struct cvm_p256_keypair *subject,
-                                         const struct cvm_p256_keypair *issuer_key,
-                                         const struct cvm_cert *issuer, char **out_pem, size_t *out_len);
 
 /* ==== app keys (lib/kdf) ==================================================== */
 

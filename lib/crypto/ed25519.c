@@ -6,7 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 #include "crypto_int.h"
 

@@ -7,7 +7,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 #include "crypto_int.h"
 
@@ -53,7 +53,7 @@ out:
 	return r;
 }
 
-int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len, uint8_t out[CVM_REPORT_DATA_LEN])
+int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len, uint8_t out[64])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	bool ok;
@@ -63,7 +63,7 @@ int cvm_sha512_tagged(const char *tag, const uint8_t *content, size_t len, uint8
 	     (len == 0 || EVP_DigestUpdate(ctx, content, len) == 1) &&
 	     EVP_DigestFinal_ex(ctx, out, NULL) == 1;
 	if (!ok)
-		memset(out, 0, CVM_REPORT_DATA_LEN);
+		memset(out, 0, 64);
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? CVM_OK : CVM_E_CRYPTO;

@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 
 #include <cvmkit/encoding.h>
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 #include "crypto_int.h"
 #include "p256key_int.h"

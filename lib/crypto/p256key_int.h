@@ -4,7 +4,7 @@
 
 #include <openssl/evp.h>
 
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 struct cvm_p256_keypair {
 	EVP_PKEY *pkey;       /* OpenSSL's copy, for signing */

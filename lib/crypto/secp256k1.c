@@ -8,7 +8,7 @@
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
 
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 /* One context for the process: created once, randomized for side-channel
  * blinding, then only read, which libsecp256k1 allows from any thread. */

@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <cvmkit/kdf.h>
+#include <cvmkit/crypto.h>
 
 #include "crypto_int.h"
 #include "p256key_int.h"
