@@ -54,15 +54,28 @@ CVM_API bool cvm_rd_asn1_any(struct cvm_rd *r, struct cvm_rd *out, uint8_t *tag)
 
 /* struct cvm_wr builds bytes, growable up to `max` or over a fixed buffer.
  * Errors are sticky and reported once by cvm_wr_finish. Growth wipes the old
- * block, so secrets may be written. */
+ * block, so secrets may be written. In text mode (cvm_wr_init_text) it
+ * writes a C string into a fixed buffer instead, and cuts rather than fails. */
 struct cvm_wr {
 	uint8_t *buf;
 	size_t len, cap, max;
-	bool fixed, err;
+	bool fixed, err, text;
 };
 
 CVM_API void cvm_wr_init(struct cvm_wr *w, size_t max);
 CVM_API void cvm_wr_init_fixed(struct cvm_wr *w, void *buf, size_t cap);
+/* cvm_wr_init_text makes `buf` (`cap` bytes, at least 1) a bounded text:
+ * after every write it holds a NUL-terminated string. A write that does not
+ * fit is cut, the text then ends in "..." (when cap is at least 4) so a
+ * reader knows something is missing, and later writes are dropped
+ * (cvm_wr_text_cut tells). Nothing is allocated; cvm_wr_finish is not needed. */
+CVM_API void cvm_wr_init_text(struct cvm_wr *w, char *buf, size_t cap);
+/* cvm_wr_text_cut is true when a text writer had to cut (or any writer failed). */
+CVM_API bool cvm_wr_text_cut(const struct cvm_wr *w);
+/* cvm_wr_reserve appends `n` bytes and returns where they start, for the
+ * caller to fill (BoringSSL's CBB_add_space), or NULL when they do not fit
+ * (the error is then sticky). The pointer is valid until the next write. */
+CVM_API uint8_t *cvm_wr_reserve(struct cvm_wr *w, size_t n);
 CVM_API void cvm_wr_bytes(struct cvm_wr *w, const void *p, size_t n);
 CVM_API void cvm_wr_zeros(struct cvm_wr *w, size_t n);
 CVM_API void cvm_wr_u8(struct cvm_wr *w, uint8_t v);

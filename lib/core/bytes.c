@@ -268,6 +268,48 @@ void cvm_wr_init_fixed(struct cvm_wr *w, void *buf, size_t cap)
 	w->fixed = true;
 }
 
+void cvm_wr_init_text(struct cvm_wr *w, char *buf, size_t cap)
+{
+	memset(w, 0, sizeof(*w));
+	w->buf = (uint8_t *)buf;
+	w->cap = cap;
+	w->max = cap;
+	w->fixed = true;
+	w->text = true;
+	if (cap != 0)
+		buf[0] = '\0';
+	else
+		w->err = true;
+}
+
+bool cvm_wr_text_cut(const struct cvm_wr *w)
+{
+	return w->err;
+}
+
+/* text_add appends what fits of `n` bytes to a text writer, keeps the NUL,
+ * and marks a cut with "...". */
+static void text_add(struct cvm_wr *w, const void *p, size_t n)
+{
+	size_t room, k;
+
+	if (w->err)
+		return;
+	room = w->cap - 1 - w->len;
+	k = n < room ? n : room;
+	if (k != 0)
+		memcpy(w->buf + w->len, p, k);
+	w->len += k;
+	w->buf[w->len] = '\0';
+	if (k < n) {
+		w->err = true;
+		if (w->cap >= 4) {
+			memcpy(w->buf + w->cap - 4, "...", 4);
+			w->len = w->cap - 1;
+		}
+	}
+}
+
 /* Grows to fit `need` more bytes: copy, wipe, free; never realloc(). */
 static bool wr_grow(struct cvm_wr *w, size_t need)
 {
@@ -299,6 +341,16 @@ static uint8_t *wr_reserve(struct cvm_wr *w, size_t n)
 		return NULL;
 	if (n == 0)
 		return nothing;
+	if (w->text) { /* the last byte is the NUL's */
+		if (n > w->cap - 1 - w->len) {
+			w->err = true;
+			return NULL;
+		}
+		p = w->buf + w->len;
+		w->len += n;
+		w->buf[w->len] = '\0';
+		return p;
+	}
 	/* The limit holds whatever the capacity (the first block may be larger). */
 	if (n > w->max - w->len || (w->cap - w->len < n && !wr_grow(w, n))) {
 		w->err = true;
@@ -309,10 +361,20 @@ static uint8_t *wr_reserve(struct cvm_wr *w, size_t n)
 	return p;
 }
 
+uint8_t *cvm_wr_reserve(struct cvm_wr *w, size_t n)
+{
+	return wr_reserve(w, n);
+}
+
 void cvm_wr_bytes(struct cvm_wr *w, const void *p, size_t n)
 {
-	uint8_t *d = wr_reserve(w, n);
+	uint8_t *d;
 
+	if (w->text) {
+		text_add(w, p, n);
+		return;
+	}
+	d = wr_reserve(w, n);
 	if (d != NULL && n != 0)
 		memcpy(d, p, n);
 }
@@ -393,6 +455,21 @@ void cvm_wr_fmt(struct cvm_wr *w, const char *fmt, ...)
 	}
 	if ((size_t)n < sizeof(small)) {
 		cvm_wr_bytes(w, small, (size_t)n);
+		return;
+	}
+	if (w->text) {
+		if (w->err)
+			return;
+		/* Format in place: what fits stays; a cut is marked. */
+		va_start(ap, fmt);
+		(void)vsnprintf((char *)w->buf + w->len, w->cap - w->len, fmt, ap);
+		va_end(ap);
+		if ((size_t)n <= w->cap - 1 - w->len) {
+			w->len += (size_t)n;
+			return;
+		}
+		w->len = w->cap - 1;
+		text_add(w, "", 1); /* one byte more than fits: marks the cut */
 		return;
 	}
 	{

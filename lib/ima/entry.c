@@ -436,49 +436,11 @@ int cvm_ima_entry_parse_binary(struct cvm_rd *in, bool big_endian, struct cvm_im
 
 /* ---- ascii ---------------------------------------------------------------- */
 
-/* struct sbuf is the output buffer the ascii decoder rebuilds template data
- * into (our own memory, not input). */
-struct sbuf {
-	uint8_t *p;
-	size_t len, cap;
-	bool err;
-};
+/* The ascii decoder rebuilds template data into our own memory (not input)
+ * with a fixed-size writer (struct cvm_wr over the caller's scratch buffer). */
 
-static uint8_t *sb_reserve(struct sbuf *s, size_t n)
-{
-	uint8_t *q;
-
-	if (s->err || s->cap - s->len < n) {
-		s->err = true;
-		return NULL;
-	}
-	q = s->p + s->len;
-	s->len += n;
-	return q;
-}
-
-static void sb_u32le(struct sbuf *s, uint32_t v)
-{
-	uint8_t *q = sb_reserve(s, 4);
-
-	if (q == NULL)
-		return;
-	q[0] = (uint8_t)v;
-	q[1] = (uint8_t)(v >> 8);
-	q[2] = (uint8_t)(v >> 16);
-	q[3] = (uint8_t)(v >> 24);
-}
-
-static void sb_bytes(struct sbuf *s, const uint8_t *p, size_t n)
-{
-	uint8_t *q = sb_reserve(s, n);
-
-	if (q != NULL && n != 0)
-		memcpy(q, p, n);
-}
-
-/* sb_hex decodes the hex text `h` into the buffer. */
-static int sb_hex(struct sbuf *s, const struct cvm_rd *h, const char *what, char *why)
+/* wr_hex decodes the hex text `h` into the buffer. */
+static int wr_hex(struct cvm_wr *s, const struct cvm_rd *h, const char *what, char *why)
 {
 	uint8_t *q;
 	size_t n;
@@ -488,7 +450,7 @@ static int sb_hex(struct sbuf *s, const struct cvm_rd *h, const char *what, char
 		ima_why(why, "%s field has an odd number of hex digits", what);
 		return CVM_E_FORMAT;
 	}
-	q = sb_reserve(s, h->len / 2);
+	q = cvm_wr_reserve(s, h->len / 2);
 	if (q == NULL)
 		return CVM_E_TOO_LARGE;
 	r = cvm_hex_decode((const char *)h->p, h->len, q, h->len / 2, &n);
@@ -540,7 +502,7 @@ static bool is_hex_text(const struct cvm_rd *h)
 
 /* ascii_digest rebuilds a d-ng / d-ngv2 / d-modsig field from
  * "<prefix>:<hex>" (empty text: an empty field). */
-static int ascii_digest(struct sbuf *s, const struct cvm_rd *tok, const char *what, char *why)
+static int ascii_digest(struct cvm_wr *s, const struct cvm_rd *tok, const char *what, char *why)
 {
 	struct cvm_rd t = *tok, prefix, hex;
 	size_t colon = t.len, len_at;
@@ -548,7 +510,7 @@ static int ascii_digest(struct sbuf *s, const struct cvm_rd *tok, const char *wh
 	int r;
 
 	if (t.len == 0) {
-		sb_u32le(s, 0);
+		cvm_wr_u32le(s, 0);
 		return CVM_OK;
 	}
 	while (colon > 0 && t.p[colon - 1] != ':')
@@ -566,13 +528,13 @@ static int ascii_digest(struct sbuf *s, const struct cvm_rd *tok, const char *wh
 	}
 	/* length, then "<prefix>:" (colon included), NUL, digest bytes */
 	len_at = s->len;
-	sb_u32le(s, 0);
-	sb_bytes(s, prefix.p, prefix.len);
-	sb_bytes(s, (const uint8_t *)"", 1);
-	r = sb_hex(s, &hex, what, why);
+	cvm_wr_u32le(s, 0);
+	cvm_wr_bytes(s, prefix.p, prefix.len);
+	cvm_wr_bytes(s, (const uint8_t *)"", 1);
+	r = wr_hex(s, &hex, what, why);
 	if (r != CVM_OK || s->err)
 		return r != CVM_OK ? r : CVM_E_TOO_LARGE;
-	lenp = s->p + len_at;
+	lenp = s->buf + len_at;
 	{
 		size_t flen = s->len - len_at - 4;
 
@@ -584,26 +546,26 @@ static int ascii_digest(struct sbuf *s, const struct cvm_rd *tok, const char *wh
 	return CVM_OK;
 }
 
-static int ascii_blob(struct sbuf *s, const struct cvm_rd *hex, const char *what, char *why)
+static int ascii_blob(struct cvm_wr *s, const struct cvm_rd *hex, const char *what, char *why)
 {
 	if (hex->len / 2 > CVM_IMA_EVENT_DATA_MAX) {
 		ima_why(why, "%s field is %zu bytes (cap %d)", what, hex->len / 2, CVM_IMA_EVENT_DATA_MAX);
 		return CVM_E_TOO_LARGE;
 	}
-	sb_u32le(s, (uint32_t)(hex->len / 2));
-	return sb_hex(s, hex, what, why);
+	cvm_wr_u32le(s, (uint32_t)(hex->len / 2));
+	return wr_hex(s, hex, what, why);
 }
 
-static int ascii_name(struct sbuf *s, const struct cvm_rd *name, char *why)
+static int ascii_name(struct cvm_wr *s, const struct cvm_rd *name, char *why)
 {
 	if (name->len + 1 > CVM_IMA_EVENT_NAME_MAX) {
 		ima_why(why, "event name is %zu bytes (cap %d with its NUL)", name->len,
 		        CVM_IMA_EVENT_NAME_MAX);
 		return CVM_E_TOO_LARGE;
 	}
-	sb_u32le(s, (uint32_t)(name->len + 1));
-	sb_bytes(s, name->p, name->len);
-	sb_bytes(s, (const uint8_t *)"", 1);
+	cvm_wr_u32le(s, (uint32_t)(name->len + 1));
+	cvm_wr_bytes(s, name->p, name->len);
+	cvm_wr_bytes(s, (const uint8_t *)"", 1);
 	return CVM_OK;
 }
 
@@ -611,7 +573,7 @@ static int ascii_name(struct sbuf *s, const struct cvm_rd *name, char *why)
  * template name: the first token is the digest, the last `t->nfields - 2`
  * tokens are the fields after the name, and the name is what is between
  * (it may hold spaces). */
-static int ascii_fields(const struct tmpl *t, struct cvm_rd rest, struct sbuf *s, char *why)
+static int ascii_fields(const struct tmpl *t, struct cvm_rd rest, struct cvm_wr *s, char *why)
 {
 	struct cvm_rd dig, name, tail[3];
 	size_t ntail = t->nfields - 2;
@@ -660,7 +622,7 @@ static int ascii_fields(const struct tmpl *t, struct cvm_rd rest, struct sbuf *s
 
 /* ascii_ima rebuilds the `ima` template: "<sha1 hex> <name>" becomes the
  * binary form (digest, u32le name length, name). */
-static int ascii_ima(struct cvm_rd rest, struct sbuf *s, char *why)
+static int ascii_ima(struct cvm_rd rest, struct cvm_wr *s, char *why)
 {
 	struct cvm_rd dig;
 	int r;
@@ -669,7 +631,7 @@ static int ascii_ima(struct cvm_rd rest, struct sbuf *s, char *why)
 		ima_why(why, "an 'ima' entry needs a 40-digit SHA-1 file digest and a name");
 		return CVM_E_FORMAT;
 	}
-	r = sb_hex(s, &dig, "digest", why);
+	r = wr_hex(s, &dig, "digest", why);
 	if (r != CVM_OK)
 		return r;
 	if (rest.len > IMA_OLD_NAME_MAX) {
@@ -677,8 +639,8 @@ static int ascii_ima(struct cvm_rd rest, struct sbuf *s, char *why)
 		        rest.len);
 		return CVM_E_FORMAT;
 	}
-	sb_u32le(s, (uint32_t)rest.len);
-	sb_bytes(s, rest.p, rest.len);
+	cvm_wr_u32le(s, (uint32_t)rest.len);
+	cvm_wr_bytes(s, rest.p, rest.len);
 	return s->err ? CVM_E_TOO_LARGE : CVM_OK;
 }
 
@@ -687,13 +649,14 @@ int ima_parse_ascii(const char *line, size_t line_len, uint8_t *scratch, size_t 
 {
 	struct cvm_rd r, pcr_tok, dig_tok, tname, data;
 	const struct tmpl *t = NULL;
-	struct sbuf s = {scratch, 0, scratch_len, false};
+	struct cvm_wr s;
 	uint32_t pcr = 0;
 	uint8_t digest[20];
 	bool is_ima;
 	int rc;
 
 	entry_reset(e);
+	cvm_wr_init_fixed(&s, scratch, scratch_len);
 	cvm_rd_init(&r, line, line_len);
 	if (line_len != 0 && line[line_len - 1] == '\r') {
 		ima_why(why, "the line ends with a carriage return: convert CRLF line ends to LF");

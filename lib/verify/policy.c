@@ -19,46 +19,6 @@
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
 
-/* ---- bounded text ---------------------------------------------------- */
-
-/* struct text appends to a fixed buffer; a text that did not fit ends in
- * "...", so a reader knows something is missing. */
-struct text {
-	char *buf;
-	size_t cap;
-	size_t len;
-};
-
-static void text_init(struct text *t, char *buf, size_t cap)
-{
-	t->buf = buf;
-	t->cap = cap;
-	t->len = 0;
-	if (cap != 0)
-		buf[0] = '\0';
-}
-
-__attribute__((format(printf, 2, 3))) static void text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->cap == 0 || t->len >= t->cap - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= t->cap - t->len) {
-		t->len = t->cap - 1;
-		if (t->cap > 4)
-			memcpy(t->buf + t->cap - 4, "...", 4);
-		return;
-	}
-	t->len += (size_t)n;
-}
-
 /* ---- defaults ---------------------------------------------------------- */
 
 void cvm_policy_init(struct cvm_policy *p)
@@ -739,18 +699,18 @@ out:
 
 /* ---- appraisal --------------------------------------------------------- */
 
-static void statuses_text(uint32_t mask, struct text *t)
+static void statuses_text(uint32_t mask, struct cvm_wr *t)
 {
 	bool first = true;
 
 	for (int st = CVM_TCB_UP_TO_DATE; st < CVM_TCB_STATUS_COUNT; st++) {
 		if ((mask & (1u << st)) == 0)
 			continue;
-		text_add(t, "%s%s", first ? "" : ", ", cvm_tcb_status_name((enum cvm_tcb_status)st));
+		cvm_wr_fmt(t, "%s%s", first ? "" : ", ", cvm_tcb_status_name((enum cvm_tcb_status)st));
 		first = false;
 	}
 	if (first)
-		text_add(t, "none");
+		cvm_wr_fmt(t, "none");
 }
 
 static bool advisory_accepted(const struct cvm_policy *p, const char *id)
@@ -766,10 +726,10 @@ static bool check_tcb_status(const struct cvm_policy *p, const struct cvm_dcap_r
                              struct cvm_report *rep)
 {
 	char acc[CVM_REPORT_DETAIL_MAX];
-	struct text t;
+	struct cvm_wr t;
 	enum cvm_tcb_status st = res->tcb_status;
 
-	text_init(&t, acc, sizeof(acc));
+	cvm_wr_init_text(&t, acc, sizeof(acc));
 	statuses_text(p->accepted_tcb_statuses, &t);
 	if (st == CVM_TCB_NONE || (int)st < 0 || st >= CVM_TCB_STATUS_COUNT) {
 		cvm_report_add(rep, "policy.tcb_status", false,
@@ -789,18 +749,18 @@ static bool check_advisories(const struct cvm_policy *p, const struct cvm_dcap_r
                              struct cvm_report *rep)
 {
 	char buf[CVM_REPORT_DETAIL_MAX];
-	struct text t;
+	struct cvm_wr t;
 	size_t n = res->advisory_count < CVM_ADVISORIES_MAX ? res->advisory_count : CVM_ADVISORIES_MAX;
 	size_t bad = 0;
 
-	text_init(&t, buf, sizeof(buf));
+	cvm_wr_init_text(&t, buf, sizeof(buf));
 	if (n == 0) {
 		cvm_report_add(rep, "policy.advisories", true, "no advisories");
 		return true;
 	}
 	if (p->accept_any_advisory) {
 		for (size_t i = 0; i < n; i++)
-			text_add(&t, "%s%.*s", i ? ", " : "", CVM_ADVISORY_ID_MAX, res->advisory_ids[i]);
+			cvm_wr_fmt(&t, "%s%.*s", i ? ", " : "", CVM_ADVISORY_ID_MAX, res->advisory_ids[i]);
 		cvm_report_add(rep, "policy.advisories", true, "%zu advisor%s accepted by \"*\": %s", n,
 		               n == 1 ? "y" : "ies", buf);
 		return true;
@@ -808,7 +768,7 @@ static bool check_advisories(const struct cvm_policy *p, const struct cvm_dcap_r
 	for (size_t i = 0; i < n; i++) {
 		if (advisory_accepted(p, res->advisory_ids[i]))
 			continue;
-		text_add(&t, "%s%.*s", bad ? ", " : "", CVM_ADVISORY_ID_MAX, res->advisory_ids[i]);
+		cvm_wr_fmt(&t, "%s%.*s", bad ? ", " : "", CVM_ADVISORY_ID_MAX, res->advisory_ids[i]);
 		bad++;
 	}
 	if (bad != 0) {
@@ -1124,16 +1084,16 @@ static bool check_snp_flags(const struct cvm_policy *p, const struct cvm_snp_rep
 	return ok;
 }
 
-static bool check_min(const char *component, const struct cvm_min8 *m, uint8_t got, struct text *bad,
-                      struct text *good)
+static bool check_min(const char *component, const struct cvm_min8 *m, uint8_t got, struct cvm_wr *bad,
+                      struct cvm_wr *good)
 {
 	if (!m->set)
 		return true;
 	if (got >= m->v) {
-		text_add(good, "%s%s %u >= %u", good->len ? ", " : "", component, got, m->v);
+		cvm_wr_fmt(good, "%s%s %u >= %u", good->len ? ", " : "", component, got, m->v);
 		return true;
 	}
-	text_add(bad, "%s%s %u < %u", bad->len ? ", " : "", component, got, m->v);
+	cvm_wr_fmt(bad, "%s%s %u < %u", bad->len ? ", " : "", component, got, m->v);
 	return false;
 }
 
@@ -1143,20 +1103,20 @@ static bool check_snp_tcb(const struct cvm_policy *p, const struct cvm_amd_resul
 	const struct cvm_policy_snp *s = &p->snp;
 	const struct cvm_snp_tcb *t = &res->reported_tcb;
 	char b1[CVM_REPORT_DETAIL_MAX], b2[CVM_REPORT_DETAIL_MAX];
-	struct text bad, good;
+	struct cvm_wr bad, good;
 	bool ok = true;
 
 	if (!s->min_bootloader.set && !s->min_tee.set && !s->min_snp.set && !s->min_microcode.set &&
 	    !s->min_fmc.set)
 		return true;
-	text_init(&bad, b1, sizeof(b1));
-	text_init(&good, b2, sizeof(b2));
+	cvm_wr_init_text(&bad, b1, sizeof(b1));
+	cvm_wr_init_text(&good, b2, sizeof(b2));
 	ok &= check_min("bootloader", &s->min_bootloader, t->bootloader, &bad, &good);
 	ok &= check_min("tee", &s->min_tee, t->tee, &bad, &good);
 	ok &= check_min("snp", &s->min_snp, t->snp, &bad, &good);
 	ok &= check_min("microcode", &s->min_microcode, t->microcode, &bad, &good);
 	if (s->min_fmc.set && !t->has_fmc) {
-		text_add(&bad, "%sfmc: this product's TCB has no FMC component", bad.len ? ", " : "");
+		cvm_wr_fmt(&bad, "%sfmc: this product's TCB has no FMC component", bad.len ? ", " : "");
 		ok = false;
 	} else {
 		ok &= check_min("fmc", &s->min_fmc, t->fmc, &bad, &good);

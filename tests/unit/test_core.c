@@ -154,6 +154,60 @@ static void wr_fixed_buffer_and_text(void **state)
 	free(s);
 }
 
+static void wr_text_cuts_with_an_ellipsis_and_stays_terminated(void **state)
+{
+	char buf[16], big[600];
+	struct cvm_wr w;
+	uint8_t *p;
+
+	(void)state;
+	cvm_wr_init_text(&w, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	cvm_wr_str(&w, "step ");
+	cvm_wr_fmt(&w, "%d ok", 7);
+	assert_string_equal(buf, "step 7 ok");
+	assert_false(cvm_wr_text_cut(&w));
+	cvm_wr_str(&w, "; and more");                /* 19 bytes: does not fit in 15 */
+	assert_string_equal(buf, "step 7 ok; a..."); /* what fits, then the mark */
+	assert_int_equal(strlen(buf), sizeof(buf) - 1);
+	assert_true(cvm_wr_text_cut(&w));
+	cvm_wr_str(&w, "x"); /* dropped after a cut */
+	assert_string_equal(buf, "step 7 ok; a...");
+
+	/* Exactly full is not a cut; one more byte is. */
+	cvm_wr_init_text(&w, buf, 4);
+	cvm_wr_str(&w, "abc");
+	assert_string_equal(buf, "abc");
+	assert_false(cvm_wr_text_cut(&w));
+	cvm_wr_u8(&w, 'd');
+	assert_string_equal(buf, "...");
+	assert_true(cvm_wr_text_cut(&w));
+
+	/* A long format (past the 256-byte fast path) that fits, then one that does not. */
+	cvm_wr_init_text(&w, big, sizeof(big));
+	cvm_wr_fmt(&w, "%300s", "y");
+	assert_int_equal(strlen(big), 300);
+	assert_false(cvm_wr_text_cut(&w));
+	cvm_wr_fmt(&w, "%400s", "z");
+	assert_int_equal(strlen(big), sizeof(big) - 1);
+	assert_string_equal(big + sizeof(big) - 4, "...");
+	assert_true(cvm_wr_text_cut(&w));
+
+	/* Two-byte buffer: room for one character, no room for a mark. */
+	cvm_wr_init_text(&w, buf, 2);
+	cvm_wr_str(&w, "ab");
+	assert_string_equal(buf, "a");
+	assert_true(cvm_wr_text_cut(&w));
+
+	/* cvm_wr_reserve hands out room to fill, and fails stickily past the end. */
+	cvm_wr_init_fixed(&w, big, 8);
+	p = cvm_wr_reserve(&w, 6);
+	assert_non_null(p);
+	assert_ptr_equal(p, (uint8_t *)big);
+	assert_null(cvm_wr_reserve(&w, 3));
+	assert_null(cvm_wr_reserve(&w, 1)); /* sticky */
+}
+
 static void hex_round_trip_and_rejects_bad_digits(void **state)
 {
 	const uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff};
@@ -278,6 +332,7 @@ int main(void)
 	    cmocka_unit_test(rd_asn1_accepts_der_and_rejects_non_minimal_lengths),
 	    cmocka_unit_test(wr_grows_to_max_then_fails_once),
 	    cmocka_unit_test(wr_fixed_buffer_and_text),
+	    cmocka_unit_test(wr_text_cuts_with_an_ellipsis_and_stays_terminated),
 	    cmocka_unit_test(hex_round_trip_and_rejects_bad_digits),
 	    cmocka_unit_test(base64_round_trip_and_rejects_non_canonical),
 	    cmocka_unit_test(file_read_is_capped),
