@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include <cvmkit/file.h>
 #include <cvmkit/ima.h>
 #include <cvmkit/report.h>
+#include <cvmkit/random.h>
 #include <cvmkit/tpm.h>
 
 #include "cli.h"
@@ -686,7 +686,7 @@ static int tpm_quote(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	} else {
-		if (getrandom(x->nonce, NONCE_DEFAULT_LEN, 0) != NONCE_DEFAULT_LEN) {
+		if (cvm_random_bytes(x->nonce, NONCE_DEFAULT_LEN) != CVM_OK) {
 			cli_err(CMD_QUOTE, "cannot make a random nonce: %s", strerror(errno));
 			rc = CLI_EXIT_ERROR;
 			goto out;

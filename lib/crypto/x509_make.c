@@ -10,11 +10,11 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cvmkit/crypto.h>
+#include <cvmkit/random.h>
 
 #include "crypto_int.h"
 #include "p256key_int.h"
@@ -101,7 +101,7 @@ static bool set_serial(X509 *x, const struct cvm_cert_template *t)
 	bool ok;
 
 	if (p == NULL) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		if (cvm_random_bytes(rnd, sizeof(rnd)) != CVM_OK)
 			return false;
 		/* positive, and always 16 bytes long */
 		rnd[0] = (uint8_t)((rnd[0] & 0x7f) | 0x40);

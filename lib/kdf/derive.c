@@ -5,12 +5,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/keccak.h>
+#include <cvmkit/random.h>
 
 /* info prefix of CVM_GETKEY_SEPARATE_CURVES: 0xFF never starts UTF-8. */
 static const uint8_t separate_prefix[] = "\xff"
@@ -22,22 +22,6 @@ static bool same_str(const char *s, size_t len, const char *lit)
 	size_t n = strlen(lit);
 
 	return len == n && (n == 0 || memcmp(s, lit, n) == 0);
-}
-
-static int random_bytes(uint8_t *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t k = getrandom(p + got, n - got, 0);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return CVM_E_SYSTEM;
-		got += (size_t)k;
-	}
-	return CVM_OK;
 }
 
 /* ---- HKDF-based derivations ------------------------------------------------ */
@@ -396,7 +380,7 @@ int cvm_kdf_tls_key_new(struct cvm_p256_keypair **out)
 	/* dstack fails the call when the derived scalar is out of range (about
 	 * 2^-32); a fresh seed is as good, so try again instead. */
 	for (int tries = 0; tries < 8; tries++) {
-		r = random_bytes(seed, sizeof(seed));
+		r = cvm_random_bytes(seed, sizeof(seed));
 		if (r != CVM_OK)
 			break;
 		r = cvm_kdf_derive_p256(seed, sizeof(seed), NULL, 0, out);

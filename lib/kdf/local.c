@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cvmkit/kdf.h>
+#include <cvmkit/random.h>
 
 #define SEED_MIN 16
 #define SEED_MAX 1024
@@ -165,24 +165,18 @@ static int create_seed(int dfd, char *err, size_t err_len)
 	struct cvm_secret *seed = NULL;
 	char tmp[64];
 	int fd = -1, r = CVM_E_SYSTEM, saved = 0;
-	size_t got = 0;
 
 	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CVM_LOCAL_SEED_FILE, (long)getpid());
 	seed = cvm_secret_new(CVM_LOCAL_SEED_LEN);
 	if (seed == NULL)
 		return CVM_E_NOMEM;
-	while (got < seed->len) {
-		ssize_t k = getrandom(seed->p + got, seed->len - got, 0);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			saved = errno;
-			r = fail(err, err_len, CVM_E_SYSTEM, "local provider: getrandom failed");
-			goto out;
-		}
-		got += (size_t)k;
+	r = cvm_random_bytes(seed->p, seed->len);
+	if (r != CVM_OK) {
+		saved = errno;
+		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: getrandom failed");
+		goto out;
 	}
+	r = CVM_E_SYSTEM;
 	/* a leftover from a crashed process that had our pid: never reused */
 	(void)unlinkat(dfd, tmp, 0);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -14,6 +14,7 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
 #include <cvmkit/report.h>
+#include <cvmkit/random.h>
 #include <cvmkit/secret.h>
 
 static void rd_short_input_fails_and_keeps_position(void **state)
@@ -208,6 +209,22 @@ static void wr_text_cuts_with_an_ellipsis_and_stays_terminated(void **state)
 	assert_null(cvm_wr_reserve(&w, 1)); /* sticky */
 }
 
+static void random_bytes_fill_the_buffer_and_differ(void **state)
+{
+	uint8_t a[64], b[64], zero[64];
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	memset(zero, 0, sizeof(zero));
+	assert_int_equal(cvm_random_bytes(a, sizeof(a)), CVM_OK);
+	assert_int_equal(cvm_random_bytes(b, sizeof(b)), CVM_OK);
+	/* 512 random bits equal to zero or to each other: never in practice. */
+	assert_memory_not_equal(a, zero, sizeof(a));
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_int_equal(cvm_random_bytes(a, 0), CVM_OK);
+}
+
 static void hex_round_trip_and_rejects_bad_digits(void **state)
 {
 	const uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff};
@@ -333,6 +350,7 @@ int main(void)
 	    cmocka_unit_test(wr_grows_to_max_then_fails_once),
 	    cmocka_unit_test(wr_fixed_buffer_and_text),
 	    cmocka_unit_test(wr_text_cuts_with_an_ellipsis_and_stays_terminated),
+	    cmocka_unit_test(random_bytes_fill_the_buffer_and_differ),
 	    cmocka_unit_test(hex_round_trip_and_rejects_bad_digits),
 	    cmocka_unit_test(base64_round_trip_and_rejects_non_canonical),
 	    cmocka_unit_test(file_read_is_capped),
