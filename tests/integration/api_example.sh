@@ -42,9 +42,13 @@ awk '/^## Example/ { f = 1 } f && /^```c$/ { c = 1; next } c && /^```$/ { exit }
 cflags="$(pkg-config --cflags cvmkit)"
 case "$cflags" in *"$src"*) echo "FAIL: pkg-config points into the source tree: $cflags" >&2 && exit 1 ;; esac
 
-cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/verify_quote.c" $(pkg-config --libs cvmkit) \
+# The build's own compiler, and its sanitizers when the library has them.
+cc="${CVM_CC:-cc}"
+san=()
+[ -z "${CVM_SANITIZE:-}" ] || san=("-fsanitize=$CVM_SANITIZE")
+"$cc" -std=c11 -Wall -Wextra -Werror "${san[@]}" $cflags "$tmp/verify_quote.c" $(pkg-config --libs cvmkit) \
 	-o "$tmp/verify_quote"
-cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/verify_quote.c" "$libdir/libcvmkit.a" \
+"$cc" -std=c11 -Wall -Wextra -Werror "${san[@]}" $cflags "$tmp/verify_quote.c" "$libdir/libcvmkit.a" \
 	$(pkg-config --static --libs cvmkit | sed 's/-lcvmkit//') -o "$tmp/verify_quote_static"
 
 for prog in verify_quote verify_quote_static; do
