@@ -112,7 +112,9 @@ static size_t add_folders(const char *root, const char *kind, const char *need, 
 		if (is_extra)
 			fail_msg("cannot read %s (the extra vectors, CVM_VECTORS_DIR): %s", kdir,
 			         strerror(errno));
-		fail_msg("cannot read %s: %s: %s", kdir, strerror(errno), RESTORE_HINT);
+		else
+			fail_msg("cannot read %s: %s: %s", kdir, strerror(errno), RESTORE_HINT);
+		return 0; /* not reached: fail_msg() leaves the test */
 	}
 	for (e = readdir(d); e != NULL; e = readdir(d)) {
 		struct vector_folder *v;
@@ -147,7 +149,8 @@ static size_t add_folders(const char *root, const char *kind, const char *need, 
 		(*n)++;
 	}
 	closedir(d);
-	qsort(*f + first, *n - first, sizeof(**f), name_cmp);
+	if (*n > first)
+		qsort(*f + first, *n - first, sizeof(**f), name_cmp);
 	return *n - first;
 }
 

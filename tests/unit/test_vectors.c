@@ -68,16 +68,16 @@ static int extra_setup(void **state)
 	if (x == NULL)
 		return -1;
 	(void)snprintf(x->root, sizeof(x->root), "/tmp/cvm-vectors-test.XXXXXX");
-	if (mkdtemp(x->root) == NULL)
+	if (mkdtemp(x->root) == NULL) {
+		free(x);
 		return -1;
+	}
+	*state = x;
 	put_file(x->root, UPTODATE "/quote.bin", "not the repository's quote");
 	put_file(x->root, UPTODATE "/tcb_info.json", "{}");
 	put_file(x->root, "tdx/zz-extra-only/tcb_info.json", "{}");
 	put_file(x->root, "tdx/zz-extra-only/quote.bin", "extra");
-	if (setenv("CVM_VECTORS_DIR", x->root, 1) != 0)
-		return -1;
-	*state = x;
-	return 0;
+	return setenv("CVM_VECTORS_DIR", x->root, 1);
 }
 
 static int extra_teardown(void **state)
