@@ -44,13 +44,12 @@ done <"$VECTORS/SHA256SUMS"
 echo "vectors_intact: $listed files listed in tests/vectors/SHA256SUMS, $bad missing or changed"
 
 # --- nothing unlisted -----------------------------------------------------------
+listed_paths="$(sed 's/^[0-9a-f]*  //' "$VECTORS/SHA256SUMS")"
+found_paths="$(find "$VECTORS" -type f -printf '%P\n' | { grep -vxE 'SHA256SUMS|README\.md|SOURCES\.md|\.gitattributes' || true; })"
 while IFS= read -r rel; do
-	case "$rel" in
-	SHA256SUMS | README.md | SOURCES.md | .gitattributes) continue ;;
-	esac
-	grep -qF "  $rel" "$VECTORS/SHA256SUMS" ||
+	grep -qxF -- "$rel" <<<"$listed_paths" ||
 		fail "tests/vectors/$rel is not in tests/vectors/SHA256SUMS (add its sum and its origin in SOURCES.md)"
-done < <(cd "$VECTORS" && find . -type f -printf '%P\n')
+done <<<"$found_paths"
 
 # --- every folder has its origin in SOURCES.md -------------------------------------
 named=0
@@ -58,7 +57,7 @@ while IFS= read -r item; do
 	named=$((named + 1))
 	grep -qF "\`$item\`" "$VECTORS/SOURCES.md" ||
 		fail "tests/vectors/SOURCES.md does not name \`$item\` (say where it comes from and under what licence)"
-done < <(sed 's/^[0-9a-f]*  //' "$VECTORS/SHA256SUMS" | awk -F/ '{ print (NF > 2) ? $1 "/" $2 : $0 }' | sort -u)
+done < <(printf '%s\n%s\n' "$listed_paths" "$found_paths" | awk -F/ 'NF { print (NF > 2) ? $1 "/" $2 : $0 }' | sort -u)
 echo "vectors_intact: $named folders and top-level files, each named in tests/vectors/SOURCES.md"
 
 if [ "$failures" -ne 0 ]; then
