@@ -168,8 +168,7 @@ size_t vector_folders(const char *kind, const char *need, struct vector_folder *
 
 		if (stat(extra, &st) != 0 || !S_ISDIR(st.st_mode))
 			fail_msg("CVM_VECTORS_DIR=%s (the extra vectors) is not a folder: name a folder in "
-			         "the layout "
-			         "of tests/vectors, or set it empty for none",
+			         "the layout of tests/vectors, or set it empty for none",
 			         extra);
 		more = add_folders(extra, kind, need, true, own, true, &f, &n, &cap);
 		print_message("vectors: %zu %s/ folders from tests/vectors, %zu more from %s\n", own, kind,
