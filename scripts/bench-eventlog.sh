@@ -6,7 +6,7 @@
 #
 # Usage: scripts/bench-eventlog.sh [SOURCE_LOG]
 #   SOURCE_LOG  a real TCG2 log whose events are repeated (default: the
-#               recorded OVMF/swtpm boot, vectors/eventlog/vm-ovmf-tpmcrb-imang,
+#               recorded OVMF/swtpm boot, tests/vectors/eventlog/vm-ovmf-tpmcrb-imang,
 #               on which tpm2_eventlog 5.4 computes the right PCRs)
 # Environment:
 #   CVM_BUILD_DIR              build folder with bin/cvm and bin/bench_eventlog (default: build)
@@ -26,7 +26,7 @@ case "$build" in
 /*) ;;
 *) build="$src/$build" ;;
 esac
-vec="${CVM_VECTORS_DIR:-$src/../shared/vectors}"
+vec="$src/tests/vectors"
 source_log="${1:-$vec/eventlog/vm-ovmf-tpmcrb-imang/eventlog.bin}"
 n_small="${CVM_BENCH_EVENTS_SMALL:-100000}"
 n_large="${CVM_BENCH_EVENTS_LARGE:-1000000}"
@@ -39,7 +39,7 @@ die() {
 }
 
 [ "$#" -le 1 ] || die "usage: scripts/bench-eventlog.sh [SOURCE_LOG]"
-[ -f "$source_log" ] || die "$source_log is missing (set CVM_VECTORS_DIR or give SOURCE_LOG)"
+[ -f "$source_log" ] || die "$source_log is missing (git checkout -- tests/vectors restores it, or give SOURCE_LOG)"
 for n in "$n_small" "$n_large" "$repeat"; do
 	case "$n" in
 	'' | *[!0-9]* | 0) die "counts must be positive integers (got \"$n\")" ;;

@@ -5,7 +5,7 @@
 #
 # Usage: scripts/bench-ima.sh [SOURCE_LIST]
 #   SOURCE_LIST  a binary IMA list whose entries are repeated to build the large
-#                lists (default: the own QEMU/swtpm boot, vectors
+#                lists (default: the own QEMU/swtpm boot, tests/vectors/
 #                ima/vm-ovmf-tpmcrb-imang/binary_runtime_measurements). Copy k of
 #                an entry gets the name "<name>.<k>" and a recomputed template
 #                digest, so every entry is valid and every name unique.
@@ -29,7 +29,7 @@ case "$build" in
 /*) ;;
 *) build="$src/$build" ;;
 esac
-vectors="${CVM_VECTORS_DIR:-$src/../shared/vectors}"
+vectors="$src/tests/vectors"
 source_list="${1:-$vectors/ima/vm-ovmf-tpmcrb-imang/binary_runtime_measurements}"
 small="${CVM_BENCH_IMA_SMALL:-250000}"
 large="${CVM_BENCH_IMA_LARGE:-1000000}"
@@ -44,7 +44,7 @@ die() {
 }
 
 [ "$#" -le 1 ] || die "usage: scripts/bench-ima.sh [SOURCE_LIST]"
-[ -f "$source_list" ] || die "$source_list is missing (a binary IMA list; set CVM_VECTORS_DIR or pass one)"
+[ -f "$source_list" ] || die "$source_list is missing (a binary IMA list; git checkout -- tests/vectors restores it, or pass one)"
 for n in "$small" "$large" "$runs"; do
 	case "$n" in
 	'' | *[!0-9]* | 0) die "sizes and run counts must be positive integers (got \"$n\")" ;;

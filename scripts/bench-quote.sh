@@ -4,7 +4,7 @@
 # in one run. See bench/README.md.
 #
 # Usage: scripts/bench-quote.sh [VECTOR_DIR]
-#   VECTOR_DIR  default /work/shared/vectors/tdx/dcapqvl-tdx-v4-uptodate; it needs quote.bin,
+#   VECTOR_DIR  default tests/vectors/tdx/dcapqvl-tdx-v4-uptodate; it needs quote.bin,
 #               collateral.json, the collateral files and manifest.json (verify_at_unix).
 # Environment:
 #   CVM_BUILD_DIR          build folder holding bin/bench_quote_verify (default: build)
@@ -23,7 +23,7 @@ src="$(cd "$(dirname "$0")/.." && pwd)"
 bench_name="bench-quote"
 # shellcheck source=scripts/bench-common.sh
 . "$src/scripts/bench-common.sh"
-vec="${1:-/work/shared/vectors/tdx/dcapqvl-tdx-v4-uptodate}"
+vec="${1:-$src/tests/vectors/tdx/dcapqvl-tdx-v4-uptodate}"
 build="$(bench_build_dir "$src")"
 peers="$build/bench-peers"
 bench="$build/bin/bench_quote_verify"

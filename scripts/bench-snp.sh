@@ -3,7 +3,7 @@
 # @lit-protocol/sev-snp-utils-sdk, on one vector, in one run. See bench/README.md.
 #
 # Usage: scripts/bench-snp.sh [VECTOR_DIR]
-#   VECTOR_DIR  default /work/shared/vectors/snp/gosevguest-milan-vcek (the peer verifies Milan VCEK
+#   VECTOR_DIR  default tests/vectors/snp/gosevguest-milan-vcek (the peer verifies Milan VCEK
 #               chains only); it needs report.bin, vcek.der, ask.pem, ark.pem and manifest.json
 #               (verify_at_unix).
 # Environment:
@@ -19,7 +19,7 @@ src="$(cd "$(dirname "$0")/.." && pwd)"
 bench_name="bench-snp"
 # shellcheck source=scripts/bench-common.sh
 . "$src/scripts/bench-common.sh"
-vec="${1:-/work/shared/vectors/snp/gosevguest-milan-vcek}"
+vec="${1:-$src/tests/vectors/snp/gosevguest-milan-vcek}"
 build="$(bench_build_dir "$src")"
 peers="$build/bench-peers-snp"
 bench="$build/bin/bench_quote_verify"

@@ -4,25 +4,27 @@
 # its real collateral, at the time its manifest gives, against the Intel SGX
 # Root CA built into cvm. Prints the verdict, then the same as JSON.
 #
-# The vectors folder is ../shared/vectors beside the repository unless
-# CVM_VECTORS_DIR names another one. Exits 0 when a verdict was printed
-# (accepted or rejected), non-zero when the tools could not give one.
+# The vector is the repository's own copy, tests/vectors/tdx/dcapqvl-tdx-v4-uptodate
+# (tests/vectors/SOURCES.md gives its origin); nothing outside the repository
+# is read. Exits 0 when a verdict was printed (accepted or rejected), non-zero
+# when the tools could not give one.
 set -euo pipefail
 
 src="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$src"
-vectors="${CVM_VECTORS_DIR:-$src/../shared/vectors}"
-vector="$vectors/tdx/dcapqvl-tdx-v4-uptodate"
+vector="tests/vectors/tdx/dcapqvl-tdx-v4-uptodate"
 jobs="${CVM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 "$src/scripts/setup.sh"
 
-if [ ! -f "$vector/quote.bin" ] || [ ! -f "$vector/manifest.json" ]; then
-	echo "demo: no vector at $vector (set CVM_VECTORS_DIR to the shared vectors folder)" >&2
-	exit 1
-fi
-vectors="$(cd "$vectors" && pwd)"
-vector="$vectors/tdx/dcapqvl-tdx-v4-uptodate"
+for f in quote.bin manifest.json tcb_info.json qe_identity.json tcb_info_issuer_chain.pem \
+	qe_identity_issuer_chain.pem pck_crl_issuer_chain.pem pck_crl.der root_ca_crl.der; do
+	if [ ! -f "$vector/$f" ]; then
+		echo "demo: $vector/$f is missing: the repository's tests/vectors holds the demo's vector" \
+			"(git checkout -- tests/vectors restores it)" >&2
+		exit 1
+	fi
+done
 
 # The programs of build/bin/: cvm and the benchmarks (tests are scripts/test.sh's job).
 programs=(cvm)
@@ -32,7 +34,7 @@ done
 echo "demo: building ${programs[*]} into build/ (log: build/demo-build.log)"
 mkdir -p "$src/build"
 log="$src/build/demo-build.log"
-if ! { cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVM_VECTORS_DIR="$vectors" &&
+if ! { cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 	cmake --build "$src/build" -j "$jobs" --target "${programs[@]}"; } >"$log" 2>&1; then
 	tail -n 40 "$log" >&2
 	echo "demo: build failed (full log: $log)" >&2
@@ -52,7 +54,7 @@ echo "demo: a real Intel TDX v4 quote (dcap-qvl's sample) and its Intel collater
 
 run() { # run ARGS...: prints the command and its output, returns its exit code
 	echo
-	echo "\$ build/bin/cvm $*" | sed "s|$vectors|\$VECTORS|g"
+	echo "\$ build/bin/cvm $*"
 	local rc=0
 	"$cvm" "$@" || rc=$?
 	echo "(exit code $rc)"
@@ -65,7 +67,7 @@ run quote verify "$vector/quote.bin" --collateral "$vector" --at "$at" || rc_tex
 run quote verify "$vector/quote.bin" --collateral "$vector" --at "$at" --json || rc_json=$?
 
 echo
-echo "VECTORS=$vectors; expected: accepted, TCB status UpToDate, no advisories (manifest.json)"
+echo "expected ($vector/manifest.json): accepted, TCB status UpToDate, no advisories"
 # 0 accepted and 3 rejected are both verdicts; 1 (error) and 2 (usage) are not.
 for rc in "$rc_text" "$rc_json"; do
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then

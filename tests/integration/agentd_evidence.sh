@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cvm-agentd's GetEvidence with a TPM and an IMA list, end to end:
 #  - a swtpm (tests/common/swtpm.sh) whose PCR 10 holds the first 507 entries
-#    of a real IMA list (../shared/vectors ima/vm-ovmf-tpmcrb-imang, 513
+#    of a real IMA list (tests/vectors/ima/vm-ovmf-tpmcrb-imang, 513
 #    entries of a QEMU/OVMF/swtpm boot), replayed with tpm2_pcrextend;
 #  - cvm-agentd --simulator with --tpm and --ima; GetEvidence over the unix
 #    socket with curl;
@@ -23,7 +23,7 @@ set -uo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
 SRC="${CVM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-VEC="${CVM_VECTORS_DIR:-$SRC/../shared/vectors}"
+VEC="$SRC/tests/vectors"
 IMA="$VEC/ima/vm-ovmf-tpmcrb-imang/binary_runtime_measurements"
 QUOTED=507 # entries replayed into PCR 10 before the quote
 
@@ -37,7 +37,7 @@ done
 for t in cvm cvm-agentd; do
 	[ -x "$bin/$t" ] || { echo "agentd_evidence: FAIL: $bin/$t is missing (build it first)"; exit 1; }
 done
-[ -r "$IMA" ] || { echo "agentd_evidence: FAIL: $IMA is missing (set CVM_VECTORS_DIR)"; exit 1; }
+[ -r "$IMA" ] || { echo "agentd_evidence: FAIL: $IMA is missing (git checkout -- tests/vectors restores it)"; exit 1; }
 bin="$(cd "$bin" && pwd)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-agentd-evidence.XXXXXX")"

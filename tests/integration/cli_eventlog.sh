@@ -8,16 +8,14 @@
 #    hashlib computes from the same events;
 #  - a cut log exits 3 with the offset and the reason, a missing file 1,
 #    usage errors 2.
-# Needs: $CVM_BIN/cvm, $CVM_VECTORS_DIR/eventlog, python3.
+# Needs: $CVM_BIN/cvm, tests/vectors/eventlog, python3.
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}"
-
-if [ -z "$V" ] || [ ! -f "$V/eventlog/manifest.json" ]; then
-	echo "SKIP: event log vectors not found (CVM_VECTORS_DIR='$V'); need eventlog/manifest.json" >&2
-	exit 77
-fi
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS"
+vectors_require eventlog/manifest.json
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed to read the manifest and the JSON output" >&2
 	exit 77

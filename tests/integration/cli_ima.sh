@@ -12,16 +12,14 @@
 #  - ima-sig signatures made here with openssl (RSA and EC) verify with the
 #    right key and are rejected with a wrong key or a flipped signature;
 #  - usage errors exit 2, unreadable files exit 1, malformed lists exit 3.
-# Needs: $CVM_BIN/cvm, $CVM_VECTORS_DIR, python3, openssl.
+# Needs: $CVM_BIN/cvm, tests/vectors/ima, python3, openssl.
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}/ima"
-
-if [ -z "${CVM_VECTORS_DIR:-}" ] || [ ! -f "$V/manifest.json" ]; then
-	echo "SKIP: IMA vectors not found (CVM_VECTORS_DIR='${CVM_VECTORS_DIR:-}'); it needs ima/manifest.json" >&2
-	exit 77
-fi
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS/ima"
+vectors_require ima/manifest.json
 for tool in python3 openssl; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "SKIP: $tool is needed (JSON checks, test keys)" >&2

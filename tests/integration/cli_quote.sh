@@ -2,22 +2,21 @@
 # cvm quote verify / show against every real TDX and SGX vector, at each
 # vector's own verify_at_unix:
 #  - with a permissive policy, the quote verdict (Intel's rules: TCB status and
-#    advisory IDs) must match the table in $CVM_VECTORS_DIR/README.md, and the
+#    advisory IDs) must match the table in tests/vectors/README.md, and the
 #    measured fields in the JSON must match the vector's manifest;
 #  - with the default (strict) policy, the vectors the table marks "policy:"
 #    are rejected for that reason, and only the clean UpToDate quote passes;
 #  - usage errors exit 2, unreadable inputs exit 1 with a clear message;
 #  - cvm quote show parses every quote.
-# Needs: $CVM_BIN/cvm, $CVM_VECTORS_DIR, python3 (for reading JSON).
+# Needs: $CVM_BIN/cvm, tests/vectors (and the extra vectors of $CVM_VECTORS_DIR, if any), python3.
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}"
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS"
+vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin tdx/automata-tdx-v5-alibaba/quote.bin
 
-if [ -z "$V" ] || [ ! -d "$V/tdx" ] || [ ! -d "$V/sgx" ]; then
-	echo "SKIP: vectors folder not found (CVM_VECTORS_DIR='$V'); it needs tdx/ and sgx/" >&2
-	exit 77
-fi
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed to read the manifests and the JSON output" >&2
 	exit 77
@@ -206,12 +205,9 @@ expect_check() {
 }
 
 seen_uptodate=""
-for dir in "$V"/tdx/*/ "$V"/sgx/*/; do
-	dir="${dir%/}"
-	name="${dir#"$V"/}"
-	if [ ! -f "$dir/quote.bin" ] || [ ! -f "$dir/manifest.json" ]; then
-		continue
-	fi
+vector_dirs "quote.bin manifest.json" tdx sgx
+for dir in "${VECTOR_DIRS[@]}"; do
+	name="$(vector_name "$dir")"
 	at="$(check at "$dir/manifest.json")"
 	line="$(grep "^$name|" "$tmp/table" || true)"
 	if [ -z "$line" ]; then

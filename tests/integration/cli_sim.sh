@@ -23,7 +23,10 @@
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}"
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS"
+vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin snp/trustee-milan-vcek/report.bin
 
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed to replay RTMR3 and read the JSON output" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cvm quote verify / show on AMD SEV-SNP reports:
-#  - every real report in $CVM_VECTORS_DIR/snp verifies at its verify_at_unix (tee "snp", tcb_status
+#  - every real report in tests/vectors/snp (and the extra vectors) verifies at its verify_at_unix (tee "snp", tcb_status
 #    "UpToDate"), and the JSON fields match the vector's manifest;
 #  - the default (strict) policy rejects the debug guest and the VMPL 1 report with that reason;
 #  - a bit flipped in the signed part of each report is rejected (exit 3);
@@ -8,16 +8,14 @@
 #    extensions, the report re-signed with the VCEK's P-384 key) is rejected by default and accepted
 #    with --root; its ARK's CRL revoking the ASK rejects it again;
 #  - usage and file errors exit 2 and 1; cvm quote show prints every field.
-# Needs: $CVM_BIN/cvm, $CVM_VECTORS_DIR, python3 (JSON and the signature encoding), openssl (the tool).
+# Needs: $CVM_BIN/cvm, tests/vectors, python3 (JSON and the signature encoding), openssl (the tool).
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}"
-
-if [ -z "$V" ] || [ ! -d "$V/snp" ]; then
-	echo "SKIP: vectors folder not found (CVM_VECTORS_DIR='$V'); it needs snp/" >&2
-	exit 77
-fi
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS"
+vectors_require snp/gosevguest-milan-vcek/report.bin snp/trustee-milan-vlek/report.bin snp/trustee-milan-vcek/report.bin
 for tool in python3 openssl; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "SKIP: $tool is needed (JSON checks, test chain)" >&2
@@ -124,10 +122,9 @@ expect_rc() {
 }
 
 # --- the real reports --------------------------------------------------------
-for d in "$V"/snp/*/; do
-	d="${d%/}"
+vector_dirs "report.bin manifest.json" snp
+for d in "${VECTOR_DIRS[@]}"; do
 	name="$(basename "$d")"
-	[ -f "$d/report.bin" ] || continue
 	at="$(check at "$d/manifest.json")"
 	if expect_rc 0 "$CVM" quote verify "$d/report.bin" --collateral "$d" --at "$at" --policy "$tmp/lenient.json" --json; then
 		if problems="$(check fields "$tmp/out" "$d/manifest.json")"; then pass; else fail "$name: $problems"; fi

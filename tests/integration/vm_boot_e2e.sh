@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recorded VM boot (QEMU + OVMF + swtpm, $CVM_VECTORS_DIR/ima/vm-ovmf-tpmcrb-imang
+# The recorded VM boot (QEMU + OVMF + swtpm, tests/vectors/ima/vm-ovmf-tpmcrb-imang
 # and eventlog/vm-ovmf-tpmcrb-imang) verifies end to end through the CLI:
 #  - the quote over sha256:0-10, with its AK and nonce, against PCRs 0-9
 #    replayed from the firmware event log and PCR 10 replayed from the IMA
@@ -10,20 +10,19 @@
 #  - rejected: the PCRs read through sysfs after the quote (PCR 10 moved on),
 #    the event log without the IMA list, an IMA list cut before the quoted
 #    prefix, another nonce.
-# Needs: $CVM_BIN/cvm, $CVM_VECTORS_DIR, python3.
+# Needs: $CVM_BIN/cvm, tests/vectors, python3.
 # shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
 set -uo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
-V="${CVM_VECTORS_DIR:-}"
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+V="$VECTORS"
 IMA="$V/ima/vm-ovmf-tpmcrb-imang"
 Q="$IMA/quote"
 EVL="$V/eventlog/vm-ovmf-tpmcrb-imang/eventlog.bin"
 
-if [ -z "$V" ] || [ ! -d "$Q" ] || [ ! -f "$EVL" ]; then
-	echo "SKIP: the recorded VM boot is not in CVM_VECTORS_DIR='$V' (needs ima/ and eventlog/vm-ovmf-tpmcrb-imang)" >&2
-	exit 77
-fi
+vectors_require ima/vm-ovmf-tpmcrb-imang/quote ima/manifest.json eventlog/vm-ovmf-tpmcrb-imang/eventlog.bin
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed to read the manifests and the JSON output" >&2
 	exit 77

@@ -1,6 +1,6 @@
 /* Intel DCAP collateral JSON: TCB info (v2, v3 SGX and TDX), QE identity,
  * the signed span, TCB statuses and ISO 8601 dates. Real bodies come from
- * the shared vectors; negative cases are real bodies with one edit. */
+ * tests/vectors; negative cases are real bodies with one edit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +20,8 @@
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
 
+#include "vectors.h"
+
 #define V2_VECTOR "sgx/trustee-occlum-sgx-v3-tcbinfov2"
 #define TDX_VECTOR "tdx/dcapqvl-tdx-v4-uptodate"
 #define SGX_VECTOR "sgx/dcapqvl-sgx-v3-confswhardening"
@@ -29,75 +31,50 @@ struct buf {
 	size_t len;
 };
 
-static const char *vectors_dir(void)
-{
-	const char *d = getenv("CVM_VECTORS_DIR");
-
-	return d != NULL && d[0] != '\0' ? d : CVM_VECTORS_DIR;
-}
-
-static bool vectors_present(void)
-{
-	char path[4096];
-	struct stat st;
-
-	(void)snprintf(path, sizeof(path), "%s/%s/tcb_info.json", vectors_dir(), TDX_VECTOR);
-	return stat(path, &st) == 0;
-}
-
-#define REQUIRE_VECTORS()                                                                      \
-	do {                                                                                   \
-		if (!vectors_present()) {                                                      \
-			print_message("vectors not found under %s: skipped\n", vectors_dir()); \
-			skip();                                                                \
-		}                                                                              \
+/* REQUIRE_VECTORS fails the test when tests/vectors lacks the main vector. */
+#define REQUIRE_VECTORS()                                                                     \
+	do {                                                                                  \
+		char required_[VECTOR_PATH_MAX];                                              \
+		(void)vector_path(required_, sizeof(required_), TDX_VECTOR "/tcb_info.json"); \
 	} while (0)
 
-/* load reads <vectors>/<vec>/<file>; a missing file is a test failure. */
+/* load reads <vec>/<file> of the vectors (vector_path: a name relative to
+ * tests/vectors, or a folder's absolute path); a missing file is a test
+ * failure. */
 static struct buf load(const char *vec, const char *file)
 {
-	char path[4096];
+	char rel[VECTOR_PATH_MAX], path[VECTOR_PATH_MAX];
 	struct buf b = {NULL, 0};
 
-	(void)snprintf(path, sizeof(path), "%s/%s/%s", vectors_dir(), vec, file);
-	if (cvm_file_read(path, (size_t)4 * (size_t)CVM_DCAP_JSON_MAX, &b.p, &b.len) != CVM_OK)
+	(void)snprintf(rel, sizeof(rel), "%s/%s", vec, file);
+	if (cvm_file_read(vector_path(path, sizeof(path), rel), (size_t)4 * (size_t)CVM_DCAP_JSON_MAX, &b.p,
+	                  &b.len) != CVM_OK)
 		fail_msg("cannot read %s", path);
 	return b;
 }
 
-/* vector_list fills `names` with "tdx/<x>" and "sgx/<x>" for every folder
- * that holds a tcb_info.json; returns the count. */
+/* vector_list fills `names` with every tdx/ and sgx/ vector folder (each
+ * must hold a tcb_info.json): "tdx/<x>" for those of tests/vectors, the
+ * folder's path for those of the extra folder; returns the count. */
 #define VECTORS_MAX 64
-#define NAME_LEN 300
+#define NAME_LEN VECTOR_PATH_MAX
 static size_t vector_list(char names[VECTORS_MAX][NAME_LEN])
 {
 	static const char *const kinds[] = {"tdx", "sgx"};
 	size_t n = 0;
 
 	for (size_t k = 0; k < 2; k++) {
-		char dir[4096];
-		struct dirent *e;
-		DIR *d;
+		struct vector_folder *f = NULL;
+		size_t count = vector_folders(kinds[k], "tcb_info.json", &f);
 
-		(void)snprintf(dir, sizeof(dir), "%s/%s", vectors_dir(), kinds[k]);
-		d = opendir(dir);
-		assert_non_null(d);
-		while (n < VECTORS_MAX) {
-			char path[4096 + 512];
-			struct stat st;
-
-			e = readdir(d);
-			if (e == NULL)
-				break;
-			if (e->d_name[0] == '.')
-				continue;
-			(void)snprintf(path, sizeof(path), "%s/%s/tcb_info.json", dir, e->d_name);
-			if (stat(path, &st) != 0)
-				continue;
-			(void)snprintf(names[n], NAME_LEN, "%s/%s", kinds[k], e->d_name);
+		for (size_t i = 0; i < count; i++) {
+			if (n == VECTORS_MAX)
+				fail_msg("more than %d tdx/ and sgx/ vectors: raise VECTORS_MAX",
+				         VECTORS_MAX);
+			(void)snprintf(names[n], NAME_LEN, "%s", f[i].is_extra ? f[i].dir : f[i].name);
 			n++;
 		}
-		closedir(d);
+		free(f);
 	}
 	assert_true(n >= 2);
 	return n;

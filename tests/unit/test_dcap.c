@@ -19,7 +19,7 @@
 
 #include "vectors.h"
 
-/* The table of ../shared/vectors/README.md: the quote verdict by Intel's rules. */
+/* The table of tests/vectors/README.md: the quote verdict by Intel's rules. */
 struct expect {
 	const char *dir;
 	int64_t at;
