@@ -9,16 +9,11 @@ set -euo pipefail
 
 build="$(cd "${CVM_BIN:?CVM_BIN is not set}/.." && pwd)"
 src="${CVM_SOURCE_DIR:?CVM_SOURCE_DIR is not set}"
-V="${CVM_VECTORS_DIR:-$src/tests/vectors}"
-vec="$V/tdx/dcapqvl-tdx-v4-uptodate"
+# shellcheck source=tests/common/vectors.sh
+. "$src/tests/common/vectors.sh"
+vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin tdx/dcapqvl-tdx-v4-uptodate/tcb_info.json
+vec="$VECTORS/tdx/dcapqvl-tdx-v4-uptodate"
 at=1752919234 # the vector's verify_at_unix (its manifest.json)
-
-for f in quote.bin tcb_info.json; do
-	[ -f "$vec/$f" ] || {
-		echo "FAIL: vector file $vec/$f is missing" >&2
-		exit 1
-	}
-done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
