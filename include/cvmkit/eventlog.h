@@ -1,7 +1,8 @@
 /* Measured-boot event logs: TCG PC Client logs (binary_bios_measurements,
- * crypto-agile or SHA-1 only), TDX CC event logs (CCEL) and dstack's RTMR3
- * runtime event log (JSON lines), parsed event by event and replayed to
- * register values per hash bank.
+ * crypto-agile or SHA-1 only), TDX CC event logs (CCEL), dstack's RTMR3
+ * runtime event log (JSON lines) and dstack's JSON event log (the array of
+ * {imr, event_type, digest, event, event_payload} that GetQuote returns),
+ * parsed event by event and replayed to register values per hash bank.
  *
  * A log is untrusted input. Parsing checks structure only: the replayed
  * values mean something only once they are compared with values the hardware
@@ -30,6 +31,9 @@
 #define CVM_EVL_CCEL_REGS 5u                      /* MR index 0 = MRTD, 1..4 = RTMR0..3 */
 #define CVM_EVL_DSTACK_LINE_MAX ((size_t)1 << 20) /* one JSON line of the runtime log */
 #define CVM_EVL_DSTACK_NAME_MAX 1024u             /* a runtime event name, in bytes */
+#define CVM_EVL_DSTACK_JSON_EVENT_MAX ((size_t)1 << 20) /* one event object of a dstack JSON log */
+#define CVM_EVL_DSTACK_DOC_MAX ((size_t)4 << 20)        /* a JSON object carrying "event_log" */
+#define CVM_EVL_DSTACK_JSON_REGS 4u                     /* imr 0..3 = RTMR0..3 */
 /* CVM_EVL_EVENT_MAX bounds one binary event: header, one digest per bank
  * and the data. */
 #define CVM_EVL_EVENT_MAX (12u + CVM_EVL_BANKS_MAX * (2u + CVM_DIGEST_MAX) + 4u + CVM_EVL_EVENT_DATA_MAX)
@@ -79,15 +83,17 @@
 
 /* enum cvm_evl_format names the log formats. */
 enum cvm_evl_format {
-	CVM_EVL_AUTO = 0,     /* only as a parser argument: detect (see cvm_evl_parser_new_mem) */
-	CVM_EVL_TCG_SHA1 = 1, /* "tcg-sha1": TCG_PCR_EVENT records, SHA-1 only (TPM 1.2 style) */
-	CVM_EVL_TCG2 = 2,     /* "tcg2": crypto-agile, a Spec ID Event03 then TCG_PCR_EVENT2 records */
-	CVM_EVL_CCEL = 3,     /* "ccel": TDX CC event log, crypto-agile, MR index 1..4 = RTMR0..3 */
-	CVM_EVL_DSTACK = 4,   /* "dstack-runtime": dstack's runtime_events.log, JSON lines */
+	CVM_EVL_AUTO = 0,        /* only as a parser argument: detect (see cvm_evl_parser_new_mem) */
+	CVM_EVL_TCG_SHA1 = 1,    /* "tcg-sha1": TCG_PCR_EVENT records, SHA-1 only (TPM 1.2 style) */
+	CVM_EVL_TCG2 = 2,        /* "tcg2": crypto-agile, a Spec ID Event03 then TCG_PCR_EVENT2 records */
+	CVM_EVL_CCEL = 3,        /* "ccel": TDX CC event log, crypto-agile, MR index 1..4 = RTMR0..3 */
+	CVM_EVL_DSTACK = 4,      /* "dstack-runtime": dstack's runtime_events.log, JSON lines */
+	CVM_EVL_DSTACK_JSON = 5, /* "dstack-json": dstack's event log, a JSON array of
+	                            {imr, event_type, digest, event, event_payload}, imr 0..3 = RTMR0..3 */
 };
 
-/* cvm_evl_format_name returns "tcg-sha1", "tcg2", "ccel", "dstack-runtime"
- * or "auto" (static strings; "unknown" for any other value). */
+/* cvm_evl_format_name returns "tcg-sha1", "tcg2", "ccel", "dstack-runtime",
+ * "dstack-json" or "auto" (static strings; "unknown" for any other value). */
 const char *cvm_evl_format_name(enum cvm_evl_format format);
 /* cvm_evl_format_from_name accepts the names above and "dstack". Returns 0 or
  * CVM_E_INVAL. */
@@ -100,20 +106,43 @@ struct cvm_evl_digest {
 	size_t len;
 };
 
+/* enum cvm_evl_digest_source says where the digest an event extends comes
+ * from, that is, what stands behind it. */
+enum cvm_evl_digest_source {
+	/* As the log gives it, not checked against the event data (binary logs;
+	 * boot events of a dstack JSON log). Most such digests hash what the data
+	 * describes (an image, a variable), not the data. */
+	CVM_EVL_DIGEST_LOGGED = 0,
+	/* A dstack runtime event whose log gives no digest (the runtime log,
+	 * or a stripped GetQuote log): computed from its name and payload. */
+	CVM_EVL_DIGEST_COMPUTED = 1,
+	/* A dstack runtime event whose logged digest was computed again from
+	 * its name and payload and found equal. */
+	CVM_EVL_DIGEST_CHECKED = 2,
+};
+
 /* struct cvm_evl_event is one event as cvm_evl_parser_next returns it. Every
  * pointer borrows from the parser and is valid until its next call. */
 struct cvm_evl_event {
-	uint64_t seq;        /* 0 for the first event (the Spec ID event of a crypto-agile log) */
-	uint64_t offset;     /* byte offset of the event (dstack: of its line) in the log */
-	uint64_t len;        /* bytes the event takes in the log (dstack: with its newline) */
-	uint32_t reg;        /* PCR index; CCEL: MR index (1..4 = RTMR0..3); dstack: 3 (RTMR3) */
+	uint64_t seq;    /* 0 for the first event (the Spec ID event of a crypto-agile log) */
+	uint64_t offset; /* byte offset of the event (dstack runtime log: of its line; dstack JSON log:
+	                    of its object, in the event_log text when the replay is_wrapped) */
+	uint64_t len;    /* bytes the event takes in the log (dstack runtime log: with its newline) */
+	/* PCR index; CCEL: MR index (1..4 = RTMR0..3); dstack runtime log: 3
+	 * (RTMR3); dstack JSON log: imr (0..3 = RTMR0..3). An EV_NO_ACTION event
+	 * (never extended) keeps any index the log writes, 0xffffffff included:
+	 * range-check it before use. */
+	uint32_t reg;
 	uint32_t type;       /* CVM_EV_* */
 	bool is_header;      /* the Spec ID Event03 of a crypto-agile log (digest_count 0) */
-	size_t digest_count; /* each digest is of a bank of the replay */
+	size_t digest_count; /* each digest is of a bank of the replay (dstack JSON EV_NO_ACTION: 0 or 1) */
 	struct cvm_evl_digest digests[CVM_EVL_BANKS_MAX];
-	struct cvm_rd data;      /* event data; dstack: the decoded payload */
-	const char *name;        /* dstack: the event name (NUL-terminated, no NUL inside); else NULL */
-	unsigned dstack_version; /* dstack: 1 or 2 (digest rule); else 0 */
+	struct cvm_rd data; /* event data; dstack: the decoded payload (a JSON log may strip it: empty) */
+	/* dstack: the event name (NUL-terminated, no NUL inside; "" for most
+	 * boot events of a JSON log); NULL in binary logs. */
+	const char *name;
+	unsigned dstack_version;                  /* dstack runtime events: 1 or 2 (digest rule); else 0 */
+	enum cvm_evl_digest_source digest_source; /* of digests[] */
 };
 
 /* struct cvm_evl_bank is one hash bank of a replay. Registers that no event
@@ -135,10 +164,19 @@ struct cvm_evl_bank {
 struct cvm_evl_replay {
 	enum cvm_evl_format format;
 	uint64_t event_count;  /* events, counting the Spec ID event */
-	uint64_t bytes_parsed; /* bytes up to the end of the last event (padding excluded) */
+	uint64_t bytes_parsed; /* bytes up to the end of the last event (padding excluded;
+	                          dstack JSON log: the whole input) */
 	uint64_t padding_len;  /* trailing 0x00 or 0xff bytes after the last event */
 	uint32_t reg_count;    /* registers of the format: 24 (TCG), 5 (CCEL), 4 (dstack) */
-	int startup_locality;  /* -1, or the locality of a StartupLocality event (0, 3 or 4) */
+	/* dstack JSON log only: it came in the "event_log" member of a JSON
+	 * object (a GetQuote reply, ...); event offsets count in that text. */
+	bool is_wrapped;
+	/* Events extended, by the source of their digest (EV_NO_ACTION events
+	 * are not extended and not counted). */
+	uint64_t digests_logged;
+	uint64_t digests_computed;
+	uint64_t digests_checked;
+	int startup_locality; /* -1, or the locality of a StartupLocality event (0, 3 or 4) */
 	size_t bank_count;
 	struct cvm_evl_bank banks[CVM_EVL_BANKS_MAX];
 };
