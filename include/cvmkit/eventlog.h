@@ -186,13 +186,16 @@ struct cvm_evl_replay {
 struct cvm_evl_parser;
 
 /* cvm_evl_parser_new_mem makes a parser over the `len` bytes at `buf`, which
- * must outlive it. With CVM_EVL_AUTO the format is taken from the log: '{'
- * as first byte is a dstack runtime log; a first event that is a Spec ID
- * Event03 makes a crypto-agile log, which is a CCEL when SHA-384 is its only
- * bank and "tcg2" otherwise; anything else is "tcg-sha1". A format given
- * explicitly must match the log (a CCEL may be read as "tcg2" and the other
- * way round). The caller frees the parser with cvm_evl_parser_free. Returns
- * 0, CVM_E_INVAL (unknown format) or CVM_E_NOMEM; the log itself is read by
+ * must outlive it. With CVM_EVL_AUTO the format is taken from the log: '['
+ * as first byte is a dstack JSON event log; '{' is one too when the first
+ * line is a JSON object with an "event_log" member, or when the first line
+ * is no JSON text of its own and the whole input is such an object, and a
+ * dstack runtime log otherwise; a first event that is a Spec ID Event03
+ * makes a crypto-agile log, which is a CCEL when SHA-384 is its only bank and
+ * "tcg2" otherwise; anything else is "tcg-sha1". A format given explicitly
+ * must match the log (a CCEL may be read as "tcg2" and the other way round;
+ * CVM_EVL_DSTACK_JSON takes an array or an object carrying it). The caller frees the parser with
+ * cvm_evl_parser_free. Returns 0, CVM_E_INVAL (unknown format) or CVM_E_NOMEM; the log itself is read by
  * cvm_evl_parser_next. */
 CVM_MUST_CHECK int cvm_evl_parser_new_mem(const uint8_t *buf, size_t len, enum cvm_evl_format format,
                                           struct cvm_evl_parser **out);
@@ -206,27 +209,39 @@ void cvm_evl_parser_free(struct cvm_evl_parser *p);
 
 /* cvm_evl_parser_next reads the next event into `ev` and extends the
  * replay with it; `*has_event` is false (and 0 returned) at the end of the
- * log. Binary logs end at the end of the input or at trailing padding: at
- * least one event header's length (12 bytes; 32 in a tcg-sha1 log) of 0x00
- * or of 0xff bytes running to the end. A log cut inside an event (or inside
- * an event header, however many zero bytes it holds) is an error; a log cut
- * between two events is read as the shorter log it then is. Once it has
- * failed, the parser keeps returning the same error.
+ * log. Binary logs end at the end of the input or at trailing padding: one
+ * run of 0x00 bytes, or of 0xff bytes, of any length, to the end of the
+ * input (a CCEL copied out of a machine may keep fewer padding bytes than an
+ * event header). Other bytes after the last event are a cut or malformed
+ * event, an error; a log cut between two events (or where what is left of
+ * the cut event is such a run) is read as the shorter log it then is. Once
+ * it has failed, the parser keeps returning the same error.
  *
  * Structure checked: every length against what remains and against its
  * _MAX; the Spec ID event (signature, 1..CVM_EVL_BANKS_MAX distinct
  * algorithms, the digest size of every known algorithm, no bytes after the
  * vendor info); digests per event (1..bank count, each of a bank, none
- * twice); register indices (PCR 0..23; CCEL MR index 1..4 for extending
- * events, 0..4 for EV_NO_ACTION); at most one StartupLocality event, in
- * PCR 0, before PCR 0 is extended, with locality 0, 3 or 4 (TCG logs; a
- * CCEL's RTMRs have no locality, so there it is ignored). dstack lines:
- * a JSON object with exactly "event" (a string without NUL, at most
- * CVM_EVL_DSTACK_NAME_MAX bytes), "payload" (standard base64) and
- * optionally "version" (1 or 2); blank lines are skipped.
+ * twice); the register index of every event that extends one (PCR 0..23;
+ * CCEL MR index 1..4; dstack imr 0..3); EV_NO_ACTION events are never
+ * extended and keep any index (0xffffffff included); at most one
+ * StartupLocality record in PCR 0, before PCR 0 is extended, with locality
+ * 0, 3 or 4 (TCG logs; elsewhere, and under another index, it is an
+ * EV_NO_ACTION event like any other). dstack lines: a JSON object with
+ * exactly "event" (a string without NUL, at most CVM_EVL_DSTACK_NAME_MAX
+ * bytes), "payload" (standard base64) and optionally "version" (1 or 2);
+ * blank lines are skipped. dstack JSON events: an object with exactly "imr",
+ * "event_type" (integers 0..2^32-1), "event" (as a line's), "event_payload"
+ * (hex) and optionally "digest" ("" or a SHA-384 digest in hex), "version"
+ * (1 or 2), "preimage" (hex); a runtime event (type CVM_EV_DSTACK_RUNTIME)
+ * only in imr 3 and the only type there besides EV_NO_ACTION, extended by
+ * the digest computed from name and payload, which must equal the logged
+ * digest and hash of the preimage when they are given; other events need a
+ * digest and are extended by it; at most CVM_EVL_DSTACK_JSON_EVENT_MAX bytes
+ * per event, CVM_EVL_DSTACK_DOC_MAX for an object carrying the array.
  * Not checked: what events mean (event data is decoded only for display, by
- * cvm_evl_event_describe), and that an event's digest is the hash of its
- * data (for most types it is not: it hashes what the data describes).
+ * cvm_evl_event_describe), and that a binary or boot event's digest is the
+ * hash of its data (for most types it is not: it hashes what the data
+ * describes); ev->digest_source says which digests were checked.
  *
  * Returns 0, CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_TOO_LARGE,
  * CVM_E_UNSUPPORTED (a digest size cvmkit cannot hold, a dstack event
@@ -240,11 +255,15 @@ enum cvm_evl_format cvm_evl_parser_format(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_replay is the replay of the events returned so far
  * (borrowed; valid until the parser is freed). */
 const struct cvm_evl_replay *cvm_evl_parser_replay(const struct cvm_evl_parser *p);
-/* cvm_evl_parser_error_offset is the byte offset of the event being read
- * when cvm_evl_parser_next failed (or where the next event starts). */
+/* cvm_evl_parser_error_offset is the byte offset where the event at fault
+ * starts (padding: where it starts) when cvm_evl_parser_next failed, or
+ * where the next event starts. */
 uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_why explains the last failure in one English sentence
- * fragment ("" when there is none); the text names no input bytes. */
+ * fragment that starts "at byte N: " (N = cvm_evl_parser_error_offset;
+ * "at byte N of event_log: " for a dstack JSON log carried in an object) and
+ * names the field at fault; "" when there is none. The text quotes no input
+ * bytes. */
 const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
 
 /* cvm_evl_replay replays a whole log (the `len` bytes at `buf`) into `out`:
@@ -255,7 +274,8 @@ const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
  * cvm_evl_replay_value, or compute the quote's pcrDigest with
  * cvm_evl_replay_pcr_digest, and compare with what the TPM signed. A TDX
  * CCEL replays to RTMR0..3 at MR index 1..4; a dstack runtime log to RTMR3
- * at index 3 (CVM_EVL_DSTACK_REG).
+ * at index 3 (CVM_EVL_DSTACK_REG); a dstack JSON log to RTMR0..3 at imr
+ * 0..3: compare all four with the TDX quote's.
  * It checks what cvm_evl_parser_next checks; it does not check that the log
  * is the one the quote covers (that is the comparison). On failure `out` is
  * zeroed. Returns 0 or an error of cvm_evl_parser_next. */
