@@ -486,7 +486,7 @@ static int doc_load(struct cvm_evl_parser *p, bool quiet)
 		                    "\"event_log\" is neither a JSON string nor a JSON array");
 	}
 	p->doc = doc;
-	p->doc_len = w.len;
+	p->doc_len = p->off + w.len; /* with the white space before it */
 	p->replay.is_wrapped = true;
 	/* From here on the input is the event_log text, in memory; the file
 	 * (read to its end above) is done with. */

@@ -2011,6 +2011,10 @@ static void dstack_json_events_are_checked(void **state)
 	assert_int_equal(cvm_evl_replay((const uint8_t *)"{\"event_log\":\"[]\"}", 18, CVM_EVL_AUTO, &rp),
 	                 CVM_OK);
 	assert_int_equal(rp.format, CVM_EVL_DSTACK_JSON);
+	assert_int_equal(
+	    cvm_evl_replay((const uint8_t *)" \n{\"event_log\":[]}\n", 19, CVM_EVL_DSTACK_JSON, &rp), CVM_OK);
+	assert_true(rp.is_wrapped);
+	assert_int_equal(rp.bytes_parsed, 19);
 	/* EV_NO_ACTION: any imr, a digest or none; never extended. A version-2
 	 * runtime event with its JCS preimage; a version-1 one by its digest. */
 	cvm_wr_init(&w, 8192);
