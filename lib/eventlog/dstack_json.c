@@ -15,7 +15,6 @@
  * CVM_EVL_DSTACK_JSON_EVENT_MAX bytes), so memory stays flat in the number
  * of events. An object carrying the array (at most CVM_EVL_DSTACK_DOC_MAX
  * bytes) is parsed whole; its event_log text is then read the same way. */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
