@@ -13,41 +13,44 @@
 
 struct json_t;
 
+/* Fields are ordered by size (clang-tidy's padding check). */
 struct cvm_evl_parser {
 	/* Input: a memory view (fd < 0) or a file descriptor read through
 	 * buf[pos..end), which grows to at most cap_max bytes. */
-	int fd;
 	const uint8_t *mem;
 	size_t mem_len;
 	uint8_t *buf;
 	size_t cap, cap_max, pos, end;
-	bool eof;
-	uint64_t off; /* log offset of the current position */
-
-	enum cvm_evl_format want; /* as the caller asked */
-	bool started, done;
-	int err; /* sticky: once set, every call returns it */
-	uint64_t err_off;
-	char why[EVL_WHY_MAX];
+	uint64_t off;     /* log offset of the current position */
+	uint64_t err_off; /* where the event at fault starts, once err is set */
 
 	size_t hdr_len;       /* shortest event header: the shortest padding a full header's check sees */
 	size_t event_hdr_max; /* longest header of a crypto-agile event with every bank */
-	bool reg0_extended;   /* an event extended register 0 (StartupLocality must come first) */
-	struct cvm_evl_replay replay;
-	struct cvm_digest_ctx *ctx[CVM_EVL_BANKS_MAX];
 
-	/* dstack runtime log and JSON event log: the current event's name,
-	 * payload and the digest it extends. */
-	char name[CVM_EVL_DSTACK_NAME_MAX + 1];
+	/* dstack runtime log and JSON event log: the current event's payload;
+	 * the JSON object a dstack event log came in (kept while its text is
+	 * read), that log re-serialised when it came as an array, and the
+	 * object's length in the input. */
 	uint8_t *payload;
-	uint8_t dstack_digest[48];
-
-	/* dstack JSON event log: where the array reader is (EVL_JS_*), and the
-	 * object the array came in (kept while its text is read). */
-	int js_state;
 	struct json_t *doc;
-	char *doc_text;   /* the event_log array re-serialised, when it came as an array */
-	uint64_t doc_len; /* bytes of that object in the input */
+	char *doc_text;
+	uint64_t doc_len;
+
+	struct cvm_digest_ctx *ctx[CVM_EVL_BANKS_MAX];
+	struct cvm_evl_replay replay;
+
+	int fd;
+	enum cvm_evl_format want; /* as the caller asked */
+	int err;                  /* sticky: once set, every call returns it */
+	int js_state;             /* dstack JSON array reader: EVL_JS_* */
+	bool eof;
+	bool started, done;
+	bool reg0_extended; /* an event extended register 0 (StartupLocality must come first) */
+
+	/* dstack logs: the digest the current event extends, and its name. */
+	uint8_t dstack_digest[48];
+	char why[EVL_WHY_MAX];
+	char name[CVM_EVL_DSTACK_NAME_MAX + 1];
 };
 
 /* cvm_evl_parser_new_fd_cap is cvm_evl_parser_new_fd with the buffer's

@@ -173,7 +173,7 @@ static int pad_rest(struct cvm_evl_parser *p, uint8_t pad)
 				    p, CVM_E_FORMAT, start,
 				    "the 0x%02x padding after the last event holds another byte "
 				    "at byte %llu (padding runs to the end of the log)",
-				    pad, (unsigned long long)(p->off + done));
+				    pad, (unsigned long long)p->off + done);
 			}
 			done += k;
 		}
