@@ -1374,16 +1374,22 @@ static void dstack_truncations_fail_or_end_on_a_line(void **state)
 
 /* ---- padding and EV_NO_ACTION events in real logs ------------------------ */
 
+static size_t max_padded(bool vg)
+{
+	return vg ? 300 : 600;
+}
+
 static void padding_of_any_length_ends_every_real_log(void **state)
 {
+	bool vg = getenv("CVM_UNDER_VALGRIND") != NULL;
 	json_t *m = manifest(), *v;
-	size_t i, padded = 0, cuts = 0;
+	size_t i, padded = 0, cuts = 0, every = vg ? 300 : 4096;
 
 	(void)state;
 	json_array_foreach(json_object_get(m, "vectors"), i, v)
 	{
 		struct cvm_evl_replay full, rp;
-		size_t len, body, max = 600;
+		size_t len, body, max = max_padded(vg);
 		uint8_t *buf = vector_log(v, &len), *x;
 
 		assert_int_equal(cvm_evl_replay(buf, len, CVM_EVL_AUTO, &full), CVM_OK);
@@ -1419,9 +1425,10 @@ static void padding_of_any_length_ends_every_real_log(void **state)
 			}
 		}
 		/* The log's own padding, cut to every length (every length up to
-		 * 4 KiB, then every 4099th: a cut replays the rest again). */
+		 * 4 KiB, then every 4099th: a cut replays the rest again; fewer
+		 * under valgrind). */
 		for (size_t n = body; n <= len && full.padding_len != 0; n++) {
-			if (n - body > 4096 && (n - body) % 4099 != 0 && n != len)
+			if (n - body > every && (n - body) % 4099 != 0 && n != len)
 				continue;
 			assert_int_equal(cvm_evl_replay(buf, n, CVM_EVL_AUTO, &rp), CVM_OK);
 			assert_int_equal(rp.padding_len, n - body);
@@ -1431,8 +1438,8 @@ static void padding_of_any_length_ends_every_real_log(void **state)
 		free(x);
 		free(buf);
 	}
-	assert_true(padded > 20000);
-	assert_true(cuts > 3 * 4096);
+	assert_true(padded > 2 * 23 * max_padded(vg));
+	assert_true(cuts > 3 * every);
 	json_decref(m);
 }
 
@@ -2098,7 +2105,7 @@ static void dstack_json_truncations_and_bit_flips_fail_cleanly(void **state)
 {
 	json_t *doc = vector_json(dstack_docs[0].rel);
 	const char *text = json_string_value(json_object_get(doc, "event_log"));
-	size_t len = strlen(text), rt_lo, flips = 0, bound = 0;
+	size_t len = strlen(text), rt_lo, flips = 0, bound = 0, stride;
 	struct cvm_evl_replay rp;
 	uint8_t rtmr[4][48];
 	uint8_t *x, *rep;
@@ -2106,8 +2113,9 @@ static void dstack_json_truncations_and_bit_flips_fail_cleanly(void **state)
 
 	(void)state;
 	quote_rtmrs(doc, rtmr);
-	/* Every proper prefix of the array fails, and says so cleanly. */
-	for (size_t n = 0; n < len; n++) {
+	/* Every proper prefix of the array fails, and says so cleanly (every
+	 * 7th under valgrind). */
+	for (size_t n = 0; n < len; n += getenv("CVM_UNDER_VALGRIND") != NULL ? 7 : 1) {
 		int r = cvm_evl_replay((const uint8_t *)text, n, CVM_EVL_DSTACK_JSON, &rp);
 
 		if (r != CVM_E_TRUNCATED && r != CVM_E_FORMAT)
@@ -2123,7 +2131,10 @@ static void dstack_json_truncations_and_bit_flips_fail_cleanly(void **state)
 	x = malloc(len);
 	assert_non_null(x);
 	memcpy(x, text, len);
-	for (size_t bit = 0; bit < 8 * len; bit += 8 * len / flip_budget() + 1) {
+	stride = 8 * len / flip_budget() + 1;
+	if (stride > 1 && stride % 2 == 0)
+		stride++; /* every bit position of a byte, not always the same one */
+	for (size_t bit = 0; bit < 8 * len; bit += stride) {
 		uint8_t before = x[bit / 8];
 		int r;
 
@@ -2148,10 +2159,12 @@ static void dstack_json_truncations_and_bit_flips_fail_cleanly(void **state)
 		}
 		x[bit / 8] = before;
 	}
-	assert_true(flips > 3000);
+	assert_true(2 * flips >= flip_budget());
+	/* Hex-case flips in runtime digests and payloads keep the value: the
+	 * check above saw some (too few are sampled under valgrind). */
+	assert_true(bound > 0 || getenv("CVM_UNDER_VALGRIND") != NULL);
 	free(x);
 	json_decref(doc);
-	(void)bound;
 }
 
 /* ---- decoding for people ------------------------------------------------ */
