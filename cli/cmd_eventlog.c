@@ -3,9 +3,10 @@
  *   cvm eventlog show LOG [--format F] [--json]
  *   cvm eventlog replay LOG [--format F] [--json]
  *
- * LOG is a TCG PC Client log (binary_bios_measurements), a TDX CCEL or
- * dstack's runtime_events.log; "-" reads stdin. Both commands stream the log:
- * memory does not grow with its size. See docs/cli/cvm-eventlog.md. */
+ * LOG is a TCG PC Client log (binary_bios_measurements), a TDX CCEL,
+ * dstack's runtime_events.log or dstack's JSON event log (bare, or in a
+ * GetQuote reply); "-" reads stdin. Both commands stream the log: memory
+ * does not grow with its size. See docs/cli/cvm-eventlog.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -35,11 +36,13 @@ static void usage(FILE *f)
 	           "       cvm eventlog replay LOG [--format FORMAT] [--json]\n"
 	           "\n"
 	           "LOG is a TCG PC Client event log (binary_bios_measurements: crypto-agile or SHA-1),\n"
-	           "a TDX CC event log (CCEL) or dstack's runtime_events.log (JSON lines); '-' is stdin.\n"
+	           "a TDX CC event log (CCEL), dstack's runtime_events.log (JSON lines) or dstack's\n"
+	           "JSON event log (an array, or a GetQuote reply carrying it); '-' is stdin.\n"
 	           "show    prints every event: register, type, digests and a decoding of its data.\n"
 	           "replay  extends every event into its register and prints the values per bank\n"
-	           "        (PCR index; CCEL: MR index 1..4 = RTMR0..3; dstack: 3 = RTMR3).\n"
-	           "  --format FORMAT  auto (default), tcg2, tcg-sha1, ccel or dstack\n"
+	           "        (PCR index; CCEL: MR index 1..4 = RTMR0..3; dstack: imr 0..3 = RTMR0..3;\n"
+	           "        -v and --json: every register, the ones never extended at their reset value).\n"
+	           "  --format FORMAT  auto (default), tcg2, tcg-sha1, ccel, dstack or dstack-json\n"
 	           "\n"
 	           "Nothing is verified: compare the values with a quote (TPM or TDX) to trust them.\n"
 	           "Common options: -v, -q (show: no digests; replay: values only), --json.\n"
@@ -97,7 +100,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct evl_args *a
 			if (cvm_evl_format_from_name(optarg, &a->format) != CVM_OK) {
 				cli_err(
 				    cmd,
-				    "unknown --format '%s'; expected auto, tcg2, tcg-sha1, ccel or dstack",
+				    "unknown --format '%s'; expected auto, tcg2, tcg-sha1, ccel, dstack or "
+				    "dstack-json",
 				    optarg);
 				return CLI_EXIT_USAGE;
 			}
@@ -150,9 +154,8 @@ static int report_failure(const char *cmd, const char *path, const struct cvm_ev
 	if (r == CVM_E_SYSTEM)
 		cli_err(cmd, "cannot read event log '%s': %s", path, strerror(saved_errno));
 	else if (exit_for(r) == CLI_EXIT_REJECTED)
-		cli_err(cmd, "'%s' is not a valid event log: at byte %" PRIu64 ": %s (%s)", path,
-		        cvm_evl_parser_error_offset(p), why[0] != '\0' ? why : cvm_strerror(r),
-		        cvm_strerror(r));
+		cli_err(cmd, "'%s' is not a valid event log: %s (%s)", path,
+		        why[0] != '\0' ? why : cvm_strerror(r), cvm_strerror(r));
 	else
 		cli_err(cmd, "cannot read event log '%s': %s", path, why[0] != '\0' ? why : cvm_strerror(r));
 	return exit_for(r);
@@ -168,16 +171,37 @@ static const char *alg_name(uint16_t alg, char buf[16])
 	return buf;
 }
 
-/* reg_label writes how people name a register of the format. */
+/* reg_label writes how people name a register of the format; an index out
+ * of the format's range (an EV_NO_ACTION event's) is named as written. */
 static void reg_label(enum cvm_evl_format f, uint32_t reg, char *buf, size_t cap)
 {
-	if (f == CVM_EVL_CCEL)
-		(void)snprintf(buf, cap, reg >= 1 && reg <= 4 ? "MR %u (RTMR%u)" : "MR %u (MRTD)", reg,
-		               reg >= 1 ? reg - 1 : 0);
-	else if (f == CVM_EVL_DSTACK)
+	if (f == CVM_EVL_CCEL && reg >= 1 && reg <= 4)
+		(void)snprintf(buf, cap, "MR %u (RTMR%u)", reg, reg - 1);
+	else if (f == CVM_EVL_CCEL && reg == 0)
+		(void)snprintf(buf, cap, "MR 0 (MRTD)");
+	else if (f == CVM_EVL_CCEL)
+		(void)snprintf(buf, cap, "MR %u", reg);
+	else if ((f == CVM_EVL_DSTACK || f == CVM_EVL_DSTACK_JSON) && reg <= 3)
 		(void)snprintf(buf, cap, "RTMR%u", reg);
+	else if (f == CVM_EVL_DSTACK || f == CVM_EVL_DSTACK_JSON)
+		(void)snprintf(buf, cap, "imr %u", reg);
 	else
 		(void)snprintf(buf, cap, "PCR %u", reg);
+}
+
+/* declared is true for the registers the format's log speaks for: PCRs
+ * 0..23 of a TCG log, RTMR0..3 (MR index 1..4) of a CCEL, RTMR0..3 of a
+ * dstack JSON log, RTMR3 of dstack's runtime log. */
+static bool declared(enum cvm_evl_format f, uint32_t reg)
+{
+	switch (f) {
+	case CVM_EVL_CCEL:
+		return reg >= 1 && reg <= 4;
+	case CVM_EVL_DSTACK:
+		return reg == CVM_EVL_DSTACK_REG;
+	default:
+		return true;
+	}
 }
 
 /* reportable is true when the replay has a value of `reg` in bank `b` worth
@@ -243,32 +267,116 @@ static json_t *replay_pcrs_json(const struct cvm_evl_replay *rp)
 	return pcrs;
 }
 
+/* replay_registers_json lists every register of every bank the log
+ * declares, extended or at its reset value:
+ * {bank: {index: {"name", "value", "extended"}}}; "value" is null where
+ * cvmkit cannot give it: a bank it cannot compute, or an event extended the
+ * register without this bank's digest (warn_banks says which). */
+static json_t *replay_registers_json(const struct cvm_evl_replay *rp)
+{
+	json_t *regs = json_object();
+	char ab[16], key[16], label[32];
+	int bad = 0;
+
+	if (regs == NULL)
+		return NULL;
+	for (size_t i = 0; i < rp->bank_count; i++) {
+		const struct cvm_evl_bank *b = &rp->banks[i];
+		json_t *bank = json_object();
+
+		for (uint32_t reg = 0; reg < rp->reg_count && bank != NULL; reg++) {
+			uint32_t bit = 1u << reg;
+			json_t *r;
+
+			if (!declared(rp->format, reg))
+				continue;
+			r = json_object();
+			reg_label(rp->format, reg, label, sizeof(label));
+			(void)snprintf(key, sizeof(key), "%u", reg);
+			bad |= out_jset_str(r, "name", label);
+			if (b->supported && (b->partial & bit) == 0)
+				bad |= out_jset_hex(r, "value", b->reg[reg], b->len);
+			else
+				bad |= out_jset(r, "value", json_null());
+			/* Extended by some event, even one without this bank's digest. */
+			bad |= out_jset(r, "extended", json_boolean(((b->extended | b->partial) & bit) != 0));
+			bad |= out_jset(bank, key, r);
+		}
+		bad |= out_jset(regs, alg_name(b->alg, ab), bank);
+	}
+	if (bad != 0) {
+		json_decref(regs);
+		return NULL;
+	}
+	return regs;
+}
+
+/* replay_digests_json counts the extended events by where their digest
+ * came from: {"logged", "computed", "checked"}. */
+static json_t *replay_digests_json(const struct cvm_evl_replay *rp)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	bad |= out_jset_int(o, "logged", (long long)rp->digests_logged);
+	bad |= out_jset_int(o, "computed", (long long)rp->digests_computed);
+	bad |= out_jset_int(o, "checked", (long long)rp->digests_checked);
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* replay_json_add sets the replay's keys of the JSON output in `o`. */
+static int replay_json_add(json_t *o, const struct cvm_evl_replay *rp)
+{
+	int bad = 0;
+
+	bad |= out_jset(o, "pcrs", replay_pcrs_json(rp));
+	bad |= out_jset(o, "registers", replay_registers_json(rp));
+	bad |= out_jset(o, "digests", replay_digests_json(rp));
+	return bad;
+}
+
 static void replay_text(FILE *f, const struct cvm_evl_replay *rp)
 {
 	char ab[16], label[32], hex[2 * CVM_DIGEST_MAX + 1];
+	bool all = cli_opts.verbose > 0;
 
 	if (!cli_opts.quiet) {
 		fprintf(f, "format: %s, %" PRIu64 " events, %" PRIu64 " bytes",
 		        cvm_evl_format_name(rp->format), rp->event_count, rp->bytes_parsed);
+		if (rp->is_wrapped)
+			fprintf(f, " (the event_log of a JSON object)");
 		if (rp->padding_len != 0)
 			fprintf(f, " + %" PRIu64 " bytes of padding", rp->padding_len);
 		if (rp->startup_locality >= 0)
 			fprintf(f, ", StartupLocality %d", rp->startup_locality);
 		(void)fputc('\n', f);
+		if (rp->format == CVM_EVL_DSTACK || rp->format == CVM_EVL_DSTACK_JSON)
+			fprintf(f,
+			        "digests: %" PRIu64 " runtime checked against name and payload, %" PRIu64
+			        " runtime computed (none in the log), %" PRIu64 " as logged (not checked)\n",
+			        rp->digests_checked, rp->digests_computed, rp->digests_logged);
 	}
 	for (size_t i = 0; i < rp->bank_count; i++) {
 		const struct cvm_evl_bank *b = &rp->banks[i];
 		bool any = false;
 
 		for (uint32_t reg = 0; reg < rp->reg_count; reg++) {
-			if (!reportable(b, reg))
+			bool ext = (b->extended & (1u << reg)) != 0;
+
+			if (all ? !declared(rp->format, reg) || !b->supported ||
+			              (b->partial & (1u << reg)) != 0
+			        : !reportable(b, reg))
 				continue;
 			if (!any)
 				fprintf(f, "%s:\n", alg_name(b->alg, ab));
 			any = true;
 			reg_label(rp->format, reg, label, sizeof(label));
 			cvm_hex_encode(b->reg[reg], b->len, hex);
-			fprintf(f, "  %-13s %s\n", label, hex);
+			fprintf(f, "  %-13s %s%s\n", label, hex, ext ? "" : "  (not extended: reset value)");
 		}
 	}
 }
@@ -309,7 +417,7 @@ static int eventlog_replay(int argc, char **argv)
 	o = json_object();
 	if (o == NULL || out_jset_str(o, "format", cvm_evl_format_name(cvm_evl_parser_format(p))) != 0 ||
 	    out_jset_int(o, "events", (long long)cvm_evl_parser_replay(p)->event_count) != 0 ||
-	    out_jset(o, "pcrs", replay_pcrs_json(cvm_evl_parser_replay(p))) != 0 || out_json_print(o) != 0) {
+	    replay_json_add(o, cvm_evl_parser_replay(p)) != 0 || out_json_print(o) != 0) {
 		cli_err(CMD_REPLAY, "cannot write the JSON output");
 		rc = CLI_EXIT_ERROR;
 	}
@@ -341,7 +449,22 @@ static void show_event_text(enum cvm_evl_format f, const struct cvm_evl_event *e
 		       ev->len, ev->data.len);
 	for (size_t i = 0; i < ev->digest_count && i < CVM_EVL_BANKS_MAX; i++) {
 		cvm_hex_encode(ev->digests[i].p, ev->digests[i].len, hex);
-		printf("       %-8s %s\n", alg_name(ev->digests[i].alg, ab), hex);
+		printf("       %-8s %s%s\n", alg_name(ev->digests[i].alg, ab), hex,
+		       ev->digest_source == CVM_EVL_DIGEST_CHECKED    ? "  (checked: name and payload)"
+		       : ev->digest_source == CVM_EVL_DIGEST_COMPUTED ? "  (computed: not in the log)"
+		                                                      : "");
+	}
+}
+
+static const char *digest_source_name(enum cvm_evl_digest_source s)
+{
+	switch (s) {
+	case CVM_EVL_DIGEST_COMPUTED:
+		return "computed";
+	case CVM_EVL_DIGEST_CHECKED:
+		return "checked";
+	default:
+		return "logged";
 	}
 }
 
@@ -366,10 +489,11 @@ static json_t *event_json(const struct cvm_evl_event *ev)
 		bad |=
 		    out_jset_hex(d, alg_name(ev->digests[i].alg, ab), ev->digests[i].p, ev->digests[i].len);
 	bad |= out_jset(o, "digests", d);
-	if (ev->name != NULL) {
+	bad |= out_jset_str(o, "digest_source", digest_source_name(ev->digest_source));
+	if (ev->name != NULL)
 		bad |= out_jset_str(o, "name", ev->name);
+	if (ev->dstack_version != 0)
 		bad |= out_jset_int(o, "version", ev->dstack_version);
-	}
 	bad |= out_jset_int(o, "data_len", (long long)ev->data.len);
 	bad |= out_jset_hex(o, "data", ev->data.p, ev->data.len);
 	bad |= out_jset_str(o, "description", desc);
@@ -401,7 +525,7 @@ static int show_json_tail(const struct cvm_evl_parser *p, int r)
 	if (r == CVM_OK) {
 		bad |= out_jset_int(o, "bytes_parsed", (long long)rp->bytes_parsed);
 		bad |= out_jset_int(o, "padding_len", (long long)rp->padding_len);
-		bad |= out_jset(o, "pcrs", replay_pcrs_json(rp));
+		bad |= replay_json_add(o, rp);
 	} else {
 		err = json_object();
 		out_sanitize(cvm_evl_parser_why(p), why, sizeof(why));

@@ -1,7 +1,8 @@
 /* Measured-boot event logs: TCG PC Client logs (binary_bios_measurements,
- * crypto-agile or SHA-1 only), TDX CC event logs (CCEL) and dstack's RTMR3
- * runtime event log (JSON lines), parsed event by event and replayed to
- * register values per hash bank.
+ * crypto-agile or SHA-1 only), TDX CC event logs (CCEL), dstack's RTMR3
+ * runtime event log (JSON lines) and dstack's JSON event log (the array of
+ * {imr, event_type, digest, event, event_payload} that GetQuote returns),
+ * parsed event by event and replayed to register values per hash bank.
  *
  * A log is untrusted input. Parsing checks structure only: the replayed
  * values mean something only once they are compared with values the hardware
@@ -30,6 +31,9 @@
 #define CVM_EVL_CCEL_REGS 5u                      /* MR index 0 = MRTD, 1..4 = RTMR0..3 */
 #define CVM_EVL_DSTACK_LINE_MAX ((size_t)1 << 20) /* one JSON line of the runtime log */
 #define CVM_EVL_DSTACK_NAME_MAX 1024u             /* a runtime event name, in bytes */
+#define CVM_EVL_DSTACK_JSON_EVENT_MAX ((size_t)1 << 20) /* one event object of a dstack JSON log */
+#define CVM_EVL_DSTACK_DOC_MAX ((size_t)4 << 20)        /* a JSON object carrying "event_log" */
+#define CVM_EVL_DSTACK_JSON_REGS 4u                     /* imr 0..3 = RTMR0..3 */
 /* CVM_EVL_EVENT_MAX bounds one binary event: header, one digest per bank
  * and the data. */
 #define CVM_EVL_EVENT_MAX (12u + CVM_EVL_BANKS_MAX * (2u + CVM_DIGEST_MAX) + 4u + CVM_EVL_EVENT_DATA_MAX)
@@ -79,15 +83,17 @@
 
 /* enum cvm_evl_format names the log formats. */
 enum cvm_evl_format {
-	CVM_EVL_AUTO = 0,     /* only as a parser argument: detect (see cvm_evl_parser_new_mem) */
-	CVM_EVL_TCG_SHA1 = 1, /* "tcg-sha1": TCG_PCR_EVENT records, SHA-1 only (TPM 1.2 style) */
-	CVM_EVL_TCG2 = 2,     /* "tcg2": crypto-agile, a Spec ID Event03 then TCG_PCR_EVENT2 records */
-	CVM_EVL_CCEL = 3,     /* "ccel": TDX CC event log, crypto-agile, MR index 1..4 = RTMR0..3 */
-	CVM_EVL_DSTACK = 4,   /* "dstack-runtime": dstack's runtime_events.log, JSON lines */
+	CVM_EVL_AUTO = 0,        /* only as a parser argument: detect (see cvm_evl_parser_new_mem) */
+	CVM_EVL_TCG_SHA1 = 1,    /* "tcg-sha1": TCG_PCR_EVENT records, SHA-1 only (TPM 1.2 style) */
+	CVM_EVL_TCG2 = 2,        /* "tcg2": crypto-agile, a Spec ID Event03 then TCG_PCR_EVENT2 records */
+	CVM_EVL_CCEL = 3,        /* "ccel": TDX CC event log, crypto-agile, MR index 1..4 = RTMR0..3 */
+	CVM_EVL_DSTACK = 4,      /* "dstack-runtime": dstack's runtime_events.log, JSON lines */
+	CVM_EVL_DSTACK_JSON = 5, /* "dstack-json": dstack's event log, a JSON array of
+	                            {imr, event_type, digest, event, event_payload}, imr 0..3 = RTMR0..3 */
 };
 
-/* cvm_evl_format_name returns "tcg-sha1", "tcg2", "ccel", "dstack-runtime"
- * or "auto" (static strings; "unknown" for any other value). */
+/* cvm_evl_format_name returns "tcg-sha1", "tcg2", "ccel", "dstack-runtime",
+ * "dstack-json" or "auto" (static strings; "unknown" for any other value). */
 CVM_API const char *cvm_evl_format_name(enum cvm_evl_format format);
 /* cvm_evl_format_from_name accepts the names above and "dstack". Returns 0 or
  * CVM_E_INVAL. */
@@ -100,20 +106,43 @@ struct cvm_evl_digest {
 	size_t len;
 };
 
+/* enum cvm_evl_digest_source says where the digest an event extends comes
+ * from, that is, what stands behind it. */
+enum cvm_evl_digest_source {
+	/* As the log gives it, not checked against the event data (binary logs;
+	 * boot events of a dstack JSON log). Most such digests hash what the data
+	 * describes (an image, a variable), not the data. */
+	CVM_EVL_DIGEST_LOGGED = 0,
+	/* A dstack runtime event whose log gives no digest (the runtime log,
+	 * or a stripped GetQuote log): computed from its name and payload. */
+	CVM_EVL_DIGEST_COMPUTED = 1,
+	/* A dstack runtime event whose logged digest was computed again from
+	 * its name and payload and found equal. */
+	CVM_EVL_DIGEST_CHECKED = 2,
+};
+
 /* struct cvm_evl_event is one event as cvm_evl_parser_next returns it. Every
  * pointer borrows from the parser and is valid until its next call. */
 struct cvm_evl_event {
-	uint64_t seq;        /* 0 for the first event (the Spec ID event of a crypto-agile log) */
-	uint64_t offset;     /* byte offset of the event (dstack: of its line) in the log */
-	uint64_t len;        /* bytes the event takes in the log (dstack: with its newline) */
-	uint32_t reg;        /* PCR index; CCEL: MR index (1..4 = RTMR0..3); dstack: 3 (RTMR3) */
+	uint64_t seq;    /* 0 for the first event (the Spec ID event of a crypto-agile log) */
+	uint64_t offset; /* byte offset of the event (dstack runtime log: of its line; dstack JSON log:
+	                    of its object, in the event_log text when the replay is_wrapped) */
+	uint64_t len;    /* bytes the event takes in the log (dstack runtime log: with its newline) */
+	/* PCR index; CCEL: MR index (1..4 = RTMR0..3); dstack runtime log: 3
+	 * (RTMR3); dstack JSON log: imr (0..3 = RTMR0..3). An EV_NO_ACTION event
+	 * (never extended) keeps any index the log writes, 0xffffffff included:
+	 * range-check it before use. */
+	uint32_t reg;
 	uint32_t type;       /* CVM_EV_* */
 	bool is_header;      /* the Spec ID Event03 of a crypto-agile log (digest_count 0) */
-	size_t digest_count; /* each digest is of a bank of the replay */
+	size_t digest_count; /* each digest is of a bank of the replay (dstack JSON EV_NO_ACTION: 0 or 1) */
 	struct cvm_evl_digest digests[CVM_EVL_BANKS_MAX];
-	struct cvm_rd data;      /* event data; dstack: the decoded payload */
-	const char *name;        /* dstack: the event name (NUL-terminated, no NUL inside); else NULL */
-	unsigned dstack_version; /* dstack: 1 or 2 (digest rule); else 0 */
+	struct cvm_rd data; /* event data; dstack: the decoded payload (a JSON log may strip it: empty) */
+	/* dstack: the event name (NUL-terminated, no NUL inside; "" for most
+	 * boot events of a JSON log); NULL in binary logs. */
+	const char *name;
+	unsigned dstack_version;                  /* dstack runtime events: 1 or 2 (digest rule); else 0 */
+	enum cvm_evl_digest_source digest_source; /* of digests[] */
 };
 
 /* struct cvm_evl_bank is one hash bank of a replay. Registers that no event
@@ -135,10 +164,19 @@ struct cvm_evl_bank {
 struct cvm_evl_replay {
 	enum cvm_evl_format format;
 	uint64_t event_count;  /* events, counting the Spec ID event */
-	uint64_t bytes_parsed; /* bytes up to the end of the last event (padding excluded) */
+	uint64_t bytes_parsed; /* bytes up to the end of the last event (padding excluded;
+	                          dstack JSON log: the whole input) */
 	uint64_t padding_len;  /* trailing 0x00 or 0xff bytes after the last event */
 	uint32_t reg_count;    /* registers of the format: 24 (TCG), 5 (CCEL), 4 (dstack) */
-	int startup_locality;  /* -1, or the locality of a StartupLocality event (0, 3 or 4) */
+	/* dstack JSON log only: it came in the "event_log" member of a JSON
+	 * object (a GetQuote reply, ...); event offsets count in that text. */
+	bool is_wrapped;
+	/* Events extended, by the source of their digest (EV_NO_ACTION events
+	 * are not extended and not counted). */
+	uint64_t digests_logged;
+	uint64_t digests_computed;
+	uint64_t digests_checked;
+	int startup_locality; /* -1, or the locality of a StartupLocality event (0, 3 or 4) */
 	size_t bank_count;
 	struct cvm_evl_bank banks[CVM_EVL_BANKS_MAX];
 };
@@ -148,13 +186,16 @@ struct cvm_evl_replay {
 struct cvm_evl_parser;
 
 /* cvm_evl_parser_new_mem makes a parser over the `len` bytes at `buf`, which
- * must outlive it. With CVM_EVL_AUTO the format is taken from the log: '{'
- * as first byte is a dstack runtime log; a first event that is a Spec ID
- * Event03 makes a crypto-agile log, which is a CCEL when SHA-384 is its only
- * bank and "tcg2" otherwise; anything else is "tcg-sha1". A format given
- * explicitly must match the log (a CCEL may be read as "tcg2" and the other
- * way round). The caller frees the parser with cvm_evl_parser_free. Returns
- * 0, CVM_E_INVAL (unknown format) or CVM_E_NOMEM; the log itself is read by
+ * must outlive it. With CVM_EVL_AUTO the format is taken from the log: '['
+ * as first byte is a dstack JSON event log; '{' is one too when the first
+ * line is a JSON object with an "event_log" member, or when the first line
+ * is no JSON text of its own and the whole input is such an object, and a
+ * dstack runtime log otherwise; a first event that is a Spec ID Event03
+ * makes a crypto-agile log, which is a CCEL when SHA-384 is its only bank and
+ * "tcg2" otherwise; anything else is "tcg-sha1". A format given explicitly
+ * must match the log (a CCEL may be read as "tcg2" and the other way round;
+ * CVM_EVL_DSTACK_JSON takes an array or an object carrying it). The caller frees the parser with
+ * cvm_evl_parser_free. Returns 0, CVM_E_INVAL (unknown format) or CVM_E_NOMEM; the log itself is read by
  * cvm_evl_parser_next. */
 CVM_API CVM_MUST_CHECK int cvm_evl_parser_new_mem(const uint8_t *buf, size_t len, enum cvm_evl_format format,
                                                   struct cvm_evl_parser **out);
@@ -169,27 +210,39 @@ CVM_API void cvm_evl_parser_free(struct cvm_evl_parser *p);
 
 /* cvm_evl_parser_next reads the next event into `ev` and extends the
  * replay with it; `*has_event` is false (and 0 returned) at the end of the
- * log. Binary logs end at the end of the input or at trailing padding: at
- * least one event header's length (12 bytes; 32 in a tcg-sha1 log) of 0x00
- * or of 0xff bytes running to the end. A log cut inside an event (or inside
- * an event header, however many zero bytes it holds) is an error; a log cut
- * between two events is read as the shorter log it then is. Once it has
- * failed, the parser keeps returning the same error.
+ * log. Binary logs end at the end of the input or at trailing padding: one
+ * run of 0x00 bytes, or of 0xff bytes, of any length, to the end of the
+ * input (a CCEL copied out of a machine may keep fewer padding bytes than an
+ * event header). Other bytes after the last event are a cut or malformed
+ * event, an error; a log cut between two events (or where what is left of
+ * the cut event is such a run) is read as the shorter log it then is. Once
+ * it has failed, the parser keeps returning the same error.
  *
  * Structure checked: every length against what remains and against its
  * _MAX; the Spec ID event (signature, 1..CVM_EVL_BANKS_MAX distinct
  * algorithms, the digest size of every known algorithm, no bytes after the
  * vendor info); digests per event (1..bank count, each of a bank, none
- * twice); register indices (PCR 0..23; CCEL MR index 1..4 for extending
- * events, 0..4 for EV_NO_ACTION); at most one StartupLocality event, in
- * PCR 0, before PCR 0 is extended, with locality 0, 3 or 4 (TCG logs; a
- * CCEL's RTMRs have no locality, so there it is ignored). dstack lines:
- * a JSON object with exactly "event" (a string without NUL, at most
- * CVM_EVL_DSTACK_NAME_MAX bytes), "payload" (standard base64) and
- * optionally "version" (1 or 2); blank lines are skipped.
+ * twice); the register index of every event that extends one (PCR 0..23;
+ * CCEL MR index 1..4; dstack imr 0..3); EV_NO_ACTION events are never
+ * extended and keep any index (0xffffffff included); at most one
+ * StartupLocality record in PCR 0, before PCR 0 is extended, with locality
+ * 0, 3 or 4 (TCG logs; elsewhere, and under another index, it is an
+ * EV_NO_ACTION event like any other). dstack lines: a JSON object with
+ * exactly "event" (a string without NUL, at most CVM_EVL_DSTACK_NAME_MAX
+ * bytes), "payload" (standard base64) and optionally "version" (1 or 2);
+ * blank lines are skipped. dstack JSON events: an object with exactly "imr",
+ * "event_type" (integers 0..2^32-1), "event" (as a line's), "event_payload"
+ * (hex) and optionally "digest" ("" or a SHA-384 digest in hex), "version"
+ * (1 or 2), "preimage" (hex); a runtime event (type CVM_EV_DSTACK_RUNTIME)
+ * only in imr 3 and the only type there besides EV_NO_ACTION, extended by
+ * the digest computed from name and payload, which must equal the logged
+ * digest and hash of the preimage when they are given; other events need a
+ * digest and are extended by it; at most CVM_EVL_DSTACK_JSON_EVENT_MAX bytes
+ * per event, CVM_EVL_DSTACK_DOC_MAX for an object carrying the array.
  * Not checked: what events mean (event data is decoded only for display, by
- * cvm_evl_event_describe), and that an event's digest is the hash of its
- * data (for most types it is not: it hashes what the data describes).
+ * cvm_evl_event_describe), and that a binary or boot event's digest is the
+ * hash of its data (for most types it is not: it hashes what the data
+ * describes); ev->digest_source says which digests were checked.
  *
  * Returns 0, CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_TOO_LARGE,
  * CVM_E_UNSUPPORTED (a digest size cvmkit cannot hold, a dstack event
@@ -204,11 +257,15 @@ CVM_API enum cvm_evl_format cvm_evl_parser_format(const struct cvm_evl_parser *p
 /* cvm_evl_parser_replay is the replay of the events returned so far
  * (borrowed; valid until the parser is freed). */
 CVM_API const struct cvm_evl_replay *cvm_evl_parser_replay(const struct cvm_evl_parser *p);
-/* cvm_evl_parser_error_offset is the byte offset of the event being read
- * when cvm_evl_parser_next failed (or where the next event starts). */
+/* cvm_evl_parser_error_offset is the byte offset where the event at fault
+ * starts (padding: where it starts) when cvm_evl_parser_next failed, or
+ * where the next event starts. */
 CVM_API uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p);
 /* cvm_evl_parser_why explains the last failure in one English sentence
- * fragment ("" when there is none); the text names no input bytes. */
+ * fragment that starts "at byte N: " (N = cvm_evl_parser_error_offset;
+ * "at byte N of event_log: " for a dstack JSON log carried in an object) and
+ * names the field at fault; "" when there is none. The text quotes no input
+ * bytes. */
 CVM_API const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
 
 /* cvm_evl_replay replays a whole log (the `len` bytes at `buf`) into `out`:
@@ -219,7 +276,8 @@ CVM_API const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
  * cvm_evl_replay_value, or compute the quote's pcrDigest with
  * cvm_evl_replay_pcr_digest, and compare with what the TPM signed. A TDX
  * CCEL replays to RTMR0..3 at MR index 1..4; a dstack runtime log to RTMR3
- * at index 3 (CVM_EVL_DSTACK_REG).
+ * at index 3 (CVM_EVL_DSTACK_REG); a dstack JSON log to RTMR0..3 at imr
+ * 0..3: compare all four with the TDX quote's.
  * It checks what cvm_evl_parser_next checks; it does not check that the log
  * is the one the quote covers (that is the comparison). On failure `out` is
  * zeroed. Returns 0 or an error of cvm_evl_parser_next. */

@@ -519,8 +519,22 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 	if (cap == 0)
 		return;
 	out[0] = '\0';
-	if (ev->name != NULL) {
+	if (ev->name != NULL && ev->type == CVM_EV_DSTACK_RUNTIME) {
 		dstack_event(&t, ev);
+		tw_finish(&t);
+		return;
+	}
+	/* A boot event of a dstack JSON log: its label (acpi-loader, ...), and
+	 * no payload when the log strips it. */
+	if (ev->name != NULL && ev->name[0] != '\0') {
+		struct cvm_rd label;
+
+		cvm_rd_init(&label, ev->name, strlen(ev->name));
+		tw_text(&t, label);
+		tw_str(&t, ": ");
+	}
+	if (ev->name != NULL && d.len == 0) {
+		tw_str(&t, "(no payload)");
 		tw_finish(&t);
 		return;
 	}

@@ -195,6 +195,7 @@ int cvm_evl_dstack_line(struct cvm_evl_parser *p, struct cvm_rd line, uint64_t o
 	cvm_rd_init(&ev->data, p->payload, data_len);
 	ev->name = p->name;
 	ev->dstack_version = ver;
+	ev->digest_source = CVM_EVL_DIGEST_COMPUTED;
 out:
 	free(data);
 	json_decref(o);

@@ -24,20 +24,23 @@
 #define EVL_DSTACK_REGS 4u
 #define EVL_LINE_START 256u
 
-/* Internal result of the readers: an event, or the end of the log. */
-#define EVL_END 1
-
 static const char spec_id_sig[16] = "Spec ID Event03";
 static const char locality_sig[16] = "StartupLocality";
 
 int cvm_evl_fail(struct cvm_evl_parser *p, int err, uint64_t off, const char *fmt, ...)
 {
 	va_list ap;
+	int n;
 
 	p->err = err;
 	p->err_off = off;
+	/* Every reason starts with where: the start of the event at fault. */
+	n = snprintf(p->why, sizeof(p->why), "at byte %llu%s: ", (unsigned long long)off,
+	             p->replay.is_wrapped ? " of event_log" : "");
+	if (n < 0 || (size_t)n >= sizeof(p->why))
+		return err;
 	va_start(ap, fmt);
-	(void)vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	(void)vsnprintf(p->why + n, sizeof(p->why) - (size_t)n, fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -66,10 +69,7 @@ static int src_grow(struct cvm_evl_parser *p, size_t n)
 	return CVM_OK;
 }
 
-/* want makes the next `n` bytes available in `w` without consuming them;
- * `w` is shorter than n only at the end of the input. Pointers into an
- * earlier `w` are invalid after a call. */
-static int want(struct cvm_evl_parser *p, size_t n, struct cvm_rd *w)
+int cvm_evl_want(struct cvm_evl_parser *p, size_t n, struct cvm_rd *w)
 {
 	struct cvm_rd rest;
 	int r;
@@ -116,7 +116,7 @@ static int want(struct cvm_evl_parser *p, size_t n, struct cvm_rd *w)
 	return CVM_OK;
 }
 
-static void consume(struct cvm_evl_parser *p, size_t n)
+void cvm_evl_consume(struct cvm_evl_parser *p, size_t n)
 {
 	p->pos += n;
 	p->off += n;
@@ -151,7 +151,7 @@ static int pad_rest(struct cvm_evl_parser *p, uint8_t pad)
 
 	memset(block, pad, sizeof(block));
 	for (;;) {
-		r = want(p, p->fd < 0 ? p->mem_len : p->cap, &w);
+		r = cvm_evl_want(p, p->fd < 0 ? p->mem_len : p->cap, &w);
 		if (r != CVM_OK)
 			return r;
 		n = w.len;
@@ -170,32 +170,33 @@ static int pad_rest(struct cvm_evl_parser *p, uint8_t pad)
 				while (cvm_rd_u8(&bad, &b) && b == pad)
 					done++;
 				return cvm_evl_fail(
-				    p, CVM_E_FORMAT, p->off + done,
-				    "the log is followed by 0x%02x padding that holds other bytes", pad);
+				    p, CVM_E_FORMAT, start,
+				    "the 0x%02x padding after the last event holds another byte "
+				    "at byte %llu (padding runs to the end of the log)",
+				    pad, (unsigned long long)p->off + done);
 			}
 			done += k;
 		}
-		consume(p, n);
+		cvm_evl_consume(p, n);
 	}
 	p->replay.padding_len = p->off - start;
 	return EVL_END;
 }
 
 /* boundary looks at the start of a binary event: EVL_END at the end of the
- * input or when padding runs to the end, 0 when an event follows. */
+ * input or when padding runs to the end, 0 when an event follows. Padding
+ * is one run of 0x00 bytes, or of 0xff bytes, of any length, to the end of
+ * the input: a CCEL copied out of a machine may keep fewer padding bytes
+ * than an event header. Fewer bytes than a header that are not such a run
+ * are a cut event (read_tcg1/read_tcg2 say so). */
 static int boundary(struct cvm_evl_parser *p, struct cvm_rd w)
 {
 	uint8_t pad;
 
 	if (w.len == 0)
 		return EVL_END;
-	if (pad_byte(w, p->hdr_len, &pad)) {
-		if (w.len < p->hdr_len)
-			return cvm_evl_fail(p, CVM_E_TRUNCATED, p->off,
-			                    "the log ends inside an event header (%zu of %zu bytes)", w.len,
-			                    p->hdr_len);
+	if (pad_byte(w, p->hdr_len, &pad))
 		return pad_rest(p, pad);
-	}
 	return CVM_OK;
 }
 
@@ -214,9 +215,10 @@ static int replay_setup(struct cvm_evl_parser *p, enum cvm_evl_format format, co
 
 	rp->format = format;
 	rp->startup_locality = -1;
-	rp->reg_count = format == CVM_EVL_CCEL     ? CVM_EVL_CCEL_REGS
-	                : format == CVM_EVL_DSTACK ? EVL_DSTACK_REGS
-	                                           : EVL_TCG_REGS;
+	rp->reg_count = format == CVM_EVL_CCEL          ? CVM_EVL_CCEL_REGS
+	                : format == CVM_EVL_DSTACK      ? EVL_DSTACK_REGS
+	                : format == CVM_EVL_DSTACK_JSON ? CVM_EVL_DSTACK_JSON_REGS
+	                                                : EVL_TCG_REGS;
 	rp->bank_count = count;
 	p->hdr_len = format == CVM_EVL_TCG_SHA1 ? TCG1_HDR_LEN : TCG2_HDR_MIN;
 	p->event_hdr_max = TCG2_HDR_MIN + 4;
@@ -243,7 +245,10 @@ static int replay_setup(struct cvm_evl_parser *p, enum cvm_evl_format format, co
 }
 
 /* startup_locality applies a StartupLocality EV_NO_ACTION event: PCR 0
- * starts at the locality the firmware started the TPM from. */
+ * starts at the locality the firmware started the TPM from. Only a TCG
+ * log's record in PCR 0 counts (the PC Client profile logs it there); one
+ * under another index is an EV_NO_ACTION event like any other, recorded and
+ * not applied. */
 static int startup_locality(struct cvm_evl_parser *p, const struct cvm_evl_event *ev)
 {
 	struct cvm_evl_replay *rp = &p->replay;
@@ -251,25 +256,22 @@ static int startup_locality(struct cvm_evl_parser *p, const struct cvm_evl_event
 	const uint8_t *sig;
 	uint8_t loc;
 
-	if (rp->format == CVM_EVL_CCEL || ev->is_header)
+	if ((rp->format != CVM_EVL_TCG2 && rp->format != CVM_EVL_TCG_SHA1) || ev->is_header || ev->reg != 0)
 		return CVM_OK;
 	if (!cvm_rd_bytes(&d, &sig, sizeof(locality_sig)) ||
 	    memcmp(sig, locality_sig, sizeof(locality_sig)) != 0)
 		return CVM_OK;
-	if (ev->reg != 0)
-		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset, "StartupLocality event in PCR %u, not PCR 0",
-		                    ev->reg);
 	if (!cvm_rd_u8(&d, &loc) || !cvm_rd_empty(&d))
 		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
-		                    "StartupLocality event of %zu bytes (must be 17)", ev->data.len);
+		                    "StartupLocality event data of %zu bytes (must be 17)", ev->data.len);
 	if (loc != 0 && loc != 3 && loc != 4)
-		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset, "StartupLocality %u (must be 0, 3 or 4)",
-		                    loc);
+		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
+		                    "StartupLocality %u in the event data (must be 0, 3 or 4)", loc);
 	if (rp->startup_locality >= 0)
 		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset, "a second StartupLocality event");
 	if (p->reg0_extended)
 		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
-		                    "StartupLocality event after PCR 0 was extended");
+		                    "a StartupLocality event after PCR 0 was extended");
 	rp->startup_locality = loc;
 	for (size_t i = 0; i < rp->bank_count; i++) {
 		struct cvm_evl_bank *b = &rp->banks[i];
@@ -283,11 +285,15 @@ static int startup_locality(struct cvm_evl_parser *p, const struct cvm_evl_event
 static int replay_apply(struct cvm_evl_parser *p, const struct cvm_evl_event *ev)
 {
 	struct cvm_evl_replay *rp = &p->replay;
-	uint32_t bit = 1u << ev->reg;
+	uint32_t bit;
 	int r;
 
+	/* Never extended, whatever its index (check_reg does not range-check it). */
 	if (ev->type == CVM_EV_NO_ACTION)
 		return startup_locality(p, ev);
+	if (ev->reg >= rp->reg_count || ev->reg >= CVM_EVL_REGS_MAX)
+		return CVM_E_INTERNAL; /* check_reg let an index through */
+	bit = 1u << ev->reg;
 	for (size_t i = 0; i < rp->bank_count; i++) {
 		struct cvm_evl_bank *b = &rp->banks[i];
 		const struct cvm_evl_digest *d = NULL;
@@ -307,27 +313,54 @@ static int replay_apply(struct cvm_evl_parser *p, const struct cvm_evl_event *ev
 		if (r != CVM_OK)
 			return cvm_evl_fail(p, r, ev->offset, "cannot compute %s", cvm_digest_name(b->alg));
 	}
+	switch (ev->digest_source) {
+	case CVM_EVL_DIGEST_COMPUTED:
+		rp->digests_computed++;
+		break;
+	case CVM_EVL_DIGEST_CHECKED:
+		rp->digests_checked++;
+		break;
+	default:
+		rp->digests_logged++;
+	}
 	if (ev->reg == 0)
 		p->reg0_extended = true;
 	return CVM_OK;
 }
 
-/* check_reg checks an event's register index against the format. */
+/* check_reg checks the register index of the event at ev->offset against
+ * the format. EV_NO_ACTION events are never extended: their index is
+ * recorded as the log writes it (some firmware writes 0xffffffff). */
 static int check_reg(struct cvm_evl_parser *p, const struct cvm_evl_event *ev)
 {
-	if (p->replay.format == CVM_EVL_CCEL) {
+	if (ev->type == CVM_EV_NO_ACTION)
+		return CVM_OK;
+	switch (p->replay.format) {
+	case CVM_EVL_CCEL:
 		if (ev->reg >= CVM_EVL_CCEL_REGS)
-			return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset, "MR index %u (a CCEL has 0..4)",
-			                    ev->reg);
-		if (ev->reg == 0 && ev->type != CVM_EV_NO_ACTION && !ev->is_header)
 			return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
-			                    "an event extends MR index 0 (MRTD), which no event can extend");
+			                    "MR index %u (a CCEL has 0..4; only EV_NO_ACTION events may have "
+			                    "another)",
+			                    ev->reg);
+		if (ev->reg == 0)
+			return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
+			                    "MR index 0: an event extends MRTD, which no event can extend");
+		return CVM_OK;
+	case CVM_EVL_DSTACK_JSON:
+		if (ev->reg >= CVM_EVL_DSTACK_JSON_REGS)
+			return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
+			                    "event %llu: imr %u (RTMR0..3 are imr 0..3; only EV_NO_ACTION "
+			                    "events may have another)",
+			                    (unsigned long long)p->replay.event_count, ev->reg);
+		return CVM_OK;
+	default:
+		if (ev->reg >= EVL_TCG_REGS)
+			return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset,
+			                    "PCR index %u (a TCG log has 0..23; only EV_NO_ACTION events may "
+			                    "have another)",
+			                    ev->reg);
 		return CVM_OK;
 	}
-	if (ev->reg >= EVL_TCG_REGS)
-		return cvm_evl_fail(p, CVM_E_FORMAT, ev->offset, "PCR index %u (a TCG log has 0..23)",
-		                    ev->reg);
-	return CVM_OK;
 }
 
 /* ---- TCG_PCR_EVENT ------------------------------------------------------ */
@@ -339,7 +372,7 @@ static int read_tcg1(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	size_t total;
 	int r;
 
-	r = want(p, TCG1_HDR_LEN, &w);
+	r = cvm_evl_want(p, TCG1_HDR_LEN, &w);
 	if (r != CVM_OK)
 		return r;
 	if (p->started) {
@@ -349,6 +382,7 @@ static int read_tcg1(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	} else if (w.len == 0) {
 		return cvm_evl_fail(p, CVM_E_TRUNCATED, p->off, "the log is empty");
 	}
+	ev->offset = p->off;
 	rd = w;
 	if (!cvm_rd_u32le(&rd, &ev->reg) || !cvm_rd_u32le(&rd, &ev->type) || !cvm_rd_skip(&rd, 20) ||
 	    !cvm_rd_u32le(&rd, &size))
@@ -356,15 +390,16 @@ static int read_tcg1(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 		                    "the log ends inside an event header (%zu of %u bytes)", w.len,
 		                    TCG1_HDR_LEN);
 	if (size > CVM_EVL_EVENT_DATA_MAX)
-		return cvm_evl_fail(p, CVM_E_TOO_LARGE, p->off, "event data of %u bytes (at most %zu)", size,
+		return cvm_evl_fail(p, CVM_E_TOO_LARGE, p->off,
+		                    "event size %u bytes (event data at most %zu)", size,
 		                    CVM_EVL_EVENT_DATA_MAX);
 	total = TCG1_HDR_LEN + (size_t)size;
-	r = want(p, total, &w);
+	r = cvm_evl_want(p, total, &w);
 	if (r != CVM_OK)
 		return r;
 	if (w.len < total)
 		return cvm_evl_fail(p, CVM_E_TRUNCATED, p->off,
-		                    "the log ends inside an event (%zu of %zu bytes)", w.len, total);
+		                    "the log ends inside an event's data (%zu of %zu bytes)", w.len, total);
 	rd = w;
 	if (!cvm_rd_skip(&rd, 8) || !cvm_rd_bytes(&rd, &ev->digests[0].p, 20) || !cvm_rd_skip(&rd, 4) ||
 	    !cvm_rd_sub(&rd, &ev->data, size))
@@ -373,7 +408,7 @@ static int read_tcg1(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	ev->digests[0].alg = CVM_DIGEST_SHA1;
 	ev->digests[0].len = 20;
 	ev->len = total;
-	consume(p, total);
+	cvm_evl_consume(p, total);
 	return CVM_OK;
 }
 
@@ -388,19 +423,21 @@ static int read_tcg2(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	size_t hdr, total;
 	int r;
 
-	r = want(p, p->event_hdr_max, &w);
+	r = cvm_evl_want(p, p->event_hdr_max, &w);
 	if (r != CVM_OK)
 		return r;
 	r = boundary(p, w);
 	if (r != CVM_OK)
 		return r;
+	ev->offset = p->off;
 	rd = w;
 	if (!cvm_rd_u32le(&rd, &ev->reg) || !cvm_rd_u32le(&rd, &ev->type) || !cvm_rd_u32le(&rd, &count))
 		goto truncated;
 	if (count == 0 || count > rp->bank_count)
 		return cvm_evl_fail(p, CVM_E_FORMAT, p->off,
-		                    "an event with %u digests (the Spec ID event lists %zu banks)", count,
-		                    rp->bank_count);
+		                    "digest count %u (an event has 1 to %zu digests: the Spec ID event lists "
+		                    "%zu banks)",
+		                    count, rp->bank_count, rp->bank_count);
 	for (uint32_t i = 0; i < count; i++) {
 		uint16_t alg;
 		size_t b;
@@ -410,13 +447,14 @@ static int read_tcg2(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 		for (b = 0; b < rp->bank_count && rp->banks[b].alg != alg; b++)
 			;
 		if (b == rp->bank_count)
+			return cvm_evl_fail(p, CVM_E_FORMAT, p->off,
+			                    "digest algorithm 0x%04x, which the Spec ID event does not list",
+			                    alg);
+		if ((seen & (1u << b)) != 0)
 			return cvm_evl_fail(
 			    p, CVM_E_FORMAT, p->off,
-			    "a digest of algorithm 0x%04x, which the Spec ID event does not list", alg);
-		if ((seen & (1u << b)) != 0)
-			return cvm_evl_fail(p, CVM_E_FORMAT, p->off, "two %s digests in one event",
-			                    cvm_digest_name(alg) != NULL ? cvm_digest_name(alg)
-			                                                 : "same-algorithm");
+			    "digest algorithm 0x%04x twice in one event (two %s digests)", alg,
+			    cvm_digest_name(alg) != NULL ? cvm_digest_name(alg) : "same-algorithm");
 		seen |= 1u << b;
 		ev->digests[i].alg = alg;
 		ev->digests[i].len = rp->banks[b].len;
@@ -427,16 +465,17 @@ static int read_tcg2(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	if (!cvm_rd_u32le(&rd, &size))
 		goto truncated;
 	if (size > CVM_EVL_EVENT_DATA_MAX)
-		return cvm_evl_fail(p, CVM_E_TOO_LARGE, p->off, "event data of %u bytes (at most %zu)", size,
+		return cvm_evl_fail(p, CVM_E_TOO_LARGE, p->off,
+		                    "event size %u bytes (event data at most %zu)", size,
 		                    CVM_EVL_EVENT_DATA_MAX);
 	hdr = w.len - rd.len;
 	total = hdr + (size_t)size;
-	r = want(p, total, &w);
+	r = cvm_evl_want(p, total, &w);
 	if (r != CVM_OK)
 		return r;
 	if (w.len < total)
 		return cvm_evl_fail(p, CVM_E_TRUNCATED, p->off,
-		                    "the log ends inside an event (%zu of %zu bytes)", w.len, total);
+		                    "the log ends inside an event's data (%zu of %zu bytes)", w.len, total);
 	/* The buffer may have moved: take every view again from `w`. */
 	for (uint32_t i = 0; i < count; i++) {
 		rd = w;
@@ -448,7 +487,7 @@ static int read_tcg2(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 		return CVM_E_INTERNAL;
 	ev->digest_count = count;
 	ev->len = total;
-	consume(p, total);
+	cvm_evl_consume(p, total);
 	return CVM_OK;
 truncated:
 	return cvm_evl_fail(p, CVM_E_TRUNCATED, p->off,
@@ -516,6 +555,28 @@ static bool is_spec_id(const struct cvm_evl_event *ev)
 
 static int read_dstack(struct cvm_evl_parser *p, struct cvm_evl_event *ev);
 
+static int read_json(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
+{
+	int r = cvm_evl_json_next(p, ev);
+
+	if (r == CVM_OK)
+		r = check_reg(p, ev);
+	return r;
+}
+
+/* start_json sets up the replay of a dstack JSON log (SHA-384, RTMR0..3)
+ * and reads its first event. */
+static int start_json(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
+{
+	static const struct bankdef sha384 = {CVM_DIGEST_SHA384, 48};
+	int r = replay_setup(p, CVM_EVL_DSTACK_JSON, &sha384, 1);
+
+	if (r != CVM_OK)
+		return r;
+	p->started = true;
+	return read_json(p, ev);
+}
+
 static int read_first(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 {
 	struct bankdef defs[CVM_EVL_BANKS_MAX];
@@ -527,12 +588,25 @@ static int read_first(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 	uint8_t first = 0, pad;
 	int r;
 
-	r = want(p, TCG1_HDR_LEN, &w);
+	r = cvm_evl_want(p, TCG1_HDR_LEN, &w);
 	if (r != CVM_OK)
 		return r;
 	if (w.len == 0 && p->want != CVM_EVL_DSTACK)
 		return cvm_evl_fail(p, CVM_E_TRUNCATED, 0, "the log is empty");
 	(void)cvm_rd_peek_u8(&w, &first);
+	if (p->want == CVM_EVL_DSTACK_JSON || (p->want == CVM_EVL_AUTO && first == '[')) {
+		r = cvm_evl_json_open(p);
+		if (r != CVM_OK)
+			return r;
+		return start_json(p, ev);
+	}
+	if (p->want == CVM_EVL_AUTO && first == '{') {
+		r = cvm_evl_json_detect(p);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			return start_json(p, ev);
+	}
 	if (p->want == CVM_EVL_DSTACK || (p->want == CVM_EVL_AUTO && first == '{')) {
 		r = replay_setup(p, CVM_EVL_DSTACK, &sha384, 1);
 		if (r != CVM_OK)
@@ -606,7 +680,7 @@ static int read_dstack(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 		int r;
 
 		for (;;) {
-			r = want(p, n, &w);
+			r = cvm_evl_want(p, n, &w);
 			if (r != CVM_OK)
 				return r;
 			for (size_t i = scanned; i < w.len && !found; i++) {
@@ -633,7 +707,7 @@ static int read_dstack(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 		if (!cvm_rd_sub(&w, &line, line_len))
 			return CVM_E_INTERNAL;
 		if (blank(line)) {
-			consume(p, take);
+			cvm_evl_consume(p, take);
 			continue;
 		}
 		r = cvm_evl_dstack_line(p, line, start, ev);
@@ -641,7 +715,7 @@ static int read_dstack(struct cvm_evl_parser *p, struct cvm_evl_event *ev)
 			return r;
 		ev->offset = start;
 		ev->len = take;
-		consume(p, take);
+		cvm_evl_consume(p, take);
 		return CVM_OK;
 	}
 }
@@ -654,7 +728,7 @@ static int parser_new(int fd, const uint8_t *buf, size_t len, enum cvm_evl_forma
 	struct cvm_evl_parser *p;
 
 	*out = NULL;
-	if ((unsigned)format > (unsigned)CVM_EVL_DSTACK)
+	if ((unsigned)format > (unsigned)CVM_EVL_DSTACK_JSON)
 		return CVM_E_INVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -665,8 +739,15 @@ static int parser_new(int fd, const uint8_t *buf, size_t len, enum cvm_evl_forma
 	p->want = format;
 	p->replay.startup_locality = -1;
 	if (fd >= 0) {
-		p->cap_max = CVM_EVL_EVENT_MAX > CVM_EVL_DSTACK_LINE_MAX + 1 ? CVM_EVL_EVENT_MAX
-		                                                             : CVM_EVL_DSTACK_LINE_MAX + 1;
+		/* The most any reader asks for at once; the buffer grows only as far
+		 * as the log needs. */
+		p->cap_max = CVM_EVL_EVENT_MAX;
+		if (p->cap_max < CVM_EVL_DSTACK_LINE_MAX + 1)
+			p->cap_max = CVM_EVL_DSTACK_LINE_MAX + 1;
+		if (p->cap_max < CVM_EVL_DSTACK_JSON_EVENT_MAX)
+			p->cap_max = CVM_EVL_DSTACK_JSON_EVENT_MAX;
+		if (p->cap_max < CVM_EVL_DSTACK_DOC_MAX + 1)
+			p->cap_max = CVM_EVL_DSTACK_DOC_MAX + 1;
 		p->cap = cap == 0 ? 1 : cap;
 		p->buf = malloc(p->cap);
 		if (p->buf == NULL) {
@@ -704,6 +785,7 @@ void cvm_evl_parser_free(struct cvm_evl_parser *p)
 		return;
 	for (size_t i = 0; i < CVM_EVL_BANKS_MAX; i++)
 		cvm_digest_ctx_free(p->ctx[i]);
+	cvm_evl_json_cleanup(p);
 	free(p->payload);
 	free(p->buf);
 	free(p);
@@ -729,6 +811,8 @@ int cvm_evl_parser_next(struct cvm_evl_parser *p, struct cvm_evl_event *ev, bool
 			r = check_reg(p, ev);
 	} else if (rp->format == CVM_EVL_DSTACK) {
 		r = read_dstack(p, ev);
+	} else if (rp->format == CVM_EVL_DSTACK_JSON) {
+		r = read_json(p, ev);
 	} else {
 		r = read_tcg2(p, ev);
 		if (r == CVM_OK)
@@ -736,14 +820,14 @@ int cvm_evl_parser_next(struct cvm_evl_parser *p, struct cvm_evl_event *ev, bool
 	}
 	if (r == EVL_END) {
 		p->done = true;
+		if (rp->format == CVM_EVL_DSTACK_JSON)
+			rp->bytes_parsed = rp->is_wrapped ? p->doc_len : p->off;
 		return CVM_OK;
 	}
 	if (r == CVM_OK && rp->event_count >= CVM_EVL_EVENTS_MAX)
-		r = cvm_evl_fail(p, CVM_E_TOO_LARGE, start, "more than %llu events",
+		r = cvm_evl_fail(p, CVM_E_TOO_LARGE, ev->offset, "more than %llu events",
 		                 (unsigned long long)CVM_EVL_EVENTS_MAX);
 	if (r == CVM_OK) {
-		if (rp->format != CVM_EVL_DSTACK)
-			ev->offset = start;
 		ev->seq = rp->event_count;
 		r = replay_apply(p, ev);
 	}
@@ -754,7 +838,7 @@ int cvm_evl_parser_next(struct cvm_evl_parser *p, struct cvm_evl_event *ev, bool
 		return p->err;
 	}
 	rp->event_count++;
-	rp->bytes_parsed = p->off;
+	rp->bytes_parsed = rp->is_wrapped ? p->doc_len : p->off;
 	*has_event = true;
 	return CVM_OK;
 }

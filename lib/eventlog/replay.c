@@ -8,7 +8,7 @@
 
 static const char *const format_names[] = {
     [CVM_EVL_AUTO] = "auto", [CVM_EVL_TCG_SHA1] = "tcg-sha1",     [CVM_EVL_TCG2] = "tcg2",
-    [CVM_EVL_CCEL] = "ccel", [CVM_EVL_DSTACK] = "dstack-runtime",
+    [CVM_EVL_CCEL] = "ccel", [CVM_EVL_DSTACK] = "dstack-runtime", [CVM_EVL_DSTACK_JSON] = "dstack-json",
 };
 
 const char *cvm_evl_format_name(enum cvm_evl_format format)
