@@ -420,10 +420,11 @@ struct run {
 	int r;
 };
 
-/* run_pki builds the PKI of `o`, signs its report and verifies it (front
- * door, lenient policy unless `p` is given) with `root` (NULL: built in). */
-static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const struct cvm_policy *p,
-                    struct run *out)
+/* run_faulty builds the PKI of `o`, signs its report, injects `faults` and
+ * verifies it (front door, lenient policy unless `p` is given) anchored in
+ * the PKI's own ARK when `use_own_root` (else the built-in ARKs). */
+static void run_faulty(const struct cvm_testamd_opts *o, unsigned faults, bool use_own_root,
+                       const struct cvm_policy *p, struct run *out)
 {
 	struct cvm_testamd *pki = NULL;
 	struct cvm_amd_collateral *c = NULL;
@@ -436,6 +437,7 @@ static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const s
 	assert_int_equal(cvm_testamd_new(o, &pki), CVM_OK);
 	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_int_equal(cvm_testamd_faults_apply(pki, faults, c, report), CVM_OK);
 	if (use_own_root)
 		cvm_testamd_ark_der(pki, &root, &root_len);
 	cvm_report_init(&out->rep);
@@ -443,6 +445,12 @@ static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const s
 	                               p != NULL ? p : &lenient, &out->rep, &out->res);
 	cvm_amd_collateral_free(c);
 	cvm_testamd_free(pki);
+}
+
+static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const struct cvm_policy *p,
+                    struct run *out)
+{
+	run_faulty(o, 0, use_own_root, p, out);
 }
 
 static void expect_fail(const struct run *run, int r, const char *step)
@@ -546,8 +554,7 @@ static void revoked_intermediate_is_rejected(void **state)
 		assert_non_null(strstr(run.rep.failed->detail, signer == 0 ? "the ASK" : "the ASVK"));
 	}
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
-	o.crl_wrong_key = true;
-	run_pki(&o, true, NULL, &run);
+	run_faulty(&o, CVM_TESTAMD_FAULT_CRL_WRONG_KEY, true, NULL, &run);
 	expect_fail(&run, CVM_E_SIGNATURE, "crl");
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
 	o.crl.to = NOW - 60;
@@ -670,8 +677,7 @@ static void product_and_signer_mismatches_are_rejected(void **state)
 	expect_fail(&run, CVM_E_SIGNATURE, "report.parse");
 	/* a bad signature */
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
-	o.report.bad_signature = true;
-	run_pki(&o, true, NULL, &run);
+	run_faulty(&o, CVM_TESTAMD_FAULT_REPORT_SIG, true, NULL, &run);
 	expect_fail(&run, CVM_E_SIGNATURE, "report_signature");
 	/* a v5 report with mitigation vectors, and a v2 one, verify */
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VCEK, NOW);

@@ -37,11 +37,12 @@ static void policy_default(struct cvm_policy *p)
 	cvm_policy_init(p);
 }
 
-/* run writes the PKI described by `o` into a fresh folder, loads it as a
- * collateral folder and verifies its quote.bin at NOW, anchored in the
- * generated root (or Intel's built-in root when `builtin_root`). */
-static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bool builtin_root,
-                struct outcome *out)
+/* run_faulty writes the PKI described by `o`, with `faults` injected, into a
+ * fresh folder, loads it as a collateral folder and verifies its quote.bin
+ * at NOW, anchored in the generated root (or Intel's built-in root when
+ * `builtin_root`). */
+static void run_faulty(const struct cvm_testpki_opts *o, unsigned faults, const struct cvm_policy *p,
+                       bool builtin_root, struct outcome *out)
 {
 	char dir[] = "/tmp/cvm-testpki-XXXXXX";
 	char path[4096], what[256] = "";
@@ -55,7 +56,7 @@ static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bo
 	cvm_report_init(&out->rep);
 	assert_non_null(mkdtemp(dir));
 	/* Everything is read before any assertion, so the folder is always removed. */
-	r_write = cvm_testpki_write(o, dir);
+	r_write = cvm_testpki_write(o, faults, dir);
 	if (r_write == CVM_OK) {
 		r_load = cvm_dcap_collateral_load_dir(dir, &coll, what, sizeof(what));
 		(void)snprintf(path, sizeof(path), "%s/quote.bin", dir);
@@ -77,6 +78,12 @@ static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bo
 	cvm_dcap_collateral_free(coll);
 	free(quote);
 	free(root);
+}
+
+static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bool builtin_root,
+                struct outcome *out)
+{
+	run_faulty(o, 0, p, builtin_root, out);
 }
 
 /* expect_reject checks the error, the first failed step and that its detail
@@ -323,9 +330,8 @@ static void pck_crl_signed_by_wrong_key_is_rejected(void **state)
 
 	(void)state;
 	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
-	o.faults |= CVM_TESTPKI_FAULT_PCK_CRL_WRONG_KEY;
 	policy_default(&p);
-	run(&o, &p, false, &oc);
+	run_faulty(&o, CVM_TESTPKI_FAULT_PCK_CRL_WRONG_KEY, &p, false, &oc);
 	if (oc.r != CVM_E_CHAIN && oc.r != CVM_E_SIGNATURE)
 		fail_msg("expected CVM_E_CHAIN or CVM_E_SIGNATURE, got %d", oc.r);
 	assert_non_null(oc.rep.failed);
@@ -336,11 +342,14 @@ static void pck_crl_signed_by_wrong_key_is_rejected(void **state)
 static void tcb_info_altered_after_signing_is_rejected(void **state)
 {
 	struct cvm_testpki_opts o;
+	struct cvm_policy p;
+	struct outcome oc;
 
 	(void)state;
 	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
-	o.faults |= CVM_TESTPKI_FAULT_TCB_INFO_TAMPER;
-	reject_with(&o, CVM_E_SIGNATURE, "tcb_info", "signature");
+	policy_default(&p);
+	run_faulty(&o, CVM_TESTPKI_FAULT_TCB_INFO_TAMPER, &p, false, &oc);
+	expect_reject(&oc, CVM_E_SIGNATURE, "tcb_info", "signature");
 }
 
 /* The other faults the test PKI can inject, each caught where Intel's order
@@ -348,15 +357,15 @@ static void tcb_info_altered_after_signing_is_rejected(void **state)
 static void injected_faults_are_caught_at_their_step(void **state)
 {
 	static const struct {
-		unsigned coll_faults, quote_faults;
+		unsigned faults;
 		int err;
 		const char *step;
 	} cases[] = {
-	    {CVM_TESTPKI_FAULT_ROOT_CRL_WRONG_KEY, 0, CVM_E_SIGNATURE, "root_ca_crl"},
-	    {CVM_TESTPKI_FAULT_QE_IDENTITY_TAMPER, 0, CVM_E_SIGNATURE, "qe_identity"},
-	    {0, CVM_TESTPKI_FAULT_QE_REPORT_SIG, CVM_E_SIGNATURE, "qe_report_signature"},
-	    {0, CVM_TESTPKI_FAULT_QE_BINDING, CVM_E_MISMATCH, "qe_report_data"},
-	    {0, CVM_TESTPKI_FAULT_QUOTE_SIG, CVM_E_SIGNATURE, "quote_signature"},
+	    {CVM_TESTPKI_FAULT_ROOT_CRL_WRONG_KEY, CVM_E_SIGNATURE, "root_ca_crl"},
+	    {CVM_TESTPKI_FAULT_QE_IDENTITY_TAMPER, CVM_E_SIGNATURE, "qe_identity"},
+	    {CVM_TESTPKI_FAULT_QE_REPORT_SIG, CVM_E_SIGNATURE, "qe_report_signature"},
+	    {CVM_TESTPKI_FAULT_QE_BINDING, CVM_E_MISMATCH, "qe_report_data"},
+	    {CVM_TESTPKI_FAULT_QUOTE_SIG, CVM_E_SIGNATURE, "quote_signature"},
 	};
 	static const enum cvm_tee tees[] = {CVM_TEE_TDX, CVM_TEE_SGX};
 	struct cvm_testpki_opts o;
@@ -368,9 +377,7 @@ static void injected_faults_are_caught_at_their_step(void **state)
 	for (size_t t = 0; t < sizeof(tees) / sizeof(tees[0]); t++) {
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			cvm_testpki_opts_init(&o, tees[t], NOW);
-			o.faults = cases[i].coll_faults;
-			o.quote.faults = cases[i].quote_faults;
-			run(&o, &p, false, &oc);
+			run_faulty(&o, cases[i].faults, &p, false, &oc);
 			assert_int_equal(oc.r, cases[i].err);
 			assert_non_null(oc.rep.failed);
 			assert_string_equal(oc.rep.failed->name, cases[i].step);

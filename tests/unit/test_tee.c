@@ -33,8 +33,6 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
-#include <cvmkit/mockamd.h>
-#include <cvmkit/mockpki.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/snp.h>
@@ -42,6 +40,8 @@
 #include <cvmkit/verify.h>
 
 #include "tee/tee_int.h"
+#include "sim/mockamd.h"
+#include "sim/mockpki.h"
 #include "testpki.h"
 #include "vectors.h"
 
