@@ -95,7 +95,7 @@ struct cvm_amd_vek {
  * signs while the time stays inside its window. Opaque. */
 struct cvm_amd_verified;
 
-/* cvm_amd_chain_verify checks the chain in `c` for a report signed by
+/* cvm_amd_chain_authenticate checks the chain in `c` for a report signed by
  * `signer` (VCEK: ARK -> ASK -> VCEK; VLEK: ARK -> ASVK -> VLEK) at Unix
  * time `at`. The anchor is `root_der` (DER or PEM) when given, else the
  * built-in ARK of the chain's product; an ARK in the collateral must equal
@@ -106,10 +106,11 @@ struct cvm_amd_verified;
  * intermediate's name and the VCEK's product name must name one product.
  * Steps go to `rep`. Returns 0, CVM_E_INVAL, CVM_E_CHAIN, CVM_E_SIGNATURE,
  * CVM_E_EXPIRED, CVM_E_REVOKED, CVM_E_FORMAT, CVM_E_MISMATCH,
- * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It does not look at any report. */
-CVM_MUST_CHECK int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                                        const uint8_t *root_der, size_t root_der_len, int64_t at,
-                                        struct cvm_report *rep, struct cvm_amd_verified **out);
+ * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It applies no policy and does not look
+ * at any report. */
+CVM_MUST_CHECK int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
+                                              const uint8_t *root_der, size_t root_der_len, int64_t at,
+                                              struct cvm_report *rep, struct cvm_amd_verified **out);
 void cvm_amd_verified_free(struct cvm_amd_verified *v);
 /* cvm_amd_verified_vek gives read access to what the chain certifies. */
 const struct cvm_amd_vek *cvm_amd_verified_vek(const struct cvm_amd_verified *v);
@@ -128,16 +129,19 @@ struct cvm_amd_result {
 	int64_t chain_expiry; /* earliest notAfter / nextUpdate of what was used */
 };
 
-/* cvm_amd_report_verify verifies the report at `buf` against a chain that
- * cvm_amd_chain_verify accepted: structure (version, reserved fields,
+/* cvm_amd_report_authenticate checks the report at `buf` against a chain that
+ * cvm_amd_chain_authenticate accepted: structure (version, reserved fields,
  * signature algorithm, signing key), the P-384 signature over bytes
  * 0x000..0x29F, the product of the report's CPUID fields (version 3 and
  * later), the reported TCB against the certificate's SPL extensions (every
  * component, FMC on Turin), and the chip ID against the VCEK's hwID (unless
  * the guest masked it; a VLEK certifies no chip). Returns 0 only when all of
  * these hold; `res` is filled as far as verification got. It applies no
- * appraisal policy. */
-CVM_MUST_CHECK int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len,
-                                         int64_t at, struct cvm_report *rep, struct cvm_amd_result *res);
+ * appraisal policy: a debug guest, a migration agent, any VMPL, any TCB and
+ * any measurement pass it. Callers that decide whether to trust a report
+ * want cvm_verify_snp_report. */
+CVM_MUST_CHECK int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf, size_t len,
+                                               int64_t at, struct cvm_report *rep,
+                                               struct cvm_amd_result *res);
 
 #endif

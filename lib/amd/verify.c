@@ -1,7 +1,7 @@
 /* SEV-SNP verification in AMD's order:
  *   anchor (built-in ARK, or the caller's root) -> ASK / ASVK -> CRL
  *   -> VCEK / VLEK (and its extensions)
- * once per chain (cvm_amd_chain_verify, the warm-path cache), then per report
+ * once per chain (cvm_amd_chain_authenticate, the warm-path cache), then per report
  *   structure -> P-384 signature -> product -> reported TCB -> chip ID.
  * Every step goes to the report with the cause of a failure. The host hands
  * over the whole chain, ARK included: the ARK it sends is only ever compared
@@ -591,9 +591,9 @@ static void tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t len)
 		               t->snp, t->microcode);
 }
 
-int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                         const uint8_t *root_der, size_t root_der_len, int64_t at, struct cvm_report *rep,
-                         struct cvm_amd_verified **out)
+int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
+                               const uint8_t *root_der, size_t root_der_len, int64_t at,
+                               struct cvm_report *rep, struct cvm_amd_verified **out)
 {
 	struct cvm_amd_verified *v = NULL;
 	struct cvm_cert_pool *pool = NULL;
@@ -881,8 +881,8 @@ static int chip_check(const struct cvm_amd_verified *v, const struct cvm_snp_rep
 	return CVM_OK;
 }
 
-int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len, int64_t at,
-                          struct cvm_report *rep, struct cvm_amd_result *res)
+int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf, size_t len, int64_t at,
+                                struct cvm_report *rep, struct cvm_amd_result *res)
 {
 	struct cvm_snp_report *s = &res->report;
 	uint8_t sig[96];

@@ -4,8 +4,8 @@
  *   -> PCK chain of the quote (chain, CRLs, SGX extension)
  *   -> QE report signature -> QE report binds the attestation key
  *   -> QE identity -> quote signature -> TCB level and status.
- * Collateral checks live in cvm_dcap_collateral_verify (done once for the
- * warm path); everything that depends on the quote in cvm_dcap_quote_verify.
+ * Collateral checks live in cvm_dcap_collateral_authenticate (done once for the
+ * warm path); everything that depends on the quote in cvm_dcap_quote_authenticate.
  * Every step goes to the report, with the cause of a failure. */
 #include <inttypes.h>
 #include <pthread.h>
@@ -308,9 +308,9 @@ static int builtin_root(struct cvm_cert **out)
 	return *out != NULL ? CVM_OK : CVM_E_INTERNAL;
 }
 
-int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
-                               size_t root_der_len, int64_t at, struct cvm_report *rep,
-                               struct cvm_dcap_verified **out)
+int cvm_dcap_collateral_authenticate(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
+                                     size_t root_der_len, int64_t at, struct cvm_report *rep,
+                                     struct cvm_dcap_verified **out)
 {
 	struct cvm_dcap_verified *v = NULL;
 	struct cvm_cert **chain = NULL;
@@ -807,8 +807,8 @@ static int tcb_level_match(const struct cvm_tcb_info *ti, const struct cvm_pck_i
 	return CVM_OK;
 }
 
-int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len, int64_t at,
-                          struct cvm_report *rep, struct cvm_dcap_result *res)
+int cvm_dcap_quote_authenticate(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len, int64_t at,
+                                struct cvm_report *rep, struct cvm_dcap_result *res)
 {
 	const struct cvm_tcb_info *ti;
 	const struct cvm_qe_identity *qi;

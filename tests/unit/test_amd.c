@@ -113,9 +113,9 @@ static void every_vector_verifies_at_its_time(void **state)
 		int r;
 
 		cvm_report_init(&rep);
-		r = cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, &rep, &ver);
+		r = cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, &rep, &ver);
 		if (r == CVM_OK)
-			r = cvm_amd_report_verify(ver, buf, len, v->at, &rep, &res);
+			r = cvm_amd_report_authenticate(ver, buf, len, v->at, &rep, &res);
 		if (r != CVM_OK)
 			print_report(&rep);
 		assert_int_equal(r, CVM_OK);
@@ -138,12 +138,13 @@ static void every_vector_verifies_at_its_time(void **state)
 			assert_string_equal(info->csp_id, "CN=cc-us-east-2.amazonaws.com");
 		}
 		/* the same chain is outside its window long after */
-		assert_int_equal(cvm_amd_report_verify(ver, buf, len, info->valid_until + 1, NULL, &res),
-		                 CVM_E_EXPIRED);
+		assert_int_equal(
+		    cvm_amd_report_authenticate(ver, buf, len, info->valid_until + 1, NULL, &res),
+		    CVM_E_EXPIRED);
 		cvm_amd_verified_free(ver);
 		/* ... and cold at a time the VCEK/VLEK is not valid yet */
 		cvm_report_init(&rep);
-		assert_int_equal(cvm_amd_chain_verify(c, v->signer, NULL, 0, 1500000000, &rep, &ver),
+		assert_int_equal(cvm_amd_chain_authenticate(c, v->signer, NULL, 0, 1500000000, &rep, &ver),
 		                 CVM_E_EXPIRED);
 		assert_null(ver);
 		cvm_amd_collateral_free(c);
@@ -203,14 +204,15 @@ static void every_bit_flip_in_a_signed_report_is_rejected(void **state)
 		size_t len, flips = 0;
 		uint8_t *buf = load_report(v, &len);
 
-		assert_int_equal(cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, NULL, &ver), CVM_OK);
-		assert_int_equal(cvm_amd_report_verify(ver, buf, len, v->at, NULL, &res), CVM_OK);
+		assert_int_equal(cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, NULL, &ver),
+		                 CVM_OK);
+		assert_int_equal(cvm_amd_report_authenticate(ver, buf, len, v->at, NULL, &res), CVM_OK);
 		for (size_t bit = 0; bit < 8 * len; bit += stride) {
 			size_t off = bit / 8;
 			int r;
 
 			buf[off] ^= (uint8_t)(1u << (bit % 8));
-			r = cvm_amd_report_verify(ver, buf, len, v->at, NULL, &res);
+			r = cvm_amd_report_authenticate(ver, buf, len, v->at, NULL, &res);
 			buf[off] ^= (uint8_t)(1u << (bit % 8));
 			if (r == CVM_OK)
 				fail_msg("%s: flipping bit %zu of byte 0x%zx still verifies", v->dir, bit % 8,
@@ -239,7 +241,7 @@ static void bit_flips_in_the_vcek_break_the_chain(void **state)
 		int r;
 
 		c->vcek[off] ^= (uint8_t)(1u << (bit % 8));
-		r = cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, NULL, &ver);
+		r = cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, NULL, &ver);
 		c->vcek[off] ^= (uint8_t)(1u << (bit % 8));
 		if (r == CVM_OK) {
 			/* A flip in the unsigned outer signature-algorithm copy or the
@@ -506,8 +508,8 @@ static void self_made_ark_is_rejected_unless_it_is_the_root(void **state)
 		free(c->ark);
 		c->ark = NULL;
 		cvm_report_init(&rep);
-		assert_int_not_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, NULL, 0, NOW, &rep, &ver),
-		                     CVM_OK);
+		assert_int_not_equal(
+		    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, NULL, 0, NOW, &rep, &ver), CVM_OK);
 		assert_null(ver);
 		assert_string_equal(rep.failed->name, "ask");
 		cvm_amd_collateral_free(c);
@@ -531,7 +533,7 @@ static void a_root_that_is_not_the_chains_ark_is_rejected(void **state)
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
 	cvm_report_init(&rep);
 	assert_int_equal(
-	    cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, arks[0].der, arks[0].der_len, NOW, &rep, &ver),
+	    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, arks[0].der, arks[0].der_len, NOW, &rep, &ver),
 	    CVM_E_CHAIN);
 	assert_string_equal(rep.failed->name, "ark");
 	cvm_amd_collateral_free(c);
@@ -713,7 +715,7 @@ static void warm_path_reuses_the_chain(void **state)
 	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
 	cvm_testamd_ark_der(pki, &root, &root_len);
-	assert_int_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VLEK, root, root_len, NOW, NULL, &ver),
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VLEK, root, root_len, NOW, NULL, &ver),
 	                 CVM_OK);
 	for (uint32_t svn = 0; svn < 3; svn++) {
 		o.report.guest_svn = svn;

@@ -511,7 +511,7 @@ static void one_pki_signs_many_quotes_for_the_warm_path(void **state)
 	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
 	cvm_testpki_root_der(pki, &root, &root_len);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_collateral_verify(coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(coll, root, root_len, NOW, &rep, &v), CVM_OK);
 	for (uint8_t i = 0; i < 3; i++) {
 		q = cvm_testpki_opts_of(pki)->quote;
 		memset(q.td.report_data, i, sizeof(q.td.report_data));

@@ -902,7 +902,7 @@ static void verify_quote_accepts_uptodate_tdx_cold_and_warm(void **state)
 	assert_int_equal(v->res.tcb_status, CVM_TCB_UP_TO_DATE);
 	assert_step(&v->rep, "policy.tcb_status", true);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_collateral_verify(v->coll, NULL, 0, 1752919234, &rep, &dv), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(v->coll, NULL, 0, 1752919234, &rep, &dv), CVM_OK);
 	cvm_report_init(&v->rep);
 	assert_int_equal(
 	    cvm_verify_quote_warm(dv, v->quote, v->quote_len, 1752919234, &v->policy, &v->rep, &v->res),

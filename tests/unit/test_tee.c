@@ -1408,8 +1408,8 @@ static void sim_snp_bit_flips_never_verify(void **state)
 	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
 	(void)snprintf(path, sizeof(path), "%s/collateral/snp", s.dir);
 	assert_int_equal(cvm_amd_collateral_load_dir(path, &c, what, sizeof(what)), CVM_OK);
-	assert_int_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, c->ark, c->ark_len, NOW, NULL, &ver),
-	                 CVM_OK);
+	assert_int_equal(
+	    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, c->ark, c->ark_len, NOW, NULL, &ver), CVM_OK);
 	cvm_policy_init(&pol);
 	cvm_report_init(&rep);
 	assert_int_equal(cvm_verify_snp_report_warm(ver, ev.data, ev.data_len, NOW, &pol, &rep, &res),
