@@ -261,9 +261,42 @@ bool cvm_cert_is_ca(const struct cvm_cert *c)
 	return X509_check_ca(c->x) == 1;
 }
 
+bool cvm_cert_claims_ca(const struct cvm_cert *c)
+{
+	return (X509_get_extension_flags(c->x) & EXFLAG_CA) != 0;
+}
+
 bool cvm_cert_has_unknown_critical(const struct cvm_cert *c)
 {
 	return (X509_get_extension_flags(c->x) & EXFLAG_CRITICAL) != 0;
+}
+
+bool cvm_cert_key_usage(const struct cvm_cert *c, uint32_t *bits)
+{
+	uint32_t ku;
+
+	*bits = 0;
+	if ((X509_get_extension_flags(c->x) & EXFLAG_KUSAGE) == 0)
+		return false;
+	/* 0 for an invalid certificate (a malformed extension): no usage */
+	ku = X509_get_key_usage(c->x);
+	*bits = ku == UINT32_MAX ? 0 : ku;
+	return true;
+}
+
+bool cvm_cert_subject_is(const struct cvm_cert *c, const struct cvm_name_attr *attrs, size_t n)
+{
+	X509_NAME *want = X509_NAME_new();
+	bool same = want != NULL;
+
+	for (size_t i = 0; same && i < n; i++)
+		same = X509_NAME_add_entry_by_txt(want, attrs[i].type, MBSTRING_UTF8,
+		                                  (const unsigned char *)attrs[i].value, -1, -1, 0) == 1;
+	/* X509_NAME_cmp compares the canonical encodings, RDN by RDN */
+	same = same && X509_NAME_cmp(want, X509_get_subject_name(c->x)) == 0;
+	X509_NAME_free(want);
+	ERR_clear_error();
+	return same;
 }
 
 bool cvm_cert_equal(const struct cvm_cert *a, const struct cvm_cert *b)
