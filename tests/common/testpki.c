@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include <cvmkit/file.h>
@@ -274,8 +275,20 @@ int cvm_testpki_dir_remove(const char *dir)
 
 /* ---- forgeries ------------------------------------------------------------ */
 
-int cvm_testpki_issue(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer, const char *cn,
-                      uint64_t serial, const char *basic_constraints, const char *key_usage,
+/* sgx_ext_copy adds to `x` the SGX extension of the PKI's PCK leaf. */
+static int sgx_ext_copy(const struct cvm_mockpki *pki, X509 *x)
+{
+	X509 *leaf = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_LEAF);
+	ASN1_OBJECT *obj = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+	int i = obj != NULL ? X509_get_ext_by_OBJ(leaf, obj, -1) : -1;
+	int r = i >= 0 && X509_add_ext(x, X509_get_ext(leaf, i), -1) == 1 ? CVM_OK : CVM_E_CRYPTO;
+
+	ASN1_OBJECT_free(obj);
+	return r;
+}
+
+int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *issuer_key, const char *cn,
+                      uint64_t serial, const char *basic_constraints, const char *key_usage, bool sgx_ext,
                       struct cvm_testpki_issued *out)
 {
 	int64_t now = cvm_mockpki_opts_of(pki)->now;
@@ -295,9 +308,11 @@ int cvm_testpki_issue(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issue
 	out->key = EVP_EC_gen("P-256");
 	if (name == NULL || out->key == NULL)
 		goto out;
-	r = cvm_mock_cert_new(&spec, out->key, cvm_mockpki_x509(pki, issuer), &out->cert);
+	r = cvm_mock_cert_new(&spec, out->key, issuer, &out->cert);
+	if (r == CVM_OK && sgx_ext)
+		r = sgx_ext_copy(pki, out->cert);
 	if (r == CVM_OK)
-		r = cvm_mock_cert_sign(out->cert, cvm_mockpki_key(pki, issuer));
+		r = cvm_mock_cert_sign(out->cert, issuer_key);
 out:
 	X509_NAME_free(name);
 	if (r != CVM_OK)

@@ -7,6 +7,7 @@
 #ifndef CVMKIT_TESTS_TESTPKI_H
 #define CVMKIT_TESTS_TESTPKI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cvmkit/dcap.h>
@@ -89,12 +90,14 @@ struct cvm_testpki_issued {
 /* cvm_testpki_issue makes a new P-256 key and a certificate for it named as
  * Intel names its certificates, with CN `cn`, serial `serial`, valid from a
  * year before the PKI's `now` to five years after, with `basic_constraints`
- * and `key_usage` in OpenSSL's config syntax (NULL: none), issued and signed
- * by certificate `issuer` of `pki`. Free with cvm_testpki_issued_cleanup.
- * Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_testpki_issue(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
+ * and `key_usage` in OpenSSL's config syntax (NULL: none) and, when
+ * `sgx_ext`, the SGX extension of the PKI's PCK leaf, issued and signed by
+ * `issuer` with `issuer_key` (for instance cvm_mockpki_x509 and
+ * cvm_mockpki_key of one of the PKI's certificates). Free with
+ * cvm_testpki_issued_cleanup. Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *issuer_key,
                                      const char *cn, uint64_t serial, const char *basic_constraints,
-                                     const char *key_usage, struct cvm_testpki_issued *out);
+                                     const char *key_usage, bool sgx_ext, struct cvm_testpki_issued *out);
 void cvm_testpki_issued_cleanup(struct cvm_testpki_issued *c);
 
 /* cvm_testpki_chain writes the `n` certificates as a PEM chain into a new

@@ -442,6 +442,60 @@ static void warm_collateral_is_rechecked_against_the_time(void **state)
 	free(buf);
 }
 
+/* The name and key-usage reads the chain checks rely on, over Intel's own
+ * certificates: every TCB issuer chain of the vectors holds the TCB Signing
+ * certificate (an end entity for digital signature and non-repudiation)
+ * and the root (a CA for certificates and CRLs), named exactly as Intel
+ * names them; a name with an attribute missing, moved or changed is not. */
+static void intel_certificates_read_with_the_names_and_usages_pinned(void **state)
+{
+	const struct cvm_name_attr tcb[] = {{"CN", "Intel SGX TCB Signing"},
+	                                    {"O", "Intel Corporation"},
+	                                    {"L", "Santa Clara"},
+	                                    {"ST", "CA"},
+	                                    {"C", "US"}};
+	const struct cvm_name_attr moved[] = {{"O", "Intel Corporation"},
+	                                      {"CN", "Intel SGX TCB Signing"},
+	                                      {"L", "Santa Clara"},
+	                                      {"ST", "CA"},
+	                                      {"C", "US"}};
+	const struct cvm_name_attr other[] = {{"CN", "Intel SGX TCB Signing"},
+	                                      {"O", "Intel Corporation"},
+	                                      {"L", "Santa Clara"},
+	                                      {"ST", "CA"},
+	                                      {"C", "DE"}};
+	uint32_t ku = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(expects) / sizeof(expects[0]); i++) {
+		struct cvm_cert **certs = NULL;
+		size_t n = 0, len = 0;
+		char rel[512];
+		uint8_t *pem;
+
+		(void)snprintf(rel, sizeof(rel), "%s/tcb_info_issuer_chain.pem", expects[i].dir);
+		pem = vector_read(rel, &len);
+		assert_int_equal(cvm_certs_parse_pem(pem, len, &certs, &n), CVM_OK);
+		assert_int_equal(n, 2);
+		assert_true(cvm_cert_subject_is(certs[0], tcb, 5));
+		assert_false(cvm_cert_subject_is(certs[0], tcb, 4));
+		assert_false(cvm_cert_subject_is(certs[0], moved, 5));
+		assert_false(cvm_cert_subject_is(certs[0], other, 5));
+		assert_false(cvm_cert_subject_is(certs[1], tcb, 5));
+		assert_true(cvm_cert_key_usage(certs[0], &ku));
+		assert_int_equal(ku, CVM_KU_DIGITAL_SIGNATURE | CVM_KU_NON_REPUDIATION);
+		assert_false(cvm_cert_claims_ca(certs[0]));
+		assert_false(cvm_cert_is_ca(certs[0]));
+		assert_true(cvm_cert_key_usage(certs[1], &ku));
+		assert_int_equal(ku, CVM_KU_KEY_CERT_SIGN | CVM_KU_CRL_SIGN);
+		assert_true(cvm_cert_claims_ca(certs[1]));
+		assert_true(cvm_cert_is_ca(certs[1]));
+		assert_true(cvm_cert_equal(certs[1], root_cert()));
+		cvm_certs_free(certs, n);
+		free(pem);
+	}
+}
+
 static void builtin_root_is_intels(void **state)
 {
 	uint8_t h[32];
@@ -536,6 +590,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(builtin_root_is_intels),
+	    cmocka_unit_test(intel_certificates_read_with_the_names_and_usages_pinned),
 	    cmocka_unit_test(every_vector_gives_the_stated_quote_verdict),
 	    cmocka_unit_test(warm_collateral_is_rechecked_against_the_time),
 	    cmocka_unit_test(every_bit_flip_in_signed_quote_regions_is_rejected),
