@@ -485,6 +485,9 @@ int cvm_dcap_collateral_authenticate(const struct cvm_dcap_collateral *c, const 
 	                 cvm_cert_not_after(v->root), at);
 	if (r != CVM_OK)
 		goto out;
+	/* The anchor's own window bounds every later (warm) use, as it bounds
+	 * this one: a root given explicitly may expire before its collateral. */
+	narrow(&v->valid_from, &v->valid_until, cvm_cert_not_before(v->root), cvm_cert_not_after(v->root));
 	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj,
 	               root_der == cvm_intel_sgx_root_ca_der ? "built in" : "given explicitly");
 
@@ -975,8 +978,8 @@ int cvm_dcap_quote_authenticate(struct cvm_dcap_verified *v, const uint8_t *buf,
 		fmt_time(at, a3, sizeof(a3));
 		cvm_report_add(
 		    rep, "collateral", false,
-		    "the collateral verified earlier is valid from %s to %s, not at %s: verify fresh "
-		    "collateral",
+		    "the collateral verified earlier, with its trust anchor, is valid from %s to %s, "
+		    "not at %s: verify fresh collateral (or a current root)",
 		    a1, a2, a3);
 		return CVM_E_EXPIRED;
 	}

@@ -743,6 +743,52 @@ static void warm_path_reuses_the_chain(void **state)
 	cvm_testamd_free(pki);
 }
 
+/* As for DCAP: an ARK given explicitly that expires before the rest of the
+ * chain and the CRL ends every warm use of that chain when it expires. */
+static void warm_path_rejects_once_the_given_ark_expired(void **state)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_policy p;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	const int64_t ark_end = NOW + 10 * 86400;
+
+	(void)state;
+	cvm_policy_init(&p);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VCEK, NOW);
+	o.ark.to = ark_end; /* the ASK, VCEK and CRL last longer */
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	cvm_testamd_ark_der(pki, &root, &root_len);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, root, root_len, NOW, &rep, &ver),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), ark_end, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), ark_end + 1, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "collateral");
+	assert_false(res.authentic);
+	/* the cold path says the same */
+	cvm_report_init(&rep);
+	assert_int_equal(
+	    cvm_verify_snp_report(report, sizeof(report), c, root, root_len, ark_end + 1, &p, &rep, &res),
+	    CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "ark");
+	cvm_amd_verified_free(ver);
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+}
+
 /* ---- policy ------------------------------------------------------------ */
 
 static void policy_rejects_debug_and_each_snp_setting(void **state)
@@ -919,6 +965,7 @@ int main(void)
 	    cmocka_unit_test(chip_id_mismatch_is_rejected_unless_masked),
 	    cmocka_unit_test(product_and_signer_mismatches_are_rejected),
 	    cmocka_unit_test(warm_path_reuses_the_chain),
+	    cmocka_unit_test(warm_path_rejects_once_the_given_ark_expired),
 	    cmocka_unit_test(policy_rejects_debug_and_each_snp_setting),
 	    cmocka_unit_test(policy_file_snp_section_is_strict),
 	};

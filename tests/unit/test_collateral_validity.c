@@ -995,6 +995,61 @@ static void one_pki_signs_many_quotes_for_the_warm_path(void **state)
 	cvm_testpki_free(pki);
 }
 
+/* A trust anchor given explicitly (--root) can expire before the collateral
+ * it anchors: collateral verified while the root was valid must not keep
+ * verifying quotes once it has expired, as the cold path would refuse. */
+static void warm_path_rejects_once_the_trust_anchor_expired(void **state)
+{
+	struct cvm_testpki_opts o;
+	struct cvm_testpki *pki = NULL;
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_policy p;
+	struct cvm_report rep;
+	struct cvm_dcap_result res;
+	const uint8_t *root;
+	size_t root_len;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	const int64_t root_end = NOW + 10 * DAY, later = NOW + 20 * DAY;
+
+	(void)state;
+	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
+	o.cert[CVM_TESTPKI_ROOT].to = root_end; /* the TCB info and CRLs last until NOW + 29 days */
+	policy_default(&p);
+	assert_int_equal(cvm_testpki_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
+	assert_int_equal(cvm_testpki_quote(pki, NULL, &quote, &quote_len), CVM_OK);
+	cvm_testpki_root_der(pki, &root, &root_len);
+
+	/* cold: accepted while the root is valid, refused after */
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote(quote, quote_len, coll, root, root_len, NOW, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote(quote, quote_len, coll, root, root_len, later, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "root");
+
+	/* warm: the same */
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_authenticate(coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, root_end, &p, &rep, &res), CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, root_end + 1, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_non_null(rep.failed);
+	assert_string_equal(rep.failed->name, "collateral");
+	assert_false(res.authentic);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, later, &p, &rep, &res), CVM_E_EXPIRED);
+	cvm_dcap_verified_free(v);
+	free(quote);
+	cvm_dcap_collateral_free(coll);
+	cvm_testpki_free(pki);
+}
+
 /* ---- the generator itself -------------------------------------------------- */
 
 static void testpki_rejects_bad_options(void **state)
@@ -1089,6 +1144,7 @@ int main(void)
 	    cmocka_unit_test(pck_chains_in_any_but_intels_shape_are_rejected_cold_and_warm),
 	    cmocka_unit_test(pck_crl_issuer_chain_must_be_a_pck_ca_and_the_root),
 	    cmocka_unit_test(one_pki_signs_many_quotes_for_the_warm_path),
+	    cmocka_unit_test(warm_path_rejects_once_the_trust_anchor_expired),
 	    cmocka_unit_test(testpki_rejects_bad_options),
 	    cmocka_unit_test(testpki_quotes_parse_and_carry_the_knobs),
 	};
