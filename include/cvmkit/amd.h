@@ -100,10 +100,14 @@ struct cvm_amd_verified;
  * time `at`. The anchor is `root_der` (DER or PEM) when given, else the
  * built-in ARK of the chain's product; an ARK in the collateral must equal
  * the anchor (it is never trusted by itself). Each certificate must be valid
- * at `at`, issued and signed (RSASSA-PSS, SHA-384) by the next, the VCEK or
- * VLEK a P-384 key with AMD's extensions; the CRL, when given, must be signed
- * by the ARK, current, and not list the ASK or ASVK. The ARK, the
- * intermediate's name and the VCEK's product name must name one product.
+ * at `at`, issued and signed (RSASSA-PSS, SHA-384) by the next, and in the
+ * role AMD gives it: the ASK or ASVK named SEV-<product> or
+ * SEV-VLEK-<product> (with the rest of AMD's name), a CA for certificate
+ * signing; the VCEK or VLEK named SEV-VCEK or SEV-VLEK, an end entity with a
+ * P-384 key and AMD's extensions. The CRL, when given, must be signed by the
+ * ARK (which may sign CRLs), current, and not list the ASK or ASVK; the
+ * VCEK and VLEK have no CRL. The ARK, the intermediate's name and the
+ * VCEK's product name must name one product.
  * Steps go to `rep`. Returns 0, CVM_E_INVAL, CVM_E_CHAIN, CVM_E_SIGNATURE,
  * CVM_E_EXPIRED, CVM_E_REVOKED, CVM_E_FORMAT, CVM_E_MISMATCH,
  * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It applies no policy and does not look

@@ -564,6 +564,99 @@ static void revoked_intermediate_is_rejected(void **state)
 	expect_fail(&run, CVM_E_EXPIRED, "crl");
 }
 
+/* Each certificate of the chain in the role AMD gives it: a changed copy of
+ * one certificate, re-signed by its own issuer so that only the change is
+ * wrong, must be rejected at its step (the control cases verify). */
+struct role_case {
+	const char *what;
+	enum cvm_snp_signer signer;
+	enum cvm_mockamd_cert which;
+	const char *cn, *bc, *ku; /* NULL: kept; "": removed */
+	const char *step;         /* NULL: the report verifies */
+};
+
+static const struct role_case role_cases[] = {
+    {"a VCEK with a key usage for signing only", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, NULL,
+     "critical,digitalSignature", NULL},
+    {"a VCEK named otherwise", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, "SEV-Milan-VCEK", NULL, NULL, "vcek"},
+    {"a VCEK that is a CA", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, "critical,CA:TRUE", NULL, "vcek"},
+    {"a VCEK that may sign certificates", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, NULL,
+     "critical,digitalSignature,keyCertSign", "vcek"},
+    {"a VLEK named as a VCEK", CVM_SNP_SIGNER_VLEK, CVM_MOCKAMD_VEK, "SEV-VCEK", NULL, NULL, "vlek"},
+    {"an ASK without key usage", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_INTERMEDIATE, NULL, NULL, "", "ask"},
+    {"an ASVK without key usage", CVM_SNP_SIGNER_VLEK, CVM_MOCKAMD_INTERMEDIATE, NULL, NULL, "", "asvk"},
+    {"an ARK that may not sign CRLs", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_ARK, NULL, NULL,
+     "critical,keyCertSign", "crl"},
+};
+
+static bool run_role_case(const struct role_case *rc)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_policy lenient;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	uint8_t **slot;
+	size_t *slot_len;
+	struct run out;
+	bool vlek = rc->signer == CVM_SNP_SIGNER_VLEK, ok;
+
+	cvm_policy_init(&lenient);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, rc->signer, NOW);
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	switch (rc->which) {
+	case CVM_MOCKAMD_VEK:
+		slot = vlek ? &c->vlek : &c->vcek;
+		slot_len = vlek ? &c->vlek_len : &c->vcek_len;
+		break;
+	case CVM_MOCKAMD_INTERMEDIATE:
+		slot = vlek ? &c->asvk : &c->ask;
+		slot_len = vlek ? &c->asvk_len : &c->ask_len;
+		break;
+	default:
+		slot = &c->ark;
+		slot_len = &c->ark_len;
+		break;
+	}
+	assert_int_equal(cvm_testamd_cert_variant(pki, rc->which, rc->cn, rc->bc, rc->ku, slot, slot_len),
+	                 CVM_OK);
+	root = c->ark; /* the root given explicitly is the collateral's ARK, changed or not */
+	root_len = c->ark_len;
+	cvm_report_init(&out.rep);
+	out.r = cvm_verify_snp_report(report, sizeof(report), c, root, root_len, NOW, &lenient, &out.rep,
+	                              &out.res);
+	if (rc->step == NULL)
+		ok = out.r == CVM_OK && out.res.authentic;
+	else
+		ok = out.r == CVM_E_CHAIN && out.rep.failed != NULL &&
+		     strcmp(out.rep.failed->name, rc->step) == 0 && !out.res.authentic;
+	if (!ok)
+		print_message("  FAIL: %s: %s at step %s (%s); expected %s%s\n", rc->what,
+		              cvm_strerror(out.r), out.rep.failed != NULL ? out.rep.failed->name : "(none)",
+		              out.rep.failed != NULL ? out.rep.failed->detail : "",
+		              rc->step != NULL ? "a chain failure at step " : "acceptance",
+		              rc->step != NULL ? rc->step : "");
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+	return ok;
+}
+
+static void chain_certificates_must_hold_amds_roles(void **state)
+{
+	size_t bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(role_cases) / sizeof(role_cases[0]); i++)
+		bad += !run_role_case(&role_cases[i]);
+	if (bad != 0)
+		fail_msg("%zu of %zu changed chains did not get the verdict they must", bad,
+		         sizeof(role_cases) / sizeof(role_cases[0]));
+}
+
 static void expired_certificates_are_rejected(void **state)
 {
 	struct cvm_testamd_opts o;
@@ -960,6 +1053,7 @@ int main(void)
 	    cmocka_unit_test(self_made_ark_is_rejected_unless_it_is_the_root),
 	    cmocka_unit_test(a_root_that_is_not_the_chains_ark_is_rejected),
 	    cmocka_unit_test(revoked_intermediate_is_rejected),
+	    cmocka_unit_test(chain_certificates_must_hold_amds_roles),
 	    cmocka_unit_test(expired_certificates_are_rejected),
 	    cmocka_unit_test(tcb_mismatch_is_rejected),
 	    cmocka_unit_test(chip_id_mismatch_is_rejected_unless_masked),
