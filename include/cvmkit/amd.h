@@ -86,6 +86,7 @@ struct cvm_amd_vek {
 	uint32_t struct_version;
 	bool root_builtin;   /* anchored in a built-in ARK */
 	char root_name[64];  /* the anchor's CN */
+	bool crl_checked;    /* a CRL was given, verified, and lists neither the ASK/ASVK nor the ARK */
 	int64_t valid_from;  /* latest notBefore / thisUpdate of the chain and CRL */
 	int64_t valid_until; /* earliest notAfter / nextUpdate */
 };
@@ -130,6 +131,7 @@ struct cvm_amd_result {
 	struct cvm_snp_tcb reported_tcb; /* decoded in the chain product's layout */
 	struct cvm_snp_tcb vek_tcb;      /* what the VCEK/VLEK certifies */
 	bool root_builtin;
+	bool crl_checked;     /* the chain's revocation was checked against AMD's CRL */
 	int64_t chain_expiry; /* earliest notAfter / nextUpdate of what was used */
 };
 

@@ -568,7 +568,9 @@ static int crl_check(struct cvm_amd_verified *v, const struct cvm_amd_collateral
 	int r;
 
 	if (c->crl == NULL) {
-		cvm_report_add(rep, "crl", true, "no CRL given: revocation of the %s was not checked",
+		cvm_report_add(rep, "crl", true,
+		               "no CRL given: revocation of the %s was not checked (the policy decides "
+		               "whether that is acceptable: snp.require_crl)",
 		               role_name);
 		return CVM_OK;
 	}
@@ -615,6 +617,7 @@ static int crl_check(struct cvm_amd_verified *v, const struct cvm_amd_collateral
 	}
 	fmt_time(cvm_crl_this_update(crl), d1, sizeof(d1));
 	fmt_time(cvm_crl_next_update(crl), d2, sizeof(d2));
+	v->info.crl_checked = true;
 	cvm_report_add(rep, "crl", true,
 	               "signed by the ARK, issued %s, next update %s; the %s is not revoked", d1, d2,
 	               role_name);
@@ -994,6 +997,7 @@ int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf, 
 	res->product = v->info.product;
 	memcpy(res->product_name, v->info.product_name, sizeof(res->product_name));
 	res->root_builtin = v->info.root_builtin;
+	res->crl_checked = v->info.crl_checked;
 	res->chain_expiry = v->info.valid_until;
 	res->vek_tcb = v->info.tcb;
 	res->signer = v->info.kind;

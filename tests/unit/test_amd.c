@@ -165,17 +165,30 @@ static void every_vector_passes_the_front_door_with_a_lenient_policy(void **stat
 		uint8_t *buf = load_report(v, &len);
 		int r;
 
+		/* No real vector ships AMD's CRL: the policies below turn the
+		 * CRL requirement off, saying so, and the default policy rejects
+		 * every vector for that reason first. */
 		cvm_policy_init(&p);
 		p.allow_debug = true;
 		p.snp.vmpl_any = true;
+		p.snp.require_crl = false;
 		cvm_report_init(&rep);
 		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
 		if (r != CVM_OK)
 			print_report(&rep);
 		assert_int_equal(r, CVM_OK);
 		assert_true(res.authentic);
-		/* the default policy: gosevguest is a debug guest, the VLEK one runs at VMPL 1 */
+		assert_false(res.crl_checked);
+		/* the default policy: no CRL */
 		cvm_policy_init(&p);
+		cvm_report_init(&rep);
+		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
+		assert_true(res.authentic);
+		assert_int_equal(r, CVM_E_POLICY);
+		assert_string_equal(rep.failed->name, "policy.crl");
+		/* the default policy but the CRL: gosevguest is a debug guest, the
+		 * VLEK one runs at VMPL 1 */
+		p.snp.require_crl = false;
 		cvm_report_init(&rep);
 		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
 		assert_true(res.authentic);
@@ -995,6 +1008,62 @@ static void policy_rejects_debug_and_each_snp_setting(void **state)
 	}
 }
 
+/* snp.require_crl (default true): a chain whose revocation was not checked
+ * against AMD's CRL is rejected by policy, cold and warm, unless the policy
+ * turns the requirement off; with the CRL it is accepted. */
+static void policy_requires_amds_crl_by_default(void **state)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_policy p;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	struct run run;
+
+	(void)state;
+	cvm_policy_init(&p);
+	assert_true(p.snp.require_crl);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_TURIN, CVM_SNP_SIGNER_VCEK, NOW);
+	run_pki(&o, true, &p, &run);
+	expect_ok(&run);
+	assert_true(run.res.crl_checked);
+	o.with_crl = false;
+	run_pki(&o, true, &p, &run);
+	expect_fail(&run, CVM_E_POLICY, "policy.crl");
+	assert_true(run.res.authentic);
+	assert_false(run.res.crl_checked);
+	assert_non_null(strstr(run.rep.failed->detail, "snp.require_crl"));
+	p.snp.require_crl = false;
+	run_pki(&o, true, &p, &run);
+	expect_ok(&run);
+
+	/* warm: the chain authenticated without a CRL */
+	cvm_policy_init(&p);
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_null(c->crl);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	cvm_testamd_ark_der(pki, &root, &root_len);
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, root, root_len, NOW, NULL, &ver),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), NOW, &p, &rep, &res),
+	                 CVM_E_POLICY);
+	assert_string_equal(rep.failed->name, "policy.crl");
+	p.snp.require_crl = false;
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), NOW, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_amd_verified_free(ver);
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+}
+
 static void policy_file_snp_section_is_strict(void **state)
 {
 	static const struct {
@@ -1009,6 +1078,7 @@ static void policy_file_snp_section_is_strict(void **state)
 	    {"{\"snp\":{\"measurement\":\"00\"}}", "snp.measurement: expected 96 hex digits"},
 	    {"{\"snp\":{\"host_data\":1}}", "snp.host_data"},
 	    {"{\"snp\":[]}", "snp: expected an object"},
+	    {"{\"snp\":{\"require_crl\":\"no\"}}", "snp.require_crl"},
 	    {"{\"snp\":{\"family_id\":\"00000000000000000000000000000000\"},\"tdx\":{\"mr_td\":"
 	     "\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
 	     "000\"}}",
@@ -1030,10 +1100,13 @@ static void policy_file_snp_section_is_strict(void **state)
 	assert_false(p.snp.allow_debug_set);
 	assert_true(p.snp.allow_smt);
 	assert_int_equal(p.snp.vmpl, 0);
+	assert_true(p.snp.require_crl);
 	{
-		const char *j = "{\"snp\":{\"vmpl\":\"any\",\"allow_smt\":false,\"min_tcb\":{\"fmc\":2}}}";
+		const char *j = "{\"snp\":{\"vmpl\":\"any\",\"allow_smt\":false,\"min_tcb\":{\"fmc\":2},"
+		                "\"require_crl\":false}}";
 
 		assert_int_equal(cvm_policy_parse_json(j, strlen(j), &p, err, sizeof(err)), CVM_OK);
+		assert_false(p.snp.require_crl);
 		assert_true(p.snp.vmpl_any);
 		assert_false(p.snp.allow_smt);
 		assert_true(p.snp.min_fmc.set);
@@ -1061,6 +1134,7 @@ int main(void)
 	    cmocka_unit_test(warm_path_reuses_the_chain),
 	    cmocka_unit_test(warm_path_rejects_once_the_given_ark_expired),
 	    cmocka_unit_test(policy_rejects_debug_and_each_snp_setting),
+	    cmocka_unit_test(policy_requires_amds_crl_by_default),
 	    cmocka_unit_test(policy_file_snp_section_is_strict),
 	};
 

@@ -190,6 +190,9 @@ static void policy_init_sets_strict_defaults(void **state)
 	assert_true(p.require_sept_ve_disable);
 	assert_true(p.require_zero_mr_service_td);
 	assert_false(p.allow_reserved_attributes);
+	assert_true(p.snp.require_crl);
+	assert_false(p.snp.allow_debug_set);
+	assert_false(p.snp.allow_migration_agent);
 	assert_false(p.mr_td.set);
 	assert_false(p.mr_config_id.set);
 	assert_false(p.mr_owner.set);
