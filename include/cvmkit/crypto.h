@@ -152,9 +152,9 @@ struct cvm_name_attr {
 };
 /* cvm_cert_subject_is is true when the certificate's subject is exactly the
  * `n` attributes of `attrs`, each a relative distinguished name of its own,
- * in that order. Values are compared as OpenSSL compares names when it
- * builds a chain (case, the string type and runs of spaces do not count);
- * no attribute may be missing, added or moved. */
+ * in that order, each value byte for byte (held as a UTF8String,
+ * PrintableString or IA5String; case and spaces count). No attribute may be
+ * missing, added, moved or merged into another's RDN. */
 bool cvm_cert_subject_is(const struct cvm_cert *c, const struct cvm_name_attr *attrs, size_t n);
 bool cvm_cert_equal(const struct cvm_cert *a, const struct cvm_cert *b);
 /* cvm_cert_subject / _issuer write the one-line distinguished name. */

@@ -286,17 +286,29 @@ bool cvm_cert_key_usage(const struct cvm_cert *c, uint32_t *bits)
 
 bool cvm_cert_subject_is(const struct cvm_cert *c, const struct cvm_name_attr *attrs, size_t n)
 {
-	X509_NAME *want = X509_NAME_new();
-	bool same = want != NULL;
+	const X509_NAME *name = X509_get_subject_name(c->x);
 
-	for (size_t i = 0; same && i < n; i++)
-		same = X509_NAME_add_entry_by_txt(want, attrs[i].type, MBSTRING_UTF8,
-		                                  (const unsigned char *)attrs[i].value, -1, -1, 0) == 1;
-	/* X509_NAME_cmp compares the canonical encodings, RDN by RDN */
-	same = same && X509_NAME_cmp(want, X509_get_subject_name(c->x)) == 0;
-	X509_NAME_free(want);
-	ERR_clear_error();
-	return same;
+	if (name == NULL || X509_NAME_entry_count(name) < 0 || (size_t)X509_NAME_entry_count(name) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, (int)i);
+		const ASN1_STRING *v = e != NULL ? X509_NAME_ENTRY_get_data(e) : NULL;
+		int nid = OBJ_txt2nid(attrs[i].type), type;
+		size_t len = strlen(attrs[i].value);
+
+		/* one attribute per RDN, in this order */
+		if (v == NULL || nid == NID_undef || X509_NAME_ENTRY_set(e) != (int)i ||
+		    OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != nid)
+			return false;
+		/* string types whose bytes are the text itself */
+		type = ASN1_STRING_type(v);
+		if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING && type != V_ASN1_IA5STRING)
+			return false;
+		if (ASN1_STRING_length(v) < 0 || (size_t)ASN1_STRING_length(v) != len ||
+		    memcmp(ASN1_STRING_get0_data(v), attrs[i].value, len) != 0)
+			return false;
+	}
+	return true;
 }
 
 bool cvm_cert_equal(const struct cvm_cert *a, const struct cvm_cert *b)
