@@ -688,6 +688,46 @@ static void collateral_re_signed_by_the_tcb_signing_key_verifies(void **state)
 	forgery_cleanup(&f);
 }
 
+/* A TCB info kept after it verified (lib/dcap/kept.c keeps its decoded form
+ * by its exact bytes) is still checked against its issuer chain every time:
+ * the very same body sent with another chain is rejected, whatever was kept
+ * and whichever certificates the process caches. */
+static void a_kept_tcb_info_is_rechecked_against_its_chain(void **state)
+{
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_report rep;
+	struct forgery f;
+	const uint8_t *root;
+	size_t root_len;
+
+	(void)state;
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	cvm_testpki_root_der(f.pki, &root, &root_len);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_authenticate(f.coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	cvm_dcap_verified_free(v);
+	assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   "Intel SGX PCK Certificate", FORGER_SERIAL, "critical,CA:FALSE",
+	                                   "critical,digitalSignature,nonRepudiation", true, &f.signer),
+	                 CVM_OK);
+	f.chain[0] = f.signer.cert;
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[2] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(
+	    cvm_testpki_chain(f.chain, 3, &f.coll->tcb_info_issuer_chain, &f.coll->tcb_info_issuer_chain_len),
+	    CVM_OK);
+	expect_no_warm_collateral(&f, "tcb_info");
+	f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(
+	    cvm_testpki_chain(f.chain, 2, &f.coll->tcb_info_issuer_chain, &f.coll->tcb_info_issuer_chain_len),
+	    CVM_OK);
+	expect_no_warm_collateral(&f, "tcb_info");
+	forgery_cleanup(&f);
+}
+
 /* ---- the quote's PCK chain and the PCK CRL's issuer ---------------------- */
 
 /* struct pck_case is a PCK chain a quote may carry: who issued its PCK
@@ -1141,6 +1181,7 @@ int main(void)
 	    cmocka_unit_test(collateral_signed_by_a_revoked_pck_leaf_is_rejected),
 	    cmocka_unit_test(collateral_signed_by_any_key_but_the_tcb_signing_key_is_rejected),
 	    cmocka_unit_test(collateral_re_signed_by_the_tcb_signing_key_verifies),
+	    cmocka_unit_test(a_kept_tcb_info_is_rechecked_against_its_chain),
 	    cmocka_unit_test(pck_chains_in_any_but_intels_shape_are_rejected_cold_and_warm),
 	    cmocka_unit_test(pck_crl_issuer_chain_must_be_a_pck_ca_and_the_root),
 	    cmocka_unit_test(one_pki_signs_many_quotes_for_the_warm_path),
