@@ -23,6 +23,9 @@
 #include "sim/mockamd.h"
 #include "sim/mockpki.h"
 
+/* Internal to the library: kept out of libcvmkit.so's exported symbols. */
+#pragma GCC visibility push(hidden)
+
 /* cvm_mock_marker_add adds to `x` the non-critical CVM_MOCKPKI_MARKER_OID
  * extension, whose value is a UTF8String saying what the certificate is.
  * Returns 0 or CVM_E_CRYPTO. */
@@ -140,5 +143,7 @@ enum cvm_mockamd_cert {
  * certificate of `which` (NULL when out of range). */
 EVP_PKEY *cvm_mockamd_key(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which);
 X509 *cvm_mockamd_x509(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which);
+
+#pragma GCC visibility pop
 
 #endif

@@ -46,6 +46,9 @@
 #include <cvmkit/err.h>
 #include <cvmkit/snp.h>
 
+/* Internal to the library: kept out of libcvmkit.so's exported symbols. */
+#pragma GCC visibility push(hidden)
+
 #define CVM_MOCKAMD_RSA_BITS_DEFAULT 2048u
 #define CVM_MOCKAMD_RSA_BITS_MAX 4096u
 
@@ -182,5 +185,7 @@ CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const ch
  * CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
 CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
                                     struct cvm_mockamd **out);
+
+#pragma GCC visibility pop
 
 #endif

@@ -44,6 +44,9 @@
 #include <cvmkit/err.h>
 #include <cvmkit/quote.h>
 
+/* Internal to the library: kept out of libcvmkit.so's exported symbols. */
+#pragma GCC visibility push(hidden)
+
 #define CVM_MOCKPKI_LEVELS_MAX 8
 #define CVM_MOCKPKI_ADVISORIES_MAX 8
 #define CVM_MOCKPKI_REVOKED_MAX 8
@@ -269,5 +272,7 @@ bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
  * CVM_E_TOO_LARGE. */
 CVM_MUST_CHECK int cvm_mockpki_json_text(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f,
                                          uint8_t **out, size_t *out_len);
+
+#pragma GCC visibility pop
 
 #endif
