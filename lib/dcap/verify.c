@@ -633,9 +633,9 @@ static int pck_chain_authenticate(struct cvm_dcap_verified *v, struct cvm_report
 		cvm_cert_subject(certs[1], iss, sizeof(iss));
 		cvm_cert_subject(v->pck_crl_issuer, subj, sizeof(subj));
 		cvm_report_add(rep, "pck_chain", false,
-		               "the PCK certificate is issued by '%s', but the PCK CRL is not that CA's (it "
-		               "is signed by "
-		               "'%s'): fetch the PCK CRL of the right CA (platform or processor)",
+		               "the PCK certificate is issued by '%s', but the PCK CRL is not that CA's "
+		               "(its issuer chain holds '%s'): fetch the PCK CRL of the CA that issued it "
+		               "(platform or processor)",
 		               iss, subj);
 		r = CVM_E_CHAIN;
 		goto out;
