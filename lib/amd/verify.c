@@ -1,8 +1,8 @@
 /* SEV-SNP authentication in AMD's order:
  *   anchor (built-in ARK, or the caller's root) -> ASK / ASVK -> CRL
  *   -> VCEK / VLEK (and its extensions)
- * once per chain (cvm_amd_chain_authenticate, the warm-path cache), then per
- * report
+ * once per chain (cvm_amd_chain_authenticate, the warm-path cache), then
+ * for each report
  *   structure -> P-384 signature -> product -> reported TCB -> chip ID.
  * Every step goes to the report with the cause of a failure. The host hands
  * over the whole chain, ARK included: the ARK it sends is only ever compared
