@@ -1,8 +1,10 @@
-/* Collateral validity, revocation and TCB levels, end to end through
- * cvm_verify_quote. The real vectors are signed by Intel, so every case here
- * builds its own Intel-shaped PKI with tests/common/testpki (one knob changed
- * from a baseline that verifies) and checks the verdict, the failing step and
- * the reason it gives. */
+/* Collateral validity, revocation, who may sign what (the roles of every
+ * certificate in every chain), and TCB levels, end to end through
+ * cvm_verify_quote, cold and warm. The real vectors are signed by Intel, so
+ * every case here builds its own Intel-shaped PKI with tests/common/testpki
+ * (one knob changed from a baseline that verifies, or one certificate or
+ * signature forged) and checks the verdict, the failing step and the reason
+ * it gives. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
