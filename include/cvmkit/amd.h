@@ -86,6 +86,7 @@ struct cvm_amd_vek {
 	uint32_t struct_version;
 	bool root_builtin;   /* anchored in a built-in ARK */
 	char root_name[64];  /* the anchor's CN */
+	bool crl_checked;    /* a CRL was given, verified, and lists neither the ASK/ASVK nor the ARK */
 	int64_t valid_from;  /* latest notBefore / thisUpdate of the chain and CRL */
 	int64_t valid_until; /* earliest notAfter / nextUpdate */
 };
@@ -95,22 +96,27 @@ struct cvm_amd_vek {
  * signs while the time stays inside its window. Opaque. */
 struct cvm_amd_verified;
 
-/* cvm_amd_chain_verify checks the chain in `c` for a report signed by
+/* cvm_amd_chain_authenticate checks the chain in `c` for a report signed by
  * `signer` (VCEK: ARK -> ASK -> VCEK; VLEK: ARK -> ASVK -> VLEK) at Unix
  * time `at`. The anchor is `root_der` (DER or PEM) when given, else the
  * built-in ARK of the chain's product; an ARK in the collateral must equal
  * the anchor (it is never trusted by itself). Each certificate must be valid
- * at `at`, issued and signed (RSASSA-PSS, SHA-384) by the next, the VCEK or
- * VLEK a P-384 key with AMD's extensions; the CRL, when given, must be signed
- * by the ARK, current, and not list the ASK or ASVK. The ARK, the
- * intermediate's name and the VCEK's product name must name one product.
+ * at `at`, issued and signed (RSASSA-PSS, SHA-384) by the next, and in the
+ * role AMD gives it: the ASK or ASVK named SEV-<product> or
+ * SEV-VLEK-<product> (with the rest of AMD's name), a CA for certificate
+ * signing; the VCEK or VLEK named SEV-VCEK or SEV-VLEK, an end entity with a
+ * P-384 key and AMD's extensions. The CRL, when given, must be signed by the
+ * ARK (which may sign CRLs), current, and not list the ASK or ASVK; the
+ * VCEK and VLEK have no CRL. The ARK, the intermediate's name and the
+ * VCEK's product name must name one product.
  * Steps go to `rep`. Returns 0, CVM_E_INVAL, CVM_E_CHAIN, CVM_E_SIGNATURE,
  * CVM_E_EXPIRED, CVM_E_REVOKED, CVM_E_FORMAT, CVM_E_MISMATCH,
- * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It does not look at any report. */
-CVM_API CVM_MUST_CHECK int cvm_amd_chain_verify(const struct cvm_amd_collateral *c,
-                                                enum cvm_snp_signer signer, const uint8_t *root_der,
-                                                size_t root_der_len, int64_t at, struct cvm_report *rep,
-                                                struct cvm_amd_verified **out);
+ * CVM_E_UNSUPPORTED or CVM_E_NOMEM. It applies no policy and does not look
+ * at any report. */
+CVM_API CVM_MUST_CHECK int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c,
+                                                      enum cvm_snp_signer signer, const uint8_t *root_der,
+                                                      size_t root_der_len, int64_t at, struct cvm_report *rep,
+                                                      struct cvm_amd_verified **out);
 CVM_API void cvm_amd_verified_free(struct cvm_amd_verified *v);
 /* cvm_amd_verified_vek gives read access to what the chain certifies. */
 CVM_API const struct cvm_amd_vek *cvm_amd_verified_vek(const struct cvm_amd_verified *v);
@@ -126,20 +132,23 @@ struct cvm_amd_result {
 	struct cvm_snp_tcb reported_tcb; /* decoded in the chain product's layout */
 	struct cvm_snp_tcb vek_tcb;      /* what the VCEK/VLEK certifies */
 	bool root_builtin;
+	bool crl_checked;     /* the chain's revocation was checked against AMD's CRL */
 	int64_t chain_expiry; /* earliest notAfter / nextUpdate of what was used */
 };
 
-/* cvm_amd_report_verify verifies the report at `buf` against a chain that
- * cvm_amd_chain_verify accepted: structure (version, reserved fields,
+/* cvm_amd_report_authenticate checks the report at `buf` against a chain that
+ * cvm_amd_chain_authenticate accepted: structure (version, reserved fields,
  * signature algorithm, signing key), the P-384 signature over bytes
  * 0x000..0x29F, the product of the report's CPUID fields (version 3 and
  * later), the reported TCB against the certificate's SPL extensions (every
  * component, FMC on Turin), and the chip ID against the VCEK's hwID (unless
  * the guest masked it; a VLEK certifies no chip). Returns 0 only when all of
  * these hold; `res` is filled as far as verification got. It applies no
- * appraisal policy. */
-CVM_API CVM_MUST_CHECK int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len,
-                                                 int64_t at, struct cvm_report *rep,
-                                                 struct cvm_amd_result *res);
+ * appraisal policy: a debug guest, a migration agent, any VMPL, any TCB and
+ * any measurement pass it. Callers that decide whether to trust a report
+ * want cvm_verify_snp_report. */
+CVM_API CVM_MUST_CHECK int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf,
+                                                       size_t len, int64_t at, struct cvm_report *rep,
+                                                       struct cvm_amd_result *res);
 
 #endif

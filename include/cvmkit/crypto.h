@@ -122,11 +122,42 @@ CVM_API struct cvm_cert *cvm_cert_dup(struct cvm_cert *c);
 /* Validity window in Unix seconds. */
 CVM_API int64_t cvm_cert_not_before(const struct cvm_cert *c);
 CVM_API int64_t cvm_cert_not_after(const struct cvm_cert *c);
-/* cvm_cert_is_ca is true when basicConstraints says CA:TRUE. */
+/* cvm_cert_is_ca is true when the certificate may issue certificates:
+ * basicConstraints says CA:TRUE and keyUsage, when present, allows
+ * keyCertSign (OpenSSL's X509_check_ca returning 1). */
 CVM_API bool cvm_cert_is_ca(const struct cvm_cert *c);
+/* cvm_cert_claims_ca is true when basicConstraints says CA:TRUE, whatever
+ * keyUsage says: an end entity must not claim it. */
+CVM_API bool cvm_cert_claims_ca(const struct cvm_cert *c);
 /* cvm_cert_has_unknown_critical is true when a critical extension is one
  * OpenSSL does not understand (such a certificate must be rejected). */
 CVM_API bool cvm_cert_has_unknown_critical(const struct cvm_cert *c);
+/* Key usage bits (RFC 5280, 4.2.1.3), as cvm_cert_key_usage gives them. */
+#define CVM_KU_DIGITAL_SIGNATURE 0x0080u
+#define CVM_KU_NON_REPUDIATION 0x0040u
+#define CVM_KU_KEY_ENCIPHERMENT 0x0020u
+#define CVM_KU_DATA_ENCIPHERMENT 0x0010u
+#define CVM_KU_KEY_AGREEMENT 0x0008u
+#define CVM_KU_KEY_CERT_SIGN 0x0004u
+#define CVM_KU_CRL_SIGN 0x0002u
+#define CVM_KU_ENCIPHER_ONLY 0x0001u
+#define CVM_KU_DECIPHER_ONLY 0x8000u
+/* cvm_cert_key_usage is true when the certificate has a keyUsage extension,
+ * and gives its bits (CVM_KU_*) in `*bits`; false (and 0) when it has none.
+ * A malformed extension gives true and 0: no usage at all. */
+CVM_API bool cvm_cert_key_usage(const struct cvm_cert *c, uint32_t *bits);
+/* struct cvm_name_attr is one attribute of a distinguished name: its short
+ * type name ("CN", "O", "OU", "L", "ST", "C") and its value in UTF-8. */
+struct cvm_name_attr {
+	const char *type;
+	const char *value;
+};
+/* cvm_cert_subject_is is true when the certificate's subject is exactly the
+ * `n` attributes of `attrs`, each a relative distinguished name of its own,
+ * in that order, each value byte for byte (held as a UTF8String,
+ * PrintableString or IA5String; case and spaces count). No attribute may be
+ * missing, added, moved or merged into another's RDN. */
+CVM_API bool cvm_cert_subject_is(const struct cvm_cert *c, const struct cvm_name_attr *attrs, size_t n);
 CVM_API bool cvm_cert_equal(const struct cvm_cert *a, const struct cvm_cert *b);
 /* cvm_cert_subject / _issuer write the one-line distinguished name. */
 CVM_API void cvm_cert_subject(const struct cvm_cert *c, char *buf, size_t len);

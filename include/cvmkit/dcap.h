@@ -197,13 +197,21 @@ extern CVM_API const size_t cvm_intel_sgx_root_ca_der_len;
  * Opaque. */
 struct cvm_dcap_verified;
 
-/* cvm_dcap_collateral_verify checks `c` at Unix time `at` against the root CA
- * `root_der` (NULL: the built-in Intel SGX Root CA; a root CA file in the
- * collateral is never trusted by itself). Steps go to `rep`. */
-CVM_API CVM_MUST_CHECK int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c,
-                                                      const uint8_t *root_der, size_t root_der_len,
-                                                      int64_t at, struct cvm_report *rep,
-                                                      struct cvm_dcap_verified **out);
+/* cvm_dcap_collateral_authenticate checks that the collateral `c` is Intel's
+ * and current at Unix time `at`, anchored in `root_der` (NULL: the built-in
+ * Intel SGX Root CA; a root CA file in the collateral is never trusted by
+ * itself): the root CA CRL; the PCK CRL, signed by the PCK CA of its issuer
+ * chain [PCK Platform or Processor CA, root]; the TCB info and QE identity,
+ * each signed by the TCB Signing certificate of its issuer chain [TCB
+ * Signing, root], which must be named as Intel names it, issued by the root,
+ * an end entity for digital signature, and not on the root CA CRL; every
+ * certificate, CRL and document valid at `at`. On success `*out` is the
+ * verified collateral for cvm_dcap_quote_authenticate. It applies no policy
+ * and looks at no quote. Steps go to `rep`. */
+CVM_API CVM_MUST_CHECK int cvm_dcap_collateral_authenticate(const struct cvm_dcap_collateral *c,
+                                                            const uint8_t *root_der, size_t root_der_len,
+                                                            int64_t at, struct cvm_report *rep,
+                                                            struct cvm_dcap_verified **out);
 CVM_API void cvm_dcap_verified_free(struct cvm_dcap_verified *v);
 /* cvm_dcap_verified_tcb_info gives read access to the verified TCB info. */
 CVM_API const struct cvm_tcb_info *cvm_dcap_verified_tcb_info(const struct cvm_dcap_verified *v);
@@ -230,15 +238,20 @@ struct cvm_dcap_result {
 	int64_t collateral_expiry; /* earliest nextUpdate / notAfter of what was used */
 };
 
-/* cvm_dcap_quote_verify verifies the quote at `buf` against collateral that
- * cvm_dcap_collateral_verify accepted: PCK chain (cached by its exact bytes)
- * and CRLs, QE report signature and its binding of the attestation key, QE
- * identity, the quote signature, and the TCB level. Returns 0 when the quote
- * is authentic and a TCB level matched with a status other than Revoked;
- * `res` is filled as far as verification got. It applies no appraisal
- * policy (debug, accepted statuses, measurements): see cvm_verify_quote. */
-CVM_API CVM_MUST_CHECK int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len,
-                                                 int64_t at, struct cvm_report *rep,
-                                                 struct cvm_dcap_result *res);
+/* cvm_dcap_quote_authenticate checks that the quote at `buf` is authentic by
+ * Intel's rules against collateral that cvm_dcap_collateral_authenticate
+ * accepted: the PCK chain [PCK certificate, PCK CA, root] in Intel's roles
+ * (cached by its exact bytes), the PCK CA against the root CA CRL and the
+ * PCK certificate against the PCK CRL, which that very CA must have signed;
+ * the QE report signature and its binding of the attestation key, the QE
+ * identity, the quote signature, and the TCB level. Returns 0 when the
+ * quote is authentic and a TCB level matched with a status other than
+ * Revoked; `res` is filled as far as verification got. It applies no
+ * appraisal policy: a debug TD, an OutOfDate TCB, any advisory and any
+ * measurement pass it. Callers that decide whether to trust a quote want
+ * cvm_verify_quote. */
+CVM_API CVM_MUST_CHECK int cvm_dcap_quote_authenticate(struct cvm_dcap_verified *v, const uint8_t *buf,
+                                                       size_t len, int64_t at, struct cvm_report *rep,
+                                                       struct cvm_dcap_result *res);
 
 #endif

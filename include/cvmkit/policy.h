@@ -44,8 +44,11 @@ struct cvm_policy_snp {
 	bool allow_debug;
 	bool allow_migration_agent; /* POLICY.MIGRATE_MA */
 	bool allow_smt;             /* PLATFORM_INFO.SMT_EN (SMT enabled on the host) */
-	bool vmpl_any;              /* accept any VMPL instead of `vmpl` */
-	uint32_t vmpl;              /* the VMPL the report must come from */
+	/* the chain's revocation must have been checked against AMD's CRL (the
+	 * ARK-signed CRL AMD's KDS serves for every product); default true */
+	bool require_crl;
+	bool vmpl_any; /* accept any VMPL instead of `vmpl` */
+	uint32_t vmpl; /* the VMPL the report must come from */
 	/* the reported TCB (the one the VCEK certifies) must be at least these */
 	struct cvm_min8 min_bootloader, min_tee, min_snp, min_microcode, min_fmc;
 	uint32_t min_guest_svn;
@@ -86,8 +89,9 @@ struct cvm_policy {
 
 /* cvm_policy_init sets the strict defaults: UpToDate only, no advisory,
  * no debug, SEPT_VE_DISABLE required, MR_SERVICE_TD zero, reserved
- * attribute bits zero, no expected measurement; for SNP: no debug, no
- * migration agent, SMT allowed, VMPL 0, no minimum TCB or guest SVN. */
+ * attribute bits zero, no expected measurement; for SNP: AMD's CRL
+ * required, no debug, no migration agent, SMT allowed, VMPL 0, no minimum
+ * TCB or guest SVN. */
 CVM_API void cvm_policy_init(struct cvm_policy *p);
 
 /* cvm_policy_parse_json reads a policy file (see docs/policy.md) over the
@@ -104,8 +108,9 @@ CVM_API CVM_MUST_CHECK int cvm_policy_appraise_quote(const struct cvm_policy *p,
                                                      const struct cvm_dcap_result *res,
                                                      struct cvm_report *rep);
 
-/* cvm_policy_appraise_snp applies `p` to an authentic SEV-SNP verdict: debug,
- * migration agent, SMT, VMPL, minimum TCB and guest SVN, expected
+/* cvm_policy_appraise_snp applies `p` to an authentic SEV-SNP verdict: the
+ * CRL requirement, debug, migration agent, SMT, VMPL, minimum TCB and guest
+ * SVN, expected
  * measurement, host data, report data, ID and author key digests, family and
  * image IDs. Every check becomes a step in `rep`. Returns 0 if accepted,
  * CVM_E_POLICY if not (also when `res` is not authentic). */

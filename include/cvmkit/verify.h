@@ -43,7 +43,7 @@ CVM_API CVM_MUST_CHECK int cvm_verify_snp_report(const uint8_t *report, size_t r
                                                  struct cvm_amd_result *res);
 
 /* cvm_verify_snp_report_warm is cvm_verify_snp_report over a chain verified
- * once (cvm_amd_chain_verify): only the report's own checks and the policy
+ * once (cvm_amd_chain_authenticate): only the report's own checks and the policy
  * run. A report signed by the other kind of key (VLEK for a VCEK chain) is
  * rejected. */
 CVM_API CVM_MUST_CHECK int cvm_verify_snp_report_warm(struct cvm_amd_verified *v, const uint8_t *report,

@@ -1,11 +1,21 @@
-/* SEV-SNP verification in AMD's order:
+/* SEV-SNP authentication in AMD's order:
  *   anchor (built-in ARK, or the caller's root) -> ASK / ASVK -> CRL
  *   -> VCEK / VLEK (and its extensions)
- * once per chain (cvm_amd_chain_verify, the warm-path cache), then per report
+ * once per chain (cvm_amd_chain_authenticate, the warm-path cache), then
+ * for each report
  *   structure -> P-384 signature -> product -> reported TCB -> chip ID.
  * Every step goes to the report with the cause of a failure. The host hands
  * over the whole chain, ARK included: the ARK it sends is only ever compared
- * with the anchor, never trusted by itself. */
+ * with the anchor, never trusted by itself.
+ *
+ * Each certificate holds the role AMD gives its place (the KDS interface
+ * specification): the ASK ("SEV-<product>") or ASVK ("SEV-VLEK-<product>")
+ * is a CA the ARK issued for certificate signing, on the ARK's CRL when
+ * revoked; the VCEK ("SEV-VCEK") or VLEK ("SEV-VLEK") is an end entity the
+ * ASK or ASVK issued, which AMD gives no key usage and no CRL (a VCEK is
+ * superseded by TCB, not revoked); the ARK signs the CRL. Every name is
+ * AMD's, OU=Engineering, C=US, L=Santa Clara, ST=CA, O=Advanced Micro
+ * Devices, CN=<role>. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +280,81 @@ static int vek_extensions(const struct cvm_cert *c, enum cvm_snp_signer signer, 
 
 /* ---- the chain --------------------------------------------------------- */
 
+/* amd_named is true when `c` is named as AMD names its SEV certificates,
+ * with CN `cn`. */
+static bool amd_named(const struct cvm_cert *c, const char *cn)
+{
+	const struct cvm_name_attr name[] = {
+	    {"OU", "Engineering"},           {"C", "US"}, {"L", "Santa Clara"}, {"ST", "CA"},
+	    {"O", "Advanced Micro Devices"}, {"CN", cn}};
+
+	return cvm_cert_subject_is(c, name, sizeof(name) / sizeof(name[0]));
+}
+
+/* intermediate_role checks the ASK or ASVK: AMD's name for the product its
+ * CN names (a known one), a CA, and a keyUsage extension that allows
+ * certificate signing. */
+static int intermediate_role(const struct cvm_cert *c, enum cvm_snp_signer kind, enum cvm_snp_product product,
+                             const char *what, const char *step, struct cvm_report *rep)
+{
+	uint32_t ku = 0;
+	char cn[64];
+
+	(void)snprintf(cn, sizeof(cn), "SEV-%s%s", kind == CVM_SNP_SIGNER_VLEK ? "VLEK-" : "",
+	               cvm_snp_product_name(product));
+	if (product == CVM_SNP_PRODUCT_UNKNOWN || !amd_named(c, cn)) {
+		cvm_report_add(
+		    rep, step, false,
+		    "%s is not named as AMD names an %s: OU = Engineering, C = US, L = Santa Clara, "
+		    "ST = CA, O = Advanced Micro Devices, CN = SEV-%s<Milan, Genoa or Turin>",
+		    what, kind == CVM_SNP_SIGNER_VLEK ? "ASVK" : "ASK",
+		    kind == CVM_SNP_SIGNER_VLEK ? "VLEK-" : "");
+		return CVM_E_CHAIN;
+	}
+	if (!cvm_cert_is_ca(c) || !cvm_cert_key_usage(c, &ku) || (ku & CVM_KU_KEY_CERT_SIGN) == 0) {
+		cvm_report_add(
+		    rep, step, false,
+		    "%s is not a CA with a key usage extension allowing keyCertSign, as AMD issues "
+		    "it",
+		    what);
+		return CVM_E_CHAIN;
+	}
+	return CVM_OK;
+}
+
+/* vek_role checks the VCEK or VLEK: AMD's name for its kind, an end entity,
+ * and, should it carry a keyUsage extension (AMD's carry none), one for
+ * digital signature that signs no certificate or CRL. */
+static int vek_role(const struct cvm_cert *c, enum cvm_snp_signer signer, const char *what, const char *step,
+                    struct cvm_report *rep)
+{
+	const char *cn = signer == CVM_SNP_SIGNER_VLEK ? "SEV-VLEK" : "SEV-VCEK";
+	uint32_t ku = 0;
+
+	if (!amd_named(c, cn)) {
+		cvm_report_add(
+		    rep, step, false,
+		    "%s is not named as AMD names it: OU = Engineering, C = US, L = Santa Clara, ST = "
+		    "CA, O = Advanced Micro Devices, CN = %s",
+		    what, cn);
+		return CVM_E_CHAIN;
+	}
+	if (cvm_cert_claims_ca(c)) {
+		cvm_report_add(rep, step, false,
+		               "%s is a CA (basicConstraints CA:TRUE); AMD's is an end entity", what);
+		return CVM_E_CHAIN;
+	}
+	if (cvm_cert_key_usage(c, &ku) &&
+	    ((ku & CVM_KU_DIGITAL_SIGNATURE) == 0 || (ku & (CVM_KU_KEY_CERT_SIGN | CVM_KU_CRL_SIGN)) != 0)) {
+		cvm_report_add(rep, step, false,
+		               "%s has a key usage extension that does not allow digitalSignature, or allows "
+		               "certificate or CRL signing",
+		               what);
+		return CVM_E_CHAIN;
+	}
+	return CVM_OK;
+}
+
 /* cert_form checks what AMD's certificates all share: RSASSA-PSS with
  * SHA-384, no critical extension OpenSSL does not know. */
 static int cert_form(const struct cvm_cert *c, const char *step, const char *what, struct cvm_report *rep)
@@ -479,10 +564,13 @@ static int crl_check(struct cvm_amd_verified *v, const struct cvm_amd_collateral
 {
 	struct cvm_crl *crl = NULL;
 	char serial[80], d1[32], d2[32];
+	uint32_t ku = 0;
 	int r;
 
 	if (c->crl == NULL) {
-		cvm_report_add(rep, "crl", true, "no CRL given: revocation of the %s was not checked",
+		cvm_report_add(rep, "crl", true,
+		               "no CRL given: revocation of the %s was not checked (the policy decides "
+		               "whether that is acceptable: snp.require_crl)",
 		               role_name);
 		return CVM_OK;
 	}
@@ -494,6 +582,14 @@ static int crl_check(struct cvm_amd_verified *v, const struct cvm_amd_collateral
 	if (!cvm_crl_signed_rsa_pss_sha384(crl)) {
 		cvm_report_add(rep, "crl", false,
 		               "the CRL is not signed with RSASSA-PSS (SHA-384), as AMD's are");
+		r = CVM_E_CHAIN;
+		goto out;
+	}
+	if (cvm_cert_key_usage(v->anchor, &ku) && (ku & CVM_KU_CRL_SIGN) == 0) {
+		cvm_report_add(rep, "crl", false,
+		               "the ARK '%s' may not sign CRLs (its key usage lacks cRLSign), so the CRL "
+		               "cannot be its",
+		               v->info.root_name);
 		r = CVM_E_CHAIN;
 		goto out;
 	}
@@ -521,6 +617,7 @@ static int crl_check(struct cvm_amd_verified *v, const struct cvm_amd_collateral
 	}
 	fmt_time(cvm_crl_this_update(crl), d1, sizeof(d1));
 	fmt_time(cvm_crl_next_update(crl), d2, sizeof(d2));
+	v->info.crl_checked = true;
 	cvm_report_add(rep, "crl", true,
 	               "signed by the ARK, issued %s, next update %s; the %s is not revoked", d1, d2,
 	               role_name);
@@ -591,9 +688,9 @@ static void tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t len)
 		               t->snp, t->microcode);
 }
 
-int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                         const uint8_t *root_der, size_t root_der_len, int64_t at, struct cvm_report *rep,
-                         struct cvm_amd_verified **out)
+int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
+                               const uint8_t *root_der, size_t root_der_len, int64_t at,
+                               struct cvm_report *rep, struct cvm_amd_verified **out)
 {
 	struct cvm_amd_verified *v = NULL;
 	struct cvm_cert_pool *pool = NULL;
@@ -706,6 +803,9 @@ int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer
 	r = rsa_key_check(v->intermediate, role, what, rep, &bits);
 	if (r != CVM_OK)
 		goto out;
+	r = intermediate_role(v->intermediate, kind, inter_p, what, role, rep);
+	if (r != CVM_OK)
+		goto out;
 	r = issued_check(v->intermediate, v->anchor, role, what, rep);
 	if (r != CVM_OK)
 		goto out;
@@ -743,6 +843,9 @@ int cvm_amd_chain_verify(const struct cvm_amd_collateral *c, enum cvm_snp_signer
 		r = CVM_E_CHAIN;
 		goto out;
 	}
+	r = vek_role(v->vek, signer, what, vek_step, rep);
+	if (r != CVM_OK)
+		goto out;
 	r = issued_check(v->vek, v->intermediate, vek_step, what, rep);
 	if (r != CVM_OK)
 		goto out;
@@ -881,8 +984,8 @@ static int chip_check(const struct cvm_amd_verified *v, const struct cvm_snp_rep
 	return CVM_OK;
 }
 
-int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t len, int64_t at,
-                          struct cvm_report *rep, struct cvm_amd_result *res)
+int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf, size_t len, int64_t at,
+                                struct cvm_report *rep, struct cvm_amd_result *res)
 {
 	struct cvm_snp_report *s = &res->report;
 	uint8_t sig[96];
@@ -894,6 +997,7 @@ int cvm_amd_report_verify(struct cvm_amd_verified *v, const uint8_t *buf, size_t
 	res->product = v->info.product;
 	memcpy(res->product_name, v->info.product_name, sizeof(res->product_name));
 	res->root_builtin = v->info.root_builtin;
+	res->crl_checked = v->info.crl_checked;
 	res->chain_expiry = v->info.valid_until;
 	res->vek_tcb = v->info.tcb;
 	res->signer = v->info.kind;

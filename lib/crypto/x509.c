@@ -261,9 +261,54 @@ bool cvm_cert_is_ca(const struct cvm_cert *c)
 	return X509_check_ca(c->x) == 1;
 }
 
+bool cvm_cert_claims_ca(const struct cvm_cert *c)
+{
+	return (X509_get_extension_flags(c->x) & EXFLAG_CA) != 0;
+}
+
 bool cvm_cert_has_unknown_critical(const struct cvm_cert *c)
 {
 	return (X509_get_extension_flags(c->x) & EXFLAG_CRITICAL) != 0;
+}
+
+bool cvm_cert_key_usage(const struct cvm_cert *c, uint32_t *bits)
+{
+	uint32_t ku;
+
+	*bits = 0;
+	if ((X509_get_extension_flags(c->x) & EXFLAG_KUSAGE) == 0)
+		return false;
+	/* 0 for an invalid certificate (a malformed extension): no usage */
+	ku = X509_get_key_usage(c->x);
+	*bits = ku == UINT32_MAX ? 0 : ku;
+	return true;
+}
+
+bool cvm_cert_subject_is(const struct cvm_cert *c, const struct cvm_name_attr *attrs, size_t n)
+{
+	const X509_NAME *name = X509_get_subject_name(c->x);
+
+	if (name == NULL || X509_NAME_entry_count(name) < 0 || (size_t)X509_NAME_entry_count(name) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, (int)i);
+		const ASN1_STRING *v = e != NULL ? X509_NAME_ENTRY_get_data(e) : NULL;
+		int nid = OBJ_txt2nid(attrs[i].type), type;
+		size_t len = strlen(attrs[i].value);
+
+		/* one attribute per RDN, in this order */
+		if (v == NULL || nid == NID_undef || X509_NAME_ENTRY_set(e) != (int)i ||
+		    OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != nid)
+			return false;
+		/* string types whose bytes are the text itself */
+		type = ASN1_STRING_type(v);
+		if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING && type != V_ASN1_IA5STRING)
+			return false;
+		if (ASN1_STRING_length(v) < 0 || (size_t)ASN1_STRING_length(v) != len ||
+		    memcmp(ASN1_STRING_get0_data(v), attrs[i].value, len) != 0)
+			return false;
+	}
+	return true;
 }
 
 bool cvm_cert_equal(const struct cvm_cert *a, const struct cvm_cert *b)

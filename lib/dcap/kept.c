@@ -3,12 +3,15 @@
  *
  * A verifier meets the same TCB info and QE identity bodies with every quote
  * until Intel issues new ones, and decoding one with jansson costs more than
- * checking its signature. Once a body's signature verified under the Intel
- * root, the verifier keeps its decoded form here (cvm_tcb_info_keep,
+ * checking its signature. Once a body's signature verified under Intel's
+ * TCB Signing certificate (its issuer chain and role checked first), the
+ * verifier keeps its decoded form here (cvm_tcb_info_keep,
  * cvm_qe_identity_keep), and a later cvm_tcb_info_parse or
  * cvm_qe_identity_parse of the very same bytes takes it instead of decoding
  * again. That saves decoding only: the signature over the signed bytes, the
- * issuer chain and the dates are checked by every verification as before. */
+ * issuer chain with its roles, and the dates are checked by every
+ * verification as before, so a body kept after one verification cannot
+ * carry a forged signer past the next. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

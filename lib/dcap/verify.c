@@ -1,12 +1,22 @@
-/* DCAP quote verification in Intel's order:
+/* DCAP quote authentication in Intel's order:
  *   root CA -> root CA CRL -> PCK CRL issuer chain -> PCK CRL
  *   -> TCB info (issuer chain, signature, dates) -> QE identity (same)
  *   -> PCK chain of the quote (chain, CRLs, SGX extension)
  *   -> QE report signature -> QE report binds the attestation key
  *   -> QE identity -> quote signature -> TCB level and status.
- * Collateral checks live in cvm_dcap_collateral_verify (done once for the
- * warm path); everything that depends on the quote in cvm_dcap_quote_verify.
- * Every step goes to the report, with the cause of a failure. */
+ * Collateral checks live in cvm_dcap_collateral_authenticate (done once for
+ * the warm path); everything that depends on the quote in
+ * cvm_dcap_quote_authenticate. Every step goes to the report, with the cause
+ * of a failure.
+ *
+ * Every chain has the one shape Intel gives it, and each of its certificates
+ * the role Intel gives that place (Intel's QVL, TCBSigningChain,
+ * PckCertVerifier and PckCrlVerifier, checks the same roles): the TCB info
+ * and QE identity are signed by the TCB Signing certificate, an end entity
+ * the root issued; a quote's PCK certificate is an end entity issued by a
+ * PCK Platform or Processor CA, which the root issued; the PCK CRL is that
+ * CA's. A key anywhere else under the root, a PCK leaf's for one, signs
+ * nothing that rates a platform or admits a QE. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -159,29 +169,143 @@ static void narrow(int64_t *from, int64_t *until, int64_t f, int64_t u)
 		*until = u;
 }
 
-/* chain_verify checks certs[0] up to `root`: each certificate valid at `at`,
- * issued and signed by the next one (the last by the root; a copy of the
- * root at the end of the chain is allowed), no unknown critical extension,
- * and none that the root issued on the root CA CRL. It goes from the root
+/* Every certificate of Intel's DCAP PKI is named CN=<role>, O=Intel
+ * Corporation, L=Santa Clara, ST=CA, C=US. */
+#define INTEL_NAME_REST "O = Intel Corporation, L = Santa Clara, ST = CA, C = US"
+
+/* struct role is what one place of one of Intel's chains must hold. */
+struct role {
+	const char *what;   /* for messages */
+	const char *cn[2];  /* the CNs Intel gives it (the second may be NULL) */
+	bool is_ca;         /* a CA (basicConstraints CA:TRUE), or an end entity */
+	uint32_t ku_needed; /* key usage bits it must have */
+};
+
+static const struct role role_tcb_signer = {
+    "Intel's TCB Signing certificate", {"Intel SGX TCB Signing", NULL}, false, CVM_KU_DIGITAL_SIGNATURE};
+static const struct role role_pck_ca = {"a PCK CA",
+                                        {"Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"},
+                                        true,
+                                        CVM_KU_KEY_CERT_SIGN | CVM_KU_CRL_SIGN};
+static const struct role role_pck = {
+    "a PCK certificate", {"Intel SGX PCK Certificate", NULL}, false, CVM_KU_DIGITAL_SIGNATURE};
+
+static bool intel_named(const struct cvm_cert *c, const char *cn)
+{
+	const struct cvm_name_attr name[] = {
+	    {"CN", cn}, {"O", "Intel Corporation"}, {"L", "Santa Clara"}, {"ST", "CA"}, {"C", "US"}};
+
+	return cn != NULL && cvm_cert_subject_is(c, name, sizeof(name) / sizeof(name[0]));
+}
+
+static void ku_text(uint32_t ku, char *buf, size_t len)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {
+	    {CVM_KU_DIGITAL_SIGNATURE, "digitalSignature"},
+	    {CVM_KU_NON_REPUDIATION, "nonRepudiation"},
+	    {CVM_KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+	    {CVM_KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+	    {CVM_KU_KEY_AGREEMENT, "keyAgreement"},
+	    {CVM_KU_KEY_CERT_SIGN, "keyCertSign"},
+	    {CVM_KU_CRL_SIGN, "cRLSign"},
+	    {CVM_KU_ENCIPHER_ONLY, "encipherOnly"},
+	    {CVM_KU_DECIPHER_ONLY, "decipherOnly"},
+	};
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n;
+
+		if ((ku & names[i].bit) == 0)
+			continue;
+		n = snprintf(buf + at, len - at, "%s%s", at != 0 ? ", " : "", names[i].name);
+		if (n < 0 || (size_t)n >= len - at)
+			return;
+		at += (size_t)n;
+	}
+	if (at == 0)
+		(void)snprintf(buf, len, "none");
+}
+
+/* role_check checks that `c` (described as `what` in messages) is named,
+ * flagged and allowed to do what `role` says: one of the role's names with
+ * the rest of Intel's name, a CA or an end entity, a keyUsage extension with
+ * the role's bits, and for an end entity no certificate or CRL signing. */
+static int role_check(const struct cvm_cert *c, const struct role *role, const char *what,
+                      struct cvm_report *rep, const char *step)
+{
+	uint32_t ku = 0;
+	char have[160], want[160];
+
+	if (!intel_named(c, role->cn[0]) && !intel_named(c, role->cn[1])) {
+		cvm_report_add(rep, step, false, "%s is not %s, named CN = %s%s%s, " INTEL_NAME_REST, what,
+		               role->what, role->cn[0], role->cn[1] != NULL ? " (or CN = " : "",
+		               role->cn[1] != NULL ? role->cn[1] : "");
+		return CVM_E_CHAIN;
+	}
+	if (role->is_ca ? !cvm_cert_is_ca(c) : cvm_cert_claims_ca(c)) {
+		cvm_report_add(rep, step, false,
+		               role->is_ca ? "%s is not a CA that may sign certificates, but %s is one"
+		                           : "%s is a CA (basicConstraints CA:TRUE), but %s is an end entity",
+		               what, role->what);
+		return CVM_E_CHAIN;
+	}
+	ku_text(role->ku_needed, want, sizeof(want));
+	if (!cvm_cert_key_usage(c, &ku)) {
+		cvm_report_add(rep, step, false, "%s has no key usage extension; %s has one allowing %s",
+		               what, role->what, want);
+		return CVM_E_CHAIN;
+	}
+	if ((ku & role->ku_needed) != role->ku_needed ||
+	    (!role->is_ca && (ku & (CVM_KU_KEY_CERT_SIGN | CVM_KU_CRL_SIGN)) != 0)) {
+		ku_text(ku, have, sizeof(have));
+		cvm_report_add(rep, step, false, "%s has key usage %s; %s needs %s%s", what, have, role->what,
+		               want, role->is_ca ? "" : " and signs no certificate or CRL");
+		return CVM_E_CHAIN;
+	}
+	return CVM_OK;
+}
+
+/* chain_authenticate checks that `certs` is the chain `chain_what` names in
+ * Intel's shape: certificates in the roles `roles` (roles[0] for certs[0],
+ * the last one's issued by the root), then the root itself, byte for byte
+ * the trust anchor. Each certificate must be valid at `at`, carry no unknown
+ * critical extension, hold its role (role_check), and be issued and signed
+ * by the next; one the root issued must not be on the root CA CRL (the PCK
+ * certificate's own CRL is the caller's to check). It goes from the root
  * down, so that every key it verifies with is already authenticated (the
  * "kept" verifications of lib/crypto); a chain that verified keeps its
  * certificates' parsed form for later parses of the same bytes. */
-static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
-                        struct cvm_cert *const *certs, size_t n, int64_t at, int64_t *from, int64_t *until)
+static int chain_authenticate(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
+                              const char *chain_what, struct cvm_cert *const *certs, size_t n,
+                              const struct role *const *roles, size_t nroles, int64_t at, int64_t *from,
+                              int64_t *until)
 {
 	const struct cvm_cert *root = v->root;
 	const struct cvm_crl *root_crl = v->root_crl;
 	char subj[256], what[320];
 	int r;
 
-	if (n > 0 && cvm_cert_equal(certs[n - 1], root))
-		n--;
-	if (n == 0) {
-		cvm_report_add(rep, step, false, "the chain holds no certificate below the root");
+	if (n != nroles + 1) {
+		cvm_report_add(rep, step, false,
+		               "the %s holds %zu certificate%s; Intel's holds %s%s, then the root CA",
+		               chain_what, n, n == 1 ? "" : "s", roles[0]->what,
+		               nroles > 1 ? " and the CA that issued it" : "");
 		return CVM_E_CHAIN;
 	}
-	for (size_t i = n; i-- > 0;) {
-		const struct cvm_cert *issuer = i + 1 < n ? certs[i + 1] : root;
+	if (!cvm_cert_equal(certs[n - 1], root)) {
+		cvm_cert_subject(certs[n - 1], subj, sizeof(subj));
+		cvm_report_add(rep, step, false,
+		               "the %s ends in '%s', which is not the trust anchor (the root CA)", chain_what,
+		               subj);
+		return CVM_E_CHAIN;
+	}
+	for (size_t i = nroles; i-- > 0;) {
+		const struct cvm_cert *issuer = i + 1 < nroles ? certs[i + 1] : root;
 
 		cvm_cert_subject(certs[i], subj, sizeof(subj));
 		(void)snprintf(what, sizeof(what), "certificate '%s'", subj);
@@ -194,13 +318,17 @@ static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, con
 			cvm_report_add(rep, step, false, "%s has an unknown critical extension", what);
 			return CVM_E_CHAIN;
 		}
+		r = role_check(certs[i], roles[i], what, rep, step);
+		if (r != CVM_OK)
+			return r;
 		r = issued_by(v, certs[i], issuer);
 		if (r != CVM_OK) {
 			char iss[256];
 
 			cvm_cert_subject(issuer, iss, sizeof(iss));
-			cvm_report_add(rep, step, false, "%s is not %s by '%s'", what,
-			               r == CVM_E_SIGNATURE ? "validly signed" : "issued", iss);
+			cvm_report_add(rep, step, false, "%s is not %s by %s'%s'", what,
+			               r == CVM_E_SIGNATURE ? "validly signed" : "issued",
+			               issuer == root ? "the root CA " : "", iss);
 			return r;
 		}
 		if (issuer == root && cvm_crl_revokes(root_crl, certs[i])) {
@@ -212,7 +340,7 @@ static int chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, con
 			return CVM_E_REVOKED;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nroles; i++)
 		cvm_cert_cache_keep(certs[i]);
 	return CVM_OK;
 }
@@ -250,13 +378,15 @@ out:
 	return r;
 }
 
-/* signed_json_verify checks a TCB info or QE identity: its issuer chain up to
- * the root, the signature over the exact signed bytes, and its dates. */
-static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
-                              const char *what, const uint8_t *chain_pem, size_t chain_len,
-                              const struct cvm_rd *span, const uint8_t sig[64], int64_t issued,
-                              int64_t next_update, int64_t at)
+/* signed_json_authenticate checks a TCB info or QE identity: its issuer
+ * chain (Intel's TCB Signing certificate, then the root), the signature over
+ * the exact signed bytes, and its dates. */
+static int signed_json_authenticate(struct cvm_dcap_verified *v, struct cvm_report *rep, const char *step,
+                                    const char *what, const char *chain_what, const uint8_t *chain_pem,
+                                    size_t chain_len, const struct cvm_rd *span, const uint8_t sig[64],
+                                    int64_t issued, int64_t next_update, int64_t at)
 {
+	static const struct role *const roles[] = {&role_tcb_signer};
 	struct cvm_cert **certs = NULL;
 	size_t n = 0;
 	char d1[32], d2[32];
@@ -267,13 +397,14 @@ static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *re
 		cvm_report_add(rep, step, false, "the %s issuer chain is not a PEM certificate chain", what);
 		goto out;
 	}
-	r = chain_verify(v, rep, step, certs, n, at, &v->valid_from, &v->valid_until);
+	r = chain_authenticate(v, rep, step, chain_what, certs, n, roles, 1, at, &v->valid_from,
+	                       &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
 	r = cvm_cert_verify_p256_kept(certs[0], span->p, span->len, sig);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, step, false,
-		               "the %s signature does not verify under its signing certificate", what);
+		               "the %s signature does not verify under the TCB Signing certificate", what);
 		r = CVM_E_SIGNATURE;
 		goto out;
 	}
@@ -284,7 +415,8 @@ static int signed_json_verify(struct cvm_dcap_verified *v, struct cvm_report *re
 	fmt_time(issued, d1, sizeof(d1));
 	fmt_time(next_update, d2, sizeof(d2));
 	cvm_report_add(rep, step, true,
-	               "%s signed by the Intel-rooted signing key, issued %s, next update %s", what, d1, d2);
+	               "%s signed by the TCB Signing certificate the root issued, issued %s, next update %s",
+	               what, d1, d2);
 out:
 	cvm_certs_free(certs, n);
 	return r;
@@ -308,10 +440,11 @@ static int builtin_root(struct cvm_cert **out)
 	return *out != NULL ? CVM_OK : CVM_E_INTERNAL;
 }
 
-int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
-                               size_t root_der_len, int64_t at, struct cvm_report *rep,
-                               struct cvm_dcap_verified **out)
+int cvm_dcap_collateral_authenticate(const struct cvm_dcap_collateral *c, const uint8_t *root_der,
+                                     size_t root_der_len, int64_t at, struct cvm_report *rep,
+                                     struct cvm_dcap_verified **out)
 {
+	static const struct role *const pck_crl_roles[] = {&role_pck_ca};
 	struct cvm_dcap_verified *v = NULL;
 	struct cvm_cert **chain = NULL;
 	size_t chain_n = 0;
@@ -352,6 +485,9 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 	                 cvm_cert_not_after(v->root), at);
 	if (r != CVM_OK)
 		goto out;
+	/* The anchor's own window bounds every later (warm) use, as it bounds
+	 * this one: a root given explicitly may expire before its collateral. */
+	narrow(&v->valid_from, &v->valid_until, cvm_cert_not_before(v->root), cvm_cert_not_after(v->root));
 	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj,
 	               root_der == cvm_intel_sgx_root_ca_der ? "built in" : "given explicitly");
 
@@ -373,7 +509,8 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		               "the PCK CRL issuer chain is not a PEM certificate chain");
 		goto out;
 	}
-	r = chain_verify(v, rep, "pck_crl", chain, chain_n, at, &v->valid_from, &v->valid_until);
+	r = chain_authenticate(v, rep, "pck_crl", "PCK CRL issuer chain", chain, chain_n, pck_crl_roles, 1,
+	                       at, &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
 	v->pck_crl_issuer = cvm_cert_dup(chain[0]);
@@ -397,9 +534,9 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		r = CVM_E_UNSUPPORTED;
 		goto out;
 	}
-	r = signed_json_verify(v, rep, "tcb_info", "TCB info", c->tcb_info_issuer_chain,
-	                       c->tcb_info_issuer_chain_len, &span, sig, v->tcb_info->issue_date,
-	                       v->tcb_info->next_update, at);
+	r = signed_json_authenticate(v, rep, "tcb_info", "TCB info", "TCB info issuer chain",
+	                             c->tcb_info_issuer_chain, c->tcb_info_issuer_chain_len, &span, sig,
+	                             v->tcb_info->issue_date, v->tcb_info->next_update, at);
 	if (r != CVM_OK)
 		goto out;
 	cvm_tcb_info_keep(v->tcb_info, c->tcb_info, c->tcb_info_len, &span, sig);
@@ -410,9 +547,9 @@ int cvm_dcap_collateral_verify(const struct cvm_dcap_collateral *c, const uint8_
 		               cvm_strerror(r));
 		goto out;
 	}
-	r = signed_json_verify(v, rep, "qe_identity", "QE identity", c->qe_identity_issuer_chain,
-	                       c->qe_identity_issuer_chain_len, &span, sig, v->qe_identity->issue_date,
-	                       v->qe_identity->next_update, at);
+	r = signed_json_authenticate(v, rep, "qe_identity", "QE identity", "QE identity issuer chain",
+	                             c->qe_identity_issuer_chain, c->qe_identity_issuer_chain_len, &span, sig,
+	                             v->qe_identity->issue_date, v->qe_identity->next_update, at);
 	if (r != CVM_OK)
 		goto out;
 	cvm_qe_identity_keep(v->qe_identity, c->qe_identity, c->qe_identity_len, &span, sig);
@@ -451,11 +588,14 @@ const struct cvm_qe_identity *cvm_dcap_verified_qe_identity(const struct cvm_dca
 	return v->qe_identity;
 }
 
-/* pck_chain_verify checks the quote's PCK chain, or reuses the result for the
- * same chain bytes when `at` is inside the window it was valid for. */
-static int pck_chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep, const struct cvm_quote *q,
-                            int64_t at)
+/* pck_chain_authenticate checks the quote's PCK chain (a PCK certificate, the
+ * PCK CA that issued it, the root), the PCK CRL against that CA and the PCK
+ * certificate against the PCK CRL, or reuses the result for the same chain
+ * bytes when `at` is inside the window it was valid for. */
+static int pck_chain_authenticate(struct cvm_dcap_verified *v, struct cvm_report *rep,
+                                  const struct cvm_quote *q, int64_t at)
 {
+	static const struct role *const roles[] = {&role_pck, &role_pck_ca};
 	struct cvm_cert **certs = NULL;
 	struct cvm_rd ext;
 	size_t n = 0;
@@ -481,18 +621,22 @@ static int pck_chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep,
 		               "the quote's certification data is not a PEM chain (%s)", cvm_strerror(r));
 		goto out;
 	}
-	r = chain_verify(v, rep, "pck_chain", certs, n, at, &from, &until);
+	r = chain_authenticate(v, rep, "pck_chain", "quote's PCK chain", certs, n, roles, 2, at, &from,
+	                       &until);
 	if (r != CVM_OK)
 		goto out;
-	/* The PCK CRL must be the one of this PCK's issuing CA. */
-	cvm_cert_issuer(certs[0], iss, sizeof(iss));
-	cvm_cert_subject(v->pck_crl_issuer, subj, sizeof(subj));
-	if (strcmp(iss, subj) != 0) {
-		cvm_report_add(
-		    rep, "pck_chain", false,
-		    "the PCK certificate is issued by '%s' but the PCK CRL is for '%s': fetch the PCK "
-		    "CRL of the right CA (platform or processor)",
-		    iss, subj);
+	/* The PCK CRL must be the one of the CA that issued this PCK
+	 * certificate: signed by that CA's key, not merely by a CA of the same
+	 * name. */
+	if (!cvm_cert_equal(certs[1], v->pck_crl_issuer) &&
+	    cvm_crl_check_issued_kept(v->pck_crl, certs[1]) != CVM_OK) {
+		cvm_cert_subject(certs[1], iss, sizeof(iss));
+		cvm_cert_subject(v->pck_crl_issuer, subj, sizeof(subj));
+		cvm_report_add(rep, "pck_chain", false,
+		               "the PCK certificate is issued by '%s', but the PCK CRL is not that CA's "
+		               "(its issuer chain holds '%s'): fetch the PCK CRL of the CA that issued it "
+		               "(platform or processor)",
+		               iss, subj);
 		r = CVM_E_CHAIN;
 		goto out;
 	}
@@ -510,8 +654,9 @@ static int pck_chain_verify(struct cvm_dcap_verified *v, struct cvm_report *rep,
 		cvm_report_add(rep, "pck_chain", false, "the PCK certificate has no valid SGX extension");
 		goto out;
 	}
-	cvm_cert_subject(certs[0], subj, sizeof(subj));
-	cvm_report_add(rep, "pck_chain", true, "'%s' chains to the root, not revoked", subj);
+	cvm_cert_subject(certs[1], iss, sizeof(iss));
+	cvm_report_add(rep, "pck_chain", true,
+	               "PCK certificate issued by '%s', which the root issued; neither is revoked", iss);
 	v->pck_leaf = cvm_cert_dup(certs[0]);
 	memcpy(v->pck_hash, hash, sizeof(hash));
 	v->pck_valid_from = from;
@@ -807,8 +952,8 @@ static int tcb_level_match(const struct cvm_tcb_info *ti, const struct cvm_pck_i
 	return CVM_OK;
 }
 
-int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len, int64_t at,
-                          struct cvm_report *rep, struct cvm_dcap_result *res)
+int cvm_dcap_quote_authenticate(struct cvm_dcap_verified *v, const uint8_t *buf, size_t len, int64_t at,
+                                struct cvm_report *rep, struct cvm_dcap_result *res)
 {
 	const struct cvm_tcb_info *ti;
 	const struct cvm_qe_identity *qi;
@@ -833,8 +978,8 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 		fmt_time(at, a3, sizeof(a3));
 		cvm_report_add(
 		    rep, "collateral", false,
-		    "the collateral verified earlier is valid from %s to %s, not at %s: verify fresh "
-		    "collateral",
+		    "the collateral verified earlier, with its trust anchor, is valid from %s to %s, "
+		    "not at %s: verify fresh collateral (or a current root)",
 		    a1, a2, a3);
 		return CVM_E_EXPIRED;
 	}
@@ -887,7 +1032,7 @@ int cvm_dcap_quote_verify(struct cvm_dcap_verified *v, const uint8_t *buf, size_
 		goto out;
 	}
 
-	r = pck_chain_verify(v, rep, q, at);
+	r = pck_chain_authenticate(v, rep, q, at);
 	if (r != CVM_OK)
 		goto out;
 	memcpy(res->fmspc, v->pck.fmspc, sizeof(res->fmspc));

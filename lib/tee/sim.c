@@ -29,12 +29,12 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
 #include <cvmkit/log.h>
-#include <cvmkit/mockamd.h>
-#include <cvmkit/mockpki.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/secret.h>
 #include <cvmkit/snp.h>
 
+#include "sim/mockamd_lib.h"
+#include "sim/mockpki_lib.h"
 #include "tee_int.h"
 
 #define SIM_FORMAT 1

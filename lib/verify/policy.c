@@ -33,6 +33,7 @@ void cvm_policy_init(struct cvm_policy *p)
 	p->allow_reserved_attributes = false;
 	p->snp.allow_smt = true;
 	p->snp.vmpl = 0;
+	p->snp.require_crl = true;
 }
 
 /* ---- policy file ------------------------------------------------------- */
@@ -448,6 +449,8 @@ static int get_snp(json_t *v, struct cvm_policy *p, struct perr *e)
 			r = get_bool(val, "snp.allow_migration_agent", &snp->allow_migration_agent, e);
 		} else if (strcmp(k, "allow_smt") == 0) {
 			r = get_bool(val, "snp.allow_smt", &snp->allow_smt, e);
+		} else if (strcmp(k, "require_crl") == 0) {
+			r = get_bool(val, "snp.require_crl", &snp->require_crl, e);
 		} else if (strcmp(k, "vmpl") == 0) {
 			if (json_is_string(val) && strcmp(json_string_value(val), "any") == 0) {
 				snp->vmpl_any = true;
@@ -494,7 +497,7 @@ static int get_snp(json_t *v, struct cvm_policy *p, struct perr *e)
 		} else {
 			return unknown_key(
 			    "snp", k,
-			    "allow_debug, allow_migration_agent, allow_smt, vmpl, min_tcb, "
+			    "require_crl, allow_debug, allow_migration_agent, allow_smt, vmpl, min_tcb, "
 			    "min_guest_svn, measurement, host_data, report_data, id_key_digest, "
 			    "author_key_digest, family_id, image_id",
 			    e);
@@ -1026,6 +1029,29 @@ int cvm_policy_appraise_quote(const struct cvm_policy *p, const struct cvm_dcap_
 
 /* ---- SEV-SNP appraisal ------------------------------------------------- */
 
+static bool check_snp_crl(const struct cvm_policy *p, const struct cvm_amd_result *res,
+                          struct cvm_report *rep)
+{
+	const char *inter = res->signer == CVM_SNP_SIGNER_VLEK ? "ASVK" : "ASK";
+
+	if (res->crl_checked) {
+		cvm_report_add(rep, "policy.crl", true, "the %s was checked against AMD's CRL", inter);
+		return true;
+	}
+	if (!p->snp.require_crl) {
+		cvm_report_add(rep, "policy.crl", true,
+		               "no CRL was given, so the %s's revocation was not checked; allowed by "
+		               "snp.require_crl false",
+		               inter);
+		return true;
+	}
+	cvm_report_add(rep, "policy.crl", false,
+	               "no CRL was given, so the %s's revocation was not checked: give the CRL AMD's KDS "
+	               "serves for this product (crl.der beside the chain), or set snp.require_crl to false",
+	               inter);
+	return false;
+}
+
 static bool check_snp_flags(const struct cvm_policy *p, const struct cvm_snp_report *s,
                             struct cvm_report *rep)
 {
@@ -1197,8 +1223,10 @@ int cvm_policy_appraise_snp(const struct cvm_policy *p, const struct cvm_amd_res
 		    other);
 		ok = false;
 	}
-	/* As for DCAP: the guest-policy and platform checks first, so the
-	 * first failure a person reads is the most fundamental one. */
+	/* As for DCAP: the most fundamental checks first, so that the first
+	 * failure a person reads is the one to fix first: whether revocation
+	 * was checked, then the guest-policy and platform flags. */
+	ok &= check_snp_crl(p, res, rep);
 	ok &= check_snp_flags(p, &res->report, rep);
 	ok &= check_snp_tcb(p, res, rep);
 	ok &= check_snp_values(p, &res->report, rep);

@@ -61,7 +61,7 @@ static int quote_and_policy(struct cvm_dcap_verified *v, const uint8_t *quote, s
 {
 	int r;
 
-	r = cvm_dcap_quote_verify(v, quote, quote_len, at, rep, res);
+	r = cvm_dcap_quote_authenticate(v, quote, quote_len, at, rep, res);
 	/* Keep the structure parse if quote verification cleared it. */
 	if (res->quote.version == 0)
 		res->quote = *parsed;
@@ -100,7 +100,7 @@ int cvm_verify_quote(const uint8_t *quote, size_t quote_len, const struct cvm_dc
 	if (!go_on)
 		goto out;
 	parsed = res->quote;
-	r = cvm_dcap_collateral_verify(collateral, root_der, root_der_len, at, rep, &v);
+	r = cvm_dcap_collateral_authenticate(collateral, root_der, root_der_len, at, rep, &v);
 	r = finish(r, rep, "collateral");
 	if (r == CVM_OK && v == NULL)
 		r = finish(CVM_E_INTERNAL, rep, "collateral");
@@ -175,7 +175,7 @@ static int snp_report_and_policy(struct cvm_amd_verified *v, const uint8_t *repo
 	bool was_parsed = res->parsed;
 	int r;
 
-	r = cvm_amd_report_verify(v, report, report_len, at, rep, res);
+	r = cvm_amd_report_authenticate(v, report, report_len, at, rep, res);
 	/* Keep the parsed fields if report verification stopped before them. */
 	if (!res->parsed && was_parsed) {
 		res->report = parsed;
@@ -211,8 +211,8 @@ int cvm_verify_snp_report(const uint8_t *report, size_t report_len,
 	r = snp_parse_step(report, report_len, res, rep);
 	if (r != CVM_OK)
 		return finish(r, rep, "report.parse");
-	r = cvm_amd_chain_verify(collateral, (enum cvm_snp_signer)res->report.signing_key, root_der,
-	                         root_der_len, at, rep, &v);
+	r = cvm_amd_chain_authenticate(collateral, (enum cvm_snp_signer)res->report.signing_key, root_der,
+	                               root_der_len, at, rep, &v);
 	r = finish(r, rep, "amd.chain");
 	if (r == CVM_OK && v == NULL)
 		r = finish(CVM_E_INTERNAL, rep, "amd.chain");

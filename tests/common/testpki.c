@@ -1,15 +1,25 @@
-/* Test-only helpers around the library's mock PKI. See testpki.h. */
+/* Test-only helpers around the simulator's mock Intel PKI: collateral in
+ * memory and in a folder, injected faults, forged certificates and
+ * collateral. See testpki.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include <cvmkit/file.h>
+#include <cvmkit/quote.h>
 
 #include "testpki.h"
 
 static const char quote_file_name[] = "quote.bin";
+
+#define DAY ((int64_t)24 * 3600)
+#define YEAR (365 * DAY)
 
 /* dup_nul copies a file's bytes with a NUL after them, as cvm_file_read. */
 static int dup_nul(const uint8_t *p, size_t n, uint8_t **out, size_t *out_len)
@@ -22,6 +32,14 @@ static int dup_nul(const uint8_t *p, size_t n, uint8_t **out, size_t *out_len)
 	(*out)[n] = 0;
 	*out_len = n;
 	return CVM_OK;
+}
+
+/* replace frees `*buf` and takes `p` (n bytes, NUL after them) instead. */
+static void replace(uint8_t **buf, size_t *len, uint8_t *p, size_t n)
+{
+	free(*buf);
+	*buf = p;
+	*len = n;
 }
 
 int cvm_testpki_collateral(const struct cvm_mockpki *pki, struct cvm_dcap_collateral **out)
@@ -68,6 +86,108 @@ int cvm_testpki_collateral(const struct cvm_mockpki *pki, struct cvm_dcap_collat
 	return CVM_OK;
 }
 
+/* ---- faults ----------------------------------------------------------- */
+
+/* crl_resign re-signs the DER CRL in `*buf` with a fresh, unrelated key. */
+static int crl_resign(uint8_t **buf, size_t *len)
+{
+	const uint8_t *p = *buf;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)*len);
+	EVP_PKEY *other = EVP_EC_gen("P-256");
+	uint8_t *der = NULL, *copy = NULL;
+	size_t copy_len = 0;
+	int n, r = CVM_E_CRYPTO;
+
+	if (crl == NULL || other == NULL)
+		goto out;
+	r = cvm_mock_crl_sign(crl, other);
+	if (r != CVM_OK)
+		goto out;
+	r = CVM_E_CRYPTO;
+	n = i2d_X509_CRL(crl, &der);
+	if (n <= 0)
+		goto out;
+	r = dup_nul(der, (size_t)n, &copy, &copy_len);
+	if (r == CVM_OK)
+		replace(buf, len, copy, copy_len);
+out:
+	OPENSSL_free(der);
+	EVP_PKEY_free(other);
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return r;
+}
+
+/* tamper changes one digit of the first "tcbDate" year of a signed body,
+ * which keeps the document well-formed and plausible but breaks its
+ * signature. */
+static void tamper(uint8_t *text, size_t len)
+{
+	static const char key[] = "\"tcbDate\":\"";
+	size_t klen = sizeof(key) - 1;
+
+	for (size_t i = 0; i + klen + 4 <= len; i++) {
+		if (memcmp(text + i, key, klen) == 0) {
+			uint8_t *d = &text[i + klen + 3];
+
+			*d = (uint8_t)('0' + (*d - '0' + 1) % 10);
+			return;
+		}
+	}
+}
+
+/* quote_faults breaks the quote in place: its signature, its QE report's
+ * signature, or the QE report's binding of the attestation key (re-signed
+ * by the PCK key, so that only the binding is wrong). */
+static int quote_faults(const struct cvm_mockpki *pki, unsigned faults, uint8_t *quote, size_t len)
+{
+	struct cvm_quote q;
+	size_t qe_off, sig_off;
+
+	if (cvm_quote_parse(quote, len, &q) != CVM_OK)
+		return CVM_E_FORMAT;
+	sig_off = q.signed_data.len + 4; /* after the signature data length */
+	qe_off = (size_t)(q.qe_report_raw.p - quote);
+	if (faults & CVM_TESTPKI_FAULT_QUOTE_SIG)
+		quote[sig_off + 5] ^= 0x80;
+	if (faults & CVM_TESTPKI_FAULT_QE_BINDING) {
+		uint8_t sig[64];
+		int r;
+
+		quote[qe_off + CVM_SGX_REPORT_LEN - 64] ^= 1; /* report_data[0] */
+		r = cvm_mock_sign_p256(cvm_mockpki_key(pki, CVM_MOCKPKI_PCK_LEAF), quote + qe_off,
+		                       CVM_SGX_REPORT_LEN, sig);
+		if (r != CVM_OK)
+			return r;
+		memcpy(quote + qe_off + CVM_SGX_REPORT_LEN, sig, sizeof(sig));
+	}
+	if (faults & CVM_TESTPKI_FAULT_QE_REPORT_SIG)
+		quote[qe_off + CVM_SGX_REPORT_LEN + 40] ^= 0x01;
+	return CVM_OK;
+}
+
+int cvm_testpki_faults_apply(const struct cvm_mockpki *pki, unsigned faults, struct cvm_dcap_collateral *c,
+                             uint8_t *quote, size_t len)
+{
+	int r = CVM_OK;
+
+	if (c != NULL && (faults & CVM_TESTPKI_FAULT_PCK_CRL_WRONG_KEY))
+		r = crl_resign(&c->pck_crl, &c->pck_crl_len);
+	if (r == CVM_OK && c != NULL && (faults & CVM_TESTPKI_FAULT_ROOT_CRL_WRONG_KEY))
+		r = crl_resign(&c->root_ca_crl, &c->root_ca_crl_len);
+	if (r != CVM_OK)
+		return r;
+	if (c != NULL && (faults & CVM_TESTPKI_FAULT_TCB_INFO_TAMPER))
+		tamper(c->tcb_info, c->tcb_info_len);
+	if (c != NULL && (faults & CVM_TESTPKI_FAULT_QE_IDENTITY_TAMPER))
+		tamper(c->qe_identity, c->qe_identity_len);
+	if (quote != NULL)
+		r = quote_faults(pki, faults, quote, len);
+	return r;
+}
+
+/* ---- a folder ------------------------------------------------------------ */
+
 static int path_join(char *buf, size_t cap, const char *dir, const char *name)
 {
 	int n = snprintf(buf, cap, "%s/%s", dir, name);
@@ -75,29 +195,62 @@ static int path_join(char *buf, size_t cap, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= cap ? CVM_E_INVAL : CVM_OK;
 }
 
-int cvm_testpki_write(const struct cvm_mockpki_opts *o, const char *dir)
+/* collateral_write writes every file of `c` into `dir` under the names a
+ * collateral folder uses. */
+static int collateral_write(const struct cvm_dcap_collateral *c, const char *dir)
+{
+	const struct {
+		enum cvm_mockpki_file f;
+		const uint8_t *p;
+		size_t len;
+	} files[] = {
+	    {CVM_MOCKPKI_F_TCB_INFO, c->tcb_info, c->tcb_info_len},
+	    {CVM_MOCKPKI_F_QE_IDENTITY, c->qe_identity, c->qe_identity_len},
+	    {CVM_MOCKPKI_F_TCB_INFO_CHAIN, c->tcb_info_issuer_chain, c->tcb_info_issuer_chain_len},
+	    {CVM_MOCKPKI_F_QE_IDENTITY_CHAIN, c->qe_identity_issuer_chain, c->qe_identity_issuer_chain_len},
+	    {CVM_MOCKPKI_F_PCK_CRL_CHAIN, c->pck_crl_issuer_chain, c->pck_crl_issuer_chain_len},
+	    {CVM_MOCKPKI_F_PCK_CRL, c->pck_crl, c->pck_crl_len},
+	    {CVM_MOCKPKI_F_ROOT_CRL, c->root_ca_crl, c->root_ca_crl_len},
+	    {CVM_MOCKPKI_F_ROOT_DER, c->root_ca, c->root_ca_len},
+	};
+	char path[4096];
+	int r;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		r = path_join(path, sizeof(path), dir, cvm_mockpki_file_name(files[i].f));
+		if (r != CVM_OK)
+			return r;
+		r = cvm_file_write(path, files[i].p, files[i].len, 0644);
+		if (r != CVM_OK)
+			return r;
+	}
+	return CVM_OK;
+}
+
+int cvm_testpki_write(const struct cvm_mockpki_opts *o, unsigned faults, const char *dir)
 {
 	struct cvm_mockpki *pki = NULL;
+	struct cvm_dcap_collateral *c = NULL;
 	uint8_t *quote = NULL;
 	size_t quote_len = 0;
 	char path[4096];
 	int r;
 
 	r = cvm_mockpki_new(o, &pki);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mockpki_write_collateral(pki, dir);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mockpki_quote(pki, NULL, &quote, &quote_len);
-	if (r != CVM_OK)
-		goto out;
-	r = path_join(path, sizeof(path), dir, quote_file_name);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_file_write(path, quote, quote_len, 0644);
-out:
+	if (r == CVM_OK)
+		r = cvm_testpki_collateral(pki, &c);
+	if (r == CVM_OK)
+		r = cvm_mockpki_quote(pki, NULL, &quote, &quote_len);
+	if (r == CVM_OK)
+		r = cvm_testpki_faults_apply(pki, faults, c, quote, quote_len);
+	if (r == CVM_OK)
+		r = collateral_write(c, dir);
+	if (r == CVM_OK)
+		r = path_join(path, sizeof(path), dir, quote_file_name);
+	if (r == CVM_OK)
+		r = cvm_file_write(path, quote, quote_len, 0644);
 	free(quote);
+	cvm_dcap_collateral_free(c);
 	cvm_mockpki_free(pki);
 	return r;
 }
@@ -118,4 +271,92 @@ int cvm_testpki_dir_remove(const char *dir)
 			return CVM_E_SYSTEM;
 	}
 	return rmdir(dir) == 0 ? CVM_OK : CVM_E_SYSTEM;
+}
+
+/* ---- forgeries ------------------------------------------------------------ */
+
+/* sgx_ext_copy adds to `x` the SGX extension of the PKI's PCK leaf. */
+static int sgx_ext_copy(const struct cvm_mockpki *pki, X509 *x)
+{
+	X509 *leaf = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_LEAF);
+	ASN1_OBJECT *obj = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+	int i = obj != NULL ? X509_get_ext_by_OBJ(leaf, obj, -1) : -1;
+	int r = i >= 0 && X509_add_ext(x, X509_get_ext(leaf, i), -1) == 1 ? CVM_OK : CVM_E_CRYPTO;
+
+	ASN1_OBJECT_free(obj);
+	return r;
+}
+
+int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *issuer_key, const char *cn,
+                      uint64_t serial, const char *basic_constraints, const char *key_usage, bool sgx_ext,
+                      struct cvm_testpki_issued *out)
+{
+	int64_t now = cvm_mockpki_opts_of(pki)->now;
+	X509_NAME *name = cvm_mock_intel_name(cn);
+	struct cvm_mock_cert spec = {
+	    .name = name,
+	    .serial = serial,
+	    .not_before = now - YEAR,
+	    .not_after = now + 5 * YEAR,
+	    .basic_constraints = basic_constraints,
+	    .key_usage = key_usage,
+	    .key_ids = true,
+	};
+	int r = CVM_E_NOMEM;
+
+	memset(out, 0, sizeof(*out));
+	out->key = EVP_EC_gen("P-256");
+	if (name == NULL || out->key == NULL)
+		goto out;
+	r = cvm_mock_cert_new(&spec, out->key, issuer, &out->cert);
+	if (r == CVM_OK && sgx_ext)
+		r = sgx_ext_copy(pki, out->cert);
+	if (r == CVM_OK)
+		r = cvm_mock_cert_sign(out->cert, issuer_key);
+out:
+	X509_NAME_free(name);
+	if (r != CVM_OK)
+		cvm_testpki_issued_cleanup(out);
+	ERR_clear_error();
+	return r;
+}
+
+void cvm_testpki_issued_cleanup(struct cvm_testpki_issued *c)
+{
+	EVP_PKEY_free(c->key);
+	X509_free(c->cert);
+	c->key = NULL;
+	c->cert = NULL;
+}
+
+int cvm_testpki_chain(X509 *const *certs, size_t n, uint8_t **pem, size_t *pem_len)
+{
+	uint8_t *p = NULL;
+	size_t len = 0;
+	int r;
+
+	r = cvm_mock_pem_chain(certs, n, false, &p, &len);
+	if (r == CVM_OK)
+		replace(pem, pem_len, p, len);
+	return r;
+}
+
+int cvm_testpki_sign_json(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f, EVP_PKEY *key,
+                          uint8_t **body, size_t *body_len)
+{
+	uint8_t *text = NULL, *signed_body = NULL, *copy = NULL;
+	size_t text_len = 0, signed_len = 0, copy_len = 0;
+	int r;
+
+	r = cvm_mockpki_json_text(o, f, &text, &text_len);
+	if (r == CVM_OK)
+		r = cvm_mockpki_signed_body(key, f == CVM_MOCKPKI_F_TCB_INFO ? "tcbInfo" : "enclaveIdentity",
+		                            text, text_len, &signed_body, &signed_len);
+	if (r == CVM_OK)
+		r = dup_nul(signed_body, signed_len, &copy, &copy_len);
+	if (r == CVM_OK)
+		replace(body, body_len, copy, copy_len);
+	free(text);
+	free(signed_body);
+	return r;
 }

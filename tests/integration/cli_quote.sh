@@ -7,8 +7,12 @@
 #  - with the default (strict) policy, the vectors the table marks "policy:"
 #    are rejected for that reason, and only the clean UpToDate quote passes;
 #  - usage errors exit 2, unreadable inputs exit 1 with a clear message;
-#  - cvm quote show parses every quote.
-# Needs: $CVM_BIN/cvm, tests/vectors (and the extra vectors of $CVM_VECTORS_DIR, if any), python3.
+#  - cvm quote show parses every quote;
+#  - collateral that a second, revoked PCK leaf of a simulated platform signs (a TCB info turning
+#    OutOfDate into UpToDate, a QE identity admitting a foreign QE), with that leaf in the issuer
+#    chains, is rejected at step tcb_info: only Intel's TCB Signing certificate signs collateral.
+# Needs: $CVM_BIN/cvm, tests/vectors (and the extra vectors of $CVM_VECTORS_DIR, if any), python3
+# (for reading JSON), openssl (the forgery).
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
@@ -17,10 +21,12 @@ CVM="${CVM_BIN:-build/bin}/cvm"
 V="$VECTORS"
 vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin tdx/automata-tdx-v5-alibaba/quote.bin
 
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 is needed to read the manifests and the JSON output" >&2
-	exit 77
-fi
+for tool in python3 openssl; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "SKIP: $tool is needed (the manifests and the JSON output; the forged collateral)" >&2
+		exit 77
+	fi
+done
 if [ ! -x "$CVM" ]; then
 	echo "FAIL: $CVM is missing or not executable (set CVM_BIN)" >&2
 	exit 1
@@ -342,6 +348,141 @@ if [ -d "$ali" ]; then
 	expect_rc 3 "$rc" "human output, rejected" || true
 	grep -qE '^verdict: rejected: .*MR_SERVICE_TD.*\(TDX, TCB UpToDate, no advisories\)$' "$tmp/out" ||
 		fail "human output: rejected verdict line: $(tail -1 "$tmp/out")"
+fi
+
+# --- the collateral signer is pinned (a revoked PCK leaf cannot sign) ---
+# A simulated platform gives a PKI whose keys this script holds: "Intel's"
+# collateral is re-signed by its TCB Signing key to rate the platform
+# OutOfDate. A second PCK leaf of the same PCK CA, revoked on the PCK CRL,
+# then signs a TCB info that says UpToDate and a QE identity that admits a
+# foreign QE, and goes into their issuer chains in place of the TCB Signing
+# certificate: the quote must be rejected at step tcb_info.
+sim="$tmp/sim"
+rc="$(run_cvm "$tmp/out" "$tmp/err" sim init "$sim")"
+if expect_rc 0 "$rc" "sim init for the signer checks"; then
+	C="$tmp/forged-coll"
+	G="$tmp/intel-coll"
+	K="$sim/keys"
+	mkdir -p "$C" "$G"
+	cp "$sim/collateral/tdx/"* "$G/"
+	cat >"$tmp/forge.py" <<'PY'
+import json, re, sys
+
+def der_tlv(b, i):
+    tag, n = b[i], b[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(b[i:i + k], "big")
+        i += k
+    return tag, b[i:i + n], i + n
+
+def raw_sig(der_file):
+    # an ECDSA-Sig-Value (openssl dgst -sign) as r || s, 32 bytes each
+    der = open(der_file, "rb").read()
+    _, seq, _ = der_tlv(der, 0)
+    _, r, j = der_tlv(seq, 0)
+    _, s, _ = der_tlv(seq, j)
+    return int.from_bytes(r, "big").to_bytes(32, "big") + int.from_bytes(s, "big").to_bytes(32, "big")
+
+QE_OFF = 48 + 584 + 4 + 64 + 64 + 2 + 4   # TDX v4: header, body, sig length, sig, key, type 6 header
+
+mode = sys.argv[1]
+if mode == "text":          # BODY OUT: the signed text of a PCS body
+    body = open(sys.argv[2], "rb").read()
+    m = re.fullmatch(rb'\{"(tcbInfo|enclaveIdentity)":(.*),"signature":"[0-9a-f]{128}"\}', body, re.S)
+    open(sys.argv[3], "wb").write(m.group(2))
+elif mode == "body":        # MEMBER TEXT SIG.der OUT
+    text = open(sys.argv[3], "rb").read()
+    sig = raw_sig(sys.argv[4]).hex().encode()
+    open(sys.argv[5], "wb").write(b'{"' + sys.argv[2].encode() + b'":' + text + b',"signature":"' + sig + b'"}')
+elif mode == "status":      # TEXT OUT FROM TO: the first platform TCB level's status
+    t = open(sys.argv[2], "rb").read()
+    i = t.index(b'"tcbLevels":[{"tcb":{"sgxtcbcomponents"')
+    a, b = ('"tcbStatus":"%s"' % sys.argv[4]).encode(), ('"tcbStatus":"%s"' % sys.argv[5]).encode()
+    j = t.index(a, i)
+    open(sys.argv[3], "wb").write(t[:j] + b + t[j + len(a):])
+elif mode == "mrsigner":    # TEXT OUT HEX: a QE identity admitting another MRSIGNER
+    t = open(sys.argv[2], "rb").read()
+    t2 = re.sub(rb'"mrsigner":"[0-9A-Fa-f]{64}"', b'"mrsigner":"' + sys.argv[4].upper().encode() + b'"', t, count=1)
+    assert t2 != t
+    open(sys.argv[3], "wb").write(t2)
+elif mode == "qe-report":   # QUOTE OUT-QUOTE OUT-REPORT HEX: a foreign QE (MRSIGNER at offset 128)
+    q = bytearray(open(sys.argv[2], "rb").read())
+    q[QE_OFF + 128:QE_OFF + 160] = bytes.fromhex(sys.argv[5])
+    open(sys.argv[3], "wb").write(q)
+    open(sys.argv[4], "wb").write(q[QE_OFF:QE_OFF + 384])
+elif mode == "qe-sig":      # QUOTE SIG.der: the QE report's signature, in place
+    q = bytearray(open(sys.argv[2], "rb").read())
+    q[QE_OFF + 384:QE_OFF + 448] = raw_sig(sys.argv[3])
+    open(sys.argv[2], "wb").write(q)
+PY
+	foreign="$(python3 -c 'print("66" * 32)')"
+	(
+		set -e
+		cd "$tmp"
+		subj="/O=Intel Corporation/L=Santa Clara/ST=CA/C=US"
+		# "Intel's" collateral: the platform is OutOfDate
+		python3 forge.py text "$G/tcb_info.json" ti.txt
+		python3 forge.py status ti.txt ti-ood.txt UpToDate OutOfDate
+		openssl dgst -sha256 -sign "$K/tcb_signer.key" -out s.der ti-ood.txt
+		python3 forge.py body tcbInfo ti-ood.txt s.der "$G/tcb_info.json"
+		# the second leaf: Intel's name for a PCK certificate, issued by the PCK CA
+		openssl ecparam -name prime256v1 -genkey -noout -out leaf2.key
+		openssl req -new -key leaf2.key -subj "/CN=Intel SGX PCK Certificate$subj" -out leaf2.csr
+		printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n' >leaf2.ext
+		openssl x509 -req -in leaf2.csr -CA "$K/pck_ca.pem" -CAkey "$K/pck_ca.key" -set_serial 0x5eed0000000000a1 \
+			-days 365 -sha256 -extfile leaf2.ext -out leaf2.pem
+		# revoked on the PCK CRL, which the PCK CA signs
+		printf 'R\t%s\t%s\t5EED0000000000A1\tunknown\t/CN=Intel SGX PCK Certificate%s\n' \
+			"$(date -u -d '+365 days' +%y%m%d%H%M%SZ)" "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" "$subj" >index.txt
+		echo 01 >crlnumber
+		printf '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' >ca.cnf
+		openssl ca -batch -config ca.cnf -gencrl -keyfile "$K/pck_ca.key" -cert "$K/pck_ca.pem" -out pck_crl.pem
+		openssl crl -in pck_crl.pem -outform DER -out "$G/pck_crl.der"
+		cp "$G/"* "$C/"
+		# what the leaf signs: UpToDate, and a QE identity for the foreign QE
+		openssl dgst -sha256 -sign leaf2.key -out s.der ti.txt
+		python3 forge.py body tcbInfo ti.txt s.der "$C/tcb_info.json"
+		python3 forge.py text "$G/qe_identity.json" qe.txt
+		python3 forge.py mrsigner qe.txt qe-foreign.txt "$foreign"
+		openssl dgst -sha256 -sign leaf2.key -out s.der qe-foreign.txt
+		python3 forge.py body enclaveIdentity qe-foreign.txt s.der "$C/qe_identity.json"
+		cat leaf2.pem "$K/pck_ca.pem" "$K/root.pem" >"$C/tcb_info_issuer_chain.pem"
+		cp "$C/tcb_info_issuer_chain.pem" "$C/qe_identity_issuer_chain.pem"
+	) >"$tmp/forge.log" 2>&1 || fail "forging collateral with openssl and python3 failed: $(tail -n 5 "$tmp/forge.log")"
+	rc="$(run_cvm "$tmp/out" "$tmp/err" sim quote "$sim" --report-data "$(python3 -c 'print("00" * 64)')" --out "$tmp/sq.bin")"
+	expect_rc 0 "$rc" "sim quote for the signer checks" || true
+	# the foreign QE's report, signed by the platform's own (not revoked) PCK key
+	python3 "$tmp/forge.py" qe-report "$tmp/sq.bin" "$tmp/sq-foreign.bin" "$tmp/qe-report.bin" "$foreign" &&
+		openssl dgst -sha256 -sign "$K/pck.key" -out "$tmp/qe-sig.der" "$tmp/qe-report.bin" &&
+		python3 "$tmp/forge.py" qe-sig "$tmp/sq-foreign.bin" "$tmp/qe-sig.der" ||
+		fail "making the foreign QE's quote failed"
+	root="$G/intel_sgx_root_ca.der"
+	# Intel's collateral: the platform is OutOfDate (the policy rejects it), and
+	# the foreign QE is not Intel's
+	rc="$(run_cvm "$tmp/out.json" "$tmp/err" quote verify "$tmp/sq.bin" --collateral "$G" --root "$root" --json)"
+	if expect_rc 3 "$rc" "the simulated quote under Intel's (re-signed) collateral"; then
+		expect_check "Intel's collateral rates the platform OutOfDate" quote "$tmp/out.json" OutOfDate "" || true
+	fi
+	rc="$(run_cvm "$tmp/out.json" "$tmp/err" quote verify "$tmp/sq-foreign.bin" --collateral "$G" --root "$root" --json)"
+	if expect_rc 3 "$rc" "the foreign QE under Intel's collateral"; then
+		expect_check "the foreign QE is refused for its MRSIGNER" reason "$tmp/out.json" "MRSIGNER" || true
+	fi
+	# the collateral the revoked leaf signed: rejected at tcb_info, naming the TCB Signing certificate
+	rc="$(run_cvm "$tmp/out.json" "$tmp/err" quote verify "$tmp/sq-foreign.bin" --collateral "$C" --root "$root" --json)"
+	if expect_rc 3 "$rc" "collateral signed by a revoked PCK leaf"; then
+		expect_check "collateral signed by a revoked PCK leaf: the reason" reason "$tmp/out.json" "TCB Signing" || true
+		if [ "$(check get "$tmp/out.json" tcb_status)" = "null" ] &&
+			python3 -c 'import json,sys; s=[x for x in json.load(open(sys.argv[1]))["steps"] if not x["ok"]]; sys.exit(0 if s and s[0]["name"] == "tcb_info" else 1)' "$tmp/out.json"; then
+			pass
+		else
+			fail "collateral signed by a revoked PCK leaf: not rejected at step tcb_info with no TCB status: $(head -c 600 "$tmp/out.json")"
+		fi
+	fi
+	# the same with the permissive policy: still rejected (Intel's rules, not policy)
+	rc="$(run_cvm "$tmp/out.json" "$tmp/err" quote verify "$tmp/sq-foreign.bin" --collateral "$C" --root "$root" --policy "$tmp/permissive.json" --json)"
+	expect_rc 3 "$rc" "collateral signed by a revoked PCK leaf, permissive policy" || true
 fi
 
 # --- usage errors: exit 2, "cvm ...:" on stderr ---

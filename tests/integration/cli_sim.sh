@@ -16,8 +16,9 @@
 #    independently; cvm quote verify accepts it with --root
 #    DIR/collateral/snp/ark.pem and rejects it without, the first line says
 #    SIMULATED either way and the JSON says "simulated": true (a real SNP
-#    vector's says false); flipped bits are rejected; refresh keeps it
-#    verifying;
+#    vector's says false); the default policy needs the simulator's AMD CRL
+#    (snp.require_crl): without crl.der the report is rejected; flipped bits
+#    are rejected; refresh keeps it verifying;
 #  - usage errors exit 2.
 # Needs: $CVM_BIN/cvm, python3.
 set -euo pipefail
@@ -273,6 +274,14 @@ case "$(head -n 1 "$tmp/out")" in
 esac
 tail -n 1 "$tmp/out" | grep -q '^verdict: accepted (SEV-SNP v3, Milan, VCEK, TCB UpToDate' && pass ||
 	fail "SNP verdict: $(tail -n 1 "$tmp/out")"
+
+# the default policy requires AMD's CRL (snp.require_crl): the simulator writes
+# one, and without it the same report is rejected at policy.crl
+mkdir -p "$tmp/snp-nocrl"
+cp "$S/ark.pem" "$S/ask.pem" "$S/vcek.der" "$tmp/snp-nocrl/"
+expect_rc 3 "$CVM" quote verify "$tmp/s1.bin" --collateral "$tmp/snp-nocrl" --root "$S/ark.pem" --json
+python3 -c 'import json,sys; o = json.load(open(sys.argv[1])); assert o["verdict"] == "rejected" and "no CRL was given" in o["reason"], o' \
+	"$tmp/out" && pass || fail "the simulated SNP report without its CRL: $(head -c 600 "$tmp/out")"
 
 # rejected against AMD's built-in ARKs, and still labelled
 expect_rc 3 "$CVM" quote verify "$tmp/s1.bin" --collateral "$S"

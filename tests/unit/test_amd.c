@@ -113,9 +113,9 @@ static void every_vector_verifies_at_its_time(void **state)
 		int r;
 
 		cvm_report_init(&rep);
-		r = cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, &rep, &ver);
+		r = cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, &rep, &ver);
 		if (r == CVM_OK)
-			r = cvm_amd_report_verify(ver, buf, len, v->at, &rep, &res);
+			r = cvm_amd_report_authenticate(ver, buf, len, v->at, &rep, &res);
 		if (r != CVM_OK)
 			print_report(&rep);
 		assert_int_equal(r, CVM_OK);
@@ -138,12 +138,13 @@ static void every_vector_verifies_at_its_time(void **state)
 			assert_string_equal(info->csp_id, "CN=cc-us-east-2.amazonaws.com");
 		}
 		/* the same chain is outside its window long after */
-		assert_int_equal(cvm_amd_report_verify(ver, buf, len, info->valid_until + 1, NULL, &res),
-		                 CVM_E_EXPIRED);
+		assert_int_equal(
+		    cvm_amd_report_authenticate(ver, buf, len, info->valid_until + 1, NULL, &res),
+		    CVM_E_EXPIRED);
 		cvm_amd_verified_free(ver);
 		/* ... and cold at a time the VCEK/VLEK is not valid yet */
 		cvm_report_init(&rep);
-		assert_int_equal(cvm_amd_chain_verify(c, v->signer, NULL, 0, 1500000000, &rep, &ver),
+		assert_int_equal(cvm_amd_chain_authenticate(c, v->signer, NULL, 0, 1500000000, &rep, &ver),
 		                 CVM_E_EXPIRED);
 		assert_null(ver);
 		cvm_amd_collateral_free(c);
@@ -164,17 +165,30 @@ static void every_vector_passes_the_front_door_with_a_lenient_policy(void **stat
 		uint8_t *buf = load_report(v, &len);
 		int r;
 
+		/* No real vector ships AMD's CRL: the policies below turn the
+		 * CRL requirement off, saying so, and the default policy rejects
+		 * every vector for that reason first. */
 		cvm_policy_init(&p);
 		p.allow_debug = true;
 		p.snp.vmpl_any = true;
+		p.snp.require_crl = false;
 		cvm_report_init(&rep);
 		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
 		if (r != CVM_OK)
 			print_report(&rep);
 		assert_int_equal(r, CVM_OK);
 		assert_true(res.authentic);
-		/* the default policy: gosevguest is a debug guest, the VLEK one runs at VMPL 1 */
+		assert_false(res.crl_checked);
+		/* the default policy: no CRL */
 		cvm_policy_init(&p);
+		cvm_report_init(&rep);
+		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
+		assert_true(res.authentic);
+		assert_int_equal(r, CVM_E_POLICY);
+		assert_string_equal(rep.failed->name, "policy.crl");
+		/* the default policy but the CRL: gosevguest is a debug guest, the
+		 * VLEK one runs at VMPL 1 */
+		p.snp.require_crl = false;
 		cvm_report_init(&rep);
 		r = cvm_verify_snp_report(buf, len, c, NULL, 0, v->at, &p, &rep, &res);
 		assert_true(res.authentic);
@@ -203,14 +217,15 @@ static void every_bit_flip_in_a_signed_report_is_rejected(void **state)
 		size_t len, flips = 0;
 		uint8_t *buf = load_report(v, &len);
 
-		assert_int_equal(cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, NULL, &ver), CVM_OK);
-		assert_int_equal(cvm_amd_report_verify(ver, buf, len, v->at, NULL, &res), CVM_OK);
+		assert_int_equal(cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, NULL, &ver),
+		                 CVM_OK);
+		assert_int_equal(cvm_amd_report_authenticate(ver, buf, len, v->at, NULL, &res), CVM_OK);
 		for (size_t bit = 0; bit < 8 * len; bit += stride) {
 			size_t off = bit / 8;
 			int r;
 
 			buf[off] ^= (uint8_t)(1u << (bit % 8));
-			r = cvm_amd_report_verify(ver, buf, len, v->at, NULL, &res);
+			r = cvm_amd_report_authenticate(ver, buf, len, v->at, NULL, &res);
 			buf[off] ^= (uint8_t)(1u << (bit % 8));
 			if (r == CVM_OK)
 				fail_msg("%s: flipping bit %zu of byte 0x%zx still verifies", v->dir, bit % 8,
@@ -239,7 +254,7 @@ static void bit_flips_in_the_vcek_break_the_chain(void **state)
 		int r;
 
 		c->vcek[off] ^= (uint8_t)(1u << (bit % 8));
-		r = cvm_amd_chain_verify(c, v->signer, NULL, 0, v->at, NULL, &ver);
+		r = cvm_amd_chain_authenticate(c, v->signer, NULL, 0, v->at, NULL, &ver);
 		c->vcek[off] ^= (uint8_t)(1u << (bit % 8));
 		if (r == CVM_OK) {
 			/* A flip in the unsigned outer signature-algorithm copy or the
@@ -420,10 +435,11 @@ struct run {
 	int r;
 };
 
-/* run_pki builds the PKI of `o`, signs its report and verifies it (front
- * door, lenient policy unless `p` is given) with `root` (NULL: built in). */
-static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const struct cvm_policy *p,
-                    struct run *out)
+/* run_faulty builds the PKI of `o`, signs its report, injects `faults` and
+ * verifies it (front door, lenient policy unless `p` is given) anchored in
+ * the PKI's own ARK when `use_own_root` (else the built-in ARKs). */
+static void run_faulty(const struct cvm_testamd_opts *o, unsigned faults, bool use_own_root,
+                       const struct cvm_policy *p, struct run *out)
 {
 	struct cvm_testamd *pki = NULL;
 	struct cvm_amd_collateral *c = NULL;
@@ -436,6 +452,7 @@ static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const s
 	assert_int_equal(cvm_testamd_new(o, &pki), CVM_OK);
 	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_int_equal(cvm_testamd_faults_apply(pki, faults, c, report), CVM_OK);
 	if (use_own_root)
 		cvm_testamd_ark_der(pki, &root, &root_len);
 	cvm_report_init(&out->rep);
@@ -443,6 +460,12 @@ static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const s
 	                               p != NULL ? p : &lenient, &out->rep, &out->res);
 	cvm_amd_collateral_free(c);
 	cvm_testamd_free(pki);
+}
+
+static void run_pki(const struct cvm_testamd_opts *o, bool use_own_root, const struct cvm_policy *p,
+                    struct run *out)
+{
+	run_faulty(o, 0, use_own_root, p, out);
 }
 
 static void expect_fail(const struct run *run, int r, const char *step)
@@ -498,8 +521,8 @@ static void self_made_ark_is_rejected_unless_it_is_the_root(void **state)
 		free(c->ark);
 		c->ark = NULL;
 		cvm_report_init(&rep);
-		assert_int_not_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, NULL, 0, NOW, &rep, &ver),
-		                     CVM_OK);
+		assert_int_not_equal(
+		    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, NULL, 0, NOW, &rep, &ver), CVM_OK);
 		assert_null(ver);
 		assert_string_equal(rep.failed->name, "ask");
 		cvm_amd_collateral_free(c);
@@ -523,7 +546,7 @@ static void a_root_that_is_not_the_chains_ark_is_rejected(void **state)
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
 	cvm_report_init(&rep);
 	assert_int_equal(
-	    cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, arks[0].der, arks[0].der_len, NOW, &rep, &ver),
+	    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, arks[0].der, arks[0].der_len, NOW, &rep, &ver),
 	    CVM_E_CHAIN);
 	assert_string_equal(rep.failed->name, "ark");
 	cvm_amd_collateral_free(c);
@@ -546,13 +569,105 @@ static void revoked_intermediate_is_rejected(void **state)
 		assert_non_null(strstr(run.rep.failed->detail, signer == 0 ? "the ASK" : "the ASVK"));
 	}
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
-	o.crl_wrong_key = true;
-	run_pki(&o, true, NULL, &run);
+	run_faulty(&o, CVM_TESTAMD_FAULT_CRL_WRONG_KEY, true, NULL, &run);
 	expect_fail(&run, CVM_E_SIGNATURE, "crl");
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
 	o.crl.to = NOW - 60;
 	run_pki(&o, true, NULL, &run);
 	expect_fail(&run, CVM_E_EXPIRED, "crl");
+}
+
+/* Each certificate of the chain in the role AMD gives it: a changed copy of
+ * one certificate, re-signed by its own issuer so that only the change is
+ * wrong, must be rejected at its step (the control cases verify). */
+struct role_case {
+	const char *what;
+	enum cvm_snp_signer signer;
+	enum cvm_mockamd_cert which;
+	const char *cn, *bc, *ku; /* NULL: kept; "": removed */
+	const char *step;         /* NULL: the report verifies */
+};
+
+static const struct role_case role_cases[] = {
+    {"a VCEK with a key usage for signing only", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, NULL,
+     "critical,digitalSignature", NULL},
+    {"a VCEK named otherwise", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, "SEV-Milan-VCEK", NULL, NULL, "vcek"},
+    {"a VCEK that is a CA", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, "critical,CA:TRUE", NULL, "vcek"},
+    {"a VCEK that may sign certificates", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_VEK, NULL, NULL,
+     "critical,digitalSignature,keyCertSign", "vcek"},
+    {"a VLEK named as a VCEK", CVM_SNP_SIGNER_VLEK, CVM_MOCKAMD_VEK, "SEV-VCEK", NULL, NULL, "vlek"},
+    {"an ASK without key usage", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_INTERMEDIATE, NULL, NULL, "", "ask"},
+    {"an ASVK without key usage", CVM_SNP_SIGNER_VLEK, CVM_MOCKAMD_INTERMEDIATE, NULL, NULL, "", "asvk"},
+    {"an ARK that may not sign CRLs", CVM_SNP_SIGNER_VCEK, CVM_MOCKAMD_ARK, NULL, NULL,
+     "critical,keyCertSign", "crl"},
+};
+
+static bool run_role_case(const struct role_case *rc)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_policy lenient;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	uint8_t **slot;
+	size_t *slot_len;
+	struct run out;
+	bool vlek = rc->signer == CVM_SNP_SIGNER_VLEK, ok;
+
+	cvm_policy_init(&lenient);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, rc->signer, NOW);
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	switch (rc->which) {
+	case CVM_MOCKAMD_VEK:
+		slot = vlek ? &c->vlek : &c->vcek;
+		slot_len = vlek ? &c->vlek_len : &c->vcek_len;
+		break;
+	case CVM_MOCKAMD_INTERMEDIATE:
+		slot = vlek ? &c->asvk : &c->ask;
+		slot_len = vlek ? &c->asvk_len : &c->ask_len;
+		break;
+	default:
+		slot = &c->ark;
+		slot_len = &c->ark_len;
+		break;
+	}
+	assert_int_equal(cvm_testamd_cert_variant(pki, rc->which, rc->cn, rc->bc, rc->ku, slot, slot_len),
+	                 CVM_OK);
+	root = c->ark; /* the root given explicitly is the collateral's ARK, changed or not */
+	root_len = c->ark_len;
+	cvm_report_init(&out.rep);
+	out.r = cvm_verify_snp_report(report, sizeof(report), c, root, root_len, NOW, &lenient, &out.rep,
+	                              &out.res);
+	if (rc->step == NULL)
+		ok = out.r == CVM_OK && out.res.authentic;
+	else
+		ok = out.r == CVM_E_CHAIN && out.rep.failed != NULL &&
+		     strcmp(out.rep.failed->name, rc->step) == 0 && !out.res.authentic;
+	if (!ok)
+		print_message("  FAIL: %s: %s at step %s (%s); expected %s%s\n", rc->what,
+		              cvm_strerror(out.r), out.rep.failed != NULL ? out.rep.failed->name : "(none)",
+		              out.rep.failed != NULL ? out.rep.failed->detail : "",
+		              rc->step != NULL ? "a chain failure at step " : "acceptance",
+		              rc->step != NULL ? rc->step : "");
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+	return ok;
+}
+
+static void chain_certificates_must_hold_amds_roles(void **state)
+{
+	size_t bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(role_cases) / sizeof(role_cases[0]); i++)
+		bad += !run_role_case(&role_cases[i]);
+	if (bad != 0)
+		fail_msg("%zu of %zu changed chains did not get the verdict they must", bad,
+		         sizeof(role_cases) / sizeof(role_cases[0]));
 }
 
 static void expired_certificates_are_rejected(void **state)
@@ -670,8 +785,7 @@ static void product_and_signer_mismatches_are_rejected(void **state)
 	expect_fail(&run, CVM_E_SIGNATURE, "report.parse");
 	/* a bad signature */
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_MILAN, CVM_SNP_SIGNER_VCEK, NOW);
-	o.report.bad_signature = true;
-	run_pki(&o, true, NULL, &run);
+	run_faulty(&o, CVM_TESTAMD_FAULT_REPORT_SIG, true, NULL, &run);
 	expect_fail(&run, CVM_E_SIGNATURE, "report_signature");
 	/* a v5 report with mitigation vectors, and a v2 one, verify */
 	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VCEK, NOW);
@@ -707,7 +821,7 @@ static void warm_path_reuses_the_chain(void **state)
 	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
 	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
 	cvm_testamd_ark_der(pki, &root, &root_len);
-	assert_int_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VLEK, root, root_len, NOW, NULL, &ver),
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VLEK, root, root_len, NOW, NULL, &ver),
 	                 CVM_OK);
 	for (uint32_t svn = 0; svn < 3; svn++) {
 		o.report.guest_svn = svn;
@@ -730,6 +844,52 @@ static void warm_path_reuses_the_chain(void **state)
 	    cvm_verify_snp_report_warm(ver, report, sizeof(report), NOW + 40 * 86400, &p, &rep, &res),
 	    CVM_E_EXPIRED);
 	assert_string_equal(rep.failed->name, "collateral");
+	cvm_amd_verified_free(ver);
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+}
+
+/* As for DCAP: an ARK given explicitly that expires before the rest of the
+ * chain and the CRL ends every warm use of that chain when it expires. */
+static void warm_path_rejects_once_the_given_ark_expired(void **state)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_policy p;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	const int64_t ark_end = NOW + 10 * 86400;
+
+	(void)state;
+	cvm_policy_init(&p);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VCEK, NOW);
+	o.ark.to = ark_end; /* the ASK, VCEK and CRL last longer */
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	cvm_testamd_ark_der(pki, &root, &root_len);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, root, root_len, NOW, &rep, &ver),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), ark_end, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), ark_end + 1, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "collateral");
+	assert_false(res.authentic);
+	/* the cold path says the same */
+	cvm_report_init(&rep);
+	assert_int_equal(
+	    cvm_verify_snp_report(report, sizeof(report), c, root, root_len, ark_end + 1, &p, &rep, &res),
+	    CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "ark");
 	cvm_amd_verified_free(ver);
 	cvm_amd_collateral_free(c);
 	cvm_testamd_free(pki);
@@ -848,6 +1008,62 @@ static void policy_rejects_debug_and_each_snp_setting(void **state)
 	}
 }
 
+/* snp.require_crl (default true): a chain whose revocation was not checked
+ * against AMD's CRL is rejected by policy, cold and warm, unless the policy
+ * turns the requirement off; with the CRL it is accepted. */
+static void policy_requires_amds_crl_by_default(void **state)
+{
+	struct cvm_testamd_opts o;
+	struct cvm_testamd *pki = NULL;
+	struct cvm_amd_collateral *c = NULL;
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_policy p;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	const uint8_t *root;
+	size_t root_len;
+	struct run run;
+
+	(void)state;
+	cvm_policy_init(&p);
+	assert_true(p.snp.require_crl);
+	cvm_testamd_opts_init(&o, CVM_SNP_PRODUCT_TURIN, CVM_SNP_SIGNER_VCEK, NOW);
+	run_pki(&o, true, &p, &run);
+	expect_ok(&run);
+	assert_true(run.res.crl_checked);
+	o.with_crl = false;
+	run_pki(&o, true, &p, &run);
+	expect_fail(&run, CVM_E_POLICY, "policy.crl");
+	assert_true(run.res.authentic);
+	assert_false(run.res.crl_checked);
+	assert_non_null(strstr(run.rep.failed->detail, "snp.require_crl"));
+	p.snp.require_crl = false;
+	run_pki(&o, true, &p, &run);
+	expect_ok(&run);
+
+	/* warm: the chain authenticated without a CRL */
+	cvm_policy_init(&p);
+	assert_int_equal(cvm_testamd_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testamd_collateral(pki, &c), CVM_OK);
+	assert_null(c->crl);
+	assert_int_equal(cvm_testamd_report(pki, NULL, report), CVM_OK);
+	cvm_testamd_ark_der(pki, &root, &root_len);
+	assert_int_equal(cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, root, root_len, NOW, NULL, &ver),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), NOW, &p, &rep, &res),
+	                 CVM_E_POLICY);
+	assert_string_equal(rep.failed->name, "policy.crl");
+	p.snp.require_crl = false;
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_snp_report_warm(ver, report, sizeof(report), NOW, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_amd_verified_free(ver);
+	cvm_amd_collateral_free(c);
+	cvm_testamd_free(pki);
+}
+
 static void policy_file_snp_section_is_strict(void **state)
 {
 	static const struct {
@@ -862,6 +1078,7 @@ static void policy_file_snp_section_is_strict(void **state)
 	    {"{\"snp\":{\"measurement\":\"00\"}}", "snp.measurement: expected 96 hex digits"},
 	    {"{\"snp\":{\"host_data\":1}}", "snp.host_data"},
 	    {"{\"snp\":[]}", "snp: expected an object"},
+	    {"{\"snp\":{\"require_crl\":\"no\"}}", "snp.require_crl"},
 	    {"{\"snp\":{\"family_id\":\"00000000000000000000000000000000\"},\"tdx\":{\"mr_td\":"
 	     "\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
 	     "000\"}}",
@@ -883,10 +1100,13 @@ static void policy_file_snp_section_is_strict(void **state)
 	assert_false(p.snp.allow_debug_set);
 	assert_true(p.snp.allow_smt);
 	assert_int_equal(p.snp.vmpl, 0);
+	assert_true(p.snp.require_crl);
 	{
-		const char *j = "{\"snp\":{\"vmpl\":\"any\",\"allow_smt\":false,\"min_tcb\":{\"fmc\":2}}}";
+		const char *j = "{\"snp\":{\"vmpl\":\"any\",\"allow_smt\":false,\"min_tcb\":{\"fmc\":2},"
+		                "\"require_crl\":false}}";
 
 		assert_int_equal(cvm_policy_parse_json(j, strlen(j), &p, err, sizeof(err)), CVM_OK);
+		assert_false(p.snp.require_crl);
 		assert_true(p.snp.vmpl_any);
 		assert_false(p.snp.allow_smt);
 		assert_true(p.snp.min_fmc.set);
@@ -906,12 +1126,15 @@ int main(void)
 	    cmocka_unit_test(self_made_ark_is_rejected_unless_it_is_the_root),
 	    cmocka_unit_test(a_root_that_is_not_the_chains_ark_is_rejected),
 	    cmocka_unit_test(revoked_intermediate_is_rejected),
+	    cmocka_unit_test(chain_certificates_must_hold_amds_roles),
 	    cmocka_unit_test(expired_certificates_are_rejected),
 	    cmocka_unit_test(tcb_mismatch_is_rejected),
 	    cmocka_unit_test(chip_id_mismatch_is_rejected_unless_masked),
 	    cmocka_unit_test(product_and_signer_mismatches_are_rejected),
 	    cmocka_unit_test(warm_path_reuses_the_chain),
+	    cmocka_unit_test(warm_path_rejects_once_the_given_ark_expired),
 	    cmocka_unit_test(policy_rejects_debug_and_each_snp_setting),
+	    cmocka_unit_test(policy_requires_amds_crl_by_default),
 	    cmocka_unit_test(policy_file_snp_section_is_strict),
 	};
 

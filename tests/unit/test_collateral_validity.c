@@ -1,8 +1,10 @@
-/* Collateral validity, revocation and TCB levels, end to end through
- * cvm_verify_quote. The real vectors are signed by Intel, so every case here
- * builds its own Intel-shaped PKI with tests/common/testpki (one knob changed
- * from a baseline that verifies) and checks the verdict, the failing step and
- * the reason it gives. */
+/* Collateral validity, revocation, who may sign what (the roles of every
+ * certificate in every chain), and TCB levels, end to end through
+ * cvm_verify_quote, cold and warm. The real vectors are signed by Intel, so
+ * every case here builds its own Intel-shaped PKI with tests/common/testpki
+ * (one knob changed from a baseline that verifies, or one certificate or
+ * signature forged) and checks the verdict, the failing step and the reason
+ * it gives. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,11 +39,12 @@ static void policy_default(struct cvm_policy *p)
 	cvm_policy_init(p);
 }
 
-/* run writes the PKI described by `o` into a fresh folder, loads it as a
- * collateral folder and verifies its quote.bin at NOW, anchored in the
- * generated root (or Intel's built-in root when `builtin_root`). */
-static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bool builtin_root,
-                struct outcome *out)
+/* run_faulty writes the PKI described by `o`, with `faults` injected, into a
+ * fresh folder, loads it as a collateral folder and verifies its quote.bin
+ * at NOW, anchored in the generated root (or Intel's built-in root when
+ * `builtin_root`). */
+static void run_faulty(const struct cvm_testpki_opts *o, unsigned faults, const struct cvm_policy *p,
+                       bool builtin_root, struct outcome *out)
 {
 	char dir[] = "/tmp/cvm-testpki-XXXXXX";
 	char path[4096], what[256] = "";
@@ -55,7 +58,7 @@ static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bo
 	cvm_report_init(&out->rep);
 	assert_non_null(mkdtemp(dir));
 	/* Everything is read before any assertion, so the folder is always removed. */
-	r_write = cvm_testpki_write(o, dir);
+	r_write = cvm_testpki_write(o, faults, dir);
 	if (r_write == CVM_OK) {
 		r_load = cvm_dcap_collateral_load_dir(dir, &coll, what, sizeof(what));
 		(void)snprintf(path, sizeof(path), "%s/quote.bin", dir);
@@ -77,6 +80,12 @@ static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bo
 	cvm_dcap_collateral_free(coll);
 	free(quote);
 	free(root);
+}
+
+static void run(const struct cvm_testpki_opts *o, const struct cvm_policy *p, bool builtin_root,
+                struct outcome *out)
+{
+	run_faulty(o, 0, p, builtin_root, out);
 }
 
 /* expect_reject checks the error, the first failed step and that its detail
@@ -323,9 +332,8 @@ static void pck_crl_signed_by_wrong_key_is_rejected(void **state)
 
 	(void)state;
 	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
-	o.faults |= CVM_TESTPKI_FAULT_PCK_CRL_WRONG_KEY;
 	policy_default(&p);
-	run(&o, &p, false, &oc);
+	run_faulty(&o, CVM_TESTPKI_FAULT_PCK_CRL_WRONG_KEY, &p, false, &oc);
 	if (oc.r != CVM_E_CHAIN && oc.r != CVM_E_SIGNATURE)
 		fail_msg("expected CVM_E_CHAIN or CVM_E_SIGNATURE, got %d", oc.r);
 	assert_non_null(oc.rep.failed);
@@ -336,11 +344,14 @@ static void pck_crl_signed_by_wrong_key_is_rejected(void **state)
 static void tcb_info_altered_after_signing_is_rejected(void **state)
 {
 	struct cvm_testpki_opts o;
+	struct cvm_policy p;
+	struct outcome oc;
 
 	(void)state;
 	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
-	o.faults |= CVM_TESTPKI_FAULT_TCB_INFO_TAMPER;
-	reject_with(&o, CVM_E_SIGNATURE, "tcb_info", "signature");
+	policy_default(&p);
+	run_faulty(&o, CVM_TESTPKI_FAULT_TCB_INFO_TAMPER, &p, false, &oc);
+	expect_reject(&oc, CVM_E_SIGNATURE, "tcb_info", "signature");
 }
 
 /* The other faults the test PKI can inject, each caught where Intel's order
@@ -348,15 +359,15 @@ static void tcb_info_altered_after_signing_is_rejected(void **state)
 static void injected_faults_are_caught_at_their_step(void **state)
 {
 	static const struct {
-		unsigned coll_faults, quote_faults;
+		unsigned faults;
 		int err;
 		const char *step;
 	} cases[] = {
-	    {CVM_TESTPKI_FAULT_ROOT_CRL_WRONG_KEY, 0, CVM_E_SIGNATURE, "root_ca_crl"},
-	    {CVM_TESTPKI_FAULT_QE_IDENTITY_TAMPER, 0, CVM_E_SIGNATURE, "qe_identity"},
-	    {0, CVM_TESTPKI_FAULT_QE_REPORT_SIG, CVM_E_SIGNATURE, "qe_report_signature"},
-	    {0, CVM_TESTPKI_FAULT_QE_BINDING, CVM_E_MISMATCH, "qe_report_data"},
-	    {0, CVM_TESTPKI_FAULT_QUOTE_SIG, CVM_E_SIGNATURE, "quote_signature"},
+	    {CVM_TESTPKI_FAULT_ROOT_CRL_WRONG_KEY, CVM_E_SIGNATURE, "root_ca_crl"},
+	    {CVM_TESTPKI_FAULT_QE_IDENTITY_TAMPER, CVM_E_SIGNATURE, "qe_identity"},
+	    {CVM_TESTPKI_FAULT_QE_REPORT_SIG, CVM_E_SIGNATURE, "qe_report_signature"},
+	    {CVM_TESTPKI_FAULT_QE_BINDING, CVM_E_MISMATCH, "qe_report_data"},
+	    {CVM_TESTPKI_FAULT_QUOTE_SIG, CVM_E_SIGNATURE, "quote_signature"},
 	};
 	static const enum cvm_tee tees[] = {CVM_TEE_TDX, CVM_TEE_SGX};
 	struct cvm_testpki_opts o;
@@ -368,15 +379,521 @@ static void injected_faults_are_caught_at_their_step(void **state)
 	for (size_t t = 0; t < sizeof(tees) / sizeof(tees[0]); t++) {
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			cvm_testpki_opts_init(&o, tees[t], NOW);
-			o.faults = cases[i].coll_faults;
-			o.quote.faults = cases[i].quote_faults;
-			run(&o, &p, false, &oc);
+			run_faulty(&o, cases[i].faults, &p, false, &oc);
 			assert_int_equal(oc.r, cases[i].err);
 			assert_non_null(oc.rep.failed);
 			assert_string_equal(oc.rep.failed->name, cases[i].step);
 			assert_false(oc.res.authentic);
 		}
 	}
+}
+
+/* ---- who may sign the collateral ----------------------------------------- */
+
+/* Intel signs TCB infos and QE identities with the TCB Signing key only: a
+ * certificate named "Intel SGX TCB Signing" that the root issued directly,
+ * an end entity whose key usage is digital signature. Any other key under
+ * the root (a PCK leaf, even a revoked one, or a PCK CA) must not be able to
+ * rate a platform or admit a QE. Each case below signs the collateral with
+ * such a key and puts its certificate in the issuer chain. */
+
+#define FORGER_SERIAL ((uint64_t)0x5eed0000000000a1ull)
+
+/* struct forgery is one PKI, its collateral in memory, and what a forger
+ * signs with: a certificate, its key, and the issuer chain it sends. */
+struct forgery {
+	struct cvm_testpki_opts o;
+	struct cvm_testpki *pki;
+	struct cvm_dcap_collateral *coll;
+	struct cvm_testpki_issued signer;
+	X509 *chain[3];
+	size_t chain_len;
+};
+
+static void forgery_init(struct forgery *f, enum cvm_tee tee)
+{
+	memset(f, 0, sizeof(*f));
+	cvm_testpki_opts_init(&f->o, tee, NOW);
+	/* Intel rates this platform OutOfDate; the forger wants UpToDate. */
+	f->o.levels[0].status = "OutOfDate";
+	/* A second PCK leaf of the same CA, revoked on the PCK CRL. */
+	f->o.other_revoked[f->o.other_revoked_count++] = FORGER_SERIAL;
+}
+
+static void forgery_make(struct forgery *f)
+{
+	assert_int_equal(cvm_testpki_new(&f->o, &f->pki), CVM_OK);
+	assert_int_equal(cvm_testpki_collateral(f->pki, &f->coll), CVM_OK);
+}
+
+static void forgery_cleanup(struct forgery *f)
+{
+	cvm_testpki_issued_cleanup(&f->signer);
+	cvm_dcap_collateral_free(f->coll);
+	cvm_testpki_free(f->pki);
+}
+
+/* forge re-signs file `which` (TCB info or QE identity) as `forged` says,
+ * with the forger's key, and sends the forger's chain as its issuer chain. */
+static void forge(struct forgery *f, enum cvm_mockpki_file which, const struct cvm_testpki_opts *forged)
+{
+	bool tcb = which == CVM_MOCKPKI_F_TCB_INFO;
+
+	assert_int_equal(cvm_testpki_sign_json(forged, which, f->signer.key,
+	                                       tcb ? &f->coll->tcb_info : &f->coll->qe_identity,
+	                                       tcb ? &f->coll->tcb_info_len : &f->coll->qe_identity_len),
+	                 CVM_OK);
+	assert_int_equal(
+	    cvm_testpki_chain(f->chain, f->chain_len,
+	                      tcb ? &f->coll->tcb_info_issuer_chain : &f->coll->qe_identity_issuer_chain,
+	                      tcb ? &f->coll->tcb_info_issuer_chain_len
+	                          : &f->coll->qe_identity_issuer_chain_len),
+	    CVM_OK);
+}
+
+/* verify_quote_of verifies a quote of the PKI described by `q` (NULL: the
+ * default) with the collateral in `f`, cold, anchored in the PKI's root. */
+static void verify_quote_of(const struct forgery *f, const struct cvm_testpki_quote_opts *q,
+                            const struct cvm_policy *p, struct outcome *out)
+{
+	const uint8_t *root;
+	size_t root_len;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+
+	memset(out, 0, sizeof(*out));
+	cvm_report_init(&out->rep);
+	cvm_testpki_root_der(f->pki, &root, &root_len);
+	assert_int_equal(cvm_testpki_quote(f->pki, q, &quote, &quote_len), CVM_OK);
+	out->r = cvm_verify_quote(quote, quote_len, f->coll, root, root_len, NOW, p, &out->rep, &out->res);
+	if (out->rep.failed != NULL)
+		print_message("    step %s: %s\n", out->rep.failed->name, out->rep.failed->detail);
+	free(quote);
+}
+
+/* expect_no_warm_collateral checks that the collateral does not authenticate
+ * either, so that no warm verification can start from it. */
+static void expect_no_warm_collateral(const struct forgery *f, const char *step)
+{
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_report rep;
+	const uint8_t *root;
+	size_t root_len;
+
+	cvm_testpki_root_der(f->pki, &root, &root_len);
+	cvm_report_init(&rep);
+	assert_int_not_equal(cvm_dcap_collateral_authenticate(f->coll, root, root_len, NOW, &rep, &v),
+	                     CVM_OK);
+	assert_null(v);
+	assert_non_null(rep.failed);
+	assert_string_equal(rep.failed->name, step);
+}
+
+static void foreign_qe(const struct cvm_testpki_opts *o, struct cvm_testpki_opts *forged,
+                       struct cvm_testpki_quote_opts *q)
+{
+	*forged = *o;
+	cvm_mock_fill_pattern(forged->qe_mrsigner, sizeof(forged->qe_mrsigner), 0x66);
+	*q = o->quote;
+	memcpy(q->qe.mr_signer, forged->qe_mrsigner, sizeof(q->qe.mr_signer));
+}
+
+/* The issue's reproduction: a second PCK leaf, revoked on the PCK CRL, signs
+ * a TCB info that turns OutOfDate into UpToDate and a QE identity that
+ * admits a foreign QE. */
+static void collateral_signed_by_a_revoked_pck_leaf_is_rejected(void **state)
+{
+	struct forgery f;
+	struct cvm_testpki_opts up_to_date, admits_foreign;
+	struct cvm_testpki_quote_opts foreign;
+	struct cvm_policy p;
+	struct outcome oc;
+
+	(void)state;
+	policy_default(&p);
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	up_to_date = f.o;
+	up_to_date.levels[0].status = "UpToDate";
+	foreign_qe(&f.o, &admits_foreign, &foreign);
+
+	/* What Intel's collateral says: OutOfDate, and the foreign QE is not
+	 * Intel's. */
+	verify_quote_of(&f, NULL, &p, &oc);
+	assert_int_equal(oc.r, CVM_E_POLICY);
+	assert_true(oc.res.authentic);
+	assert_int_equal(oc.res.tcb_status, CVM_TCB_OUT_OF_DATE);
+	verify_quote_of(&f, &foreign, &p, &oc);
+	expect_reject(&oc, CVM_E_MISMATCH, "qe_identity_match", "MRSIGNER");
+
+	/* The forger's leaf: the right name, issued by the PCK CA, revoked. */
+	assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   "Intel SGX PCK Certificate", FORGER_SERIAL, "critical,CA:FALSE",
+	                                   "critical,digitalSignature,nonRepudiation", true, &f.signer),
+	                 CVM_OK);
+	f.chain[0] = f.signer.cert;
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[2] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	f.chain_len = 3;
+	forge(&f, CVM_MOCKPKI_F_TCB_INFO, &up_to_date);
+	forge(&f, CVM_MOCKPKI_F_QE_IDENTITY, &admits_foreign);
+	verify_quote_of(&f, &foreign, &p, &oc);
+	expect_reject(&oc, CVM_E_CHAIN, "tcb_info", "TCB Signing");
+	assert_false(oc.res.authentic);
+	expect_no_warm_collateral(&f, "tcb_info");
+	forgery_cleanup(&f);
+
+	/* The QE identity alone, with Intel's TCB info. */
+	forgery_init(&f, CVM_TEE_SGX);
+	forgery_make(&f);
+	foreign_qe(&f.o, &admits_foreign, &foreign);
+	assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   "Intel SGX PCK Certificate", FORGER_SERIAL, "critical,CA:FALSE",
+	                                   "critical,digitalSignature,nonRepudiation", true, &f.signer),
+	                 CVM_OK);
+	f.chain[0] = f.signer.cert;
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[2] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	f.chain_len = 3;
+	forge(&f, CVM_MOCKPKI_F_QE_IDENTITY, &admits_foreign);
+	verify_quote_of(&f, &foreign, &p, &oc);
+	expect_reject(&oc, CVM_E_CHAIN, "qe_identity", "TCB Signing");
+	expect_no_warm_collateral(&f, "qe_identity");
+	forgery_cleanup(&f);
+}
+
+/* struct signer_case is a key that is not Intel's TCB Signing key, and the
+ * chain its forger sends. */
+struct signer_case {
+	const char *what;
+	const char *cn;        /* NULL: the PCK CA itself signs */
+	bool by_pck_ca;        /* issued by the PCK CA, else by the root */
+	bool chain_has_pck_ca; /* the PCK CA sits between signer and root */
+	const char *bc, *ku;   /* basicConstraints, keyUsage */
+	bool revoked;          /* on the root CA CRL */
+	const char *detail;    /* what the failed step must say */
+};
+
+static const struct signer_case signer_cases[] = {
+    {"the PCK CA", NULL, false, false, NULL, NULL, false, "TCB Signing"},
+    {"a TCB Signing name issued by the PCK CA, chained through it", "Intel SGX TCB Signing", true, true,
+     "critical,CA:FALSE", "critical,digitalSignature,nonRepudiation", false, "TCB Signing"},
+    {"a TCB Signing name issued by the PCK CA, sent alone", "Intel SGX TCB Signing", true, false,
+     "critical,CA:FALSE", "critical,digitalSignature,nonRepudiation", false, "root"},
+    {"a TCB Signing certificate that is a CA", "Intel SGX TCB Signing", false, false,
+     "critical,CA:TRUE,pathlen:0", "critical,digitalSignature,nonRepudiation", false, "CA"},
+    {"a TCB Signing certificate for key encipherment only", "Intel SGX TCB Signing", false, false,
+     "critical,CA:FALSE", "critical,keyEncipherment", false, "key usage"},
+    {"a TCB Signing certificate that may also sign certificates", "Intel SGX TCB Signing", false, false,
+     "critical,CA:FALSE", "critical,digitalSignature,keyCertSign", false, "key usage"},
+    {"a TCB Signing certificate without key usage", "Intel SGX TCB Signing", false, false,
+     "critical,CA:FALSE", NULL, false, "key usage"},
+    {"a second TCB Signing certificate, revoked on the root CA CRL", "Intel SGX TCB Signing", false, false,
+     "critical,CA:FALSE", "critical,digitalSignature,nonRepudiation", true, "revoked"},
+};
+
+/* run_signer_case makes a PKI, has the key of `sc` sign file `which` (the
+ * platform UpToDate) and verifies a quote with it, cold and warm. It returns
+ * true when the forgery is rejected as it must be, else says why not. */
+static bool run_signer_case(const struct signer_case *sc, enum cvm_mockpki_file which)
+{
+	enum cvm_mockpki_cert issuer = sc->by_pck_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT;
+	const char *step = which == CVM_MOCKPKI_F_TCB_INFO ? "tcb_info" : "qe_identity";
+	int want = sc->revoked ? CVM_E_REVOKED : CVM_E_CHAIN;
+	struct cvm_testpki_opts forged;
+	struct cvm_policy p;
+	struct outcome oc;
+	struct forgery f;
+	bool ok;
+
+	policy_default(&p);
+	forgery_init(&f, CVM_TEE_TDX);
+	if (sc->revoked)
+		f.o.other_revoked[f.o.other_revoked_count++] = FORGER_SERIAL + 1;
+	forgery_make(&f);
+	forged = f.o;
+	forged.levels[0].status = "UpToDate";
+	if (sc->cn == NULL) {
+		f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+		f.signer.key = cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA);
+		assert_int_equal(EVP_PKEY_up_ref(f.signer.key), 1);
+	} else {
+		assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, issuer),
+		                                   cvm_mockpki_key(f.pki, issuer), sc->cn, FORGER_SERIAL + 1,
+		                                   sc->bc, sc->ku, false, &f.signer),
+		                 CVM_OK);
+		f.chain[0] = f.signer.cert;
+	}
+	f.chain_len = 1;
+	if (sc->chain_has_pck_ca)
+		f.chain[f.chain_len++] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[f.chain_len++] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	forge(&f, which, &forged);
+	verify_quote_of(&f, NULL, &p, &oc);
+	ok = oc.r == want && oc.rep.failed != NULL && strcmp(oc.rep.failed->name, step) == 0 &&
+	     strstr(oc.rep.failed->detail, sc->detail) != NULL && !oc.res.authentic;
+	if (!ok)
+		print_message(
+		    "  FAIL: %s signs the %s: %s, %s at step %s (expected %s at step %s, saying \"%s\")\n",
+		    sc->what, step, oc.r == CVM_OK ? "ACCEPTED" : "rejected",
+		    oc.res.tcb_status == CVM_TCB_UP_TO_DATE ? "UpToDate" : cvm_strerror(oc.r),
+		    oc.rep.failed != NULL ? oc.rep.failed->name : "(none)", cvm_strerror(want), step,
+		    sc->detail);
+	else
+		expect_no_warm_collateral(&f, step);
+	forgery_cleanup(&f);
+	return ok;
+}
+
+static void collateral_signed_by_any_key_but_the_tcb_signing_key_is_rejected(void **state)
+{
+	size_t bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(signer_cases) / sizeof(signer_cases[0]); i++) {
+		bad += !run_signer_case(&signer_cases[i], CVM_MOCKPKI_F_TCB_INFO);
+		bad += !run_signer_case(&signer_cases[i], CVM_MOCKPKI_F_QE_IDENTITY);
+	}
+	if (bad != 0)
+		fail_msg("%zu of %zu forged collateral files were not rejected as they must be", bad,
+		         2 * sizeof(signer_cases) / sizeof(signer_cases[0]));
+}
+
+/* The control for the cases above: the same forged content, re-signed by
+ * the PKI's own TCB Signing key and sent with its own chain, verifies; so
+ * what rejects the forgeries is who signed them, not how they were made. */
+static void collateral_re_signed_by_the_tcb_signing_key_verifies(void **state)
+{
+	struct cvm_testpki_opts forged;
+	struct cvm_policy p;
+	struct outcome oc;
+	struct forgery f;
+
+	(void)state;
+	policy_default(&p);
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	forged = f.o;
+	forged.levels[0].status = "UpToDate";
+	f.signer.key = cvm_mockpki_key(f.pki, CVM_MOCKPKI_TCB_SIGNER);
+	assert_int_equal(EVP_PKEY_up_ref(f.signer.key), 1);
+	f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_TCB_SIGNER);
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	f.chain_len = 2;
+	forge(&f, CVM_MOCKPKI_F_TCB_INFO, &forged);
+	forge(&f, CVM_MOCKPKI_F_QE_IDENTITY, &forged);
+	verify_quote_of(&f, NULL, &p, &oc);
+	assert_int_equal(oc.r, CVM_OK);
+	assert_int_equal(oc.res.tcb_status, CVM_TCB_UP_TO_DATE);
+	forgery_cleanup(&f);
+}
+
+/* A TCB info kept after it verified (lib/dcap/kept.c keeps its decoded form
+ * by its exact bytes) is still checked against its issuer chain every time:
+ * the very same body sent with another chain is rejected, whatever was kept
+ * and whichever certificates the process caches. */
+static void a_kept_tcb_info_is_rechecked_against_its_chain(void **state)
+{
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_report rep;
+	struct forgery f;
+	const uint8_t *root;
+	size_t root_len;
+
+	(void)state;
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	cvm_testpki_root_der(f.pki, &root, &root_len);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_authenticate(f.coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	cvm_dcap_verified_free(v);
+	assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA),
+	                                   "Intel SGX PCK Certificate", FORGER_SERIAL, "critical,CA:FALSE",
+	                                   "critical,digitalSignature,nonRepudiation", true, &f.signer),
+	                 CVM_OK);
+	f.chain[0] = f.signer.cert;
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[2] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(
+	    cvm_testpki_chain(f.chain, 3, &f.coll->tcb_info_issuer_chain, &f.coll->tcb_info_issuer_chain_len),
+	    CVM_OK);
+	expect_no_warm_collateral(&f, "tcb_info");
+	f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(
+	    cvm_testpki_chain(f.chain, 2, &f.coll->tcb_info_issuer_chain, &f.coll->tcb_info_issuer_chain_len),
+	    CVM_OK);
+	expect_no_warm_collateral(&f, "tcb_info");
+	forgery_cleanup(&f);
+}
+
+/* ---- the quote's PCK chain and the PCK CRL's issuer ---------------------- */
+
+/* struct pck_case is a PCK chain a quote may carry: who issued its PCK
+ * certificate, in what role, and what else the chain holds. */
+struct pck_case {
+	const char *what;
+	const char *cn;      /* the leaf's CN */
+	const char *bc, *ku; /* the leaf's basicConstraints and keyUsage */
+	bool by_second_ca;   /* issued by another CA of the PCK CA's name, which the root issued */
+	bool sub_ca;         /* issued by a CA the PCK CA issued, in the chain */
+	bool no_root;        /* the chain stops before the root */
+	bool ok;             /* a quote with it verifies */
+	const char *detail;  /* what the failed step must say */
+};
+
+static const struct pck_case pck_cases[] = {
+    {"a second PCK certificate of the same CA", "Intel SGX PCK Certificate", "critical,CA:FALSE",
+     "critical,digitalSignature,nonRepudiation", false, false, false, true, NULL},
+    {"a PCK certificate named as the TCB Signing certificate", "Intel SGX TCB Signing", "critical,CA:FALSE",
+     "critical,digitalSignature,nonRepudiation", false, false, false, false, "not a PCK certificate"},
+    {"a PCK certificate that is a CA", "Intel SGX PCK Certificate", "critical,CA:TRUE,pathlen:0",
+     "critical,digitalSignature,keyCertSign", false, false, false, false, "is a CA"},
+    {"a PCK certificate for key encipherment only", "Intel SGX PCK Certificate", "critical,CA:FALSE",
+     "critical,keyEncipherment", false, false, false, false, "key usage"},
+    {"a PCK certificate of another CA of the same name", "Intel SGX PCK Certificate", "critical,CA:FALSE",
+     "critical,digitalSignature,nonRepudiation", true, false, false, false, "not that CA's"},
+    {"a PCK certificate under a CA the PCK CA issued", "Intel SGX PCK Certificate", "critical,CA:FALSE",
+     "critical,digitalSignature,nonRepudiation", false, true, false, false, "holds 4 certificates"},
+    {"a PCK chain without the root", "Intel SGX PCK Certificate", "critical,CA:FALSE",
+     "critical,digitalSignature,nonRepudiation", false, false, true, false, "holds 2 certificates"},
+};
+
+/* run_pck_case verifies a quote whose PCK chain is `pc`'s, cold, and warm
+ * after a quote with the platform's own chain verified (so that a chain is
+ * cached). Returns true when the verdict is the expected one. */
+static bool run_pck_case(const struct pck_case *pc)
+{
+	struct cvm_testpki_opts o;
+	struct cvm_testpki *pki = NULL;
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_testpki_issued ca = {NULL, NULL}, leaf = {NULL, NULL};
+	X509 *issuer, *chain[4];
+	EVP_PKEY *issuer_key;
+	uint8_t *pem = NULL, *quote = NULL, *good = NULL;
+	size_t pem_len = 0, quote_len = 0, good_len = 0, n = 0;
+	const uint8_t *root;
+	size_t root_len;
+	struct cvm_policy p;
+	struct outcome cold, warm;
+	bool ok;
+
+	policy_default(&p);
+	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
+	assert_int_equal(cvm_testpki_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
+	cvm_testpki_root_der(pki, &root, &root_len);
+	issuer = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_CA);
+	issuer_key = cvm_mockpki_key(pki, CVM_MOCKPKI_PCK_CA);
+	if (pc->by_second_ca || pc->sub_ca) {
+		X509 *ca_issuer = cvm_mockpki_x509(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
+		EVP_PKEY *ca_key = cvm_mockpki_key(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
+
+		assert_int_equal(cvm_testpki_issue(pki, ca_issuer, ca_key, "Intel SGX PCK Platform CA",
+		                                   FORGER_SERIAL + 2, "critical,CA:TRUE,pathlen:0",
+		                                   "critical,keyCertSign,cRLSign", false, &ca),
+		                 CVM_OK);
+		issuer = ca.cert;
+		issuer_key = ca.key;
+	}
+	assert_int_equal(
+	    cvm_testpki_issue(pki, issuer, issuer_key, pc->cn, FORGER_SERIAL, pc->bc, pc->ku, true, &leaf),
+	    CVM_OK);
+	chain[n++] = leaf.cert;
+	chain[n++] = issuer;
+	if (pc->sub_ca)
+		chain[n++] = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_CA);
+	if (!pc->no_root)
+		chain[n++] = cvm_mockpki_x509(pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(cvm_mock_pem_chain(chain, n, true, &pem, &pem_len), CVM_OK);
+	assert_int_equal(cvm_mockpki_quote_with(pki, NULL, leaf.key, pem, pem_len, &quote, &quote_len),
+	                 CVM_OK);
+	assert_int_equal(cvm_testpki_quote(pki, NULL, &good, &good_len), CVM_OK);
+
+	memset(&cold, 0, sizeof(cold));
+	cvm_report_init(&cold.rep);
+	cold.r = cvm_verify_quote(quote, quote_len, coll, root, root_len, NOW, &p, &cold.rep, &cold.res);
+	memset(&warm, 0, sizeof(warm));
+	cvm_report_init(&warm.rep);
+	assert_int_equal(cvm_dcap_collateral_authenticate(coll, root, root_len, NOW, &warm.rep, &v), CVM_OK);
+	assert_int_equal(cvm_verify_quote_warm(v, good, good_len, NOW, &p, &warm.rep, &warm.res), CVM_OK);
+	cvm_report_init(&warm.rep);
+	warm.r = cvm_verify_quote_warm(v, quote, quote_len, NOW, &p, &warm.rep, &warm.res);
+	if (pc->ok)
+		ok = cold.r == CVM_OK && warm.r == CVM_OK;
+	else
+		ok = cold.r == CVM_E_CHAIN && cold.rep.failed != NULL &&
+		     strcmp(cold.rep.failed->name, "pck_chain") == 0 &&
+		     strstr(cold.rep.failed->detail, pc->detail) != NULL && warm.r == CVM_E_CHAIN &&
+		     warm.rep.failed != NULL && strcmp(warm.rep.failed->name, "pck_chain") == 0;
+	if (!ok)
+		print_message("  FAIL: %s: cold %s at step %s (%s), warm %s at step %s; expected %s%s\n",
+		              pc->what, cvm_strerror(cold.r),
+		              cold.rep.failed != NULL ? cold.rep.failed->name : "(none)",
+		              cold.rep.failed != NULL ? cold.rep.failed->detail : "", cvm_strerror(warm.r),
+		              warm.rep.failed != NULL ? warm.rep.failed->name : "(none)",
+		              pc->ok ? "acceptance" : "a rejection at step pck_chain saying ",
+		              pc->ok ? "" : pc->detail);
+	cvm_dcap_verified_free(v);
+	free(good);
+	free(quote);
+	free(pem);
+	cvm_testpki_issued_cleanup(&leaf);
+	cvm_testpki_issued_cleanup(&ca);
+	cvm_dcap_collateral_free(coll);
+	cvm_testpki_free(pki);
+	return ok;
+}
+
+static void pck_chains_in_any_but_intels_shape_are_rejected_cold_and_warm(void **state)
+{
+	size_t bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pck_cases) / sizeof(pck_cases[0]); i++)
+		bad += !run_pck_case(&pck_cases[i]);
+	if (bad != 0)
+		fail_msg("%zu of %zu PCK chains did not get the verdict they must", bad,
+		         sizeof(pck_cases) / sizeof(pck_cases[0]));
+}
+
+/* The PCK CRL issuer chain: the PCK CA, then the root. */
+static void pck_crl_issuer_chain_must_be_a_pck_ca_and_the_root(void **state)
+{
+	struct forgery f;
+	struct cvm_policy p;
+	struct outcome oc;
+	X509 *chain[2];
+
+	(void)state;
+	policy_default(&p);
+	/* without the root */
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
+	assert_int_equal(
+	    cvm_testpki_chain(chain, 1, &f.coll->pck_crl_issuer_chain, &f.coll->pck_crl_issuer_chain_len),
+	    CVM_OK);
+	verify_quote_of(&f, NULL, &p, &oc);
+	expect_reject(&oc, CVM_E_CHAIN, "pck_crl", "holds 1 certificate");
+	expect_no_warm_collateral(&f, "pck_crl");
+	forgery_cleanup(&f);
+	/* the TCB Signing certificate in the PCK CA's place */
+	forgery_init(&f, CVM_TEE_TDX);
+	forgery_make(&f);
+	chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_TCB_SIGNER);
+	chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
+	assert_int_equal(
+	    cvm_testpki_chain(chain, 2, &f.coll->pck_crl_issuer_chain, &f.coll->pck_crl_issuer_chain_len),
+	    CVM_OK);
+	verify_quote_of(&f, NULL, &p, &oc);
+	expect_reject(&oc, CVM_E_CHAIN, "pck_crl", "not a PCK CA");
+	expect_no_warm_collateral(&f, "pck_crl");
+	forgery_cleanup(&f);
 }
 
 /* ---- TCB levels ---------------------------------------------------------- */
@@ -504,7 +1021,7 @@ static void one_pki_signs_many_quotes_for_the_warm_path(void **state)
 	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
 	cvm_testpki_root_der(pki, &root, &root_len);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_collateral_verify(coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(coll, root, root_len, NOW, &rep, &v), CVM_OK);
 	for (uint8_t i = 0; i < 3; i++) {
 		q = cvm_testpki_opts_of(pki)->quote;
 		memset(q.td.report_data, i, sizeof(q.td.report_data));
@@ -516,6 +1033,61 @@ static void one_pki_signs_many_quotes_for_the_warm_path(void **state)
 		buf = NULL;
 	}
 	cvm_dcap_verified_free(v);
+	cvm_dcap_collateral_free(coll);
+	cvm_testpki_free(pki);
+}
+
+/* A trust anchor given explicitly (--root) can expire before the collateral
+ * it anchors: collateral verified while the root was valid must not keep
+ * verifying quotes once it has expired, as the cold path would refuse. */
+static void warm_path_rejects_once_the_trust_anchor_expired(void **state)
+{
+	struct cvm_testpki_opts o;
+	struct cvm_testpki *pki = NULL;
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_policy p;
+	struct cvm_report rep;
+	struct cvm_dcap_result res;
+	const uint8_t *root;
+	size_t root_len;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	const int64_t root_end = NOW + 10 * DAY, later = NOW + 20 * DAY;
+
+	(void)state;
+	cvm_testpki_opts_init(&o, CVM_TEE_TDX, NOW);
+	o.cert[CVM_TESTPKI_ROOT].to = root_end; /* the TCB info and CRLs last until NOW + 29 days */
+	policy_default(&p);
+	assert_int_equal(cvm_testpki_new(&o, &pki), CVM_OK);
+	assert_int_equal(cvm_testpki_collateral(pki, &coll), CVM_OK);
+	assert_int_equal(cvm_testpki_quote(pki, NULL, &quote, &quote_len), CVM_OK);
+	cvm_testpki_root_der(pki, &root, &root_len);
+
+	/* cold: accepted while the root is valid, refused after */
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote(quote, quote_len, coll, root, root_len, NOW, &p, &rep, &res),
+	                 CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote(quote, quote_len, coll, root, root_len, later, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "root");
+
+	/* warm: the same */
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_dcap_collateral_authenticate(coll, root, root_len, NOW, &rep, &v), CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, root_end, &p, &rep, &res), CVM_OK);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, root_end + 1, &p, &rep, &res),
+	                 CVM_E_EXPIRED);
+	assert_non_null(rep.failed);
+	assert_string_equal(rep.failed->name, "collateral");
+	assert_false(res.authentic);
+	cvm_report_init(&rep);
+	assert_int_equal(cvm_verify_quote_warm(v, quote, quote_len, later, &p, &rep, &res), CVM_E_EXPIRED);
+	cvm_dcap_verified_free(v);
+	free(quote);
 	cvm_dcap_collateral_free(coll);
 	cvm_testpki_free(pki);
 }
@@ -608,7 +1180,14 @@ int main(void)
 	    cmocka_unit_test(lower_pce_svn_falls_to_the_out_of_date_level),
 	    cmocka_unit_test(revoked_level_is_rejected),
 	    cmocka_unit_test(cpu_svn_below_every_level_matches_none),
+	    cmocka_unit_test(collateral_signed_by_a_revoked_pck_leaf_is_rejected),
+	    cmocka_unit_test(collateral_signed_by_any_key_but_the_tcb_signing_key_is_rejected),
+	    cmocka_unit_test(collateral_re_signed_by_the_tcb_signing_key_verifies),
+	    cmocka_unit_test(a_kept_tcb_info_is_rechecked_against_its_chain),
+	    cmocka_unit_test(pck_chains_in_any_but_intels_shape_are_rejected_cold_and_warm),
+	    cmocka_unit_test(pck_crl_issuer_chain_must_be_a_pck_ca_and_the_root),
 	    cmocka_unit_test(one_pki_signs_many_quotes_for_the_warm_path),
+	    cmocka_unit_test(warm_path_rejects_once_the_trust_anchor_expired),
 	    cmocka_unit_test(testpki_rejects_bad_options),
 	    cmocka_unit_test(testpki_quotes_parse_and_carry_the_knobs),
 	};

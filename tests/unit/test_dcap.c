@@ -99,9 +99,9 @@ static int verify_dir(const char *dir, int64_t at, struct cvm_report *rep, struc
 	r = cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0);
 	assert_int_equal(r, CVM_OK);
 	cvm_report_init(rep);
-	r = cvm_dcap_collateral_verify(c, NULL, 0, at, rep, &v);
+	r = cvm_dcap_collateral_authenticate(c, NULL, 0, at, rep, &v);
 	if (r == CVM_OK)
-		r = cvm_dcap_quote_verify(v, quote, qlen, at, rep, res);
+		r = cvm_dcap_quote_authenticate(v, quote, qlen, at, rep, res);
 	/* res borrows from quote: keep the verdict fields only */
 	memset(&res->quote, 0, sizeof(res->quote));
 	cvm_dcap_verified_free(v);
@@ -227,9 +227,9 @@ static void flip_quote_regions(const char *dir, int64_t at)
 	buf = vector_read(rel, &qlen);
 	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
 	                 CVM_OK);
-	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(c, NULL, 0, at, NULL, &v), CVM_OK);
 	assert_int_equal(cvm_quote_parse(buf, qlen, &q), CVM_OK);
-	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	assert_int_equal(cvm_dcap_quote_authenticate(v, buf, qlen, at, NULL, &res), CVM_OK);
 	orig_chain = q.pck_chain_pem;
 	saved_chain = malloc(orig_chain.len);
 	assert_non_null(saved_chain);
@@ -267,7 +267,7 @@ static void flip_quote_regions(const char *dir, int64_t at)
 				int r;
 
 				buf[at_byte] ^= (uint8_t)(1u << (bit % 8));
-				r = cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res);
+				r = cvm_dcap_quote_authenticate(v, buf, qlen, at, NULL, &res);
 				/* PEM framing is not signed: a flip that OpenSSL's PEM
 				 * reader tolerates must leave the certificates as they
 				 * were. */
@@ -283,7 +283,7 @@ static void flip_quote_regions(const char *dir, int64_t at)
 	print_message(
 	    "%s: %zu single-bit flips rejected, %zu that only touched PEM framing (same certificates)\n", dir,
 	    flips - framing, framing);
-	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	assert_int_equal(cvm_dcap_quote_authenticate(v, buf, qlen, at, NULL, &res), CVM_OK);
 	cvm_dcap_verified_free(v);
 	cvm_dcap_collateral_free(c);
 	free(saved_chain);
@@ -341,7 +341,7 @@ static void flip_file(const char *dir, int64_t at, const char *file, enum flip_k
 
 	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
 	                 CVM_OK);
-	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(c, NULL, 0, at, NULL, &v), CVM_OK);
 	cvm_dcap_verified_free(v);
 	{
 		uint8_t *p = *(uint8_t **)(void *)((char *)c + field_off);
@@ -361,7 +361,7 @@ static void flip_file(const char *dir, int64_t at, const char *file, enum flip_k
 
 			p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			v = NULL;
-			r = cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v);
+			r = cvm_dcap_collateral_authenticate(c, NULL, 0, at, NULL, &v);
 			cvm_dcap_verified_free(v);
 			/* Only a flip that leaves the signed content as it was
 			 * (PEM framing, the case of a signature hex digit) may pass. */
@@ -422,23 +422,78 @@ static void warm_collateral_is_rechecked_against_the_time(void **state)
 	(void)state;
 	assert_int_equal(cvm_dcap_collateral_load_dir(vector_path(path, sizeof(path), dir), &c, NULL, 0),
 	                 CVM_OK);
-	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at, NULL, &v), CVM_OK);
-	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, at, NULL, &res), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(c, NULL, 0, at, NULL, &v), CVM_OK);
+	assert_int_equal(cvm_dcap_quote_authenticate(v, buf, qlen, at, NULL, &res), CVM_OK);
 	assert_true(res.collateral_expiry >= at);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, res.collateral_expiry + 1, &rep, &res),
+	assert_int_equal(cvm_dcap_quote_authenticate(v, buf, qlen, res.collateral_expiry + 1, &rep, &res),
 	                 CVM_E_EXPIRED);
 	assert_string_equal(rep.failed->name, "collateral");
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_quote_verify(v, buf, qlen, 1600000000, &rep, &res), CVM_E_EXPIRED);
+	assert_int_equal(cvm_dcap_quote_authenticate(v, buf, qlen, 1600000000, &rep, &res), CVM_E_EXPIRED);
 	/* and the cold path names the first expired item */
 	cvm_dcap_verified_free(v);
 	v = NULL;
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_collateral_verify(c, NULL, 0, at + 40 * 86400, &rep, &v), CVM_E_EXPIRED);
+	assert_int_equal(cvm_dcap_collateral_authenticate(c, NULL, 0, at + 40 * 86400, &rep, &v),
+	                 CVM_E_EXPIRED);
 	assert_non_null(strstr(cvm_report_reason(&rep), "expired"));
 	cvm_dcap_collateral_free(c);
 	free(buf);
+}
+
+/* The name and key-usage reads the chain checks rely on, over Intel's own
+ * certificates: every TCB issuer chain of the vectors holds the TCB Signing
+ * certificate (an end entity for digital signature and non-repudiation)
+ * and the root (a CA for certificates and CRLs), named exactly as Intel
+ * names them; a name with an attribute missing, moved or changed is not. */
+static void intel_certificates_read_with_the_names_and_usages_pinned(void **state)
+{
+	const struct cvm_name_attr tcb[] = {{"CN", "Intel SGX TCB Signing"},
+	                                    {"O", "Intel Corporation"},
+	                                    {"L", "Santa Clara"},
+	                                    {"ST", "CA"},
+	                                    {"C", "US"}};
+	const struct cvm_name_attr moved[] = {{"O", "Intel Corporation"},
+	                                      {"CN", "Intel SGX TCB Signing"},
+	                                      {"L", "Santa Clara"},
+	                                      {"ST", "CA"},
+	                                      {"C", "US"}};
+	const struct cvm_name_attr other[] = {{"CN", "Intel SGX TCB Signing"},
+	                                      {"O", "Intel Corporation"},
+	                                      {"L", "Santa Clara"},
+	                                      {"ST", "CA"},
+	                                      {"C", "DE"}};
+	uint32_t ku = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(expects) / sizeof(expects[0]); i++) {
+		struct cvm_cert **certs = NULL;
+		size_t n = 0, len = 0;
+		char rel[512];
+		uint8_t *pem;
+
+		(void)snprintf(rel, sizeof(rel), "%s/tcb_info_issuer_chain.pem", expects[i].dir);
+		pem = vector_read(rel, &len);
+		assert_int_equal(cvm_certs_parse_pem(pem, len, &certs, &n), CVM_OK);
+		assert_int_equal(n, 2);
+		assert_true(cvm_cert_subject_is(certs[0], tcb, 5));
+		assert_false(cvm_cert_subject_is(certs[0], tcb, 4));
+		assert_false(cvm_cert_subject_is(certs[0], moved, 5));
+		assert_false(cvm_cert_subject_is(certs[0], other, 5));
+		assert_false(cvm_cert_subject_is(certs[1], tcb, 5));
+		assert_true(cvm_cert_key_usage(certs[0], &ku));
+		assert_int_equal(ku, CVM_KU_DIGITAL_SIGNATURE | CVM_KU_NON_REPUDIATION);
+		assert_false(cvm_cert_claims_ca(certs[0]));
+		assert_false(cvm_cert_is_ca(certs[0]));
+		assert_true(cvm_cert_key_usage(certs[1], &ku));
+		assert_int_equal(ku, CVM_KU_KEY_CERT_SIGN | CVM_KU_CRL_SIGN);
+		assert_true(cvm_cert_claims_ca(certs[1]));
+		assert_true(cvm_cert_is_ca(certs[1]));
+		assert_true(cvm_cert_equal(certs[1], root_cert()));
+		cvm_certs_free(certs, n);
+		free(pem);
+	}
 }
 
 static void builtin_root_is_intels(void **state)
@@ -481,9 +536,10 @@ static void *verify_all(void *p)
 
 			memset(&res, 0, sizeof(res));
 			cvm_report_init(&rep);
-			r = cvm_dcap_collateral_verify(l->coll[i], NULL, 0, e->at, &rep, &v);
+			r = cvm_dcap_collateral_authenticate(l->coll[i], NULL, 0, e->at, &rep, &v);
 			if (r == CVM_OK)
-				r = cvm_dcap_quote_verify(v, l->quote[i], l->quote_len[i], e->at, &rep, &res);
+				r = cvm_dcap_quote_authenticate(v, l->quote[i], l->quote_len[i], e->at, &rep,
+				                                &res);
 			if ((r == CVM_OK) != e->ok || res.tcb_status != e->status)
 				l->wrong++;
 			cvm_dcap_verified_free(v);
@@ -534,6 +590,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(builtin_root_is_intels),
+	    cmocka_unit_test(intel_certificates_read_with_the_names_and_usages_pinned),
 	    cmocka_unit_test(every_vector_gives_the_stated_quote_verdict),
 	    cmocka_unit_test(warm_collateral_is_rechecked_against_the_time),
 	    cmocka_unit_test(every_bit_flip_in_signed_quote_regions_is_rejected),

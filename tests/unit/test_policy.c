@@ -190,6 +190,9 @@ static void policy_init_sets_strict_defaults(void **state)
 	assert_true(p.require_sept_ve_disable);
 	assert_true(p.require_zero_mr_service_td);
 	assert_false(p.allow_reserved_attributes);
+	assert_true(p.snp.require_crl);
+	assert_false(p.snp.allow_debug_set);
+	assert_false(p.snp.allow_migration_agent);
 	assert_false(p.mr_td.set);
 	assert_false(p.mr_config_id.set);
 	assert_false(p.mr_owner.set);
@@ -902,7 +905,7 @@ static void verify_quote_accepts_uptodate_tdx_cold_and_warm(void **state)
 	assert_int_equal(v->res.tcb_status, CVM_TCB_UP_TO_DATE);
 	assert_step(&v->rep, "policy.tcb_status", true);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_dcap_collateral_verify(v->coll, NULL, 0, 1752919234, &rep, &dv), CVM_OK);
+	assert_int_equal(cvm_dcap_collateral_authenticate(v->coll, NULL, 0, 1752919234, &rep, &dv), CVM_OK);
 	cvm_report_init(&v->rep);
 	assert_int_equal(
 	    cvm_verify_quote_warm(dv, v->quote, v->quote_len, 1752919234, &v->policy, &v->rep, &v->res),

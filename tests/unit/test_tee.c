@@ -33,8 +33,6 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
-#include <cvmkit/mockamd.h>
-#include <cvmkit/mockpki.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/snp.h>
@@ -42,6 +40,8 @@
 #include <cvmkit/verify.h>
 
 #include "tee/tee_int.h"
+#include "sim/mockamd_lib.h"
+#include "sim/mockpki_lib.h"
 #include "testpki.h"
 #include "vectors.h"
 
@@ -1408,8 +1408,8 @@ static void sim_snp_bit_flips_never_verify(void **state)
 	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
 	(void)snprintf(path, sizeof(path), "%s/collateral/snp", s.dir);
 	assert_int_equal(cvm_amd_collateral_load_dir(path, &c, what, sizeof(what)), CVM_OK);
-	assert_int_equal(cvm_amd_chain_verify(c, CVM_SNP_SIGNER_VCEK, c->ark, c->ark_len, NOW, NULL, &ver),
-	                 CVM_OK);
+	assert_int_equal(
+	    cvm_amd_chain_authenticate(c, CVM_SNP_SIGNER_VCEK, c->ark, c->ark_len, NOW, NULL, &ver), CVM_OK);
 	cvm_policy_init(&pol);
 	cvm_report_init(&rep);
 	assert_int_equal(cvm_verify_snp_report_warm(ver, ev.data, ev.data_len, NOW, &pol, &rep, &res),

@@ -1,20 +1,22 @@
-/* A mock PKI shaped like Intel's DCAP PKI, built with OpenSSL (lib/crypto is
- * the only place that includes it): a root CA, a PCK Platform CA, a PCK leaf
- * certificate with the SGX extension (PPID, TCB components, PCE ID, FMSPC), a
- * TCB signing certificate, both CRLs, a signed TCB info and QE identity, and
- * TDX v4 and SGX v3 quotes whose QE report is bound to a fresh attestation
- * key. All keys are ECDSA P-256 and all signatures ECDSA with SHA-256.
+/* A mock PKI shaped like Intel's DCAP PKI, for the simulated TEE (lib/sim,
+ * built with OpenSSL): a root CA, a PCK Platform CA, a PCK leaf certificate
+ * with the SGX extension (PPID, TCB components, PCE ID, FMSPC), a TCB signing
+ * certificate, both CRLs, a signed TCB info and QE identity, and TDX v4 and
+ * SGX v3 quotes whose QE report is bound to a fresh attestation key. All
+ * keys are ECDSA P-256 and all signatures ECDSA with SHA-256.
  *
- * It serves two users: the simulated TEE (lib/tee, `cvm sim`), which keeps one
- * PKI in a folder for the life of a simulated platform, and the tests, which
- * make a fresh PKI per case with one knob changed (tests/common/testpki.h
- * wraps this header under its historic cvm_testpki_* names).
+ * Internal to the library: lib/tee keeps one PKI in a folder for the life of
+ * a simulated platform (`cvm sim`), and the unit tests make a fresh PKI per
+ * case with one knob changed (tests/common/testpki.h wraps this header under
+ * its historic cvm_testpki_* names, and makes the broken collateral and
+ * quotes the tests need from the building blocks of lib/sim/mock_int.h).
  *
  * Nothing here is ever a trust anchor by default. Every root it makes carries
  * the marker extension CVM_MOCKPKI_MARKER_OID, which
  * cvm_mockpki_der_is_simulated detects, so that a verdict over its evidence
- * can say "simulated". The names (CN=Intel SGX Root CA, ...) imitate Intel's
- * so that the verifier runs the same code on both; they prove nothing.
+ * can say "simulated". The names (CN=Intel SGX Root CA, ...) are Intel's, so
+ * that the verifier runs the same code on both, its name checks included;
+ * they prove nothing.
  *
  * Every date, revocation and TCB input is a knob in struct cvm_mockpki_opts;
  * cvm_mockpki_opts_init fills defaults that verify at `now` with TCB status
@@ -32,15 +34,15 @@
  *
  * To keep a PKI across processes, cvm_mockpki_save_keys writes its keys
  * (mode 0600) and certificates, and cvm_mockpki_load rebuilds it from them. */
-#ifndef CVMKIT_MOCKPKI_H
-#define CVMKIT_MOCKPKI_H
+#ifndef CVM_SIM_MOCKPKI_LIB_H
+#define CVM_SIM_MOCKPKI_LIB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "quote.h"
+#include <cvmkit/err.h>
+#include <cvmkit/quote.h>
 
 #define CVM_MOCKPKI_LEVELS_MAX 8
 #define CVM_MOCKPKI_ADVISORIES_MAX 8
@@ -56,17 +58,6 @@ enum cvm_mockpki_cert {
 	CVM_MOCKPKI_TCB_SIGNER, /* "Intel SGX TCB Signing", signed by the root */
 	CVM_MOCKPKI_CERT_COUNT
 };
-
-/* Faults injected into the collateral (cvm_mockpki_opts.faults). */
-#define CVM_MOCKPKI_FAULT_PCK_CRL_WRONG_KEY (1u << 0)  /* PCK CRL signed by an unrelated key */
-#define CVM_MOCKPKI_FAULT_ROOT_CRL_WRONG_KEY (1u << 1) /* root CA CRL signed by an unrelated key */
-#define CVM_MOCKPKI_FAULT_TCB_INFO_TAMPER (1u << 2)    /* tcbInfo text altered after signing */
-#define CVM_MOCKPKI_FAULT_QE_IDENTITY_TAMPER (1u << 3) /* enclaveIdentity text altered after signing */
-
-/* Faults injected into a quote (cvm_mockpki_quote_opts.faults). */
-#define CVM_MOCKPKI_FAULT_QUOTE_SIG (1u << 0)     /* quote signature does not verify */
-#define CVM_MOCKPKI_FAULT_QE_REPORT_SIG (1u << 1) /* QE report signature does not verify */
-#define CVM_MOCKPKI_FAULT_QE_BINDING (1u << 2)    /* QE report_data is not the key/auth-data hash */
 
 /* struct cvm_mockpki_window is a validity window in Unix seconds: notBefore
  * and notAfter of a certificate, thisUpdate and nextUpdate of a CRL, or
@@ -110,12 +101,11 @@ struct cvm_mockpki_quote_opts {
 	uint8_t user_data[20];
 	struct cvm_tdx_report td;  /* TDX quote body (TD 1.0 only) */
 	struct cvm_sgx_report app; /* SGX quote body */
-	/* The QE report. Its report_data is computed (SHA-256 of attestation key
-	 * and auth data, then zeros) unless CVM_MOCKPKI_FAULT_QE_BINDING. */
+	/* The QE report. Its report_data is computed: SHA-256 of the attestation
+	 * key and the auth data, then zeros. */
 	struct cvm_sgx_report qe;
 	uint8_t auth_data[CVM_MOCKPKI_AUTH_DATA_LEN];
-	bool is_debug;   /* sets TD attribute DEBUG or SGX attribute DEBUG in the body */
-	unsigned faults; /* CVM_MOCKPKI_FAULT_QUOTE_SIG, ... */
+	bool is_debug; /* sets TD attribute DEBUG or SGX attribute DEBUG in the body */
 };
 
 /* struct cvm_mockpki_opts holds every knob. Fill it with
@@ -137,7 +127,6 @@ struct cvm_mockpki_opts {
 	bool revoke[CVM_MOCKPKI_CERT_COUNT];
 	size_t other_revoked_count;
 	uint64_t other_revoked[CVM_MOCKPKI_REVOKED_MAX];
-	unsigned faults; /* CVM_MOCKPKI_FAULT_PCK_CRL_WRONG_KEY, ... */
 
 	/* the PCK certificate's SGX extension */
 	uint8_t ppid[16];
@@ -182,7 +171,7 @@ struct cvm_mockpki_opts {
  * a second, lower one OutOfDate with two advisories, a QE identity whose
  * first level (UpToDate) matches the QE report, and a TD body with
  * SEPT_VE_DISABLE set and no DEBUG. */
-CVM_API void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t now);
+void cvm_mockpki_opts_init(struct cvm_mockpki_opts *o, enum cvm_tee tee, int64_t now);
 
 /* struct cvm_mockpki holds the keys, certificates, CRLs and signed JSON made
  * from one set of options. Opaque. */
@@ -191,32 +180,31 @@ struct cvm_mockpki;
 /* cvm_mockpki_new generates keys and builds all collateral from `o` (which
  * it copies). Returns 0, CVM_E_INVAL (bad options), CVM_E_NOMEM,
  * CVM_E_TOO_LARGE or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out);
-CVM_API void cvm_mockpki_free(struct cvm_mockpki *pki);
+CVM_MUST_CHECK int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out);
+void cvm_mockpki_free(struct cvm_mockpki *pki);
 
 /* cvm_mockpki_write_collateral writes into the existing folder `dir` the
  * files a collateral folder holds: tcb_info.json, qe_identity.json,
  * tcb_info_issuer_chain.pem, qe_identity_issuer_chain.pem,
  * pck_crl_issuer_chain.pem, pck_crl.der, root_ca_crl.der and
  * intel_sgx_root_ca.der (the test root). Returns 0 or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockpki_write_collateral(const struct cvm_mockpki *pki, const char *dir);
+CVM_MUST_CHECK int cvm_mockpki_write_collateral(const struct cvm_mockpki *pki, const char *dir);
 
 /* cvm_mockpki_quote signs a quote described by `q` (NULL: the one in the
  * options) with a fresh attestation key, certified by a QE report that the
  * PCK leaf key signs. The quote is TDX v4 or SGX v3 after the PKI's TEE.
  * The caller frees `*out`. Returns 0, CVM_E_NOMEM, CVM_E_TOO_LARGE or
  * CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_mockpki_quote(const struct cvm_mockpki *pki,
-                                             const struct cvm_mockpki_quote_opts *q, uint8_t **out,
-                                             size_t *out_len);
+CVM_MUST_CHECK int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q,
+                                     uint8_t **out, size_t *out_len);
 
 /* cvm_mockpki_opts_of gives the options `pki` was made from, so that a
  * caller can start a quote from their quote defaults. */
-CVM_API const struct cvm_mockpki_opts *cvm_mockpki_opts_of(const struct cvm_mockpki *pki);
+const struct cvm_mockpki_opts *cvm_mockpki_opts_of(const struct cvm_mockpki *pki);
 
 /* cvm_mockpki_root_der gives the root CA certificate (DER), borrowed from
  * `pki`. */
-CVM_API void cvm_mockpki_root_der(const struct cvm_mockpki *pki, const uint8_t **der, size_t *der_len);
+void cvm_mockpki_root_der(const struct cvm_mockpki *pki, const uint8_t **der, size_t *der_len);
 
 /* The files of a collateral folder, in the order cvm_mockpki_file gives
  * them; cvm_mockpki_file_name names each. */
@@ -234,11 +222,10 @@ enum cvm_mockpki_file {
 
 /* cvm_mockpki_file_name returns the file name of `f` (static), or NULL when
  * `f` is out of range. */
-CVM_API const char *cvm_mockpki_file_name(enum cvm_mockpki_file f);
+const char *cvm_mockpki_file_name(enum cvm_mockpki_file f);
 /* cvm_mockpki_file lends the bytes of collateral file `f` (borrowed from
  * `pki`; no NUL is appended). An out-of-range `f` gives NULL and 0. */
-CVM_API void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, const uint8_t **p,
-                              size_t *len);
+void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, const uint8_t **p, size_t *len);
 
 /* cvm_mockpki_save_keys writes into the existing folder `dir` each
  * certificate's private key as PKCS#8 PEM with mode 0600 (root.key,
@@ -247,7 +234,7 @@ CVM_API void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_fi
  * that others may write to. The key files are secrets: whoever reads them
  * can sign quotes this PKI's root vouches for. Returns 0, CVM_E_INVAL,
  * CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir);
+CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir);
 
 /* cvm_mockpki_load rebuilds a PKI from the keys and certificates that
  * cvm_mockpki_save_keys wrote to `dir`, and builds fresh collateral (CRLs,
@@ -257,8 +244,8 @@ CVM_API CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, 
  * that each certificate's key is the saved key and that the issuers match,
  * but not the dates. Returns 0, CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM,
  * CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir,
-                                            struct cvm_mockpki **out);
+CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir,
+                                    struct cvm_mockpki **out);
 
 /* CVM_MOCKPKI_MARKER_OID names the non-critical extension every mock root
  * carries: an arc under 2.25 (a UUID, ITU-T X.667) that no real vendor
@@ -268,11 +255,20 @@ CVM_API CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, co
 /* cvm_mockpki_der_is_simulated is true when the `len` bytes at `der` are one
  * X.509 certificate (DER) that carries CVM_MOCKPKI_MARKER_OID. It checks no
  * signature: a marker only ever makes evidence look less trustworthy. */
-CVM_API bool cvm_mockpki_der_is_simulated(const uint8_t *der, size_t len);
+bool cvm_mockpki_der_is_simulated(const uint8_t *der, size_t len);
 
 /* cvm_mockpki_pem_has_simulated is true when any certificate of the PEM chain
  * in the `len` bytes at `pem` carries the marker (a quote's PCK chain, or an
  * SNP certificate chain). Unparseable input gives false. */
-CVM_API bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
+bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
+
+/* cvm_mockpki_json_text writes the unsigned text of `f`, the tcbInfo
+ * (CVM_MOCKPKI_F_TCB_INFO) or enclaveIdentity (CVM_MOCKPKI_F_QE_IDENTITY)
+ * object that `o` describes, into a new buffer: what the TCB signing key
+ * signs. Returns 0, CVM_E_INVAL (another file), CVM_E_NOMEM or
+ * CVM_E_TOO_LARGE. */
+CVM_MUST_CHECK int cvm_mockpki_json_text(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f,
+                                         uint8_t **out, size_t *out_len);
+
 
 #endif

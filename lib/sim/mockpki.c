@@ -1,12 +1,9 @@
 /* A mock PKI shaped like Intel's DCAP PKI, built with OpenSSL. See
- * include/cvmkit/mockpki.h. */
-#include <errno.h>
+ * lib/sim/mockpki_lib.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -21,11 +18,8 @@
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/file.h>
-#include <cvmkit/secret.h>
 
-#include <cvmkit/mockpki.h>
-
-#include "mock_int.h"
+#include "sim/mock_int.h"
 
 #define DAY ((int64_t)24 * 3600)
 #define YEAR (365 * DAY)
@@ -203,37 +197,6 @@ static void wr_hex_upper(struct cvm_wr *w, const uint8_t *p, size_t n)
 	}
 }
 
-/* ecdsa_sign_raw signs SHA-256(msg) and gives r || s, 32 bytes each. */
-static int ecdsa_sign_raw(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64])
-{
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *es = NULL;
-	uint8_t der[80];
-	size_t der_len = sizeof(der);
-	const uint8_t *p = der;
-	const BIGNUM *r = NULL, *s = NULL;
-	int ret = CVM_E_CRYPTO;
-
-	md = EVP_MD_CTX_new();
-	if (md == NULL)
-		goto out;
-	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1)
-		goto out;
-	if (EVP_DigestSign(md, der, &der_len, msg, len) != 1)
-		goto out;
-	es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-	if (es == NULL)
-		goto out;
-	ECDSA_SIG_get0(es, &r, &s);
-	if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(s, sig + 32, 32) != 32)
-		goto out;
-	ret = CVM_OK;
-out:
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
-	return ret;
-}
-
 /* pubkey_xy gives the uncompressed P-256 point without its 0x04 prefix. */
 static int pubkey_xy(const EVP_PKEY *key, uint8_t xy[64])
 {
@@ -376,26 +339,6 @@ static int sgx_extension_der(const struct cvm_mockpki_opts *o, uint8_t **out, si
 
 /* ---- certificates and CRLs --------------------------------------------- */
 
-static X509_NAME *intel_name(const char *cn)
-{
-	static const char *const fields[][2] = {
-	    {"O", "Intel Corporation"}, {"L", "Santa Clara"}, {"ST", "CA"}, {"C", "US"}};
-	X509_NAME *n = X509_NAME_new();
-
-	if (n == NULL)
-		return NULL;
-	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1)
-		goto fail;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (X509_NAME_add_entry_by_txt(n, fields[i][0], MBSTRING_UTF8,
-		                               (const unsigned char *)fields[i][1], -1, -1, 0) != 1)
-			goto fail;
-	return n;
-fail:
-	X509_NAME_free(n);
-	return NULL;
-}
-
 static int add_sgx_ext(X509 *x, const struct cvm_mockpki_opts *o)
 {
 	ASN1_OBJECT *obj = NULL;
@@ -429,107 +372,46 @@ out:
 	return r;
 }
 
-int cvm_mock_marker_add(X509 *x)
-{
-	static const char text[] = "cvmkit simulated TEE: not hardware, never a production trust anchor";
-	ASN1_OBJECT *obj = NULL;
-	ASN1_UTF8STRING *str = NULL;
-	ASN1_OCTET_STRING *os = NULL;
-	X509_EXTENSION *ext = NULL;
-	uint8_t *der = NULL;
-	int der_len, r = CVM_E_CRYPTO;
-
-	obj = OBJ_txt2obj(CVM_MOCKPKI_MARKER_OID, 1);
-	str = ASN1_UTF8STRING_new();
-	os = ASN1_OCTET_STRING_new();
-	if (obj == NULL || str == NULL || os == NULL)
-		goto out;
-	if (ASN1_STRING_set(str, text, (int)(sizeof(text) - 1)) != 1)
-		goto out;
-	der_len = i2d_ASN1_UTF8STRING(str, &der);
-	if (der_len <= 0)
-		goto out;
-	if (ASN1_OCTET_STRING_set(os, der, der_len) != 1)
-		goto out;
-	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
-	if (ext == NULL || X509_add_ext(x, ext, -1) != 1)
-		goto out;
-	r = CVM_OK;
-out:
-	X509_EXTENSION_free(ext);
-	OPENSSL_free(der);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_UTF8STRING_free(str);
-	ASN1_OBJECT_free(obj);
-	return r;
-}
-
 static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 {
 	const struct cert_spec *spec = &cert_specs[which];
 	const struct cvm_mockpki_opts *o = &pki->o;
-	X509 *x = NULL, *issuer;
-	X509_NAME *name = NULL;
-	X509V3_CTX ctx;
-	int r = CVM_E_CRYPTO;
+	struct cvm_mock_cert c = {
+	    .serial = o->serial[which],
+	    .not_before = o->cert[which].from,
+	    .not_after = o->cert[which].to,
+	    .basic_constraints = spec->basic_constraints,
+	    .key_usage = spec->key_usage,
+	    .key_ids = true,
+	    .marker = which == CVM_MOCKPKI_ROOT,
+	};
+	X509_NAME *name = cvm_mock_intel_name(spec->cn);
+	X509 *x = NULL;
+	int r;
 
-	x = X509_new();
-	name = intel_name(spec->cn);
-	if (x == NULL || name == NULL)
-		goto out;
-	issuer = which == CVM_MOCKPKI_ROOT ? x : pki->cert[spec->issuer];
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), o->serial[which]) != 1 ||
-	    X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
-	    X509_set_pubkey(x, pki->key[which]) != 1)
-		goto out;
-	r = cvm_mock_set_time(X509_getm_notBefore(x), o->cert[which].from);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mock_set_time(X509_getm_notAfter(x), o->cert[which].to);
-	if (r != CVM_OK)
-		goto out;
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	r = cvm_mock_add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash");
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mock_add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mock_add_conf_ext(x, &ctx, NID_key_usage, spec->key_usage);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mock_add_conf_ext(x, &ctx, NID_basic_constraints, spec->basic_constraints);
-	if (r != CVM_OK)
-		goto out;
-	if (which == CVM_MOCKPKI_ROOT) {
-		r = cvm_mock_marker_add(x);
-		if (r != CVM_OK)
-			goto out;
-	}
-	if (which == CVM_MOCKPKI_PCK_LEAF) {
+	if (name == NULL)
+		return CVM_E_NOMEM;
+	c.name = name;
+	r = cvm_mock_cert_new(&c, pki->key[which], which == CVM_MOCKPKI_ROOT ? NULL : pki->cert[spec->issuer],
+	                      &x);
+	if (r == CVM_OK && which == CVM_MOCKPKI_PCK_LEAF)
 		r = add_sgx_ext(x, o);
-		if (r != CVM_OK)
-			goto out;
+	if (r == CVM_OK)
+		r = cvm_mock_cert_sign(x, pki->key[spec->issuer]);
+	if (r == CVM_OK) {
+		pki->cert[which] = x;
+		x = NULL; /* transferred */
 	}
-	r = CVM_E_CRYPTO;
-	if (X509_sign(x, pki->key[spec->issuer], EVP_sha256()) <= 0)
-		goto out;
-	pki->cert[which] = x;
-	x = NULL; /* transferred */
-	r = CVM_OK;
-out:
 	X509_NAME_free(name);
 	X509_free(x);
 	return r;
 }
 
-/* crl_make builds a CRL of `issuer` listing `revoked`, signed by `signer`
- * (the issuer's key, or another one for a fault), as DER. */
-static int crl_make(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
+/* crl_make builds the CRL of `issuer` listing `revoked`, signed by the
+ * issuer's key, as DER. */
+static int crl_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
                     const struct cvm_mockpki_window *win, const uint64_t *revoked, size_t revoked_count,
-                    EVP_PKEY *signer, enum cvm_mockpki_file f, struct cvm_mockpki *dst)
+                    enum cvm_mockpki_file f)
 {
 	X509_CRL *crl = NULL;
 	ASN1_TIME *t_this = NULL, *t_next = NULL;
@@ -561,12 +443,14 @@ static int crl_make(const struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
 	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
 	if (ext == NULL || X509_CRL_add_ext(crl, ext, -1) != 1)
 		goto out;
-	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, signer, EVP_sha256()) <= 0)
+	r = cvm_mock_crl_sign(crl, pki->key[issuer]);
+	if (r != CVM_OK)
 		goto out;
+	r = CVM_E_CRYPTO;
 	der_len = i2d_X509_CRL(crl, &der);
 	if (der_len <= 0)
 		goto out;
-	r = cvm_mock_copy_out(der, (size_t)der_len, &dst->file[f], &dst->file_len[f]);
+	r = cvm_mock_copy_out(der, (size_t)der_len, &pki->file[f], &pki->file_len[f]);
 out:
 	OPENSSL_free(der);
 	X509_EXTENSION_free(ext);
@@ -581,15 +465,8 @@ static int crls_make(struct cvm_mockpki *pki)
 {
 	const struct cvm_mockpki_opts *o = &pki->o;
 	uint64_t list[CVM_MOCKPKI_REVOKED_MAX + 2];
-	EVP_PKEY *other = NULL;
 	size_t n;
 	int r;
-
-	if (o->faults & (CVM_MOCKPKI_FAULT_PCK_CRL_WRONG_KEY | CVM_MOCKPKI_FAULT_ROOT_CRL_WRONG_KEY)) {
-		other = EVP_EC_gen("P-256");
-		if (other == NULL)
-			return CVM_E_CRYPTO;
-	}
 
 	memcpy(list, o->other_revoked, o->other_revoked_count * sizeof(list[0]));
 	n = o->other_revoked_count;
@@ -597,21 +474,13 @@ static int crls_make(struct cvm_mockpki *pki)
 		list[n++] = o->serial[CVM_MOCKPKI_PCK_CA];
 	if (o->revoke[CVM_MOCKPKI_TCB_SIGNER])
 		list[n++] = o->serial[CVM_MOCKPKI_TCB_SIGNER];
-	r = crl_make(pki, CVM_MOCKPKI_ROOT, &o->root_crl, list, n,
-	             (o->faults & CVM_MOCKPKI_FAULT_ROOT_CRL_WRONG_KEY) ? other : pki->key[CVM_MOCKPKI_ROOT],
-	             CVM_MOCKPKI_F_ROOT_CRL, pki);
+	r = crl_make(pki, CVM_MOCKPKI_ROOT, &o->root_crl, list, n, CVM_MOCKPKI_F_ROOT_CRL);
 	if (r != CVM_OK)
-		goto out;
-
+		return r;
 	n = o->other_revoked_count;
 	if (o->revoke[CVM_MOCKPKI_PCK_LEAF])
 		list[n++] = o->serial[CVM_MOCKPKI_PCK_LEAF];
-	r = crl_make(pki, CVM_MOCKPKI_PCK_CA, &o->pck_crl, list, n,
-	             (o->faults & CVM_MOCKPKI_FAULT_PCK_CRL_WRONG_KEY) ? other : pki->key[CVM_MOCKPKI_PCK_CA],
-	             CVM_MOCKPKI_F_PCK_CRL, pki);
-out:
-	EVP_PKEY_free(other);
-	return r;
+	return crl_make(pki, CVM_MOCKPKI_PCK_CA, &o->pck_crl, list, n, CVM_MOCKPKI_F_PCK_CRL);
 }
 
 /* ---- signed JSON ------------------------------------------------------- */
@@ -746,52 +615,45 @@ static int qe_identity_text(const struct cvm_mockpki_opts *o, struct cvm_wr *w)
 	return CVM_OK;
 }
 
-/* tamper changes one digit of the first "tcbDate" year, which keeps the
- * document well-formed and plausible but breaks its signature. */
-static void tamper(uint8_t *text, size_t len)
+int cvm_mockpki_json_text(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f, uint8_t **out,
+                          size_t *out_len)
 {
-	static const char key[] = "\"tcbDate\":\"";
-	size_t klen = sizeof(key) - 1;
+	struct cvm_wr text;
+	int r;
 
-	for (size_t i = 0; i + klen + 4 <= len; i++) {
-		if (memcmp(text + i, key, klen) == 0) {
-			uint8_t *d = &text[i + klen + 3];
-
-			*d = (uint8_t)('0' + (*d - '0' + 1) % 10);
-			return;
-		}
+	*out = NULL;
+	*out_len = 0;
+	if (f != CVM_MOCKPKI_F_TCB_INFO && f != CVM_MOCKPKI_F_QE_IDENTITY)
+		return CVM_E_INVAL;
+	cvm_wr_init(&text, CVM_MOCKPKI_JSON_MAX);
+	r = f == CVM_MOCKPKI_F_TCB_INFO ? tcb_info_text(o, &text) : qe_identity_text(o, &text);
+	if (r != CVM_OK) {
+		cvm_wr_cleanup(&text);
+		return r;
 	}
+	return cvm_wr_finish(&text, out, out_len);
 }
 
-/* signed_body emits {"<key>":<text>,"signature":"<hex r||s>"} where the
- * signature covers exactly the bytes of <text>. */
-static int signed_body(EVP_PKEY *key, const char *name, struct cvm_wr *text, bool tampered, uint8_t **out,
-                       size_t *out_len)
+int cvm_mockpki_signed_body(EVP_PKEY *key, const char *member, const uint8_t *text, size_t len, uint8_t **out,
+                            size_t *out_len)
 {
-	uint8_t *t = NULL, sig[64];
-	size_t t_len = 0;
+	uint8_t sig[64];
 	struct cvm_wr w;
 	char hex[129];
 	int r;
 
-	r = cvm_wr_finish(text, &t, &t_len);
+	*out = NULL;
+	*out_len = 0;
+	r = cvm_mock_sign_p256(key, text, len, sig);
 	if (r != CVM_OK)
 		return r;
-	r = ecdsa_sign_raw(key, t, t_len, sig);
-	if (r != CVM_OK)
-		goto out;
-	if (tampered)
-		tamper(t, t_len);
 	for (size_t i = 0; i < sizeof(sig); i++)
 		(void)snprintf(hex + 2 * i, 3, "%02x", sig[i]);
 	cvm_wr_init(&w, CVM_MOCKPKI_JSON_MAX);
-	cvm_wr_fmt(&w, "{\"%s\":", name);
-	cvm_wr_bytes(&w, t, t_len);
+	cvm_wr_fmt(&w, "{\"%s\":", member);
+	cvm_wr_bytes(&w, text, len);
 	cvm_wr_fmt(&w, ",\"signature\":\"%s\"}", hex);
-	r = cvm_wr_finish(&w, out, out_len);
-out:
-	free(t);
-	return r;
+	return cvm_wr_finish(&w, out, out_len);
 }
 
 /* ---- the PKI ----------------------------------------------------------- */
@@ -835,13 +697,27 @@ void cvm_mockpki_free(struct cvm_mockpki *pki)
 	free(pki);
 }
 
+/* signed_json makes file `f` (TCB info or QE identity) from the options,
+ * signed by the TCB signing key. */
+static int signed_json(struct cvm_mockpki *pki, enum cvm_mockpki_file f, const char *member)
+{
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = cvm_mockpki_json_text(&pki->o, f, &text, &len);
+	if (r == CVM_OK)
+		r = cvm_mockpki_signed_body(pki->key[CVM_MOCKPKI_TCB_SIGNER], member, text, len,
+		                            &pki->file[f], &pki->file_len[f]);
+	free(text);
+	return r;
+}
+
 /* build_collateral makes everything that is signed afresh from the keys and
  * certificates: CRLs, issuer chains, the quote's PCK chain, TCB info and QE
  * identity. */
 static int build_collateral(struct cvm_mockpki *pki)
 {
-	const struct cvm_mockpki_opts *o = &pki->o;
-	struct cvm_wr text;
 	X509 *chain[3];
 	int r;
 
@@ -874,26 +750,10 @@ static int build_collateral(struct cvm_mockpki *pki)
 	if (r != CVM_OK)
 		return r;
 
-	cvm_wr_init(&text, CVM_MOCKPKI_JSON_MAX);
-	r = tcb_info_text(o, &text);
-	if (r != CVM_OK) {
-		cvm_wr_cleanup(&text);
-		return r;
-	}
-	r = signed_body(pki->key[CVM_MOCKPKI_TCB_SIGNER], "tcbInfo", &text,
-	                (o->faults & CVM_MOCKPKI_FAULT_TCB_INFO_TAMPER) != 0,
-	                &pki->file[CVM_MOCKPKI_F_TCB_INFO], &pki->file_len[CVM_MOCKPKI_F_TCB_INFO]);
+	r = signed_json(pki, CVM_MOCKPKI_F_TCB_INFO, "tcbInfo");
 	if (r != CVM_OK)
 		return r;
-	cvm_wr_init(&text, CVM_MOCKPKI_JSON_MAX);
-	r = qe_identity_text(o, &text);
-	if (r != CVM_OK) {
-		cvm_wr_cleanup(&text);
-		return r;
-	}
-	return signed_body(pki->key[CVM_MOCKPKI_TCB_SIGNER], "enclaveIdentity", &text,
-	                   (o->faults & CVM_MOCKPKI_FAULT_QE_IDENTITY_TAMPER) != 0,
-	                   &pki->file[CVM_MOCKPKI_F_QE_IDENTITY], &pki->file_len[CVM_MOCKPKI_F_QE_IDENTITY]);
+	return signed_json(pki, CVM_MOCKPKI_F_QE_IDENTITY, "enclaveIdentity");
 }
 
 int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out)
@@ -1007,8 +867,8 @@ static void wr_td10_report(struct cvm_wr *w, const struct cvm_tdx_report *t)
 /* qe_part writes the QE report, its signature, the auth data and the PCK
  * chain (certification data type 5): the contents of type 6, or the tail of
  * an SGX v3 signature. */
-static int qe_part(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q,
-                   const uint8_t attest_xy[64], struct cvm_wr *w)
+static int qe_part(EVP_PKEY *pck_key, const uint8_t *pck_chain, size_t pck_chain_len,
+                   const struct cvm_mockpki_quote_opts *q, const uint8_t attest_xy[64], struct cvm_wr *w)
 {
 	struct cvm_sgx_report qe = q->qe;
 	uint8_t raw[CVM_SGX_REPORT_LEN], sig[64], *p = NULL;
@@ -1022,30 +882,34 @@ static int qe_part(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote
 	memset(qe.report_data, 0, sizeof(qe.report_data));
 	if (EVP_Digest(bound, sizeof(bound), qe.report_data, NULL, EVP_sha256(), NULL) != 1)
 		return CVM_E_CRYPTO;
-	if (q->faults & CVM_MOCKPKI_FAULT_QE_BINDING)
-		qe.report_data[0] ^= 1;
 	cvm_wr_init_fixed(&rw, raw, sizeof(raw));
 	wr_sgx_report(&rw, &qe);
 	r = cvm_wr_finish(&rw, &p, &len);
 	if (r != CVM_OK || len != sizeof(raw))
 		return CVM_E_INTERNAL;
-	r = ecdsa_sign_raw(pki->key[CVM_MOCKPKI_PCK_LEAF], raw, sizeof(raw), sig);
+	r = cvm_mock_sign_p256(pck_key, raw, sizeof(raw), sig);
 	if (r != CVM_OK)
 		return r;
-	if (q->faults & CVM_MOCKPKI_FAULT_QE_REPORT_SIG)
-		sig[40] ^= 0x01;
 	cvm_wr_bytes(w, raw, sizeof(raw));
 	cvm_wr_bytes(w, sig, sizeof(sig));
 	cvm_wr_u16le(w, (uint16_t)sizeof(q->auth_data));
 	cvm_wr_bytes(w, q->auth_data, sizeof(q->auth_data));
 	cvm_wr_u16le(w, CVM_CERT_DATA_PCK_CHAIN);
-	cvm_wr_u32le(w, (uint32_t)pki->pck_chain_len);
-	cvm_wr_bytes(w, pki->pck_chain, pki->pck_chain_len);
+	cvm_wr_u32le(w, (uint32_t)pck_chain_len);
+	cvm_wr_bytes(w, pck_chain, pck_chain_len);
 	return CVM_OK;
 }
 
 int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q, uint8_t **out,
                       size_t *out_len)
+{
+	return cvm_mockpki_quote_with(pki, q, pki->key[CVM_MOCKPKI_PCK_LEAF], pki->pck_chain,
+	                              pki->pck_chain_len, out, out_len);
+}
+
+int cvm_mockpki_quote_with(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q,
+                           EVP_PKEY *pck_key, const uint8_t *pck_chain, size_t pck_chain_len, uint8_t **out,
+                           size_t *out_len)
 {
 	bool tdx = pki->o.tee == CVM_TEE_TDX;
 	struct cvm_wr w, sigdata, inner;
@@ -1095,16 +959,14 @@ int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_qu
 	r = pubkey_xy(ak, xy);
 	if (r != CVM_OK)
 		goto out;
-	r = ecdsa_sign_raw(ak, w.buf, w.len, sig);
+	r = cvm_mock_sign_p256(ak, w.buf, w.len, sig);
 	if (r != CVM_OK)
 		goto out;
-	if (q->faults & CVM_MOCKPKI_FAULT_QUOTE_SIG)
-		sig[5] ^= 0x80;
 
 	cvm_wr_bytes(&sigdata, sig, sizeof(sig));
 	cvm_wr_bytes(&sigdata, xy, sizeof(xy));
 	if (tdx) {
-		r = qe_part(pki, q, xy, &inner);
+		r = qe_part(pck_key, pck_chain, pck_chain_len, q, xy, &inner);
 		if (r != CVM_OK)
 			goto out;
 		cvm_wr_u16le(&sigdata, CVM_CERT_DATA_QE_REPORT);
@@ -1113,7 +975,7 @@ int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_qu
 		if (inner.err)
 			sigdata.err = true;
 	} else {
-		r = qe_part(pki, q, xy, &sigdata);
+		r = qe_part(pck_key, pck_chain, pck_chain_len, q, xy, &sigdata);
 		if (r != CVM_OK)
 			goto out;
 	}
@@ -1151,9 +1013,17 @@ void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, co
 	*len = pki->file_len[f];
 }
 
-/* ---- keeping a PKI in a folder ------------------------------------------ */
+EVP_PKEY *cvm_mockpki_key(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
+{
+	return (unsigned)which < CVM_MOCKPKI_CERT_COUNT ? pki->key[which] : NULL;
+}
 
-#define KEY_FILE_MAX ((size_t)16 * 1024)
+X509 *cvm_mockpki_x509(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
+{
+	return (unsigned)which < CVM_MOCKPKI_CERT_COUNT ? pki->cert[which] : NULL;
+}
+
+/* ---- keeping a PKI in a folder ------------------------------------------ */
 
 static const char *const key_stems[CVM_MOCKPKI_CERT_COUNT] = {
     [CVM_MOCKPKI_ROOT] = "root",
@@ -1167,55 +1037,6 @@ static int stem_path(char *buf, size_t cap, const char *dir, const char *stem, c
 	int n = snprintf(buf, cap, "%s/%s.%s", dir, stem, ext);
 
 	return n < 0 || (size_t)n >= cap ? CVM_E_INVAL : CVM_OK;
-}
-
-/* bio_write_file writes what a memory BIO holds to `path` with `mode`. */
-static int bio_write_file(BIO *b, const char *path, unsigned mode)
-{
-	char *p = NULL;
-	long len = BIO_get_mem_data(b, &p);
-
-	if (len <= 0 || p == NULL)
-		return CVM_E_CRYPTO;
-	return cvm_file_write(path, p, (size_t)len, mode);
-}
-
-int cvm_mock_dir_check(const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0)
-		return CVM_E_SYSTEM;
-	if (!S_ISDIR(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		return CVM_E_INVAL;
-	return CVM_OK;
-}
-
-int cvm_mock_key_save(EVP_PKEY *key, const char *path)
-{
-	/* secure memory BIO: its buffer is wiped when freed */
-	BIO *b = BIO_new(BIO_s_secmem());
-	int r = CVM_E_CRYPTO;
-
-	if (b == NULL)
-		return CVM_E_NOMEM;
-	if (PEM_write_bio_PKCS8PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1)
-		r = bio_write_file(b, path, 0600);
-	BIO_free(b);
-	return r;
-}
-
-int cvm_mock_cert_save(X509 *x, const char *path)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	int r = CVM_E_CRYPTO;
-
-	if (b == NULL)
-		return CVM_E_NOMEM;
-	if (PEM_write_bio_X509(b, x) == 1)
-		r = bio_write_file(b, path, 0644);
-	BIO_free(b);
-	return r;
 }
 
 int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir)
@@ -1233,65 +1054,6 @@ int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir)
 		if (r == CVM_OK)
 			r = cvm_mock_cert_save(pki->cert[i], path);
 	}
-	return r;
-}
-
-int cvm_mock_key_load(const char *path, EVP_PKEY **out)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	BIO *b = NULL;
-	int r;
-
-	*out = NULL;
-	if (stat(path, &st) != 0)
-		return CVM_E_SYSTEM;
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		return CVM_E_INVAL;
-	r = cvm_file_read(path, KEY_FILE_MAX, &buf, &len);
-	if (r != CVM_OK)
-		return r;
-	r = CVM_E_FORMAT;
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (b == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	*out = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	if (*out != NULL)
-		r = CVM_OK;
-out:
-	BIO_free(b);
-	cvm_freezero(buf, len);
-	ERR_clear_error();
-	return r;
-}
-
-int cvm_mock_cert_load(const char *path, X509 **out)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	BIO *b = NULL;
-	int r;
-
-	*out = NULL;
-	r = cvm_file_read(path, KEY_FILE_MAX, &buf, &len);
-	if (r != CVM_OK)
-		return r;
-	r = CVM_E_FORMAT;
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (b == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	*out = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	if (*out != NULL)
-		r = CVM_OK;
-out:
-	BIO_free(b);
-	free(buf);
-	ERR_clear_error();
 	return r;
 }
 

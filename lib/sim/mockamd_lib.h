@@ -1,27 +1,27 @@
-/* A mock PKI shaped like AMD's SEV-SNP PKI, built with OpenSSL (lib/crypto
- * is the only place that includes it): an ARK (self-signed), an ASK or ASVK,
- * a VCEK (with the hwID) or VLEK (with a CSP ID) carrying AMD's extensions,
- * an ARK-signed CRL, and SEV-SNP attestation reports (versions 2 to 5, 1184
- * bytes, laid out as the SEV-SNP firmware ABI's ATTESTATION_REPORT) signed
- * with the VCEK's or VLEK's ECDSA P-384 key, r and s little-endian.
- * Certificates and the CRL are signed with RSASSA-PSS (SHA-384, MGF1
- * SHA-384, 48-byte salt), as AMD's are. The RSA keys are 2048-bit by default
- * (AMD's are 4096-bit, which take seconds to generate); the verifier accepts
- * both.
+/* A mock PKI shaped like AMD's SEV-SNP PKI, for the simulated TEE (lib/sim,
+ * built with OpenSSL): an ARK (self-signed), an ASK or ASVK, a VCEK (with the
+ * hwID) or VLEK (with a CSP ID) carrying AMD's extensions, an ARK-signed CRL,
+ * and SEV-SNP attestation reports (versions 2 to 5, 1184 bytes, laid out as
+ * the SEV-SNP firmware ABI's ATTESTATION_REPORT) signed with the VCEK's or
+ * VLEK's ECDSA P-384 key, r and s little-endian. Certificates and the CRL
+ * are signed with RSASSA-PSS (SHA-384, MGF1 SHA-384, 48-byte salt), as AMD's
+ * are. The RSA keys are 2048-bit by default (AMD's are 4096-bit, which take
+ * seconds to generate); the verifier accepts both.
  *
- * It serves two users, as mockpki.h does for Intel: the simulated TEE
- * (lib/tee, `cvm sim`), which keeps one PKI in a folder for the life of a
- * simulated platform, and the tests, which make a PKI per case with one knob
- * changed (tests/common/testamd.h wraps this header under its historic
- * cvm_testamd_* names and shares one set of keys among all of a process's
- * PKIs through `keys_from`).
+ * Internal to the library, as mockpki_lib.h is for Intel: lib/tee keeps one PKI
+ * in a folder for the life of a simulated platform (`cvm sim`), and the unit
+ * tests make a PKI per case with one knob changed (tests/common/testamd.h
+ * wraps this header under its historic cvm_testamd_* names, shares one set of
+ * keys among all of a process's PKIs and makes the broken variants the tests
+ * need from the building blocks of lib/sim/mock_int.h).
  *
  * Nothing here is ever a trust anchor by default. Every ARK it makes carries
- * the marker extension CVM_MOCKPKI_MARKER_OID (mockpki.h), so that
+ * the marker extension CVM_MOCKPKI_MARKER_OID (mockpki_lib.h), so that
  * cvm_mockpki_der_is_simulated and cvm_mockpki_pem_has_simulated detect it
  * and a verdict over its evidence can say "simulated". The names (ARK-Milan,
- * SEV-Milan, SEV-VCEK) imitate AMD's so that the verifier runs the same code
- * on both; they prove nothing.
+ * SEV-Milan, SEV-VCEK, with the rest of AMD's name) are AMD's, so that the
+ * verifier runs the same code on both, its name checks included; they prove
+ * nothing.
  *
  *	struct cvm_mockamd_opts o;
  *	struct cvm_mockamd *pki;
@@ -36,15 +36,15 @@
  *
  * To keep a PKI across processes, cvm_mockamd_save_keys writes its keys
  * (mode 0600) and certificates, and cvm_mockamd_load rebuilds it from them. */
-#ifndef CVMKIT_MOCKAMD_H
-#define CVMKIT_MOCKAMD_H
+#ifndef CVM_SIM_MOCKAMD_LIB_H
+#define CVM_SIM_MOCKAMD_LIB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "snp.h"
+#include <cvmkit/err.h>
+#include <cvmkit/snp.h>
 
 #define CVM_MOCKAMD_RSA_BITS_DEFAULT 2048u
 #define CVM_MOCKAMD_RSA_BITS_MAX 4096u
@@ -83,7 +83,6 @@ struct cvm_mockamd_report_opts {
 	uint8_t current_build, current_minor, current_major;
 	uint8_t committed_build, committed_minor, committed_major;
 	uint64_t launch_mit_vector, current_mit_vector; /* v5 */
-	bool bad_signature;                             /* sign, then flip a bit of r */
 };
 
 struct cvm_mockamd;
@@ -101,14 +100,7 @@ struct cvm_mockamd_opts {
 	size_t hwid_len; /* 64 (8 in Turin's style) */
 	bool with_crl;
 	bool revoke_intermediate; /* the CRL lists the ASK/ASVK */
-	bool crl_wrong_key;       /* the CRL is signed by the intermediate's key instead of the ARK's */
-	bool ark_wrong_name;      /* the ARK is named "ARK-Other" */
 	unsigned rsa_bits;        /* ARK and intermediate keys: 2048 to 4096 */
-	/* When set, the PKI shares the keys of `keys_from` instead of
-	 * generating its own (rsa_bits is then ignored). Keys are
-	 * reference-counted: `keys_from` may be freed first. Tests use it; a
-	 * simulated platform never does. */
-	const struct cvm_mockamd *keys_from;
 	struct cvm_mockamd_report_opts report;
 };
 
@@ -119,25 +111,30 @@ struct cvm_mockamd_opts {
  * and a version 3 report that cvm_policy_init's defaults accept: POLICY
  * with SMT allowed and no debug, VMPL 0, PLATFORM_INFO SMT and ECC enabled,
  * the product's CPUID, report and chip IDs, firmware 1.55.40. */
-CVM_API void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
-                                   enum cvm_snp_signer signer, int64_t now);
+void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
+                           enum cvm_snp_signer signer, int64_t now);
 
-/* cvm_mockamd_new generates keys (or takes those of o->keys_from) and builds
- * the certificates and CRL of `o`, which it copies. Returns 0, CVM_E_INVAL
- * (bad options), CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out);
+/* cvm_mockamd_new generates keys and builds the certificates and CRL of `o`,
+ * which it copies. Returns 0, CVM_E_INVAL (bad options), CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out);
+/* cvm_mockamd_new_keyed is cvm_mockamd_new with the keys of `from` (shared,
+ * reference-counted: `from` may be freed first) instead of new ones; rsa_bits
+ * is then ignored. RSA key generation is most of what making a PKI costs,
+ * and the tests make hundreds; a simulated platform never shares keys. */
+CVM_MUST_CHECK int cvm_mockamd_new_keyed(const struct cvm_mockamd_opts *o, const struct cvm_mockamd *from,
+                                         struct cvm_mockamd **out);
 /* cvm_mockamd_free releases `pki` and its keys; NULL is a no-op. */
-CVM_API void cvm_mockamd_free(struct cvm_mockamd *pki);
+void cvm_mockamd_free(struct cvm_mockamd *pki);
 
 /* cvm_mockamd_opts_of gives the options `pki` was made from. */
-CVM_API const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki);
+const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki);
 
 /* cvm_mockamd_report writes the report described by `r` (NULL: the one in
  * the options), signed with the VCEK's or VLEK's key, into `out`. It checks
  * nothing of `r`: a test may write any value. Returns 0 or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_mockamd_report(const struct cvm_mockamd *pki,
-                                              const struct cvm_mockamd_report_opts *r,
-                                              uint8_t out[CVM_SNP_REPORT_LEN]);
+CVM_MUST_CHECK int cvm_mockamd_report(const struct cvm_mockamd *pki, const struct cvm_mockamd_report_opts *r,
+                                      uint8_t out[CVM_SNP_REPORT_LEN]);
 
 /* The files of a collateral folder (the layout of the vectors' snp/<name>
  * folders, which cvm_amd_collateral_load_dir reads). */
@@ -153,18 +150,17 @@ enum cvm_mockamd_file {
 
 /* cvm_mockamd_file_name names file `f` of `pki` (static; it depends on the
  * signer), or NULL when `f` is out of range. */
-CVM_API const char *cvm_mockamd_file_name(const struct cvm_mockamd *pki, enum cvm_mockamd_file f);
+const char *cvm_mockamd_file_name(const struct cvm_mockamd *pki, enum cvm_mockamd_file f);
 /* cvm_mockamd_file lends the bytes of file `f` (borrowed from `pki`); an
  * absent file or an out-of-range `f` gives NULL and 0. */
-CVM_API void cvm_mockamd_file(const struct cvm_mockamd *pki, enum cvm_mockamd_file f, const uint8_t **p,
-                              size_t *len);
+void cvm_mockamd_file(const struct cvm_mockamd *pki, enum cvm_mockamd_file f, const uint8_t **p, size_t *len);
 /* cvm_mockamd_ark_der lends the ARK certificate (DER). */
-CVM_API void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, size_t *len);
+void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, size_t *len);
 
 /* cvm_mockamd_write_collateral writes every file of the collateral (see
  * enum cvm_mockamd_file) into the existing folder `dir`, mode 0644. Returns
  * 0, CVM_E_INVAL (path too long) or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, const char *dir);
+CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd *pki, const char *dir);
 
 /* cvm_mockamd_save_keys writes into the existing folder `dir` each private
  * key as PKCS#8 PEM with mode 0600 (ark.key, ask.key or asvk.key, vcek.key
@@ -172,11 +168,11 @@ CVM_API CVM_MUST_CHECK int cvm_mockamd_write_collateral(const struct cvm_mockamd
  * (CVM_E_INVAL) a `dir` that others may write to. The key files are
  * secrets: whoever reads them can sign reports this PKI's ARK vouches for.
  * Returns 0, CVM_E_INVAL, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir);
+CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir);
 
 /* cvm_mockamd_load rebuilds a PKI of signer o->signer from the keys and
  * certificates that cvm_mockamd_save_keys wrote to `dir`, and signs a fresh
- * CRL from `o` (crl window, with_crl, revoke_intermediate, crl_wrong_key).
+ * CRL from `o` (crl window, with_crl, revoke_intermediate).
  * The certificates are used as they are: the certificate windows, product,
  * product name, TCB and hwID of `o` are ignored, and the default report in
  * `o` is not reconciled with them (the caller keeps a report that matches,
@@ -184,7 +180,8 @@ CVM_API CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, 
  * may read (CVM_E_INVAL). It checks that each certificate holds its saved
  * key and that each is issued by the next, but not their dates. Returns 0,
  * CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
-CVM_API CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
-                                            struct cvm_mockamd **out);
+CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
+                                    struct cvm_mockamd **out);
+
 
 #endif

@@ -1,5 +1,5 @@
 /* A mock PKI shaped like AMD's SEV-SNP PKI, built with OpenSSL. See
- * include/cvmkit/mockamd.h. */
+ * lib/sim/mockamd_lib.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +19,19 @@
 #include <cvmkit/amd.h>
 #include <cvmkit/bytes.h>
 #include <cvmkit/file.h>
-#include <cvmkit/mockamd.h>
+#include <cvmkit/snp.h>
 
-#include "mock_int.h"
+#include "sim/mock_int.h"
 
 #define DAY ((int64_t)24 * 3600)
 #define YEAR (365 * DAY)
-#define PSS_SALT_LEN 48
 #define P384_LEN 48u
 #define SERIAL_ARK 0x10000u
 #define SERIAL_INTERMEDIATE 0x10001u
 #define SERIAL_OTHER 0x7777u /* listed on every CRL, so an empty CRL never makes a case pass */
 
 /* The keys and certificates, issuers first. */
-enum { K_ARK = 0, K_INTER, K_VEK, K_COUNT };
+enum { K_ARK = CVM_MOCKAMD_ARK, K_INTER = CVM_MOCKAMD_INTERMEDIATE, K_VEK = CVM_MOCKAMD_VEK, K_COUNT };
 
 struct cvm_mockamd {
 	struct cvm_mockamd_opts o;
@@ -43,36 +42,6 @@ struct cvm_mockamd {
 	uint8_t *ark_der;
 	size_t ark_der_len;
 };
-
-/* lib/crypto sits beneath lib/snp, so the two product facts the names and
- * the TCB need are spelled out here; the verifier's own decoding (lib/snp)
- * is what every mock report is checked against. */
-static const char *product_name(enum cvm_snp_product p)
-{
-	switch (p) {
-	case CVM_SNP_PRODUCT_MILAN:
-		return "Milan";
-	case CVM_SNP_PRODUCT_GENOA:
-		return "Genoa";
-	case CVM_SNP_PRODUCT_TURIN:
-		return "Turin";
-	default:
-		return "Unknown";
-	}
-}
-
-/* tcb_raw lays out TCB_VERSION: Milan and Genoa put bootloader, tee, snp,
- * microcode in bytes 0, 1, 6, 7; Turin puts fmc, bootloader, tee, snp,
- * microcode in bytes 0, 1, 2, 3, 7. */
-static uint64_t tcb_raw(const struct cvm_snp_tcb *t, enum cvm_snp_product p)
-{
-	uint64_t v = (uint64_t)t->microcode << 56;
-
-	if (p == CVM_SNP_PRODUCT_TURIN)
-		return v | t->fmc | (uint64_t)t->bootloader << 8 | (uint64_t)t->tee << 16 |
-		       (uint64_t)t->snp << 24;
-	return v | t->bootloader | (uint64_t)t->tee << 8 | (uint64_t)t->snp << 48;
-}
 
 void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product product,
                            enum cvm_snp_signer signer, int64_t now)
@@ -118,11 +87,12 @@ void cvm_mockamd_opts_init(struct cvm_mockamd_opts *o, enum cvm_snp_product prod
 	cvm_mock_fill_pattern(r->author_key_digest, sizeof(r->author_key_digest), 0x80);
 	cvm_mock_fill_pattern(r->report_id, sizeof(r->report_id), 0x90);
 	memset(r->report_id_ma, 0xff, sizeof(r->report_id_ma)); /* no migration agent */
-	r->reported_tcb = tcb_raw(&o->tcb, product);
+	r->reported_tcb = cvm_snp_tcb_encode(&o->tcb, product);
 	r->current_tcb = r->reported_tcb;
 	r->committed_tcb = r->reported_tcb;
 	r->launch_tcb = r->reported_tcb;
 	r->signer_info = (uint32_t)signer << 2;
+	/* The CPUID a chip of each product reports (lib/snp maps it back). */
 	switch (product) {
 	case CVM_SNP_PRODUCT_GENOA:
 		r->cpuid_fam_id = 0x19;
@@ -156,8 +126,7 @@ static int opts_check(const struct cvm_mockamd_opts *o)
 		return CVM_E_INVAL;
 	if (o->hwid_len == 0 || o->hwid_len > sizeof(o->hwid))
 		return CVM_E_INVAL;
-	if (o->keys_from == NULL &&
-	    (o->rsa_bits < CVM_MOCKAMD_RSA_BITS_DEFAULT || o->rsa_bits > CVM_MOCKAMD_RSA_BITS_MAX))
+	if (o->rsa_bits < CVM_MOCKAMD_RSA_BITS_DEFAULT || o->rsa_bits > CVM_MOCKAMD_RSA_BITS_MAX)
 		return CVM_E_INVAL;
 	if (o->product_name != NULL && strlen(o->product_name) >= CVM_AMD_PRODUCT_NAME_MAX)
 		return CVM_E_INVAL;
@@ -165,29 +134,6 @@ static int opts_check(const struct cvm_mockamd_opts *o)
 }
 
 /* ---- certificates ------------------------------------------------------ */
-
-static X509_NAME *amd_name(const char *cn)
-{
-	static const char *const fields[][2] = {{"OU", "Engineering"},
-	                                        {"C", "US"},
-	                                        {"L", "Santa Clara"},
-	                                        {"ST", "CA"},
-	                                        {"O", "Advanced Micro Devices"}};
-	X509_NAME *n = X509_NAME_new();
-
-	if (n == NULL)
-		return NULL;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (X509_NAME_add_entry_by_txt(n, fields[i][0], MBSTRING_UTF8,
-		                               (const unsigned char *)fields[i][1], -1, -1, 0) != 1)
-			goto fail;
-	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1)
-		goto fail;
-	return n;
-fail:
-	X509_NAME_free(n);
-	return NULL;
-}
 
 /* add_raw_ext adds a non-critical extension whose OCTET STRING holds the
  * `len` DER bytes at `der`. */
@@ -245,27 +191,6 @@ out:
 	return r;
 }
 
-/* pss_ctx makes a signing context for RSASSA-PSS, SHA-384, MGF1 SHA-384,
- * a 48-byte salt: AMD's parameters for certificates and CRLs. */
-static int pss_ctx(EVP_PKEY *key, EVP_MD_CTX **out)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pctx = NULL;
-
-	*out = NULL;
-	if (ctx == NULL)
-		return CVM_E_NOMEM;
-	if (EVP_DigestSignInit(ctx, &pctx, EVP_sha384(), NULL, key) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LEN) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384()) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return CVM_E_CRYPTO;
-	}
-	*out = ctx;
-	return CVM_OK;
-}
-
 /* vek_exts adds AMD's VCEK/VLEK extensions: structVersion, productName, the
  * SPLs of the certified TCB, and the hwID (VCEK) or CSP ID (VLEK). */
 static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
@@ -276,9 +201,9 @@ static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
 	if (o->product_name != NULL)
 		(void)snprintf(name, sizeof(name), "%s", o->product_name);
 	else if (o->signer == CVM_SNP_SIGNER_VLEK)
-		(void)snprintf(name, sizeof(name), "%s", product_name(o->product));
+		(void)snprintf(name, sizeof(name), "%s", cvm_snp_product_name(o->product));
 	else
-		(void)snprintf(name, sizeof(name), "%s-B0", product_name(o->product));
+		(void)snprintf(name, sizeof(name), "%s-B0", cvm_snp_product_name(o->product));
 	r = add_int_ext(x, CVM_AMD_OID_STRUCT_VERSION, o->product == CVM_SNP_PRODUCT_TURIN ? 1 : 0);
 	if (r == CVM_OK)
 		r = add_ia5_ext(x, CVM_AMD_OID_PRODUCT_NAME, name);
@@ -302,72 +227,53 @@ static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
 static int cert_make(struct cvm_mockamd *pki, int which)
 {
 	const struct cvm_mockamd_opts *o = &pki->o;
-	const char *p = product_name(o->product);
+	const char *p = cvm_snp_product_name(o->product);
 	bool vlek = o->signer == CVM_SNP_SIGNER_VLEK;
 	const struct cvm_mockamd_window *win = which == K_ARK     ? &o->ark
 	                                       : which == K_INTER ? &o->intermediate
 	                                                          : &o->vek;
-	uint64_t serial = which == K_ARK ? SERIAL_ARK : which == K_INTER ? SERIAL_INTERMEDIATE : 0;
-	X509 *x = NULL, *issuer;
+	struct cvm_mock_cert c = {
+	    /* AMD's VCEKs and VLEKs carry serial 0 */
+	    .serial = which == K_ARK     ? SERIAL_ARK
+	              : which == K_INTER ? SERIAL_INTERMEDIATE
+	                                 : 0,
+	    .not_before = win->from,
+	    .not_after = win->to,
+	    /* AMD's VCEKs and VLEKs carry none of these; the ARK and the
+	     * intermediate carry all four */
+	    .basic_constraints = which == K_ARK     ? "critical,CA:TRUE"
+	                         : which == K_INTER ? "critical,CA:TRUE,pathlen:0"
+	                                            : NULL,
+	    .key_usage = which == K_ARK     ? "critical,keyCertSign,cRLSign"
+	                 : which == K_INTER ? "critical,keyCertSign"
+	                                    : NULL,
+	    .key_ids = which != K_VEK,
+	    .marker = which == K_ARK,
+	};
 	X509_NAME *name = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	X509V3_CTX v3;
+	X509 *x = NULL;
 	char cn[64];
-	int r = CVM_E_CRYPTO;
+	int r;
 
 	if (which == K_ARK)
-		(void)snprintf(cn, sizeof(cn), "ARK-%s", o->ark_wrong_name ? "Other" : p);
+		(void)snprintf(cn, sizeof(cn), "ARK-%s", p);
 	else if (which == K_INTER)
 		(void)snprintf(cn, sizeof(cn), "SEV-%s%s", vlek ? "VLEK-" : "", p);
 	else
 		(void)snprintf(cn, sizeof(cn), "%s", vlek ? "SEV-VLEK" : "SEV-VCEK");
-	x = X509_new();
-	name = amd_name(cn);
-	if (x == NULL || name == NULL)
-		goto out;
-	issuer = which == K_ARK ? x : pki->cert[which - 1];
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
-	    X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
-	    X509_set_pubkey(x, pki->key[which]) != 1)
-		goto out;
-	r = cvm_mock_set_time(X509_getm_notBefore(x), win->from);
-	if (r == CVM_OK)
-		r = cvm_mock_set_time(X509_getm_notAfter(x), win->to);
-	if (r != CVM_OK)
-		goto out;
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	if (which == K_VEK) {
+	name = cvm_mock_amd_name(cn);
+	if (name == NULL)
+		return CVM_E_NOMEM;
+	c.name = name;
+	r = cvm_mock_cert_new(&c, pki->key[which], which == K_ARK ? NULL : pki->cert[which - 1], &x);
+	if (r == CVM_OK && which == K_VEK)
 		r = vek_exts(x, o);
-	} else {
-		r = cvm_mock_add_conf_ext(x, &v3, NID_subject_key_identifier, "hash");
-		if (r == CVM_OK && which == K_INTER)
-			r = cvm_mock_add_conf_ext(x, &v3, NID_authority_key_identifier, "keyid:always");
-		if (r == CVM_OK)
-			r = cvm_mock_add_conf_ext(x, &v3, NID_basic_constraints,
-			                          which == K_ARK ? "critical,CA:TRUE"
-			                                         : "critical,CA:TRUE,pathlen:0");
-		if (r == CVM_OK)
-			r = cvm_mock_add_conf_ext(x, &v3, NID_key_usage,
-			                          which == K_ARK ? "critical,keyCertSign,cRLSign"
-			                                         : "critical,keyCertSign");
-		if (r == CVM_OK && which == K_ARK)
-			r = cvm_mock_marker_add(x);
+	if (r == CVM_OK)
+		r = cvm_mock_cert_sign(x, pki->key[which == K_ARK ? K_ARK : which - 1]);
+	if (r == CVM_OK) {
+		pki->cert[which] = x;
+		x = NULL; /* transferred */
 	}
-	if (r != CVM_OK)
-		goto out;
-	r = pss_ctx(pki->key[which == K_ARK ? K_ARK : which - 1], &ctx);
-	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	if (X509_sign_ctx(x, ctx) <= 0)
-		goto out;
-	pki->cert[which] = x;
-	x = NULL; /* transferred */
-	r = CVM_OK;
-out:
-	EVP_MD_CTX_free(ctx);
 	X509_NAME_free(name);
 	X509_free(x);
 	return r;
@@ -383,7 +289,6 @@ static int crl_make(struct cvm_mockamd *pki)
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t1 = ASN1_TIME_set(NULL, (time_t)o->crl.from),
 	          *t2 = ASN1_TIME_set(NULL, (time_t)o->crl.to);
-	EVP_MD_CTX *ctx = NULL;
 	uint8_t *der = NULL;
 	int n, r = CVM_E_CRYPTO;
 
@@ -398,12 +303,10 @@ static int crl_make(struct cvm_mockamd *pki)
 		r = cvm_mock_crl_add_serial(crl, SERIAL_INTERMEDIATE, t1);
 	if (r != CVM_OK)
 		goto out;
-	r = pss_ctx(pki->key[o->crl_wrong_key ? K_INTER : K_ARK], &ctx);
+	r = cvm_mock_crl_sign(crl, pki->key[K_ARK]);
 	if (r != CVM_OK)
 		goto out;
 	r = CVM_E_CRYPTO;
-	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign_ctx(crl, ctx) <= 0)
-		goto out;
 	n = i2d_X509_CRL(crl, &der);
 	if (n <= 0)
 		goto out;
@@ -411,7 +314,6 @@ static int crl_make(struct cvm_mockamd *pki)
 	                      &pki->file_len[CVM_MOCKAMD_F_CRL]);
 out:
 	OPENSSL_free(der);
-	EVP_MD_CTX_free(ctx);
 	ASN1_TIME_free(t1);
 	ASN1_TIME_free(t2);
 	X509_CRL_free(crl);
@@ -482,6 +384,12 @@ static int keys_make(struct cvm_mockamd *pki, const struct cvm_mockamd *from)
 
 int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out)
 {
+	return cvm_mockamd_new_keyed(o, NULL, out);
+}
+
+int cvm_mockamd_new_keyed(const struct cvm_mockamd_opts *o, const struct cvm_mockamd *from,
+                          struct cvm_mockamd **out)
+{
 	struct cvm_mockamd *pki = NULL;
 	int r;
 
@@ -493,8 +401,7 @@ int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out)
 	if (pki == NULL)
 		return CVM_E_NOMEM;
 	pki->o = *o;
-	pki->o.keys_from = NULL; /* the keys are ours now; o->keys_from may go */
-	r = keys_make(pki, o->keys_from);
+	r = keys_make(pki, from);
 	if (r != CVM_OK)
 		goto out;
 	for (int i = 0; i < K_COUNT && r == CVM_OK; i++)
@@ -619,8 +526,6 @@ int cvm_mockamd_report(const struct cvm_mockamd *pki, const struct cvm_mockamd_r
 	ret = sign_p384(pki->key[K_VEK], out, CVM_SNP_SIGNED_LEN, sig_r, sig_s);
 	if (ret != CVM_OK)
 		return ret;
-	if (r->bad_signature)
-		sig_r[0] ^= 0x01;
 	cvm_wr_bytes(&w, sig_r, sizeof(sig_r)); /* 0x2A0 */
 	cvm_wr_bytes(&w, sig_s, sizeof(sig_s)); /* 0x2E8 */
 	cvm_wr_zeros(&w, CVM_SNP_REPORT_LEN - CVM_SNP_SIGNED_LEN - 2 * CVM_SNP_SIG_COMPONENT_LEN);
@@ -667,6 +572,16 @@ void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, siz
 {
 	*der = pki->ark_der;
 	*len = pki->ark_der_len;
+}
+
+EVP_PKEY *cvm_mockamd_key(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
+{
+	return (unsigned)which < CVM_MOCKAMD_CERT_COUNT ? pki->key[which] : NULL;
+}
+
+X509 *cvm_mockamd_x509(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
+{
+	return (unsigned)which < CVM_MOCKAMD_CERT_COUNT ? pki->cert[which] : NULL;
 }
 
 static int path_join(char *buf, size_t cap, const char *dir, const char *name, const char *ext)
@@ -740,7 +655,6 @@ int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir, struct c
 	if (pki == NULL)
 		return CVM_E_NOMEM;
 	pki->o = *o;
-	pki->o.keys_from = NULL;
 	for (int i = 0; i < K_COUNT; i++) {
 		r = path_join(path, sizeof(path), dir, key_stem(o->signer, i), ".key");
 		if (r == CVM_OK)
