@@ -340,11 +340,10 @@ static int m_get_evidence(void *ctx, struct cvm_rpc_call *c, json_t **out)
 }
 
 /* tappd_report_data computes Tappd.TdxQuote's report data (spec §1.3):
- * raw, or H(tag ":" data) zero-padded with tag = prefix or "app-data". */
+ * raw, or H(tag ":" data) zero-padded (tappd_quote picks the tag). */
 static int tappd_report_data(struct cvm_rpc_call *c, const char *alg, const uint8_t *data, size_t len,
-                             const char *prefix, uint8_t rd[64])
+                             const char *tag, uint8_t rd[64])
 {
-	const char *tag = prefix[0] != '\0' ? prefix : "app-data";
 	struct cvm_digest_ctx *d = NULL;
 	enum cvm_digest_alg da;
 	int r;
@@ -398,11 +397,13 @@ static int tappd_quote(struct agent *a, struct cvm_rpc_call *c, const char *alg,
 	size_t len = 0;
 	json_t *o = NULL;
 	bool raw = strcmp(alg, "raw") == 0;
+	/* the caller's prefix, else dstack's default; the reply names the one used */
+	const char *tag = raw ? "" : prefix[0] != '\0' ? prefix : "app-data";
 	int r;
 
 	r = cvm_rpc_hex_new(c, "report_data", TAPPD_REPORT_DATA_MAX, &data, &len);
 	if (r == CVM_OK)
-		r = tappd_report_data(c, alg, data != NULL ? data : (const uint8_t *)"", len, prefix, rd);
+		r = tappd_report_data(c, alg, data != NULL ? data : (const uint8_t *)"", len, tag, rd);
 	free(data);
 	if (r != CVM_OK)
 		return r;
@@ -410,7 +411,7 @@ static int tappd_quote(struct agent *a, struct cvm_rpc_call *c, const char *alg,
 	if (r != CVM_OK)
 		return r;
 	if (cvm_json_set(o, "hash_algorithm", json_string(alg)) != CVM_OK ||
-	    cvm_json_set(o, "prefix", json_string(raw ? "" : "app-data")) != CVM_OK) {
+	    cvm_json_set(o, "prefix", json_string(tag)) != CVM_OK) {
 		json_decref(o);
 		return fail_r(c, CVM_E_NOMEM, "");
 	}
