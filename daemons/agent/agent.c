@@ -2,9 +2,11 @@
  * log (CCEL) and the runtime event log with RTMR3. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -27,15 +29,6 @@ static const char default_compose[] =
     "\"docker_compose_file\":\"\",\"kms_enabled\":false,\"gateway_enabled\":false,"
     "\"local_key_provider_enabled\":false,\"key_provider\":\"none\",\"public_logs\":false,"
     "\"public_sysinfo\":false,\"public_tcbinfo\":true,\"no_instance_id\":false}";
-
-/* Names the agent (or, in dstack, the boot tool) measures itself. Clients
- * cannot emit them: a later "app-id" would be ignored by dstack's readers
- * (they stop at system-ready) but could mislead anyone else. */
-static const char *const reserved_names[] = {
-    "system-preparing", "app-id",          "compose-hash",    "instance-id", "boot-mr-done",
-    "mr-kms",           "os-image-hash",   "key-provider",    "storage-fs",  "system-ready",
-    "init-script-hash", "gpu-policy-hash", "gpu-attestation",
-};
 
 void agent_config_defaults(struct agent_config *c)
 {
@@ -372,22 +365,22 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, true, err, err_len);
+	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "app-id", 6, app_id, sizeof(app_id), true, err, err_len);
+		r = agent_emit_event(a, "app-id", 6, app_id, sizeof(app_id), NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "compose-hash", 12, compose_hash, sizeof(compose_hash), true, err,
+		r = agent_emit_event(a, "compose-hash", 12, compose_hash, sizeof(compose_hash), NULL, err,
 		                     err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "instance-id", 11, instance_id,
-		                     a->no_instance_id ? 0 : sizeof(instance_id), true, err, err_len);
+		                     a->no_instance_id ? 0 : sizeof(instance_id), NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "boot-mr-done", 12, NULL, 0, true, err, err_len);
+		r = agent_emit_event(a, "boot-mr-done", 12, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), true,
+		r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), NULL,
 		                     err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "system-ready", 12, NULL, 0, true, err, err_len);
+		r = agent_emit_event(a, "system-ready", 12, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
 		cvm_daemon_log(CVM_LOG_INFO, "measure_app", "events=7 app_name=%s", a->app_name);
 out:
@@ -448,6 +441,56 @@ static int open_runtime_log(struct agent *a, char *err, size_t err_len)
 	return CVM_OK;
 }
 
+/* ---- who may ask for raw report data (SEV-SNP) ------------------------------- */
+
+/* parse_raw_uids reads raw_report_data_uids: "" (root and the agent's own
+ * uid, as it runs after dropping privileges), "none", or uids and user
+ * names separated by commas or spaces. */
+static int parse_raw_uids(struct agent *a, char *err, size_t err_len)
+{
+	char text[AGENT_TEXT_MAX], *save = NULL, *tok;
+
+	a->raw_uid_count = 0;
+	a->raw_uids_default = a->cfg.raw_report_data_uids[0] == '\0';
+	if (a->raw_uids_default || strcmp(a->cfg.raw_report_data_uids, "none") == 0)
+		return CVM_OK;
+	(void)snprintf(text, sizeof(text), "%s", a->cfg.raw_report_data_uids);
+	for (tok = strtok_r(text, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		char *end = NULL;
+		unsigned long v;
+
+		if (a->raw_uid_count == AGENT_RAW_UIDS_MAX) {
+			(void)snprintf(err, err_len, "raw_report_data_uids: more than %u entries",
+			               AGENT_RAW_UIDS_MAX);
+			return CVM_E_INVAL;
+		}
+		errno = 0;
+		v = strtoul(tok, &end, 10);
+		if (tok[0] >= '0' && tok[0] <= '9' && errno == 0 && *end == '\0' &&
+		    v <= (unsigned long)UINT32_MAX - 1) {
+			a->raw_uids[a->raw_uid_count++] = (uid_t)v;
+			continue;
+		}
+		{
+			struct passwd pw, *res = NULL;
+			char buf[1024];
+
+			if (getpwnam_r(tok, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+				(void)snprintf(
+				    err, err_len,
+				    "raw_report_data_uids: '%.40s' is neither a uid nor a user name", tok);
+				return CVM_E_INVAL;
+			}
+			a->raw_uids[a->raw_uid_count++] = pw.pw_uid;
+		}
+	}
+	if (a->raw_uid_count == 0) {
+		(void)snprintf(err, err_len, "raw_report_data_uids: empty list (use none to allow nobody)");
+		return CVM_E_INVAL;
+	}
+	return CVM_OK;
+}
+
 int agent_open(struct agent *a, char *err, size_t err_len)
 {
 	int r;
@@ -503,7 +546,17 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 	r = open_runtime_log(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	return agent_evidence_open(a, err, err_len);
+	r = parse_raw_uids(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = agent_identity_open(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = agent_evidence_open(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	/* Before any request is served, so before any app can emit an event. */
+	return agent_record_system_events(a, err, err_len);
 }
 
 void agent_close(struct agent *a)
@@ -527,6 +580,8 @@ void agent_close(struct agent *a)
 	a->vm_config = NULL;
 	cvm_appkeys_free(a->keys);
 	a->keys = NULL;
+	cvm_p256_keypair_free(a->identity);
+	a->identity = NULL;
 	cvm_tee_free(a->tee);
 	a->tee = NULL;
 }
@@ -557,12 +612,59 @@ static bool name_ok(const char *name, size_t len)
 	return true;
 }
 
-int agent_emit_event(struct agent *a, const char *name, size_t name_len, const uint8_t *payload,
-                     size_t payload_len, bool internal, char *err, size_t err_len)
+/* caller_name_check refuses a caller the system's names. */
+static int caller_name_check(const char *name, char *err, size_t err_len)
+{
+	static const char prefix[] = CVM_EVIDENCE_SYSTEM_PREFIX;
+
+	if (!cvm_evidence_is_system_event(name, strlen(name)))
+		return CVM_OK;
+	if (strncasecmp(name, prefix, sizeof(prefix) - 1) == 0)
+		(void)snprintf(
+		    err, err_len,
+		    "event names starting with '%s' are reserved for the system: the agent records "
+		    "its identity key and the TPM's attestation key there",
+		    prefix);
+	else
+		(void)snprintf(err, err_len, "event name %s is reserved for boot measurements", name);
+	return CVM_E_POLICY;
+}
+
+int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *payload, size_t payload_len,
+                            char *err, size_t err_len)
 {
 	uint8_t digest[48];
-	char *copy = NULL;
 	off_t undo = -1;
+	int r;
+
+	r = cvm_evl_dstack_digest(name, payload, payload_len, 1, digest);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot compute the event digest: %s", cvm_strerror(r));
+		return r;
+	}
+	r = agent_rtlog_append(&a->rt, name, payload, payload_len, digest, &undo);
+	if (r != CVM_OK) {
+		if (r == CVM_E_TOO_LARGE)
+			(void)snprintf(err, err_len,
+			               "the runtime event log is full (%u events, %zu payload bytes)",
+			               AGENT_RUNTIME_EVENTS_MAX, AGENT_RUNTIME_PAYLOAD_TOTAL);
+		else
+			(void)snprintf(err, err_len, "cannot append to the runtime event log: %s",
+			               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return r;
+	}
+	r = cvm_tee_extend(a->tee, 3, digest);
+	if (r != CVM_OK) {
+		agent_rtlog_undo(&a->rt, undo);
+		(void)snprintf(err, err_len, "cannot extend RTMR3: %s", cvm_strerror(r));
+	}
+	return r;
+}
+
+int agent_emit_event(struct agent *a, const char *name, size_t name_len, const uint8_t *payload,
+                     size_t payload_len, const struct agent_caller *caller, char *err, size_t err_len)
+{
+	char *copy = NULL;
 	int r;
 
 	if (!name_ok(name, name_len)) {
@@ -581,21 +683,14 @@ int agent_emit_event(struct agent *a, const char *name, size_t name_len, const u
 	copy = strndup(name, name_len);
 	if (copy == NULL)
 		return CVM_E_NOMEM;
-	for (size_t i = 0; !internal && i < sizeof(reserved_names) / sizeof(reserved_names[0]); i++) {
-		if (strcmp(copy, reserved_names[i]) == 0) {
-			(void)snprintf(err, err_len, "event name %s is reserved for boot measurements", copy);
-			r = CVM_E_POLICY;
+	if (caller != NULL) {
+		r = caller_name_check(copy, err, err_len);
+		if (r != CVM_OK)
 			goto out;
-		}
 	}
 	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX) {
 		(void)snprintf(err, err_len, "EmitEvent needs RTMR3: this TEE is not TDX");
 		r = CVM_E_UNSUPPORTED;
-		goto out;
-	}
-	r = cvm_evl_dstack_digest(copy, payload, payload_len, 1, digest);
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "cannot compute the event digest: %s", cvm_strerror(r));
 		goto out;
 	}
 	r = agent_rtlog_lock(&a->rt, LOCK_EX);
@@ -603,23 +698,7 @@ int agent_emit_event(struct agent *a, const char *name, size_t name_len, const u
 		(void)snprintf(err, err_len, "cannot lock the runtime event log: %s", cvm_strerror(r));
 		goto out;
 	}
-	r = agent_rtlog_append(&a->rt, copy, payload, payload_len, digest, &undo);
-	if (r != CVM_OK) {
-		if (r == CVM_E_TOO_LARGE)
-			(void)snprintf(err, err_len,
-			               "the runtime event log is full (%u events, %zu payload bytes)",
-			               AGENT_RUNTIME_EVENTS_MAX, AGENT_RUNTIME_PAYLOAD_TOTAL);
-		else
-			(void)snprintf(err, err_len, "cannot append to the runtime event log: %s",
-			               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
-		agent_rtlog_unlock(&a->rt);
-		goto out;
-	}
-	r = cvm_tee_extend(a->tee, 3, digest);
-	if (r != CVM_OK) {
-		agent_rtlog_undo(&a->rt, undo);
-		(void)snprintf(err, err_len, "cannot extend RTMR3: %s", cvm_strerror(r));
-	}
+	r = agent_emit_event_locked(a, copy, payload, payload_len, err, err_len);
 	agent_rtlog_unlock(&a->rt);
 	if (r == CVM_OK) {
 		char k[CVM_KV_MAX];
@@ -629,6 +708,40 @@ int agent_emit_event(struct agent *a, const char *name, size_t name_len, const u
 	}
 out:
 	free(copy);
+	return r;
+}
+
+size_t agent_system_boundary(const struct agent *a)
+{
+	for (size_t i = 0; i < a->rt.count; i++) {
+		if (!cvm_evidence_is_system_event(a->rt.ev[i].name, strlen(a->rt.ev[i].name)))
+			return i;
+	}
+	return a->rt.count;
+}
+
+bool agent_raw_report_data_allowed(const struct agent *a, const struct agent_caller *caller)
+{
+	if (!caller->has_uid)
+		return false;
+	if (a->raw_uids_default)
+		return caller->uid == 0 || caller->uid == getuid();
+	for (size_t i = 0; i < a->raw_uid_count; i++) {
+		if (a->raw_uids[i] == caller->uid)
+			return true;
+	}
+	return false;
+}
+
+int agent_caller_report_data(const struct agent *a, const struct agent_caller *caller, uint8_t rd[64])
+{
+	uint8_t in[64];
+	int r;
+
+	if (a->tee_info.platform == CVM_TEE_PLATFORM_TDX || agent_raw_report_data_allowed(a, caller))
+		return CVM_OK;
+	memcpy(in, rd, sizeof(in));
+	r = cvm_evidence_caller_report_data(in, rd);
 	return r;
 }
 

@@ -4,9 +4,11 @@
  * second one. docs/daemons/cvm-agentd.md describes it for operators.
  *
  * Layout: main.c (arguments, config, lifecycle), agent.c (state: the TEE,
- * the app's keys and identity, boot measurements), rtlog.c (the runtime
- * event log and RTMR3), evidence.c (event log JSON, VersionedAttestation,
- * evidence bundles), api.c (the method tables and JSON handlers). */
+ * the app's keys and identity, boot measurements, runtime events),
+ * identity.c (the agent's own identity key and the system events
+ * that anchor it and the TPM's AK in RTMR3), rtlog.c (the runtime event log
+ * and RTMR3), evidence.c (event log JSON, VersionedAttestation, evidence
+ * bundles), api.c (the method tables and JSON handlers). */
 #ifndef CVM_AGENT_H
 #define CVM_AGENT_H
 
@@ -46,6 +48,8 @@
 #define AGENT_NONCE_MIN CVM_EVIDENCE_NONCE_MIN
 #define AGENT_NONCE_MAX CVM_EVIDENCE_NONCE_MAX
 
+#define AGENT_RAW_UIDS_MAX 16u /* raw_report_data_uids entries */
+
 /* struct agent_config is everything main.c reads from the command line and
  * the config file. Strings are "" when unset. */
 struct agent_config {
@@ -64,6 +68,9 @@ struct agent_config {
 	char tpm_tcti[AGENT_PATH_MAX]; /* tss2-tctildr "name:config"; "": no TPM */
 	char tpm_pcrs[AGENT_TEXT_MAX]; /* the PCRs GetEvidence quotes; "": sha256:0-10 */
 	char tpm_ak_handle[24];        /* persistent AK handle; "": 0x81000100 */
+
+	char identity_key[AGENT_PATH_MAX];         /* "": beside the runtime log */
+	char raw_report_data_uids[AGENT_TEXT_MAX]; /* SEV-SNP: "" (root, our uid), "none" or a list */
 	char port_file[AGENT_PATH_MAX];
 	bool measure_app;
 	bool separate_curves;
@@ -86,6 +93,13 @@ struct agent_event {
 	char *name; /* runtime events: the name; boot events: "" */
 	uint8_t *payload;
 	size_t payload_len;
+};
+
+/* struct agent_caller is who asks the agent to do something: the uid of a
+ * unix socket peer (SO_PEERCRED), or nobody known (TCP, tests). */
+struct agent_caller {
+	bool has_uid;
+	uid_t uid;
 };
 
 /* struct agent_rtlog is the runtime event log: a JSON-lines file in dstack's
@@ -130,6 +144,21 @@ struct agent {
 	 * tpm_ak_handle sit above, in what would be padding) */
 	struct cvm_tpm_pcr_sel tpm_sel;
 	char ima_path[AGENT_PATH_MAX]; /* "" when no IMA list is served */
+	/* the AK as the TPM showed it at start (ak_name_len 0: unreachable) */
+	uint8_t ak_name[CVM_TPM_NAME_MAX];
+	size_t ak_name_len;
+	/* TDX: the AK Name RTMR3 recorded (ak_recorded_len 0: none usable, and
+	 * ak_problem says why); GetEvidence serves no other AK */
+	uint8_t ak_recorded[CVM_TPM_NAME_MAX];
+	size_t ak_recorded_len;
+	char ak_problem[320];
+	/* the agent's identity key (identity.c) and SHA-256 of its SPKI */
+	struct cvm_p256_keypair *identity;
+	uint8_t identity_hash[32];
+	/* SEV-SNP: who may put raw report data into a report */
+	bool raw_uids_default; /* root and the agent's own uid */
+	uid_t raw_uids[AGENT_RAW_UIDS_MAX];
+	size_t raw_uid_count;
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
@@ -150,12 +179,46 @@ CVM_MUST_CHECK int agent_quote(struct agent *a, const uint8_t report_data[64], s
 
 /* agent_emit_event appends a runtime event to the log and extends RTMR3
  * under the log's exclusive lock; when the extension fails the line is
- * removed again. `internal` allows the names the agent measures at boot.
- * On failure `err` says why (status 400 for a bad name, 500 otherwise).
+ * removed again. `caller` NULL is the agent itself, which may use the
+ * system's names (cvm_evidence_is_system_event); any other caller may not.
+ * On failure `err` says why: CVM_E_INVAL, CVM_E_POLICY (a system name),
+ * CVM_E_TOO_LARGE and CVM_E_UNSUPPORTED (no RTMR3) are the caller's (400);
+ * others are ours.
  * Returns 0 or a negative CVM_E_*. */
 CVM_MUST_CHECK int agent_emit_event(struct agent *a, const char *name, size_t name_len,
-                                    const uint8_t *payload, size_t payload_len, bool internal, char *err,
-                                    size_t err_len);
+                                    const uint8_t *payload, size_t payload_len,
+                                    const struct agent_caller *caller, char *err, size_t err_len);
+/* agent_emit_event_locked is agent_emit_event for the agent itself, with the
+ * runtime log's lock already held exclusively and the name checked. */
+CVM_MUST_CHECK int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *payload,
+                                           size_t payload_len, char *err, size_t err_len);
+
+/* agent_raw_report_data_allowed is true when `caller` may have its
+ * report_data put into an SEV-SNP report unchanged (raw_report_data_uids). */
+bool agent_raw_report_data_allowed(const struct agent *a, const struct agent_caller *caller);
+/* agent_caller_report_data turns a caller's report data into what the TEE
+ * signs for it: unchanged on TDX (RTMR3 anchors the agent's identities) and
+ * for the uids agent_raw_report_data_allowed names, else
+ * cvm_evidence_caller_report_data. Returns 0 or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int agent_caller_report_data(const struct agent *a, const struct agent_caller *caller,
+                                            uint8_t rd[64]);
+
+/* identity.c */
+/* agent_identity_open loads the agent's P-256 identity key from
+ * cfg.identity_key, or makes one there (mode 0600, owner only), and keeps it
+ * with the SHA-256 of its SPKI. Returns 0 or a negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_identity_open(struct agent *a, char *err, size_t err_len);
+/* agent_record_system_events anchors the agent's identity key and, with a
+ * TPM, the AK in RTMR3 (TDX): an event each, recorded before any app event
+ * and never twice (a restart finds them in the log). A recorded identity
+ * key other than ours stops the agent; an AK problem is kept in
+ * a->ak_problem for GetEvidence. Returns 0 or a negative CVM_E_* with
+ * `err`. */
+CVM_MUST_CHECK int agent_record_system_events(struct agent *a, char *err, size_t err_len);
+
+/* agent_system_boundary returns the index of the first runtime event that
+ * is not the system's (a->rt.count when there is none). */
+size_t agent_system_boundary(const struct agent *a);
 
 /* agent_find_event returns the payload of the first runtime event named
  * `name` before system-ready (as dstack's consumers read app info), or

@@ -215,7 +215,7 @@ check(tb.status === 400, "GetTlsKey: not_before >= not_after refused");
 
 // GetEvidence
 const evd = await post("/GetEvidence", { nonce: "00112233445566778899" });
-check(evd.status === 200 && evd.json.version === 1 && evd.json.simulated === true &&
+check(evd.status === 200 && evd.json.version === 2 && evd.json.simulated === true &&
 	Buffer.from(evd.json.quote, "hex").subarray(568, 578).toString("hex") === "00112233445566778899" &&
 	Array.isArray(evd.json.event_log), "GetEvidence: bundle over the nonce");
 const en = await post("/GetEvidence", { nonce: "0011" });
