@@ -40,6 +40,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->timeout = CVM_HTTPD_TIMEOUT_DEFAULT;
 	c->dstack_mode = 0666;
 	c->tappd_mode = 0666;
+	c->caller_events_max = AGENT_CALLER_EVENTS_DEFAULT;
+	c->caller_payload_max = AGENT_CALLER_PAYLOAD_DEFAULT;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -612,7 +614,42 @@ static bool name_ok(const char *name, size_t len)
 	return true;
 }
 
-/* caller_name_check refuses a caller the system's names. */
+/* quota_of finds the caller's budget: its uid's own (made on first use), or
+ * the one the callers without a uid of their own share. */
+static struct agent_quota *quota_of(struct agent *a, const struct agent_caller *caller)
+{
+	struct agent_quota *q;
+
+	if (!caller->has_uid)
+		return &a->quota_shared;
+	for (size_t i = 0; i < a->quota_count; i++) {
+		if (a->quota[i].uid == caller->uid)
+			return &a->quota[i];
+	}
+	if (a->quota_count == AGENT_CALLERS_MAX)
+		return &a->quota_shared;
+	q = &a->quota[a->quota_count++];
+	memset(q, 0, sizeof(*q));
+	q->has_uid = true;
+	q->uid = caller->uid;
+	return q;
+}
+
+/* quota_who starts the message that a budget is used up. */
+static void quota_who(const struct agent_quota *q, char *out, size_t cap)
+{
+	if (q->has_uid)
+		(void)snprintf(out, cap, "uid %lu has used up its share", (unsigned long)q->uid);
+	else
+		(void)snprintf(out, cap,
+		               "the callers without a uid of their own (TCP, or beyond %u uids) have used up "
+		               "their common share",
+		               AGENT_CALLERS_MAX);
+}
+
+/* What only a caller (not the agent) is held to: the system's names, its
+ * share, and the room kept for the system (checked under the log's lock,
+ * when the count is current). */
 static int caller_name_check(const char *name, char *err, size_t err_len)
 {
 	static const char prefix[] = CVM_EVIDENCE_SYSTEM_PREFIX;
@@ -628,6 +665,50 @@ static int caller_name_check(const char *name, char *err, size_t err_len)
 	else
 		(void)snprintf(err, err_len, "event name %s is reserved for boot measurements", name);
 	return CVM_E_POLICY;
+}
+
+static int caller_share_check(const struct agent *a, const struct agent_quota *q, size_t payload_len,
+                              char *err, size_t err_len)
+{
+	char who[128];
+
+	quota_who(q, who, sizeof(who));
+	if (q->events >= a->cfg.caller_events_max) {
+		(void)snprintf(err, err_len,
+		               "%s of the runtime event log: %zu events (caller_events_max = %llu)", who,
+		               q->events, (unsigned long long)a->cfg.caller_events_max);
+		return CVM_E_TOO_LARGE;
+	}
+	if (payload_len > a->cfg.caller_payload_max - q->payload) {
+		(void)snprintf(err, err_len,
+		               "%s of the runtime event log: %zu payload bytes, %zu more asked "
+		               "(caller_payload_max = %llu)",
+		               who, q->payload, payload_len, (unsigned long long)a->cfg.caller_payload_max);
+		return CVM_E_TOO_LARGE;
+	}
+	return CVM_OK;
+}
+
+static int app_room_check(const struct agent *a, size_t payload_len, char *err, size_t err_len)
+{
+	if (a->rt.count >= AGENT_APP_EVENTS_MAX) {
+		(void)snprintf(err, err_len,
+		               "the runtime event log has no room left for app events: %zu of %u events are "
+		               "used, and the last %u are kept for system events",
+		               a->rt.count, AGENT_RUNTIME_EVENTS_MAX, AGENT_SYSTEM_EVENTS_RESERVED);
+		return CVM_E_TOO_LARGE;
+	}
+	if (a->rt.payload_total > AGENT_APP_PAYLOAD_MAX ||
+	    payload_len > AGENT_APP_PAYLOAD_MAX - a->rt.payload_total) {
+		(void)snprintf(
+		    err, err_len,
+		    "the runtime event log has no room left for app events: %zu of %zu payload bytes "
+		    "are used, %zu more asked, and the last %zu are kept for system events",
+		    a->rt.payload_total, AGENT_RUNTIME_PAYLOAD_TOTAL, payload_len,
+		    AGENT_SYSTEM_PAYLOAD_RESERVED);
+		return CVM_E_TOO_LARGE;
+	}
+	return CVM_OK;
 }
 
 int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *payload, size_t payload_len,
@@ -664,6 +745,7 @@ int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *pa
 int agent_emit_event(struct agent *a, const char *name, size_t name_len, const uint8_t *payload,
                      size_t payload_len, const struct agent_caller *caller, char *err, size_t err_len)
 {
+	struct agent_quota *q = NULL;
 	char *copy = NULL;
 	int r;
 
@@ -693,18 +775,34 @@ int agent_emit_event(struct agent *a, const char *name, size_t name_len, const u
 		r = CVM_E_UNSUPPORTED;
 		goto out;
 	}
+	if (caller != NULL) {
+		q = quota_of(a, caller);
+		r = caller_share_check(a, q, payload_len, err, err_len);
+		if (r != CVM_OK)
+			goto out;
+	}
 	r = agent_rtlog_lock(&a->rt, LOCK_EX);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot lock the runtime event log: %s", cvm_strerror(r));
 		goto out;
 	}
-	r = agent_emit_event_locked(a, copy, payload, payload_len, err, err_len);
+	r = q != NULL ? app_room_check(a, payload_len, err, err_len) : CVM_OK;
+	if (r == CVM_OK)
+		r = agent_emit_event_locked(a, copy, payload, payload_len, err, err_len);
 	agent_rtlog_unlock(&a->rt);
 	if (r == CVM_OK) {
-		char k[CVM_KV_MAX];
+		char k[CVM_KV_MAX], who[32] = "agent";
 
-		cvm_daemon_log(CVM_LOG_INFO, "emit_event", "name=%s payload_len=%zu events=%zu",
-		               cvm_kv(copy, k), payload_len, a->rt.count);
+		if (q != NULL) {
+			q->events++;
+			q->payload += payload_len;
+			if (q->has_uid)
+				(void)snprintf(who, sizeof(who), "uid:%lu", (unsigned long)q->uid);
+			else
+				(void)snprintf(who, sizeof(who), "shared");
+		}
+		cvm_daemon_log(CVM_LOG_INFO, "emit_event", "name=%s payload_len=%zu events=%zu caller=%s",
+		               cvm_kv(copy, k), payload_len, a->rt.count, who);
 	}
 out:
 	free(copy);

@@ -4,8 +4,8 @@
  * second one. docs/daemons/cvm-agentd.md describes it for operators.
  *
  * Layout: main.c (arguments, config, lifecycle), agent.c (state: the TEE,
- * the app's keys and identity, boot measurements, runtime events),
- * identity.c (the agent's own identity key and the system events
+ * the app's keys and identity, boot measurements, runtime events and their
+ * budgets), identity.c (the agent's own identity key and the system events
  * that anchor it and the TPM's AK in RTMR3), rtlog.c (the runtime event log
  * and RTMR3), evidence.c (event log JSON, VersionedAttestation, evidence
  * bundles), api.c (the method tables and JSON handlers). */
@@ -48,6 +48,16 @@
 #define AGENT_NONCE_MIN CVM_EVIDENCE_NONCE_MIN
 #define AGENT_NONCE_MAX CVM_EVIDENCE_NONCE_MAX
 
+/* The part of the runtime log only the system may use, so that callers
+ * filling it never lock the system out; and each caller's share by
+ * default (caller_events_max, caller_payload_max). */
+#define AGENT_SYSTEM_EVENTS_RESERVED 128u
+#define AGENT_SYSTEM_PAYLOAD_RESERVED ((size_t)64 * 1024)
+#define AGENT_APP_EVENTS_MAX (AGENT_RUNTIME_EVENTS_MAX - AGENT_SYSTEM_EVENTS_RESERVED)
+#define AGENT_APP_PAYLOAD_MAX (AGENT_RUNTIME_PAYLOAD_TOTAL - AGENT_SYSTEM_PAYLOAD_RESERVED)
+#define AGENT_CALLER_EVENTS_DEFAULT 1024u
+#define AGENT_CALLER_PAYLOAD_DEFAULT ((size_t)256 * 1024)
+#define AGENT_CALLERS_MAX 64u  /* uids with a budget of their own; later ones share one */
 #define AGENT_RAW_UIDS_MAX 16u /* raw_report_data_uids entries */
 
 /* struct agent_config is everything main.c reads from the command line and
@@ -71,6 +81,8 @@ struct agent_config {
 
 	char identity_key[AGENT_PATH_MAX];         /* "": beside the runtime log */
 	char raw_report_data_uids[AGENT_TEXT_MAX]; /* SEV-SNP: "" (root, our uid), "none" or a list */
+	uint64_t caller_events_max;                /* each caller's share of the runtime log */
+	uint64_t caller_payload_max;
 	char port_file[AGENT_PATH_MAX];
 	bool measure_app;
 	bool separate_curves;
@@ -100,6 +112,15 @@ struct agent_event {
 struct agent_caller {
 	bool has_uid;
 	uid_t uid;
+};
+
+/* struct agent_quota is what one caller (or the callers without a uid of
+ * their own) has put into the runtime log since the agent started. */
+struct agent_quota {
+	bool has_uid;
+	uid_t uid;
+	size_t events;
+	size_t payload;
 };
 
 /* struct agent_rtlog is the runtime event log: a JSON-lines file in dstack's
@@ -155,6 +176,10 @@ struct agent {
 	/* the agent's identity key (identity.c) and SHA-256 of its SPKI */
 	struct cvm_p256_keypair *identity;
 	uint8_t identity_hash[32];
+	/* EmitEvent budgets per caller (agent.c) */
+	struct agent_quota quota[AGENT_CALLERS_MAX];
+	size_t quota_count;
+	struct agent_quota quota_shared;
 	/* SEV-SNP: who may put raw report data into a report */
 	bool raw_uids_default; /* root and the agent's own uid */
 	uid_t raw_uids[AGENT_RAW_UIDS_MAX];
@@ -180,10 +205,12 @@ CVM_MUST_CHECK int agent_quote(struct agent *a, const uint8_t report_data[64], s
 /* agent_emit_event appends a runtime event to the log and extends RTMR3
  * under the log's exclusive lock; when the extension fails the line is
  * removed again. `caller` NULL is the agent itself, which may use the
- * system's names (cvm_evidence_is_system_event); any other caller may not.
- * On failure `err` says why: CVM_E_INVAL, CVM_E_POLICY (a system name),
- * CVM_E_TOO_LARGE and CVM_E_UNSUPPORTED (no RTMR3) are the caller's (400);
- * others are ours.
+ * system's names (cvm_evidence_is_system_event) and the whole log; any
+ * other caller may not, stays out of the room kept for the system, and
+ * within its own share (caller_events_max, caller_payload_max). On failure
+ * `err` says why: CVM_E_INVAL, CVM_E_POLICY (a system name),
+ * CVM_E_TOO_LARGE (a payload, share or room exceeded) and
+ * CVM_E_UNSUPPORTED (no RTMR3) are the caller's (400); others are ours.
  * Returns 0 or a negative CVM_E_*. */
 CVM_MUST_CHECK int agent_emit_event(struct agent *a, const char *name, size_t name_len,
                                     const uint8_t *payload, size_t payload_len,
