@@ -276,7 +276,7 @@ static void scan(const struct agent *a, const char *name, struct sys_event *s)
  * identity until the VM reboots. Not being able to record is logged. */
 static int record_key(struct agent *a, char *err, size_t err_len)
 {
-	const char *name = CVM_EVIDENCE_EVENT_AGENT_KEY;
+	const char *name = CVM_EVIDENCE_EVENT_AGENT_KEY, *why;
 	struct sys_event s;
 	char k[CVM_KV_MAX];
 	int r;
@@ -307,13 +307,11 @@ static int record_key(struct agent *a, char *err, size_t err_len)
 		               s.first);
 		return CVM_OK;
 	}
-	(void)snprintf(err, err_len,
-	               s.count == 0  ? "app events already follow the system's in RTMR3, so the key can no "
-	                               "longer be recorded before them"
-	               : s.count > 1 ? "RTMR3 holds more than one such event"
-	                             : "RTMR3's event comes after an app event");
-	cvm_daemon_log(CVM_LOG_ERROR, "identity_unanchored", "name=%s reason=%s", name, cvm_kv(err, k));
-	err[0] = '\0';
+	why = s.count == 0  ? "app events already follow the system's in RTMR3, so the key can no longer "
+	                      "be recorded before them"
+	      : s.count > 1 ? "RTMR3 holds more than one such event"
+	                    : "RTMR3's event comes after an app event";
+	cvm_daemon_log(CVM_LOG_ERROR, "identity_unanchored", "name=%s reason=%s", name, cvm_kv(why, k));
 	return CVM_OK;
 }
 

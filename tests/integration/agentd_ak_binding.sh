@@ -365,6 +365,25 @@ st="$(call GetEvidence "{\"nonce\":\"$N2\"}" "$tmp/e.json")"
 	{ fail "late TPM: HTTP $st, expected 500 saying app events came first"; cat "$tmp/e.json" >&2; }
 stop_agent
 
+# A TPM unreachable at start: no AK recorded, and the agent says why.
+"$bin/cvm" sim init "$tmp/sim3" >/dev/null || fail "cvm sim init sim3"
+start_agent "$tmp/agent-dead.log" --simulator "$tmp/sim3" --tpm "swtpm:host=127.0.0.1,port=$(swtpm_free_port)"
+grep -q 'event=ak_unrecorded reason=".*unreachable when the agent started' "$tmp/agent-dead.log" && pass ||
+	fail "no ak_unrecorded line for a TPM unreachable at start"
+stop_agent
+# A first start on a log that already holds an app event (an agent
+# upgraded within a boot): the identity key can no longer be anchored; the
+# agent says so and keeps serving.
+"$bin/cvm" sim init "$tmp/sim4" >/dev/null || fail "cvm sim init sim4"
+printf '{"event":"app-started","payload":"AQ=="}\n' >"$tmp/rt4.log"
+chmod 0600 "$tmp/rt4.log"
+start_agent "$tmp/agent-unanchored.log" --simulator "$tmp/sim4" --runtime-log "$tmp/rt4.log"
+grep -q 'event=identity_unanchored name=cvmkit.agent-key reason="app events already follow' \
+	"$tmp/agent-unanchored.log" && pass || fail "no identity_unanchored line"
+st="$(call Version '{}' "$tmp/v.json")"
+[ "$st" = 200 ] && pass || fail "the agent with an unanchored key does not serve (HTTP $st)"
+stop_agent
+
 # ---- SEV-SNP --------------------------------------------------------------------
 # (its own runtime log: the TDX agent above filled the simulator's default one)
 SNP_COLL="$tmp/sim/collateral/snp"
