@@ -149,8 +149,9 @@ struct agent {
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
-	bool has_tpm;    /* GetEvidence adds a TPM quote */
-	char *vm_config; /* sys-config's vm_config text, "" when none */
+	bool has_tpm;          /* GetEvidence adds a TPM quote */
+	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */
+	char *vm_config;       /* sys-config's vm_config text, "" when none */
 	char os_image_hash[65];
 	char cloud_vendor[64], cloud_product[64];
 	/* TDX values that do not change for the TD's life (from one quote) */
@@ -165,25 +166,24 @@ struct agent {
 	 * tpm_ak_handle sit above, in what would be padding) */
 	struct cvm_tpm_pcr_sel tpm_sel;
 	char ima_path[AGENT_PATH_MAX]; /* "" when no IMA list is served */
-	/* the AK as the TPM showed it at start (ak_name_len 0: unreachable) */
-	uint8_t ak_name[CVM_TPM_NAME_MAX];
-	size_t ak_name_len;
-	/* TDX: the AK Name RTMR3 recorded (ak_recorded_len 0: none usable, and
-	 * ak_problem says why); GetEvidence serves no other AK */
-	uint8_t ak_recorded[CVM_TPM_NAME_MAX];
-	size_t ak_recorded_len;
-	char ak_problem[320];
-	/* the agent's identity key (identity.c) and SHA-256 of its SPKI */
+	/* Below: the agent's identities (identity.c), the EmitEvent budgets and
+	 * the SEV-SNP caller rule (agent.c); words first, then byte arrays, so
+	 * that nothing is padded (raw_uids_default sits above, beside has_tpm).
+	 * ak_name: the AK as the TPM showed it at start (length 0: unreachable);
+	 * ak_recorded: on TDX, the AK Name RTMR3 recorded (length 0: none usable,
+	 * ak_problem says why), the only one GetEvidence serves; identity: the
+	 * agent's identity key, identity_hash SHA-256 of its SPKI. */
+	size_t ak_name_len, ak_recorded_len;
 	struct cvm_p256_keypair *identity;
-	uint8_t identity_hash[32];
-	/* EmitEvent budgets per caller (agent.c) */
-	struct agent_quota quota[AGENT_CALLERS_MAX];
 	size_t quota_count;
-	struct agent_quota quota_shared;
-	/* SEV-SNP: who may put raw report data into a report */
-	bool raw_uids_default; /* root and the agent's own uid */
-	uid_t raw_uids[AGENT_RAW_UIDS_MAX];
+	struct agent_quota quota[AGENT_CALLERS_MAX];
+	struct agent_quota quota_shared; /* the callers without a uid of their own */
 	size_t raw_uid_count;
+	uid_t raw_uids[AGENT_RAW_UIDS_MAX];
+	uint8_t ak_name[CVM_TPM_NAME_MAX];
+	uint8_t ak_recorded[CVM_TPM_NAME_MAX];
+	char ak_problem[320];
+	uint8_t identity_hash[32];
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
