@@ -48,8 +48,9 @@ static void usage(FILE *f)
 	    "verify  checks an evidence bundle from cvm-agentd's GetEvidence (BUNDLE: a file, or - for\n"
 	    "        standard input): the nonce; the TDX quote (or SEV-SNP report) by the vendor's rules\n"
 	    "        and the policy; that report_data binds the nonce and the TPM attestation key; the\n"
-	    "        event log against RTMR0..3; the TPM quote (signature, qualifying data, PCR values);\n"
-	    "        and that a prefix of the IMA list replays to the quoted PCR 10.\n"
+	    "        event log against RTMR0..3; on TDX, that RTMR3 recorded that AK before any app\n"
+	    "        event; the TPM quote (signature, qualifying data, PCR values); and that a prefix\n"
+	    "        of the IMA list replays to the quoted PCR 10.\n"
 	    "  --nonce HEX        the nonce sent with GetEvidence (8 to 64 bytes)\n"
 	    "  --collateral DIR   DCAP collateral (TDX), or vcek/ask files (SEV-SNP), as cvm quote verify\n"
 	    "  --root CERT        trust anchor, DER or PEM (default: the vendor's built-in root)\n"
@@ -191,6 +192,7 @@ static json_t *json_tpm(const struct verify_ctx *v)
 	cvm_tpm_pcr_sel_format(&a->pcr_sel, sel, sizeof(sel));
 	bad |= out_jset(o, "verified", json_boolean(v->res.tpm_verified));
 	bad |= out_jset_hex(o, "ak_name", v->res.ak_name, v->res.ak_name_len);
+	bad |= out_jset(o, "ak_recorded", json_boolean(v->res.ak_recorded));
 	bad |= out_jset_str(o, "pcr_selection", a->magic != 0 ? sel : NULL);
 	bad |= out_jset_hex(o, "pcr_digest", a->pcr_digest, a->pcr_digest_len);
 	bad |= out_jset_int(o, "reset_count", a->reset_count);
@@ -260,7 +262,9 @@ static void print_text(const struct verify_ctx *v, int r)
 		if (v->res.tpm_verified) {
 			cvm_hex_encode(v->res.ak_name, v->res.ak_name_len, name);
 			cvm_tpm_pcr_sel_format(&v->res.tpm.attest.pcr_sel, sel, sizeof(sel));
-			printf("tpm: quote of %s by AK %s, resetCount %u, restartCount %u\n", sel, name,
+			printf("tpm: quote of %s by AK %s%s, resetCount %u, restartCount %u\n", sel, name,
+			       v->res.ak_recorded ? " (recorded in RTMR3 by the system)"
+			                          : " (bound by report_data in the agent's domain)",
 			       v->res.tpm.attest.reset_count, v->res.tpm.attest.restart_count);
 		} else if (!v->res.has_tpm) {
 			printf("tpm: none in the bundle\n");

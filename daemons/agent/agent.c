@@ -2,9 +2,11 @@
  * log (CCEL) and the runtime event log with RTMR3. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -28,15 +30,6 @@ static const char default_compose[] =
     "\"local_key_provider_enabled\":false,\"key_provider\":\"none\",\"public_logs\":false,"
     "\"public_sysinfo\":false,\"public_tcbinfo\":true,\"no_instance_id\":false}";
 
-/* Names the agent (or, in dstack, the boot tool) measures itself. Clients
- * cannot emit them: a later "app-id" would be ignored by dstack's readers
- * (they stop at system-ready) but could mislead anyone else. */
-static const char *const reserved_names[] = {
-    "system-preparing", "app-id",          "compose-hash",    "instance-id", "boot-mr-done",
-    "mr-kms",           "os-image-hash",   "key-provider",    "storage-fs",  "system-ready",
-    "init-script-hash", "gpu-policy-hash", "gpu-attestation",
-};
-
 void agent_config_defaults(struct agent_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -47,6 +40,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->timeout = CVM_HTTPD_TIMEOUT_DEFAULT;
 	c->dstack_mode = 0666;
 	c->tappd_mode = 0666;
+	c->caller_events_max = AGENT_CALLER_EVENTS_DEFAULT;
+	c->caller_payload_max = AGENT_CALLER_PAYLOAD_DEFAULT;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -372,22 +367,22 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, true, err, err_len);
+	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "app-id", 6, app_id, sizeof(app_id), true, err, err_len);
+		r = agent_emit_event(a, "app-id", 6, app_id, sizeof(app_id), NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "compose-hash", 12, compose_hash, sizeof(compose_hash), true, err,
+		r = agent_emit_event(a, "compose-hash", 12, compose_hash, sizeof(compose_hash), NULL, err,
 		                     err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "instance-id", 11, instance_id,
-		                     a->no_instance_id ? 0 : sizeof(instance_id), true, err, err_len);
+		                     a->no_instance_id ? 0 : sizeof(instance_id), NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "boot-mr-done", 12, NULL, 0, true, err, err_len);
+		r = agent_emit_event(a, "boot-mr-done", 12, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), true,
+		r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), NULL,
 		                     err, err_len);
 	if (r == CVM_OK)
-		r = agent_emit_event(a, "system-ready", 12, NULL, 0, true, err, err_len);
+		r = agent_emit_event(a, "system-ready", 12, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
 		cvm_daemon_log(CVM_LOG_INFO, "measure_app", "events=7 app_name=%s", a->app_name);
 out:
@@ -448,6 +443,56 @@ static int open_runtime_log(struct agent *a, char *err, size_t err_len)
 	return CVM_OK;
 }
 
+/* ---- who may ask for raw report data (SEV-SNP) ------------------------------- */
+
+/* parse_raw_uids reads raw_report_data_uids: "" (root and the agent's own
+ * uid, as it runs after dropping privileges), "none", or uids and user
+ * names separated by commas or spaces. */
+static int parse_raw_uids(struct agent *a, char *err, size_t err_len)
+{
+	char text[AGENT_TEXT_MAX], *save = NULL, *tok;
+
+	a->raw_uid_count = 0;
+	a->raw_uids_default = a->cfg.raw_report_data_uids[0] == '\0';
+	if (a->raw_uids_default || strcmp(a->cfg.raw_report_data_uids, "none") == 0)
+		return CVM_OK;
+	(void)snprintf(text, sizeof(text), "%s", a->cfg.raw_report_data_uids);
+	for (tok = strtok_r(text, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		char *end = NULL;
+		unsigned long v;
+
+		if (a->raw_uid_count == AGENT_RAW_UIDS_MAX) {
+			(void)snprintf(err, err_len, "raw_report_data_uids: more than %u entries",
+			               AGENT_RAW_UIDS_MAX);
+			return CVM_E_INVAL;
+		}
+		errno = 0;
+		v = strtoul(tok, &end, 10);
+		if (tok[0] >= '0' && tok[0] <= '9' && errno == 0 && *end == '\0' &&
+		    v <= (unsigned long)UINT32_MAX - 1) {
+			a->raw_uids[a->raw_uid_count++] = (uid_t)v;
+			continue;
+		}
+		{
+			struct passwd pw, *res = NULL;
+			char buf[1024];
+
+			if (getpwnam_r(tok, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+				(void)snprintf(
+				    err, err_len,
+				    "raw_report_data_uids: '%.40s' is neither a uid nor a user name", tok);
+				return CVM_E_INVAL;
+			}
+			a->raw_uids[a->raw_uid_count++] = pw.pw_uid;
+		}
+	}
+	if (a->raw_uid_count == 0) {
+		(void)snprintf(err, err_len, "raw_report_data_uids: empty list (use none to allow nobody)");
+		return CVM_E_INVAL;
+	}
+	return CVM_OK;
+}
+
 int agent_open(struct agent *a, char *err, size_t err_len)
 {
 	int r;
@@ -503,7 +548,17 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 	r = open_runtime_log(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	return agent_evidence_open(a, err, err_len);
+	r = parse_raw_uids(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = agent_identity_open(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = agent_evidence_open(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	/* Before any request is served, so before any app can emit an event. */
+	return agent_record_system_events(a, err, err_len);
 }
 
 void agent_close(struct agent *a)
@@ -527,6 +582,8 @@ void agent_close(struct agent *a)
 	a->vm_config = NULL;
 	cvm_appkeys_free(a->keys);
 	a->keys = NULL;
+	cvm_p256_keypair_free(a->identity);
+	a->identity = NULL;
 	cvm_tee_free(a->tee);
 	a->tee = NULL;
 }
@@ -557,12 +614,139 @@ static bool name_ok(const char *name, size_t len)
 	return true;
 }
 
-int agent_emit_event(struct agent *a, const char *name, size_t name_len, const uint8_t *payload,
-                     size_t payload_len, bool internal, char *err, size_t err_len)
+/* quota_of finds the caller's budget: its uid's own (made on first use), or
+ * the one the callers without a uid of their own share. */
+static struct agent_quota *quota_of(struct agent *a, const struct agent_caller *caller)
+{
+	struct agent_quota *q;
+
+	if (!caller->has_uid)
+		return &a->quota_shared;
+	for (size_t i = 0; i < a->quota_count; i++) {
+		if (a->quota[i].uid == caller->uid)
+			return &a->quota[i];
+	}
+	if (a->quota_count == AGENT_CALLERS_MAX)
+		return &a->quota_shared;
+	q = &a->quota[a->quota_count++];
+	memset(q, 0, sizeof(*q));
+	q->has_uid = true;
+	q->uid = caller->uid;
+	return q;
+}
+
+/* quota_who starts the message that a budget is used up. */
+static void quota_who(const struct agent_quota *q, char *out, size_t cap)
+{
+	if (q->has_uid)
+		(void)snprintf(out, cap, "uid %lu has used up its share", (unsigned long)q->uid);
+	else
+		(void)snprintf(out, cap,
+		               "the callers without a uid of their own (TCP, or beyond %u uids) have used up "
+		               "their common share",
+		               AGENT_CALLERS_MAX);
+}
+
+/* What only a caller (not the agent) is held to: the system's names, its
+ * share, and the room kept for the system (checked under the log's lock,
+ * when the count is current). */
+static int caller_name_check(const char *name, char *err, size_t err_len)
+{
+	static const char prefix[] = CVM_EVIDENCE_SYSTEM_PREFIX;
+
+	if (!cvm_evidence_is_system_event(name, strlen(name)))
+		return CVM_OK;
+	if (strncasecmp(name, prefix, sizeof(prefix) - 1) == 0)
+		(void)snprintf(
+		    err, err_len,
+		    "event names starting with '%s' are reserved for the system: the agent records "
+		    "its identity key and the TPM's attestation key there",
+		    prefix);
+	else
+		(void)snprintf(err, err_len, "event name %s is reserved for boot measurements", name);
+	return CVM_E_POLICY;
+}
+
+static int caller_share_check(const struct agent *a, const struct agent_quota *q, size_t payload_len,
+                              char *err, size_t err_len)
+{
+	char who[128];
+
+	quota_who(q, who, sizeof(who));
+	if (q->events >= a->cfg.caller_events_max) {
+		(void)snprintf(err, err_len,
+		               "%s of the runtime event log: %zu events (caller_events_max = %llu)", who,
+		               q->events, (unsigned long long)a->cfg.caller_events_max);
+		return CVM_E_TOO_LARGE;
+	}
+	if (payload_len > a->cfg.caller_payload_max - q->payload) {
+		(void)snprintf(err, err_len,
+		               "%s of the runtime event log: %zu payload bytes, %zu more asked "
+		               "(caller_payload_max = %llu)",
+		               who, q->payload, payload_len, (unsigned long long)a->cfg.caller_payload_max);
+		return CVM_E_TOO_LARGE;
+	}
+	return CVM_OK;
+}
+
+static int app_room_check(const struct agent *a, size_t payload_len, char *err, size_t err_len)
+{
+	if (a->rt.count >= AGENT_APP_EVENTS_MAX) {
+		(void)snprintf(err, err_len,
+		               "the runtime event log has no room left for app events: %zu of %u events are "
+		               "used, and the last %u are kept for system events",
+		               a->rt.count, AGENT_RUNTIME_EVENTS_MAX, AGENT_SYSTEM_EVENTS_RESERVED);
+		return CVM_E_TOO_LARGE;
+	}
+	if (a->rt.payload_total > AGENT_APP_PAYLOAD_MAX ||
+	    payload_len > AGENT_APP_PAYLOAD_MAX - a->rt.payload_total) {
+		(void)snprintf(
+		    err, err_len,
+		    "the runtime event log has no room left for app events: %zu of %zu payload bytes "
+		    "are used, %zu more asked, and the last %zu are kept for system events",
+		    a->rt.payload_total, AGENT_RUNTIME_PAYLOAD_TOTAL, payload_len,
+		    AGENT_SYSTEM_PAYLOAD_RESERVED);
+		return CVM_E_TOO_LARGE;
+	}
+	return CVM_OK;
+}
+
+int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *payload, size_t payload_len,
+                            char *err, size_t err_len)
 {
 	uint8_t digest[48];
-	char *copy = NULL;
 	off_t undo = -1;
+	int r;
+
+	r = cvm_evl_dstack_digest(name, payload, payload_len, 1, digest);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot compute the event digest: %s", cvm_strerror(r));
+		return r;
+	}
+	r = agent_rtlog_append(&a->rt, name, payload, payload_len, digest, &undo);
+	if (r != CVM_OK) {
+		if (r == CVM_E_TOO_LARGE)
+			(void)snprintf(err, err_len,
+			               "the runtime event log is full (%u events, %zu payload bytes)",
+			               AGENT_RUNTIME_EVENTS_MAX, AGENT_RUNTIME_PAYLOAD_TOTAL);
+		else
+			(void)snprintf(err, err_len, "cannot append to the runtime event log: %s",
+			               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return r;
+	}
+	r = cvm_tee_extend(a->tee, 3, digest);
+	if (r != CVM_OK) {
+		agent_rtlog_undo(&a->rt, undo);
+		(void)snprintf(err, err_len, "cannot extend RTMR3: %s", cvm_strerror(r));
+	}
+	return r;
+}
+
+int agent_emit_event(struct agent *a, const char *name, size_t name_len, const uint8_t *payload,
+                     size_t payload_len, const struct agent_caller *caller, char *err, size_t err_len)
+{
+	struct agent_quota *q = NULL;
+	char *copy = NULL;
 	int r;
 
 	if (!name_ok(name, name_len)) {
@@ -581,54 +765,81 @@ int agent_emit_event(struct agent *a, const char *name, size_t name_len, const u
 	copy = strndup(name, name_len);
 	if (copy == NULL)
 		return CVM_E_NOMEM;
-	for (size_t i = 0; !internal && i < sizeof(reserved_names) / sizeof(reserved_names[0]); i++) {
-		if (strcmp(copy, reserved_names[i]) == 0) {
-			(void)snprintf(err, err_len, "event name %s is reserved for boot measurements", copy);
-			r = CVM_E_POLICY;
+	if (caller != NULL) {
+		r = caller_name_check(copy, err, err_len);
+		if (r != CVM_OK)
 			goto out;
-		}
 	}
 	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX) {
 		(void)snprintf(err, err_len, "EmitEvent needs RTMR3: this TEE is not TDX");
 		r = CVM_E_UNSUPPORTED;
 		goto out;
 	}
-	r = cvm_evl_dstack_digest(copy, payload, payload_len, 1, digest);
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "cannot compute the event digest: %s", cvm_strerror(r));
-		goto out;
+	if (caller != NULL) {
+		q = quota_of(a, caller);
+		r = caller_share_check(a, q, payload_len, err, err_len);
+		if (r != CVM_OK)
+			goto out;
 	}
 	r = agent_rtlog_lock(&a->rt, LOCK_EX);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot lock the runtime event log: %s", cvm_strerror(r));
 		goto out;
 	}
-	r = agent_rtlog_append(&a->rt, copy, payload, payload_len, digest, &undo);
-	if (r != CVM_OK) {
-		if (r == CVM_E_TOO_LARGE)
-			(void)snprintf(err, err_len,
-			               "the runtime event log is full (%u events, %zu payload bytes)",
-			               AGENT_RUNTIME_EVENTS_MAX, AGENT_RUNTIME_PAYLOAD_TOTAL);
-		else
-			(void)snprintf(err, err_len, "cannot append to the runtime event log: %s",
-			               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
-		agent_rtlog_unlock(&a->rt);
-		goto out;
-	}
-	r = cvm_tee_extend(a->tee, 3, digest);
-	if (r != CVM_OK) {
-		agent_rtlog_undo(&a->rt, undo);
-		(void)snprintf(err, err_len, "cannot extend RTMR3: %s", cvm_strerror(r));
-	}
+	r = q != NULL ? app_room_check(a, payload_len, err, err_len) : CVM_OK;
+	if (r == CVM_OK)
+		r = agent_emit_event_locked(a, copy, payload, payload_len, err, err_len);
 	agent_rtlog_unlock(&a->rt);
 	if (r == CVM_OK) {
-		char k[CVM_KV_MAX];
+		char k[CVM_KV_MAX], who[32] = "agent";
 
-		cvm_daemon_log(CVM_LOG_INFO, "emit_event", "name=%s payload_len=%zu events=%zu",
-		               cvm_kv(copy, k), payload_len, a->rt.count);
+		if (q != NULL) {
+			q->events++;
+			q->payload += payload_len;
+			if (q->has_uid)
+				(void)snprintf(who, sizeof(who), "uid:%lu", (unsigned long)q->uid);
+			else
+				(void)snprintf(who, sizeof(who), "shared");
+		}
+		cvm_daemon_log(CVM_LOG_INFO, "emit_event", "name=%s payload_len=%zu events=%zu caller=%s",
+		               cvm_kv(copy, k), payload_len, a->rt.count, who);
 	}
 out:
 	free(copy);
+	return r;
+}
+
+size_t agent_system_boundary(const struct agent *a)
+{
+	for (size_t i = 0; i < a->rt.count; i++) {
+		if (!cvm_evidence_is_system_event(a->rt.ev[i].name, strlen(a->rt.ev[i].name)))
+			return i;
+	}
+	return a->rt.count;
+}
+
+bool agent_raw_report_data_allowed(const struct agent *a, const struct agent_caller *caller)
+{
+	if (!caller->has_uid)
+		return false;
+	if (a->raw_uids_default)
+		return caller->uid == 0 || caller->uid == getuid();
+	for (size_t i = 0; i < a->raw_uid_count; i++) {
+		if (a->raw_uids[i] == caller->uid)
+			return true;
+	}
+	return false;
+}
+
+int agent_caller_report_data(const struct agent *a, const struct agent_caller *caller, uint8_t rd[64])
+{
+	uint8_t in[64];
+	int r;
+
+	if (a->tee_info.platform == CVM_TEE_PLATFORM_TDX || agent_raw_report_data_allowed(a, caller))
+		return CVM_OK;
+	memcpy(in, rd, sizeof(in));
+	r = cvm_evidence_caller_report_data(in, rd);
 	return r;
 }
 

@@ -4,9 +4,11 @@
  * second one. docs/daemons/cvm-agentd.md describes it for operators.
  *
  * Layout: main.c (arguments, config, lifecycle), agent.c (state: the TEE,
- * the app's keys and identity, boot measurements), rtlog.c (the runtime
- * event log and RTMR3), evidence.c (event log JSON, VersionedAttestation,
- * evidence bundles), api.c (the method tables and JSON handlers). */
+ * the app's keys and identity, boot measurements, runtime events and their
+ * budgets), identity.c (the agent's own identity key and the system events
+ * that anchor it and the TPM's AK in RTMR3), rtlog.c (the runtime event log
+ * and RTMR3), evidence.c (event log JSON, VersionedAttestation, evidence
+ * bundles), api.c (the method tables and JSON handlers). */
 #ifndef CVM_AGENT_H
 #define CVM_AGENT_H
 
@@ -46,6 +48,18 @@
 #define AGENT_NONCE_MIN CVM_EVIDENCE_NONCE_MIN
 #define AGENT_NONCE_MAX CVM_EVIDENCE_NONCE_MAX
 
+/* The part of the runtime log only the system may use, so that callers
+ * filling it never lock the system out; and each caller's share by
+ * default (caller_events_max, caller_payload_max). */
+#define AGENT_SYSTEM_EVENTS_RESERVED 128u
+#define AGENT_SYSTEM_PAYLOAD_RESERVED ((size_t)64 * 1024)
+#define AGENT_APP_EVENTS_MAX (AGENT_RUNTIME_EVENTS_MAX - AGENT_SYSTEM_EVENTS_RESERVED)
+#define AGENT_APP_PAYLOAD_MAX (AGENT_RUNTIME_PAYLOAD_TOTAL - AGENT_SYSTEM_PAYLOAD_RESERVED)
+#define AGENT_CALLER_EVENTS_DEFAULT 1024u
+#define AGENT_CALLER_PAYLOAD_DEFAULT ((size_t)256 * 1024)
+#define AGENT_CALLERS_MAX 64u  /* uids with a budget of their own; later ones share one */
+#define AGENT_RAW_UIDS_MAX 16u /* raw_report_data_uids entries */
+
 /* struct agent_config is everything main.c reads from the command line and
  * the config file. Strings are "" when unset. */
 struct agent_config {
@@ -64,6 +78,11 @@ struct agent_config {
 	char tpm_tcti[AGENT_PATH_MAX]; /* tss2-tctildr "name:config"; "": no TPM */
 	char tpm_pcrs[AGENT_TEXT_MAX]; /* the PCRs GetEvidence quotes; "": sha256:0-10 */
 	char tpm_ak_handle[24];        /* persistent AK handle; "": 0x81000100 */
+
+	char identity_key[AGENT_PATH_MAX];         /* "": beside the runtime log */
+	char raw_report_data_uids[AGENT_TEXT_MAX]; /* SEV-SNP: "" (root, our uid), "none" or a list */
+	uint64_t caller_events_max;                /* each caller's share of the runtime log */
+	uint64_t caller_payload_max;
 	char port_file[AGENT_PATH_MAX];
 	bool measure_app;
 	bool separate_curves;
@@ -86,6 +105,22 @@ struct agent_event {
 	char *name; /* runtime events: the name; boot events: "" */
 	uint8_t *payload;
 	size_t payload_len;
+};
+
+/* struct agent_caller is who asks the agent to do something: the uid of a
+ * unix socket peer (SO_PEERCRED), or nobody known (TCP, tests). */
+struct agent_caller {
+	bool has_uid;
+	uid_t uid;
+};
+
+/* struct agent_quota is what one caller (or the callers without a uid of
+ * their own) has put into the runtime log since the agent started. */
+struct agent_quota {
+	bool has_uid;
+	uid_t uid;
+	size_t events;
+	size_t payload;
 };
 
 /* struct agent_rtlog is the runtime event log: a JSON-lines file in dstack's
@@ -114,8 +149,9 @@ struct agent {
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
-	bool has_tpm;    /* GetEvidence adds a TPM quote */
-	char *vm_config; /* sys-config's vm_config text, "" when none */
+	bool has_tpm;          /* GetEvidence adds a TPM quote */
+	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */
+	char *vm_config;       /* sys-config's vm_config text, "" when none */
 	char os_image_hash[65];
 	char cloud_vendor[64], cloud_product[64];
 	/* TDX values that do not change for the TD's life (from one quote) */
@@ -130,6 +166,24 @@ struct agent {
 	 * tpm_ak_handle sit above, in what would be padding) */
 	struct cvm_tpm_pcr_sel tpm_sel;
 	char ima_path[AGENT_PATH_MAX]; /* "" when no IMA list is served */
+	/* Below: the agent's identities (identity.c), the EmitEvent budgets and
+	 * the SEV-SNP caller rule (agent.c); words first, then byte arrays, so
+	 * that nothing is padded (raw_uids_default sits above, beside has_tpm).
+	 * ak_name: the AK as the TPM showed it at start (length 0: unreachable);
+	 * ak_recorded: on TDX, the AK Name RTMR3 recorded (length 0: none usable,
+	 * ak_problem says why), the only one GetEvidence serves; identity: the
+	 * agent's identity key, identity_hash SHA-256 of its SPKI. */
+	size_t ak_name_len, ak_recorded_len;
+	struct cvm_p256_keypair *identity;
+	size_t quota_count;
+	struct agent_quota quota[AGENT_CALLERS_MAX];
+	struct agent_quota quota_shared; /* the callers without a uid of their own */
+	size_t raw_uid_count;
+	uid_t raw_uids[AGENT_RAW_UIDS_MAX];
+	uint8_t ak_name[CVM_TPM_NAME_MAX];
+	uint8_t ak_recorded[CVM_TPM_NAME_MAX];
+	char ak_problem[320];
+	uint8_t identity_hash[32];
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
@@ -150,12 +204,48 @@ CVM_MUST_CHECK int agent_quote(struct agent *a, const uint8_t report_data[64], s
 
 /* agent_emit_event appends a runtime event to the log and extends RTMR3
  * under the log's exclusive lock; when the extension fails the line is
- * removed again. `internal` allows the names the agent measures at boot.
- * On failure `err` says why (status 400 for a bad name, 500 otherwise).
+ * removed again. `caller` NULL is the agent itself, which may use the
+ * system's names (cvm_evidence_is_system_event) and the whole log; any
+ * other caller may not, stays out of the room kept for the system, and
+ * within its own share (caller_events_max, caller_payload_max). On failure
+ * `err` says why: CVM_E_INVAL, CVM_E_POLICY (a system name),
+ * CVM_E_TOO_LARGE (a payload, share or room exceeded) and
+ * CVM_E_UNSUPPORTED (no RTMR3) are the caller's (400); others are ours.
  * Returns 0 or a negative CVM_E_*. */
 CVM_MUST_CHECK int agent_emit_event(struct agent *a, const char *name, size_t name_len,
-                                    const uint8_t *payload, size_t payload_len, bool internal, char *err,
-                                    size_t err_len);
+                                    const uint8_t *payload, size_t payload_len,
+                                    const struct agent_caller *caller, char *err, size_t err_len);
+/* agent_emit_event_locked is agent_emit_event for the agent itself, with the
+ * runtime log's lock already held exclusively and the name checked. */
+CVM_MUST_CHECK int agent_emit_event_locked(struct agent *a, const char *name, const uint8_t *payload,
+                                           size_t payload_len, char *err, size_t err_len);
+
+/* agent_raw_report_data_allowed is true when `caller` may have its
+ * report_data put into an SEV-SNP report unchanged (raw_report_data_uids). */
+bool agent_raw_report_data_allowed(const struct agent *a, const struct agent_caller *caller);
+/* agent_caller_report_data turns a caller's report data into what the TEE
+ * signs for it: unchanged on TDX (RTMR3 anchors the agent's identities) and
+ * for the uids agent_raw_report_data_allowed names, else
+ * cvm_evidence_caller_report_data. Returns 0 or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int agent_caller_report_data(const struct agent *a, const struct agent_caller *caller,
+                                            uint8_t rd[64]);
+
+/* identity.c */
+/* agent_identity_open loads the agent's P-256 identity key from
+ * cfg.identity_key, or makes one there (mode 0600, owner only), and keeps it
+ * with the SHA-256 of its SPKI. Returns 0 or a negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_identity_open(struct agent *a, char *err, size_t err_len);
+/* agent_record_system_events anchors the agent's identity key and, with a
+ * TPM, the AK in RTMR3 (TDX): an event each, recorded before any app event
+ * and never twice (a restart finds them in the log). A recorded identity
+ * key other than ours stops the agent; an AK problem is kept in
+ * a->ak_problem for GetEvidence. Returns 0 or a negative CVM_E_* with
+ * `err`. */
+CVM_MUST_CHECK int agent_record_system_events(struct agent *a, char *err, size_t err_len);
+
+/* agent_system_boundary returns the index of the first runtime event that
+ * is not the system's (a->rt.count when there is none). */
+size_t agent_system_boundary(const struct agent *a);
 
 /* agent_find_event returns the payload of the first runtime event named
  * `name` before system-ready (as dstack's consumers read app info), or

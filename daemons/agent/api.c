@@ -222,16 +222,30 @@ out:
 
 /* ---- quotes --------------------------------------------------------------- */
 
-/* quote_reply answers GetQuote and the Tappd quotes: the quote over `rd`
- * and the event log current when it was made, under the log's lock. */
-static int quote_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], json_t **out)
+static void caller_of(const struct cvm_rpc_call *c, struct agent_caller *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->has_uid = c->http != NULL && cvm_http_req_peer_uid(c->http, &who->uid);
+}
+
+/* quote_reply answers GetQuote and the Tappd quotes: the quote over the
+ * caller's report data `rd` (replaced by what the TEE signs: on SEV-SNP,
+ * the caller domain's hash unless the caller may ask for raw data) and the
+ * event log current when it was made, under the log's lock. */
+static int quote_reply(struct agent *a, struct cvm_rpc_call *c, uint8_t rd[64], json_t **out)
 {
 	struct cvm_tee_evidence ev;
+	struct agent_caller who;
 	const char *log = NULL;
 	json_t *o = NULL;
 	int r;
 
 	memset(&ev, 0, sizeof(ev));
+	*out = NULL;
+	caller_of(c, &who);
+	r = agent_caller_report_data(a, &who, rd);
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot compute the report data");
 	r = agent_rtlog_lock(&a->rt, LOCK_SH);
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot lock the runtime event log");
@@ -340,11 +354,10 @@ static int m_get_evidence(void *ctx, struct cvm_rpc_call *c, json_t **out)
 }
 
 /* tappd_report_data computes Tappd.TdxQuote's report data (spec §1.3):
- * raw, or H(tag ":" data) zero-padded with tag = prefix or "app-data". */
+ * raw, or H(tag ":" data) zero-padded (tappd_quote picks the tag). */
 static int tappd_report_data(struct cvm_rpc_call *c, const char *alg, const uint8_t *data, size_t len,
-                             const char *prefix, uint8_t rd[64])
+                             const char *tag, uint8_t rd[64])
 {
-	const char *tag = prefix[0] != '\0' ? prefix : "app-data";
 	struct cvm_digest_ctx *d = NULL;
 	enum cvm_digest_alg da;
 	int r;
@@ -398,11 +411,13 @@ static int tappd_quote(struct agent *a, struct cvm_rpc_call *c, const char *alg,
 	size_t len = 0;
 	json_t *o = NULL;
 	bool raw = strcmp(alg, "raw") == 0;
+	/* the caller's prefix, else dstack's default; the reply names the one used */
+	const char *tag = raw ? "" : prefix[0] != '\0' ? prefix : "app-data";
 	int r;
 
 	r = cvm_rpc_hex_new(c, "report_data", TAPPD_REPORT_DATA_MAX, &data, &len);
 	if (r == CVM_OK)
-		r = tappd_report_data(c, alg, data != NULL ? data : (const uint8_t *)"", len, prefix, rd);
+		r = tappd_report_data(c, alg, data != NULL ? data : (const uint8_t *)"", len, tag, rd);
 	free(data);
 	if (r != CVM_OK)
 		return r;
@@ -410,7 +425,7 @@ static int tappd_quote(struct agent *a, struct cvm_rpc_call *c, const char *alg,
 	if (r != CVM_OK)
 		return r;
 	if (cvm_json_set(o, "hash_algorithm", json_string(alg)) != CVM_OK ||
-	    cvm_json_set(o, "prefix", json_string(raw ? "" : "app-data")) != CVM_OK) {
+	    cvm_json_set(o, "prefix", json_string(tag)) != CVM_OK) {
 		json_decref(o);
 		return fail_r(c, CVM_E_NOMEM, "");
 	}
@@ -442,6 +457,7 @@ static int m_raw_quote(void *ctx, struct cvm_rpc_call *c, json_t **out)
 static int m_emit_event(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct agent *a = ctx;
+	struct agent_caller who;
 	const char *name;
 	size_t name_len, len = 0;
 	uint8_t *payload = NULL;
@@ -452,7 +468,8 @@ static int m_emit_event(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = cvm_rpc_hex_new(c, "payload", AGENT_EVENT_PAYLOAD_MAX, &payload, &len);
 	if (r != CVM_OK)
 		return r;
-	r = agent_emit_event(a, name, name_len, payload, len, false, c->err, sizeof(c->err));
+	caller_of(c, &who);
+	r = agent_emit_event(a, name, name_len, payload, len, &who, c->err, sizeof(c->err));
 	free(payload);
 	if (r != CVM_OK) {
 		c->status =

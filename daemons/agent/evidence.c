@@ -324,6 +324,29 @@ out:
 	return r;
 }
 
+/* ak_check_recorded fails unless the AK the TPM holds now is the one RTMR3
+ * recorded when the agent started (identity.c). */
+static int ak_check_recorded(const struct agent *a, const struct tpm_run *x, char *err, size_t err_len)
+{
+	char now[2 * CVM_TPM_NAME_MAX + 1], then[2 * CVM_TPM_NAME_MAX + 1];
+
+	if (a->ak_recorded_len == 0) {
+		(void)snprintf(err, err_len, "TPM: %s", a->ak_problem);
+		return CVM_E_TPM;
+	}
+	if (x->pub->name_len == a->ak_recorded_len &&
+	    memcmp(x->pub->name, a->ak_recorded, a->ak_recorded_len) == 0)
+		return CVM_OK;
+	cvm_hex_encode(x->pub->name, x->pub->name_len, now);
+	cvm_hex_encode(a->ak_recorded, a->ak_recorded_len, then);
+	(void)snprintf(err, err_len,
+	               "TPM: the attestation key at 0x%08x (Name %s) is not the one RTMR3 recorded in this "
+	               "boot (Name %s), so a verifier would reject its quotes; put that key back or reboot "
+	               "the VM",
+	               a->tpm_ak_handle, now, then);
+	return CVM_E_TPM;
+}
+
 /* tpm_quote quotes with the nonce's qualifying data, reads the PCRs back and
  * checks the quote as a verifier will, again when the PCRs moved. */
 static int tpm_quote(const struct agent *a, struct tpm_run *x, const uint8_t *nonce, size_t nonce_len,
@@ -477,6 +500,8 @@ int agent_evidence_open(struct agent *a, char *err, size_t err_len)
 		char name[2 * CVM_TPM_NAME_MAX + 1], desc[32];
 
 		cvm_hex_encode(x->pub->name, x->pub->name_len, name);
+		memcpy(a->ak_name, x->pub->name, x->pub->name_len);
+		a->ak_name_len = x->pub->name_len;
 		cvm_tpm_ak_describe(x->ak, desc, sizeof(desc));
 		cvm_daemon_log(CVM_LOG_INFO, "tpm_ready",
 		               "tcti=%s ak_handle=0x%08x ak_created=%s ak=%s ak_name=%s",
@@ -542,9 +567,12 @@ int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json
 		               AGENT_NONCE_MAX);
 		return CVM_E_INVAL;
 	}
-	/* 1. the AK first: the TEE quote names it */
+	/* 1. the AK first: the TEE quote names it, and on TDX it must be the
+	 * one RTMR3 recorded at start (a verifier rejects any other) */
 	if (a->has_tpm) {
 		r = tpm_begin(a, &x, err, err_len);
+		if (r == CVM_OK && a->tee_info.platform == CVM_TEE_PLATFORM_TDX)
+			r = ak_check_recorded(a, x, err, err_len);
 		if (r != CVM_OK) {
 			r = fail_part("tpm", r == CVM_E_NOMEM ? r : CVM_E_TPM, err);
 			goto out;

@@ -53,6 +53,7 @@ static void usage(FILE *f)
 	       "  --tpm-pcrs SEL          the PCRs it quotes (default sha256:0-10)\n"
 	       "  --tpm-ak-handle H       persistent AK handle (default 0x81000100; created if empty)\n"
 	       "  --ima FILE|none         IMA list for GetEvidence (default: the kernel's, when present)\n"
+	       "  --identity-key FILE     the agent's identity key (default: beside the runtime log)\n"
 	       "  --port-file FILE        write the TCP port bound (useful with port 0)\n"
 	       "  --user USER             drop privileges to USER once listening\n"
 	       "  --log-level LEVEL       error, warn, info (default) or debug\n"
@@ -77,6 +78,7 @@ enum {
 	OPT_TPM_PCRS,
 	OPT_TPM_AK_HANDLE,
 	OPT_IMA,
+	OPT_IDENTITY_KEY,
 	OPT_PORT_FILE,
 	OPT_USER,
 	OPT_LOG_LEVEL,
@@ -100,6 +102,7 @@ static const struct option long_opts[] = {
     {"tpm-pcrs", required_argument, NULL, OPT_TPM_PCRS},
     {"tpm-ak-handle", required_argument, NULL, OPT_TPM_AK_HANDLE},
     {"ima", required_argument, NULL, OPT_IMA},
+    {"identity-key", required_argument, NULL, OPT_IDENTITY_KEY},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"user", required_argument, NULL, OPT_USER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -131,6 +134,11 @@ static int load_config(struct agent_config *c, char *err, size_t err_len)
 	    KEY("agent", "tpm_tcti", CVM_CONF_STR, tpm_tcti),
 	    KEY("agent", "tpm_pcrs", CVM_CONF_STR, tpm_pcrs),
 	    KEY("agent", "tpm_ak_handle", CVM_CONF_STR, tpm_ak_handle),
+	    KEY("agent", "identity_key", CVM_CONF_STR, identity_key),
+	    KEY("agent", "raw_report_data_uids", CVM_CONF_STR, raw_report_data_uids),
+	    {"agent", "caller_events_max", CVM_CONF_U64, &c->caller_events_max, 0, 1, AGENT_APP_EVENTS_MAX},
+	    {"agent", "caller_payload_max", CVM_CONF_U64, &c->caller_payload_max, 0, 0,
+	     AGENT_APP_PAYLOAD_MAX},
 	    KEY("agent", "port_file", CVM_CONF_STR, port_file),
 	    KEY("agent", "measure_app", CVM_CONF_BOOL, measure_app),
 	    KEY("agent", "getkey_separate_curves", CVM_CONF_BOOL, separate_curves),
@@ -243,6 +251,9 @@ static int parse_args(int argc, char **argv, struct agent_config *c, bool first,
 			break;
 		case OPT_IMA:
 			e = SET(ima_log, "--ima");
+			break;
+		case OPT_IDENTITY_KEY:
+			e = SET(identity_key, "--identity-key");
 			break;
 		case OPT_USER:
 			e = SET(user, "--user");

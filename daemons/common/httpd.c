@@ -187,6 +187,30 @@ const char *cvm_http_req_peer(struct cvm_http_req *req)
 	return req->peer;
 }
 
+bool cvm_http_req_peer_uid(struct cvm_http_req *req, uid_t *uid)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss), ul;
+	struct ucred uc;
+	int fd;
+
+	if (req->er == NULL)
+		return false;
+	evcon = evhttp_request_get_connection(req->er);
+	bev = evcon == NULL ? NULL : evhttp_connection_get_bufferevent(evcon);
+	fd = bev == NULL ? -1 : bufferevent_getfd(bev);
+	memset(&ss, 0, sizeof(ss));
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 || ss.ss_family != AF_UNIX)
+		return false;
+	ul = sizeof(uc);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0)
+		return false;
+	*uid = uc.uid;
+	return true;
+}
+
 static enum cvm_http_method method_of(enum evhttp_cmd_type t, const char **name)
 {
 	switch (t) {

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cvmkit/err.h>
 
@@ -96,6 +97,11 @@ void cvm_httpd_free(struct cvm_httpd *h);
 /* cvm_http_req_peer describes the client: "unix:pid=P,uid=U" for unix
  * sockets (SO_PEERCRED), "ADDR:PORT" for TCP, "-" without a connection. */
 const char *cvm_http_req_peer(struct cvm_http_req *req);
+
+/* cvm_http_req_peer_uid stores the client process's uid (SO_PEERCRED) in
+ * *uid and returns true when the request came over a unix socket; false for
+ * TCP and without a connection. */
+bool cvm_http_req_peer_uid(struct cvm_http_req *req, uid_t *uid);
 
 /* cvm_http_resp_json sets a response with `status` and the compact,
  * ASCII-only, order-preserving encoding of `v` (NULL: the JSON `null`). It

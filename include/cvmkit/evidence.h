@@ -1,22 +1,46 @@
 /* cvmkit's evidence bundle: what cvm-agentd's GetEvidence returns
  * (docs/daemons/cvm-agentd.md, "GetEvidence"), the rules that bind its parts
- * to one nonce, and the verifier that checks the whole of it.
+ * to one nonce and to the system, and the verifier that checks the whole of
+ * it.
  *
  * A bundle is one JSON object. It holds a TEE quote (TDX) or report (SEV-SNP)
  * whose report_data binds the verifier's nonce, the event log, and
  * optionally a TPM quote with its attestation key (AK) and PCR values, and
- * the IMA list. The binding (version 1):
+ * the IMA list. The binding (version 2):
  *
  *   without a TPM part:  report_data = nonce || zero bytes up to 64
- *   with a TPM part:     report_data = SHA-512("cvmkit-evidence-v1/report-data" || 0x00 ||
+ *   with a TPM part:     report_data = SHA-512("cvmkit-evidence-v2/report-data" || 0x00 ||
  *                                              u8(len(nonce)) || nonce ||
  *                                              u16be(len(ak_name)) || ak_name)
- *   TPM qualifying data: SHA-256("cvmkit-evidence-v1/tpm-qualifying-data" || 0x00 ||
+ *   TPM qualifying data: SHA-256("cvmkit-evidence-v2/tpm-qualifying-data" || 0x00 ||
  *                                u8(len(nonce)) || nonce)
  *
  * ak_name is the TPM Name of the AK (nameAlg || H_nameAlg(TPMT_PUBLIC)), so
  * the TEE quote vouches for exactly one TPM key, and that key's quote for
- * the same nonce. The nonce is 8 to 64 bytes. */
+ * the same nonce. The nonce is 8 to 64 bytes.
+ *
+ * report_data alone cannot tell the system's AK from one a guest process
+ * chose: any local caller of the agent's GetQuote picks report_data. So the
+ * AK is also anchored in what only the system writes:
+ *
+ *   TDX:     the agent records the AK's Name in RTMR3 at start, before it
+ *            serves any request, as the runtime event "cvmkit.tpm-ak";
+ *            EmitEvent refuses every name of the system's (dstack's boot
+ *            names and the "cvmkit." namespace). A bundle with a TPM part
+ *            verifies only when its event log replays to RTMR3 and holds
+ *            exactly one cvmkit.tpm-ak event, among the system's events
+ *            before the first app event (see cvm_evidence_is_system_event),
+ *            naming the bundle's AK.
+ *   SEV-SNP: no runtime register exists. The agent puts a caller's
+ *            report_data into a report unchanged only for the uids the
+ *            operator allows (default: root and the agent's own); for every
+ *            other caller the report holds cvm_evidence_caller_report_data
+ *            of it, a value in another domain, which never equals a
+ *            binding above. So only the agent and those uids can produce
+ *            an SNP bundle that verifies.
+ *
+ * Version 1 bundles (the same rules with "v1" labels, no RTMR3 anchor) are
+ * refused: a v1 TDX bundle cannot show that its AK is the system's. */
 #ifndef CVMKIT_EVIDENCE_H
 #define CVMKIT_EVIDENCE_H
 
@@ -31,7 +55,7 @@
 #include "report.h"
 #include "tpm.h"
 
-#define CVM_EVIDENCE_VERSION 1
+#define CVM_EVIDENCE_VERSION 2
 #define CVM_EVIDENCE_NONCE_MIN 8u
 #define CVM_EVIDENCE_NONCE_MAX 64u
 #define CVM_EVIDENCE_QDATA_LEN 32u /* the TPM qualifying data: SHA-256 */
@@ -43,8 +67,20 @@
 #define CVM_EVIDENCE_PAYLOAD_MAX ((size_t)8 * 1024 * 1024) /* one event's payload */
 #define CVM_EVIDENCE_IMA_MAX ((size_t)16 * 1024 * 1024)    /* the IMA list, bytes */
 
-#define CVM_EVIDENCE_RD_LABEL "cvmkit-evidence-v1/report-data"
-#define CVM_EVIDENCE_QDATA_LABEL "cvmkit-evidence-v1/tpm-qualifying-data"
+#define CVM_EVIDENCE_RD_LABEL "cvmkit-evidence-v2/report-data"
+#define CVM_EVIDENCE_QDATA_LABEL "cvmkit-evidence-v2/tpm-qualifying-data"
+/* The domain of a GetQuote caller's report_data on SEV-SNP (see above). */
+#define CVM_EVIDENCE_CALLER_RD_LABEL "cvmkit-agent-v1/caller-report-data"
+
+/* The runtime events (RTMR3, dstack's format) that only the system writes:
+ * names starting with this prefix, compared without regard to case, and
+ * dstack's boot names. */
+#define CVM_EVIDENCE_SYSTEM_PREFIX "cvmkit."
+/* The AK the agent serves: the payload is its TPM Name. */
+#define CVM_EVIDENCE_EVENT_TPM_AK "cvmkit.tpm-ak"
+/* The agent's identity (TLS) key: the payload is SHA-256 of its
+ * SubjectPublicKeyInfo DER. */
+#define CVM_EVIDENCE_EVENT_AGENT_KEY "cvmkit.agent-key"
 
 /* cvm_evidence_report_data computes the report_data a bundle's TEE quote must
  * carry for `nonce` (CVM_EVIDENCE_NONCE_MIN to _MAX bytes) and the AK Name
@@ -60,6 +96,22 @@ CVM_API CVM_MUST_CHECK int cvm_evidence_report_data(const uint8_t *nonce, size_t
  * or CVM_E_INVAL (nonce length out of range). */
 CVM_API CVM_MUST_CHECK int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce, size_t nonce_len,
                                                             uint8_t out[CVM_EVIDENCE_QDATA_LEN]);
+
+/* cvm_evidence_caller_report_data computes what the agent puts into an SEV-SNP
+ * report for a GetQuote caller whose uid may not ask for raw report data:
+ * SHA-512(CVM_EVIDENCE_CALLER_RD_LABEL || 0x00 || data), 64 bytes to `out`
+ * (zeros on failure). Returns 0 or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_evidence_caller_report_data(const uint8_t data[64], uint8_t out[64]);
+
+/* cvm_evidence_is_system_event is true when the runtime event name of `len`
+ * bytes at `name` is one only the system writes: it starts with
+ * CVM_EVIDENCE_SYSTEM_PREFIX (any case), or it is one of the names dstack's
+ * boot measures (system-preparing, app-id, compose-hash, instance-id,
+ * boot-mr-done, mr-kms, os-image-hash, key-provider, storage-fs,
+ * system-ready, init-script-hash, gpu-policy-hash, gpu-attestation).
+ * cvm-agentd's EmitEvent refuses these names, so in a runtime log the events
+ * before the first other name (the app boundary) are the system's. */
+bool cvm_evidence_is_system_event(const char *name, size_t len);
 
 enum cvm_evidence_platform {
 	CVM_EVIDENCE_TDX = 1,
@@ -113,6 +165,7 @@ struct cvm_evidence_result {
 	size_t event_count;
 	bool rtmrs_replayed; /* TDX: the event log replays to the quote's RTMR0..3 */
 	bool has_tpm;
+	bool ak_recorded; /* TDX: RTMR3's one cvmkit.tpm-ak event, before any app event, names the AK */
 	struct cvm_tpm_quote tpm; /* the TPM quote's fields */
 	uint8_t ak_name[CVM_TPM_NAME_MAX];
 	size_t ak_name_len;
@@ -133,19 +186,28 @@ struct cvm_evidence_result {
  *     the AK Name computed from the bundle's AK public area, or none);
  *  4. TDX: the event log replays to RTMR0..3, and every dstack runtime
  *     event's digest is that of its name and payload (digest version 1);
- *  5. with a TPM part: the AK may sign quotes (restricted signing key), the
+ *  5. TDX with a TPM part: the runtime events (imr 3) hold exactly one
+ *     CVM_EVIDENCE_EVENT_TPM_AK event of the dstack runtime type, every
+ *     event before it is a system event (cvm_evidence_is_system_event, of
+ *     the runtime type), and its payload is the AK's Name: the AK is the one
+ *     the system recorded (res->ak_recorded);
+ *  6. with a TPM part: the AK may sign quotes (restricted signing key), the
  *     quote's signature over the exact TPMS_ATTEST bytes, its qualifying
  *     data (cvm_evidence_tpm_qualifying_data), and the PCR digest over the
  *     bundle's PCR values (which must all be quoted);
- *  6. with an IMA list and a TPM part: PCR 10 is quoted and some prefix of
+ *  7. with an IMA list and a TPM part: PCR 10 is quoted and some prefix of
  *     the list replays to it (cvm_ima_log_match_pcr10), with no entry of
  *     the prefix extending another PCR.
  * Returns 0 only when every step passed and o->require_* hold; otherwise
- * the first failure: CVM_E_MISMATCH (nonce, binding, RTMRs, PCRs, IMA), the
+ * the first failure: CVM_E_MISMATCH (nonce, binding, RTMRs, the recorded AK,
+ * PCRs, IMA), the
  * errors of the quote and TPM verifiers, CVM_E_POLICY (the policy, or a
  * required part missing) or CVM_E_INVAL (missing options or collateral).
  * It does NOT check: the EK certificate (the AK is trusted because the TEE
- * quote names it, not through the TPM vendor), the IMA entries' file
+ * quote names it and, on TDX, RTMR3 records it, not through the TPM
+ * vendor), on SEV-SNP who asked for the report (the agent's caller rule
+ * above is what keeps other callers out), the cvmkit.agent-key event (the
+ * agent's TLS identity, for its own verifier), the IMA entries' file
  * digests against any reference, the TPM clock (resetCount), app_compose
  * and vm_config against the measured events, entries after the quoted IMA
  * prefix (only parsed and template-checked). An IMA list without a TPM part

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -51,6 +52,41 @@ int cvm_evidence_report_data(const uint8_t *nonce, size_t nonce_len, const uint8
 	return cvm_digest(CVM_DIGEST_SHA512, buf, n, out, 64);
 }
 
+int cvm_evidence_caller_report_data(const uint8_t data[64], uint8_t out[64])
+{
+	static const char label[] = CVM_EVIDENCE_CALLER_RD_LABEL;
+	uint8_t buf[sizeof(label) + 64];
+	int r;
+
+	/* sizeof(label) counts the NUL that separates the label from the data */
+	memcpy(buf, label, sizeof(label));
+	memcpy(buf + sizeof(label), data, 64);
+	r = cvm_digest(CVM_DIGEST_SHA512, buf, sizeof(buf), out, 64);
+	if (r != CVM_OK)
+		memset(out, 0, 64); /* never the caller's data */
+	return r;
+}
+
+/* dstack's boot measurements (spec §5.2), v0.5.8 to HEAD. */
+static const char *const dstack_system_names[] = {
+    "system-preparing", "app-id",          "compose-hash",    "instance-id", "boot-mr-done",
+    "mr-kms",           "os-image-hash",   "key-provider",    "storage-fs",  "system-ready",
+    "init-script-hash", "gpu-policy-hash", "gpu-attestation",
+};
+
+bool cvm_evidence_is_system_event(const char *name, size_t len)
+{
+	static const char prefix[] = CVM_EVIDENCE_SYSTEM_PREFIX;
+
+	if (len >= sizeof(prefix) - 1 && strncasecmp(name, prefix, sizeof(prefix) - 1) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(dstack_system_names) / sizeof(dstack_system_names[0]); i++) {
+		if (strlen(dstack_system_names[i]) == len && memcmp(dstack_system_names[i], name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce, size_t nonce_len,
                                      uint8_t out[CVM_EVIDENCE_QDATA_LEN])
 {
@@ -71,6 +107,9 @@ int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce, size_t nonce_len,
 }
 
 /* ---- the parsed bundle ------------------------------------------------- */
+
+/* How much of a wrong AK event's payload a message shows, bytes. */
+#define CVM_EVIDENCE_PAYLOAD_SHOWN 40u
 
 struct ev_event {
 	uint32_t imr;
@@ -523,6 +562,18 @@ static int binding_step(const struct cvm_evidence *ev, const struct cvm_evidence
 		return r;
 	}
 	if (memcmp(want, rd, sizeof(want)) != 0) {
+		uint8_t caller[64];
+
+		/* The one forgery worth naming: a local GetQuote caller asked the
+		 * agent for exactly this binding and got it in the caller domain. */
+		if (cvm_evidence_caller_report_data(want, caller) == CVM_OK &&
+		    memcmp(caller, rd, sizeof(caller)) == 0) {
+			cvm_report_add(rep, "evidence.binding", false,
+			               "report_data is the binding hashed in the agent's caller domain "
+			               "(" CVM_EVIDENCE_CALLER_RD_LABEL "): a local GetQuote caller, not the "
+			               "agent, asked for this quote; it does not vouch for this TPM key");
+			return CVM_E_MISMATCH;
+		}
 		cvm_report_add(rep, "evidence.binding", false,
 		               ev->has_tpm
 		                   ? "report_data is not SHA-512 over the nonce and this AK's Name: the "
@@ -586,6 +637,81 @@ static int rtmr_step(const struct cvm_evidence *ev, struct cvm_report *rep, stru
 	res->rtmrs_replayed = true;
 	cvm_report_add(rep, "evidence.event_log", true, "%zu events replay to the quote's RTMR0..3",
 	               ev->event_count);
+	return CVM_OK;
+}
+
+/* ak_event_step (TDX with a TPM part) checks that the AK is the one the
+ * system recorded in RTMR3: exactly one cvmkit.tpm-ak runtime event, before
+ * the first event that is not the system's, naming this AK. Only events
+ * of the runtime type have digests checked against their names (rtmr_step),
+ * so any other event on RTMR3 ends the system's events and never counts as
+ * the AK's. */
+static int ak_event_step(const struct cvm_evidence *ev, struct cvm_report *rep,
+                         struct cvm_evidence_result *res)
+{
+	char want[2 * CVM_TPM_NAME_MAX + 1], got[2 * CVM_EVIDENCE_PAYLOAD_SHOWN + 1];
+	size_t found = SIZE_MAX, boundary = SIZE_MAX, count = 0, second = 0;
+	const struct ev_event *ak = NULL;
+
+	for (size_t i = 0; i < ev->event_count; i++) {
+		const struct ev_event *e = &ev->events[i];
+		const bool runtime = e->type == CVM_EV_DSTACK_RUNTIME;
+
+		if (e->imr != CVM_EVL_DSTACK_REG)
+			continue;
+		if (boundary == SIZE_MAX &&
+		    !(runtime && cvm_evidence_is_system_event(e->name, strlen(e->name))))
+			boundary = i;
+		if (!runtime || strcmp(e->name, CVM_EVIDENCE_EVENT_TPM_AK) != 0)
+			continue;
+		if (count++ == 0)
+			found = i;
+		else if (count == 2)
+			second = i;
+	}
+	if (count == 0) {
+		cvm_report_add(
+		    rep, "evidence.ak_event", false,
+		    "the AK is not the one the system recorded: RTMR3 holds no " CVM_EVIDENCE_EVENT_TPM_AK
+		    " event, so nothing ties this TPM key to this VM (cvm-agentd records it at start "
+		    "when it serves a TPM)");
+		return CVM_E_MISMATCH;
+	}
+	if (count > 1) {
+		cvm_report_add(
+		    rep, "evidence.ak_event", false,
+		    "the AK is not the one the system recorded: RTMR3 holds %zu " CVM_EVIDENCE_EVENT_TPM_AK
+		    " events (events %zu and %zu), the system records exactly one",
+		    count, found, second);
+		return CVM_E_MISMATCH;
+	}
+	ak = &ev->events[found];
+	if (boundary < found) {
+		cvm_report_add(
+		    rep, "evidence.ak_event", false,
+		    "the AK is not the one the system recorded: the " CVM_EVIDENCE_EVENT_TPM_AK
+		    " event (event %zu) comes after event %zu ('%.64s'), which is not the system's; "
+		    "only events before the first app event are",
+		    found, boundary, ev->events[boundary].name);
+		return CVM_E_MISMATCH;
+	}
+	if (ak->payload_len != res->ak_name_len || memcmp(ak->payload, res->ak_name, res->ak_name_len) != 0) {
+		size_t shown = ak->payload_len < CVM_EVIDENCE_PAYLOAD_SHOWN ? ak->payload_len
+		                                                            : CVM_EVIDENCE_PAYLOAD_SHOWN;
+
+		cvm_hex_encode(res->ak_name, res->ak_name_len, want);
+		cvm_hex_encode(ak->payload, shown, got);
+		cvm_report_add(rep, "evidence.ak_event", false,
+		               "the AK is not the one the system recorded: RTMR3's " CVM_EVIDENCE_EVENT_TPM_AK
+		               " event (event %zu) names AK %s%s, the bundle's AK is %s",
+		               found, got, shown < ak->payload_len ? "..." : "", want);
+		return CVM_E_MISMATCH;
+	}
+	res->ak_recorded = true;
+	cvm_report_add(rep, "evidence.ak_event", true,
+	               "the AK is the one the system recorded in RTMR3 (" CVM_EVIDENCE_EVENT_TPM_AK
+	               " event %zu, before any app event)",
+	               found);
 	return CVM_OK;
 }
 
@@ -736,6 +862,11 @@ int cvm_evidence_verify(const struct cvm_evidence *ev, const struct cvm_evidence
 	r = rtmr_step(ev, rep, res);
 	if (r != CVM_OK)
 		goto out;
+	if (ev->has_tpm && ev->platform == CVM_EVIDENCE_TDX) {
+		r = ak_event_step(ev, rep, res);
+		if (r != CVM_OK)
+			goto out;
+	}
 	if (ev->has_tpm) {
 		r = tpm_step(ev, o, ak, rep, res);
 		if (r != CVM_OK)

@@ -215,7 +215,7 @@ check(tb.status === 400, "GetTlsKey: not_before >= not_after refused");
 
 // GetEvidence
 const evd = await post("/GetEvidence", { nonce: "00112233445566778899" });
-check(evd.status === 200 && evd.json.version === 1 && evd.json.simulated === true &&
+check(evd.status === 200 && evd.json.version === 2 && evd.json.simulated === true &&
 	Buffer.from(evd.json.quote, "hex").subarray(568, 578).toString("hex") === "00112233445566778899" &&
 	Array.isArray(evd.json.event_log), "GetEvidence: bundle over the nonce");
 const en = await post("/GetEvidence", { nonce: "0011" });
@@ -226,6 +226,18 @@ const td = await post("/prpc/Tappd.TdxQuote", { report_data: "68656c6c6f" }, tap
 const h = crypto.createHash("sha512").update("app-data:hello").digest("hex");
 check(td.status === 200 && Buffer.from(td.json.quote, "hex").subarray(568, 632).toString("hex") === h &&
 	td.json.hash_algorithm === "sha512" && td.json.prefix === "app-data", "Tappd.TdxQuote: sha512(app-data:...)");
+// The reply names the prefix the report data was hashed with (issue 9: it
+// said "app-data" whatever the prefix was).
+const tp = await post("/prpc/Tappd.TdxQuote", { report_data: "68656c6c6f", hash_algorithm: "sha256",
+	prefix: "my-prefix" }, tappd);
+const hp = crypto.createHash("sha256").update("my-prefix:hello").digest("hex") + "00".repeat(32);
+check(tp.status === 200 && Buffer.from(tp.json.quote, "hex").subarray(568, 632).toString("hex") === hp,
+	"Tappd.TdxQuote: sha256(my-prefix:...) in the quote");
+check(tp.json.prefix === "my-prefix", `Tappd.TdxQuote: the reply's prefix is the one used, got ${tp.json.prefix}`);
+const tkp = await post("/prpc/Tappd.TdxQuote", { report_data: "68656c6c6f", hash_algorithm: "keccak256",
+	prefix: "p2" }, tappd);
+check(tkp.status === 200 && tkp.json.prefix === "p2" && tkp.json.hash_algorithm === "keccak256",
+	"Tappd.TdxQuote: keccak256 with a prefix names it");
 const tr = await post("/prpc/RawQuote", { report_data: "ab".repeat(64) }, tappd);
 check(tr.status === 200 && tr.json.prefix === "", "Tappd.RawQuote without the prefix");
 const dk = await post("/prpc/Tappd.DeriveKey", { path: "/k", subject: "s" }, tappd);

@@ -189,7 +189,7 @@ python3 - "$tmp/out" <<'EOF' && pass || fail "JSON verdict fields"
 import json, sys
 j = json.load(open(sys.argv[1]))
 ok = (j["verdict"] == "accepted" and j["simulated"] and j["bound"] and j["rtmrs_replayed"]
-      and j["event_count"] == 7 and j["tpm"]["verified"] and j["tpm"]["pcr_selection"] == "sha256:0-10"
+      and j["event_count"] == 9 and j["tpm"]["verified"] and j["tpm"]["pcr_selection"] == "sha256:0-10"
       and j["ima"] == {"verified": True, "bank": "sha256", "quoted_entries": 507, "total_entries": 513})
 sys.exit(0 if ok else 1)
 EOF
@@ -206,11 +206,11 @@ tpmt = pub[2:]                                   # TPM2B_PUBLIC: u16be size, TPM
 assert int.from_bytes(pub[:2], "big") == len(tpmt)
 name = tpmt[2:4] + hashlib.sha256(tpmt).digest()  # nameAlg (sha256 = 0x000b) || H(TPMT_PUBLIC)
 assert tpmt[2:4] == b"\x00\x0b" and name.hex() == t["ak_name"], "AK Name"
-rd = hashlib.sha512(b"cvmkit-evidence-v1/report-data\0" + bytes([len(nonce)]) + nonce +
+rd = hashlib.sha512(b"cvmkit-evidence-v2/report-data\0" + bytes([len(nonce)]) + nonce +
                     len(name).to_bytes(2, "big") + name).digest()
 quote = bytes.fromhex(j["quote"])
 assert rd.hex() == j["report_data"] and quote[568:632] == rd, "report_data in the TDX quote"
-qd = hashlib.sha256(b"cvmkit-evidence-v1/tpm-qualifying-data\0" + bytes([len(nonce)]) + nonce).digest()
+qd = hashlib.sha256(b"cvmkit-evidence-v2/tpm-qualifying-data\0" + bytes([len(nonce)]) + nonce).digest()
 attest = bytes.fromhex(t["attest"])
 assert qd.hex() == t["qualifying_data"] and qd in attest, "qualifying data in TPMS_ATTEST"
 assert t["pcrs"]["sha256"]["10"] == sys.argv[3], "PCR 10"

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include <cvmkit/amd.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
@@ -52,8 +53,8 @@ static void hex_to(const char *hex, uint8_t *out, size_t len)
 
 /* Expected values from:
  *   n = bytes(range(16)); name = bytes.fromhex("000b") + b"\xaa" * 32
- *   hashlib.sha512(b"cvmkit-evidence-v1/report-data\0" + bytes([16]) + n + (34).to_bytes(2, "big") + name)
- *   hashlib.sha256(b"cvmkit-evidence-v1/tpm-qualifying-data\0" + bytes([16]) + n) */
+ *   hashlib.sha512(b"cvmkit-evidence-v2/report-data\0" + bytes([16]) + n + (34).to_bytes(2, "big") + name)
+ *   hashlib.sha256(b"cvmkit-evidence-v2/tpm-qualifying-data\0" + bytes([16]) + n) */
 static void binding_matches_independent_computation(void **state)
 {
 	uint8_t name[34], rd[64], want[64], qd[32], want_qd[32];
@@ -62,12 +63,12 @@ static void binding_matches_independent_computation(void **state)
 	name[0] = 0x00;
 	name[1] = 0x0b;
 	memset(name + 2, 0xaa, 32);
-	hex_to("d7f0f38d2766e58de06670315ddb84a04ffdb01f205348dcc2d0a2a04508ed70"
-	       "efe590e46e88a4567b7437490eb1e32d5ca3a9b927354688c6e1b309280f3589",
+	hex_to("9e6521e968a5af723ed6eccd4dc9bd051993fc42b9f74330bd4b472180887637"
+	       "e7bca807552180fbf6607bd1691dfdf03070be704fffb069b2a3253f84cf2197",
 	       want, sizeof(want));
 	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), name, sizeof(name), rd), CVM_OK);
 	assert_memory_equal(rd, want, 64);
-	hex_to("04123c986da7d428dc604e03f3a44c425e975bc3f2e73f19513dd6eb9fe2548c", want_qd, sizeof(want_qd));
+	hex_to("8c86068d2e816e0e035c77ce8e16eded8808a59e48a1b94cd617873c1d2b1061", want_qd, sizeof(want_qd));
 	assert_int_equal(cvm_evidence_tpm_qualifying_data(nonce16, sizeof(nonce16), qd), CVM_OK);
 	assert_memory_equal(qd, want_qd, 32);
 
@@ -81,6 +82,55 @@ static void binding_matches_independent_computation(void **state)
 	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), name, sizeof(name) - 1, rd),
 	                 CVM_OK);
 	assert_memory_not_equal(rd, want, 64);
+}
+
+/* hashlib.sha512(b"cvmkit-agent-v1/caller-report-data\0" + bytes(range(64))) */
+static void caller_report_data_matches_independent_computation(void **state)
+{
+	uint8_t data[64], rd[64], want[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	hex_to("8817e59661ff25ff0d2687936e17a69b80599df9e2cec1648c294d16875f28ea"
+	       "47e3ab8e30802f1bb0692adee027432b966e35e95e9601894b79b8e837f44cfd",
+	       want, sizeof(want));
+	assert_int_equal(cvm_evidence_caller_report_data(data, rd), CVM_OK);
+	assert_memory_equal(rd, want, 64);
+}
+
+static void system_event_names_are_dstack_boot_names_and_the_cvmkit_namespace(void **state)
+{
+	static const char *const sys[] = {
+	    "system-preparing", "app-id",          "compose-hash",    "instance-id",   "boot-mr-done",
+	    "mr-kms",           "os-image-hash",   "key-provider",    "storage-fs",    "system-ready",
+	    "init-script-hash", "gpu-policy-hash", "gpu-attestation", "cvmkit.tpm-ak", "cvmkit.agent-key",
+	    "CVMKIT.Tpm-Ak",    "cvmkit.",
+	};
+	static const char *const app[] = {
+	    "",
+	    "app-event",
+	    "cvmkit",
+	    "cvmkit-tpm-ak",
+	    "xcvmkit.tpm-ak",
+	    "System-Ready",
+	    "system-ready ",
+	    "app-id2",
+	    "cvmki.t",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (!cvm_evidence_is_system_event(sys[i], strlen(sys[i])))
+			fail_msg("'%s' is a system event name", sys[i]);
+	}
+	for (size_t i = 0; i < sizeof(app) / sizeof(app[0]); i++) {
+		if (cvm_evidence_is_system_event(app[i], strlen(app[i])))
+			fail_msg("'%s' is not a system event name", app[i]);
+	}
+	/* the length counts, not a NUL: "app-id" within a longer buffer */
+	assert_true(cvm_evidence_is_system_event("app-idXYZ", 6));
+	assert_false(cvm_evidence_is_system_event("app-id", 5));
 }
 
 static void binding_rejects_lengths_out_of_range(void **state)
@@ -197,11 +247,12 @@ static json_t *make_bundle(struct fx *f, const uint8_t rd[64], json_t *tpm, json
 	json_t *o;
 
 	assert_int_equal(cvm_tee_quote(f->tee, rd, &ev), CVM_OK);
-	o = json_pack("{s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o}", "version", 1, "platform",
-	              "tdx", "simulated", 1, "nonce", hexv(nonce16, sizeof(nonce16)), "report_data",
-	              hexv(rd, 64), "quote", hexv(ev.data, ev.data_len), "event_log",
-	              events != NULL ? events : json_array(), "vm_config", "", "app_compose", "{}", "tpm",
-	              tpm != NULL ? tpm : json_null(), "ima_log", ima != NULL ? ima : json_null());
+	o = json_pack("{s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o}", "version",
+	              CVM_EVIDENCE_VERSION, "platform", "tdx", "simulated", 1, "nonce",
+	              hexv(nonce16, sizeof(nonce16)), "report_data", hexv(rd, 64), "quote",
+	              hexv(ev.data, ev.data_len), "event_log", events != NULL ? events : json_array(),
+	              "vm_config", "", "app_compose", "{}", "tpm", tpm != NULL ? tpm : json_null(), "ima_log",
+	              ima != NULL ? ima : json_null());
 	assert_non_null(o);
 	cvm_tee_evidence_cleanup(&ev);
 	return o;
@@ -287,8 +338,9 @@ static void bundle_without_tpm_binds_the_nonce(void **state)
 }
 
 /* A TPM part with the vector's AK: the TEE quote binds its Name, so the
- * binding holds; that AK's real quote carries another nonce, so the TPM step
- * fails. Another AK breaks the binding. */
+ * binding holds, but RTMR3 (empty here) recorded no AK, so the bundle is
+ * rejected (tdx_tpm_part_needs_the_ak_the_system_recorded goes further).
+ * Another AK breaks the binding. */
 static void tpm_part_is_bound_through_the_ak_name(void **state)
 {
 	struct fx *f = *state;
@@ -306,11 +358,12 @@ static void tpm_part_is_bound_through_the_ak_name(void **state)
 	assert_non_null(tpm);
 	o = make_bundle(f, rd, tpm, NULL, NULL);
 	assert_int_equal(run(f, o), CVM_E_MISMATCH);
-	assert_true(f->res.bound);
+	assert_true(f->res.bound && f->res.rtmrs_replayed);
 	assert_int_equal(f->res.ak_name_len, name_len);
 	assert_memory_equal(f->res.ak_name, name, name_len);
-	assert_string_equal(failed_step(f), "nonce"); /* the TPM quote's qualifying data */
-	assert_false(f->res.tpm_verified);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_non_null(strstr(f->rep.failed->detail, "not the one the system recorded"));
+	assert_false(f->res.ak_recorded || f->res.tpm_verified);
 
 	/* a stated ak_name that is not the Name of ak_public */
 	assert_int_equal(json_object_set_new(tpm, "ak_name", json_string("000b00")), 0);
@@ -332,6 +385,214 @@ static void tpm_part_is_bound_through_the_ak_name(void **state)
 	free(msg);
 	free(sig);
 	free(name);
+}
+
+/* ---- the AK the system recorded (TDX) and the caller domain (SEV-SNP) ------- */
+
+/* rt_event extends the simulator's RTMR3 with the runtime event (name,
+ * payload) and appends it to `events`, as cvm-agentd does. */
+static void rt_event(struct fx *f, json_t *events, const char *name, const uint8_t *p, size_t n)
+{
+	uint8_t d[48];
+	json_t *e;
+
+	assert_int_equal(cvm_evl_dstack_digest(name, p, n, 1, d), CVM_OK);
+	assert_int_equal(cvm_tee_extend(f->tee, 3, d), CVM_OK);
+	e = json_pack("{s:i, s:I, s:o, s:s, s:o}", "imr", 3, "event_type", (json_int_t)CVM_EV_DSTACK_RUNTIME,
+	              "digest", hexv(d, 48), "event", name, "event_payload", hexv(p, n));
+	assert_non_null(e);
+	assert_int_equal(json_array_append_new(events, e), 0);
+}
+
+/* relabel presents event `i` of the bundle's log as another type with no
+ * name: its digest, so the replay, is unchanged; only the runtime type has
+ * its digest checked against a name. */
+static void relabel(json_t *o, size_t i)
+{
+	json_t *e = json_array_get(json_object_get(o, "event_log"), i);
+
+	assert_non_null(e);
+	assert_int_equal(json_object_set_new(e, "event_type", json_integer(1)), 0);
+	assert_int_equal(json_object_set_new(e, "event", json_string("")), 0);
+}
+
+static const char *failed_detail(const struct fx *f)
+{
+	return f->rep.failed != NULL ? f->rep.failed->detail : "";
+}
+
+/* A fresh simulator (RTMR3 at zero), extended step by step as the agent
+ * and, for the forgeries, as a guest process would. */
+static void tdx_tpm_part_needs_the_ak_the_system_recorded(void **state)
+{
+	void *st = NULL;
+	struct fx *f;
+	struct cvm_tpm_ak *other = NULL;
+	uint8_t *ak, *msg, *sig, *name, rd[64], rd2[64], key[32];
+	size_t ak_len, msg_len, sig_len, name_len;
+	json_t *o, *tpm, *events = json_array();
+	const struct cvm_tpm_public *opub;
+
+	(void)state;
+	assert_int_equal(setup(&st), 0);
+	f = st;
+	ak = vector_read(AK_DIR "ak.tpm2b_public", &ak_len);
+	msg = vector_read(AK_DIR "quote.msg", &msg_len);
+	sig = vector_read(AK_DIR "quote.sig", &sig_len);
+	name = vector_read(AK_DIR "ak.name", &name_len);
+	memset(key, 0x4b, sizeof(key));
+	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), name, name_len, rd), CVM_OK);
+	tpm = json_pack("{s:o, s:o, s:o, s:{}}", "ak_public", hexv(ak, ak_len), "attest", hexv(msg, msg_len),
+	                "signature", hexv(sig, sig_len), "pcrs");
+	assert_non_null(tpm && events);
+
+	/* 1. only the agent's key event: no AK recorded */
+	rt_event(f, events, "system-ready", NULL, 0);
+	rt_event(f, events, CVM_EVIDENCE_EVENT_AGENT_KEY, key, sizeof(key));
+	o = make_bundle(f, rd, json_deep_copy(tpm), json_deep_copy(events), NULL);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_non_null(strstr(failed_detail(f), "holds no cvmkit.tpm-ak event"));
+	assert_true(f->res.bound && f->res.rtmrs_replayed);
+	assert_false(f->res.ak_recorded);
+	json_decref(o);
+
+	/* 2. the AK recorded: this step passes (the vector's TPM quote then
+	 * fails, as it answers another nonce) */
+	rt_event(f, events, CVM_EVIDENCE_EVENT_TPM_AK, name, name_len);
+	o = make_bundle(f, rd, json_deep_copy(tpm), json_deep_copy(events), NULL);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_true(f->res.ak_recorded);
+	assert_string_equal(failed_step(f), "nonce"); /* the TPM quote's qualifying data */
+	assert_false(f->res.tpm_verified);
+	/* ... hidden under another type, it no longer counts */
+	relabel(o, 2);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_false(f->res.ak_recorded);
+	json_decref(o);
+
+	/* 3. a guest process's own AK, bound in report_data as GetQuote lets
+	 * anyone do on TDX: RTMR3 names the system's */
+	ak[ak_len - 10] ^= 0x10;
+	assert_int_equal(cvm_tpm_ak_parse(ak, ak_len, &other), CVM_OK);
+	opub = cvm_tpm_ak_public(other);
+	assert_non_null(opub);
+	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), opub->name, opub->name_len, rd2),
+	                 CVM_OK);
+	assert_int_equal(json_object_set_new(tpm, "ak_public", hexv(ak, ak_len)), 0);
+	o = make_bundle(f, rd2, json_deep_copy(tpm), json_deep_copy(events), NULL);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_true(f->res.bound);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_non_null(strstr(failed_detail(f), "the AK is not the one the system recorded: RTMR3's "
+	                                         "cvmkit.tpm-ak event (event 2) names AK 000b"));
+	json_decref(o);
+	ak[ak_len - 10] ^= 0x10;
+	assert_int_equal(json_object_set_new(tpm, "ak_public", hexv(ak, ak_len)), 0);
+
+	/* 4. an app event, then a second AK event (the one with the right
+	 * Name): two are refused; with the first hidden, the one left comes
+	 * after a non-system event */
+	rt_event(f, events, "app-event", (const uint8_t *)"x", 1);
+	rt_event(f, events, CVM_EVIDENCE_EVENT_TPM_AK, name, name_len);
+	o = make_bundle(f, rd, json_deep_copy(tpm), json_deep_copy(events), NULL);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_non_null(strstr(failed_detail(f), "holds 2 cvmkit.tpm-ak events (events 2 and 4)"));
+	relabel(o, 2);
+	assert_int_equal(run(f, o), CVM_E_MISMATCH);
+	assert_string_equal(failed_step(f), "evidence.ak_event");
+	assert_non_null(strstr(failed_detail(f), "(event 4) comes after event 2"));
+	assert_false(f->res.ak_recorded);
+	json_decref(o);
+
+	/* without a TPM part nothing about the AK is required */
+	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), NULL, 0, rd), CVM_OK);
+	o = make_bundle(f, rd, NULL, json_deep_copy(events), NULL);
+	assert_int_equal(run(f, o), CVM_OK);
+	assert_false(f->res.ak_recorded);
+	json_decref(o);
+
+	cvm_tpm_ak_free(other);
+	json_decref(tpm);
+	json_decref(events);
+	free(ak);
+	free(msg);
+	free(sig);
+	free(name);
+	assert_int_equal(teardown(&st), 0);
+}
+
+/* SEV-SNP has no RTMR3: report_data alone binds the AK, and a report over
+ * the binding in the agent's caller domain (what a GetQuote caller without
+ * raw access gets) is refused, and named as such. */
+static void snp_tpm_part_is_bound_by_report_data_in_the_agents_domain(void **state)
+{
+	struct fx *f = *state;
+	struct cvm_tee_dev *snp = NULL;
+	struct cvm_amd_collateral *amd = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_cert *ark = NULL;
+	const uint8_t *ark_der;
+	uint8_t *ak, *msg, *sig, *name, *pem, rd[64], caller[64];
+	size_t ak_len, msg_len, sig_len, name_len, pem_len, ark_der_len;
+	char path[256];
+	struct cvm_evidence_opts saved = f->opts;
+	json_t *o, *tpm;
+
+	assert_int_equal(cvm_tee_open_sim(f->dir, CVM_TEE_PLATFORM_SNP, &snp), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", f->dir);
+	assert_int_equal(cvm_amd_collateral_load_dir(path, &amd, NULL, 0), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp/ark.pem", f->dir);
+	assert_int_equal(cvm_file_read(path, 65536, &pem, &pem_len), CVM_OK);
+	assert_int_equal(cvm_cert_parse(pem, pem_len, &ark), CVM_OK);
+	cvm_cert_der(ark, &ark_der, &ark_der_len);
+	f->opts.dcap = NULL;
+	f->opts.amd = amd;
+	f->opts.root_der = ark_der;
+	f->opts.root_der_len = ark_der_len;
+	ak = vector_read(AK_DIR "ak.tpm2b_public", &ak_len);
+	msg = vector_read(AK_DIR "quote.msg", &msg_len);
+	sig = vector_read(AK_DIR "quote.sig", &sig_len);
+	name = vector_read(AK_DIR "ak.name", &name_len);
+	assert_int_equal(cvm_evidence_report_data(nonce16, sizeof(nonce16), name, name_len, rd), CVM_OK);
+	assert_int_equal(cvm_evidence_caller_report_data(rd, caller), CVM_OK);
+	tpm = json_pack("{s:o, s:o, s:o, s:{}}", "ak_public", hexv(ak, ak_len), "attest", hexv(msg, msg_len),
+	                "signature", hexv(sig, sig_len), "pcrs");
+	assert_non_null(tpm);
+
+	for (int forged = 0; forged < 2; forged++) {
+		assert_int_equal(cvm_tee_quote(snp, forged ? caller : rd, &ev), CVM_OK);
+		o = json_pack("{s:i, s:s, s:b, s:o, s:o, s:o, s:[], s:O, s:n}", "version",
+		              CVM_EVIDENCE_VERSION, "platform", "snp", "simulated", 1, "nonce",
+		              hexv(nonce16, sizeof(nonce16)), "report_data", hexv(forged ? caller : rd, 64),
+		              "quote", hexv(ev.data, ev.data_len), "event_log", "tpm", tpm, "ima_log");
+		assert_non_null(o);
+		cvm_tee_evidence_cleanup(&ev);
+		assert_int_equal(run(f, o), CVM_E_MISMATCH);
+		assert_true(f->res.tee_verified);
+		assert_false(f->res.ak_recorded); /* not asked for on SNP */
+		if (forged) {
+			assert_string_equal(failed_step(f), "evidence.binding");
+			assert_non_null(strstr(failed_detail(f), "hashed in the agent's caller domain"));
+			assert_false(f->res.bound);
+		} else {
+			assert_true(f->res.bound);
+			assert_string_equal(failed_step(f), "nonce"); /* the vector's TPM quote */
+		}
+		json_decref(o);
+	}
+	f->opts = saved;
+	json_decref(tpm);
+	free(ak);
+	free(msg);
+	free(sig);
+	free(name);
+	free(pem);
+	cvm_cert_free(ark);
+	cvm_amd_collateral_free(amd);
+	cvm_tee_free(snp);
 }
 
 static json_t *event(uint32_t imr, uint32_t type, const uint8_t digest[48], const char *name,
@@ -447,7 +708,8 @@ static void parse_names_malformed_fields(void **state)
 		int want;
 		const char *why;
 	} cases[] = {
-	    {"{\"version\": 2}", CVM_E_UNSUPPORTED, "version"},
+	    {"{\"version\": 1}", CVM_E_UNSUPPORTED, "version 1"},
+	    {"{\"version\": 3}", CVM_E_UNSUPPORTED, "version 3"},
 	    {"{\"version\": \"1\"}", CVM_E_FORMAT, "version"},
 	    {"{\"platform\": \"sgx\"}", CVM_E_UNSUPPORTED, "platform"},
 	    {"{\"simulated\": 1}", CVM_E_FORMAT, "simulated"},
@@ -526,9 +788,13 @@ int main(void)
 	 * quote with RTMRs at zero and an empty event log. */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(binding_matches_independent_computation),
+	    cmocka_unit_test(caller_report_data_matches_independent_computation),
+	    cmocka_unit_test(system_event_names_are_dstack_boot_names_and_the_cvmkit_namespace),
 	    cmocka_unit_test(binding_rejects_lengths_out_of_range),
 	    cmocka_unit_test(bundle_without_tpm_binds_the_nonce),
 	    cmocka_unit_test(tpm_part_is_bound_through_the_ak_name),
+	    cmocka_unit_test(tdx_tpm_part_needs_the_ak_the_system_recorded),
+	    cmocka_unit_test(snp_tpm_part_is_bound_by_report_data_in_the_agents_domain),
 	    cmocka_unit_test(quote_bit_flips_never_verify),
 	    cmocka_unit_test(parse_rejects_truncations_and_trailing_bytes),
 	    cmocka_unit_test(parse_names_malformed_fields),
