@@ -101,7 +101,7 @@ CVM_API CVM_MUST_CHECK int cvm_evidence_tpm_qualifying_data(const uint8_t *nonce
  * report for a GetQuote caller whose uid may not ask for raw report data:
  * SHA-512(CVM_EVIDENCE_CALLER_RD_LABEL || 0x00 || data), 64 bytes to `out`
  * (zeros on failure). Returns 0 or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_evidence_caller_report_data(const uint8_t data[64], uint8_t out[64]);
+CVM_API CVM_MUST_CHECK int cvm_evidence_caller_report_data(const uint8_t data[64], uint8_t out[64]);
 
 /* cvm_evidence_is_system_event is true when the runtime event name of `len`
  * bytes at `name` is one only the system writes: it starts with
@@ -111,7 +111,7 @@ CVM_MUST_CHECK int cvm_evidence_caller_report_data(const uint8_t data[64], uint8
  * system-ready, init-script-hash, gpu-policy-hash, gpu-attestation).
  * cvm-agentd's EmitEvent refuses these names, so in a runtime log the events
  * before the first other name (the app boundary) are the system's. */
-bool cvm_evidence_is_system_event(const char *name, size_t len);
+CVM_API bool cvm_evidence_is_system_event(const char *name, size_t len);
 
 enum cvm_evidence_platform {
 	CVM_EVIDENCE_TDX = 1,

@@ -141,5 +141,4 @@ enum cvm_mockamd_cert {
 EVP_PKEY *cvm_mockamd_key(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which);
 X509 *cvm_mockamd_x509(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which);
 
-
 #endif

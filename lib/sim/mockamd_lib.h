@@ -183,5 +183,4 @@ CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const ch
 CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
                                     struct cvm_mockamd **out);
 
-
 #endif

@@ -270,5 +270,4 @@ bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len);
 CVM_MUST_CHECK int cvm_mockpki_json_text(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f,
                                          uint8_t **out, size_t *out_len);
 
-
 #endif
