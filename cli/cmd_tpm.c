@@ -25,6 +25,7 @@
 #include <cvmkit/report.h>
 #include <cvmkit/random.h>
 #include <cvmkit/tpm.h>
+#include <cvmkit/verify.h>
 
 #include "cli.h"
 #include "output.h"
@@ -930,142 +931,24 @@ static int load_eventlog(struct verify_ctx *v)
 	return CLI_EXIT_OK;
 }
 
-/* ima_banks lists the distinct quoted banks. */
-static size_t ima_banks(const struct cvm_tpm_pcr_sel *sel, uint16_t *banks)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < sel->count; i++) {
-		bool seen = false;
-
-		for (size_t j = 0; j < n; j++)
-			seen |= banks[j] == sel->banks[i].alg;
-		if (!seen && n < CVM_IMA_BANKS_MAX && cvm_digest_len(sel->banks[i].alg) != 0)
-			banks[n++] = sel->banks[i].alg;
-	}
-	return n;
-}
-
-/* ima_pass replays the IMA log once. With `search`, it stops at the first
- * prefix (0 entries included) whose PCR values, over `base` with every PCR in
- * `mask` taken from the replay, match the quote. Without, it reads the whole
- * list and returns the PCRs it extends in *mask. */
-static int ima_pass(struct verify_ctx *v, const struct cvm_tpm_pcrs *base, bool search, uint32_t *mask,
-                    uint64_t *entries)
-{
-	struct cvm_ima_reader *rd = NULL;
-	struct cvm_ima_replay *rp = NULL;
-	struct cvm_tpm_pcrs *cur = NULL;
-	uint16_t banks[CVM_IMA_BANKS_MAX];
-	size_t nb = ima_banks(&v->q.attest.pcr_sel, banks);
-	uint8_t zero[CVM_TPM_DIGEST_MAX];
-	struct cvm_ima_entry e;
-	bool has = false;
-	int r;
-
-	memset(zero, 0, sizeof(zero));
-	*entries = 0;
-	v->ima_matched = false;
-	r = cvm_ima_reader_open(v->ima_path, CVM_IMA_FORMAT_AUTO, &rd);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_ima_replay_new(banks, nb, &rp);
-	if (r != CVM_OK)
-		goto out;
-	cur = malloc(sizeof(*cur));
-	if (cur == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	*cur = *base;
-	if (search) {
-		/* Before any entry, the PCRs IMA extends hold their reset value. */
-		for (size_t b = 0; b < nb; b++) {
-			for (unsigned pcr = 0; pcr < CVM_TPM_PCR_COUNT; pcr++) {
-				if ((*mask & (1u << pcr)) == 0)
-					continue;
-				r = cvm_tpm_pcrs_set(cur, banks[b], pcr, zero, cvm_digest_len(banks[b]));
-				if (r != CVM_OK)
-					goto out;
-			}
-		}
-		if (cvm_tpm_quote_pcrs_match(&v->q, cur)) {
-			v->ima_matched = true;
-			goto done;
-		}
-	}
-	for (;;) {
-		r = cvm_ima_reader_next(rd, &e, &has);
-		if (r != CVM_OK || !has)
-			break;
-		r = cvm_ima_replay_extend(rp, &e);
-		if (r != CVM_OK)
-			break;
-		if (!search)
-			continue;
-		for (size_t b = 0; b < nb; b++) {
-			uint8_t val[CVM_TPM_DIGEST_MAX];
-
-			r = cvm_ima_replay_pcr(rp, banks[b], e.pcr, val, sizeof(val));
-			if (r == CVM_OK)
-				r = cvm_tpm_pcrs_set(cur, banks[b], e.pcr, val, cvm_digest_len(banks[b]));
-			if (r != CVM_OK)
-				goto out;
-		}
-		if (cvm_tpm_quote_pcrs_match(&v->q, cur)) {
-			v->ima_matched = true;
-			break;
-		}
-	}
-	if (r != CVM_OK) {
-		const char *why = cvm_ima_reader_error(rd);
-
-		cvm_report_add(&v->rep, "ima", false, "the IMA log '%s' does not replay: %s", v->ima_path,
-		               why[0] != '\0' ? why : cvm_strerror(r));
-		goto out;
-	}
-done:
-	*entries = cvm_ima_replay_entries(rp);
-	if (!search)
-		*mask = cvm_ima_replay_pcr_mask(rp);
-	else if (v->ima_matched)
-		v->pcrs = *cur;
-out:
-	free(cur);
-	cvm_ima_replay_free(rp);
-	cvm_ima_reader_free(rd);
-	return r;
-}
-
+/* load_ima appraises the IMA list against the quote (the library's one rule,
+ * cvm_verify_ima_list), over the PCR values known so far. */
 static int load_ima(struct verify_ctx *v)
 {
-	uint32_t mask = 0;
+	struct cvm_ima_coverage cov;
 	int r;
 
-	/* Pass 1: check the whole list and learn which PCRs it extends. */
-	r = ima_pass(v, &v->pcrs, false, &mask, &v->ima_total);
+	r = cvm_verify_ima_list(&v->q, &v->pcrs, NULL, 0, v->ima_path, &v->rep, &v->pcrs, &cov);
+	v->ima_matched = cov.matched;
+	v->ima_prefix = cov.quoted_entries;
+	v->ima_total = cov.total_entries;
 	if (r == CVM_E_SYSTEM) {
 		cli_err(CMD_VERIFY, "cannot read IMA log '%s': %s", v->ima_path, strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
-	if (r != CVM_OK)
-		return CLI_EXIT_REJECTED;
-	mask |= 1u << CVM_IMA_PCR;
-	/* Pass 2: the shortest prefix that gives the quoted digest. */
-	r = ima_pass(v, &v->pcrs, true, &mask, &v->ima_prefix);
-	if (r != CVM_OK)
-		return r == CVM_E_NOMEM ? CLI_EXIT_ERROR : CLI_EXIT_REJECTED;
-	if (!v->ima_matched) {
-		cvm_report_add(
-		    &v->rep, "ima", false,
-		    "no prefix of the %llu entries of the IMA log '%s' gives the quoted PCR digest",
-		    (unsigned long long)v->ima_total, v->ima_path);
-		return CLI_EXIT_REJECTED;
-	}
-	cvm_report_add(&v->rep, "ima", true,
-	               "the quote covers the first %llu of the %llu entries of the IMA log",
-	               (unsigned long long)v->ima_prefix, (unsigned long long)v->ima_total);
-	return CLI_EXIT_OK;
+	if (r == CVM_E_NOMEM || r == CVM_E_INVAL)
+		return CLI_EXIT_ERROR;
+	return r == CVM_OK ? CLI_EXIT_OK : CLI_EXIT_REJECTED;
 }
 
 static void build_reason(struct verify_ctx *v, int r)

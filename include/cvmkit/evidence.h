@@ -195,9 +195,10 @@ struct cvm_evidence_result {
  *     quote's signature over the exact TPMS_ATTEST bytes, its qualifying
  *     data (cvm_evidence_tpm_qualifying_data), and the PCR digest over the
  *     bundle's PCR values (which must all be quoted);
- *  7. with an IMA list and a TPM part: PCR 10 is quoted and some prefix of
- *     the list replays to it (cvm_ima_log_match_pcr10), with no entry of
- *     the prefix extending another PCR.
+ *  7. with an IMA list and a TPM part: cvm_verify_ima_list over the
+ *     bundle's PCR values: PCR 10 is quoted, some prefix of the list gives
+ *     the quoted values in every quoted bank, and no entry of that prefix
+ *     extends a PCR the quote does not cover.
  * Returns 0 only when every step passed and o->require_* hold; otherwise
  * the first failure: CVM_E_MISMATCH (nonce, binding, RTMRs, the recorded AK,
  * PCRs, IMA), the

@@ -233,20 +233,6 @@ CVM_API CVM_MUST_CHECK int cvm_ima_replay_until(struct cvm_ima_replay *rp, struc
                                                 uint16_t bank, const uint8_t *want, size_t want_len,
                                                 bool *matched);
 
-/* cvm_ima_log_match_pcr10 is cvm_ima_replay_until over a list in memory
- * (format detected), replaying `bank` only: *prefix_entries is the length
- * of the shortest prefix whose PCR 10 equals `want`, *prefix_pcr_mask has
- * bit i set when an entry of that prefix extends PCR i (anything but bit 10
- * is not covered by `want`), and *total_entries is the number of entries in
- * the whole list (every entry is parsed and its template digest checked,
- * also after the prefix). Returns 0 on a match, CVM_E_MISMATCH when no
- * prefix reaches `want` (or a template digest is wrong), or the errors of
- * cvm_ima_replay_until. */
-CVM_API CVM_MUST_CHECK int cvm_ima_log_match_pcr10(const uint8_t *log, size_t log_len, uint16_t bank,
-                                                   const uint8_t *want, size_t want_len,
-                                                   uint64_t *prefix_entries, uint32_t *prefix_pcr_mask,
-                                                   uint64_t *total_entries);
-
 /* ---- reference sets ----------------------------------------------------- */
 
 /* Reference file caps. */

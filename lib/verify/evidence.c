@@ -764,56 +764,21 @@ static int tpm_step(const struct cvm_evidence *ev, const struct cvm_evidence_opt
 	return CVM_OK;
 }
 
+/* ima_step appraises the IMA list against the TPM quote by the library's one
+ * rule (cvm_verify_ima_list), over the bundle's PCR values, which the TPM
+ * step already matched with the quote. */
 static int ima_step(const struct cvm_evidence *ev, struct cvm_report *rep, struct cvm_evidence_result *res)
 {
-	const struct cvm_tpm_pcr_sel *sel = &res->tpm.attest.pcr_sel;
-	const uint8_t *want = NULL;
-	uint16_t bank = 0;
-	uint32_t mask = 0;
-	uint64_t prefix = 0, total = 0;
+	struct cvm_ima_coverage cov;
 	int r;
 
-	/* the bank: SHA-256 when quoted, else the first quoted bank with PCR 10 */
-	for (size_t i = 0; i < sel->count; i++) {
-		if ((sel->banks[i].mask & (1u << CVM_IMA_PCR)) == 0 || cvm_digest_len(sel->banks[i].alg) == 0)
-			continue;
-		if (bank == 0 || sel->banks[i].alg == CVM_DIGEST_SHA256)
-			bank = sel->banks[i].alg;
-	}
-	if (bank != 0)
-		want = cvm_tpm_pcrs_get(&ev->pcrs, bank, CVM_IMA_PCR);
-	if (want == NULL) {
-		cvm_report_add(rep, "ima", false,
-		               "the TPM quote does not cover PCR 10: the IMA list is not covered");
-		return CVM_E_MISMATCH;
-	}
-	res->ima_bank = bank;
-	r = cvm_ima_log_match_pcr10(ev->ima, ev->ima_len, bank, want, cvm_digest_len(bank), &prefix, &mask,
-	                            &total);
-	res->ima_quoted_entries = prefix;
-	res->ima_total_entries = total;
-	if (r == CVM_E_MISMATCH) {
-		cvm_report_add(
-		    rep, "ima", false,
-		    "no prefix of the IMA list replays to the quoted PCR 10 (%s): the list is not the "
-		    "one measured",
-		    cvm_digest_name(bank));
+	r = cvm_verify_ima_list(&res->tpm, &ev->pcrs, ev->ima, ev->ima_len, NULL, rep, NULL, &cov);
+	res->ima_bank = cov.bank_count != 0 ? cov.banks[0] : 0;
+	res->ima_quoted_entries = cov.quoted_entries;
+	res->ima_total_entries = cov.total_entries;
+	if (r != CVM_OK)
 		return r;
-	}
-	if (r != CVM_OK) {
-		cvm_report_add(rep, "ima", false, "the IMA list does not replay: %s", cvm_strerror(r));
-		return r;
-	}
-	if ((mask & ~(1u << CVM_IMA_PCR)) != 0) {
-		cvm_report_add(rep, "ima", false,
-		               "entries of the quoted prefix extend PCRs other than 10 (mask 0x%06x), which "
-		               "this verifier does not replay",
-		               mask);
-		return CVM_E_UNSUPPORTED;
-	}
 	res->ima_verified = true;
-	cvm_report_add(rep, "ima", true, "the quote's PCR 10 (%s) covers the first %llu of %llu IMA entries",
-	               cvm_digest_name(bank), (unsigned long long)prefix, (unsigned long long)total);
 	return CVM_OK;
 }
 
