@@ -87,6 +87,7 @@ struct httpd_conn {
 	unsigned lines;      /* lines of the current request, its request line included */
 	size_t held;         /* this connection's share of peer->held and h->held */
 	int refuse_status;   /* not 0: refuse with it at the next chance */
+	bool closing;        /* answered with "Connection: close" or an error page */
 	const char *refuse_reason;
 	char refuse_msg[256];
 	char peer_desc[96];
@@ -890,6 +891,10 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, c->refuse_status, c->refuse_msg);
 		return;
 	}
+	if (c->closing && c->phase == PHASE_REPLY) {
+		conn_close(c, 0, NULL); /* the reply is out (on_complete) or late */
+		return;
+	}
 	left = c->deadline_us - now_us();
 	if (c->deadline_us != 0 && left > 1000) {
 		/* early (libevent's clock is cached): wait for the rest */
@@ -952,8 +957,16 @@ static void send_resp(struct cvm_httpd *h, struct evhttp_request *er, struct cvm
 
 static void on_complete(struct evhttp_request *er, void *arg)
 {
+	struct httpd_conn *c = arg;
+
 	(void)er;
-	conn_begin_request(arg);
+	if (c->closing) {
+		/* libevent did not close it (CONNECT): the timer does, now */
+		(void)evtimer_del(c->timer);
+		event_active(c->timer, EV_TIMEOUT, 1);
+		return;
+	}
+	conn_begin_request(c);
 }
 
 /* check_limits answers what a complete request gets before its handler
@@ -966,7 +979,13 @@ static bool check_limits(struct httpd_conn *c, struct evhttp_request *er, struct
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(er);
 	char err[CVM_HTTPD_ERR_MAX];
 
-	/* Logged by on_request as event=request_rejected. */
+	/* Logged by on_request as event=request_rejected. libevent keeps the
+	 * connection of a CONNECT request open whatever its reply says: a
+	 * request after a refusal is never handled. */
+	if (c->closing) {
+		cvm_http_resp_error(resp, 400, "this connection is closing after an error; open a new one");
+		return true;
+	}
 	if (c->refuse_status != 0) {
 		(void)evtimer_del(c->timer); /* answered here instead */
 		cvm_http_resp_error(resp, c->refuse_status, "%s", c->refuse_msg);
@@ -1055,6 +1074,8 @@ static void on_request(struct evhttp_request *er, void *arg)
 		cvm_http_resp_error(&resp, 500, "the reply is too large");
 send:
 	sent = resp.body_len;
+	if (c != NULL && close)
+		c->closing = true;
 	send_resp(h, er, &resp, close);
 	if (resp.status >= 400)
 		cvm_daemon_log_limited(CVM_LOG_INFO, "request_rejected",
@@ -1141,7 +1162,9 @@ static bool header_size(const char *p, size_t n, const char *name, size_t *out)
 	return false;
 }
 
-static void rewrite_error_page(struct cvm_httpd *h, struct evbuffer *buf)
+/* rewrite_error_page returns true when `buf` holds one of libevent's error
+ * pages, or its start (replaced once complete, when it can be). */
+static bool rewrite_error_page(struct cvm_httpd *h, struct evbuffer *buf)
 {
 	size_t total = evbuffer_get_length(buf), skip = 0, body_len, hlen;
 	const char *p, *end;
@@ -1152,29 +1175,33 @@ static void rewrite_error_page(struct cvm_httpd *h, struct evbuffer *buf)
 
 	/* libevent's pages are a few hundred bytes; anything big is not one. */
 	if (total > 4096)
-		return;
+		return false;
 	p = (const char *)evbuffer_pullup(buf, -1);
 	if (p == NULL)
-		return;
+		return false;
 	/* Leave any "100 Continue" interim responses in front alone. */
 	while (total - skip >= 25 && memcmp(p + skip, "HTTP/1.", 7) == 0 &&
 	       memcmp(p + skip + 8, " 100 ", 5) == 0) {
 		end = find_crlf2(p + skip, total - skip);
 		if (end == NULL)
-			return;
+			return false;
 		skip = (size_t)(end + 4 - p);
 	}
 	if (total - skip < 13 || memcmp(p + skip, "HTTP/1.", 7) != 0 || p[skip + 8] != ' ')
-		return;
-	end = find_crlf2(p + skip, total - skip);
-	if (end == NULL)
-		return;
-	hlen = (size_t)(end + 4 - (p + skip));
-	if (!header_size(p + skip, hlen - 2, "Content-Length", &body_len) || total - skip != hlen + body_len)
-		return; /* not complete yet: wait for the next addition */
+		return false;
 	status = (p[skip + 9] - '0') * 100 + (p[skip + 10] - '0') * 10 + (p[skip + 11] - '0');
 	if (status < 400 || status > 599)
-		return;
+		return false;
+	/* An error page from here on. Not complete yet: wait for the next
+	 * addition. A page without Content-Length (libevent's answer to a
+	 * CONNECT request: no body is announced, one follows) cannot be told
+	 * complete and goes out as libevent wrote it. */
+	end = find_crlf2(p + skip, total - skip);
+	if (end == NULL)
+		return true;
+	hlen = (size_t)(end + 4 - (p + skip));
+	if (!header_size(p + skip, hlen - 2, "Content-Length", &body_len) || total - skip != hlen + body_len)
+		return true;
 	o = json_pack("{s:s}", "error", error_page_message(status, h, msg, sizeof(msg)));
 	body = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	if (body == NULL)
@@ -1204,6 +1231,7 @@ static void rewrite_error_page(struct cvm_httpd *h, struct evbuffer *buf)
 out:
 	free(body);
 	json_decref(o);
+	return true;
 }
 
 static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -1211,8 +1239,10 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
 	struct httpd_conn *c = arg;
 	struct cvm_httpd *h = c->h;
 
-	if (info->n_added != 0 && !h->own_reply && !h->rewriting)
-		rewrite_error_page(h, buf);
+	/* After an error page nothing more is handled on the connection
+	 * (libevent keeps a CONNECT request's connection open). */
+	if (info->n_added != 0 && !h->own_reply && !h->rewriting && rewrite_error_page(h, buf))
+		c->closing = true;
 	conn_account(c);
 }
 

@@ -121,14 +121,20 @@ fds_before="$(ls "/proc/$pid/fd" | wc -l)"
 # (libevent's connection, its buffers' slack, up to 100 parsed headers),
 # plus 4 MiB for the allocator's own slack.
 bound_kb=$((max_buffered / 1024 + (max_connections + 32) * 32 + 4096))
+if grep -qa AddressSanitizer "$bin/cvm-agentd"; then
+	# Redzones around every allocation and the quarantine of freed memory
+	# roughly double what the same heap occupies.
+	bound_kb=$((bound_kb * 2))
+	echo "daemon_limits: AddressSanitizer build: the memory bound is doubled to $bound_kb KiB"
+fi
 
-check_probe() { # FILE WHAT: every legitimate request answered, each within 1 s
+check_probe() { # FILE WHAT: every legitimate request answered, each within 2 s (a loaded CI machine)
 	local ok failed max
 	ok="$(j "$1" "j['probe']['ok'] if 'probe' in j else j['ok']")"
 	failed="$(j "$1" "j['probe']['failed'] if 'probe' in j else j['failed']")"
 	max="$(j "$1" "(j['probe'] if 'probe' in j else j)['max_ms'] or 1e9")"
 	echo "daemon_limits: $2: legitimate client: $ok answered, $failed failed, slowest $max ms"
-	[ "$ok" -ge 5 ] && [ "$failed" -eq 0 ] && "$py" -c "import sys; sys.exit(0 if $max < 1000 else 1)" ||
+	[ "$ok" -ge 5 ] && [ "$failed" -eq 0 ] && "$py" -c "import sys; sys.exit(0 if $max < 2000 else 1)" ||
 		fail "$2: legitimate client: $ok answered, $failed failed, slowest ${max} ms ($(j "$1" "(j['probe'] if 'probe' in j else j)['failures']"))"
 }
 
@@ -168,7 +174,7 @@ while time.monotonic() - t0 < limit + 5:
         break
 ms = (time.monotonic() - t0) * 1000
 print(f"{ms:.0f} ms: {raw[:160]!r}")
-ok = raw.startswith(b"HTTP/1.1 408 ") and b"body_timeout" in raw and limit * 1000 - 100 <= ms <= limit * 1000 + 1500
+ok = raw.startswith(b"HTTP/1.1 408 ") and b"body_timeout" in raw and limit * 1000 - 100 <= ms <= limit * 1000 + 2500
 sys.exit(0 if ok else 1)
 EOF
 echo "daemon_limits: trickled body: $(cat "$tmp/body.txt")"
@@ -177,7 +183,7 @@ echo "daemon_limits: trickled body: $(cat "$tmp/body.txt")"
 	--limit $((header_timeout + 3)) >"$tmp/ka.json"
 echo "daemon_limits: idle keep-alive: $(cat "$tmp/ka.json")"
 [ "$(j "$tmp/ka.json" "j['responses']")" -eq 1 ] && [ "$(j "$tmp/ka.json" "j['closed']")" = True ] &&
-	[ "$(j "$tmp/ka.json" "j['ms']")" -le $((header_timeout * 1000 + 1000)) ] ||
+	[ "$(j "$tmp/ka.json" "j['ms']")" -le $((header_timeout * 1000 + 2000)) ] ||
 	fail "idle keep-alive connection: not closed silently at header_timeout ($(cat "$tmp/ka.json"))"
 
 # 3. Framing. Each is a 400 that names the problem, then the connection
@@ -201,6 +207,13 @@ framing "a signed Content-Length" 'POST /Version HTTP/1.1\r\nHost: x\r\nContent-
 framing "a space before the colon" \
 	"POST /Version HTTP/1.1\r\nHost: x\r\nContent-Length : 53\r\n\r\n$smuggled" "no space before the colon"
 framing "HEAD with a body" "HEAD /Version HTTP/1.1\r\nHost: x\r\nContent-Length: 53\r\n\r\n$smuggled" "cannot carry a body"
+# libevent answers a CONNECT request's malformed header with an error page
+# but keeps the connection open (for CONNECT it ignores "Connection: close"):
+# the request after it must not be handled.
+"${client[@]}" raw "${unix[@]}" --data "CONNECT /Version HTTP/1.1\r\nHost: x\r\nbad line\r\n$smuggled" --wait-close \
+	--limit 2 >"$tmp/connect.json"
+[ "$(j "$tmp/connect.json" "j['status']")" = 400 ] && ! grep -q '\\"key\\"' "$tmp/connect.json" ||
+	fail "framing: a request after a CONNECT's error page was handled: $(cat "$tmp/connect.json")"
 # Still allowed: one Content-Length, and chunked alone (the agent accepts it).
 "${client[@]}" raw "${unix[@]}" --data 'POST /Version HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' \
 	>"$tmp/ch.json"
@@ -222,39 +235,22 @@ j "$tmp/flood.json" "j['sample_bodies']" | grep -q "max_connections_per_peer\|ma
 	fail "body flood: the 503 bodies do not name the cap"
 check_probe "$tmp/flood-probe.json" "body flood"
 
-# 5. Six TCP addresses at once, each within its own caps: together over
-# the global ones. 6 x 40 idle connections (128 may be open), then 6 x 3
-# bodies of 1 MiB (16 MiB may be held; 4 MiB per address).
-atts=()
-for a in 2 3 4 5 6 7; do
-	"${client[@]}" slowloris "${tcp[@]}" --src "127.0.0.$a" --conns 40 --every 10 --duration 1 \
-		>"$tmp/gconn$a.json" &
-	atts+=($!)
-done
-wait "${atts[@]}"
-admitted=0
-for a in 2 3 4 5 6 7; do
-	admitted=$((admitted + $(j "$tmp/gconn$a.json" "j['alive_at_end']")))
-done
-echo "daemon_limits: six addresses, 40 connections each: $admitted held open; 127.0.0.2: $(cat "$tmp/gconn2.json")"
-[ "$admitted" -le "$max_connections" ] || fail "six addresses: $admitted connections held open, max_connections $max_connections"
-cat "$tmp"/gconn*.json | grep -q '(max_connections)' || fail "six addresses: no connection refused by max_connections"
-sleep 0.5 # the idle connections are gone (the clients closed them)
-atts=()
-for a in 2 3 4 5 6 7; do
-	"${client[@]}" flood "${tcp[@]}" --src "127.0.0.$a" --conns 3 --body 1048576 --hold 1 --pid "$pid" \
-		--send-timeout 5 >"$tmp/gflood$a.json" &
-	atts+=($!)
-done
-wait "${atts[@]}"
-max_grow=0
-for a in 2 3 4 5 6 7; do
-	g=$(($(j "$tmp/gflood$a.json" "j['rss_peak_kb']") - $(j "$tmp/gflood$a.json" "j['rss_start_kb']")))
-	[ "$g" -gt "$max_grow" ] && max_grow=$g
-done
-echo "daemon_limits: six addresses, 3 MiB each: resident memory grew by at most $max_grow KiB; 127.0.0.2: $(cat "$tmp/gflood2.json")"
-[ "$max_grow" -le "$bound_kb" ] || fail "six addresses: resident memory grew by $max_grow KiB, bound $bound_kb KiB"
-cat "$tmp"/gflood*.json | grep -q '(max_buffered)' || fail "six addresses: no body refused by max_buffered"
+# 5. Six TCP addresses at once, each within its own caps, together over
+# the global ones (one client, the addresses in turn, so that the
+# connections overlap): 6 x 40 idle connections (128 may be open), then
+# 6 x 3 bodies of 1 MiB (16 MiB may be held; 4 MiB per address).
+six=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
+"${client[@]}" slowloris "${tcp[@]}" --src "$six" --conns 240 --every 10 --duration 1 >"$tmp/gconn.json"
+echo "daemon_limits: six addresses, 40 connections each: $(cat "$tmp/gconn.json")"
+[ "$(j "$tmp/gconn.json" "j['alive_at_end']")" -le "$max_connections" ] ||
+	fail "six addresses: $(j "$tmp/gconn.json" "j['alive_at_end']") connections held open, max_connections $max_connections"
+grep -q '(max_connections)' "$tmp/gconn.json" || fail "six addresses: no connection refused by max_connections"
+"${client[@]}" flood "${tcp[@]}" --src "$six" --conns 18 --body 1048576 --hold 1 --pid "$pid" --send-timeout 5 \
+	>"$tmp/gflood.json"
+echo "daemon_limits: six addresses, 3 MiB each: $(cat "$tmp/gflood.json")"
+grow_kb=$(($(j "$tmp/gflood.json" "j['rss_peak_kb']") - $(j "$tmp/gflood.json" "j['rss_start_kb']")))
+[ "$grow_kb" -le "$bound_kb" ] || fail "six addresses: resident memory grew by $grow_kb KiB, bound $bound_kb KiB"
+grep -q '(max_buffered)' "$tmp/gflood.json" || fail "six addresses: no body refused by max_buffered"
 
 # 6. Slowloris from 127.0.0.2 over TCP: a header byte every 0.5 s (the
 # inactivity timeout is 60 s); 127.0.0.1 probes meanwhile.
@@ -270,8 +266,9 @@ check_probe "$tmp/slow-probe.json" "slowloris"
 	fail "slowloris: $(j "$tmp/slow.json" "j['alive_at_end']") trickling connections still open after 6 s"
 [ "$(j "$tmp/slow.json" "j['statuses'].get('408', 0)")" -ge 1 ] || fail "slowloris: no 408 seen"
 # Cut at header_timeout whatever the pace: 2 s, plus the client's 0.5 s tick
-# (the client's clock starts at connect(), maybe before the agent accepts).
-[ "$(j "$tmp/slow.json" "j['lifetime_ms_max_by_status'].get('408', 10**9)")" -le $((header_timeout * 1000 + 1500)) ] ||
+# and a loaded machine's delays (the client's clock starts at connect(),
+# maybe before the agent accepts).
+[ "$(j "$tmp/slow.json" "j['lifetime_ms_max_by_status'].get('408', 10**9)")" -le $((header_timeout * 1000 + 2500)) ] ||
 	fail "slowloris: a connection lived $(j "$tmp/slow.json" "j['lifetime_ms_max_by_status']") ms (header_timeout ${header_timeout} s)"
 j "$tmp/slow.json" "j['sample_bodies']" | grep -q "header_timeout" || fail "slowloris: the 408 body does not name header_timeout"
 

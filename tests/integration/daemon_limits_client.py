@@ -40,6 +40,9 @@ def now_ms():
     return time.monotonic() * 1000.0
 
 
+_src_next = [0]
+
+
 def connect(args, timeout=5.0):
     if args.unix:
         # A unix socket's connect() fails with EAGAIN, rather than waiting,
@@ -61,7 +64,10 @@ def connect(args, timeout=5.0):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(timeout)
         if args.src:
-            s.bind((args.src, 0))
+            # A comma-separated list: one source address after the other.
+            srcs = args.src.split(",")
+            s.bind((srcs[_src_next[0] % len(srcs)], 0))
+            _src_next[0] += 1
         s.connect((host, int(port)))
     return s
 
@@ -454,7 +460,8 @@ def main():
     ap.add_argument("mode", choices=["flood", "slowloris", "probe", "raw"])
     ap.add_argument("--unix")
     ap.add_argument("--tcp")
-    ap.add_argument("--src", help="TCP source address to bind (e.g. 127.0.0.2)")
+    ap.add_argument("--src", help="TCP source address to bind (e.g. 127.0.0.2), or several, comma-separated, "
+                    "used in turn")
     ap.add_argument("--pid", type=int, help="the daemon, for its resident memory")
     ap.add_argument("--probe", action="store_true", help="run a legitimate client alongside")
     ap.add_argument("--conns", type=int, default=100)
