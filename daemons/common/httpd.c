@@ -29,7 +29,8 @@
  * is the evhttp_connection, the close callback runs whenever an incoming
  * connection is freed, evbuffer callbacks run synchronously, and a listener
  * disabled from its accept callback stops accepting at once. */
-#if LIBEVENT_VERSION_NUMBER < 0x02010c00 || LIBEVENT_VERSION_NUMBER >= 0x02020000
+#if defined(LIBEVENT_VERSION_NUMBER) && /* (cppcheck reads no system header) */ \
+    (LIBEVENT_VERSION_NUMBER < 0x02010c00 || LIBEVENT_VERSION_NUMBER >= 0x02020000)
 #error "daemons/common/httpd.c is written against libevent 2.1 (2.1.12 or later 2.1)"
 #endif
 

@@ -9,7 +9,8 @@
  * or, where the API allows it, "Transfer-Encoding: chunked" alone; never both,
  * never a body on HEAD or TRACE, never a header name that is not an RFC 9110
  * token); anything else is answered 400 and the connection closed, so bytes a
- * proxy might read as a second request are never parsed.
+ * proxy might read as a second request never reach the handler (no request
+ * after a refusal or one of libevent's error pages does, on any connection).
  *
  * What it guarantees to other clients (the limits, STYLE.md "Daemon
  * structure"): every phase of a connection has an absolute deadline that a
@@ -74,7 +75,7 @@ struct json_t;
 #define CVM_HTTPD_CONNECTIONS_MAX 16384u
 #define CVM_HTTPD_BUFFERED_DEFAULT ((size_t)32 * 1024 * 1024)
 #define CVM_HTTPD_BUFFERED_PER_PEER_DEFAULT ((size_t)8 * 1024 * 1024)
-#define CVM_HTTPD_BUFFERED_MAX ((size_t)4 * 1024 * 1024 * 1024)
+#define CVM_HTTPD_BUFFERED_MAX ((size_t)1024 * 1024 * 1024)
 /* Header lines per request (libevent has no count limit; each parsed
  * header costs about 100 bytes of heap however short its line). */
 #define CVM_HTTPD_HEADER_LINES_MAX 100u
