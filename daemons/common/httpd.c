@@ -999,11 +999,18 @@ static bool check_limits(struct httpd_conn *c, struct evhttp_request *er, struct
 		cvm_http_resp_error(resp, 400, "%s", err);
 		return true;
 	}
-	if (c->peer->held > h->max_buffered_peer || h->held > h->max_buffered) {
-		cvm_http_resp_error(
-		    resp, 503, "%s holds more than %zu bytes of requests and replies; try again later",
-		    c->peer->held > h->max_buffered_peer ? "this client" : "the server",
-		    c->peer->held > h->max_buffered_peer ? h->max_buffered_peer : h->max_buffered);
+	if (c->peer->held > h->max_buffered_peer) {
+		cvm_http_resp_error(resp, 503,
+		                    "this client holds more than %zu bytes of requests and replies on this "
+		                    "server (max_buffered_per_peer); try again later",
+		                    h->max_buffered_peer);
+		return true;
+	}
+	if (h->held > h->max_buffered) {
+		cvm_http_resp_error(resp, 503,
+		                    "the server holds more than %zu bytes of requests and replies "
+		                    "(max_buffered); try again later",
+		                    h->max_buffered);
 		return true;
 	}
 	return false;
