@@ -1,14 +1,23 @@
 /* libFuzzer harness for cvm-agentd's HTTP/JSON handlers (daemons/common
- * rpc.c and daemons/agent/api.c), driven without sockets: the input becomes
- * one request, which the same dispatcher the daemon uses answers, against a
- * real agent over a simulated TEE made once in a temporary folder.
+ * rpc.c and daemons/agent/api.c) and the server's framing check
+ * (cvm_httpd_check_framing in daemons/common/httpd.c), driven without
+ * sockets: the input becomes one request, which the same dispatcher the
+ * daemon uses answers, against a real agent over a simulated TEE made once
+ * in a temporary folder.
  *
- * Input: "<METHOD> <dstack|tappd> <content-type or ->\n<path>\n<query>\n<body>"
- * (any line may be missing; the path is percent-decoded as the server does).
+ * Input: "<METHOD> <dstack|tappd> <content-type or ->\n" then any number of
+ * "> Name: value\n" header lines, then "<path>\n<query>\n<body>" (any line
+ * may be missing; the path is percent-decoded as the server does; a header
+ * line is split at its first colon and trimmed as libevent's parser does).
  *
- * Invariants: every answer has a status the agent documents, a body that is
- * ASCII-only JSON, and an {"error": string} object whenever the status is
- * not 200; nothing leaks (ASan). */
+ * Invariants: the framing check accepts only what its rules allow (at most
+ * one Content-Length of 1 to 19 digits, at most one Transfer-Encoding, never
+ * both, "chunked" only where allowed, no body on HEAD or TRACE, header names
+ * made of token characters), accepts with chunked allowed whatever it
+ * accepts without, and explains every refusal in printable ASCII; a request
+ * it refuses is not dispatched, as in the server. Every answer has a status
+ * the agent documents, a body that is ASCII-only JSON, and an {"error":
+ * string} object whenever the status is not 200; nothing leaks (ASan). */
 #include <ftw.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,6 +29,7 @@
 #include <unistd.h>
 
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include <cvmkit/kdf.h>
@@ -103,21 +113,115 @@ static bool ascii_only(const char *s, size_t n)
 	return true;
 }
 
+static bool is_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n >= min && n <= max && strspn(s, "0123456789") == n;
+}
+
+static bool is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/* add_header_line adds "Name: value" as libevent's parser would (split at
+ * the first colon, spaces before the value and whitespace after it
+ * dropped). Returns false when libevent would refuse the line itself. */
+static bool add_header_line(struct evkeyvalq *hdr, char *line)
+{
+	char *colon = strchr(line, ':'), *v, *end;
+
+	if (colon == NULL)
+		return false;
+	*colon = '\0';
+	v = colon + 1;
+	v += strspn(v, " ");
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return evhttp_add_header(hdr, line, v) == 0;
+}
+
+/* check_framing runs the server's framing check and the invariants above.
+ * Returns true when the request may go on to the handler (the agent allows
+ * chunked). */
+static bool check_framing(const struct evkeyvalq *hdr, const char *method)
+{
+	bool may_have_body = strcmp(method, "HEAD") != 0 && strcmp(method, "TRACE") != 0;
+	const struct evkeyval *kv;
+	const char *cl = NULL, *te = NULL;
+	unsigned ncl = 0, nte = 0;
+	bool ok[2], names_ok = true;
+	char err[CVM_HTTPD_ERR_MAX];
+
+	for (int chunked = 0; chunked < 2; chunked++) {
+		err[0] = 'x';
+		ok[chunked] =
+		    cvm_httpd_check_framing(hdr, may_have_body, chunked != 0, err, sizeof(err)) == CVM_OK;
+		if (!ok[chunked] && (err[0] == '\0' || !ascii_only(err, strlen(err))))
+			__builtin_trap();
+	}
+	if (ok[0] && !ok[1])
+		__builtin_trap();
+	if (!ok[1])
+		return false;
+	for (kv = hdr->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		names_ok = names_ok && is_token(kv->key);
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0) {
+			cl = kv->value;
+			ncl++;
+		} else if (evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			te = kv->value;
+			nte++;
+		}
+	}
+	if (!names_ok || ncl > 1 || nte > 1 || (cl != NULL && te != NULL))
+		__builtin_trap();
+	if (cl != NULL && (!is_digits(cl, 1, 19) || (!may_have_body && strspn(cl, "0") != strlen(cl))))
+		__builtin_trap();
+	if (te != NULL && (ok[0] || !may_have_body || evutil_ascii_strcasecmp(te, "chunked") != 0))
+		__builtin_trap();
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cvm_rpc_api dstack = {"dstack", agent_dstack_mounts, agent_dstack_mount_count, &agent};
 	struct cvm_rpc_api tappd = {"tappd", agent_tappd_mounts, agent_tappd_mount_count, &agent};
 	struct cvm_http_req req;
 	struct cvm_http_resp resp;
+	struct evkeyvalq hdr;
 	const uint8_t *p = data;
 	size_t left = size, path_len = 0;
 	char *head, *raw_path, *query, *path = NULL, method[16], api[16], ctype[128];
+	bool framing_ok = true;
 	json_t *v = NULL;
 	int s;
 
 	if (!ready)
 		setup();
+	hdr.tqh_first = NULL;
+	hdr.tqh_last = &hdr.tqh_first;
 	head = next_line(&p, &left, false);
+	while (left >= 2 && p[0] == '>' && p[1] == ' ') {
+		char *line;
+
+		p += 2;
+		left -= 2;
+		line = next_line(&p, &left, false);
+		if (line == NULL)
+			abort();
+		framing_ok = framing_ok && add_header_line(&hdr, line);
+		free(line);
+	}
 	raw_path = next_line(&p, &left, false);
 	query = next_line(&p, &left, false);
 	if (head == NULL || raw_path == NULL || query == NULL)
@@ -126,6 +230,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&resp, 0, sizeof(resp));
 	method[0] = api[0] = ctype[0] = '\0';
 	(void)sscanf(head, "%15s %15s %127s", method, api, ctype);
+	/* As on_request: a request whose framing is refused never reaches a
+	 * handler (libevent refuses a header line without a colon itself). */
+	if (!framing_ok || !check_framing(&hdr, method))
+		goto out;
 	req.method_name = method;
 	req.method = strcmp(method, "GET") == 0    ? CVM_HTTP_GET
 	             : strcmp(method, "POST") == 0 ? CVM_HTTP_POST
@@ -159,6 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s == 500)
 		__builtin_trap();
 out:
+	evhttp_clear_headers(&hdr);
 	json_decref(v);
 	cvm_http_resp_cleanup(&resp);
 	free(path);

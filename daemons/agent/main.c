@@ -117,7 +117,20 @@ static const struct option long_opts[] = {
 		sec, name, type, &c->field, sizeof(c->field), 0, 0 \
 	}
 
-static int load_config(struct agent_config *c, char *err, size_t err_len)
+/* The HTTP servers' deadlines and caps (daemons/common/httpd.h), from the
+ * [agent] section; 0 keeps httpd's default. */
+struct http_limits {
+	uint64_t header_timeout, body_timeout, reply_timeout;
+	uint64_t max_connections, max_connections_per_peer;
+	uint64_t max_buffered, max_buffered_per_peer;
+};
+
+#define LIMIT(name, field, min, max)                                      \
+	{                                                                 \
+		"agent", name, CVM_CONF_U64, &lim->field, 0, (min), (max) \
+	}
+
+static int load_config(struct agent_config *c, struct http_limits *lim, char *err, size_t err_len)
 {
 	const struct cvm_conf_key keys[] = {
 	    KEY("agent", "user", CVM_CONF_STR, user),
@@ -144,6 +157,13 @@ static int load_config(struct agent_config *c, char *err, size_t err_len)
 	    KEY("agent", "getkey_separate_curves", CVM_CONF_BOOL, separate_curves),
 	    {"agent", "max_body", CVM_CONF_U64, &c->max_body, 0, 1024, (uint64_t)64 * 1024 * 1024},
 	    {"agent", "timeout", CVM_CONF_U64, &c->timeout, 0, 1, 3600},
+	    LIMIT("header_timeout", header_timeout, 1, CVM_HTTPD_TIMEOUT_MAX),
+	    LIMIT("body_timeout", body_timeout, 1, CVM_HTTPD_TIMEOUT_MAX),
+	    LIMIT("reply_timeout", reply_timeout, 1, CVM_HTTPD_TIMEOUT_MAX),
+	    LIMIT("max_connections", max_connections, 1, CVM_HTTPD_CONNECTIONS_MAX),
+	    LIMIT("max_connections_per_peer", max_connections_per_peer, 1, CVM_HTTPD_CONNECTIONS_MAX),
+	    LIMIT("max_buffered", max_buffered, 65536, CVM_HTTPD_BUFFERED_MAX),
+	    LIMIT("max_buffered_per_peer", max_buffered_per_peer, 65536, CVM_HTTPD_BUFFERED_MAX),
 	    KEY("dstack", "listen", CVM_CONF_STR, dstack_listen),
 	    KEY("dstack", "mode", CVM_CONF_MODE, dstack_mode),
 	    KEY("dstack", "tcp", CVM_CONF_STR, dstack_tcp),
@@ -321,6 +341,7 @@ int main(int argc, char **argv)
 	struct cvm_daemon_signals *sigs = NULL;
 	struct cvm_httpd *dstack = NULL, *tappd = NULL;
 	struct cvm_httpd_opts ho;
+	struct http_limits lim;
 	struct cvm_rpc_api dstack_api, tappd_api;
 	enum cvm_log_level level;
 	uint16_t port = 0;
@@ -332,6 +353,7 @@ int main(int argc, char **argv)
 	 * keys pass through it). */
 	cvm_kdf_json_wipe_on_free();
 	agent_config_defaults(c);
+	memset(&lim, 0, sizeof(lim));
 	agent.rt.lock_fd = -1;
 	r = parse_args(argc, argv, c, true, &tappd_given);
 	if (r != 0)
@@ -341,7 +363,7 @@ int main(int argc, char **argv)
 	if (c->config_file[0] == '\0' && access(DEFAULT_CONFIG, F_OK) == 0)
 		(void)snprintf(c->config_file, sizeof(c->config_file), "%s", DEFAULT_CONFIG);
 	if (c->config_file[0] != '\0') {
-		r = load_config(c, err, sizeof(err));
+		r = load_config(c, &lim, err, sizeof(err));
 		if (r != CVM_OK) {
 			(void)fprintf(stderr, PROG ": %s: %s\n", c->config_file, err);
 			return 1;
@@ -357,6 +379,24 @@ int main(int argc, char **argv)
 	if (c->tappd_listen[0] == '\0' && c->config_file[0] == '\0' && c->simulator[0] == '\0' &&
 	    !tappd_given)
 		(void)snprintf(c->tappd_listen, sizeof(c->tappd_listen), "unix:/var/run/tappd.sock");
+	memset(&ho, 0, sizeof(ho));
+	ho.max_body = (size_t)c->max_body;
+	ho.timeout_s = (unsigned)c->timeout;
+	ho.header_timeout_s = (unsigned)lim.header_timeout;
+	ho.body_timeout_s = (unsigned)lim.body_timeout;
+	ho.reply_timeout_s = (unsigned)lim.reply_timeout;
+	ho.max_connections = (unsigned)lim.max_connections;
+	ho.max_connections_per_peer = (unsigned)lim.max_connections_per_peer;
+	ho.max_buffered = (size_t)lim.max_buffered;
+	ho.max_buffered_per_peer = (size_t)lim.max_buffered_per_peer;
+	/* dstack's own agent (Rust, hyper) reads chunked request bodies: its
+	 * clients may send them. */
+	ho.allow_chunked = true;
+	if (cvm_httpd_opts_check(&ho, err, sizeof(err)) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": %s%s%s\n", c->config_file[0] != '\0' ? c->config_file : "",
+		              c->config_file[0] != '\0' ? ": " : "", err);
+		return 1;
+	}
 	/* 2. logging */
 	if (cvm_daemon_log_level_parse(c->log_level, &level) != CVM_OK) {
 		(void)fprintf(stderr, PROG ": log level '%s': use error, warn, info or debug\n",
@@ -385,9 +425,6 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL || cvm_daemon_signals_new(base, &sigs) != CVM_OK)
 		goto out;
-	memset(&ho, 0, sizeof(ho));
-	ho.max_body = (size_t)c->max_body;
-	ho.timeout_s = (unsigned)c->timeout;
 	dstack_api = (struct cvm_rpc_api){"dstack", agent_dstack_mounts, agent_dstack_mount_count, &agent};
 	tappd_api = (struct cvm_rpc_api){"tappd", agent_tappd_mounts, agent_tappd_mount_count, &agent};
 	ho.name = "dstack";

@@ -3,13 +3,49 @@
  * listeners: unix stream sockets (path and mode configurable) and TCP.
  *
  * What it guarantees to the handler: the request line and headers are at
- * most `max_headers` bytes and the body at most `max_body` bytes, read in full
- * before the handler runs; every connection is closed after `timeout_s`
- * seconds without progress. What it guarantees to clients: every response
- * carries Content-Length (never chunked) and a JSON body, including the
- * errors that libevent itself produces (malformed requests: 400, bodies over
- * the cap: 413), which are rewritten from libevent's HTML pages (libevent
- * 2.1 has no hook for them). */
+ * most `max_headers` bytes (and at most CVM_HTTPD_HEADER_LINES_MAX header
+ * lines), the body at most `max_body` bytes, read in full before the handler
+ * runs; the body's framing is unambiguous (one Content-Length made of digits,
+ * or, where the API allows it, "Transfer-Encoding: chunked" alone; never both,
+ * never a body on HEAD or TRACE, never a header name that is not an RFC 9110
+ * token); anything else is answered 400 and the connection closed, so bytes a
+ * proxy might read as a second request never reach the handler (no request
+ * after a refusal or one of libevent's error pages does, on any connection).
+ *
+ * What it guarantees to other clients (the limits, STYLE.md "Daemon
+ * structure"): every phase of a connection has an absolute deadline that a
+ * trickling client cannot extend: the request line and headers within
+ * `header_timeout_s` of the connection being ready for a request (accepted,
+ * or the previous reply sent), the body within `body_timeout_s` of the end of
+ * the headers, the reply within `reply_timeout_s` of the handler's answer.
+ * A client cut in the middle of a request gets a 408 when its socket can take
+ * it; an idle keep-alive connection is closed silently. Connections are
+ * capped globally (`max_connections`) and per peer (`max_connections_per_peer`:
+ * the SO_PEERCRED uid on unix sockets, the address on TCP); so are the bytes
+ * held for requests and replies (`max_buffered`, `max_buffered_per_peer`: a
+ * connection's unparsed input, the request being read or handled, and its
+ * queued reply). A connection over a cap is refused at once with a 503 and a
+ * JSON body (written without blocking, when the socket can take it) and
+ * closed; other peers keep being served. Every refusal and cut is logged,
+ * rate-limited (event=connection_refused, event=deadline). Memory is then
+ * bounded: at most max_buffered bytes of request and reply data, plus a fixed
+ * cost per connection (libevent's connection and buffers, at most
+ * CVM_HTTPD_HEADER_LINES_MAX parsed headers), for at most max_connections +
+ * CVM_HTTPD_REFUSE_SLOTS connections.
+ *
+ * What it guarantees to clients: every response carries Content-Length
+ * (never chunked) and a JSON body, including the errors that libevent itself
+ * produces (malformed requests: 400, bodies over the cap: 413), which are
+ * rewritten from libevent's HTML pages (libevent 2.1 has no hook for them).
+ *
+ * How (libevent 2.1.12 has no hook at accept time or when headers end): the
+ * server makes each connection's bufferevent (evhttp_set_bevcb) and keeps a
+ * record for it from a preallocated pool; right after the accept, a zero-delay
+ * event identifies the peer, applies the connection caps and registers a
+ * close callback. Byte counts come from callbacks on the connection's input
+ * and output buffers; the end of the headers (where the body deadline starts)
+ * is found with libevent's own line search over the input, the way its parser
+ * splits lines. libevent remains the only HTTP parser. */
 #ifndef CVM_HTTPD_H
 #define CVM_HTTPD_H
 
@@ -30,17 +66,48 @@ struct json_t;
 #define CVM_HTTPD_SERVERS_MAX 8   /* per process */
 #define CVM_HTTPD_BODY_MAX_DEFAULT ((size_t)1024 * 1024)
 #define CVM_HTTPD_HEADERS_MAX_DEFAULT ((size_t)16 * 1024)
-#define CVM_HTTPD_TIMEOUT_DEFAULT 30u
+#define CVM_HTTPD_TIMEOUT_DEFAULT 30u /* inactivity, seconds (libevent's read/write timeout) */
+#define CVM_HTTPD_HEADER_TIMEOUT_DEFAULT 10u
+#define CVM_HTTPD_BODY_TIMEOUT_DEFAULT 30u
+#define CVM_HTTPD_REPLY_TIMEOUT_DEFAULT 30u
+#define CVM_HTTPD_TIMEOUT_MAX 3600u
+#define CVM_HTTPD_CONNECTIONS_DEFAULT 256u
+#define CVM_HTTPD_CONNECTIONS_PER_PEER_DEFAULT 64u
+#define CVM_HTTPD_CONNECTIONS_MAX 16384u
+#define CVM_HTTPD_BUFFERED_DEFAULT ((size_t)32 * 1024 * 1024)
+#define CVM_HTTPD_BUFFERED_PER_PEER_DEFAULT ((size_t)8 * 1024 * 1024)
+#define CVM_HTTPD_BUFFERED_MAX ((size_t)1024 * 1024 * 1024)
+/* Header lines per request (libevent has no count limit; each parsed
+ * header costs about 100 bytes of heap however short its line). */
+#define CVM_HTTPD_HEADER_LINES_MAX 100u
+/* Records beyond max_connections, so that connections over the global cap
+ * can still be answered 503 rather than dropped (they live only until that
+ * answer is written, in the same loop iteration). */
+#define CVM_HTTPD_REFUSE_SLOTS 32u
 /* Longest JSON body a handler may return: far above any dstack reply
  * (a GetQuote with a full runtime event log is a few MiB). */
 #define CVM_HTTPD_REPLY_MAX ((size_t)64 * 1024 * 1024)
 #define CVM_HTTPD_ERR_MAX 512
 
+/* struct cvm_httpd_opts configures a server; 0 (or false) means the
+ * default for every field. */
 struct cvm_httpd_opts {
 	const char *name;   /* the API's name in log lines ("dstack", "tappd"); static */
 	size_t max_body;    /* request body cap, bytes (0: CVM_HTTPD_BODY_MAX_DEFAULT) */
 	size_t max_headers; /* request line + headers cap (0: default) */
-	unsigned timeout_s; /* per-connection idle deadline (0: default) */
+	unsigned timeout_s; /* per-connection inactivity timeout, seconds (0: default) */
+	/* Absolute deadlines, seconds (see the top of this file). */
+	unsigned header_timeout_s;
+	unsigned body_timeout_s;
+	unsigned reply_timeout_s;
+	/* Caps per server (see the top of this file). */
+	unsigned max_connections;
+	unsigned max_connections_per_peer;
+	size_t max_buffered;
+	size_t max_buffered_per_peer;
+	/* Whether request bodies may come with "Transfer-Encoding: chunked"
+	 * (default: no, only Content-Length). */
+	bool allow_chunked;
 };
 
 enum cvm_http_method { CVM_HTTP_OTHER = 0, CVM_HTTP_GET, CVM_HTTP_POST, CVM_HTTP_HEAD };
@@ -74,9 +141,17 @@ typedef void (*cvm_http_handler)(void *ctx, struct cvm_http_req *req, struct cvm
 
 struct cvm_httpd;
 
+/* cvm_httpd_opts_check checks that `opts` makes a server that can serve
+ * (every value within its bounds; per-peer caps at most the global ones; a
+ * peer's buffered cap large enough for one request of max_headers +
+ * max_body bytes). On failure it writes one sentence naming the values into
+ * `err`. Returns 0 or CVM_E_INVAL. */
+CVM_MUST_CHECK int cvm_httpd_opts_check(const struct cvm_httpd_opts *opts, char *err, size_t err_len);
+
 /* cvm_httpd_new makes a server on `base` that answers every request with
- * `handler(ctx, ...)`. It listens nowhere yet. The caller frees it with
- * cvm_httpd_free. Returns 0, CVM_E_NOMEM or CVM_E_INVAL. */
+ * `handler(ctx, ...)`. It listens nowhere yet. It logs its limits as one
+ * event=http_limits line. The caller frees it with cvm_httpd_free. Returns 0,
+ * CVM_E_NOMEM or CVM_E_INVAL (see cvm_httpd_opts_check). */
 CVM_MUST_CHECK int cvm_httpd_new(struct event_base *base, const struct cvm_httpd_opts *opts,
                                  cvm_http_handler handler, void *ctx, struct cvm_httpd **out);
 
@@ -93,6 +168,16 @@ CVM_MUST_CHECK int cvm_httpd_listen(struct cvm_httpd *h, const struct cvm_addr *
 /* cvm_httpd_free closes the listeners and open connections and removes the
  * unix socket files it created. NULL is a no-op. */
 void cvm_httpd_free(struct cvm_httpd *h);
+
+struct evkeyvalq;
+
+/* cvm_httpd_check_framing decides whether the request headers `headers`
+ * frame the body unambiguously (see the top of this file). `may_have_body`
+ * is false for HEAD and TRACE, for which libevent reads no body. On failure
+ * it writes the reason, one sentence for the client, into `err`. Returns 0
+ * or CVM_E_FORMAT. It reads the headers only. */
+CVM_MUST_CHECK int cvm_httpd_check_framing(const struct evkeyvalq *headers, bool may_have_body,
+                                           bool allow_chunked, char *err, size_t err_len);
 
 /* cvm_http_req_peer describes the client: "unix:pid=P,uid=U" for unix
  * sockets (SO_PEERCRED), "ADDR:PORT" for TCP, "-" without a connection. */

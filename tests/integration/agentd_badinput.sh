@@ -31,6 +31,7 @@ cat >"$tmp/agent.conf" <<EOF
 simulator = $tmp/sim
 timeout = 2
 max_body = 4096
+max_connections_per_peer = 256 ; section 9 opens 200 idle connections from this uid
 log_level = info
 
 [dstack]
