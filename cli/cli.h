@@ -4,6 +4,8 @@
 #define CVM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLI_PROG "cvm"
@@ -36,6 +38,11 @@ bool cli_common_option(int c);
 /* cli_apply_verbosity installs the library log handler for -v / -vv. */
 void cli_apply_verbosity(void);
 
+/* cli_exit_for is the exit code of a verification that returned `r`:
+ * 0 accepted; 1 when cvm could not do the job (out of memory, a bug, bad
+ * arguments, a system error); 3 for every rejection. */
+int cli_exit_for(int r);
+
 /* cli_err prints "cvm <cmd>: <message>" and a newline to stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -52,6 +59,19 @@ struct cli_sub {
  * return CLI_EXIT_USAGE. */
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, void (*usage)(FILE *out), int argc,
                  char **argv);
+
+/* cli_parse_time reads a time given in Unix seconds (`--at`): decimal
+ * digits only, no sign. */
+bool cli_parse_time(const char *s, int64_t *out);
+/* cli_read_file reads the file `path` ("-": standard input) of at most `max`
+ * bytes; on failure it prints "cvm <cmd>: cannot read <what> '<path>': why"
+ * and returns CLI_EXIT_ERROR. */
+int cli_read_file(const char *cmd, const char *what, const char *path, size_t max, uint8_t **buf,
+                  size_t *len);
+/* cli_load_cert reads a certificate file (DER, or PEM through the library's
+ * reader) and hands back its DER (the caller frees it); on failure it prints
+ * why, naming `what` (e.g. "--root certificate"), and returns CLI_EXIT_ERROR. */
+int cli_load_cert(const char *cmd, const char *what, const char *path, uint8_t **der, size_t *der_len);
 
 /* Commands. argv[0] is the command name. */
 int cmd_quote(int argc, char **argv);

@@ -49,22 +49,6 @@ static void usage(FILE *f)
 	           "Exit codes: 0 ok, 1 error (unreadable file), 2 usage, 3 malformed log.\n");
 }
 
-/* exit_for: a malformed log is rejected evidence (3); the rest is an error. */
-static int exit_for(int r)
-{
-	switch (r) {
-	case CVM_OK:
-		return CLI_EXIT_OK;
-	case CVM_E_TRUNCATED:
-	case CVM_E_FORMAT:
-	case CVM_E_TOO_LARGE:
-	case CVM_E_UNSUPPORTED:
-		return CLI_EXIT_REJECTED;
-	default:
-		return CLI_EXIT_ERROR;
-	}
-}
-
 struct evl_args {
 	const char *path;
 	enum cvm_evl_format format;
@@ -153,12 +137,12 @@ static int report_failure(const char *cmd, const char *path, const struct cvm_ev
 	out_sanitize(cvm_evl_parser_why(p), why, sizeof(why));
 	if (r == CVM_E_SYSTEM)
 		cli_err(cmd, "cannot read event log '%s': %s", path, strerror(saved_errno));
-	else if (exit_for(r) == CLI_EXIT_REJECTED)
+	else if (cli_exit_for(r) == CLI_EXIT_REJECTED)
 		cli_err(cmd, "'%s' is not a valid event log: %s (%s)", path,
 		        why[0] != '\0' ? why : cvm_strerror(r), cvm_strerror(r));
 	else
 		cli_err(cmd, "cannot read event log '%s': %s", path, why[0] != '\0' ? why : cvm_strerror(r));
-	return exit_for(r);
+	return cli_exit_for(r);
 }
 
 static const char *alg_name(uint16_t alg, char buf[16])

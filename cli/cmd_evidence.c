@@ -26,7 +26,6 @@
 #include "output.h"
 
 #define CMD_VERIFY "evidence verify"
-#define ROOT_FILE_MAX ((size_t)64 * 1024)
 
 enum {
 	OPT_NONCE = 0x200,
@@ -79,68 +78,8 @@ struct verify_ctx {
 	struct cvm_evidence_result res;
 	struct cvm_report rep;
 	bool simulated;
-	char reason[CVM_REPORT_DETAIL_MAX];
+	char reason[1024];
 };
-
-static bool parse_at(const char *s, int64_t *out)
-{
-	char *end = NULL;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || s[0] == '-' || s[0] == '+')
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
-static int read_input(const char *what, const char *path, size_t max, uint8_t **buf, size_t *len)
-{
-	int r = cvm_file_read(strcmp(path, "-") == 0 ? "/dev/stdin" : path, max, buf, len);
-
-	if (r == CVM_OK)
-		return CLI_EXIT_OK;
-	if (r == CVM_E_SYSTEM)
-		cli_err(CMD_VERIFY, "cannot read %s '%s': %s", what, path, strerror(errno));
-	else if (r == CVM_E_TOO_LARGE)
-		cli_err(CMD_VERIFY, "%s '%s' is larger than %zu bytes", what, path, max);
-	else
-		cli_err(CMD_VERIFY, "cannot read %s '%s': %s", what, path, cvm_strerror(r));
-	return CLI_EXIT_ERROR;
-}
-
-/* load_root reads a DER or PEM certificate and keeps its DER. */
-static int load_root(struct verify_ctx *v)
-{
-	struct cvm_cert *cert = NULL;
-	const uint8_t *der = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0, der_len = 0;
-	int rc;
-
-	rc = read_input("--root certificate", v->root_path, ROOT_FILE_MAX, &buf, &len);
-	if (rc != CLI_EXIT_OK)
-		return rc;
-	if (cvm_cert_parse(buf, len, &cert) != CVM_OK) {
-		cli_err(CMD_VERIFY, "--root '%s' is not a DER or PEM certificate", v->root_path);
-		free(buf);
-		return CLI_EXIT_ERROR;
-	}
-	cvm_cert_der(cert, &der, &der_len);
-	v->root = malloc(der_len);
-	if (v->root != NULL) {
-		memcpy(v->root, der, der_len);
-		v->root_len = der_len;
-	}
-	cvm_cert_free(cert);
-	free(buf);
-	if (v->root == NULL) {
-		cli_err(CMD_VERIFY, "out of memory");
-		return CLI_EXIT_ERROR;
-	}
-	return CLI_EXIT_OK;
-}
 
 static int load_collateral(struct verify_ctx *v)
 {
@@ -160,21 +99,6 @@ static int load_collateral(struct verify_ctx *v)
 	        v->collateral_dir, what, what[0] != '\0' ? ": " : "",
 	        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
 	return CLI_EXIT_ERROR;
-}
-
-static int exit_for(int r)
-{
-	switch (r) {
-	case CVM_OK:
-		return CLI_EXIT_OK;
-	case CVM_E_NOMEM:
-	case CVM_E_INTERNAL:
-	case CVM_E_INVAL:
-	case CVM_E_SYSTEM:
-		return CLI_EXIT_ERROR;
-	default:
-		return CLI_EXIT_REJECTED;
-	}
 }
 
 static json_t *json_tpm(const struct verify_ctx *v)
@@ -234,8 +158,7 @@ static int print_json(const struct verify_ctx *v, int r)
 
 	if (o == NULL)
 		return -1;
-	bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
-	bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+	bad |= out_verdict_json(o, r == CVM_OK, v->reason, NULL);
 	bad |= out_jset(o, "simulated", json_boolean(v->simulated));
 	bad |= out_jset_str(o, "platform", tdx ? "tdx" : "snp");
 	bad |= out_jset(o, "tee_verified", json_boolean(v->res.tee_verified));
@@ -255,7 +178,7 @@ static int print_json(const struct verify_ctx *v, int r)
 
 static void print_text(const struct verify_ctx *v, int r)
 {
-	char name[2 * CVM_TPM_NAME_MAX + 1], sel[256];
+	char name[2 * CVM_TPM_NAME_MAX + 1], sel[256], sum[128] = "";
 
 	if (!cli_opts.quiet) {
 		out_steps(stdout, &v->rep);
@@ -281,12 +204,11 @@ static void print_text(const struct verify_ctx *v, int r)
 			printf("ima: present but NOT verified (no TPM quote covers it)\n");
 	}
 	if (r == CVM_OK)
-		printf("verdict: accepted (%s%s%s)\n",
-		       v->res.platform == CVM_EVIDENCE_TDX ? "TDX" : "SEV-SNP",
-		       v->res.tpm_verified ? ", TPM quote bound" : ", no TPM",
-		       v->res.ima_verified ? ", IMA list covered" : "");
-	else
-		printf("verdict: rejected: %s\n", v->reason);
+		(void)snprintf(sum, sizeof(sum), "%s%s%s",
+		               v->res.platform == CVM_EVIDENCE_TDX ? "TDX" : "SEV-SNP",
+		               v->res.tpm_verified ? ", TPM quote bound" : ", no TPM",
+		               v->res.ima_verified ? ", IMA list covered" : "");
+	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
 static int parse_args(struct verify_ctx *v, int argc, char **argv)
@@ -329,7 +251,7 @@ static int parse_args(struct verify_ctx *v, int argc, char **argv)
 			v->policy_path = optarg;
 			break;
 		case OPT_AT:
-			if (!parse_at(optarg, &v->at)) {
+			if (!cli_parse_time(optarg, &v->at)) {
 				cli_err(CMD_VERIFY, "--at '%.40s': expected Unix seconds", optarg);
 				return CLI_EXIT_USAGE;
 			}
@@ -403,24 +325,26 @@ static int evidence_verify(int argc, char **argv)
 		}
 	}
 	if (v->root_path != NULL) {
-		rc = load_root(v);
+		rc = cli_load_cert(CMD_VERIFY, "--root certificate", v->root_path, &v->root, &v->root_len);
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
-	rc = read_input("bundle", v->bundle_path, CVM_EVIDENCE_JSON_MAX, &v->bundle, &v->bundle_len);
+	rc = cli_read_file(CMD_VERIFY, "bundle", v->bundle_path, CVM_EVIDENCE_JSON_MAX, &v->bundle,
+	                   &v->bundle_len);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	cvm_report_init(&v->rep);
 	r = cvm_evidence_parse(v->bundle, v->bundle_len, &v->ev, why, sizeof(why));
 	if (r != CVM_OK) {
 		out_sanitize(why, v->reason, sizeof(v->reason));
-		cvm_report_add(&v->rep, "evidence.parse", false, "%s", v->reason);
+		cvm_report_add(&v->rep, "evidence.parse", false, "the bundle does not parse: %s", v->reason);
+		out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 		rc = r == CVM_E_NOMEM ? CLI_EXIT_ERROR : CLI_EXIT_REJECTED;
 		if (cli_opts.json) {
 			if (print_json(v, r) != 0)
 				rc = CLI_EXIT_ERROR;
 		} else {
-			printf("verdict: rejected: the bundle does not parse: %s\n", v->reason);
+			out_verdict_text(r == CVM_OK, v->reason, NULL);
 		}
 		goto out;
 	}
@@ -434,10 +358,8 @@ static int evidence_verify(int argc, char **argv)
 	v->opts.at = v->at;
 	v->opts.policy = &v->policy;
 	r = cvm_evidence_verify(v->ev, &v->opts, &v->rep, &v->res);
-	rc = exit_for(r);
-	if (r != CVM_OK)
-		out_sanitize(v->rep.failed != NULL ? v->rep.failed->detail : cvm_strerror(r), v->reason,
-		             sizeof(v->reason));
+	rc = cli_exit_for(r);
+	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 	/* Simulated evidence says so first, whatever the verdict. */
 	v->simulated =
 	    cvm_evidence_claims_simulated(v->ev) || cvm_tee_is_simulated_root(v->root, v->root_len);

@@ -211,24 +211,6 @@ static const char *format_name(enum cvm_ima_format f)
 	return f == CVM_IMA_FORMAT_ASCII ? "ascii" : f == CVM_IMA_FORMAT_BINARY ? "binary" : "empty";
 }
 
-/* exit_for maps a library result: a broken run is an error (1), anything
- * the list caused is a rejection (3). */
-static int exit_for(int r)
-{
-	switch (r) {
-	case CVM_OK:
-		return CLI_EXIT_OK;
-	case CVM_E_NOMEM:
-	case CVM_E_INTERNAL:
-	case CVM_E_INVAL:
-	case CVM_E_SYSTEM:
-	case CVM_E_CRYPTO:
-		return CLI_EXIT_ERROR;
-	default:
-		return CLI_EXIT_REJECTED;
-	}
-}
-
 static int open_log(const struct opts *o, struct cvm_ima_reader **rd)
 {
 	int r = cvm_ima_reader_open(o->log, o->fmt, rd);
@@ -555,7 +537,7 @@ static int verdict(const struct run *rn, char *reason, size_t cap)
 	reason[0] = '\0';
 	if (rn->err != CVM_OK) {
 		(void)snprintf(reason, cap, "%s", rn->why);
-		return exit_for(rn->err);
+		return cli_exit_for(rn->err);
 	}
 	if (o->has_pcr && !rn->matched) {
 		cvm_hex_encode(o->want, o->want_len, hex);
@@ -621,8 +603,7 @@ static int print_json(const struct run *rn, int rc, const char *reason)
 
 	if (j == NULL)
 		return -1;
-	bad |= out_jset_str(j, "verdict", rc == CLI_EXIT_OK ? "accepted" : "rejected");
-	bad |= out_jset_str(j, "reason", rc == CLI_EXIT_OK ? NULL : reason);
+	bad |= out_verdict_json(j, rc == CLI_EXIT_OK, reason, NULL);
 	bad |= out_jset_str(j, "format", format_name(cvm_ima_reader_format(rn->rd)));
 	bad |= out_jset_int(j, "entries", (long long)cvm_ima_replay_entries(rn->rp));
 	bad |= out_jset_int(j, "violations", (long long)cvm_ima_replay_violations(rn->rp));
@@ -752,10 +733,7 @@ static void print_text(const struct run *rn, int rc, const char *reason)
 			}
 		}
 	}
-	if (rc == CLI_EXIT_OK)
-		printf("verdict: accepted\n");
-	else
-		printf("verdict: rejected: %s\n", reason);
+	out_verdict_text(rc == CLI_EXIT_OK, reason, NULL);
 }
 
 static int do_replay(const struct opts *o)

@@ -145,86 +145,6 @@ struct verify_ctx {
 	bool simulated; /* anchored in, or carrying, a cvmkit simulator root */
 };
 
-static bool parse_at(const char *s, int64_t *out)
-{
-	char *end = NULL;
-	long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
-/* load_root reads a DER or PEM certificate and hands back its DER. */
-static int load_root(const char *path, uint8_t **out, size_t *out_len)
-{
-	static const char begin[] = "-----BEGIN CERTIFICATE-----";
-	static const char end_marker[] = "-----END CERTIFICATE-----";
-	uint8_t *buf = NULL;
-	char *b64 = NULL;
-	size_t len = 0, n = 0;
-	const char *p, *e;
-	int r, rc = CLI_EXIT_ERROR;
-
-	*out = NULL;
-	*out_len = 0;
-	r = cvm_file_read(path, (size_t)CVM_DCAP_CERT_MAX, &buf, &len);
-	if (r == CVM_E_SYSTEM) {
-		cli_err(CMD_VERIFY, "cannot read --root certificate '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (r != CVM_OK) {
-		cli_err(CMD_VERIFY, "cannot read --root certificate '%s': %s", path, cvm_strerror(r));
-		goto out;
-	}
-	if (len > 0 && buf[0] == 0x30) {
-		*out = buf;
-		*out_len = len;
-		buf = NULL; /* transferred */
-		rc = CLI_EXIT_OK;
-		goto out;
-	}
-	/* PEM: the file is NUL-terminated by cvm_file_read. */
-	p = strstr((const char *)buf, begin);
-	e = p != NULL ? strstr(p, end_marker) : NULL;
-	if (p == NULL || e == NULL) {
-		cli_err(CMD_VERIFY,
-		        "--root '%s' is neither a DER certificate (starting with byte 0x30) nor a PEM "
-		        "'BEGIN CERTIFICATE' block",
-		        path);
-		goto out;
-	}
-	p += sizeof(begin) - 1;
-	b64 = malloc((size_t)(e - p) + 1);
-	if (b64 == NULL) {
-		cli_err(CMD_VERIFY, "out of memory");
-		goto out;
-	}
-	for (; p < e; p++) {
-		if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
-			b64[n++] = *p;
-	}
-	r = cvm_base64_decode(b64, n, (size_t)CVM_DCAP_CERT_MAX, out, out_len);
-	if (r != CVM_OK || *out_len == 0 || (*out)[0] != 0x30) {
-		free(*out);
-		*out = NULL;
-		*out_len = 0;
-		cli_err(CMD_VERIFY,
-		        "--root '%s': the PEM block does not hold a DER certificate (bad base64?)", path);
-		goto out;
-	}
-	rc = CLI_EXIT_OK;
-out:
-	free(b64);
-	free(buf);
-	return rc;
-}
-
 static int load_collateral(struct verify_ctx *v)
 {
 	char what[256] = "";
@@ -245,89 +165,32 @@ static int load_collateral(struct verify_ctx *v)
 	return CLI_EXIT_ERROR;
 }
 
-/* exit_for maps a verification result to the documented exit codes: a
- * broken run is an error (1), anything the evidence caused is a rejection. */
-static int exit_for(int r)
-{
-	switch (r) {
-	case CVM_OK:
-		return CLI_EXIT_OK;
-	case CVM_E_NOMEM:
-	case CVM_E_INTERNAL:
-	case CVM_E_INVAL:
-	case CVM_E_SYSTEM:
-		return CLI_EXIT_ERROR;
-	default:
-		return CLI_EXIT_REJECTED;
-	}
-}
-
-/* build_reason is the first failure, then the names of any other failed
- * steps, so one sentence says everything that went wrong. */
-static void build_reason(struct verify_ctx *v, int r)
-{
-	const struct cvm_report *rep = &v->rep;
-	size_t len, others = 0;
-	char clean[CVM_REPORT_DETAIL_MAX];
-
-	v->reason[0] = '\0';
-	if (r == CVM_OK)
-		return;
-	if (rep->failed == NULL) {
-		(void)snprintf(v->reason, sizeof(v->reason), "%s", cvm_strerror(r));
-		return;
-	}
-	out_sanitize(rep->failed->detail, clean, sizeof(clean));
-	(void)snprintf(v->reason, sizeof(v->reason), "%s", clean);
-	for (size_t i = 0; i < rep->count && i < CVM_REPORT_STEPS_MAX; i++) {
-		const struct cvm_step *s = &rep->steps[i];
-		char name[CVM_REPORT_NAME_MAX];
-
-		if (s->ok || s == rep->failed)
-			continue;
-		out_sanitize(s->name, name, sizeof(name));
-		len = strlen(v->reason);
-		(void)snprintf(v->reason + len, sizeof(v->reason) - len, "%s%s",
-		               others == 0 ? " (also failed: " : ", ", name);
-		others++;
-	}
-	len = strlen(v->reason);
-	if (others != 0 && len + 1 < sizeof(v->reason))
-		(void)snprintf(v->reason + len, sizeof(v->reason) - len, ")");
-}
-
-/* summary writes "(TDX, TCB UpToDate, no advisories)" as far as it is known. */
+/* summary writes "TDX, TCB UpToDate, no advisories" as far as it is known. */
 static void summary(const struct verify_ctx *v, char *buf, size_t cap)
 {
 	const struct cvm_dcap_result *res = &v->res;
-	size_t len;
+	struct cvm_wr w;
 
-	buf[0] = '\0';
+	cvm_wr_init_text(&w, buf, cap);
 	if (!quote_known(&res->quote))
 		return;
-	if (res->tcb_status == CVM_TCB_NONE) {
-		(void)snprintf(buf, cap, " (%s)", tee_label(&res->quote));
+	cvm_wr_str(&w, tee_label(&res->quote));
+	if (res->tcb_status == CVM_TCB_NONE)
 		return;
-	}
-	(void)snprintf(buf, cap, " (%s, TCB %s, ", tee_label(&res->quote),
-	               cvm_tcb_status_name(res->tcb_status));
-	len = strlen(buf);
+	cvm_wr_fmt(&w, ", TCB %s, ", cvm_tcb_status_name(res->tcb_status));
 	if (res->advisory_count == 0) {
-		(void)snprintf(buf + len, cap - len, "no advisories)");
+		cvm_wr_str(&w, "no advisories");
 		return;
 	}
-	(void)snprintf(buf + len, cap - len, "advisor%s ", res->advisory_count == 1 ? "y" : "ies");
+	cvm_wr_fmt(&w, "advisor%s ", res->advisory_count == 1 ? "y" : "ies");
 	for (size_t i = 0; i < res->advisory_count && i < CVM_ADVISORIES_MAX; i++) {
 		char id[CVM_ADVISORY_ID_MAX];
 
 		memcpy(id, res->advisory_ids[i], sizeof(id));
 		id[sizeof(id) - 1] = '\0';
 		out_sanitize(id, id, sizeof(id));
-		len = strlen(buf);
-		(void)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", id);
+		cvm_wr_fmt(&w, "%s%s", i ? ", " : "", id);
 	}
-	len = strlen(buf);
-	(void)snprintf(buf + len, cap - len, ")");
 }
 
 static void print_text(const struct verify_ctx *v, int r)
@@ -346,10 +209,7 @@ static void print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
-	if (r == CVM_OK)
-		printf("verdict: accepted%s\n", sum);
-	else
-		printf("verdict: rejected: %s%s\n", v->reason, sum);
+	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
 static const char *status_or_null(enum cvm_tcb_status s)
@@ -369,8 +229,7 @@ static int print_json(const struct verify_ctx *v, int r)
 	if (o == NULL)
 		return -1;
 	bad |= out_jset(o, "simulated", json_boolean(v->simulated));
-	bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
-	bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+	bad |= out_verdict_json(o, r == CVM_OK, v->reason, NULL);
 	bad |= out_jset_int(o, "verify_at", v->at);
 	bad |= out_jset_str(o, "tee", known ? out_tee_name(q) : NULL);
 	bad |= out_jset(o, "quote_version", known ? json_integer(q->version) : json_null());
@@ -480,36 +339,27 @@ static const char *snp_tcb_status(const struct verify_ctx *v, char *buf, size_t 
 	return buf;
 }
 
-/* snp_summary writes "(SEV-SNP v3, Milan, VLEK, TCB UpToDate)" as far as it
- * is known. */
+/* snp_summary writes "SEV-SNP v3, Milan, VLEK, TCB UpToDate: ..." as far as
+ * it is known. */
 static void snp_summary(const struct verify_ctx *v, char *buf, size_t cap)
 {
 	const struct cvm_amd_result *res = &v->snp;
-	size_t len;
+	struct cvm_wr w;
 
-	buf[0] = '\0';
+	cvm_wr_init_text(&w, buf, cap);
 	if (!res->parsed)
 		return;
-	(void)snprintf(buf, cap, " (SEV-SNP v%u", res->report.version);
-	len = strlen(buf);
-	if (res->product != CVM_SNP_PRODUCT_UNKNOWN) {
-		(void)snprintf(buf + len, cap - len, ", %s", cvm_snp_product_name(res->product));
-		len = strlen(buf);
-	}
-	if (res->report.signing_key == CVM_SNP_SIGNER_VCEK ||
-	    res->report.signing_key == CVM_SNP_SIGNER_VLEK) {
-		(void)snprintf(buf + len, cap - len, ", %s",
-		               res->report.signing_key == CVM_SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
-		len = strlen(buf);
-	}
+	cvm_wr_fmt(&w, "SEV-SNP v%u", res->report.version);
+	if (res->product != CVM_SNP_PRODUCT_UNKNOWN)
+		cvm_wr_fmt(&w, ", %s", cvm_snp_product_name(res->product));
+	if (res->report.signing_key == CVM_SNP_SIGNER_VCEK || res->report.signing_key == CVM_SNP_SIGNER_VLEK)
+		cvm_wr_fmt(&w, ", %s", res->report.signing_key == CVM_SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
 	if (res->authentic) {
 		char tcb[96];
 
 		out_snp_tcb_text(&res->reported_tcb, tcb, sizeof(tcb));
-		(void)snprintf(buf + len, cap - len, ", TCB UpToDate: %s", tcb);
-		len = strlen(buf);
+		cvm_wr_fmt(&w, ", TCB UpToDate: %s", tcb);
 	}
-	(void)snprintf(buf + len, cap - len, ")");
 }
 
 static void snp_print_text(const struct verify_ctx *v, int r)
@@ -525,10 +375,7 @@ static void snp_print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
-	if (r == CVM_OK)
-		printf("verdict: accepted%s\n", sum);
-	else
-		printf("verdict: rejected: %s%s\n", v->reason, sum);
+	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
 static int snp_print_json(const struct verify_ctx *v, int r)
@@ -542,8 +389,7 @@ static int snp_print_json(const struct verify_ctx *v, int r)
 	if (o == NULL)
 		return -1;
 	bad |= out_jset(o, "simulated", json_boolean(v->simulated));
-	bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
-	bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+	bad |= out_verdict_json(o, r == CVM_OK, v->reason, NULL);
 	bad |= out_jset_int(o, "verify_at", v->at);
 	bad |= out_jset_str(o, "tee", "snp");
 	bad |= out_jset_str(o, "tcb_status", snp_tcb_status(v, status, sizeof(status)));
@@ -613,7 +459,7 @@ static int quote_verify(int argc, char **argv)
 			v->collateral_dir = optarg;
 			break;
 		case OPT_AT:
-			if (!parse_at(optarg, &v->at)) {
+			if (!cli_parse_time(optarg, &v->at)) {
 				cli_err(CMD_VERIFY,
 				        "--at '%s': expected Unix seconds (a non-negative integer)", optarg);
 				rc = CLI_EXIT_USAGE;
@@ -684,7 +530,7 @@ static int quote_verify(int argc, char **argv)
 		}
 	}
 	if (v->root_path != NULL) {
-		rc = load_root(v->root_path, &v->root, &v->root_len);
+		rc = cli_load_cert(CMD_VERIFY, "--root certificate", v->root_path, &v->root, &v->root_len);
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
@@ -699,8 +545,8 @@ static int quote_verify(int argc, char **argv)
 	else
 		r = cvm_verify_quote(v->quote, v->quote_len, v->coll, v->root, v->root_len, v->at, &v->policy,
 		                     &v->rep, &v->res);
-	rc = exit_for(r);
-	build_reason(v, r);
+	rc = cli_exit_for(r);
+	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 	/* Evidence from `cvm sim` says so in the first line, whatever the
 	 * verdict: a simulator root as anchor, one in the quote's chain, or
 	 * (SNP reports carry no certificate) one among the collateral's ARK

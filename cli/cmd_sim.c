@@ -84,21 +84,6 @@ static void usage(FILE *f)
 	    "Exit codes: 0 success, 1 error, 2 usage.\n");
 }
 
-static bool parse_at(const char *s, int64_t *out)
-{
-	char *end = NULL;
-	long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v <= 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
 static bool parse_product(const char *s, enum cvm_snp_product *out)
 {
 	static const struct {
@@ -214,7 +199,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 			a->is_debug = true;
 			break;
 		case OPT_AT:
-			if (!parse_at(optarg, &a->at)) {
+			if (!cli_parse_time(optarg, &a->at) || a->at == 0) {
 				cli_err(a->cmd, "--at '%s': expected Unix seconds (a positive integer)",
 				        optarg);
 				return CLI_EXIT_USAGE;

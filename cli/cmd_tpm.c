@@ -114,22 +114,6 @@ static const char *default_tcti(const char *tcti)
 	return NULL;
 }
 
-static int read_file(const char *cmd, const char *what, const char *path, size_t max, uint8_t **buf,
-                     size_t *len)
-{
-	int r = cvm_file_read(path, max, buf, len);
-
-	if (r == CVM_OK)
-		return CLI_EXIT_OK;
-	if (r == CVM_E_SYSTEM)
-		cli_err(cmd, "cannot read %s '%s': %s", what, path, strerror(errno));
-	else if (r == CVM_E_TOO_LARGE)
-		cli_err(cmd, "%s '%s' is larger than %zu bytes: is it the right file?", what, path, max);
-	else
-		cli_err(cmd, "cannot read %s '%s': %s", what, path, cvm_strerror(r));
-	return CLI_EXIT_ERROR;
-}
-
 static int parse_nonce(const char *cmd, const char *hex, uint8_t *out, size_t *out_len)
 {
 	size_t n = strlen(hex);
@@ -855,7 +839,7 @@ static int load_pcrs(struct verify_ctx *v)
 	const char *fmt;
 	int r, rc;
 
-	rc = read_file(CMD_VERIFY, "PCR file", v->pcrs_path, JSON_FILE_MAX, &buf, &len);
+	rc = cli_read_file(CMD_VERIFY, "PCR file", v->pcrs_path, JSON_FILE_MAX, &buf, &len);
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r'))
@@ -951,21 +935,6 @@ static int load_ima(struct verify_ctx *v)
 	return r == CVM_OK ? CLI_EXIT_OK : CLI_EXIT_REJECTED;
 }
 
-static void build_reason(struct verify_ctx *v, int r)
-{
-	char clean[CVM_REPORT_DETAIL_MAX];
-
-	v->reason[0] = '\0';
-	if (r == CVM_OK)
-		return;
-	if (v->rep.failed == NULL) {
-		(void)snprintf(v->reason, sizeof(v->reason), "%s", cvm_strerror(r));
-		return;
-	}
-	out_sanitize(v->rep.failed->detail, clean, sizeof(clean));
-	(void)snprintf(v->reason, sizeof(v->reason), "%s", clean);
-}
-
 static json_t *json_attest(const struct cvm_tpm_quote *q)
 {
 	const struct cvm_tpm_attest *a = &q->attest;
@@ -996,7 +965,7 @@ static json_t *json_attest(const struct cvm_tpm_quote *q)
 
 static int verify_print(struct verify_ctx *v, int r)
 {
-	char sel[SEL_TEXT], desc[32];
+	char sel[SEL_TEXT], desc[32], sum[SEL_TEXT + 128];
 	const struct cvm_tpm_public *pub = v->ak != NULL ? cvm_tpm_ak_public(v->ak) : NULL;
 	const char *note =
 	    v->no_pcr_check && r == CVM_OK ? "signature and nonce only: PCR values NOT checked" : NULL;
@@ -1012,8 +981,7 @@ static int verify_print(struct verify_ctx *v, int r)
 			return -1;
 		}
 		cvm_tpm_ak_describe(v->ak, desc, sizeof(desc));
-		bad |= out_jset_str(o, "verdict", r == CVM_OK ? "accepted" : "rejected");
-		bad |= out_jset_str(o, "reason", r == CVM_OK ? NULL : v->reason);
+		bad |= out_verdict_json(o, r == CVM_OK, v->reason, NULL);
 		bad |= out_jset(o, "pcrs_checked", json_boolean(!v->no_pcr_check && r == CVM_OK));
 		bad |= out_jset_str(o, "note", note);
 		bad |= out_jset_str(ak, "key", desc);
@@ -1045,27 +1013,11 @@ static int verify_print(struct verify_ctx *v, int r)
 	if (!cli_opts.quiet)
 		out_steps(stdout, &v->rep);
 	if (r == CVM_OK)
-		printf("verdict: accepted (TPM quote of %s, resetCount %u, restartCount %u%s%s)\n", sel,
-		       v->q.attest.reset_count, v->q.attest.restart_count, note != NULL ? "; " : "",
-		       note != NULL ? note : "");
-	else
-		printf("verdict: rejected: %s\n", v->reason);
+		(void)snprintf(sum, sizeof(sum), "TPM quote of %s, resetCount %u, restartCount %u%s%s", sel,
+		               v->q.attest.reset_count, v->q.attest.restart_count, note != NULL ? "; " : "",
+		               note != NULL ? note : "");
+	out_verdict_text(r == CVM_OK, v->reason, r == CVM_OK ? sum : NULL);
 	return 0;
-}
-
-static int exit_for(int r)
-{
-	switch (r) {
-	case CVM_OK:
-		return CLI_EXIT_OK;
-	case CVM_E_NOMEM:
-	case CVM_E_INTERNAL:
-	case CVM_E_INVAL:
-	case CVM_E_SYSTEM:
-		return CLI_EXIT_ERROR;
-	default:
-		return CLI_EXIT_REJECTED;
-	}
 }
 
 static int verify_run(struct verify_ctx *v, int *result)
@@ -1073,7 +1025,7 @@ static int verify_run(struct verify_ctx *v, int *result)
 	int r, rc;
 
 	*result = CVM_E_INTERNAL;
-	rc = read_file(CMD_VERIFY, "AK file", v->ak_path, CVM_TPM_AK_FILE_MAX, &v->ak_buf, &v->ak_len);
+	rc = cli_read_file(CMD_VERIFY, "AK file", v->ak_path, CVM_TPM_AK_FILE_MAX, &v->ak_buf, &v->ak_len);
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	r = cvm_tpm_ak_parse(v->ak_buf, v->ak_len, &v->ak);
@@ -1084,10 +1036,11 @@ static int verify_run(struct verify_ctx *v, int *result)
 		        v->ak_path, cvm_strerror(r));
 		return CLI_EXIT_ERROR;
 	}
-	rc = read_file(CMD_VERIFY, "quote message", v->attest_path, CVM_TPM_ATTEST_MAX, &v->attest,
-	               &v->attest_len);
+	rc = cli_read_file(CMD_VERIFY, "quote message", v->attest_path, CVM_TPM_ATTEST_MAX, &v->attest,
+	                   &v->attest_len);
 	if (rc == CLI_EXIT_OK)
-		rc = read_file(CMD_VERIFY, "signature", v->sig_path, CVM_TPM_SIG_MAX, &v->sig, &v->sig_len);
+		rc = cli_read_file(CMD_VERIFY, "signature", v->sig_path, CVM_TPM_SIG_MAX, &v->sig,
+		                   &v->sig_len);
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	r = cvm_tpm_quote_verify_signed(v->ak, v->attest, v->attest_len, v->sig, v->sig_len, v->nonce,
@@ -1209,8 +1162,8 @@ static int tpm_verify(int argc, char **argv)
 	rc = verify_run(v, &r);
 	if (rc != CLI_EXIT_OK)
 		goto out;
-	rc = exit_for(r);
-	build_reason(v, r);
+	rc = cli_exit_for(r);
+	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 	if (verify_print(v, r) != 0) {
 		cli_err(CMD_VERIFY, "cannot write the output");
 		rc = CLI_EXIT_ERROR;

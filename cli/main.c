@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cvmkit/err.h>
 #include <cvmkit/log.h>
 
 #include "cli.h"
@@ -63,6 +64,21 @@ static void expected_list(const struct cli_sub *subs, size_t n, char *buf, size_
 		if (k < 0)
 			break;
 		used += (size_t)k;
+	}
+}
+
+int cli_exit_for(int r)
+{
+	switch (r) {
+	case CVM_OK:
+		return CLI_EXIT_OK;
+	case CVM_E_NOMEM:
+	case CVM_E_INTERNAL:
+	case CVM_E_INVAL:
+	case CVM_E_SYSTEM:
+		return CLI_EXIT_ERROR;
+	default:
+		return CLI_EXIT_REJECTED;
 	}
 }
 

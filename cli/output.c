@@ -199,6 +199,56 @@ void out_steps(FILE *f, const struct cvm_report *rep)
 	}
 }
 
+void out_verdict_reason(const struct cvm_report *rep, int result, char *buf, size_t cap)
+{
+	char clean[CVM_REPORT_DETAIL_MAX], name[CVM_REPORT_NAME_MAX];
+	struct cvm_wr w;
+	size_t others = 0;
+
+	cvm_wr_init_text(&w, buf, cap);
+	if (result == CVM_OK)
+		return;
+	if (rep == NULL || rep->failed == NULL) {
+		cvm_wr_str(&w, cvm_strerror(result));
+		return;
+	}
+	out_sanitize(rep->failed->detail, clean, sizeof(clean));
+	cvm_wr_str(&w, clean);
+	for (size_t i = 0; i < rep->count && i < CVM_REPORT_STEPS_MAX; i++) {
+		const struct cvm_step *s = &rep->steps[i];
+
+		if (s->ok || s == rep->failed)
+			continue;
+		out_sanitize(s->name, name, sizeof(name));
+		cvm_wr_fmt(&w, "%s%s", others == 0 ? " (also failed: " : ", ", name);
+		others++;
+	}
+	if (others != 0)
+		cvm_wr_str(&w, ")");
+}
+
+void out_verdict_text(bool accepted, const char *reason, const char *summary)
+{
+	const bool sum = summary != NULL && summary[0] != '\0';
+
+	if (accepted)
+		printf("verdict: accepted%s%s%s\n", sum ? " (" : "", sum ? summary : "", sum ? ")" : "");
+	else
+		printf("verdict: rejected: %s%s%s%s\n", reason, sum ? " (" : "", sum ? summary : "",
+		       sum ? ")" : "");
+}
+
+int out_verdict_json(json_t *o, bool accepted, const char *reason, const struct cvm_report *rep)
+{
+	int bad = 0;
+
+	bad |= out_jset_str(o, "verdict", accepted ? "accepted" : "rejected");
+	bad |= out_jset_str(o, "reason", accepted ? NULL : reason);
+	if (rep != NULL)
+		bad |= out_jset(o, "steps", out_json_steps(rep));
+	return bad;
+}
+
 json_t *out_json_hex(const uint8_t *p, size_t n)
 {
 	char *hex = cvm_hex_encode_new(p, n);

@@ -42,6 +42,17 @@ void out_tdx_report_text(FILE *f, const char *indent, const struct cvm_tdx_repor
 /* out_steps prints "  OK    name: detail" / "  FAIL  name: detail" lines. */
 void out_steps(FILE *f, const struct cvm_report *rep);
 
+/* The verdict, the same way in every command.
+ * out_verdict_reason writes why a verification was rejected: the first
+ * failed step's detail, then the names of the other failed steps ("(also
+ * failed: a, b)"), or the error's text when no step failed; "" for 0.
+ * out_verdict_text prints "verdict: accepted (summary)" or "verdict:
+ * rejected: reason (summary)" (no parentheses without a summary).
+ * out_verdict_json sets "verdict", "reason" and, with a report, "steps". */
+void out_verdict_reason(const struct cvm_report *rep, int result, char *buf, size_t cap);
+void out_verdict_text(bool accepted, const char *reason, const char *summary);
+int out_verdict_json(json_t *o, bool accepted, const char *reason, const struct cvm_report *rep);
+
 /* JSON output. Each setter returns 0, or -1 when out of memory. */
 json_t *out_json_hex(const uint8_t *p, size_t n);
 int out_jset(json_t *o, const char *key, json_t *v);
