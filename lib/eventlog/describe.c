@@ -2,7 +2,6 @@
  * data (TCG PC Client PFP 2.0 section 10.4 and the UEFI structures it
  * logs). Nothing here affects a replay; every decoder gives up quietly and
  * falls back to the data's length. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,107 +65,61 @@ const char *cvm_evl_type_name(uint32_t type)
 	return NULL;
 }
 
-/* ---- a bounded text writer ---------------------------------------------- */
-
-struct tw {
-	char *out;
-	size_t cap, len;
-	bool cut;
-};
-
-static void tw_putc(struct tw *t, char c)
-{
-	if (t->len + 1 >= t->cap) {
-		t->cut = true;
-		return;
-	}
-	t->out[t->len++] = c;
-	t->out[t->len] = '\0';
-}
-
-static void tw_str(struct tw *t, const char *s)
-{
-	for (; *s != '\0' && !t->cut; s++)
-		tw_putc(t, *s);
-}
-
-static void tw_fmt(struct tw *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tw_fmt(struct tw *t, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	tw_str(t, buf);
-}
+/* ---- text: a bounded writer (struct cvm_wr in text mode) ---------------- */
 
 /* tw_char writes one character of untrusted text, escaped unless it is
  * printable ASCII. */
-static void tw_char(struct tw *t, uint32_t c)
+static void tw_char(struct cvm_wr *t, uint32_t c)
 {
 	if (c == '\\')
-		tw_str(t, "\\\\");
+		cvm_wr_str(t, "\\\\");
 	else if (c == '"')
-		tw_str(t, "\\\"");
+		cvm_wr_str(t, "\\\"");
 	else if (c >= 0x20 && c < 0x7f)
-		tw_putc(t, (char)c);
+		cvm_wr_u8(t, (uint8_t)c);
 	else if (c == '\n')
-		tw_str(t, "\\n");
+		cvm_wr_str(t, "\\n");
 	else if (c == '\t')
-		tw_str(t, "\\t");
+		cvm_wr_str(t, "\\t");
 	else if (c < 0x100)
-		tw_fmt(t, "\\x%02x", (unsigned)c);
+		cvm_wr_fmt(t, "\\x%02x", (unsigned)c);
 	else
-		tw_fmt(t, "\\u%04x", (unsigned)c);
+		cvm_wr_fmt(t, "\\u%04x", (unsigned)c);
 }
 
 /* tw_text writes 8-bit text quoted, escaped, without its trailing NULs. */
-static void tw_text(struct tw *t, struct cvm_rd d)
+static void tw_text(struct cvm_wr *t, struct cvm_rd d)
 {
 	uint8_t c;
 
 	while (d.len > 0 && d.p[d.len - 1] == 0)
 		d.len--;
-	tw_putc(t, '"');
-	while (cvm_rd_u8(&d, &c) && !t->cut)
+	cvm_wr_u8(t, '"');
+	while (cvm_rd_u8(&d, &c) && !cvm_wr_text_cut(t))
 		tw_char(t, c);
-	tw_putc(t, '"');
+	cvm_wr_u8(t, '"');
 }
 
 /* tw_utf16 writes UTF-16LE text quoted, up to its first NUL character. */
-static void tw_utf16(struct tw *t, struct cvm_rd d)
+static void tw_utf16(struct cvm_wr *t, struct cvm_rd d)
 {
 	uint16_t c;
 
-	tw_putc(t, '"');
-	while (cvm_rd_u16le(&d, &c) && c != 0 && !t->cut)
+	cvm_wr_u8(t, '"');
+	while (cvm_rd_u16le(&d, &c) && c != 0 && !cvm_wr_text_cut(t))
 		tw_char(t, c);
-	tw_putc(t, '"');
+	cvm_wr_u8(t, '"');
 }
 
-static void tw_hex(struct tw *t, struct cvm_rd d, size_t max)
+static void tw_hex(struct cvm_wr *t, struct cvm_rd d, size_t max)
 {
 	size_t n = d.len;
 	uint8_t c;
 
 	for (size_t i = 0; i < max && cvm_rd_u8(&d, &c); i++)
-		tw_fmt(t, "%02x", c);
+		cvm_wr_fmt(t, "%02x", c);
 	if (n > max)
-		tw_fmt(t, "... (%zu bytes)", n);
-}
-
-static void tw_finish(struct tw *t)
-{
-	if (t->cap == 0)
-		return;
-	if (t->cut && t->cap >= 4) {
-		size_t at = t->len > t->cap - 4 ? t->cap - 4 : t->len;
-
-		memcpy(t->out + at, "...", 4);
-		t->len = at + 3;
-	}
+		cvm_wr_fmt(t, "... (%zu bytes)", n);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -180,15 +133,14 @@ void cvm_evl_guid_format(const uint8_t guid[16], char out[37])
 
 void cvm_evl_utf16_text(struct cvm_rd in, char *out, size_t cap)
 {
-	struct tw t = {out, cap, 0, false};
+	struct cvm_wr t;
 	uint16_t c;
 
 	if (cap == 0)
 		return;
-	out[0] = '\0';
-	while (cvm_rd_u16le(&in, &c) && c != 0 && !t.cut)
+	cvm_wr_init_text(&t, out, cap);
+	while (cvm_rd_u16le(&in, &c) && c != 0 && !cvm_wr_text_cut(&t))
 		tw_char(&t, c);
-	tw_finish(&t);
 }
 
 int cvm_evl_efi_var_parse(struct cvm_rd data, struct cvm_evl_efi_var *out)
@@ -277,11 +229,11 @@ static bool utf16_printable(struct cvm_rd d)
 
 /* device_path describes the file-path, firmware-file and hard-drive nodes of
  * an EFI device path, the parts people recognise. */
-static void device_path(struct tw *t, struct cvm_rd d)
+static void device_path(struct cvm_wr *t, struct cvm_rd d)
 {
 	bool any = false;
 
-	while (!cvm_rd_empty(&d) && !t->cut) {
+	while (!cvm_rd_empty(&d) && !cvm_wr_text_cut(t)) {
 		uint8_t type, sub;
 		uint16_t len;
 		struct cvm_rd node;
@@ -289,46 +241,46 @@ static void device_path(struct tw *t, struct cvm_rd d)
 
 		if (!cvm_rd_u8(&d, &type) || !cvm_rd_u8(&d, &sub) || !cvm_rd_u16le(&d, &len) || len < 4 ||
 		    !cvm_rd_sub(&d, &node, (size_t)len - 4)) {
-			tw_str(t, any ? "/(malformed)" : "(malformed device path)");
+			cvm_wr_str(t, any ? "/(malformed)" : "(malformed device path)");
 			return;
 		}
 		if (type == 0x7f && sub == 0xff) /* end of the whole path */
 			break;
 		if (type == 0x7f) {
-			tw_str(t, ", ");
+			cvm_wr_str(t, ", ");
 			continue;
 		}
 		if (any)
-			tw_putc(t, '/');
+			cvm_wr_u8(t, '/');
 		any = true;
 		if (type == 4 && sub == 4) { /* file path */
 			tw_utf16(t, node);
 		} else if (type == 4 && (sub == 6 || sub == 7) && node.len == 16) { /* PIWG FvFile / Fv */
 			cvm_evl_guid_format(node.p, g);
-			tw_fmt(t, "%s(%s)", sub == 6 ? "FvFile" : "Fv", g);
+			cvm_wr_fmt(t, "%s(%s)", sub == 6 ? "FvFile" : "Fv", g);
 		} else if (type == 4 && sub == 1 && node.len >= 4) { /* hard drive */
 			uint32_t part = 0;
 
 			(void)cvm_rd_u32le(&node, &part);
-			tw_fmt(t, "HD(%u)", part);
+			cvm_wr_fmt(t, "HD(%u)", part);
 		} else if (type == 1 && sub == 1 && node.len == 2) { /* PCI */
-			tw_fmt(t, "Pci(0x%x,0x%x)", node.p[1], node.p[0]);
+			cvm_wr_fmt(t, "Pci(0x%x,0x%x)", node.p[1], node.p[0]);
 		} else if (type == 2 && sub == 1 && node.len == 8) { /* ACPI */
 			uint32_t hid = 0, uid = 0;
 
 			(void)cvm_rd_u32le(&node, &hid);
 			(void)cvm_rd_u32le(&node, &uid);
-			tw_fmt(t, "Acpi(0x%08x,0x%x)", hid, uid);
+			cvm_wr_fmt(t, "Acpi(0x%08x,0x%x)", hid, uid);
 		} else {
-			tw_fmt(t, "Node(%u,%u)", type, sub);
+			cvm_wr_fmt(t, "Node(%u,%u)", type, sub);
 		}
 	}
 	if (!any)
-		tw_str(t, "(empty device path)");
+		cvm_wr_str(t, "(empty device path)");
 }
 
 /* load_option describes an EFI_LOAD_OPTION (the value of Boot####). */
-static void load_option(struct tw *t, struct cvm_rd v)
+static void load_option(struct cvm_wr *t, struct cvm_rd v)
 {
 	uint32_t attr;
 	uint16_t path_len, c = 1;
@@ -336,69 +288,69 @@ static void load_option(struct tw *t, struct cvm_rd v)
 	size_t desc_len = 0;
 
 	if (!cvm_rd_u32le(&v, &attr) || !cvm_rd_u16le(&v, &path_len)) {
-		tw_fmt(t, " (%zu-byte value)", v.len);
+		cvm_wr_fmt(t, " (%zu-byte value)", v.len);
 		return;
 	}
 	desc = v;
 	while (cvm_rd_u16le(&v, &c) && c != 0)
 		desc_len += 2;
 	if (c != 0 || !cvm_rd_sub(&desc, &desc, desc_len) || !cvm_rd_sub(&v, &path, path_len)) {
-		tw_str(t, " (malformed load option)");
+		cvm_wr_str(t, " (malformed load option)");
 		return;
 	}
-	tw_str(t, " ");
+	cvm_wr_str(t, " ");
 	tw_utf16(t, desc);
-	tw_str(t, (attr & 1u) != 0 ? " active" : " inactive");
-	tw_str(t, ", ");
+	cvm_wr_str(t, (attr & 1u) != 0 ? " active" : " inactive");
+	cvm_wr_str(t, ", ");
 	device_path(t, path);
 }
 
-static void efi_variable(struct tw *t, struct cvm_rd data)
+static void efi_variable(struct cvm_wr *t, struct cvm_rd data)
 {
 	struct cvm_evl_efi_var var;
 	char g[37];
 	uint16_t n;
 
 	if (cvm_evl_efi_var_parse(data, &var) != CVM_OK) {
-		tw_fmt(t, "(malformed UEFI variable, %zu bytes)", data.len);
+		cvm_wr_fmt(t, "(malformed UEFI variable, %zu bytes)", data.len);
 		return;
 	}
 	cvm_evl_guid_format(var.guid, g);
 	tw_utf16(t, var.name);
-	tw_fmt(t, " (%s)", g);
+	cvm_wr_fmt(t, " (%s)", g);
 	if (boot_option_name(var.name)) {
 		load_option(t, var.value);
 	} else if (name_is(var.name, "BootOrder")) {
-		tw_str(t, " =");
-		while (cvm_rd_u16le(&var.value, &n) && !t->cut)
-			tw_fmt(t, " Boot%04X", n);
+		cvm_wr_str(t, " =");
+		while (cvm_rd_u16le(&var.value, &n) && !cvm_wr_text_cut(t))
+			cvm_wr_fmt(t, " Boot%04X", n);
 	} else if (var.value.len == 0) {
-		tw_str(t, " (empty)");
+		cvm_wr_str(t, " (empty)");
 	} else if (var.value.len <= 16) {
-		tw_str(t, " = ");
+		cvm_wr_str(t, " = ");
 		tw_hex(t, var.value, 16);
 	} else {
-		tw_fmt(t, ", %zu-byte value", var.value.len);
+		cvm_wr_fmt(t, ", %zu-byte value", var.value.len);
 	}
 	if (var.trailing_len != 0)
-		tw_fmt(t, " (+%zu bytes after the value)", var.trailing_len);
+		cvm_wr_fmt(t, " (+%zu bytes after the value)", var.trailing_len);
 }
 
-static void image_load(struct tw *t, struct cvm_rd d)
+static void image_load(struct cvm_wr *t, struct cvm_rd d)
 {
 	uint64_t base, len, link, path_len;
 	struct cvm_rd path;
 
 	if (!cvm_rd_u64le(&d, &base) || !cvm_rd_u64le(&d, &len) || !cvm_rd_u64le(&d, &link) ||
 	    !cvm_rd_u64le(&d, &path_len) || path_len > d.len || !cvm_rd_sub(&d, &path, (size_t)path_len)) {
-		tw_fmt(t, "(malformed image load event, %zu bytes)", d.len);
+		cvm_wr_fmt(t, "(malformed image load event, %zu bytes)", d.len);
 		return;
 	}
-	tw_fmt(t, "image at 0x%llx, %llu bytes: ", (unsigned long long)base, (unsigned long long)len);
+	cvm_wr_fmt(t, "image at 0x%llx, %llu bytes: ", (unsigned long long)base, (unsigned long long)len);
 	device_path(t, path);
 }
 
-static void firmware_blob(struct tw *t, struct cvm_rd d, bool v2)
+static void firmware_blob(struct cvm_wr *t, struct cvm_rd d, bool v2)
 {
 	uint64_t base, len;
 	uint8_t dlen;
@@ -406,39 +358,39 @@ static void firmware_blob(struct tw *t, struct cvm_rd d, bool v2)
 
 	if (v2) {
 		if (!cvm_rd_u8(&d, &dlen) || !cvm_rd_sub(&d, &desc, dlen)) {
-			tw_str(t, "(malformed firmware blob)");
+			cvm_wr_str(t, "(malformed firmware blob)");
 			return;
 		}
 		tw_text(t, desc);
-		tw_putc(t, ' ');
+		cvm_wr_u8(t, ' ');
 	}
 	if (!cvm_rd_u64le(&d, &base) || !cvm_rd_u64le(&d, &len) || !cvm_rd_empty(&d)) {
-		tw_str(t, "(malformed firmware blob)");
+		cvm_wr_str(t, "(malformed firmware blob)");
 		return;
 	}
-	tw_fmt(t, "blob at 0x%llx, %llu bytes", (unsigned long long)base, (unsigned long long)len);
+	cvm_wr_fmt(t, "blob at 0x%llx, %llu bytes", (unsigned long long)base, (unsigned long long)len);
 }
 
-static void handoff_tables(struct tw *t, struct cvm_rd d)
+static void handoff_tables(struct cvm_wr *t, struct cvm_rd d)
 {
 	uint64_t count;
 	uint8_t guid[16];
 	char g[37];
 
 	if (!cvm_rd_u64le(&d, &count) || count > d.len / 24) {
-		tw_str(t, "(malformed handoff tables)");
+		cvm_wr_str(t, "(malformed handoff tables)");
 		return;
 	}
-	tw_fmt(t, "%llu table(s):", (unsigned long long)count);
-	for (uint64_t i = 0; i < count && !t->cut; i++) {
+	cvm_wr_fmt(t, "%llu table(s):", (unsigned long long)count);
+	for (uint64_t i = 0; i < count && !cvm_wr_text_cut(t); i++) {
 		if (!cvm_rd_copy(&d, guid, sizeof(guid)) || !cvm_rd_skip(&d, 8))
 			return;
 		cvm_evl_guid_format(guid, g);
-		tw_fmt(t, " %s", g);
+		cvm_wr_fmt(t, " %s", g);
 	}
 }
 
-static void no_action(struct tw *t, const struct cvm_evl_event *ev)
+static void no_action(struct cvm_wr *t, const struct cvm_evl_event *ev)
 {
 	struct cvm_rd d = ev->data, sig;
 	uint32_t n;
@@ -448,55 +400,55 @@ static void no_action(struct tw *t, const struct cvm_evl_event *ev)
 	if (ev->is_header && cvm_rd_sub(&d, &sig, 16) && cvm_rd_skip(&d, 4) && cvm_rd_u8(&d, &minor) &&
 	    cvm_rd_u8(&d, &major) && cvm_rd_u8(&d, &errata) && cvm_rd_u8(&d, &uintn) &&
 	    cvm_rd_u32le(&d, &n)) {
-		tw_fmt(t, "Spec ID Event03: spec %u.%u errata %u, banks", major, minor, errata);
+		cvm_wr_fmt(t, "Spec ID Event03: spec %u.%u errata %u, banks", major, minor, errata);
 		for (uint32_t i = 0; i < n && cvm_rd_u16le(&d, &alg) && cvm_rd_u16le(&d, &len); i++) {
 			if (cvm_digest_name(alg) != NULL)
-				tw_fmt(t, " %s", cvm_digest_name(alg));
+				cvm_wr_fmt(t, " %s", cvm_digest_name(alg));
 			else
-				tw_fmt(t, " alg_0x%04x/%u", alg, len);
+				cvm_wr_fmt(t, " alg_0x%04x/%u", alg, len);
 		}
 		return;
 	}
 	if (cvm_rd_sub(&d, &sig, 16) && memcmp(sig.p, "StartupLocality", 16) == 0 && cvm_rd_u8(&d, &loc)) {
-		tw_fmt(t, "StartupLocality %u", loc);
+		cvm_wr_fmt(t, "StartupLocality %u", loc);
 		return;
 	}
 	d = ev->data;
 	if (d.len >= 15 && memcmp(d.p, "SP800-155 Event", 15) == 0) {
-		tw_str(t, d.len >= 16 && d.p[15] == '3' ? "SP800-155 Event3" : "SP800-155 Event");
-		tw_fmt(t, " (platform reference manifest info, %zu bytes)", d.len);
+		cvm_wr_str(t, d.len >= 16 && d.p[15] == '3' ? "SP800-155 Event3" : "SP800-155 Event");
+		cvm_wr_fmt(t, " (platform reference manifest info, %zu bytes)", d.len);
 		return;
 	}
 	if (d.len >= 16 &&
 	    (memcmp(d.p, "NvIndexInstance", 16) == 0 || memcmp(d.p, "NvIndexDynamic\0", 15) == 0)) {
-		tw_fmt(t, "%s (%zu bytes)", d.p[7] == 'I' ? "NvIndexInstance" : "NvIndexDynamic", d.len);
+		cvm_wr_fmt(t, "%s (%zu bytes)", d.p[7] == 'I' ? "NvIndexInstance" : "NvIndexDynamic", d.len);
 		return;
 	}
 	if (printable(d))
 		tw_text(t, d);
 	else
-		tw_fmt(t, "%zu bytes", d.len);
+		cvm_wr_fmt(t, "%zu bytes", d.len);
 }
 
-static void event_tag(struct tw *t, struct cvm_rd d)
+static void event_tag(struct cvm_wr *t, struct cvm_rd d)
 {
 	uint32_t id, len;
 	struct cvm_rd v;
 
 	if (!cvm_rd_u32le(&d, &id) || !cvm_rd_u32le(&d, &len) || !cvm_rd_sub(&d, &v, len)) {
-		tw_fmt(t, "(malformed tagged event, %zu bytes)", d.len);
+		cvm_wr_fmt(t, "(malformed tagged event, %zu bytes)", d.len);
 		return;
 	}
-	tw_fmt(t, "tag 0x%08x: ", id);
+	cvm_wr_fmt(t, "tag 0x%08x: ", id);
 	if (printable(v))
 		tw_text(t, v);
 	else if (utf16_printable(v))
 		tw_utf16(t, v);
 	else
-		tw_fmt(t, "%zu bytes", v.len);
+		cvm_wr_fmt(t, "%zu bytes", v.len);
 }
 
-static void dstack_event(struct tw *t, const struct cvm_evl_event *ev)
+static void dstack_event(struct cvm_wr *t, const struct cvm_evl_event *ev)
 {
 	struct cvm_rd name;
 
@@ -504,7 +456,7 @@ static void dstack_event(struct tw *t, const struct cvm_evl_event *ev)
 	tw_text(t, name);
 	if (ev->data.len == 0)
 		return;
-	tw_str(t, " = ");
+	cvm_wr_str(t, " = ");
 	if (printable(ev->data))
 		tw_text(t, ev->data);
 	else
@@ -513,15 +465,14 @@ static void dstack_event(struct tw *t, const struct cvm_evl_event *ev)
 
 void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t cap)
 {
-	struct tw t = {out, cap, 0, false};
+	struct cvm_wr t;
 	struct cvm_rd d = ev->data;
 
 	if (cap == 0)
 		return;
-	out[0] = '\0';
+	cvm_wr_init_text(&t, out, cap);
 	if (ev->name != NULL && ev->type == CVM_EV_DSTACK_RUNTIME) {
 		dstack_event(&t, ev);
-		tw_finish(&t);
 		return;
 	}
 	/* A boot event of a dstack JSON log: its label (acpi-loader, ...), and
@@ -531,11 +482,10 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 
 		cvm_rd_init(&label, ev->name, strlen(ev->name));
 		tw_text(&t, label);
-		tw_str(&t, ": ");
+		cvm_wr_str(&t, ": ");
 	}
 	if (ev->name != NULL && d.len == 0) {
-		tw_str(&t, "(no payload)");
-		tw_finish(&t);
+		cvm_wr_str(&t, "(no payload)");
 		return;
 	}
 	switch (ev->type) {
@@ -544,9 +494,9 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 		break;
 	case CVM_EV_SEPARATOR:
 		if (d.len == 4 && memcmp(d.p, "\0\0\0\0", 4) == 0)
-			tw_str(&t, "separator");
+			cvm_wr_str(&t, "separator");
 		else if (d.len == 4 && memcmp(d.p, "\xff\xff\xff\xff", 4) == 0)
-			tw_str(&t, "separator (error)");
+			cvm_wr_str(&t, "separator (error)");
 		else if (printable(d))
 			tw_text(&t, d);
 		else
@@ -570,7 +520,7 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 		else if (printable(d))
 			tw_text(&t, d);
 		else
-			tw_fmt(&t, "%zu bytes", d.len);
+			cvm_wr_fmt(&t, "%zu bytes", d.len);
 		break;
 	case CVM_EV_EFI_PLATFORM_FIRMWARE_BLOB2:
 		firmware_blob(&t, d, true);
@@ -585,9 +535,9 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 		uint64_t parts = 0;
 
 		if (cvm_rd_skip(&d, 92) && cvm_rd_u64le(&d, &parts))
-			tw_fmt(&t, "GPT with %llu partition(s)", (unsigned long long)parts);
+			cvm_wr_fmt(&t, "GPT with %llu partition(s)", (unsigned long long)parts);
 		else
-			tw_fmt(&t, "(malformed GPT event, %zu bytes)", ev->data.len);
+			cvm_wr_fmt(&t, "(malformed GPT event, %zu bytes)", ev->data.len);
 		break;
 	}
 	default:
@@ -602,7 +552,6 @@ void cvm_evl_event_describe(const struct cvm_evl_event *ev, char *out, size_t ca
 		else if (d.len <= 16)
 			tw_hex(&t, d, 16);
 		else
-			tw_fmt(&t, "%zu bytes", d.len);
+			cvm_wr_fmt(&t, "%zu bytes", d.len);
 	}
-	tw_finish(&t);
 }
