@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <cvmkit/eventlog.h>
 #include <cvmkit/file.h>
 #include <cvmkit/quote.h>
+#include <cvmkit/random.h>
 #include <cvmkit/secret.h>
 
 #include "agent.h"
@@ -355,8 +355,9 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 
 	cvm_sha256(a->app_compose, a->app_compose_len, compose_hash);
 	cvm_kdf_app_id_from_compose_hash(compose_hash, app_id);
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		return CVM_E_SYSTEM;
+	r = cvm_random_bytes(seed, sizeof(seed));
+	if (r != CVM_OK)
+		return r;
 	cvm_kdf_instance_id(seed, app_id, NULL, instance_id);
 	id_hex = cvm_hex_encode_new(a->keys->key_provider_id != NULL ? a->keys->key_provider_id
 	                                                             : (const uint8_t *)"",
