@@ -191,6 +191,20 @@ static bool comb_mul(const struct comb *c, const BIGNUM *k, EC_POINT *r, BN_CTX 
 	return true;
 }
 
+/* plain_mul sets r = k * Q for a public k with OpenSSL's windowed (wNAF)
+ * multiplication. Asked for k * Q alone, OpenSSL 3.0 takes its constant-time
+ * ladder, meant for secret scalars and about twice as slow; given 0 * G as
+ * well, it takes the wNAF path, as its own ECDSA verification does. */
+static bool plain_mul(const EC_POINT *q, const BIGNUM *k, EC_POINT *r, BN_CTX *ctx)
+{
+	BIGNUM *zero = BN_CTX_get(ctx);
+
+	if (zero == NULL)
+		return false;
+	BN_zero(zero);
+	return EC_POINT_mul(p384, r, zero, q, k, ctx) == 1;
+}
+
 int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
                            const uint8_t sb[48], bool keep)
 {
@@ -212,8 +226,8 @@ int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[
 			ret = CVM_E_CRYPTO;
 		else if (t != NULL)
 			ret = comb_mul(t->table, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
-		else /* the plain path: OpenSSL multiplies Q */
-			ret = EC_POINT_mul(p384, r2, NULL, pub->q, w.u2, w.ctx) == 1 ? CVM_OK : CVM_E_CRYPTO;
+		else /* the plain path: OpenSSL multiplies Q (see plain_mul) */
+			ret = plain_mul(pub->q, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
 		if (ret == CVM_OK)
 			ret = EC_POINT_add(p384, r1, r1, r2, w.ctx) == 1 ? cvm_ecdsa_finish(&w, p384, r1)
 			                                                 : CVM_E_CRYPTO;
