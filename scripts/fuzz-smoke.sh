@@ -5,11 +5,11 @@
 # copy of fuzz/corpus/<parser>/ (new inputs are thrown away; the corpus in the
 # repository only changes by hand), with a -max_len cap per input format.
 # Fails on any crash, leak, timeout or out-of-memory. The timeout is per input:
-# FUZZ_TIMEOUT seconds (default 2). In this ASan+UBSan+libFuzzer build the
-# slowest inputs of every harness take well under 0.5 s (the differential
-# ECDSA harness building a P-384 table: ~0.2 s; docs/cost.md), so 2 s leaves
-# a margin of 4x and more for a loaded CI machine, and it still fails an input
-# like the 20 KB TPM quote that took dstack's verifier 4.66 s (ten times that
+# FUZZ_TIMEOUT seconds (default 2). Under ASan+UBSan the slowest seed of any
+# harness takes 0.27 s (fuzz_http_api's first request; building a P-384 key
+# table in fuzz_ecdsa_diff: 0.07 s; docs/cost.md), so 2 s leaves a margin of
+# 7x for a loaded CI machine, and it still fails an input like the 20 KB TPM
+# quote that took dstack's verifier 4.66 s (several times that
 # under ASan). A crashing or slow input is kept
 # in build-fuzz/artifacts/: minimise it (fuzz_X -minimize_crash=1 FILE) and add
 # it to fuzz/corpus/<parser>/ with the fix. For longer runs, see docs/testing.md.
