@@ -141,13 +141,21 @@ int cvm_p384_pub_set(struct cvm_p384_pub *pub, const uint8_t xy[96])
 	return r;
 }
 
+/* table_build makes the table of the key x || y (`arg`: its 96 bytes),
+ * checking that it is a point of the curve first. */
 static void *table_build(const void *arg)
 {
-	const struct cvm_p384_pub *pub = arg;
-	BN_CTX *ctx = BN_CTX_new();
-	struct comb *c = ctx != NULL ? comb_new(pub->q, ctx) : NULL;
+	struct cvm_p384_pub pub;
+	BN_CTX *ctx;
+	struct comb *c = NULL;
 
+	if (cvm_p384_pub_set(&pub, arg) != CVM_OK)
+		return NULL;
+	ctx = BN_CTX_new();
+	if (ctx != NULL)
+		c = comb_new(pub.q, ctx);
 	BN_CTX_free(ctx);
+	cvm_p384_pub_clear(&pub);
 	ERR_clear_error();
 	return c;
 }
@@ -205,21 +213,33 @@ static bool plain_mul(const EC_POINT *q, const BIGNUM *k, EC_POINT *r, BN_CTX *c
 	return EC_POINT_mul(p384, r, zero, q, k, ctx) == 1;
 }
 
-int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
-                           const uint8_t sb[48], bool keep)
+/* verify checks r, s over the digest under the key x || y. `q` is the key
+ * as a point when the caller has it; otherwise it is decoded (and checked)
+ * only when the plain path needs it: a kept key that has its table was
+ * checked when the table was built, from the very same bytes. */
+static int verify(const uint8_t xy[96], const EC_POINT *q, const uint8_t digest[48], const uint8_t rb[48],
+                  const uint8_t sb[48], bool keep)
 {
 	struct cvm_ecdsa_work w;
 	struct cvm_kept_table *t = NULL;
+	struct cvm_p384_pub own = {{0}, NULL, NULL};
 	EC_POINT *r1 = NULL, *r2 = NULL;
 	int ret;
 
-	if (!p384_ready() || pub->q == NULL)
+	if (!p384_ready())
 		return CVM_E_SIGNATURE;
 	ret = cvm_ecdsa_begin(&w, p384, rb, sb, digest, 48);
 	if (ret == CVM_OK) {
 		r1 = EC_POINT_new(p384);
 		r2 = EC_POINT_new(p384);
-		t = r1 != NULL && r2 != NULL && keep ? cvm_kept_get(&kept, pub->xy, pub) : NULL;
+		t = r1 != NULL && r2 != NULL && keep ? cvm_kept_get(&kept, xy, xy) : NULL;
+		/* not a point of the curve: CVM_E_FORMAT, a failed signature below */
+		if (t == NULL && q == NULL && r1 != NULL && r2 != NULL) {
+			ret = cvm_p384_pub_set(&own, xy);
+			q = own.q;
+		}
+		if (ret != CVM_OK)
+			goto out;
 		if (r1 == NULL || r2 == NULL)
 			ret = CVM_E_NOMEM;
 		else if (!comb_mul(g_comb, w.u1, r1, w.ctx))
@@ -227,16 +247,33 @@ int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[
 		else if (t != NULL)
 			ret = comb_mul(t->table, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
 		else /* the plain path: OpenSSL multiplies Q (see plain_mul) */
-			ret = plain_mul(pub->q, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
+			ret = plain_mul(q, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
 		if (ret == CVM_OK)
 			ret = EC_POINT_add(p384, r1, r1, r2, w.ctx) == 1 ? cvm_ecdsa_finish(&w, p384, r1)
 			                                                 : CVM_E_CRYPTO;
 	}
+out:
 	EC_POINT_free(r1);
 	EC_POINT_free(r2);
+	cvm_p384_pub_clear(&own);
 	cvm_kept_put(&kept, t);
 	cvm_ecdsa_end(&w);
 	return ret == CVM_OK || ret == CVM_E_NOMEM ? ret : CVM_E_SIGNATURE;
+}
+
+int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
+                           const uint8_t sb[48], bool keep)
+{
+	if (pub->q == NULL)
+		return CVM_E_SIGNATURE;
+	return verify(pub->xy, pub->q, digest, rb, sb, keep);
+}
+
+/* verify_point checks a signature under a key given as bytes (a
+ * certificate's): decoded only when no table of it is kept. */
+static int verify_point(const uint8_t xy[96], const uint8_t digest[48], const uint8_t sig[96], bool keep)
+{
+	return verify(xy, NULL, digest, sig, sig + 48, keep);
 }
 
 #else /* the EVP build: OpenSSL verifies every signature */
@@ -283,6 +320,17 @@ int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[
 	return cvm_evp_verify_digest(pub->pkey, EVP_sha384(), digest, 48, der, der_len);
 }
 
+static int verify_point(const uint8_t xy[96], const uint8_t digest[48], const uint8_t sig[96], bool keep)
+{
+	struct cvm_p384_pub pub;
+	int r = cvm_p384_pub_set(&pub, xy);
+
+	if (r == CVM_OK)
+		r = cvm_p384_verify_digest(&pub, digest, sig, sig + 48, keep);
+	cvm_p384_pub_clear(&pub);
+	return r == CVM_OK || r == CVM_E_NOMEM ? r : CVM_E_SIGNATURE;
+}
+
 #endif
 
 void cvm_p384_pub_clear(struct cvm_p384_pub *pub)
@@ -304,21 +352,14 @@ static bool cert_p384_point(const struct cvm_cert *c, uint8_t key[P384_POINT_LEN
 static int cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96],
                             bool keep)
 {
-	struct cvm_p384_pub pub;
 	uint8_t key[P384_POINT_LEN], e[48];
-	int r;
 
 	if (!cert_p384_point(c, key)) {
 		ERR_clear_error();
 		return CVM_E_UNSUPPORTED;
 	}
-	r = cvm_p384_pub_set(&pub, key + 1);
-	if (r != CVM_OK)
-		return r == CVM_E_FORMAT ? CVM_E_SIGNATURE : r;
 	cvm_sha384(msg, len, e);
-	r = cvm_p384_verify_digest(&pub, e, sig, sig + 48, keep);
-	cvm_p384_pub_clear(&pub);
-	return r;
+	return verify_point(key + 1, e, sig, keep);
 }
 
 int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])
