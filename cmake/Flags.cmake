@@ -28,3 +28,14 @@ if(CVM_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link)
   add_compile_definitions(CVM_FUZZING_UNSAFE)
 endif()
+
+# ECDSA P-256/P-384 verification: ON computes u1*G + u2*Q itself on OpenSSL's
+# EC point operations, with per-key tables for authenticated keys (fast);
+# OFF sends every ECDSA verification to OpenSSL's EVP and compiles none of
+# that code (lib/crypto/crypto_int.h). Same verdicts either way; CI tests both.
+option(CVM_FAST_ECDSA "Own ECDSA verification arithmetic and per-key tables (OFF: OpenSSL EVP only)" ON)
+if(CVM_FAST_ECDSA)
+  add_compile_definitions(CVM_FAST_ECDSA=1)
+else()
+  add_compile_definitions(CVM_FAST_ECDSA=0)
+endif()

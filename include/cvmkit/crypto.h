@@ -89,17 +89,21 @@ CVM_API void cvm_p256_key_free(struct cvm_p256_key *k);
  * big-endian). Returns 0 or CVM_E_SIGNATURE. */
 CVM_API CVM_MUST_CHECK int cvm_p256_verify(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
                                            const uint8_t sig[64]);
-/* Kept verifications. The *_kept variants of the P-256 verifications
+/* Kept verifications. The *_kept variants of the ECDSA verifications
  * (cvm_p256_verify_kept, cvm_cert_verify_p256_kept,
- * cvm_cert_check_issued_kept, cvm_crl_check_issued_kept) check exactly what
- * the plain ones check; the caller adds that it has authenticated the key
- * (it chains to a trust anchor) and expects to see it again. At a key's second
- * kept verification a table of its multiples (about 150 KB, some 25 ms to
- * build) is made, and the tables of the last 8 such keys are kept
- * process-wide (thread-safe): a verification under a key with a table costs
- * about half as much. Tables are a pure function of the public key, never a
- * verification result. Only authenticated keys, so that nobody can make a
- * verifier build tables for keys of their choosing. */
+ * cvm_cert_check_issued_kept, cvm_crl_check_issued_kept,
+ * cvm_cert_verify_p384_kept) check exactly what the plain ones check; the
+ * caller adds that it has authenticated the key (it chains to a trust
+ * anchor) and expects to see it again. At a key's 8th kept verification a
+ * table of its multiples is made (P-256: about 150 KB, some 25 ms to build;
+ * P-384: about 1 MB), and the tables of the most used such keys are kept
+ * process-wide (8 P-256 keys, 4 P-384 keys; thread-safe, one built at a
+ * time): a verification under a key with a table costs about half as much
+ * (P-256) or a third (P-384). Tables are a pure function of the public key,
+ * never a verification result. Only authenticated keys, so that nobody can
+ * make a verifier build tables for keys of their choosing: the plain
+ * variants keep nothing. A build with CVM_FAST_ECDSA=OFF (see
+ * cvm_ecdsa_fast) has no tables, and *_kept is the plain verification. */
 CVM_API CVM_MUST_CHECK int cvm_p256_verify_kept(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
                                                 const uint8_t sig[64]);
 
@@ -186,12 +190,22 @@ CVM_API CVM_MUST_CHECK int cvm_cert_verify_p256_kept(const struct cvm_cert *c, c
                                                      const uint8_t sig[64]);
 /* cvm_cert_verify_p384 checks an ECDSA-SHA384 signature given as r || s (96
  * bytes, big-endian) over `len` bytes at `msg` under the certificate's key,
- * which must be P-384 (an AMD VCEK or VLEK). It keeps precomputed multiples
- * of the last few keys it saw (a thread-safe process-wide cache of about
- * 1 MB per key; never a verification result). Returns 0, CVM_E_SIGNATURE,
+ * which must be P-384 (an AMD VCEK or VLEK). It keeps nothing. Returns 0,
+ * CVM_E_SIGNATURE (also for a key that is not a point of P-384),
  * CVM_E_UNSUPPORTED (not a P-384 key), CVM_E_NOMEM or CVM_E_CRYPTO. */
 CVM_API CVM_MUST_CHECK int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len,
                                                 const uint8_t sig[96]);
+/* cvm_cert_verify_p384_kept: see "Kept verifications" above (the caller
+ * verified the certificate's chain up to a trust anchor). */
+CVM_API CVM_MUST_CHECK int cvm_cert_verify_p384_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
+                                                     const uint8_t sig[96]);
+
+/* cvm_ecdsa_fast is true when this build verifies ECDSA P-256 and P-384
+ * signatures with its own arithmetic on OpenSSL's EC point operations, with
+ * the kept tables above (CMake CVM_FAST_ECDSA=ON, the default), and false
+ * when every ECDSA verification goes to OpenSSL's EVP (CVM_FAST_ECDSA=OFF).
+ * Both give the same verdict on every input. */
+CVM_API bool cvm_ecdsa_fast(void);
 
 /* The type of a certificate's public key. */
 enum cvm_key_type {

@@ -1028,7 +1028,7 @@ int cvm_amd_report_authenticate(struct cvm_amd_verified *v, const uint8_t *buf, 
 		    "the signature's r or s does not fit in 48 bytes (the upper bytes are not zero)");
 		return CVM_E_SIGNATURE;
 	}
-	r = cvm_cert_verify_p384(v->vek, s->signed_data.p, s->signed_data.len, sig);
+	r = cvm_cert_verify_p384_kept(v->vek, s->signed_data.p, s->signed_data.len, sig);
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "report_signature", false,
 		               "the report signature does not verify under the %s's P-384 key",

@@ -11,10 +11,31 @@
 
 #include <cvmkit/crypto.h>
 
-/* A P-256 public key as x || y and as a point on OpenSSL's P-256 group. */
+/* ECDSA P-256 and P-384 verification comes in two builds (CMake option
+ * CVM_FAST_ECDSA, compile definition CVM_FAST_ECDSA=1 or 0, the same for
+ * every file): the fast one computes u1*G + u2*Q itself on OpenSSL's EC point
+ * operations, with per-key tables for authenticated keys (p256.c, p384.c,
+ * ecdsa.c, keptkeys.c); the other hands every verification to OpenSSL's EVP
+ * and compiles none of that. cvm_ecdsa_fast() says which this is. */
+#ifndef CVM_FAST_ECDSA
+#define CVM_FAST_ECDSA 1
+#endif
+
+/* A P-256 public key as x || y and as OpenSSL sees it: a point on its P-256
+ * group (`q`, the fast build) or an EVP_PKEY (`pkey`, the EVP build; the
+ * other pointer is NULL). Both fields exist in both builds, so that the
+ * struct is the same everywhere. */
 struct cvm_p256_pub {
 	uint8_t xy[64];
 	EC_POINT *q;
+	EVP_PKEY *pkey;
+};
+
+/* A P-384 public key, in the same way. */
+struct cvm_p384_pub {
+	uint8_t xy[96];
+	EC_POINT *q;
+	EVP_PKEY *pkey;
 };
 
 struct cvm_cert {
@@ -38,12 +59,13 @@ struct cvm_cert {
 	char issuer[256];
 };
 
-/* ECDSA verification's scalars (lib/crypto/ecdsa.c): cvm_ecdsa_begin reads
- * r, s and the digest (n bytes each, big-endian, the digest as long as the
- * order), checks 0 < r, s < order and computes u1 = e/s and u2 = r/s;
- * the caller computes u1*G + u2*Q its own way, and cvm_ecdsa_finish checks
- * that the sum's x is r modulo the order. cvm_ecdsa_end is always called.
- * Both return 0, CVM_E_SIGNATURE, CVM_E_NOMEM or CVM_E_CRYPTO. */
+/* ECDSA verification's scalars (lib/crypto/ecdsa.c, fast build only):
+ * cvm_ecdsa_begin reads r, s and the digest (n bytes each, big-endian, the
+ * digest as long as the order), checks 0 < r, s < order and computes
+ * u1 = e/s and u2 = r/s; the caller computes u1*G + u2*Q its own way, and
+ * cvm_ecdsa_finish checks that the sum's x is r modulo the order.
+ * cvm_ecdsa_end is always called. Both return 0, CVM_E_SIGNATURE,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
 struct cvm_ecdsa_work {
 	BN_CTX *ctx;
 	BIGNUM *r, *u1, *u2;
@@ -52,13 +74,83 @@ int cvm_ecdsa_begin(struct cvm_ecdsa_work *w, const EC_GROUP *g, const uint8_t *
                     const uint8_t *digest, size_t n);
 int cvm_ecdsa_finish(struct cvm_ecdsa_work *w, const EC_GROUP *g, const EC_POINT *sum);
 void cvm_ecdsa_end(struct cvm_ecdsa_work *w);
+/* cvm_ecdsa_der_to_raw reads a DER ECDSA-Sig-Value of exactly `der_len`
+ * bytes into r || s (n bytes each, big-endian) in `rs`. Only DER is read,
+ * as OpenSSL's own verification insists (it re-encodes and compares):
+ * minimal lengths and integers, no trailing bytes; a negative r or s, or
+ * one longer than n bytes, is refused. Range checks against the order are
+ * the verifier's. Both builds (lib/crypto/ecdsa.c). */
+bool cvm_ecdsa_der_to_raw(const uint8_t *der, size_t der_len, size_t n, uint8_t *rs);
+/* cvm_evp_pkey_ec makes an EVP_PKEY of the uncompressed point 0x04 || xy
+ * (`xy_len` bytes) on the named curve ("P-256", "P-384"), or NULL when it is
+ * not a point of that curve. */
+EVP_PKEY *cvm_evp_pkey_ec(const char *curve, const uint8_t *xy, size_t xy_len);
+/* cvm_evp_verify_digest checks a DER ECDSA signature over a digest already
+ * made with `md` (EVP_PKEY_verify). Returns 0, CVM_E_SIGNATURE or
+ * CVM_E_NOMEM. */
+int cvm_evp_verify_digest(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *digest, size_t digest_len,
+                          const uint8_t *der_sig, size_t der_len);
+
+/* Kept keys (lib/crypto/keptkeys.c, fast build only): the one policy by
+ * which both ECDSA verifiers keep per-key tables. A table is made only for a
+ * key its caller has authenticated (it chains to a trust anchor) and marks
+ * "kept": at the key's CVM_KEPT_BUILD_AFTER-th kept use. Each curve keeps a
+ * bounded set of tables, the most used (counts are halved every
+ * CVM_KEPT_AGE_EVERY kept uses, so that keys no longer used make room); a key
+ * replaces the least used table only when it is used more than twice as
+ * often, so keys used alike never evict each other back and forth. One table
+ * is built at a time in the whole process. A table is a pure function of the
+ * public key, never a verification result. Thread-safe. */
+#define CVM_KEPT_BUILD_AFTER 8
+#define CVM_KEPT_AGE_EVERY 4096
+#define CVM_KEPT_KEY_MAX 96 /* bytes that name a key: x || y */
+#define CVM_KEPT_CANDS_MAX 32
+struct cvm_kept_table {
+	uint8_t key[CVM_KEPT_KEY_MAX];
+	void *table;
+	int refs;
+	unsigned uses;
+};
+struct cvm_kept_cand {
+	uint8_t key[CVM_KEPT_KEY_MAX];
+	unsigned uses;
+};
+/* struct cvm_kept is one curve's set: `build` makes the table of a key from
+ * what the caller passes to cvm_kept_get (NULL on failure), `free` frees
+ * one. */
+struct cvm_kept {
+	size_t key_len;
+	void *(*build)(const void *pub);
+	void (*free)(void *table);
+	struct cvm_kept_table **tables;
+	size_t tables_max;
+	struct cvm_kept_cand cands[CVM_KEPT_CANDS_MAX];
+	size_t cand_count;
+	unsigned kept_uses;
+};
+#define CVM_KEPT_INIT(key_len, build_fn, free_fn, slots)                                                   \
+	{                                                                                                  \
+		(key_len), (build_fn), (free_fn), (slots), sizeof(slots) / sizeof((slots)[0]), {{{0}, 0}}, \
+		    0, 0                                                                                   \
+	}
+/* cvm_kept_get counts a kept use of `key` (key_len bytes) and returns a
+ * reference to its table, or NULL (none yet: take the plain path). It may
+ * build the table itself, from `pub`. Release with cvm_kept_put. */
+struct cvm_kept_table *cvm_kept_get(struct cvm_kept *k, const uint8_t *key, const void *pub);
+void cvm_kept_put(struct cvm_kept *k, struct cvm_kept_table *t);
+/* cvm_kept_held is how many keys have a table; cvm_kept_holds whether `key`
+ * has one (both for tests and the differential fuzzer). */
+size_t cvm_kept_held(struct cvm_kept *k);
+bool cvm_kept_holds(struct cvm_kept *k, const uint8_t *key);
+/* cvm_kept_flush drops every table and every count (tables still in use
+ * are freed by their last user). For tests and the fuzzer. */
+void cvm_kept_flush(struct cvm_kept *k);
+
 /* cvm_x509_ec_point copies the certificate's key when it is an uncompressed
  * point (0x04 || x || y, `len` bytes) on the curve `curve_nid`, straight
  * from the SubjectPublicKeyInfo (no EVP_PKEY export). */
 bool cvm_x509_ec_point(X509 *x, int curve_nid, uint8_t *point, size_t len);
 
-/* cvm_p256_group is OpenSSL's P-256 group (made once per process), or NULL. */
-const EC_GROUP *cvm_p256_group(void);
 /* cvm_p256_pub_set checks that x || y is a point on P-256 and fills `pub`
  * (freed with cvm_p256_pub_clear). Returns 0, CVM_E_FORMAT, CVM_E_NOMEM or
  * CVM_E_CRYPTO. */
@@ -67,15 +159,31 @@ void cvm_p256_pub_clear(struct cvm_p256_pub *pub);
 /* cvm_p256_verify_digest checks ECDSA r, s (32 bytes each, big-endian)
  * over a SHA-256 digest. `keep`: the caller has authenticated the key and
  * expects to see it again, so a table of its multiples may be built and kept
- * (lib/crypto/p256.c). Returns 0, CVM_E_SIGNATURE (also for any failure of
- * the arithmetic) or CVM_E_NOMEM. */
+ * (the kept-keys policy above; the EVP build ignores it). Returns 0,
+ * CVM_E_SIGNATURE (also for any failure of the arithmetic) or CVM_E_NOMEM. */
 int cvm_p256_verify_digest(const struct cvm_p256_pub *pub, const uint8_t digest[32], const uint8_t rb[32],
                            const uint8_t sb[32], bool keep);
-/* cvm_p256_tables_held is how many keys have a table now (for tests). */
-size_t cvm_p256_tables_held(void);
 /* cvm_p256_verify_der checks a DER ECDSA-Sig-Value over SHA-256(msg). */
 int cvm_p256_verify_der(const struct cvm_p256_pub *pub, const uint8_t *msg, size_t len, const uint8_t *der,
                         size_t der_len, bool keep);
+/* cvm_p384_pub_set checks that x || y is a point on P-384 and fills `pub`
+ * (freed with cvm_p384_pub_clear). Returns 0, CVM_E_FORMAT, CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+int cvm_p384_pub_set(struct cvm_p384_pub *pub, const uint8_t xy[96]);
+void cvm_p384_pub_clear(struct cvm_p384_pub *pub);
+/* cvm_p384_verify_digest is cvm_p256_verify_digest for P-384 and a SHA-384
+ * digest (48-byte r, s and digest). */
+int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
+                           const uint8_t sb[48], bool keep);
+/* How many keys of a curve have a table now, whether one key has (its
+ * x || y), and dropping them all (cvm_kept_flush): for tests and the
+ * fuzzer. The EVP build has no tables: 0, false, nothing to drop. */
+size_t cvm_p256_tables_held(void);
+bool cvm_p256_has_table(const uint8_t xy[64]);
+void cvm_p256_tables_flush(void);
+size_t cvm_p384_tables_held(void);
+bool cvm_p384_has_table(const uint8_t xy[96]);
+void cvm_p384_tables_flush(void);
 /* cvm_signed_der_split finds, in a DER SEQUENCE { signed TLV, algorithm TLV,
  * BIT STRING } (a certificate or CRL), the signed TLV and the signature
  * (the BIT STRING's content after its unused-bits byte, which must be 0).
@@ -117,7 +225,11 @@ bool cvm_asn1_time_unix(const ASN1_TIME *t, int64_t *out);
 /* ecdsa_raw_to_der turns r || s (2 * n bytes) into a DER ECDSA-Sig-Value in
  * `der` (cap bytes). Returns the length, or 0 on failure. */
 size_t cvm_ecdsa_raw_to_der(const uint8_t *sig, size_t n, uint8_t *der, size_t cap);
-/* verify_digest checks a DER signature with SHA-256 under `pkey`. */
+/* cvm_evp_verify checks a DER signature over `msg` hashed with `md` under
+ * `pkey` (EVP_DigestVerify); cvm_evp_verify_sha256 with SHA-256. Return 0,
+ * CVM_E_SIGNATURE or CVM_E_NOMEM. */
+int cvm_evp_verify(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *msg, size_t len, const uint8_t *der_sig,
+                   size_t der_len);
 int cvm_evp_verify_sha256(EVP_PKEY *pkey, const uint8_t *msg, size_t len, const uint8_t *der_sig,
                           size_t der_len);
 

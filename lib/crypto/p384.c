@@ -5,16 +5,21 @@
  * carries; what they do not do is insist on AMD's parameters, which is what
  * cvm_algor_is_rsa_pss_sha384 adds.
  *
- * Why P-384 verification is not a plain EVP_DigestVerify: OpenSSL 3.0 has no
- * optimised P-384 code, and its generic verification spends most of its
- * 0.8 ms on 384 point doublings. A verifier checks many reports under few
- * keys (AMD's VCEKs), so here u1*G + u2*Q is computed with fixed-base
- * tables: j * 64^i * P for i < 64, j < 64, in affine coordinates, for the
- * generator (once per process) and for each public key (kept in a small
- * process-wide cache keyed by the key's bytes: the tables are a pure
- * function of the public key, never a verification result). A scalar
- * multiplication is then 64 mixed additions and no doubling. Everything here
- * handles public values only, so variable time is fine. */
+ * Why P-384 verification is not a plain EVP_DigestVerify (the EVP build,
+ * CVM_FAST_ECDSA=OFF, does exactly that): OpenSSL 3.0 has no optimised P-384
+ * code, and its generic verification spends most of its 0.8 ms on 384 point
+ * doublings. A verifier checks many reports under few keys (AMD's VCEKs), so
+ * the fast build computes u1*G + u2*Q with fixed-base tables: j * 64^i * P
+ * for i < 64, j < 64, in affine coordinates. A scalar multiplication is then
+ * 64 mixed additions and no doubling. The generator's table is made once per
+ * process. A public key gets one only under the kept-keys policy shared with
+ * P-256 (keptkeys.c): the caller has authenticated the key (a VCEK or VLEK
+ * whose chain verified up to an AMD root) and it is the key's 8th kept use;
+ * P384_TABLES_MAX tables of about 1 MB are kept. Any other key takes the
+ * plain path, u1*G from the generator's table and u2*Q by OpenSSL, which
+ * keeps nothing. A table is a pure function of the public key, never a
+ * verification result. Everything here handles public values only, so
+ * variable time is fine. */
 /* EC_POINTs_make_affine (one inversion for a whole table) is deprecated in
  * OpenSSL 3.0 without a replacement. */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -33,24 +38,22 @@
 
 #include "crypto_int.h"
 
+#define P384_TABLES_MAX 4 /* keys with a table (about 1 MB each) */
+#define P384_POINT_LEN 97 /* 0x04 || x || y */
+
+#if CVM_FAST_ECDSA
+
 #define COMB_W 6                      /* bits per window */
 #define COMB_ROWS (384 / COMB_W)      /* 64 windows */
 #define COMB_COLS ((1 << COMB_W) - 1) /* multiples 1..63 of each window */
-#define COMB_CACHE_MAX 4
-#define P384_POINT_LEN 97 /* 0x04 || x || y */
 
 struct comb {
 	EC_POINT *t[COMB_ROWS][COMB_COLS];
-	int refs;
-	uint8_t key[P384_POINT_LEN];
 };
 
 static EC_GROUP *p384;
 static struct comb *g_comb;
 static pthread_once_t p384_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct comb *cache[COMB_CACHE_MAX];
-static size_t cache_next;
 
 static void comb_free(struct comb *c)
 {
@@ -88,7 +91,6 @@ static struct comb *comb_new(const EC_POINT *p, BN_CTX *ctx)
 		comb_free(c);
 		return NULL;
 	}
-	c->refs = 1;
 	return c;
 }
 
@@ -103,55 +105,82 @@ static void p384_init(void)
 	ERR_clear_error();
 }
 
-static void comb_put(struct comb *c)
+/* p384_ready makes the group and the generator's table once. */
+static bool p384_ready(void)
 {
-	int left;
-
-	if (c == NULL)
-		return;
-	(void)pthread_mutex_lock(&cache_mu);
-	left = --c->refs;
-	(void)pthread_mutex_unlock(&cache_mu);
-	if (left == 0)
-		comb_free(c);
+	(void)pthread_once(&p384_once, p384_init);
+	return p384 != NULL && g_comb != NULL;
 }
 
-/* comb_get finds or builds the table of the public key `key` (the cache
- * keeps one reference; the caller gets another, released by comb_put). */
-static struct comb *comb_get(const uint8_t key[P384_POINT_LEN], BN_CTX *ctx)
+int cvm_p384_pub_set(struct cvm_p384_pub *pub, const uint8_t xy[96])
 {
-	struct comb *c = NULL, *old = NULL;
-	EC_POINT *q = NULL;
+	uint8_t point[P384_POINT_LEN];
+	int r = CVM_E_FORMAT;
 
-	(void)pthread_mutex_lock(&cache_mu);
-	for (size_t i = 0; i < COMB_CACHE_MAX && c == NULL; i++) {
-		if (cache[i] != NULL && memcmp(cache[i]->key, key, P384_POINT_LEN) == 0) {
-			c = cache[i];
-			c->refs++;
-		}
+	pub->q = NULL;
+	pub->pkey = NULL;
+	if (!p384_ready())
+		return CVM_E_CRYPTO;
+	point[0] = 0x04;
+	memcpy(point + 1, xy, 96);
+	pub->q = EC_POINT_new(p384);
+	if (pub->q == NULL)
+		return CVM_E_NOMEM;
+	/* as for P-256: oct2point refuses a point off the curve, and the
+	 * check is repeated so that this never depends on the version */
+	if (EC_POINT_oct2point(p384, pub->q, point, sizeof(point), NULL) == 1 &&
+	    EC_POINT_is_on_curve(p384, pub->q, NULL) == 1 && EC_POINT_is_at_infinity(p384, pub->q) == 0) {
+		memcpy(pub->xy, xy, 96);
+		r = CVM_OK;
 	}
-	(void)pthread_mutex_unlock(&cache_mu);
-	if (c != NULL)
-		return c;
-	q = EC_POINT_new(p384);
-	if (q == NULL || EC_POINT_oct2point(p384, q, key, P384_POINT_LEN, ctx) != 1 ||
-	    EC_POINT_is_on_curve(p384, q, ctx) != 1) {
-		EC_POINT_free(q);
-		return NULL;
+	if (r != CVM_OK) {
+		EC_POINT_free(pub->q);
+		pub->q = NULL;
 	}
-	c = comb_new(q, ctx);
-	EC_POINT_free(q);
-	if (c == NULL)
+	ERR_clear_error();
+	return r;
+}
+
+/* table_build makes the table of the key x || y (`arg`: its 96 bytes),
+ * checking that it is a point of the curve first. */
+static void *table_build(const void *arg)
+{
+	struct cvm_p384_pub pub;
+	BN_CTX *ctx;
+	struct comb *c = NULL;
+
+	if (cvm_p384_pub_set(&pub, arg) != CVM_OK)
 		return NULL;
-	memcpy(c->key, key, P384_POINT_LEN);
-	(void)pthread_mutex_lock(&cache_mu);
-	old = cache[cache_next];
-	cache[cache_next] = c;
-	c->refs++; /* the cache's reference */
-	cache_next = (cache_next + 1) % COMB_CACHE_MAX;
-	(void)pthread_mutex_unlock(&cache_mu);
-	comb_put(old);
+	ctx = BN_CTX_new();
+	if (ctx != NULL)
+		c = comb_new(pub.q, ctx);
+	BN_CTX_free(ctx);
+	cvm_p384_pub_clear(&pub);
+	ERR_clear_error();
 	return c;
+}
+
+static void table_free(void *table)
+{
+	comb_free(table);
+}
+
+static struct cvm_kept_table *slots[P384_TABLES_MAX];
+static struct cvm_kept kept = CVM_KEPT_INIT(96, table_build, table_free, slots);
+
+size_t cvm_p384_tables_held(void)
+{
+	return cvm_kept_held(&kept);
+}
+
+bool cvm_p384_has_table(const uint8_t xy[96])
+{
+	return cvm_kept_holds(&kept, xy);
+}
+
+void cvm_p384_tables_flush(void)
+{
+	cvm_kept_flush(&kept);
 }
 
 /* comb_mul sets r = k * P from P's table; k < 2^384. */
@@ -170,30 +199,146 @@ static bool comb_mul(const struct comb *c, const BIGNUM *k, EC_POINT *r, BN_CTX 
 	return true;
 }
 
-/* p384_verify checks r || s over the SHA-384 digest `e` under the public
- * key `key` (uncompressed point). */
-static int p384_verify(const uint8_t key[P384_POINT_LEN], const uint8_t e[48], const uint8_t sig[96])
+/* plain_mul sets r = k * Q for a public k with OpenSSL's windowed (wNAF)
+ * multiplication. Asked for k * Q alone, OpenSSL 3.0 takes its constant-time
+ * ladder, meant for secret scalars and about twice as slow; given 0 * G as
+ * well, it takes the wNAF path, as its own ECDSA verification does. */
+static bool plain_mul(const EC_POINT *q, const BIGNUM *k, EC_POINT *r, BN_CTX *ctx)
+{
+	BIGNUM *zero = BN_CTX_get(ctx);
+
+	if (zero == NULL)
+		return false;
+	BN_zero(zero);
+	return EC_POINT_mul(p384, r, zero, q, k, ctx) == 1;
+}
+
+/* verify checks r, s over the digest under the key x || y. `q` is the key
+ * as a point when the caller has it; otherwise it is decoded (and checked)
+ * only when the plain path needs it: a kept key that has its table was
+ * checked when the table was built, from the very same bytes. */
+static int verify(const uint8_t xy[96], const EC_POINT *q, const uint8_t digest[48], const uint8_t rb[48],
+                  const uint8_t sb[48], bool keep)
 {
 	struct cvm_ecdsa_work w;
-	struct comb *qc = NULL;
+	struct cvm_kept_table *t = NULL;
+	struct cvm_p384_pub own = {{0}, NULL, NULL};
 	EC_POINT *r1 = NULL, *r2 = NULL;
 	int ret;
 
-	ret = cvm_ecdsa_begin(&w, p384, sig, sig + 48, e, 48);
+	if (!p384_ready())
+		return CVM_E_SIGNATURE;
+	ret = cvm_ecdsa_begin(&w, p384, rb, sb, digest, 48);
 	if (ret == CVM_OK) {
-		qc = comb_get(key, w.ctx);
 		r1 = EC_POINT_new(p384);
 		r2 = EC_POINT_new(p384);
-		ret = qc != NULL && r1 != NULL && r2 != NULL && comb_mul(g_comb, w.u1, r1, w.ctx) &&
-		              comb_mul(qc, w.u2, r2, w.ctx) && EC_POINT_add(p384, r1, r1, r2, w.ctx) == 1
-		          ? cvm_ecdsa_finish(&w, p384, r1)
-		          : CVM_E_SIGNATURE;
+		t = r1 != NULL && r2 != NULL && keep ? cvm_kept_get(&kept, xy, xy) : NULL;
+		/* not a point of the curve: CVM_E_FORMAT, a failed signature below */
+		if (t == NULL && q == NULL && r1 != NULL && r2 != NULL) {
+			ret = cvm_p384_pub_set(&own, xy);
+			q = own.q;
+		}
+		if (ret != CVM_OK)
+			goto out;
+		if (r1 == NULL || r2 == NULL)
+			ret = CVM_E_NOMEM;
+		else if (!comb_mul(g_comb, w.u1, r1, w.ctx))
+			ret = CVM_E_CRYPTO;
+		else if (t != NULL)
+			ret = comb_mul(t->table, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
+		else /* the plain path: OpenSSL multiplies Q (see plain_mul) */
+			ret = plain_mul(q, w.u2, r2, w.ctx) ? CVM_OK : CVM_E_CRYPTO;
+		if (ret == CVM_OK)
+			ret = EC_POINT_add(p384, r1, r1, r2, w.ctx) == 1 ? cvm_ecdsa_finish(&w, p384, r1)
+			                                                 : CVM_E_CRYPTO;
 	}
+out:
 	EC_POINT_free(r1);
 	EC_POINT_free(r2);
-	comb_put(qc);
+	cvm_p384_pub_clear(&own);
+	cvm_kept_put(&kept, t);
 	cvm_ecdsa_end(&w);
-	return ret == CVM_OK ? CVM_OK : CVM_E_SIGNATURE;
+	return ret == CVM_OK || ret == CVM_E_NOMEM ? ret : CVM_E_SIGNATURE;
+}
+
+int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
+                           const uint8_t sb[48], bool keep)
+{
+	if (pub->q == NULL)
+		return CVM_E_SIGNATURE;
+	return verify(pub->xy, pub->q, digest, rb, sb, keep);
+}
+
+/* verify_point checks a signature under a key given as bytes (a
+ * certificate's): decoded only when no table of it is kept. */
+static int verify_point(const uint8_t xy[96], const uint8_t digest[48], const uint8_t sig[96], bool keep)
+{
+	return verify(xy, NULL, digest, sig, sig + 48, keep);
+}
+
+#else /* the EVP build: OpenSSL verifies every signature */
+
+int cvm_p384_pub_set(struct cvm_p384_pub *pub, const uint8_t xy[96])
+{
+	pub->q = NULL;
+	pub->pkey = cvm_evp_pkey_ec("P-384", xy, 96);
+	if (pub->pkey == NULL)
+		return CVM_E_FORMAT;
+	memcpy(pub->xy, xy, 96);
+	return CVM_OK;
+}
+
+size_t cvm_p384_tables_held(void)
+{
+	return 0;
+}
+
+bool cvm_p384_has_table(const uint8_t xy[96])
+{
+	(void)xy;
+	return false;
+}
+
+void cvm_p384_tables_flush(void)
+{
+}
+
+int cvm_p384_verify_digest(const struct cvm_p384_pub *pub, const uint8_t digest[48], const uint8_t rb[48],
+                           const uint8_t sb[48], bool keep)
+{
+	uint8_t rs[96], der[112];
+	size_t der_len;
+
+	(void)keep;
+	if (pub->pkey == NULL)
+		return CVM_E_SIGNATURE;
+	memcpy(rs, rb, 48);
+	memcpy(rs + 48, sb, 48);
+	der_len = cvm_ecdsa_raw_to_der(rs, 48, der, sizeof(der));
+	if (der_len == 0)
+		return CVM_E_SIGNATURE;
+	return cvm_evp_verify_digest(pub->pkey, EVP_sha384(), digest, 48, der, der_len);
+}
+
+static int verify_point(const uint8_t xy[96], const uint8_t digest[48], const uint8_t sig[96], bool keep)
+{
+	struct cvm_p384_pub pub;
+	int r = cvm_p384_pub_set(&pub, xy);
+
+	if (r == CVM_OK)
+		r = cvm_p384_verify_digest(&pub, digest, sig, sig + 48, keep);
+	cvm_p384_pub_clear(&pub);
+	return r == CVM_OK || r == CVM_E_NOMEM ? r : CVM_E_SIGNATURE;
+}
+
+#endif
+
+void cvm_p384_pub_clear(struct cvm_p384_pub *pub)
+{
+	EC_POINT_free(pub->q);
+	EVP_PKEY_free(pub->pkey);
+	pub->q = NULL;
+	pub->pkey = NULL;
 }
 
 /* cert_p384_point reads the certificate's public key as an uncompressed
@@ -204,7 +349,8 @@ static bool cert_p384_point(const struct cvm_cert *c, uint8_t key[P384_POINT_LEN
 	return cvm_x509_ec_point(c->x, NID_secp384r1, key, P384_POINT_LEN);
 }
 
-int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])
+static int cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96],
+                            bool keep)
 {
 	uint8_t key[P384_POINT_LEN], e[48];
 
@@ -212,11 +358,18 @@ int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t le
 		ERR_clear_error();
 		return CVM_E_UNSUPPORTED;
 	}
-	(void)pthread_once(&p384_once, p384_init);
-	if (p384 == NULL || g_comb == NULL)
-		return CVM_E_CRYPTO;
 	cvm_sha384(msg, len, e);
-	return p384_verify(key, e, sig);
+	return verify_point(key + 1, e, sig, keep);
+}
+
+int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])
+{
+	return cert_verify_p384(c, msg, len, sig, false);
+}
+
+int cvm_cert_verify_p384_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len, const uint8_t sig[96])
+{
+	return cert_verify_p384(c, msg, len, sig, true);
 }
 
 enum cvm_key_type cvm_cert_key_type(const struct cvm_cert *c, unsigned *bits)
