@@ -266,8 +266,8 @@ static bool case_tpm_attest_20k(void)
 	c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
 	w0 = clock_ms(CLOCK_MONOTONIC);
 	for (unsigned i = 0; i < 1000; i++)
-		r = cvm_tpm_quote_verify_signed(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), NULL, NULL);
-	report("tpm_attest_20k", "cvm_tpm_quote_verify_signed", a.len, 1000,
+		r = cvm_tpm_quote_authenticate(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), NULL, NULL);
+	report("tpm_attest_20k", "cvm_tpm_quote_authenticate", a.len, 1000,
 	       clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0, clock_ms(CLOCK_MONOTONIC) - w0, r,
 	       r == CVM_E_TOO_LARGE);
 	cvm_tpm_ak_free(ak);
@@ -323,7 +323,8 @@ static bool case_tpm_quote_max_selection(void)
 		attest_with(&a, nonce, sizeof(nonce), count, algs, 5, digest, digest_len);
 		der_len = sign_der(k, EVP_sha256(), a.p, a.len, der, sizeof(der));
 		tpmt_signature_ecdsa(&s, der, der_len);
-		r = cvm_tpm_quote_verify(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), pcrs, NULL, NULL);
+		r = cvm_tpm_quote_authenticate_pcrs(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), pcrs,
+		                                    NULL, NULL);
 		if (r == CVM_OK || count == 5)
 			break;
 		fprintf(stderr, "%s: %u selection entries: %s; trying one per bank\n", PROG, count,
@@ -332,9 +333,10 @@ static bool case_tpm_quote_max_selection(void)
 	c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
 	w0 = clock_ms(CLOCK_MONOTONIC);
 	for (unsigned i = 0; i < n; i++)
-		r = cvm_tpm_quote_verify(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), pcrs, NULL, NULL);
+		r = cvm_tpm_quote_authenticate_pcrs(ak, a.p, a.len, s.p, s.len, nonce, sizeof(nonce), pcrs,
+		                                    NULL, NULL);
 	report(count == CVM_TPM_SEL_MAX ? "tpm_quote_max_selection" : "tpm_quote_max_selection_distinct",
-	       "cvm_tpm_quote_verify", a.len, n, clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0,
+	       "cvm_tpm_quote_authenticate_pcrs", a.len, n, clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0,
 	       clock_ms(CLOCK_MONOTONIC) - w0, r, r == CVM_OK);
 	cvm_tpm_ak_free(ak);
 	free(pcrs);
@@ -579,7 +581,7 @@ static bool case_ima_match_16m(void)
 		ima_entry(&b, "/a", fd, NULL, 0);
 		n++;
 	}
-	/* a quote (as cvm_tpm_quote_verify_signed leaves it) of sha256:10 */
+	/* a quote (as cvm_tpm_quote_authenticate leaves it) of sha256:10 */
 	memset(&q, 0, sizeof(q));
 	memset(want, 0x5a, sizeof(want));
 	cvm_tpm_pcrs_init(&pcrs);

@@ -423,8 +423,8 @@ static int quote_once(struct quote_ctx *x, bool *raced)
 	if (r != CVM_OK)
 		return tpm_error(CMD_QUOTE, "cannot read the PCRs back", x->t, r);
 	cvm_report_init(&rep);
-	r = cvm_tpm_quote_verify(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->nonce, x->nonce_len,
-	                         &x->pcrs, &rep, &x->q);
+	r = cvm_tpm_quote_authenticate_pcrs(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->nonce,
+	                                    x->nonce_len, &x->pcrs, &rep, &x->q);
 	if (r == CVM_E_MISMATCH && rep.failed != NULL && strcmp(rep.failed->name, "pcr_digest") == 0) {
 		*raced = true;
 		return CLI_EXIT_OK;

@@ -336,8 +336,8 @@ static int verify_run(struct verify_ctx *v, int *result)
 		                   &v->sig_len);
 	if (rc != CLI_EXIT_OK)
 		return rc;
-	r = cvm_tpm_quote_verify_signed(v->ak, v->attest, v->attest_len, v->sig, v->sig_len, v->nonce,
-	                                v->nonce_len, &v->rep, &v->q);
+	r = cvm_tpm_quote_authenticate(v->ak, v->attest, v->attest_len, v->sig, v->sig_len, v->nonce,
+	                               v->nonce_len, &v->rep, &v->q);
 	*result = r;
 	if (r != CVM_OK || v->no_pcr_check)
 		return CLI_EXIT_OK;

@@ -93,8 +93,8 @@ static void framed(const uint8_t *data, size_t size)
 	if (cvm_tpm_ak_parse(rd.p, rd.len, &ak) != CVM_OK)
 		return;
 	cvm_report_init(&rep);
-	if (cvm_tpm_quote_verify_signed(ak, attest.p, attest.len, sig.p, sig.len, a.extra, a.extra_len, &rep,
-	                                &q) == CVM_OK) {
+	if (cvm_tpm_quote_authenticate(ak, attest.p, attest.len, sig.p, sig.len, a.extra, a.extra_len, &rep,
+	                               &q) == CVM_OK) {
 		check_attest(&q.attest);
 		check_sig(&q.sig);
 		pcrs = calloc(1, sizeof(*pcrs));

@@ -373,8 +373,8 @@ static int tpm_quote(const struct agent *a, struct tpm_run *x, const uint8_t *no
 			return r;
 		}
 		cvm_report_init(&x->rep);
-		r = cvm_tpm_quote_verify_signed(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->qdata,
-		                                sizeof(x->qdata), &x->rep, &x->q);
+		r = cvm_tpm_quote_authenticate(x->ak, x->attest, x->attest_len, x->sig, x->sig_len, x->qdata,
+		                               sizeof(x->qdata), &x->rep, &x->q);
 		if (r != CVM_OK) {
 			(void)snprintf(err, err_len, "TPM: its own quote does not verify: %s",
 			               x->rep.failed != NULL ? x->rep.failed->detail : cvm_strerror(r));

@@ -154,7 +154,7 @@ struct cvm_tpm_attest {
 /* cvm_tpm_attest_parse unmarshals a TPMS_ATTEST (what TPM2_Quote's
  * TPM2B_ATTEST holds, and what tpm2_quote -m writes) of exactly `len` bytes
  * (at most CVM_TPM_ATTEST_MAX). It checks structure only: not the magic,
- * not the type (see cvm_tpm_quote_verify), no signature. Returns 0,
+ * not the type (see cvm_tpm_quote_authenticate_pcrs), no signature. Returns 0,
  * CVM_E_TRUNCATED, CVM_E_FORMAT (malformed, or bytes left over) or
  * CVM_E_TOO_LARGE. */
 CVM_API CVM_MUST_CHECK int cvm_tpm_attest_parse(const uint8_t *buf, size_t len, struct cvm_tpm_attest *out);
@@ -223,7 +223,7 @@ struct cvm_tpm_quote {
 	struct cvm_tpm_sig sig;
 };
 
-/* cvm_tpm_quote_verify_signed checks everything about a quote except the
+/* cvm_tpm_quote_authenticate checks everything about a quote except the
  * PCR values: that `attest` is a TPMS_ATTEST with the TPM_GENERATED magic
  * and the quote type; that `ak` may sign quotes (fixedTPM, restricted,
  * sign, not decrypt; when its TPMT_PUBLIC is known) and its scheme allows
@@ -234,18 +234,18 @@ struct cvm_tpm_quote {
  * Returns 0 or the first failure: CVM_E_TRUNCATED/FORMAT/TOO_LARGE
  * (structure), CVM_E_UNSUPPORTED (scheme, hash, type), CVM_E_POLICY (the key
  * may not sign quotes), CVM_E_SIGNATURE, CVM_E_MISMATCH (nonce), CVM_E_INVAL.
- * A 0 here says nothing about the PCRs: use cvm_tpm_quote_verify, or
+ * A 0 here says nothing about the PCRs: use cvm_tpm_quote_authenticate_pcrs, or
  * cvm_tpm_quote_check_pcrs next. It does not check the clock: a caller
  * that needs to notice reboots compares reset_count itself. */
-CVM_API CVM_MUST_CHECK int cvm_tpm_quote_verify_signed(const struct cvm_tpm_ak *ak, const uint8_t *attest,
-                                                       size_t attest_len, const uint8_t *sig, size_t sig_len,
-                                                       const uint8_t *nonce, size_t nonce_len,
-                                                       struct cvm_report *rep, struct cvm_tpm_quote *out);
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_authenticate(const struct cvm_tpm_ak *ak, const uint8_t *attest,
+                                                      size_t attest_len, const uint8_t *sig, size_t sig_len,
+                                                      const uint8_t *nonce, size_t nonce_len,
+                                                      struct cvm_report *rep, struct cvm_tpm_quote *out);
 
 /* cvm_tpm_quote_check_pcrs compares the quoted PCR digest with the digest of
  * `pcrs` over the quoted selection, computed with the signature's hash (as
  * the TPM does). `q` must come from a successful
- * cvm_tpm_quote_verify_signed. Returns 0, CVM_E_MISMATCH, CVM_E_INVAL (a
+ * cvm_tpm_quote_authenticate. Returns 0, CVM_E_MISMATCH, CVM_E_INVAL (a
  * quoted PCR has no value in `pcrs`) or CVM_E_UNSUPPORTED. */
 CVM_API CVM_MUST_CHECK int cvm_tpm_quote_check_pcrs(const struct cvm_tpm_quote *q,
                                                     const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep);
@@ -254,14 +254,17 @@ CVM_API CVM_MUST_CHECK int cvm_tpm_quote_check_pcrs(const struct cvm_tpm_quote *
  * for searching, e.g. for the IMA log prefix a quote covers. */
 CVM_API bool cvm_tpm_quote_pcrs_match(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs *pcrs);
 
-/* cvm_tpm_quote_verify is cvm_tpm_quote_verify_signed followed by
+/* cvm_tpm_quote_authenticate_pcrs is cvm_tpm_quote_authenticate followed by
  * cvm_tpm_quote_check_pcrs: 0 only when the quote is authentic, fresh for
- * `nonce`, and `pcrs` are the quoted PCR values. */
-CVM_API CVM_MUST_CHECK int cvm_tpm_quote_verify(const struct cvm_tpm_ak *ak, const uint8_t *attest,
-                                                size_t attest_len, const uint8_t *sig, size_t sig_len,
-                                                const uint8_t *nonce, size_t nonce_len,
-                                                const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep,
-                                                struct cvm_tpm_quote *out);
+ * `nonce`, and `pcrs` are the quoted PCR values. Like every *_authenticate
+ * function it applies no policy: which PCR values are acceptable, and who
+ * vouches for the AK, are the caller's (cvm_evidence_verify binds the AK to
+ * a TEE quote). */
+CVM_API CVM_MUST_CHECK int cvm_tpm_quote_authenticate_pcrs(const struct cvm_tpm_ak *ak, const uint8_t *attest,
+                                                           size_t attest_len, const uint8_t *sig,
+                                                           size_t sig_len, const uint8_t *nonce,
+                                                           size_t nonce_len, const struct cvm_tpm_pcrs *pcrs,
+                                                           struct cvm_report *rep, struct cvm_tpm_quote *out);
 
 /* ---- a TPM ------------------------------------------------------------- */
 

@@ -65,7 +65,7 @@ struct cvm_ima_coverage {
 };
 
 /* cvm_verify_ima_list appraises an IMA measurement list against a TPM quote
- * that already authenticated (cvm_tpm_quote_verify_signed): it is the one
+ * that already authenticated (cvm_tpm_quote_authenticate): it is the one
  * rule for which entries a quote covers. The list is `ima_len` bytes at `ima`
  * or, when `ima_path` is not NULL, the file at that path (binary or ASCII,
  * detected). `base` (may be NULL: none) holds the values of the quoted PCRs

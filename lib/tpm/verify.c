@@ -197,9 +197,9 @@ static int check_selection(const struct cvm_tpm_quote *q, struct cvm_report *rep
 	return CVM_OK;
 }
 
-int cvm_tpm_quote_verify_signed(const struct cvm_tpm_ak *ak, const uint8_t *attest, size_t attest_len,
-                                const uint8_t *sig, size_t sig_len, const uint8_t *nonce, size_t nonce_len,
-                                struct cvm_report *rep, struct cvm_tpm_quote *out)
+int cvm_tpm_quote_authenticate(const struct cvm_tpm_ak *ak, const uint8_t *attest, size_t attest_len,
+                               const uint8_t *sig, size_t sig_len, const uint8_t *nonce, size_t nonce_len,
+                               struct cvm_report *rep, struct cvm_tpm_quote *out)
 {
 	struct cvm_tpm_quote q;
 	int r, ret = CVM_OK;
@@ -297,9 +297,10 @@ int cvm_tpm_quote_check_pcrs(const struct cvm_tpm_quote *q, const struct cvm_tpm
 	return CVM_OK;
 }
 
-int cvm_tpm_quote_verify(const struct cvm_tpm_ak *ak, const uint8_t *attest, size_t attest_len,
-                         const uint8_t *sig, size_t sig_len, const uint8_t *nonce, size_t nonce_len,
-                         const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep, struct cvm_tpm_quote *out)
+int cvm_tpm_quote_authenticate_pcrs(const struct cvm_tpm_ak *ak, const uint8_t *attest, size_t attest_len,
+                                    const uint8_t *sig, size_t sig_len, const uint8_t *nonce,
+                                    size_t nonce_len, const struct cvm_tpm_pcrs *pcrs, struct cvm_report *rep,
+                                    struct cvm_tpm_quote *out)
 {
 	struct cvm_tpm_quote q;
 	int r;
@@ -310,7 +311,7 @@ int cvm_tpm_quote_verify(const struct cvm_tpm_ak *ak, const uint8_t *attest, siz
 		cvm_report_add(rep, "input", false, "PCR values are needed to verify a quote");
 		return CVM_E_INVAL;
 	}
-	r = cvm_tpm_quote_verify_signed(ak, attest, attest_len, sig, sig_len, nonce, nonce_len, rep, &q);
+	r = cvm_tpm_quote_authenticate(ak, attest, attest_len, sig, sig_len, nonce, nonce_len, rep, &q);
 	if (r == CVM_OK)
 		r = cvm_tpm_quote_check_pcrs(&q, pcrs, rep);
 	if (out != NULL)

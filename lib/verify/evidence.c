@@ -741,8 +741,8 @@ static int tpm_step(const struct cvm_evidence *ev, const struct cvm_evidence_opt
 		               "the bundle's qualifying_data is not the one derived from the nonce");
 		return CVM_E_MISMATCH;
 	}
-	r = cvm_tpm_quote_verify_signed(ak, ev->attest, ev->attest_len, ev->sig, ev->sig_len, qd, sizeof(qd),
-	                                rep, &res->tpm);
+	r = cvm_tpm_quote_authenticate(ak, ev->attest, ev->attest_len, ev->sig, ev->sig_len, qd, sizeof(qd),
+	                               rep, &res->tpm);
 	if (r != CVM_OK)
 		return r;
 	for (size_t b = 0; b < ev->pcrs.count; b++) {

@@ -43,7 +43,7 @@ static void real_quote(struct cvm_tpm_quote *q, struct cvm_tpm_pcrs *pcrs)
 	                 CVM_OK);
 	assert_int_equal(cvm_tpm_ak_parse(ak_buf, ak_len, &ak), CVM_OK);
 	assert_int_equal(
-	    cvm_tpm_quote_verify_signed(ak, msg, msg_len, sig, sig_len, nonce, nonce_len / 2, NULL, q),
+	    cvm_tpm_quote_authenticate(ak, msg, msg_len, sig, sig_len, nonce, nonce_len / 2, NULL, q),
 	    CVM_OK);
 	assert_int_equal(cvm_tpm_pcrs_parse_serialized(pcr_file, pcr_len, &sel, pcrs), CVM_OK);
 	assert_true(cvm_tpm_quote_pcrs_match(q, pcrs));
@@ -169,7 +169,7 @@ static void a_changed_entry_is_rejected_inside_and_after_the_covered_prefix(void
 	free(buf);
 }
 
-/* synth_quote makes a quote (as cvm_tpm_quote_verify_signed would leave it)
+/* synth_quote makes a quote (as cvm_tpm_quote_authenticate would leave it)
  * over `sel` and the values in `pcrs`, hashed with SHA-256. */
 static void synth_quote(struct cvm_tpm_quote *q, const char *sel, const struct cvm_tpm_pcrs *pcrs)
 {

@@ -247,25 +247,25 @@ static void vm_quotes_verify_with_tpm2_tools_pcr_files(void **state)
 	assert_int_equal(cvm_tpm_ak_parse(vm.ak_pem, vm.ak_pem_len, &ak_pem), CVM_OK);
 	assert_int_equal(cvm_tpm_pcrs_parse_serialized(vm.pcrs, vm.pcrs_len, &sel, pcrs), CVM_OK);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_tpm_quote_verify(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, &rep, &q),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, &rep, &q),
 	                 CVM_OK);
 	assert_null(rep.failed);
 	assert_int_equal(q.attest.reset_count, 2);
-	assert_int_equal(cvm_tpm_quote_verify(ak_pem, vm.attest, vm.attest_len, vm.sig, vm.sig_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, NULL, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak_pem, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, NULL, NULL),
 	                 CVM_OK);
 	/* quote2: two banks. */
 	assert_int_equal(cvm_tpm_pcrs_parse_serialized(vm.pcrs2, vm.pcrs2_len, &sel, pcrs), CVM_OK);
 	assert_int_equal(sel.count, 2);
-	assert_int_equal(cvm_tpm_quote_verify(ak, vm.attest2, vm.attest2_len, vm.sig2, vm.sig2_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, NULL, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest2, vm.attest2_len, vm.sig2, vm.sig2_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, NULL, NULL),
 	                 CVM_OK);
 	/* The wrong PCR file for the quote. */
 	assert_int_equal(cvm_tpm_pcrs_parse_serialized(vm.pcrs, vm.pcrs_len, &sel, pcrs), CVM_OK);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_tpm_quote_verify(ak, vm.attest2, vm.attest2_len, vm.sig2, vm.sig2_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, &rep, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest2, vm.attest2_len, vm.sig2, vm.sig2_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, &rep, NULL),
 	                 CVM_E_INVAL);
 	assert_string_equal(rep.failed->name, "pcr_digest");
 	assert_non_null(strstr(rep.failed->detail, "sha1:0"));
@@ -290,15 +290,15 @@ static void vm_quote_matches_the_quoted_values_not_the_later_sysfs_ones(void **s
 	assert_int_equal(cvm_tpm_ak_parse(vm.ak_tpm2b, vm.ak_tpm2b_len, &ak), CVM_OK);
 	cvm_tpm_pcrs_init(pcrs);
 	pcrs_from_json(json_object_get(vm_expected(&vm, "quote"), "quoted_sha256"), CVM_DIGEST_SHA256, pcrs);
-	assert_int_equal(cvm_tpm_quote_verify(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, NULL, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, NULL, NULL),
 	                 CVM_OK);
 	cvm_tpm_pcrs_init(pcrs);
 	pcrs_from_json(json_object_get(json_object_get(vm_expected(&vm, "stated"), "pcrs"), "sha256"),
 	               CVM_DIGEST_SHA256, pcrs);
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_tpm_quote_verify(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len, vm.nonce,
-	                                      vm.nonce_len, pcrs, &rep, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                                 vm.nonce, vm.nonce_len, pcrs, &rep, NULL),
 	                 CVM_E_MISMATCH);
 	assert_string_equal(rep.failed->name, "pcr_digest");
 	cvm_tpm_ak_free(ak);
@@ -373,8 +373,8 @@ static void vm_boot_verifies_end_to_end_from_its_logs(void **state)
 	assert_int_equal(want_prefix, 507);
 	assert_int_equal(want_total, 513);
 	assert_int_equal(cvm_tpm_ak_parse(vm.ak_tpm2b, vm.ak_tpm2b_len, &ak), CVM_OK);
-	assert_int_equal(cvm_tpm_quote_verify_signed(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-	                                             vm.nonce, vm.nonce_len, NULL, &q),
+	assert_int_equal(cvm_tpm_quote_authenticate(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                            vm.nonce, vm.nonce_len, NULL, &q),
 	                 CVM_OK);
 	evl = vector_read(VM_EVENTLOG, &evl_len);
 	assert_int_equal(cvm_evl_replay(evl, evl_len, CVM_EVL_AUTO, er), CVM_OK);
@@ -424,16 +424,16 @@ static void vm_quote_rejects_another_nonce(void **state)
 	memcpy(nonce, vm.nonce, vm.nonce_len);
 	nonce[0] ^= 1;
 	cvm_report_init(&rep);
-	assert_int_equal(cvm_tpm_quote_verify_signed(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len, nonce,
-	                                             vm.nonce_len, &rep, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len, nonce,
+	                                            vm.nonce_len, &rep, NULL),
 	                 CVM_E_MISMATCH);
 	assert_string_equal(rep.failed->name, "nonce");
 	/* A prefix of the nonce is another nonce. */
-	assert_int_equal(cvm_tpm_quote_verify_signed(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-	                                             vm.nonce, vm.nonce_len - 1, NULL, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                            vm.nonce, vm.nonce_len - 1, NULL, NULL),
 	                 CVM_E_MISMATCH);
-	assert_int_equal(cvm_tpm_quote_verify_signed(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-	                                             vm.nonce, 0, NULL, NULL),
+	assert_int_equal(cvm_tpm_quote_authenticate(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
+	                                            vm.nonce, 0, NULL, NULL),
 	                 CVM_E_INVAL);
 	cvm_tpm_ak_free(ak);
 	vm_free(&vm);
@@ -529,15 +529,17 @@ static void vm_bit_flips_never_verify(void **state)
 	assert_non_null(buf);
 	for (size_t bit = 0; bit < 8 * vm.attest_len; bit += stride, flips++) {
 		vm.attest[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(cvm_tpm_quote_verify(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-		                                          vm.nonce, vm.nonce_len, pcrs, NULL, NULL),
+		assert_int_not_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest, vm.attest_len, vm.sig,
+		                                                     vm.sig_len, vm.nonce, vm.nonce_len, pcrs,
+		                                                     NULL, NULL),
 		                     CVM_OK);
 		vm.attest[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
 	for (size_t bit = 0; bit < 8 * vm.sig_len; bit += stride, flips++) {
 		vm.sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(cvm_tpm_quote_verify(ak, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-		                                          vm.nonce, vm.nonce_len, pcrs, NULL, NULL),
+		assert_int_not_equal(cvm_tpm_quote_authenticate_pcrs(ak, vm.attest, vm.attest_len, vm.sig,
+		                                                     vm.sig_len, vm.nonce, vm.nonce_len, pcrs,
+		                                                     NULL, NULL),
 		                     CVM_OK);
 		vm.sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
@@ -552,8 +554,9 @@ static void vm_bit_flips_never_verify(void **state)
 			 * (nameAlg, unrelated attributes, the unused symmetric field)
 			 * may still verify; the modulus, the exponent, the scheme and
 			 * the restricted/sign bits may not. */
-			r = cvm_tpm_quote_verify(flipped, vm.attest, vm.attest_len, vm.sig, vm.sig_len,
-			                         vm.nonce, vm.nonce_len, pcrs, NULL, NULL);
+			r = cvm_tpm_quote_authenticate_pcrs(flipped, vm.attest, vm.attest_len, vm.sig,
+			                                    vm.sig_len, vm.nonce, vm.nonce_len, pcrs, NULL,
+			                                    NULL);
 			if (r == CVM_OK) {
 				const struct cvm_tpm_public *p = cvm_tpm_ak_public(flipped);
 
@@ -923,8 +926,8 @@ static int synth_verify(const struct synth *x, struct cvm_report *rep, struct cv
 		return r;
 	if (rep != NULL)
 		cvm_report_init(rep);
-	r = cvm_tpm_quote_verify(ak, x->attest, x->attest_len, x->sig, x->sig_len, x->nonce, sizeof(x->nonce),
-	                         &x->pcrs, rep, q);
+	r = cvm_tpm_quote_authenticate_pcrs(ak, x->attest, x->attest_len, x->sig, x->sig_len, x->nonce,
+	                                    sizeof(x->nonce), &x->pcrs, rep, q);
 	cvm_tpm_ak_free(ak);
 	return r;
 }
