@@ -109,7 +109,7 @@ static int make_log(const char *src, unsigned long events, const char *out_path)
 	}
 	if (r != CVM_OK || n == 0 || cvm_evl_parser_format(p) == CVM_EVL_DSTACK) {
 		fprintf(stderr, "%s: %s is not a binary event log with events to repeat: %s\n", PROG, src,
-		        r != CVM_OK ? cvm_evl_parser_why(p) : "no event besides the first");
+		        r != CVM_OK ? cvm_evl_parser_err(p) : "no event besides the first");
 		goto out;
 	}
 	out = fopen(out_path, "wb");

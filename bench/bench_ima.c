@@ -143,7 +143,7 @@ static int gen(const char *from, unsigned long long count, const char *out_path)
 
 		if (cvm_ima_reader_next(rd, &e, &has) != CVM_OK) {
 			fprintf(stderr, "bench_ima: %s: %s (a binary list is needed)\n", from,
-			        cvm_ima_reader_error(rd));
+			        cvm_ima_reader_err(rd));
 			goto out;
 		}
 		if (!has)
@@ -245,7 +245,7 @@ static int replay(const char *path, const char *bank_list, const char *pcrs_dir)
 	for (;;) {
 		r = cvm_ima_reader_next(rd, &e, &has);
 		if (r != CVM_OK) {
-			fprintf(stderr, "bench_ima: %s: %s\n", path, cvm_ima_reader_error(rd));
+			fprintf(stderr, "bench_ima: %s: %s\n", path, cvm_ima_reader_err(rd));
 			goto out;
 		}
 		if (!has)

@@ -134,7 +134,7 @@ static int report_failure(const char *cmd, const char *path, const struct cvm_ev
 {
 	char why[256];
 
-	out_sanitize(cvm_evl_parser_why(p), why, sizeof(why));
+	out_sanitize(cvm_evl_parser_err(p), why, sizeof(why));
 	if (r == CVM_E_SYSTEM)
 		cli_err(cmd, "cannot read event log '%s': %s", path, strerror(saved_errno));
 	else if (cli_exit_for(r) == CLI_EXIT_REJECTED)
@@ -512,7 +512,7 @@ static int show_json_tail(const struct cvm_evl_parser *p, int r)
 		bad |= replay_json_add(o, rp);
 	} else {
 		err = json_object();
-		out_sanitize(cvm_evl_parser_why(p), why, sizeof(why));
+		out_sanitize(cvm_evl_parser_err(p), why, sizeof(why));
 		bad |= out_jset_str(err, "error", cvm_strerror(r));
 		bad |= out_jset_str(err, "detail", why);
 		bad |= out_jset_int(err, "offset", (long long)cvm_evl_parser_error_offset(p));

@@ -519,8 +519,8 @@ bad:
 		(void)snprintf(rn->why, sizeof(rn->why),
 		               "entry %llu: the template digest does not match the template data",
 		               (unsigned long long)cvm_ima_reader_count(rn->rd));
-	else if (cvm_ima_reader_error(rn->rd)[0] != '\0')
-		(void)snprintf(rn->why, sizeof(rn->why), "%s", cvm_ima_reader_error(rn->rd));
+	else if (cvm_ima_reader_err(rn->rd)[0] != '\0')
+		(void)snprintf(rn->why, sizeof(rn->why), "%s", cvm_ima_reader_err(rn->rd));
 	else
 		(void)snprintf(rn->why, sizeof(rn->why), "%s", cvm_strerror(r));
 	rn->err = r;
@@ -929,7 +929,7 @@ static int do_show(const struct opts *o)
 			printf("null\n}\n");
 		} else {
 			json_t *s =
-			    json_string(r == CVM_E_NOMEM ? "out of memory" : cvm_ima_reader_error(rd));
+			    json_string(r == CVM_E_NOMEM ? "out of memory" : cvm_ima_reader_err(rd));
 
 			line = s != NULL ? json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
 			printf("%s\n}\n", line != NULL ? line : "\"?\"");
@@ -945,7 +945,7 @@ static int do_show(const struct opts *o)
 		cli_err(o->cmd, "'%s': %s", o->log,
 		        r == CVM_E_SYSTEM  ? strerror(errno)
 		        : r == CVM_E_NOMEM ? "out of memory"
-		                           : cvm_ima_reader_error(rd));
+		                           : cvm_ima_reader_err(rd));
 		rc = CLI_EXIT_ERROR;
 	}
 out:

@@ -212,7 +212,7 @@ static int open_tpm(const char *cmd, const char *tcti, struct cvm_tpm **t)
 
 static int tpm_error(const char *cmd, const char *what, struct cvm_tpm *t, int r)
 {
-	const char *why = cvm_tpm_errstr(t);
+	const char *why = cvm_tpm_err(t);
 
 	cli_err(cmd, "%s: %s", what, why[0] != '\0' ? why : cvm_strerror(r));
 	return CLI_EXIT_ERROR;

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	while (has) {
 		if (cvm_ima_reader_next(rd, &e, &has) != CVM_OK) {
-			if (cvm_ima_reader_error(rd)[0] == '\0')
+			if (cvm_ima_reader_err(rd)[0] == '\0')
 				__builtin_trap(); /* every failure is explained */
 			break;
 		}

@@ -305,7 +305,7 @@ static int open_ccel(struct agent *a, char *err, size_t err_len)
 	}
 	if (r != CVM_OK)
 		(void)snprintf(err, err_len, "cannot parse the CCEL %s: %s", path,
-		               p != NULL ? cvm_evl_parser_why(p) : cvm_strerror(r));
+		               p != NULL ? cvm_evl_parser_err(p) : cvm_strerror(r));
 out:
 	cvm_evl_parser_free(p);
 	free(buf);

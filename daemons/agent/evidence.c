@@ -272,7 +272,7 @@ static void tpm_run_free(struct tpm_run *x)
 
 static const char *tpm_why(const struct tpm_run *x, int r)
 {
-	const char *why = x->t != NULL ? cvm_tpm_errstr(x->t) : "";
+	const char *why = x->t != NULL ? cvm_tpm_err(x->t) : "";
 
 	return why[0] != '\0' ? why : cvm_strerror(r);
 }

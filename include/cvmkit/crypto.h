@@ -373,9 +373,6 @@ CVM_API CVM_MUST_CHECK int cvm_pubkey_verify_digest(const struct cvm_pubkey *k, 
                                                     const uint8_t *digest, size_t digest_len,
                                                     const uint8_t *sig, size_t sig_len);
 
-/* cvm_crypto_errstr returns the last libcrypto error as text and clears the queue. */
-CVM_API const char *cvm_crypto_errstr(void);
-
 /* ==== key pairs, key agreement, KDFs and certificates ====================== */
 
 /* Sizes of the raw keys and signatures below. */

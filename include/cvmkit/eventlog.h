@@ -261,12 +261,12 @@ CVM_API const struct cvm_evl_replay *cvm_evl_parser_replay(const struct cvm_evl_
  * starts (padding: where it starts) when cvm_evl_parser_next failed, or
  * where the next event starts. */
 CVM_API uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p);
-/* cvm_evl_parser_why explains the last failure in one English sentence
+/* cvm_evl_parser_err explains the last failure in one English sentence
  * fragment that starts "at byte N: " (N = cvm_evl_parser_error_offset;
  * "at byte N of event_log: " for a dstack JSON log carried in an object) and
  * names the field at fault; "" when there is none. The text quotes no input
  * bytes. */
-CVM_API const char *cvm_evl_parser_why(const struct cvm_evl_parser *p);
+CVM_API const char *cvm_evl_parser_err(const struct cvm_evl_parser *p);
 
 /* cvm_evl_replay replays a whole log (the `len` bytes at `buf`) into `out`:
  * for each bank the Spec ID event lists (SHA-1 for tcg-sha1, SHA-384 for

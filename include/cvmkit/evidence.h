@@ -124,12 +124,12 @@ struct cvm_evidence;
 /* cvm_evidence_parse reads a bundle (the `len` bytes at `json`, at most
  * CVM_EVIDENCE_JSON_MAX) and decodes every field it knows: types, hex, lengths
  * and caps. Keys it does not know are ignored. It verifies nothing. On
- * failure `why` (may be NULL) holds one sentence naming the field at fault.
+ * failure `err` (may be NULL) holds one sentence naming the field at fault.
  * The caller frees *out with cvm_evidence_free. Returns 0, CVM_E_FORMAT,
  * CVM_E_TOO_LARGE, CVM_E_UNSUPPORTED (another version or platform) or
  * CVM_E_NOMEM. */
 CVM_API CVM_MUST_CHECK int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **out,
-                                              char *why, size_t why_len);
+                                              char *err, size_t err_len);
 CVM_API void cvm_evidence_free(struct cvm_evidence *ev);
 
 /* Accessors for what a parsed bundle claims (nothing here is verified). */

@@ -152,7 +152,7 @@ CVM_API void cvm_ima_reader_free(struct cvm_ima_reader *rd);
  * or clears *has_entry at the clean end of the list. `e` is valid until the
  * next call. A list that ends inside an entry or an ascii line without its
  * '\n' is CVM_E_TRUNCATED; more than CVM_IMA_ENTRIES_MAX entries is
- * CVM_E_TOO_LARGE. After an error, cvm_ima_reader_error says where and what,
+ * CVM_E_TOO_LARGE. After an error, cvm_ima_reader_err says where and what,
  * and every later call returns the same error. Returns 0, CVM_E_SYSTEM or
  * any error of the entry parsers. */
 CVM_API CVM_MUST_CHECK int cvm_ima_reader_next(struct cvm_ima_reader *rd, struct cvm_ima_entry *e,
@@ -162,10 +162,10 @@ CVM_API CVM_MUST_CHECK int cvm_ima_reader_next(struct cvm_ima_reader *rd, struct
 CVM_API enum cvm_ima_format cvm_ima_reader_format(const struct cvm_ima_reader *rd);
 /* cvm_ima_reader_count is the number of entries returned so far. */
 CVM_API uint64_t cvm_ima_reader_count(const struct cvm_ima_reader *rd);
-/* cvm_ima_reader_error describes the last failure in one sentence ("entry
+/* cvm_ima_reader_err describes the last failure in one sentence ("entry
  * 12 at byte 3456: ..."), or returns "" when there was none. The string
  * lives in the reader until its next call. */
-CVM_API const char *cvm_ima_reader_error(const struct cvm_ima_reader *rd);
+CVM_API const char *cvm_ima_reader_err(const struct cvm_ima_reader *rd);
 
 /* struct cvm_ima_replay recomputes PCR values from entries, for one to
  * CVM_IMA_BANKS_MAX banks at once, for every PCR index an entry names. */
@@ -224,7 +224,7 @@ CVM_API uint64_t cvm_ima_replay_templates_dropped(const struct cvm_ima_replay *r
  * reading (and extending) the entries the quote does not cover. At the end
  * of the list without a match, *matched is false and `rp` holds the whole
  * list. Errors of the reader or of cvm_ima_replay_extend end the replay
- * (cvm_ima_reader_error describes reader errors). Returns 0, CVM_E_INVAL
+ * (cvm_ima_reader_err describes reader errors). Returns 0, CVM_E_INVAL
  * (bank not replayed, want_len not its digest length) or those errors.
  * It does not check entries that extend other PCRs (an IMA policy may name
  * any): PCR 10 does not cover them, so a caller that trusts the prefix must

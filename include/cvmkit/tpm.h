@@ -279,9 +279,9 @@ struct cvm_tpm;
  * goes to `err`, which may be NULL) or CVM_E_NOMEM. */
 CVM_API CVM_MUST_CHECK int cvm_tpm_open(const char *tcti, struct cvm_tpm **out, char *err, size_t err_len);
 CVM_API void cvm_tpm_close(struct cvm_tpm *t);
-/* cvm_tpm_errstr returns the last TPM or TSS error of `t` as text
+/* cvm_tpm_err returns the last TPM or TSS error of `t` as text
  * (tss2-rc's decoding plus the command that failed), or "" when none. */
-CVM_API const char *cvm_tpm_errstr(const struct cvm_tpm *t);
+CVM_API const char *cvm_tpm_err(const struct cvm_tpm *t);
 
 /* cvm_tpm_pcr_read reads the values `sel` selects (TPM2_PCR_Read, repeated
  * until all are read; restarted when the TPM's PCR update counter moves

@@ -28,18 +28,6 @@ void cvm_sha384(const void *p, size_t n, uint8_t out[48])
 	OPENSSL_cleanse(&c, sizeof(c));
 }
 
-const char *cvm_crypto_errstr(void)
-{
-	static __thread char buf[256];
-	unsigned long e = ERR_get_error();
-
-	if (e == 0)
-		return "no libcrypto error recorded";
-	ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
-}
-
 bool cvm_asn1_time_unix(const ASN1_TIME *t, int64_t *out)
 {
 	static ASN1_TIME *epoch;

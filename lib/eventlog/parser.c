@@ -858,7 +858,7 @@ uint64_t cvm_evl_parser_error_offset(const struct cvm_evl_parser *p)
 	return p->err != CVM_OK ? p->err_off : p->off;
 }
 
-const char *cvm_evl_parser_why(const struct cvm_evl_parser *p)
+const char *cvm_evl_parser_err(const struct cvm_evl_parser *p)
 {
 	return p->err != CVM_OK ? p->why : "";
 }

@@ -138,7 +138,7 @@ uint64_t cvm_ima_reader_count(const struct cvm_ima_reader *rd)
 	return rd->count;
 }
 
-const char *cvm_ima_reader_error(const struct cvm_ima_reader *rd)
+const char *cvm_ima_reader_err(const struct cvm_ima_reader *rd)
 {
 	return rd->err;
 }

@@ -81,7 +81,7 @@ void cvm_tpm_close(struct cvm_tpm *t)
 	free(t);
 }
 
-const char *cvm_tpm_errstr(const struct cvm_tpm *t)
+const char *cvm_tpm_err(const struct cvm_tpm *t)
 {
 	return t->err;
 }

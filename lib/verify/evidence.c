@@ -186,24 +186,24 @@ const struct cvm_tpm_pcrs *cvm_evidence_pcrs(const struct cvm_evidence *ev)
 	return ev->has_tpm ? &ev->pcrs : NULL;
 }
 
-/* why_set writes the reason of a parse failure and returns `r`. */
-__attribute__((format(printf, 4, 5))) static int why_set(char *why, size_t why_len, int r, const char *fmt,
+/* err_set writes the reason of a parse failure and returns `r`. */
+__attribute__((format(printf, 4, 5))) static int err_set(char *err, size_t err_len, int r, const char *fmt,
                                                          ...)
 {
 	va_list ap;
 
-	if (why != NULL && why_len != 0) {
+	if (err != NULL && err_len != 0) {
 		va_start(ap, fmt);
-		(void)vsnprintf(why, why_len, fmt, ap);
+		(void)vsnprintf(err, err_len, fmt, ap);
 		va_end(ap);
 	}
 	return r;
 }
 
 /* hex_field decodes the hex string `key` of `o` (`min` to `max` bytes)
- * into a new buffer; `sect` prefixes the key in `why`. */
+ * into a new buffer; `sect` prefixes the key in `err`. */
 static int hex_field(json_t *o, const char *sect, const char *key, size_t min, size_t max, uint8_t **out,
-                     size_t *out_len, char *why, size_t why_len)
+                     size_t *out_len, char *err, size_t err_len)
 {
 	json_t *v = json_object_get(o, key);
 	size_t hex_len, n;
@@ -212,19 +212,19 @@ static int hex_field(json_t *o, const char *sect, const char *key, size_t min, s
 	*out = NULL;
 	*out_len = 0;
 	if (!json_is_string(v))
-		return why_set(why, why_len, CVM_E_FORMAT, "%s%s: expected a hex string", sect, key);
+		return err_set(err, err_len, CVM_E_FORMAT, "%s%s: expected a hex string", sect, key);
 	hex_len = json_string_length(v);
 	if (hex_len / 2 > max)
-		return why_set(why, why_len, CVM_E_TOO_LARGE, "%s%s: more than %zu bytes", sect, key, max);
+		return err_set(err, err_len, CVM_E_TOO_LARGE, "%s%s: more than %zu bytes", sect, key, max);
 	if (hex_len % 2 != 0 || hex_len / 2 < min)
-		return why_set(why, why_len, CVM_E_FORMAT, "%s%s: expected %zu to %zu bytes of hex", sect,
+		return err_set(err, err_len, CVM_E_FORMAT, "%s%s: expected %zu to %zu bytes of hex", sect,
 		               key, min, max);
 	buf = malloc(hex_len / 2 + 1);
 	if (buf == NULL)
 		return CVM_E_NOMEM;
 	if (cvm_hex_decode(json_string_value(v), hex_len, buf, hex_len / 2 + 1, &n) != CVM_OK) {
 		free(buf);
-		return why_set(why, why_len, CVM_E_FORMAT, "%s%s: not hex", sect, key);
+		return err_set(err, err_len, CVM_E_FORMAT, "%s%s: not hex", sect, key);
 	}
 	*out = buf;
 	*out_len = n;
@@ -233,14 +233,14 @@ static int hex_field(json_t *o, const char *sect, const char *key, size_t min, s
 
 /* hex_fixed is hex_field into a caller's buffer of `cap` bytes. */
 static int hex_fixed(json_t *o, const char *sect, const char *key, size_t min, uint8_t *dst, size_t cap,
-                     size_t *out_len, char *why, size_t why_len)
+                     size_t *out_len, char *err, size_t err_len)
 {
 	uint8_t *buf = NULL;
 	size_t n = 0;
 	int r;
 
 	*out_len = 0;
-	r = hex_field(o, sect, key, min, cap, &buf, &n, why, why_len);
+	r = hex_field(o, sect, key, min, cap, &buf, &n, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	if (n != 0)
@@ -263,7 +263,7 @@ static int parse_u32(json_t *v, uint32_t *out)
 	return CVM_OK;
 }
 
-static int parse_event(json_t *e, size_t idx, struct ev_event *out, char *why, size_t why_len)
+static int parse_event(json_t *e, size_t idx, struct ev_event *out, char *err, size_t err_len)
 {
 	json_t *name = json_object_get(e, "event");
 	size_t n = 0;
@@ -271,39 +271,39 @@ static int parse_event(json_t *e, size_t idx, struct ev_event *out, char *why, s
 
 	if (!json_is_object(e) || parse_u32(json_object_get(e, "imr"), &out->imr) != CVM_OK ||
 	    parse_u32(json_object_get(e, "event_type"), &out->type) != CVM_OK || !json_is_string(name))
-		return why_set(why, why_len, CVM_E_FORMAT,
+		return err_set(err, err_len, CVM_E_FORMAT,
 		               "event_log[%zu]: expected {imr, event_type, digest, event, event_payload}",
 		               idx);
 	if (out->imr > 3)
-		return why_set(why, why_len, CVM_E_FORMAT, "event_log[%zu]: imr %u is not 0 to 3", idx,
+		return err_set(err, err_len, CVM_E_FORMAT, "event_log[%zu]: imr %u is not 0 to 3", idx,
 		               out->imr);
 	r = hex_fixed(e, "event_log[].", "digest", sizeof(out->digest), out->digest, sizeof(out->digest), &n,
-	              why, why_len);
+	              err, err_len);
 	if (r == CVM_OK && n != sizeof(out->digest))
-		r = why_set(why, why_len, CVM_E_FORMAT, "event_log[%zu]: digest is not 48 bytes", idx);
+		r = err_set(err, err_len, CVM_E_FORMAT, "event_log[%zu]: digest is not 48 bytes", idx);
 	if (r != CVM_OK)
 		return r;
 	if (json_string_length(name) > CVM_EVL_DSTACK_NAME_MAX ||
 	    memchr(json_string_value(name), '\0', json_string_length(name)) != NULL)
-		return why_set(why, why_len, CVM_E_FORMAT, "event_log[%zu]: event name too long or with NUL",
+		return err_set(err, err_len, CVM_E_FORMAT, "event_log[%zu]: event name too long or with NUL",
 		               idx);
 	out->name = strdup(json_string_value(name));
 	if (out->name == NULL)
 		return CVM_E_NOMEM;
 	return hex_field(e, "event_log[].", "event_payload", 0, CVM_EVIDENCE_PAYLOAD_MAX, &out->payload,
-	                 &out->payload_len, why, why_len);
+	                 &out->payload_len, err, err_len);
 }
 
-static int parse_events(json_t *arr, struct cvm_evidence *ev, char *why, size_t why_len)
+static int parse_events(json_t *arr, struct cvm_evidence *ev, char *err, size_t err_len)
 {
 	size_t count;
 	int r;
 
 	if (!json_is_array(arr))
-		return why_set(why, why_len, CVM_E_FORMAT, "event_log: expected an array");
+		return err_set(err, err_len, CVM_E_FORMAT, "event_log: expected an array");
 	count = json_array_size(arr);
 	if (count > CVM_EVIDENCE_EVENTS_MAX)
-		return why_set(why, why_len, CVM_E_TOO_LARGE, "event_log: more than %u events",
+		return err_set(err, err_len, CVM_E_TOO_LARGE, "event_log: more than %u events",
 		               CVM_EVIDENCE_EVENTS_MAX);
 	if (count == 0)
 		return CVM_OK;
@@ -313,7 +313,7 @@ static int parse_events(json_t *arr, struct cvm_evidence *ev, char *why, size_t 
 	for (size_t i = 0; i < count; i++) {
 		/* counted first, so that cvm_evidence_free releases a half-parsed one */
 		ev->event_count = i + 1;
-		r = parse_event(json_array_get(arr, i), i, &ev->events[i], why, why_len);
+		r = parse_event(json_array_get(arr, i), i, &ev->events[i], err, err_len);
 		if (r != CVM_OK)
 			return r;
 	}
@@ -333,20 +333,20 @@ static bool parse_pcr_index(const char *s, unsigned *out)
 }
 
 /* parse_pcrs reads {"sha256": {"0": "<hex>", ...}, ...}. */
-static int parse_pcrs(json_t *o, struct cvm_tpm_pcrs *out, char *why, size_t why_len)
+static int parse_pcrs(json_t *o, struct cvm_tpm_pcrs *out, char *err, size_t err_len)
 {
 	const char *bank, *idx;
 	json_t *vals, *v;
 
 	cvm_tpm_pcrs_init(out);
 	if (!json_is_object(o))
-		return why_set(why, why_len, CVM_E_FORMAT, "tpm.pcrs: expected an object of banks");
+		return err_set(err, err_len, CVM_E_FORMAT, "tpm.pcrs: expected an object of banks");
 	json_object_foreach(o, bank, vals)
 	{
 		enum cvm_digest_alg alg;
 
 		if (cvm_digest_from_name(bank, &alg) != CVM_OK || !json_is_object(vals))
-			return why_set(why, why_len, CVM_E_FORMAT,
+			return err_set(err, err_len, CVM_E_FORMAT,
 			               "tpm.pcrs: '%.16s' is not a bank of PCR values", bank);
 		json_object_foreach(vals, idx, v)
 		{
@@ -358,8 +358,8 @@ static int parse_pcrs(json_t *o, struct cvm_tpm_pcrs *out, char *why, size_t why
 			    json_string_length(v) != 2 * len ||
 			    cvm_hex_decode_exact(json_string_value(v), 2 * len, d, len) != CVM_OK ||
 			    cvm_tpm_pcrs_set(out, (uint16_t)alg, pcr, d, len) != CVM_OK)
-				return why_set(
-				    why, why_len, CVM_E_FORMAT,
+				return err_set(
+				    err, err_len, CVM_E_FORMAT,
 				    "tpm.pcrs.%s: '%.8s' is not a PCR 0-23 with a %zu-byte hex value", bank,
 				    idx, len);
 		}
@@ -367,45 +367,45 @@ static int parse_pcrs(json_t *o, struct cvm_tpm_pcrs *out, char *why, size_t why
 	return CVM_OK;
 }
 
-static int parse_tpm(json_t *t, struct cvm_evidence *ev, char *why, size_t why_len)
+static int parse_tpm(json_t *t, struct cvm_evidence *ev, char *err, size_t err_len)
 {
 	int r;
 
 	if (!json_is_object(t))
-		return why_set(why, why_len, CVM_E_FORMAT, "tpm: expected an object or null");
+		return err_set(err, err_len, CVM_E_FORMAT, "tpm: expected an object or null");
 	ev->has_tpm = true;
-	r = hex_field(t, "tpm.", "ak_public", 1, CVM_TPM_AK_FILE_MAX, &ev->ak_public, &ev->ak_public_len, why,
-	              why_len);
+	r = hex_field(t, "tpm.", "ak_public", 1, CVM_TPM_AK_FILE_MAX, &ev->ak_public, &ev->ak_public_len, err,
+	              err_len);
 	if (r == CVM_OK)
-		r = hex_field(t, "tpm.", "attest", 1, CVM_TPM_ATTEST_MAX, &ev->attest, &ev->attest_len, why,
-		              why_len);
+		r = hex_field(t, "tpm.", "attest", 1, CVM_TPM_ATTEST_MAX, &ev->attest, &ev->attest_len, err,
+		              err_len);
 	if (r == CVM_OK)
-		r = hex_field(t, "tpm.", "signature", 1, CVM_TPM_SIG_MAX, &ev->sig, &ev->sig_len, why,
-		              why_len);
+		r = hex_field(t, "tpm.", "signature", 1, CVM_TPM_SIG_MAX, &ev->sig, &ev->sig_len, err,
+		              err_len);
 	if (r == CVM_OK && json_object_get(t, "ak_name") != NULL)
 		r = hex_fixed(t, "tpm.", "ak_name", 1, ev->ak_name, sizeof(ev->ak_name), &ev->ak_name_len,
-		              why, why_len);
+		              err, err_len);
 	if (r == CVM_OK && json_object_get(t, "qualifying_data") != NULL)
 		r = hex_fixed(t, "tpm.", "qualifying_data", 1, ev->qdata, sizeof(ev->qdata), &ev->qdata_len,
-		              why, why_len);
+		              err, err_len);
 	if (r == CVM_OK)
-		r = parse_pcrs(json_object_get(t, "pcrs"), &ev->pcrs, why, why_len);
+		r = parse_pcrs(json_object_get(t, "pcrs"), &ev->pcrs, err, err_len);
 	return r;
 }
 
-static int parse_root(json_t *root, struct cvm_evidence *ev, char *why, size_t why_len)
+static int parse_root(json_t *root, struct cvm_evidence *ev, char *err, size_t err_len)
 {
 	json_t *v;
 	size_t n = 0;
 	int r;
 
 	if (!json_is_object(root))
-		return why_set(why, why_len, CVM_E_FORMAT, "the bundle is not a JSON object");
+		return err_set(err, err_len, CVM_E_FORMAT, "the bundle is not a JSON object");
 	v = json_object_get(root, "version");
 	if (!json_is_integer(v))
-		return why_set(why, why_len, CVM_E_FORMAT, "version: expected an integer");
+		return err_set(err, err_len, CVM_E_FORMAT, "version: expected an integer");
 	if (json_integer_value(v) != CVM_EVIDENCE_VERSION)
-		return why_set(why, why_len, CVM_E_UNSUPPORTED, "version %lld: cvmkit reads version %d",
+		return err_set(err, err_len, CVM_E_UNSUPPORTED, "version %lld: cvmkit reads version %d",
 		               (long long)json_integer_value(v), CVM_EVIDENCE_VERSION);
 	v = json_object_get(root, "platform");
 	if (json_is_string(v) && strcmp(json_string_value(v), "tdx") == 0)
@@ -413,38 +413,38 @@ static int parse_root(json_t *root, struct cvm_evidence *ev, char *why, size_t w
 	else if (json_is_string(v) && strcmp(json_string_value(v), "snp") == 0)
 		ev->platform = CVM_EVIDENCE_SNP;
 	else
-		return why_set(why, why_len, CVM_E_UNSUPPORTED, "platform: expected \"tdx\" or \"snp\"");
+		return err_set(err, err_len, CVM_E_UNSUPPORTED, "platform: expected \"tdx\" or \"snp\"");
 	v = json_object_get(root, "simulated");
 	if (!json_is_boolean(v))
-		return why_set(why, why_len, CVM_E_FORMAT, "simulated: expected a boolean");
+		return err_set(err, err_len, CVM_E_FORMAT, "simulated: expected a boolean");
 	ev->is_simulated = json_is_true(v);
-	r = hex_fixed(root, "", "nonce", CVM_EVIDENCE_NONCE_MIN, ev->nonce, sizeof(ev->nonce), &n, why,
-	              why_len);
+	r = hex_fixed(root, "", "nonce", CVM_EVIDENCE_NONCE_MIN, ev->nonce, sizeof(ev->nonce), &n, err,
+	              err_len);
 	if (r != CVM_OK)
 		return r;
 	ev->nonce_len = n;
-	r = hex_field(root, "", "quote", 1, CVM_EVIDENCE_QUOTE_MAX, &ev->quote, &ev->quote_len, why, why_len);
+	r = hex_field(root, "", "quote", 1, CVM_EVIDENCE_QUOTE_MAX, &ev->quote, &ev->quote_len, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	r = parse_events(json_object_get(root, "event_log"), ev, why, why_len);
+	r = parse_events(json_object_get(root, "event_log"), ev, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	v = json_object_get(root, "tpm");
 	if (v != NULL && !json_is_null(v)) {
-		r = parse_tpm(v, ev, why, why_len);
+		r = parse_tpm(v, ev, err, err_len);
 		if (r != CVM_OK)
 			return r;
 	}
 	v = json_object_get(root, "ima_log");
 	if (v != NULL && !json_is_null(v)) {
 		ev->has_ima = true;
-		r = hex_field(root, "", "ima_log", 0, CVM_EVIDENCE_IMA_MAX, &ev->ima, &ev->ima_len, why,
-		              why_len);
+		r = hex_field(root, "", "ima_log", 0, CVM_EVIDENCE_IMA_MAX, &ev->ima, &ev->ima_len, err,
+		              err_len);
 	}
 	return r;
 }
 
-int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **out, char *why, size_t why_len)
+int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **out, char *err, size_t err_len)
 {
 	struct cvm_evidence *ev = NULL;
 	json_error_t jerr;
@@ -452,20 +452,20 @@ int cvm_evidence_parse(const uint8_t *json, size_t len, struct cvm_evidence **ou
 	int r;
 
 	*out = NULL;
-	if (why != NULL && why_len != 0)
-		why[0] = '\0';
+	if (err != NULL && err_len != 0)
+		err[0] = '\0';
 	if (len > CVM_EVIDENCE_JSON_MAX)
-		return why_set(why, why_len, CVM_E_TOO_LARGE, "the bundle is larger than %zu bytes",
+		return err_set(err, err_len, CVM_E_TOO_LARGE, "the bundle is larger than %zu bytes",
 		               CVM_EVIDENCE_JSON_MAX);
 	root = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
-		return why_set(why, why_len, CVM_E_FORMAT, "not JSON (line %d: %.80s)", jerr.line, jerr.text);
+		return err_set(err, err_len, CVM_E_FORMAT, "not JSON (line %d: %.80s)", jerr.line, jerr.text);
 	ev = calloc(1, sizeof(*ev));
 	if (ev == NULL) {
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	r = parse_root(root, ev, why, why_len);
+	r = parse_root(root, ev, err, err_len);
 	if (r != CVM_OK)
 		goto out;
 	*out = ev;

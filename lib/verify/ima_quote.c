@@ -85,7 +85,7 @@ static int replay_pass(const uint8_t *ima, size_t ima_len, const char *ima_path,
 			break;
 	}
 	if (r != CVM_OK) {
-		const char *why = cvm_ima_reader_error(rd);
+		const char *why = cvm_ima_reader_err(rd);
 
 		saved = errno;
 		cvm_report_add(rep, "ima", false, "the IMA list %s does not replay: %s", list_name(ima_path),

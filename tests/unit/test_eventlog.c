@@ -895,8 +895,8 @@ static void expect_fail(struct cvm_wr *w, enum cvm_evl_format f, int err, const 
 		r = cvm_evl_parser_next(p, &ev, &has_event);
 	assert_int_equal(r, err);
 	assert_false(has_event);
-	if (strstr(cvm_evl_parser_why(p), why_part) == NULL)
-		fail_msg("error %d says \"%s\", expected it to mention \"%s\"", err, cvm_evl_parser_why(p),
+	if (strstr(cvm_evl_parser_err(p), why_part) == NULL)
+		fail_msg("error %d says \"%s\", expected it to mention \"%s\"", err, cvm_evl_parser_err(p),
 		         why_part);
 	assert_int_equal(cvm_evl_parser_next(p, &ev, &has_event), err);
 	assert_false(has_event);
@@ -1575,9 +1575,9 @@ static void no_action_events_keep_any_index_and_are_never_extended(void **state)
 			assert_int_equal(cvm_evl_parser_error_offset(p), at);
 			(void)snprintf(want, sizeof(want), "at byte %zu: %s %u (", at,
 			               full.format == CVM_EVL_CCEL ? "MR index" : "PCR index", reg);
-			if (strncmp(cvm_evl_parser_why(p), want, strlen(want)) != 0)
+			if (strncmp(cvm_evl_parser_err(p), want, strlen(want)) != 0)
 				fail_msg("%s: the error says \"%s\", expected it to start \"%s\"",
-				         vector_name(v), cvm_evl_parser_why(p), want);
+				         vector_name(v), cvm_evl_parser_err(p), want);
 			cvm_evl_parser_free(p);
 			free(x);
 		}
@@ -1627,8 +1627,8 @@ static void errors_name_the_offset_of_the_event_at_fault(void **state)
 			;
 		assert_int_equal(cvm_evl_parser_error_offset(p), start[count - 1]);
 		(void)snprintf(want, sizeof(want), "at byte %llu: ", (unsigned long long)start[count - 1]);
-		assert_true(strncmp(cvm_evl_parser_why(p), want, strlen(want)) == 0);
-		assert_non_null(strstr(cvm_evl_parser_why(p), k == 0   ? "digest count 7"
+		assert_true(strncmp(cvm_evl_parser_err(p), want, strlen(want)) == 0);
+		assert_non_null(strstr(cvm_evl_parser_err(p), k == 0   ? "digest count 7"
 		                                              : k == 1 ? "event size"
 		                                                       : "inside an event's data"));
 		cvm_evl_parser_free(p);
@@ -1816,12 +1816,12 @@ static void expect_text_fail(const char *text, size_t len, enum cvm_evl_format f
 	if (off != UINT64_MAX) {
 		assert_int_equal(cvm_evl_parser_error_offset(p), off);
 		(void)snprintf(want, sizeof(want), "at byte %llu", (unsigned long long)off);
-		if (strncmp(cvm_evl_parser_why(p), want, strlen(want)) != 0)
-			fail_msg("error says \"%s\", expected it to start \"%s\"", cvm_evl_parser_why(p),
+		if (strncmp(cvm_evl_parser_err(p), want, strlen(want)) != 0)
+			fail_msg("error says \"%s\", expected it to start \"%s\"", cvm_evl_parser_err(p),
 			         want);
 	}
-	if (strstr(cvm_evl_parser_why(p), why_part) == NULL)
-		fail_msg("error %d says \"%s\", expected it to mention \"%s\"", err, cvm_evl_parser_why(p),
+	if (strstr(cvm_evl_parser_err(p), why_part) == NULL)
+		fail_msg("error %d says \"%s\", expected it to mention \"%s\"", err, cvm_evl_parser_err(p),
 		         why_part);
 	cvm_evl_parser_free(p);
 }

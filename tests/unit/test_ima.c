@@ -92,7 +92,7 @@ static void replay_buf(const uint8_t *buf, size_t len, struct replayed *out)
 	while (has && out->r == CVM_OK) {
 		out->r = cvm_ima_reader_next(rd, &e, &has);
 		if (out->r != CVM_OK)
-			(void)snprintf(out->err, sizeof(out->err), "%s", cvm_ima_reader_error(rd));
+			(void)snprintf(out->err, sizeof(out->err), "%s", cvm_ima_reader_err(rd));
 		else if (has)
 			out->r = cvm_ima_replay_extend(rp, &e);
 	}
@@ -372,7 +372,7 @@ static int parse_only(const uint8_t *buf, size_t len, uint64_t *entries, char *e
 	while (has && r == CVM_OK)
 		r = cvm_ima_reader_next(rd, &e, &has);
 	*entries = cvm_ima_reader_count(rd);
-	(void)snprintf(err, err_len, "%s", cvm_ima_reader_error(rd));
+	(void)snprintf(err, err_len, "%s", cvm_ima_reader_err(rd));
 	cvm_ima_reader_free(rd);
 	return r;
 }
@@ -703,7 +703,7 @@ static void replay_owned(const uint8_t *buf, size_t len, enum cvm_ima_format fmt
 	for (;;) {
 		r = cvm_ima_reader_next(rd, &e, &has);
 		if (r != CVM_OK)
-			fail_msg("%s", cvm_ima_reader_error(rd));
+			fail_msg("%s", cvm_ima_reader_err(rd));
 		if (!has)
 			break;
 		assert_int_equal(cvm_ima_replay_extend(rp, &e), CVM_OK);
@@ -911,9 +911,9 @@ static void reader_error(const uint8_t *buf, size_t len, int want, const char *m
 	assert_int_equal(cvm_ima_reader_new_mem(buf, len, CVM_IMA_FORMAT_AUTO, &rd), CVM_OK);
 	while (has && r == CVM_OK)
 		r = cvm_ima_reader_next(rd, &e, &has);
-	if (r != want || strstr(cvm_ima_reader_error(rd), msg) == NULL)
+	if (r != want || strstr(cvm_ima_reader_err(rd), msg) == NULL)
 		fail_msg("want %s with '%s', got %s: '%s'", cvm_strerror(want), msg, cvm_strerror(r),
-		         cvm_ima_reader_error(rd));
+		         cvm_ima_reader_err(rd));
 	/* errors are sticky */
 	assert_int_equal(cvm_ima_reader_next(rd, &e, &has), want);
 	cvm_ima_reader_free(rd);
