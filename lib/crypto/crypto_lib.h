@@ -13,8 +13,9 @@
  * Nothing here verifies anything, and nothing checks that what is issued
  * makes sense: a certificate with the wrong name, role or key usage, signed
  * by the wrong key, or a CRL signed by a key its issuer does not hold, is
- * exactly what a test of the verifier needs. Every function returns 0 or a
- * negative CVM_E_* and clears OpenSSL's error queue. */
+ * exactly what a test of the verifier needs. The functions that return an
+ * int return 0 or a negative CVM_E_*; every function leaves OpenSSL's error
+ * queue empty. */
 #ifndef CVM_CRYPTO_CRYPTO_LIB_H
 #define CVM_CRYPTO_CRYPTO_LIB_H
 

@@ -189,7 +189,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /* read_owner_only reads the regular file at `path` if no one but its owner
- * has access to it, judged on the file it reads. */
+ * has access to it, judged on the file it reads (opened without blocking,
+ * so that a FIFO put in a key's place is refused, not waited on). */
 static int read_owner_only(const char *path, uint8_t *buf, size_t cap, size_t *out_len)
 {
 	struct stat st;
@@ -197,7 +198,7 @@ static int read_owner_only(const char *path, uint8_t *buf, size_t cap, size_t *o
 	int fd, r = CVM_E_SYSTEM, saved;
 
 	*out_len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return CVM_E_SYSTEM;
 	if (fstat(fd, &st) != 0)

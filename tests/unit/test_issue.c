@@ -630,10 +630,13 @@ static void keys_saved_as_pem_load_again_unless_others_may_read_them(void **stat
 	assert_int_equal(cvm_privkey_load_pem(big, &back), CVM_E_TOO_LARGE);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(cvm_privkey_load_pem(sub, &back), CVM_E_INVAL);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(mkfifo(sub, 0600), 0); /* refused at once, not waited on */
+	assert_int_equal(cvm_privkey_load_pem(sub, &back), CVM_E_INVAL);
 	assert_int_equal(cvm_privkey_load_pem(path, &back), CVM_E_SYSTEM); /* removed above */
 	assert_null(back);
 
-	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(unlink(sub), 0);
 	assert_int_equal(unlink(big), 0);
 	assert_int_equal(unlink(other), 0);
 	assert_int_equal(rmdir(dir), 0);
