@@ -9,7 +9,9 @@
 #  - includes: a quoted include in lib/<m> names a header of lib/<m> itself, or
 #    "<dep>/<dep>_lib.h"-style library-internal headers (*_lib.h) of a DEPS
 #    module; never another module's private *_int.h headers, never a module it
-#    does not depend on. Public headers (include/cvmkit) include only each other.
+#    does not depend on. Public headers (include/cvmkit) include only each other;
+#  - external crypto: no file under lib/ outside lib/crypto includes
+#    <openssl/...> or <secp256k1...>.
 # Prints one line per violation and exits 1 when there is any.
 set -euo pipefail
 
@@ -110,6 +112,18 @@ for f in "$src"/include/cvmkit/*.h; do
 		[ -f "$src/include/cvmkit/$inc" ] || fail "${f#"$src"/}: includes \"$inc\", which is not a public header"
 	done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done
+
+# OpenSSL and libsecp256k1: only lib/crypto includes them (every other module
+# reaches them through lib/crypto's public and *_lib.h interfaces). One line
+# per offending file, naming its headers.
+while IFS= read -r -d '' f; do
+	rel="${f#"$src"/}"
+	case "$rel" in lib/crypto/*) continue ;; esac
+	hdrs="$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\(openssl\/[^>]*\|secp256k1[^>]*\)>.*/\1/p' "$f" |
+		tr '\n' ' ')"
+	[ -z "$hdrs" ] ||
+		fail "$rel: includes ${hdrs% }: only lib/crypto may include OpenSSL or libsecp256k1 (use its interfaces, include/cvmkit/crypto.h and lib/crypto/crypto_lib.h)"
+done < <(find "$src/lib" -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
 
 if [ "$bad" -ne 0 ]; then
 	echo "check-layers: FAILED (see docs/architecture.md for what each layer may use)"

@@ -1,6 +1,8 @@
 /* Issuing X.509 certificates for P-256 keys (the profile of dstack's rcgen
  * certificates, spec §6.3): the agent's GetTlsKey, local app CAs, and any
- * later RA-TLS certificate, whose extensions come in as opaque DER. */
+ * later RA-TLS certificate, whose extensions come in as opaque DER. The
+ * names, extensions and PEM output are made by the helpers issue.c shares
+ * (issue_int.h), which issue the mock vendor PKIs' certificates too. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@
 #include <cvmkit/random.h>
 
 #include "crypto_int.h"
+#include "issue_int.h"
 #include "p256key_int.h"
 
 /* X.520 upper bounds (ub-common-name, ub-organization-name). */
@@ -114,26 +117,35 @@ static bool set_serial(X509 *x, const struct cvm_cert_template *t)
 	return ok;
 }
 
-static X509_NAME *make_name(const struct cvm_cert_template *t)
+X509_NAME *cvm_x509_name(const struct cvm_name_attr *attrs, size_t n)
 {
-	X509_NAME *n = X509_NAME_new();
+	X509_NAME *name = X509_NAME_new();
 
-	if (n == NULL)
+	if (name == NULL)
 		return NULL;
-	if (t->organization != NULL &&
-	    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)t->organization, -1, -1,
-	                               0) != 1)
-		goto fail;
-	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)t->common_name, -1, -1,
-	                               0) != 1)
-		goto fail;
-	return n;
-fail:
-	X509_NAME_free(n);
-	return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (X509_NAME_add_entry_by_txt(name, attrs[i].type, MBSTRING_UTF8,
+		                               (const unsigned char *)attrs[i].value, -1, -1, 0) != 1) {
+			X509_NAME_free(name);
+			ERR_clear_error();
+			return NULL;
+		}
+	}
+	return name;
 }
 
-static bool add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+static X509_NAME *make_name(const struct cvm_cert_template *t)
+{
+	struct cvm_name_attr attrs[2];
+	size_t n = 0;
+
+	if (t->organization != NULL)
+		attrs[n++] = (struct cvm_name_attr){"O", t->organization};
+	attrs[n++] = (struct cvm_name_attr){"CN", t->common_name};
+	return cvm_x509_name(attrs, n);
+}
+
+bool cvm_x509_add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
 	bool ok;
@@ -188,18 +200,18 @@ out:
 	return ok;
 }
 
-static bool add_custom_ext(X509 *x, const struct cvm_cert_ext_spec *e)
+bool cvm_x509_add_der_ext(X509 *x, const char *oid, bool critical, const uint8_t *der, size_t len)
 {
-	ASN1_OBJECT *obj = OBJ_txt2obj(e->oid, 1); /* dotted numbers only */
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1); /* dotted numbers only */
 	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *ext = NULL;
 	bool ok = false;
 
-	if (obj == NULL || os == NULL)
+	if (obj == NULL || os == NULL || len > INT32_MAX)
 		goto out;
-	if (ASN1_OCTET_STRING_set(os, e->value, (int)e->value_len) != 1)
+	if (ASN1_OCTET_STRING_set(os, der, (int)len) != 1)
 		goto out;
-	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, e->critical ? 1 : 0, os);
+	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, critical ? 1 : 0, os);
 	ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
 out:
 	X509_EXTENSION_free(ext);
@@ -219,58 +231,67 @@ static int add_extensions(X509 *x, X509 *issuer_x, const struct cvm_cert_templat
 			(void)snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", t->path_len);
 		else
 			(void)snprintf(bc, sizeof(bc), "critical,CA:TRUE");
-		if (!add_conf_ext(x, &ctx, NID_basic_constraints, bc))
+		if (!cvm_x509_add_conf_ext(x, &ctx, NID_basic_constraints, bc))
 			return CVM_E_CRYPTO;
 	}
-	if (!add_conf_ext(x, &ctx, NID_key_usage,
-	                  t->is_ca ? "critical,digitalSignature,keyCertSign,cRLSign"
-	                           : "critical,digitalSignature"))
+	if (!cvm_x509_add_conf_ext(x, &ctx, NID_key_usage,
+	                           t->is_ca ? "critical,digitalSignature,keyCertSign,cRLSign"
+	                                    : "critical,digitalSignature"))
 		return CVM_E_CRYPTO;
 	if (t->usage_server_auth || t->usage_client_auth) {
 		const char *eku = t->usage_server_auth && t->usage_client_auth ? "serverAuth,clientAuth"
 		                  : t->usage_server_auth                       ? "serverAuth"
 		                                                               : "clientAuth";
 
-		if (!add_conf_ext(x, &ctx, NID_ext_key_usage, eku))
+		if (!cvm_x509_add_conf_ext(x, &ctx, NID_ext_key_usage, eku))
 			return CVM_E_CRYPTO;
 	}
 	if (!add_alt_names(x, t))
 		return CVM_E_CRYPTO;
 	/* subjectKeyIdentifier first: a self-signed certificate's AKI refers to it. */
-	if (!add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    !add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid"))
+	if (!cvm_x509_add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !cvm_x509_add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid"))
 		return CVM_E_CRYPTO;
 	for (size_t i = 0; i < t->ext_count; i++) {
-		if (!add_custom_ext(x, &t->exts[i]))
+		if (!cvm_x509_add_der_ext(x, t->exts[i].oid, t->exts[i].critical, t->exts[i].value,
+		                          t->exts[i].value_len))
 			return CVM_E_INVAL; /* an OID OpenSSL cannot parse, mostly */
 	}
 	return CVM_OK;
 }
 
-static int to_pem(X509 *x, char **out_pem, size_t *out_len)
+int cvm_x509_pem(X509 *const *xs, size_t n, char **out, size_t *out_len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data = NULL, *s;
-	long n;
+	long len;
 	int r = CVM_E_CRYPTO;
 
-	if (b == NULL || PEM_write_bio_X509(b, x) != 1)
+	*out = NULL;
+	*out_len = 0;
+	if (b == NULL) {
+		r = CVM_E_NOMEM;
 		goto out;
-	n = BIO_get_mem_data(b, &data);
-	if (n <= 0 || data == NULL)
+	}
+	for (size_t i = 0; i < n; i++)
+		if (PEM_write_bio_X509(b, xs[i]) != 1)
+			goto out;
+	len = BIO_get_mem_data(b, &data);
+	if (len <= 0 || data == NULL)
 		goto out;
-	s = malloc((size_t)n + 1);
+	s = malloc((size_t)len + 1);
 	if (s == NULL) {
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	memcpy(s, data, (size_t)n);
-	s[n] = '\0';
-	*out_pem = s;
-	*out_len = (size_t)n;
+	memcpy(s, data, (size_t)len);
+	s[len] = '\0';
+	*out = s;
+	*out_len = (size_t)len;
 	r = CVM_OK;
 out:
 	BIO_free(b);
+	ERR_clear_error();
 	return r;
 }
 
@@ -312,7 +333,7 @@ int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypa
 	r = CVM_E_CRYPTO;
 	if (X509_sign(x, issuer_key != NULL ? issuer_key->pkey : subject->pkey, EVP_sha256()) <= 0)
 		goto out;
-	r = to_pem(x, out_pem, out_len);
+	r = cvm_x509_pem(&x, 1, out_pem, out_len);
 out:
 	ERR_clear_error();
 	X509_NAME_free(name);

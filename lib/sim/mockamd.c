@@ -1,23 +1,12 @@
-/* A mock PKI shaped like AMD's SEV-SNP PKI, built with OpenSSL. See
- * lib/sim/mockamd_lib.h. */
+/* A mock PKI shaped like AMD's SEV-SNP PKI, issued through lib/crypto's
+ * issuing interface. See lib/sim/mockamd_lib.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <cvmkit/amd.h>
 #include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/file.h>
 #include <cvmkit/snp.h>
 
@@ -35,8 +24,8 @@ enum { K_ARK = CVM_MOCKAMD_ARK, K_INTER = CVM_MOCKAMD_INTERMEDIATE, K_VEK = CVM_
 
 struct cvm_mockamd {
 	struct cvm_mockamd_opts o;
-	EVP_PKEY *key[K_COUNT];
-	X509 *cert[K_COUNT];
+	struct cvm_privkey *key[K_COUNT];
+	struct cvm_cert *cert[K_COUNT];
 	uint8_t *file[CVM_MOCKAMD_F_COUNT];
 	size_t file_len[CVM_MOCKAMD_F_COUNT];
 	uint8_t *ark_der;
@@ -135,93 +124,72 @@ static int opts_check(const struct cvm_mockamd_opts *o)
 
 /* ---- certificates ------------------------------------------------------ */
 
-/* add_raw_ext adds a non-critical extension whose OCTET STRING holds the
- * `len` DER bytes at `der`. */
-static int add_raw_ext(X509 *x, const char *oid, const uint8_t *der, size_t len)
-{
-	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *ext = NULL;
-	int r = CVM_E_CRYPTO;
+/* AMD's VCEK and VLEK extensions, non-critical: structVersion, productName,
+ * the SPLs of the certified TCB, and the hwID (VCEK: the chip ID's raw
+ * bytes as the extension's value) or the CSP ID (VLEK). */
+enum { X_STRUCT_VERSION, X_PRODUCT_NAME, X_BL, X_TEE, X_SNP, X_UCODE, X_FMC, X_ID, X_COUNT };
 
-	if (obj == NULL || os == NULL || ASN1_OCTET_STRING_set(os, der, (int)len) != 1)
-		goto out;
-	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
-	if (ext == NULL || X509_add_ext(x, ext, -1) != 1)
-		goto out;
-	r = CVM_OK;
-out:
-	X509_EXTENSION_free(ext);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_OBJECT_free(obj);
-	return r;
+/* struct vek_exts holds the extensions and the DER they point into. */
+struct vek_exts {
+	struct cvm_issue_ext ext[X_COUNT];
+	size_t count;
+	uint8_t ints[X_COUNT][4]; /* a DER INTEGER of one byte's value */
+	uint8_t product_name[2 + CVM_AMD_PRODUCT_NAME_MAX];
+	uint8_t csp_id[64];
+};
+
+/* int_ext sets extension `i` to a DER INTEGER of `v` (AMD's SPL and
+ * structVersion extensions). */
+static void int_ext(struct vek_exts *x, size_t i, const char *oid, uint8_t v)
+{
+	struct cvm_wr w;
+
+	cvm_wr_init_fixed(&w, x->ints[i], sizeof(x->ints[i]));
+	cvm_mock_der_uint(&w, CVM_ASN1_INTEGER, v);
+	x->ext[x->count++] = (struct cvm_issue_ext){.oid = oid, .der = x->ints[i], .der_len = w.len};
 }
 
-/* add_int_ext adds an extension holding a DER INTEGER of `v` (AMD's SPL
- * and structVersion extensions). */
-static int add_int_ext(X509 *x, const char *oid, uint8_t v)
+/* ia5_ext sets the next extension to a DER IA5String of `s` in `buf`. */
+static int ia5_ext(struct vek_exts *x, const char *oid, const char *s, uint8_t *buf, size_t cap)
 {
-	uint8_t der[4] = {CVM_ASN1_INTEGER, 1, v, 0};
+	struct cvm_wr w;
 
-	if (v >= 0x80) {
-		der[1] = 2;
-		der[2] = 0;
-		der[3] = v;
-		return add_raw_ext(x, oid, der, 4);
-	}
-	return add_raw_ext(x, oid, der, 3);
+	cvm_wr_init_fixed(&w, buf, cap);
+	cvm_mock_der_tlv(&w, 0x16, (const uint8_t *)s, strlen(s));
+	if (w.err)
+		return CVM_E_INVAL;
+	x->ext[x->count++] = (struct cvm_issue_ext){.oid = oid, .der = buf, .der_len = w.len};
+	return CVM_OK;
 }
 
-/* add_ia5_ext adds an extension holding a DER IA5String (productName,
- * CSP ID). */
-static int add_ia5_ext(X509 *x, const char *oid, const char *s)
-{
-	ASN1_IA5STRING *str = ASN1_IA5STRING_new();
-	uint8_t *der = NULL;
-	int der_len, r = CVM_E_CRYPTO;
-
-	if (str == NULL || ASN1_STRING_set(str, s, -1) != 1)
-		goto out;
-	der_len = i2d_ASN1_IA5STRING(str, &der);
-	if (der_len > 0)
-		r = add_raw_ext(x, oid, der, (size_t)der_len);
-out:
-	OPENSSL_free(der);
-	ASN1_IA5STRING_free(str);
-	return r;
-}
-
-/* vek_exts adds AMD's VCEK/VLEK extensions: structVersion, productName, the
- * SPLs of the certified TCB, and the hwID (VCEK) or CSP ID (VLEK). */
-static int vek_exts(X509 *x, const struct cvm_mockamd_opts *o)
+/* vek_exts_make makes AMD's VCEK/VLEK extensions for `o`. */
+static int vek_exts_make(struct vek_exts *x, const struct cvm_mockamd_opts *o)
 {
 	char name[CVM_AMD_PRODUCT_NAME_MAX];
 	int r;
 
+	memset(x, 0, sizeof(*x));
 	if (o->product_name != NULL)
 		(void)snprintf(name, sizeof(name), "%s", o->product_name);
 	else if (o->signer == CVM_SNP_SIGNER_VLEK)
 		(void)snprintf(name, sizeof(name), "%s", cvm_snp_product_name(o->product));
 	else
 		(void)snprintf(name, sizeof(name), "%s-B0", cvm_snp_product_name(o->product));
-	r = add_int_ext(x, CVM_AMD_OID_STRUCT_VERSION, o->product == CVM_SNP_PRODUCT_TURIN ? 1 : 0);
-	if (r == CVM_OK)
-		r = add_ia5_ext(x, CVM_AMD_OID_PRODUCT_NAME, name);
-	if (r == CVM_OK)
-		r = add_int_ext(x, CVM_AMD_OID_BL_SPL, o->tcb.bootloader);
-	if (r == CVM_OK)
-		r = add_int_ext(x, CVM_AMD_OID_TEE_SPL, o->tcb.tee);
-	if (r == CVM_OK)
-		r = add_int_ext(x, CVM_AMD_OID_SNP_SPL, o->tcb.snp);
-	if (r == CVM_OK)
-		r = add_int_ext(x, CVM_AMD_OID_UCODE_SPL, o->tcb.microcode);
-	if (r == CVM_OK && o->product == CVM_SNP_PRODUCT_TURIN)
-		r = add_int_ext(x, CVM_AMD_OID_FMC_SPL, o->tcb.fmc);
+	int_ext(x, X_STRUCT_VERSION, CVM_AMD_OID_STRUCT_VERSION, o->product == CVM_SNP_PRODUCT_TURIN ? 1 : 0);
+	r = ia5_ext(x, CVM_AMD_OID_PRODUCT_NAME, name, x->product_name, sizeof(x->product_name));
 	if (r != CVM_OK)
 		return r;
+	int_ext(x, X_BL, CVM_AMD_OID_BL_SPL, o->tcb.bootloader);
+	int_ext(x, X_TEE, CVM_AMD_OID_TEE_SPL, o->tcb.tee);
+	int_ext(x, X_SNP, CVM_AMD_OID_SNP_SPL, o->tcb.snp);
+	int_ext(x, X_UCODE, CVM_AMD_OID_UCODE_SPL, o->tcb.microcode);
+	if (o->product == CVM_SNP_PRODUCT_TURIN)
+		int_ext(x, X_FMC, CVM_AMD_OID_FMC_SPL, o->tcb.fmc);
 	if (o->signer == CVM_SNP_SIGNER_VLEK)
-		return add_ia5_ext(x, CVM_AMD_OID_CSP_ID, "CN=cvmkit-sim.invalid");
-	return add_raw_ext(x, CVM_AMD_OID_HWID, o->hwid, o->hwid_len);
+		return ia5_ext(x, CVM_AMD_OID_CSP_ID, "CN=cvmkit-sim.invalid", x->csp_id, sizeof(x->csp_id));
+	x->ext[x->count++] =
+	    (struct cvm_issue_ext){.oid = CVM_AMD_OID_HWID, .der = o->hwid, .der_len = o->hwid_len};
+	return CVM_OK;
 }
 
 static int cert_make(struct cvm_mockamd *pki, int which)
@@ -232,7 +200,10 @@ static int cert_make(struct cvm_mockamd *pki, int which)
 	const struct cvm_mockamd_window *win = which == K_ARK     ? &o->ark
 	                                       : which == K_INTER ? &o->intermediate
 	                                                          : &o->vek;
+	struct cvm_name_attr name[CVM_MOCK_NAME_MAX];
+	struct vek_exts vx;
 	struct cvm_mock_cert c = {
+	    .name = name,
 	    /* AMD's VCEKs and VLEKs carry serial 0 */
 	    .serial = which == K_ARK     ? SERIAL_ARK
 	              : which == K_INTER ? SERIAL_INTERMEDIATE
@@ -250,8 +221,6 @@ static int cert_make(struct cvm_mockamd *pki, int which)
 	    .key_ids = which != K_VEK,
 	    .marker = which == K_ARK,
 	};
-	X509_NAME *name = NULL;
-	X509 *x = NULL;
 	char cn[64];
 	int r;
 
@@ -261,22 +230,16 @@ static int cert_make(struct cvm_mockamd *pki, int which)
 		(void)snprintf(cn, sizeof(cn), "SEV-%s%s", vlek ? "VLEK-" : "", p);
 	else
 		(void)snprintf(cn, sizeof(cn), "%s", vlek ? "SEV-VLEK" : "SEV-VCEK");
-	name = cvm_mock_amd_name(cn);
-	if (name == NULL)
-		return CVM_E_NOMEM;
-	c.name = name;
-	r = cvm_mock_cert_new(&c, pki->key[which], which == K_ARK ? NULL : pki->cert[which - 1], &x);
-	if (r == CVM_OK && which == K_VEK)
-		r = vek_exts(x, o);
-	if (r == CVM_OK)
-		r = cvm_mock_cert_sign(x, pki->key[which == K_ARK ? K_ARK : which - 1]);
-	if (r == CVM_OK) {
-		pki->cert[which] = x;
-		x = NULL; /* transferred */
+	c.name_count = cvm_mock_amd_name(cn, name);
+	if (which == K_VEK) {
+		r = vek_exts_make(&vx, o);
+		if (r != CVM_OK)
+			return r;
+		c.exts = vx.ext;
+		c.ext_count = vx.count;
 	}
-	X509_NAME_free(name);
-	X509_free(x);
-	return r;
+	return cvm_mock_cert_issue(&c, pki->key[which], which == K_ARK ? NULL : pki->cert[which - 1],
+	                           pki->key[which == K_ARK ? K_ARK : which - 1], &pki->cert[which]);
 }
 
 /* ---- collateral files -------------------------------------------------- */
@@ -286,56 +249,39 @@ static int cert_make(struct cvm_mockamd *pki, int which)
 static int crl_make(struct cvm_mockamd *pki)
 {
 	const struct cvm_mockamd_opts *o = &pki->o;
-	X509_CRL *crl = X509_CRL_new();
-	ASN1_TIME *t1 = ASN1_TIME_set(NULL, (time_t)o->crl.from),
-	          *t2 = ASN1_TIME_set(NULL, (time_t)o->crl.to);
-	uint8_t *der = NULL;
-	int n, r = CVM_E_CRYPTO;
+	const uint64_t revoked[] = {SERIAL_OTHER, SERIAL_INTERMEDIATE};
+	const struct cvm_issue_crl crl = {
+	    .this_update = o->crl.from,
+	    .next_update = o->crl.to,
+	    .revoked = revoked,
+	    .revoked_count = o->revoke_intermediate ? 2 : 1,
+	    .sig_alg = cvm_mock_sig_alg(pki->key[K_ARK]),
+	};
 
-	if (crl == NULL || t1 == NULL || t2 == NULL)
-		goto out;
-	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(pki->cert[K_ARK])) != 1 ||
-	    X509_CRL_set1_lastUpdate(crl, t1) != 1 || X509_CRL_set1_nextUpdate(crl, t2) != 1)
-		goto out;
-	r = cvm_mock_crl_add_serial(crl, SERIAL_OTHER, t1);
-	if (r == CVM_OK && o->revoke_intermediate)
-		r = cvm_mock_crl_add_serial(crl, SERIAL_INTERMEDIATE, t1);
-	if (r != CVM_OK)
-		goto out;
-	r = cvm_mock_crl_sign(crl, pki->key[K_ARK]);
-	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	n = i2d_X509_CRL(crl, &der);
-	if (n <= 0)
-		goto out;
-	r = cvm_mock_copy_out(der, (size_t)n, &pki->file[CVM_MOCKAMD_F_CRL],
-	                      &pki->file_len[CVM_MOCKAMD_F_CRL]);
-out:
-	OPENSSL_free(der);
-	ASN1_TIME_free(t1);
-	ASN1_TIME_free(t2);
-	X509_CRL_free(crl);
-	return r;
+	return cvm_issue_crl(&crl, pki->cert[K_ARK], pki->key[K_ARK], &pki->file[CVM_MOCKAMD_F_CRL],
+	                     &pki->file_len[CVM_MOCKAMD_F_CRL]);
 }
 
 /* build_files makes every collateral file from the certificates. */
 static int build_files(struct cvm_mockamd *pki)
 {
-	X509 *chain[2] = {pki->cert[K_INTER], pki->cert[K_ARK]};
+	struct cvm_cert *chain[2] = {pki->cert[K_INTER], pki->cert[K_ARK]};
+	const uint8_t *der;
+	size_t len;
 	int r;
 
-	r = cvm_mock_der_of(pki->cert[K_ARK], &pki->ark_der, &pki->ark_der_len);
+	cvm_cert_der(pki->cert[K_ARK], &der, &len);
+	r = cvm_mock_copy_out(der, len, &pki->ark_der, &pki->ark_der_len);
 	if (r == CVM_OK)
 		r = cvm_mock_pem_chain(&pki->cert[K_ARK], 1, false, &pki->file[CVM_MOCKAMD_F_ARK],
 		                       &pki->file_len[CVM_MOCKAMD_F_ARK]);
 	if (r == CVM_OK)
 		r = cvm_mock_pem_chain(&pki->cert[K_INTER], 1, false, &pki->file[CVM_MOCKAMD_F_INTERMEDIATE],
 		                       &pki->file_len[CVM_MOCKAMD_F_INTERMEDIATE]);
+	cvm_cert_der(pki->cert[K_VEK], &der, &len);
 	if (r == CVM_OK)
-		r = cvm_mock_der_of(pki->cert[K_VEK], &pki->file[CVM_MOCKAMD_F_VEK_DER],
-		                    &pki->file_len[CVM_MOCKAMD_F_VEK_DER]);
+		r = cvm_mock_copy_out(der, len, &pki->file[CVM_MOCKAMD_F_VEK_DER],
+		                      &pki->file_len[CVM_MOCKAMD_F_VEK_DER]);
 	if (r == CVM_OK)
 		r = cvm_mock_pem_chain(&pki->cert[K_VEK], 1, false, &pki->file[CVM_MOCKAMD_F_VEK_PEM],
 		                       &pki->file_len[CVM_MOCKAMD_F_VEK_PEM]);
@@ -354,8 +300,8 @@ void cvm_mockamd_free(struct cvm_mockamd *pki)
 	if (pki == NULL)
 		return;
 	for (size_t i = 0; i < K_COUNT; i++) {
-		EVP_PKEY_free(pki->key[i]);
-		X509_free(pki->cert[i]);
+		cvm_privkey_free(pki->key[i]);
+		cvm_cert_free(pki->cert[i]);
 	}
 	for (size_t i = 0; i < CVM_MOCKAMD_F_COUNT; i++)
 		free(pki->file[i]);
@@ -366,20 +312,17 @@ void cvm_mockamd_free(struct cvm_mockamd *pki)
 /* keys_make takes the keys of `from`, or generates them when it is NULL. */
 static int keys_make(struct cvm_mockamd *pki, const struct cvm_mockamd *from)
 {
-	for (size_t i = 0; i < K_COUNT; i++) {
-		if (from != NULL) {
-			if (EVP_PKEY_up_ref(from->key[i]) != 1)
-				return CVM_E_CRYPTO;
-			pki->key[i] = from->key[i];
-		} else if (i == K_VEK) {
-			pki->key[i] = EVP_EC_gen("P-384");
-		} else {
-			pki->key[i] = EVP_RSA_gen(pki->o.rsa_bits);
-		}
-		if (pki->key[i] == NULL)
-			return CVM_E_CRYPTO;
+	int r = CVM_OK;
+
+	for (size_t i = 0; i < K_COUNT && r == CVM_OK; i++) {
+		if (from != NULL)
+			pki->key[i] = cvm_privkey_dup(from->key[i]);
+		else if (i == K_VEK)
+			r = cvm_privkey_generate(CVM_PRIVKEY_P384, 0, &pki->key[i]);
+		else
+			r = cvm_privkey_generate(CVM_PRIVKEY_RSA, pki->o.rsa_bits, &pki->key[i]);
 	}
-	return CVM_OK;
+	return r;
 }
 
 int cvm_mockamd_new(const struct cvm_mockamd_opts *o, struct cvm_mockamd **out)
@@ -413,7 +356,6 @@ int cvm_mockamd_new_keyed(const struct cvm_mockamd_opts *o, const struct cvm_moc
 	*out = pki;
 	pki = NULL; /* transferred */
 out:
-	ERR_clear_error();
 	cvm_mockamd_free(pki);
 	return r;
 }
@@ -428,39 +370,27 @@ const struct cvm_mockamd_opts *cvm_mockamd_opts_of(const struct cvm_mockamd *pki
 /* sign_p384 signs the `len` bytes at `msg` with ECDSA P-384 / SHA-384 and
  * writes r and s as the ABI's SIGNATURE wants them: each little-endian,
  * zero-extended to 72 bytes. */
-static int sign_p384(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t r_le[72], uint8_t s_le[72])
+static int sign_p384(const struct cvm_privkey *key, const uint8_t *msg, size_t len, uint8_t r_le[72],
+                     uint8_t s_le[72])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	ECDSA_SIG *es = NULL;
-	const BIGNUM *br = NULL, *bs = NULL;
-	uint8_t der[128], be[P384_LEN];
-	const uint8_t *dp = der;
-	size_t der_len = sizeof(der);
-	int ret = CVM_E_CRYPTO;
+	uint8_t be[2 * P384_LEN];
+	size_t be_len = 0;
+	int r;
 
 	memset(r_le, 0, CVM_SNP_SIG_COMPONENT_LEN);
 	memset(s_le, 0, CVM_SNP_SIG_COMPONENT_LEN);
-	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha384(), NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, der, &der_len, msg, len) != 1)
-		goto out;
-	es = d2i_ECDSA_SIG(NULL, &dp, (long)der_len);
-	if (es == NULL)
-		goto out;
-	ECDSA_SIG_get0(es, &br, &bs);
-	if (BN_bn2binpad(br, be, (int)sizeof(be)) != (int)sizeof(be))
-		goto out;
-	for (size_t i = 0; i < P384_LEN; i++)
+	if (cvm_privkey_type(key) != CVM_PRIVKEY_P384)
+		return CVM_E_INVAL;
+	r = cvm_privkey_sign(key, CVM_SIG_ECDSA_SHA384, msg, len, be, sizeof(be), &be_len);
+	if (r != CVM_OK)
+		return r;
+	if (be_len != sizeof(be))
+		return CVM_E_INTERNAL;
+	for (size_t i = 0; i < P384_LEN; i++) {
 		r_le[i] = be[P384_LEN - 1 - i];
-	if (BN_bn2binpad(bs, be, (int)sizeof(be)) != (int)sizeof(be))
-		goto out;
-	for (size_t i = 0; i < P384_LEN; i++)
-		s_le[i] = be[P384_LEN - 1 - i];
-	ret = CVM_OK;
-out:
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(ctx);
-	ERR_clear_error();
-	return ret;
+		s_le[i] = be[2 * P384_LEN - 1 - i];
+	}
+	return CVM_OK;
 }
 
 /* report_body writes bytes 0x000..0x29F of an ATTESTATION_REPORT, field by
@@ -574,12 +504,12 @@ void cvm_mockamd_ark_der(const struct cvm_mockamd *pki, const uint8_t **der, siz
 	*len = pki->ark_der_len;
 }
 
-EVP_PKEY *cvm_mockamd_key(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
+struct cvm_privkey *cvm_mockamd_key(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
 {
 	return (unsigned)which < CVM_MOCKAMD_CERT_COUNT ? pki->key[which] : NULL;
 }
 
-X509 *cvm_mockamd_x509(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
+struct cvm_cert *cvm_mockamd_x509(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which)
 {
 	return (unsigned)which < CVM_MOCKAMD_CERT_COUNT ? pki->cert[which] : NULL;
 }
@@ -632,13 +562,12 @@ int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const char *dir)
 	for (int i = 0; i < K_COUNT && r == CVM_OK; i++) {
 		r = path_join(path, sizeof(path), dir, key_stem(pki->o.signer, i), ".key");
 		if (r == CVM_OK)
-			r = cvm_mock_key_save(pki->key[i], path);
+			r = cvm_privkey_save_pem(pki->key[i], path);
 		if (r == CVM_OK)
 			r = path_join(path, sizeof(path), dir, key_stem(pki->o.signer, i), ".pem");
 		if (r == CVM_OK)
 			r = cvm_mock_cert_save(pki->cert[i], path);
 	}
-	ERR_clear_error();
 	return r;
 }
 
@@ -658,22 +587,27 @@ int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir, struct c
 	for (int i = 0; i < K_COUNT; i++) {
 		r = path_join(path, sizeof(path), dir, key_stem(o->signer, i), ".key");
 		if (r == CVM_OK)
-			r = cvm_mock_key_load(path, &pki->key[i]);
+			r = cvm_privkey_load_pem(path, &pki->key[i]);
+		if (r == CVM_E_UNSUPPORTED)
+			r = CVM_E_FORMAT; /* a key of no kind this PKI holds */
 		if (r == CVM_OK)
 			r = path_join(path, sizeof(path), dir, key_stem(o->signer, i), ".pem");
 		if (r == CVM_OK)
 			r = cvm_mock_cert_load(path, &pki->cert[i]);
 		if (r != CVM_OK)
 			goto out;
-		if (X509_check_private_key(pki->cert[i], pki->key[i]) != 1) {
+		/* AMD's kinds of key: RSA for the ARK and the intermediate, P-384
+		 * for the VCEK or VLEK */
+		if (cvm_privkey_type(pki->key[i]) != (i == K_VEK ? CVM_PRIVKEY_P384 : CVM_PRIVKEY_RSA) ||
+		    !cvm_privkey_matches_cert(pki->key[i], pki->cert[i])) {
 			r = CVM_E_FORMAT;
 			goto out;
 		}
 	}
-	/* each certificate issued by the next: VEK by the intermediate, the
-	 * intermediate by the ARK, the ARK by itself */
+	/* each certificate issued by the next (names and signature): VEK by the
+	 * intermediate, the intermediate by the ARK, the ARK by itself */
 	for (int i = 0; i < K_COUNT; i++) {
-		if (X509_check_issued(pki->cert[i == K_ARK ? K_ARK : i - 1], pki->cert[i]) != X509_V_OK) {
+		if (cvm_cert_check_issued(pki->cert[i], pki->cert[i == K_ARK ? K_ARK : i - 1]) != CVM_OK) {
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -684,7 +618,6 @@ int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir, struct c
 	*out = pki;
 	pki = NULL; /* transferred */
 out:
-	ERR_clear_error();
 	cvm_mockamd_free(pki);
 	return r;
 }

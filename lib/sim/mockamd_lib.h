@@ -1,5 +1,5 @@
 /* A mock PKI shaped like AMD's SEV-SNP PKI, for the simulated TEE (lib/sim,
- * built with OpenSSL): an ARK (self-signed), an ASK or ASVK, a VCEK (with the
+ * issued through lib/crypto's crypto_lib.h): an ARK (self-signed), an ASK or ASVK, a VCEK (with the
  * hwID) or VLEK (with a CSP ID) carrying AMD's extensions, an ARK-signed CRL,
  * and SEV-SNP attestation reports (versions 2 to 5, 1184 bytes, laid out as
  * the SEV-SNP firmware ABI's ATTESTATION_REPORT) signed with the VCEK's or
@@ -176,10 +176,13 @@ CVM_MUST_CHECK int cvm_mockamd_save_keys(const struct cvm_mockamd *pki, const ch
  * The certificates are used as they are: the certificate windows, product,
  * product name, TCB and hwID of `o` are ignored, and the default report in
  * `o` is not reconciled with them (the caller keeps a report that matches,
- * as the simulator keeps its template). It refuses key files that others
- * may read (CVM_E_INVAL). It checks that each certificate holds its saved
- * key and that each is issued by the next, but not their dates. Returns 0,
- * CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
+ * as the simulator keeps its template). It refuses key files that group or
+ * others have access to (CVM_E_INVAL). It checks that each key is of AMD's
+ * kind (RSA for the ARK and the intermediate, P-384 for the VCEK or VLEK)
+ * and held by its certificate, and that each certificate is issued by the
+ * next (names, CA flag and signature), but not their dates. Returns 0,
+ * CVM_E_INVAL, CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_NOMEM, CVM_E_CRYPTO or
+ * CVM_E_SYSTEM. */
 CVM_MUST_CHECK int cvm_mockamd_load(const struct cvm_mockamd_opts *o, const char *dir,
                                     struct cvm_mockamd **out);
 

@@ -1,22 +1,12 @@
-/* A mock PKI shaped like Intel's DCAP PKI, built with OpenSSL. See
- * lib/sim/mockpki_lib.h. */
+/* A mock PKI shaped like Intel's DCAP PKI, issued through lib/crypto's
+ * issuing interface. See lib/sim/mockpki_lib.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/file.h>
 
 #include "sim/mock_int.h"
@@ -37,8 +27,8 @@ static const char *const file_names[CVM_MOCKPKI_F_COUNT] = {
 
 struct cvm_mockpki {
 	struct cvm_mockpki_opts o;
-	EVP_PKEY *key[CVM_MOCKPKI_CERT_COUNT];
-	X509 *cert[CVM_MOCKPKI_CERT_COUNT];
+	struct cvm_privkey *key[CVM_MOCKPKI_CERT_COUNT];
+	struct cvm_cert *cert[CVM_MOCKPKI_CERT_COUNT];
 	uint8_t *file[CVM_MOCKPKI_F_COUNT];
 	size_t file_len[CVM_MOCKPKI_F_COUNT];
 	uint8_t *pck_chain; /* PEM leaf, PCK CA, root, NUL-terminated (counted) */
@@ -197,39 +187,7 @@ static void wr_hex_upper(struct cvm_wr *w, const uint8_t *p, size_t n)
 	}
 }
 
-/* pubkey_xy gives the uncompressed P-256 point without its 0x04 prefix. */
-static int pubkey_xy(const EVP_PKEY *key, uint8_t xy[64])
-{
-	uint8_t pt[65];
-	size_t len = 0;
-
-	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &len) != 1)
-		return CVM_E_CRYPTO;
-	if (len != sizeof(pt) || pt[0] != 0x04)
-		return CVM_E_CRYPTO;
-	memcpy(xy, pt + 1, 64);
-	return CVM_OK;
-}
-
 /* ---- DER for the SGX extension ----------------------------------------- */
-
-static void der_tlv(struct cvm_wr *w, uint8_t tag, const uint8_t *p, size_t n)
-{
-	cvm_wr_u8(w, tag);
-	if (n < 0x80) {
-		cvm_wr_u8(w, (uint8_t)n);
-	} else if (n < 0x100) {
-		cvm_wr_u8(w, 0x81);
-		cvm_wr_u8(w, (uint8_t)n);
-	} else if (n < 0x10000) {
-		cvm_wr_u8(w, 0x82);
-		cvm_wr_u16be(w, (uint16_t)n);
-	} else {
-		w->err = true;
-		return;
-	}
-	cvm_wr_bytes(w, p, n);
-}
 
 /* der_wrap moves what `inner` holds into `w` as one TLV of `tag`. */
 static void der_wrap(struct cvm_wr *w, uint8_t tag, struct cvm_wr *inner)
@@ -237,26 +195,8 @@ static void der_wrap(struct cvm_wr *w, uint8_t tag, struct cvm_wr *inner)
 	if (inner->err)
 		w->err = true;
 	else
-		der_tlv(w, tag, inner->buf, inner->len);
+		cvm_mock_der_tlv(w, tag, inner->buf, inner->len);
 	cvm_wr_cleanup(inner);
-}
-
-/* der_uint writes a non-negative INTEGER (or ENUMERATED) in minimal form. */
-static void der_uint(struct cvm_wr *w, uint8_t tag, uint64_t v)
-{
-	uint8_t b[9];
-	size_t n = 0;
-
-	do {
-		b[8 - n] = (uint8_t)v;
-		v >>= 8;
-		n++;
-	} while (v != 0);
-	if (b[9 - n] & 0x80) {
-		b[8 - n] = 0;
-		n++;
-	}
-	der_tlv(w, tag, b + 9 - n, n);
 }
 
 /* The SGX extension's OIDs: 1.2.840.113741.1.13.1 followed by one or two
@@ -271,7 +211,7 @@ static void der_sgx_oid(struct cvm_wr *w, uint8_t arc1, uint8_t arc2)
 	oid[n++] = arc1;
 	if (arc2 != 0)
 		oid[n++] = arc2;
-	der_tlv(w, CVM_ASN1_OID, oid, n);
+	cvm_mock_der_tlv(w, CVM_ASN1_OID, oid, n);
 }
 
 /* One SEQUENCE { OID, value } where the value is already in `val`. */
@@ -294,7 +234,7 @@ static void der_entry_octets(struct cvm_wr *w, uint8_t arc1, uint8_t arc2, const
 	struct cvm_wr v;
 
 	cvm_wr_init(&v, 4096);
-	der_tlv(&v, CVM_ASN1_OCTET_STRING, p, n);
+	cvm_mock_der_tlv(&v, CVM_ASN1_OCTET_STRING, p, n);
 	der_entry(w, arc1, arc2, &v);
 }
 
@@ -303,7 +243,7 @@ static void der_entry_uint(struct cvm_wr *w, uint8_t arc1, uint8_t arc2, uint8_t
 	struct cvm_wr v;
 
 	cvm_wr_init(&v, 64);
-	der_uint(&v, tag, x);
+	cvm_mock_der_uint(&v, tag, x);
 	der_entry(w, arc1, arc2, &v);
 }
 
@@ -339,44 +279,18 @@ static int sgx_extension_der(const struct cvm_mockpki_opts *o, uint8_t **out, si
 
 /* ---- certificates and CRLs --------------------------------------------- */
 
-static int add_sgx_ext(X509 *x, const struct cvm_mockpki_opts *o)
-{
-	ASN1_OBJECT *obj = NULL;
-	ASN1_OCTET_STRING *os = NULL;
-	X509_EXTENSION *ext = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	int r;
-
-	r = sgx_extension_der(o, &der, &der_len);
-	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	obj = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
-	os = ASN1_OCTET_STRING_new();
-	if (obj == NULL || os == NULL)
-		goto out;
-	if (ASN1_OCTET_STRING_set(os, der, (int)der_len) != 1)
-		goto out;
-	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
-	if (ext == NULL)
-		goto out;
-	if (X509_add_ext(x, ext, -1) != 1)
-		goto out;
-	r = CVM_OK;
-out:
-	X509_EXTENSION_free(ext);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_OBJECT_free(obj);
-	free(der);
-	return r;
-}
+/* The SGX extension's OID (Intel's PCK certificate profile). */
+#define SGX_EXT_OID "1.2.840.113741.1.13.1"
 
 static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 {
 	const struct cert_spec *spec = &cert_specs[which];
 	const struct cvm_mockpki_opts *o = &pki->o;
+	struct cvm_name_attr name[CVM_MOCK_NAME_MAX];
+	struct cvm_issue_ext sgx = {.oid = SGX_EXT_OID};
 	struct cvm_mock_cert c = {
+	    .name = name,
+	    .name_count = cvm_mock_intel_name(spec->cn, name),
 	    .serial = o->serial[which],
 	    .not_before = o->cert[which].from,
 	    .not_after = o->cert[which].to,
@@ -385,80 +299,42 @@ static int cert_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 	    .key_ids = true,
 	    .marker = which == CVM_MOCKPKI_ROOT,
 	};
-	X509_NAME *name = cvm_mock_intel_name(spec->cn);
-	X509 *x = NULL;
+	uint8_t *der = NULL;
 	int r;
 
-	if (name == NULL)
-		return CVM_E_NOMEM;
-	c.name = name;
-	r = cvm_mock_cert_new(&c, pki->key[which], which == CVM_MOCKPKI_ROOT ? NULL : pki->cert[spec->issuer],
-	                      &x);
-	if (r == CVM_OK && which == CVM_MOCKPKI_PCK_LEAF)
-		r = add_sgx_ext(x, o);
-	if (r == CVM_OK)
-		r = cvm_mock_cert_sign(x, pki->key[spec->issuer]);
-	if (r == CVM_OK) {
-		pki->cert[which] = x;
-		x = NULL; /* transferred */
+	if (which == CVM_MOCKPKI_PCK_LEAF) {
+		r = sgx_extension_der(o, &der, &sgx.der_len);
+		if (r != CVM_OK)
+			return r;
+		sgx.der = der;
+		c.exts = &sgx;
+		c.ext_count = 1;
 	}
-	X509_NAME_free(name);
-	X509_free(x);
+	r = cvm_mock_cert_issue(&c, pki->key[which],
+	                        which == CVM_MOCKPKI_ROOT ? NULL : pki->cert[spec->issuer],
+	                        pki->key[spec->issuer], &pki->cert[which]);
+	free(der);
 	return r;
 }
 
 /* crl_make builds the CRL of `issuer` listing `revoked`, signed by the
- * issuer's key, as DER. */
+ * issuer's key, as DER: Intel's CRLs carry a CRL number and the issuer's
+ * key identifier. */
 static int crl_make(struct cvm_mockpki *pki, enum cvm_mockpki_cert issuer,
                     const struct cvm_mockpki_window *win, const uint64_t *revoked, size_t revoked_count,
                     enum cvm_mockpki_file f)
 {
-	X509_CRL *crl = NULL;
-	ASN1_TIME *t_this = NULL, *t_next = NULL;
-	ASN1_INTEGER *num = NULL;
-	X509_EXTENSION *ext = NULL;
-	X509V3_CTX ctx;
-	uint8_t *der = NULL;
-	int der_len, r = CVM_E_CRYPTO;
+	const struct cvm_issue_crl crl = {
+	    .this_update = win->from,
+	    .next_update = win->to,
+	    .revoked = revoked,
+	    .revoked_count = revoked_count,
+	    .number = 1,
+	    .authority_key_id = true,
+	    .sig_alg = cvm_mock_sig_alg(pki->key[issuer]),
+	};
 
-	crl = X509_CRL_new();
-	t_this = ASN1_TIME_set(NULL, (time_t)win->from);
-	t_next = ASN1_TIME_set(NULL, (time_t)win->to);
-	num = ASN1_INTEGER_new();
-	if (crl == NULL || t_this == NULL || t_next == NULL || num == NULL)
-		goto out;
-	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(pki->cert[issuer])) != 1 ||
-	    X509_CRL_set1_lastUpdate(crl, t_this) != 1 || X509_CRL_set1_nextUpdate(crl, t_next) != 1)
-		goto out;
-	for (size_t i = 0; i < revoked_count; i++) {
-		r = cvm_mock_crl_add_serial(crl, revoked[i], t_this);
-		if (r != CVM_OK)
-			goto out;
-	}
-	r = CVM_E_CRYPTO;
-	if (ASN1_INTEGER_set(num, 1) != 1 || X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
-		goto out;
-	X509V3_set_ctx(&ctx, pki->cert[issuer], NULL, NULL, crl, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-	if (ext == NULL || X509_CRL_add_ext(crl, ext, -1) != 1)
-		goto out;
-	r = cvm_mock_crl_sign(crl, pki->key[issuer]);
-	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	der_len = i2d_X509_CRL(crl, &der);
-	if (der_len <= 0)
-		goto out;
-	r = cvm_mock_copy_out(der, (size_t)der_len, &pki->file[f], &pki->file_len[f]);
-out:
-	OPENSSL_free(der);
-	X509_EXTENSION_free(ext);
-	ASN1_INTEGER_free(num);
-	ASN1_TIME_free(t_next);
-	ASN1_TIME_free(t_this);
-	X509_CRL_free(crl);
-	return r;
+	return cvm_issue_crl(&crl, pki->cert[issuer], pki->key[issuer], &pki->file[f], &pki->file_len[f]);
 }
 
 static int crls_make(struct cvm_mockpki *pki)
@@ -634,8 +510,8 @@ int cvm_mockpki_json_text(const struct cvm_mockpki_opts *o, enum cvm_mockpki_fil
 	return cvm_wr_finish(&text, out, out_len);
 }
 
-int cvm_mockpki_signed_body(EVP_PKEY *key, const char *member, const uint8_t *text, size_t len, uint8_t **out,
-                            size_t *out_len)
+int cvm_mockpki_signed_body(const struct cvm_privkey *key, const char *member, const uint8_t *text,
+                            size_t len, uint8_t **out, size_t *out_len)
 {
 	uint8_t sig[64];
 	struct cvm_wr w;
@@ -688,8 +564,8 @@ void cvm_mockpki_free(struct cvm_mockpki *pki)
 	if (pki == NULL)
 		return;
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
-		EVP_PKEY_free(pki->key[i]);
-		X509_free(pki->cert[i]);
+		cvm_privkey_free(pki->key[i]);
+		cvm_cert_free(pki->cert[i]);
 	}
 	for (size_t i = 0; i < CVM_MOCKPKI_F_COUNT; i++)
 		free(pki->file[i]);
@@ -718,7 +594,9 @@ static int signed_json(struct cvm_mockpki *pki, enum cvm_mockpki_file f, const c
  * identity. */
 static int build_collateral(struct cvm_mockpki *pki)
 {
-	X509 *chain[3];
+	struct cvm_cert *chain[3];
+	const uint8_t *root;
+	size_t root_len;
 	int r;
 
 	r = crls_make(pki);
@@ -745,8 +623,9 @@ static int build_collateral(struct cvm_mockpki *pki)
 	r = cvm_mock_pem_chain(chain, 3, true, &pki->pck_chain, &pki->pck_chain_len);
 	if (r != CVM_OK)
 		return r;
-	r = cvm_mock_der_of(pki->cert[CVM_MOCKPKI_ROOT], &pki->file[CVM_MOCKPKI_F_ROOT_DER],
-	                    &pki->file_len[CVM_MOCKPKI_F_ROOT_DER]);
+	cvm_cert_der(pki->cert[CVM_MOCKPKI_ROOT], &root, &root_len);
+	r = cvm_mock_copy_out(root, root_len, &pki->file[CVM_MOCKPKI_F_ROOT_DER],
+	                      &pki->file_len[CVM_MOCKPKI_F_ROOT_DER]);
 	if (r != CVM_OK)
 		return r;
 
@@ -770,11 +649,9 @@ int cvm_mockpki_new(const struct cvm_mockpki_opts *o, struct cvm_mockpki **out)
 		return CVM_E_NOMEM;
 	pki->o = *o;
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
-		pki->key[i] = EVP_EC_gen("P-256");
-		if (pki->key[i] == NULL) {
-			r = CVM_E_CRYPTO;
+		r = cvm_privkey_generate(CVM_PRIVKEY_P256, 0, &pki->key[i]);
+		if (r != CVM_OK)
 			goto out;
-		}
 	}
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
 		r = cert_make(pki, (enum cvm_mockpki_cert)i);
@@ -867,7 +744,7 @@ static void wr_td10_report(struct cvm_wr *w, const struct cvm_tdx_report *t)
 /* qe_part writes the QE report, its signature, the auth data and the PCK
  * chain (certification data type 5): the contents of type 6, or the tail of
  * an SGX v3 signature. */
-static int qe_part(EVP_PKEY *pck_key, const uint8_t *pck_chain, size_t pck_chain_len,
+static int qe_part(const struct cvm_privkey *pck_key, const uint8_t *pck_chain, size_t pck_chain_len,
                    const struct cvm_mockpki_quote_opts *q, const uint8_t attest_xy[64], struct cvm_wr *w)
 {
 	struct cvm_sgx_report qe = q->qe;
@@ -880,8 +757,7 @@ static int qe_part(EVP_PKEY *pck_key, const uint8_t *pck_chain, size_t pck_chain
 	memcpy(bound, attest_xy, 64);
 	memcpy(bound + 64, q->auth_data, sizeof(q->auth_data));
 	memset(qe.report_data, 0, sizeof(qe.report_data));
-	if (EVP_Digest(bound, sizeof(bound), qe.report_data, NULL, EVP_sha256(), NULL) != 1)
-		return CVM_E_CRYPTO;
+	cvm_sha256(bound, sizeof(bound), qe.report_data);
 	cvm_wr_init_fixed(&rw, raw, sizeof(raw));
 	wr_sgx_report(&rw, &qe);
 	r = cvm_wr_finish(&rw, &p, &len);
@@ -908,12 +784,12 @@ int cvm_mockpki_quote(const struct cvm_mockpki *pki, const struct cvm_mockpki_qu
 }
 
 int cvm_mockpki_quote_with(const struct cvm_mockpki *pki, const struct cvm_mockpki_quote_opts *q,
-                           EVP_PKEY *pck_key, const uint8_t *pck_chain, size_t pck_chain_len, uint8_t **out,
-                           size_t *out_len)
+                           const struct cvm_privkey *pck_key, const uint8_t *pck_chain, size_t pck_chain_len,
+                           uint8_t **out, size_t *out_len)
 {
 	bool tdx = pki->o.tee == CVM_TEE_TDX;
 	struct cvm_wr w, sigdata, inner;
-	EVP_PKEY *ak = NULL;
+	struct cvm_privkey *ak = NULL;
 	uint8_t xy[64], sig[64], *tail = NULL;
 	size_t tail_len = 0;
 	int r;
@@ -952,11 +828,10 @@ int cvm_mockpki_quote_with(const struct cvm_mockpki *pki, const struct cvm_mockp
 		goto out;
 	}
 
-	r = CVM_E_CRYPTO;
-	ak = EVP_EC_gen("P-256");
-	if (ak == NULL)
+	r = cvm_privkey_generate(CVM_PRIVKEY_P256, 0, &ak);
+	if (r != CVM_OK)
 		goto out;
-	r = pubkey_xy(ak, xy);
+	r = cvm_privkey_p256_public(ak, xy);
 	if (r != CVM_OK)
 		goto out;
 	r = cvm_mock_sign_p256(ak, w.buf, w.len, sig);
@@ -987,7 +862,7 @@ int cvm_mockpki_quote_with(const struct cvm_mockpki *pki, const struct cvm_mockp
 	r = cvm_wr_finish(&w, out, out_len);
 out:
 	free(tail);
-	EVP_PKEY_free(ak);
+	cvm_privkey_free(ak);
 	cvm_wr_cleanup(&inner);
 	cvm_wr_cleanup(&sigdata);
 	cvm_wr_cleanup(&w);
@@ -1013,12 +888,12 @@ void cvm_mockpki_file(const struct cvm_mockpki *pki, enum cvm_mockpki_file f, co
 	*len = pki->file_len[f];
 }
 
-EVP_PKEY *cvm_mockpki_key(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
+struct cvm_privkey *cvm_mockpki_key(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 {
 	return (unsigned)which < CVM_MOCKPKI_CERT_COUNT ? pki->key[which] : NULL;
 }
 
-X509 *cvm_mockpki_x509(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
+struct cvm_cert *cvm_mockpki_x509(const struct cvm_mockpki *pki, enum cvm_mockpki_cert which)
 {
 	return (unsigned)which < CVM_MOCKPKI_CERT_COUNT ? pki->cert[which] : NULL;
 }
@@ -1048,7 +923,7 @@ int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const char *dir)
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT && r == CVM_OK; i++) {
 		r = stem_path(path, sizeof(path), dir, key_stems[i], "key");
 		if (r == CVM_OK)
-			r = cvm_mock_key_save(pki->key[i], path);
+			r = cvm_privkey_save_pem(pki->key[i], path);
 		if (r == CVM_OK)
 			r = stem_path(path, sizeof(path), dir, key_stems[i], "pem");
 		if (r == CVM_OK)
@@ -1074,21 +949,23 @@ int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir, struct c
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
 		r = stem_path(path, sizeof(path), dir, key_stems[i], "key");
 		if (r == CVM_OK)
-			r = cvm_mock_key_load(path, &pki->key[i]);
+			r = cvm_privkey_load_pem(path, &pki->key[i]);
+		if (r == CVM_E_UNSUPPORTED)
+			r = CVM_E_FORMAT; /* a key of no kind this PKI holds */
 		if (r == CVM_OK)
 			r = stem_path(path, sizeof(path), dir, key_stems[i], "pem");
 		if (r == CVM_OK)
 			r = cvm_mock_cert_load(path, &pki->cert[i]);
 		if (r != CVM_OK)
 			goto out;
-		if (X509_check_private_key(pki->cert[i], pki->key[i]) != 1) {
-			ERR_clear_error();
+		if (cvm_privkey_type(pki->key[i]) != CVM_PRIVKEY_P256 ||
+		    !cvm_privkey_matches_cert(pki->key[i], pki->cert[i])) {
 			r = CVM_E_FORMAT;
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < CVM_MOCKPKI_CERT_COUNT; i++) {
-		if (X509_check_issued(pki->cert[cert_specs[i].issuer], pki->cert[i]) != X509_V_OK) {
+		if (cvm_cert_check_issued(pki->cert[i], pki->cert[cert_specs[i].issuer]) != CVM_OK) {
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -1105,58 +982,12 @@ out:
 
 /* ---- telling simulated evidence apart ----------------------------------- */
 
-static bool x509_is_simulated(const X509 *x)
-{
-	ASN1_OBJECT *obj = OBJ_txt2obj(CVM_MOCKPKI_MARKER_OID, 1);
-	bool found;
-
-	if (obj == NULL) {
-		ERR_clear_error();
-		return false;
-	}
-	found = X509_get_ext_by_OBJ(x, obj, -1) >= 0;
-	ASN1_OBJECT_free(obj);
-	return found;
-}
-
 bool cvm_mockpki_der_is_simulated(const uint8_t *der, size_t len)
 {
-	const unsigned char *p = der;
-	X509 *x;
-	bool sim;
-
-	if (der == NULL || len == 0 || len > (size_t)INT32_MAX)
-		return false;
-	x = d2i_X509(NULL, &p, (long)len);
-	if (x == NULL) {
-		ERR_clear_error();
-		return false;
-	}
-	/* exactly one certificate, nothing after it */
-	sim = p == der + len && x509_is_simulated(x);
-	X509_free(x);
-	return sim;
+	return cvm_cert_der_has_ext(der, len, CVM_MOCKPKI_MARKER_OID);
 }
 
 bool cvm_mockpki_pem_has_simulated(const uint8_t *pem, size_t len)
 {
-	BIO *b;
-	bool sim = false;
-
-	if (pem == NULL || len == 0 || len > (size_t)INT32_MAX)
-		return false;
-	b = BIO_new_mem_buf(pem, (int)len);
-	if (b == NULL)
-		return false;
-	for (size_t i = 0; i < 8 && !sim; i++) {
-		X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-		if (x == NULL)
-			break;
-		sim = x509_is_simulated(x);
-		X509_free(x);
-	}
-	BIO_free(b);
-	ERR_clear_error();
-	return sim;
+	return cvm_certs_pem_any_has_ext(pem, len, CVM_MOCKPKI_MARKER_OID, 8);
 }

@@ -1,5 +1,5 @@
 /* A mock PKI shaped like Intel's DCAP PKI, for the simulated TEE (lib/sim,
- * built with OpenSSL): a root CA, a PCK Platform CA, a PCK leaf certificate
+ * issued through lib/crypto's crypto_lib.h): a root CA, a PCK Platform CA, a PCK leaf certificate
  * with the SGX extension (PPID, TCB components, PCE ID, FMSPC), a TCB signing
  * certificate, both CRLs, a signed TCB info and QE identity, and TDX v4 and
  * SGX v3 quotes whose QE report is bound to a fresh attestation key. All
@@ -240,10 +240,12 @@ CVM_MUST_CHECK int cvm_mockpki_save_keys(const struct cvm_mockpki *pki, const ch
  * cvm_mockpki_save_keys wrote to `dir`, and builds fresh collateral (CRLs,
  * TCB info, QE identity) from `o`, whose certificate windows, serials and
  * SGX extension values are ignored (the saved certificates are used as they
- * are). It refuses key files that others may read (CVM_E_INVAL). It checks
- * that each certificate's key is the saved key and that the issuers match,
- * but not the dates. Returns 0, CVM_E_INVAL, CVM_E_FORMAT, CVM_E_NOMEM,
- * CVM_E_CRYPTO or CVM_E_SYSTEM. */
+ * are). It refuses key files that group or others have access to
+ * (CVM_E_INVAL). It checks that each key is a P-256 key held by its
+ * certificate and that each certificate is issued by its issuer (names, CA
+ * flag and signature), but not the dates. Returns 0, CVM_E_INVAL,
+ * CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_NOMEM, CVM_E_CRYPTO or
+ * CVM_E_SYSTEM. */
 CVM_MUST_CHECK int cvm_mockpki_load(const struct cvm_mockpki_opts *o, const char *dir,
                                     struct cvm_mockpki **out);
 

@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include "testamd.h"
 
 /* The PKI whose keys every test PKI shares; made once, kept for the life of
@@ -100,37 +96,21 @@ int cvm_testamd_faults_apply(const struct cvm_mockamd *pki, unsigned faults, str
 	if (report != NULL && (faults & CVM_TESTAMD_FAULT_REPORT_SIG))
 		report[CVM_SNP_SIGNED_LEN] ^= 0x01; /* the first byte of r (little-endian) */
 	if (c != NULL && (faults & CVM_TESTAMD_FAULT_CRL_WRONG_KEY)) {
-		const uint8_t *p = c->crl;
-		X509_CRL *crl = c->crl != NULL ? d2i_X509_CRL(NULL, &p, (long)c->crl_len) : NULL;
+		struct cvm_privkey *key = cvm_mockamd_key(pki, CVM_MOCKAMD_INTERMEDIATE);
 		uint8_t *der = NULL;
-		int n, r = CVM_E_FORMAT;
+		size_t der_len = 0;
+		int r;
 
-		if (crl != NULL)
-			r = cvm_mock_crl_sign(crl, cvm_mockamd_key(pki, CVM_MOCKAMD_INTERMEDIATE));
-		n = r == CVM_OK ? i2d_X509_CRL(crl, &der) : 0;
-		if (r == CVM_OK)
-			r = n > 0 ? der_take(der, (size_t)n, &c->crl, &c->crl_len) : CVM_E_CRYPTO;
-		OPENSSL_free(der);
-		X509_CRL_free(crl);
-		ERR_clear_error();
-		return r;
+		if (c->crl == NULL)
+			return CVM_E_FORMAT;
+		r = cvm_issue_crl_resign(c->crl, c->crl_len, key, cvm_mock_sig_alg(key), &der, &der_len);
+		if (r != CVM_OK)
+			return r;
+		free(c->crl);
+		c->crl = der; /* NUL after it, as cvm_file_read */
+		c->crl_len = der_len;
 	}
 	return CVM_OK;
-}
-
-/* ext_replace removes every `nid` extension of `x`, then adds `value` (in
- * OpenSSL's config syntax) unless it is "". */
-static int ext_replace(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	int i;
-
-	while ((i = X509_get_ext_by_NID(x, nid, -1)) >= 0)
-		X509_EXTENSION_free(X509_delete_ext(x, i));
-	if (value[0] == '\0')
-		return CVM_OK;
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	return cvm_mock_add_conf_ext(x, &ctx, nid, value);
 }
 
 int cvm_testamd_cert_variant(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which, const char *cn,
@@ -139,37 +119,37 @@ int cvm_testamd_cert_variant(const struct cvm_mockamd *pki, enum cvm_mockamd_cer
 {
 	enum cvm_mockamd_cert issuer =
 	    which == CVM_MOCKAMD_ARK ? CVM_MOCKAMD_ARK : (enum cvm_mockamd_cert)(which - 1);
-	X509 *orig = cvm_mockamd_x509(pki, which);
-	X509 *x = orig != NULL ? X509_dup(orig) : NULL;
-	X509_NAME *name = NULL;
-	uint8_t *out = NULL;
-	int n, r = CVM_E_NOMEM;
+	struct cvm_cert *orig = cvm_mockamd_x509(pki, which), *x = NULL;
+	struct cvm_privkey *key = cvm_mockamd_key(pki, issuer);
+	struct cvm_name_attr name[CVM_MOCK_NAME_MAX];
+	struct cvm_issue_ext exts[2];
+	struct cvm_issue_edit e = {.exts = exts};
+	const uint8_t *p;
+	size_t n;
+	int r;
 
-	if (x == NULL)
-		return orig == NULL ? CVM_E_INVAL : CVM_E_NOMEM;
+	if (orig == NULL)
+		return CVM_E_INVAL;
 	if (cn != NULL) {
-		name = cvm_mock_amd_name(cn);
-		if (name == NULL || X509_set_subject_name(x, name) != 1 ||
-		    (which == CVM_MOCKAMD_ARK && X509_set_issuer_name(x, name) != 1))
-			goto out;
+		e.subject = name;
+		e.subject_count = cvm_mock_amd_name(cn, name);
 	}
-	r = CVM_OK;
+	/* "" removes the extension: an entry with no value */
 	if (basic_constraints != NULL)
-		r = ext_replace(x, cvm_mockamd_x509(pki, issuer), NID_basic_constraints, basic_constraints);
-	if (r == CVM_OK && key_usage != NULL)
-		r = ext_replace(x, cvm_mockamd_x509(pki, issuer), NID_key_usage, key_usage);
-	if (r == CVM_OK)
-		r = cvm_mock_cert_sign(x, cvm_mockamd_key(pki, issuer));
+		exts[e.ext_count++] =
+		    (struct cvm_issue_ext){.oid = "basicConstraints",
+		                           .conf = basic_constraints[0] != '\0' ? basic_constraints : NULL};
+	if (key_usage != NULL)
+		exts[e.ext_count++] = (struct cvm_issue_ext){.oid = "keyUsage",
+		                                             .conf = key_usage[0] != '\0' ? key_usage : NULL};
+	e.sig_alg = cvm_mock_sig_alg(key);
+	/* the ARK is its own issuer: a new name is its issuer name too */
+	r = cvm_issue_cert_edit(orig, &e, which == CVM_MOCKAMD_ARK ? NULL : cvm_mockamd_x509(pki, issuer),
+	                        key, &x);
 	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	n = i2d_X509(x, &out);
-	if (n > 0)
-		r = der_take(out, (size_t)n, der, der_len);
-out:
-	OPENSSL_free(out);
-	X509_NAME_free(name);
-	X509_free(x);
-	ERR_clear_error();
+		return r;
+	cvm_cert_der(x, &p, &n);
+	r = der_take(p, n, der, der_len);
+	cvm_cert_free(x);
 	return r;
 }

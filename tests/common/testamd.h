@@ -26,6 +26,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/snp.h>
 
+#include "crypto/crypto_lib.h"
 #include "sim/mock_int.h"
 #include "sim/mockamd_lib.h"
 
@@ -64,7 +65,7 @@ CVM_MUST_CHECK int cvm_testamd_faults_apply(const struct cvm_mockamd *pki, unsig
  * DER into a new buffer replacing `*der`: the CN of its subject set to `cn`
  * (NULL: kept; the rest of AMD's name stays), its basicConstraints and
  * keyUsage extensions replaced by `basic_constraints` and `key_usage` in
- * OpenSSL's config syntax (NULL: kept; "": removed), and signed again by the
+ * x509v3_config(5) syntax (NULL: kept; "": removed), and signed again by the
  * key of its issuer (the ARK signs itself), so that only what changed is
  * wrong. Returns 0, CVM_E_INVAL, CVM_E_NOMEM or CVM_E_CRYPTO. */
 CVM_MUST_CHECK int cvm_testamd_cert_variant(const struct cvm_mockamd *pki, enum cvm_mockamd_cert which,

@@ -7,10 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/objects.h>
-#include <openssl/x509.h>
-
+#include <cvmkit/bytes.h>
 #include <cvmkit/file.h>
 #include <cvmkit/quote.h>
 
@@ -91,30 +88,17 @@ int cvm_testpki_collateral(const struct cvm_mockpki *pki, struct cvm_dcap_collat
 /* crl_resign re-signs the DER CRL in `*buf` with a fresh, unrelated key. */
 static int crl_resign(uint8_t **buf, size_t *len)
 {
-	const uint8_t *p = *buf;
-	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)*len);
-	EVP_PKEY *other = EVP_EC_gen("P-256");
-	uint8_t *der = NULL, *copy = NULL;
-	size_t copy_len = 0;
-	int n, r = CVM_E_CRYPTO;
+	struct cvm_privkey *other = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	int r;
 
-	if (crl == NULL || other == NULL)
-		goto out;
-	r = cvm_mock_crl_sign(crl, other);
-	if (r != CVM_OK)
-		goto out;
-	r = CVM_E_CRYPTO;
-	n = i2d_X509_CRL(crl, &der);
-	if (n <= 0)
-		goto out;
-	r = dup_nul(der, (size_t)n, &copy, &copy_len);
+	r = cvm_privkey_generate(CVM_PRIVKEY_P256, 0, &other);
 	if (r == CVM_OK)
-		replace(buf, len, copy, copy_len);
-out:
-	OPENSSL_free(der);
-	EVP_PKEY_free(other);
-	X509_CRL_free(crl);
-	ERR_clear_error();
+		r = cvm_issue_crl_resign(*buf, *len, other, CVM_SIG_ECDSA_SHA256, &der, &der_len);
+	if (r == CVM_OK)
+		replace(buf, len, der, der_len); /* NUL after it, as cvm_file_read */
+	cvm_privkey_free(other);
 	return r;
 }
 
@@ -275,26 +259,18 @@ int cvm_testpki_dir_remove(const char *dir)
 
 /* ---- forgeries ------------------------------------------------------------ */
 
-/* sgx_ext_copy adds to `x` the SGX extension of the PKI's PCK leaf. */
-static int sgx_ext_copy(const struct cvm_mockpki *pki, X509 *x)
-{
-	X509 *leaf = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_LEAF);
-	ASN1_OBJECT *obj = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
-	int i = obj != NULL ? X509_get_ext_by_OBJ(leaf, obj, -1) : -1;
-	int r = i >= 0 && X509_add_ext(x, X509_get_ext(leaf, i), -1) == 1 ? CVM_OK : CVM_E_CRYPTO;
-
-	ASN1_OBJECT_free(obj);
-	return r;
-}
-
-int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *issuer_key, const char *cn,
-                      uint64_t serial, const char *basic_constraints, const char *key_usage, bool sgx_ext,
+int cvm_testpki_issue(const struct cvm_mockpki *pki, const struct cvm_cert *issuer,
+                      const struct cvm_privkey *issuer_key, const char *cn, uint64_t serial,
+                      const char *basic_constraints, const char *key_usage, bool sgx_ext,
                       struct cvm_testpki_issued *out)
 {
 	int64_t now = cvm_mockpki_opts_of(pki)->now;
-	X509_NAME *name = cvm_mock_intel_name(cn);
+	struct cvm_name_attr name[CVM_MOCK_NAME_MAX];
+	/* the SGX extension of the PKI's PCK leaf, copied */
+	struct cvm_issue_ext sgx = {.oid = "1.2.840.113741.1.13.1"};
 	struct cvm_mock_cert spec = {
 	    .name = name,
+	    .name_count = cvm_mock_intel_name(cn, name),
 	    .serial = serial,
 	    .not_before = now - YEAR,
 	    .not_after = now + 5 * YEAR,
@@ -302,34 +278,36 @@ int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *iss
 	    .key_usage = key_usage,
 	    .key_ids = true,
 	};
-	int r = CVM_E_NOMEM;
+	int r = CVM_OK;
 
 	memset(out, 0, sizeof(*out));
-	out->key = EVP_EC_gen("P-256");
-	if (name == NULL || out->key == NULL)
-		goto out;
-	r = cvm_mock_cert_new(&spec, out->key, issuer, &out->cert);
-	if (r == CVM_OK && sgx_ext)
-		r = sgx_ext_copy(pki, out->cert);
+	if (sgx_ext) {
+		struct cvm_rd value;
+
+		r = cvm_cert_ext(cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_LEAF), sgx.oid, &value);
+		sgx.der = value.p;
+		sgx.der_len = value.len;
+		spec.exts = &sgx;
+		spec.ext_count = 1;
+	}
 	if (r == CVM_OK)
-		r = cvm_mock_cert_sign(out->cert, issuer_key);
-out:
-	X509_NAME_free(name);
+		r = cvm_privkey_generate(CVM_PRIVKEY_P256, 0, &out->key);
+	if (r == CVM_OK)
+		r = cvm_mock_cert_issue(&spec, out->key, issuer, issuer_key, &out->cert);
 	if (r != CVM_OK)
 		cvm_testpki_issued_cleanup(out);
-	ERR_clear_error();
 	return r;
 }
 
 void cvm_testpki_issued_cleanup(struct cvm_testpki_issued *c)
 {
-	EVP_PKEY_free(c->key);
-	X509_free(c->cert);
+	cvm_privkey_free(c->key);
+	cvm_cert_free(c->cert);
 	c->key = NULL;
 	c->cert = NULL;
 }
 
-int cvm_testpki_chain(X509 *const *certs, size_t n, uint8_t **pem, size_t *pem_len)
+int cvm_testpki_chain(struct cvm_cert *const *certs, size_t n, uint8_t **pem, size_t *pem_len)
 {
 	uint8_t *p = NULL;
 	size_t len = 0;
@@ -341,8 +319,8 @@ int cvm_testpki_chain(X509 *const *certs, size_t n, uint8_t **pem, size_t *pem_l
 	return r;
 }
 
-int cvm_testpki_sign_json(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f, EVP_PKEY *key,
-                          uint8_t **body, size_t *body_len)
+int cvm_testpki_sign_json(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f,
+                          const struct cvm_privkey *key, uint8_t **body, size_t *body_len)
 {
 	uint8_t *text = NULL, *signed_body = NULL, *copy = NULL;
 	size_t text_len = 0, signed_len = 0, copy_len = 0;

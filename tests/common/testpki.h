@@ -3,7 +3,9 @@
  * need: the collateral in memory, a one-shot folder with quote.bin, and the
  * faults and forgeries the tests inject. The simulator keeps none of those:
  * each is made here, by post-processing what the mock PKI made or from the
- * building blocks of lib/sim/mock_int.h. See mockpki_lib.h for every knob. */
+ * building blocks of lib/sim/mock_int.h and lib/crypto/crypto_lib.h (keys are
+ * struct cvm_privkey, certificates struct cvm_cert). See mockpki_lib.h for
+ * every knob. */
 #ifndef CVMKIT_TESTS_TESTPKI_H
 #define CVMKIT_TESTS_TESTPKI_H
 
@@ -13,6 +15,7 @@
 #include <cvmkit/dcap.h>
 #include <cvmkit/err.h>
 
+#include "crypto/crypto_lib.h"
 #include "sim/mock_int.h"
 #include "sim/mockpki_lib.h"
 
@@ -83,34 +86,36 @@ CVM_MUST_CHECK int cvm_testpki_dir_remove(const char *dir);
 /* struct cvm_testpki_issued is a certificate the tests issue under one of
  * the PKI's certificates, with a key of its own. */
 struct cvm_testpki_issued {
-	EVP_PKEY *key;
-	X509 *cert;
+	struct cvm_privkey *key;
+	struct cvm_cert *cert;
 };
 
 /* cvm_testpki_issue makes a new P-256 key and a certificate for it named as
  * Intel names its certificates, with CN `cn`, serial `serial`, valid from a
  * year before the PKI's `now` to five years after, with `basic_constraints`
- * and `key_usage` in OpenSSL's config syntax (NULL: none) and, when
+ * and `key_usage` in x509v3_config(5) syntax (NULL: none) and, when
  * `sgx_ext`, the SGX extension of the PKI's PCK leaf, issued and signed by
  * `issuer` with `issuer_key` (for instance cvm_mockpki_x509 and
  * cvm_mockpki_key of one of the PKI's certificates). Free with
- * cvm_testpki_issued_cleanup. Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_testpki_issue(const struct cvm_mockpki *pki, X509 *issuer, EVP_PKEY *issuer_key,
-                                     const char *cn, uint64_t serial, const char *basic_constraints,
-                                     const char *key_usage, bool sgx_ext, struct cvm_testpki_issued *out);
+ * cvm_testpki_issued_cleanup. Returns 0, CVM_E_INVAL, CVM_E_FORMAT (the
+ * leaf has no single SGX extension), CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_testpki_issue(const struct cvm_mockpki *pki, const struct cvm_cert *issuer,
+                                     const struct cvm_privkey *issuer_key, const char *cn, uint64_t serial,
+                                     const char *basic_constraints, const char *key_usage, bool sgx_ext,
+                                     struct cvm_testpki_issued *out);
 void cvm_testpki_issued_cleanup(struct cvm_testpki_issued *c);
 
 /* cvm_testpki_chain writes the `n` certificates as a PEM chain into a new
  * buffer (with one NUL after it, not counted), replacing `*pem`, whose
  * previous buffer it frees: a collateral field or a quote's PCK chain.
  * Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_testpki_chain(X509 *const *certs, size_t n, uint8_t **pem, size_t *pem_len);
+CVM_MUST_CHECK int cvm_testpki_chain(struct cvm_cert *const *certs, size_t n, uint8_t **pem, size_t *pem_len);
 
 /* cvm_testpki_sign_json signs, with `key`, the TCB info
  * (CVM_MOCKPKI_F_TCB_INFO) or QE identity (CVM_MOCKPKI_F_QE_IDENTITY) that
  * `o` describes, replacing `*body` as cvm_testpki_chain replaces a chain.
  * Returns 0, CVM_E_INVAL, CVM_E_NOMEM, CVM_E_TOO_LARGE or CVM_E_CRYPTO. */
 CVM_MUST_CHECK int cvm_testpki_sign_json(const struct cvm_mockpki_opts *o, enum cvm_mockpki_file f,
-                                         EVP_PKEY *key, uint8_t **body, size_t *body_len);
+                                         const struct cvm_privkey *key, uint8_t **body, size_t *body_len);
 
 #endif

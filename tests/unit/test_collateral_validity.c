@@ -406,7 +406,7 @@ struct forgery {
 	struct cvm_testpki *pki;
 	struct cvm_dcap_collateral *coll;
 	struct cvm_testpki_issued signer;
-	X509 *chain[3];
+	struct cvm_cert *chain[3];
 	size_t chain_len;
 };
 
@@ -617,8 +617,7 @@ static bool run_signer_case(const struct signer_case *sc, enum cvm_mockpki_file 
 	forged.levels[0].status = "UpToDate";
 	if (sc->cn == NULL) {
 		f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_PCK_CA);
-		f.signer.key = cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA);
-		assert_int_equal(EVP_PKEY_up_ref(f.signer.key), 1);
+		f.signer.key = cvm_privkey_dup(cvm_mockpki_key(f.pki, CVM_MOCKPKI_PCK_CA));
 	} else {
 		assert_int_equal(cvm_testpki_issue(f.pki, cvm_mockpki_x509(f.pki, issuer),
 		                                   cvm_mockpki_key(f.pki, issuer), sc->cn, FORGER_SERIAL + 1,
@@ -677,8 +676,7 @@ static void collateral_re_signed_by_the_tcb_signing_key_verifies(void **state)
 	forgery_make(&f);
 	forged = f.o;
 	forged.levels[0].status = "UpToDate";
-	f.signer.key = cvm_mockpki_key(f.pki, CVM_MOCKPKI_TCB_SIGNER);
-	assert_int_equal(EVP_PKEY_up_ref(f.signer.key), 1);
+	f.signer.key = cvm_privkey_dup(cvm_mockpki_key(f.pki, CVM_MOCKPKI_TCB_SIGNER));
 	f.chain[0] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_TCB_SIGNER);
 	f.chain[1] = cvm_mockpki_x509(f.pki, CVM_MOCKPKI_ROOT);
 	f.chain_len = 2;
@@ -772,8 +770,8 @@ static bool run_pck_case(const struct pck_case *pc)
 	struct cvm_dcap_collateral *coll = NULL;
 	struct cvm_dcap_verified *v = NULL;
 	struct cvm_testpki_issued ca = {NULL, NULL}, leaf = {NULL, NULL};
-	X509 *issuer, *chain[4];
-	EVP_PKEY *issuer_key;
+	struct cvm_cert *issuer, *chain[4];
+	struct cvm_privkey *issuer_key;
 	uint8_t *pem = NULL, *quote = NULL, *good = NULL;
 	size_t pem_len = 0, quote_len = 0, good_len = 0, n = 0;
 	const uint8_t *root;
@@ -790,8 +788,10 @@ static bool run_pck_case(const struct pck_case *pc)
 	issuer = cvm_mockpki_x509(pki, CVM_MOCKPKI_PCK_CA);
 	issuer_key = cvm_mockpki_key(pki, CVM_MOCKPKI_PCK_CA);
 	if (pc->by_second_ca || pc->sub_ca) {
-		X509 *ca_issuer = cvm_mockpki_x509(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
-		EVP_PKEY *ca_key = cvm_mockpki_key(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
+		struct cvm_cert *ca_issuer =
+		    cvm_mockpki_x509(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
+		struct cvm_privkey *ca_key =
+		    cvm_mockpki_key(pki, pc->sub_ca ? CVM_MOCKPKI_PCK_CA : CVM_MOCKPKI_ROOT);
 
 		assert_int_equal(cvm_testpki_issue(pki, ca_issuer, ca_key, "Intel SGX PCK Platform CA",
 		                                   FORGER_SERIAL + 2, "critical,CA:TRUE,pathlen:0",
@@ -867,7 +867,7 @@ static void pck_crl_issuer_chain_must_be_a_pck_ca_and_the_root(void **state)
 	struct forgery f;
 	struct cvm_policy p;
 	struct outcome oc;
-	X509 *chain[2];
+	struct cvm_cert *chain[2];
 
 	(void)state;
 	policy_default(&p);

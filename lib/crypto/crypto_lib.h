@@ -1,0 +1,212 @@
+/* lib/crypto's library-internal interface for issuing: private keys of the
+ * kinds the vendors' PKIs use, raw signatures, and certificates and CRLs of
+ * any shape, wrong ones included. It serves the simulator's mock Intel and
+ * AMD PKIs (lib/sim) and the unit tests' deliberately broken variants of
+ * them (tests/common); lib/crypto is the only module that includes OpenSSL,
+ * so they issue through this header and never touch it.
+ *
+ * Not part of the public API and not exported (no CVM_API): a library user
+ * verifies vendor PKIs, it does not mint them. No OpenSSL type appears here.
+ * Certificates are the library's struct cvm_cert (include/cvmkit/crypto.h),
+ * so what is issued can be handed straight to the verifying functions.
+ *
+ * Nothing here verifies anything, and nothing checks that what is issued
+ * makes sense: a certificate with the wrong name, role or key usage, signed
+ * by the wrong key, or a CRL signed by a key its issuer does not hold, is
+ * exactly what a test of the verifier needs. The functions that return an
+ * int return 0 or a negative CVM_E_*; every function leaves OpenSSL's error
+ * queue empty. */
+#ifndef CVM_CRYPTO_CRYPTO_LIB_H
+#define CVM_CRYPTO_CRYPTO_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/err.h>
+
+/* ---- private keys (lib/crypto/privkey.c) --------------------------------- */
+
+/* The kinds of private key the vendors' PKIs use. */
+enum cvm_privkey_type {
+	CVM_PRIVKEY_P256 = 1, /* ECDSA P-256: Intel's PKI, a quote's attestation key */
+	CVM_PRIVKEY_P384,     /* ECDSA P-384: AMD's VCEK and VLEK */
+	CVM_PRIVKEY_RSA,      /* RSA of CVM_PRIVKEY_RSA_BITS_MIN..MAX bits: AMD's ARK, ASK and ASVK */
+};
+#define CVM_PRIVKEY_RSA_BITS_MIN 2048u
+#define CVM_PRIVKEY_RSA_BITS_MAX 4096u
+/* The largest key file cvm_privkey_load_pem reads (a 4096-bit RSA key in
+ * PKCS#8 PEM is about 3.3 KB). */
+#define CVM_PRIVKEY_FILE_MAX ((size_t)16 * 1024)
+
+/* The signature algorithms. */
+enum cvm_sig_alg {
+	CVM_SIG_ECDSA_SHA256 = 1, /* ECDSA with SHA-256 (an EC key): Intel's */
+	CVM_SIG_ECDSA_SHA384,     /* ECDSA with SHA-384 (an EC key): SEV-SNP reports */
+	CVM_SIG_RSA_PSS_SHA384,   /* RSASSA-PSS, SHA-384, MGF1 with SHA-384, 48-byte salt (RSA): AMD's */
+};
+
+/* struct cvm_privkey is a private key, reference-counted. Opaque. */
+struct cvm_privkey;
+
+/* cvm_privkey_generate makes a fresh random key of `type`; `rsa_bits` is the
+ * modulus size of an RSA key (ignored otherwise). Returns 0, CVM_E_INVAL (an
+ * unknown type, or RSA bits out of range), CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_privkey_generate(enum cvm_privkey_type type, unsigned rsa_bits,
+                                        struct cvm_privkey **out);
+/* cvm_privkey_dup takes one more reference to `k` and returns it (NULL gives
+ * NULL). Thread-safe. */
+struct cvm_privkey *cvm_privkey_dup(struct cvm_privkey *k);
+/* cvm_privkey_free drops one reference; the last one frees the key (which
+ * OpenSSL wipes). NULL is a no-op. */
+void cvm_privkey_free(struct cvm_privkey *k);
+enum cvm_privkey_type cvm_privkey_type(const struct cvm_privkey *k);
+
+/* cvm_privkey_p256_public gives the public point of a P-256 key as x || y.
+ * Returns 0, CVM_E_INVAL (another kind of key) or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_privkey_p256_public(const struct cvm_privkey *k, uint8_t xy[64]);
+/* cvm_privkey_matches_cert is true when `c` certifies the public half of
+ * `k`. It checks nothing else of `c`. */
+bool cvm_privkey_matches_cert(const struct cvm_privkey *k, const struct cvm_cert *c);
+
+/* cvm_privkey_save_pem writes `k` as PKCS#8 PEM (unencrypted) to `path`,
+ * created with mode 0600, through memory that is wiped when freed. Whoever
+ * reads the file holds the key: the caller picks a folder no one else may
+ * write to. Returns 0, CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
+CVM_MUST_CHECK int cvm_privkey_save_pem(const struct cvm_privkey *k, const char *path);
+/* cvm_privkey_load_pem reads one unencrypted PEM private key (PKCS#8, SEC1
+ * or PKCS#1) of a kind above from the regular file `path`, which no one but
+ * its owner may read, write or execute (mode and bytes come from the same
+ * open file). The bytes read are wiped. Returns 0, CVM_E_INVAL (group or
+ * others have access, or not a regular file), CVM_E_TOO_LARGE (more than
+ * CVM_PRIVKEY_FILE_MAX bytes), CVM_E_FORMAT (no key, or an encrypted one),
+ * CVM_E_UNSUPPORTED (another curve or algorithm, or an RSA size out of
+ * range), CVM_E_NOMEM or CVM_E_SYSTEM (errno holds the cause). */
+CVM_MUST_CHECK int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out);
+
+/* cvm_privkey_sign signs the `len` bytes at `msg` (hashed as `alg` says)
+ * and writes the raw signature to `sig` (`sig_cap` bytes), its length to
+ * `*sig_len`: for ECDSA r || s, each big-endian and as long as the curve's
+ * order (64 bytes on P-256, 96 on P-384), as Intel's quotes and QE reports
+ * carry them; for RSASSA-PSS the modulus-sized signature. ECDSA nonces are
+ * random. Returns 0, CVM_E_INVAL (`alg` is not for this kind of key, or
+ * `sig_cap` is too small), CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_privkey_sign(const struct cvm_privkey *k, enum cvm_sig_alg alg, const uint8_t *msg,
+                                    size_t len, uint8_t *sig, size_t sig_cap, size_t *sig_len);
+
+/* ---- certificates and CRLs (lib/crypto/issue.c) -------------------------- */
+
+#define CVM_ISSUE_NAME_MAX 16 /* attributes of a name */
+#define CVM_ISSUE_EXTS_MAX 32 /* extensions of one certificate or edit */
+#define CVM_ISSUE_CHAIN_MAX 16
+#define CVM_ISSUE_REVOKED_MAX 64
+
+/* struct cvm_issue_ext is one extension, given one of two ways:
+ *  - `der`: its extnValue contents, `der_len` bytes of DER, under the
+ *    dotted OID `oid`, critical when `critical` (a vendor's own extension);
+ *  - `conf`: its value in the text syntax of openssl's x509v3_config(5),
+ *    criticality included, for an extension OpenSSL knows, named by `oid`
+ *    (its short name or dotted OID): ("basicConstraints",
+ *    "critical,CA:TRUE,pathlen:0"), ("keyUsage", "critical,keyCertSign"),
+ *    ("subjectKeyIdentifier", "hash"), ("authorityKeyIdentifier",
+ *    "keyid:always"); `critical` is ignored.
+ * In an edit (struct cvm_issue_edit), one with neither only removes. */
+struct cvm_issue_ext {
+	const char *oid;
+	bool critical;
+	const uint8_t *der;
+	size_t der_len;
+	const char *conf;
+};
+
+/* struct cvm_issue_cert describes an X.509 v3 certificate. Every pointer is
+ * borrowed. */
+struct cvm_issue_cert {
+	/* The subject: each attribute an RDN of its own, in this order, held as
+	 * a UTF8String (PrintableString for C, as X.520 wants), as Intel and
+	 * AMD write their names. */
+	const struct cvm_name_attr *subject;
+	size_t subject_count; /* 1..CVM_ISSUE_NAME_MAX */
+	uint64_t serial;      /* 0 is allowed: AMD's VCEKs carry it */
+	int64_t not_before;   /* Unix seconds */
+	int64_t not_after;
+	const struct cvm_issue_ext *exts; /* written in this order */
+	size_t ext_count;                 /* at most CVM_ISSUE_EXTS_MAX */
+	enum cvm_sig_alg sig_alg;
+};
+
+/* cvm_issue_cert issues the certificate `spec` describes for the public half
+ * of `subject_key`, issued by `issuer` (its subject becomes the issuer name,
+ * and an authority key identifier refers to its key) or self-issued when
+ * `issuer` is NULL, and signed by `signer` with spec->sig_alg. `signer` need
+ * not be the issuer's key, nor the issuer a CA: what is wrong is the
+ * caller's choice. *out is a new certificate, parsed. Returns 0, CVM_E_INVAL
+ * (a bad spec: no or too many name attributes, an extension OpenSSL cannot
+ * make, an algorithm not for `signer`'s kind of key), CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_issue_cert(const struct cvm_issue_cert *spec, const struct cvm_privkey *subject_key,
+                                  const struct cvm_cert *issuer, const struct cvm_privkey *signer,
+                                  struct cvm_cert **out);
+
+/* struct cvm_issue_edit is a change to an existing certificate. */
+struct cvm_issue_edit {
+	const struct cvm_name_attr *subject; /* NULL: the subject is kept */
+	size_t subject_count;
+	/* Each removes every extension of its OID, then appends itself (unless
+	 * it has neither `der` nor `conf`). */
+	const struct cvm_issue_ext *exts;
+	size_t ext_count;
+	enum cvm_sig_alg sig_alg;
+};
+
+/* cvm_issue_cert_edit copies `c`, changes it as `e` says and signs the copy
+ * with `signer`. `issuer` gives the authority key identifier's context for a
+ * new extension; when it is NULL, `c` is self-issued and a new subject is
+ * also its issuer name. Serial, validity, key and every other extension are
+ * kept. Returns 0, CVM_E_INVAL, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_issue_cert_edit(const struct cvm_cert *c, const struct cvm_issue_edit *e,
+                                       const struct cvm_cert *issuer, const struct cvm_privkey *signer,
+                                       struct cvm_cert **out);
+
+/* struct cvm_issue_crl describes a version 2 CRL. */
+struct cvm_issue_crl {
+	int64_t this_update; /* Unix seconds */
+	int64_t next_update;
+	const uint64_t *revoked; /* serials, each revoked at this_update */
+	size_t revoked_count;    /* at most CVM_ISSUE_REVOKED_MAX */
+	uint64_t number;         /* the cRLNumber extension; 0: none */
+	bool authority_key_id;   /* an authorityKeyIdentifier (key id) of the issuer */
+	enum cvm_sig_alg sig_alg;
+};
+
+/* cvm_issue_crl issues the CRL `spec` describes under `issuer`'s name,
+ * signed by `signer` (which, again, need not be the issuer's key), into a
+ * new DER buffer with one NUL after it (not counted). Returns 0, CVM_E_INVAL,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_issue_crl(const struct cvm_issue_crl *spec, const struct cvm_cert *issuer,
+                                 const struct cvm_privkey *signer, uint8_t **der, size_t *der_len);
+
+/* cvm_issue_crl_resign signs the DER CRL of `len` bytes at `crl` again with
+ * `signer` and `alg`, everything else kept, into a new DER buffer (NUL
+ * after it, not counted). Returns 0, CVM_E_FORMAT (not a CRL), CVM_E_INVAL,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_issue_crl_resign(const uint8_t *crl, size_t len, const struct cvm_privkey *signer,
+                                        enum cvm_sig_alg alg, uint8_t **out, size_t *out_len);
+
+/* cvm_certs_pem writes the `n` certificates (1..CVM_ISSUE_CHAIN_MAX) as
+ * PEM, one block after the other, into a new buffer with one NUL after the
+ * text (not counted; a quote's PCK chain counts it in). Returns 0,
+ * CVM_E_INVAL, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_certs_pem(struct cvm_cert *const *certs, size_t n, uint8_t **out, size_t *out_len);
+
+/* cvm_cert_der_has_ext is true when the `len` bytes at `der` are exactly one
+ * DER certificate (nothing after it) that carries an extension of the dotted
+ * OID `oid`. It checks no signature. */
+bool cvm_cert_der_has_ext(const uint8_t *der, size_t len, const char *oid);
+/* cvm_certs_pem_any_has_ext is true when any of the first `max` certificates
+ * of the PEM text of `len` bytes at `pem` carries an extension of `oid`; the
+ * certificates are read in order up to the first that does not parse. */
+bool cvm_certs_pem_any_has_ext(const uint8_t *pem, size_t len, const char *oid, size_t max);
+
+#endif
