@@ -928,8 +928,7 @@ static int do_show(const struct opts *o)
 		if (r == CVM_OK) {
 			printf("null\n}\n");
 		} else {
-			json_t *s =
-			    json_string(r == CVM_E_NOMEM ? "out of memory" : cvm_ima_reader_err(rd));
+			json_t *s = json_string(r == CVM_E_NOMEM ? "out of memory" : cvm_ima_reader_err(rd));
 
 			line = s != NULL ? json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
 			printf("%s\n}\n", line != NULL ? line : "\"?\"");
