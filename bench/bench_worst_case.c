@@ -34,6 +34,8 @@
 #include <cvmkit/tpm.h>
 #include <cvmkit/verify.h>
 
+#include "crypto/crypto_lib.h"
+
 #define PROG "bench_worst_case"
 
 static unsigned runs_wanted = 5;

@@ -46,6 +46,7 @@
 #include <cvmkit/err.h>
 
 #include "crypto/crypto_int.h"
+#include "crypto/crypto_lib.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -89,23 +89,6 @@ CVM_API void cvm_p256_key_free(struct cvm_p256_key *k);
  * big-endian). Returns 0 or CVM_E_SIGNATURE. */
 CVM_API CVM_MUST_CHECK int cvm_p256_verify(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
                                            const uint8_t sig[64]);
-/* Kept verifications. The *_kept variants of the ECDSA verifications
- * (cvm_p256_verify_kept, cvm_cert_verify_p256_kept,
- * cvm_cert_check_issued_kept, cvm_crl_check_issued_kept,
- * cvm_cert_verify_p384_kept) check exactly what the plain ones check; the
- * caller adds that it has authenticated the key (it chains to a trust
- * anchor) and expects to see it again. At a key's 8th kept verification a
- * table of its multiples is made (P-256: about 150 KB, some 25 ms to build;
- * P-384: about 1 MB), and the tables of the most used such keys are kept
- * process-wide (8 P-256 keys, 4 P-384 keys; thread-safe, one built at a
- * time): a verification under a key with a table costs about half as much
- * (P-256) or a third (P-384). Tables are a pure function of the public key,
- * never a verification result. Only authenticated keys, so that nobody can
- * make a verifier build tables for keys of their choosing: the plain
- * variants keep nothing. A build with CVM_FAST_ECDSA=OFF (see
- * cvm_ecdsa_fast) has no tables, and *_kept is the plain verification. */
-CVM_API CVM_MUST_CHECK int cvm_p256_verify_kept(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
-                                                const uint8_t sig[64]);
 
 /* struct cvm_cert is a parsed X.509 certificate. */
 struct cvm_cert;
@@ -120,8 +103,6 @@ CVM_API CVM_MUST_CHECK int cvm_certs_parse_pem(const uint8_t *pem, size_t len, s
                                                size_t *count);
 CVM_API void cvm_certs_free(struct cvm_cert **certs, size_t count);
 CVM_API void cvm_cert_free(struct cvm_cert *c);
-/* cvm_cert_dup takes a new reference to `c`. */
-CVM_API struct cvm_cert *cvm_cert_dup(struct cvm_cert *c);
 
 /* Validity window in Unix seconds. */
 CVM_API int64_t cvm_cert_not_before(const struct cvm_cert *c);
@@ -176,18 +157,11 @@ CVM_API void cvm_cert_der(const struct cvm_cert *c, const uint8_t **der, size_t 
  * under `issuer`'s key. Returns 0, CVM_E_CHAIN (names or CA flag) or
  * CVM_E_SIGNATURE. */
 CVM_API CVM_MUST_CHECK int cvm_cert_check_issued(const struct cvm_cert *child, const struct cvm_cert *issuer);
-/* cvm_cert_check_issued_kept: see "Kept verifications" above (`issuer` is
- * the authenticated key). */
-CVM_API CVM_MUST_CHECK int cvm_cert_check_issued_kept(const struct cvm_cert *child,
-                                                      const struct cvm_cert *issuer);
 /* cvm_cert_verify_p256 checks an ECDSA-SHA256 r || s signature under the
  * certificate's key, which must be P-256. Returns 0, CVM_E_SIGNATURE or
  * CVM_E_UNSUPPORTED. */
 CVM_API CVM_MUST_CHECK int cvm_cert_verify_p256(const struct cvm_cert *c, const uint8_t *msg, size_t len,
                                                 const uint8_t sig[64]);
-/* cvm_cert_verify_p256_kept: see "Kept verifications" above. */
-CVM_API CVM_MUST_CHECK int cvm_cert_verify_p256_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
-                                                     const uint8_t sig[64]);
 /* cvm_cert_verify_p384 checks an ECDSA-SHA384 signature given as r || s (96
  * bytes, big-endian) over `len` bytes at `msg` under the certificate's key,
  * which must be P-384 (an AMD VCEK or VLEK). It keeps nothing. Returns 0,
@@ -195,14 +169,11 @@ CVM_API CVM_MUST_CHECK int cvm_cert_verify_p256_kept(const struct cvm_cert *c, c
  * CVM_E_UNSUPPORTED (not a P-384 key), CVM_E_NOMEM or CVM_E_CRYPTO. */
 CVM_API CVM_MUST_CHECK int cvm_cert_verify_p384(const struct cvm_cert *c, const uint8_t *msg, size_t len,
                                                 const uint8_t sig[96]);
-/* cvm_cert_verify_p384_kept: see "Kept verifications" above (the caller
- * verified the certificate's chain up to a trust anchor). */
-CVM_API CVM_MUST_CHECK int cvm_cert_verify_p384_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
-                                                     const uint8_t sig[96]);
 
 /* cvm_ecdsa_fast is true when this build verifies ECDSA P-256 and P-384
  * signatures with its own arithmetic on OpenSSL's EC point operations, with
- * the kept tables above (CMake CVM_FAST_ECDSA=ON, the default), and false
+ * per-key tables for keys the library authenticated (CMake CVM_FAST_ECDSA=ON,
+ * the default), and false
  * when every ECDSA verification goes to OpenSSL's EVP (CVM_FAST_ECDSA=OFF).
  * Both give the same verdict on every input. */
 CVM_API bool cvm_ecdsa_fast(void);
@@ -227,36 +198,6 @@ CVM_API bool cvm_cert_signed_rsa_pss_sha384(const struct cvm_cert *c);
  * absent or present twice. */
 CVM_API CVM_MUST_CHECK int cvm_cert_ext(const struct cvm_cert *c, const char *oid, struct cvm_rd *out);
 
-/* cvm_cert_cache_keep keeps the parsed form of `c` process-wide (the last
- * CVM_CERT_CACHE_MAX such certificates, thread-safe), so that a later
- * cvm_cert_parse or cvm_cert_pool_parse_pem of the very same DER bytes takes it
- * instead of parsing again (OpenSSL 3.0 spends about 100 us parsing one).
- * Callers keep only certificates that verified up to a trust anchor. It
- * saves parsing, never a check: dates, signatures and CRLs are checked by
- * every verification as before. */
-#define CVM_CERT_CACHE_MAX 32
-CVM_API void cvm_cert_cache_keep(struct cvm_cert *c);
-
-/* struct cvm_cert_pool keeps parsed certificates by their DER bytes, so the
- * same certificate met in several chains (Intel's root, the TCB signing
- * certificate, the PCK CA) is parsed once. OpenSSL 3.0 spends about as long
- * parsing a certificate as verifying a signature. It caches parsing only,
- * never a verification result. At most CVM_CERT_POOL_MAX certificates are
- * kept; past that, certificates are parsed as usual. */
-#define CVM_CERT_POOL_MAX 32
-struct cvm_cert_pool;
-CVM_API CVM_MUST_CHECK int cvm_cert_pool_new(struct cvm_cert_pool **out);
-CVM_API void cvm_cert_pool_free(struct cvm_cert_pool *pool);
-/* cvm_cert_pool_add keeps a reference to `c`. */
-CVM_API void cvm_cert_pool_add(struct cvm_cert_pool *pool, struct cvm_cert *c);
-/* cvm_cert_pool_holds is true when the pool keeps a reference to `c` (so `c`
- * lives as long as the pool). */
-CVM_API bool cvm_cert_pool_holds(const struct cvm_cert_pool *pool, const struct cvm_cert *c);
-/* cvm_cert_pool_parse_pem is cvm_certs_parse_pem through the pool (a NULL
- * pool parses every certificate). */
-CVM_API CVM_MUST_CHECK int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
-                                                   struct cvm_cert ***out, size_t *count);
-
 /* struct cvm_crl is a parsed certificate revocation list. */
 struct cvm_crl;
 /* cvm_crl_parse reads a CRL in DER or PEM. */
@@ -268,15 +209,6 @@ CVM_API int64_t cvm_crl_next_update(const struct cvm_crl *crl);
 CVM_API void cvm_crl_issuer(const struct cvm_crl *crl, char *buf, size_t len);
 /* cvm_crl_check_issued checks that `issuer` issued the CRL and its signature. */
 CVM_API CVM_MUST_CHECK int cvm_crl_check_issued(const struct cvm_crl *crl, const struct cvm_cert *issuer);
-/* cvm_crl_check_issued_kept: see "Kept verifications" above. */
-CVM_API CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl,
-                                                     const struct cvm_cert *issuer);
-/* cvm_crl_cache_keep is cvm_cert_cache_keep for CRLs (the last
- * CVM_CRL_CACHE_MAX CRLs of at most CVM_CRL_CACHE_BYTES bytes each, by their
- * exact bytes as given to cvm_crl_parse). */
-#define CVM_CRL_CACHE_MAX 8
-#define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
-CVM_API void cvm_crl_cache_keep(struct cvm_crl *crl);
 /* cvm_crl_signed_rsa_pss_sha384 is cvm_cert_signed_rsa_pss_sha384 for a CRL. */
 CVM_API bool cvm_crl_signed_rsa_pss_sha384(const struct cvm_crl *crl);
 /* cvm_crl_revokes is true when `c` (by issuer name and serial) is listed. */

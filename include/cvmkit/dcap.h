@@ -138,17 +138,6 @@ CVM_API CVM_MUST_CHECK int cvm_qe_identity_parse(const uint8_t *body, size_t len
                                                  uint8_t signature[64]);
 CVM_API void cvm_qe_identity_free(struct cvm_qe_identity *qe);
 
-/* cvm_tcb_info_keep keeps the decoded `ti` of `body` process-wide (a few
- * recent bodies, thread-safe) so that a later cvm_tcb_info_parse of exactly
- * the same bytes returns it (shared, read-only) instead of decoding again.
- * Verifiers call it once the body's signature verified; it saves decoding,
- * never a check. `signed_part` and `signature` are what the parse gave. */
-CVM_API void cvm_tcb_info_keep(struct cvm_tcb_info *ti, const uint8_t *body, size_t len,
-                               const struct cvm_rd *signed_part, const uint8_t signature[64]);
-/* cvm_qe_identity_keep is cvm_tcb_info_keep for a QE identity. */
-CVM_API void cvm_qe_identity_keep(struct cvm_qe_identity *qe, const uint8_t *body, size_t len,
-                                  const struct cvm_rd *signed_part, const uint8_t signature[64]);
-
 /* cvm_iso8601_parse parses "YYYY-MM-DDThh:mm:ssZ" (optionally with
  * fractional seconds, or an offset "+hh:mm") to Unix seconds. */
 CVM_API bool cvm_iso8601_parse(const char *s, size_t len, int64_t *out);

@@ -26,6 +26,8 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 
+#include "crypto/crypto_lib.h"
+
 #define BUILTIN_MAX 3
 #define RSA_BITS_MIN 2048u /* AMD's keys are 4096-bit; test roots may be smaller */
 #define RSA_BITS_MAX 8192u

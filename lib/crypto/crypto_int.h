@@ -11,6 +11,8 @@
 
 #include <cvmkit/crypto.h>
 
+#include "crypto_lib.h"
+
 /* ECDSA P-256 and P-384 verification comes in two builds (CMake option
  * CVM_FAST_ECDSA, compile definition CVM_FAST_ECDSA=1 or 0, the same for
  * every file): the fast one computes u1*G + u2*Q itself on OpenSSL's EC point

@@ -1,4 +1,8 @@
-/* lib/crypto's library-internal interface for issuing: private keys of the
+/* lib/crypto's library-internal interface, for the modules above it: the
+ * kept verifications, caches and reference counts that make repeated
+ * verification cheap (used by lib/dcap and lib/amd), and issuing (below).
+ *
+ * Issuing: private keys of the
  * kinds the vendors' PKIs use, raw signatures, and certificates and CRLs of
  * any shape, wrong ones included. It serves the simulator's mock Intel and
  * AMD PKIs (lib/sim) and the unit tests' deliberately broken variants of
@@ -208,5 +212,85 @@ bool cvm_cert_der_has_ext(const uint8_t *der, size_t len, const char *oid);
  * of the PEM text of `len` bytes at `pem` carries an extension of `oid`; the
  * certificates are read in order up to the first that does not parse. */
 bool cvm_certs_pem_any_has_ext(const uint8_t *pem, size_t len, const char *oid, size_t max);
+
+/* ==== kept verifications, caches and references ========================== */
+
+/* What the verifiers above (lib/dcap, lib/amd) use to make repeated
+ * verification cheap; not for library users, whose verifications go through
+ * cvm_verify_* (docs/threat-model.md, "What the library keeps"). */
+
+/* Kept verifications. The *_kept variants of the ECDSA verifications
+ * (cvm_p256_verify_kept, cvm_cert_verify_p256_kept,
+ * cvm_cert_check_issued_kept, cvm_crl_check_issued_kept,
+ * cvm_cert_verify_p384_kept) check exactly what the plain ones check; the
+ * caller adds that it has authenticated the key (it chains to a trust
+ * anchor) and expects to see it again. At a key's 8th kept verification a
+ * table of its multiples is made (P-256: about 150 KB, some 25 ms to build;
+ * P-384: about 1 MB), and the tables of the most used such keys are kept
+ * process-wide (8 P-256 keys, 4 P-384 keys; thread-safe, one built at a
+ * time): a verification under a key with a table costs about half as much
+ * (P-256) or a third (P-384). Tables are a pure function of the public key,
+ * never a verification result. Only authenticated keys, so that nobody can
+ * make a verifier build tables for keys of their choosing: the plain
+ * variants keep nothing. A build with CVM_FAST_ECDSA=OFF (see
+ * cvm_ecdsa_fast) has no tables, and *_kept is the plain verification. */
+CVM_MUST_CHECK int cvm_p256_verify_kept(const struct cvm_p256_key *k, const uint8_t *msg, size_t len,
+                                        const uint8_t sig[64]);
+
+/* cvm_cert_dup takes a new reference to `c`. */
+struct cvm_cert *cvm_cert_dup(struct cvm_cert *c);
+
+/* cvm_cert_check_issued_kept: see "Kept verifications" above (`issuer` is
+ * the authenticated key). */
+CVM_MUST_CHECK int cvm_cert_check_issued_kept(const struct cvm_cert *child, const struct cvm_cert *issuer);
+
+/* cvm_cert_verify_p256_kept: see "Kept verifications" above. */
+CVM_MUST_CHECK int cvm_cert_verify_p256_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
+                                             const uint8_t sig[64]);
+
+/* cvm_cert_verify_p384_kept: see "Kept verifications" above (the caller
+ * verified the certificate's chain up to a trust anchor). */
+CVM_MUST_CHECK int cvm_cert_verify_p384_kept(const struct cvm_cert *c, const uint8_t *msg, size_t len,
+                                             const uint8_t sig[96]);
+
+/* cvm_cert_cache_keep keeps the parsed form of `c` process-wide (the last
+ * CVM_CERT_CACHE_MAX such certificates, thread-safe), so that a later
+ * cvm_cert_parse or cvm_cert_pool_parse_pem of the very same DER bytes takes it
+ * instead of parsing again (OpenSSL 3.0 spends about 100 us parsing one).
+ * Callers keep only certificates that verified up to a trust anchor. It
+ * saves parsing, never a check: dates, signatures and CRLs are checked by
+ * every verification as before. */
+#define CVM_CERT_CACHE_MAX 32
+void cvm_cert_cache_keep(struct cvm_cert *c);
+
+/* struct cvm_cert_pool keeps parsed certificates by their DER bytes, so the
+ * same certificate met in several chains (Intel's root, the TCB signing
+ * certificate, the PCK CA) is parsed once. OpenSSL 3.0 spends about as long
+ * parsing a certificate as verifying a signature. It caches parsing only,
+ * never a verification result. At most CVM_CERT_POOL_MAX certificates are
+ * kept; past that, certificates are parsed as usual. */
+#define CVM_CERT_POOL_MAX 32
+struct cvm_cert_pool;
+CVM_MUST_CHECK int cvm_cert_pool_new(struct cvm_cert_pool **out);
+void cvm_cert_pool_free(struct cvm_cert_pool *pool);
+/* cvm_cert_pool_add keeps a reference to `c`. */
+void cvm_cert_pool_add(struct cvm_cert_pool *pool, struct cvm_cert *c);
+/* cvm_cert_pool_holds is true when the pool keeps a reference to `c` (so `c`
+ * lives as long as the pool). */
+bool cvm_cert_pool_holds(const struct cvm_cert_pool *pool, const struct cvm_cert *c);
+/* cvm_cert_pool_parse_pem is cvm_certs_parse_pem through the pool (a NULL
+ * pool parses every certificate). */
+CVM_MUST_CHECK int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,
+                                           struct cvm_cert ***out, size_t *count);
+
+/* cvm_crl_check_issued_kept: see "Kept verifications" above. */
+CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const struct cvm_cert *issuer);
+
+/* cvm_crl_cache_keep is cvm_cert_cache_keep for CRLs (the last
+ * CVM_CRL_CACHE_MAX CRLs of at most CVM_CRL_CACHE_BYTES bytes each, by their
+ * exact bytes as given to cvm_crl_parse). */
+#define CVM_CRL_CACHE_MAX 8
+#define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
+void cvm_crl_cache_keep(struct cvm_crl *crl);
 
 #endif

@@ -23,4 +23,15 @@ struct cvm_pck_info {
  * the SGX extension. Returns 0 or CVM_E_FORMAT. */
 CVM_MUST_CHECK int cvm_pck_info_parse(const struct cvm_rd *ext, struct cvm_pck_info *out);
 
+/* cvm_tcb_info_keep keeps the decoded `ti` of `body` process-wide (a few
+ * recent bodies, thread-safe) so that a later cvm_tcb_info_parse of exactly
+ * the same bytes returns it (shared, read-only) instead of decoding again.
+ * Verifiers call it once the body's signature verified; it saves decoding,
+ * never a check. `signed_part` and `signature` are what the parse gave. */
+void cvm_tcb_info_keep(struct cvm_tcb_info *ti, const uint8_t *body, size_t len,
+                       const struct cvm_rd *signed_part, const uint8_t signature[64]);
+/* cvm_qe_identity_keep is cvm_tcb_info_keep for a QE identity. */
+void cvm_qe_identity_keep(struct cvm_qe_identity *qe, const uint8_t *body, size_t len,
+                          const struct cvm_rd *signed_part, const uint8_t signature[64]);
+
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dcap/collateral_int.h"
+#include "dcap_int.h"
 
 #define KEPT_MAX 8 /* a few FMSPCs' TCB infos and the QE identities */
 

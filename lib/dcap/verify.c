@@ -27,6 +27,7 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 
+#include "crypto/crypto_lib.h"
 #include "dcap_int.h"
 
 struct cvm_dcap_verified {

@@ -29,6 +29,8 @@
 #include <cvmkit/err.h>
 
 #include "crypto/crypto_int.h"
+#include "crypto/crypto_lib.h"
+#include "dcap/dcap_int.h"
 #include "vectors.h"
 
 /* ---- helpers: keys, raw signatures, OpenSSL's verdicts -------------------- */
