@@ -83,7 +83,7 @@ struct verify_ctx {
 
 static int load_collateral(struct verify_ctx *v)
 {
-	char what[256] = "";
+	char what[4352] = "";
 	int r;
 
 	if (cvm_evidence_platform(v->ev) == CVM_EVIDENCE_SNP) {
@@ -95,9 +95,8 @@ static int load_collateral(struct verify_ctx *v)
 	}
 	if (r == CVM_OK)
 		return CLI_EXIT_OK;
-	cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s%s%s (see 'cvm help quote' for the files)",
-	        v->collateral_dir, what, what[0] != '\0' ? ": " : "",
-	        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+	cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s (see 'cvm help quote' for the files)",
+	        v->collateral_dir, what[0] != '\0' ? what : cvm_strerror(r));
 	return CLI_EXIT_ERROR;
 }
 

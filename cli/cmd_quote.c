@@ -147,18 +147,14 @@ struct verify_ctx {
 
 static int load_collateral(struct verify_ctx *v)
 {
-	char what[256] = "";
+	char what[4352] = "";
 	int r;
 
 	r = cvm_dcap_collateral_load_dir(v->collateral_dir, &v->coll, what, sizeof(what));
 	if (r == CVM_OK)
 		return CLI_EXIT_OK;
-	if (r == CVM_E_SYSTEM)
-		cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s%s%s", v->collateral_dir, what,
-		        what[0] != '\0' ? ": " : "", strerror(errno));
-	else
-		cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s%s%s", v->collateral_dir, what,
-		        what[0] != '\0' ? ": " : "", cvm_strerror(r));
+	cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s", v->collateral_dir,
+	        what[0] != '\0' ? what : cvm_strerror(r));
 	fprintf(stderr, "cvm quote verify: --collateral needs a folder with tcb_info.json, qe_identity.json, "
 	                "tcb_info_issuer_chain.pem, qe_identity_issuer_chain.pem, pck_crl_issuer_chain.pem, "
 	                "pck_crl.der and root_ca_crl.der\n");
@@ -299,21 +295,14 @@ static bool parse_type(const char *s, enum evidence_type *out)
 
 static int load_amd_collateral(struct verify_ctx *v)
 {
-	char what[256] = "";
+	char what[4352] = "";
 	int r;
 
 	r = cvm_amd_collateral_load_dir(v->collateral_dir, &v->amd, what, sizeof(what));
 	if (r == CVM_OK)
 		return CLI_EXIT_OK;
-	if (r == CVM_E_SYSTEM)
-		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s%s%s", v->collateral_dir,
-		        what, what[0] != '\0' ? ": " : "", strerror(errno));
-	else if (r == CVM_E_FORMAT)
-		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s is missing",
-		        v->collateral_dir, what);
-	else
-		cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s%s%s", v->collateral_dir,
-		        what, what[0] != '\0' ? ": " : "", cvm_strerror(r));
+	cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s", v->collateral_dir,
+	        what[0] != '\0' ? what : cvm_strerror(r));
 	fprintf(stderr, "cvm quote verify: for an SEV-SNP report, --collateral needs a folder with vcek.der "
 	                "(or vcek.pem) or vlek.der, and ask.pem, asvk.pem or cert_chain.pem; ark.pem and "
 	                "crl.der are optional\n");

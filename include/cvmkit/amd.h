@@ -67,11 +67,11 @@ struct cvm_amd_collateral {
  * snp/<name> folders: vcek.der or vcek.pem and/or vlek.der or vlek.pem,
  * ask.pem and/or asvk.pem and/or cert_chain.pem, and optionally ark.pem and
  * crl.der (or crl.pem). It needs a VCEK or VLEK and an ASK, ASVK or
- * cert_chain.pem; it parses nothing. On error, `what` (if not NULL) names the
- * file at fault. Returns 0, CVM_E_SYSTEM (errno set), CVM_E_TOO_LARGE,
+ * cert_chain.pem; it parses nothing. On error, `err` (may be NULL) holds one
+ * sentence naming the file at fault and why. Returns 0, CVM_E_SYSTEM (errno set), CVM_E_TOO_LARGE,
  * CVM_E_FORMAT (a needed file is missing) or CVM_E_NOMEM. */
 CVM_API CVM_MUST_CHECK int cvm_amd_collateral_load_dir(const char *dir, struct cvm_amd_collateral **out,
-                                                       char *what, size_t what_len);
+                                                       char *err, size_t err_len);
 CVM_API void cvm_amd_collateral_free(struct cvm_amd_collateral *c);
 
 /* struct cvm_amd_vek is what a verified VCEK or VLEK certifies. */

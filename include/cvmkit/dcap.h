@@ -166,10 +166,12 @@ struct cvm_dcap_collateral {
 /* cvm_dcap_collateral_load_dir reads a folder laid out as the vectors are:
  * tcb_info.json, qe_identity.json, tcb_info_issuer_chain.pem,
  * qe_identity_issuer_chain.pem, pck_crl_issuer_chain.pem, pck_crl.der,
- * root_ca_crl.der and optionally intel_sgx_root_ca.der. On error, `what`
- * (if not NULL) names the file at fault. */
+ * root_ca_crl.der and optionally intel_sgx_root_ca.der. It parses nothing.
+ * On error, `err` (may be NULL) holds one sentence naming the file at fault
+ * and why. Returns 0, CVM_E_SYSTEM (errno set), CVM_E_TOO_LARGE, CVM_E_INVAL
+ * or CVM_E_NOMEM. */
 CVM_API CVM_MUST_CHECK int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **out,
-                                                        char *what, size_t what_len);
+                                                        char *err, size_t err_len);
 CVM_API void cvm_dcap_collateral_free(struct cvm_dcap_collateral *c);
 
 /* The Intel SGX Root CA, built in (DER). */

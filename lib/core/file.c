@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 
 #include <cvmkit/file.h>
 #include <cvmkit/secret.h>
+
+#include "core_lib.h"
 
 int cvm_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len)
 {
@@ -135,4 +138,31 @@ fail:
 	unlink(tmp);
 	errno = saved;
 	return CVM_E_SYSTEM;
+}
+
+int cvm_err_set(char *err, size_t err_len, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || err_len == 0)
+		return r;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int cvm_file_read_err(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err, size_t err_len)
+{
+	int r = cvm_file_read(path, max, out, out_len);
+	int saved = errno;
+
+	if (r == CVM_E_SYSTEM)
+		(void)cvm_err_set(err, err_len, r, "%s: %s", path, strerror(saved));
+	else if (r == CVM_E_TOO_LARGE)
+		(void)cvm_err_set(err, err_len, r, "%s is larger than %zu bytes", path, max);
+	else if (r != CVM_OK)
+		(void)cvm_err_set(err, err_len, r, "%s: %s", path, cvm_strerror(r));
+	errno = saved;
+	return r;
 }

@@ -7,6 +7,8 @@
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
 
+#include "core/core_lib.h"
+
 struct coll_file {
 	const char *name;
 	size_t max;
@@ -32,17 +34,15 @@ static const struct coll_file coll_files[] = {
     COLL_FIELD("intel_sgx_root_ca.der", CVM_DCAP_CERT_MAX, true, root_ca),
 };
 
-int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **out, char *what,
-                                 size_t what_len)
+int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **out, char *err, size_t err_len)
 {
 	struct cvm_dcap_collateral *c = NULL;
 	int r = CVM_OK;
 
 	*out = NULL;
-	if (what != NULL && what_len != 0)
-		what[0] = '\0';
+	(void)cvm_err_set(err, err_len, CVM_OK, "%s", "");
 	if (dir == NULL)
-		return CVM_E_INVAL;
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "no collateral folder given");
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return CVM_E_NOMEM;
@@ -55,20 +55,18 @@ int cvm_dcap_collateral_load_dir(const char *dir, struct cvm_dcap_collateral **o
 
 		n = snprintf(path, sizeof(path), "%s/%s", dir, f->name);
 		if (n < 0 || (size_t)n >= sizeof(path)) {
-			r = CVM_E_INVAL;
+			r = cvm_err_set(err, err_len, CVM_E_INVAL, "the folder name is too long");
 			goto out;
 		}
-		r = cvm_file_read(path, f->max, buf, len);
+		r = cvm_file_read_err(path, f->max, buf, len, err, err_len);
 		if (r == CVM_E_SYSTEM && errno == ENOENT && f->optional) {
 			r = CVM_OK;
 			continue;
 		}
-		if (r != CVM_OK) {
-			if (what != NULL && what_len != 0)
-				(void)snprintf(what, what_len, "%s", path);
+		if (r != CVM_OK)
 			goto out;
-		}
 	}
+	(void)cvm_err_set(err, err_len, CVM_OK, "%s", ""); /* an absent optional file is no error */
 	*out = c;
 	c = NULL; /* transferred */
 out:

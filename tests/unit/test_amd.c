@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bn.h>
@@ -1114,9 +1115,32 @@ static void policy_file_snp_section_is_strict(void **state)
 	}
 }
 
+static void collateral_folder_errors_name_the_file_and_why(void **state)
+{
+	struct cvm_amd_collateral *c = NULL;
+	char err[4352], dir[] = "/tmp/cvm-amd-coll.XXXXXX", path[4352];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(cvm_amd_collateral_load_dir(dir, &c, err, sizeof(err)), CVM_E_FORMAT);
+	assert_null(c);
+	assert_non_null(strstr(err, "holds no vcek.der, vcek.pem, vlek.der or vlek.pem"));
+	(void)snprintf(path, sizeof(path), "%s/vcek.der", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs("x", f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cvm_amd_collateral_load_dir(dir, &c, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "holds no ask.pem and no cert_chain.pem"));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(collateral_folder_errors_name_the_file_and_why),
 	    cmocka_unit_test(every_vector_verifies_at_its_time),
 	    cmocka_unit_test(every_vector_passes_the_front_door_with_a_lenient_policy),
 	    cmocka_unit_test(every_bit_flip_in_a_signed_report_is_rejected),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -586,10 +587,29 @@ static void vectors_verify_alike_from_many_threads(void **state)
 	}
 }
 
+static void collateral_folder_errors_name_the_file_and_why(void **state)
+{
+	struct cvm_dcap_collateral *c = NULL;
+	char err[4352], dir[] = "/tmp/cvm-dcap-coll.XXXXXX";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	err[0] = 'x';
+	assert_int_equal(cvm_dcap_collateral_load_dir(dir, &c, err, sizeof(err)), CVM_E_SYSTEM);
+	assert_null(c);
+	assert_non_null(strstr(err, "/tcb_info.json: No such file or directory"));
+	assert_int_equal(cvm_dcap_collateral_load_dir(NULL, &c, err, sizeof(err)), CVM_E_INVAL);
+	assert_non_null(strstr(err, "no collateral folder"));
+	/* NULL is allowed for err */
+	assert_int_equal(cvm_dcap_collateral_load_dir(dir, &c, NULL, 0), CVM_E_SYSTEM);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(builtin_root_is_intels),
+	    cmocka_unit_test(collateral_folder_errors_name_the_file_and_why),
 	    cmocka_unit_test(intel_certificates_read_with_the_names_and_usages_pinned),
 	    cmocka_unit_test(every_vector_gives_the_stated_quote_verdict),
 	    cmocka_unit_test(warm_collateral_is_rechecked_against_the_time),

@@ -1,0 +1,21 @@
+/* lib/core's library-internal interface, for the modules above it. Not part
+ * of the public API and not exported. */
+#ifndef CVM_CORE_CORE_LIB_H
+#define CVM_CORE_CORE_LIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cvmkit/err.h>
+
+/* cvm_file_read_err is cvm_file_read that, on failure, also writes one
+ * sentence naming `path` and what went wrong into `err` (may be NULL):
+ * "<path>: No such file or directory", "<path> is larger than N bytes".
+ * errno is kept for CVM_E_SYSTEM. */
+CVM_MUST_CHECK int cvm_file_read_err(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err,
+                                     size_t err_len);
+/* cvm_err_set writes a printf-style sentence into `err` (may be NULL; cut
+ * to `err_len`) and returns `r`. */
+__attribute__((format(printf, 4, 5))) int cvm_err_set(char *err, size_t err_len, int r, const char *fmt, ...);
+
+#endif
