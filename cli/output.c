@@ -60,18 +60,11 @@ void out_time(int64_t t, char buf[32])
 
 size_t out_pem_cert_count(struct cvm_rd pem)
 {
-	static const char marker[] = "-----BEGIN CERTIFICATE-----";
-	const size_t mlen = sizeof(marker) - 1;
+	struct cvm_pem_block b;
 	size_t n = 0;
 
-	while (pem.len >= mlen) {
-		if (memcmp(pem.p, marker, mlen) == 0) {
-			n++;
-			(void)cvm_rd_skip(&pem, mlen);
-			continue;
-		}
-		(void)cvm_rd_skip(&pem, 1);
-	}
+	while (cvm_pem_next(&pem, &b) == CVM_OK)
+		n += cvm_pem_label_is(&b, "CERTIFICATE") ? 1 : 0;
 	return n;
 }
 

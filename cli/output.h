@@ -28,7 +28,8 @@ const char *out_body_name(const struct cvm_quote *q);
 /* out_time formats Unix seconds as "YYYY-MM-DDThh:mm:ssZ". */
 void out_time(int64_t t, char buf[32]);
 
-/* out_pem_cert_count counts "-----BEGIN CERTIFICATE-----" lines in `pem`. */
+/* out_pem_cert_count counts the CERTIFICATE blocks at the start of `pem`
+ * (up to the first text that is not a PEM block). */
 size_t out_pem_cert_count(struct cvm_rd pem);
 /* out_pem_printable is true when `pem` is printable ASCII text. */
 bool out_pem_printable(struct cvm_rd pem);

@@ -586,26 +586,27 @@ struct tls_args {
 	uint64_t not_before, not_after;
 };
 
-/* append_pem_certs adds each certificate of a PEM text (our own config) to
- * `arr` as one string. */
+/* append_pem_certs adds each CERTIFICATE block of a PEM text (our own
+ * config), read with the library's PEM framer, to `arr` as one string from
+ * its BEGIN line to its END line. */
 static int append_pem_certs(json_t *arr, const char *pem)
 {
-	static const char end[] = "-----END CERTIFICATE-----";
-	const char *p = pem;
+	static const char begin[] = "-----BEGIN ", end[] = "-----END ", dashes[] = "-----";
+	struct cvm_pem_block b;
+	struct cvm_rd in;
 
-	for (;;) {
-		const char *b = strstr(p, "-----BEGIN CERTIFICATE-----"), *e;
+	cvm_rd_init(&in, pem, strlen(pem));
+	while (cvm_pem_next(&in, &b) == CVM_OK) {
+		const char *from = (const char *)b.label.p - (sizeof(begin) - 1);
+		const char *to = (const char *)b.body.p + b.body.len + (sizeof(end) - 1) + b.label.len +
+		                 (sizeof(dashes) - 1);
 
-		if (b == NULL)
-			return CVM_OK;
-		e = strstr(b, end);
-		if (e == NULL)
-			return CVM_OK;
-		e += sizeof(end) - 1;
-		if (json_array_append_new(arr, json_stringn(b, (size_t)(e - b))) != 0)
+		if (!cvm_pem_label_is(&b, "CERTIFICATE"))
+			continue;
+		if (json_array_append_new(arr, json_stringn(from, (size_t)(to - from))) != 0)
 			return CVM_E_NOMEM;
-		p = e;
 	}
+	return CVM_OK;
 }
 
 /* issue_tls answers GetTlsKey and Tappd.DeriveKey for the key pair `kp`:

@@ -74,6 +74,19 @@ static void crl_fast_fields(struct cvm_crl *c)
 	ERR_clear_error();
 }
 
+/* crl_from_der reads exactly one DER CRL. */
+static X509_CRL *crl_from_der(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+
+	if (crl != NULL && p != der + len) {
+		X509_CRL_free(crl); /* trailing bytes after the CRL */
+		crl = NULL;
+	}
+	return crl;
+}
+
 int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 {
 	struct cvm_crl *c = NULL;
@@ -87,20 +100,18 @@ int cvm_crl_parse(const uint8_t *buf, size_t len, struct cvm_crl **out)
 	if (*out != NULL)
 		return CVM_OK;
 	if (cvm_pem_starts(buf, len)) {
-		BIO *b = BIO_new_mem_buf(buf, (int)len);
+		uint8_t *der = NULL;
+		size_t der_len = 0;
 
-		if (b == NULL)
-			return CVM_E_NOMEM;
-		crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
-		BIO_free(b);
+		r = cvm_pem_der_one(buf, len, "X509 CRL", len, &der, &der_len);
+		if (r == CVM_E_NOMEM)
+			return r;
+		r = CVM_E_FORMAT;
+		if (der != NULL)
+			crl = crl_from_der(der, der_len);
+		free(der);
 	} else {
-		const unsigned char *p = buf;
-
-		crl = d2i_X509_CRL(NULL, &p, (long)len);
-		if (crl != NULL && p != buf + len) {
-			X509_CRL_free(crl);
-			crl = NULL;
-		}
+		crl = crl_from_der(buf, len);
 	}
 	if (crl == NULL)
 		goto out;

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
 
 #include "crypto_lib.h"
 
@@ -219,8 +220,12 @@ void *cvm_mru_take(struct cvm_mru *m, const uint8_t *p, size_t len);
  * bytes is there; the least recently used one makes room. */
 void cvm_mru_keep(struct cvm_mru *m, void *obj);
 
-/* cvm_pem_starts is true when the text (after whitespace) opens a PEM block. */
-bool cvm_pem_starts(const uint8_t *p, size_t len);
+/* cvm_pem_der_one reads text that is exactly one PEM block labelled `label`
+ * (white space and NULs around it allowed) and decodes it into a new buffer
+ * of at most `max` bytes. Returns 0, CVM_E_FORMAT, CVM_E_TOO_LARGE or
+ * CVM_E_NOMEM. (lib/core's PEM framer, once for every kind of object.) */
+int cvm_pem_der_one(const uint8_t *pem, size_t len, const char *label, size_t max, uint8_t **der,
+                    size_t *der_len);
 
 /* asn1_time_unix converts an ASN1_TIME to Unix seconds; false if it cannot. */
 bool cvm_asn1_time_unix(const ASN1_TIME *t, int64_t *out);

@@ -10,7 +10,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -344,24 +343,28 @@ bool cvm_cert_der_has_ext(const uint8_t *der, size_t len, const char *oid)
 
 bool cvm_certs_pem_any_has_ext(const uint8_t *pem, size_t len, const char *oid, size_t max)
 {
-	ASN1_OBJECT *obj = NULL;
-	BIO *b = NULL;
+	struct cvm_pem_block b;
+	struct cvm_rd in;
 	bool found = false;
 
 	if (pem == NULL || len == 0 || len > INT32_MAX)
 		return false;
-	obj = OBJ_txt2obj(oid, 1);
-	b = obj != NULL ? BIO_new_mem_buf(pem, (int)len) : NULL;
-	for (size_t i = 0; b != NULL && i < max && !found; i++) {
-		X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	cvm_rd_init(&in, pem, len);
+	for (size_t i = 0; i < max && !found; i++) {
+		uint8_t *der;
+		size_t cap, n = 0;
 
-		if (x == NULL)
+		if (cvm_pem_next(&in, &b) != CVM_OK)
 			break;
-		found = has_ext(x, obj);
-		X509_free(x);
+		if (!cvm_pem_label_is(&b, "CERTIFICATE"))
+			continue;
+		cap = cvm_pem_decoded_max(&b);
+		der = malloc(cap != 0 ? cap : 1);
+		if (der == NULL)
+			break;
+		if (cvm_pem_decode(&b, der, cap, &n) == CVM_OK)
+			found = cvm_cert_der_has_ext(der, n, oid);
+		free(der);
 	}
-	BIO_free(b);
-	ASN1_OBJECT_free(obj);
-	ERR_clear_error();
 	return found;
 }

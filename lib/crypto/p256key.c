@@ -273,69 +273,43 @@ out:
 
 /* ---- PEM import ------------------------------------------------------------ */
 
-static bool is_space(char c)
+/* pem_der frames the one PRIVATE KEY (PKCS#8) or EC PRIVATE KEY (SEC 1)
+ * block of `pem` (white space around it allowed, nothing else) with the
+ * library's PEM framer and decodes its body into a new secret. */
+static int pem_der(const char *pem, size_t len, struct cvm_secret **out, bool *is_pkcs8)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* find returns the offset of `needle` in p[from..len), or len. */
-static size_t find(const char *p, size_t len, size_t from, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (size_t i = from; i + n <= len; i++) {
-		if (memcmp(p + i, needle, n) == 0)
-			return i;
-	}
-	return len;
-}
-
-/* pem_body locates the one PEM block of `pem` and copies its base64 text,
- * whitespace removed, into a new secret. `*is_pkcs8` tells the label. */
-static int pem_body(const char *pem, size_t len, struct cvm_secret **out, bool *is_pkcs8)
-{
-	static const struct {
-		const char *begin, *end;
-		bool pkcs8;
-	} labels[] = {
-	    {"-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", true},
-	    {"-----BEGIN EC PRIVATE KEY-----", "-----END EC PRIVATE KEY-----", false},
-	};
+	struct cvm_pem_block b;
 	struct cvm_secret *s = NULL;
-	size_t i = 0, start, end, n = 0;
-	size_t which;
+	struct cvm_rd in;
+	size_t n = 0;
+	int r;
 
 	*out = NULL;
-	while (i < len && is_space(pem[i]))
-		i++;
-	for (which = 0; which < sizeof(labels) / sizeof(labels[0]); which++) {
-		size_t bl = strlen(labels[which].begin);
-
-		if (len - i >= bl && memcmp(pem + i, labels[which].begin, bl) == 0)
-			break;
-	}
-	if (which == sizeof(labels) / sizeof(labels[0]))
+	cvm_rd_init(&in, pem, len);
+	r = cvm_pem_next(&in, &b);
+	if (r != CVM_OK)
 		return CVM_E_FORMAT;
-	start = i + strlen(labels[which].begin);
-	end = find(pem, len, start, labels[which].end);
-	if (end == len)
+	while (in.len != 0 && (in.p[0] == ' ' || in.p[0] == '\t' || in.p[0] == '\r' || in.p[0] == '\n'))
+		(void)cvm_rd_skip(&in, 1);
+	if (in.len != 0)
+		return CVM_E_FORMAT; /* one key per PEM text */
+	if (cvm_pem_label_is(&b, "PRIVATE KEY"))
+		*is_pkcs8 = true;
+	else if (cvm_pem_label_is(&b, "EC PRIVATE KEY"))
+		*is_pkcs8 = false;
+	else
 		return CVM_E_FORMAT;
-	for (i = end + strlen(labels[which].end); i < len; i++) {
-		if (!is_space(pem[i]))
-			return CVM_E_FORMAT;
-	}
-	s = cvm_secret_new(end - start);
+	s = cvm_secret_new(cvm_pem_decoded_max(&b));
 	if (s == NULL)
 		return CVM_E_NOMEM;
-	for (i = start; i < end; i++) {
-		if (!is_space(pem[i]))
-			s->p[n++] = (uint8_t)pem[i];
+	r = cvm_pem_decode(&b, s->p, s->len, &n);
+	if (r != CVM_OK) {
+		cvm_secret_free(s); /* wipes what was decoded */
+		return CVM_E_FORMAT;
 	}
-	/* The bytes past n were never written: counting only n still wipes
-	 * every byte that held key material. */
+	/* The bytes past n were never written: the free still wipes them all. */
 	s->len = n;
 	*out = s;
-	*is_pkcs8 = labels[which].pkcs8;
 	return CVM_OK;
 }
 
@@ -376,11 +350,9 @@ static bool pkey_point_matches(const EVP_PKEY *pkey, const uint8_t pub[65])
 
 int cvm_p256_keypair_from_pem(const char *pem, size_t len, struct cvm_p256_keypair **out)
 {
-	struct cvm_secret *body = NULL;
+	struct cvm_secret *der = NULL;
 	struct cvm_p256_keypair *kp = NULL;
 	EVP_PKEY *pkey = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	const unsigned char *p;
 	uint8_t d[32];
 	char group[64];
@@ -393,25 +365,20 @@ int cvm_p256_keypair_from_pem(const char *pem, size_t len, struct cvm_p256_keypa
 		return CVM_E_INVAL;
 	if (len > PEM_MAX)
 		return CVM_E_TOO_LARGE;
-	r = pem_body(pem, len, &body, &is_pkcs8);
+	r = pem_der(pem, len, &der, &is_pkcs8);
 	if (r != CVM_OK)
 		goto out;
-	r = cvm_base64_decode((const char *)body->p, body->len, PEM_MAX, &der, &der_len);
-	if (r != CVM_OK) {
-		r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
-		goto out;
-	}
-	p = der;
+	p = der->p;
 	if (is_pkcs8) {
 		/* PKCS8_PRIV_KEY_INFO_free clears the private key it holds. */
-		PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der_len);
+		PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
 
-		if (p8 != NULL && p == der + der_len)
+		if (p8 != NULL && p == der->p + der->len)
 			pkey = EVP_PKCS82PKEY(p8);
 		PKCS8_PRIV_KEY_INFO_free(p8);
 	} else {
-		pkey = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, (long)der_len);
-		if (pkey != NULL && p != der + der_len) {
+		pkey = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, (long)der->len);
+		if (pkey != NULL && p != der->p + der->len) {
 			EVP_PKEY_free(pkey);
 			pkey = NULL;
 		}
@@ -443,8 +410,7 @@ out:
 	ERR_clear_error();
 	cvm_wipe(d, sizeof(d));
 	EVP_PKEY_free(pkey);
-	cvm_freezero(der, der_len);
-	cvm_secret_free(body);
+	cvm_secret_free(der);
 	cvm_p256_keypair_free(kp);
 	return r;
 }

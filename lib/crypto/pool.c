@@ -61,63 +61,63 @@ static bool only_space_or_nul(const struct cvm_rd *in)
 	return true;
 }
 
-/* take_line_end consumes spaces or tabs, then an end of line (or the end
- * of the input). */
-static bool take_line_end(struct cvm_rd *in)
-{
-	while (in->len != 0 && (in->p[0] == ' ' || in->p[0] == '\t'))
-		(void)cvm_rd_skip(in, 1);
-	if (in->len == 0)
-		return true;
-	if (in->p[0] == '\r')
-		cvm_rd_skip(in, 1);
-	return in->len == 0 || (in->p[0] == '\n' && cvm_rd_skip(in, 1));
-}
-
-/* base64 characters of the largest certificate accepted */
-#define PEM_B64_MAX (CVM_CERT_DER_MAX / 3 * 4 + 4)
-
-/* pem_cert_block reads one "-----BEGIN CERTIFICATE-----" block (after
- * whitespace) from `in`: base64 lines, no headers, the END line. The DER is
- * a new buffer. (PEM framing only: the DER is parsed by the caller, once.) */
+/* pem_cert_block reads one CERTIFICATE block (after white space) from `in`
+ * through the library's one PEM framer; the DER is a new buffer. (Framing
+ * only: the DER is parsed by the caller, once.) */
 static int pem_cert_block(struct cvm_rd *in, uint8_t **der, size_t *der_len)
 {
-	static const char begin[] = "-----BEGIN CERTIFICATE-----";
-	static const char end[] = "-----END CERTIFICATE-----";
-	char *b64;
-	size_t n = 0;
-	bool ended = false;
+	struct cvm_pem_block b;
+	size_t cap;
 	int r;
 
 	*der = NULL;
 	*der_len = 0;
-	while (in->len != 0 && is_space(in->p[0]))
-		cvm_rd_skip(in, 1);
-	if (in->len < sizeof(begin) - 1 || memcmp(in->p, begin, sizeof(begin) - 1) != 0)
+	r = cvm_pem_next(in, &b);
+	if (r != CVM_OK || !cvm_pem_label_is(&b, "CERTIFICATE"))
 		return CVM_E_FORMAT;
-	cvm_rd_skip(in, sizeof(begin) - 1);
-	if (!take_line_end(in))
-		return CVM_E_FORMAT;
-	b64 = malloc(in->len < PEM_B64_MAX ? in->len + 1 : PEM_B64_MAX);
-	if (b64 == NULL)
+	cap = cvm_pem_decoded_max(&b);
+	if (cap > CVM_CERT_DER_MAX)
+		cap = CVM_CERT_DER_MAX;
+	*der = malloc(cap != 0 ? cap : 1);
+	if (*der == NULL)
 		return CVM_E_NOMEM;
-	while (in->len != 0 && n < PEM_B64_MAX) { /* n <= bytes consumed < allocation */
-		uint8_t c = in->p[0];
-
-		if (c == '-') {
-			ended = in->len >= sizeof(end) - 1 && memcmp(in->p, end, sizeof(end) - 1) == 0;
-			if (ended)
-				cvm_rd_skip(in, sizeof(end) - 1);
-			break;
-		}
-		cvm_rd_skip(in, 1);
-		if (!is_space(c))
-			b64[n++] = (char)c; /* the decoder rejects what is not base64 */
+	r = cvm_pem_decode(&b, *der, cap, der_len);
+	if (r != CVM_OK) {
+		free(*der);
+		*der = NULL;
+		*der_len = 0;
+		return CVM_E_FORMAT;
 	}
-	r = ended && take_line_end(in) && n != 0 ? cvm_base64_decode(b64, n, CVM_CERT_DER_MAX, der, der_len)
-	                                         : CVM_E_FORMAT;
-	free(b64);
-	return r == CVM_E_NOMEM ? r : (r == CVM_OK ? CVM_OK : CVM_E_FORMAT);
+	return CVM_OK;
+}
+
+int cvm_pem_der_one(const uint8_t *pem, size_t len, const char *label, size_t max, uint8_t **der,
+                    size_t *der_len)
+{
+	struct cvm_pem_block b;
+	struct cvm_rd in;
+	size_t cap;
+	int r;
+
+	*der = NULL;
+	*der_len = 0;
+	cvm_rd_init(&in, pem, len);
+	r = cvm_pem_next(&in, &b);
+	if (r != CVM_OK || !cvm_pem_label_is(&b, label) || !only_space_or_nul(&in))
+		return CVM_E_FORMAT;
+	cap = cvm_pem_decoded_max(&b);
+	if (cap > max)
+		cap = max;
+	*der = malloc(cap != 0 ? cap : 1);
+	if (*der == NULL)
+		return CVM_E_NOMEM;
+	r = cvm_pem_decode(&b, *der, cap, der_len);
+	if (r != CVM_OK) {
+		free(*der);
+		*der = NULL;
+		*der_len = 0;
+	}
+	return r;
 }
 
 int cvm_cert_pool_parse_pem(struct cvm_cert_pool *pool, const uint8_t *pem, size_t len,

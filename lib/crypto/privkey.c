@@ -177,17 +177,6 @@ int cvm_privkey_save_pem(const struct cvm_privkey *k, const char *path)
 	return r;
 }
 
-/* no_passphrase refuses to decrypt: a library never prompts on a terminal,
- * which OpenSSL's default callback would do for an encrypted key. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 /* read_owner_only reads the regular file at `path` if no one but its owner
  * has access to it, judged on the file it reads (opened without blocking,
  * so that a FIFO put in a key's place is refused, not waited on). */
@@ -248,7 +237,12 @@ int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 	struct cvm_secret *buf = NULL;
 	enum cvm_privkey_type type;
 	EVP_PKEY *pkey = NULL;
-	BIO *b = NULL;
+	struct cvm_secret *der = NULL;
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	const unsigned char *p;
+	struct cvm_pem_block blk;
+	struct cvm_rd in;
+	size_t der_len = 0;
 	size_t len = 0;
 	int r;
 
@@ -259,12 +253,33 @@ int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 	r = read_owner_only(path, buf->p, buf->len, &len);
 	if (r != CVM_OK)
 		goto out;
-	r = CVM_E_NOMEM;
-	b = BIO_new_mem_buf(buf->p, (int)len);
-	if (b == NULL)
-		goto out;
+	/* One unencrypted PKCS#8 PRIVATE KEY block (white space around it),
+	 * framed by the library's PEM reader and decoded straight into secret
+	 * memory; an ENCRYPTED PRIVATE KEY is refused (nothing here ever prompts
+	 * for a passphrase). */
 	r = CVM_E_FORMAT;
-	pkey = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+	cvm_rd_init(&in, buf->p, len);
+	if (cvm_pem_next(&in, &blk) != CVM_OK || !cvm_pem_label_is(&blk, "PRIVATE KEY"))
+		goto out;
+	while (in.len != 0 && (in.p[0] == ' ' || in.p[0] == '\t' || in.p[0] == '\r' || in.p[0] == '\n'))
+		(void)cvm_rd_skip(&in, 1);
+	if (in.len != 0)
+		goto out;
+	r = CVM_E_NOMEM;
+	der = cvm_secret_new(cvm_pem_decoded_max(&blk));
+	if (der == NULL)
+		goto out;
+	r = cvm_pem_decode(&blk, der->p, der->len, &der_len);
+	if (r != CVM_OK) {
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	der->len = der_len; /* the free wipes every byte of the pages anyway */
+	r = CVM_E_FORMAT;
+	p = der->p;
+	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
+	if (p8 != NULL && p == der->p + der->len)
+		pkey = EVP_PKCS82PKEY(p8);
 	if (pkey == NULL)
 		goto out;
 	r = key_type(pkey, &type);
@@ -274,7 +289,8 @@ int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 	pkey = NULL; /* transferred, or freed by wrap */
 out:
 	EVP_PKEY_free(pkey);
-	BIO_free(b);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* clears the key it holds */
+	cvm_secret_free(der);
 	cvm_secret_free(buf);
 	ERR_clear_error();
 	return r;

@@ -7,10 +7,11 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <cvmkit/encoding.h>
 
 #include "crypto_int.h"
 
@@ -55,24 +56,34 @@ static void read_der(const uint8_t *buf, size_t len, X509 **x, EVP_PKEY **pkey)
 	}
 }
 
-/* read_pem takes the first CERTIFICATE block, else the first PUBLIC KEY
- * block. */
+/* read_pem takes the first CERTIFICATE or PUBLIC KEY block of the text
+ * (other blocks before it are passed over) through the library's PEM
+ * framer, then reads its DER as read_der does. */
 static int read_pem(const uint8_t *buf, size_t len, X509 **x, EVP_PKEY **pkey)
 {
-	BIO *b = BIO_new_mem_buf(buf, (int)len);
+	struct cvm_pem_block b;
+	struct cvm_rd in;
+	uint8_t *der;
+	size_t der_len = 0, cap;
+	int r;
 
-	if (b == NULL)
+	cvm_rd_init(&in, buf, len);
+	for (;;) {
+		r = cvm_pem_next(&in, &b);
+		if (r != CVM_OK)
+			return CVM_E_FORMAT;
+		if (cvm_pem_label_is(&b, "CERTIFICATE") || cvm_pem_label_is(&b, "PUBLIC KEY"))
+			break;
+	}
+	cap = cvm_pem_decoded_max(&b);
+	der = malloc(cap != 0 ? cap : 1);
+	if (der == NULL)
 		return CVM_E_NOMEM;
-	*x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	BIO_free(b);
-	if (*x != NULL)
-		return CVM_OK;
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (b == NULL)
-		return CVM_E_NOMEM;
-	*pkey = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	BIO_free(b);
-	return CVM_OK;
+	r = cvm_pem_decode(&b, der, cap, &der_len);
+	if (r == CVM_OK)
+		read_der(der, der_len, x, pkey);
+	free(der);
+	return r == CVM_OK ? CVM_OK : CVM_E_FORMAT;
 }
 
 static int spki_sha1(EVP_PKEY *pkey, uint8_t out[20])

@@ -215,7 +215,6 @@ int cvm_tpmsig_key_spki(const uint8_t *buf, size_t len, struct cvm_tpmsig_key **
 {
 	enum cvm_tpmsig_key_type type = CVM_TPMSIG_KEY_RSA;
 	EVP_PKEY *pkey = NULL;
-	BIO *bio = NULL;
 	const unsigned char *p = buf;
 	unsigned bits = 0;
 	uint16_t curve = 0;
@@ -225,12 +224,20 @@ int cvm_tpmsig_key_spki(const uint8_t *buf, size_t len, struct cvm_tpmsig_key **
 	if (buf == NULL || len == 0 || len > SPKI_PEM_MAX)
 		return len > SPKI_PEM_MAX ? CVM_E_TOO_LARGE : CVM_E_FORMAT;
 	if (cvm_pem_starts(buf, len)) {
-		bio = BIO_new_mem_buf(buf, (int)len);
-		if (bio == NULL) {
-			r = CVM_E_NOMEM;
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+
+		r = cvm_pem_der_one(buf, len, "PUBLIC KEY", len, &der, &der_len);
+		if (r == CVM_E_NOMEM)
 			goto out;
+		r = CVM_E_FORMAT;
+		p = der;
+		pkey = der != NULL ? d2i_PUBKEY(NULL, &p, (long)der_len) : NULL;
+		if (pkey != NULL && (size_t)(p - der) != der_len) {
+			EVP_PKEY_free(pkey);
+			pkey = NULL;
 		}
-		pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+		free(der);
 	} else {
 		pkey = d2i_PUBKEY(NULL, &p, (long)len);
 		/* DER must fill the input exactly. */
@@ -250,7 +257,6 @@ int cvm_tpmsig_key_spki(const uint8_t *buf, size_t len, struct cvm_tpmsig_key **
 out:
 	ERR_clear_error();
 	EVP_PKEY_free(pkey);
-	BIO_free(bio);
 	return r;
 }
 

@@ -137,16 +137,6 @@ static int cert_wrap(X509 *x, struct cvm_cert **out)
 	return CVM_OK;
 }
 
-bool cvm_pem_starts(const uint8_t *p, size_t len)
-{
-	static const char begin[] = "-----BEGIN ";
-	size_t i = 0;
-
-	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-		i++;
-	return len - i >= sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
-}
-
 /* The process-wide cache of parsed certificates (cvm_cert_cache_keep),
  * keyed by their DER. */
 static void cert_bytes(const void *obj, const uint8_t **p, size_t *len)
@@ -175,34 +165,20 @@ void cvm_cert_cache_keep(struct cvm_cert *c)
 	cvm_mru_keep(&cert_cache, c);
 }
 
-int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
+/* cert_parse_der reads exactly one DER certificate (the cache first). */
+static int cert_parse_der(const uint8_t *buf, size_t len, struct cvm_cert **out)
 {
-	X509 *x = NULL;
+	const unsigned char *p = buf;
+	X509 *x;
 	int r;
 
-	*out = NULL;
-	if (len > INT32_MAX)
-		return CVM_E_TOO_LARGE;
-	if (!cvm_pem_starts(buf, len)) {
-		*out = cvm_mru_take(&cert_cache, buf, len);
-		if (*out != NULL)
-			return CVM_OK;
-	}
-	if (cvm_pem_starts(buf, len)) {
-		BIO *b = BIO_new_mem_buf(buf, (int)len);
-
-		if (b == NULL)
-			return CVM_E_NOMEM;
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-	} else {
-		const unsigned char *p = buf;
-
-		x = d2i_X509(NULL, &p, (long)len);
-		if (x != NULL && p != buf + len) {
-			X509_free(x); /* trailing bytes after the certificate */
-			x = NULL;
-		}
+	*out = cvm_mru_take(&cert_cache, buf, len);
+	if (*out != NULL)
+		return CVM_OK;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && p != buf + len) {
+		X509_free(x); /* trailing bytes after the certificate */
+		x = NULL;
 	}
 	ERR_clear_error();
 	if (x == NULL)
@@ -211,6 +187,24 @@ int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
 	if (r != CVM_OK)
 		X509_free(x);
 	return r;
+}
+
+int cvm_cert_parse(const uint8_t *buf, size_t len, struct cvm_cert **out)
+{
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	int r;
+
+	*out = NULL;
+	if (len > INT32_MAX)
+		return CVM_E_TOO_LARGE;
+	if (!cvm_pem_starts(buf, len))
+		return cert_parse_der(buf, len, out);
+	r = cvm_pem_der_one(buf, len, "CERTIFICATE", CVM_CERT_DER_MAX, &der, &der_len);
+	if (r == CVM_OK)
+		r = cert_parse_der(der, der_len, out);
+	free(der);
+	return r == CVM_E_TOO_LARGE ? r : (r == CVM_OK ? CVM_OK : (r == CVM_E_NOMEM ? r : CVM_E_FORMAT));
 }
 
 int cvm_certs_parse_pem(const uint8_t *pem, size_t len, struct cvm_cert ***out, size_t *count)

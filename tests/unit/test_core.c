@@ -225,6 +225,86 @@ static void random_bytes_fill_the_buffer_and_differ(void **state)
 	assert_int_equal(cvm_random_bytes(a, 0), CVM_OK);
 }
 
+static void pem_blocks_are_framed_strictly_and_decoded_canonically(void **state)
+{
+	static const char two[] =
+	    "\n  -----BEGIN CERTIFICATE----- \r\nAQID\r\nBA==\r\n-----END CERTIFICATE-----\r\n"
+	    "-----BEGIN X509 CRL-----\nBQYH\n-----END X509 CRL-----";
+	struct cvm_pem_block b;
+	struct cvm_rd in, keep;
+	uint8_t out[8];
+	size_t n;
+
+	(void)state;
+	assert_true(cvm_pem_starts((const uint8_t *)two, strlen(two)));
+	assert_false(cvm_pem_starts((const uint8_t *)"x-----BEGIN ", 12));
+	cvm_rd_init(&in, two, strlen(two));
+	assert_int_equal(cvm_pem_next(&in, &b), CVM_OK);
+	assert_true(cvm_pem_label_is(&b, "CERTIFICATE"));
+	assert_false(cvm_pem_label_is(&b, "CERTIFICAT"));
+	assert_true(cvm_pem_decoded_max(&b) >= 4);
+	assert_int_equal(cvm_pem_decode(&b, out, sizeof(out), &n), CVM_OK);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "\x01\x02\x03\x04", 4);
+	assert_int_equal(cvm_pem_decode(&b, out, 3, &n), CVM_E_TOO_LARGE);
+	assert_int_equal(cvm_pem_next(&in, &b), CVM_OK);
+	assert_true(cvm_pem_label_is(&b, "X509 CRL"));
+	assert_int_equal(cvm_pem_decode(&b, out, sizeof(out), &n), CVM_OK);
+	assert_int_equal(n, 3);
+	assert_true(cvm_rd_empty(&in));
+
+	/* every cut of the text: the blocks that are whole, then a failure that
+	 * leaves the reader where it was */
+	for (size_t cut = 0; cut < strlen(two); cut++) {
+		size_t blocks = 0;
+
+		cvm_rd_init(&in, two, cut);
+		for (;;) {
+			keep = in;
+			if (cvm_pem_next(&in, &b) != CVM_OK) {
+				assert_ptr_equal(in.p, keep.p);
+				assert_int_equal(in.len, keep.len);
+				break;
+			}
+			blocks++;
+		}
+		assert_true(blocks <= 2);
+		assert_true(blocks < 2 || cut >= strlen(two) - 1);
+	}
+
+	/* refused framing: another END label, no END, text before, a header */
+	{
+		static const char *const bad[] = {
+		    "-----BEGIN CERTIFICATE-----\nAQID\n-----END X509 CRL-----\n",
+		    "-----BEGIN CERTIFICATE-----\nAQID\n",
+		    "text\n-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n",
+		    "-----BEGIN CERTIFICATE----- x\nAQID\n-----END CERTIFICATE-----\n",
+		    "-----BEGIN -----\nAQID\n-----END -----\n",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			cvm_rd_init(&in, bad[i], strlen(bad[i]));
+			assert_int_equal(cvm_pem_next(&in, &b), CVM_E_FORMAT);
+		}
+	}
+	/* refused bodies: a header line, not base64, padding in the middle,
+	 * non-zero leftover bits, a lone character, an empty body */
+	{
+		static const char *const bad[] = {
+		    "Proc-Type: 4,ENCRYPTED\nAQID", "AQ!D", "AQ==AQID", "AR==", "AQIDB", "", "===="};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char text[160];
+
+			(void)snprintf(text, sizeof(text), "-----BEGIN K-----\n%s\n-----END K-----\n",
+			               bad[i]);
+			cvm_rd_init(&in, text, strlen(text));
+			if (cvm_pem_next(&in, &b) == CVM_OK)
+				assert_int_equal(cvm_pem_decode(&b, out, sizeof(out), &n), CVM_E_FORMAT);
+		}
+	}
+}
+
 static void hex_round_trip_and_rejects_bad_digits(void **state)
 {
 	const uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff};
@@ -351,6 +431,7 @@ int main(void)
 	    cmocka_unit_test(wr_fixed_buffer_and_text),
 	    cmocka_unit_test(wr_text_cuts_with_an_ellipsis_and_stays_terminated),
 	    cmocka_unit_test(random_bytes_fill_the_buffer_and_differ),
+	    cmocka_unit_test(pem_blocks_are_framed_strictly_and_decoded_canonically),
 	    cmocka_unit_test(hex_round_trip_and_rejects_bad_digits),
 	    cmocka_unit_test(base64_round_trip_and_rejects_non_canonical),
 	    cmocka_unit_test(file_read_is_capped),
