@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include <cvmkit/file.h>
 #include <cvmkit/log.h>
 #include <cvmkit/quote.h>
+#include <cvmkit/random.h>
 #include <cvmkit/secret.h>
 #include <cvmkit/snp.h>
 
@@ -99,12 +99,11 @@ void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now)
 {
 	memset(o, 0, sizeof(*o));
 	o->now = now;
-	/* getrandom on 48 bytes does not fail short once the pool is ready;
-	 * a failure leaves a fixed pattern, which is still a valid MRTD. */
-	if (getrandom(o->mrtd, sizeof(o->mrtd), 0) != (ssize_t)sizeof(o->mrtd))
+	/* A failure (no entropy source at all) leaves a fixed pattern, which
+	 * is still a valid measurement of a simulated guest. */
+	if (cvm_random_bytes(o->mrtd, sizeof(o->mrtd)) != CVM_OK)
 		memset(o->mrtd, 0x4d, sizeof(o->mrtd));
-	if (getrandom(o->snp_measurement, sizeof(o->snp_measurement), 0) !=
-	    (ssize_t)sizeof(o->snp_measurement))
+	if (cvm_random_bytes(o->snp_measurement, sizeof(o->snp_measurement)) != CVM_OK)
 		memset(o->snp_measurement, 0x53, sizeof(o->snp_measurement));
 	o->snp_product = CVM_SNP_PRODUCT_MILAN;
 	o->with_snp = true;
@@ -663,16 +662,6 @@ out:
 	return r;
 }
 
-/* random_fill fills `n` bytes from the kernel's generator. */
-static int random_fill(uint8_t *p, size_t n)
-{
-	ssize_t got = getrandom(p, n, 0);
-
-	if (got < 0)
-		return CVM_E_SYSTEM;
-	return (size_t)got == n ? CVM_OK : CVM_E_SYSTEM;
-}
-
 /* init_snp makes the SNP half: a mock AMD VCEK chain with a chip ID of its
  * own, its collateral, and the template report every later one copies: the
  * platform's MEASUREMENT, a guest POLICY the default cvm policy accepts (SMT
@@ -693,9 +682,9 @@ static int init_snp(const char *dir, const struct cvm_tee_sim_opts *so)
 		return CVM_E_NOMEM;
 	amd_opts(o, so->snp_product, so->now);
 	q = &o->report;
-	r = random_fill(o->hwid, o->hwid_len);
+	r = cvm_random_bytes(o->hwid, o->hwid_len);
 	if (r == CVM_OK)
-		r = random_fill(q->report_id, sizeof(q->report_id));
+		r = cvm_random_bytes(q->report_id, sizeof(q->report_id));
 	if (r != CVM_OK)
 		goto out;
 	memset(q->chip_id, 0, sizeof(q->chip_id));
