@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cvmkit/log.h>
+#include <cvmkit/random.h>
 #include <cvmkit/secret.h>
 
 #define CANARY_LEN 16
@@ -54,19 +54,9 @@ bool cvm_ct_equal(const void *a, const void *b, size_t n)
 static void secret_init(void)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	size_t got = 0;
 
 	page_len = pg >= 4096 ? (size_t)pg : 4096;
-	while (got < sizeof(canary)) {
-		ssize_t n = getrandom(canary + got, sizeof(canary) - got, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got < sizeof(canary)) {
+	if (cvm_random_bytes(canary, sizeof(canary)) != CVM_OK) {
 		/* A fixed canary still catches accidental writes below a
 		 * secret; only a deliberate one could forge it. */
 		memset(canary, 0xd0, sizeof(canary));
