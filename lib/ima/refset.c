@@ -25,8 +25,7 @@ struct ref_item {
 struct cvm_ima_refset {
 	struct ref_item *items;
 	size_t count, cap;
-	uint8_t *pool; /* path bytes */
-	size_t pool_len, pool_cap;
+	struct cvm_wr pool; /* path bytes, at most the input's length */
 	uint32_t *buckets;
 	size_t bucket_mask;
 	size_t distinct;
@@ -37,7 +36,7 @@ void cvm_ima_refset_free(struct cvm_ima_refset *set)
 	if (set == NULL)
 		return;
 	free(set->items);
-	free(set->pool);
+	cvm_wr_cleanup(&set->pool);
 	free(set->buckets);
 	free(set);
 }
@@ -136,12 +135,10 @@ static int parse_digest(struct cvm_rd tok, struct ref_item *it)
 /* add_path appends the path (unescaping "\\" and "\n" when `escaped`). */
 static int add_path(struct cvm_ima_refset *set, struct cvm_rd path, bool escaped, struct ref_item *it)
 {
-	size_t start = set->pool_len, n = 0;
+	size_t start = set->pool.len, n = 0;
 
 	if (path.len == 0 || path.len >= CVM_IMA_EVENT_NAME_MAX || cvm_rd_has_nul(&path))
 		return CVM_E_FORMAT;
-	if (!grow((void **)&set->pool, &set->pool_cap, set->pool_len, path.len, 1))
-		return CVM_E_NOMEM;
 	for (size_t i = 0; i < path.len; i++) {
 		uint8_t c = path.p[i];
 
@@ -154,12 +151,14 @@ static int add_path(struct cvm_ima_refset *set, struct cvm_rd path, bool escaped
 			else if (c != '\\')
 				return CVM_E_FORMAT;
 		}
-		set->pool[start + n++] = c;
+		cvm_wr_u8(&set->pool, c);
+		n++;
 	}
-	set->pool_len += n;
+	if (set->pool.err)
+		return CVM_E_NOMEM;
 	it->path_off = start;
 	it->path_len = (uint32_t)n;
-	it->hash = path_hash(set->pool + start, n);
+	it->hash = path_hash(set->pool.buf + start, n);
 	return CVM_OK;
 }
 
@@ -209,7 +208,7 @@ static int parse_line(struct cvm_ima_refset *set, struct cvm_rd line)
 
 static bool same_path(const struct cvm_ima_refset *set, const struct ref_item *it, const uint8_t *p, size_t n)
 {
-	return it->path_len == n && (n == 0 || memcmp(set->pool + it->path_off, p, n) == 0);
+	return it->path_len == n && (n == 0 || memcmp(set->pool.buf + it->path_off, p, n) == 0);
 }
 
 static bool same_digest(const struct ref_item *a, uint16_t alg, const uint8_t *d, size_t n)
@@ -239,7 +238,7 @@ static int build_index(struct cvm_ima_refset *set)
 			const struct ref_item *o = &set->items[j];
 
 			dup = o->hash == it->hash &&
-			      same_path(set, o, set->pool + it->path_off, it->path_len) &&
+			      same_path(set, o, set->pool.buf + it->path_off, it->path_len) &&
 			      same_digest(o, it->alg, it->digest, it->digest_len);
 		}
 		if (dup)
@@ -266,6 +265,7 @@ int cvm_ima_refset_parse(const uint8_t *buf, size_t len, struct cvm_ima_refset *
 	set = calloc(1, sizeof(*set));
 	if (set == NULL)
 		return CVM_E_NOMEM;
+	cvm_wr_init(&set->pool, len); /* paths are taken from the input */
 	cvm_rd_init(&in, buf, len);
 	while (!cvm_rd_empty(&in)) {
 		size_t nl = in.len;
