@@ -31,6 +31,16 @@ extern struct cli_common cli_opts;
 
 /* Long-option values shared by the commands for the common flags. */
 #define CLI_OPT_JSON 0x100
+/* CLI_COMMON_LONGOPTS ends every command's getopt_long table: the common
+ * flags (handled by cli_common_option) and the terminating entry. */
+/* clang-format off */
+#define CLI_COMMON_LONGOPTS                                                                                \
+	{"json", no_argument, NULL, CLI_OPT_JSON},                                                         \
+	{"verbose", no_argument, NULL, 'v'},                                                               \
+	{"quiet", no_argument, NULL, 'q'},                                                                 \
+	{"help", no_argument, NULL, 'h'},                                                                  \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
 
 /* cli_common_option handles -v, -q and --json inside a command's getopt
  * loop; it returns true if `c` was one of them. */

@@ -58,11 +58,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct evl_args *a
 {
 	static const struct option longopts[] = {
 	    {"format", required_argument, NULL, OPT_FORMAT},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	int c;
 

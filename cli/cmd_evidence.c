@@ -220,11 +220,7 @@ static int parse_args(struct verify_ctx *v, int argc, char **argv)
 	    {"at", required_argument, NULL, OPT_AT},
 	    {"require-tpm", no_argument, NULL, OPT_REQUIRE_TPM},
 	    {"require-ima", no_argument, NULL, OPT_REQUIRE_IMA},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	int c;
 

@@ -1029,11 +1029,7 @@ static int run_sub(enum mode mode, const char *cmd, int argc, char **argv)
 	    {"format", required_argument, NULL, OPT_FORMAT},
 	    {"allow-violations", no_argument, NULL, OPT_ALLOW_VIOLATIONS},
 	    {"require-signatures", no_argument, NULL, OPT_REQUIRE_SIGS},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	struct opts o;
 	int c, rc;

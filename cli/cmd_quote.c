@@ -419,11 +419,7 @@ static int quote_verify(int argc, char **argv)
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"type", required_argument, NULL, OPT_TYPE},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;
 	struct verify_ctx *v;
@@ -738,11 +734,7 @@ static int quote_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"type", required_argument, NULL, OPT_TYPE},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;
 	struct cvm_quote q;

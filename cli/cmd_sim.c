@@ -150,11 +150,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 	    {"snp", no_argument, NULL, OPT_SNP},
 	    {"rtmr", required_argument, NULL, OPT_RTMR},
 	    {"digest", required_argument, NULL, OPT_DIGEST},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	int c;
 

@@ -244,11 +244,7 @@ static int tpm_pcrread(int argc, char **argv)
 	    {"tcti", required_argument, NULL, OPT_TCTI},
 	    {"pcrs", required_argument, NULL, OPT_PCRS},
 	    {"out", required_argument, NULL, OPT_OUT},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	struct cvm_tpm_pcr_sel sel;
 	struct cvm_tpm_pcrs *pcrs = NULL;
@@ -545,11 +541,7 @@ static int tpm_quote(int argc, char **argv)
 	    {"ak-handle", required_argument, NULL, OPT_AK_HANDLE},
 	    {"ak-type", required_argument, NULL, OPT_AK_TYPE},
 	    {"parent", required_argument, NULL, OPT_PARENT},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	struct quote_ctx *x;
 	const char *nonce_hex = NULL;

@@ -371,11 +371,7 @@ int tpm_verify(int argc, char **argv)
 	    {"eventlog", required_argument, NULL, OPT_EVENTLOG},
 	    {"ima", required_argument, NULL, OPT_IMA},
 	    {"no-pcr-check", no_argument, NULL, OPT_NO_PCR_CHECK},
-	    {"json", no_argument, NULL, CLI_OPT_JSON},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_LONGOPTS,
 	};
 	struct verify_ctx *v;
 	const char *nonce_hex = NULL;

@@ -77,6 +77,11 @@ int cvm_ecdsa_begin(struct cvm_ecdsa_work *w, const EC_GROUP *g, const uint8_t *
                     const uint8_t *digest, size_t n);
 int cvm_ecdsa_finish(struct cvm_ecdsa_work *w, const EC_GROUP *g, const EC_POINT *sum);
 void cvm_ecdsa_end(struct cvm_ecdsa_work *w);
+/* cvm_ec_point_from_xy makes the point x || y (`coord_len` bytes each,
+ * big-endian) of group `g` into *out (freed with EC_POINT_free), refusing a
+ * point that is not on the curve or is the point at infinity. Returns 0,
+ * CVM_E_FORMAT, CVM_E_NOMEM or CVM_E_INVAL. (Fast build only.) */
+int cvm_ec_point_from_xy(const EC_GROUP *g, const uint8_t *xy, size_t coord_len, EC_POINT **out);
 /* cvm_ecdsa_der_to_raw reads a DER ECDSA-Sig-Value of exactly `der_len`
  * bytes into r || s (n bytes each, big-endian) in `rs`. Only DER is read,
  * as OpenSSL's own verification insists (it re-encodes and compares):

@@ -150,6 +150,34 @@ int cvm_evp_verify_sha256(EVP_PKEY *pkey, const uint8_t *msg, size_t len, const 
 
 #if CVM_FAST_ECDSA
 
+int cvm_ec_point_from_xy(const EC_GROUP *g, const uint8_t *xy, size_t coord_len, EC_POINT **out)
+{
+	uint8_t point[1 + 2 * 66];
+	EC_POINT *q;
+	int r = CVM_E_FORMAT;
+
+	*out = NULL;
+	if (coord_len > 66)
+		return CVM_E_INVAL;
+	point[0] = 0x04;
+	memcpy(point + 1, xy, 2 * coord_len);
+	q = EC_POINT_new(g);
+	if (q == NULL)
+		return CVM_E_NOMEM;
+	/* oct2point rejects a point not on the curve; the check is repeated so
+	 * that this never depends on the OpenSSL version. */
+	if (EC_POINT_oct2point(g, q, point, 1 + 2 * coord_len, NULL) == 1 &&
+	    EC_POINT_is_on_curve(g, q, NULL) == 1 && EC_POINT_is_at_infinity(g, q) == 0)
+		r = CVM_OK;
+	ERR_clear_error();
+	if (r != CVM_OK) {
+		EC_POINT_free(q);
+		return r;
+	}
+	*out = q;
+	return CVM_OK;
+}
+
 int cvm_ecdsa_begin(struct cvm_ecdsa_work *w, const EC_GROUP *g, const uint8_t *rb, const uint8_t *sb,
                     const uint8_t *digest, size_t n)
 {

@@ -58,30 +58,15 @@ static const EC_GROUP *p256_group(void)
 int cvm_p256_pub_set(struct cvm_p256_pub *pub, const uint8_t xy[64])
 {
 	const EC_GROUP *g = p256_group();
-	uint8_t point[65];
-	int r = CVM_E_FORMAT;
+	int r;
 
 	pub->q = NULL;
 	pub->pkey = NULL;
 	if (g == NULL)
 		return CVM_E_CRYPTO;
-	point[0] = 0x04;
-	memcpy(point + 1, xy, 64);
-	pub->q = EC_POINT_new(g);
-	if (pub->q == NULL)
-		return CVM_E_NOMEM;
-	/* oct2point rejects a point not on the curve; the check is repeated so
-	 * that this never depends on the OpenSSL version. */
-	if (EC_POINT_oct2point(g, pub->q, point, sizeof(point), NULL) == 1 &&
-	    EC_POINT_is_on_curve(g, pub->q, NULL) == 1 && EC_POINT_is_at_infinity(g, pub->q) == 0) {
+	r = cvm_ec_point_from_xy(g, xy, 32, &pub->q);
+	if (r == CVM_OK)
 		memcpy(pub->xy, xy, 64);
-		r = CVM_OK;
-	}
-	if (r != CVM_OK) {
-		EC_POINT_free(pub->q);
-		pub->q = NULL;
-	}
-	ERR_clear_error();
 	return r;
 }
 

@@ -114,30 +114,15 @@ static bool p384_ready(void)
 
 int cvm_p384_pub_set(struct cvm_p384_pub *pub, const uint8_t xy[96])
 {
-	uint8_t point[P384_POINT_LEN];
-	int r = CVM_E_FORMAT;
+	int r;
 
 	pub->q = NULL;
 	pub->pkey = NULL;
 	if (!p384_ready())
 		return CVM_E_CRYPTO;
-	point[0] = 0x04;
-	memcpy(point + 1, xy, 96);
-	pub->q = EC_POINT_new(p384);
-	if (pub->q == NULL)
-		return CVM_E_NOMEM;
-	/* as for P-256: oct2point refuses a point off the curve, and the
-	 * check is repeated so that this never depends on the version */
-	if (EC_POINT_oct2point(p384, pub->q, point, sizeof(point), NULL) == 1 &&
-	    EC_POINT_is_on_curve(p384, pub->q, NULL) == 1 && EC_POINT_is_at_infinity(p384, pub->q) == 0) {
+	r = cvm_ec_point_from_xy(p384, xy, 48, &pub->q);
+	if (r == CVM_OK)
 		memcpy(pub->xy, xy, 96);
-		r = CVM_OK;
-	}
-	if (r != CVM_OK) {
-		EC_POINT_free(pub->q);
-		pub->q = NULL;
-	}
-	ERR_clear_error();
 	return r;
 }
 
