@@ -176,7 +176,6 @@ static int create_seed(int dfd, char *err, size_t err_len)
 		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: getrandom failed");
 		goto out;
 	}
-	r = CVM_E_SYSTEM;
 	/* a leftover from a crashed process that had our pid: never reused */
 	(void)unlinkat(dfd, tmp, 0);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
