@@ -27,6 +27,7 @@
 
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
+#include <cvmkit/file.h>
 #include <cvmkit/secret.h>
 
 #include "agent.h"
@@ -34,38 +35,6 @@
 
 #define IDENTITY_FILE_DEFAULT "cvm-agentd-identity.pem" /* beside the runtime log */
 #define IDENTITY_FILE_MAX 4096u                         /* a P-256 PKCS#8 PEM is ~240 bytes */
-
-static int write_full(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return CVM_E_SYSTEM;
-		p += k;
-		n -= (size_t)k;
-	}
-	return CVM_OK;
-}
-
-static int read_full(int fd, uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = read(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return CVM_E_SYSTEM;
-		if (k == 0)
-			return CVM_E_TRUNCATED;
-		p += k;
-		n -= (size_t)k;
-	}
-	return CVM_OK;
-}
 
 /* split_path makes `dir` and `base` of `path` (a relative path is in "."). */
 static int split_path(const char *path, char *dir, size_t dir_cap, const char **base)
@@ -87,101 +56,60 @@ static int split_path(const char *path, char *dir, size_t dir_cap, const char **
 	return CVM_OK;
 }
 
-/* create_key writes a new key under a temporary name and links it into
- * place; when another process linked one first, that one is read. */
-static int create_key(int dfd, const char *base, char *err, size_t err_len)
+/* create_key makes a new identity key and writes it as the key file `base`
+ * in `dfd` (cvm_file_create_key: when another process made one first, that
+ * one stays and is read). */
+static int create_key(int dfd, const char *base, bool *created, char *err, size_t err_len)
 {
 	struct cvm_p256_keypair *kp = NULL;
 	struct cvm_secret *pem = NULL;
-	char tmp[AGENT_PATH_MAX + 32];
-	int fd = -1, r;
+	int r;
 
-	(void)snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", base, (long)getpid());
+	*created = false;
 	r = cvm_p256_keypair_generate(&kp);
 	if (r == CVM_OK)
 		r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
-	if (r != CVM_OK) {
+	if (r != CVM_OK)
 		(void)snprintf(err, err_len, "cannot make the identity key: %s", cvm_strerror(r));
-		goto out;
-	}
-	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed process with our pid */
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	r = fd < 0 ? CVM_E_SYSTEM : CVM_OK;
-	/* the umask can only remove bits; make the mode exactly 0600 */
-	if (r == CVM_OK && fchmod(fd, 0600) != 0)
-		r = CVM_E_SYSTEM;
-	if (r == CVM_OK)
-		r = write_full(fd, pem->p, pem->len);
-	if (r == CVM_OK && fsync(fd) != 0)
-		r = CVM_E_SYSTEM;
-	if (r == CVM_OK && linkat(dfd, tmp, dfd, base, 0) != 0 && errno != EEXIST)
-		r = CVM_E_SYSTEM;
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "cannot write the identity key %s: %s", base, strerror(errno));
-		goto out;
-	}
-	(void)fsync(dfd);
-out:
-	if (fd >= 0) {
-		(void)close(fd);
-		(void)unlinkat(dfd, tmp, 0);
-	}
+	else
+		r = cvm_file_create_key(dfd, base, pem->p, pem->len, created, err, err_len);
 	cvm_secret_free(pem);
 	cvm_p256_keypair_free(kp);
 	return r;
 }
 
-/* load_key reads the key file `base` in `dfd` under the key-file policy:
- * a regular file of ours that no one else may read or write. */
+/* load_key reads the key file `base` in `dfd` under the key-file rule
+ * (cvm_file_read_key: a regular file of ours that no one else may read or
+ * write). */
 static int load_key(struct agent *a, int dfd, const char *base, char *err, size_t err_len)
 {
 	const char *path = a->cfg.identity_key;
 	struct cvm_secret *buf = NULL;
-	struct stat st;
 	uint8_t *spki = NULL;
 	size_t spki_len = 0;
-	int fd, r;
+	char why[512];
+	int r;
 
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		(void)snprintf(err, err_len, "cannot open the identity key %s: %s", path,
-		               e == ELOOP ? "it is a symbolic link" : strerror(e));
-		errno = e;
-		return e == ELOOP ? CVM_E_POLICY : CVM_E_SYSTEM;
+	r = cvm_file_read_key(dfd, base, IDENTITY_FILE_MAX, &buf, why, sizeof(why));
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "the identity key %s: %s%s", path, why,
+		               r == CVM_E_POLICY ? " (it must be a regular file of ours with mode 0600)"
+		                                 : "");
+		return r;
 	}
-	r = fstat(fd, &st) == 0 ? CVM_OK : CVM_E_SYSTEM;
-	if (r == CVM_OK &&
-	    (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)) {
-		(void)snprintf(err, err_len,
-		               "the identity key %s must be a regular file of uid %u with mode 0600 (it is "
-		               "uid %u, mode %03o)",
-		               path, (unsigned)geteuid(), (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
-		r = CVM_E_POLICY;
-		goto out;
-	}
-	if (r == CVM_OK && (st.st_size <= 0 || (uint64_t)st.st_size > IDENTITY_FILE_MAX))
-		r = CVM_E_FORMAT;
-	if (r == CVM_OK) {
-		buf = cvm_secret_new((size_t)st.st_size);
-		r = buf == NULL ? CVM_E_NOMEM : read_full(fd, buf->p, buf->len);
-	}
-	if (r == CVM_OK)
-		r = cvm_p256_keypair_from_pem((const char *)buf->p, buf->len, &a->identity);
+	r = cvm_p256_keypair_from_pem((const char *)buf->p, buf->len, &a->identity);
 	if (r == CVM_OK)
 		r = cvm_p256_keypair_spki(a->identity, &spki, &spki_len);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len,
 		               "cannot read the identity key %s: %s (delete it to make a new one)", path,
-		               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		               cvm_strerror(r));
 		goto out;
 	}
 	cvm_sha256(spki, spki_len, a->identity_hash);
 out:
 	free(spki);
 	cvm_secret_free(buf);
-	(void)close(fd);
 	return r;
 }
 
@@ -232,10 +160,9 @@ int agent_identity_open(struct agent *a, char *err, size_t err_len)
 		goto out;
 	}
 	if (faccessat(dfd, base, F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
-		r = create_key(dfd, base, err, err_len);
+		r = create_key(dfd, base, &created, err, err_len);
 		if (r != CVM_OK)
 			goto out;
-		created = true;
 	}
 	r = load_key(a, dfd, base, err, err_len);
 	if (r != CVM_OK)

@@ -166,3 +166,139 @@ int cvm_file_read_err(const char *path, size_t max, uint8_t **out, size_t *out_l
 	errno = saved;
 	return r;
 }
+
+int cvm_file_read_key(int dfd, const char *name, size_t max, struct cvm_secret **out, char *err,
+                      size_t err_len)
+{
+	struct cvm_secret *s = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd, r, saved = 0;
+
+	*out = NULL;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		saved = errno;
+		if (saved == ELOOP)
+			return cvm_err_set(err, err_len, CVM_E_POLICY, "%s is a symbolic link", name);
+		(void)cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot open %s: %s", name, strerror(saved));
+		errno = saved;
+		return CVM_E_SYSTEM;
+	}
+	if (fstat(fd, &st) != 0) {
+		saved = errno;
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot examine %s: %s", name, strerror(saved));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = cvm_err_set(err, err_len, CVM_E_POLICY, "%s is not a regular file", name);
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		r = cvm_err_set(err, err_len, CVM_E_POLICY, "%s is owned by uid %u, not by us (uid %u)", name,
+		                (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		r = cvm_err_set(err, err_len, CVM_E_POLICY,
+		                "%s has mode %03o, which grants access to group or others (chmod 600)", name,
+		                (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+		r = cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "%s is %lld bytes, more than %zu", name,
+		                (long long)st.st_size, max);
+		goto out;
+	}
+	/* One byte more than the size, to notice a file that grew. */
+	s = cvm_secret_new((size_t)st.st_size + 1);
+	if (s == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, s->p + len, s->len - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot read %s: %s", name,
+			                strerror(saved));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == s->len) {
+			r = cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "%s grew while it was read", name);
+			goto out;
+		}
+	}
+	s->len = len; /* the free still wipes every byte of the pages */
+	*out = s;
+	s = NULL; /* transferred */
+	r = CVM_OK;
+out:
+	cvm_secret_free(s);
+	(void)close(fd);
+	if (r == CVM_E_SYSTEM)
+		errno = saved;
+	return r;
+}
+
+int cvm_file_create_key(int dfd, const char *name, const void *buf, size_t len, bool *created, char *err,
+                        size_t err_len)
+{
+	const uint8_t *p = buf;
+	char tmp[4096];
+	int fd, n, saved = 0, r = CVM_E_SYSTEM;
+
+	*created = false;
+	n = snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", name, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp) || strchr(name, '/') != NULL) {
+		errno = EINVAL;
+		return cvm_err_set(err, err_len, CVM_E_SYSTEM, "%s is not a file name", name);
+	}
+	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed process with our pid: never reused */
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		saved = errno;
+		(void)cvm_err_set(err, err_len, r, "cannot create %s: %s", name, strerror(saved));
+		errno = saved;
+		return r;
+	}
+	/* the umask can only remove bits; make the mode exactly 0600 */
+	if (fchmod(fd, 0600) != 0)
+		goto fail;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (linkat(dfd, tmp, dfd, name, 0) != 0) {
+		if (errno != EEXIST)
+			goto fail;
+	} else {
+		*created = true;
+	}
+	(void)fsync(dfd);
+	r = CVM_OK;
+	goto out;
+fail:
+	saved = errno;
+	(void)cvm_err_set(err, err_len, r, "cannot write %s: %s", name, strerror(saved));
+out:
+	(void)close(fd);
+	(void)unlinkat(dfd, tmp, 0);
+	if (r != CVM_OK)
+		errno = saved;
+	return r;
+}

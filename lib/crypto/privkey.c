@@ -177,61 +177,6 @@ int cvm_privkey_save_pem(const struct cvm_privkey *k, const char *path)
 	return r;
 }
 
-/* read_owner_only reads the regular file at `path` if no one but its owner
- * has access to it, judged on the file it reads (opened without blocking,
- * so that a FIFO put in a key's place is refused, not waited on). */
-static int read_owner_only(const char *path, uint8_t *buf, size_t cap, size_t *out_len)
-{
-	struct stat st;
-	size_t len = 0;
-	int fd, r = CVM_E_SYSTEM, saved;
-
-	*out_len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return CVM_E_SYSTEM;
-	if (fstat(fd, &st) != 0)
-		goto out;
-	r = CVM_E_INVAL;
-	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		goto out;
-	r = CVM_E_TOO_LARGE;
-	if (st.st_size < 0 || (uint64_t)st.st_size > cap)
-		goto out;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = CVM_E_SYSTEM;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == cap) {
-			/* the file grew past its size: one byte more means too large */
-			uint8_t extra;
-
-			n = read(fd, &extra, 1);
-			if (n != 0) {
-				cvm_wipe(&extra, sizeof(extra));
-				r = n < 0 ? CVM_E_SYSTEM : CVM_E_TOO_LARGE;
-				goto out;
-			}
-			break;
-		}
-	}
-	*out_len = len;
-	r = CVM_OK;
-out:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
-}
-
 int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 {
 	struct cvm_secret *buf = NULL;
@@ -242,24 +187,37 @@ int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 	const unsigned char *p;
 	struct cvm_pem_block blk;
 	struct cvm_rd in;
+	bool pkcs8 = false;
+	int legacy_type = 0;
 	size_t der_len = 0;
 	size_t len = 0;
 	int r;
 
 	*out = NULL;
-	buf = cvm_secret_new(CVM_PRIVKEY_FILE_MAX);
-	if (buf == NULL)
-		return CVM_E_NOMEM;
-	r = read_owner_only(path, buf->p, buf->len, &len);
+	/* lib/core's key-file rule; this header documents CVM_E_INVAL for a
+	 * file that breaks it */
+	r = cvm_file_read_key(AT_FDCWD, path, CVM_PRIVKEY_FILE_MAX, &buf, NULL, 0);
+	if (r == CVM_E_POLICY)
+		r = CVM_E_INVAL;
 	if (r != CVM_OK)
 		goto out;
-	/* One unencrypted PKCS#8 PRIVATE KEY block (white space around it),
+	len = buf->len;
+	/* One unencrypted private key block, PKCS#8 ("PRIVATE KEY"), SEC1 ("EC
+	 * PRIVATE KEY") or PKCS#1 ("RSA PRIVATE KEY"), white space around it,
 	 * framed by the library's PEM reader and decoded straight into secret
-	 * memory; an ENCRYPTED PRIVATE KEY is refused (nothing here ever prompts
-	 * for a passphrase). */
+	 * memory; an ENCRYPTED PRIVATE KEY (or a legacy block with encryption
+	 * headers) is refused: nothing here ever prompts for a passphrase. */
 	r = CVM_E_FORMAT;
 	cvm_rd_init(&in, buf->p, len);
-	if (cvm_pem_next(&in, &blk) != CVM_OK || !cvm_pem_label_is(&blk, "PRIVATE KEY"))
+	if (cvm_pem_next(&in, &blk) != CVM_OK)
+		goto out;
+	if (cvm_pem_label_is(&blk, "PRIVATE KEY"))
+		pkcs8 = true;
+	else if (cvm_pem_label_is(&blk, "EC PRIVATE KEY"))
+		legacy_type = EVP_PKEY_EC;
+	else if (cvm_pem_label_is(&blk, "RSA PRIVATE KEY"))
+		legacy_type = EVP_PKEY_RSA;
+	else
 		goto out;
 	while (in.len != 0 && (in.p[0] == ' ' || in.p[0] == '\t' || in.p[0] == '\r' || in.p[0] == '\n'))
 		(void)cvm_rd_skip(&in, 1);
@@ -277,9 +235,17 @@ int cvm_privkey_load_pem(const char *path, struct cvm_privkey **out)
 	der->len = der_len; /* the free wipes every byte of the pages anyway */
 	r = CVM_E_FORMAT;
 	p = der->p;
-	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
-	if (p8 != NULL && p == der->p + der->len)
-		pkey = EVP_PKCS82PKEY(p8);
+	if (pkcs8) {
+		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
+		if (p8 != NULL && p == der->p + der->len)
+			pkey = EVP_PKCS82PKEY(p8);
+	} else {
+		pkey = d2i_PrivateKey(legacy_type, NULL, &p, (long)der->len);
+		if (pkey != NULL && p != der->p + der->len) {
+			EVP_PKEY_free(pkey); /* bytes after the key */
+			pkey = NULL;
+		}
+	}
 	if (pkey == NULL)
 		goto out;
 	r = key_type(pkey, &type);

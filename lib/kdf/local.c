@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cvmkit/file.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/random.h>
 
@@ -123,124 +124,39 @@ out:
 
 /* ---- the seed file ---------------------------------------------------------- */
 
-static int read_full(int fd, uint8_t *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t k = read(fd, p + got, n - got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return CVM_E_SYSTEM;
-		if (k == 0)
-			return CVM_E_TRUNCATED;
-		got += (size_t)k;
-	}
-	return CVM_OK;
-}
-
-static int write_full(int fd, const uint8_t *p, size_t n)
-{
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t k = write(fd, p + done, n - done);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return CVM_E_SYSTEM;
-		done += (size_t)k;
-	}
-	return CVM_OK;
-}
-
-/* create_seed writes a new random seed under a temporary name and links it
- * into place. If another process linked one first, that one wins and this
- * call succeeds all the same: the caller then reads the winner's seed. */
+/* create_seed writes a new random seed as the key file CVM_LOCAL_SEED_FILE
+ * (cvm_file_create_key). If another process linked one first, that one
+ * wins and this call succeeds all the same: the caller then reads it. */
 static int create_seed(int dfd, char *err, size_t err_len)
 {
 	struct cvm_secret *seed = NULL;
-	char tmp[64];
-	int fd = -1, r = CVM_E_SYSTEM, saved = 0;
+	char why[512];
+	bool created = false;
+	int r, saved;
 
-	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CVM_LOCAL_SEED_FILE, (long)getpid());
 	seed = cvm_secret_new(CVM_LOCAL_SEED_LEN);
 	if (seed == NULL)
 		return CVM_E_NOMEM;
 	r = cvm_random_bytes(seed->p, seed->len);
-	if (r != CVM_OK) {
-		saved = errno;
-		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: getrandom failed");
-		goto out;
-	}
-	/* a leftover from a crashed process that had our pid: never reused */
-	(void)unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		saved = errno;
-		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot create the seed: %s",
-		         strerror(saved));
-		goto out;
-	}
-	/* the umask can only remove bits; make the mode exactly 0600 */
-	if (fchmod(fd, 0600) != 0 || write_full(fd, seed->p, seed->len) != CVM_OK || fsync(fd) != 0) {
-		saved = errno;
-		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot write the seed: %s",
-		         strerror(saved));
-		goto out;
-	}
-	if (linkat(dfd, tmp, dfd, CVM_LOCAL_SEED_FILE, 0) != 0 && errno != EEXIST) {
-		saved = errno;
-		r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot link the seed: %s",
-		         strerror(saved));
-		goto out;
-	}
-	(void)fsync(dfd);
-	r = CVM_OK;
-out:
-	if (fd >= 0) {
-		close(fd);
-		(void)unlinkat(dfd, tmp, 0);
-	}
+	if (r == CVM_OK)
+		r = cvm_file_create_key(dfd, CVM_LOCAL_SEED_FILE, seed->p, seed->len, &created, why,
+		                        sizeof(why));
+	else
+		(void)snprintf(why, sizeof(why), "getrandom failed");
+	saved = errno;
 	cvm_secret_free(seed);
-	if (r == CVM_E_SYSTEM)
+	if (r != CVM_OK) {
+		(void)fail(err, err_len, r, "local provider: %s", why);
 		errno = saved;
+	}
 	return r;
-}
-
-/* check_seed_file applies the key-file policy to the opened seed. */
-static int check_seed_file(int fd, char *err, size_t err_len)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-		return CVM_E_SYSTEM;
-	if (!S_ISREG(st.st_mode))
-		return fail(err, err_len, CVM_E_POLICY, "local provider: %s is not a regular file",
-		            CVM_LOCAL_SEED_FILE);
-	if (st.st_uid != geteuid())
-		return fail(err, err_len, CVM_E_POLICY,
-		            "local provider: %s is owned by uid %u, not by us (uid %u)", CVM_LOCAL_SEED_FILE,
-		            (unsigned)st.st_uid, (unsigned)geteuid());
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		return fail(
-		    err, err_len, CVM_E_POLICY,
-		    "local provider: %s has mode %03o, which grants access to group or others (chmod 600)",
-		    CVM_LOCAL_SEED_FILE, (unsigned)(st.st_mode & 0777));
-	if (st.st_size != CVM_LOCAL_SEED_LEN)
-		return fail(err, err_len, CVM_E_FORMAT, "local provider: %s is %lld bytes, not %d",
-		            CVM_LOCAL_SEED_FILE, (long long)st.st_size, CVM_LOCAL_SEED_LEN);
-	return CVM_OK;
 }
 
 int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char *err, size_t err_len)
 {
 	struct cvm_secret *seed = NULL;
 	struct stat st;
-	int dfd = -1, fd = -1, r = CVM_E_SYSTEM, saved = 0;
+	int dfd = -1, r = CVM_E_SYSTEM, saved = 0;
 
 	*out = NULL;
 	if (err != NULL && err_len != 0)
@@ -265,43 +181,31 @@ int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char
 		         (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
-	for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-		fd = openat(dfd, CVM_LOCAL_SEED_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0)
-			break;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char why[512];
+
+		r = cvm_file_read_key(dfd, CVM_LOCAL_SEED_FILE, CVM_LOCAL_SEED_LEN, &seed, why, sizeof(why));
 		saved = errno;
-		if (saved == ELOOP) {
-			r = fail(err, err_len, CVM_E_POLICY, "local provider: %s is a symbolic link",
-			         CVM_LOCAL_SEED_FILE);
-			goto out;
+		if (r == CVM_E_SYSTEM && saved == ENOENT && attempt == 0) {
+			r = create_seed(dfd, err, err_len);
+			if (r != CVM_OK) {
+				saved = errno;
+				goto out;
+			}
+			continue;
 		}
-		if (saved != ENOENT || attempt == 1) {
-			r = fail(err, err_len, CVM_E_SYSTEM, "local provider: cannot open %s: %s",
-			         CVM_LOCAL_SEED_FILE, strerror(saved));
-			goto out;
+		if (r == CVM_OK && seed->len != CVM_LOCAL_SEED_LEN) {
+			(void)snprintf(why, sizeof(why), "%s is %zu bytes, not %d", CVM_LOCAL_SEED_FILE,
+			               seed->len, CVM_LOCAL_SEED_LEN);
+			r = CVM_E_FORMAT;
 		}
-		r = create_seed(dfd, err, err_len);
+		if (r == CVM_E_TOO_LARGE)
+			r = CVM_E_FORMAT; /* a seed of the wrong size is never replaced */
 		if (r != CVM_OK) {
-			saved = errno;
+			r = fail(err, err_len, r, "local provider: %s", why);
 			goto out;
 		}
-	}
-	r = check_seed_file(fd, err, err_len);
-	if (r != CVM_OK) {
-		saved = errno;
-		goto out;
-	}
-	seed = cvm_secret_new(CVM_LOCAL_SEED_LEN);
-	if (seed == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	r = read_full(fd, seed->p, seed->len);
-	if (r != CVM_OK) {
-		saved = errno;
-		r = fail(err, err_len, r == CVM_E_TRUNCATED ? CVM_E_FORMAT : r,
-		         "local provider: cannot read %s", CVM_LOCAL_SEED_FILE);
-		goto out;
+		break;
 	}
 	r = cvm_appkeys_from_seed(seed->p, seed->len, out);
 	if (r != CVM_OK)
@@ -309,8 +213,6 @@ int cvm_appkeys_local_open(const char *state_dir, struct cvm_appkeys **out, char
 		           cvm_strerror(r));
 out:
 	cvm_secret_free(seed);
-	if (fd >= 0)
-		close(fd);
 	if (dfd >= 0)
 		close(dfd);
 	if (r == CVM_E_SYSTEM)

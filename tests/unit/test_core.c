@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -305,6 +307,64 @@ static void pem_blocks_are_framed_strictly_and_decoded_canonically(void **state)
 	}
 }
 
+static void key_files_follow_the_key_file_rule(void **state)
+{
+	char dir[] = "/tmp/cvm-keyfile.XXXXXX", path[128], err[512];
+	struct cvm_secret *s = NULL;
+	bool created = false;
+	int dfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	(void)snprintf(path, sizeof(path), "%s/k", dir);
+
+	/* created once with mode 0600, never replaced */
+	umask(022);
+	assert_int_equal(cvm_file_create_key(dfd, "k", "secret1", 7, &created, err, sizeof(err)), CVM_OK);
+	assert_true(created);
+	assert_int_equal(cvm_file_create_key(dfd, "k", "secret2", 7, &created, err, sizeof(err)), CVM_OK);
+	assert_false(created);
+	assert_int_equal(cvm_file_read_key(dfd, "k", 64, &s, err, sizeof(err)), CVM_OK);
+	assert_int_equal(s->len, 7);
+	assert_memory_equal(s->p, "secret1", 7);
+	cvm_secret_free(s);
+	s = NULL;
+	assert_int_equal(cvm_file_read_key(AT_FDCWD, path, 64, &s, NULL, 0), CVM_OK); /* by path */
+	cvm_secret_free(s);
+	s = NULL;
+	assert_int_equal(cvm_file_read_key(dfd, "k", 6, &s, err, sizeof(err)), CVM_E_TOO_LARGE);
+
+	/* a mode that lets others in */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(cvm_file_read_key(dfd, "k", 64, &s, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "mode 640"));
+	assert_int_equal(chmod(path, 0600), 0);
+	/* another owner (root can arrange it) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(cvm_file_read_key(dfd, "k", 64, &s, err, sizeof(err)), CVM_E_POLICY);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+		assert_int_equal(chown(path, 0, 0), 0);
+	}
+	/* a symbolic link and a FIFO (refused at once, not waited on) */
+	assert_int_equal(symlinkat("k", dfd, "link"), 0);
+	assert_int_equal(cvm_file_read_key(dfd, "link", 64, &s, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(mkfifoat(dfd, "fifo", 0600), 0);
+	assert_int_equal(cvm_file_read_key(dfd, "fifo", 64, &s, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(cvm_file_read_key(dfd, "none", 64, &s, err, sizeof(err)), CVM_E_SYSTEM);
+	assert_null(s);
+
+	assert_int_equal(unlinkat(dfd, "fifo", 0), 0);
+	assert_int_equal(unlinkat(dfd, "link", 0), 0);
+	assert_int_equal(unlinkat(dfd, "k", 0), 0);
+	assert_int_equal(close(dfd), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void hex_round_trip_and_rejects_bad_digits(void **state)
 {
 	const uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff};
@@ -432,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(wr_text_cuts_with_an_ellipsis_and_stays_terminated),
 	    cmocka_unit_test(random_bytes_fill_the_buffer_and_differ),
 	    cmocka_unit_test(pem_blocks_are_framed_strictly_and_decoded_canonically),
+	    cmocka_unit_test(key_files_follow_the_key_file_rule),
 	    cmocka_unit_test(hex_round_trip_and_rejects_bad_digits),
 	    cmocka_unit_test(base64_round_trip_and_rejects_non_canonical),
 	    cmocka_unit_test(file_read_is_capped),

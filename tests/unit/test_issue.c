@@ -22,6 +22,7 @@
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
 
@@ -564,6 +565,25 @@ static void write_openssl_key(EVP_PKEY *pkey, const char *path, const char *pass
 	BIO_free(b);
 }
 
+/* write_legacy_key writes `pkey` in its type-specific DER (SEC1 for EC,
+ * PKCS#1 for RSA) framed as "<label>", with `headers` lines before the body. */
+static void write_legacy_key(EVP_PKEY *pkey, const char *path, const char *label, const char *headers)
+{
+	unsigned char *der = NULL;
+	char *b64, text[8192];
+	int n = i2d_PrivateKey(pkey, &der);
+
+	assert_true(n > 0);
+	b64 = cvm_base64_encode_new(der, (size_t)n);
+	assert_non_null(b64);
+	n = snprintf(text, sizeof(text), "-----BEGIN %s-----\n%s%s\n-----END %s-----\n", label, headers, b64,
+	             label);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(cvm_file_write(path, text, (size_t)n, 0600), CVM_OK);
+	OPENSSL_clear_free(der, 0);
+	free(b64);
+}
+
 static void keys_saved_as_pem_load_again_unless_others_may_read_them(void **state)
 {
 	const enum cvm_privkey_type types[] = {CVM_PRIVKEY_P256, CVM_PRIVKEY_P384, CVM_PRIVKEY_RSA};
@@ -608,6 +628,26 @@ static void keys_saved_as_pem_load_again_unless_others_may_read_them(void **stat
 	assert_non_null(pkey);
 	write_openssl_key(pkey, other, "a passphrase", 0600);
 	assert_int_equal(cvm_privkey_load_pem(other, &back), CVM_E_FORMAT);
+	/* SEC1 ("EC PRIVATE KEY") loads; with legacy encryption headers it does not */
+	write_legacy_key(pkey, other, "EC PRIVATE KEY", "");
+	assert_int_equal(cvm_privkey_load_pem(other, &back), CVM_OK);
+	assert_int_equal(cvm_privkey_type(back), CVM_PRIVKEY_P256);
+	cvm_privkey_free(back);
+	back = NULL;
+	write_legacy_key(pkey, other, "EC PRIVATE KEY",
+	                 "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n");
+	assert_int_equal(cvm_privkey_load_pem(other, &back), CVM_E_FORMAT);
+	write_legacy_key(pkey, other, "RSA PRIVATE KEY", ""); /* an EC key under an RSA label */
+	assert_int_equal(cvm_privkey_load_pem(other, &back), CVM_E_FORMAT);
+	EVP_PKEY_free(pkey);
+	/* PKCS#1 ("RSA PRIVATE KEY") loads */
+	pkey = EVP_RSA_gen(2048);
+	assert_non_null(pkey);
+	write_legacy_key(pkey, other, "RSA PRIVATE KEY", "");
+	assert_int_equal(cvm_privkey_load_pem(other, &back), CVM_OK);
+	assert_int_equal(cvm_privkey_type(back), CVM_PRIVKEY_RSA);
+	cvm_privkey_free(back);
+	back = NULL;
 	EVP_PKEY_free(pkey);
 	/* keys of other kinds */
 	pkey = EVP_EC_gen("P-521");
