@@ -68,6 +68,9 @@ struct cvm_tpm_pcr_sel {
  * (cvm_digest_from_name); PCRs are 0-23; a bank may appear once. Returns 0,
  * CVM_E_FORMAT or CVM_E_UNSUPPORTED (an unknown bank). */
 CVM_API CVM_MUST_CHECK int cvm_tpm_pcr_sel_parse(const char *s, struct cvm_tpm_pcr_sel *out);
+/* cvm_tpm_pcr_sel_mask is the set of PCRs (bit i: PCR i) that `sel`
+ * selects in bank `alg`, over all its entries for that bank. */
+CVM_API uint32_t cvm_tpm_pcr_sel_mask(const struct cvm_tpm_pcr_sel *sel, uint16_t alg);
 /* cvm_tpm_pcr_sel_format writes "sha256:0-10+sha1:0,2" into `buf` (always
  * NUL-terminated, truncated to `len`). */
 CVM_API void cvm_tpm_pcr_sel_format(const struct cvm_tpm_pcr_sel *sel, char *buf, size_t len);

@@ -186,6 +186,16 @@ static void text_add(struct text *t, const char *fmt, ...)
 	t->used += (size_t)n < t->len - t->used ? (size_t)n : t->len - t->used - 1;
 }
 
+uint32_t cvm_tpm_pcr_sel_mask(const struct cvm_tpm_pcr_sel *sel, uint16_t alg)
+{
+	uint32_t m = 0;
+
+	for (size_t i = 0; i < sel->count; i++)
+		if (sel->banks[i].alg == alg)
+			m |= sel->banks[i].mask;
+	return m;
+}
+
 void cvm_tpm_pcr_sel_format(const struct cvm_tpm_pcr_sel *sel, char *buf, size_t len)
 {
 	struct text t = {buf, len, 0};

@@ -715,18 +715,6 @@ static int ak_event_step(const struct cvm_evidence *ev, struct cvm_report *rep,
 	return CVM_OK;
 }
 
-/* quoted_mask is the PCRs of bank `alg` the quote selects. */
-static uint32_t quoted_mask(const struct cvm_tpm_pcr_sel *sel, uint16_t alg)
-{
-	uint32_t m = 0;
-
-	for (size_t i = 0; i < sel->count; i++) {
-		if (sel->banks[i].alg == alg)
-			m |= sel->banks[i].mask;
-	}
-	return m;
-}
-
 static int tpm_step(const struct cvm_evidence *ev, const struct cvm_evidence_opts *o,
                     const struct cvm_tpm_ak *ak, struct cvm_report *rep, struct cvm_evidence_result *res)
 {
@@ -747,7 +735,7 @@ static int tpm_step(const struct cvm_evidence *ev, const struct cvm_evidence_opt
 		return r;
 	for (size_t b = 0; b < ev->pcrs.count; b++) {
 		const struct cvm_tpm_pcr_bank *bank = &ev->pcrs.banks[b];
-		uint32_t extra = bank->valid & ~quoted_mask(&res->tpm.attest.pcr_sel, bank->alg);
+		uint32_t extra = bank->valid & ~cvm_tpm_pcr_sel_mask(&res->tpm.attest.pcr_sel, bank->alg);
 
 		if (extra != 0) {
 			cvm_report_add(

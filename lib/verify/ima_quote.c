@@ -31,17 +31,6 @@ static size_t quoted_banks(const struct cvm_tpm_pcr_sel *sel, uint16_t banks[CVM
 	return n;
 }
 
-/* quoted_mask is the set of PCRs the quote selects in bank `alg`. */
-static uint32_t quoted_mask(const struct cvm_tpm_pcr_sel *sel, uint16_t alg)
-{
-	uint32_t m = 0;
-
-	for (size_t i = 0; i < sel->count; i++)
-		if (sel->banks[i].alg == alg)
-			m |= sel->banks[i].mask;
-	return m;
-}
-
 static int reader_open(const uint8_t *ima, size_t ima_len, const char *ima_path, struct cvm_ima_reader **rd)
 {
 	if (ima_path != NULL)
@@ -181,7 +170,7 @@ int cvm_verify_ima_list(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs
 		return r;
 	mask |= 1u << CVM_IMA_PCR;
 	res->pcr_mask = mask;
-	if ((quoted_mask(&q->attest.pcr_sel, res->banks[0]) & (1u << CVM_IMA_PCR)) == 0) {
+	if ((cvm_tpm_pcr_sel_mask(&q->attest.pcr_sel, res->banks[0]) & (1u << CVM_IMA_PCR)) == 0) {
 		cvm_report_add(rep, "ima", false,
 		               "the TPM quote does not cover PCR 10: the IMA list is not covered");
 		return CVM_E_MISMATCH;
@@ -213,7 +202,7 @@ int cvm_verify_ima_list(const struct cvm_tpm_quote *q, const struct cvm_tpm_pcrs
 	/* An entry of the covered prefix that extends a PCR the quote does not
 	 * select in every replayed bank is vouched for by nothing. */
 	for (size_t b = 0; b < res->bank_count; b++)
-		uncovered |= prefix_mask & ~quoted_mask(&q->attest.pcr_sel, res->banks[b]);
+		uncovered |= prefix_mask & ~cvm_tpm_pcr_sel_mask(&q->attest.pcr_sel, res->banks[b]);
 	if (uncovered != 0) {
 		cvm_report_add(
 		    rep, "ima", false,

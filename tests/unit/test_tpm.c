@@ -679,6 +679,8 @@ static void selections_parse_and_format(void **state)
 		assert_string_equal(buf, good[i].out);
 	}
 	assert_int_equal(cvm_tpm_pcr_sel_parse("sha256:0,1,10", &sel), CVM_OK);
+	assert_int_equal(cvm_tpm_pcr_sel_mask(&sel, CVM_DIGEST_SHA256), (1u << 0) | (1u << 1) | (1u << 10));
+	assert_int_equal(cvm_tpm_pcr_sel_mask(&sel, CVM_DIGEST_SHA1), 0);
 	assert_int_equal(sel.banks[0].mask, (1u << 0) | (1u << 1) | (1u << 10));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = cvm_tpm_pcr_sel_parse(bad[i], &sel);
