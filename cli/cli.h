@@ -90,5 +90,14 @@ int cmd_sim(int argc, char **argv);
 int cmd_tpm(int argc, char **argv);
 int cmd_ima(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
+int cmd_attestation(int argc, char **argv);
+
+/* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
+int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */
+int cmd_ratls_show(int argc, char **argv);   /* cmd_ratls.c */
+int cmd_ratls_verify(int argc, char **argv); /* cmd_ratls.c */
+int cmd_ratls_fetch(int argc, char **argv);  /* cmd_fetch.c */
+int cmd_cert_acme(int argc, char **argv);    /* cmd_acme.c */
 
 #endif

@@ -32,6 +32,9 @@ static const struct cli_cmd cli_cmds[] = {
     {"tpm", cmd_tpm, "Make, verify and read TPM 2.0 quotes and PCRs"},
     {"ima", cmd_ima, "Show, replay and check an IMA runtime measurement list"},
     {"evidence", cmd_evidence, "Verify an evidence bundle: TEE quote, TPM quote, IMA list, bound to a nonce"},
+    {"cert", cmd_cert, "RA-TLS certificates (make, show, verify, fetch) and ACME certificates"},
+    {"attestation", cmd_attestation,
+     "Show or verify dstack's VersionedAttestation (SCALE V0, MessagePack V1)"},
     {"help", cmd_help, "Show help for a command"},
 };
 
@@ -146,7 +149,7 @@ static void usage(FILE *f)
 	        "Commands:\n",
 	        CLI_PROG, CLI_PROG);
 	for (size_t i = 0; i < CLI_CMD_COUNT; i++)
-		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+		fprintf(f, "  %-12s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
 	fprintf(f, "\n"
 	           "Common options (before or after the command):\n"
 	           "  -v, --verbose   print library messages to stderr (twice: debug messages)\n"

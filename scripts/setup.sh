@@ -11,11 +11,13 @@ CVM_DEB_PACKAGES=(
 		# libraries
 	libssl-dev libjansson-dev libsecp256k1-dev libtss2-dev libevent-dev libinih-dev
 	# libraries for the daemons still to come (DESIGN.md)
-	libcurl4-openssl-dev libyaml-dev libsqlite3-dev
+	libcurl4-openssl-dev libyaml-dev libsqlite3-dev libmsgpack-dev
 	# tests, sanitizers, fuzzing, static analysis
 	libcmocka-dev clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind
 	# real parts the tests start: a TPM, its tools, IMA's tool, the openssl command (test CAs), python3
 	swtpm swtpm-tools tpm2-tools ima-evm-utils openssl python3
+	# an ACME server and its DNS/HTTP challenge test server (issue 10)
+	pebble
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
