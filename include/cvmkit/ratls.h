@@ -215,17 +215,26 @@ CVM_API CVM_MUST_CHECK int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v
                                                     const size_t *der_len, size_t count, int64_t at,
                                                     struct cvm_ratls_verdict *out, struct cvm_report *rep);
 
-/* cvm_ratls_check_fresh is the fresh, connection-bound check: it
- * verifies a cvmkit evidence bundle (GetEvidence JSON, include/cvmkit/
- * evidence.h) whose nonce must be `nonce` (cvm_tls_fresh_nonce of this
- * connection) with the verifier's collateral and policy, AND that it comes
- * from the same TEE instance as the evidence in the peer's leaf certificate
- * `leaf_der` (same TEE type and launch measurements: TDX MRTD, MRCONFIGID,
- * RTMR0..2 and the certificate's runtime events a prefix of the bundle's;
- * SNP measurement, host_data, chip_id). Returns 0 only when all hold. */
+/* The fresh, connection-bound attestation (include/cvmkit/tls.h): the
+ * server quotes over cvm_ratls_fresh_report_data(bound), where `bound` is
+ * the 64-byte TLS exporter value of this connection for the client's
+ * nonce (cvm_tls_fresh_nonce), and answers with a VersionedAttestation:
+ * report_data = SHA-512("cvmkit-tls-fresh:" || bound). The tag keeps it
+ * apart from every certificate binding ("ratls-cert:"). */
+CVM_API CVM_MUST_CHECK int cvm_ratls_fresh_report_data(const uint8_t bound[64], uint8_t out[64]);
+
+/* cvm_ratls_check_fresh verifies the server's fresh answer: the
+ * VersionedAttestation `va` (`va_len` bytes) verifies with the verifier's
+ * collateral and policy (quote, event-log replay), its report_data is
+ * cvm_ratls_fresh_report_data(bound), AND it comes from the same TEE
+ * instance as the evidence in the peer's leaf certificate `leaf_der` (same
+ * TEE type and launch measurements: TDX MRTD, MRCONFIGID, RTMR0..2, and the
+ * certificate's runtime events a prefix of the answer's; SNP measurement,
+ * host_data, chip_id). Returns 0 only when all hold; CVM_E_MISMATCH for a
+ * report_data that binds another connection (a relay). */
 CVM_API CVM_MUST_CHECK int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, const uint8_t *leaf_der,
-                                                 size_t leaf_len, const uint8_t *json, size_t len,
-                                                 const uint8_t *nonce, size_t nonce_len, int64_t at,
+                                                 size_t leaf_len, const uint8_t *va, size_t va_len,
+                                                 const uint8_t bound[64], int64_t at,
                                                  struct cvm_ratls_verdict *out, struct cvm_report *rep);
 
 #endif

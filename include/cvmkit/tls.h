@@ -19,16 +19,23 @@ typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
 /* The fresh attestation: the client picks a 32-byte nonce; both sides
- * compute nonce' = TLS exporter (RFC 8446 §7.5) with label
- * CVM_TLS_FRESH_LABEL, context = the client's nonce, 64 bytes; the server
- * answers with a cvmkit evidence bundle for nonce' (the agent's
- * FreshAttest). A relay terminates one TLS session and opens another: the
- * two sessions' exporters differ, so the evidence cannot match. */
+ * compute bound = TLS exporter (RFC 8446 §7.5) with label
+ * CVM_TLS_FRESH_LABEL, context = the client's nonce, 64 bytes. The server
+ * quotes over cvm_ratls_fresh_report_data(bound) and answers with a
+ * VersionedAttestation; the client checks it with cvm_ratls_check_fresh.
+ * A relay terminates one TLS session and opens another: the two sessions'
+ * exporters differ, so the answer cannot match.
+ *
+ * On the wire (cvm-agentd's TLS listener, `cvm cert ratls fetch`), over the
+ * same TLS connection, HTTP/1.1:
+ *   POST /FreshAttest  {"nonce": "<64 hex digits: the 32-byte nonce>"}
+ *   200 {"attestation": "<hex of the VersionedAttestation V0>"}
+ */
 #define CVM_TLS_FRESH_LABEL "EXPORTER-cvmkit-fresh-attestation-v1"
 #define CVM_TLS_FRESH_NONCE_LEN 32u
 #define CVM_TLS_FRESH_BOUND_LEN 64u
 
-/* cvm_tls_fresh_nonce computes nonce' on an established TLS 1.3 connection. */
+/* cvm_tls_fresh_nonce computes `bound` on an established TLS 1.3 connection. */
 CVM_API CVM_MUST_CHECK int cvm_tls_fresh_nonce(SSL *ssl, const uint8_t nonce[CVM_TLS_FRESH_NONCE_LEN],
                                                uint8_t out[CVM_TLS_FRESH_BOUND_LEN]);
 

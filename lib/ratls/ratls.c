@@ -105,17 +105,23 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	return CVM_E_UNSUPPORTED;
 }
 
+int cvm_ratls_fresh_report_data(const uint8_t bound[64], uint8_t out[64])
+{
+	(void)bound;
+	(void)out;
+	return CVM_E_UNSUPPORTED;
+}
+
 int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, const uint8_t *leaf_der, size_t leaf_len,
-                          const uint8_t *json, size_t len, const uint8_t *nonce, size_t nonce_len, int64_t at,
+                          const uint8_t *va, size_t va_len, const uint8_t bound[64], int64_t at,
                           struct cvm_ratls_verdict *out, struct cvm_report *rep)
 {
 	(void)v;
 	(void)leaf_der;
 	(void)leaf_len;
-	(void)json;
-	(void)len;
-	(void)nonce;
-	(void)nonce_len;
+	(void)va;
+	(void)va_len;
+	(void)bound;
 	(void)at;
 	(void)out;
 	(void)rep;
