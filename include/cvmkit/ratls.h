@@ -182,9 +182,10 @@ struct cvm_ratls_verifier_opts {
 	const uint8_t *const *ca_der; /* the chain must end in one of these (NULL: no chain check) */
 	const size_t *ca_der_len;
 	size_t ca_count;
-	bool allow_legacy_ca;   /* accept CA certs without keyCertSign (pre-0.5.8 dstack) */
-	bool ignore_validity;   /* accept expired/not-yet-valid certs (vectors) */
-	unsigned cache_entries; /* verdict cache size (0: default 256) */
+	bool allow_legacy_ca;    /* accept CA certs without keyCertSign (pre-0.5.8 dstack) */
+	bool ignore_validity;    /* accept expired/not-yet-valid certs (vectors) */
+	bool require_system_key; /* the cert key must be the one the system recorded (system_key below) */
+	unsigned cache_entries;  /* verdict cache size (0: default 256) */
 };
 
 struct cvm_ratls_verdict {
