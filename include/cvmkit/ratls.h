@@ -197,6 +197,10 @@ struct cvm_ratls_verdict {
 	bool chain_verified;    /* the chain ends in a given CA */
 	bool legacy_ca;         /* ... and a CA lacked keyCertSign, accepted by allow_legacy_ca */
 	bool simulated;         /* the evidence chains to a simulated root */
+	bool system_key;        /* TDX: SHA-256 of the cert's SPKI is the payload of the one
+	                         * "cvmkit.agent-key" runtime event, among the system's events
+	                         * before any app event (include/cvmkit/evidence.h): the key is
+	                         * cvm-agentd's identity, not one any guest process could get */
 	bool cached;            /* this verdict came from the cache */
 	struct cvm_dcap_result dcap;
 	struct cvm_amd_result amd;
