@@ -295,13 +295,55 @@ static int check_issue_opts(const char *cmd, const struct acme_opts *o)
 
 /* -- Keys -- */
 
+/* open_parent opens the folder of `path` and points *base at its last
+ * component (the key-file functions take a name inside a folder). */
+static int open_parent(const char *cmd, const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int fd;
+
+	*base = path;
+	if (slash == NULL)
+		return AT_FDCWD;
+	if (slash[1] == '\0' || (size_t)(slash - path) >= sizeof(dir)) {
+		cli_err(cmd, "'%s' does not name a file", path);
+		return -1;
+	}
+	if (slash == path) {
+		dir[0] = '/';
+		dir[1] = '\0';
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_err(cmd, "cannot open the folder '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	*base = slash + 1;
+	return fd;
+}
+
+static void close_parent(int fd)
+{
+	if (fd >= 0)
+		(void)close(fd);
+}
+
 static int read_keypair(const char *cmd, const char *what, const char *path, struct cvm_p256_keypair **out)
 {
 	struct cvm_secret *s = NULL;
+	const char *base;
 	char err[256];
-	int r;
+	int dfd, r;
 
-	r = cvm_file_read_key(AT_FDCWD, path, KEY_FILE_MAX, &s, err, sizeof(err));
+	dfd = open_parent(cmd, path, &base);
+	if (dfd == -1)
+		return CLI_EXIT_ERROR;
+	r = cvm_file_read_key(dfd, base, KEY_FILE_MAX, &s, err, sizeof(err));
+	close_parent(dfd);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot read the %s: %s", what, err);
 		return CLI_EXIT_ERROR;
@@ -323,15 +365,21 @@ static int write_new_key(const char *cmd, const char *what, const char *path,
 {
 	struct cvm_secret *pem = NULL;
 	bool created = false;
+	const char *base;
 	char err[256];
-	int r;
+	int dfd, r;
 
+	dfd = open_parent(cmd, path, &base);
+	if (dfd == -1)
+		return CLI_EXIT_ERROR;
 	r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
 	if (r != CVM_OK) {
+		close_parent(dfd);
 		cli_err(cmd, "cannot encode the %s (%s)", what, cvm_strerror(r));
 		return CLI_EXIT_ERROR;
 	}
-	r = cvm_file_create_key(AT_FDCWD, path, pem->p, pem->len, &created, err, sizeof(err));
+	r = cvm_file_create_key(dfd, base, pem->p, pem->len, &created, err, sizeof(err));
+	close_parent(dfd);
 	cvm_secret_free(pem);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot write the %s: %s", what, err);
@@ -352,33 +400,20 @@ static int write_new_key(const char *cmd, const char *what, const char *path,
 static int account_key(const char *cmd, const char *path, bool may_create, struct cvm_p256_keypair **out)
 {
 	struct cvm_p256_keypair *kp = NULL;
-	struct cvm_secret *pem = NULL;
 	struct stat st;
-	bool created = false;
-	char err[256];
-	int r;
+	int rc;
 
 	*out = NULL;
 	if (lstat(path, &st) == 0 || errno != ENOENT || !may_create)
 		return read_keypair(cmd, "account key", path, out);
-	r = cvm_p256_keypair_generate(&kp);
-	if (r == CVM_OK)
-		r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
-	if (r != CVM_OK) {
-		cli_err(cmd, "cannot make an account key (%s)", cvm_strerror(r));
-		cvm_p256_keypair_free(kp);
+	if (cvm_p256_keypair_generate(&kp) != CVM_OK) {
+		cli_err(cmd, "cannot make an account key");
 		return CLI_EXIT_ERROR;
 	}
-	r = cvm_file_create_key(AT_FDCWD, path, pem->p, pem->len, &created, err, sizeof(err));
-	cvm_secret_free(pem);
-	if (r != CVM_OK) {
-		cli_err(cmd, "cannot write the account key: %s", err);
+	rc = write_new_key(cmd, "account key", path, kp);
+	if (rc != CLI_EXIT_OK) {
 		cvm_p256_keypair_free(kp);
-		return CLI_EXIT_ERROR;
-	}
-	if (!created) { /* another process made it first: use theirs */
-		cvm_p256_keypair_free(kp);
-		return read_keypair(cmd, "account key", path, out);
+		return rc;
 	}
 	if (!cli_opts.quiet)
 		fprintf(stderr, "%s %s: made a new account key '%s' (0600)\n", CLI_PROG, cmd, path);

@@ -397,8 +397,9 @@ static int post(struct cvm_acme_client *c, const char *what, const char *url, co
 		fail_http(c, what, rs, type, sizeof(type));
 		if (problem != NULL)
 			(void)snprintf(problem, problem_len, "%s", type);
-		if (strcmp(type, "badNonce") != 0)
+		if (strcmp(type, "badNonce") != 0 || attempt == BAD_NONCE_RETRIES)
 			return CVM_E_POLICY;
+		/* RFC 8555 6.5: the error carries a fresh nonce; http() kept it. */
 		progress(c, "the CA refused the nonce (badNonce); retrying with a fresh one");
 	}
 	return CVM_E_POLICY;
