@@ -26,7 +26,7 @@
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <jansson.h>
 
 #include <cvmkit/acme.h>
 #include <cvmkit/crypto.h>
@@ -739,12 +739,18 @@ static void print_cert(const char *cmd, const char *verb, const struct acme_opts
 		cvm_certs_free(certs, count);
 	}
 	if (cli_opts.json) {
-		printf("{\"action\":\"%s\",\"cert\":\"%s\",\"key\":\"%s\",\"serial\":\"%s\",\"not_after\":"
-		       "%" PRId64 "}\n",
-		       verb, o->cert_out, o->key_out, serial, na);
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I}", "action", verb, "cert", o->cert_out, "key",
+		                      o->key_out, "serial", serial, "not_after", (json_int_t)na);
+		char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+		if (text != NULL)
+			printf("%s\n", text);
+		else
+			cli_err(cmd, "out of memory");
+		free(text);
+		json_decref(j);
 		return;
 	}
-	(void)cmd;
 	printf("%s: certificate %s for %zu name(s), serial %s, valid until %" PRId64 " (Unix time)\n", verb,
 	       o->cert_out, o->domain_count, serial, na);
 	printf("key: %s (0600, made here; only its CSR went to the CA)\n", o->key_out);

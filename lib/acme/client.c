@@ -268,8 +268,8 @@ static int http(struct cvm_acme_client *c, const char *method, const char *url, 
 		cc = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	if (cc == CURLE_OK)
 		cc = curl_easy_perform(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+	(void)curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	(void)curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rs->body_too_large) {
 		set_err(c, "the answer of %.200s is larger than %zu bytes", url, rs->body.max);
@@ -562,7 +562,7 @@ static bool wait_next(double deadline, long retry_after)
 	return true;
 }
 
-static int fetch_authz(struct cvm_acme_client *c, const char *url, struct acme_authz *a)
+static int fetch_authz(struct cvm_acme_client *c, const char *url, struct acme_authz *a, long *retry_after)
 {
 	struct resp rs;
 	int r;
@@ -574,6 +574,8 @@ static int fetch_authz(struct cvm_acme_client *c, const char *url, struct acme_a
 		if (r != CVM_OK)
 			set_err(c, "the authorization at %.200s is malformed (%s)", url, cvm_strerror(r));
 	}
+	if (retry_after != NULL)
+		*retry_after = rs.retry_after;
 	resp_cleanup(&rs);
 	return r;
 }
@@ -601,8 +603,26 @@ static const char *chal_name(enum cvm_acme_challenge_type t)
 	return t == CVM_ACME_DNS_01 ? "dns-01" : "http-01";
 }
 
+/* authz_is_ours is true when the authorization is for one of the `n`
+ * names ordered: a CA may not make the solver act for another name (a
+ * dns-01 hook would change that name's DNS). */
+static bool authz_is_ours(const struct acme_authz *a, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = names[i];
+		bool wild = strncmp(name, "*.", 2) == 0;
+
+		if (wild != a->wildcard)
+			continue;
+		if (strcasecmp(wild ? name + 2 : name, a->domain) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* solve answers one authorization with the solver and waits for it. */
-static int solve(struct cvm_acme_client *c, const char *authz_url, const struct cvm_acme_solver *s)
+static int solve(struct cvm_acme_client *c, const char *authz_url, const char *const *names,
+                 size_t name_count, const struct cvm_acme_solver *s)
 {
 	struct acme_authz a;
 	const struct acme_challenge *ch = NULL;
@@ -616,9 +636,15 @@ static int solve(struct cvm_acme_client *c, const char *authz_url, const struct 
 
 	memset(&a, 0, sizeof(a));
 	resp_init(&rs, CVM_ACME_JSON_MAX);
-	r = fetch_authz(c, authz_url, &a);
+	r = fetch_authz(c, authz_url, &a, NULL);
 	if (r != CVM_OK)
 		goto out;
+	if (!authz_is_ours(&a, names, name_count)) {
+		set_err(c, "the CA asks to authorize %s%s, which was not ordered: refusing to answer for it",
+		        a.wildcard ? "*." : "", a.domain);
+		r = CVM_E_POLICY;
+		goto out;
+	}
 	if (a.status == ACME_ST_VALID)
 		goto out; /* reused from an earlier order */
 	if (a.status != ACME_ST_PENDING) {
@@ -662,10 +688,10 @@ static int solve(struct cvm_acme_client *c, const char *authz_url, const struct 
 	start = now_s();
 	deadline = start + c->cfg.poll_timeout_s;
 	for (;;) {
-		long retry = rs.retry_after;
+		long retry = -1;
 
 		acme_authz_cleanup(&a);
-		r = fetch_authz(c, authz_url, &a);
+		r = fetch_authz(c, authz_url, &a, &retry);
 		if (r != CVM_OK)
 			goto out;
 		if (a.status == ACME_ST_VALID)
@@ -848,8 +874,14 @@ int cvm_acme_issue(struct cvm_acme_client *c, const char *const *names, size_t n
 		r = order_state_error(c, &o, "from the start");
 		goto out;
 	}
+	if (o.authorization_count > name_count) {
+		set_err(c, "the CA's order holds %zu authorizations for %zu names", o.authorization_count,
+		        name_count);
+		r = CVM_E_FORMAT;
+		goto out;
+	}
 	for (size_t i = 0; i < o.authorization_count; i++) {
-		r = solve(c, o.authorizations[i], solver);
+		r = solve(c, o.authorizations[i], names, name_count, solver);
 		if (r != CVM_OK)
 			goto out;
 	}

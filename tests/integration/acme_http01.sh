@@ -102,8 +102,19 @@ fi
 # 2. The account key is reused; an existing --key-out is refused.
 acct_sum="$(sha256sum <"$w/account.pem")"
 if run 0 "$CVM" cert acme issue "${common[@]}" "${http01[@]}" --domain www.cvmkit.test \
-	--key-out "$w/key2.pem" --cert-out "$w/chain2.pem"; then
+	--key-out "$w/key2.pem" --cert-out "$w/chain2.pem" --json; then
 	grep -q "made a new account key" "$tmp/err" && fail "a second account key was made" || pass
+	# --json: one object naming the files and the serial openssl reads
+	want_serial="$(openssl x509 -in "$w/chain2.pem" -noout -serial | cut -d= -f2)"
+	if python3 -c 'import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["action"] == "issued" and o["cert"] == sys.argv[2] and o["key"] == sys.argv[3], o
+assert o["serial"].upper() == sys.argv[4].upper() and o["not_after"] > 0, o' \
+		"$tmp/out" "$w/chain2.pem" "$w/key2.pem" "$want_serial"; then
+		pass
+	else
+		fail "--json output is wrong: $(cat "$tmp/out")"
+	fi
 fi
 [ "$(sha256sum <"$w/account.pem")" = "$acct_sum" ] && pass || fail "the account key was rewritten"
 key_sum="$(sha256sum <"$w/key.pem")"
