@@ -725,12 +725,22 @@ static int open_client(const char *cmd, const struct acme_opts *o, const struct 
 	return CLI_EXIT_OK;
 }
 
+static void fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(buf, len, "%" PRId64, t);
+}
+
 static void print_cert(const char *cmd, const char *verb, const struct acme_opts *o, const char *pem,
                        size_t len)
 {
 	struct cvm_cert **certs = NULL;
 	size_t count = 0;
 	char serial[2 * CVM_CERT_SERIAL_MAX + 4] = "?";
+	char until[32];
 	int64_t na = 0;
 
 	if (cvm_certs_parse_pem((const uint8_t *)pem, len, &certs, &count) == CVM_OK) {
@@ -751,8 +761,9 @@ static void print_cert(const char *cmd, const char *verb, const struct acme_opts
 		json_decref(j);
 		return;
 	}
-	printf("%s: certificate %s for %zu name(s), serial %s, valid until %" PRId64 " (Unix time)\n", verb,
-	       o->cert_out, o->domain_count, serial, na);
+	fmt_time(na, until, sizeof(until));
+	printf("%s: certificate %s for %zu name(s), serial %s, valid until %s\n", verb, o->cert_out,
+	       o->domain_count, serial, until);
 	printf("key: %s (0600, made here; only its CSR went to the CA)\n", o->key_out);
 }
 
@@ -852,15 +863,6 @@ out:
 	cvm_p256_keypair_free(ck);
 	cvm_p256_keypair_free(akey);
 	return rc;
-}
-
-static void fmt_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		(void)snprintf(buf, len, "%" PRId64, t);
 }
 
 /* load_leaf reads the first certificate of a PEM chain (or a DER file). */
