@@ -657,7 +657,7 @@ static int run_hook(const struct dns_hook *d, const char *action, const char *do
 			        d->script, action, domain, HOOK_TIMEOUT_S);
 			return -1;
 		}
-		(void)nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+		(void)nanosleep(&(struct timespec){0, 50L * 1000 * 1000}, NULL);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		cli_err(d->cmd, "the dns-01 hook '%s %s %s' failed (%s %d)", d->script, action, domain,

@@ -159,10 +159,13 @@ static int problem_sentence(const json_t *p, char *out, size_t out_len, char *ty
 	}
 	if (d != NULL) {
 		detail = json_string_value(d);
-		for (; detail[n] != '\0' && n < ACME_DETAIL_MAX; n++) {
-			unsigned char c = (unsigned char)detail[n];
+		for (; n < ACME_DETAIL_MAX && detail[n] != '\0'; n++) {
+			unsigned char u = (unsigned char)detail[n];
+			char c = '?';
 
-			clean[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+			if (u >= 0x20 && u < 0x7f)
+				c = detail[n];
+			clean[n] = c;
 		}
 	}
 	clean[n] = '\0';

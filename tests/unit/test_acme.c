@@ -532,6 +532,7 @@ static void authorization_parses_the_rfc_example_and_checks_tokens_and_identifie
 static void problem_becomes_one_printable_sentence(void **state)
 {
 	char msg[CVM_ACME_ERR_LEN], type[64];
+	static const char utf8[] = "{\"type\":\"t\",\"detail\":\"caf\\u00e9\"}";
 	static const char ctl[] = "{\"type\":\"x:y\",\"detail\":\"a\\u001b[31mb\\nc\"}";
 	char long_detail[2048];
 	int n;
@@ -547,6 +548,10 @@ static void problem_becomes_one_printable_sentence(void **state)
 	    acme_parse_problem((const uint8_t *)ctl, strlen(ctl), msg, sizeof(msg), type, sizeof(type)),
 	    CVM_OK);
 	assert_string_equal(msg, "x:y: a?[31mb?c");
+	/* and neither do bytes outside ASCII (UTF-8 e-acute is two bytes) */
+	assert_int_equal(acme_parse_problem((const uint8_t *)utf8, strlen(utf8), msg, sizeof(msg), NULL, 0),
+	                 CVM_OK);
+	assert_string_equal(msg, "t: caf??");
 	/* a long detail is cut */
 	n = snprintf(long_detail, sizeof(long_detail), "{\"type\":\"t\",\"detail\":\"");
 	memset(long_detail + n, 'd', 1000);
