@@ -509,6 +509,12 @@ static void http01_free_loop(struct http01 *h)
 
 static int http01_start(struct http01 *h)
 {
+	struct sigaction sa;
+
+	/* A validator that hangs up early must not kill cvm with SIGPIPE. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
 	h->base = event_base_new();
 	if (h->base == NULL || pipe2(h->stop_fd, O_CLOEXEC) != 0) {
 		cli_err(h->cmd, "cannot start the http-01 server: %s", strerror(errno));
@@ -830,6 +836,11 @@ static int acme_issue(int argc, char **argv)
 	rc = check_issue_opts(CMD_ISSUE, &o);
 	if (rc >= 0)
 		return rc;
+	if (o.cert != NULL || o.force || o.days != 0 || o.part_den != 0 || o.reason != 0) {
+		cli_err(CMD_ISSUE,
+		        "--cert, --force, --days, --renew-part and --reason belong to renew or revoke");
+		return CLI_EXIT_USAGE;
+	}
 	if (lstat(o.key_out, &st) == 0 || errno != ENOENT) {
 		cli_err(CMD_ISSUE,
 		        "--key-out '%s' exists: a key file is written once; use renew, or another path",

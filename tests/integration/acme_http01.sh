@@ -140,7 +140,7 @@ if run 1 "$CVM" cert acme issue "${common[@]}" --http-01 --http-port "$wrong_por
 		fail "unexpected message: $(cat "$tmp/err")"
 fi
 [ ! -e "$w/k6.pem" ] && [ ! -e "$w/c6.pem" ] && pass || fail "a failed issue left a key or certificate"
-for bad in "--domain -bad.test" "--domain a..b" "--http-port 0" "--renew-part 3/2"; do
+for bad in "--domain -bad.test" "--domain a..b" "--http-port 0" "--renew-part 3/2" "--force" "--dns-01-hook /bin/true"; do
 	# shellcheck disable=SC2086 # split on purpose
 	run 2 "$CVM" cert acme issue "${common[@]}" "${http01[@]}" --domain x.cvmkit.test $bad \
 		--key-out "$w/k7.pem" --cert-out "$w/c7.pem" || true
