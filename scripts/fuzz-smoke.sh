@@ -31,6 +31,7 @@ max_len_for() {
 	*tcb_info* | *qe_identity*) echo 65536 ;;
 	*policy*) echo 16384 ;;
 	*ecdsa*) echo 1024 ;;
+	*acme*) echo 65536 ;; # CVM_ACME_JSON_MAX, the cap on an ACME response body
 	*) echo 65536 ;;
 	esac
 }

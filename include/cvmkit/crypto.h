@@ -495,4 +495,25 @@ CVM_API CVM_MUST_CHECK int cvm_cert_make(const struct cvm_cert_template *t,
                                          const struct cvm_p256_keypair *issuer_key,
                                          const struct cvm_cert *issuer, char **out_pem, size_t *out_len);
 
+/* -- Certificate requests (OpenSSL) -- */
+
+/* CVM_DNS_NAME_MAX is the longest DNS name in text form (RFC 1035). */
+#define CVM_DNS_NAME_MAX 253
+
+/* cvm_dns_name_ok is true when `s` is a DNS host name as a certificate
+ * names it: labels of 1 to 63 letters, digits and inner hyphens, dots
+ * between them, at most CVM_DNS_NAME_MAX characters, optionally after a
+ * leading "*." (a wildcard). It does not look the name up. */
+CVM_API bool cvm_dns_name_ok(const char *s);
+/* cvm_csr_make writes a PKCS#10 certificate request (RFC 2986, DER) for the
+ * public key of `kp`, signed by `kp` (ECDSA with SHA-256): subject CN =
+ * names[0] (an empty subject when names[0] is longer than 64 characters),
+ * and an extensionRequest with a subjectAltName of every name as a dNSName,
+ * in order. The names must satisfy cvm_dns_name_ok and differ from each other
+ * (1..CVM_CERT_ALT_NAMES_MAX of them). Only the public key and a signature
+ * leave `kp`. *out is a new buffer the caller frees. Returns 0, CVM_E_INVAL,
+ * CVM_E_TOO_LARGE, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_csr_make(const struct cvm_p256_keypair *kp, const char *const *names,
+                                        size_t name_count, uint8_t **out, size_t *out_len);
+
 #endif

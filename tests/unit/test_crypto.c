@@ -1563,10 +1563,147 @@ static void test_tcb_info_kept(void **state)
 	free(b.p);
 }
 
+/* cvm_csr_make: a PKCS#10 request that OpenSSL reads back, self-signed by
+ * the key it carries, with CN = the first name and every name, in order, in
+ * the requested subjectAltName; bad name lists are refused. */
+static void csr_carries_the_key_and_every_name_and_verifies_under_openssl(void **state)
+{
+	const char *names[] = {"www.example.org", "example.org", "*.api.example.org"};
+	struct cvm_p256_keypair *kp = NULL;
+	uint8_t *der = NULL, *spki = NULL, *got_spki = NULL;
+	size_t der_len = 0, spki_len = 0;
+	const unsigned char *p;
+	X509_REQ *req;
+	EVP_PKEY *pub;
+	STACK_OF(X509_EXTENSION) * exts;
+	GENERAL_NAMES *gens;
+	char cn[128];
+	int got_len;
+
+	(void)state;
+	assert_int_equal(cvm_p256_keypair_generate(&kp), CVM_OK);
+	assert_int_equal(cvm_csr_make(kp, names, 3, &der, &der_len), CVM_OK);
+	p = der;
+	req = d2i_X509_REQ(NULL, &p, (long)der_len);
+	assert_non_null(req);
+	assert_ptr_equal(p, der + der_len);
+	pub = X509_REQ_get_pubkey(req);
+	assert_non_null(pub);
+	assert_int_equal(X509_REQ_verify(req, pub), 1);
+	/* the key in the request is this key */
+	assert_int_equal(cvm_p256_keypair_spki(kp, &spki, &spki_len), CVM_OK);
+	got_len = i2d_PUBKEY(pub, &got_spki);
+	assert_int_equal(got_len, (int)spki_len);
+	assert_memory_equal(got_spki, spki, spki_len);
+	assert_int_equal(
+	    X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, cn, sizeof(cn)),
+	    (int)strlen(names[0]));
+	assert_string_equal(cn, names[0]);
+	exts = X509_REQ_get_extensions(req);
+	assert_non_null(exts);
+	gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 3);
+	for (int i = 0; i < 3; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		assert_int_equal(g->type, GEN_DNS);
+		assert_int_equal(ASN1_STRING_length(g->d.dNSName), (int)strlen(names[i]));
+		assert_memory_equal(ASN1_STRING_get0_data(g->d.dNSName), names[i], strlen(names[i]));
+	}
+	/* A request signed by another key does not verify under this one. */
+	{
+		struct cvm_p256_keypair *other = NULL;
+		uint8_t *der2 = NULL;
+		size_t der2_len = 0;
+		X509_REQ *req2;
+
+		assert_int_equal(cvm_p256_keypair_generate(&other), CVM_OK);
+		assert_int_equal(cvm_csr_make(other, names, 1, &der2, &der2_len), CVM_OK);
+		p = der2;
+		req2 = d2i_X509_REQ(NULL, &p, (long)der2_len);
+		assert_non_null(req2);
+		assert_int_not_equal(X509_REQ_verify(req2, pub), 1);
+		ERR_clear_error();
+		X509_REQ_free(req2);
+		free(der2);
+		cvm_p256_keypair_free(other);
+	}
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	OPENSSL_free(got_spki);
+	EVP_PKEY_free(pub);
+	X509_REQ_free(req);
+	free(der);
+	free(spki);
+	cvm_p256_keypair_free(kp);
+}
+
+static void csr_refuses_empty_repeated_or_malformed_names(void **state)
+{
+	const char *dup[] = {"a.example", "b.example", "a.example"};
+	const char *bad[] = {"a b.example", "-a.example",  "a-.example",       "a..example",
+	                     ".a.example",  "a.example.",  "a_b.example",      "*",
+	                     "*.",          "a.*.example", "\xc3\xa9.example", ""};
+	const char *many[CVM_CERT_ALT_NAMES_MAX + 1];
+	char names[CVM_CERT_ALT_NAMES_MAX + 1][16];
+	char label64[80], long_name[300];
+	struct cvm_p256_keypair *kp = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	const char *one[1];
+	const unsigned char *p;
+	X509_REQ *req;
+
+	(void)state;
+	assert_int_equal(cvm_p256_keypair_generate(&kp), CVM_OK);
+	assert_int_equal(cvm_csr_make(kp, dup, 0, &der, &der_len), CVM_E_INVAL);
+	assert_int_equal(cvm_csr_make(kp, dup, 3, &der, &der_len), CVM_E_INVAL);
+	assert_null(der);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		one[0] = bad[i];
+		assert_false(cvm_dns_name_ok(bad[i]));
+		assert_int_equal(cvm_csr_make(kp, one, 1, &der, &der_len), CVM_E_INVAL);
+	}
+	/* a 63-character label is fine, 64 is not */
+	memset(label64, 'a', 64);
+	(void)snprintf(label64 + 63, sizeof(label64) - 63, ".example");
+	assert_true(cvm_dns_name_ok(label64));
+	memset(label64, 'a', 64);
+	(void)snprintf(label64 + 64, sizeof(label64) - 64, ".example");
+	assert_false(cvm_dns_name_ok(label64));
+	for (int i = 0; i <= CVM_CERT_ALT_NAMES_MAX; i++) {
+		(void)snprintf(names[i], sizeof(names[i]), "n%d.example", i);
+		many[i] = names[i];
+	}
+	assert_int_equal(cvm_csr_make(kp, many, CVM_CERT_ALT_NAMES_MAX + 1, &der, &der_len), CVM_E_TOO_LARGE);
+	assert_int_equal(cvm_csr_make(kp, many, CVM_CERT_ALT_NAMES_MAX, &der, &der_len), CVM_OK);
+	free(der);
+	der = NULL;
+	/* a first name longer than a CN may be goes in the SAN only */
+	for (int i = 0; i < 4; i++) {
+		memset(long_name + i * 50, 'b', 49);
+		long_name[i * 50 + 49] = '.';
+	}
+	(void)snprintf(long_name + 200, sizeof(long_name) - 200, "example");
+	assert_true(cvm_dns_name_ok(long_name));
+	one[0] = long_name;
+	assert_int_equal(cvm_csr_make(kp, one, 1, &der, &der_len), CVM_OK);
+	p = der;
+	req = d2i_X509_REQ(NULL, &p, (long)der_len);
+	assert_non_null(req);
+	assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 0);
+	X509_REQ_free(req);
+	free(der);
+	cvm_p256_keypair_free(kp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_p256_differential),
+	    cmocka_unit_test(csr_carries_the_key_and_every_name_and_verifies_under_openssl),
+	    cmocka_unit_test(csr_refuses_empty_repeated_or_malformed_names),
 	    cmocka_unit_test(test_p256_high_s),
 	    cmocka_unit_test(test_p256_range),
 	    cmocka_unit_test(test_p256_bad_keys),
