@@ -331,33 +331,21 @@ static int binding(const struct cvm_cert *c, struct cvm_ratls_info *info)
 	return CVM_OK;
 }
 
-int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out, char *err, size_t err_len)
+int ratls_parse_cert(const struct cvm_cert *c, struct cvm_ratls_info **out, char *err, size_t err_len)
 {
 	static const char *const dstack_oids[] = {RATLS_OID_DSTACK_QUOTE,       RATLS_OID_DSTACK_EVENT_LOG,
 	                                          RATLS_OID_DSTACK_APP_ID,      RATLS_OID_DSTACK_USAGE,
 	                                          RATLS_OID_DSTACK_ATTESTATION, RATLS_OID_DSTACK_APP_INFO};
 	static const char *const cosmian_oids[] = {RATLS_OID_COSMIAN_SGX, RATLS_OID_COSMIAN_SEV,
 	                                           RATLS_OID_COSMIAN_TDX};
-	struct cvm_cert *c = NULL;
 	struct info_own *o = NULL;
 	const char *cosmian = NULL;
 	size_t n_dstack = 0, n_cosmian = 0;
-	int rc;
+	int rc = CVM_OK;
 
 	*out = NULL;
 	if (err != NULL && err_len != 0)
 		err[0] = 0;
-	if (der == NULL)
-		return cvm_err_set(err, err_len, CVM_E_INVAL, "no certificate given");
-	if (len > CVM_RATLS_CERT_MAX)
-		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-		                   "the certificate has %zu bytes (at most %zu)", len, CVM_RATLS_CERT_MAX);
-	rc = cvm_cert_parse(der, len, &c);
-	if (rc != CVM_OK) {
-		rc = cvm_err_set(err, err_len, rc, "the certificate does not parse as X.509 (%s)",
-		                 cvm_strerror(rc));
-		goto out;
-	}
 	o = calloc(1, sizeof(*o));
 	if (o == NULL) {
 		rc = CVM_E_NOMEM;
@@ -419,6 +407,27 @@ out:
 	if (rc != CVM_OK && err != NULL && err_len != 0 && err[0] == 0)
 		(void)cvm_err_set(err, err_len, rc, "the certificate cannot be read: %s", cvm_strerror(rc));
 	cvm_ratls_info_free(o != NULL ? &o->info : NULL);
+	return rc;
+}
+
+int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out, char *err, size_t err_len)
+{
+	struct cvm_cert *c = NULL;
+	int rc;
+
+	*out = NULL;
+	if (err != NULL && err_len != 0)
+		err[0] = 0;
+	if (der == NULL)
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "no certificate given");
+	if (len > CVM_RATLS_CERT_MAX)
+		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
+		                   "the certificate has %zu bytes (at most %zu)", len, CVM_RATLS_CERT_MAX);
+	rc = cvm_cert_parse(der, len, &c);
+	if (rc != CVM_OK)
+		return cvm_err_set(err, err_len, rc, "the certificate does not parse as X.509 (%s)",
+		                   cvm_strerror(rc));
+	rc = ratls_parse_cert(c, out, err, err_len);
 	cvm_cert_free(c);
 	return rc;
 }

@@ -38,6 +38,10 @@
  * (TDX v4/v5 at 568..632; SNP at 0x50). False when the quote is too short. */
 bool va_quote_report_data(enum cvm_ratls_tee tee, const uint8_t *quote, size_t len, uint8_t out[64]);
 
+struct cvm_cert;
+/* ratls_parse_cert is cvm_ratls_parse of a certificate already parsed. */
+int ratls_parse_cert(const struct cvm_cert *c, struct cvm_ratls_info **out, char *err, size_t err_len);
+
 /* ratls_app_info_check checks that `len` bytes are dstack's 1.9 AppInfo in
  * rmp_serde's array form: 8 byte strings (app_id, compose_hash,
  * instance_id, device_id, mr_system[32], mr_aggregated[32], os_image_hash,

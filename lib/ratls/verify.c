@@ -671,7 +671,7 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	}
 
 	/* parse */
-	r = cvm_ratls_parse(der[0], der_len[0], &info, why, sizeof(why));
+	r = ratls_parse_cert(certs[0], &info, why, sizeof(why));
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "parse", false, "the leaf's RA-TLS extensions: %s", why);
 		rc = first(rc, r);
