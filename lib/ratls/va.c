@@ -395,6 +395,8 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 			if (rc == CVM_OK) {
 				o->va.gcp_tpm_quote = arena_put(o, start, before - r->len, false);
 				o->va.gcp_tpm_quote_len = before - r->len;
+				if (o->va.gcp_tpm_quote == NULL)
+					rc = CVM_E_INTERNAL;
 			}
 		}
 		break;

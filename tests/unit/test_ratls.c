@@ -405,6 +405,89 @@ static void va_rejects_crafted_malformed_inputs(void **state)
 	assert_null(va);
 }
 
+/* Variants 1 (GCP TDX: its TPM quote kept as carried), 2 and 4 (Nitro:
+ * decoded, not verifiable) round trip. */
+static void va_other_variants_round_trip(void **state)
+{
+	uint8_t tpm[128], doc[5] = {1, 2, 3, 4, 5}, quote[8] = {9, 9, 9}, *enc = NULL, *enc2 = NULL;
+	size_t n = 0, enc_len, enc2_len, plat_at;
+	struct cvm_va va, *back = NULL;
+	char err[256];
+
+	(void)state;
+	/* TpmQuote: message, signature, one PCR value, ak_cert, platform, one TPM event */
+	tpm[n++] = 3 << 2;
+	memcpy(tpm + n, "msg", 3);
+	n += 3;
+	tpm[n++] = 2 << 2;
+	tpm[n++] = 0xaa;
+	tpm[n++] = 0xbb;
+	tpm[n++] = 1 << 2;
+	memcpy(tpm + n, "\x07\x00\x00\x00", 4);
+	n += 4;
+	tpm[n++] = 6 << 2;
+	memcpy(tpm + n, "sha256", 6);
+	n += 6;
+	tpm[n++] = 32 << 2;
+	memset(tpm + n, 0x77, 32);
+	n += 32;
+	tpm[n++] = 0; /* ak_cert: empty */
+	plat_at = n;
+	tpm[n++] = 1;      /* platform: Gcp */
+	tpm[n++] = 1 << 2; /* one TPM event */
+	memcpy(tpm + n, "\x00\x00\x00\x00", 4);
+	n += 4;
+	tpm[n++] = 4 << 2;
+	memset(tpm + n, 0x55, 4);
+	n += 4;
+	memset(&va, 0, sizeof(va));
+	va.variant = 1;
+	va.tee = CVM_RATLS_TEE_TDX;
+	va.quote = quote;
+	va.quote_len = sizeof(quote);
+	va.gcp_tpm_quote = tpm;
+	va.gcp_tpm_quote_len = n;
+	va.config = "";
+	assert_int_equal(cvm_va_encode(&va, 0, &enc, &enc_len), CVM_OK);
+	assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_OK);
+	assert_int_equal(back->variant, 1);
+	assert_int_equal(back->tee, CVM_RATLS_TEE_TDX);
+	assert_int_equal(back->gcp_tpm_quote_len, n);
+	assert_memory_equal(back->gcp_tpm_quote, tpm, n);
+	assert_int_equal(cvm_va_encode(back, 0, &enc2, &enc2_len), CVM_OK);
+	assert_int_equal(enc2_len, enc_len);
+	assert_memory_equal(enc2, enc, enc_len);
+	free(enc2);
+	/* V1 keeps no TPM quote: GCP TDX is V0 only */
+	assert_int_equal(cvm_va_encode(back, 1, &enc2, &enc2_len), CVM_E_UNSUPPORTED);
+	cvm_va_free(back);
+	free(enc);
+	/* a platform byte dstack does not define */
+	tpm[plat_at] = 9;
+	assert_int_equal(cvm_va_encode(&va, 0, &enc, &enc_len), CVM_OK);
+	assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "platform"));
+	free(enc);
+	for (unsigned variant = 2; variant <= 4; variant += 2) {
+		for (unsigned version = 0; version < 2; version++) {
+			memset(&va, 0, sizeof(va));
+			va.variant = variant;
+			va.quote = doc;
+			va.quote_len = sizeof(doc);
+			va.config = "{}";
+			va.config_len = 2;
+			assert_int_equal(cvm_va_encode(&va, version, &enc, &enc_len), CVM_OK);
+			assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_OK);
+			assert_int_equal(back->variant, variant);
+			assert_int_equal(back->tee, CVM_RATLS_TEE_NONE);
+			assert_int_equal(back->quote_len, sizeof(doc));
+			assert_memory_equal(back->quote, doc, sizeof(doc));
+			cvm_va_free(back);
+			free(enc);
+		}
+	}
+}
+
 /* ---- parsing certificates ------------------------------------------------ */
 
 #define RD1 "compat/ratls/dstack-kvinwang-demo-server/server.crt"
@@ -1590,6 +1673,7 @@ int main(void)
 	    cmocka_unit_test(va_rejects_every_truncation_and_an_extra_byte),
 	    cmocka_unit_test(va_bit_flips_fail_cleanly_or_decode_differently),
 	    cmocka_unit_test(va_rejects_crafted_malformed_inputs),
+	    cmocka_unit_test(va_other_variants_round_trip),
 	    cmocka_unit_test(parse_rd1_dstack_tdx_legacy_extensions),
 	    cmocka_unit_test(parse_rd1_ca_certificates_carry_app_id_and_usage),
 	    cmocka_unit_test(parse_rd3_cosmian_tdx_drops_the_padding),
