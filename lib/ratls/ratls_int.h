@@ -10,6 +10,13 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/ratls.h>
 
+#include "core/core_lib.h"
+
+/* RATLS_ERR is cvm_err_set whose value is visibly `rc` (the static analyser
+ * cannot see into core's cvm_err_set, and then doubts that an error path
+ * returns an error). `rc` is evaluated twice: no side effects. */
+#define RATLS_ERR(err, err_len, rc, ...) ((void)cvm_err_set((err), (err_len), (rc), __VA_ARGS__), (rc))
+
 /* The OIDs (dstack.md §6.1, cosmian_vm.md §8). */
 #define RATLS_OID_DSTACK_QUOTE "1.3.6.1.4.1.62397.1.1"
 #define RATLS_OID_DSTACK_EVENT_LOG "1.3.6.1.4.1.62397.1.2"
