@@ -115,6 +115,24 @@ static uint8_t *cert_der(const char *rel, size_t index, size_t *len)
 	return out;
 }
 
+#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+
+/* pem_der turns one PEM certificate into DER (a copy). */
+static uint8_t *pem_der(const char *pem, size_t pem_len, size_t *len)
+{
+	struct cvm_cert *c = NULL;
+	const uint8_t *der;
+	uint8_t *out;
+
+	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, pem_len, &c), CVM_OK);
+	cvm_cert_der(c, &der, len);
+	out = malloc(*len);
+	assert_non_null(out);
+	memcpy(out, der, *len);
+	cvm_cert_free(c);
+	return out;
+}
+
 /* ---- VersionedAttestation ------------------------------------------------ */
 
 #define VD1 "compat/versioned-attestation/dstack-simulator/attestation.bin"
@@ -700,9 +718,97 @@ static void parse_survives_truncated_and_flipped_extensions(void **state)
 	}
 }
 
-/* ---- making and verifying, on the simulated TEE --------------------------- */
+/* Each RA-TLS extension of each vector, cut short and bit-flipped inside a
+ * certificate remade around it (so X.509 still parses and the change
+ * reaches our decoders): a clean error naming what is wrong, or a verdict,
+ * and never a binding (the remade certificate has another key). */
+static void parse_survives_each_extension_cut_and_flipped(void **state)
+{
+	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6, RD2023};
+	static const char *const oids[] = {
+	    "1.3.6.1.4.1.62397.1.1", "1.3.6.1.4.1.62397.1.2", "1.3.6.1.4.1.62397.1.3",
+	    "1.3.6.1.4.1.62397.1.4", "1.3.6.1.4.1.62397.1.8", "1.3.6.1.4.1.62397.1.9",
+	    "1.2.840.113741.1337.6", "1.2.840.113741.1337.7", "1.2.840.113741.1337.8"};
+	struct cvm_p256_keypair *key = NULL;
+	size_t checked = 0;
 
-#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+	(void)state;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	for (size_t v = 0; v < sizeof(rels) / sizeof(rels[0]); v++) {
+		struct cvm_cert_ext_spec exts[9];
+		uint8_t *copies[9] = {NULL};
+		size_t n_ext = 0, len;
+		uint8_t *der = cert_der(rels[v], 0, &len);
+		struct cvm_cert *c = NULL;
+
+		assert_int_equal(cvm_cert_parse(der, len, &c), CVM_OK);
+		for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++) {
+			struct cvm_rd val;
+
+			if (cvm_cert_ext(c, oids[i], &val) != CVM_OK)
+				continue;
+			copies[n_ext] = malloc(val.len);
+			assert_non_null(copies[n_ext]);
+			memcpy(copies[n_ext], val.p, val.len);
+			exts[n_ext] = (struct cvm_cert_ext_spec){oids[i], false, copies[n_ext], val.len};
+			n_ext++;
+		}
+		assert_true(n_ext > 0);
+		for (size_t e = 0; e < n_ext; e++) {
+			size_t full = exts[e].value_len;
+
+			for (size_t cut = 0; cut <= full; cut += (cut < 64 || cut + 64 > full) ? 1 : 97) {
+				for (int flip = 0; flip < 2; flip++) {
+					struct cvm_cert_template t;
+					struct cvm_ratls_info *info = NULL;
+					char *pem = NULL, err[256];
+					size_t pem_len, d_len;
+					uint8_t *d, *b = copies[e];
+					int rc;
+
+					if (flip && cut == full)
+						continue;
+					if (flip)
+						b[cut] ^= (uint8_t)(1u << (cut % 8));
+					exts[e].value_len = flip ? full : cut;
+					cvm_cert_template_init(&t);
+					t.common_name = "cut";
+					t.not_before = NOW;
+					t.not_after = NOW + 60;
+					t.exts = exts;
+					t.ext_count = n_ext;
+					rc = cvm_cert_make(&t, key, NULL, NULL, &pem, &pem_len);
+					if (flip)
+						b[cut] ^= (uint8_t)(1u << (cut % 8));
+					exts[e].value_len = full;
+					if (rc != CVM_OK)
+						continue; /* an empty extension value */
+					d = pem_der(pem, pem_len, &d_len);
+					err[0] = 0;
+					rc = cvm_ratls_parse(d, d_len, &info, err, sizeof(err));
+					if (rc != CVM_OK) {
+						assert_null(info);
+						assert_true(err[0] != 0);
+					} else {
+						assert_false(info->binding);
+						cvm_ratls_info_free(info);
+					}
+					checked++;
+					free(d);
+					free(pem);
+				}
+			}
+		}
+		for (size_t e = 0; e < n_ext; e++)
+			free(copies[e]);
+		cvm_cert_free(c);
+		free(der);
+	}
+	assert_true(checked > 1000);
+	cvm_p256_keypair_free(key);
+}
+
+/* ---- making and verifying, on the simulated TEE --------------------------- */
 
 struct sim {
 	char root[64]; /* parent, removed at the end */
@@ -767,22 +873,6 @@ static void sim_down(struct sim *s)
 	cvm_amd_collateral_free(s->amd);
 	free(s->intel_root);
 	rm_rf(s->root);
-}
-
-/* pem_der turns one PEM certificate into DER (a copy). */
-static uint8_t *pem_der(const char *pem, size_t pem_len, size_t *len)
-{
-	struct cvm_cert *c = NULL;
-	const uint8_t *der;
-	uint8_t *out;
-
-	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, pem_len, &c), CVM_OK);
-	cvm_cert_der(c, &der, len);
-	out = malloc(*len);
-	assert_non_null(out);
-	memcpy(out, der, *len);
-	cvm_cert_free(c);
-	return out;
 }
 
 /* struct made is a certificate made on the simulator, with what it took. */
@@ -1704,6 +1794,7 @@ int main(void)
 	    cmocka_unit_test(parse_rd6_cosmian_sev_tee_tools_1_6_2),
 	    cmocka_unit_test(parse_cosmian_sev_2023_tagged_table),
 	    cmocka_unit_test(parse_survives_truncated_and_flipped_extensions),
+	    cmocka_unit_test(parse_survives_each_extension_cut_and_flipped),
 	    cmocka_unit_test(make_verify_dstack_tdx),
 	    cmocka_unit_test(make_verify_dstack_snp),
 	    cmocka_unit_test(make_verify_cosmian_tdx),
