@@ -982,6 +982,8 @@ static void round_trip(enum cvm_ratls_profile profile, enum cvm_tee_platform pla
 
 	sim_up(&s, 0x42);
 	cvm_policy_init(&pol);
+	if (profile == CVM_RATLS_PROFILE_DSTACK && platform == CVM_TEE_PLATFORM_SNP && !with_amd)
+		pol.snp.require_crl = false;
 	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
 	assert_int_equal(make_on_sim(&s, profile, platform, key, NULL, 0, &m), CVM_OK);
 	assert_int_equal(cvm_ratls_parse(m.der, m.len, &info, err, sizeof(err)), CVM_OK);
@@ -1035,6 +1037,44 @@ static void make_verify_dstack_snp(void **state)
 {
 	(void)state;
 	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, true);
+}
+
+/* dstack SNP without AMD collateral: the VCEK, ASK and ARK of the 1.8
+ * attestation's cert_chain, anchored in the given root (the simulator's
+ * ARK). They carry no CRL, so the policy must waive it. */
+static void make_verify_dstack_snp_with_its_own_chain(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct made m;
+	const uint8_t *ders[1];
+
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, false);
+	/* the ARK among the blobs is never an anchor by itself: with AMD's
+	 * own ARKs as the anchors, the simulator's chain fails */
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	pol.snp.require_crl = false;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, key, NULL, 0, &m),
+	                 CVM_OK);
+	memset(&o, 0, sizeof(o));
+	o.policy = &pol;
+	assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+	ders[0] = m.der;
+	assert_int_not_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_false(verdict.evidence_verified);
+	assert_true(verdict.binding);
+	cvm_ratls_verifier_free(v);
+	made_free(&m);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
 }
 
 static void make_verify_cosmian_tdx(void **state)
@@ -1797,6 +1837,7 @@ int main(void)
 	    cmocka_unit_test(parse_survives_each_extension_cut_and_flipped),
 	    cmocka_unit_test(make_verify_dstack_tdx),
 	    cmocka_unit_test(make_verify_dstack_snp),
+	    cmocka_unit_test(make_verify_dstack_snp_with_its_own_chain),
 	    cmocka_unit_test(make_verify_cosmian_tdx),
 	    cmocka_unit_test(make_verify_cosmian_snp_with_its_own_chain),
 	    cmocka_unit_test(make_refuses_evidence_for_another_key),
