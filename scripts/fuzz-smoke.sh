@@ -32,6 +32,7 @@ max_len_for() {
 	*policy*) echo 16384 ;;
 	*ecdsa*) echo 1024 ;;
 	*acme*) echo 65536 ;; # CVM_ACME_JSON_MAX, the cap on an ACME response body
+	*app_info*) echo 4096 ;;
 	*) echo 65536 ;;
 	esac
 }
