@@ -253,8 +253,7 @@ static void replay_legacy_log(const struct cvm_ratls_info *info, struct shown *s
 		r = cvm_evl_parser_next(p, &ev, &has);
 		if (r != CVM_OK || !has)
 			break;
-		if (ev.type != CVM_EV_NO_ACTION)
-			s->log_events++;
+		s->log_events++;
 	}
 	if (r != CVM_OK) {
 		out_sanitize(cvm_evl_parser_err(p), s->log_err, sizeof(s->log_err));

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# cvm attestation show|verify on dstack's VersionedAttestation:
+#  - show --json on V-D1 (compat/versioned-attestation/dstack-simulator/
+#    attestation.bin) gives what its expectations.json states: V0 SCALE,
+#    DstackTdx, a 5010-byte quote, 33 events, the 9 runtime events with their
+#    payloads, zero report data equal to the quote's, RTMR3 of the quote
+#    f28a1490... replayed from the runtime events (checked here with python3's
+#    hashlib, not with cvmkit), MRCONFIGID = 01 || compose hash || 15 zero
+#    bytes, the config document (its SHA-256 recomputed here); the quote
+#    fields under the names of cvm quote show --json;
+#  - the same file as hex text decodes to the same JSON;
+#  - verify on V-D1 without collateral exits 3, says the quote cannot be
+#    verified, and shows the RTMR3 replay line as OK; --report-data is
+#    compared;
+#  - a runtime event changed by one byte (storage-fs "zfs" -> "zfz") is
+#    caught: the RTMR3 replay differs, verify rejects it on that step;
+#  - a truncated file and a file with a trailing byte are refused with a
+#    message; usage errors exit 2.
+# Needs: $CVM_BIN/cvm, python3.
+set -euo pipefail
+
+CVM="${CVM_BIN:-build/bin}/cvm"
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+VA_REL=compat/versioned-attestation/dstack-simulator/attestation.bin
+vectors_require "$VA_REL" compat/versioned-attestation/expectations.json
+VA="$VECTORS/$VA_REL"
+
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "SKIP: python3 is needed to read the JSON output and replay RTMR3" >&2
+	exit 77
+fi
+if [ ! -x "$CVM" ]; then
+	echo "FAIL: $CVM is missing or not executable (set CVM_BIN)" >&2
+	exit 1
+fi
+
+tmp="$(mktemp -d)"
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+pass() { checks=$((checks + 1)); }
+
+# expect_rc WANT CMD...: runs CMD, records its output in $tmp/out, $tmp/err.
+expect_rc() {
+	local want="$1" rc=0
+	shift
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "'$*' exited $rc, expected $want: $(head -c 600 "$tmp/err") $(head -c 1200 "$tmp/out")"
+		return 1
+	fi
+	pass
+}
+
+# ---- show --json on V-D1 against its expectations ----------------------------
+if expect_rc 0 "$CVM" attestation show "$VA" --json; then
+	cp "$tmp/out" "$tmp/show.json"
+	python3 - "$tmp/show.json" <<'PY' && pass || fail "attestation show --json on V-D1 differs from expectations.json"
+import hashlib, json, sys
+
+j = json.load(open(sys.argv[1]))
+errs = []
+
+
+def want(name, got, exp):
+    if got != exp:
+        errs.append("%s: got %r, expected %r" % (name, got, exp))
+
+
+# Values from tests/vectors/compat/versioned-attestation/expectations.json.
+RTMR3 = "f28a1490ee924e9396c2ccf2d93ad536b83cbe159a1d45024d1fd7acdcc102145efcfcd0cfa209416446c70226affadf"
+COMPOSE = "c143116fef3940e7f776bfc0919c256232ae5338a6e948c96b711e0b2383483a"
+want("version", j["version"], 0)
+want("encoding", j["encoding"], "scale")
+want("variant", j["variant"], 0)
+want("platform", j["platform"], "dstack-tdx")
+want("tee", j["tee"], "tdx")
+want("quote_len", j["quote_len"], 5010)
+want("event_count", j["event_count"], 33)
+want("len(events)", len(j["events"]), 33)
+want("runtime_event_count", j["runtime_event_count"], 9)
+names = [e["event"] for e in j["runtime_events"]]
+want("runtime event names", names, ["system-preparing", "app-id", "compose-hash", "instance-id", "boot-mr-done",
+                                    "os-image-hash", "key-provider", "storage-fs", "system-ready"])
+rt = {e["event"]: e for e in j["runtime_events"]}
+want("app-id", rt["app-id"]["payload"], "5bb4ff9a3837357f19dc176407a5709c62eb6c56")
+want("compose-hash", rt["compose-hash"]["payload"], COMPOSE)
+want("instance-id", rt["instance-id"]["payload"], "1691ed1b47506cad7d08834668691d88246f5b1f")
+want("os-image-hash", rt["os-image-hash"]["payload"],
+     "e61be43dd1cc6a6f5edefd7c51b608983780839b0000ce60dd99737dcffe09b9")
+want("storage-fs", rt["storage-fs"].get("payload_text"), "zfs")
+kp = json.loads(bytes.fromhex(rt["key-provider"]["payload"]))
+want("key-provider name", kp.get("name"), "kms")
+if not kp.get("id", "").startswith("3059"):
+    errs.append("key-provider id does not start with an SPKI (3059...): %r" % kp.get("id"))
+for e in ("system-preparing", "boot-mr-done", "system-ready"):
+    want(e + " payload", rt[e]["payload"], "")
+# the 33 events: boot events (imr 0..2, no name) and the RTMR3 runtime events
+boot = [e for e in j["events"] if e["imr"] < 3]
+want("boot events have no name", sorted({e["event"] for e in boot}), [""])
+rt3 = [e["event"] for e in j["events"] if e["imr"] == 3 and e["event_type"] == 0x08000001]
+want("RTMR3 events of the log", rt3, names)
+want("attestation_report_data", j["attestation_report_data"], "00" * 64)
+want("report_data (quote)", j["report_data"], "00" * 64)
+want("report_data_matches_quote", j["report_data_matches_quote"], True)
+# RTMR3: the quote's, and an independent replay of the runtime events (V1 digest).
+want("rtmr3 (quote)", j["rtmr3"], RTMR3)
+mr = bytes(48)
+for e in j["runtime_events"]:
+    d = hashlib.sha384((0x08000001).to_bytes(4, "little") + b":" + e["event"].encode() + b":" +
+                       bytes.fromhex(e["payload"])).digest()
+    mr = hashlib.sha384(mr + d).digest()
+want("independent replay", mr.hex(), RTMR3)
+want("runtime_replay.rtmr3", j["runtime_replay"]["rtmr3"], RTMR3)
+want("runtime_replay.matches_quote", j["runtime_replay"]["matches_quote"], True)
+want("event_log_replay rtmr3", j["event_log_replay"]["registers"]["rtmr3"]["state"], "matches")
+want("event_log_replay.ok", j["event_log_replay"]["ok"], True)
+# MRCONFIGID = 01 || compose hash || 15 zero bytes
+want("mr_config_id", j["mr_config_id"], "01" + COMPOSE + "00" * 15)
+want("mr_config.layout", j["mr_config"]["layout"], 1)
+want("mr_config.compose_hash", j["mr_config"]["compose_hash"], COMPOSE)
+want("mr_config.matches_compose_hash_event", j["mr_config"]["matches_compose_hash_event"], True)
+# the config: the whole sys-config JSON of an old image, and its SHA-256
+cfg = j["config"]
+want("config.len", cfg["len"], len(cfg["text"]))
+want("config.sha256", cfg["sha256"], hashlib.sha256(cfg["text"].encode()).hexdigest())
+doc = json.loads(cfg["text"])
+for k in ("kms_urls", "gateway_urls", "pccs_url", "docker_registry", "host_api_url", "vm_config"):
+    if k not in doc:
+        errs.append("config lacks %s" % k)
+# the quote fields under cvm quote show's names
+for k in ("mr_td", "rtmr0", "rtmr1", "rtmr2", "mr_owner", "td_attributes", "xfam", "mr_seam"):
+    if not isinstance(j.get(k), str) or len(j[k]) % 2:
+        errs.append("quote field %s missing" % k)
+want("quote_version", j["quote_version"], 4)
+want("verified", j["verified"], False)
+if errs:
+    print("\n".join(errs), file=sys.stderr)
+    sys.exit(1)
+PY
+fi
+
+# ---- the same attestation as hex text -----------------------------------------
+python3 -c 'import sys; open(sys.argv[2], "w").write(open(sys.argv[1], "rb").read().hex() + "\n")' "$VA" "$tmp/va.hex"
+if expect_rc 0 "$CVM" attestation show "$tmp/va.hex" --json; then
+	python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open(sys.argv[2]))' \
+		"$tmp/out" "$tmp/show.json" && pass || fail "hex text decodes differently from the binary file"
+fi
+
+# ---- show, text ---------------------------------------------------------------
+if expect_rc 0 "$CVM" attestation show "$VA"; then
+	grep -q "^attestation: VersionedAttestation V0, dstack-tdx, tdx" "$tmp/out" && pass ||
+		fail "show: first line: $(head -1 "$tmp/out")"
+	grep -q "equals the compose-hash event" "$tmp/out" && pass || fail "show: MRCONFIGID not decoded"
+	grep -q "RTMR3 matches the quote" "$tmp/out" && pass || fail "show: no RTMR3 replay line"
+fi
+
+# ---- verify without collateral --------------------------------------------------
+if expect_rc 3 "$CVM" attestation verify "$VA"; then
+	grep -q "FAIL  quote: no --collateral given" "$tmp/out" && pass ||
+		fail "verify without collateral does not say the quote cannot be verified: $(cat "$tmp/out")"
+	grep -q "^  OK    rtmr3: 9 runtime events replay to the quote's RTMR3" "$tmp/out" && pass ||
+		fail "verify without collateral shows no RTMR3 replay line: $(cat "$tmp/out")"
+	grep -q "^verdict: rejected: no --collateral given" "$tmp/out" && pass ||
+		fail "verdict line: $(tail -1 "$tmp/out")"
+fi
+ZERO64=$(python3 -c 'print("00" * 64)')
+ONE64=$(python3 -c 'print("00" * 63 + "01")')
+if expect_rc 3 "$CVM" attestation verify "$VA" --report-data "$ZERO64" --json; then
+	python3 - "$tmp/out" <<'PY' && pass || fail "verify --json with the right --report-data"
+import json, sys
+j = json.load(open(sys.argv[1]))
+steps = {s["name"]: s for s in j["steps"]}
+assert j["verdict"] == "rejected", j["verdict"]
+assert j["simulated"] is False
+assert j["quote_verified"] is False
+assert steps["quote"]["ok"] is False
+assert steps["report_data_expected"]["ok"] is True
+assert steps["rtmr3"]["ok"] is True and j["rtmr3_replayed"] is True
+assert steps["event_log"]["ok"] is True
+PY
+fi
+if expect_rc 3 "$CVM" attestation verify "$VA" --report-data "$ONE64"; then
+	grep -q "FAIL  report_data_expected: report_data differs from --report-data" "$tmp/out" && pass ||
+		fail "a wrong --report-data is not reported: $(cat "$tmp/out")"
+fi
+
+# ---- one runtime event changed --------------------------------------------------
+# The last "storage-fs" with a 3-byte payload (SCALE compact length 0x0c) is in
+# the runtime_events list, which follows the event log.
+python3 - "$VA" "$tmp/tampered.bin" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.rfind(b"storage-fs\x0czfs")
+assert i > 0
+b[i + len(b"storage-fs\x0czf")] = ord("z")
+open(sys.argv[2], "wb").write(bytes(b))
+PY
+if expect_rc 0 "$CVM" attestation show "$tmp/tampered.bin" --json; then
+	python3 - "$tmp/out" <<'PY' && pass || fail "a changed runtime event still replays to the quote's RTMR3"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["runtime_replay"]["matches_quote"] is False
+assert [e for e in j["runtime_events"] if e["event"] == "storage-fs"][0]["payload_text"] == "zfz"
+PY
+fi
+if expect_rc 3 "$CVM" attestation verify "$tmp/tampered.bin"; then
+	grep -q "FAIL  rtmr3: 9 runtime events replay to a value that is NOT the quote's RTMR3" "$tmp/out" && pass ||
+		fail "verify does not name the RTMR3 mismatch: $(cat "$tmp/out")"
+fi
+
+# ---- malformed files --------------------------------------------------------------
+head -c 4000 "$VA" >"$tmp/short.bin"
+if expect_rc 1 "$CVM" attestation show "$tmp/short.bin"; then
+	grep -q "is not a VersionedAttestation cvm can decode" "$tmp/err" && pass || fail "truncated: $(cat "$tmp/err")"
+fi
+{
+	cat "$VA"
+	printf '\x00'
+} >"$tmp/long.bin"
+if expect_rc 3 "$CVM" attestation verify "$tmp/long.bin"; then
+	grep -q "is not a VersionedAttestation cvm can decode" "$tmp/err" && pass || fail "trailing byte: $(cat "$tmp/err")"
+	grep -q "^verdict: rejected" "$tmp/out" && pass || fail "trailing byte: no verdict line"
+fi
+printf '0x12345' >"$tmp/odd.hex"
+expect_rc 1 "$CVM" attestation show "$tmp/odd.hex" || true
+
+# ---- usage ----------------------------------------------------------------------
+expect_rc 2 "$CVM" attestation show || true
+expect_rc 2 "$CVM" attestation show "$VA" "$VA" || true
+expect_rc 2 "$CVM" attestation verify "$VA" --report-data 00 || true
+expect_rc 2 "$CVM" attestation verify "$VA" --at yesterday || true
+expect_rc 2 "$CVM" attestation verify "$VA" --bogus || true
+expect_rc 2 "$CVM" attestation frobnicate || true
+expect_rc 0 "$CVM" attestation verify --help || true
+
+if [ "$failures" -ne 0 ]; then
+	echo "cli_attestation: $failures of $((checks + failures)) checks failed" >&2
+	exit 1
+fi
+echo "cli_attestation: all $checks checks passed"

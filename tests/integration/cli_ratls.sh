@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# cvm cert ratls make|show|verify:
+#  - show --json on every certificate of compat/ratls gives the profile, TEE,
+#    binding and measurements its expectations.json states. The measurements
+#    and the binding are also recomputed here from the certificate's bytes
+#    (a small DER walker in python3: the extension found by OID, the quote
+#    fields at their offsets, SHA-512("ratls-cert:" || SPKI) or SHA-256 of
+#    the public key), not with cvmkit's code. A certificate without evidence
+#    (R-D2) has no "binding" at all;
+#  - make + show + verify round trips on a simulated platform, TDX and SNP,
+#    in both profiles: the key file is 0600 and never replaced, show reports
+#    the profile, TEE and binding, verify accepts with --root (first line:
+#    SIMULATED) and rejects without it (first line still SIMULATED); the TDX
+#    certificates carry the simulator's runtime events, which replay to
+#    RTMR3, and a certificate made with an event that RTMR3 never saw is
+#    rejected on the replay;
+#  - verify rejects an expired certificate (--at past notAfter) with exit 3
+#    and a line that says so;
+#  - the legacy dstack chain (R-D1) with --ca its KMS CA: the chain step names
+#    the missing keyCertSign, unless --allow-legacy-ca, which the verdict then
+#    names;
+#  - usage errors exit 2.
+# Needs: $CVM_BIN/cvm, python3.
+set -euo pipefail
+
+CVM="${CVM_BIN:-build/bin}/cvm"
+# shellcheck source=tests/common/vectors.sh
+. "$(dirname "$0")/../common/vectors.sh"
+R=compat/ratls
+vectors_require "$R/expectations.json" "$R/dstack-kvinwang-demo-server/server.crt" \
+	"$R/dstack-kvinwang-demo-server/tmp-ca.crt" "$R/cosmian-tee-tools-2.1.0/tdx-cert.ratls.pem" \
+	"$R/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem" "$R/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem" \
+	"$R/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem"
+RV="$VECTORS/$R"
+
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "SKIP: python3 is needed to read the JSON output and the certificates" >&2
+	exit 77
+fi
+if [ ! -x "$CVM" ]; then
+	echo "FAIL: $CVM is missing or not executable (set CVM_BIN)" >&2
+	exit 1
+fi
+
+tmp="$(mktemp -d)"
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+pass() { checks=$((checks + 1)); }
+
+# expect_rc WANT CMD...: runs CMD, records its output in $tmp/out, $tmp/err.
+expect_rc() {
+	local want="$1" rc=0
+	shift
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "'$*' exited $rc, expected $want: $(head -c 600 "$tmp/err") $(head -c 1500 "$tmp/out")"
+		return 1
+	fi
+	pass
+}
+
+# The independent reader: python3 certcheck.py CERT JSON [KEY=VALUE...]
+# checks cvm's JSON against the certificate's own bytes and the given
+# expectations (profile, tee, binding, and measurement fields).
+cat >"$tmp/certcheck.py" <<'PY'
+import base64, hashlib, json, re, sys
+
+cert_path, json_path = sys.argv[1], sys.argv[2]
+exp = dict(a.split("=", 1) for a in sys.argv[3:])
+j = json.load(open(json_path))
+errs = []
+
+
+def want(name, got, wanted):
+    if got != wanted:
+        errs.append("%s: got %r, expected %r" % (name, got, wanted))
+
+
+raw = open(cert_path, "rb").read()
+m = re.search(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", raw, re.S)
+der = base64.b64decode(b"".join(m.group(1).split())) if m else raw
+
+
+def tlv(b, i):
+    """One DER TLV at b[i:]: (tag, content, whole TLV, next index)."""
+    tag, n = b[i], b[i + 1]
+    j0 = i + 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(b[j0:j0 + k], "big")
+        j0 += k
+    return tag, b[j0:j0 + n], b[i:j0 + n], j0 + n
+
+
+def items(b):
+    out, i = [], 0
+    while i < len(b):
+        t, c, whole, i = tlv(b, i)
+        out.append((t, c, whole))
+    return out
+
+
+def oid(c):
+    parts = [c[0] // 40, c[0] % 40]
+    v = 0
+    for x in c[1:]:
+        v = (v << 7) | (x & 0x7F)
+        if not x & 0x80:
+            parts.append(v)
+            v = 0
+    return ".".join(map(str, parts))
+
+
+tbs = items(items(items(der)[0][1])[0][1])
+if tbs[0][0] == 0xA0:
+    tbs = tbs[1:]
+spki = tbs[5][2]
+point = items(tbs[5][1])[1][1][1:]  # BIT STRING without its unused-bits byte
+exts = {}
+for t, c, _ in tbs:
+    if t == 0xA3:
+        for _, e, _ in items(items(c)[0][1]):
+            f = items(e)
+            exts[oid(f[0][1])] = f[-1][1]
+
+quote = None
+profile = None
+if "1.3.6.1.4.1.62397.1.1" in exts:
+    profile = "dstack"
+    quote = items(exts["1.3.6.1.4.1.62397.1.1"])[0][1]  # dstack wraps it in an OCTET STRING
+for o, tee in (("1.2.840.113741.1337.8", "tdx"), ("1.2.840.113741.1337.6", "sgx"), ("1.2.840.113741.1337.7", "snp")):
+    if o in exts:
+        profile, quote = "cosmian", exts[o]
+want("profile", j.get("profile"), exp.get("profile", profile))
+want("tee", j.get("tee"), exp.get("tee"))
+if quote is None:
+    if "binding" in j:
+        errs.append("a certificate without evidence has a binding: %r" % j["binding"])
+else:
+    tee = exp["tee"]
+    if tee == "tdx":
+        body = {"mr_td": quote[184:232], "mr_config_id": quote[232:280], "mr_owner": quote[280:328],
+                "rtmr0": quote[376:424], "rtmr1": quote[424:472], "rtmr2": quote[472:520],
+                "rtmr3": quote[520:568], "report_data": quote[568:632]}
+    elif tee == "sgx":
+        body = {"mr_enclave": quote[112:144], "mr_signer": quote[176:208], "report_data": quote[368:432]}
+    else:
+        body = {"report_data": quote[0x50:0x90], "measurement": quote[0x90:0xC0], "host_data": quote[0xC0:0xE0]}
+    for k, v in body.items():
+        want(k, j.get(k), v.hex())
+    rd = body["report_data"]
+    if profile == "dstack":
+        bound = hashlib.sha512(b"ratls-cert:" + spki).digest() == rd
+    else:
+        bound = hashlib.sha256(point).digest() == rd[:32]
+    want("binding (recomputed)", j.get("binding"), bound)
+for k, v in exp.items():
+    if k in ("profile", "tee"):
+        continue
+    got = j
+    for part in k.split("."):
+        got = got.get(part) if isinstance(got, dict) else None
+    want(k, got if isinstance(got, str) else json.dumps(got), v)
+if errs:
+    print("%s: %s" % (cert_path, "; ".join(errs)), file=sys.stderr)
+    sys.exit(1)
+PY
+
+# show_check CERT KEY=VALUE...: show --json, then the independent check.
+show_check() {
+	local cert="$1"
+	shift
+	if expect_rc 0 "$CVM" cert ratls show "$cert" --json; then
+		python3 "$tmp/certcheck.py" "$cert" "$tmp/out" "$@" && pass ||
+			fail "cvm cert ratls show --json on $(basename "$(dirname "$cert")")/$(basename "$cert")"
+	fi
+}
+
+# ---- every certificate of compat/ratls (values from its expectations.json) ----
+show_check "$RV/dstack-kvinwang-demo-server/server.crt" profile=dstack tee=tdx binding=true \
+	report_data=745bdaefd61bd789cf1c42a80f6b9b1aba8a59afd09a604db364d703d04efb3e972065de2fcff71d9e47971618f6636398b70dbe52905f1cf62bbf2bb503dcdd \
+	rtmr3=0e8bd1f57ea89006a8803684f1322d76fdbe226b7c16d1f3ad24387ffad5f14208d23a8a1f2b5edfa939a387ed909ed6 \
+	mr_config_id="$(python3 -c 'print("00" * 48)')" \
+	extensions.app_id=9e8af4fc80bde3bea655a161280910c770c8d561 extensions.usage=app:custom \
+	extensions.event_log.event_count=27 extensions.event_log.ok=true certificate_count=3
+show_check "$RV/dstack-kvinwang-demo-server/tmp-ca.crt" profile=None tee=None
+show_check "$RV/cosmian-tee-tools-2.1.0/tdx-cert.ratls.pem" profile=cosmian tee=tdx binding=true \
+	not_after=2024-12-05T13:52:48Z
+show_check "$RV/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem" profile=cosmian tee=sgx binding=true \
+	mr_enclave=72009e6e7ddebcb7a8cf6b000b40aa20fd15d2c4fd524e85e80df6e8e0841d10 \
+	mr_signer=c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5
+show_check "$RV/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem" profile=cosmian tee=snp binding=true \
+	measurement=12068361369cf9179bb6ac08572b7e15ed0bc8abb698cb04d4f584f7ff512a4c2081c1f5b105351dbd45c035a7d6a3a5 \
+	report_version=5 "extensions.cosmian_sev_format=tee-tools 2.x"
+show_check "$RV/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem" profile=cosmian tee=snp binding=true \
+	measurement=59ead9b42664d54fda54f707670386f61b1d3bd34e2da8c8f9ac067e617a0aae4623304a4aa98bb30756affb4b6c0a05 \
+	report_version=4 "extensions.cosmian_sev_format=tee-tools 1.6.2 bincode"
+# every file in the folder was shown above
+n=$(find "$RV" -name '*.crt' -o -name '*.ratls.pem' | wc -l)
+[ "$n" -eq 6 ] && pass || fail "compat/ratls holds $n certificates; this test checks 6: add the new ones"
+
+# text output: the first line and the chain's CA certificates without keyCertSign
+if expect_rc 0 "$CVM" cert ratls show "$RV/dstack-kvinwang-demo-server/server.crt"; then
+	grep -q "^certificate: RA-TLS profile dstack, TEE tdx, report data binds the certificate's key" "$tmp/out" &&
+		pass || fail "show text: $(head -1 "$tmp/out")"
+	[ "$(grep -c "keyUsage lacks keyCertSign" "$tmp/out")" -eq 2 ] && pass ||
+		fail "show text does not flag the two CA certificates without keyCertSign"
+fi
+
+# ---- the legacy dstack chain with --ca (R-D1) ------------------------------------
+python3 - "$RV/dstack-kvinwang-demo-server/server.crt" "$tmp/kms-ca.pem" <<'PY'
+import re, sys
+blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", open(sys.argv[1]).read(), re.S)
+open(sys.argv[2], "w").write(blocks[2] + "\n")
+PY
+AT_2026=1786622400
+if expect_rc 3 "$CVM" cert ratls verify "$RV/dstack-kvinwang-demo-server/server.crt" --ca "$tmp/kms-ca.pem" \
+	--at "$AT_2026"; then
+	grep "FAIL" "$tmp/out" | grep -q "keyCertSign" && pass ||
+		fail "verify --ca on R-D1 does not name the missing keyCertSign: $(cat "$tmp/out")"
+fi
+if expect_rc 3 "$CVM" cert ratls verify "$RV/dstack-kvinwang-demo-server/server.crt" --ca "$tmp/kms-ca.pem" \
+	--at "$AT_2026" --allow-legacy-ca --json; then
+	python3 - "$tmp/out" <<'PY' && pass || fail "verify --allow-legacy-ca on R-D1: chain not accepted as legacy"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["chain_verified"] is True and j["legacy_ca"] is True, j
+assert j["binding"] is True, j
+assert j["evidence_verified"] is False, j  # no collateral is stored for R-D1
+assert not any("keyCertSign" in s["detail"] for s in j["steps"] if not s["ok"]), j["steps"]
+PY
+fi
+
+# ---- make + show + verify on the simulator ---------------------------------------
+D="$tmp/platform"
+expect_rc 0 "$CVM" sim init "$D"
+TDX_COLL="$D/collateral/tdx"
+TDX_ROOT="$D/collateral/tdx/intel_sgx_root_ca.der"
+SNP_COLL="$D/collateral/snp"
+SNP_ROOT="$D/collateral/snp/ark.pem"
+
+# Runtime events the simulated agent recorded, extended into RTMR3 as
+# dstack does (V1 digest: SHA-384(u32le(0x08000001) || ":" || name || ":" || payload)).
+mkdir -p "$D/agent"
+python3 - "$D/agent/runtime_events.log" >"$tmp/digests" <<'PY'
+import base64, hashlib, json, sys
+events = [("system-preparing", b""), ("app-id", bytes(range(20))), ("compose-hash", bytes(32)),
+          ("system-ready", b"")]
+with open(sys.argv[1], "w") as f:
+    for name, payload in events:
+        f.write(json.dumps({"event": name, "payload": base64.b64encode(payload).decode()}) + "\n")
+        print(hashlib.sha384((0x08000001).to_bytes(4, "little") + b":" + name.encode() + b":" + payload).hexdigest())
+PY
+while read -r d; do
+	expect_rc 0 "$CVM" sim extend "$D" --rtmr 3 --digest "$d"
+done <"$tmp/digests"
+
+for platform in tdx snp; do
+	for profile in dstack cosmian; do
+		key="$tmp/$platform-$profile.key"
+		crt="$tmp/$platform-$profile.pem"
+		what="$profile $platform"
+		expect_rc 0 "$CVM" cert ratls make --profile "$profile" --sim "$D" --platform "$platform" \
+			--subject "test-$platform" --san localhost --san 127.0.0.1 --hours 2 \
+			--key-out "$key" --cert-out "$crt" || continue
+		[ "$(head -1 "$tmp/out")" = "SIMULATED TEE: this evidence comes from cvmkit's simulator, not from hardware" ] &&
+			pass || fail "make $what: first line: $(head -1 "$tmp/out")"
+		mode=$(stat -c %a "$key")
+		[ "$mode" = 600 ] && pass || fail "make $what: key mode $mode, expected 600"
+		grep -q "BEGIN PRIVATE KEY" "$key" && pass || fail "make $what: no PKCS#8 key in $key"
+		if [ "$platform" = tdx ]; then
+			grep -q ", 4 events, " "$tmp/out" && pass || fail "make $what: the 4 runtime events are not carried"
+		fi
+		if expect_rc 0 "$CVM" cert ratls show "$crt" --json; then
+			python3 - "$tmp/out" "$profile" "$platform" <<'PY' && pass || fail "show --json on the $what certificate"
+import datetime, json, sys
+j = json.load(open(sys.argv[1]))
+assert j["profile"] == sys.argv[2] and j["tee"] == sys.argv[3] and j["binding"] is True, j
+nb = datetime.datetime.strptime(j["not_before"], "%Y-%m-%dT%H:%M:%SZ")
+na = datetime.datetime.strptime(j["not_after"], "%Y-%m-%dT%H:%M:%SZ")
+life = (na - nb).total_seconds()
+assert 2 * 3600 <= life <= 2 * 3600 + 600, life  # --hours 2, from 5 minutes before now
+if sys.argv[3] == "tdx":
+    assert j["rtmr3"] != "00" * 48
+PY
+			python3 "$tmp/certcheck.py" "$crt" "$tmp/out" "tee=$platform" "profile=$profile" binding=true &&
+				pass || fail "independent check of the $what certificate"
+		fi
+		if [ "$platform" = tdx ]; then
+			coll="$TDX_COLL" root="$TDX_ROOT"
+		else
+			coll="$SNP_COLL" root="$SNP_ROOT"
+		fi
+		if expect_rc 0 "$CVM" cert ratls verify "$crt" --collateral "$coll" --root "$root"; then
+			[ "$(head -1 "$tmp/out")" = "SIMULATED TEE: this evidence comes from cvmkit's simulator, not from hardware" ] &&
+				pass || fail "verify $what: first line: $(head -1 "$tmp/out")"
+			grep -q "^verdict: accepted" "$tmp/out" && pass || fail "verify $what: $(tail -1 "$tmp/out")"
+		fi
+		if expect_rc 0 "$CVM" cert ratls verify "$crt" --collateral "$coll" --root "$root" --json; then
+			python3 - "$tmp/out" "$platform" <<'PY' && pass || fail "verify --json on the $what certificate"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verdict"] == "accepted" and j["simulated"] is True, j
+assert j["evidence_verified"] and j["binding"], j
+if sys.argv[2] == "tdx":
+    assert j["replayed"] is True, j
+PY
+		fi
+		# not anchored in the simulator's root: rejected, and still labelled
+		if expect_rc 3 "$CVM" cert ratls verify "$crt" --collateral "$coll"; then
+			[ "$(head -1 "$tmp/out")" = "SIMULATED TEE: this evidence comes from cvmkit's simulator, not from hardware" ] &&
+				pass || fail "verify $what without --root: first line: $(head -1 "$tmp/out")"
+		fi
+		# expired: one second after notAfter
+		na=$("$CVM" cert ratls show "$crt" --json | python3 -c 'import calendar,json,sys,time; print(calendar.timegm(time.strptime(json.load(sys.stdin)["not_after"], "%Y-%m-%dT%H:%M:%SZ")) + 1)')
+		if expect_rc 3 "$CVM" cert ratls verify "$crt" --collateral "$coll" --root "$root" --at "$na"; then
+			grep -qi "expired\|not valid after\|notAfter" "$tmp/out" && pass ||
+				fail "verify $what after notAfter does not say it expired: $(cat "$tmp/out")"
+		fi
+		# a key file is never replaced
+		expect_rc 1 "$CVM" cert ratls make --profile "$profile" --sim "$D" --platform "$platform" \
+			--subject x --key-out "$key" --cert-out "$tmp/other.pem" &&
+			{ grep -q "never replaces a key file" "$tmp/err" && pass || fail "make over a key: $(cat "$tmp/err")"; }
+	done
+done
+
+# An event the simulator's RTMR3 never saw: the certificate's log no longer
+# replays, and verify rejects it.
+python3 - "$D/agent/runtime_events.log" "$tmp/extra.log" <<'PY'
+import shutil, sys
+shutil.copy(sys.argv[1], sys.argv[2])
+open(sys.argv[2], "a").write('{"event":"app-started","payload":"aGVsbG8="}\n')
+PY
+if expect_rc 0 "$CVM" cert ratls make --profile dstack --sim "$D" --platform tdx --subject bad-log \
+	--event-log "$tmp/extra.log" --key-out "$tmp/bad.key" --cert-out "$tmp/bad.pem"; then
+	if expect_rc 3 "$CVM" cert ratls verify "$tmp/bad.pem" --collateral "$TDX_COLL" --root "$TDX_ROOT" --json; then
+		python3 - "$tmp/out" <<'PY' && pass || fail "a certificate whose event log does not replay is not rejected on it"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verdict"] == "rejected" and j["replayed"] is False and j["binding"] is True, j
+PY
+	fi
+fi
+
+# ---- usage ----------------------------------------------------------------------
+expect_rc 2 "$CVM" cert ratls show || true
+expect_rc 2 "$CVM" cert ratls verify || true
+expect_rc 2 "$CVM" cert ratls verify "$RV/dstack-kvinwang-demo-server/server.crt" --at soon || true
+expect_rc 2 "$CVM" cert ratls make --profile dstack --subject x --key-out "$tmp/k" --cert-out "$tmp/c" || true
+expect_rc 2 "$CVM" cert ratls make --profile other --sim "$D" --platform tdx --subject x --key-out "$tmp/k" \
+	--cert-out "$tmp/c" || true
+expect_rc 2 "$CVM" cert ratls make --profile dstack --sim "$D" --subject x --key-out "$tmp/k" --cert-out "$tmp/c" || true
+expect_rc 2 "$CVM" cert ratls make --profile dstack --sim "$D" --platform tdx --subject x --hours 0 \
+	--key-out "$tmp/k" --cert-out "$tmp/c" || true
+expect_rc 2 "$CVM" cert ratls make --profile dstack --sim "$D" --platform tdx --subject x --app-id 1234 \
+	--key-out "$tmp/k" --cert-out "$tmp/c" || true
+[ ! -e "$tmp/k" ] && pass || fail "a refused make left a key file"
+
+if [ "$failures" -ne 0 ]; then
+	echo "cli_ratls: $failures of $((checks + failures)) checks failed" >&2
+	exit 1
+fi
+echo "cli_ratls: all $checks checks passed"
