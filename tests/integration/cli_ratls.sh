@@ -74,6 +74,9 @@ import base64, hashlib, json, re, sys
 
 cert_path, json_path = sys.argv[1], sys.argv[2]
 exp = dict(a.split("=", 1) for a in sys.argv[3:])
+for k in ("profile", "tee"):
+    if exp.get(k) == "none":  # no RA-TLS extension: JSON null
+        exp[k] = None
 j = json.load(open(json_path))
 errs = []
 
@@ -190,7 +193,7 @@ show_check "$RV/dstack-kvinwang-demo-server/server.crt" profile=dstack tee=tdx b
 	mr_config_id="$(python3 -c 'print("00" * 48)')" \
 	extensions.app_id=9e8af4fc80bde3bea655a161280910c770c8d561 extensions.usage=app:custom \
 	extensions.event_log.event_count=27 extensions.event_log.ok=true certificate_count=3
-show_check "$RV/dstack-kvinwang-demo-server/tmp-ca.crt" profile=None tee=None
+show_check "$RV/dstack-kvinwang-demo-server/tmp-ca.crt" profile=none tee=none
 show_check "$RV/cosmian-tee-tools-2.1.0/tdx-cert.ratls.pem" profile=cosmian tee=tdx binding=true \
 	not_after=2024-12-05T13:52:48Z
 show_check "$RV/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem" profile=cosmian tee=sgx binding=true \
