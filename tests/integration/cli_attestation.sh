@@ -216,6 +216,38 @@ if expect_rc 3 "$CVM" attestation verify "$tmp/tampered.bin"; then
 		fail "verify does not name the RTMR3 mismatch: $(cat "$tmp/out")"
 fi
 
+# The same change in the event log's copy of the event (the first one): its
+# logged digest no longer fits its payload. With that digest recomputed too,
+# the log no longer replays to the quote's RTMR3. The runtime events still do.
+python3 - "$VA" "$tmp/tampered-log.bin" "$tmp/tampered-log2.bin" <<'PY'
+import hashlib, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.find(b"storage-fs\x0czfs")
+assert 0 < i < b.rfind(b"storage-fs\x0czfs")
+# TdxEvent: u32 imr, u32 type, Vec digest (0xc0 = 48), String event (0x28 = 10), Vec payload
+assert b[i - 1] == 0x28 and b[i - 50] == 0xC0
+b[i + len(b"storage-fs\x0czf")] = ord("z")
+open(sys.argv[2], "wb").write(bytes(b))
+d = hashlib.sha384((0x08000001).to_bytes(4, "little") + b":storage-fs:zfz").digest()
+b[i - 49:i - 1] = d
+open(sys.argv[3], "wb").write(bytes(b))
+PY
+if expect_rc 3 "$CVM" attestation verify "$tmp/tampered-log.bin"; then
+	grep -q "FAIL  event_log: 33 events: cannot replay: event 31: the logged digest is not the digest of its name and payload" \
+		"$tmp/out" && pass || fail "a changed event payload under its old digest is not caught: $(cat "$tmp/out")"
+fi
+if expect_rc 3 "$CVM" attestation verify "$tmp/tampered-log2.bin" --json; then
+	python3 - "$tmp/out" <<'PY' && pass || fail "a changed event of the event log still replays to the quote"
+import json, sys
+j = json.load(open(sys.argv[1]))
+steps = {s["name"]: s for s in j["steps"]}
+assert steps["event_log"]["ok"] is False and "RTMR3 DIFFERS from the quote" in steps["event_log"]["detail"], steps
+assert steps["rtmr3"]["ok"] is True, steps
+assert j["event_log_replay"]["registers"]["rtmr3"]["state"] == "differs"
+assert j["event_log_replay"]["registers"]["rtmr0"]["state"] == "matches"
+PY
+fi
+
 # ---- malformed files --------------------------------------------------------------
 head -c 4000 "$VA" >"$tmp/short.bin"
 if expect_rc 1 "$CVM" attestation show "$tmp/short.bin"; then
