@@ -102,29 +102,36 @@ static void extend(uint8_t reg[48], const uint8_t digest[48])
 	cvm_sha384(buf, sizeof(buf), reg);
 }
 
-/* runtime_digest is the digest a runtime event extends: version 1 unless
- * `logged` (48 bytes, may be NULL) is the version 2 digest. */
-static int runtime_digest(const char *name, const uint8_t *payload, size_t payload_len, const uint8_t *logged,
-                          size_t logged_len, uint8_t out[48], bool *logged_ok)
+/* runtime_digest is the digest a runtime event extends, by the rule its
+ * version names (0, as V0 carries none, is rule 1); a logged digest (may
+ * be empty) must be that digest. */
+static int runtime_digest(const char *name, const uint8_t *payload, size_t payload_len, unsigned version,
+                          const uint8_t *logged, size_t logged_len, uint8_t out[48], bool *logged_ok)
 {
-	uint8_t v2[48];
 	int r;
 
 	*logged_ok = true;
-	r = cvm_evl_dstack_digest(name, payload, payload_len, 1, out);
-	if (r != CVM_OK || logged == NULL || logged_len == 0)
-		return r;
-	if (logged_len == 48 && memcmp(logged, out, 48) == 0)
-		return CVM_OK;
-	r = cvm_evl_dstack_digest(name, payload, payload_len, 2, v2);
-	if (r != CVM_OK)
-		return r;
-	if (logged_len == 48 && memcmp(logged, v2, 48) == 0) {
-		memcpy(out, v2, 48);
-		return CVM_OK;
-	}
-	*logged_ok = false;
-	return CVM_OK;
+	r = cvm_evl_dstack_digest(name, payload, payload_len, version == 0 ? 1 : version, out);
+	if (r == CVM_OK && logged_len != 0)
+		*logged_ok = logged_len == 48 && memcmp(logged, out, 48) == 0;
+	return r;
+}
+
+/* mr_config_v3_hash is SHA-256("dstack-mr-config-v3:" || 0x00 || document),
+ * what MRCONFIGID layout 3 and an SEV-SNP guest's HOST_DATA hold (spec
+ * dstack.md 5.7). */
+static void mr_config_v3_hash(const char *doc, size_t len, uint8_t out[32])
+{
+	static const char tag[] = "dstack-mr-config-v3:";
+	uint8_t *buf = malloc(sizeof(tag) + len);
+
+	memset(out, 0, 32);
+	if (buf == NULL)
+		return;
+	memcpy(buf, tag, sizeof(tag)); /* the tag and its NUL: the 0x00 separator */
+	memcpy(buf + sizeof(tag), doc, len);
+	cvm_sha256(buf, sizeof(tag) + len, out);
+	free(buf);
 }
 
 void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
@@ -161,8 +168,8 @@ void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
 			continue;
 		}
 		if (e->event_type == CVM_EV_DSTACK_RUNTIME) {
-			if (runtime_digest(e->event, e->payload, e->payload_len, e->digest, e->digest_len, d,
-			                   &ok) != CVM_OK) {
+			if (runtime_digest(e->event, e->payload, e->payload_len, e->version, e->digest,
+			                   e->digest_len, d, &ok) != CVM_OK) {
 				c->log_ok = false;
 				(void)snprintf(c->log_why, sizeof(c->log_why),
 				               "event %zu: its digest cannot be computed", i);
@@ -195,7 +202,8 @@ void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
 	for (size_t i = 0; i < va->runtime_event_count; i++) {
 		const struct cvm_va_runtime_event *e = &va->runtime_events[i];
 
-		if (runtime_digest(e->event, e->payload, e->payload_len, NULL, 0, d, &ok) != CVM_OK) {
+		if (runtime_digest(e->event, e->payload, e->payload_len, e->version, NULL, 0, d, &ok) !=
+		    CVM_OK) {
 			c->runtime_ok = false;
 			break;
 		}
@@ -223,6 +231,14 @@ void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
 	}
 	if (va->config != NULL)
 		cvm_sha256(va->config, va->config_len, c->config_sha256);
+	/* The MrConfigV3 document, when carried: MRCONFIGID layout 3 or HOST_DATA. */
+	if (va->mr_config != NULL && (c->snp_parsed || (c->quote_parsed && c->mr_config_layout == 3))) {
+		mr_config_v3_hash(va->mr_config, va->mr_config_len, c->mr_config_doc_hash);
+		c->has_mr_config_doc = true;
+		c->mr_config_doc_matches =
+		    c->snp_parsed ? memcmp(c->snp.host_data, c->mr_config_doc_hash, 32) == 0
+		                  : memcmp(c->quote.body.td.mr_config_id + 1, c->mr_config_doc_hash, 32) == 0;
+	}
 }
 
 /* replay_text writes "RTMR0..3 all match" or which differ or are not covered. */
@@ -318,12 +334,25 @@ void cli_va_text(FILE *f, const char *in, const struct cvm_va *va, const struct 
 			          !c->has_compose_hash      ? "no compose-hash event to compare with"
 			          : c->compose_hash_matches ? "equals the compose-hash event"
 			                                    : "DIFFERS from the compose-hash event");
+		else if (c->mr_config_layout == 3)
+			out_field(f, in, "mr_config_id",
+			          "layout 3: 03 || SHA-256 of the mr_config document; %s",
+			          !c->has_mr_config_doc      ? "the document is not carried"
+			          : c->mr_config_doc_matches ? "equals the carried document's"
+			                                     : "DIFFERS from the carried document's");
 		else
 			out_field(f, in, "mr_config_id", "layout %u (not decoded by cvm)",
 			          c->mr_config_layout);
 	}
-	if (c->snp_parsed)
+	if (c->snp_parsed) {
 		out_field_hex(f, in, "host_data", c->snp.host_data, sizeof(c->snp.host_data));
+		out_field(
+		    f, in, "host_data", "%s",
+		    !c->has_mr_config_doc ? "no mr_config document carried to compare with"
+		    : c->mr_config_doc_matches
+		        ? "equals SHA-256(\"dstack-mr-config-v3:\" || 00 || the mr_config document)"
+		        : "DIFFERS from SHA-256(\"dstack-mr-config-v3:\" || 00 || the mr_config document)");
+	}
 }
 
 static json_t *json_events(const struct cvm_va *va)
@@ -474,6 +503,24 @@ int cli_va_json(json_t *o, const struct cvm_va *va, const struct cli_va_check *c
 			                                    : json_null());
 		}
 		bad |= out_jset(o, "mr_config", mrc);
+	}
+	if (va->mr_config != NULL) {
+		json_t *doc = json_object();
+		char *text = malloc(va->mr_config_len + 1);
+
+		if (doc == NULL || text == NULL) {
+			json_decref(doc);
+			free(text);
+			return -1;
+		}
+		memcpy(text, va->mr_config, va->mr_config_len);
+		text[va->mr_config_len] = '\0';
+		bad |= out_jset_str(doc, "text", text);
+		free(text);
+		bad |= out_jset_hex(doc, "sha256_v3", c->mr_config_doc_hash, 32);
+		bad |= out_jset(doc, "matches",
+		                c->has_mr_config_doc ? json_boolean(c->mr_config_doc_matches) : json_null());
+		bad |= out_jset(o, "mr_config_document", doc);
 	}
 	return bad;
 }

@@ -102,6 +102,9 @@ struct cli_va_check {
 	unsigned mr_config_layout; /* MRCONFIGID's first byte; 0 when all zero */
 	bool has_compose_hash, compose_hash_matches;
 	uint8_t config_sha256[32];
+	/* the MrConfigV3 document (SEV-SNP, or MRCONFIGID layout 3), hashed */
+	bool has_mr_config_doc, mr_config_doc_matches;
+	uint8_t mr_config_doc_hash[32];
 };
 const char *cli_va_variant_name(unsigned variant); /* "dstack-tdx", ... */
 void cli_va_check(const struct cvm_va *va, struct cli_va_check *c);
