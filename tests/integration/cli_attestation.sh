@@ -8,7 +8,8 @@
 #    hashlib, not with cvmkit), MRCONFIGID = 01 || compose hash || 15 zero
 #    bytes, the config document (its SHA-256 recomputed here); the quote
 #    fields under the names of cvm quote show --json;
-#  - the same file as hex text decodes to the same JSON;
+#  - the same file as hex text decodes to the same JSON, and re-encoded as
+#    MessagePack (V1, by a small writer here) to the same content;
 #  - verify on V-D1 without collateral exits 3, says the quote cannot be
 #    verified, and shows the RTMR3 replay line as OK; --report-data is
 #    compared;
@@ -152,6 +153,59 @@ python3 -c 'import sys; open(sys.argv[2], "w").write(open(sys.argv[1], "rb").rea
 if expect_rc 0 "$CVM" attestation show "$tmp/va.hex" --json; then
 	python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open(sys.argv[2]))' \
 		"$tmp/out" "$tmp/show.json" && pass || fail "hex text decodes differently from the binary file"
+fi
+
+# ---- the same attestation as MessagePack (V1) ------------------------------------
+# Re-encoded here from the V0 file (its quote at bytes 4.., a SCALE compact
+# length of 5010 before it) and show's JSON (events, runtime events, report
+# data, config) with a small MessagePack writer, in dstack's V1 layout
+# {version, platform {kind, data {quote, event_log}}, stack {kind, data
+# {report_data, runtime_events, config}}}: it must decode to the same content.
+python3 - "$VA" "$tmp/show.json" "$tmp/va1.bin" <<'PY'
+import json, sys
+
+
+def pack(v):
+    if isinstance(v, bool):
+        return b"\xc3" if v else b"\xc2"
+    if isinstance(v, int):
+        assert 0 <= v < 2**32
+        return bytes([v]) if v < 128 else b"\xce" + v.to_bytes(4, "big")
+    if isinstance(v, str):
+        e = v.encode()
+        return (bytes([0xA0 | len(e)]) if len(e) < 32 else b"\xdb" + len(e).to_bytes(4, "big")) + e
+    if isinstance(v, bytes):
+        return b"\xc6" + len(v).to_bytes(4, "big") + v
+    if isinstance(v, list):
+        return b"\xdd" + len(v).to_bytes(4, "big") + b"".join(pack(x) for x in v)
+    if isinstance(v, dict):
+        return bytes([0x80 | len(v)]) + b"".join(pack(k) + pack(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+b = open(sys.argv[1], "rb").read()
+assert b[:2] == b"\x00\x00" and b[2:4] == ((5010 << 2) | 1).to_bytes(2, "little")
+quote = b[4:4 + 5010]
+j = json.load(open(sys.argv[2]))
+events = [{"imr": e["imr"], "event_type": e["event_type"], "digest": bytes.fromhex(e["digest"]),
+           "event": e["event"], "event_payload": bytes.fromhex(e["event_payload"])} for e in j["events"]]
+rt = [{"event": e["event"], "payload": bytes.fromhex(e["payload"])} for e in j["runtime_events"]]
+doc = {"version": 1,
+       "platform": {"kind": "tdx", "data": {"quote": quote, "event_log": events}},
+       "stack": {"kind": "dstack", "data": {"report_data": bytes.fromhex(j["attestation_report_data"]),
+                                            "runtime_events": rt, "config": j["config"]["text"]}}}
+open(sys.argv[3], "wb").write(pack(doc))
+PY
+if expect_rc 0 "$CVM" attestation show "$tmp/va1.bin" --json; then
+	python3 - "$tmp/out" "$tmp/show.json" <<'PY' && pass || fail "the V1 (MessagePack) form decodes to other content than V0"
+import json, sys
+v1, v0 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert v1["version"] == 1 and v1["encoding"] == "msgpack", (v1["version"], v1["encoding"])
+for k in ("version", "encoding"):
+    del v1[k], v0[k]
+diff = [k for k in set(v0) | set(v1) if v0.get(k) != v1.get(k)]
+assert not diff, diff
+PY
 fi
 
 # ---- show, text ---------------------------------------------------------------
