@@ -14,6 +14,9 @@
 #    certificates carry the simulator's runtime events, which replay to
 #    RTMR3, and a certificate made with an event that RTMR3 never saw is
 #    rejected on the replay;
+#  - a certificate for another key carrying a made certificate's evidence
+#    (made with python3's cryptography when it is installed) shows binding
+#    false and is rejected;
 #  - verify rejects an expired certificate (--at past notAfter) with exit 3
 #    and a line that says so;
 #  - the legacy dstack chain (R-D1) with --ca its KMS CA: the chain step names
@@ -292,6 +295,14 @@ life = (na - nb).total_seconds()
 assert 2 * 3600 <= life <= 2 * 3600 + 600, life  # --hours 2, from 5 minutes before now
 if sys.argv[3] == "tdx":
     assert j["rtmr3"] != "00" * 48
+if sys.argv[2] == "dstack":  # the VersionedAttestation: the runtime events replay to RTMR3
+    a = j["extensions"]["attestation"]
+    assert a["report_data_matches_quote"] is True, a
+    if sys.argv[3] == "tdx":
+        assert [e["event"] for e in a["runtime_events"]] == ["system-preparing", "app-id", "compose-hash",
+                                                            "system-ready"], a["runtime_events"]
+        assert a["runtime_replay"]["matches_quote"] is True, a["runtime_replay"]
+        assert j["extensions"]["event_log"]["ok"] is True, j["extensions"]["event_log"]  # legacy 1.2
 PY
 			python3 "$tmp/certcheck.py" "$crt" "$tmp/out" "tee=$platform" "profile=$profile" binding=true &&
 				pass || fail "independent check of the $what certificate"
@@ -350,6 +361,45 @@ j = json.load(open(sys.argv[1]))
 assert j["verdict"] == "rejected" and j["replayed"] is False and j["binding"] is True, j
 PY
 	fi
+fi
+
+# A certificate for another key that carries the same evidence: its report
+# data binds the first key, not this one. Made with python3's cryptography
+# (the extensions copied byte for byte), when it is installed.
+if python3 -c 'import cryptography' 2>/dev/null && [ -s "$tmp/tdx-dstack.pem" ]; then
+	python3 - "$tmp/tdx-dstack.pem" "$tmp/rebound.pem" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+src = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rebound")])
+now = datetime.datetime.now(datetime.timezone.utc)
+b = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+     .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+     .not_valid_after(now + datetime.timedelta(hours=1)))
+for e in src.extensions:
+    if e.oid.dotted_string.startswith("1.3.6.1.4.1.62397."):
+        b = b.add_extension(x509.UnrecognizedExtension(e.oid, e.value.value), critical=False)
+open(sys.argv[2], "wb").write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+PY
+	if expect_rc 0 "$CVM" cert ratls show "$tmp/rebound.pem" --json; then
+		python3 "$tmp/certcheck.py" "$tmp/rebound.pem" "$tmp/out" profile=dstack tee=tdx binding=false && pass ||
+			fail "show: a certificate whose evidence binds another key"
+	fi
+	if expect_rc 3 "$CVM" cert ratls verify "$tmp/rebound.pem" --collateral "$TDX_COLL" --root "$TDX_ROOT" --json; then
+		python3 - "$tmp/out" <<'PY' && pass || fail "verify accepts a certificate whose evidence binds another key"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verdict"] == "rejected" and j["binding"] is False and j["evidence_verified"] is True, j
+PY
+	fi
+else
+	echo "NOTE: python3's cryptography is not installed (or no TDX certificate was made): the check of a" \
+		"certificate whose evidence binds another key is left out" >&2
 fi
 
 # ---- usage ----------------------------------------------------------------------
