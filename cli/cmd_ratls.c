@@ -764,9 +764,12 @@ static void verify_summary(const struct verify_ctx *v, char *buf, size_t cap)
 	cvm_wr_fmt(&w, ", key %s", d->binding ? "bound" : "NOT bound");
 	if (v->info->tee == CVM_RATLS_TEE_TDX)
 		cvm_wr_fmt(&w, ", event log %s", d->replayed ? "replayed" : "not replayed");
-	if (v->ca_count != 0)
-		cvm_wr_fmt(&w, ", chain %s%s", d->chain_verified ? "to a --ca" : "NOT to a --ca",
+	if (v->ca_count != 0 && d->chain_verified)
+		cvm_wr_fmt(&w, ", chain to a --ca%s",
 		           d->legacy_ca ? " (legacy CA without keyCertSign accepted)" : "");
+	else if (v->ca_count != 0)
+		cvm_wr_fmt(&w, ", chain NOT to a --ca%s",
+		           d->legacy_ca ? " (a CA lacks keyCertSign; --allow-legacy-ca accepts that)" : "");
 }
 
 static int verify_json(const struct verify_ctx *v, int r)
@@ -910,7 +913,9 @@ int cmd_ratls_verify(int argc, char **argv)
 		r = cvm_ratls_verifier_check(v->ver, v->leaf.der, v->leaf.der_len, v->leaf.count, v->at,
 		                             &v->verdict, &v->rep);
 	}
-	rc = cli_exit_for(r);
+	/* A verification that ran and failed a step is a rejection, also when
+	 * the library calls the missing collateral a caller's omission. */
+	rc = r == CVM_E_INVAL && v->rep.failed != NULL ? CLI_EXIT_REJECTED : cli_exit_for(r);
 	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 	v->simulated = v->verdict.simulated || cvm_tee_is_simulated_root(v->root, v->root_len) ||
 	               (v->info->tee != CVM_RATLS_TEE_SNP &&
@@ -1287,6 +1292,40 @@ static int make_events(const struct make_opts *m, enum cvm_tee_platform platform
 	return rc;
 }
 
+/* write_key creates the key file `path` (never replacing one) in its folder. */
+static int write_key(const char *path, const struct cvm_secret *pem, bool *created, char *err, size_t err_len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int dfd, r;
+
+	*created = false;
+	if (slash == NULL) {
+		(void)snprintf(dir, sizeof(dir), ".");
+	} else if ((size_t)(slash - path) >= sizeof(dir)) {
+		(void)snprintf(err, err_len, "the path is too long");
+		return CVM_E_INVAL;
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (dir[0] == '\0')
+			(void)snprintf(dir, sizeof(dir), "/");
+	}
+	if (slash != NULL && slash[1] == '\0') {
+		(void)snprintf(err, err_len, "'%s' names a folder, not a file", path);
+		return CVM_E_INVAL;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		(void)snprintf(err, err_len, "cannot open its folder: %s", strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	r = cvm_file_create_key(dfd, slash != NULL ? slash + 1 : path, pem->p, pem->len, created, err,
+	                        err_len);
+	(void)close(dfd);
+	return r;
+}
+
 static enum cvm_ratls_tee ratls_tee(enum cvm_tee_platform p)
 {
 	return p == CVM_TEE_PLATFORM_SNP ? CVM_RATLS_TEE_SNP : CVM_RATLS_TEE_TDX;
@@ -1402,7 +1441,7 @@ int cmd_ratls_make(int argc, char **argv)
 		cli_err(CMD_MAKE, "cannot encode the key: %s", cvm_strerror(r));
 		goto out;
 	}
-	r = cvm_file_create_key(AT_FDCWD, m.key_out, key_pem->p, key_pem->len, &created, err, sizeof(err));
+	r = write_key(m.key_out, key_pem, &created, err, sizeof(err));
 	if (r != CVM_OK || !created) {
 		cli_err(CMD_MAKE, "cannot write the key to '%s': %s", m.key_out,
 		        r != CVM_OK ? err : "a file of that name appeared meanwhile; it was left as it is");
