@@ -685,6 +685,7 @@ struct verify_ctx {
 	struct cvm_ratls_verifier *ver;
 	struct cvm_ratls_verdict verdict;
 	struct cvm_report rep;
+	bool checked; /* cvm_ratls_verifier_check ran */
 	bool simulated;
 	char reason[REASON_MAX];
 };
@@ -758,6 +759,8 @@ static void verify_summary(const struct verify_ctx *v, char *buf, size_t cap)
 
 	cvm_wr_init_text(&w, buf, cap);
 	cvm_wr_fmt(&w, "%s, %s", cvm_ratls_profile_name(v->info->profile), cvm_ratls_tee_name(v->info->tee));
+	if (!v->checked)
+		return; /* the collateral stopped it: nothing else was checked */
 	if (d->dcap.tcb_status != CVM_TCB_NONE)
 		cvm_wr_fmt(&w, ", TCB %s", cvm_tcb_status_name(d->dcap.tcb_status));
 	cvm_wr_fmt(&w, ", evidence %s", d->evidence_verified ? "verified" : "not verified");
@@ -908,8 +911,15 @@ int cmd_ratls_verify(int argc, char **argv)
 	r = cvm_ratls_verifier_new(&o, v->at, &v->ver);
 	if (r != CVM_OK) {
 		cvm_report_add(&v->rep, "collateral", false,
-		               "the collateral does not verify at this time: %s", cvm_strerror(r));
+		               "the collateral in '%s' does not verify at %lld against %s: %s",
+		               v->collateral_dir != NULL ? v->collateral_dir : "(none)", (long long)v->at,
+		               v->root != NULL ? "the --root certificate"
+		               : v->info->tee == CVM_RATLS_TEE_SNP
+		                   ? "AMD's ARKs (a simulated platform needs --root)"
+		                   : "Intel's root (a simulated platform needs --root)",
+		               cvm_strerror(r));
 	} else {
+		v->checked = true;
 		r = cvm_ratls_verifier_check(v->ver, v->leaf.der, v->leaf.der_len, v->leaf.count, v->at,
 		                             &v->verdict, &v->rep);
 	}
