@@ -232,7 +232,8 @@ void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
 	if (va->config != NULL)
 		cvm_sha256(va->config, va->config_len, c->config_sha256);
 	/* The MrConfigV3 document, when carried: MRCONFIGID layout 3 or HOST_DATA. */
-	if (va->mr_config != NULL && (c->snp_parsed || (c->quote_parsed && c->mr_config_layout == 3))) {
+	if (va->mr_config != NULL && va->mr_config_len != 0 &&
+	    (c->snp_parsed || (c->quote_parsed && c->mr_config_layout == 3))) {
 		mr_config_v3_hash(va->mr_config, va->mr_config_len, c->mr_config_doc_hash);
 		c->has_mr_config_doc = true;
 		c->mr_config_doc_matches =
@@ -786,6 +787,14 @@ static int verify_steps(struct verify_ctx *v)
 		               eq ? "report_data equals --report-data"
 		                  : "report_data differs from --report-data");
 		if (!eq && first == CVM_OK)
+			first = CVM_E_MISMATCH;
+	}
+	if (c->has_mr_config_doc) {
+		cvm_report_add(
+		    &v->rep, "mr_config", c->mr_config_doc_matches,
+		    "SHA-256(\"dstack-mr-config-v3:\" || 00 || the mr_config document) %s what %s holds",
+		    c->mr_config_doc_matches ? "is" : "is NOT", c->snp_parsed ? "HOST_DATA" : "MRCONFIGID");
+		if (!c->mr_config_doc_matches && first == CVM_OK)
 			first = CVM_E_MISMATCH;
 	}
 	if (va->tee == CVM_RATLS_TEE_TDX) {

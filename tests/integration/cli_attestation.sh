@@ -15,6 +15,10 @@
 #    compared;
 #  - a runtime event changed by one byte (storage-fs "zfs" -> "zfz") is
 #    caught: the RTMR3 replay differs, verify rejects it on that step;
+#  - simulated evidence (TDX with runtime events, SEV-SNP) in V1 attestations
+#    verifies with the simulator's collateral and root (first line SIMULATED);
+#    a missing runtime event, or an mr_config document HOST_DATA does not
+#    bind, is rejected;
 #  - a truncated file and a file with a trailing byte are refused with a
 #    message; usage errors exit 2.
 # Needs: $CVM_BIN/cvm, python3.
@@ -155,16 +159,9 @@ if expect_rc 0 "$CVM" attestation show "$tmp/va.hex" --json; then
 		"$tmp/out" "$tmp/show.json" && pass || fail "hex text decodes differently from the binary file"
 fi
 
-# ---- the same attestation as MessagePack (V1) ------------------------------------
-# Re-encoded here from the V0 file (its quote at bytes 4.., a SCALE compact
-# length of 5010 before it) and show's JSON (events, runtime events, report
-# data, config) with a small MessagePack writer, in dstack's V1 layout
-# {version, platform {kind, data {quote, event_log}}, stack {kind, data
-# {report_data, runtime_events, config}}}: it must decode to the same content.
-python3 - "$VA" "$tmp/show.json" "$tmp/va1.bin" <<'PY'
-import json, sys
-
-
+# A small MessagePack writer (maps, strings, bytes, unsigned integers, arrays)
+# for the attestations this test makes.
+cat >"$tmp/mp.py" <<'PY'
 def pack(v):
     if isinstance(v, bool):
         return b"\xc3" if v else b"\xc2"
@@ -181,6 +178,19 @@ def pack(v):
     if isinstance(v, dict):
         return bytes([0x80 | len(v)]) + b"".join(pack(k) + pack(x) for k, x in v.items())
     raise TypeError(v)
+PY
+
+# ---- the same attestation as MessagePack (V1) ------------------------------------
+# Re-encoded here from the V0 file (its quote at bytes 4.., a SCALE compact
+# length of 5010 before it) and show's JSON (events, runtime events, report
+# data, config) with a small MessagePack writer, in dstack's V1 layout
+# {version, platform {kind, data {quote, event_log}}, stack {kind, data
+# {report_data, runtime_events, config}}}: it must decode to the same content.
+PYTHONPATH="$tmp" python3 - "$VA" "$tmp/show.json" "$tmp/va1.bin" <<'PY'
+import json, sys
+
+
+from mp import pack
 
 
 b = open(sys.argv[1], "rb").read()
@@ -206,6 +216,73 @@ for k in ("version", "encoding"):
 diff = [k for k in set(v0) | set(v1) if v0.get(k) != v1.get(k)]
 assert not diff, diff
 PY
+fi
+
+# ---- attestations over simulated evidence, verified with its collateral ---------
+# A TDX quote from the simulator whose RTMR3 holds two runtime events, in a V1
+# attestation with those events: accepted with the simulator's root (first
+# line SIMULATED); one event fewer: rejected on the RTMR3 replay. An SEV-SNP
+# report in V1 with an empty mr_config document: accepted; with a document
+# whose hash is not the report's HOST_DATA (zero in the simulator): rejected
+# on that step.
+D="$tmp/platform"
+expect_rc 0 "$CVM" sim init "$D"
+RD=$(python3 -c 'print("".join("%02x" % ((3 * i + 7) & 255) for i in range(64)))')
+python3 - >"$tmp/digests" <<'PY'
+import hashlib
+for name, payload in (("app-id", bytes(20)), ("system-ready", b"")):
+    print(hashlib.sha384((0x08000001).to_bytes(4, "little") + b":" + name.encode() + b":" + payload).hexdigest())
+PY
+while read -r d; do
+	expect_rc 0 "$CVM" sim extend "$D" --rtmr 3 --digest "$d"
+done <"$tmp/digests"
+expect_rc 0 "$CVM" sim quote "$D" --report-data "$RD" --out "$tmp/sim-tdx.quote"
+expect_rc 0 "$CVM" sim quote "$D" --snp --report-data "$RD" --out "$tmp/sim-snp.report"
+PYTHONPATH="$tmp" python3 - "$tmp" "$RD" <<'PY'
+import sys
+from mp import pack
+t, rd = sys.argv[1], bytes.fromhex(sys.argv[2])
+rt = [{"event": "app-id", "payload": bytes(20)}, {"event": "system-ready", "payload": b""}]
+ev = [{"imr": 3, "event_type": 0x08000001, "digest": b"", "event": e["event"], "event_payload": e["payload"]}
+      for e in rt]
+
+
+def va(platform, events):
+    return pack({"version": 1, "platform": platform,
+                 "stack": {"kind": "dstack", "data": {"report_data": rd, "runtime_events": events, "config": "{}"}}})
+
+
+q = open(t + "/sim-tdx.quote", "rb").read()
+open(t + "/sim-tdx.va", "wb").write(va({"kind": "tdx", "data": {"quote": q, "event_log": ev}}, rt))
+open(t + "/sim-tdx-short.va", "wb").write(va({"kind": "tdx", "data": {"quote": q, "event_log": ev[:1]}}, rt[:1]))
+r = open(t + "/sim-snp.report", "rb").read()
+for name, doc in (("sim-snp.va", ""), ("sim-snp-doc.va", '{"version":3,"compose_hash":"00"}')):
+    open(t + "/" + name, "wb").write(va({"kind": "sev-snp", "data": {"report": r, "cert_chain": [], "mr_config": doc}}, rt))
+PY
+SIMLINE="SIMULATED TEE: this evidence comes from cvmkit's simulator, not from hardware"
+TDXC=(--collateral "$D/collateral/tdx" --root "$D/collateral/tdx/intel_sgx_root_ca.der")
+SNPC=(--collateral "$D/collateral/snp" --root "$D/collateral/snp/ark.pem")
+if expect_rc 0 "$CVM" attestation verify "$tmp/sim-tdx.va" "${TDXC[@]}" --report-data "$RD"; then
+	[ "$(head -1 "$tmp/out")" = "$SIMLINE" ] && pass || fail "simulated TDX attestation: first line $(head -1 "$tmp/out")"
+	grep -q "^  OK    rtmr3: 2 runtime events replay to the quote's RTMR3" "$tmp/out" && pass ||
+		fail "simulated TDX attestation: no RTMR3 line: $(cat "$tmp/out")"
+	grep -q "^verdict: accepted (dstack-tdx, TCB UpToDate, RTMR3 replayed)" "$tmp/out" && pass ||
+		fail "simulated TDX attestation: $(tail -1 "$tmp/out")"
+fi
+if expect_rc 3 "$CVM" attestation verify "$tmp/sim-tdx-short.va" "${TDXC[@]}"; then
+	grep -q "FAIL  rtmr3: 1 runtime events replay to a value that is NOT the quote's RTMR3" "$tmp/out" && pass ||
+		fail "an attestation missing an event is not rejected on RTMR3: $(cat "$tmp/out")"
+fi
+if expect_rc 3 "$CVM" attestation verify "$tmp/sim-tdx.va" --collateral "$D/collateral/tdx"; then
+	[ "$(head -1 "$tmp/out")" = "$SIMLINE" ] && pass || fail "simulated TDX without --root: first line $(head -1 "$tmp/out")"
+fi
+if expect_rc 0 "$CVM" attestation verify "$tmp/sim-snp.va" "${SNPC[@]}" --json; then
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["simulated"] and j["verdict"] == "accepted" and j["tee"] == "snp", j' \
+		"$tmp/out" && pass || fail "simulated SNP attestation: $(head -c 400 "$tmp/out")"
+fi
+if expect_rc 3 "$CVM" attestation verify "$tmp/sim-snp-doc.va" "${SNPC[@]}"; then
+	grep -q 'FAIL  mr_config: SHA-256("dstack-mr-config-v3:" || 00 || the mr_config document) is NOT what HOST_DATA holds' \
+		"$tmp/out" && pass || fail "an mr_config document that HOST_DATA does not bind is not rejected: $(cat "$tmp/out")"
 fi
 
 # ---- show, text ---------------------------------------------------------------
