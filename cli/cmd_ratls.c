@@ -47,7 +47,7 @@
 #define EVENT_LOGS_MAX 4u
 #define EVENTS_MAX 4096u
 #define EVENT_BYTES_MAX ((size_t)16 << 20)
-#define HOURS_MAX (24u * 366u)
+#define HOURS_MAX 8784u    /* 366 days */
 #define SHA384_ALG 0x000cu /* TPM_ALG_SHA384 */
 
 enum {
@@ -180,7 +180,7 @@ static int read_chain(const char *cmd, const char *what, const char *path, struc
 	if (ch->is_pem) {
 		r = cvm_certs_parse_pem(buf, len, &ch->certs, &ch->count);
 	} else {
-		ch->certs = calloc(1, sizeof(*ch->certs));
+		ch->certs = calloc(1, sizeof(struct cvm_cert *));
 		r = ch->certs == NULL ? CVM_E_NOMEM : cvm_cert_parse(buf, len, &ch->certs[0]);
 		ch->count = r == CVM_OK ? 1 : 0;
 	}
