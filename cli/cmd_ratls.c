@@ -397,6 +397,11 @@ static void show_text(const char *path, const struct chain *ch, const struct cvm
 		          s->quote_parsed ? (s->quote.tee == CVM_TEE_TDX ? ", TDX quote" : ", SGX quote")
 		          : s->snp_parsed ? ", SEV-SNP report"
 		                          : ", NOT parsed");
+	if (s->quote_parsed)
+		out_field(stdout, "  ", "quote header",
+		          "version %u, att_key_type %u, tee_type 0x%08x, qe_svn %u, pce_svn %u",
+		          s->quote.version, s->quote.att_key_type, (unsigned)s->quote.tee_type,
+		          s->quote.qe_svn, s->quote.pce_svn);
 	if (info->profile == CVM_RATLS_PROFILE_COSMIAN && cosmian_sev_format_name(info->cosmian_sev_format))
 		out_field(stdout, "  ", "sev format", "%s, %zu certificate bytes",
 		          cosmian_sev_format_name(info->cosmian_sev_format),
@@ -589,6 +594,19 @@ static int show_json(const struct chain *ch, const struct cvm_ratls_info *info, 
 		bad |= out_jset(o, "extensions", json_extensions(info, s));
 	/* The measurements under the names of cvm quote show --json. */
 	if (s->quote_parsed) {
+		json_t *hdr = json_object();
+
+		if (hdr != NULL) {
+			bad |= out_jset_int(hdr, "version", s->quote.version);
+			bad |= out_jset_int(hdr, "att_key_type", s->quote.att_key_type);
+			bad |= out_jset_int(hdr, "tee_type", s->quote.tee_type);
+			bad |= out_jset_int(hdr, "qe_svn", s->quote.qe_svn);
+			bad |= out_jset_int(hdr, "pce_svn", s->quote.pce_svn);
+			bad |= out_jset_hex(hdr, "qe_vendor_id", s->quote.qe_vendor_id,
+			                    sizeof(s->quote.qe_vendor_id));
+			bad |= out_jset_hex(hdr, "user_data", s->quote.user_data, sizeof(s->quote.user_data));
+		}
+		bad |= out_jset(o, "header", hdr);
 		bad |= out_jset_int(o, "quote_version", s->quote.version);
 		bad |= out_jset_str(o, "body", out_body_name(&s->quote));
 		bad |= out_json_body(o, &s->quote);

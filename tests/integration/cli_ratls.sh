@@ -220,6 +220,25 @@ show_check "$RV/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem" profile=cosmian tee=
 n=$(find "$RV" -name '*.crt' -o -name '*.ratls.pem' | wc -l)
 [ "$n" -eq 6 ] && pass || fail "compat/ratls holds $n certificates; this test checks 6: add the new ones"
 
+# the same leaf as DER: the same decoding
+python3 - "$RV/dstack-kvinwang-demo-server/server.crt" "$tmp/leaf.der" <<'PY'
+import base64, re, sys
+m = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", open(sys.argv[1]).read(), re.S)
+open(sys.argv[2], "wb").write(base64.b64decode("".join(m.group(1).split())))
+PY
+expect_rc 0 "$CVM" cert ratls show "$RV/dstack-kvinwang-demo-server/server.crt" --json && cp "$tmp/out" "$tmp/pem.json"
+if expect_rc 0 "$CVM" cert ratls show "$tmp/leaf.der" --json; then
+	python3 - "$tmp/out" "$tmp/pem.json" <<'PY' && pass || fail "the DER leaf decodes differently from the PEM chain's leaf"
+import json, sys
+der, pem = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert der["format"] == "der" and der["certificate_count"] == 1 and len(der["chain"]) == 1
+assert pem["header"]["version"] == 4 and pem["header"]["tee_type"] == 0x81, pem["header"]
+for k in ("file_len", "format", "certificate_count", "chain"):
+    del der[k], pem[k]
+assert der == pem, [k for k in pem if der.get(k) != pem[k]]
+PY
+fi
+
 # text output: the first line and the chain's CA certificates without keyCertSign
 if expect_rc 0 "$CVM" cert ratls show "$RV/dstack-kvinwang-demo-server/server.crt"; then
 	grep -q "^certificate: RA-TLS profile dstack, TEE tdx, report data binds the certificate's key" "$tmp/out" &&
@@ -423,6 +442,20 @@ expect_rc 2 "$CVM" cert ratls make --profile dstack --sim "$D" --platform tdx --
 expect_rc 2 "$CVM" cert ratls make --profile dstack --sim "$D" --platform tdx --subject x --app-id 1234 \
 	--key-out "$tmp/k" --cert-out "$tmp/c" || true
 [ ! -e "$tmp/k" ] && pass || fail "a refused make left a key file"
+# --tee auto on a machine without a TEE (CI runners have none): exit 1, and
+# it names the simulator; on a TDX/SNP guest it makes a certificate.
+rc=0
+"$CVM" cert ratls make --profile dstack --tee auto --subject x --key-out "$tmp/k" --cert-out "$tmp/c" \
+	>"$tmp/out" 2>"$tmp/err" || rc=$?
+if [ "$rc" -eq 1 ]; then
+	grep -q "no TEE found on this machine.*--sim DIR" "$tmp/err" && pass || fail "--tee auto without a TEE: $(cat "$tmp/err")"
+	[ ! -e "$tmp/k" ] && pass || fail "--tee auto without a TEE left a key file"
+elif [ "$rc" -eq 0 ]; then
+	echo "NOTE: this machine has a TEE: --tee auto made a certificate" >&2
+	pass
+else
+	fail "--tee auto exited $rc: $(cat "$tmp/err")"
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "cli_ratls: $failures of $((checks + failures)) checks failed" >&2
