@@ -7,6 +7,10 @@
 #    fields at their offsets, SHA-512("ratls-cert:" || SPKI) or SHA-256 of
 #    the public key), not with cvmkit's code. A certificate without evidence
 #    (R-D2) has no "binding" at all;
+#  - the real Cosmian SEV-SNP certificates verify with the chain they carry,
+#    anchored in AMD's built-in ARK, with their expected measurement as
+#    policy (and no CRL, VMPL 1 allowed); the other measurement is rejected;
+#    the strict default policy rejects them for the missing CRL;
 #  - make + show + verify round trips on a simulated platform, TDX and SNP,
 #    in both profiles: the key file is 0600 and never replaced, show reports
 #    the profile, TEE and binding, verify accepts with --root (first line:
@@ -269,6 +273,30 @@ assert j["binding"] is True, j
 assert j["evidence_verified"] is False, j  # no collateral is stored for R-D1
 assert not any("keyCertSign" in s["detail"] for s in j["steps"] if not s["ok"]), j["steps"]
 PY
+fi
+
+# ---- the real Cosmian SEV-SNP certificates verify with their own chain -------------
+# As Cosmian's tests do (verify_ratls with the expected measurement): the
+# report, VCEK, ASK and ARK the extension carries, anchored in AMD's built-in
+# ARK, at a time inside the certificates' validity. They ship no AMD CRL and
+# come from VMPL 1, so the policy waives both, and pins the measurement; the
+# other measurement is rejected.
+AT_SEV=1777000000
+for pair in "cosmian-tee-tools-2.1.0 12068361369cf9179bb6ac08572b7e15ed0bc8abb698cb04d4f584f7ff512a4c2081c1f5b105351dbd45c035a7d6a3a5" \
+	"cosmian-tee-tools-1.6.2 59ead9b42664d54fda54f707670386f61b1d3bd34e2da8c8f9ac067e617a0aae4623304a4aa98bb30756affb4b6c0a05"; do
+	dir=${pair%% *} meas=${pair#* }
+	printf '{"snp": {"require_crl": false, "vmpl": "any", "measurement": "%s"}}\n' "$meas" >"$tmp/sev-$dir.json"
+	if expect_rc 0 "$CVM" cert ratls verify "$RV/$dir/sev-cert.ratls.pem" --at "$AT_SEV" --policy "$tmp/sev-$dir.json"; then
+		grep -q "^verdict: accepted (cosmian, snp, evidence verified, key bound)" "$tmp/out" && pass ||
+			fail "$dir/sev-cert.ratls.pem: $(tail -1 "$tmp/out")"
+		head -1 "$tmp/out" | grep -q SIMULATED && fail "$dir/sev-cert.ratls.pem is labelled simulated" || pass
+	fi
+done
+expect_rc 3 "$CVM" cert ratls verify "$RV/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem" --at "$AT_SEV" \
+	--policy "$tmp/sev-cosmian-tee-tools-2.1.0.json" || true
+# the strict default policy: no CRL was given, so revocation was not checked
+if expect_rc 3 "$CVM" cert ratls verify "$RV/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem" --at "$AT_SEV"; then
+	grep -q "^verdict: rejected: no CRL was given" "$tmp/out" && pass || fail "strict policy: $(tail -1 "$tmp/out")"
 fi
 
 # ---- make + show + verify on the simulator ---------------------------------------
