@@ -385,19 +385,29 @@ out:
 }
 
 /* replay_step replays the certificate's TDX event log against the quote's
- * RTMRs and decides the system key. A Cosmian TDX certificate carries no
- * log: nothing is replayed and the RTMRs are left to the policy. */
+ * RTMRs and decides the system key. RTMR3 must replay: the verifier (and
+ * its callers) read the runtime events' names and payloads, so they must
+ * be the quoted ones. The 1.8 attestation may give them twice (event_log's
+ * RTMR3 events and runtime_events): each list given must replay, and the
+ * system key is read from runtime_events when present. RTMR0..2 are
+ * compared where the log has events for them; a difference there is not a
+ * failure (dstack's stripped logs keep only some RTMR0 events, and nothing
+ * here interprets boot events: pin RTMR0..2 in the policy), but then
+ * `replayed` is false. A legacy 1.2 JSON log next to 1.8 is replayed too.
+ * A Cosmian TDX certificate carries no log: nothing is replayed and the
+ * RTMRs are left to the policy. */
 static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert *leaf,
                        struct cvm_ratls_verdict *out, struct cvm_report *rep)
 {
 	struct cvm_quote q;
-	struct rtmrs log;
-	struct sysscan s;
+	struct rtmrs log, json;
+	struct sysscan s, unused;
 	uint8_t rt3[48], *spki = NULL;
 	size_t spki_len;
 	char why[200] = "";
-	bool has_list = false;
-	int rc;
+	bool has_list = false, boot_ok = true;
+	unsigned boot_covered = 0;
+	int rc = CVM_OK;
 
 	if (info->tee != CVM_RATLS_TEE_TDX)
 		return CVM_OK;
@@ -408,6 +418,7 @@ static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert 
 		return CVM_OK;
 	}
 	memset(&s, 0, sizeof(s));
+	memset(&unused, 0, sizeof(unused));
 	rc = cvm_cert_spki(leaf, &spki, &spki_len);
 	if (rc != CVM_OK)
 		return rc;
@@ -420,6 +431,14 @@ static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert 
 	if (info->attestation != NULL) {
 		rc = replay_va(info->attestation, &log, rt3, &s, why, sizeof(why));
 		has_list = info->attestation->runtime_event_count != 0;
+		if (rc == CVM_OK && info->event_log_json != NULL) {
+			rc = replay_json(info->event_log_json, info->event_log_json_len, &json, &unused, why,
+			                 sizeof(why));
+			if (rc == CVM_OK && memcmp(json.r[3], q.body.td.rtmr[3], 48) != 0)
+				rc = cvm_err_set(
+				    why, sizeof(why), CVM_E_MISMATCH,
+				    "the legacy event log (1.2) replays to another RTMR3 than the quote's");
+		}
 	} else {
 		rc = replay_json(info->event_log_json, info->event_log_json_len, &log, &s, why, sizeof(why));
 	}
@@ -427,25 +446,33 @@ static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert 
 		cvm_report_add(rep, "replay", false, "%s", why);
 		return rc;
 	}
-	for (unsigned i = 0; i < 4; i++) {
-		/* RTMR3 is always compared: a log without runtime events claims it is zero */
-		if ((i == 3 || (log.covered & (1u << i)) != 0) &&
-		    memcmp(log.r[i], q.body.td.rtmr[i], 48) != 0) {
-			cvm_report_add(rep, "replay", false,
-			               "the event log replays to another RTMR%u than the quote's", i);
-			return CVM_E_MISMATCH;
-		}
+	/* RTMR3: every list given replays to it; a log without runtime events
+	 * claims it is zero */
+	if (((log.covered & 8u) != 0 || !has_list) && memcmp(log.r[3], q.body.td.rtmr[3], 48) != 0) {
+		cvm_report_add(rep, "replay", false,
+		               "the event log replays to another RTMR3 than the quote's");
+		return CVM_E_MISMATCH;
 	}
 	if (has_list && memcmp(rt3, q.body.td.rtmr[3], 48) != 0) {
 		cvm_report_add(rep, "replay", false,
 		               "the runtime events replay to another RTMR3 than the quote's");
 		return CVM_E_MISMATCH;
 	}
-	out->replayed = true;
-	cvm_report_add(rep, "replay", true, "the event log replays to the quote's RTMR3%s%s%s",
-	               (log.covered & 1u) ? " and RTMR0" : "", (log.covered & 2u) ? " and RTMR1" : "",
-	               (log.covered & 4u) ? " and RTMR2" : "");
+	for (unsigned i = 0; i < 3; i++) {
+		if ((log.covered & (1u << i)) == 0)
+			continue;
+		if (memcmp(log.r[i], q.body.td.rtmr[i], 48) == 0)
+			boot_covered |= 1u << i;
+		else
+			boot_ok = false;
+	}
+	out->replayed = boot_ok;
 	out->system_key = s.count == 1 && s.before_apps && s.match;
+	cvm_report_add(rep, "replay", true, "the runtime events replay to the quote's RTMR3%s%s%s%s",
+	               (boot_covered & 1u) ? ", the boot events to RTMR0" : "",
+	               (boot_covered & 2u) ? ", RTMR1" : "", (boot_covered & 4u) ? ", RTMR2" : "",
+	               boot_ok ? ""
+	                       : "; the boot events do not replay to RTMR0..2 (a partial log): not replayed");
 	return CVM_OK;
 }
 

@@ -34,6 +34,7 @@
 #include <cvmkit/snp.h>
 #include <cvmkit/tee.h>
 
+#include "ratls/ratls_int.h"
 #include "vectors.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -1306,6 +1307,161 @@ static void system_key_is_the_key_the_system_recorded(void **state)
 	sim_down(&s);
 }
 
+/* ---- the decoders inside the extensions ----------------------------------- */
+
+/* AppInfo in rmp_serde's array form: 8 byte strings, then optionally the
+ * init script hashes. */
+static size_t app_info(uint8_t *out, bool ninth, uint8_t mr_len)
+{
+	static const uint8_t lens[8] = {20, 32, 20, 32, 32, 32, 32, 5};
+	size_t n = 0;
+
+	out[n++] = ninth ? 0x99 : 0x98;
+	for (size_t i = 0; i < 8; i++) {
+		uint8_t l = (i == 4 || i == 5) ? mr_len : lens[i];
+
+		out[n++] = 0xc4;
+		out[n++] = l;
+		memset(out + n, (int)(0x10 + i), l);
+		n += l;
+	}
+	if (ninth)
+		out[n++] = 0xc0;
+	return n;
+}
+
+static void app_info_check_accepts_dstack_shape_only(void **state)
+{
+	uint8_t buf[512];
+	size_t n;
+	char err[256];
+
+	(void)state;
+	n = app_info(buf, false, 32);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_OK);
+	n = app_info(buf, true, 32);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_OK);
+	/* mr_system of 31 bytes */
+	n = app_info(buf, false, 31);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "mr_system"));
+	/* every truncation, one extra byte */
+	n = app_info(buf, true, 32);
+	for (size_t k = 0; k < n; k++)
+		assert_int_not_equal(ratls_app_info_check(buf, k, err, sizeof(err)), CVM_OK);
+	buf[n] = 0;
+	assert_int_not_equal(ratls_app_info_check(buf, n + 1, err, sizeof(err)), CVM_OK);
+	/* a map is the named form, not what dstack writes in 1.9 */
+	assert_int_equal(ratls_app_info_check((const uint8_t *)"\x80", 1, err, sizeof(err)), CVM_E_FORMAT);
+}
+
+/* The SEV extensions of R-D5 (tee-tools 2.x) and R-D6 (1.6.2): every
+ * truncation of the table fails cleanly, bit flips never crash. */
+static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
+{
+	static const char *const rels[] = {RD5, RD6};
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		size_t len;
+		uint8_t *der = cert_der(rels[v], 0, &len), *buf;
+		struct cvm_cert *c = NULL;
+		struct cvm_amd_collateral certs;
+		struct cvm_rd ext;
+		const uint8_t *report;
+		unsigned format;
+		char err[256];
+
+		assert_int_equal(cvm_cert_parse(der, len, &c), CVM_OK);
+		assert_int_equal(cvm_cert_ext(c, "1.2.840.113741.1337.7", &ext), CVM_OK);
+		buf = malloc(ext.len + 1);
+		assert_non_null(buf);
+		memcpy(buf, ext.p, ext.len);
+		assert_int_equal(cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)),
+		                 CVM_OK);
+		assert_int_equal(format, v == 0 ? 2 : 1);
+		cosmian_certs_cleanup(&certs);
+		for (size_t n = 0; n < ext.len; n++) {
+			assert_int_not_equal(
+			    cosmian_sev_parse(buf, n, &report, &certs, &format, err, sizeof(err)), CVM_OK);
+			assert_null(certs.vcek);
+			assert_true(err[0] != 0);
+		}
+		buf[ext.len] = 0;
+		assert_int_not_equal(
+		    cosmian_sev_parse(buf, ext.len + 1, &report, &certs, &format, err, sizeof(err)), CVM_OK);
+		for (size_t i = 1184; i < ext.len; i++) {
+			buf[i] ^= (uint8_t)(1u << (i % 8));
+			if (cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)) ==
+			    CVM_OK)
+				cosmian_certs_cleanup(&certs);
+			buf[i] ^= (uint8_t)(1u << (i % 8));
+		}
+		free(buf);
+		cvm_cert_free(c);
+		free(der);
+	}
+}
+
+/* A dstack certificate with 1.3, 1.4 and 1.9 from cvm_ratls_make reads back;
+ * a malformed 1.9 is refused when making. */
+static void make_carries_app_id_usage_and_app_info(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_ratls_evidence rev;
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_info *info = NULL;
+	uint8_t rd[64], ai[512], app_id[20], *der;
+	size_t ai_len, pem_len, der_len;
+	char *pem = NULL, err[256];
+
+	(void)state;
+	sim_up(&s, 0x42);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, key, NULL, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = CVM_RATLS_TEE_SNP;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	memset(app_id, 0x9e, sizeof(app_id));
+	ai_len = app_info(ai, true, 32);
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = "app";
+	o.not_before = NOW;
+	o.not_after = NOW + 3600;
+	o.app_id = app_id;
+	o.usage = "app:custom";
+	o.app_info = ai;
+	o.app_info_len = ai_len;
+	assert_int_equal(cvm_ratls_make(&o, key, &rev, NULL, NULL, &pem, &pem_len), CVM_OK);
+	der = pem_der(pem, pem_len, &der_len);
+	assert_int_equal(cvm_ratls_parse(der, der_len, &info, err, sizeof(err)), CVM_OK);
+	assert_true(info->has_app_id);
+	assert_memory_equal(info->app_id, app_id, 20);
+	assert_string_equal(info->usage, "app:custom");
+	assert_int_equal(info->app_info_len, ai_len);
+	assert_memory_equal(info->app_info, ai, ai_len);
+	assert_true(info->binding);
+	assert_int_equal(info->attestation->variant, 3);
+	cvm_ratls_info_free(info);
+	free(der);
+	free(pem);
+	pem = NULL;
+	ai[0] = 0x97; /* 7 fields */
+	assert_int_equal(cvm_ratls_make(&o, key, &rev, NULL, NULL, &pem, &pem_len), CVM_E_INVAL);
+	assert_null(pem);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1334,6 +1490,9 @@ int main(void)
 	    cmocka_unit_test(verify_real_tdx_quote_in_a_certificate),
 	    cmocka_unit_test(fresh_check_binds_the_connection_and_the_instance),
 	    cmocka_unit_test(system_key_is_the_key_the_system_recorded),
+	    cmocka_unit_test(app_info_check_accepts_dstack_shape_only),
+	    cmocka_unit_test(cosmian_sev_tables_survive_truncation_and_flips),
+	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
