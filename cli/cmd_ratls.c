@@ -99,7 +99,9 @@ static void usage_make(FILE *f)
 	    "                     /sys/firmware/acpi/tables/data/CCEL then\n"
 	    "                     /run/log/dstack/runtime_events.log, those that exist\n"
 	    "  --key-out FILE     the private key (PKCS#8 PEM, mode 0600; never replaces a file)\n"
-	    "  --cert-out FILE    the certificate (PEM)\n");
+	    "  --cert-out FILE    the certificate (PEM)\n"
+	    "\n"
+	    "Common options: -v, -q, --json. Exit codes: 0 made, 1 error, 2 usage.\n");
 }
 
 static void usage_show(FILE *f)
@@ -109,7 +111,9 @@ static void usage_show(FILE *f)
 	           "Decodes the RA-TLS extensions of CERT (DER, or PEM: the first certificate is shown,\n"
 	           "the others listed): profile, TEE, the quote or report and its measurements, the event\n"
 	           "log and its replay, app id, usage, the VersionedAttestation, app info, and whether\n"
-	           "the report data binds the certificate's key. It verifies nothing.\n");
+	           "the report data binds the certificate's key. It verifies nothing.\n"
+	           "\n"
+	           "Common options: -v, -q, --json. Exit codes: 0 read, 1 error, 2 usage.\n");
 }
 
 static void usage_verify(FILE *f)
@@ -131,6 +135,7 @@ static void usage_verify(FILE *f)
 	    "  --at UNIX_SECONDS  verification time (default: now)\n"
 	    "  --allow-legacy-ca  accept CA certificates without keyCertSign (dstack before 0.5.8)\n"
 	    "\n"
+	    "Common options: -v, -q (verdict only), --json.\n"
 	    "Exit codes: 0 accepted, 1 error, 2 usage, 3 rejected.\n");
 }
 
