@@ -150,6 +150,14 @@ static int bad_option(const char *cmd, int c, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
+static bool printable_bytes(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 /* ---- reading certificates ------------------------------------------------ */
 
 struct chain {
@@ -373,6 +381,168 @@ static void chain_text(const struct chain *ch)
 	}
 }
 
+/* ---- dstack's 1.9 app info ------------------------------------------------- */
+
+/* The library checked the extension's shape (cvm_ratls_parse): rmp_serde's
+ * array form of AppInfo, 8 byte strings (bin, or arrays of byte-sized
+ * integers) and optionally init_script_hashes (nil or byte strings). It is
+ * read again here with the bounded reader, only to print it. */
+#define APP_INFO_FIELD_MAX 4096u
+static const char *const app_info_names[] = {"app_id",        "compose_hash",     "instance_id",
+                                             "device_id",     "mr_system",        "mr_aggregated",
+                                             "os_image_hash", "key_provider_info"};
+
+static bool mp_array_len(struct cvm_rd *r, uint32_t *n)
+{
+	uint16_t n16;
+	uint8_t t;
+
+	if (!cvm_rd_u8(r, &t))
+		return false;
+	if ((t & 0xf0) == 0x90) {
+		*n = t & 0x0fu;
+		return true;
+	}
+	if (t == 0xdc) {
+		if (!cvm_rd_u16be(r, &n16))
+			return false;
+		*n = n16;
+		return true;
+	}
+	return t == 0xdd && cvm_rd_u32be(r, n);
+}
+
+/* mp_byte_string reads bin 8/16/32, or an array of integers 0..255, of at
+ * most `cap` bytes into `out`. */
+static bool mp_byte_string(struct cvm_rd *r, uint8_t *out, size_t cap, size_t *len)
+{
+	const uint8_t *p = NULL;
+	uint32_t n = 0;
+	uint16_t n16;
+	uint8_t t, b;
+
+	if (!cvm_rd_peek_u8(r, &t))
+		return false;
+	if (t == 0xc4 || t == 0xc5 || t == 0xc6) {
+		(void)cvm_rd_u8(r, &t);
+		if (t == 0xc4 && cvm_rd_u8(r, &b))
+			n = b;
+		else if (t == 0xc5 && cvm_rd_u16be(r, &n16))
+			n = n16;
+		else if (t != 0xc6 || !cvm_rd_u32be(r, &n))
+			return false;
+		if (n > cap || !cvm_rd_bytes(r, &p, n))
+			return false;
+		if (n != 0)
+			memcpy(out, p, n);
+		*len = n;
+		return true;
+	}
+	if (!mp_array_len(r, &n) || n > cap)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!cvm_rd_u8(r, &t))
+			return false;
+		if (t == 0xcc) {
+			if (!cvm_rd_u8(r, &t))
+				return false;
+		} else if (t > 0x7f) {
+			return false;
+		}
+		out[i] = t;
+	}
+	*len = n;
+	return true;
+}
+
+/* json_app_info decodes the 1.9 extension into {app_id: hex, ...,
+ * init_script_hashes: [hex] or null}, with "error" naming where it stopped
+ * when it cannot; NULL when out of memory. */
+static json_t *json_app_info(const uint8_t *buf, size_t len)
+{
+	uint8_t *field = malloc(APP_INFO_FIELD_MAX);
+	json_t *o = json_object(), *hashes = NULL;
+	struct cvm_rd r;
+	uint32_t n = 0, count = 0;
+	size_t flen = 0;
+	uint8_t t;
+	int bad = 0;
+
+	if (field == NULL || o == NULL) {
+		free(field);
+		json_decref(o);
+		return NULL;
+	}
+	cvm_rd_init(&r, buf, len);
+	if (!mp_array_len(&r, &n) || (n != 8 && n != 9)) {
+		bad |= out_jset_str(o, "error", "not an array of 8 or 9 fields");
+		goto out;
+	}
+	for (size_t i = 0; i < 8; i++) {
+		if (!mp_byte_string(&r, field, APP_INFO_FIELD_MAX, &flen)) {
+			bad |= out_jset_str(o, "error", app_info_names[i]);
+			goto out;
+		}
+		bad |= out_jset_hex(o, app_info_names[i], field, flen);
+		if (i == 7 && flen != 0 && printable_bytes(field, flen))
+			bad |= out_jset(o, "key_provider_info_text", json_stringn((const char *)field, flen));
+	}
+	if (n == 9 && cvm_rd_peek_u8(&r, &t) && t == 0xc0) {
+		(void)cvm_rd_u8(&r, &t);
+		bad |= out_jset(o, "init_script_hashes", json_null());
+	} else if (n == 9) {
+		hashes = json_array();
+		if (hashes == NULL || !mp_array_len(&r, &count)) {
+			json_decref(hashes);
+			bad |= out_jset_str(o, "error", "init_script_hashes");
+			goto out;
+		}
+		for (uint32_t i = 0; i < count; i++) {
+			if (!mp_byte_string(&r, field, APP_INFO_FIELD_MAX, &flen) ||
+			    json_array_append_new(hashes, out_json_hex(field, flen)) != 0) {
+				json_decref(hashes);
+				bad |= out_jset_str(o, "error", "init_script_hashes");
+				goto out;
+			}
+		}
+		bad |= out_jset(o, "init_script_hashes", hashes);
+	}
+	if (!cvm_rd_empty(&r))
+		bad |= out_jset_str(o, "error", "bytes after the last field");
+out:
+	free(field);
+	if (bad != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void app_info_text(const struct cvm_ratls_info *info)
+{
+	json_t *a = json_app_info(info->app_info, info->app_info_len);
+	const char *k;
+	json_t *v;
+
+	out_field(stdout, "  ", "app info (1.9)", "%zu bytes of MessagePack%s", info->app_info_len,
+	          a == NULL ? " (out of memory)" : "");
+	json_object_foreach(a, k, v)
+	{
+		if (json_is_string(v)) {
+			out_field(stdout, "    ", k, "%s",
+			          json_string_length(v) != 0 ? json_string_value(v) : "(empty)");
+		} else if (json_is_array(v)) {
+			out_field(stdout, "    ", k, "%zu hashes", json_array_size(v));
+			for (size_t i = 0; i < json_array_size(v); i++)
+				out_field(stdout, "      ", "", "%s",
+				          json_string_value(json_array_get(v, i)));
+		} else {
+			out_field(stdout, "    ", k, "none");
+		}
+	}
+	json_decref(a);
+}
+
 static void show_text(const char *path, const struct chain *ch, const struct cvm_ratls_info *info,
                       const struct shown *s)
 {
@@ -427,7 +597,7 @@ static void show_text(const char *path, const struct chain *ch, const struct cvm
 		cli_va_text(stdout, "    ", info->attestation, &s->va);
 	}
 	if (info->app_info != NULL)
-		out_field(stdout, "  ", "app info (1.9)", "%zu bytes of MessagePack", info->app_info_len);
+		app_info_text(info);
 	printf("binding:\n");
 	out_field_hex(stdout, "  ", "report_data", info->report_data, sizeof(info->report_data));
 	out_field_hex(stdout, "  ", "expected", info->expected_report_data,
@@ -549,9 +719,9 @@ static json_t *json_extensions(const struct cvm_ratls_info *info, const struct s
 	} else {
 		bad |= out_jset(o, "attestation", json_null());
 	}
-	bad |=
-	    out_jset(o, "app_info",
-	             info->app_info != NULL ? out_json_hex(info->app_info, info->app_info_len) : json_null());
+	bad |= out_jset(o, "app_info",
+	                info->app_info != NULL ? json_app_info(info->app_info, info->app_info_len)
+	                                       : json_null());
 	if (info->profile == CVM_RATLS_PROFILE_COSMIAN) {
 		bad |=
 		    out_jset_str(o, "cosmian_sev_format", cosmian_sev_format_name(info->cosmian_sev_format));

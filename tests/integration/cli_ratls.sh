@@ -20,7 +20,8 @@
 #    rejected on the replay;
 #  - a certificate for another key carrying a made certificate's evidence
 #    (made with python3's cryptography when it is installed) shows binding
-#    false and is rejected;
+#    false and is rejected; one with a 1.9 app info (bin and array byte
+#    strings, init script hashes) shows every field;
 #  - verify rejects an expired certificate (--at past notAfter) with exit 3
 #    and a line that says so;
 #  - the legacy dstack chain (R-D1) with --ca its KMS CA: the chain step names
@@ -452,9 +453,61 @@ j = json.load(open(sys.argv[1]))
 assert j["verdict"] == "rejected" and j["binding"] is False and j["evidence_verified"] is True, j
 PY
 	fi
+	# dstack's 1.9 app info (no public certificate carries one): the made
+	# certificate's extensions plus an AppInfo in rmp_serde's array form,
+	# byte strings as bin and as arrays of integers, with two init script hashes.
+	python3 - "$tmp/tdx-dstack.pem" "$tmp/appinfo.pem" "$tmp/appinfo.want" <<'PY'
+import datetime, json, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def mbin(b):
+    return b"\xc4" + bytes([len(b)]) + b
+
+
+def marr(b):  # a byte string as an array of integers (serde without serde_bytes)
+    return bytes([0xDC]) + len(b).to_bytes(2, "big") + b"".join(bytes([x]) if x < 128 else b"\xcc" + bytes([x]) for x in b)
+
+
+f = {"app_id": bytes(range(20)), "compose_hash": bytes(range(100, 132)), "instance_id": b"",
+     "device_id": bytes([7] * 32), "mr_system": bytes(range(200, 232)), "mr_aggregated": bytes([0xee] * 32),
+     "os_image_hash": bytes([1] * 32), "key_provider_info": b'{"name":"kms","id":"00"}'}
+h = [bytes([0xaa] * 32), bytes([0xbb] * 32)]
+enc = {"compose_hash": marr, "mr_aggregated": marr}
+body = bytes([0x99]) + b"".join(enc.get(k, mbin)(v) for k, v in f.items()) + bytes([0x92]) + b"".join(mbin(x) for x in h)
+n = len(body)
+ext = b"\x04" + (bytes([n]) if n < 128 else b"\x81" + bytes([n]) if n < 256 else b"\x82" + n.to_bytes(2, "big")) + body
+src = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app-info")])
+now = datetime.datetime.now(datetime.timezone.utc)
+b = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+     .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+     .not_valid_after(now + datetime.timedelta(hours=1)))
+for e in src.extensions:
+    if e.oid.dotted_string.startswith("1.3.6.1.4.1.62397."):
+        b = b.add_extension(x509.UnrecognizedExtension(e.oid, e.value.value), critical=False)
+b = b.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.9"), ext), critical=False)
+open(sys.argv[2], "wb").write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+want = {k: v.hex() for k, v in f.items()}
+want["key_provider_info_text"] = f["key_provider_info"].decode()
+want["init_script_hashes"] = [x.hex() for x in h]
+json.dump(want, open(sys.argv[3], "w"))
+PY
+	if expect_rc 0 "$CVM" cert ratls show "$tmp/appinfo.pem" --json; then
+		python3 -c 'import json,sys; got = json.load(open(sys.argv[1]))["extensions"]["app_info"]; want = json.load(open(sys.argv[2])); assert got == want, (got, want)' \
+			"$tmp/out" "$tmp/appinfo.want" && pass || fail "the 1.9 app info is not decoded as written"
+	fi
+	if expect_rc 0 "$CVM" cert ratls show "$tmp/appinfo.pem"; then
+		grep -q "^    mr_system          c8c9cacb" "$tmp/out" && grep -q "init_script_hashes 2 hashes" "$tmp/out" && pass ||
+			fail "show text does not decode the app info: $(grep -A12 'app info' "$tmp/out")"
+	fi
 else
-	echo "NOTE: python3's cryptography is not installed (or no TDX certificate was made): the check of a" \
-		"certificate whose evidence binds another key is left out" >&2
+	echo "NOTE: python3's cryptography is not installed (or no TDX certificate was made): the checks of a" \
+		"certificate whose evidence binds another key and of the 1.9 app info are left out" >&2
 fi
 
 # ---- usage ----------------------------------------------------------------------
