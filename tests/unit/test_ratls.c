@@ -495,6 +495,7 @@ static void va_other_variants_round_trip(void **state)
 #define RD4 "compat/ratls/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem"
 #define RD5 "compat/ratls/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem"
 #define RD6 "compat/ratls/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem"
+#define RD2023 "compat/ratls/cosmian-tee-tools-2023/sev-cert.ratls.pem"
 
 static struct cvm_ratls_info *parse_vector(const char *rel)
 {
@@ -618,6 +619,16 @@ static void parse_sev(const char *rel, unsigned format, const char *measurement)
 	assert_int_equal(cvm_snp_report_parse(info->quote, info->quote_len, &r), CVM_OK);
 	assert_hex(r.measurement, measurement);
 	assert_true(info->binding);
+	if (format == 3) {
+		/* its one entry: an AWS VLEK, named by its GUID */
+		assert_non_null(info->snp_certs.vlek);
+		assert_null(info->snp_certs.vcek);
+		assert_null(info->snp_certs.ark);
+		assert_int_equal(cvm_cert_parse(info->snp_certs.vlek, info->snp_certs.vlek_len, &c), CVM_OK);
+		cvm_cert_free(c);
+		cvm_ratls_info_free(info);
+		return;
+	}
 	/* the table's VCEK, ASK and ARK are certificates */
 	assert_non_null(info->snp_certs.vcek);
 	assert_non_null(info->snp_certs.ask);
@@ -637,6 +648,16 @@ static void parse_rd5_cosmian_sev_tee_tools_2(void **state)
 	          "d6a3a5");
 }
 
+/* tee-tools @ 5dd47678 (2023): report v2, the 2023 table form; the
+ * measurement its test pins. */
+static void parse_cosmian_sev_2023_tagged_table(void **state)
+{
+	(void)state;
+	parse_sev(RD2023, 3,
+	          "c2c84b9364fc9f0f54b04534768c860c6e0e386ad98b96e8b98eca46ac8971d05c531ba48373f054c880cfd1f4"
+	          "a0a84e");
+}
+
 static void parse_rd6_cosmian_sev_tee_tools_1_6_2(void **state)
 {
 	(void)state;
@@ -651,7 +672,7 @@ static void parse_rd6_cosmian_sev_tee_tools_1_6_2(void **state)
  * whose binding is false or whose quote is unchanged. */
 static void parse_survives_truncated_and_flipped_extensions(void **state)
 {
-	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6};
+	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6, RD2023};
 
 	(void)state;
 	for (size_t v = 0; v < sizeof(rels) / sizeof(rels[0]); v++) {
@@ -1556,14 +1577,15 @@ static void app_info_check_accepts_dstack_shape_only(void **state)
 	assert_int_equal(ratls_app_info_check((const uint8_t *)"\x80", 1, err, sizeof(err)), CVM_E_FORMAT);
 }
 
-/* The SEV extensions of R-D5 (tee-tools 2.x) and R-D6 (1.6.2): every
+/* The SEV extensions of R-D5 (tee-tools 2.x), R-D6 (1.6.2) and 2023: every
  * truncation of the table fails cleanly, bit flips never crash. */
 static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
 {
-	static const char *const rels[] = {RD5, RD6};
+	static const char *const rels[] = {RD5, RD6, RD2023};
+	static const unsigned formats[] = {2, 1, 3};
 
 	(void)state;
-	for (size_t v = 0; v < 2; v++) {
+	for (size_t v = 0; v < 3; v++) {
 		size_t len;
 		uint8_t *der = cert_der(rels[v], 0, &len), *buf;
 		struct cvm_cert *c = NULL;
@@ -1580,7 +1602,7 @@ static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
 		memcpy(buf, ext.p, ext.len);
 		assert_int_equal(cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)),
 		                 CVM_OK);
-		assert_int_equal(format, v == 0 ? 2 : 1);
+		assert_int_equal(format, formats[v]);
 		cosmian_certs_cleanup(&certs);
 		for (size_t n = 0; n < ext.len; n++) {
 			assert_int_not_equal(
@@ -1680,6 +1702,7 @@ int main(void)
 	    cmocka_unit_test(parse_rd4_cosmian_sgx_measurements),
 	    cmocka_unit_test(parse_rd5_cosmian_sev_tee_tools_2),
 	    cmocka_unit_test(parse_rd6_cosmian_sev_tee_tools_1_6_2),
+	    cmocka_unit_test(parse_cosmian_sev_2023_tagged_table),
 	    cmocka_unit_test(parse_survives_truncated_and_flipped_extensions),
 	    cmocka_unit_test(make_verify_dstack_tdx),
 	    cmocka_unit_test(make_verify_dstack_snp),
