@@ -112,8 +112,9 @@ static int check_chain(struct cvm_ratls_verifier *v, X509_STORE_CTX *xs, struct 
 	if (n > 0 && X509_cmp(sk_X509_value(sent, 0), leaf) == 0)
 		first = 1;
 	if (n - first + 1 > (int)TLS_CHAIN_MAX) {
-		(void)snprintf(st->err, sizeof(st->err), "the peer sent %d certificates, more than the %u allowed",
-		               n - first + 1, TLS_CHAIN_MAX);
+		(void)snprintf(st->err, sizeof(st->err),
+		               "the peer sent %d certificates, more than the %u allowed", n - first + 1,
+		               TLS_CHAIN_MAX);
 		r = CVM_E_TOO_LARGE;
 		goto out;
 	}
@@ -125,7 +126,8 @@ static int check_chain(struct cvm_ratls_verifier *v, X509_STORE_CTX *xs, struct 
 			continue;
 		len = i2d_X509(c, &der[count]);
 		if (len <= 0) {
-			(void)snprintf(st->err, sizeof(st->err), "cannot encode the peer's certificate %zu", count);
+			(void)snprintf(st->err, sizeof(st->err), "cannot encode the peer's certificate %zu",
+			               count);
 			r = CVM_E_CRYPTO;
 			goto out;
 		}
@@ -240,7 +242,8 @@ static int use_chain(SSL_CTX *ctx, const char *chain_pem, const struct cvm_p256_
 			unsigned long e = ERR_peek_last_error();
 
 			/* The end of the text, after at least the leaf. */
-			if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 				break;
 			r = CVM_E_FORMAT;
 			goto out;
