@@ -102,7 +102,8 @@ out:
 
 static void line(const char *mode, unsigned long n, double secs, const char *extra)
 {
-	printf("{\"mode\": \"%s\", \"count\": %lu, \"seconds\": %.6f, \"per_second\": %.1f, \"ms_each\": %.3f%s}\n",
+	printf("{\"mode\": \"%s\", \"count\": %lu, \"seconds\": %.6f, \"per_second\": %.1f, \"ms_each\": "
+	       "%.3f%s}\n",
 	       mode, n, secs, (double)n / secs, secs * 1e3 / (double)n, extra);
 	(void)fflush(stdout);
 }
@@ -142,7 +143,8 @@ int main(int argc, char **argv)
 	struct ratls_ident id1, id2;
 	struct cvm_p256_keypair *pkey = NULL;
 	struct cvm_ratls_verifier *warm_v = NULL, *cold_v = NULL;
-	SSL_CTX *plain_s = NULL, *plain_c = NULL, *ra_s1 = NULL, *ra_s2 = NULL, *warm_c = NULL, *cold_c = NULL;
+	SSL_CTX *plain_s = NULL, *plain_c = NULL, *ra_s1 = NULL, *ra_s2 = NULL, *warm_c = NULL,
+	        *cold_c = NULL;
 	char *plain_pem = NULL, tmp[] = "/tmp/cvm-bench-ratls-XXXXXX", sim[64], why[512] = "", extra[128];
 	uint8_t *leaf = NULL;
 	size_t leaf_len = 0;
@@ -298,7 +300,8 @@ int main(int argc, char **argv)
 		SSL_free(cs);
 		SSL_free(ss);
 		if (cached) {
-			fprintf(stderr, "%s: RA-TLS (cold) handshake %lu was served from the cache\n", PROG, i);
+			fprintf(stderr, "%s: RA-TLS (cold) handshake %lu was served from the cache\n", PROG,
+			        i);
 			goto out;
 		}
 	}
@@ -342,11 +345,12 @@ int main(int argc, char **argv)
 			if (r == CVM_OK)
 				r = cvm_tls_fresh_nonce(cs, nonce, cb);
 			if (r == CVM_OK)
-				r = cvm_ratls_check_fresh(warm_v, leaf, leaf_len, va, va_len, cb, (int64_t)time(NULL),
-				                          &fv, NULL);
+				r = cvm_ratls_check_fresh(warm_v, leaf, leaf_len, va, va_len, cb,
+				                          (int64_t)time(NULL), &fv, NULL);
 			free(va);
 			if (r != CVM_OK) {
-				fprintf(stderr, "%s: fresh attestation %lu failed: %s\n", PROG, i, cvm_strerror(r));
+				fprintf(stderr, "%s: fresh attestation %lu failed: %s\n", PROG, i,
+				        cvm_strerror(r));
 				SSL_free(cs);
 				SSL_free(ss);
 				goto out;
@@ -358,10 +362,12 @@ int main(int argc, char **argv)
 		line("fresh", fresh_count, fresh_t, "");
 	}
 	(void)snprintf(extra, sizeof(extra), "%.3f", warm_t / plain_t);
-	printf("{\"platform\": \"%s\", \"profile\": \"%s\", \"warm_over_plain\": %s, \"cold_over_plain\": %.3f, "
-	       "\"fresh_ms\": %.3f, \"target_warm_over_plain\": 1.3, \"met\": %s}\n",
-	       io.platform == CVM_TEE_PLATFORM_SNP ? "snp" : "tdx", cvm_ratls_profile_name(io.profile), extra,
-	       cold_t / plain_t, fresh_t * 1e3 / (double)fresh_count, warm_t / plain_t <= 1.3 ? "true" : "false");
+	printf(
+	    "{\"platform\": \"%s\", \"profile\": \"%s\", \"warm_over_plain\": %s, \"cold_over_plain\": %.3f, "
+	    "\"fresh_ms\": %.3f, \"target_warm_over_plain\": 1.3, \"met\": %s}\n",
+	    io.platform == CVM_TEE_PLATFORM_SNP ? "snp" : "tdx", cvm_ratls_profile_name(io.profile), extra,
+	    cold_t / plain_t, fresh_t * 1e3 / (double)fresh_count,
+	    warm_t / plain_t <= 1.3 ? "true" : "false");
 	rc = 0;
 out:
 	OPENSSL_free(leaf);
