@@ -48,12 +48,14 @@ struct cvm_va_event { /* one TdxEvent of the event log */
 	const char *event; /* NUL-terminated name, "" for boot events */
 	const uint8_t *payload;
 	size_t payload_len;
+	unsigned version; /* runtime events: dstack digest rule 1 or 2 (V1 only; 0 reads as 1) */
 };
 
 struct cvm_va_runtime_event {
 	const char *event;
 	const uint8_t *payload;
 	size_t payload_len;
+	unsigned version; /* digest rule 1 or 2 (V1 only; 0 reads as 1) */
 };
 
 /* struct cvm_va is a decoded VersionedAttestation. Every pointer points into
@@ -71,6 +73,20 @@ struct cvm_va {
 	uint8_t report_data[64];
 	const char *config; /* vm_config (or sys-config) JSON text */
 	size_t config_len;
+	/* variant 3 (DstackAmdSevSnp): the certificate blobs next to the report
+	 * and the MrConfigV3 document its HOST_DATA binds */
+	const uint8_t *const *snp_chain;
+	const size_t *snp_chain_len;
+	size_t snp_chain_count;
+	const char *mr_config;
+	size_t mr_config_len;
+	/* variant 1 (DstackGcpTdx), V0 only: the TpmQuote, SCALE-encoded as carried
+	 * (structure checked, contents not interpreted) */
+	const uint8_t *gcp_tpm_quote;
+	size_t gcp_tpm_quote_len;
+	/* V1 stack "dstack-pod": its report_data_payload (NULL for "dstack") */
+	const char *report_data_payload;
+	size_t report_data_payload_len;
 };
 
 /* cvm_va_decode decodes `len` bytes (at most CVM_VA_MAX) in either encoding
@@ -162,7 +178,12 @@ struct cvm_ratls_make_opts {
 /* cvm_ratls_make issues the certificate for `key` carrying `ev` (whose
  * report_data must be cvm_ratls_report_data of the key: checked), signed by
  * `issuer_key`/`issuer` or self-signed when both are NULL (Cosmian is always
- * self-signed). *out_pem is malloc'd PEM. */
+ * self-signed). *out_pem is malloc'd PEM. Returns 0, CVM_E_INVAL (evidence
+ * that does not bind `key` in this profile, evidence that does not parse, an
+ * issuer for Cosmian, a malformed app_info or usage, bad options),
+ * CVM_E_UNSUPPORTED (SGX in the dstack profile), CVM_E_TOO_LARGE,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. docs/ratls.md says what each profile
+ * carries. */
 CVM_API CVM_MUST_CHECK int cvm_ratls_make(const struct cvm_ratls_make_opts *o,
                                           const struct cvm_p256_keypair *key,
                                           const struct cvm_ratls_evidence *ev,
@@ -215,7 +236,9 @@ CVM_API void cvm_ratls_verifier_free(struct cvm_ratls_verifier *v);
 
 /* cvm_ratls_verifier_check verifies a peer's chain (leaf first, DER) at
  * Unix time `at`: validity, RA-TLS evidence, binding, replay, chain.
- * Returns 0 only when all hold and the policy accepts. Thread-safe. */
+ * Returns 0 only when all hold and the policy accepts. Thread-safe. `rep`
+ * (may be NULL) is initialised and gets one step per check; `out` is always
+ * filled as far as verification got. Order and limits: docs/ratls.md. */
 CVM_API CVM_MUST_CHECK int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const *der,
                                                     const size_t *der_len, size_t count, int64_t at,
                                                     struct cvm_ratls_verdict *out, struct cvm_report *rep);

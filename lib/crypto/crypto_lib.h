@@ -293,6 +293,25 @@ CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const st
 #define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
 void cvm_crl_cache_keep(struct cvm_crl *crl);
 
+/* ---- certificate details for lib/ratls (lib/crypto/x509.c) ------------ */
+
+/* cvm_cert_ext_count says how often the extension with the dotted `oid`
+ * occurs in `c` (0 for an OID that does not parse). */
+size_t cvm_cert_ext_count(const struct cvm_cert *c, const char *oid);
+/* cvm_cert_spki writes the certificate's SubjectPublicKeyInfo DER into a new
+ * buffer the caller frees. Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_MUST_CHECK int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t *out_len);
+/* cvm_cert_p256_public gives the certificate's key as x || y when it is an
+ * uncompressed P-256 point; false for any other key. */
+bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64]);
+
+/* cvm_cert_check_signed checks that `issuer`'s subject is `child`'s issuer
+ * and `child`'s signature under `issuer`'s key, and nothing about the
+ * issuer's role (CA flag, keyUsage): for chains whose CAs predate
+ * keyCertSign (dstack before 0.5.8), which the caller then judges. Returns
+ * 0, CVM_E_CHAIN (names) or CVM_E_SIGNATURE. */
+CVM_MUST_CHECK int cvm_cert_check_signed(const struct cvm_cert *child, const struct cvm_cert *issuer);
+
 /* ---- P-256 key pairs for lib/tls (lib/crypto/p256key.c) ------------------ */
 
 /* cvm_p256_keypair_evp_pkey hands out OpenSSL's EVP_PKEY of `kp`, as an

@@ -478,3 +478,70 @@ out:
 	ASN1_OBJECT_free(obj);
 	return r;
 }
+
+size_t cvm_cert_ext_count(const struct cvm_cert *c, const char *oid)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	size_t n = 0;
+	int idx = -1;
+
+	if (obj == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (;;) {
+		idx = X509_get_ext_by_OBJ(c->x, obj, idx);
+		if (idx < 0)
+			break;
+		n++;
+	}
+	ASN1_OBJECT_free(obj);
+	return n;
+}
+
+int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t *out_len)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	*out = NULL;
+	*out_len = 0;
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c->x), &der);
+	if (n <= 0) {
+		ERR_clear_error();
+		return CVM_E_CRYPTO;
+	}
+	*out = malloc((size_t)n);
+	if (*out == NULL) {
+		OPENSSL_free(der);
+		return CVM_E_NOMEM;
+	}
+	memcpy(*out, der, (size_t)n);
+	*out_len = (size_t)n;
+	OPENSSL_free(der);
+	return CVM_OK;
+}
+
+bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64])
+{
+	return cert_p256_point(c->x, xy);
+}
+
+int cvm_cert_check_signed(const struct cvm_cert *child, const struct cvm_cert *issuer)
+{
+	EVP_PKEY *pk;
+
+	if (X509_NAME_cmp(X509_get_subject_name(issuer->x), X509_get_issuer_name(child->x)) != 0)
+		return CVM_E_CHAIN;
+	if (child->ecdsa_sha256 && issuer->has_p256)
+		return cvm_p256_verify_der(&issuer->p256, child->der + child->tbs_off, child->tbs_len,
+		                           child->der + child->sig_off, child->sig_len, false) == CVM_OK
+		           ? CVM_OK
+		           : CVM_E_SIGNATURE;
+	pk = X509_get0_pubkey(issuer->x);
+	if (pk == NULL || X509_verify(child->x, pk) != 1) {
+		ERR_clear_error();
+		return CVM_E_SIGNATURE;
+	}
+	return CVM_OK;
+}
