@@ -647,6 +647,7 @@ static void certificate_whose_evidence_binds_another_key_is_refused_at_the_hands
 		fail_msg("%s", why);
 	refused_at_handshake(&id, why, sizeof(why));
 	print_message("refused: %s\n", why);
+	assert_non_null(strstr(why, "does not bind the certificate's key"));
 	ratls_ident_cleanup(&id);
 	cvm_p256_keypair_free(other);
 }
@@ -670,6 +671,7 @@ static void expired_certificate_is_refused_at_the_handshake(void **state)
 		fail_msg("%s", why);
 	refused_at_handshake(&id, why, sizeof(why));
 	print_message("refused: %s\n", why);
+	assert_non_null(strstr(why, "expired"));
 	ratls_ident_cleanup(&id);
 }
 
