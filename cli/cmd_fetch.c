@@ -7,6 +7,7 @@
  * Exit codes: 0 accepted, 1 could not do the job (connection, files), 2
  * usage, 3 rejected (the handshake's check or the fresh check). See
  * docs/attested-tls.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -219,6 +220,13 @@ out:
 	cvm_dcap_collateral_free(dcap);
 	cvm_amd_collateral_free(amd);
 	return rc;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	uint8_t a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
 static int dial(const struct fetch *f)
@@ -566,7 +574,9 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 		cli_err(CMD, "out of memory");
 		goto out;
 	}
-	(void)SSL_set_tlsext_host_name(ssl, f->host);
+	/* SNI carries host names only (RFC 6066 §3), never an address. */
+	if (!is_ip_literal(f->host))
+		(void)SSL_set_tlsext_host_name(ssl, f->host);
 	if (SSL_connect(ssl) != 1) {
 		const char *pe = cvm_tls_peer_error(ssl);
 		unsigned long e = ERR_peek_error();
