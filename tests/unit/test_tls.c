@@ -592,6 +592,7 @@ static void mutual_ratls_checks_the_client_and_refuses_one_without_a_certificate
 
 	/* A client that verifies the server but has no certificate. */
 	assert_int_equal(cvm_tls_client_ctx_new(verifier, NULL, NULL, &anon), CVM_OK);
+	SSL_CTX_free(cli.ctx);
 	cli.ctx = anon;
 	connect_pair(&srv, &cli, NULL);
 	assert_false(cli.ok);
