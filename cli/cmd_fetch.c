@@ -189,7 +189,6 @@ static int make_verifier(const struct fetch *f, struct cvm_ratls_verifier **out)
 		rc = cli_load_cert(CMD, "--ca certificate", f->ca[i], &ca[i], &ca_len[i]);
 		if (rc != CLI_EXIT_OK)
 			goto out;
-		rc = CLI_EXIT_ERROR;
 		cca[i] = ca[i];
 	}
 	memset(&o, 0, sizeof(o));
@@ -325,9 +324,9 @@ static bool content_length(const uint8_t *buf, size_t hl, size_t *out)
  * FETCH_REPLY_MAX. */
 static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 {
-	size_t cap = 64 * 1024, len = 0, hl = 0, cl = 0;
+	size_t cap = (size_t)64 * 1024, len = 0, hl = 0, cl = 0;
 	bool has_cl = false;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = calloc(1, cap); /* zeroed: the analysers cannot see SSL_read fill it */
 
 	*out = NULL;
 	*out_len = 0;
@@ -358,7 +357,7 @@ static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 				return CVM_E_TOO_LARGE;
 			}
 			cap = cap * 2 > FETCH_REPLY_MAX ? FETCH_REPLY_MAX : cap * 2;
-			nb = malloc(cap);
+			nb = calloc(1, cap);
 			if (nb == NULL) {
 				free(buf);
 				return CVM_E_NOMEM;
@@ -416,7 +415,7 @@ static int parse_reply(const uint8_t *buf, size_t len, uint8_t **va, size_t *va_
 		size_t n = 0;
 
 		while (n < hl && n < sizeof(first) - 1 && buf[n] != '\r') {
-			first[n] = buf[n];
+			first[n] = (char)(buf[n] & 0x7f); /* sanitised below */
 			n++;
 		}
 		first[n] = '\0';
