@@ -692,36 +692,63 @@ static CURLcode attach_cb(CURL *curl, void *sslctx, void *arg)
 	return a->attached == CVM_OK ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
 }
 
+/* struct curl_body collects the answer and, while the transfer runs (the
+ * only time libcurl lends its SSL), the verdict of the connection. */
+struct curl_body {
+	CURL *c;
+	char buf[256];
+	bool has_verdict;
+	struct cvm_ratls_verdict verdict;
+};
+
 static size_t body_cb(char *p, size_t size, size_t n, void *arg)
 {
-	char *buf = arg;
-	size_t have = strlen(buf), add = size * n;
+	struct curl_body *b = arg;
+	size_t have = strlen(b->buf), add = size * n;
+	struct curl_tlssessioninfo *ti = NULL;
 
-	if (have + add >= 256)
+	if (!b->has_verdict && curl_easy_getinfo(b->c, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti != NULL &&
+	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL) {
+		const struct cvm_ratls_verdict *v = cvm_tls_peer_verdict(ti->internals);
+
+		if (v != NULL) {
+			b->verdict = *v;
+			b->has_verdict = true;
+		}
+	}
+	if (have + add >= sizeof(b->buf))
 		return 0;
-	memcpy(buf + have, p, add);
-	buf[have + add] = '\0';
+	memcpy(b->buf + have, p, add);
+	b->buf[have + add] = '\0';
 	return add;
 }
 
 static CURLcode curl_get(const char *url, struct cvm_ratls_verifier *v, long verify_peer, char *body)
 {
 	struct curl_ctx_arg a = {v, -1};
-	CURL *c = curl_easy_init();
+	struct curl_body b;
 	CURLcode cc;
 
-	assert_non_null(c);
-	body[0] = '\0';
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_URL, url), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify_peer), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, attach_cb), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &a), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEDATA, body), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L), CURLE_OK);
-	cc = curl_easy_perform(c);
+	memset(&b, 0, sizeof(b));
+	b.c = curl_easy_init();
+	assert_non_null(b.c);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_URL, url), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_VERIFYPEER, verify_peer), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_CTX_FUNCTION, attach_cb), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_CTX_DATA, &a), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_WRITEFUNCTION, body_cb), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_WRITEDATA, &b), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_TIMEOUT, 20L), CURLE_OK);
+	cc = curl_easy_perform(b.c);
 	assert_int_equal(a.attached, CVM_OK);
-	curl_easy_cleanup(c);
+	if (cc == CURLE_OK) {
+		/* The connection libcurl used carried the verifier's verdict. */
+		assert_true(b.has_verdict);
+		assert_int_equal(b.verdict.tee, CVM_RATLS_TEE_TDX);
+		assert_true(b.verdict.binding);
+	}
+	(void)snprintf(body, 256, "%s", b.buf);
+	curl_easy_cleanup(b.c);
 	return cc;
 }
 
