@@ -36,6 +36,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
 #include <cvmkit/random.h>
+#include <cvmkit/secret.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
 
@@ -680,8 +681,33 @@ static void expired_certificate_is_refused_at_the_handshake(void **state)
 
 struct curl_ctx_arg {
 	struct cvm_ratls_verifier *v;
+	const struct ratls_ident *client; /* presented as the client certificate, or NULL */
 	int attached;
 };
+
+/* use_ident gives an OpenSSL context the certificate and key of `id` (what
+ * a libcurl user does with its own RA-TLS client identity). */
+static bool use_ident(SSL_CTX *ctx, const struct ratls_ident *id)
+{
+	BIO *cb = BIO_new_mem_buf(id->chain_pem, (int)id->chain_len), *kb = NULL;
+	X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	struct cvm_secret *kp = NULL;
+	EVP_PKEY *pk = NULL;
+	bool ok = false;
+
+	if (x != NULL && cvm_p256_keypair_pkcs8_pem(id->key, &kp) == CVM_OK) {
+		kb = BIO_new_mem_buf(kp->p, (int)kp->len);
+		pk = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+		ok = pk != NULL && SSL_CTX_use_certificate(ctx, x) == 1 &&
+		     SSL_CTX_use_PrivateKey(ctx, pk) == 1;
+	}
+	EVP_PKEY_free(pk);
+	BIO_free(kb);
+	cvm_secret_free(kp);
+	X509_free(x);
+	BIO_free(cb);
+	return ok;
+}
 
 static CURLcode attach_cb(CURL *curl, void *sslctx, void *arg)
 {
@@ -689,6 +715,8 @@ static CURLcode attach_cb(CURL *curl, void *sslctx, void *arg)
 
 	(void)curl;
 	a->attached = cvm_tls_ctx_attach_verifier(sslctx, a->v);
+	if (a->attached == CVM_OK && a->client != NULL && !use_ident(sslctx, a->client))
+		a->attached = CVM_E_CRYPTO;
 	return a->attached == CVM_OK ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
 }
 
@@ -723,9 +751,10 @@ static size_t body_cb(char *p, size_t size, size_t n, void *arg)
 	return add;
 }
 
-static CURLcode curl_get(const char *url, struct cvm_ratls_verifier *v, long verify_peer, char *body)
+static CURLcode curl_get_as(const char *url, struct cvm_ratls_verifier *v, const struct ratls_ident *client,
+                            long verify_peer, char *body)
 {
-	struct curl_ctx_arg a = {v, -1};
+	struct curl_ctx_arg a = {v, client, -1};
 	struct curl_body b;
 	CURLcode cc;
 
@@ -752,22 +781,30 @@ static CURLcode curl_get(const char *url, struct cvm_ratls_verifier *v, long ver
 	return cc;
 }
 
-static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **state)
+static CURLcode curl_get(const char *url, struct cvm_ratls_verifier *v, long verify_peer, char *body)
 {
-	char port_file[512], bin[512], url[128], body[256], other_dir[512], why[512];
-	struct cvm_ratls_verifier *other = NULL;
+	return curl_get_as(url, v, NULL, verify_peer, body);
+}
+
+/* start_server runs ratls_server on the simulator (with `mutual`: it
+ * requires a client RA-TLS certificate) and writes its /hello URL. */
+static void start_server(bool mutual, char *url, size_t url_len)
+{
+	char port_file[512], bin[512];
 	uint8_t *port = NULL;
 	size_t port_len = 0;
 	pid_t pid;
 
-	(void)state;
-	need_ratls();
-	(void)snprintf(port_file, sizeof(port_file), "%s/port", tmp_dir);
+	stop_server();
+	(void)snprintf(port_file, sizeof(port_file), "%s/port-%d", tmp_dir, mutual ? 1 : 0);
 	(void)snprintf(bin, sizeof(bin), "%s/tests/ratls_server", CVM_BINARY_DIR);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, (char *)NULL);
+		if (mutual)
+			execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, "--mutual", (char *)NULL);
+		else
+			execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, (char *)NULL);
 		_exit(127);
 	}
 	server_pid = pid;
@@ -775,9 +812,19 @@ static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **s
 		(void)usleep(100 * 1000);
 	if (port == NULL)
 		fail_msg("ratls_server did not start");
-	(void)snprintf(url, sizeof(url), "https://localhost:%.*s/hello", (int)strcspn((char *)port, "\n"),
+	(void)snprintf(url, url_len, "https://localhost:%.*s/hello", (int)strcspn((char *)port, "\n"),
 	               (char *)port);
 	free(port);
+}
+
+static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **state)
+{
+	char url[128], body[256], other_dir[512], why[512];
+	struct cvm_ratls_verifier *other = NULL;
+
+	(void)state;
+	need_ratls();
+	start_server(false, url, sizeof(url));
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 
 	/* CURLOPT_SSL_VERIFYPEER on (libcurl's default): the callback decides,
@@ -803,6 +850,29 @@ static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **s
 	stop_server();
 }
 
+static void
+libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_is_refused(void **state)
+{
+	struct ratls_ident cid;
+	char url[128], body[256];
+
+	(void)state;
+	need_ratls();
+	ident(CVM_TEE_PLATFORM_SNP, CVM_RATLS_PROFILE_DSTACK, true, &cid);
+	start_server(true, url, sizeof(url));
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	/* The server's handler reads the verdict its verify callback reached
+	 * on our certificate. */
+	assert_int_equal(curl_get_as(url, verifier, &cid, 1L, body), CURLE_OK);
+	assert_string_equal(body, "hello snp client\n");
+	/* Without a client certificate the server ends the handshake. */
+	assert_int_not_equal(curl_get(url, verifier, 1L, body), CURLE_OK);
+	assert_string_equal(body, "");
+	curl_global_cleanup();
+	stop_server();
+	ratls_ident_cleanup(&cid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -816,6 +886,8 @@ int main(void)
 	    cmocka_unit_test(certificate_whose_evidence_binds_another_key_is_refused_at_the_handshake),
 	    cmocka_unit_test(expired_certificate_is_refused_at_the_handshake),
 	    cmocka_unit_test(libcurl_with_attached_verifier_talks_to_the_libevent_server),
+	    cmocka_unit_test(
+	        libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
