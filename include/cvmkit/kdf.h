@@ -360,18 +360,19 @@ CVM_API CVM_MUST_CHECK int cvm_kdf_v1_get_key(const struct cvm_appkeys *keys, co
                                               size_t domain_len, enum cvm_key_alg alg,
                                               struct cvm_getkey *out);
 
-/* cvm_kdf_v1_chain_verify recovers the app root key from `chain0` over the v1
- * claim of (`alg`, `domain`, `pub`) into `app_pub` and, when `chain1` is not
- * NULL, requires it to be the KMS issuance of that key for `app_id` by
- * `kms_pub` (the relying party's steps 2 to 5 of docs/guest-api-v1.md).
- * Returns 0, CVM_E_SIGNATURE, CVM_E_FORMAT or CVM_E_INVAL. With chain1 NULL
- * only the caller's comparison of `app_pub` with a key it trusts gives the
- * result a meaning. */
-CVM_API CVM_MUST_CHECK int
-cvm_kdf_v1_chain_verify(enum cvm_key_alg alg, const char *domain, size_t domain_len, const uint8_t *pub,
-                        size_t pub_len, const uint8_t chain0[CVM_K256_RSIG_LEN], const uint8_t *chain1,
-                        const uint8_t app_id[CVM_APP_ID_LEN], const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
-                        uint8_t app_pub[CVM_K256_PUBKEY_LEN]);
+/* cvm_kdf_v1_chain_verify recovers the app root key from `chain0` (65 bytes,
+ * r || s || v) over the v1 claim of (`alg`, `domain`, `pub`) into `app_pub`
+ * (33 bytes) and, when `chain1` (65 bytes) is not NULL, requires it to be
+ * the KMS issuance of that key for `app_id` (20 bytes) by `kms_pub`
+ * (compressed, 33 bytes): the relying party's steps 2 to 5 of
+ * docs/guest-api-v1.md. Returns 0, CVM_E_SIGNATURE, CVM_E_FORMAT or
+ * CVM_E_INVAL. With chain1 NULL only the caller's comparison of `app_pub`
+ * with a key it trusts gives the result a meaning. */
+CVM_API CVM_MUST_CHECK int cvm_kdf_v1_chain_verify(enum cvm_key_alg alg, const char *domain,
+                                                   size_t domain_len, const uint8_t *pub, size_t pub_len,
+                                                   const uint8_t *chain0, const uint8_t *chain1,
+                                                   const uint8_t *app_id, const uint8_t *kms_pub,
+                                                   uint8_t *app_pub);
 
 /* -- Sign and Verify -- */
 

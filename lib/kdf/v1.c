@@ -148,9 +148,8 @@ out:
 }
 
 int cvm_kdf_v1_chain_verify(enum cvm_key_alg alg, const char *domain, size_t domain_len, const uint8_t *pub,
-                            size_t pub_len, const uint8_t chain0[CVM_K256_RSIG_LEN], const uint8_t *chain1,
-                            const uint8_t app_id[CVM_APP_ID_LEN], const uint8_t kms_pub[CVM_K256_PUBKEY_LEN],
-                            uint8_t app_pub[CVM_K256_PUBKEY_LEN])
+                            size_t pub_len, const uint8_t *chain0, const uint8_t *chain1,
+                            const uint8_t *app_id, const uint8_t *kms_pub, uint8_t *app_pub)
 {
 	uint8_t digest[32];
 	int r;
