@@ -293,4 +293,12 @@ CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const st
 #define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
 void cvm_crl_cache_keep(struct cvm_crl *crl);
 
+/* ---- P-256 key pairs for lib/tls (lib/crypto/p256key.c) ------------------ */
+
+/* cvm_p256_keypair_evp_pkey hands out OpenSSL's EVP_PKEY of `kp`, as an
+ * opaque pointer, for lib/tls to give to SSL_CTX_use_PrivateKey (which takes
+ * its own reference). The pointer is borrowed: it lives as long as `kp`, and
+ * the caller neither frees nor changes it. */
+void *cvm_p256_keypair_evp_pkey(const struct cvm_p256_keypair *kp);
+
 #endif

@@ -16,6 +16,7 @@
 #include <cvmkit/crypto.h>
 
 #include "crypto_int.h"
+#include "crypto_lib.h"
 #include "p256key_int.h"
 
 /* The group order n of P-256, big-endian. */
@@ -449,4 +450,9 @@ out:
 	ECDSA_SIG_free(es);
 	EVP_MD_CTX_free(ctx);
 	return r;
+}
+
+void *cvm_p256_keypair_evp_pkey(const struct cvm_p256_keypair *kp)
+{
+	return kp->pkey;
 }
