@@ -14,6 +14,7 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
+#include <cvmkit/ratls.h>
 
 #include "agent.h"
 #include "daemon.h"
@@ -140,6 +141,54 @@ int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, siz
 	cvm_wr_bytes(&w, report_data, 64);
 	scale_bytes(&w, a->vm_config, strlen(a->vm_config));
 	return cvm_wr_finish(&w, out, out_len);
+}
+
+int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const uint8_t *quote,
+                    size_t quote_len, const uint8_t report_data[64], unsigned version, uint8_t **out,
+                    size_t *out_len)
+{
+	struct cvm_va va;
+	struct cvm_va_event *ev = NULL;
+	struct cvm_va_runtime_event *rt = NULL;
+	size_t n = a->boot_count + a->rt.count;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	memset(&va, 0, sizeof(va));
+	ev = calloc(n != 0 ? n : 1, sizeof(*ev));
+	rt = calloc(a->rt.count != 0 ? a->rt.count : 1, sizeof(*rt));
+	if (ev == NULL || rt == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct agent_event *e = i < a->boot_count ? &a->boot[i] : &a->rt.ev[i - a->boot_count];
+
+		ev[i] = (struct cvm_va_event){
+		    e->imr,     e->type,       e->digest, 48, e->name != NULL ? e->name : "",
+		    e->payload, e->payload_len};
+	}
+	for (size_t i = 0; i < a->rt.count; i++)
+		rt[i] = (struct cvm_va_runtime_event){a->rt.ev[i].name, a->rt.ev[i].payload,
+		                                      a->rt.ev[i].payload_len};
+	va.version = version;
+	va.tee = platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	va.variant = platform == CVM_TEE_PLATFORM_TDX ? 0 : 3; /* V0: DstackTdx, DstackSevSnp */
+	va.quote = quote;
+	va.quote_len = quote_len;
+	va.events = platform == CVM_TEE_PLATFORM_TDX ? ev : NULL;
+	va.event_count = platform == CVM_TEE_PLATFORM_TDX ? n : 0;
+	va.runtime_events = rt;
+	va.runtime_event_count = a->rt.count;
+	memcpy(va.report_data, report_data, 64);
+	va.config = a->vm_config;
+	va.config_len = strlen(a->vm_config);
+	r = cvm_va_encode(&va, version, out, out_len);
+out:
+	free(ev);
+	free(rt);
+	return r;
 }
 
 int agent_measurements(struct agent *a, struct cvm_tee_measurements *m, uint8_t mr_aggregated[32])

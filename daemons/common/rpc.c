@@ -458,7 +458,8 @@ void cvm_rpc_handle(const struct cvm_rpc_api *api, struct cvm_http_req *req, str
 	}
 	if (fn == NULL) {
 		printable(name, shown, sizeof(shown));
-		cvm_http_resp_error(resp, 400, "Service not found: %s", shown);
+		cvm_http_resp_error(resp, m->unknown_status != 0 ? m->unknown_status : 400,
+		                    "Service not found: %s", shown);
 		return;
 	}
 	json_mode = req->method == CVM_HTTP_GET || query_has_key(req->query, "json") ||

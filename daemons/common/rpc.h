@@ -52,6 +52,10 @@ struct cvm_rpc_mount {
 	const char *trim;   /* a method-name prefix removed first ("Tappd."), or NULL */
 	const struct cvm_rpc_method *methods;
 	size_t count;
+	/* The status of "Service not found: <Method>" under this mount: 0 for
+	 * 400 (dstack's v0 surfaces), 404 for dstack's v1 (docs/guest-api-v1.md
+	 * "Status codes"). */
+	int unknown_status;
 };
 
 struct cvm_rpc_api {
@@ -62,9 +66,9 @@ struct cvm_rpc_api {
 };
 
 /* cvm_rpc_handle answers `req` for `api` (a cvm_http_handler body): 404 for
- * a path no mount matches, 405 for methods other than GET and POST, 400
- * with "Service not found: <Method>" for an unknown method under a mount
- * (as dstack), 400 for a body that is not a JSON object, else the method's
+ * a path no mount matches, 405 for methods other than GET and POST,
+ * "Service not found: <Method>" for an unknown method under a mount (as
+ * dstack: 400, or the mount's unknown_status), 400 for a body that is not a JSON object, else the method's
  * reply. */
 void cvm_rpc_handle(const struct cvm_rpc_api *api, struct cvm_http_req *req, struct cvm_http_resp *resp);
 

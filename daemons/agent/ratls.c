@@ -1,0 +1,184 @@
+/* The agent's RA-TLS certificates (dstack's profile, spec §6.1) and its TLS
+ * listener's certificate and context.
+ *
+ * Every certificate with evidence the agent makes comes from
+ * agent_ratls_cert: GetTlsKey, /v1/IssueCert and Tappd.DeriveKey with
+ * usage_ra_tls, and the TLS listener's certificate for the identity key.
+ * Its report data is SHA-512("ratls-cert:" || SPKI DER) of the certified
+ * key; it carries the quote (1.1) and the event log (1.2) that dstack 0.5.x
+ * readers need, the VersionedAttestation (1.8) that newer ones read first,
+ * and the app info (1.9) when the caller gives it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
+#include <cvmkit/tls.h>
+
+#include "agent.h"
+#include "daemon.h"
+
+#define OID_RATLS_TDX_QUOTE "1.3.6.1.4.1.62397.1.1"
+#define OID_RATLS_EVENT_LOG "1.3.6.1.4.1.62397.1.2"
+#define OID_RATLS_ATTESTATION "1.3.6.1.4.1.62397.1.8"
+#define OID_RATLS_APP_INFO "1.3.6.1.4.1.62397.1.9"
+#define RATLS_EXT_MAX ((size_t)48 * 1024 * 1024)
+
+/* der_octet_string wraps `p` as DER OCTET STRING: the extnValue content of
+ * dstack's RA-TLS extensions. */
+static void der_octet_string(struct cvm_wr *w, const uint8_t *p, size_t n)
+{
+	cvm_wr_u8(w, 0x04);
+	if (n < 0x80) {
+		cvm_wr_u8(w, (uint8_t)n);
+	} else {
+		uint8_t len[8];
+		size_t k = 0;
+
+		for (size_t v = n; v != 0; v >>= 8)
+			len[k++] = (uint8_t)v;
+		cvm_wr_u8(w, (uint8_t)(0x80u | k));
+		while (k > 0)
+			cvm_wr_u8(w, len[--k]);
+	}
+	cvm_wr_bytes(w, p, n);
+}
+
+int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64])
+{
+	uint8_t *spki = NULL;
+	size_t spki_len = 0;
+	int r;
+
+	memset(rd, 0, 64);
+	r = cvm_p256_keypair_spki(kp, &spki, &spki_len);
+	if (r == CVM_OK)
+		r = cvm_sha512_tagged("ratls-cert", spki, spki_len, rd);
+	free(spki);
+	return r;
+}
+
+int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
+{
+	if (a->identity == NULL)
+		return CVM_E_INVAL;
+	return agent_key_report_data(a->identity, rd);
+}
+
+int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
+                     const uint8_t *app_info, size_t app_info_len, const struct cvm_p256_keypair *issuer_key,
+                     const struct cvm_cert *issuer, char **out_pem, size_t *out_len, char *err,
+                     size_t err_len)
+{
+	struct cvm_cert_ext_spec exts[4];
+	struct cvm_tee_evidence ev;
+	const uint8_t *payload[4];
+	size_t payload_len[4], ext_len[4] = {0, 0, 0, 0}, att_len = 0, n = 0;
+	uint8_t *ext_buf[4] = {NULL, NULL, NULL, NULL}, *att = NULL, rd[64];
+	const char *log = NULL, *oid[4];
+	int r;
+
+	*out_pem = NULL;
+	*out_len = 0;
+	memset(&ev, 0, sizeof(ev));
+	r = agent_key_report_data(kp, rd);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot bind the key");
+		goto out;
+	}
+	r = agent_rtlog_lock(&a->rt, LOCK_SH);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot lock the runtime event log");
+		goto out;
+	}
+	r = cvm_tee_quote(a->tee, rd, &ev);
+	if (r == CVM_OK)
+		log = agent_quote_log(a);
+	if (r == CVM_OK && log == NULL)
+		r = CVM_E_NOMEM;
+	if (r == CVM_OK && ev.platform == CVM_TEE_PLATFORM_TDX)
+		r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
+	agent_rtlog_unlock(&a->rt);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot attest the key");
+		goto out;
+	}
+	oid[n] = OID_RATLS_TDX_QUOTE;
+	payload[n] = ev.data;
+	payload_len[n++] = ev.data_len;
+	oid[n] = OID_RATLS_EVENT_LOG;
+	payload[n] = (const uint8_t *)log;
+	payload_len[n++] = strlen(log);
+	if (att != NULL) {
+		oid[n] = OID_RATLS_ATTESTATION;
+		payload[n] = att;
+		payload_len[n++] = att_len;
+	}
+	if (app_info != NULL) {
+		oid[n] = OID_RATLS_APP_INFO;
+		payload[n] = app_info;
+		payload_len[n++] = app_info_len;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct cvm_wr w;
+
+		cvm_wr_init(&w, RATLS_EXT_MAX);
+		der_octet_string(&w, payload[i], payload_len[i]);
+		r = cvm_wr_finish(&w, &ext_buf[i], &ext_len[i]);
+		if (r != CVM_OK) {
+			(void)snprintf(err, err_len, "the evidence does not fit in a certificate");
+			goto out;
+		}
+		exts[i] = (struct cvm_cert_ext_spec){oid[i], false, ext_buf[i], ext_len[i]};
+	}
+	tpl->exts = exts;
+	tpl->ext_count = n;
+	r = cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
+	tpl->exts = NULL;
+	tpl->ext_count = 0;
+	if (r != CVM_OK && r != CVM_E_INVAL)
+		(void)snprintf(err, err_len, "cannot make the certificate");
+out:
+	for (size_t i = 0; i < 4; i++)
+		free(ext_buf[i]);
+	free(att);
+	cvm_tee_evidence_cleanup(&ev);
+	return r;
+}
+
+int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after, char *err,
+                      size_t err_len)
+{
+	struct cvm_cert_template tpl;
+	char *pem = NULL;
+	size_t pem_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	*out = NULL;
+	*not_after = 0;
+	cvm_cert_template_init(&tpl);
+	tpl.common_name = "cvm-agentd";
+	tpl.organization = "cvmkit";
+	/* a few minutes of slack for a client whose clock is behind */
+	tpl.not_before = now - 300;
+	tpl.not_after = now + (int64_t)lifetime_s;
+	tpl.usage_server_auth = true;
+	r = agent_ratls_cert(a, &tpl, a->identity, NULL, 0, NULL, NULL, &pem, &pem_len, err, err_len);
+	if (r != CVM_OK) {
+		if (err[0] == '\0')
+			(void)snprintf(err, err_len, "cannot make the TLS certificate: %s", cvm_strerror(r));
+		return r;
+	}
+	r = cvm_tls_server_ctx_new(pem, a->identity, NULL, out);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
+	else
+		*not_after = tpl.not_after;
+	free(pem);
+	return r;
+}
