@@ -138,8 +138,8 @@ check(good.getProtocol() === "TLSv1.3", "TLS 1.3");
 const der = good.getPeerCertificate(true).raw;
 // as PEM: given DER bytes, Node looks for a PEM block first, and finds the
 // PCK certificates inside the quote
-const pem = "-----BEGIN CERTIFICATE-----\n" + der.toString("base64").replace(/.{64}/g, "$&\n") +
-	"\n-----END CERTIFICATE-----\n";
+const pem = ["-----BEGIN CERTIFICATE-----", ...der.toString("base64").match(/.{1,64}/g),
+	"-----END CERTIFICATE-----", ""].join("\n");
 const cert = new crypto.X509Certificate(pem);
 check(cert.subject.includes("CN=cvm-agentd"), "the certificate is the agent's (CN=cvm-agentd)");
 const spki = cert.publicKey.export({ type: "spki", format: "der" });
