@@ -334,16 +334,23 @@ CVM_MUST_CHECK int agent_key_report_data(const struct cvm_p256_keypair *kp, uint
 CVM_MUST_CHECK int agent_identity_report_data(const struct agent *a, uint8_t rd[64]);
 /* agent_ratls_cert makes the certificate `tpl` describes (its extensions are
  * set here) for `kp`, signed by `issuer_key`/`issuer` or self-signed when
- * both are NULL, carrying the TEE's evidence over agent_key_report_data(kp)
- * in dstack's RA-TLS profile (1.1 quote, 1.2 event log, 1.8
- * VersionedAttestation on TDX, 1.9 `app_info` when not NULL). *out_pem is
+ * both are NULL, carrying, with `with_evidence`, the TEE's evidence over
+ * agent_key_report_data(kp) in dstack's RA-TLS profile (1.1 quote, 1.2 event
+ * log, 1.8 VersionedAttestation on TDX), and the 1.9 `app_info` when not
+ * NULL. *out_pem is
  * malloc'd. Returns 0 or a negative CVM_E_* (CVM_E_INVAL: the template)
  * with `err` set for the others. */
 CVM_MUST_CHECK int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl,
-                                    const struct cvm_p256_keypair *kp, const uint8_t *app_info,
-                                    size_t app_info_len, const struct cvm_p256_keypair *issuer_key,
-                                    const struct cvm_cert *issuer, char **out_pem, size_t *out_len, char *err,
-                                    size_t err_len);
+                                    const struct cvm_p256_keypair *kp, bool with_evidence,
+                                    const uint8_t *app_info, size_t app_info_len,
+                                    const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                                    char **out_pem, size_t *out_len, char *err, size_t err_len);
+/* agent_app_info encodes dstack's AppInfo for the RA-TLS 1.9 extension
+ * (spec §6.1: rmp_serde's array form, bytes as bin): app_id, compose_hash,
+ * instance_id (the runtime events), device_id (SHA-256 of ""), mr_system,
+ * mr_aggregated (spec §5.5), os_image_hash, key_provider_info. Call it under
+ * the runtime log's lock. *out is malloc'd. */
+CVM_MUST_CHECK int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len);
 /* agent_tls_ctx_new makes the TLS listener's context: a self-signed RA-TLS
  * certificate for the agent's identity key, valid from now (minus 5 min)
  * for `lifetime_s`, served TLS 1.3-only (cvm_tls_server_ctx_new).

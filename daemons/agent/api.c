@@ -862,11 +862,8 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 	tpl.usage_server_auth = t->server_auth;
 	tpl.usage_client_auth = t->client_auth;
 	why[0] = '\0';
-	if (t->ra_tls)
-		r = agent_ratls_cert(a, &tpl, kp, t->app_info, t->app_info_len, ca_key, ca[0], &leaf,
-		                     &leaf_len, why, sizeof(why));
-	else
-		r = cvm_cert_make(&tpl, kp, ca_key, ca[0], &leaf, &leaf_len);
+	r = agent_ratls_cert(a, &tpl, kp, t->ra_tls, t->app_info, t->app_info_len, ca_key, ca[0], &leaf,
+	                     &leaf_len, why, sizeof(why));
 	if (r == CVM_E_INVAL) {
 		r = cvm_rpc_fail(
 		    c, 400, r,
@@ -943,14 +940,24 @@ static int m_get_tls_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	struct cvm_p256_keypair *kp = NULL;
 	struct tls_args t;
 	bool app_info = false;
+	uint8_t *info = NULL;
 	int r;
 
 	r = tls_args_read(c, &t, false);
 	if (r == CVM_OK)
 		r = cvm_rpc_bool(c, "with_app_info", &app_info);
-	if (r == CVM_OK && app_info)
-		r = cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED,
-		                 "with_app_info is not supported by cvm-agentd yet");
+	if (r == CVM_OK && app_info) {
+		struct agent *a = ctx;
+
+		r = agent_rtlog_lock(&a->rt, LOCK_SH);
+		if (r == CVM_OK) {
+			r = agent_app_info(a, &info, &t.app_info_len);
+			agent_rtlog_unlock(&a->rt);
+		}
+		t.app_info = info;
+		if (r != CVM_OK)
+			r = fail_r(c, r, "cannot encode the app info");
+	}
 	if (r == CVM_OK) {
 		r = cvm_kdf_tls_key_new(&kp);
 		if (r != CVM_OK)
@@ -960,6 +967,7 @@ static int m_get_tls_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = issue_tls(ctx, c, kp, &t, out);
 	cvm_p256_keypair_free(kp);
 	free(t.alt_names);
+	free(info);
 	return r;
 }
 

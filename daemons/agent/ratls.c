@@ -15,8 +15,11 @@
 #include <sys/file.h>
 #include <time.h>
 
+#include <msgpack.h>
+
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
 #include <cvmkit/tls.h>
 
 #include "agent.h"
@@ -70,9 +73,9 @@ int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
 }
 
 int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
-                     const uint8_t *app_info, size_t app_info_len, const struct cvm_p256_keypair *issuer_key,
-                     const struct cvm_cert *issuer, char **out_pem, size_t *out_len, char *err,
-                     size_t err_len)
+                     bool with_evidence, const uint8_t *app_info, size_t app_info_len,
+                     const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
+                     size_t *out_len, char *err, size_t err_len)
 {
 	struct cvm_cert_ext_spec exts[4];
 	struct cvm_tee_evidence ev;
@@ -85,6 +88,8 @@ int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struc
 	*out_pem = NULL;
 	*out_len = 0;
 	memset(&ev, 0, sizeof(ev));
+	if (!with_evidence)
+		goto exts;
 	r = agent_key_report_data(kp, rd);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot bind the key");
@@ -118,6 +123,7 @@ int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struc
 		payload[n] = att;
 		payload_len[n++] = att_len;
 	}
+exts:
 	if (app_info != NULL) {
 		oid[n] = OID_RATLS_APP_INFO;
 		payload[n] = app_info;
@@ -150,6 +156,68 @@ out:
 	return r;
 }
 
+/* pack_bin packs `n` bytes as MessagePack bin (serde's bytes under
+ * rmp_serde); returns 0 or -1. */
+static int pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+	if (msgpack_pack_bin(pk, n) != 0)
+		return -1;
+	return n == 0 ? 0 : msgpack_pack_bin_body(pk, p, n);
+}
+
+static int pack_event(msgpack_packer *pk, const struct agent *a, const char *name)
+{
+	const struct agent_event *e = agent_find_event(a, name);
+
+	return e != NULL ? pack_bin(pk, e->payload, e->payload_len) : pack_bin(pk, "", 0);
+}
+
+int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len)
+{
+	const struct agent_event *kp;
+	struct cvm_tee_measurements m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t agg[32], sys[32], dev[32], kp_hash[32], os[32], buf[48 * 4 + 32];
+	size_t os_len = 0;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	r = agent_measurements(a, &m, agg);
+	if (r != CVM_OK)
+		return r;
+	kp = agent_find_event(a, "key-provider");
+	memset(kp_hash, 0, sizeof(kp_hash));
+	if (kp != NULL)
+		cvm_sha256(kp->payload, kp->payload_len, kp_hash);
+	/* spec §5.5: mr_system = SHA-256(MRTD || RTMR0..2 || mr_key_provider) */
+	memcpy(buf, m.mrtd, 48);
+	memcpy(buf + 48, m.rtmr[0], 48);
+	memcpy(buf + 96, m.rtmr[1], 48);
+	memcpy(buf + 144, m.rtmr[2], 48);
+	memcpy(buf + 192, kp_hash, 32);
+	cvm_sha256(buf, sizeof(buf), sys);
+	cvm_sha256("", 0, dev);
+	if (cvm_hex_decode(a->os_image_hash, strlen(a->os_image_hash), os, sizeof(os), &os_len) != CVM_OK)
+		os_len = 0;
+	/* dstack's AppInfo as rmp_serde::to_vec writes it: an array, in field order */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_array(&pk, 8) != 0 || pack_event(&pk, a, "app-id") != 0 ||
+	    pack_event(&pk, a, "compose-hash") != 0 || pack_event(&pk, a, "instance-id") != 0 ||
+	    pack_bin(&pk, dev, 32) != 0 || pack_bin(&pk, sys, 32) != 0 || pack_bin(&pk, agg, 32) != 0 ||
+	    pack_bin(&pk, os, os_len) != 0 ||
+	    pack_bin(&pk, kp != NULL ? kp->payload : (const uint8_t *)"", kp != NULL ? kp->payload_len : 0) !=
+	        0) {
+		msgpack_sbuffer_destroy(&sb);
+		return CVM_E_NOMEM;
+	}
+	*out = (uint8_t *)sb.data; /* malloc'd by msgpack_sbuffer_write */
+	*out_len = sb.size;
+	return CVM_OK;
+}
+
 int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after, char *err,
                       size_t err_len)
 {
@@ -168,7 +236,7 @@ int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64
 	tpl.not_before = now - 300;
 	tpl.not_after = now + (int64_t)lifetime_s;
 	tpl.usage_server_auth = true;
-	r = agent_ratls_cert(a, &tpl, a->identity, NULL, 0, NULL, NULL, &pem, &pem_len, err, err_len);
+	r = agent_ratls_cert(a, &tpl, a->identity, true, NULL, 0, NULL, NULL, &pem, &pem_len, err, err_len);
 	if (r != CVM_OK) {
 		if (err[0] == '\0')
 			(void)snprintf(err, err_len, "cannot make the TLS certificate: %s", cvm_strerror(r));

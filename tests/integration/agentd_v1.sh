@@ -172,6 +172,37 @@ if (ic.status === 200) {
 	const ic2 = await post("/v1/IssueCert", { subject: "v1.example" });
 	check(ic2.status === 200 && ic2.json.key !== ic.json.key, "IssueCert: a fresh key per call");
 }
+// with_app_info: the 1.9 extension, dstack's AppInfo as a MessagePack array of 8 bins
+const ia = await post("/v1/IssueCert", { subject: "v1.example", with_app_info: true });
+check(ia.status === 200, `IssueCert with_app_info: 200 (${ia.status} ${ia.text.slice(0, 200)})`);
+if (ia.status === 200) {
+	const der = new crypto.X509Certificate(ia.json.certificate_chain[0]).raw;
+	const oid19 = Buffer.from("060a2b0601040183e73d0109", "hex");
+	const at19 = der.indexOf(oid19);
+	check(at19 > 0, "IssueCert with_app_info: the 1.9 extension is there");
+	check(!der.includes(Buffer.from("2b0601040183e73d0101", "hex")), "IssueCert without usage_ra_tls: no quote");
+	// extnValue OCTET STRING { OCTET STRING { msgpack } }
+	const len = (p) => (der[p] < 0x80 ? [der[p], 1] : [der.readUIntBE(p + 1, der[p] & 0x7f), 1 + (der[p] & 0x7f)]);
+	let p = at19 + oid19.length;
+	check(der[p] === 0x04, "1.9: extnValue");
+	p += 1 + len(p + 1)[1];
+	check(der[p] === 0x04, "1.9: an OCTET STRING inside");
+	p += 1 + len(p + 1)[1];
+	check(der[p] === 0x98, "1.9: a MessagePack array of 8");
+	const items = [];
+	p += 1;
+	for (let i = 0; i < 8 && der[p] === 0xc4; i++) {
+		const n = der[p + 1];
+		items.push(der.subarray(p + 2, p + 2 + n).toString("hex"));
+		p += 2 + n;
+	}
+	check(items.length === 8, "1.9: eight bins (app_id .. key_provider_info)");
+	check(items[0] === info.json.app_id && items[1] === info.json.compose_hash && items[2] === info.json.instance_id &&
+		items[3] === info.json.device_id && items[5] === info.json.mr_aggregated,
+		"1.9: app_id, compose_hash, instance_id, device_id and mr_aggregated are Info's");
+	check(items[6] === info.json.os_image_hash && Buffer.from(items[7], "hex").toString() === info.json.key_provider_info,
+		"1.9: os_image_hash and key_provider_info are Info's");
+}
 const bad = await post("/v1/IssueCert", { not_before: 10, not_after: 5 });
 check(bad.status === 400, "IssueCert: not_before must be before not_after");
 
