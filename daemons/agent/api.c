@@ -531,7 +531,7 @@ static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint
 	agent_rtlog_unlock(&a->rt);
 	cvm_tee_evidence_cleanup(&ev);
 	if (r == CVM_E_UNSUPPORTED)
-		return cvm_rpc_fail(c, 500, r,
+		return cvm_rpc_fail(c, 501, r,
 		                    "cannot encode the attestation: this build's lib/ratls has no "
 		                    "VersionedAttestation encoder (cvm_va_encode) for this version yet");
 	if (r != CVM_OK)
@@ -667,8 +667,8 @@ static int m_fresh_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	r = cvm_ratls_fresh_report_data(bound, rd);
 	if (r == CVM_E_UNSUPPORTED)
 		return cvm_rpc_fail(
-		    c, 500, r,
-		    "this build's lib/ratls has no cvm_ratls_fresh_report_data yet: FreshAttest "
+		    c, 501, r,
+		    "this build\'s lib/ratls has no cvm_ratls_fresh_report_data yet: FreshAttest "
 		    "is unavailable");
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot compute the report data");
