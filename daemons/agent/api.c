@@ -520,6 +520,10 @@ static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint
 	int r;
 
 	memset(&ev, 0, sizeof(ev));
+	/* SEV-SNP's VersionedAttestation also carries the MR config document
+	 * and the report's certificates, which the agent does not keep yet */
+	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX)
+		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "Attest is implemented for TDX only");
 	r = agent_rtlog_lock(&a->rt, LOCK_SH);
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot lock the runtime event log");

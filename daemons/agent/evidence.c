@@ -165,13 +165,18 @@ int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const
 	for (size_t i = 0; i < n; i++) {
 		const struct agent_event *e = i < a->boot_count ? &a->boot[i] : &a->rt.ev[i - a->boot_count];
 
-		ev[i] = (struct cvm_va_event){
-		    e->imr,     e->type,       e->digest, 48, e->name != NULL ? e->name : "",
-		    e->payload, e->payload_len};
+		ev[i] = (struct cvm_va_event){.imr = e->imr,
+		                              .event_type = e->type,
+		                              .digest = e->digest,
+		                              .digest_len = 48,
+		                              .event = e->name != NULL ? e->name : "",
+		                              .payload = e->payload,
+		                              .payload_len = e->payload_len};
 	}
 	for (size_t i = 0; i < a->rt.count; i++)
-		rt[i] = (struct cvm_va_runtime_event){a->rt.ev[i].name, a->rt.ev[i].payload,
-		                                      a->rt.ev[i].payload_len};
+		rt[i] = (struct cvm_va_runtime_event){.event = a->rt.ev[i].name,
+		                                      .payload = a->rt.ev[i].payload,
+		                                      .payload_len = a->rt.ev[i].payload_len};
 	va.version = version;
 	va.tee = platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
 	va.variant = platform == CVM_TEE_PLATFORM_TDX ? 0 : 3; /* V0: DstackTdx, DstackSevSnp */

@@ -48,12 +48,14 @@ struct cvm_va_event { /* one TdxEvent of the event log */
 	const char *event; /* NUL-terminated name, "" for boot events */
 	const uint8_t *payload;
 	size_t payload_len;
+	unsigned version; /* runtime events: dstack digest rule 1 or 2 (V1 only; 0 reads as 1) */
 };
 
 struct cvm_va_runtime_event {
 	const char *event;
 	const uint8_t *payload;
 	size_t payload_len;
+	unsigned version; /* digest rule 1 or 2 (V1 only; 0 reads as 1) */
 };
 
 /* struct cvm_va is a decoded VersionedAttestation. Every pointer points into
@@ -71,6 +73,20 @@ struct cvm_va {
 	uint8_t report_data[64];
 	const char *config; /* vm_config (or sys-config) JSON text */
 	size_t config_len;
+	/* variant 3 (DstackAmdSevSnp): the certificate blobs next to the report
+	 * and the MrConfigV3 document its HOST_DATA binds */
+	const uint8_t *const *snp_chain;
+	const size_t *snp_chain_len;
+	size_t snp_chain_count;
+	const char *mr_config;
+	size_t mr_config_len;
+	/* variant 1 (DstackGcpTdx), V0 only: the TpmQuote, SCALE-encoded as carried
+	 * (structure checked, contents not interpreted) */
+	const uint8_t *gcp_tpm_quote;
+	size_t gcp_tpm_quote_len;
+	/* V1 stack "dstack-pod": its report_data_payload (NULL for "dstack") */
+	const char *report_data_payload;
+	size_t report_data_payload_len;
 };
 
 /* cvm_va_decode decodes `len` bytes (at most CVM_VA_MAX) in either encoding

@@ -478,3 +478,51 @@ out:
 	ASN1_OBJECT_free(obj);
 	return r;
 }
+
+size_t cvm_cert_ext_count(const struct cvm_cert *c, const char *oid)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	size_t n = 0;
+	int idx = -1;
+
+	if (obj == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (;;) {
+		idx = X509_get_ext_by_OBJ(c->x, obj, idx);
+		if (idx < 0)
+			break;
+		n++;
+	}
+	ASN1_OBJECT_free(obj);
+	return n;
+}
+
+int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t *out_len)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	*out = NULL;
+	*out_len = 0;
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c->x), &der);
+	if (n <= 0) {
+		ERR_clear_error();
+		return CVM_E_CRYPTO;
+	}
+	*out = malloc((size_t)n);
+	if (*out == NULL) {
+		OPENSSL_free(der);
+		return CVM_E_NOMEM;
+	}
+	memcpy(*out, der, (size_t)n);
+	*out_len = (size_t)n;
+	OPENSSL_free(der);
+	return CVM_OK;
+}
+
+bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64])
+{
+	return cert_p256_point(c->x, xy);
+}
