@@ -295,10 +295,6 @@ void agent_rtlog_replay(const struct agent_rtlog *l, uint8_t out[48]);
 json_t *agent_event_log_json(const struct agent *a, bool with_boot_payloads);
 /* agent_quote_log returns GetQuote's event_log string (cached). */
 const char *agent_quote_log(struct agent *a);
-/* agent_versioned_attestation encodes dstack's VersionedAttestation V0
- * (SCALE; spec §5.6) for a TDX quote. The caller frees *out. */
-CVM_MUST_CHECK int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, size_t quote_len,
-                                               const uint8_t report_data[64], uint8_t **out, size_t *out_len);
 /* agent_va_encode encodes dstack's VersionedAttestation (spec §5.6) of the
  * evidence `quote` made on `platform` over `report_data`, with the agent's
  * event log, runtime events and vm_config, through lib/ratls's cvm_va_encode

@@ -298,39 +298,18 @@ static int m_get_quote(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	return CVM_OK;
 }
 
+static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], unsigned version,
+                             json_t **out);
+
 static int m_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
-	struct agent *a = ctx;
-	struct cvm_tee_evidence ev;
-	uint8_t rd[64], *att = NULL;
-	size_t att_len = 0;
+	uint8_t rd[64];
 	int r;
 
 	r = padded_report_data(c, rd);
 	if (r != CVM_OK)
 		return r;
-	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX)
-		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "Attest is implemented for TDX only");
-	memset(&ev, 0, sizeof(ev));
-	r = agent_rtlog_lock(&a->rt, LOCK_SH);
-	if (r != CVM_OK)
-		return fail_r(c, r, "cannot lock the runtime event log");
-	r = cvm_tee_quote(a->tee, rd, &ev);
-	if (r == CVM_OK)
-		r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
-	agent_rtlog_unlock(&a->rt);
-	cvm_tee_evidence_cleanup(&ev);
-	if (r != CVM_OK)
-		return fail_r(c, r, "cannot make the attestation");
-	*out = json_object();
-	r = *out != NULL ? cvm_json_set(*out, "attestation", cvm_json_hex(att, att_len)) : CVM_E_NOMEM;
-	free(att);
-	if (r != CVM_OK) {
-		json_decref(*out);
-		*out = NULL;
-		return fail_r(c, r, "");
-	}
-	return CVM_OK;
+	return attestation_reply(ctx, c, rd, 0, out);
 }
 
 static int m_get_evidence(void *ctx, struct cvm_rpc_call *c, json_t **out)
@@ -528,9 +507,7 @@ static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot lock the runtime event log");
 	r = cvm_tee_quote(a->tee, rd, &ev);
-	if (r == CVM_OK && version == 0 && ev.platform == CVM_TEE_PLATFORM_TDX)
-		r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
-	else if (r == CVM_OK)
+	if (r == CVM_OK)
 		r = agent_va_encode(a, ev.platform, ev.data, ev.data_len, rd, version, &att, &att_len);
 	agent_rtlog_unlock(&a->rt);
 	cvm_tee_evidence_cleanup(&ev);

@@ -21,7 +21,6 @@
 
 /* The largest VersionedAttestation we build: a quote, the CCEL and the
  * runtime log, all capped well below this. */
-#define ATTESTATION_MAX ((size_t)32 * 1024 * 1024)
 
 static json_t *event_json(const struct agent_event *e, bool with_payload)
 {
@@ -80,67 +79,6 @@ const char *agent_quote_log(struct agent *a)
 	a->quote_log = s;
 	a->quote_log_gen = a->rt.generation;
 	return s;
-}
-
-/* SCALE (Parity's codec) as dstack's VersionedAttestation uses it. */
-static void scale_compact(struct cvm_wr *w, uint64_t n)
-{
-	if (n < ((uint64_t)1 << 6)) {
-		cvm_wr_u8(w, (uint8_t)(n << 2));
-	} else if (n < ((uint64_t)1 << 14)) {
-		cvm_wr_u16le(w, (uint16_t)((n << 2) | 1));
-	} else if (n < ((uint64_t)1 << 30)) {
-		cvm_wr_u32le(w, (uint32_t)((n << 2) | 2));
-	} else {
-		uint8_t m = 4;
-
-		while (m < 8 && (n >> (8 * m)) != 0)
-			m++;
-		cvm_wr_u8(w, (uint8_t)(((m - 4u) << 2) | 3u));
-		for (uint8_t i = 0; i < m; i++)
-			cvm_wr_u8(w, (uint8_t)(n >> (8 * i)));
-	}
-}
-
-static void scale_bytes(struct cvm_wr *w, const void *p, size_t n)
-{
-	scale_compact(w, n);
-	cvm_wr_bytes(w, p, n);
-}
-
-static void scale_tdx_event(struct cvm_wr *w, const struct agent_event *e)
-{
-	cvm_wr_u32le(w, e->imr);
-	cvm_wr_u32le(w, e->type);
-	scale_bytes(w, e->digest, sizeof(e->digest));
-	scale_bytes(w, e->name, strlen(e->name));
-	scale_bytes(w, e->payload, e->payload_len);
-}
-
-int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, size_t quote_len,
-                                const uint8_t report_data[64], uint8_t **out, size_t *out_len)
-{
-	struct cvm_wr w;
-
-	*out = NULL;
-	*out_len = 0;
-	cvm_wr_init(&w, ATTESTATION_MAX);
-	cvm_wr_u8(&w, 0x00); /* VersionedAttestation::V0 */
-	cvm_wr_u8(&w, 0x00); /* quote variant DstackTdx */
-	scale_bytes(&w, quote, quote_len);
-	scale_compact(&w, a->boot_count + a->rt.count);
-	for (size_t i = 0; i < a->boot_count; i++)
-		scale_tdx_event(&w, &a->boot[i]);
-	for (size_t i = 0; i < a->rt.count; i++)
-		scale_tdx_event(&w, &a->rt.ev[i]);
-	scale_compact(&w, a->rt.count);
-	for (size_t i = 0; i < a->rt.count; i++) {
-		scale_bytes(&w, a->rt.ev[i].name, strlen(a->rt.ev[i].name));
-		scale_bytes(&w, a->rt.ev[i].payload, a->rt.ev[i].payload_len);
-	}
-	cvm_wr_bytes(&w, report_data, 64);
-	scale_bytes(&w, a->vm_config, strlen(a->vm_config));
-	return cvm_wr_finish(&w, out, out_len);
 }
 
 int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const uint8_t *quote,

@@ -106,7 +106,7 @@ int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struc
 	if (r == CVM_OK && log == NULL)
 		r = CVM_E_NOMEM;
 	if (r == CVM_OK && ev.platform == CVM_TEE_PLATFORM_TDX)
-		r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
+		r = agent_va_encode(a, CVM_TEE_PLATFORM_TDX, ev.data, ev.data_len, rd, 0, &att, &att_len);
 	agent_rtlog_unlock(&a->rt);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot attest the key");
