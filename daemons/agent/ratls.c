@@ -53,16 +53,7 @@ static void der_octet_string(struct cvm_wr *w, const uint8_t *p, size_t n)
 
 int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64])
 {
-	uint8_t *spki = NULL;
-	size_t spki_len = 0;
-	int r;
-
-	memset(rd, 0, 64);
-	r = cvm_p256_keypair_spki(kp, &spki, &spki_len);
-	if (r == CVM_OK)
-		r = cvm_sha512_tagged("ratls-cert", spki, spki_len, rd);
-	free(spki);
-	return r;
+	return cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, kp, NULL, rd);
 }
 
 int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
