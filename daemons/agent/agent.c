@@ -162,6 +162,7 @@ static int open_compose(struct agent *a, char *err, size_t err_len)
 	v = json_object_get(o, "name");
 	a->app_name = strdup(json_is_string(v) ? json_string_value(v) : "");
 	a->no_instance_id = json_is_true(json_object_get(o, "no_instance_id"));
+	a->public_tcbinfo = json_is_true(json_object_get(o, "public_tcbinfo"));
 	r = a->app_name == NULL ? CVM_E_NOMEM : CVM_OK;
 out:
 	json_decref(o);

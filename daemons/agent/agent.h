@@ -168,6 +168,7 @@ struct agent {
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
+	bool public_tcbinfo;   /* app-compose's public_tcbinfo: the TLS listener's Info shows the documents */
 	bool has_tpm;          /* GetEvidence adds a TPM quote */
 	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */
 	char *vm_config;       /* sys-config's vm_config text, "" when none */

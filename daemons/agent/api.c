@@ -557,11 +557,12 @@ static int m_v1_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 
 static json_t *event_hex(const struct agent *a, const char *name);
 
-/* m_v1_info: identity and configuration, no measurement registers and no
- * event log (those belong to Attest); the bytes fields are hex. */
-static int m_v1_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
+/* info_v1 answers the v1 Info: identity and configuration, no measurement
+ * registers and no event log (those belong to Attest); the bytes fields are
+ * hex. With `hide_documents` (dstack's v1 external Info without
+ * public_tcbinfo), app_compose, vm_config and key_provider_info are "". */
+static int info_v1(struct agent *a, struct cvm_rpc_call *c, bool hide_documents, json_t **out)
 {
-	struct agent *a = ctx;
 	const struct agent_event *kp;
 	struct cvm_tee_measurements m;
 	uint8_t agg[32], dev[32];
@@ -577,17 +578,18 @@ static int m_v1_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		return fail_r(c, r, "cannot read the measurements");
 	}
 	cvm_sha256("", 0, dev);
-	kp = agent_find_event(a, "key-provider");
+	kp = hide_documents ? NULL : agent_find_event(a, "key-provider");
 	o = json_object();
 	if (o == NULL || cvm_json_set(o, "app_id", event_hex(a, "app-id")) != CVM_OK ||
 	    cvm_json_set(o, "app_name", json_string(a->app_name)) != CVM_OK ||
 	    cvm_json_set(o, "compose_hash", event_hex(a, "compose-hash")) != CVM_OK ||
-	    cvm_json_set(o, "app_compose", json_stringn(a->app_compose, a->app_compose_len)) != CVM_OK ||
+	    cvm_json_set(o, "app_compose",
+	                 json_stringn(a->app_compose, hide_documents ? 0 : a->app_compose_len)) != CVM_OK ||
 	    cvm_json_set(o, "instance_id", event_hex(a, "instance-id")) != CVM_OK ||
 	    cvm_json_set(o, "device_id", cvm_json_hex(dev, 32)) != CVM_OK ||
 	    cvm_json_set(o, "os_image_hash", json_string(a->os_image_hash)) != CVM_OK ||
 	    cvm_json_set(o, "mr_aggregated", cvm_json_hex(agg, 32)) != CVM_OK ||
-	    cvm_json_set(o, "vm_config", json_string(a->vm_config)) != CVM_OK ||
+	    cvm_json_set(o, "vm_config", json_string(hide_documents ? "" : a->vm_config)) != CVM_OK ||
 	    cvm_json_set(o, "key_provider_info",
 	                 kp != NULL ? json_stringn((const char *)kp->payload, kp->payload_len)
 	                            : json_string("")) != CVM_OK ||
@@ -601,6 +603,20 @@ static int m_v1_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	}
 	json_decref(o);
 	return r;
+}
+
+static int m_v1_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	return info_v1(ctx, c, false, out);
+}
+
+/* m_tls_info is dstack's v1 external Info: the documents only when the app
+ * set public_tcbinfo. */
+static int m_tls_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct agent *a = ctx;
+
+	return info_v1(a, c, !a->public_tcbinfo, out);
 }
 
 /* ---- the TLS listener's methods (read-only; docs/daemons/cvm-agentd.md) ---- */
@@ -1053,9 +1069,10 @@ static const struct cvm_rpc_method v1_methods[] = {
 };
 
 /* What the TLS listener serves: nothing that derives or hands out keys,
- * quotes caller data, or changes state. */
+ * quotes caller data, or changes state; Info without the documents unless
+ * the app made them public. */
 static const struct cvm_rpc_method tls_methods[] = {
-    {"Info", m_info},
+    {"Info", m_tls_info},
     {"Version", m_version},
     {"Attest", m_tls_attest},
     {"FreshAttest", m_fresh_attest},

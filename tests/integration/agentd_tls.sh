@@ -59,9 +59,12 @@ wait "${pids[0]}" 2>/dev/null || true
 
 # 2. On, with small caps.
 "$bin/cvm" sim init "$tmp/sim" >/dev/null
+printf '{"manifest_version":2,"name":"tls-app","runner":"docker-compose","docker_compose_file":"","public_tcbinfo":false}' \
+	>"$tmp/app-compose.json"
 cat >"$tmp/agent.conf" <<EOF
 [agent]
 simulator = $tmp/sim
+app_compose = $tmp/app-compose.json
 [dstack]
 listen = unix:$tmp/dstack.sock
 [tls]
@@ -162,7 +165,11 @@ check(life >= 2 * 3600 && life <= 2 * 3600 + 600, `the certificate lives lifetim
 const ver = await exchange(good, "POST", "/Version", "{}");
 check(ver.status === 200 && ver.json.version === "0.5.8", "Version over TLS");
 const info = await exchange(good, "POST", "/Info", "{}");
-check(info.status === 200 && typeof info.json.app_id === "string", "Info over TLS");
+check(info.status === 200 && /^[0-9a-f]{40}$/.test(info.json.app_id) && info.json.app_name === "tls-app" &&
+	/^[0-9a-f]{64}$/.test(info.json.compose_hash) && /^[0-9a-f]{64}$/.test(info.json.mr_aggregated),
+	"Info over TLS: identity and measurement hashes");
+check(!("tcb_info" in info.json) && info.json.app_compose === "" && info.json.vm_config === "" &&
+	info.json.key_provider_info === "", "Info over TLS: no tcb_info, documents hidden without public_tcbinfo");
 const at = await exchange(good, "POST", "/Attest", "{}");
 check(at.status === 200 && Buffer.from(at.json.attestation, "hex").includes(rd),
 	"Attest over TLS attests the certificate key");
