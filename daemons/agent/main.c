@@ -5,6 +5,7 @@
  * state; listeners; privilege drop; the event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,12 +363,14 @@ static void serve(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *res
 }
 
 /* The TLS listener's certificate is renewed when a third of its lifetime
- * is left (a failed renewal is retried every minute while the old one is
- * still served). */
+ * is left, or at once on SIGHUP (a failed renewal is retried every minute
+ * while the old one is still served). Connections keep the certificate
+ * they were opened with. */
 struct tls_listener {
 	struct agent *a;
 	struct cvm_httpd *h;
 	struct event *renew;
+	struct event *hup; /* SIGHUP: renew now */
 	uint64_t lifetime_s;
 	unsigned handshake_s;
 };
@@ -558,7 +561,8 @@ int main(int argc, char **argv)
 		tl.lifetime_s = c->tls_lifetime_hours * 3600u;
 		tl.handshake_s = (unsigned)c->tls_handshake_timeout;
 		tl.renew = evtimer_new(base, tls_renew, &tl);
-		if (tl.renew == NULL)
+		tl.hup = evsignal_new(base, SIGHUP, tls_renew, &tl);
+		if (tl.renew == NULL || tl.hup == NULL || evsignal_add(tl.hup, NULL) != 0)
 			goto out;
 		if (tls_install(&tl, err, sizeof(err)) != CVM_OK) {
 			char k[CVM_KV_MAX];
@@ -615,6 +619,8 @@ int main(int argc, char **argv)
 out:
 	if (tl.renew != NULL)
 		event_free(tl.renew);
+	if (tl.hup != NULL)
+		event_free(tl.hup);
 	cvm_httpd_free(tls);
 	cvm_httpd_free(tappd);
 	cvm_httpd_free(dstack);

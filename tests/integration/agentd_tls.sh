@@ -86,7 +86,7 @@ import net from "node:net";
 import crypto from "node:crypto";
 import fs from "node:fs";
 
-const [port, runtimeLog, out] = process.argv.slice(2);
+const [port, runtimeLog, out, agentPid] = process.argv.slice(2);
 const PORT = Number(port);
 const LABEL = "EXPORTER-cvmkit-fresh-attestation-v1";
 let failures = 0, passes = 0;
@@ -232,6 +232,21 @@ check(ov.status === 200, "another client is served meanwhile");
 other.destroy();
 for (const s of flood) s.destroy();
 
+// SIGHUP renews the certificate: a new one for the same key, while an open
+// connection keeps working
+const before = await connect();
+await sleep(1100); // a later notBefore second
+process.kill(Number(agentPid), "SIGHUP");
+await sleep(500);
+const after = await connect();
+const derAfter = after.getPeerCertificate(true).raw;
+check(!derAfter.equals(der), "SIGHUP: a new certificate");
+check(derAfter.includes(spki), "SIGHUP: for the same identity key");
+const vb = await exchange(before, "POST", "/Version", "{}");
+check(vb.status === 200, "SIGHUP: a connection opened before is still served");
+before.destroy();
+after.destroy();
+
 // a client that never finishes its handshake is cut at handshake_timeout (1 s)
 const t0 = Date.now();
 const closedAfter = await new Promise((resolve) => {
@@ -246,7 +261,7 @@ fs.writeFileSync(out, JSON.stringify({ passes, failures, fresh, cert: der.toStri
 console.log(`agentd_tls: ${passes} checks passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);
 EOF
-node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.log" "$tmp/result.json" || {
+node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.log" "$tmp/result.json" "${pids[1]}" || {
 	echo "--- agent log"; tail -n 30 "$tmp/agent.log"; exit 1
 }
 # The fetch command verifies the peer and the fresh attestation end to end,
