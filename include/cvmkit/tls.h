@@ -3,7 +3,21 @@
  * peer's RA-TLS evidence with a cvm_ratls_verifier instead of the web PKI,
  * and the fresh, connection-bound attestation that a relay cannot pass.
  * Works with libcurl (CURLOPT_SSL_CTX_FUNCTION: cvm_tls_ctx_attach_verifier)
- * and libevent (bufferevent_openssl over an SSL from these contexts). */
+ * and libevent (bufferevent_openssl over an SSL from these contexts).
+ * See docs/attested-tls.md.
+ *
+ * Lifetimes: a verifier given to a context is borrowed, not copied: it must
+ * outlive that context and every SSL made from it (one verifier may serve
+ * many contexts and threads). The key and chain are copied into the context
+ * (OpenSSL takes its own reference) and may be freed after the call.
+ *
+ * The check: the contexts install OpenSSL's certificate-verification
+ * callback (SSL_CTX_set_cert_verify_callback), which replaces OpenSSL's
+ * chain verification: once per handshake, on the whole chain the peer sent
+ * (leaf first, at most 8 certificates), cvm_ratls_verifier_check at the
+ * current time decides; there is no trust store, no web PKI. Contexts are
+ * TLS 1.3 only and resume no session (a resumed session would present no
+ * certificate to check). */
 #ifndef CVMKIT_TLS_H
 #define CVMKIT_TLS_H
 
@@ -35,29 +49,40 @@ typedef struct ssl_st SSL;
 #define CVM_TLS_FRESH_NONCE_LEN 32u
 #define CVM_TLS_FRESH_BOUND_LEN 64u
 
-/* cvm_tls_fresh_nonce computes `bound` on an established TLS 1.3 connection. */
+/* cvm_tls_fresh_nonce computes `bound` on an established TLS 1.3 connection.
+ * Returns 0, CVM_E_INVAL (no SSL, or the handshake has not finished),
+ * CVM_E_UNSUPPORTED (not TLS 1.3) or CVM_E_CRYPTO. */
 CVM_API CVM_MUST_CHECK int cvm_tls_fresh_nonce(SSL *ssl, const uint8_t nonce[CVM_TLS_FRESH_NONCE_LEN],
                                                uint8_t out[CVM_TLS_FRESH_BOUND_LEN]);
 
 /* cvm_tls_server_ctx_new makes a TLS 1.3-only server context presenting
  * the certificate chain `chain_pem` (leaf first) for `key`. With `client_verifier`
- * not NULL it requires a client certificate and checks it (mutual RA-TLS). */
+ * not NULL it requires a client certificate and checks it (mutual RA-TLS).
+ * It sends no session tickets. Returns 0, CVM_E_INVAL (a key that is not
+ * the leaf's), CVM_E_FORMAT (no PEM certificate), CVM_E_TOO_LARGE, CVM_E_NOMEM
+ * or CVM_E_CRYPTO; *out is freed with SSL_CTX_free. */
 CVM_API CVM_MUST_CHECK int cvm_tls_server_ctx_new(const char *chain_pem, const struct cvm_p256_keypair *key,
                                                   struct cvm_ratls_verifier *client_verifier, SSL_CTX **out);
 
 /* cvm_tls_client_ctx_new makes a TLS 1.3-only client context that verifies
  * the server's RA-TLS chain with `v` in the verify callback (no web PKI);
- * with `chain_pem`/`key` it presents a client certificate (mutual). */
+ * with `chain_pem`/`key` it presents a client certificate (mutual). `v` is
+ * required (CVM_E_INVAL without it). Returns as cvm_tls_server_ctx_new. */
 CVM_API CVM_MUST_CHECK int cvm_tls_client_ctx_new(struct cvm_ratls_verifier *v, const char *chain_pem,
                                                   const struct cvm_p256_keypair *key, SSL_CTX **out);
 
 /* cvm_tls_ctx_attach_verifier gives an existing context (e.g. libcurl's, in
- * its CURLOPT_SSL_CTX_FUNCTION) the RA-TLS verify callback of `v`. */
+ * its CURLOPT_SSL_CTX_FUNCTION) the RA-TLS verify callback of `v`, with
+ * SSL_VERIFY_PEER (a server context then requires a client certificate),
+ * TLS 1.3 only and no session cache. With libcurl's CURLOPT_SSL_VERIFYPEER
+ * on, the callback's result is what libcurl sees. */
 CVM_API CVM_MUST_CHECK int cvm_tls_ctx_attach_verifier(SSL_CTX *ctx, struct cvm_ratls_verifier *v);
 
 /* cvm_tls_peer_verdict returns the verdict the callback reached for the
- * peer of `ssl` (NULL before the handshake or when it failed), and
- * cvm_tls_peer_error the one-line reason of a failed check. */
+ * peer of `ssl` (NULL before the handshake or when it failed), valid as long
+ * as `ssl`; its spans into the parsed evidence are cleared, its copied
+ * fields are kept. cvm_tls_peer_error is the one-line reason of a failed
+ * check (NULL when no check failed). */
 CVM_API const struct cvm_ratls_verdict *cvm_tls_peer_verdict(const SSL *ssl);
 CVM_API const char *cvm_tls_peer_error(const SSL *ssl);
 
