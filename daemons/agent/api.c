@@ -441,7 +441,8 @@ static int m_v1_get_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	int r;
 
 	memset(&g, 0, sizeof(g));
-	r = cvm_rpc_str(c, "domain", CVM_KDF_V1_DOMAIN_MAX, &domain, &domain_len);
+	/* any string, NUL included: the derivation length-prefixes it */
+	r = cvm_rpc_str_nul(c, "domain", CVM_KDF_V1_DOMAIN_MAX, &domain, &domain_len);
 	if (r == CVM_OK)
 		r = cvm_rpc_str(c, "algorithm", 64, &alg_name, &alg_len);
 	if (r != CVM_OK)

@@ -82,9 +82,13 @@ int cvm_rpc_fail(struct cvm_rpc_call *call, int status, int r, const char *fmt, 
  * empty, false, absent) and 0. A value of the wrong type, bad hex or one over
  * its cap fails the call with a message naming the field and returns
  * CVM_E_FORMAT or CVM_E_TOO_LARGE. Strings are borrowed from the call and
- * NUL-free. */
+ * NUL-free: a string holding "\u0000" is a 400. */
 CVM_MUST_CHECK int cvm_rpc_str(struct cvm_rpc_call *call, const char *key, size_t max_len, const char **out,
                                size_t *out_len);
+/* cvm_rpc_str_nul is cvm_rpc_str for a field that may hold NUL bytes (its
+ * length is *out_len; it is still NUL-terminated after them). */
+CVM_MUST_CHECK int cvm_rpc_str_nul(struct cvm_rpc_call *call, const char *key, size_t max_len,
+                                   const char **out, size_t *out_len);
 /* cvm_rpc_hex decodes a hex string (case-insensitive; leading "0x" prefixes
  * are dropped) of at most `cap` bytes into `buf`. */
 CVM_MUST_CHECK int cvm_rpc_hex(struct cvm_rpc_call *call, const char *key, uint8_t *buf, size_t cap,
