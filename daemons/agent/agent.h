@@ -65,7 +65,7 @@
  * requests are small ({"nonce": hex32} at most), so are its caps. */
 #define AGENT_TLS_PORT_DEFAULT 5555u
 #define AGENT_TLS_LIFETIME_HOURS_DEFAULT 12u
-#define AGENT_TLS_LIFETIME_HOURS_MAX (24u * 30u)
+#define AGENT_TLS_LIFETIME_HOURS_MAX 720u /* 30 days */
 #define AGENT_TLS_CONNECTIONS_DEFAULT 64u
 #define AGENT_TLS_CONNECTIONS_PER_PEER_DEFAULT 8u
 #define AGENT_TLS_BODY_DEFAULT 4096u
