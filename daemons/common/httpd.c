@@ -79,20 +79,20 @@ struct httpd_conn {
 	struct event *timer;     /* conn_start, then the deadline or a refusal */
 	struct httpd_peer *peer; /* once admitted */
 	enum conn_phase phase;
-	int64_t deadline_us; /* CLOCK_MONOTONIC */
-	int64_t phase_us;    /* when the phase began */
-	/* Offsets in the input stream, from the connection's first byte. */
-	uint64_t rx;          /* bytes added to the input buffer */
-	uint64_t drained;     /* bytes libevent took out of it */
-	uint64_t req_start;   /* `drained` when the current request began */
-	uint64_t line_start;  /* the header line being looked at */
-	uint64_t scan;        /* where to look for its end */
-	unsigned lines;       /* lines of the current request, its request line included */
-	size_t held;          /* this connection's share of peer->held and h->held */
-	int refuse_status;    /* not 0: refuse with it at the next chance */
-	bool closing;         /* answered with "Connection: close" or an error page */
-	bool tls;             /* a bufferevent_openssl: the socket carries TLS records */
+	int64_t deadline_us;  /* CLOCK_MONOTONIC */
+	int64_t phase_us;     /* when the phase began */
 	int64_t handshake_us; /* TLS: when the handshake must have finished (0: done or none) */
+	/* Offsets in the input stream, from the connection's first byte. */
+	uint64_t rx;         /* bytes added to the input buffer */
+	uint64_t drained;    /* bytes libevent took out of it */
+	uint64_t req_start;  /* `drained` when the current request began */
+	uint64_t line_start; /* the header line being looked at */
+	uint64_t scan;       /* where to look for its end */
+	unsigned lines;      /* lines of the current request, its request line included */
+	size_t held;         /* this connection's share of peer->held and h->held */
+	int refuse_status;   /* not 0: refuse with it at the next chance */
+	bool closing;        /* answered with "Connection: close" or an error page */
+	bool tls;            /* a bufferevent_openssl: the socket carries TLS records */
 	const char *refuse_reason;
 	char refuse_msg[256];
 	char peer_desc[96];
