@@ -31,6 +31,7 @@ max_len_for() {
 	*tcb_info* | *qe_identity*) echo 65536 ;;
 	*policy*) echo 16384 ;;
 	*ecdsa*) echo 1024 ;;
+	*app_info*) echo 4096 ;;
 	*) echo 65536 ;;
 	esac
 }

@@ -313,4 +313,11 @@ CVM_MUST_CHECK int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t
  * uncompressed P-256 point; false for any other key. */
 bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64]);
 
+/* cvm_cert_check_signed checks that `issuer`'s subject is `child`'s issuer
+ * and `child`'s signature under `issuer`'s key, and nothing about the
+ * issuer's role (CA flag, keyUsage): for chains whose CAs predate
+ * keyCertSign (dstack before 0.5.8), which the caller then judges. Returns
+ * 0, CVM_E_CHAIN (names) or CVM_E_SIGNATURE. */
+CVM_MUST_CHECK int cvm_cert_check_signed(const struct cvm_cert *child, const struct cvm_cert *issuer);
+
 #endif

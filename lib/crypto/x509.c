@@ -526,3 +526,22 @@ bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64])
 {
 	return cert_p256_point(c->x, xy);
 }
+
+int cvm_cert_check_signed(const struct cvm_cert *child, const struct cvm_cert *issuer)
+{
+	EVP_PKEY *pk;
+
+	if (X509_NAME_cmp(X509_get_subject_name(issuer->x), X509_get_issuer_name(child->x)) != 0)
+		return CVM_E_CHAIN;
+	if (child->ecdsa_sha256 && issuer->has_p256)
+		return cvm_p256_verify_der(&issuer->p256, child->der + child->tbs_off, child->tbs_len,
+		                           child->der + child->sig_off, child->sig_len, false) == CVM_OK
+		           ? CVM_OK
+		           : CVM_E_SIGNATURE;
+	pk = X509_get0_pubkey(issuer->x);
+	if (pk == NULL || X509_verify(child->x, pk) != 1) {
+		ERR_clear_error();
+		return CVM_E_SIGNATURE;
+	}
+	return CVM_OK;
+}

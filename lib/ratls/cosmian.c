@@ -244,9 +244,10 @@ int cosmian_sev_encode(const uint8_t *report, size_t report_len, const struct cv
 	    {certs != NULL ? certs->ask : NULL, certs != NULL ? certs->ask_len : 0, K_ASK},
 	    {certs != NULL ? certs->vcek : NULL, certs != NULL ? certs->vcek_len : 0, K_VCEK},
 	    {certs != NULL ? certs->vlek : NULL, certs != NULL ? certs->vlek_len : 0, K_VLEK},
+	    {certs != NULL ? certs->crl : NULL, certs != NULL ? certs->crl_len : 0, K_CRL},
 	};
-	uint8_t *der[4] = {NULL, NULL, NULL, NULL};
-	size_t der_len[4] = {0, 0, 0, 0};
+	uint8_t *der[5] = {NULL, NULL, NULL, NULL, NULL};
+	size_t der_len[5] = {0, 0, 0, 0, 0};
 	uint32_t count = 0;
 	struct cvm_wr w;
 	int rc = CVM_OK;
@@ -255,9 +256,23 @@ int cosmian_sev_encode(const uint8_t *report, size_t report_len, const struct cv
 	*out_len = 0;
 	if (report_len != RATLS_SNP_REPORT_LEN)
 		return CVM_E_INVAL;
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		if (in[i].p == NULL)
 			continue;
+		if (in[i].k == K_CRL) {
+			/* a DER CRL goes as it is (AMD's KDS serves DER); a PEM one is left out */
+			if (in[i].n == 0 || in[i].p[0] != 0x30 || in[i].n > CVM_AMD_CRL_MAX)
+				continue;
+			der[i] = malloc(in[i].n);
+			if (der[i] == NULL) {
+				rc = CVM_E_NOMEM;
+				goto out;
+			}
+			memcpy(der[i], in[i].p, in[i].n);
+			der_len[i] = in[i].n;
+			count++;
+			continue;
+		}
 		rc = der_of(in[i].p, in[i].n, &der[i], &der_len[i]);
 		if (rc != CVM_OK)
 			goto out;
@@ -266,7 +281,7 @@ int cosmian_sev_encode(const uint8_t *report, size_t report_len, const struct cv
 	cvm_wr_init(&w, CVM_RATLS_CERT_MAX);
 	cvm_wr_bytes(&w, report, report_len);
 	cvm_wr_u32le(&w, count);
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		if (der[i] == NULL)
 			continue;
 		for (size_t g = 0; g < sizeof(guids) / sizeof(guids[0]); g++) {
@@ -279,7 +294,7 @@ int cosmian_sev_encode(const uint8_t *report, size_t report_len, const struct cv
 	}
 	rc = cvm_wr_finish(&w, out, out_len);
 out:
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		free(der[i]);
 	return rc;
 }

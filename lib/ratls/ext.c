@@ -176,6 +176,9 @@ static int parse_dstack(const struct cvm_cert *c, struct info_own *o, char *err,
 		if (v.len == 0 || v.len > CVM_QUOTE_MAX)
 			return cvm_err_set(err, err_len, CVM_E_FORMAT,
 			                   "extension 1.1 (TDX quote) has %zu bytes", v.len);
+		if (has_va && (info->quote_len != v.len || memcmp(info->quote, v.p, v.len) != 0))
+			return cvm_err_set(err, err_len, CVM_E_FORMAT,
+			                   "extensions 1.1 and 1.8 carry different quotes");
 		if (!has_va) {
 			o->quote = dup_bytes(v.p, v.len);
 			if (o->quote == NULL)
@@ -345,7 +348,7 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 	if (err != NULL && err_len != 0)
 		err[0] = 0;
 	if (der == NULL)
-		return CVM_E_INVAL;
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "no certificate given");
 	if (len > CVM_RATLS_CERT_MAX)
 		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
 		                   "the certificate has %zu bytes (at most %zu)", len, CVM_RATLS_CERT_MAX);
@@ -413,6 +416,8 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 	*out = &o->info;
 	o = NULL; /* transferred */
 out:
+	if (rc != CVM_OK && err != NULL && err_len != 0 && err[0] == 0)
+		(void)cvm_err_set(err, err_len, rc, "the certificate cannot be read: %s", cvm_strerror(rc));
 	cvm_ratls_info_free(o != NULL ? &o->info : NULL);
 	cvm_cert_free(c);
 	return rc;

@@ -55,8 +55,8 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
                       struct cvm_amd_collateral *certs, unsigned *format, char *err, size_t err_len);
 void cosmian_certs_cleanup(struct cvm_amd_collateral *certs);
 /* cosmian_sev_encode writes the tee-tools 2.x form: report || u32 count ||
- * entries (u32 entry_len, GUID, DER) for the VCEK/VLEK, ASK and ARK given
- * (PEM or DER). Returns 0, CVM_E_FORMAT (a certificate does not parse),
+ * entries (u32 entry_len, GUID, DER) for the ARK, ASK, VCEK, VLEK given
+ * (PEM or DER) and the CRL when it is DER. Returns 0, CVM_E_FORMAT (a certificate does not parse),
  * CVM_E_NOMEM or CVM_E_TOO_LARGE. */
 int cosmian_sev_encode(const uint8_t *report, size_t report_len, const struct cvm_amd_collateral *certs,
                        uint8_t **out, size_t *out_len);

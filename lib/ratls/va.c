@@ -1009,7 +1009,7 @@ int cvm_va_decode(const uint8_t *buf, size_t len, struct cvm_va **out, char *err
 	if (err != NULL && err_len != 0)
 		err[0] = 0;
 	if (buf == NULL && len != 0)
-		return CVM_E_INVAL;
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "no attestation given");
 	if (len == 0)
 		return cvm_err_set(err, err_len, CVM_E_TRUNCATED, "the attestation is empty");
 	if (len > CVM_VA_MAX)
@@ -1021,7 +1021,8 @@ int cvm_va_decode(const uint8_t *buf, size_t len, struct cvm_va **out, char *err
 		                   buf[0]);
 	d.o = own_new(len);
 	if (d.o == NULL)
-		return CVM_E_NOMEM;
+		return cvm_err_set(err, err_len, CVM_E_NOMEM, "out of memory for a %zu-byte attestation",
+		                   len);
 	if (buf[0] == 0x00) {
 		cvm_rd_init(&r, buf, len);
 		rc = decode_v0(&d, &r);
@@ -1036,6 +1037,8 @@ int cvm_va_decode(const uint8_t *buf, size_t len, struct cvm_va **out, char *err
 	*out = &d.o->va;
 	d.o = NULL; /* transferred */
 out:
+	if (rc != CVM_OK && err != NULL && err_len != 0 && err[0] == 0)
+		(void)cvm_err_set(err, err_len, rc, "the attestation cannot be read: %s", cvm_strerror(rc));
 	cvm_va_free(d.o != NULL ? &d.o->va : NULL);
 	return rc;
 }

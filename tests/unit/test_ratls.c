@@ -16,16 +16,25 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/eventlog.h>
+#include <cvmkit/evidence.h>
+#include <cvmkit/file.h>
+#include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/ratls.h>
+#include <cvmkit/report.h>
 #include <cvmkit/snp.h>
+#include <cvmkit/tee.h>
 
+#include "ratls/ratls_int.h"
 #include "vectors.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -583,6 +592,876 @@ static void parse_survives_truncated_and_flipped_extensions(void **state)
 	}
 }
 
+/* ---- making and verifying, on the simulated TEE --------------------------- */
+
+#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+
+struct sim {
+	char root[64]; /* parent, removed at the end */
+	char dir[128];
+	struct cvm_dcap_collateral *dcap;
+	uint8_t *intel_root;
+	size_t intel_root_len;
+	struct cvm_amd_collateral *amd;
+};
+
+static void rm_rf(const char *path)
+{
+	struct stat st;
+	struct dirent *e;
+	char sub[1024];
+	DIR *d;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		(void)unlink(path);
+		return;
+	}
+	d = opendir(path);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			(void)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			rm_rf(sub);
+		}
+		closedir(d);
+	}
+	(void)rmdir(path);
+}
+
+static void sim_up(struct sim *s, uint8_t mrtd_byte)
+{
+	struct cvm_tee_sim_opts o;
+	char path[256], what[256];
+
+	memset(s, 0, sizeof(*s));
+	(void)snprintf(s->root, sizeof(s->root), "/tmp/cvm-ratls-XXXXXX");
+	assert_non_null(mkdtemp(s->root));
+	(void)snprintf(s->dir, sizeof(s->dir), "%s/p", s->root);
+	cvm_tee_sim_opts_init(&o, NOW);
+	memset(o.mrtd, mrtd_byte, sizeof(o.mrtd));
+	memset(o.snp_measurement, mrtd_byte, sizeof(o.snp_measurement));
+	o.with_snp = true;
+	assert_int_equal(cvm_tee_sim_init(s->dir, &o), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", s->dir);
+	assert_int_equal(cvm_dcap_collateral_load_dir(path, &s->dcap, what, sizeof(what)), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", s->dir);
+	assert_int_equal(cvm_file_read(path, 65536, &s->intel_root, &s->intel_root_len), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", s->dir);
+	assert_int_equal(cvm_amd_collateral_load_dir(path, &s->amd, what, sizeof(what)), CVM_OK);
+}
+
+static void sim_down(struct sim *s)
+{
+	cvm_dcap_collateral_free(s->dcap);
+	cvm_amd_collateral_free(s->amd);
+	free(s->intel_root);
+	rm_rf(s->root);
+}
+
+/* pem_der turns one PEM certificate into DER (a copy). */
+static uint8_t *pem_der(const char *pem, size_t pem_len, size_t *len)
+{
+	struct cvm_cert *c = NULL;
+	const uint8_t *der;
+	uint8_t *out;
+
+	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, pem_len, &c), CVM_OK);
+	cvm_cert_der(c, &der, len);
+	out = malloc(*len);
+	assert_non_null(out);
+	memcpy(out, der, *len);
+	cvm_cert_free(c);
+	return out;
+}
+
+/* struct made is a certificate made on the simulator, with what it took. */
+struct made {
+	uint8_t *der;
+	size_t len;
+	uint8_t *quote;
+	size_t quote_len;
+};
+
+/* make_on_sim quotes `key`'s binding on the simulated platform and issues
+ * the certificate; `events` (TDX) is the log to carry. */
+static int make_on_sim(const struct sim *s, enum cvm_ratls_profile profile, enum cvm_tee_platform platform,
+                       const struct cvm_p256_keypair *key, const struct cvm_va_event *events,
+                       size_t event_count, struct made *m)
+{
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_ratls_evidence rev;
+	struct cvm_ratls_make_opts o;
+	uint8_t rd[64];
+	char *pem = NULL;
+	size_t pem_len;
+	const char *alt[1] = {"ratls.test"};
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	assert_int_equal(cvm_ratls_report_data(profile, key, NULL, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s->dir, platform, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	rev.snp_certs = platform == CVM_TEE_PLATFORM_SNP ? s->amd : NULL;
+	rev.events = events;
+	rev.event_count = event_count;
+	rev.config = "{\"name\":\"test\"}";
+	memset(&o, 0, sizeof(o));
+	o.profile = profile;
+	o.common_name = "ratls test";
+	o.alt_names = alt;
+	o.alt_name_count = 1;
+	o.not_before = NOW - 60;
+	o.not_after = NOW + CVM_RATLS_LIFETIME_DEFAULT;
+	o.server_auth = true;
+	o.legacy_tdx = true;
+	rc = cvm_ratls_make(&o, key, &rev, NULL, NULL, &pem, &pem_len);
+	if (rc == CVM_OK) {
+		m->der = pem_der(pem, pem_len, &m->len);
+		m->quote = malloc(ev.data_len);
+		assert_non_null(m->quote);
+		memcpy(m->quote, ev.data, ev.data_len);
+		m->quote_len = ev.data_len;
+	}
+	free(pem);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	return rc;
+}
+
+static void made_free(struct made *m)
+{
+	free(m->der);
+	free(m->quote);
+}
+
+static struct cvm_ratls_verifier *sim_verifier(const struct sim *s, const struct cvm_policy *pol,
+                                               bool with_amd, bool require_system_key)
+{
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.policy = pol;
+	o.dcap = s->dcap;
+	o.amd = with_amd ? s->amd : NULL;
+	o.intel_root_der = s->intel_root;
+	o.intel_root_der_len = s->intel_root_len;
+	o.amd_root_der = s->amd->ark;
+	o.amd_root_der_len = s->amd->ark_len;
+	o.require_system_key = require_system_key;
+	assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+	return v;
+}
+
+static bool step_failed(const struct cvm_report *rep, const char *name)
+{
+	for (size_t i = 0; i < rep->count; i++)
+		if (strcmp(rep->steps[i].name, name) == 0 && !rep->steps[i].ok)
+			return true;
+	return false;
+}
+
+static void round_trip(enum cvm_ratls_profile profile, enum cvm_tee_platform platform, bool with_amd)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier *v;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_ratls_info *info = NULL;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct made m;
+	const uint8_t *ders[1];
+	char err[256];
+
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(make_on_sim(&s, profile, platform, key, NULL, 0, &m), CVM_OK);
+	assert_int_equal(cvm_ratls_parse(m.der, m.len, &info, err, sizeof(err)), CVM_OK);
+	assert_int_equal(info->profile, profile);
+	assert_int_equal(info->tee, platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP);
+	assert_true(info->binding);
+	assert_int_equal(info->quote_len, m.quote_len);
+	assert_memory_equal(info->quote, m.quote, m.quote_len);
+	if (profile == CVM_RATLS_PROFILE_DSTACK)
+		assert_non_null(info->attestation);
+	if (profile == CVM_RATLS_PROFILE_DSTACK && platform == CVM_TEE_PLATFORM_TDX)
+		assert_non_null(info->event_log_json); /* legacy_tdx: 1.1 + 1.2 as well */
+	if (profile == CVM_RATLS_PROFILE_COSMIAN && platform == CVM_TEE_PLATFORM_SNP) {
+		assert_int_equal(info->cosmian_sev_format, 2);
+		assert_non_null(info->snp_certs.vcek);
+	}
+	cvm_ratls_info_free(info);
+
+	v = sim_verifier(&s, &pol, with_amd, false);
+	ders[0] = m.der;
+	if (cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + 60, &verdict, &rep) != CVM_OK)
+		fail_msg("%s", cvm_report_reason(&rep));
+	assert_true(verdict.evidence_verified);
+	assert_true(verdict.binding);
+	assert_true(verdict.simulated);
+	assert_false(verdict.cached);
+	assert_int_equal(verdict.replayed,
+	                 platform == CVM_TEE_PLATFORM_TDX && profile == CVM_RATLS_PROFILE_DSTACK);
+	/* the same chain again: from the cache */
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + 61, &verdict, &rep), CVM_OK);
+	assert_true(verdict.cached);
+	assert_true(verdict.binding);
+	/* the cache does not extend a certificate's life */
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + 2 * CVM_RATLS_LIFETIME_DEFAULT,
+	                                          &verdict, &rep),
+	                 CVM_E_EXPIRED);
+	assert_false(verdict.cached);
+	cvm_ratls_verifier_free(v);
+	made_free(&m);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+}
+
+static void make_verify_dstack_tdx(void **state)
+{
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, false);
+}
+
+static void make_verify_dstack_snp(void **state)
+{
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, true);
+}
+
+static void make_verify_cosmian_tdx(void **state)
+{
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_COSMIAN, CVM_TEE_PLATFORM_TDX, false);
+}
+
+/* Cosmian SEV without AMD collateral: the certificate's own chain, anchored
+ * in the given root (the simulator's ARK). */
+static void make_verify_cosmian_snp_with_its_own_chain(void **state)
+{
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_COSMIAN, CVM_TEE_PLATFORM_SNP, false);
+}
+
+static void make_refuses_evidence_for_another_key(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *a = NULL, *b = NULL;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_ratls_evidence rev;
+	struct cvm_ratls_make_opts o;
+	uint8_t rd[64];
+	char *pem = NULL;
+	size_t pem_len;
+
+	(void)state;
+	sim_up(&s, 0x42);
+	assert_int_equal(cvm_p256_keypair_generate(&a), CVM_OK);
+	assert_int_equal(cvm_p256_keypair_generate(&b), CVM_OK);
+	assert_int_equal(cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, a, NULL, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = CVM_RATLS_TEE_TDX;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = "x";
+	o.not_before = NOW;
+	o.not_after = NOW + 3600;
+	assert_int_equal(cvm_ratls_make(&o, b, &rev, NULL, NULL, &pem, &pem_len), CVM_E_INVAL);
+	assert_null(pem);
+	/* the other profile's binding of the same key is another value too */
+	o.profile = CVM_RATLS_PROFILE_COSMIAN;
+	assert_int_equal(cvm_ratls_make(&o, a, &rev, NULL, NULL, &pem, &pem_len), CVM_E_INVAL);
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	assert_int_equal(cvm_ratls_make(&o, a, &rev, NULL, NULL, &pem, &pem_len), CVM_OK);
+	free(pem);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	cvm_p256_keypair_free(a);
+	cvm_p256_keypair_free(b);
+	sim_down(&s);
+}
+
+/* A certificate for key B that carries key A's evidence (made by hand with
+ * cvm_cert_make and A's extension) is rejected at the binding. */
+static void verify_rejects_evidence_that_binds_another_key(void **state)
+{
+	static const char *const oids[] = {"1.3.6.1.4.1.62397.1.8", "1.2.840.113741.1337.8"};
+	static const enum cvm_ratls_profile profiles[] = {CVM_RATLS_PROFILE_DSTACK,
+	                                                  CVM_RATLS_PROFILE_COSMIAN};
+	struct sim s;
+	struct cvm_policy pol;
+
+	(void)state;
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	for (size_t p = 0; p < 2; p++) {
+		struct cvm_p256_keypair *a = NULL, *b = NULL;
+		struct cvm_ratls_verifier *v = sim_verifier(&s, &pol, false, false);
+		struct cvm_ratls_verdict verdict;
+		struct cvm_report rep;
+		struct cvm_cert *ca = NULL;
+		struct cvm_cert_template t;
+		struct cvm_cert_ext_spec ext;
+		struct cvm_rd val;
+		struct made m;
+		char *pem = NULL;
+		size_t pem_len, len;
+		uint8_t *der;
+		const uint8_t *ders[1];
+
+		assert_int_equal(cvm_p256_keypair_generate(&a), CVM_OK);
+		assert_int_equal(cvm_p256_keypair_generate(&b), CVM_OK);
+		assert_int_equal(make_on_sim(&s, profiles[p], CVM_TEE_PLATFORM_TDX, a, NULL, 0, &m), CVM_OK);
+		assert_int_equal(cvm_cert_parse(m.der, m.len, &ca), CVM_OK);
+		assert_int_equal(cvm_cert_ext(ca, oids[p], &val), CVM_OK);
+		ext.oid = oids[p];
+		ext.critical = false;
+		ext.value = val.p;
+		ext.value_len = val.len;
+		cvm_cert_template_init(&t);
+		t.common_name = "ratls test";
+		t.not_before = NOW - 60;
+		t.not_after = NOW + 3600;
+		t.exts = &ext;
+		t.ext_count = 1;
+		assert_int_equal(cvm_cert_make(&t, b, NULL, NULL, &pem, &pem_len), CVM_OK);
+		der = pem_der(pem, pem_len, &len);
+		ders[0] = der;
+		assert_int_equal(cvm_ratls_verifier_check(v, ders, &len, 1, NOW + 60, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		assert_true(verdict.evidence_verified);
+		assert_false(verdict.binding);
+		assert_string_equal(rep.failed->name, "binding");
+		/* and not cached: a second try fails the same way */
+		assert_int_equal(cvm_ratls_verifier_check(v, ders, &len, 1, NOW + 60, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		assert_false(verdict.cached);
+		free(der);
+		free(pem);
+		cvm_cert_free(ca);
+		made_free(&m);
+		cvm_ratls_verifier_free(v);
+		cvm_p256_keypair_free(a);
+		cvm_p256_keypair_free(b);
+	}
+	sim_down(&s);
+}
+
+static void verify_rejects_expired_and_not_yet_valid(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier *v;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct made m;
+	const uint8_t *ders[1];
+
+	(void)state;
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, key, NULL, 0, &m),
+	                 CVM_OK);
+	v = sim_verifier(&s, &pol, false, false);
+	ders[0] = m.der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW - 120, &verdict, &rep),
+	                 CVM_E_EXPIRED);
+	assert_string_equal(rep.failed->name, "validity");
+	assert_non_null(strstr(rep.failed->detail, "not yet valid"));
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + CVM_RATLS_LIFETIME_DEFAULT + 1,
+	                                          &verdict, &rep),
+	                 CVM_E_EXPIRED);
+	assert_non_null(strstr(rep.failed->detail, "expired"));
+	/* inside the window it verifies */
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW, &verdict, &rep), CVM_OK);
+	cvm_ratls_verifier_free(v);
+	made_free(&m);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+}
+
+/* R-D1's chain [leaf, App CA, KMS CA]: its CAs lack keyCertSign (dstack
+ * before 0.5.8), so the chain is accepted only with allow_legacy_ca, which
+ * the verdict names. Its quote has no collateral here: the evidence fails,
+ * the chain step is judged on its own. */
+static void verify_accepts_a_legacy_ca_chain_only_when_allowed(void **state)
+{
+	size_t len[3];
+	uint8_t *der[3];
+	const uint8_t *ders[3];
+	const uint8_t *ca[1];
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		der[i] = cert_der(RD1, i, &len[i]);
+		ders[i] = der[i];
+	}
+	ca[0] = der[2];
+	cvm_policy_init(&pol);
+	for (int allow = 0; allow < 2; allow++) {
+		memset(&o, 0, sizeof(o));
+		o.policy = &pol;
+		o.ca_der = ca;
+		o.ca_der_len = &len[2];
+		o.ca_count = 1;
+		o.allow_legacy_ca = allow != 0;
+		o.ignore_validity = true;
+		assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+		assert_int_not_equal(cvm_ratls_verifier_check(v, ders, len, 3, NOW, &verdict, &rep), CVM_OK);
+		assert_true(verdict.binding);
+		assert_true(verdict.replayed);
+		assert_true(verdict.legacy_ca);
+		assert_int_equal(verdict.chain_verified, allow != 0);
+		assert_int_equal(step_failed(&rep, "chain"), allow == 0);
+		/* a chain that stops short of the CA, or is out of order, fails */
+		assert_int_not_equal(cvm_ratls_verifier_check(v, ders, len, 1, NOW, &verdict, &rep), CVM_OK);
+		assert_false(verdict.chain_verified);
+		assert_true(step_failed(&rep, "chain"));
+		cvm_ratls_verifier_free(v);
+	}
+	/* tmp-ca.crt is a CA, but not the issuer */
+	{
+		size_t tl;
+		uint8_t *tmp = cert_der("compat/ratls/dstack-kvinwang-demo-server/tmp-ca.crt", 0, &tl);
+
+		ca[0] = tmp;
+		o.ca_der_len = &tl;
+		assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+		assert_int_not_equal(cvm_ratls_verifier_check(v, ders, len, 3, NOW, &verdict, &rep), CVM_OK);
+		assert_false(verdict.chain_verified);
+		cvm_ratls_verifier_free(v);
+		free(tmp);
+	}
+	for (size_t i = 0; i < 3; i++)
+		free(der[i]);
+}
+
+/* A real TDX quote (dcap-qvl's, with its collateral) in a dstack
+ * certificate: the evidence verifies, the binding does not (the quote was
+ * made for another key), and the check as a whole fails naming it. */
+static void verify_real_tdx_quote_in_a_certificate(void **state)
+{
+	const int64_t at = 1752919234;
+	struct cvm_dcap_collateral *coll = NULL;
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_cert_template t;
+	struct cvm_cert_ext_spec ext;
+	struct cvm_quote q;
+	struct cvm_va va;
+	uint8_t *quote, *va_bytes = NULL, *val, *der;
+	size_t quote_len, va_len, der_len, pem_len;
+	const uint8_t *ders[1];
+	char *pem = NULL, what[256], dir[VECTOR_PATH_MAX];
+
+	(void)state;
+	quote = vector_read("tdx/dcapqvl-tdx-v4-uptodate/quote.bin", &quote_len);
+	assert_int_equal(cvm_quote_parse(quote, quote_len, &q), CVM_OK);
+	memset(&va, 0, sizeof(va));
+	va.tee = CVM_RATLS_TEE_TDX;
+	va.quote = quote;
+	va.quote_len = quote_len;
+	memcpy(va.report_data, q.body.td.report_data, 64);
+	va.config = "";
+	assert_int_equal(cvm_va_encode(&va, 0, &va_bytes, &va_len), CVM_OK);
+	/* DER OCTET STRING around it (length in two bytes) */
+	assert_true(va_len > 255 && va_len < 65536);
+	val = malloc(va_len + 4);
+	assert_non_null(val);
+	val[0] = 0x04;
+	val[1] = 0x82;
+	val[2] = (uint8_t)(va_len >> 8);
+	val[3] = (uint8_t)va_len;
+	memcpy(val + 4, va_bytes, va_len);
+	ext.oid = "1.3.6.1.4.1.62397.1.8";
+	ext.critical = false;
+	ext.value = val;
+	ext.value_len = va_len + 4;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	cvm_cert_template_init(&t);
+	t.common_name = "real quote";
+	t.not_before = at - 3600;
+	t.not_after = at + 3600;
+	t.exts = &ext;
+	t.ext_count = 1;
+	assert_int_equal(cvm_cert_make(&t, key, NULL, NULL, &pem, &pem_len), CVM_OK);
+	der = pem_der(pem, pem_len, &der_len);
+
+	assert_int_equal(
+	    cvm_dcap_collateral_load_dir(vector_path(dir, sizeof(dir), "tdx/dcapqvl-tdx-v4-uptodate"), &coll,
+	                                 what, sizeof(what)),
+	    CVM_OK);
+	cvm_policy_init(&pol);
+	memset(&o, 0, sizeof(o));
+	o.policy = &pol;
+	o.dcap = coll;
+	assert_int_equal(cvm_ratls_verifier_new(&o, at, &v), CVM_OK);
+	ders[0] = der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &der_len, 1, at, &verdict, &rep), CVM_E_MISMATCH);
+	assert_true(verdict.evidence_verified);
+	assert_false(verdict.simulated);
+	assert_int_equal(verdict.dcap.tcb_status, CVM_TCB_UP_TO_DATE);
+	assert_false(verdict.binding);
+	assert_string_equal(rep.failed->name, "binding");
+	cvm_ratls_verifier_free(v);
+	cvm_dcap_collateral_free(coll);
+	cvm_p256_keypair_free(key);
+	free(der);
+	free(pem);
+	free(val);
+	free(va_bytes);
+	free(quote);
+}
+
+/* fresh_answer quotes SHA-512("cvmkit-tls-fresh:" || bound) on `s` and
+ * wraps it in a V0 VersionedAttestation. */
+static uint8_t *fresh_answer(const struct sim *s, const uint8_t bound[64], size_t *len)
+{
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_va va;
+	uint8_t rd[64], *out = NULL;
+
+	assert_int_equal(cvm_ratls_fresh_report_data(bound, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s->dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&va, 0, sizeof(va));
+	va.tee = CVM_RATLS_TEE_TDX;
+	va.quote = ev.data;
+	va.quote_len = ev.data_len;
+	memcpy(va.report_data, rd, 64);
+	va.config = "";
+	assert_int_equal(cvm_va_encode(&va, 0, &out, len), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	return out;
+}
+
+static void fresh_check_binds_the_connection_and_the_instance(void **state)
+{
+	struct sim s, other;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier *v;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct made m, m2;
+	uint8_t bound[64], bound2[64], *ans, *ans2, tagged[64], plain[64];
+	size_t ans_len, ans2_len;
+
+	(void)state;
+	sim_up(&s, 0x42);
+	sim_up(&other, 0x43);
+	cvm_policy_init(&pol);
+	memset(bound, 0x11, sizeof(bound));
+	memset(bound2, 0x22, sizeof(bound2));
+	/* the tag keeps the fresh binding apart from the certificate's */
+	assert_int_equal(cvm_ratls_fresh_report_data(bound, tagged), CVM_OK);
+	assert_int_equal(cvm_sha512_tagged("ratls-cert", bound, 64, plain), CVM_OK);
+	assert_memory_not_equal(tagged, plain, 64);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, key, NULL, 0, &m),
+	                 CVM_OK);
+	v = sim_verifier(&s, &pol, false, false);
+	ans = fresh_answer(&s, bound, &ans_len);
+	if (cvm_ratls_check_fresh(v, m.der, m.len, ans, ans_len, bound, NOW + 60, &verdict, &rep) != CVM_OK)
+		fail_msg("%s", cvm_report_reason(&rep));
+	assert_true(verdict.evidence_verified);
+	assert_true(verdict.binding);
+	assert_true(verdict.replayed);
+	/* the answer for another connection: a relay */
+	assert_int_equal(
+	    cvm_ratls_check_fresh(v, m.der, m.len, ans, ans_len, bound2, NOW + 60, &verdict, &rep),
+	    CVM_E_MISMATCH);
+	assert_string_equal(rep.failed->name, "binding");
+	assert_non_null(strstr(rep.failed->detail, "relay"));
+	/* an answer from this instance for a leaf from another one */
+	assert_int_equal(
+	    make_on_sim(&other, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, key, NULL, 0, &m2), CVM_OK);
+	assert_int_equal(
+	    cvm_ratls_check_fresh(v, m2.der, m2.len, ans, ans_len, bound, NOW + 60, &verdict, &rep),
+	    CVM_E_MISMATCH);
+	assert_string_equal(rep.failed->name, "instance");
+	/* an answer from the other instance: its quote does not verify here */
+	ans2 = fresh_answer(&other, bound, &ans2_len);
+	assert_int_not_equal(
+	    cvm_ratls_check_fresh(v, m.der, m.len, ans2, ans2_len, bound, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_false(verdict.evidence_verified);
+	free(ans);
+	free(ans2);
+	made_free(&m);
+	made_free(&m2);
+	cvm_ratls_verifier_free(v);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+	sim_down(&other);
+}
+
+/* The system key: RTMR3 holds one cvmkit.agent-key event naming key A. A
+ * certificate for A has system_key; one for B (any guest process can get a
+ * quote over its own key) has not, and is rejected under
+ * require_system_key. */
+static void system_key_is_the_key_the_system_recorded(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *a = NULL, *b = NULL;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_ratls_verifier *v, *strict;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct cvm_va_event events[2];
+	struct made ma, mb;
+	uint8_t *spki = NULL, hash[32], d[2][48];
+	size_t spki_len;
+	const uint8_t *ders[1];
+
+	(void)state;
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	assert_int_equal(cvm_p256_keypair_generate(&a), CVM_OK);
+	assert_int_equal(cvm_p256_keypair_generate(&b), CVM_OK);
+	assert_int_equal(cvm_p256_keypair_spki(a, &spki, &spki_len), CVM_OK);
+	cvm_sha256(spki, spki_len, hash);
+	free(spki);
+	/* the system's events, then an app event */
+	memset(events, 0, sizeof(events));
+	events[0] = (struct cvm_va_event){.imr = 3,
+	                                  .event_type = 0x08000001,
+	                                  .event = CVM_EVIDENCE_EVENT_AGENT_KEY,
+	                                  .payload = hash,
+	                                  .payload_len = 32};
+	events[1] = (struct cvm_va_event){.imr = 3,
+	                                  .event_type = 0x08000001,
+	                                  .event = "app-event",
+	                                  .payload = (const uint8_t *)"x",
+	                                  .payload_len = 1};
+	rt_digest_v1(events[0].event, hash, 32, d[0]);
+	rt_digest_v1(events[1].event, events[1].payload, 1, d[1]);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_extend(tee, 3, d[0]), CVM_OK);
+	assert_int_equal(cvm_tee_extend(tee, 3, d[1]), CVM_OK);
+	cvm_tee_free(tee);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, a, events, 2, &ma),
+	                 CVM_OK);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, b, events, 2, &mb),
+	                 CVM_OK);
+	v = sim_verifier(&s, &pol, false, false);
+	strict = sim_verifier(&s, &pol, false, true);
+	ders[0] = ma.der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &ma.len, 1, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_true(verdict.replayed);
+	assert_true(verdict.system_key);
+	assert_int_equal(cvm_ratls_verifier_check(strict, ders, &ma.len, 1, NOW + 60, &verdict, &rep),
+	                 CVM_OK);
+	assert_true(verdict.system_key);
+	ders[0] = mb.der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &mb.len, 1, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_true(verdict.replayed);
+	assert_false(verdict.system_key);
+	assert_int_equal(cvm_ratls_verifier_check(strict, ders, &mb.len, 1, NOW + 60, &verdict, &rep),
+	                 CVM_E_POLICY);
+	assert_string_equal(rep.failed->name, "system_key");
+	/* a log that leaves out the app event does not replay to RTMR3 */
+	made_free(&mb);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_TDX, a, events, 1, &mb),
+	                 CVM_OK);
+	ders[0] = mb.der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &mb.len, 1, NOW + 60, &verdict, &rep),
+	                 CVM_E_MISMATCH);
+	assert_false(verdict.replayed);
+	assert_false(verdict.system_key);
+	assert_string_equal(rep.failed->name, "replay");
+	made_free(&ma);
+	made_free(&mb);
+	cvm_ratls_verifier_free(v);
+	cvm_ratls_verifier_free(strict);
+	cvm_p256_keypair_free(a);
+	cvm_p256_keypair_free(b);
+	sim_down(&s);
+}
+
+/* ---- the decoders inside the extensions ----------------------------------- */
+
+/* AppInfo in rmp_serde's array form: 8 byte strings, then optionally the
+ * init script hashes. */
+static size_t app_info(uint8_t *out, bool ninth, uint8_t mr_len)
+{
+	static const uint8_t lens[8] = {20, 32, 20, 32, 32, 32, 32, 5};
+	size_t n = 0;
+
+	out[n++] = ninth ? 0x99 : 0x98;
+	for (size_t i = 0; i < 8; i++) {
+		uint8_t l = (i == 4 || i == 5) ? mr_len : lens[i];
+
+		out[n++] = 0xc4;
+		out[n++] = l;
+		memset(out + n, (int)(0x10 + i), l);
+		n += l;
+	}
+	if (ninth)
+		out[n++] = 0xc0;
+	return n;
+}
+
+static void app_info_check_accepts_dstack_shape_only(void **state)
+{
+	uint8_t buf[512];
+	size_t n;
+	char err[256];
+
+	(void)state;
+	n = app_info(buf, false, 32);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_OK);
+	n = app_info(buf, true, 32);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_OK);
+	/* mr_system of 31 bytes */
+	n = app_info(buf, false, 31);
+	assert_int_equal(ratls_app_info_check(buf, n, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "mr_system"));
+	/* every truncation, one extra byte */
+	n = app_info(buf, true, 32);
+	for (size_t k = 0; k < n; k++)
+		assert_int_not_equal(ratls_app_info_check(buf, k, err, sizeof(err)), CVM_OK);
+	buf[n] = 0;
+	assert_int_not_equal(ratls_app_info_check(buf, n + 1, err, sizeof(err)), CVM_OK);
+	/* a map is the named form, not what dstack writes in 1.9 */
+	assert_int_equal(ratls_app_info_check((const uint8_t *)"\x80", 1, err, sizeof(err)), CVM_E_FORMAT);
+}
+
+/* The SEV extensions of R-D5 (tee-tools 2.x) and R-D6 (1.6.2): every
+ * truncation of the table fails cleanly, bit flips never crash. */
+static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
+{
+	static const char *const rels[] = {RD5, RD6};
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		size_t len;
+		uint8_t *der = cert_der(rels[v], 0, &len), *buf;
+		struct cvm_cert *c = NULL;
+		struct cvm_amd_collateral certs;
+		struct cvm_rd ext;
+		const uint8_t *report;
+		unsigned format;
+		char err[256];
+
+		assert_int_equal(cvm_cert_parse(der, len, &c), CVM_OK);
+		assert_int_equal(cvm_cert_ext(c, "1.2.840.113741.1337.7", &ext), CVM_OK);
+		buf = malloc(ext.len + 1);
+		assert_non_null(buf);
+		memcpy(buf, ext.p, ext.len);
+		assert_int_equal(cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)),
+		                 CVM_OK);
+		assert_int_equal(format, v == 0 ? 2 : 1);
+		cosmian_certs_cleanup(&certs);
+		for (size_t n = 0; n < ext.len; n++) {
+			assert_int_not_equal(
+			    cosmian_sev_parse(buf, n, &report, &certs, &format, err, sizeof(err)), CVM_OK);
+			assert_null(certs.vcek);
+			assert_true(err[0] != 0);
+		}
+		buf[ext.len] = 0;
+		assert_int_not_equal(
+		    cosmian_sev_parse(buf, ext.len + 1, &report, &certs, &format, err, sizeof(err)), CVM_OK);
+		for (size_t i = 1184; i < ext.len; i++) {
+			buf[i] ^= (uint8_t)(1u << (i % 8));
+			if (cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)) ==
+			    CVM_OK)
+				cosmian_certs_cleanup(&certs);
+			buf[i] ^= (uint8_t)(1u << (i % 8));
+		}
+		free(buf);
+		cvm_cert_free(c);
+		free(der);
+	}
+}
+
+/* A dstack certificate with 1.3, 1.4 and 1.9 from cvm_ratls_make reads back;
+ * a malformed 1.9 is refused when making. */
+static void make_carries_app_id_usage_and_app_info(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_ratls_evidence rev;
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_info *info = NULL;
+	uint8_t rd[64], ai[512], app_id[20], *der;
+	size_t ai_len, pem_len, der_len;
+	char *pem = NULL, err[256];
+
+	(void)state;
+	sim_up(&s, 0x42);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, key, NULL, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s.dir, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = CVM_RATLS_TEE_SNP;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	memset(app_id, 0x9e, sizeof(app_id));
+	ai_len = app_info(ai, true, 32);
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = "app";
+	o.not_before = NOW;
+	o.not_after = NOW + 3600;
+	o.app_id = app_id;
+	o.usage = "app:custom";
+	o.app_info = ai;
+	o.app_info_len = ai_len;
+	assert_int_equal(cvm_ratls_make(&o, key, &rev, NULL, NULL, &pem, &pem_len), CVM_OK);
+	der = pem_der(pem, pem_len, &der_len);
+	assert_int_equal(cvm_ratls_parse(der, der_len, &info, err, sizeof(err)), CVM_OK);
+	assert_true(info->has_app_id);
+	assert_memory_equal(info->app_id, app_id, 20);
+	assert_string_equal(info->usage, "app:custom");
+	assert_int_equal(info->app_info_len, ai_len);
+	assert_memory_equal(info->app_info, ai, ai_len);
+	assert_true(info->binding);
+	assert_int_equal(info->attestation->variant, 3);
+	cvm_ratls_info_free(info);
+	free(der);
+	free(pem);
+	pem = NULL;
+	ai[0] = 0x97; /* 7 fields */
+	assert_int_equal(cvm_ratls_make(&o, key, &rev, NULL, NULL, &pem, &pem_len), CVM_E_INVAL);
+	assert_null(pem);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +1479,20 @@ int main(void)
 	    cmocka_unit_test(parse_rd5_cosmian_sev_tee_tools_2),
 	    cmocka_unit_test(parse_rd6_cosmian_sev_tee_tools_1_6_2),
 	    cmocka_unit_test(parse_survives_truncated_and_flipped_extensions),
+	    cmocka_unit_test(make_verify_dstack_tdx),
+	    cmocka_unit_test(make_verify_dstack_snp),
+	    cmocka_unit_test(make_verify_cosmian_tdx),
+	    cmocka_unit_test(make_verify_cosmian_snp_with_its_own_chain),
+	    cmocka_unit_test(make_refuses_evidence_for_another_key),
+	    cmocka_unit_test(verify_rejects_evidence_that_binds_another_key),
+	    cmocka_unit_test(verify_rejects_expired_and_not_yet_valid),
+	    cmocka_unit_test(verify_accepts_a_legacy_ca_chain_only_when_allowed),
+	    cmocka_unit_test(verify_real_tdx_quote_in_a_certificate),
+	    cmocka_unit_test(fresh_check_binds_the_connection_and_the_instance),
+	    cmocka_unit_test(system_key_is_the_key_the_system_recorded),
+	    cmocka_unit_test(app_info_check_accepts_dstack_shape_only),
+	    cmocka_unit_test(cosmian_sev_tables_survive_truncation_and_flips),
+	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
