@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -237,11 +238,58 @@ static bool write_all(SSL *ssl, const char *p, size_t len)
 	return true;
 }
 
-/* read_reply reads the answer until the peer closes (we asked for
- * Connection: close) or FETCH_REPLY_MAX. */
+/* header_end is the length of the header block of the `len` bytes at
+ * `buf` (up to the empty line, without it), or 0 while it is incomplete. */
+static size_t header_end(const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i + 4 <= len && i < FETCH_HEADERS_MAX; i++)
+		if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
+			return i;
+	return 0;
+}
+
+/* content_length finds the Content-Length header (case-insensitive name)
+ * in the header block; false when absent, repeated or not a number. */
+static bool content_length(const uint8_t *buf, size_t hl, size_t *out)
+{
+	static const char name[] = "\r\ncontent-length:";
+	const size_t nl = sizeof(name) - 1;
+	bool found = false;
+
+	for (size_t i = 0; i + nl <= hl; i++) {
+		size_t j = i + nl, v = 0;
+		bool digits = false;
+
+		if (strncasecmp((const char *)buf + i, name, nl) != 0)
+			continue;
+		if (found)
+			return false; /* two Content-Length headers: ambiguous */
+		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
+			j++;
+		while (j < hl && buf[j] >= '0' && buf[j] <= '9') {
+			if (v > FETCH_REPLY_MAX / 10)
+				return false;
+			v = v * 10 + (size_t)(buf[j] - '0');
+			digits = true;
+			j++;
+		}
+		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
+			j++;
+		if (!digits || (j < hl && buf[j] != '\r'))
+			return false;
+		*out = v;
+		found = true;
+	}
+	return found;
+}
+
+/* read_reply reads the answer: its header block and the Content-Length
+ * bytes it announces (or, without one, up to the peer's close), at most
+ * FETCH_REPLY_MAX. */
 static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 {
-	size_t cap = 64 * 1024, len = 0;
+	size_t cap = 64 * 1024, len = 0, hl = 0, cl = 0;
+	bool has_cl = false;
 	uint8_t *buf = malloc(cap);
 
 	*out = NULL;
@@ -251,6 +299,20 @@ static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 	for (;;) {
 		int n;
 
+		if (hl == 0) {
+			hl = header_end(buf, len);
+			if (hl != 0) {
+				has_cl = content_length(buf, hl, &cl);
+				if (has_cl && cl > FETCH_REPLY_MAX - hl - 4) {
+					free(buf);
+					return CVM_E_TOO_LARGE;
+				}
+			}
+		}
+		if (hl != 0 && has_cl && len >= hl + 4 + cl) {
+			len = hl + 4 + cl; /* nothing after the answer is read */
+			break;
+		}
 		if (len == cap) {
 			uint8_t *nb;
 
@@ -273,10 +335,11 @@ static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 			int e = SSL_get_error(ssl, n);
 
 			ERR_clear_error();
-			if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && len > 0))
+			/* Without Content-Length the answer ends at the close. */
+			if (hl != 0 && !has_cl && (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL))
 				break;
 			free(buf);
-			return CVM_E_SYSTEM;
+			return hl != 0 ? CVM_E_TRUNCATED : CVM_E_SYSTEM;
 		}
 		len += (size_t)n;
 	}
@@ -295,16 +358,13 @@ static int parse_reply(const uint8_t *buf, size_t len, uint8_t **va, size_t *va_
 	const uint8_t *p;
 	json_t *o = NULL, *a;
 	json_error_t jerr;
-	size_t hl = 0;
+	size_t hl = header_end(buf, len);
 	uint8_t *out = NULL;
 	int r;
 
 	*va = NULL;
 	*va_len = 0;
-	/* The header block ends at the first empty line, within the cap. */
-	while (hl + 4 <= len && hl < FETCH_HEADERS_MAX && memcmp(buf + hl, "\r\n\r\n", 4) != 0)
-		hl++;
-	if (hl + 4 > len || hl >= FETCH_HEADERS_MAX) {
+	if (hl == 0) {
 		(void)snprintf(why, why_len, "the answer has no complete HTTP header block");
 		return CVM_E_FORMAT;
 	}
@@ -588,8 +648,12 @@ int cmd_ratls_fetch(int argc, char **argv)
 	int c, rc;
 
 	memset(&f, 0, sizeof(f));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+	opterr = 0;
+	optind = 0; /* a full reset: main() parsed the common options before */
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
 		if (cli_common_option(c))
 			continue;
 		switch (c) {
@@ -625,8 +689,13 @@ int cmd_ratls_fetch(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
+		case ':':
+			cli_err(CMD, "option '%s' needs a value; see '%s cert ratls fetch --help'",
+			        argv[optind - 1], CLI_PROG);
+			return CLI_EXIT_USAGE;
 		default:
-			usage(stderr);
+			cli_err(CMD, "unknown option '%s'; see '%s cert ratls fetch --help'",
+			        argv[optind - 1], CLI_PROG);
 			return CLI_EXIT_USAGE;
 		}
 	}

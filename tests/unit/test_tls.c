@@ -507,7 +507,7 @@ static void fresh_answer_of_another_connection_is_refused_as_a_relay(void **stat
 	struct ratls_ident id;
 	struct side srv, cli;
 	struct cvm_ratls_verdict fv;
-	uint8_t first_bound[64], *first_va, *leaf;
+	uint8_t nonce[CVM_TLS_FRESH_NONCE_LEN], first_bound[64], *first_va, *leaf;
 	size_t first_va_len, leaf_len;
 
 	(void)state;
@@ -518,7 +518,10 @@ static void fresh_answer_of_another_connection_is_refused_as_a_relay(void **stat
 	assert_int_equal(cvm_tls_server_ctx_new(id.chain_pem, id.key, NULL, &srv.ctx), CVM_OK);
 	assert_int_equal(cvm_tls_client_ctx_new(verifier, NULL, NULL, &cli.ctx), CVM_OK);
 	srv.id = &id;
-	connect_pair(&srv, &cli, NULL);
+	/* The same nonce on both connections: only the exporter tells them
+	 * apart. */
+	memset(nonce, 0x5a, sizeof(nonce));
+	connect_pair(&srv, &cli, nonce);
 	assert_true(cli.ok);
 	memcpy(first_bound, cli.bound, 64);
 	first_va = cli.va;
@@ -528,7 +531,7 @@ static void fresh_answer_of_another_connection_is_refused_as_a_relay(void **stat
 	side_cleanup(&cli);
 	/* A second connection: the first one's answer does not bind it (as a
 	 * relay's answer, made for the relay's own session, does not). */
-	connect_pair(&srv, &cli, NULL);
+	connect_pair(&srv, &cli, nonce);
 	assert_true(cli.ok);
 	assert_memory_not_equal(first_bound, cli.bound, 64);
 	leaf = leaf_der(id.chain_pem, &leaf_len);
