@@ -101,6 +101,7 @@ function connect(localAddress) {
 	return new Promise((resolve, reject) => {
 		const s = tls.connect({ host: "127.0.0.1", port: PORT, localAddress, rejectUnauthorized: false,
 			minVersion: "TLSv1.3", servername: "cvm-agentd" });
+		s.setMaxListeners(0);
 		s.once("secureConnect", () => resolve(s));
 		s.once("error", reject);
 		s.once("close", () => reject(new Error("closed before the handshake finished")));
@@ -266,7 +267,11 @@ node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.lo
 }
 # The fetch command verifies the peer and the fresh attestation end to end,
 # with the certificate key required to be the one RTMR3 recorded.
-col="$tmp/sim/collateral"
+# Only the TDX collateral: fetch anchors the Intel and the AMD collateral in
+# the one --root it is given.
+mkdir "$tmp/col"
+ln -s "$tmp/sim/collateral/tdx" "$tmp/col/tdx"
+col="$tmp/col"
 rc=0
 "$bin/cvm" cert ratls fetch --collateral "$col" --root "$col/tdx/intel_sgx_root_ca.der" --require-agent-key \
 	"127.0.0.1:$(cat "$tmp/tls-port")" >"$tmp/fetch.out" 2>"$tmp/fetch.err" || rc=$?
@@ -276,5 +281,35 @@ elif [ "$rc" -ne 0 ]; then
 	cat "$tmp/fetch.out" "$tmp/fetch.err"
 	echo "agentd_tls: FAIL: cvm cert ratls fetch --require-agent-key exited $rc"
 	exit 1
+else
+	for want in "certificate: dstack profile, tdx evidence, the agent's key" \
+		"fresh evidence: bound to this TLS connection" "verdict: accepted"; do
+		grep -qF "$want" "$tmp/fetch.out" || {
+			cat "$tmp/fetch.out"
+			echo "agentd_tls: FAIL: cvm cert ratls fetch did not say: $want"
+			exit 1
+		}
+	done
+	# Through a relay that terminates TLS with the agent's own certificate and
+	# identity key: the fresh evidence is bound to the relay's session to the
+	# agent, not to the client's, and fetch says so (exit 3).
+	if command -v python3 >/dev/null; then
+		timeout 5 openssl s_client -connect "127.0.0.1:$(cat "$tmp/tls-port")" -tls1_3 </dev/null 2>/dev/null |
+			openssl x509 >"$tmp/agent-cert.pem"
+		python3 "$(dirname "$0")/ratls_relay_proxy.py" "$tmp/agent-cert.pem" "$tmp/sim/agent/cvm-agentd-identity.pem" \
+			"$(cat "$tmp/tls-port")" "$tmp/relay-port" 2>"$tmp/relay.log" &
+		pids+=($!)
+		wait_for "$tmp/relay-port" "${pids[2]}" "$tmp/relay.log"
+		rc=0
+		"$bin/cvm" cert ratls fetch --collateral "$col" --root "$col/tdx/intel_sgx_root_ca.der" --require-agent-key \
+			"127.0.0.1:$(cat "$tmp/relay-port")" >"$tmp/relay.out" 2>"$tmp/relay.err" || rc=$?
+		if [ "$rc" -ne 3 ] || ! grep -q "bound to another TLS connection" "$tmp/relay.err"; then
+			cat "$tmp/relay.out" "$tmp/relay.err"
+			echo "agentd_tls: FAIL: fetch through a relay exited $rc, want 3 and the relay line"
+			exit 1
+		fi
+	else
+		echo "agentd_tls: SKIP part: the relay case needs python3"
+	fi
 fi
 echo "agentd_tls: ok"
