@@ -296,6 +296,11 @@ void agent_rtlog_replay(const struct agent_rtlog *l, uint8_t out[48]);
 json_t *agent_event_log_json(const struct agent *a, bool with_boot_payloads);
 /* agent_quote_log returns GetQuote's event_log string (cached). */
 const char *agent_quote_log(struct agent *a);
+/* agent_va_events returns the event log (boot events, then runtime events)
+ * as lib/ratls's events, borrowing from `a` (valid while the runtime log's
+ * lock is held); *count is their number. The caller frees the array. NULL
+ * when out of memory. */
+struct cvm_va_event *agent_va_events(const struct agent *a, size_t *count);
 /* agent_va_encode encodes dstack's VersionedAttestation (spec §5.6) of the
  * evidence `quote` made on `platform` over `report_data`, with the agent's
  * event log, runtime events and vm_config, through lib/ratls's cvm_va_encode

@@ -81,25 +81,14 @@ const char *agent_quote_log(struct agent *a)
 	return s;
 }
 
-int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const uint8_t *quote,
-                    size_t quote_len, const uint8_t report_data[64], unsigned version, uint8_t **out,
-                    size_t *out_len)
+struct cvm_va_event *agent_va_events(const struct agent *a, size_t *count)
 {
-	struct cvm_va va;
-	struct cvm_va_event *ev = NULL;
-	struct cvm_va_runtime_event *rt = NULL;
 	size_t n = a->boot_count + a->rt.count;
-	int r;
+	struct cvm_va_event *ev = calloc(n != 0 ? n : 1, sizeof(*ev));
 
-	*out = NULL;
-	*out_len = 0;
-	memset(&va, 0, sizeof(va));
-	ev = calloc(n != 0 ? n : 1, sizeof(*ev));
-	rt = calloc(a->rt.count != 0 ? a->rt.count : 1, sizeof(*rt));
-	if (ev == NULL || rt == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
+	*count = 0;
+	if (ev == NULL)
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct agent_event *e = i < a->boot_count ? &a->boot[i] : &a->rt.ev[i - a->boot_count];
 
@@ -110,6 +99,29 @@ int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const
 		                              .event = e->name != NULL ? e->name : "",
 		                              .payload = e->payload,
 		                              .payload_len = e->payload_len};
+	}
+	*count = n;
+	return ev;
+}
+
+int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const uint8_t *quote,
+                    size_t quote_len, const uint8_t report_data[64], unsigned version, uint8_t **out,
+                    size_t *out_len)
+{
+	struct cvm_va va;
+	struct cvm_va_event *ev = NULL;
+	struct cvm_va_runtime_event *rt = NULL;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	memset(&va, 0, sizeof(va));
+	ev = agent_va_events(a, &n);
+	rt = calloc(a->rt.count != 0 ? a->rt.count : 1, sizeof(*rt));
+	if (ev == NULL || rt == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
 	}
 	for (size_t i = 0; i < a->rt.count; i++)
 		rt[i] = (struct cvm_va_runtime_event){.event = a->rt.ev[i].name,

@@ -1,13 +1,13 @@
 /* The agent's RA-TLS certificates (dstack's profile, spec §6.1) and its TLS
  * listener's certificate and context.
  *
- * Every certificate with evidence the agent makes comes from
- * agent_ratls_cert: GetTlsKey, /v1/IssueCert and Tappd.DeriveKey with
- * usage_ra_tls, and the TLS listener's certificate for the identity key.
- * Its report data is SHA-512("ratls-cert:" || SPKI DER) of the certified
- * key; it carries the quote (1.1) and the event log (1.2) that dstack 0.5.x
- * readers need, the VersionedAttestation (1.8) that newer ones read first,
- * and the app info (1.9) when the caller gives it. */
+ * Every certificate the agent issues comes from agent_ratls_cert: GetTlsKey,
+ * /v1/IssueCert and Tappd.DeriveKey, and the TLS listener's certificate for
+ * the identity key. With evidence it is lib/ratls's cvm_ratls_make in
+ * dstack's profile: report data SHA-512("ratls-cert:" || SPKI DER) of the
+ * certified key, the VersionedAttestation (1.8) that newer readers take
+ * first and, on TDX, the quote (1.1) and the event log (1.2) that dstack
+ * 0.5.x readers need; the app info (1.9) when the caller gives it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +25,6 @@
 #include "agent.h"
 #include "daemon.h"
 
-#define OID_RATLS_TDX_QUOTE "1.3.6.1.4.1.62397.1.1"
-#define OID_RATLS_EVENT_LOG "1.3.6.1.4.1.62397.1.2"
-#define OID_RATLS_ATTESTATION "1.3.6.1.4.1.62397.1.8"
 #define OID_RATLS_APP_INFO "1.3.6.1.4.1.62397.1.9"
 #define RATLS_EXT_MAX ((size_t)48 * 1024 * 1024)
 
@@ -63,86 +60,102 @@ int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
 	return agent_key_report_data(a->identity, rd);
 }
 
+/* app_info_cert makes a certificate without evidence that carries only the
+ * 1.9 app info (with_app_info without usage_ra_tls). */
+static int app_info_cert(struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
+                         const uint8_t *app_info, size_t app_info_len,
+                         const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                         char **out_pem, size_t *out_len)
+{
+	struct cvm_cert_ext_spec ext;
+	uint8_t *val = NULL;
+	size_t val_len = 0;
+	struct cvm_wr w;
+	int r;
+
+	cvm_wr_init(&w, RATLS_EXT_MAX);
+	der_octet_string(&w, app_info, app_info_len);
+	r = cvm_wr_finish(&w, &val, &val_len);
+	if (r != CVM_OK)
+		return r;
+	ext = (struct cvm_cert_ext_spec){OID_RATLS_APP_INFO, false, val, val_len};
+	tpl->exts = &ext;
+	tpl->ext_count = 1;
+	r = cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
+	tpl->exts = NULL;
+	tpl->ext_count = 0;
+	free(val);
+	return r;
+}
+
 int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
                      bool with_evidence, const uint8_t *app_info, size_t app_info_len,
                      const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
                      size_t *out_len, char *err, size_t err_len)
 {
-	struct cvm_cert_ext_spec exts[4];
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_evidence rev;
 	struct cvm_tee_evidence ev;
-	const uint8_t *payload[4];
-	size_t payload_len[4], ext_len[4] = {0, 0, 0, 0}, att_len = 0, n = 0;
-	uint8_t *ext_buf[4] = {NULL, NULL, NULL, NULL}, *att = NULL, rd[64];
-	const char *log = NULL, *oid[4];
+	struct cvm_va_event *events = NULL;
+	size_t event_count = 0;
+	uint8_t rd[64];
 	int r;
 
 	*out_pem = NULL;
 	*out_len = 0;
+	if (!with_evidence) {
+		if (app_info == NULL)
+			return cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
+		return app_info_cert(tpl, kp, app_info, app_info_len, issuer_key, issuer, out_pem, out_len);
+	}
 	memset(&ev, 0, sizeof(ev));
-	if (!with_evidence)
-		goto exts;
 	r = agent_key_report_data(kp, rd);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot bind the key");
-		goto out;
+		return r;
 	}
 	r = agent_rtlog_lock(&a->rt, LOCK_SH);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot lock the runtime event log");
-		goto out;
+		return r;
 	}
 	r = cvm_tee_quote(a->tee, rd, &ev);
-	if (r == CVM_OK)
-		log = agent_quote_log(a);
-	if (r == CVM_OK && log == NULL)
-		r = CVM_E_NOMEM;
-	if (r == CVM_OK && ev.platform == CVM_TEE_PLATFORM_TDX)
-		r = agent_va_encode(a, CVM_TEE_PLATFORM_TDX, ev.data, ev.data_len, rd, 0, &att, &att_len);
-	agent_rtlog_unlock(&a->rt);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot attest the key");
 		goto out;
 	}
-	oid[n] = OID_RATLS_TDX_QUOTE;
-	payload[n] = ev.data;
-	payload_len[n++] = ev.data_len;
-	oid[n] = OID_RATLS_EVENT_LOG;
-	payload[n] = (const uint8_t *)log;
-	payload_len[n++] = strlen(log);
-	if (att != NULL) {
-		oid[n] = OID_RATLS_ATTESTATION;
-		payload[n] = att;
-		payload_len[n++] = att_len;
+	events = agent_va_events(a, &event_count);
+	if (events == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
 	}
-exts:
-	if (app_info != NULL) {
-		oid[n] = OID_RATLS_APP_INFO;
-		payload[n] = app_info;
-		payload_len[n++] = app_info_len;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct cvm_wr w;
-
-		cvm_wr_init(&w, RATLS_EXT_MAX);
-		der_octet_string(&w, payload[i], payload_len[i]);
-		r = cvm_wr_finish(&w, &ext_buf[i], &ext_len[i]);
-		if (r != CVM_OK) {
-			(void)snprintf(err, err_len, "the evidence does not fit in a certificate");
-			goto out;
-		}
-		exts[i] = (struct cvm_cert_ext_spec){oid[i], false, ext_buf[i], ext_len[i]};
-	}
-	tpl->exts = exts;
-	tpl->ext_count = n;
-	r = cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
-	tpl->exts = NULL;
-	tpl->ext_count = 0;
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = ev.platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	rev.events = ev.platform == CVM_TEE_PLATFORM_TDX ? events : NULL;
+	rev.event_count = ev.platform == CVM_TEE_PLATFORM_TDX ? event_count : 0;
+	rev.config = a->vm_config;
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = tpl->common_name;
+	o.organization = tpl->organization;
+	o.alt_names = tpl->alt_names;
+	o.alt_name_count = tpl->alt_name_count;
+	o.not_before = tpl->not_before;
+	o.not_after = tpl->not_after;
+	o.server_auth = tpl->usage_server_auth;
+	o.client_auth = tpl->usage_client_auth;
+	o.legacy_tdx = true; /* dstack 0.5.x readers take the quote from 1.1 */
+	o.app_info = app_info;
+	o.app_info_len = app_info_len;
+	/* under the lock: the events borrow from the runtime log */
+	r = cvm_ratls_make(&o, kp, &rev, issuer_key, issuer, out_pem, out_len);
 	if (r != CVM_OK && r != CVM_E_INVAL)
-		(void)snprintf(err, err_len, "cannot make the certificate");
+		(void)snprintf(err, err_len, "cannot make the RA-TLS certificate");
 out:
-	for (size_t i = 0; i < 4; i++)
-		free(ext_buf[i]);
-	free(att);
+	agent_rtlog_unlock(&a->rt);
+	free(events);
 	cvm_tee_evidence_cleanup(&ev);
 	return r;
 }

@@ -210,6 +210,14 @@ if (ia.status === 200) {
 	check(items[6] === info.json.os_image_hash && Buffer.from(items[7], "hex").toString() === info.json.key_provider_info,
 		"1.9: os_image_hash and key_provider_info are Info's");
 }
+// both: evidence and app info (lib/ratls checks the app info's shape)
+const both = await post("/v1/IssueCert", { subject: "v1.example", usage_ra_tls: true, with_app_info: true });
+check(both.status === 200, `IssueCert with usage_ra_tls and with_app_info: 200 (${both.status} ${both.text.slice(0, 200)})`);
+if (both.status === 200) {
+	const der = new crypto.X509Certificate(both.json.certificate_chain[0]).raw;
+	for (const last of ["01", "02", "08", "09"])
+		check(der.includes(Buffer.from("060a2b0601040183e73d01" + last, "hex")), `IssueCert: extension 1.${Number(last)}`);
+}
 const bad = await post("/v1/IssueCert", { not_before: 10, not_after: 5 });
 check(bad.status === 400, "IssueCert: not_before must be before not_after");
 
