@@ -299,7 +299,7 @@ static int m_get_quote(void *ctx, struct cvm_rpc_call *c, json_t **out)
 }
 
 static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], unsigned version,
-                             json_t **out);
+                             bool with_snp, json_t **out);
 
 static int m_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
@@ -309,7 +309,7 @@ static int m_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	r = padded_report_data(c, rd);
 	if (r != CVM_OK)
 		return r;
-	return attestation_reply(ctx, c, rd, 0, out);
+	return attestation_reply(ctx, c, rd, 0, false, out);
 }
 
 static int m_get_evidence(void *ctx, struct cvm_rpc_call *c, json_t **out)
@@ -490,9 +490,13 @@ out:
 }
 
 /* attestation_reply quotes over `rd` and answers {"attestation": hex} with
- * dstack's VersionedAttestation in `version` (0: SCALE, 1: MessagePack). */
+ * dstack's VersionedAttestation in `version` (0: SCALE, 1: MessagePack).
+ * On SEV-SNP only `with_snp`: its VersionedAttestation also carries the MR
+ * config document and the report's certificates, which the agent does not
+ * keep yet, so dstack's verifiers would not accept it; cvmkit's (the TLS
+ * listener's clients) do not need them. */
 static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], unsigned version,
-                             json_t **out)
+                             bool with_snp, json_t **out)
 {
 	struct cvm_tee_evidence ev;
 	uint8_t *att = NULL;
@@ -500,9 +504,7 @@ static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint
 	int r;
 
 	memset(&ev, 0, sizeof(ev));
-	/* SEV-SNP's VersionedAttestation also carries the MR config document
-	 * and the report's certificates, which the agent does not keep yet */
-	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX)
+	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX && !with_snp)
 		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "Attest is implemented for TDX only");
 	r = agent_rtlog_lock(&a->rt, LOCK_SH);
 	if (r != CVM_OK)
@@ -546,7 +548,7 @@ static int m_v1_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = cvm_rpc_bool(c, "include_boottime_gpu_evidence", &gpu);
 	if (r != CVM_OK)
 		return r;
-	r = attestation_reply(ctx, c, rd, 1, out);
+	r = attestation_reply(ctx, c, rd, 1, false, out);
 	/* no GPU is ever attached to cvm-agentd's TEE: the list is always empty */
 	if (r == CVM_OK && cvm_json_set(*out, "boottime_gpu_evidence", json_array()) != CVM_OK) {
 		json_decref(*out);
@@ -639,7 +641,7 @@ static int m_tls_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	r = agent_identity_report_data(a, rd);
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot bind the identity key");
-	return attestation_reply(a, c, rd, 0, out);
+	return attestation_reply(a, c, rd, 0, true, out);
 }
 
 /* m_fresh_attest answers include/cvmkit/tls.h's fresh attestation: a
@@ -670,7 +672,7 @@ static int m_fresh_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		    "is unavailable");
 	if (r != CVM_OK)
 		return fail_r(c, r, "cannot compute the report data");
-	return attestation_reply(ctx, c, rd, 0, out);
+	return attestation_reply(ctx, c, rd, 0, true, out);
 }
 
 /* ---- EmitEvent, Info, Version --------------------------------------------- */

@@ -139,6 +139,8 @@ int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const
 	memcpy(va.report_data, report_data, 64);
 	va.config = a->vm_config;
 	va.config_len = strlen(a->vm_config);
+	if (platform != CVM_TEE_PLATFORM_TDX)
+		va.mr_config = ""; /* not kept yet: see attestation_reply */
 	r = cvm_va_encode(&va, version, out, out_len);
 out:
 	free(ev);

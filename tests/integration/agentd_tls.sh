@@ -10,7 +10,12 @@
 #    GetKey, GetTlsKey, GetQuote, EmitEvent, Sign and the v1 surface are 404;
 #  - its caps: a peer over max_connections_per_peer is refused while another
 #    client is served, a request over max_body is refused, a client that
-#    never finishes its handshake is cut at handshake_timeout.
+#    never finishes its handshake is cut at handshake_timeout;
+#  - SIGHUP renews its certificate;
+#  - `cvm cert ratls fetch --require-agent-key` accepts it, and exits 3
+#    through a relay that terminates TLS with the agent's own certificate and
+#    key; on the simulated SEV-SNP the fresh evidence works too, and
+#    --require-agent-key refuses (no register records the key there).
 set -euo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
@@ -272,6 +277,7 @@ node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.lo
 mkdir "$tmp/col"
 ln -s "$tmp/sim/collateral/tdx" "$tmp/col/tdx"
 col="$tmp/col"
+fetch_ok=0
 rc=0
 "$bin/cvm" cert ratls fetch --collateral "$col" --root "$col/tdx/intel_sgx_root_ca.der" --require-agent-key \
 	"127.0.0.1:$(cat "$tmp/tls-port")" >"$tmp/fetch.out" 2>"$tmp/fetch.err" || rc=$?
@@ -282,6 +288,7 @@ elif [ "$rc" -ne 0 ]; then
 	echo "agentd_tls: FAIL: cvm cert ratls fetch --require-agent-key exited $rc"
 	exit 1
 else
+	fetch_ok=1
 	for want in "certificate: dstack profile, tdx evidence, the agent's key" \
 		"fresh evidence: bound to this TLS connection" "verdict: accepted"; do
 		grep -qF "$want" "$tmp/fetch.out" || {
@@ -310,6 +317,38 @@ else
 		fi
 	else
 		echo "agentd_tls: SKIP part: the relay case needs python3"
+	fi
+fi
+
+# 3. SEV-SNP: the same listener on the simulated SNP; the fresh evidence is
+# bound as on TDX, but no register records the identity key, so a client
+# that requires the system's key refuses it (exit 3) and says why.
+if [ "$fetch_ok" -eq 1 ]; then
+	"$bin/cvm" sim init "$tmp/snp" >/dev/null
+	"$bin/cvm-agentd" --simulator "$tmp/snp" --platform snp --listen "unix:$tmp/snp.sock" --tls 127.0.0.1:0 \
+		--tls-port-file "$tmp/snp-port" >"$tmp/agent-snp.log" 2>&1 &
+	pids+=($!)
+	wait_for "$tmp/snp-port" "$!" "$tmp/agent-snp.log"
+	mkdir "$tmp/col-snp"
+	ln -s "$tmp/snp/collateral/snp" "$tmp/col-snp/snp"
+	"$bin/cvm" cert ratls fetch --collateral "$tmp/col-snp" --root "$tmp/snp/collateral/snp/ark.pem" \
+		"127.0.0.1:$(cat "$tmp/snp-port")" >"$tmp/snp.out" 2>"$tmp/snp.err" || {
+		cat "$tmp/snp.out" "$tmp/snp.err" "$tmp/agent-snp.log"
+		echo "agentd_tls: FAIL: cvm cert ratls fetch against the SNP agent"
+		exit 1
+	}
+	grep -q "fresh evidence: bound to this TLS connection" "$tmp/snp.out" || {
+		cat "$tmp/snp.out"
+		echo "agentd_tls: FAIL: SNP: no fresh evidence"
+		exit 1
+	}
+	rc=0
+	"$bin/cvm" cert ratls fetch --collateral "$tmp/col-snp" --root "$tmp/snp/collateral/snp/ark.pem" \
+		--require-agent-key "127.0.0.1:$(cat "$tmp/snp-port")" >"$tmp/snp2.out" 2>"$tmp/snp2.err" || rc=$?
+	if [ "$rc" -ne 3 ] || ! grep -q "not the one the system recorded" "$tmp/snp2.err"; then
+		cat "$tmp/snp2.out" "$tmp/snp2.err"
+		echo "agentd_tls: FAIL: SNP with --require-agent-key exited $rc, want 3 (no register records the key)"
+		exit 1
 	fi
 fi
 echo "agentd_tls: ok"
