@@ -76,10 +76,10 @@ static int put_cert(struct cvm_amd_collateral *c, enum cert_kind k, const uint8_
 		return CVM_OK; /* an entry cvmkit has no use for */
 	}
 	if (*slot != NULL)
-		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "the SEV certificate table has two entries of one kind");
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "the SEV certificate table has two entries of one kind");
 	if (n == 0 || n > (k == K_CRL ? CVM_AMD_CRL_MAX : CVM_CERT_DER_MAX))
-		return cvm_err_set(
+		return RATLS_ERR(
 		    err, err_len, CVM_E_TOO_LARGE,
 		    "an SEV certificate table entry has %zu bytes (an empty or oversized certificate)", n);
 	*slot = malloc(n);
@@ -178,12 +178,12 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
 	*format = 0;
 	cvm_rd_init(&r, buf, len);
 	if (!cvm_rd_bytes(&r, report, RATLS_SNP_REPORT_LEN))
-		return cvm_err_set(err, err_len, CVM_E_TRUNCATED,
-		                   "the SEV extension has %zu bytes, fewer than a 1184-byte report", len);
+		return RATLS_ERR(err, err_len, CVM_E_TRUNCATED,
+		                 "the SEV extension has %zu bytes, fewer than a 1184-byte report", len);
 	table = r;
 	if (cvm_rd_empty(&table))
-		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "the SEV extension holds a report without its certificate table");
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "the SEV extension holds a report without its certificate table");
 	/* The two formats cannot both fit: in 2.x the second u32 is an entry
 	 * length of at least 16 bytes, in 1.6.2 the high half of a u64 count. */
 	rc2 = parse_v2(table, certs, err, err_len);
@@ -202,11 +202,11 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
 	cosmian_certs_cleanup(certs);
 	if (rc1 == CVM_E_NOMEM)
 		return rc1;
-	return cvm_err_set(
-	    err, err_len, rc2 == CVM_E_TRUNCATED && rc1 == CVM_E_TRUNCATED ? CVM_E_TRUNCATED : CVM_E_FORMAT,
-	    "the SEV certificate table after the report (%zu bytes) is in neither tee-tools 2.x "
-	    "nor 1.6.2 form",
-	    len - RATLS_SNP_REPORT_LEN);
+	return RATLS_ERR(err, err_len,
+	                 rc2 == CVM_E_TRUNCATED && rc1 == CVM_E_TRUNCATED ? CVM_E_TRUNCATED : CVM_E_FORMAT,
+	                 "the SEV certificate table after the report (%zu bytes) is in neither tee-tools 2.x "
+	                 "nor 1.6.2 form",
+	                 len - RATLS_SNP_REPORT_LEN);
 }
 
 /* der_of gives the DER of one PEM or DER certificate (a copy in *owned). */

@@ -112,11 +112,11 @@ static int dstack_value(const struct cvm_cert *c, const char *oid, const char *n
 	int rc = cvm_cert_ext(c, oid, &ext);
 
 	if (rc != CVM_OK)
-		return cvm_err_set(err, err_len, CVM_E_FORMAT, "extension %s (%s) cannot be read", oid, name);
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension %s (%s) cannot be read", oid, name);
 	if (!cvm_rd_asn1(&ext, val, CVM_ASN1_OCTET_STRING) || !cvm_rd_empty(&ext))
-		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "extension %s (%s) is not one DER OCTET STRING holding the value", oid,
-		                   name);
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "extension %s (%s) is not one DER OCTET STRING holding the value", oid,
+		                 name);
 	return CVM_OK;
 }
 
@@ -130,8 +130,8 @@ static int check_event_log_json(const uint8_t *p, size_t n, char *err, size_t er
 	int rc;
 
 	if (n == 0 || n > CVM_RATLS_CERT_MAX)
-		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "extension 1.2 (event log) is empty or too long");
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "extension 1.2 (event log) is empty or too long");
 	rc = cvm_evl_parser_new_mem(p, n, CVM_EVL_DSTACK_JSON, &ps);
 	if (rc != CVM_OK)
 		return rc;
@@ -141,7 +141,7 @@ static int check_event_log_json(const uint8_t *p, size_t n, char *err, size_t er
 			break;
 	}
 	if (rc != CVM_OK)
-		rc = cvm_err_set(err, err_len, rc, "extension 1.2 (event log): %s", cvm_evl_parser_err(ps));
+		rc = RATLS_ERR(err, err_len, rc, "extension 1.2 (event log): %s", cvm_evl_parser_err(ps));
 	cvm_evl_parser_free(ps);
 	return rc;
 }
@@ -164,7 +164,7 @@ static int parse_dstack(const struct cvm_cert *c, struct info_own *o, char *err,
 			return rc;
 		rc = cvm_va_decode(v.p, v.len, &info->attestation, why, sizeof(why));
 		if (rc != CVM_OK)
-			return cvm_err_set(err, err_len, rc, "extension 1.8 (attestation): %s", why);
+			return RATLS_ERR(err, err_len, rc, "extension 1.8 (attestation): %s", why);
 		info->tee = info->attestation->tee;
 		info->quote = info->attestation->quote;
 		info->quote_len = info->attestation->quote_len;
@@ -174,11 +174,11 @@ static int parse_dstack(const struct cvm_cert *c, struct info_own *o, char *err,
 		if (rc != CVM_OK)
 			return rc;
 		if (v.len == 0 || v.len > CVM_QUOTE_MAX)
-			return cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                   "extension 1.1 (TDX quote) has %zu bytes", v.len);
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			                 "extension 1.1 (TDX quote) has %zu bytes", v.len);
 		if (has_va && (info->quote_len != v.len || memcmp(info->quote, v.p, v.len) != 0))
-			return cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                   "extensions 1.1 and 1.8 carry different quotes");
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			                 "extensions 1.1 and 1.8 carry different quotes");
 		if (!has_va) {
 			o->quote = dup_bytes(v.p, v.len);
 			if (o->quote == NULL)
@@ -201,19 +201,19 @@ static int parse_dstack(const struct cvm_cert *c, struct info_own *o, char *err,
 		info->event_log_json_len = v.len;
 	}
 	if (has_quote && !has_log && !has_va)
-		return cvm_err_set(
+		return RATLS_ERR(
 		    err, err_len, CVM_E_FORMAT,
 		    "extension 1.1 (TDX quote) comes without 1.2 (event log), which dstack requires");
 	if (has_log && !has_quote && !has_va)
-		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "extension 1.2 (event log) comes without a quote");
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "extension 1.2 (event log) comes without a quote");
 	if (cvm_cert_ext_count(c, RATLS_OID_DSTACK_APP_ID) != 0) {
 		rc = dstack_value(c, RATLS_OID_DSTACK_APP_ID, "app id", &v, err, err_len);
 		if (rc != CVM_OK)
 			return rc;
 		if (v.len != sizeof(info->app_id))
-			return cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                   "extension 1.3 (app id) has %zu bytes, not 20", v.len);
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			                 "extension 1.3 (app id) has %zu bytes, not 20", v.len);
 		memcpy(info->app_id, v.p, v.len);
 		info->has_app_id = true;
 	}
@@ -222,13 +222,13 @@ static int parse_dstack(const struct cvm_cert *c, struct info_own *o, char *err,
 		if (rc != CVM_OK)
 			return rc;
 		if (v.len >= sizeof(info->usage) || cvm_rd_has_nul(&v))
-			return cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                   "extension 1.4 (usage) is longer than %zu bytes or holds a NUL",
-			                   sizeof(info->usage) - 1);
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			                 "extension 1.4 (usage) is longer than %zu bytes or holds a NUL",
+			                 sizeof(info->usage) - 1);
 		for (size_t i = 0; i < v.len; i++)
 			if (v.p[i] < 0x20 || v.p[i] > 0x7e)
-				return cvm_err_set(err, err_len, CVM_E_FORMAT,
-				                   "extension 1.4 (usage) is not printable ASCII");
+				return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+				                 "extension 1.4 (usage) is not printable ASCII");
 		memcpy(info->usage, v.p, v.len);
 		info->usage[v.len] = 0;
 	}
@@ -259,7 +259,7 @@ static int parse_cosmian(const struct cvm_cert *c, struct info_own *o, const cha
 
 	info->profile = CVM_RATLS_PROFILE_COSMIAN;
 	if (rc != CVM_OK)
-		return cvm_err_set(err, err_len, CVM_E_FORMAT, "extension %s cannot be read", oid);
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension %s cannot be read", oid);
 	if (strcmp(oid, RATLS_OID_COSMIAN_SEV) == 0) {
 		char why[200];
 
@@ -267,7 +267,7 @@ static int parse_cosmian(const struct cvm_cert *c, struct info_own *o, const cha
 		rc = cosmian_sev_parse(v.p, v.len, &report, &info->snp_certs, &info->cosmian_sev_format, why,
 		                       sizeof(why));
 		if (rc != CVM_OK)
-			return cvm_err_set(err, err_len, rc, "extension %s (Cosmian SEV): %s", oid, why);
+			return RATLS_ERR(err, err_len, rc, "extension %s (Cosmian SEV): %s", oid, why);
 		o->quote = dup_bytes(report, RATLS_SNP_REPORT_LEN);
 		info->quote_len = RATLS_SNP_REPORT_LEN;
 	} else {
@@ -277,20 +277,19 @@ static int parse_cosmian(const struct cvm_cert *c, struct info_own *o, const cha
 		/* TDX: an 8192-byte buffer, the quote then zeros; the quote's
 		 * structure gives its length. */
 		if (v.len > (tdx ? (size_t)RATLS_COSMIAN_TDX_BUF : CVM_QUOTE_MAX))
-			return cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "extension %s holds %zu bytes", oid,
-			                   v.len);
+			return RATLS_ERR(err, err_len, CVM_E_TOO_LARGE, "extension %s holds %zu bytes", oid,
+			                 v.len);
 		rc = cvm_quote_parse(v.p, v.len, &q);
 		if (rc != CVM_OK)
-			return cvm_err_set(err, err_len, rc,
-			                   "extension %s (Cosmian %s): the quote does not parse (%s)", oid,
-			                   tdx ? "TDX" : "SGX", cvm_strerror(rc));
+			return RATLS_ERR(err, err_len, rc,
+			                 "extension %s (Cosmian %s): the quote does not parse (%s)", oid,
+			                 tdx ? "TDX" : "SGX", cvm_strerror(rc));
 		if ((q.tee == CVM_TEE_TDX) != tdx)
-			return cvm_err_set(err, err_len, CVM_E_FORMAT, "extension %s holds a %s quote", oid,
-			                   q.tee == CVM_TEE_TDX ? "TDX" : "SGX");
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension %s holds a %s quote", oid,
+			                 q.tee == CVM_TEE_TDX ? "TDX" : "SGX");
 		if (!tdx && q.padding_len != 0)
-			return cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                   "extension %s: %zu bytes follow the SGX quote", oid,
-			                   q.padding_len);
+			return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			                 "extension %s: %zu bytes follow the SGX quote", oid, q.padding_len);
 		o->quote = dup_bytes(v.p, q.quote_len);
 		info->quote_len = q.quote_len;
 	}
@@ -331,33 +330,21 @@ static int binding(const struct cvm_cert *c, struct cvm_ratls_info *info)
 	return CVM_OK;
 }
 
-int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out, char *err, size_t err_len)
+int ratls_parse_cert(const struct cvm_cert *c, struct cvm_ratls_info **out, char *err, size_t err_len)
 {
 	static const char *const dstack_oids[] = {RATLS_OID_DSTACK_QUOTE,       RATLS_OID_DSTACK_EVENT_LOG,
 	                                          RATLS_OID_DSTACK_APP_ID,      RATLS_OID_DSTACK_USAGE,
 	                                          RATLS_OID_DSTACK_ATTESTATION, RATLS_OID_DSTACK_APP_INFO};
 	static const char *const cosmian_oids[] = {RATLS_OID_COSMIAN_SGX, RATLS_OID_COSMIAN_SEV,
 	                                           RATLS_OID_COSMIAN_TDX};
-	struct cvm_cert *c = NULL;
 	struct info_own *o = NULL;
 	const char *cosmian = NULL;
 	size_t n_dstack = 0, n_cosmian = 0;
-	int rc;
+	int rc = CVM_OK;
 
 	*out = NULL;
 	if (err != NULL && err_len != 0)
 		err[0] = 0;
-	if (der == NULL)
-		return cvm_err_set(err, err_len, CVM_E_INVAL, "no certificate given");
-	if (len > CVM_RATLS_CERT_MAX)
-		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-		                   "the certificate has %zu bytes (at most %zu)", len, CVM_RATLS_CERT_MAX);
-	rc = cvm_cert_parse(der, len, &c);
-	if (rc != CVM_OK) {
-		rc = cvm_err_set(err, err_len, rc, "the certificate does not parse as X.509 (%s)",
-		                 cvm_strerror(rc));
-		goto out;
-	}
 	o = calloc(1, sizeof(*o));
 	if (o == NULL) {
 		rc = CVM_E_NOMEM;
@@ -367,8 +354,8 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 		size_t k = cvm_cert_ext_count(c, dstack_oids[i]);
 
 		if (k > 1) {
-			rc = cvm_err_set(err, err_len, CVM_E_FORMAT, "extension %s appears %zu times",
-			                 dstack_oids[i], k);
+			rc = RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension %s appears %zu times",
+			               dstack_oids[i], k);
 			goto out;
 		}
 		n_dstack += k;
@@ -381,13 +368,13 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 		n_cosmian += k;
 	}
 	if (n_dstack != 0 && n_cosmian != 0) {
-		rc = cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                 "the certificate carries both dstack and Cosmian evidence");
+		rc = RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		               "the certificate carries both dstack and Cosmian evidence");
 		goto out;
 	}
 	if (n_cosmian > 1) {
-		rc = cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                 "the certificate carries %zu Cosmian quotes (one is allowed)", n_cosmian);
+		rc = RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		               "the certificate carries %zu Cosmian quotes (one is allowed)", n_cosmian);
 		goto out;
 	}
 	if (n_dstack != 0)
@@ -399,10 +386,10 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 	if (o->info.quote != NULL && o->info.tee != CVM_RATLS_TEE_NONE) {
 		if (!va_quote_report_data(o->info.tee, o->info.quote, o->info.quote_len,
 		                          o->info.report_data)) {
-			rc = cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                 "the %s %s in the certificate does not parse",
-			                 cvm_ratls_tee_name(o->info.tee),
-			                 o->info.tee == CVM_RATLS_TEE_SNP ? "report" : "quote");
+			rc = RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			               "the %s %s in the certificate does not parse",
+			               cvm_ratls_tee_name(o->info.tee),
+			               o->info.tee == CVM_RATLS_TEE_SNP ? "report" : "quote");
 			goto out;
 		}
 	} else if (o->info.attestation != NULL) {
@@ -417,8 +404,29 @@ int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out,
 	o = NULL; /* transferred */
 out:
 	if (rc != CVM_OK && err != NULL && err_len != 0 && err[0] == 0)
-		(void)cvm_err_set(err, err_len, rc, "the certificate cannot be read: %s", cvm_strerror(rc));
+		(void)RATLS_ERR(err, err_len, rc, "the certificate cannot be read: %s", cvm_strerror(rc));
 	cvm_ratls_info_free(o != NULL ? &o->info : NULL);
+	return rc;
+}
+
+int cvm_ratls_parse(const uint8_t *der, size_t len, struct cvm_ratls_info **out, char *err, size_t err_len)
+{
+	struct cvm_cert *c = NULL;
+	int rc;
+
+	*out = NULL;
+	if (err != NULL && err_len != 0)
+		err[0] = 0;
+	if (der == NULL)
+		return RATLS_ERR(err, err_len, CVM_E_INVAL, "no certificate given");
+	if (len > CVM_RATLS_CERT_MAX)
+		return RATLS_ERR(err, err_len, CVM_E_TOO_LARGE, "the certificate has %zu bytes (at most %zu)",
+		                 len, CVM_RATLS_CERT_MAX);
+	rc = cvm_cert_parse(der, len, &c);
+	if (rc != CVM_OK)
+		return RATLS_ERR(err, err_len, rc, "the certificate does not parse as X.509 (%s)",
+		                 cvm_strerror(rc));
+	rc = ratls_parse_cert(c, out, err, err_len);
 	cvm_cert_free(c);
 	return rc;
 }

@@ -10,6 +10,13 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/ratls.h>
 
+#include "core/core_lib.h"
+
+/* RATLS_ERR is cvm_err_set whose value is visibly `rc` (the static analyser
+ * cannot see into core's cvm_err_set, and then doubts that an error path
+ * returns an error). `rc` is evaluated twice: no side effects. */
+#define RATLS_ERR(err, err_len, rc, ...) ((void)cvm_err_set((err), (err_len), (rc), __VA_ARGS__), (rc))
+
 /* The OIDs (dstack.md §6.1, cosmian_vm.md §8). */
 #define RATLS_OID_DSTACK_QUOTE "1.3.6.1.4.1.62397.1.1"
 #define RATLS_OID_DSTACK_EVENT_LOG "1.3.6.1.4.1.62397.1.2"
@@ -37,6 +44,10 @@
 /* va_report_data_of reads the report_data a TDX quote or SNP report holds
  * (TDX v4/v5 at 568..632; SNP at 0x50). False when the quote is too short. */
 bool va_quote_report_data(enum cvm_ratls_tee tee, const uint8_t *quote, size_t len, uint8_t out[64]);
+
+struct cvm_cert;
+/* ratls_parse_cert is cvm_ratls_parse of a certificate already parsed. */
+int ratls_parse_cert(const struct cvm_cert *c, struct cvm_ratls_info **out, char *err, size_t err_len);
 
 /* ratls_app_info_check checks that `len` bytes are dstack's 1.9 AppInfo in
  * rmp_serde's array form: 8 byte strings (app_id, compose_hash,

@@ -155,8 +155,8 @@ static int sc_compact(struct dec *d, struct cvm_rd *r, uint64_t *v, const char *
 	size_t off = at(d, r);
 
 	if (!cvm_rd_peek_u8(r, &b0))
-		return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-		                   "at byte %zu: the input ends before %s", off, what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED, "at byte %zu: the input ends before %s",
+		                 off, what);
 	switch (b0 & 3u) {
 	case 0:
 		(void)cvm_rd_skip(r, 1);
@@ -182,7 +182,7 @@ static int sc_compact(struct dec *d, struct cvm_rd *r, uint64_t *v, const char *
 		const uint8_t *p;
 
 		if (n > 8)
-			return cvm_err_set(
+			return RATLS_ERR(
 			    d->err, d->err_len, CVM_E_TOO_LARGE,
 			    "at byte %zu: %s is a %zu-byte compact integer (at most 8 are handled)", off,
 			    what, n);
@@ -197,11 +197,11 @@ static int sc_compact(struct dec *d, struct cvm_rd *r, uint64_t *v, const char *
 		return CVM_OK;
 	}
 	}
-	return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED, "at byte %zu: the input ends inside %s", off,
-	                   what);
+	return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED, "at byte %zu: the input ends inside %s", off,
+	                 what);
 noncanon:
-	return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-	                   "at byte %zu: %s is not in SCALE's shortest compact form", off, what);
+	return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+	                 "at byte %zu: %s is not in SCALE's shortest compact form", off, what);
 }
 
 /* sc_len reads a compact length of elements of at least `min_elem` bytes
@@ -215,10 +215,9 @@ static int sc_len(struct dec *d, struct cvm_rd *r, size_t min_elem, size_t *n, c
 	if (rc != CVM_OK)
 		return rc;
 	if (v > r->len / (min_elem ? min_elem : 1))
-		return cvm_err_set(
-		    d->err, d->err_len, CVM_E_TRUNCATED,
-		    "at byte %zu: %s announces %llu elements, more than the %zu bytes left hold", off, what,
-		    (unsigned long long)v, r->len);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+		                 "at byte %zu: %s announces %llu elements, more than the %zu bytes left hold",
+		                 off, what, (unsigned long long)v, r->len);
 	*n = (size_t)v;
 	return CVM_OK;
 }
@@ -248,8 +247,8 @@ static int sc_str(struct dec *d, struct cvm_rd *r, const char **s, size_t *n, co
 	if (!cvm_rd_bytes(r, &src, *n))
 		return CVM_E_INTERNAL;
 	if (!utf8_valid(src, *n))
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "at byte %zu: %s is not UTF-8 text without NUL", off, what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "at byte %zu: %s is not UTF-8 text without NUL", off, what);
 	*s = (const char *)arena_put(d->o, src, *n, true);
 	return *s != NULL ? CVM_OK : CVM_E_INTERNAL;
 }
@@ -264,9 +263,9 @@ static int sc_events(struct dec *d, struct cvm_rd *r)
 	if (rc != CVM_OK)
 		return rc;
 	if (n > RATLS_VA_EVENTS_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-		                   "the event log has %zu events (at most %u are accepted)", n,
-		                   RATLS_VA_EVENTS_MAX);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+		                 "the event log has %zu events (at most %u are accepted)", n,
+		                 RATLS_VA_EVENTS_MAX);
 	d->o->va.events = calloc(n ? n : 1, sizeof(*d->o->va.events));
 	if (d->o->va.events == NULL)
 		return CVM_E_NOMEM;
@@ -274,15 +273,15 @@ static int sc_events(struct dec *d, struct cvm_rd *r)
 		struct cvm_va_event *e = &d->o->va.events[i];
 
 		if (!cvm_rd_u32le(r, &e->imr) || !cvm_rd_u32le(r, &e->event_type))
-			return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-			                   "at byte %zu: the input ends inside event %zu", at(d, r), i);
+			return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+			                 "at byte %zu: the input ends inside event %zu", at(d, r), i);
 		rc = sc_bytes(d, r, &e->digest, &e->digest_len, "an event's digest");
 		if (rc == CVM_OK)
 			rc = sc_str(d, r, &e->event, &len, "an event's name");
 		if (rc == CVM_OK && len > RATLS_EVENT_NAME_MAX)
-			rc = cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-			                 "event %zu's name has %zu bytes (at most %u)", i, len,
-			                 RATLS_EVENT_NAME_MAX);
+			rc = RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+			               "event %zu's name has %zu bytes (at most %u)", i, len,
+			               RATLS_EVENT_NAME_MAX);
 		if (rc == CVM_OK)
 			rc = sc_bytes(d, r, &e->payload, &e->payload_len, "an event's payload");
 		if (rc != CVM_OK)
@@ -312,8 +311,8 @@ static int sc_skip_tpm_quote(struct dec *d, struct cvm_rd *r)
 	rc = sc_len(d, r, 6, &n, "the TPM quote's PCR values");
 	for (size_t i = 0; rc == CVM_OK && i < n; i++) {
 		if (!cvm_rd_u32le(r, &u))
-			return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-			                   "at byte %zu: the input ends inside a PCR value", at(d, r));
+			return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+			                 "at byte %zu: the input ends inside a PCR value", at(d, r));
 		rc = sc_str(d, r, &s, &len, "a PCR value's algorithm");
 		if (rc == CVM_OK)
 			rc = sc_bytes(d, r, &p, &len, "a PCR value");
@@ -323,17 +322,17 @@ static int sc_skip_tpm_quote(struct dec *d, struct cvm_rd *r)
 	if (rc != CVM_OK)
 		return rc;
 	if (!cvm_rd_u8(r, &platform))
-		return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-		                   "at byte %zu: the input ends before the TPM quote's platform", at(d, r));
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+		                 "at byte %zu: the input ends before the TPM quote's platform", at(d, r));
 	if (platform > 3)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "at byte %zu: the TPM quote's platform %u is not one of dstack's 0..3",
-		                   at(d, r) - 1, platform);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "at byte %zu: the TPM quote's platform %u is not one of dstack's 0..3",
+		                 at(d, r) - 1, platform);
 	rc = sc_len(d, r, 5, &n, "the TPM event log");
 	for (size_t i = 0; rc == CVM_OK && i < n; i++) {
 		if (!cvm_rd_u32le(r, &u))
-			return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-			                   "at byte %zu: the input ends inside a TPM event", at(d, r));
+			return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+			                 "at byte %zu: the input ends inside a TPM event", at(d, r));
 		rc = sc_bytes(d, r, &p, &len, "a TPM event's digest");
 	}
 	return rc;
@@ -350,9 +349,9 @@ static int sc_snp(struct dec *d, struct cvm_rd *r)
 	if (rc != CVM_OK)
 		return rc;
 	if (n > RATLS_VA_CHAIN_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-		                   "the SNP certificate chain has %zu blobs (at most %u)", n,
-		                   RATLS_VA_CHAIN_MAX);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+		                 "the SNP certificate chain has %zu blobs (at most %u)", n,
+		                 RATLS_VA_CHAIN_MAX);
 	o->chain = calloc(n ? n : 1, sizeof(*o->chain));
 	o->chain_len = calloc(n ? n : 1, sizeof(*o->chain_len));
 	if (o->chain == NULL || o->chain_len == NULL)
@@ -376,8 +375,8 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 	int rc;
 
 	if (!cvm_rd_u8(r, &tag) || !cvm_rd_u8(r, &variant))
-		return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-		                   "the input ends before the quote variant");
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+		                 "the input ends before the quote variant");
 	o->va.version = 0;
 	o->va.variant = variant;
 	switch (variant) {
@@ -395,6 +394,8 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 			if (rc == CVM_OK) {
 				o->va.gcp_tpm_quote = arena_put(o, start, before - r->len, false);
 				o->va.gcp_tpm_quote_len = before - r->len;
+				if (o->va.gcp_tpm_quote == NULL)
+					rc = CVM_E_INTERNAL;
 			}
 		}
 		break;
@@ -407,8 +408,8 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 		rc = sc_snp(d, r);
 		break;
 	default:
-		return cvm_err_set(d->err, d->err_len, CVM_E_UNSUPPORTED,
-		                   "at byte 1: quote variant %u is not one of dstack's 0..4", variant);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_UNSUPPORTED,
+		                 "at byte 1: quote variant %u is not one of dstack's 0..4", variant);
 	}
 	if (rc != CVM_OK)
 		return rc;
@@ -416,8 +417,8 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 	if (rc != CVM_OK)
 		return rc;
 	if (n > RATLS_VA_EVENTS_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE, "%zu runtime events (at most %u)", n,
-		                   RATLS_VA_EVENTS_MAX);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE, "%zu runtime events (at most %u)", n,
+		                 RATLS_VA_EVENTS_MAX);
 	o->va.runtime_events = calloc(n ? n : 1, sizeof(*o->va.runtime_events));
 	if (o->va.runtime_events == NULL)
 		return CVM_E_NOMEM;
@@ -426,9 +427,9 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 
 		rc = sc_str(d, r, &e->event, &len, "a runtime event's name");
 		if (rc == CVM_OK && len > RATLS_EVENT_NAME_MAX)
-			rc = cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-			                 "runtime event %zu's name has %zu bytes (at most %u)", i, len,
-			                 RATLS_EVENT_NAME_MAX);
+			rc = RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+			               "runtime event %zu's name has %zu bytes (at most %u)", i, len,
+			               RATLS_EVENT_NAME_MAX);
 		if (rc == CVM_OK)
 			rc = sc_bytes(d, r, &e->payload, &e->payload_len, "a runtime event's payload");
 		if (rc != CVM_OK)
@@ -436,14 +437,14 @@ static int decode_v0(struct dec *d, struct cvm_rd *r)
 		o->va.runtime_event_count = i + 1;
 	}
 	if (!cvm_rd_copy(r, o->va.report_data, sizeof(o->va.report_data)))
-		return cvm_err_set(d->err, d->err_len, CVM_E_TRUNCATED,
-		                   "at byte %zu: the input ends inside report_data", at(d, r));
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TRUNCATED,
+		                 "at byte %zu: the input ends inside report_data", at(d, r));
 	rc = sc_str(d, r, &o->va.config, &o->va.config_len, "the config");
 	if (rc != CVM_OK)
 		return rc;
 	if (!cvm_rd_empty(r))
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "at byte %zu: %zu bytes follow the V0 attestation", at(d, r), r->len);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "at byte %zu: %zu bytes follow the V0 attestation", at(d, r), r->len);
 	return CVM_OK;
 }
 
@@ -590,7 +591,7 @@ static int mp_get(struct dec *d, const msgpack_object *map, const char *key, con
 
 	*out = NULL;
 	if (map->type != MSGPACK_OBJECT_MAP)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s is not a map", where);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not a map", where);
 	for (uint32_t i = 0; i < map->via.map.size; i++) {
 		const msgpack_object *k = &map->via.map.ptr[i].key;
 
@@ -598,8 +599,8 @@ static int mp_get(struct dec *d, const msgpack_object *map, const char *key, con
 		    memcmp(k->via.str.ptr, key, klen) != 0)
 			continue;
 		if (*out != NULL)
-			return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s has the key \"%s\" twice",
-			                   where, key);
+			return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s has the key \"%s\" twice",
+			                 where, key);
 		*out = &map->via.map.ptr[i].val;
 	}
 	return CVM_OK;
@@ -611,7 +612,7 @@ static int mp_need(struct dec *d, const msgpack_object *map, const char *key, co
 	int rc = mp_get(d, map, key, out, where);
 
 	if (rc == CVM_OK && *out == NULL)
-		rc = cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s lacks \"%s\"", where, key);
+		rc = RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s lacks \"%s\"", where, key);
 	return rc;
 }
 
@@ -627,8 +628,8 @@ static int mp_bytes(struct dec *d, const msgpack_object *v, const uint8_t **p, s
 		return *p != NULL ? CVM_OK : CVM_E_INTERNAL;
 	}
 	if (v->type != MSGPACK_OBJECT_ARRAY)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "%s is neither bytes nor an array of bytes", what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "%s is neither bytes nor an array of bytes", what);
 	*n = v->via.array.size;
 	dst = arena_put(d->o, NULL, 0, false);
 	if (dst == NULL || d->o->arena_cap - d->o->arena_len < *n)
@@ -637,8 +638,8 @@ static int mp_bytes(struct dec *d, const msgpack_object *v, const uint8_t **p, s
 		const msgpack_object *e = &v->via.array.ptr[i];
 
 		if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER || e->via.u64 > 255)
-			return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-			                   "%s holds an element (index %zu) that is not a byte", what, i);
+			return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+			                 "%s holds an element (index %zu) that is not a byte", what, i);
 		dst[i] = (uint8_t)e->via.u64;
 	}
 	d->o->arena_len += *n;
@@ -649,10 +650,9 @@ static int mp_bytes(struct dec *d, const msgpack_object *v, const uint8_t **p, s
 static int mp_str(struct dec *d, const msgpack_object *v, const char **s, size_t *n, const char *what)
 {
 	if (v->type != MSGPACK_OBJECT_STR)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s is not a string", what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not a string", what);
 	if (!utf8_valid((const uint8_t *)v->via.str.ptr, v->via.str.size))
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s is not UTF-8 text without NUL",
-		                   what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not UTF-8 text without NUL", what);
 	*n = v->via.str.size;
 	*s = (const char *)arena_put(d->o, (const uint8_t *)v->via.str.ptr, *n, true);
 	return *s != NULL ? CVM_OK : CVM_E_INTERNAL;
@@ -661,8 +661,8 @@ static int mp_str(struct dec *d, const msgpack_object *v, const char **s, size_t
 static int mp_u32(struct dec *d, const msgpack_object *v, uint32_t *out, const char *what)
 {
 	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > UINT32_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT, "%s is not an unsigned 32-bit integer",
-		                   what);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not an unsigned 32-bit integer",
+		                 what);
 	*out = (uint32_t)v->via.u64;
 	return CVM_OK;
 }
@@ -686,8 +686,8 @@ static int mp_version(struct dec *d, const msgpack_object *map, unsigned *out, c
 		return rc;
 	rc = mp_u32(d, v, &ver, "an event's version");
 	if (rc == CVM_OK && ver != 1 && ver != 2)
-		rc = cvm_err_set(d->err, d->err_len, CVM_E_UNSUPPORTED, "an event's version %u is not 1 or 2",
-		                 ver);
+		rc = RATLS_ERR(d->err, d->err_len, CVM_E_UNSUPPORTED, "an event's version %u is not 1 or 2",
+		               ver);
 	*out = ver;
 	return rc;
 }
@@ -698,12 +698,11 @@ static int mp_tdx_events(struct dec *d, const msgpack_object *arr)
 	int rc = CVM_OK;
 
 	if (arr->type != MSGPACK_OBJECT_ARRAY)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "platform.data.event_log is not an array");
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "platform.data.event_log is not an array");
 	if (arr->via.array.size > RATLS_VA_EVENTS_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-		                   "the event log has %u events (at most %u)", arr->via.array.size,
-		                   RATLS_VA_EVENTS_MAX);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+		                 "the event log has %u events (at most %u)", arr->via.array.size,
+		                 RATLS_VA_EVENTS_MAX);
 	o->va.events = calloc(arr->via.array.size ? arr->via.array.size : 1, sizeof(*o->va.events));
 	if (o->va.events == NULL)
 		return CVM_E_NOMEM;
@@ -728,8 +727,8 @@ static int mp_tdx_events(struct dec *d, const msgpack_object *arr)
 		if (rc == CVM_OK)
 			rc = mp_str(d, v, &e->event, &len, "an event's name");
 		if (rc == CVM_OK && len > RATLS_EVENT_NAME_MAX)
-			rc = cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE, "an event's name has %zu bytes",
-			                 len);
+			rc = RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE, "an event's name has %zu bytes",
+			               len);
 		if (rc == CVM_OK)
 			rc = mp_need(d, m, "event_payload", &v, "an event");
 		if (rc == CVM_OK)
@@ -784,12 +783,12 @@ static int mp_platform(struct dec *d, const msgpack_object *pl)
 		if (rc != CVM_OK)
 			return rc;
 		if (v->type != MSGPACK_OBJECT_ARRAY)
-			return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-			                   "platform.data.cert_chain is not an array");
+			return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+			                 "platform.data.cert_chain is not an array");
 		if (v->via.array.size > RATLS_VA_CHAIN_MAX)
-			return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-			                   "the SNP certificate chain has %u blobs (at most %u)",
-			                   v->via.array.size, RATLS_VA_CHAIN_MAX);
+			return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+			                 "the SNP certificate chain has %u blobs (at most %u)",
+			                 v->via.array.size, RATLS_VA_CHAIN_MAX);
 		o->chain = calloc(v->via.array.size + 1u, sizeof(*o->chain));
 		o->chain_len = calloc(v->via.array.size + 1u, sizeof(*o->chain_len));
 		if (o->chain == NULL || o->chain_len == NULL)
@@ -806,7 +805,7 @@ static int mp_platform(struct dec *d, const msgpack_object *pl)
 			rc = mp_str(d, v, &o->va.mr_config, &o->va.mr_config_len, "platform.data.mr_config");
 		return rc;
 	}
-	return cvm_err_set(d->err, d->err_len, CVM_E_UNSUPPORTED, "platform.kind is not one dstack defines");
+	return RATLS_ERR(d->err, d->err_len, CVM_E_UNSUPPORTED, "platform.kind is not one dstack defines");
 }
 
 static int mp_stack(struct dec *d, const msgpack_object *st)
@@ -823,8 +822,8 @@ static int mp_stack(struct dec *d, const msgpack_object *st)
 	if (rc != CVM_OK)
 		return rc;
 	if (!mp_is(kind, "dstack") && !mp_is(kind, "dstack-pod"))
-		return cvm_err_set(d->err, d->err_len, CVM_E_UNSUPPORTED,
-		                   "stack.kind is neither \"dstack\" nor \"dstack-pod\"");
+		return RATLS_ERR(d->err, d->err_len, CVM_E_UNSUPPORTED,
+		                 "stack.kind is neither \"dstack\" nor \"dstack-pod\"");
 	pod = mp_is(kind, "dstack-pod");
 	rc = mp_need(d, data, "report_data", &v, "stack.data");
 	if (rc == CVM_OK)
@@ -832,18 +831,18 @@ static int mp_stack(struct dec *d, const msgpack_object *st)
 	if (rc != CVM_OK)
 		return rc;
 	if (rd_len != sizeof(o->va.report_data))
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "stack.data.report_data has %zu bytes, not 64", rd_len);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "stack.data.report_data has %zu bytes, not 64", rd_len);
 	memcpy(o->va.report_data, rd, rd_len);
 	rc = mp_need(d, data, "runtime_events", &v, "stack.data");
 	if (rc != CVM_OK)
 		return rc;
 	if (v->type != MSGPACK_OBJECT_ARRAY)
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "stack.data.runtime_events is not an array");
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "stack.data.runtime_events is not an array");
 	if (v->via.array.size > RATLS_VA_EVENTS_MAX)
-		return cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE, "%u runtime events (at most %u)",
-		                   v->via.array.size, RATLS_VA_EVENTS_MAX);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE, "%u runtime events (at most %u)",
+		                 v->via.array.size, RATLS_VA_EVENTS_MAX);
 	o->va.runtime_events = calloc(v->via.array.size + 1u, sizeof(*o->va.runtime_events));
 	if (o->va.runtime_events == NULL)
 		return CVM_E_NOMEM;
@@ -856,8 +855,8 @@ static int mp_stack(struct dec *d, const msgpack_object *st)
 		if (rc == CVM_OK)
 			rc = mp_str(d, f, &e->event, &len, "a runtime event's name");
 		if (rc == CVM_OK && len > RATLS_EVENT_NAME_MAX)
-			rc = cvm_err_set(d->err, d->err_len, CVM_E_TOO_LARGE,
-			                 "a runtime event's name has %zu bytes", len);
+			rc = RATLS_ERR(d->err, d->err_len, CVM_E_TOO_LARGE,
+			               "a runtime event's name has %zu bytes", len);
 		if (rc == CVM_OK)
 			rc = mp_need(d, m, "payload", &f, "a runtime event");
 		if (rc == CVM_OK)
@@ -906,28 +905,28 @@ int ratls_app_info_check(const uint8_t *buf, size_t len, char *err, size_t err_l
 	int rc;
 
 	if (len == 0 || len > RATLS_APP_INFO_MAX)
-		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "extension 1.9 (app info) has %zu bytes",
-		                   len);
+		return RATLS_ERR(err, err_len, CVM_E_TOO_LARGE, "extension 1.9 (app info) has %zu bytes",
+		                 len);
 	cvm_rd_init(&r, buf, len);
 	rc = mp_scan(&r, 0, &objects);
 	if (rc != CVM_OK || !cvm_rd_empty(&r))
-		return cvm_err_set(err, err_len, rc != CVM_OK ? rc : CVM_E_FORMAT,
-		                   "extension 1.9 (app info) is not one well-formed MessagePack value");
+		return RATLS_ERR(err, err_len, rc != CVM_OK ? rc : CVM_E_FORMAT,
+		                 "extension 1.9 (app info) is not one well-formed MessagePack value");
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
-		rc = cvm_err_set(err, err_len, CVM_E_FORMAT, "extension 1.9 (app info) does not unpack");
+		rc = RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension 1.9 (app info) does not unpack");
 		goto out;
 	}
 	a = &up.data;
 	if (a->type != MSGPACK_OBJECT_ARRAY || (a->via.array.size != 8 && a->via.array.size != 9)) {
-		rc = cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                 "extension 1.9 (app info) is not an array of 8 or 9 fields (AppInfo)");
+		rc = RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		               "extension 1.9 (app info) is not an array of 8 or 9 fields (AppInfo)");
 		goto out;
 	}
 	for (uint32_t i = 0; i < 8; i++) {
 		if (!mp_is_bytes(&a->via.array.ptr[i], i == 4 || i == 5 ? 32 : 0)) {
-			rc = cvm_err_set(err, err_len, CVM_E_FORMAT, "extension 1.9 (app info): %s is not %s",
-			                 names[i], i == 4 || i == 5 ? "32 bytes" : "a byte string");
+			rc = RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension 1.9 (app info): %s is not %s",
+			               names[i], i == 4 || i == 5 ? "32 bytes" : "a byte string");
 			goto out;
 		}
 	}
@@ -938,9 +937,9 @@ int ratls_app_info_check(const uint8_t *buf, size_t len, char *err, size_t err_l
 		for (uint32_t i = 0; ok && h->type == MSGPACK_OBJECT_ARRAY && i < h->via.array.size; i++)
 			ok = mp_is_bytes(&h->via.array.ptr[i], 0);
 		if (!ok) {
-			rc = cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                 "extension 1.9 (app info): init_script_hashes is neither nil nor a "
-			                 "list of hashes");
+			rc = RATLS_ERR(err, err_len, CVM_E_FORMAT,
+			               "extension 1.9 (app info): init_script_hashes is neither nil nor a "
+			               "list of hashes");
 			goto out;
 		}
 	}
@@ -961,20 +960,20 @@ static int decode_v1(struct dec *d, const uint8_t *buf, size_t len)
 	cvm_rd_init(&r, buf, len);
 	rc = mp_scan(&r, 0, &objects);
 	if (rc == CVM_E_TOO_LARGE)
-		return cvm_err_set(
+		return RATLS_ERR(
 		    d->err, d->err_len, rc,
 		    "the V1 MessagePack nests deeper than %u levels or holds more than %zu objects",
 		    RATLS_MSGPACK_DEPTH_MAX, MP_OBJECTS_MAX);
 	if (rc != CVM_OK)
-		return cvm_err_set(d->err, d->err_len, rc,
-		                   "at byte %zu: the V1 MessagePack is malformed or ends early", len - r.len);
+		return RATLS_ERR(d->err, d->err_len, rc,
+		                 "at byte %zu: the V1 MessagePack is malformed or ends early", len - r.len);
 	if (!cvm_rd_empty(&r))
-		return cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                   "at byte %zu: %zu bytes follow the V1 attestation", len - r.len, r.len);
+		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		                 "at byte %zu: %zu bytes follow the V1 attestation", len - r.len, r.len);
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
-		rc = cvm_err_set(d->err, d->err_len, CVM_E_FORMAT,
-		                 "msgpack-c could not read the V1 attestation");
+		rc = RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
+		               "msgpack-c could not read the V1 attestation");
 		goto out;
 	}
 	root = &up.data;
@@ -983,8 +982,8 @@ static int decode_v1(struct dec *d, const uint8_t *buf, size_t len)
 	if (rc != CVM_OK)
 		goto out;
 	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1) {
-		rc = cvm_err_set(d->err, d->err_len, CVM_E_UNSUPPORTED,
-		                 "the V1 attestation's version is not 1");
+		rc =
+		    RATLS_ERR(d->err, d->err_len, CVM_E_UNSUPPORTED, "the V1 attestation's version is not 1");
 		goto out;
 	}
 	rc = mp_need(d, root, "platform", &v, "the V1 attestation");
@@ -1009,20 +1008,18 @@ int cvm_va_decode(const uint8_t *buf, size_t len, struct cvm_va **out, char *err
 	if (err != NULL && err_len != 0)
 		err[0] = 0;
 	if (buf == NULL && len != 0)
-		return cvm_err_set(err, err_len, CVM_E_INVAL, "no attestation given");
+		return RATLS_ERR(err, err_len, CVM_E_INVAL, "no attestation given");
 	if (len == 0)
-		return cvm_err_set(err, err_len, CVM_E_TRUNCATED, "the attestation is empty");
+		return RATLS_ERR(err, err_len, CVM_E_TRUNCATED, "the attestation is empty");
 	if (len > CVM_VA_MAX)
-		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-		                   "the attestation has %zu bytes (at most %zu)", len, CVM_VA_MAX);
+		return RATLS_ERR(err, err_len, CVM_E_TOO_LARGE, "the attestation has %zu bytes (at most %zu)",
+		                 len, CVM_VA_MAX);
 	if (buf[0] != 0x00 && !(buf[0] >= 0x80 && buf[0] <= 0x8f) && buf[0] != 0xde && buf[0] != 0xdf)
-		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
-		                   "at byte 0: 0x%02x is neither V0 (0x00) nor a MessagePack map (V1)",
-		                   buf[0]);
+		return RATLS_ERR(err, err_len, CVM_E_UNSUPPORTED,
+		                 "at byte 0: 0x%02x is neither V0 (0x00) nor a MessagePack map (V1)", buf[0]);
 	d.o = own_new(len);
 	if (d.o == NULL)
-		return cvm_err_set(err, err_len, CVM_E_NOMEM, "out of memory for a %zu-byte attestation",
-		                   len);
+		return RATLS_ERR(err, err_len, CVM_E_NOMEM, "out of memory for a %zu-byte attestation", len);
 	if (buf[0] == 0x00) {
 		cvm_rd_init(&r, buf, len);
 		rc = decode_v0(&d, &r);
@@ -1030,15 +1027,15 @@ int cvm_va_decode(const uint8_t *buf, size_t len, struct cvm_va **out, char *err
 		rc = decode_v1(&d, buf, len);
 	}
 	if (rc == CVM_E_INTERNAL)
-		rc = cvm_err_set(err, err_len, CVM_E_INTERNAL,
-		                 "the decoder's arena overflowed (a bug in cvmkit)");
+		rc = RATLS_ERR(err, err_len, CVM_E_INTERNAL,
+		               "the decoder's arena overflowed (a bug in cvmkit)");
 	if (rc != CVM_OK)
 		goto out;
 	*out = &d.o->va;
 	d.o = NULL; /* transferred */
 out:
 	if (rc != CVM_OK && err != NULL && err_len != 0 && err[0] == 0)
-		(void)cvm_err_set(err, err_len, rc, "the attestation cannot be read: %s", cvm_strerror(rc));
+		(void)RATLS_ERR(err, err_len, rc, "the attestation cannot be read: %s", cvm_strerror(rc));
 	cvm_va_free(d.o != NULL ? &d.o->va : NULL);
 	return rc;
 }

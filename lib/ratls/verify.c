@@ -128,7 +128,7 @@ int cvm_ratls_verifier_new(const struct cvm_ratls_verifier_opts *o, int64_t at,
 	v->require_system_key = o->require_system_key;
 	v->cache_len = o->cache_entries != 0 ? o->cache_entries : CACHE_DEFAULT;
 	v->cache = calloc(v->cache_len, sizeof(*v->cache));
-	v->cas = calloc(o->ca_count + 1, sizeof(*v->cas));
+	v->cas = calloc(o->ca_count + 1, sizeof(struct cvm_cert *));
 	if (v->cache == NULL || v->cas == NULL) {
 		rc = CVM_E_NOMEM;
 		goto out;
@@ -302,18 +302,18 @@ static int replay_va(const struct cvm_va *va, struct rtmrs *log, uint8_t rt3[48]
 		if (e->event_type == 3) /* EV_NO_ACTION: never extended */
 			continue;
 		if (e->imr > 3)
-			return cvm_err_set(why, why_len, CVM_E_FORMAT, "event %zu names RTMR%u", i, e->imr);
+			return RATLS_ERR(why, why_len, CVM_E_FORMAT, "event %zu names RTMR%u", i, e->imr);
 		if (e->imr == 3) {
 			if (e->event_type != CVM_EV_DSTACK_RUNTIME)
-				return cvm_err_set(why, why_len, CVM_E_FORMAT,
-				                   "event %zu in RTMR3 is not a dstack runtime event", i);
+				return RATLS_ERR(why, why_len, CVM_E_FORMAT,
+				                 "event %zu in RTMR3 is not a dstack runtime event", i);
 			rc = cvm_evl_dstack_digest(e->event, e->payload, e->payload_len,
 			                           e->version == 2 ? 2 : 1, d);
 			if (rc != CVM_OK)
-				return cvm_err_set(why, why_len, rc, "event %zu's digest cannot be computed",
-				                   i);
+				return RATLS_ERR(why, why_len, rc, "event %zu's digest cannot be computed",
+				                 i);
 			if (e->digest_len != 0 && (e->digest_len != 48 || memcmp(e->digest, d, 48) != 0))
-				return cvm_err_set(
+				return RATLS_ERR(
 				    why, why_len, CVM_E_MISMATCH,
 				    "event %zu (\"%s\") logs a digest that its name and payload do not give",
 				    i, e->event);
@@ -321,9 +321,9 @@ static int replay_va(const struct cvm_va *va, struct rtmrs *log, uint8_t rt3[48]
 				sysscan_feed(s, e->event, e->payload, e->payload_len);
 		} else {
 			if (e->digest_len != 48)
-				return cvm_err_set(why, why_len, CVM_E_FORMAT,
-				                   "boot event %zu has a %zu-byte digest, not SHA-384", i,
-				                   e->digest_len);
+				return RATLS_ERR(why, why_len, CVM_E_FORMAT,
+				                 "boot event %zu has a %zu-byte digest, not SHA-384", i,
+				                 e->digest_len);
 			memcpy(d, e->digest, 48);
 		}
 		rc = extend(log->r[e->imr], d);
@@ -339,7 +339,7 @@ static int replay_va(const struct cvm_va *va, struct rtmrs *log, uint8_t rt3[48]
 		sysscan_feed(s, e->event, e->payload, e->payload_len);
 	}
 	if (rc != CVM_OK)
-		return cvm_err_set(why, why_len, rc, "the replay failed (%s)", cvm_strerror(rc));
+		return RATLS_ERR(why, why_len, rc, "the replay failed (%s)", cvm_strerror(rc));
 	return CVM_OK;
 }
 
@@ -356,11 +356,11 @@ static int replay_json(const uint8_t *json, size_t len, struct rtmrs *log, struc
 	memset(log, 0, sizeof(*log));
 	rc = cvm_evl_parser_new_mem(json, len, CVM_EVL_DSTACK_JSON, &p);
 	if (rc != CVM_OK)
-		return cvm_err_set(why, why_len, rc, "the event log cannot be read");
+		return RATLS_ERR(why, why_len, rc, "the event log cannot be read");
 	while (has) {
 		rc = cvm_evl_parser_next(p, &ev, &has);
 		if (rc != CVM_OK) {
-			rc = cvm_err_set(why, why_len, rc, "the event log: %s", cvm_evl_parser_err(p));
+			rc = RATLS_ERR(why, why_len, rc, "the event log: %s", cvm_evl_parser_err(p));
 			goto out;
 		}
 		if (has && ev.type == CVM_EV_DSTACK_RUNTIME && ev.name != NULL)
@@ -435,7 +435,7 @@ static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert 
 			rc = replay_json(info->event_log_json, info->event_log_json_len, &json, &unused, why,
 			                 sizeof(why));
 			if (rc == CVM_OK && memcmp(json.r[3], q.body.td.rtmr[3], 48) != 0)
-				rc = cvm_err_set(
+				rc = RATLS_ERR(
 				    why, sizeof(why), CVM_E_MISMATCH,
 				    "the legacy event log (1.2) replays to another RTMR3 than the quote's");
 		}
@@ -594,6 +594,10 @@ static void cache_put(struct cvm_ratls_verifier *v, const uint8_t key[32], int64
 		if (slot == NULL || e->used < slot->used)
 			slot = e; /* the empty or least recently used one */
 	}
+	if (slot == NULL) { /* no slot at all (cache_len is at least 1) */
+		pthread_mutex_unlock(&v->lock);
+		return;
+	}
 	memcpy(slot->key, key, 32);
 	slot->valid_from = from;
 	slot->valid_until = until;
@@ -671,7 +675,7 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	}
 
 	/* parse */
-	r = cvm_ratls_parse(der[0], der_len[0], &info, why, sizeof(why));
+	r = ratls_parse_cert(certs[0], &info, why, sizeof(why));
 	if (r != CVM_OK) {
 		cvm_report_add(rep, "parse", false, "the leaf's RA-TLS extensions: %s", why);
 		rc = first(rc, r);
@@ -764,7 +768,9 @@ static int same_instance(const struct cvm_ratls_info *leaf, const struct cvm_va 
 			return CVM_E_FORMAT;
 		if (memcmp(a.body.td.mr_td, b.body.td.mr_td, 48) != 0 ||
 		    memcmp(a.body.td.mr_config_id, b.body.td.mr_config_id, 48) != 0 ||
-		    memcmp(a.body.td.rtmr[0], b.body.td.rtmr[0], 48 * 3) != 0) {
+		    memcmp(a.body.td.rtmr[0], b.body.td.rtmr[0], 48) != 0 ||
+		    memcmp(a.body.td.rtmr[1], b.body.td.rtmr[1], 48) != 0 ||
+		    memcmp(a.body.td.rtmr[2], b.body.td.rtmr[2], 48) != 0) {
 			cvm_report_add(rep, "instance", false,
 			               "the answer's MRTD, MRCONFIGID or RTMR0..2 differ from the "
 			               "certificate's: another TD");
@@ -829,7 +835,7 @@ int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, const uint8_t *leaf_der,
 		return CVM_E_INVAL;
 	rc = cvm_ratls_parse(leaf_der, leaf_len, &leaf, why, sizeof(why));
 	if (rc == CVM_OK && leaf->quote == NULL)
-		rc = cvm_err_set(why, sizeof(why), CVM_E_FORMAT, "it carries no RA-TLS evidence");
+		rc = RATLS_ERR(why, sizeof(why), CVM_E_FORMAT, "it carries no RA-TLS evidence");
 	if (rc != CVM_OK) {
 		cvm_report_add(rep, "parse", false, "the leaf certificate: %s", why);
 		goto out;

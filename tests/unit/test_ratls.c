@@ -378,6 +378,8 @@ static void va_rejects_crafted_malformed_inputs(void **state)
 	static const uint8_t noncanon[] = {0x00, 0x00, 0x05, 0x00};
 	/* a length far beyond the input */
 	static const uint8_t huge[] = {0x00, 0x00, 0xfe, 0xff, 0xff, 0xff};
+	/* a length of 1 in the 4-byte big-integer mode */
+	static const uint8_t noncanon4[] = {0x00, 0x00, 0x03, 0x01, 0x00, 0x00, 0x00};
 	/* variant 7 */
 	static const uint8_t variant[] = {0x00, 0x07};
 	/* msgpack nested 20 deep */
@@ -390,6 +392,8 @@ static void va_rejects_crafted_malformed_inputs(void **state)
 	(void)state;
 	assert_int_equal(cvm_va_decode(noncanon, sizeof(noncanon), &va, err, sizeof(err)), CVM_E_FORMAT);
 	assert_non_null(strstr(err, "shortest"));
+	assert_int_equal(cvm_va_decode(noncanon4, sizeof(noncanon4), &va, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "shortest"));
 	assert_int_equal(cvm_va_decode(huge, sizeof(huge), &va, err, sizeof(err)), CVM_E_TRUNCATED);
 	assert_int_equal(cvm_va_decode(variant, sizeof(variant), &va, err, sizeof(err)), CVM_E_UNSUPPORTED);
 	deep[0] = 0x81;
@@ -399,6 +403,89 @@ static void va_rejects_crafted_malformed_inputs(void **state)
 	assert_int_equal(cvm_va_decode(wide, sizeof(wide), &va, err, sizeof(err)), CVM_E_TRUNCATED);
 	assert_int_equal(cvm_va_decode((const uint8_t *)"\x01", 1, &va, err, sizeof(err)), CVM_E_UNSUPPORTED);
 	assert_null(va);
+}
+
+/* Variants 1 (GCP TDX: its TPM quote kept as carried), 2 and 4 (Nitro:
+ * decoded, not verifiable) round trip. */
+static void va_other_variants_round_trip(void **state)
+{
+	uint8_t tpm[128], doc[5] = {1, 2, 3, 4, 5}, quote[8] = {9, 9, 9}, *enc = NULL, *enc2 = NULL;
+	size_t n = 0, enc_len, enc2_len, plat_at;
+	struct cvm_va va, *back = NULL;
+	char err[256];
+
+	(void)state;
+	/* TpmQuote: message, signature, one PCR value, ak_cert, platform, one TPM event */
+	tpm[n++] = 3 << 2;
+	memcpy(tpm + n, "msg", 3);
+	n += 3;
+	tpm[n++] = 2 << 2;
+	tpm[n++] = 0xaa;
+	tpm[n++] = 0xbb;
+	tpm[n++] = 1 << 2;
+	memcpy(tpm + n, "\x07\x00\x00\x00", 4);
+	n += 4;
+	tpm[n++] = 6 << 2;
+	memcpy(tpm + n, "sha256", 6);
+	n += 6;
+	tpm[n++] = 32 << 2;
+	memset(tpm + n, 0x77, 32);
+	n += 32;
+	tpm[n++] = 0; /* ak_cert: empty */
+	plat_at = n;
+	tpm[n++] = 1;      /* platform: Gcp */
+	tpm[n++] = 1 << 2; /* one TPM event */
+	memcpy(tpm + n, "\x00\x00\x00\x00", 4);
+	n += 4;
+	tpm[n++] = 4 << 2;
+	memset(tpm + n, 0x55, 4);
+	n += 4;
+	memset(&va, 0, sizeof(va));
+	va.variant = 1;
+	va.tee = CVM_RATLS_TEE_TDX;
+	va.quote = quote;
+	va.quote_len = sizeof(quote);
+	va.gcp_tpm_quote = tpm;
+	va.gcp_tpm_quote_len = n;
+	va.config = "";
+	assert_int_equal(cvm_va_encode(&va, 0, &enc, &enc_len), CVM_OK);
+	assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_OK);
+	assert_int_equal(back->variant, 1);
+	assert_int_equal(back->tee, CVM_RATLS_TEE_TDX);
+	assert_int_equal(back->gcp_tpm_quote_len, n);
+	assert_memory_equal(back->gcp_tpm_quote, tpm, n);
+	assert_int_equal(cvm_va_encode(back, 0, &enc2, &enc2_len), CVM_OK);
+	assert_int_equal(enc2_len, enc_len);
+	assert_memory_equal(enc2, enc, enc_len);
+	free(enc2);
+	/* V1 keeps no TPM quote: GCP TDX is V0 only */
+	assert_int_equal(cvm_va_encode(back, 1, &enc2, &enc2_len), CVM_E_UNSUPPORTED);
+	cvm_va_free(back);
+	free(enc);
+	/* a platform byte dstack does not define */
+	tpm[plat_at] = 9;
+	assert_int_equal(cvm_va_encode(&va, 0, &enc, &enc_len), CVM_OK);
+	assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "platform"));
+	free(enc);
+	for (unsigned variant = 2; variant <= 4; variant += 2) {
+		for (unsigned version = 0; version < 2; version++) {
+			memset(&va, 0, sizeof(va));
+			va.variant = variant;
+			va.quote = doc;
+			va.quote_len = sizeof(doc);
+			va.config = "{}";
+			va.config_len = 2;
+			assert_int_equal(cvm_va_encode(&va, version, &enc, &enc_len), CVM_OK);
+			assert_int_equal(cvm_va_decode(enc, enc_len, &back, err, sizeof(err)), CVM_OK);
+			assert_int_equal(back->variant, variant);
+			assert_int_equal(back->tee, CVM_RATLS_TEE_NONE);
+			assert_int_equal(back->quote_len, sizeof(doc));
+			assert_memory_equal(back->quote, doc, sizeof(doc));
+			cvm_va_free(back);
+			free(enc);
+		}
+	}
 }
 
 /* ---- parsing certificates ------------------------------------------------ */
@@ -1035,6 +1122,12 @@ static void verify_accepts_a_legacy_ca_chain_only_when_allowed(void **state)
 		assert_true(verdict.legacy_ca);
 		assert_int_equal(verdict.chain_verified, allow != 0);
 		assert_int_equal(step_failed(&rep, "chain"), allow == 0);
+		/* a leaf whose signature the App CA did not make fails the chain */
+		der[0][len[0] - 1] ^= 0x01;
+		assert_int_not_equal(cvm_ratls_verifier_check(v, ders, len, 3, NOW, &verdict, &rep), CVM_OK);
+		assert_false(verdict.chain_verified);
+		assert_true(step_failed(&rep, "chain"));
+		der[0][len[0] - 1] ^= 0x01;
 		/* a chain that stops short of the CA, or is out of order, fails */
 		assert_int_not_equal(cvm_ratls_verifier_check(v, ders, len, 1, NOW, &verdict, &rep), CVM_OK);
 		assert_false(verdict.chain_verified);
@@ -1307,6 +1400,114 @@ static void system_key_is_the_key_the_system_recorded(void **state)
 	sim_down(&s);
 }
 
+/* cert_with_va makes a dstack certificate by hand whose 1.8 attestation
+ * holds the simulator's quote for `key` and the lists given. */
+static uint8_t *cert_with_va(const struct sim *s, const struct cvm_p256_keypair *key,
+                             const struct cvm_va_event *events, size_t event_count,
+                             const struct cvm_va_runtime_event *rt, size_t rt_count, size_t *len)
+{
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_cert_template t;
+	struct cvm_cert_ext_spec ext;
+	struct cvm_va va;
+	uint8_t rd[64], *bytes = NULL, *val, *der;
+	size_t n, pem_len;
+	char *pem = NULL;
+
+	assert_int_equal(cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, key, NULL, rd), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(s->dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&va, 0, sizeof(va));
+	va.tee = CVM_RATLS_TEE_TDX;
+	va.quote = ev.data;
+	va.quote_len = ev.data_len;
+	va.events = (struct cvm_va_event *)(uintptr_t)events;
+	va.event_count = event_count;
+	va.runtime_events = (struct cvm_va_runtime_event *)(uintptr_t)rt;
+	va.runtime_event_count = rt_count;
+	memcpy(va.report_data, rd, 64);
+	va.config = "";
+	assert_int_equal(cvm_va_encode(&va, 0, &bytes, &n), CVM_OK);
+	assert_true(n > 255 && n < 65536);
+	val = malloc(n + 4);
+	assert_non_null(val);
+	val[0] = 0x04;
+	val[1] = 0x82;
+	val[2] = (uint8_t)(n >> 8);
+	val[3] = (uint8_t)n;
+	memcpy(val + 4, bytes, n);
+	ext.oid = "1.3.6.1.4.1.62397.1.8";
+	ext.critical = false;
+	ext.value = val;
+	ext.value_len = n + 4;
+	cvm_cert_template_init(&t);
+	t.common_name = "by hand";
+	t.not_before = NOW - 60;
+	t.not_after = NOW + 3600;
+	t.exts = &ext;
+	t.ext_count = 1;
+	assert_int_equal(cvm_cert_make(&t, key, NULL, NULL, &pem, &pem_len), CVM_OK);
+	der = pem_der(pem, pem_len, len);
+	free(pem);
+	free(val);
+	free(bytes);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+	return der;
+}
+
+/* Each list of runtime events the attestation gives must replay to the
+ * quoted RTMR3 (here zero: the simulator's RTMR3 was never extended). */
+static void replay_checks_each_runtime_event_list(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier *v;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	const struct cvm_va_event ev = {.imr = 3,
+	                                .event_type = 0x08000001,
+	                                .event = "app-id",
+	                                .payload = (const uint8_t *)"abc",
+	                                .payload_len = 3};
+	const struct cvm_va_runtime_event rt = {
+	    .event = "app-id", .payload = (const uint8_t *)"abc", .payload_len = 3};
+	const uint8_t *ders[1];
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	v = sim_verifier(&s, &pol, false, false);
+	/* neither list: RTMR3 is zero, as quoted */
+	der = cert_with_va(&s, key, NULL, 0, NULL, 0, &len);
+	ders[0] = der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &len, 1, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_true(verdict.replayed);
+	free(der);
+	/* an event in event_log that RTMR3 never saw */
+	der = cert_with_va(&s, key, &ev, 1, NULL, 0, &len);
+	ders[0] = der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &len, 1, NOW + 60, &verdict, &rep),
+	                 CVM_E_MISMATCH);
+	assert_string_equal(rep.failed->name, "replay");
+	free(der);
+	/* the same in runtime_events */
+	der = cert_with_va(&s, key, NULL, 0, &rt, 1, &len);
+	ders[0] = der;
+	assert_int_equal(cvm_ratls_verifier_check(v, ders, &len, 1, NOW + 60, &verdict, &rep),
+	                 CVM_E_MISMATCH);
+	assert_string_equal(rep.failed->name, "replay");
+	free(der);
+	cvm_ratls_verifier_free(v);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
+}
+
 /* ---- the decoders inside the extensions ----------------------------------- */
 
 /* AppInfo in rmp_serde's array form: 8 byte strings, then optionally the
@@ -1472,6 +1673,7 @@ int main(void)
 	    cmocka_unit_test(va_rejects_every_truncation_and_an_extra_byte),
 	    cmocka_unit_test(va_bit_flips_fail_cleanly_or_decode_differently),
 	    cmocka_unit_test(va_rejects_crafted_malformed_inputs),
+	    cmocka_unit_test(va_other_variants_round_trip),
 	    cmocka_unit_test(parse_rd1_dstack_tdx_legacy_extensions),
 	    cmocka_unit_test(parse_rd1_ca_certificates_carry_app_id_and_usage),
 	    cmocka_unit_test(parse_rd3_cosmian_tdx_drops_the_padding),
@@ -1490,6 +1692,7 @@ int main(void)
 	    cmocka_unit_test(verify_real_tdx_quote_in_a_certificate),
 	    cmocka_unit_test(fresh_check_binds_the_connection_and_the_instance),
 	    cmocka_unit_test(system_key_is_the_key_the_system_recorded),
+	    cmocka_unit_test(replay_checks_each_runtime_event_list),
 	    cmocka_unit_test(app_info_check_accepts_dstack_shape_only),
 	    cmocka_unit_test(cosmian_sev_tables_survive_truncation_and_flips),
 	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
