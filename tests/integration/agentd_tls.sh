@@ -263,6 +263,7 @@ const closedAfter = await new Promise((resolve) => {
 });
 check(closedAfter > 0 && closedAfter < 4000, `a silent client is cut by the handshake deadline (${closedAfter} ms)`);
 
+fs.writeFileSync(out + ".der", der);
 fs.writeFileSync(out, JSON.stringify({ passes, failures, fresh, cert: der.toString("base64") }));
 console.log(`agentd_tls: ${passes} checks passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);
@@ -270,6 +271,19 @@ EOF
 node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.log" "$tmp/result.json" "${pids[1]}" || {
 	echo "--- agent log"; tail -n 30 "$tmp/agent.log"; exit 1
 }
+# The certificate as `cvm cert ratls show` reads it, when this build has it:
+# dstack profile, TDX, the report data binds its key.
+if "$bin/cvm" cert ratls show "$tmp/result.json.der" --json >"$tmp/show.json" 2>"$tmp/show.err"; then
+	node -e '
+const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+if (v.profile !== "dstack" || v.tee !== "tdx" || v.binding !== true) {
+	console.log("agentd_tls: FAIL: cvm cert ratls show: " + JSON.stringify({ profile: v.profile, tee: v.tee, binding: v.binding }));
+	process.exit(1);
+}' "$tmp/show.json"
+else
+	echo "agentd_tls: SKIP part: cvm cert ratls show is not available in this build: $(head -c 200 "$tmp/show.err")"
+fi
+
 # The fetch command verifies the peer and the fresh attestation end to end,
 # with the certificate key required to be the one RTMR3 recorded.
 # Only the TDX collateral: fetch anchors the Intel and the AMD collateral in

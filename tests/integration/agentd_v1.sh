@@ -258,13 +258,25 @@ EOF
 node "$tmp/check.mjs" "$tmp/dstack.sock" "$vectors" "$tmp/ca.crt" "$tmp/app-compose.json" "$tmp/result.json" || {
 	echo "--- agent log"; tail -n 30 "$tmp/agent.log"; exit 1
 }
-# The attestation decodes as V1 with the cli's decoder, when this build has it.
+# The attestation decodes as V1 with the cli's decoder and verifies with the
+# simulator's collateral and the padded report data, when this build has them.
 if [ -f "$tmp/result.json.va" ]; then
 	if "$bin/cvm" attestation show "$tmp/result.json.va" --json >"$tmp/va.json" 2>"$tmp/va.err"; then
 		node -e '
 const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-const s = JSON.stringify(v);
-if (!/"version":\s*1/.test(s) && v.version !== 1) { console.log("agentd_v1: FAIL: cvm attestation show: not version 1"); process.exit(1); }' "$tmp/va.json"
+const rd = "68656c6c6f" + "00".repeat(59);
+const bad = [];
+if (v.version !== 1 || v.encoding !== "msgpack") bad.push("not a MessagePack V1");
+if (v.tee !== "tdx" || v.platform !== "dstack-tdx") bad.push("not dstack-tdx");
+if (v.attestation_report_data !== rd || v.report_data_matches_quote !== true) bad.push("report data");
+if (bad.length) { console.log("agentd_v1: FAIL: cvm attestation show: " + bad.join(", ")); process.exit(1); }' "$tmp/va.json"
+		"$bin/cvm" attestation verify "$tmp/result.json.va" --collateral "$tmp/sim/collateral/tdx" \
+			--root "$tmp/sim/collateral/tdx/intel_sgx_root_ca.der" --report-data "68656c6c6f$(printf '00%.0s' $(seq 59))" \
+			>"$tmp/verify.out" 2>&1 || {
+			cat "$tmp/verify.out"
+			echo "agentd_v1: FAIL: cvm attestation verify of /v1/Attest's answer"
+			exit 1
+		}
 	else
 		echo "agentd_v1: SKIP part: cvm attestation show is not available in this build: $(head -c 200 "$tmp/va.err")"
 	fi
