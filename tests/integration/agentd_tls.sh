@@ -10,7 +10,8 @@
 #    GetKey, GetTlsKey, GetQuote, EmitEvent, Sign and the v1 surface are 404;
 #  - its caps: a peer over max_connections_per_peer is refused while another
 #    client is served, a request over max_body is refused, a client that
-#    never finishes its handshake is cut at handshake_timeout;
+#    never finishes its handshake is cut at handshake_timeout, one that
+#    trickles its headers at header_timeout;
 #  - SIGHUP renews its certificate;
 #  - `cvm cert ratls fetch --require-agent-key` accepts it, and exits 3
 #    through a relay that terminates TLS with the agent's own certificate and
@@ -70,6 +71,7 @@ cat >"$tmp/agent.conf" <<EOF
 [agent]
 simulator = $tmp/sim
 app_compose = $tmp/app-compose.json
+header_timeout = 3
 [dstack]
 listen = unix:$tmp/dstack.sock
 [tls]
@@ -252,6 +254,19 @@ const vb = await exchange(before, "POST", "/Version", "{}");
 check(vb.status === 200, "SIGHUP: a connection opened before is still served");
 before.destroy();
 after.destroy();
+
+// a TLS client that trickles its headers is cut at header_timeout (3 s), as
+// over plain sockets
+const slow = await connect();
+const t1 = Date.now();
+const slowClosed = await new Promise((resolve) => {
+	slow.on("close", () => resolve(Date.now() - t1));
+	slow.write("POST /Version HTTP/1.1\r\nHost: agent\r\n");
+	const tick = setInterval(() => { if (!slow.destroyed) slow.write("X-Slow: 1\r\n"); }, 500);
+	setTimeout(() => { clearInterval(tick); slow.destroy(); resolve(-1); }, 9000);
+	slow.on("close", () => clearInterval(tick));
+});
+check(slowClosed > 2500 && slowClosed < 6000, `a trickling TLS client is cut at header_timeout (${slowClosed} ms)`);
 
 // a client that never finishes its handshake is cut at handshake_timeout (1 s)
 const t0 = Date.now();
