@@ -580,6 +580,29 @@ static void v1_chain_link0_reproduces_the_published_signature(void **state)
 	                                         g.public_key_len, g.chain0, NULL, NULL, NULL, app_pub),
 	                 CVM_OK);
 	assert_memory_not_equal(app_pub, root_pub, 33);
+	/* the same signature with S replaced by n - S (and the recovery id's
+	 * parity flipped) is the malleable twin: refused, not recovered */
+	{
+		static const uint8_t n[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+		                              0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b,
+		                              0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+		uint8_t twin[65];
+		unsigned borrow = 0;
+
+		memcpy(twin, g.chain0, 65);
+		for (size_t i = 32; i-- > 0;) {
+			unsigned d = (unsigned)n[i] - g.chain0[32 + i] - borrow;
+
+			twin[32 + i] = (uint8_t)d;
+			borrow = (d >> 8) & 1u;
+		}
+		twin[64] ^= 1;
+		assert_int_not_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, domain, strlen(domain),
+		                                             g.public_key, g.public_key_len, twin, NULL, NULL,
+		                                             NULL, app_pub),
+		                     CVM_OK);
+	}
 	/* and a KMS link for another app id is refused */
 	app_id[0] ^= 1;
 	assert_int_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, domain, strlen(domain), g.public_key,
