@@ -7,6 +7,7 @@
  * Exit codes: 0 accepted, 1 could not do the job (connection, files), 2
  * usage, 3 rejected (the handshake's check or the fresh check). See
  * docs/attested-tls.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -26,6 +27,7 @@
 
 #include <cvmkit/amd.h>
 #include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
@@ -50,7 +52,9 @@ struct fetch {
 	const char *target; /* HOST:PORT as given */
 	char host[256];
 	char port[8];
-	const char *collateral, *root, *policy;
+	const char *collateral, *policy;
+	const char *root[2]; /* Intel's root CA and/or AMD's ARK, in any order */
+	size_t root_count;
 	const char *ca[FETCH_CA_MAX];
 	size_t ca_count;
 	int64_t at;
@@ -60,7 +64,7 @@ struct fetch {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s cert ratls fetch HOST:PORT [--collateral DIR] [--root CERT] [--ca CERT]...\n"
+	        "usage: %s cert ratls fetch HOST:PORT [--collateral DIR] [--root CERT]... [--ca CERT]...\n"
 	        "                             [--policy FILE] [--at T] [--require-agent-key] "
 	        "[--allow-legacy-ca]\n"
 	        "                             [--json]\n"
@@ -68,8 +72,8 @@ static void usage(FILE *f)
 	        "  evidence bound to this very TLS connection (a relay cannot pass this check).\n"
 	        "  --collateral DIR     tdx/ (Intel collateral) and/or snp/ (AMD chain) under DIR\n"
 	        "                       (the simulator's DIR/collateral); else the certificate's own\n"
-	        "  --root CERT          the vendor root to anchor in (Intel root CA or AMD ARK);\n"
-	        "                       default: Intel's and AMD's own roots\n"
+	        "  --root CERT          a vendor root to anchor in: Intel's root CA and/or AMD's ARK\n"
+	        "                       (give both for both kinds); default: Intel's and AMD's own\n"
 	        "  --ca CERT            the certificate chain must end in this CA (repeatable)\n"
 	        "  --policy FILE        appraisal policy (docs/policy.md); default: the strict defaults\n"
 	        "  --at T               Unix time for the collateral and the fresh evidence (default now)\n"
@@ -110,8 +114,10 @@ static int make_verifier(const struct fetch *f, struct cvm_ratls_verifier **out)
 	struct cvm_amd_collateral *amd = NULL;
 	struct cvm_ratls_verifier_opts o;
 	struct cvm_policy pol;
-	uint8_t *root = NULL, *ca[FETCH_CA_MAX] = {NULL};
-	size_t root_len = 0, ca_len[FETCH_CA_MAX] = {0};
+	uint8_t *root[2] = {NULL}, *ca[FETCH_CA_MAX] = {NULL};
+	size_t root_len[2] = {0}, ca_len[FETCH_CA_MAX] = {0};
+	const uint8_t *intel = NULL, *ark = NULL;
+	size_t intel_len = 0, ark_len = 0;
 	const uint8_t *cca[FETCH_CA_MAX] = {NULL};
 	char err[256] = "", path[4096];
 	int r, rc = CLI_EXIT_ERROR;
@@ -148,29 +154,51 @@ static int make_verifier(const struct fetch *f, struct cvm_ratls_verifier **out)
 			goto out;
 		}
 	}
-	if (f->root != NULL) {
-		rc = cli_load_cert(CMD, "--root certificate", f->root, &root, &root_len);
+	/* Each --root anchors its vendor's evidence, told apart by its key:
+	 * AMD's ARKs are RSA, Intel's root CA is P-256. */
+	for (size_t i = 0; i < f->root_count; i++) {
+		struct cvm_cert *c = NULL;
+		bool is_amd;
+
+		rc = cli_load_cert(CMD, "--root certificate", f->root[i], &root[i], &root_len[i]);
 		if (rc != CLI_EXIT_OK)
 			goto out;
 		rc = CLI_EXIT_ERROR;
+		if (cvm_cert_parse(root[i], root_len[i], &c) != CVM_OK) {
+			cli_err(CMD, "--root '%s' does not parse", f->root[i]);
+			goto out;
+		}
+		is_amd = cvm_cert_key_type(c, NULL) == CVM_KEY_RSA;
+		cvm_cert_free(c);
+		if ((is_amd && ark != NULL) || (!is_amd && intel != NULL)) {
+			cli_err(CMD,
+			        "two --root certificates of %s: give at most one Intel root and one AMD ARK",
+			        is_amd ? "AMD (RSA keys)" : "Intel (EC keys)");
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (is_amd) {
+			ark = root[i];
+			ark_len = root_len[i];
+		} else {
+			intel = root[i];
+			intel_len = root_len[i];
+		}
 	}
 	for (size_t i = 0; i < f->ca_count; i++) {
 		rc = cli_load_cert(CMD, "--ca certificate", f->ca[i], &ca[i], &ca_len[i]);
 		if (rc != CLI_EXIT_OK)
 			goto out;
-		rc = CLI_EXIT_ERROR;
 		cca[i] = ca[i];
 	}
 	memset(&o, 0, sizeof(o));
 	o.policy = &pol;
 	o.dcap = dcap;
 	o.amd = amd;
-	/* One --root anchors either vendor: the verifier takes each for its
-	 * own kind of evidence. */
-	o.intel_root_der = root;
-	o.intel_root_der_len = root_len;
-	o.amd_root_der = root;
-	o.amd_root_der_len = root_len;
+	o.intel_root_der = intel;
+	o.intel_root_der_len = intel_len;
+	o.amd_root_der = ark;
+	o.amd_root_der_len = ark_len;
 	o.ca_der = f->ca_count != 0 ? cca : NULL;
 	o.ca_der_len = f->ca_count != 0 ? ca_len : NULL;
 	o.ca_count = f->ca_count;
@@ -184,12 +212,20 @@ static int make_verifier(const struct fetch *f, struct cvm_ratls_verifier **out)
 	}
 	rc = CLI_EXIT_OK;
 out:
-	free(root);
+	free(root[0]);
+	free(root[1]);
 	for (size_t i = 0; i < FETCH_CA_MAX; i++)
 		free(ca[i]);
 	cvm_dcap_collateral_free(dcap);
 	cvm_amd_collateral_free(amd);
 	return rc;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	uint8_t a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
 static int dial(const struct fetch *f)
@@ -288,9 +324,9 @@ static bool content_length(const uint8_t *buf, size_t hl, size_t *out)
  * FETCH_REPLY_MAX. */
 static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 {
-	size_t cap = 64 * 1024, len = 0, hl = 0, cl = 0;
+	size_t cap = (size_t)64 * 1024, len = 0, hl = 0, cl = 0;
 	bool has_cl = false;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = calloc(1, cap); /* zeroed: the analysers cannot see SSL_read fill it */
 
 	*out = NULL;
 	*out_len = 0;
@@ -321,7 +357,7 @@ static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
 				return CVM_E_TOO_LARGE;
 			}
 			cap = cap * 2 > FETCH_REPLY_MAX ? FETCH_REPLY_MAX : cap * 2;
-			nb = malloc(cap);
+			nb = calloc(1, cap);
 			if (nb == NULL) {
 				free(buf);
 				return CVM_E_NOMEM;
@@ -379,7 +415,7 @@ static int parse_reply(const uint8_t *buf, size_t len, uint8_t **va, size_t *va_
 		size_t n = 0;
 
 		while (n < hl && n < sizeof(first) - 1 && buf[n] != '\r') {
-			first[n] = buf[n];
+			first[n] = (char)(buf[n] & 0x7f); /* sanitised below */
 			n++;
 		}
 		first[n] = '\0';
@@ -537,7 +573,9 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 		cli_err(CMD, "out of memory");
 		goto out;
 	}
-	(void)SSL_set_tlsext_host_name(ssl, f->host);
+	/* SNI carries host names only (RFC 6066 §3), never an address. */
+	if (!is_ip_literal(f->host))
+		(void)SSL_set_tlsext_host_name(ssl, f->host);
 	if (SSL_connect(ssl) != 1) {
 		const char *pe = cvm_tls_peer_error(ssl);
 		unsigned long e = ERR_peek_error();
@@ -661,7 +699,11 @@ int cmd_ratls_fetch(int argc, char **argv)
 			f.collateral = optarg;
 			break;
 		case 'r':
-			f.root = optarg;
+			if (f.root_count == 2) {
+				cli_err(CMD, "at most two --root (an Intel root CA and an AMD ARK)");
+				return CLI_EXIT_USAGE;
+			}
+			f.root[f.root_count++] = optarg;
 			break;
 		case 'a':
 			if (f.ca_count == FETCH_CA_MAX) {

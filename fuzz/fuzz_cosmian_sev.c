@@ -1,7 +1,7 @@
 /* libFuzzer harness for the Cosmian SEV extension (report and certificate
- * table, tee-tools 1.6.2 and 2.x): whatever the input, the parser returns
+ * table, tee-tools 1.6.2, 2.x and the 2023 form): whatever the input, the parser returns
  * cleanly; on success the report is the first 1184 bytes, the format is one
- * of the two, and every certificate it kept fits inside the input. */
+ * of the three, and every certificate it kept fits inside the input. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		return 0;
 	}
-	if (report != data || size < RATLS_SNP_REPORT_LEN || (format != 1 && format != 2))
+	if (report != data || size < RATLS_SNP_REPORT_LEN || (format < 1 || format > 3))
 		__builtin_trap();
 	if (certs.vcek_len + certs.vlek_len + certs.ask_len + certs.ark_len + certs.crl_len > size)
 		__builtin_trap();

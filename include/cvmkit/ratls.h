@@ -178,7 +178,12 @@ struct cvm_ratls_make_opts {
 /* cvm_ratls_make issues the certificate for `key` carrying `ev` (whose
  * report_data must be cvm_ratls_report_data of the key: checked), signed by
  * `issuer_key`/`issuer` or self-signed when both are NULL (Cosmian is always
- * self-signed). *out_pem is malloc'd PEM. */
+ * self-signed). *out_pem is malloc'd PEM. Returns 0, CVM_E_INVAL (evidence
+ * that does not bind `key` in this profile, evidence that does not parse, an
+ * issuer for Cosmian, a malformed app_info or usage, bad options),
+ * CVM_E_UNSUPPORTED (SGX in the dstack profile), CVM_E_TOO_LARGE,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. docs/ratls.md says what each profile
+ * carries. */
 CVM_API CVM_MUST_CHECK int cvm_ratls_make(const struct cvm_ratls_make_opts *o,
                                           const struct cvm_p256_keypair *key,
                                           const struct cvm_ratls_evidence *ev,
@@ -231,7 +236,9 @@ CVM_API void cvm_ratls_verifier_free(struct cvm_ratls_verifier *v);
 
 /* cvm_ratls_verifier_check verifies a peer's chain (leaf first, DER) at
  * Unix time `at`: validity, RA-TLS evidence, binding, replay, chain.
- * Returns 0 only when all hold and the policy accepts. Thread-safe. */
+ * Returns 0 only when all hold and the policy accepts. Thread-safe. `rep`
+ * (may be NULL) is initialised and gets one step per check; `out` is always
+ * filled as far as verification got. Order and limits: docs/ratls.md. */
 CVM_API CVM_MUST_CHECK int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const *der,
                                                     const size_t *der_len, size_t count, int64_t at,
                                                     struct cvm_ratls_verdict *out, struct cvm_report *rep);

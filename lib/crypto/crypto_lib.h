@@ -293,14 +293,6 @@ CVM_MUST_CHECK int cvm_crl_check_issued_kept(const struct cvm_crl *crl, const st
 #define CVM_CRL_CACHE_BYTES ((size_t)256 * 1024)
 void cvm_crl_cache_keep(struct cvm_crl *crl);
 
-/* ---- P-256 key pairs for lib/tls (lib/crypto/p256key.c) ------------------ */
-
-/* cvm_p256_keypair_evp_pkey hands out OpenSSL's EVP_PKEY of `kp`, as an
- * opaque pointer, for lib/tls to give to SSL_CTX_use_PrivateKey (which takes
- * its own reference). The pointer is borrowed: it lives as long as `kp`, and
- * the caller neither frees nor changes it. */
-void *cvm_p256_keypair_evp_pkey(const struct cvm_p256_keypair *kp);
-
 /* ---- certificate details for lib/ratls (lib/crypto/x509.c) ------------ */
 
 /* cvm_cert_ext_count says how often the extension with the dotted `oid`
@@ -319,5 +311,13 @@ bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64]);
  * keyCertSign (dstack before 0.5.8), which the caller then judges. Returns
  * 0, CVM_E_CHAIN (names) or CVM_E_SIGNATURE. */
 CVM_MUST_CHECK int cvm_cert_check_signed(const struct cvm_cert *child, const struct cvm_cert *issuer);
+
+/* ---- P-256 key pairs for lib/tls (lib/crypto/p256key.c) ------------------ */
+
+/* cvm_p256_keypair_evp_pkey hands out OpenSSL's EVP_PKEY of `kp`, as an
+ * opaque pointer, for lib/tls to give to SSL_CTX_use_PrivateKey (which takes
+ * its own reference). The pointer is borrowed: it lives as long as `kp`, and
+ * the caller neither frees nor changes it. */
+void *cvm_p256_keypair_evp_pkey(const struct cvm_p256_keypair *kp);
 
 #endif

@@ -1,7 +1,8 @@
 /* Cosmian's SEV-SNP RA-TLS extension (cosmian_vm.md §7.3): the 1184-byte
- * report followed by the certificate table in one of two wire formats,
- * tee-tools 1.6.2 (bincode: u64 count, u32 variant, u64 length) and
- * tee-tools 2.x (u32 count, u32 entry length, GUID). */
+ * report followed by the certificate table in one of three wire formats,
+ * tee-tools 1.6.2 (bincode: u64 count, u32 variant, u64 length), tee-tools
+ * 2.x (u32 count, u32 entry length, GUID) and the 2023 form (1.6.2's with a
+ * GUID after variant 3). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,7 @@ void cosmian_certs_cleanup(struct cvm_amd_collateral *c)
 static int put_cert(struct cvm_amd_collateral *c, enum cert_kind k, const uint8_t *p, size_t n, char *err,
                     size_t err_len)
 {
+	struct cvm_rd der, body;
 	uint8_t **slot;
 	size_t *slot_len;
 
@@ -82,6 +84,10 @@ static int put_cert(struct cvm_amd_collateral *c, enum cert_kind k, const uint8_
 		return RATLS_ERR(
 		    err, err_len, CVM_E_TOO_LARGE,
 		    "an SEV certificate table entry has %zu bytes (an empty or oversized certificate)", n);
+	cvm_rd_init(&der, p, n);
+	if (!cvm_rd_asn1(&der, &body, CVM_ASN1_SEQUENCE) || !cvm_rd_empty(&der))
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
+		                 "an SEV certificate table entry is not one DER certificate or CRL");
 	*slot = malloc(n);
 	if (*slot == NULL)
 		return CVM_E_NOMEM;
@@ -124,8 +130,12 @@ static int parse_v2(struct cvm_rd r, struct cvm_amd_collateral *c, char *err, si
 
 /* parse_v1: bincode of Vec<CertTableEntry>: u64 LE count || count x (u32 LE
  * variant (Empty 0, ARK 1, ASK 2, VCEK 3, VLEK 4, CRL 5, OTHER 6) || [OTHER:
- * u64 LE 16 || uuid] || u64 LE len || bytes). */
-static int parse_v1(struct cvm_rd r, struct cvm_amd_collateral *c, char *err, size_t err_len)
+ * u64 LE 16 || uuid] || u64 LE len || bytes). With `tagged` it reads the
+ * 2023 form instead (tee-tools 5dd47678, Cosmian's fork of the sev crate):
+ * the same layout, but variant 3 is followed by u64 LE 16 and a GUID of the
+ * certificate table, which names the kind. Only that variant was seen (an
+ * AWS VLEK); variants 1 and 2 are read as in 1.6.2, any other is refused. */
+static int parse_v1(struct cvm_rd r, bool tagged, struct cvm_amd_collateral *c, char *err, size_t err_len)
 {
 	static const enum cert_kind kinds[] = {K_OTHER, K_ARK, K_ASK, K_VCEK, K_VLEK, K_CRL, K_OTHER};
 	uint64_t count;
@@ -138,21 +148,29 @@ static int parse_v1(struct cvm_rd r, struct cvm_amd_collateral *c, char *err, si
 	for (uint64_t i = 0; i < count; i++) {
 		uint32_t variant;
 		uint64_t len;
-		const uint8_t *data;
+		const uint8_t *data, *guid = NULL;
+		enum cert_kind k;
 
 		if (!cvm_rd_u32le(&r, &variant))
 			return CVM_E_TRUNCATED;
-		if (variant > 6)
+		if (variant > 6 || (tagged && variant != 1 && variant != 2 && variant != 3))
 			return CVM_E_FORMAT;
-		if (variant == 6) {
+		k = kinds[variant];
+		if (variant == 6 || (tagged && variant == 3)) {
 			uint64_t ulen;
 
 			if (!cvm_rd_u64le(&r, &ulen))
 				return CVM_E_TRUNCATED;
 			if (ulen != 16)
 				return CVM_E_FORMAT;
-			if (!cvm_rd_skip(&r, 16))
+			if (!cvm_rd_bytes(&r, &guid, 16))
 				return CVM_E_TRUNCATED;
+		}
+		if (tagged && guid != NULL) {
+			k = K_OTHER;
+			for (size_t g = 0; g < sizeof(guids) / sizeof(guids[0]); g++)
+				if (memcmp(guid, guids[g].guid, 16) == 0)
+					k = guids[g].kind;
 		}
 		if (!cvm_rd_u64le(&r, &len))
 			return CVM_E_TRUNCATED;
@@ -160,7 +178,7 @@ static int parse_v1(struct cvm_rd r, struct cvm_amd_collateral *c, char *err, si
 			return CVM_E_TRUNCATED;
 		if (!cvm_rd_bytes(&r, &data, (size_t)len))
 			return CVM_E_TRUNCATED;
-		rc = put_cert(c, kinds[variant], data, (size_t)len, err, err_len);
+		rc = put_cert(c, k, data, (size_t)len, err, err_len);
 		if (rc != CVM_OK)
 			return rc;
 	}
@@ -171,7 +189,7 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
                       struct cvm_amd_collateral *certs, unsigned *format, char *err, size_t err_len)
 {
 	struct cvm_rd r, table;
-	int rc1, rc2;
+	int rc1, rc2, rc3;
 
 	memset(certs, 0, sizeof(*certs));
 	*report = NULL;
@@ -184,8 +202,9 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
 	if (cvm_rd_empty(&table))
 		return RATLS_ERR(err, err_len, CVM_E_FORMAT,
 		                 "the SEV extension holds a report without its certificate table");
-	/* The two formats cannot both fit: in 2.x the second u32 is an entry
-	 * length of at least 16 bytes, in 1.6.2 the high half of a u64 count. */
+	/* 2.x and the bincode forms cannot both fit: in 2.x the second u32 is
+	 * an entry length of at least 16 bytes, in bincode the high half of a
+	 * u64 count. */
 	rc2 = parse_v2(table, certs, err, err_len);
 	if (rc2 == CVM_OK) {
 		*format = 2;
@@ -194,7 +213,7 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
 	cosmian_certs_cleanup(certs);
 	if (rc2 == CVM_E_NOMEM)
 		return rc2;
-	rc1 = parse_v1(table, certs, err, err_len);
+	rc1 = parse_v1(table, false, certs, err, err_len);
 	if (rc1 == CVM_OK) {
 		*format = 1;
 		return CVM_OK;
@@ -202,10 +221,22 @@ int cosmian_sev_parse(const uint8_t *buf, size_t len, const uint8_t **report,
 	cosmian_certs_cleanup(certs);
 	if (rc1 == CVM_E_NOMEM)
 		return rc1;
+	/* 1.6.2 and 2023 differ only where variant 3 carries a GUID: 1.6.2
+	 * reads those 16 bytes as a certificate and then fails on the rest */
+	rc3 = parse_v1(table, true, certs, err, err_len);
+	if (rc3 == CVM_OK) {
+		*format = 3;
+		return CVM_OK;
+	}
+	cosmian_certs_cleanup(certs);
+	if (rc3 == CVM_E_NOMEM)
+		return rc3;
 	return RATLS_ERR(err, err_len,
-	                 rc2 == CVM_E_TRUNCATED && rc1 == CVM_E_TRUNCATED ? CVM_E_TRUNCATED : CVM_E_FORMAT,
-	                 "the SEV certificate table after the report (%zu bytes) is in neither tee-tools 2.x "
-	                 "nor 1.6.2 form",
+	                 rc2 == CVM_E_TRUNCATED && rc1 == CVM_E_TRUNCATED && rc3 == CVM_E_TRUNCATED
+	                     ? CVM_E_TRUNCATED
+	                     : CVM_E_FORMAT,
+	                 "the SEV certificate table after the report (%zu bytes) is in none of the tee-tools "
+	                 "forms (2.x, 1.6.2, 2023)",
 	                 len - RATLS_SNP_REPORT_LEN);
 }
 

@@ -218,6 +218,8 @@ static int cosmian_value(const struct cvm_ratls_evidence *ev, uint8_t **out, siz
 
 	if (ev->tee == CVM_RATLS_TEE_SNP)
 		return cosmian_sev_encode(ev->quote, ev->quote_len, ev->snp_certs, out, out_len);
+	if (ev->tee == CVM_RATLS_TEE_TDX && ev->quote_len > RATLS_COSMIAN_TDX_BUF)
+		return CVM_E_TOO_LARGE; /* Cosmian reads at most its 8192-byte buffer */
 	cvm_wr_init(&w, CVM_RATLS_CERT_MAX);
 	cvm_wr_bytes(&w, ev->quote, ev->quote_len);
 	if (ev->tee == CVM_RATLS_TEE_TDX && ev->quote_len < RATLS_COSMIAN_TDX_BUF)

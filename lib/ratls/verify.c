@@ -189,6 +189,52 @@ static void unborrow(struct cvm_ratls_verdict *out)
 	out->amd.report.signed_data = none;
 }
 
+/* va_chain sorts the certificate blobs of a dstack SNP attestation
+ * (variant 3's cert_chain) into AMD collateral by their roles: an end
+ * entity is the VCEK (or the VLEK when its subject says so), a
+ * self-issued CA the ARK, another CA the ASK (or ASVK). The copies are the
+ * caller's (cosmian_certs_cleanup). Nothing is trusted for being sorted:
+ * cvm_amd_chain_authenticate checks every name and role, and the ARK must
+ * be the anchor. */
+static int va_chain(const struct cvm_va *va, struct cvm_amd_collateral *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; va != NULL && i < va->snp_chain_count; i++) {
+		struct cvm_cert *c = NULL;
+		char subject[256], issuer[256];
+		uint8_t **slot;
+		size_t *slot_len;
+		bool vlek;
+
+		if (cvm_cert_parse(va->snp_chain[i], va->snp_chain_len[i], &c) != CVM_OK)
+			continue; /* not a certificate: no use here */
+		cvm_cert_subject(c, subject, sizeof(subject));
+		cvm_cert_issuer(c, issuer, sizeof(issuer));
+		vlek = strstr(subject, "VLEK") != NULL;
+		if (!cvm_cert_claims_ca(c)) {
+			slot = vlek ? &out->vlek : &out->vcek;
+			slot_len = vlek ? &out->vlek_len : &out->vcek_len;
+		} else if (strcmp(subject, issuer) == 0) {
+			slot = &out->ark;
+			slot_len = &out->ark_len;
+		} else {
+			slot = vlek ? &out->asvk : &out->ask;
+			slot_len = vlek ? &out->asvk_len : &out->ask_len;
+		}
+		cvm_cert_free(c);
+		if (*slot != NULL)
+			continue; /* the first of a role counts */
+		*slot = malloc(va->snp_chain_len[i]);
+		if (*slot == NULL) {
+			cosmian_certs_cleanup(out);
+			return CVM_E_NOMEM;
+		}
+		memcpy(*slot, va->snp_chain[i], va->snp_chain_len[i]);
+		*slot_len = va->snp_chain_len[i];
+	}
+	return CVM_OK;
+}
+
 /* evidence verifies the quote or report with the verifier's collateral and
  * policy (SNP without collateral: cold, with a Cosmian certificate's own
  * chain). Sets *expiry to when the collateral stops being valid. */
@@ -218,7 +264,7 @@ static int evidence(struct cvm_ratls_verifier *v, enum cvm_ratls_tee tee, const 
 			pthread_mutex_unlock(&v->lock);
 			*expiry = v->amd_expiry;
 		} else if (own_chain != NULL && (own_chain->vcek != NULL || own_chain->vlek != NULL) &&
-		           own_chain->ask != NULL) {
+		           (own_chain->ask != NULL || own_chain->asvk != NULL)) {
 			rc = cvm_verify_snp_report(quote, len, own_chain, v->amd_root, v->amd_root_len, at,
 			                           &v->policy, rep, &out->amd);
 			*expiry = out->amd.chain_expiry;
@@ -618,6 +664,8 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 {
 	struct cvm_cert *certs[CVM_CHAIN_CERTS_MAX] = {NULL};
 	struct cvm_ratls_info *info = NULL;
+	struct cvm_amd_collateral own;
+	bool have_own = false;
 	uint8_t key[32];
 	int64_t from = INT64_MIN, until = INT64_MAX, expiry;
 	char why[256];
@@ -692,9 +740,19 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	               cvm_ratls_tee_name(info->tee));
 
 	/* evidence */
+	if (info->profile == CVM_RATLS_PROFILE_DSTACK && info->tee == CVM_RATLS_TEE_SNP && v->amd == NULL) {
+		r = va_chain(info->attestation, &own);
+		if (r != CVM_OK) {
+			rc = first(rc, r);
+			goto out;
+		}
+		have_own = true;
+	}
 	r = evidence(v, info->tee, info->quote, info->quote_len,
-	             info->profile == CVM_RATLS_PROFILE_COSMIAN ? &info->snp_certs : NULL, at, out, &expiry,
-	             rep);
+	             info->profile == CVM_RATLS_PROFILE_COSMIAN ? &info->snp_certs
+	             : have_own                                 ? &own
+	                                                        : NULL,
+	             at, out, &expiry, rep);
 	rc = first(rc, r);
 	if (expiry < until)
 		until = expiry;
@@ -733,6 +791,8 @@ out:
 	unborrow(out);
 	if (rc == CVM_OK)
 		cache_put(v, key, from, until, out);
+	if (have_own)
+		cosmian_certs_cleanup(&own);
 	cvm_ratls_info_free(info);
 	for (size_t i = 0; i < count; i++)
 		cvm_cert_free(certs[i]);

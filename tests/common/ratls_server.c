@@ -190,6 +190,13 @@ static int write_key(const struct cvm_p256_keypair *key, const char *path)
 	return r;
 }
 
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)event_base_loopbreak(arg);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -211,6 +218,7 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct evhttp *http = NULL;
 	struct evhttp_bound_socket *sock;
+	struct event *term = NULL;
 	const char *port_file = NULL, *chain_out = NULL, *key_out = NULL;
 	char why[512] = "", port[16];
 	int c, r, rc = 1;
@@ -297,6 +305,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ratls_server: libevent: out of memory\n");
 		goto out;
 	}
+	/* SIGTERM ends the loop, so that the exit path (and a sanitizer's
+	 * leak check) runs. */
+	term = evsignal_new(base, SIGTERM, on_term, base);
+	if (term == NULL || event_add(term, NULL) != 0) {
+		fprintf(stderr, "ratls_server: cannot catch SIGTERM\n");
+		goto out;
+	}
 	evhttp_set_max_body_size(http, BODY_MAX);
 	evhttp_set_max_headers_size(http, HEADERS_MAX);
 	evhttp_set_timeout(http, TIMEOUT_S);
@@ -329,6 +344,8 @@ int main(int argc, char **argv)
 	(void)event_base_dispatch(base);
 	rc = 0;
 out:
+	if (term != NULL)
+		event_free(term);
 	if (http != NULL)
 		evhttp_free(http);
 	if (base != NULL)

@@ -69,8 +69,11 @@ wait_file() {
 "$CVM" sim init "$tmp/other" >/dev/null
 col="$tmp/sim/collateral"
 
+# The simulator's mock roots: its Intel root CA and its AMD ARK.
+roots=(--root "$col/tdx/intel_sgx_root_ca.der" --root "$col/snp/ark.pem")
+oroots=(--root "$tmp/other/collateral/tdx/intel_sgx_root_ca.der" --root "$tmp/other/collateral/snp/ark.pem")
+
 for platform in tdx snp; do
-	if [ "$platform" = tdx ]; then root="$col/tdx/intel_sgx_root_ca.der"; else root="$col/snp/ark.pem"; fi
 	d="$tmp/$platform"
 	mkdir "$d"
 	"$SERVER" --sim "$tmp/sim" --platform "$platform" --port-file "$d/port" \
@@ -86,7 +89,7 @@ for platform in tdx snp; do
 	# Straight to the server: accepted.
 	check
 	rc=0
-	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$col" --root "$root" >"$d/direct.out" \
+	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$col" "${roots[@]}" >"$d/direct.out" \
 		2>"$d/direct.err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		fail "$platform: direct fetch exited $rc, want 0: $(cat "$d/direct.err")"
@@ -97,7 +100,7 @@ for platform in tdx snp; do
 	grep -q "^SIMULATED TEE" "$d/direct.out" || fail "$platform: the simulated banner is missing"
 	check
 	rc=0
-	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$col" --root "$root" --json \
+	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$col" "${roots[@]}" --json \
 		>"$d/direct.json" 2>/dev/null || rc=$?
 	[ "$rc" -eq 0 ] && python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["fresh"] is True and o["tee"]==sys.argv[2] and o["simulated"] is True' \
 		"$d/direct.json" "$platform" || fail "$platform: --json output is not the accepted verdict"
@@ -106,7 +109,7 @@ for platform in tdx snp; do
 	# does not; one line, exit 3.
 	check
 	rc=0
-	"$CVM" cert ratls fetch "127.0.0.1:$relay" --collateral "$col" --root "$root" >"$d/relay.out" \
+	"$CVM" cert ratls fetch "127.0.0.1:$relay" --collateral "$col" "${roots[@]}" >"$d/relay.out" \
 		2>"$d/relay.err" || rc=$?
 	if [ "$rc" -ne 3 ]; then
 		fail "$platform: fetch through the relay exited $rc, want 3: $(cat "$d/relay.err")"
@@ -120,10 +123,9 @@ for platform in tdx snp; do
 	[ ! -s "$d/relay.out" ] || fail "$platform: through the relay, something was printed on stdout"
 
 	# Another platform's roots: refused at the handshake.
-	if [ "$platform" = tdx ]; then oroot="$tmp/other/collateral/tdx/intel_sgx_root_ca.der"; else oroot="$tmp/other/collateral/snp/ark.pem"; fi
 	check
 	rc=0
-	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$tmp/other/collateral" --root "$oroot" \
+	"$CVM" cert ratls fetch "127.0.0.1:$port" --collateral "$tmp/other/collateral" "${oroots[@]}" \
 		>/dev/null 2>"$d/other.err" || rc=$?
 	[ "$rc" -eq 3 ] || fail "$platform: another platform's roots: exit $rc, want 3: $(cat "$d/other.err")"
 done

@@ -115,6 +115,24 @@ static uint8_t *cert_der(const char *rel, size_t index, size_t *len)
 	return out;
 }
 
+#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+
+/* pem_der turns one PEM certificate into DER (a copy). */
+static uint8_t *pem_der(const char *pem, size_t pem_len, size_t *len)
+{
+	struct cvm_cert *c = NULL;
+	const uint8_t *der;
+	uint8_t *out;
+
+	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, pem_len, &c), CVM_OK);
+	cvm_cert_der(c, &der, len);
+	out = malloc(*len);
+	assert_non_null(out);
+	memcpy(out, der, *len);
+	cvm_cert_free(c);
+	return out;
+}
+
 /* ---- VersionedAttestation ------------------------------------------------ */
 
 #define VD1 "compat/versioned-attestation/dstack-simulator/attestation.bin"
@@ -495,6 +513,7 @@ static void va_other_variants_round_trip(void **state)
 #define RD4 "compat/ratls/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem"
 #define RD5 "compat/ratls/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem"
 #define RD6 "compat/ratls/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem"
+#define RD2023 "compat/ratls/cosmian-tee-tools-2023/sev-cert.ratls.pem"
 
 static struct cvm_ratls_info *parse_vector(const char *rel)
 {
@@ -618,6 +637,16 @@ static void parse_sev(const char *rel, unsigned format, const char *measurement)
 	assert_int_equal(cvm_snp_report_parse(info->quote, info->quote_len, &r), CVM_OK);
 	assert_hex(r.measurement, measurement);
 	assert_true(info->binding);
+	if (format == 3) {
+		/* its one entry: an AWS VLEK, named by its GUID */
+		assert_non_null(info->snp_certs.vlek);
+		assert_null(info->snp_certs.vcek);
+		assert_null(info->snp_certs.ark);
+		assert_int_equal(cvm_cert_parse(info->snp_certs.vlek, info->snp_certs.vlek_len, &c), CVM_OK);
+		cvm_cert_free(c);
+		cvm_ratls_info_free(info);
+		return;
+	}
 	/* the table's VCEK, ASK and ARK are certificates */
 	assert_non_null(info->snp_certs.vcek);
 	assert_non_null(info->snp_certs.ask);
@@ -637,6 +666,16 @@ static void parse_rd5_cosmian_sev_tee_tools_2(void **state)
 	          "d6a3a5");
 }
 
+/* tee-tools @ 5dd47678 (2023): report v2, the 2023 table form; the
+ * measurement its test pins. */
+static void parse_cosmian_sev_2023_tagged_table(void **state)
+{
+	(void)state;
+	parse_sev(RD2023, 3,
+	          "c2c84b9364fc9f0f54b04534768c860c6e0e386ad98b96e8b98eca46ac8971d05c531ba48373f054c880cfd1f4"
+	          "a0a84e");
+}
+
 static void parse_rd6_cosmian_sev_tee_tools_1_6_2(void **state)
 {
 	(void)state;
@@ -651,7 +690,7 @@ static void parse_rd6_cosmian_sev_tee_tools_1_6_2(void **state)
  * whose binding is false or whose quote is unchanged. */
 static void parse_survives_truncated_and_flipped_extensions(void **state)
 {
-	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6};
+	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6, RD2023};
 
 	(void)state;
 	for (size_t v = 0; v < sizeof(rels) / sizeof(rels[0]); v++) {
@@ -679,9 +718,97 @@ static void parse_survives_truncated_and_flipped_extensions(void **state)
 	}
 }
 
-/* ---- making and verifying, on the simulated TEE --------------------------- */
+/* Each RA-TLS extension of each vector, cut short and bit-flipped inside a
+ * certificate remade around it (so X.509 still parses and the change
+ * reaches our decoders): a clean error naming what is wrong, or a verdict,
+ * and never a binding (the remade certificate has another key). */
+static void parse_survives_each_extension_cut_and_flipped(void **state)
+{
+	static const char *const rels[] = {RD1, RD3, RD4, RD5, RD6, RD2023};
+	static const char *const oids[] = {
+	    "1.3.6.1.4.1.62397.1.1", "1.3.6.1.4.1.62397.1.2", "1.3.6.1.4.1.62397.1.3",
+	    "1.3.6.1.4.1.62397.1.4", "1.3.6.1.4.1.62397.1.8", "1.3.6.1.4.1.62397.1.9",
+	    "1.2.840.113741.1337.6", "1.2.840.113741.1337.7", "1.2.840.113741.1337.8"};
+	struct cvm_p256_keypair *key = NULL;
+	size_t checked = 0;
 
-#define NOW ((int64_t)1767225600) /* 2026-01-01 */
+	(void)state;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	for (size_t v = 0; v < sizeof(rels) / sizeof(rels[0]); v++) {
+		struct cvm_cert_ext_spec exts[9];
+		uint8_t *copies[9] = {NULL};
+		size_t n_ext = 0, len;
+		uint8_t *der = cert_der(rels[v], 0, &len);
+		struct cvm_cert *c = NULL;
+
+		assert_int_equal(cvm_cert_parse(der, len, &c), CVM_OK);
+		for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++) {
+			struct cvm_rd val;
+
+			if (cvm_cert_ext(c, oids[i], &val) != CVM_OK)
+				continue;
+			copies[n_ext] = malloc(val.len);
+			assert_non_null(copies[n_ext]);
+			memcpy(copies[n_ext], val.p, val.len);
+			exts[n_ext] = (struct cvm_cert_ext_spec){oids[i], false, copies[n_ext], val.len};
+			n_ext++;
+		}
+		assert_true(n_ext > 0);
+		for (size_t e = 0; e < n_ext; e++) {
+			size_t full = exts[e].value_len;
+
+			for (size_t cut = 0; cut <= full; cut += (cut < 64 || cut + 64 > full) ? 1 : 97) {
+				for (int flip = 0; flip < 2; flip++) {
+					struct cvm_cert_template t;
+					struct cvm_ratls_info *info = NULL;
+					char *pem = NULL, err[256];
+					size_t pem_len, d_len;
+					uint8_t *d, *b = copies[e];
+					int rc;
+
+					if (flip && cut == full)
+						continue;
+					if (flip)
+						b[cut] ^= (uint8_t)(1u << (cut % 8));
+					exts[e].value_len = flip ? full : cut;
+					cvm_cert_template_init(&t);
+					t.common_name = "cut";
+					t.not_before = NOW;
+					t.not_after = NOW + 60;
+					t.exts = exts;
+					t.ext_count = n_ext;
+					rc = cvm_cert_make(&t, key, NULL, NULL, &pem, &pem_len);
+					if (flip)
+						b[cut] ^= (uint8_t)(1u << (cut % 8));
+					exts[e].value_len = full;
+					if (rc != CVM_OK)
+						continue; /* an empty extension value */
+					d = pem_der(pem, pem_len, &d_len);
+					err[0] = 0;
+					rc = cvm_ratls_parse(d, d_len, &info, err, sizeof(err));
+					if (rc != CVM_OK) {
+						assert_null(info);
+						assert_true(err[0] != 0);
+					} else {
+						assert_false(info->binding);
+						cvm_ratls_info_free(info);
+					}
+					checked++;
+					free(d);
+					free(pem);
+				}
+			}
+		}
+		for (size_t e = 0; e < n_ext; e++)
+			free(copies[e]);
+		cvm_cert_free(c);
+		free(der);
+	}
+	assert_true(checked > 1000);
+	cvm_p256_keypair_free(key);
+}
+
+/* ---- making and verifying, on the simulated TEE --------------------------- */
 
 struct sim {
 	char root[64]; /* parent, removed at the end */
@@ -746,22 +873,6 @@ static void sim_down(struct sim *s)
 	cvm_amd_collateral_free(s->amd);
 	free(s->intel_root);
 	rm_rf(s->root);
-}
-
-/* pem_der turns one PEM certificate into DER (a copy). */
-static uint8_t *pem_der(const char *pem, size_t pem_len, size_t *len)
-{
-	struct cvm_cert *c = NULL;
-	const uint8_t *der;
-	uint8_t *out;
-
-	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, pem_len, &c), CVM_OK);
-	cvm_cert_der(c, &der, len);
-	out = malloc(*len);
-	assert_non_null(out);
-	memcpy(out, der, *len);
-	cvm_cert_free(c);
-	return out;
 }
 
 /* struct made is a certificate made on the simulator, with what it took. */
@@ -871,6 +982,8 @@ static void round_trip(enum cvm_ratls_profile profile, enum cvm_tee_platform pla
 
 	sim_up(&s, 0x42);
 	cvm_policy_init(&pol);
+	if (profile == CVM_RATLS_PROFILE_DSTACK && platform == CVM_TEE_PLATFORM_SNP && !with_amd)
+		pol.snp.require_crl = false;
 	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
 	assert_int_equal(make_on_sim(&s, profile, platform, key, NULL, 0, &m), CVM_OK);
 	assert_int_equal(cvm_ratls_parse(m.der, m.len, &info, err, sizeof(err)), CVM_OK);
@@ -924,6 +1037,44 @@ static void make_verify_dstack_snp(void **state)
 {
 	(void)state;
 	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, true);
+}
+
+/* dstack SNP without AMD collateral: the VCEK, ASK and ARK of the 1.8
+ * attestation's cert_chain, anchored in the given root (the simulator's
+ * ARK). They carry no CRL, so the policy must waive it. */
+static void make_verify_dstack_snp_with_its_own_chain(void **state)
+{
+	struct sim s;
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_policy pol;
+	struct made m;
+	const uint8_t *ders[1];
+
+	(void)state;
+	round_trip(CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, false);
+	/* the ARK among the blobs is never an anchor by itself: with AMD's
+	 * own ARKs as the anchors, the simulator's chain fails */
+	sim_up(&s, 0x42);
+	cvm_policy_init(&pol);
+	pol.snp.require_crl = false;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(make_on_sim(&s, CVM_RATLS_PROFILE_DSTACK, CVM_TEE_PLATFORM_SNP, key, NULL, 0, &m),
+	                 CVM_OK);
+	memset(&o, 0, sizeof(o));
+	o.policy = &pol;
+	assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+	ders[0] = m.der;
+	assert_int_not_equal(cvm_ratls_verifier_check(v, ders, &m.len, 1, NOW + 60, &verdict, &rep), CVM_OK);
+	assert_false(verdict.evidence_verified);
+	assert_true(verdict.binding);
+	cvm_ratls_verifier_free(v);
+	made_free(&m);
+	cvm_p256_keypair_free(key);
+	sim_down(&s);
 }
 
 static void make_verify_cosmian_tdx(void **state)
@@ -1556,14 +1707,15 @@ static void app_info_check_accepts_dstack_shape_only(void **state)
 	assert_int_equal(ratls_app_info_check((const uint8_t *)"\x80", 1, err, sizeof(err)), CVM_E_FORMAT);
 }
 
-/* The SEV extensions of R-D5 (tee-tools 2.x) and R-D6 (1.6.2): every
+/* The SEV extensions of R-D5 (tee-tools 2.x), R-D6 (1.6.2) and 2023: every
  * truncation of the table fails cleanly, bit flips never crash. */
 static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
 {
-	static const char *const rels[] = {RD5, RD6};
+	static const char *const rels[] = {RD5, RD6, RD2023};
+	static const unsigned formats[] = {2, 1, 3};
 
 	(void)state;
-	for (size_t v = 0; v < 2; v++) {
+	for (size_t v = 0; v < 3; v++) {
 		size_t len;
 		uint8_t *der = cert_der(rels[v], 0, &len), *buf;
 		struct cvm_cert *c = NULL;
@@ -1580,7 +1732,7 @@ static void cosmian_sev_tables_survive_truncation_and_flips(void **state)
 		memcpy(buf, ext.p, ext.len);
 		assert_int_equal(cosmian_sev_parse(buf, ext.len, &report, &certs, &format, err, sizeof(err)),
 		                 CVM_OK);
-		assert_int_equal(format, v == 0 ? 2 : 1);
+		assert_int_equal(format, formats[v]);
 		cosmian_certs_cleanup(&certs);
 		for (size_t n = 0; n < ext.len; n++) {
 			assert_int_not_equal(
@@ -1680,9 +1832,12 @@ int main(void)
 	    cmocka_unit_test(parse_rd4_cosmian_sgx_measurements),
 	    cmocka_unit_test(parse_rd5_cosmian_sev_tee_tools_2),
 	    cmocka_unit_test(parse_rd6_cosmian_sev_tee_tools_1_6_2),
+	    cmocka_unit_test(parse_cosmian_sev_2023_tagged_table),
 	    cmocka_unit_test(parse_survives_truncated_and_flipped_extensions),
+	    cmocka_unit_test(parse_survives_each_extension_cut_and_flipped),
 	    cmocka_unit_test(make_verify_dstack_tdx),
 	    cmocka_unit_test(make_verify_dstack_snp),
+	    cmocka_unit_test(make_verify_dstack_snp_with_its_own_chain),
 	    cmocka_unit_test(make_verify_cosmian_tdx),
 	    cmocka_unit_test(make_verify_cosmian_snp_with_its_own_chain),
 	    cmocka_unit_test(make_refuses_evidence_for_another_key),

@@ -36,6 +36,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
 #include <cvmkit/random.h>
+#include <cvmkit/secret.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
 
@@ -47,6 +48,18 @@ static char sim_dir[320];
 static char tmp_dir[256];
 static struct cvm_ratls_verifier *verifier; /* anchored in sim_dir's mock roots */
 static char no_ratls[512];                  /* why lib/ratls cannot run here, "" when it can */
+static pid_t server_pid;                    /* a ratls_server this file started, 0 when none */
+
+static void stop_server(void)
+{
+	int st;
+
+	if (server_pid > 0) {
+		(void)kill(server_pid, SIGTERM);
+		(void)waitpid(server_pid, &st, 0);
+	}
+	server_pid = 0;
+}
 
 static int rm_rf(const char *dir)
 {
@@ -84,6 +97,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
+	stop_server(); /* a failed assertion left it running */
 	cvm_ratls_verifier_free(verifier);
 	return rm_rf(tmp_dir);
 }
@@ -579,6 +593,7 @@ static void mutual_ratls_checks_the_client_and_refuses_one_without_a_certificate
 
 	/* A client that verifies the server but has no certificate. */
 	assert_int_equal(cvm_tls_client_ctx_new(verifier, NULL, NULL, &anon), CVM_OK);
+	SSL_CTX_free(cli.ctx);
 	cli.ctx = anon;
 	connect_pair(&srv, &cli, NULL);
 	assert_false(cli.ok);
@@ -634,6 +649,7 @@ static void certificate_whose_evidence_binds_another_key_is_refused_at_the_hands
 		fail_msg("%s", why);
 	refused_at_handshake(&id, why, sizeof(why));
 	print_message("refused: %s\n", why);
+	assert_non_null(strstr(why, "does not bind the certificate's key"));
 	ratls_ident_cleanup(&id);
 	cvm_p256_keypair_free(other);
 }
@@ -657,6 +673,7 @@ static void expired_certificate_is_refused_at_the_handshake(void **state)
 		fail_msg("%s", why);
 	refused_at_handshake(&id, why, sizeof(why));
 	print_message("refused: %s\n", why);
+	assert_non_null(strstr(why, "expired"));
 	ratls_ident_cleanup(&id);
 }
 
@@ -664,8 +681,33 @@ static void expired_certificate_is_refused_at_the_handshake(void **state)
 
 struct curl_ctx_arg {
 	struct cvm_ratls_verifier *v;
+	const struct ratls_ident *client; /* presented as the client certificate, or NULL */
 	int attached;
 };
+
+/* use_ident gives an OpenSSL context the certificate and key of `id` (what
+ * a libcurl user does with its own RA-TLS client identity). */
+static bool use_ident(SSL_CTX *ctx, const struct ratls_ident *id)
+{
+	BIO *cb = BIO_new_mem_buf(id->chain_pem, (int)id->chain_len), *kb = NULL;
+	X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	struct cvm_secret *kp = NULL;
+	EVP_PKEY *pk = NULL;
+	bool ok = false;
+
+	if (x != NULL && cvm_p256_keypair_pkcs8_pem(id->key, &kp) == CVM_OK) {
+		kb = BIO_new_mem_buf(kp->p, (int)kp->len);
+		pk = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+		ok = pk != NULL && SSL_CTX_use_certificate(ctx, x) == 1 &&
+		     SSL_CTX_use_PrivateKey(ctx, pk) == 1;
+	}
+	EVP_PKEY_free(pk);
+	BIO_free(kb);
+	cvm_secret_free(kp);
+	X509_free(x);
+	BIO_free(cb);
+	return ok;
+}
 
 static CURLcode attach_cb(CURL *curl, void *sslctx, void *arg)
 {
@@ -673,71 +715,116 @@ static CURLcode attach_cb(CURL *curl, void *sslctx, void *arg)
 
 	(void)curl;
 	a->attached = cvm_tls_ctx_attach_verifier(sslctx, a->v);
+	if (a->attached == CVM_OK && a->client != NULL && !use_ident(sslctx, a->client))
+		a->attached = CVM_E_CRYPTO;
 	return a->attached == CVM_OK ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
 }
 
+/* struct curl_body collects the answer and, while the transfer runs (the
+ * only time libcurl lends its SSL), the verdict of the connection. */
+struct curl_body {
+	CURL *c;
+	char buf[256];
+	bool has_verdict;
+	struct cvm_ratls_verdict verdict;
+};
+
 static size_t body_cb(char *p, size_t size, size_t n, void *arg)
 {
-	char *buf = arg;
-	size_t have = strlen(buf), add = size * n;
+	struct curl_body *b = arg;
+	size_t have = strlen(b->buf), add = size * n;
+	struct curl_tlssessioninfo *ti = NULL;
 
-	if (have + add >= 256)
+	if (!b->has_verdict && curl_easy_getinfo(b->c, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti != NULL &&
+	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL) {
+		const struct cvm_ratls_verdict *v = cvm_tls_peer_verdict(ti->internals);
+
+		if (v != NULL) {
+			b->verdict = *v;
+			b->has_verdict = true;
+		}
+	}
+	if (have + add >= sizeof(b->buf))
 		return 0;
-	memcpy(buf + have, p, add);
-	buf[have + add] = '\0';
+	memcpy(b->buf + have, p, add);
+	b->buf[have + add] = '\0';
 	return add;
+}
+
+static CURLcode curl_get_as(const char *url, struct cvm_ratls_verifier *v, const struct ratls_ident *client,
+                            long verify_peer, char *body)
+{
+	struct curl_ctx_arg a = {v, client, -1};
+	struct curl_body b;
+	CURLcode cc;
+
+	memset(&b, 0, sizeof(b));
+	b.c = curl_easy_init();
+	assert_non_null(b.c);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_URL, url), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_VERIFYPEER, verify_peer), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_CTX_FUNCTION, attach_cb), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_SSL_CTX_DATA, &a), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_WRITEFUNCTION, body_cb), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_WRITEDATA, &b), CURLE_OK);
+	assert_int_equal(curl_easy_setopt(b.c, CURLOPT_TIMEOUT, 20L), CURLE_OK);
+	cc = curl_easy_perform(b.c);
+	assert_int_equal(a.attached, CVM_OK);
+	if (cc == CURLE_OK) {
+		/* The connection libcurl used carried the verifier's verdict. */
+		assert_true(b.has_verdict);
+		assert_int_equal(b.verdict.tee, CVM_RATLS_TEE_TDX);
+		assert_true(b.verdict.binding);
+	}
+	(void)snprintf(body, 256, "%s", b.buf);
+	curl_easy_cleanup(b.c);
+	return cc;
 }
 
 static CURLcode curl_get(const char *url, struct cvm_ratls_verifier *v, long verify_peer, char *body)
 {
-	struct curl_ctx_arg a = {v, -1};
-	CURL *c = curl_easy_init();
-	CURLcode cc;
-
-	assert_non_null(c);
-	body[0] = '\0';
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_URL, url), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify_peer), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, attach_cb), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &a), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_WRITEDATA, body), CURLE_OK);
-	assert_int_equal(curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L), CURLE_OK);
-	cc = curl_easy_perform(c);
-	assert_int_equal(a.attached, CVM_OK);
-	curl_easy_cleanup(c);
-	return cc;
+	return curl_get_as(url, v, NULL, verify_peer, body);
 }
 
-static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **state)
+/* start_server runs ratls_server on the simulator (with `mutual`: it
+ * requires a client RA-TLS certificate) and writes its /hello URL. */
+static void start_server(bool mutual, char *url, size_t url_len)
 {
-	char port_file[512], bin[512], url[128], body[256], other_dir[512], why[512];
-	struct cvm_ratls_verifier *other = NULL;
+	char port_file[512], bin[512];
 	uint8_t *port = NULL;
 	size_t port_len = 0;
 	pid_t pid;
-	int st;
 
-	(void)state;
-	need_ratls();
-	(void)snprintf(port_file, sizeof(port_file), "%s/port", tmp_dir);
+	stop_server();
+	(void)snprintf(port_file, sizeof(port_file), "%s/port-%d", tmp_dir, mutual ? 1 : 0);
 	(void)snprintf(bin, sizeof(bin), "%s/tests/ratls_server", CVM_BINARY_DIR);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, (char *)NULL);
+		if (mutual)
+			execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, "--mutual", (char *)NULL);
+		else
+			execl(bin, bin, "--sim", sim_dir, "--port-file", port_file, (char *)NULL);
 		_exit(127);
 	}
+	server_pid = pid;
 	for (int i = 0; i < 300 && cvm_file_read(port_file, 16, &port, &port_len) != CVM_OK; i++)
 		(void)usleep(100 * 1000);
-	if (port == NULL) {
-		(void)kill(pid, SIGTERM);
-		(void)waitpid(pid, &st, 0);
+	if (port == NULL)
 		fail_msg("ratls_server did not start");
-	}
-	(void)snprintf(url, sizeof(url), "https://localhost:%.*s/hello", (int)strcspn((char *)port, "\n"),
+	(void)snprintf(url, url_len, "https://localhost:%.*s/hello", (int)strcspn((char *)port, "\n"),
 	               (char *)port);
 	free(port);
+}
+
+static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **state)
+{
+	char url[128], body[256], other_dir[512], why[512];
+	struct cvm_ratls_verifier *other = NULL;
+
+	(void)state;
+	need_ratls();
+	start_server(false, url, sizeof(url));
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 
 	/* CURLOPT_SSL_VERIFYPEER on (libcurl's default): the callback decides,
@@ -760,8 +847,30 @@ static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **s
 
 	cvm_ratls_verifier_free(other);
 	curl_global_cleanup();
-	(void)kill(pid, SIGTERM);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	stop_server();
+}
+
+static void
+libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_is_refused(void **state)
+{
+	struct ratls_ident cid;
+	char url[128], body[256];
+
+	(void)state;
+	need_ratls();
+	ident(CVM_TEE_PLATFORM_SNP, CVM_RATLS_PROFILE_DSTACK, true, &cid);
+	start_server(true, url, sizeof(url));
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	/* The server's handler reads the verdict its verify callback reached
+	 * on our certificate. */
+	assert_int_equal(curl_get_as(url, verifier, &cid, 1L, body), CURLE_OK);
+	assert_string_equal(body, "hello snp client\n");
+	/* Without a client certificate the server ends the handshake. */
+	assert_int_not_equal(curl_get(url, verifier, 1L, body), CURLE_OK);
+	assert_string_equal(body, "");
+	curl_global_cleanup();
+	stop_server();
+	ratls_ident_cleanup(&cid);
 }
 
 int main(void)
@@ -777,6 +886,8 @@ int main(void)
 	    cmocka_unit_test(certificate_whose_evidence_binds_another_key_is_refused_at_the_handshake),
 	    cmocka_unit_test(expired_certificate_is_refused_at_the_handshake),
 	    cmocka_unit_test(libcurl_with_attached_verifier_talks_to_the_libevent_server),
+	    cmocka_unit_test(
+	        libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
