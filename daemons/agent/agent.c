@@ -42,6 +42,12 @@ void agent_config_defaults(struct agent_config *c)
 	c->tappd_mode = 0666;
 	c->caller_events_max = AGENT_CALLER_EVENTS_DEFAULT;
 	c->caller_payload_max = AGENT_CALLER_PAYLOAD_DEFAULT;
+	c->tls_lifetime_hours = AGENT_TLS_LIFETIME_HOURS_DEFAULT;
+	c->tls_max_connections = AGENT_TLS_CONNECTIONS_DEFAULT;
+	c->tls_max_connections_per_peer = AGENT_TLS_CONNECTIONS_PER_PEER_DEFAULT;
+	c->tls_max_body = AGENT_TLS_BODY_DEFAULT;
+	c->tls_max_headers = AGENT_TLS_HEADERS_DEFAULT;
+	c->tls_handshake_timeout = AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -156,6 +162,7 @@ static int open_compose(struct agent *a, char *err, size_t err_len)
 	v = json_object_get(o, "name");
 	a->app_name = strdup(json_is_string(v) ? json_string_value(v) : "");
 	a->no_instance_id = json_is_true(json_object_get(o, "no_instance_id"));
+	a->public_tcbinfo = json_is_true(json_object_get(o, "public_tcbinfo"));
 	r = a->app_name == NULL ? CVM_E_NOMEM : CVM_OK;
 out:
 	json_decref(o);

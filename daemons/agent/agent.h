@@ -23,6 +23,7 @@
 #include <cvmkit/evidence.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/tee.h>
+#include <cvmkit/tls.h>
 #include <cvmkit/tpm.h>
 
 #include "rpc.h"
@@ -60,6 +61,17 @@
 #define AGENT_CALLERS_MAX 64u  /* uids with a budget of their own; later ones share one */
 #define AGENT_RAW_UIDS_MAX 16u /* raw_report_data_uids entries */
 
+/* The TLS listener's defaults ([tls]; docs/daemons/cvm-agentd.md). Its
+ * requests are small ({"nonce": hex32} at most), so are its caps. */
+#define AGENT_TLS_PORT_DEFAULT 5555u
+#define AGENT_TLS_LIFETIME_HOURS_DEFAULT 12u
+#define AGENT_TLS_LIFETIME_HOURS_MAX 720u /* 30 days */
+#define AGENT_TLS_CONNECTIONS_DEFAULT 64u
+#define AGENT_TLS_CONNECTIONS_PER_PEER_DEFAULT 8u
+#define AGENT_TLS_BODY_DEFAULT 4096u
+#define AGENT_TLS_HEADERS_DEFAULT 8192u
+#define AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT 10u
+
 /* struct agent_config is everything main.c reads from the command line and
  * the config file. Strings are "" when unset. */
 struct agent_config {
@@ -94,6 +106,13 @@ struct agent_config {
 	bool allow_remote_tcp;
 	char tappd_listen[AGENT_PATH_MAX];
 	unsigned tappd_mode;
+	/* [tls]: the read-only TLS listener (off while tls_listen is "") */
+	char tls_listen[AGENT_TEXT_MAX];
+	char tls_port_file[AGENT_PATH_MAX];
+	uint64_t tls_lifetime_hours;
+	uint64_t tls_max_connections, tls_max_connections_per_peer;
+	uint64_t tls_max_body, tls_max_headers;
+	uint64_t tls_handshake_timeout;
 };
 
 /* struct agent_event is one event of the log the agent serves: boot events
@@ -149,6 +168,7 @@ struct agent {
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
+	bool public_tcbinfo;   /* app-compose's public_tcbinfo: the TLS listener's Info shows the documents */
 	bool has_tpm;          /* GetEvidence adds a TPM quote */
 	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */
 	char *vm_config;       /* sys-config's vm_config text, "" when none */
@@ -276,10 +296,19 @@ void agent_rtlog_replay(const struct agent_rtlog *l, uint8_t out[48]);
 json_t *agent_event_log_json(const struct agent *a, bool with_boot_payloads);
 /* agent_quote_log returns GetQuote's event_log string (cached). */
 const char *agent_quote_log(struct agent *a);
-/* agent_versioned_attestation encodes dstack's VersionedAttestation V0
- * (SCALE; spec §5.6) for a TDX quote. The caller frees *out. */
-CVM_MUST_CHECK int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, size_t quote_len,
-                                               const uint8_t report_data[64], uint8_t **out, size_t *out_len);
+/* agent_va_events returns the event log (boot events, then runtime events)
+ * as lib/ratls's events, borrowing from `a` (valid while the runtime log's
+ * lock is held); *count is their number. The caller frees the array. NULL
+ * when out of memory. */
+struct cvm_va_event *agent_va_events(const struct agent *a, size_t *count);
+/* agent_va_encode encodes dstack's VersionedAttestation (spec §5.6) of the
+ * evidence `quote` made on `platform` over `report_data`, with the agent's
+ * event log, runtime events and vm_config, through lib/ratls's cvm_va_encode
+ * (version 0: SCALE, 1: MessagePack). Call it under the runtime log's lock.
+ * The caller frees *out. */
+CVM_MUST_CHECK int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform,
+                                   const uint8_t *quote, size_t quote_len, const uint8_t report_data[64],
+                                   unsigned version, uint8_t **out, size_t *out_len);
 /* agent_mr_aggregated computes Info's mr_aggregated (spec §5.5) from the
  * current registers. */
 CVM_MUST_CHECK int agent_measurements(struct agent *a, struct cvm_tee_measurements *m,
@@ -299,10 +328,46 @@ CVM_MUST_CHECK int agent_evidence_open(struct agent *a, char *err, size_t err_le
 CVM_MUST_CHECK int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json_t **out,
                                   char *err, size_t err_len);
 
+/* ratls.c */
+/* agent_key_report_data writes dstack's RA-TLS report data of `kp`:
+ * SHA-512("ratls-cert:" || SPKI DER). */
+CVM_MUST_CHECK int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64]);
+/* agent_identity_report_data is agent_key_report_data of the identity key. */
+CVM_MUST_CHECK int agent_identity_report_data(const struct agent *a, uint8_t rd[64]);
+/* agent_ratls_cert makes the certificate `tpl` describes (its extensions are
+ * set here) for `kp`, signed by `issuer_key`/`issuer` or self-signed when
+ * both are NULL, carrying, with `with_evidence`, the TEE's evidence over
+ * agent_key_report_data(kp) in dstack's RA-TLS profile (1.1 quote, 1.2 event
+ * log, 1.8 VersionedAttestation on TDX), and the 1.9 `app_info` when not
+ * NULL. *out_pem is
+ * malloc'd. Returns 0 or a negative CVM_E_* (CVM_E_INVAL: the template)
+ * with `err` set for the others. */
+CVM_MUST_CHECK int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl,
+                                    const struct cvm_p256_keypair *kp, bool with_evidence,
+                                    const uint8_t *app_info, size_t app_info_len,
+                                    const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                                    char **out_pem, size_t *out_len, char *err, size_t err_len);
+/* agent_app_info encodes dstack's AppInfo for the RA-TLS 1.9 extension
+ * (spec §6.1: rmp_serde's array form, bytes as bin): app_id, compose_hash,
+ * instance_id (the runtime events), device_id (SHA-256 of ""), mr_system,
+ * mr_aggregated (spec §5.5), os_image_hash, key_provider_info. Call it under
+ * the runtime log's lock. *out is malloc'd. */
+CVM_MUST_CHECK int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len);
+/* agent_tls_ctx_new makes the TLS listener's context: a self-signed RA-TLS
+ * certificate for the agent's identity key, valid from now (minus 5 min)
+ * for `lifetime_s`, served TLS 1.3-only (cvm_tls_server_ctx_new).
+ * *not_after is its expiry. */
+CVM_MUST_CHECK int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after,
+                                     char *err, size_t err_len);
+
 /* api.c: the two APIs the agent serves. */
 extern const struct cvm_rpc_mount agent_dstack_mounts[];
 extern const size_t agent_dstack_mount_count;
 extern const struct cvm_rpc_mount agent_tappd_mounts[];
 extern const size_t agent_tappd_mount_count;
+/* The TLS listener's read-only surface: Info, Version, Attest (of the
+ * certificate key) and FreshAttest; everything else is 404. */
+extern const struct cvm_rpc_mount agent_tls_mounts[];
+extern const size_t agent_tls_mount_count;
 
 #endif

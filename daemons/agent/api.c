@@ -16,7 +16,9 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/keccak.h>
+#include <cvmkit/ratls.h>
 #include <cvmkit/secret.h>
+#include <cvmkit/tls.h>
 
 #include "agent.h"
 #include "daemon.h"
@@ -31,13 +33,6 @@
 #define SIGN_DATA_MAX ((size_t)256 * 1024)
 #define TAPPD_REPORT_DATA_MAX ((size_t)64 * 1024)
 #define TLS_VALIDITY_DEFAULT ((int64_t)365 * 24 * 3600)
-
-/* The RA-TLS extensions (spec §6.1): the quote and event log (read by
- * dstack 0.5.x verifiers) and the VersionedAttestation (read first by newer
- * ones). */
-#define OID_RATLS_TDX_QUOTE "1.3.6.1.4.1.62397.1.1"
-#define OID_RATLS_EVENT_LOG "1.3.6.1.4.1.62397.1.2"
-#define OID_RATLS_ATTESTATION "1.3.6.1.4.1.62397.1.8"
 
 static int fail_r(struct cvm_rpc_call *c, int r, const char *what)
 {
@@ -303,39 +298,18 @@ static int m_get_quote(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	return CVM_OK;
 }
 
+static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], unsigned version,
+                             bool with_snp, json_t **out);
+
 static int m_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
-	struct agent *a = ctx;
-	struct cvm_tee_evidence ev;
-	uint8_t rd[64], *att = NULL;
-	size_t att_len = 0;
+	uint8_t rd[64];
 	int r;
 
 	r = padded_report_data(c, rd);
 	if (r != CVM_OK)
 		return r;
-	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX)
-		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "Attest is implemented for TDX only");
-	memset(&ev, 0, sizeof(ev));
-	r = agent_rtlog_lock(&a->rt, LOCK_SH);
-	if (r != CVM_OK)
-		return fail_r(c, r, "cannot lock the runtime event log");
-	r = cvm_tee_quote(a->tee, rd, &ev);
-	if (r == CVM_OK)
-		r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
-	agent_rtlog_unlock(&a->rt);
-	cvm_tee_evidence_cleanup(&ev);
-	if (r != CVM_OK)
-		return fail_r(c, r, "cannot make the attestation");
-	*out = json_object();
-	r = *out != NULL ? cvm_json_set(*out, "attestation", cvm_json_hex(att, att_len)) : CVM_E_NOMEM;
-	free(att);
-	if (r != CVM_OK) {
-		json_decref(*out);
-		*out = NULL;
-		return fail_r(c, r, "");
-	}
-	return CVM_OK;
+	return attestation_reply(ctx, c, rd, 0, false, out);
 }
 
 static int m_get_evidence(void *ctx, struct cvm_rpc_call *c, json_t **out)
@@ -452,6 +426,255 @@ static int m_raw_quote(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	return tappd_quote(ctx, c, "raw", "", out);
 }
 
+/* ---- dstack's v1 surface (docs/guest-api-v1.md of Dstack-TEE/dstack) -------- */
+
+/* m_v1_get_key derives with the v1 KDF: (domain, algorithm), no default
+ * algorithm and no alias; the reply's bytes fields are hex. */
+static int m_v1_get_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct agent *a = ctx;
+	const char *domain, *alg_name;
+	size_t domain_len, alg_len;
+	enum cvm_key_alg alg;
+	struct cvm_getkey g;
+	json_t *o = NULL, *chain = NULL;
+	int r;
+
+	memset(&g, 0, sizeof(g));
+	/* any string, NUL included: the derivation length-prefixes it */
+	r = cvm_rpc_str_nul(c, "domain", CVM_KDF_V1_DOMAIN_MAX, &domain, &domain_len);
+	if (r == CVM_OK)
+		r = cvm_rpc_str(c, "algorithm", 64, &alg_name, &alg_len);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_key_alg_parse_v1(alg_name, alg_len, &alg);
+	if (r == CVM_E_INVAL)
+		return cvm_rpc_fail(c, 400, r, "algorithm is required, use `secp256k1` or `ed25519`");
+	if (r != CVM_OK)
+		return cvm_rpc_fail(c, 400, r, "unsupported algorithm `%.*s`, use `secp256k1` or `ed25519`",
+		                    (int)alg_len, alg_name);
+	r = cvm_kdf_v1_get_key(a->keys, domain, domain_len, alg, &g);
+	if (r == CVM_E_FORMAT) {
+		r = cvm_rpc_fail(c, 400, r,
+		                 "derived secp256k1 key is not a valid scalar; choose another domain");
+		goto out;
+	}
+	if (r == CVM_OK && g.key == NULL)
+		r = CVM_E_INTERNAL;
+	if (r != CVM_OK) {
+		r = fail_r(c, r, "key derivation failed");
+		goto out;
+	}
+	o = json_object();
+	chain = json_array();
+	if (o == NULL || chain == NULL || json_array_append_new(chain, cvm_json_hex(g.chain0, 65)) != 0 ||
+	    json_array_append_new(chain, cvm_json_hex(g.chain1, g.chain1_len)) != 0 ||
+	    cvm_json_set(o, "key", hex_secret(g.key->p, g.key->len)) != CVM_OK ||
+	    cvm_json_set(o, "public_key", cvm_json_hex(g.public_key, g.public_key_len)) != CVM_OK) {
+		r = fail_r(c, CVM_E_NOMEM, "");
+		goto out;
+	}
+	r = cvm_json_set(o, "signature_chain", chain);
+	chain = NULL;
+	if (r != CVM_OK) {
+		r = fail_r(c, r, "");
+		goto out;
+	}
+	*out = o;
+	o = NULL;
+out:
+	json_decref(chain);
+	json_decref(o);
+	cvm_getkey_cleanup(&g);
+	return r;
+}
+
+/* attestation_reply quotes over `rd` and answers {"attestation": hex} with
+ * dstack's VersionedAttestation in `version` (0: SCALE, 1: MessagePack).
+ * On SEV-SNP only `with_snp`: its VersionedAttestation also carries the MR
+ * config document and the report's certificates, which the agent does not
+ * keep yet, so dstack's verifiers would not accept it; cvmkit's (the TLS
+ * listener's clients) do not need them. */
+static int attestation_reply(struct agent *a, struct cvm_rpc_call *c, const uint8_t rd[64], unsigned version,
+                             bool with_snp, json_t **out)
+{
+	struct cvm_tee_evidence ev;
+	uint8_t *att = NULL;
+	size_t att_len = 0;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX && !with_snp)
+		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "Attest is implemented for TDX only");
+	r = agent_rtlog_lock(&a->rt, LOCK_SH);
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot lock the runtime event log");
+	r = cvm_tee_quote(a->tee, rd, &ev);
+	if (r == CVM_OK)
+		r = agent_va_encode(a, ev.platform, ev.data, ev.data_len, rd, version, &att, &att_len);
+	agent_rtlog_unlock(&a->rt);
+	cvm_tee_evidence_cleanup(&ev);
+	if (r == CVM_E_UNSUPPORTED)
+		return cvm_rpc_fail(c, 501, r,
+		                    "cannot encode the attestation: this build's lib/ratls has no "
+		                    "VersionedAttestation encoder (cvm_va_encode) for this version yet");
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot make the attestation");
+	*out = json_object();
+	r = *out != NULL ? cvm_json_set(*out, "attestation", cvm_json_hex(att, att_len)) : CVM_E_NOMEM;
+	free(att);
+	if (r != CVM_OK) {
+		json_decref(*out);
+		*out = NULL;
+		return fail_r(c, r, "");
+	}
+	return CVM_OK;
+}
+
+/* m_v1_attest: at most 64 bytes of report data, zero-padded; more is an
+ * error, never a truncation. The reply is VersionedAttestation::V1. */
+static int m_v1_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	uint8_t rd[64];
+	size_t n = 0;
+	bool gpu = false;
+	int r;
+
+	memset(rd, 0, sizeof(rd));
+	r = cvm_rpc_hex(c, "report_data", rd, sizeof(rd), &n);
+	if (r == CVM_E_TOO_LARGE)
+		return cvm_rpc_fail(c, 400, r, "report data is too long");
+	if (r == CVM_OK)
+		r = cvm_rpc_bool(c, "include_boottime_gpu_evidence", &gpu);
+	if (r != CVM_OK)
+		return r;
+	r = attestation_reply(ctx, c, rd, 1, false, out);
+	/* no GPU is ever attached to cvm-agentd's TEE: the list is always empty */
+	if (r == CVM_OK && cvm_json_set(*out, "boottime_gpu_evidence", json_array()) != CVM_OK) {
+		json_decref(*out);
+		*out = NULL;
+		r = fail_r(c, CVM_E_NOMEM, "");
+	}
+	return r;
+}
+
+static json_t *event_hex(const struct agent *a, const char *name);
+
+/* info_v1 answers the v1 Info: identity and configuration, no measurement
+ * registers and no event log (those belong to Attest); the bytes fields are
+ * hex. With `hide_documents` (dstack's v1 external Info without
+ * public_tcbinfo), app_compose, vm_config and key_provider_info are "". */
+static int info_v1(struct agent *a, struct cvm_rpc_call *c, bool hide_documents, json_t **out)
+{
+	const struct agent_event *kp;
+	struct cvm_tee_measurements m;
+	uint8_t agg[32], dev[32];
+	json_t *o = NULL;
+	int r;
+
+	r = agent_rtlog_lock(&a->rt, LOCK_SH);
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot lock the runtime event log");
+	r = agent_measurements(a, &m, agg);
+	if (r != CVM_OK) {
+		agent_rtlog_unlock(&a->rt);
+		return fail_r(c, r, "cannot read the measurements");
+	}
+	cvm_sha256("", 0, dev);
+	kp = hide_documents ? NULL : agent_find_event(a, "key-provider");
+	o = json_object();
+	if (o == NULL || cvm_json_set(o, "app_id", event_hex(a, "app-id")) != CVM_OK ||
+	    cvm_json_set(o, "app_name", json_string(a->app_name)) != CVM_OK ||
+	    cvm_json_set(o, "compose_hash", event_hex(a, "compose-hash")) != CVM_OK ||
+	    cvm_json_set(o, "app_compose",
+	                 json_stringn(a->app_compose, hide_documents ? 0 : a->app_compose_len)) != CVM_OK ||
+	    cvm_json_set(o, "instance_id", event_hex(a, "instance-id")) != CVM_OK ||
+	    cvm_json_set(o, "device_id", cvm_json_hex(dev, 32)) != CVM_OK ||
+	    cvm_json_set(o, "os_image_hash", json_string(a->os_image_hash)) != CVM_OK ||
+	    cvm_json_set(o, "mr_aggregated", cvm_json_hex(agg, 32)) != CVM_OK ||
+	    cvm_json_set(o, "vm_config", json_string(hide_documents ? "" : a->vm_config)) != CVM_OK ||
+	    cvm_json_set(o, "key_provider_info",
+	                 kp != NULL ? json_stringn((const char *)kp->payload, kp->payload_len)
+	                            : json_string("")) != CVM_OK ||
+	    cvm_json_set(o, "cloud_vendor", json_string(a->cloud_vendor)) != CVM_OK ||
+	    cvm_json_set(o, "cloud_product", json_string(a->cloud_product)) != CVM_OK)
+		r = fail_r(c, CVM_E_NOMEM, "");
+	agent_rtlog_unlock(&a->rt);
+	if (r == CVM_OK) {
+		*out = o;
+		o = NULL;
+	}
+	json_decref(o);
+	return r;
+}
+
+static int m_v1_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	return info_v1(ctx, c, false, out);
+}
+
+/* m_tls_info is dstack's v1 external Info: the documents only when the app
+ * set public_tcbinfo. */
+static int m_tls_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct agent *a = ctx;
+
+	return info_v1(a, c, !a->public_tcbinfo, out);
+}
+
+/* ---- the TLS listener's methods (read-only; docs/daemons/cvm-agentd.md) ---- */
+
+/* m_tls_attest attests the connection's certificate key, never caller
+ * data: anyone who can reach the listener calls it, so no caller chooses
+ * what the TEE signs. The report data is the RA-TLS binding of the agent's
+ * identity key (dstack: SHA-512("ratls-cert:" || SPKI)). */
+static int m_tls_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct agent *a = ctx;
+	uint8_t rd[64];
+	int r;
+
+	if (json_object_get(c->args, "report_data") != NULL)
+		return cvm_rpc_fail(c, 400, CVM_E_POLICY,
+		                    "report_data is not accepted over TLS: Attest here attests the agent's "
+		                    "certificate key; use FreshAttest to bind a nonce to this connection");
+	r = agent_identity_report_data(a, rd);
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot bind the identity key");
+	return attestation_reply(a, c, rd, 0, true, out);
+}
+
+/* m_fresh_attest answers include/cvmkit/tls.h's fresh attestation: a
+ * VersionedAttestation V0 over cvm_ratls_fresh_report_data(the TLS exporter
+ * of this connection for the client's 32-byte nonce). */
+static int m_fresh_attest(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	uint8_t nonce[CVM_TLS_FRESH_NONCE_LEN], bound[CVM_TLS_FRESH_BOUND_LEN], rd[64];
+	size_t n = 0;
+	int r;
+
+	if (c->http == NULL || c->http->tls == NULL)
+		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "FreshAttest is served over TLS only");
+	r = cvm_rpc_hex(c, "nonce", nonce, sizeof(nonce), &n);
+	if (r == CVM_OK && n != sizeof(nonce))
+		r = CVM_E_FORMAT;
+	if (r != CVM_OK)
+		return cvm_rpc_fail(c, 400, r, "nonce must be %u bytes (%u hex digits)",
+		                    CVM_TLS_FRESH_NONCE_LEN, 2 * CVM_TLS_FRESH_NONCE_LEN);
+	r = cvm_tls_fresh_nonce(c->http->tls, nonce, bound);
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot compute this connection's TLS exporter");
+	r = cvm_ratls_fresh_report_data(bound, rd);
+	if (r == CVM_E_UNSUPPORTED)
+		return cvm_rpc_fail(
+		    c, 501, r,
+		    "this build\'s lib/ratls has no cvm_ratls_fresh_report_data yet: FreshAttest "
+		    "is unavailable");
+	if (r != CVM_OK)
+		return fail_r(c, r, "cannot compute the report data");
+	return attestation_reply(ctx, c, rd, 0, true, out);
+}
+
 /* ---- EmitEvent, Info, Version --------------------------------------------- */
 
 static int m_emit_event(void *ctx, struct cvm_rpc_call *c, json_t **out)
@@ -557,26 +780,6 @@ static int m_version(void *ctx, struct cvm_rpc_call *c, json_t **out)
 
 /* ---- TLS keys ------------------------------------------------------------- */
 
-/* der_octet_string wraps `p` as DER OCTET STRING: the extnValue content of
- * dstack's RA-TLS extensions. */
-static void der_octet_string(struct cvm_wr *w, const uint8_t *p, size_t n)
-{
-	cvm_wr_u8(w, 0x04);
-	if (n < 0x80) {
-		cvm_wr_u8(w, (uint8_t)n);
-	} else {
-		uint8_t len[8];
-		size_t k = 0;
-
-		for (size_t v = n; v != 0; v >>= 8)
-			len[k++] = (uint8_t)v;
-		cvm_wr_u8(w, (uint8_t)(0x80u | k));
-		while (k > 0)
-			cvm_wr_u8(w, len[--k]);
-	}
-	cvm_wr_bytes(w, p, n);
-}
-
 struct tls_args {
 	const char *subject;
 	const char **alt_names;
@@ -584,6 +787,8 @@ struct tls_args {
 	bool ra_tls, server_auth, client_auth;
 	bool nb_set, na_set;
 	uint64_t not_before, not_after;
+	const uint8_t *app_info; /* the 1.9 extension's MessagePack (with_app_info), or NULL */
+	size_t app_info_len;
 };
 
 /* append_pem_certs adds each CERTIFICATE block of a PEM text (our own
@@ -617,20 +822,16 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 {
 	struct cvm_p256_keypair *ca_key = NULL;
 	struct cvm_cert **ca = NULL;
-	size_t ca_count = 0, spki_len = 0, att_len = 0, ext_len[3] = {0, 0, 0};
+	size_t ca_count = 0;
 	struct cvm_cert_template tpl;
-	struct cvm_cert_ext_spec exts[3];
-	struct cvm_tee_evidence ev;
 	struct cvm_secret *key_pem = NULL;
-	uint8_t *spki = NULL, *att = NULL, *ext_buf[3] = {NULL, NULL, NULL}, rd[64];
 	char *leaf = NULL;
 	size_t leaf_len = 0;
-	const char *log = NULL;
 	json_t *o = NULL, *chain = NULL;
 	int64_t now = (int64_t)time(NULL);
+	char why[256];
 	int r;
 
-	memset(&ev, 0, sizeof(ev));
 	if (a->keys->key_provider == CVM_KEY_PROVIDER_KMS) {
 		r = cvm_rpc_fail(
 		    c, 400, CVM_E_UNSUPPORTED,
@@ -660,57 +861,9 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 	tpl.not_after = t->na_set ? (int64_t)t->not_after : now + TLS_VALIDITY_DEFAULT;
 	tpl.usage_server_auth = t->server_auth;
 	tpl.usage_client_auth = t->client_auth;
-	if (t->ra_tls) {
-		struct cvm_wr w;
-		const uint8_t *payload[3];
-		size_t payload_len[3];
-
-		r = cvm_p256_keypair_spki(kp, &spki, &spki_len);
-		if (r == CVM_OK)
-			r = cvm_sha512_tagged("ratls-cert", spki, spki_len, rd);
-		if (r != CVM_OK) {
-			r = fail_r(c, r, "cannot bind the key");
-			goto out;
-		}
-		r = agent_rtlog_lock(&a->rt, LOCK_SH);
-		if (r != CVM_OK) {
-			r = fail_r(c, r, "cannot lock the runtime event log");
-			goto out;
-		}
-		r = cvm_tee_quote(a->tee, rd, &ev);
-		if (r == CVM_OK)
-			log = agent_quote_log(a);
-		if (r == CVM_OK && log == NULL)
-			r = CVM_E_NOMEM;
-		if (r == CVM_OK && ev.platform == CVM_TEE_PLATFORM_TDX)
-			r = agent_versioned_attestation(a, ev.data, ev.data_len, rd, &att, &att_len);
-		agent_rtlog_unlock(&a->rt);
-		if (r != CVM_OK) {
-			r = fail_r(c, r, "cannot attest the key");
-			goto out;
-		}
-		payload[0] = ev.data;
-		payload_len[0] = ev.data_len;
-		payload[1] = (const uint8_t *)log;
-		payload_len[1] = strlen(log);
-		payload[2] = att;
-		payload_len[2] = att_len;
-		for (size_t i = 0; i < 3; i++) {
-			cvm_wr_init(&w, (size_t)48 * 1024 * 1024);
-			der_octet_string(&w, payload[i], payload_len[i]);
-			r = cvm_wr_finish(&w, &ext_buf[i], &ext_len[i]);
-			if (r != CVM_OK) {
-				r = fail_r(c, r, "");
-				goto out;
-			}
-		}
-		exts[0] = (struct cvm_cert_ext_spec){OID_RATLS_TDX_QUOTE, false, ext_buf[0], ext_len[0]};
-		exts[1] = (struct cvm_cert_ext_spec){OID_RATLS_EVENT_LOG, false, ext_buf[1], ext_len[1]};
-		exts[2] = (struct cvm_cert_ext_spec){OID_RATLS_ATTESTATION, false, ext_buf[2], ext_len[2]};
-		tpl.exts = exts;
-		tpl.ext_count = att != NULL ? 3 : 2;
-	}
-	r = cvm_cert_make(&tpl, kp, ca_key, ca[0], &leaf, &leaf_len);
+	why[0] = '\0';
+	r = agent_ratls_cert(a, &tpl, kp, t->ra_tls, t->app_info, t->app_info_len, ca_key, ca[0], &leaf,
+	                     &leaf_len, why, sizeof(why));
 	if (r == CVM_E_INVAL) {
 		r = cvm_rpc_fail(
 		    c, 400, r,
@@ -718,7 +871,7 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 		goto out;
 	}
 	if (r != CVM_OK) {
-		r = fail_r(c, r, "cannot issue the certificate");
+		r = fail_r(c, r, why[0] != '\0' ? why : "cannot issue the certificate");
 		goto out;
 	}
 	r = cvm_p256_keypair_pkcs8_pem(kp, &key_pem);
@@ -747,11 +900,6 @@ out:
 	json_decref(chain);
 	cvm_secret_free(key_pem);
 	free(leaf);
-	for (size_t i = 0; i < 3; i++)
-		free(ext_buf[i]);
-	free(att);
-	free(spki);
-	cvm_tee_evidence_cleanup(&ev);
 	cvm_certs_free(ca, ca_count);
 	cvm_p256_keypair_free(ca_key);
 	return r;
@@ -792,14 +940,24 @@ static int m_get_tls_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	struct cvm_p256_keypair *kp = NULL;
 	struct tls_args t;
 	bool app_info = false;
+	uint8_t *info = NULL;
 	int r;
 
 	r = tls_args_read(c, &t, false);
 	if (r == CVM_OK)
 		r = cvm_rpc_bool(c, "with_app_info", &app_info);
-	if (r == CVM_OK && app_info)
-		r = cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED,
-		                 "with_app_info is not supported by cvm-agentd yet");
+	if (r == CVM_OK && app_info) {
+		struct agent *a = ctx;
+
+		r = agent_rtlog_lock(&a->rt, LOCK_SH);
+		if (r == CVM_OK) {
+			r = agent_app_info(a, &info, &t.app_info_len);
+			agent_rtlog_unlock(&a->rt);
+		}
+		t.app_info = info;
+		if (r != CVM_OK)
+			r = fail_r(c, r, "cannot encode the app info");
+	}
 	if (r == CVM_OK) {
 		r = cvm_kdf_tls_key_new(&kp);
 		if (r != CVM_OK)
@@ -809,6 +967,7 @@ static int m_get_tls_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = issue_tls(ctx, c, kp, &t, out);
 	cvm_p256_keypair_free(kp);
 	free(t.alt_names);
+	free(info);
 	return r;
 }
 
@@ -905,13 +1064,36 @@ static const struct cvm_rpc_method tappd_methods[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* dstack's v1 DstackGuest (AttestGpu: no GPU is ever attached, so it is
+ * answered as an unknown method). */
+static const struct cvm_rpc_method v1_methods[] = {
+    {"IssueCert", m_get_tls_key}, {"GetKey", m_v1_get_key}, {"Attest", m_v1_attest},
+    {"Info", m_v1_info},          {"Version", m_version},
+};
+
+/* What the TLS listener serves: nothing that derives or hands out keys,
+ * quotes caller data, or changes state; Info without the documents unless
+ * the app made them public. */
+static const struct cvm_rpc_method tls_methods[] = {
+    {"Info", m_tls_info},
+    {"Version", m_version},
+    {"Attest", m_tls_attest},
+    {"FreshAttest", m_fresh_attest},
+};
+
 const struct cvm_rpc_mount agent_dstack_mounts[] = {
-    {"/", NULL, dstack_methods, COUNT(dstack_methods)},
-    {"/v0/", NULL, dstack_methods, COUNT(dstack_methods)},
+    {"/v1/", NULL, v1_methods, COUNT(v1_methods), 404},
+    {"/", NULL, dstack_methods, COUNT(dstack_methods), 0},
+    {"/v0/", NULL, dstack_methods, COUNT(dstack_methods), 0},
 };
 const size_t agent_dstack_mount_count = COUNT(agent_dstack_mounts);
 
 const struct cvm_rpc_mount agent_tappd_mounts[] = {
-    {"/prpc/", "Tappd.", tappd_methods, COUNT(tappd_methods)},
+    {"/prpc/", "Tappd.", tappd_methods, COUNT(tappd_methods), 0},
 };
 const size_t agent_tappd_mount_count = COUNT(agent_tappd_mounts);
+
+const struct cvm_rpc_mount agent_tls_mounts[] = {
+    {"/", NULL, tls_methods, COUNT(tls_methods), 404},
+};
+const size_t agent_tls_mount_count = COUNT(agent_tls_mounts);

@@ -14,13 +14,13 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
+#include <cvmkit/ratls.h>
 
 #include "agent.h"
 #include "daemon.h"
 
 /* The largest VersionedAttestation we build: a quote, the CCEL and the
  * runtime log, all capped well below this. */
-#define ATTESTATION_MAX ((size_t)32 * 1024 * 1024)
 
 static json_t *event_json(const struct agent_event *e, bool with_payload)
 {
@@ -81,65 +81,71 @@ const char *agent_quote_log(struct agent *a)
 	return s;
 }
 
-/* SCALE (Parity's codec) as dstack's VersionedAttestation uses it. */
-static void scale_compact(struct cvm_wr *w, uint64_t n)
+struct cvm_va_event *agent_va_events(const struct agent *a, size_t *count)
 {
-	if (n < ((uint64_t)1 << 6)) {
-		cvm_wr_u8(w, (uint8_t)(n << 2));
-	} else if (n < ((uint64_t)1 << 14)) {
-		cvm_wr_u16le(w, (uint16_t)((n << 2) | 1));
-	} else if (n < ((uint64_t)1 << 30)) {
-		cvm_wr_u32le(w, (uint32_t)((n << 2) | 2));
-	} else {
-		uint8_t m = 4;
+	size_t n = a->boot_count + a->rt.count;
+	struct cvm_va_event *ev = calloc(n != 0 ? n : 1, sizeof(*ev));
 
-		while (m < 8 && (n >> (8 * m)) != 0)
-			m++;
-		cvm_wr_u8(w, (uint8_t)(((m - 4u) << 2) | 3u));
-		for (uint8_t i = 0; i < m; i++)
-			cvm_wr_u8(w, (uint8_t)(n >> (8 * i)));
+	*count = 0;
+	if (ev == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct agent_event *e = i < a->boot_count ? &a->boot[i] : &a->rt.ev[i - a->boot_count];
+
+		ev[i] = (struct cvm_va_event){.imr = e->imr,
+		                              .event_type = e->type,
+		                              .digest = e->digest,
+		                              .digest_len = 48,
+		                              .event = e->name != NULL ? e->name : "",
+		                              .payload = e->payload,
+		                              .payload_len = e->payload_len};
 	}
+	*count = n;
+	return ev;
 }
 
-static void scale_bytes(struct cvm_wr *w, const void *p, size_t n)
+int agent_va_encode(const struct agent *a, enum cvm_tee_platform platform, const uint8_t *quote,
+                    size_t quote_len, const uint8_t report_data[64], unsigned version, uint8_t **out,
+                    size_t *out_len)
 {
-	scale_compact(w, n);
-	cvm_wr_bytes(w, p, n);
-}
-
-static void scale_tdx_event(struct cvm_wr *w, const struct agent_event *e)
-{
-	cvm_wr_u32le(w, e->imr);
-	cvm_wr_u32le(w, e->type);
-	scale_bytes(w, e->digest, sizeof(e->digest));
-	scale_bytes(w, e->name, strlen(e->name));
-	scale_bytes(w, e->payload, e->payload_len);
-}
-
-int agent_versioned_attestation(const struct agent *a, const uint8_t *quote, size_t quote_len,
-                                const uint8_t report_data[64], uint8_t **out, size_t *out_len)
-{
-	struct cvm_wr w;
+	struct cvm_va va;
+	struct cvm_va_event *ev = NULL;
+	struct cvm_va_runtime_event *rt = NULL;
+	size_t n = 0;
+	int r;
 
 	*out = NULL;
 	*out_len = 0;
-	cvm_wr_init(&w, ATTESTATION_MAX);
-	cvm_wr_u8(&w, 0x00); /* VersionedAttestation::V0 */
-	cvm_wr_u8(&w, 0x00); /* quote variant DstackTdx */
-	scale_bytes(&w, quote, quote_len);
-	scale_compact(&w, a->boot_count + a->rt.count);
-	for (size_t i = 0; i < a->boot_count; i++)
-		scale_tdx_event(&w, &a->boot[i]);
-	for (size_t i = 0; i < a->rt.count; i++)
-		scale_tdx_event(&w, &a->rt.ev[i]);
-	scale_compact(&w, a->rt.count);
-	for (size_t i = 0; i < a->rt.count; i++) {
-		scale_bytes(&w, a->rt.ev[i].name, strlen(a->rt.ev[i].name));
-		scale_bytes(&w, a->rt.ev[i].payload, a->rt.ev[i].payload_len);
+	memset(&va, 0, sizeof(va));
+	ev = agent_va_events(a, &n);
+	rt = calloc(a->rt.count != 0 ? a->rt.count : 1, sizeof(*rt));
+	if (ev == NULL || rt == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
 	}
-	cvm_wr_bytes(&w, report_data, 64);
-	scale_bytes(&w, a->vm_config, strlen(a->vm_config));
-	return cvm_wr_finish(&w, out, out_len);
+	for (size_t i = 0; i < a->rt.count; i++)
+		rt[i] = (struct cvm_va_runtime_event){.event = a->rt.ev[i].name,
+		                                      .payload = a->rt.ev[i].payload,
+		                                      .payload_len = a->rt.ev[i].payload_len};
+	va.version = version;
+	va.tee = platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	va.variant = platform == CVM_TEE_PLATFORM_TDX ? 0 : 3; /* V0: DstackTdx, DstackSevSnp */
+	va.quote = quote;
+	va.quote_len = quote_len;
+	va.events = platform == CVM_TEE_PLATFORM_TDX ? ev : NULL;
+	va.event_count = platform == CVM_TEE_PLATFORM_TDX ? n : 0;
+	va.runtime_events = rt;
+	va.runtime_event_count = a->rt.count;
+	memcpy(va.report_data, report_data, 64);
+	va.config = a->vm_config;
+	va.config_len = strlen(a->vm_config);
+	if (platform != CVM_TEE_PLATFORM_TDX)
+		va.mr_config = ""; /* not kept yet: see attestation_reply */
+	r = cvm_va_encode(&va, version, out, out_len);
+out:
+	free(ev);
+	free(rt);
+	return r;
 }
 
 int agent_measurements(struct agent *a, struct cvm_tee_measurements *m, uint8_t mr_aggregated[32])

@@ -5,13 +5,17 @@
  * state; listeners; privilege drop; the event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
+#include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
 
 #include "agent.h"
@@ -55,6 +59,9 @@ static void usage(FILE *f)
 	       "  --ima FILE|none         IMA list for GetEvidence (default: the kernel's, when present)\n"
 	       "  --identity-key FILE     the agent's identity key (default: beside the runtime log)\n"
 	       "  --port-file FILE        write the TCP port bound (useful with port 0)\n"
+	       "  --tls HOST:PORT         serve the read-only TLS listener there (RA-TLS with the\n"
+	       "                          identity key; off unless given here or as [tls] listen)\n"
+	       "  --tls-port-file FILE    write the TLS port bound\n"
 	       "  --user USER             drop privileges to USER once listening\n"
 	       "  --log-level LEVEL       error, warn, info (default) or debug\n"
 	       "  -v, --verbose           --log-level debug\n"
@@ -80,6 +87,8 @@ enum {
 	OPT_IMA,
 	OPT_IDENTITY_KEY,
 	OPT_PORT_FILE,
+	OPT_TLS,
+	OPT_TLS_PORT_FILE,
 	OPT_USER,
 	OPT_LOG_LEVEL,
 	OPT_VERSION,
@@ -104,6 +113,8 @@ static const struct option long_opts[] = {
     {"ima", required_argument, NULL, OPT_IMA},
     {"identity-key", required_argument, NULL, OPT_IDENTITY_KEY},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"tls-port-file", required_argument, NULL, OPT_TLS_PORT_FILE},
     {"user", required_argument, NULL, OPT_USER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
@@ -170,6 +181,18 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    KEY("dstack", "allow_remote_tcp", CVM_CONF_BOOL, allow_remote_tcp),
 	    KEY("tappd", "listen", CVM_CONF_STR, tappd_listen),
 	    KEY("tappd", "mode", CVM_CONF_MODE, tappd_mode),
+	    KEY("tls", "listen", CVM_CONF_STR, tls_listen),
+	    KEY("tls", "port_file", CVM_CONF_STR, tls_port_file),
+	    {"tls", "lifetime_hours", CVM_CONF_U64, &c->tls_lifetime_hours, 0, 1,
+	     AGENT_TLS_LIFETIME_HOURS_MAX},
+	    {"tls", "max_connections", CVM_CONF_U64, &c->tls_max_connections, 0, 1,
+	     CVM_HTTPD_CONNECTIONS_MAX},
+	    {"tls", "max_connections_per_peer", CVM_CONF_U64, &c->tls_max_connections_per_peer, 0, 1,
+	     CVM_HTTPD_CONNECTIONS_MAX},
+	    {"tls", "max_body", CVM_CONF_U64, &c->tls_max_body, 0, 256, (uint64_t)1024 * 1024},
+	    {"tls", "max_headers", CVM_CONF_U64, &c->tls_max_headers, 0, 1024, (uint64_t)64 * 1024},
+	    {"tls", "handshake_timeout", CVM_CONF_U64, &c->tls_handshake_timeout, 0, 1,
+	     CVM_HTTPD_TIMEOUT_MAX},
 	};
 
 	return cvm_conf_load(c->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
@@ -260,6 +283,12 @@ static int parse_args(int argc, char **argv, struct agent_config *c, bool first,
 		case OPT_PORT_FILE:
 			e = SET(port_file, "--port-file");
 			break;
+		case OPT_TLS:
+			e = SET(tls_listen, "--tls");
+			break;
+		case OPT_TLS_PORT_FILE:
+			e = SET(tls_port_file, "--tls-port-file");
+			break;
 		case OPT_TPM:
 			e = SET(tpm_tcti, "--tpm");
 			break;
@@ -333,16 +362,77 @@ static void serve(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *res
 	cvm_rpc_handle(ctx, req, resp);
 }
 
+/* The TLS listener's certificate is renewed when a third of its lifetime
+ * is left, or at once on SIGHUP (a failed renewal is retried every minute
+ * while the old one is still served). Connections keep the certificate
+ * they were opened with. */
+struct tls_listener {
+	struct agent *a;
+	struct cvm_httpd *h;
+	struct event *renew;
+	struct event *hup; /* SIGHUP: renew now */
+	uint64_t lifetime_s;
+	unsigned handshake_s;
+};
+
+static void tls_schedule(struct tls_listener *t, int64_t seconds)
+{
+	struct timeval tv = {(time_t)(seconds > 60 ? seconds : 60), 0};
+
+	if (evtimer_add(t->renew, &tv) != 0)
+		cvm_daemon_log(CVM_LOG_ERROR, "tls_renew_unscheduled", "%s", "");
+}
+
+/* tls_install makes a certificate and context and gives them to the
+ * listener; returns 0 or a negative CVM_E_* with `err`. */
+static int tls_install(struct tls_listener *t, char *err, size_t err_len)
+{
+	SSL_CTX *ctx = NULL;
+	int64_t not_after = 0;
+	char hex[65];
+	int r;
+
+	err[0] = '\0';
+	r = agent_tls_ctx_new(t->a, t->lifetime_s, &ctx, &not_after, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_httpd_set_tls(t->h, ctx, t->handshake_s);
+	SSL_CTX_free(ctx); /* the server holds its own reference */
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot use the TLS context: %s", cvm_strerror(r));
+		return r;
+	}
+	cvm_hex_encode(t->a->identity_hash, 32, hex);
+	cvm_daemon_log(CVM_LOG_INFO, "tls_certificate", "key_sha256=%s not_after=%lld lifetime_s=%llu", hex,
+	               (long long)not_after, (unsigned long long)t->lifetime_s);
+	tls_schedule(t, not_after - (int64_t)time(NULL) - (int64_t)(t->lifetime_s / 3));
+	return CVM_OK;
+}
+
+static void tls_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_listener *t = arg;
+	char err[512], k[CVM_KV_MAX];
+
+	(void)fd;
+	(void)what;
+	if (tls_install(t, err, sizeof(err)) != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "tls_renew_failed", "error=%s retry_s=60", cvm_kv(err, k));
+		tls_schedule(t, 60);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct agent agent; /* large; zero-initialised */
 	struct agent_config *c = &agent.cfg;
 	struct event_base *base = NULL;
 	struct cvm_daemon_signals *sigs = NULL;
-	struct cvm_httpd *dstack = NULL, *tappd = NULL;
+	struct cvm_httpd *dstack = NULL, *tappd = NULL, *tls = NULL;
+	struct tls_listener tl;
 	struct cvm_httpd_opts ho;
 	struct http_limits lim;
-	struct cvm_rpc_api dstack_api, tappd_api;
+	struct cvm_rpc_api dstack_api, tappd_api, tls_api;
 	enum cvm_log_level level;
 	uint16_t port = 0;
 	bool tappd_given = false;
@@ -354,6 +444,7 @@ int main(int argc, char **argv)
 	cvm_kdf_json_wipe_on_free();
 	agent_config_defaults(c);
 	memset(&lim, 0, sizeof(lim));
+	memset(&tl, 0, sizeof(tl));
 	agent.rt.lock_fd = -1;
 	r = parse_args(argc, argv, c, true, &tappd_given);
 	if (r != 0)
@@ -444,6 +535,56 @@ int main(int argc, char **argv)
 		    CVM_OK)
 			goto out;
 	}
+	if (c->tls_listen[0] != '\0') {
+		struct cvm_httpd_opts to;
+		uint16_t tls_port = 0;
+
+		/* its own caps: remote peers reach it, and its requests are small */
+		to = ho;
+		to.name = "tls";
+		to.max_body = (size_t)c->tls_max_body;
+		to.max_headers = (size_t)c->tls_max_headers;
+		to.max_connections = (unsigned)c->tls_max_connections;
+		to.max_connections_per_peer = (unsigned)c->tls_max_connections_per_peer;
+		to.max_buffered = 0;
+		to.max_buffered_per_peer = 0;
+		to.allow_chunked = false;
+		if (cvm_httpd_opts_check(&to, err, sizeof(err)) != CVM_OK) {
+			(void)fprintf(stderr, PROG ": [tls]: %s\n", err);
+			goto out;
+		}
+		tls_api = (struct cvm_rpc_api){"tls", agent_tls_mounts, agent_tls_mount_count, &agent};
+		if (cvm_httpd_new(base, &to, serve, &tls_api, &tls) != CVM_OK)
+			goto out;
+		tl.a = &agent;
+		tl.h = tls;
+		tl.lifetime_s = c->tls_lifetime_hours * 3600u;
+		tl.handshake_s = (unsigned)c->tls_handshake_timeout;
+		tl.renew = evtimer_new(base, tls_renew, &tl);
+		tl.hup = evsignal_new(base, SIGHUP, tls_renew, &tl);
+		if (tl.renew == NULL || tl.hup == NULL || evsignal_add(tl.hup, NULL) != 0)
+			goto out;
+		if (tls_install(&tl, err, sizeof(err)) != CVM_OK) {
+			char k[CVM_KV_MAX];
+
+			cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "error=%s", cvm_kv(err, k));
+			(void)fprintf(stderr, PROG ": TLS listener: %s\n", err);
+			goto out;
+		}
+		/* remote peers are the point of this listener: it serves no key */
+		if (listen_on(tls, "tls", c->tls_listen, 0, true, &tls_port) != CVM_OK)
+			goto out;
+		if (c->tls_port_file[0] != '\0') {
+			char text[16];
+			int n = snprintf(text, sizeof(text), "%u\n", tls_port);
+
+			if (cvm_file_write(c->tls_port_file, text, (size_t)n, 0644) != CVM_OK) {
+				(void)fprintf(stderr, PROG ": cannot write %s: %s\n", c->tls_port_file,
+				              strerror(errno));
+				goto out;
+			}
+		}
+	}
 	if (c->port_file[0] != '\0') {
 		char text[16];
 		int n = snprintf(text, sizeof(text), "%u\n", port);
@@ -476,6 +617,11 @@ int main(int argc, char **argv)
 	cvm_daemon_log(CVM_LOG_INFO, "stop", "%s", "");
 	rc = 0;
 out:
+	if (tl.renew != NULL)
+		event_free(tl.renew);
+	if (tl.hup != NULL)
+		event_free(tl.hup);
+	cvm_httpd_free(tls);
 	cvm_httpd_free(tappd);
 	cvm_httpd_free(dstack);
 	cvm_daemon_signals_free(sigs);

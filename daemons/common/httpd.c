@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include <cvmkit/secret.h>
 
@@ -77,8 +80,9 @@ struct httpd_conn {
 	struct event *timer;     /* conn_start, then the deadline or a refusal */
 	struct httpd_peer *peer; /* once admitted */
 	enum conn_phase phase;
-	int64_t deadline_us; /* CLOCK_MONOTONIC */
-	int64_t phase_us;    /* when the phase began */
+	int64_t deadline_us;  /* CLOCK_MONOTONIC */
+	int64_t phase_us;     /* when the phase began */
+	int64_t handshake_us; /* TLS: when the handshake must have finished (0: done or none) */
 	/* Offsets in the input stream, from the connection's first byte. */
 	uint64_t rx;         /* bytes added to the input buffer */
 	uint64_t drained;    /* bytes libevent took out of it */
@@ -89,6 +93,7 @@ struct httpd_conn {
 	size_t held;         /* this connection's share of peer->held and h->held */
 	int refuse_status;   /* not 0: refuse with it at the next chance */
 	bool closing;        /* answered with "Connection: close" or an error page */
+	bool tls;            /* a bufferevent_openssl: the socket carries TLS records */
 	const char *refuse_reason;
 	char refuse_msg[256];
 	char peer_desc[96];
@@ -106,6 +111,10 @@ struct cvm_httpd {
 	unsigned max_conns, max_conns_peer;
 	size_t max_buffered, max_buffered_peer;
 	bool allow_chunked;
+	/* TLS: every connection accepted while tls_ctx is set is a TLS server
+	 * connection from it (a reference of ours; cvm_httpd_set_tls). */
+	SSL_CTX *tls_ctx;
+	unsigned handshake_timeout_s;
 	/* Set while our own reply is written into a connection's output buffer,
 	 * so that out_cb can tell it from a page libevent writes by itself. */
 	bool own_reply;
@@ -761,7 +770,9 @@ static void direct_reply(struct httpd_conn *c, int status, const char *msg)
 	char *body = NULL;
 	int fd = bufferevent_getfd(c->bev), n;
 
-	if (fd < 0 || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+	/* A TLS connection cannot take plaintext (and the handshake may not be
+	 * done): it is closed without an answer. */
+	if (c->tls || fd < 0 || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
 		return;
 	for (int i = 0; i < 8; i++) {
 		if (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0)
@@ -825,6 +836,14 @@ static void conn_start(struct httpd_conn *c)
 	}
 	c->evcon = cbarg;
 	evhttp_connection_set_closecb(c->evcon, on_close, c);
+	if (c->tls) {
+		/* OpenSSL writes a reply's head and body as separate records, so
+		 * separate segments: without TCP_NODELAY the second waits for the
+		 * client's delayed ACK (40 ms per exchange) */
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	(void)bufferevent_decref(bev); /* evhttp's reference remains */
 	if (peer_identify(bufferevent_getfd(bev), &key, c->peer_desc, sizeof(c->peer_desc)) != CVM_OK) {
 		(void)snprintf(msg, sizeof(msg), "cannot identify the client (errno %d)", errno);
@@ -869,6 +888,30 @@ static void conn_start(struct httpd_conn *c)
 	 * (libevent needs a whole chunk in the buffer before it takes it). */
 	bufferevent_setwatermark(bev, EV_READ, 0, h->max_headers + h->max_body + 4096);
 	conn_begin_request(c);
+	if (c->tls && h->handshake_timeout_s < h->header_timeout_s) {
+		/* the handshake has a deadline of its own, inside the header one */
+		struct timeval tv = {(time_t)h->handshake_timeout_s, 0};
+
+		c->handshake_us = deadline_after(h->handshake_timeout_s);
+		if (evtimer_add(c->timer, &tv) != 0)
+			event_active(c->timer, EV_TIMEOUT, 1);
+	}
+}
+
+/* handshake_late is true when a TLS connection's handshake deadline has
+ * passed before its handshake finished. */
+static bool handshake_late(struct httpd_conn *c)
+{
+	SSL *ssl;
+
+	if (c->handshake_us == 0)
+		return false;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl != NULL && SSL_is_init_finished(ssl)) {
+		c->handshake_us = 0;
+		return false;
+	}
+	return now_us() + 1000 >= c->handshake_us;
 }
 
 static void conn_expire(struct httpd_conn *c)
@@ -920,7 +963,18 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, 0, NULL); /* the reply is out (on_complete) or late */
 		return;
 	}
+	if (handshake_late(c)) {
+		char k1[CVM_KV_MAX];
+
+		cvm_daemon_log_limited(CVM_LOG_INFO, "deadline",
+		                       "api=%s peer=%s phase=handshake limit_s=%u status=0", c->h->name,
+		                       cvm_kv(c->peer_desc, k1), c->h->handshake_timeout_s);
+		conn_close(c, 0, NULL);
+		return;
+	}
 	left = c->deadline_us - now_us();
+	if (c->handshake_us != 0 && c->handshake_us < c->deadline_us)
+		left = c->handshake_us - now_us();
 	if (c->deadline_us != 0 && left > 1000) {
 		/* early (libevent's clock is cached): wait for the rest */
 		struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
@@ -1058,6 +1112,7 @@ static void on_request(struct evhttp_request *er, void *arg)
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
 	req.er = er;
+	req.tls = c != NULL && c->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 	req.method = method_of(evhttp_request_get_command(er), &req.method_name);
 	req.query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	req.content_type = evhttp_find_header(evhttp_request_get_input_headers(er), "Content-Type");
@@ -1304,9 +1359,27 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
 	struct cvm_httpd *h = arg;
 	struct httpd_conn *c = h->free_conns;
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = NULL;
 	struct timeval zero = {0, 0};
+	SSL *ssl = NULL;
 
+	if (h->tls_ctx != NULL) {
+		ssl = SSL_new(h->tls_ctx);
+		if (ssl == NULL)
+			return NULL;
+		/* the bufferevent owns the SSL from here on (BEV_OPT_CLOSE_ON_FREE) */
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		/* a peer that closes without close_notify ends its connection, as
+		 * over plain TCP */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (bev == NULL)
 		return NULL;     /* libevent then fails to allocate too, or serves it with its own timeouts */
 	bufferevent_incref(bev); /* until conn_start or orphan_close has looked */
@@ -1331,6 +1404,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	h->free_conns = c->next_free;
 	c->next_free = NULL;
 	c->bev = bev;
+	c->tls = ssl != NULL;
 	c->phase = PHASE_NEW;
 	c->phase_us = now_us();
 	event_active(c->timer, EV_TIMEOUT, 1);
@@ -1505,6 +1579,19 @@ int cvm_httpd_new(struct event_base *base, const struct cvm_httpd_opts *opts, cv
 fail:
 	cvm_httpd_free(h);
 	return r;
+}
+
+int cvm_httpd_set_tls(struct cvm_httpd *h, SSL_CTX *ctx, unsigned handshake_timeout_s)
+{
+	if (h == NULL || ctx == NULL || handshake_timeout_s > CVM_HTTPD_TIMEOUT_MAX)
+		return CVM_E_INVAL;
+	if (SSL_CTX_up_ref(ctx) != 1)
+		return CVM_E_INTERNAL;
+	SSL_CTX_free(h->tls_ctx); /* connections made from it keep their own reference */
+	h->tls_ctx = ctx;
+	h->handshake_timeout_s =
+	    handshake_timeout_s != 0 ? handshake_timeout_s : CVM_HTTPD_HANDSHAKE_TIMEOUT_DEFAULT;
+	return CVM_OK;
 }
 
 static void retry_accept(evutil_socket_t fd, short what, void *arg)
@@ -1725,6 +1812,7 @@ void cvm_httpd_free(struct cvm_httpd *h)
 	}
 	free(h->conns);
 	free(h->peer_pool);
+	SSL_CTX_free(h->tls_ctx);
 	for (size_t i = 0; i < h->listener_count; i++) {
 		struct httpd_listener *l = &h->listeners[i];
 

@@ -60,6 +60,8 @@
 
 struct event_base;
 struct evhttp_request;
+struct ssl_st;
+struct ssl_ctx_st;
 struct json_t;
 
 #define CVM_HTTPD_LISTENERS_MAX 8 /* per server */
@@ -70,6 +72,7 @@ struct json_t;
 #define CVM_HTTPD_HEADER_TIMEOUT_DEFAULT 10u
 #define CVM_HTTPD_BODY_TIMEOUT_DEFAULT 30u
 #define CVM_HTTPD_REPLY_TIMEOUT_DEFAULT 30u
+#define CVM_HTTPD_HANDSHAKE_TIMEOUT_DEFAULT 10u /* TLS handshake, from the accept */
 #define CVM_HTTPD_TIMEOUT_MAX 3600u
 #define CVM_HTTPD_CONNECTIONS_DEFAULT 256u
 #define CVM_HTTPD_CONNECTIONS_PER_PEER_DEFAULT 64u
@@ -124,6 +127,7 @@ struct cvm_http_req {
 	const uint8_t *body;      /* NULL when body_len is 0 */
 	size_t body_len;
 	struct evhttp_request *er; /* NULL outside a server (fuzzing, tests) */
+	struct ssl_st *tls;        /* the connection's SSL on a TLS server (cvm_httpd_set_tls), else NULL */
 	char peer[96];             /* filled lazily by cvm_http_req_peer */
 };
 
@@ -164,6 +168,20 @@ CVM_MUST_CHECK int cvm_httpd_new(struct event_base *base, const struct cvm_httpd
  * CVM_E_SYSTEM (errno says why) or CVM_E_INVAL. */
 CVM_MUST_CHECK int cvm_httpd_listen(struct cvm_httpd *h, const struct cvm_addr *addr, unsigned mode,
                                     uint16_t *bound_port);
+
+/* cvm_httpd_set_tls makes every connection the server accepts from now on a
+ * TLS server connection from `ctx` (libevent's bufferevent_openssl; the
+ * server keeps a reference of its own, so the caller may free `ctx`, and a
+ * later call replaces it for new connections only: certificate renewal).
+ * The limits above apply to TLS connections as they are (their byte counts
+ * are of decrypted data); in addition the handshake must finish within
+ * `handshake_timeout_s` of the accept (0: the default; it also lies within
+ * the header deadline). A TLS connection refused over a cap, or cut at a
+ * deadline, is closed without an answer (nothing can be written before the
+ * handshake). Handlers find the connection's SSL in cvm_http_req.tls.
+ * Returns 0, CVM_E_INVAL or CVM_E_INTERNAL. */
+CVM_MUST_CHECK int cvm_httpd_set_tls(struct cvm_httpd *h, struct ssl_ctx_st *ctx,
+                                     unsigned handshake_timeout_s);
 
 /* cvm_httpd_free closes the listeners and open connections and removes the
  * unix socket files it created. NULL is a no-op. */

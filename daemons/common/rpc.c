@@ -52,7 +52,10 @@ static json_t *get(struct cvm_rpc_call *call, const char *key)
 	return json_is_null(v) ? NULL : v;
 }
 
-int cvm_rpc_str(struct cvm_rpc_call *call, const char *key, size_t max_len, const char **out, size_t *out_len)
+/* rpc_string reads a string field; a JSON string may hold "\u0000" (the
+ * body is parsed with JSON_ALLOW_NUL), which only `allow_nul` callers get. */
+static int rpc_string(struct cvm_rpc_call *call, const char *key, size_t max_len, bool allow_nul,
+                      const char **out, size_t *out_len)
 {
 	json_t *v = get(call, key);
 
@@ -66,9 +69,23 @@ int cvm_rpc_str(struct cvm_rpc_call *call, const char *key, size_t max_len, cons
 	if (json_string_length(v) > max_len)
 		return cvm_rpc_fail(call, 400, CVM_E_TOO_LARGE, "field %s is too long (at most %zu bytes)",
 		                    key, max_len);
+	if (!allow_nul && memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
+		return cvm_rpc_fail(call, 400, CVM_E_FORMAT, "field %s must not contain a NUL character",
+		                    key);
 	*out = json_string_value(v);
 	*out_len = json_string_length(v);
 	return CVM_OK;
+}
+
+int cvm_rpc_str(struct cvm_rpc_call *call, const char *key, size_t max_len, const char **out, size_t *out_len)
+{
+	return rpc_string(call, key, max_len, false, out, out_len);
+}
+
+int cvm_rpc_str_nul(struct cvm_rpc_call *call, const char *key, size_t max_len, const char **out,
+                    size_t *out_len)
+{
+	return rpc_string(call, key, max_len, true, out, out_len);
 }
 
 /* hex_span finds the hex digits of `key`: a string with any number of
@@ -222,11 +239,13 @@ int cvm_rpc_str_array(struct cvm_rpc_call *call, const char *key, size_t max_cou
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(v, i);
 
-		if (!json_is_string(e) || json_string_length(e) > max_len) {
+		if (!json_is_string(e) || json_string_length(e) > max_len ||
+		    memchr(json_string_value(e), '\0', json_string_length(e)) != NULL) {
 			free(a);
 			return cvm_rpc_fail(
 			    call, 400, CVM_E_FORMAT,
-			    "invalid entry in field %s: expected strings of at most %zu bytes", key, max_len);
+			    "invalid entry in field %s: expected strings of at most %zu bytes, without NUL",
+			    key, max_len);
 		}
 		a[i] = json_string_value(e);
 	}
@@ -458,7 +477,8 @@ void cvm_rpc_handle(const struct cvm_rpc_api *api, struct cvm_http_req *req, str
 	}
 	if (fn == NULL) {
 		printable(name, shown, sizeof(shown));
-		cvm_http_resp_error(resp, 400, "Service not found: %s", shown);
+		cvm_http_resp_error(resp, m->unknown_status != 0 ? m->unknown_status : 400,
+		                    "Service not found: %s", shown);
 		return;
 	}
 	json_mode = req->method == CVM_HTTP_GET || query_has_key(req->query, "json") ||
@@ -483,7 +503,10 @@ void cvm_rpc_handle(const struct cvm_rpc_api *api, struct cvm_http_req *req, str
 			return;
 		}
 	} else {
-		args = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+		/* "\u0000" is allowed in string values (dstack's v1 domains may hold
+		 * it); every getter but cvm_rpc_str_nul refuses it */
+		args = json_loadb((const char *)req->body, req->body_len,
+		                  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 		if (args == NULL) {
 			(void)cvm_rpc_fail(
 			    &call, 400, CVM_E_FORMAT,

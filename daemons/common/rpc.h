@@ -52,6 +52,10 @@ struct cvm_rpc_mount {
 	const char *trim;   /* a method-name prefix removed first ("Tappd."), or NULL */
 	const struct cvm_rpc_method *methods;
 	size_t count;
+	/* The status of "Service not found: <Method>" under this mount: 0 for
+	 * 400 (dstack's v0 surfaces), 404 for dstack's v1 (docs/guest-api-v1.md
+	 * "Status codes"). */
+	int unknown_status;
 };
 
 struct cvm_rpc_api {
@@ -62,9 +66,9 @@ struct cvm_rpc_api {
 };
 
 /* cvm_rpc_handle answers `req` for `api` (a cvm_http_handler body): 404 for
- * a path no mount matches, 405 for methods other than GET and POST, 400
- * with "Service not found: <Method>" for an unknown method under a mount
- * (as dstack), 400 for a body that is not a JSON object, else the method's
+ * a path no mount matches, 405 for methods other than GET and POST,
+ * "Service not found: <Method>" for an unknown method under a mount (as
+ * dstack: 400, or the mount's unknown_status), 400 for a body that is not a JSON object, else the method's
  * reply. */
 void cvm_rpc_handle(const struct cvm_rpc_api *api, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
@@ -78,9 +82,13 @@ int cvm_rpc_fail(struct cvm_rpc_call *call, int status, int r, const char *fmt, 
  * empty, false, absent) and 0. A value of the wrong type, bad hex or one over
  * its cap fails the call with a message naming the field and returns
  * CVM_E_FORMAT or CVM_E_TOO_LARGE. Strings are borrowed from the call and
- * NUL-free. */
+ * NUL-free: a string holding "\u0000" is a 400. */
 CVM_MUST_CHECK int cvm_rpc_str(struct cvm_rpc_call *call, const char *key, size_t max_len, const char **out,
                                size_t *out_len);
+/* cvm_rpc_str_nul is cvm_rpc_str for a field that may hold NUL bytes (its
+ * length is *out_len; it is still NUL-terminated after them). */
+CVM_MUST_CHECK int cvm_rpc_str_nul(struct cvm_rpc_call *call, const char *key, size_t max_len,
+                                   const char **out, size_t *out_len);
 /* cvm_rpc_hex decodes a hex string (case-insensitive; leading "0x" prefixes
  * are dropped) of at most `cap` bytes into `buf`. */
 CVM_MUST_CHECK int cvm_rpc_hex(struct cvm_rpc_call *call, const char *key, uint8_t *buf, size_t cap,

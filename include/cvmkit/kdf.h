@@ -28,7 +28,9 @@
  * holds the other. cvm_kdf_get_key reproduces this by default, because
  * SDK clients and already-deployed apps depend on the exact bytes; pass
  * CVM_GETKEY_SEPARATE_CURVES to derive per-curve keys instead (a different,
- * cvmkit-only derivation; see there). tests/unit/test_kdf.c shows both. */
+ * cvmkit-only derivation; see there). tests/unit/test_kdf.c shows both.
+ * dstack's v1 guest API fixes the pitfall itself: its derivation
+ * (cvm_kdf_v1_get_key) binds the algorithm into the HKDF info. */
 #ifndef CVMKIT_KDF_H
 #define CVMKIT_KDF_H
 
@@ -300,6 +302,77 @@ CVM_API CVM_MUST_CHECK int cvm_kdf_chain_verify(const char *purpose, size_t purp
  * "dip1::ed25519-pk:" + base64url(32-byte key), zero-padded. */
 CVM_API CVM_MUST_CHECK int cvm_kdf_dip1_report_data(const struct cvm_appkeys *keys, enum cvm_key_alg alg,
                                                     uint8_t out[CVM_REPORT_DATA_LEN]);
+
+/* -- GetKey, guest API v1 -- */
+
+/* dstack's v1 guest API (docs/guest-api-v1.md of Dstack-TEE/dstack, 0.6.0)
+ * derives its keys differently from v0, on purpose:
+ *   key   = HKDF-SHA256(salt "dstack-guest-v1", IKM = keys->k256_key,
+ *                       info = LP("dstack-guest-v1-key") || LP(algorithm) || LP(domain), 32)
+ *   claim = LP("dstack-guest-v1-key-claim") || LP(algorithm) || LP(domain) || LP(public_key)
+ *   chain[0] = recoverable ECDSA-secp256k1 by keys->k256_key (RFC 6979,
+ *              low-S, r || s || v) over keccak256(claim)
+ *   chain[1] = keys->k256_signature (the KMS's link, as in v0)
+ * where LP(x) = uint32_be(len(x)) || x, `algorithm` is the canonical name
+ * ("secp256k1" or "ed25519") and `public_key` the raw bytes (compressed
+ * secp256k1, 33, or Ed25519, 32). The algorithm is in the info, so the two
+ * curves never share a secret: v1 fixes the pitfall described at the top of
+ * this header. The own salt keeps every v1 key out of reach of a v0 path.
+ * The length prefixes make any domain (NUL, ':' and '/' included) safe. */
+#define CVM_KDF_V1_SALT "dstack-guest-v1"
+#define CVM_KDF_V1_KEY_TAG "dstack-guest-v1-key"
+#define CVM_KDF_V1_CLAIM_TAG "dstack-guest-v1-key-claim"
+/* CVM_KDF_V1_DOMAIN_MAX bounds a v1 domain (cvmkit's limit; dstack's is the
+ * request size). */
+#define CVM_KDF_V1_DOMAIN_MAX ((size_t)4096)
+
+/* cvm_key_alg_parse_v1 maps a v1 `algorithm`: exactly "secp256k1" or
+ * "ed25519". There is no default and no alias: "" gives CVM_E_INVAL (dstack
+ * answers "algorithm is required, use `secp256k1` or `ed25519`"), any other
+ * value, "k256" and "secp256k1_prehashed" included, CVM_E_UNSUPPORTED
+ * ("unsupported algorithm `X`, use `secp256k1` or `ed25519`"). */
+CVM_API CVM_MUST_CHECK int cvm_key_alg_parse_v1(const char *name, size_t len, enum cvm_key_alg *out);
+
+/* cvm_kdf_v1_derive writes the 32-byte v1 key of (`domain`, `alg`) under the
+ * app root key `root` (32 bytes) to `out`, which is secret: the caller wipes
+ * it. It does not check that the bytes are a valid secp256k1 scalar. Returns
+ * 0, CVM_E_INVAL, CVM_E_TOO_LARGE (domain over CVM_KDF_V1_DOMAIN_MAX),
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kdf_v1_derive(const uint8_t root[CVM_K256_SECKEY_LEN], const char *domain,
+                                             size_t domain_len, enum cvm_key_alg alg,
+                                             uint8_t out[CVM_KDF_KEY_LEN]);
+
+/* cvm_kdf_v1_claim_digest writes keccak256 of the v1 key claim of (`alg`,
+ * `domain`, `pub`): what chain[0] signs. Returns 0 or CVM_E_INVAL (an
+ * unknown alg, NULL pointers, a domain over CVM_KDF_V1_DOMAIN_MAX or a `pub`
+ * longer than CVM_K256_PUBKEY_FULL_LEN). */
+CVM_API CVM_MUST_CHECK int cvm_kdf_v1_claim_digest(enum cvm_key_alg alg, const char *domain,
+                                                   size_t domain_len, const uint8_t *pub, size_t pub_len,
+                                                   uint8_t out[32]);
+
+/* cvm_kdf_v1_get_key is the v1 GetKey: the key, its public key and the
+ * two-link chain above, into `out` (clean it with cvm_getkey_cleanup). A
+ * secp256k1 value that is not a valid scalar gives CVM_E_FORMAT (about
+ * 2^-128; the caller picks another domain; dstack fails the same way, it
+ * never folds the value into range). Returns 0, CVM_E_INVAL, CVM_E_TOO_LARGE,
+ * CVM_E_FORMAT, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kdf_v1_get_key(const struct cvm_appkeys *keys, const char *domain,
+                                              size_t domain_len, enum cvm_key_alg alg,
+                                              struct cvm_getkey *out);
+
+/* cvm_kdf_v1_chain_verify recovers the app root key from `chain0` (65 bytes,
+ * r || s || v) over the v1 claim of (`alg`, `domain`, `pub`) into `app_pub`
+ * (33 bytes) and, when `chain1` (65 bytes) is not NULL, requires it to be
+ * the KMS issuance of that key for `app_id` (20 bytes) by `kms_pub`
+ * (compressed, 33 bytes): the relying party's steps 2 to 5 of
+ * docs/guest-api-v1.md. Returns 0, CVM_E_SIGNATURE, CVM_E_FORMAT or
+ * CVM_E_INVAL. With chain1 NULL only the caller's comparison of `app_pub`
+ * with a key it trusts gives the result a meaning. */
+CVM_API CVM_MUST_CHECK int cvm_kdf_v1_chain_verify(enum cvm_key_alg alg, const char *domain,
+                                                   size_t domain_len, const uint8_t *pub, size_t pub_len,
+                                                   const uint8_t *chain0, const uint8_t *chain1,
+                                                   const uint8_t *app_id, const uint8_t *kms_pub,
+                                                   uint8_t *app_pub);
 
 /* -- Sign and Verify -- */
 

@@ -29,6 +29,8 @@
 #include <cvmkit/kdf.h>
 #include <cvmkit/keccak.h>
 
+#include "vectors.h"
+
 /* ---- vectors ------------------------------------------------------------------ */
 
 /* spec §1.3: the app key of dstack's own GetKey/dip1 unit tests */
@@ -469,6 +471,251 @@ static void getkey_reproduces_the_dstack_vms_vectors(void **state)
 	assert_int_equal(g.public_key_len, 32);
 	assert_memory_equal(g.public_key, want, 32);
 	cvm_getkey_cleanup(&g);
+	cvm_appkeys_free(k);
+}
+
+/* ---- GetKey, guest API v1 ------------------------------------------------------ */
+
+/* v1_vectors loads compat/guest-api-v1/inline-vectors.json (docs/guest-api-v1.md
+ * of Dstack-TEE/dstack, transcribed; tests/vectors/SOURCES.md). */
+static json_t *v1_vectors(void)
+{
+	json_error_t jerr;
+	size_t len = 0;
+	uint8_t *raw = vector_read("compat/guest-api-v1/inline-vectors.json", &len);
+	json_t *v = json_loadb((const char *)raw, len, 0, &jerr);
+
+	free(raw);
+	assert_non_null(v);
+	return v;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	assert_non_null(s);
+	return s;
+}
+
+static void v1_getkey_reproduces_every_published_vector(void **state)
+{
+	json_t *v = v1_vectors(), *keys = json_object_get(v, "keys"), *e;
+	struct cvm_appkeys *k = keys_with(jstr(v, "app_root_key_hex"), NULL);
+	bool seen_empty = false, seen_nul = false, seen_alg[3] = {false, false, false};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(json_array_size(keys), 6);
+	json_array_foreach(keys, i, e)
+	{
+		const char *dhex = jstr(e, "domain_hex"), *alg_name = jstr(e, "algorithm");
+		size_t dlen = strlen(dhex) / 2;
+		char domain[64];
+		uint8_t raw[32];
+		enum cvm_key_alg alg;
+		struct cvm_getkey g;
+
+		assert_true(dlen <= sizeof(domain));
+		unhex(dhex, (uint8_t *)domain, dlen);
+		seen_empty |= dlen == 0;
+		seen_nul |= memchr(domain, 0, dlen) != NULL;
+		assert_int_equal(cvm_key_alg_parse_v1(alg_name, strlen(alg_name), &alg), CVM_OK);
+		seen_alg[alg] = true;
+		/* the bare derivation and the full GetKey agree with the document */
+		assert_int_equal(cvm_kdf_v1_derive(k->k256_key->p, domain, dlen, alg, raw), CVM_OK);
+		assert_hex(raw, 32, jstr(e, "private_key_hex"));
+		assert_int_equal(cvm_kdf_v1_get_key(k, domain, dlen, alg, &g), CVM_OK);
+		assert_hex(g.key->p, g.key->len, jstr(e, "private_key_hex"));
+		assert_hex(g.public_key, g.public_key_len, jstr(e, "public_key_hex"));
+		assert_int_equal(g.public_key_len, alg == CVM_KEY_ALG_SECP256K1 ? 33 : 32);
+		assert_int_equal(g.chain1_len, 0);
+		cvm_getkey_cleanup(&g);
+		cvm_wipe(raw, sizeof(raw));
+	}
+	/* the set covers what the brief names: both curves, "", a NUL byte */
+	assert_true(seen_empty && seen_nul && seen_alg[CVM_KEY_ALG_SECP256K1] &&
+	            seen_alg[CVM_KEY_ALG_ED25519]);
+	cvm_appkeys_free(k);
+	json_decref(v);
+}
+
+static void v1_chain_link0_reproduces_the_published_signature(void **state)
+{
+	json_t *v = v1_vectors(), *l0 = json_object_get(v, "chain_link0");
+	struct cvm_appkeys *k;
+	const char *domain = jstr(l0, "domain");
+	uint8_t root_pub[33], app_pub[33], kms_sk[32], kms_pub[33], app_id[20], sig[65];
+	struct cvm_getkey g;
+
+	(void)state;
+	assert_string_equal(jstr(l0, "algorithm"), "secp256k1");
+	/* a KMS link, so that link 1 is passed through and checked too */
+	memset(kms_sk, 0x42, sizeof(kms_sk));
+	memset(app_id, 0xa5, sizeof(app_id));
+	assert_int_equal(cvm_k256_pubkey(kms_sk, kms_pub), CVM_OK);
+	k = keys_with(jstr(v, "app_root_key_hex"), NULL);
+	assert_int_equal(cvm_k256_pubkey(k->k256_key->p, root_pub), CVM_OK);
+	assert_int_equal(cvm_kdf_k256_issue(kms_sk, app_id, root_pub, sig), CVM_OK);
+	memcpy(k->k256_signature, sig, 65);
+	k->k256_signature_len = 65;
+
+	assert_int_equal(cvm_kdf_v1_get_key(k, domain, strlen(domain), CVM_KEY_ALG_SECP256K1, &g), CVM_OK);
+	assert_hex(g.public_key, g.public_key_len, jstr(l0, "public_key_hex"));
+	assert_hex(g.chain0, 65, jstr(l0, "link0_hex"));
+	assert_int_equal(g.chain1_len, 65);
+	assert_memory_equal(g.chain1, sig, 65);
+	/* a relying party's steps recover the root key and accept the KMS link */
+	assert_int_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, domain, strlen(domain), g.public_key,
+	                                         g.public_key_len, g.chain0, g.chain1, app_id, kms_pub,
+	                                         app_pub),
+	                 CVM_OK);
+	assert_memory_equal(app_pub, root_pub, 33);
+	/* the claim binds the domain and the algorithm: another one recovers another key */
+	assert_int_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, "storage", 7, g.public_key,
+	                                         g.public_key_len, g.chain0, NULL, NULL, NULL, app_pub),
+	                 CVM_OK);
+	assert_memory_not_equal(app_pub, root_pub, 33);
+	assert_int_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_ED25519, domain, strlen(domain), g.public_key,
+	                                         g.public_key_len, g.chain0, NULL, NULL, NULL, app_pub),
+	                 CVM_OK);
+	assert_memory_not_equal(app_pub, root_pub, 33);
+	/* the same signature with S replaced by n - S (and the recovery id's
+	 * parity flipped) is the malleable twin: refused, not recovered */
+	{
+		static const uint8_t n[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+		                              0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b,
+		                              0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+		uint8_t twin[65];
+		unsigned borrow = 0;
+
+		memcpy(twin, g.chain0, 65);
+		for (size_t i = 32; i-- > 0;) {
+			unsigned d = (unsigned)n[i] - g.chain0[32 + i] - borrow;
+
+			twin[32 + i] = (uint8_t)d;
+			borrow = (d >> 8) & 1u;
+		}
+		twin[64] ^= 1;
+		assert_int_not_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, domain, strlen(domain),
+		                                             g.public_key, g.public_key_len, twin, NULL, NULL,
+		                                             NULL, app_pub),
+		                     CVM_OK);
+	}
+	/* and a KMS link for another app id is refused */
+	app_id[0] ^= 1;
+	assert_int_equal(cvm_kdf_v1_chain_verify(CVM_KEY_ALG_SECP256K1, domain, strlen(domain), g.public_key,
+	                                         g.public_key_len, g.chain0, g.chain1, app_id, kms_pub,
+	                                         app_pub),
+	                 CVM_E_SIGNATURE);
+	cvm_getkey_cleanup(&g);
+	cvm_appkeys_free(k);
+	json_decref(v);
+}
+
+static void v1_claim_is_the_length_prefixed_encoding(void **state)
+{
+	/* docs/guest-api-v1.md's worked claim, built by hand */
+	static const char tag[] = "dstack-guest-v1-key-claim";
+	uint8_t pub[33], want[32], got[32];
+	struct cvm_keccak256_ctx kc;
+
+	(void)state;
+	unhex("03d962450a41748021c8b02787ac36ce642ff0ae25f4c55019eb527e1112cfd764", pub, 33);
+	cvm_keccak256_init(&kc);
+	cvm_keccak256_update(&kc, "\x00\x00\x00\x19", 4);
+	cvm_keccak256_update(&kc, tag, 25);
+	cvm_keccak256_update(&kc, "\x00\x00\x00\x09secp256k1", 13);
+	cvm_keccak256_update(&kc, "\x00\x00\x00\x12storage-encryption", 22);
+	cvm_keccak256_update(&kc, "\x00\x00\x00\x21", 4);
+	cvm_keccak256_update(&kc, pub, 33);
+	cvm_keccak256_final(&kc, want);
+	assert_int_equal(
+	    cvm_kdf_v1_claim_digest(CVM_KEY_ALG_SECP256K1, "storage-encryption", 18, pub, 33, got), CVM_OK);
+	assert_memory_equal(got, want, 32);
+	/* refused inputs */
+	assert_int_equal(cvm_kdf_v1_claim_digest(0, "", 0, pub, 33, got), CVM_E_INVAL);
+	assert_int_equal(cvm_kdf_v1_claim_digest(CVM_KEY_ALG_SECP256K1, NULL, 1, pub, 33, got), CVM_E_INVAL);
+	assert_int_equal(cvm_kdf_v1_claim_digest(CVM_KEY_ALG_SECP256K1, "", 0, pub, 0, got), CVM_E_INVAL);
+}
+
+static void v1_keys_separate_curves_and_never_meet_v0_keys(void **state)
+{
+	static const char *const domains[] = {"", "storage-encryption", "vms", "a\0b", "a"};
+	static const size_t lens[] = {0, 18, 3, 3, 1};
+	struct cvm_appkeys *k = keys_with(VMS_APP_KEY, NULL);
+	uint8_t k1[32], ed[32], v0[32], other[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct cvm_wr w;
+		uint8_t info[64];
+		size_t info_len = 0;
+
+		assert_int_equal(
+		    cvm_kdf_v1_derive(k->k256_key->p, domains[i], lens[i], CVM_KEY_ALG_SECP256K1, k1),
+		    CVM_OK);
+		assert_int_equal(
+		    cvm_kdf_v1_derive(k->k256_key->p, domains[i], lens[i], CVM_KEY_ALG_ED25519, ed), CVM_OK);
+		/* the v0 pitfall (one secret for both curves) does not exist in v1 */
+		assert_memory_not_equal(k1, ed, 32);
+		/* v0 with the same name, or even with the whole v1 info as its path, differs (own salt) */
+		assert_int_equal(
+		    cvm_kdf_derive(k->k256_key->p, 32, (const uint8_t *)domains[i], lens[i], v0, 32), CVM_OK);
+		assert_memory_not_equal(k1, v0, 32);
+		assert_memory_not_equal(ed, v0, 32);
+		cvm_wr_init_fixed(&w, info, sizeof(info));
+		cvm_wr_u32be(&w, 19);
+		cvm_wr_bytes(&w, "dstack-guest-v1-key", 19);
+		cvm_wr_u32be(&w, 9);
+		cvm_wr_bytes(&w, "secp256k1", 9);
+		cvm_wr_u32be(&w, (uint32_t)lens[i]);
+		cvm_wr_bytes(&w, domains[i], lens[i]);
+		info_len = w.len;
+		assert_false(w.err);
+		assert_int_equal(cvm_kdf_derive(k->k256_key->p, 32, info, info_len, v0, 32), CVM_OK);
+		assert_memory_not_equal(k1, v0, 32);
+	}
+	/* "a\0b" and "a" are different domains (no C-string truncation) */
+	assert_int_equal(cvm_kdf_v1_derive(k->k256_key->p, "a\0b", 3, CVM_KEY_ALG_ED25519, ed), CVM_OK);
+	assert_int_equal(cvm_kdf_v1_derive(k->k256_key->p, "a", 1, CVM_KEY_ALG_ED25519, other), CVM_OK);
+	assert_memory_not_equal(ed, other, 32);
+	cvm_wipe(k1, 32);
+	cvm_wipe(ed, 32);
+	cvm_appkeys_free(k);
+}
+
+static void v1_algorithm_names_have_no_default_and_no_alias(void **state)
+{
+	struct cvm_appkeys *k = keys_with(VMS_APP_KEY, NULL);
+	enum cvm_key_alg alg;
+	struct cvm_getkey g;
+	char *big;
+
+	(void)state;
+	assert_int_equal(cvm_key_alg_parse_v1("secp256k1", 9, &alg), CVM_OK);
+	assert_int_equal(alg, CVM_KEY_ALG_SECP256K1);
+	assert_int_equal(cvm_key_alg_parse_v1("ed25519", 7, &alg), CVM_OK);
+	assert_int_equal(alg, CVM_KEY_ALG_ED25519);
+	assert_int_equal(cvm_key_alg_parse_v1("", 0, &alg), CVM_E_INVAL);
+	assert_int_equal(cvm_key_alg_parse_v1("k256", 4, &alg), CVM_E_UNSUPPORTED);
+	assert_int_equal(cvm_key_alg_parse_v1("secp256k1_prehashed", 19, &alg), CVM_E_UNSUPPORTED);
+	assert_int_equal(cvm_key_alg_parse_v1("Ed25519", 7, &alg), CVM_E_UNSUPPORTED);
+	assert_int_equal(cvm_key_alg_parse_v1("secp256k1\0", 10, &alg), CVM_E_UNSUPPORTED);
+	assert_int_equal(alg, 0);
+	/* bad arguments and an oversized domain */
+	assert_int_equal(cvm_kdf_v1_get_key(NULL, "", 0, CVM_KEY_ALG_ED25519, &g), CVM_E_INVAL);
+	assert_int_equal(cvm_kdf_v1_get_key(k, NULL, 2, CVM_KEY_ALG_ED25519, &g), CVM_E_INVAL);
+	assert_int_equal(cvm_kdf_v1_get_key(k, "", 0, 7, &g), CVM_E_INVAL);
+	big = calloc(1, CVM_KDF_V1_DOMAIN_MAX + 1);
+	assert_non_null(big);
+	assert_int_equal(cvm_kdf_v1_get_key(k, big, CVM_KDF_V1_DOMAIN_MAX + 1, CVM_KEY_ALG_ED25519, &g),
+	                 CVM_E_TOO_LARGE);
+	assert_null(g.key);
+	assert_int_equal(cvm_kdf_v1_get_key(k, big, CVM_KDF_V1_DOMAIN_MAX, CVM_KEY_ALG_ED25519, &g), CVM_OK);
+	cvm_getkey_cleanup(&g);
+	free(big);
 	cvm_appkeys_free(k);
 }
 
@@ -1423,6 +1670,11 @@ int main(void)
 	    cmocka_unit_test(p256_keys_have_dstack_encodings),
 	    cmocka_unit_test(p256_pem_import_accepts_sec1_and_rejects_the_rest),
 	    cmocka_unit_test(getkey_reproduces_the_dstack_vms_vectors),
+	    cmocka_unit_test(v1_getkey_reproduces_every_published_vector),
+	    cmocka_unit_test(v1_chain_link0_reproduces_the_published_signature),
+	    cmocka_unit_test(v1_claim_is_the_length_prefixed_encoding),
+	    cmocka_unit_test(v1_keys_separate_curves_and_never_meet_v0_keys),
+	    cmocka_unit_test(v1_algorithm_names_have_no_default_and_no_alias),
 	    cmocka_unit_test(dip1_report_data_matches_the_upstream_vectors),
 	    cmocka_unit_test(getkey_reproduces_the_simulator_vectors),
 	    cmocka_unit_test(getkey_reuses_one_key_across_curves_unless_separated),

@@ -1,0 +1,256 @@
+/* The agent's RA-TLS certificates (dstack's profile, spec §6.1) and its TLS
+ * listener's certificate and context.
+ *
+ * Every certificate the agent issues comes from agent_ratls_cert: GetTlsKey,
+ * /v1/IssueCert and Tappd.DeriveKey, and the TLS listener's certificate for
+ * the identity key. With evidence it is lib/ratls's cvm_ratls_make in
+ * dstack's profile: report data SHA-512("ratls-cert:" || SPKI DER) of the
+ * certified key, the VersionedAttestation (1.8) that newer readers take
+ * first and, on TDX, the quote (1.1) and the event log (1.2) that dstack
+ * 0.5.x readers need; the app info (1.9) when the caller gives it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <msgpack.h>
+
+#include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/tls.h>
+
+#include "agent.h"
+#include "daemon.h"
+
+#define OID_RATLS_APP_INFO "1.3.6.1.4.1.62397.1.9"
+#define RATLS_EXT_MAX ((size_t)48 * 1024 * 1024)
+
+/* der_octet_string wraps `p` as DER OCTET STRING: the extnValue content of
+ * dstack's RA-TLS extensions. */
+static void der_octet_string(struct cvm_wr *w, const uint8_t *p, size_t n)
+{
+	cvm_wr_u8(w, 0x04);
+	if (n < 0x80) {
+		cvm_wr_u8(w, (uint8_t)n);
+	} else {
+		uint8_t len[8];
+		size_t k = 0;
+
+		for (size_t v = n; v != 0; v >>= 8)
+			len[k++] = (uint8_t)v;
+		cvm_wr_u8(w, (uint8_t)(0x80u | k));
+		while (k > 0)
+			cvm_wr_u8(w, len[--k]);
+	}
+	cvm_wr_bytes(w, p, n);
+}
+
+int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64])
+{
+	return cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, kp, NULL, rd);
+}
+
+int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
+{
+	if (a->identity == NULL)
+		return CVM_E_INVAL;
+	return agent_key_report_data(a->identity, rd);
+}
+
+/* app_info_cert makes a certificate without evidence that carries only the
+ * 1.9 app info (with_app_info without usage_ra_tls). */
+static int app_info_cert(struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
+                         const uint8_t *app_info, size_t app_info_len,
+                         const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                         char **out_pem, size_t *out_len)
+{
+	struct cvm_cert_ext_spec ext;
+	uint8_t *val = NULL;
+	size_t val_len = 0;
+	struct cvm_wr w;
+	int r;
+
+	cvm_wr_init(&w, RATLS_EXT_MAX);
+	der_octet_string(&w, app_info, app_info_len);
+	r = cvm_wr_finish(&w, &val, &val_len);
+	if (r != CVM_OK)
+		return r;
+	ext = (struct cvm_cert_ext_spec){OID_RATLS_APP_INFO, false, val, val_len};
+	tpl->exts = &ext;
+	tpl->ext_count = 1;
+	r = cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
+	tpl->exts = NULL;
+	tpl->ext_count = 0;
+	free(val);
+	return r;
+}
+
+int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
+                     bool with_evidence, const uint8_t *app_info, size_t app_info_len,
+                     const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
+                     size_t *out_len, char *err, size_t err_len)
+{
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_evidence rev;
+	struct cvm_tee_evidence ev;
+	struct cvm_va_event *events = NULL;
+	size_t event_count = 0;
+	uint8_t rd[64];
+	int r;
+
+	*out_pem = NULL;
+	*out_len = 0;
+	if (!with_evidence) {
+		if (app_info == NULL)
+			return cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
+		return app_info_cert(tpl, kp, app_info, app_info_len, issuer_key, issuer, out_pem, out_len);
+	}
+	memset(&ev, 0, sizeof(ev));
+	r = agent_key_report_data(kp, rd);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot bind the key");
+		return r;
+	}
+	r = agent_rtlog_lock(&a->rt, LOCK_SH);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot lock the runtime event log");
+		return r;
+	}
+	r = cvm_tee_quote(a->tee, rd, &ev);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot attest the key");
+		goto out;
+	}
+	events = agent_va_events(a, &event_count);
+	if (events == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	memset(&rev, 0, sizeof(rev));
+	rev.tee = ev.platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	rev.quote = ev.data;
+	rev.quote_len = ev.data_len;
+	rev.events = ev.platform == CVM_TEE_PLATFORM_TDX ? events : NULL;
+	rev.event_count = ev.platform == CVM_TEE_PLATFORM_TDX ? event_count : 0;
+	rev.config = a->vm_config;
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = tpl->common_name;
+	o.organization = tpl->organization;
+	o.alt_names = tpl->alt_names;
+	o.alt_name_count = tpl->alt_name_count;
+	o.not_before = tpl->not_before;
+	o.not_after = tpl->not_after;
+	o.server_auth = tpl->usage_server_auth;
+	o.client_auth = tpl->usage_client_auth;
+	o.legacy_tdx = true; /* dstack 0.5.x readers take the quote from 1.1 */
+	o.app_info = app_info;
+	o.app_info_len = app_info_len;
+	/* under the lock: the events borrow from the runtime log */
+	r = cvm_ratls_make(&o, kp, &rev, issuer_key, issuer, out_pem, out_len);
+	if (r != CVM_OK && r != CVM_E_INVAL)
+		(void)snprintf(err, err_len, "cannot make the RA-TLS certificate");
+out:
+	agent_rtlog_unlock(&a->rt);
+	free(events);
+	cvm_tee_evidence_cleanup(&ev);
+	return r;
+}
+
+/* pack_bin packs `n` bytes as MessagePack bin (serde's bytes under
+ * rmp_serde); returns 0 or -1. */
+static int pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+	if (msgpack_pack_bin(pk, n) != 0)
+		return -1;
+	return n == 0 ? 0 : msgpack_pack_bin_body(pk, p, n);
+}
+
+static int pack_event(msgpack_packer *pk, const struct agent *a, const char *name)
+{
+	const struct agent_event *e = agent_find_event(a, name);
+
+	return e != NULL ? pack_bin(pk, e->payload, e->payload_len) : pack_bin(pk, "", 0);
+}
+
+int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len)
+{
+	const struct agent_event *kp;
+	struct cvm_tee_measurements m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t agg[32], sys[32], dev[32], kp_hash[32], os[32], buf[48 * 4 + 32];
+	size_t os_len = 0;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	r = agent_measurements(a, &m, agg);
+	if (r != CVM_OK)
+		return r;
+	kp = agent_find_event(a, "key-provider");
+	memset(kp_hash, 0, sizeof(kp_hash));
+	if (kp != NULL)
+		cvm_sha256(kp->payload, kp->payload_len, kp_hash);
+	/* spec §5.5: mr_system = SHA-256(MRTD || RTMR0..2 || mr_key_provider) */
+	memcpy(buf, m.mrtd, 48);
+	memcpy(buf + 48, m.rtmr[0], 48);
+	memcpy(buf + 96, m.rtmr[1], 48);
+	memcpy(buf + 144, m.rtmr[2], 48);
+	memcpy(buf + 192, kp_hash, 32);
+	cvm_sha256(buf, sizeof(buf), sys);
+	cvm_sha256("", 0, dev);
+	if (cvm_hex_decode(a->os_image_hash, strlen(a->os_image_hash), os, sizeof(os), &os_len) != CVM_OK)
+		os_len = 0;
+	/* dstack's AppInfo as rmp_serde::to_vec writes it: an array, in field order */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_array(&pk, 8) != 0 || pack_event(&pk, a, "app-id") != 0 ||
+	    pack_event(&pk, a, "compose-hash") != 0 || pack_event(&pk, a, "instance-id") != 0 ||
+	    pack_bin(&pk, dev, 32) != 0 || pack_bin(&pk, sys, 32) != 0 || pack_bin(&pk, agg, 32) != 0 ||
+	    pack_bin(&pk, os, os_len) != 0 ||
+	    pack_bin(&pk, kp != NULL ? kp->payload : (const uint8_t *)"", kp != NULL ? kp->payload_len : 0) !=
+	        0) {
+		msgpack_sbuffer_destroy(&sb);
+		return CVM_E_NOMEM;
+	}
+	*out = (uint8_t *)sb.data; /* malloc'd by msgpack_sbuffer_write */
+	*out_len = sb.size;
+	return CVM_OK;
+}
+
+int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after, char *err,
+                      size_t err_len)
+{
+	struct cvm_cert_template tpl;
+	char *pem = NULL;
+	size_t pem_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	*out = NULL;
+	*not_after = 0;
+	cvm_cert_template_init(&tpl);
+	tpl.common_name = "cvm-agentd";
+	tpl.organization = "cvmkit";
+	/* a few minutes of slack for a client whose clock is behind */
+	tpl.not_before = now - 300;
+	tpl.not_after = now + (int64_t)lifetime_s;
+	tpl.usage_server_auth = true;
+	r = agent_ratls_cert(a, &tpl, a->identity, true, NULL, 0, NULL, NULL, &pem, &pem_len, err, err_len);
+	if (r != CVM_OK) {
+		if (err[0] == '\0')
+			(void)snprintf(err, err_len, "cannot make the TLS certificate: %s", cvm_strerror(r));
+		return r;
+	}
+	r = cvm_tls_server_ctx_new(pem, a->identity, NULL, out);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
+	else
+		*not_after = tpl.not_after;
+	free(pem);
+	return r;
+}
