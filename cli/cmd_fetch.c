@@ -574,8 +574,12 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 		goto out;
 	}
 	/* SNI carries host names only (RFC 6066 §3), never an address. */
-	if (!is_ip_literal(f->host))
-		(void)SSL_set_tlsext_host_name(ssl, f->host);
+	if (!is_ip_literal(f->host)) {
+		char sni[sizeof(f->host)]; /* the macro takes a non-const pointer */
+
+		(void)snprintf(sni, sizeof(sni), "%s", f->host);
+		(void)SSL_set_tlsext_host_name(ssl, sni);
+	}
 	if (SSL_connect(ssl) != 1) {
 		const char *pe = cvm_tls_peer_error(ssl);
 		unsigned long e = ERR_peek_error();
