@@ -47,7 +47,7 @@
 static char sim_dir[320];
 static char tmp_dir[256];
 static struct cvm_ratls_verifier *verifier; /* anchored in sim_dir's mock roots */
-static char no_ratls[512];                  /* why lib/ratls cannot run here, "" when it can */
+static char verifier_err[512];              /* why the simulator's verifier could not be made */
 static pid_t server_pid;                    /* a ratls_server this file started, 0 when none */
 
 static void stop_server(void)
@@ -86,11 +86,12 @@ static int group_setup(void **state)
 	(void)snprintf(sim_dir, sizeof(sim_dir), "%s/sim", tmp_dir);
 	if (ratls_sim_init(sim_dir, (int64_t)time(NULL)) != CVM_OK)
 		return -1;
-	r = ratls_sim_verifier(sim_dir, 0, (int64_t)time(NULL), &verifier, no_ratls, sizeof(no_ratls));
-	if (r == CVM_OK)
-		no_ratls[0] = '\0';
-	else if (r != CVM_E_UNSUPPORTED)
+	r = ratls_sim_verifier(sim_dir, 0, (int64_t)time(NULL), &verifier, verifier_err,
+	                       sizeof(verifier_err));
+	if (r != CVM_OK) {
+		print_error("cannot make the simulator's RA-TLS verifier: %s\n", verifier_err);
 		return -1;
+	}
 	return 0;
 }
 
@@ -101,15 +102,6 @@ static int group_teardown(void **state)
 	cvm_ratls_verifier_free(verifier);
 	return rm_rf(tmp_dir);
 }
-
-/* need_ratls skips a test that needs lib/ratls's verifier, saying why. */
-#define need_ratls()                                                                            \
-	do {                                                                                    \
-		if (no_ratls[0] != '\0') {                                                      \
-			print_message("skipped: lib/ratls cannot verify yet (%s)\n", no_ratls); \
-			skip();                                                                 \
-		}                                                                               \
-	} while (0)
 
 static void ident(enum cvm_tee_platform p, enum cvm_ratls_profile prof, bool client, struct ratls_ident *id)
 {
@@ -473,7 +465,6 @@ static void ratls_round_trip_tdx_and_snp_in_both_profiles_with_a_fresh_answer(vo
 	};
 
 	(void)state;
-	need_ratls();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ratls_ident id;
 		struct side srv, cli;
@@ -525,7 +516,6 @@ static void fresh_answer_of_another_connection_is_refused_as_a_relay(void **stat
 	size_t first_va_len, leaf_len;
 
 	(void)state;
-	need_ratls();
 	memset(&srv, 0, sizeof(srv));
 	memset(&cli, 0, sizeof(cli));
 	ident(CVM_TEE_PLATFORM_TDX, CVM_RATLS_PROFILE_DSTACK, false, &id);
@@ -572,7 +562,6 @@ static void mutual_ratls_checks_the_client_and_refuses_one_without_a_certificate
 	SSL_CTX *anon = NULL;
 
 	(void)state;
-	need_ratls();
 	memset(&srv, 0, sizeof(srv));
 	memset(&cli, 0, sizeof(cli));
 	ident(CVM_TEE_PLATFORM_TDX, CVM_RATLS_PROFILE_DSTACK, false, &sid);
@@ -638,7 +627,6 @@ static void certificate_whose_evidence_binds_another_key_is_refused_at_the_hands
 	char why[512];
 
 	(void)state;
-	need_ratls();
 	assert_int_equal(cvm_p256_keypair_generate(&other), CVM_OK);
 	memset(&o, 0, sizeof(o));
 	o.sim_dir = sim_dir;
@@ -662,7 +650,6 @@ static void expired_certificate_is_refused_at_the_handshake(void **state)
 	char why[512];
 
 	(void)state;
-	need_ratls();
 	memset(&o, 0, sizeof(o));
 	o.sim_dir = sim_dir;
 	o.platform = CVM_TEE_PLATFORM_TDX;
@@ -823,7 +810,6 @@ static void libcurl_with_attached_verifier_talks_to_the_libevent_server(void **s
 	struct cvm_ratls_verifier *other = NULL;
 
 	(void)state;
-	need_ratls();
 	start_server(false, url, sizeof(url));
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 
@@ -857,7 +843,6 @@ libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_
 	char url[128], body[256];
 
 	(void)state;
-	need_ratls();
 	ident(CVM_TEE_PLATFORM_SNP, CVM_RATLS_PROFILE_DSTACK, true, &cid);
 	start_server(true, url, sizeof(url));
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
