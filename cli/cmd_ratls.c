@@ -340,6 +340,31 @@ static const char *cosmian_sev_format_name(unsigned f)
 	}
 }
 
+/* sev_certs_text names the format of a Cosmian SEV extension and the
+ * certificates its table carried. */
+static void sev_certs_text(const struct cvm_ratls_info *info)
+{
+	const struct cvm_amd_collateral *a = &info->snp_certs;
+	char buf[128];
+	struct cvm_wr w;
+
+	cvm_wr_init_text(&w, buf, sizeof(buf));
+	if (a->vcek_len != 0)
+		cvm_wr_str(&w, " VCEK");
+	if (a->vlek_len != 0)
+		cvm_wr_str(&w, " VLEK");
+	if (a->ask_len != 0)
+		cvm_wr_str(&w, " ASK");
+	if (a->asvk_len != 0)
+		cvm_wr_str(&w, " ASVK");
+	if (a->cert_chain_len != 0)
+		cvm_wr_str(&w, " chain");
+	if (a->ark_len != 0)
+		cvm_wr_str(&w, " ARK");
+	out_field(stdout, "  ", "sev format", "%s; certificates:%s",
+	          cosmian_sev_format_name(info->cosmian_sev_format), buf[0] != '\0' ? buf : " none");
+}
+
 static void cert_header_text(const struct chain *ch)
 {
 	char buf[1024], t1[32], t2[32];
@@ -579,9 +604,7 @@ static void show_text(const char *path, const struct chain *ch, const struct cvm
 		          s->quote.version, s->quote.att_key_type, (unsigned)s->quote.tee_type,
 		          s->quote.qe_svn, s->quote.pce_svn);
 	if (info->profile == CVM_RATLS_PROFILE_COSMIAN && cosmian_sev_format_name(info->cosmian_sev_format))
-		out_field(stdout, "  ", "sev format", "%s, %zu certificate bytes",
-		          cosmian_sev_format_name(info->cosmian_sev_format),
-		          info->snp_certs.vcek_len + info->snp_certs.ask_len + info->snp_certs.ark_len);
+		sev_certs_text(info);
 	if (info->event_log_json != NULL) {
 		legacy_log_text(s, buf, sizeof(buf));
 		out_field(stdout, "  ", "event log (1.2)", "%s", buf);

@@ -38,7 +38,7 @@ R=compat/ratls
 vectors_require "$R/expectations.json" "$R/dstack-kvinwang-demo-server/server.crt" \
 	"$R/dstack-kvinwang-demo-server/tmp-ca.crt" "$R/cosmian-tee-tools-2.1.0/tdx-cert.ratls.pem" \
 	"$R/cosmian-tee-tools-2.1.0/sgx-cert.ratls.pem" "$R/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem" \
-	"$R/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem"
+	"$R/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem" "$R/cosmian-tee-tools-2023/sev-cert.ratls.pem"
 RV="$VECTORS/$R"
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -221,9 +221,14 @@ show_check "$RV/cosmian-tee-tools-2.1.0/sev-cert.ratls.pem" profile=cosmian tee=
 show_check "$RV/cosmian-tee-tools-1.6.2/sev-cert.ratls.pem" profile=cosmian tee=snp binding=true \
 	measurement=59ead9b42664d54fda54f707670386f61b1d3bd34e2da8c8f9ac067e617a0aae4623304a4aa98bb30756affb4b6c0a05 \
 	report_version=4 "extensions.cosmian_sev_format=tee-tools 1.6.2 bincode"
+# tee-tools @ 5dd47678 (2023): report v2 in the 2023 table form; the
+# measurement is the one its test pins (as tests/unit/test_ratls.c has it)
+show_check "$RV/cosmian-tee-tools-2023/sev-cert.ratls.pem" profile=cosmian tee=snp binding=true \
+	measurement=c2c84b9364fc9f0f54b04534768c860c6e0e386ad98b96e8b98eca46ac8971d05c531ba48373f054c880cfd1f4a0a84e \
+	report_version=2 "extensions.cosmian_sev_format=2023 tagged"
 # every file in the folder was shown above
 n=$(find "$RV" -name '*.crt' -o -name '*.ratls.pem' | wc -l)
-[ "$n" -eq 6 ] && pass || fail "compat/ratls holds $n certificates; this test checks 6: add the new ones"
+[ "$n" -eq 7 ] && pass || fail "compat/ratls holds $n certificates; this test checks 7: add the new ones"
 
 # the same leaf as DER: the same decoding
 python3 - "$RV/dstack-kvinwang-demo-server/server.crt" "$tmp/leaf.der" <<'PY'
