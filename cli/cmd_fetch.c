@@ -205,6 +205,21 @@ static int make_verifier(const struct fetch *f, struct cvm_ratls_verifier **out)
 	o.allow_legacy_ca = f->allow_legacy_ca;
 	o.require_system_key = f->require_agent_key;
 	r = cvm_ratls_verifier_new(&o, f->at, out);
+	if (r != CVM_OK && f->collateral != NULL) {
+		/* Every kind of collateral in the folder is authenticated up front:
+		 * name the anchors it was checked against, and what to give. */
+		cli_err(CMD,
+		        "the collateral in '%s' does not verify (%s) against %s%s%s: give the root each "
+		        "kind of collateral chains to (a simulator's collateral needs its root CA and its "
+		        "ARK, keys/root.pem and keys/ark.pem, each with --root), or a folder holding only "
+		        "the kind you need",
+		        f->collateral, cvm_strerror(r),
+		        dcap == NULL ? "" : (intel != NULL ? "the Intel root given" : "Intel's root CA"),
+		        dcap != NULL && amd != NULL ? " and " : "",
+		        amd == NULL ? "" : (ark != NULL ? "the AMD ARK given" : "AMD's ARKs"));
+		rc = cli_exit_for(r);
+		goto out;
+	}
 	if (r != CVM_OK) {
 		cli_err(CMD, "cannot set up the verifier: %s", cvm_strerror(r));
 		rc = cli_exit_for(r);

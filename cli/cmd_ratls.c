@@ -882,6 +882,7 @@ out:
 
 struct verify_ctx {
 	const char *collateral_dir;
+	char collateral_sub[4096]; /* collateral_dir/tdx or /snp, when that is what it holds */
 	const char *policy_path;
 	const char *root_path;
 	const char *ca_paths[CA_MAX];
@@ -949,6 +950,12 @@ static int verify_load(struct verify_ctx *v, const char *path)
 	}
 	if (v->collateral_dir == NULL)
 		return CLI_EXIT_OK;
+	/* A folder with tdx/ and snp/ (a simulator's collateral/, what
+	 * `cvm cert ratls fetch` takes) gives the kind the certificate needs. */
+	if ((size_t)snprintf(v->collateral_sub, sizeof(v->collateral_sub), "%s/%s", v->collateral_dir,
+	                     v->info->tee == CVM_RATLS_TEE_SNP ? "snp" : "tdx") < sizeof(v->collateral_sub) &&
+	    access(v->collateral_sub, F_OK) == 0)
+		v->collateral_dir = v->collateral_sub;
 	if (v->info->tee == CVM_RATLS_TEE_SNP)
 		r = cvm_amd_collateral_load_dir(v->collateral_dir, &v->amd, what, sizeof(what));
 	else
