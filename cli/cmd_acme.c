@@ -255,13 +255,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct acme_opts *
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			cli_err(cmd, "option '%s' needs a value; see 'cvm cert acme --help'",
-			        argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(cmd, "unknown option '%s'; see 'cvm cert acme --help'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(cmd, c, argv, "cvm cert acme --help");
 		}
 	}
 	cli_apply_verbosity();

@@ -592,15 +592,6 @@ static int read_va(const char *cmd, const char *path, struct cvm_va **out)
 	return CLI_EXIT_OK;
 }
 
-static int parse_common(const char *cmd, int c, char **argv)
-{
-	if (c == ':')
-		cli_err(cmd, "option '%s' needs a value; see 'cvm help attestation'", argv[optind - 1]);
-	else
-		cli_err(cmd, "unknown option '%s'; see 'cvm help attestation'", argv[optind - 1]);
-	return CLI_EXIT_USAGE;
-}
-
 /* ---- show ---------------------------------------------------------------- */
 
 static int show_json(const struct cvm_va *va, const struct cli_va_check *c)
@@ -668,7 +659,7 @@ static int att_show(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		}
-		return parse_common(CMD_SHOW, c, argv);
+		return cli_bad_option(CMD_SHOW, c, argv, "cvm help attestation");
 	}
 	cli_apply_verbosity();
 	if (argc - optind != 1) {
@@ -929,7 +920,7 @@ static int att_verify(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = parse_common(CMD_VERIFY, c, argv);
+			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help attestation");
 			goto out;
 		}
 	}

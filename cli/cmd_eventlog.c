@@ -86,12 +86,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct evl_args *a
 				return CLI_EXIT_USAGE;
 			}
 			break;
-		case ':':
-			cli_err(cmd, "option '%s' needs a value", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(cmd, "unknown option '%s'; see 'cvm help eventlog'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(cmd, c, argv, "cvm help eventlog");
 		}
 	}
 	cli_apply_verbosity();

@@ -261,13 +261,8 @@ static int parse_args(struct verify_ctx *v, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			cli_err(CMD_VERIFY, "option '%s' needs a value; see 'cvm help evidence'",
-			        argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(CMD_VERIFY, "unknown option '%s'; see 'cvm help evidence'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(CMD_VERIFY, c, argv, "cvm help evidence");
 		}
 	}
 	cli_apply_verbosity();

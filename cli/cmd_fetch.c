@@ -750,14 +750,8 @@ int cmd_ratls_fetch(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			cli_err(CMD, "option '%s' needs a value; see '%s cert ratls fetch --help'",
-			        argv[optind - 1], CLI_PROG);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(CMD, "unknown option '%s'; see '%s cert ratls fetch --help'",
-			        argv[optind - 1], CLI_PROG);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(CMD, c, argv, "cvm cert ratls fetch --help");
 		}
 	}
 	if (optind + 1 != argc) {

@@ -1108,12 +1108,8 @@ static int run_sub(enum mode mode, const char *cmd, int argc, char **argv)
 			}
 			cli_err(cmd, "'%s' is an option of 'cvm ima check'", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
-		case ':':
-			cli_err(cmd, "option '%s' needs a value; see 'cvm help ima'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(cmd, "unknown option '%s'; see 'cvm help ima'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(cmd, c, argv, "cvm help ima");
 		}
 	}
 	cli_apply_verbosity();

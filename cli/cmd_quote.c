@@ -469,14 +469,8 @@ static int quote_verify(int argc, char **argv)
 			usage(stdout);
 			rc = CLI_EXIT_OK;
 			goto out;
-		case ':':
-			cli_err(CMD_VERIFY, "option '%s' needs a value; see 'cvm help quote'",
-			        argv[optind - 1]);
-			rc = CLI_EXIT_USAGE;
-			goto out;
 		default:
-			cli_err(CMD_VERIFY, "unknown option '%s'; see 'cvm help quote'", argv[optind - 1]);
-			rc = CLI_EXIT_USAGE;
+			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help quote");
 			goto out;
 		}
 	}

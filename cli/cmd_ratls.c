@@ -141,13 +141,10 @@ static void usage_verify(FILE *f)
 
 static int bad_option(const char *cmd, int c, char **argv)
 {
-	if (c == ':')
-		cli_err(cmd, "option '%s' needs a value; see 'cvm cert ratls %s --help'", argv[optind - 1],
-		        strrchr(cmd, ' ') + 1);
-	else
-		cli_err(cmd, "unknown option '%s'; see 'cvm cert ratls %s --help'", argv[optind - 1],
-		        strrchr(cmd, ' ') + 1);
-	return CLI_EXIT_USAGE;
+	char help[64];
+
+	(void)snprintf(help, sizeof(help), "cvm %s --help", cmd);
+	return cli_bad_option(cmd, c, argv, help);
 }
 
 static bool printable_bytes(const uint8_t *p, size_t n)

@@ -276,13 +276,8 @@ static int tpm_pcrread(int argc, char **argv)
 		case 'h':
 			tpm_usage(stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			cli_err(CMD_PCRREAD, "option '%s' needs a value; see 'cvm help tpm'",
-			        argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_err(CMD_PCRREAD, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_bad_option(CMD_PCRREAD, c, argv, "cvm help tpm");
 		}
 	}
 	cli_apply_verbosity();
@@ -610,11 +605,8 @@ static int tpm_quote(int argc, char **argv)
 			tpm_usage(stdout);
 			rc = CLI_EXIT_OK;
 			goto out;
-		case ':':
-			cli_err(CMD_QUOTE, "option '%s' needs a value; see 'cvm help tpm'", argv[optind - 1]);
-			goto out;
 		default:
-			cli_err(CMD_QUOTE, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
+			rc = cli_bad_option(CMD_QUOTE, c, argv, "cvm help tpm");
 			goto out;
 		}
 	}

@@ -419,12 +419,8 @@ int tpm_verify(int argc, char **argv)
 			tpm_usage(stdout);
 			rc = CLI_EXIT_OK;
 			goto out;
-		case ':':
-			cli_err(CMD_VERIFY, "option '%s' needs a value; see 'cvm help tpm'",
-			        argv[optind - 1]);
-			goto out;
 		default:
-			cli_err(CMD_VERIFY, "unknown option '%s'; see 'cvm help tpm'", argv[optind - 1]);
+			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help tpm");
 			goto out;
 		}
 	}

@@ -1,5 +1,6 @@
 /* What every cvm command reads the same way: times, files and certificates. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,13 @@ int cli_load_cert(const char *cmd, const char *what, const char *path, uint8_t *
 	*der_len = n;
 	cvm_cert_free(cert);
 	return CLI_EXIT_OK;
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv, const char *help)
+{
+	if (c == ':')
+		cli_err(cmd, "option '%s' needs a value; see '%s'", argv[optind - 1], help);
+	else
+		cli_err(cmd, "unknown option '%s'; see '%s'", argv[optind - 1], help);
+	return CLI_EXIT_USAGE;
 }
