@@ -188,10 +188,7 @@ check(atRd.status === 400 && /not accepted over TLS/.test(atRd.json.error), "Att
 const nonce = crypto.randomBytes(32);
 const fr = await exchange(good, "POST", "/FreshAttest", JSON.stringify({ nonce: nonce.toString("hex") }));
 let fresh = "checked";
-if (fr.status === 501 && /no cvm_ratls_fresh_report_data/.test(fr.json.error)) {
-	fresh = "skipped";
-	console.log("agentd_tls: SKIP part: FreshAttest: lib/ratls's cvm_ratls_fresh_report_data is not implemented in this build");
-} else {
+{
 	const bound = good.exportKeyingMaterial(64, LABEL, nonce);
 	const want = crypto.createHash("sha512").update(Buffer.concat([Buffer.from("cvmkit-tls-fresh:"), bound])).digest();
 	const va = fr.status === 200 ? Buffer.from(fr.json.attestation, "hex") : Buffer.alloc(0);
@@ -298,7 +295,7 @@ EOF
 node "$tmp/check.mjs" "$(cat "$tmp/tls-port")" "$tmp/sim/agent/runtime_events.log" "$tmp/result.json" "${pids[1]}" || {
 	echo "--- agent log"; tail -n 30 "$tmp/agent.log"; exit 1
 }
-# The certificate as `cvm cert ratls show` reads it, when this build has it:
+# The certificate as `cvm cert ratls show` reads it:
 # dstack profile, TDX, the report data binds its key.
 if "$bin/cvm" cert ratls show "$tmp/result.json.der" --json >"$tmp/show.json" 2>"$tmp/show.err"; then
 	node -e '
@@ -308,23 +305,22 @@ if (v.profile !== "dstack" || v.tee !== "tdx" || v.binding !== true) {
 	process.exit(1);
 }' "$tmp/show.json"
 else
-	echo "agentd_tls: SKIP part: cvm cert ratls show is not available in this build: $(head -c 200 "$tmp/show.err")"
+	cat "$tmp/show.err"
+	echo "agentd_tls: FAIL: cvm cert ratls show cannot read the listener's certificate"
+	exit 1
 fi
 
 # The fetch command verifies the peer and the fresh attestation end to end,
 # with the certificate key required to be the one RTMR3 recorded.
-# Only the TDX collateral: fetch anchors the Intel and the AMD collateral in
-# the one --root it is given.
-mkdir "$tmp/col"
-ln -s "$tmp/sim/collateral/tdx" "$tmp/col/tdx"
-col="$tmp/col"
+# The simulator's whole collateral (tdx/ and snp/), anchored in its root CA
+# and its ARK.
+col="$tmp/sim/collateral"
+roots=(--root "$col/tdx/intel_sgx_root_ca.der" --root "$col/snp/ark.pem")
 fetch_ok=0
 rc=0
-"$bin/cvm" cert ratls fetch --collateral "$col" --root "$col/tdx/intel_sgx_root_ca.der" --require-agent-key \
+"$bin/cvm" cert ratls fetch --collateral "$col" "${roots[@]}" --require-agent-key \
 	"127.0.0.1:$(cat "$tmp/tls-port")" >"$tmp/fetch.out" 2>"$tmp/fetch.err" || rc=$?
-if [ "$rc" -ne 0 ] && grep -qi "unsupported version or algorithm\|not implemented" "$tmp/fetch.err"; then
-	echo "agentd_tls: SKIP part: cvm cert ratls fetch: lib/ratls cannot verify yet: $(head -c 300 "$tmp/fetch.err")"
-elif [ "$rc" -ne 0 ]; then
+if [ "$rc" -ne 0 ]; then
 	cat "$tmp/fetch.out" "$tmp/fetch.err"
 	echo "agentd_tls: FAIL: cvm cert ratls fetch --require-agent-key exited $rc"
 	exit 1
@@ -341,7 +337,11 @@ else
 	# Through a relay that terminates TLS with the agent's own certificate and
 	# identity key: the fresh evidence is bound to the relay's session to the
 	# agent, not to the client's, and fetch says so (exit 3).
-	if command -v python3 >/dev/null; then
+	command -v python3 >/dev/null || {
+		echo "agentd_tls: FAIL: the relay case needs python3 (scripts/setup.sh installs it)"
+		exit 1
+	}
+	{
 		timeout 5 openssl s_client -connect "127.0.0.1:$(cat "$tmp/tls-port")" -tls1_3 </dev/null 2>/dev/null |
 			openssl x509 >"$tmp/agent-cert.pem"
 		python3 "$(dirname "$0")/ratls_relay_proxy.py" "$tmp/agent-cert.pem" "$tmp/sim/agent/cvm-agentd-identity.pem" \
@@ -349,16 +349,14 @@ else
 		pids+=($!)
 		wait_for "$tmp/relay-port" "${pids[2]}" "$tmp/relay.log"
 		rc=0
-		"$bin/cvm" cert ratls fetch --collateral "$col" --root "$col/tdx/intel_sgx_root_ca.der" --require-agent-key \
+		"$bin/cvm" cert ratls fetch --collateral "$col" "${roots[@]}" --require-agent-key \
 			"127.0.0.1:$(cat "$tmp/relay-port")" >"$tmp/relay.out" 2>"$tmp/relay.err" || rc=$?
 		if [ "$rc" -ne 3 ] || ! grep -q "bound to another TLS connection" "$tmp/relay.err"; then
 			cat "$tmp/relay.out" "$tmp/relay.err"
 			echo "agentd_tls: FAIL: fetch through a relay exited $rc, want 3 and the relay line"
 			exit 1
 		fi
-	else
-		echo "agentd_tls: SKIP part: the relay case needs python3"
-	fi
+	}
 fi
 
 # 3. SEV-SNP: the same listener on the simulated SNP; the fresh evidence is
