@@ -12,6 +12,9 @@
 #ifndef CVM_AGENT_H
 #define CVM_AGENT_H
 
+/* The TLS listener's port when `[tls] listen` names a host alone (dstack's). */
+#define AGENT_TLS_PORT_DEFAULT 5555u
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,7 +110,7 @@ struct agent_config {
 	char tappd_listen[AGENT_PATH_MAX];
 	unsigned tappd_mode;
 	/* [tls]: the read-only TLS listener (off while tls_listen is "") */
-	char tls_listen[AGENT_TEXT_MAX];
+	char tls_listen[AGENT_TEXT_MAX]; /* HOST:PORT, or a HOST alone: AGENT_TLS_PORT_DEFAULT */
 	char tls_port_file[AGENT_PATH_MAX];
 	uint64_t tls_lifetime_hours;
 	uint64_t tls_max_connections, tls_max_connections_per_peer;

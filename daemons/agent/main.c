@@ -571,6 +571,16 @@ int main(int argc, char **argv)
 			(void)fprintf(stderr, PROG ": TLS listener: %s\n", err);
 			goto out;
 		}
+		/* A host without a port listens on dstack's port. */
+		if (strncmp(c->tls_listen, "unix:", 5) != 0 && strchr(c->tls_listen, ':') == NULL) {
+			size_t n = strlen(c->tls_listen);
+
+			if (snprintf(c->tls_listen + n, sizeof(c->tls_listen) - n, ":%u",
+			             AGENT_TLS_PORT_DEFAULT) >= (int)(sizeof(c->tls_listen) - n)) {
+				(void)fprintf(stderr, PROG ": tls listen '%s' is too long\n", c->tls_listen);
+				goto out;
+			}
+		}
 		/* remote peers are the point of this listener: it serves no key */
 		if (listen_on(tls, "tls", c->tls_listen, 0, true, &tls_port) != CVM_OK)
 			goto out;
