@@ -580,25 +580,26 @@ static int chain_step(struct cvm_ratls_verifier *v, struct cvm_cert *const *cert
 
 /* ---- the cache ------------------------------------------------------------ */
 
-static void chain_key(const uint8_t *const *der, const size_t *der_len, size_t count, uint8_t key[32])
+/* chain_key hashes the whole chain (each certificate's length, then its
+ * bytes) into the cache key; false when it cannot, and then the cache is not
+ * used at all (a zero key must never stand for a chain). */
+static bool chain_key(const uint8_t *const *der, const size_t *der_len, size_t count, uint8_t key[32])
 {
 	struct cvm_digest_ctx *c = NULL;
 	uint8_t n[8];
+	bool ok = true;
 
-	if (cvm_digest_ctx_new(CVM_DIGEST_SHA256, &c) != CVM_OK) {
-		memset(key, 0, 32);
-		return;
-	}
-	for (size_t i = 0; i < count; i++) {
+	if (cvm_digest_ctx_new(CVM_DIGEST_SHA256, &c) != CVM_OK)
+		return false;
+	for (size_t i = 0; i < count && ok; i++) {
 		for (size_t b = 0; b < 8; b++)
 			n[b] = (uint8_t)((uint64_t)der_len[i] >> (8 * b));
-		if (cvm_digest_update(c, n, sizeof(n)) != CVM_OK ||
-		    cvm_digest_update(c, der[i], der_len[i]) != CVM_OK)
-			break;
+		ok = cvm_digest_update(c, n, sizeof(n)) == CVM_OK &&
+		     cvm_digest_update(c, der[i], der_len[i]) == CVM_OK;
 	}
-	if (cvm_digest_final(c, key, 32) != CVM_OK)
-		memset(key, 0, 32);
+	ok = ok && cvm_digest_final(c, key, 32) == CVM_OK;
 	cvm_digest_ctx_free(c);
+	return ok;
 }
 
 /* cache_get copies a live verdict for `key` valid at `at`. */
@@ -665,7 +666,7 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	struct cvm_cert *certs[CVM_CHAIN_CERTS_MAX] = {NULL};
 	struct cvm_ratls_info *info = NULL;
 	struct cvm_amd_collateral own;
-	bool have_own = false;
+	bool have_own = false, keyed;
 	uint8_t key[32];
 	int64_t from = INT64_MIN, until = INT64_MAX, expiry;
 	char why[256];
@@ -689,8 +690,8 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 			return CVM_E_TOO_LARGE;
 		}
 	}
-	chain_key(der, der_len, count, key);
-	if (cache_get(v, key, at, out)) {
+	keyed = chain_key(der, der_len, count, key);
+	if (keyed && cache_get(v, key, at, out)) {
 		out->cached = true;
 		cvm_report_add(rep, "cache", true,
 		               "this chain verified before and its verdict is still valid");
@@ -789,7 +790,7 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 		rc = first(rc, chain_step(v, certs, count, out, rep));
 out:
 	unborrow(out);
-	if (rc == CVM_OK)
+	if (rc == CVM_OK && keyed)
 		cache_put(v, key, from, until, out);
 	if (have_own)
 		cosmian_certs_cleanup(&own);
