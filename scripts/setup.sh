@@ -16,6 +16,8 @@ CVM_DEB_PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind
 	# real parts the tests start: a TPM, its tools, IMA's tool, the openssl command (test CAs), python3
 	swtpm swtpm-tools tpm2-tools ima-evm-utils openssl python3
+	# certificates made by hand in the RA-TLS tests
+	python3-cryptography
 	# an ACME server and its DNS/HTTP challenge test server (issue 10)
 	pebble
 )

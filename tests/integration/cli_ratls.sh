@@ -19,7 +19,7 @@
 #    RTMR3, and a certificate made with an event that RTMR3 never saw is
 #    rejected on the replay;
 #  - a certificate for another key carrying a made certificate's evidence
-#    (made with python3's cryptography when it is installed) shows binding
+#    (made with python3's cryptography) shows binding
 #    false and is rejected; one with a 1.9 app info (bin and array byte
 #    strings, init script hashes) shows every field;
 #  - verify rejects an expired certificate (--at past notAfter) with exit 3
@@ -426,7 +426,7 @@ fi
 
 # A certificate for another key that carries the same evidence: its report
 # data binds the first key, not this one. Made with python3's cryptography
-# (the extensions copied byte for byte), when it is installed.
+# (the extensions copied byte for byte).
 if python3 -c 'import cryptography' 2>/dev/null && [ -s "$tmp/tdx-dstack.pem" ]; then
 	python3 - "$tmp/tdx-dstack.pem" "$tmp/rebound.pem" <<'PY'
 import datetime, sys
@@ -511,8 +511,9 @@ PY
 			fail "show text does not decode the app info: $(grep -A12 'app info' "$tmp/out")"
 	fi
 else
-	echo "NOTE: python3's cryptography is not installed (or no TDX certificate was made): the checks of a" \
-		"certificate whose evidence binds another key and of the 1.9 app info are left out" >&2
+	fail "python3's cryptography is not installed (scripts/setup.sh installs python3-cryptography), or no" \
+		"TDX certificate was made: the certificate whose evidence binds another key and the 1.9 app" \
+		"info cannot be checked"
 fi
 
 # ---- usage ----------------------------------------------------------------------
