@@ -72,9 +72,9 @@ int cli_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, void (*u
 
 /* cli_bad_option reports what getopt_long (with a leading ':' in its
  * optstring) returned as `c` for argv[optind - 1]: a missing value (':') or
- * an unknown option, pointing at `help` (e.g. "cvm help quote"); returns
- * CLI_EXIT_USAGE. */
-int cli_bad_option(const char *cmd, int c, char **argv, const char *help);
+ * an unknown option, pointing at `help` (e.g. "cvm help quote"). The
+ * caller then exits with CLI_EXIT_USAGE. */
+void cli_bad_option(const char *cmd, int c, char **argv, const char *help);
 
 /* cli_parse_time reads a time given in Unix seconds (`--at`): decimal
  * digits only, no sign. */

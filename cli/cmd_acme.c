@@ -256,7 +256,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct acme_opts *
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option(cmd, c, argv, "cvm cert acme --help");
+			cli_bad_option(cmd, c, argv, "cvm cert acme --help");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	cli_apply_verbosity();

@@ -659,7 +659,8 @@ static int att_show(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		}
-		return cli_bad_option(CMD_SHOW, c, argv, "cvm help attestation");
+		cli_bad_option(CMD_SHOW, c, argv, "cvm help attestation");
+		return CLI_EXIT_USAGE;
 	}
 	cli_apply_verbosity();
 	if (argc - optind != 1) {
@@ -920,7 +921,8 @@ static int att_verify(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help attestation");
+			cli_bad_option(CMD_VERIFY, c, argv, "cvm help attestation");
+			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 	}

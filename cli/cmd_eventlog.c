@@ -87,7 +87,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct evl_args *a
 			}
 			break;
 		default:
-			return cli_bad_option(cmd, c, argv, "cvm help eventlog");
+			cli_bad_option(cmd, c, argv, "cvm help eventlog");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	cli_apply_verbosity();

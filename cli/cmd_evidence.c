@@ -262,7 +262,8 @@ static int parse_args(struct verify_ctx *v, int argc, char **argv)
 			usage(stdout);
 			return -1;
 		default:
-			return cli_bad_option(CMD_VERIFY, c, argv, "cvm help evidence");
+			cli_bad_option(CMD_VERIFY, c, argv, "cvm help evidence");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	cli_apply_verbosity();

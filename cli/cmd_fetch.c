@@ -751,7 +751,8 @@ int cmd_ratls_fetch(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option(CMD, c, argv, "cvm cert ratls fetch --help");
+			cli_bad_option(CMD, c, argv, "cvm cert ratls fetch --help");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind + 1 != argc) {

@@ -1109,7 +1109,8 @@ static int run_sub(enum mode mode, const char *cmd, int argc, char **argv)
 			cli_err(cmd, "'%s' is an option of 'cvm ima check'", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
 		default:
-			return cli_bad_option(cmd, c, argv, "cvm help ima");
+			cli_bad_option(cmd, c, argv, "cvm help ima");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	cli_apply_verbosity();

@@ -470,7 +470,8 @@ static int quote_verify(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help quote");
+			cli_bad_option(CMD_VERIFY, c, argv, "cvm help quote");
+			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 	}

@@ -144,7 +144,8 @@ static int bad_option(const char *cmd, int c, char **argv)
 	char help[64];
 
 	(void)snprintf(help, sizeof(help), "cvm %s --help", cmd);
-	return cli_bad_option(cmd, c, argv, help);
+	cli_bad_option(cmd, c, argv, help);
+	return CLI_EXIT_USAGE;
 }
 
 static bool printable_bytes(const uint8_t *p, size_t n)

@@ -277,7 +277,8 @@ static int tpm_pcrread(int argc, char **argv)
 			tpm_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option(CMD_PCRREAD, c, argv, "cvm help tpm");
+			cli_bad_option(CMD_PCRREAD, c, argv, "cvm help tpm");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	cli_apply_verbosity();
@@ -606,7 +607,8 @@ static int tpm_quote(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = cli_bad_option(CMD_QUOTE, c, argv, "cvm help tpm");
+			cli_bad_option(CMD_QUOTE, c, argv, "cvm help tpm");
+			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 	}

@@ -420,7 +420,8 @@ int tpm_verify(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto out;
 		default:
-			rc = cli_bad_option(CMD_VERIFY, c, argv, "cvm help tpm");
+			cli_bad_option(CMD_VERIFY, c, argv, "cvm help tpm");
+			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 	}

@@ -78,11 +78,10 @@ int cli_load_cert(const char *cmd, const char *what, const char *path, uint8_t *
 	return CLI_EXIT_OK;
 }
 
-int cli_bad_option(const char *cmd, int c, char **argv, const char *help)
+void cli_bad_option(const char *cmd, int c, char **argv, const char *help)
 {
 	if (c == ':')
 		cli_err(cmd, "option '%s' needs a value; see '%s'", argv[optind - 1], help);
 	else
 		cli_err(cmd, "unknown option '%s'; see '%s'", argv[optind - 1], help);
-	return CLI_EXIT_USAGE;
 }
