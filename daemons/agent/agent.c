@@ -43,6 +43,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->caller_events_max = AGENT_CALLER_EVENTS_DEFAULT;
 	c->caller_payload_max = AGENT_CALLER_PAYLOAD_DEFAULT;
 	c->tls_lifetime_hours = AGENT_TLS_LIFETIME_HOURS_DEFAULT;
+	c->cert_lifetime_hours = AGENT_CERT_LIFETIME_HOURS_DEFAULT;
 	c->tls_max_connections = AGENT_TLS_CONNECTIONS_DEFAULT;
 	c->tls_max_connections_per_peer = AGENT_TLS_CONNECTIONS_PER_PEER_DEFAULT;
 	c->tls_max_body = AGENT_TLS_BODY_DEFAULT;

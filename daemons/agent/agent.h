@@ -68,6 +68,10 @@
  * requests are small ({"nonce": hex32} at most), so are its caps. */
 #define AGENT_TLS_PORT_DEFAULT 5555u
 #define AGENT_TLS_LIFETIME_HOURS_DEFAULT 12u
+/* GetTlsKey, IssueCert, Tappd.DeriveKey: a certificate without not_after is
+ * valid for this long (hours, not dstack's ten years; `[dstack] cert_lifetime_hours`). */
+#define AGENT_CERT_LIFETIME_HOURS_DEFAULT 12u
+#define AGENT_CERT_LIFETIME_HOURS_MAX 8784u
 #define AGENT_TLS_LIFETIME_HOURS_MAX 720u /* 30 days */
 #define AGENT_TLS_CONNECTIONS_DEFAULT 64u
 #define AGENT_TLS_CONNECTIONS_PER_PEER_DEFAULT 8u
@@ -113,6 +117,7 @@ struct agent_config {
 	char tls_listen[AGENT_TEXT_MAX]; /* HOST:PORT, or a HOST alone: AGENT_TLS_PORT_DEFAULT */
 	char tls_port_file[AGENT_PATH_MAX];
 	uint64_t tls_lifetime_hours;
+	uint64_t cert_lifetime_hours; /* GetTlsKey and friends without not_after */
 	uint64_t tls_max_connections, tls_max_connections_per_peer;
 	uint64_t tls_max_body, tls_max_headers;
 	uint64_t tls_handshake_timeout;

@@ -32,7 +32,6 @@
 #define ALT_NAME_MAX 253
 #define SIGN_DATA_MAX ((size_t)256 * 1024)
 #define TAPPD_REPORT_DATA_MAX ((size_t)64 * 1024)
-#define TLS_VALIDITY_DEFAULT ((int64_t)365 * 24 * 3600)
 
 static int fail_r(struct cvm_rpc_call *c, int r, const char *what)
 {
@@ -858,7 +857,7 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 	tpl.alt_names = t->alt_names;
 	tpl.alt_name_count = t->alt_count;
 	tpl.not_before = t->nb_set ? (int64_t)t->not_before : now - 3600;
-	tpl.not_after = t->na_set ? (int64_t)t->not_after : now + TLS_VALIDITY_DEFAULT;
+	tpl.not_after = t->na_set ? (int64_t)t->not_after : now + (int64_t)a->cfg.cert_lifetime_hours * 3600;
 	tpl.usage_server_auth = t->server_auth;
 	tpl.usage_client_auth = t->client_auth;
 	why[0] = '\0';

@@ -179,6 +179,8 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    KEY("dstack", "mode", CVM_CONF_MODE, dstack_mode),
 	    KEY("dstack", "tcp", CVM_CONF_STR, dstack_tcp),
 	    KEY("dstack", "allow_remote_tcp", CVM_CONF_BOOL, allow_remote_tcp),
+	    {"dstack", "cert_lifetime_hours", CVM_CONF_U64, &c->cert_lifetime_hours, 0, 1,
+	     AGENT_CERT_LIFETIME_HOURS_MAX},
 	    KEY("tappd", "listen", CVM_CONF_STR, tappd_listen),
 	    KEY("tappd", "mode", CVM_CONF_MODE, tappd_mode),
 	    KEY("tls", "listen", CVM_CONF_STR, tls_listen),

@@ -210,6 +210,9 @@ const cert = new crypto.X509Certificate(tk.json.certificate_chain[0]);
 check(cert.subjectAltName.includes("IP Address:127.0.0.1") && cert.subjectAltName.includes("DNS:svc.local"), "GetTlsKey: SANs");
 check(cert.checkIssued(new crypto.X509Certificate(tk.json.certificate_chain[1])), "GetTlsKey: issued by the app CA");
 check(crypto.createPublicKey(tk.json.key).equals(cert.publicKey), "GetTlsKey: key matches the certificate");
+// valid for hours (cert_lifetime_hours, default 12), not dstack's years
+const life = (Date.parse(cert.validTo) - Date.now()) / 3600e3;
+check(life > 11 && life <= 12.1, `GetTlsKey: valid for 12 hours without not_after (${life.toFixed(2)} h left)`);
 const tb = await post("/GetTlsKey", { not_before: 10, not_after: 5 });
 check(tb.status === 400, "GetTlsKey: not_before >= not_after refused");
 
