@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -851,26 +852,91 @@ static void rm_rf(const char *path)
 	(void)rmdir(path);
 }
 
+/* Each simulated platform is made once per MRTD byte (its key generation is
+ * the slow part, above all under valgrind) and copied for every test that
+ * asks for it, so each test still starts from its own, untouched state. */
+static char sim_templates[256][64]; /* the template's root for a byte, "" while none */
+
+static void copy_tree(const char *from, const char *to)
+{
+	struct stat st;
+	char a[1024], b[1024];
+
+	assert_int_equal(lstat(from, &st), 0);
+	if (S_ISDIR(st.st_mode)) {
+		struct dirent *e;
+		DIR *d;
+
+		assert_int_equal(mkdir(to, st.st_mode & 07777), 0);
+		d = opendir(from);
+		assert_non_null(d);
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			(void)snprintf(a, sizeof(a), "%s/%s", from, e->d_name);
+			(void)snprintf(b, sizeof(b), "%s/%s", to, e->d_name);
+			copy_tree(a, b);
+		}
+		closedir(d);
+	} else {
+		uint8_t *buf = NULL;
+		size_t len = 0, done = 0;
+		int fd;
+
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(cvm_file_read(from, (size_t)64 * 1024 * 1024, &buf, &len), CVM_OK);
+		fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+		assert_true(fd >= 0);
+		while (done < len) {
+			ssize_t n = write(fd, buf + done, len - done);
+
+			assert_true(n > 0);
+			done += (size_t)n;
+		}
+		assert_int_equal(close(fd), 0);
+		free(buf);
+	}
+}
+
 static void sim_up(struct sim *s, uint8_t mrtd_byte)
 {
-	struct cvm_tee_sim_opts o;
+	char *tpl = sim_templates[mrtd_byte];
 	char path[256], what[256];
 
 	memset(s, 0, sizeof(*s));
+	if (tpl[0] == '\0') {
+		struct cvm_tee_sim_opts o;
+
+		(void)snprintf(tpl, sizeof(sim_templates[0]), "/tmp/cvm-ratls-tpl-XXXXXX");
+		assert_non_null(mkdtemp(tpl));
+		(void)snprintf(path, sizeof(path), "%s/p", tpl);
+		cvm_tee_sim_opts_init(&o, NOW);
+		memset(o.mrtd, mrtd_byte, sizeof(o.mrtd));
+		memset(o.snp_measurement, mrtd_byte, sizeof(o.snp_measurement));
+		o.with_snp = true;
+		assert_int_equal(cvm_tee_sim_init(path, &o), CVM_OK);
+	}
 	(void)snprintf(s->root, sizeof(s->root), "/tmp/cvm-ratls-XXXXXX");
 	assert_non_null(mkdtemp(s->root));
 	(void)snprintf(s->dir, sizeof(s->dir), "%s/p", s->root);
-	cvm_tee_sim_opts_init(&o, NOW);
-	memset(o.mrtd, mrtd_byte, sizeof(o.mrtd));
-	memset(o.snp_measurement, mrtd_byte, sizeof(o.snp_measurement));
-	o.with_snp = true;
-	assert_int_equal(cvm_tee_sim_init(s->dir, &o), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/p", tpl);
+	copy_tree(path, s->dir);
 	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", s->dir);
 	assert_int_equal(cvm_dcap_collateral_load_dir(path, &s->dcap, what, sizeof(what)), CVM_OK);
 	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", s->dir);
 	assert_int_equal(cvm_file_read(path, 65536, &s->intel_root, &s->intel_root_len), CVM_OK);
 	(void)snprintf(path, sizeof(path), "%s/collateral/snp", s->dir);
 	assert_int_equal(cvm_amd_collateral_load_dir(path, &s->amd, what, sizeof(what)), CVM_OK);
+}
+
+static int remove_sim_templates(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(sim_templates) / sizeof(sim_templates[0]); i++) {
+		if (sim_templates[i][0] != '\0')
+			rm_rf(sim_templates[i]);
+	}
+	return 0;
 }
 
 static void sim_down(struct sim *s)
@@ -1859,5 +1925,5 @@ int main(void)
 	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, remove_sim_templates);
 }
