@@ -967,10 +967,7 @@ static int att_verify(int argc, char **argv)
 	v->simulated = cvm_tee_is_simulated_root(v->root, v->root_len) ||
 	               (v->va->tee == CVM_RATLS_TEE_TDX &&
 	                cvm_tee_evidence_is_simulated(v->va->quote, v->va->quote_len, NULL, 0)) ||
-	               (v->amd != NULL &&
-	                (cvm_tee_evidence_is_simulated(NULL, 0, v->amd->ark, v->amd->ark_len) ||
-	                 cvm_tee_evidence_is_simulated(NULL, 0, v->amd->cert_chain, v->amd->cert_chain_len) ||
-	                 cvm_tee_evidence_is_simulated(NULL, 0, v->amd->ask, v->amd->ask_len)));
+	               out_amd_simulated(v->amd);
 	if (cli_opts.json) {
 		if (verify_json(v, r) != 0) {
 			cli_err(CMD_VERIFY, "cannot write the JSON output");

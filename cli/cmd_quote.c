@@ -533,11 +533,7 @@ static int quote_verify(int argc, char **argv)
 	 * and chains. */
 	v->simulated = cvm_tee_is_simulated_root(v->root, v->root_len) ||
 	               cvm_tee_evidence_is_simulated(v->quote, v->quote_len, NULL, 0) ||
-	               (v->amd != NULL &&
-	                (cvm_tee_evidence_is_simulated(NULL, 0, v->amd->ark, v->amd->ark_len) ||
-	                 cvm_tee_evidence_is_simulated(NULL, 0, v->amd->cert_chain, v->amd->cert_chain_len) ||
-	                 cvm_tee_evidence_is_simulated(NULL, 0, v->amd->ask, v->amd->ask_len) ||
-	                 cvm_tee_evidence_is_simulated(NULL, 0, v->amd->asvk, v->amd->asvk_len)));
+	               out_amd_simulated(v->amd);
 	if (v->simulated && !cli_opts.json)
 		printf("%s\n", CVM_TEE_SIMULATED_BANNER);
 	if (cli_opts.json) {

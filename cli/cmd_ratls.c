@@ -968,13 +968,6 @@ static int verify_load(struct verify_ctx *v, const char *path)
 	return CLI_EXIT_OK;
 }
 
-static bool amd_simulated(const struct cvm_amd_collateral *a)
-{
-	return a != NULL && (cvm_tee_evidence_is_simulated(NULL, 0, a->ark, a->ark_len) ||
-	                     cvm_tee_evidence_is_simulated(NULL, 0, a->cert_chain, a->cert_chain_len) ||
-	                     cvm_tee_evidence_is_simulated(NULL, 0, a->ask, a->ask_len));
-}
-
 static void verify_summary(const struct verify_ctx *v, char *buf, size_t cap)
 {
 	const struct cvm_ratls_verdict *d = &v->verdict;
@@ -1153,7 +1146,7 @@ int cmd_ratls_verify(int argc, char **argv)
 	v->simulated = v->verdict.simulated || cvm_tee_is_simulated_root(v->root, v->root_len) ||
 	               (v->info->tee != CVM_RATLS_TEE_SNP &&
 	                cvm_tee_evidence_is_simulated(v->info->quote, v->info->quote_len, NULL, 0)) ||
-	               amd_simulated(v->amd) || amd_simulated(&v->info->snp_certs);
+	               out_amd_simulated(v->amd) || out_amd_simulated(&v->info->snp_certs);
 	if (cli_opts.json) {
 		if (verify_json(v, r) != 0) {
 			cli_err(CMD_VERIFY, "cannot write the JSON output");

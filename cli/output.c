@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <cvmkit/encoding.h>
+#include <cvmkit/tee.h>
 
 #include "output.h"
 
@@ -665,4 +666,12 @@ int out_json_snp_report(json_t *o, const struct cvm_snp_report *r)
 	bad |= out_jset_hex(o, "signature_s", r->sig_s, sizeof(r->sig_s));
 	bad |= out_jset(o, "reserved_nonzero", json_boolean(r->reserved_nonzero));
 	return bad;
+}
+
+bool out_amd_simulated(const struct cvm_amd_collateral *a)
+{
+	return a != NULL && (cvm_tee_evidence_is_simulated(NULL, 0, a->ark, a->ark_len) ||
+	                     cvm_tee_evidence_is_simulated(NULL, 0, a->cert_chain, a->cert_chain_len) ||
+	                     cvm_tee_evidence_is_simulated(NULL, 0, a->ask, a->ask_len) ||
+	                     cvm_tee_evidence_is_simulated(NULL, 0, a->asvk, a->asvk_len));
 }

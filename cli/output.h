@@ -113,4 +113,9 @@ bool cli_va_replay_ok(const struct cli_va_check *c);
 void cli_va_text(FILE *f, const char *indent, const struct cvm_va *va, const struct cli_va_check *c);
 int cli_va_json(json_t *o, const struct cvm_va *va, const struct cli_va_check *c);
 
+/* out_amd_simulated is true when AMD collateral (may be NULL) holds a
+ * `cvm sim` key: an ARK, ASK, ASVK or chain the simulator made. Such
+ * evidence says so in the first line of a verdict, whatever the verdict. */
+bool out_amd_simulated(const struct cvm_amd_collateral *a);
+
 #endif

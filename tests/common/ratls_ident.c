@@ -283,3 +283,25 @@ int ratls_fresh_answer(struct ratls_ident *id, const uint8_t bound[64], uint8_t 
 	cvm_tee_evidence_cleanup(&ev);
 	return r;
 }
+
+bool ratls_ident_platform(const char *arg, struct ratls_ident_opts *o)
+{
+	if (strcmp(arg, "tdx") == 0)
+		o->platform = CVM_TEE_PLATFORM_TDX;
+	else if (strcmp(arg, "snp") == 0)
+		o->platform = CVM_TEE_PLATFORM_SNP;
+	else
+		return false;
+	return true;
+}
+
+bool ratls_ident_profile(const char *arg, struct ratls_ident_opts *o)
+{
+	if (strcmp(arg, "dstack") == 0)
+		o->profile = CVM_RATLS_PROFILE_DSTACK;
+	else if (strcmp(arg, "cosmian") == 0)
+		o->profile = CVM_RATLS_PROFILE_COSMIAN;
+	else
+		return false;
+	return true;
+}

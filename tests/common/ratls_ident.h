@@ -51,4 +51,9 @@ int ratls_sim_verifier(const char *sim_dir, unsigned cache_entries, int64_t at,
 /* ratls_sim_init makes a simulated platform (TDX and SNP) in `dir`. */
 int ratls_sim_init(const char *dir, int64_t now);
 
+/* ratls_ident_platform and ratls_ident_profile read the --platform (tdx|snp) or --profile
+ * (dstack|cosmian) value `arg` into `o`; false for anything else. */
+bool ratls_ident_platform(const char *arg, struct ratls_ident_opts *o);
+bool ratls_ident_profile(const char *arg, struct ratls_ident_opts *o);
+
 #endif

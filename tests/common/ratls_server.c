@@ -233,21 +233,13 @@ int main(int argc, char **argv)
 			io.sim_dir = optarg;
 			break;
 		case 'p':
-			if (strcmp(optarg, "tdx") == 0)
-				io.platform = CVM_TEE_PLATFORM_TDX;
-			else if (strcmp(optarg, "snp") == 0)
-				io.platform = CVM_TEE_PLATFORM_SNP;
-			else {
+			if (!ratls_ident_platform(optarg, &io)) {
 				usage(stderr);
 				return 2;
 			}
 			break;
 		case 'P':
-			if (strcmp(optarg, "dstack") == 0)
-				io.profile = CVM_RATLS_PROFILE_DSTACK;
-			else if (strcmp(optarg, "cosmian") == 0)
-				io.profile = CVM_RATLS_PROFILE_COSMIAN;
-			else {
+			if (!ratls_ident_profile(optarg, &io)) {
 				usage(stderr);
 				return 2;
 			}
