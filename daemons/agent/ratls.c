@@ -25,28 +25,6 @@
 #include "agent.h"
 #include "daemon.h"
 
-#define OID_RATLS_APP_INFO "1.3.6.1.4.1.62397.1.9"
-#define RATLS_EXT_MAX ((size_t)48 * 1024 * 1024)
-
-/* der_octet_string wraps `p` as DER OCTET STRING: the extnValue content of
- * dstack's RA-TLS extensions. */
-static void der_octet_string(struct cvm_wr *w, const uint8_t *p, size_t n)
-{
-	cvm_wr_u8(w, 0x04);
-	if (n < 0x80) {
-		cvm_wr_u8(w, (uint8_t)n);
-	} else {
-		uint8_t len[8];
-		size_t k = 0;
-
-		for (size_t v = n; v != 0; v >>= 8)
-			len[k++] = (uint8_t)v;
-		cvm_wr_u8(w, (uint8_t)(0x80u | k));
-		while (k > 0)
-			cvm_wr_u8(w, len[--k]);
-	}
-	cvm_wr_bytes(w, p, n);
-}
 
 int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64])
 {
@@ -58,34 +36,6 @@ int agent_identity_report_data(const struct agent *a, uint8_t rd[64])
 	if (a->identity == NULL)
 		return CVM_E_INVAL;
 	return agent_key_report_data(a->identity, rd);
-}
-
-/* app_info_cert makes a certificate without evidence that carries only the
- * 1.9 app info (with_app_info without usage_ra_tls). */
-static int app_info_cert(struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
-                         const uint8_t *app_info, size_t app_info_len,
-                         const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
-                         char **out_pem, size_t *out_len)
-{
-	struct cvm_cert_ext_spec ext;
-	uint8_t *val = NULL;
-	size_t val_len = 0;
-	struct cvm_wr w;
-	int r;
-
-	cvm_wr_init(&w, RATLS_EXT_MAX);
-	der_octet_string(&w, app_info, app_info_len);
-	r = cvm_wr_finish(&w, &val, &val_len);
-	if (r != CVM_OK)
-		return r;
-	ext = (struct cvm_cert_ext_spec){OID_RATLS_APP_INFO, false, val, val_len};
-	tpl->exts = &ext;
-	tpl->ext_count = 1;
-	r = cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
-	tpl->exts = NULL;
-	tpl->ext_count = 0;
-	free(val);
-	return r;
 }
 
 int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struct cvm_p256_keypair *kp,
@@ -103,11 +53,21 @@ int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struc
 
 	*out_pem = NULL;
 	*out_len = 0;
-	if (!with_evidence) {
-		if (app_info == NULL)
-			return cvm_cert_make(tpl, kp, issuer_key, issuer, out_pem, out_len);
-		return app_info_cert(tpl, kp, app_info, app_info_len, issuer_key, issuer, out_pem, out_len);
-	}
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = tpl->common_name;
+	o.organization = tpl->organization;
+	o.alt_names = tpl->alt_names;
+	o.alt_name_count = tpl->alt_name_count;
+	o.not_before = tpl->not_before;
+	o.not_after = tpl->not_after;
+	o.server_auth = tpl->usage_server_auth;
+	o.client_auth = tpl->usage_client_auth;
+	o.legacy_tdx = true; /* dstack 0.5.x readers take the quote from 1.1 */
+	o.app_info = app_info;
+	o.app_info_len = app_info_len;
+	if (!with_evidence) /* a plain certificate, with the 1.9 app info when asked */
+		return cvm_ratls_make(&o, kp, NULL, issuer_key, issuer, out_pem, out_len);
 	memset(&ev, 0, sizeof(ev));
 	r = agent_key_report_data(kp, rd);
 	if (r != CVM_OK) {
@@ -136,19 +96,6 @@ int agent_ratls_cert(struct agent *a, struct cvm_cert_template *tpl, const struc
 	rev.events = ev.platform == CVM_TEE_PLATFORM_TDX ? events : NULL;
 	rev.event_count = ev.platform == CVM_TEE_PLATFORM_TDX ? event_count : 0;
 	rev.config = a->vm_config;
-	memset(&o, 0, sizeof(o));
-	o.profile = CVM_RATLS_PROFILE_DSTACK;
-	o.common_name = tpl->common_name;
-	o.organization = tpl->organization;
-	o.alt_names = tpl->alt_names;
-	o.alt_name_count = tpl->alt_name_count;
-	o.not_before = tpl->not_before;
-	o.not_after = tpl->not_after;
-	o.server_auth = tpl->usage_server_auth;
-	o.client_auth = tpl->usage_client_auth;
-	o.legacy_tdx = true; /* dstack 0.5.x readers take the quote from 1.1 */
-	o.app_info = app_info;
-	o.app_info_len = app_info_len;
 	/* under the lock: the events borrow from the runtime log */
 	r = cvm_ratls_make(&o, kp, &rev, issuer_key, issuer, out_pem, out_len);
 	if (r != CVM_OK && r != CVM_E_INVAL)

@@ -176,7 +176,9 @@ struct cvm_ratls_make_opts {
 #define CVM_RATLS_LIFETIME_DEFAULT (12 * 3600)
 
 /* cvm_ratls_make issues the certificate for `key` carrying `ev` (whose
- * report_data must be cvm_ratls_report_data of the key: checked), signed by
+ * report_data must be cvm_ratls_report_data of the key: checked), or, with
+ * `ev` NULL (dstack profile only), a certificate with no evidence that
+ * carries only the 1.3/1.4/1.9 extensions given in `o`; signed by
  * `issuer_key`/`issuer` or self-signed when both are NULL (Cosmian is always
  * self-signed). *out_pem is malloc'd PEM. Returns 0, CVM_E_INVAL (evidence
  * that does not bind `key` in this profile, evidence that does not parse, an

@@ -227,27 +227,17 @@ static int cosmian_value(const struct cvm_ratls_evidence *ev, uint8_t **out, siz
 	return cvm_wr_finish(&w, out, out_len);
 }
 
-int cvm_ratls_make(const struct cvm_ratls_make_opts *o, const struct cvm_p256_keypair *key,
-                   const struct cvm_ratls_evidence *ev, const struct cvm_p256_keypair *issuer_key,
-                   const struct cvm_cert *issuer, char **out_pem, size_t *out_len)
+/* check_evidence checks that `ev` is evidence cvm_ratls_make can carry and
+ * that its report_data binds `key` as the profile defines it, which it
+ * writes to `want`. */
+static int check_evidence(const struct cvm_ratls_make_opts *o, const struct cvm_p256_keypair *key,
+                          const struct cvm_ratls_evidence *ev, uint8_t want[64])
 {
-	struct cvm_cert_ext_spec exts[MAKE_EXTS_MAX];
-	uint8_t *vals[MAKE_EXTS_MAX] = {NULL};
-	size_t val_len[MAKE_EXTS_MAX] = {0}, n = 0;
-	struct cvm_cert_template t;
-	uint8_t want[64], got[64], *raw = NULL;
-	size_t raw_len = 0;
+	uint8_t got[64];
 	int rc;
 
-	*out_pem = NULL;
-	*out_len = 0;
-	if (o == NULL || key == NULL || ev == NULL || ev->quote == NULL || ev->quote_len == 0 ||
-	    (ev->events == NULL && ev->event_count != 0) || (issuer == NULL) != (issuer_key == NULL))
+	if (ev->quote == NULL || ev->quote_len == 0 || (ev->events == NULL && ev->event_count != 0))
 		return CVM_E_INVAL;
-	if (o->profile != CVM_RATLS_PROFILE_DSTACK && o->profile != CVM_RATLS_PROFILE_COSMIAN)
-		return CVM_E_INVAL;
-	if (o->profile == CVM_RATLS_PROFILE_COSMIAN && issuer != NULL)
-		return CVM_E_INVAL; /* Cosmian's certificates are always self-signed */
 	if (ev->tee != CVM_RATLS_TEE_TDX && ev->tee != CVM_RATLS_TEE_SNP &&
 	    !(ev->tee == CVM_RATLS_TEE_SGX && o->profile == CVM_RATLS_PROFILE_COSMIAN))
 		return CVM_E_UNSUPPORTED;
@@ -263,7 +253,40 @@ int cvm_ratls_make(const struct cvm_ratls_make_opts *o, const struct cvm_p256_ke
 	           o->profile == CVM_RATLS_PROFILE_COSMIAN && o->cosmian_extra == NULL ? 32 : 64) != 0)
 		return CVM_E_INVAL;
 
-	if (o->profile == CVM_RATLS_PROFILE_DSTACK) {
+	return CVM_OK;
+}
+
+int cvm_ratls_make(const struct cvm_ratls_make_opts *o, const struct cvm_p256_keypair *key,
+                   const struct cvm_ratls_evidence *ev, const struct cvm_p256_keypair *issuer_key,
+                   const struct cvm_cert *issuer, char **out_pem, size_t *out_len)
+{
+	struct cvm_cert_ext_spec exts[MAKE_EXTS_MAX];
+	uint8_t *vals[MAKE_EXTS_MAX] = {NULL};
+	size_t val_len[MAKE_EXTS_MAX] = {0}, n = 0;
+	struct cvm_cert_template t;
+	uint8_t want[64], *raw = NULL;
+	size_t raw_len = 0;
+	int rc;
+
+	*out_pem = NULL;
+	*out_len = 0;
+	if (o == NULL || key == NULL || (issuer == NULL) != (issuer_key == NULL))
+		return CVM_E_INVAL;
+	if (o->profile != CVM_RATLS_PROFILE_DSTACK && o->profile != CVM_RATLS_PROFILE_COSMIAN)
+		return CVM_E_INVAL;
+	if (o->profile == CVM_RATLS_PROFILE_COSMIAN && issuer != NULL)
+		return CVM_E_INVAL; /* Cosmian's certificates are always self-signed */
+	/* Without evidence (dstack only): 1.3, 1.4 and 1.9 alone. */
+	if (ev == NULL && o->profile != CVM_RATLS_PROFILE_DSTACK)
+		return CVM_E_INVAL;
+	if (ev != NULL)
+		rc = check_evidence(o, key, ev, want);
+	else
+		rc = CVM_OK;
+	if (rc != CVM_OK)
+		return rc;
+
+	if (o->profile == CVM_RATLS_PROFILE_DSTACK && ev != NULL) {
 		rc = make_va(ev, want, &raw, &raw_len);
 		if (rc == CVM_OK)
 			rc = der_octets(raw, raw_len, &vals[n], &val_len[n]);
@@ -284,6 +307,8 @@ int cvm_ratls_make(const struct cvm_ratls_make_opts *o, const struct cvm_p256_ke
 				goto out;
 			exts[n++].oid = RATLS_OID_DSTACK_EVENT_LOG;
 		}
+	}
+	if (o->profile == CVM_RATLS_PROFILE_DSTACK) {
 		if (o->app_id != NULL) {
 			rc = der_octets(o->app_id, 20, &vals[n], &val_len[n]);
 			if (rc != CVM_OK)

@@ -1163,6 +1163,47 @@ static void make_verify_cosmian_snp_with_its_own_chain(void **state)
 	round_trip(CVM_RATLS_PROFILE_COSMIAN, CVM_TEE_PLATFORM_SNP, false);
 }
 
+/* Without evidence (dstack only) a certificate carries just the extensions
+ * given: parsed as the dstack profile with no TEE and no binding; Cosmian
+ * needs evidence. */
+static void make_without_evidence_carries_only_the_given_extensions(void **state)
+{
+	static const uint8_t app_id[20] = {0x9e, 0x8a, 0xf4, 0xfc};
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_info *info = NULL;
+	char *pem = NULL, err[256];
+	size_t pem_len, len;
+	uint8_t *der;
+
+	(void)state;
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = "plain";
+	o.not_before = NOW;
+	o.not_after = NOW + 3600;
+	o.app_id = app_id;
+	o.usage = "app:custom";
+	assert_int_equal(cvm_ratls_make(&o, key, NULL, NULL, NULL, &pem, &pem_len), CVM_OK);
+	der = pem_der(pem, pem_len, &len);
+	assert_int_equal(cvm_ratls_parse(der, len, &info, err, sizeof(err)), CVM_OK);
+	assert_int_equal(info->profile, CVM_RATLS_PROFILE_DSTACK);
+	assert_int_equal(info->tee, CVM_RATLS_TEE_NONE);
+	assert_null(info->quote);
+	assert_false(info->binding);
+	assert_true(info->has_app_id);
+	assert_memory_equal(info->app_id, app_id, 20);
+	assert_string_equal(info->usage, "app:custom");
+	cvm_ratls_info_free(info);
+	free(der);
+	free(pem);
+	o.profile = CVM_RATLS_PROFILE_COSMIAN;
+	assert_int_equal(cvm_ratls_make(&o, key, NULL, NULL, NULL, &pem, &pem_len), CVM_E_INVAL);
+	assert_null(pem);
+	cvm_p256_keypair_free(key);
+}
+
 static void make_refuses_evidence_for_another_key(void **state)
 {
 	struct sim s;
@@ -1913,6 +1954,7 @@ int main(void)
 	    cmocka_unit_test(make_verify_cosmian_tdx),
 	    cmocka_unit_test(make_verify_cosmian_snp_with_its_own_chain),
 	    cmocka_unit_test(make_refuses_evidence_for_another_key),
+	    cmocka_unit_test(make_without_evidence_carries_only_the_given_extensions),
 	    cmocka_unit_test(verify_rejects_evidence_that_binds_another_key),
 	    cmocka_unit_test(verify_rejects_expired_and_not_yet_valid),
 	    cmocka_unit_test(verify_accepts_a_legacy_ca_chain_only_when_allowed),
