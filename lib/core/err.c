@@ -39,6 +39,10 @@ const char *cvm_strerror(int err)
 		return "values that must agree differ";
 	case CVM_E_TPM:
 		return "the TPM reported an error";
+	case CVM_E_NOT_FOUND:
+		return "not found (not cached, and no upstream has it)";
+	case CVM_E_UPSTREAM:
+		return "an upstream service failed or could not be reached";
 	default:
 		return "unknown error";
 	}
