@@ -24,7 +24,7 @@ enum cvm_err {
 	CVM_E_MISMATCH = -16,   /* two values that must agree do not (FMSPC, QE identity, hash) */
 	CVM_E_TPM = -17,        /* the TPM or its transport (TCTI) reported an error */
 	CVM_E_NOT_FOUND = -18,  /* the item is not cached and cannot be fetched, or the vendor has none */
-	CVM_E_UPSTREAM = -19,   /* an upstream service (PCS, PCCS, KDS, ACME) failed or could not be reached */
+	CVM_E_UPSTREAM = -19, /* an upstream service (PCS, PCCS, KDS, ACME) failed or could not be reached */
 };
 
 /* cvm_strerror returns a static English description of `err`. */
