@@ -130,8 +130,9 @@ int cli_cache_option(const char *cmd, struct cli_cache_args *a, int c, const cha
 /* cli_cache_open opens the cache that `a` names, with the given trust
  * anchors (NULL: the built-in ones); on failure it prints why and returns
  * the exit code. */
-int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *intel_root, size_t intel_root_len,
-                   const uint8_t *amd_root, size_t amd_root_len, struct cvm_cache **out);
+int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *intel_root,
+                   size_t intel_root_len, const uint8_t *amd_root, size_t amd_root_len,
+                   struct cvm_cache **out);
 /* cli_cache_info_text prints "collateral: <source>, N items, age S s,
  * expires T[, upstream URL][; stale: ...]"; cli_cache_info_json adds the
  * object "collateral" to `o` (0, or -1 when out of memory). */

@@ -151,7 +151,8 @@ static const char *env_or(const char *given, const char *name)
 }
 
 int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *intel_root,
-                   size_t intel_root_len, const uint8_t *amd_root, size_t amd_root_len, struct cvm_cache **out)
+                   size_t intel_root_len, const uint8_t *amd_root, size_t amd_root_len,
+                   struct cvm_cache **out)
 {
 	struct cvm_cache_opts o;
 	char dir[sizeof(a->dir_used)];
@@ -168,13 +169,16 @@ int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *int
 		memcpy(dir, a->dir, strlen(a->dir) + 1);
 	} else {
 		if (!default_dir(dir, sizeof(dir))) {
-			cli_err(cmd, "no collateral cache folder: give --cache DIR, or set CVM_COLLATERAL_CACHE, "
-			             "XDG_CACHE_HOME or HOME");
+			cli_err(cmd,
+			        "no collateral cache folder: give --cache DIR, or set CVM_COLLATERAL_CACHE, "
+			        "XDG_CACHE_HOME or HOME");
 			return CLI_EXIT_USAGE;
 		}
 		/* The default sits under ~/.cache or /var/cache: make its parents. */
 		if (mkdir_parents(dir) != 0) {
-			cli_err(cmd, "cannot make the parent folders of the collateral cache '%s': %s; give --cache DIR",
+			cli_err(cmd,
+			        "cannot make the parent folders of the collateral cache '%s': %s; give "
+			        "--cache DIR",
 			        dir, strerror(errno));
 			return CLI_EXIT_ERROR;
 		}
@@ -202,7 +206,8 @@ int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *int
 	}
 	r = cvm_cache_open(&o, out, err, sizeof(err));
 	if (r != CVM_OK) {
-		cli_err(cmd, "cannot open the collateral cache '%s': %s", dir, err[0] != '\0' ? err : cvm_strerror(r));
+		cli_err(cmd, "cannot open the collateral cache '%s': %s", dir,
+		        err[0] != '\0' ? err : cvm_strerror(r));
 		return r == CVM_E_INVAL ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
 	}
 	return CLI_EXIT_OK;
@@ -421,8 +426,8 @@ static int get_need(struct coll_ctx *x, const struct cvm_cache_need *need, const
 			snprintf(name, sizeof(name), "item %zu", i + 1);
 		r = cvm_cache_get(x->c, &need->keys[i], x->at, flags, &it, &info, err, sizeof(err));
 		if (r != CVM_OK) {
-			cli_err(x->sub, "%s%s%s: %s", from != NULL ? from : "", from != NULL ? ": " : "", name,
-			        err[0] != '\0' ? err : cvm_strerror(r));
+			cli_err(x->sub, "%s%s%s: %s", from != NULL ? from : "", from != NULL ? ": " : "",
+			        name, err[0] != '\0' ? err : cvm_strerror(r));
 			if (rc == CLI_EXIT_OK)
 				rc = item_exit(r);
 			continue;
@@ -532,7 +537,8 @@ static int collateral_fetch(int argc, char **argv)
 		cvm_cache_key_init(&kk[0], CVM_CACHE_TCB_INFO);
 		kk[0].tee = t;
 		if (!parse_hex6(fmspc, kk[0].fmspc)) {
-			cli_err(x.sub, "--fmspc '%s': expected 12 hex digits (6 bytes, e.g. 00806F050000)", fmspc);
+			cli_err(x.sub, "--fmspc '%s': expected 12 hex digits (6 bytes, e.g. 00806F050000)",
+			        fmspc);
 			goto out;
 		}
 		cvm_cache_key_init(&kk[1], CVM_CACHE_QE_ID);
@@ -567,7 +573,8 @@ static int collateral_fetch(int argc, char **argv)
 			char err[ERR_MAX] = "";
 			int r, k2;
 
-			k2 = cli_read_file(x.sub, "quote or report", argv[i], (size_t)CVM_QUOTE_MAX, &buf, &len);
+			k2 = cli_read_file(x.sub, "quote or report", argv[i], (size_t)CVM_QUOTE_MAX, &buf,
+			                   &len);
 			if (k2 != CLI_EXIT_OK) {
 				rc = rc == CLI_EXIT_OK ? k2 : rc;
 				continue;
@@ -630,8 +637,9 @@ static int one_path_cmd(int argc, char **argv, const char *sub, bool is_pack)
 		goto out;
 	}
 	if (argc - optind != 1) {
-		cli_err(x.sub, "%s; usage: cvm %s %s", argc - optind == 0 ? "no FILE given" : "more than one FILE given",
-		        sub, is_pack ? "FILE" : "FILE|DIR");
+		cli_err(x.sub, "%s; usage: cvm %s %s",
+		        argc - optind == 0 ? "no FILE given" : "more than one FILE given", sub,
+		        is_pack ? "FILE" : "FILE|DIR");
 		goto out;
 	}
 	rc = open_cache(&x);
@@ -652,8 +660,8 @@ static int one_path_cmd(int argc, char **argv, const char *sub, bool is_pack)
 		goto out;
 	}
 	if (!cli_opts.quiet)
-		printf("%s %zu item%s %s '%s'\n", is_pack ? "packed" : "imported", count, count == 1 ? "" : "s",
-		       is_pack ? "into" : "from", argv[optind]);
+		printf("%s %zu item%s %s '%s'\n", is_pack ? "packed" : "imported", count,
+		       count == 1 ? "" : "s", is_pack ? "into" : "from", argv[optind]);
 out:
 	close_ctx(&x);
 	return rc;
@@ -712,8 +720,12 @@ static int status_item(void *ctx, const struct cvm_cache_item *it)
 		}
 		return 0;
 	}
-	printf("%-48s %-20s %-20s %10" PRId64 " s%s  %s\n", name, fetched, it->expires != 0 ? expires : "-", age,
-	       expired ? "  EXPIRED" : stale ? "  stale" : "", src);
+	printf("%-48s %-20s %-20s %10" PRId64 " s%s  %s\n", name, fetched, it->expires != 0 ? expires : "-",
+	       age,
+	       expired ? "  EXPIRED"
+	       : stale ? "  stale"
+	               : "",
+	       src);
 	return 0;
 }
 
@@ -780,9 +792,9 @@ static int collateral_status(int argc, char **argv)
 		goto out;
 	}
 	if (o != NULL) {
-		if (out_jset_str(o, "cache", x.cache.dir_used) != 0 ||
-		    out_jset_int(o, "at", x.at) != 0 || out_jset_int(o, "count", (long long)s.count) != 0 ||
-		    out_jset(o, "items", s.arr) != 0 || out_json_print(o) != 0) {
+		if (out_jset_str(o, "cache", x.cache.dir_used) != 0 || out_jset_int(o, "at", x.at) != 0 ||
+		    out_jset_int(o, "count", (long long)s.count) != 0 || out_jset(o, "items", s.arr) != 0 ||
+		    out_json_print(o) != 0) {
 			cli_err(x.sub, "cannot write the JSON output");
 			goto out;
 		}
