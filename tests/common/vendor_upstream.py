@@ -53,7 +53,7 @@ Control API (same port; not counted in the statistics):
         without "prefix" the mode is global; {"mode": "ok"} without a prefix clears
         every mode; {"reset_stats": true} zeroes the counters.
   GET  /_stats    {"total": N, "requests": {"/path?query": N, ...},
-                   "paths": {"/path": N, ...}}
+                   "paths": {"/path": N, ...}, "times": {"/path": [unix time, ...]}}
   GET  /_items    what is served: [{"path": ..., "source": ..., "next_update": ...}]
 
 Usage: vendor_upstream.py [--port 0] [--port-file FILE] [--dir DIR]... [--no-vectors]
@@ -337,6 +337,7 @@ class State:
         self.modes = {}  # prefix ("" = global) -> dict
         self.stats = {}
         self.paths = {}
+        self.times = {}  # path -> arrival times (the first 64), to time Retry-After
         self.total = 0
 
     def mode_for(self, path):
@@ -351,6 +352,9 @@ class State:
         with self.lock:
             self.stats[full] = self.stats.get(full, 0) + 1
             self.paths[path] = self.paths.get(path, 0) + 1
+            t = self.times.setdefault(path, [])
+            if len(t) < 64:
+                t.append(round(time.time(), 3))
             self.total += 1
 
 
@@ -397,6 +401,7 @@ class Handler(BaseHTTPRequestHandler):
             if req.get("reset_stats"):
                 st.stats.clear()
                 st.paths.clear()
+                st.times.clear()
                 st.total = 0
             mode = req.get("mode")
             if mode is not None:
@@ -419,7 +424,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/_stats":
             with st.lock:
-                body = json.dumps({"total": st.total, "requests": st.stats, "paths": st.paths}, sort_keys=True)
+                body = json.dumps({"total": st.total, "requests": st.stats, "paths": st.paths, "times": st.times},
+                                  sort_keys=True)
             self.send(200, body.encode() + b"\n", "application/json")
             return
         if url.path == "/_items":
