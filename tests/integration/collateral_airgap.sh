@@ -69,7 +69,11 @@ EOF
 verdict() {
 	python3 -c '
 import json, sys
-j = json.load(open(sys.argv[1]))
+try:
+    j = json.load(open(sys.argv[1]))
+except ValueError:
+    print("(no JSON verdict)")
+    sys.exit(0)
 print(json.dumps({k: j.get(k) for k in ("verdict", "reason", "tcb_status", "advisory_ids", "fmspc", "tcb_eval_num")},
                  sort_keys=True))' "$1"
 }
@@ -92,6 +96,15 @@ for d in "${VECTOR_DIRS[@]}"; do
 	upstream_start "$tmp/up-$tried" --no-vectors --dir "$d"
 	rc=0
 	"$CVM" collateral fetch "$d/quote.bin" --cache "$A" --intel-url "$UPSTREAM_URL" --at "$at" -q >"$tmp/out" 2>"$tmp/err" || rc=$?
+	if [ "$rc" != 0 ] && grep -q "cannot name the collateral it needs" "$tmp/err" &&
+		! "$CVM" quote verify "$d/quote.bin" --collateral "$d" --at "$at" --policy "$tmp/permissive.json" >/dev/null 2>&1; then
+		# a quote cvm rejects as malformed whatever the collateral (e.g. bytes after it): the cache
+		# cannot name what it needs, and nothing is lost
+		echo "NOTE: $name: cvm rejects this quote with its own folder too, and the cache cannot name its" \
+			"collateral: $(head -1 "$tmp/err"); not run"
+		upstream_stop
+		continue
+	fi
 	[ "$rc" = 0 ] && pass || fail "$name: fetch into cache A: exit $rc: $(cat "$tmp/err")"
 	rc=0
 	"$CVM" collateral pack "$tmp/$tried.bundle" --cache "$A" --at "$at" >"$tmp/out" 2>"$tmp/err" || rc=$?
@@ -114,8 +127,8 @@ for d in "${VECTOR_DIRS[@]}"; do
 	python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["collateral"]
-assert c["source"] == "cache" and c["stale"] is False and c["items"] == 4 and c["upstream"] is None, c' "$tmp/cache.json" &&
-		pass || fail "$name: the verdict does not say the collateral came from the cache: $(head -c 600 "$tmp/cache.json")"
+assert c["source"] == "cache" and c["stale"] is False and c["items"] == 4 and c["upstream"] is None, c' "$tmp/cache.json" \
+		2>/dev/null && pass || fail "$name: the verdict does not say the collateral came from the cache: $(head -c 600 "$tmp/cache.json")"
 	if [ "$rc2" = 0 ]; then
 		[ "$rc" = 0 ] && pass || fail "$name: accepted with its folder, not with the imported bundle"
 	fi
@@ -148,7 +161,7 @@ PY
 		"$CVM" collateral import "$tmp/flip.bundle" --cache "$E" --offline --at "$at" >"$tmp/out" 2>"$tmp/err" || rc=$?
 		[ "$rc" != 0 ] && pass || fail "$name: a bundle with a flipped byte ($what) was imported"
 		grep -q "refused, nothing imported" "$tmp/err" && pass || fail "$name: flipped $what: stderr: $(cat "$tmp/err")"
-		c="$(status_json "$E" "$at" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')"
+		c="$(status_json "$E" "$at" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])' 2>&1)"
 		[ "$c" = 0 ] && pass || fail "$name: a refused bundle ($what) left $c items in an empty cache"
 		rc=0
 		"$CVM" collateral import "$tmp/flip.bundle" --cache "$B" --offline --at "$at" >/dev/null 2>&1 || rc=$?
