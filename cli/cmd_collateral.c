@@ -426,8 +426,11 @@ static int get_need(struct coll_ctx *x, const struct cvm_cache_need *need, const
 			snprintf(name, sizeof(name), "item %zu", i + 1);
 		r = cvm_cache_get(x->c, &need->keys[i], x->at, flags, &it, &info, err, sizeof(err));
 		if (r != CVM_OK) {
-			cli_err(x->sub, "%s%s%s: %s", from != NULL ? from : "", from != NULL ? ": " : "",
-			        name, err[0] != '\0' ? err : cvm_strerror(r));
+			/* the library's message often names the item already */
+			bool named = strncmp(err, name, strlen(name)) == 0;
+
+			cli_err(x->sub, "%s%s%s%s%s", from != NULL ? from : "", from != NULL ? ": " : "",
+			        named ? "" : name, named ? "" : ": ", err[0] != '\0' ? err : cvm_strerror(r));
 			if (rc == CLI_EXIT_OK)
 				rc = item_exit(r);
 			continue;
