@@ -294,6 +294,7 @@ assert c["upstream_error"], c' "$tmp/v.json" && pass || fail "$what: verdict doe
 }
 upstream_mode 500
 outage "500" 30
+upstream_mode ok
 upstream_reset_stats
 upstream_mode 429 /tdx/certification/v4/tcb retry_after=2
 outage "429 + Retry-After: 2" 30
@@ -304,8 +305,10 @@ t = s["times"].get("/tdx/certification/v4/tcb", [])
 assert len(t) >= 2, t
 gaps = [b - a for a, b in zip(t, t[1:])]
 assert min(gaps) >= 1.9, gaps' "$U" && pass || fail "429: the retries did not wait Retry-After (2 s): $(curl -s "$U/_stats")"
+upstream_mode ok
 upstream_mode hang /tdx/certification/v4/tcb
 outage "hang (--timeout 1000)" 30 --timeout 1000
+upstream_mode ok
 upstream_mode close /tdx/certification/v4/tcb
 outage "connection reset" 30
 
