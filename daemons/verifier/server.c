@@ -1,5 +1,6 @@
 /* Request routing (verifier.h): every worker's HTTP handler. */
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -19,9 +20,9 @@ static void health(struct vd_ctx *ctx, struct cvm_http_resp *resp)
 {
 	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:b}", "status", "ok", "service", "cvm-verifierd",
-	              "version", CVM_VERSION_STRING, "at", (json_int_t)vd_now(ctx), "fixed_time",
-	              ctx->cfg->at != 0, "intel_upstream",
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:b}", "status", "ok", "service", "cvm-verifierd",
+	              "version", CVM_VERSION_STRING, "worker", (json_int_t)getpid(), "at",
+	              (json_int_t)vd_now(ctx), "fixed_time", ctx->cfg->at != 0, "intel_upstream",
 	              ctx->cfg->intel_url != NULL && ctx->cfg->intel_url[0] != '\0', "amd_upstream",
 	              ctx->cfg->amd_url != NULL && ctx->cfg->amd_url[0] != '\0');
 	if (o == NULL) {
