@@ -3,7 +3,8 @@
  *
  *   GET /vcek/v1/{product}/{hwid}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=[&fmcSPL=]
  *       the VCEK, DER (hwid: 128 hex digits; 16 on Turin, where fmcSPL is
- *       required)
+ *       required; a Turin hwid of 128 digits whose last 112 are zero is the
+ *       report's whole chip ID field and is accepted)
  *   GET /{vcek,vlek}/v1/{product}/cert_chain   ASK (or ASVK) then ARK, PEM
  *   GET /{vcek,vlek}/v1/{product}/crl          the ARK-signed CRL, DER
  *
@@ -139,6 +140,11 @@ void vd_kds_handle(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cv
 
 		cvm_cache_key_init(&k, CVM_CACHE_VCEK);
 		k.product = product;
+		/* Turin's chip ID is 8 bytes in the report's 64-byte field; some
+		 * clients send the whole field: accept it when the rest is zero */
+		if (product == CVM_SNP_PRODUCT_TURIN && strlen(what) == 128 &&
+		    strspn(what + 16, "0") == 128 - 16)
+			what[16] = '\0';
 		if (strlen(what) != 2 * want ||
 		    cvm_hex_decode_exact(what, strlen(what), k.hwid, want) != CVM_OK) {
 			cvm_http_resp_error(resp, 400, "the chip ID must be %zu hex digits for %s", 2 * want,

@@ -59,6 +59,7 @@ struct settings {
 	char log_level[16];
 	char port_file[STR_MAX];
 	char verify_file[STR_MAX];
+	char import_path[STR_MAX];
 	uint64_t workers;
 	uint64_t at;
 	uint64_t max_inflight;
@@ -81,6 +82,9 @@ static void usage(FILE *f)
 	       "  --at UNIX           verify at this fixed time (replaying old evidence)\n"
 	       "  --verify FILE       answer one dstack POST /verify body (- reads stdin), print\n"
 	       "                      the JSON answer; exit 0 valid, 3 not valid, 1 error\n"
+	       "  --import PATH       verify a collateral bundle or folder (at --at, or now) and\n"
+	       "                      store it in the cache, then exit (seeding an air-gapped\n"
+	       "                      verifier)\n"
 	       "  --port-file FILE    write the first TCP port bound (useful with port 0)\n"
 	       "  --user USER         drop privileges to USER once listening\n"
 	       "  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -95,6 +99,7 @@ enum {
 	OPT_WORKERS,
 	OPT_AT,
 	OPT_VERIFY,
+	OPT_IMPORT,
 	OPT_PORT_FILE,
 	OPT_USER,
 	OPT_LOG_LEVEL,
@@ -108,6 +113,7 @@ static const struct option long_opts[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"at", required_argument, NULL, OPT_AT},
     {"verify", required_argument, NULL, OPT_VERIFY},
+    {"import", required_argument, NULL, OPT_IMPORT},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"user", required_argument, NULL, OPT_USER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -233,6 +239,9 @@ static int parse_args(int argc, char **argv, struct settings *s, bool first)
 		case OPT_VERIFY:
 			e = SET(verify_file, "--verify");
 			break;
+		case OPT_IMPORT:
+			e = SET(import_path, "--import");
+			break;
 		case OPT_PORT_FILE:
 			e = SET(port_file, "--port-file");
 			break;
@@ -348,6 +357,31 @@ out:
 	cvm_http_resp_cleanup(&resp);
 	free(body);
 	return rc;
+}
+
+/* run_import verifies a bundle or collateral folder and stores it. */
+static int run_import(const struct vd_config *cfg, const char *path)
+{
+	struct vd_ctx ctx;
+	size_t count = 0;
+	char err[512];
+	int r;
+
+	err[0] = '\0';
+	r = vd_ctx_open(&ctx, cfg, NULL, err, sizeof(err));
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	r = cvm_cache_import(ctx.cache, path, vd_now(&ctx), &count, err, sizeof(err));
+	vd_ctx_close(&ctx);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot import %s: %s\n", path,
+		              err[0] != '\0' ? err : cvm_strerror(r));
+		return 1;
+	}
+	(void)printf("imported %zu item(s) from %s into %s\n", count, path, cfg->cache_dir);
+	return 0;
 }
 
 /* worker_main serves on the inherited sockets until SIGTERM. */
@@ -558,6 +592,12 @@ int main(int argc, char **argv)
 		    "at=%lld note=\"every verdict uses this fixed time, not the clock: for replaying old "
 		    "evidence only\"",
 		    (long long)cfg.at);
+	if (s.verify_file[0] != '\0' && s.import_path[0] != '\0') {
+		(void)fprintf(stderr, PROG ": --verify and --import do not go together\n");
+		return 2;
+	}
+	if (s.import_path[0] != '\0')
+		return run_import(&cfg, s.import_path);
 	if (s.verify_file[0] != '\0')
 		return run_verify(&cfg, s.verify_file);
 
