@@ -27,7 +27,9 @@ trap cleanup EXIT
 fails=0
 pass() { :; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then pass; else fail "$2"; fi; }
+# check COND WHAT: WHAT is expanded before COND runs; the answer COND got
+# is appended to the failure from $tmp/b.
+check() { if eval "$1"; then pass; else fail "$2 (last answer: $(head -c 300 "$tmp/b" 2>/dev/null))"; fi; }
 
 # 1. The config file: an unknown key is refused with its line.
 printf '[verifierd]\nlisten = 127.0.0.1:0\nworkerz = 2\n' >"$tmp/bad.conf"
@@ -78,24 +80,24 @@ json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval
 
 # 2. /health: what dstack clients read, and which worker answered.
 check '[ "$(req GET /health)" = 200 ]' "/health is not 200"
-check '[ "$(json "d[\"status\"]")" = ok ] && [ "$(json "d[\"service\"]")" = cvm-verifierd ]' "/health: $(cat "$tmp/b")"
+check '[ "$(json "d[\"status\"]")" = ok ] && [ "$(json "d[\"service\"]")" = cvm-verifierd ]' "/health"
 check 'grep -qi "^content-type: application/json" "$tmp/h"' "/health is not JSON"
 
 # 3. Errors are JSON with a message.
-check '[ "$(req GET /nope)" = 404 ] && [ -n "$(json "d[\"error\"]")" ]' "unknown route: $(cat "$tmp/b")"
+check '[ "$(req GET /nope)" = 404 ] && [ -n "$(json "d[\"error\"]")" ]' "unknown route"
 check '[ "$(req POST /health)" = 405 ] && grep -qi "^allow: GET" "$tmp/h"' "POST /health is not 405 with Allow"
 check '[ "$(req GET /cvmkit/v1/verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /cvmkit/v1/verify is not 405"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{not json")" = 400 ]' \
-	"malformed JSON to /cvmkit/v1/verify: $(cat "$tmp/b")"
+	"malformed JSON to /cvmkit/v1/verify"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"zz\"}")" = 400 ]' \
-	"a quote that is not hex: $(cat "$tmp/b")"
+	"a quote that is not hex"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"report\":\"00\"}")" = 400 ]' \
-	"both quote and report: $(cat "$tmp/b")"
+	"both quote and report"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"bogus\":1}")" = 400 ]' \
-	"an unknown key: $(cat "$tmp/b")"
+	"an unknown key"
 head -c 5000 /dev/zero >"$tmp/big"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
-	"a body over max_body is not 413: $(cat "$tmp/b")"
+	"a body over max_body is not 413"
 
 # 4. The read APIs check their parameters as Intel's PCS and AMD's KDS do.
 pccs=/sgx/certification/v4
@@ -103,7 +105,7 @@ for q in "tcb" "tcb?fmspc=00906ED5000" "tcb?fmspc=00906ED5000G" "tcb?fmspc=00906
 	"tcb?fmspc=00906ED50000&update=later" "tcb?fmspc=00906ED50000&bogus=1" "pckcrl" "pckcrl?ca=other" \
 	"pckcrl?ca=processor&encoding=base64" "qe/identity?update=x" "rootcacrl?x=1" \
 	"pckcert?cpusvn=00&pcesvn=0000&pceid=0000" "tcb?fmspc=%zz"; do
-	check '[ "$(req GET "$pccs/$q")" = 400 ]' "PCCS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "$pccs/$q")" = 400 ]' "PCCS $q"
 	check 'grep -qi "^request-id: [0-9a-f]\{32\}" "$tmp/h"' "PCCS $q: no Request-ID"
 done
 check '[ "$(req GET "$pccs/nothing")" = 404 ]' "PCCS unknown resource"
@@ -112,11 +114,11 @@ hwid="$(printf 'ab%.0s' $(seq 64))"
 for q in "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8" "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=256" \
 	"Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115&fmcSPL=1" "Milan/abcd?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" \
 	"Turin/0011223344556677?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" "Milan/cert_chain?x=1"; do
-	check '[ "$(req GET "/vcek/v1/$q")" = 400 ]' "KDS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "/vcek/v1/$q")" = 400 ]' "KDS $q"
 done
 for q in /vcek/v1/Naples/cert_chain /vcek/v1/Milan-B0/cert_chain /vcek/v1/Milan /vcek/v1/Milan/cert_chain/x \
 	"/vlek/v1/Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115"; do
-	check '[ "$(req GET "$q")" = 404 ]' "KDS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "$q")" = 404 ]' "KDS $q"
 done
 
 # 5. Both workers answer on the shared socket.
