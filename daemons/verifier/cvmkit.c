@@ -9,8 +9,9 @@
  *    "trust_anchor", "collateral": {"source", "age_seconds", "stale",
  *    "expires", "upstream_error"}, "reason"}
  * 400 for a body that is neither; 503 when the collateral the evidence needs
- * cannot be had (not cached and no upstream, or the upstream failed), so
- * that "rejected" never stands for "could not check".
+ * cannot be had or used (not cached and no upstream, the upstream failed,
+ * expired), so that "rejected" never stands for "could not check". Evidence
+ * that does not parse far enough to name its collateral is rejected.
  *
  * This is the hot path: the collateral comes verified from the handle's
  * warm set (cvm_cache_dcap_warm, cvm_cache_amd_warm); per request only the
@@ -254,12 +255,26 @@ static json_t *collateral_json(const struct cvm_cache_info *info, int64_t now)
 	                 info->upstream_err[0] != '\0' ? info->upstream_err : NULL);
 }
 
-/* collateral_unavailable is true for the errors that mean "could not get
- * the collateral" rather than "the evidence is bad". */
-static bool collateral_unavailable(int r)
+/* evidence_error is true for the errors of the collateral lookup that are
+ * the evidence's fault (it does not parse far enough to name its
+ * collateral); any other failure there means the collateral could not be
+ * had or used, which is no verdict on the evidence. */
+static bool evidence_error(int r)
 {
-	return r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_SYSTEM || r == CVM_E_NOMEM ||
-	       r == CVM_E_UNSUPPORTED;
+	return r == CVM_E_FORMAT || r == CVM_E_TRUNCATED || r == CVM_E_TOO_LARGE || r == CVM_E_UNSUPPORTED;
+}
+
+/* quote_tee names the TEE of a quote by its header's TEE type (offset 4),
+ * for answers about quotes that did not parse further. */
+static const char *quote_tee(const uint8_t *q, size_t len)
+{
+	struct cvm_rd r;
+	uint32_t tee_type;
+
+	cvm_rd_init(&r, q, len);
+	if (!cvm_rd_skip(&r, 4) || !cvm_rd_u32le(&r, &tee_type))
+		return "unknown";
+	return tee_type == 0 ? "sgx" : tee_type == 0x81 ? "tdx" : "unknown";
 }
 
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp)
@@ -312,12 +327,11 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		                 vd_now_us() - t0);
 		vr = r == CVM_OK ? cvm_verify_quote_warm(dv, rq.evidence, rq.len, now, policy, &rep, &dres)
 		                 : r;
-		tee = r == CVM_OK || dres.quote.tee != 0 ? (dres.quote.tee == CVM_TEE_SGX ? "sgx" : "tdx")
-		                                         : "dcap";
+		tee = quote_tee(rq.evidence, rq.len);
 	}
-	if (r != CVM_OK && collateral_unavailable(r)) {
+	if (r != CVM_OK && !evidence_error(r)) {
 		vd_metrics_verification(ctx, VD_API_CVMKIT, VD_ERROR);
-		cvm_http_resp_error(resp, 503, "the collateral for this %s cannot be had: %s",
+		cvm_http_resp_error(resp, 503, "the collateral for this %s cannot be had or used: %s",
 		                    rq.is_snp ? "report" : "quote", err[0] != '\0' ? err : cvm_strerror(r));
 		goto out;
 	}
