@@ -27,9 +27,12 @@
 
 #include "verifier.h"
 
+static const char *const raw_params[] = {"product", NULL};
+
 /* struct request is a decoded body. */
 struct request {
-	uint8_t *evidence; /* owned */
+	const uint8_t *evidence; /* the request's body (raw) or `owned` (JSON hex) */
+	uint8_t *owned;
 	size_t len;
 	bool is_snp;
 	bool has_policy;
@@ -102,7 +105,8 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	rq->is_snp = json_object_get(o, "report") != NULL;
 	r = decode_hex_field(json_object_get(o, rq->is_snp ? "report" : "quote"),
-	                     rq->is_snp ? "report" : "quote", &rq->evidence, &rq->len, err, err_len);
+	                     rq->is_snp ? "report" : "quote", &rq->owned, &rq->len, err, err_len);
+	rq->evidence = rq->owned;
 	if (r != CVM_OK)
 		goto out;
 	r = CVM_E_FORMAT;
@@ -156,17 +160,35 @@ static int parse_request(const struct cvm_http_req *req, struct request *rq, cha
 		return CVM_E_FORMAT;
 	}
 	if (strncmp(ct, "application/octet-stream", strlen("application/octet-stream")) == 0) {
+		char prod[16];
+		int q;
+
 		if (req->body_len > CVM_QUOTE_MAX) {
 			(void)snprintf(err, err_len, "the evidence is larger than %zu bytes", CVM_QUOTE_MAX);
 			return CVM_E_TOO_LARGE;
 		}
-		rq->evidence = malloc(req->body_len);
-		if (rq->evidence == NULL)
-			return CVM_E_NOMEM;
-		memcpy(rq->evidence, req->body, req->body_len);
+		if (!vd_query_only(req->query, raw_params)) {
+			(void)snprintf(err, err_len, "unknown query parameter (known: product)");
+			return CVM_E_FORMAT;
+		}
+		/* an SNP report before version 3 does not name its product */
+		q = vd_query_get(req->query, "product", prod, sizeof(prod));
+		if (q == 1)
+			rq->product = cvm_snp_product_parse(prod, strlen(prod));
+		if (q < 0 || (q == 1 && rq->product == CVM_SNP_PRODUCT_UNKNOWN)) {
+			(void)snprintf(err, err_len,
+			               "query parameter 'product' must be Milan, Genoa or Turin");
+			return CVM_E_FORMAT;
+		}
+		rq->evidence = req->body; /* borrowed: the hot path copies nothing */
 		rq->len = req->body_len;
 		rq->is_snp = looks_like_snp(rq->evidence, rq->len);
 		return CVM_OK;
+	}
+	if (req->query != NULL && req->query[0] != '\0') {
+		(void)snprintf(err, err_len,
+		               "a JSON request takes no query parameters (\"product\" goes in the body)");
+		return CVM_E_FORMAT;
 	}
 	return parse_json(req, rq, err, err_len);
 }
@@ -335,6 +357,10 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		                    rq.is_snp ? "report" : "quote", err[0] != '\0' ? err : cvm_strerror(r));
 		goto out;
 	}
+	/* evidence that cannot name its collateral: the lookup's reason is the
+	 * failed step */
+	if (r != CVM_OK)
+		cvm_report_add(&rep, "collateral", false, "%s", err[0] != '\0' ? err : cvm_strerror(r));
 	vd_metrics_verification(ctx, VD_API_CVMKIT, vr == CVM_OK ? VD_OK : VD_REJECTED);
 	if (info.anchor[0] != '\0')
 		(void)snprintf(anchor, sizeof(anchor), "%s", info.anchor);
@@ -363,5 +389,5 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 	cvm_http_resp_json(resp, 200, o);
 out:
 	json_decref(o);
-	free(rq.evidence);
+	free(rq.owned);
 }
