@@ -172,6 +172,8 @@ for w in $workers2; do
 	check '! kill -0 "$w" 2>/dev/null' "worker $w outlived the supervisor"
 done
 check 'grep -q "event=stop" "$tmp/vd.log"' "no event=stop line"
+check '! grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"' \
+	"a sanitizer reported an error in the daemon"
 
 # 9. --verify on a body that is no request: an error (1), never a verdict.
 printf 'not json' >"$tmp/notjson"
