@@ -551,6 +551,23 @@ static void test_a_measurement_of_another_image_is_not_verified(void **state)
 	json_decref(a);
 	json_decref(req);
 
+	/* same firmware and kernel, another initrd: RTMR2 differs */
+	assert_int_equal(cvm_hex_decode_exact(
+	                     "4fe4f7710134a61d7def357add6ac50bdbfeee5032a4c100375e207216ffe42a3bd5822b24e679"
+	                     "f91501fff795b81521",
+	                     96, kernel, 48),
+	                 CVM_OK);
+	memcpy(other, kernel, 48);
+	other[5] ^= 0x10;
+	req = fixture(FIX "tdx-lite-getquote.json");
+	forge_image(req, kernel, other);
+	a = answer_json(req, quote_accept);
+	assert_int_equal(step_ok(a, "os rtmr1"), 1);
+	assert_int_equal(step_ok(a, "os rtmr2"), 0);
+	assert_false(dbool(a, "os_image_hash_verified"));
+	json_decref(a);
+	json_decref(req);
+
 	/* the document swapped without its checksum file: not listed */
 	req = fixture(FIX "tdx-lite-getquote.json");
 	{
