@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,12 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
+#include <cvmkit/eventlog.h>
+#include <cvmkit/file.h>
 #include <cvmkit/osimage.h>
 #include <cvmkit/quote.h>
+#include <cvmkit/tee.h>
+#include <cvmkit/verify.h>
 
 #include "dstack_int.h"
 #include "vectors.h"
@@ -636,6 +641,144 @@ static void test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected(v
 	json_decref(req);
 }
 
+/* ---- a full verdict: `cvm sim` evidence of the F-D2 guest ----------------- */
+
+#define SIM_NOW 1767225600
+
+static char sim_dir[64];
+
+/* quote_sim verifies with the simulated platform's collateral folder and
+ * its root as the explicitly configured anchor (what the worker's cache
+ * does once lib/collateral imports that folder). */
+static int quote_sim(struct vd_ctx *c, const uint8_t *quote, size_t len, int64_t now,
+                     struct cvm_dcap_result *res, struct cvm_cache_info *info, struct cvm_report *rep,
+                     char *err, size_t err_len)
+{
+	struct cvm_dcap_collateral *coll = NULL;
+	char path[128];
+	int r;
+
+	(void)info;
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", sim_dir);
+	r = cvm_dcap_collateral_load_dir(path, &coll, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_verify_quote(quote, len, coll, c->intel_root, c->intel_root_len, now, &c->policy, rep, res);
+	cvm_dcap_collateral_free(coll);
+	return r;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* sim_quote makes a simulated TD with the image's two-pass MRTD, extends
+ * RTMR0..3 with the fixture's event digests (RTMR3: the runtime events'
+ * digests, which the GetQuote form strips) and quotes its report_data. */
+static void sim_quote(json_t *req, uint8_t **quote, size_t *quote_len)
+{
+	struct cvm_tee_sim_opts o;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	json_error_t jerr;
+	json_t *log, *e;
+	uint8_t rd[64], d[48], payload[1024];
+	const char *rdh = json_string_value(json_object_get(req, "report_data"));
+	size_t i;
+
+	(void)snprintf(sim_dir, sizeof(sim_dir), "/tmp/cvm-dstack-verify-XXXXXX");
+	assert_non_null(mkdtemp(sim_dir));
+	cvm_tee_sim_opts_init(&o, SIM_NOW);
+	o.with_snp = false;
+	assert_int_equal(cvm_hex_decode_exact(fd2_mrtd, 96, o.mrtd, 48), CVM_OK);
+	assert_int_equal(cvm_tee_sim_init(sim_dir, &o), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(sim_dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	log = json_loads(json_string_value(json_object_get(req, "event_log")), 0, &jerr);
+	assert_non_null(log);
+	json_array_foreach(log, i, e)
+	{
+		const char *dh = json_string_value(json_object_get(e, "digest"));
+		const char *ph = json_string_value(json_object_get(e, "event_payload"));
+		unsigned imr = (unsigned)json_integer_value(json_object_get(e, "imr"));
+		size_t plen = 0;
+
+		if ((uint32_t)json_integer_value(json_object_get(e, "event_type")) == CVM_EV_DSTACK_RUNTIME) {
+			assert_int_equal(cvm_hex_decode(ph, strlen(ph), payload, sizeof(payload), &plen),
+			                 CVM_OK);
+			assert_int_equal(cvm_evl_dstack_digest(json_string_value(json_object_get(e, "event")),
+			                                       payload, plen, 1, d),
+			                 CVM_OK);
+		} else {
+			assert_int_equal(cvm_hex_decode_exact(dh, strlen(dh), d, 48), CVM_OK);
+		}
+		assert_int_equal(cvm_tee_extend(tee, imr, d), CVM_OK);
+	}
+	json_decref(log);
+	assert_int_equal(cvm_hex_decode_exact(rdh, strlen(rdh), rd, 64), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	*quote = ev.data;
+	*quote_len = ev.data_len;
+	ev.data = NULL;
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+}
+
+static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured(void **state)
+{
+	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
+	uint8_t *quote = NULL, *root = NULL;
+	size_t quote_len = 0, root_len = 0;
+	char path[128], *hex;
+
+	(void)state;
+	setup_ctx();
+	cfg.at = SIM_NOW;
+	sim_quote(req, &quote, &quote_len);
+	hex = cvm_hex_encode_new(quote, quote_len);
+	assert_non_null(hex);
+	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
+	free(hex);
+
+	/* without the sim root configured, the built-in Intel root rejects it */
+	a = answer_json(req, quote_sim);
+	assert_false(dbool(a, "quote_verified"));
+	assert_false(dbool(a, "os_image_hash_verified"));
+	assert_true(dbool(a, "simulated"));
+	json_decref(a);
+
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
+	assert_int_equal(cvm_file_read(path, 1 << 16, &root, &root_len), CVM_OK);
+	ctx.intel_root = root;
+	ctx.intel_root_len = root_len;
+	cfg.intel_root = path;
+	a = answer_json(req, quote_sim);
+	assert_true(json_is_true(json_object_get(a, "is_valid")));
+	assert_true(json_is_null(json_object_get(a, "reason")));
+	assert_true(dbool(a, "quote_verified"));
+	assert_true(dbool(a, "event_log_verified"));
+	assert_true(dbool(a, "os_image_hash_verified"));
+	assert_false(dbool(a, "acpi_tables_verified"));
+	assert_true(dbool(a, "simulated"));
+	assert_string_equal(dstr(a, "tee_variant"), "dstack-tdx");
+	assert_string_equal(dstr(a, "tcb_status"), "UpToDate");
+	assert_null(strstr(dstr(a, "trust_anchor"), "built in"));
+	assert_string_equal(app(a, "mrtd"), fd2_mrtd);
+	assert_string_equal(app(a, "compose_hash"), fd2_compose);
+	/* device_id from the verified PCK certificate's PPID, not SHA-256("") */
+	assert_string_not_equal(app(a, "device_id"),
+	                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	json_decref(a);
+
+	ctx.intel_root = NULL;
+	ctx.intel_root_len = 0;
+	free(root);
+	free(quote);
+	json_decref(req);
+	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +793,7 @@ int main(void)
 	    cmocka_unit_test(test_a_measurement_of_another_image_is_not_verified),
 	    cmocka_unit_test(test_an_os_image_bound_to_an_unverified_quote_is_not_verified),
 	    cmocka_unit_test(test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected),
+	    cmocka_unit_test(test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
