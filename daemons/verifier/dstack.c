@@ -762,11 +762,16 @@ static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const s
 	vd_anchor_name(ctx, "tdx", anchor, sizeof(anchor));
 	bad |= jset(d, "trust_anchor", json_string(anchor));
 	if (v->has_info) {
+		/* the same object as POST /cvmkit/v1/verify's (cvmkit.c) */
 		col = json_object();
 		if (col != NULL) {
 			bad |= jset(col, "source", json_string(cvm_cache_source_name(v->info.source)));
-			bad |= jset(col, "age_s", json_integer(v->info.age_s));
+			bad |= jset(col, "age_seconds", json_integer(v->info.age_s));
 			bad |= jset(col, "stale", json_boolean(v->info.source == CVM_CACHE_FROM_STALE));
+			bad |= jset(col, "expires", json_integer(v->info.expires));
+			bad |= jset(col, "expires_in", json_integer(v->info.expires - vd_now(ctx)));
+			bad |= jset(col, "upstream_error",
+			            v->info.upstream_err[0] != '\0' ? json_string(v->info.upstream_err) : json_null());
 		}
 		bad |= jset(d, "collateral", col);
 	}

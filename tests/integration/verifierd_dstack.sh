@@ -14,8 +14,8 @@
 #    [trust] intel_root: exit 0, is_valid, os_image_hash_verified, not
 #    acpi_tables_verified, tee_variant dstack-tdx, the anchor named as
 #    configured; without the root configured the same body is not valid.
-# Needs: $CVM_BIN/cvm-verifierd (with --verify), $CVM_BIN/cvm (sim,
-# collateral import), python3.
+# Needs: $CVM_BIN/cvm-verifierd (with --verify and --import), $CVM_BIN/cvm
+# (sim), python3.
 set -euo pipefail
 
 BIN="${CVM_BIN:-build/bin}"
@@ -144,14 +144,14 @@ req["quote"] = open(sys.argv[2], "rb").read().hex()
 print(json.dumps(req))
 EOF
 root="$work/sim/collateral/tdx/intel_sgx_root_ca.der"
-mkdir -p "$work/cache"
-"$CVM" collateral import "$work/sim/collateral/tdx" --cache "$work/cache" --root "$root" --at "$now" >/dev/null
 cat >"$work/sim.conf" <<EOF
 [upstream]
 offline = true
 [trust]
 intel_root = $root
 EOF
+mkdir -p "$work/cache"
+"$VD" --config "$work/sim.conf" --cache "$work/cache" --at "$now" --import "$work/sim/collateral/tdx" >/dev/null
 verify "$work/sim.json" --config "$work/sim.conf" --cache "$work/cache" --at "$now"
 [ "$rc" = 0 ] || fail "sim evidence with its root configured: exit $rc, want 0: $(cat "$work/err.txt")"
 check "sim evidence with its root configured: valid" \

@@ -4,7 +4,9 @@
  * public: their quotes cannot verify, and the tests assert exactly that and
  * everything computed without collateral. The OS image rule is played
  * against a quote check that accepts (the binding logic on an authentic
- * quote) and one that rejects. */
+ * quote) and one that rejects. The full verdict is played on `cvm sim`
+ * evidence of the F-D2 guest through the service's own path: a worker
+ * context, its cache filled by cvm_cache_import, the sim root configured. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -647,27 +649,6 @@ static void test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected(v
 
 static char sim_dir[64];
 
-/* quote_sim verifies with the simulated platform's collateral folder and
- * its root as the explicitly configured anchor (what the worker's cache
- * does once lib/collateral imports that folder). */
-static int quote_sim(struct vd_ctx *c, const uint8_t *quote, size_t len, int64_t now,
-                     struct cvm_dcap_result *res, struct cvm_cache_info *info, struct cvm_report *rep,
-                     char *err, size_t err_len)
-{
-	struct cvm_dcap_collateral *coll = NULL;
-	char path[128];
-	int r;
-
-	(void)info;
-	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", sim_dir);
-	r = cvm_dcap_collateral_load_dir(path, &coll, err, err_len);
-	if (r != CVM_OK)
-		return r;
-	r = cvm_verify_quote(quote, len, coll, c->intel_root, c->intel_root_len, now, &c->policy, rep, res);
-	cvm_dcap_collateral_free(coll);
-	return r;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -725,35 +706,53 @@ static void sim_quote(json_t *req, uint8_t **quote, size_t *quote_len)
 	cvm_tee_free(tee);
 }
 
+/* sim_verify answers `req` through the service's own path: a worker
+ * context over a cache in the sim folder, with the sim root as the
+ * configured Intel anchor or none (`root` false). */
+static json_t *sim_verify(json_t *req, bool root)
+{
+	static char cache[96], root_path[128];
+	char err[256];
+	size_t count = 0;
+	json_t *a;
+
+	(void)snprintf(cache, sizeof(cache), "%s/cache", sim_dir);
+	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.at = SIM_NOW;
+	cfg.cache_dir = cache;
+	cfg.offline = true;
+	cfg.intel_root = root ? root_path : NULL;
+	err[0] = '\0';
+	if (vd_ctx_open(&ctx, &cfg, NULL, err, sizeof(err)) != CVM_OK)
+		fail_msg("vd_ctx_open: %s", err);
+	if (root) {
+		(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx", sim_dir);
+		if (cvm_cache_import(ctx.cache, root_path, SIM_NOW, &count, err, sizeof(err)) != CVM_OK)
+			fail_msg("cvm_cache_import: %s", err);
+		assert_true(count > 0);
+	}
+	a = answer_json(req, NULL);
+	vd_ctx_close(&ctx);
+	return a;
+}
+
 static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured(void **state)
 {
 	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
-	uint8_t *quote = NULL, *root = NULL;
-	size_t quote_len = 0, root_len = 0;
-	char path[128], *hex;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	char *hex;
 
 	(void)state;
-	setup_ctx();
-	cfg.at = SIM_NOW;
 	sim_quote(req, &quote, &quote_len);
 	hex = cvm_hex_encode_new(quote, quote_len);
 	assert_non_null(hex);
 	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
 	free(hex);
 
-	/* without the sim root configured, the built-in Intel root rejects it */
-	a = answer_json(req, quote_sim);
-	assert_false(dbool(a, "quote_verified"));
-	assert_false(dbool(a, "os_image_hash_verified"));
-	assert_true(dbool(a, "simulated"));
-	json_decref(a);
-
-	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
-	assert_int_equal(cvm_file_read(path, 1 << 16, &root, &root_len), CVM_OK);
-	ctx.intel_root = root;
-	ctx.intel_root_len = root_len;
-	cfg.intel_root = path;
-	a = answer_json(req, quote_sim);
+	/* the sim's collateral imported into the cache, its root configured */
+	a = sim_verify(req, true);
 	assert_true(json_is_true(json_object_get(a, "is_valid")));
 	assert_true(json_is_null(json_object_get(a, "reason")));
 	assert_true(dbool(a, "quote_verified"));
@@ -763,7 +762,11 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 	assert_true(dbool(a, "simulated"));
 	assert_string_equal(dstr(a, "tee_variant"), "dstack-tdx");
 	assert_string_equal(dstr(a, "tcb_status"), "UpToDate");
+	assert_non_null(strstr(dstr(a, "trust_anchor"), "configured"));
 	assert_null(strstr(dstr(a, "trust_anchor"), "built in"));
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_object_get(a, "details"), "collateral"), "source")),
+	                    "cache");
 	assert_string_equal(app(a, "mrtd"), fd2_mrtd);
 	assert_string_equal(app(a, "compose_hash"), fd2_compose);
 	/* device_id from the verified PCK certificate's PPID, not SHA-256("") */
@@ -771,9 +774,15 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 	                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	json_decref(a);
 
-	ctx.intel_root = NULL;
-	ctx.intel_root_len = 0;
-	free(root);
+	/* the same cache without the sim root configured: the built-in Intel
+	 * root does not accept the simulated chain */
+	a = sim_verify(req, false);
+	assert_false(json_is_true(json_object_get(a, "is_valid")));
+	assert_false(dbool(a, "quote_verified"));
+	assert_false(dbool(a, "os_image_hash_verified"));
+	assert_true(dbool(a, "simulated"));
+	json_decref(a);
+
 	free(quote);
 	json_decref(req);
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
