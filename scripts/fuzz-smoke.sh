@@ -33,6 +33,7 @@ max_len_for() {
 	*ecdsa*) echo 1024 ;;
 	*acme*) echo 65536 ;; # CVM_ACME_JSON_MAX, the cap on an ACME response body
 	*app_info*) echo 4096 ;;
+	*osimage*) echo 16384 ;; # CVM_OSIMAGE_TDX_MAX, the cap on measurement.tdx.cbor
 	*) echo 65536 ;;
 	esac
 }

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -180,6 +181,34 @@ void cvm_http_resp_cleanup(struct cvm_http_resp *resp)
 	cvm_freezero(resp->body, resp->body_len);
 	resp->body = NULL;
 	resp->body_len = 0;
+	resp->content_type = NULL;
+	for (size_t i = 0; i < resp->header_count && i < CVM_HTTP_RESP_HEADERS_MAX; i++) {
+		free(resp->header_values[i]);
+		resp->header_values[i] = NULL;
+		resp->header_names[i] = NULL;
+	}
+	resp->header_count = 0;
+}
+
+int cvm_http_resp_header(struct cvm_http_resp *resp, const char *name, const char *value)
+{
+	size_t n = strlen(value);
+	char *v;
+
+	if (resp->header_count >= CVM_HTTP_RESP_HEADERS_MAX || n > CVM_HTTP_RESP_HEADER_VALUE_MAX)
+		return CVM_E_TOO_LARGE;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)value[i] < 0x20 || (unsigned char)value[i] >= 0x7f)
+			return CVM_E_INVAL;
+	}
+	v = malloc(n + 1);
+	if (v == NULL)
+		return CVM_E_NOMEM;
+	memcpy(v, value, n + 1);
+	resp->header_names[resp->header_count] = name;
+	resp->header_values[resp->header_count] = v;
+	resp->header_count++;
+	return CVM_OK;
 }
 
 /* A fixed last-resort body, used when even an error body cannot be made. */
@@ -217,6 +246,25 @@ void cvm_http_resp_json(struct cvm_http_resp *resp, int status, const json_t *v)
 	resp->status = status;
 	resp->body = s;
 	resp->body_len = strlen(s);
+}
+
+void cvm_http_resp_bytes(struct cvm_http_resp *resp, int status, const char *content_type, const void *body,
+                         size_t len)
+{
+	cvm_http_resp_cleanup(resp);
+	/* one byte more, so an empty body is still a body */
+	resp->body = malloc(len + 1);
+	if (resp->body == NULL) {
+		resp_set_static(resp, 500, oom_body);
+		(void)snprintf(resp->err, sizeof(resp->err), "out of memory");
+		return;
+	}
+	if (len != 0)
+		memcpy(resp->body, body, len);
+	resp->body[len] = '\0';
+	resp->body_len = len;
+	resp->status = status;
+	resp->content_type = content_type;
 }
 
 void cvm_http_resp_error(struct cvm_http_resp *resp, int status, const char *fmt, ...)
@@ -1007,10 +1055,14 @@ static void send_resp(struct cvm_httpd *h, struct evhttp_request *er, struct cvm
 	int e;
 
 	(void)snprintf(cl, sizeof(cl), "%zu", len);
-	(void)evhttp_add_header(hdr, "Content-Type", "application/json");
+	(void)evhttp_add_header(hdr, "Content-Type",
+	                        resp->body != NULL && resp->content_type != NULL ? resp->content_type
+	                                                                         : "application/json");
 	(void)evhttp_add_header(hdr, "Content-Length", cl);
 	if (resp->allow != NULL)
 		(void)evhttp_add_header(hdr, "Allow", resp->allow);
+	for (size_t i = 0; resp->body != NULL && i < resp->header_count && i < CVM_HTTP_RESP_HEADERS_MAX; i++)
+		(void)evhttp_add_header(hdr, resp->header_names[i], resp->header_values[i]);
 	if (close)
 		(void)evhttp_add_header(hdr, "Connection", "close");
 	if (resp->body != NULL) {
@@ -1777,6 +1829,92 @@ fail:
 	event_free(l->retry);
 	l->retry = NULL;
 	return CVM_E_SYSTEM;
+}
+
+int cvm_httpd_socket_open(const struct cvm_addr *addr, unsigned mode, uint16_t *bound_port)
+{
+	struct httpd_listener scratch;
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[8];
+	int fd = -1, e, one = 1, r = CVM_E_SYSTEM;
+
+	if (bound_port != NULL)
+		*bound_port = 0;
+	if (addr == NULL || mode > 0777)
+		return CVM_E_INVAL;
+	if (addr->kind == CVM_ADDR_UNIX) {
+		memset(&scratch, 0, sizeof(scratch));
+		return unix_socket_open(addr, mode, &scratch);
+	}
+	if (addr->kind != CVM_ADDR_TCP)
+		return CVM_E_INVAL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	(void)snprintf(port, sizeof(port), "%u", addr->port);
+	if (getaddrinfo(addr->host[0] != '\0' ? addr->host : NULL, port, &hints, &ai) != 0 || ai == NULL) {
+		errno = EADDRNOTAVAIL;
+		return CVM_E_SYSTEM;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto out;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0)
+		goto out;
+	memset(&ss, 0, sizeof(ss));
+	if (bound_port != NULL && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			*bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			*bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	r = fd;
+	fd = -1;
+out:
+	e = errno;
+	if (fd >= 0)
+		(void)close(fd);
+	freeaddrinfo(ai);
+	errno = e;
+	return r;
+}
+
+int cvm_httpd_listen_fd(struct cvm_httpd *h, int fd)
+{
+	struct httpd_listener *l;
+
+	if (h == NULL || fd < 0) {
+		if (fd >= 0)
+			(void)close(fd);
+		return CVM_E_INVAL;
+	}
+	if (h->listener_count == CVM_HTTPD_LISTENERS_MAX) {
+		(void)close(fd);
+		return CVM_E_TOO_LARGE;
+	}
+	l = &h->listeners[h->listener_count];
+	memset(l, 0, sizeof(*l));
+	l->h = h;
+	l->retry = evtimer_new(h->base, retry_accept, l);
+	if (l->retry == NULL) {
+		(void)close(fd);
+		return CVM_E_NOMEM;
+	}
+	(void)evutil_make_socket_nonblocking(fd);
+	l->bound = evhttp_accept_socket_with_handle(h->http, fd);
+	if (l->bound == NULL) {
+		(void)close(fd);
+		event_free(l->retry);
+		l->retry = NULL;
+		return CVM_E_NOMEM;
+	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(l->bound), accept_error);
+	h->listener_count++;
+	return CVM_OK;
 }
 
 void cvm_httpd_free(struct cvm_httpd *h)

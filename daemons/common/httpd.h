@@ -131,13 +131,23 @@ struct cvm_http_req {
 	char peer[96];             /* filled lazily by cvm_http_req_peer */
 };
 
-/* struct cvm_http_resp is what the handler answers. The body is always JSON
- * (ASCII only) and owned by the response (freed by cvm_http_resp_cleanup). */
+/* Extra response headers per reply (cvm_http_resp_header). */
+#define CVM_HTTP_RESP_HEADERS_MAX 6
+#define CVM_HTTP_RESP_HEADER_VALUE_MAX ((size_t)64 * 1024)
+
+/* struct cvm_http_resp is what the handler answers. The body is JSON (ASCII
+ * only) unless `content_type` names another type (cvm_http_resp_bytes, for
+ * the vendor APIs that serve DER, PEM or text), and is owned by the response
+ * (freed by cvm_http_resp_cleanup), as are the extra headers' values. */
 struct cvm_http_resp {
 	int status;
 	char *body;
 	size_t body_len;
-	const char *allow;           /* an Allow header for 405, or NULL */
+	const char *allow;                                   /* an Allow header for 405, or NULL */
+	const char *content_type;                            /* static; NULL: application/json */
+	const char *header_names[CVM_HTTP_RESP_HEADERS_MAX]; /* static */
+	char *header_values[CVM_HTTP_RESP_HEADERS_MAX];      /* owned */
+	size_t header_count;
 	char err[CVM_HTTPD_ERR_MAX]; /* the error message when status != 200, for logs */
 };
 
@@ -183,6 +193,20 @@ CVM_MUST_CHECK int cvm_httpd_listen(struct cvm_httpd *h, const struct cvm_addr *
 CVM_MUST_CHECK int cvm_httpd_set_tls(struct cvm_httpd *h, struct ssl_ctx_st *ctx,
                                      unsigned handshake_timeout_s);
 
+/* cvm_httpd_socket_open makes a listening socket on `addr` as
+ * cvm_httpd_listen would, without a server: for daemons that open their
+ * sockets once and hand them to worker processes (cvm_httpd_listen_fd). A
+ * unix socket file is the caller's to remove. The bound TCP port goes to
+ * *bound_port (may be NULL). Returns the descriptor (close-on-exec,
+ * non-blocking), or CVM_E_SYSTEM (errno says why) or CVM_E_INVAL. */
+CVM_MUST_CHECK int cvm_httpd_socket_open(const struct cvm_addr *addr, unsigned mode, uint16_t *bound_port);
+
+/* cvm_httpd_listen_fd makes `h` accept connections on the listening socket
+ * `fd` (from cvm_httpd_socket_open, possibly shared with other processes
+ * that accept on it too). The server owns `fd` from then on, also on
+ * failure. Returns 0, CVM_E_TOO_LARGE, CVM_E_NOMEM or CVM_E_INVAL. */
+CVM_MUST_CHECK int cvm_httpd_listen_fd(struct cvm_httpd *h, int fd);
+
 /* cvm_httpd_free closes the listeners and open connections and removes the
  * unix socket files it created. NULL is a no-op. */
 void cvm_httpd_free(struct cvm_httpd *h);
@@ -215,7 +239,20 @@ void cvm_http_resp_json(struct cvm_http_resp *resp, int status, const struct jso
  * The message is made printable ASCII (other bytes become '?'). */
 void cvm_http_resp_error(struct cvm_http_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* cvm_http_resp_cleanup frees the body; the response may be reused. */
+/* cvm_http_resp_bytes sets a response with `status`, a copy of the `len`
+ * bytes at `body` and the static Content-Type `content_type` (a vendor API's
+ * DER, PEM or text answer). On an allocation failure the response becomes a
+ * 500 error. */
+void cvm_http_resp_bytes(struct cvm_http_resp *resp, int status, const char *content_type, const void *body,
+                         size_t len);
+/* cvm_http_resp_header adds the header `name` (static, an RFC 9110 token)
+ * with a copy of `value`, which must be printable ASCII (no CR, LF or other
+ * control byte) of at most CVM_HTTP_RESP_HEADER_VALUE_MAX bytes. Returns 0,
+ * CVM_E_INVAL (a value that could split the header), CVM_E_TOO_LARGE (too
+ * many headers, or too long) or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_http_resp_header(struct cvm_http_resp *resp, const char *name, const char *value);
+/* cvm_http_resp_cleanup frees the body and the extra headers; the response
+ * may be reused. */
 void cvm_http_resp_cleanup(struct cvm_http_resp *resp);
 
 /* cvm_http_status_text is the reason phrase for the codes cvmkit uses. */

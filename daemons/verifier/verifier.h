@@ -45,11 +45,20 @@ struct vd_config {
 	bool offline;            /* [upstream] offline */
 	struct cvm_httpd_opts http;
 	const char *user; /* drop privileges to this user after binding */
+	/* Requests handled at once by the whole service (every worker); more
+	 * are answered 503. 0: no cap beyond one per worker. */
+	unsigned max_inflight;
 };
 
 /* Counters shared by all workers (metrics.c). */
 enum vd_result { VD_OK = 0, VD_REJECTED = 1, VD_ERROR = 2, VD_RESULTS };
 enum vd_api { VD_API_DSTACK = 0, VD_API_CVMKIT = 1, VD_API_PCCS = 2, VD_API_KDS = 3, VD_APIS };
+
+/* The shared counters: one MAP_SHARED mapping made by the parent before it
+ * forks the workers, updated with atomic operations. Opaque. */
+struct vd_metrics;
+
+#define CVM_VD_ANCHOR_MAX 96 /* as cvm_cache_item.anchor */
 
 /* struct vd_ctx is one worker's state. */
 struct vd_ctx {
@@ -61,6 +70,9 @@ struct vd_ctx {
 	uint8_t *amd_root;
 	size_t amd_root_len;
 	struct vd_metrics *metrics; /* shared; NULL in --verify mode and unit tests */
+	/* how verdicts name a configured anchor: "configured: <path> (SHA-256 <hex>)" */
+	char intel_anchor[CVM_VD_ANCHOR_MAX];
+	char amd_anchor[CVM_VD_ANCHOR_MAX];
 };
 
 /* vd_now is the verification time: cfg->at when set, else the clock. */
@@ -71,9 +83,63 @@ int64_t vd_now(const struct vd_ctx *ctx);
  * (built in)", or "configured: <path> (SHA-256 <hex>)". */
 void vd_anchor_name(const struct vd_ctx *ctx, const char *tee, char *buf, size_t cap);
 
+/* vd_ctx_open fills `ctx` for one worker (or --verify): it opens the
+ * cache handle over cfg->cache_dir with the configured upstreams and
+ * anchors, and loads the default policy. `metrics` may be NULL. On failure
+ * `err` says what is wrong and what to do. Returns 0 or a CVM_E_*. */
+CVM_MUST_CHECK int vd_ctx_open(struct vd_ctx *ctx, const struct vd_config *cfg, struct vd_metrics *metrics,
+                               char *err, size_t err_len);
+/* vd_ctx_close frees what vd_ctx_open made; a zeroed ctx is a no-op. */
+void vd_ctx_close(struct vd_ctx *ctx);
+
 /* Metrics (metrics.c). Every call is a no-op when ctx->metrics is NULL. */
 void vd_metrics_verification(struct vd_ctx *ctx, enum vd_api api, enum vd_result result);
+/* vd_metrics_collateral counts how a verdict's collateral was obtained
+ * (kind "evidence"); vd_metrics_cache the same for one item of `kind` (the
+ * read APIs) or, with CVM_CACHE_NONE, for a warm set of `tee` ("sgx" and
+ * "tdx" count as dcap, "snp" as amd). `us` is how long the cache call took:
+ * the upstream's latency when it contacted the upstream. `info` may be NULL
+ * (the call failed before it knew). */
 void vd_metrics_collateral(struct vd_ctx *ctx, const struct cvm_cache_info *info);
+void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee,
+                      const struct cvm_cache_info *info, int64_t us);
+/* vd_now_us is a monotonic clock in microseconds, for latencies. */
+int64_t vd_now_us(void);
+/* vd_metrics_new maps the shared counters (before fork); NULL on failure. */
+struct vd_metrics *vd_metrics_new(void);
+void vd_metrics_free(struct vd_metrics *m);
+/* vd_metrics_request_enter counts a request in flight and returns false
+ * (counting nothing) when `max` (0: no cap) are already in flight;
+ * vd_metrics_request_leave ends it with its status and duration. */
+bool vd_metrics_request_enter(struct vd_metrics *m, unsigned max);
+void vd_metrics_request_leave(struct vd_metrics *m, int status, int64_t us);
+/* vd_metrics_worker_restart counts a worker the parent restarted. */
+void vd_metrics_worker_restart(struct vd_metrics *m);
+/* vd_metrics_render answers GET /metrics: Prometheus text format 0.0.4. */
+void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp);
+
+/* vd_handle is the HTTP handler of every worker (server.c): it routes the
+ * request to the APIs above, and answers 404, 405 and 503 itself. */
+void vd_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+
+/* vd_pccs_handle answers GET /sgx/certification/v4/... and
+ * /tdx/certification/v4/... from the cache (pccs.c), vd_kds_handle
+ * GET /vcek/v1/... and /vlek/v1/... (kds.c). Each answers 404 for a path it
+ * does not know. */
+void vd_pccs_handle(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp);
+void vd_kds_handle(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp);
+
+/* vd_request_id adds a random Request-ID header, as Intel's PCS does. */
+void vd_request_id(struct cvm_http_resp *resp);
+
+/* vd_query_get finds the parameter `name` in the raw query string `query`
+ * (may be NULL) and percent-decodes its value into `buf`. Returns 1 when
+ * found, 0 when absent, -1 when the query or value is malformed (bad
+ * escape, NUL, repeated parameter, too long for `cap`). */
+int vd_query_get(const char *query, const char *name, char *buf, size_t cap);
+/* vd_query_only is true when every parameter of `query` is one of the
+ * NULL-terminated `names` (Intel's PCS answers 400 to unknown ones). */
+bool vd_query_only(const char *query, const char *const *names);
 
 /* vd_dstack_verify answers one dstack `POST /verify` body (dstack.c): it
  * sets `resp` to 200 and dstack-verifier's response object

@@ -121,6 +121,36 @@ CVM_API void cvm_amd_verified_free(struct cvm_amd_verified *v);
 /* cvm_amd_verified_vek gives read access to what the chain certifies. */
 CVM_API const struct cvm_amd_vek *cvm_amd_verified_vek(const struct cvm_amd_verified *v);
 
+/* One item of AMD's KDS. */
+enum cvm_amd_item_kind {
+	CVM_AMD_ITEM_CHAIN = 1, /* {vcek,vlek}/v1/{product}/cert_chain: ASK or ASVK, then ARK (PEM) */
+	CVM_AMD_ITEM_CRL = 2,   /* {vcek,vlek}/v1/{product}/crl: the ARK's CRL (DER or PEM) */
+	CVM_AMD_ITEM_VCEK = 3,  /* vcek/v1/{product}/{hwid}?...: a VCEK (DER or PEM) */
+};
+
+/* struct cvm_amd_item_info is what an item that authenticated says. */
+struct cvm_amd_item_info {
+	int64_t issued;               /* notBefore / thisUpdate of the item itself */
+	int64_t next_update;          /* notAfter / nextUpdate of the item itself */
+	int64_t expires;              /* the earliest notAfter / nextUpdate of the item and its chain */
+	enum cvm_snp_product product; /* of the intermediate (CHAIN, CRL) or the VCEK */
+	struct cvm_amd_vek vek;       /* VCEK: what it certifies */
+};
+
+/* cvm_amd_item_authenticate checks one KDS item alone at Unix time `at`
+ * against `root_der` (NULL: the built-in ARK of its product), as
+ * cvm_amd_chain_authenticate checks it among the others: a cert_chain
+ * (`body`) whose ASK (signer VCEK) or ASVK (signer VLEK) the anchor signed;
+ * a CRL (`body`) the anchor signed that revokes neither, with the cert_chain
+ * `chain`; a VCEK (`body`) the ASK of `chain` signed. Fills `out` (may be
+ * NULL). Steps go to `rep`. Returns 0 or the errors of
+ * cvm_amd_chain_authenticate. */
+CVM_API CVM_MUST_CHECK int cvm_amd_item_authenticate(enum cvm_amd_item_kind kind, enum cvm_snp_signer signer,
+                                                     const uint8_t *body, size_t len, const uint8_t *chain,
+                                                     size_t chain_len, const uint8_t *root_der,
+                                                     size_t root_der_len, int64_t at, struct cvm_report *rep,
+                                                     struct cvm_amd_item_info *out);
+
 /* struct cvm_amd_result is AMD's verdict on one report. */
 struct cvm_amd_result {
 	struct cvm_snp_report report; /* parsed fields; signed_data borrows from the buffer */

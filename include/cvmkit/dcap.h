@@ -208,6 +208,45 @@ CVM_API void cvm_dcap_verified_free(struct cvm_dcap_verified *v);
 CVM_API const struct cvm_tcb_info *cvm_dcap_verified_tcb_info(const struct cvm_dcap_verified *v);
 CVM_API const struct cvm_qe_identity *cvm_dcap_verified_qe_identity(const struct cvm_dcap_verified *v);
 
+/* One item of Intel's collateral, as a PCS or PCCS serves it. */
+enum cvm_dcap_item_kind {
+	CVM_DCAP_ITEM_TCB_INFO = 1,    /* JSON; issuer chain [TCB Signing, root] */
+	CVM_DCAP_ITEM_QE_IDENTITY = 2, /* JSON (QE, TD_QE or QVE); issuer chain [TCB Signing, root] */
+	CVM_DCAP_ITEM_PCK_CRL = 3,     /* DER or PEM; issuer chain [PCK Platform or Processor CA, root] */
+	CVM_DCAP_ITEM_ROOT_CRL = 4,    /* DER or PEM; no chain: signed by the root */
+	CVM_DCAP_ITEM_PCK_CERT = 5,    /* PEM; issuer chain [PCK Platform or Processor CA, root] */
+};
+
+/* struct cvm_dcap_item_info is what an item that authenticated says about
+ * itself: its dates, and what names it (to compare with what was asked). */
+struct cvm_dcap_item_info {
+	int64_t issued;      /* issueDate / thisUpdate / notBefore */
+	int64_t next_update; /* nextUpdate / notAfter of the item itself */
+	int64_t expires;     /* the earliest nextUpdate / notAfter of the item and its chain */
+	enum cvm_tee tee;    /* TCB_INFO: from its id */
+	uint8_t fmspc[6];    /* TCB_INFO, PCK_CERT */
+	char id[8];          /* QE_IDENTITY: "QE", "TD_QE", "QVE" */
+	bool ca_platform;    /* PCK_CRL, PCK_CERT: issued by the PCK Platform CA (else Processor) */
+};
+
+/* cvm_dcap_item_authenticate checks one item alone at Unix time `at`, as
+ * cvm_dcap_collateral_authenticate checks it among the others, anchored in
+ * `root_der` (NULL: the built-in Intel SGX Root CA): a TCB info or QE
+ * identity signed by the TCB Signing certificate of `chain_pem`, a PCK CRL
+ * signed by the PCK CA of `chain_pem`, a root CA CRL signed by the root, a
+ * PCK certificate (`body`, PEM) issued by the PCK CA of `chain_pem`; every
+ * certificate in Intel's role, and the item and its chain valid at `at`.
+ * When `root_crl` is given it must be the root's and current, and no
+ * certificate the root issued may be on it. Fills `out` (may be NULL).
+ * Steps go to `rep`. Returns 0, CVM_E_INVAL, CVM_E_FORMAT, CVM_E_CHAIN,
+ * CVM_E_SIGNATURE, CVM_E_EXPIRED, CVM_E_REVOKED, CVM_E_UNSUPPORTED or
+ * CVM_E_NOMEM. It applies no policy. */
+CVM_API CVM_MUST_CHECK int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body,
+                                                      size_t len, const uint8_t *chain_pem, size_t chain_len,
+                                                      const uint8_t *root_crl, size_t root_crl_len,
+                                                      const uint8_t *root_der, size_t root_der_len, int64_t at,
+                                                      struct cvm_report *rep, struct cvm_dcap_item_info *out);
+
 /* struct cvm_dcap_result is Intel's verdict on one quote. */
 struct cvm_dcap_result {
 	struct cvm_quote quote;         /* borrows from the quote buffer */

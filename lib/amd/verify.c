@@ -690,38 +690,23 @@ static void tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t len)
 		               t->snp, t->microcode);
 }
 
-int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                               const uint8_t *root_der, size_t root_der_len, int64_t at,
-                               struct cvm_report *rep, struct cvm_amd_verified **out)
+/* chain_head checks the anchor, the intermediate (ASK or ASVK) for `signer`
+ * and the CRL when `c` has one, into `v`: everything but the VCEK or VLEK. */
+static int chain_head(struct cvm_amd_verified *v, const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
+                      const uint8_t *root_der, size_t root_der_len, int64_t at, struct cvm_report *rep,
+                      enum cvm_snp_product *anchor_p, enum cvm_snp_product *inter_p)
 {
-	struct cvm_amd_verified *v = NULL;
 	struct cvm_cert_pool *pool = NULL;
 	struct chain_in in = {NULL, NULL};
-	enum cvm_snp_product anchor_p = CVM_SNP_PRODUCT_UNKNOWN, inter_p = CVM_SNP_PRODUCT_UNKNOWN;
 	enum cvm_snp_signer kind = CVM_SNP_SIGNER_NONE;
 	const char *role = signer == CVM_SNP_SIGNER_VLEK ? "asvk" : "ask";
 	const char *role_name = signer == CVM_SNP_SIGNER_VLEK ? "ASVK" : "ASK";
-	const char *vek_step = signer == CVM_SNP_SIGNER_VLEK ? "vlek" : "vcek";
-	const uint8_t *vek_bytes;
-	size_t vek_len;
-	char cn[64], what[96], tcb[96];
+	char cn[64], what[96];
 	unsigned bits = 0;
 	int r;
 
-	*out = NULL;
-	if (c == NULL || (signer != CVM_SNP_SIGNER_VCEK && signer != CVM_SNP_SIGNER_VLEK))
-		return CVM_E_INVAL;
-	vek_bytes = signer == CVM_SNP_SIGNER_VLEK ? c->vlek : c->vcek;
-	vek_len = signer == CVM_SNP_SIGNER_VLEK ? c->vlek_len : c->vcek_len;
-	if (vek_bytes == NULL) {
-		cvm_report_add(rep, vek_step, false,
-		               "the report is signed by a %s, and the collateral has no %s",
-		               signer_name(signer), signer == CVM_SNP_SIGNER_VLEK ? "vlek.der" : "vcek.der");
-		return CVM_E_CHAIN;
-	}
-	v = calloc(1, sizeof(*v));
-	if (v == NULL)
-		return CVM_E_NOMEM;
+	*anchor_p = CVM_SNP_PRODUCT_UNKNOWN;
+	*inter_p = CVM_SNP_PRODUCT_UNKNOWN;
 	v->info.valid_from = INT64_MIN;
 	v->info.valid_until = INT64_MAX;
 	r = cvm_cert_pool_new(&pool);
@@ -763,7 +748,7 @@ int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_
 	}
 
 	/* The anchor. */
-	r = anchor_pick(v, &in, root_der, root_der_len, pool, &anchor_p, rep);
+	r = anchor_pick(v, &in, root_der, root_der_len, pool, anchor_p, rep);
 	if (r != CVM_OK)
 		goto out;
 	r = window_check(rep, "ark", "the ARK", cvm_cert_not_before(v->anchor), cvm_cert_not_after(v->anchor),
@@ -792,7 +777,7 @@ int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_
 	v->intermediate = in.intermediate;
 	in.intermediate = NULL;
 	cert_cn(v->intermediate, cn, sizeof(cn));
-	(void)intermediate_kind(cn, &kind, &inter_p);
+	(void)intermediate_kind(cn, &kind, inter_p);
 	(void)snprintf(what, sizeof(what), "the %s '%s'", role_name, cn);
 	r = window_check(rep, role, what, cvm_cert_not_before(v->intermediate),
 	                 cvm_cert_not_after(v->intermediate), at);
@@ -805,7 +790,7 @@ int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_
 	r = rsa_key_check(v->intermediate, role, what, rep, &bits);
 	if (r != CVM_OK)
 		goto out;
-	r = intermediate_role(v->intermediate, kind, inter_p, what, role, rep);
+	r = intermediate_role(v->intermediate, kind, *inter_p, what, role, rep);
 	if (r != CVM_OK)
 		goto out;
 	r = issued_check(v->intermediate, v->anchor, role, what, rep);
@@ -821,6 +806,44 @@ int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_
 	               bits);
 
 	r = crl_check(v, c, at, role_name, rep);
+	if (r != CVM_OK)
+		goto out;
+
+out:
+	cvm_cert_free(in.intermediate);
+	cvm_cert_free(in.ark);
+	cvm_cert_pool_free(pool);
+	return r;
+}
+
+int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
+                               const uint8_t *root_der, size_t root_der_len, int64_t at,
+                               struct cvm_report *rep, struct cvm_amd_verified **out)
+{
+	struct cvm_amd_verified *v = NULL;
+	enum cvm_snp_product anchor_p = CVM_SNP_PRODUCT_UNKNOWN, inter_p = CVM_SNP_PRODUCT_UNKNOWN;
+	const char *role_name = signer == CVM_SNP_SIGNER_VLEK ? "ASVK" : "ASK";
+	const char *vek_step = signer == CVM_SNP_SIGNER_VLEK ? "vlek" : "vcek";
+	const uint8_t *vek_bytes;
+	size_t vek_len;
+	char what[96], tcb[96];
+	int r;
+
+	*out = NULL;
+	if (c == NULL || (signer != CVM_SNP_SIGNER_VCEK && signer != CVM_SNP_SIGNER_VLEK))
+		return CVM_E_INVAL;
+	vek_bytes = signer == CVM_SNP_SIGNER_VLEK ? c->vlek : c->vcek;
+	vek_len = signer == CVM_SNP_SIGNER_VLEK ? c->vlek_len : c->vcek_len;
+	if (vek_bytes == NULL) {
+		cvm_report_add(rep, vek_step, false,
+		               "the report is signed by a %s, and the collateral has no %s",
+		               signer_name(signer), signer == CVM_SNP_SIGNER_VLEK ? "vlek.der" : "vcek.der");
+		return CVM_E_CHAIN;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return CVM_E_NOMEM;
+	r = chain_head(v, c, signer, root_der, root_der_len, at, rep, &anchor_p, &inter_p);
 	if (r != CVM_OK)
 		goto out;
 
@@ -866,9 +889,88 @@ int cvm_amd_chain_authenticate(const struct cvm_amd_collateral *c, enum cvm_snp_
 	*out = v;
 	v = NULL; /* transferred */
 out:
-	cvm_cert_free(in.intermediate);
-	cvm_cert_free(in.ark);
-	cvm_cert_pool_free(pool);
+	cvm_amd_verified_free(v);
+	return r;
+}
+
+int cvm_amd_item_authenticate(enum cvm_amd_item_kind kind, enum cvm_snp_signer signer, const uint8_t *body,
+                              size_t len, const uint8_t *chain, size_t chain_len, const uint8_t *root_der,
+                              size_t root_der_len, int64_t at, struct cvm_report *rep,
+                              struct cvm_amd_item_info *out)
+{
+	struct cvm_amd_collateral c;
+	struct cvm_amd_verified *v = NULL;
+	struct cvm_amd_item_info info;
+	enum cvm_snp_product anchor_p, inter_p;
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	memset(&c, 0, sizeof(c));
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (body == NULL || len == 0 || (signer != CVM_SNP_SIGNER_VCEK && signer != CVM_SNP_SIGNER_VLEK) ||
+	    (kind != CVM_AMD_ITEM_CHAIN && chain == NULL))
+		return CVM_E_INVAL;
+	/* The collateral struct only borrows here; nothing frees it. */
+	switch (kind) {
+	case CVM_AMD_ITEM_CHAIN:
+		c.cert_chain = (uint8_t *)(uintptr_t)body;
+		c.cert_chain_len = len;
+		break;
+	case CVM_AMD_ITEM_CRL:
+		c.cert_chain = (uint8_t *)(uintptr_t)chain;
+		c.cert_chain_len = chain_len;
+		c.crl = (uint8_t *)(uintptr_t)body;
+		c.crl_len = len;
+		break;
+	case CVM_AMD_ITEM_VCEK:
+		if (signer != CVM_SNP_SIGNER_VCEK)
+			return CVM_E_INVAL;
+		c.cert_chain = (uint8_t *)(uintptr_t)chain;
+		c.cert_chain_len = chain_len;
+		c.vcek = (uint8_t *)(uintptr_t)body;
+		c.vcek_len = len;
+		r = cvm_amd_chain_authenticate(&c, signer, root_der, root_der_len, at, rep, &v);
+		if (r != CVM_OK)
+			goto out;
+		info.vek = v->info;
+		info.product = v->info.product;
+		info.issued = cvm_cert_not_before(v->vek);
+		info.next_update = cvm_cert_not_after(v->vek);
+		info.expires = v->info.valid_until;
+		goto done;
+	default:
+		return CVM_E_INVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return CVM_E_NOMEM;
+	r = chain_head(v, &c, signer, root_der, root_der_len, at, rep, &anchor_p, &inter_p);
+	if (r != CVM_OK)
+		goto out;
+	info.product = inter_p != CVM_SNP_PRODUCT_UNKNOWN ? inter_p : anchor_p;
+	if (kind == CVM_AMD_ITEM_CRL) {
+		struct cvm_crl *crl = NULL;
+
+		if (!v->info.crl_checked) {
+			r = CVM_E_INTERNAL;
+			goto out;
+		}
+		r = cvm_crl_parse(body, len, &crl);
+		if (r != CVM_OK)
+			goto out;
+		info.issued = cvm_crl_this_update(crl);
+		info.next_update = cvm_crl_next_update(crl);
+		cvm_crl_free(crl);
+	} else {
+		info.issued = cvm_cert_not_before(v->intermediate);
+		info.next_update = cvm_cert_not_after(v->intermediate);
+	}
+	info.expires = v->info.valid_until;
+done:
+	if (out != NULL)
+		*out = info;
+out:
 	cvm_amd_verified_free(v);
 	return r;
 }

@@ -3,7 +3,10 @@
  * such pairs. Read from the extension's OCTET STRING with our DER reader. */
 #include <string.h>
 
+#include <cvmkit/crypto.h>
+
 #include "dcap_int.h"
+#include "dcap_lib.h"
 
 /* DER contents of 1.2.840.113741.1.13.1 */
 static const uint8_t sgx_ext_oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01};
@@ -132,4 +135,34 @@ int cvm_pck_info_parse(const struct cvm_rd *ext, struct cvm_pck_info *out)
 	if ((seen & 0x3eu) != 0x3eu)
 		return CVM_E_FORMAT; /* PPID, TCB, PCE-ID, FMSPC and SGX type are required */
 	return CVM_OK;
+}
+
+int cvm_dcap_pck_identify(const uint8_t *pem, size_t len, uint8_t fmspc[6], bool *platform_ca)
+{
+	struct cvm_cert **certs = NULL;
+	struct cvm_pck_info pck;
+	struct cvm_rd ext;
+	size_t n = 0;
+	char issuer[256];
+	int r;
+
+	*platform_ca = false;
+	r = cvm_certs_parse_pem(pem, len, &certs, &n);
+	if (r != CVM_OK || n == 0) {
+		r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
+		goto out;
+	}
+	r = cvm_cert_ext(certs[0], CVM_SGX_EXT_OID, &ext);
+	if (r == CVM_OK)
+		r = cvm_pck_info_parse(&ext, &pck);
+	if (r != CVM_OK) {
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	memcpy(fmspc, pck.fmspc, sizeof(pck.fmspc));
+	cvm_cert_issuer(certs[0], issuer, sizeof(issuer));
+	*platform_ca = strstr(issuer, "CN = Intel SGX PCK Platform CA") != NULL;
+out:
+	cvm_certs_free(certs, n);
+	return r;
 }

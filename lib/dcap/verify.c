@@ -332,7 +332,7 @@ static int chain_authenticate(struct cvm_dcap_verified *v, struct cvm_report *re
 			               issuer == root ? "the root CA " : "", iss);
 			return r;
 		}
-		if (issuer == root && cvm_crl_revokes(root_crl, certs[i])) {
+		if (issuer == root && root_crl != NULL && cvm_crl_revokes(root_crl, certs[i])) {
 			char serial[80];
 
 			cvm_cert_serial(certs[i], serial, sizeof(serial));
@@ -559,6 +559,222 @@ int cvm_dcap_collateral_authenticate(const struct cvm_dcap_collateral *c, const 
 	v = NULL; /* transferred */
 out:
 	cvm_certs_free(chain, chain_n);
+	cvm_dcap_verified_free(v);
+	return r;
+}
+
+/* root_setup makes `v` ready to check items under the anchor `root_der`
+ * (NULL: the built-in root): the pool, the root, its window. */
+static int root_setup(struct cvm_dcap_verified *v, const uint8_t *root_der, size_t root_der_len, int64_t at,
+                      struct cvm_report *rep)
+{
+	char subj[256];
+	bool builtin = root_der == NULL || root_der == cvm_intel_sgx_root_ca_der;
+	int r;
+
+	v->valid_from = INT64_MIN;
+	v->valid_until = INT64_MAX;
+	r = cvm_cert_pool_new(&v->pool);
+	if (r != CVM_OK)
+		return r;
+	if (builtin)
+		r = builtin_root(&v->root);
+	else
+		r = cvm_cert_parse(root_der, root_der_len, &v->root);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, "root", false, "the trust anchor is not a DER or PEM certificate");
+		return r;
+	}
+	cvm_cert_pool_add(v->pool, v->root);
+	r = window_check(rep, "root", "the root CA", cvm_cert_not_before(v->root), cvm_cert_not_after(v->root),
+	                 at);
+	if (r != CVM_OK)
+		return r;
+	narrow(&v->valid_from, &v->valid_until, cvm_cert_not_before(v->root), cvm_cert_not_after(v->root));
+	cvm_cert_subject(v->root, subj, sizeof(subj));
+	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj, builtin ? "built in" : "given explicitly");
+	return CVM_OK;
+}
+
+static bool is_platform_ca(const struct cvm_cert *c)
+{
+	return intel_named(c, "Intel SGX PCK Platform CA");
+}
+
+/* item_pck_authenticate checks a PCK CRL (`crl` true) or a PCK certificate
+ * against the PCK CA chain `chain_pem`. */
+static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const uint8_t *body, size_t len,
+                                 const uint8_t *chain_pem, size_t chain_len, int64_t at, struct cvm_report *rep,
+                                 struct cvm_dcap_item_info *info)
+{
+	static const struct role *const ca_roles[] = {&role_pck_ca};
+	static const struct role *const cert_roles[] = {&role_pck, &role_pck_ca};
+	struct cvm_cert **chain = NULL, **all = NULL, **leaf = NULL;
+	size_t chain_n = 0, leaf_n = 0;
+	struct cvm_crl *c = NULL;
+	struct cvm_pck_info pck;
+	struct cvm_rd ext;
+	const char *step = crl ? "pck_crl" : "pck_cert";
+	int r;
+
+	r = cvm_cert_pool_parse_pem(v->pool, chain_pem, chain_len, &chain, &chain_n);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, step, false, "the %s issuer chain is not a PEM certificate chain",
+		               crl ? "PCK CRL" : "PCK certificate");
+		goto out;
+	}
+	if (crl) {
+		r = chain_authenticate(v, rep, step, "PCK CRL issuer chain", chain, chain_n, ca_roles, 1, at,
+		                       &v->valid_from, &v->valid_until);
+		if (r != CVM_OK)
+			goto out;
+		r = crl_load(rep, step, "the PCK CRL", body, len, chain[0], at, &c, &v->valid_from,
+		             &v->valid_until);
+		if (r != CVM_OK)
+			goto out;
+		info->issued = cvm_crl_this_update(c);
+		info->next_update = cvm_crl_next_update(c);
+		info->ca_platform = is_platform_ca(chain[0]);
+		cvm_report_add(rep, step, true, "signed by the PCK CA of its chain, which the root issued");
+		goto out;
+	}
+	r = cvm_cert_pool_parse_pem(v->pool, body, len, &leaf, &leaf_n);
+	if (r != CVM_OK || leaf_n != 1) {
+		cvm_report_add(rep, step, false, "the PCK certificate is not one PEM certificate");
+		r = r != CVM_OK ? r : CVM_E_FORMAT;
+		goto out;
+	}
+	if (chain_n > SIZE_MAX / sizeof(*all) - 1) {
+		r = CVM_E_TOO_LARGE;
+		goto out;
+	}
+	all = calloc(chain_n + 1, sizeof(*all));
+	if (all == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	all[0] = leaf[0];
+	for (size_t i = 0; i < chain_n; i++)
+		all[i + 1] = chain[i];
+	r = chain_authenticate(v, rep, step, "PCK certificate chain", all, chain_n + 1, cert_roles, 2, at,
+	                       &v->valid_from, &v->valid_until);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_cert_ext(leaf[0], CVM_SGX_EXT_OID, &ext);
+	if (r == CVM_OK)
+		r = cvm_pck_info_parse(&ext, &pck);
+	if (r != CVM_OK) {
+		cvm_report_add(rep, step, false, "the PCK certificate has no valid SGX extension");
+		goto out;
+	}
+	memcpy(info->fmspc, pck.fmspc, sizeof(info->fmspc));
+	info->issued = cvm_cert_not_before(leaf[0]);
+	info->next_update = cvm_cert_not_after(leaf[0]);
+	info->ca_platform = is_platform_ca(chain[0]);
+	cvm_report_add(rep, step, true, "PCK certificate issued by the PCK CA of its chain, which the root issued");
+out:
+	free(all);
+	cvm_crl_free(c);
+	cvm_certs_free(leaf, leaf_n);
+	cvm_certs_free(chain, chain_n);
+	return r;
+}
+
+int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body, size_t len,
+                               const uint8_t *chain_pem, size_t chain_len, const uint8_t *root_crl,
+                               size_t root_crl_len, const uint8_t *root_der, size_t root_der_len, int64_t at,
+                               struct cvm_report *rep, struct cvm_dcap_item_info *out)
+{
+	struct cvm_dcap_item_info info;
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_crl *own_crl = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (body == NULL || len == 0 || (kind != CVM_DCAP_ITEM_ROOT_CRL && chain_pem == NULL))
+		return CVM_E_INVAL;
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return CVM_E_NOMEM;
+	r = root_setup(v, root_der, root_der_len, at, rep);
+	if (r != CVM_OK)
+		goto out;
+	if (kind == CVM_DCAP_ITEM_ROOT_CRL || root_crl != NULL) {
+		const uint8_t *crl = kind == CVM_DCAP_ITEM_ROOT_CRL ? body : root_crl;
+		size_t crl_len = kind == CVM_DCAP_ITEM_ROOT_CRL ? len : root_crl_len;
+
+		r = crl_load(rep, "root_ca_crl", "the root CA CRL", crl, crl_len, v->root, at, &own_crl,
+		             &v->valid_from, &v->valid_until);
+		if (r != CVM_OK)
+			goto out;
+		if (cvm_crl_revokes(own_crl, v->root)) {
+			cvm_report_add(rep, "root_ca_crl", false, "the root CA CRL revokes the root CA itself");
+			r = CVM_E_REVOKED;
+			goto out;
+		}
+		v->root_crl = own_crl;
+		own_crl = NULL; /* transferred */
+		if (kind == CVM_DCAP_ITEM_ROOT_CRL) {
+			info.issued = cvm_crl_this_update(v->root_crl);
+			info.next_update = cvm_crl_next_update(v->root_crl);
+			cvm_report_add(rep, "root_ca_crl", true, "signed by the root, current");
+		}
+	}
+	switch (kind) {
+	case CVM_DCAP_ITEM_ROOT_CRL:
+		break;
+	case CVM_DCAP_ITEM_TCB_INFO:
+		r = cvm_tcb_info_parse(body, len, &v->tcb_info, &span, sig);
+		if (r != CVM_OK) {
+			cvm_report_add(rep, "tcb_info", false, "the TCB info cannot be used: %s", cvm_strerror(r));
+			goto out;
+		}
+		r = signed_json_authenticate(v, rep, "tcb_info", "TCB info", "TCB info issuer chain", chain_pem,
+		                             chain_len, &span, sig, v->tcb_info->issue_date,
+		                             v->tcb_info->next_update, at);
+		if (r != CVM_OK)
+			goto out;
+		info.issued = v->tcb_info->issue_date;
+		info.next_update = v->tcb_info->next_update;
+		info.tee = v->tcb_info->tee;
+		memcpy(info.fmspc, v->tcb_info->fmspc, sizeof(info.fmspc));
+		break;
+	case CVM_DCAP_ITEM_QE_IDENTITY:
+		r = cvm_qe_identity_parse(body, len, &v->qe_identity, &span, sig);
+		if (r != CVM_OK) {
+			cvm_report_add(rep, "qe_identity", false, "the enclave identity cannot be used: %s",
+			               cvm_strerror(r));
+			goto out;
+		}
+		r = signed_json_authenticate(v, rep, "qe_identity", "enclave identity", "enclave identity issuer chain",
+		                             chain_pem, chain_len, &span, sig, v->qe_identity->issue_date,
+		                             v->qe_identity->next_update, at);
+		if (r != CVM_OK)
+			goto out;
+		info.issued = v->qe_identity->issue_date;
+		info.next_update = v->qe_identity->next_update;
+		(void)snprintf(info.id, sizeof(info.id), "%s", v->qe_identity->id);
+		break;
+	case CVM_DCAP_ITEM_PCK_CRL:
+	case CVM_DCAP_ITEM_PCK_CERT:
+		r = item_pck_authenticate(v, kind == CVM_DCAP_ITEM_PCK_CRL, body, len, chain_pem, chain_len, at,
+		                          rep, &info);
+		if (r != CVM_OK)
+			goto out;
+		break;
+	default:
+		r = CVM_E_INVAL;
+		goto out;
+	}
+	info.expires = v->valid_until;
+	if (out != NULL)
+		*out = info;
+out:
+	cvm_crl_free(own_crl);
 	cvm_dcap_verified_free(v);
 	return r;
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# cvm-verifierd as a service: two prefork workers on one TCP port (port 0,
+# --port-file), /health and /metrics, the JSON errors (404, 405, 400, 413),
+# the read APIs' parameter checks (400/404 before any cache lookup), both
+# workers answering on the shared socket, a killed worker restarted by the
+# supervisor and counted in the shared metrics, and a clean stop on SIGTERM.
+# Also the command line: a config key it does not know, and --verify on a
+# body that is not a request.
+set -euo pipefail
+
+bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
+[ -x "$bin/cvm-verifierd" ] || { echo "verifierd_server: $bin/cvm-verifierd is missing (build it first)"; exit 1; }
+command -v curl >/dev/null || { echo "verifierd_server: curl is missing (scripts/setup.sh installs it)"; exit 1; }
+command -v python3 >/dev/null || { echo "verifierd_server: python3 is missing"; exit 1; }
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-verifierd-server.XXXXXX")"
+pid=""
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fails=0
+pass() { :; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then pass; else fail "$2"; fi; }
+
+# 1. The config file: an unknown key is refused with its line.
+printf '[verifierd]\nlisten = 127.0.0.1:0\nworkerz = 2\n' >"$tmp/bad.conf"
+if "$bin/cvm-verifierd" -c "$tmp/bad.conf" --cache "$tmp/cache" >"$tmp/bad.out" 2>&1; then
+	fail "a config with an unknown key was accepted"
+else
+	grep -q "line 3" "$tmp/bad.out" || fail "the config error does not name the line: $(cat "$tmp/bad.out")"
+fi
+
+cat >"$tmp/verifierd.conf" <<CONF
+[verifierd]
+listen = 127.0.0.1:0
+workers = 2
+[cache]
+dir = $tmp/cache
+[http]
+max_body = 4096
+CONF
+
+"$bin/cvm-verifierd" -c "$tmp/verifierd.conf" --port-file "$tmp/port" >"$tmp/vd.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && grep -c event=worker_start "$tmp/vd.log" | grep -q 2 && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+if ! kill -0 "$pid" 2>/dev/null; then
+	cat "$tmp/vd.log"
+	# Until lib/collateral lands (issue 11, branch issue11-coll), its
+	# placeholder cannot open a cache and the daemon rightly refuses to start.
+	if grep -q "cannot open the collateral cache .*unsupported" "$tmp/vd.log"; then
+		echo "verifierd_server: SKIP: lib/collateral is still the placeholder (cvm_cache_open is unsupported)"
+		exit 77
+	fi
+	echo "verifierd_server: the daemon exited at start"
+	exit 1
+fi
+port="$(cat "$tmp/port")"
+base="http://127.0.0.1:$port"
+
+# req METHOD PATH [curl args...]: prints the status; headers to $tmp/h, body to $tmp/b
+req() {
+	local m="$1" p="$2"
+	shift 2
+	curl -s -o "$tmp/b" -D "$tmp/h" -w '%{http_code}' -X "$m" "$@" "$base$p"
+}
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$tmp/b" "$1"; }
+
+# 2. /health: what dstack clients read, and which worker answered.
+check '[ "$(req GET /health)" = 200 ]' "/health is not 200"
+check '[ "$(json "d[\"status\"]")" = ok ] && [ "$(json "d[\"service\"]")" = cvm-verifierd ]' "/health: $(cat "$tmp/b")"
+check 'grep -qi "^content-type: application/json" "$tmp/h"' "/health is not JSON"
+
+# 3. Errors are JSON with a message.
+check '[ "$(req GET /nope)" = 404 ] && [ -n "$(json "d[\"error\"]")" ]' "unknown route: $(cat "$tmp/b")"
+check '[ "$(req POST /health)" = 405 ] && grep -qi "^allow: GET" "$tmp/h"' "POST /health is not 405 with Allow"
+check '[ "$(req GET /cvmkit/v1/verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /cvmkit/v1/verify is not 405"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{not json")" = 400 ]' \
+	"malformed JSON to /cvmkit/v1/verify: $(cat "$tmp/b")"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"zz\"}")" = 400 ]' \
+	"a quote that is not hex: $(cat "$tmp/b")"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"report\":\"00\"}")" = 400 ]' \
+	"both quote and report: $(cat "$tmp/b")"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"bogus\":1}")" = 400 ]' \
+	"an unknown key: $(cat "$tmp/b")"
+head -c 5000 /dev/zero >"$tmp/big"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
+	"a body over max_body is not 413: $(cat "$tmp/b")"
+
+# 4. The read APIs check their parameters as Intel's PCS and AMD's KDS do.
+pccs=/sgx/certification/v4
+for q in "tcb" "tcb?fmspc=00906ED5000" "tcb?fmspc=00906ED5000G" "tcb?fmspc=00906ED50000&fmspc=00906ED50000" \
+	"tcb?fmspc=00906ED50000&update=later" "tcb?fmspc=00906ED50000&bogus=1" "pckcrl" "pckcrl?ca=other" \
+	"pckcrl?ca=processor&encoding=base64" "qe/identity?update=x" "rootcacrl?x=1" \
+	"pckcert?cpusvn=00&pcesvn=0000&pceid=0000" "tcb?fmspc=%zz"; do
+	check '[ "$(req GET "$pccs/$q")" = 400 ]' "PCCS $q: $(cat "$tmp/b")"
+	check 'grep -qi "^request-id: [0-9a-f]\{32\}" "$tmp/h"' "PCCS $q: no Request-ID"
+done
+check '[ "$(req GET "$pccs/nothing")" = 404 ]' "PCCS unknown resource"
+check '[ "$(req GET "/tdx/certification/v4/pckcrl?ca=processor")" = 404 ]' "tdx has no pckcrl"
+hwid="$(printf 'ab%.0s' $(seq 64))"
+for q in "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8" "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=256" \
+	"Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115&fmcSPL=1" "Milan/abcd?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" \
+	"Turin/0011223344556677?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" "Milan/cert_chain?x=1"; do
+	check '[ "$(req GET "/vcek/v1/$q")" = 400 ]' "KDS $q: $(cat "$tmp/b")"
+done
+for q in /vcek/v1/Naples/cert_chain /vcek/v1/Milan-B0/cert_chain /vcek/v1/Milan /vcek/v1/Milan/cert_chain/x \
+	"/vlek/v1/Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115"; do
+	check '[ "$(req GET "$q")" = 404 ]' "KDS $q: $(cat "$tmp/b")"
+done
+
+# 5. Both workers answer on the shared socket.
+pids=""
+for _ in $(seq 200); do
+	req GET /health >/dev/null
+	pids="$(printf '%s\n%s' "$pids" "$(json 'd["worker"]')" | sort -u | grep . || true)"
+	[ "$(printf '%s\n' "$pids" | wc -l)" -ge 2 ] && break
+done
+check '[ "$(printf "%s\n" "$pids" | wc -l)" -eq 2 ]' "two workers should answer, saw: $pids"
+
+# 6. /metrics: Prometheus text, counters of the whole service.
+check '[ "$(req GET /metrics)" = 200 ]' "/metrics is not 200"
+check 'grep -qi "^content-type: text/plain; version=0.0.4" "$tmp/h"' "/metrics content type: $(grep -i content-type "$tmp/h")"
+check 'grep -q "^cvm_verifierd_inflight_requests " "$tmp/b"' "/metrics has no in-flight gauge"
+check 'grep -q "^cvm_verifierd_request_seconds_bucket{le=\"+Inf\"} " "$tmp/b"' "/metrics has no latency histogram"
+check 'grep -q "^cvm_verifierd_verifications_total{api=\"cvmkit\",result=\"error\"} [1-9]" "$tmp/b"' \
+	"the malformed cvmkit requests were not counted as errors"
+n4="$(sed -n 's/^cvm_verifierd_requests_total{code="4xx"} \([0-9]*\)$/\1/p' "$tmp/b")"
+check '[ "${n4:-0}" -ge 25 ]' "4xx answers counted by all workers: ${n4:-none}"
+
+# 7. A killed worker is restarted, and the service keeps answering.
+workers="$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true)"
+check '[ "$(printf "%s\n" "$workers" | wc -l)" -eq 2 ]' "the supervisor should have two children: $workers"
+victim="$(printf '%s\n' "$workers" | head -1)"
+kill -KILL "$victim"
+for _ in $(seq 50); do
+	grep -q "event=worker_died pid=$victim" "$tmp/vd.log" && [ "$(grep -c event=worker_start "$tmp/vd.log")" -ge 3 ] && break
+	sleep 0.1
+done
+check 'grep -q "event=worker_died pid=$victim signal=9 action=restart" "$tmp/vd.log"' "the dead worker was not logged"
+check '[ "$(req GET /health)" = 200 ]' "/health after a worker died"
+req GET /metrics >/dev/null
+check 'grep -q "^cvm_verifierd_worker_restarts_total 1$" "$tmp/b"' "restart not counted: $(grep restarts "$tmp/b")"
+workers2="$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true)"
+check '[ "$(printf "%s\n" "$workers2" | wc -l)" -eq 2 ] && ! printf "%s\n" "$workers2" | grep -qx "$victim"' \
+	"two workers again after the restart: $workers2"
+
+# 8. SIGTERM: the workers stop, then the supervisor, with status 0.
+kill -TERM "$pid"
+rc=0
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+	fail "the daemon did not stop within 10 s of SIGTERM"
+else
+	wait "$pid" || rc=$?
+	check '[ "$rc" -eq 0 ]' "exit status $rc after SIGTERM"
+fi
+pid=""
+for w in $workers2; do
+	check '! kill -0 "$w" 2>/dev/null' "worker $w outlived the supervisor"
+done
+check 'grep -q "event=stop" "$tmp/vd.log"' "no event=stop line"
+
+# 9. --verify on a body that is no request: an error (1), never a verdict.
+printf 'not json' >"$tmp/notjson"
+rc=0
+"$bin/cvm-verifierd" -c "$tmp/verifierd.conf" --verify "$tmp/notjson" >"$tmp/v.out" 2>"$tmp/v.err" || rc=$?
+check '[ "$rc" -eq 1 ]' "--verify on a non-request exited $rc: $(cat "$tmp/v.err")"
+
+if [ "$fails" -ne 0 ]; then
+	echo "--- daemon log"
+	tail -40 "$tmp/vd.log"
+	echo "verifierd_server: $fails failure(s)"
+	exit 1
+fi
+echo "verifierd_server: ok"
