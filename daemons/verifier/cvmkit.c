@@ -332,8 +332,9 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		(void)json_array_append_new(adv, json_string(dres.advisory_ids[i]));
 	meas = rq.is_snp ? measurements_snp(&ares) : (r == CVM_OK ? measurements_dcap(&dres) : json_object());
 	o = json_pack(
-	    "{s:b, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:s?}", "ok", vr == CVM_OK, "tee", tee, "tcb_status",
-	    rq.is_snp ? (ares.authentic ? "authentic" : "None") : cvm_tcb_status_name(dres.tcb_status),
+	    "{s:b, s:s, s:s?, s:o, s:o, s:o, s:s, s:o, s:s?}", "ok", vr == CVM_OK, "tee", tee, "tcb_status",
+	    /* none without a matching TCB level; SEV-SNP has no such status */
+	    rq.is_snp || dres.tcb_status == CVM_TCB_NONE ? NULL : cvm_tcb_status_name(dres.tcb_status),
 	    "advisory_ids", adv, "measurements", meas, "steps", steps_json(&rep), "trust_anchor", anchor,
 	    "collateral", collateral_json(&info, now), "reason",
 	    vr == CVM_OK ? NULL
