@@ -89,6 +89,57 @@ int cli_read_file(const char *cmd, const char *what, const char *path, size_t ma
  * why, naming `what` (e.g. "--root certificate"), and returns CLI_EXIT_ERROR. */
 int cli_load_cert(const char *cmd, const char *what, const char *path, uint8_t **der, size_t *der_len);
 
+/* The collateral cache options (cmd_collateral.c), shared by `cvm
+ * collateral`, `cvm quote verify` and `cvm attestation verify`. */
+#define CLI_OPT_CACHE 0x180
+#define CLI_OPT_INTEL_URL 0x181
+#define CLI_OPT_AMD_URL 0x182
+#define CLI_OPT_OFFLINE 0x183
+#define CLI_OPT_REFRESH 0x184
+#define CLI_OPT_TIMEOUT 0x185
+#define CLI_OPT_REFRESH_AFTER 0x186
+/* clang-format off */
+#define CLI_CACHE_LONGOPTS                                                                                 \
+	{"cache", required_argument, NULL, CLI_OPT_CACHE},                                                 \
+	{"intel-url", required_argument, NULL, CLI_OPT_INTEL_URL},                                         \
+	{"amd-url", required_argument, NULL, CLI_OPT_AMD_URL},                                             \
+	{"offline", no_argument, NULL, CLI_OPT_OFFLINE},                                                   \
+	{"refresh", no_argument, NULL, CLI_OPT_REFRESH},                                                   \
+	{"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                             \
+	{"refresh-after", required_argument, NULL, CLI_OPT_REFRESH_AFTER}
+/* clang-format on */
+
+struct cli_cache_args {
+	const char *dir;       /* --cache; NULL: the default (cli_cache_open) */
+	const char *intel_url; /* --intel-url; NULL: $CVM_INTEL_URL, else none */
+	const char *amd_url;   /* --amd-url; NULL: $CVM_AMD_URL, else none */
+	bool offline;          /* --offline */
+	bool refresh;          /* --refresh: fetch even when current */
+	unsigned timeout_ms;   /* --timeout; 0: the library's default */
+	unsigned refresh_s;    /* --refresh-after; 0: the library's default */
+	bool progress;         /* progress of long operations on stderr (not with -q) */
+	char progress_cmd[64]; /* the command name the progress lines carry */
+	char dir_used[4096];   /* the folder cli_cache_open opened */
+};
+
+struct cvm_cache;
+struct cvm_cache_info;
+/* cli_cache_option handles one of CLI_CACHE_LONGOPTS inside a getopt loop:
+ * returns 1 if `c` was one, 0 if not, -1 on a bad value (reported). */
+int cli_cache_option(const char *cmd, struct cli_cache_args *a, int c, const char *arg);
+/* cli_cache_open opens the cache that `a` names, with the given trust
+ * anchors (NULL: the built-in ones); on failure it prints why and returns
+ * the exit code. */
+int cli_cache_open(const char *cmd, struct cli_cache_args *a, const uint8_t *intel_root,
+                   size_t intel_root_len, const uint8_t *amd_root, size_t amd_root_len,
+                   struct cvm_cache **out);
+/* cli_cache_info_text prints "collateral: <source>, N items, age S s,
+ * expires T[, upstream URL][; stale: ...]"; cli_cache_info_json adds the
+ * object "collateral" to `o` (0, or -1 when out of memory). */
+void cli_cache_info_text(const struct cvm_cache_info *info);
+struct json_t;
+int cli_cache_info_json(struct json_t *o, const struct cvm_cache_info *info);
+
 /* Commands. argv[0] is the command name. */
 int cmd_quote(int argc, char **argv);
 int cmd_eventlog(int argc, char **argv);
@@ -98,6 +149,7 @@ int cmd_ima(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_attestation(int argc, char **argv);
+int cmd_collateral(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <cvmkit/amd.h>
+#include <cvmkit/collateral.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
@@ -40,28 +41,32 @@ enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT, OPT_REPORT_DATA };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cvm attestation show FILE [--json]\n"
-	           "       cvm attestation verify FILE [--collateral DIR] [--root CERT] [--policy FILE]\n"
-	           "                              [--at UNIX_SECONDS] [--report-data HEX] [--json]\n"
-	           "\n"
-	           "FILE is dstack's VersionedAttestation (the guest API's Attest answer, the RA-TLS\n"
-	           "extension 1.3.6.1.4.1.62397.1.8): SCALE V0 or MessagePack V1, binary or hex text\n"
-	           "(detected).\n"
-	           "show    decodes it: platform, quote or report with its measurements, report data,\n"
-	           "        event log and its replay to the RTMRs, runtime events, the config document\n"
-	           "        and its hash, MRCONFIGID (TDX) or HOST_DATA (SEV-SNP); it verifies nothing.\n"
-	           "verify  checks the quote (TDX) or report (SEV-SNP) with the collateral in DIR and a\n"
-	           "        policy, that the event log replays to the quoted RTMRs, that the runtime events\n"
-	           "        replay to RTMR3, and that the report data is the quote's (and HEX, if given).\n"
-	           "  --collateral DIR   as for 'cvm quote verify' (without it the quote cannot be\n"
-	           "                     verified and the attestation is rejected)\n"
-	           "  --root CERT        trust anchor, DER or PEM (a simulated root must be given here)\n"
-	           "  --policy FILE      appraisal policy, JSON (default: strict, see docs/policy.md)\n"
-	           "  --at UNIX_SECONDS  verification time (default: now)\n"
-	           "  --report-data HEX  the 64 bytes (128 hex digits) the report data must be\n"
-	           "\n"
-	           "Common options: -v (library messages), -q (verdict only), --json (one JSON object).\n"
-	           "Exit codes: 0 accepted (show: decoded), 1 error, 2 usage, 3 rejected.\n");
+	fprintf(f,
+	        "usage: cvm attestation show FILE [--json]\n"
+	        "       cvm attestation verify FILE [--collateral DIR] [--root CERT] [--policy FILE]\n"
+	        "                              [--at UNIX_SECONDS] [--report-data HEX] [--json]\n"
+	        "                              [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
+	        "\n"
+	        "FILE is dstack's VersionedAttestation (the guest API's Attest answer, the RA-TLS\n"
+	        "extension 1.3.6.1.4.1.62397.1.8): SCALE V0 or MessagePack V1, binary or hex text\n"
+	        "(detected).\n"
+	        "show    decodes it: platform, quote or report with its measurements, report data,\n"
+	        "        event log and its replay to the RTMRs, runtime events, the config document\n"
+	        "        and its hash, MRCONFIGID (TDX) or HOST_DATA (SEV-SNP); it verifies nothing.\n"
+	        "verify  checks the quote (TDX) or report (SEV-SNP) with the collateral in DIR and a\n"
+	        "        policy, that the event log replays to the quoted RTMRs, that the runtime events\n"
+	        "        replay to RTMR3, and that the report data is the quote's (and HEX, if given).\n"
+	        "  --collateral DIR   as for 'cvm quote verify' (without it the collateral comes from\n"
+	        "                     the cache, with the cache options of 'cvm help collateral'; when\n"
+	        "                     it has none, the quote cannot be verified and the attestation\n"
+	        "                     is rejected)\n"
+	        "  --root CERT        trust anchor, DER or PEM (a simulated root must be given here)\n"
+	        "  --policy FILE      appraisal policy, JSON (default: strict, see docs/policy.md)\n"
+	        "  --at UNIX_SECONDS  verification time (default: now)\n"
+	        "  --report-data HEX  the 64 bytes (128 hex digits) the report data must be\n"
+	        "\n"
+	        "Common options: -v (library messages), -q (verdict only), --json (one JSON object).\n"
+	        "Exit codes: 0 accepted (show: decoded), 1 error, 2 usage, 3 rejected.\n");
 }
 
 /* ---- shared with cvm cert ratls show ------------------------------------ */
@@ -538,6 +543,11 @@ struct verify_ctx {
 	bool quote_verified;
 	bool simulated;
 	char reason[REASON_MAX];
+	/* without --collateral: the cache */
+	struct cli_cache_args cache;
+	bool from_cache;
+	struct cvm_cache_info cinfo;
+	char cache_err[1024]; /* why the cache had nothing usable */
 };
 
 static int load_collateral(struct verify_ctx *v)
@@ -555,6 +565,39 @@ static int load_collateral(struct verify_ctx *v)
 	        v->va->tee == CVM_RATLS_TEE_SNP ? "SEV-SNP" : "DCAP", v->collateral_dir,
 	        what[0] != '\0' ? what : cvm_strerror(r));
 	return CLI_EXIT_ERROR;
+}
+
+/* load_from_cache takes the quote's or report's collateral from the cache
+ * (fetching it when an upstream is configured). Whatever fails is kept in
+ * cache_err for the quote step, which then fails as without collateral. */
+static void load_from_cache(struct verify_ctx *v)
+{
+	struct cvm_cache *c = NULL;
+	bool snp = v->va->tee == CVM_RATLS_TEE_SNP;
+	unsigned flags = v->cache.refresh ? CVM_CACHE_REFRESH : 0;
+	char err[sizeof(v->cache_err) - 64] = "";
+	int r;
+
+	if (v->va->tee != CVM_RATLS_TEE_TDX && !snp)
+		return;
+	if (cli_cache_open(CMD_VERIFY, &v->cache, snp ? NULL : v->root, snp ? 0 : v->root_len,
+	                   snp ? v->root : NULL, snp ? v->root_len : 0, &c) != CLI_EXIT_OK) {
+		snprintf(v->cache_err, sizeof(v->cache_err), "the collateral cache cannot be opened");
+		return;
+	}
+	if (snp)
+		r = cvm_cache_amd(c, v->va->quote, v->va->quote_len, CVM_SNP_PRODUCT_UNKNOWN, NULL, 0, v->at,
+		                  flags, &v->amd, &v->cinfo, err, sizeof(err));
+	else
+		r = cvm_cache_dcap(c, v->va->quote, v->va->quote_len, v->at, flags, &v->dcap, &v->cinfo, err,
+		                   sizeof(err));
+	cvm_cache_close(c);
+	if (r == CVM_OK) {
+		v->from_cache = true;
+		return;
+	}
+	snprintf(v->cache_err, sizeof(v->cache_err), "none usable in the cache '%.*s': %s", 512,
+	         v->cache.dir_used, err[0] != '\0' ? err : cvm_strerror(r));
 }
 
 /* verify_steps runs every check, recording each as a step; returns the
@@ -576,11 +619,12 @@ static int verify_steps(struct verify_ctx *v)
 		               cvm_va_variant_name(va->variant));
 		return CVM_E_UNSUPPORTED;
 	}
-	if (v->collateral_dir == NULL) {
+	if (v->collateral_dir == NULL && !v->from_cache) {
 		cvm_report_add(
 		    &v->rep, "quote", false,
-		    "no --collateral given: the %s's signature, certificate chain and TCB cannot be "
-		    "verified",
+		    "no --collateral given%s%s: the %s's signature, certificate chain and TCB cannot "
+		    "be verified",
+		    v->cache_err[0] != '\0' ? " and " : "", v->cache_err,
 		    va->tee == CVM_RATLS_TEE_SNP ? "report" : "quote");
 		first = CVM_E_SIGNATURE; /* unverified: not shown to be authentic */
 	} else if (va->tee == CVM_RATLS_TEE_SNP) {
@@ -661,6 +705,8 @@ static int verify_json(struct verify_ctx *v, int r)
 	bad |= out_jset_int(o, "verify_at", v->at);
 	bad |= out_jset_str(o, "tee", cvm_ratls_tee_name(v->va->tee));
 	bad |= out_jset(o, "quote_verified", json_boolean(v->quote_verified));
+	if (v->from_cache)
+		bad |= cli_cache_info_json(o, &v->cinfo);
 	bad |= out_jset_str(o, "tcb_status",
 	                    v->va->tee == CVM_RATLS_TEE_TDX && v->dres.tcb_status != CVM_TCB_NONE
 	                        ? cvm_tcb_status_name(v->dres.tcb_status)
@@ -691,11 +737,13 @@ static int att_verify(int argc, char **argv)
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"report-data", required_argument, NULL, OPT_REPORT_DATA},
+	    CLI_CACHE_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct verify_ctx *v;
 	char perr[512], sum[512];
-	int c, r, rc = CLI_EXIT_ERROR;
+	bool cache_opt = false;
+	int c, k, r, rc = CLI_EXIT_ERROR;
 
 	v = calloc(1, sizeof(*v));
 	if (v == NULL) {
@@ -710,6 +758,15 @@ static int att_verify(int argc, char **argv)
 			break;
 		if (cli_common_option(c))
 			continue;
+		k = cli_cache_option(CMD_VERIFY, &v->cache, c, optarg);
+		if (k < 0) {
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (k > 0) {
+			cache_opt = true;
+			continue;
+		}
 		switch (c) {
 		case OPT_COLLATERAL:
 			v->collateral_dir = optarg;
@@ -757,6 +814,13 @@ static int att_verify(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
+	if (v->collateral_dir != NULL && cache_opt) {
+		cli_err(CMD_VERIFY,
+		        "--collateral DIR takes the collateral from DIR: the cache options "
+		        "(--cache, --intel-url, --amd-url, --offline, --refresh, ...) go without it");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
 	if (!v->at_set)
 		v->at = (int64_t)time(NULL);
 	cvm_policy_init(&v->policy);
@@ -783,6 +847,8 @@ static int att_verify(int argc, char **argv)
 		rc = load_collateral(v);
 		if (rc != CLI_EXIT_OK)
 			goto out;
+	} else {
+		load_from_cache(v);
 	}
 	cvm_va_check(v->va, &v->chk);
 	r = verify_steps(v);
@@ -802,6 +868,8 @@ static int att_verify(int argc, char **argv)
 			printf("%s\n", CVM_TEE_SIMULATED_BANNER);
 		if (!cli_opts.quiet)
 			out_steps(stdout, &v->rep);
+		if (v->from_cache)
+			cli_cache_info_text(&v->cinfo);
 		verify_summary(v, sum, sizeof(sum));
 		out_verdict_text(r == CVM_OK, v->reason, sum);
 	}

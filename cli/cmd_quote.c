@@ -1,8 +1,9 @@
 /* cvm quote: verify or show an Intel SGX/TDX DCAP quote or an AMD SEV-SNP
  * attestation report.
  *
- *   cvm quote verify QUOTE --collateral DIR [--at UNIX_SECONDS] [--policy FILE] [--root CERT]
+ *   cvm quote verify QUOTE [--collateral DIR] [--at UNIX_SECONDS] [--policy FILE] [--root CERT]
  *                    [--type dcap|snp] [--json]
+ *                    [--cache DIR --intel-url URL --amd-url URL --offline --refresh ...]
  *   cvm quote show QUOTE [--type dcap|snp] [--json]
  *
  * See docs/cli/cvm-quote.md. */
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include <cvmkit/amd.h>
+#include <cvmkit/collateral.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
@@ -33,15 +35,17 @@
 #define CMD_SHOW "quote show"
 #define REASON_MAX 1024
 
-enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT, OPT_TYPE };
+enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT, OPT_TYPE, OPT_PRODUCT };
 
 /* The kind of evidence: detected from the file unless --type says. */
 enum evidence_type { TYPE_AUTO = 0, TYPE_DCAP, TYPE_SNP };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cvm quote verify QUOTE --collateral DIR [--at UNIX_SECONDS] [--policy FILE]\n"
+	fprintf(f, "usage: cvm quote verify QUOTE [--collateral DIR] [--at UNIX_SECONDS] [--policy FILE]\n"
 	           "                        [--root CERT] [--type dcap|snp] [--json]\n"
+	           "                        [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
+	           "                        [--refresh] [--refresh-after S] [--timeout MS] [--product NAME]\n"
 	           "       cvm quote show QUOTE [--type dcap|snp] [--json]\n"
 	           "\n"
 	           "verify  checks a DCAP quote (SGX v3, TDX v4/v5) by Intel's rules (PCK chain and CRLs,\n"
@@ -49,6 +53,13 @@ static void usage(FILE *f)
 	           "        then appraises it with a policy (default: strict, see docs/policy.md).\n"
 	           "  --collateral DIR   tcb_info.json, qe_identity.json, *_issuer_chain.pem, pck_crl.der,\n"
 	           "                     root_ca_crl.der (as Intel's PCS serves them)\n"
+	           "                     without it, the collateral comes from the cache (cvm collateral;\n"
+	           "                     fetched when --intel-url/--amd-url or CVM_INTEL_URL/CVM_AMD_URL\n"
+	           "                     name an upstream) and the verdict says from where and how old\n"
+	           "  --cache DIR        the collateral cache (default: see 'cvm help collateral')\n"
+	           "  --offline, --refresh, --refresh-after S, --timeout MS: as in 'cvm help collateral'\n"
+	           "  --product NAME     Milan, Genoa or Turin: for SNP reports (v2) that do not say, when\n"
+	           "                     the cache fetches their VCEK\n"
 	           "  --at UNIX_SECONDS  verification time (default: now)\n"
 	           "  --policy FILE      appraisal policy, JSON (default: UpToDate only, no advisories,\n"
 	           "                     no debug, SEPT_VE_DISABLE required, MR_SERVICE_TD zero)\n"
@@ -143,6 +154,11 @@ struct verify_ctx {
 	struct cvm_amd_collateral *amd;
 	struct cvm_amd_result snp;
 	bool simulated; /* anchored in, or carrying, a cvmkit simulator root */
+	/* without --collateral: the cache */
+	struct cli_cache_args cache;
+	enum cvm_snp_product product; /* --product, for SNP reports that do not say */
+	bool from_cache;
+	struct cvm_cache_info cinfo;
 };
 
 static int load_collateral(struct verify_ctx *v)
@@ -205,6 +221,8 @@ static void print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
+	if (v->from_cache)
+		cli_cache_info_text(&v->cinfo);
 	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
@@ -271,6 +289,8 @@ static int print_json(const struct verify_ctx *v, int r)
 		bad |= out_jset_int(o, "padding_len", (long long)q->padding_len);
 		bad |= out_json_body(o, q);
 	}
+	if (v->from_cache)
+		bad |= cli_cache_info_json(o, &v->cinfo);
 	bad |= out_jset(o, "steps", out_json_steps(&v->rep));
 	if (bad == 0)
 		bad = out_json_print(o);
@@ -307,6 +327,40 @@ static int load_amd_collateral(struct verify_ctx *v)
 	                "(or vcek.pem) or vlek.der, and ask.pem, asvk.pem or cert_chain.pem; ark.pem and "
 	                "crl.der are optional\n");
 	return CLI_EXIT_ERROR;
+}
+
+/* load_from_cache takes the collateral of the quote or report from the
+ * cache (fetching it when an upstream is configured). */
+static int load_from_cache(struct verify_ctx *v)
+{
+	struct cvm_cache *c = NULL;
+	char err[1024] = "";
+	int r, rc;
+
+	rc = cli_cache_open(CMD_VERIFY, &v->cache, v->is_snp ? NULL : v->root, v->is_snp ? 0 : v->root_len,
+	                    v->is_snp ? v->root : NULL, v->is_snp ? v->root_len : 0, &c);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (v->is_snp)
+		r = cvm_cache_amd(c, v->quote, v->quote_len, v->product, NULL, 0, v->at,
+		                  v->cache.refresh ? CVM_CACHE_REFRESH : 0, &v->amd, &v->cinfo, err,
+		                  sizeof(err));
+	else
+		r = cvm_cache_dcap(c, v->quote, v->quote_len, v->at, v->cache.refresh ? CVM_CACHE_REFRESH : 0,
+		                   &v->coll, &v->cinfo, err, sizeof(err));
+	cvm_cache_close(c);
+	if (r == CVM_OK) {
+		v->from_cache = true;
+		return CLI_EXIT_OK;
+	}
+	cli_err(CMD_VERIFY, "no usable collateral in the cache '%s' for '%s': %s", v->cache.dir_used,
+	        v->quote_path, err[0] != '\0' ? err : cvm_strerror(r));
+	if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM)
+		fprintf(stderr,
+		        "cvm quote verify: give --collateral DIR, import a bundle (cvm collateral import), "
+		        "or name an upstream (--intel-url / --amd-url, or CVM_INTEL_URL / CVM_AMD_URL)\n");
+	/* Collateral that fails its own verification rejects the evidence. */
+	return r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM ? CLI_EXIT_ERROR : cli_exit_for(r);
 }
 
 static const char *snp_signer_name(enum cvm_snp_signer s)
@@ -364,6 +418,8 @@ static void snp_print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
+	if (v->from_cache)
+		cli_cache_info_text(&v->cinfo);
 	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
@@ -404,6 +460,8 @@ static int snp_print_json(const struct verify_ctx *v, int r)
 		bad |= out_jset(o, "chip_id", json_null());
 		bad |= out_jset(o, "policy", json_null());
 	}
+	if (v->from_cache)
+		bad |= cli_cache_info_json(o, &v->cinfo);
 	bad |= out_jset(o, "steps", out_json_steps(&v->rep));
 	if (bad == 0)
 		bad = out_json_print(o);
@@ -419,12 +477,15 @@ static int quote_verify(int argc, char **argv)
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"product", required_argument, NULL, OPT_PRODUCT},
+	    CLI_CACHE_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;
 	struct verify_ctx *v;
 	char perr[512];
-	int c, r, rc = CLI_EXIT_ERROR;
+	bool cache_opt = false;
+	int c, k, r, rc = CLI_EXIT_ERROR;
 
 	v = calloc(1, sizeof(*v));
 	if (v == NULL) {
@@ -439,7 +500,29 @@ static int quote_verify(int argc, char **argv)
 			break;
 		if (cli_common_option(c))
 			continue;
+		k = cli_cache_option(CMD_VERIFY, &v->cache, c, optarg);
+		if (k < 0) {
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (k > 0) {
+			cache_opt = true;
+			continue;
+		}
 		switch (c) {
+		case OPT_PRODUCT:
+			if (strcmp(optarg, "Milan") == 0)
+				v->product = CVM_SNP_PRODUCT_MILAN;
+			else if (strcmp(optarg, "Genoa") == 0)
+				v->product = CVM_SNP_PRODUCT_GENOA;
+			else if (strcmp(optarg, "Turin") == 0)
+				v->product = CVM_SNP_PRODUCT_TURIN;
+			else {
+				cli_err(CMD_VERIFY, "--product '%s': expected Milan, Genoa or Turin", optarg);
+				rc = CLI_EXIT_USAGE;
+				goto out;
+			}
+			break;
 		case OPT_COLLATERAL:
 			v->collateral_dir = optarg;
 			break;
@@ -477,17 +560,16 @@ static int quote_verify(int argc, char **argv)
 	}
 	cli_apply_verbosity();
 	if (argc - optind != 1) {
-		cli_err(CMD_VERIFY, "%s; usage: cvm quote verify QUOTE --collateral DIR [options]",
+		cli_err(CMD_VERIFY, "%s; usage: cvm quote verify QUOTE [--collateral DIR] [options]",
 		        argc - optind == 0 ? "no QUOTE file given" : "more than one QUOTE file given");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
 	v->quote_path = argv[optind];
-	if (v->collateral_dir == NULL) {
-		cli_err(
-		    CMD_VERIFY,
-		    "--collateral DIR is required (a folder with tcb_info.json, qe_identity.json, "
-		    "the issuer chains and CRLs; for SEV-SNP, vcek.der or vlek.der and ask.pem or asvk.pem)");
+	if (v->collateral_dir != NULL && cache_opt) {
+		cli_err(CMD_VERIFY,
+		        "--collateral DIR takes the collateral from DIR: the cache options "
+		        "(--cache, --intel-url, --amd-url, --offline, --refresh, ...) go without it");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -514,7 +596,10 @@ static int quote_verify(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
-	rc = v->is_snp ? load_amd_collateral(v) : load_collateral(v);
+	if (v->collateral_dir == NULL)
+		rc = load_from_cache(v);
+	else
+		rc = v->is_snp ? load_amd_collateral(v) : load_collateral(v);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 
@@ -725,6 +810,8 @@ static int quote_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"product", required_argument, NULL, OPT_PRODUCT},
+	    CLI_CACHE_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;

@@ -35,6 +35,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"cert", cmd_cert, "RA-TLS certificates (make, show, verify, fetch) and ACME certificates"},
     {"attestation", cmd_attestation,
      "Show or verify dstack's VersionedAttestation (SCALE V0, MessagePack V1)"},
+    {"collateral", cmd_collateral, "Fetch, list, pack and import the verified collateral cache"},
     {"help", cmd_help, "Show help for a command"},
 };
 

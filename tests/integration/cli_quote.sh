@@ -501,7 +501,7 @@ usage_case "unknown global option" --frobnicate
 usage_case "quote without subcommand" quote
 usage_case "unknown quote subcommand" quote frobnicate
 usage_case "verify without QUOTE" quote verify --collateral "$up"
-usage_case "verify without --collateral" quote verify "$q"
+usage_case "verify --collateral with a cache option" quote verify "$q" --collateral "$up" --offline
 usage_case "verify with two QUOTEs" quote verify "$q" "$q" --collateral "$up"
 usage_case "verify --at not a number" quote verify "$q" --collateral "$up" --at yesterday
 usage_case "verify --at negative" quote verify "$q" --collateral "$up" --at -5
@@ -523,6 +523,10 @@ error_case "missing quote file" "cannot read quote file '$tmp/nope.bin': No such
 	quote verify "$tmp/nope.bin" --collateral "$up" --at 1
 error_case "missing collateral folder" "cannot load collateral from '$tmp/nodir'" \
 	quote verify "$q" --collateral "$tmp/nodir" --at 1
+# without --collateral the cache is used; an empty one, offline, has nothing (cli_collateral.sh and
+# collateral_outage.sh test the cache path itself)
+error_case "verify without --collateral on an empty cache" "collateral cache '$tmp/emptycache'" \
+	quote verify "$q" --cache "$tmp/emptycache" --offline --at 1
 echo '{"alow_debug": true}' >"$tmp/typo.json"
 error_case "policy with an unknown key" "alow_debug: unknown key" \
 	quote verify "$q" --collateral "$up" --at 1 --policy "$tmp/typo.json"
@@ -545,7 +549,7 @@ error_case "quote file too large" "larger than 65536 bytes" quote show "$tmp/big
 rc="$(run_cvm "$tmp/out" "$tmp/err" --help)"
 expect_rc 0 "$rc" "--help" && { grep -q "quote" "$tmp/out" || fail "--help does not list quote"; }
 rc="$(run_cvm "$tmp/out" "$tmp/err" help quote)"
-expect_rc 0 "$rc" "help quote" && { grep -q "cvm quote verify QUOTE --collateral DIR" "$tmp/out" || fail "help quote: no synopsis"; }
+expect_rc 0 "$rc" "help quote" && { grep -q "cvm quote verify QUOTE \[--collateral DIR\]" "$tmp/out" || fail "help quote: no synopsis"; }
 rc="$(run_cvm "$tmp/out" "$tmp/err" quote verify --help)"
 expect_rc 0 "$rc" "quote verify --help" || true
 rc="$(run_cvm "$tmp/out" "$tmp/err" --version)"
