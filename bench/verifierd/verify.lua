@@ -27,7 +27,28 @@ end
 -- Globals, not locals: done() reads them from each thread with thread:get().
 good, bad_status, bad_verdict = 0, 0, 0
 first_bad = ""
-local key_true, key_false
+local quoted_key
+
+-- verdict is true when body has "KEY": true and no "KEY": false. Plain
+-- find and an anchored match: a Lua pattern searched over the whole body
+-- cost wrk ~15 us of CPU per answer, this ~1-2 us (measured; wrk shares
+-- the CPUs with the service). A "KEY" inside a JSON string cannot match:
+-- there its quotes are escaped.
+local function verdict(body)
+	local pos, seen = 1, false
+	while true do
+		local s, e = body:find(quoted_key, pos, true)
+		if not s then
+			return seen
+		end
+		local v = body:match("^%s*:%s*(%a+)", e + 1)
+		if v == "false" then
+			return false
+		end
+		seen = seen or v == "true"
+		pos = e + 1
+	end
+end
 
 local function read_file(path)
 	local f, err = io.open(path, "rb")
@@ -50,8 +71,7 @@ function init(args)
 	if not key:match("^[%w_]+$") then
 		error("verify.lua: KEY must be a plain JSON field name (got " .. key .. ")")
 	end
-	key_true = '"' .. key .. '"%s*:%s*true'
-	key_false = '"' .. key .. '"%s*:%s*false'
+	quoted_key = '"' .. key .. '"'
 	local req = wrk.format("POST", path, { ["Content-Type"] = ctype }, body)
 	request = function()
 		return req
@@ -63,7 +83,7 @@ function response(status, headers, body)
 	body = body or ""
 	if status ~= 200 then
 		bad_status = bad_status + 1
-	elseif body:find(key_true) and not body:find(key_false) then
+	elseif verdict(body) then
 		good = good + 1
 		return
 	else
