@@ -20,6 +20,8 @@ CVM_DEB_PACKAGES=(
 	python3-cryptography
 	# an ACME server and its DNS/HTTP challenge test server (issue 10)
 	pebble
+	# the HTTP load generator of the cvm-verifierd benchmark (issue 11)
+	wrk
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
