@@ -12,11 +12,11 @@
 
 #include <cvmkit/collateral.h>
 
-#define COLL_NAME_MAX 256          /* an item's name ("amd/vcek/Turin/<16 hex>/<16 hex>") */
-#define COLL_URL_MAX 2048          /* an encrypted PPID is 768 hex digits */
-#define COLL_CHAIN_MAX ((size_t)64 * 1024) /* a PEM issuer chain (in a header, URL-encoded: 3x) */
+#define COLL_NAME_MAX 256                            /* an item's name ("amd/vcek/Turin/<16 hex>/<16 hex>") */
+#define COLL_URL_MAX 2048                            /* an encrypted PPID is 768 hex digits */
+#define COLL_CHAIN_MAX ((size_t)64 * 1024)           /* a PEM issuer chain (in a header, URL-encoded: 3x) */
 #define COLL_HEADER_MAX ((size_t)3 * COLL_CHAIN_MAX) /* one response header line */
-#define COLL_ITEM_MAX ((size_t)5 * 1024 * 1024)     /* one item record: body cap + chain + metadata */
+#define COLL_ITEM_MAX ((size_t)5 * 1024 * 1024)      /* one item record: body cap + chain + metadata */
 #define COLL_BUNDLE_ITEMS_MAX 4096
 #define COLL_WARM_MAX 8 /* warm verified collateral kept per handle */
 
