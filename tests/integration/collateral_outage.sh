@@ -274,7 +274,6 @@ outage() {
 	t0=$(date +%s%N)
 	rc="$(verify_json "$A" "$tmp/v.json" --intel-url "$U" --refresh "$@")"
 	el=$((($(date +%s%N) - t0) / 1000000))
-	LAST_MS=$el
 	if [ "$rc" != 0 ]; then
 		fail "$what: verify from the cache failed: exit $rc: $(cat "$tmp/err")"
 		return
