@@ -3,7 +3,8 @@
 # --port-file), /health and /metrics, the JSON errors (404, 405, 400, 413),
 # the read APIs' parameter checks (400/404 before any cache lookup), both
 # workers answering on the shared socket, a killed worker restarted by the
-# supervisor and counted in the shared metrics, and a clean stop on SIGTERM.
+# supervisor and counted in the shared metrics, a clean stop on SIGTERM, and
+# the per-peer connection cap of a worker (503).
 # Also the command line: a config key it does not know, and --verify on a
 # body that is not a request.
 set -euo pipefail
@@ -175,7 +176,52 @@ check 'grep -q "event=stop" "$tmp/vd.log"' "no event=stop line"
 check '! grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"' \
 	"a sanitizer reported an error in the daemon"
 
-# 9. --verify on a body that is no request: an error (1), never a verdict.
+# 9. The connection caps of daemons/common apply in each worker: one worker,
+# two connections per peer; a third connection is refused with a JSON 503.
+cat >"$tmp/caps.conf" <<CONF
+[verifierd]
+listen = 127.0.0.1:0
+workers = 1
+[cache]
+dir = $tmp/cache
+[http]
+max_connections_per_peer = 2
+CONF
+rm -f "$tmp/port"
+"$bin/cvm-verifierd" -c "$tmp/caps.conf" --port-file "$tmp/port" >"$tmp/caps.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && grep -q event=worker_start "$tmp/caps.log" && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+cat >"$tmp/caps.py" <<'PY'
+import json, socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", port))
+c.settimeout(5)
+c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+try:
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+except socket.timeout:
+    pass
+head, _, body = data.partition(b"\r\n\r\n")
+ok = head.startswith(b"HTTP/1.1 503") and "error" in json.loads(body or b"{}")
+print("ok" if ok else "got: %r" % data[:300])
+PY
+check '[ "$(python3 "$tmp/caps.py" "$(cat "$tmp/port")")" = ok ]' "a third connection from one peer was not refused with 503"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=""
+
+# 10. --verify on a body that is no request: an error (1), never a verdict.
 printf 'not json' >"$tmp/notjson"
 rc=0
 "$bin/cvm-verifierd" -c "$tmp/verifierd.conf" --verify "$tmp/notjson" >"$tmp/v.out" 2>"$tmp/v.err" || rc=$?
