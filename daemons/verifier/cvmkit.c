@@ -335,8 +335,7 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		tee = "snp";
 		r = cvm_cache_amd_warm(ctx->cache, rq.evidence, rq.len, rq.product, now, &av, &info, &rep,
 		                       err, sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK
 		         ? cvm_verify_snp_report_warm(av, rq.evidence, rq.len, now, policy, &rep, &ares)
 		         : r;
@@ -345,8 +344,7 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 
 		r = cvm_cache_dcap_warm(ctx->cache, rq.evidence, rq.len, now, &dv, &info, &rep, err,
 		                        sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK ? cvm_verify_quote_warm(dv, rq.evidence, rq.len, now, policy, &rep, &dres)
 		                 : r;
 		tee = quote_tee(rq.evidence, rq.len);

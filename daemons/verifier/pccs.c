@@ -107,8 +107,7 @@ static struct cvm_cache_item *get_item(struct vd_ctx *ctx, const struct cvm_cach
 	if (cvm_cache_key_name(k, name, sizeof(name)) != CVM_OK)
 		(void)snprintf(name, sizeof(name), "the item");
 	r = cvm_cache_get(ctx->cache, k, vd_now(ctx), 0, &it, &info, err, sizeof(err));
-	vd_metrics_cache(ctx, k->kind, NULL, r == CVM_OK ? &info : (info.source != 0 ? &info : NULL),
-	                 vd_now_us() - t0);
+	vd_metrics_cache(ctx, k->kind, NULL, r, &info, vd_now_us() - t0);
 	if (r == CVM_OK && it != NULL) {
 		vd_metrics_verification(ctx, api, VD_OK);
 		return it;

@@ -43,6 +43,9 @@ struct vd_config {
 	const char *amd_root;    /* [trust] amd_root */
 	int64_t at;              /* [verify] at / --at: fixed verification time, 0: now */
 	bool offline;            /* [upstream] offline */
+	unsigned
+	    upstream_timeout_ms; /* [upstream] timeout_ms: one whole request (0: lib/collateral's default) */
+	unsigned upstream_retries; /* [upstream] retries after the first try (0: the default, 3) */
 	struct cvm_httpd_opts http;
 	const char *user; /* drop privileges to this user after binding */
 	/* Requests handled at once by the whole service (every worker); more
@@ -97,11 +100,11 @@ void vd_metrics_verification(struct vd_ctx *ctx, enum vd_api api, enum vd_result
 /* vd_metrics_collateral counts how a verdict's collateral was obtained
  * (kind "evidence"); vd_metrics_cache the same for one item of `kind` (the
  * read APIs) or, with CVM_CACHE_NONE, for a warm set of `tee` ("sgx" and
- * "tdx" count as dcap, "snp" as amd). `us` is how long the cache call took:
- * the upstream's latency when it contacted the upstream. `info` may be NULL
- * (the call failed before it knew). */
+ * "tdx" count as dcap, "snp" as amd). `r` is the cache call's result
+ * (CVM_E_UPSTREAM: the upstream failed); `us` is how long it took: the
+ * upstream's latency when it contacted the upstream. `info` may be NULL. */
 void vd_metrics_collateral(struct vd_ctx *ctx, const struct cvm_cache_info *info);
-void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee,
+void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee, int r,
                       const struct cvm_cache_info *info, int64_t us);
 /* vd_now_us is a monotonic clock in microseconds, for latencies. */
 int64_t vd_now_us(void);

@@ -4,7 +4,8 @@
 # the read APIs' parameter checks (400/404 before any cache lookup), both
 # workers answering on the shared socket, a killed worker restarted by the
 # supervisor and counted in the shared metrics, a clean stop on SIGTERM, and
-# the per-peer connection cap of a worker (503).
+# the per-peer connection cap of a worker (503), and max_inflight with a
+# worker stuck on an upstream that never answers.
 # Also the command line: a config key it does not know, and --verify on a
 # body that is not a request.
 set -euo pipefail
@@ -221,7 +222,78 @@ kill -TERM "$pid"
 wait "$pid" || true
 pid=""
 
-# 10. --verify on a body that is no request: an error (1), never a verdict.
+# 10. An upstream that accepts and never answers: the read API's request for
+# an item the cache lacks waits for it (timeout_ms, retries) and fails with
+# a 503 that names the upstream's failure, counted in the metrics; while it
+# waits, max_inflight = 1 refuses other requests with 503 (the other worker
+# is free), and /health is still answered.
+cat >"$tmp/hang.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+end = time.time() + 120
+while time.time() < end:
+    s.settimeout(1)
+    try:
+        c, _ = s.accept()
+        held.append(c)
+    except socket.timeout:
+        pass
+PY
+python3 "$tmp/hang.py" "$tmp/hang.port" &
+hang=$!
+for _ in $(seq 50); do [ -s "$tmp/hang.port" ] && break; sleep 0.1; done
+cat >"$tmp/slow.conf" <<CONF
+[verifierd]
+listen = 127.0.0.1:0
+workers = 2
+max_inflight = 1
+[cache]
+dir = $tmp/cache-slow
+[upstream]
+pccs_url = http://127.0.0.1:$(cat "$tmp/hang.port")
+timeout_ms = 1500
+retries = 1
+CONF
+rm -f "$tmp/port"
+"$bin/cvm-verifierd" -c "$tmp/slow.conf" --port-file "$tmp/port" >"$tmp/slow.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && [ "$(grep -c event=worker_start "$tmp/slow.log")" -ge 2 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+base="http://127.0.0.1:$(cat "$tmp/port")"
+t0=$(date +%s)
+curl -s -o "$tmp/slow.body" -w '%{http_code}' "$base/sgx/certification/v4/tcb?fmspc=00906ED50000" >"$tmp/slow.code" &
+slow=$!
+sleep 0.5
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{}")" = 503 ]' \
+	"a request over max_inflight was not refused with 503"
+check 'grep -q max_inflight "$tmp/b"' "the 503 does not name max_inflight"
+check '[ "$(req GET /health)" = 200 ]' "/health is not answered while the service is saturated"
+wait "$slow" || true
+t1=$(date +%s)
+check '[ "$(cat "$tmp/slow.code")" = 503 ]' "a hanging upstream: $(cat "$tmp/slow.code") $(cat "$tmp/slow.body")"
+check '[ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -le 30 ]' "the upstream wait took $((t1 - t0)) s (timeout 1.5 s, 1 retry)"
+req GET /metrics >/dev/null
+check 'grep -q "^cvm_verifierd_requests_refused_total 1$" "$tmp/b"' "the refusal was not counted"
+check 'grep -Eq "^cvm_verifierd_collateral_total\{kind=\"tcb_info\",source=\"error\"\} 1$" "$tmp/b"' \
+	"the failed lookup was not counted"
+check 'grep -Eq "^cvm_verifierd_upstream_errors_total\{kind=\"tcb_info\"\} 1$" "$tmp/b"' \
+	"the upstream's failure was not counted"
+check 'grep -Eq "^cvm_verifierd_upstream_seconds_count [1-9]" "$tmp/b"' "the upstream's latency was not observed"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=""
+kill "$hang" 2>/dev/null || true
+wait "$hang" 2>/dev/null || true
+
+# 11. --verify on a body that is no request: an error (1), never a verdict.
 printf 'not json' >"$tmp/notjson"
 rc=0
 "$bin/cvm-verifierd" -c "$tmp/verifierd.conf" --verify "$tmp/notjson" >"$tmp/v.out" 2>"$tmp/v.err" || rc=$?
