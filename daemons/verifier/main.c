@@ -304,7 +304,7 @@ static bool config_fill(struct settings *s, struct vd_config *cfg)
 	for (tok = strtok_r(s->listen, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (cfg->listen_count == CVM_HTTPD_LISTENERS_MAX) {
 			(void)fprintf(stderr, PROG ": at most %u listen addresses\n",
-			              CVM_HTTPD_LISTENERS_MAX);
+			              (unsigned)CVM_HTTPD_LISTENERS_MAX);
 			return false;
 		}
 		cfg->listen[cfg->listen_count++] = tok;

@@ -317,7 +317,7 @@ static void pccs_route(struct vd_ctx *ctx, const struct cvm_http_req *req, struc
 		if (!only(req, q_pckcert, resp) ||
 		    !param(req, "encrypted_ppid", true, ppid, sizeof(ppid), resp))
 			return;
-		if (strlen(ppid) != 2 * CVM_CACHE_PPID_MAX ||
+		if (strlen(ppid) != (size_t)2 * CVM_CACHE_PPID_MAX ||
 		    cvm_hex_decode_exact(ppid, strlen(ppid), k.enc_ppid, CVM_CACHE_PPID_MAX) != CVM_OK) {
 			cvm_http_resp_error(resp, 400,
 			                    "query parameter 'encrypted_ppid' must be %u hex digits",

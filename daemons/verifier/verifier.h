@@ -121,9 +121,10 @@ void vd_metrics_worker_restart(struct vd_metrics *m);
 /* vd_metrics_render answers GET /metrics: Prometheus text format 0.0.4. */
 void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp);
 
-/* vd_handle is the HTTP handler of every worker (server.c): it routes the
- * request to the APIs above, and answers 404, 405 and 503 itself. */
-void vd_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+/* vd_handle is the HTTP handler of every worker (server.c); `arg` is the
+ * worker's struct vd_ctx. It routes the request to the APIs above, and
+ * answers 404, 405 and 503 itself. */
+void vd_handle(void *arg, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 /* vd_pccs_handle answers GET /sgx/certification/v4/... and
  * /tdx/certification/v4/... from the cache (pccs.c), vd_kds_handle
