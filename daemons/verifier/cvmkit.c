@@ -92,10 +92,14 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	json_object_foreach(o, key, v)
 	{
+		/* no "nonce": a nonce that were accepted but not checked would
+		 * mislead; the policy's report_data is the check */
 		if (strcmp(key, "quote") != 0 && strcmp(key, "report") != 0 && strcmp(key, "policy") != 0 &&
-		    strcmp(key, "product") != 0 && strcmp(key, "nonce") != 0) {
-			(void)snprintf(err, err_len,
-			               "unknown key in the request (known: quote, report, policy, product)");
+		    strcmp(key, "product") != 0) {
+			(void)snprintf(
+			    err, err_len,
+			    "unknown key in the request (known: quote, report, policy, product; an "
+			    "expected nonce goes into the policy as report_data)");
 			goto out;
 		}
 	}

@@ -154,8 +154,9 @@ void vd_dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struc
 
 /* vd_cvmkit_verify answers `POST /cvmkit/v1/verify` (cvmkit.c): a body
  * that is a raw DCAP quote or SEV-SNP report (Content-Type
- * application/octet-stream), or JSON {"quote": hex} / {"report": hex} /
- * {"evidence": {...}} with an optional "policy" object and "nonce". */
+ * application/octet-stream, an SNP report's product as ?product=), or JSON
+ * {"quote": hex} / {"report": hex} with an optional "policy" object and
+ * "product"; an expected nonce is the policy's report_data. */
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 #endif

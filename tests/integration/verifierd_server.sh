@@ -97,6 +97,10 @@ check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --dat
 	"both quote and report"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"bogus\":1}")" = 400 ]' \
 	"an unknown key"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"nonce\":\"00\"}")" = 400 ]' \
+	"a nonce that would not be checked was accepted"
+check '[ "$(req POST "/cvmkit/v1/verify?product=Naples" -H "Content-Type: application/octet-stream" --data-binary "x")" = 400 ]' \
+	"an unknown product for a raw report"
 head -c 5000 /dev/zero >"$tmp/big"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
 	"a body over max_body is not 413"
