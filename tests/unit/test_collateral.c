@@ -872,6 +872,31 @@ static int helper_get(int argc, char **argv)
 	return bad;
 }
 
+/* bundle CACHEDIR VECTORDIR AT OUT: imports a vectors-layout folder into
+ * CACHEDIR and packs it into OUT (makes the fuzz corpora's seeds). */
+static int helper_bundle(char **argv)
+{
+	struct cvm_cache_opts o;
+	struct cvm_cache *c = NULL;
+	char err[512] = "";
+	int64_t at = strtoll(argv[4], NULL, 10);
+	size_t n = 0;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.dir = argv[2];
+	o.offline = true;
+	r = cvm_cache_open(&o, &c, err, sizeof(err));
+	if (r == CVM_OK)
+		r = cvm_cache_import(c, argv[3], at, &n, err, sizeof(err));
+	if (r == CVM_OK)
+		r = cvm_cache_pack(c, argv[5], at, &n, err, sizeof(err));
+	if (r != CVM_OK)
+		fprintf(stderr, "bundle: %s\n", err);
+	cvm_cache_close(c);
+	return r == CVM_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +911,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
 	};
 
+	if (argc == 6 && strcmp(argv[1], "bundle") == 0)
+		return helper_bundle(argv);
 	if (argc >= 5 && strcmp(argv[1], "get") == 0)
 		return helper_get(argc, argv);
 	return cmocka_run_group_tests(tests, setup, teardown);
