@@ -277,6 +277,7 @@ static int build_events(struct evidence *e, const char *text, size_t len, char *
 			               "event_log entry %zu is not {imr 0..3, event_type, digest, event, "
 			               "event_payload} with hex digest and payload",
 			               i);
+			r = CVM_E_FORMAT; /* r held the previous entry's CVM_OK */
 			goto out;
 		}
 		out->imr = (uint32_t)json_integer_value(imr);

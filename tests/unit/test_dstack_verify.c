@@ -320,6 +320,26 @@ static void test_the_request_shapes_of_F_D3_deserialize_and_fail_with_a_reason(v
 	}
 }
 
+/* An event log whose second entry is malformed is refused with a reason
+ * naming that entry (found by fuzz_dstack_verify: the entry was skipped and
+ * the log's freed names were replayed). */
+static void test_an_event_log_with_a_malformed_later_entry_is_refused_naming_it(void **state)
+{
+	static const char body[] =
+	    "{\"quote\":\"00\",\"event_log\":\"[{\\\"imr\\\":3,\\\"event_type\\\":134217729,"
+	    "\\\"digest\\\":\\\"\\\",\\\"event\\\":\\\"app-id\\\",\\\"event_payload\\\":"
+	    "\\\"\\\"},{\\\"imr\\\":3}]\",\"vm_config\":\"{}\"}";
+	json_t *a;
+
+	(void)state;
+	setup_ctx();
+	a = answer(body, strlen(body), quote_accept, 200);
+	assert_non_null(reason(a));
+	assert_non_null(strstr(reason(a), "event_log entry 1 "));
+	assert_false(dbool(a, "quote_verified"));
+	json_decref(a);
+}
+
 static void test_a_body_that_is_not_the_request_object_gets_400(void **state)
 {
 	static const char *const bodies[] = {
@@ -643,6 +663,27 @@ static void test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected(v
 	json_decref(req);
 }
 
+/* libcbor allocates what a container header announces: a document whose
+ * header announces 2^31 elements in 10 bytes is refused by the pre-scan,
+ * before libcbor sees it (found by fuzz_osimage as a 16 GiB allocation). */
+static void test_a_measurement_document_announcing_a_huge_container_is_refused_before_decoding(void **state)
+{
+	static const uint8_t doc[] = {0xa1, 0x65, 'i', 'm', 'a', 'g', 'e', 0x9a, 0x7f, 0xff, 0xff, 0xff};
+	static const uint8_t nested[] = {0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00};
+	static const uint8_t indefinite[] = {0xbf, 0x61, 'a', 0x01, 0xff};
+	struct cvm_osimage_tdx out;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(cvm_osimage_tdx_parse(doc, sizeof(doc), &out, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+	assert_int_equal(cvm_osimage_tdx_parse(nested, sizeof(nested), &out, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+	assert_int_equal(cvm_osimage_tdx_parse(indefinite, sizeof(indefinite), &out, err, sizeof(err)),
+	                 CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+}
+
 /* ---- a full verdict: `cvm sim` evidence of the F-D2 guest ----------------- */
 
 #define SIM_NOW 1767225600
@@ -826,6 +867,7 @@ int main(void)
 	    cmocka_unit_test(test_the_attestation_fixture_F_D1_is_answered_and_ignores_top_level_fields),
 	    cmocka_unit_test(test_the_request_shapes_of_F_D3_deserialize_and_fail_with_a_reason),
 	    cmocka_unit_test(test_a_body_that_is_not_the_request_object_gets_400),
+	    cmocka_unit_test(test_an_event_log_with_a_malformed_later_entry_is_refused_naming_it),
 	    cmocka_unit_test(test_mr_system_and_mr_aggregated_reproduce_the_readme_sample),
 	    cmocka_unit_test(
 	        test_the_os_image_hash_is_verified_when_the_document_binds_it_to_a_verified_quote),
@@ -833,6 +875,8 @@ int main(void)
 	    cmocka_unit_test(test_a_measurement_of_another_image_is_not_verified),
 	    cmocka_unit_test(test_an_os_image_bound_to_an_unverified_quote_is_not_verified),
 	    cmocka_unit_test(test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected),
+	    cmocka_unit_test(
+	        test_a_measurement_document_announcing_a_huge_container_is_refused_before_decoding),
 	    cmocka_unit_test(test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured),
 	    cmocka_unit_test(test_a_debug_td_is_rejected_even_when_the_policy_allows_it),
 	};
