@@ -68,23 +68,6 @@ static void usage(FILE *f)
 
 static const char *const rtmr_names[RTMRS] = {"rtmr0", "rtmr1", "rtmr2", "rtmr3"};
 
-const char *cli_va_variant_name(unsigned variant)
-{
-	static const char *const names[] = {"dstack-tdx", "dstack-gcp-tdx", "dstack-nitro-enclave",
-	                                    "dstack-amd-sev-snp", "dstack-aws-nitro-tpm"};
-
-	return variant < sizeof(names) / sizeof(names[0]) ? names[variant] : "unknown";
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 static bool printable(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -93,157 +76,8 @@ static bool printable(const uint8_t *p, size_t n)
 	return true;
 }
 
-static void extend(uint8_t reg[48], const uint8_t digest[48])
-{
-	uint8_t buf[96];
-
-	memcpy(buf, reg, 48);
-	memcpy(buf + 48, digest, 48);
-	cvm_sha384(buf, sizeof(buf), reg);
-}
-
-/* runtime_digest is the digest a runtime event extends, by the rule its
- * version names (0, as V0 carries none, is rule 1); a logged digest (may
- * be empty) must be that digest. */
-static int runtime_digest(const char *name, const uint8_t *payload, size_t payload_len, unsigned version,
-                          const uint8_t *logged, size_t logged_len, uint8_t out[48], bool *logged_ok)
-{
-	int r;
-
-	*logged_ok = true;
-	r = cvm_evl_dstack_digest(name, payload, payload_len, version == 0 ? 1 : version, out);
-	if (r == CVM_OK && logged_len != 0)
-		*logged_ok = logged_len == 48 && memcmp(logged, out, 48) == 0;
-	return r;
-}
-
-/* mr_config_v3_hash is SHA-256("dstack-mr-config-v3:" || 0x00 || document),
- * what MRCONFIGID layout 3 and an SEV-SNP guest's HOST_DATA hold (spec
- * dstack.md 5.7). */
-static void mr_config_v3_hash(const char *doc, size_t len, uint8_t out[32])
-{
-	static const char tag[] = "dstack-mr-config-v3:";
-	uint8_t *buf = malloc(sizeof(tag) + len);
-
-	memset(out, 0, 32);
-	if (buf == NULL)
-		return;
-	memcpy(buf, tag, sizeof(tag)); /* the tag and its NUL: the 0x00 separator */
-	memcpy(buf + sizeof(tag), doc, len);
-	cvm_sha256(buf, sizeof(tag) + len, out);
-	free(buf);
-}
-
-void cli_va_check(const struct cvm_va *va, struct cli_va_check *c)
-{
-	uint8_t d[48];
-	bool ok;
-
-	memset(c, 0, sizeof(*c));
-	c->event_count = va->event_count;
-	c->runtime_event_count = va->runtime_event_count;
-	if (va->tee == CVM_RATLS_TEE_TDX && va->quote_len != 0 &&
-	    cvm_quote_parse(va->quote, va->quote_len, &c->quote) == CVM_OK && c->quote.tee == CVM_TEE_TDX)
-		c->quote_parsed = true;
-	if (va->tee == CVM_RATLS_TEE_SNP && cvm_snp_report_parse(va->quote, va->quote_len, &c->snp) == CVM_OK)
-		c->snp_parsed = true;
-	if (c->quote_parsed)
-		c->report_data_matches = memcmp(c->quote.body.td.report_data, va->report_data, 64) == 0;
-	else if (c->snp_parsed)
-		c->report_data_matches = memcmp(c->snp.report_data, va->report_data, 64) == 0;
-
-	/* The event log: boot events extend by their logged digest; runtime
-	 * events by the digest of name and payload, which a logged digest must
-	 * equal. A register counts as covered when an event extends it. */
-	c->log_ok = true;
-	for (size_t i = 0; i < va->event_count; i++) {
-		const struct cvm_va_event *e = &va->events[i];
-
-		if (e->event_type == CVM_EV_NO_ACTION)
-			continue;
-		if (e->imr >= RTMRS) {
-			c->log_ok = false;
-			(void)snprintf(c->log_why, sizeof(c->log_why),
-			               "event %zu names imr %u (0..3 expected)", i, e->imr);
-			continue;
-		}
-		if (e->event_type == CVM_EV_DSTACK_RUNTIME) {
-			if (runtime_digest(e->event, e->payload, e->payload_len, e->version, e->digest,
-			                   e->digest_len, d, &ok) != CVM_OK) {
-				c->log_ok = false;
-				(void)snprintf(c->log_why, sizeof(c->log_why),
-				               "event %zu: its digest cannot be computed", i);
-				continue;
-			}
-			if (!ok) {
-				c->log_ok = false;
-				(void)snprintf(
-				    c->log_why, sizeof(c->log_why),
-				    "event %zu: the logged digest is not the digest of its name and payload",
-				    i);
-				continue;
-			}
-		} else if (e->digest_len == 48) {
-			memcpy(d, e->digest, 48);
-		} else {
-			c->stripped |= 1u << e->imr;
-			continue;
-		}
-		extend(c->replay[e->imr], d);
-		c->covered |= 1u << e->imr;
-	}
-	c->covered &= ~c->stripped;
-	for (unsigned i = 0; i < RTMRS && c->quote_parsed; i++)
-		if ((c->covered & (1u << i)) != 0 && memcmp(c->replay[i], c->quote.body.td.rtmr[i], 48) != 0)
-			c->mismatch |= 1u << i;
-
-	/* The runtime events alone, into RTMR3 (what dstack's verifier replays). */
-	c->runtime_ok = true;
-	for (size_t i = 0; i < va->runtime_event_count; i++) {
-		const struct cvm_va_runtime_event *e = &va->runtime_events[i];
-
-		if (runtime_digest(e->event, e->payload, e->payload_len, e->version, NULL, 0, d, &ok) !=
-		    CVM_OK) {
-			c->runtime_ok = false;
-			break;
-		}
-		extend(c->runtime_rtmr3, d);
-	}
-	c->runtime_matches =
-	    c->quote_parsed && c->runtime_ok && memcmp(c->runtime_rtmr3, c->quote.body.td.rtmr[3], 48) == 0;
-
-	/* MRCONFIGID layout 1: 0x01 || compose hash || 15 zero bytes. */
-	if (c->quote_parsed) {
-		const uint8_t *id = c->quote.body.td.mr_config_id;
-
-		c->mr_config_layout = all_zero(id, 48) ? 0 : id[0];
-		if (id[0] == 1 && all_zero(id + 33, 15)) {
-			for (size_t i = 0; i < va->runtime_event_count; i++) {
-				const struct cvm_va_runtime_event *e = &va->runtime_events[i];
-
-				if (strcmp(e->event, "compose-hash") != 0 || e->payload_len != 32)
-					continue;
-				c->has_compose_hash = true;
-				c->compose_hash_matches = memcmp(e->payload, id + 1, 32) == 0;
-				break;
-			}
-		}
-	}
-	if (va->config != NULL)
-		cvm_sha256(va->config, va->config_len, c->config_sha256);
-	/* The MrConfigV3 document, when carried: MRCONFIGID layout 3 or HOST_DATA. */
-	if (va->mr_config != NULL && va->mr_config_len != 0 &&
-	    (c->snp_parsed || (c->quote_parsed && c->mr_config_layout == 3))) {
-		mr_config_v3_hash(va->mr_config, va->mr_config_len, c->mr_config_doc_hash);
-		c->has_mr_config_doc = true;
-		c->mr_config_doc_matches =
-		    c->snp_parsed ? memcmp(c->snp.host_data, c->mr_config_doc_hash, 32) == 0
-		                  : memcmp(c->quote.body.td.mr_config_id + 1, c->mr_config_doc_hash, 32) == 0;
-	}
-}
-
 /* replay_text writes "RTMR0..3 all match" or which differ or are not covered. */
-static void replay_text(const struct cli_va_check *c, char *buf, size_t cap)
+static void replay_text(const struct cvm_va_check *c, char *buf, size_t cap)
 {
 	struct cvm_wr w;
 	bool any = false;
@@ -269,16 +103,6 @@ static void replay_text(const struct cli_va_check *c, char *buf, size_t cap)
 	}
 }
 
-bool cli_va_replay_ok(const struct cli_va_check *c)
-{
-	/* RTMR3 must be covered and match: it holds what the attestation is
-	 * about. RTMR0..2 are shown, not required: dstack strips its logs to the
-	 * RTMR3 events and some boot events, whose replay cannot give the quoted
-	 * RTMR0..2 (dstack compares those with values computed from the image). */
-	return c->log_ok && c->quote_parsed && (c->covered & (1u << 3)) != 0 &&
-	       (c->mismatch & (1u << 3)) == 0;
-}
-
 static void payload_text(const uint8_t *p, size_t n, char *buf, size_t cap)
 {
 	if (n == 0) {
@@ -294,12 +118,12 @@ static void payload_text(const uint8_t *p, size_t n, char *buf, size_t cap)
 		(void)snprintf(buf + 2 * i, cap - 2 * i, "%02x", p[i]);
 }
 
-void cli_va_text(FILE *f, const char *in, const struct cvm_va *va, const struct cli_va_check *c)
+void cli_va_text(FILE *f, const char *in, const struct cvm_va *va, const struct cvm_va_check *c)
 {
 	char buf[640], name[CVM_EVL_DSTACK_NAME_MAX + 1];
 
 	out_field(f, in, "encoding", "V%u (%s)", va->version, va->version == 0 ? "SCALE" : "MessagePack");
-	out_field(f, in, "platform", "%s (variant %u)", cli_va_variant_name(va->variant), va->variant);
+	out_field(f, in, "platform", "%s (variant %u)", cvm_va_variant_name(va->variant), va->variant);
 	out_field(f, in, "quote", "%zu bytes%s", va->quote_len,
 	          c->quote_parsed ? ", TDX quote"
 	          : c->snp_parsed ? ", SEV-SNP report"
@@ -416,7 +240,7 @@ static json_t *json_runtime_events(const struct cvm_va *va)
 	return a;
 }
 
-static json_t *json_replay(const struct cli_va_check *c)
+static json_t *json_replay(const struct cvm_va_check *c)
 {
 	json_t *o = json_object(), *regs = json_object();
 	int bad = 0;
@@ -426,7 +250,7 @@ static json_t *json_replay(const struct cli_va_check *c)
 		json_decref(regs);
 		return NULL;
 	}
-	bad |= out_jset(o, "ok", json_boolean(cli_va_replay_ok(c)));
+	bad |= out_jset(o, "ok", json_boolean(cvm_va_replay_ok(c)));
 	bad |= out_jset_str(o, "error", c->log_ok ? NULL : c->log_why);
 	for (unsigned i = 0; i < RTMRS; i++) {
 		json_t *r = json_object();
@@ -452,7 +276,7 @@ static json_t *json_replay(const struct cli_va_check *c)
 	return o;
 }
 
-int cli_va_json(json_t *o, const struct cvm_va *va, const struct cli_va_check *c)
+int cli_va_json(json_t *o, const struct cvm_va *va, const struct cvm_va_check *c)
 {
 	json_t *rt = json_object(), *cfg = json_object(), *mrc = NULL;
 	int bad = 0;
@@ -465,7 +289,7 @@ int cli_va_json(json_t *o, const struct cvm_va *va, const struct cli_va_check *c
 	bad |= out_jset_int(o, "version", va->version);
 	bad |= out_jset_str(o, "encoding", va->version == 0 ? "scale" : "msgpack");
 	bad |= out_jset_int(o, "variant", va->variant);
-	bad |= out_jset_str(o, "platform", cli_va_variant_name(va->variant));
+	bad |= out_jset_str(o, "platform", cvm_va_variant_name(va->variant));
 	bad |= out_jset_int(o, "quote_len", (long long)va->quote_len);
 	bad |= out_jset_hex(o, "attestation_report_data", va->report_data, sizeof(va->report_data));
 	bad |=
@@ -594,7 +418,7 @@ static int read_va(const char *cmd, const char *path, struct cvm_va **out)
 
 /* ---- show ---------------------------------------------------------------- */
 
-static int show_json(const struct cvm_va *va, const struct cli_va_check *c)
+static int show_json(const struct cvm_va *va, const struct cvm_va_check *c)
 {
 	json_t *o = json_object();
 	int bad = 0;
@@ -619,10 +443,10 @@ static int show_json(const struct cvm_va *va, const struct cli_va_check *c)
 	return bad;
 }
 
-static void show_text(const char *path, const struct cvm_va *va, const struct cli_va_check *c)
+static void show_text(const char *path, const struct cvm_va *va, const struct cvm_va_check *c)
 {
 	printf("attestation: VersionedAttestation V%u, %s, %s\n", va->version,
-	       cli_va_variant_name(va->variant), cvm_ratls_tee_name(va->tee));
+	       cvm_va_variant_name(va->variant), cvm_ratls_tee_name(va->tee));
 	if (cli_opts.quiet)
 		return;
 	printf("file: %s\n", path);
@@ -643,7 +467,7 @@ static void show_text(const char *path, const struct cvm_va *va, const struct cl
 static int att_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {CLI_COMMON_LONGOPTS};
-	struct cli_va_check *chk = NULL;
+	struct cvm_va_check *chk = NULL;
 	struct cvm_va *va = NULL;
 	int c, rc;
 
@@ -677,7 +501,7 @@ static int att_show(int argc, char **argv)
 		cvm_va_free(va);
 		return CLI_EXIT_ERROR;
 	}
-	cli_va_check(va, chk);
+	cvm_va_check(va, chk);
 	if (cli_opts.json) {
 		if (show_json(va, chk) != 0) {
 			cli_err(CMD_SHOW, "cannot write the JSON output");
@@ -704,7 +528,7 @@ struct verify_ctx {
 	uint8_t *root;
 	size_t root_len;
 	struct cvm_va *va;
-	struct cli_va_check chk;
+	struct cvm_va_check chk;
 	struct cvm_policy policy;
 	struct cvm_dcap_collateral *dcap;
 	struct cvm_amd_collateral *amd;
@@ -738,18 +562,18 @@ static int load_collateral(struct verify_ctx *v)
 static int verify_steps(struct verify_ctx *v)
 {
 	const struct cvm_va *va = v->va;
-	struct cli_va_check *c = &v->chk;
+	struct cvm_va_check *c = &v->chk;
 	char buf[640];
 	int r, first = CVM_OK;
 
 	cvm_report_init(&v->rep);
 	cvm_report_add(&v->rep, "decode", true,
 	               "VersionedAttestation V%u, %s, quote %zu bytes, %zu events, %zu runtime events",
-	               va->version, cli_va_variant_name(va->variant), va->quote_len, va->event_count,
+	               va->version, cvm_va_variant_name(va->variant), va->quote_len, va->event_count,
 	               va->runtime_event_count);
 	if (va->tee != CVM_RATLS_TEE_TDX && va->tee != CVM_RATLS_TEE_SNP) {
 		cvm_report_add(&v->rep, "platform", false, "%s attestations cannot be verified by cvm",
-		               cli_va_variant_name(va->variant));
+		               cvm_va_variant_name(va->variant));
 		return CVM_E_UNSUPPORTED;
 	}
 	if (v->collateral_dir == NULL) {
@@ -796,7 +620,7 @@ static int verify_steps(struct verify_ctx *v)
 			first = CVM_E_MISMATCH;
 	}
 	if (va->tee == CVM_RATLS_TEE_TDX) {
-		bool ok = cli_va_replay_ok(c);
+		bool ok = cvm_va_replay_ok(c);
 
 		replay_text(c, buf, sizeof(buf));
 		cvm_report_add(&v->rep, "event_log", ok, "%zu events: %s%s", va->event_count, buf,
@@ -818,7 +642,7 @@ static void verify_summary(const struct verify_ctx *v, char *buf, size_t cap)
 	struct cvm_wr w;
 
 	cvm_wr_init_text(&w, buf, cap);
-	cvm_wr_fmt(&w, "%s", cli_va_variant_name(v->va->variant));
+	cvm_wr_fmt(&w, "%s", cvm_va_variant_name(v->va->variant));
 	if (v->va->tee == CVM_RATLS_TEE_TDX && v->dres.tcb_status != CVM_TCB_NONE)
 		cvm_wr_fmt(&w, ", TCB %s", cvm_tcb_status_name(v->dres.tcb_status));
 	if (v->va->tee == CVM_RATLS_TEE_TDX)
@@ -841,7 +665,7 @@ static int verify_json(struct verify_ctx *v, int r)
 	                    v->va->tee == CVM_RATLS_TEE_TDX && v->dres.tcb_status != CVM_TCB_NONE
 	                        ? cvm_tcb_status_name(v->dres.tcb_status)
 	                        : NULL);
-	bad |= out_jset(o, "event_log_replayed", json_boolean(cli_va_replay_ok(&v->chk)));
+	bad |= out_jset(o, "event_log_replayed", json_boolean(cvm_va_replay_ok(&v->chk)));
 	bad |= out_jset(o, "rtmr3_replayed", json_boolean(v->chk.runtime_matches));
 	bad |= out_jset(o, "report_data_matches_quote", json_boolean(v->chk.report_data_matches));
 	bad |= cli_va_json(o, v->va, &v->chk);
@@ -960,7 +784,7 @@ static int att_verify(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
-	cli_va_check(v->va, &v->chk);
+	cvm_va_check(v->va, &v->chk);
 	r = verify_steps(v);
 	rc = cli_exit_for(r);
 	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));

@@ -244,7 +244,7 @@ struct shown {
 	uint8_t log_replay[4][48];
 	unsigned log_covered, log_mismatch;
 	/* the 1.8 attestation */
-	struct cli_va_check va;
+	struct cvm_va_check va;
 };
 
 static void replay_legacy_log(const struct cvm_ratls_info *info, struct shown *s)
@@ -302,7 +302,7 @@ static void decode_shown(const struct cvm_ratls_info *info, struct shown *s)
 	if (info->event_log_json != NULL)
 		replay_legacy_log(info, s);
 	if (info->attestation != NULL)
-		cli_va_check(info->attestation, &s->va);
+		cvm_va_check(info->attestation, &s->va);
 }
 
 static void legacy_log_text(const struct shown *s, char *buf, size_t cap)
@@ -705,7 +705,7 @@ static json_t *json_legacy_log(const struct shown *s)
 		bad |= out_jset(regs, names[i], r);
 	}
 	bad |= out_jset(o, "registers", regs);
-	/* as cli_va_replay_ok: RTMR3 must replay; RTMR0..2 are shown */
+	/* as cvm_va_replay_ok: RTMR3 must replay; RTMR0..2 are shown */
 	bad |= out_jset(o, "ok",
 	                json_boolean(s->log_parsed && s->quote_parsed && (s->log_mismatch & 8u) == 0 &&
 	                             (s->log_covered & 8u) != 0));

@@ -79,39 +79,10 @@ json_t *out_json_snp_tcb(const struct cvm_snp_tcb *t);
 json_t *out_json_snp_policy(uint64_t policy);
 
 /* dstack's VersionedAttestation, decoded for people (cmd_attestation.c; used
- * by `cvm attestation` and `cvm cert ratls show`). struct cli_va_check is
- * what cli_va_check found: the quote or report parsed, the event log
- * replayed (boot events by their logged digests, runtime events by the
- * digest of their name and payload), the runtime events replayed to RTMR3,
- * MRCONFIGID decoded. Nothing in it is verified. */
-struct cli_va_check {
-	bool quote_parsed; /* a TDX quote: `quote` */
-	struct cvm_quote quote;
-	bool snp_parsed; /* an SEV-SNP report: `snp` */
-	struct cvm_snp_report snp;
-	bool report_data_matches; /* the attestation's report_data is the quote's */
-	size_t event_count, runtime_event_count;
-	bool log_ok; /* every event could be replayed (else log_why) */
-	char log_why[160];
-	unsigned covered;  /* bit i: events extend RTMR i, all with digests */
-	unsigned stripped; /* bit i: an event of RTMR i has no digest */
-	unsigned mismatch; /* bit i: covered, and the replay differs from the quote */
-	uint8_t replay[4][48];
-	bool runtime_ok, runtime_matches;
-	uint8_t runtime_rtmr3[48];
-	unsigned mr_config_layout; /* MRCONFIGID's first byte; 0 when all zero */
-	bool has_compose_hash, compose_hash_matches;
-	uint8_t config_sha256[32];
-	/* the MrConfigV3 document (SEV-SNP, or MRCONFIGID layout 3), hashed */
-	bool has_mr_config_doc, mr_config_doc_matches;
-	uint8_t mr_config_doc_hash[32];
-};
-const char *cli_va_variant_name(unsigned variant); /* "dstack-tdx", ... */
-void cli_va_check(const struct cvm_va *va, struct cli_va_check *c);
-/* cli_va_replay_ok: the log replays, covers RTMR3, and matches the quote. */
-bool cli_va_replay_ok(const struct cli_va_check *c);
-void cli_va_text(FILE *f, const char *indent, const struct cvm_va *va, const struct cli_va_check *c);
-int cli_va_json(json_t *o, const struct cvm_va *va, const struct cli_va_check *c);
+ * by `cvm attestation` and `cvm cert ratls show`) from what cvm_va_check
+ * (ratls.h) found. */
+void cli_va_text(FILE *f, const char *indent, const struct cvm_va *va, const struct cvm_va_check *c);
+int cli_va_json(json_t *o, const struct cvm_va *va, const struct cvm_va_check *c);
 
 /* out_amd_simulated is true when AMD collateral (may be NULL) holds a
  * `cvm sim` key: an ARK, ASK, ASVK or chain the simulator made. Such

@@ -9,7 +9,7 @@ CVM_DEB_PACKAGES=(
 	# build
 	build-essential cmake pkg-config
 		# libraries
-	libssl-dev libjansson-dev libsecp256k1-dev libtss2-dev libevent-dev libinih-dev
+	libssl-dev libjansson-dev libcbor-dev libsecp256k1-dev libtss2-dev libevent-dev libinih-dev
 	# libraries for the daemons still to come (DESIGN.md)
 	libcurl4-openssl-dev libyaml-dev libsqlite3-dev libmsgpack-dev
 	# tests, sanitizers, fuzzing, static analysis

@@ -15,7 +15,9 @@
 #include "amd.h"
 #include "dcap.h"
 #include "policy.h"
+#include "quote.h"
 #include "report.h"
+#include "snp.h"
 
 struct cvm_p256_keypair;
 struct cvm_cert;
@@ -102,6 +104,46 @@ CVM_API void cvm_va_free(struct cvm_va *va);
  * (version 1); *out is malloc'd. */
 CVM_API CVM_MUST_CHECK int cvm_va_encode(const struct cvm_va *va, unsigned version, uint8_t **out,
                                          size_t *out_len);
+
+/* struct cvm_va_check is what cvm_va_check found in a decoded attestation:
+ * the quote or report parsed, the event log replayed (boot events by their
+ * logged digests, runtime events by the digest of their name and payload,
+ * which a logged digest must equal), the runtime events alone replayed to
+ * RTMR3, MRCONFIGID decoded. Nothing in it is verified: the quote's
+ * signature, chain and TCB are the caller's (cvm_verify_quote). */
+struct cvm_va_check {
+	bool quote_parsed; /* a TDX quote: `quote` (borrows from the attestation) */
+	struct cvm_quote quote;
+	bool snp_parsed; /* an SEV-SNP report: `snp` */
+	struct cvm_snp_report snp;
+	bool report_data_matches; /* the attestation's report_data is the quote's */
+	size_t event_count, runtime_event_count;
+	bool log_ok; /* every event could be replayed (else log_why) */
+	char log_why[160];
+	unsigned covered;  /* bit i: events extend RTMR i, all with digests */
+	unsigned stripped; /* bit i: an event of RTMR i has no digest */
+	unsigned mismatch; /* bit i: covered, and the replay differs from the quote */
+	uint8_t replay[4][48];
+	bool runtime_ok, runtime_matches; /* the runtime events replay to the quote's RTMR3 */
+	uint8_t runtime_rtmr3[48];
+	unsigned mr_config_layout; /* MRCONFIGID's first byte; 0 when all zero */
+	bool has_compose_hash, compose_hash_matches;
+	uint8_t config_sha256[32];
+	/* the MrConfigV3 document (SEV-SNP, or MRCONFIGID layout 3), hashed */
+	bool has_mr_config_doc, mr_config_doc_matches;
+	uint8_t mr_config_doc_hash[32];
+};
+
+/* cvm_va_variant_name names a V0 quote variant as dstack does
+ * ("dstack-tdx", "dstack-gcp-tdx", ...; "unknown" past the last). */
+CVM_API const char *cvm_va_variant_name(unsigned variant);
+/* cvm_va_check fills `c` from `va` (which must outlive `c`: the parsed
+ * quote borrows from it). It cannot fail; what it could not do is in `c`. */
+CVM_API void cvm_va_check(const struct cvm_va *va, struct cvm_va_check *c);
+/* cvm_va_replay_ok is true when the log replays, covers RTMR3, and its
+ * RTMR3 matches the quote. RTMR0..2 are not required: dstack strips its
+ * logs, and compares those registers with values computed from the image. */
+CVM_API bool cvm_va_replay_ok(const struct cvm_va_check *c);
 
 /* ---- parsing a certificate -------------------------------------------- */
 
