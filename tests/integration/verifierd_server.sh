@@ -101,6 +101,10 @@ check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --dat
 	"a nonce that would not be checked was accepted"
 check '[ "$(req POST "/cvmkit/v1/verify?product=Naples" -H "Content-Type: application/octet-stream" --data-binary "x")" = 400 ]' \
 	"an unknown product for a raw report"
+# POST /verify reaches dstack's handler: {} is not a request of its shape
+check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "{}")" = 400 ] && [ -n "$(json "d[\"error\"]")" ]' \
+	"POST /verify {} is not dstack's 400"
+check '[ "$(req GET /verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /verify is not 405"
 head -c 5000 /dev/zero >"$tmp/big"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
 	"a body over max_body is not 413"
