@@ -101,9 +101,12 @@ check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --dat
 	"a nonce that would not be checked was accepted"
 check '[ "$(req POST "/cvmkit/v1/verify?product=Naples" -H "Content-Type: application/octet-stream" --data-binary "x")" = 400 ]' \
 	"an unknown product for a raw report"
-# POST /verify reaches dstack's handler: {} is not a request of its shape
-check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "{}")" = 400 ] && [ -n "$(json "d[\"error\"]")" ]' \
-	"POST /verify {} is not dstack's 400"
+# POST /verify reaches dstack's handler: a body that is not JSON is its 400,
+# {} its verdict "not valid"
+check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "not json")" = 400 ] && [ -n "$(json "d[\"error\"]")" ]' \
+	"POST /verify with a non-JSON body is not dstack's 400"
+check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "{}")" = 200 ] && [ "$(json "d[\"is_valid\"]")" = False ]' \
+	"POST /verify {} is not dstack's is_valid false"
 check '[ "$(req GET /verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /verify is not 405"
 head -c 5000 /dev/zero >"$tmp/big"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
