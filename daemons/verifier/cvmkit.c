@@ -92,10 +92,14 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	json_object_foreach(o, key, v)
 	{
+		/* no "nonce": a nonce that were accepted but not checked would
+		 * mislead; the policy's report_data is the check */
 		if (strcmp(key, "quote") != 0 && strcmp(key, "report") != 0 && strcmp(key, "policy") != 0 &&
-		    strcmp(key, "product") != 0 && strcmp(key, "nonce") != 0) {
-			(void)snprintf(err, err_len,
-			               "unknown key in the request (known: quote, report, policy, product)");
+		    strcmp(key, "product") != 0) {
+			(void)snprintf(
+			    err, err_len,
+			    "unknown key in the request (known: quote, report, policy, product; an "
+			    "expected nonce goes into the policy as report_data)");
 			goto out;
 		}
 	}
@@ -335,8 +339,7 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		tee = "snp";
 		r = cvm_cache_amd_warm(ctx->cache, rq.evidence, rq.len, rq.product, now, &av, &info, &rep,
 		                       err, sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK
 		         ? cvm_verify_snp_report_warm(av, rq.evidence, rq.len, now, policy, &rep, &ares)
 		         : r;
@@ -345,8 +348,7 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 
 		r = cvm_cache_dcap_warm(ctx->cache, rq.evidence, rq.len, now, &dv, &info, &rep, err,
 		                        sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK ? cvm_verify_quote_warm(dv, rq.evidence, rq.len, now, policy, &rep, &dres)
 		                 : r;
 		tee = quote_tee(rq.evidence, rq.len);

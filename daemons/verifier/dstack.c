@@ -58,10 +58,13 @@ struct evidence {
 	const struct cvm_va *va;
 };
 
-/* struct appinfo is what the runtime events before system-ready say. */
+/* struct appinfo is what the runtime events before system-ready say. The
+ * os-image-hash event is the KMS's answer, not the image's digest (the
+ * answer's os_image_hash is vm_config's, verified or not by the OS image
+ * check), so it is not read. */
 struct appinfo {
-	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider, *os_image_event;
-	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len, os_image_event_len;
+	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider;
+	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len;
 	bool has_app_id, has_compose_hash, has_instance_id, has_key_provider;
 };
 
@@ -274,6 +277,7 @@ static int build_events(struct evidence *e, const char *text, size_t len, char *
 			               "event_log entry %zu is not {imr 0..3, event_type, digest, event, "
 			               "event_payload} with hex digest and payload",
 			               i);
+			r = CVM_E_FORMAT; /* r held the previous entry's CVM_OK */
 			goto out;
 		}
 		out->imr = (uint32_t)json_integer_value(imr);
@@ -407,9 +411,6 @@ static void app_info_read(const struct cvm_va *va, struct appinfo *a)
 			a->has_key_provider = true;
 			a->key_provider = e->payload;
 			a->key_provider_len = e->payload_len;
-		} else if (strcmp(e->event, "os-image-hash") == 0 && a->os_image_event == NULL) {
-			a->os_image_event = e->payload;
-			a->os_image_event_len = e->payload_len;
 		}
 	}
 }

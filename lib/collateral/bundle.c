@@ -131,20 +131,16 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 
 /* ---- import ------------------------------------------------------------- */
 
-struct set {
-	struct cvm_cache_item *items[COLL_BUNDLE_ITEMS_MAX];
-	size_t count;
-};
-
-static void set_free(struct set *s)
+void coll_set_free(struct coll_set *s)
 {
+	if (s == NULL)
+		return;
 	for (size_t i = 0; i < s->count; i++)
 		cvm_cache_item_free(s->items[i]);
 	free(s);
 }
 
-/* bundle_parse splits a bundle into its items. */
-static int bundle_parse(const uint8_t *buf, size_t len, struct set *s, char *err, size_t err_len)
+int coll_bundle_parse(const uint8_t *buf, size_t len, struct coll_set *s, char *err, size_t err_len)
 {
 	struct cvm_rd r, rec;
 	const uint8_t *magic;
@@ -179,7 +175,7 @@ static int bundle_parse(const uint8_t *buf, size_t len, struct set *s, char *err
 	return CVM_OK;
 }
 
-static int add_item(struct set *s, const struct cvm_cache_key *k, const uint8_t *body, size_t body_len,
+static int add_item(struct coll_set *s, const struct cvm_cache_key *k, const uint8_t *body, size_t body_len,
                     const uint8_t *chain, size_t chain_len, const char *source, int64_t now)
 {
 	struct cvm_cache_item *it;
@@ -228,7 +224,7 @@ static bool first_cert_has(const uint8_t *pem, size_t len, const char *what)
 	return yes;
 }
 
-static int dir_dcap(const char *dir, struct set *s, const char *source, int64_t now, char *err,
+static int dir_dcap(const char *dir, struct coll_set *s, const char *source, int64_t now, char *err,
                     size_t err_len)
 {
 	struct cvm_dcap_collateral *d = NULL;
@@ -298,8 +294,8 @@ out:
 	return r;
 }
 
-static int dir_amd(const char *dir, struct set *s, const char *source, int64_t now, const struct cvm_cache *c,
-                   char *err, size_t err_len)
+static int dir_amd(const char *dir, struct coll_set *s, const char *source, int64_t now,
+                   const struct cvm_cache *c, char *err, size_t err_len)
 {
 	struct cvm_amd_collateral *a = NULL;
 	struct cvm_amd_item_info info;
@@ -372,7 +368,7 @@ static int rank(enum cvm_cache_kind k)
 int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t *count, char *err,
                      size_t err_len)
 {
-	struct set *s = NULL;
+	struct coll_set *s = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	char source[256], name[COLL_NAME_MAX];
@@ -403,7 +399,7 @@ int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t 
 		(void)snprintf(source, sizeof(source), "bundle:%s", path);
 		r = cvm_file_read_err(path, BUNDLE_MAX, &buf, &len, err, err_len);
 		if (r == CVM_OK)
-			r = bundle_parse(buf, len, s, err, err_len);
+			r = coll_bundle_parse(buf, len, s, err, err_len);
 		for (size_t i = 0; r == CVM_OK && i < s->count; i++)
 			(void)snprintf(s->items[i]->source, sizeof(s->items[i]->source), "%s", source);
 	}
@@ -448,6 +444,6 @@ int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t 
 		*count = s->count;
 out:
 	free(buf);
-	set_free(s);
+	coll_set_free(s);
 	return r;
 }

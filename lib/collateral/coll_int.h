@@ -71,6 +71,17 @@ CVM_MUST_CHECK int coll_item_encode(const struct cvm_cache_item *it, uint8_t **o
 CVM_MUST_CHECK int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out);
 CVM_MUST_CHECK int coll_item_dup(const struct cvm_cache_item *it, struct cvm_cache_item **out);
 
+/* bundle.c: a set of items (the items of a bundle or a folder). */
+struct coll_set {
+	struct cvm_cache_item *items[COLL_BUNDLE_ITEMS_MAX];
+	size_t count;
+};
+/* coll_bundle_parse splits the bundle `buf` into the items of `s` (a
+ * zeroed set; on error it may hold the items parsed so far). */
+CVM_MUST_CHECK int coll_bundle_parse(const uint8_t *buf, size_t len, struct coll_set *s, char *err,
+                                     size_t err_len);
+void coll_set_free(struct coll_set *s);
+
 /* store.c */
 CVM_MUST_CHECK int coll_store_read(struct cvm_cache *c, const struct cvm_cache_key *k,
                                    struct cvm_cache_item **out);

@@ -9,7 +9,9 @@
 #    and retries (two requests for it in all, still one fetch);
 #  - a second run is served from the cache without any request;
 #  - an item the upstream does not have (HTTP 404) is CVM_E_NOT_FOUND after
-#    one request, with no retry.
+#    one request, with no retry;
+#  - four threads of one process, one handle each, on a fresh directory:
+#    again one request per item.
 # The full vendor simulator is tests/common/vendor_upstream.py (not used
 # here, to keep this test to what lib/collateral itself promises).
 # Needs: build/tests/test_collateral (its "get" helper mode), python3.
@@ -184,4 +186,31 @@ if ! grep -q '^sgx/qe error 0 -18 .*HTTP 404' "$tmp/nf" || [ "$n" != 1 ]; then
 else
 	echo "ok: 404 is not found, without retry"
 fi
+# 4. Four threads of one process, one handle each, a fresh directory.
+for p in /sgx/certification/v4/rootcacrl /sgx/certification/v4/pckcrl /tdx/certification/v4/qe/identity \
+	/tdx/certification/v4/tcb; do
+	eval "before_${p//[^a-z]/_}=$(count "$p")"
+done
+if ! "$HELPER" threads 4 "$tmp/cache2" "$URL" "$AT" "${ITEMS[@]}" >"$tmp/threads" 2>&1; then
+	echo "FAIL: the threads run failed:" >&2
+	cat "$tmp/threads" >&2
+	fail=1
+fi
+tfail=0
+for p in /sgx/certification/v4/rootcacrl /sgx/certification/v4/pckcrl /tdx/certification/v4/qe/identity \
+	/tdx/certification/v4/tcb; do
+	var="before_${p//[^a-z]/_}"
+	n=$(($(count "$p") - ${!var}))
+	if [ "$n" != 1 ]; then
+		echo "FAIL: $p was requested $n times by four threads; single flight allows one" >&2
+		tfail=1
+	fi
+done
+if [ "$(grep -c . "$tmp/threads")" != 16 ]; then
+	echo "FAIL: four threads should report four items each:" >&2
+	cat "$tmp/threads" >&2
+	tfail=1
+fi
+[ "$tfail" = 0 ] && echo "ok: four threads, one request per item"
+[ "$tfail" = 0 ] || fail=1
 exit "$fail"

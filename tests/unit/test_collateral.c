@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -743,6 +744,92 @@ static void the_item_parser_survives_every_bit_flip_and_truncation(void **state)
 	cvm_cache_close(c);
 }
 
+static void retry_after_reads_seconds_and_http_dates(void **state)
+{
+	char buf[64];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(coll_retry_after("120", 1000), 120);
+	assert_int_equal(coll_retry_after("0", 1000), 0);
+	/* 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT */
+	assert_int_equal(coll_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 - 90), 90);
+	assert_int_equal(coll_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 + 90), 0);
+	assert_int_equal(coll_retry_after("12x", 0), -1);
+	assert_int_equal(coll_retry_after("soon", 0), -1);
+	assert_true(coll_retry_after("99999999999999", 0) > 60);
+	/* The chain headers' URL encoding. */
+	assert_true(coll_url_decode("a%20b%2Fc%0A", 12, buf, sizeof(buf), &n));
+	assert_string_equal(buf, "a b/c\n");
+	assert_int_equal(n, 6);
+	assert_false(coll_url_decode("a%2", 3, buf, sizeof(buf), &n));
+	assert_false(coll_url_decode("a%zz", 4, buf, sizeof(buf), &n));
+	assert_false(coll_url_decode("a%00b", 5, buf, sizeof(buf), &n));
+	assert_false(coll_url_decode("abcdef", 6, buf, 6, &n)); /* no room for the NUL */
+}
+
+/* A PCK certificate item: the quote's own PCK leaf with its CA and root as
+ * the issuer chain; its FMSPC header must agree with the certificate. */
+static void a_pck_certificate_item_verifies_against_its_issuer_chain(void **state)
+{
+	const char *dir = dcap_vectors[1].dir;
+	int64_t at = dcap_vectors[1].at;
+	char d[600], err[512] = "";
+	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
+	struct cvm_cache_need need;
+	struct cvm_cache_item it;
+	struct cvm_quote q;
+	const char *second;
+	uint8_t *quote;
+	size_t qlen;
+	char hex[13];
+
+	(void)state;
+	quote = read_rel(dir, "quote.bin", &qlen);
+	assert_int_equal(cvm_quote_parse(quote, qlen, &q), CVM_OK);
+	assert_int_equal(cvm_cache_need_quote(quote, qlen, &need, err, sizeof(err)), CVM_OK);
+	second = memmem(q.pck_chain_pem.p + 1, q.pck_chain_pem.len - 1, "-----BEGIN", 10);
+	assert_non_null(second);
+	memset(&it, 0, sizeof(it));
+	cvm_cache_key_init(&it.key, CVM_CACHE_PCK_CERT);
+	it.key.enc_ppid_len = 384;
+	memset(it.key.enc_ppid, 0x5a, 384);
+	it.body_len = (size_t)((const uint8_t *)second - q.pck_chain_pem.p);
+	it.body = malloc(it.body_len);
+	assert_non_null(it.body);
+	memcpy(it.body, q.pck_chain_pem.p, it.body_len);
+	it.issuer_chain_len = q.pck_chain_pem.len - it.body_len;
+	it.issuer_chain = calloc(1, it.issuer_chain_len + 1);
+	assert_non_null(it.issuer_chain);
+	memcpy(it.issuer_chain, second, it.issuer_chain_len);
+	it.issuer_chain_len = strlen(it.issuer_chain); /* the quote's chain may end in a NUL */
+	it.fetched_at = at;
+	for (size_t i = 0; i < 6; i++)
+		(void)snprintf(hex + 2 * i, 3, "%02X", need.keys[2].fmspc[i]);
+	memcpy(it.fmspc, hex, sizeof(it.fmspc));
+	if (cvm_cache_put(c, &it, at, err, sizeof(err)) != CVM_OK)
+		fail_msg("pck cert: %s", err);
+	assert_int_equal(count_items(c), 1);
+	it.fmspc[0] = it.fmspc[0] == '0' ? '1' : '0';
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_MISMATCH);
+	it.fmspc[0] = '\0';
+	/* The leaf is not its own issuer: a chain without the PCK CA fails. */
+	{
+		char *only_root = strstr(it.issuer_chain + 1, "-----BEGIN");
+		char *save = it.issuer_chain;
+
+		assert_non_null(only_root);
+		it.issuer_chain = only_root;
+		it.issuer_chain_len = strlen(only_root);
+		assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_CHAIN);
+		it.issuer_chain = save;
+	}
+	free(it.body);
+	free(it.issuer_chain);
+	free(quote);
+	cvm_cache_close(c);
+}
+
 /* ---- AMD ---------------------------------------------------------------- */
 
 static void an_snp_folder_imports_and_its_report_authenticates_cold_and_warm(void **state)
@@ -872,6 +959,70 @@ static int helper_get(int argc, char **argv)
 	return bad;
 }
 
+struct get_thread {
+	pthread_t t;
+	int argc;
+	char **argv;
+	int rc;
+};
+
+static void *get_thread_main(void *arg)
+{
+	struct get_thread *g = arg;
+
+	g->rc = helper_get(g->argc, g->argv);
+	return NULL;
+}
+
+/* threads N DIR URL NOW KIND...: "get" in N threads of this process, one
+ * handle each, at once. */
+static int helper_threads(int argc, char **argv)
+{
+	struct get_thread g[16];
+	long n = strtol(argv[2], NULL, 10);
+	int bad = 0;
+
+	if (n < 1 || n > 16)
+		return 2;
+	for (long i = 0; i < n; i++) {
+		g[i].argc = argc - 1;
+		g[i].argv = argv + 1; /* argv[1] = "threads" stands in for the program name */
+		g[i].rc = 1;
+		if (pthread_create(&g[i].t, NULL, get_thread_main, &g[i]) != 0)
+			return 1;
+	}
+	for (long i = 0; i < n; i++) {
+		(void)pthread_join(g[i].t, NULL);
+		bad |= g[i].rc;
+	}
+	return bad;
+}
+
+/* bundle CACHEDIR VECTORDIR AT OUT: imports a vectors-layout folder into
+ * CACHEDIR and packs it into OUT (makes the fuzz corpora's seeds). */
+static int helper_bundle(char **argv)
+{
+	struct cvm_cache_opts o;
+	struct cvm_cache *c = NULL;
+	char err[512] = "";
+	int64_t at = strtoll(argv[4], NULL, 10);
+	size_t n = 0;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.dir = argv[2];
+	o.offline = true;
+	r = cvm_cache_open(&o, &c, err, sizeof(err));
+	if (r == CVM_OK)
+		r = cvm_cache_import(c, argv[3], at, &n, err, sizeof(err));
+	if (r == CVM_OK)
+		r = cvm_cache_pack(c, argv[5], at, &n, err, sizeof(err));
+	if (r != CVM_OK)
+		fprintf(stderr, "bundle: %s\n", err);
+	cvm_cache_close(c);
+	return r == CVM_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,8 +1035,14 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(the_bundle_parser_rejects_every_truncation_and_trailing_bytes),
 	    cmocka_unit_test(the_item_parser_survives_every_bit_flip_and_truncation),
 	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
+	    cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
+	    cmocka_unit_test(a_pck_certificate_item_verifies_against_its_issuer_chain),
 	};
 
+	if (argc >= 6 && strcmp(argv[1], "threads") == 0)
+		return helper_threads(argc, argv);
+	if (argc == 6 && strcmp(argv[1], "bundle") == 0)
+		return helper_bundle(argv);
 	if (argc >= 5 && strcmp(argv[1], "get") == 0)
 		return helper_get(argc, argv);
 	return cmocka_run_group_tests(tests, setup, teardown);
