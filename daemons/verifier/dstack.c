@@ -76,7 +76,8 @@ struct verdict {
 	struct cvm_dcap_result res;
 	struct cvm_cache_info info;
 	bool has_info;
-	struct cvm_report rep;
+	struct cvm_report rep;    /* the quote and the event log */
+	struct cvm_report os_rep; /* the OS image binding (its own: its reason is its first failure) */
 	struct cvm_va_check chk;
 	struct appinfo app;
 	uint8_t mr_system[32], mr_aggregated[32], device_id[32];
@@ -513,10 +514,10 @@ static void check_os_image(const struct cvm_va *va, const struct cvm_tdx_report 
 	ev.mrtd = td->mr_td;
 	for (unsigned i = 0; i < 3; i++)
 		ev.rtmr[i] = td->rtmr[i];
-	r = cvm_osimage_tdx_bind(&ev, NULL, &v->rep);
+	r = cvm_osimage_tdx_bind(&ev, NULL, &v->os_rep);
 	if (r != CVM_OK) {
 		fail(v, "os image: %s",
-		     cvm_report_reason(&v->rep) != NULL ? cvm_report_reason(&v->rep) : cvm_strerror(r));
+		     cvm_report_reason(&v->os_rep) != NULL ? cvm_report_reason(&v->os_rep) : cvm_strerror(r));
 		goto out;
 	}
 	/* Bound to the quote's registers; true only if those are authentic. */
@@ -724,17 +725,18 @@ static json_t *boot_info_json(const struct verdict *v, const char *variant)
 	return o;
 }
 
-static json_t *steps_json(const struct cvm_report *rep)
+/* steps_json lists the steps of `rep`, then those of `more`. */
+static json_t *steps_json(const struct cvm_report *rep, const struct cvm_report *more)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a != NULL && i < rep->count; i++) {
+	for (size_t i = 0; a != NULL && i < rep->count + more->count; i++) {
+		const struct cvm_step *st = i < rep->count ? &rep->steps[i] : &more->steps[i - rep->count];
 		json_t *s = json_object();
 
-		if (s == NULL || jset(s, "name", json_string(rep->steps[i].name)) != 0 ||
-		    jset(s, "ok", json_boolean(rep->steps[i].ok)) != 0 ||
-		    jset(s, "detail", json_string(rep->steps[i].detail)) != 0 ||
-		    json_array_append_new(a, s) != 0) {
+		if (s == NULL || jset(s, "name", json_string(st->name)) != 0 ||
+		    jset(s, "ok", json_boolean(st->ok)) != 0 ||
+		    jset(s, "detail", json_string(st->detail)) != 0 || json_array_append_new(a, s) != 0) {
 			json_decref(s);
 			json_decref(a);
 			return NULL;
@@ -800,7 +802,7 @@ static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const s
 		bad |= jset(d, "collateral", col);
 	}
 	bad |= jset(d, "simulated", json_boolean(v->simulated));
-	bad |= jset(d, "steps", steps_json(&v->rep));
+	bad |= jset(d, "steps", steps_json(&v->rep, &v->os_rep));
 
 	bad |= jset(o, "is_valid", json_boolean(is_valid));
 	bad |= jset(o, "details", d);
@@ -845,6 +847,7 @@ void dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struct c
 		goto out;
 	}
 	cvm_report_init(&v->rep);
+	cvm_report_init(&v->os_rep);
 	if (evidence_build(&q, &e, v) == CVM_OK)
 		run_checks(ctx, e.va, v, quote_fn);
 	if (v->has_info)

@@ -619,6 +619,38 @@ static void test_a_measurement_of_another_image_is_not_verified(void **state)
 	json_decref(req);
 }
 
+/* The OS image's reason is its own first failure, not an earlier step's (a
+ * stripped RTMR0 digest makes the "rtmr0 replay" step fail, which is not a
+ * reason to reject). */
+static void test_the_os_image_reason_names_the_image_check_that_failed(void **state)
+{
+	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *log, *a;
+	json_error_t jerr;
+	uint8_t mrtd[48], other[48];
+	char *s;
+
+	(void)state;
+	setup_ctx();
+	log = json_loads(json_string_value(json_object_get(req, "event_log")), 0, &jerr);
+	assert_non_null(log);
+	assert_int_equal(json_object_set_new(json_array_get(log, 0), "digest", json_string("")), 0);
+	s = json_dumps(log, JSON_COMPACT);
+	assert_int_equal(json_object_set_new(req, "event_log", json_string(s)), 0);
+	free(s);
+	json_decref(log);
+	assert_int_equal(cvm_hex_decode_exact(fd2_mrtd, 96, mrtd, 48), CVM_OK);
+	memcpy(other, mrtd, 48);
+	other[1] ^= 4;
+	forge_image(req, mrtd, other);
+	a = answer_json(req, quote_accept);
+	assert_int_equal(step_ok(a, "rtmr0 replay"), 0);
+	assert_true(dbool(a, "event_log_verified"));
+	assert_false(dbool(a, "os_image_hash_verified"));
+	assert_non_null(strstr(reason(a), "os image: the quote's MRTD"));
+	json_decref(a);
+	json_decref(req);
+}
+
 static void test_an_os_image_bound_to_an_unverified_quote_is_not_verified(void **state)
 {
 	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
@@ -873,6 +905,7 @@ int main(void)
 	        test_the_os_image_hash_is_verified_when_the_document_binds_it_to_a_verified_quote),
 	    cmocka_unit_test(test_an_os_image_hash_only_claimed_is_not_verified),
 	    cmocka_unit_test(test_a_measurement_of_another_image_is_not_verified),
+	    cmocka_unit_test(test_the_os_image_reason_names_the_image_check_that_failed),
 	    cmocka_unit_test(test_an_os_image_bound_to_an_unverified_quote_is_not_verified),
 	    cmocka_unit_test(test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected),
 	    cmocka_unit_test(
