@@ -178,12 +178,28 @@ printf '{"quote": "%s"}' "$hex" >"$tmp/cvmkit.json"
 # measures (JSON parsing, the quote, the response).
 printf '{"quote": "%s", "event_log": "[]", "vm_config": "{}"}' "$hex" >"$tmp/dstack.json"
 
+# cpu_ticks prints the CPU time (user + system, clock ticks) of each of the
+# service's processes of the start, in the order of start_pids.
+cpu_ticks() {
+	local p
+	for p in $start_pids; do
+		sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ printf "%d ", $12 + $13 }' || printf '0 '
+	done
+}
+
 # load NAME SECONDS PATH BODY CONTENT_TYPE KEY: one wrk run; prints its result
-# line and stores it in NAME; any error answer or wrk failure sets failed=1.
+# line, with the CPU time each of the service's processes and wrk spent
+# during it added, and stores it in NAME; any error answer or wrk failure
+# sets failed=1.
 load() {
-	local name="$1" secs="$2" path="$3" body="$4" ctype="$5" key="$6" out line rc=0
-	out="$(wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s -s "$lua" "$url" -- "$path" "$body" \
-		"$ctype" "$key" 2>&1)" || rc=$?
+	local name="$1" secs="$2" path="$3" body="$4" ctype="$5" key="$6" out line rc=0 c0 c1
+	c0="$(cpu_ticks)"
+	out="$(
+		TIMEFORMAT='wrk-cpu: %U %S'
+		{ time wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s -s "$lua" "$url" -- "$path" \
+			"$body" "$ctype" "$key" 2>&1; } 2>&1
+	)" || rc=$?
+	c1="$(cpu_ticks)"
 	line="$(printf '%s\n' "$out" | sed -n 's/^wrk-result: //p' | tail -n 1)"
 	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
 		printf '%s\n' "$out" >&2
@@ -191,6 +207,20 @@ load() {
 		failed=1
 		return 0
 	fi
+	# server_cpu_s: per process (parent first, then the workers by pid); a
+	# lopsided split means the connections did not spread over the workers.
+	line="$(node -e '
+		const [line, c0, c1, wrkcpu, tck] = process.argv.slice(1);
+		const r = JSON.parse(line), a = c0.trim().split(" ").map(Number), b = c1.trim().split(" ").map(Number);
+		const per = b.map((v, i) => (v - a[i]) / Number(tck));
+		const w = wrkcpu.trim().split(" ").map(Number);
+		const srv = per.reduce((x, y) => x + y, 0), n = r.requests || 1;
+		r.server_cpu_s = per.map((x) => Number(x.toFixed(2)));
+		r.server_us_per_request = Number((srv * 1e6 / n).toFixed(1));
+		r.wrk_cpu_s = Number((w[0] + w[1]).toFixed(2));
+		r.wrk_us_per_request = Number(((w[0] + w[1]) * 1e6 / n).toFixed(1));
+		console.log(JSON.stringify(r));' "$line" "$c0" "$c1" \
+		"$(printf '%s\n' "$out" | sed -n 's/^wrk-cpu: //p' | tail -n 1)" "$(getconf CLK_TCK)")"
 	printf '%-7s %s\n' "$name" "$line"
 	if [ "$(jget "$line" errors)" != 0 ] || [ "$(jget "$line" good)" = 0 ]; then
 		echo "$bench_name: the $name run had errors; the first bad answer: $(jget "$line" first_bad)" >&2
@@ -289,13 +319,17 @@ summary="$(node -e '
 	const [warm, raw, json, dstack, mem, pct, secs, workers, threads, conns] = process.argv.slice(1);
 	const p = (s) => { try { return JSON.parse(s); } catch (e) { return null; } };
 	const w = p(warm), r = p(raw), j = p(json), d = p(dstack), m = p(mem);
-	const form = (x) => x && { per_second: x.per_second, p50_ms: x.p50_ms, p99_ms: x.p99_ms, errors: x.errors };
+	const form = (x) => x && { per_second: x.per_second, p50_ms: x.p50_ms, p99_ms: x.p99_ms, errors: x.errors,
+		server_us_per_request: x.server_us_per_request };
 	console.log(JSON.stringify({ type: "verifierd", seconds: Number(secs), workers: Number(workers),
 		wrk: { threads: Number(threads), connections: Number(conns) },
 		inprocess_warm_per_second: w ? w.per_second : null,
 		per_second: r ? r.per_second : null, of_warm_pct: pct === "" ? null : Number(pct),
 		p50_ms: r ? r.p50_ms : null, p99_ms: r ? r.p99_ms : null,
 		errors: [r, j, d].reduce((n, x) => n + (x ? x.errors : 0), 0),
+		server_cpu_s: r ? r.server_cpu_s : null, server_us_per_request: r ? r.server_us_per_request : null,
+		wrk_us_per_request: r ? r.wrk_us_per_request : null,
+		inprocess_warm_us: w ? Number((1e6 / w.per_second).toFixed(1)) : null,
 		json: form(j), dstack: form(d), memory: m }));
 	' "$warm" "$raw" "$json" "$dstack" "$mem" "$pct" "$duration" "$workers" "$threads" "$conns")"
 echo "$summary"
