@@ -264,6 +264,15 @@ kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 sampler=""
 
+# The split of the main run's work over the workers: a worker that did less
+# than a quarter of the busiest one's work got too few of wrk's connections
+# (said, not judged: it explains a low rate).
+split="$(node -e 'const r = JSON.parse(process.argv[1]); const w = r.server_cpu_s.slice(1);
+	const max = Math.max(...w); if (w.length > 1 && max > 0 && Math.min(...w) < max / 4)
+		console.log(w.join(" s, ") + " s");' "$raw" 2>/dev/null || true)"
+[ -z "$split" ] || echo "$bench_name: note: the workers' CPU time in the main run was $split: wrk's" \
+	"$conns connections did not spread over the $workers workers, so the rate is about one worker's"
+
 # --- 4. the service survived: the same processes, still answering ---
 end_pids="$(verifierd_pids | sort -n | tr '\n' ' ')"
 if ! kill -0 "$pid" 2>/dev/null; then
