@@ -33,6 +33,8 @@ max_len_for() {
 	*ecdsa*) echo 1024 ;;
 	*acme*) echo 65536 ;; # CVM_ACME_JSON_MAX, the cap on an ACME response body
 	*app_info*) echo 4096 ;;
+	*collateral_item*) echo 65536 ;;    # a TCB info record; PCK CRLs are larger, their parse is the same
+	*collateral_bundle*) echo 262144 ;; # a few items
 	*osimage*) echo 16384 ;; # CVM_OSIMAGE_TDX_MAX, the cap on measurement.tdx.cbor
 	*) echo 65536 ;;
 	esac

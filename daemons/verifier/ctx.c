@@ -132,6 +132,8 @@ int vd_ctx_open(struct vd_ctx *ctx, const struct vd_config *cfg, struct vd_metri
 	o.intel_url = cfg->intel_url != NULL && cfg->intel_url[0] != '\0' ? cfg->intel_url : NULL;
 	o.amd_url = cfg->amd_url != NULL && cfg->amd_url[0] != '\0' ? cfg->amd_url : NULL;
 	o.offline = cfg->offline;
+	o.timeout_ms = cfg->upstream_timeout_ms;
+	o.retries = cfg->upstream_retries;
 	o.intel_root_der = ctx->intel_root;
 	o.intel_root_der_len = ctx->intel_root_len;
 	o.intel_root_name = ctx->intel_root != NULL ? ctx->intel_anchor : NULL;

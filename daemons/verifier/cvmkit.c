@@ -9,8 +9,9 @@
  *    "trust_anchor", "collateral": {"source", "age_seconds", "stale",
  *    "expires", "upstream_error"}, "reason"}
  * 400 for a body that is neither; 503 when the collateral the evidence needs
- * cannot be had (not cached and no upstream, or the upstream failed), so
- * that "rejected" never stands for "could not check".
+ * cannot be had or used (not cached and no upstream, the upstream failed,
+ * expired), so that "rejected" never stands for "could not check". Evidence
+ * that does not parse far enough to name its collateral is rejected.
  *
  * This is the hot path: the collateral comes verified from the handle's
  * warm set (cvm_cache_dcap_warm, cvm_cache_amd_warm); per request only the
@@ -26,9 +27,12 @@
 
 #include "verifier.h"
 
+static const char *const raw_params[] = {"product", NULL};
+
 /* struct request is a decoded body. */
 struct request {
-	uint8_t *evidence; /* owned */
+	const uint8_t *evidence; /* the request's body (raw) or `owned` (JSON hex) */
+	uint8_t *owned;
 	size_t len;
 	bool is_snp;
 	bool has_policy;
@@ -88,10 +92,14 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	json_object_foreach(o, key, v)
 	{
+		/* no "nonce": a nonce that were accepted but not checked would
+		 * mislead; the policy's report_data is the check */
 		if (strcmp(key, "quote") != 0 && strcmp(key, "report") != 0 && strcmp(key, "policy") != 0 &&
-		    strcmp(key, "product") != 0 && strcmp(key, "nonce") != 0) {
-			(void)snprintf(err, err_len,
-			               "unknown key in the request (known: quote, report, policy, product)");
+		    strcmp(key, "product") != 0) {
+			(void)snprintf(
+			    err, err_len,
+			    "unknown key in the request (known: quote, report, policy, product; an "
+			    "expected nonce goes into the policy as report_data)");
 			goto out;
 		}
 	}
@@ -101,7 +109,8 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	rq->is_snp = json_object_get(o, "report") != NULL;
 	r = decode_hex_field(json_object_get(o, rq->is_snp ? "report" : "quote"),
-	                     rq->is_snp ? "report" : "quote", &rq->evidence, &rq->len, err, err_len);
+	                     rq->is_snp ? "report" : "quote", &rq->owned, &rq->len, err, err_len);
+	rq->evidence = rq->owned;
 	if (r != CVM_OK)
 		goto out;
 	r = CVM_E_FORMAT;
@@ -155,17 +164,35 @@ static int parse_request(const struct cvm_http_req *req, struct request *rq, cha
 		return CVM_E_FORMAT;
 	}
 	if (strncmp(ct, "application/octet-stream", strlen("application/octet-stream")) == 0) {
+		char prod[16];
+		int q;
+
 		if (req->body_len > CVM_QUOTE_MAX) {
 			(void)snprintf(err, err_len, "the evidence is larger than %zu bytes", CVM_QUOTE_MAX);
 			return CVM_E_TOO_LARGE;
 		}
-		rq->evidence = malloc(req->body_len);
-		if (rq->evidence == NULL)
-			return CVM_E_NOMEM;
-		memcpy(rq->evidence, req->body, req->body_len);
+		if (!vd_query_only(req->query, raw_params)) {
+			(void)snprintf(err, err_len, "unknown query parameter (known: product)");
+			return CVM_E_FORMAT;
+		}
+		/* an SNP report before version 3 does not name its product */
+		q = vd_query_get(req->query, "product", prod, sizeof(prod));
+		if (q == 1)
+			rq->product = cvm_snp_product_parse(prod, strlen(prod));
+		if (q < 0 || (q == 1 && rq->product == CVM_SNP_PRODUCT_UNKNOWN)) {
+			(void)snprintf(err, err_len,
+			               "query parameter 'product' must be Milan, Genoa or Turin");
+			return CVM_E_FORMAT;
+		}
+		rq->evidence = req->body; /* borrowed: the hot path copies nothing */
 		rq->len = req->body_len;
 		rq->is_snp = looks_like_snp(rq->evidence, rq->len);
 		return CVM_OK;
+	}
+	if (req->query != NULL && req->query[0] != '\0') {
+		(void)snprintf(err, err_len,
+		               "a JSON request takes no query parameters (\"product\" goes in the body)");
+		return CVM_E_FORMAT;
 	}
 	return parse_json(req, rq, err, err_len);
 }
@@ -254,12 +281,26 @@ static json_t *collateral_json(const struct cvm_cache_info *info, int64_t now)
 	                 info->upstream_err[0] != '\0' ? info->upstream_err : NULL);
 }
 
-/* collateral_unavailable is true for the errors that mean "could not get
- * the collateral" rather than "the evidence is bad". */
-static bool collateral_unavailable(int r)
+/* evidence_error is true for the errors of the collateral lookup that are
+ * the evidence's fault (it does not parse far enough to name its
+ * collateral); any other failure there means the collateral could not be
+ * had or used, which is no verdict on the evidence. */
+static bool evidence_error(int r)
 {
-	return r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_SYSTEM || r == CVM_E_NOMEM ||
-	       r == CVM_E_UNSUPPORTED;
+	return r == CVM_E_FORMAT || r == CVM_E_TRUNCATED || r == CVM_E_TOO_LARGE || r == CVM_E_UNSUPPORTED;
+}
+
+/* quote_tee names the TEE of a quote by its header's TEE type (offset 4),
+ * for answers about quotes that did not parse further. */
+static const char *quote_tee(const uint8_t *q, size_t len)
+{
+	struct cvm_rd r;
+	uint32_t tee_type;
+
+	cvm_rd_init(&r, q, len);
+	if (!cvm_rd_skip(&r, 4) || !cvm_rd_u32le(&r, &tee_type))
+		return "unknown";
+	return tee_type == 0 ? "sgx" : tee_type == 0x81 ? "tdx" : "unknown";
 }
 
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp)
@@ -298,8 +339,7 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		tee = "snp";
 		r = cvm_cache_amd_warm(ctx->cache, rq.evidence, rq.len, rq.product, now, &av, &info, &rep,
 		                       err, sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK
 		         ? cvm_verify_snp_report_warm(av, rq.evidence, rq.len, now, policy, &rep, &ares)
 		         : r;
@@ -308,19 +348,21 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 
 		r = cvm_cache_dcap_warm(ctx->cache, rq.evidence, rq.len, now, &dv, &info, &rep, err,
 		                        sizeof(err));
-		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r == CVM_OK || info.source != 0 ? &info : NULL,
-		                 vd_now_us() - t0);
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, "dcap", r, &info, vd_now_us() - t0);
 		vr = r == CVM_OK ? cvm_verify_quote_warm(dv, rq.evidence, rq.len, now, policy, &rep, &dres)
 		                 : r;
-		tee = r == CVM_OK || dres.quote.tee != 0 ? (dres.quote.tee == CVM_TEE_SGX ? "sgx" : "tdx")
-		                                         : "dcap";
+		tee = quote_tee(rq.evidence, rq.len);
 	}
-	if (r != CVM_OK && collateral_unavailable(r)) {
+	if (r != CVM_OK && !evidence_error(r)) {
 		vd_metrics_verification(ctx, VD_API_CVMKIT, VD_ERROR);
-		cvm_http_resp_error(resp, 503, "the collateral for this %s cannot be had: %s",
+		cvm_http_resp_error(resp, 503, "the collateral for this %s cannot be had or used: %s",
 		                    rq.is_snp ? "report" : "quote", err[0] != '\0' ? err : cvm_strerror(r));
 		goto out;
 	}
+	/* evidence that cannot name its collateral: the lookup's reason is the
+	 * failed step */
+	if (r != CVM_OK)
+		cvm_report_add(&rep, "collateral", false, "%s", err[0] != '\0' ? err : cvm_strerror(r));
 	vd_metrics_verification(ctx, VD_API_CVMKIT, vr == CVM_OK ? VD_OK : VD_REJECTED);
 	if (info.anchor[0] != '\0')
 		(void)snprintf(anchor, sizeof(anchor), "%s", info.anchor);
@@ -349,5 +391,5 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 	cvm_http_resp_json(resp, 200, o);
 out:
 	json_decref(o);
-	free(rq.evidence);
+	free(rq.owned);
 }

@@ -31,6 +31,7 @@
 #include "verifier.h"
 
 #define REASON_MAX 512
+#define MR ((size_t)48) /* a measurement register */
 #define TD_ATTR_DEBUG 1u
 
 /* struct dreq is the request, decoded. Strings borrow from the JSON. */
@@ -57,10 +58,13 @@ struct evidence {
 	const struct cvm_va *va;
 };
 
-/* struct appinfo is what the runtime events before system-ready say. */
+/* struct appinfo is what the runtime events before system-ready say. The
+ * os-image-hash event is the KMS's answer, not the image's digest (the
+ * answer's os_image_hash is vm_config's, verified or not by the OS image
+ * check), so it is not read. */
 struct appinfo {
-	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider, *os_image_event;
-	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len, os_image_event_len;
+	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider;
+	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len;
 	bool has_app_id, has_compose_hash, has_instance_id, has_key_provider;
 };
 
@@ -157,7 +161,8 @@ static int dreq_parse(json_t *o, struct dreq *q, char *err, size_t err_len)
 		}
 		r = hex_field(v, CVM_VA_MAX, &q->attestation, &q->attestation_len);
 		if (r != CVM_OK) {
-			(void)snprintf(err, err_len, "\"attestation\" is not hex (without 0x) of at most %zu bytes",
+			(void)snprintf(err, err_len,
+			               "\"attestation\" is not hex (without 0x) of at most %zu bytes",
 			               CVM_VA_MAX);
 			return r;
 		}
@@ -166,7 +171,8 @@ static int dreq_parse(json_t *o, struct dreq *q, char *err, size_t err_len)
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_string(v) || json_string_length(v) > DSTACK_EVENT_LOG_MAX) {
 			(void)snprintf(err, err_len,
-			               "\"event_log\" must be a string (the event log as JSON text) of at most %zu bytes",
+			               "\"event_log\" must be a string (the event log as JSON text) of at "
+			               "most %zu bytes",
 			               DSTACK_EVENT_LOG_MAX);
 			return CVM_E_FORMAT;
 		}
@@ -177,7 +183,8 @@ static int dreq_parse(json_t *o, struct dreq *q, char *err, size_t err_len)
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_string(v) || json_string_length(v) > DSTACK_VM_CONFIG_MAX) {
 			(void)snprintf(err, err_len,
-			               "\"vm_config\" must be a string (the VM config as JSON text) of at most %zu bytes",
+			               "\"vm_config\" must be a string (the VM config as JSON text) of at "
+			               "most %zu bytes",
 			               DSTACK_VM_CONFIG_MAX);
 			return CVM_E_FORMAT;
 		}
@@ -261,15 +268,16 @@ static int build_events(struct evidence *e, const char *text, size_t len, char *
 		struct cvm_va_event *out = &va->events[va->event_count];
 
 		if (!json_is_object(ev) || !json_is_integer(imr) || !json_is_integer(type) ||
-		    json_integer_value(imr) < 0 || json_integer_value(imr) > 3 || json_integer_value(type) < 0 ||
-		    json_integer_value(type) > (json_int_t)UINT32_MAX || !json_is_string(digest) ||
-		    !json_is_string(name) || !json_is_string(payload) ||
+		    json_integer_value(imr) < 0 || json_integer_value(imr) > 3 ||
+		    json_integer_value(type) < 0 || json_integer_value(type) > (json_int_t)UINT32_MAX ||
+		    !json_is_string(digest) || !json_is_string(name) || !json_is_string(payload) ||
 		    strlen(json_string_value(name)) != json_string_length(name) ||
 		    json_string_length(name) > CVM_EVL_DSTACK_NAME_MAX) {
 			(void)snprintf(why, why_len,
 			               "event_log entry %zu is not {imr 0..3, event_type, digest, event, "
 			               "event_payload} with hex digest and payload",
 			               i);
+			r = CVM_E_FORMAT; /* r held the previous entry's CVM_OK */
 			goto out;
 		}
 		out->imr = (uint32_t)json_integer_value(imr);
@@ -279,10 +287,11 @@ static int build_events(struct evidence *e, const char *text, size_t len, char *
 		if (r == CVM_OK)
 			r = own_hex(e, payload, DSTACK_PAYLOAD_MAX, &out->payload, &out->payload_len);
 		if (r != CVM_OK || (out->digest_len != 0 && out->digest_len != 48)) {
-			(void)snprintf(why, why_len,
-			               "event_log entry %zu: digest (48 bytes or empty) or payload (at most %zu "
-			               "bytes) is not hex",
-			               i, DSTACK_PAYLOAD_MAX);
+			(void)snprintf(
+			    why, why_len,
+			    "event_log entry %zu: digest (48 bytes or empty) or payload (at most %zu "
+			    "bytes) is not hex",
+			    i, DSTACK_PAYLOAD_MAX);
 			r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
 			goto out;
 		}
@@ -402,9 +411,6 @@ static void app_info_read(const struct cvm_va *va, struct appinfo *a)
 			a->has_key_provider = true;
 			a->key_provider = e->payload;
 			a->key_provider_len = e->payload_len;
-		} else if (strcmp(e->event, "os-image-hash") == 0 && a->os_image_event == NULL) {
-			a->os_image_event = e->payload;
-			a->os_image_event_len = e->payload_len;
 		}
 	}
 }
@@ -412,24 +418,26 @@ static void app_info_read(const struct cvm_va *va, struct appinfo *a)
 void dstack_aggregate(const struct cvm_tdx_report *td, const uint8_t *key_provider, size_t key_provider_len,
                       uint8_t mr_system[32], uint8_t mr_aggregated[32])
 {
-	uint8_t buf[48 * 8], kp[32] = {0};
+	uint8_t buf[8 * MR], kp[32] = {0};
 	size_t n = 0;
 
 	if (key_provider != NULL)
 		cvm_sha256(key_provider, key_provider_len, kp);
-	memcpy(buf, td->mr_td, 48);
-	memcpy(buf + 48, td->rtmr[0], 3 * 48);
-	memcpy(buf + 4 * 48, kp, 32);
-	cvm_sha256(buf, 4 * 48 + 32, mr_system);
+	memcpy(buf, td->mr_td, MR);
+	n = MR;
+	for (size_t i = 0; i < 3; i++, n += MR)
+		memcpy(buf + n, td->rtmr[i], MR);
+	memcpy(buf + n, kp, sizeof(kp));
+	cvm_sha256(buf, n + sizeof(kp), mr_system);
 
-	memcpy(buf, td->mr_td, 48);
-	memcpy(buf + 48, td->rtmr[0], 4 * 48);
-	n = 5 * 48;
-	if (!all_zero(td->mr_config_id, 48) || !all_zero(td->mr_owner, 48) || !all_zero(td->mr_owner_config, 48)) {
-		memcpy(buf + n, td->mr_config_id, 48);
-		memcpy(buf + n + 48, td->mr_owner, 48);
-		memcpy(buf + n + 96, td->mr_owner_config, 48);
-		n += 3 * 48;
+	memcpy(buf + n, td->rtmr[3], MR); /* over the key provider's digest */
+	n += MR;
+	if (!all_zero(td->mr_config_id, MR) || !all_zero(td->mr_owner, MR) ||
+	    !all_zero(td->mr_owner_config, MR)) {
+		memcpy(buf + n, td->mr_config_id, MR);
+		memcpy(buf + n + MR, td->mr_owner, MR);
+		memcpy(buf + n + 2 * MR, td->mr_owner_config, MR);
+		n += 3 * MR;
 	}
 	cvm_sha256(buf, n, mr_aggregated);
 }
@@ -457,8 +465,8 @@ static void check_os_image(const struct cvm_va *va, const struct cvm_tdx_report 
 		goto out;
 	}
 	h = json_object_get(cfg, "os_image_hash");
-	if (!json_is_string(h) ||
-	    cvm_hex_decode_exact(json_string_value(h), json_string_length(h), v->os_image_hash, 32) != CVM_OK) {
+	if (!json_is_string(h) || cvm_hex_decode_exact(json_string_value(h), json_string_length(h),
+	                                               v->os_image_hash, 32) != CVM_OK) {
 		fail(v, "os image: vm_config has no os_image_hash (64 hex digits)");
 		goto out;
 	}
@@ -471,25 +479,28 @@ static void check_os_image(const struct cvm_va *va, const struct cvm_tdx_report 
 	variant = json_string_value(json_object_get(cfg, "tdx_attestation_variant"));
 	m = json_object_get(cfg, "tdx_measurement");
 	if (variant == NULL || strcmp(variant, "lite") != 0 || !json_is_object(m)) {
-		fail(v, "os image: vm_config carries no tdx-lite measurement (tdx_attestation_variant \"lite\" "
-		        "with tdx_measurement); cvmkit does not download images, so the image hash is not "
-		        "verified");
+		fail(v,
+		     "os image: vm_config carries no tdx-lite measurement (tdx_attestation_variant \"lite\" "
+		     "with tdx_measurement); cvmkit does not download images, so the image hash is not "
+		     "verified");
 		goto out;
 	}
 	cs = json_object_get(m, "checksum_file");
 	ms = json_object_get(m, "measurement");
 	sp = json_object_get(cfg, "qemu_single_pass_add_pages");
-	if (!json_is_string(cs) || !json_is_string(ms) || (sp != NULL && !json_is_null(sp) && !json_is_boolean(sp))) {
+	if (!json_is_string(cs) || !json_is_string(ms) ||
+	    (sp != NULL && !json_is_null(sp) && !json_is_boolean(sp))) {
 		fail(v, "os image: tdx_measurement needs checksum_file and measurement (base64)");
 		goto out;
 	}
-	r = cvm_base64_decode(json_string_value(cs), json_string_length(cs), CVM_OSIMAGE_CHECKSUMS_MAX, &checksum,
-	                      &checksum_len);
+	r = cvm_base64_decode(json_string_value(cs), json_string_length(cs), CVM_OSIMAGE_CHECKSUMS_MAX,
+	                      &checksum, &checksum_len);
 	if (r == CVM_OK)
-		r = cvm_base64_decode(json_string_value(ms), json_string_length(ms), CVM_OSIMAGE_TDX_MAX, &doc,
-		                      &doc_len);
+		r = cvm_base64_decode(json_string_value(ms), json_string_length(ms), CVM_OSIMAGE_TDX_MAX,
+		                      &doc, &doc_len);
 	if (r != CVM_OK) {
-		fail(v, "os image: tdx_measurement.checksum_file or .measurement is not base64 within its cap");
+		fail(v,
+		     "os image: tdx_measurement.checksum_file or .measurement is not base64 within its cap");
 		goto out;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -504,8 +515,8 @@ static void check_os_image(const struct cvm_va *va, const struct cvm_tdx_report 
 		ev.rtmr[i] = td->rtmr[i];
 	r = cvm_osimage_tdx_bind(&ev, NULL, &v->rep);
 	if (r != CVM_OK) {
-		fail(v, "os image: %s", cvm_report_reason(&v->rep) != NULL ? cvm_report_reason(&v->rep)
-		                                                           : cvm_strerror(r));
+		fail(v, "os image: %s",
+		     cvm_report_reason(&v->rep) != NULL ? cvm_report_reason(&v->rep) : cvm_strerror(r));
 		goto out;
 	}
 	/* Bound to the quote's registers; true only if those are authentic. */
@@ -518,7 +529,8 @@ out:
 	json_decref(cfg);
 }
 
-static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdict *v, dstack_quote_fn quote_fn)
+static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdict *v,
+                       dstack_quote_fn quote_fn)
 {
 	const struct cvm_tdx_report *td = NULL;
 	char err[320];
@@ -526,8 +538,9 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 
 	cvm_va_check(va, &v->chk);
 	if (va->tee == CVM_RATLS_TEE_SNP) {
-		fail(v, "quote: SEV-SNP attestations are not verified by POST /verify in this version; use POST "
-		        "/cvmkit/v1/verify");
+		fail(v,
+		     "quote: SEV-SNP attestations are not verified by POST /verify in this version; use POST "
+		     "/cvmkit/v1/verify");
 		return;
 	}
 	if (va->tee != CVM_RATLS_TEE_TDX || !v->chk.quote_parsed) {
@@ -540,7 +553,8 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 
 	/* 1. The quote, by Intel's rules and the policy. */
 	err[0] = '\0';
-	r = quote_fn(ctx, va->quote, va->quote_len, vd_now(ctx), &v->res, &v->info, &v->rep, err, sizeof(err));
+	r = quote_fn(ctx, va->quote, va->quote_len, vd_now(ctx), &v->res, &v->info, &v->rep, err,
+	             sizeof(err));
 	v->has_info = true;
 	v->quote_evaluated = v->res.authentic;
 	if (r != CVM_OK) {
@@ -548,7 +562,8 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 
 		fail(v, "quote: %s", err[0] != '\0' ? err : why != NULL ? why : cvm_strerror(r));
 	} else if ((cvm_td_attributes(td) & TD_ATTR_DEBUG) != 0) {
-		fail(v, "quote: the TD runs in debug mode (TD_ATTRIBUTES.DEBUG): its memory is readable by the host");
+		fail(v, "quote: the TD runs in debug mode (TD_ATTRIBUTES.DEBUG): its memory is readable by "
+		        "the host");
 	} else {
 		v->quote_verified = true;
 	}
@@ -569,7 +584,10 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 	for (unsigned i = 0; i < 3; i++) {
 		bool covered = (v->chk.covered & (1u << i)) != 0, same = (v->chk.mismatch & (1u << i)) == 0;
 
-		cvm_report_add(&v->rep, i == 0 ? "rtmr0 replay" : i == 1 ? "rtmr1 replay" : "rtmr2 replay",
+		cvm_report_add(&v->rep,
+		               i == 0   ? "rtmr0 replay"
+		               : i == 1 ? "rtmr1 replay"
+		                        : "rtmr2 replay",
 		               covered && same, "%s",
 		               !covered ? "not replayable from the log (digests stripped or no events)"
 		               : same   ? "the log's digests replay to the quote's value"
@@ -696,7 +714,8 @@ static json_t *boot_info_json(const struct verdict *v, const char *variant)
 	bad |= jset(o, "instanceId", jhex(v->app.instance_id, v->app.instance_id_len));
 	bad |= jset(o, "deviceId", jhex(v->device_id, 32));
 	bad |= jset(o, "keyProviderInfo", jhex(v->app.key_provider, v->app.key_provider_len));
-	bad |= jset(o, "tcbStatus", json_string(v->quote_evaluated ? cvm_tcb_status_name(v->res.tcb_status) : ""));
+	bad |= jset(o, "tcbStatus",
+	            json_string(v->quote_evaluated ? cvm_tcb_status_name(v->res.tcb_status) : ""));
 	bad |= jset(o, "advisoryIds", advisories(v));
 	if (bad != 0) {
 		json_decref(o);
@@ -714,7 +733,8 @@ static json_t *steps_json(const struct cvm_report *rep)
 
 		if (s == NULL || jset(s, "name", json_string(rep->steps[i].name)) != 0 ||
 		    jset(s, "ok", json_boolean(rep->steps[i].ok)) != 0 ||
-		    jset(s, "detail", json_string(rep->steps[i].detail)) != 0 || json_array_append_new(a, s) != 0) {
+		    jset(s, "detail", json_string(rep->steps[i].detail)) != 0 ||
+		    json_array_append_new(a, s) != 0) {
 			json_decref(s);
 			json_decref(a);
 			return NULL;
@@ -723,7 +743,8 @@ static json_t *steps_json(const struct cvm_report *rep)
 	return a;
 }
 
-static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const struct verdict *v, bool is_valid)
+static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const struct verdict *v,
+                           bool is_valid)
 {
 	const char *variant = e->va != NULL ? cvm_va_variant_name(e->va->variant) : NULL;
 	char anchor[256];
@@ -743,8 +764,10 @@ static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const s
 	/* These come from the image's metadata.json, which the lite variant lacks. */
 	bad |= jset(d, "os_image_is_dev", json_null());
 	bad |= jset(d, "os_image_version", json_null());
-	bad |= jset(d, "tee_variant", variant != NULL && v->quote_parsed ? json_string(variant) : json_null());
-	bad |= jset(d, "report_data", v->quote_parsed ? jhex(v->chk.quote.body.td.report_data, 64) : json_null());
+	bad |=
+	    jset(d, "tee_variant", variant != NULL && v->quote_parsed ? json_string(variant) : json_null());
+	bad |= jset(d, "report_data",
+	            v->quote_parsed ? jhex(v->chk.quote.body.td.report_data, 64) : json_null());
 	bad |= jset(d, "tcb_status",
 	            v->quote_evaluated ? json_string(cvm_tcb_status_name(v->res.tcb_status)) : json_null());
 	bad |= jset(d, "advisory_ids", advisories(v));
@@ -771,7 +794,8 @@ static json_t *answer_json(struct vd_ctx *ctx, const struct evidence *e, const s
 			bad |= jset(col, "expires", json_integer(v->info.expires));
 			bad |= jset(col, "expires_in", json_integer(v->info.expires - vd_now(ctx)));
 			bad |= jset(col, "upstream_error",
-			            v->info.upstream_err[0] != '\0' ? json_string(v->info.upstream_err) : json_null());
+			            v->info.upstream_err[0] != '\0' ? json_string(v->info.upstream_err)
+			                                            : json_null());
 		}
 		bad |= jset(d, "collateral", col);
 	}
@@ -803,9 +827,10 @@ void dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struct c
 	memset(&e, 0, sizeof(e));
 	req = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL || !json_is_object(req)) {
-		cvm_http_resp_error(resp, 400,
-		                    "the body must be a JSON object: {\"attestation\": hex} or {\"quote\": hex, "
-		                    "\"event_log\": string, \"vm_config\": string}");
+		cvm_http_resp_error(
+		    resp, 400,
+		    "the body must be a JSON object: {\"attestation\": hex} or {\"quote\": hex, "
+		    "\"event_log\": string, \"vm_config\": string}");
 		vd_metrics_verification(ctx, VD_API_DSTACK, VD_ERROR);
 		goto out;
 	}
@@ -824,7 +849,8 @@ void dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struct c
 		run_checks(ctx, e.va, v, quote_fn);
 	if (v->has_info)
 		vd_metrics_collateral(ctx, &v->info);
-	is_valid = v->quote_verified && v->event_log_verified && v->report_data_ok && v->os_image_hash_verified;
+	is_valid =
+	    v->quote_verified && v->event_log_verified && v->report_data_ok && v->os_image_hash_verified;
 	if (!is_valid && v->reason[0] == '\0')
 		fail(v, "verification failed");
 	ans = answer_json(ctx, &e, v, is_valid);

@@ -15,17 +15,17 @@
 
 /* Caps on the request's fields (the body itself is capped by the server). */
 #define DSTACK_EVENT_LOG_MAX ((size_t)4 * 1024 * 1024) /* the event_log JSON text */
-#define DSTACK_EVENTS_MAX 4096u                          /* entries in it */
-#define DSTACK_PAYLOAD_MAX ((size_t)256 * 1024)          /* one event's payload */
-#define DSTACK_VM_CONFIG_MAX ((size_t)256 * 1024)        /* the vm_config JSON text */
+#define DSTACK_EVENTS_MAX 4096u                        /* entries in it */
+#define DSTACK_PAYLOAD_MAX ((size_t)256 * 1024)        /* one event's payload */
+#define DSTACK_VM_CONFIG_MAX ((size_t)256 * 1024)      /* the vm_config JSON text */
 
 /* dstack_quote_fn verifies a TDX quote by Intel's rules and the worker's
  * policy at `now` and fills `res` (as far as it got), `info` and `rep`;
  * `err` says why it failed when the cause is not a step of `rep`. It
  * returns 0 only when the quote is authentic and the policy accepts it. */
 typedef int (*dstack_quote_fn)(struct vd_ctx *ctx, const uint8_t *quote, size_t len, int64_t now,
-                               struct cvm_dcap_result *res, struct cvm_cache_info *info, struct cvm_report *rep,
-                               char *err, size_t err_len);
+                               struct cvm_dcap_result *res, struct cvm_cache_info *info,
+                               struct cvm_report *rep, char *err, size_t err_len);
 
 /* dstack_quote_cache is the service's dstack_quote_fn: collateral from the
  * worker's cache (cvm_cache_dcap_warm), then cvm_verify_quote_warm. */

@@ -60,7 +60,7 @@ static void answer(struct vd_ctx *ctx, const struct cvm_cache_key *k, const char
 	if (cvm_cache_key_name(k, name, sizeof(name)) != CVM_OK)
 		(void)snprintf(name, sizeof(name), "the item");
 	r = cvm_cache_get(ctx->cache, k, vd_now(ctx), 0, &it, &info, err, sizeof(err));
-	vd_metrics_cache(ctx, k->kind, NULL, info.source != 0 ? &info : NULL, vd_now_us() - t0);
+	vd_metrics_cache(ctx, k->kind, NULL, r, &info, vd_now_us() - t0);
 	if (r == CVM_OK && it != NULL) {
 		vd_metrics_verification(ctx, VD_API_KDS, VD_OK);
 		cvm_http_resp_bytes(resp, 200, ct, it->body, it->body_len);

@@ -63,6 +63,7 @@ struct settings {
 	uint64_t workers;
 	uint64_t at;
 	uint64_t max_inflight;
+	uint64_t upstream_timeout_ms, upstream_retries;
 	bool offline;
 	uint64_t max_body, timeout, header_timeout, body_timeout, reply_timeout;
 	uint64_t max_connections, max_connections_per_peer, max_buffered, max_buffered_per_peer;
@@ -146,6 +147,8 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    KEY("upstream", "pccs_url", CVM_CONF_STR, pccs_url),
 	    KEY("upstream", "kds_url", CVM_CONF_STR, kds_url),
 	    KEY("upstream", "offline", CVM_CONF_BOOL, offline),
+	    NUM("upstream", "timeout_ms", upstream_timeout_ms, 100, 600000),
+	    NUM("upstream", "retries", upstream_retries, 1, 10),
 	    KEY("verify", "policy", CVM_CONF_STR, policy),
 	    NUM("verify", "at", at, 1, (uint64_t)INT64_MAX),
 	    KEY("trust", "intel_root", CVM_CONF_STR, intel_root),
@@ -284,6 +287,8 @@ static bool config_fill(struct settings *s, struct vd_config *cfg)
 	cfg->amd_root = s->amd_root;
 	cfg->at = (int64_t)s->at;
 	cfg->offline = s->offline;
+	cfg->upstream_timeout_ms = (unsigned)s->upstream_timeout_ms;
+	cfg->upstream_retries = (unsigned)s->upstream_retries;
 	cfg->user = s->user;
 	cfg->max_inflight = (unsigned)s->max_inflight;
 	cfg->http.name = "verifier";
@@ -299,7 +304,7 @@ static bool config_fill(struct settings *s, struct vd_config *cfg)
 	for (tok = strtok_r(s->listen, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (cfg->listen_count == CVM_HTTPD_LISTENERS_MAX) {
 			(void)fprintf(stderr, PROG ": at most %u listen addresses\n",
-			              CVM_HTTPD_LISTENERS_MAX);
+			              (unsigned)CVM_HTTPD_LISTENERS_MAX);
 			return false;
 		}
 		cfg->listen[cfg->listen_count++] = tok;

@@ -110,19 +110,20 @@ void vd_metrics_verification(struct vd_ctx *ctx, enum vd_api api, enum vd_result
 	add(&ctx->metrics->verifications[api][result], 1);
 }
 
-static void count_collateral(struct vd_metrics *m, size_t kind, const struct cvm_cache_info *info, int64_t us)
+static void count_collateral(struct vd_metrics *m, size_t kind, int r, const struct cvm_cache_info *info,
+                             int64_t us)
 {
+	bool upstream_failed = r == CVM_E_UPSTREAM || (info != NULL && info->upstream_err[0] != '\0');
 	size_t src = SOURCE_ERROR;
 
-	if (info != NULL && (unsigned)info->source < SOURCE_ERROR && info->source != CVM_CACHE_FROM_NONE)
+	if (r == CVM_OK && info != NULL && (unsigned)info->source < SOURCE_ERROR &&
+	    info->source != CVM_CACHE_FROM_NONE)
 		src = (size_t)info->source;
 	add(&m->collateral[kind][src], 1);
-	if (info == NULL)
-		return;
-	if (info->upstream_err[0] != '\0')
+	if (upstream_failed)
 		add(&m->upstream_errors[kind], 1);
 	/* the call's time is the upstream's latency when it went there */
-	if (us >= 0 && (info->fetched != 0 || info->upstream_err[0] != '\0'))
+	if (us >= 0 && (upstream_failed || (info != NULL && info->fetched != 0)))
 		observe(&m->upstream, us);
 }
 
@@ -130,10 +131,12 @@ void vd_metrics_collateral(struct vd_ctx *ctx, const struct cvm_cache_info *info
 {
 	if (ctx == NULL || ctx->metrics == NULL)
 		return;
-	count_collateral(ctx->metrics, KIND_EVIDENCE, info, -1);
+	count_collateral(ctx->metrics, KIND_EVIDENCE,
+	                 info != NULL && info->source != CVM_CACHE_FROM_NONE ? CVM_OK : CVM_E_NOT_FOUND, info,
+	                 -1);
 }
 
-void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee,
+void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee, int r,
                       const struct cvm_cache_info *info, int64_t us)
 {
 	size_t k;
@@ -146,7 +149,7 @@ void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *
 		k = (size_t)kind;
 	else
 		return;
-	count_collateral(ctx->metrics, k, info, us);
+	count_collateral(ctx->metrics, k, r, info, us);
 }
 
 bool vd_metrics_request_enter(struct vd_metrics *m, unsigned max)

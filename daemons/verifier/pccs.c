@@ -107,8 +107,7 @@ static struct cvm_cache_item *get_item(struct vd_ctx *ctx, const struct cvm_cach
 	if (cvm_cache_key_name(k, name, sizeof(name)) != CVM_OK)
 		(void)snprintf(name, sizeof(name), "the item");
 	r = cvm_cache_get(ctx->cache, k, vd_now(ctx), 0, &it, &info, err, sizeof(err));
-	vd_metrics_cache(ctx, k->kind, NULL, r == CVM_OK ? &info : (info.source != 0 ? &info : NULL),
-	                 vd_now_us() - t0);
+	vd_metrics_cache(ctx, k->kind, NULL, r, &info, vd_now_us() - t0);
 	if (r == CVM_OK && it != NULL) {
 		vd_metrics_verification(ctx, api, VD_OK);
 		return it;
@@ -318,7 +317,7 @@ static void pccs_route(struct vd_ctx *ctx, const struct cvm_http_req *req, struc
 		if (!only(req, q_pckcert, resp) ||
 		    !param(req, "encrypted_ppid", true, ppid, sizeof(ppid), resp))
 			return;
-		if (strlen(ppid) != 2 * CVM_CACHE_PPID_MAX ||
+		if (strlen(ppid) != (size_t)2 * CVM_CACHE_PPID_MAX ||
 		    cvm_hex_decode_exact(ppid, strlen(ppid), k.enc_ppid, CVM_CACHE_PPID_MAX) != CVM_OK) {
 			cvm_http_resp_error(resp, 400,
 			                    "query parameter 'encrypted_ppid' must be %u hex digits",

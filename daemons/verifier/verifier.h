@@ -43,6 +43,9 @@ struct vd_config {
 	const char *amd_root;    /* [trust] amd_root */
 	int64_t at;              /* [verify] at / --at: fixed verification time, 0: now */
 	bool offline;            /* [upstream] offline */
+	unsigned
+	    upstream_timeout_ms; /* [upstream] timeout_ms: one whole request (0: lib/collateral's default) */
+	unsigned upstream_retries; /* [upstream] retries after the first try (0: the default, 3) */
 	struct cvm_httpd_opts http;
 	const char *user; /* drop privileges to this user after binding */
 	/* Requests handled at once by the whole service (every worker); more
@@ -97,11 +100,11 @@ void vd_metrics_verification(struct vd_ctx *ctx, enum vd_api api, enum vd_result
 /* vd_metrics_collateral counts how a verdict's collateral was obtained
  * (kind "evidence"); vd_metrics_cache the same for one item of `kind` (the
  * read APIs) or, with CVM_CACHE_NONE, for a warm set of `tee` ("sgx" and
- * "tdx" count as dcap, "snp" as amd). `us` is how long the cache call took:
- * the upstream's latency when it contacted the upstream. `info` may be NULL
- * (the call failed before it knew). */
+ * "tdx" count as dcap, "snp" as amd). `r` is the cache call's result
+ * (CVM_E_UPSTREAM: the upstream failed); `us` is how long it took: the
+ * upstream's latency when it contacted the upstream. `info` may be NULL. */
 void vd_metrics_collateral(struct vd_ctx *ctx, const struct cvm_cache_info *info);
-void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee,
+void vd_metrics_cache(struct vd_ctx *ctx, enum cvm_cache_kind kind, const char *tee, int r,
                       const struct cvm_cache_info *info, int64_t us);
 /* vd_now_us is a monotonic clock in microseconds, for latencies. */
 int64_t vd_now_us(void);
@@ -118,9 +121,10 @@ void vd_metrics_worker_restart(struct vd_metrics *m);
 /* vd_metrics_render answers GET /metrics: Prometheus text format 0.0.4. */
 void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp);
 
-/* vd_handle is the HTTP handler of every worker (server.c): it routes the
- * request to the APIs above, and answers 404, 405 and 503 itself. */
-void vd_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+/* vd_handle is the HTTP handler of every worker (server.c); `arg` is the
+ * worker's struct vd_ctx. It routes the request to the APIs above, and
+ * answers 404, 405 and 503 itself. */
+void vd_handle(void *arg, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 /* vd_pccs_handle answers GET /sgx/certification/v4/... and
  * /tdx/certification/v4/... from the cache (pccs.c), vd_kds_handle
@@ -150,8 +154,9 @@ void vd_dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struc
 
 /* vd_cvmkit_verify answers `POST /cvmkit/v1/verify` (cvmkit.c): a body
  * that is a raw DCAP quote or SEV-SNP report (Content-Type
- * application/octet-stream), or JSON {"quote": hex} / {"report": hex} /
- * {"evidence": {...}} with an optional "policy" object and "nonce". */
+ * application/octet-stream, an SNP report's product as ?product=), or JSON
+ * {"quote": hex} / {"report": hex} with an optional "policy" object and
+ * "product"; an expected nonce is the policy's report_data. */
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 #endif

@@ -244,8 +244,9 @@ struct cvm_dcap_item_info {
 CVM_API CVM_MUST_CHECK int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body,
                                                       size_t len, const uint8_t *chain_pem, size_t chain_len,
                                                       const uint8_t *root_crl, size_t root_crl_len,
-                                                      const uint8_t *root_der, size_t root_der_len, int64_t at,
-                                                      struct cvm_report *rep, struct cvm_dcap_item_info *out);
+                                                      const uint8_t *root_der, size_t root_der_len,
+                                                      int64_t at, struct cvm_report *rep,
+                                                      struct cvm_dcap_item_info *out);
 
 /* struct cvm_dcap_result is Intel's verdict on one quote. */
 struct cvm_dcap_result {

@@ -692,9 +692,9 @@ static void tcb_text(const struct cvm_snp_tcb *t, char *buf, size_t len)
 
 /* chain_head checks the anchor, the intermediate (ASK or ASVK) for `signer`
  * and the CRL when `c` has one, into `v`: everything but the VCEK or VLEK. */
-static int chain_head(struct cvm_amd_verified *v, const struct cvm_amd_collateral *c, enum cvm_snp_signer signer,
-                      const uint8_t *root_der, size_t root_der_len, int64_t at, struct cvm_report *rep,
-                      enum cvm_snp_product *anchor_p, enum cvm_snp_product *inter_p)
+static int chain_head(struct cvm_amd_verified *v, const struct cvm_amd_collateral *c,
+                      enum cvm_snp_signer signer, const uint8_t *root_der, size_t root_der_len, int64_t at,
+                      struct cvm_report *rep, enum cvm_snp_product *anchor_p, enum cvm_snp_product *inter_p)
 {
 	struct cvm_cert_pool *pool = NULL;
 	struct chain_in in = {NULL, NULL};

@@ -110,11 +110,11 @@ static int dcap_build(struct cvm_cache_item *const *items, struct cvm_dcap_colla
 	/* need_quote's order: root CA CRL, PCK CRL, TCB info, QE identity. */
 	if (copy_out(items[0]->body, items[0]->body_len, &d->root_ca_crl, &d->root_ca_crl_len) != CVM_OK ||
 	    copy_out(items[1]->body, items[1]->body_len, &d->pck_crl, &d->pck_crl_len) != CVM_OK ||
-	    copy_out((const uint8_t *)items[1]->issuer_chain, items[1]->issuer_chain_len, &d->pck_crl_issuer_chain,
-	             &d->pck_crl_issuer_chain_len) != CVM_OK ||
+	    copy_out((const uint8_t *)items[1]->issuer_chain, items[1]->issuer_chain_len,
+	             &d->pck_crl_issuer_chain, &d->pck_crl_issuer_chain_len) != CVM_OK ||
 	    copy_out(items[2]->body, items[2]->body_len, &d->tcb_info, &d->tcb_info_len) != CVM_OK ||
-	    copy_out((const uint8_t *)items[2]->issuer_chain, items[2]->issuer_chain_len, &d->tcb_info_issuer_chain,
-	             &d->tcb_info_issuer_chain_len) != CVM_OK ||
+	    copy_out((const uint8_t *)items[2]->issuer_chain, items[2]->issuer_chain_len,
+	             &d->tcb_info_issuer_chain, &d->tcb_info_issuer_chain_len) != CVM_OK ||
 	    copy_out(items[3]->body, items[3]->body_len, &d->qe_identity, &d->qe_identity_len) != CVM_OK ||
 	    copy_out((const uint8_t *)items[3]->issuer_chain, items[3]->issuer_chain_len,
 	             &d->qe_identity_issuer_chain, &d->qe_identity_issuer_chain_len) != CVM_OK)
@@ -128,8 +128,8 @@ static int dcap_build(struct cvm_cache_item *const *items, struct cvm_dcap_colla
 }
 
 static int dcap_get(struct cvm_cache *c, const uint8_t *quote, size_t len, int64_t now, unsigned flags,
-                    struct cvm_dcap_collateral **out, struct cvm_cache_info *info, uint8_t digest[32], char *err,
-                    size_t err_len)
+                    struct cvm_dcap_collateral **out, struct cvm_cache_info *info, uint8_t digest[32],
+                    char *err, size_t err_len)
 {
 	struct cvm_cache_need need;
 	struct cvm_cache_item *items[CVM_CACHE_NEED_MAX] = {NULL};
@@ -160,8 +160,8 @@ int cvm_cache_dcap(struct cvm_cache *c, const uint8_t *quote, size_t len, int64_
 
 static int amd_get(struct cvm_cache *c, const uint8_t *report, size_t len, enum cvm_snp_product product,
                    const uint8_t *vlek, size_t vlek_len, int64_t now, unsigned flags,
-                   struct cvm_amd_collateral **out, struct cvm_cache_info *info, uint8_t digest[32], char *err,
-                   size_t err_len)
+                   struct cvm_amd_collateral **out, struct cvm_cache_info *info, uint8_t digest[32],
+                   char *err, size_t err_len)
 {
 	struct cvm_cache_need need;
 	struct cvm_cache_item *items[CVM_CACHE_NEED_MAX] = {NULL};
@@ -211,8 +211,8 @@ out:
 }
 
 int cvm_cache_amd(struct cvm_cache *c, const uint8_t *report, size_t len, enum cvm_snp_product product,
-                  const uint8_t *vlek, size_t vlek_len, int64_t now, unsigned flags, struct cvm_amd_collateral **out,
-                  struct cvm_cache_info *info, char *err, size_t err_len)
+                  const uint8_t *vlek, size_t vlek_len, int64_t now, unsigned flags,
+                  struct cvm_amd_collateral **out, struct cvm_cache_info *info, char *err, size_t err_len)
 {
 	if (out == NULL)
 		return CVM_E_INVAL;
@@ -358,9 +358,10 @@ int cvm_cache_amd_warm(struct cvm_cache *c, const uint8_t *report, size_t len, e
 	if (r != CVM_OK)
 		return r;
 	if (need.keys[0].kind != CVM_CACHE_VCEK)
-		return cvm_err_set(err, err_len, CVM_E_NOT_FOUND,
-		                   "the report is signed by a VLEK, which no upstream serves: use cvm_cache_amd "
-		                   "with the VLEK");
+		return cvm_err_set(
+		    err, err_len, CVM_E_NOT_FOUND,
+		    "the report is signed by a VLEK, which no upstream serves: use cvm_cache_amd "
+		    "with the VLEK");
 	{
 		uint8_t buf[64 + 8 + 2];
 
@@ -403,8 +404,9 @@ int cvm_cache_amd_warm(struct cvm_cache *c, const uint8_t *report, size_t len, e
 	memcpy(w->key, key, 32);
 	memcpy(w->items, digest, 32);
 	w->checked_at = now;
-	w->until = got.expires < cvm_amd_verified_vek(av)->valid_until ? got.expires
-	                                                               : cvm_amd_verified_vek(av)->valid_until;
+	w->until = got.expires < cvm_amd_verified_vek(av)->valid_until
+	               ? got.expires
+	               : cvm_amd_verified_vek(av)->valid_until;
 	w->info = got;
 	w->lru = ++c->lru;
 	if (info != NULL)

@@ -83,16 +83,17 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len, char *
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0) {
 		(void)unlink(tmp);
-		return cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot put the bundle in place at %s: %s", path,
-		                   strerror(errno));
+		return cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot put the bundle in place at %s: %s",
+		                   path, strerror(errno));
 	}
 	return CVM_OK;
 }
 
-int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *count, char *err, size_t err_len)
+int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *count, char *err,
+                   size_t err_len)
 {
 	struct pack_ctx p;
-	uint8_t *buf = NULL, *cnt;
+	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r;
 
@@ -105,7 +106,7 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 	cvm_wr_init(&p.w, BUNDLE_MAX);
 	cvm_wr_bytes(&p.w, bundle_magic, sizeof(bundle_magic));
 	cvm_wr_u32le(&p.w, BUNDLE_VERSION);
-	cnt = cvm_wr_reserve(&p.w, 4);
+	cvm_wr_u32le(&p.w, 0); /* the count, set below */
 	r = cvm_cache_list(c, pack_one, &p);
 	if (r == 1)
 		r = p.r;
@@ -113,15 +114,14 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 		cvm_wr_cleanup(&p.w);
 		return cvm_err_set(err, err_len, r, "cannot pack the cache %s: %s", c->dir, cvm_strerror(r));
 	}
-	if (cnt != NULL) {
-		cnt[0] = (uint8_t)p.count;
-		cnt[1] = (uint8_t)(p.count >> 8);
-		cnt[2] = (uint8_t)(p.count >> 16);
-		cnt[3] = (uint8_t)(p.count >> 24);
-	}
 	r = cvm_wr_finish(&p.w, &buf, &len);
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the bundle is larger than %zu bytes", BUNDLE_MAX);
+	/* The writer may move its buffer as it grows: the count goes in last. */
+	buf[12] = (uint8_t)p.count;
+	buf[13] = (uint8_t)(p.count >> 8);
+	buf[14] = (uint8_t)(p.count >> 16);
+	buf[15] = (uint8_t)(p.count >> 24);
 	r = write_atomic(path, buf, len, err, err_len);
 	free(buf);
 	if (r == CVM_OK && count != NULL)
@@ -131,20 +131,16 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 
 /* ---- import ------------------------------------------------------------- */
 
-struct set {
-	struct cvm_cache_item *items[COLL_BUNDLE_ITEMS_MAX];
-	size_t count;
-};
-
-static void set_free(struct set *s)
+void coll_set_free(struct coll_set *s)
 {
+	if (s == NULL)
+		return;
 	for (size_t i = 0; i < s->count; i++)
 		cvm_cache_item_free(s->items[i]);
 	free(s);
 }
 
-/* bundle_parse splits a bundle into its items. */
-static int bundle_parse(const uint8_t *buf, size_t len, struct set *s, char *err, size_t err_len)
+int coll_bundle_parse(const uint8_t *buf, size_t len, struct coll_set *s, char *err, size_t err_len)
 {
 	struct cvm_rd r, rec;
 	const uint8_t *magic;
@@ -152,20 +148,22 @@ static int bundle_parse(const uint8_t *buf, size_t len, struct set *s, char *err
 	int rc;
 
 	cvm_rd_init(&r, buf, len);
-	if (!cvm_rd_bytes(&r, &magic, sizeof(bundle_magic)) || memcmp(magic, bundle_magic, sizeof(bundle_magic)) != 0)
+	if (!cvm_rd_bytes(&r, &magic, sizeof(bundle_magic)) ||
+	    memcmp(magic, bundle_magic, sizeof(bundle_magic)) != 0)
 		return cvm_err_set(err, err_len, CVM_E_FORMAT, "not a cvmkit collateral bundle (bad magic)");
 	if (!cvm_rd_u32le(&r, &version) || !cvm_rd_u32le(&r, &count))
 		return cvm_err_set(err, err_len, CVM_E_TRUNCATED, "the bundle ends inside its header");
 	if (version != BUNDLE_VERSION)
-		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED, "bundle version %u is not supported (this cvmkit reads %u)",
-		                   version, BUNDLE_VERSION);
+		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
+		                   "bundle version %u is not supported (this cvmkit reads %u)", version,
+		                   BUNDLE_VERSION);
 	if (count > COLL_BUNDLE_ITEMS_MAX)
-		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "the bundle claims %u items, more than %u", count,
-		                   COLL_BUNDLE_ITEMS_MAX);
+		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "the bundle claims %u items, more than %u",
+		                   count, COLL_BUNDLE_ITEMS_MAX);
 	for (uint32_t i = 0; i < count; i++) {
 		if (!cvm_rd_sub_u32le(&r, &rec))
-			return cvm_err_set(err, err_len, CVM_E_TRUNCATED, "the bundle ends inside item %u of %u", i + 1,
-			                   count);
+			return cvm_err_set(err, err_len, CVM_E_TRUNCATED,
+			                   "the bundle ends inside item %u of %u", i + 1, count);
 		rc = coll_item_decode(rec.p, rec.len, &s->items[s->count]);
 		if (rc != CVM_OK)
 			return cvm_err_set(err, err_len, rc == CVM_E_TRUNCATED ? CVM_E_FORMAT : rc,
@@ -177,7 +175,7 @@ static int bundle_parse(const uint8_t *buf, size_t len, struct set *s, char *err
 	return CVM_OK;
 }
 
-static int add_item(struct set *s, const struct cvm_cache_key *k, const uint8_t *body, size_t body_len,
+static int add_item(struct coll_set *s, const struct cvm_cache_key *k, const uint8_t *body, size_t body_len,
                     const uint8_t *chain, size_t chain_len, const char *source, int64_t now)
 {
 	struct cvm_cache_item *it;
@@ -226,7 +224,8 @@ static bool first_cert_has(const uint8_t *pem, size_t len, const char *what)
 	return yes;
 }
 
-static int dir_dcap(const char *dir, struct set *s, const char *source, int64_t now, char *err, size_t err_len)
+static int dir_dcap(const char *dir, struct coll_set *s, const char *source, int64_t now, char *err,
+                    size_t err_len)
 {
 	struct cvm_dcap_collateral *d = NULL;
 	struct cvm_tcb_info *ti = NULL;
@@ -241,8 +240,10 @@ static int dir_dcap(const char *dir, struct set *s, const char *source, int64_t 
 		return r;
 	r = CVM_E_FORMAT;
 	if (d->root_ca_crl == NULL || d->pck_crl == NULL || d->tcb_info == NULL || d->qe_identity == NULL) {
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s lacks one of root_ca_crl.der, pck_crl.der, tcb_info.json, "
-		                "qe_identity.json", dir);
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+		                "%s lacks one of root_ca_crl.der, pck_crl.der, tcb_info.json, "
+		                "qe_identity.json",
+		                dir);
 		goto out;
 	}
 	cvm_cache_key_init(&k, CVM_CACHE_ROOT_CRL);
@@ -253,22 +254,23 @@ static int dir_dcap(const char *dir, struct set *s, const char *source, int64_t 
 	k.ca = first_cert_has(d->pck_crl_issuer_chain, d->pck_crl_issuer_chain_len, "Platform CA")
 	           ? CVM_CACHE_CA_PLATFORM
 	           : CVM_CACHE_CA_PROCESSOR;
-	r = add_item(s, &k, d->pck_crl, d->pck_crl_len, d->pck_crl_issuer_chain, d->pck_crl_issuer_chain_len, source,
-	             now);
+	r = add_item(s, &k, d->pck_crl, d->pck_crl_len, d->pck_crl_issuer_chain, d->pck_crl_issuer_chain_len,
+	             source, now);
 	if (r != CVM_OK)
 		goto out;
 	/* What the TCB info and the identity are for comes from their bodies
 	 * (verified below, before anything is stored). */
 	r = cvm_tcb_info_parse(d->tcb_info, d->tcb_info_len, &ti, &span, sig);
 	if (r != CVM_OK) {
-		r = cvm_err_set(err, err_len, r, "%s/tcb_info.json is not a TCB info: %s", dir, cvm_strerror(r));
+		r = cvm_err_set(err, err_len, r, "%s/tcb_info.json is not a TCB info: %s", dir,
+		                cvm_strerror(r));
 		goto out;
 	}
 	cvm_cache_key_init(&k, CVM_CACHE_TCB_INFO);
 	k.tee = ti->tee == CVM_TEE_TDX ? CVM_CACHE_TDX : CVM_CACHE_SGX;
 	memcpy(k.fmspc, ti->fmspc, sizeof(k.fmspc));
-	r = add_item(s, &k, d->tcb_info, d->tcb_info_len, d->tcb_info_issuer_chain, d->tcb_info_issuer_chain_len,
-	             source, now);
+	r = add_item(s, &k, d->tcb_info, d->tcb_info_len, d->tcb_info_issuer_chain,
+	             d->tcb_info_issuer_chain_len, source, now);
 	if (r != CVM_OK)
 		goto out;
 	r = cvm_qe_identity_parse(d->qe_identity, d->qe_identity_len, &qe, &span, sig);
@@ -292,8 +294,8 @@ out:
 	return r;
 }
 
-static int dir_amd(const char *dir, struct set *s, const char *source, int64_t now, const struct cvm_cache *c,
-                   char *err, size_t err_len)
+static int dir_amd(const char *dir, struct coll_set *s, const char *source, int64_t now,
+                   const struct cvm_cache *c, char *err, size_t err_len)
 {
 	struct cvm_amd_collateral *a = NULL;
 	struct cvm_amd_item_info info;
@@ -309,18 +311,19 @@ static int dir_amd(const char *dir, struct set *s, const char *source, int64_t n
 	chain = a->cert_chain != NULL ? a->cert_chain : a->ask;
 	chain_len = a->cert_chain != NULL ? a->cert_chain_len : a->ask_len;
 	if (chain == NULL || a->vcek == NULL) {
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s has no cert_chain.pem (or ask.pem) and VCEK to import",
-		                dir);
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+		                "%s has no cert_chain.pem (or ask.pem) and VCEK to import", dir);
 		goto out;
 	}
 	/* The chain names its product, the VCEK its chip and TCB: read from
 	 * the certificates as they verify (they are verified again, as items,
 	 * before anything is stored). */
 	cvm_report_init(&rep);
-	r = cvm_amd_item_authenticate(CVM_AMD_ITEM_VCEK, CVM_SNP_SIGNER_VCEK, a->vcek, a->vcek_len, chain, chain_len,
-	                              c->amd.der, c->amd.der_len, now, &rep, &info);
+	r = cvm_amd_item_authenticate(CVM_AMD_ITEM_VCEK, CVM_SNP_SIGNER_VCEK, a->vcek, a->vcek_len, chain,
+	                              chain_len, c->amd.der, c->amd.der_len, now, &rep, &info);
 	if (r != CVM_OK) {
-		r = cvm_err_set(err, err_len, r, "%s: the VCEK does not verify: %s", dir, cvm_report_reason(&rep));
+		r = cvm_err_set(err, err_len, r, "%s: the VCEK does not verify: %s", dir,
+		                cvm_report_reason(&rep));
 		goto out;
 	}
 	cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
@@ -362,9 +365,10 @@ static int rank(enum cvm_cache_kind k)
 	return k == CVM_CACHE_ROOT_CRL || k == CVM_CACHE_AMD_CHAIN ? 0 : 1;
 }
 
-int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t *count, char *err, size_t err_len)
+int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t *count, char *err,
+                     size_t err_len)
 {
-	struct set *s = NULL;
+	struct coll_set *s = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	char source[256], name[COLL_NAME_MAX];
@@ -387,14 +391,15 @@ int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t 
 		else if (exists_in(path, "vcek.der") || exists_in(path, "vcek.pem"))
 			r = dir_amd(path, s, source, now, c, err, err_len);
 		else
-			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                "%s holds neither DCAP collateral (tcb_info.json, ...) nor a VCEK with its chain",
-			                path);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_FORMAT,
+			    "%s holds neither DCAP collateral (tcb_info.json, ...) nor a VCEK with its chain",
+			    path);
 	} else {
 		(void)snprintf(source, sizeof(source), "bundle:%s", path);
 		r = cvm_file_read_err(path, BUNDLE_MAX, &buf, &len, err, err_len);
 		if (r == CVM_OK)
-			r = bundle_parse(buf, len, s, err, err_len);
+			r = coll_bundle_parse(buf, len, s, err, err_len);
 		for (size_t i = 0; r == CVM_OK && i < s->count; i++)
 			(void)snprintf(s->items[i]->source, sizeof(s->items[i]->source), "%s", source);
 	}
@@ -439,6 +444,6 @@ int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t 
 		*count = s->count;
 out:
 	free(buf);
-	set_free(s);
+	coll_set_free(s);
 	return r;
 }

@@ -120,15 +120,15 @@ int cvm_cache_open(const struct cvm_cache_opts *o, struct cvm_cache **out, char 
 	c->intel.der = c->intel_root;
 	c->intel.der_len = o->intel_root_der_len;
 	(void)snprintf(c->intel.name, sizeof(c->intel.name), "%s",
-	               c->intel_root == NULL ? "Intel SGX Root CA (built in)"
+	               c->intel_root == NULL        ? "Intel SGX Root CA (built in)"
 	               : o->intel_root_name != NULL ? o->intel_root_name
-	                                             : "Intel root (configured)");
+	                                            : "Intel root (configured)");
 	c->amd.der = c->amd_root;
 	c->amd.der_len = o->amd_root_der_len;
 	(void)snprintf(c->amd.name, sizeof(c->amd.name), "%s",
-	               c->amd_root == NULL ? "AMD ARK (built in)"
+	               c->amd_root == NULL        ? "AMD ARK (built in)"
 	               : o->amd_root_name != NULL ? o->amd_root_name
-	                                           : "AMD root (configured)");
+	                                          : "AMD root (configured)");
 	if (mkdir(c->dir, 0755) != 0 && errno != EEXIST) {
 		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot make the cache directory %s: %s", c->dir,
 		                strerror(errno));
@@ -141,9 +141,10 @@ int cvm_cache_open(const struct cvm_cache_opts *o, struct cvm_cache **out, char 
 		goto out;
 	}
 	if (mkdir_at(c->dfd, "items") != CVM_OK || mkdir_at(c->dfd, "locks") != CVM_OK) {
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM,
-		                "cannot make items/ and locks/ in the cache directory %s: %s (is it writable?)",
-		                c->dir, strerror(errno));
+		r = cvm_err_set(
+		    err, err_len, CVM_E_SYSTEM,
+		    "cannot make items/ and locks/ in the cache directory %s: %s (is it writable?)", c->dir,
+		    strerror(errno));
 		goto out;
 	}
 	*out = c;
@@ -179,7 +180,10 @@ void cvm_cache_close(struct cvm_cache *c)
 
 static int source_rank(enum cvm_cache_source s)
 {
-	return s == CVM_CACHE_FROM_STALE ? 3 : s == CVM_CACHE_FROM_UPSTREAM ? 2 : s == CVM_CACHE_FROM_DISK ? 1 : 0;
+	return s == CVM_CACHE_FROM_STALE      ? 3
+	       : s == CVM_CACHE_FROM_UPSTREAM ? 2
+	       : s == CVM_CACHE_FROM_DISK     ? 1
+	                                      : 0;
 }
 
 void coll_info_add(struct cvm_cache_info *info, const struct cvm_cache_item *it, enum cvm_cache_source src,
@@ -287,7 +291,8 @@ int cvm_cache_get(struct cvm_cache *c, const struct cvm_cache_key *k, int64_t no
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (c == NULL || out == NULL || cvm_cache_key_name(k, name, sizeof(name)) != CVM_OK)
-		return cvm_err_set(err, err_len, CVM_E_INVAL, "no cache handle, no output or a key that names no item");
+		return cvm_err_set(err, err_len, CVM_E_INVAL,
+		                   "no cache handle, no output or a key that names no item");
 	up = upstream_of(c, k->kind);
 	if (info != NULL && up != NULL)
 		set_err_field(info->upstream, sizeof(info->upstream), up);
@@ -306,10 +311,11 @@ int cvm_cache_get(struct cvm_cache *c, const struct cvm_cache_key *k, int64_t no
 			goto done;
 		}
 		if (cached != NULL)
-			r = cvm_err_set(err, err_len, CVM_E_EXPIRED,
-			                "%s is cached but expired, and %s: refresh the cache (cvm collateral fetch) or "
-			                "import a newer bundle",
-			                name, up == NULL ? "no upstream is configured" : "fetching is off");
+			r = cvm_err_set(
+			    err, err_len, CVM_E_EXPIRED,
+			    "%s is cached but expired, and %s: refresh the cache (cvm collateral fetch) or "
+			    "import a newer bundle",
+			    name, up == NULL ? "no upstream is configured" : "fetching is off");
 		else
 			r = cvm_err_set(err, err_len, CVM_E_NOT_FOUND, "%s is not cached and %s", name,
 			                up == NULL ? "no upstream is configured" : "fetching is off");
@@ -319,14 +325,15 @@ int cvm_cache_get(struct cvm_cache *c, const struct cvm_cache_key *k, int64_t no
 	 * its result when they get the lock. */
 	lock = coll_store_lock(c, k);
 	if (lock < 0) {
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot lock %s in %s: %s", name, c->dir, strerror(errno));
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot lock %s in %s: %s", name, c->dir,
+		                strerror(errno));
 		goto out;
 	}
 	if (coll_store_read(c, k, &fresh) == CVM_OK && is_current(c, fresh, now) &&
 	    ((flags & CVM_CACHE_REFRESH) == 0 || cached == NULL || fresh->fetched_at != cached->fetched_at ||
 	     fresh->body_len != cached->body_len)) {
 		src = cached == NULL || fresh->fetched_at != cached->fetched_at ? CVM_CACHE_FROM_UPSTREAM
-		                                                                 : CVM_CACHE_FROM_DISK;
+		                                                                : CVM_CACHE_FROM_DISK;
 		got = fresh;
 		fresh = NULL;
 		goto done;
@@ -351,7 +358,8 @@ int cvm_cache_get(struct cvm_cache *c, const struct cvm_cache_key *k, int64_t no
 		src = CVM_CACHE_FROM_STALE;
 		goto done;
 	}
-	r = cvm_err_set(err, err_len, r, "%s%s", why, cached != NULL ? " (and the cached item has expired)" : "");
+	r = cvm_err_set(err, err_len, r, "%s%s", why,
+	                cached != NULL ? " (and the cached item has expired)" : "");
 	goto out;
 done:
 	coll_info_add(info, got, src, now);
@@ -366,7 +374,8 @@ out:
 	return r;
 }
 
-int cvm_cache_put(struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now, char *err, size_t err_len)
+int cvm_cache_put(struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now, char *err,
+                  size_t err_len)
 {
 	struct cvm_cache_item *copy = NULL;
 	int lock = -1, r;

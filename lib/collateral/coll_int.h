@@ -12,11 +12,11 @@
 
 #include <cvmkit/collateral.h>
 
-#define COLL_NAME_MAX 256          /* an item's name ("amd/vcek/Turin/<16 hex>/<16 hex>") */
-#define COLL_URL_MAX 2048          /* an encrypted PPID is 768 hex digits */
-#define COLL_CHAIN_MAX ((size_t)64 * 1024) /* a PEM issuer chain (in a header, URL-encoded: 3x) */
+#define COLL_NAME_MAX 256                            /* an item's name ("amd/vcek/Turin/<16 hex>/<16 hex>") */
+#define COLL_URL_MAX 2048                            /* an encrypted PPID is 768 hex digits */
+#define COLL_CHAIN_MAX ((size_t)64 * 1024)           /* a PEM issuer chain (in a header, URL-encoded: 3x) */
 #define COLL_HEADER_MAX ((size_t)3 * COLL_CHAIN_MAX) /* one response header line */
-#define COLL_ITEM_MAX ((size_t)5 * 1024 * 1024)     /* one item record: body cap + chain + metadata */
+#define COLL_ITEM_MAX ((size_t)5 * 1024 * 1024)      /* one item record: body cap + chain + metadata */
 #define COLL_BUNDLE_ITEMS_MAX 4096
 #define COLL_WARM_MAX 8 /* warm verified collateral kept per handle */
 
@@ -70,6 +70,17 @@ CVM_MUST_CHECK int coll_item_encode(const struct cvm_cache_item *it, uint8_t **o
 /* coll_item_decode parses exactly `len` bytes into a new item. */
 CVM_MUST_CHECK int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out);
 CVM_MUST_CHECK int coll_item_dup(const struct cvm_cache_item *it, struct cvm_cache_item **out);
+
+/* bundle.c: a set of items (the items of a bundle or a folder). */
+struct coll_set {
+	struct cvm_cache_item *items[COLL_BUNDLE_ITEMS_MAX];
+	size_t count;
+};
+/* coll_bundle_parse splits the bundle `buf` into the items of `s` (a
+ * zeroed set; on error it may hold the items parsed so far). */
+CVM_MUST_CHECK int coll_bundle_parse(const uint8_t *buf, size_t len, struct coll_set *s, char *err,
+                                     size_t err_len);
+void coll_set_free(struct coll_set *s);
 
 /* store.c */
 CVM_MUST_CHECK int coll_store_read(struct cvm_cache *c, const struct cvm_cache_key *k,

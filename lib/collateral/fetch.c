@@ -314,20 +314,21 @@ int coll_fetch(struct cvm_cache *c, const struct cvm_cache_key *k, const char *u
 		errbuf[0] = '\0';
 		cc = one_try(c, k, url, &rs, &status, errbuf);
 		if (rs.body_too_large) {
-			r = cvm_err_set(err, err_len, CVM_E_TOO_LARGE, "%.200s: the answer is larger than %zu bytes",
-			                url, max);
+			r = cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
+			                "%.200s: the answer is larger than %zu bytes", url, max);
 			goto out;
 		}
 		if (rs.header_bad) {
 			r = cvm_err_set(err, err_len, CVM_E_UPSTREAM,
-			                "%.200s: a response header is too long or holds control characters", url);
+			                "%.200s: a response header is too long or holds control characters",
+			                url);
 			goto out;
 		}
 		if (cc == CURLE_OK && status == 200)
 			break;
 		if (cc == CURLE_OK && status == 404) {
-			r = cvm_err_set(err, err_len, CVM_E_NOT_FOUND, "%.200s: the upstream has no such item (HTTP 404)",
-			                url);
+			r = cvm_err_set(err, err_len, CVM_E_NOT_FOUND,
+			                "%.200s: the upstream has no such item (HTTP 404)", url);
 			goto out;
 		}
 		retry = cc != CURLE_OK || status == 429 || status >= 500;
@@ -335,7 +336,8 @@ int coll_fetch(struct cvm_cache *c, const struct cvm_cache_key *k, const char *u
 			(void)cvm_err_set(err, err_len, CVM_E_UPSTREAM, "cannot reach %.200s: %s", url,
 			                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
 		else
-			(void)cvm_err_set(err, err_len, CVM_E_UPSTREAM, "%.200s answered HTTP %ld", url, status);
+			(void)cvm_err_set(err, err_len, CVM_E_UPSTREAM, "%.200s answered HTTP %ld", url,
+			                  status);
 		if (!retry || attempt >= c->o.retries) {
 			if (retry && attempt > 0 && err != NULL && err_len > 0) {
 				size_t n = strlen(err);
@@ -348,10 +350,11 @@ int coll_fetch(struct cvm_cache *c, const struct cvm_cache_key *k, const char *u
 		wait = backoff_ms(c, attempt + 1);
 		if (rs.retry_after >= 0) {
 			if ((unsigned long)rs.retry_after > c->o.retry_after_max_s) {
-				r = cvm_err_set(err, err_len, CVM_E_UPSTREAM,
-				                "%.200s answered HTTP %ld and asks to retry after %ld s, longer than "
-				                "the %u s allowed (retry_after_max_s)",
-				                url, status, rs.retry_after, c->o.retry_after_max_s);
+				r = cvm_err_set(
+				    err, err_len, CVM_E_UPSTREAM,
+				    "%.200s answered HTTP %ld and asks to retry after %ld s, longer than "
+				    "the %u s allowed (retry_after_max_s)",
+				    url, status, rs.retry_after, c->o.retry_after_max_s);
 				goto out;
 			}
 			if ((uint64_t)rs.retry_after * 1000 > wait)
@@ -376,7 +379,8 @@ int coll_fetch(struct cvm_cache *c, const struct cvm_cache_key *k, const char *u
 		if (!coll_url_decode(rs.chain, rs.chain_len, out->chain, rs.chain_len + 1, &out->chain_len) ||
 		    out->chain_len > COLL_CHAIN_MAX) {
 			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
-			                "%.200s: the issuer chain header is not a URL-encoded PEM chain", url);
+			                "%.200s: the issuer chain header is not a URL-encoded PEM chain",
+			                url);
 			goto out;
 		}
 	}

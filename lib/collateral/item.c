@@ -142,10 +142,10 @@ int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out
 	    !cvm_rd_sub(&r, &hwid, hwid_len) || !cvm_rd_u64le(&r, &k->tcb))
 		goto out;
 	if (!rd_str16(&r, it->tcbm, sizeof(it->tcbm)) || !rd_str16(&r, it->fmspc, sizeof(it->fmspc)) ||
-	    !rd_str16(&r, it->ca_type, sizeof(it->ca_type)) || !rd_str16(&r, it->source, sizeof(it->source)) ||
-	    !rd_str16(&r, it->anchor, sizeof(it->anchor)) || !rd_i64(&r, &it->fetched_at) ||
-	    !rd_i64(&r, &it->issued_at) || !rd_i64(&r, &it->next_update) || !rd_i64(&r, &it->expires) ||
-	    !cvm_rd_sub_u32le(&r, &body) || !cvm_rd_sub_u32le(&r, &chain))
+	    !rd_str16(&r, it->ca_type, sizeof(it->ca_type)) ||
+	    !rd_str16(&r, it->source, sizeof(it->source)) || !rd_str16(&r, it->anchor, sizeof(it->anchor)) ||
+	    !rd_i64(&r, &it->fetched_at) || !rd_i64(&r, &it->issued_at) || !rd_i64(&r, &it->next_update) ||
+	    !rd_i64(&r, &it->expires) || !cvm_rd_sub_u32le(&r, &body) || !cvm_rd_sub_u32le(&r, &chain))
 		goto out;
 	rc = CVM_E_FORMAT;
 	if (!cvm_rd_empty(&r))

@@ -254,15 +254,16 @@ int cvm_cache_key_url(const struct cvm_cache_key *k, const char *base, char *buf
 		cvm_wr_fmt(&w, "%s/vcek/v1/%s/", base, cvm_snp_product_name(k->product));
 		hex(&w, k->hwid, k->hwid_len, false);
 		if (k->product == CVM_SNP_PRODUCT_TURIN)
-			cvm_wr_fmt(&w, "?fmcSPL=%u&blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u", t.fmc, t.bootloader,
-			           t.tee, t.snp, t.microcode);
+			cvm_wr_fmt(&w, "?fmcSPL=%u&blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u", t.fmc,
+			           t.bootloader, t.tee, t.snp, t.microcode);
 		else
-			cvm_wr_fmt(&w, "?blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u", t.bootloader, t.tee, t.snp,
-			           t.microcode);
+			cvm_wr_fmt(&w, "?blSPL=%u&teeSPL=%u&snpSPL=%u&ucodeSPL=%u", t.bootloader, t.tee,
+			           t.snp, t.microcode);
 		break;
 	case CVM_CACHE_AMD_CHAIN:
 	case CVM_CACHE_AMD_CRL:
-		cvm_wr_fmt(&w, "%s/%s/v1/%s/%s", base, signer_dir(k->signer), cvm_snp_product_name(k->product),
+		cvm_wr_fmt(&w, "%s/%s/v1/%s/%s", base, signer_dir(k->signer),
+		           cvm_snp_product_name(k->product),
 		           k->kind == CVM_CACHE_AMD_CRL ? "crl" : "cert_chain");
 		break;
 	default:

@@ -11,7 +11,8 @@
 #include "core/core_lib.h"
 #include "dcap/dcap_lib.h"
 
-int cvm_cache_need_quote(const uint8_t *quote, size_t len, struct cvm_cache_need *out, char *err, size_t err_len)
+int cvm_cache_need_quote(const uint8_t *quote, size_t len, struct cvm_cache_need *out, char *err,
+                         size_t err_len)
 {
 	struct cvm_quote q;
 	bool platform = false;
@@ -28,9 +29,10 @@ int cvm_cache_need_quote(const uint8_t *quote, size_t len, struct cvm_cache_need
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the quote cannot be parsed: %s", cvm_strerror(r));
 	if (q.pck_chain_pem.p == NULL || q.pck_chain_pem.len == 0)
-		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
-		                   "the quote carries no PCK certificate chain (certification data type 5), so it "
-		                   "does not say which FMSPC and PCK CA its collateral is for");
+		return cvm_err_set(
+		    err, err_len, CVM_E_UNSUPPORTED,
+		    "the quote carries no PCK certificate chain (certification data type 5), so it "
+		    "does not say which FMSPC and PCK CA its collateral is for");
 	r = cvm_dcap_pck_identify(q.pck_chain_pem.p, q.pck_chain_pem.len, fmspc, &platform);
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r == CVM_E_NOMEM ? r : CVM_E_FORMAT,
@@ -64,7 +66,8 @@ int cvm_cache_need_report(const uint8_t *report, size_t len, enum cvm_snp_produc
 		return cvm_err_set(err, err_len, CVM_E_INVAL, "no report given");
 	r = cvm_snp_report_parse(report, len, &s);
 	if (r != CVM_OK)
-		return cvm_err_set(err, err_len, r, "the SEV-SNP report cannot be parsed: %s", cvm_strerror(r));
+		return cvm_err_set(err, err_len, r, "the SEV-SNP report cannot be parsed: %s",
+		                   cvm_strerror(r));
 	if (s.has_cpuid) {
 		enum cvm_snp_product p = cvm_snp_product_from_cpuid(s.cpuid_fam_id, s.cpuid_mod_id);
 
@@ -73,9 +76,10 @@ int cvm_cache_need_report(const uint8_t *report, size_t len, enum cvm_snp_produc
 	}
 	if (product != CVM_SNP_PRODUCT_MILAN && product != CVM_SNP_PRODUCT_GENOA &&
 	    product != CVM_SNP_PRODUCT_TURIN)
-		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
-		                   "the report does not name its product (version 2 has no CPUID fields): give "
-		                   "the product (Milan, Genoa or Turin)");
+		return cvm_err_set(
+		    err, err_len, CVM_E_UNSUPPORTED,
+		    "the report does not name its product (version 2 has no CPUID fields): give "
+		    "the product (Milan, Genoa or Turin)");
 	signer = (enum cvm_snp_signer)s.signing_key;
 	if (signer != CVM_SNP_SIGNER_VCEK && signer != CVM_SNP_SIGNER_VLEK)
 		return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
@@ -90,9 +94,10 @@ int cvm_cache_need_report(const uint8_t *report, size_t len, enum cvm_snp_produc
 		memcpy(k->hwid, s.chip_id, k->hwid_len);
 		cvm_rd_init(&chip, k->hwid, k->hwid_len);
 		if (cvm_rd_all_zero(&chip))
-			return cvm_err_set(err, err_len, CVM_E_UNSUPPORTED,
-			                   "the report's chip ID is masked (MASK_CHIP_ID), so its VCEK cannot be "
-			                   "named: give the VCEK with the evidence");
+			return cvm_err_set(
+			    err, err_len, CVM_E_UNSUPPORTED,
+			    "the report's chip ID is masked (MASK_CHIP_ID), so its VCEK cannot be "
+			    "named: give the VCEK with the evidence");
 		k->tcb = s.reported_tcb.raw;
 	}
 	cvm_cache_key_init(&out->keys[out->count], CVM_CACHE_AMD_CHAIN);

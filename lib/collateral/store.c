@@ -23,7 +23,8 @@ static bool same_key(const struct cvm_cache_key *a, const struct cvm_cache_key *
 {
 	char na[COLL_NAME_MAX], nb[COLL_NAME_MAX];
 
-	if (cvm_cache_key_name(a, na, sizeof(na)) != CVM_OK || cvm_cache_key_name(b, nb, sizeof(nb)) != CVM_OK)
+	if (cvm_cache_key_name(a, na, sizeof(na)) != CVM_OK ||
+	    cvm_cache_key_name(b, nb, sizeof(nb)) != CVM_OK)
 		return false;
 	return strcmp(na, nb) == 0 && a->enc_ppid_len == b->enc_ppid_len &&
 	       memcmp(a->enc_ppid, b->enc_ppid, a->enc_ppid_len) == 0;
@@ -133,22 +134,24 @@ int coll_store_write(struct cvm_cache *c, const struct cvm_cache_item *it, char 
 	r = cvm_random_bytes(rnd, sizeof(rnd));
 	if (r != CVM_OK)
 		goto out;
-	(void)snprintf(tmp, sizeof(tmp), "items/.tmp.%ld.%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(), rnd[0],
-	               rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	(void)snprintf(tmp, sizeof(tmp), "items/.tmp.%ld.%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(),
+	               rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	fd = openat(c->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0 || !write_all(fd, buf, len) || fsync(fd) != 0) {
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot write %s/%s: %s", c->dir, tmp, strerror(errno));
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot write %s/%s: %s", c->dir, tmp,
+		                strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot write %s/%s: %s", c->dir, tmp, strerror(errno));
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot write %s/%s: %s", c->dir, tmp,
+		                strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (renameat(c->dfd, tmp, c->dfd, file) != 0) {
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot rename %s into place in %s: %s", file, c->dir,
-		                strerror(errno));
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "cannot rename %s into place in %s: %s", file,
+		                c->dir, strerror(errno));
 		goto out;
 	}
 	tmp[0] = '\0';

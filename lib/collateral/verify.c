@@ -59,9 +59,9 @@ static int verify_intel(struct cvm_cache *c, struct cvm_cache_item *it, int64_t 
 		return CVM_E_INVAL;
 	}
 	if (kind != CVM_DCAP_ITEM_ROOT_CRL && it->issuer_chain == NULL)
-		return cvm_err_set(err, err_len, CVM_E_CHAIN,
-		                   "%s came without its issuer chain (the upstream sent no issuer chain header)",
-		                   name);
+		return cvm_err_set(
+		    err, err_len, CVM_E_CHAIN,
+		    "%s came without its issuer chain (the upstream sent no issuer chain header)", name);
 	/* The root CA CRL, when it is cached and current, also checks the
 	 * chain's certificates the root issued. */
 	if (kind != CVM_DCAP_ITEM_ROOT_CRL) {
@@ -82,8 +82,8 @@ static int verify_intel(struct cvm_cache *c, struct cvm_cache_item *it, int64_t 
 	cvm_report_init(&rep);
 	r = cvm_dcap_item_authenticate(kind, it->body, it->body_len, (const uint8_t *)it->issuer_chain,
 	                               it->issuer_chain_len, root_crl != NULL ? root_crl->body : NULL,
-	                               root_crl != NULL ? root_crl->body_len : 0, c->intel.der, c->intel.der_len, now,
-	                               &rep, &info);
+	                               root_crl != NULL ? root_crl->body_len : 0, c->intel.der,
+	                               c->intel.der_len, now, &rep, &info);
 	cvm_cache_item_free(root_crl);
 	if (r != CVM_OK)
 		return fail(err, err_len, r, name, &rep);
@@ -91,20 +91,23 @@ static int verify_intel(struct cvm_cache *c, struct cvm_cache_item *it, int64_t 
 	    (memcmp(info.fmspc, k->fmspc, sizeof(k->fmspc)) != 0 ||
 	     info.tee != (k->tee == CVM_CACHE_TDX ? CVM_TEE_TDX : CVM_TEE_SGX)))
 		return cvm_err_set(err, err_len, CVM_E_MISMATCH,
-		                   "%s is a valid TCB info, but for another FMSPC or TEE than was asked", name);
+		                   "%s is a valid TCB info, but for another FMSPC or TEE than was asked",
+		                   name);
 	if (want_id != NULL && strcmp(info.id, want_id) != 0)
-		return cvm_err_set(err, err_len, CVM_E_MISMATCH, "%s is the identity of '%s', not of '%s'", name, info.id,
-		                   want_id);
+		return cvm_err_set(err, err_len, CVM_E_MISMATCH, "%s is the identity of '%s', not of '%s'",
+		                   name, info.id, want_id);
 	if (k->kind == CVM_CACHE_PCK_CRL && info.ca_platform != (k->ca == CVM_CACHE_CA_PLATFORM))
-		return cvm_err_set(err, err_len, CVM_E_MISMATCH, "%s is the CRL of the PCK %s CA, not of the one asked",
-		                   name, info.ca_platform ? "Platform" : "Processor");
+		return cvm_err_set(err, err_len, CVM_E_MISMATCH,
+		                   "%s is the CRL of the PCK %s CA, not of the one asked", name,
+		                   info.ca_platform ? "Platform" : "Processor");
 	if (k->kind == CVM_CACHE_PCK_CERT && it->fmspc[0] != '\0') {
 		uint8_t f[6];
 
 		if (cvm_hex_decode_exact(it->fmspc, strlen(it->fmspc), f, sizeof(f)) != CVM_OK ||
 		    memcmp(f, info.fmspc, sizeof(f)) != 0)
 			return cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                   "%s: the SGX-FMSPC header does not match the certificate's FMSPC", name);
+			                   "%s: the SGX-FMSPC header does not match the certificate's FMSPC",
+			                   name);
 	}
 	it->issued_at = info.issued;
 	it->next_update = info.next_update;
@@ -136,15 +139,16 @@ static int verify_amd(struct cvm_cache *c, struct cvm_cache_item *it, int64_t no
 		if (coll_pending_find(c, &ck) != NULL)
 			r = coll_item_dup(coll_pending_find(c, &ck), &chain);
 		else
-			r = cvm_cache_get(c, &ck, now, flags & ~(unsigned)CVM_CACHE_REFRESH, &chain, NULL, err, err_len);
+			r = cvm_cache_get(c, &ck, now, flags & ~(unsigned)CVM_CACHE_REFRESH, &chain, NULL,
+			                  err, err_len);
 		if (r != CVM_OK)
 			return r;
 	}
 	cvm_report_init(&rep);
-	r = cvm_amd_item_authenticate(kind, kind == CVM_AMD_ITEM_VCEK ? CVM_SNP_SIGNER_VCEK : k->signer, it->body,
-	                              it->body_len, chain != NULL ? chain->body : NULL,
-	                              chain != NULL ? chain->body_len : 0, c->amd.der, c->amd.der_len, now, &rep,
-	                              &info);
+	r = cvm_amd_item_authenticate(kind, kind == CVM_AMD_ITEM_VCEK ? CVM_SNP_SIGNER_VCEK : k->signer,
+	                              it->body, it->body_len, chain != NULL ? chain->body : NULL,
+	                              chain != NULL ? chain->body_len : 0, c->amd.der, c->amd.der_len, now,
+	                              &rep, &info);
 	if (r == CVM_OK && chain != NULL && chain->expires < info.expires)
 		info.expires = chain->expires;
 	cvm_cache_item_free(chain);
@@ -162,7 +166,8 @@ static int verify_amd(struct cvm_cache *c, struct cvm_cache_item *it, int64_t no
 		if (info.vek.tcb.bootloader != want.bootloader || info.vek.tcb.tee != want.tee ||
 		    info.vek.tcb.snp != want.snp || info.vek.tcb.microcode != want.microcode ||
 		    (k->product == CVM_SNP_PRODUCT_TURIN && info.vek.tcb.fmc != want.fmc))
-			return cvm_err_set(err, err_len, CVM_E_MISMATCH, "%s certifies another TCB than was asked", name);
+			return cvm_err_set(err, err_len, CVM_E_MISMATCH,
+			                   "%s certifies another TCB than was asked", name);
 	}
 	it->issued_at = info.issued;
 	it->next_update = info.next_update;
@@ -178,7 +183,8 @@ const struct cvm_cache_item *coll_pending_find(const struct cvm_cache *c, const 
 	if (c->pending_count == 0 || cvm_cache_key_name(k, want, sizeof(want)) != CVM_OK)
 		return NULL;
 	for (size_t i = 0; i < c->pending_count; i++)
-		if (cvm_cache_key_name(&c->pending[i]->key, name, sizeof(name)) == CVM_OK && strcmp(name, want) == 0)
+		if (cvm_cache_key_name(&c->pending[i]->key, name, sizeof(name)) == CVM_OK &&
+		    strcmp(name, want) == 0)
 			return c->pending[i];
 	return NULL;
 }
@@ -193,8 +199,8 @@ int coll_verify(struct cvm_cache *c, struct cvm_cache_item *it, int64_t now, uns
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the item's key does not name an item");
 	if (it->body == NULL || it->body_len == 0 || it->body_len > coll_key_body_max(it->key.kind))
-		return cvm_err_set(err, err_len, CVM_E_FORMAT, "%s has no body or one larger than %zu bytes", name,
-		                   coll_key_body_max(it->key.kind));
+		return cvm_err_set(err, err_len, CVM_E_FORMAT, "%s has no body or one larger than %zu bytes",
+		                   name, coll_key_body_max(it->key.kind));
 	if (coll_key_is_amd(it->key.kind))
 		return verify_amd(c, it, now, flags, name, err, err_len);
 	return verify_intel(c, it, now, name, err, err_len);

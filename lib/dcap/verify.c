@@ -586,13 +586,14 @@ static int root_setup(struct cvm_dcap_verified *v, const uint8_t *root_der, size
 		return r;
 	}
 	cvm_cert_pool_add(v->pool, v->root);
-	r = window_check(rep, "root", "the root CA", cvm_cert_not_before(v->root), cvm_cert_not_after(v->root),
-	                 at);
+	r = window_check(rep, "root", "the root CA", cvm_cert_not_before(v->root),
+	                 cvm_cert_not_after(v->root), at);
 	if (r != CVM_OK)
 		return r;
 	narrow(&v->valid_from, &v->valid_until, cvm_cert_not_before(v->root), cvm_cert_not_after(v->root));
 	cvm_cert_subject(v->root, subj, sizeof(subj));
-	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj, builtin ? "built in" : "given explicitly");
+	cvm_report_add(rep, "root", true, "trust anchor '%s' (%s)", subj,
+	               builtin ? "built in" : "given explicitly");
 	return CVM_OK;
 }
 
@@ -604,8 +605,8 @@ static bool is_platform_ca(const struct cvm_cert *c)
 /* item_pck_authenticate checks a PCK CRL (`crl` true) or a PCK certificate
  * against the PCK CA chain `chain_pem`. */
 static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const uint8_t *body, size_t len,
-                                 const uint8_t *chain_pem, size_t chain_len, int64_t at, struct cvm_report *rep,
-                                 struct cvm_dcap_item_info *info)
+                                 const uint8_t *chain_pem, size_t chain_len, int64_t at,
+                                 struct cvm_report *rep, struct cvm_dcap_item_info *info)
 {
 	static const struct role *const ca_roles[] = {&role_pck_ca};
 	static const struct role *const cert_roles[] = {&role_pck, &role_pck_ca};
@@ -671,7 +672,8 @@ static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const ui
 	info->issued = cvm_cert_not_before(leaf[0]);
 	info->next_update = cvm_cert_not_after(leaf[0]);
 	info->ca_platform = is_platform_ca(chain[0]);
-	cvm_report_add(rep, step, true, "PCK certificate issued by the PCK CA of its chain, which the root issued");
+	cvm_report_add(rep, step, true,
+	               "PCK certificate issued by the PCK CA of its chain, which the root issued");
 out:
 	free(all);
 	cvm_crl_free(c);
@@ -712,7 +714,8 @@ int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body
 		if (r != CVM_OK)
 			goto out;
 		if (cvm_crl_revokes(own_crl, v->root)) {
-			cvm_report_add(rep, "root_ca_crl", false, "the root CA CRL revokes the root CA itself");
+			cvm_report_add(rep, "root_ca_crl", false,
+			               "the root CA CRL revokes the root CA itself");
 			r = CVM_E_REVOKED;
 			goto out;
 		}
@@ -730,11 +733,12 @@ int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body
 	case CVM_DCAP_ITEM_TCB_INFO:
 		r = cvm_tcb_info_parse(body, len, &v->tcb_info, &span, sig);
 		if (r != CVM_OK) {
-			cvm_report_add(rep, "tcb_info", false, "the TCB info cannot be used: %s", cvm_strerror(r));
+			cvm_report_add(rep, "tcb_info", false, "the TCB info cannot be used: %s",
+			               cvm_strerror(r));
 			goto out;
 		}
-		r = signed_json_authenticate(v, rep, "tcb_info", "TCB info", "TCB info issuer chain", chain_pem,
-		                             chain_len, &span, sig, v->tcb_info->issue_date,
+		r = signed_json_authenticate(v, rep, "tcb_info", "TCB info", "TCB info issuer chain",
+		                             chain_pem, chain_len, &span, sig, v->tcb_info->issue_date,
 		                             v->tcb_info->next_update, at);
 		if (r != CVM_OK)
 			goto out;
@@ -750,9 +754,9 @@ int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body
 			               cvm_strerror(r));
 			goto out;
 		}
-		r = signed_json_authenticate(v, rep, "qe_identity", "enclave identity", "enclave identity issuer chain",
-		                             chain_pem, chain_len, &span, sig, v->qe_identity->issue_date,
-		                             v->qe_identity->next_update, at);
+		r = signed_json_authenticate(
+		    v, rep, "qe_identity", "enclave identity", "enclave identity issuer chain", chain_pem,
+		    chain_len, &span, sig, v->qe_identity->issue_date, v->qe_identity->next_update, at);
 		if (r != CVM_OK)
 			goto out;
 		info.issued = v->qe_identity->issue_date;
@@ -761,8 +765,8 @@ int cvm_dcap_item_authenticate(enum cvm_dcap_item_kind kind, const uint8_t *body
 		break;
 	case CVM_DCAP_ITEM_PCK_CRL:
 	case CVM_DCAP_ITEM_PCK_CERT:
-		r = item_pck_authenticate(v, kind == CVM_DCAP_ITEM_PCK_CRL, body, len, chain_pem, chain_len, at,
-		                          rep, &info);
+		r = item_pck_authenticate(v, kind == CVM_DCAP_ITEM_PCK_CRL, body, len, chain_pem, chain_len,
+		                          at, rep, &info);
 		if (r != CVM_OK)
 			goto out;
 		break;

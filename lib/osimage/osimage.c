@@ -1,6 +1,10 @@
 /* OS image measurement documents (osimage.h). The CBOR document is read by
- * libcbor (no hand-written CBOR parser), after the length cap; the checksum
- * file by the bounded reader. */
+ * libcbor after a bounded pre-scan of its structure with cvm_rd: libcbor
+ * allocates what a container's header announces before it reads the
+ * elements (a 30-byte input announcing 2^31 elements asks for 16 GiB), so
+ * no header reaches it before the pre-scan has checked that the bytes for
+ * every element exist, that the nesting stays shallow and that the items
+ * stay few. The checksum file is read by the bounded reader. */
 #include <cbor.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +16,8 @@
 #include <cvmkit/osimage.h>
 
 #define MEASUREMENT_NAME "measurement.tdx.cbor"
+#define CBOR_DEPTH_MAX 8u   /* the document nests three deep */
+#define CBOR_ITEMS_MAX 256u /* it holds about 20 items */
 
 /* The keys this parser knows, one bit each (a key seen twice is an error). */
 enum {
@@ -177,11 +183,89 @@ static int parse_tdvf(struct cbor_ctx *c, cbor_item_t *m)
 	return CVM_OK;
 }
 
+struct scan {
+	unsigned items;
+};
+
+/* cbor_arg reads the argument of an initial byte (RFC 8949 3.1); only
+ * definite lengths: an indefinite one (31) and the reserved 28..30 fail. */
+static bool cbor_arg(struct cvm_rd *r, uint8_t ai, uint64_t *out)
+{
+	uint8_t b8;
+	uint16_t b16;
+	uint32_t b32;
+
+	if (ai < 24) {
+		*out = ai;
+		return true;
+	}
+	switch (ai) {
+	case 24:
+		if (!cvm_rd_u8(r, &b8))
+			return false;
+		*out = b8;
+		return true;
+	case 25:
+		if (!cvm_rd_u16be(r, &b16))
+			return false;
+		*out = b16;
+		return true;
+	case 26:
+		if (!cvm_rd_u32be(r, &b32))
+			return false;
+		*out = b32;
+		return true;
+	case 27:
+		return cvm_rd_u64be(r, out);
+	default:
+		return false;
+	}
+}
+
+/* cbor_scan checks one data item: every length within the bytes left, every
+ * container's element count no larger than the bytes left (each element
+ * takes one byte at least), nesting and item count capped. */
+static bool cbor_scan(struct cvm_rd *r, struct scan *s, unsigned depth)
+{
+	uint8_t ib, major, ai;
+	uint64_t arg, n;
+
+	if (depth > CBOR_DEPTH_MAX || ++s->items > CBOR_ITEMS_MAX || !cvm_rd_u8(r, &ib))
+		return false;
+	major = (uint8_t)(ib >> 5);
+	ai = (uint8_t)(ib & 0x1f);
+	if (major == 7) /* simple values and floats: the argument is the value */
+		return cbor_arg(r, ai, &arg);
+	if (!cbor_arg(r, ai, &arg))
+		return false;
+	switch (major) {
+	case 0:
+	case 1:
+		return true;
+	case 2:
+	case 3:
+		return arg <= r->len && cvm_rd_skip(r, (size_t)arg);
+	case 4:
+	case 5:
+		n = major == 5 ? 2 : 1;
+		if (arg > r->len / n)
+			return false;
+		for (uint64_t i = 0; i < arg * n; i++)
+			if (!cbor_scan(r, s, depth + 1))
+				return false;
+		return true;
+	default: /* 6: a tag and its item */
+		return cbor_scan(r, s, depth + 1);
+	}
+}
+
 int cvm_osimage_tdx_parse(const uint8_t *buf, size_t len, struct cvm_osimage_tdx *out, char *err,
                           size_t err_len)
 {
 	struct cbor_ctx c = {.out = out, .err = err, .err_len = err_len};
 	struct cbor_load_result res;
+	struct scan sc = {0};
+	struct cvm_rd rd;
 	cbor_item_t *root = NULL;
 	struct cbor_pair *p;
 	int r;
@@ -198,6 +282,10 @@ int cvm_osimage_tdx_parse(const uint8_t *buf, size_t len, struct cvm_osimage_tdx
 	}
 	if (len == 0)
 		return fail(&c, "empty");
+	cvm_rd_init(&rd, buf, len);
+	if (!cbor_scan(&rd, &sc, 0) || !cvm_rd_empty(&rd))
+		return fail(&c,
+		            "not one well-formed CBOR item of definite lengths within the document's bounds");
 	root = cbor_load(buf, len, &res);
 	if (root == NULL || res.error.code != CBOR_ERR_NONE) {
 		r = res.error.code == CBOR_ERR_MEMERROR ? CVM_E_NOMEM : fail(&c, "not well-formed CBOR");

@@ -11,7 +11,8 @@
 #   - every answer names its tee, its trust anchor, the steps, and the
 #     collateral's source ("cache": it came from the cache) and expiry;
 #   - a rejection has a reason;
-#   - the raw and the JSON form give the same verdict;
+#   - the raw form (an SNP report's product as ?product=) gives the same
+#     TEE, anchor and TCB status;
 #   - the default (strict) policy rejects what it must: a vector whose TCB
 #     is not UpToDate is not "ok" without the permissive policy;
 #   - the service's metrics count the verdicts and the cache hits.
@@ -46,7 +47,7 @@ trap cleanup EXIT
 cat >"$tmp/check.py" <<'PY'
 import http.client, json, os, sys
 
-port, d, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, d, kind, marker = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 fails = []
 man = json.load(open(os.path.join(d, "manifest.json")))
 exp = man["expected"]
@@ -62,9 +63,9 @@ if kind == "snp":
     permissive = {"allow_debug": True, "snp": {"require_crl": False, "allow_migration_agent": True,
                   "vmpl": int.from_bytes(evidence[0x30:0x34], "little")}}
 
-def post(body, ctype):
+def post(body, ctype, query=""):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("POST", "/cvmkit/v1/verify", body=body, headers={"Content-Type": ctype})
+    c.request("POST", "/cvmkit/v1/verify" + query, body=body, headers={"Content-Type": ctype})
     r = c.getresponse()
     b = r.read()
     c.close()
@@ -84,7 +85,10 @@ table = {
     "automata-tdx-v4-0625": ("ok", "OutOfDate", ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"], True),
     "automata-tdx-v5-alibaba": ("ok", "UpToDate", [], True),
     "dcapqvl-tdx-v5-nomatch": ("nomatch", None, [], True),
-    "gotdxguest-tdx-v4-spr-nomatch": ("nomatch", None, [], True),
+    # 39 bytes that are not zero padding follow the quote: cvm quote verify
+    # reports the quote proper "for the record"; the service rejects it as
+    # it stands, before any collateral is looked up
+    "gotdxguest-tdx-v4-spr-nomatch": ("malformed", None, [], True),
     "dcapqvl-sgx-v3-confswhardening": ("ok", "ConfigurationAndSWHardeningNeeded", ["INTEL-SA-00289", "INTEL-SA-00615"], True),
     "dcapqvl-sgx-v3-2023collateral": ("ok", "ConfigurationAndSWHardeningNeeded", ["INTEL-SA-00289", "INTEL-SA-00615"], True),
     "zkdcap-sgx-v3-swhardening": ("ok", "SWHardeningNeeded", ["INTEL-SA-00334", "INTEL-SA-00615"], True),
@@ -119,6 +123,10 @@ if s == 200:
         check(a["ok"] is False and a["tcb_status"] is None, f"{name}: {a['ok']} {a['tcb_status']}")
         check(any(not st["ok"] and "TCB level" in st["detail"] for st in a["steps"]),
               f"{name}: no failed step names the TCB level")
+    elif verdict == "malformed":
+        check(a["ok"] is False and a["tcb_status"] is None, f"{name}: {a['ok']} {a['tcb_status']}")
+        check("parse" in (a.get("reason") or "") or "follow" in (a.get("reason") or ""),
+              f"{name}: the reason does not say the quote does not parse: {a.get('reason')}")
     else:
         check(a["ok"] is True or a.get("reason"), f"{name}: neither accepted nor a reason")
     if a["ok"] is False:
@@ -128,10 +136,11 @@ if s == 200:
     check(isinstance(a["trust_anchor"], str) and a["trust_anchor"] != "", f"{name}: no trust anchor")
     check(isinstance(a["steps"], list) and len(a["steps"]) > 0, f"{name}: no steps")
     col = a["collateral"]
-    check(col["source"] == "cache", f"{name}: collateral source {col['source']!r}")
-    check(col["stale"] is False and col["expires"] > man["verify_at_unix"], f"{name}: collateral {col}")
+    if verdict != "malformed":
+        check(col["source"] == "cache", f"{name}: collateral source {col['source']!r}")
+        check(col["stale"] is False and col["expires"] > man["verify_at_unix"], f"{name}: collateral {col}")
     # the raw form, with the default (strict) policy
-    s2, b2 = post(evidence, "application/octet-stream")
+    s2, b2 = post(evidence, "application/octet-stream", f"?product={req['product']}" if kind == "snp" else "")
     check(s2 == 200, f"{name}: raw: status {s2}: {b2[:300]!r}")
     if s2 == 200:
         r = json.loads(b2)
@@ -143,6 +152,9 @@ if s == 200:
             check(r["ok"] is False, f"{name}: the strict policy accepted it")
         if strict_rejects is False:
             check(r["ok"] is True, f"{name}: the strict policy rejected it: {r.get('reason')}")
+# whether the evidence got as far as a collateral lookup (a cache hit)
+with open(marker, "w") as f:
+    f.write("0" if verdict == "malformed" else "1")
 for f in fails:
     print("FAIL: " + f)
 sys.exit(1 if fails else 0)
@@ -155,6 +167,12 @@ for d in "${dcap[@]}" "${snp[@]}"; do
 	kind="${name%%/*}"
 	at="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify_at_unix"])' "$d/manifest.json")"
 	cache="$tmp/cache-${name//\//-}"
+	if [ -f "$d/vlek.der" ]; then
+		# a VLEK cannot be fetched by chip (AMD provisions it to the cloud
+		# provider), so lib/collateral neither imports nor serves one
+		echo "note: $name: VLEK-signed; the warm path has no VLEK to verify it with (not run)"
+		continue
+	fi
 	if ! "$bin/cvm-verifierd" --cache "$cache" --at "$at" --import "$d" >"$tmp/import.out" 2>&1; then
 		cat "$tmp/import.out"
 		if grep -q "unsupported" "$tmp/import.out"; then
@@ -183,7 +201,7 @@ for d in "${dcap[@]}" "${snp[@]}"; do
 		continue
 	fi
 	port="$(cat "$tmp/port")"
-	if ! python3 "$tmp/check.py" "$port" "$d" "$kind"; then
+	if ! python3 "$tmp/check.py" "$port" "$d" "$kind" "$tmp/lookup"; then
 		echo "  ($name)"
 		fails=$((fails + 1))
 	fi
@@ -195,11 +213,17 @@ for d in "${dcap[@]}" "${snp[@]}"; do
 		echo "FAIL: $name: metrics count ${verdicts:-0} cvmkit verdicts, expected 2"
 		fails=$((fails + 1))
 	fi
-	if ! printf '%s\n' "$metrics" | grep -Eq '^cvm_verifierd_collateral_total\{kind="(dcap|amd)",source="hit"\} [1-9]'; then
+	if [ "$(cat "$tmp/lookup" 2>/dev/null)" = 1 ] && ! printf '%s\n' "$metrics" | grep -Eq '^cvm_verifierd_collateral_total\{kind="(dcap|amd)",source="hit"\} [1-9]'; then
 		echo "FAIL: $name: metrics count no cache hit"
 		fails=$((fails + 1))
 	fi
 	stop
+	# a worker that a sanitizer aborted is restarted: its report is in the log
+	if grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"; then
+		grep -E -A20 "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log" | head -40
+		echo "FAIL: $name: a sanitizer reported an error in the daemon"
+		fails=$((fails + 1))
+	fi
 	n=$((n + 1))
 done
 if [ "$fails" -ne 0 ]; then

@@ -148,6 +148,12 @@ for d in "${VECTOR_DIRS[@]}"; do
 		fails=$((fails + 1))
 	fi
 	stop
+	# a worker that a sanitizer aborted is restarted: its report is in the log
+	if grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"; then
+		grep -E -A20 "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log" | head -40
+		echo "FAIL: $name: a sanitizer reported an error in the daemon"
+		fails=$((fails + 1))
+	fi
 done
 if [ "$fails" -ne 0 ]; then
 	echo "verifierd_pccs_api: $fails vector(s) failed"

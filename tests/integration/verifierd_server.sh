@@ -3,7 +3,9 @@
 # --port-file), /health and /metrics, the JSON errors (404, 405, 400, 413),
 # the read APIs' parameter checks (400/404 before any cache lookup), both
 # workers answering on the shared socket, a killed worker restarted by the
-# supervisor and counted in the shared metrics, and a clean stop on SIGTERM.
+# supervisor and counted in the shared metrics, a clean stop on SIGTERM, and
+# the per-peer connection cap of a worker (503), and max_inflight with a
+# worker stuck on an upstream that never answers.
 # Also the command line: a config key it does not know, and --verify on a
 # body that is not a request.
 set -euo pipefail
@@ -27,7 +29,9 @@ trap cleanup EXIT
 fails=0
 pass() { :; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then pass; else fail "$2"; fi; }
+# check COND WHAT: WHAT is expanded before COND runs; the answer COND got
+# is appended to the failure from $tmp/b.
+check() { if eval "$1"; then pass; else fail "$2 (last answer: $(head -c 300 "$tmp/b" 2>/dev/null))"; fi; }
 
 # 1. The config file: an unknown key is refused with its line.
 printf '[verifierd]\nlisten = 127.0.0.1:0\nworkerz = 2\n' >"$tmp/bad.conf"
@@ -78,24 +82,35 @@ json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval
 
 # 2. /health: what dstack clients read, and which worker answered.
 check '[ "$(req GET /health)" = 200 ]' "/health is not 200"
-check '[ "$(json "d[\"status\"]")" = ok ] && [ "$(json "d[\"service\"]")" = cvm-verifierd ]' "/health: $(cat "$tmp/b")"
+check '[ "$(json "d[\"status\"]")" = ok ] && [ "$(json "d[\"service\"]")" = cvm-verifierd ]' "/health"
 check 'grep -qi "^content-type: application/json" "$tmp/h"' "/health is not JSON"
 
 # 3. Errors are JSON with a message.
-check '[ "$(req GET /nope)" = 404 ] && [ -n "$(json "d[\"error\"]")" ]' "unknown route: $(cat "$tmp/b")"
+check '[ "$(req GET /nope)" = 404 ] && [ -n "$(json "d[\"error\"]")" ]' "unknown route"
 check '[ "$(req POST /health)" = 405 ] && grep -qi "^allow: GET" "$tmp/h"' "POST /health is not 405 with Allow"
 check '[ "$(req GET /cvmkit/v1/verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /cvmkit/v1/verify is not 405"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{not json")" = 400 ]' \
-	"malformed JSON to /cvmkit/v1/verify: $(cat "$tmp/b")"
+	"malformed JSON to /cvmkit/v1/verify"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"zz\"}")" = 400 ]' \
-	"a quote that is not hex: $(cat "$tmp/b")"
+	"a quote that is not hex"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"report\":\"00\"}")" = 400 ]' \
-	"both quote and report: $(cat "$tmp/b")"
+	"both quote and report"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"bogus\":1}")" = 400 ]' \
-	"an unknown key: $(cat "$tmp/b")"
+	"an unknown key"
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{\"quote\":\"00\",\"nonce\":\"00\"}")" = 400 ]' \
+	"a nonce that would not be checked was accepted"
+check '[ "$(req POST "/cvmkit/v1/verify?product=Naples" -H "Content-Type: application/octet-stream" --data-binary "x")" = 400 ]' \
+	"an unknown product for a raw report"
+# POST /verify reaches dstack's handler: a body that is not JSON is its 400,
+# {} its verdict "not valid"
+check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "not json")" = 400 ] && [ -n "$(json "d[\"error\"]")" ]' \
+	"POST /verify with a non-JSON body is not dstack's 400"
+check '[ "$(req POST /verify -H "Content-Type: application/json" --data-binary "{}")" = 200 ] && [ "$(json "d[\"is_valid\"]")" = False ]' \
+	"POST /verify {} is not dstack's is_valid false"
+check '[ "$(req GET /verify)" = 405 ] && grep -qi "^allow: POST" "$tmp/h"' "GET /verify is not 405"
 head -c 5000 /dev/zero >"$tmp/big"
 check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/octet-stream" --data-binary @"$tmp/big")" = 413 ]' \
-	"a body over max_body is not 413: $(cat "$tmp/b")"
+	"a body over max_body is not 413"
 
 # 4. The read APIs check their parameters as Intel's PCS and AMD's KDS do.
 pccs=/sgx/certification/v4
@@ -103,7 +118,7 @@ for q in "tcb" "tcb?fmspc=00906ED5000" "tcb?fmspc=00906ED5000G" "tcb?fmspc=00906
 	"tcb?fmspc=00906ED50000&update=later" "tcb?fmspc=00906ED50000&bogus=1" "pckcrl" "pckcrl?ca=other" \
 	"pckcrl?ca=processor&encoding=base64" "qe/identity?update=x" "rootcacrl?x=1" \
 	"pckcert?cpusvn=00&pcesvn=0000&pceid=0000" "tcb?fmspc=%zz"; do
-	check '[ "$(req GET "$pccs/$q")" = 400 ]' "PCCS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "$pccs/$q")" = 400 ]' "PCCS $q"
 	check 'grep -qi "^request-id: [0-9a-f]\{32\}" "$tmp/h"' "PCCS $q: no Request-ID"
 done
 check '[ "$(req GET "$pccs/nothing")" = 404 ]' "PCCS unknown resource"
@@ -112,11 +127,11 @@ hwid="$(printf 'ab%.0s' $(seq 64))"
 for q in "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8" "Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=256" \
 	"Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115&fmcSPL=1" "Milan/abcd?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" \
 	"Turin/0011223344556677?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115" "Milan/cert_chain?x=1"; do
-	check '[ "$(req GET "/vcek/v1/$q")" = 400 ]' "KDS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "/vcek/v1/$q")" = 400 ]' "KDS $q"
 done
 for q in /vcek/v1/Naples/cert_chain /vcek/v1/Milan-B0/cert_chain /vcek/v1/Milan /vcek/v1/Milan/cert_chain/x \
 	"/vlek/v1/Milan/${hwid}?blSPL=1&teeSPL=0&snpSPL=8&ucodeSPL=115"; do
-	check '[ "$(req GET "$q")" = 404 ]' "KDS $q: $(cat "$tmp/b")"
+	check '[ "$(req GET "$q")" = 404 ]' "KDS $q"
 done
 
 # 5. Both workers answer on the shared socket.
@@ -170,8 +185,126 @@ for w in $workers2; do
 	check '! kill -0 "$w" 2>/dev/null' "worker $w outlived the supervisor"
 done
 check 'grep -q "event=stop" "$tmp/vd.log"' "no event=stop line"
+check '! grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"' \
+	"a sanitizer reported an error in the daemon"
 
-# 9. --verify on a body that is no request: an error (1), never a verdict.
+# 9. The connection caps of daemons/common apply in each worker: one worker,
+# two connections per peer; a third connection is refused with a JSON 503.
+cat >"$tmp/caps.conf" <<CONF
+[verifierd]
+listen = 127.0.0.1:0
+workers = 1
+[cache]
+dir = $tmp/cache
+[http]
+max_connections_per_peer = 2
+CONF
+rm -f "$tmp/port"
+"$bin/cvm-verifierd" -c "$tmp/caps.conf" --port-file "$tmp/port" >"$tmp/caps.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && grep -q event=worker_start "$tmp/caps.log" && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+cat >"$tmp/caps.py" <<'PY'
+import json, socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", port))
+c.settimeout(5)
+c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+try:
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+except socket.timeout:
+    pass
+head, _, body = data.partition(b"\r\n\r\n")
+ok = head.startswith(b"HTTP/1.1 503") and "error" in json.loads(body or b"{}")
+print("ok" if ok else "got: %r" % data[:300])
+PY
+check '[ "$(python3 "$tmp/caps.py" "$(cat "$tmp/port")")" = ok ]' "a third connection from one peer was not refused with 503"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=""
+
+# 10. An upstream that accepts and never answers: the read API's request for
+# an item the cache lacks waits for it (timeout_ms, retries) and fails with
+# a 503 that names the upstream's failure, counted in the metrics; while it
+# waits, max_inflight = 1 refuses other requests with 503 (the other worker
+# is free), and /health is still answered.
+cat >"$tmp/hang.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+end = time.time() + 120
+while time.time() < end:
+    s.settimeout(1)
+    try:
+        c, _ = s.accept()
+        held.append(c)
+    except socket.timeout:
+        pass
+PY
+python3 "$tmp/hang.py" "$tmp/hang.port" &
+hang=$!
+for _ in $(seq 50); do [ -s "$tmp/hang.port" ] && break; sleep 0.1; done
+cat >"$tmp/slow.conf" <<CONF
+[verifierd]
+listen = 127.0.0.1:0
+workers = 2
+max_inflight = 1
+[cache]
+dir = $tmp/cache-slow
+[upstream]
+pccs_url = http://127.0.0.1:$(cat "$tmp/hang.port")
+timeout_ms = 1500
+retries = 1
+CONF
+rm -f "$tmp/port"
+"$bin/cvm-verifierd" -c "$tmp/slow.conf" --port-file "$tmp/port" >"$tmp/slow.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && [ "$(grep -c event=worker_start "$tmp/slow.log")" -ge 2 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+base="http://127.0.0.1:$(cat "$tmp/port")"
+t0=$(date +%s)
+curl -s -o "$tmp/slow.body" -w '%{http_code}' "$base/sgx/certification/v4/tcb?fmspc=00906ED50000" >"$tmp/slow.code" &
+slow=$!
+sleep 0.5
+check '[ "$(req POST /cvmkit/v1/verify -H "Content-Type: application/json" --data-binary "{}")" = 503 ]' \
+	"a request over max_inflight was not refused with 503"
+check 'grep -q max_inflight "$tmp/b"' "the 503 does not name max_inflight"
+check '[ "$(req GET /health)" = 200 ]' "/health is not answered while the service is saturated"
+wait "$slow" || true
+t1=$(date +%s)
+check '[ "$(cat "$tmp/slow.code")" = 503 ]' "a hanging upstream: $(cat "$tmp/slow.code") $(cat "$tmp/slow.body")"
+check '[ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -le 30 ]' "the upstream wait took $((t1 - t0)) s (timeout 1.5 s, 1 retry)"
+req GET /metrics >/dev/null
+check 'grep -q "^cvm_verifierd_requests_refused_total 1$" "$tmp/b"' "the refusal was not counted"
+check 'grep -Eq "^cvm_verifierd_collateral_total\{kind=\"tcb_info\",source=\"error\"\} 1$" "$tmp/b"' \
+	"the failed lookup was not counted"
+check 'grep -Eq "^cvm_verifierd_upstream_errors_total\{kind=\"tcb_info\"\} 1$" "$tmp/b"' \
+	"the upstream's failure was not counted"
+check 'grep -Eq "^cvm_verifierd_upstream_seconds_count [1-9]" "$tmp/b"' "the upstream's latency was not observed"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=""
+kill "$hang" 2>/dev/null || true
+wait "$hang" 2>/dev/null || true
+
+# 11. --verify on a body that is no request: an error (1), never a verdict.
 printf 'not json' >"$tmp/notjson"
 rc=0
 "$bin/cvm-verifierd" -c "$tmp/verifierd.conf" --verify "$tmp/notjson" >"$tmp/v.out" 2>"$tmp/v.err" || rc=$?

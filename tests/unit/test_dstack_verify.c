@@ -320,6 +320,26 @@ static void test_the_request_shapes_of_F_D3_deserialize_and_fail_with_a_reason(v
 	}
 }
 
+/* An event log whose second entry is malformed is refused with a reason
+ * naming that entry (found by fuzz_dstack_verify: the entry was skipped and
+ * the log's freed names were replayed). */
+static void test_an_event_log_with_a_malformed_later_entry_is_refused_naming_it(void **state)
+{
+	static const char body[] =
+	    "{\"quote\":\"00\",\"event_log\":\"[{\\\"imr\\\":3,\\\"event_type\\\":134217729,"
+	    "\\\"digest\\\":\\\"\\\",\\\"event\\\":\\\"app-id\\\",\\\"event_payload\\\":"
+	    "\\\"\\\"},{\\\"imr\\\":3}]\",\"vm_config\":\"{}\"}";
+	json_t *a;
+
+	(void)state;
+	setup_ctx();
+	a = answer(body, strlen(body), quote_accept, 200);
+	assert_non_null(reason(a));
+	assert_non_null(strstr(reason(a), "event_log entry 1 "));
+	assert_false(dbool(a, "quote_verified"));
+	json_decref(a);
+}
+
 static void test_a_body_that_is_not_the_request_object_gets_400(void **state)
 {
 	static const char *const bodies[] = {
@@ -643,6 +663,27 @@ static void test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected(v
 	json_decref(req);
 }
 
+/* libcbor allocates what a container header announces: a document whose
+ * header announces 2^31 elements in 10 bytes is refused by the pre-scan,
+ * before libcbor sees it (found by fuzz_osimage as a 16 GiB allocation). */
+static void test_a_measurement_document_announcing_a_huge_container_is_refused_before_decoding(void **state)
+{
+	static const uint8_t doc[] = {0xa1, 0x65, 'i', 'm', 'a', 'g', 'e', 0x9a, 0x7f, 0xff, 0xff, 0xff};
+	static const uint8_t nested[] = {0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00};
+	static const uint8_t indefinite[] = {0xbf, 0x61, 'a', 0x01, 0xff};
+	struct cvm_osimage_tdx out;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(cvm_osimage_tdx_parse(doc, sizeof(doc), &out, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+	assert_int_equal(cvm_osimage_tdx_parse(nested, sizeof(nested), &out, err, sizeof(err)), CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+	assert_int_equal(cvm_osimage_tdx_parse(indefinite, sizeof(indefinite), &out, err, sizeof(err)),
+	                 CVM_E_FORMAT);
+	assert_non_null(strstr(err, "bounds"));
+}
+
 /* ---- a full verdict: `cvm sim` evidence of the F-D2 guest ----------------- */
 
 #define SIM_NOW 1767225600
@@ -658,7 +699,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 /* sim_quote makes a simulated TD with the image's two-pass MRTD, extends
  * RTMR0..3 with the fixture's event digests (RTMR3: the runtime events'
  * digests, which the GetQuote form strips) and quotes its report_data. */
-static void sim_quote(json_t *req, uint8_t **quote, size_t *quote_len)
+static void sim_quote(json_t *req, bool debug, uint8_t **quote, size_t *quote_len)
 {
 	struct cvm_tee_sim_opts o;
 	struct cvm_tee_dev *tee = NULL;
@@ -673,6 +714,7 @@ static void sim_quote(json_t *req, uint8_t **quote, size_t *quote_len)
 	assert_non_null(mkdtemp(sim_dir));
 	cvm_tee_sim_opts_init(&o, SIM_NOW);
 	o.with_snp = false;
+	o.is_debug = debug;
 	assert_int_equal(cvm_hex_decode_exact(fd2_mrtd, 96, o.mrtd, 48), CVM_OK);
 	assert_int_equal(cvm_tee_sim_init(sim_dir, &o), CVM_OK);
 	assert_int_equal(cvm_tee_open_sim(sim_dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
@@ -708,8 +750,9 @@ static void sim_quote(json_t *req, uint8_t **quote, size_t *quote_len)
 
 /* sim_verify answers `req` through the service's own path: a worker
  * context over a cache in the sim folder, with the sim root as the
- * configured Intel anchor or none (`root` false). */
-static json_t *sim_verify(json_t *req, bool root)
+ * configured Intel anchor or none (`root` false), and a policy that
+ * allows debug TDs when `allow_debug`. */
+static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
 {
 	static char cache[96], root_path[128];
 	char err[256];
@@ -732,6 +775,7 @@ static json_t *sim_verify(json_t *req, bool root)
 			fail_msg("cvm_cache_import: %s", err);
 		assert_true(count > 0);
 	}
+	ctx.policy.allow_debug = allow_debug;
 	a = answer_json(req, NULL);
 	vd_ctx_close(&ctx);
 	return a;
@@ -745,14 +789,14 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 	char *hex;
 
 	(void)state;
-	sim_quote(req, &quote, &quote_len);
+	sim_quote(req, false, &quote, &quote_len);
 	hex = cvm_hex_encode_new(quote, quote_len);
 	assert_non_null(hex);
 	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
 	free(hex);
 
 	/* the sim's collateral imported into the cache, its root configured */
-	a = sim_verify(req, true);
+	a = sim_verify(req, true, false);
 	assert_true(json_is_true(json_object_get(a, "is_valid")));
 	assert_true(json_is_null(json_object_get(a, "reason")));
 	assert_true(dbool(a, "quote_verified"));
@@ -776,13 +820,41 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 
 	/* the same cache without the sim root configured: the built-in Intel
 	 * root does not accept the simulated chain */
-	a = sim_verify(req, false);
+	a = sim_verify(req, false, false);
 	assert_false(json_is_true(json_object_get(a, "is_valid")));
 	assert_false(dbool(a, "quote_verified"));
 	assert_false(dbool(a, "os_image_hash_verified"));
 	assert_true(dbool(a, "simulated"));
 	json_decref(a);
 
+	free(quote);
+	json_decref(req);
+	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* dstack rejects a debug TD whatever else holds: so does POST /verify, even
+ * under a policy that allows debug. */
+static void test_a_debug_td_is_rejected_even_when_the_policy_allows_it(void **state)
+{
+	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	char *hex;
+
+	(void)state;
+	sim_quote(req, true, &quote, &quote_len);
+	hex = cvm_hex_encode_new(quote, quote_len);
+	assert_non_null(hex);
+	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
+	free(hex);
+	a = sim_verify(req, true, true);
+	assert_false(dbool(a, "quote_verified"));
+	assert_false(dbool(a, "os_image_hash_verified"));
+	assert_false(json_is_true(json_object_get(a, "is_valid")));
+	assert_non_null(strstr(reason(a), "debug"));
+	/* authentic, so its TCB status is still reported */
+	assert_string_equal(dstr(a, "tcb_status"), "UpToDate");
+	json_decref(a);
 	free(quote);
 	json_decref(req);
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
@@ -795,6 +867,7 @@ int main(void)
 	    cmocka_unit_test(test_the_attestation_fixture_F_D1_is_answered_and_ignores_top_level_fields),
 	    cmocka_unit_test(test_the_request_shapes_of_F_D3_deserialize_and_fail_with_a_reason),
 	    cmocka_unit_test(test_a_body_that_is_not_the_request_object_gets_400),
+	    cmocka_unit_test(test_an_event_log_with_a_malformed_later_entry_is_refused_naming_it),
 	    cmocka_unit_test(test_mr_system_and_mr_aggregated_reproduce_the_readme_sample),
 	    cmocka_unit_test(
 	        test_the_os_image_hash_is_verified_when_the_document_binds_it_to_a_verified_quote),
@@ -802,7 +875,10 @@ int main(void)
 	    cmocka_unit_test(test_a_measurement_of_another_image_is_not_verified),
 	    cmocka_unit_test(test_an_os_image_bound_to_an_unverified_quote_is_not_verified),
 	    cmocka_unit_test(test_a_runtime_event_log_that_does_not_replay_to_rtmr3_is_rejected),
+	    cmocka_unit_test(
+	        test_a_measurement_document_announcing_a_huge_container_is_refused_before_decoding),
 	    cmocka_unit_test(test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured),
+	    cmocka_unit_test(test_a_debug_td_is_rejected_even_when_the_policy_allows_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
