@@ -355,12 +355,18 @@ static int load_from_cache(struct verify_ctx *v)
 	}
 	cli_err(CMD_VERIFY, "no usable collateral in the cache '%s' for '%s': %s", v->cache.dir_used,
 	        v->quote_path, err[0] != '\0' ? err : cvm_strerror(r));
-	if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM)
+	if (r == CVM_E_UNSUPPORTED && v->is_snp && v->product == CVM_SNP_PRODUCT_UNKNOWN)
+		fprintf(stderr, "cvm quote verify: give the product with --product Milan|Genoa|Turin, or "
+		                "--collateral DIR\n");
+	else if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_UNSUPPORTED)
 		fprintf(stderr,
 		        "cvm quote verify: give --collateral DIR, import a bundle (cvm collateral import), "
 		        "or name an upstream (--intel-url / --amd-url, or CVM_INTEL_URL / CVM_AMD_URL)\n");
-	/* Collateral that fails its own verification rejects the evidence. */
-	return r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM ? CLI_EXIT_ERROR : cli_exit_for(r);
+	/* Collateral that fails its own verification rejects the evidence;
+	 * collateral that cannot be had (or named) stops the job. */
+	if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_UNSUPPORTED)
+		return CLI_EXIT_ERROR;
+	return cli_exit_for(r);
 }
 
 static const char *snp_signer_name(enum cvm_snp_signer s)

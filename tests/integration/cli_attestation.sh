@@ -43,6 +43,10 @@ fi
 tmp="$(mktemp -d)"
 cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
+# verify without --collateral takes the cache: an empty one of its own, never the default under
+# /var/cache or ~/.cache, and no upstream
+export CVM_COLLATERAL_CACHE="$tmp/collateral-cache"
+unset CVM_INTEL_URL CVM_AMD_URL
 
 failures=0
 checks=0

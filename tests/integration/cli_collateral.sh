@@ -167,6 +167,18 @@ rc="$(run quote verify "$V/quote.bin" --cache "$tmp/empty" --offline --at "$AT")
 [ "$rc" = 1 ] && grep -q "no usable collateral in the cache '$tmp/empty'" "$tmp/err" && grep -q "give --collateral DIR" "$tmp/err" &&
 	pass || fail "quote verify on an empty offline cache: exit $rc: $(cat "$tmp/err")"
 
+# attestation verify without --collateral: the cache too; an empty one fails the quote step saying why
+VA="$VECTORS/compat/versioned-attestation/dstack-simulator/attestation.bin"
+if [ -f "$VA" ]; then
+	rc="$(run attestation verify "$VA" --cache "$tmp/empty" --offline --at "$AT")"
+	[ "$rc" = 3 ] && grep -q "^  FAIL  quote: no --collateral given and none usable in the cache '$tmp/empty': " "$tmp/out" &&
+		pass || fail "attestation verify on an empty cache: exit $rc: $(grep quote "$tmp/out")"
+	rc="$(run attestation verify "$VA" --collateral "$V" --cache "$C")"
+	[ "$rc" = 2 ] && pass || fail "attestation verify --collateral with --cache: exit $rc"
+else
+	fail "vector compat/versioned-attestation/dstack-simulator/attestation.bin is missing"
+fi
+
 # ---- the default cache: CVM_COLLATERAL_CACHE, then XDG_CACHE_HOME, then HOME -------------------------
 if [ "$(id -u)" != 0 ]; then
 	rc=0

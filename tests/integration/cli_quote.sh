@@ -525,7 +525,7 @@ error_case "missing collateral folder" "cannot load collateral from '$tmp/nodir'
 	quote verify "$q" --collateral "$tmp/nodir" --at 1
 # without --collateral the cache is used; an empty one, offline, has nothing (cli_collateral.sh and
 # collateral_outage.sh test the cache path itself)
-error_case "verify without --collateral on an empty cache" "collateral cache '$tmp/emptycache'" \
+error_case "verify without --collateral on an empty cache" "no usable collateral in the cache '$tmp/emptycache'" \
 	quote verify "$q" --cache "$tmp/emptycache" --offline --at 1
 echo '{"alow_debug": true}' >"$tmp/typo.json"
 error_case "policy with an unknown key" "alow_debug: unknown key" \

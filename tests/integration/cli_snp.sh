@@ -193,7 +193,10 @@ if [ -d "$t" ]; then
 	if expect_rc 0 "$CVM" -q quote verify "$t/report.bin" --collateral "$t" --at 1700000000 --policy "$tmp/nocrl.json"; then pass; fi
 	# usage and file errors
 	if expect_rc 2 "$CVM" quote verify "$t/report.bin" --collateral "$t" --type tpm; then pass; fi
-	if expect_rc 2 "$CVM" quote verify "$t/report.bin"; then pass; fi
+	# without --collateral: the cache (empty, offline here); a v2 report does not name its product
+	if expect_rc 1 "$CVM" quote verify "$t/report.bin" --cache "$tmp/emptycache" --offline; then
+		if grep -q "does not name its product" "$tmp/err" && grep -q -- "--product" "$tmp/err"; then pass; else fail "cache path without --product: $(cat "$tmp/err")"; fi
+	fi
 	mkdir -p "$tmp/empty"
 	if expect_rc 1 "$CVM" quote verify "$t/report.bin" --collateral "$tmp/empty"; then
 		if grep -q 'vcek' "$tmp/err"; then pass; else fail "missing collateral message: $(cat "$tmp/err")"; fi
