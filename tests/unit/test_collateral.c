@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -744,6 +745,99 @@ static void the_item_parser_survives_every_bit_flip_and_truncation(void **state)
 	cvm_cache_close(c);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The warm path: a hit within the same second reads no file (the items
+ * may even be gone), a later call looks at the items again, new items for
+ * the same quote are authenticated afresh, and expiry ends it. The same
+ * TDX quote comes with two collaterals of different dates (zkdcap's and
+ * automata's 2025-06 one). */
+static void the_warm_path_reads_no_file_within_a_second_and_follows_item_changes(void **state)
+{
+	const char *old_dir = "tdx/zkdcap-tdx-v4-outofdate", *new_dir_ = "tdx/automata-tdx-v4-0625";
+	const int64_t old_at = 1737467060, new_at = 1749095100;
+	char d[600], path[1024], items[700], err[512] = "";
+	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
+	struct cvm_dcap_verified *v = NULL;
+	struct cvm_cache_info info;
+	struct cvm_dcap_collateral *coll = NULL;
+	uint8_t *quote, *quote2;
+	size_t qlen, q2len, n;
+	int64_t old_issue, expires;
+	double t0, warm_s, cold_s;
+	size_t rounds = getenv("CVM_UNDER_VALGRIND") != NULL ? 20 : 2000;
+
+	(void)state;
+	quote = read_rel(old_dir, "quote.bin", &qlen);
+	quote2 = read_rel(new_dir_, "quote.bin", &q2len);
+	assert_int_equal(qlen, q2len);
+	assert_memory_equal(quote, quote2, qlen);
+	assert_int_equal(
+	    cvm_cache_import(c, vector_path(path, sizeof(path), old_dir), old_at, &n, err, sizeof(err)),
+	    CVM_OK);
+	assert_int_equal(cvm_cache_dcap_warm(c, quote, qlen, old_at, &v, &info, NULL, err, sizeof(err)),
+	                 CVM_OK);
+	old_issue = cvm_dcap_verified_tcb_info(v)->issue_date;
+	expires = info.expires;
+	/* Warm hits, timed against cold assembly (files read, collateral
+	 * authenticated). */
+	t0 = mono_s();
+	for (size_t i = 0; i < rounds; i++)
+		assert_int_equal(
+		    cvm_cache_dcap_warm(c, quote, qlen, old_at, &v, &info, NULL, err, sizeof(err)), CVM_OK);
+	warm_s = (mono_s() - t0) / (double)rounds;
+	t0 = mono_s();
+	for (size_t i = 0; i < rounds / 100 + 1; i++) {
+		struct cvm_dcap_verified *cv = NULL;
+
+		assert_int_equal(
+		    cvm_cache_dcap(c, quote, qlen, old_at, CVM_CACHE_NO_FETCH, &coll, NULL, err, sizeof(err)),
+		    CVM_OK);
+		assert_int_equal(cvm_dcap_collateral_authenticate(coll, NULL, 0, old_at, NULL, &cv), CVM_OK);
+		cvm_dcap_verified_free(cv);
+		cvm_dcap_collateral_free(coll);
+		coll = NULL;
+	}
+	cold_s = (mono_s() - t0) / (double)(rounds / 100 + 1);
+	print_message("warm hit %.1f us, cold (read + authenticate) %.1f us\n", warm_s * 1e6, cold_s * 1e6);
+	assert_true(warm_s < cold_s);
+	/* Within the same second no file is read: remove them all. */
+	(void)snprintf(items, sizeof(items), "%s/items", d);
+	rm_rf(items);
+	assert_int_equal(cvm_cache_dcap_warm(c, quote, qlen, old_at, &v, &info, NULL, err, sizeof(err)),
+	                 CVM_OK);
+	/* A second later the items are looked at again: gone, so no answer. */
+	assert_int_not_equal(
+	    cvm_cache_dcap_warm(c, quote, qlen, old_at + 1, &v, &info, NULL, err, sizeof(err)), CVM_OK);
+	cvm_cache_close(c);
+	/* New items for the same quote: authenticated afresh. */
+	c = open_cache(d, NULL);
+	assert_int_equal(
+	    cvm_cache_import(c, vector_path(path, sizeof(path), old_dir), old_at, &n, err, sizeof(err)),
+	    CVM_OK);
+	assert_int_equal(cvm_cache_dcap_warm(c, quote, qlen, old_at, &v, &info, NULL, err, sizeof(err)),
+	                 CVM_OK);
+	assert_int_equal(
+	    cvm_cache_import(c, vector_path(path, sizeof(path), new_dir_), new_at, &n, err, sizeof(err)),
+	    CVM_OK);
+	assert_int_equal(cvm_cache_dcap_warm(c, quote, qlen, new_at, &v, &info, NULL, err, sizeof(err)),
+	                 CVM_OK);
+	assert_true(cvm_dcap_verified_tcb_info(v)->issue_date > old_issue);
+	/* Past the items' expiry: never served. */
+	assert_int_not_equal(
+	    cvm_cache_dcap_warm(c, quote, qlen, info.expires + 1, &v, &info, NULL, err, sizeof(err)), CVM_OK);
+	assert_true(expires > old_at);
+	cvm_cache_close(c);
+	free(quote);
+	free(quote2);
+}
+
 static void retry_after_reads_seconds_and_http_dates(void **state)
 {
 	char buf[64];
@@ -1036,6 +1130,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(the_item_parser_survives_every_bit_flip_and_truncation),
 	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
 	    cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
+	    cmocka_unit_test(the_warm_path_reads_no_file_within_a_second_and_follows_item_changes),
 	    cmocka_unit_test(a_pck_certificate_item_verifies_against_its_issuer_chain),
 	};
 
