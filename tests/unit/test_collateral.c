@@ -34,6 +34,7 @@
 #include <cvmkit/verify.h>
 
 #include "collateral/coll_int.h"
+#include "sim/mockamd_lib.h"
 #include "vectors.h"
 
 /* One DCAP vector per TEE, with its verification time (its manifest's
@@ -989,6 +990,86 @@ static void an_snp_folder_imports_and_its_report_authenticates_cold_and_warm(voi
 	cvm_cache_close(c);
 }
 
+/* The AMD CRL item, with a mock AMD PKI (lib/sim): verified under its ARK
+ * (configured as the root), stored beside the chain and the VCEK, handed to
+ * lib/amd, which then checks revocation; a CRL that revokes the ASK makes
+ * the import store nothing; the built-in ARKs refuse the mock chain. */
+static void an_amd_crl_verifies_under_the_ark_and_a_revoking_one_stores_nothing(void **state)
+{
+	const int64_t now = 1760000000;
+	struct cvm_mockamd_opts mo;
+	struct cvm_mockamd *pki = NULL, *rev = NULL;
+	struct cvm_cache_opts o;
+	struct cvm_cache *c = NULL;
+	struct cvm_amd_collateral *coll = NULL;
+	struct cvm_amd_verified *v = NULL;
+	struct cvm_cache_info info;
+	const uint8_t *ark;
+	size_t ark_len, n = 0;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	char d[600], f1[700], f2[700], err[512] = "";
+	int r;
+
+	(void)state;
+	cvm_mockamd_opts_init(&mo, CVM_SNP_PRODUCT_GENOA, CVM_SNP_SIGNER_VCEK, now);
+	mo.with_crl = true;
+	assert_int_equal(cvm_mockamd_new(&mo, &pki), CVM_OK);
+	mo.revoke_intermediate = true;
+	assert_int_equal(cvm_mockamd_new_keyed(&mo, pki, &rev), CVM_OK);
+	(void)snprintf(f1, sizeof(f1), "%s/mock-ok", tmp_root);
+	(void)snprintf(f2, sizeof(f2), "%s/mock-revoked", tmp_root);
+	assert_int_equal(mkdir(f1, 0755), 0);
+	assert_int_equal(mkdir(f2, 0755), 0);
+	assert_int_equal(cvm_mockamd_write_collateral(pki, f1), CVM_OK);
+	assert_int_equal(cvm_mockamd_write_collateral(rev, f2), CVM_OK);
+	assert_int_equal(cvm_mockamd_report(pki, NULL, report), CVM_OK);
+	cvm_mockamd_ark_der(pki, &ark, &ark_len);
+
+	/* The built-in ARKs do not know the mock ARK. */
+	c = open_cache(new_dir(d, sizeof(d)), NULL);
+	assert_int_equal(cvm_cache_import(c, f1, now, &n, err, sizeof(err)), CVM_E_CHAIN);
+	assert_int_equal(count_items(c), 0);
+	cvm_cache_close(c);
+
+	/* Under its own ARK, the PKI whose CRL revokes its ASK: nothing stored. */
+	memset(&o, 0, sizeof(o));
+	o.dir = new_dir(d, sizeof(d));
+	o.offline = true;
+	cvm_mockamd_ark_der(rev, &o.amd_root_der, &o.amd_root_der_len);
+	o.amd_root_name = "mock ARK";
+	assert_int_equal(cvm_cache_open(&o, &c, err, sizeof(err)), CVM_OK);
+	r = cvm_cache_import(c, f2, now, &n, err, sizeof(err));
+	print_message("revoking CRL: %s\n", err);
+	assert_int_equal(r, CVM_E_REVOKED);
+	assert_int_equal(count_items(c), 0);
+	cvm_cache_close(c);
+
+	memset(&o, 0, sizeof(o));
+	o.dir = new_dir(d, sizeof(d));
+	o.offline = true;
+	o.amd_root_der = ark;
+	o.amd_root_der_len = ark_len;
+	o.amd_root_name = "mock ARK";
+	assert_int_equal(cvm_cache_open(&o, &c, err, sizeof(err)), CVM_OK);
+	if (cvm_cache_import(c, f1, now, &n, err, sizeof(err)) != CVM_OK)
+		fail_msg("import: %s", err);
+	assert_int_equal(n, 3);
+	assert_int_equal(cvm_cache_amd(c, report, sizeof(report), CVM_SNP_PRODUCT_UNKNOWN, NULL, 0, now, 0,
+	                               &coll, &info, err, sizeof(err)),
+	                 CVM_OK);
+	assert_int_equal(info.items, 3);
+	assert_string_equal(info.anchor, "mock ARK");
+	assert_non_null(coll->crl);
+	assert_int_equal(cvm_amd_chain_authenticate(coll, CVM_SNP_SIGNER_VCEK, ark, ark_len, now, NULL, &v),
+	                 CVM_OK);
+	assert_true(cvm_amd_verified_vek(v)->crl_checked);
+	cvm_amd_verified_free(v);
+	cvm_amd_collateral_free(coll);
+	cvm_cache_close(c);
+	cvm_mockamd_free(rev);
+	cvm_mockamd_free(pki);
+}
+
 /* ---- helper mode for tests/integration/collateral_fetch.sh ------------- */
 
 /* get DIR URL NOW KIND...: opens DIR with URL as both upstreams and gets
@@ -1129,6 +1210,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(the_bundle_parser_rejects_every_truncation_and_trailing_bytes),
 	    cmocka_unit_test(the_item_parser_survives_every_bit_flip_and_truncation),
 	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
+	    cmocka_unit_test(an_amd_crl_verifies_under_the_ark_and_a_revoking_one_stores_nothing),
 	    cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
 	    cmocka_unit_test(the_warm_path_reads_no_file_within_a_second_and_follows_item_changes),
 	    cmocka_unit_test(a_pck_certificate_item_verifies_against_its_issuer_chain),
