@@ -104,6 +104,9 @@ static int dcap_build(struct cvm_cache_item *const *items, struct cvm_dcap_colla
 	int r = CVM_OK;
 
 	*out = NULL;
+	for (size_t i = 0; i < 4; i++)
+		if (items[i] == NULL)
+			return CVM_E_INTERNAL;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return CVM_E_NOMEM;
@@ -190,7 +193,6 @@ static int amd_get(struct cvm_cache *c, const uint8_t *report, size_t len, enum 
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	r = CVM_OK;
 	if (need.keys[0].kind == CVM_CACHE_VCEK)
 		r = copy_out(items[i++]->body, items[0]->body_len, &a->vcek, &a->vcek_len);
 	else

@@ -238,7 +238,6 @@ static int dir_dcap(const char *dir, struct coll_set *s, const char *source, int
 	r = cvm_dcap_collateral_load_dir(dir, &d, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	r = CVM_E_FORMAT;
 	if (d->root_ca_crl == NULL || d->pck_crl == NULL || d->tcb_info == NULL || d->qe_identity == NULL) {
 		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
 		                "%s lacks one of root_ca_crl.der, pck_crl.der, tcb_info.json, "

@@ -189,10 +189,11 @@ static int source_rank(enum cvm_cache_source s)
 void coll_info_add(struct cvm_cache_info *info, const struct cvm_cache_item *it, enum cvm_cache_source src,
                    int64_t now)
 {
-	int64_t age = now - it->fetched_at;
+	int64_t age;
 
-	if (info == NULL)
+	if (info == NULL || it == NULL)
 		return;
+	age = now - it->fetched_at;
 	if (info->items == 0 || age > info->age_s)
 		info->age_s = age;
 	if (info->items == 0 || it->expires < info->expires)

@@ -89,9 +89,9 @@ size_t coll_key_body_max(enum cvm_cache_kind kind)
 	case CVM_CACHE_ROOT_CRL:
 		return CVM_DCAP_CRL_MAX;
 	case CVM_CACHE_PCK_CERT:
-		return CVM_DCAP_CERT_MAX;
 	case CVM_CACHE_VCEK:
-		return CVM_AMD_CERT_MAX;
+		/* one certificate (CVM_AMD_CERT_MAX is the same cap) */
+		return CVM_DCAP_CERT_MAX;
 	case CVM_CACHE_AMD_CHAIN:
 		return CVM_DCAP_PEM_MAX;
 	case CVM_CACHE_AMD_CRL:

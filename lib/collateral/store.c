@@ -19,6 +19,20 @@
 #include "coll_int.h"
 #include "core/core_lib.h"
 
+/* item_path writes "<folder>/<file of k><suffix>" into `buf`. */
+static int item_path(const struct cvm_cache_key *k, const char *folder, const char *suffix, char *buf,
+                     size_t cap)
+{
+	char file[COLL_NAME_MAX];
+	int r, n;
+
+	r = coll_key_file(k, file, sizeof(file));
+	if (r != CVM_OK)
+		return r;
+	n = snprintf(buf, cap, "%s/%s%s", folder, file, suffix);
+	return n < 0 || (size_t)n >= cap ? CVM_E_TOO_LARGE : CVM_OK;
+}
+
 static bool same_key(const struct cvm_cache_key *a, const struct cvm_cache_key *b)
 {
 	char na[COLL_NAME_MAX], nb[COLL_NAME_MAX];
@@ -86,10 +100,9 @@ int coll_store_read(struct cvm_cache *c, const struct cvm_cache_key *k, struct c
 	int r;
 
 	*out = NULL;
-	r = coll_key_file(k, file + 6, sizeof(file) - 6);
+	r = item_path(k, "items", "", file, sizeof(file));
 	if (r != CVM_OK)
 		return r;
-	memcpy(file, "items/", 6);
 	r = coll_store_read_file(c, file, &it);
 	if (r != CVM_OK)
 		return r;
@@ -124,10 +137,9 @@ int coll_store_write(struct cvm_cache *c, const struct cvm_cache_item *it, char 
 	size_t len = 0;
 	int fd = -1, r, dfd = -1;
 
-	r = coll_key_file(&it->key, file + 6, sizeof(file) - 6);
+	r = item_path(&it->key, "items", "", file, sizeof(file));
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the item's key does not name an item");
-	memcpy(file, "items/", 6);
 	r = coll_item_encode(it, &buf, &len);
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the item cannot be recorded: %s", cvm_strerror(r));
@@ -174,15 +186,11 @@ out:
 int coll_store_lock(struct cvm_cache *c, const struct cvm_cache_key *k)
 {
 	char file[COLL_NAME_MAX + 16];
-	size_t n;
 	int fd, r;
 
-	r = coll_key_file(k, file + 6, sizeof(file) - 6 - 5);
+	r = item_path(k, "locks", ".lock", file, sizeof(file));
 	if (r != CVM_OK)
 		return r;
-	memcpy(file, "locks/", 6);
-	n = strlen(file);
-	memcpy(file + n, ".lock", 6);
 	fd = openat(c->dfd, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return CVM_E_SYSTEM;

@@ -610,7 +610,7 @@ static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const ui
 {
 	static const struct role *const ca_roles[] = {&role_pck_ca};
 	static const struct role *const cert_roles[] = {&role_pck, &role_pck_ca};
-	struct cvm_cert **chain = NULL, **all = NULL, **leaf = NULL;
+	struct cvm_cert **chain = NULL, **leaf = NULL, *all[3];
 	size_t chain_n = 0, leaf_n = 0;
 	struct cvm_crl *c = NULL;
 	struct cvm_pck_info pck;
@@ -645,19 +645,20 @@ static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const ui
 		r = r != CVM_OK ? r : CVM_E_FORMAT;
 		goto out;
 	}
-	if (chain_n > SIZE_MAX / sizeof(*all) - 1) {
-		r = CVM_E_TOO_LARGE;
-		goto out;
-	}
-	all = calloc(chain_n + 1, sizeof(*all));
-	if (all == NULL) {
-		r = CVM_E_NOMEM;
+	/* Intel's PCK certificate chain header holds the PCK CA and the root. */
+	if (chain_n != 2) {
+		cvm_report_add(
+		    rep, step, false,
+		    "the PCK certificate issuer chain holds %zu certificates; Intel's holds the PCK CA, "
+		    "then the root CA",
+		    chain_n);
+		r = CVM_E_CHAIN;
 		goto out;
 	}
 	all[0] = leaf[0];
-	for (size_t i = 0; i < chain_n; i++)
-		all[i + 1] = chain[i];
-	r = chain_authenticate(v, rep, step, "PCK certificate chain", all, chain_n + 1, cert_roles, 2, at,
+	all[1] = chain[0];
+	all[2] = chain[1];
+	r = chain_authenticate(v, rep, step, "PCK certificate chain", all, 3, cert_roles, 2, at,
 	                       &v->valid_from, &v->valid_until);
 	if (r != CVM_OK)
 		goto out;
@@ -675,7 +676,6 @@ static int item_pck_authenticate(struct cvm_dcap_verified *v, bool crl, const ui
 	cvm_report_add(rep, step, true,
 	               "PCK certificate issued by the PCK CA of its chain, which the root issued");
 out:
-	free(all);
 	cvm_crl_free(c);
 	cvm_certs_free(leaf, leaf_n);
 	cvm_certs_free(chain, chain_n);

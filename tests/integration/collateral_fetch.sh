@@ -14,11 +14,11 @@
 #    again one request per item.
 # The full vendor simulator is tests/common/vendor_upstream.py (not used
 # here, to keep this test to what lib/collateral itself promises).
-# Needs: build/tests/test_collateral (its "get" helper mode), python3.
+# Needs: build/tests/test_collateral_cache (its "get" and "threads" helper modes), python3.
 set -euo pipefail
 
 BIN="${CVM_BIN:-build/bin}"
-HELPER="$BIN/../tests/test_collateral"
+HELPER="$BIN/../tests/test_collateral_cache"
 # shellcheck source=tests/common/vectors.sh
 . "$(dirname "$0")/../common/vectors.sh"
 VEC=tdx/automata-tdx-v4-0625

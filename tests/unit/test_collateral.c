@@ -1,1049 +1,1076 @@
-/* lib/collateral: key names and vendor URLs, verify-before-store, put/get
- * round trips with the real vectors at their own times, stale serving and
- * expiry, bundles (pack, import into a second directory, tampering,
- * truncation and bit flips), the assembly that lib/dcap and lib/amd verify,
- * and the warm path. Cross-process single flight and fetching over HTTP are
- * in tests/integration/collateral_fetch.sh, which runs this program as a
- * helper ("test_collateral get DIR URL NOW NAME..."). */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <setjmp.h>
+/* Intel DCAP collateral JSON: TCB info (v2, v3 SGX and TDX), QE identity,
+ * the signed span, TCB statuses and ISO 8601 dates. Real bodies come from
+ * tests/vectors; negative cases are real bodies with one edit. */
 #include <stdarg.h>
 #include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <strings.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <unistd.h>
+#include <time.h>
 
-#include <cmocka.h>
+#include <jansson.h>
 
-#include <cvmkit/amd.h>
-#include <cvmkit/collateral.h>
 #include <cvmkit/dcap.h>
-#include <cvmkit/err.h>
 #include <cvmkit/file.h>
-#include <cvmkit/policy.h>
-#include <cvmkit/quote.h>
-#include <cvmkit/snp.h>
-#include <cvmkit/verify.h>
 
-#include "collateral/coll_int.h"
 #include "vectors.h"
 
-/* One DCAP vector per TEE, with its verification time (its manifest's
- * verify_at_unix). */
-static const struct {
-	const char *dir;
-	int64_t at;
-} dcap_vectors[] = {
-    {"tdx/dcapqvl-tdx-v4-uptodate", 1752919234},
-    {"tdx/automata-tdx-v4-0625", 1749095100},
-    {"tdx/automata-tdx-v5-alibaba", 1749945600},
-    {"sgx/dcapqvl-sgx-v3-confswhardening", 1752919277},
+#define V2_VECTOR "sgx/trustee-occlum-sgx-v3-tcbinfov2"
+#define TDX_VECTOR "tdx/dcapqvl-tdx-v4-uptodate"
+#define SGX_VECTOR "sgx/dcapqvl-sgx-v3-confswhardening"
+
+struct buf {
+	uint8_t *p;
+	size_t len;
 };
 
-#define SNP_DIR "snp/trustee-milan-vcek"
-#define SNP_AT 1700000000
+/* REQUIRE_VECTORS fails the test when tests/vectors lacks the main vector. */
+#define REQUIRE_VECTORS()                                                                     \
+	do {                                                                                  \
+		char required_[VECTOR_PATH_MAX];                                              \
+		(void)vector_path(required_, sizeof(required_), TDX_VECTOR "/tcb_info.json"); \
+	} while (0)
 
-static char tmp_root[512];
-static unsigned tmp_n;
-
-static const char *new_dir(char *buf, size_t len)
+/* load reads <vec>/<file> of the vectors (vector_path: a name relative to
+ * tests/vectors, or a folder's absolute path); a missing file is a test
+ * failure. */
+static struct buf load(const char *vec, const char *file)
 {
-	(void)snprintf(buf, len, "%s/c%u", tmp_root, tmp_n++);
-	return buf;
+	char rel[VECTOR_PATH_MAX], path[VECTOR_PATH_MAX];
+	struct buf b = {NULL, 0};
+
+	(void)snprintf(rel, sizeof(rel), "%s/%s", vec, file);
+	if (cvm_file_read(vector_path(path, sizeof(path), rel), (size_t)4 * (size_t)CVM_DCAP_JSON_MAX, &b.p,
+	                  &b.len) != CVM_OK)
+		fail_msg("cannot read %s", path);
+	return b;
 }
 
-static void rm_rf(const char *path)
+/* vector_list fills `names` with every tdx/ and sgx/ vector folder (each
+ * must hold a tcb_info.json): "tdx/<x>" for those of tests/vectors, the
+ * folder's path for those of the extra folder; returns the count. */
+#define VECTORS_MAX 64
+#define NAME_LEN VECTOR_PATH_MAX
+static size_t vector_list(char names[VECTORS_MAX][NAME_LEN])
 {
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char p[1024];
-
-	if (d == NULL) {
-		(void)unlink(path);
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		(void)snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		rm_rf(p);
-	}
-	(void)closedir(d);
-	(void)rmdir(path);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	(void)snprintf(tmp_root, sizeof(tmp_root), "%s/cvm-coll-XXXXXX",
-	               getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmp_root) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	rm_rf(tmp_root);
-	return 0;
-}
-
-static struct cvm_cache *open_cache(const char *dir, const char *intel_url)
-{
-	struct cvm_cache_opts o;
-	struct cvm_cache *c = NULL;
-	char err[256] = "";
-	int r;
-
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	o.intel_url = intel_url;
-	o.amd_url = intel_url;
-	o.offline = intel_url == NULL;
-	o.retries = 1;
-	o.backoff_ms = 1;
-	o.backoff_max_ms = 2;
-	o.connect_timeout_ms = 500;
-	o.timeout_ms = 1000;
-	r = cvm_cache_open(&o, &c, err, sizeof(err));
-	if (r != CVM_OK)
-		print_message("cvm_cache_open: %s\n", err);
-	assert_int_equal(r, CVM_OK);
-	return c;
-}
-
-static size_t count_items(struct cvm_cache *c);
-
-/* ---- names and URLs ------------------------------------------------------ */
-
-static void expect_url(const struct cvm_cache_key *k, const char *base, const char *want_url,
-                       const char *want_name)
-{
-	char buf[2048];
-
-	assert_int_equal(cvm_cache_key_url(k, base, buf, sizeof(buf)), CVM_OK);
-	assert_string_equal(buf, want_url);
-	assert_int_equal(cvm_cache_key_name(k, buf, sizeof(buf)), CVM_OK);
-	assert_string_equal(buf, want_name);
-}
-
-static void key_names_and_urls_follow_the_vendors_documented_forms(void **state)
-{
-	static const uint8_t fmspc[6] = {0x00, 0x90, 0x6e, 0xd5, 0x00, 0x00};
-	const char *pcs = "https://api.trustedservices.intel.com";
-	const char *pccs = "https://pccs.example:8081";
-	const char *kds = "https://kdsintf.amd.com";
-	struct cvm_cache_key k;
-	char buf[2048];
-
-	(void)state;
-	/* Intel PCS API v4 (its documented example FMSPC) */
-	cvm_cache_key_init(&k, CVM_CACHE_TCB_INFO);
-	memcpy(k.fmspc, fmspc, sizeof(fmspc));
-	expect_url(&k, pcs,
-	           "https://api.trustedservices.intel.com/sgx/certification/v4/tcb?fmspc=00906ED50000",
-	           "sgx/tcb/00906ed50000");
-	k.tee = CVM_CACHE_TDX;
-	k.update = CVM_CACHE_EARLY;
-	expect_url(
-	    &k, pcs,
-	    "https://api.trustedservices.intel.com/tdx/certification/v4/tcb?fmspc=00906ED50000&update=early",
-	    "tdx/tcb/00906ed50000.early");
-	cvm_cache_key_init(&k, CVM_CACHE_QE_ID);
-	k.tee = CVM_CACHE_TDX;
-	expect_url(&k, pcs, "https://api.trustedservices.intel.com/tdx/certification/v4/qe/identity",
-	           "tdx/qe");
-	k.update = CVM_CACHE_EARLY;
-	expect_url(&k, pccs, "https://pccs.example:8081/tdx/certification/v4/qe/identity?update=early",
-	           "tdx/qe.early");
-	cvm_cache_key_init(&k, CVM_CACHE_QVE_ID);
-	expect_url(&k, pcs, "https://api.trustedservices.intel.com/sgx/certification/v4/qve/identity",
-	           "sgx/qve");
-	cvm_cache_key_init(&k, CVM_CACHE_PCK_CRL);
-	expect_url(
-	    &k, pcs,
-	    "https://api.trustedservices.intel.com/sgx/certification/v4/pckcrl?ca=processor&encoding=der",
-	    "sgx/pckcrl/processor");
-	k.ca = CVM_CACHE_CA_PLATFORM;
-	expect_url(&k, pccs, "https://pccs.example:8081/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
-	           "sgx/pckcrl/platform");
-	/* The root CA CRL: a PCCS serves rootcacrl; Intel's PCS host does not,
-	 * the root names its CRL on certificates.trustedservices.intel.com. */
-	cvm_cache_key_init(&k, CVM_CACHE_ROOT_CRL);
-	expect_url(&k, pccs, "https://pccs.example:8081/sgx/certification/v4/rootcacrl", "sgx/rootcacrl");
-	expect_url(&k, pcs, "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
-	           "sgx/rootcacrl");
-	cvm_cache_key_init(&k, CVM_CACHE_PCK_CERT);
-	k.enc_ppid_len = 2;
-	k.enc_ppid[0] = 0xab;
-	k.enc_ppid[1] = 0xcd;
-	memset(k.cpusvn, 0x11, sizeof(k.cpusvn));
-	k.pcesvn = 0x000d;
-	k.pceid[0] = 0;
-	k.pceid[1] = 0;
-	assert_int_equal(cvm_cache_key_url(&k, pcs, buf, sizeof(buf)), CVM_OK);
-	assert_string_equal(
-	    buf, "https://api.trustedservices.intel.com/sgx/certification/v4/pckcert?encrypted_ppid=abcd"
-	         "&cpusvn=11111111111111111111111111111111&pcesvn=0d00&pceid=0000");
-	assert_int_equal(cvm_cache_key_name(&k, buf, sizeof(buf)), CVM_OK);
-	assert_true(strncmp(buf, "sgx/pckcert/", 12) == 0);
-
-	/* AMD KDS */
-	cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
-	k.product = CVM_SNP_PRODUCT_MILAN;
-	expect_url(&k, kds, "https://kdsintf.amd.com/vcek/v1/Milan/cert_chain", "amd/vcek/Milan/cert_chain");
-	k.signer = CVM_SNP_SIGNER_VLEK;
-	k.product = CVM_SNP_PRODUCT_GENOA;
-	expect_url(&k, kds, "https://kdsintf.amd.com/vlek/v1/Genoa/cert_chain", "amd/vlek/Genoa/cert_chain");
-	k.kind = CVM_CACHE_AMD_CRL;
-	expect_url(&k, kds, "https://kdsintf.amd.com/vlek/v1/Genoa/crl", "amd/vlek/Genoa/crl");
-	cvm_cache_key_init(&k, CVM_CACHE_VCEK);
-	k.product = CVM_SNP_PRODUCT_MILAN;
-	k.hwid_len = 64;
-	memset(k.hwid, 0xab, 64);
-	/* Milan layout: bl 3, tee 0, snp 8, ucode 115 (0x73) */
-	k.tcb = 0x7300000000000003ull | (8ull << 48);
-	assert_int_equal(cvm_cache_key_url(&k, kds, buf, sizeof(buf)), CVM_OK);
-	assert_non_null(strstr(buf, "https://kdsintf.amd.com/vcek/v1/Milan/abababab"));
-	assert_non_null(strstr(buf, "?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115"));
-	k.product = CVM_SNP_PRODUCT_TURIN;
-	k.hwid_len = 8;
-	/* Turin layout: fmc 1, bl 2, tee 3, snp 4, ucode 5 */
-	k.tcb = 0x0500000004030201ull;
-	assert_int_equal(cvm_cache_key_url(&k, kds, buf, sizeof(buf)), CVM_OK);
-	assert_string_equal(buf,
-	                    "https://kdsintf.amd.com/vcek/v1/Turin/abababababababab?fmcSPL=1&blSPL=2&teeSPL=3"
-	                    "&snpSPL=4&ucodeSPL=5");
-	/* A Turin chip ID is 8 bytes, the others' 64: anything else names nothing. */
-	k.hwid_len = 64;
-	assert_int_equal(cvm_cache_key_url(&k, kds, buf, sizeof(buf)), CVM_E_INVAL);
-	/* A base with a trailing slash, a kind out of range, no room. */
-	cvm_cache_key_init(&k, CVM_CACHE_QVE_ID);
-	assert_int_equal(cvm_cache_key_url(&k, "https://x/", buf, sizeof(buf)), CVM_E_INVAL);
-	assert_int_equal(cvm_cache_key_url(&k, pcs, buf, 20), CVM_E_TOO_LARGE);
-	k.kind = (enum cvm_cache_kind)42;
-	assert_int_equal(cvm_cache_key_name(&k, buf, sizeof(buf)), CVM_E_INVAL);
-}
-
-/* ---- put/get with the real vectors ------------------------------------- */
-
-static uint8_t *read_rel(const char *dir, const char *file, size_t *len)
-{
-	char rel[512];
-
-	(void)snprintf(rel, sizeof(rel), "%s/%s", dir, file);
-	return vector_read(rel, len);
-}
-
-/* pck_crl_key is the PCK CRL key the vector's quote needs (its CA). */
-static struct cvm_cache_key pck_crl_key(const char *dir)
-{
-	struct cvm_cache_need need;
-	char err[256];
-	uint8_t *quote;
-	size_t qlen;
-
-	quote = read_rel(dir, "quote.bin", &qlen);
-	assert_int_equal(cvm_cache_need_quote(quote, qlen, &need, err, sizeof(err)), CVM_OK);
-	free(quote);
-	assert_int_equal(need.keys[1].kind, CVM_CACHE_PCK_CRL);
-	return need.keys[1];
-}
-
-static void put_item(struct cvm_cache *c, enum cvm_cache_kind kind, const char *dir, const char *body_file,
-                     const char *chain_file, int64_t at, int want)
-{
-	struct cvm_cache_item it;
-	char err[512] = "";
-	int r;
-
-	memset(&it, 0, sizeof(it));
-	if (kind == CVM_CACHE_PCK_CRL)
-		it.key = pck_crl_key(dir);
-	else
-		cvm_cache_key_init(&it.key, kind);
-	it.body = read_rel(dir, body_file, &it.body_len);
-	if (chain_file != NULL) {
-		size_t n;
-		uint8_t *p = read_rel(dir, chain_file, &n);
-
-		it.issuer_chain = calloc(1, n + 1);
-		assert_non_null(it.issuer_chain);
-		memcpy(it.issuer_chain, p, n);
-		it.issuer_chain_len = n;
-		free(p);
-	}
-	it.fetched_at = at;
-	(void)snprintf(it.source, sizeof(it.source), "test");
-	r = cvm_cache_put(c, &it, at, err, sizeof(err));
-	if (r != want)
-		print_message("put %s: %d %s\n", body_file, r, err);
-	assert_int_equal(r, want);
-	free(it.body);
-	free(it.issuer_chain);
-}
-
-/* verify_quote_with checks that the collateral the cache assembles for the
- * vector's quote makes lib/dcap's verdict the one the vectors state
- * (authentic, a TCB level matched). */
-static void verify_quote_with(struct cvm_cache *c, const char *dir, int64_t at)
-{
-	struct cvm_dcap_collateral *coll = NULL;
-	struct cvm_dcap_verified *v = NULL;
-	struct cvm_cache_info info;
-	struct cvm_dcap_result res;
-	struct cvm_policy pol;
-	struct cvm_report rep;
-	char err[512] = "";
-	uint8_t *quote;
-	size_t qlen;
-	int r;
-
-	quote = read_rel(dir, "quote.bin", &qlen);
-	r = cvm_cache_dcap(c, quote, qlen, at, CVM_CACHE_NO_FETCH, &coll, &info, err, sizeof(err));
-	if (r != CVM_OK)
-		print_message("%s: cvm_cache_dcap: %s\n", dir, err);
-	assert_int_equal(r, CVM_OK);
-	assert_int_equal(info.items, 4);
-	assert_int_equal(info.source, CVM_CACHE_FROM_DISK);
-	assert_string_equal(info.anchor, "Intel SGX Root CA (built in)");
-	cvm_policy_init(&pol);
-	pol.accepted_tcb_statuses = ~0u; /* the verdict, not this policy, is under test */
-	pol.accept_any_advisory = true;
-	memset(&res, 0, sizeof(res));
-	cvm_report_init(&rep);
-	r = cvm_verify_quote(quote, qlen, coll, NULL, 0, at, &pol, &rep, &res);
-	if (r != CVM_OK && r != CVM_E_POLICY)
-		print_message("%s: %s\n", dir, cvm_report_reason(&rep));
-	assert_true(res.authentic);
-	assert_true(r == CVM_OK || r == CVM_E_POLICY);
-	/* The warm path gives verified collateral that lib/dcap accepts too,
-	 * and the same object on the next call. */
-	r = cvm_cache_dcap_warm(c, quote, qlen, at, &v, &info, NULL, err, sizeof(err));
-	assert_int_equal(r, CVM_OK);
-	{
-		struct cvm_dcap_verified *v2 = NULL;
-
-		r = cvm_cache_dcap_warm(c, quote, qlen, at, &v2, &info, NULL, err, sizeof(err));
-		assert_int_equal(r, CVM_OK);
-		assert_ptr_equal(v, v2);
-	}
-	memset(&res, 0, sizeof(res));
-	r = cvm_dcap_quote_authenticate(v, quote, qlen, at, NULL, &res);
-	assert_true(res.authentic);
-	cvm_dcap_collateral_free(coll);
-	free(quote);
-}
-
-static void every_dcap_vector_round_trips_through_put_and_get(void **state)
-{
-	char dirbuf[600];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(dcap_vectors) / sizeof(dcap_vectors[0]); i++) {
-		const char *dir = dcap_vectors[i].dir;
-		int64_t at = dcap_vectors[i].at;
-		struct cvm_cache *c = open_cache(new_dir(dirbuf, sizeof(dirbuf)), NULL);
-		struct cvm_cache_need need;
-		struct cvm_cache_item *it = NULL;
-		struct cvm_cache_info info;
-		char err[512];
-		uint8_t *quote, *want;
-		size_t qlen, want_len;
-
-		put_item(c, CVM_CACHE_ROOT_CRL, dir, "root_ca_crl.der", NULL, at, CVM_OK);
-		quote = read_rel(dir, "quote.bin", &qlen);
-		assert_int_equal(cvm_cache_need_quote(quote, qlen, &need, err, sizeof(err)), CVM_OK);
-		assert_int_equal(need.count, 4);
-		put_item(c, CVM_CACHE_PCK_CRL, dir, "pck_crl.der", "pck_crl_issuer_chain.pem", at, CVM_OK);
-		/* The TCB info and QE identity go in under the keys the quote needs. */
-		{
-			struct cvm_cache_item ti;
-
-			memset(&ti, 0, sizeof(ti));
-			ti.key = need.keys[2];
-			ti.body = read_rel(dir, "tcb_info.json", &ti.body_len);
-			ti.issuer_chain =
-			    (char *)read_rel(dir, "tcb_info_issuer_chain.pem", &ti.issuer_chain_len);
-			ti.fetched_at = at;
-			assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_OK);
-			free(ti.body);
-			free(ti.issuer_chain);
-			memset(&ti, 0, sizeof(ti));
-			ti.key = need.keys[3];
-			ti.body = read_rel(dir, "qe_identity.json", &ti.body_len);
-			ti.issuer_chain =
-			    (char *)read_rel(dir, "qe_identity_issuer_chain.pem", &ti.issuer_chain_len);
-			ti.fetched_at = at;
-			assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_OK);
-			free(ti.body);
-			free(ti.issuer_chain);
-		}
-		/* The PCK CRL key the quote names is the one stored (its CA). */
-		assert_int_equal(
-		    cvm_cache_get(c, &need.keys[1], at, CVM_CACHE_NO_FETCH, &it, &info, err, sizeof(err)),
-		    CVM_OK);
-		want = read_rel(dir, "pck_crl.der", &want_len);
-		assert_int_equal(it->body_len, want_len);
-		assert_memory_equal(it->body, want, want_len);
-		assert_true(it->expires > at);
-		assert_true(it->next_update >= it->expires);
-		assert_int_equal(info.source, CVM_CACHE_FROM_DISK);
-		assert_int_equal(info.age_s, 0);
-		free(want);
-		cvm_cache_item_free(it);
-		it = NULL;
-		assert_int_equal(count_items(c), 4);
-		verify_quote_with(c, dir, at);
-		free(quote);
-		cvm_cache_close(c);
-	}
-}
-
-static int count_one(void *ctx, const struct cvm_cache_item *it)
-{
-	(void)it;
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
-static size_t count_items(struct cvm_cache *c)
-{
+	static const char *const kinds[] = {"tdx", "sgx"};
 	size_t n = 0;
 
-	assert_int_equal(cvm_cache_list(c, count_one, &n), CVM_OK);
+	for (size_t k = 0; k < 2; k++) {
+		struct vector_folder *f = NULL;
+		size_t count = vector_folders(kinds[k], "tcb_info.json", &f);
+
+		for (size_t i = 0; i < count; i++) {
+			if (n == VECTORS_MAX)
+				fail_msg("more than %d tdx/ and sgx/ vectors: raise VECTORS_MAX",
+				         VECTORS_MAX);
+			(void)snprintf(names[n], NAME_LEN, "%s", f[i].is_extra ? f[i].dir : f[i].name);
+			n++;
+		}
+		free(f);
+	}
+	assert_true(n >= 2);
 	return n;
 }
 
-static void a_bad_signature_a_wrong_chain_or_an_expired_item_is_never_stored(void **state)
+/* expected_time is the manifest's ISO date through libc, as a cross-check
+ * of cvm_iso8601_parse (only for the plain "...Z" form). */
+static int64_t expected_time(const char *s)
 {
-	const char *dir = dcap_vectors[0].dir;
-	int64_t at = dcap_vectors[0].at;
-	char dirbuf[600], err[512];
-	struct cvm_cache *c = open_cache(new_dir(dirbuf, sizeof(dirbuf)), NULL);
-	struct cvm_cache_need need;
-	struct cvm_cache_item ti, *got = NULL;
-	uint8_t *quote;
-	size_t qlen;
-	char *p;
+	struct tm tm;
+	const char *end;
 
-	(void)state;
-	quote = read_rel(dir, "quote.bin", &qlen);
-	assert_int_equal(cvm_cache_need_quote(quote, qlen, &need, err, sizeof(err)), CVM_OK);
-	memset(&ti, 0, sizeof(ti));
-	ti.key = need.keys[2];
-	ti.body = read_rel(dir, "tcb_info.json", &ti.body_len);
-	ti.issuer_chain = (char *)read_rel(dir, "tcb_info_issuer_chain.pem", &ti.issuer_chain_len);
-	ti.fetched_at = at;
-
-	/* A bad signature: one digit of the signed tcbEvaluationDataNumber. */
-	p = strstr((char *)ti.body, "\"tcbEvaluationDataNumber\":");
-	assert_non_null(p);
-	p += strlen("\"tcbEvaluationDataNumber\":");
-	*p = *p == '1' ? '2' : '1';
-	assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_E_SIGNATURE);
-	print_message("bad signature: %s\n", err);
-	*p = *p == '1' ? '2' : '1';
-	/* A wrong chain: the PCK CRL's (a PCK CA is not the TCB Signing cert). */
-	{
-		char *good = ti.issuer_chain;
-		size_t good_len = ti.issuer_chain_len;
-
-		ti.issuer_chain = (char *)read_rel(dir, "pck_crl_issuer_chain.pem", &ti.issuer_chain_len);
-		assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_E_CHAIN);
-		print_message("wrong chain: %s\n", err);
-		free(ti.issuer_chain);
-		ti.issuer_chain = good;
-		ti.issuer_chain_len = good_len;
-	}
-	/* Expired: a year after the vector's time. */
-	assert_int_equal(cvm_cache_put(c, &ti, at + 366 * 86400, err, sizeof(err)), CVM_E_EXPIRED);
-	print_message("expired: %s\n", err);
-	/* Another FMSPC's key: a valid item, but not the one asked for. */
-	ti.key.fmspc[0] ^= 1;
-	assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_E_MISMATCH);
-	ti.key.fmspc[0] ^= 1;
-	assert_int_equal(count_items(c), 0);
-	assert_int_equal(cvm_cache_get(c, &need.keys[2], at, 0, &got, NULL, err, sizeof(err)),
-	                 CVM_E_NOT_FOUND);
-	/* And the untouched item is stored. */
-	assert_int_equal(cvm_cache_put(c, &ti, at, err, sizeof(err)), CVM_OK);
-	assert_int_equal(count_items(c), 1);
-	free(ti.body);
-	free(ti.issuer_chain);
-	free(quote);
-	cvm_cache_close(c);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	assert_non_null(end);
+	assert_int_equal(*end, '\0');
+	return (int64_t)timegm(&tm);
 }
 
-/* closed_port returns a local TCP port nothing listens on. */
-static unsigned closed_port(void)
+static void hex_to_bytes(const char *hex, uint8_t *out, size_t out_len)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port;
+	assert_int_equal(strlen(hex), 2 * out_len);
+	for (size_t i = 0; i < out_len; i++) {
+		unsigned v;
 
-	assert_true(s >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-	port = ntohs(a.sin_port);
-	(void)close(s); /* bound, never listened: connections are refused */
-	return port;
-}
-
-static void a_stale_item_serves_while_the_upstream_is_down_until_it_expires(void **state)
-{
-	const char *dir = dcap_vectors[1].dir;
-	int64_t at = dcap_vectors[1].at;
-	char dirbuf[600], url[64], err[512];
-	struct cvm_cache *c;
-	struct cvm_cache_opts o;
-	struct cvm_cache_key k;
-	struct cvm_cache_item *it = NULL;
-	struct cvm_cache_info info;
-	int64_t expires;
-
-	(void)state;
-	new_dir(dirbuf, sizeof(dirbuf));
-	c = open_cache(dirbuf, NULL);
-	put_item(c, CVM_CACHE_PCK_CRL, dir, "pck_crl.der", "pck_crl_issuer_chain.pem", at, CVM_OK);
-	k = pck_crl_key(dir);
-	assert_int_equal(cvm_cache_get(c, &k, at, CVM_CACHE_NO_FETCH, &it, NULL, err, sizeof(err)), CVM_OK);
-	expires = it->expires;
-	cvm_cache_item_free(it);
-	it = NULL;
-	cvm_cache_close(c);
-
-	(void)snprintf(url, sizeof(url), "http://127.0.0.1:%u", closed_port());
-	memset(&o, 0, sizeof(o));
-	o.dir = dirbuf;
-	o.intel_url = url;
-	o.retries = 1;
-	o.backoff_ms = 1;
-	o.backoff_max_ms = 2;
-	o.refresh_s = 60;
-	o.refresh_ahead_s = 1;
-	assert_int_equal(cvm_cache_open(&o, &c, err, sizeof(err)), CVM_OK);
-	/* Current: served from disk without asking the upstream. */
-	assert_int_equal(cvm_cache_get(c, &k, at + 30, 0, &it, &info, err, sizeof(err)), CVM_OK);
-	assert_int_equal(info.source, CVM_CACHE_FROM_DISK);
-	assert_int_equal(info.age_s, 30);
-	assert_string_equal(info.upstream_err, "");
-	cvm_cache_item_free(it);
-	it = NULL;
-	/* Due for refresh, upstream down: the last good item, marked stale. */
-	assert_int_equal(cvm_cache_get(c, &k, at + 120, 0, &it, &info, err, sizeof(err)), CVM_OK);
-	assert_int_equal(info.source, CVM_CACHE_FROM_STALE);
-	assert_string_equal(cvm_cache_source_name(info.source), "stale");
-	assert_int_equal(info.age_s, 120);
-	assert_int_equal(info.fetched, 0);
-	assert_non_null(strstr(info.upstream_err, "cannot reach"));
-	assert_string_equal(info.upstream, url);
-	print_message("stale: %s\n", info.upstream_err);
-	cvm_cache_item_free(it);
-	it = NULL;
-	/* Expired: never served, the upstream's failure is the answer. */
-	assert_int_equal(cvm_cache_get(c, &k, expires + 1, 0, &it, &info, err, sizeof(err)), CVM_E_UPSTREAM);
-	assert_null(it);
-	assert_non_null(strstr(err, "expired"));
-	print_message("expired: %s\n", err);
-	cvm_cache_close(c);
-	/* Offline, likewise. */
-	c = open_cache(dirbuf, NULL);
-	assert_int_equal(cvm_cache_get(c, &k, expires + 1, 0, &it, &info, err, sizeof(err)), CVM_E_EXPIRED);
-	assert_null(it);
-	cvm_cache_close(c);
-}
-
-/* ---- bundles ------------------------------------------------------------ */
-
-static const char *fill_from_vector(char *dirbuf, size_t len, size_t which, size_t *count)
-{
-	char path[1024], err[512] = "";
-	struct cvm_cache *c = open_cache(new_dir(dirbuf, len), NULL);
-	int r;
-
-	r = cvm_cache_import(c, vector_path(path, sizeof(path), dcap_vectors[which].dir),
-	                     dcap_vectors[which].at, count, err, sizeof(err));
-	if (r != CVM_OK)
-		print_message("import: %s\n", err);
-	assert_int_equal(r, CVM_OK);
-	cvm_cache_close(c);
-	return dirbuf;
-}
-
-static void a_packed_bundle_imports_into_another_directory_and_verifies_the_quote(void **state)
-{
-	char d1[600], d2[600], bundle[700], err[512] = "";
-	struct cvm_cache *c;
-	size_t n = 0, m = 0;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(dcap_vectors) / sizeof(dcap_vectors[0]); i++) {
-		int64_t at = dcap_vectors[i].at;
-
-		fill_from_vector(d1, sizeof(d1), i, &n);
-		assert_int_equal(n, 4);
-		c = open_cache(d1, NULL);
-		(void)snprintf(bundle, sizeof(bundle), "%s/b%zu.cvmbundle", tmp_root, i);
-		assert_int_equal(cvm_cache_pack(c, bundle, at, &m, err, sizeof(err)), CVM_OK);
-		assert_int_equal(m, 4);
-		cvm_cache_close(c);
-		c = open_cache(new_dir(d2, sizeof(d2)), NULL);
-		if (cvm_cache_import(c, bundle, at, &m, err, sizeof(err)) != CVM_OK)
-			fail_msg("import %s: %s", bundle, err);
-		assert_int_equal(m, 4);
-		verify_quote_with(c, dcap_vectors[i].dir, at);
-		cvm_cache_close(c);
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
 	}
 }
 
-static uint8_t *pack_one_vector(size_t which, size_t *len, char *bundle, size_t blen)
+static json_t *manifest_summary(const char *vec, const char *which)
 {
-	char d1[600], err[512] = "";
-	struct cvm_cache *c;
-	uint8_t *buf = NULL;
+	struct buf m = load(vec, "manifest.json");
+	json_error_t err;
+	json_t *root, *s;
+
+	root = json_loadb((const char *)m.p, m.len, 0, &err);
+	free(m.p);
+	assert_non_null(root);
+	s = json_object_get(json_object_get(root, "collateral_summary"), which);
+	assert_true(json_is_object(s));
+	json_incref(s);
+	json_decref(root);
+	return s;
+}
+
+/* signed_span_matches checks that `span` lies in `b`, starts with '{' and is
+ * the text between `"<key>":` and `,"signature"`. */
+static void signed_span_matches(const struct buf *b, const struct cvm_rd *span, const char *key)
+{
+	char prefix[64];
+	const uint8_t *start, *end;
+
+	(void)snprintf(prefix, sizeof(prefix), "\"%s\":", key);
+	start = memmem(b->p, b->len, prefix, strlen(prefix));
+	assert_non_null(start);
+	start += strlen(prefix);
+	end = memmem(start, b->len - (size_t)(start - b->p), ",\"signature\"", 12);
+	assert_non_null(end);
+	assert_ptr_equal(span->p, start);
+	assert_int_equal(span->len, (size_t)(end - start));
+	assert_int_equal(span->p[0], '{');
+	assert_true(span->p >= b->p && span->len <= b->len - (size_t)(span->p - b->p));
+}
+
+static bool level_greater_or_equal(const struct cvm_tcb_level *a, const struct cvm_tcb_level *b)
+{
+	int c = memcmp(a->sgx_svn, b->sgx_svn, 16);
+
+	if (c != 0)
+		return c > 0;
+	if (a->pce_svn != b->pce_svn)
+		return a->pce_svn > b->pce_svn;
+	return memcmp(a->tdx_svn, b->tdx_svn, 16) >= 0;
+}
+
+static void assert_levels_sorted(const struct cvm_tcb_info *ti)
+{
+	for (size_t i = 1; i < ti->level_count; i++)
+		assert_true(level_greater_or_equal(&ti->levels[i - 1], &ti->levels[i]));
+}
+
+static size_t json_levels_in_file(const struct buf *b, const char *key)
+{
+	json_error_t err;
+	json_t *root;
 	size_t n;
 
-	fill_from_vector(d1, sizeof(d1), which, &n);
-	c = open_cache(d1, NULL);
-	(void)snprintf(bundle, blen, "%s/p%u.cvmbundle", tmp_root, tmp_n++);
-	assert_int_equal(cvm_cache_pack(c, bundle, dcap_vectors[which].at, &n, err, sizeof(err)), CVM_OK);
-	cvm_cache_close(c);
-	assert_int_equal(cvm_file_read(bundle, 64u << 20, &buf, len), CVM_OK);
-	return buf;
+	root = json_loadb((const char *)b->p, b->len, 0, &err);
+	assert_non_null(root);
+	n = json_array_size(json_object_get(json_object_get(root, key), "tcbLevels"));
+	json_decref(root);
+	return n;
 }
 
-static int import_bytes(const uint8_t *buf, size_t len, int64_t at, size_t *stored)
+static void tcb_info_vectors_parse_with_manifest_fields(void **state)
 {
-	char d[600], path[700], err[512] = "";
-	struct cvm_cache *c;
+	char names[VECTORS_MAX][NAME_LEN];
+	size_t n;
+
+	(void)state;
+	REQUIRE_VECTORS();
+	n = vector_list(names);
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = load(names[i], "tcb_info.json");
+		json_t *s = manifest_summary(names[i], "tcb_info");
+		struct cvm_tcb_info *ti = NULL;
+		struct cvm_rd span;
+		uint8_t sig[64], zero[64] = {0}, fmspc[6];
+		const json_t *id = json_object_get(s, "id");
+
+		print_message("%s\n", names[i]);
+		assert_int_equal(cvm_tcb_info_parse(b.p, b.len, &ti, &span, sig), CVM_OK);
+		assert_non_null(ti);
+		assert_int_equal(ti->version, json_integer_value(json_object_get(s, "version")));
+		if (json_is_null(id) || id == NULL)
+			assert_int_equal(ti->tee, CVM_TEE_SGX);
+		else
+			assert_int_equal(ti->tee, strcmp(json_string_value(id), "TDX") == 0 ? CVM_TEE_TDX
+			                                                                    : CVM_TEE_SGX);
+		hex_to_bytes(json_string_value(json_object_get(s, "fmspc")), fmspc, sizeof(fmspc));
+		assert_memory_equal(ti->fmspc, fmspc, sizeof(fmspc));
+		assert_int_equal(ti->tcb_eval_num,
+		                 json_integer_value(json_object_get(s, "tcbEvaluationDataNumber")));
+		assert_int_equal(ti->issue_date,
+		                 expected_time(json_string_value(json_object_get(s, "issueDate"))));
+		assert_int_equal(ti->next_update,
+		                 expected_time(json_string_value(json_object_get(s, "nextUpdate"))));
+		assert_memory_not_equal(sig, zero, sizeof(sig));
+		assert_int_equal(ti->level_count, json_levels_in_file(&b, "tcbInfo"));
+		assert_true(ti->level_count >= 1);
+		assert_levels_sorted(ti);
+		signed_span_matches(&b, &span, "tcbInfo");
+		if (ti->tee == CVM_TEE_TDX)
+			assert_true(ti->has_tdx_module);
+		cvm_tcb_info_free(ti);
+		json_decref(s);
+		free(b.p);
+	}
+}
+
+static void qe_identity_vectors_parse_with_manifest_fields(void **state)
+{
+	char names[VECTORS_MAX][NAME_LEN];
+	size_t n;
+
+	(void)state;
+	REQUIRE_VECTORS();
+	n = vector_list(names);
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = load(names[i], "qe_identity.json");
+		json_t *s = manifest_summary(names[i], "qe_identity");
+		struct cvm_qe_identity *qe = NULL;
+		struct cvm_rd span;
+		uint8_t sig[64];
+
+		print_message("%s\n", names[i]);
+		assert_int_equal(cvm_qe_identity_parse(b.p, b.len, &qe, &span, sig), CVM_OK);
+		assert_non_null(qe);
+		assert_int_equal(qe->version, json_integer_value(json_object_get(s, "version")));
+		assert_string_equal(qe->id, json_string_value(json_object_get(s, "id")));
+		assert_int_equal(qe->tcb_eval_num,
+		                 json_integer_value(json_object_get(s, "tcbEvaluationDataNumber")));
+		assert_int_equal(qe->issue_date,
+		                 expected_time(json_string_value(json_object_get(s, "issueDate"))));
+		assert_int_equal(qe->next_update,
+		                 expected_time(json_string_value(json_object_get(s, "nextUpdate"))));
+		assert_int_equal(qe->level_count, json_levels_in_file(&b, "enclaveIdentity"));
+		/* Intel's QE identities all say miscselect 0, mask FFFFFFFF */
+		assert_int_equal(qe->miscselect, 0);
+		assert_int_equal(qe->miscselect_mask, 0xffffffffu);
+		signed_span_matches(&b, &span, "enclaveIdentity");
+		cvm_qe_identity_free(qe);
+		json_decref(s);
+		free(b.p);
+	}
+}
+
+static void qe_identity_levels_stay_in_file_order(void **state)
+{
+	struct buf b;
+	struct cvm_qe_identity *qe = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	static const uint16_t want[] = {8, 6, 5, 4, 2, 1};
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load(V2_VECTOR, "qe_identity.json");
+	assert_int_equal(cvm_qe_identity_parse(b.p, b.len, &qe, &span, sig), CVM_OK);
+	assert_int_equal(qe->level_count, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(qe->levels[i].isv_svn, want[i]);
+	assert_int_equal(qe->levels[0].status, CVM_TCB_UP_TO_DATE);
+	assert_int_equal(qe->levels[0].adv.count, 0);
+	assert_int_equal(qe->levels[5].status, CVM_TCB_OUT_OF_DATE);
+	assert_int_equal(qe->levels[5].adv.count, 6);
+	assert_string_equal(qe->levels[5].adv.ids[0], "INTEL-SA-00202");
+	assert_string_equal(qe->levels[5].adv.ids[5], "INTEL-SA-00615");
+	assert_int_equal(qe->isv_prod_id, 1);
+	assert_int_equal(qe->attributes[0], 0x11);
+	assert_int_equal(qe->attributes_mask[0], 0xfb);
+	assert_int_equal(qe->mrsigner[0], 0x8c);
+	assert_int_equal(qe->mrsigner[31], 0xff);
+	assert_int_equal(qe->levels[0].tcb_date, expected_time("2024-03-13T00:00:00Z"));
+	cvm_qe_identity_free(qe);
+	free(b.p);
+}
+
+/* reversed_levels returns the body with its tcbLevels array reversed. */
+static struct buf reversed_levels(const struct buf *b)
+{
+	json_error_t err;
+	json_t *root, *levels, *rev;
+	struct buf out;
+	char *s;
+
+	root = json_loadb((const char *)b->p, b->len, 0, &err);
+	assert_non_null(root);
+	levels = json_object_get(json_object_get(root, "tcbInfo"), "tcbLevels");
+	rev = json_array();
+	for (size_t i = json_array_size(levels); i > 0; i--)
+		assert_int_equal(json_array_append(rev, json_array_get(levels, i - 1)), 0);
+	assert_int_equal(json_object_set_new(json_object_get(root, "tcbInfo"), "tcbLevels", rev), 0);
+	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(s);
+	json_decref(root);
+	out.p = (uint8_t *)s;
+	out.len = strlen(s);
+	return out;
+}
+
+static void tcb_info_v2_vector_parses_with_levels_sorted(void **state)
+{
+	struct buf b, rb;
+	struct cvm_tcb_info *ti = NULL, *rti = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	static const uint8_t first[16] = {14, 14, 3, 3, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load(V2_VECTOR, "tcb_info.json");
+	assert_int_equal(cvm_tcb_info_parse(b.p, b.len, &ti, &span, sig), CVM_OK);
+	assert_int_equal(ti->version, 2);
+	assert_int_equal(ti->tee, CVM_TEE_SGX);
+	assert_int_equal(ti->level_count, 11);
+	assert_false(ti->has_tdx_module);
+	assert_int_equal(ti->module_count, 0);
+	assert_levels_sorted(ti);
+	assert_memory_equal(ti->levels[0].sgx_svn, first, 16);
+	assert_int_equal(ti->levels[0].pce_svn, 13);
+	assert_int_equal(ti->levels[0].status, CVM_TCB_SW_HARDENING_NEEDED);
+	assert_int_equal(ti->levels[1].status, CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED);
+	assert_int_equal(ti->levels[10].pce_svn, 5);
+
+	/* The same levels in reverse file order come out in the same order. */
+	rb = reversed_levels(&b);
+	assert_int_equal(cvm_tcb_info_parse(rb.p, rb.len, &rti, &span, sig), CVM_OK);
+	assert_int_equal(rti->level_count, ti->level_count);
+	for (size_t i = 0; i < ti->level_count; i++) {
+		assert_memory_equal(rti->levels[i].sgx_svn, ti->levels[i].sgx_svn, 16);
+		assert_int_equal(rti->levels[i].pce_svn, ti->levels[i].pce_svn);
+		assert_int_equal(rti->levels[i].status, ti->levels[i].status);
+	}
+	cvm_tcb_info_free(rti);
+	cvm_tcb_info_free(ti);
+	free(rb.p);
+	free(b.p);
+}
+
+static void tcb_info_tdx_levels_sort_by_tdx_components_last(void **state)
+{
+	struct buf b, rb;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load("tdx/zkdcap-tdx-v4-outofdate", "tcb_info.json");
+	rb = reversed_levels(&b);
+	assert_int_equal(cvm_tcb_info_parse(rb.p, rb.len, &ti, &span, sig), CVM_OK);
+	assert_int_equal(ti->tee, CVM_TEE_TDX);
+	assert_int_equal(ti->level_count, 4);
+	assert_levels_sorted(ti);
+	assert_int_equal(ti->levels[0].status, CVM_TCB_UP_TO_DATE);
+	assert_int_equal(ti->levels[0].tdx_svn[0], 5);
+	assert_int_equal(ti->levels[0].tdx_svn[2], 7);
+	assert_int_equal(ti->levels[2].pce_svn, 11);
+	assert_int_equal(ti->levels[3].pce_svn, 5);
+	assert_int_equal(ti->module_count, 2);
+	cvm_tcb_info_free(ti);
+	free(rb.p);
+	free(b.p);
+}
+
+static void tcb_info_tdx_modules_keep_file_order(void **state)
+{
+	struct buf b;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load(TDX_VECTOR, "tcb_info.json");
+	assert_int_equal(cvm_tcb_info_parse(b.p, b.len, &ti, &span, sig), CVM_OK);
+	assert_true(ti->has_tdx_module);
+	assert_int_equal(ti->tdx_module_attributes_mask[0], 0xff);
+	assert_int_equal(ti->module_count, 2);
+	assert_string_equal(ti->modules[0].id, "TDX_03");
+	assert_string_equal(ti->modules[1].id, "TDX_01");
+	assert_int_equal(ti->modules[1].level_count, 2);
+	assert_int_equal(ti->modules[1].levels[0].isv_svn, 4);
+	assert_int_equal(ti->modules[1].levels[1].isv_svn, 2);
+	assert_int_equal(ti->modules[1].levels[1].status, CVM_TCB_OUT_OF_DATE);
+	assert_int_equal(ti->modules[1].attributes_mask[7], 0xff);
+	assert_int_equal(ti->levels[1].adv.count, 14);
+	assert_string_equal(ti->levels[1].adv.ids[13], "INTEL-SA-00837");
+	assert_int_equal(ti->pce_id[0], 0);
+	assert_int_equal(ti->tcb_type, 0);
+	cvm_tcb_info_free(ti);
+	free(b.p);
+}
+
+static void collateral_parsers_reject_every_truncation(void **state)
+{
+	char names[VECTORS_MAX][NAME_LEN];
+	size_t n;
+
+	(void)state;
+	REQUIRE_VECTORS();
+	n = vector_list(names);
+	for (size_t i = 0; i < n; i++) {
+		struct buf t = load(names[i], "tcb_info.json");
+		struct buf q = load(names[i], "qe_identity.json");
+
+		for (size_t k = 0; k < t.len; k++) {
+			struct cvm_tcb_info *ti = (struct cvm_tcb_info *)1;
+			struct cvm_rd span;
+			uint8_t sig[64];
+
+			assert_int_not_equal(cvm_tcb_info_parse(t.p, k, &ti, &span, sig), CVM_OK);
+			assert_null(ti);
+			assert_null(span.p);
+		}
+		for (size_t k = 0; k < q.len; k++) {
+			struct cvm_qe_identity *qe = (struct cvm_qe_identity *)1;
+			struct cvm_rd span;
+			uint8_t sig[64];
+
+			assert_int_not_equal(cvm_qe_identity_parse(q.p, k, &qe, &span, sig), CVM_OK);
+			assert_null(qe);
+		}
+		free(t.p);
+		free(q.p);
+	}
+}
+
+static struct buf with_extra(const struct buf *b, const char *extra)
+{
+	struct buf out;
+
+	out.len = b->len + strlen(extra);
+	out.p = malloc(out.len);
+	assert_non_null(out.p);
+	memcpy(out.p, b->p, b->len);
+	memcpy(out.p + b->len, extra, strlen(extra));
+	return out;
+}
+
+static void collateral_parsers_reject_trailing_bytes(void **state)
+{
+	struct buf b, x;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_qe_identity *qe = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load(TDX_VECTOR, "tcb_info.json");
+	x = with_extra(&b, "x");
+	assert_int_equal(cvm_tcb_info_parse(x.p, x.len, &ti, &span, sig), CVM_E_FORMAT);
+	free(x.p);
+	x = with_extra(&b, "{}");
+	assert_int_equal(cvm_tcb_info_parse(x.p, x.len, &ti, &span, sig), CVM_E_FORMAT);
+	free(x.p);
+	/* trailing whitespace is still one JSON document */
+	x = with_extra(&b, "\n");
+	assert_int_equal(cvm_tcb_info_parse(x.p, x.len, &ti, &span, sig), CVM_OK);
+	cvm_tcb_info_free(ti);
+	free(x.p);
+	free(b.p);
+
+	b = load(TDX_VECTOR, "qe_identity.json");
+	x = with_extra(&b, "]");
+	assert_int_equal(cvm_qe_identity_parse(x.p, x.len, &qe, &span, sig), CVM_E_FORMAT);
+	assert_null(qe);
+	free(x.p);
+	free(b.p);
+}
+
+/* replaced returns `b` with the first `from` replaced by `to`. */
+static struct buf replaced(const struct buf *b, const char *from, const char *to)
+{
+	const uint8_t *at = memmem(b->p, b->len, from, strlen(from));
+	size_t pre, flen = strlen(from), tlen = strlen(to);
+	struct buf out;
+
+	if (at == NULL) {
+		fail_msg("'%s' not in the vector", from);
+		out.p = NULL;
+		out.len = 0;
+		return out;
+	}
+	pre = (size_t)(at - b->p);
+	out.len = b->len - flen + tlen;
+	out.p = malloc(out.len + 1);
+	assert_non_null(out.p);
+	memcpy(out.p, b->p, pre);
+	memcpy(out.p + pre, to, tlen);
+	memcpy(out.p + pre + tlen, at + flen, b->len - pre - flen);
+	return out;
+}
+
+static int tcb_edit(const char *vec, const char *from, const char *to)
+{
+	struct buf b = load(vec, "tcb_info.json");
+	struct buf e = replaced(&b, from, to);
+	struct cvm_tcb_info *ti = (struct cvm_tcb_info *)1;
+	struct cvm_rd span;
+	uint8_t sig[64];
 	int r;
 
-	(void)snprintf(path, sizeof(path), "%s/t.cvmbundle", tmp_root);
-	assert_int_equal(cvm_file_write(path, buf, len, 0644), CVM_OK);
-	c = open_cache(new_dir(d, sizeof(d)), NULL);
-	r = cvm_cache_import(c, path, at, NULL, err, sizeof(err));
-	*stored = count_items(c);
-	cvm_cache_close(c);
-	rm_rf(d);
+	r = cvm_tcb_info_parse(e.p, e.len, &ti, &span, sig);
+	if (r != CVM_OK)
+		assert_null(ti);
+	cvm_tcb_info_free(ti);
+	free(e.p);
+	free(b.p);
 	return r;
 }
 
-static void a_bundle_with_one_tampered_item_stores_nothing(void **state)
+static int qe_edit(const char *vec, const char *from, const char *to)
 {
-	char bundle[700];
-	size_t len, stored;
-	uint8_t *buf = pack_one_vector(0, &len, bundle, sizeof(bundle));
-	uint8_t *p;
-
-	(void)state;
-	assert_int_equal(import_bytes(buf, len, dcap_vectors[0].at, &stored), CVM_OK);
-	assert_int_equal(stored, 4);
-	/* One digit of the TCB info's signed tcbEvaluationDataNumber. */
-	p = memmem(buf, len, "\"tcbEvaluationDataNumber\":", 26);
-	assert_non_null(p);
-	p[26] = p[26] == '1' ? '2' : '1';
-	assert_int_equal(import_bytes(buf, len, dcap_vectors[0].at, &stored), CVM_E_SIGNATURE);
-	assert_int_equal(stored, 0);
-	free(buf);
-}
-
-static size_t sample_step(size_t n)
-{
-	return getenv("CVM_UNDER_VALGRIND") != NULL ? (n / 64 + 1) : 1;
-}
-
-static void the_bundle_parser_rejects_every_truncation_and_trailing_bytes(void **state)
-{
-	char bundle[700];
-	size_t len, stored;
-	uint8_t *buf = pack_one_vector(1, &len, bundle, sizeof(bundle));
-	uint8_t *more;
-
-	(void)state;
-	for (size_t n = 0; n < len; n += sample_step(len)) {
-		int r = import_bytes(buf, n, dcap_vectors[1].at, &stored);
-
-		assert_int_not_equal(r, CVM_OK);
-		assert_int_equal(stored, 0);
-	}
-	more = malloc(len + 1);
-	assert_non_null(more);
-	memcpy(more, buf, len);
-	more[len] = 0;
-	assert_int_equal(import_bytes(more, len + 1, dcap_vectors[1].at, &stored), CVM_E_FORMAT);
-	assert_int_equal(stored, 0);
-	free(more);
-	free(buf);
-}
-
-/* Every bit flip of an item record fails to parse, or parses to a record
- * that differs; a flip in the body or chain never verifies. */
-static void the_item_parser_survives_every_bit_flip_and_truncation(void **state)
-{
-	const char *dir = dcap_vectors[0].dir;
-	int64_t at = dcap_vectors[0].at;
-	char d[600], err[512];
-	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
-	struct cvm_cache_key k;
-	struct cvm_cache_item *it = NULL, *back = NULL;
-	uint8_t *rec = NULL, *again = NULL;
-	size_t len = 0, again_len = 0, body_at;
-	size_t verified = 0, flips = 0;
-
-	(void)state;
-	put_item(c, CVM_CACHE_ROOT_CRL, dir, "root_ca_crl.der", NULL, at, CVM_OK);
-	cvm_cache_key_init(&k, CVM_CACHE_ROOT_CRL);
-	assert_int_equal(cvm_cache_get(c, &k, at, CVM_CACHE_NO_FETCH, &it, NULL, err, sizeof(err)), CVM_OK);
-	assert_int_equal(coll_item_encode(it, &rec, &len), CVM_OK);
-	body_at = len - 4 - it->body_len; /* the body is last but for the (empty) chain's length */
-	assert_memory_equal(rec + body_at - 4 + 4, it->body, 16);
-	for (size_t n = 0; n < len; n += sample_step(len)) {
-		assert_int_not_equal(coll_item_decode(rec, n, &back), CVM_OK);
-		assert_null(back);
-	}
-	for (size_t bit = 0; bit < len * 8; bit += sample_step(len * 8)) {
-		int r;
-
-		rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		r = coll_item_decode(rec, len, &back);
-		if (r == CVM_OK) {
-			assert_int_equal(coll_item_encode(back, &again, &again_len), CVM_OK);
-			assert_true(again_len != len || memcmp(again, rec, len) == 0);
-			free(again);
-			again = NULL;
-			if (bit / 8 >= body_at && bit / 8 < body_at + it->body_len) {
-				flips++;
-				if (cvm_cache_put(c, back, at, err, sizeof(err)) == CVM_OK)
-					verified++;
-			}
-			cvm_cache_item_free(back);
-			back = NULL;
-		}
-		rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		/* Expensive only where it verifies: sample the body. */
-		if (bit / 8 >= body_at && bit / 8 < body_at + it->body_len &&
-		    getenv("CVM_UNDER_VALGRIND") == NULL)
-			bit += 8 * 7;
-	}
-	print_message("%zu body flips parsed, %zu verified\n", flips, verified);
-	assert_true(flips > 0);
-	assert_int_equal(verified, 0);
-	free(rec);
-	cvm_cache_item_free(it);
-	cvm_cache_close(c);
-}
-
-static void retry_after_reads_seconds_and_http_dates(void **state)
-{
-	char buf[64];
-	size_t n = 0;
-
-	(void)state;
-	assert_int_equal(coll_retry_after("120", 1000), 120);
-	assert_int_equal(coll_retry_after("0", 1000), 0);
-	/* 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT */
-	assert_int_equal(coll_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 - 90), 90);
-	assert_int_equal(coll_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 + 90), 0);
-	assert_int_equal(coll_retry_after("12x", 0), -1);
-	assert_int_equal(coll_retry_after("soon", 0), -1);
-	assert_true(coll_retry_after("99999999999999", 0) > 60);
-	/* The chain headers' URL encoding. */
-	assert_true(coll_url_decode("a%20b%2Fc%0A", 12, buf, sizeof(buf), &n));
-	assert_string_equal(buf, "a b/c\n");
-	assert_int_equal(n, 6);
-	assert_false(coll_url_decode("a%2", 3, buf, sizeof(buf), &n));
-	assert_false(coll_url_decode("a%zz", 4, buf, sizeof(buf), &n));
-	assert_false(coll_url_decode("a%00b", 5, buf, sizeof(buf), &n));
-	assert_false(coll_url_decode("abcdef", 6, buf, 6, &n)); /* no room for the NUL */
-}
-
-/* A PCK certificate item: the quote's own PCK leaf with its CA and root as
- * the issuer chain; its FMSPC header must agree with the certificate. */
-static void a_pck_certificate_item_verifies_against_its_issuer_chain(void **state)
-{
-	const char *dir = dcap_vectors[1].dir;
-	int64_t at = dcap_vectors[1].at;
-	char d[600], err[512] = "";
-	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
-	struct cvm_cache_need need;
-	struct cvm_cache_item it;
-	struct cvm_quote q;
-	const char *second;
-	uint8_t *quote;
-	size_t qlen;
-	char hex[13];
-
-	(void)state;
-	quote = read_rel(dir, "quote.bin", &qlen);
-	assert_int_equal(cvm_quote_parse(quote, qlen, &q), CVM_OK);
-	assert_int_equal(cvm_cache_need_quote(quote, qlen, &need, err, sizeof(err)), CVM_OK);
-	second = memmem(q.pck_chain_pem.p + 1, q.pck_chain_pem.len - 1, "-----BEGIN", 10);
-	assert_non_null(second);
-	memset(&it, 0, sizeof(it));
-	cvm_cache_key_init(&it.key, CVM_CACHE_PCK_CERT);
-	it.key.enc_ppid_len = 384;
-	memset(it.key.enc_ppid, 0x5a, 384);
-	it.body_len = (size_t)((const uint8_t *)second - q.pck_chain_pem.p);
-	it.body = malloc(it.body_len);
-	assert_non_null(it.body);
-	memcpy(it.body, q.pck_chain_pem.p, it.body_len);
-	it.issuer_chain_len = q.pck_chain_pem.len - it.body_len;
-	it.issuer_chain = calloc(1, it.issuer_chain_len + 1);
-	assert_non_null(it.issuer_chain);
-	memcpy(it.issuer_chain, second, it.issuer_chain_len);
-	it.issuer_chain_len = strlen(it.issuer_chain); /* the quote's chain may end in a NUL */
-	it.fetched_at = at;
-	for (size_t i = 0; i < 6; i++)
-		(void)snprintf(hex + 2 * i, 3, "%02X", need.keys[2].fmspc[i]);
-	memcpy(it.fmspc, hex, sizeof(it.fmspc));
-	if (cvm_cache_put(c, &it, at, err, sizeof(err)) != CVM_OK)
-		fail_msg("pck cert: %s", err);
-	assert_int_equal(count_items(c), 1);
-	it.fmspc[0] = it.fmspc[0] == '0' ? '1' : '0';
-	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_MISMATCH);
-	it.fmspc[0] = '\0';
-	/* The leaf is not its own issuer: a chain without the PCK CA fails. */
-	{
-		char *only_root = strstr(it.issuer_chain + 1, "-----BEGIN");
-		char *save = it.issuer_chain;
-
-		assert_non_null(only_root);
-		it.issuer_chain = only_root;
-		it.issuer_chain_len = strlen(only_root);
-		assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_CHAIN);
-		it.issuer_chain = save;
-	}
-	free(it.body);
-	free(it.issuer_chain);
-	free(quote);
-	cvm_cache_close(c);
-}
-
-/* ---- AMD ---------------------------------------------------------------- */
-
-static void an_snp_folder_imports_and_its_report_authenticates_cold_and_warm(void **state)
-{
-	char d[600], path[1024], err[512] = "";
-	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
-	struct cvm_amd_collateral *coll = NULL;
-	struct cvm_amd_verified *v = NULL, *w1 = NULL, *w2 = NULL;
-	struct cvm_amd_result res;
-	struct cvm_cache_info info;
-	struct cvm_cache_need need;
-	uint8_t *report;
-	size_t rlen, n = 0;
+	struct buf b = load(vec, "qe_identity.json");
+	struct buf e = replaced(&b, from, to);
+	struct cvm_qe_identity *qe = (struct cvm_qe_identity *)1;
+	struct cvm_rd span;
+	uint8_t sig[64];
 	int r;
 
+	r = cvm_qe_identity_parse(e.p, e.len, &qe, &span, sig);
+	if (r != CVM_OK)
+		assert_null(qe);
+	cvm_qe_identity_free(qe);
+	free(e.p);
+	free(b.p);
+	return r;
+}
+
+static void tcb_info_rejects_a_duplicated_key(void **state)
+{
 	(void)state;
-	r = cvm_cache_import(c, vector_path(path, sizeof(path), SNP_DIR), SNP_AT, &n, err, sizeof(err));
-	if (r != CVM_OK)
-		print_message("import: %s\n", err);
-	assert_int_equal(r, CVM_OK);
-	assert_int_equal(n, 2); /* chain and VCEK: the folder has no CRL */
-	report = read_rel(SNP_DIR, "report.bin", &rlen);
-	assert_int_equal(cvm_cache_need_report(report, rlen, CVM_SNP_PRODUCT_MILAN, &need, err, sizeof(err)),
-	                 CVM_OK);
-	assert_int_equal(need.count, 3);
-	assert_int_equal(need.keys[0].kind, CVM_CACHE_VCEK);
-	r = cvm_cache_amd(c, report, rlen, CVM_SNP_PRODUCT_MILAN, NULL, 0, SNP_AT, 0, &coll, &info, err,
-	                  sizeof(err));
-	if (r != CVM_OK)
-		print_message("cvm_cache_amd: %s\n", err);
-	assert_int_equal(r, CVM_OK);
-	assert_int_equal(info.items, 2);
-	assert_null(coll->crl);
-	assert_int_equal(cvm_amd_chain_authenticate(coll, CVM_SNP_SIGNER_VCEK, NULL, 0, SNP_AT, NULL, &v),
-	                 CVM_OK);
-	memset(&res, 0, sizeof(res));
-	assert_int_equal(cvm_amd_report_authenticate(v, report, rlen, SNP_AT, NULL, &res), CVM_OK);
-	assert_true(res.authentic);
-	assert_int_equal(cvm_cache_amd_warm(c, report, rlen, CVM_SNP_PRODUCT_MILAN, SNP_AT, &w1, &info, NULL,
-	                                    err, sizeof(err)),
-	                 CVM_OK);
-	assert_int_equal(cvm_cache_amd_warm(c, report, rlen, CVM_SNP_PRODUCT_MILAN, SNP_AT, &w2, &info, NULL,
-	                                    err, sizeof(err)),
-	                 CVM_OK);
-	assert_ptr_equal(w1, w2);
-	memset(&res, 0, sizeof(res));
-	assert_int_equal(cvm_amd_report_authenticate(w1, report, rlen, SNP_AT, NULL, &res), CVM_OK);
-	/* A VCEK of another TCB is not the one the report asks for. */
-	{
-		struct cvm_cache_item *it = NULL;
-
-		assert_int_equal(
-		    cvm_cache_get(c, &need.keys[0], SNP_AT, CVM_CACHE_NO_FETCH, &it, NULL, err, sizeof(err)),
-		    CVM_OK);
-		it->key.tcb ^= 1; /* bootloader SPL + 1 or - 1 */
-		assert_int_equal(cvm_cache_put(c, it, SNP_AT, err, sizeof(err)), CVM_E_MISMATCH);
-		print_message("other TCB: %s\n", err);
-		cvm_cache_item_free(it);
-	}
-	cvm_amd_verified_free(v);
-	cvm_amd_collateral_free(coll);
-	free(report);
-	cvm_cache_close(c);
+	REQUIRE_VECTORS();
+	/* at the top level, where the signed span is cut */
+	assert_int_equal(tcb_edit(TDX_VECTOR, "{\"tcbInfo\":", "{\"tcbInfo\":{},\"tcbInfo\":"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, ",\"signature\":", ",\"signature\":\"00\",\"signature\":"),
+	                 CVM_E_FORMAT);
+	/* the same key spelt with an escape is still the same key */
+	assert_int_equal(tcb_edit(TDX_VECTOR, "{\"tcbInfo\":", "{\"tcb\\u0049nfo\":{},\"tcbInfo\":"),
+	                 CVM_E_FORMAT);
+	/* inside the signed object */
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"fmspc\":", "\"fmspc\":\"000000000000\",\"fmspc\":"),
+	                 CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"isvprodid\":", "\"isvprodid\":2,\"isvprodid\":"),
+	                 CVM_E_FORMAT);
 }
 
-/* ---- helper mode for tests/integration/collateral_fetch.sh ------------- */
-
-/* get DIR URL NOW KIND...: opens DIR with URL as both upstreams and gets
- * every key named (tcb:<tee>:<fmspc hex>, qe:<tee>, pckcrl:<ca>, rootcrl);
- * prints "<name> <source> <fetched> <error>" per key; exit 0 when all
- * were got. */
-static int helper_get(int argc, char **argv)
+static void tcb_info_rejects_a_missing_or_misplaced_span(void **state)
 {
-	struct cvm_cache_opts o;
-	struct cvm_cache *c = NULL;
-	char err[512] = "";
-	int64_t now = strtoll(argv[4], NULL, 10);
-	int bad = 0;
-
-	memset(&o, 0, sizeof(o));
-	o.dir = argv[2];
-	o.intel_url = argv[3];
-	o.amd_url = argv[3];
-	o.retries = 3;
-	o.backoff_ms = 50;
-	o.backoff_max_ms = 200;
-	o.retry_after_max_s = 5;
-	if (cvm_cache_open(&o, &c, err, sizeof(err)) != CVM_OK) {
-		fprintf(stderr, "open: %s\n", err);
-		return 1;
-	}
-	for (int i = 5; i < argc; i++) {
-		struct cvm_cache_key k;
-		struct cvm_cache_item *it = NULL;
-		struct cvm_cache_info info;
-		char name[256] = "";
-		int r;
-
-		if (strncmp(argv[i], "tcb:", 4) == 0) {
-			cvm_cache_key_init(&k, CVM_CACHE_TCB_INFO);
-			k.tee = strncmp(argv[i] + 4, "tdx", 3) == 0 ? CVM_CACHE_TDX : CVM_CACHE_SGX;
-			for (size_t j = 0; j < 6; j++) {
-				unsigned v = 0;
-
-				(void)sscanf(argv[i] + 8 + 2 * j, "%2x", &v);
-				k.fmspc[j] = (uint8_t)v;
-			}
-		} else if (strncmp(argv[i], "qe:", 3) == 0) {
-			cvm_cache_key_init(&k, CVM_CACHE_QE_ID);
-			k.tee = strcmp(argv[i] + 3, "tdx") == 0 ? CVM_CACHE_TDX : CVM_CACHE_SGX;
-		} else if (strncmp(argv[i], "pckcrl:", 7) == 0) {
-			cvm_cache_key_init(&k, CVM_CACHE_PCK_CRL);
-			k.ca = strcmp(argv[i] + 7, "platform") == 0 ? CVM_CACHE_CA_PLATFORM
-			                                            : CVM_CACHE_CA_PROCESSOR;
-		} else {
-			cvm_cache_key_init(&k, CVM_CACHE_ROOT_CRL);
-		}
-		if (cvm_cache_key_name(&k, name, sizeof(name)) != CVM_OK)
-			name[0] = '\0';
-		r = cvm_cache_get(c, &k, now, 0, &it, &info, err, sizeof(err));
-		printf("%s %s %zu %d %s\n", name, r == CVM_OK ? cvm_cache_source_name(info.source) : "error",
-		       info.fetched, r, r == CVM_OK ? "" : err);
-		bad |= r != CVM_OK;
-		cvm_cache_item_free(it);
-	}
-	cvm_cache_close(c);
-	return bad;
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "{\"tcbInfo\":", "{\"tcbInfoX\":"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "{\"tcbInfo\":", "[\"tcbInfo\",\"tcbInfo\":"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "{\"tcbInfo\":{", "{\"tcbInfo\":[{"), CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "{\"enclaveIdentity\":", "{\"tcbInfo\":"), CVM_E_FORMAT);
 }
 
-struct get_thread {
-	pthread_t t;
-	int argc;
-	char **argv;
-	int rc;
-};
-
-static void *get_thread_main(void *arg)
+static void tcb_info_rejects_a_bad_signature(void **state)
 {
-	struct get_thread *g = arg;
-
-	g->rc = helper_get(g->argc, g->argv);
-	return NULL;
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"signature\":\"", "\"signature\":\"00"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"signature\":\"0", "\"signature\":\"g"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"signature\":\"", "\"signaturX\":\""), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"signature\":\"", "\"signature\":7,\"x\":\""), CVM_E_FORMAT);
 }
 
-/* threads N DIR URL NOW KIND...: "get" in N threads of this process, one
- * handle each, at once. */
-static int helper_threads(int argc, char **argv)
+static void tcb_info_rejects_a_wrong_length_fmspc(void **state)
 {
-	struct get_thread g[16];
-	long n = strtol(argv[2], NULL, 10);
-	int bad = 0;
-
-	if (n < 1 || n > 16)
-		return 2;
-	for (long i = 0; i < n; i++) {
-		g[i].argc = argc - 1;
-		g[i].argv = argv + 1; /* argv[1] = "threads" stands in for the program name */
-		g[i].rc = 1;
-		if (pthread_create(&g[i].t, NULL, get_thread_main, &g[i]) != 0)
-			return 1;
-	}
-	for (long i = 0; i < n; i++) {
-		(void)pthread_join(g[i].t, NULL);
-		bad |= g[i].rc;
-	}
-	return bad;
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"fmspc\":\"B0C06F000000\"", "\"fmspc\":\"B0C06F0000\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"fmspc\":\"B0C06F000000\"", "\"fmspc\":\"B0C06F00000000\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"fmspc\":\"B0C06F000000\"", "\"fmspc\":\"B0C06F00000Z\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"fmspc\":\"B0C06F000000\"", "\"fmspc\":176"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"pceId\":\"0000\"", "\"pceId\":\"000\""), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"mrsigner\":\"00", "\"mrsigner\":\""), CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"miscselect\":\"00000000\"", "\"miscselect\":\"000000\""),
+	                 CVM_E_FORMAT);
 }
 
-/* bundle CACHEDIR VECTORDIR AT OUT: imports a vectors-layout folder into
- * CACHEDIR and packs it into OUT (makes the fuzz corpora's seeds). */
-static int helper_bundle(char **argv)
+static void tcb_info_rejects_a_17_element_component_array(void **state)
 {
-	struct cvm_cache_opts o;
-	struct cvm_cache *c = NULL;
-	char err[512] = "";
-	int64_t at = strtoll(argv[4], NULL, 10);
-	size_t n = 0;
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"sgxtcbcomponents\":[", "\"sgxtcbcomponents\":[{\"svn\":0},"),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tdxtcbcomponents\":[", "\"tdxtcbcomponents\":[{\"svn\":0},"),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(SGX_VECTOR, "\"sgxtcbcomponents\":[", "\"sgxtcbcomponents\":[{\"svn\":0},"),
+	                 CVM_E_FORMAT);
+	/* 15 elements */
+	assert_int_equal(tcb_edit(TDX_VECTOR,
+	                          "\"sgxtcbcomponents\":[{\"svn\":2,\"category\":\"BIOS\",\"type\":\"Early "
+	                          "Microcode Update\"},",
+	                          "\"sgxtcbcomponents\":["),
+	                 CVM_E_FORMAT);
+	/* a TDX level without TDX components */
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tdxtcbcomponents\":", "\"tdxtcbcomponentz\":"),
+	                 CVM_E_FORMAT);
+}
+
+static void tcb_info_rejects_out_of_range_svns(void **state)
+{
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(
+	    tcb_edit(TDX_VECTOR, "\"sgxtcbcomponents\":[{\"svn\":2", "\"sgxtcbcomponents\":[{\"svn\":256"),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    tcb_edit(TDX_VECTOR, "\"sgxtcbcomponents\":[{\"svn\":2", "\"sgxtcbcomponents\":[{\"svn\":-1"),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    tcb_edit(TDX_VECTOR, "\"sgxtcbcomponents\":[{\"svn\":2", "\"sgxtcbcomponents\":[{\"svn\":2.0"),
+	    CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"pcesvn\":11", "\"pcesvn\":65536"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"pcesvn\":11", "\"pcesvn\":65535"), CVM_OK);
+	assert_int_equal(tcb_edit(V2_VECTOR, "\"sgxtcbcomp05svn\":255", "\"sgxtcbcomp05svn\":256"),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(V2_VECTOR, "\"sgxtcbcomp16svn\":0", "\"sgxtcbcomp17svn\":0"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"isvsvn\":3", "\"isvsvn\":256"), CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"isvsvn\":", "\"isvsvn\":65536,\"x\":"), CVM_E_FORMAT);
+	assert_int_equal(
+	    tcb_edit(TDX_VECTOR, "\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":4294967296"),
+	    CVM_E_FORMAT);
+}
+
+static void tcb_info_rejects_an_unknown_status(void **state)
+{
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbStatus\":\"OutOfDate\"", "\"tcbStatus\":\"OutOfDat\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbStatus\":\"OutOfDate\"", "\"tcbStatus\":\"None\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbStatus\":\"OutOfDate\"", "\"tcbStatus\":\"uptodate\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"tcbStatus\":\"UpToDate\"", "\"tcbStatus\":\"Fine\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbStatus\":\"OutOfDate\"", "\"tcbStatus\":\"Revoked\""),
+	                 CVM_OK);
+}
+
+static void tcb_info_rejects_an_unknown_version(void **state)
+{
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"version\":3", "\"version\":4"), CVM_E_UNSUPPORTED);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"version\":3", "\"version\":1"), CVM_E_UNSUPPORTED);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"version\":3", "\"version\":\"3\""), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"id\":\"TDX\"", "\"id\":\"SEV\""), CVM_E_UNSUPPORTED);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"id\":\"TDX\",", ""), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(V2_VECTOR, "\"version\":2", "\"version\":2,\"id\":\"TDX\""),
+	                 CVM_E_UNSUPPORTED);
+	assert_int_equal(tcb_edit(V2_VECTOR, "\"version\":2", "\"version\":2,\"id\":\"SGX\""), CVM_OK);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"version\":2", "\"version\":3"), CVM_E_UNSUPPORTED);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"id\":\"TD_QE\"", "\"id\":\"PCE\""), CVM_E_UNSUPPORTED);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"id\":\"TD_QE\"", "\"id\":\"QVE\""), CVM_OK);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"id\":\"TD_QE\"", "\"id\":1"), CVM_E_FORMAT);
+}
+
+static void tcb_info_rejects_missing_required_fields(void **state)
+{
+	static const char *const fields[] = {
+	    "\"issueDate\":",  "\"nextUpdate\":", "\"fmspc\":",
+	    "\"pceId\":",      "\"tcbType\":",    "\"tcbEvaluationDataNumber\":",
+	    "\"tcbLevels\":[", "\"tcbDate\":",    "\"tcbStatus\":",
+	    "\"pcesvn\":",     "\"tcb\":{"};
+
+	(void)state;
+	REQUIRE_VECTORS();
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		char renamed[64];
+
+		/* "x<name>" keeps the JSON valid and the field missing */
+		(void)snprintf(renamed, sizeof(renamed), "\"x%s", fields[i] + 1);
+		if (tcb_edit(TDX_VECTOR, fields[i], renamed) != CVM_E_FORMAT)
+			fail_msg("accepted a body without %s", fields[i]);
+	}
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbLevels\":[{", "\"tcbLevels\":[],\"x\":[{"), CVM_E_FORMAT);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"issueDate\":\"2025-06-19T10:16:03Z\"",
+	                          "\"issueDate\":\"2025-06-19 10:16:03\""),
+	                 CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"mrsigner\":", "\"xmrsigner\":"), CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"isvprodid\":", "\"xisvprodid\":"), CVM_E_FORMAT);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"tcbLevels\":", "\"xtcbLevels\":"), CVM_E_FORMAT);
+}
+
+static void tcb_info_ignores_unknown_keys(void **state)
+{
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"version\":3", "\"version\":3,\"future\":{\"a\":[1,\"]}\"]}"),
+	                 CVM_OK);
+	assert_int_equal(tcb_edit(TDX_VECTOR, "\"tcbStatus\":", "\"note\":null,\"tcbStatus\":"), CVM_OK);
+	assert_int_equal(tcb_edit(TDX_VECTOR, ",\"signature\":", ",\"extra\":[{}],\"signature\":"), CVM_OK);
+	assert_int_equal(qe_edit(TDX_VECTOR, "\"isvprodid\":", "\"newField\":true,\"isvprodid\":"), CVM_OK);
+}
+
+static void qe_identity_decodes_miscselect_little_endian(void **state)
+{
+	struct buf b, e;
+	struct cvm_qe_identity *qe = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+
+	(void)state;
+	REQUIRE_VECTORS();
+	b = load(TDX_VECTOR, "qe_identity.json");
+	e = replaced(&b, "\"miscselect\":\"00000000\"", "\"miscselect\":\"01020304\"");
+	assert_int_equal(cvm_qe_identity_parse(e.p, e.len, &qe, &span, sig), CVM_OK);
+	assert_int_equal(qe->miscselect, 0x04030201u);
+	assert_string_equal(qe->id, "TD_QE");
+	cvm_qe_identity_free(qe);
+	free(e.p);
+	free(b.p);
+}
+
+/* body_with returns the TDX vector with its tcbInfo changed by `edit`. */
+static struct buf body_with(void (*edit)(json_t *tcb_info, size_t n), size_t n)
+{
+	struct buf b = load(TDX_VECTOR, "tcb_info.json");
+	json_error_t err;
+	json_t *root;
+	struct buf out;
+	char *s;
+
+	root = json_loadb((const char *)b.p, b.len, 0, &err);
+	assert_non_null(root);
+	edit(json_object_get(root, "tcbInfo"), n);
+	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(s);
+	json_decref(root);
+	free(b.p);
+	out.p = (uint8_t *)s;
+	out.len = strlen(s);
+	return out;
+}
+
+/* add_levels pads tcbLevels with small levels (no component names) so that
+ * CVM_TCB_LEVELS_MAX of them still fit in CVM_DCAP_JSON_MAX. */
+static void add_levels(json_t *ti, size_t n)
+{
+	json_t *levels = json_object_get(ti, "tcbLevels");
+	json_t *small, *sgx = json_array(), *tdx = json_array();
+
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(json_array_append_new(sgx, json_pack("{s:i}", "svn", i)), 0);
+		assert_int_equal(json_array_append_new(tdx, json_pack("{s:i}", "svn", 0)), 0);
+	}
+	small =
+	    json_pack("{s:{s:o,s:i,s:o},s:s,s:s}", "tcb", "sgxtcbcomponents", sgx, "pcesvn", 1,
+	              "tdxtcbcomponents", tdx, "tcbDate", "2018-01-04T00:00:00Z", "tcbStatus", "OutOfDate");
+	assert_non_null(small);
+	while (json_array_size(levels) < n)
+		assert_int_equal(json_array_append(levels, small), 0);
+	json_decref(small);
+}
+
+static void set_advisories(json_t *ti, size_t n)
+{
+	json_t *level = json_array_get(json_object_get(ti, "tcbLevels"), 0);
+	json_t *ids = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		char id[32];
+
+		(void)snprintf(id, sizeof(id), "INTEL-SA-%05zu", i);
+		assert_int_equal(json_array_append_new(ids, json_string(id)), 0);
+	}
+	assert_int_equal(json_object_set_new(level, "advisoryIDs", ids), 0);
+}
+
+static void set_long_advisory(json_t *ti, size_t n)
+{
+	json_t *level = json_array_get(json_object_get(ti, "tcbLevels"), 0);
+	char id[256];
+
+	assert_true(n < sizeof(id));
+	memset(id, 'A', n);
+	id[n] = '\0';
+	assert_int_equal(json_object_set_new(level, "advisoryIDs", json_pack("[s]", id)), 0);
+}
+
+static void set_control_advisory(json_t *ti, size_t n)
+{
+	json_t *level = json_array_get(json_object_get(ti, "tcbLevels"), 0);
+
+	(void)n;
+	assert_int_equal(json_object_set_new(level, "advisoryIDs", json_pack("[s]", "INTEL\tSA")), 0);
+}
+
+static void add_modules(json_t *ti, size_t n)
+{
+	json_t *mods = json_object_get(ti, "tdxModuleIdentities");
+	json_t *first = json_array_get(mods, 0);
+
+	while (json_array_size(mods) < n)
+		assert_int_equal(json_array_append_new(mods, json_deep_copy(first)), 0);
+}
+
+static int parse_generated(void (*edit)(json_t *, size_t), size_t n, struct cvm_tcb_info **keep)
+{
+	struct buf b = body_with(edit, n);
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
 	int r;
 
-	memset(&o, 0, sizeof(o));
-	o.dir = argv[2];
-	o.offline = true;
-	r = cvm_cache_open(&o, &c, err, sizeof(err));
-	if (r == CVM_OK)
-		r = cvm_cache_import(c, argv[3], at, &n, err, sizeof(err));
-	if (r == CVM_OK)
-		r = cvm_cache_pack(c, argv[5], at, &n, err, sizeof(err));
-	if (r != CVM_OK)
-		fprintf(stderr, "bundle: %s\n", err);
-	cvm_cache_close(c);
-	return r == CVM_OK ? 0 : 1;
+	r = cvm_tcb_info_parse(b.p, b.len, &ti, &span, sig);
+	if (keep != NULL)
+		*keep = ti;
+	else
+		cvm_tcb_info_free(ti);
+	free(b.p);
+	return r;
 }
 
-int main(int argc, char **argv)
+static void tcb_info_rejects_counts_above_their_max(void **state)
+{
+	struct cvm_tcb_info *ti = NULL;
+
+	(void)state;
+	REQUIRE_VECTORS();
+	assert_int_equal(parse_generated(add_levels, CVM_TCB_LEVELS_MAX, &ti), CVM_OK);
+	assert_int_equal(ti->level_count, CVM_TCB_LEVELS_MAX);
+	cvm_tcb_info_free(ti);
+	assert_int_equal(parse_generated(add_levels, CVM_TCB_LEVELS_MAX + 1, NULL), CVM_E_TOO_LARGE);
+
+	assert_int_equal(parse_generated(set_advisories, CVM_ADVISORIES_MAX, &ti), CVM_OK);
+	assert_int_equal(ti->levels[0].adv.count, CVM_ADVISORIES_MAX);
+	assert_string_equal(ti->levels[0].adv.ids[CVM_ADVISORIES_MAX - 1], "INTEL-SA-00127");
+	cvm_tcb_info_free(ti);
+	assert_int_equal(parse_generated(set_advisories, CVM_ADVISORIES_MAX + 1, NULL), CVM_E_TOO_LARGE);
+	assert_int_equal(parse_generated(set_advisories, 0, &ti), CVM_OK);
+	assert_int_equal(ti->levels[0].adv.count, 0);
+	assert_null(ti->levels[0].adv.ids);
+	cvm_tcb_info_free(ti);
+
+	assert_int_equal(parse_generated(set_long_advisory, CVM_ADVISORY_ID_MAX - 1, &ti), CVM_OK);
+	assert_int_equal(strlen(ti->levels[0].adv.ids[0]), CVM_ADVISORY_ID_MAX - 1);
+	cvm_tcb_info_free(ti);
+	assert_int_equal(parse_generated(set_long_advisory, CVM_ADVISORY_ID_MAX, NULL), CVM_E_TOO_LARGE);
+	assert_int_equal(parse_generated(set_long_advisory, 0, NULL), CVM_E_FORMAT);
+	assert_int_equal(parse_generated(set_control_advisory, 0, NULL), CVM_E_FORMAT);
+
+	assert_int_equal(parse_generated(add_modules, CVM_TDX_MODULES_MAX, &ti), CVM_OK);
+	assert_int_equal(ti->module_count, CVM_TDX_MODULES_MAX);
+	cvm_tcb_info_free(ti);
+	assert_int_equal(parse_generated(add_modules, CVM_TDX_MODULES_MAX + 1, NULL), CVM_E_TOO_LARGE);
+}
+
+static void tcb_info_rejects_deep_nesting_and_oversized_bodies(void **state)
+{
+	char deep[512];
+	size_t n = 0;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	uint8_t *big;
+
+	(void)state;
+	n += (size_t)snprintf(deep + n, sizeof(deep) - n, "{\"x\":");
+	for (int i = 0; i < 70; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 70; i++)
+		deep[n++] = ']';
+	n += (size_t)snprintf(deep + n, sizeof(deep) - n, ",\"tcbInfo\":{},\"signature\":\"\"}");
+	assert_int_equal(cvm_tcb_info_parse((const uint8_t *)deep, n, &ti, &span, sig), CVM_E_TOO_LARGE);
+	assert_null(ti);
+
+	big = calloc(1, CVM_DCAP_JSON_MAX + 1);
+	assert_non_null(big);
+	memset(big, ' ', CVM_DCAP_JSON_MAX + 1);
+	assert_int_equal(cvm_tcb_info_parse(big, CVM_DCAP_JSON_MAX + 1, &ti, &span, sig), CVM_E_TOO_LARGE);
+	free(big);
+
+	assert_int_not_equal(cvm_tcb_info_parse(NULL, 0, &ti, &span, sig), CVM_OK);
+	assert_int_not_equal(cvm_tcb_info_parse((const uint8_t *)"{}", 2, &ti, &span, sig), CVM_OK);
+	assert_int_equal(cvm_tcb_info_parse((const uint8_t *)"{}", 2, NULL, &span, sig), CVM_E_INVAL);
+	cvm_tcb_info_free(NULL);
+	cvm_qe_identity_free(NULL);
+}
+
+/* Overwriting any single byte never crashes or leaks: the parser either
+ * rejects the body or returns a result that frees cleanly. */
+static void collateral_parsers_survive_every_single_byte_overwrite(void **state)
+{
+	static const uint8_t subst[] = {'x', '"', '}'};
+	struct buf t, q;
+
+	(void)state;
+	REQUIRE_VECTORS();
+	t = load("tdx/gotdxguest-tdx-v4-spr-nomatch", "tcb_info.json");
+	q = load(TDX_VECTOR, "qe_identity.json");
+	for (size_t s = 0; s < sizeof(subst); s++) {
+		for (size_t i = 0; i < t.len; i++) {
+			struct cvm_tcb_info *ti = NULL;
+			struct cvm_rd span;
+			uint8_t sig[64], saved = t.p[i];
+
+			t.p[i] = subst[s];
+			if (cvm_tcb_info_parse(t.p, t.len, &ti, &span, sig) == CVM_OK)
+				assert_true(span.p > t.p && span.len < t.len);
+			else
+				assert_null(ti);
+			cvm_tcb_info_free(ti);
+			t.p[i] = saved;
+		}
+		for (size_t i = 0; i < q.len; i++) {
+			struct cvm_qe_identity *qe = NULL;
+			struct cvm_rd span;
+			uint8_t sig[64], saved = q.p[i];
+
+			q.p[i] = subst[s];
+			if (cvm_qe_identity_parse(q.p, q.len, &qe, &span, sig) != CVM_OK)
+				assert_null(qe);
+			cvm_qe_identity_free(qe);
+			q.p[i] = saved;
+		}
+	}
+	free(t.p);
+	free(q.p);
+}
+
+static bool iso(const char *s, int64_t *t)
+{
+	return cvm_iso8601_parse(s, strlen(s), t);
+}
+
+static void iso8601_parses_dates_and_rejects_bad_ones(void **state)
+{
+	static const char *const bad[] = {
+	    "2023-02-29T00:00:00Z", /* not a leap year */
+	    "1900-02-29T00:00:00Z", /* century, not a leap year */
+	    "2025-13-01T00:00:00Z",
+	    "2025-00-10T00:00:00Z",
+	    "2025-04-31T00:00:00Z",
+	    "2025-01-00T00:00:00Z",
+	    "2025-01-01T24:00:00Z",
+	    "2025-01-01T23:60:00Z",
+	    "2025-01-01T23:59:60Z",
+	    "2025-01-01t00:00:00Z",
+	    "2025-01-01T00:00:00z",
+	    "2025-01-01T00:00:00",
+	    "2025-01-01 00:00:00Z",
+	    "2025-1-01T00:00:00Z",
+	    "2025-01-01T00:00:00.Z",
+	    "2025-01-01T00:00:00.1234567890Z",
+	    "2025-01-01T00:00:00+0100",
+	    "2025-01-01T00:00:00+24:00",
+	    "2025-01-01T00:00:00+01:60",
+	    "2025-01-01T00:00:00Zx",
+	    "2025-01-01T00:00:00.5",
+	    "+025-01-01T00:00:00Z",
+	    "",
+	};
+	int64_t t, u;
+
+	(void)state;
+	assert_true(iso("1970-01-01T00:00:00Z", &t));
+	assert_int_equal(t, 0);
+	assert_true(iso("2024-02-29T00:00:00Z", &t)); /* leap day */
+	assert_int_equal(t, 1709164800);
+	assert_true(iso("2000-02-29T12:00:00Z", &t)); /* 400-year leap day */
+	assert_int_equal(t, 951825600);
+	assert_true(iso("2000-03-01T00:00:00Z", &t));
+	assert_int_equal(t, 951868800);
+	assert_true(iso("1969-12-31T23:59:59Z", &t));
+	assert_int_equal(t, -1);
+	assert_true(iso("2038-01-19T03:14:08Z", &t));
+	assert_int_equal(t, 2147483648);
+	assert_true(iso("9999-12-31T23:59:59Z", &t));
+	assert_int_equal(t, 253402300799);
+	assert_true(iso("2025-06-19T10:16:03Z", &t));
+	assert_int_equal(t, expected_time("2025-06-19T10:16:03Z"));
+	/* fractions are truncated */
+	assert_true(iso("2025-06-19T10:16:03.999Z", &u));
+	assert_int_equal(u, t);
+	assert_true(iso("2025-06-19T10:16:03.1Z", &u));
+	assert_int_equal(u, t);
+	assert_true(iso("2025-06-19T10:16:03.123456789Z", &u));
+	assert_int_equal(u, t);
+	/* offsets: local time is UTC plus the offset */
+	assert_true(iso("2025-06-19T12:16:03+02:00", &u));
+	assert_int_equal(u, t);
+	assert_true(iso("2025-06-19T04:46:03-05:30", &u));
+	assert_int_equal(u, t);
+	assert_true(iso("2025-06-19T10:16:03+00:00", &u));
+	assert_int_equal(u, t);
+	assert_true(iso("2025-06-20T00:16:03.5+14:00", &u));
+	assert_int_equal(u, t);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (iso(bad[i], &t))
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	/* the length is what counts, not a NUL */
+	assert_false(cvm_iso8601_parse("2025-06-19T10:16:03Z", 19, &t));
+	assert_false(cvm_iso8601_parse("2025-06-19T10:16:03Z\0", 21, &t));
+	assert_false(cvm_iso8601_parse(NULL, 0, &t));
+}
+
+static void tcb_status_names_round_trip(void **state)
+{
+	enum cvm_tcb_status s;
+
+	(void)state;
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_NONE), "None");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_UP_TO_DATE), "UpToDate");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_SW_HARDENING_NEEDED), "SWHardeningNeeded");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_CONFIGURATION_NEEDED), "ConfigurationNeeded");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED),
+	                    "ConfigurationAndSWHardeningNeeded");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_OUT_OF_DATE), "OutOfDate");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED),
+	                    "OutOfDateConfigurationNeeded");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_REVOKED), "Revoked");
+	assert_string_equal(cvm_tcb_status_name(CVM_TCB_STATUS_COUNT), "None");
+	for (int i = CVM_TCB_UP_TO_DATE; i < CVM_TCB_STATUS_COUNT; i++) {
+		const char *name = cvm_tcb_status_name((enum cvm_tcb_status)i);
+
+		assert_true(cvm_tcb_status_parse(name, strlen(name), &s));
+		assert_int_equal(s, i);
+		assert_false(cvm_tcb_status_parse(name, strlen(name) - 1, &s));
+		assert_int_equal(s, CVM_TCB_NONE);
+	}
+	assert_false(cvm_tcb_status_parse("None", 4, &s));
+	assert_false(cvm_tcb_status_parse("UpToDateX", 9, &s));
+	assert_false(cvm_tcb_status_parse(NULL, 0, &s));
+}
+
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(key_names_and_urls_follow_the_vendors_documented_forms),
-	    cmocka_unit_test(every_dcap_vector_round_trips_through_put_and_get),
-	    cmocka_unit_test(a_bad_signature_a_wrong_chain_or_an_expired_item_is_never_stored),
-	    cmocka_unit_test(a_stale_item_serves_while_the_upstream_is_down_until_it_expires),
-	    cmocka_unit_test(a_packed_bundle_imports_into_another_directory_and_verifies_the_quote),
-	    cmocka_unit_test(a_bundle_with_one_tampered_item_stores_nothing),
-	    cmocka_unit_test(the_bundle_parser_rejects_every_truncation_and_trailing_bytes),
-	    cmocka_unit_test(the_item_parser_survives_every_bit_flip_and_truncation),
-	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
-	    cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
-	    cmocka_unit_test(a_pck_certificate_item_verifies_against_its_issuer_chain),
+	    cmocka_unit_test(tcb_info_vectors_parse_with_manifest_fields),
+	    cmocka_unit_test(qe_identity_vectors_parse_with_manifest_fields),
+	    cmocka_unit_test(qe_identity_levels_stay_in_file_order),
+	    cmocka_unit_test(tcb_info_v2_vector_parses_with_levels_sorted),
+	    cmocka_unit_test(tcb_info_tdx_levels_sort_by_tdx_components_last),
+	    cmocka_unit_test(tcb_info_tdx_modules_keep_file_order),
+	    cmocka_unit_test(collateral_parsers_reject_every_truncation),
+	    cmocka_unit_test(collateral_parsers_reject_trailing_bytes),
+	    cmocka_unit_test(tcb_info_rejects_a_duplicated_key),
+	    cmocka_unit_test(tcb_info_rejects_a_missing_or_misplaced_span),
+	    cmocka_unit_test(tcb_info_rejects_a_bad_signature),
+	    cmocka_unit_test(tcb_info_rejects_a_wrong_length_fmspc),
+	    cmocka_unit_test(tcb_info_rejects_a_17_element_component_array),
+	    cmocka_unit_test(tcb_info_rejects_out_of_range_svns),
+	    cmocka_unit_test(tcb_info_rejects_an_unknown_status),
+	    cmocka_unit_test(tcb_info_rejects_an_unknown_version),
+	    cmocka_unit_test(tcb_info_rejects_missing_required_fields),
+	    cmocka_unit_test(tcb_info_ignores_unknown_keys),
+	    cmocka_unit_test(qe_identity_decodes_miscselect_little_endian),
+	    cmocka_unit_test(tcb_info_rejects_counts_above_their_max),
+	    cmocka_unit_test(tcb_info_rejects_deep_nesting_and_oversized_bodies),
+	    cmocka_unit_test(collateral_parsers_survive_every_single_byte_overwrite),
+	    cmocka_unit_test(iso8601_parses_dates_and_rejects_bad_ones),
+	    cmocka_unit_test(tcb_status_names_round_trip),
 	};
 
-	if (argc >= 6 && strcmp(argv[1], "threads") == 0)
-		return helper_threads(argc, argv);
-	if (argc == 6 && strcmp(argv[1], "bundle") == 0)
-		return helper_bundle(argv);
-	if (argc >= 5 && strcmp(argv[1], "get") == 0)
-		return helper_get(argc, argv);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
