@@ -24,6 +24,12 @@
 static const uint8_t bundle_magic[8] = {'C', 'V', 'M', 'B', 'N', 'D', 'L', 0};
 #define BUNDLE_VERSION 1u
 #define BUNDLE_MAX ((size_t)256 * 1024 * 1024)
+/* A bundle ends in the SHA-256 of all its other bytes: it detects a damaged
+ * copy (a bit flip in transfer, a truncated file) before anything is read,
+ * including the metadata (source, fetched_at) that no vendor signs. It is
+ * no trust mechanism: anyone can recompute it, and every item is verified
+ * by the vendors' signatures anyway. */
+#define BUNDLE_DIGEST_LEN 32u
 
 struct pack_ctx {
 	struct cvm_wr w;
@@ -110,6 +116,7 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 	r = cvm_cache_list(c, pack_one, &p);
 	if (r == 1)
 		r = p.r;
+	cvm_wr_zeros(&p.w, BUNDLE_DIGEST_LEN); /* the digest, computed below */
 	if (r != CVM_OK) {
 		cvm_wr_cleanup(&p.w);
 		return cvm_err_set(err, err_len, r, "cannot pack the cache %s: %s", c->dir, cvm_strerror(r));
@@ -117,11 +124,13 @@ int cvm_cache_pack(struct cvm_cache *c, const char *path, int64_t now, size_t *c
 	r = cvm_wr_finish(&p.w, &buf, &len);
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the bundle is larger than %zu bytes", BUNDLE_MAX);
-	/* The writer may move its buffer as it grows: the count goes in last. */
+	/* The writer may move its buffer as it grows: the count goes in last,
+	 * then the digest over everything before it (the writer reserved it). */
 	buf[12] = (uint8_t)p.count;
 	buf[13] = (uint8_t)(p.count >> 8);
 	buf[14] = (uint8_t)(p.count >> 16);
 	buf[15] = (uint8_t)(p.count >> 24);
+	cvm_sha256(buf, len - BUNDLE_DIGEST_LEN, buf + len - BUNDLE_DIGEST_LEN);
 	r = write_atomic(path, buf, len, err, err_len);
 	free(buf);
 	if (r == CVM_OK && count != NULL)
@@ -144,10 +153,20 @@ int coll_bundle_parse(const uint8_t *buf, size_t len, struct coll_set *s, char *
 {
 	struct cvm_rd r, rec;
 	const uint8_t *magic;
+	uint8_t digest[32];
 	uint32_t version, count;
 	int rc;
 
-	cvm_rd_init(&r, buf, len);
+	if (len < 16 + BUNDLE_DIGEST_LEN)
+		return cvm_err_set(err, err_len, CVM_E_TRUNCATED,
+		                   "the bundle is %zu bytes, shorter than a bundle's header and digest", len);
+	cvm_sha256(buf, len - BUNDLE_DIGEST_LEN, digest);
+	if (memcmp(digest, buf + len - BUNDLE_DIGEST_LEN, BUNDLE_DIGEST_LEN) != 0)
+		return cvm_err_set(
+		    err, err_len, CVM_E_FORMAT,
+		    "the bundle is damaged: the SHA-256 at its end does not match its contents "
+		    "(copy it again, or pack it again)");
+	cvm_rd_init(&r, buf, len - BUNDLE_DIGEST_LEN);
 	if (!cvm_rd_bytes(&r, &magic, sizeof(bundle_magic)) ||
 	    memcmp(magic, bundle_magic, sizeof(bundle_magic)) != 0)
 		return cvm_err_set(err, err_len, CVM_E_FORMAT, "not a cvmkit collateral bundle (bad magic)");

@@ -25,6 +25,7 @@
 
 #include <cvmkit/amd.h>
 #include <cvmkit/collateral.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
@@ -655,7 +656,32 @@ static void a_bundle_with_one_tampered_item_stores_nothing(void **state)
 	p = memmem(buf, len, "\"tcbEvaluationDataNumber\":", 26);
 	assert_non_null(p);
 	p[26] = p[26] == '1' ? '2' : '1';
+	/* as it is, the bundle's own digest finds the damage */
+	assert_int_equal(import_bytes(buf, len, dcap_vectors[0].at, &stored), CVM_E_FORMAT);
+	assert_int_equal(stored, 0);
+	/* with the digest made again (anyone can), the vendor's signature does */
+	cvm_sha256(buf, len - 32, buf + len - 32);
 	assert_int_equal(import_bytes(buf, len, dcap_vectors[0].at, &stored), CVM_E_SIGNATURE);
+	assert_int_equal(stored, 0);
+	free(buf);
+}
+
+/* A flip in what no vendor signs (an item's fetched_at, its source) is
+ * found by the bundle's digest: nothing is stored. */
+static void a_bundle_with_a_flip_in_unsigned_metadata_stores_nothing(void **state)
+{
+	char bundle[700];
+	size_t len, stored;
+	uint8_t *buf = pack_one_vector(0, &len, bundle, sizeof(bundle));
+	uint8_t *p;
+
+	(void)state;
+	p = memmem(buf, len, "http", 4);
+	if (p == NULL)
+		p = memmem(buf, len, "dir:", 4);
+	assert_non_null(p); /* an item's source, which no signature covers */
+	p[1] ^= 0x01;
+	assert_int_equal(import_bytes(buf, len, dcap_vectors[0].at, &stored), CVM_E_FORMAT);
 	assert_int_equal(stored, 0);
 	free(buf);
 }
@@ -1207,6 +1233,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(a_stale_item_serves_while_the_upstream_is_down_until_it_expires),
 	    cmocka_unit_test(a_packed_bundle_imports_into_another_directory_and_verifies_the_quote),
 	    cmocka_unit_test(a_bundle_with_one_tampered_item_stores_nothing),
+	    cmocka_unit_test(a_bundle_with_a_flip_in_unsigned_metadata_stores_nothing),
 	    cmocka_unit_test(the_bundle_parser_rejects_every_truncation_and_trailing_bytes),
 	    cmocka_unit_test(the_item_parser_survives_every_bit_flip_and_truncation),
 	    cmocka_unit_test(an_snp_folder_imports_and_its_report_authenticates_cold_and_warm),
