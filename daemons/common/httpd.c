@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -132,7 +133,18 @@ struct cvm_httpd {
 	unsigned conn_count; /* admitted connections */
 	size_t held;         /* bytes of all connections */
 	bool paused;         /* no free record: accepting is off */
-	bool closing;        /* in cvm_httpd_free: the listeners are gone */
+	/* The accept gate (cvm_httpd_set_accept_gate): `open` counts records
+	 * in use; while `gated`, accepting is off and `probe` looks every
+	 * GATE_PROBE_MS whether the gate opened or connections wait that no
+	 * one else takes. */
+	cvm_httpd_gate gate;
+	void *gate_ctx;
+	bool gated;
+	unsigned open;
+	unsigned probe_hits;
+	int64_t gate_off_until_us;
+	struct event *probe;
+	bool closing; /* in cvm_httpd_free: the listeners are gone */
 	size_t listener_count;
 	struct httpd_listener listeners[CVM_HTTPD_LISTENERS_MAX];
 };
@@ -768,6 +780,84 @@ static void accepting_set(struct cvm_httpd *h, bool on)
 	}
 }
 
+/* GATE_PROBE_MS: how often a gated server looks again; GATE_OVERRIDE_US:
+ * how long it ignores its gate after finding connections that waited two
+ * probes (the servers that should take them are busy or stuck). */
+#define GATE_PROBE_MS 50
+#define GATE_OVERRIDE_US 1000000
+
+static void gate_set(struct cvm_httpd *h, bool gated)
+{
+	struct timeval tv = {0, GATE_PROBE_MS * 1000};
+
+	if (gated == h->gated)
+		return;
+	h->gated = gated;
+	h->probe_hits = 0;
+	if (gated) {
+		accepting_set(h, false);
+		if (evtimer_add(h->probe, &tv) != 0)
+			gate_set(h, false); /* never stay closed without a probe */
+	} else {
+		(void)evtimer_del(h->probe);
+		if (!h->paused)
+			accepting_set(h, true);
+	}
+}
+
+/* gate_eval asks the gate whether this server should take more connections
+ * with `open` records in use (the gate also learns the count from it). */
+static void gate_eval(struct cvm_httpd *h)
+{
+	bool ok;
+
+	if (h->gate == NULL || h->closing)
+		return;
+	ok = h->gate(h->gate_ctx, h->open);
+	if (now_us() < h->gate_off_until_us)
+		ok = true;
+	gate_set(h, !ok);
+}
+
+/* gate_probe runs every GATE_PROBE_MS while gated: the gate may have opened
+ * (the other servers took connections); and a listening socket that stays
+ * readable over two probes holds connections no other server takes. */
+static void gate_probe(evutil_socket_t fd, short what, void *arg)
+{
+	struct cvm_httpd *h = arg;
+	struct pollfd pf[CVM_HTTPD_LISTENERS_MAX];
+	struct timeval tv = {0, GATE_PROBE_MS * 1000};
+	nfds_t n = 0;
+
+	(void)fd;
+	(void)what;
+	if (!h->gated || h->closing)
+		return;
+	if (h->gate(h->gate_ctx, h->open)) {
+		gate_set(h, false);
+		return;
+	}
+	for (size_t i = 0; i < h->listener_count; i++) {
+		pf[n].fd = evconnlistener_get_fd(evhttp_bound_socket_get_listener(h->listeners[i].bound));
+		pf[n].events = POLLIN;
+		pf[n].revents = 0;
+		n++;
+	}
+	if (n > 0 && poll(pf, n, 0) > 0) {
+		if (++h->probe_hits >= 2) {
+			h->gate_off_until_us = now_us() + GATE_OVERRIDE_US;
+			cvm_daemon_log_limited(CVM_LOG_DEBUG, "accept_gate_override", "api=%s open=%u",
+			                       h->name, h->open);
+			gate_set(h, false);
+			return;
+		}
+	} else {
+		h->probe_hits = 0;
+	}
+	if (evtimer_add(h->probe, &tv) != 0)
+		gate_set(h, false);
+}
+
 /* conn_release returns the record to the pool, with its counts. */
 static void conn_release(struct httpd_conn *c)
 {
@@ -792,10 +882,13 @@ static void conn_release(struct httpd_conn *c)
 	c->timer = timer;
 	c->next_free = h->free_conns;
 	h->free_conns = c;
+	h->open--;
 	if (h->paused) {
 		h->paused = false;
-		accepting_set(h, true);
+		if (!h->gated)
+			accepting_set(h, true);
 	}
+	gate_eval(h);
 }
 
 static void on_close(struct evhttp_connection *evcon, void *arg)
@@ -1460,12 +1553,14 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	c->phase = PHASE_NEW;
 	c->phase_us = now_us();
 	event_active(c->timer, EV_TIMEOUT, 1);
+	h->open++;
 	if (h->free_conns == NULL) {
 		h->paused = true;
 		accepting_set(h, false);
 		cvm_daemon_log_limited(CVM_LOG_WARN, "accept_paused", "api=%s records=%zu", h->name,
 		                       h->pool_count);
 	}
+	gate_eval(h);
 	return bev;
 }
 
@@ -1652,7 +1747,7 @@ static void retry_accept(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!l->h->paused) /* else the next free record turns accepting on */
+	if (!l->h->paused && !l->h->gated) /* else a free record or the gate turns accepting on */
 		(void)evconnlistener_enable(evhttp_bound_socket_get_listener(l->bound));
 }
 
@@ -1948,6 +2043,8 @@ void cvm_httpd_free(struct cvm_httpd *h)
 		if (c->timer != NULL)
 			event_free(c->timer);
 	}
+	if (h->probe != NULL)
+		event_free(h->probe);
 	free(h->conns);
 	free(h->peer_pool);
 	SSL_CTX_free(h->tls_ctx);
@@ -1962,4 +2059,17 @@ void cvm_httpd_free(struct cvm_httpd *h)
 			(void)unlink(l->unix_path);
 	}
 	free(h);
+}
+
+int cvm_httpd_set_accept_gate(struct cvm_httpd *h, cvm_httpd_gate gate, void *ctx)
+{
+	if (h == NULL || gate == NULL || h->gate != NULL)
+		return CVM_E_INVAL;
+	h->probe = evtimer_new(h->base, gate_probe, h);
+	if (h->probe == NULL)
+		return CVM_E_NOMEM;
+	h->gate = gate;
+	h->gate_ctx = ctx;
+	gate_eval(h);
+	return CVM_OK;
 }

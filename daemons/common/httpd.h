@@ -207,6 +207,22 @@ CVM_MUST_CHECK int cvm_httpd_socket_open(const struct cvm_addr *addr, unsigned m
  * failure. Returns 0, CVM_E_TOO_LARGE, CVM_E_NOMEM or CVM_E_INVAL. */
 CVM_MUST_CHECK int cvm_httpd_listen_fd(struct cvm_httpd *h, int fd);
 
+/* cvm_httpd_gate says whether a server with `open` connections (accepted
+ * and not yet closed) should accept more; see cvm_httpd_set_accept_gate. */
+typedef bool (*cvm_httpd_gate)(void *ctx, unsigned open);
+
+/* cvm_httpd_set_accept_gate shares accepting with other processes that
+ * accept on the same listening sockets (prefork workers): libevent accepts
+ * every waiting connection in one go, so without a gate the worker that
+ * wakes first takes a whole burst and the others idle. The server calls
+ * `gate` each time its count of open connections changes (so the gate can
+ * publish it) and stops accepting while the gate says no. While stopped it
+ * asks again every 50 ms, and a listening socket that stays readable over
+ * two such looks (connections that no other worker takes: they are busy
+ * or stuck) makes it accept regardless for a second. Returns 0,
+ * CVM_E_INVAL (no gate, or one is set) or CVM_E_NOMEM. */
+CVM_MUST_CHECK int cvm_httpd_set_accept_gate(struct cvm_httpd *h, cvm_httpd_gate gate, void *ctx);
+
 /* cvm_httpd_free closes the listeners and open connections and removes the
  * unix socket files it created. NULL is a no-op. */
 void cvm_httpd_free(struct cvm_httpd *h);

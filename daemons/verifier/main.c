@@ -38,7 +38,7 @@
 #define DEFAULT_CONFIG "/etc/cvmkit/verifierd.conf"
 #define DEFAULT_CACHE "/var/cache/cvmkit/collateral"
 #define DEFAULT_LISTEN "127.0.0.1:8080"
-#define WORKERS_MAX 256u
+#define WORKERS_MAX VD_WORKERS_MAX
 #define VERIFY_BODY_MAX ((size_t)64 * 1024 * 1024)
 /* how long workers get to finish after SIGTERM before SIGKILL */
 #define STOP_GRACE_S 10
@@ -389,9 +389,24 @@ static int run_import(const struct vd_config *cfg, const char *path)
 	return 0;
 }
 
-/* worker_main serves on the inherited sockets until SIGTERM. */
-static int worker_main(const struct vd_config *cfg, struct vd_metrics *metrics, const int *fds, size_t nfds)
+struct gate {
+	struct vd_metrics *metrics;
+	unsigned index, workers;
+};
+
+static bool share_gate(void *ctx, unsigned open)
 {
+	const struct gate *g = ctx;
+
+	return vd_metrics_share(g->metrics, g->index, g->workers, open);
+}
+
+/* worker_main serves on the inherited sockets until SIGTERM; it is worker
+ * `index` of cfg->workers. */
+static int worker_main(const struct vd_config *cfg, struct vd_metrics *metrics, const int *fds, size_t nfds,
+                       unsigned index)
+{
+	struct gate gate = {metrics, index, cfg->workers};
 	struct event_base *base = NULL;
 	struct cvm_daemon_signals *sigs = NULL;
 	struct cvm_httpd *h = NULL;
@@ -410,6 +425,9 @@ static int worker_main(const struct vd_config *cfg, struct vd_metrics *metrics, 
 	if (base == NULL || cvm_daemon_signals_new(base, &sigs) != CVM_OK)
 		goto out;
 	if (cvm_httpd_new(base, &cfg->http, vd_handle, &ctx, &h) != CVM_OK)
+		goto out;
+	/* all workers accept on the same sockets: share the connections */
+	if (cfg->workers > 1 && cvm_httpd_set_accept_gate(h, share_gate, &gate) != CVM_OK)
 		goto out;
 	for (size_t i = 0; i < nfds; i++) {
 		int fd = dup(fds[i]);
@@ -439,14 +457,16 @@ struct worker {
 };
 
 static pid_t spawn(const struct vd_config *cfg, struct vd_metrics *m, const int *fds, size_t nfds,
-                   const sigset_t *old)
+                   const sigset_t *old, unsigned index)
 {
-	pid_t pid = fork();
+	pid_t pid;
 
+	vd_metrics_worker_gone(m, index); /* a new worker has no connections */
+	pid = fork();
 	if (pid != 0)
 		return pid;
 	(void)sigprocmask(SIG_SETMASK, old, NULL);
-	_exit(worker_main(cfg, m, fds, nfds));
+	_exit(worker_main(cfg, m, fds, nfds, index));
 }
 
 /* supervise runs the workers until SIGTERM or SIGINT. */
@@ -469,7 +489,7 @@ static int supervise(const struct vd_config *cfg, struct vd_metrics *m, const in
 	(void)sigaddset(&set, SIGHUP);
 	(void)sigprocmask(SIG_BLOCK, &set, &old);
 	for (unsigned i = 0; i < n; i++) {
-		w[i].pid = spawn(cfg, m, fds, nfds, &old);
+		w[i].pid = spawn(cfg, m, fds, nfds, &old, i);
 		w[i].started = time(NULL);
 		if (w[i].pid < 0) {
 			cvm_daemon_log(CVM_LOG_ERROR, "fork_failed", "errno=%d", errno);
@@ -519,7 +539,7 @@ static int supervise(const struct vd_config *cfg, struct vd_metrics *m, const in
 				/* a worker that cannot even start would spin: pace restarts */
 				if (time(NULL) - w[i].started < 1)
 					(void)nanosleep(&(struct timespec){0, 500000000}, NULL);
-				w[i].pid = spawn(cfg, m, fds, nfds, &old);
+				w[i].pid = spawn(cfg, m, fds, nfds, &old, i);
 				w[i].started = time(NULL);
 				if (w[i].pid > 0) {
 					alive++;

@@ -58,6 +58,8 @@ struct vd_metrics {
 	atomic_ullong refused_inflight;
 	atomic_llong inflight;
 	atomic_ullong worker_restarts;
+	/* open connections per worker, for the accept gate (vd_metrics_share) */
+	atomic_uint worker_conns[VD_WORKERS_MAX];
 };
 
 int64_t vd_now_us(void)
@@ -287,4 +289,24 @@ void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp)
 		return;
 	}
 	cvm_http_resp_bytes(resp, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf, t.len);
+}
+
+bool vd_metrics_share(struct vd_metrics *m, unsigned worker, unsigned workers, unsigned open)
+{
+	unsigned total = 0, fair;
+
+	if (m == NULL || workers <= 1 || worker >= workers || workers > VD_WORKERS_MAX)
+		return true;
+	atomic_store(&m->worker_conns[worker], open);
+	for (unsigned i = 0; i < workers; i++)
+		total += atomic_load(&m->worker_conns[i]);
+	/* an even share, rounded up, plus one of slack */
+	fair = (total + workers - 1) / workers + 1;
+	return open <= fair;
+}
+
+void vd_metrics_worker_gone(struct vd_metrics *m, unsigned worker)
+{
+	if (m != NULL && worker < VD_WORKERS_MAX)
+		atomic_store(&m->worker_conns[worker], 0);
 }

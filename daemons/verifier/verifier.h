@@ -116,6 +116,14 @@ void vd_metrics_free(struct vd_metrics *m);
  * vd_metrics_request_leave ends it with its status and duration. */
 bool vd_metrics_request_enter(struct vd_metrics *m, unsigned max);
 void vd_metrics_request_leave(struct vd_metrics *m, int status, int64_t us);
+/* vd_metrics_share publishes worker `worker`'s count of open connections
+ * (of `workers`) and says whether it should accept more: while it holds
+ * more than an even share of all workers' connections plus one, it should
+ * not (the accept gate, cvm_httpd_set_accept_gate). vd_metrics_worker_gone
+ * clears a dead worker's count. */
+#define VD_WORKERS_MAX 256u
+bool vd_metrics_share(struct vd_metrics *m, unsigned worker, unsigned workers, unsigned open);
+void vd_metrics_worker_gone(struct vd_metrics *m, unsigned worker);
 /* vd_metrics_worker_restart counts a worker the parent restarted. */
 void vd_metrics_worker_restart(struct vd_metrics *m);
 /* vd_metrics_render answers GET /metrics: Prometheus text format 0.0.4. */

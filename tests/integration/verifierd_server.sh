@@ -143,6 +143,32 @@ for _ in $(seq 200); do
 done
 check '[ "$(printf "%s\n" "$pids" | wc -l)" -eq 2 ]' "two workers should answer, saw: $pids"
 
+# 5b. A burst of keep-alive connections (what a load generator opens) is
+# shared by the workers: without the accept gate the worker that wakes
+# first takes the whole burst (libevent accepts every waiting connection in
+# one go) and the other idles. 8 connections opened at once, then one
+# request on each, asks which worker holds it.
+python3 - "$(cat "$tmp/port")" >"$tmp/spread" <<'PY' || true
+import json, socket, sys, collections
+port = int(sys.argv[1])
+socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+holders = collections.Counter()
+for s in socks:
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+for s in socks:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    head, body = data.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(4096)
+    holders[json.loads(body)["worker"]] += 1
+print(" ".join(str(v) for v in sorted(holders.values())))
+PY
+check '[ "$(wc -w <"$tmp/spread")" -eq 2 ] && [ "$(tr " " "\n" <"$tmp/spread" | sort -n | tail -1)" -le 5 ]' \
+	"8 connections opened at once should be shared by both workers (at most 5 on one), saw: $(cat "$tmp/spread")"
+
 # 6. /metrics: Prometheus text, counters of the whole service.
 check '[ "$(req GET /metrics)" = 200 ]' "/metrics is not 200"
 check 'grep -qi "^content-type: text/plain; version=0.0.4" "$tmp/h"' "/metrics content type: $(grep -i content-type "$tmp/h")"
