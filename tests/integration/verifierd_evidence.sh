@@ -121,12 +121,11 @@ call() {
 
 # start_verifier CACHE LOG: two workers on a free port ($port).
 start_verifier() {
-	local i
 	rm -f "$tmp/port"
 	"$bin/cvm-verifierd" -c "$tmp/vd.conf" --listen 127.0.0.1:0 --port-file "$tmp/port" --workers 2 \
 		--cache "$1" >"$2" 2>&1 &
 	vpid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -s "$tmp/port" ] && [ "$(grep -c event=worker_start "$2")" -ge 2 ] && break
 		kill -0 "$vpid" 2>/dev/null || break
 		sleep 0.1
