@@ -96,12 +96,12 @@ printf '[trust]\nintel_root = %s\namd_root = %s\n' "$TDX_COLL/intel_sgx_root_ca.
 
 # ---- helpers ------------------------------------------------------------------
 start_agent() { # start_agent LOG ARGS...: waits for the socket
-	local log="$1" i
+	local log="$1"
 	shift
 	rm -f "$tmp/d.sock"
 	"$bin/cvm-agentd" -c "$agent_conf" --simulator "$tmp/sim" --listen "unix:$tmp/d.sock" "$@" >"$log" 2>&1 &
 	pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$tmp/d.sock" ] && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
