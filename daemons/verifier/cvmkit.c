@@ -101,8 +101,8 @@ static int decode_hex_field(const json_t *v, const char *name, uint8_t **out, si
 
 static bool known_key(const char *key)
 {
-	static const char *const keys[] = {"quote",    "report", "evidence",    "nonce",
-	                                   "policy",   "product", "require_tpm", "require_ima"};
+	static const char *const keys[] = {"quote",  "report",  "evidence",    "nonce",
+	                                   "policy", "product", "require_tpm", "require_ima"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcmp(key, keys[i]) == 0)
@@ -134,10 +134,11 @@ static int parse_bundle(const json_t *o, struct request *rq, char *err, size_t e
 	char *text;
 	int r;
 
-	if (!json_is_string(v) || json_string_length(v) < 2 * CVM_EVIDENCE_NONCE_MIN ||
-	    json_string_length(v) > 2 * CVM_EVIDENCE_NONCE_MAX ||
+	/* cvm_hex_decode refuses more than sizeof(rq->nonce) bytes */
+	if (!json_is_string(v) ||
 	    cvm_hex_decode(json_string_value(v), json_string_length(v), rq->nonce, sizeof(rq->nonce),
-	                   &rq->nonce_len) != CVM_OK) {
+	                   &rq->nonce_len) != CVM_OK ||
+	    rq->nonce_len < CVM_EVIDENCE_NONCE_MIN) {
 		(void)snprintf(err, err_len,
 		               "\"nonce\" is required with \"evidence\": the nonce the bundle answers, %u "
 		               "to %u bytes as hex",
@@ -158,8 +159,8 @@ static int parse_bundle(const json_t *o, struct request *rq, char *err, size_t e
 	text = json_dumps(v, JSON_COMPACT);
 	if (text == NULL)
 		return CVM_E_NOMEM;
-	rq->ev_r = cvm_evidence_parse((const uint8_t *)text, strlen(text), &rq->ev, rq->ev_err,
-	                              sizeof(rq->ev_err));
+	rq->ev_r =
+	    cvm_evidence_parse((const uint8_t *)text, strlen(text), &rq->ev, rq->ev_err, sizeof(rq->ev_err));
 	free(text);
 	r = rq->ev_r == CVM_E_NOMEM ? CVM_E_NOMEM : CVM_OK;
 	return r;
@@ -477,9 +478,9 @@ static json_t *bundle_json(const struct cvm_evidence *ev, const struct cvm_evide
                            bool simulated)
 {
 	if (ev == NULL)
-		return json_pack("{s:b, s:b, s:b, s:I, s:b, s:n, s:n}", "simulated", simulated, "tee_verified",
-		                 false, "bound", false, "event_count", (json_int_t)0, "rtmrs_replayed", false,
-		                 "tpm", "ima");
+		return json_pack("{s:b, s:b, s:b, s:I, s:b, s:n, s:n}", "simulated", simulated,
+		                 "tee_verified", false, "bound", false, "event_count", (json_int_t)0,
+		                 "rtmrs_replayed", false, "tpm", "ima");
 	return json_pack("{s:b, s:b, s:b, s:I, s:b, s:o, s:o}", "simulated", simulated, "tee_verified",
 	                 res->tee_verified, "bound", res->bound, "event_count", (json_int_t)res->event_count,
 	                 "rtmrs_replayed", res->rtmrs_replayed, "tpm", tpm_json(ev, res), "ima",
@@ -528,7 +529,8 @@ static void bundle_verify(struct vd_ctx *ctx, const struct request *rq, const st
 	vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
 	if (r != CVM_OK && !evidence_error(r)) {
 		vd_metrics_verification(ctx, VD_API_CVMKIT, VD_ERROR);
-		cvm_http_resp_error(resp, 503, "the collateral for this bundle's %s cannot be had or used: %s",
+		cvm_http_resp_error(resp, 503,
+		                    "the collateral for this bundle's %s cannot be had or used: %s",
 		                    snp ? "report" : "quote", err[0] != '\0' ? err : cvm_strerror(r));
 		goto out;
 	}
@@ -570,16 +572,15 @@ answer:
 		meas = measurements_snp(&res.amd);
 	else
 		meas = res.dcap.quote.tee == CVM_TEE_TDX ? measurements_dcap(&res.dcap) : json_object();
-	o = json_pack("{s:b, s:s, s:s?, s:o, s:o, s:o, s:s, s:o, s:s?, s:o}", "ok", vr == CVM_OK, "tee", tee,
-	              "tcb_status",
-	              snp || res.dcap.tcb_status == CVM_TCB_NONE ? NULL
-	                                                         : cvm_tcb_status_name(res.dcap.tcb_status),
-	              "advisory_ids", adv, "measurements", meas, "steps", steps_json(rep), "trust_anchor",
-	              anchor, "collateral", collateral_json(&info, now), "reason",
-	              vr == CVM_OK ? NULL
-	                           : (cvm_report_reason(rep) != NULL ? cvm_report_reason(rep)
-	                                                             : cvm_strerror(vr)),
-	              "evidence", bundle_json(rq->ev, &res, simulated));
+	o = json_pack(
+	    "{s:b, s:s, s:s?, s:o, s:o, s:o, s:s, s:o, s:s?, s:o}", "ok", vr == CVM_OK, "tee", tee,
+	    "tcb_status",
+	    snp || res.dcap.tcb_status == CVM_TCB_NONE ? NULL : cvm_tcb_status_name(res.dcap.tcb_status),
+	    "advisory_ids", adv, "measurements", meas, "steps", steps_json(rep), "trust_anchor", anchor,
+	    "collateral", collateral_json(&info, now), "reason",
+	    vr == CVM_OK ? NULL
+	                 : (cvm_report_reason(rep) != NULL ? cvm_report_reason(rep) : cvm_strerror(vr)),
+	    "evidence", bundle_json(rq->ev, &res, simulated));
 	adv = NULL; /* transferred (json_pack "o" steals, also on failure) */
 	meas = NULL;
 	if (o == NULL) {
