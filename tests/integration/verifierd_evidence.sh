@@ -11,8 +11,9 @@
 #    field rewritten to it, a flipped quote byte, a policy that expects
 #    other measurements, require_tpm on a bundle without a TPM quote, a
 #    bundle that does not parse;
-#  - 400 for a request without a nonce, a short nonce, a nonce with a bare
-#    quote, an "evidence" that is no object, a require_tpm that is no bool;
+#  - 400 for a request without a nonce, a nonce too short, too long or not
+#    hex, a nonce with a bare quote, an "evidence" that is no object, a
+#    require_ima that is no bool;
 #    503 from a daemon whose cache holds no collateral and has no upstream;
 #  - with swtpm (else this part is SKIPPED and the test counts as skipped):
 #    the agent's bundle with a TPM quote and an IMA list, required, is
@@ -265,8 +266,10 @@ st="$(post "$tmp/v1.json" "$N1" "$tmp/a.json")"
 # Request errors: 400 with the reason.
 st="$(post "$tmp/tdx.json" - "$tmp/a.json")"
 [ "$st" = 400 ] && grep -q '"nonce\\" is required' "$tmp/a.json" && pass || fail "no nonce: HTTP $st"
-st="$(post "$tmp/tdx.json" 0011 "$tmp/a.json")"
-[ "$st" = 400 ] && pass || fail "a 2-byte nonce: HTTP $st"
+for n in 0011 "$(printf 'ab%.0s' $(seq 65))" "${N1}0" "${N1%??}zz"; do
+	st="$(post "$tmp/tdx.json" "$n" "$tmp/a.json")"
+	[ "$st" = 400 ] && grep -q '8 to 64 bytes as hex' "$tmp/a.json" && pass || fail "nonce '$n': HTTP $st"
+done
 st="$(post "$tmp/tdx.json" "$N1" "$tmp/a.json" '{"require_ima": 1}')"
 [ "$st" = 400 ] && grep -q 'true or false' "$tmp/a.json" && pass || fail "require_ima 1: HTTP $st"
 st="$(post "$tmp/tdx.json" "$N1" "$tmp/a.json" '{"quote": "00"}')"
