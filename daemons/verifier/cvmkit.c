@@ -15,14 +15,28 @@
  *
  * This is the hot path: the collateral comes verified from the handle's
  * warm set (cvm_cache_dcap_warm, cvm_cache_amd_warm); per request only the
- * evidence's own signatures and the policy are checked. */
+ * evidence's own signatures and the policy are checked.
+ *
+ * An evidence bundle (include/cvmkit/evidence.h, what cvm-agentd's
+ * GetEvidence answers) comes as JSON {"evidence": {...}, "nonce": hex} with
+ * optional "policy", "product", "require_tpm" and "require_ima". Its TEE
+ * quote or report names the collateral, which comes from the cache
+ * (cvm_cache_dcap, cvm_cache_amd: assembled per request, since
+ * cvm_evidence_verify checks the collateral itself against the configured
+ * anchor), and cvm_evidence_verify checks the whole bundle against the
+ * nonce. The answer is the quote's plus an "evidence" object (the bundle's
+ * binding, TPM, IMA and PCR results). A bundle that does not parse is
+ * rejected (step evidence.parse), like a quote that does not parse. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
+#include <cvmkit/evidence.h>
+#include <cvmkit/tee.h>
 #include <cvmkit/verify.h>
 
 #include "verifier.h"
@@ -38,6 +52,14 @@ struct request {
 	bool has_policy;
 	struct cvm_policy policy;
 	enum cvm_snp_product product;
+	/* {"evidence": ...}: the parsed bundle, or why it does not parse */
+	bool is_bundle;
+	struct cvm_evidence *ev;
+	int ev_r;
+	char ev_err[256];
+	uint8_t nonce[CVM_EVIDENCE_NONCE_MAX];
+	size_t nonce_len;
+	bool require_tpm, require_ima;
 };
 
 /* looks_like_snp tells a report from a quote by the fixed header: an SNP
@@ -77,6 +99,73 @@ static int decode_hex_field(const json_t *v, const char *name, uint8_t **out, si
 	return CVM_OK;
 }
 
+static bool known_key(const char *key)
+{
+	static const char *const keys[] = {"quote",  "report",  "evidence",    "nonce",
+	                                   "policy", "product", "require_tpm", "require_ima"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int parse_flag(const json_t *o, const char *name, bool *out, char *err, size_t err_len)
+{
+	const json_t *v = json_object_get(o, name);
+
+	if (v == NULL)
+		return CVM_OK;
+	if (!json_is_boolean(v)) {
+		(void)snprintf(err, err_len, "\"%s\" must be true or false", name);
+		return CVM_E_FORMAT;
+	}
+	*out = json_is_true(v);
+	return CVM_OK;
+}
+
+/* parse_bundle reads "evidence", "nonce" and the require_* flags. A bundle
+ * that cvm_evidence_parse refuses is no request error: it is the evidence
+ * at fault, rejected with the parser's reason (rq->ev_r, rq->ev_err). */
+static int parse_bundle(const json_t *o, struct request *rq, char *err, size_t err_len)
+{
+	const json_t *v = json_object_get(o, "nonce");
+	char *text;
+	int r;
+
+	/* cvm_hex_decode refuses more than sizeof(rq->nonce) bytes */
+	if (!json_is_string(v) ||
+	    cvm_hex_decode(json_string_value(v), json_string_length(v), rq->nonce, sizeof(rq->nonce),
+	                   &rq->nonce_len) != CVM_OK ||
+	    rq->nonce_len < CVM_EVIDENCE_NONCE_MIN) {
+		(void)snprintf(err, err_len,
+		               "\"nonce\" is required with \"evidence\": the nonce the bundle answers, %u "
+		               "to %u bytes as hex",
+		               CVM_EVIDENCE_NONCE_MIN, CVM_EVIDENCE_NONCE_MAX);
+		return CVM_E_FORMAT;
+	}
+	if (parse_flag(o, "require_tpm", &rq->require_tpm, err, err_len) != CVM_OK ||
+	    parse_flag(o, "require_ima", &rq->require_ima, err, err_len) != CVM_OK)
+		return CVM_E_FORMAT;
+	v = json_object_get(o, "evidence");
+	if (!json_is_object(v)) {
+		(void)snprintf(err, err_len,
+		               "\"evidence\" must be an object: the bundle as cvm-agentd's GetEvidence "
+		               "answers it");
+		return CVM_E_FORMAT;
+	}
+	/* the bundle's parser reads text; the body's size bounds it */
+	text = json_dumps(v, JSON_COMPACT);
+	if (text == NULL)
+		return CVM_E_NOMEM;
+	rq->ev_r =
+	    cvm_evidence_parse((const uint8_t *)text, strlen(text), &rq->ev, rq->ev_err, sizeof(rq->ev_err));
+	free(text);
+	r = rq->ev_r == CVM_E_NOMEM ? CVM_E_NOMEM : CVM_OK;
+	return r;
+}
+
 static int parse_json(const struct cvm_http_req *req, struct request *rq, char *err, size_t err_len)
 {
 	json_error_t je;
@@ -92,27 +181,42 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 	}
 	json_object_foreach(o, key, v)
 	{
-		/* no "nonce": a nonce that were accepted but not checked would
-		 * mislead; the policy's report_data is the check */
-		if (strcmp(key, "quote") != 0 && strcmp(key, "report") != 0 && strcmp(key, "policy") != 0 &&
-		    strcmp(key, "product") != 0) {
-			(void)snprintf(
-			    err, err_len,
-			    "unknown key in the request (known: quote, report, policy, product; an "
-			    "expected nonce goes into the policy as report_data)");
+		if (!known_key(key)) {
+			(void)snprintf(err, err_len,
+			               "unknown key in the request (known: quote, report, evidence, nonce, "
+			               "policy, product, require_tpm, require_ima)");
 			goto out;
 		}
 	}
-	if ((json_object_get(o, "quote") != NULL) == (json_object_get(o, "report") != NULL)) {
-		(void)snprintf(err, err_len, "give exactly one of \"quote\" and \"report\"");
+	if ((json_object_get(o, "quote") != NULL) + (json_object_get(o, "report") != NULL) +
+	        (json_object_get(o, "evidence") != NULL) !=
+	    1) {
+		(void)snprintf(err, err_len, "give exactly one of \"quote\", \"report\" and \"evidence\"");
 		goto out;
 	}
-	rq->is_snp = json_object_get(o, "report") != NULL;
-	r = decode_hex_field(json_object_get(o, rq->is_snp ? "report" : "quote"),
-	                     rq->is_snp ? "report" : "quote", &rq->owned, &rq->len, err, err_len);
-	rq->evidence = rq->owned;
-	if (r != CVM_OK)
-		goto out;
+	rq->is_bundle = json_object_get(o, "evidence") != NULL;
+	if (rq->is_bundle) {
+		r = parse_bundle(o, rq, err, err_len);
+		if (r != CVM_OK)
+			goto out;
+	} else {
+		/* a nonce that were accepted but not checked would mislead: for a
+		 * bare quote or report the policy's report_data is the check */
+		if (json_object_get(o, "nonce") != NULL || json_object_get(o, "require_tpm") != NULL ||
+		    json_object_get(o, "require_ima") != NULL) {
+			(void)snprintf(err, err_len,
+			               "\"nonce\", \"require_tpm\" and \"require_ima\" go with \"evidence\" "
+			               "only (for a quote or report, an expected nonce goes into the policy "
+			               "as report_data)");
+			goto out;
+		}
+		rq->is_snp = json_object_get(o, "report") != NULL;
+		r = decode_hex_field(json_object_get(o, rq->is_snp ? "report" : "quote"),
+		                     rq->is_snp ? "report" : "quote", &rq->owned, &rq->len, err, err_len);
+		rq->evidence = rq->owned;
+		if (r != CVM_OK)
+			goto out;
+	}
 	r = CVM_E_FORMAT;
 	v = json_object_get(o, "product");
 	if (v != NULL) {
@@ -303,6 +407,193 @@ static const char *quote_tee(const uint8_t *q, size_t len)
 	return tee_type == 0 ? "sgx" : tee_type == 0x81 ? "tdx" : "unknown";
 }
 
+/* ---- evidence bundles -------------------------------------------------- */
+
+/* pcrs_json writes the PCR values a verified TPM quote covers:
+ * {"sha256": {"0": hex, ...}, ...}. */
+static json_t *pcrs_json(const struct cvm_tpm_pcrs *p)
+{
+	json_t *o = json_object();
+
+	for (size_t b = 0; o != NULL && p != NULL && b < p->count && b < CVM_TPM_BANKS_MAX; b++) {
+		const struct cvm_tpm_pcr_bank *bank = &p->banks[b];
+		size_t dlen = cvm_digest_len(bank->alg);
+		json_t *vals = json_object();
+		char idx[4];
+
+		for (unsigned i = 0; vals != NULL && dlen != 0 && i < CVM_TPM_PCR_COUNT; i++) {
+			if ((bank->valid & (1u << i)) == 0)
+				continue;
+			(void)snprintf(idx, sizeof(idx), "%u", i);
+			(void)set_hex(vals, idx, bank->values[i], dlen);
+		}
+		if (vals == NULL || json_object_set_new(o, cvm_digest_name(bank->alg), vals) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static json_t *tpm_json(const struct cvm_evidence *ev, const struct cvm_evidence_result *res)
+{
+	const struct cvm_tpm_attest *a = &res->tpm.attest;
+	char sel[256];
+	json_t *o;
+
+	if (!res->has_tpm)
+		return json_null();
+	o = json_pack("{s:b, s:b, s:I, s:I, s:I}", "verified", res->tpm_verified, "ak_recorded",
+	              res->ak_recorded, "reset_count", (json_int_t)a->reset_count, "restart_count",
+	              (json_int_t)a->restart_count, "clock", (json_int_t)a->clock);
+	if (o == NULL)
+		return NULL;
+	if (res->ak_name_len != 0)
+		(void)set_hex(o, "ak_name", res->ak_name, res->ak_name_len);
+	else
+		(void)json_object_set_new(o, "ak_name", json_null());
+	if (a->magic != 0) {
+		cvm_tpm_pcr_sel_format(&a->pcr_sel, sel, sizeof(sel));
+		(void)json_object_set_new(o, "pcr_selection", json_string(sel));
+	} else {
+		(void)json_object_set_new(o, "pcr_selection", json_null());
+	}
+	/* the bundle's PCR values only once the quote's digest covered them */
+	(void)json_object_set_new(o, "pcrs",
+	                          res->tpm_verified ? pcrs_json(cvm_evidence_pcrs(ev)) : json_null());
+	return o;
+}
+
+static json_t *ima_json(const struct cvm_evidence_result *res)
+{
+	if (!res->has_ima)
+		return json_null();
+	return json_pack("{s:b, s:s?, s:I, s:I}", "verified", res->ima_verified, "bank",
+	                 res->ima_bank != 0 ? cvm_digest_name(res->ima_bank) : NULL, "quoted_entries",
+	                 (json_int_t)res->ima_quoted_entries, "total_entries",
+	                 (json_int_t)res->ima_total_entries);
+}
+
+static json_t *bundle_json(const struct cvm_evidence *ev, const struct cvm_evidence_result *res,
+                           bool simulated)
+{
+	if (ev == NULL)
+		return json_pack("{s:b, s:b, s:b, s:I, s:b, s:n, s:n}", "simulated", simulated,
+		                 "tee_verified", false, "bound", false, "event_count", (json_int_t)0,
+		                 "rtmrs_replayed", false, "tpm", "ima");
+	return json_pack("{s:b, s:b, s:b, s:I, s:b, s:o, s:o}", "simulated", simulated, "tee_verified",
+	                 res->tee_verified, "bound", res->bound, "event_count", (json_int_t)res->event_count,
+	                 "rtmrs_replayed", res->rtmrs_replayed, "tpm", tpm_json(ev, res), "ima",
+	                 ima_json(res));
+}
+
+/* bundle_verify answers a request with an evidence bundle. */
+static void bundle_verify(struct vd_ctx *ctx, const struct request *rq, const struct cvm_policy *policy,
+                          struct cvm_report *rep, struct cvm_http_resp *resp)
+{
+	static struct cvm_evidence_result res; /* large; one handler runs at a time per worker */
+	struct cvm_dcap_collateral *dcap = NULL;
+	struct cvm_amd_collateral *amd = NULL;
+	struct cvm_evidence_opts opts;
+	struct cvm_cache_info info;
+	const uint8_t *tee_bytes = NULL, *root = NULL;
+	size_t tee_len = 0, root_len = 0;
+	const char *tee = "unknown";
+	char err[512], anchor[CVM_VD_ANCHOR_MAX];
+	int64_t now = vd_now(ctx), t0;
+	bool snp = false, simulated = false;
+	json_t *o = NULL, *meas = NULL, *adv = NULL;
+	int r = CVM_OK, vr;
+
+	err[0] = '\0';
+	memset(&res, 0, sizeof(res));
+	memset(&info, 0, sizeof(info));
+	memset(&opts, 0, sizeof(opts));
+	if (rq->ev == NULL) {
+		cvm_report_add(rep, "evidence.parse", false, "the bundle does not parse: %s",
+		               rq->ev_err[0] != '\0' ? rq->ev_err : cvm_strerror(rq->ev_r));
+		vr = rq->ev_r;
+		goto answer;
+	}
+	snp = cvm_evidence_platform(rq->ev) == CVM_EVIDENCE_SNP;
+	tee = snp ? "snp" : "tdx";
+	root = snp ? ctx->amd_root : ctx->intel_root;
+	root_len = snp ? ctx->amd_root_len : ctx->intel_root_len;
+	cvm_evidence_tee(rq->ev, &tee_bytes, &tee_len);
+	t0 = vd_now_us();
+	if (snp)
+		r = cvm_cache_amd(ctx->cache, tee_bytes, tee_len, rq->product, NULL, 0, now, 0, &amd, &info,
+		                  err, sizeof(err));
+	else
+		r = cvm_cache_dcap(ctx->cache, tee_bytes, tee_len, now, 0, &dcap, &info, err, sizeof(err));
+	vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
+	if (r != CVM_OK && !evidence_error(r)) {
+		vd_metrics_verification(ctx, VD_API_CVMKIT, VD_ERROR);
+		cvm_http_resp_error(resp, 503,
+		                    "the collateral for this bundle's %s cannot be had or used: %s",
+		                    snp ? "report" : "quote", err[0] != '\0' ? err : cvm_strerror(r));
+		goto out;
+	}
+	if (r != CVM_OK) {
+		/* a quote or report that cannot name its collateral */
+		cvm_report_add(rep, "collateral", false, "%s", err[0] != '\0' ? err : cvm_strerror(r));
+		vr = r;
+		goto answer;
+	}
+	opts.nonce = rq->nonce;
+	opts.nonce_len = rq->nonce_len;
+	opts.dcap = dcap;
+	opts.amd = amd;
+	opts.root_der = root;
+	opts.root_der_len = root_len;
+	opts.at = now;
+	opts.policy = policy;
+	opts.require_tpm = rq->require_tpm;
+	opts.require_ima = rq->require_ima;
+	vr = cvm_evidence_verify(rq->ev, &opts, rep, &res);
+answer:
+	if (vr == CVM_E_NOMEM) {
+		vd_metrics_verification(ctx, VD_API_CVMKIT, VD_ERROR);
+		cvm_http_resp_error(resp, 500, "out of memory");
+		goto out;
+	}
+	vd_metrics_verification(ctx, VD_API_CVMKIT, vr == CVM_OK ? VD_OK : VD_REJECTED);
+	/* simulated evidence is labelled, whatever the verdict */
+	simulated = (rq->ev != NULL && cvm_evidence_claims_simulated(rq->ev)) ||
+	            (root != NULL && cvm_tee_is_simulated_root(root, root_len));
+	if (info.anchor[0] != '\0')
+		(void)snprintf(anchor, sizeof(anchor), "%s", info.anchor);
+	else
+		vd_anchor_name(ctx, tee, anchor, sizeof(anchor));
+	adv = json_array();
+	for (size_t i = 0; adv != NULL && !snp && i < res.dcap.advisory_count && i < CVM_ADVISORIES_MAX; i++)
+		(void)json_array_append_new(adv, json_string(res.dcap.advisory_ids[i]));
+	if (snp)
+		meas = measurements_snp(&res.amd);
+	else
+		meas = res.dcap.quote.tee == CVM_TEE_TDX ? measurements_dcap(&res.dcap) : json_object();
+	o = json_pack(
+	    "{s:b, s:s, s:s?, s:o, s:o, s:o, s:s, s:o, s:s?, s:o}", "ok", vr == CVM_OK, "tee", tee,
+	    "tcb_status",
+	    snp || res.dcap.tcb_status == CVM_TCB_NONE ? NULL : cvm_tcb_status_name(res.dcap.tcb_status),
+	    "advisory_ids", adv, "measurements", meas, "steps", steps_json(rep), "trust_anchor", anchor,
+	    "collateral", collateral_json(&info, now), "reason",
+	    vr == CVM_OK ? NULL
+	                 : (cvm_report_reason(rep) != NULL ? cvm_report_reason(rep) : cvm_strerror(vr)),
+	    "evidence", bundle_json(rq->ev, &res, simulated));
+	adv = NULL; /* transferred (json_pack "o" steals, also on failure) */
+	meas = NULL;
+	if (o == NULL) {
+		cvm_http_resp_error(resp, 500, "cannot build the answer");
+		goto out;
+	}
+	cvm_http_resp_json(resp, 200, o);
+out:
+	json_decref(o);
+	cvm_dcap_collateral_free(dcap);
+	cvm_amd_collateral_free(amd);
+}
+
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	static struct cvm_report rep; /* large; one handler runs at a time per worker */
@@ -332,6 +623,10 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		goto out;
 	}
 	policy = rq.has_policy ? &rq.policy : &ctx->policy;
+	if (rq.is_bundle) {
+		bundle_verify(ctx, &rq, policy, &rep, resp);
+		goto out;
+	}
 	t0 = vd_now_us();
 	if (rq.is_snp) {
 		struct cvm_amd_verified *av = NULL;
@@ -392,4 +687,5 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 out:
 	json_decref(o);
 	free(rq.owned);
+	cvm_evidence_free(rq.ev);
 }

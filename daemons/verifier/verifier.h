@@ -164,7 +164,9 @@ void vd_dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struc
  * that is a raw DCAP quote or SEV-SNP report (Content-Type
  * application/octet-stream, an SNP report's product as ?product=), or JSON
  * {"quote": hex} / {"report": hex} with an optional "policy" object and
- * "product"; an expected nonce is the policy's report_data. */
+ * "product"; an expected nonce is the policy's report_data. Or JSON
+ * {"evidence": bundle, "nonce": hex} (include/cvmkit/evidence.h) with the
+ * optional "policy", "product", "require_tpm" and "require_ima". */
 void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 #endif

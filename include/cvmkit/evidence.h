@@ -139,6 +139,11 @@ CVM_API bool cvm_evidence_has_tpm(const struct cvm_evidence *ev);
 CVM_API bool cvm_evidence_has_ima(const struct cvm_evidence *ev);
 /* cvm_evidence_pcrs lends the bundle's PCR values (NULL without a TPM part). */
 CVM_API const struct cvm_tpm_pcrs *cvm_evidence_pcrs(const struct cvm_evidence *ev);
+/* cvm_evidence_tee lends the bundle's TEE quote (TDX) or report (SEV-SNP)
+ * bytes, as decoded from its hex: valid while `ev` lives. For naming the
+ * collateral the evidence needs (cvm_cache_dcap, cvm_cache_amd) before
+ * cvm_evidence_verify; nothing about them is verified. */
+CVM_API void cvm_evidence_tee(const struct cvm_evidence *ev, const uint8_t **out, size_t *out_len);
 
 /* struct cvm_evidence_opts is what the verifier trusts and requires. */
 struct cvm_evidence_opts {

@@ -186,6 +186,12 @@ const struct cvm_tpm_pcrs *cvm_evidence_pcrs(const struct cvm_evidence *ev)
 	return ev->has_tpm ? &ev->pcrs : NULL;
 }
 
+void cvm_evidence_tee(const struct cvm_evidence *ev, const uint8_t **out, size_t *out_len)
+{
+	*out = ev->quote;
+	*out_len = ev->quote_len;
+}
+
 /* err_set writes the reason of a parse failure and returns `r`. */
 __attribute__((format(printf, 4, 5))) static int err_set(char *err, size_t err_len, int r, const char *fmt,
                                                          ...)
