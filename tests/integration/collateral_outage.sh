@@ -345,6 +345,221 @@ s = json.load(urllib.request.urlopen(sys.argv[1] + "/_stats"))
 assert s["total"] == 4 and all(n == 1 for n in s["requests"].values()), s["requests"]' "$U" && pass ||
 	fail "concurrent: $N verifies on an empty cache made these requests (want one per item): $(curl -s "$U/_stats")"
 upstream_mode ok
+upstream_stop
+
+# ---- 7. SEV-SNP: the same checks on AMD's KDS paths -------------------------------------------
+# The real SNP vectors hold no AMD CRL, which every report's collateral needs,
+# so a simulated platform stands in: its collateral/snp folder (VCEK, ASK+ARK
+# chain, CRL signed by its mock ARK) is what the vendor upstream serves, its
+# ARK is the configured AMD anchor (--root / --amd-root), and its report
+# (version 3, so it names its product) is what is verified. An older generation
+# of the CRL, re-signed by the same ARK key a year and more earlier
+# (cvm sim refresh --at), is what the `expired` mode serves: valid signature,
+# valid chain, only its window is past (shown: the same bytes store at a time
+# inside that window).
+# Platform at SAT: certificates from SAT-1y to SAT+10y, the CRL from SAT-1d to SAT+1y.
+SAT=1750330000
+"$CVM" -q sim init "$tmp/sim" --at "$SAT" >/dev/null
+"$CVM" -q sim quote "$tmp/sim" --snp --report-data "$(printf '%0128d' 7)" --out "$tmp/snp.bin" >/dev/null
+SD="$tmp/sim/collateral/snp"
+ARK="$SD/ark.pem"
+mkdir -p "$tmp/simold"
+cp -r "$tmp/sim/." "$tmp/simold/"
+"$CVM" -q sim refresh "$tmp/simold" --at $((SAT - 400 * 86400)) >/dev/null # its CRL: SAT-401d .. SAT-35d
+cmp -s "$SD/vcek.der" "$tmp/simold/collateral/snp/vcek.der" && cmp -s "$SD/cert_chain.pem" "$tmp/simold/collateral/snp/cert_chain.pem" &&
+	! cmp -s "$SD/crl.der" "$tmp/simold/collateral/snp/crl.der" && pass ||
+	fail "snp: the refreshed old platform does not share the VCEK and chain, or its CRL is the same"
+R="$tmp/snp.bin"
+upstream_start "$tmp/up-snp" --no-vectors --dir "$SD" --dir "$tmp/simold/collateral/snp"
+U="$UPSTREAM_URL"
+# the report's own VCEK URL (chip ID at 0x1A0, reported TCB at 0x180, Milan layout)
+svurl="$(python3 -c '
+import sys
+r = open(sys.argv[1], "rb").read()
+t = r[0x180:0x188]
+print("/vcek/v1/Milan/%s?blSPL=%d&teeSPL=%d&snpSPL=%d&ucodeSPL=%d" % (r[0x1A0:0x1E0].hex(), t[0], t[1], t[6], t[7]))' "$R")"
+svpath="${svurl%%\?*}"
+s="$(http "$U$svurl")"
+[ "$s" = 200 ] && same_file "$tmp/body" "$SD/vcek.der" && pass ||
+	fail "snp upstream: the sim report's VCEK URL: status $s or not the platform's vcek.der"
+s="$(http "$U/vcek/v1/Milan/crl")"
+[ "$s" = 200 ] && same_file "$tmp/body" "$SD/crl.der" && pass ||
+	fail "snp upstream: /vcek/v1/Milan/crl: status $s or not the current generation's crl.der"
+upstream_reset_stats
+
+# snp_verify CACHE OUT ARGS...: cvm quote verify of the SNP report from the cache, JSON to OUT; prints the exit code
+snp_verify() {
+	local cache="$1" out="$2" rc=0
+	shift 2
+	"$CVM" quote verify "$R" --cache "$cache" --root "$ARK" --at "$SAT" --json "$@" >"$out" 2>"$tmp/err" || rc=$?
+	echo "$rc"
+}
+snp_status() { "$CVM" collateral status --cache "$1" --at "${2:-$SAT}" --json 2>/dev/null; }
+snp_count() { snp_status "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
+# each item, its exact request
+want_reqs="$svurl /vcek/v1/Milan/cert_chain /vcek/v1/Milan/crl"
+reqs_are() { # prints nothing when /_stats holds exactly one request for each of $want_reqs and no other
+	curl -fsS "$U/_stats" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["requests"]
+want = sys.argv[1].split()
+if sorted(r) != sorted(want) or any(n != 1 for n in r.values()):
+    print(r)' "$want_reqs"
+}
+
+# fill: fetch, then a verify that makes no request
+SA="$tmp/snp-a"
+rc=0
+"$CVM" collateral fetch "$R" --cache "$SA" --amd-url "$U" --amd-root "$ARK" --at "$SAT" >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 0 ] && pass || fail "snp fetch on an empty cache: exit $rc: $(cat "$tmp/err")"
+x="$(reqs_are)"
+[ -z "$x" ] && pass || fail "snp fetch: the upstream saw $x, want one request each for $want_reqs"
+[ "$(snp_count "$SA")" = 3 ] && pass || fail "snp status after fetch: $(snp_status "$SA")"
+upstream_reset_stats
+rc="$(snp_verify "$SA" "$tmp/v.json" --amd-url "$U")"
+[ "$rc" = 0 ] && pass || fail "snp verify from the filled cache: exit $rc: $(cat "$tmp/err")"
+python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verdict"] == "accepted" and j["tee"] == "snp", j.get("reason")
+c = j["collateral"]
+assert c["source"] == "cache" and c["stale"] is False and c["items"] == 3, c' "$tmp/v.json" && pass ||
+	fail "snp verify from the filled cache: $(head -c 400 "$tmp/v.json")"
+[ "$(upstream_count "")" = 0 ] && pass || fail "snp verify on a filled cache made $(upstream_count "") upstream requests"
+snp_status "$SA" >"$tmp/snp-a.json"
+
+# a bad signature on each item: nothing of it stored, the verify fails naming the signature
+for what in VCEK:"$svpath" chain:/vcek/v1/Milan/cert_chain CRL:/vcek/v1/Milan/crl; do
+	name="${what%%:*}"
+	upstream_mode badsig "${what#*:}"
+	SC="$tmp/snp-bad-$name"
+	rc=0
+	"$CVM" collateral fetch "$R" --cache "$SC" --amd-url "$U" --amd-root "$ARK" --at "$SAT" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	[ "$rc" = 3 ] && pass || fail "snp fetch with a badsig $name: exit $rc, want 3: $(cat "$tmp/err")"
+	grep -qiE "signature|not validly signed" "$tmp/err" && pass ||
+		fail "snp fetch with a badsig $name does not name the signature: $(cat "$tmp/err")"
+	python3 -c '
+import json, sys
+items = [i["name"] for i in json.load(sys.stdin)["items"]]
+n = sys.argv[1]
+bad = {"VCEK": lambda x: not x.endswith(("/crl", "/cert_chain")), "chain": lambda x: x.endswith("/cert_chain"),
+       "CRL": lambda x: x.endswith("/crl")}[n]
+assert not any(bad(x) for x in items) and len(items) < 3, items' "$name" < <(snp_status "$SC") && pass ||
+		fail "snp badsig $name: the cache holds $(snp_status "$SC")"
+	rc="$(snp_verify "$SC" "$tmp/v.json" --amd-url "$U")"
+	[ "$rc" != 0 ] && grep -qiE "signature|not validly signed" "$tmp/err" && pass ||
+		fail "snp verify with a badsig $name passed or gave another reason: exit $rc: $(cat "$tmp/err")"
+	# a refresh that brings the bad item keeps the good one (served stale)
+	rc="$(snp_verify "$SA" "$tmp/v.json" --amd-url "$U" --refresh)"
+	[ "$rc" = 0 ] && [ "$(jq_py "$tmp/v.json" 'j["collateral"]["source"]')" = stale ] && pass ||
+		fail "snp badsig $name refresh: exit $rc, collateral $(jq_py "$tmp/v.json" 'j.get("collateral")' 2>/dev/null)"
+	snp_status "$SA" >"$tmp/snp-a2.json"
+	cmp -s "$tmp/snp-a.json" "$tmp/snp-a2.json" && pass || fail "snp: a badsig $name refresh changed the cached items"
+	upstream_mode ok
+done
+
+# an expired CRL (the older generation, same ARK key): never stored
+upstream_mode expired /vcek/v1/Milan/crl
+s="$(http "$U/vcek/v1/Milan/crl")"
+[ "$s" = 200 ] && same_file "$tmp/body" "$tmp/simold/collateral/snp/crl.der" && pass ||
+	fail "snp upstream: mode expired: status $s or not the older generation's CRL"
+SX="$tmp/snp-d"
+rc=0
+"$CVM" collateral fetch "$R" --cache "$SX" --amd-url "$U" --amd-root "$ARK" --at "$SAT" >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 3 ] && grep -qi "expire" "$tmp/err" && pass || fail "snp fetch of an expired CRL: exit $rc: $(cat "$tmp/err")"
+python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["count"] == 2 and not any(i["name"].endswith("/crl") for i in j["items"]), j' < <(snp_status "$SX") && pass ||
+	fail "snp expired CRL: the cache holds $(snp_status "$SX")"
+rc="$(snp_verify "$SX" "$tmp/v.json" --amd-url "$U")"
+[ "$rc" != 0 ] && grep -qi "expire" "$tmp/err" && pass || fail "snp verify with an expired CRL: exit $rc: $(cat "$tmp/err")"
+# the same bytes at a time inside their window: stored (so only the time refused them above)
+rc=0
+"$CVM" collateral fetch "$R" --cache "$tmp/snp-d-then" --amd-url "$U" --amd-root "$ARK" --at $((SAT - 100 * 86400)) -q \
+	>/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 0 ] && [ "$(snp_count "$tmp/snp-d-then" $((SAT - 100 * 86400)))" = 3 ] && pass || fail "snp: the older CRL inside its own window was not stored: exit $rc: $(cat "$tmp/err")"
+upstream_mode ok
+
+# outages: verify passes from the cache, stale with the age
+# snp_outage WHAT AGE ARGS...: a verify with --refresh AGE seconds after the items were fetched
+snp_outage() {
+	local what="$1" age="$2" rc t0 el
+	shift 2
+	t0=$(date +%s%N)
+	rc="$(snp_verify "$SA" "$tmp/v.json" --amd-url "$U" --refresh --at $((SAT + age)) "$@")"
+	el=$((($(date +%s%N) - t0) / 1000000))
+	if [ "$rc" != 0 ]; then
+		fail "snp $what: verify from the cache failed: exit $rc: $(cat "$tmp/err")"
+		return
+	fi
+	python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j["collateral"]
+assert j["verdict"] == "accepted", j.get("reason")
+assert c["source"] == "stale" and c["stale"] is True, c
+assert c["age_s"] == int(sys.argv[2]), c
+assert c["upstream_error"], c' "$tmp/v.json" "$age" && pass ||
+		fail "snp $what: verdict does not say stale with age and the upstream's error: $(head -c 600 "$tmp/v.json")"
+	echo "collateral_outage: snp $what: verify from the cache took $el ms"
+}
+# An hour after the fill, every item failing: the age is the oldest item's. The modes below fail
+# one item each, and the refresh of the others succeeds (their fetch time is then SAT again).
+upstream_mode 500 /vcek/
+snp_outage "500" 3600
+grep -q "HTTP 500" "$tmp/v.json" && pass || fail "snp 500: the upstream error does not name the 500: $(head -c 600 "$tmp/v.json")"
+upstream_mode ok
+upstream_reset_stats
+upstream_mode 429 /vcek/v1/Milan/crl retry_after=1
+snp_outage "429 + Retry-After: 1" 0
+python3 -c '
+import json, sys, urllib.request
+s = json.load(urllib.request.urlopen(sys.argv[1] + "/_stats"))
+t = s["times"].get("/vcek/v1/Milan/crl", [])[:4]  # the first verify: 1 try + 3 retries
+assert len(t) == 4, t
+gaps = [b - a for a, b in zip(t, t[1:])]
+assert min(gaps) >= 0.9, gaps' "$U" && pass || fail "snp 429: the retries did not wait Retry-After (1 s): $(curl -s "$U/_stats")"
+upstream_mode ok
+upstream_mode hang "$svpath"
+snp_outage "hang (--timeout 500)" 0 --timeout 500
+upstream_mode ok
+upstream_mode close /vcek/v1/Milan/cert_chain
+snp_outage "connection reset" 0
+"$CVM" quote verify "$R" --cache "$SA" --root "$ARK" --at "$SAT" --amd-url "$U" --refresh >"$tmp/out" 2>&1 || true
+grep -q "^collateral: stale, 3 items, age 0 s.*stale: the refresh failed: cannot reach .*/vcek/v1/Milan/cert_chain" "$tmp/out" &&
+	grep -q "^verdict: accepted (SEV-SNP v3, Milan" "$tmp/out" && pass ||
+	fail "snp connection reset: text verdict: $(grep -E "^(collateral|verdict)" "$tmp/out")"
+
+# the upstream comes back: two hours on (every item was last fetched at SAT), past a short refresh
+# setting, the next call refreshes by itself
+upstream_mode ok
+upstream_reset_stats
+rc=0
+"$CVM" quote verify "$R" --cache "$SA" --root "$ARK" --at $((SAT + 7200)) --json --amd-url "$U" --refresh-after 60 \
+	>"$tmp/v.json" 2>"$tmp/err" || rc=$?
+[ "$rc" = 0 ] && [ "$(jq_py "$tmp/v.json" 'j["collateral"]["stale"]')" = False ] &&
+	[ "$(jq_py "$tmp/v.json" 'j["collateral"]["source"]')" = upstream ] && pass ||
+	fail "snp upstream back: exit $rc, collateral $(jq_py "$tmp/v.json" 'j.get("collateral")' 2>/dev/null): $(cat "$tmp/err")"
+[ "$(upstream_count /vcek/v1/Milan/)" -ge 1 ] && pass || fail "snp upstream back: no KDS request counted"
+
+# N concurrent verifies on an empty cache: one request per item
+upstream_reset_stats
+upstream_mode slow "" ms=300
+pids=()
+for i in $(seq 1 $N); do
+	"$CVM" quote verify "$R" --cache "$tmp/snp-e" --root "$ARK" --amd-url "$U" --at "$SAT" -q >"$tmp/sconc.$i" 2>&1 &
+	pids+=($!)
+done
+ok=0
+for p in "${pids[@]}"; do
+	wait "$p" && ok=$((ok + 1))
+done
+[ "$ok" = "$N" ] && pass || fail "snp concurrent: $ok of $N verifies passed: $(cat "$tmp"/sconc.*)"
+x="$(reqs_are)"
+[ -z "$x" ] && pass || fail "snp concurrent: $N verifies on an empty cache made $x, want one request each for $want_reqs"
+upstream_mode ok
+upstream_stop
 
 echo "collateral_outage: $checks checks passed, $failures failed"
 [ "$failures" -eq 0 ]
