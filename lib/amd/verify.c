@@ -543,8 +543,9 @@ static int anchor_pick(struct cvm_amd_verified *v, const struct chain_in *in, co
 			cvm_report_add(
 			    rep, "ark", false,
 			    "the chain's ARK '%s' is not one of AMD's ARKs built into cvmkit "
-			    "(Milan, Genoa, Turin): it is not trusted (give --root to trust another "
-			    "root)",
+			    "(Milan, Genoa, Turin): it is not trusted (to trust another root, name it as "
+			    "the anchor: cvm quote verify --root, cvm collateral --amd-root, "
+			    "cvm-verifierd [trust] amd_root)",
 			    cn);
 		} else {
 			cvm_report_add(
