@@ -133,20 +133,20 @@ struct cvm_httpd {
 	unsigned conn_count; /* admitted connections */
 	size_t held;         /* bytes of all connections */
 	bool paused;         /* no free record: accepting is off */
-	/* The accept gate (cvm_httpd_set_accept_gate): `open` counts records
-	 * in use; while `gated`, accepting is off and `probe` looks every
-	 * GATE_PROBE_MS whether the gate opened or connections wait that no
-	 * one else takes. */
-	cvm_httpd_gate gate;
-	void *gate_ctx;
-	bool gated;
-	unsigned open;
-	unsigned probe_hits;
-	int64_t gate_off_until_us;
-	struct event *probe;
 	bool closing; /* in cvm_httpd_free: the listeners are gone */
 	size_t listener_count;
 	struct httpd_listener listeners[CVM_HTTPD_LISTENERS_MAX];
+	/* The accept gate (cvm_httpd_set_accept_gate): `open` counts records
+	 * in use; while `gated`, accepting is off and `probe` looks every
+	 * GATE_PROBE_US whether the gate opened or connections wait that no
+	 * one else takes. */
+	cvm_httpd_gate gate;
+	void *gate_ctx;
+	struct event *probe;
+	int64_t gate_off_until_us;
+	unsigned open;
+	unsigned probe_hits;
+	bool gated;
 };
 
 /* The servers alive in this process. A listener's error callback gets the
@@ -780,15 +780,15 @@ static void accepting_set(struct cvm_httpd *h, bool on)
 	}
 }
 
-/* GATE_PROBE_MS: how often a gated server looks again; GATE_OVERRIDE_US:
+/* GATE_PROBE_US: how often a gated server looks again; GATE_OVERRIDE_US:
  * how long it ignores its gate after finding connections that waited two
  * probes (the servers that should take them are busy or stuck). */
-#define GATE_PROBE_MS 50
+#define GATE_PROBE_US 50000L
 #define GATE_OVERRIDE_US 1000000
 
 static void gate_set(struct cvm_httpd *h, bool gated)
 {
-	struct timeval tv = {0, GATE_PROBE_MS * 1000};
+	struct timeval tv = {0, GATE_PROBE_US};
 
 	if (gated == h->gated)
 		return;
@@ -819,14 +819,14 @@ static void gate_eval(struct cvm_httpd *h)
 	gate_set(h, !ok);
 }
 
-/* gate_probe runs every GATE_PROBE_MS while gated: the gate may have opened
+/* gate_probe runs every GATE_PROBE_US while gated: the gate may have opened
  * (the other servers took connections); and a listening socket that stays
  * readable over two probes holds connections no other server takes. */
 static void gate_probe(evutil_socket_t fd, short what, void *arg)
 {
 	struct cvm_httpd *h = arg;
 	struct pollfd pf[CVM_HTTPD_LISTENERS_MAX];
-	struct timeval tv = {0, GATE_PROBE_MS * 1000};
+	struct timeval tv = {0, GATE_PROBE_US};
 	nfds_t n = 0;
 
 	(void)fd;
