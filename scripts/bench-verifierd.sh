@@ -380,8 +380,7 @@ errs="$(jget "$summary" errors)"
 [ "$errs" = 0 ] || missed="$missed $errs errors;"
 case "$(jget "$mem" flat)" in
 true) ;;
-false) missed="$missed memory not flat (last window $(jget "$mem" last_window_kib) KiB," \
-	"first $(jget "$mem" first_window_kib) KiB);" ;;
+false) missed="$missed memory not flat (last window $(jget "$mem" last_window_kib) KiB, first $(jget "$mem" first_window_kib) KiB);" ;;
 *) unknown="$unknown memory not sampled;" ;;
 esac
 targets="(targets: >= 80% of the in-process warm rate, p99 < 5 ms, zero errors, memory flat)"
