@@ -223,11 +223,26 @@ int cvm_cache_amd(struct cvm_cache *c, const uint8_t *report, size_t len, enum c
 
 /* ---- warm --------------------------------------------------------------- */
 
-static struct coll_warm *warm_find(struct cvm_cache *c, bool amd, const uint8_t key[32])
+static struct coll_warm *warm_find(struct cvm_cache *c, const uint8_t key[32])
 {
 	for (size_t i = 0; i < COLL_WARM_MAX; i++)
-		if (c->warm[i].used && c->warm[i].amd == amd && memcmp(c->warm[i].key, key, 32) == 0)
+		if (c->warm[i].used && c->warm[i].amd && memcmp(c->warm[i].key, key, 32) == 0)
 			return &c->warm[i];
+	return NULL;
+}
+
+/* warm_find_chain finds the DCAP entry of a platform's quotes: all of them
+ * carry the same PCK chain, which names the collateral (FMSPC, CA, TEE)
+ * without parsing a certificate. */
+static struct coll_warm *warm_find_chain(struct cvm_cache *c, int tee, const uint8_t *chain, size_t len)
+{
+	for (size_t i = 0; i < COLL_WARM_MAX; i++) {
+		const struct coll_warm *w = &c->warm[i];
+
+		if (w->used && !w->amd && w->tee == tee && w->chain_len == len &&
+		    memcmp(w->chain, chain, len) == 0)
+			return &c->warm[i];
+	}
 	return NULL;
 }
 
@@ -243,6 +258,7 @@ static struct coll_warm *warm_slot(struct cvm_cache *c)
 	}
 	cvm_dcap_verified_free(w->dv);
 	cvm_amd_verified_free(w->av);
+	free(w->chain);
 	memset(w, 0, sizeof(*w));
 	return w;
 }
@@ -275,7 +291,7 @@ int cvm_cache_dcap_warm(struct cvm_cache *c, const uint8_t *quote, size_t len, i
 	struct cvm_cache_info got;
 	struct cvm_quote q;
 	struct coll_warm *w;
-	uint8_t key[32], digest[32];
+	uint8_t digest[32], *chain = NULL;
 	int r;
 
 	if (out != NULL)
@@ -287,17 +303,7 @@ int cvm_cache_dcap_warm(struct cvm_cache *c, const uint8_t *quote, size_t len, i
 	r = cvm_quote_parse(quote, len, &q);
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "the quote cannot be parsed: %s", cvm_strerror(r));
-	/* A platform's quotes all carry the same PCK chain: it names the
-	 * collateral (FMSPC, CA, TEE) without parsing a certificate. */
-	{
-		uint8_t buf[64];
-
-		cvm_sha256(q.pck_chain_pem.p, q.pck_chain_pem.len, buf);
-		buf[32] = (uint8_t)q.tee;
-		memset(buf + 33, 0, 31);
-		cvm_sha256(buf, sizeof(buf), key);
-	}
-	w = warm_find(c, false, key);
+	w = warm_find_chain(c, (int)q.tee, q.pck_chain_pem.p, q.pck_chain_pem.len);
 	if (warm_hit(w, now)) {
 		warm_info(c, w, now, info);
 		*out = w->dv;
@@ -320,13 +326,22 @@ int cvm_cache_dcap_warm(struct cvm_cache *c, const uint8_t *quote, size_t len, i
 		return cvm_err_set(err, err_len, r, "the cached collateral does not verify: %s",
 		                   rep != NULL && cvm_report_reason(rep) != NULL ? cvm_report_reason(rep)
 		                                                                 : cvm_strerror(r));
-	if (w == NULL)
+	if (w == NULL) {
+		chain = malloc(q.pck_chain_pem.len + 1); /* + 1: never malloc(0) */
+		if (chain == NULL) {
+			cvm_dcap_verified_free(dv);
+			return CVM_E_NOMEM;
+		}
+		memcpy(chain, q.pck_chain_pem.p, q.pck_chain_pem.len);
 		w = warm_slot(c);
+		w->chain = chain;
+		w->chain_len = q.pck_chain_pem.len;
+		w->tee = (int)q.tee;
+	}
 	cvm_dcap_verified_free(w->dv);
 	w->dv = dv;
 	w->used = true;
 	w->amd = false;
-	memcpy(w->key, key, 32);
 	memcpy(w->items, digest, 32);
 	w->checked_at = now;
 	w->until = got.expires;
@@ -374,7 +389,7 @@ int cvm_cache_amd_warm(struct cvm_cache *c, const uint8_t *report, size_t len, e
 		buf[73] = (uint8_t)need.keys[0].hwid_len;
 		cvm_sha256(buf, sizeof(buf), key);
 	}
-	w = warm_find(c, true, key);
+	w = warm_find(c, key);
 	if (warm_hit(w, now)) {
 		warm_info(c, w, now, info);
 		*out = w->av;

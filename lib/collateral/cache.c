@@ -162,6 +162,7 @@ void cvm_cache_close(struct cvm_cache *c)
 	for (size_t i = 0; i < COLL_WARM_MAX; i++) {
 		cvm_dcap_verified_free(c->warm[i].dv);
 		cvm_amd_verified_free(c->warm[i].av);
+		free(c->warm[i].chain);
 	}
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);

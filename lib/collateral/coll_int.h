@@ -30,7 +30,10 @@ struct coll_anchor {
 struct coll_warm {
 	bool used;
 	bool amd;
-	uint8_t key[32];   /* SHA-256 of what names the collateral (PCK chain, or report identity) */
+	uint8_t key[32];   /* AMD: SHA-256 of the report's chip identity, TCB and product */
+	uint8_t *chain;    /* DCAP: the PCK chain as the quotes carry it, compared byte for byte */
+	size_t chain_len;  /* (hashing it was a tenth of a warm lookup) */
+	int tee;           /* DCAP: the quotes' TEE */
 	uint8_t items[32]; /* SHA-256 over the bodies and chains of the items it was made from */
 	struct cvm_dcap_verified *dv;
 	struct cvm_amd_verified *av;
