@@ -9,6 +9,7 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
+#include <cvmkit/tee.h>
 
 #include "verifier.h"
 
@@ -162,4 +163,26 @@ void vd_ctx_close(struct vd_ctx *ctx)
 	ctx->amd_root = NULL;
 	ctx->intel_root_len = 0;
 	ctx->amd_root_len = 0;
+	free(ctx->sim_chain);
+	ctx->sim_chain = NULL;
+	ctx->sim_chain_len = 0;
+}
+
+bool vd_chain_is_simulated(struct vd_ctx *ctx, const uint8_t *pem, size_t len)
+{
+	uint8_t *copy;
+	bool sim;
+
+	if (ctx->sim_chain != NULL && ctx->sim_chain_len == len && memcmp(ctx->sim_chain, pem, len) == 0)
+		return ctx->sim_label;
+	sim = cvm_tee_evidence_is_simulated(NULL, 0, pem, len);
+	copy = malloc(len + 1); /* + 1: never malloc(0) */
+	if (copy != NULL) {     /* without memory, only the memo is lost */
+		memcpy(copy, pem, len);
+		free(ctx->sim_chain);
+		ctx->sim_chain = copy;
+		ctx->sim_chain_len = len;
+		ctx->sim_label = sim;
+	}
+	return sim;
 }

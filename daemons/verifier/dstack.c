@@ -550,7 +550,7 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 	}
 	v->quote_parsed = true;
 	td = &v->chk.quote.body.td;
-	v->simulated = cvm_tee_evidence_is_simulated(va->quote, va->quote_len, NULL, 0);
+	v->simulated = vd_chain_is_simulated(ctx, v->chk.quote.pck_chain_pem.p, v->chk.quote.pck_chain_pem.len);
 
 	/* 1. The quote, by Intel's rules and the policy. */
 	err[0] = '\0';

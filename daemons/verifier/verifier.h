@@ -76,7 +76,17 @@ struct vd_ctx {
 	/* how verdicts name a configured anchor: "configured: <path> (SHA-256 <hex>)" */
 	char intel_anchor[CVM_VD_ANCHOR_MAX];
 	char amd_anchor[CVM_VD_ANCHOR_MAX];
+	/* The last PCK chain labelled (simulated or not) and its label: a
+	 * platform's quotes all carry the same chain, and labelling parses
+	 * every certificate (most of a POST /verify's time). */
+	uint8_t *sim_chain;
+	size_t sim_chain_len;
+	bool sim_label;
 };
+
+/* vd_chain_is_simulated says whether a quote's PCK chain (PEM, as the
+ * quote carries it) is the simulated TEE's, remembering the last answer. */
+bool vd_chain_is_simulated(struct vd_ctx *ctx, const uint8_t *pem, size_t len);
 
 /* vd_now is the verification time: cfg->at when set, else the clock. */
 int64_t vd_now(const struct vd_ctx *ctx);

@@ -864,6 +864,57 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* A worker remembers the last PCK chain it labelled: the label must follow
+ * the chain of each request, simulated or real, in any order. */
+static void test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_chain(void **state)
+{
+	json_t *sim = fixture(FIX "tdx-lite-getquote.json"), *real = fixture(FIX "tdx-lite-getquote.json");
+	json_t *seq[4], *a;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0, count = 0;
+	char *hex, err[256], cache[96], root_path[128];
+	const bool want[4] = {true, false, true, false};
+
+	(void)state;
+	sim_quote(sim, false, &quote, &quote_len);
+	hex = cvm_hex_encode_new(quote, quote_len);
+	assert_non_null(hex);
+	assert_int_equal(json_object_set_new(sim, "quote", json_string(hex)), 0);
+	free(hex);
+	seq[0] = sim;
+	seq[1] = real;
+	seq[2] = sim;
+	seq[3] = real;
+
+	(void)snprintf(cache, sizeof(cache), "%s/cache", sim_dir);
+	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.at = SIM_NOW;
+	cfg.cache_dir = cache;
+	cfg.offline = true;
+	cfg.intel_root = root_path;
+	err[0] = '\0';
+	if (vd_ctx_open(&ctx, &cfg, NULL, err, sizeof(err)) != CVM_OK)
+		fail_msg("vd_ctx_open: %s", err);
+	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx", sim_dir);
+	if (cvm_cache_import(ctx.cache, root_path, SIM_NOW, &count, err, sizeof(err)) != CVM_OK)
+		fail_msg("cvm_cache_import: %s", err);
+	for (size_t i = 0; i < 4; i++) {
+		a = answer_json(seq[i], NULL);
+		if (dbool(a, "simulated") != want[i])
+			fail_msg("request %zu: simulated is %d, want %d", i, dbool(a, "simulated"), want[i]);
+		/* the sim's quote verifies with its root configured; the real one
+		 * does not here (no Intel collateral in this cache) */
+		assert_int_equal(dbool(a, "quote_verified"), want[i]);
+		json_decref(a);
+	}
+	vd_ctx_close(&ctx);
+	free(quote);
+	json_decref(sim);
+	json_decref(real);
+	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 /* dstack rejects a debug TD whatever else holds: so does POST /verify, even
  * under a policy that allows debug. */
 static void test_a_debug_td_is_rejected_even_when_the_policy_allows_it(void **state)
@@ -911,6 +962,7 @@ int main(void)
 	    cmocka_unit_test(
 	        test_a_measurement_document_announcing_a_huge_container_is_refused_before_decoding),
 	    cmocka_unit_test(test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured),
+	    cmocka_unit_test(test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_chain),
 	    cmocka_unit_test(test_a_debug_td_is_rejected_even_when_the_policy_allows_it),
 	};
 
