@@ -458,8 +458,19 @@ static void j_hex(struct cvm_wr *w, bool *first, const char *key, const uint8_t 
 
 static void j_int(struct cvm_wr *w, bool *first, const char *key, long long v)
 {
+	char digits[24];
+	size_t i = sizeof(digits);
+	/* the magnitude as unsigned: -LLONG_MIN does not fit a long long */
+	unsigned long long m = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
 	j_key(w, first, key);
-	cvm_wr_fmt(w, "%lld", v);
+	do {
+		digits[--i] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m != 0);
+	if (v < 0)
+		digits[--i] = '-';
+	cvm_wr_bytes(w, digits + i, sizeof(digits) - i);
 }
 
 static void j_bool(struct cvm_wr *w, bool *first, const char *key, bool v)
@@ -570,12 +581,12 @@ static void answer_write(const struct answer *a, struct cvm_http_resp *resp)
 	else if (a->measured)
 		j_measurements_dcap(&w, a->dres);
 	else
-		cvm_wr_fmt(&w, "{}");
+		cvm_wr_str(&w, "{}");
 	j_key(&w, &f, "steps");
 	cvm_wr_u8(&w, '[');
 	for (size_t i = 0; i < a->rep->count && i < CVM_REPORT_STEPS_MAX; i++) {
 		g = true;
-		cvm_wr_fmt(&w, "%s{", i > 0 ? "," : "");
+		cvm_wr_str(&w, i > 0 ? ",{" : "{");
 		j_strkey(&w, &g, "name", a->rep->steps[i].name);
 		j_bool(&w, &g, "ok", a->rep->steps[i].ok);
 		j_strkey(&w, &g, "detail", a->rep->steps[i].detail);
