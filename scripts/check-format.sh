@@ -8,7 +8,7 @@ cd "$root"
 CLANG_FORMAT="${CLANG_FORMAT:-clang-format}"
 
 dirs=()
-for d in include lib cli bench tests fuzz; do
+for d in include lib cli daemons bench tests fuzz; do
 	[ -d "$d" ] && dirs+=("$d")
 done
 files=()

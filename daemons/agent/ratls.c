@@ -25,7 +25,6 @@
 #include "agent.h"
 #include "daemon.h"
 
-
 int agent_key_report_data(const struct cvm_p256_keypair *kp, uint8_t rd[64])
 {
 	return cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, kp, NULL, rd);

@@ -133,7 +133,7 @@ struct cvm_httpd {
 	unsigned conn_count; /* admitted connections */
 	size_t held;         /* bytes of all connections */
 	bool paused;         /* no free record: accepting is off */
-	bool closing; /* in cvm_httpd_free: the listeners are gone */
+	bool closing;        /* in cvm_httpd_free: the listeners are gone */
 	size_t listener_count;
 	struct httpd_listener listeners[CVM_HTTPD_LISTENERS_MAX];
 	/* The accept gate (cvm_httpd_set_accept_gate): `open` counts records

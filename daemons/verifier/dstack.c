@@ -550,7 +550,8 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 	}
 	v->quote_parsed = true;
 	td = &v->chk.quote.body.td;
-	v->simulated = vd_chain_is_simulated(ctx, v->chk.quote.pck_chain_pem.p, v->chk.quote.pck_chain_pem.len);
+	v->simulated =
+	    vd_chain_is_simulated(ctx, v->chk.quote.pck_chain_pem.p, v->chk.quote.pck_chain_pem.len);
 
 	/* 1. The quote, by Intel's rules and the policy. */
 	err[0] = '\0';

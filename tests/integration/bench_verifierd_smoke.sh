@@ -19,14 +19,6 @@ for t in wrk curl node python3; do
 	}
 done
 vectors_require tdx/dcapqvl-tdx-v4-uptodate
-# While issue 11 is built in parallel the daemon may still be main's
-# placeholder (it prints "not implemented yet" and exits 1 whatever it is
-# given): say so and skip; the real daemon never prints that.
-help="$("$bin/cvm-verifierd" --help 2>&1)" || true
-if [[ "$help" == *"not implemented yet"* ]]; then
-	echo "bench_verifierd_smoke: SKIP: $bin/cvm-verifierd is still the placeholder (not implemented yet)"
-	exit 77
-fi
 vec="$VECTORS/tdx/dcapqvl-tdx-v4-uptodate"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-bench-verifierd-smoke.XXXXXX")"
