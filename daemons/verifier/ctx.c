@@ -135,6 +135,9 @@ int vd_ctx_open(struct vd_ctx *ctx, const struct vd_config *cfg, struct vd_metri
 	o.offline = cfg->offline;
 	o.timeout_ms = cfg->upstream_timeout_ms;
 	o.retries = cfg->upstream_retries;
+	o.refresh_s = cfg->refresh_after_s;
+	/* the workers leave refreshing to the refresher, when there is one */
+	o.background_refresh = vd_has_refresher(cfg) && !cfg->refresher;
 	o.intel_root_der = ctx->intel_root;
 	o.intel_root_der_len = ctx->intel_root_len;
 	o.intel_root_name = ctx->intel_root != NULL ? ctx->intel_anchor : NULL;
@@ -166,6 +169,13 @@ void vd_ctx_close(struct vd_ctx *ctx)
 	free(ctx->sim_chain);
 	ctx->sim_chain = NULL;
 	ctx->sim_chain_len = 0;
+}
+
+bool vd_has_refresher(const struct vd_config *cfg)
+{
+	return cfg->refresh_check_s > 0 && !cfg->offline &&
+	       ((cfg->intel_url != NULL && cfg->intel_url[0] != '\0') ||
+	        (cfg->amd_url != NULL && cfg->amd_url[0] != '\0'));
 }
 
 bool vd_chain_is_simulated(struct vd_ctx *ctx, const uint8_t *pem, size_t len)

@@ -64,6 +64,7 @@ struct settings {
 	uint64_t at;
 	uint64_t max_inflight;
 	uint64_t upstream_timeout_ms, upstream_retries;
+	uint64_t refresh_check, refresh_after;
 	bool offline;
 	uint64_t max_body, timeout, header_timeout, body_timeout, reply_timeout;
 	uint64_t max_connections, max_connections_per_peer, max_buffered, max_buffered_per_peer;
@@ -149,6 +150,8 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    KEY("upstream", "offline", CVM_CONF_BOOL, offline),
 	    NUM("upstream", "timeout_ms", upstream_timeout_ms, 100, 600000),
 	    NUM("upstream", "retries", upstream_retries, 1, 10),
+	    NUM("upstream", "refresh_check", refresh_check, 0, 86400),
+	    NUM("upstream", "refresh_after", refresh_after, 60, 30 * 86400),
 	    KEY("verify", "policy", CVM_CONF_STR, policy),
 	    NUM("verify", "at", at, 1, (uint64_t)INT64_MAX),
 	    KEY("trust", "intel_root", CVM_CONF_STR, intel_root),
@@ -289,6 +292,8 @@ static bool config_fill(struct settings *s, struct vd_config *cfg)
 	cfg->offline = s->offline;
 	cfg->upstream_timeout_ms = (unsigned)s->upstream_timeout_ms;
 	cfg->upstream_retries = (unsigned)s->upstream_retries;
+	cfg->refresh_check_s = (unsigned)s->refresh_check;
+	cfg->refresh_after_s = (unsigned)s->refresh_after;
 	cfg->user = s->user;
 	cfg->max_inflight = (unsigned)s->max_inflight;
 	cfg->http.name = "verifier";
@@ -470,32 +475,94 @@ out:
 	return rc;
 }
 
+/* refresher_main keeps the cache's items current until SIGTERM: a pass at
+ * start, then one every refresh_check seconds. The workers' handles then
+ * never wait on an upstream for an item they may still use; an item whose
+ * refresh fails keeps serving (stale, with the reason) until it expires. */
+static int refresher_main(const struct vd_config *cfg, struct vd_metrics *metrics)
+{
+	struct vd_config mine = *cfg;
+	struct vd_ctx ctx;
+	struct timespec every = {(time_t)cfg->refresh_check_s, 0};
+	sigset_t set;
+	siginfo_t si;
+	char err[512], k[CVM_KV_MAX];
+	int sig;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+	mine.refresher = true;
+	err[0] = '\0';
+	if (vd_ctx_open(&ctx, &mine, metrics, err, sizeof(err)) != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "refresher_failed", "error=%s", cvm_kv(err, k));
+		return 1;
+	}
+	cvm_daemon_log(CVM_LOG_INFO, "refresher_start", "pid=%ld every_s=%u", (long)getpid(),
+	               cfg->refresh_check_s);
+	for (;;) {
+		struct cvm_cache_refresh st;
+		int64_t t0 = vd_now_us();
+		int r;
+
+		err[0] = '\0';
+		r = cvm_cache_refresh_due(ctx.cache, vd_now(&ctx), &st, err, sizeof(err));
+		vd_metrics_refresh(metrics, &st, (int64_t)time(NULL));
+		if (r != CVM_OK || st.failed > 0)
+			cvm_daemon_log(
+			    CVM_LOG_WARN, "refresh",
+			    "items=%zu due=%zu refreshed=%zu failed=%zu skipped=%zu ms=%lld error=%s",
+			    st.items, st.due, st.refreshed, st.failed, st.skipped,
+			    (long long)((vd_now_us() - t0) / 1000), cvm_kv(err, k));
+		else if (st.due > 0)
+			cvm_daemon_log(CVM_LOG_INFO, "refresh",
+			               "items=%zu due=%zu refreshed=%zu failed=0 skipped=%zu ms=%lld",
+			               st.items, st.due, st.refreshed, st.skipped,
+			               (long long)((vd_now_us() - t0) / 1000));
+		sig = sigtimedwait(&set, &si, &every);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	vd_ctx_close(&ctx);
+	return 0;
+}
+
 struct worker {
 	pid_t pid;
 	time_t started;
 };
 
+/* spawn starts worker `index`, or the refresher when index is
+ * cfg->workers. */
 static pid_t spawn(const struct vd_config *cfg, struct vd_metrics *m, const int *fds, size_t nfds,
                    const sigset_t *old, unsigned index)
 {
 	pid_t pid;
 
-	vd_metrics_worker_gone(m, index); /* a new worker has no connections */
+	if (index < cfg->workers)
+		vd_metrics_worker_gone(m, index); /* a new worker has no connections */
 	pid = fork();
 	if (pid != 0)
 		return pid;
 	(void)sigprocmask(SIG_SETMASK, old, NULL);
+	if (index == cfg->workers) {
+		for (size_t i = 0; i < nfds; i++)
+			(void)close(fds[i]); /* it serves nothing */
+		_exit(refresher_main(cfg, m));
+	}
 	_exit(worker_main(cfg, m, fds, nfds, index));
 }
 
 /* supervise runs the workers until SIGTERM or SIGINT. */
 static int supervise(const struct vd_config *cfg, struct vd_metrics *m, const int *fds, size_t nfds)
 {
-	struct worker w[WORKERS_MAX];
+	struct worker w[WORKERS_MAX + 1]; /* the workers, then the refresher */
 	sigset_t set, old;
 	siginfo_t si;
 	struct timespec tick = {1, 0};
-	unsigned n = cfg->workers, alive = 0;
+	unsigned n = cfg->workers + (vd_has_refresher(cfg) ? 1 : 0), alive = 0;
 	bool stopping = false;
 	time_t stop_at = 0;
 	int sig, rc = 0;
@@ -518,7 +585,8 @@ static int supervise(const struct vd_config *cfg, struct vd_metrics *m, const in
 		}
 		alive++;
 	}
-	cvm_daemon_log(CVM_LOG_INFO, "start", "version=%s workers=%u", CVM_VERSION_STRING, alive);
+	cvm_daemon_log(CVM_LOG_INFO, "start", "version=%s workers=%u refresher=%s", CVM_VERSION_STRING,
+	               cfg->workers, n > cfg->workers ? "yes" : "no");
 	while (alive > 0) {
 		if (stopping && stop_at == 0) {
 			for (unsigned i = 0; i < n; i++)
@@ -552,8 +620,10 @@ static int supervise(const struct vd_config *cfg, struct vd_metrics *m, const in
 				w[i].pid = 0;
 				if (stopping)
 					break;
-				cvm_daemon_log(CVM_LOG_WARN, "worker_died", "pid=%ld %s=%d action=restart",
-				               (long)pid, WIFSIGNALED(status) ? "signal" : "exit",
+				cvm_daemon_log(CVM_LOG_WARN,
+				               i < cfg->workers ? "worker_died" : "refresher_died",
+				               "pid=%ld %s=%d action=restart", (long)pid,
+				               WIFSIGNALED(status) ? "signal" : "exit",
 				               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 				/* a worker that cannot even start would spin: pace restarts */
 				if (time(NULL) - w[i].started < 1)
@@ -590,6 +660,7 @@ int main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	s.mode = 0660;
+	s.refresh_check = 300;
 	r = parse_args(argc, argv, &s, true);
 	if (r != 0)
 		return r;
@@ -640,6 +711,8 @@ int main(int argc, char **argv)
 		(void)fprintf(stderr, PROG ": --verify and --import do not go together\n");
 		return 2;
 	}
+	if (s.import_path[0] != '\0' || s.verify_file[0] != '\0')
+		cfg.refresh_check_s = 0; /* one-shot modes fetch inline */
 	if (s.import_path[0] != '\0')
 		return run_import(&cfg, s.import_path);
 	if (s.verify_file[0] != '\0')

@@ -58,6 +58,10 @@ struct vd_metrics {
 	atomic_ullong refused_inflight;
 	atomic_llong inflight;
 	atomic_ullong worker_restarts;
+	/* the background refresher (vd_metrics_refresh) */
+	atomic_ullong refresh_passes;
+	atomic_ullong refresh_items[3]; /* refreshed, failed, skipped */
+	atomic_llong refresh_last;      /* Unix time of the last pass's end, 0: none yet */
 	/* open connections per worker, for the accept gate (vd_metrics_share) */
 	atomic_uint worker_conns[VD_WORKERS_MAX];
 };
@@ -185,6 +189,17 @@ void vd_metrics_worker_restart(struct vd_metrics *m)
 		add(&m->worker_restarts, 1);
 }
 
+void vd_metrics_refresh(struct vd_metrics *m, const struct cvm_cache_refresh *st, int64_t when)
+{
+	if (m == NULL || st == NULL)
+		return;
+	add(&m->refresh_passes, 1);
+	add(&m->refresh_items[0], st->refreshed);
+	add(&m->refresh_items[1], st->failed);
+	add(&m->refresh_items[2], st->skipped);
+	atomic_store_explicit(&m->refresh_last, when, memory_order_relaxed);
+}
+
 /* The text is at most a few KiB: a fixed buffer, with overflow noticed. */
 #define TEXT_MAX ((size_t)32 * 1024)
 
@@ -284,6 +299,23 @@ void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp)
 	    "cvm_verifierd_worker_restarts_total %llu\n",
 	    get(&m->refused_inflight), (long long)atomic_load_explicit(&m->inflight, memory_order_relaxed),
 	    get(&m->worker_restarts));
+	put(&t,
+	    "# HELP cvm_verifierd_refresh_passes_total Passes of the background collateral refresher.\n"
+	    "# TYPE cvm_verifierd_refresh_passes_total counter\n"
+	    "cvm_verifierd_refresh_passes_total %llu\n"
+	    "# HELP cvm_verifierd_refresh_items_total Items the refresher found due, by outcome "
+	    "(refreshed; failed: the cached item keeps serving; skipped: no upstream, or expired).\n"
+	    "# TYPE cvm_verifierd_refresh_items_total counter\n"
+	    "cvm_verifierd_refresh_items_total{result=\"refreshed\"} %llu\n"
+	    "cvm_verifierd_refresh_items_total{result=\"failed\"} %llu\n"
+	    "cvm_verifierd_refresh_items_total{result=\"skipped\"} %llu\n"
+	    "# HELP cvm_verifierd_refresh_last_pass_timestamp_seconds When the last refresh pass ended "
+	    "(0: none yet).\n"
+	    "# TYPE cvm_verifierd_refresh_last_pass_timestamp_seconds gauge\n"
+	    "cvm_verifierd_refresh_last_pass_timestamp_seconds %lld\n",
+	    get(&m->refresh_passes), get(&m->refresh_items[0]), get(&m->refresh_items[1]),
+	    get(&m->refresh_items[2]),
+	    (long long)atomic_load_explicit(&m->refresh_last, memory_order_relaxed));
 	if (t.overflow) {
 		cvm_http_resp_error(resp, 500, "the metrics text outgrew its buffer (a bug)");
 		return;

@@ -46,6 +46,13 @@ struct vd_config {
 	unsigned
 	    upstream_timeout_ms; /* [upstream] timeout_ms: one whole request (0: lib/collateral's default) */
 	unsigned upstream_retries; /* [upstream] retries after the first try (0: the default, 3) */
+	/* [upstream] refresh_check: seconds between the background refresher's
+	 * passes (a process beside the workers that keeps cached items current,
+	 * so that no request waits on an upstream for an item it may still
+	 * use); 0: no refresher, requests refresh inline. Only with an upstream. */
+	unsigned refresh_check_s;
+	unsigned refresh_after_s; /* [upstream] refresh_after: re-fetch items older than this (0: 1 day) */
+	bool refresher;           /* this process is the refresher: its handle fetches inline */
 	struct cvm_httpd_opts http;
 	const char *user; /* drop privileges to this user after binding */
 	/* Requests handled at once by the whole service (every worker); more
@@ -83,6 +90,10 @@ struct vd_ctx {
 	size_t sim_chain_len;
 	bool sim_label;
 };
+
+/* vd_has_refresher: the service runs a background refresher (an upstream,
+ * not offline, refresh_check > 0). */
+bool vd_has_refresher(const struct vd_config *cfg);
 
 /* vd_chain_is_simulated says whether a quote's PCK chain (PEM, as the
  * quote carries it) is the simulated TEE's, remembering the last answer. */
@@ -136,6 +147,8 @@ bool vd_metrics_share(struct vd_metrics *m, unsigned worker, unsigned workers, u
 void vd_metrics_worker_gone(struct vd_metrics *m, unsigned worker);
 /* vd_metrics_worker_restart counts a worker the parent restarted. */
 void vd_metrics_worker_restart(struct vd_metrics *m);
+/* vd_metrics_refresh counts one refresher pass that ended at `when`. */
+void vd_metrics_refresh(struct vd_metrics *m, const struct cvm_cache_refresh *st, int64_t when);
 /* vd_metrics_render answers GET /metrics: Prometheus text format 0.0.4. */
 void vd_metrics_render(struct vd_ctx *ctx, struct cvm_http_resp *resp);
 

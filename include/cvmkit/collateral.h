@@ -154,6 +154,9 @@ struct cvm_cache_opts {
 	unsigned refresh_s;            /* re-fetch an item older than this, default 86400 */
 	unsigned refresh_ahead_s;      /* re-fetch an item this close to next_update, default 7 days */
 	bool offline;                  /* never contact an upstream */
+	bool background_refresh;       /* a refresher keeps the items current (cvm_cache_refresh_due on
+	                                  another handle): calls on this one use a cached item until it
+	                                  expires, and fetch only what is missing or expired */
 	const uint8_t *intel_root_der; /* NULL: the built-in Intel SGX Root CA */
 	size_t intel_root_der_len;
 	const char *intel_root_name; /* how verdicts name a configured Intel root */
@@ -198,6 +201,25 @@ CVM_API CVM_MUST_CHECK int cvm_cache_get(struct cvm_cache *c, const struct cvm_c
  * Returns 0 or the verification's error; nothing is stored on error. */
 CVM_API CVM_MUST_CHECK int cvm_cache_put(struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now,
                                          char *err, size_t err_len);
+
+/* struct cvm_cache_refresh tells what one refresh pass did. */
+struct cvm_cache_refresh {
+	size_t items;     /* cached items looked at */
+	size_t due;       /* not current: older than refresh_s or near their next update */
+	size_t refreshed; /* fetched, verified and stored anew */
+	size_t failed;    /* the upstream or the verification failed: the cached item stays */
+	size_t skipped;   /* due, but no upstream serves their vendor, or expired */
+};
+
+/* cvm_cache_refresh_due fetches anew every cached item that is not current
+ * at `now` (as cvm_cache_get would, one flight per item across processes),
+ * so that handles opened with background_refresh never wait on an
+ * upstream. An item whose refresh fails is kept, to serve until it
+ * expires; `err` then says why the last one failed. The handle must not be
+ * a background_refresh one. Returns 0 (whatever failed: see `st`),
+ * CVM_E_INVAL or CVM_E_SYSTEM (the cache cannot be listed). */
+CVM_API CVM_MUST_CHECK int cvm_cache_refresh_due(struct cvm_cache *c, int64_t now,
+                                                 struct cvm_cache_refresh *st, char *err, size_t err_len);
 
 /* struct cvm_cache_need is the set of items one quote or report needs. */
 #define CVM_CACHE_NEED_MAX 4

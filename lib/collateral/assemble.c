@@ -4,6 +4,7 @@
  * window; the items are looked at again at most once a second). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cvmkit/crypto.h>
 #include <cvmkit/err.h>
@@ -265,9 +266,18 @@ static struct coll_warm *warm_slot(struct cvm_cache *c)
 
 /* warm_hit says whether `w` may answer at `now` without looking at the
  * items: looked at less than a second ago, and inside its window. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static bool warm_hit(const struct coll_warm *w, int64_t now)
 {
-	return w != NULL && now >= w->checked_at && now - w->checked_at < 1 && now <= w->until;
+	return w != NULL && now >= w->checked_at && now - w->checked_at < 1 && now <= w->until &&
+	       mono_ms() - w->looked_ms < 1000;
 }
 
 static void warm_info(struct cvm_cache *c, struct coll_warm *w, int64_t now, struct cvm_cache_info *info)
@@ -315,6 +325,7 @@ int cvm_cache_dcap_warm(struct cvm_cache *c, const uint8_t *quote, size_t len, i
 	if (w != NULL && memcmp(w->items, digest, 32) == 0 && now >= w->checked_at && now <= w->until) {
 		cvm_dcap_collateral_free(coll);
 		w->checked_at = now;
+		w->looked_ms = mono_ms();
 		w->info = got;
 		warm_info(c, w, now, info);
 		*out = w->dv;
@@ -344,6 +355,7 @@ int cvm_cache_dcap_warm(struct cvm_cache *c, const uint8_t *quote, size_t len, i
 	w->amd = false;
 	memcpy(w->items, digest, 32);
 	w->checked_at = now;
+	w->looked_ms = mono_ms();
 	w->until = got.expires;
 	w->info = got;
 	w->lru = ++c->lru;
@@ -401,6 +413,7 @@ int cvm_cache_amd_warm(struct cvm_cache *c, const uint8_t *report, size_t len, e
 	if (w != NULL && memcmp(w->items, digest, 32) == 0 && now >= w->checked_at && now <= w->until) {
 		cvm_amd_collateral_free(coll);
 		w->checked_at = now;
+		w->looked_ms = mono_ms();
 		w->info = got;
 		warm_info(c, w, now, info);
 		*out = w->av;
@@ -421,6 +434,7 @@ int cvm_cache_amd_warm(struct cvm_cache *c, const uint8_t *report, size_t len, e
 	memcpy(w->key, key, 32);
 	memcpy(w->items, digest, 32);
 	w->checked_at = now;
+	w->looked_ms = mono_ms();
 	w->until = got.expires < cvm_amd_verified_vek(av)->valid_until
 	               ? got.expires
 	               : cvm_amd_verified_vek(av)->valid_until;

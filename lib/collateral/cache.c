@@ -205,11 +205,25 @@ void coll_info_add(struct cvm_cache_info *info, const struct cvm_cache_item *it,
 	(void)snprintf(info->anchor, sizeof(info->anchor), "%s", it->anchor);
 }
 
-/* is_current: young enough and not close to its next update. */
+bool coll_item_current(const struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now)
+{
+	int64_t age = now - it->fetched_at;
+	int64_t again = c->o.refresh_s < COLL_REFETCH_MIN_S ? (int64_t)c->o.refresh_s : COLL_REFETCH_MIN_S;
+
+	if (now >= it->expires)
+		return false;
+	if (age < (int64_t)c->o.refresh_s && now < it->next_update - (int64_t)c->o.refresh_ahead_s)
+		return true;
+	/* Fetched moments ago (by the call this one waited for, another
+	 * process or the refresher) and still close to its next update: the
+	 * upstream had nothing newer, and asking it again at once would only
+	 * load it (every waiter of a single flight would fetch again). */
+	return age >= 0 && age < again;
+}
+
 static bool is_current(const struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now)
 {
-	return now < it->expires && now - it->fetched_at < (int64_t)c->o.refresh_s &&
-	       now < it->next_update - (int64_t)c->o.refresh_ahead_s;
+	return coll_item_current(c, it, now);
 }
 
 static const char *upstream_of(const struct cvm_cache *c, enum cvm_cache_kind kind)
@@ -302,6 +316,14 @@ int cvm_cache_get(struct cvm_cache *c, const struct cvm_cache_key *k, int64_t no
 	if (r != CVM_OK)
 		cached = NULL; /* absent, or unreadable: as if not cached */
 	if (cached != NULL && (flags & CVM_CACHE_REFRESH) == 0 && is_current(c, cached, now)) {
+		got = cached;
+		cached = NULL;
+		goto done;
+	}
+	/* A refresher keeps the items current: a call never waits on an
+	 * upstream for an item it may still use. */
+	if (cached != NULL && (flags & CVM_CACHE_REFRESH) == 0 && c->o.background_refresh &&
+	    now < cached->expires) {
 		got = cached;
 		cached = NULL;
 		goto done;

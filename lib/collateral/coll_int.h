@@ -38,7 +38,9 @@ struct coll_warm {
 	struct cvm_dcap_verified *dv;
 	struct cvm_amd_verified *av;
 	struct cvm_cache_info info;
-	int64_t checked_at; /* when the items were last looked at */
+	int64_t checked_at; /* when the items were last looked at (verification time) */
+	int64_t looked_ms;  /* ... and then by the monotonic clock: looked at again after a
+	                       second of real time, even when verifications use a fixed time */
 	int64_t until;      /* the verified window's end */
 	uint64_t lru;
 };
@@ -58,6 +60,14 @@ struct cvm_cache {
 	size_t pending_count;
 	uint64_t lru;
 };
+
+/* COLL_REFETCH_MIN_S: an item fetched less than this ago (or than
+ * refresh_s, when shorter) counts as current, however close to its next
+ * update: the upstream had nothing newer a moment ago. */
+#define COLL_REFETCH_MIN_S 300
+/* coll_item_current: unexpired, and young enough and not close to its next
+ * update (or fetched moments ago). cache.c */
+bool coll_item_current(const struct cvm_cache *c, const struct cvm_cache_item *it, int64_t now);
 
 /* key.c */
 bool coll_key_valid(const struct cvm_cache_key *k);
