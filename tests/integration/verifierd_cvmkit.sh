@@ -21,6 +21,8 @@ set -euo pipefail
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
 # shellcheck source=tests/common/vectors.sh
 . "$(dirname "$0")/../common/vectors.sh"
+# shellcheck source=tests/common/verifierd.sh
+. "$(dirname "$0")/../common/verifierd.sh"
 [ -x "$bin/cvm-verifierd" ] || { echo "verifierd_cvmkit: $bin/cvm-verifierd is missing (build it first)"; exit 1; }
 command -v python3 >/dev/null || { echo "verifierd_cvmkit: python3 is missing"; exit 1; }
 
@@ -30,16 +32,8 @@ vector_dirs "report.bin manifest.json" snp
 snp=("${VECTOR_DIRS[@]}")
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-verifierd-cvmkit.XXXXXX")"
-pid=""
-stop() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
-}
 cleanup() {
-	stop
+	vd_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -175,32 +169,16 @@ for d in "${dcap[@]}" "${snp[@]}"; do
 	fi
 	if ! "$bin/cvm-verifierd" --cache "$cache" --at "$at" --import "$d" >"$tmp/import.out" 2>&1; then
 		cat "$tmp/import.out"
-		if grep -q "unsupported" "$tmp/import.out"; then
-			echo "verifierd_cvmkit: SKIP: lib/collateral is still the placeholder (its cache cannot be" \
-				"opened or imported into); issue 11's branch issue11-coll provides it"
-			exit 77
-		fi
 		echo "FAIL: $name: --import of the vector's collateral failed"
 		fails=$((fails + 1))
 		continue
 	fi
-	rm -f "$tmp/port"
-	"$bin/cvm-verifierd" --listen 127.0.0.1:0 --port-file "$tmp/port" --workers 2 --cache "$cache" \
-		--at "$at" >"$tmp/vd.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/port" ] && [ "$(grep -c event=worker_start "$tmp/vd.log")" -ge 2 ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! kill -0 "$pid" 2>/dev/null; then
-		cat "$tmp/vd.log"
+	if ! vd_start "$tmp/vd.log" 2 --cache "$cache" --at "$at"; then
 		echo "FAIL: $name: the daemon did not start"
 		fails=$((fails + 1))
-		pid=""
 		continue
 	fi
-	port="$(cat "$tmp/port")"
+	port="$VD_PORT"
 	if ! python3 "$tmp/check.py" "$port" "$d" "$kind" "$tmp/lookup"; then
 		echo "  ($name)"
 		fails=$((fails + 1))
@@ -217,7 +195,7 @@ for d in "${dcap[@]}" "${snp[@]}"; do
 		echo "FAIL: $name: metrics count no cache hit"
 		fails=$((fails + 1))
 	fi
-	stop
+	vd_stop
 	# a worker that a sanitizer aborted is restarted: its report is in the log
 	if grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"; then
 		grep -E -A20 "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log" | head -40

@@ -16,22 +16,16 @@ set -euo pipefail
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
 # shellcheck source=tests/common/vectors.sh
 . "$(dirname "$0")/../common/vectors.sh"
+# shellcheck source=tests/common/verifierd.sh
+. "$(dirname "$0")/../common/verifierd.sh"
 [ -x "$bin/cvm-verifierd" ] || { echo "verifierd_kds_api: $bin/cvm-verifierd is missing (build it first)"; exit 1; }
 command -v python3 >/dev/null || { echo "verifierd_kds_api: python3 is missing"; exit 1; }
 
 vector_dirs "report.bin cert_chain.pem manifest.json" snp
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-verifierd-kds.XXXXXX")"
-pid=""
-stop() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
-}
 cleanup() {
-	stop
+	vd_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -109,36 +103,20 @@ for d in "${VECTOR_DIRS[@]}"; do
 	fi
 	if ! "$bin/cvm-verifierd" --cache "$cache" --at "$at" --import "$d" >"$tmp/import.out" 2>&1; then
 		cat "$tmp/import.out"
-		if grep -q "unsupported" "$tmp/import.out"; then
-			echo "verifierd_kds_api: SKIP: lib/collateral is still the placeholder (its cache cannot be" \
-				"opened or imported into); issue 11's branch issue11-coll provides it"
-			exit 77
-		fi
 		echo "FAIL: $name: --import of the vector's certificates failed"
 		fails=$((fails + 1))
 		continue
 	fi
-	rm -f "$tmp/port"
-	"$bin/cvm-verifierd" --listen 127.0.0.1:0 --port-file "$tmp/port" --workers 1 --cache "$cache" \
-		--at "$at" >"$tmp/vd.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/port" ] && grep -q event=worker_start "$tmp/vd.log" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! kill -0 "$pid" 2>/dev/null; then
-		cat "$tmp/vd.log"
+	if ! vd_start "$tmp/vd.log" 1 --cache "$cache" --at "$at"; then
 		echo "FAIL: $name: the daemon did not start"
 		fails=$((fails + 1))
-		pid=""
 		continue
 	fi
-	if ! python3 "$tmp/check.py" "$(cat "$tmp/port")" "$d"; then
+	if ! python3 "$tmp/check.py" "$VD_PORT" "$d"; then
 		echo "  ($name)"
 		fails=$((fails + 1))
 	fi
-	stop
+	vd_stop
 	# a worker that a sanitizer aborted is restarted: its report is in the log
 	if grep -Eq "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log"; then
 		grep -E -A20 "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$tmp/vd.log" | head -40

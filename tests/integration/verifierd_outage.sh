@@ -21,6 +21,8 @@ bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
 . "$(dirname "$0")/../common/vectors.sh"
 # shellcheck source=tests/common/upstream.sh
 . "$(dirname "$0")/../common/upstream.sh"
+# shellcheck source=tests/common/verifierd.sh
+. "$(dirname "$0")/../common/verifierd.sh"
 for t in python3 curl; do
 	command -v "$t" >/dev/null || { echo "verifierd_outage: FAIL: $t is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
@@ -29,16 +31,8 @@ V="$VECTORS/tdx/dcapqvl-tdx-v4-uptodate"
 AT="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify_at_unix"])' "$V/manifest.json")"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-verifierd-outage.XXXXXX")"
-pid=""
-stop() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
-}
 cleanup() {
-	stop
+	vd_stop
 	upstream_stop
 	rm -rf "$tmp"
 }
@@ -56,20 +50,12 @@ U="$UPSTREAM_URL"
 
 # start CONF_EXTRA...: a daemon over $tmp/cache at $AT with the upstream.
 start() {
-	rm -f "$tmp/port"
 	{
 		printf '[upstream]\npccs_url = %s\ntimeout_ms = 1000\nretries = 1\nrefresh_after = 60\n' "$U"
 		printf '%s\n' "$@"
 	} >"$tmp/verifierd.conf"
-	"$bin/cvm-verifierd" --config "$tmp/verifierd.conf" --workers 2 --listen 127.0.0.1:0 \
-		--port-file "$tmp/port" --cache "$tmp/cache" --at "$AT" >"$tmp/log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/port" ] && curl -fsS "http://127.0.0.1:$(cat "$tmp/port")/health" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	[ -s "$tmp/port" ] || { cat "$tmp/log" >&2; echo "FAIL: cvm-verifierd did not start" >&2; exit 1; }
-	P="http://127.0.0.1:$(cat "$tmp/port")"
+	vd_start "$tmp/log" 2 --config "$tmp/verifierd.conf" --cache "$tmp/cache" --at "$AT" || exit 1
+	P="$VD_URL"
 }
 
 # verify QUOTE OUT: POST the raw quote; prints "STATUS SECONDS".
@@ -141,7 +127,7 @@ read -r code secs < <(verify "$V/quote.bin" "$tmp/a2.json")
 	fail "after the refresh: status $code, collateral $(jfield "$tmp/a2.json" 'd["collateral"]')"
 
 # --- 3. items never cached are fetched by the request that needs them ---
-stop
+vd_stop
 rm -rf "$tmp/cache"
 upstream_reset_stats
 start "refresh_check = 1"
@@ -149,7 +135,7 @@ read -r code secs < <(verify "$V/quote.bin" "$tmp/a3.json")
 [ "$code" = 200 ] && [ "$(jfield "$tmp/a3.json" 'd["collateral"]["source"]')" = upstream ] &&
 	pass "with an empty cache the request fetched its collateral inline ($secs s)" ||
 	fail "empty cache: status $code, answer $(head -c 400 "$tmp/a3.json")"
-stop
+vd_stop
 
 # --- 4. without a refresher, the same outage makes the request wait ---
 rm -rf "$tmp/cache"
@@ -162,7 +148,7 @@ python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 1.0 else 1)" "$secs"
 	pass "without the refresher the request waited on the upstream ($secs s) and was served stale" ||
 	fail "without the refresher: status $code in $secs s, collateral $(jfield "$tmp/a4.json" 'd["collateral"]')"
 grep -q 'refresher=no' "$tmp/log" && pass "the log says no refresher runs" || fail "log: $(grep '"start"\|start' "$tmp/log" | head -2)"
-stop
+vd_stop
 
 # --- 5. no refetch storm: the vector's items are within 7 days of their
 # next update (never "current" by that rule), yet a call right after a fetch
