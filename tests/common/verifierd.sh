@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034 # variables for the script that sources this
+# shellcheck shell=bash disable=SC2034,SC2154 # VD_* are for, and $bin is from, the sourcing script
 # Sourced by the integration scripts: start and stop cvm-verifierd.
 #
 #   vd_start LOG WORKERS ARGS...  starts $bin/cvm-verifierd on 127.0.0.1, port 0,

@@ -14,6 +14,7 @@
 #    fetched again by the next call (the upstream had nothing newer);
 #  - with refresh_check = 0 (no refresher) the same hanging upstream makes
 #    the request wait for it: the contrast that shows what the refresher buys.
+# shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
 set -euo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
