@@ -151,7 +151,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    NUM("upstream", "timeout_ms", upstream_timeout_ms, 100, 600000),
 	    NUM("upstream", "retries", upstream_retries, 1, 10),
 	    NUM("upstream", "refresh_check", refresh_check, 0, 86400),
-	    NUM("upstream", "refresh_after", refresh_after, 60, 30 * 86400),
+	    NUM("upstream", "refresh_after", refresh_after, 60, (uint64_t)30 * 86400),
 	    KEY("verify", "policy", CVM_CONF_STR, policy),
 	    NUM("verify", "at", at, 1, (uint64_t)INT64_MAX),
 	    KEY("trust", "intel_root", CVM_CONF_STR, intel_root),
