@@ -232,9 +232,9 @@ CVM_API CVM_MUST_CHECK int cvm_cache_pck_certs(struct cvm_cache *c, const uint8_
 
 /* struct cvm_cache_pck_choice is one certificate of a pckcerts answer. */
 struct cvm_cache_pck_choice {
-	size_t index;   /* its place in the answer's array */
-	char tcbm[40];  /* its "tcbm": CPUSVN then PCESVN (little-endian), hex */
-	char *pem;      /* the certificate, PEM (URL-decoded), NUL-terminated; owned */
+	size_t index;  /* its place in the answer's array */
+	char tcbm[40]; /* its "tcbm": CPUSVN then PCESVN (little-endian), hex */
+	char *pem;     /* the certificate, PEM (URL-decoded), NUL-terminated; owned */
 	size_t pem_len;
 	uint8_t tcb_svn[16];
 	uint16_t pcesvn;
@@ -251,9 +251,9 @@ CVM_API void cvm_cache_pck_choice_cleanup(struct cvm_cache_pck_choice *ch);
  * verifies no signature (the answer and the TCB info come verified from the
  * cache). Returns 0, CVM_E_NOT_FOUND (no certificate matches: `err` says
  * so), CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_INVAL or CVM_E_NOMEM. */
-CVM_API CVM_MUST_CHECK int cvm_cache_pck_select(const uint8_t *body, size_t len, const struct cvm_tcb_info *ti,
-                                                const uint8_t cpusvn[16], uint16_t pcesvn,
-                                                struct cvm_cache_pck_choice *out, char *err,
+CVM_API CVM_MUST_CHECK int cvm_cache_pck_select(const uint8_t *body, size_t len,
+                                                const struct cvm_tcb_info *ti, const uint8_t cpusvn[16],
+                                                uint16_t pcesvn, struct cvm_cache_pck_choice *out, char *err,
                                                 size_t err_len);
 
 /* struct cvm_cache_need is the set of items one quote or report needs. */

@@ -135,9 +135,9 @@ const struct cvm_cache_item *coll_pending_find(const struct cvm_cache *c, const 
 struct coll_pck_entry {
 	uint8_t tcb_svn[16];
 	uint16_t pcesvn;
-	uint8_t tcbm[18];   /* CPUSVN, PCESVN little-endian */
-	char tcbm_hex[37];  /* as sent */
-	char *pem;          /* NULL: "Not available" */
+	uint8_t tcbm[18];  /* CPUSVN, PCESVN little-endian */
+	char tcbm_hex[37]; /* as sent */
+	char *pem;         /* NULL: "Not available" */
 	size_t pem_len;
 };
 struct coll_pck_list {

@@ -276,7 +276,8 @@ static CURLcode one_try(struct cvm_cache *c, const struct cvm_cache_key *k, cons
 			return CURLE_OUT_OF_MEMORY;
 		}
 		hdrs = h;
-		if (curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->post_len) != CURLE_OK ||
+		if (curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->post_len) !=
+		        CURLE_OK ||
 		    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, c->post_body) != CURLE_OK)
 			cc = CURLE_FAILED_INIT;
 	}

@@ -52,7 +52,8 @@ static bool tcb_read(const json_t *tcb, struct coll_pck_entry *e)
 	return true;
 }
 
-int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **out, char *err, size_t err_len)
+int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **out, char *err,
+                        size_t err_len)
 {
 	struct coll_pck_list *l = NULL;
 	json_t *root = NULL;
@@ -65,7 +66,8 @@ int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **
 		return cvm_err_set(err, err_len, CVM_E_FORMAT, "the PCK certificate list is empty");
 	if (len > COLL_PCK_CERTS_BODY_MAX)
 		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-		                   "the PCK certificate list is larger than %zu bytes", COLL_PCK_CERTS_BODY_MAX);
+		                   "the PCK certificate list is larger than %zu bytes",
+		                   COLL_PCK_CERTS_BODY_MAX);
 	root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL || !json_is_array(root)) {
 		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
@@ -92,8 +94,9 @@ int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **
 		size_t sl;
 
 		l->count = i + 1;
-		if (!json_is_object(o) || json_object_size(o) != 3 || !tcb_read(json_object_get(o, "tcb"), e) ||
-		    !json_is_string(tcbm) || !json_is_string(cert)) {
+		if (!json_is_object(o) || json_object_size(o) != 3 ||
+		    !tcb_read(json_object_get(o, "tcb"), e) || !json_is_string(tcbm) ||
+		    !json_is_string(cert)) {
 			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
 			                "PCK certificate list entry %zu is not {tcb: {sgxtcbcomp01svn.."
 			                "sgxtcbcomp16svn, pcesvn}, tcbm, cert}",
@@ -102,7 +105,8 @@ int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **
 		}
 		s = json_string_value(tcbm);
 		sl = json_string_length(tcbm);
-		if (sl != 2 * sizeof(e->tcbm) || cvm_hex_decode_exact(s, sl, e->tcbm, sizeof(e->tcbm)) != CVM_OK) {
+		if (sl != 2 * sizeof(e->tcbm) ||
+		    cvm_hex_decode_exact(s, sl, e->tcbm, sizeof(e->tcbm)) != CVM_OK) {
 			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
 			                "PCK certificate list entry %zu: tcbm is not 36 hex digits", i);
 			goto out;
@@ -113,9 +117,10 @@ int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **
 		if (sl == strlen(NOT_AVAILABLE) && memcmp(s, NOT_AVAILABLE, sl) == 0)
 			continue;
 		if (sl > 3 * CVM_DCAP_CERT_MAX) {
-			r = cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-			                "PCK certificate list entry %zu: the certificate is larger than %zu bytes",
-			                i, CVM_DCAP_CERT_MAX);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_TOO_LARGE,
+			    "PCK certificate list entry %zu: the certificate is larger than %zu bytes", i,
+			    CVM_DCAP_CERT_MAX);
 			goto out;
 		}
 		e->pem = malloc(sl + 1);
@@ -231,16 +236,17 @@ int coll_pck_certs_verify(struct cvm_cache *c, struct cvm_cache_item *it, const 
 	int r;
 
 	if (it->issuer_chain == NULL)
-		return cvm_err_set(
-		    err, err_len, CVM_E_CHAIN,
-		    "%s came without its issuer chain (the upstream sent no SGX-PCK-Certificate-Issuer-Chain)",
-		    name);
+		return cvm_err_set(err, err_len, CVM_E_CHAIN,
+		                   "%s came without its issuer chain (the upstream sent no "
+		                   "SGX-PCK-Certificate-Issuer-Chain)",
+		                   name);
 	if (cvm_hex_decode_exact(it->fmspc, strlen(it->fmspc), fmspc, sizeof(fmspc)) != CVM_OK)
 		return cvm_err_set(err, err_len, CVM_E_FORMAT,
 		                   "%s came without a valid SGX-FMSPC header (12 hex digits)", name);
 	if (strcmp(it->ca_type, "processor") != 0 && strcmp(it->ca_type, "platform") != 0)
 		return cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                   "%s came without SGX-PCK-Certificate-CA-Type: processor or platform", name);
+		                   "%s came without SGX-PCK-Certificate-CA-Type: processor or platform",
+		                   name);
 	platform = strcmp(it->ca_type, "platform") == 0;
 	r = coll_pck_list_parse(it->body, it->body_len, &l, err, err_len);
 	if (r != CVM_OK)
@@ -278,10 +284,11 @@ int coll_pck_certs_verify(struct cvm_cache *c, struct cvm_cache_item *it, const 
 		}
 		if (memcmp(d.fmspc, fmspc, sizeof(fmspc)) != 0 || d.platform_ca != platform ||
 		    memcmp(d.pce_id, k->pceid, sizeof(d.pce_id)) != 0) {
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "%s: certificate %zu is for another FMSPC, CA or PCE ID than the answer "
-			                "and the request name",
-			                name, i);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "%s: certificate %zu is for another FMSPC, CA or PCE ID than the answer "
+			    "and the request name",
+			    name, i);
 			goto out;
 		}
 		if (memcmp(d.tcb_svn, e->tcb_svn, sizeof(d.tcb_svn)) != 0 || d.pce_svn != e->pcesvn ||
