@@ -1168,6 +1168,24 @@ static void a_pckcerts_list_is_stored_only_when_every_certificate_verifies_and_m
 	it.issuer_chain = NULL;
 	it.issuer_chain_len = 0;
 	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_CHAIN);
+	/* a list with no certificate at all ("Not available" only) */
+	{
+		static const uint8_t zero[16] = {0};
+		struct cvm_wr w;
+		uint8_t *na = NULL;
+		size_t na_len = 0;
+
+		cvm_wr_init(&w, 4096);
+		cvm_wr_str(&w, "[");
+		pck_entry(&w, true, zero, 0, zero, NULL, 0);
+		cvm_wr_str(&w, "]");
+		assert_int_equal(cvm_wr_finish(&w, &na, &na_len), CVM_OK);
+		pck_item(&it, &f);
+		it.body = na;
+		it.body_len = na_len;
+		assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_NOT_FOUND);
+		free(na);
+	}
 	/* after the certificate's notAfter: expired */
 	pck_item(&it, &f);
 	assert_int_not_equal(cvm_cache_put(c, &it, (int64_t)2000000000, err, sizeof(err)), CVM_OK);
