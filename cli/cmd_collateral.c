@@ -496,8 +496,9 @@ static int read_hex_file(const char *sub, const char *what, const char *path, si
 	while (b > a &&
 	       (text[b - 1] == ' ' || text[b - 1] == '\n' || text[b - 1] == '\r' || text[b - 1] == '\t'))
 		b--;
-	if (b == a || (b - a) % 2 != 0 || (b - a) / 2 > max || (bin = malloc((b - a) / 2)) == NULL ||
-	    cvm_hex_decode_exact((const char *)text + a, b - a, bin, (b - a) / 2) != CVM_OK) {
+	if (b > a && (b - a) % 2 == 0 && (b - a) / 2 <= max)
+		bin = malloc((b - a) / 2);
+	if (bin == NULL || cvm_hex_decode_exact((const char *)text + a, b - a, bin, (b - a) / 2) != CVM_OK) {
 		cli_err(sub, "'%s': the %s must be hex text of 1 to %zu bytes", path, what, max);
 		free(bin);
 		free(text);
@@ -578,6 +579,12 @@ static int fetch_platform(struct coll_ctx *x, const struct platform_args *pa)
 		rc = read_hex_file(x->sub, "encrypted PPID", pa->ppid, CVM_CACHE_PPID_MAX, &id, &id_len);
 	if (rc != CLI_EXIT_OK)
 		return rc;
+	if (pa->ppid != NULL && id_len != CVM_CACHE_PPID_MAX) {
+		cli_err(x->sub, "'%s': an encrypted PPID is %u bytes (%u hex digits), not %zu", pa->ppid,
+		        (unsigned)CVM_CACHE_PPID_MAX, 2 * (unsigned)CVM_CACHE_PPID_MAX, id_len);
+		free(id);
+		return CLI_EXIT_USAGE;
+	}
 	rc = open_cache(x);
 	if (rc != CLI_EXIT_OK)
 		goto out;

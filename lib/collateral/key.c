@@ -55,6 +55,15 @@ bool coll_key_valid(const struct cvm_cache_key *k)
 		return false;
 	if (k->update != CVM_CACHE_STANDARD && k->update != CVM_CACHE_EARLY)
 		return false;
+	if (k->kind != CVM_CACHE_PCK_CERTS) {
+		/* the manifest fields belong to PCK_CERTS only (keys compare whole) */
+		uint8_t any = k->by_manifest ? 1 : 0;
+
+		for (size_t i = 0; i < sizeof(k->manifest_hash); i++)
+			any |= k->manifest_hash[i];
+		if (any != 0)
+			return false;
+	}
 	switch (k->kind) {
 	case CVM_CACHE_TCB_INFO:
 	case CVM_CACHE_QE_ID:

@@ -29,7 +29,7 @@ void coll_pck_list_free(struct coll_pck_list *l)
 	free(l);
 }
 
-/* tcb_svn reads {"sgxtcbcomp01svn".."sgxtcbcomp16svn", "pcesvn"}: exactly
+/* tcb_read reads {"sgxtcbcomp01svn".."sgxtcbcomp16svn", "pcesvn"}: exactly
  * those keys, each an integer in range. */
 static bool tcb_read(const json_t *tcb, struct coll_pck_entry *e)
 {
