@@ -251,7 +251,7 @@ static bool pck_body(const struct cvm_http_req *req, bool single, struct pck_req
 {
 	json_t *o = NULL, *m;
 	json_error_t jerr;
-	uint8_t svn[2];
+	uint8_t svn[2] = {0, 0};
 	bool ok = false;
 
 	memset(pr, 0, sizeof(*pr));

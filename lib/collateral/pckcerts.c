@@ -182,8 +182,8 @@ int cvm_cache_pck_select(const uint8_t *body, size_t len, const struct cvm_tcb_i
 	if (out == NULL || ti == NULL || cpusvn == NULL)
 		return cvm_err_set(err, err_len, CVM_E_INVAL, "no answer, TCB info, raw TCB or output");
 	r = coll_pck_list_parse(body, len, &l, err, err_len);
-	if (r != CVM_OK)
-		return r;
+	if (r != CVM_OK || l == NULL)
+		return r != CVM_OK ? r : CVM_E_INTERNAL;
 	/* The TCB info lists its levels highest first: the first level that an
 	 * eligible certificate was issued for is the best the platform has. */
 	for (size_t lv = 0; lv < ti->level_count && best == SIZE_MAX; lv++)
@@ -249,8 +249,10 @@ int coll_pck_certs_verify(struct cvm_cache *c, struct cvm_cache_item *it, const 
 		                   name);
 	platform = strcmp(it->ca_type, "platform") == 0;
 	r = coll_pck_list_parse(it->body, it->body_len, &l, err, err_len);
-	if (r != CVM_OK)
+	if (r != CVM_OK || l == NULL) {
+		r = r != CVM_OK ? r : CVM_E_INTERNAL;
 		goto out;
+	}
 	if (l->available == 0) {
 		r = cvm_err_set(err, err_len, CVM_E_NOT_FOUND,
 		                "%s holds no certificate (every entry is \"" NOT_AVAILABLE "\")", name);
