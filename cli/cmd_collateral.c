@@ -4,6 +4,8 @@
  *
  *   cvm collateral fetch QUOTE_OR_REPORT... | --fmspc HEX --tee tdx|sgx [--ca processor|platform]
  *                        | --product Milan|Genoa|Turin [--vlek]
+ *                        | --platform-manifest FILE | --encrypted-ppid FILE
+ *                          --pceid HEX [--cpusvn HEX --pcesvn N [--out FILE]]
  *   cvm collateral pack FILE
  *   cvm collateral import FILE|DIR
  *   cvm collateral status [--json]
@@ -24,6 +26,7 @@
 #include <cvmkit/collateral.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
+#include <cvmkit/file.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/snp.h>
 
@@ -251,7 +254,22 @@ int cli_cache_info_json(json_t *o, const struct cvm_cache_info *info)
 
 /* ---- the subcommands ----------------------------------------------------- */
 
-enum { OPT_AT = 0x300, OPT_ROOT, OPT_AMD_ROOT, OPT_FMSPC, OPT_TEE, OPT_CA, OPT_PRODUCT, OPT_VLEK };
+enum {
+	OPT_AT = 0x300,
+	OPT_ROOT,
+	OPT_AMD_ROOT,
+	OPT_FMSPC,
+	OPT_TEE,
+	OPT_CA,
+	OPT_PRODUCT,
+	OPT_VLEK,
+	OPT_MANIFEST,
+	OPT_PPID,
+	OPT_PCEID,
+	OPT_CPUSVN,
+	OPT_PCESVN,
+	OPT_OUT,
+};
 
 /* clang-format off */
 #define COLL_LONGOPTS                                                                                      \
@@ -267,6 +285,8 @@ static void usage(FILE *f)
 	        "usage: cvm collateral fetch QUOTE_OR_REPORT... [options]\n"
 	        "       cvm collateral fetch --fmspc HEX --tee tdx|sgx [--ca processor|platform] [options]\n"
 	        "       cvm collateral fetch --product Milan|Genoa|Turin [--vlek] [options]\n"
+	        "       cvm collateral fetch --platform-manifest FILE|--encrypted-ppid FILE --pceid HEX\n"
+	        "                            [--cpusvn HEX --pcesvn N [--out FILE]] [options]\n"
 	        "       cvm collateral pack FILE [options]\n"
 	        "       cvm collateral import FILE|DIR [options]\n"
 	        "       cvm collateral status [--json] [options]\n"
@@ -294,6 +314,12 @@ static void usage(FILE *f)
 	        "  --fmspc HEX --tee T  an FMSPC's TCB info, the TEE's QE identity, the PCK CRL (--ca,\n"
 	        "                       default processor) and the root CA CRL\n"
 	        "  --product P [--vlek] an AMD product's ASK (or ASVK) chain and CRL\n"
+	        "  --platform-manifest FILE  every PCK certificate of a platform, by its platform\n"
+	        "                       manifest (hex text in FILE), from the PCS (POST pckcerts)\n"
+	        "  --encrypted-ppid FILE     the same by encrypted PPID (768 hex digits in FILE)\n"
+	        "  --pceid HEX          the platform's PCE ID (4 hex digits)\n"
+	        "  --cpusvn HEX --pcesvn N   then pick the certificate for this raw TCB as Intel's\n"
+	        "                       PCK certificate selection does; print it (PEM) or --out FILE\n"
 	        "  -q                   no progress on stderr\n");
 }
 
@@ -446,6 +472,180 @@ static int get_need(struct coll_ctx *x, const struct cvm_cache_need *need, const
 	return rc;
 }
 
+struct platform_args {
+	const char *manifest, *ppid, *pceid, *cpusvn, *pcesvn, *out;
+};
+
+/* read_hex_file reads `path` holding hex text (surrounding white space
+ * allowed) of at most `max` bytes once decoded, into a new buffer. */
+static int read_hex_file(const char *sub, const char *what, const char *path, size_t max, uint8_t **out,
+                         size_t *out_len)
+{
+	uint8_t *text = NULL, *bin = NULL;
+	size_t len = 0, a = 0, b;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	rc = cli_read_file(sub, what, path, 2 * max + 64, &text, &len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	while (a < len && (text[a] == ' ' || text[a] == '\n' || text[a] == '\r' || text[a] == '\t'))
+		a++;
+	b = len;
+	while (b > a &&
+	       (text[b - 1] == ' ' || text[b - 1] == '\n' || text[b - 1] == '\r' || text[b - 1] == '\t'))
+		b--;
+	if (b > a && (b - a) % 2 == 0 && (b - a) / 2 <= max)
+		bin = malloc((b - a) / 2);
+	if (bin == NULL || cvm_hex_decode_exact((const char *)text + a, b - a, bin, (b - a) / 2) != CVM_OK) {
+		cli_err(sub, "'%s': the %s must be hex text of 1 to %zu bytes", path, what, max);
+		free(bin);
+		free(text);
+		return CLI_EXIT_USAGE;
+	}
+	free(text);
+	*out = bin;
+	*out_len = (b - a) / 2;
+	return CLI_EXIT_OK;
+}
+
+/* platform_tcb_info gets the TCB info of `fmspc` (SGX, else TDX) and
+ * decodes it (it verified when it was stored). */
+static int platform_tcb_info(struct coll_ctx *x, const uint8_t fmspc[6], struct cvm_tcb_info **out, char *err,
+                             size_t err_len)
+{
+	struct cvm_cache_item *it = NULL;
+	struct cvm_cache_key k;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	int r = CVM_E_NOT_FOUND;
+
+	*out = NULL;
+	for (int t = 0; t < 2; t++) {
+		cvm_cache_key_init(&k, CVM_CACHE_TCB_INFO);
+		k.tee = t == 0 ? CVM_CACHE_SGX : CVM_CACHE_TDX;
+		memcpy(k.fmspc, fmspc, sizeof(k.fmspc));
+		r = cvm_cache_get(x->c, &k, x->at, 0, &it, NULL, err, err_len);
+		if (r == CVM_OK)
+			break;
+	}
+	if (r != CVM_OK)
+		return r;
+	r = cvm_tcb_info_parse(it->body, it->body_len, out, &span, sig);
+	cvm_cache_item_free(it);
+	return r;
+}
+
+static int fetch_platform(struct coll_ctx *x, const struct platform_args *pa)
+{
+	struct cvm_cache_item *it = NULL;
+	struct cvm_cache_info info;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_cache_pck_choice ch;
+	uint8_t *id = NULL, pceid[2], cpusvn[16], fmspc[6];
+	size_t id_len = 0;
+	unsigned pcesvn = 0;
+	char name[256] = "?", err[ERR_MAX] = "";
+	int r, rc = CLI_EXIT_USAGE;
+
+	memset(&ch, 0, sizeof(ch));
+	if ((pa->manifest != NULL) == (pa->ppid != NULL) || pa->pceid == NULL) {
+		cli_err(x->sub,
+		        "give --platform-manifest FILE or --encrypted-ppid FILE (one), and --pceid HEX");
+		return CLI_EXIT_USAGE;
+	}
+	if (strlen(pa->pceid) != 4 || cvm_hex_decode_exact(pa->pceid, 4, pceid, 2) != CVM_OK) {
+		cli_err(x->sub, "--pceid '%s': expected 4 hex digits (e.g. 0000)", pa->pceid);
+		return CLI_EXIT_USAGE;
+	}
+	if ((pa->cpusvn != NULL) != (pa->pcesvn != NULL) || (pa->out != NULL && pa->cpusvn == NULL)) {
+		cli_err(x->sub, "--cpusvn and --pcesvn go together (--out needs them)");
+		return CLI_EXIT_USAGE;
+	}
+	if (pa->cpusvn != NULL &&
+	    (strlen(pa->cpusvn) != 32 || cvm_hex_decode_exact(pa->cpusvn, 32, cpusvn, 16) != CVM_OK)) {
+		cli_err(x->sub, "--cpusvn '%s': expected 32 hex digits (the raw CPUSVN)", pa->cpusvn);
+		return CLI_EXIT_USAGE;
+	}
+	if (pa->pcesvn != NULL && !parse_uint(pa->pcesvn, 65535, &pcesvn)) {
+		cli_err(x->sub, "--pcesvn '%s': expected a number from 0 to 65535", pa->pcesvn);
+		return CLI_EXIT_USAGE;
+	}
+	if (pa->manifest != NULL)
+		rc = read_hex_file(x->sub, "platform manifest", pa->manifest, CVM_CACHE_MANIFEST_MAX, &id,
+		                   &id_len);
+	else
+		rc = read_hex_file(x->sub, "encrypted PPID", pa->ppid, CVM_CACHE_PPID_MAX, &id, &id_len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (pa->ppid != NULL && id_len != CVM_CACHE_PPID_MAX) {
+		cli_err(x->sub, "'%s': an encrypted PPID is %u bytes (%u hex digits), not %zu", pa->ppid,
+		        (unsigned)CVM_CACHE_PPID_MAX, 2 * (unsigned)CVM_CACHE_PPID_MAX, id_len);
+		free(id);
+		return CLI_EXIT_USAGE;
+	}
+	rc = open_cache(x);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	memset(&info, 0, sizeof(info));
+	r = cvm_cache_pck_certs(x->c, pa->manifest != NULL ? id : NULL, id_len,
+	                        pa->manifest != NULL ? NULL : id, id_len, pceid, x->at,
+	                        x->cache.refresh ? CVM_CACHE_REFRESH : 0, NULL, &it, &info, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(x->sub, "the platform's PCK certificates: %s",
+		        err[0] != '\0' ? err : cvm_strerror(r));
+		rc = item_exit(r);
+		goto out;
+	}
+	if (cvm_cache_key_name(&it->key, name, sizeof(name)) != CVM_OK)
+		snprintf(name, sizeof(name), "?");
+	if (!cli_opts.quiet)
+		fprintf(stderr, "cvm %s: %s: %s (FMSPC %s, %s CA)\n", x->sub, name,
+		        cvm_cache_source_name(info.source), it->fmspc, it->ca_type);
+	rc = CLI_EXIT_OK;
+	if (pa->cpusvn == NULL) {
+		if (!cli_opts.quiet)
+			printf("%s item fetched, %s already cached\n", info.fetched > 0 ? "1" : "0",
+			       info.fetched > 0 ? "0" : "1");
+		goto out;
+	}
+	if (cvm_hex_decode_exact(it->fmspc, strlen(it->fmspc), fmspc, sizeof(fmspc)) != CVM_OK) {
+		cli_err(x->sub, "%s has no FMSPC", name);
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	r = platform_tcb_info(x, fmspc, &ti, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(x->sub, "the TCB info of FMSPC %s (to order the certificates): %s", it->fmspc,
+		        err[0] != '\0' ? err : cvm_strerror(r));
+		rc = item_exit(r);
+		goto out;
+	}
+	r = cvm_cache_pck_select(it->body, it->body_len, ti, cpusvn, (uint16_t)pcesvn, &ch, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(x->sub, "%s", err[0] != '\0' ? err : cvm_strerror(r));
+		rc = item_exit(r);
+		goto out;
+	}
+	if (!cli_opts.quiet)
+		fprintf(stderr, "cvm %s: selected certificate %zu, tcbm %s\n", x->sub, ch.index, ch.tcbm);
+	if (pa->out != NULL) {
+		if (cvm_file_write(pa->out, ch.pem, ch.pem_len, 0644) != CVM_OK) {
+			cli_err(x->sub, "cannot write '%s': %s", pa->out, strerror(errno));
+			rc = CLI_EXIT_ERROR;
+		}
+	} else if (fwrite(ch.pem, 1, ch.pem_len, stdout) != ch.pem_len) {
+		rc = CLI_EXIT_ERROR;
+	}
+out:
+	cvm_cache_pck_choice_cleanup(&ch);
+	cvm_tcb_info_free(ti);
+	cvm_cache_item_free(it);
+	free(id);
+	return rc;
+}
+
 static int collateral_fetch(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -455,9 +655,16 @@ static int collateral_fetch(int argc, char **argv)
 	    {"ca", required_argument, NULL, OPT_CA},
 	    {"product", required_argument, NULL, OPT_PRODUCT},
 	    {"vlek", no_argument, NULL, OPT_VLEK},
+	    {"platform-manifest", required_argument, NULL, OPT_MANIFEST},
+	    {"encrypted-ppid", required_argument, NULL, OPT_PPID},
+	    {"pceid", required_argument, NULL, OPT_PCEID},
+	    {"cpusvn", required_argument, NULL, OPT_CPUSVN},
+	    {"pcesvn", required_argument, NULL, OPT_PCESVN},
+	    {"out", required_argument, NULL, OPT_OUT},
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct coll_ctx x = {.sub = CMD " fetch"};
+	struct platform_args pa = {NULL, NULL, NULL, NULL, NULL, NULL};
 	const char *fmspc = NULL, *tee = NULL, *ca = NULL, *product = NULL;
 	bool vlek = false;
 	struct cvm_cache_need need;
@@ -493,6 +700,24 @@ static int collateral_fetch(int argc, char **argv)
 		case OPT_VLEK:
 			vlek = true;
 			break;
+		case OPT_MANIFEST:
+			pa.manifest = optarg;
+			break;
+		case OPT_PPID:
+			pa.ppid = optarg;
+			break;
+		case OPT_PCEID:
+			pa.pceid = optarg;
+			break;
+		case OPT_CPUSVN:
+			pa.cpusvn = optarg;
+			break;
+		case OPT_PCESVN:
+			pa.pcesvn = optarg;
+			break;
+		case OPT_OUT:
+			pa.out = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = CLI_EXIT_OK;
@@ -508,9 +733,21 @@ static int collateral_fetch(int argc, char **argv)
 		               "air-gapped machine)");
 		goto out;
 	}
+	if (pa.manifest != NULL || pa.ppid != NULL || pa.pceid != NULL || pa.cpusvn != NULL ||
+	    pa.pcesvn != NULL || pa.out != NULL) {
+		if (fmspc != NULL || product != NULL || argc - optind > 0 || tee != NULL || ca != NULL ||
+		    vlek) {
+			cli_err(x.sub, "--platform-manifest / --encrypted-ppid go alone (with --pceid, "
+			               "--cpusvn, --pcesvn, --out); see 'cvm help collateral'");
+			goto out;
+		}
+		rc = fetch_platform(&x, &pa);
+		goto out;
+	}
 	if ((fmspc != NULL) + (product != NULL) + (argc - optind > 0) != 1) {
-		cli_err(x.sub, "give QUOTE_OR_REPORT files, or --fmspc HEX --tee tdx|sgx, or --product NAME "
-		               "(exactly one of them); see 'cvm help collateral'");
+		cli_err(x.sub, "give QUOTE_OR_REPORT files, or --fmspc HEX --tee tdx|sgx, or --product NAME, "
+		               "or --platform-manifest FILE --pceid HEX (exactly one of them); see 'cvm help "
+		               "collateral'");
 		goto out;
 	}
 	if (fmspc == NULL && (tee != NULL || ca != NULL)) {

@@ -17,13 +17,15 @@
 /* Collateral kinds as metrics label them: "evidence" (a verdict's whole
  * set), the cache kinds of the read APIs, then the warm sets. */
 #define KIND_EVIDENCE 0
-#define KIND_DCAP 10
-#define KIND_AMD 11
-#define KINDS 12
+#define KIND_DCAP 11
+#define KIND_AMD 12
+#define KINDS 13
 static const char *const kind_names[KINDS] = {
-    "evidence", "tcb_info", "qe_identity", "qve_identity", "pck_crl", "root_ca_crl",
-    "pck_cert", "vcek",     "amd_chain",   "amd_crl",      "dcap",    "amd",
+    "evidence", "tcb_info",  "qe_identity", "qve_identity", "pck_crl", "root_ca_crl", "pck_cert",
+    "vcek",     "amd_chain", "amd_crl",     "pck_certs",    "dcap",    "amd",
 };
+_Static_assert(CVM_CACHE_PCK_CERTS == 10 && CVM_CACHE_AMD_CRL == 9,
+               "kind_names lists the cache kinds in their order, then the warm sets");
 
 /* How an item was obtained (cvm_cache_source), and "error" for a call that
  * got nothing. */

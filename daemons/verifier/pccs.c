@@ -8,6 +8,15 @@
  *   GET /sgx/certification/v4/pckcrl?ca=processor|platform[&encoding=der|pem]
  *   GET /sgx/certification/v4/rootcacrl
  *   GET /sgx/certification/v4/pckcert?encrypted_ppid=&cpusvn=&pcesvn=&pceid=
+ *   POST /sgx/certification/v4/pckcert  {"platformManifest","cpusvn","pcesvn","pceid"}
+ *   POST /sgx/certification/v4/pckcerts {"platformManifest","pceid"}
+ *   GET /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid=
+ *
+ * The pckcerts answers are the vendor's array as cached (every certificate
+ * verified when it was stored); POST pckcert picks one certificate from the
+ * platform's pckcerts for the raw TCB as Intel's PCK certificate selection
+ * does (cvm_cache_pck_select, ordered by the FMSPC's TCB info), as the PCS
+ * answers that request.
  *
  * Bodies are the vendor's bytes as cached; issuer chains go back into their
  * headers URL-encoded, as the PCS sends them. Every answer carries a
@@ -16,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <cvmkit/encoding.h>
 #include <cvmkit/random.h>
@@ -89,6 +100,8 @@ static bool chain_header(struct cvm_http_resp *resp, const char *name, const str
 	return true;
 }
 
+static void answer_error(struct cvm_http_resp *resp, const char *name, int r, const char *err);
+
 /* get_item looks the key up; on failure it sets the error answer: 404 when
  * the vendor has nothing (or nothing is cached and there is no upstream),
  * 503 when the upstream failed or the item expired, 502 when what came
@@ -114,6 +127,13 @@ static struct cvm_cache_item *get_item(struct vd_ctx *ctx, const struct cvm_cach
 	}
 	cvm_cache_item_free(it);
 	vd_metrics_verification(ctx, api, VD_ERROR);
+	answer_error(resp, name, r, err);
+	return NULL;
+}
+
+/* answer_error sets the error answer of a failed cache lookup. */
+static void answer_error(struct cvm_http_resp *resp, const char *name, int r, const char *err)
+{
 	if (r == CVM_E_NOT_FOUND)
 		cvm_http_resp_error(resp, 404, "%s: not found: %s", name,
 		                    err[0] != '\0' ? err : cvm_strerror(r));
@@ -124,7 +144,6 @@ static struct cvm_cache_item *get_item(struct vd_ctx *ctx, const struct cvm_cach
 	else
 		cvm_http_resp_error(resp, 502, "%s: did not verify: %s", name,
 		                    err[0] != '\0' ? err : cvm_strerror(r));
-	return NULL;
 }
 
 /* param reads a required (or optional) parameter; false: a 400 is set. */
@@ -202,6 +221,216 @@ static const char *const q_update[] = {"update", NULL};
 static const char *const q_crl[] = {"ca", "encoding", NULL};
 static const char *const q_none[] = {NULL};
 static const char *const q_pckcert[] = {"encrypted_ppid", "cpusvn", "pcesvn", "pceid", NULL};
+static const char *const q_pckcerts[] = {"encrypted_ppid", "pceid", NULL};
+
+/* The largest POST pckcert(s) body: the manifest in hex and the rest. */
+#define PCK_BODY_MAX (2 * CVM_CACHE_MANIFEST_MAX + 512)
+
+/* struct pck_req is a POST pckcert(s) body, decoded. */
+struct pck_req {
+	uint8_t *manifest;
+	size_t manifest_len;
+	uint8_t pceid[2];
+	uint8_t cpusvn[16];
+	uint16_t pcesvn;
+};
+
+static bool hex_member(json_t *o, const char *name, uint8_t *out, size_t out_len)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_string(v) && json_string_length(v) == 2 * out_len &&
+	       cvm_hex_decode_exact(json_string_value(v), json_string_length(v), out, out_len) == CVM_OK;
+}
+
+/* pck_body decodes {"platformManifest": HEX, "pceid": HEX} (and, for
+ * `single`, "cpusvn" and "pcesvn", as Intel's PCS takes them); false: a
+ * 400 is set. */
+static bool pck_body(const struct cvm_http_req *req, bool single, struct pck_req *pr,
+                     struct cvm_http_resp *resp)
+{
+	json_t *o = NULL, *m;
+	json_error_t jerr;
+	uint8_t svn[2] = {0, 0};
+	bool ok = false;
+
+	memset(pr, 0, sizeof(*pr));
+	if (req->body_len == 0 || req->body_len > PCK_BODY_MAX) {
+		cvm_http_resp_error(resp, 400,
+		                    "the body must be JSON {\"platformManifest\": HEX, \"pceid\": HEX%s} of "
+		                    "at most %zu bytes",
+		                    single ? ", \"cpusvn\": HEX, \"pcesvn\": HEX" : "", (size_t)PCK_BODY_MAX);
+		return false;
+	}
+	o = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	m = json_object_get(o, "platformManifest");
+	if (!json_is_object(o) || json_object_size(o) != (single ? 4u : 2u) || !json_is_string(m) ||
+	    json_string_length(m) == 0 || json_string_length(m) % 2 != 0 ||
+	    json_string_length(m) > 2 * CVM_CACHE_MANIFEST_MAX || !hex_member(o, "pceid", pr->pceid, 2) ||
+	    (single && (!hex_member(o, "cpusvn", pr->cpusvn, 16) || !hex_member(o, "pcesvn", svn, 2)))) {
+		cvm_http_resp_error(resp, 400,
+		                    "the body must be JSON {\"platformManifest\": HEX (at most %zu bytes), "
+		                    "\"pceid\": 4 hex digits%s} and nothing else",
+		                    CVM_CACHE_MANIFEST_MAX,
+		                    single ? ", \"cpusvn\": 32 hex digits, \"pcesvn\": 4 hex digits" : "");
+		goto out;
+	}
+	pr->manifest_len = json_string_length(m) / 2;
+	pr->manifest = malloc(pr->manifest_len);
+	if (pr->manifest == NULL) {
+		cvm_http_resp_error(resp, 500, "out of memory");
+		goto out;
+	}
+	if (cvm_hex_decode_exact(json_string_value(m), json_string_length(m), pr->manifest,
+	                         pr->manifest_len) != CVM_OK) {
+		cvm_http_resp_error(resp, 400, "platformManifest is not hex");
+		goto out;
+	}
+	/* Intel: the PCE SVN is little-endian, as the QPL sends its bytes */
+	pr->pcesvn = (uint16_t)(svn[0] | (svn[1] << 8));
+	ok = true;
+out:
+	if (!ok) {
+		free(pr->manifest);
+		pr->manifest = NULL;
+	}
+	json_decref(o);
+	return ok;
+}
+
+/* get_pck_certs gets the platform's pckcerts item; on failure the error
+ * answer is set. */
+static struct cvm_cache_item *get_pck_certs(struct vd_ctx *ctx, const uint8_t *manifest, size_t manifest_len,
+                                            const uint8_t *ppid, const uint8_t pceid[2],
+                                            struct cvm_http_resp *resp)
+{
+	struct cvm_cache_item *it = NULL;
+	struct cvm_cache_info info;
+	struct cvm_cache_key k;
+	char name[160], err[256];
+	int64_t t0 = vd_now_us();
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	err[0] = '\0';
+	r = cvm_cache_pck_certs(ctx->cache, manifest, manifest_len, ppid,
+	                        ppid != NULL ? CVM_CACHE_PPID_MAX : 0, pceid, vd_now(ctx), 0, &k, &it, &info,
+	                        err, sizeof(err));
+	vd_metrics_cache(ctx, CVM_CACHE_PCK_CERTS, NULL, r, &info, vd_now_us() - t0);
+	if (r == CVM_OK && it != NULL) {
+		vd_metrics_verification(ctx, VD_API_PCCS, VD_OK);
+		return it;
+	}
+	cvm_cache_item_free(it);
+	vd_metrics_verification(ctx, VD_API_PCCS, VD_ERROR);
+	if (cvm_cache_key_name(&k, name, sizeof(name)) != CVM_OK)
+		(void)snprintf(name, sizeof(name), "the platform's PCK certificates");
+	answer_error(resp, name, r, err);
+	return NULL;
+}
+
+/* pck_headers adds the headers of a PCK certificate answer (`tcbm`: NULL
+ * for a pckcerts answer, which has none). */
+static void pck_headers(struct cvm_http_resp *resp, const struct cvm_cache_item *it, const char *tcbm)
+{
+	if (resp->status == 200 && chain_header(resp, "SGX-PCK-Certificate-Issuer-Chain", it) &&
+	    ((tcbm != NULL && cvm_http_resp_header(resp, "SGX-TCBm", tcbm) != CVM_OK) ||
+	     cvm_http_resp_header(resp, "SGX-FMSPC", it->fmspc) != CVM_OK ||
+	     cvm_http_resp_header(resp, "SGX-PCK-Certificate-CA-Type", it->ca_type) != CVM_OK))
+		cvm_http_resp_error(resp, 500, "the cached PCK certificate's headers are not printable");
+}
+
+/* pck_select answers POST pckcert: the platform's certificate for the raw
+ * TCB, picked from its pckcerts by the order of its FMSPC's TCB info. */
+static void pck_select(struct vd_ctx *ctx, const struct cvm_cache_item *certs, const struct pck_req *pr,
+                       struct cvm_http_resp *resp)
+{
+	struct cvm_cache_item *tcb = NULL;
+	struct cvm_tcb_info *ti = NULL;
+	struct cvm_cache_pck_choice ch;
+	struct cvm_cache_key k;
+	struct cvm_rd span;
+	uint8_t sig[64];
+	char err[512] = "";
+	int r;
+
+	memset(&ch, 0, sizeof(ch));
+	cvm_cache_key_init(&k, CVM_CACHE_TCB_INFO);
+	if (cvm_hex_decode_exact(certs->fmspc, strlen(certs->fmspc), k.fmspc, sizeof(k.fmspc)) != CVM_OK) {
+		cvm_http_resp_error(resp, 500, "the cached PCK certificates have no FMSPC");
+		return;
+	}
+	/* the SGX TCB info of the FMSPC, else its TDX one: both order the SGX
+	 * TCB levels the certificates were issued for */
+	k.tee = CVM_CACHE_SGX;
+	tcb = get_item(ctx, &k, VD_API_PCCS, resp);
+	if (tcb == NULL) {
+		k.tee = CVM_CACHE_TDX;
+		cvm_http_resp_cleanup(resp);
+		tcb = get_item(ctx, &k, VD_API_PCCS, resp);
+		if (tcb == NULL)
+			return;
+	}
+	r = cvm_tcb_info_parse(tcb->body, tcb->body_len, &ti, &span, sig);
+	if (r == CVM_OK)
+		r = cvm_cache_pck_select(certs->body, certs->body_len, ti, pr->cpusvn, pr->pcesvn, &ch, err,
+		                         sizeof(err));
+	if (r == CVM_E_NOT_FOUND)
+		cvm_http_resp_error(resp, 404, "%s", err);
+	else if (r != CVM_OK)
+		cvm_http_resp_error(resp, 500, "cannot select the PCK certificate: %s",
+		                    err[0] != '\0' ? err : cvm_strerror(r));
+	else {
+		cvm_http_resp_bytes(resp, 200, CT_PEM, ch.pem, ch.pem_len);
+		pck_headers(resp, certs, ch.tcbm);
+	}
+	cvm_cache_pck_choice_cleanup(&ch);
+	cvm_tcb_info_free(ti);
+	cvm_cache_item_free(tcb);
+}
+
+/* pck_route answers pckcert and pckcerts: GET by encrypted PPID (pckcert:
+ * the cached certificate of that query), POST by platform manifest. */
+static void pck_route(struct vd_ctx *ctx, const struct cvm_http_req *req, bool single,
+                      struct cvm_http_resp *resp)
+{
+	struct cvm_cache_item *it = NULL;
+	struct pck_req pr;
+	uint8_t ppid[CVM_CACHE_PPID_MAX], pceid[2];
+	char hex[2 * CVM_CACHE_PPID_MAX + 2];
+
+	if (req->method == CVM_HTTP_POST) {
+		if (!only(req, q_none, resp) || !pck_body(req, single, &pr, resp))
+			return;
+		it = get_pck_certs(ctx, pr.manifest, pr.manifest_len, NULL, pr.pceid, resp);
+		if (it != NULL && single)
+			pck_select(ctx, it, &pr, resp);
+		else if (it != NULL) {
+			cvm_http_resp_bytes(resp, 200, CT_JSON, it->body, it->body_len);
+			pck_headers(resp, it, NULL);
+		}
+		free(pr.manifest);
+		cvm_cache_item_free(it);
+		return;
+	}
+	/* GET pckcerts?encrypted_ppid=&pceid= (GET pckcert: pccs_route) */
+	if (!only(req, q_pckcerts, resp) || !param(req, "encrypted_ppid", true, hex, sizeof(hex), resp))
+		return;
+	if (strlen(hex) != (size_t)2 * CVM_CACHE_PPID_MAX ||
+	    cvm_hex_decode_exact(hex, strlen(hex), ppid, sizeof(ppid)) != CVM_OK) {
+		cvm_http_resp_error(resp, 400, "query parameter 'encrypted_ppid' must be %u hex digits",
+		                    2 * (unsigned)CVM_CACHE_PPID_MAX);
+		return;
+	}
+	if (!hex_param(req, "pceid", pceid, sizeof(pceid), resp))
+		return;
+	it = get_pck_certs(ctx, NULL, 0, ppid, pceid, resp);
+	if (it == NULL)
+		return;
+	cvm_http_resp_bytes(resp, 200, CT_JSON, it->body, it->body_len);
+	pck_headers(resp, it, NULL);
+	cvm_cache_item_free(it);
+}
 
 /* crl_answer sends a DER CRL as asked: DER, PEM, or (no encoding given:
  * the PCCS's legacy answer that Intel's QPL reads) hex text. */
@@ -309,6 +538,10 @@ static void pccs_route(struct vd_ctx *ctx, const struct cvm_http_req *req, struc
 		it = get_item(ctx, &k, VD_API_PCCS, resp);
 		if (it != NULL)
 			crl_answer(resp, it, "");
+	} else if (!tdx && (strcmp(res, "pckcerts") == 0 ||
+	                    (strcmp(res, "pckcert") == 0 && req->method == CVM_HTTP_POST))) {
+		pck_route(ctx, req, res[7] == '\0', resp);
+		return;
 	} else if (!tdx && strcmp(res, "pckcert") == 0) {
 		uint8_t svn[2];
 		char ppid[2 * CVM_CACHE_PPID_MAX + 2];
@@ -335,12 +568,7 @@ static void pccs_route(struct vd_ctx *ctx, const struct cvm_http_req *req, struc
 		if (it == NULL)
 			return;
 		cvm_http_resp_bytes(resp, 200, CT_PEM, it->body, it->body_len);
-		if (resp->status == 200 && chain_header(resp, "SGX-PCK-Certificate-Issuer-Chain", it) &&
-		    (cvm_http_resp_header(resp, "SGX-TCBm", it->tcbm) != CVM_OK ||
-		     cvm_http_resp_header(resp, "SGX-FMSPC", it->fmspc) != CVM_OK ||
-		     cvm_http_resp_header(resp, "SGX-PCK-Certificate-CA-Type", it->ca_type) != CVM_OK))
-			cvm_http_resp_error(resp, 500,
-			                    "the cached PCK certificate's headers are not printable");
+		pck_headers(resp, it, it->tcbm);
 	} else {
 		cvm_http_resp_error(resp, 404, "no such PCCS resource; see docs/daemons/cvm-verifierd.md");
 		return;
@@ -350,6 +578,19 @@ static void pccs_route(struct vd_ctx *ctx, const struct cvm_http_req *req, struc
 
 void vd_pccs_handle(struct vd_ctx *ctx, const struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
-	pccs_route(ctx, req, resp);
+	const char *res = req->path + strlen("/sgx/certification/v4/");
+	bool pck = strncmp(req->path, "/sgx/", 5) == 0 &&
+	           (strcmp(res, "pckcert") == 0 || strcmp(res, "pckcerts") == 0);
+
+	/* GET (HEAD) everywhere; POST too where the PCS takes a platform
+	 * manifest */
+	if (req->method != CVM_HTTP_GET && req->method != CVM_HTTP_HEAD &&
+	    !(pck && req->method == CVM_HTTP_POST)) {
+		resp->allow = pck ? "GET, HEAD, POST" : "GET, HEAD";
+		cvm_http_resp_error(resp, 405, "%s is not allowed here; use %s", req->method_name,
+		                    pck ? "GET or POST" : "GET");
+	} else {
+		pccs_route(ctx, req, resp);
+	}
 	vd_request_id(resp);
 }

@@ -62,8 +62,7 @@ static void route(struct vd_ctx *ctx, struct cvm_http_req *req, struct cvm_http_
 		if (method_ok(req, CVM_HTTP_POST, resp))
 			vd_cvmkit_verify(ctx, req, resp);
 	} else if (prefix(p, "/sgx/certification/v4/") || prefix(p, "/tdx/certification/v4/")) {
-		if (method_ok(req, CVM_HTTP_GET, resp))
-			vd_pccs_handle(ctx, req, resp);
+		vd_pccs_handle(ctx, req, resp); /* GET, and POST for pckcert(s): it checks the method */
 	} else if (prefix(p, "/vcek/v1/") || prefix(p, "/vlek/v1/")) {
 		if (method_ok(req, CVM_HTTP_GET, resp))
 			vd_kds_handle(ctx, req, resp);

@@ -45,6 +45,11 @@ enum cvm_cache_kind {
 	CVM_CACHE_VCEK = 7,      /* vcek/v1/{product}/{hwid}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=[&fmcSPL=] */
 	CVM_CACHE_AMD_CHAIN = 8, /* {vcek,vlek}/v1/{product}/cert_chain: signer, product */
 	CVM_CACHE_AMD_CRL = 9,   /* {vcek,vlek}/v1/{product}/crl: signer, product */
+	/* Intel PCS: every PCK certificate of one platform, a JSON array, by
+	 * platform manifest (POST sgx/certification/v4/pckcerts: manifest_hash,
+	 * pceid) or by encrypted PPID (GET pckcerts?encrypted_ppid=&pceid=:
+	 * enc_ppid, pceid). Fetch it with cvm_cache_pck_certs. */
+	CVM_CACHE_PCK_CERTS = 10,
 };
 
 enum cvm_cache_tee { CVM_CACHE_SGX = 0, CVM_CACHE_TDX = 1 };
@@ -53,6 +58,12 @@ enum cvm_cache_ca { CVM_CACHE_CA_PROCESSOR = 0, CVM_CACHE_CA_PLATFORM = 1 };
 enum cvm_cache_update { CVM_CACHE_STANDARD = 0, CVM_CACHE_EARLY = 1 };
 
 #define CVM_CACHE_PPID_MAX 384 /* encrypted PPID, RSA-3072 OAEP */
+/* A platform manifest (Intel's PLATFORM_MANIFEST: the platform's keys and
+ * each package's pairing data; a few KiB per package, 8 packages at most). */
+#define CVM_CACHE_MANIFEST_MAX ((size_t)64 * 1024)
+/* The entries of one pckcerts answer (one per TCB level Intel knows for the
+ * platform's FMSPC, plus "Not available" ones). */
+#define CVM_CACHE_PCK_CERTS_MAX 256
 
 /* struct cvm_cache_key names one item. Only the fields of its kind count
  * (the others must be zero, so that a key can be compared with memcmp
@@ -68,7 +79,11 @@ struct cvm_cache_key {
 	size_t enc_ppid_len;
 	uint8_t cpusvn[16];
 	uint16_t pcesvn;
-	uint8_t pceid[2];
+	uint8_t pceid[2]; /* PCK_CERT, PCK_CERTS */
+	/* PCK_CERTS by platform manifest: its SHA-256 (the manifest itself is
+	 * too large for a key; it goes beside the key, to cvm_cache_pck_certs) */
+	bool by_manifest;
+	uint8_t manifest_hash[32];
 	/* AMD */
 	enum cvm_snp_product product; /* VCEK, AMD_CHAIN, AMD_CRL */
 	enum cvm_snp_signer signer;   /* AMD_CHAIN, AMD_CRL: VCEK (ASK) or VLEK (ASVK) */
@@ -208,7 +223,8 @@ struct cvm_cache_refresh {
 	size_t due;       /* not current: older than refresh_s or near their next update */
 	size_t refreshed; /* fetched, verified and stored anew */
 	size_t failed;    /* the upstream or the verification failed: the cached item stays */
-	size_t skipped;   /* due, but no upstream serves their vendor, or expired */
+	size_t skipped;   /* due, but no upstream serves their vendor, expired, or PCK certificates
+	                     by platform manifest (the manifest is not kept) */
 };
 
 /* cvm_cache_refresh_due fetches anew every cached item that is not current
@@ -220,6 +236,48 @@ struct cvm_cache_refresh {
  * CVM_E_INVAL or CVM_E_SYSTEM (the cache cannot be listed). */
 CVM_API CVM_MUST_CHECK int cvm_cache_refresh_due(struct cvm_cache *c, int64_t now,
                                                  struct cvm_cache_refresh *st, char *err, size_t err_len);
+
+/* cvm_cache_pck_certs gets the PCK certificates of one platform: by its
+ * platform manifest (`manifest`, raw bytes, at most CVM_CACHE_MANIFEST_MAX)
+ * or, when `manifest` is NULL, by its encrypted PPID (`enc_ppid`, 384
+ * bytes), with its PCE ID. It is cvm_cache_get for the key of kind
+ * CVM_CACHE_PCK_CERTS it makes (written to `key`, may be NULL), with the
+ * manifest as the request body when it must fetch. Every certificate of the
+ * answer is verified before anything is stored (chain to the anchor, dates,
+ * FMSPC, PCE ID, the TCB it is listed under); one bad certificate refuses the
+ * whole answer. Returns what cvm_cache_get returns. */
+CVM_API CVM_MUST_CHECK int cvm_cache_pck_certs(struct cvm_cache *c, const uint8_t *manifest,
+                                               size_t manifest_len, const uint8_t *enc_ppid,
+                                               size_t enc_ppid_len, const uint8_t pceid[2], int64_t now,
+                                               unsigned flags, struct cvm_cache_key *key,
+                                               struct cvm_cache_item **out, struct cvm_cache_info *info,
+                                               char *err, size_t err_len);
+
+/* struct cvm_cache_pck_choice is one certificate of a pckcerts answer. */
+struct cvm_cache_pck_choice {
+	size_t index;  /* its place in the answer's array */
+	char tcbm[40]; /* its "tcbm": CPUSVN then PCESVN (little-endian), hex */
+	char *pem;     /* the certificate, PEM (URL-decoded), NUL-terminated; owned */
+	size_t pem_len;
+	uint8_t tcb_svn[16];
+	uint16_t pcesvn;
+};
+CVM_API void cvm_cache_pck_choice_cleanup(struct cvm_cache_pck_choice *ch);
+
+/* cvm_cache_pck_select picks the PCK certificate for the raw TCB (`cpusvn`,
+ * `pcesvn`) from a pckcerts answer `body` (a JSON array of {"tcb", "tcbm",
+ * "cert"}) as Intel's PCK certificate selection does: among the entries that
+ * hold a certificate and whose TCB every component of the raw TCB meets
+ * (cpusvn[i] >= sgxtcbcomp(i+1)svn, pcesvn >= pcesvn), the highest by the
+ * order of the levels of `ti` (the TCB info of the platform's FMSPC); of
+ * equal entries, the first. It is pure: it reads only its arguments and
+ * verifies no signature (the answer and the TCB info come verified from the
+ * cache). Returns 0, CVM_E_NOT_FOUND (no certificate matches: `err` says
+ * so), CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_INVAL or CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_cache_pck_select(const uint8_t *body, size_t len,
+                                                const struct cvm_tcb_info *ti, const uint8_t cpusvn[16],
+                                                uint16_t pcesvn, struct cvm_cache_pck_choice *out, char *err,
+                                                size_t err_len);
 
 /* struct cvm_cache_need is the set of items one quote or report needs. */
 #define CVM_CACHE_NEED_MAX 4

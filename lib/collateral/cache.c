@@ -250,6 +250,11 @@ static int fetch_verified(struct cvm_cache *c, const struct cvm_cache_key *k, co
 	int r;
 
 	*out = NULL;
+	if (k->kind == CVM_CACHE_PCK_CERTS && k->by_manifest && c->post_body == NULL)
+		return cvm_err_set(err, err_len, CVM_E_NOT_FOUND,
+		                   "%s is fetched by its platform manifest, which this call does not have "
+		                   "(cvm_cache_pck_certs; cvm collateral fetch --platform-manifest)",
+		                   name);
 	r = cvm_cache_key_url(k, upstream_of(c, k->kind), url, sizeof(url));
 	if (r != CVM_OK)
 		return cvm_err_set(err, err_len, r, "cannot make the URL of %s", name);
@@ -466,5 +471,63 @@ int cvm_cache_list(struct cvm_cache *c, cvm_cache_list_fn fn, void *ctx)
 		free(names[i]);
 	}
 	free(names);
+	return r;
+}
+
+int cvm_cache_pck_certs(struct cvm_cache *c, const uint8_t *manifest, size_t manifest_len,
+                        const uint8_t *enc_ppid, size_t enc_ppid_len, const uint8_t pceid[2], int64_t now,
+                        unsigned flags, struct cvm_cache_key *key, struct cvm_cache_item **out,
+                        struct cvm_cache_info *info, char *err, size_t err_len)
+{
+	struct cvm_cache_key k;
+	struct cvm_wr w;
+	uint8_t *body = NULL;
+	size_t body_len = 0;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (key != NULL)
+		cvm_cache_key_init(key, CVM_CACHE_NONE);
+	if (c == NULL || out == NULL || pceid == NULL)
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "no cache handle, output or PCE ID");
+	cvm_cache_key_init(&k, CVM_CACHE_PCK_CERTS);
+	memcpy(k.pceid, pceid, sizeof(k.pceid));
+	if (manifest != NULL) {
+		if (manifest_len == 0 || manifest_len > CVM_CACHE_MANIFEST_MAX)
+			return cvm_err_set(err, err_len, manifest_len == 0 ? CVM_E_INVAL : CVM_E_TOO_LARGE,
+			                   "the platform manifest has %zu bytes (1 to %zu allowed)",
+			                   manifest_len, CVM_CACHE_MANIFEST_MAX);
+		k.by_manifest = true;
+		cvm_sha256(manifest, manifest_len, k.manifest_hash);
+		/* {"platformManifest": HEX, "pceid": HEX}, as Intel's PCS takes it */
+		cvm_wr_init(&w, 2 * manifest_len + 64);
+		cvm_wr_str(&w, "{\"platformManifest\":\"");
+		for (size_t i = 0; i < manifest_len; i++) {
+			static const char up[] = "0123456789ABCDEF";
+			char two[2] = {up[manifest[i] >> 4], up[manifest[i] & 15]};
+
+			cvm_wr_bytes(&w, two, sizeof(two));
+		}
+		cvm_wr_fmt(&w, "\",\"pceid\":\"%02X%02X\"}", pceid[0], pceid[1]);
+		r = cvm_wr_finish(&w, &body, &body_len);
+		if (r != CVM_OK)
+			return r;
+	} else {
+		if (enc_ppid == NULL || enc_ppid_len != CVM_CACHE_PPID_MAX)
+			return cvm_err_set(err, err_len, CVM_E_INVAL,
+			                   "give a platform manifest or a %u-byte encrypted PPID",
+			                   (unsigned)CVM_CACHE_PPID_MAX);
+		memcpy(k.enc_ppid, enc_ppid, enc_ppid_len);
+		k.enc_ppid_len = enc_ppid_len;
+	}
+	if (key != NULL)
+		*key = k;
+	c->post_body = (const char *)body;
+	c->post_len = body_len;
+	r = cvm_cache_get(c, &k, now, flags, out, info, err, err_len);
+	c->post_body = NULL;
+	c->post_len = 0;
+	free(body);
 	return r;
 }

@@ -19,6 +19,9 @@
 #define COLL_ITEM_MAX ((size_t)5 * 1024 * 1024)      /* one item record: body cap + chain + metadata */
 #define COLL_BUNDLE_ITEMS_MAX 4096
 #define COLL_WARM_MAX 8 /* warm verified collateral kept per handle */
+/* A pckcerts answer: CVM_CACHE_PCK_CERTS_MAX entries of a URL-encoded PEM
+ * certificate (about 4 KiB each) and its TCB. */
+#define COLL_PCK_CERTS_BODY_MAX ((size_t)2 * 1024 * 1024)
 
 /* The anchor a handle verifies against for one vendor. */
 struct coll_anchor {
@@ -58,6 +61,10 @@ struct cvm_cache {
 	 * against (a VCEK against its chain) before anything is stored. */
 	struct cvm_cache_item **pending;
 	size_t pending_count;
+	/* During cvm_cache_pck_certs: the POST body of a fetch by platform
+	 * manifest, for the key whose manifest_hash it hashes to. */
+	const char *post_body;
+	size_t post_len;
 	uint64_t lru;
 };
 
@@ -136,6 +143,32 @@ CVM_MUST_CHECK int coll_verify(struct cvm_cache *c, struct cvm_cache_item *it, i
 
 /* coll_pending_find returns the pending item named like `k`, or NULL. */
 const struct cvm_cache_item *coll_pending_find(const struct cvm_cache *c, const struct cvm_cache_key *k);
+
+/* pckcerts.c: a pckcerts answer, parsed (certificates URL-decoded). */
+struct coll_pck_entry {
+	uint8_t tcb_svn[16];
+	uint16_t pcesvn;
+	uint8_t tcbm[18];  /* CPUSVN, PCESVN little-endian */
+	char tcbm_hex[37]; /* as sent */
+	char *pem;         /* NULL: "Not available" */
+	size_t pem_len;
+};
+struct coll_pck_list {
+	size_t count, available;
+	struct coll_pck_entry e[CVM_CACHE_PCK_CERTS_MAX];
+};
+/* coll_pck_list_parse checks the structure of a pckcerts answer (sizes
+ * first, then jansson) and makes a new list. It verifies nothing. */
+CVM_MUST_CHECK int coll_pck_list_parse(const uint8_t *body, size_t len, struct coll_pck_list **out, char *err,
+                                       size_t err_len);
+void coll_pck_list_free(struct coll_pck_list *l);
+/* coll_pck_certs_verify verifies every certificate of the pckcerts item
+ * `it` by lib/dcap's PCK certificate check and compares its SGX extension
+ * with the answer's headers, the key's PCE ID and the TCB it is listed
+ * under; fills its dates and anchor. */
+CVM_MUST_CHECK int coll_pck_certs_verify(struct cvm_cache *c, struct cvm_cache_item *it,
+                                         const uint8_t *root_crl, size_t root_crl_len, int64_t now,
+                                         const char *name, char *err, size_t err_len);
 
 /* cache.c */
 void coll_info_add(struct cvm_cache_info *info, const struct cvm_cache_item *it, enum cvm_cache_source src,

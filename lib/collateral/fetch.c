@@ -14,6 +14,7 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/err.h>
 #include <cvmkit/random.h>
+#include <cvmkit/secret.h>
 
 #include "coll_int.h"
 #include "core/core_lib.h"
@@ -43,6 +44,7 @@ static bool chain_header(const char *name, size_t n, enum cvm_cache_kind kind)
 	    {"SGX-Enclave-Identity-Issuer-Chain", CVM_CACHE_QVE_ID},
 	    {"SGX-PCK-CRL-Issuer-Chain", CVM_CACHE_PCK_CRL},
 	    {"SGX-PCK-Certificate-Issuer-Chain", CVM_CACHE_PCK_CERT},
+	    {"SGX-PCK-Certificate-Issuer-Chain", CVM_CACHE_PCK_CERTS},
 	};
 
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
@@ -250,15 +252,34 @@ static CURLcode one_try(struct cvm_cache *c, const struct cvm_cache_key *k, cons
 	struct hdr_ctx hc = {rs, k->kind, (int64_t)time(NULL)};
 	char key_hdr[256];
 	CURLcode cc = CURLE_OK;
+	bool post = k->kind == CVM_CACHE_PCK_CERTS && k->by_manifest;
 
 	*status = 0;
 	curl_easy_reset(curl);
-	if (k->kind == CVM_CACHE_PCK_CERT && c->api_key != NULL) {
+	if ((k->kind == CVM_CACHE_PCK_CERT || k->kind == CVM_CACHE_PCK_CERTS) && c->api_key != NULL) {
 		(void)snprintf(key_hdr, sizeof(key_hdr), "Ocp-Apim-Subscription-Key: %s", c->api_key);
 		h = curl_slist_append(hdrs, key_hdr);
+		cvm_wipe(key_hdr, sizeof(key_hdr));
 		if (h == NULL)
 			return CURLE_OUT_OF_MEMORY;
 		hdrs = h;
+	}
+	if (post) {
+		/* by platform manifest: the JSON body cvm_cache_pck_certs made */
+		if (c->post_body == NULL) {
+			curl_slist_free_all(hdrs);
+			return CURLE_FAILED_INIT;
+		}
+		h = curl_slist_append(hdrs, "Content-Type: application/json");
+		if (h == NULL) {
+			curl_slist_free_all(hdrs);
+			return CURLE_OUT_OF_MEMORY;
+		}
+		hdrs = h;
+		if (curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->post_len) !=
+		        CURLE_OK ||
+		    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, c->post_body) != CURLE_OK)
+			cc = CURLE_FAILED_INIT;
 	}
 	/* clang-format off */
 	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||

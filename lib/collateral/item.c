@@ -12,7 +12,8 @@
 #include "coll_int.h"
 
 static const uint8_t item_magic[8] = {'C', 'V', 'M', 'I', 'T', 'E', 'M', 0};
-#define ITEM_VERSION 1u
+/* Version 2 added the key's by_manifest and manifest_hash (PCK_CERTS). */
+#define ITEM_VERSION 2u
 
 void cvm_cache_item_free(struct cvm_cache_item *it)
 {
@@ -64,6 +65,8 @@ int coll_item_encode(const struct cvm_cache_item *it, uint8_t **out, size_t *out
 	cvm_wr_u8(&w, (uint8_t)k->hwid_len);
 	cvm_wr_bytes(&w, k->hwid, k->hwid_len);
 	cvm_wr_u64le(&w, k->tcb);
+	cvm_wr_u8(&w, k->by_manifest ? 1 : 0);
+	cvm_wr_bytes(&w, k->manifest_hash, sizeof(k->manifest_hash));
 	wr_str16(&w, it->tcbm, sizeof(it->tcbm));
 	wr_str16(&w, it->fmspc, sizeof(it->fmspc));
 	wr_str16(&w, it->ca_type, sizeof(it->ca_type));
@@ -110,7 +113,7 @@ int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out
 	struct cvm_rd r, body, chain, ppid, hwid;
 	const uint8_t *magic;
 	uint32_t version, kind;
-	uint8_t tee, update, ca, product, signer, hwid_len;
+	uint8_t tee, update, ca, product, signer, hwid_len, by_manifest = 0;
 	int rc;
 
 	*out = NULL;
@@ -129,7 +132,7 @@ int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out
 		rc = CVM_E_FORMAT;
 		goto out;
 	}
-	if (version != ITEM_VERSION) {
+	if (version != 1 && version != ITEM_VERSION) {
 		rc = CVM_E_UNSUPPORTED;
 		goto out;
 	}
@@ -141,6 +144,9 @@ int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out
 	    !cvm_rd_u8(&r, &product) || !cvm_rd_u8(&r, &signer) || !cvm_rd_u8(&r, &hwid_len) ||
 	    !cvm_rd_sub(&r, &hwid, hwid_len) || !cvm_rd_u64le(&r, &k->tcb))
 		goto out;
+	if (version >= 2 &&
+	    (!cvm_rd_u8(&r, &by_manifest) || !cvm_rd_copy(&r, k->manifest_hash, sizeof(k->manifest_hash))))
+		goto out;
 	if (!rd_str16(&r, it->tcbm, sizeof(it->tcbm)) || !rd_str16(&r, it->fmspc, sizeof(it->fmspc)) ||
 	    !rd_str16(&r, it->ca_type, sizeof(it->ca_type)) ||
 	    !rd_str16(&r, it->source, sizeof(it->source)) || !rd_str16(&r, it->anchor, sizeof(it->anchor)) ||
@@ -150,8 +156,10 @@ int coll_item_decode(const uint8_t *buf, size_t len, struct cvm_cache_item **out
 	rc = CVM_E_FORMAT;
 	if (!cvm_rd_empty(&r))
 		goto out;
-	if (ppid.len > sizeof(k->enc_ppid) || hwid.len > sizeof(k->hwid) || kind > CVM_CACHE_AMD_CRL)
+	if (ppid.len > sizeof(k->enc_ppid) || hwid.len > sizeof(k->hwid) || kind > CVM_CACHE_PCK_CERTS ||
+	    by_manifest > 1)
 		goto out;
+	k->by_manifest = by_manifest == 1;
 	k->kind = (enum cvm_cache_kind)kind;
 	k->tee = (enum cvm_cache_tee)tee;
 	k->update = (enum cvm_cache_update)update;

@@ -55,6 +55,15 @@ bool coll_key_valid(const struct cvm_cache_key *k)
 		return false;
 	if (k->update != CVM_CACHE_STANDARD && k->update != CVM_CACHE_EARLY)
 		return false;
+	if (k->kind != CVM_CACHE_PCK_CERTS) {
+		/* the manifest fields belong to PCK_CERTS only (keys compare whole) */
+		uint8_t any = k->by_manifest ? 1 : 0;
+
+		for (size_t i = 0; i < sizeof(k->manifest_hash); i++)
+			any |= k->manifest_hash[i];
+		if (any != 0)
+			return false;
+	}
 	switch (k->kind) {
 	case CVM_CACHE_TCB_INFO:
 	case CVM_CACHE_QE_ID:
@@ -65,6 +74,10 @@ bool coll_key_valid(const struct cvm_cache_key *k)
 		return k->ca == CVM_CACHE_CA_PROCESSOR || k->ca == CVM_CACHE_CA_PLATFORM;
 	case CVM_CACHE_PCK_CERT:
 		return k->enc_ppid_len > 0 && k->enc_ppid_len <= sizeof(k->enc_ppid);
+	case CVM_CACHE_PCK_CERTS:
+		/* by manifest (its hash) or by encrypted PPID, never both */
+		return k->by_manifest ? k->enc_ppid_len == 0
+		                      : k->enc_ppid_len > 0 && k->enc_ppid_len <= sizeof(k->enc_ppid);
 	case CVM_CACHE_VCEK:
 		if (!product_ok(k->product) || k->hwid_len == 0 || k->hwid_len > sizeof(k->hwid))
 			return false;
@@ -92,6 +105,8 @@ size_t coll_key_body_max(enum cvm_cache_kind kind)
 	case CVM_CACHE_VCEK:
 		/* one certificate (CVM_AMD_CERT_MAX is the same cap) */
 		return CVM_DCAP_CERT_MAX;
+	case CVM_CACHE_PCK_CERTS:
+		return COLL_PCK_CERTS_BODY_MAX;
 	case CVM_CACHE_AMD_CHAIN:
 		return CVM_DCAP_PEM_MAX;
 	case CVM_CACHE_AMD_CRL:
@@ -169,6 +184,17 @@ int cvm_cache_key_name(const struct cvm_cache_key *k, char *buf, size_t cap)
 		cvm_wr_str(&w, "/");
 		hex(&w, k->cpusvn, sizeof(k->cpusvn), false);
 		cvm_wr_fmt(&w, "/%04x/", (unsigned)k->pcesvn);
+		hex(&w, k->pceid, sizeof(k->pceid), false);
+		break;
+	case CVM_CACHE_PCK_CERTS:
+		/* named by the SHA-256 of what identifies the platform */
+		if (k->by_manifest)
+			memcpy(h, k->manifest_hash, sizeof(h));
+		else
+			cvm_sha256(k->enc_ppid, k->enc_ppid_len, h);
+		cvm_wr_str(&w, k->by_manifest ? "sgx/pckcerts/manifest-" : "sgx/pckcerts/ppid-");
+		hex(&w, h, sizeof(h), false);
+		cvm_wr_str(&w, "/");
 		hex(&w, k->pceid, sizeof(k->pceid), false);
 		break;
 	case CVM_CACHE_VCEK:
@@ -249,6 +275,16 @@ int cvm_cache_key_url(const struct cvm_cache_key *k, const char *base, char *buf
 		hex(&w, k->pceid, sizeof(k->pceid), false);
 		break;
 	}
+	case CVM_CACHE_PCK_CERTS:
+		/* by manifest: POSTed to this URL (cvm_cache_pck_certs) */
+		cvm_wr_fmt(&w, "%s/sgx/certification/v4/pckcerts", base);
+		if (!k->by_manifest) {
+			cvm_wr_str(&w, "?encrypted_ppid=");
+			hex(&w, k->enc_ppid, k->enc_ppid_len, false);
+			cvm_wr_str(&w, "&pceid=");
+			hex(&w, k->pceid, sizeof(k->pceid), false);
+		}
+		break;
 	case CVM_CACHE_VCEK:
 		cvm_snp_tcb_decode(k->tcb, k->product, &t);
 		cvm_wr_fmt(&w, "%s/vcek/v1/%s/", base, cvm_snp_product_name(k->product));

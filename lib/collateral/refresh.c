@@ -32,6 +32,12 @@ static int collect(void *ctx, const struct cvm_cache_item *it)
 		d->st->skipped++; /* nothing to keep serving: a request will fetch it */
 		return 0;
 	}
+	if (it->key.kind == CVM_CACHE_PCK_CERTS && it->key.by_manifest) {
+		/* the manifest is not kept: only cvm_cache_pck_certs, which
+		 * is given it again, can fetch the list anew */
+		d->st->skipped++;
+		return 0;
+	}
 	if (d->count == REFRESH_KEYS_MAX)
 		return 0; /* the next pass takes the rest */
 	d->keys[d->count++] = it->key;

@@ -53,6 +53,7 @@ static int verify_intel(struct cvm_cache *c, struct cvm_cache_item *it, int64_t 
 		kind = CVM_DCAP_ITEM_ROOT_CRL;
 		break;
 	case CVM_CACHE_PCK_CERT:
+	case CVM_CACHE_PCK_CERTS:
 		kind = CVM_DCAP_ITEM_PCK_CERT;
 		break;
 	default:
@@ -78,6 +79,12 @@ static int verify_intel(struct cvm_cache *c, struct cvm_cache_item *it, int64_t 
 			cvm_cache_item_free(root_crl);
 			root_crl = NULL;
 		}
+	}
+	if (k->kind == CVM_CACHE_PCK_CERTS) {
+		r = coll_pck_certs_verify(c, it, root_crl != NULL ? root_crl->body : NULL,
+		                          root_crl != NULL ? root_crl->body_len : 0, now, name, err, err_len);
+		cvm_cache_item_free(root_crl);
+		return r;
 	}
 	cvm_report_init(&rep);
 	r = cvm_dcap_item_authenticate(kind, it->body, it->body_len, (const uint8_t *)it->issuer_chain,

@@ -137,6 +137,40 @@ int cvm_pck_info_parse(const struct cvm_rd *ext, struct cvm_pck_info *out)
 	return CVM_OK;
 }
 
+int cvm_dcap_pck_describe(const uint8_t *pem, size_t len, struct cvm_dcap_pck_desc *out)
+{
+	struct cvm_cert **certs = NULL;
+	struct cvm_pck_info pck;
+	struct cvm_rd ext;
+	size_t n = 0;
+	char issuer[256];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = cvm_certs_parse_pem(pem, len, &certs, &n);
+	if (r != CVM_OK || n == 0) {
+		r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
+		goto out;
+	}
+	r = cvm_cert_ext(certs[0], CVM_SGX_EXT_OID, &ext);
+	if (r == CVM_OK)
+		r = cvm_pck_info_parse(&ext, &pck);
+	if (r != CVM_OK) {
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	memcpy(out->fmspc, pck.fmspc, sizeof(out->fmspc));
+	memcpy(out->pce_id, pck.pce_id, sizeof(out->pce_id));
+	memcpy(out->tcb_svn, pck.tcb_svn, sizeof(out->tcb_svn));
+	out->pce_svn = pck.pce_svn;
+	memcpy(out->cpu_svn, pck.cpu_svn, sizeof(out->cpu_svn));
+	cvm_cert_issuer(certs[0], issuer, sizeof(issuer));
+	out->platform_ca = strstr(issuer, "CN = Intel SGX PCK Platform CA") != NULL;
+out:
+	cvm_certs_free(certs, n);
+	return r;
+}
+
 int cvm_dcap_pck_identify(const uint8_t *pem, size_t len, uint8_t fmspc[6], bool *platform_ca)
 {
 	struct cvm_cert **certs = NULL;

@@ -21,8 +21,24 @@ Wire format, from the vendors' documents (read, not copied):
                                                the PCK CRL (PEM unless encoding=der),
                                                header SGX-PCK-CRL-Issuer-Chain
      GET /sgx/certification/v4/pckcert?encrypted_ppid=&cpusvn=&pcesvn=&pceid=
-                                               the vectors have no PCK certificate
-                                               entry: 404 once the query is well formed
+     POST /sgx/certification/v4/pckcert  {"platformManifest", "cpusvn", "pcesvn", "pceid"}
+                                               one PCK certificate (PEM) for a raw TCB,
+                                               headers SGX-PCK-Certificate-Issuer-Chain,
+                                               SGX-TCBm, SGX-FMSPC, SGX-PCK-Certificate-CA-Type
+     POST /sgx/certification/v4/pckcerts {"platformManifest": HEX, "pceid": HEX}
+     GET  /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid=
+                                               every PCK certificate of the platform: a JSON
+                                               array of {"tcb": {sgxtcbcomp01svn..16svn,
+                                               pcesvn}, "tcbm": HEX, "cert": URL-encoded PEM
+                                               or "Not available"}, the same headers but
+                                               SGX-TCBm
+                                               The vectors hold no platform: a platform is
+                                               registered with --platform ID_FILE=QUOTE (the
+                                               hex platform manifest or encrypted PPID in
+                                               ID_FILE; its certificate is the real PCK
+                                               certificate of the quote's certification data,
+                                               its issuer chain the quote's PCK CA and root).
+                                               Unregistered: 404 once the request is well formed.
    Version 3 paths (/sgx/certification/v3/...) serve TCB info v2 with the header
    SGX-TCB-Info-Issuer-Chain. Every response carries Request-ID; a malformed
    parameter is 400 (with Error-Code / Error-Message headers), an unknown FMSPC 404.
@@ -49,7 +65,9 @@ earliest is what the `expired` mode serves.
 
 Control API (same port; not counted in the statistics):
   POST /_control  {"mode": M, "prefix": "/sgx/", "retry_after": N, "ms": N}
-        M: ok | 429 | 500 | hang | close | badsig | expired | slow
+        M: ok | 429 | 500 | hang | close | badsig | expired | slow | onebad
+        (onebad: a pckcerts answer gains a copy of its certificate with one
+        flipped bit in its signature, listed after the good one)
         without "prefix" the mode is global; {"mode": "ok"} without a prefix clears
         every mode; {"reset_stats": true} zeroes the counters.
   GET  /_stats    {"total": N, "requests": {"/path?query": N, ...},
@@ -57,6 +75,7 @@ Control API (same port; not counted in the statistics):
   GET  /_items    what is served: [{"path": ..., "source": ..., "next_update": ...}]
 
 Usage: vendor_upstream.py [--port 0] [--port-file FILE] [--dir DIR]... [--no-vectors]
+                          [--platform ID_FILE=QUOTE]...
 The bound port is printed on stdout ("port N") and written to --port-file.
 Python 3 standard library only.
 """
@@ -330,9 +349,99 @@ def flip_signature(item):
     return out.encode("ascii")
 
 
+SGX_EXT = "1.2.840.113741.1.13.1"
+
+
+def pem_of(der):
+    b = base64.b64encode(der).decode("ascii")
+    return ("-----BEGIN CERTIFICATE-----\n" + "\n".join(b[i:i + 64] for i in range(0, len(b), 64)) +
+            "\n-----END CERTIFICATE-----\n")
+
+
+def sgx_ext(der):
+    """The SGX extension of a PCK certificate: {"tcb": [16 svns], "pcesvn", "cpusvn", "pceid", "fmspc"}."""
+    _, _, exts = cert_info(der)
+    ext = exts[SGX_EXT]
+    out = {}
+    _, s, e = der_tlv(ext, 0)
+    for _, xs, xe in der_children(ext, s, e):
+        (ot, os_, oe), (vt, vs, ve) = der_children(ext, xs, xe)[:2]
+        oid = der_oid(ext[os_:oe])
+        if oid == SGX_EXT + ".2":
+            svn = [0] * 16
+            for _, cs, ce in der_children(ext, vs, ve):
+                (ot2, a, b), (vt2, c, d) = der_children(ext, cs, ce)[:2]
+                sub = der_oid(ext[a:b])
+                n = int(sub.rsplit(".", 1)[1])
+                if 1 <= n <= 16:
+                    svn[n - 1] = int.from_bytes(ext[c:d], "big")
+                elif n == 17:
+                    out["pcesvn"] = int.from_bytes(ext[c:d], "big")
+                elif n == 18:
+                    out["cpusvn"] = ext[c:d]
+            out["tcb"] = svn
+        elif oid == SGX_EXT + ".3":
+            out["pceid"] = ext[vs:ve]
+        elif oid == SGX_EXT + ".4":
+            out["fmspc"] = ext[vs:ve]
+    return out
+
+
+class Platform:
+    """A registered platform: the PCK certificate and issuer chain of a quote."""
+
+    def __init__(self, pid, quote):
+        data = open(quote, "rb").read()
+        certs = pem_blocks(data.decode("latin-1"))
+        if len(certs) < 3:
+            raise ValueError("%s: no PCK chain (leaf, PCK CA, root) in the quote" % quote)
+        self.id = pid
+        self.leaf = certs[0]
+        self.chain = "".join(pem_of(c) for c in certs[1:3])
+        x = sgx_ext(self.leaf)
+        self.tcb = x["tcb"]
+        self.pcesvn = x["pcesvn"]
+        self.cpusvn = x["cpusvn"]
+        self.pceid = x["pceid"].hex().upper()
+        self.fmspc = x["fmspc"].hex().upper()
+        self.ca = "platform" if b"Platform CA" in certs[1] else "processor"
+        self.tcbm = (self.cpusvn + self.pcesvn.to_bytes(2, "little")).hex().upper()
+
+    def headers(self, with_tcbm):
+        h = {"SGX-PCK-Certificate-Issuer-Chain": urllib.parse.quote(self.chain, safe=""),
+             "SGX-FMSPC": self.fmspc, "SGX-PCK-Certificate-CA-Type": self.ca}
+        if with_tcbm:
+            h["SGX-TCBm"] = self.tcbm
+        return h
+
+    def entry(self, der):
+        tcb = {"sgxtcbcomp%02dsvn" % (i + 1): v for i, v in enumerate(self.tcb)}
+        tcb["pcesvn"] = self.pcesvn
+        return {"tcb": tcb, "tcbm": self.tcbm, "cert": urllib.parse.quote(pem_of(der), safe="")}
+
+    def certs_body(self, mode):
+        leaf = flip_der(self.leaf) if mode == "badsig" else self.leaf
+        # A TCB below every real one that Intel has no certificate for, first
+        # (the client skips it), then the real certificate.
+        na = {"tcb": dict({"sgxtcbcomp%02dsvn" % (i + 1): 0 for i in range(16)}, pcesvn=0),
+              "tcbm": "00" * 18, "cert": "Not available"}
+        arr = [na, self.entry(leaf)]
+        if mode == "onebad":
+            arr.append(self.entry(flip_der(self.leaf)))
+        return json.dumps(arr).encode("ascii")
+
+    def meets(self, cpusvn, pcesvn):
+        return all(c >= t for c, t in zip(cpusvn, self.tcb)) and pcesvn >= self.pcesvn
+
+
+def flip_der(der):
+    return der[:-1] + bytes([der[-1] ^ 1])
+
+
 class State:
     def __init__(self, by_key):
         self.by_key = by_key
+        self.platforms = {}  # hex id (upper) -> Platform
         self.lock = threading.Lock()
         self.modes = {}  # prefix ("" = global) -> dict
         self.stats = {}
@@ -388,6 +497,12 @@ class Handler(BaseHTTPRequestHandler):
     # -- control --
     def do_POST(self):
         st = self.server.state
+        if self.path in ("/sgx/certification/v4/pckcerts", "/sgx/certification/v4/pckcert"):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if 0 < n <= 1 << 20 else b""
+            if not self.failure(self.path, self.path):
+                self.post_pck(self.path.rsplit("/", 1)[1], body)
+            return
         if self.path != "/_control":
             self.send(405, b"GET only\n")
             return
@@ -405,7 +520,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.total = 0
             mode = req.get("mode")
             if mode is not None:
-                if mode not in ("ok", "429", "500", "hang", "close", "badsig", "expired", "slow"):
+                if mode not in ("ok", "429", "500", "hang", "close", "badsig", "expired", "slow", "onebad"):
                     self.send(400, ("control: unknown mode %r\n" % mode).encode())
                     return
                 prefix = req.get("prefix", "")
@@ -436,8 +551,19 @@ class Handler(BaseHTTPRequestHandler):
                              "candidates": len(cands)})
             self.send(200, json.dumps(rows, indent=1).encode() + b"\n", "application/json")
             return
-        st.count(self.path, url.path)
-        m = st.mode_for(url.path)
+        if self.failure(self.path, url.path):
+            return
+        q = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        try:
+            self.route(url.path, q, self.server.state.mode_for(url.path)["mode"])
+        except BrokenPipeError:
+            pass
+
+    def failure(self, full, path):
+        """Counts the request and answers it as its mode fails it; True if it did."""
+        st = self.server.state
+        st.count(full, path)
+        m = st.mode_for(path)
         mode = m["mode"]
         if mode == "hang":
             # accept, never answer: hold the connection until the client gives up
@@ -447,25 +573,62 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             self.close_connection = True
-            return
+            return True
         if mode == "close":
             # a reset: RST instead of FIN (SO_LINGER 0), before any byte of a response
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             self.close_connection = True
-            return
+            return True
         if mode == "429":
             self.send(429, b"Too Many Requests\n", headers={"Retry-After": str(m["retry_after"])})
-            return
+            return True
         if mode == "500":
             self.send(500, b"Internal Server Error\n")
-            return
+            return True
         if mode == "slow":
             time.sleep(m["ms"] / 1000.0)
-        q = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        return False
+
+    def post_pck(self, res, raw):
+        """POST pckcert / pckcerts: the body is JSON with the platform manifest."""
+        mode = self.server.state.mode_for(self.path)["mode"]
         try:
-            self.route(url.path, q, mode)
-        except BrokenPipeError:
-            pass
+            req = json.loads(raw)
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.intel_error(400, "InvalidRequestSyntax", "the body is not a JSON object")
+            return
+        want = {"platformManifest", "pceid"} | ({"cpusvn", "pcesvn"} if res == "pckcert" else set())
+        lens = {"pceid": 4, "cpusvn": 32, "pcesvn": 4}
+        for k in want:
+            v = req.get(k)
+            if not isinstance(v, str) or not HEX.match(v) or (k in lens and len(v) != lens[k]) or \
+                    (k == "platformManifest" and len(v) % 2):
+                self.intel_error(400, "InvalidParameter", "%s: hex" % k)
+                return
+        if set(req) != want:
+            self.intel_error(400, "InvalidParameter", "unexpected members")
+            return
+        self.answer_pck(res, req["platformManifest"], req["pceid"], req.get("cpusvn"), req.get("pcesvn"), mode)
+
+    def answer_pck(self, res, pid, pceid, cpusvn, pcesvn, mode):
+        pl = self.server.state.platforms.get(pid.upper())
+        if pl is None or pl.pceid != pceid.upper():
+            self.send(404, b"Not Found\n")
+            return
+        if mode == "expired":
+            self.send(500, b"expired mode: no older generation of this item among the vectors\n")
+            return
+        if res == "pckcerts":
+            self.send(200, pl.certs_body(mode), "application/json", pl.headers(False))
+            return
+        svn = bytes.fromhex(pcesvn)
+        if not pl.meets(bytes.fromhex(cpusvn), svn[0] | (svn[1] << 8)):
+            self.send(404, b"Not Found\n")  # no certificate at or below this raw TCB
+            return
+        leaf = flip_der(pl.leaf) if mode in ("badsig", "onebad") else pl.leaf
+        self.send(200, pem_of(leaf).encode("ascii"), "application/x-pem-file", pl.headers(True))
 
     def pick(self, key, mode, evn=None):
         cands = self.server.state.by_key.get(key)
@@ -501,7 +664,7 @@ class Handler(BaseHTTPRequestHandler):
         return v[0] if len(v) == 1 else False
 
     def route(self, path, q, mode):
-        m = re.match(r"^/(sgx|tdx)/certification/(v3|v4)/(tcb|qe/identity|qve/identity|pckcrl|rootcacrl|pckcert)$",
+        m = re.match(r"^/(sgx|tdx)/certification/(v3|v4)/(tcb|qe/identity|qve/identity|pckcrl|rootcacrl|pckcerts?)$",
                      path)
         if m:
             self.route_intel(m.group(1), m.group(2), m.group(3), q, mode)
@@ -572,13 +735,20 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.serve(("rootcrl",), mode)
             return
-        else:  # pckcert
-            for name, ln in (("encrypted_ppid", 768), ("cpusvn", 32), ("pcesvn", 4), ("pceid", 4)):
-                v = self.one(q, name)
-                if not v or len(v) != ln or not HEX.match(v):
+        else:  # pckcert, pckcerts
+            names = (("encrypted_ppid", 768), ("cpusvn", 32), ("pcesvn", 4), ("pceid", 4))
+            if res == "pckcerts":
+                names = (("encrypted_ppid", 768), ("pceid", 4))
+            v = {}
+            for name, ln in names:
+                v[name] = self.one(q, name)
+                if not v[name] or len(v[name]) != ln or not HEX.match(v[name]):
                     self.intel_error(400, "InvalidParameter", "%s: %d hex digits" % (name, ln))
                     return
-            self.send(404, b"Not Found\n")
+            if tee != "sgx" or api != "v4":
+                self.send(404, b"Not Found\n")
+                return
+            self.answer_pck(res, v["encrypted_ppid"], v["pceid"], v.get("cpusvn"), v.get("pcesvn"), mode)
             return
         self.serve(key, mode, evn=want_evn)
 
@@ -617,6 +787,9 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--dir", action="append", default=[], help="a folder in the vectors' layout (repeatable)")
     ap.add_argument("--no-vectors", action="store_true", help="serve only the --dir folders")
+    ap.add_argument("--platform", action="append", default=[], metavar="ID_FILE=QUOTE",
+                    help="register a platform: its hex platform manifest or encrypted PPID, and the quote "
+                         "whose PCK certificate it has (repeatable)")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     vec = os.path.normpath(os.path.join(here, "..", "vectors"))
@@ -636,6 +809,14 @@ def main():
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.state = State(by_key)
+    for spec in a.platform:
+        id_file, sep, quote = spec.partition("=")
+        if not sep:
+            sys.exit("vendor_upstream: --platform %s: expected ID_FILE=QUOTE" % spec)
+        pid = open(id_file, "r", encoding="ascii").read().strip().upper()
+        if not pid or not HEX.match(pid) or len(pid) % 2:
+            sys.exit("vendor_upstream: --platform %s: %s does not hold hex" % (spec, id_file))
+        srv.state.platforms[pid] = Platform(pid, quote)
     port = srv.server_address[1]
     if a.port_file:
         tmp = a.port_file + ".tmp"

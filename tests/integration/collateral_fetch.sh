@@ -12,9 +12,18 @@
 #    one request, with no retry;
 #  - four threads of one process, one handle each, on a fresh directory:
 #    again one request per item.
-# The full vendor simulator is tests/common/vendor_upstream.py (not used
-# here, to keep this test to what lib/collateral itself promises).
-# Needs: build/tests/test_collateral_cache (its "get" and "threads" helper modes), python3.
+# Then PCK certificates by platform through the full vendor simulator
+# (tests/common/vendor_upstream.py, one platform registered with the real
+# PCK certificate of a TDX vector quote), with `cvm collateral fetch`:
+#  - by platform manifest (POST pckcerts) and by encrypted PPID (GET
+#    pckcerts): fetched once, verified, listed by status, then served from
+#    the cache; --cpusvn/--pcesvn select the quote's own PCK certificate;
+#  - 429 (retried after Retry-After) and 500 (fails after the retries);
+#  - a bad signature, or one flipped certificate among good ones: refused,
+#    nothing stored; an unknown platform: not found;
+#  - pack and import carry the list; import re-verifies it (a tampered
+#    bundle imports nothing).
+# Needs: build/tests/test_collateral_cache (its "get" and "threads" helper modes), python3, curl.
 set -euo pipefail
 
 BIN="${CVM_BIN:-build/bin}"
@@ -213,4 +222,127 @@ if [ "$(grep -c . "$tmp/threads")" != 16 ]; then
 fi
 [ "$tfail" = 0 ] && echo "ok: four threads, one request per item"
 [ "$tfail" = 0 ] || fail=1
+
+# 5. PCK certificates by platform.
+CVM="$BIN/cvm"
+# shellcheck source=tests/common/upstream.sh
+. "$(dirname "$0")/../common/upstream.sh"
+trap 'upstream_stop; cleanup' EXIT
+python3 -c 'import os; print(os.urandom(3000).hex())' >"$tmp/manifest.hex"
+python3 -c 'import os; print(os.urandom(384).hex())' >"$tmp/ppid.hex"
+python3 -c 'import os; print(os.urandom(500).hex())' >"$tmp/unknown.hex"
+upstream_start "$tmp/up" --platform "$tmp/manifest.hex=$VECTORS/$VEC/quote.bin" \
+	--platform "$tmp/ppid.hex=$VECTORS/$VEC/quote.bin"
+read -r CPUSVN PCESVN PCEID < <(python3 -c '
+import sys; sys.path.insert(0, sys.argv[1]); import vendor_upstream as v
+p = v.Platform("x", sys.argv[2]); print(bytes(p.tcb).hex(), p.pcesvn, p.pceid)' \
+	"$(dirname "$0")/../common" "$VECTORS/$VEC/quote.bin")
+pfail=0
+pck() { # pck CACHE ARGS...: cvm collateral fetch by platform; output in $tmp/p.out, $tmp/p.err
+	local cache="$1" rc=0
+	shift
+	"$CVM" collateral fetch --cache "$cache" --intel-url "$UPSTREAM_URL" --at "$AT" --pceid "$PCEID" \
+		--timeout 3000 "$@" >"$tmp/p.out" 2>"$tmp/p.err" || rc=$?
+	return "$rc"
+}
+items() { find "$1/items" -name '*pckcerts*' 2>/dev/null | wc -l; }
+P=/sgx/certification/v4/pckcerts
+upstream_reset_stats
+if ! pck "$tmp/pc" --platform-manifest "$tmp/manifest.hex" --cpusvn "$CPUSVN" --pcesvn "$PCESVN" --out "$tmp/sel.pem"; then
+	echo "FAIL: fetch by platform manifest:" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+python3 - "$VECTORS/$VEC/quote.bin" "$tmp/sel.pem" <<'PY' || pfail=1
+import re, sys
+q = open(sys.argv[1], "rb").read().decode("latin-1")
+leaf = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", q, re.S).group(0)
+got = open(sys.argv[2]).read()
+if got.strip() != leaf.strip():
+    print("FAIL: the selected certificate is not the quote's PCK certificate", file=sys.stderr)
+    sys.exit(1)
+PY
+"$CVM" collateral status --cache "$tmp/pc" --at "$AT" >"$tmp/status" 2>&1 || true
+grep -q "^sgx/pckcerts/manifest-" "$tmp/status" || { echo "FAIL: status does not list the list:" >&2; cat "$tmp/status" >&2; pfail=1; }
+pck "$tmp/pc" --platform-manifest "$tmp/manifest.hex" || pfail=1
+[ "$(upstream_count "$P")" = 1 ] || { echo "FAIL: pckcerts requested $(upstream_count "$P") times for two runs (one fetch, then the cache)" >&2; pfail=1; }
+if ! pck "$tmp/pc" --encrypted-ppid "$tmp/ppid.hex" || ! grep -q "sgx/pckcerts/ppid-" "$tmp/p.err"; then
+	echo "FAIL: fetch by encrypted PPID:" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+[ "$(upstream_count "$P?encrypted_ppid=")" = 1 ] || { echo "FAIL: GET pckcerts?encrypted_ppid= not requested once" >&2; pfail=1; }
+# a raw TCB below the certificate's: no certificate matches (exit 1, a clear message)
+rc=0
+pck "$tmp/pc" --platform-manifest "$tmp/manifest.hex" --cpusvn 00000000000000000000000000000000 --pcesvn 0 || rc=$?
+if [ "$rc" = 0 ] || ! grep -q "no PCK certificate matches the raw TCB" "$tmp/p.err"; then
+	echo "FAIL: a raw TCB below every certificate: rc $rc" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+# 429 then ok: retried after Retry-After (one more request), stored
+upstream_mode 429 "$P" retry_after=1
+( sleep 0.5; upstream_mode ok "$P" ) &
+pids+=($!)
+upstream_reset_stats
+if ! pck "$tmp/pc429" --platform-manifest "$tmp/manifest.hex" || [ "$(items "$tmp/pc429")" != 1 ]; then
+	echo "FAIL: 429 then ok:" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+[ "$(upstream_count "$P")" -ge 2 ] || { echo "FAIL: the 429 was not retried" >&2; pfail=1; }
+# 500 throughout: fails after the retries, nothing stored
+upstream_mode 500 "$P"
+rc=0
+pck "$tmp/pc500" --platform-manifest "$tmp/manifest.hex" || rc=$?
+if [ "$rc" = 0 ] || ! grep -q "HTTP 500" "$tmp/p.err" || [ "$(items "$tmp/pc500")" != 0 ]; then
+	echo "FAIL: 500: rc $rc" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+# a bad signature, one flipped certificate among good ones: never stored
+for mode in badsig onebad; do
+	upstream_mode "$mode" "$P"
+	rc=0
+	pck "$tmp/pc-$mode" --platform-manifest "$tmp/manifest.hex" || rc=$?
+	if [ "$rc" = 0 ] || ! grep -q "does not verify" "$tmp/p.err" || [ "$(items "$tmp/pc-$mode")" != 0 ]; then
+		echo "FAIL: $mode: rc $rc, $(items "$tmp/pc-$mode") stored" >&2
+		cat "$tmp/p.err" >&2
+		pfail=1
+	fi
+done
+upstream_mode ok "$P"
+rc=0
+pck "$tmp/pc-unknown" --platform-manifest "$tmp/unknown.hex" || rc=$?
+grep -q "HTTP 404" "$tmp/p.err" && [ "$rc" != 0 ] || { echo "FAIL: an unknown platform: rc $rc" >&2; cat "$tmp/p.err" >&2; pfail=1; }
+# pack and import carry the list; import re-verifies
+"$CVM" collateral pack "$tmp/b.bundle" --cache "$tmp/pc" --at "$AT" -q >/dev/null 2>"$tmp/p.err" || { cat "$tmp/p.err" >&2; pfail=1; }
+if ! "$CVM" collateral import "$tmp/b.bundle" --cache "$tmp/pc-imp" --at "$AT" -q >/dev/null 2>"$tmp/p.err" ||
+	[ "$(items "$tmp/pc-imp")" != 2 ]; then
+	echo "FAIL: import of a bundle with the lists: $(items "$tmp/pc-imp") lists" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+python3 - "$tmp/b.bundle" "$tmp/bad.bundle" <<'PY'
+import hashlib, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+# the TCB the certificate is listed under (the entry after "Not available"):
+# unsigned, bound to the certificate only by verification; then the
+# bundle's digest again, which anyone can recompute
+i = b.find(b"sgxtcbcomp02svn", b.index(b'"Not available"'))
+assert i > 0
+j = b.index(b":", i) + 1
+b[j] = ord("7") if b[j] != ord("7") else ord("8")
+b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
+open(sys.argv[2], "wb").write(bytes(b))
+PY
+rc=0
+"$CVM" collateral import "$tmp/bad.bundle" --cache "$tmp/pc-imp2" --at "$AT" -q >/dev/null 2>"$tmp/p.err" || rc=$?
+if [ "$rc" = 0 ] || [ "$(items "$tmp/pc-imp2")" != 0 ] || ! grep -q "another TCB" "$tmp/p.err"; then
+	echo "FAIL: a bundle whose list has a changed TCB imported (rc $rc)" >&2
+	cat "$tmp/p.err" >&2
+	pfail=1
+fi
+[ "$pfail" = 0 ] && echo "ok: PCK certificates by platform manifest and PPID, selection, failures, pack and import"
+[ "$pfail" = 0 ] || fail=1
 exit "$fail"

@@ -2,7 +2,9 @@
  * round trips with the real vectors at their own times, stale serving and
  * expiry, bundles (pack, import into a second directory, tampering,
  * truncation and bit flips), the assembly that lib/dcap and lib/amd verify,
- * and the warm path. Cross-process single flight and fetching over HTTP are
+ * and the warm path; PCK certificates by platform (keys, the pckcerts
+ * parser, verify-before-store of every certificate, the selection for a raw
+ * TCB). Cross-process single flight and fetching over HTTP are
  * in tests/integration/collateral_fetch.sh, which runs this program as a
  * helper ("test_collateral_cache get DIR URL NOW NAME..."). */
 #include <dirent.h>
@@ -35,6 +37,7 @@
 #include <cvmkit/verify.h>
 
 #include "collateral/coll_int.h"
+#include "dcap/dcap_lib.h"
 #include "sim/mockamd_lib.h"
 #include "vectors.h"
 
@@ -951,6 +954,438 @@ static void a_pck_certificate_item_verifies_against_its_issuer_chain(void **stat
 	cvm_cache_close(c);
 }
 
+/* ---- PCK certificates by platform (pckcerts) ------------------------------ */
+
+/* pck_leaf splits the vector quote's PCK chain into its leaf (PEM) and
+ * issuer chain (PCK CA, root); the caller frees both. */
+static void pck_leaf(const char *dir, char **leaf, size_t *leaf_len, char **chain, size_t *chain_len)
+{
+	struct cvm_quote q;
+	const char *second;
+	uint8_t *quote;
+	size_t qlen;
+
+	quote = read_rel(dir, "quote.bin", &qlen);
+	assert_int_equal(cvm_quote_parse(quote, qlen, &q), CVM_OK);
+	second = memmem(q.pck_chain_pem.p + 1, q.pck_chain_pem.len - 1, "-----BEGIN", 10);
+	assert_non_null(second);
+	*leaf_len = (size_t)((const uint8_t *)second - q.pck_chain_pem.p);
+	*leaf = calloc(1, *leaf_len + 1);
+	assert_non_null(*leaf);
+	memcpy(*leaf, q.pck_chain_pem.p, *leaf_len);
+	*chain = calloc(1, q.pck_chain_pem.len - *leaf_len + 1);
+	assert_non_null(*chain);
+	memcpy(*chain, second, q.pck_chain_pem.len - *leaf_len);
+	*chain_len = strlen(*chain); /* the quote's chain may end in a NUL */
+	free(quote);
+}
+
+static void url_encode_into(struct cvm_wr *w, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.')
+			cvm_wr_u8(w, ch);
+		else
+			cvm_wr_fmt(w, "%%%02X", ch);
+	}
+}
+
+/* pck_entry appends one entry {tcb, tcbm, cert} ("Not available" when
+ * `pem` is NULL) to the JSON array being written. */
+static void pck_entry(struct cvm_wr *w, bool first, const uint8_t svn[16], uint16_t pcesvn,
+                      const uint8_t cpusvn[16], const char *pem, size_t pem_len)
+{
+	cvm_wr_str(w, first ? "{\"tcb\":{" : ",{\"tcb\":{");
+	for (unsigned i = 0; i < 16; i++)
+		cvm_wr_fmt(w, "\"sgxtcbcomp%02usvn\":%u,", i + 1, svn[i]);
+	cvm_wr_fmt(w, "\"pcesvn\":%u},\"tcbm\":\"", pcesvn);
+	for (size_t i = 0; i < 16; i++)
+		cvm_wr_fmt(w, "%02X", cpusvn[i]);
+	cvm_wr_fmt(w, "%02X%02X\",\"cert\":\"", pcesvn & 0xff, pcesvn >> 8);
+	if (pem == NULL)
+		cvm_wr_str(w, "Not available");
+	else
+		url_encode_into(w, pem, pem_len);
+	cvm_wr_str(w, "\"}");
+}
+
+/* The real list of vector 1's platform: a "Not available" entry, then its
+ * PCK certificate (and, with `bad`, a copy of it with one flipped bit in
+ * its signature). */
+struct pck_fixture {
+	char *leaf, *chain;
+	size_t leaf_len, chain_len;
+	struct cvm_dcap_pck_desc d;
+	uint8_t *body;
+	size_t body_len;
+};
+
+static void pck_fixture_make(struct pck_fixture *f, bool bad)
+{
+	static const uint8_t zero[16] = {0};
+	struct cvm_wr w;
+
+	memset(f, 0, sizeof(*f));
+	pck_leaf(dcap_vectors[1].dir, &f->leaf, &f->leaf_len, &f->chain, &f->chain_len);
+	assert_int_equal(cvm_dcap_pck_describe((const uint8_t *)f->leaf, f->leaf_len, &f->d), CVM_OK);
+	cvm_wr_init(&w, 1u << 20);
+	cvm_wr_str(&w, "[");
+	pck_entry(&w, true, zero, 0, zero, NULL, 0);
+	pck_entry(&w, false, f->d.tcb_svn, f->d.pce_svn, f->d.cpu_svn, f->leaf, f->leaf_len);
+	if (bad) {
+		char *copy = malloc(f->leaf_len);
+		char *end;
+
+		assert_non_null(copy);
+		memcpy(copy, f->leaf, f->leaf_len);
+		/* the last base64 digit before the END line: the signature's end */
+		end = strstr(copy, "\n-----END");
+		assert_non_null(end);
+		end[-2] = end[-2] == 'A' ? 'B' : 'A';
+		pck_entry(&w, false, f->d.tcb_svn, f->d.pce_svn, f->d.cpu_svn, copy, f->leaf_len);
+		free(copy);
+	}
+	cvm_wr_str(&w, "]");
+	assert_int_equal(cvm_wr_finish(&w, &f->body, &f->body_len), CVM_OK);
+}
+
+static void pck_fixture_cleanup(struct pck_fixture *f)
+{
+	free(f->leaf);
+	free(f->chain);
+	free(f->body);
+}
+
+/* pck_item fills `it` (borrowing the fixture's bytes) as a fetch by
+ * platform manifest would. */
+static void pck_item(struct cvm_cache_item *it, const struct pck_fixture *f)
+{
+	memset(it, 0, sizeof(*it));
+	cvm_cache_key_init(&it->key, CVM_CACHE_PCK_CERTS);
+	it->key.by_manifest = true;
+	memset(it->key.manifest_hash, 0xa5, sizeof(it->key.manifest_hash));
+	memcpy(it->key.pceid, f->d.pce_id, 2);
+	it->body = f->body;
+	it->body_len = f->body_len;
+	it->issuer_chain = f->chain;
+	it->issuer_chain_len = f->chain_len;
+	for (size_t i = 0; i < 6; i++)
+		(void)snprintf(it->fmspc + 2 * i, 3, "%02X", f->d.fmspc[i]);
+	(void)snprintf(it->ca_type, sizeof(it->ca_type), "%s", f->d.platform_ca ? "platform" : "processor");
+	it->fetched_at = dcap_vectors[1].at;
+}
+
+static void pck_certs_keys_name_the_manifest_hash_or_the_ppid_and_follow_the_pcs_urls(void **state)
+{
+	struct cvm_cache_key k;
+	struct cvm_cache_item it, *back = NULL;
+	uint8_t *rec = NULL, body[] = "[]";
+	size_t rec_len = 0;
+	char buf[2048];
+
+	(void)state;
+	cvm_cache_key_init(&k, CVM_CACHE_PCK_CERTS);
+	k.by_manifest = true;
+	for (size_t i = 0; i < 32; i++)
+		k.manifest_hash[i] = (uint8_t)i;
+	k.pceid[1] = 0x01;
+	expect_url(
+	    &k, "https://pcs.example", "https://pcs.example/sgx/certification/v4/pckcerts",
+	    "sgx/pckcerts/manifest-000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f/0001");
+	/* by manifest or by PPID, never both */
+	k.enc_ppid_len = 1;
+	assert_int_equal(cvm_cache_key_name(&k, buf, sizeof(buf)), CVM_E_INVAL);
+	k.by_manifest = false;
+	memset(k.enc_ppid, 0xab, sizeof(k.enc_ppid));
+	k.enc_ppid_len = CVM_CACHE_PPID_MAX;
+	assert_int_equal(cvm_cache_key_url(&k, "http://h", buf, sizeof(buf)), CVM_OK);
+	assert_int_equal(strncmp(buf, "http://h/sgx/certification/v4/pckcerts?encrypted_ppid=abab", 58), 0);
+	assert_string_equal(buf + strlen(buf) - 11, "&pceid=0001");
+	assert_int_equal(cvm_cache_key_name(&k, buf, sizeof(buf)), CVM_OK);
+	assert_int_equal(strncmp(buf, "sgx/pckcerts/ppid-", 18), 0);
+	k.enc_ppid_len = 0;
+	assert_int_equal(cvm_cache_key_name(&k, buf, sizeof(buf)), CVM_E_INVAL);
+	/* the item record keeps the manifest's hash (record version 2) */
+	cvm_cache_key_init(&k, CVM_CACHE_PCK_CERTS);
+	k.by_manifest = true;
+	memset(k.manifest_hash, 0x42, sizeof(k.manifest_hash));
+	memset(&it, 0, sizeof(it));
+	it.key = k;
+	it.body = body;
+	it.body_len = 2;
+	assert_int_equal(coll_item_encode(&it, &rec, &rec_len), CVM_OK);
+	assert_int_equal(coll_item_decode(rec, rec_len, &back), CVM_OK);
+	assert_true(back->key.by_manifest);
+	assert_memory_equal(back->key.manifest_hash, k.manifest_hash, 32);
+	assert_int_equal(back->key.kind, CVM_CACHE_PCK_CERTS);
+	cvm_cache_item_free(back);
+	free(rec);
+}
+
+static void a_pckcerts_list_is_stored_only_when_every_certificate_verifies_and_matches(void **state)
+{
+	struct pck_fixture f, bad;
+	struct cvm_cache_item it;
+	char d[600], err[512] = "";
+	int64_t at = dcap_vectors[1].at;
+	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
+	int r;
+
+	(void)state;
+	pck_fixture_make(&f, false);
+	pck_fixture_make(&bad, true);
+	pck_item(&it, &f);
+	r = cvm_cache_put(c, &it, at, err, sizeof(err));
+	if (r != CVM_OK)
+		fail_msg("pckcerts: %s", err);
+	assert_int_equal(count_items(c), 1);
+	/* one flipped certificate refuses the whole list */
+	pck_item(&it, &bad);
+	it.key.manifest_hash[0] ^= 1;
+	r = cvm_cache_put(c, &it, at, err, sizeof(err));
+	assert_int_not_equal(r, CVM_OK);
+	assert_non_null(strstr(err, "certificate 2 does not verify"));
+	assert_int_equal(count_items(c), 1);
+	/* listed for another PCE ID than the key asks */
+	pck_item(&it, &f);
+	it.key.pceid[0] ^= 1;
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_MISMATCH);
+	/* the SGX-FMSPC header must name the certificates' FMSPC */
+	pck_item(&it, &f);
+	it.fmspc[11] = it.fmspc[11] == '0' ? '1' : '0';
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_MISMATCH);
+	it.fmspc[0] = '\0';
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_FORMAT);
+	/* the CA type header must name the CA that issued them */
+	pck_item(&it, &f);
+	(void)snprintf(it.ca_type, sizeof(it.ca_type), "%s", f.d.platform_ca ? "processor" : "platform");
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_MISMATCH);
+	/* no issuer chain */
+	pck_item(&it, &f);
+	it.issuer_chain = NULL;
+	it.issuer_chain_len = 0;
+	assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_CHAIN);
+	/* a list with no certificate at all ("Not available" only) */
+	{
+		static const uint8_t zero[16] = {0};
+		struct cvm_wr w;
+		uint8_t *na = NULL;
+		size_t na_len = 0;
+
+		cvm_wr_init(&w, 4096);
+		cvm_wr_str(&w, "[");
+		pck_entry(&w, true, zero, 0, zero, NULL, 0);
+		cvm_wr_str(&w, "]");
+		assert_int_equal(cvm_wr_finish(&w, &na, &na_len), CVM_OK);
+		pck_item(&it, &f);
+		it.body = na;
+		it.body_len = na_len;
+		assert_int_equal(cvm_cache_put(c, &it, at, err, sizeof(err)), CVM_E_NOT_FOUND);
+		free(na);
+	}
+	/* after the certificate's notAfter: expired */
+	pck_item(&it, &f);
+	assert_int_not_equal(cvm_cache_put(c, &it, (int64_t)2000000000, err, sizeof(err)), CVM_OK);
+	assert_int_equal(count_items(c), 1);
+	pck_fixture_cleanup(&f);
+	pck_fixture_cleanup(&bad);
+	cvm_cache_close(c);
+}
+
+static void a_certificate_listed_under_another_tcb_is_refused(void **state)
+{
+	struct pck_fixture f;
+	struct cvm_cache_item it;
+	char d[600], err[512] = "";
+	struct cvm_cache *c = open_cache(new_dir(d, sizeof(d)), NULL);
+	size_t flips = 0;
+
+	(void)state;
+	pck_fixture_make(&f, false);
+	/* every digit of the certificate's tcb and tcbm (the second entry),
+	 * changed: unsigned metadata that must match the certificate */
+	{
+		char *second = memmem(f.body + 2, f.body_len - 2, "{\"tcb\"", 6); /* not the first */
+		char *cert = strstr(second, "\"cert\"");
+
+		assert_non_null(second);
+		assert_non_null(cert);
+		for (char *p = second; p < cert; p++) {
+			char save = *p;
+
+			if (*p < '0' || *p > '9')
+				continue;
+			*p = *p == '9' ? '8' : (char)(*p + 1);
+			pck_item(&it, &f);
+			if (cvm_cache_put(c, &it, dcap_vectors[1].at, err, sizeof(err)) == CVM_OK)
+				fail_msg("stored with tcb/tcbm digit %td changed: %.60s", p - second, second);
+			*p = save;
+			flips++;
+		}
+	}
+	assert_true(flips > 17);
+	assert_int_equal(count_items(c), 0);
+	pck_fixture_cleanup(&f);
+	cvm_cache_close(c);
+}
+
+static void the_pckcerts_parser_rejects_every_truncation_and_survives_every_bit_flip(void **state)
+{
+	struct pck_fixture f;
+	struct coll_pck_list *l = NULL;
+	char err[256];
+	size_t ok = 0;
+
+	(void)state;
+	pck_fixture_make(&f, false);
+	assert_int_equal(coll_pck_list_parse(f.body, f.body_len, &l, err, sizeof(err)), CVM_OK);
+	assert_int_equal(l->count, 2);
+	assert_int_equal(l->available, 1);
+	assert_null(l->e[0].pem);
+	assert_int_equal(l->e[1].pem_len, f.leaf_len);
+	assert_memory_equal(l->e[1].pem, f.leaf, f.leaf_len);
+	coll_pck_list_free(l);
+	for (size_t n = 0; n < f.body_len; n++) {
+		l = NULL;
+		assert_int_not_equal(coll_pck_list_parse(f.body, n, &l, err, sizeof(err)), CVM_OK);
+		assert_null(l);
+	}
+	for (size_t i = 0; i < f.body_len * 8; i++) {
+		f.body[i / 8] ^= (uint8_t)(1u << (i % 8));
+		l = NULL;
+		if (coll_pck_list_parse(f.body, f.body_len, &l, err, sizeof(err)) == CVM_OK) {
+			assert_true(l->count >= 1 && l->count <= 2);
+			ok++;
+		}
+		coll_pck_list_free(l);
+		f.body[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	/* flips inside the base64 or a number still parse (the signature
+	 * check refuses them); flips in the structure do not */
+	assert_true(ok > 0 && ok < f.body_len * 8);
+	/* too many entries, too large, not an array, a bad entry */
+	{
+		static const char *const bad[] = {
+		    "{}",
+		    "[]",
+		    "[1]",
+		    "[{\"tcb\":{},\"tcbm\":\"\",\"cert\":\"Not available\"}]",
+		    "[{\"tcbm\":1}]",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_equal(coll_pck_list_parse((const uint8_t *)bad[i], strlen(bad[i]), &l, err,
+			                                     sizeof(err)),
+			                 CVM_E_FORMAT);
+		assert_int_equal(
+		    coll_pck_list_parse(f.body, COLL_PCK_CERTS_BODY_MAX + 1, &l, err, sizeof(err)),
+		    CVM_E_TOO_LARGE);
+	}
+	{
+		static const uint8_t zero[16] = {0};
+		struct cvm_wr w;
+		uint8_t *many = NULL;
+		size_t many_len = 0;
+
+		cvm_wr_init(&w, 1u << 20);
+		cvm_wr_str(&w, "[");
+		for (size_t i = 0; i <= CVM_CACHE_PCK_CERTS_MAX; i++)
+			pck_entry(&w, i == 0, zero, 0, zero, NULL, 0);
+		cvm_wr_str(&w, "]");
+		assert_int_equal(cvm_wr_finish(&w, &many, &many_len), CVM_OK);
+		assert_int_equal(coll_pck_list_parse(many, many_len, &l, err, sizeof(err)), CVM_E_TOO_LARGE);
+		free(many);
+	}
+	pck_fixture_cleanup(&f);
+}
+
+/* A list of synthetic entries (the selection verifies nothing, so any PEM
+ * text names an entry) against a TCB info of three levels. */
+static void pck_selection_picks_the_highest_tcb_info_level_the_raw_tcb_meets(void **state)
+{
+	struct cvm_tcb_level lv[3];
+	struct cvm_tcb_info ti;
+	struct cvm_cache_pck_choice ch;
+	uint8_t t_hi[16], t_mid[16], t_lo[16], t_odd[16], raw[16], *body = NULL;
+	size_t body_len = 0;
+	struct cvm_wr w;
+	char err[512];
+
+	(void)state;
+	memset(t_hi, 5, 16);
+	memset(t_mid, 3, 16);
+	memset(t_lo, 1, 16);
+	memset(t_odd, 2, 16);
+	t_odd[3] = 9; /* not comparable with t_mid: above it in one component */
+	memset(lv, 0, sizeof(lv));
+	memcpy(lv[0].sgx_svn, t_hi, 16);
+	lv[0].pce_svn = 13;
+	memcpy(lv[1].sgx_svn, t_mid, 16);
+	lv[1].pce_svn = 11;
+	memcpy(lv[2].sgx_svn, t_lo, 16);
+	lv[2].pce_svn = 5;
+	memset(&ti, 0, sizeof(ti));
+	ti.levels = lv;
+	ti.level_count = 3;
+	/* list order: low, an entry at no level, mid (twice: a tie), high
+	 * "Not available" */
+	cvm_wr_init(&w, 1u << 16);
+	cvm_wr_str(&w, "[");
+	pck_entry(&w, true, t_lo, 5, t_lo, "-----BEGIN CERTIFICATE-----\nLOW\n", 32);
+	pck_entry(&w, false, t_odd, 5, t_odd, "-----BEGIN CERTIFICATE-----\nODD\n", 32);
+	pck_entry(&w, false, t_mid, 11, t_mid, "-----BEGIN CERTIFICATE-----\nMID1\n", 33);
+	pck_entry(&w, false, t_mid, 11, t_mid, "-----BEGIN CERTIFICATE-----\nMID2\n", 33);
+	pck_entry(&w, false, t_hi, 13, t_hi, NULL, 0);
+	cvm_wr_str(&w, "]");
+	assert_int_equal(cvm_wr_finish(&w, &body, &body_len), CVM_OK);
+
+	/* above everything: the highest level with a certificate (high is "Not
+	 * available"), of the tie the first */
+	memset(raw, 0xff, 16);
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 0xffff, &ch, err, sizeof(err)),
+	                 CVM_OK);
+	assert_int_equal(ch.index, 2);
+	assert_string_equal(ch.pem, "-----BEGIN CERTIFICATE-----\nMID1\n");
+	assert_int_equal(ch.pcesvn, 11);
+	assert_string_equal(ch.tcbm, "030303030303030303030303030303030B00");
+	cvm_cache_pck_choice_cleanup(&ch);
+	assert_null(ch.pem);
+	/* the mid TCB exactly */
+	memcpy(raw, t_mid, 16);
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 11, &ch, err, sizeof(err)), CVM_OK);
+	assert_int_equal(ch.index, 2);
+	cvm_cache_pck_choice_cleanup(&ch);
+	/* the PCE SVN below mid's: low */
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 10, &ch, err, sizeof(err)), CVM_OK);
+	assert_int_equal(ch.index, 0);
+	cvm_cache_pck_choice_cleanup(&ch);
+	/* one component of mid lower: low, though "odd" is met too (it is at no
+	 * level of the TCB info) */
+	memset(raw, 9, 16);
+	raw[7] = 2;
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 11, &ch, err, sizeof(err)), CVM_OK);
+	assert_int_equal(ch.index, 0);
+	cvm_cache_pck_choice_cleanup(&ch);
+	/* below every certificate: a clear error */
+	memset(raw, 0, 16);
+	err[0] = '\0';
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 65535, &ch, err, sizeof(err)),
+	                 CVM_E_NOT_FOUND);
+	assert_non_null(strstr(err, "no PCK certificate matches the raw TCB"));
+	assert_null(ch.pem);
+	/* a TCB info that lists none of the certificates' levels */
+	ti.level_count = 1;
+	memset(raw, 0xff, 16);
+	assert_int_equal(cvm_cache_pck_select(body, body_len, &ti, raw, 0xffff, &ch, err, sizeof(err)),
+	                 CVM_E_NOT_FOUND);
+	assert_int_equal(cvm_cache_pck_select(body, body_len, NULL, raw, 0xffff, &ch, err, sizeof(err)),
+	                 CVM_E_INVAL);
+	free(body);
+}
+
 /* ---- AMD ---------------------------------------------------------------- */
 
 static void an_snp_folder_imports_and_its_report_authenticates_cold_and_warm(void **state)
@@ -1241,6 +1676,11 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(retry_after_reads_seconds_and_http_dates),
 	    cmocka_unit_test(the_warm_path_reads_no_file_within_a_second_and_follows_item_changes),
 	    cmocka_unit_test(a_pck_certificate_item_verifies_against_its_issuer_chain),
+	    cmocka_unit_test(pck_certs_keys_name_the_manifest_hash_or_the_ppid_and_follow_the_pcs_urls),
+	    cmocka_unit_test(a_pckcerts_list_is_stored_only_when_every_certificate_verifies_and_matches),
+	    cmocka_unit_test(a_certificate_listed_under_another_tcb_is_refused),
+	    cmocka_unit_test(the_pckcerts_parser_rejects_every_truncation_and_survives_every_bit_flip),
+	    cmocka_unit_test(pck_selection_picks_the_highest_tcb_info_level_the_raw_tcb_meets),
 	};
 
 	if (argc >= 6 && strcmp(argv[1], "threads") == 0)
