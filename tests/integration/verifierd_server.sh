@@ -142,7 +142,10 @@ check '[ "$(printf "%s\n" "$pids" | wc -l)" -eq 2 ]' "two workers should answer,
 # first takes the whole burst (libevent accepts every waiting connection in
 # one go) and the other idles. 8 connections opened at once, then one
 # request on each, asks which worker holds it.
-python3 - "$(cat "$tmp/port")" >"$tmp/spread" <<'PY' || true
+# On a loaded machine a worker may not run for the gate's one-second grace
+# (the others then accept anyway): up to 3 bursts, the first shared one
+# passes; without the gate every burst goes to one worker.
+cat >"$tmp/spread.py" <<'PY'
 import json, socket, sys, collections
 port = int(sys.argv[1])
 socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
@@ -160,6 +163,10 @@ for s in socks:
     holders[json.loads(body)["worker"]] += 1
 print(" ".join(str(v) for v in sorted(holders.values())))
 PY
+for _ in 1 2 3; do
+	python3 "$tmp/spread.py" "$(cat "$tmp/port")" >"$tmp/spread" || true
+	[ "$(wc -w <"$tmp/spread")" -eq 2 ] && [ "$(tr " " "\n" <"$tmp/spread" | sort -n | tail -1)" -le 5 ] && break
+done
 check '[ "$(wc -w <"$tmp/spread")" -eq 2 ] && [ "$(tr " " "\n" <"$tmp/spread" | sort -n | tail -1)" -le 5 ]' \
 	"8 connections opened at once should be shared by both workers (at most 5 on one), saw: $(cat "$tmp/spread")"
 
