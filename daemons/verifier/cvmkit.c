@@ -434,7 +434,7 @@ static void j_key(struct cvm_wr *w, bool *first, const char *key)
 	if (comma != 0)
 		*d++ = ',';
 	*d++ = '"';
-	memcpy(d, key, n);
+	memcpy(d, key, n); /* NOLINT(bugprone-not-null-terminated-result): JSON text, no NUL */
 	d[n] = '"';
 	d[n + 1] = ':';
 }
