@@ -49,6 +49,8 @@ struct request {
 	uint8_t *owned;
 	size_t len;
 	bool is_snp;
+	uint8_t *vlek; /* {"vlek": hex}: the VLEK of a VLEK-signed report (DER or PEM) */
+	size_t vlek_len;
 	bool has_policy;
 	struct cvm_policy policy;
 	enum cvm_snp_product product;
@@ -101,8 +103,8 @@ static int decode_hex_field(const json_t *v, const char *name, uint8_t **out, si
 
 static bool known_key(const char *key)
 {
-	static const char *const keys[] = {"quote",  "report",  "evidence",    "nonce",
-	                                   "policy", "product", "require_tpm", "require_ima"};
+	static const char *const keys[] = {"quote",   "report",      "evidence",    "nonce", "policy",
+	                                   "product", "require_tpm", "require_ima", "vlek"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcmp(key, keys[i]) == 0)
@@ -184,7 +186,7 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 		if (!known_key(key)) {
 			(void)snprintf(err, err_len,
 			               "unknown key in the request (known: quote, report, evidence, nonce, "
-			               "policy, product, require_tpm, require_ima)");
+			               "policy, product, require_tpm, require_ima, vlek)");
 			goto out;
 		}
 	}
@@ -214,6 +216,19 @@ static int parse_json(const struct cvm_http_req *req, struct request *rq, char *
 		r = decode_hex_field(json_object_get(o, rq->is_snp ? "report" : "quote"),
 		                     rq->is_snp ? "report" : "quote", &rq->owned, &rq->len, err, err_len);
 		rq->evidence = rq->owned;
+		if (r != CVM_OK)
+			goto out;
+	}
+	if (json_object_get(o, "vlek") != NULL) {
+		/* the VLEK is provisioned to the cloud provider, not served by
+		 * chip: a VLEK-signed report comes with it */
+		if (!rq->is_snp || rq->is_bundle) {
+			(void)snprintf(err, err_len, "\"vlek\" goes with \"report\" only");
+			r = CVM_E_FORMAT;
+			goto out;
+		}
+		r = decode_hex_field(json_object_get(o, "vlek"), "vlek", &rq->vlek, &rq->vlek_len, err,
+		                     err_len);
 		if (r != CVM_OK)
 			goto out;
 	}
@@ -856,7 +871,20 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		goto out;
 	}
 	t0 = vd_now_us();
-	if (rq.is_snp) {
+	if (rq.is_snp && rq.vlek != NULL) {
+		struct cvm_amd_collateral *amd = NULL;
+
+		/* a VLEK-signed report: the ASVK chain and CRL from the cache,
+		 * the VLEK from the request; verified whole (no warm path) */
+		tee = "snp";
+		r = cvm_cache_amd(ctx->cache, rq.evidence, rq.len, rq.product, rq.vlek, rq.vlek_len, now, 0,
+		                  &amd, &info, err, sizeof(err));
+		vd_metrics_cache(ctx, CVM_CACHE_NONE, tee, r, &info, vd_now_us() - t0);
+		vr = r == CVM_OK ? cvm_verify_snp_report(rq.evidence, rq.len, amd, ctx->amd_root,
+		                                         ctx->amd_root_len, now, policy, &rep, &ares)
+		                 : r;
+		cvm_amd_collateral_free(amd);
+	} else if (rq.is_snp) {
 		struct cvm_amd_verified *av = NULL;
 
 		tee = "snp";
@@ -866,6 +894,19 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 		vr = r == CVM_OK
 		         ? cvm_verify_snp_report_warm(av, rq.evidence, rq.len, now, policy, &rep, &ares)
 		         : r;
+		if (r == CVM_E_NOT_FOUND) {
+			struct cvm_cache_need need;
+			char e2[64];
+
+			if (cvm_cache_need_report(rq.evidence, rq.len, rq.product, &need, e2, sizeof(e2)) ==
+			        CVM_OK &&
+			    need.keys[0].kind != CVM_CACHE_VCEK)
+				(void)snprintf(
+				    err, sizeof(err),
+				    "the report is signed by a VLEK, which no KDS serves by chip: send "
+				    "it with the report, as \"vlek\" (hex of its DER or PEM) in the "
+				    "JSON form");
+		}
 	} else {
 		struct cvm_dcap_verified *dv = NULL;
 
@@ -916,5 +957,6 @@ void vd_cvmkit_verify(struct vd_ctx *ctx, const struct cvm_http_req *req, struct
 	}
 out:
 	free(rq.owned);
+	free(rq.vlek);
 	cvm_evidence_free(rq.ev);
 }

@@ -326,11 +326,40 @@ static int dir_amd(const char *dir, struct coll_set *s, const char *source, int6
 	r = cvm_amd_collateral_load_dir(dir, &a, err, err_len);
 	if (r != CVM_OK)
 		return r;
+	if (a->vcek == NULL && a->vlek != NULL) {
+		/* A VLEK folder: the ASVK chain (and CRL) is collateral; the VLEK
+		 * itself is not (no KDS serves it by chip: a verifier is handed
+		 * it with the report). */
+		chain = a->cert_chain != NULL ? a->cert_chain : a->asvk;
+		chain_len = a->cert_chain != NULL ? a->cert_chain_len : a->asvk_len;
+		if (chain == NULL) {
+			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+			                "%s has a VLEK but no cert_chain.pem (or asvk.pem) to import", dir);
+			goto out;
+		}
+		cvm_report_init(&rep);
+		r = cvm_amd_item_authenticate(CVM_AMD_ITEM_CHAIN, CVM_SNP_SIGNER_VLEK, chain, chain_len, NULL,
+		                              0, c->amd.der, c->amd.der_len, now, &rep, &info);
+		if (r != CVM_OK) {
+			r = cvm_err_set(err, err_len, r, "%s: the ASVK chain does not verify: %s", dir,
+			                cvm_report_reason(&rep));
+			goto out;
+		}
+		cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
+		k.product = info.product;
+		k.signer = CVM_SNP_SIGNER_VLEK;
+		r = add_item(s, &k, chain, chain_len, NULL, 0, source, now);
+		if (r == CVM_OK && a->crl != NULL) {
+			k.kind = CVM_CACHE_AMD_CRL;
+			r = add_item(s, &k, a->crl, a->crl_len, NULL, 0, source, now);
+		}
+		goto out;
+	}
 	chain = a->cert_chain != NULL ? a->cert_chain : a->ask;
 	chain_len = a->cert_chain != NULL ? a->cert_chain_len : a->ask_len;
 	if (chain == NULL || a->vcek == NULL) {
 		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                "%s has no cert_chain.pem (or ask.pem) and VCEK to import", dir);
+		                "%s has no cert_chain.pem (or ask.pem) and VCEK or VLEK to import", dir);
 		goto out;
 	}
 	/* The chain names its product, the VCEK its chip and TCB: read from
@@ -406,13 +435,14 @@ int cvm_cache_import(struct cvm_cache *c, const char *path, int64_t now, size_t 
 		(void)snprintf(source, sizeof(source), "dir:%s", path);
 		if (exists_in(path, "tcb_info.json"))
 			r = dir_dcap(path, s, source, now, err, err_len);
-		else if (exists_in(path, "vcek.der") || exists_in(path, "vcek.pem"))
+		else if (exists_in(path, "vcek.der") || exists_in(path, "vcek.pem") ||
+		         exists_in(path, "vlek.der") || exists_in(path, "vlek.pem"))
 			r = dir_amd(path, s, source, now, c, err, err_len);
 		else
-			r = cvm_err_set(
-			    err, err_len, CVM_E_FORMAT,
-			    "%s holds neither DCAP collateral (tcb_info.json, ...) nor a VCEK with its chain",
-			    path);
+			r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+			                "%s holds neither DCAP collateral (tcb_info.json, ...) nor a VCEK or "
+			                "VLEK with its chain",
+			                path);
 	} else {
 		(void)snprintf(source, sizeof(source), "bundle:%s", path);
 		r = cvm_file_read_err(path, BUNDLE_MAX, &buf, &len, err, err_len);

@@ -95,12 +95,6 @@ for d in "${VECTOR_DIRS[@]}"; do
 	name="$(vector_name "$d")"
 	at="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify_at_unix"])' "$d/manifest.json")"
 	cache="$tmp/cache-${name//\//-}"
-	if [ -f "$d/vlek.der" ]; then
-		# lib/collateral imports a VCEK with its chain; a VLEK folder is not
-		# collateral it can hold (a VLEK cannot be fetched by chip)
-		echo "note: $name: VLEK-signed; its ASVK chain is not imported (not run)"
-		continue
-	fi
 	if ! "$bin/cvm-verifierd" --cache "$cache" --at "$at" --import "$d" >"$tmp/import.out" 2>&1; then
 		cat "$tmp/import.out"
 		echo "FAIL: $name: --import of the vector's certificates failed"
