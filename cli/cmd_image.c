@@ -1307,7 +1307,7 @@ static int image_build(int argc, char **argv)
 	memset(&im, 0, sizeof(im));
 	im.busybox = "/bin/busybox";
 	im.kernel_dir = getenv("CVM_GUEST_KERNEL") != NULL ? getenv("CVM_GUEST_KERNEL") : IMG_DEFAULT_KERNEL;
-	optind = 1;
+	optind = 0;
 	while ((c = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
 		if (cli_common_option(c))
 			continue;
