@@ -1372,6 +1372,9 @@ static int image_build(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
+	/* The modes of what is made here go into the image: the caller's umask
+	 * must not change them. */
+	(void)umask(022);
 	if (im.agent == NULL) {
 		if (!default_agent(agent, sizeof(agent))) {
 			cli_err(IMG_CMD, "no cvm-agentd beside this cvm: pass --agent PATH");
