@@ -56,7 +56,7 @@ cat >"$tmp/agent.conf" <<'EOF'
 ; vm.boot only: the dstack API (keys included) on the guest's network, which
 ; only this host's QEMU user network reaches
 [agent]
-simulator = /data/sim
+simulator = /run/sim
 platform = tdx
 tpm_tcti = device:/dev/tpmrm0
 tpm_pcrs = sha256:0-10
@@ -130,13 +130,17 @@ else
 	head -c 600 "$tmp/bundle.json" >&2
 	echo >&2
 fi
-ev() { # ev NONCE: cvm evidence verify of the bundle
-	"$bin/cvm" evidence verify "$tmp/bundle.json" --nonce "$1" --collateral "$COLL/tdx" \
-		--root "$COLL/tdx/intel_sgx_root_ca.der" --require-tpm --require-ima >"$tmp/ev.out" 2>&1
+ev() { # ev NONCE [--json]: cvm evidence verify of the bundle
+	local n="$1"
+	shift
+	"$bin/cvm" evidence verify "$tmp/bundle.json" --nonce "$n" --collateral "$COLL/tdx" \
+		--root "$COLL/tdx/intel_sgx_root_ca.der" --require-tpm --require-ima "$@" >"$tmp/ev.out" 2>&1
 }
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tpm"][sys.argv[2]])' "$@"; }
 if ev "$nonce"; then
 	pass
 	grep -E 'IMA|ima' "$tmp/ev.out" | head -n 3 | sed 's/^/vm.boot: /'
+	ev "$nonce" --json && cp "$tmp/ev.out" "$tmp/ev1.json"
 else
 	fail "cvm evidence verify of the guest's bundle: expected accepted (exit 0), got exit $?:"
 	sed 's/^/    /' "$tmp/ev.out" >&2
@@ -214,6 +218,37 @@ got="$(awk -v f="/data/$probe/busybox" '$5 == f {print $4}' "$tmp/ima2.ascii")"
 	fail "the IMA list's entry for /data/$probe/busybox: expected sha256:$want, got '${got:-none}'"
 tmpn="$(awk -v f="/tmp/$probe/busybox" '$5 == f' "$tmp/ima2.ascii" | wc -l)"
 [ "$tmpn" -eq 0 ] && pass || fail "/tmp/$probe/busybox (tmpfs) was measured: the tcb policy should not measure tmpfs"
+
+# --- a reboot (QMP system_reset): swtpm and the data disk keep their state ---
+vm_reboot || fail "the reset failed"
+if vm_wait_agent 150; then
+	pass
+	echo "vm.boot: rebooted, agent started after $VM_BOOT_SECONDS s"
+	tail -c +"$((VM_MARK + 1))" "$VM_CONSOLE" | grep -q 'event=tpm_ready .*ak_created=no' && pass ||
+		fail "after the reboot the agent made a new AK (expected ak_created=no: the swtpm keeps its state)"
+	vm_exec cat /sys/kernel/security/ima/ascii_runtime_measurements >"$tmp/ima3.ascii"
+	n3="$(awk -v f="/data/$probe/busybox" '$5 == f' "$tmp/ima3.ascii" | wc -l)"
+	[ "$n3" -eq 0 ] && [ "$(head -n 1 "$tmp/ima3.ascii" | awk '{print $5}')" = boot_aggregate ] && pass ||
+		fail "after the reboot the IMA list did not start again (entries for /data/$probe/busybox: $n3)"
+	nonce2="$(python3 -c 'import os; print(os.urandom(32).hex())')"
+	code="$(curl -s --max-time 60 -o "$tmp/bundle.json" -w '%{http_code}' -d "{\"nonce\":\"$nonce2\"}" \
+		"http://127.0.0.1:$VM_API_PORT/GetEvidence" || true)"
+	if [ "$code" = 200 ] && ev "$nonce2" --json && [ -s "$tmp/ev1.json" ]; then
+		r1="$(jget "$tmp/ev1.json" reset_count)"
+		r2="$(jget "$tmp/ev.out" reset_count)"
+		a1="$(jget "$tmp/ev1.json" ak_name)"
+		a2="$(jget "$tmp/ev.out" ak_name)"
+		[ "$r2" -eq $((r1 + 1)) ] && pass ||
+			fail "the TPM's reset count after the reboot is $r2, expected $((r1 + 1))"
+		[ "$a1" = "$a2" ] && pass || fail "the AK changed across the reboot: $a1 -> $a2"
+		echo "vm.boot: after the reboot the evidence verifies; TPM reset count $r1 -> $r2, same AK"
+	else
+		fail "GetEvidence after the reboot: HTTP $code, or the bundle did not verify:"
+		sed 's/^/    /' "$tmp/ev.out" >&2
+	fi
+else
+	fail "the guest did not come back after the reset"
+fi
 
 echo "vm.boot: $checks checks passed, $failures failed; boot $VM_BOOT_SECONDS s, whole test $((SECONDS - t_start)) s"
 [ "$failures" -eq 0 ]
