@@ -158,8 +158,8 @@ static const char *package_of(const char *tool)
  * `in` (NULL: /dev/null), stdout to `out_path` or, with `cap`, into cap
  * (at most cap_len - 1 bytes, NUL-terminated); in `cwd` when not NULL.
  * Returns the exit status, or -1 with the reason printed. */
-static int run(const struct img *im, const char *const argv[], const char *cwd, const char *in,
-               const char *out_path, char *cap, size_t cap_len)
+static int run(const struct img *im, const char *const argv[], bool merge_err, const char *cwd,
+               const char *in, const char *out_path, char *cap, size_t cap_len)
 {
 	int pipefd[2] = {-1, -1};
 	size_t got = 0;
@@ -195,7 +195,8 @@ static int run(const struct img *im, const char *const argv[], const char *cwd, 
 			_exit(126);
 		if (cap != NULL) {
 			(void)close(pipefd[0]);
-			if (dup2(pipefd[1], STDOUT_FILENO) < 0)
+			if (dup2(pipefd[1], STDOUT_FILENO) < 0 ||
+			    (merge_err && dup2(pipefd[1], STDERR_FILENO) < 0))
 				_exit(126);
 		} else if (out_path != NULL) {
 			fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -268,7 +269,7 @@ static int run(const struct img *im, const char *const argv[], const char *cwd, 
 static bool run_ok(const struct img *im, const char *const argv[], const char *cwd, const char *in,
                    const char *out)
 {
-	int st = run(im, argv, cwd, in, out, NULL, 0);
+	int st = run(im, argv, false, cwd, in, out, NULL, 0);
 
 	if (st == 0)
 		return true;
@@ -799,7 +800,7 @@ static bool ldd_closure(const struct img *im, const char *bin, char **libs, size
 
 	if (out == NULL)
 		return false;
-	st = run(im, argv, NULL, NULL, NULL, out, IMG_CAPTURE_MAX);
+	st = run(im, argv, false, NULL, NULL, NULL, out, IMG_CAPTURE_MAX);
 	if (st != 0) {
 		if (st > 0)
 			cli_err(IMG_CMD, "ldd %s failed (%d): %s", bin, st, out);
@@ -894,7 +895,7 @@ static bool stage_root(struct img *im)
 	bb = malloc(IMG_CAPTURE_MAX);
 	if (bb == NULL)
 		return false;
-	if (run(im, bb_argv, NULL, NULL, NULL, bb, IMG_CAPTURE_MAX) != 0) {
+	if (run(im, bb_argv, false, NULL, NULL, NULL, bb, IMG_CAPTURE_MAX) != 0) {
 		cli_err(IMG_CMD, "'%s --list' failed: is it busybox? (install busybox-static)", im->busybox);
 		goto out;
 	}
@@ -1033,8 +1034,10 @@ static bool fix_ctimes(const struct img *im, const struct tree *t, const char *i
 {
 	char path[IMG_PATH_MAX];
 	const char *const argv[] = {"debugfs", "-w", "-f", path, image, NULL};
+	char *out;
 	FILE *f;
 	bool ok;
+	int st;
 
 	if (!path_join(path, sizeof(path), im->work, "ctimes.debugfs"))
 		return false;
@@ -1051,7 +1054,29 @@ static bool fix_ctimes(const struct img *im, const struct tree *t, const char *i
 		cli_err(IMG_CMD, "cannot write %s", path);
 		return false;
 	}
-	return run_ok(im, argv, NULL, NULL, "/dev/null");
+	/* debugfs exits 0 even when a command fails: its answer is read
+	 * instead. It echoes each command ("debugfs: ...") and prints its
+	 * banner; any other line is an error. */
+	out = malloc(IMG_CAPTURE_MAX);
+	if (out == NULL)
+		return false;
+	st = run(im, argv, true, NULL, NULL, NULL, out, IMG_CAPTURE_MAX);
+	ok = st == 0;
+	for (char *line = out; ok && *line != '\0';) {
+		char *nl = strchr(line, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		if (line[0] != '\0' && strncmp(line, "debugfs", 7) != 0) {
+			cli_err(IMG_CMD, "debugfs could not set the change times in %s: %s", image, line);
+			ok = false;
+		}
+		line = nl != NULL ? nl + 1 : line + strlen(line);
+	}
+	if (st > 0)
+		cli_err(IMG_CMD, "debugfs failed with exit status %d", st);
+	free(out);
+	return ok;
 }
 
 static bool file_size(const char *path, uint64_t *out)
