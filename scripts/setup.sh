@@ -94,8 +94,18 @@ else
 	"${as_root[@]}" rm -rf "$cache/$kver.tmp"
 	# apt-get download writes into the current folder; _apt may not write
 	# there (a warning, not an error).
-	(cd "$cache/download" && "${as_root[@]}" apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-	deb="$(ls -1 "$cache/download/${pkg}_"*.deb 2>/dev/null | tail -n 1)"
+	log="$(mktemp)"
+	if ! (cd "$cache/download" && "${as_root[@]}" apt-get download -q "$pkg" >"$log" 2>&1); then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "setup: apt-get download $pkg failed" >&2
+		exit 1
+	fi
+	rm -f "$log"
+	deb=""
+	for f in "$cache/download/${pkg}_"*.deb; do
+		[ -e "$f" ] && deb="$f"
+	done
 	if [ -z "$deb" ]; then
 		echo "setup: apt-get download $pkg failed" >&2
 		exit 1

@@ -35,6 +35,7 @@
 VM_DIR_COMMON="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VM_QEMU_PID=""
 VM_SWTPM_PID=""
+VM_WATCHDOG_PID=""
 VM_WORK=""
 VM_CONSOLE=""
 VM_CMD_SOCK=""
@@ -136,6 +137,18 @@ vm_start() {
 		-device virtio-net-pci,netdev=n0 \
 		-qmp "unix:$VM_QMP_SOCK,server=on,wait=off" >"$work/qemu.log" 2>&1 </dev/null &
 	VM_QEMU_PID=$!
+	# No stray QEMU or swtpm, ever: a watchdog ends them when this shell
+	# dies without running its trap (SIGKILL, a ctest timeout); a TERM, INT
+	# or HUP exits through the EXIT trap that calls vm_stop.
+	(
+		trap '' INT HUP
+		while kill -0 "$$" 2>/dev/null; do sleep 1; done
+		kill -9 "$VM_QEMU_PID" "$VM_SWTPM_PID" 2>/dev/null
+	) >/dev/null 2>&1 </dev/null &
+	VM_WATCHDOG_PID=$!
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	trap 'exit 129' HUP
 	vm_wait_socket "$VM_QMP_SOCK" "$VM_QEMU_PID" ||
 		{ echo "vm_start: QEMU did not start:" >&2; cat "$work/qemu.log" >&2; vm_stop; return 1; }
 	return 0
@@ -233,6 +246,11 @@ vm_stop() {
 		fi
 		wait "$p" 2>/dev/null || true
 	done
+	if [ -n "$VM_WATCHDOG_PID" ]; then
+		kill "$VM_WATCHDOG_PID" 2>/dev/null || true
+		wait "$VM_WATCHDOG_PID" 2>/dev/null || true
+	fi
 	VM_QEMU_PID=""
 	VM_SWTPM_PID=""
+	VM_WATCHDOG_PID=""
 }

@@ -211,7 +211,7 @@ probe="probe-$(python3 -c 'import os; print(os.urandom(4).hex())')"
 # busybox, in a folder of its own.
 vm_exec "mkdir /data/$probe /tmp/$probe && cp /bin/busybox /data/$probe/busybox && echo $probe >>/data/$probe/busybox && /data/$probe/busybox true && cp /data/$probe/busybox /tmp/$probe/busybox && /tmp/$probe/busybox true" >"$tmp/probe.out" ||
 	fail "could not run /data/$probe/busybox in the guest: $(cat "$tmp/probe.out")"
-want="$(vm_exec sha256sum /data/$probe/busybox | cut -d' ' -f1)"
+want="$(vm_exec sha256sum "/data/$probe/busybox" | cut -d' ' -f1)"
 vm_exec cat /sys/kernel/security/ima/ascii_runtime_measurements >"$tmp/ima2.ascii"
 got="$(awk -v f="/data/$probe/busybox" '$5 == f {print $4}' "$tmp/ima2.ascii")"
 [ "$got" = "sha256:$want" ] && pass ||
