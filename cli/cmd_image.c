@@ -151,7 +151,61 @@ static const char *package_of(const char *tool)
 		return "gzip";
 	if (strcmp(tool, "ldd") == 0)
 		return "libc-bin";
+	if (strcmp(tool, "rm") == 0)
+		return "coreutils";
 	return "busybox-static";
+}
+
+/* run_child sets up and execs argv in the child of run(); it never
+ * returns. `pipe_w` >= 0: stdout (and with merge_err stderr) go there. */
+__attribute__((noreturn)) static void run_child(const struct img *im, const char *const argv[],
+                                                bool merge_err, const char *cwd, const char *in,
+                                                const char *out_path, int pipe_w)
+{
+	/* execvp wants writable strings: the child's own copies. */
+	char *args[32];
+	char epoch[32];
+	const char *what = "its environment";
+	size_t n = 0;
+	int fd;
+
+	(void)snprintf(epoch, sizeof(epoch), "%ld", im->epoch);
+	if (setenv("SOURCE_DATE_EPOCH", epoch, 1) != 0 || setenv("E2FSPROGS_FAKE_TIME", epoch, 1) != 0 ||
+	    setenv("LC_ALL", "C", 1) != 0 || setenv("TZ", "UTC", 1) != 0)
+		goto fail;
+	what = cwd;
+	if (cwd != NULL && chdir(cwd) != 0)
+		goto fail;
+	what = in != NULL ? in : "/dev/null";
+	fd = open(what, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+		goto fail;
+	what = out_path != NULL ? out_path : "its output";
+	if (pipe_w >= 0) {
+		if (dup2(pipe_w, STDOUT_FILENO) < 0 || (merge_err && dup2(pipe_w, STDERR_FILENO) < 0))
+			goto fail;
+	} else if (out_path != NULL) {
+		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
+			goto fail;
+	} else if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		goto fail;
+	}
+	what = "its arguments";
+	for (; argv[n] != NULL; n++) {
+		if (n + 1 >= sizeof(args) / sizeof(args[0]))
+			goto fail;
+		args[n] = strdup(argv[n]);
+		if (args[n] == NULL)
+			goto fail;
+	}
+	args[n] = NULL;
+	execvp(args[0], args);
+	_exit(127);
+fail:
+	(void)fprintf(stderr, "%s %s: cannot set up %s for %s: %s\n", CLI_PROG, IMG_CMD, argv[0], what,
+	              strerror(errno));
+	_exit(126);
 }
 
 /* run runs argv (no shell) with the reproducibility environment, stdin from
@@ -166,7 +220,7 @@ static int run(const struct img *im, const char *const argv[], bool merge_err, c
 	int status = 0;
 	pid_t pid;
 
-	if (cap != NULL && pipe(pipefd) != 0) {
+	if (cap != NULL && pipe2(pipefd, O_CLOEXEC) != 0) {
 		cli_err(IMG_CMD, "cannot run %s: %s", argv[0], strerror(errno));
 		return -1;
 	}
@@ -179,47 +233,8 @@ static int run(const struct img *im, const char *const argv[], bool merge_err, c
 		}
 		return -1;
 	}
-	if (pid == 0) {
-		char epoch[32];
-		int fd;
-
-		(void)snprintf(epoch, sizeof(epoch), "%ld", im->epoch);
-		if (setenv("SOURCE_DATE_EPOCH", epoch, 1) != 0 ||
-		    setenv("E2FSPROGS_FAKE_TIME", epoch, 1) != 0 || setenv("LC_ALL", "C", 1) != 0 ||
-		    setenv("TZ", "UTC", 1) != 0)
-			_exit(126);
-		if (cwd != NULL && chdir(cwd) != 0)
-			_exit(126);
-		fd = open(in != NULL ? in : "/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
-			_exit(126);
-		if (cap != NULL) {
-			(void)close(pipefd[0]);
-			if (dup2(pipefd[1], STDOUT_FILENO) < 0 ||
-			    (merge_err && dup2(pipefd[1], STDERR_FILENO) < 0))
-				_exit(126);
-		} else if (out_path != NULL) {
-			fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
-				_exit(126);
-		} else if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
-			_exit(126);
-		}
-		{
-			/* execvp wants writable strings: the child's own copies. */
-			char *args[32];
-			size_t n = 0;
-
-			for (; argv[n] != NULL && n + 1 < sizeof(args) / sizeof(args[0]); n++) {
-				args[n] = strdup(argv[n]);
-				if (args[n] == NULL)
-					_exit(126);
-			}
-			args[n] = NULL;
-			execvp(args[0], args);
-		}
-		_exit(127);
-	}
+	if (pid == 0)
+		run_child(im, argv, merge_err, cwd, in, out_path, cap != NULL ? pipefd[1] : -1);
 	if (cap != NULL) {
 		(void)close(pipefd[1]);
 		for (;;) {
@@ -750,6 +765,28 @@ static const char guest_group[] = "root:x:0:\n";
 
 /* -- the stages -- */
 
+/* busybox_is_static is true when ldd finds no libraries in the busybox:
+ * the initramfs has none, so a dynamic one could not run there. */
+static bool busybox_is_static(const struct img *im)
+{
+	const char *const argv[] = {"ldd", im->busybox, NULL};
+	char *out = malloc(IMG_CAPTURE_MAX);
+	int st;
+
+	if (out == NULL)
+		return false;
+	st = run(im, argv, true, NULL, NULL, NULL, out, IMG_CAPTURE_MAX);
+	free(out);
+	if (st == 0) {
+		cli_err(IMG_CMD,
+		        "%s is linked dynamically and cannot run in the initramfs: install Debian's "
+		        "busybox-static (scripts/setup.sh) or pass --busybox",
+		        im->busybox);
+		return false;
+	}
+	return st > 0; /* ldd: "not a dynamic executable" */
+}
+
 static bool stage_initrd(struct img *im, const struct mods *m)
 {
 	char path[IMG_PATH_MAX], src[IMG_PATH_MAX], *init = NULL;
@@ -757,6 +794,8 @@ static bool stage_initrd(struct img *im, const struct mods *m)
 	bool ok = false;
 
 	if (!mkdir_p(im->initrd_dir, 0755))
+		return false;
+	if (!busybox_is_static(im))
 		return false;
 	if (!install(im->initrd_dir, im->busybox, "/bin/busybox", 0755))
 		return false;

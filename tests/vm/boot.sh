@@ -83,7 +83,8 @@ if ! vm_wait_agent 150; then
 	echo "vm.boot: FAIL: the guest did not come up"
 	exit 1
 fi
-echo "vm.boot: guest booted, agent started after $VM_BOOT_SECONDS s (QEMU TCG, OVMF, swtpm)"
+boot1="$VM_BOOT_SECONDS"
+echo "vm.boot: guest booted, agent started after $boot1 s (QEMU TCG, OVMF, swtpm)"
 
 # --- from the host ---
 if "$bin/cvm" cert ratls fetch "127.0.0.1:$VM_TLS_PORT" --collateral "$COLL" \
@@ -250,5 +251,5 @@ else
 	fail "the guest did not come back after the reset"
 fi
 
-echo "vm.boot: $checks checks passed, $failures failed; boot $VM_BOOT_SECONDS s, whole test $((SECONDS - t_start)) s"
+echo "vm.boot: $checks checks passed, $failures failed; boot $boot1 s, reboot ${VM_BOOT_SECONDS:-?} s, whole test $((SECONDS - t_start)) s"
 [ "$failures" -eq 0 ]

@@ -110,7 +110,8 @@ debugfs -R "cat /etc/extra.txt" "$tmp/three/root.ext4" 2>/dev/null | grep -q "he
 SOURCE_DATE_EPOCH=1700000000 build "$tmp/four" --agent "$tmp/a1/cvm-agentd" || exit 1
 [ "$(digest "$tmp/four")" != "$d1" ] && pass || fail "another SOURCE_DATE_EPOCH gave the same digest"
 
-# Refusals: an --add over a file of the image, a relative DEST, no kernel.
+# Refusals: an --add over a file of the image, a relative DEST, no kernel, a
+# dynamically linked busybox.
 "$bin/cvm" image build "$tmp/five" --agent "$tmp/a1/cvm-agentd" --add "$tmp/extra.txt:/etc/passwd" \
 	>/dev/null 2>"$tmp/err"
 rc=$?
@@ -126,6 +127,11 @@ rc=$?
 rc=$?
 [ "$rc" -eq 1 ] && grep -q 'scripts/setup.sh' "$tmp/err" && pass ||
 	fail "a missing kernel: expected exit 1 pointing at scripts/setup.sh, got $rc: $(cat "$tmp/err")"
+
+"$bin/cvm" image build "$tmp/five" --agent "$tmp/a1/cvm-agentd" --busybox /bin/ls >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q 'linked dynamically.*busybox-static' "$tmp/err" && pass ||
+	fail "a dynamic busybox: expected exit 1 naming busybox-static, got $rc: $(cat "$tmp/err")"
 
 echo "vm.image_reproducible: $checks checks passed, $failures failed (image digest $d1)"
 [ "$failures" -eq 0 ]
