@@ -48,6 +48,7 @@
 /* The ext4 root's identity: fixed so that the image is reproducible. */
 #define IMG_ROOT_UUID "6b2f3a0e-9c1d-4e57-8a3b-2f6d5c4e1a90"
 #define IMG_ROOT_HASH_SEED "1c7e5b9a-3d2f-4a68-b1e0-9f8d7c6b5a43"
+static const char img_mke2fs_ext[] = "hash_seed=" IMG_ROOT_HASH_SEED ",root_owner=0:0,nodiscard";
 #define IMG_CMDLINE \
 	"console=ttyS0 loglevel=4 ima_policy=tcb ima_hash=sha256 ima_template=ima-ng cvm.root=/dev/vda"
 
@@ -987,11 +988,11 @@ static bool stage_root(struct img *im)
 		}
 		if (lib_count >= IMG_LIBS_MAX)
 			goto out;
-		entry = malloc(IMG_PATH_MAX * 2);
+		entry = malloc((size_t)IMG_PATH_MAX * 2);
 		if (entry == NULL)
 			goto out;
-		(void)snprintf(entry, IMG_PATH_MAX * 2, "/lib/x86_64-linux-gnu/%s\t%s", img_dlopen_libs[i],
-		               src);
+		(void)snprintf(entry, (size_t)IMG_PATH_MAX * 2, "/lib/x86_64-linux-gnu/%s\t%s",
+		               img_dlopen_libs[i], src);
 		libs[lib_count++] = entry;
 		if (!ldd_closure(im, src, libs, &lib_count))
 			goto out;
@@ -1245,13 +1246,9 @@ static int build(struct img *im)
 	}
 	{
 		const char *const mke2fs_argv[] = {
-		    "mke2fs",       "-q",         "-F",
-		    "-t",           "ext4",       "-O",
-		    "^has_journal", "-b",         "4096",
-		    "-L",           "cvm-root",   "-U",
-		    IMG_ROOT_UUID,  "-E",         "hash_seed=" IMG_ROOT_HASH_SEED ",root_owner=0:0,nodiscard",
-		    "-d",           im->root_dir, root_img,
-		    size_arg,       NULL};
+		    "mke2fs",       "-q",   "-F",         "-t",       "ext4",   "-O",          "^has_journal",
+		    "-b",           "4096", "-L",         "cvm-root", "-U",     IMG_ROOT_UUID, "-E",
+		    img_mke2fs_ext, "-d",   im->root_dir, root_img,   size_arg, NULL};
 
 		if (!run_ok(im, mke2fs_argv, NULL, NULL, NULL))
 			goto out;
@@ -1367,8 +1364,8 @@ static int image_build(int argc, char **argv)
 	    {"add", required_argument, NULL, OPT_ADD},
 	    CLI_COMMON_LONGOPTS,
 	};
-	static struct img im; /* large: paths */
-	char agent[IMG_PATH_MAX];
+	static struct img im;            /* large: paths */
+	static char agent[IMG_PATH_MAX]; /* im.agent may point here */
 	const char *epoch_env;
 	char *end = NULL;
 	int c;
@@ -1380,6 +1377,10 @@ static int image_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
 		if (cli_common_option(c))
 			continue;
+		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_ADD) {
+			cli_bad_option(IMG_CMD, ':', argv, "image");
+			return CLI_EXIT_USAGE;
+		}
 		switch (c) {
 		case 'h':
 			usage(stdout);
