@@ -1378,7 +1378,7 @@ static int image_build(int argc, char **argv)
 		if (cli_common_option(c))
 			continue;
 		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_ADD) {
-			cli_bad_option(IMG_CMD, ':', argv, "image");
+			cli_bad_option(IMG_CMD, ':', argv, "cvm help image");
 			return CLI_EXIT_USAGE;
 		}
 		switch (c) {
@@ -1419,7 +1419,7 @@ static int image_build(int argc, char **argv)
 			break;
 		}
 		default:
-			cli_bad_option(IMG_CMD, c, argv, "image");
+			cli_bad_option(IMG_CMD, c, argv, "cvm help image");
 			return CLI_EXIT_USAGE;
 		}
 	}
