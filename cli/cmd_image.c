@@ -1,7 +1,7 @@
 /* cvm image: a small bootable guest made from Debian packages only.
  *
  *   cvm image build OUT [--kernel DIR] [--agent PATH] [--agent-config FILE]
- *                       [--busybox PATH] [--add SRC:DEST]...
+ *                       [--busybox PATH] [--add SRC:DEST]... [--test-channel]
  *
  * OUT receives vmlinuz (Debian's kernel), initrd.img (busybox-static, the
  * drivers the root needs, an /init that mounts the root read-only and
@@ -58,6 +58,7 @@ enum {
 	OPT_AGENT_CONFIG,
 	OPT_BUSYBOX,
 	OPT_ADD,
+	OPT_TEST_CHANNEL,
 };
 
 /* The drivers the initramfs loads (with their dependencies from
@@ -93,13 +94,14 @@ struct img {
 	char initrd_dir[IMG_PATH_MAX];
 	char root_dir[IMG_PATH_MAX];
 	bool quiet;
+	bool test_channel; /* --test-channel: a root shell for the host */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cvm image build OUT [--kernel DIR] [--agent PATH] [--agent-config FILE]\n"
-	        "                           [--busybox PATH] [--add SRC:DEST]...\n"
+	        "                           [--busybox PATH] [--add SRC:DEST]... [--test-channel]\n"
 	        "\n"
 	        "Makes a small bootable guest in OUT from Debian packages: vmlinuz, initrd.img,\n"
 	        "root.ext4 (read-only; where IMA measures), cmdline and manifest.json (each\n"
@@ -114,6 +116,8 @@ static void usage(FILE *f)
 	        "                      docs/vm.md)\n"
 	        "  --busybox PATH      a static busybox (default /bin/busybox of busybox-static)\n"
 	        "  --add SRC:DEST      put the file SRC at the absolute path DEST of the root\n"
+	        "  --test-channel      TESTS ONLY: a root shell for the host on the second serial\n"
+	        "                      port (the host of a confidential VM is not trusted)\n"
 	        "\n"
 	        "See docs/cli/cvm-image.md and docs/vm.md.\n",
 	        IMG_DEFAULT_EPOCH, IMG_DEFAULT_KERNEL);
@@ -686,9 +690,11 @@ static const char initrd_tail[] =
 static const char guest_inittab[] = "# cvmkit guest (cvm image build): busybox init\n"
                                     "::sysinit:/etc/init.d/rcS\n"
                                     "::respawn:/usr/libexec/cvmkit/agent\n"
-                                    "::respawn:/usr/libexec/cvmkit/cmd-channel\n"
                                     "::ctrlaltdel:/bin/reboot -f\n"
                                     "::shutdown:/bin/umount -a -r\n";
+/* With --test-channel only: the host gets a root shell (see guest_cmd_channel). */
+static const char guest_inittab_test[] = "# --test-channel: a root shell for the host (docs/vm.md)\n"
+                                         "::respawn:/usr/libexec/cvmkit/cmd-channel\n";
 
 static const char guest_rcs[] =
     "#!/bin/sh\n"
@@ -1011,14 +1017,24 @@ static bool stage_root(struct img *im)
 	}
 	progress(im, "[3/6] root: busybox, cvm-agentd and %zu libraries", lib_count);
 	/* Configs and scripts. */
-	if (!in_tree(path, sizeof(path), im->root_dir, "/etc/inittab") ||
-	    !write_text(path, guest_inittab, 0644) ||
-	    !in_tree(path, sizeof(path), im->root_dir, "/etc/init.d/rcS") ||
+	if (!in_tree(path, sizeof(path), im->root_dir, "/etc/inittab"))
+		goto out;
+	{
+		char inittab[sizeof(guest_inittab) + sizeof(guest_inittab_test)];
+
+		(void)snprintf(inittab, sizeof(inittab), "%s%s", guest_inittab,
+		               im->test_channel ? guest_inittab_test : "");
+		if (!write_text(path, inittab, 0644))
+			goto out;
+	}
+	if (im->test_channel &&
+	    (!in_tree(path, sizeof(path), im->root_dir, "/usr/libexec/cvmkit/cmd-channel") ||
+	     !write_text(path, guest_cmd_channel, 0755)))
+		goto out;
+	if (!in_tree(path, sizeof(path), im->root_dir, "/etc/init.d/rcS") ||
 	    !write_text(path, guest_rcs, 0755) ||
 	    !in_tree(path, sizeof(path), im->root_dir, "/usr/libexec/cvmkit/agent") ||
 	    !write_text(path, guest_agent, 0755) ||
-	    !in_tree(path, sizeof(path), im->root_dir, "/usr/libexec/cvmkit/cmd-channel") ||
-	    !write_text(path, guest_cmd_channel, 0755) ||
 	    !in_tree(path, sizeof(path), im->root_dir, "/etc/passwd") ||
 	    !write_text(path, guest_passwd, 0644) ||
 	    !in_tree(path, sizeof(path), im->root_dir, "/etc/group") || !write_text(path, guest_group, 0644))
@@ -1280,6 +1296,7 @@ static int build(struct img *im)
 	    json_object_set_new(man, "cmdline", json_string(IMG_CMDLINE)) != 0 ||
 	    json_object_set_new(man, "source_date_epoch", json_integer(im->epoch)) != 0 ||
 	    json_object_set_new(man, "root_uuid", json_string(IMG_ROOT_UUID)) != 0 ||
+	    json_object_set_new(man, "test_channel", json_boolean(im->test_channel)) != 0 ||
 	    json_object_set(man, "artifacts", arts) != 0 ||
 	    json_object_set_new(man, "image_digest", json_string(digest_hex)) != 0)
 		goto out;
@@ -1362,6 +1379,7 @@ static int image_build(int argc, char **argv)
 	    {"agent-config", required_argument, NULL, OPT_AGENT_CONFIG},
 	    {"busybox", required_argument, NULL, OPT_BUSYBOX},
 	    {"add", required_argument, NULL, OPT_ADD},
+	    {"test-channel", no_argument, NULL, OPT_TEST_CHANNEL},
 	    CLI_COMMON_LONGOPTS,
 	};
 	static struct img im;            /* large: paths */
@@ -1396,6 +1414,9 @@ static int image_build(int argc, char **argv)
 			break;
 		case OPT_BUSYBOX:
 			im.busybox = optarg;
+			break;
+		case OPT_TEST_CHANNEL:
+			im.test_channel = true;
 			break;
 		case OPT_ADD: {
 			char *colon = strchr(optarg, ':');

@@ -6,7 +6,9 @@
 #
 #   vm_require                 exit 77 (skip, with the reason) when QEMU, OVMF,
 #                              swtpm or mke2fs is missing
-#   vm_start IMAGE WORK SIM    boots IMAGE (a `cvm image build` folder) with
+#   vm_start IMAGE WORK SIM    boots IMAGE (a `cvm image build --test-channel`
+#                              folder: vm_wait_agent and vm_exec need the
+#                              command channel) with
 #                              WORK as its own folder (swtpm state, OVMF vars,
 #                              data disk, logs, sockets) and a copy of the
 #                              `cvm sim init` folder SIM on the data disk

@@ -49,9 +49,10 @@ fail() {
 }
 pass() { checks=$((checks + 1)); }
 
-# The image, with an agent config that also serves the dstack API on TCP so
-# that the host can ask for GetEvidence (the image's default config serves
-# only the TLS listener, which has no GetEvidence yet).
+# The image, with the command channel (--test-channel: a root shell for the
+# host, tests only) and an agent config that also serves the dstack API on
+# TCP so that the host can ask for GetEvidence (the image's default config
+# serves only the TLS listener, which has no GetEvidence yet).
 cat >"$tmp/agent.conf" <<'EOF'
 ; vm.boot only: the dstack API (keys included) on the guest's network, which
 ; only this host's QEMU user network reaches
@@ -70,7 +71,7 @@ listen = unix:/run/tappd.sock
 [tls]
 listen = 0.0.0.0:5555
 EOF
-if ! "$bin/cvm" image build "$tmp/img" --agent-config "$tmp/agent.conf" >"$tmp/build.out" 2>&1; then
+if ! "$bin/cvm" image build "$tmp/img" --agent-config "$tmp/agent.conf" --test-channel >"$tmp/build.out" 2>&1; then
 	echo "vm.boot: FAIL: cvm image build:"
 	cat "$tmp/build.out"
 	exit 1

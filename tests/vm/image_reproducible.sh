@@ -3,8 +3,9 @@
 # two folders, gives the same bytes (every artifact) and the same image
 # digest, also with another umask and other file times in the inputs'
 # copies; an --add file changes root.ext4 and the image digest (and nothing
-# else), and so does another SOURCE_DATE_EPOCH. Checks that manifest.json
-# holds each artifact's SHA-256 (recomputed here with sha256sum) and that the
+# else), and so does another SOURCE_DATE_EPOCH. The host's root shell
+# (--test-channel) is in the image only when asked for. Checks that manifest.json
+# holds each artifact's SHA-256 (recomputed here in Python) and that the
 # image digest is SHA-256 over the "name sha256" lines (docs/cli/cvm-image.md).
 # Needs busybox-static, e2fsprogs, cpio and the guest kernel (scripts/setup.sh).
 # shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
@@ -107,6 +108,22 @@ cmp -s "$tmp/one/root.ext4" "$tmp/three/root.ext4" && fail "--add did not change
 cmp -s "$tmp/one/initrd.img" "$tmp/three/initrd.img" && pass || fail "--add changed initrd.img"
 debugfs -R "cat /etc/extra.txt" "$tmp/three/root.ext4" 2>/dev/null | grep -q "hello from the test" && pass ||
 	fail "/etc/extra.txt is not in root.ext4"
+# The host's root shell is in an image only when asked for.
+inittab="$(debugfs -R "cat /etc/inittab" "$tmp/one/root.ext4" 2>/dev/null)"
+case "$inittab" in
+*cmd-channel*) fail "the default image starts the command channel: $inittab" ;;
+*::sysinit:/etc/init.d/rcS*) pass ;;
+*) fail "cannot read /etc/inittab of root.ext4: '$inittab'" ;;
+esac
+debugfs -R "stat /usr/libexec/cvmkit/cmd-channel" "$tmp/one/root.ext4" 2>&1 | grep -q "File not found" && pass ||
+	fail "the default image holds /usr/libexec/cvmkit/cmd-channel"
+build "$tmp/six" --agent "$tmp/a1/cvm-agentd" --test-channel || exit 1
+debugfs -R "cat /etc/inittab" "$tmp/six/root.ext4" 2>/dev/null | grep -q '^::respawn:/usr/libexec/cvmkit/cmd-channel$' &&
+	python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["test_channel"] is True else 1)' \
+		"$tmp/six/manifest.json" && [ "$(digest "$tmp/six")" != "$d1" ] && pass ||
+	fail "--test-channel: expected the channel in inittab, test_channel true and another digest"
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["test_channel"] is False else 1)' \
+	"$tmp/one/manifest.json" && pass || fail "the default manifest does not say test_channel false"
 SOURCE_DATE_EPOCH=1700000000 build "$tmp/four" --agent "$tmp/a1/cvm-agentd" || exit 1
 [ "$(digest "$tmp/four")" != "$d1" ] && pass || fail "another SOURCE_DATE_EPOCH gave the same digest"
 
