@@ -36,6 +36,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"attestation", cmd_attestation,
      "Show or verify dstack's VersionedAttestation (SCALE V0, MessagePack V1)"},
     {"collateral", cmd_collateral, "Fetch, list, pack and import the verified collateral cache"},
+    {"image", cmd_image, "Build the guest image: kernel, initramfs, read-only ext4 root (docs/vm.md)"},
     {"help", cmd_help, "Show help for a command"},
 };
 
