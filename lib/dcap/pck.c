@@ -173,30 +173,13 @@ out:
 
 int cvm_dcap_pck_identify(const uint8_t *pem, size_t len, uint8_t fmspc[6], bool *platform_ca)
 {
-	struct cvm_cert **certs = NULL;
-	struct cvm_pck_info pck;
-	struct cvm_rd ext;
-	size_t n = 0;
-	char issuer[256];
-	int r;
+	struct cvm_dcap_pck_desc d;
+	int r = cvm_dcap_pck_describe(pem, len, &d);
 
 	*platform_ca = false;
-	r = cvm_certs_parse_pem(pem, len, &certs, &n);
-	if (r != CVM_OK || n == 0) {
-		r = r == CVM_E_NOMEM ? r : CVM_E_FORMAT;
-		goto out;
-	}
-	r = cvm_cert_ext(certs[0], CVM_SGX_EXT_OID, &ext);
-	if (r == CVM_OK)
-		r = cvm_pck_info_parse(&ext, &pck);
-	if (r != CVM_OK) {
-		r = CVM_E_FORMAT;
-		goto out;
-	}
-	memcpy(fmspc, pck.fmspc, sizeof(pck.fmspc));
-	cvm_cert_issuer(certs[0], issuer, sizeof(issuer));
-	*platform_ca = strstr(issuer, "CN = Intel SGX PCK Platform CA") != NULL;
-out:
-	cvm_certs_free(certs, n);
-	return r;
+	if (r != CVM_OK)
+		return r;
+	memcpy(fmspc, d.fmspc, sizeof(d.fmspc));
+	*platform_ca = d.platform_ca;
+	return CVM_OK;
 }
