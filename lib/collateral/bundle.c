@@ -312,6 +312,25 @@ out:
 	return r;
 }
 
+/* add_chain_crl adds a product's cert_chain for `signer` (ASK or ASVK, then
+ * ARK) and, when the folder has one, its CRL. */
+static int add_chain_crl(struct coll_set *s, enum cvm_snp_product product, enum cvm_snp_signer signer,
+                         const uint8_t *chain, size_t chain_len, const struct cvm_amd_collateral *a,
+                         const char *source, int64_t now)
+{
+	struct cvm_cache_key k;
+	int r;
+
+	cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
+	k.product = product;
+	k.signer = signer;
+	r = add_item(s, &k, chain, chain_len, NULL, 0, source, now);
+	if (r != CVM_OK || a->crl == NULL)
+		return r;
+	k.kind = CVM_CACHE_AMD_CRL;
+	return add_item(s, &k, a->crl, a->crl_len, NULL, 0, source, now);
+}
+
 static int dir_amd(const char *dir, struct coll_set *s, const char *source, int64_t now,
                    const struct cvm_cache *c, char *err, size_t err_len)
 {
@@ -345,14 +364,7 @@ static int dir_amd(const char *dir, struct coll_set *s, const char *source, int6
 			                cvm_report_reason(&rep));
 			goto out;
 		}
-		cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
-		k.product = info.product;
-		k.signer = CVM_SNP_SIGNER_VLEK;
-		r = add_item(s, &k, chain, chain_len, NULL, 0, source, now);
-		if (r == CVM_OK && a->crl != NULL) {
-			k.kind = CVM_CACHE_AMD_CRL;
-			r = add_item(s, &k, a->crl, a->crl_len, NULL, 0, source, now);
-		}
+		r = add_chain_crl(s, info.product, CVM_SNP_SIGNER_VLEK, chain, chain_len, a, source, now);
 		goto out;
 	}
 	chain = a->cert_chain != NULL ? a->cert_chain : a->ask;
@@ -373,18 +385,9 @@ static int dir_amd(const char *dir, struct coll_set *s, const char *source, int6
 		                cvm_report_reason(&rep));
 		goto out;
 	}
-	cvm_cache_key_init(&k, CVM_CACHE_AMD_CHAIN);
-	k.product = info.product;
-	k.signer = CVM_SNP_SIGNER_VCEK;
-	r = add_item(s, &k, chain, chain_len, NULL, 0, source, now);
+	r = add_chain_crl(s, info.product, CVM_SNP_SIGNER_VCEK, chain, chain_len, a, source, now);
 	if (r != CVM_OK)
 		goto out;
-	if (a->crl != NULL) {
-		k.kind = CVM_CACHE_AMD_CRL;
-		r = add_item(s, &k, a->crl, a->crl_len, NULL, 0, source, now);
-		if (r != CVM_OK)
-			goto out;
-	}
 	cvm_cache_key_init(&k, CVM_CACHE_VCEK);
 	k.product = info.product;
 	k.hwid_len = info.vek.hwid_len;
