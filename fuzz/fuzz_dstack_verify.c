@@ -93,5 +93,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_decref(o);
 	cvm_http_resp_cleanup(&resp);
+	vd_ctx_close(&ctx); /* the worker's memo of the last chain labelled */
 	return 0;
 }

@@ -146,11 +146,19 @@ static const char *reason(json_t *a)
 
 static void setup_ctx(void)
 {
+	vd_ctx_close(&ctx); /* the last test's (a zeroed one is a no-op) */
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&ctx, 0, sizeof(ctx));
 	cfg.at = 1767225600; /* fixed: no clock in the verdicts */
 	ctx.cfg = &cfg;
 	cvm_policy_init(&ctx.policy);
+}
+
+static int teardown_ctx(void **state)
+{
+	(void)state;
+	vd_ctx_close(&ctx);
+	return 0;
 }
 
 /* The quote's fields, for the recomputations the tests do themselves. */
@@ -799,6 +807,7 @@ static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
 	cfg.offline = true;
 	cfg.intel_root = root ? root_path : NULL;
 	err[0] = '\0';
+	vd_ctx_close(&ctx); /* an earlier test's */
 	if (vd_ctx_open(&ctx, &cfg, NULL, err, sizeof(err)) != CVM_OK)
 		fail_msg("vd_ctx_open: %s", err);
 	if (root) {
@@ -894,6 +903,7 @@ static void test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_cha
 	cfg.offline = true;
 	cfg.intel_root = root_path;
 	err[0] = '\0';
+	vd_ctx_close(&ctx); /* an earlier test's */
 	if (vd_ctx_open(&ctx, &cfg, NULL, err, sizeof(err)) != CVM_OK)
 		fail_msg("vd_ctx_open: %s", err);
 	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx", sim_dir);
@@ -966,5 +976,5 @@ int main(void)
 	    cmocka_unit_test(test_a_debug_td_is_rejected_even_when_the_policy_allows_it),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, teardown_ctx);
 }
