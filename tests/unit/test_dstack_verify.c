@@ -739,7 +739,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 /* sim_quote makes a simulated TD with the image's two-pass MRTD, extends
  * RTMR0..3 with the fixture's event digests (RTMR3: the runtime events'
  * digests, which the GetQuote form strips) and quotes its report_data. */
-static void sim_quote(json_t *req, bool debug, uint8_t **quote, size_t *quote_len)
+static void sim_quote(json_t *req, bool debug)
 {
 	struct cvm_tee_sim_opts o;
 	struct cvm_tee_dev *tee = NULL;
@@ -748,6 +748,7 @@ static void sim_quote(json_t *req, bool debug, uint8_t **quote, size_t *quote_le
 	json_t *log, *e;
 	uint8_t rd[64], d[48], payload[1024];
 	const char *rdh = json_string_value(json_object_get(req, "report_data"));
+	char *hex;
 	size_t i;
 
 	(void)snprintf(sim_dir, sizeof(sim_dir), "/tmp/cvm-dstack-verify-XXXXXX");
@@ -781,9 +782,10 @@ static void sim_quote(json_t *req, bool debug, uint8_t **quote, size_t *quote_le
 	json_decref(log);
 	assert_int_equal(cvm_hex_decode_exact(rdh, strlen(rdh), rd, 64), CVM_OK);
 	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
-	*quote = ev.data;
-	*quote_len = ev.data_len;
-	ev.data = NULL;
+	hex = cvm_hex_encode_new(ev.data, ev.data_len);
+	assert_non_null(hex);
+	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
+	free(hex);
 	cvm_tee_evidence_cleanup(&ev);
 	cvm_tee_free(tee);
 }
@@ -792,12 +794,11 @@ static void sim_quote(json_t *req, bool debug, uint8_t **quote, size_t *quote_le
  * context over a cache in the sim folder, with the sim root as the
  * configured Intel anchor or none (`root` false), and a policy that
  * allows debug TDs when `allow_debug`. */
-static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
+static void sim_ctx_open(bool root)
 {
 	static char cache[96], root_path[128];
 	char err[256];
 	size_t count = 0;
-	json_t *a;
 
 	(void)snprintf(cache, sizeof(cache), "%s/cache", sim_dir);
 	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
@@ -816,6 +817,13 @@ static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
 			fail_msg("cvm_cache_import: %s", err);
 		assert_true(count > 0);
 	}
+}
+
+static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
+{
+	json_t *a;
+
+	sim_ctx_open(root);
 	ctx.policy.allow_debug = allow_debug;
 	a = answer_json(req, NULL);
 	vd_ctx_close(&ctx);
@@ -825,16 +833,8 @@ static json_t *sim_verify(json_t *req, bool root, bool allow_debug)
 static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_configured(void **state)
 {
 	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
-	uint8_t *quote = NULL;
-	size_t quote_len = 0;
-	char *hex;
-
 	(void)state;
-	sim_quote(req, false, &quote, &quote_len);
-	hex = cvm_hex_encode_new(quote, quote_len);
-	assert_non_null(hex);
-	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
-	free(hex);
+	sim_quote(req, false);
 
 	/* the sim's collateral imported into the cache, its root configured */
 	a = sim_verify(req, true, false);
@@ -867,8 +867,6 @@ static void test_simulated_evidence_of_the_fixture_guest_is_valid_with_its_root_
 	assert_false(dbool(a, "os_image_hash_verified"));
 	assert_true(dbool(a, "simulated"));
 	json_decref(a);
-
-	free(quote);
 	json_decref(req);
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
@@ -879,36 +877,16 @@ static void test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_cha
 {
 	json_t *sim = fixture(FIX "tdx-lite-getquote.json"), *real = fixture(FIX "tdx-lite-getquote.json");
 	json_t *seq[4], *a;
-	uint8_t *quote = NULL;
-	size_t quote_len = 0, count = 0;
-	char *hex, err[256], cache[96], root_path[128];
 	const bool want[4] = {true, false, true, false};
 
 	(void)state;
-	sim_quote(sim, false, &quote, &quote_len);
-	hex = cvm_hex_encode_new(quote, quote_len);
-	assert_non_null(hex);
-	assert_int_equal(json_object_set_new(sim, "quote", json_string(hex)), 0);
-	free(hex);
+	sim_quote(sim, false);
 	seq[0] = sim;
 	seq[1] = real;
 	seq[2] = sim;
 	seq[3] = real;
 
-	(void)snprintf(cache, sizeof(cache), "%s/cache", sim_dir);
-	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim_dir);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.at = SIM_NOW;
-	cfg.cache_dir = cache;
-	cfg.offline = true;
-	cfg.intel_root = root_path;
-	err[0] = '\0';
-	vd_ctx_close(&ctx); /* an earlier test's */
-	if (vd_ctx_open(&ctx, &cfg, NULL, err, sizeof(err)) != CVM_OK)
-		fail_msg("vd_ctx_open: %s", err);
-	(void)snprintf(root_path, sizeof(root_path), "%s/collateral/tdx", sim_dir);
-	if (cvm_cache_import(ctx.cache, root_path, SIM_NOW, &count, err, sizeof(err)) != CVM_OK)
-		fail_msg("cvm_cache_import: %s", err);
+	sim_ctx_open(true);
 	for (size_t i = 0; i < 4; i++) {
 		a = answer_json(seq[i], NULL);
 		if (dbool(a, "simulated") != want[i])
@@ -919,7 +897,6 @@ static void test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_cha
 		json_decref(a);
 	}
 	vd_ctx_close(&ctx);
-	free(quote);
 	json_decref(sim);
 	json_decref(real);
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
@@ -930,16 +907,8 @@ static void test_one_worker_labels_simulated_and_real_quotes_each_by_its_own_cha
 static void test_a_debug_td_is_rejected_even_when_the_policy_allows_it(void **state)
 {
 	json_t *req = fixture(FIX "tdx-lite-getquote.json"), *a;
-	uint8_t *quote = NULL;
-	size_t quote_len = 0;
-	char *hex;
-
 	(void)state;
-	sim_quote(req, true, &quote, &quote_len);
-	hex = cvm_hex_encode_new(quote, quote_len);
-	assert_non_null(hex);
-	assert_int_equal(json_object_set_new(req, "quote", json_string(hex)), 0);
-	free(hex);
+	sim_quote(req, true);
 	a = sim_verify(req, true, true);
 	assert_false(dbool(a, "quote_verified"));
 	assert_false(dbool(a, "os_image_hash_verified"));
@@ -948,7 +917,6 @@ static void test_a_debug_td_is_rejected_even_when_the_policy_allows_it(void **st
 	/* authentic, so its TCB status is still reported */
 	assert_string_equal(dstr(a, "tcb_status"), "UpToDate");
 	json_decref(a);
-	free(quote);
 	json_decref(req);
 	assert_int_equal(nftw(sim_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }

@@ -82,18 +82,6 @@ for name in sorted(m["artifacts"]):
 assert sorted(m["artifacts"]) == ["cmdline", "initrd.img", "root.ext4", "vmlinuz"], m["artifacts"].keys()
 want = hashlib.sha256(lines.encode()).hexdigest()
 assert m["image_digest"] == want, "image_digest %s, expected %s" % (m["image_digest"], want)
-import hashlib, json, sys
-d = sys.argv[1]
-m = json.load(open(d + "/manifest.json"))
-lines = ""
-for name in sorted(m["artifacts"]):
-    h = hashlib.sha256(open(d + "/" + name, "rb").read()).hexdigest()
-    a = m["artifacts"][name]
-    assert a["sha256"] == h, "%s: manifest %s, file %s" % (name, a["sha256"], h)
-    lines += "%s %s\n" % (name, h)
-assert sorted(m["artifacts"]) == ["cmdline", "initrd.img", "root.ext4", "vmlinuz"], m["artifacts"].keys()
-want = hashlib.sha256(lines.encode()).hexdigest()
-assert m["image_digest"] == want, "image_digest %s, expected %s" % (m["image_digest"], want)
 EOF
 	pass
 else
