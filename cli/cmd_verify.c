@@ -293,7 +293,7 @@ static bool all_ok(const struct vctx *v)
 static void print_text(const struct vctx *v, double total)
 {
 	json_t *ent;
-	size_t i;
+	size_t i, j;
 
 	if (v->e.simulated)
 		printf("%s\n", CVM_TEE_SIMULATED_BANNER);
@@ -301,11 +301,11 @@ static void print_text(const struct vctx *v, double total)
 		printf("[%s] %s: %s\n", v->checks[i].ok ? " OK " : "FAIL", v->checks[i].name,
 		       v->checks[i].reason);
 		if (strcmp(v->checks[i].name, "ima") == 0)
-			json_array_foreach(v->unknown, i, ent)
+			json_array_foreach(v->unknown, j, ent)
 			{
-				if (i == UNKNOWN_SHOWN_MAX) {
+				if (j == UNKNOWN_SHOWN_MAX) {
 					printf("       ... and %zu more (--json lists them all)\n",
-					       json_array_size(v->unknown) - i);
+					       json_array_size(v->unknown) - j);
 					break;
 				}
 				printf("       not in the snapshot: %s (%s)\n",
