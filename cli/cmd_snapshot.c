@@ -311,7 +311,7 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct cv
 		unsigned long le = ERR_peek_error();
 
 		if (pe != NULL) {
-			cli_err(cmd, "%s is rejected: %s", rm->url, pe);
+			(void)snprintf(e->rejected, sizeof(e->rejected), "%s", pe);
 			rc = CLI_EXIT_REJECTED;
 		} else {
 			cli_err(cmd, "TLS 1.3 handshake with %s failed: %s", rm->url,
@@ -351,10 +351,10 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct cv
 		char text[256];
 
 		out_sanitize((const char *)e->bundle, text, sizeof(text));
-		cli_err(
-		    cmd,
-		    "%s answered GetEvidence with HTTP %d: %s (does its agent have a TPM and an IMA list?)",
-		    rm->url, status, text);
+		cli_err(cmd, "%s answered GetEvidence with HTTP %d: %s%s", rm->url, status, text,
+		        status == 404
+		            ? " (this agent does not serve GetEvidence on its TLS listener: update it)"
+		            : "");
 		goto out;
 	}
 	rc = CLI_EXIT_OK;
@@ -913,6 +913,8 @@ static int snapshot_take(int argc, char **argv)
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	rc = snap_fetch(CMD, &rm, pol, e);
+	if (rc == CLI_EXIT_REJECTED)
+		cli_err(CMD, "%s is rejected, no snapshot written: %s", rm.url, e->rejected);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	if (e->simulated)

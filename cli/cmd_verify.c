@@ -287,7 +287,7 @@ static bool all_ok(const struct vctx *v)
 	for (size_t i = 0; i < v->check_count; i++)
 		if (!v->checks[i].ok)
 			return false;
-	return v->check_count > 0 && v->e.verdict == CVM_OK;
+	return v->check_count > 0 && v->e.verdict == CVM_OK && v->e.rejected[0] == '\0';
 }
 
 static void print_text(const struct vctx *v, double total)
@@ -345,6 +345,7 @@ static int print_json(const struct vctx *v, double total)
 	bad |= out_jset(o, "simulated", json_boolean(v->e.simulated));
 	bad |= out_jset_str(o, "url", v->rm.url);
 	bad |= out_jset_str(o, "snapshot", v->snapshot_path);
+	bad |= out_jset_hex(o, "nonce", v->e.nonce, sizeof(v->e.nonce));
 	bad |= out_jset(o, "checks", arr);
 	for (size_t i = 0; i < v->check_count; i++) {
 		json_t *c = json_object();
@@ -494,11 +495,22 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	rc = snap_fetch(CMD, &v->rm, &v->policy, &v->e);
-	if (rc != CLI_EXIT_OK)
+	if (rc != CLI_EXIT_OK && rc != CLI_EXIT_REJECTED)
 		goto out;
 	t1 = now_ms();
-	evidence_checks(v);
-	if (v->e.verdict == CVM_OK) {
+	if (rc == CLI_EXIT_REJECTED) {
+		(void)add(v, "connection", false, "the agent's RA-TLS certificate is rejected: %s",
+		          v->e.rejected);
+		(void)add(v, "snapshot", false, "not compared: no evidence from a rejected peer");
+	} else {
+		(void)add(v, "connection", true,
+		          "TLS 1.3 to the agent's identity key, the one it recorded in RTMR3; its RA-TLS "
+		          "certificate verified under the policy");
+		evidence_checks(v);
+	}
+	if (rc == CLI_EXIT_REJECTED) {
+		/* nothing to compare */
+	} else if (v->e.verdict == CVM_OK) {
 		v->fresh = snap_document(&v->rm, &v->e, NULL, why, sizeof(why));
 		if (v->fresh == NULL) {
 			cli_err(CMD, "cannot read the evidence: %s", why);

@@ -41,8 +41,9 @@ struct snap_evidence {
 	struct cvm_evidence *ev;
 	struct cvm_evidence_result res;
 	struct cvm_report rep;
-	int verdict;    /* cvm_evidence_verify's return */
-	bool simulated; /* the evidence chains to a simulated root */
+	int verdict;        /* cvm_evidence_verify's return */
+	bool simulated;     /* the evidence chains to a simulated root */
+	char rejected[768]; /* why the TLS peer was rejected (snap_fetch returned 3) */
 	/* milliseconds: */
 	double t_setup;     /* collateral, roots, policy: cvmkit */
 	double t_handshake; /* TCP + TLS 1.3 + the certificate's RA-TLS check */
@@ -58,8 +59,9 @@ bool snap_parse_url(struct snap_remote *rm);
  * a fresh random nonce and verifies the bundle with cvm_evidence_verify
  * (TPM and IMA required) under `policy`. It prints what went wrong as
  * "cvm <cmd>: ..." and returns a CLI exit code: 0 when it has a verdict in
- * out->verdict (accepted or not), 1 for an error, 3 when the TLS peer was
- * rejected. Free `out` with snap_evidence_cleanup. */
+ * out->verdict (accepted or not), 1 for an error (printed), 3 when the TLS
+ * peer was rejected (why in out->rejected, for the caller to print). Free `out` with snap_evidence_cleanup.
+ */
 int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
                struct snap_evidence *out);
 void snap_evidence_cleanup(struct snap_evidence *e);

@@ -6,7 +6,7 @@
 #
 # The caller sets bin (build/bin, absolute), SRC and tmp, sources this file
 # and calls sv_cleanup from its EXIT trap. Needs swtpm, tpm2-tools, python3.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2015
 
 # shellcheck source=tests/common/swtpm.sh
 . "$SRC/tests/common/swtpm.sh"
@@ -142,4 +142,42 @@ sv_verify() {
 	shift 2
 	"$bin/cvm" verify --url "https://127.0.0.1:$SV_PORT" --snapshot "$snap" --collateral "$sim/collateral" \
 		--root "$sim/collateral/tdx/intel_sgx_root_ca.der" "$@"
+}
+
+# Checks: fail WHAT, pass; expect RC WHAT CMD... (output in $tmp/out);
+# has TEXT WHAT ($tmp/out holds TEXT); sv_finish NAME prints the tally and
+# exits.
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+pass() { checks=$((checks + 1)); }
+show() { sed 's/^/    /' "$1" >&2; }
+
+# expect RC WHAT CMD...: runs CMD (output in $tmp/out), wants exit RC.
+expect() {
+	local want="$1" what="$2" rc=0
+	shift 2
+	"$@" >"$tmp/out" 2>&1 || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$what: exit $rc, expected $want"
+		show "$tmp/out"
+		return 1
+	fi
+	pass
+}
+# has TEXT WHAT: $tmp/out holds the line TEXT (fixed string).
+has() {
+	grep -qF -- "$1" "$tmp/out" && pass || { fail "$2: no line '$1'"; show "$tmp/out"; }
+}
+
+sv_finish() {
+	if [ "$failures" -ne 0 ]; then
+		echo "$1: FAIL: $failures of $((checks + failures)) checks failed"
+		exit 1
+	fi
+	echo "$1: OK: $checks checks"
+	exit 0
 }
