@@ -494,7 +494,9 @@ static json_t *ima_entries(const struct snap_evidence *e, char *why, size_t why_
 	size_t list_len, count = 0, quoted = (size_t)e->res.ima_quoted_entries;
 	int r;
 
-	doc = json_loadb((const char *)e->bundle, e->bundle_len, 0, &jerr);
+	/* The same parse rules as cvm_evidence_parse (duplicates refused), so
+	 * this reads the very list that was verified. */
+	doc = json_loadb((const char *)e->bundle, e->bundle_len, JSON_REJECT_DUPLICATES, &jerr);
 	hex = doc != NULL ? json_string_value(json_object_get(doc, "ima_log")) : NULL;
 	if (hex == NULL || strlen(hex) % 2 != 0) {
 		(void)snprintf(why, why_len, "the bundle has no IMA list");
@@ -573,7 +575,8 @@ out:
 static json_t *ak_public(const struct snap_evidence *e)
 {
 	json_error_t jerr;
-	json_t *doc = json_loadb((const char *)e->bundle, e->bundle_len, 0, &jerr), *v, *out = NULL;
+	json_t *doc = json_loadb((const char *)e->bundle, e->bundle_len, JSON_REJECT_DUPLICATES, &jerr), *v,
+	       *out = NULL;
 
 	v = doc != NULL ? json_object_get(json_object_get(doc, "tpm"), "ak_public") : NULL;
 	if (json_is_string(v))
@@ -961,11 +964,18 @@ out:
 
 /* ---- show and diff ------------------------------------------------------------- */
 
+/* sget lends d.a.b (d.a when b is NULL), sanitised for the terminal (a snapshot file is
+ * anyone's text), from one of a few rotating buffers. */
 static const char *sget(json_t *d, const char *a, const char *b)
 {
-	const char *s = json_string_value(json_object_get(json_object_get(d, a), b));
+	static char bufs[8][PATH_TEXT_MAX + 256];
+	static size_t next;
+	json_t *v = json_object_get(d, a);
+	const char *s = json_string_value(b != NULL ? json_object_get(v, b) : v);
+	char *out = bufs[next++ % 8];
 
-	return s != NULL ? s : "(none)";
+	out_sanitize(s != NULL ? s : "(none)", out, sizeof(bufs[0]));
+	return out;
 }
 
 static int snapshot_show(int argc, char **argv)
@@ -1029,8 +1039,7 @@ static int snapshot_show(int argc, char **argv)
 	       sget(d, "ima", "bank"));
 	if (cli_opts.verbose > 0)
 		json_array_foreach(json_object_get(json_object_get(d, "ima"), "entries"), i, ent)
-		    printf("  %s %s\n", json_string_value(json_object_get(ent, "digest")),
-		           json_string_value(json_object_get(ent, "path")));
+		    printf("  %s %s\n", sget(ent, "digest", NULL), sget(ent, "path", NULL));
 	printf("full-disk file digests: not in this snapshot format yet\n");
 	json_decref(d);
 	return CLI_EXIT_OK;
@@ -1109,7 +1118,7 @@ static char **entry_keys(json_t *d, size_t *count)
 static int snapshot_diff(int argc, char **argv)
 {
 	json_t *a = NULL, *b = NULL;
-	char **ka = NULL, **kb = NULL, why[512];
+	char **ka = NULL, **kb = NULL, why[512], text[PATH_TEXT_MAX + 256];
 	size_t na = 0, nb = 0, i = 0, j = 0;
 	int n = 0, rc = CLI_EXIT_ERROR;
 
@@ -1142,7 +1151,8 @@ static int snapshot_diff(int argc, char **argv)
 			j++;
 			continue;
 		}
-		printf("ima: %s %s\n", c < 0 ? "only in A:" : "only in B:", c < 0 ? ka[i] : kb[j]);
+		out_sanitize(c < 0 ? ka[i] : kb[j], text, sizeof(text));
+		printf("ima: %s %s\n", c < 0 ? "only in A:" : "only in B:", text);
 		n++;
 		if (c < 0)
 			i++;
