@@ -95,6 +95,28 @@ static const char *jget(json_t *d, const char *a, const char *b)
 	return s != NULL ? s : "";
 }
 
+/* culprit_of names the line of a failed step of cvm_evidence_verify's
+ * report; NULL for a step that no line names. Steps outside the
+ * "evidence.", "tpm" and "ima" names are the TEE quote's verification. */
+static const char *culprit_of(const char *step)
+{
+	if (step == NULL)
+		return NULL;
+	if (strcmp(step, "evidence.nonce") == 0 || strcmp(step, "evidence.binding") == 0)
+		return "nonce";
+	if (strcmp(step, "evidence.event_log") == 0)
+		return "event log";
+	if (strcmp(step, "evidence.ak_event") == 0)
+		return "tpm ak";
+	if (strncmp(step, "tpm", 3) == 0)
+		return "tpm quote";
+	if (strncmp(step, "ima", 3) == 0)
+		return "ima replay";
+	if (strncmp(step, "evidence", 8) == 0)
+		return NULL;
+	return "tee";
+}
+
 /* evidence_checks turns cvm_evidence_verify's result into one line per
  * step: the first step not reached carries the reason. */
 static void evidence_checks(struct vctx *v)
@@ -102,14 +124,17 @@ static void evidence_checks(struct vctx *v)
 	const struct cvm_evidence_result *res = &v->e.res;
 	char reason[1024] = "";
 	bool failed = v->e.verdict != CVM_OK, blamed = false;
+	const char *culprit = NULL;
 	struct {
 		const char *name;
 		bool ok;
 		char text[256];
 	} s[6];
 
-	if (failed)
+	if (failed) {
 		out_verdict_reason(&v->e.rep, v->e.verdict, reason, sizeof(reason));
+		culprit = culprit_of(v->e.rep.failed != NULL ? v->e.rep.failed->name : NULL);
+	}
 	s[0].name = "nonce";
 	s[0].ok = res->bound;
 	(void)snprintf(s[0].text, sizeof(s[0].text),
@@ -135,24 +160,21 @@ static void evidence_checks(struct vctx *v)
 	(void)snprintf(s[5].text, sizeof(s[5].text), "PCR 10 covers the first %llu of %llu entries",
 	               (unsigned long long)res->ima_quoted_entries,
 	               (unsigned long long)res->ima_total_entries);
-	/* The order cvm_evidence_verify checks in: the nonce first, then the
-	 * quote, the binding, the log, the AK, the TPM quote, IMA. */
-	if (failed && !res->tee_verified && v->e.ev != NULL) {
-		s[1].ok = false;
-		s[0].ok = res->bound; /* not reached */
-	}
+	/* The line to blame is the one of the step that failed (the report's
+	 * first failure); the lines it kept from being checked say so. */
 	for (size_t i = 0; i < 6; i++) {
-		if (s[i].ok && !failed)
+		if (s[i].ok)
 			(void)add(v, s[i].name, true, "%s", s[i].text);
-		else if (s[i].ok)
-			(void)add(v, s[i].name, true, "%s", s[i].text);
-		else if (!blamed) {
+		else if (!blamed && (culprit == NULL || strcmp(culprit, s[i].name) == 0)) {
 			(void)add(v, s[i].name, false, "%s", reason[0] != '\0' ? reason : "not verified");
 			blamed = true;
 		} else {
-			(void)add(v, s[i].name, false, "not checked: an earlier step failed");
+			(void)add(v, s[i].name, false, "not checked: %s",
+			          blamed ? "an earlier step failed" : "a later step failed first");
 		}
 	}
+	if (failed && !blamed) /* a failure no line names (a required part missing) */
+		(void)add(v, "evidence", false, "%s", reason[0] != '\0' ? reason : "not verified");
 }
 
 static size_t pcrs_compare(json_t *want, json_t *got, char *diff, size_t cap)

@@ -59,11 +59,11 @@ bool snap_parse_url(struct snap_remote *rm);
  * a fresh random nonce and verifies the bundle with cvm_evidence_verify
  * (TPM and IMA required) under `policy`. It prints what went wrong as
  * "cvm <cmd>: ..." and returns a CLI exit code: 0 when it has a verdict in
- * out->verdict (accepted or not), 1 for an error (printed), 3 when the TLS
- * peer was rejected (why in out->rejected, for the caller to print). Free `out` with snap_evidence_cleanup.
+ * e->verdict (accepted or not), 1 for an error (printed), 3 when the TLS
+ * peer was rejected (why in e->rejected, for the caller to print). Free `e` with snap_evidence_cleanup.
  */
 int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
-               struct snap_evidence *out);
+               struct snap_evidence *e);
 void snap_evidence_cleanup(struct snap_evidence *e);
 
 /* snap_document makes the snapshot document of verified evidence `e`
