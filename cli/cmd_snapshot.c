@@ -1032,14 +1032,20 @@ static int snapshot_show(int argc, char **argv)
 	pcrs = json_object_get(json_object_get(d, "tpm"), "pcrs");
 	json_object_foreach(pcrs, bk, bank)
 	{
-		json_object_foreach(bank, k, v) printf("  %s:%s %s\n", bk, k, json_string_value(v));
+		json_object_foreach(bank, k, v)
+		{
+			printf("  %s:%s %s\n", bk, k, json_string_value(v)); /* snap_load checked: hex */
+		}
 	}
 	printf("ima: %zu (path, digest) pairs (bank %s)\n",
 	       json_array_size(json_object_get(json_object_get(d, "ima"), "entries")),
 	       sget(d, "ima", "bank"));
-	if (cli_opts.verbose > 0)
+	if (cli_opts.verbose > 0) {
 		json_array_foreach(json_object_get(json_object_get(d, "ima"), "entries"), i, ent)
-		    printf("  %s %s\n", sget(ent, "digest", NULL), sget(ent, "path", NULL));
+		{
+			printf("  %s %s\n", sget(ent, "digest", NULL), sget(ent, "path", NULL));
+		}
+	}
 	printf("full-disk file digests: not in this snapshot format yet\n");
 	json_decref(d);
 	return CLI_EXIT_OK;
