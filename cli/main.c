@@ -37,6 +37,8 @@ static const struct cli_cmd cli_cmds[] = {
      "Show or verify dstack's VersionedAttestation (SCALE V0, MessagePack V1)"},
     {"collateral", cmd_collateral, "Fetch, list, pack and import the verified collateral cache"},
     {"image", cmd_image, "Build the guest image: kernel, initramfs, read-only ext4 root (docs/vm.md)"},
+    {"snapshot", cmd_snapshot, "Record a known-good VM from its agent's evidence over RA-TLS; show, diff"},
+    {"verify", cmd_verify, "Verify a running VM over RA-TLS against a snapshot (fresh nonce, TEE, TPM, IMA)"},
     {"help", cmd_help, "Show help for a command"},
 };
 

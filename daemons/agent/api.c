@@ -1072,12 +1072,16 @@ static const struct cvm_rpc_method v1_methods[] = {
 
 /* What the TLS listener serves: nothing that derives or hands out keys,
  * quotes caller data, or changes state; Info without the documents unless
- * the app made them public. */
+ * the app made them public. GetEvidence quotes a nonce, never raw report
+ * data: its report_data is the evidence binding (include/cvmkit/evidence.h),
+ * a domain no other use of the TEE shares, so a remote caller gets exactly
+ * what a local one does (docs/daemons/cvm-agentd.md, "The TLS listener"). */
 static const struct cvm_rpc_method tls_methods[] = {
     {"Info", m_tls_info},
     {"Version", m_version},
     {"Attest", m_tls_attest},
     {"FreshAttest", m_fresh_attest},
+    {"GetEvidence", m_get_evidence},
 };
 
 const struct cvm_rpc_mount agent_dstack_mounts[] = {

@@ -7,6 +7,7 @@
 #    event's payload in the runtime event log;
 #  - read-only: Info, Version, Attest (of the certificate key, never of
 #    caller data) and FreshAttest, bound to this connection's TLS exporter;
+#    GetEvidence (the bundle for the caller's nonce, as on the socket);
 #    GetKey, GetTlsKey, GetQuote, EmitEvent, Sign and the v1 surface are 404;
 #  - its caps: a peer over max_connections_per_peer is refused while another
 #    client is served, a request over max_body is refused, a client that
@@ -203,10 +204,17 @@ let fresh = "checked";
 const frBad = await exchange(good, "POST", "/FreshAttest", JSON.stringify({ nonce: "abcd" }));
 check(frBad.status === 400 && /32 bytes/.test(frBad.json.error), "FreshAttest: a nonce of the wrong size is refused");
 
+// GetEvidence: the same bundle as on the socket (its report data binds the
+// nonce in the evidence domain, never caller data)
+const gev = await exchange(good, "POST", "/GetEvidence", JSON.stringify({ nonce: "ab".repeat(32) }));
+check(gev.status === 200 && gev.json && gev.json.version === 2 && gev.json.nonce === "ab".repeat(32) &&
+	typeof gev.json.quote === "string" && gev.json.quote.length > 0,
+	`GetEvidence over TLS answers the bundle for the nonce (${gev.status} ${gev.text.slice(0, 120)})`);
+
 // never over TLS: keys, quotes over caller data, events, signatures, v1
 for (const [path, body] of [["/GetKey", { path: "a" }], ["/GetTlsKey", {}], ["/GetQuote", { report_data: "00" }],
 	["/EmitEvent", { event: "x", payload: "00" }], ["/Sign", { algorithm: "ed25519", data: "00" }],
-	["/GetEvidence", { nonce: "00".repeat(32) }], ["/v1/GetKey", { domain: "a", algorithm: "ed25519" }],
+	["/v1/GetKey", { domain: "a", algorithm: "ed25519" }],
 	["/v0/GetKey", { path: "a" }], ["/prpc/Tappd.DeriveKey", { path: "a" }]]) {
 	const r = await exchange(good, "POST", path, JSON.stringify(body));
 	check(r.status === 404 && r.json && typeof r.json.error === "string" && !("key" in r.json),

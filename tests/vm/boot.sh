@@ -5,10 +5,9 @@
 #  - the agent's TLS listener (forwarded port) passes `cvm cert ratls fetch
 #    --require-agent-key` (the RA-TLS certificate of the agent's key, fresh
 #    evidence bound to the connection);
-#  - GetEvidence with a fresh nonce (the dstack API on TCP, forwarded; this
-#    test's agent config only) answers a bundle with a simulated TDX quote, a
-#    TPM quote and the guest's IMA list, accepted by `cvm evidence verify
-#    --require-tpm --require-ima`, and rejected for another nonce;
+#  - `cvm snapshot` of the guest over that listener (GetEvidence over TLS:
+#    simulated TDX quote, TPM quote, the guest's IMA list), then `cvm verify
+#    -v` against it: every check passes, with the step times;
 # inside the guest (the command channel):
 #  - IMA runs with the tcb policy on the TPM (boot_aggregate is not zero);
 #  - the IMA list holds cvm-agentd, its libraries and the loader, from the
@@ -17,7 +16,10 @@
 #    (replayed here in Python, without cvmkit's IMA code);
 #  - a binary that is not in the image, run from the writable ext4 data
 #    disk, appears in the IMA list with its path and digest; the same binary
-#    run from a tmpfs does not (tcb does not measure tmpfs).
+#    run from a tmpfs does not (tcb does not measure tmpfs); `cvm verify`
+#    then fails (exit 3) naming the binary's path and digest;
+# after a reboot (QMP system_reset; swtpm keeps its state), `cvm verify`
+# reports the reboot (TPM resetCount) on its own line, with the same AK.
 # Prints the boot time. Needs qemu-system-x86, ovmf, swtpm, e2fsprogs,
 # busybox-static, the guest kernel (scripts/setup.sh), curl, python3.
 # shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
@@ -50,28 +52,9 @@ fail() {
 pass() { checks=$((checks + 1)); }
 
 # The image, with the command channel (--test-channel: a root shell for the
-# host, tests only) and an agent config that also serves the dstack API on
-# TCP so that the host can ask for GetEvidence (the image's default config
-# serves only the TLS listener, which has no GetEvidence yet).
-cat >"$tmp/agent.conf" <<'EOF'
-; vm.boot only: the dstack API (keys included) on the guest's network, which
-; only this host's QEMU user network reaches
-[agent]
-simulator = /run/sim
-platform = tdx
-tpm_tcti = device:/dev/tpmrm0
-tpm_pcrs = sha256:0-10
-ima_log = /sys/kernel/security/ima/binary_runtime_measurements
-[dstack]
-listen = unix:/run/dstack.sock
-tcp = 0.0.0.0:8090
-allow_remote_tcp = true
-[tappd]
-listen = unix:/run/tappd.sock
-[tls]
-listen = 0.0.0.0:5555
-EOF
-if ! "$bin/cvm" image build "$tmp/img" --agent-config "$tmp/agent.conf" --test-channel >"$tmp/build.out" 2>&1; then
+# host, tests only) and the image's own agent config: the dstack API on its
+# unix socket only, the TLS listener on port 5555 (GetEvidence included).
+if ! "$bin/cvm" image build "$tmp/img" --test-channel >"$tmp/build.out" 2>&1; then
 	echo "vm.boot: FAIL: cvm image build:"
 	cat "$tmp/build.out"
 	exit 1
@@ -98,59 +81,30 @@ else
 	sed 's/^/    /' "$tmp/ratls.out" >&2
 fi
 
-ver="$(curl -s --max-time 20 "http://127.0.0.1:$VM_API_PORT/Version" || true)"
-case "$ver" in
-*'"version":"0.5.8"'*) pass ;;
-*) fail "GET /Version on host port $VM_API_PORT: expected {\"version\":\"0.5.8\",...}, got '$ver'" ;;
-esac
-
-nonce="$(python3 -c 'import os; print(os.urandom(32).hex())')"
-code="$(curl -s --max-time 60 -o "$tmp/bundle.json" -w '%{http_code}' -d "{\"nonce\":\"$nonce\"}" \
-	"http://127.0.0.1:$VM_API_PORT/GetEvidence" || true)"
-if [ "$code" = 200 ] && python3 - "$tmp/bundle.json" "$nonce" <<'EOF'; then
-import json, sys
-b = json.load(open(sys.argv[1]))
-problems = []
-if b.get("nonce") != sys.argv[2]:
-    problems.append("nonce %r, expected %r" % (b.get("nonce"), sys.argv[2]))
-if b.get("platform") != "tdx" or b.get("simulated") is not True:
-    problems.append("platform %r simulated %r, expected tdx and true" % (b.get("platform"), b.get("simulated")))
-if not b.get("quote"):
-    problems.append("no TEE quote")
-t = b.get("tpm")
-if not t or not t.get("attest") or not t.get("signature") or t.get("pcr_selection") != "sha256:0-10":
-    problems.append("no TPM quote over sha256:0-10: %r" % (t,))
-if not b.get("ima_log"):
-    problems.append("no IMA list")
-for p in problems:
-    print("    " + p, file=sys.stderr)
-sys.exit(1 if problems else 0)
-EOF
-	pass
-else
-	fail "GetEvidence (host port $VM_API_PORT): expected 200 and a bundle with the nonce, a simulated TDX quote, a TPM quote and the IMA list; got HTTP $code"
-	head -c 600 "$tmp/bundle.json" >&2
-	echo >&2
-fi
-ev() { # ev NONCE [--json]: cvm evidence verify of the bundle
-	local n="$1"
-	shift
-	"$bin/cvm" evidence verify "$tmp/bundle.json" --nonce "$n" --collateral "$COLL/tdx" \
-		--root "$COLL/tdx/intel_sgx_root_ca.der" --require-tpm --require-ima "$@" >"$tmp/ev.out" 2>&1
+# The snapshot of the known-good guest, then cvm verify against it, over
+# the TLS listener (no dstack API on the network).
+URL="https://127.0.0.1:$VM_TLS_PORT"
+snap() { "$bin/cvm" snapshot --url "$URL" -o "$tmp/snap.json" --collateral "$COLL" \
+	--root "$COLL/tdx/intel_sgx_root_ca.der" >"$tmp/snap.out" 2>&1; }
+verify() { # verify [ARGS...]: output in $tmp/verify.out, returns cvm verify's exit code
+	"$bin/cvm" verify --url "$URL" --snapshot "$tmp/snap.json" --collateral "$COLL" \
+		--root "$COLL/tdx/intel_sgx_root_ca.der" "$@" >"$tmp/verify.out" 2>&1
 }
-jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tpm"][sys.argv[2]])' "$@"; }
-if ev "$nonce"; then
+if snap; then
 	pass
-	grep -E 'IMA|ima' "$tmp/ev.out" | head -n 3 | sed 's/^/vm.boot: /'
-	ev "$nonce" --json && cp "$tmp/ev.out" "$tmp/ev1.json"
+	sed 's/^/vm.boot: /' "$tmp/snap.out"
 else
-	fail "cvm evidence verify of the guest's bundle: expected accepted (exit 0), got exit $?:"
-	sed 's/^/    /' "$tmp/ev.out" >&2
+	fail "cvm snapshot of the guest (exit $?):"
+	sed 's/^/    /' "$tmp/snap.out" >&2
 fi
-other="$(python3 -c 'import os; print(os.urandom(32).hex())')"
-ev "$other"
+verify -v
 rc=$?
-[ "$rc" -eq 3 ] && pass || fail "the bundle verified for another nonce: expected exit 3, got $rc"
+if [ "$rc" -eq 0 ] && ! grep -q '^\[FAIL\]' "$tmp/verify.out"; then
+	pass
+else
+	fail "cvm verify right after the snapshot: exit $rc, expected 0 and no [FAIL] line"
+fi
+sed 's/^/vm.boot: verify: /' "$tmp/verify.out"
 
 # --- inside the guest ---
 cmdline="$(vm_exec cat /proc/cmdline)"
@@ -220,6 +174,13 @@ got="$(awk -v f="/data/$probe/busybox" '$5 == f {print $4}' "$tmp/ima2.ascii")"
 	fail "the IMA list's entry for /data/$probe/busybox: expected sha256:$want, got '${got:-none}'"
 tmpn="$(awk -v f="/tmp/$probe/busybox" '$5 == f' "$tmp/ima2.ascii" | wc -l)"
 [ "$tmpn" -eq 0 ] && pass || fail "/tmp/$probe/busybox (tmpfs) was measured: the tcb policy should not measure tmpfs"
+verify -v
+rc=$?
+[ "$rc" -eq 3 ] && pass || fail "cvm verify after a new binary ran: exit $rc, expected 3"
+grep -qF "not in the snapshot: /data/$probe/busybox (sha256:$want)" "$tmp/verify.out" && pass ||
+	fail "cvm verify does not name /data/$probe/busybox (sha256:$want) as not in the snapshot"
+grep -q '^\[FAIL\] ima: ' "$tmp/verify.out" && pass || fail "cvm verify: no [FAIL] ima line"
+sed 's/^/vm.boot: verify: /' "$tmp/verify.out"
 
 # --- a reboot (QMP system_reset): swtpm and the data disk keep their state ---
 vm_reboot || fail "the reset failed"
@@ -232,22 +193,13 @@ if vm_wait_agent 150; then
 	n3="$(awk -v f="/data/$probe/busybox" '$5 == f' "$tmp/ima3.ascii" | wc -l)"
 	[ "$n3" -eq 0 ] && [ "$(head -n 1 "$tmp/ima3.ascii" | awk '{print $5}')" = boot_aggregate ] && pass ||
 		fail "after the reboot the IMA list did not start again (entries for /data/$probe/busybox: $n3)"
-	nonce2="$(python3 -c 'import os; print(os.urandom(32).hex())')"
-	code="$(curl -s --max-time 60 -o "$tmp/bundle.json" -w '%{http_code}' -d "{\"nonce\":\"$nonce2\"}" \
-		"http://127.0.0.1:$VM_API_PORT/GetEvidence" || true)"
-	if [ "$code" = 200 ] && ev "$nonce2" --json && [ -s "$tmp/ev1.json" ]; then
-		r1="$(jget "$tmp/ev1.json" reset_count)"
-		r2="$(jget "$tmp/ev.out" reset_count)"
-		a1="$(jget "$tmp/ev1.json" ak_name)"
-		a2="$(jget "$tmp/ev.out" ak_name)"
-		[ "$r2" -eq $((r1 + 1)) ] && pass ||
-			fail "the TPM's reset count after the reboot is $r2, expected $((r1 + 1))"
-		[ "$a1" = "$a2" ] && pass || fail "the AK changed across the reboot: $a1 -> $a2"
-		echo "vm.boot: after the reboot the evidence verifies; TPM reset count $r1 -> $r2, same AK"
-	else
-		fail "GetEvidence after the reboot: HTTP $code, or the bundle did not verify:"
-		sed 's/^/    /' "$tmp/ev.out" >&2
-	fi
+	verify -v
+	rc=$?
+	grep -q '^\[ OK \] reboot: the VM rebooted since the snapshot' "$tmp/verify.out" && pass ||
+		fail "cvm verify after the reboot does not report it"
+	grep -q '^\[ OK \] ak: ' "$tmp/verify.out" && pass || fail "the AK changed across the reboot"
+	[ "$rc" -eq 0 ] && pass || fail "cvm verify after the reboot: exit $rc, expected 0 (the probe did not run again)"
+	sed 's/^/vm.boot: verify: /' "$tmp/verify.out"
 else
 	fail "the guest did not come back after the reset"
 fi

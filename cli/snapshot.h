@@ -1,0 +1,88 @@
+/* What cmd_snapshot.c and cmd_verify.c share: the RA-TLS client that asks
+ * cvm-agentd's TLS listener for evidence, the verification of that evidence,
+ * and the snapshot document (docs/cli/cvm-snapshot.md). */
+#ifndef CVM_CLI_SNAPSHOT_H
+#define CVM_CLI_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <cvmkit/evidence.h>
+#include <cvmkit/policy.h>
+#include <cvmkit/report.h>
+
+#define SNAP_FORMAT "cvmkit-snapshot"
+#define SNAP_VERSION 1
+#define SNAP_FILE_MAX ((size_t)64 * 1024 * 1024)
+#define SNAP_NONCE_LEN 32u
+#define SNAP_BOOT_PCRS 10u /* PCRs 0..9: firmware, boot loader, kernel */
+
+/* struct snap_remote is where the evidence comes from and what it is
+ * verified against (the options both commands take). */
+struct snap_remote {
+	const char *url; /* https://HOST:PORT as given */
+	char host[256];
+	char port[8];
+	const char *collateral; /* DIR holding tdx/ (the simulator's DIR/collateral) */
+	const char *root;       /* Intel's root CA (DER or PEM); NULL: Intel's own */
+	const char *policy;     /* policy file; NULL: the caller's default */
+	int64_t at;
+};
+
+/* struct snap_evidence is one fresh, verified (or rejected) bundle. */
+struct snap_evidence {
+	uint8_t nonce[SNAP_NONCE_LEN];
+	uint8_t *bundle; /* the reply body: the bundle's JSON */
+	size_t bundle_len;
+	uint8_t agent_key[32]; /* SHA-256 of the TLS certificate's SPKI */
+	struct cvm_evidence *ev;
+	struct cvm_evidence_result res;
+	struct cvm_report rep;
+	int verdict;        /* cvm_evidence_verify's return */
+	bool simulated;     /* the evidence chains to a simulated root */
+	char rejected[768]; /* why the TLS peer was rejected (snap_fetch returned 3) */
+	/* milliseconds: */
+	double t_setup;     /* collateral, roots, policy: cvmkit */
+	double t_handshake; /* TCP + TLS 1.3 + the certificate's RA-TLS check */
+	double t_request;   /* GetEvidence: the guest's quotes + the network */
+	double t_verify;    /* parse + cvm_evidence_verify: cvmkit */
+};
+
+/* snap_parse_url splits "https://HOST:PORT" into rm->host and rm->port. */
+bool snap_parse_url(struct snap_remote *rm);
+
+/* snap_fetch connects to rm->url with the RA-TLS client (the certificate
+ * key must be the one cvm-agentd recorded in RTMR3), sends GetEvidence with
+ * a fresh random nonce and verifies the bundle with cvm_evidence_verify
+ * (TPM and IMA required) under `policy`. It prints what went wrong as
+ * "cvm <cmd>: ..." and returns a CLI exit code: 0 when it has a verdict in
+ * e->verdict (accepted or not), 1 for an error (printed), 3 when the TLS
+ * peer was rejected (why in e->rejected, for the caller to print). Free `e` with snap_evidence_cleanup.
+ */
+int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
+               struct snap_evidence *e);
+void snap_evidence_cleanup(struct snap_evidence *e);
+
+/* snap_document makes the snapshot document of verified evidence `e`
+ * (docs/cli/cvm-snapshot.md); `policy_doc` is the policy file's JSON (NULL:
+ * the strict defaults). Returns a new reference, or NULL with `why` set. */
+json_t *snap_document(const struct snap_remote *rm, const struct snap_evidence *e, json_t *policy_doc,
+                      char *why, size_t why_len);
+
+/* snap_load reads and checks a snapshot file: its format, version and the
+ * type and length of every field cvm verify uses. Returns a new reference,
+ * or NULL with `why` set. */
+json_t *snap_load(const char *path, char *why, size_t why_len);
+
+/* snap_load_policy reads the policy file `path` into `p` (the strict
+ * defaults when `path` is NULL) and its JSON into *doc (NULL then). */
+int snap_load_policy(const char *cmd, const char *path, struct cvm_policy *p, json_t **doc);
+
+/* snap_entry_key writes "DIGEST PATH" of an IMA entry as the snapshot lists
+ * it, for sorted lookups. */
+const char *snap_entry_key(json_t *entry, char *buf, size_t cap);
+
+#endif
