@@ -17,7 +17,8 @@
  * accepts without, and explains every refusal in printable ASCII; a request
  * it refuses is not dispatched, as in the server. Every answer has a status
  * the agent documents, a body that is ASCII-only JSON, and an {"error":
- * string} object whenever the status is not 200; nothing leaks (ASan). */
+ * string} object whenever the status is not 200 (Cosmian VM's read paths on
+ * "tls": JSON on 200, a text/plain message otherwise); nothing leaks (ASan). */
 #include <ftw.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -252,7 +253,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.body = left != 0 ? p : NULL;
 	req.body_len = left;
 	/* "tls": the TLS listener's surface, without a TLS connection (req.tls
-	 * NULL: FreshAttest answers 400) */
+	 * NULL: FreshAttest answers 400, GET /quote/tee 500), Cosmian VM's paths
+	 * first as the daemon's serve_tls does */
+	if (strcmp(api, "tls") == 0 && agent_cosmian_serve(&agent, &req, &resp)) {
+		s = resp.status;
+		/* Cosmian's shapes: JSON on 200, its text/plain message otherwise;
+		 * 500 where the agent has no TPM, IMA list or connection here */
+		if (resp.body == NULL ||
+		    (s != 200 && s != 400 && s != 404 && s != 405 && s != 500 && s != 501))
+			__builtin_trap();
+		if (!ascii_only(resp.body, resp.body_len) || strlen(resp.body) != resp.body_len)
+			__builtin_trap();
+		if (s == 200 && (v = json_loadb(resp.body, resp.body_len, JSON_DECODE_ANY, NULL)) == NULL)
+			__builtin_trap();
+		if (s != 200 &&
+		    (resp.content_type == NULL || strncmp(resp.content_type, "text/plain", 10) != 0))
+			__builtin_trap();
+		goto out;
+	}
 	cvm_rpc_handle(strcmp(api, "tappd") == 0 ? &tappd
 	               : strcmp(api, "tls") == 0 ? &tls
 	                                         : &dstack,

@@ -49,6 +49,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->tls_max_body = AGENT_TLS_BODY_DEFAULT;
 	c->tls_max_headers = AGENT_TLS_HEADERS_DEFAULT;
 	c->tls_handshake_timeout = AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
+	c->cosmian_api = true;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)

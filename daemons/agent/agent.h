@@ -116,6 +116,7 @@ struct agent_config {
 	/* [tls]: the read-only TLS listener (off while tls_listen is "") */
 	char tls_listen[AGENT_TEXT_MAX]; /* HOST:PORT, or a HOST alone: AGENT_TLS_PORT_DEFAULT */
 	char tls_port_file[AGENT_PATH_MAX];
+	bool cosmian_api; /* Cosmian VM's read endpoints (cosmian.c) */
 	uint64_t tls_lifetime_hours;
 	uint64_t cert_lifetime_hours; /* GetTlsKey and friends without not_after */
 	uint64_t tls_max_connections, tls_max_connections_per_peer;
@@ -335,6 +336,26 @@ CVM_MUST_CHECK int agent_evidence_open(struct agent *a, char *err, size_t err_le
  * fails fails the whole call, with `err` naming the part. */
 CVM_MUST_CHECK int agent_evidence(struct agent *a, const uint8_t *nonce, size_t nonce_len, json_t **out,
                                   char *err, size_t err_len);
+
+/* agent_tpm_quote_raw has the AK quote PCR `pcr` of the SHA-256 bank with
+ * `qdata` (1 to CVM_TPM_DATA_MAX bytes) as the qualifying data as it is, for
+ * Cosmian VM's GET /quote/tpm (cosmian.c); on TDX the AK must be the one
+ * RTMR3 recorded, as for GetEvidence. `out` holds TPMS_ATTEST, the
+ * TPMT_SIGNATURE and the AK's TPM2B_PUBLIC; free it with
+ * agent_tpm_raw_cleanup. On failure `err` says why. */
+struct agent_tpm_raw {
+	uint8_t *attest, *sig, *ak_pub;
+	size_t attest_len, sig_len, ak_pub_len;
+};
+CVM_MUST_CHECK int agent_tpm_quote_raw(struct agent *a, unsigned pcr, const uint8_t *qdata, size_t qdata_len,
+                                       struct agent_tpm_raw *out, char *err, size_t err_len);
+void agent_tpm_raw_cleanup(struct agent_tpm_raw *q);
+
+/* cosmian.c */
+/* agent_cosmian_serve answers Cosmian VM's read endpoints (GET /quote/tee,
+ * /quote/tpm, /ima/ascii, /ima/binary) on the TLS listener and returns
+ * true, or returns false for any other path. */
+bool agent_cosmian_serve(struct agent *a, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 /* ratls.c */
 /* agent_key_report_data writes dstack's RA-TLS report data of `kp`:

@@ -394,6 +394,53 @@ static int tpm_quote(const struct agent *a, struct tpm_run *x, const uint8_t *no
 	return CVM_E_TPM;
 }
 
+void agent_tpm_raw_cleanup(struct agent_tpm_raw *q)
+{
+	free(q->attest);
+	free(q->sig);
+	free(q->ak_pub);
+	memset(q, 0, sizeof(*q));
+}
+
+int agent_tpm_quote_raw(struct agent *a, unsigned pcr, const uint8_t *qdata, size_t qdata_len,
+                        struct agent_tpm_raw *out, char *err, size_t err_len)
+{
+	struct cvm_tpm_pcr_sel sel;
+	struct tpm_run *x = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!a->has_tpm || pcr >= CVM_TPM_PCR_COUNT || qdata_len == 0 || qdata_len > CVM_TPM_DATA_MAX) {
+		(void)snprintf(err, err_len, "no TPM, or a PCR or qualifying data out of range");
+		return CVM_E_INVAL;
+	}
+	memset(&sel, 0, sizeof(sel));
+	sel.count = 1;
+	sel.banks[0].alg = CVM_DIGEST_SHA256;
+	sel.banks[0].mask = 1u << pcr;
+	r = tpm_begin(a, &x, err, err_len);
+	if (r == CVM_OK && a->tee_info.platform == CVM_TEE_PLATFORM_TDX)
+		r = ak_check_recorded(a, x, err, err_len);
+	if (r == CVM_OK) {
+		r = cvm_tpm_quote_create(x->t, a->tpm_ak_handle, &sel, qdata, qdata_len, &out->attest,
+		                         &out->attest_len, &out->sig, &out->sig_len);
+		if (r != CVM_OK)
+			(void)snprintf(err, err_len, "TPM: the quote failed: %s", tpm_why(x, r));
+	}
+	if (r == CVM_OK && x->ak_pub_len > 2) {
+		out->ak_pub = x->ak_pub;
+		out->ak_pub_len = x->ak_pub_len;
+		x->ak_pub = NULL; /* transferred */
+	} else if (r == CVM_OK) {
+		(void)snprintf(err, err_len, "TPM: the AK's public area is empty");
+		r = CVM_E_TPM;
+	}
+	tpm_run_free(x);
+	if (r != CVM_OK)
+		agent_tpm_raw_cleanup(out);
+	return r;
+}
+
 /* pcrs_json is {"sha256": {"0": "<hex>", ...}} in selection order. */
 static json_t *pcrs_json(const struct cvm_tpm_pcr_sel *sel, const struct cvm_tpm_pcrs *pcrs)
 {

@@ -185,6 +185,7 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    KEY("tappd", "mode", CVM_CONF_MODE, tappd_mode),
 	    KEY("tls", "listen", CVM_CONF_STR, tls_listen),
 	    KEY("tls", "port_file", CVM_CONF_STR, tls_port_file),
+	    KEY("tls", "cosmian_api", CVM_CONF_BOOL, cosmian_api),
 	    {"tls", "lifetime_hours", CVM_CONF_U64, &c->tls_lifetime_hours, 0, 1,
 	     AGENT_TLS_LIFETIME_HOURS_MAX},
 	    {"tls", "max_connections", CVM_CONF_U64, &c->tls_max_connections, 0, 1,
@@ -362,6 +363,15 @@ static int listen_on(struct cvm_httpd *h, const char *what, const char *spec, un
 static void serve(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	cvm_rpc_handle(ctx, req, resp);
+}
+
+/* serve_tls answers Cosmian VM's read endpoints, then the pRPC methods. */
+static void serve_tls(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
+{
+	const struct cvm_rpc_api *api = ctx;
+
+	if (!agent_cosmian_serve(api->ctx, req, resp))
+		cvm_rpc_handle(api, req, resp);
 }
 
 /* The TLS listener's certificate is renewed when a third of its lifetime
@@ -556,7 +566,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		tls_api = (struct cvm_rpc_api){"tls", agent_tls_mounts, agent_tls_mount_count, &agent};
-		if (cvm_httpd_new(base, &to, serve, &tls_api, &tls) != CVM_OK)
+		if (cvm_httpd_new(base, &to, serve_tls, &tls_api, &tls) != CVM_OK)
 			goto out;
 		tl.a = &agent;
 		tl.h = tls;
