@@ -36,6 +36,7 @@ enum {
 	OPT_DIGEST,
 	OPT_SNP_MEASUREMENT,
 	OPT_SNP_PRODUCT,
+	OPT_TCB_OUT_OF_DATE,
 };
 
 struct sim_args {
@@ -49,7 +50,7 @@ struct sim_args {
 	const char *digest_hex;
 	long rtmr;
 	int64_t at;
-	bool at_set, is_debug, snp, rtmr_set;
+	bool at_set, is_debug, snp, rtmr_set, tcb_out_of_date;
 };
 
 static void usage(FILE *f)
@@ -57,7 +58,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]\n"
-	    "                         [--at UNIX_SECONDS]\n"
+	    "                         [--tcb-out-of-date] [--at UNIX_SECONDS]\n"
 	    "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
 	    "       cvm sim extend DIR --rtmr N --digest HEX\n"
 	    "       cvm sim show DIR [--json]\n"
@@ -74,6 +75,8 @@ static void usage(FILE *f)
 	    "  --snp-measurement HEX   the SEV-SNP guest's MEASUREMENT, 48 bytes (default: random)\n"
 	    "  --snp-product NAME      milan, genoa or turin (default: milan)\n"
 	    "  --debug                 set the TD attribute DEBUG and the SNP guest policy DEBUG\n"
+	    "  --tcb-out-of-date       a TDX platform whose TCB level is OutOfDate (an old PCE SVN),\n"
+	    "                          with advisories: the default policy rejects its quotes\n"
 	    "  --at UNIX_SECONDS       centre the mock PKIs' validity on this time (default: now)\n"
 	    "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded), or with\n"
 	    "         --snp an SEV-SNP attestation report (version 3, signed by the mock VCEK)\n"
@@ -144,6 +147,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 	    {"snp-measurement", required_argument, NULL, OPT_SNP_MEASUREMENT},
 	    {"snp-product", required_argument, NULL, OPT_SNP_PRODUCT},
 	    {"debug", no_argument, NULL, OPT_DEBUG},
+	    {"tcb-out-of-date", no_argument, NULL, OPT_TCB_OUT_OF_DATE},
 	    {"at", required_argument, NULL, OPT_AT},
 	    {"report-data", required_argument, NULL, OPT_REPORT_DATA},
 	    {"out", required_argument, NULL, OPT_OUT},
@@ -193,6 +197,9 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 			break;
 		case OPT_DEBUG:
 			a->is_debug = true;
+			break;
+		case OPT_TCB_OUT_OF_DATE:
+			a->tcb_out_of_date = true;
 			break;
 		case OPT_AT:
 			if (!cli_parse_time(optarg, &a->at) || a->at == 0) {
@@ -253,7 +260,8 @@ static int lib_err(const struct sim_args *a, const char *what, int r)
 
 static int sim_init(int argc, char **argv)
 {
-	static const int allowed[] = {OPT_MRTD, OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG, OPT_AT};
+	static const int allowed[] = {OPT_MRTD, OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG,
+	                              OPT_AT,   OPT_TCB_OUT_OF_DATE};
 	struct sim_args a = {.cmd = "sim init", .snp_product = CVM_SNP_PRODUCT_MILAN};
 	struct cvm_tee_sim_opts o;
 	char hex[2 * CVM_TEE_MR_LEN + 1];
@@ -276,6 +284,7 @@ static int sim_init(int argc, char **argv)
 	}
 	o.snp_product = a.snp_product;
 	o.is_debug = a.is_debug;
+	o.tcb_out_of_date = a.tcb_out_of_date;
 	r = cvm_tee_sim_init(a.dir, &o);
 	if (r == CVM_E_INVAL) {
 		cli_err(a.cmd, "'%s' exists and is not empty: give a new or empty folder", a.dir);

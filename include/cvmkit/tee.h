@@ -181,6 +181,7 @@ struct cvm_tee_sim_opts {
 	uint8_t mrtd[48];                 /* the TD's MRTD (fixed for the platform's life) */
 	uint8_t snp_measurement[48];      /* the SNP guest's launch MEASUREMENT (likewise) */
 	bool is_debug;                    /* TD attribute DEBUG and SNP POLICY.DEBUG set */
+	bool tcb_out_of_date;             /* TDX: a PCE SVN that only the OutOfDate TCB level meets */
 	bool with_snp;                    /* also make the SEV-SNP half (mock AMD chain, template) */
 	enum cvm_snp_product snp_product; /* Milan, Genoa or Turin: names, TCB layout, CPUID */
 };

@@ -77,6 +77,8 @@ static int sim_path(char *buf, size_t cap, const char *dir, const char *rel)
 /* mock_opts gives the mock PKI options of a platform: the library's
  * defaults with collateral that lasts a year, so a simulated platform does
  * not need refreshing every month as Intel's collateral does. */
+#define SIM_PCE_SVN_OUT_OF_DATE 7
+
 static void mock_opts(struct cvm_mockpki_opts *o, int64_t now)
 {
 	cvm_mockpki_opts_init(o, CVM_TEE_TDX, now);
@@ -632,6 +634,10 @@ static int init_tdx(const char *dir, const struct cvm_tee_sim_opts *so)
 	if (o == NULL)
 		return CVM_E_NOMEM;
 	mock_opts(o, so->now);
+	/* The PCK certificate's (and the quote header's) PCE SVN: the mock TCB
+	 * info's UpToDate level needs 11, its OutOfDate level 5. */
+	if (so->tcb_out_of_date)
+		o->pce_svn = SIM_PCE_SVN_OUT_OF_DATE;
 	r = cvm_mockpki_new(o, &pki);
 	if (r != CVM_OK)
 		goto out;

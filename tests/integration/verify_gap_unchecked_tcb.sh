@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Issue 12's GAP "unchecked TCB" (specs/cosmian_vm.md: Cosmian VM does not
-# evaluate the platform's TCB status). cvm verify evaluates the quote's TCB
-# against Intel's TCB info and appraises the status with the policy: a
-# platform whose status is not in the accepted set fails the TEE check.
-# The simulator has no option for a down-level platform (its quote always
-# matches its first TCB level, UpToDate), so the floor is raised instead: a
-# policy that accepts only OutOfDate rejects the UpToDate platform. A test
-# with a truly down-level simulated platform needs a `cvm sim` option that
-# does not exist yet.
-# Needs swtpm (else skipped, exit 77), tpm2-tools and python3.
+# Issue 12's GAP "unchecked TCB" (specs/cosmian_vm.md §7.4: Cosmian VM never
+# evaluates the platform's TCB status; a platform Intel lists as OutOfDate,
+# with advisories, passes it). On a simulated TDX platform whose TCB level is
+# OutOfDate with two advisories (cvm sim init --tcb-out-of-date: a PCE SVN
+# only the OutOfDate level meets):
+#  - cvm snapshot refuses it under the default policy (exit 3, naming the
+#    status, no file written);
+#  - the evidence check itself evaluates the TCB, not only the RA-TLS
+#    handshake: a bundle from the agent's socket fails `cvm evidence verify`
+#    on the status, and passes once a policy accepts OutOfDate and its
+#    advisories (so the status is the only reason);
+#  - a snapshot taken under that lenient policy records it, and cvm verify
+#    with the strict policy (--policy) fails naming the status and compares
+#    nothing with the snapshot;
+#  - an UpToDate platform passes under the default policy (the check is not
+#    a blanket refusal).
+# Needs swtpm (else skipped, exit 77), tpm2-tools, curl and python3.
 set -uo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
@@ -24,19 +31,47 @@ cleanup() {
 }
 trap cleanup EXIT
 sv_need "$NAME"
+command -v curl >/dev/null 2>&1 || { echo "$NAME: FAIL: curl is missing"; exit 1; }
 
 sv_tpm_start "$tmp/tpm" || { echo "$NAME: FAIL: swtpm"; exit 1; }
-"$bin/cvm" sim init "$tmp/sim" >/dev/null || { echo "$NAME: FAIL: cvm sim init"; exit 1; }
-sv_agent_start "$tmp/sim" || { echo "$NAME: FAIL: the agent did not start"; exit 1; }
+"$bin/cvm" sim init "$tmp/old" --tcb-out-of-date >/dev/null || { echo "$NAME: FAIL: cvm sim init --tcb-out-of-date"; exit 1; }
+sv_agent_start "$tmp/old" || { echo "$NAME: FAIL: the agent did not start"; exit 1; }
 
-expect 0 "cvm snapshot" sv_snapshot "$tmp/sim" "$tmp/snap.json" || sv_finish "$NAME"
-expect 0 "cvm verify" sv_verify "$tmp/sim" "$tmp/snap.json"
+expect 3 "cvm snapshot of an OutOfDate platform" sv_snapshot "$tmp/old" "$tmp/snap.json"
+grep -q "TCB status OutOfDate is not accepted" "$tmp/out" && pass ||
+	{ fail "cvm snapshot: the refusal does not name the TCB status"; show "$tmp/out"; }
+[ ! -e "$tmp/snap.json" ] && pass || fail "cvm snapshot wrote a snapshot of a rejected platform"
+
+# The bundle on its own, from the agent's socket.
+nonce="$(python3 -c 'import os; print(os.urandom(32).hex())')"
+code="$(curl -s --max-time 30 --unix-socket "$tmp/d.sock" -o "$tmp/bundle.json" -w '%{http_code}' \
+	-H 'Content-Type: application/json' -d "{\"nonce\":\"$nonce\"}" http://localhost/GetEvidence)"
+[ "$code" = 200 ] && pass || fail "GetEvidence on the socket: HTTP $code"
+ev() { "$bin/cvm" evidence verify "$tmp/bundle.json" --nonce "$nonce" --collateral "$tmp/old/collateral/tdx" \
+	--root "$tmp/old/collateral/tdx/intel_sgx_root_ca.der" --require-tpm --require-ima "$@"; }
+expect 3 "cvm evidence verify of the OutOfDate platform's bundle" ev
+grep -q "TCB status OutOfDate is not accepted" "$tmp/out" && pass ||
+	{ fail "cvm evidence verify: the refusal does not name the TCB status"; show "$tmp/out"; }
+cat >"$tmp/lenient.json" <<'POLICY'
+{"accepted_tcb_statuses": ["UpToDate", "OutOfDate"], "accepted_advisory_ids": ["INTEL-SA-00837", "INTEL-SA-00960"]}
+POLICY
+expect 0 "cvm evidence verify under a policy that accepts OutOfDate" ev --policy "$tmp/lenient.json"
+
+echo '{}' >"$tmp/strict.json"
+expect 0 "cvm snapshot under the lenient policy" sv_snapshot "$tmp/old" "$tmp/snap.json" --policy "$tmp/lenient.json"
+python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["tcb"]["status"] == "OutOfDate", d["tcb"]' \
+	"$tmp/snap.json" && pass || fail "the snapshot does not record the OutOfDate status"
+expect 0 "cvm verify under the snapshot's (lenient) policy" sv_verify "$tmp/old" "$tmp/snap.json"
+expect 3 "cvm verify --policy strict" sv_verify "$tmp/old" "$tmp/snap.json" --policy "$tmp/strict.json"
+grep -q '^\[FAIL\] connection: .*TCB status OutOfDate is not accepted' "$tmp/out" && pass ||
+	{ fail "cvm verify does not fail on the TCB status"; show "$tmp/out"; }
+has "[FAIL] snapshot: not compared" "cvm verify --policy strict"
+
+# An UpToDate platform passes the default policy.
+sv_agent_stop
+"$bin/cvm" sim init "$tmp/new" >/dev/null || fail "cvm sim init"
+sv_agent_start "$tmp/new" || fail "the agent on the UpToDate platform did not start"
+expect 0 "cvm snapshot of an UpToDate platform" sv_snapshot "$tmp/new" "$tmp/snap-new.json"
+expect 0 "cvm verify of an UpToDate platform" sv_verify "$tmp/new" "$tmp/snap-new.json"
 has "[ OK ] tee: TDX quote verified by Intel's rules, TCB UpToDate" "cvm verify"
-
-echo '{"accepted_tcb_statuses": ["OutOfDate"]}' >"$tmp/floor.json"
-expect 3 "cvm verify under a raised floor" sv_verify "$tmp/sim" "$tmp/snap.json" --policy "$tmp/floor.json"
-grep -q '^\[FAIL\] connection: .*TCB status UpToDate is not accepted' "$tmp/out" && pass || { fail "cvm verify does not fail on the TCB status"; show "$tmp/out"; }
-# and cvm snapshot refuses to record a platform below its policy's floor
-expect 3 "cvm snapshot under a raised floor" sv_snapshot "$tmp/sim" "$tmp/snap2.json" --policy "$tmp/floor.json"
-[ ! -e "$tmp/snap2.json" ] && pass || fail "cvm snapshot wrote a snapshot below the floor"
 sv_finish "$NAME"
