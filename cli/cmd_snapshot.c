@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,12 +298,43 @@ static size_t chain_der(X509_STORE_CTX *xs, uint8_t **der, size_t *der_len, size
 	return n;
 }
 
-/* ark_reason words a rejected SEV-SNP chain: the pinned ARK is the point. */
+/* anchored_reason words a rejected SEV-SNP chain from the report of its
+ * check (`rep`, `r`): when the anchor step failed, the point is that the
+ * chain does not end in the pinned ARK. */
+static void anchored_reason(const struct cvm_report *rep, int r, bool root_given, char *out, size_t cap)
+{
+	char why[512];
+
+	out_verdict_reason(rep, r, why, sizeof(why));
+	if (rep->failed != NULL && strcmp(rep->failed->name, "ark") == 0)
+		(void)snprintf(out, cap,
+		               "the AMD certificate chain is not anchored in the pinned ARK (%s): %s",
+		               root_given ? "the --root given" : "AMD's built-in ARKs", why);
+	else
+		(void)snprintf(out, cap, "%s", why);
+}
+
+void snap_verdict_reason(const struct snap_evidence *e, bool root_given, char *out, size_t cap)
+{
+	if (e->platform == CVM_EVIDENCE_SNP)
+		anchored_reason(&e->rep, e->verdict, root_given, out, cap);
+	else
+		out_verdict_reason(&e->rep, e->verdict, out, cap);
+}
+
+/* snp_chain_reason explains why the SEV-SNP collateral did not make a
+ * verifier: its chain, checked again for the report of the failing step. */
 static void snp_chain_reason(const struct peer_check *pc, int r, char *out, size_t cap)
 {
-	(void)snprintf(
-	    out, cap, "the AMD certificate chain (VCEK, ASK, ARK) is not anchored in the pinned ARK (%s): %s",
-	    pc->rm->root != NULL ? "--root" : "AMD's own ARKs", cvm_strerror(r));
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_report rep;
+	enum cvm_snp_signer s = pc->amd->vcek != NULL ? CVM_SNP_SIGNER_VCEK : CVM_SNP_SIGNER_VLEK;
+	int r2;
+
+	cvm_report_init(&rep);
+	r2 = cvm_amd_chain_authenticate(pc->amd, s, pc->root, pc->root_len, pc->rm->at, &rep, &ver);
+	cvm_amd_verified_free(ver);
+	anchored_reason(&rep, r2 != CVM_OK ? r2 : r, pc->root != NULL, out, cap);
 }
 
 static int check_peer(X509_STORE_CTX *xs, void *arg)
@@ -359,7 +391,7 @@ static int check_peer(X509_STORE_CTX *xs, void *arg)
 	o.require_system_key = !is_snp;
 	r = cvm_ratls_verifier_new(&o, pc->rm->at, &v);
 	if (r != CVM_OK) {
-		if (is_snp && r == CVM_E_CHAIN)
+		if (is_snp)
 			snp_chain_reason(pc, r, e->rejected, sizeof(e->rejected));
 		else
 			(void)snprintf(e->rejected, sizeof(e->rejected),
@@ -501,10 +533,198 @@ out:
 	return rc;
 }
 
+/* ---- the SEV-SNP certificate table ----------------------------------------- */
+
+/* The certificate table the host hands to an SEV-SNP guest with its report
+ * (AMD's GHCB specification, the extended guest request; cvm-agentd passes
+ * it on as the bundle's "snp_cert_table"): entries of a 16-byte GUID (in
+ * its text's byte order), a u32le offset and a u32le length, both from the
+ * table's start, ended by an entry of zeros. The host chooses every byte:
+ * what it names is a candidate chain, trusted only when it verifies up to
+ * the pinned ARK (cvm_verify_snp_report, through o->root_der). */
+#define CERT_TABLE_ENTRIES_MAX 16u
+#define CERT_TABLE_CERT_MAX ((size_t)16 * 1024)
+
+enum table_role { ROLE_VCEK, ROLE_VLEK, ROLE_ASK, ROLE_ARK, ROLE_COUNT };
+
+static const struct {
+	uint8_t guid[16];
+	enum table_role role;
+	const char *name;
+} table_guids[] = {
+    {{0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd},
+     ROLE_VCEK,
+     "VCEK"},
+    {{0xa8, 0x07, 0x4b, 0xc2, 0xa2, 0x5a, 0x48, 0x3e, 0xaa, 0xe6, 0x39, 0xc0, 0x45, 0xa0, 0xb8, 0xa1},
+     ROLE_VLEK,
+     "VLEK"},
+    {{0x4a, 0xb7, 0xb3, 0x79, 0xbb, 0xac, 0x4f, 0xe4, 0xa0, 0x2f, 0x05, 0xae, 0xf3, 0x27, 0xc7, 0x82},
+     ROLE_ASK,
+     "ASK"},
+    {{0xc0, 0xb4, 0x06, 0xa4, 0xa8, 0x03, 0x49, 0x52, 0x97, 0x43, 0x3f, 0xb6, 0x01, 0x4c, 0xd0, 0xae},
+     ROLE_ARK,
+     "ARK"},
+};
+
+/* table_read finds the certificates of the table's known GUIDs: spans of
+ * the `len` bytes at `t`, one per role (empty when absent). Unknown GUIDs
+ * are skipped; a role named twice, an entry outside the table, more than
+ * CERT_TABLE_ENTRIES_MAX entries or no terminator is an error (`why`). */
+static bool table_read(const uint8_t *t, size_t len, struct cvm_rd spans[ROLE_COUNT], char *why,
+                       size_t why_len)
+{
+	struct cvm_rd r;
+
+	cvm_rd_init(&r, t, len);
+	for (size_t n = 0;; n++) {
+		struct cvm_rd whole, entry;
+		uint8_t guid[16];
+		uint32_t off, clen;
+		bool zero;
+
+		if (!cvm_rd_sub(&r, &entry, 24)) {
+			(void)snprintf(why, why_len, "it ends before its terminating entry of zeros");
+			return false;
+		}
+		zero = cvm_rd_all_zero(&entry);
+		if (!cvm_rd_copy(&entry, guid, sizeof(guid)) || !cvm_rd_u32le(&entry, &off) ||
+		    !cvm_rd_u32le(&entry, &clen))
+			return false; /* 24 bytes: never */
+		if (zero)
+			return true;
+		if (n == CERT_TABLE_ENTRIES_MAX) {
+			(void)snprintf(why, why_len, "more than %u entries", CERT_TABLE_ENTRIES_MAX);
+			return false;
+		}
+		for (size_t g = 0; g < sizeof(table_guids) / sizeof(table_guids[0]); g++) {
+			struct cvm_rd *span = &spans[table_guids[g].role];
+
+			if (memcmp(guid, table_guids[g].guid, sizeof(guid)) != 0)
+				continue;
+			if (span->len != 0) {
+				(void)snprintf(why, why_len, "it names the %s twice", table_guids[g].name);
+				return false;
+			}
+			cvm_rd_init(&whole, t, len);
+			if (clen == 0 || clen > CERT_TABLE_CERT_MAX || !cvm_rd_skip(&whole, off) ||
+			    !cvm_rd_sub(&whole, span, clen)) {
+				(void)snprintf(why, why_len,
+				               "the %s's entry (offset %" PRIu32 ", %" PRIu32
+				               " bytes) is empty, larger than %zu bytes or outside the table",
+				               table_guids[g].name, off, clen, CERT_TABLE_CERT_MAX);
+				return false;
+			}
+		}
+	}
+}
+
+static int copy_into(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len)
+{
+	*dst = NULL;
+	*dst_len = 0;
+	if (p == NULL || len == 0)
+		return CVM_OK;
+	*dst = malloc(len);
+	if (*dst == NULL)
+		return CVM_E_NOMEM;
+	memcpy(*dst, p, len);
+	*dst_len = len;
+	return CVM_OK;
+}
+
+/* table_collateral makes the AMD collateral of an SEV-SNP bundle that
+ * carries a certificate table: the table's VCEK (or VLEK), ASK and ARK, each
+ * in place of the one in `base` (the folder's or the cache's), and the rest
+ * of `base` (the CRL above all, which no table carries). *out is NULL when
+ * the bundle has no table. */
+static int table_collateral(const struct snap_evidence *e, const struct cvm_amd_collateral *base,
+                            struct cvm_amd_collateral **out, char *why, size_t why_len)
+{
+	struct cvm_rd spans[ROLE_COUNT];
+	struct cvm_amd_collateral *c = NULL;
+	json_error_t jerr;
+	json_t *doc = NULL;
+	const char *hex;
+	uint8_t *table = NULL;
+	size_t len;
+	int r = CVM_OK;
+
+	*out = NULL;
+	memset(spans, 0, sizeof(spans));
+	doc = json_loadb((const char *)e->bundle, e->bundle_len, JSON_REJECT_DUPLICATES, &jerr);
+	hex = json_string_value(json_object_get(doc, "snp_cert_table"));
+	if (hex == NULL) /* null or absent: cvm_evidence_parse checked the rest */
+		goto out;
+	len = strlen(hex) / 2;
+	if (strlen(hex) % 2 != 0 || len == 0 || len > CVM_TEE_AUX_MAX) {
+		(void)snprintf(why, why_len, "\"snp_cert_table\" is not 1 to %zu bytes of hex",
+		               CVM_TEE_AUX_MAX);
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	table = malloc(len);
+	if (table == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	if (cvm_hex_decode_exact(hex, 2 * len, table, len) != CVM_OK) {
+		(void)snprintf(why, why_len, "\"snp_cert_table\" is not hex");
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	if (!table_read(table, len, spans, why, why_len)) {
+		char text[256];
+
+		(void)snprintf(text, sizeof(text), "%s", why);
+		(void)snprintf(why, why_len, "the certificate table: %s", text);
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	/* A chain the table gives replaces the folder's or cache's part by part:
+	 * an ASK from the table goes with no cert_chain.pem of the base, whose
+	 * ASK it would compete with. */
+	r = spans[ROLE_VCEK].len != 0 || spans[ROLE_VLEK].len != 0
+	        ? copy_into(&c->vcek, &c->vcek_len, spans[ROLE_VCEK].p, spans[ROLE_VCEK].len)
+	        : copy_into(&c->vcek, &c->vcek_len, base->vcek, base->vcek_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_VCEK].len != 0 || spans[ROLE_VLEK].len != 0
+		        ? copy_into(&c->vlek, &c->vlek_len, spans[ROLE_VLEK].p, spans[ROLE_VLEK].len)
+		        : copy_into(&c->vlek, &c->vlek_len, base->vlek, base->vlek_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_ASK].len != 0
+		        ? copy_into(&c->ask, &c->ask_len, spans[ROLE_ASK].p, spans[ROLE_ASK].len)
+		        : copy_into(&c->ask, &c->ask_len, base->ask, base->ask_len);
+	if (r == CVM_OK && spans[ROLE_ASK].len == 0)
+		r = copy_into(&c->cert_chain, &c->cert_chain_len, base->cert_chain, base->cert_chain_len);
+	if (r == CVM_OK)
+		r = copy_into(&c->asvk, &c->asvk_len, base->asvk, base->asvk_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_ARK].len != 0
+		        ? copy_into(&c->ark, &c->ark_len, spans[ROLE_ARK].p, spans[ROLE_ARK].len)
+		        : copy_into(&c->ark, &c->ark_len, base->ark, base->ark_len);
+	if (r == CVM_OK)
+		r = copy_into(&c->crl, &c->crl_len, base->crl, base->crl_len);
+	if (r != CVM_OK)
+		goto out;
+	*out = c;
+	c = NULL; /* transferred */
+out:
+	cvm_amd_collateral_free(c);
+	free(table);
+	json_decref(doc);
+	return r;
+}
+
 int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
                struct snap_evidence *e)
 {
 	struct peer_check pc;
+	struct cvm_amd_collateral *table_amd = NULL;
 	struct cvm_evidence_opts eo;
 	uint8_t *root = NULL;
 	size_t root_len = 0;
@@ -577,11 +797,27 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
 		               e->platform == CVM_EVIDENCE_SNP ? "SEV-SNP" : "TDX");
 		e->verdict = CVM_E_MISMATCH;
 	} else {
-		e->verdict = cvm_evidence_verify(e->ev, &eo, &e->rep, &e->res);
+		r = e->platform == CVM_EVIDENCE_SNP
+		        ? table_collateral(e, pc.amd, &table_amd, why, sizeof(why))
+		        : CVM_OK;
+		if (r != CVM_OK) {
+			cvm_report_add(&e->rep, "evidence.snp_cert_table", false, "%s", why);
+			e->verdict = r;
+		} else {
+			if (table_amd != NULL) {
+				eo.amd = table_amd;
+				cvm_report_add(
+				    &e->rep, "evidence.snp_cert_table", true,
+				    "the report's certificate table gives its AMD chain, trusted only as "
+				    "far as it verifies to the pinned ARK");
+			}
+			e->verdict = cvm_evidence_verify(e->ev, &eo, &e->rep, &e->res);
+		}
 	}
 	e->simulated = cvm_evidence_claims_simulated(e->ev) || cvm_tee_is_simulated_root(root, root_len);
 	e->t_verify = now_ms() - t0;
 out:
+	cvm_amd_collateral_free(table_amd);
 	cvm_dcap_collateral_free(pc.dcap);
 	cvm_amd_collateral_free(pc.amd);
 	free(root);
@@ -1184,7 +1420,7 @@ static int snapshot_take(int argc, char **argv)
 	if (e->simulated)
 		fprintf(stderr, "%s\n", CVM_TEE_SIMULATED_BANNER);
 	if (e->verdict != CVM_OK) {
-		out_verdict_reason(&e->rep, e->verdict, reason, sizeof(reason));
+		snap_verdict_reason(e, rm.root != NULL, reason, sizeof(reason));
 		cli_err(CMD, "the evidence of %s is rejected, no snapshot written: %s", rm.url, reason);
 		rc = cli_exit_for(e->verdict);
 		goto out;

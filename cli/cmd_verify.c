@@ -140,7 +140,7 @@ static void evidence_checks(struct vctx *v)
 	} s[6];
 
 	if (failed) {
-		out_verdict_reason(&v->e.rep, v->e.verdict, reason, sizeof(reason));
+		snap_verdict_reason(&v->e, v->rm.root != NULL, reason, sizeof(reason));
 		culprit = culprit_of(v->e.rep.failed != NULL ? v->e.rep.failed->name : NULL);
 	}
 	s[0].name = "nonce";

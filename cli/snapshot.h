@@ -75,6 +75,11 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
                struct snap_evidence *e);
 void snap_evidence_cleanup(struct snap_evidence *e);
 
+/* snap_verdict_reason writes why e->verdict rejected the evidence; for an
+ * SEV-SNP chain that does not end in the anchor (`root_given`: --root, else
+ * AMD's built-in ARKs) it says that it is not anchored in the pinned ARK. */
+void snap_verdict_reason(const struct snap_evidence *e, bool root_given, char *out, size_t cap);
+
 /* snap_document makes the snapshot document of verified evidence `e`
  * (docs/cli/cvm-snapshot.md); `policy_doc` is the policy file's JSON (NULL:
  * the strict defaults). Returns a new reference, or NULL with `why` set. */
