@@ -1,9 +1,8 @@
 /* cvm snapshot: record what a known-good VM looks like, from evidence that
  * cvm-agentd serves on its RA-TLS listener, and show or compare snapshots.
  *
- *   cvm snapshot --url https://HOST:PORT -o FILE [--collateral DIR | --cache DIR ...] [--root CERT] [--policy
- * FILE]
- *                [--at T] [--json]
+ *   cvm snapshot --url https://HOST:PORT -o FILE [--collateral DIR | --cache DIR ...]
+ *                [--root CERT] [--policy FILE] [--at T] [--json]
  *   cvm snapshot show FILE [--json]
  *   cvm snapshot diff A B
  *
@@ -395,11 +394,8 @@ static int check_peer(X509_STORE_CTX *xs, void *arg)
 			snp_chain_reason(pc, r, e->rejected, sizeof(e->rejected));
 		else
 			(void)snprintf(e->rejected, sizeof(e->rejected),
-			               "the %s collateral does not verify against %s: %s",
-			               is_snp ? "SEV-SNP" : "TDX",
-			               pc->root != NULL ? "the --root given"
-			               : is_snp         ? "AMD's ARKs"
-			                                : "Intel's root CA",
+			               "the TDX collateral does not verify against %s: %s",
+			               pc->root != NULL ? "the --root given" : "Intel's root CA",
 			               cvm_strerror(r));
 		pc->rc = cli_exit_for(r);
 		if (pc->rc == CLI_EXIT_ERROR)
@@ -408,7 +404,7 @@ static int check_peer(X509_STORE_CTX *xs, void *arg)
 	}
 	r = cvm_ratls_verifier_check(v, (const uint8_t *const *)der, der_len, n, pc->rm->at, &verdict, &rep);
 	if (r == CVM_OK && !verdict.binding)
-		r = CVM_E_MISMATCH; /* never: the check requires it; said here for SEV-SNP's sake */
+		r = CVM_E_MISMATCH; /* the check fails without it; on SEV-SNP it is the key's only anchor */
 	if (r != CVM_OK) {
 		out_verdict_reason(&rep, r, e->rejected, sizeof(e->rejected));
 		pc->rc = cli_exit_for(r);
@@ -643,20 +639,22 @@ static int table_collateral(const struct snap_evidence *e, const struct cvm_amd_
 	struct cvm_rd spans[ROLE_COUNT];
 	struct cvm_amd_collateral *c = NULL;
 	json_error_t jerr;
-	json_t *doc = NULL;
+	json_t *doc = NULL, *v;
 	const char *hex;
 	uint8_t *table = NULL;
-	size_t len;
+	size_t hex_len, len;
 	int r = CVM_OK;
 
 	*out = NULL;
 	memset(spans, 0, sizeof(spans));
 	doc = json_loadb((const char *)e->bundle, e->bundle_len, JSON_REJECT_DUPLICATES, &jerr);
-	hex = json_string_value(json_object_get(doc, "snp_cert_table"));
-	if (hex == NULL) /* null or absent: cvm_evidence_parse checked the rest */
+	v = json_object_get(doc, "snp_cert_table");
+	if (v == NULL || json_is_null(v)) /* none: cvm_evidence_parse checked the rest */
 		goto out;
-	len = strlen(hex) / 2;
-	if (strlen(hex) % 2 != 0 || len == 0 || len > CVM_TEE_AUX_MAX) {
+	hex = json_string_value(v);
+	hex_len = json_string_length(v); /* not strlen: a JSON string may hold a NUL */
+	len = hex_len / 2;
+	if (hex == NULL || hex_len % 2 != 0 || len == 0 || len > CVM_TEE_AUX_MAX) {
 		(void)snprintf(why, why_len, "\"snp_cert_table\" is not 1 to %zu bytes of hex",
 		               CVM_TEE_AUX_MAX);
 		r = CVM_E_FORMAT;
@@ -667,7 +665,7 @@ static int table_collateral(const struct snap_evidence *e, const struct cvm_amd_
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	if (cvm_hex_decode_exact(hex, 2 * len, table, len) != CVM_OK) {
+	if (cvm_hex_decode_exact(hex, hex_len, table, len) != CVM_OK) {
 		(void)snprintf(why, why_len, "\"snp_cert_table\" is not hex");
 		r = CVM_E_FORMAT;
 		goto out;
@@ -745,7 +743,6 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
 	pc.rm = rm;
 	pc.coll = rm->coll;
 	pc.coll.per_platform = true;
-	pc.coll.cache.progress = !cli_opts.quiet;
 	pc.policy = policy;
 	pc.root = root;
 	pc.root_len = root_len;

@@ -114,6 +114,8 @@ static const char *culprit_of(const char *step)
 		return "nonce";
 	if (strcmp(step, "evidence.event_log") == 0)
 		return "event log";
+	if (strcmp(step, "evidence.snp_cert_table") == 0)
+		return "tee"; /* the report's chain */
 	if (strcmp(step, "evidence.ak_event") == 0)
 		return "tpm ak";
 	if (strncmp(step, "tpm", 3) == 0)

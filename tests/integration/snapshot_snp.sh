@@ -13,6 +13,11 @@
 #  - a snapshot whose measurement (then host_data and policy) was changed
 #    fails verify on "tee measurements", naming exactly those fields, and
 #    diff names them;
+#  - the bundle with the host's certificate table (the simulator's own chain,
+#    put in by tests/integration/verify_foreign_chain_server.py in front of
+#    the agent, with the agent's TLS key) verifies; a table without its
+#    terminating entry, with more than 16 entries, with an entry outside it,
+#    or naming the VCEK twice is refused on the "tee" line, saying which;
 #  - a snapshot whose SNP field has the wrong length or type is refused
 #    (exit 1) by verify and show, naming the field;
 #  - a TDX snapshot (an agent on another, TDX simulator: an agent keeps its
@@ -30,7 +35,13 @@ bin="$(cd "$bin" && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-snapshot-snp.XXXXXX")"
 # shellcheck source=tests/common/snapverify.sh
 . "$SRC/tests/common/snapverify.sh"
+ppid_=""
+stop_proxy() {
+	if [ -n "$ppid_" ]; then kill "$ppid_" 2>/dev/null || true; wait "$ppid_" 2>/dev/null || true; fi
+	ppid_=""
+}
 cleanup() {
+	stop_proxy
 	sv_cleanup
 	rm -rf "$tmp"
 }
@@ -87,6 +98,39 @@ for c in connection nonce tee "event log" "tpm ak" "tpm quote" "ima replay" "age
 done
 has "the one its certificate's SEV-SNP report binds" "cvm verify (SEV-SNP)"
 has "verdict: the VM matches the snapshot" "cvm verify (SEV-SNP)"
+
+# The host's certificate table in the bundle: the agent's own chain, then
+# spoiled ones. The proxy holds the agent's TLS key, so the handshake passes.
+python3 -c '
+import ssl, sys
+print(ssl.get_server_certificate(("127.0.0.1", int(sys.argv[1]))))' "$SV_PORT" >"$tmp/agent-cert.pem"
+AGENT_PORT="$SV_PORT"
+for mode in ok unterminated many outside twice; do
+	stop_proxy
+	rm -f "$tmp/proxy-port"
+	python3 "$SRC/tests/integration/verify_foreign_chain_server.py" "$tmp/agent-cert.pem" \
+		"$tmp/sim/agent/cvm-agentd-identity.pem" "$tmp/d.sock" "$tmp/sim/collateral/snp" "$tmp/proxy-port" \
+		"$mode" 2>>"$tmp/proxy.log" &
+	ppid_=$!
+	for _ in $(seq 100); do [ -s "$tmp/proxy-port" ] && break; sleep 0.1; done
+	SV_PORT="$(cat "$tmp/proxy-port" 2>/dev/null)"
+	case "$mode" in
+	ok) why="" ;;
+	unterminated) why="it ends before its terminating entry of zeros" ;;
+	many) why="more than 16 entries" ;;
+	outside) why="the ARK's entry (offset 1048576, " ;;
+	twice) why="it names the VCEK twice" ;;
+	esac
+	if [ "$mode" = ok ]; then
+		expect 0 "cvm verify, the bundle carries the agent's chain in its table" sv_verify_snp "$tmp/sim" "$tmp/snap.json"
+	else
+		expect 3 "cvm verify, a certificate table: $mode" sv_verify_snp "$tmp/sim" "$tmp/snap.json"
+		has "[FAIL] tee: the certificate table: $why" "cvm verify, a certificate table: $mode"
+		has "[ OK ] connection:" "cvm verify, a certificate table: $mode"
+	fi
+done
+stop_proxy
+SV_PORT="$AGENT_PORT"
 
 # tamper: edit FIELD=VALUE... of the snapshot's "tee" into $tmp/bad.json
 tamper() {

@@ -7,9 +7,13 @@ answers each POST /GetEvidence with the bundle that the attacker's agent
 verifier's nonce, read from that agent's unix socket; unless CHAIN_DIR is
 "-", the bundle's "snp_cert_table" then carries that simulator's chain as
 an SEV-SNP host supplies it (AMD's GHCB certificate table: GUID, offset,
-length entries ended by zeros, then the DER certificates).
+length entries ended by zeros, then the DER certificates). MODE (default
+"ok") spoils the table as a hostile host could: "unterminated" (one entry of
+an unknown GUID and no entry of zeros), "many" (17 entries of an unknown
+GUID), "outside" (the ARK's entry points past the end), "twice" (the VCEK
+named twice).
 
-Usage: verify_foreign_chain_server.py CERT KEY AGENT_SOCKET CHAIN_DIR|- PORT_FILE
+Usage: verify_foreign_chain_server.py CERT KEY AGENT_SOCKET CHAIN_DIR|- PORT_FILE [MODE]
 (serves at most 40 connections, then exits).
 """
 import http.client
@@ -28,17 +32,25 @@ GUIDS = (("vcek", "63da758d-e664-4564-adc5-f4b93be8accd"),
          ("ark", "c0b406a4-a803-4952-9743-3fb6014cd0ae"))
 
 
-def cert_table(chain_dir):
+def cert_table(chain_dir, mode="ok"):
     certs = {
         "vcek": open(os.path.join(chain_dir, "vcek.der"), "rb").read(),
         "ask": ssl.PEM_cert_to_DER_cert(open(os.path.join(chain_dir, "ask.pem")).read()),
         "ark": ssl.PEM_cert_to_DER_cert(open(os.path.join(chain_dir, "ark.pem")).read()),
     }
-    off = 24 * (len(GUIDS) + 1)
+    guids = GUIDS + (GUIDS[0],) if mode == "twice" else GUIDS
+    off = 24 * (len(guids) + 1)
     head, body = b"", b""
-    for name, guid in GUIDS:
-        head += uuid.UUID(guid).bytes + struct.pack("<II", off + len(body), len(certs[name]))
+    for name, guid in guids:
+        at = off + len(body)
+        if mode == "outside" and name == "ark":
+            at = 1 << 20
+        head += uuid.UUID(guid).bytes + struct.pack("<II", at, len(certs[name]))
         body += certs[name]
+    if mode == "unterminated":
+        return b"\x11" * 24
+    if mode == "many":
+        return b"\x11" * 24 * 17 + bytes(24)
     return head + bytes(24) + body
 
 
@@ -76,7 +88,8 @@ def read_request(conn):
 
 def main():
     cert, key, agent_sock, chain_dir, port_file = sys.argv[1:6]
-    table = None if chain_dir == "-" else cert_table(chain_dir).hex()
+    mode = sys.argv[6] if len(sys.argv) > 6 else "ok"
+    table = None if chain_dir == "-" else cert_table(chain_dir, mode).hex()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(cert, key)
