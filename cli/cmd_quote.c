@@ -478,7 +478,6 @@ static int quote_verify(int argc, char **argv)
 	rc = cli_coll_check(CMD_VERIFY, &v->coll);
 	if (rc != CLI_EXIT_OK)
 		goto out;
-	rc = CLI_EXIT_ERROR;
 	if (!v->at_set)
 		v->at = (int64_t)time(NULL);
 

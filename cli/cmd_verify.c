@@ -279,16 +279,19 @@ static int compare_snapshot(struct vctx *v)
 	json_int_t then, now;
 
 	/* The agent's TLS key: the connection check proved it is the one RTMR3
-	 * recorded in this boot. An agent whose key lives on a tmpfs makes a new
-	 * one at every boot, so a new key is reported, not failed. */
+	 * recorded in this boot (SEV-SNP: the one the certificate's report
+	 * binds). An agent whose key lives on a tmpfs makes a new one at every
+	 * boot, so a new key is reported, not failed. */
 	if (strcmp(jget(v->snap, "tee", "agent_key_sha256"), jget(v->fresh, "tee", "agent_key_sha256")) == 0)
 		(void)add(v, "agent key", true, "the agent's TLS key is the snapshot's");
 	else
 		(void)add(
 		    v, "agent key", true,
 		    "the agent's TLS key is not the snapshot's (SHA-256 of its SPKI %s): a new key since "
-		    "the snapshot, the one RTMR3 recorded in this boot",
-		    jget(v->fresh, "tee", "agent_key_sha256"));
+		    "the snapshot, %s",
+		    jget(v->fresh, "tee", "agent_key_sha256"),
+		    v->e.platform == CVM_EVIDENCE_SNP ? "the one the certificate's SEV-SNP report binds"
+		                                      : "the one RTMR3 recorded in this boot");
 	/* the AK */
 	if (strcmp(jget(v->snap, "tpm", "ak_name"), jget(v->fresh, "tpm", "ak_name")) == 0)
 		(void)add(v, "ak", true, "the TPM attestation key is the snapshot's (%s)",
@@ -614,10 +617,10 @@ int cmd_verify(int argc, char **argv)
 		        : "the one it recorded in RTMR3");
 		evidence_checks(v);
 	}
-	if (rc == CLI_EXIT_REJECTED) {
+	/* Nothing is compared with a rejected peer, nor across platforms: a TDX
+	 * snapshot is no reference for SEV-SNP evidence, nor the reverse. */
+	if (rc == CLI_EXIT_REJECTED || (v->e.verdict == CVM_OK && !platform_matches(v))) {
 		/* nothing to compare */
-	} else if (v->e.verdict == CVM_OK && !platform_matches(v)) {
-		/* a TDX snapshot is no reference for SEV-SNP evidence, nor the reverse */
 	} else if (v->e.verdict == CVM_OK) {
 		v->fresh = snap_document(&v->rm, &v->e, NULL, why, sizeof(why));
 		if (v->fresh == NULL) {
