@@ -1116,7 +1116,7 @@ static bool snp_tee_ok(json_t *tee, char *why, size_t why_len)
 	           {"family_id", 16},   {"image_id", 16},  {"agent_key_sha256", 32}};
 	static const char *const tcb_parts[] = {"bootloader", "tee", "snp", "microcode"};
 	json_t *tcb = json_object_get(tee, "reported_tcb"), *fmc;
-	const char *signer = json_string_value(json_object_get(tee, "signer"));
+	const char *signer = json_string_value(json_object_get(tee, "signer")), *binding;
 
 	for (size_t i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
 		if (!is_hex(json_object_get(tee, hex[i].name), hex[i].len, hex[i].len)) {
@@ -1150,6 +1150,16 @@ static bool snp_tee_ok(json_t *tee, char *why, size_t why_len)
 	fmc = json_object_get(tcb, "fmc");
 	if (fmc != NULL && !is_uint(fmc, 255)) {
 		(void)snprintf(why, why_len, "\"tee.reported_tcb.fmc\" is not an SVN (0..255)");
+		return false;
+	}
+	if (!is_hex(json_object_get(tee, "tpm_ak_name"), 2, CVM_TPM_NAME_MAX)) {
+		(void)snprintf(why, why_len, "\"tee.tpm_ak_name\" is not a TPM Name in hex");
+		return false;
+	}
+	binding = json_string_value(json_object_get(tee, "key_binding"));
+	if (binding == NULL || strcmp(binding, "report_data") != 0) {
+		(void)snprintf(why, why_len,
+		               "\"tee.key_binding\" is not \"report_data\" (the only binding SEV-SNP has)");
 		return false;
 	}
 	return true;

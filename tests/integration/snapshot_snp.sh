@@ -169,6 +169,12 @@ has "\"tee.signer\" is neither \"vcek\" nor \"vlek\"" "cvm verify, an unknown si
 tamper 'reported_tcb={"raw": "0300000000000873", "bootloader": 3, "tee": 0, "snp": 256, "microcode": 115}'
 expect 1 "cvm verify, an SVN above 255" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
 has "\"tee.reported_tcb.snp\" is not an SVN (0..255)" "cvm verify, an SVN above 255"
+tamper 'key_binding="rtmr3"'
+expect 1 "cvm verify, a binding SEV-SNP does not have" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
+has "\"tee.key_binding\" is not \"report_data\"" "cvm verify, key_binding rtmr3"
+tamper 'tpm_ak_name="000b"' 'tpm_ak_name=7'
+expect 1 "cvm verify, tpm_ak_name not hex" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
+has "\"tee.tpm_ak_name\" is not a TPM Name in hex" "cvm verify, tpm_ak_name not hex"
 
 # the other platform's snapshot is refused, nothing compared
 expect 3 "cvm verify, a TDX snapshot against the SNP agent" sv_verify_snp "$tmp/sim" "$tmp/snap-tdx.json"
