@@ -29,13 +29,14 @@
 #include <cvmkit/verify.h>
 
 #include "cli.h"
+#include "collateral_opts.h"
 #include "output.h"
 
 #define CMD_VERIFY "quote verify"
 #define CMD_SHOW "quote show"
 #define REASON_MAX 1024
 
-enum { OPT_COLLATERAL = 0x200, OPT_AT, OPT_POLICY, OPT_ROOT, OPT_TYPE, OPT_PRODUCT };
+enum { OPT_AT = 0x200, OPT_POLICY, OPT_ROOT, OPT_TYPE };
 
 /* The kind of evidence: detected from the file unless --type says. */
 enum evidence_type { TYPE_AUTO = 0, TYPE_DCAP, TYPE_SNP };
@@ -136,7 +137,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 struct verify_ctx {
 	const char *quote_path;
-	const char *collateral_dir;
 	const char *policy_path;
 	const char *root_path;
 	int64_t at;
@@ -145,7 +145,7 @@ struct verify_ctx {
 	size_t quote_len;
 	uint8_t *root;
 	size_t root_len;
-	struct cvm_dcap_collateral *coll;
+	struct cvm_dcap_collateral *coll_dcap;
 	struct cvm_policy policy;
 	struct cvm_report rep;
 	struct cvm_dcap_result res;
@@ -153,29 +153,9 @@ struct verify_ctx {
 	bool is_snp;
 	struct cvm_amd_collateral *amd;
 	struct cvm_amd_result snp;
-	bool simulated; /* anchored in, or carrying, a cvmkit simulator root */
-	/* without --collateral: the cache */
-	struct cli_cache_args cache;
-	enum cvm_snp_product product; /* --product, for SNP reports that do not say */
-	bool from_cache;
-	struct cvm_cache_info cinfo;
+	bool simulated;       /* anchored in, or carrying, a cvmkit simulator root */
+	struct cli_coll coll; /* --collateral DIR, or the cache */
 };
-
-static int load_collateral(struct verify_ctx *v)
-{
-	char what[4352] = "";
-	int r;
-
-	r = cvm_dcap_collateral_load_dir(v->collateral_dir, &v->coll, what, sizeof(what));
-	if (r == CVM_OK)
-		return CLI_EXIT_OK;
-	cli_err(CMD_VERIFY, "cannot load collateral from '%s': %s", v->collateral_dir,
-	        what[0] != '\0' ? what : cvm_strerror(r));
-	fprintf(stderr, "cvm quote verify: --collateral needs a folder with tcb_info.json, qe_identity.json, "
-	                "tcb_info_issuer_chain.pem, qe_identity_issuer_chain.pem, pck_crl_issuer_chain.pem, "
-	                "pck_crl.der and root_ca_crl.der\n");
-	return CLI_EXIT_ERROR;
-}
 
 /* summary writes "TDX, TCB UpToDate, no advisories" as far as it is known. */
 static void summary(const struct verify_ctx *v, char *buf, size_t cap)
@@ -221,8 +201,8 @@ static void print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
-	if (v->from_cache)
-		cli_cache_info_text(&v->cinfo);
+	if (v->coll.from_cache)
+		cli_cache_info_text(&v->coll.info);
 	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
@@ -289,8 +269,8 @@ static int print_json(const struct verify_ctx *v, int r)
 		bad |= out_jset_int(o, "padding_len", (long long)q->padding_len);
 		bad |= out_json_body(o, q);
 	}
-	if (v->from_cache)
-		bad |= cli_cache_info_json(o, &v->cinfo);
+	if (v->coll.from_cache)
+		bad |= cli_cache_info_json(o, &v->coll.info);
 	bad |= out_jset(o, "steps", out_json_steps(&v->rep));
 	if (bad == 0)
 		bad = out_json_print(o);
@@ -311,62 +291,6 @@ static bool parse_type(const char *s, enum evidence_type *out)
 		return true;
 	}
 	return false;
-}
-
-static int load_amd_collateral(struct verify_ctx *v)
-{
-	char what[4352] = "";
-	int r;
-
-	r = cvm_amd_collateral_load_dir(v->collateral_dir, &v->amd, what, sizeof(what));
-	if (r == CVM_OK)
-		return CLI_EXIT_OK;
-	cli_err(CMD_VERIFY, "cannot load SEV-SNP collateral from '%s': %s", v->collateral_dir,
-	        what[0] != '\0' ? what : cvm_strerror(r));
-	fprintf(stderr, "cvm quote verify: for an SEV-SNP report, --collateral needs a folder with vcek.der "
-	                "(or vcek.pem) or vlek.der, and ask.pem, asvk.pem or cert_chain.pem; ark.pem and "
-	                "crl.der are optional\n");
-	return CLI_EXIT_ERROR;
-}
-
-/* load_from_cache takes the collateral of the quote or report from the
- * cache (fetching it when an upstream is configured). */
-static int load_from_cache(struct verify_ctx *v)
-{
-	struct cvm_cache *c = NULL;
-	char err[1024] = "";
-	int r, rc;
-
-	rc = cli_cache_open(CMD_VERIFY, &v->cache, v->is_snp ? NULL : v->root, v->is_snp ? 0 : v->root_len,
-	                    v->is_snp ? v->root : NULL, v->is_snp ? v->root_len : 0, &c);
-	if (rc != CLI_EXIT_OK)
-		return rc;
-	if (v->is_snp)
-		r = cvm_cache_amd(c, v->quote, v->quote_len, v->product, NULL, 0, v->at,
-		                  v->cache.refresh ? CVM_CACHE_REFRESH : 0, &v->amd, &v->cinfo, err,
-		                  sizeof(err));
-	else
-		r = cvm_cache_dcap(c, v->quote, v->quote_len, v->at, v->cache.refresh ? CVM_CACHE_REFRESH : 0,
-		                   &v->coll, &v->cinfo, err, sizeof(err));
-	cvm_cache_close(c);
-	if (r == CVM_OK) {
-		v->from_cache = true;
-		return CLI_EXIT_OK;
-	}
-	cli_err(CMD_VERIFY, "no usable collateral in the cache '%s' for '%s': %s", v->cache.dir_used,
-	        v->quote_path, err[0] != '\0' ? err : cvm_strerror(r));
-	if (r == CVM_E_UNSUPPORTED && v->is_snp && v->product == CVM_SNP_PRODUCT_UNKNOWN)
-		fprintf(stderr, "cvm quote verify: give the product with --product Milan|Genoa|Turin, or "
-		                "--collateral DIR\n");
-	else if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_UNSUPPORTED)
-		fprintf(stderr,
-		        "cvm quote verify: give --collateral DIR, import a bundle (cvm collateral import), "
-		        "or name an upstream (--intel-url / --amd-url, or CVM_INTEL_URL / CVM_AMD_URL)\n");
-	/* Collateral that fails its own verification rejects the evidence;
-	 * collateral that cannot be had (or named) stops the job. */
-	if (r == CVM_E_NOT_FOUND || r == CVM_E_UPSTREAM || r == CVM_E_UNSUPPORTED)
-		return CLI_EXIT_ERROR;
-	return cli_exit_for(r);
 }
 
 static const char *snp_signer_name(enum cvm_snp_signer s)
@@ -424,8 +348,8 @@ static void snp_print_text(const struct verify_ctx *v, int r)
 		}
 		out_steps(stdout, &v->rep);
 	}
-	if (v->from_cache)
-		cli_cache_info_text(&v->cinfo);
+	if (v->coll.from_cache)
+		cli_cache_info_text(&v->coll.info);
 	out_verdict_text(r == CVM_OK, v->reason, sum);
 }
 
@@ -466,8 +390,8 @@ static int snp_print_json(const struct verify_ctx *v, int r)
 		bad |= out_jset(o, "chip_id", json_null());
 		bad |= out_jset(o, "policy", json_null());
 	}
-	if (v->from_cache)
-		bad |= cli_cache_info_json(o, &v->cinfo);
+	if (v->coll.from_cache)
+		bad |= cli_cache_info_json(o, &v->coll.info);
 	bad |= out_jset(o, "steps", out_json_steps(&v->rep));
 	if (bad == 0)
 		bad = out_json_print(o);
@@ -478,19 +402,16 @@ static int snp_print_json(const struct verify_ctx *v, int r)
 static int quote_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"collateral", required_argument, NULL, OPT_COLLATERAL},
 	    {"at", required_argument, NULL, OPT_AT},
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"type", required_argument, NULL, OPT_TYPE},
-	    {"product", required_argument, NULL, OPT_PRODUCT},
-	    CLI_CACHE_LONGOPTS,
+	    CLI_COLL_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;
 	struct verify_ctx *v;
 	char perr[512];
-	bool cache_opt = false;
 	int c, k, r, rc = CLI_EXIT_ERROR;
 
 	v = calloc(1, sizeof(*v));
@@ -506,32 +427,14 @@ static int quote_verify(int argc, char **argv)
 			break;
 		if (cli_common_option(c))
 			continue;
-		k = cli_cache_option(CMD_VERIFY, &v->cache, c, optarg);
+		k = cli_coll_option(CMD_VERIFY, &v->coll, c, optarg);
 		if (k < 0) {
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
-		if (k > 0) {
-			cache_opt = true;
+		if (k > 0)
 			continue;
-		}
 		switch (c) {
-		case OPT_PRODUCT:
-			if (strcmp(optarg, "Milan") == 0)
-				v->product = CVM_SNP_PRODUCT_MILAN;
-			else if (strcmp(optarg, "Genoa") == 0)
-				v->product = CVM_SNP_PRODUCT_GENOA;
-			else if (strcmp(optarg, "Turin") == 0)
-				v->product = CVM_SNP_PRODUCT_TURIN;
-			else {
-				cli_err(CMD_VERIFY, "--product '%s': expected Milan, Genoa or Turin", optarg);
-				rc = CLI_EXIT_USAGE;
-				goto out;
-			}
-			break;
-		case OPT_COLLATERAL:
-			v->collateral_dir = optarg;
-			break;
 		case OPT_AT:
 			if (!cli_parse_time(optarg, &v->at)) {
 				cli_err(CMD_VERIFY,
@@ -572,13 +475,9 @@ static int quote_verify(int argc, char **argv)
 		goto out;
 	}
 	v->quote_path = argv[optind];
-	if (v->collateral_dir != NULL && cache_opt) {
-		cli_err(CMD_VERIFY,
-		        "--collateral DIR takes the collateral from DIR: the cache options "
-		        "(--cache, --intel-url, --amd-url, --offline, --refresh, ...) go without it");
-		rc = CLI_EXIT_USAGE;
+	rc = cli_coll_check(CMD_VERIFY, &v->coll);
+	if (rc != CLI_EXIT_OK)
 		goto out;
-	}
 	if (!v->at_set)
 		v->at = (int64_t)time(NULL);
 
@@ -602,10 +501,8 @@ static int quote_verify(int argc, char **argv)
 		if (rc != CLI_EXIT_OK)
 			goto out;
 	}
-	if (v->collateral_dir == NULL)
-		rc = load_from_cache(v);
-	else
-		rc = v->is_snp ? load_amd_collateral(v) : load_collateral(v);
+	rc = cli_coll_load(CMD_VERIFY, &v->coll, v->quote_path, v->is_snp, v->quote, v->quote_len, v->at,
+	                   v->root, v->root_len, &v->coll_dcap, &v->amd);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 
@@ -614,8 +511,8 @@ static int quote_verify(int argc, char **argv)
 		r = cvm_verify_snp_report(v->quote, v->quote_len, v->amd, v->root, v->root_len, v->at,
 		                          &v->policy, &v->rep, &v->snp);
 	else
-		r = cvm_verify_quote(v->quote, v->quote_len, v->coll, v->root, v->root_len, v->at, &v->policy,
-		                     &v->rep, &v->res);
+		r = cvm_verify_quote(v->quote, v->quote_len, v->coll_dcap, v->root, v->root_len, v->at,
+		                     &v->policy, &v->rep, &v->res);
 	rc = cli_exit_for(r);
 	out_verdict_reason(&v->rep, r, v->reason, sizeof(v->reason));
 	/* Evidence from `cvm sim` says so in the first line, whatever the
@@ -640,7 +537,7 @@ static int quote_verify(int argc, char **argv)
 	if (rc == CLI_EXIT_ERROR)
 		cli_err(CMD_VERIFY, "verification could not run to the end: %s", cvm_strerror(r));
 out:
-	cvm_dcap_collateral_free(v->coll);
+	cvm_dcap_collateral_free(v->coll_dcap);
 	cvm_amd_collateral_free(v->amd);
 	free(v->root);
 	free(v->quote);
@@ -816,8 +713,7 @@ static int quote_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"type", required_argument, NULL, OPT_TYPE},
-	    {"product", required_argument, NULL, OPT_PRODUCT},
-	    CLI_CACHE_LONGOPTS,
+	    CLI_COLL_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	enum evidence_type type = TYPE_AUTO;

@@ -1,8 +1,8 @@
 /* cvm snapshot: record what a known-good VM looks like, from evidence that
  * cvm-agentd serves on its RA-TLS listener, and show or compare snapshots.
  *
- *   cvm snapshot --url https://HOST:PORT -o FILE --collateral DIR [--root CERT] [--policy FILE]
- *                [--at T] [--json]
+ *   cvm snapshot --url https://HOST:PORT -o FILE [--collateral DIR | --cache DIR ...]
+ *                [--root CERT] [--policy FILE] [--at T] [--json]
  *   cvm snapshot show FILE [--json]
  *   cvm snapshot diff A B
  *
@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,51 +252,219 @@ static int read_reply(SSL *ssl, int *status, uint8_t **out, size_t *out_len)
 	return CVM_OK;
 }
 
-/* load_trust loads the TDX collateral and the Intel root the options name. */
-static int load_trust(const char *cmd, const struct snap_remote *rm, struct cvm_dcap_collateral **dcap,
-                      uint8_t **root, size_t *root_len)
-{
-	char path[4096], err[4352] = "";
-	int r;
+/* struct peer_check is what the RA-TLS check of the agent's certificate
+ * needs and learns. It runs inside the TLS handshake (the certificate
+ * verification callback), because only the certificate names the quote or
+ * report whose collateral the check needs: with the cache, that collateral
+ * is fetched (or found) there. */
+struct peer_check {
+	const char *cmd;
+	const struct snap_remote *rm;
+	struct cli_coll coll; /* a copy: cli_coll_load records where it took the collateral */
+	const struct cvm_policy *policy;
+	const uint8_t *root;
+	size_t root_len;
+	struct snap_evidence *e;
+	struct cvm_dcap_collateral *dcap; /* the certificate's collateral, kept for the bundle */
+	struct cvm_amd_collateral *amd;
+	int rc; /* CLI exit code of the check: 0 accepted, 1 error (printed), 3 rejected */
+};
 
-	*dcap = NULL;
-	*root = NULL;
-	*root_len = 0;
-	if (rm->root != NULL &&
-	    cli_load_cert(cmd, "--root certificate", rm->root, root, root_len) != CLI_EXIT_OK)
-		return CLI_EXIT_ERROR;
-	if (snprintf(path, sizeof(path), "%s/tdx", rm->collateral) >= (int)sizeof(path)) {
-		cli_err(cmd, "--collateral: the path is too long");
-		return CLI_EXIT_ERROR;
+/* chain_der collects the peer's chain (leaf first) as DER. */
+static size_t chain_der(X509_STORE_CTX *xs, uint8_t **der, size_t *der_len, size_t cap)
+{
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xs);
+	int sn = sent == NULL ? 0 : sk_X509_num(sent), i = 0, len;
+	size_t n = 0;
+
+	if (leaf == NULL)
+		return 0;
+	len = i2d_X509(leaf, &der[n]);
+	if (len <= 0)
+		return 0;
+	der_len[n++] = (size_t)len;
+	if (sn > 0 && X509_cmp(sk_X509_value(sent, 0), leaf) == 0)
+		i = 1; /* OpenSSL lists the leaf among the sent certificates */
+	for (; i < sn; i++) {
+		if (n == cap)
+			return 0; /* more than a chain may hold: rejected */
+		len = i2d_X509(sk_X509_value(sent, i), &der[n]);
+		if (len <= 0)
+			return 0;
+		der_len[n++] = (size_t)len;
 	}
-	r = cvm_dcap_collateral_load_dir(path, dcap, err, sizeof(err));
+	return n;
+}
+
+/* anchored_reason words a rejected SEV-SNP chain from the report of its
+ * check (`rep`, `r`): when the anchor step failed, the point is that the
+ * chain does not end in the pinned ARK. */
+static void anchored_reason(const struct cvm_report *rep, int r, bool root_given, char *out, size_t cap)
+{
+	char why[512];
+
+	out_verdict_reason(rep, r, why, sizeof(why));
+	if (rep->failed != NULL && strcmp(rep->failed->name, "ark") == 0)
+		(void)snprintf(out, cap,
+		               "the AMD certificate chain is not anchored in the pinned ARK (%s): %s",
+		               root_given ? "the --root given" : "AMD's built-in ARKs", why);
+	else
+		(void)snprintf(out, cap, "%s", why);
+}
+
+void snap_verdict_reason(const struct snap_evidence *e, bool root_given, char *out, size_t cap)
+{
+	if (e->platform == CVM_EVIDENCE_SNP)
+		anchored_reason(&e->rep, e->verdict, root_given, out, cap);
+	else
+		out_verdict_reason(&e->rep, e->verdict, out, cap);
+}
+
+/* snp_chain_reason explains why the SEV-SNP collateral did not make a
+ * verifier: its chain, checked again for the report of the failing step. */
+static void snp_chain_reason(const struct peer_check *pc, int r, char *out, size_t cap)
+{
+	struct cvm_amd_verified *ver = NULL;
+	struct cvm_report rep;
+	enum cvm_snp_signer s = pc->amd->vcek != NULL ? CVM_SNP_SIGNER_VCEK : CVM_SNP_SIGNER_VLEK;
+	int r2;
+
+	cvm_report_init(&rep);
+	r2 = cvm_amd_chain_authenticate(pc->amd, s, pc->root, pc->root_len, pc->rm->at, &rep, &ver);
+	cvm_amd_verified_free(ver);
+	anchored_reason(&rep, r2 != CVM_OK ? r2 : r, pc->root != NULL, out, cap);
+}
+
+static int check_peer(X509_STORE_CTX *xs, void *arg)
+{
+	struct peer_check *pc = arg;
+	struct snap_evidence *e = pc->e;
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_ratls_info *info = NULL;
+	struct cvm_report rep;
+	uint8_t *der[CVM_CHAIN_CERTS_MAX] = {NULL}, *spki = NULL;
+	size_t der_len[CVM_CHAIN_CERTS_MAX], n;
+	char err[512] = "";
+	double t0 = now_ms();
+	bool is_snp;
+	int r, len;
+
+	pc->rc = CLI_EXIT_ERROR;
+	cvm_report_init(&rep);
+	n = chain_der(xs, der, der_len, CVM_CHAIN_CERTS_MAX);
+	if (n == 0) {
+		cli_err(pc->cmd, "cannot read the agent's certificate chain");
+		goto out;
+	}
+	r = cvm_ratls_parse(der[0], der_len[0], &info, err, sizeof(err));
+	if (r != CVM_OK || info->quote == NULL ||
+	    (info->tee != CVM_RATLS_TEE_TDX && info->tee != CVM_RATLS_TEE_SNP)) {
+		(void)snprintf(e->rejected, sizeof(e->rejected),
+		               "the certificate carries no TDX or SEV-SNP evidence cvmkit reads%s%s",
+		               err[0] != '\0' ? ": " : "", err);
+		pc->rc = CLI_EXIT_REJECTED;
+		goto out;
+	}
+	is_snp = info->tee == CVM_RATLS_TEE_SNP;
+	e->platform = is_snp ? CVM_EVIDENCE_SNP : CVM_EVIDENCE_TDX;
+	pc->rc = cli_coll_load(pc->cmd, &pc->coll, "the agent's RA-TLS certificate", is_snp, info->quote,
+	                       info->quote_len, pc->rm->at, pc->root, pc->root_len, &pc->dcap, &pc->amd);
+	if (pc->rc != CLI_EXIT_OK)
+		goto out;
+	pc->rc = CLI_EXIT_ERROR;
+	memset(&o, 0, sizeof(o));
+	o.policy = pc->policy;
+	o.dcap = pc->dcap;
+	o.amd = pc->amd;
+	o.intel_root_der = is_snp ? NULL : pc->root;
+	o.intel_root_der_len = is_snp ? 0 : pc->root_len;
+	o.amd_root_der = is_snp ? pc->root : NULL;
+	o.amd_root_der_len = is_snp ? pc->root_len : 0;
+	/* TDX: the key must be the one the agent recorded in RTMR3. SEV-SNP has
+	 * no runtime register: the report binds the key (report_data), and only
+	 * the agent and the uids its operator allows get raw report_data into a
+	 * report (include/cvmkit/evidence.h); the binding is checked below. */
+	o.require_system_key = !is_snp;
+	r = cvm_ratls_verifier_new(&o, pc->rm->at, &v);
 	if (r != CVM_OK) {
-		cli_err(
-		    cmd,
-		    "cannot load the TDX collateral from '%s': %s (give the folder that holds tdx/, e.g. a "
-		    "simulator's DIR/collateral)",
-		    path, err[0] != '\0' ? err : cvm_strerror(r));
-		return CLI_EXIT_ERROR;
+		if (is_snp)
+			snp_chain_reason(pc, r, e->rejected, sizeof(e->rejected));
+		else
+			(void)snprintf(e->rejected, sizeof(e->rejected),
+			               "the TDX collateral does not verify against %s: %s",
+			               pc->root != NULL ? "the --root given" : "Intel's root CA",
+			               cvm_strerror(r));
+		pc->rc = cli_exit_for(r);
+		if (pc->rc == CLI_EXIT_ERROR)
+			cli_err(pc->cmd, "%s", e->rejected);
+		goto out;
 	}
-	return CLI_EXIT_OK;
+	r = cvm_ratls_verifier_check(v, (const uint8_t *const *)der, der_len, n, pc->rm->at, &verdict, &rep);
+	if (r == CVM_OK && !verdict.binding)
+		r = CVM_E_MISMATCH; /* the check fails without it; on SEV-SNP it is the key's only anchor */
+	if (r != CVM_OK) {
+		out_verdict_reason(&rep, r, e->rejected, sizeof(e->rejected));
+		pc->rc = cli_exit_for(r);
+		if (pc->rc == CLI_EXIT_ERROR)
+			cli_err(pc->cmd, "the RA-TLS check could not run: %s", e->rejected);
+		goto out;
+	}
+	len = i2d_PUBKEY(X509_get0_pubkey(X509_STORE_CTX_get0_cert(xs)), &spki);
+	if (len <= 0) {
+		cli_err(pc->cmd, "cannot read the peer's public key");
+		goto out;
+	}
+	cvm_sha256(spki, (size_t)len, e->agent_key);
+	pc->rc = CLI_EXIT_OK;
+out:
+	OPENSSL_free(spki);
+	cvm_ratls_verifier_free(v);
+	cvm_ratls_info_free(info);
+	for (size_t i = 0; i < n; i++)
+		OPENSSL_free(der[i]);
+	e->t_check = now_ms() - t0;
+	return pc->rc == CLI_EXIT_OK ? 1 : 0;
+}
+
+/* client_ctx is a TLS 1.3-only client context, without session reuse
+ * (a resumed session shows no certificate), whose certificate check is
+ * check_peer. */
+static SSL_CTX *client_ctx(struct peer_check *pc)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL)
+		return NULL;
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	(void)SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	(void)SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, check_peer, pc);
+	return ctx;
 }
 
 /* get_evidence does the TLS connection and the GetEvidence request. */
-static int get_evidence(const char *cmd, const struct snap_remote *rm, struct cvm_ratls_verifier *v,
+static int get_evidence(const char *cmd, const struct snap_remote *rm, struct peer_check *pc,
                         struct snap_evidence *e)
 {
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	X509 *peer = NULL;
-	unsigned char *spki = NULL;
 	char hex[2 * SNAP_NONCE_LEN + 1], body[128], req[1024];
 	double t0;
-	int fd = -1, status = 0, n, r, rc = CLI_EXIT_ERROR;
+	int fd = -1, status = 0, r, rc = CLI_EXIT_ERROR;
 
 	t0 = now_ms();
-	r = cvm_tls_client_ctx_new(v, NULL, NULL, &ctx);
-	if (r != CVM_OK) {
-		cli_err(cmd, "cannot make the TLS context: %s", cvm_strerror(r));
+	pc->rc = -1; /* the check has not run */
+	ctx = client_ctx(pc);
+	if (ctx == NULL) {
+		cli_err(cmd, "cannot make the TLS context");
 		goto out;
 	}
 	fd = dial(cmd, rm);
@@ -306,27 +475,18 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct cv
 		cli_err(cmd, "out of memory");
 		goto out;
 	}
-	if (SSL_connect(ssl) != 1) {
-		const char *pe = cvm_tls_peer_error(ssl);
+	if (SSL_connect(ssl) != 1 || pc->rc != CLI_EXIT_OK) {
 		unsigned long le = ERR_peek_error();
 
-		if (pe != NULL) {
-			(void)snprintf(e->rejected, sizeof(e->rejected), "%s", pe);
-			rc = CLI_EXIT_REJECTED;
-		} else {
+		if (pc->rc == CLI_EXIT_REJECTED)
+			rc = CLI_EXIT_REJECTED; /* why: in e->rejected */
+		else if (pc->rc < 0)
 			cli_err(cmd, "TLS 1.3 handshake with %s failed: %s", rm->url,
 			        le != 0 ? ERR_reason_error_string(le) : "the connection closed");
-		}
+		/* else the check printed why it could not run */
 		ERR_clear_error();
 		goto out;
 	}
-	peer = SSL_get1_peer_certificate(ssl);
-	n = peer != NULL ? i2d_PUBKEY(X509_get0_pubkey(peer), &spki) : -1;
-	if (n <= 0) {
-		cli_err(cmd, "cannot read the peer's public key");
-		goto out;
-	}
-	cvm_sha256(spki, (size_t)n, e->agent_key);
 	e->t_handshake = now_ms() - t0;
 
 	t0 = now_ms();
@@ -359,8 +519,6 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct cv
 	}
 	rc = CLI_EXIT_OK;
 out:
-	OPENSSL_free(spki);
-	X509_free(peer);
 	if (ssl != NULL)
 		(void)SSL_shutdown(ssl);
 	SSL_free(ssl);
@@ -371,12 +529,200 @@ out:
 	return rc;
 }
 
+/* ---- the SEV-SNP certificate table ----------------------------------------- */
+
+/* The certificate table the host hands to an SEV-SNP guest with its report
+ * (AMD's GHCB specification, the extended guest request; cvm-agentd passes
+ * it on as the bundle's "snp_cert_table"): entries of a 16-byte GUID (in
+ * its text's byte order), a u32le offset and a u32le length, both from the
+ * table's start, ended by an entry of zeros. The host chooses every byte:
+ * what it names is a candidate chain, trusted only when it verifies up to
+ * the pinned ARK (cvm_verify_snp_report, through o->root_der). */
+#define CERT_TABLE_ENTRIES_MAX 16u
+#define CERT_TABLE_CERT_MAX ((size_t)16 * 1024)
+
+enum table_role { ROLE_VCEK, ROLE_VLEK, ROLE_ASK, ROLE_ARK, ROLE_COUNT };
+
+static const struct {
+	uint8_t guid[16];
+	enum table_role role;
+	const char *name;
+} table_guids[] = {
+    {{0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd},
+     ROLE_VCEK,
+     "VCEK"},
+    {{0xa8, 0x07, 0x4b, 0xc2, 0xa2, 0x5a, 0x48, 0x3e, 0xaa, 0xe6, 0x39, 0xc0, 0x45, 0xa0, 0xb8, 0xa1},
+     ROLE_VLEK,
+     "VLEK"},
+    {{0x4a, 0xb7, 0xb3, 0x79, 0xbb, 0xac, 0x4f, 0xe4, 0xa0, 0x2f, 0x05, 0xae, 0xf3, 0x27, 0xc7, 0x82},
+     ROLE_ASK,
+     "ASK"},
+    {{0xc0, 0xb4, 0x06, 0xa4, 0xa8, 0x03, 0x49, 0x52, 0x97, 0x43, 0x3f, 0xb6, 0x01, 0x4c, 0xd0, 0xae},
+     ROLE_ARK,
+     "ARK"},
+};
+
+/* table_read finds the certificates of the table's known GUIDs: spans of
+ * the `len` bytes at `t`, one per role (empty when absent). Unknown GUIDs
+ * are skipped; a role named twice, an entry outside the table, more than
+ * CERT_TABLE_ENTRIES_MAX entries or no terminator is an error (`why`). */
+static bool table_read(const uint8_t *t, size_t len, struct cvm_rd spans[ROLE_COUNT], char *why,
+                       size_t why_len)
+{
+	struct cvm_rd r;
+
+	cvm_rd_init(&r, t, len);
+	for (size_t n = 0;; n++) {
+		struct cvm_rd whole, entry;
+		uint8_t guid[16];
+		uint32_t off, clen;
+		bool zero;
+
+		if (!cvm_rd_sub(&r, &entry, 24)) {
+			(void)snprintf(why, why_len, "it ends before its terminating entry of zeros");
+			return false;
+		}
+		zero = cvm_rd_all_zero(&entry);
+		if (!cvm_rd_copy(&entry, guid, sizeof(guid)) || !cvm_rd_u32le(&entry, &off) ||
+		    !cvm_rd_u32le(&entry, &clen))
+			return false; /* 24 bytes: never */
+		if (zero)
+			return true;
+		if (n == CERT_TABLE_ENTRIES_MAX) {
+			(void)snprintf(why, why_len, "more than %u entries", CERT_TABLE_ENTRIES_MAX);
+			return false;
+		}
+		for (size_t g = 0; g < sizeof(table_guids) / sizeof(table_guids[0]); g++) {
+			struct cvm_rd *span = &spans[table_guids[g].role];
+
+			if (memcmp(guid, table_guids[g].guid, sizeof(guid)) != 0)
+				continue;
+			if (span->len != 0) {
+				(void)snprintf(why, why_len, "it names the %s twice", table_guids[g].name);
+				return false;
+			}
+			cvm_rd_init(&whole, t, len);
+			if (clen == 0 || clen > CERT_TABLE_CERT_MAX || !cvm_rd_skip(&whole, off) ||
+			    !cvm_rd_sub(&whole, span, clen)) {
+				(void)snprintf(why, why_len,
+				               "the %s's entry (offset %" PRIu32 ", %" PRIu32
+				               " bytes) is empty, larger than %zu bytes or outside the table",
+				               table_guids[g].name, off, clen, CERT_TABLE_CERT_MAX);
+				return false;
+			}
+		}
+	}
+}
+
+static int copy_into(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len)
+{
+	*dst = NULL;
+	*dst_len = 0;
+	if (p == NULL || len == 0)
+		return CVM_OK;
+	*dst = malloc(len);
+	if (*dst == NULL)
+		return CVM_E_NOMEM;
+	memcpy(*dst, p, len);
+	*dst_len = len;
+	return CVM_OK;
+}
+
+/* table_collateral makes the AMD collateral of an SEV-SNP bundle that
+ * carries a certificate table: the table's VCEK (or VLEK), ASK and ARK, each
+ * in place of the one in `base` (the folder's or the cache's), and the rest
+ * of `base` (the CRL above all, which no table carries). *out is NULL when
+ * the bundle has no table. */
+static int table_collateral(const struct snap_evidence *e, const struct cvm_amd_collateral *base,
+                            struct cvm_amd_collateral **out, char *why, size_t why_len)
+{
+	struct cvm_rd spans[ROLE_COUNT];
+	struct cvm_amd_collateral *c = NULL;
+	json_error_t jerr;
+	json_t *doc = NULL, *v;
+	const char *hex;
+	uint8_t *table = NULL;
+	size_t hex_len, len;
+	int r = CVM_OK;
+
+	*out = NULL;
+	memset(spans, 0, sizeof(spans));
+	doc = json_loadb((const char *)e->bundle, e->bundle_len, JSON_REJECT_DUPLICATES, &jerr);
+	v = json_object_get(doc, "snp_cert_table");
+	if (v == NULL || json_is_null(v)) /* none: cvm_evidence_parse checked the rest */
+		goto out;
+	hex = json_string_value(v);
+	hex_len = json_string_length(v); /* not strlen: a JSON string may hold a NUL */
+	len = hex_len / 2;
+	if (hex == NULL || hex_len % 2 != 0 || len == 0 || len > CVM_TEE_AUX_MAX) {
+		(void)snprintf(why, why_len, "\"snp_cert_table\" is not 1 to %zu bytes of hex",
+		               CVM_TEE_AUX_MAX);
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	table = malloc(len);
+	if (table == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	if (cvm_hex_decode_exact(hex, hex_len, table, len) != CVM_OK) {
+		(void)snprintf(why, why_len, "\"snp_cert_table\" is not hex");
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	if (!table_read(table, len, spans, why, why_len)) {
+		char text[256];
+
+		(void)snprintf(text, sizeof(text), "%s", why);
+		(void)snprintf(why, why_len, "the certificate table: %s", text);
+		r = CVM_E_FORMAT;
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	/* A chain the table gives replaces the folder's or cache's part by part:
+	 * an ASK from the table goes with no cert_chain.pem of the base, whose
+	 * ASK it would compete with. */
+	r = spans[ROLE_VCEK].len != 0 || spans[ROLE_VLEK].len != 0
+	        ? copy_into(&c->vcek, &c->vcek_len, spans[ROLE_VCEK].p, spans[ROLE_VCEK].len)
+	        : copy_into(&c->vcek, &c->vcek_len, base->vcek, base->vcek_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_VCEK].len != 0 || spans[ROLE_VLEK].len != 0
+		        ? copy_into(&c->vlek, &c->vlek_len, spans[ROLE_VLEK].p, spans[ROLE_VLEK].len)
+		        : copy_into(&c->vlek, &c->vlek_len, base->vlek, base->vlek_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_ASK].len != 0
+		        ? copy_into(&c->ask, &c->ask_len, spans[ROLE_ASK].p, spans[ROLE_ASK].len)
+		        : copy_into(&c->ask, &c->ask_len, base->ask, base->ask_len);
+	if (r == CVM_OK && spans[ROLE_ASK].len == 0)
+		r = copy_into(&c->cert_chain, &c->cert_chain_len, base->cert_chain, base->cert_chain_len);
+	if (r == CVM_OK)
+		r = copy_into(&c->asvk, &c->asvk_len, base->asvk, base->asvk_len);
+	if (r == CVM_OK)
+		r = spans[ROLE_ARK].len != 0
+		        ? copy_into(&c->ark, &c->ark_len, spans[ROLE_ARK].p, spans[ROLE_ARK].len)
+		        : copy_into(&c->ark, &c->ark_len, base->ark, base->ark_len);
+	if (r == CVM_OK)
+		r = copy_into(&c->crl, &c->crl_len, base->crl, base->crl_len);
+	if (r != CVM_OK)
+		goto out;
+	*out = c;
+	c = NULL; /* transferred */
+out:
+	cvm_amd_collateral_free(c);
+	free(table);
+	json_decref(doc);
+	return r;
+}
+
 int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
                struct snap_evidence *e)
 {
-	struct cvm_dcap_collateral *dcap = NULL;
-	struct cvm_ratls_verifier_opts o;
-	struct cvm_ratls_verifier *v = NULL;
+	struct peer_check pc;
+	struct cvm_amd_collateral *table_amd = NULL;
 	struct cvm_evidence_opts eo;
 	uint8_t *root = NULL;
 	size_t root_len = 0;
@@ -385,24 +731,22 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
 	int r, rc;
 
 	memset(e, 0, sizeof(*e));
+	memset(&pc, 0, sizeof(pc));
 	cvm_report_init(&e->rep);
 	e->verdict = CVM_E_INTERNAL;
-	rc = load_trust(cmd, rm, &dcap, &root, &root_len);
-	if (rc != CLI_EXIT_OK)
-		goto out;
-	memset(&o, 0, sizeof(o));
-	o.policy = policy;
-	o.dcap = dcap;
-	o.intel_root_der = root;
-	o.intel_root_der_len = root_len;
-	o.require_system_key = true; /* the agent's identity key, as RTMR3 recorded it */
-	r = cvm_ratls_verifier_new(&o, rm->at, &v);
-	if (r != CVM_OK) {
-		cli_err(cmd, "the collateral in '%s/tdx' does not verify against %s: %s", rm->collateral,
-		        root != NULL ? "the --root given" : "Intel's root CA", cvm_strerror(r));
-		rc = cli_exit_for(r);
-		goto out;
+	if (rm->root != NULL) {
+		rc = cli_load_cert(cmd, "--root certificate", rm->root, &root, &root_len);
+		if (rc != CLI_EXIT_OK)
+			goto out;
 	}
+	pc.cmd = cmd;
+	pc.rm = rm;
+	pc.coll = rm->coll;
+	pc.coll.per_platform = true;
+	pc.policy = policy;
+	pc.root = root;
+	pc.root_len = root_len;
+	pc.e = e;
 	r = cvm_random_bytes(e->nonce, sizeof(e->nonce)); /* fresh, never zero or reused */
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot draw a random nonce: %s", cvm_strerror(r));
@@ -410,7 +754,12 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
 		goto out;
 	}
 	e->t_setup = now_ms() - t0;
-	rc = get_evidence(cmd, rm, v, e);
+	/* The handshake's certificate check loads the collateral (from the
+	 * folder or the cache) of the certificate's quote or report: that is
+	 * cvmkit's setup work too, and is counted in the handshake. */
+	rc = get_evidence(cmd, rm, &pc, e);
+	e->from_cache = pc.coll.from_cache;
+	e->coll_info = pc.coll.info;
 	if (rc != CLI_EXIT_OK)
 		goto out;
 
@@ -428,25 +777,46 @@ int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_p
 	memset(&eo, 0, sizeof(eo));
 	eo.nonce = e->nonce;
 	eo.nonce_len = sizeof(e->nonce);
-	eo.dcap = dcap;
+	eo.dcap = pc.dcap;
+	eo.amd = pc.amd;
 	eo.root_der = root;
 	eo.root_der_len = root_len;
 	eo.at = rm->at;
 	eo.policy = policy;
 	eo.require_tpm = true;
 	eo.require_ima = true;
-	if (cvm_evidence_platform(e->ev) != CVM_EVIDENCE_TDX) {
+	if (cvm_evidence_platform(e->ev) != e->platform) {
+		/* The bundle must come from the TEE the certificate does: its
+		 * collateral is the certificate's. */
 		cvm_report_add(&e->rep, "evidence.platform", false,
-		               "SEV-SNP evidence: cvm snapshot and cvm verify take TDX only for now");
-		e->verdict = CVM_E_UNSUPPORTED;
+		               "the bundle's evidence is %s, the agent's certificate's is %s",
+		               cvm_evidence_platform(e->ev) == CVM_EVIDENCE_SNP ? "SEV-SNP" : "TDX",
+		               e->platform == CVM_EVIDENCE_SNP ? "SEV-SNP" : "TDX");
+		e->verdict = CVM_E_MISMATCH;
 	} else {
-		e->verdict = cvm_evidence_verify(e->ev, &eo, &e->rep, &e->res);
+		r = e->platform == CVM_EVIDENCE_SNP
+		        ? table_collateral(e, pc.amd, &table_amd, why, sizeof(why))
+		        : CVM_OK;
+		if (r != CVM_OK) {
+			cvm_report_add(&e->rep, "evidence.snp_cert_table", false, "%s", why);
+			e->verdict = r;
+		} else {
+			if (table_amd != NULL) {
+				eo.amd = table_amd;
+				cvm_report_add(
+				    &e->rep, "evidence.snp_cert_table", true,
+				    "the report's certificate table gives its AMD chain, trusted only as "
+				    "far as it verifies to the pinned ARK");
+			}
+			e->verdict = cvm_evidence_verify(e->ev, &eo, &e->rep, &e->res);
+		}
 	}
 	e->simulated = cvm_evidence_claims_simulated(e->ev) || cvm_tee_is_simulated_root(root, root_len);
 	e->t_verify = now_ms() - t0;
 out:
-	cvm_ratls_verifier_free(v);
-	cvm_dcap_collateral_free(dcap);
+	cvm_amd_collateral_free(table_amd);
+	cvm_dcap_collateral_free(pc.dcap);
+	cvm_amd_collateral_free(pc.amd);
 	free(root);
 	return rc;
 }
@@ -585,10 +955,65 @@ static json_t *ak_public(const struct snap_evidence *e)
 	return out;
 }
 
+/* tee_tdx fills the "tee" section of TDX evidence: the launch and boot
+ * registers, and the keys RTMR3 recorded. */
+static int tee_tdx(json_t *tee, const struct snap_evidence *e)
+{
+	const struct cvm_tdx_report *td = &e->res.dcap.quote.body.td;
+	int bad = 0;
+
+	bad |= out_jset_hex(tee, "mrtd", td->mr_td, sizeof(td->mr_td));
+	for (size_t i = 0; i < 3; i++) {
+		char k[8];
+
+		(void)snprintf(k, sizeof(k), "rtmr%zu", i);
+		bad |= out_jset_hex(tee, k, td->rtmr[i], sizeof(td->rtmr[i]));
+	}
+	bad |= out_jset_hex(tee, "agent_key_sha256", e->agent_key, sizeof(e->agent_key));
+	bad |= out_jset_hex(tee, "tpm_ak_name", e->res.ak_name, e->res.ak_name_len);
+	return bad;
+}
+
+/* tee_snp fills the "tee" section of SEV-SNP evidence: what identifies the
+ * guest in the verified report, and the two keys its report_data binds (no
+ * register records them on SEV-SNP). */
+static int tee_snp(json_t *tee, const struct snap_evidence *e)
+{
+	const struct cvm_snp_report *r = &e->res.amd.report;
+	const struct cvm_snp_tcb *t = &e->res.amd.reported_tcb;
+	json_t *tcb = json_object();
+	uint8_t raw[8];
+	int bad = tcb == NULL;
+
+	bad |= out_jset_hex(tee, "measurement", r->measurement, sizeof(r->measurement));
+	bad |= out_jset_hex(tee, "host_data", r->host_data, sizeof(r->host_data));
+	bad |= out_jset_hex(tee, "id_key_digest", r->id_key_digest, sizeof(r->id_key_digest));
+	bad |= out_jset_hex(tee, "author_key_digest", r->author_key_digest, sizeof(r->author_key_digest));
+	bad |= out_jset_hex(tee, "family_id", r->family_id, sizeof(r->family_id));
+	bad |= out_jset_hex(tee, "image_id", r->image_id, sizeof(r->image_id));
+	bad |= out_jset_int(tee, "policy", (long long)r->policy);
+	bad |= out_jset_int(tee, "guest_svn", (long long)r->guest_svn);
+	bad |= out_jset(tee, "reported_tcb", tcb);
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(t->raw >> (8 * i));
+	bad |= out_jset_hex(tcb, "raw", raw, sizeof(raw));
+	bad |= out_jset_int(tcb, "bootloader", t->bootloader);
+	bad |= out_jset_int(tcb, "tee", t->tee);
+	bad |= out_jset_int(tcb, "snp", t->snp);
+	bad |= out_jset_int(tcb, "microcode", t->microcode);
+	if (t->has_fmc)
+		bad |= out_jset_int(tcb, "fmc", t->fmc);
+	bad |= out_jset_str(tee, "signer", e->res.amd.signer == CVM_SNP_SIGNER_VLEK ? "vlek" : "vcek");
+	bad |= out_jset_hex(tee, "agent_key_sha256", e->agent_key, sizeof(e->agent_key));
+	bad |= out_jset_hex(tee, "tpm_ak_name", e->res.ak_name, e->res.ak_name_len);
+	bad |= out_jset_str(tee, "key_binding", "report_data");
+	return bad;
+}
+
 json_t *snap_document(const struct snap_remote *rm, const struct snap_evidence *e, json_t *policy_doc,
                       char *why, size_t why_len)
 {
-	const struct cvm_tdx_report *td = &e->res.dcap.quote.body.td;
+	bool is_snp = e->platform == CVM_EVIDENCE_SNP;
 	const struct cvm_tpm_pcrs *pcrs = cvm_evidence_pcrs(e->ev);
 	json_t *d = json_object(), *taken = json_object(), *tee = json_object(), *tcb = json_object();
 	json_t *tpm = json_object(), *banks = json_object(), *ima = json_object(), *entries;
@@ -616,19 +1041,13 @@ json_t *snap_document(const struct snap_remote *rm, const struct snap_evidence *
 	bad |= out_jset_int(taken, "tpm_restart_count", (long long)e->res.tpm.attest.restart_count);
 	bad |= out_jset_int(taken, "ima_quoted_entries", (long long)e->res.ima_quoted_entries);
 	bad |= out_jset(d, "simulated", json_boolean(e->simulated));
-	bad |= out_jset_str(d, "platform", "tdx");
+	bad |= out_jset_str(d, "platform", is_snp ? "snp" : "tdx");
 	bad |= out_jset(d, "tee", tee);
-	bad |= out_jset_hex(tee, "mrtd", td->mr_td, sizeof(td->mr_td));
-	for (size_t i = 0; i < 3; i++) {
-		char k[8];
-
-		(void)snprintf(k, sizeof(k), "rtmr%zu", i);
-		bad |= out_jset_hex(tee, k, td->rtmr[i], sizeof(td->rtmr[i]));
-	}
-	bad |= out_jset_hex(tee, "agent_key_sha256", e->agent_key, sizeof(e->agent_key));
-	bad |= out_jset_hex(tee, "tpm_ak_name", e->res.ak_name, e->res.ak_name_len);
+	bad |= is_snp ? tee_snp(tee, e) : tee_tdx(tee, e);
 	bad |= out_jset(d, "tcb", tcb);
-	bad |= out_jset_str(tcb, "status", cvm_tcb_status_name(e->res.dcap.tcb_status));
+	/* SEV-SNP: AMD's checks (chain, CRL, signature, the reported TCB
+	 * against the VCEK's) all passed, as cvm quote verify says it. */
+	bad |= out_jset_str(tcb, "status", is_snp ? "UpToDate" : cvm_tcb_status_name(e->res.dcap.tcb_status));
 	bad |= out_jset(tcb, "policy", policy_doc != NULL ? json_incref(policy_doc) : json_null());
 	bad |= out_jset(d, "tpm", tpm);
 	bad |= out_jset_hex(tpm, "ak_name", e->res.ak_name, e->res.ak_name_len);
@@ -681,6 +1100,71 @@ static bool is_hex(json_t *v, size_t min_len, size_t max_len)
 	return true;
 }
 
+static bool is_uint(json_t *v, json_int_t max)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max;
+}
+
+/* snp_tee_ok checks the "tee" section of an SEV-SNP snapshot: every field
+ * tee_snp writes, with its type and length. */
+static bool snp_tee_ok(json_t *tee, char *why, size_t why_len)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} hex[] = {{"measurement", 48}, {"host_data", 32}, {"id_key_digest", 48},   {"author_key_digest", 48},
+	           {"family_id", 16},   {"image_id", 16},  {"agent_key_sha256", 32}};
+	static const char *const tcb_parts[] = {"bootloader", "tee", "snp", "microcode"};
+	json_t *tcb = json_object_get(tee, "reported_tcb"), *fmc;
+	const char *signer = json_string_value(json_object_get(tee, "signer")), *binding;
+
+	for (size_t i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
+		if (!is_hex(json_object_get(tee, hex[i].name), hex[i].len, hex[i].len)) {
+			(void)snprintf(why, why_len, "\"tee.%s\" is not %zu bytes of hex (SEV-SNP)",
+			               hex[i].name, hex[i].len);
+			return false;
+		}
+	}
+	if (!is_uint(json_object_get(tee, "policy"), INT64_MAX) ||
+	    !is_uint(json_object_get(tee, "guest_svn"), UINT32_MAX)) {
+		(void)snprintf(
+		    why, why_len,
+		    "\"tee.policy\" and \"tee.guest_svn\" must be non-negative integers (SEV-SNP)");
+		return false;
+	}
+	if (signer == NULL || (strcmp(signer, "vcek") != 0 && strcmp(signer, "vlek") != 0)) {
+		(void)snprintf(why, why_len, "\"tee.signer\" is neither \"vcek\" nor \"vlek\"");
+		return false;
+	}
+	if (!is_hex(json_object_get(tcb, "raw"), 8, 8)) {
+		(void)snprintf(why, why_len, "\"tee.reported_tcb.raw\" is not 8 bytes of hex");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(tcb_parts) / sizeof(tcb_parts[0]); i++) {
+		if (!is_uint(json_object_get(tcb, tcb_parts[i]), 255)) {
+			(void)snprintf(why, why_len, "\"tee.reported_tcb.%s\" is not an SVN (0..255)",
+			               tcb_parts[i]);
+			return false;
+		}
+	}
+	fmc = json_object_get(tcb, "fmc");
+	if (fmc != NULL && !is_uint(fmc, 255)) {
+		(void)snprintf(why, why_len, "\"tee.reported_tcb.fmc\" is not an SVN (0..255)");
+		return false;
+	}
+	if (!is_hex(json_object_get(tee, "tpm_ak_name"), 2, CVM_TPM_NAME_MAX)) {
+		(void)snprintf(why, why_len, "\"tee.tpm_ak_name\" is not a TPM Name in hex");
+		return false;
+	}
+	binding = json_string_value(json_object_get(tee, "key_binding"));
+	if (binding == NULL || strcmp(binding, "report_data") != 0) {
+		(void)snprintf(why, why_len,
+		               "\"tee.key_binding\" is not \"report_data\" (the only binding SEV-SNP has)");
+		return false;
+	}
+	return true;
+}
+
 json_t *snap_load(const char *path, char *why, size_t why_len)
 {
 	json_t *d = NULL, *tee, *tpm, *pcrs, *ima, *ent, *v;
@@ -712,18 +1196,23 @@ json_t *snap_load(const char *path, char *why, size_t why_len)
 		goto bad;
 	}
 	v = json_object_get(d, "platform");
-	if (!json_is_string(v) || strcmp(json_string_value(v), "tdx") != 0) {
-		(void)snprintf(why, why_len, "\"platform\" is not \"tdx\"");
-		goto bad;
-	}
 	tee = json_object_get(d, "tee");
-	if (!is_hex(json_object_get(tee, "mrtd"), 48, 48) || !is_hex(json_object_get(tee, "rtmr0"), 48, 48) ||
-	    !is_hex(json_object_get(tee, "rtmr1"), 48, 48) ||
-	    !is_hex(json_object_get(tee, "rtmr2"), 48, 48) ||
-	    !is_hex(json_object_get(tee, "agent_key_sha256"), 32, 32)) {
-		(void)snprintf(why, why_len,
-		               "\"tee\" needs mrtd, rtmr0..2 (48 bytes of hex) and agent_key_sha256 "
-		               "(32 bytes)");
+	if (json_is_string(v) && strcmp(json_string_value(v), "tdx") == 0) {
+		if (!is_hex(json_object_get(tee, "mrtd"), 48, 48) ||
+		    !is_hex(json_object_get(tee, "rtmr0"), 48, 48) ||
+		    !is_hex(json_object_get(tee, "rtmr1"), 48, 48) ||
+		    !is_hex(json_object_get(tee, "rtmr2"), 48, 48) ||
+		    !is_hex(json_object_get(tee, "agent_key_sha256"), 32, 32)) {
+			(void)snprintf(why, why_len,
+			               "\"tee\" needs mrtd, rtmr0..2 (48 bytes of hex) and agent_key_sha256 "
+			               "(32 bytes)");
+			goto bad;
+		}
+	} else if (json_is_string(v) && strcmp(json_string_value(v), "snp") == 0) {
+		if (!snp_tee_ok(tee, why, why_len))
+			goto bad;
+	} else {
+		(void)snprintf(why, why_len, "\"platform\" is neither \"tdx\" nor \"snp\"");
 		goto bad;
 	}
 	tpm = json_object_get(d, "tpm");
@@ -786,30 +1275,38 @@ const char *snap_entry_key(json_t *entry, char *buf, size_t cap)
 
 /* ---- cvm snapshot (take) -------------------------------------------------------- */
 
-enum { OPT_URL = 0x200, OPT_COLLATERAL, OPT_ROOT, OPT_POLICY, OPT_AT };
+enum { OPT_URL = 0x200, OPT_ROOT, OPT_POLICY, OPT_AT };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: cvm snapshot --url https://HOST:PORT -o FILE --collateral DIR [--root CERT]\n"
-	        "                    [--policy FILE] [--at UNIX_SECONDS]\n"
-	        "       cvm snapshot show FILE [--json]\n"
-	        "       cvm snapshot diff A B\n"
-	        "\n"
-	        "Records what a known-good VM looks like, from evidence cvm-agentd serves on its RA-TLS\n"
-	        "listener: connects (the certificate key must be the one the agent recorded in RTMR3),\n"
-	        "asks GetEvidence with a fresh random nonce, verifies it fully (TDX quote and policy, the\n"
-	        "binding, the event log, the TPM quote and its AK, the IMA prefix PCR 10 covers) and\n"
-	        "writes the snapshot (docs/cli/cvm-snapshot.md) that cvm verify checks the VM against.\n"
-	        "  --url https://HOST:PORT  the agent's TLS listener\n"
-	        "  -o, --out FILE           where to write the snapshot (JSON)\n"
-	        "  --collateral DIR         a folder holding tdx/ (a simulator's DIR/collateral)\n"
-	        "  --root CERT              Intel's root CA to anchor in (default: Intel's own)\n"
-	        "  --policy FILE            appraisal policy (docs/policy.md); recorded in the snapshot\n"
-	        "  --at UNIX_SECONDS        verification time (default: now)\n"
-	        "show   prints a summary of a snapshot\n"
-	        "diff   prints what differs between two snapshots; exit 1 when they differ\n"
-	        "Exit codes: 0 ok, 1 error (or diff: different), 2 usage, 3 evidence rejected.\n");
+	fprintf(
+	    f,
+	    "usage: cvm snapshot --url https://HOST:PORT -o FILE [--collateral DIR] [--root CERT]\n"
+	    "                    [--policy FILE] [--at UNIX_SECONDS]\n"
+	    "                    [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
+	    "                    [--refresh] [--refresh-after S] [--timeout MS] [--product NAME]\n"
+	    "       cvm snapshot show FILE [--json]\n"
+	    "       cvm snapshot diff A B\n"
+	    "\n"
+	    "Records what a known-good VM looks like, from evidence cvm-agentd serves on its RA-TLS\n"
+	    "listener: connects (TDX: the certificate key must be the one the agent recorded in RTMR3;\n"
+	    "SEV-SNP: the certificate's report must bind it), asks GetEvidence with a fresh random\n"
+	    "nonce, verifies it fully (TDX quote or SEV-SNP report and policy, the binding, the event\n"
+	    "log, the TPM quote and its AK, the IMA prefix PCR 10 covers) and writes the snapshot\n"
+	    "(docs/cli/cvm-snapshot.md) that cvm verify checks the VM against.\n"
+	    "  --url https://HOST:PORT  the agent's TLS listener\n"
+	    "  -o, --out FILE           where to write the snapshot (JSON)\n"
+	    "  --collateral DIR         a folder holding tdx/ and/or snp/ (a simulator's DIR/collateral),\n"
+	    "                           or the one platform's files; without it, the collateral cache\n"
+	    "  --cache DIR, --intel-url, --amd-url, --offline, --refresh, --refresh-after S,\n"
+	    "  --timeout MS, --product NAME: the cache, as in 'cvm help quote'\n"
+	    "  --root CERT              the anchor: Intel's root CA (TDX) or the ARK (SEV-SNP) to pin\n"
+	    "                           (default: Intel's own, AMD's built-in ARKs)\n"
+	    "  --policy FILE            appraisal policy (docs/policy.md); recorded in the snapshot\n"
+	    "  --at UNIX_SECONDS        verification time (default: now)\n"
+	    "show   prints a summary of a snapshot\n"
+	    "diff   prints what differs between two snapshots; exit 1 when they differ\n"
+	    "Exit codes: 0 ok, 1 error (or diff: different), 2 usage, 3 evidence rejected.\n");
 }
 
 int snap_load_policy(const char *cmd, const char *path, struct cvm_policy *p, json_t **doc)
@@ -833,15 +1330,17 @@ int snap_load_policy(const char *cmd, const char *path, struct cvm_policy *p, js
 	return CLI_EXIT_OK;
 }
 
+static const char *sget(json_t *d, const char *a, const char *b);
+
 static int snapshot_take(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"url", required_argument, NULL, OPT_URL},
 	    {"out", required_argument, NULL, 'o'},
-	    {"collateral", required_argument, NULL, OPT_COLLATERAL},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"at", required_argument, NULL, OPT_AT},
+	    CLI_COLL_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct snap_remote rm;
@@ -852,7 +1351,7 @@ static int snapshot_take(int argc, char **argv)
 	char why[512] = "", reason[1024];
 	char *text = NULL;
 	bool at_set = false;
-	int c, rc = CLI_EXIT_ERROR;
+	int c, k, rc = CLI_EXIT_ERROR;
 
 	memset(&rm, 0, sizeof(rm));
 	opterr = 0;
@@ -863,15 +1362,17 @@ static int snapshot_take(int argc, char **argv)
 			break;
 		if (cli_common_option(c))
 			continue;
+		k = cli_coll_option(CMD, &rm.coll, c, optarg);
+		if (k < 0)
+			return CLI_EXIT_USAGE;
+		if (k > 0)
+			continue;
 		switch (c) {
 		case OPT_URL:
 			rm.url = optarg;
 			break;
 		case 'o':
 			out_path = optarg;
-			break;
-		case OPT_COLLATERAL:
-			rm.collateral = optarg;
 			break;
 		case OPT_ROOT:
 			rm.root = optarg;
@@ -895,11 +1396,14 @@ static int snapshot_take(int argc, char **argv)
 		}
 	}
 	cli_apply_verbosity();
-	if (optind != argc || rm.url == NULL || out_path == NULL || rm.collateral == NULL) {
-		cli_err(CMD, "usage: cvm snapshot --url https://HOST:PORT -o FILE --collateral DIR [options] "
-		             "(--collateral is required for now: the collateral cache is not used yet)");
+	if (optind != argc || rm.url == NULL || out_path == NULL) {
+		cli_err(CMD,
+		        "usage: cvm snapshot --url https://HOST:PORT -o FILE [--collateral DIR | --cache DIR "
+		        "...] [options]");
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_coll_check(CMD, &rm.coll) != CLI_EXIT_OK)
+		return CLI_EXIT_USAGE;
 	if (!snap_parse_url(&rm)) {
 		cli_err(CMD, "--url '%s' is not https://HOST:PORT", rm.url);
 		return CLI_EXIT_USAGE;
@@ -923,7 +1427,7 @@ static int snapshot_take(int argc, char **argv)
 	if (e->simulated)
 		fprintf(stderr, "%s\n", CVM_TEE_SIMULATED_BANNER);
 	if (e->verdict != CVM_OK) {
-		out_verdict_reason(&e->rep, e->verdict, reason, sizeof(reason));
+		snap_verdict_reason(e, rm.root != NULL, reason, sizeof(reason));
 		cli_err(CMD, "the evidence of %s is rejected, no snapshot written: %s", rm.url, reason);
 		rc = cli_exit_for(e->verdict);
 		goto out;
@@ -940,11 +1444,14 @@ static int snapshot_take(int argc, char **argv)
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}
+	if (e->from_cache && !cli_opts.quiet)
+		cli_cache_info_text(&e->coll_info);
 	if (!cli_opts.quiet)
 		printf(
-		    "snapshot of %s written to %s: TDX, TCB %s, AK %s, %zu boot PCRs, %zu IMA (path, digest) "
+		    "snapshot of %s written to %s: %s, TCB %s, AK %s, %zu boot PCRs, %zu IMA (path, digest) "
 		    "pairs from %llu quoted entries\n",
-		    rm.url, out_path, cvm_tcb_status_name(e->res.dcap.tcb_status),
+		    rm.url, out_path, e->platform == CVM_EVIDENCE_SNP ? "SEV-SNP" : "TDX",
+		    sget(doc, "tcb", "status"),
 		    json_string_value(json_object_get(json_object_get(doc, "tpm"), "ak_name")),
 		    json_object_size(
 		        json_object_get(json_object_get(json_object_get(doc, "tpm"), "pcrs"), "sha256")),
@@ -976,6 +1483,33 @@ static const char *sget(json_t *d, const char *a, const char *b)
 
 	out_sanitize(s != NULL ? s : "(none)", out, sizeof(bufs[0]));
 	return out;
+}
+
+/* show_snp prints the "tee" section of an SEV-SNP snapshot (snap_load
+ * checked every field's type). */
+static void show_snp(json_t *d)
+{
+	json_t *tee = json_object_get(d, "tee"), *tcb = json_object_get(tee, "reported_tcb");
+
+	printf("platform: snp\n  measurement       %s\n  host_data         %s\n",
+	       sget(d, "tee", "measurement"), sget(d, "tee", "host_data"));
+	printf("  id_key_digest     %s\n  author_key_digest %s\n", sget(d, "tee", "id_key_digest"),
+	       sget(d, "tee", "author_key_digest"));
+	printf("  family_id         %s\n  image_id          %s\n", sget(d, "tee", "family_id"),
+	       sget(d, "tee", "image_id"));
+	printf("  policy 0x%llx, guest_svn %lld, signed by a %s\n",
+	       (unsigned long long)json_integer_value(json_object_get(tee, "policy")),
+	       (long long)json_integer_value(json_object_get(tee, "guest_svn")),
+	       strcmp(sget(d, "tee", "signer"), "vlek") == 0 ? "VLEK" : "VCEK");
+	printf("  reported TCB %s: bootloader %lld, tee %lld, snp %lld, microcode %lld",
+	       sget(tcb, "raw", NULL), (long long)json_integer_value(json_object_get(tcb, "bootloader")),
+	       (long long)json_integer_value(json_object_get(tcb, "tee")),
+	       (long long)json_integer_value(json_object_get(tcb, "snp")),
+	       (long long)json_integer_value(json_object_get(tcb, "microcode")));
+	if (json_object_get(tcb, "fmc") != NULL)
+		printf(", fmc %lld", (long long)json_integer_value(json_object_get(tcb, "fmc")));
+	printf("\n  agent key (SHA-256 of its SPKI, bound by the certificate's report_data) %s\n",
+	       sget(d, "tee", "agent_key_sha256"));
 }
 
 static int snapshot_show(int argc, char **argv)
@@ -1020,10 +1554,15 @@ static int snapshot_show(int argc, char **argv)
 	       sget(d, "taken", "url"));
 	if (json_is_true(json_object_get(d, "simulated")))
 		printf("%s\n", CVM_TEE_SIMULATED_BANNER);
-	printf("platform: tdx\n  mrtd  %s\n  rtmr0 %s\n  rtmr1 %s\n  rtmr2 %s\n", sget(d, "tee", "mrtd"),
-	       sget(d, "tee", "rtmr0"), sget(d, "tee", "rtmr1"), sget(d, "tee", "rtmr2"));
-	printf("  agent key (SHA-256 of its SPKI, recorded in RTMR3) %s\n",
-	       sget(d, "tee", "agent_key_sha256"));
+	if (strcmp(sget(d, "platform", NULL), "snp") == 0)
+		show_snp(d);
+	else {
+		printf("platform: tdx\n  mrtd  %s\n  rtmr0 %s\n  rtmr1 %s\n  rtmr2 %s\n",
+		       sget(d, "tee", "mrtd"), sget(d, "tee", "rtmr0"), sget(d, "tee", "rtmr1"),
+		       sget(d, "tee", "rtmr2"));
+		printf("  agent key (SHA-256 of its SPKI, recorded in RTMR3) %s\n",
+		       sget(d, "tee", "agent_key_sha256"));
+	}
 	printf("tcb: status %s, policy %s\n", sget(d, "tcb", "status"),
 	       json_is_object(json_object_get(json_object_get(d, "tcb"), "policy")) ? "from a file (recorded)"
 	                                                                            : "the strict defaults");

@@ -1,7 +1,7 @@
 /* cvm verify: prove over the network that a running VM still matches its
  * snapshot.
  *
- *   cvm verify --url https://HOST:PORT --snapshot FILE --collateral DIR [--root CERT]
+ *   cvm verify --url https://HOST:PORT --snapshot FILE [--collateral DIR | --cache DIR ...] [--root CERT]
  *              [--policy FILE] [--at T] [--json] [-v]
  *
  * Always a fresh random nonce; the evidence is verified in full
@@ -29,7 +29,7 @@
 #define CHECKS_MAX 16u
 #define UNKNOWN_SHOWN_MAX 200u /* IMA entries printed; --json lists them all */
 
-enum { OPT_URL = 0x200, OPT_SNAPSHOT, OPT_COLLATERAL, OPT_ROOT, OPT_POLICY, OPT_AT };
+enum { OPT_URL = 0x200, OPT_SNAPSHOT, OPT_ROOT, OPT_POLICY, OPT_AT };
 
 struct check {
 	const char *name;
@@ -51,23 +51,31 @@ struct vctx {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: cvm verify --url https://HOST:PORT --snapshot FILE --collateral DIR [--root CERT]\n"
-	        "                  [--policy FILE] [--at UNIX_SECONDS] [--json] [-v]\n"
-	        "\n"
-	        "Proves that the VM behind cvm-agentd's TLS listener still matches the snapshot: a fresh\n"
-	        "random nonce; the TDX quote (policy, debug, TCB), the binding, the event log, the TPM\n"
-	        "quote and its AK (recorded in RTMR3, and the snapshot's), the IMA prefix PCR 10 covers,\n"
-	        "every IMA entry in the snapshot, the boot PCRs and TEE measurements equal to the\n"
-	        "snapshot's. A reboot since the snapshot is reported on its own line.\n"
-	        "  --url https://HOST:PORT  the agent's TLS listener\n"
-	        "  --snapshot FILE          the snapshot (cvm snapshot)\n"
-	        "  --collateral DIR         a folder holding tdx/ (a simulator's DIR/collateral)\n"
-	        "  --root CERT              Intel's root CA to anchor in (default: Intel's own)\n"
-	        "  --policy FILE            appraisal policy (default: the one the snapshot recorded)\n"
-	        "  --at UNIX_SECONDS        verification time (default: now)\n"
-	        "  -v                       the time of each step\n"
-	        "Exit codes: 0 every check passed, 1 error, 2 usage, 3 a check failed.\n");
+	fprintf(
+	    f,
+	    "usage: cvm verify --url https://HOST:PORT --snapshot FILE [--collateral DIR] [--root CERT]\n"
+	    "                  [--policy FILE] [--at UNIX_SECONDS] [--json] [-v]\n"
+	    "                  [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
+	    "                  [--refresh] [--refresh-after S] [--timeout MS] [--product NAME]\n"
+	    "\n"
+	    "Proves that the VM behind cvm-agentd's TLS listener still matches the snapshot: a fresh\n"
+	    "random nonce; the TDX quote or SEV-SNP report (policy, debug, TCB), the binding, the\n"
+	    "event log (TDX), the TPM quote and its AK (TDX: recorded in RTMR3; SEV-SNP: bound by the\n"
+	    "report; and the snapshot's), the IMA prefix PCR 10 covers, every IMA entry in the\n"
+	    "snapshot, the boot PCRs and TEE measurements equal to the snapshot's (a snapshot of the\n"
+	    "other platform is refused). A reboot since the snapshot is reported on its own line.\n"
+	    "  --url https://HOST:PORT  the agent's TLS listener\n"
+	    "  --snapshot FILE          the snapshot (cvm snapshot)\n"
+	    "  --collateral DIR         a folder holding tdx/ and/or snp/ (a simulator's DIR/collateral),\n"
+	    "                           or the one platform's files; without it, the collateral cache\n"
+	    "  --cache DIR, --intel-url, --amd-url, --offline, --refresh, --refresh-after S,\n"
+	    "  --timeout MS, --product NAME: the cache, as in 'cvm help quote'\n"
+	    "  --root CERT              the anchor: Intel's root CA (TDX) or the ARK (SEV-SNP) to pin\n"
+	    "                           (default: Intel's own, AMD's built-in ARKs)\n"
+	    "  --policy FILE            appraisal policy (default: the one the snapshot recorded)\n"
+	    "  --at UNIX_SECONDS        verification time (default: now)\n"
+	    "  -v                       the time of each step\n"
+	    "Exit codes: 0 every check passed, 1 error, 2 usage, 3 a check failed.\n");
 }
 
 static struct check *add(struct vctx *v, const char *name, bool ok, const char *fmt, ...)
@@ -106,6 +114,8 @@ static const char *culprit_of(const char *step)
 		return "nonce";
 	if (strcmp(step, "evidence.event_log") == 0)
 		return "event log";
+	if (strcmp(step, "evidence.snp_cert_table") == 0)
+		return "tee"; /* the report's chain */
 	if (strcmp(step, "evidence.ak_event") == 0)
 		return "tpm ak";
 	if (strncmp(step, "tpm", 3) == 0)
@@ -123,7 +133,7 @@ static void evidence_checks(struct vctx *v)
 {
 	const struct cvm_evidence_result *res = &v->e.res;
 	char reason[1024] = "";
-	bool failed = v->e.verdict != CVM_OK, blamed = false;
+	bool failed = v->e.verdict != CVM_OK, blamed = false, is_snp = v->e.platform == CVM_EVIDENCE_SNP;
 	const char *culprit = NULL;
 	struct {
 		const char *name;
@@ -132,7 +142,7 @@ static void evidence_checks(struct vctx *v)
 	} s[6];
 
 	if (failed) {
-		out_verdict_reason(&v->e.rep, v->e.verdict, reason, sizeof(reason));
+		snap_verdict_reason(&v->e, v->rm.root != NULL, reason, sizeof(reason));
 		culprit = culprit_of(v->e.rep.failed != NULL ? v->e.rep.failed->name : NULL);
 	}
 	s[0].name = "nonce";
@@ -141,17 +151,40 @@ static void evidence_checks(struct vctx *v)
 	               "a fresh random 32-byte nonce; the quote's report_data binds it and the AK");
 	s[1].name = "tee";
 	s[1].ok = res->tee_verified;
-	(void)snprintf(s[1].text, sizeof(s[1].text),
-	               "TDX quote verified by Intel's rules, TCB %s, accepted by the policy (debug rejected "
-	               "unless it allows it)",
-	               cvm_tcb_status_name(res->dcap.tcb_status));
+	if (is_snp)
+		(void)snprintf(
+		    s[1].text, sizeof(s[1].text),
+		    "SEV-SNP report verified by AMD's rules (chain to the pinned ARK, CRL, signature, "
+		    "reported TCB against the %s), accepted by the policy (debug rejected unless it "
+		    "allows it)",
+		    res->amd.signer == CVM_SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
+	else
+		(void)snprintf(s[1].text, sizeof(s[1].text),
+		               "TDX quote verified by Intel's rules, TCB %s, accepted by the policy (debug "
+		               "rejected unless it allows it)",
+		               cvm_tcb_status_name(res->dcap.tcb_status));
 	s[2].name = "event log";
-	s[2].ok = res->rtmrs_replayed;
-	(void)snprintf(s[2].text, sizeof(s[2].text), "%zu events replay to RTMR0..3", res->event_count);
 	s[3].name = "tpm ak";
-	s[3].ok = res->ak_recorded;
-	(void)snprintf(s[3].text, sizeof(s[3].text),
-	               "the AK is the one the system recorded in RTMR3 before any app event");
+	if (is_snp) {
+		/* No runtime register exists: there is no log to replay, and the
+		 * AK is anchored by the report_data binding alone (the agent's
+		 * caller rule, include/cvmkit/evidence.h). */
+		s[2].ok = res->tee_verified;
+		(void)snprintf(s[2].text, sizeof(s[2].text),
+		               "SEV-SNP has no runtime measurement register: no event log to replay (the "
+		               "launch measurement is the report's)");
+		s[3].ok = res->bound;
+		(void)snprintf(s[3].text, sizeof(s[3].text),
+		               "the report's report_data binds the AK (SEV-SNP: no register records it; only "
+		               "the agent and the uids its operator allows get raw report_data)");
+	} else {
+		s[2].ok = res->rtmrs_replayed;
+		(void)snprintf(s[2].text, sizeof(s[2].text), "%zu events replay to RTMR0..3",
+		               res->event_count);
+		s[3].ok = res->ak_recorded;
+		(void)snprintf(s[3].text, sizeof(s[3].text),
+		               "the AK is the one the system recorded in RTMR3 before any app event");
+	}
 	s[4].name = "tpm quote";
 	s[4].ok = res->tpm_verified;
 	(void)snprintf(s[4].text, sizeof(s[4].text), "signed by the AK over the nonce and the PCR values");
@@ -205,26 +238,60 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* tee_compare adds the "tee measurements" line: every field of the
+ * platform's "tee" section that identifies the guest, by name. */
+static void tee_compare(struct vctx *v, bool is_snp)
+{
+	static const char *const tdx_fields[] = {"mrtd", "rtmr0", "rtmr1", "rtmr2"};
+	static const char *const snp_fields[] = {
+	    "measurement", "host_data", "id_key_digest", "author_key_digest", "family_id",
+	    "image_id",    "policy",    "guest_svn",     "reported_tcb",      "signer"};
+	const char *const *fields = is_snp ? snp_fields : tdx_fields;
+	size_t count = is_snp ? sizeof(snp_fields) / sizeof(snp_fields[0]) : 4, n = 0;
+	json_t *want = json_object_get(v->snap, "tee"), *got = json_object_get(v->fresh, "tee");
+	char diff[512] = "";
+
+	for (size_t i = 0; i < count; i++) {
+		json_t *a = json_object_get(want, fields[i]), *b = json_object_get(got, fields[i]);
+
+		if (a != NULL && b != NULL && json_equal(a, b))
+			continue;
+		(void)snprintf(diff + strlen(diff), sizeof(diff) - strlen(diff), "%s%s", n > 0 ? ", " : "",
+		               fields[i]);
+		n++;
+	}
+	if (n == 0)
+		(void)add(v, "tee measurements", true, "%s equal the snapshot's",
+		          is_snp
+		              ? "the SEV-SNP measurement, host_data, ID and author key digests, family and "
+		                "image IDs, guest policy, guest SVN, reported TCB and signing key kind"
+		              : "MRTD and RTMR0..2");
+	else
+		(void)add(v, "tee measurements", false, "%s differ from the snapshot's", diff);
+}
+
 /* compare_snapshot compares the fresh document with the snapshot. */
 static int compare_snapshot(struct vctx *v)
 {
-	static const char *const tee_fields[] = {"mrtd", "rtmr0", "rtmr1", "rtmr2"};
 	json_t *sent = json_object_get(json_object_get(v->snap, "ima"), "entries"), *fent, *ent;
 	char diff[512], **keys = NULL, buf[4096 + 256];
 	size_t n, nkeys, i, unknown = 0;
 	json_int_t then, now;
 
 	/* The agent's TLS key: the connection check proved it is the one RTMR3
-	 * recorded in this boot. An agent whose key lives on a tmpfs makes a new
-	 * one at every boot, so a new key is reported, not failed. */
+	 * recorded in this boot (SEV-SNP: the one the certificate's report
+	 * binds). An agent whose key lives on a tmpfs makes a new one at every
+	 * boot, so a new key is reported, not failed. */
 	if (strcmp(jget(v->snap, "tee", "agent_key_sha256"), jget(v->fresh, "tee", "agent_key_sha256")) == 0)
 		(void)add(v, "agent key", true, "the agent's TLS key is the snapshot's");
 	else
 		(void)add(
 		    v, "agent key", true,
 		    "the agent's TLS key is not the snapshot's (SHA-256 of its SPKI %s): a new key since "
-		    "the snapshot, the one RTMR3 recorded in this boot",
-		    jget(v->fresh, "tee", "agent_key_sha256"));
+		    "the snapshot, %s",
+		    jget(v->fresh, "tee", "agent_key_sha256"),
+		    v->e.platform == CVM_EVIDENCE_SNP ? "the one the certificate's SEV-SNP report binds"
+		                                      : "the one RTMR3 recorded in this boot");
 	/* the AK */
 	if (strcmp(jget(v->snap, "tpm", "ak_name"), jget(v->fresh, "tpm", "ak_name")) == 0)
 		(void)add(v, "ak", true, "the TPM attestation key is the snapshot's (%s)",
@@ -233,20 +300,7 @@ static int compare_snapshot(struct vctx *v)
 		(void)add(v, "ak", false,
 		          "the TPM attestation key %s is not the snapshot's %s: another TPM or key",
 		          jget(v->fresh, "tpm", "ak_name"), jget(v->snap, "tpm", "ak_name"));
-	/* TEE measurements */
-	diff[0] = '\0';
-	n = 0;
-	for (i = 0; i < 4; i++) {
-		if (strcmp(jget(v->snap, "tee", tee_fields[i]), jget(v->fresh, "tee", tee_fields[i])) == 0)
-			continue;
-		(void)snprintf(diff + strlen(diff), sizeof(diff) - strlen(diff), "%s%s", n > 0 ? ", " : "",
-		               tee_fields[i]);
-		n++;
-	}
-	if (n == 0)
-		(void)add(v, "tee measurements", true, "MRTD and RTMR0..2 equal the snapshot's");
-	else
-		(void)add(v, "tee measurements", false, "%s differ from the snapshot's", diff);
+	tee_compare(v, v->e.platform == CVM_EVIDENCE_SNP);
 	/* boot PCRs */
 	n = pcrs_compare(json_object_get(json_object_get(v->snap, "tpm"), "pcrs"),
 	                 json_object_get(json_object_get(v->fresh, "tpm"), "pcrs"), diff, sizeof(diff));
@@ -307,6 +361,23 @@ nomem:
 	return CLI_EXIT_ERROR;
 }
 
+/* platform_matches adds the failing "platform" line when the snapshot is of
+ * another TEE than the evidence. */
+static bool platform_matches(struct vctx *v)
+{
+	const char *want = json_string_value(json_object_get(v->snap, "platform"));
+	const char *got = v->e.platform == CVM_EVIDENCE_SNP ? "snp" : "tdx";
+
+	if (want != NULL && strcmp(want, got) == 0)
+		return true;
+	(void)add(v, "platform", false,
+	          "the snapshot is of a %s guest and the agent's evidence is %s: not compared (take a "
+	          "snapshot of this VM on its own platform)",
+	          want != NULL && strcmp(want, "snp") == 0 ? "SEV-SNP" : "TDX",
+	          v->e.platform == CVM_EVIDENCE_SNP ? "SEV-SNP" : "TDX");
+	return false;
+}
+
 static bool all_ok(const struct vctx *v)
 {
 	for (size_t i = 0; i < v->check_count; i++)
@@ -338,16 +409,20 @@ static void print_text(const struct vctx *v, double total)
 				       json_string_value(json_object_get(ent, "digest")));
 			}
 	}
+	if (v->e.from_cache)
+		cli_cache_info_text(&v->e.coll_info);
 	if (cli_opts.verbose > 0) {
-		double own = v->e.t_setup + v->e.t_verify + v->t_compare;
+		double own = v->e.t_setup + v->e.t_check + v->e.t_verify + v->t_compare;
 
 		printf(
-		    "time: setup (collateral, policy) %.1f ms, TLS handshake with the RA-TLS check %.1f ms, "
-		    "GetEvidence %.1f ms, evidence verification %.1f ms, snapshot comparison %.1f ms\n",
-		    v->e.t_setup, v->e.t_handshake, v->e.t_request, v->e.t_verify, v->t_compare);
+		    "time: setup (anchor, nonce) %.1f ms, TLS handshake %.1f ms of which the collateral and "
+		    "the RA-TLS check %.1f ms, GetEvidence %.1f ms, evidence verification %.1f ms, snapshot "
+		    "comparison %.1f ms\n",
+		    v->e.t_setup, v->e.t_handshake, v->e.t_check, v->e.t_request, v->e.t_verify,
+		    v->t_compare);
 		printf(
 		    "time: total %.1f ms = cvmkit %.1f ms + the guest's quotes and the network %.1f ms (the "
-		    "handshake, whose certificate check is cvmkit's work, is counted with the network)\n",
+		    "handshake's collateral and certificate check are counted as cvmkit's)\n",
 		    total, own, total - own);
 	}
 	printf("verdict: %s\n", all_ok(v) ? "the VM matches the snapshot"
@@ -382,14 +457,17 @@ static int print_json(const struct vctx *v, double total)
 	}
 	bad |= out_jset(o, "ima_not_in_snapshot", json_incref(v->unknown));
 	bad |= out_jset(o, "rebooted", json_boolean(v->rebooted));
+	if (v->e.from_cache)
+		bad |= cli_cache_info_json(o, &v->e.coll_info);
 	bad |= out_jset(o, "timings_ms", t);
 	bad |= out_jset(t, "setup", json_real(v->e.t_setup));
 	bad |= out_jset(t, "handshake", json_real(v->e.t_handshake));
 	bad |= out_jset(t, "get_evidence", json_real(v->e.t_request));
+	bad |= out_jset(t, "peer_check", json_real(v->e.t_check));
 	bad |= out_jset(t, "verify", json_real(v->e.t_verify));
 	bad |= out_jset(t, "compare", json_real(v->t_compare));
 	bad |= out_jset(t, "total", json_real(total));
-	bad |= out_jset(t, "cvmkit", json_real(v->e.t_setup + v->e.t_verify + v->t_compare));
+	bad |= out_jset(t, "cvmkit", json_real(v->e.t_setup + v->e.t_check + v->e.t_verify + v->t_compare));
 	if (bad == 0)
 		bad = out_json_print(o);
 	json_decref(o);
@@ -401,14 +479,14 @@ static int parse_args(struct vctx *v, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"url", required_argument, NULL, OPT_URL},
 	    {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
-	    {"collateral", required_argument, NULL, OPT_COLLATERAL},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"at", required_argument, NULL, OPT_AT},
+	    CLI_COLL_LONGOPTS,
 	    CLI_COMMON_LONGOPTS,
 	};
 	bool at_set = false;
-	int c;
+	int c, k;
 
 	opterr = 0;
 	optind = 0;
@@ -418,15 +496,17 @@ static int parse_args(struct vctx *v, int argc, char **argv)
 			break;
 		if (cli_common_option(c))
 			continue;
+		k = cli_coll_option(CMD, &v->rm.coll, c, optarg);
+		if (k < 0)
+			return CLI_EXIT_USAGE;
+		if (k > 0)
+			continue;
 		switch (c) {
 		case OPT_URL:
 			v->rm.url = optarg;
 			break;
 		case OPT_SNAPSHOT:
 			v->snapshot_path = optarg;
-			break;
-		case OPT_COLLATERAL:
-			v->rm.collateral = optarg;
 			break;
 		case OPT_ROOT:
 			v->rm.root = optarg;
@@ -449,13 +529,13 @@ static int parse_args(struct vctx *v, int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc || v->rm.url == NULL || v->snapshot_path == NULL || v->rm.collateral == NULL) {
-		cli_err(
-		    CMD,
-		    "usage: cvm verify --url https://HOST:PORT --snapshot FILE --collateral DIR [options] "
-		    "(--collateral is required for now: the collateral cache is not used yet)");
+	if (optind != argc || v->rm.url == NULL || v->snapshot_path == NULL) {
+		cli_err(CMD, "usage: cvm verify --url https://HOST:PORT --snapshot FILE [--collateral DIR | "
+		             "--cache DIR ...] [options]");
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_coll_check(CMD, &v->rm.coll) != CLI_EXIT_OK)
+		return CLI_EXIT_USAGE;
 	if (!snap_parse_url(&v->rm)) {
 		cli_err(CMD, "--url '%s' is not https://HOST:PORT", v->rm.url);
 		return CLI_EXIT_USAGE;
@@ -528,12 +608,18 @@ int cmd_verify(int argc, char **argv)
 		          v->e.rejected);
 		(void)add(v, "snapshot", false, "not compared: no evidence from a rejected peer");
 	} else {
-		(void)add(v, "connection", true,
-		          "TLS 1.3 to the agent's identity key, the one it recorded in RTMR3; its RA-TLS "
-		          "certificate verified under the policy");
+		(void)add(
+		    v, "connection", true,
+		    "TLS 1.3 to the agent's identity key, %s; its RA-TLS certificate verified under the "
+		    "policy",
+		    v->e.platform == CVM_EVIDENCE_SNP
+		        ? "the one its certificate's SEV-SNP report binds (no register records it on SEV-SNP)"
+		        : "the one it recorded in RTMR3");
 		evidence_checks(v);
 	}
-	if (rc == CLI_EXIT_REJECTED) {
+	/* Nothing is compared with a rejected peer, nor across platforms: a TDX
+	 * snapshot is no reference for SEV-SNP evidence, nor the reverse. */
+	if (rc == CLI_EXIT_REJECTED || (v->e.verdict == CVM_OK && !platform_matches(v))) {
 		/* nothing to compare */
 	} else if (v->e.verdict == CVM_OK) {
 		v->fresh = snap_document(&v->rm, &v->e, NULL, why, sizeof(why));

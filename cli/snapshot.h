@@ -14,6 +14,8 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/report.h>
 
+#include "collateral_opts.h"
+
 #define SNAP_FORMAT "cvmkit-snapshot"
 #define SNAP_VERSION 1
 #define SNAP_FILE_MAX ((size_t)64 * 1024 * 1024)
@@ -26,9 +28,10 @@ struct snap_remote {
 	const char *url; /* https://HOST:PORT as given */
 	char host[256];
 	char port[8];
-	const char *collateral; /* DIR holding tdx/ (the simulator's DIR/collateral) */
-	const char *root;       /* Intel's root CA (DER or PEM); NULL: Intel's own */
-	const char *policy;     /* policy file; NULL: the caller's default */
+	struct cli_coll coll; /* --collateral DIR (holding tdx/ and/or snp/), or the cache */
+	const char *root;     /* the anchor (DER or PEM): Intel's root CA for TDX, the ARK for
+	                       * SEV-SNP; NULL: Intel's own, AMD's ARKs */
+	const char *policy;   /* policy file; NULL: the caller's default */
 	int64_t at;
 };
 
@@ -37,7 +40,10 @@ struct snap_evidence {
 	uint8_t nonce[SNAP_NONCE_LEN];
 	uint8_t *bundle; /* the reply body: the bundle's JSON */
 	size_t bundle_len;
-	uint8_t agent_key[32]; /* SHA-256 of the TLS certificate's SPKI */
+	uint8_t agent_key[32];               /* SHA-256 of the TLS certificate's SPKI */
+	enum cvm_evidence_platform platform; /* of the agent's certificate (0 before the handshake) */
+	bool from_cache;                     /* the collateral came from the cache: coll_info */
+	struct cvm_cache_info coll_info;
 	struct cvm_evidence *ev;
 	struct cvm_evidence_result res;
 	struct cvm_report rep;
@@ -46,7 +52,8 @@ struct snap_evidence {
 	char rejected[768]; /* why the TLS peer was rejected (snap_fetch returned 3) */
 	/* milliseconds: */
 	double t_setup;     /* collateral, roots, policy: cvmkit */
-	double t_handshake; /* TCP + TLS 1.3 + the certificate's RA-TLS check */
+	double t_handshake; /* TCP + TLS 1.3 + the certificate's collateral and RA-TLS check */
+	double t_check;     /* within the handshake: collateral + RA-TLS check: cvmkit */
 	double t_request;   /* GetEvidence: the guest's quotes + the network */
 	double t_verify;    /* parse + cvm_evidence_verify: cvmkit */
 };
@@ -54,8 +61,10 @@ struct snap_evidence {
 /* snap_parse_url splits "https://HOST:PORT" into rm->host and rm->port. */
 bool snap_parse_url(struct snap_remote *rm);
 
-/* snap_fetch connects to rm->url with the RA-TLS client (the certificate
- * key must be the one cvm-agentd recorded in RTMR3), sends GetEvidence with
+/* snap_fetch connects to rm->url with the RA-TLS client (TDX: the
+ * certificate key must be the one cvm-agentd recorded in RTMR3; SEV-SNP: the
+ * report must bind it; the collateral of the certificate's quote or report
+ * comes from rm->coll inside the handshake), sends GetEvidence with
  * a fresh random nonce and verifies the bundle with cvm_evidence_verify
  * (TPM and IMA required) under `policy`. It prints what went wrong as
  * "cvm <cmd>: ..." and returns a CLI exit code: 0 when it has a verdict in
@@ -65,6 +74,11 @@ bool snap_parse_url(struct snap_remote *rm);
 int snap_fetch(const char *cmd, const struct snap_remote *rm, const struct cvm_policy *policy,
                struct snap_evidence *e);
 void snap_evidence_cleanup(struct snap_evidence *e);
+
+/* snap_verdict_reason writes why e->verdict rejected the evidence; for an
+ * SEV-SNP chain that does not end in the anchor (`root_given`: --root, else
+ * AMD's built-in ARKs) it says that it is not anchored in the pinned ARK. */
+void snap_verdict_reason(const struct snap_evidence *e, bool root_given, char *out, size_t cap);
 
 /* snap_document makes the snapshot document of verified evidence `e`
  * (docs/cli/cvm-snapshot.md); `policy_doc` is the policy file's JSON (NULL:

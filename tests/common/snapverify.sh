@@ -181,3 +181,37 @@ sv_finish() {
 	echo "$1: OK: $checks checks"
 	exit 0
 }
+
+# sv_snapshot_with OUT [ARGS...] and sv_verify_with SNAPSHOT [ARGS...]: the
+# commands against the agent with the caller's collateral and anchor
+# options (a cache, another folder, another root).
+sv_snapshot_with() {
+	local out="$1"
+	shift
+	"$bin/cvm" snapshot --url "https://127.0.0.1:$SV_PORT" -o "$out" "$@"
+}
+sv_verify_with() {
+	local snap="$1"
+	shift
+	"$bin/cvm" verify --url "https://127.0.0.1:$SV_PORT" --snapshot "$snap" "$@"
+}
+
+# sv_snapshot_snp SIMDIR OUT [ARGS...] and sv_verify_snp SIMDIR SNAPSHOT
+# [ARGS...]: the commands against an agent on the simulated SEV-SNP
+# (sv_agent_start SIMDIR --platform snp), anchored in the simulator's ARK.
+sv_snapshot_snp() {
+	local sim="$1" out="$2"
+	shift 2
+	sv_snapshot_with "$out" --collateral "$sim/collateral" --root "$sim/collateral/snp/ark.pem" "$@"
+}
+sv_verify_snp() {
+	local sim="$1" snap="$2"
+	shift 2
+	sv_verify_with "$snap" --collateral "$sim/collateral" --root "$sim/collateral/snp/ark.pem" "$@"
+}
+
+# sv_cvmkit_ms: the cvmkit share of the time that `cvm verify -v` printed
+# into $tmp/out ("time: total T ms = cvmkit C ms + ..."), or nothing.
+sv_cvmkit_ms() {
+	sed -n 's/^time: total [0-9.]* ms = cvmkit \([0-9.]*\) ms .*/\1/p' "$tmp/out"
+}
