@@ -64,7 +64,7 @@ struct walk_file {
 
 struct walk_list {
 	char **items;
-	size_t count;
+	size_t count, cap, max;
 };
 
 struct walk_job {
@@ -105,25 +105,31 @@ static void list_free(struct walk_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* list_add appends a copy of the `n` bytes at `p`; at most l->max items
+ * (AGENT_WALK_LIST_MAX when 0). */
 static int list_add(struct walk_list *l, const char *p, size_t n)
 {
-	char **nb;
+	size_t max = l->max != 0 ? l->max : AGENT_WALK_LIST_MAX;
+	char *copy;
 
-	if (l->count >= AGENT_WALK_LIST_MAX)
+	if (l->count >= max)
 		return CVM_E_TOO_LARGE;
-	nb = calloc(l->count + 1, sizeof(*nb));
-	if (nb == NULL)
-		return CVM_E_NOMEM;
-	if (l->count != 0)
-		memcpy(nb, l->items, l->count * sizeof(*nb));
-	nb[l->count] = strndup(p, n);
-	if (nb[l->count] == NULL) {
-		free(nb);
-		return CVM_E_NOMEM;
+	if (l->count == l->cap) {
+		size_t cap = l->cap != 0 ? l->cap * 2 : 16;
+		char **nb = calloc(cap, sizeof(*nb));
+
+		if (nb == NULL)
+			return CVM_E_NOMEM;
+		if (l->count != 0)
+			memcpy(nb, l->items, l->count * sizeof(*nb));
+		free(l->items);
+		l->items = nb;
+		l->cap = cap;
 	}
-	free(l->items);
-	l->items = nb;
-	l->count++;
+	copy = strndup(p, n);
+	if (copy == NULL)
+		return CVM_E_NOMEM;
+	l->items[l->count++] = copy;
 	return CVM_OK;
 }
 
@@ -493,10 +499,17 @@ static int list_dir(struct walk_job *j, const char *p, struct walk_list *stack)
 				pthread_mutex_lock(&walk_mu);
 				j->pruned++;
 				pthread_mutex_unlock(&walk_mu);
-			} else if (stack->count >= WALK_DIRS_MAX) {
-				r = CVM_E_TOO_LARGE;
 			} else {
 				r = list_add(stack, cp, strlen(cp));
+				if (r == CVM_E_TOO_LARGE) {
+					pthread_mutex_lock(&walk_mu);
+					(void)snprintf(
+					    j->error, sizeof(j->error),
+					    "more than %zu folders wait to be walked; no file set was made "
+					    "(narrow roots)",
+					    (size_t)WALK_DIRS_MAX);
+					pthread_mutex_unlock(&walk_mu);
+				}
 			}
 		} else if (S_ISREG(st.st_mode)) {
 			r = add_file(j, cp, &st, NULL, 0);
@@ -513,7 +526,7 @@ static int list_dir(struct walk_job *j, const char *p, struct walk_list *stack)
  * (a deep tree must not exhaust the thread's stack or its descriptors). */
 static int list_root(struct walk_job *j, const char *root)
 {
-	struct walk_list stack = {NULL, 0};
+	struct walk_list stack = {NULL, 0, 0, WALK_DIRS_MAX};
 	int r;
 
 	r = list_add(&stack, root, strlen(root));
