@@ -14,6 +14,9 @@
 #    file sets;
 #  - cvm verify accepts an IMA entry that is only in the file set (its line
 #    says so) and rejects one in neither, naming its path;
+#  - the walk's requests go only to the key whose evidence was verified: a
+#    relay that passes GetEvidence to the agent and answers SnapshotFiles
+#    itself, with another key, gets cvm snapshot to exit 1 and write nothing;
 #  - a tree over max_files ends "failed" with the reason, and cvm snapshot
 #    --files then writes no snapshot (exit 1);
 #  - a second start while a walk runs follows it (same generation), and the
@@ -176,6 +179,71 @@ expect 3 "cvm verify, an IMA entry in neither set" sv_verify "$tmp/sim" "$tmp/sn
 has "[FAIL] ima: 1 measured (path, digest) pairs are not in the snapshot nor in its file set" "cvm verify (neither)"
 has "not in the snapshot: /out/quote/quote.msg (sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)" \
 	"cvm verify (neither)"
+
+# ---- the file set comes from the verified agent key only ----------------------------
+# A relay passes the first connection (the RA-TLS handshake and GetEvidence)
+# to the agent, then answers SnapshotFiles itself with another key and a
+# file set of its own: cvm snapshot must refuse it and write nothing.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=relay -days 1 \
+	-keyout "$tmp/relay.key" -out "$tmp/relay.crt" >/dev/null 2>&1 || fail "openssl req (the relay's key)"
+cat >"$tmp/relay.py" <<'EOF'
+import json, socket, ssl, sys, threading
+agent_port, port_file, crt, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain(crt, key)
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+open(port_file, "w").write(str(ls.getsockname()[1]))
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+status = {"state": "done", "generation": 1, "phase": "", "files_total": 1, "bytes_total": 1,
+          "files_hashed": 1, "bytes_hashed": 1, "skipped": 0, "algo": "sha256", "roots": ["/"],
+          "excluded": [], "already_running": False}
+first = True
+while True:
+    c, _ = ls.accept()
+    if first:  # the evidence: the real agent, end to end
+        first = False
+        u = socket.create_connection(("127.0.0.1", agent_port))
+        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+        continue
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        t.recv(65536)
+        page = dict(status, count=1, entries=[{"path": "/usr/bin/evil", "digest": "sha256:" + "ab" * 32}],
+                    skipped_entries=[], next_offset=None)
+        body = json.dumps(page).encode()
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body) + body)
+        t.close()
+    except (OSError, ssl.SSLError):
+        c.close()
+EOF
+python3 "$tmp/relay.py" "$SV_PORT" "$tmp/relay-port" "$tmp/relay.crt" "$tmp/relay.key" 2>"$tmp/relay.log" &
+relay_pid=$!
+for i in $(seq 50); do [ -s "$tmp/relay-port" ] && break; sleep 0.1; done
+expect 1 "cvm snapshot --files through a relay that answers the walk with another key" \
+	"$bin/cvm" snapshot --url "https://127.0.0.1:$(cat "$tmp/relay-port")" -o "$tmp/relay.json" \
+	--collateral "$tmp/sim/collateral" --root "$tmp/sim/collateral/tdx/intel_sgx_root_ca.der" --files -q
+has "the agent's key is not the one just verified" "the relay's file set"
+[ ! -e "$tmp/relay.json" ] && pass || fail "a snapshot was written with the relay's file set"
+kill "$relay_pid" 2>/dev/null
+wait "$relay_pid" 2>/dev/null
 
 # ---- the file cap: failed, and no snapshot -----------------------------------------
 mkdir -p "$g/data/many"
