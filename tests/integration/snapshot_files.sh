@@ -21,7 +21,7 @@
 #    --files then writes no snapshot (exit 1);
 #  - a second start while a walk runs follows it (same generation), and the
 #    agent keeps answering GetEvidence while a large walk (20000 files and a
-#    2 GiB sparse file) runs.
+#    4 GiB sparse file) runs.
 # Needs swtpm (else skipped, exit 77), tpm2-tools, python3 and, as root,
 # setpriv (util-linux).
 # shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
@@ -269,7 +269,7 @@ r="$(sf_call /SnapshotFiles '{"offset": 0}')"
 [ "${r%% *}" = 409 ] && pass || fail "a page of a failed walk: ${r:0:300}"
 
 # ---- a large walk: one at a time, and the agent keeps serving ----------------------
-truncate -s 2G "$g/data/sparse"
+truncate -s 4G "$g/data/sparse"
 sv_agent_stop
 cat >"$tmp/big.conf" <<EOF
 [snapshot]
