@@ -684,6 +684,10 @@ int snap_files_diff(json_t *a, json_t *b)
 	char text[FILES_PATH_TEXT_MAX + 256];
 	int n = 0;
 
+	if ((ea == NULL) != (eb == NULL)) {
+		printf("changed: files: recorded in %s only (%zu pairs)\n", ea != NULL ? "A" : "B", na + nb);
+		return 1;
+	}
 	/* snap_files_check: both sorted, so one merge pass */
 	while (i < na || j < nb) {
 		const char *sa = i < na ? json_string_value(json_array_get(ea, i)) : NULL;

@@ -171,6 +171,8 @@ d = json.load(open(sys.argv[1]))
 del d["files"]
 json.dump(d, open(sys.argv[2], "w"), indent=2)
 EOF
+expect 1 "diff, a file set in A only" "$bin/cvm" snapshot diff "$tmp/snap.json" "$tmp/t-nofiles.json"
+has "changed: files: recorded in A only (4 pairs)" "cvm snapshot diff (no file set in B)"
 expect 3 "cvm verify, the same entry, no file set" sv_verify "$tmp/sim" "$tmp/t-nofiles.json"
 has "not in the snapshot: /out/quote/quote.sig (sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)" \
 	"cvm verify (no file set)"
