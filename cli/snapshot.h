@@ -98,6 +98,20 @@ int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_
 #define SNAP_FILES_ENTRIES_MAX 1000000u /* (path, digest) pairs a snapshot holds */
 #define SNAP_FILES_WAIT_MAX_S 86400     /* how long cvm snapshot follows a walk */
 
+#define SNAP_FILES_PATH_TEXT_MAX (4u * 4096u) /* an escaped path: 4096 bytes as \xNN */
+
+/* snapshot_files_parse.c: what reads the agent's reply and the section. */
+/* snap_files_text_ok accepts `n` bytes of printable ASCII without space or
+ * NUL (an escaped path), 1 to `max` of them. */
+bool snap_files_text_ok(const char *s, size_t n, size_t max);
+/* snap_files_page_take checks one SnapshotFiles page (`entries` of
+ * {"path", "digest"} with `algo` digests of `dlen` bytes) and appends its
+ * pairs to keys[] (room for `total`) as new "DIGEST PATH" strings, *count
+ * counting them. Returns 0, CVM_E_NOMEM or CVM_E_FORMAT with `why`; the
+ * caller frees keys[0 .. *count). */
+int snap_files_page_take(json_t *page, const char *algo, size_t dlen, char **keys, size_t *count,
+                         size_t total, char *why, size_t why_len);
+
 /* snap_files_add starts (or follows) the agent's file walk over a TLS
  * connection to the key `e` was verified with (e->agent_key), shows its
  * progress on stderr, and puts the finished walk's pairs into `doc` as

@@ -28,8 +28,8 @@
 #include "snapshot.h"
 
 #define FILES_REPLY_MAX ((size_t)16 * 1024 * 1024) /* one SnapshotFiles answer, bytes */
-#define FILES_PATH_TEXT_MAX (4u * 4096u)           /* an escaped path */
-#define FILES_LIST_MAX 32u                         /* roots, excluded trees */
+#define FILES_PATH_TEXT_MAX SNAP_FILES_PATH_TEXT_MAX
+#define FILES_LIST_MAX 32u /* roots, excluded trees */
 #define FILES_POLL_MS 500
 #define FILES_LINE_EVERY_MS 5000 /* progress lines when stderr is not a terminal */
 
@@ -236,31 +236,6 @@ static void sleep_ms(long ms)
 
 /* ---- the entries ------------------------------------------------------------ */
 
-/* text_ok: printable ASCII without space or NUL, as the agent escapes
- * paths (bytes outside 0x21..0x7e as \xNN). */
-static bool text_ok(const char *s, size_t n, size_t max)
-{
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return false;
-	return true;
-}
-
-/* digest_ok: "ALGO:HEX" with ALGO the set's and HEX of its length. */
-static bool digest_ok(const char *s, size_t n, const char *algo, size_t dlen)
-{
-	size_t al = strlen(algo);
-
-	if (n != al + 1 + 2 * dlen || strncmp(s, algo, al) != 0 || s[al] != ':')
-		return false;
-	for (size_t i = al + 1; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -280,63 +255,13 @@ static json_t *list_copy(json_t *arr)
 	{
 		const char *s = json_string_value(v);
 
-		if (s == NULL || !text_ok(s, strlen(s), FILES_PATH_TEXT_MAX) || s[0] != '/' ||
+		if (s == NULL || !snap_files_text_ok(s, strlen(s), FILES_PATH_TEXT_MAX) || s[0] != '/' ||
 		    json_array_append_new(out, json_string(s)) != 0) {
 			json_decref(out);
 			return NULL;
 		}
 	}
 	return out;
-}
-
-/* page_take checks one page and appends its pairs to keys[] as "DIGEST PATH".
- * Returns 0 or CVM_E_FORMAT with `why`. */
-static int page_take(json_t *page, const char *algo, size_t dlen, char **keys, size_t *count, size_t total,
-                     char *why, size_t why_len)
-{
-	json_t *arr = json_object_get(page, "entries"), *ent;
-	size_t i;
-
-	if (!json_is_array(arr)) {
-		(void)snprintf(why, why_len, "a page has no \"entries\" array");
-		return CVM_E_FORMAT;
-	}
-	json_array_foreach(arr, i, ent)
-	{
-		json_t *p = json_object_get(ent, "path"), *d = json_object_get(ent, "digest");
-		const char *ps = json_string_value(p), *ds = json_string_value(d);
-		size_t pl, dl;
-
-		if (ps == NULL || ds == NULL) {
-			(void)snprintf(why, why_len, "entry %zu has no \"path\" and \"digest\" strings",
-			               *count);
-			return CVM_E_FORMAT;
-		}
-		pl = json_string_length(p);
-		dl = json_string_length(d);
-		if (!text_ok(ps, pl, FILES_PATH_TEXT_MAX) || ps[0] != '/' || strlen(ps) != pl ||
-		    !digest_ok(ds, dl, algo, dlen) || strlen(ds) != dl) {
-			(void)snprintf(
-			    why, why_len,
-			    "entry %zu is not an escaped absolute path with a %s digest in lowercase hex",
-			    *count, algo);
-			return CVM_E_FORMAT;
-		}
-		if (*count >= total) {
-			(void)snprintf(why, why_len, "more entries than the %zu the walk counted", total);
-			return CVM_E_FORMAT;
-		}
-		keys[*count] = malloc(dl + 1 + pl + 1);
-		if (keys[*count] == NULL) {
-			(void)snprintf(why, why_len, "out of memory");
-			return CVM_E_NOMEM;
-		}
-		memcpy(keys[*count], ds, dl);
-		keys[*count][dl] = ' ';
-		memcpy(keys[*count] + dl + 1, ps, pl + 1);
-		(*count)++;
-	}
-	return CVM_OK;
 }
 
 /* fetch_pages pages through the finished walk `gen` into a sorted array of
@@ -387,7 +312,7 @@ static int fetch_pages(const char *cmd, const struct snap_remote *rm, const stru
 			(void)snprintf(why, sizeof(why), "the count changed between pages");
 			goto bad;
 		}
-		if (page_take(page, algo, dlen, keys, &count, total, why, sizeof(why)) != CVM_OK)
+		if (snap_files_page_take(page, algo, dlen, keys, &count, total, why, sizeof(why)) != CVM_OK)
 			goto bad;
 		v = json_object_get(page, "next_offset");
 		if (json_is_null(v))
@@ -452,7 +377,8 @@ static json_t *skips_copy(json_t *arr)
 		const char *why = json_string_value(json_object_get(v, "reason"));
 		char text[256];
 
-		if (out == NULL || p == NULL || why == NULL || !text_ok(p, strlen(p), FILES_PATH_TEXT_MAX))
+		if (out == NULL || p == NULL || why == NULL ||
+		    !snap_files_text_ok(p, strlen(p), FILES_PATH_TEXT_MAX))
 			break;
 		out_sanitize(why, text, sizeof(text));
 		if (json_array_append_new(out, json_pack("{s:s,s:s}", "path", p, "reason", text)) != 0)
@@ -582,61 +508,6 @@ out:
 }
 
 /* ---- reading, showing and comparing the section -------------------------------------- */
-
-int snap_files_check(json_t *doc, char *why, size_t why_len)
-{
-	json_t *f = json_object_get(doc, "files"), *arr, *v;
-	enum cvm_digest_alg alg;
-	const char *algo, *prev = NULL;
-	size_t i, dlen;
-
-	if (f == NULL)
-		return CVM_OK;
-	algo = json_string_value(json_object_get(f, "algo"));
-	if (!json_is_object(f) || algo == NULL || cvm_digest_from_name(algo, &alg) != CVM_OK ||
-	    alg == CVM_DIGEST_SM3_256 || strcmp(algo, cvm_digest_name(alg)) != 0) {
-		(void)snprintf(why, why_len, "\"files\" needs \"algo\": sha1, sha256, sha384 or sha512");
-		return CVM_E_FORMAT;
-	}
-	dlen = cvm_digest_len(alg);
-	arr = json_object_get(f, "entries");
-	if (!json_is_array(arr) || json_array_size(arr) > SNAP_FILES_ENTRIES_MAX ||
-	    !json_is_integer(json_object_get(f, "count")) ||
-	    json_integer_value(json_object_get(f, "count")) != (json_int_t)json_array_size(arr) ||
-	    !json_is_integer(json_object_get(f, "skipped")) ||
-	    json_integer_value(json_object_get(f, "skipped")) < 0 ||
-	    !json_is_array(json_object_get(f, "roots")) || !json_is_array(json_object_get(f, "excluded"))) {
-		(void)snprintf(
-		    why, why_len,
-		    "\"files\" needs \"roots\", \"excluded\", \"count\" (the number of \"entries\", "
-		    "at most %u), \"skipped\" and \"entries\"",
-		    SNAP_FILES_ENTRIES_MAX);
-		return CVM_E_FORMAT;
-	}
-	json_array_foreach(arr, i, v)
-	{
-		const char *s = json_string_value(v), *sp;
-		size_t n = json_string_length(v);
-
-		sp = s != NULL ? memchr(s, ' ', n) : NULL;
-		if (s == NULL || strlen(s) != n || sp == NULL ||
-		    !digest_ok(s, (size_t)(sp - s), algo, dlen) ||
-		    !text_ok(sp + 1, n - (size_t)(sp - s) - 1, FILES_PATH_TEXT_MAX) || sp[1] != '/') {
-			(void)snprintf(why, why_len, "\"files.entries\"[%zu] is not \"%s:HEX PATH\"", i,
-			               algo);
-			return CVM_E_FORMAT;
-		}
-		if (prev != NULL && strcmp(prev, s) >= 0) {
-			(void)snprintf(
-			    why, why_len,
-			    "\"files.entries\"[%zu] is out of order or repeated (they are sorted, each once)",
-			    i);
-			return CVM_E_FORMAT;
-		}
-		prev = s;
-	}
-	return CVM_OK;
-}
 
 void snap_files_show(json_t *doc, int verbose)
 {
