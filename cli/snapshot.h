@@ -98,7 +98,7 @@ int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_
 #define SNAP_FILES_ENTRIES_MAX 1000000u /* (path, digest) pairs a snapshot holds */
 #define SNAP_FILES_WAIT_MAX_S 86400     /* how long cvm snapshot follows a walk */
 
-#define SNAP_FILES_PATH_TEXT_MAX (4u * 4096u) /* an escaped path: 4096 bytes as \xNN */
+#define SNAP_FILES_PATH_TEXT_MAX ((size_t)4 * 4096) /* an escaped path: 4096 bytes as \xNN */
 
 /* snapshot_files_parse.c: what reads the agent's reply and the section. */
 /* snap_files_text_ok accepts `n` bytes of printable ASCII without space or

@@ -85,7 +85,7 @@ struct walk_job {
 	/* The thread's until the state is done or failed; the loop's after. */
 	struct walk_file *files;
 	size_t count, cap;
-	struct walk_file **entries, **skips;
+	size_t *entries, *skips; /* indices into files */
 	size_t entry_count, skip_count;
 	bool logged; /* the loop logged the end */
 };
@@ -682,17 +682,17 @@ static void *walk_main(void *arg)
 	}
 	if (r != CVM_OK)
 		goto out;
-	j->entries = calloc(j->count + 1, sizeof(*j->entries));
-	j->skips = calloc(j->count + 1, sizeof(*j->skips));
+	j->entries = calloc(j->count + 1, sizeof(size_t));
+	j->skips = calloc(j->count + 1, sizeof(size_t));
 	if (j->entries == NULL || j->skips == NULL) {
 		r = CVM_E_NOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < j->count; i++) {
 		if (j->files[i].why == NULL)
-			j->entries[j->entry_count++] = &j->files[i];
+			j->entries[j->entry_count++] = i;
 		else if (strcmp(j->files[i].why, "duplicate") != 0)
-			j->skips[j->skip_count++] = &j->files[i];
+			j->skips[j->skip_count++] = i;
 	}
 out:
 	cvm_digest_ctx_free(dc);
@@ -859,7 +859,7 @@ static int page_json(const struct walk_job *j, json_t *o, uint64_t offset, uint6
 	}
 	for (; i < j->entry_count && (uint64_t)json_array_size(arr) < limit && bytes < AGENT_WALK_PAGE_BYTES;
 	     i++) {
-		const struct walk_file *f = j->entries[i];
+		const struct walk_file *f = &j->files[j->entries[i]];
 		json_t *e = json_object();
 
 		if (e == NULL || json_array_append_new(arr, e) != 0 ||
@@ -869,12 +869,12 @@ static int page_json(const struct walk_job *j, json_t *o, uint64_t offset, uint6
 			json_decref(skips);
 			return CVM_E_NOMEM;
 		}
-		bytes += 4 * strlen(f->path) + 2 * CVM_DIGEST_MAX + 32;
+		bytes += 4 * strlen(f->path) + (size_t)2 * CVM_DIGEST_MAX + 32;
 	}
 	/* The skipped files come with the first page, up to a cap; the count
 	 * is always whole. */
 	for (size_t k = 0; offset == 0 && k < j->skip_count && k < AGENT_WALK_SKIPS_LISTED; k++) {
-		if (json_array_append_new(skips, skip_json(j->skips[k])) != 0) {
+		if (json_array_append_new(skips, skip_json(&j->files[j->skips[k]])) != 0) {
 			json_decref(arr);
 			json_decref(skips);
 			return CVM_E_NOMEM;
