@@ -72,7 +72,7 @@ struct walk_job {
 	uint64_t generation;
 	char mount_root[AGENT_PATH_MAX]; /* "" for "/" */
 	struct walk_list roots, excluded, state_dirs;
-	enum cvm_digest_alg alg;
+	uint16_t alg; /* a TPM_ALG_ID, as cvm_digest_* take it */
 	uint64_t max_files, max_file_bytes, max_seconds;
 	struct timespec t0;
 	pthread_t thread;
@@ -281,8 +281,11 @@ static int job_new(const struct agent *a, struct walk_job **out, char *err, size
 	if (c->walk_algo[0] == '\0') {
 		j->alg = CVM_DIGEST_SHA256;
 	} else {
-		r = cvm_digest_from_name(c->walk_algo, &j->alg);
-		if (r != CVM_OK || j->alg == CVM_DIGEST_SM3_256) {
+		enum cvm_digest_alg alg = CVM_DIGEST_SHA256;
+
+		r = cvm_digest_from_name(c->walk_algo, &alg);
+		j->alg = (uint16_t)alg;
+		if (r != CVM_OK || alg == CVM_DIGEST_SM3_256) {
 			(void)snprintf(
 			    err, err_len,
 			    "[snapshot] algo '%.32s' is not sha1, sha256, sha384 or sha512 (use the "
