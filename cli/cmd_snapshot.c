@@ -252,6 +252,22 @@ static int read_reply(SSL *ssl, int *status, uint8_t **out, size_t *out_len)
 	return CVM_OK;
 }
 
+/* For snapshot_files.c, which asks the same listener for the file walk. */
+int snap_dial(const char *cmd, const struct snap_remote *rm)
+{
+	return dial(cmd, rm);
+}
+
+bool snap_write_all(struct ssl_st *ssl, const char *p, size_t len)
+{
+	return write_all(ssl, p, len);
+}
+
+int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_len)
+{
+	return read_reply(ssl, status, out, out_len);
+}
+
 /* struct peer_check is what the RA-TLS check of the agent's certificate
  * needs and learns. It runs inside the TLS handshake (the certificate
  * verification callback), because only the certificate names the quote or
@@ -1260,6 +1276,8 @@ json_t *snap_load(const char *path, char *why, size_t why_len)
 			goto bad;
 		}
 	}
+	if (snap_files_check(d, why, why_len) != CVM_OK)
+		goto bad;
 	return d;
 bad:
 	json_decref(d);
@@ -1275,7 +1293,7 @@ const char *snap_entry_key(json_t *entry, char *buf, size_t cap)
 
 /* ---- cvm snapshot (take) -------------------------------------------------------- */
 
-enum { OPT_URL = 0x200, OPT_ROOT, OPT_POLICY, OPT_AT };
+enum { OPT_URL = 0x200, OPT_ROOT, OPT_POLICY, OPT_AT, OPT_FILES };
 
 static void usage(FILE *f)
 {
@@ -1285,7 +1303,8 @@ static void usage(FILE *f)
 	    "                    [--policy FILE] [--at UNIX_SECONDS]\n"
 	    "                    [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
 	    "                    [--refresh] [--refresh-after S] [--timeout MS] [--product NAME]\n"
-	    "       cvm snapshot show FILE [--json]\n"
+	    "                    [--files]\n"
+	    "       cvm snapshot show FILE [--json] [-v]\n"
 	    "       cvm snapshot diff A B\n"
 	    "\n"
 	    "Records what a known-good VM looks like, from evidence cvm-agentd serves on its RA-TLS\n"
@@ -1304,6 +1323,8 @@ static void usage(FILE *f)
 	    "                           (default: Intel's own, AMD's built-in ARKs)\n"
 	    "  --policy FILE            appraisal policy (docs/policy.md); recorded in the snapshot\n"
 	    "  --at UNIX_SECONDS        verification time (default: now)\n"
+	    "  --files                  also record a digest of every file the agent walks on the\n"
+	    "                           guest's disks (progress on stderr; -q: none)\n"
 	    "show   prints a summary of a snapshot\n"
 	    "diff   prints what differs between two snapshots; exit 1 when they differ\n"
 	    "Exit codes: 0 ok, 1 error (or diff: different), 2 usage, 3 evidence rejected.\n");
@@ -1341,6 +1362,7 @@ static int snapshot_take(int argc, char **argv)
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"at", required_argument, NULL, OPT_AT},
 	    CLI_COLL_LONGOPTS,
+	    {"files", no_argument, NULL, OPT_FILES},
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct snap_remote rm;
@@ -1350,7 +1372,7 @@ static int snapshot_take(int argc, char **argv)
 	const char *out_path = NULL;
 	char why[512] = "", reason[1024];
 	char *text = NULL;
-	bool at_set = false;
+	bool at_set = false, with_files = false;
 	int c, k, rc = CLI_EXIT_ERROR;
 
 	memset(&rm, 0, sizeof(rm));
@@ -1386,6 +1408,9 @@ static int snapshot_take(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			at_set = true;
+			break;
+		case OPT_FILES:
+			with_files = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1438,6 +1463,9 @@ static int snapshot_take(int argc, char **argv)
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}
+	rc = with_files ? snap_files_add(CMD, &rm, e, doc) : CLI_EXIT_OK;
+	if (rc != CLI_EXIT_OK)
+		goto out;
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 	if (text == NULL || cvm_file_write(out_path, text, strlen(text), 0644) != CVM_OK) {
 		cli_err(CMD, "cannot write '%s': %s", out_path, strerror(errno));
@@ -1457,6 +1485,8 @@ static int snapshot_take(int argc, char **argv)
 		        json_object_get(json_object_get(json_object_get(doc, "tpm"), "pcrs"), "sha256")),
 		    json_array_size(json_object_get(json_object_get(doc, "ima"), "entries")),
 		    (unsigned long long)e->res.ima_quoted_entries);
+	if (!cli_opts.quiet)
+		snap_files_show(doc, 0);
 	rc = CLI_EXIT_OK;
 out:
 	free(text);
@@ -1585,7 +1615,7 @@ static int snapshot_show(int argc, char **argv)
 			printf("  %s %s\n", sget(ent, "digest", NULL), sget(ent, "path", NULL));
 		}
 	}
-	printf("full-disk file digests: not in this snapshot format yet\n");
+	snap_files_show(d, cli_opts.verbose);
 	json_decref(d);
 	return CLI_EXIT_OK;
 }
@@ -1620,7 +1650,9 @@ static int diff_json(const char *path, json_t *a, json_t *b)
 	char *ta, *tb;
 	int n = 0;
 
-	if (strcmp(path, "taken") == 0 || strcmp(path, "ima.entries") == 0)
+	if (strcmp(path, "taken") == 0 || strcmp(path, "ima.entries") == 0 ||
+	    strcmp(path, "files.entries") == 0 || strcmp(path, "files.skipped_entries") == 0 ||
+	    (strcmp(path, "files") == 0 && (a == NULL || b == NULL)))
 		return 0;
 	if (json_is_object(a) && json_is_object(b) && strcmp(path, "tcb.policy") != 0)
 		return diff_object(path, a, b);
@@ -1704,6 +1736,7 @@ static int snapshot_diff(int argc, char **argv)
 		else
 			j++;
 	}
+	n += snap_files_diff(a, b);
 	if (n == 0)
 		printf("the snapshots are the same (the \"taken\" metadata aside)\n");
 	rc = n == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;

@@ -275,7 +275,7 @@ static int compare_snapshot(struct vctx *v)
 {
 	json_t *sent = json_object_get(json_object_get(v->snap, "ima"), "entries"), *fent, *ent;
 	char diff[512], **keys = NULL, buf[4096 + 256];
-	size_t n, nkeys, i, unknown = 0;
+	size_t n, nkeys, i, unknown = 0, via_files = 0;
 	json_int_t then, now;
 
 	/* The agent's TLS key: the connection check proved it is the one RTMR3
@@ -327,16 +327,23 @@ static int compare_snapshot(struct vctx *v)
 
 		if (bsearch(&k, keys, nkeys, sizeof(*keys), cmp_str) != NULL)
 			continue;
+		if (snap_files_has(v->snap, k)) { /* on disk at snapshot time, run since */
+			via_files++;
+			continue;
+		}
 		if (json_array_append(v->unknown, fent) != 0)
 			goto nomem;
 		unknown++;
 	}
+	diff[0] = '\0';
+	if (json_object_get(v->snap, "files") != NULL)
+		(void)snprintf(diff, sizeof(diff), " (%zu of them through its file set)", via_files);
 	if (unknown == 0)
-		(void)add(v, "ima", true, "every one of the %llu quoted IMA entries is in the snapshot",
-		          (unsigned long long)v->e.res.ima_quoted_entries);
+		(void)add(v, "ima", true, "every one of the %llu quoted IMA entries is in the snapshot%s",
+		          (unsigned long long)v->e.res.ima_quoted_entries, diff);
 	else
-		(void)add(v, "ima", false, "%zu measured (path, digest) pairs are not in the snapshot",
-		          unknown);
+		(void)add(v, "ima", false, "%zu measured (path, digest) pairs are not in the snapshot%s",
+		          unknown, json_object_get(v->snap, "files") != NULL ? " nor in its file set" : "");
 	/* reboot */
 	then = json_integer_value(json_object_get(json_object_get(v->snap, "tpm"), "reset_count"));
 	now = (json_int_t)v->e.res.tpm.attest.reset_count;

@@ -18,7 +18,7 @@
 
 #define SNAP_FORMAT "cvmkit-snapshot"
 #define SNAP_VERSION 1
-#define SNAP_FILE_MAX ((size_t)64 * 1024 * 1024)
+#define SNAP_FILE_MAX ((size_t)256 * 1024 * 1024) /* room for SNAP_FILES_ENTRIES_MAX */
 #define SNAP_NONCE_LEN 32u
 #define SNAP_BOOT_PCRS 10u /* PCRs 0..9: firmware, boot loader, kernel */
 
@@ -98,5 +98,51 @@ int snap_load_policy(const char *cmd, const char *path, struct cvm_policy *p, js
 /* snap_entry_key writes "DIGEST PATH" of an IMA entry as the snapshot lists
  * it, for sorted lookups. */
 const char *snap_entry_key(json_t *entry, char *buf, size_t cap);
+
+/* The RA-TLS client's parts, for snapshot_files.c: snap_dial connects to
+ * rm (a socket, or -1 after printing why), snap_write_all sends, and
+ * snap_read_reply reads one HTTP/1.1 answer (Content-Length framed). */
+struct ssl_st;
+int snap_dial(const char *cmd, const struct snap_remote *rm);
+bool snap_write_all(struct ssl_st *ssl, const char *p, size_t len);
+int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_len);
+
+/* snapshot_files.c: the optional "files" section (cvm snapshot --files;
+ * docs/cli/cvm-snapshot.md). */
+#define SNAP_FILES_ENTRIES_MAX 1000000u /* (path, digest) pairs a snapshot holds */
+#define SNAP_FILES_WAIT_MAX_S 86400     /* how long cvm snapshot follows a walk */
+
+#define SNAP_FILES_PATH_TEXT_MAX ((size_t)4 * 4096) /* an escaped path: 4096 bytes as \xNN */
+
+/* snapshot_files_parse.c: what reads the agent's reply and the section. */
+/* snap_files_text_ok accepts `n` bytes of printable ASCII without space or
+ * NUL (an escaped path), 1 to `max` of them. */
+bool snap_files_text_ok(const char *s, size_t n, size_t max);
+/* snap_files_page_take checks one SnapshotFiles page (`entries` of
+ * {"path", "digest"} with `algo` digests of `dlen` bytes) and appends its
+ * pairs to keys[] (room for `total`) as new "DIGEST PATH" strings, *count
+ * counting them. Returns 0, CVM_E_NOMEM or CVM_E_FORMAT with `why`; the
+ * caller frees keys[0 .. *count). */
+int snap_files_page_take(json_t *page, const char *algo, size_t dlen, char **keys, size_t *count,
+                         size_t total, char *why, size_t why_len);
+
+/* snap_files_add starts (or follows) the agent's file walk over a TLS
+ * connection to the key `e` was verified with (e->agent_key), shows its
+ * progress on stderr, and puts the finished walk's pairs into `doc` as
+ * "files". A walk that fails, or a set that does not check, writes
+ * nothing: it prints why and returns the exit code. */
+int snap_files_add(const char *cmd, const struct snap_remote *rm, const struct snap_evidence *e, json_t *doc);
+/* snap_files_check checks the "files" section of a snapshot, when it has
+ * one: the algorithm, the counts, and entries of "ALGO:HEX PATH" strings
+ * in strictly increasing order. Returns 0 or CVM_E_FORMAT with `why`. */
+int snap_files_check(json_t *doc, char *why, size_t why_len);
+/* snap_files_show prints the section's summary (with verbose, its pairs). */
+void snap_files_show(json_t *doc, int verbose);
+/* snap_files_diff prints the pairs only in a or only in b; returns their
+ * number. */
+int snap_files_diff(json_t *a, json_t *b);
+/* snap_files_has says whether the snapshot's file set holds `key`
+ * ("DIGEST PATH", as snap_entry_key writes an IMA entry's). */
+bool snap_files_has(json_t *doc, const char *key);
 
 #endif

@@ -79,6 +79,24 @@
 #define AGENT_TLS_HEADERS_DEFAULT 8192u
 #define AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT 10u
 
+/* The file walk's defaults and caps ([snapshot]; docs/daemons/cvm-agentd.md,
+ * "The file walk"). The excluded trees change while the guest runs or are
+ * not part of its disk: kernel views (/proc /sys /dev), runtime state
+ * (/run), scratch and caches (/tmp /var/tmp /var/cache), logs (/var/log),
+ * fsck's leftovers (/lost+found) and removable or ad-hoc mounts (/media
+ * /mnt). The agent's own state folders are always left out too. */
+#define AGENT_WALK_EXCLUDE_DEFAULT \
+	"/proc /sys /dev /run /tmp /var/tmp /var/cache /var/log /lost+found /media /mnt"
+#define AGENT_WALK_LIST_MAX 32u           /* roots, excluded trees */
+#define AGENT_WALK_FILES_DEFAULT 1000000u /* max_files */
+#define AGENT_WALK_FILES_MAX 20000000u
+#define AGENT_WALK_FILE_BYTES_DEFAULT ((uint64_t)4 * 1024 * 1024 * 1024) /* max_file_bytes */
+#define AGENT_WALK_SECONDS_DEFAULT 3600u                                 /* max_seconds */
+#define AGENT_WALK_SECONDS_MAX 86400u
+#define AGENT_WALK_PAGE_ENTRIES 4096u               /* (path, digest) pairs per SnapshotFiles page */
+#define AGENT_WALK_PAGE_BYTES ((size_t)1024 * 1024) /* of escaped paths per page, about */
+#define AGENT_WALK_SKIPS_LISTED 256u                /* skipped files named (all are counted) */
+
 /* struct agent_config is everything main.c reads from the command line and
  * the config file. Strings are "" when unset. */
 struct agent_config {
@@ -122,6 +140,13 @@ struct agent_config {
 	uint64_t tls_max_connections, tls_max_connections_per_peer;
 	uint64_t tls_max_body, tls_max_headers;
 	uint64_t tls_handshake_timeout;
+	/* [snapshot]: the file walk (walk.c); "" and 0 are the defaults */
+	char walk_mount_root[AGENT_PATH_MAX]; /* the guest's / as the agent sees it */
+	char walk_roots[AGENT_PATH_MAX];      /* guest paths, space-separated */
+	char walk_exclude[AGENT_PATH_MAX];    /* guest paths, space-separated; "none" */
+	char walk_algo[16];
+	uint64_t walk_max_files, walk_max_file_bytes, walk_max_seconds;
+	bool walk_disable;
 };
 
 /* struct agent_event is one event of the log the agent serves: boot events
@@ -388,6 +413,28 @@ CVM_MUST_CHECK int agent_app_info(struct agent *a, uint8_t **out, size_t *out_le
  * *not_after is its expiry. */
 CVM_MUST_CHECK int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after,
                                      char *err, size_t err_len);
+
+/* walk.c: the snapshot's file walk */
+/* struct agent_walk_query is what a SnapshotFiles call asks besides the
+ * status: a page of the finished walk's entries. */
+struct agent_walk_query {
+	bool already_running; /* the start found a walk running (echoed) */
+	bool want_entries;
+	uint64_t offset, limit; /* limit 0: AGENT_WALK_PAGE_ENTRIES */
+	bool has_generation;
+	uint64_t generation; /* the walk the caller pages through */
+};
+/* agent_walk_start starts a walk of [snapshot] roots in a thread, unless
+ * one runs (then *already is set and nothing changes); a finished walk's
+ * result is dropped. Returns 0, or CVM_E_INVAL (the config; `err` says
+ * what), CVM_E_UNSUPPORTED (disable_walk) or another CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_walk_start(struct agent *a, bool *already, char *err, size_t err_len);
+/* agent_walk_status builds SnapshotFiles' reply: the walk's state and
+ * counters and, when q->want_entries, a page of the finished walk's
+ * (path, digest) pairs. On failure *status is the HTTP status (409: no
+ * finished walk, or another generation) and `err` says why. */
+CVM_MUST_CHECK int agent_walk_status(struct agent *a, const struct agent_walk_query *q, json_t **out,
+                                     int *status, char *err, size_t err_len);
 
 /* api.c: the two APIs the agent serves. */
 extern const struct cvm_rpc_mount agent_dstack_mounts[];

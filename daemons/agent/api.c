@@ -1037,6 +1037,44 @@ out:
 	return r;
 }
 
+/* ---- the snapshot's file walk (walk.c) ------------------------------------ */
+
+/* m_snapshot_files starts the walk ({"start": true}; a walk already
+ * running is followed, not restarted: one walk serves every caller) and
+ * answers its status; with "offset" (and "generation", "limit"), a page
+ * of the finished walk's (path, digest) pairs. */
+static int m_snapshot_files(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct agent_walk_query q;
+	bool start = false, has_offset = false, has_limit = false;
+	int r, status = 500;
+
+	memset(&q, 0, sizeof(q));
+	r = cvm_rpc_bool(c, "start", &start);
+	if (r == CVM_OK)
+		r = cvm_rpc_u64(c, "offset", &has_offset, &q.offset);
+	if (r == CVM_OK)
+		r = cvm_rpc_u64(c, "limit", &has_limit, &q.limit);
+	if (r == CVM_OK)
+		r = cvm_rpc_u64(c, "generation", &q.has_generation, &q.generation);
+	if (r != CVM_OK)
+		return r;
+	if (start && has_offset)
+		return cvm_rpc_fail(c, 400, CVM_E_INVAL, "ask for a page (offset) or start a walk, not both");
+	q.want_entries = has_offset;
+	if (start) {
+		r = agent_walk_start(ctx, &q.already_running, c->err, sizeof(c->err));
+		if (r != CVM_OK) {
+			c->status = r == CVM_E_UNSUPPORTED ? 403 : 500;
+			return r;
+		}
+	}
+	r = agent_walk_status(ctx, &q, out, &status, c->err, sizeof(c->err));
+	if (r != CVM_OK)
+		c->status = status;
+	return r;
+}
+
 /* ---- the tables ----------------------------------------------------------- */
 
 static const struct cvm_rpc_method dstack_methods[] = {
@@ -1075,13 +1113,16 @@ static const struct cvm_rpc_method v1_methods[] = {
  * the app made them public. GetEvidence quotes a nonce, never raw report
  * data: its report_data is the evidence binding (include/cvmkit/evidence.h),
  * a domain no other use of the TEE shares, so a remote caller gets exactly
- * what a local one does (docs/daemons/cvm-agentd.md, "The TLS listener"). */
+ * what a local one does (docs/daemons/cvm-agentd.md, "The TLS listener").
+ * SnapshotFiles starts the one file walk the guest has (bounded by
+ * [snapshot]'s caps; never two at once) and reads its result. */
 static const struct cvm_rpc_method tls_methods[] = {
     {"Info", m_tls_info},
     {"Version", m_version},
     {"Attest", m_tls_attest},
     {"FreshAttest", m_fresh_attest},
     {"GetEvidence", m_get_evidence},
+    {"SnapshotFiles", m_snapshot_files},
 };
 
 const struct cvm_rpc_mount agent_dstack_mounts[] = {

@@ -196,6 +196,14 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    {"tls", "max_headers", CVM_CONF_U64, &c->tls_max_headers, 0, 1024, (uint64_t)64 * 1024},
 	    {"tls", "handshake_timeout", CVM_CONF_U64, &c->tls_handshake_timeout, 0, 1,
 	     CVM_HTTPD_TIMEOUT_MAX},
+	    KEY("snapshot", "mount_root", CVM_CONF_STR, walk_mount_root),
+	    KEY("snapshot", "roots", CVM_CONF_STR, walk_roots),
+	    KEY("snapshot", "exclude", CVM_CONF_STR, walk_exclude),
+	    KEY("snapshot", "algo", CVM_CONF_STR, walk_algo),
+	    {"snapshot", "max_files", CVM_CONF_U64, &c->walk_max_files, 0, 1, AGENT_WALK_FILES_MAX},
+	    {"snapshot", "max_file_bytes", CVM_CONF_U64, &c->walk_max_file_bytes, 0, 1, UINT64_MAX / 2},
+	    {"snapshot", "max_seconds", CVM_CONF_U64, &c->walk_max_seconds, 0, 1, AGENT_WALK_SECONDS_MAX},
+	    KEY("snapshot", "disable_walk", CVM_CONF_BOOL, walk_disable),
 	};
 
 	return cvm_conf_load(c->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);

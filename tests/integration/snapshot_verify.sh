@@ -56,7 +56,7 @@ assert all(x["path"] != "/out/quote/quote.sig" for x in e), "entry 508 is not qu
 EOF
 expect 0 "cvm snapshot show" "$bin/cvm" snapshot show "$tmp/snap.json"
 has "ima: 507 (path, digest) pairs (bank sha256)" "cvm snapshot show"
-has "full-disk file digests: not in this snapshot format yet" "cvm snapshot show"
+has "files: not recorded (cvm snapshot --files records a digest of every file)" "cvm snapshot show"
 expect 0 "cvm snapshot diff A A" "$bin/cvm" snapshot diff "$tmp/snap.json" "$tmp/snap.json"
 
 # Verify: every check passes; -v prints the times.

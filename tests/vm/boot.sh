@@ -7,7 +7,9 @@
 #    evidence bound to the connection);
 #  - `cvm snapshot` of the guest over that listener (GetEvidence over TLS:
 #    simulated TDX quote, TPM quote, the guest's IMA list), then `cvm verify
-#    -v` against it: every check passes, with the step times;
+#    -v` against it: every check passes, with the step times; the snapshot
+#    is taken with --files (the agent walks the guest's disks) and its file
+#    set holds cvm-agentd with the digest IMA measured for it;
 # inside the guest (the command channel):
 #  - IMA runs with the tcb policy on the TPM (boot_aggregate is not zero);
 #  - the IMA list holds cvm-agentd, its libraries and the loader, from the
@@ -85,17 +87,38 @@ fi
 # the TLS listener (no dstack API on the network).
 URL="https://127.0.0.1:$VM_TLS_PORT"
 snap() { "$bin/cvm" snapshot --url "$URL" -o "$tmp/snap.json" --collateral "$COLL" \
-	--root "$COLL/tdx/intel_sgx_root_ca.der" >"$tmp/snap.out" 2>&1; }
+	--root "$COLL/tdx/intel_sgx_root_ca.der" --files >"$tmp/snap.out" 2>&1; }
 verify() { # verify [ARGS...]: output in $tmp/verify.out, returns cvm verify's exit code
 	"$bin/cvm" verify --url "$URL" --snapshot "$tmp/snap.json" --collateral "$COLL" \
 		--root "$COLL/tdx/intel_sgx_root_ca.der" "$@" >"$tmp/verify.out" 2>&1
 }
+t_snap=$SECONDS
 if snap; then
 	pass
 	sed 's/^/vm.boot: /' "$tmp/snap.out"
+	echo "vm.boot: cvm snapshot --files took $((SECONDS - t_snap)) s"
 else
 	fail "cvm snapshot of the guest (exit $?):"
 	sed 's/^/    /' "$tmp/snap.out" >&2
+fi
+if python3 - "$tmp/snap.json" >"$tmp/files.out" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = d["files"]
+ima = {e["path"]: e["digest"] for e in d["ima"]["entries"]}
+assert f["count"] == len(f["entries"]) > 20, f["count"]
+want = "%s /usr/bin/cvm-agentd" % ima["/usr/bin/cvm-agentd"]
+assert want in f["entries"], "the file set lacks " + want
+assert not any(e.split(" ", 1)[1].startswith(("/proc/", "/sys/", "/dev/", "/run/", "/tmp/")) for e in f["entries"])
+print("vm.boot: file set: %d (path, digest) pairs, %d skipped; cvm-agentd's digest equals IMA's"
+      % (f["count"], f["skipped"]))
+EOF
+then
+	pass
+	cat "$tmp/files.out"
+else
+	fail "the snapshot's file set:"
+	sed 's/^/    /' "$tmp/files.out" >&2
 fi
 verify -v
 rc=$?
