@@ -1356,14 +1356,10 @@ static const char *sget(json_t *d, const char *a, const char *b);
 static int snapshot_take(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"url", required_argument, NULL, OPT_URL},
-	    {"out", required_argument, NULL, 'o'},
-	    {"root", required_argument, NULL, OPT_ROOT},
-	    {"policy", required_argument, NULL, OPT_POLICY},
-	    {"at", required_argument, NULL, OPT_AT},
-	    CLI_COLL_LONGOPTS,
-	    {"files", no_argument, NULL, OPT_FILES},
-	    CLI_COMMON_LONGOPTS,
+	    {"url", required_argument, NULL, OPT_URL},   {"out", required_argument, NULL, 'o'},
+	    {"root", required_argument, NULL, OPT_ROOT}, {"policy", required_argument, NULL, OPT_POLICY},
+	    {"at", required_argument, NULL, OPT_AT},     CLI_COLL_LONGOPTS,
+	    {"files", no_argument, NULL, OPT_FILES},     CLI_COMMON_LONGOPTS,
 	};
 	struct snap_remote rm;
 	struct snap_evidence *e = NULL;
