@@ -846,9 +846,9 @@ void snap_evidence_cleanup(struct snap_evidence *e)
 
 /* ---- the document ------------------------------------------------------------ */
 
-/* escape_name writes an IMA event name as printable ASCII: bytes outside
+/* snap_escape_path writes an IMA event name as printable ASCII: bytes outside
  * 0x21..0x7e, and the backslash, as \xNN. */
-static void escape_name(const uint8_t *p, size_t n, char *out, size_t cap)
+void snap_escape_path(const uint8_t *p, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -909,7 +909,7 @@ static json_t *ima_entries(const struct snap_evidence *e, char *why, size_t why_
 			               cvm_ima_reader_err(rd));
 			goto out;
 		}
-		escape_name(ent.name.p, ent.name.len, name, sizeof(name));
+		snap_escape_path(ent.name.p, ent.name.len, name, sizeof(name));
 		if (ent.is_violation) {
 			(void)snprintf(dig, sizeof(dig), "violation");
 			algo[0] = '\0';
@@ -918,8 +918,9 @@ static json_t *ima_entries(const struct snap_evidence *e, char *why, size_t why_
 			(void)snprintf(algo, sizeof(algo), "template-sha1:");
 		} else {
 			cvm_hex_encode(ent.digest.p, ent.digest.len, dig);
-			escape_name(ent.digest_algo.p, ent.digest_algo.len > 16 ? 16 : ent.digest_algo.len,
-			            algo, sizeof(algo) - 1);
+			snap_escape_path(ent.digest_algo.p,
+			                 ent.digest_algo.len > 16 ? 16 : ent.digest_algo.len, algo,
+			                 sizeof(algo) - 1);
 			(void)strncat(algo, ":", sizeof(algo) - strlen(algo) - 1);
 		}
 		kl = strlen(algo) + strlen(dig) + 1 + strlen(name) + 1;
@@ -1201,8 +1202,19 @@ json_t *snap_load(const char *path, char *why, size_t why_len)
 		goto bad;
 	}
 	v = json_object_get(d, "format");
+	if (v == NULL && snap_cosmian_is(d)) {
+		(void)snprintf(why, why_len,
+		               "a Cosmian VM snapshot: carry it into a cvmkit snapshot of the live VM with "
+		               "cvm snapshot --url https://HOST:PORT --cosmian FILE -o OUT");
+		goto bad;
+	}
 	if (!json_is_string(v) || strcmp(json_string_value(v), SNAP_FORMAT) != 0) {
 		(void)snprintf(why, why_len, "\"format\" is not \"%s\"", SNAP_FORMAT);
+		goto bad;
+	}
+	v = json_object_get(d, "imported");
+	if (v != NULL && (!json_is_object(v) || !json_is_string(json_object_get(v, "from")))) {
+		(void)snprintf(why, why_len, "\"imported\" is not an object naming where from");
 		goto bad;
 	}
 	v = json_object_get(d, "version");
@@ -1293,7 +1305,7 @@ const char *snap_entry_key(json_t *entry, char *buf, size_t cap)
 
 /* ---- cvm snapshot (take) -------------------------------------------------------- */
 
-enum { OPT_URL = 0x200, OPT_ROOT, OPT_POLICY, OPT_AT, OPT_FILES };
+enum { OPT_URL = 0x200, OPT_ROOT, OPT_POLICY, OPT_AT, OPT_FILES, OPT_COSMIAN };
 
 static void usage(FILE *f)
 {
@@ -1303,7 +1315,7 @@ static void usage(FILE *f)
 	    "                    [--policy FILE] [--at UNIX_SECONDS]\n"
 	    "                    [--cache DIR] [--intel-url URL] [--amd-url URL] [--offline]\n"
 	    "                    [--refresh] [--refresh-after S] [--timeout MS] [--product NAME]\n"
-	    "                    [--files]\n"
+	    "                    [--files] [--cosmian FILE]\n"
 	    "       cvm snapshot show FILE [--json] [-v]\n"
 	    "       cvm snapshot diff A B\n"
 	    "\n"
@@ -1325,6 +1337,9 @@ static void usage(FILE *f)
 	    "  --at UNIX_SECONDS        verification time (default: now)\n"
 	    "  --files                  also record a digest of every file the agent walks on the\n"
 	    "                           guest's disks (progress on stderr; -q: none)\n"
+	    "  --cosmian FILE           a Cosmian VM snapshot of this VM: its TEE policy must hold for the\n"
+	    "                           verified evidence (else exit 3), its file hashes join the\n"
+	    "                           reference set\n"
 	    "show   prints a summary of a snapshot\n"
 	    "diff   prints what differs between two snapshots; exit 1 when they differ\n"
 	    "Exit codes: 0 ok, 1 error (or diff: different), 2 usage, 3 evidence rejected.\n");
@@ -1356,10 +1371,15 @@ static const char *sget(json_t *d, const char *a, const char *b);
 static int snapshot_take(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"url", required_argument, NULL, OPT_URL},   {"out", required_argument, NULL, 'o'},
-	    {"root", required_argument, NULL, OPT_ROOT}, {"policy", required_argument, NULL, OPT_POLICY},
-	    {"at", required_argument, NULL, OPT_AT},     CLI_COLL_LONGOPTS,
-	    {"files", no_argument, NULL, OPT_FILES},     CLI_COMMON_LONGOPTS,
+	    {"url", required_argument, NULL, OPT_URL},
+	    {"out", required_argument, NULL, 'o'},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"policy", required_argument, NULL, OPT_POLICY},
+	    {"at", required_argument, NULL, OPT_AT},
+	    CLI_COLL_LONGOPTS,
+	    {"files", no_argument, NULL, OPT_FILES},
+	    {"cosmian", required_argument, NULL, OPT_COSMIAN},
+	    CLI_COMMON_LONGOPTS,
 	};
 	struct snap_remote rm;
 	struct snap_evidence *e = NULL;
@@ -1368,7 +1388,9 @@ static int snapshot_take(int argc, char **argv)
 	const char *out_path = NULL;
 	char why[512] = "", reason[1024];
 	char *text = NULL;
-	bool at_set = false, with_files = false;
+	bool at_set = false, with_files = false, is_cosmian = false;
+	const char *cosmian_path = NULL;
+	json_t *cosmian = NULL;
 	int c, k, rc = CLI_EXIT_ERROR;
 
 	memset(&rm, 0, sizeof(rm));
@@ -1408,6 +1430,9 @@ static int snapshot_take(int argc, char **argv)
 		case OPT_FILES:
 			with_files = true;
 			break;
+		case OPT_COSMIAN:
+			cosmian_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
@@ -1440,6 +1465,15 @@ static int snapshot_take(int argc, char **argv)
 	rc = snap_load_policy(CMD, rm.policy, pol, &pdoc);
 	if (rc != CLI_EXIT_OK)
 		goto out;
+	if (cosmian_path != NULL) {
+		cosmian = snap_cosmian_load(cosmian_path, &is_cosmian, why, sizeof(why));
+		if (cosmian == NULL) {
+			cli_err(CMD, "--cosmian '%s' is not a usable Cosmian VM snapshot: %s", cosmian_path,
+			        why);
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+	}
 	rc = snap_fetch(CMD, &rm, pol, e);
 	if (rc == CLI_EXIT_REJECTED)
 		cli_err(CMD, "%s is rejected, no snapshot written: %s", rm.url, e->rejected);
@@ -1462,6 +1496,17 @@ static int snapshot_take(int argc, char **argv)
 	rc = with_files ? snap_files_add(CMD, &rm, e, doc) : CLI_EXIT_OK;
 	if (rc != CLI_EXIT_OK)
 		goto out;
+	if (cosmian != NULL) {
+		int r = snap_cosmian_apply(cosmian, cosmian_path, e, doc, why, sizeof(why));
+
+		if (r != CVM_OK) {
+			cli_err(CMD,
+			        "%s does not match the Cosmian VM snapshot '%s', no snapshot written: %s",
+			        rm.url, cosmian_path, why);
+			rc = r == CVM_E_MISMATCH ? CLI_EXIT_REJECTED : CLI_EXIT_ERROR;
+			goto out;
+		}
+	}
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 	if (text == NULL || cvm_file_write(out_path, text, strlen(text), 0644) != CVM_OK) {
 		cli_err(CMD, "cannot write '%s': %s", out_path, strerror(errno));
@@ -1481,6 +1526,15 @@ static int snapshot_take(int argc, char **argv)
 		        json_object_get(json_object_get(json_object_get(doc, "tpm"), "pcrs"), "sha256")),
 		    json_array_size(json_object_get(json_object_get(doc, "ima"), "entries")),
 		    (unsigned long long)e->res.ima_quoted_entries);
+	if (!cli_opts.quiet && cosmian != NULL)
+		printf(
+		    "carried over from the Cosmian VM snapshot %s: its TEE policy holds for this VM; %lld of "
+		    "its %lld (path, digest) pairs were new to the reference set\n",
+		    cosmian_path,
+		    (long long)json_integer_value(
+		        json_object_get(json_object_get(doc, "imported"), "pairs_added")),
+		    (long long)json_integer_value(
+		        json_object_get(json_object_get(doc, "imported"), "filehashes")));
 	if (!cli_opts.quiet)
 		snap_files_show(doc, 0);
 	rc = CLI_EXIT_OK;
@@ -1488,6 +1542,7 @@ out:
 	free(text);
 	json_decref(doc);
 	json_decref(pdoc);
+	json_decref(cosmian);
 	if (e != NULL)
 		snap_evidence_cleanup(e);
 	free(e);
@@ -1544,6 +1599,7 @@ static int snapshot_show(int argc, char **argv)
 	const char *bk, *k;
 	char why[512];
 	size_t i;
+	bool cosmian = false;
 
 	const char *path = NULL;
 
@@ -1563,6 +1619,23 @@ static int snapshot_show(int argc, char **argv)
 		cli_err(CMD " show", "expected one FILE");
 		return CLI_EXIT_USAGE;
 	}
+	d = snap_cosmian_load(path, &cosmian, why, sizeof(why));
+	if (cosmian) {
+		if (d == NULL) {
+			cli_err(CMD " show", "'%s' is not a usable Cosmian VM snapshot: %s", path, why);
+			return CLI_EXIT_ERROR;
+		}
+		if (cli_opts.json) {
+			int bad = out_json_print(d);
+
+			json_decref(d);
+			return bad != 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+		}
+		snap_cosmian_print(d, path, cli_opts.verbose > 0);
+		json_decref(d);
+		return CLI_EXIT_OK;
+	}
+	json_decref(d);
 	d = snap_load(path, why, sizeof(why));
 	if (d == NULL) {
 		cli_err(CMD " show", "'%s' is not a usable snapshot: %s", path, why);
@@ -1592,6 +1665,11 @@ static int snapshot_show(int argc, char **argv)
 	printf("tcb: status %s, policy %s\n", sget(d, "tcb", "status"),
 	       json_is_object(json_object_get(json_object_get(d, "tcb"), "policy")) ? "from a file (recorded)"
 	                                                                            : "the strict defaults");
+	v = json_object_get(d, "imported");
+	if (v != NULL)
+		printf("imported: %lld (path, digest) pairs from %s's snapshot %s\n",
+		       (long long)json_integer_value(json_object_get(v, "pairs_added")),
+		       sget(d, "imported", "from"), sget(d, "imported", "file"));
 	printf("tpm: AK %s, resetCount %lld\n", sget(d, "tpm", "ak_name"),
 	       (long long)json_integer_value(json_object_get(json_object_get(d, "tpm"), "reset_count")));
 	pcrs = json_object_get(json_object_get(d, "tpm"), "pcrs");

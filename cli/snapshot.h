@@ -145,4 +145,30 @@ int snap_files_diff(json_t *a, json_t *b);
  * ("DIGEST PATH", as snap_entry_key writes an IMA entry's). */
 bool snap_files_has(json_t *doc, const char *key);
 
+/* snap_escape_path writes a path (an IMA event name) as the snapshot does:
+ * bytes outside 0x21..0x7e, and the backslash, as \xNN; cut to `cap`. */
+void snap_escape_path(const uint8_t *p, size_t n, char *out, size_t cap);
+
+/* Cosmian VM's snapshot file (snapshot_cosmian.c; docs/cli/cvm-snapshot.md
+ * "Cosmian VM's snapshots"). snap_cosmian_is tells a Cosmian document from
+ * cvmkit's; snap_cosmian_check checks its fields (returns `doc`, or NULL
+ * with `why`); snap_cosmian_load reads and checks a file (a new reference;
+ * *is_cosmian tells whether it looked like one, also when it failed);
+ * snap_cosmian_print prints it; snap_cosmian_apply checks the VM's verified
+ * evidence `e` against its TEE policy and, when every field holds, adds its
+ * (path, digest) pairs to `snapshot`'s reference set and records where they
+ * came from (returns 0, CVM_E_MISMATCH with `why` naming each field, or
+ * CVM_E_NOMEM). */
+#define SNAP_COSMIAN_FILEHASHES_MAX 2000000u /* pairs */
+#define SNAP_COSMIAN_PATH_MAX 4096u          /* bytes of one path */
+bool snap_cosmian_is(json_t *doc);
+json_t *snap_cosmian_check(json_t *doc, char *why, size_t why_len);
+/* snap_cosmian_digest_algo names a digest's hash by its hex length (40, 64,
+ * 96, 128), or NULL. */
+const char *snap_cosmian_digest_algo(size_t hex_len);
+json_t *snap_cosmian_load(const char *path, bool *is_cosmian, char *why, size_t why_len);
+void snap_cosmian_print(json_t *doc, const char *path, bool verbose);
+int snap_cosmian_apply(json_t *cos, const char *path, const struct snap_evidence *e, json_t *snapshot,
+                       char *why, size_t why_len);
+
 #endif
