@@ -986,6 +986,15 @@ static int tee_tdx(json_t *tee, const struct snap_evidence *e)
 		(void)snprintf(k, sizeof(k), "rtmr%zu", i);
 		bad |= out_jset_hex(tee, k, td->rtmr[i], sizeof(td->rtmr[i]));
 	}
+	/* the TD's configuration: the host sets these at launch with MRTD */
+	bad |= out_jset_hex(tee, "td_attributes", td->td_attributes, sizeof(td->td_attributes));
+	bad |= out_jset_hex(tee, "xfam", td->xfam, sizeof(td->xfam));
+	bad |= out_jset_hex(tee, "mr_config_id", td->mr_config_id, sizeof(td->mr_config_id));
+	bad |= out_jset_hex(tee, "mr_owner", td->mr_owner, sizeof(td->mr_owner));
+	bad |= out_jset_hex(tee, "mr_owner_config", td->mr_owner_config, sizeof(td->mr_owner_config));
+	/* the platform: the TDX module and its TCB (the floor cvm verify keeps) */
+	bad |= out_jset_hex(tee, "mr_seam", td->mr_seam, sizeof(td->mr_seam));
+	bad |= out_jset_hex(tee, "tee_tcb_svn", td->tee_tcb_svn, sizeof(td->tee_tcb_svn));
 	bad |= out_jset_hex(tee, "agent_key_sha256", e->agent_key, sizeof(e->agent_key));
 	bad |= out_jset_hex(tee, "tpm_ak_name", e->res.ak_name, e->res.ak_name_len);
 	return bad;
@@ -1226,15 +1235,20 @@ json_t *snap_load(const char *path, char *why, size_t why_len)
 	v = json_object_get(d, "platform");
 	tee = json_object_get(d, "tee");
 	if (json_is_string(v) && strcmp(json_string_value(v), "tdx") == 0) {
-		if (!is_hex(json_object_get(tee, "mrtd"), 48, 48) ||
-		    !is_hex(json_object_get(tee, "rtmr0"), 48, 48) ||
-		    !is_hex(json_object_get(tee, "rtmr1"), 48, 48) ||
-		    !is_hex(json_object_get(tee, "rtmr2"), 48, 48) ||
-		    !is_hex(json_object_get(tee, "agent_key_sha256"), 32, 32)) {
-			(void)snprintf(why, why_len,
-			               "\"tee\" needs mrtd, rtmr0..2 (48 bytes of hex) and agent_key_sha256 "
-			               "(32 bytes)");
-			goto bad;
+		static const struct {
+			const char *name;
+			size_t len;
+		} hex[] = {{"mrtd", 48},         {"rtmr0", 48},        {"rtmr1", 48},
+		           {"rtmr2", 48},        {"td_attributes", 8}, {"xfam", 8},
+		           {"mr_config_id", 48}, {"mr_owner", 48},     {"mr_owner_config", 48},
+		           {"mr_seam", 48},      {"tee_tcb_svn", 16},  {"agent_key_sha256", 32}};
+
+		for (i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
+			if (!is_hex(json_object_get(tee, hex[i].name), hex[i].len, hex[i].len)) {
+				(void)snprintf(why, why_len, "\"tee.%s\" is not %zu bytes of hex (TDX)",
+				               hex[i].name, hex[i].len);
+				goto bad;
+			}
 		}
 	} else if (json_is_string(v) && strcmp(json_string_value(v), "snp") == 0) {
 		if (!snp_tee_ok(tee, why, why_len))
@@ -1659,6 +1673,13 @@ static int snapshot_show(int argc, char **argv)
 		printf("platform: tdx\n  mrtd  %s\n  rtmr0 %s\n  rtmr1 %s\n  rtmr2 %s\n",
 		       sget(d, "tee", "mrtd"), sget(d, "tee", "rtmr0"), sget(d, "tee", "rtmr1"),
 		       sget(d, "tee", "rtmr2"));
+		printf("  td_attributes %s, xfam %s\n  mr_config_id    %s\n  mr_owner        %s\n"
+		       "  mr_owner_config %s\n",
+		       sget(d, "tee", "td_attributes"), sget(d, "tee", "xfam"),
+		       sget(d, "tee", "mr_config_id"), sget(d, "tee", "mr_owner"),
+		       sget(d, "tee", "mr_owner_config"));
+		printf("  TDX module: mr_seam %s, TEE TCB SVN %s (the floor)\n", sget(d, "tee", "mr_seam"),
+		       sget(d, "tee", "tee_tcb_svn"));
 		printf("  agent key (SHA-256 of its SPKI, recorded in RTMR3) %s\n",
 		       sget(d, "tee", "agent_key_sha256"));
 	}

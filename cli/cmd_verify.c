@@ -242,12 +242,16 @@ static int cmp_str(const void *a, const void *b)
  * platform's "tee" section that identifies the guest, by name. */
 static void tee_compare(struct vctx *v, bool is_snp)
 {
-	static const char *const tdx_fields[] = {"mrtd", "rtmr0", "rtmr1", "rtmr2"};
+	static const char *const tdx_fields[] = {"mrtd",         "rtmr0",         "rtmr1",
+	                                         "rtmr2",        "td_attributes", "xfam",
+	                                         "mr_config_id", "mr_owner",      "mr_owner_config"};
 	static const char *const snp_fields[] = {
-	    "measurement", "host_data", "id_key_digest", "author_key_digest", "family_id",
-	    "image_id",    "policy",    "guest_svn",     "reported_tcb",      "signer"};
+	    "measurement", "host_data", "id_key_digest", "author_key_digest", "family_id", "image_id",
+	    "policy",      "guest_svn", "signer"};
 	const char *const *fields = is_snp ? snp_fields : tdx_fields;
-	size_t count = is_snp ? sizeof(snp_fields) / sizeof(snp_fields[0]) : 4, n = 0;
+	size_t count = is_snp ? sizeof(snp_fields) / sizeof(snp_fields[0])
+	                      : sizeof(tdx_fields) / sizeof(tdx_fields[0]),
+	       n = 0;
 	json_t *want = json_object_get(v->snap, "tee"), *got = json_object_get(v->fresh, "tee");
 	char diff[512] = "";
 
@@ -264,10 +268,74 @@ static void tee_compare(struct vctx *v, bool is_snp)
 		(void)add(v, "tee measurements", true, "%s equal the snapshot's",
 		          is_snp
 		              ? "the SEV-SNP measurement, host_data, ID and author key digests, family and "
-		                "image IDs, guest policy, guest SVN, reported TCB and signing key kind"
-		              : "MRTD and RTMR0..2");
+		                "image IDs, guest policy, guest SVN and signing key kind"
+		              : "MRTD, RTMR0..2, the TD attributes, XFAM, MRCONFIGID, MROWNER and "
+		                "MROWNERCONFIG");
 	else
 		(void)add(v, "tee measurements", false, "%s differ from the snapshot's", diff);
+}
+
+/* tcb_floor adds the "tcb floor" line: the platform's TCB may have risen
+ * since the snapshot (a firmware or TDX module update), never fallen (a
+ * host that rolls back to a vulnerable version). TDX: every byte of the TEE
+ * TCB SVN; SEV-SNP: every SVN of the reported TCB. */
+static void tcb_floor(struct vctx *v, bool is_snp)
+{
+	static const char *const snp_parts[] = {"bootloader", "tee", "snp", "microcode", "fmc"};
+	json_t *want = json_object_get(v->snap, "tee"), *got = json_object_get(v->fresh, "tee");
+	char below[256] = "";
+	size_t n = 0;
+	bool raised = false;
+
+	if (is_snp) {
+		json_t *a = json_object_get(want, "reported_tcb"), *b = json_object_get(got, "reported_tcb");
+
+		for (size_t i = 0; i < sizeof(snp_parts) / sizeof(snp_parts[0]); i++) {
+			json_t *x = json_object_get(a, snp_parts[i]), *y = json_object_get(b, snp_parts[i]);
+
+			if (x == NULL && y == NULL)
+				continue;
+			if (x != NULL && y != NULL && json_integer_value(y) >= json_integer_value(x)) {
+				raised |= json_integer_value(y) > json_integer_value(x);
+				continue;
+			}
+			(void)snprintf(below + strlen(below), sizeof(below) - strlen(below),
+			               "%s%s %lld < %lld", n > 0 ? ", " : "", snp_parts[i],
+			               (long long)json_integer_value(y), (long long)json_integer_value(x));
+			n++;
+		}
+	} else {
+		uint8_t a[16], b[16];
+		size_t la = 0, lb = 0;
+		const char *ha = jget(v->snap, "tee", "tee_tcb_svn"),
+		           *hb = jget(v->fresh, "tee", "tee_tcb_svn");
+
+		if (cvm_hex_decode(ha, strlen(ha), a, sizeof(a), &la) != CVM_OK ||
+		    cvm_hex_decode(hb, strlen(hb), b, sizeof(b), &lb) != CVM_OK || la != 16 || lb != 16) {
+			(void)add(v, "tcb floor", false, "the TEE TCB SVN cannot be read");
+			return;
+		}
+		for (size_t i = 0; i < sizeof(a); i++) {
+			if (b[i] >= a[i]) {
+				raised |= b[i] > a[i];
+				continue;
+			}
+			(void)snprintf(below + strlen(below), sizeof(below) - strlen(below),
+			               "%sTEE TCB SVN byte %zu: %u < %u", n > 0 ? ", " : "", i, b[i], a[i]);
+			n++;
+		}
+	}
+	if (n != 0)
+		(void)add(v, "tcb floor", false, "the platform's TCB fell below the snapshot's: %s", below);
+	else if (raised)
+		(void)add(v, "tcb floor", true, "the platform's TCB rose since the snapshot (%s)",
+		          is_snp ? "a firmware update" : "a TDX module update");
+	else if (!is_snp && strcmp(jget(v->snap, "tee", "mr_seam"), jget(v->fresh, "tee", "mr_seam")) != 0)
+		(void)add(
+		    v, "tcb floor", true,
+		    "the platform's TCB is the snapshot's; the TDX module's measurement (MRSEAM) changed");
+	else
+		(void)add(v, "tcb floor", true, "the platform's TCB is the snapshot's");
 }
 
 /* compare_snapshot compares the fresh document with the snapshot. */
@@ -301,6 +369,7 @@ static int compare_snapshot(struct vctx *v)
 		          "the TPM attestation key %s is not the snapshot's %s: another TPM or key",
 		          jget(v->fresh, "tpm", "ak_name"), jget(v->snap, "tpm", "ak_name"));
 	tee_compare(v, v->e.platform == CVM_EVIDENCE_SNP);
+	tcb_floor(v, v->e.platform == CVM_EVIDENCE_SNP);
 	/* boot PCRs */
 	n = pcrs_compare(json_object_get(json_object_get(v->snap, "tpm"), "pcrs"),
 	                 json_object_get(json_object_get(v->fresh, "tpm"), "pcrs"), diff, sizeof(diff));

@@ -154,6 +154,23 @@ tamper "host_data=\"$(printf 'ab%.0s' $(seq 32))\"" "policy=196608" "guest_svn=1
 expect 3 "cvm verify, SNP host_data and guest_svn changed" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
 has "[FAIL] tee measurements: host_data, guest_svn differ from the snapshot's" "cvm verify, host_data changed"
 
+# The TCB floor: a snapshot whose reported SNP SVN is above the platform's
+# fails (a firmware rollback); one below it passes and says the TCB rose.
+tcb_bump() { # tcb_bump DELTA: the snapshot's reported_tcb with snp + DELTA
+	python3 - "$tmp/snap.json" "$1" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["tee"]["reported_tcb"]
+t["snp"] = t["snp"] + int(sys.argv[2])
+print(json.dumps(t))
+PY
+}
+tamper "reported_tcb=$(tcb_bump 1)"
+expect 3 "cvm verify, the snapshot's SNP SVN above the platform's" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
+has "[FAIL] tcb floor: the platform's TCB fell below the snapshot's: snp " "cvm verify, SNP TCB below the floor"
+tamper "reported_tcb=$(tcb_bump -1)"
+expect 0 "cvm verify, the snapshot's SNP SVN below the platform's" sv_verify_snp "$tmp/sim" "$tmp/bad.json"
+has "[ OK ] tcb floor: the platform's TCB rose since the snapshot (a firmware update)" "cvm verify, SNP TCB rose"
+
 # malformed SNP fields: refused before any connection, naming the field
 tamper "host_data=\"$(printf 'ab%.0s' $(seq 31))\""
 expect 1 "cvm verify, host_data of 31 bytes" sv_verify_snp "$tmp/sim" "$tmp/bad.json"

@@ -6,6 +6,8 @@
 #  - cvm verify -v passes every check and prints the step times;
 #  - a new IMA entry (the kernel measured a file the snapshot does not hold)
 #    fails verify, naming its path and digest;
+#  - the TCB floor: a snapshot whose TEE TCB SVN is above the platform's
+#    fails (a rollback), one below it passes and says the TCB rose;
 #  - a snapshot tampered by hand (one MRTD byte; one IMA entry removed; one
 #    boot PCR) is shown by cvm snapshot diff (exit 1, the field named) and
 #    fails verify on the check of that part;
@@ -42,8 +44,10 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["format"] == "cvmkit-snapshot" and d["version"] == 1, "format/version"
 assert d["platform"] == "tdx" and d["simulated"] is True, "platform"
-for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2"):
+for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "mr_config_id", "mr_owner", "mr_owner_config", "mr_seam"):
     assert len(d["tee"][k]) == 96, k
+assert len(d["tee"]["td_attributes"]) == 16 and len(d["tee"]["xfam"]) == 16
+assert len(d["tee"]["tee_tcb_svn"]) == 32
 assert len(d["tee"]["agent_key_sha256"]) == 64
 assert d["tee"]["tpm_ak_name"] == d["tpm"]["ak_name"] and d["tpm"]["ak_name"].startswith("000b")
 assert d["tcb"]["status"] == "UpToDate" and d["tcb"]["policy"] is None
@@ -75,7 +79,7 @@ python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["verdict"] == "accepted" and d["rebooted"] is False and d["ima_not_in_snapshot"] == []
-assert all(c["ok"] for c in d["checks"]) and len(d["checks"]) == 13
+assert all(c["ok"] for c in d["checks"]) and len(d["checks"]) == 14
 assert d["timings_ms"]["total"] >= d["timings_ms"]["cvmkit"] > 0
 ' "$tmp/out" && pass || { fail "cvm verify --json"; show "$tmp/out"; }
 
@@ -107,6 +111,19 @@ expect 1 "diff, PCR 7 changed" "$bin/cvm" snapshot diff "$tmp/snap.json" "$tmp/t
 has "changed: tpm.pcrs.sha256.7:" "diff, PCR 7 changed"
 expect 3 "verify, PCR 7 changed" sv_verify "$tmp/sim" "$tmp/t-pcr.json"
 has "[FAIL] boot pcrs: 1 PCR values differ from the snapshot's: sha256:7" "verify, PCR 7 changed"
+
+tamper "$tmp/t-attr.json" 'd["tee"]["mr_owner"] = "22" * 48'
+expect 3 "verify, MROWNER changed" sv_verify "$tmp/sim" "$tmp/t-attr.json"
+has "[FAIL] tee measurements: mr_owner differ from the snapshot's" "verify, MROWNER changed"
+
+# The TCB floor: a platform below the snapshot's TCB fails (a rollback), one
+# above it passes and says so.
+tamper "$tmp/t-tcb-up.json" 'd["tee"]["tee_tcb_svn"] = "%02x" % (int(d["tee"]["tee_tcb_svn"][:2], 16) + 1) + d["tee"]["tee_tcb_svn"][2:]'
+expect 3 "verify, a snapshot whose TCB is above the platform's" sv_verify "$tmp/sim" "$tmp/t-tcb-up.json"
+has "[FAIL] tcb floor: the platform's TCB fell below the snapshot's: TEE TCB SVN byte 0:" "verify, TCB below the floor"
+tamper "$tmp/t-tcb-down.json" 'd["tee"]["tee_tcb_svn"] = "00" * 16'
+expect 0 "verify, a snapshot whose TCB is below the platform's" sv_verify "$tmp/sim" "$tmp/t-tcb-down.json"
+has "[ OK ] tcb floor: the platform's TCB rose since the snapshot (a TDX module update)" "verify, TCB above the floor"
 
 tamper "$tmp/t-ver.json" 'd["version"] = 2'
 expect 1 "verify, snapshot version 2" sv_verify "$tmp/sim" "$tmp/t-ver.json"
