@@ -1,14 +1,17 @@
 /* cvm-agentd: the guest agent. It serves dstack's v0 guest API (GetKey,
  * GetTlsKey, GetQuote, Attest, EmitEvent, Info, Sign, Verify, Version, plus
  * cvmkit's GetEvidence) on a unix socket, and the legacy Tappd API on a
- * second one. docs/daemons/cvm-agentd.md describes it for operators.
+ * second one, and a read-only RA-TLS listener for remote verifiers.
+ * docs/daemons/cvm-agentd.md describes it for operators.
  *
  * Layout: main.c (arguments, config, lifecycle), agent.c (state: the TEE,
  * the app's keys and identity, boot measurements, runtime events and their
  * budgets), identity.c (the agent's own identity key and the system events
  * that anchor it and the TPM's AK in RTMR3), rtlog.c (the runtime event log
  * and RTMR3), evidence.c (event log JSON, VersionedAttestation, evidence
- * bundles), api.c (the method tables and JSON handlers). */
+ * bundles), api.c (the method tables and JSON handlers), ratls.c (the TLS
+ * listener's certificate), walk.c (the snapshot's file walk, on a thread of
+ * its own), cosmian.c (Cosmian VM's read endpoints on the TLS listener). */
 #ifndef CVM_AGENT_H
 #define CVM_AGENT_H
 
