@@ -39,14 +39,14 @@
 #include <cvmkit/tls.h>
 
 #include "cli.h"
+#include "net.h"
 #include "output.h"
 
 #define CMD "cert ratls fetch"
 #define FETCH_CA_MAX 8
 #define FETCH_TIMEOUT_S 30
-#define FETCH_HEADERS_MAX ((size_t)16 * 1024)
 /* The answer: headers, and a JSON string of the hex of at most CVM_VA_MAX. */
-#define FETCH_REPLY_MAX (FETCH_HEADERS_MAX + 2 * CVM_VA_MAX + 64)
+#define FETCH_REPLY_MAX (CLI_NET_HEADERS_MAX + 2 * CVM_VA_MAX + 64)
 
 struct fetch {
 	const char *target; /* HOST:PORT as given */
@@ -245,201 +245,28 @@ static bool is_ip_literal(const char *host)
 
 static int dial(const struct fetch *f)
 {
-	struct addrinfo hints, *res = NULL;
-	struct timeval tv = {FETCH_TIMEOUT_S, 0};
-	int fd = -1, e;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	e = getaddrinfo(f->host, f->port, &hints, &res);
-	if (e != 0) {
-		cli_err(CMD, "cannot resolve '%s': %s", f->host, gai_strerror(e));
-		return -1;
-	}
-	for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		e = errno;
-		(void)close(fd);
-		fd = -1;
-		errno = e;
-	}
-	if (fd < 0)
-		cli_err(CMD, "cannot connect to %s: %s", f->target, strerror(errno));
-	freeaddrinfo(res);
-	return fd;
-}
-
-static bool write_all(SSL *ssl, const char *p, size_t len)
-{
-	while (len > 0) {
-		int n = SSL_write(ssl, p, len > (size_t)INT32_MAX ? INT32_MAX : (int)len);
-
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* header_end is the length of the header block of the `len` bytes at
- * `buf` (up to the empty line, without it), or 0 while it is incomplete. */
-static size_t header_end(const uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i + 4 <= len && i < FETCH_HEADERS_MAX; i++)
-		if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
-			return i;
-	return 0;
-}
-
-/* content_length finds the Content-Length header (case-insensitive name)
- * in the header block; false when absent, repeated or not a number. */
-static bool content_length(const uint8_t *buf, size_t hl, size_t *out)
-{
-	static const char name[] = "\r\ncontent-length:";
-	const size_t nl = sizeof(name) - 1;
-	bool found = false;
-
-	for (size_t i = 0; i + nl <= hl; i++) {
-		size_t j = i + nl, v = 0;
-		bool digits = false;
-
-		if (strncasecmp((const char *)buf + i, name, nl) != 0)
-			continue;
-		if (found)
-			return false; /* two Content-Length headers: ambiguous */
-		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
-			j++;
-		while (j < hl && buf[j] >= '0' && buf[j] <= '9') {
-			if (v > FETCH_REPLY_MAX / 10)
-				return false;
-			v = v * 10 + (size_t)(buf[j] - '0');
-			digits = true;
-			j++;
-		}
-		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
-			j++;
-		if (!digits || (j < hl && buf[j] != '\r'))
-			return false;
-		*out = v;
-		found = true;
-	}
-	return found;
-}
-
-/* read_reply reads the answer: its header block and the Content-Length
- * bytes it announces (or, without one, up to the peer's close), at most
- * FETCH_REPLY_MAX. */
-static int read_reply(SSL *ssl, uint8_t **out, size_t *out_len)
-{
-	size_t cap = (size_t)64 * 1024, len = 0, hl = 0, cl = 0;
-	bool has_cl = false;
-	uint8_t *buf = calloc(1, cap); /* zeroed: the analysers cannot see SSL_read fill it */
-
-	*out = NULL;
-	*out_len = 0;
-	if (buf == NULL)
-		return CVM_E_NOMEM;
-	for (;;) {
-		int n;
-
-		if (hl == 0) {
-			hl = header_end(buf, len);
-			if (hl != 0) {
-				has_cl = content_length(buf, hl, &cl);
-				if (has_cl && cl > FETCH_REPLY_MAX - hl - 4) {
-					free(buf);
-					return CVM_E_TOO_LARGE;
-				}
-			}
-		}
-		if (hl != 0 && has_cl && len >= hl + 4 + cl) {
-			len = hl + 4 + cl; /* nothing after the answer is read */
-			break;
-		}
-		if (len == cap) {
-			uint8_t *nb;
-
-			if (cap >= FETCH_REPLY_MAX) {
-				free(buf);
-				return CVM_E_TOO_LARGE;
-			}
-			cap = cap * 2 > FETCH_REPLY_MAX ? FETCH_REPLY_MAX : cap * 2;
-			nb = calloc(1, cap);
-			if (nb == NULL) {
-				free(buf);
-				return CVM_E_NOMEM;
-			}
-			memcpy(nb, buf, len);
-			free(buf);
-			buf = nb;
-		}
-		n = SSL_read(ssl, buf + len, (int)(cap - len));
-		if (n <= 0) {
-			int e = SSL_get_error(ssl, n);
-
-			ERR_clear_error();
-			/* Without Content-Length the answer ends at the close. */
-			if (hl != 0 && !has_cl && (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL))
-				break;
-			free(buf);
-			return hl != 0 ? CVM_E_TRUNCATED : CVM_E_SYSTEM;
-		}
-		len += (size_t)n;
-	}
-	*out = buf;
-	*out_len = len;
-	return CVM_OK;
+	return cli_net_dial(CMD, f->host, f->port, f->target, NULL, FETCH_TIMEOUT_S);
 }
 
 /* parse_reply finds the VersionedAttestation in an HTTP/1.1 answer: status
  * 200, headers, then {"attestation": "<hex>"}. `why` says what was wrong. */
-static int parse_reply(const uint8_t *buf, size_t len, uint8_t **va, size_t *va_len, char *why,
+static int parse_reply(int status, const uint8_t *body, size_t len, uint8_t **va, size_t *va_len, char *why,
                        size_t why_len)
 {
-	static const char status[] = "HTTP/1.1 200 ";
-	struct cvm_rd rd, line;
-	const uint8_t *p;
 	json_t *o = NULL, *a;
 	json_error_t jerr;
-	size_t hl = header_end(buf, len);
 	uint8_t *out = NULL;
 	int r;
 
 	*va = NULL;
 	*va_len = 0;
-	if (hl == 0) {
-		(void)snprintf(why, why_len, "the answer has no complete HTTP header block");
-		return CVM_E_FORMAT;
-	}
-	cvm_rd_init(&rd, buf, len);
-	if (!cvm_rd_sub(&rd, &line, hl) || !cvm_rd_skip(&rd, 4)) {
-		(void)snprintf(why, why_len, "the answer is truncated");
-		return CVM_E_TRUNCATED;
-	}
-	if (line.len < sizeof(status) - 1 || !cvm_rd_bytes(&line, &p, sizeof(status) - 1) ||
-	    memcmp(p, status, sizeof(status) - 1) != 0) {
-		char first[64];
-		size_t n = 0;
-
-		while (n < hl && n < sizeof(first) - 1 && buf[n] != '\r') {
-			first[n] = (char)(buf[n] & 0x7f); /* sanitised below */
-			n++;
-		}
-		first[n] = '\0';
-		out_sanitize(first, first, sizeof(first));
+	if (status != 200) {
 		(void)snprintf(why, why_len,
-		               "the server answered '%s', not 200 (does it serve POST /FreshAttest?)", first);
+		               "the server answered HTTP %d, not 200 (does it serve POST /FreshAttest?)",
+		               status);
 		return CVM_E_FORMAT;
 	}
-	o = json_loadb((const char *)rd.p, rd.len, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	a = o != NULL ? json_object_get(o, "attestation") : NULL;
 	if (!json_is_string(a) || json_string_length(a) == 0 || json_string_length(a) % 2 != 0 ||
 	    json_string_length(a) / 2 > CVM_VA_MAX) {
@@ -573,7 +400,7 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 	struct cvm_ratls_verdict hv, fv;
 	const struct cvm_ratls_verdict *pv;
 	struct cvm_report *rep = NULL;
-	int fd = -1, leaf_len, r, rc = CLI_EXIT_ERROR;
+	int fd = -1, leaf_len, r, status = 0, rc = CLI_EXIT_ERROR;
 
 	r = cvm_tls_client_ctx_new(v, NULL, NULL, &ctx);
 	if (r != CVM_OK) {
@@ -630,18 +457,18 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 	               "POST /FreshAttest HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	               f->host, strlen(body), body);
-	if (!write_all(ssl, req, strlen(req))) {
+	if (!cli_net_write_all(ssl, req, strlen(req))) {
 		cli_err(CMD, "cannot send the fresh-attestation request to %s", f->target);
 		ERR_clear_error();
 		goto out;
 	}
-	r = read_reply(ssl, &reply, &reply_len);
+	r = cli_net_read_reply(ssl, FETCH_REPLY_MAX, &status, &reply, &reply_len);
 	if (r != CVM_OK) {
 		cli_err(CMD, "cannot read the fresh-attestation answer from %s: %s", f->target,
 		        cvm_strerror(r));
 		goto out;
 	}
-	r = parse_reply(reply, reply_len, &va, &va_len, why, sizeof(why));
+	r = parse_reply(status, reply, reply_len, &va, &va_len, why, sizeof(why));
 	if (r != CVM_OK) {
 		cli_err(CMD, "%s: %s", f->target, why);
 		goto out;

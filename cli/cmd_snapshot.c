@@ -40,13 +40,11 @@
 #include <cvmkit/tpm.h>
 
 #include "cli.h"
+#include "net.h"
 #include "output.h"
 #include "snapshot.h"
 
 #define CMD "snapshot"
-#define NET_TIMEOUT_S 60
-#define HEADERS_MAX ((size_t)16 * 1024)
-#define REPLY_MAX (HEADERS_MAX + CVM_EVIDENCE_JSON_MAX)
 #define PATH_TEXT_MAX 4096 /* an IMA event name, escaped */
 
 static double now_ms(void)
@@ -95,177 +93,10 @@ bool snap_parse_url(struct snap_remote *rm)
 
 /* ---- the RA-TLS client ------------------------------------------------------ */
 
-static int dial(const char *cmd, const struct snap_remote *rm)
-{
-	struct addrinfo hints, *res = NULL;
-	struct timeval tv = {NET_TIMEOUT_S, 0};
-	int fd = -1, e;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	e = getaddrinfo(rm->host, rm->port, &hints, &res);
-	if (e != 0) {
-		cli_err(cmd, "cannot resolve '%s': %s", rm->host, gai_strerror(e));
-		return -1;
-	}
-	for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		e = errno;
-		(void)close(fd);
-		fd = -1;
-		errno = e;
-	}
-	if (fd < 0)
-		cli_err(cmd, "cannot connect to %s: %s (is cvm-agentd's TLS listener there?)", rm->url,
-		        strerror(errno));
-	freeaddrinfo(res);
-	return fd;
-}
-
-static bool write_all(SSL *ssl, const char *p, size_t len)
-{
-	while (len > 0) {
-		int n = SSL_write(ssl, p, len > (size_t)INT32_MAX ? INT32_MAX : (int)len);
-
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static size_t header_end(const uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i + 4 <= len && i < HEADERS_MAX; i++)
-		if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
-			return i;
-	return 0;
-}
-
-/* content_length reads the one Content-Length header of the header block
- * (`hl` bytes); false when it is absent, repeated or not a number. */
-static bool content_length(const uint8_t *buf, size_t hl, size_t *out)
-{
-	static const char name[] = "\r\ncontent-length:";
-	const size_t nl = sizeof(name) - 1;
-	bool found = false;
-
-	for (size_t i = 0; i + nl <= hl; i++) {
-		size_t j = i + nl, v = 0;
-		bool digits = false;
-
-		if (strncasecmp((const char *)buf + i, name, nl) != 0)
-			continue;
-		if (found)
-			return false;
-		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
-			j++;
-		while (j < hl && buf[j] >= '0' && buf[j] <= '9') {
-			if (v > REPLY_MAX / 10)
-				return false;
-			v = v * 10 + (size_t)(buf[j] - '0');
-			digits = true;
-			j++;
-		}
-		while (j < hl && (buf[j] == ' ' || buf[j] == '\t'))
-			j++;
-		if (!digits || (j < hl && buf[j] != '\r'))
-			return false;
-		*out = v;
-		found = true;
-	}
-	return found;
-}
-
-/* read_reply reads one HTTP/1.1 answer with a Content-Length of at most
- * REPLY_MAX bytes: the status line's code to *status, the body to *out. */
-static int read_reply(SSL *ssl, int *status, uint8_t **out, size_t *out_len)
-{
-	size_t cap = (size_t)256 * 1024, len = 0, hl = 0, cl = 0;
-	uint8_t *buf = calloc(1, cap), *body;
-
-	*status = 0;
-	*out = NULL;
-	*out_len = 0;
-	if (buf == NULL)
-		return CVM_E_NOMEM;
-	for (;;) {
-		int n;
-
-		if (hl == 0 && (hl = header_end(buf, len)) != 0) {
-			if (!content_length(buf, hl, &cl) || cl > REPLY_MAX - hl - 4) {
-				free(buf);
-				return CVM_E_FORMAT;
-			}
-		}
-		if (hl == 0 && len >= HEADERS_MAX) {
-			free(buf);
-			return CVM_E_TOO_LARGE;
-		}
-		if (hl != 0 && len >= hl + 4 + cl)
-			break;
-		if (len == cap) {
-			uint8_t *nb;
-
-			cap = cap * 2 > REPLY_MAX ? REPLY_MAX : cap * 2;
-			nb = calloc(1, cap);
-			if (nb == NULL) {
-				free(buf);
-				return CVM_E_NOMEM;
-			}
-			memcpy(nb, buf, len);
-			free(buf);
-			buf = nb;
-		}
-		n = SSL_read(ssl, buf + len, (int)(cap - len > (size_t)INT32_MAX ? INT32_MAX : cap - len));
-		if (n <= 0) {
-			ERR_clear_error();
-			free(buf);
-			return hl != 0 ? CVM_E_TRUNCATED : CVM_E_SYSTEM;
-		}
-		len += (size_t)n;
-	}
-	if (len < 13 || memcmp(buf, "HTTP/1.1 ", 9) != 0 || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' ||
-	    buf[10] > '9' || buf[11] < '0' || buf[11] > '9') {
-		free(buf);
-		return CVM_E_FORMAT;
-	}
-	*status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-	body = malloc(cl + 1);
-	if (body == NULL) {
-		free(buf);
-		return CVM_E_NOMEM;
-	}
-	memcpy(body, buf + hl + 4, cl);
-	body[cl] = '\0';
-	free(buf);
-	*out = body;
-	*out_len = cl;
-	return CVM_OK;
-}
-
-/* For snapshot_files.c, which asks the same listener for the file walk. */
 int snap_dial(const char *cmd, const struct snap_remote *rm)
 {
-	return dial(cmd, rm);
-}
-
-bool snap_write_all(struct ssl_st *ssl, const char *p, size_t len)
-{
-	return write_all(ssl, p, len);
-}
-
-int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_len)
-{
-	return read_reply(ssl, status, out, out_len);
+	return cli_net_dial(cmd, rm->host, rm->port, rm->url, " (is cvm-agentd's TLS listener there?)",
+	                    SNAP_NET_TIMEOUT_S);
 }
 
 /* struct peer_check is what the RA-TLS check of the agent's certificate
@@ -483,7 +314,7 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 		cli_err(cmd, "cannot make the TLS context");
 		goto out;
 	}
-	fd = dial(cmd, rm);
+	fd = snap_dial(cmd, rm);
 	if (fd < 0)
 		goto out;
 	ssl = SSL_new(ctx);
@@ -512,12 +343,12 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 	               "POST /GetEvidence HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	               rm->host, strlen(body), body);
-	if (!write_all(ssl, req, strlen(req))) {
+	if (!cli_net_write_all(ssl, req, strlen(req))) {
 		cli_err(cmd, "cannot send GetEvidence to %s", rm->url);
 		ERR_clear_error();
 		goto out;
 	}
-	r = read_reply(ssl, &status, &e->bundle, &e->bundle_len);
+	r = cli_net_read_reply(ssl, SNAP_REPLY_MAX, &status, &e->bundle, &e->bundle_len);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot read the GetEvidence answer of %s: %s", rm->url, cvm_strerror(r));
 		goto out;

@@ -14,6 +14,8 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/report.h>
 
+#include "net.h"
+
 #include "collateral_opts.h"
 
 #define SNAP_FORMAT "cvmkit-snapshot"
@@ -99,13 +101,11 @@ int snap_load_policy(const char *cmd, const char *path, struct cvm_policy *p, js
  * it, for sorted lookups. */
 const char *snap_entry_key(json_t *entry, char *buf, size_t cap);
 
-/* The RA-TLS client's parts, for snapshot_files.c: snap_dial connects to
- * rm (a socket, or -1 after printing why), snap_write_all sends, and
- * snap_read_reply reads one HTTP/1.1 answer (Content-Length framed). */
-struct ssl_st;
+/* snap_dial connects to rm's HOST:PORT (a socket, or -1 after printing why),
+ * for snapshot_files.c too; the requests and answers go through net.h. */
+#define SNAP_NET_TIMEOUT_S 60
+#define SNAP_REPLY_MAX (CLI_NET_HEADERS_MAX + CVM_EVIDENCE_JSON_MAX) /* a GetEvidence answer */
 int snap_dial(const char *cmd, const struct snap_remote *rm);
-bool snap_write_all(struct ssl_st *ssl, const char *p, size_t len);
-int snap_read_reply(struct ssl_st *ssl, int *status, uint8_t **out, size_t *out_len);
 
 /* snapshot_files.c: the optional "files" section (cvm snapshot --files;
  * docs/cli/cvm-snapshot.md). */

@@ -244,7 +244,7 @@ static long merge_filehashes(json_t *snapshot, json_t *fh)
 
 	if (!json_is_array(ent))
 		return -1;
-	all = calloc(n + 1, sizeof(*all));
+	all = calloc(n + 1, sizeof(json_t *));
 	if (all == NULL)
 		return -1;
 	json_array_foreach(ent, i, e) all[k++] = json_incref(e);
@@ -262,7 +262,7 @@ static long merge_filehashes(json_t *snapshot, json_t *fh)
 			goto fail;
 		all[k++] = e;
 	}
-	qsort(all, k, sizeof(*all), cmp_entry);
+	qsort(all, k, sizeof(json_t *), cmp_entry);
 	if (json_array_clear(ent) != 0)
 		goto fail;
 	for (i = 0; i < k; i++) {

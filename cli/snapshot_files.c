@@ -104,18 +104,13 @@ static int files_call(const char *cmd, const struct snap_remote *rm, const struc
 	             "POST /SnapshotFiles HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	             rm->host, strlen(body), body) >= (int)sizeof(req) ||
-	    !snap_write_all(ssl, req, strlen(req))) {
+	    !cli_net_write_all(ssl, req, strlen(req))) {
 		cli_err(cmd, "cannot send SnapshotFiles to %s", rm->url);
 		goto out;
 	}
-	r = snap_read_reply(ssl, &status, &reply, &reply_len);
+	r = cli_net_read_reply(ssl, FILES_REPLY_MAX, &status, &reply, &reply_len);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot read the SnapshotFiles answer of %s: %s", rm->url, cvm_strerror(r));
-		goto out;
-	}
-	if (reply_len > FILES_REPLY_MAX) {
-		cli_err(cmd, "%s answered SnapshotFiles with %zu bytes, more than the %zu a page may have",
-		        rm->url, reply_len, FILES_REPLY_MAX);
 		goto out;
 	}
 	if (status != 200) {
