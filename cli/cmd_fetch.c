@@ -396,7 +396,7 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 	unsigned char *leaf = NULL;
 	uint8_t nonce[CVM_TLS_FRESH_NONCE_LEN], bound[CVM_TLS_FRESH_BOUND_LEN], *reply = NULL, *va = NULL;
 	size_t reply_len = 0, va_len = 0;
-	char hex[2 * CVM_TLS_FRESH_NONCE_LEN + 1], body[128], req[1024], why[512] = "", reason[1024];
+	char hex[2 * CVM_TLS_FRESH_NONCE_LEN + 1], body[128], why[512] = "", reason[1024];
 	struct cvm_ratls_verdict hv, fv;
 	const struct cvm_ratls_verdict *pv;
 	struct cvm_report *rep = NULL;
@@ -453,11 +453,7 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 	}
 	cvm_hex_encode(nonce, sizeof(nonce), hex);
 	(void)snprintf(body, sizeof(body), "{\"nonce\": \"%s\"}", hex);
-	(void)snprintf(req, sizeof(req),
-	               "POST /FreshAttest HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-	               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	               f->host, strlen(body), body);
-	if (!cli_net_write_all(ssl, req, strlen(req))) {
+	if (!cli_net_post_json(ssl, f->host, "/FreshAttest", body)) {
 		cli_err(CMD, "cannot send the fresh-attestation request to %s", f->target);
 		ERR_clear_error();
 		goto out;

@@ -303,7 +303,7 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 {
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	char hex[2 * SNAP_NONCE_LEN + 1], body[128], req[1024];
+	char hex[2 * SNAP_NONCE_LEN + 1], body[128];
 	double t0;
 	int fd = -1, status = 0, r, rc = CLI_EXIT_ERROR;
 
@@ -339,11 +339,7 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 	t0 = now_ms();
 	cvm_hex_encode(e->nonce, sizeof(e->nonce), hex);
 	(void)snprintf(body, sizeof(body), "{\"nonce\": \"%s\"}", hex);
-	(void)snprintf(req, sizeof(req),
-	               "POST /GetEvidence HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-	               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	               rm->host, strlen(body), body);
-	if (!cli_net_write_all(ssl, req, strlen(req))) {
+	if (!cli_net_post_json(ssl, rm->host, "/GetEvidence", body)) {
 		cli_err(cmd, "cannot send GetEvidence to %s", rm->url);
 		ERR_clear_error();
 		goto out;

@@ -2,6 +2,7 @@
  * below; there is no other registration. */
 #include <getopt.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,9 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int c;
 
+	/* A peer that closes while cvm writes (an RA-TLS server, an upstream)
+	 * gives a write error and a message, not a silent death by SIGPIPE. */
+	(void)signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
 	/* '+': stop at the command name; its own options follow it. */
 	for (;;) {

@@ -1,5 +1,6 @@
 /* The CLI's HTTP/1.1-over-TLS client pieces (net.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,26 @@ bool cli_net_write_all(SSL *ssl, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return true;
+}
+
+bool cli_net_post_json(SSL *ssl, const char *host, const char *path, const char *body)
+{
+	size_t cap = 1024 + strlen(body);
+	char *req = malloc(cap);
+	int n;
+	bool ok;
+
+	if (req == NULL)
+		return false;
+	/* one write: a peer that reads the head alone and answers must still
+	 * get the whole request */
+	n = snprintf(req, cap,
+	             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+	             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	             path, host, strlen(body), body);
+	ok = n > 0 && (size_t)n < cap && cli_net_write_all(ssl, req, (size_t)n);
+	free(req);
+	return ok;
 }
 
 /* header_end is the length of the header block of the `len` bytes at

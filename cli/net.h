@@ -24,6 +24,10 @@ int cli_net_dial(const char *cmd, const char *host, const char *port, const char
 /* cli_net_write_all writes all `len` bytes, or returns false. */
 bool cli_net_write_all(SSL *ssl, const char *p, size_t len);
 
+/* cli_net_post_json sends "POST PATH" with the JSON `body` to HOST (one
+ * request, Connection: close), or returns false. */
+bool cli_net_post_json(SSL *ssl, const char *host, const char *path, const char *body);
+
 /* cli_net_read_reply reads one HTTP/1.1 answer of at most `max` bytes in all:
  * its status code into *status, and its body, framed by its one
  * Content-Length or, without one, ending at the peer's close, into a new

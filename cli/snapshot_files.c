@@ -69,7 +69,6 @@ static int files_call(const char *cmd, const struct snap_remote *rm, const struc
 	uint8_t *reply = NULL;
 	size_t reply_len = 0;
 	uint8_t key[32];
-	char req[1024];
 	json_error_t jerr;
 	int fd = -1, status = 0, r, rc = CLI_EXIT_ERROR;
 
@@ -100,11 +99,7 @@ static int files_call(const char *cmd, const struct snap_remote *rm, const struc
 		            : "the connection closed");
 		goto out;
 	}
-	if (snprintf(req, sizeof(req),
-	             "POST /SnapshotFiles HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-	             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	             rm->host, strlen(body), body) >= (int)sizeof(req) ||
-	    !cli_net_write_all(ssl, req, strlen(req))) {
+	if (!cli_net_post_json(ssl, rm->host, "/SnapshotFiles", body)) {
 		cli_err(cmd, "cannot send SnapshotFiles to %s", rm->url);
 		goto out;
 	}

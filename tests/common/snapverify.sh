@@ -52,8 +52,10 @@ while i < len(d) and n < last:
 EOF
 }
 
-# sv_ima_path K: the file name entry K measured.
-sv_ima_path() {
+# sv_ima_entry K: "HEXDIGEST PATH" of entry K (ima-ng: the file's digest
+# and the name it was measured under), read here without cvmkit's IMA code;
+# sv_ima_path K and sv_ima_file_digest K: either half.
+sv_ima_entry() {
 	python3 - "$SV_IMA" "$1" <<'EOF'
 import struct, sys
 d = open(sys.argv[1], "rb").read()
@@ -68,10 +70,13 @@ while i < len(d):
         # ima-ng: u32 len, "sha256:\0" digest, u32 len, name\0
         l1, = struct.unpack_from("<I", data, 0)
         l2, = struct.unpack_from("<I", data, 4 + l1)
-        print(data[8 + l1:8 + l1 + l2].rstrip(b"\0").decode())
+        digest = data[4:4 + l1].split(b"\0", 1)[1]
+        print(digest.hex(), data[8 + l1:8 + l1 + l2].rstrip(b"\0").decode())
         break
 EOF
 }
+sv_ima_path() { sv_ima_entry "$1" | cut -d' ' -f2-; }
+sv_ima_file_digest() { sv_ima_entry "$1" | cut -d' ' -f1; }
 
 # sv_extend FIRST LAST: extends PCR 10 with entries FIRST..LAST, as the
 # kernel would when it measures them.

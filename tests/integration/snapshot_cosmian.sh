@@ -106,22 +106,7 @@ expect 0 "cvm snapshot (TDX, plain)" sv_snapshot "$tmp/tdx" "$tmp/plain.json"
 "$bin/cvm" --json quote verify "$tmp/q.bin" --collateral "$tmp/tdx/collateral/tdx" \
 	--root "$tmp/tdx/collateral/tdx/intel_sgx_root_ca.der" >"$tmp/q.json" 2>/dev/null
 later="$(sv_ima_path $((SV_QUOTED + 1)))"
-later_digest="$(python3 - "$SV_IMA" $((SV_QUOTED + 1)) <<'EOF'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-want, i, n = int(sys.argv[2]), 0, 0
-while i < len(d):
-    i += 24
-    nl, = struct.unpack_from("<I", d, i); i += 4 + nl
-    dl, = struct.unpack_from("<I", d, i); i += 4
-    data = d[i:i + dl]; i += dl
-    n += 1
-    if n == want:
-        l1, = struct.unpack_from("<I", data, 0)
-        print(data[4:4 + l1].split(b"\0", 1)[1].hex())  # "sha256:\0" then the digest
-        break
-EOF
-)"
+later_digest="$(sv_ima_file_digest $((SV_QUOTED + 1)))"
 python3 - "$tmp/q.json" "$tmp/cos-tdx.json" "$later" "$later_digest" <<'EOF' || fail "cannot make the TDX Cosmian policy"
 import json, sys
 q = json.load(open(sys.argv[1]))
