@@ -78,6 +78,9 @@ static void setup(void)
 	cvm_daemon_log_init("fuzz_http_api", CVM_LOG_ERROR);
 	agent_config_defaults(&agent.cfg);
 	(void)snprintf(agent.cfg.simulator, sizeof(agent.cfg.simulator), "%s", sim);
+	/* SnapshotFiles and Cosmian's GET /snapshot start a file walk: of this
+	 * temporary folder, never of the machine */
+	(void)snprintf(agent.cfg.walk_mount_root, sizeof(agent.cfg.walk_mount_root), "%s", workdir);
 	if (agent_open(&agent, err, sizeof(err)) != CVM_OK) {
 		(void)fprintf(stderr, "fuzz_http_api: %s\n", err);
 		abort();
@@ -257,16 +260,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * first as the daemon's serve_tls does */
 	if (strcmp(api, "tls") == 0 && agent_cosmian_serve(&agent, &req, &resp)) {
 		s = resp.status;
-		/* Cosmian's shapes: JSON on 200, its text/plain message otherwise;
-		 * 500 where the agent has no TPM, IMA list or connection here */
-		if (resp.body == NULL ||
-		    (s != 200 && s != 400 && s != 404 && s != 405 && s != 500 && s != 501))
+		/* Cosmian's shapes: JSON on 200 and 202 (GET /snapshot while its
+		 * walk runs), its text/plain message otherwise; 500 where the agent
+		 * has no TPM, IMA list or connection here */
+		if (resp.body == NULL || (s != 200 && s != 202 && s != 400 && s != 404 && s != 405 &&
+		                          s != 409 && s != 500 && s != 501))
 			__builtin_trap();
 		if (!ascii_only(resp.body, resp.body_len) || strlen(resp.body) != resp.body_len)
 			__builtin_trap();
-		if (s == 200 && (v = json_loadb(resp.body, resp.body_len, JSON_DECODE_ANY, NULL)) == NULL)
+		if ((s == 200 || s == 202) &&
+		    (v = json_loadb(resp.body, resp.body_len, JSON_DECODE_ANY, NULL)) == NULL)
 			__builtin_trap();
-		if (s != 200 &&
+		if (s != 200 && s != 202 &&
 		    (resp.content_type == NULL || strncmp(resp.content_type, "text/plain", 10) != 0))
 			__builtin_trap();
 		goto out;
@@ -280,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* 501: a method whose lib/ratls part this build lacks (cvm_va_encode V1,
 	 * cvm_ratls_fresh_report_data while they are placeholders) */
 	if (resp.body == NULL ||
-	    (s != 200 && s != 400 && s != 404 && s != 405 && s != 413 && s != 500 && s != 501))
+	    (s != 200 && s != 400 && s != 404 && s != 405 && s != 409 && s != 413 && s != 500 && s != 501))
 		__builtin_trap();
 	if (!ascii_only(resp.body, resp.body_len) || strlen(resp.body) != resp.body_len)
 		__builtin_trap();

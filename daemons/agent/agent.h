@@ -381,7 +381,7 @@ void agent_tpm_raw_cleanup(struct agent_tpm_raw *q);
 
 /* cosmian.c */
 /* agent_cosmian_serve answers Cosmian VM's read endpoints (GET /quote/tee,
- * /quote/tpm, /ima/ascii, /ima/binary) on the TLS listener and returns
+ *  * /quote/tpm, /ima/ascii, /ima/binary; GET and DELETE /snapshot) on the TLS listener and returns
  * true, or returns false for any other path. */
 bool agent_cosmian_serve(struct agent *a, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
@@ -438,6 +438,15 @@ CVM_MUST_CHECK int agent_walk_start(struct agent *a, bool *already, char *err, s
  * finished walk, or another generation) and `err` says why. */
 CVM_MUST_CHECK int agent_walk_status(struct agent *a, const struct agent_walk_query *q, json_t **out,
                                      int *status, char *err, size_t err_len);
+/* agent_walk_pairs sets *state to the walk's ("idle", "running", "done",
+ * "failed": then `err` holds its error) and, when it is done, appends its
+ * (path, hex digest) pairs to `arr` as two-element arrays (Cosmian VM's
+ * filehashes). Returns 0 or CVM_E_NOMEM. */
+CVM_MUST_CHECK int agent_walk_pairs(struct agent *a, json_t *arr, const char **state, char *err,
+                                    size_t err_len);
+/* agent_walk_clear drops the finished walk's result; CVM_E_INVAL while a
+ * walk runs. */
+CVM_MUST_CHECK int agent_walk_clear(struct agent *a);
 
 /* api.c: the two APIs the agent serves. */
 extern const struct cvm_rpc_mount agent_dstack_mounts[];

@@ -983,3 +983,66 @@ out:
 	json_decref(o);
 	return r;
 }
+
+/* pair_path is a path as a JSON string: as it is when it is UTF-8 (Cosmian
+ * VM's filehashes hold the names as they are), else escaped as the
+ * snapshot writes paths. */
+static json_t *pair_path(const char *p)
+{
+	json_t *v = json_string(p);
+
+	return v != NULL ? v : escape_path(p);
+}
+
+int agent_walk_pairs(struct agent *a, json_t *arr, const char **state, char *err, size_t err_len)
+{
+	struct walk_job *j;
+	enum walk_state st = WALK_IDLE;
+	size_t dl;
+
+	(void)a;
+	pthread_mutex_lock(&walk_mu);
+	j = walk_cur;
+	if (j != NULL) {
+		st = j->state;
+		if (st == WALK_FAILED)
+			(void)snprintf(err, err_len, "%s", j->error);
+	}
+	pthread_mutex_unlock(&walk_mu);
+	*state = state_names[st];
+	if (st != WALK_DONE)
+		return CVM_OK;
+	/* done: the thread has finished with the job, only the loop reads it */
+	dl = cvm_digest_len(j->alg);
+	for (size_t i = 0; i < j->entry_count; i++) {
+		const struct walk_file *f = &j->files[j->entries[i]];
+		char hex[2 * CVM_DIGEST_MAX + 1];
+		json_t *pair;
+
+		cvm_hex_encode(f->digest, dl, hex);
+		pair = json_pack("[o, s]", pair_path(f->path), hex);
+		if (pair == NULL || json_array_append_new(arr, pair) != 0)
+			return CVM_E_NOMEM;
+	}
+	return CVM_OK;
+}
+
+int agent_walk_clear(struct agent *a)
+{
+	struct walk_job *old;
+
+	(void)a;
+	pthread_mutex_lock(&walk_mu);
+	old = walk_cur;
+	if (old != NULL && old->state == WALK_RUNNING) {
+		pthread_mutex_unlock(&walk_mu);
+		return CVM_E_INVAL;
+	}
+	walk_cur = NULL;
+	pthread_mutex_unlock(&walk_mu);
+	if (old != NULL) {
+		(void)pthread_join(old->thread, NULL);
+		job_free(old);
+	}
+	return CVM_OK;
+}

@@ -11,6 +11,12 @@
 #    tpm2_checkquote (tpm2-tools, not cvmkit) verifies the signature by that
 #    public key over the nonce and PCR 10 as tpm2_pcrread reads it;
 #  - GET /ima/binary and /ima/ascii: the kernel lists byte for byte;
+#  - GET /snapshot: 202 null while its file walk (of the agent's [snapshot]
+#    mount_root) runs, then Cosmian's snapshot: the TDX policy of a quote
+#    over zero report data (mr_td the simulator's), the TPM clock, the
+#    walked files' and every IMA entry's (path, digest) once each; `cvm
+#    snapshot show` reads it and `cvm snapshot --cosmian` carries it into a
+#    snapshot of the same VM; DELETE clears it and the next GET walks again;
 #  - bad requests: a 31-byte and a missing nonce (400), a 65-byte TPM nonce
 #    (500 "Nonce too long"), POST (405); with [tls] cosmian_api = false the
 #    paths are 404 and GetEvidence still answers; on SEV-SNP /quote/tee is
@@ -140,6 +146,70 @@ get /ima/ascii
 		"$tmp/body" "$tmp/ima.ascii" &&
 	cmp -s "$tmp/ima.ascii" "$(dirname "$SV_IMA")/ascii_runtime_measurements" && pass ||
 	fail "GET /ima/ascii is not the ascii list ($(cat "$tmp/status"))"
+
+# --- /snapshot: Cosmian's snapshot of this VM, read back by cvm ---
+# The agent walks a small guest tree (its [snapshot] mount_root).
+sv_agent_stop
+g="$tmp/guest"
+mkdir -p "$g/usr/bin" "$g/etc"
+printf 'hello\n' >"$g/usr/bin/hello"
+printf 'x = 1\n' >"$g/etc/app.conf"
+printf '[snapshot]\nmount_root = %s\n' "$g" >"$tmp/walk.conf"
+sv_agent_start "$tmp/sim" --config "$tmp/walk.conf" || fail "cvm-agentd with a [snapshot] mount_root did not start"
+get /snapshot
+[ "$(status)" = 202 ] && [ "$(cat "$tmp/body")" = null ] && pass ||
+	fail "the first GET /snapshot: $(cat "$tmp/status") '$(cat "$tmp/body")', expected 202 null (ordered)"
+for _ in $(seq 100); do
+	get /snapshot
+	[ "$(status)" = 202 ] || break
+	sleep 0.2
+done
+if [ "$(status)" = 200 ] && cp "$tmp/body" "$tmp/cosmian.json" &&
+	python3 - "$tmp/cosmian.json" "$g" "$SV_IMA" "$tmp/sim" <<'EOF'; then
+import hashlib, json, struct, sys
+d = json.load(open(sys.argv[1]))
+assert list(d) == ["cloud_type", "tee_policy", "tpm_policy", "filehashes"], list(d)
+assert d["cloud_type"] is None
+body = d["tee_policy"]["Tdx"]["body"]
+assert body["report_data"] == "00" * 64, "the snapshot's quote is over zero report data"
+mrtd = json.load(open(sys.argv[4] + "/sim.json"))["tdx"]["mrtd"]
+assert body["mr_td"] == mrtd, (body["mr_td"], mrtd)
+assert isinstance(d["tpm_policy"]["reset_count"], int) and isinstance(d["tpm_policy"]["restart_count"], int)
+pairs = {tuple(p) for p in d["filehashes"]}
+assert len(pairs) == len(d["filehashes"]), "a pair twice"
+for rel in ("usr/bin/hello", "etc/app.conf"):
+    h = hashlib.sha256(open(sys.argv[2] + "/" + rel, "rb").read()).hexdigest()
+    assert ("/" + rel, h) in pairs, ("/" + rel, h)
+# every IMA entry's (name, file digest) is in the set
+ima, i, n = open(sys.argv[3], "rb").read(), 0, 0
+while i < len(ima):
+    i += 24
+    nl, = struct.unpack_from("<I", ima, i); i += 4 + nl
+    dl, = struct.unpack_from("<I", ima, i); i += 4
+    data = ima[i:i + dl]; i += dl
+    l1, = struct.unpack_from("<I", data, 0)
+    l2, = struct.unpack_from("<I", data, 4 + l1)
+    dig = data[4:4 + l1].split(b"\0", 1)[1].hex()
+    name = data[8 + l1:8 + l1 + l2].rstrip(b"\0").decode()
+    assert (name, dig) in pairs, (name, dig)
+    n += 1
+assert n > 500
+EOF
+	pass
+else
+	fail "GET /snapshot after the walk: $(cat "$tmp/status"), expected 200 and Cosmian's snapshot of this VM"
+	head -c 600 "$tmp/body" >&2
+fi
+# cvm reads it, and carries it into a snapshot of this very VM
+expect 0 "cvm snapshot show of the agent's Cosmian snapshot" "$bin/cvm" snapshot show "$tmp/cosmian.json"
+has "tee policy: TDX" "cvm snapshot show of the agent's Cosmian snapshot"
+expect 0 "cvm snapshot --cosmian of the agent's own Cosmian snapshot" sv_snapshot "$tmp/sim" "$tmp/carried.json" \
+	--cosmian "$tmp/cosmian.json"
+get /snapshot DELETE
+[ "$(status)" = 200 ] && [ "$(cat "$tmp/body")" = null ] && pass ||
+	fail "DELETE /snapshot: $(cat "$tmp/status") '$(cat "$tmp/body")', expected 200 null"
+get /snapshot
+[ "$(status)" = 202 ] && pass || fail "GET /snapshot after DELETE: $(cat "$tmp/status"), expected 202 (a new walk)"
 
 # --- off by config: 404, and GetEvidence still answers ---
 sv_agent_stop
