@@ -381,8 +381,8 @@ void agent_tpm_raw_cleanup(struct agent_tpm_raw *q);
 
 /* cosmian.c */
 /* agent_cosmian_serve answers Cosmian VM's read endpoints (GET /quote/tee,
- *  * /quote/tpm, /ima/ascii, /ima/binary; GET and DELETE /snapshot) on the TLS listener and returns
- * true, or returns false for any other path. */
+ * /quote/tpm, /ima/ascii, /ima/binary; GET and DELETE /snapshot) on the TLS
+ * listener and returns true, or returns false for any other path. */
 bool agent_cosmian_serve(struct agent *a, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 /* ratls.c */
