@@ -505,13 +505,7 @@ out:
 	X509_free(peer);
 	free(va);
 	free(reply);
-	if (ssl != NULL)
-		(void)SSL_shutdown(ssl);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (fd >= 0)
-		(void)close(fd);
-	ERR_clear_error();
+	cli_net_close(ssl, ctx, fd);
 	return rc;
 }
 

@@ -362,13 +362,7 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 	}
 	rc = CLI_EXIT_OK;
 out:
-	if (ssl != NULL)
-		(void)SSL_shutdown(ssl);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (fd >= 0)
-		(void)close(fd);
-	ERR_clear_error();
+	cli_net_close(ssl, ctx, fd);
 	return rc;
 }
 

@@ -83,6 +83,17 @@ bool cli_net_post_json(SSL *ssl, const char *host, const char *path, const char 
 	return ok;
 }
 
+void cli_net_close(SSL *ssl, SSL_CTX *ctx, int fd)
+{
+	if (ssl != NULL)
+		(void)SSL_shutdown(ssl);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		(void)close(fd);
+	ERR_clear_error();
+}
+
 /* header_end is the length of the header block of the `len` bytes at
  * `buf` (up to the empty line, without it), or 0 while it is incomplete. */
 static size_t header_end(const uint8_t *buf, size_t len)

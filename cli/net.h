@@ -28,6 +28,11 @@ bool cli_net_write_all(SSL *ssl, const char *p, size_t len);
  * request, Connection: close), or returns false. */
 bool cli_net_post_json(SSL *ssl, const char *host, const char *path, const char *body);
 
+/* cli_net_close ends a connection: TLS close_notify, then frees the session
+ * and its context and closes the socket (each may be NULL or -1), leaving
+ * no OpenSSL error behind. */
+void cli_net_close(SSL *ssl, SSL_CTX *ctx, int fd);
+
 /* cli_net_read_reply reads one HTTP/1.1 answer of at most `max` bytes in all:
  * its status code into *status, and its body, framed by its one
  * Content-Length or, without one, ending at the peer's close, into a new

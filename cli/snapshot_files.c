@@ -130,13 +130,7 @@ static int files_call(const char *cmd, const struct snap_remote *rm, const struc
 	rc = CLI_EXIT_OK;
 out:
 	free(reply);
-	if (ssl != NULL)
-		(void)SSL_shutdown(ssl);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (fd >= 0)
-		(void)close(fd);
-	ERR_clear_error();
+	cli_net_close(ssl, ctx, fd);
 	return rc;
 }
 

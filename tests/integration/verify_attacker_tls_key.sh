@@ -60,8 +60,9 @@ else
 	sv_finish "$NAME"
 fi
 
-python3 "$SRC/tests/integration/verify_replay_server.py" "$tmp/attacker-chain.pem" "$tmp/attacker-key.pem" \
-	"relay:$tmp/d.sock" "$tmp/relay-port" &
+# The relay passes the agent's bundle on unchanged (no certificate table: "-").
+python3 "$SRC/tests/integration/verify_foreign_chain_server.py" "$tmp/attacker-chain.pem" "$tmp/attacker-key.pem" \
+	"$tmp/d.sock" - "$tmp/relay-port" &
 rpid=$!
 for _ in $(seq 100); do [ -s "$tmp/relay-port" ] && break; sleep 0.1; done
 [ -s "$tmp/relay-port" ] || { fail "the attacker's listener did not start"; sv_finish "$NAME"; }

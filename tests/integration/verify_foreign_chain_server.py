@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""The attacker of tests/integration/verify_gap_foreign_amd_chain.sh.
+"""The in-guest attacker of tests/integration/verify_gap_foreign_amd_chain.sh,
+snapshot_snp.sh and verify_attacker_tls_key.sh (with CHAIN_DIR "-": a relay
+of the agent's genuine bundles behind a TLS key of its own).
 
 It serves TLS 1.3 with a given agent certificate and private key, and
 answers each POST /GetEvidence with the bundle that the attacker's agent
