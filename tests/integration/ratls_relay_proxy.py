@@ -8,27 +8,39 @@ copies the bytes both ways. The two sessions have different exporters, so
 the fresh attestation the server makes for its session cannot match the
 client's. Usage: ratls_relay_proxy.py CHAIN KEY UPSTREAM_PORT PORT_FILE
 """
+import select
 import socket
 import ssl
 import sys
 import threading
 
 
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
+def relay(conn, up):
+    """Copies bytes both ways from one thread: an OpenSSL session must not be
+    read in one thread while another writes it (a second pump thread made
+    this test flaky)."""
+    peer = {conn: up, up: conn}
+    for s in (conn, up):
+        s.setblocking(False)
+    while True:
+        ready = [s for s in (conn, up) if s.pending() > 0]
+        if not ready:
+            ready, _, _ = select.select([conn, up], [], [], 30)
+            if not ready:
+                return
+        for s in ready:
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                data = s.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue
             except OSError:
-                pass
+                return
+            if not data:
+                return
+            dst = peer[s]
+            dst.setblocking(True)
+            dst.sendall(data)
+            dst.setblocking(False)
 
 
 def serve(conn, upstream_port):
@@ -43,14 +55,16 @@ def serve(conn, upstream_port):
         print(f"relay: upstream: {e}", file=sys.stderr)
         conn.close()
         return
-    a = threading.Thread(target=pump, args=(conn, up), daemon=True)
-    b = threading.Thread(target=pump, args=(up, conn), daemon=True)
-    a.start()
-    b.start()
-    a.join()
-    b.join()
-    conn.close()
-    up.close()
+    try:
+        relay(conn, up)
+    finally:
+        for s in (conn, up):
+            try:
+                s.setblocking(True)
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
 
 def main():
