@@ -158,6 +158,22 @@ static void print_text(const struct cvm_kms_app_keys *k, const uint8_t *app_id, 
 		cli_err(CMD_DERIVE, "note: %s", n->text[i]);
 }
 
+/* jset_hex adds `p` as hex through a buffer of its own that it wipes
+ * (out_jset_hex frees its copy without wiping it); jansson's own copy is
+ * wiped when freed (cvm_kdf_json_wipe_on_free). */
+static int jset_hex(json_t *o, const char *key, const uint8_t *p, size_t len)
+{
+	char hex[2 * CVM_K256_RSIG_LEN + 1];
+	int r;
+
+	if (2 * len + 1 > sizeof(hex))
+		return -1;
+	cvm_hex_encode(p, len, hex);
+	r = out_jset(o, key, json_stringn(hex, 2 * len));
+	cvm_wipe(hex, sizeof(hex));
+	return r;
+}
+
 /* jset_pem adds a PEM text (not sanitised away: PEM is printable ASCII). */
 static int jset_pem(json_t *o, const char *key, const char *pem, size_t len)
 {
@@ -172,25 +188,24 @@ static int print_json(const struct cvm_kms_app_keys *k, const uint8_t *app_id, c
 
 	if (o == NULL || notes == NULL)
 		goto out;
-	if (out_jset_int(o, "epoch", k->epoch) != 0 ||
-	    out_jset_hex(o, "app_id", app_id, CVM_APP_ID_LEN) != 0 ||
-	    out_jset_hex(o, "instance_id", instance_id, instance_id_len) != 0)
+	if (out_jset_int(o, "epoch", k->epoch) != 0 || jset_hex(o, "app_id", app_id, CVM_APP_ID_LEN) != 0 ||
+	    jset_hex(o, "instance_id", instance_id, instance_id_len) != 0)
 		goto out;
 	if ((k->present & CVM_KMS_KEY_DISK) &&
-	    out_jset_hex(o, "disk_crypt_key", k->disk_crypt_key->p, k->disk_crypt_key->len) != 0)
+	    jset_hex(o, "disk_crypt_key", k->disk_crypt_key->p, k->disk_crypt_key->len) != 0)
 		goto out;
 	if ((k->present & CVM_KMS_KEY_ENV) &&
-	    (out_jset_hex(o, "env_crypt_key", k->env_crypt_key->p, k->env_crypt_key->len) != 0 ||
-	     out_jset_hex(o, "env_crypt_public_key", k->env_crypt_public_key,
-	                  sizeof(k->env_crypt_public_key)) != 0))
+	    (jset_hex(o, "env_crypt_key", k->env_crypt_key->p, k->env_crypt_key->len) != 0 ||
+	     jset_hex(o, "env_crypt_public_key", k->env_crypt_public_key, sizeof(k->env_crypt_public_key)) !=
+	         0))
 		goto out;
 	if ((k->present & CVM_KMS_KEY_K256) &&
-	    (out_jset_hex(o, "k256_key", k->k256_key->p, k->k256_key->len) != 0 ||
-	     out_jset_hex(o, "k256_public_key", k->k256_public_key, sizeof(k->k256_public_key)) != 0 ||
-	     out_jset_hex(o, "k256_signature", k->k256_signature, sizeof(k->k256_signature)) != 0))
+	    (jset_hex(o, "k256_key", k->k256_key->p, k->k256_key->len) != 0 ||
+	     jset_hex(o, "k256_public_key", k->k256_public_key, sizeof(k->k256_public_key)) != 0 ||
+	     jset_hex(o, "k256_signature", k->k256_signature, sizeof(k->k256_signature)) != 0))
 		goto out;
 	if ((k->present & CVM_KMS_KEY_APP_CA) &&
-	    (out_jset_hex(o, "app_ca_public_key", k->app_ca_public_key, sizeof(k->app_ca_public_key)) != 0 ||
+	    (jset_hex(o, "app_ca_public_key", k->app_ca_public_key, sizeof(k->app_ca_public_key)) != 0 ||
 	     jset_pem(o, "app_ca_key", (const char *)k->app_ca_key->p, k->app_ca_key->len) != 0))
 		goto out;
 	if ((k->present & CVM_KMS_KEY_APP_CA_CERT) &&
