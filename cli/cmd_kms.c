@@ -65,7 +65,7 @@ static bool parse_id(const char *s, uint8_t out[CVM_APP_ID_LEN])
 {
 	if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0)
 		s += 2;
-	return strlen(s) == 2 * CVM_APP_ID_LEN &&
+	return strlen(s) == (size_t)2 * CVM_APP_ID_LEN &&
 	       cvm_hex_decode_exact(s, strlen(s), out, CVM_APP_ID_LEN) == CVM_OK;
 }
 
