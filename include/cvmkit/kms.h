@@ -91,7 +91,7 @@ CVM_API CVM_MUST_CHECK int cvm_kms_roots_load(const char *dir, uint32_t epoch, s
                                               char *err, size_t err_len);
 /* cvm_kms_roots_free wipes and frees `r`; NULL is a no-op. */
 CVM_API void cvm_kms_roots_free(struct cvm_kms_roots *r);
-/* cvm_kms_roots_epoch returns the epoch `r` holds. */
+/* cvm_kms_roots_epoch returns the epoch `r` holds (0 for NULL). */
 CVM_API uint32_t cvm_kms_roots_epoch(const struct cvm_kms_roots *r);
 /* cvm_kms_roots_has is true when the file of `root` was loaded. */
 CVM_API bool cvm_kms_roots_has(const struct cvm_kms_roots *r, enum cvm_kms_root root);

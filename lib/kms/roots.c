@@ -65,7 +65,7 @@ void cvm_kms_roots_free(struct cvm_kms_roots *r)
 
 uint32_t cvm_kms_roots_epoch(const struct cvm_kms_roots *r)
 {
-	return r->epoch;
+	return r != NULL ? r->epoch : 0;
 }
 
 bool cvm_kms_roots_has(const struct cvm_kms_roots *r, enum cvm_kms_root root)
