@@ -1,0 +1,176 @@
+/* The KMS's root material and the app keys it derives from it (dstack's KMS,
+ * spec §3.1-3.2; issue 13). This is the offline half of cvm-kmsd: what a KMS
+ * holding these roots would release to an app, computed without any
+ * attestation or policy. The derivations themselves are lib/kdf's
+ * (cvm_kdf_*); this module loads the roots and puts the pieces together.
+ *
+ * Root directory layouts. Both use dstack's file names (spec §3.1):
+ *   root-ca.key    P-256 root CA key, PEM ("PRIVATE KEY" or "EC PRIVATE KEY")
+ *   root-ca.crt    its certificate, PEM (O=Dstack, CN=Dstack KMS CA)
+ *   root-k256.key  secp256k1 root key, the raw 32-byte scalar
+ *   tmp-ca.key     the client temp CA key, PEM; tmp-ca.crt its certificate
+ *   rpc.key        the KMS TLS key, PEM; rpc.crt its certificate
+ * - dstack's layout (a `core.cert_dir`, /etc/kms/certs): the files directly
+ *   in DIR. They are epoch 0, and epoch 0's keys are dstack's, byte for byte.
+ * - cvmkit's layout: DIR/epoch-<N>/ holds the roots of key epoch N (N a
+ *   decimal number without leading zeros, 0 .. CVM_KMS_EPOCH_MAX) under the
+ *   same names. Epoch N's app keys are dstack's derivations over epoch N's
+ *   roots: a new epoch is new roots, nothing else changes. Epoch 0 may live
+ *   in DIR/epoch-0/ instead of DIR; a DIR that has root files of its own AND
+ *   an epoch-0/ folder is ambiguous and refused. (Announcing, rotating and
+ *   revoking epochs is cvm-kmsd's job, later.)
+ * Every key file must be a regular file owned by the user, mode 0600 or
+ * stricter (cvm_file_read_key's rule): a key that others could read is
+ * refused, not loaded. A root whose file does not exist is absent: it is
+ * recorded with a note and is not an error; a root that exists but cannot
+ * be read or is malformed is an error (nothing is loaded), so a damaged root
+ * never silently turns into "absent". Certificates are public and may have
+ * any mode.
+ *
+ * Every private key is held in struct cvm_secret memory (directly, or
+ * inside a struct cvm_p256_keypair) and wiped when freed. */
+#ifndef CVMKIT_KMS_H
+#define CVMKIT_KMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "kdf.h"
+#include "secret.h"
+
+/* CVM_KMS_EPOCH_MAX is the largest key epoch. */
+#define CVM_KMS_EPOCH_MAX UINT32_C(1000000)
+/* The root files, dstack's names (spec §3.1). */
+#define CVM_KMS_FILE_ROOT_CA_KEY "root-ca.key"
+#define CVM_KMS_FILE_ROOT_CA_CERT "root-ca.crt"
+#define CVM_KMS_FILE_ROOT_K256_KEY "root-k256.key"
+#define CVM_KMS_FILE_TMP_CA_KEY "tmp-ca.key"
+#define CVM_KMS_FILE_TMP_CA_CERT "tmp-ca.crt"
+#define CVM_KMS_FILE_RPC_KEY "rpc.key"
+#define CVM_KMS_FILE_RPC_CERT "rpc.crt"
+/* CVM_KMS_KEY_FILE_MAX bounds a key file; CVM_KMS_CERT_FILE_MAX a certificate. */
+#define CVM_KMS_KEY_FILE_MAX ((size_t)16 * 1024)
+#define CVM_KMS_CERT_FILE_MAX ((size_t)64 * 1024)
+
+/* enum cvm_kms_root names one root file. */
+enum cvm_kms_root {
+	CVM_KMS_ROOT_CA_KEY = 0, /* root-ca.key: disk, env and App CA keys */
+	CVM_KMS_ROOT_CA_CERT,    /* root-ca.crt: the App CA certificate's issuer */
+	CVM_KMS_ROOT_K256_KEY,   /* root-k256.key: the app k256 key and its signature */
+	CVM_KMS_ROOT_TMP_CA_KEY,
+	CVM_KMS_ROOT_TMP_CA_CERT,
+	CVM_KMS_ROOT_RPC_KEY,
+	CVM_KMS_ROOT_RPC_CERT,
+	CVM_KMS_ROOT_COUNT,
+};
+
+/* cvm_kms_root_file returns the static file name of `root`, or NULL. */
+CVM_API const char *cvm_kms_root_file(enum cvm_kms_root root);
+
+/* struct cvm_kms_roots is the root material of one epoch, loaded from a
+ * directory; opaque. */
+struct cvm_kms_roots;
+
+/* cvm_kms_roots_load loads the roots of `epoch` from `dir` in either layout
+ * above. Absent roots are recorded (cvm_kms_roots_has is false for them). It
+ * checks that root-ca.key's public key is root-ca.crt's, and the same for
+ * the temp CA and rpc pairs, when both files of a pair are present, and
+ * that root-k256.key is a valid secp256k1 scalar. On failure `err` (when
+ * err_len > 0) holds one sentence naming the file and what is wrong, never
+ * any key bytes. Returns 0, CVM_E_INVAL (epoch over CVM_KMS_EPOCH_MAX, NULL
+ * arguments), CVM_E_POLICY (a key file others may read, a symbolic link, an
+ * ambiguous layout), CVM_E_FORMAT (a malformed root or a mismatched pair),
+ * CVM_E_UNSUPPORTED (a key on another curve), CVM_E_TOO_LARGE, CVM_E_SYSTEM
+ * (errno set; ENOENT when the epoch's directory does not exist) or
+ * CVM_E_NOMEM. A directory with no root file at all loads (every root
+ * absent). */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_load(const char *dir, uint32_t epoch, struct cvm_kms_roots **out,
+                                              char *err, size_t err_len);
+/* cvm_kms_roots_free wipes and frees `r`; NULL is a no-op. */
+CVM_API void cvm_kms_roots_free(struct cvm_kms_roots *r);
+/* cvm_kms_roots_epoch returns the epoch `r` holds (0 for NULL). */
+CVM_API uint32_t cvm_kms_roots_epoch(const struct cvm_kms_roots *r);
+/* cvm_kms_roots_has is true when the file of `root` was loaded. */
+CVM_API bool cvm_kms_roots_has(const struct cvm_kms_roots *r, enum cvm_kms_root root);
+/* cvm_kms_roots_path returns the path a root was looked for at ("DIR/name"
+ * or "DIR/epoch-N/name"); it lives as long as `r`. NULL for a bad `root`. */
+CVM_API const char *cvm_kms_roots_path(const struct cvm_kms_roots *r, enum cvm_kms_root root);
+/* cvm_kms_roots_ca_cert returns root-ca.crt's PEM text (NUL-terminated,
+ * owned by `r`), or NULL when it is absent. */
+CVM_API const char *cvm_kms_roots_ca_cert(const struct cvm_kms_roots *r);
+/* cvm_kms_roots_k256_public writes the compressed SEC1 public key of
+ * root-k256.key (what GetMeta calls k256_pubkey). Returns 0, CVM_E_INVAL
+ * (the root is absent) or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_k256_public(const struct cvm_kms_roots *r,
+                                                     uint8_t out[CVM_K256_PUBKEY_LEN]);
+
+/* Bits of struct cvm_kms_app_keys.present. */
+#define CVM_KMS_KEY_DISK (1u << 0)        /* disk_crypt_key */
+#define CVM_KMS_KEY_ENV (1u << 1)         /* env_crypt_key, env_crypt_public_key */
+#define CVM_KMS_KEY_K256 (1u << 2)        /* k256_key, k256_public_key, k256_signature */
+#define CVM_KMS_KEY_APP_CA (1u << 3)      /* app_ca_key, app_ca_public_key */
+#define CVM_KMS_KEY_APP_CA_CERT (1u << 4) /* app_ca_cert */
+
+/* CVM_KMS_P256_PUBKEY_LEN is a compressed SEC1 P-256 public key. */
+#define CVM_KMS_P256_PUBKEY_LEN 33
+
+/* The App CA certificate that cvm_kms_app_keys issues: dstack's profile
+ * (spec §3.2, §6.3): O=Dstack, CN=Dstack App CA, CA with path length 0, the
+ * app-id extension (1.3.6.1.4.1.62397.1.3) and the special usage "app:ca"
+ * (1.3.6.1.4.1.62397.1.4), signed by the root CA key. Its validity is the
+ * root CA certificate's and its serial the first 16 bytes of SHA-256 of the
+ * App CA's SPKI, so only the ECDSA signature differs between two calls. */
+#define CVM_KMS_APP_CA_ORG "Dstack"
+#define CVM_KMS_APP_CA_CN "Dstack App CA"
+#define CVM_KMS_USAGE_APP_CA "app:ca"
+
+/* struct cvm_kms_app_keys is every key a KMS with the given roots releases
+ * to an app (spec §3.2-3.3). A field is meaningful only when its bit is in
+ * `present`; the secrets of absent keys are NULL. Clean it with
+ * cvm_kms_app_keys_cleanup, which wipes everything. */
+struct cvm_kms_app_keys {
+	uint32_t epoch;
+	unsigned present; /* CVM_KMS_KEY_* */
+	/* derive_dh_secret(root CA, app_id || instance_id || "app-disk-crypt-key"), 32 bytes */
+	struct cvm_secret *disk_crypt_key;
+	/* derive_dh_secret(root CA, app_id || "env-encrypt-key"): the raw X25519
+	 * secret, 32 bytes, and X25519(secret, 9) */
+	struct cvm_secret *env_crypt_key;
+	uint8_t env_crypt_public_key[CVM_X25519_KEY_LEN];
+	/* HKDF(root k256, app_id || "app-key"), 32 bytes; its compressed SEC1
+	 * public key; the root's recoverable signature r || s || v over
+	 * keccak256("dstack-kms-issued" ":" app_id || k256_public_key) */
+	struct cvm_secret *k256_key;
+	uint8_t k256_public_key[CVM_K256_PUBKEY_LEN];
+	uint8_t k256_signature[CVM_K256_RSIG_LEN];
+	/* derive_p256(root CA, app_id || "app-ca"): the App CA key as PKCS#8
+	 * PEM text (no NUL) and its compressed SEC1 public key */
+	struct cvm_secret *app_ca_key;
+	uint8_t app_ca_public_key[CVM_KMS_P256_PUBKEY_LEN];
+	/* the App CA certificate (PEM, NUL-terminated), when root-ca.crt is present */
+	char *app_ca_cert;
+};
+
+/* cvm_kms_app_keys derives into `out` every key that `roots` can give the
+ * app `app_id` (20 bytes) for the instance `instance_id` (`instance_id_len`
+ * 0 or 20 bytes; 0 is dstack's no_instance_id, whose disk key is derived
+ * with an empty instance id, as dstack does). `epoch` must be the roots'
+ * epoch (CVM_E_INVAL otherwise: a caller never gets one epoch's keys while
+ * believing they are another's). Keys whose root is absent are left out
+ * (their bit is clear); that is not an error, and a call with no root at
+ * all returns 0 with `present` 0. Outputs are cleared at entry. Returns 0,
+ * CVM_E_INVAL, CVM_E_FORMAT (a derived scalar out of range: about 2^-32
+ * per P-256 key, as in dstack, where the KMS fails the same request),
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kms_app_keys(const struct cvm_kms_roots *roots,
+                                            const uint8_t app_id[CVM_APP_ID_LEN], const uint8_t *instance_id,
+                                            size_t instance_id_len, uint32_t epoch,
+                                            struct cvm_kms_app_keys *out);
+/* cvm_kms_app_keys_cleanup wipes `k` and frees what it holds; safe on a
+ * zeroed or already-cleaned struct. */
+CVM_API void cvm_kms_app_keys_cleanup(struct cvm_kms_app_keys *k);
+
+#endif

@@ -1,0 +1,26 @@
+/* lib/kms internals: the loaded roots of one epoch. */
+#ifndef CVM_KMS_INT_H
+#define CVM_KMS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/secret.h>
+
+struct cvm_kms_roots {
+	uint32_t epoch;
+	bool has[CVM_KMS_ROOT_COUNT];
+	char *path[CVM_KMS_ROOT_COUNT];      /* where each root was looked for */
+	struct cvm_p256_keypair *ca_key;     /* root-ca.key (scalar in secret memory) */
+	struct cvm_secret *k256_key;         /* root-k256.key, 32 bytes */
+	struct cvm_p256_keypair *tmp_ca_key; /* tmp-ca.key */
+	struct cvm_p256_keypair *rpc_key;    /* rpc.key */
+	char *ca_cert_pem;                   /* root-ca.crt as read (NUL-terminated) */
+	struct cvm_cert **ca_cert;           /* one certificate each, or NULL */
+	struct cvm_cert **tmp_ca_cert;
+	struct cvm_cert **rpc_cert;
+};
+
+#endif
