@@ -107,8 +107,9 @@ CVM_API CVM_MUST_CHECK int cvm_chain_decode_string(const uint8_t *buf, size_t le
  * Returns 0, CVM_E_FORMAT (not JSON-RPC 2.0, wrong id, bad hex),
  * CVM_E_TOO_LARGE, CVM_E_UPSTREAM or CVM_E_NOMEM; `err` (of `err_len`
  * bytes) says what was wrong. */
-CVM_API CVM_MUST_CHECK int cvm_chain_rpc_reply_parse(const uint8_t *buf, size_t len, uint64_t id, uint8_t **out,
-                                                     size_t *out_len, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_chain_rpc_reply_parse(const uint8_t *buf, size_t len, uint64_t id,
+                                                     uint8_t **out, size_t *out_len, char *err,
+                                                     size_t err_len);
 
 /* struct cvm_chain_client names the node: an http:// or https:// URL and a
  * total time limit per call (0: 10 s). */
@@ -137,8 +138,8 @@ CVM_API CVM_MUST_CHECK int cvm_chain_eth_call(const struct cvm_chain_client *c,
  * cvm_chain_eth_call and cvm_chain_decode_bool_string. */
 CVM_API CVM_MUST_CHECK int cvm_chain_is_allowed(const struct cvm_chain_client *c,
                                                 const uint8_t kms_contract[CVM_CHAIN_ADDRESS_LEN],
-                                                enum cvm_chain_query query, const struct cvm_chain_boot_info *bi,
-                                                bool *is_allowed, char *reason, size_t reason_len, char *err,
-                                                size_t err_len);
+                                                enum cvm_chain_query query,
+                                                const struct cvm_chain_boot_info *bi, bool *is_allowed,
+                                                char *reason, size_t reason_len, char *err, size_t err_len);
 
 #endif

@@ -30,7 +30,7 @@ static size_t padded(size_t n)
 
 static void wr_uint(struct cvm_wr *w, uint64_t v)
 {
-	uint8_t word[WORD] = { 0 };
+	uint8_t word[WORD] = {0};
 
 	for (size_t i = 0; i < 8; i++)
 		word[WORD - 1 - i] = (uint8_t)(v >> (8 * i));
@@ -51,8 +51,8 @@ static void wr_string(struct cvm_wr *w, const char *s, size_t n)
 	cvm_wr_zeros(w, padded(n) - n);
 }
 
-int cvm_chain_encode_boot_call(enum cvm_chain_query query, const struct cvm_chain_boot_info *bi, uint8_t **out,
-                               size_t *out_len)
+int cvm_chain_encode_boot_call(enum cvm_chain_query query, const struct cvm_chain_boot_info *bi,
+                               uint8_t **out, size_t *out_len)
 {
 	uint8_t sel[CVM_CHAIN_SELECTOR_LEN];
 	size_t tcb_len, adv_len[CVM_CHAIN_ADVISORIES_MAX];
@@ -82,7 +82,8 @@ int cvm_chain_encode_boot_call(enum cvm_chain_query query, const struct cvm_chai
 		adv_tail += WORD + padded(adv_len[i]);
 	}
 
-	cvm_chain_selector(query == CVM_CHAIN_APP ? CVM_CHAIN_SIG_IS_APP_ALLOWED : CVM_CHAIN_SIG_IS_KMS_ALLOWED, sel);
+	cvm_chain_selector(
+	    query == CVM_CHAIN_APP ? CVM_CHAIN_SIG_IS_APP_ALLOWED : CVM_CHAIN_SIG_IS_KMS_ALLOWED, sel);
 	tail = BOOT_INFO_HEAD_WORDS * WORD + WORD + padded(tcb_len) + adv_tail;
 	cvm_wr_init(&w, CVM_CHAIN_SELECTOR_LEN + WORD + tail);
 	cvm_wr_bytes(&w, sel, sizeof(sel));
@@ -160,7 +161,8 @@ static int decode_string_tail(struct cvm_rd *r, char *out, size_t out_len)
 	return CVM_OK;
 }
 
-int cvm_chain_decode_bool_string(const uint8_t *buf, size_t len, bool *is_allowed, char *reason, size_t reason_len)
+int cvm_chain_decode_bool_string(const uint8_t *buf, size_t len, bool *is_allowed, char *reason,
+                                 size_t reason_len)
 {
 	struct cvm_rd r;
 	uint64_t b, off;

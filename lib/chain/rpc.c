@@ -170,7 +170,8 @@ static bool url_ok(const char *url)
 }
 
 /* post sends `body` to the node and reads the reply into rp. */
-static int post(const struct cvm_chain_client *c, const char *body, struct reply *rp, char *err, size_t err_len)
+static int post(const struct cvm_chain_client *c, const char *body, struct reply *rp, char *err,
+                size_t err_len)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL, *h;
@@ -212,8 +213,8 @@ static int post(const struct cvm_chain_client *c, const char *body, struct reply
 		goto out;
 	}
 	if (cc != CURLE_OK) {
-		set_err(err, err_len, "the chain node %.200s cannot be reached: %s (is the node running?)", c->rpc_url,
-		        errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		set_err(err, err_len, "the chain node %.200s cannot be reached: %s (is the node running?)",
+		        c->rpc_url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
 		r = CVM_E_UPSTREAM;
 		goto out;
 	}
@@ -237,7 +238,7 @@ int cvm_chain_eth_call(const struct cvm_chain_client *c, const uint8_t to[CVM_CH
 	static uint64_t next_id = 1;
 	char to_hex[2 * CVM_CHAIN_ADDRESS_LEN + 1];
 	char *data_hex = NULL, *body = NULL;
-	struct reply rp = { 0 };
+	struct reply rp = {0};
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	uint64_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
@@ -251,7 +252,8 @@ int cvm_chain_eth_call(const struct cvm_chain_client *c, const uint8_t to[CVM_CH
 	cvm_wr_init(&rp.body, CVM_CHAIN_REPLY_MAX);
 	if (c == NULL || c->rpc_url == NULL || !url_ok(c->rpc_url) || (data == NULL && data_len != 0) ||
 	    data_len > CVM_CHAIN_RETURN_MAX) {
-		set_err(err, err_len, "the chain node's URL must be http:// or https:// and the call data at most %d bytes",
+		set_err(err, err_len,
+		        "the chain node's URL must be http:// or https:// and the call data at most %d bytes",
 		        CVM_CHAIN_RETURN_MAX);
 		r = CVM_E_INVAL;
 		goto out;
@@ -308,13 +310,15 @@ int cvm_chain_is_allowed(const struct cvm_chain_client *c, const uint8_t kms_con
 		goto out;
 	if (ret_len == 0) {
 		cvm_hex_encode(kms_contract, CVM_CHAIN_ADDRESS_LEN, to_hex);
-		set_err(err, err_len, "no contract answers at 0x%s on the chain node (empty eth_call result)", to_hex);
+		set_err(err, err_len, "no contract answers at 0x%s on the chain node (empty eth_call result)",
+		        to_hex);
 		r = CVM_E_NOT_FOUND;
 		goto out;
 	}
 	r = cvm_chain_decode_bool_string(ret, ret_len, is_allowed, reason, reason_len);
 	if (r != CVM_OK)
-		set_err(err, err_len, "the contract's answer is not an ABI-encoded (bool, string): %s", cvm_strerror(r));
+		set_err(err, err_len, "the contract's answer is not an ABI-encoded (bool, string): %s",
+		        cvm_strerror(r));
 out:
 	free(ret);
 	free(data);

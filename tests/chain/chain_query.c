@@ -28,8 +28,8 @@ static int hex_arg(const char *name, const char *s, uint8_t *out, size_t len)
 
 int main(int argc, char **argv)
 {
-	struct cvm_chain_boot_info bi = { 0 };
-	struct cvm_chain_client c = { 0 };
+	struct cvm_chain_boot_info bi = {0};
+	struct cvm_chain_client c = {0};
 	uint8_t kms[CVM_CHAIN_ADDRESS_LEN], sel[CVM_CHAIN_SELECTOR_LEN];
 	char hex[2 * CVM_CHAIN_SELECTOR_LEN + 1], reason[CVM_CHAIN_STRING_MAX + 1], err[1024] = "";
 	bool ok = false;
@@ -42,9 +42,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 12 || (strcmp(argv[1], "app") != 0 && strcmp(argv[1], "kms") != 0)) {
-		fprintf(stderr, "usage: chain_query selector SIG | chain_query app|kms URL KMS_CONTRACT APP_ID "
-		                "COMPOSE_HASH INSTANCE_ID DEVICE_ID MR_AGGREGATED MR_SYSTEM OS_IMAGE_HASH TCB_STATUS "
-		                "[ADVISORY_ID...]\n");
+		fprintf(stderr,
+		        "usage: chain_query selector SIG | chain_query app|kms URL KMS_CONTRACT APP_ID "
+		        "COMPOSE_HASH INSTANCE_ID DEVICE_ID MR_AGGREGATED MR_SYSTEM OS_IMAGE_HASH TCB_STATUS "
+		        "[ADVISORY_ID...]\n");
 		return 2;
 	}
 	c.rpc_url = argv[2];
@@ -61,8 +62,8 @@ int main(int argc, char **argv)
 	bi.tcb_status = argv[11];
 	bi.advisory_ids = (const char *const *)(argv + 12);
 	bi.advisory_count = (size_t)(argc - 12);
-	r = cvm_chain_is_allowed(&c, kms, strcmp(argv[1], "app") == 0 ? CVM_CHAIN_APP : CVM_CHAIN_KMS, &bi, &ok,
-	                         reason, sizeof(reason), err, sizeof(err));
+	r = cvm_chain_is_allowed(&c, kms, strcmp(argv[1], "app") == 0 ? CVM_CHAIN_APP : CVM_CHAIN_KMS, &bi,
+	                         &ok, reason, sizeof(reason), err, sizeof(err));
 	if (r != CVM_OK) {
 		printf("error: %s (%s)\n", err, cvm_strerror(r));
 		return 1;

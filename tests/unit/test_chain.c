@@ -96,11 +96,12 @@ static void boot_call_encodes_the_tuple_word_by_word(void **state)
 	 * 0x160), both from the tuple's start; "UpToDate"; the array's count,
 	 * its two string offsets from after the count (0x40, 0x80); each
 	 * string's length (14) and padded bytes. */
-	static const char want_hex[] = "1e079198\n" W("20") "\n" W_11 "\n" W_22 "\n" W_33 "\n" W_44 "\n" W_55
-	                               "\n" W_66 "\n" W_77 "\n" W4("0120") "\n" W4("0160") "\n" W("08") "\n" W_UPTODATE
-	                               "\n" W("02") "\n" W("40") "\n" W("80") "\n" W("0e") "\n" W_SA837 "\n" W("0e")
-	                               "\n" W_SA615;
-	static const char *const adv[] = { "INTEL-SA-00837", "INTEL-SA-00615" };
+	static const char want_hex[] =
+	    "1e079198\n" W("20") "\n" W_11 "\n" W_22 "\n" W_33 "\n" W_44 "\n" W_55 "\n" W_66 "\n" W_77
+	                         "\n" W4("0120") "\n" W4("0160") "\n" W("08") "\n" W_UPTODATE "\n" W(
+	                             "02") "\n" W("40") "\n" W("80") "\n" W("0e") "\n" W_SA837
+	                                                                          "\n" W("0e") "\n" W_SA615;
+	static const char *const adv[] = {"INTEL-SA-00837", "INTEL-SA-00615"};
 	struct cvm_chain_boot_info bi;
 	uint8_t *got = NULL, *want;
 	size_t got_len = 0, want_len = 0;
@@ -120,8 +121,8 @@ static void boot_call_encodes_the_tuple_word_by_word(void **state)
 
 static void boot_call_without_advisories_ends_at_the_empty_array(void **state)
 {
-	static const char want_hex[] = "e067ec9d" W("20") W_11 W_22 W_33 W_44 W_55 W_66 W_77 W4("0120") W4("0160")
-	    W("08") W_UPTODATE W("00");
+	static const char want_hex[] = "e067ec9d" W("20") W_11 W_22 W_33 W_44 W_55 W_66 W_77 W4("0120")
+	    W4("0160") W("08") W_UPTODATE W("00");
 	struct cvm_chain_boot_info bi;
 	uint8_t *got = NULL, *want;
 	size_t got_len = 0, want_len = 0;
@@ -139,7 +140,7 @@ static void boot_call_without_advisories_ends_at_the_empty_array(void **state)
 static void boot_call_refuses_missing_and_oversized_fields(void **state)
 {
 	static char big[CVM_CHAIN_STRING_MAX + 2];
-	const char *adv[] = { NULL };
+	const char *adv[] = {NULL};
 	struct cvm_chain_boot_info bi;
 	uint8_t *got = NULL;
 	size_t got_len = 0;
@@ -190,7 +191,8 @@ static void bool_string_decodes_the_contract_answer(void **state)
 
 static void bool_string_rejects_every_truncation_and_an_extra_byte(void **state)
 {
-	static const char allowed_hex[] = W("01") W("40") W("02") "6f6b000000000000000000000000000000000000000000000000000000000000";
+	static const char allowed_hex[] =
+	    W("01") W("40") W("02") "6f6b000000000000000000000000000000000000000000000000000000000000";
 	uint8_t *b, *longer;
 	size_t n;
 	char reason[64];
@@ -208,7 +210,8 @@ static void bool_string_rejects_every_truncation_and_an_extra_byte(void **state)
 	memcpy(longer, b, n);
 	longer[n] = 0;
 	ok = true;
-	assert_int_equal(cvm_chain_decode_bool_string(longer, n + 1, &ok, reason, sizeof(reason)), CVM_E_FORMAT);
+	assert_int_equal(cvm_chain_decode_bool_string(longer, n + 1, &ok, reason, sizeof(reason)),
+	                 CVM_E_FORMAT);
 	assert_false(ok);
 	free(longer);
 	free(b);
@@ -218,7 +221,8 @@ static void bool_string_never_reads_a_flipped_answer_as_the_same_allow(void **st
 {
 	/* Every single-bit flip of (true, "ok") fails, or decodes to a
 	 * different bool or reason: no flip is read as the same allow. */
-	static const char allowed_hex[] = W("01") W("40") W("02") "6f6b000000000000000000000000000000000000000000000000000000000000";
+	static const char allowed_hex[] =
+	    W("01") W("40") W("02") "6f6b000000000000000000000000000000000000000000000000000000000000";
 	uint8_t *b;
 	size_t n;
 	char reason[64];
@@ -240,12 +244,14 @@ static void bool_string_never_reads_a_flipped_answer_as_the_same_allow(void **st
 static void bool_string_rejects_non_canonical_words(void **state)
 {
 	static const char *const bad[] = {
-	    W("02") W("40") W("00"),                                                       /* bool 2 */
-	    W("01") W("60") W("00") W("00"),                                               /* offset 0x60 */
+	    W("02") W("40") W("00"),         /* bool 2 */
+	    W("01") W("60") W("00") W("00"), /* offset 0x60 */
 	    "0100000000000000000000000000000000000000000000000000000000000001" W("40") W("00"), /* high bit */
-	    W("01") W("40") W("01") "41ff000000000000000000000000000000000000000000000000000000000000", /* padding */
-	    W("01") W("40") W("01") "0a00000000000000000000000000000000000000000000000000000000000000", /* newline */
-	    W("01") W("40") W4("0401"),                                                    /* too long */
+	    W("01") W("40")
+	        W("01") "41ff000000000000000000000000000000000000000000000000000000000000", /* padding */
+	    W("01") W("40")
+	        W("01") "0a00000000000000000000000000000000000000000000000000000000000000", /* newline */
+	    W("01") W("40") W4("0401"),                                                     /* too long */
 	};
 	uint8_t *b;
 	size_t n;
@@ -264,7 +270,8 @@ static void bool_string_rejects_non_canonical_words(void **state)
 
 static void string_decodes_and_cuts_to_the_buffer(void **state)
 {
-	static const char any_hex[] = W("20") W("03") "616e790000000000000000000000000000000000000000000000000000000000";
+	static const char any_hex[] =
+	    W("20") W("03") "616e790000000000000000000000000000000000000000000000000000000000";
 	uint8_t *b;
 	size_t n;
 	char out[8], tiny[3];
@@ -291,12 +298,15 @@ static void rpc_reply_returns_the_result_bytes(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x01ff\"}", 7, &out, &n, err, sizeof(err)), CVM_OK);
+	assert_int_equal(
+	    parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x01ff\"}", 7, &out, &n, err, sizeof(err)),
+	    CVM_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(out[0], 0x01);
 	assert_int_equal(out[1], 0xff);
 	free(out);
-	assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x\"}", 7, &out, &n, err, sizeof(err)), CVM_OK);
+	assert_int_equal(
+	    parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x\"}", 7, &out, &n, err, sizeof(err)), CVM_OK);
 	assert_non_null(out);
 	assert_int_equal(n, 0);
 	free(out);
@@ -309,9 +319,11 @@ static void rpc_reply_turns_a_node_error_into_upstream_with_its_message(void **s
 	char err[256];
 
 	(void)state;
-	assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":3,\"message\":\"execution reverted\\n\"}}",
-	                       1, &out, &n, err, sizeof(err)),
-	                 CVM_E_UPSTREAM);
+	assert_int_equal(
+	    parse(
+	        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":3,\"message\":\"execution reverted\\n\"}}",
+	        1, &out, &n, err, sizeof(err)),
+	    CVM_E_UPSTREAM);
 	assert_null(out);
 	assert_string_equal(err, "the chain node answered error 3: execution reverted?");
 }
@@ -367,11 +379,11 @@ static void rpc_reply_refuses_a_result_over_the_cap(void **state)
 
 static void is_allowed_fails_closed_when_the_node_is_down(void **state)
 {
-	struct sockaddr_in a = { 0 };
+	struct sockaddr_in a = {0};
 	socklen_t alen = sizeof(a);
 	struct cvm_chain_boot_info bi;
 	struct cvm_chain_client c;
-	uint8_t kms[CVM_CHAIN_ADDRESS_LEN] = { 0x5f };
+	uint8_t kms[CVM_CHAIN_ADDRESS_LEN] = {0x5f};
 	char url[64], reason[64] = "x", err[512] = "";
 	bool ok = true;
 	int s;
@@ -389,15 +401,17 @@ static void is_allowed_fails_closed_when_the_node_is_down(void **state)
 	c.rpc_url = url;
 	c.timeout_ms = 3000;
 	fill_boot_info(&bi);
-	assert_int_equal(cvm_chain_is_allowed(&c, kms, CVM_CHAIN_APP, &bi, &ok, reason, sizeof(reason), err, sizeof(err)),
-	                 CVM_E_UPSTREAM);
+	assert_int_equal(
+	    cvm_chain_is_allowed(&c, kms, CVM_CHAIN_APP, &bi, &ok, reason, sizeof(reason), err, sizeof(err)),
+	    CVM_E_UPSTREAM);
 	assert_false(ok);
 	assert_string_equal(reason, "");
 	assert_non_null(strstr(err, "cannot be reached"));
 	c.rpc_url = "file:///etc/passwd";
 	ok = true;
-	assert_int_equal(cvm_chain_is_allowed(&c, kms, CVM_CHAIN_APP, &bi, &ok, reason, sizeof(reason), err, sizeof(err)),
-	                 CVM_E_INVAL);
+	assert_int_equal(
+	    cvm_chain_is_allowed(&c, kms, CVM_CHAIN_APP, &bi, &ok, reason, sizeof(reason), err, sizeof(err)),
+	    CVM_E_INVAL);
 	assert_false(ok);
 }
 
