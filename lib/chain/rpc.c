@@ -169,11 +169,27 @@ static bool url_ok(const char *url)
 	return true;
 }
 
+/* url_origin copies the scheme, host and port of the checked URL `url` into
+ * `out` (of `out_len` bytes): node URLs often carry an API key in their
+ * path or user part, and error messages end up in logs. */
+static void url_origin(const char *url, char *out, size_t out_len)
+{
+	const char *host = strstr(url, "://") + 3;
+	size_t n = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', n);
+
+	if (at != NULL) {
+		n -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	(void)snprintf(out, out_len, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)n, host);
+}
+
 /* post sends `body` to the node and reads the reply into rp. */
 static int post(const struct cvm_chain_client *c, const char *body, struct reply *rp, char *err,
                 size_t err_len)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
+	char errbuf[CURL_ERROR_SIZE] = "", origin[256];
 	struct curl_slist *hdrs = NULL, *h;
 	long timeout = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
 	long status = 0;
@@ -207,20 +223,21 @@ static int post(const struct cvm_chain_client *c, const char *body, struct reply
 	else
 		cc = curl_easy_perform(curl);
 	/* clang-format on */
+	url_origin(c->rpc_url, origin, sizeof(origin));
 	if (rp->too_large) {
 		set_err(err, err_len, "the chain node's reply is larger than %zu bytes", rp->body.max);
 		r = CVM_E_UPSTREAM;
 		goto out;
 	}
 	if (cc != CURLE_OK) {
-		set_err(err, err_len, "the chain node %.200s cannot be reached: %s (is the node running?)",
-		        c->rpc_url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		set_err(err, err_len, "the chain node %s cannot be reached: %s (is the node running?)",
+		        origin, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
 		r = CVM_E_UPSTREAM;
 		goto out;
 	}
 	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		set_err(err, err_len, "the chain node %.200s answered HTTP %ld", c->rpc_url, status);
+		set_err(err, err_len, "the chain node %s answered HTTP %ld", origin, status);
 		r = CVM_E_UPSTREAM;
 		goto out;
 	}

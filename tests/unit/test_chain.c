@@ -384,7 +384,7 @@ static void is_allowed_fails_closed_when_the_node_is_down(void **state)
 	struct cvm_chain_boot_info bi;
 	struct cvm_chain_client c;
 	uint8_t kms[CVM_CHAIN_ADDRESS_LEN] = {0x5f};
-	char url[64], reason[64] = "x", err[512] = "";
+	char url[96], reason[64] = "x", err[512] = "";
 	bool ok = true;
 	int s;
 
@@ -407,6 +407,19 @@ static void is_allowed_fails_closed_when_the_node_is_down(void **state)
 	assert_false(ok);
 	assert_string_equal(reason, "");
 	assert_non_null(strstr(err, "cannot be reached"));
+	/* A node URL's user part and path (where providers put API keys) stay
+	 * out of the error, which ends up in logs. */
+	snprintf(url, sizeof(url), "http://u:pw-SECRET@127.0.0.1:%u/v3/KEY-SECRET",
+	         (unsigned)ntohs(a.sin_port));
+	ok = true;
+	assert_int_equal(
+	    cvm_chain_is_allowed(&c, kms, CVM_CHAIN_APP, &bi, &ok, reason, sizeof(reason), err, sizeof(err)),
+	    CVM_E_UPSTREAM);
+	assert_false(ok);
+	assert_null(strstr(err, "SECRET"));
+	snprintf(url, sizeof(url), "the chain node http://127.0.0.1:%u cannot be reached",
+	         (unsigned)ntohs(a.sin_port));
+	assert_non_null(strstr(err, url));
 	c.rpc_url = "file:///etc/passwd";
 	ok = true;
 	assert_int_equal(
