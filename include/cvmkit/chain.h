@@ -30,11 +30,11 @@
 #define CVM_CHAIN_STRING_MAX 1024
 /* CVM_CHAIN_ADVISORIES_MAX caps AppBootInfo.advisoryIds. */
 #define CVM_CHAIN_ADVISORIES_MAX 256
-/* CVM_CHAIN_RETURN_MAX caps the ABI bytes of one eth_call's result. */
-#define CVM_CHAIN_RETURN_MAX (64 * 1024)
+/* CVM_CHAIN_RETURN_MAX caps the ABI bytes of one eth_call's result (64 KiB). */
+#define CVM_CHAIN_RETURN_MAX 65536
 /* CVM_CHAIN_REPLY_MAX caps the JSON-RPC reply body read from the node: the
  * hex of CVM_CHAIN_RETURN_MAX bytes plus room for the envelope. */
-#define CVM_CHAIN_REPLY_MAX (2 * CVM_CHAIN_RETURN_MAX + 4096)
+#define CVM_CHAIN_REPLY_MAX 135168 /* 2 * CVM_CHAIN_RETURN_MAX + 4096 */
 /* CVM_CHAIN_URL_MAX caps the node's URL. */
 #define CVM_CHAIN_URL_MAX 2048
 

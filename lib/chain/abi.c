@@ -10,7 +10,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/keccak.h>
 
-#define WORD CVM_CHAIN_WORD_LEN
+#define WORD ((size_t)CVM_CHAIN_WORD_LEN)
 /* AppBootInfo's head: 9 words (7 static fields, 2 offsets). */
 #define BOOT_INFO_HEAD_WORDS 9
 

@@ -37,8 +37,12 @@ static void quote(const char *s, char *out)
 {
 	size_t i;
 
-	for (i = 0; s != NULL && s[i] != '\0' && i < QUOTE_MAX; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	for (i = 0; s != NULL && s[i] != '\0' && i < QUOTE_MAX; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f)
+			out[i] = s[i];
+		else
+			out[i] = '?';
+	}
 	out[i] = '\0';
 }
 
@@ -55,7 +59,7 @@ int cvm_chain_rpc_reply_parse(const uint8_t *buf, size_t len, uint64_t id, uint8
 
 	*out = NULL;
 	*out_len = 0;
-	if (len > CVM_CHAIN_REPLY_MAX) {
+	if (len > (size_t)CVM_CHAIN_REPLY_MAX) {
 		set_err(err, err_len, "the JSON-RPC reply is larger than %d bytes", CVM_CHAIN_REPLY_MAX);
 		return CVM_E_TOO_LARGE;
 	}
@@ -111,7 +115,7 @@ int cvm_chain_rpc_reply_parse(const uint8_t *buf, size_t len, uint64_t id, uint8
 		r = CVM_E_FORMAT;
 		goto out;
 	}
-	if ((hex_len - 2) / 2 > CVM_CHAIN_RETURN_MAX) {
+	if ((hex_len - 2) / 2 > (size_t)CVM_CHAIN_RETURN_MAX) {
 		set_err(err, err_len, "the call's result is larger than %d bytes", CVM_CHAIN_RETURN_MAX);
 		r = CVM_E_TOO_LARGE;
 		goto out;
@@ -265,10 +269,10 @@ int cvm_chain_eth_call(const struct cvm_chain_client *c, const uint8_t to[CVM_CH
 	*out = NULL;
 	*out_len = 0;
 	set_err(err, err_len, "%s", "");
-	cvm_wr_init(&w, 2 * CVM_CHAIN_RETURN_MAX + 512);
+	cvm_wr_init(&w, (size_t)2 * CVM_CHAIN_RETURN_MAX + 512);
 	cvm_wr_init(&rp.body, CVM_CHAIN_REPLY_MAX);
 	if (c == NULL || c->rpc_url == NULL || !url_ok(c->rpc_url) || (data == NULL && data_len != 0) ||
-	    data_len > CVM_CHAIN_RETURN_MAX) {
+	    data_len > (size_t)CVM_CHAIN_RETURN_MAX) {
 		set_err(err, err_len,
 		        "the chain node's URL must be http:// or https:// and the call data at most %d bytes",
 		        CVM_CHAIN_RETURN_MAX);
