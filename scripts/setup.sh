@@ -118,4 +118,36 @@ else
 	"${as_root[@]}" rm -f "$deb"
 	echo "setup: guest kernel $kver in $cache"
 fi
+# The local Ethereum chain of the on-chain authorization tests (docs/chain.md):
+# anvil (its Linux binary ships inside the npm package
+# @foundry-rs/anvil-linux-amd64) and the solc compiler (npm's solc, a
+# WebAssembly build), installed once, pinned, into $CVM_CHAIN_NPM_DIR. The
+# tests read them there and download nothing. anvil's postinstall script is
+# not needed (npm places the platform package itself) and is not run.
+chain_dir="${CVM_CHAIN_NPM_DIR:-/var/cache/cvmkit/npm-chain}"
+chain_pkgs=("@foundry-rs/anvil@1.7.1" "@foundry-rs/anvil-linux-amd64@1.7.1" "solc@0.8.28")
+chain_ok() {
+	[ -x "$chain_dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ] &&
+		[ "$(node -e 'try{console.log(require(process.argv[1]).version)}catch{}' \
+			"$chain_dir/node_modules/solc/package.json" 2>/dev/null || true)" = 0.8.28 ] &&
+		[ "$(node -e 'try{console.log(require(process.argv[1]).version)}catch{}' \
+			"$chain_dir/node_modules/@foundry-rs/anvil-linux-amd64/package.json" 2>/dev/null || true)" = 1.7.1 ]
+}
+if chain_ok; then
+	echo "setup: anvil 1.7.1 and solc 0.8.28 present in $chain_dir"
+else
+	echo "setup: installing ${chain_pkgs[*]} from npm into $chain_dir"
+	"${as_root[@]}" mkdir -p "$chain_dir"
+	[ -f "$chain_dir/package.json" ] ||
+		echo '{"name":"cvmkit-chain-tools","private":true}' | "${as_root[@]}" tee "$chain_dir/package.json" >/dev/null
+	(cd "$chain_dir" && "${as_root[@]}" npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+		"${chain_pkgs[@]}") || {
+		echo "setup: npm install ${chain_pkgs[*]} failed" >&2
+		exit 1
+	}
+	chain_ok || {
+		echo "setup: $chain_dir lacks anvil 1.7.1 or solc 0.8.28 after npm install" >&2
+		exit 1
+	}
+fi
 echo "setup: done"
