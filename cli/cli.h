@@ -154,6 +154,9 @@ int cmd_image(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
+/* `cvm kms meta` and `cvm kms app-key` (cmd_kms_client.c). */
+int cli_kms_meta(int argc, char **argv);
+int cli_kms_app_key(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */

@@ -55,8 +55,10 @@ static void usage_derive(FILE *f)
 static void kms_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s kms derive [ARGS]\n"
-	        "  derive   every key a KMS with the given roots releases to an app (offline)\n",
+	        "usage: %s kms derive|meta|app-key [ARGS]\n"
+	        "  derive   every key a KMS with the given roots releases to an app (offline)\n"
+	        "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
+	        "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n",
 	        CLI_PROG);
 }
 
@@ -351,6 +353,8 @@ int cmd_kms(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"derive", kms_derive},
+	    {"meta", cli_kms_meta},
+	    {"app-key", cli_kms_app_key},
 	};
 
 	return cli_dispatch("kms", subs, sizeof(subs) / sizeof(subs[0]), kms_usage, argc, argv);

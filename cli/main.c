@@ -40,7 +40,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"image", cmd_image, "Build the guest image: kernel, initramfs, read-only ext4 root (docs/vm.md)"},
     {"snapshot", cmd_snapshot, "Record a known-good VM from its agent's evidence over RA-TLS; show, diff"},
     {"verify", cmd_verify, "Verify a running VM over RA-TLS against a snapshot (fresh nonce, TEE, TPM, IMA)"},
-    {"kms", cmd_kms, "The KMS offline: derive every key a KMS with given roots releases to an app"},
+    {"kms", cmd_kms, "The KMS: derive keys offline, ask a cvm-kmsd (meta, app-key)"},
     {"help", cmd_help, "Show help for a command"},
 };
 

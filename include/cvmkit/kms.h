@@ -173,4 +173,64 @@ CVM_API CVM_MUST_CHECK int cvm_kms_app_keys(const struct cvm_kms_roots *roots,
  * zeroed or already-cleaned struct. */
 CVM_API void cvm_kms_app_keys_cleanup(struct cvm_kms_app_keys *k);
 
+/* ---- cvm-kmsd's operations on root material ---------------------------- */
+
+/* The root certificates cvm_kms_bootstrap makes (dstack's names, spec §3.1). */
+#define CVM_KMS_ROOT_CA_CN "Dstack KMS CA"
+#define CVM_KMS_TMP_CA_CN "Dstack Client Temp CA"
+#define CVM_KMS_ROOT_CA_YEARS 20
+/* The special usage of the KMS's RPC certificate (what dstack guests require). */
+#define CVM_KMS_USAGE_RPC "kms:rpc"
+
+/* cvm_kms_bootstrap makes the root material of key epoch `epoch` in
+ * DIR/epoch-<N>/ (cvmkit's layout; DIR and the folder are made mode 0700):
+ * a P-256 root CA (root-ca.key, PKCS#8 PEM; root-ca.crt self-signed, O=Dstack,
+ * CN=Dstack KMS CA, CA with path length 1, valid from an hour before `now` for
+ * CVM_KMS_ROOT_CA_YEARS years), the secp256k1 root (root-k256.key, raw 32
+ * bytes) and the client temp CA dstack guests still use (tmp-ca.key,
+ * tmp-ca.crt, CN=Dstack Client Temp CA, path length 0). Keys from the
+ * system's random source, written mode 0600 by cvm_file_create_key. Roots
+ * are never made twice: an existing epoch folder, or (epoch 0) root files at
+ * the top of DIR in dstack's layout, is CVM_E_POLICY and nothing changes.
+ * The RPC key is not a root: cvm-kmsd makes a new one at every start
+ * (cvm_kms_issue_rpc_cert). On failure `err` says what and where. Returns 0,
+ * CVM_E_INVAL, CVM_E_POLICY, CVM_E_TOO_LARGE, CVM_E_SYSTEM (errno set),
+ * CVM_E_NOMEM or CVM_E_CRYPTO; a failure part way leaves a partial folder
+ * that cvm_kms_roots_load refuses or reports as absent roots, never roots
+ * that differ from what was written. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err,
+                                             size_t err_len);
+
+/* cvm_kms_roots_tmp_ca gives the temp CA's certificate (PEM, NUL-terminated,
+ * the caller frees it) and key (PKCS#8 PEM in a new secret): what dstack's
+ * GetTempCaCert hands to anyone, so that dstack guests can make their
+ * client certificates. Returns 0, CVM_E_INVAL (absent), CVM_E_NOMEM or
+ * CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_tmp_ca(const struct cvm_kms_roots *r, char **cert_pem,
+                                                struct cvm_secret **key_pem);
+
+struct cvm_ratls_evidence;
+
+/* cvm_kms_issue_rpc_cert issues the KMS's TLS certificate for `key` under
+ * the root CA: dstack's profile for rpc.crt (CN and DNS SAN `domain`, the
+ * special usage CVM_KMS_USAGE_RPC, serverAuth), carrying `ev`, the KMS's own
+ * evidence for this key (cvm_ratls_report_data of the dstack profile), or
+ * none when `ev` is NULL; valid from a minute before `now` for `lifetime`
+ * seconds, never past the root CA's end. *chain_pem is the leaf followed by
+ * root-ca.crt (NUL-terminated; the caller frees it), *chain_len its length.
+ * Returns 0, CVM_E_INVAL (no root CA, evidence that does not bind `key`), or
+ * cvm_ratls_make's errors. */
+CVM_API CVM_MUST_CHECK int cvm_kms_issue_rpc_cert(const struct cvm_kms_roots *r,
+                                                  const struct cvm_p256_keypair *key, const char *domain,
+                                                  const struct cvm_ratls_evidence *ev, int64_t now,
+                                                  int64_t lifetime, char **chain_pem, size_t *chain_len);
+
+/* cvm_kms_roots_k256_secret borrows the secp256k1 root (32 bytes, valid as
+ * long as `r`), for the signatures cvm-kmsd's key process makes with it
+ * (GetAppEnvEncryptPubKey). Nothing outside that process may call it: the
+ * network-facing process never holds root material. Returns 0 or
+ * CVM_E_INVAL (absent). */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_k256_secret(const struct cvm_kms_roots *r,
+                                                     const struct cvm_secret **out);
+
 #endif

@@ -78,6 +78,15 @@ CVM_API CVM_MUST_CHECK int cvm_tls_client_ctx_new(struct cvm_ratls_verifier *v, 
  * on, the callback's result is what libcurl sees. */
 CVM_API CVM_MUST_CHECK int cvm_tls_ctx_attach_verifier(SSL_CTX *ctx, struct cvm_ratls_verifier *v);
 
+/* cvm_tls_ctx_client_cert_optional makes a server context from
+ * cvm_tls_server_ctx_new (with a client verifier) accept clients that send
+ * no certificate, as dstack's KMS does for its public methods; a client
+ * certificate that is sent is still checked, and a failed check still
+ * aborts the handshake. The server must then require a verdict
+ * (cvm_tls_peer_verdict not NULL) wherever the client must be attested.
+ * Returns 0 or CVM_E_INVAL (no verifier attached). */
+CVM_API CVM_MUST_CHECK int cvm_tls_ctx_client_cert_optional(SSL_CTX *ctx);
+
 /* cvm_tls_peer_verdict returns the verdict the callback reached for the
  * peer of `ssl` (NULL before the handshake or when it failed), valid as long
  * as `ssl`; its spans into the parsed evidence are cleared, its copied

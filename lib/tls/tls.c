@@ -390,6 +390,14 @@ int cvm_tls_ctx_attach_verifier(SSL_CTX *ctx, struct cvm_ratls_verifier *v)
 	return r;
 }
 
+int cvm_tls_ctx_client_cert_optional(SSL_CTX *ctx)
+{
+	if (ctx == NULL || (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) == 0)
+		return CVM_E_INVAL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return CVM_OK;
+}
+
 static const struct peer_state *state_of(const SSL *ssl)
 {
 	int idx = state_index();

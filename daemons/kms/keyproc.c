@@ -1,0 +1,598 @@
+/* The key process of cvm-kmsd (kms.h): forked before any root is read, it
+ * loads the roots, then answers fixed questions over a SOCK_SEQPACKET
+ * socketpair until the channel closes.
+ *
+ * Messages, both ways, at most KP_MSG_MAX bytes, fields little-endian:
+ *   request:  u8 op, then the op's fields
+ *   answer:   i32 status (0 or a CVM_E_*), then the op's fields, or on an
+ *             error a u32-prefixed one-line reason
+ *   bytes and strings: u32 length, then the bytes (strings without NUL)
+ * Every request is read with the bounded reader, and a request that does
+ * not decode exactly (short, long, unknown op) gets CVM_E_FORMAT: the
+ * network process is the less trusted side. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/ratls.h>
+
+#include "daemon.h"
+#include "kms.h"
+
+#define KP_REASON_MAX 256
+#define KP_DOMAIN_MAX 253
+#define KP_KEY_PEM_MAX 4096
+#define KP_LIFETIME_MAX ((uint64_t)366 * 24 * 3600)
+
+struct kp_state {
+	struct cvm_kms_roots *roots[KMS_EPOCHS_MAX];
+	size_t count;
+};
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static void wr_blob(struct cvm_wr *w, const void *p, size_t n)
+{
+	cvm_wr_u32le(w, (uint32_t)n);
+	if (n > 0)
+		cvm_wr_bytes(w, p, n);
+}
+
+static bool rd_blob(struct cvm_rd *r, const uint8_t **p, size_t *n, size_t max)
+{
+	struct cvm_rd sub;
+
+	if (!cvm_rd_sub_u32le(r, &sub) || sub.len > max)
+		return false;
+	*p = sub.p;
+	*n = sub.len;
+	return true;
+}
+
+/* error_answer makes the answer for a failed request. */
+__attribute__((format(printf, 4, 5))) static int error_answer(int status, uint8_t **resp, size_t *resp_len,
+                                                              const char *fmt, ...)
+{
+	char why[KP_REASON_MAX];
+	struct cvm_wr w;
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, (uint32_t)status);
+	wr_blob(&w, why, strlen(why));
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
+static struct cvm_kms_roots *roots_of(struct kp_state *st, uint32_t epoch)
+{
+	for (size_t i = 0; i < st->count; i++)
+		if (cvm_kms_roots_epoch(st->roots[i]) == epoch)
+			return st->roots[i];
+	return NULL;
+}
+
+/* ---- the questions -------------------------------------------------------- */
+
+static int op_meta(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_kms_roots *cur = st->roots[0];
+	const char *ca = cvm_kms_roots_ca_cert(cur);
+	uint8_t pub[CVM_K256_PUBKEY_LEN];
+	struct cvm_secret *tkey = NULL;
+	char *tcert = NULL;
+	struct cvm_wr w;
+	bool has_k = false;
+	int rc;
+
+	if (!cvm_rd_empty(r))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "meta: trailing bytes");
+	if (cvm_kms_roots_has(cur, CVM_KMS_ROOT_K256_KEY)) {
+		rc = cvm_kms_roots_k256_public(cur, pub);
+		if (rc != CVM_OK)
+			return error_answer(rc, resp, resp_len, "meta: the k256 root's public key: %s",
+			                    cvm_strerror(rc));
+		has_k = true;
+	}
+	if (cvm_kms_roots_has(cur, CVM_KMS_ROOT_TMP_CA_KEY) &&
+	    cvm_kms_roots_has(cur, CVM_KMS_ROOT_TMP_CA_CERT)) {
+		rc = cvm_kms_roots_tmp_ca(cur, &tcert, &tkey);
+		if (rc != CVM_OK)
+			return error_answer(rc, resp, resp_len, "meta: the temp CA: %s", cvm_strerror(rc));
+	}
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	cvm_wr_u32le(&w, cvm_kms_roots_epoch(cur));
+	wr_blob(&w, ca, ca != NULL ? strlen(ca) : 0);
+	cvm_wr_u8(&w, has_k ? 1 : 0);
+	cvm_wr_bytes(&w, has_k ? pub : (const uint8_t[CVM_K256_PUBKEY_LEN]){0}, CVM_K256_PUBKEY_LEN);
+	wr_blob(&w, tcert, tcert != NULL ? strlen(tcert) : 0);
+	wr_blob(&w, tkey != NULL ? tkey->p : NULL, tkey != NULL ? tkey->len : 0);
+	free(tcert);
+	cvm_secret_free(tkey);
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
+static int op_app_keys(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_kms_app_keys k;
+	struct cvm_kms_roots *roots;
+	uint8_t app_id[CVM_APP_ID_LEN];
+	const uint8_t *iid = NULL;
+	size_t iid_len = 0;
+	uint32_t epoch;
+	struct cvm_wr w;
+	const unsigned need = CVM_KMS_KEY_DISK | CVM_KMS_KEY_ENV | CVM_KMS_KEY_K256;
+	int rc;
+
+	if (!cvm_rd_u32le(r, &epoch) || !cvm_rd_copy(r, app_id, sizeof(app_id)) ||
+	    !rd_blob(r, &iid, &iid_len, CVM_INSTANCE_ID_LEN) || !cvm_rd_empty(r) ||
+	    (iid_len != 0 && iid_len != CVM_INSTANCE_ID_LEN))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "app keys: a malformed request");
+	roots = roots_of(st, epoch);
+	if (roots == NULL)
+		return error_answer(CVM_E_NOT_FOUND, resp, resp_len, "app keys: epoch %u is not loaded",
+		                    (unsigned)epoch);
+	memset(&k, 0, sizeof(k));
+	rc = cvm_kms_app_keys(roots, app_id, iid, iid_len, epoch, &k);
+	if (rc == CVM_OK && (k.present & need) != need)
+		rc = CVM_E_NOT_FOUND;
+	if (rc != CVM_OK) {
+		cvm_kms_app_keys_cleanup(&k);
+		return error_answer(rc, resp, resp_len, "app keys: %s",
+		                    rc == CVM_E_NOT_FOUND
+		                        ? "this epoch lacks the root CA key or the k256 root"
+		                        : cvm_strerror(rc));
+	}
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	cvm_wr_u32le(&w, epoch);
+	cvm_wr_bytes(&w, k.disk_crypt_key->p, 32);
+	cvm_wr_bytes(&w, k.env_crypt_key->p, 32);
+	cvm_wr_bytes(&w, k.env_crypt_public_key, 32);
+	cvm_wr_bytes(&w, k.k256_key->p, 32);
+	cvm_wr_bytes(&w, k.k256_signature, CVM_K256_RSIG_LEN);
+	cvm_kms_app_keys_cleanup(&k);
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
+static int op_rpc_cert(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	const uint8_t *key_pem, *domain, *va_bytes;
+	size_t key_len, domain_len, va_len, chain_len = 0;
+	struct cvm_p256_keypair *kp = NULL;
+	struct cvm_ratls_evidence ev, *evp = NULL;
+	struct cvm_va *va = NULL;
+	char dom[KP_DOMAIN_MAX + 1], why[KP_REASON_MAX] = "";
+	char *chain = NULL;
+	uint64_t lifetime;
+	struct cvm_wr w;
+	int rc;
+
+	if (!rd_blob(r, &key_pem, &key_len, KP_KEY_PEM_MAX) ||
+	    !rd_blob(r, &domain, &domain_len, KP_DOMAIN_MAX) || !rd_blob(r, &va_bytes, &va_len, KP_MSG_MAX) ||
+	    !cvm_rd_u64le(r, &lifetime) || !cvm_rd_empty(r) || domain_len == 0 ||
+	    memchr(domain, '\0', domain_len) != NULL || lifetime == 0 || lifetime > KP_LIFETIME_MAX)
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "rpc cert: a malformed request");
+	memcpy(dom, domain, domain_len);
+	dom[domain_len] = '\0';
+	rc = cvm_p256_keypair_from_pem((const char *)key_pem, key_len, &kp);
+	if (rc != CVM_OK)
+		return error_answer(rc, resp, resp_len, "rpc cert: the key does not parse");
+	memset(&ev, 0, sizeof(ev));
+	if (va_len > 0) {
+		rc = cvm_va_decode(va_bytes, va_len, &va, why, sizeof(why));
+		if (rc != CVM_OK) {
+			cvm_p256_keypair_free(kp);
+			return error_answer(rc, resp, resp_len,
+			                    "rpc cert: the attestation does not decode: %s", why);
+		}
+		ev.tee = va->tee;
+		ev.quote = va->quote;
+		ev.quote_len = va->quote_len;
+		ev.events = va->events;
+		ev.event_count = va->event_count;
+		ev.config = va->config;
+		evp = &ev;
+	}
+	rc = cvm_kms_issue_rpc_cert(st->roots[0], kp, dom, evp, (int64_t)time(NULL), (int64_t)lifetime,
+	                            &chain, &chain_len);
+	cvm_va_free(va);
+	cvm_p256_keypair_free(kp);
+	if (rc != CVM_OK)
+		return error_answer(rc, resp, resp_len, "rpc cert: cannot issue it: %s", cvm_strerror(rc));
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	wr_blob(&w, chain, chain_len);
+	free(chain);
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
+int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_rd r;
+	uint8_t op;
+
+	*resp = NULL;
+	*resp_len = 0;
+	cvm_rd_init(&r, msg, len);
+	if (!cvm_rd_u8(&r, &op))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "an empty request");
+	switch (op) {
+	case KP_META:
+		return op_meta(st, &r, resp, resp_len);
+	case KP_APP_KEYS:
+		return op_app_keys(st, &r, resp, resp_len);
+	case KP_RPC_CERT:
+		return op_rpc_cert(st, &r, resp, resp_len);
+	default:
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "unknown request %u", (unsigned)op);
+	}
+}
+
+/* ---- the process ---------------------------------------------------------- */
+
+static void kp_main(const struct kp_config *c, int fd) __attribute__((noreturn));
+static void kp_main(const struct kp_config *c, int fd)
+{
+	static uint8_t msg[KP_MSG_MAX];
+	struct kp_state st;
+	char err[512] = "";
+	uint8_t *resp = NULL;
+	size_t resp_len = 0;
+	int rc = CVM_OK;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	(void)prctl(PR_SET_NAME, "cvm-kmsd-keys");
+	(void)signal(SIGINT, SIG_IGN); /* the network process decides when to stop */
+	memset(&st, 0, sizeof(st));
+	for (size_t i = 0; i < c->epoch_count && rc == CVM_OK; i++) {
+		rc = cvm_kms_roots_load(c->root_dir, c->epochs[i], &st.roots[i], err, sizeof(err));
+		if (rc == CVM_OK)
+			st.count++;
+	}
+	if (rc == CVM_OK && !cvm_kms_roots_has(st.roots[0], CVM_KMS_ROOT_CA_KEY)) {
+		(void)snprintf(
+		    err, sizeof(err),
+		    "epoch %u has no root CA key (%s): run `cvm-kmsd bootstrap` or restore the roots",
+		    (unsigned)c->epochs[0], cvm_kms_roots_path(st.roots[0], CVM_KMS_ROOT_CA_KEY));
+		rc = CVM_E_NOT_FOUND;
+	}
+	if (rc == CVM_OK && c->user != NULL && c->user[0] != '\0') {
+		rc = cvm_daemon_drop_privileges(c->user);
+		if (rc != CVM_OK)
+			(void)snprintf(err, sizeof(err), "cannot switch the key process to user %s", c->user);
+	}
+	/* the start report: status, then the reason */
+	{
+		struct cvm_wr w;
+
+		cvm_wr_init(&w, 1024);
+		cvm_wr_u32le(&w, (uint32_t)rc);
+		wr_blob(&w, err, strlen(err));
+		if (cvm_wr_finish(&w, &resp, &resp_len) == CVM_OK)
+			(void)send(fd, resp, resp_len, MSG_NOSIGNAL);
+		free(resp);
+		resp = NULL;
+	}
+	if (rc != CVM_OK)
+		_exit(1);
+	for (;;) {
+		ssize_t n = recv(fd, msg, sizeof(msg), MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if ((size_t)n > sizeof(msg))
+			rc = error_answer(CVM_E_TOO_LARGE, &resp, &resp_len, "a request over %zu bytes",
+			                  sizeof(msg));
+		else
+			rc = kp_handle(&st, msg, (size_t)n, &resp, &resp_len);
+		cvm_wipe(msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg));
+		if (rc != CVM_OK) /* out of memory: nothing to say */
+			break;
+		if (send(fd, resp, resp_len, MSG_NOSIGNAL) < 0) {
+			cvm_freezero(resp, resp_len);
+			break;
+		}
+		cvm_freezero(resp, resp_len);
+		resp = NULL;
+	}
+	for (size_t i = 0; i < st.count; i++)
+		cvm_kms_roots_free(st.roots[i]);
+	_exit(0);
+}
+
+/* exchange sends a request and reads the answer into `buf`; returns the
+ * answer's length or a CVM_E_*. */
+static int exchange(struct kms_keyproc *kp, const uint8_t *req, size_t req_len, uint8_t *buf, size_t cap,
+                    size_t *len)
+{
+	struct pollfd p = {.fd = kp->fd, .events = POLLIN};
+	ssize_t n;
+
+	if (send(kp->fd, req, req_len, MSG_NOSIGNAL) != (ssize_t)req_len)
+		return CVM_E_SYSTEM;
+	/* the key process answers in milliseconds; 10 s means it is stuck */
+	if (poll(&p, 1, 10000) != 1)
+		return CVM_E_SYSTEM;
+	n = recv(kp->fd, buf, cap, MSG_TRUNC);
+	if (n <= 0 || (size_t)n > cap)
+		return n <= 0 ? CVM_E_SYSTEM : CVM_E_TOO_LARGE;
+	*len = (size_t)n;
+	return CVM_OK;
+}
+
+/* call runs one request; on success `r` reads the answer's fields from the
+ * static buffer (wiped by the caller with call_done). */
+static uint8_t answer[KP_MSG_MAX];
+static size_t answer_len;
+
+static int call(struct kms_keyproc *kp, struct cvm_wr *w, struct cvm_rd *r, char *err, size_t err_len)
+{
+	uint8_t *req = NULL;
+	size_t req_len = 0;
+	uint32_t status;
+	int rc = cvm_wr_finish(w, &req, &req_len);
+
+	if (rc != CVM_OK) {
+		(void)snprintf(err, err_len, "the request does not fit");
+		return rc;
+	}
+	rc = exchange(kp, req, req_len, answer, sizeof(answer), &answer_len);
+	cvm_freezero(req, req_len);
+	if (rc != CVM_OK) {
+		(void)snprintf(err, err_len, "the key process does not answer (%s)", strerror(errno));
+		return rc;
+	}
+	cvm_rd_init(r, answer, answer_len);
+	if (!cvm_rd_u32le(r, &status)) {
+		(void)snprintf(err, err_len, "the key process's answer is malformed");
+		return CVM_E_INTERNAL;
+	}
+	if (status != 0) {
+		const uint8_t *why = NULL;
+		size_t why_len = 0;
+
+		if (!rd_blob(r, &why, &why_len, KP_REASON_MAX))
+			why_len = 0;
+		(void)snprintf(err, err_len, "%.*s", (int)why_len, why_len > 0 ? (const char *)why : "");
+		rc = (int)status;
+		return rc < 0 ? rc : CVM_E_INTERNAL;
+	}
+	return CVM_OK;
+}
+
+static void call_done(void)
+{
+	cvm_wipe(answer, answer_len);
+	answer_len = 0;
+}
+
+int kms_keyproc_start(const struct kp_config *c, struct kms_keyproc *kp, char *err, size_t err_len)
+{
+	int sv[2];
+	uint8_t buf[1024];
+	size_t len = 0;
+	struct pollfd p;
+	struct cvm_rd r;
+	uint32_t status;
+	const uint8_t *why = NULL;
+	size_t why_len = 0;
+	ssize_t n;
+
+	kp->pid = -1;
+	kp->fd = -1;
+	if (c->epoch_count == 0 || c->epoch_count > KMS_EPOCHS_MAX) {
+		(void)snprintf(err, err_len, "no epoch to load");
+		return CVM_E_INVAL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		(void)snprintf(err, err_len, "socketpair: %s", strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	kp->pid = fork();
+	if (kp->pid < 0) {
+		(void)snprintf(err, err_len, "fork: %s", strerror(errno));
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+		return CVM_E_SYSTEM;
+	}
+	if (kp->pid == 0) {
+		(void)close(sv[0]);
+		kp_main(c, sv[1]);
+	}
+	(void)close(sv[1]);
+	kp->fd = sv[0];
+	p.fd = kp->fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	/* loading roots reads a few files; a minute means something hangs */
+	if (poll(&p, 1, 60000) != 1 || (n = recv(kp->fd, buf, sizeof(buf), 0)) <= 0) {
+		(void)snprintf(err, err_len, "the key process did not start");
+		kms_keyproc_stop(kp);
+		return CVM_E_SYSTEM;
+	}
+	len = (size_t)n;
+	cvm_rd_init(&r, buf, len);
+	if (!cvm_rd_u32le(&r, &status) || !rd_blob(&r, &why, &why_len, sizeof(buf))) {
+		(void)snprintf(err, err_len, "the key process's start report is malformed");
+		kms_keyproc_stop(kp);
+		return CVM_E_INTERNAL;
+	}
+	if (status != 0) {
+		(void)snprintf(err, err_len, "%.*s", (int)why_len, (const char *)why);
+		kms_keyproc_stop(kp);
+		return (int)status < 0 ? (int)status : CVM_E_INTERNAL;
+	}
+	return CVM_OK;
+}
+
+void kms_keyproc_stop(struct kms_keyproc *kp)
+{
+	if (kp->fd >= 0)
+		(void)close(kp->fd);
+	kp->fd = -1;
+	if (kp->pid > 0) {
+		int st;
+
+		while (waitpid(kp->pid, &st, 0) < 0 && errno == EINTR) {
+		}
+	}
+	kp->pid = -1;
+}
+
+void kp_meta_cleanup(struct kp_meta *m)
+{
+	free(m->ca_cert_pem);
+	free(m->tmp_ca_cert_pem);
+	cvm_secret_free(m->tmp_ca_key);
+	memset(m, 0, sizeof(*m));
+}
+
+static char *dup_blob(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		if (n > 0)
+			memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int kms_keyproc_meta(struct kms_keyproc *kp, struct kp_meta *out, char *err, size_t err_len)
+{
+	const uint8_t *ca, *tc, *tk;
+	size_t ca_len, tc_len, tk_len;
+	struct cvm_wr w;
+	struct cvm_rd r;
+	uint8_t has_k;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	cvm_wr_init(&w, 16);
+	cvm_wr_u8(&w, KP_META);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	rc = CVM_E_INTERNAL;
+	if (!cvm_rd_u32le(&r, &out->epoch) || !rd_blob(&r, &ca, &ca_len, KP_MSG_MAX) ||
+	    !cvm_rd_u8(&r, &has_k) || !cvm_rd_copy(&r, out->k256_public, CVM_K256_PUBKEY_LEN) ||
+	    !rd_blob(&r, &tc, &tc_len, KP_MSG_MAX) || !rd_blob(&r, &tk, &tk_len, KP_KEY_PEM_MAX) ||
+	    !cvm_rd_empty(&r)) {
+		(void)snprintf(err, err_len, "the key process's metadata is malformed");
+		goto out;
+	}
+	out->has_k256 = has_k != 0;
+	out->ca_cert_pem = dup_blob(ca, ca_len);
+	if (tc_len > 0) {
+		out->tmp_ca_cert_pem = dup_blob(tc, tc_len);
+		out->tmp_ca_key = cvm_secret_new(tk_len);
+		if (out->tmp_ca_key != NULL)
+			memcpy(out->tmp_ca_key->p, tk, tk_len);
+	}
+	if (out->ca_cert_pem == NULL ||
+	    (tc_len > 0 && (out->tmp_ca_cert_pem == NULL || out->tmp_ca_key == NULL))) {
+		rc = CVM_E_NOMEM;
+		goto out;
+	}
+	rc = CVM_OK;
+out:
+	call_done();
+	if (rc != CVM_OK)
+		kp_meta_cleanup(out);
+	return rc;
+}
+
+void kp_app_keys_cleanup(struct kp_app_keys *k)
+{
+	cvm_secret_free(k->disk_crypt_key);
+	cvm_secret_free(k->env_crypt_key);
+	cvm_secret_free(k->k256_key);
+	cvm_wipe(k, sizeof(*k));
+}
+
+int kms_keyproc_app_keys(struct kms_keyproc *kp, uint32_t epoch, const uint8_t app_id[CVM_APP_ID_LEN],
+                         const uint8_t *instance_id, size_t instance_id_len, struct kp_app_keys *out,
+                         char *err, size_t err_len)
+{
+	struct cvm_wr w;
+	struct cvm_rd r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	cvm_wr_init(&w, 128);
+	cvm_wr_u8(&w, KP_APP_KEYS);
+	cvm_wr_u32le(&w, epoch);
+	cvm_wr_bytes(&w, app_id, CVM_APP_ID_LEN);
+	wr_blob(&w, instance_id, instance_id_len);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	out->disk_crypt_key = cvm_secret_new(32);
+	out->env_crypt_key = cvm_secret_new(32);
+	out->k256_key = cvm_secret_new(32);
+	if (out->disk_crypt_key == NULL || out->env_crypt_key == NULL || out->k256_key == NULL) {
+		rc = CVM_E_NOMEM;
+	} else if (!cvm_rd_u32le(&r, &out->epoch) || !cvm_rd_copy(&r, out->disk_crypt_key->p, 32) ||
+	           !cvm_rd_copy(&r, out->env_crypt_key->p, 32) ||
+	           !cvm_rd_copy(&r, out->env_crypt_public_key, 32) ||
+	           !cvm_rd_copy(&r, out->k256_key->p, 32) ||
+	           !cvm_rd_copy(&r, out->k256_signature, CVM_K256_RSIG_LEN) || !cvm_rd_empty(&r) ||
+	           out->epoch != epoch) {
+		(void)snprintf(err, err_len, "the key process's app keys are malformed");
+		rc = CVM_E_INTERNAL;
+	}
+	call_done();
+	if (rc != CVM_OK)
+		kp_app_keys_cleanup(out);
+	return rc;
+}
+
+int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm_secret *key_pem, const char *domain,
+                         const uint8_t *va, size_t va_len, uint64_t lifetime_s, char **chain, char *err,
+                         size_t err_len)
+{
+	const uint8_t *pem;
+	size_t pem_len;
+	struct cvm_wr w;
+	struct cvm_rd r;
+	int rc;
+
+	*chain = NULL;
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u8(&w, KP_RPC_CERT);
+	wr_blob(&w, key_pem->p, key_pem->len);
+	wr_blob(&w, domain, strlen(domain));
+	wr_blob(&w, va, va_len);
+	cvm_wr_u64le(&w, lifetime_s);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	if (!rd_blob(&r, &pem, &pem_len, KP_MSG_MAX) || !cvm_rd_empty(&r)) {
+		(void)snprintf(err, err_len, "the key process's certificate answer is malformed");
+		rc = CVM_E_INTERNAL;
+	} else if ((*chain = dup_blob(pem, pem_len)) == NULL) {
+		rc = CVM_E_NOMEM;
+	}
+	call_done();
+	return rc;
+}

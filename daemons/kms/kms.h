@@ -1,0 +1,134 @@
+/* cvm-kmsd internals (docs/daemons/cvm-kmsd.md).
+ *
+ * Two processes, in the OpenSSH style of privilege separation:
+ *  - the key process (keyproc.c) loads the root material and holds it in
+ *    secret memory; it answers only a few fixed questions ("the app keys
+ *    of epoch E for app A, instance I", "sign the RPC certificate", "the
+ *    public metadata") over a SOCK_SEQPACKET socketpair, each message
+ *    bounded and read with the bounded reader;
+ *  - the network process (everything else) does TLS, HTTP, attestation,
+ *    authorization and the audit trail, and never maps a root key: it asks
+ *    the key process for a derivation only after a request is verified and
+ *    authorized. The key process is forked before any root is read. */
+#ifndef CVM_KMS_DAEMON_H
+#define CVM_KMS_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cvmkit/err.h>
+#include <cvmkit/kdf.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/secret.h>
+
+#define KMS_STR_MAX 512
+/* Epochs whose roots a node keeps loaded at once: the current one and the
+ * previous ones still in their grace period. */
+#define KMS_EPOCHS_MAX 8u
+
+/* ---- the key process ---------------------------------------------------- */
+
+/* Largest message either way (a certificate chain with evidence is the
+ * biggest: a quote and an event log, some KiB). */
+#define KP_MSG_MAX ((size_t)256 * 1024)
+
+enum kp_op {
+	KP_META = 1,     /* -> public metadata (struct kp_meta) */
+	KP_APP_KEYS = 2, /* epoch, app_id, instance_id -> the app keys */
+	KP_RPC_CERT = 3, /* rpc key PEM, domain, VersionedAttestation -> chain PEM */
+};
+
+struct kp_config {
+	const char *root_dir;
+	uint32_t epochs[KMS_EPOCHS_MAX]; /* the epochs to load; epochs[0] is the current one */
+	size_t epoch_count;
+	const char *user; /* drop to this user after loading ("": stay) */
+};
+
+struct kms_keyproc {
+	pid_t pid;
+	int fd;
+};
+
+/* kms_keyproc_start forks the key process, which loads the roots of every
+ * epoch in `c` and then serves; it reports whether loading worked before
+ * this returns (a root that does not load stops the daemon at start). */
+CVM_MUST_CHECK int kms_keyproc_start(const struct kp_config *c, struct kms_keyproc *kp, char *err,
+                                     size_t err_len);
+/* kms_keyproc_stop closes the channel and reaps the process. */
+void kms_keyproc_stop(struct kms_keyproc *kp);
+
+/* struct kp_meta is what the network process may know of the roots. */
+struct kp_meta {
+	uint32_t epoch; /* current */
+	char *ca_cert_pem;
+	uint8_t k256_public[CVM_K256_PUBKEY_LEN];
+	bool has_k256;
+	char *tmp_ca_cert_pem;         /* NULL when there is no temp CA */
+	struct cvm_secret *tmp_ca_key; /* PEM; dstack hands it to anyone */
+};
+CVM_MUST_CHECK int kms_keyproc_meta(struct kms_keyproc *kp, struct kp_meta *out, char *err, size_t err_len);
+void kp_meta_cleanup(struct kp_meta *m);
+
+/* struct kp_app_keys is what GetAppKey releases. */
+struct kp_app_keys {
+	uint32_t epoch;
+	struct cvm_secret *disk_crypt_key; /* 32 bytes */
+	struct cvm_secret *env_crypt_key;  /* 32 bytes */
+	struct cvm_secret *k256_key;       /* 32 bytes */
+	uint8_t k256_signature[CVM_K256_RSIG_LEN];
+	uint8_t env_crypt_public_key[32];
+};
+CVM_MUST_CHECK int kms_keyproc_app_keys(struct kms_keyproc *kp, uint32_t epoch,
+                                        const uint8_t app_id[CVM_APP_ID_LEN], const uint8_t *instance_id,
+                                        size_t instance_id_len, struct kp_app_keys *out, char *err,
+                                        size_t err_len);
+void kp_app_keys_cleanup(struct kp_app_keys *k);
+
+/* kms_keyproc_rpc_cert asks the key process to issue the RPC certificate
+ * for `key_pem` (the network process's fresh TLS key), carrying the
+ * VersionedAttestation `va` (may be empty). *chain is the PEM chain. */
+CVM_MUST_CHECK int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm_secret *key_pem,
+                                        const char *domain, const uint8_t *va, size_t va_len,
+                                        uint64_t lifetime_s, char **chain, char *err, size_t err_len);
+
+/* kp_serve is the key process's loop (keyproc.c); exported for the fuzz
+ * target of its request decoder: kp_handle answers one request message. */
+struct kp_state;
+CVM_MUST_CHECK int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp,
+                             size_t *resp_len);
+
+/* ---- the network process -------------------------------------------------- */
+
+struct cvm_ratls_verifier;
+
+/* struct kms holds the network process's state; every field is set at
+ * start and read-only while serving. */
+struct kms {
+	struct kms_keyproc kp;
+	struct kp_meta meta;
+	struct cvm_ratls_verifier *client_verifier; /* checks client RA-TLS certificates */
+	const char *node_name;
+	bool serve_temp_ca;        /* GetTempCaCert (dstack guests need it) */
+	bool accept_dstack_guests; /* clients without cvm-agentd's key event */
+	bool simulated_ok;         /* accept evidence from the simulated TEE */
+	bool dev_auth;             /* authorization "dev": every attested CVM is allowed (tests only) */
+	char gateway_app_id[64];
+	char self_variant[32];
+	/* counters for /metrics */
+	uint64_t n_app_key_ok, n_app_key_denied, n_app_key_error, n_meta, n_temp_ca;
+};
+
+/* kms_handle answers one HTTP request (a cvm_http_handler). */
+struct cvm_http_req;
+struct cvm_http_resp;
+void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+
+/* kms_self_attest asks the local guest agent at `agent` (unix:/path) for a
+ * VersionedAttestation over `report_data` (POST /Attest). */
+CVM_MUST_CHECK int kms_self_attest(const char *agent, const uint8_t report_data[64], uint8_t **va,
+                                   size_t *va_len, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,483 @@
+/* cvm-kmsd: the key management service (docs/daemons/cvm-kmsd.md).
+ *
+ *   cvm-kmsd [-c FILE]             serve
+ *   cvm-kmsd bootstrap [-c FILE]   make the roots of the current epoch once
+ *
+ * Start: config; logging; the key process is forked and loads the roots
+ * (kms.h); the network process gets the public metadata, makes a fresh TLS
+ * key, has the local guest agent attest it, and has the key process issue
+ * the RPC certificate (dstack's rpc.crt, renewed at every start); then it
+ * listens, drops privileges and serves. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include <cvmkit/amd.h>
+#include <cvmkit/crypto.h>
+#include <cvmkit/dcap.h>
+#include <cvmkit/file.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/policy.h>
+#include <cvmkit/ratls.h>
+#include <cvmkit/tls.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "httpd.h"
+#include "kms.h"
+
+#ifndef CVM_VERSION_STRING
+#define CVM_VERSION_STRING "0.1.0"
+#endif
+
+#define PROG "cvm-kmsd"
+#define DEFAULT_CONFIG "/etc/cvmkit/kmsd.conf"
+#define DEFAULT_ROOT_DIR "/var/lib/cvmkit/kms/roots"
+#define DEFAULT_LISTEN "127.0.0.1:8000"
+#define CERT_FILE_MAX ((size_t)64 * 1024)
+
+struct settings {
+	char config_file[KMS_STR_MAX];
+	char node_name[64];
+	char root_dir[KMS_STR_MAX];
+	char domain[256];
+	char user[64];
+	char log_level[16];
+	char listen[KMS_STR_MAX];
+	char port_file[KMS_STR_MAX];
+	char agent[KMS_STR_MAX];
+	char collateral[KMS_STR_MAX];
+	char intel_root[KMS_STR_MAX];
+	char amd_root[KMS_STR_MAX];
+	char policy[KMS_STR_MAX];
+	char auth_type[16];
+	char gateway_app_id[64];
+	uint64_t epoch;
+	uint64_t rpc_cert_lifetime;
+	bool serve_temp_ca, accept_dstack_guests, allow_simulated, allow_no_self_attestation;
+	uint64_t max_connections, max_connections_per_peer;
+};
+
+static void usage(FILE *f)
+{
+	(void)fprintf(f, "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
+	                 "       " PROG " bootstrap [-c FILE]\n"
+	                 "\n"
+	                 "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
+	                 "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
+	                 "  --log-level LEVEL   error, warn, info (default) or debug\n"
+	                 "  -h, --help          this text\n"
+	                 "  --version           print the version\n"
+	                 "bootstrap makes the root material of [kms] epoch in [kms] root_dir once\n"
+	                 "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
+}
+
+#define KEY(sec, name, type, field)                                \
+	{                                                          \
+		sec, name, type, &s->field, sizeof(s->field), 0, 0 \
+	}
+#define NUM(sec, name, field, min, max)                             \
+	{                                                           \
+		sec, name, CVM_CONF_U64, &s->field, 0, (min), (max) \
+	}
+
+static int load_config(struct settings *s, char *err, size_t err_len)
+{
+	const struct cvm_conf_key keys[] = {
+	    KEY("kms", "node_name", CVM_CONF_STR, node_name),
+	    KEY("kms", "root_dir", CVM_CONF_STR, root_dir),
+	    NUM("kms", "epoch", epoch, 0, CVM_KMS_EPOCH_MAX),
+	    KEY("kms", "domain", CVM_CONF_STR, domain),
+	    KEY("kms", "user", CVM_CONF_STR, user),
+	    KEY("kms", "log_level", CVM_CONF_STR, log_level),
+	    KEY("kms", "serve_temp_ca", CVM_CONF_BOOL, serve_temp_ca),
+	    KEY("kms", "accept_dstack_guests", CVM_CONF_BOOL, accept_dstack_guests),
+	    KEY("rpc", "listen", CVM_CONF_STR, listen),
+	    KEY("rpc", "port_file", CVM_CONF_STR, port_file),
+	    NUM("rpc", "cert_lifetime", rpc_cert_lifetime, 600, (uint64_t)366 * 86400),
+	    NUM("rpc", "max_connections", max_connections, 1, CVM_HTTPD_CONNECTIONS_MAX),
+	    NUM("rpc", "max_connections_per_peer", max_connections_per_peer, 1, CVM_HTTPD_CONNECTIONS_MAX),
+	    KEY("attestation", "agent", CVM_CONF_STR, agent),
+	    KEY("attestation", "allow_no_self_attestation", CVM_CONF_BOOL, allow_no_self_attestation),
+	    KEY("attestation", "collateral", CVM_CONF_STR, collateral),
+	    KEY("attestation", "intel_root", CVM_CONF_STR, intel_root),
+	    KEY("attestation", "amd_root", CVM_CONF_STR, amd_root),
+	    KEY("attestation", "policy", CVM_CONF_STR, policy),
+	    KEY("attestation", "allow_simulated", CVM_CONF_BOOL, allow_simulated),
+	    KEY("auth", "type", CVM_CONF_STR, auth_type),
+	    KEY("auth", "gateway_app_id", CVM_CONF_STR, gateway_app_id),
+	};
+
+	return cvm_conf_load(s->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
+}
+
+static void defaults(struct settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	(void)snprintf(s->config_file, sizeof(s->config_file), "%s", DEFAULT_CONFIG);
+	(void)snprintf(s->node_name, sizeof(s->node_name), "kms");
+	(void)snprintf(s->root_dir, sizeof(s->root_dir), "%s", DEFAULT_ROOT_DIR);
+	(void)snprintf(s->domain, sizeof(s->domain), "localhost");
+	(void)snprintf(s->log_level, sizeof(s->log_level), "info");
+	(void)snprintf(s->listen, sizeof(s->listen), "%s", DEFAULT_LISTEN);
+	(void)snprintf(s->auth_type, sizeof(s->auth_type), "none");
+	s->rpc_cert_lifetime = 7 * 86400;
+	s->serve_temp_ca = true;
+	s->accept_dstack_guests = true;
+}
+
+/* load_file_opt reads an optional DER or PEM certificate file as DER. */
+static int load_cert_der(const char *path, uint8_t **der, size_t *len, char *err, size_t err_len)
+{
+	struct cvm_cert **certs = NULL;
+	uint8_t *buf = NULL;
+	size_t buf_len = 0, n = 0;
+	const uint8_t *d;
+	size_t dl;
+	int r;
+
+	*der = NULL;
+	*len = 0;
+	r = cvm_file_read(path, CERT_FILE_MAX, &buf, &buf_len);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
+		return r;
+	}
+	r = cvm_certs_parse_pem(buf, buf_len, &certs, &n);
+	if (r != CVM_OK || n == 0) {
+		struct cvm_cert *c = NULL;
+
+		r = cvm_cert_parse(buf, buf_len, &c);
+		if (r == CVM_OK) {
+			*der = buf;
+			*len = buf_len;
+			cvm_cert_free(c);
+			return CVM_OK;
+		}
+		(void)snprintf(err, err_len, "%s holds no certificate", path);
+		free(buf);
+		return CVM_E_FORMAT;
+	}
+	cvm_cert_der(certs[0], &d, &dl);
+	*der = malloc(dl);
+	if (*der != NULL) {
+		memcpy(*der, d, dl);
+		*len = dl;
+	}
+	cvm_certs_free(certs, n);
+	free(buf);
+	return *der != NULL ? CVM_OK : CVM_E_NOMEM;
+}
+
+/* make_client_verifier builds the verifier of client certificates. */
+static int make_client_verifier(const struct settings *s, struct cvm_ratls_verifier **out, char *err,
+                                size_t err_len)
+{
+	struct cvm_dcap_collateral *dcap = NULL;
+	struct cvm_amd_collateral *amd = NULL;
+	struct cvm_ratls_verifier_opts o;
+	struct cvm_policy pol;
+	uint8_t *intel = NULL, *ark = NULL;
+	size_t intel_len = 0, ark_len = 0;
+	char path[KMS_STR_MAX + 8], why[200] = "";
+	int r = CVM_OK;
+
+	cvm_policy_init(&pol);
+	if (s->policy[0] != '\0' && (r = cvm_policy_load_file(s->policy, &pol, why, sizeof(why))) != CVM_OK) {
+		(void)snprintf(err, err_len, "[attestation] policy %.200s: %s", s->policy, why);
+		goto out;
+	}
+	if (s->collateral[0] != '\0') {
+		(void)snprintf(path, sizeof(path), "%s/tdx", s->collateral);
+		if (access(path, F_OK) == 0 &&
+		    (r = cvm_dcap_collateral_load_dir(path, &dcap, why, sizeof(why))) != CVM_OK) {
+			(void)snprintf(err, err_len, "TDX collateral %.200s: %s", path, why);
+			goto out;
+		}
+		(void)snprintf(path, sizeof(path), "%s/snp", s->collateral);
+		if (access(path, F_OK) == 0 &&
+		    (r = cvm_amd_collateral_load_dir(path, &amd, why, sizeof(why))) != CVM_OK) {
+			(void)snprintf(err, err_len, "SNP collateral %.200s: %s", path, why);
+			goto out;
+		}
+	}
+	if (s->intel_root[0] != '\0' &&
+	    (r = load_cert_der(s->intel_root, &intel, &intel_len, err, err_len)) != CVM_OK)
+		goto out;
+	if (s->amd_root[0] != '\0' &&
+	    (r = load_cert_der(s->amd_root, &ark, &ark_len, err, err_len)) != CVM_OK)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.policy = &pol;
+	o.dcap = dcap;
+	o.amd = amd;
+	o.intel_root_der = intel;
+	o.intel_root_der_len = intel_len;
+	o.amd_root_der = ark;
+	o.amd_root_der_len = ark_len;
+	o.allow_legacy_ca = true; /* the client chain is not what is trusted: its evidence is */
+	o.cache_entries = 1024;
+	r = cvm_ratls_verifier_new(&o, (int64_t)time(NULL), out);
+	if (r != CVM_OK)
+		(void)snprintf(
+		    err, err_len,
+		    "the client verifier cannot be made (%s): check [attestation] collateral and the "
+		    "roots it chains to",
+		    cvm_strerror(r));
+out:
+	free(intel);
+	free(ark);
+	cvm_dcap_collateral_free(dcap);
+	cvm_amd_collateral_free(amd);
+	return r;
+}
+
+/* make_tls issues the RPC certificate and makes the server context. */
+static int make_tls(const struct settings *s, struct kms *k, SSL_CTX **ctx, char *err, size_t err_len)
+{
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_secret *pem = NULL;
+	uint8_t rd[64], *va = NULL;
+	size_t va_len = 0;
+	char *chain = NULL;
+	int r;
+
+	*ctx = NULL;
+	r = cvm_p256_keypair_generate(&key);
+	if (r == CVM_OK)
+		r = cvm_p256_keypair_pkcs8_pem(key, &pem);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot make the TLS key: %s", cvm_strerror(r));
+		goto out;
+	}
+	if (s->agent[0] != '\0') {
+		r = cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, key, NULL, rd);
+		if (r == CVM_OK)
+			r = kms_self_attest(s->agent, rd, &va, &va_len, err, err_len);
+		if (r != CVM_OK)
+			goto out;
+	} else if (!s->allow_no_self_attestation) {
+		(void)snprintf(
+		    err, err_len,
+		    "[attestation] agent is not set: the KMS must attest its own TLS key through the "
+		    "guest agent beside it (or set allow_no_self_attestation = true, for tests only)");
+		r = CVM_E_INVAL;
+		goto out;
+	}
+	r = kms_keyproc_rpc_cert(&k->kp, pem, s->domain, va, va_len, s->rpc_cert_lifetime, &chain, err,
+	                         err_len);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_tls_server_ctx_new(chain, key, k->client_verifier, ctx);
+	if (r == CVM_OK)
+		r = cvm_tls_ctx_client_cert_optional(*ctx);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
+out:
+	free(chain);
+	free(va);
+	cvm_secret_free(pem);
+	cvm_p256_keypair_free(key);
+	return r;
+}
+
+static int write_port_file(const char *path, uint16_t port)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%u\n", (unsigned)port);
+
+	return cvm_file_write(path, buf, (size_t)n, 0644);
+}
+
+static int serve(struct settings *s)
+{
+	struct kms k;
+	struct kp_config kc;
+	struct cvm_httpd_opts ho;
+	struct cvm_httpd *h = NULL;
+	struct cvm_daemon_signals *sig = NULL;
+	struct event_base *base = NULL;
+	struct cvm_addr addr;
+	SSL_CTX *ctx = NULL;
+	uint16_t port = 0;
+	char err[512] = "", kv[CVM_KV_MAX];
+	int rc = 1, r;
+
+	memset(&k, 0, sizeof(k));
+	k.kp.fd = -1;
+	k.kp.pid = -1;
+	k.node_name = s->node_name;
+	k.serve_temp_ca = s->serve_temp_ca;
+	k.accept_dstack_guests = s->accept_dstack_guests;
+	k.simulated_ok = s->allow_simulated;
+	(void)snprintf(k.gateway_app_id, sizeof(k.gateway_app_id), "%s", s->gateway_app_id);
+	if (strcmp(s->auth_type, "dev") == 0) {
+		k.dev_auth = true;
+		cvm_daemon_log(CVM_LOG_WARN, "auth_dev",
+		               "msg=\"[auth] type = dev: every attested CVM gets its keys; for tests only\"");
+	} else if (strcmp(s->auth_type, "none") != 0) {
+		(void)fprintf(stderr, PROG ": [auth] type %s is not known (dev or none)\n", s->auth_type);
+		return 2;
+	}
+	if (cvm_addr_parse(s->listen, &addr) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": [rpc] listen: %s is not HOST:PORT or unix:/path\n", s->listen);
+		return 2;
+	}
+	/* The key process first: nothing of the roots is ever read here. */
+	memset(&kc, 0, sizeof(kc));
+	kc.root_dir = s->root_dir;
+	kc.epochs[0] = (uint32_t)s->epoch;
+	kc.epoch_count = 1;
+	kc.user = s->user;
+	r = kms_keyproc_start(&kc, &k.kp, err, sizeof(err));
+	if (r != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=roots reason=%s", cvm_kv(err, kv));
+		(void)fprintf(stderr, PROG ": the roots: %s\n", err);
+		return 1;
+	}
+	r = kms_keyproc_meta(&k.kp, &k.meta, err, sizeof(err));
+	if (r == CVM_OK)
+		r = make_client_verifier(s, &k.client_verifier, err, sizeof(err));
+	if (r == CVM_OK)
+		r = make_tls(s, &k, &ctx, err, sizeof(err));
+	if (r != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "reason=%s", cvm_kv(err, kv));
+		(void)fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	base = event_base_new();
+	memset(&ho, 0, sizeof(ho));
+	ho.name = "kms";
+	ho.max_connections = (unsigned)s->max_connections;
+	ho.max_connections_per_peer = (unsigned)s->max_connections_per_peer;
+	if (base == NULL || cvm_daemon_signals_new(base, &sig) != CVM_OK ||
+	    cvm_httpd_new(base, &ho, kms_handle, &k, &h) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot make the server\n");
+		goto out;
+	}
+	r = cvm_httpd_listen(h, &addr, 0600, &port);
+	if (r == CVM_OK)
+		r = cvm_httpd_set_tls(h, ctx, 0);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot listen on %s: %s\n", s->listen,
+		              r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		goto out;
+	}
+	if (s->port_file[0] != '\0' && write_port_file(s->port_file, port) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot write %s\n", s->port_file);
+		goto out;
+	}
+	if (cvm_daemon_drop_privileges(s->user) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot switch to user %s\n", s->user);
+		goto out;
+	}
+	cvm_daemon_log(CVM_LOG_INFO, "listening", "node=%s addr=%s port=%u epoch=%u temp_ca=%s auth=%s",
+	               s->node_name, cvm_kv(s->listen, kv), (unsigned)port, (unsigned)k.meta.epoch,
+	               s->serve_temp_ca ? "on" : "off", s->auth_type);
+	(void)event_base_dispatch(base);
+	rc = 0;
+out:
+	cvm_httpd_free(h);
+	cvm_daemon_signals_free(sig);
+	if (base != NULL)
+		event_base_free(base);
+	SSL_CTX_free(ctx);
+	cvm_ratls_verifier_free(k.client_verifier);
+	kp_meta_cleanup(&k.meta);
+	kms_keyproc_stop(&k.kp);
+	return rc;
+}
+
+static int bootstrap(const struct settings *s)
+{
+	char err[512] = "";
+	int r = cvm_kms_bootstrap(s->root_dir, (uint32_t)s->epoch, (int64_t)time(NULL), err, sizeof(err));
+
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG " bootstrap: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
+		return r == CVM_E_POLICY ? 3 : 1;
+	}
+	(void)printf("made the roots of epoch %u in %s/epoch-%u\n", (unsigned)s->epoch, s->root_dir,
+	             (unsigned)s->epoch);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},    {"port-file", required_argument, NULL, 'p'},
+	    {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+	};
+	struct settings s;
+	enum cvm_log_level level;
+	const char *port_file = NULL, *log_level = NULL;
+	char err[512] = "";
+	bool is_bootstrap = false;
+	int opt, rc;
+
+	defaults(&s);
+	if (argc > 1 && strcmp(argv[1], "bootstrap") == 0) {
+		is_bootstrap = true;
+		argv++;
+		argc--;
+	}
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			(void)snprintf(s.config_file, sizeof(s.config_file), "%s", optarg);
+			break;
+		case 'p':
+			port_file = optarg;
+			break;
+		case 'l':
+			log_level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			(void)printf(PROG " " CVM_VERSION_STRING "\n");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_config(&s, err, sizeof(err)) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": %s: %s\n", s.config_file, err);
+		return 2;
+	}
+	if (port_file != NULL)
+		(void)snprintf(s.port_file, sizeof(s.port_file), "%s", port_file);
+	if (log_level != NULL)
+		(void)snprintf(s.log_level, sizeof(s.log_level), "%s", log_level);
+	if (cvm_daemon_log_level_parse(s.log_level, &level) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": log level %s is not error, warn, info or debug\n", s.log_level);
+		return 2;
+	}
+	cvm_daemon_log_init(PROG, level);
+	if (cvm_daemon_harden() != CVM_OK) {
+		(void)fprintf(stderr, PROG ": cannot harden the process\n");
+		return 1;
+	}
+	if (is_bootstrap)
+		return bootstrap(&s);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	rc = serve(&s);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,342 @@
+/* cvm-kmsd's RPC surface: dstack's KMS service at /prpc/KMS.<Method>
+ * (spec §3.3), plus /health and /metrics (docs/daemons/cvm-kmsd.md).
+ *
+ * Public methods (no client certificate): GetMeta, GetTempCaCert (when
+ * serve_temp_ca). Attested methods require the client's RA-TLS certificate,
+ * checked in the TLS handshake by the client verifier (quote, collateral,
+ * policy, key binding, event-log replay); GetAppKey then reads the app's
+ * identity from the certificate's runtime events, asks the authorization
+ * policy, and only then asks the key process for the keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cvmkit/encoding.h>
+#include <cvmkit/evidence.h>
+#include <cvmkit/kdf.h>
+#include <cvmkit/ratls.h>
+#include <cvmkit/tls.h>
+
+#include "daemon.h"
+#include "httpd.h"
+#include "kms.h"
+#include "rpc.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define EV_RUNTIME 0x08000001u /* dstack's runtime event type */
+
+/* struct app_ident is what the client's evidence says about the app. */
+struct app_ident {
+	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider;
+	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len;
+	bool has_agent_key_event;
+};
+
+static void ident_read(const struct cvm_va *va, struct app_ident *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (size_t i = 0; i < va->event_count; i++) {
+		const struct cvm_va_event *e = &va->events[i];
+
+		if (e->imr != 3 || e->event_type != EV_RUNTIME || e->event == NULL)
+			continue;
+		if (strcmp(e->event, "app-id") == 0 && a->app_id == NULL) {
+			a->app_id = e->payload;
+			a->app_id_len = e->payload_len;
+		} else if (strcmp(e->event, "compose-hash") == 0 && a->compose_hash == NULL) {
+			a->compose_hash = e->payload;
+			a->compose_hash_len = e->payload_len;
+		} else if (strcmp(e->event, "instance-id") == 0 && a->instance_id == NULL) {
+			a->instance_id = e->payload;
+			a->instance_id_len = e->payload_len;
+		} else if (strcmp(e->event, "key-provider") == 0 && a->key_provider == NULL) {
+			a->key_provider = e->payload;
+			a->key_provider_len = e->payload_len;
+		} else if (strcmp(e->event, "cvmkit.agent-key") == 0) {
+			a->has_agent_key_event = true;
+		}
+	}
+}
+
+/* peer_info parses the client's leaf certificate again for its evidence
+ * (the verdict keeps verdicts, not the parsed certificate). */
+static int peer_info(SSL *ssl, struct cvm_ratls_info **out, char *err, size_t err_len)
+{
+	X509 *peer = SSL_get1_peer_certificate(ssl);
+	unsigned char *der = NULL;
+	int len, r;
+
+	*out = NULL;
+	if (peer == NULL)
+		return CVM_E_INVAL;
+	len = i2d_X509(peer, &der);
+	X509_free(peer);
+	if (len <= 0)
+		return CVM_E_CRYPTO;
+	r = cvm_ratls_parse(der, (size_t)len, out, err, err_len);
+	OPENSSL_free(der);
+	return r;
+}
+
+static json_t *hex_secret(const struct cvm_secret *s)
+{
+	char *h = cvm_hex_encode_new(s->p, s->len);
+	json_t *j;
+
+	if (h == NULL)
+		return NULL;
+	j = json_string(h);
+	cvm_freezero(h, s->len * 2 + 1);
+	return j;
+}
+
+static void log_decision(struct kms *k, struct cvm_rpc_call *c, const char *decision, const uint8_t *app_id,
+                         uint32_t epoch, const char *keys, const char *reason)
+{
+	char app[41] = "-", kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
+
+	if (app_id != NULL)
+		cvm_hex_encode(app_id, CVM_APP_ID_LEN, app);
+	cvm_daemon_log_limited(CVM_LOG_INFO, "app_key",
+	                       "node=%s peer=%s app_id=%s decision=%s epoch=%u keys=%s reason=%s",
+	                       k->node_name, cvm_kv(cvm_http_req_peer(c->http), kv), app, decision,
+	                       (unsigned)epoch, keys, cvm_kv(reason, kv2));
+}
+
+/* ---- the methods ------------------------------------------------------ */
+
+static int m_get_meta(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	json_t *o = json_object();
+	int r = o != NULL ? CVM_OK : CVM_E_NOMEM;
+
+	(void)c;
+	k->n_meta++;
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "ca_cert", json_string(k->meta.ca_cert_pem));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "allow_any_upgrade", json_false());
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "k256_pubkey",
+		                 k->meta.has_k256 ? cvm_json_hex(k->meta.k256_public, CVM_K256_PUBKEY_LEN)
+		                                  : json_string(""));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "bootstrap_info", json_null());
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "is_dev", json_boolean(k->dev_auth));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "gateway_app_id", json_string(k->gateway_app_id));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "epoch", json_integer(k->meta.epoch));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "node", json_string(k->node_name));
+	if (r != CVM_OK) {
+		json_decref(o);
+		return cvm_rpc_fail(c, 500, r, "out of memory");
+	}
+	*out = o;
+	return CVM_OK;
+}
+
+static int m_get_temp_ca_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	json_t *o;
+	int r;
+
+	if (!k->serve_temp_ca || k->meta.tmp_ca_cert_pem == NULL)
+		return cvm_rpc_fail(c, 404, CVM_E_NOT_FOUND,
+		                    "this KMS does not hand out a temp CA (serve_temp_ca is off or there is "
+		                    "none): present your own RA-TLS certificate instead");
+	k->n_temp_ca++;
+	o = json_object();
+	r = o != NULL ? CVM_OK : CVM_E_NOMEM;
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "temp_ca_cert", json_string(k->meta.tmp_ca_cert_pem));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "temp_ca_key",
+		                 json_stringn((const char *)k->meta.tmp_ca_key->p, k->meta.tmp_ca_key->len));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "ca_cert", json_string(k->meta.ca_cert_pem));
+	if (r != CVM_OK) {
+		json_decref(o);
+		return cvm_rpc_fail(c, 500, r, "out of memory");
+	}
+	*out = o;
+	return CVM_OK;
+}
+
+/* attested_client returns the client's verified evidence, or fails the
+ * call with the reason. */
+static int attested_client(struct kms *k, struct cvm_rpc_call *c, struct cvm_ratls_info **info,
+                           struct app_ident *id)
+{
+	const struct cvm_ratls_verdict *v = c->http->tls != NULL ? cvm_tls_peer_verdict(c->http->tls) : NULL;
+	char err[256] = "";
+	int r;
+
+	*info = NULL;
+	if (v == NULL)
+		return cvm_rpc_fail(c, 401, CVM_E_POLICY,
+		                    "%s needs mutual RA-TLS: connect with your CVM's RA-TLS client "
+		                    "certificate",
+		                    c->method);
+	if (v->simulated && !k->simulated_ok)
+		return cvm_rpc_fail(c, 403, CVM_E_POLICY,
+		                    "the client's evidence comes from the simulated TEE, which this KMS does "
+		                    "not accept ([attestation] allow_simulated)");
+	r = peer_info(c->http->tls, info, err, sizeof(err));
+	if (r != CVM_OK)
+		return cvm_rpc_fail(c, 400, r, "the client certificate does not parse: %s", err);
+	if ((*info)->attestation == NULL) {
+		cvm_ratls_info_free(*info);
+		*info = NULL;
+		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED,
+		                    "the client certificate carries no VersionedAttestation (extension "
+		                    "1.3.6.1.4.1.62397.1.8): cvm-kmsd reads the app's identity from it");
+	}
+	ident_read((*info)->attestation, id);
+	/* A cvmkit guest records its agent's key before any app runs: only
+	 * that key may ask for the app's keys, not a key some process inside
+	 * the CVM made and had quoted. */
+	if (!v->system_key && (id->has_agent_key_event || !k->accept_dstack_guests)) {
+		cvm_ratls_info_free(*info);
+		*info = NULL;
+		return cvm_rpc_fail(
+		    c, 403, CVM_E_POLICY,
+		    id->has_agent_key_event
+		        ? "the client certificate's key is not the key cvm-agentd recorded in "
+		          "RTMR3 (cvmkit.agent-key): any process inside the CVM can have a key "
+		          "quoted, so only the agent's key gets app keys"
+		        : "the client records no cvm-agentd key (a dstack guest) and this KMS "
+		          "does not accept dstack guests ([kms] accept_dstack_guests)");
+	}
+	return CVM_OK;
+}
+
+static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	struct cvm_ratls_info *info = NULL;
+	struct app_ident id;
+	struct kp_app_keys keys;
+	char err[256] = "";
+	json_t *o = NULL;
+	int r;
+
+	memset(&keys, 0, sizeof(keys));
+	r = attested_client(k, c, &info, &id);
+	if (r != CVM_OK) {
+		k->n_app_key_denied++;
+		log_decision(k, c, "denied", NULL, k->meta.epoch, "", c->err);
+		return r;
+	}
+	if (id.app_id == NULL || id.app_id_len != CVM_APP_ID_LEN ||
+	    (id.instance_id != NULL && id.instance_id_len != 0 &&
+	     id.instance_id_len != CVM_INSTANCE_ID_LEN)) {
+		r = cvm_rpc_fail(c, 400, CVM_E_FORMAT,
+		                 "the client's runtime events name no 20-byte app-id (or a malformed "
+		                 "instance-id)");
+		k->n_app_key_denied++;
+		log_decision(k, c, "denied", NULL, k->meta.epoch, "", c->err);
+		goto out;
+	}
+	if (!k->dev_auth) {
+		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
+		k->n_app_key_denied++;
+		log_decision(k, c, "denied", id.app_id, k->meta.epoch, "", c->err);
+		goto out;
+	}
+	r = kms_keyproc_app_keys(&k->kp, k->meta.epoch, id.app_id, id.instance_id, id.instance_id_len, &keys,
+	                         err, sizeof(err));
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 500, r, "cannot derive the keys: %s", err);
+		k->n_app_key_error++;
+		log_decision(k, c, "error", id.app_id, k->meta.epoch, "", c->err);
+		goto out;
+	}
+	o = json_object();
+	r = o != NULL ? CVM_OK : CVM_E_NOMEM;
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "ca_cert", json_string(k->meta.ca_cert_pem));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "disk_crypt_key", hex_secret(keys.disk_crypt_key));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "env_crypt_key", hex_secret(keys.env_crypt_key));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "k256_key", hex_secret(keys.k256_key));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "k256_signature", cvm_json_hex(keys.k256_signature, CVM_K256_RSIG_LEN));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "tproxy_app_id", json_string(k->gateway_app_id));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "gateway_app_id", json_string(k->gateway_app_id));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "os_image_hash", json_string(""));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "epoch", json_integer(keys.epoch));
+	if (r != CVM_OK) {
+		json_decref(o);
+		o = NULL;
+		r = cvm_rpc_fail(c, 500, r, "out of memory");
+		k->n_app_key_error++;
+		goto out;
+	}
+	k->n_app_key_ok++;
+	log_decision(k, c, "allowed", id.app_id, keys.epoch, "disk,env,k256", "");
+	*out = o;
+out:
+	kp_app_keys_cleanup(&keys);
+	cvm_ratls_info_free(info);
+	return r;
+}
+
+static const struct cvm_rpc_method kms_methods[] = {
+    {"GetMeta", m_get_meta},
+    {"GetTempCaCert", m_get_temp_ca_cert},
+    {"GetAppKey", m_get_app_key},
+};
+
+static const struct cvm_rpc_mount kms_mounts[] = {
+    {"/prpc/", "KMS.", kms_methods, COUNT(kms_methods), 0},
+};
+
+static void metrics(struct kms *k, struct cvm_http_resp *resp)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf),
+	                 "# TYPE cvm_kms_app_key_total counter\n"
+	                 "cvm_kms_app_key_total{decision=\"allowed\"} %llu\n"
+	                 "cvm_kms_app_key_total{decision=\"denied\"} %llu\n"
+	                 "cvm_kms_app_key_total{decision=\"error\"} %llu\n"
+	                 "# TYPE cvm_kms_meta_total counter\ncvm_kms_meta_total %llu\n"
+	                 "# TYPE cvm_kms_temp_ca_total counter\ncvm_kms_temp_ca_total %llu\n"
+	                 "# TYPE cvm_kms_epoch gauge\ncvm_kms_epoch %u\n",
+	                 (unsigned long long)k->n_app_key_ok, (unsigned long long)k->n_app_key_denied,
+	                 (unsigned long long)k->n_app_key_error, (unsigned long long)k->n_meta,
+	                 (unsigned long long)k->n_temp_ca, (unsigned)k->meta.epoch);
+
+	cvm_http_resp_bytes(resp, 200, "text/plain; version=0.0.4", buf,
+	                    n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+}
+
+void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
+{
+	struct kms *k = ctx;
+	const struct cvm_rpc_api api = {"kms", kms_mounts, COUNT(kms_mounts), k};
+
+	if (req->method == CVM_HTTP_GET && strcmp(req->path, "/health") == 0) {
+		cvm_http_resp_bytes(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
+		return;
+	}
+	if (req->method == CVM_HTTP_GET && strcmp(req->path, "/metrics") == 0) {
+		metrics(k, resp);
+		return;
+	}
+	cvm_rpc_handle(&api, req, resp);
+}

@@ -1,0 +1,306 @@
+/* Making a KMS's root material (cvm-kmsd bootstrap, rotate) and the
+ * certificates cvm-kmsd issues with it at start (include/cvmkit/kms.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cvmkit/file.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/random.h>
+#include <cvmkit/ratls.h>
+
+#include "crypto/crypto_lib.h"
+#include "kms_int.h"
+
+#define YEAR_S ((int64_t)365 * 24 * 3600)
+
+__attribute__((format(printf, 3, 4))) static int bfail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || err_len == 0)
+		return 0;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* write_key writes a new key file; an existing one is an error here (the
+ * folder was checked empty: something else is writing it). */
+static int write_key(int dfd, const char *dir, const char *name, const void *buf, size_t len, char *err,
+                     size_t err_len)
+{
+	bool created = false;
+	char why[256] = "";
+	int r = cvm_file_create_key(dfd, name, buf, len, &created, why, sizeof(why));
+
+	if (r != CVM_OK) {
+		bfail(err, err_len, "cannot write %s/%s: %s", dir, name, why);
+		return r;
+	}
+	if (!created) {
+		bfail(err, err_len,
+		      "%s/%s appeared while bootstrapping: another process is writing these roots", dir,
+		      name);
+		return CVM_E_POLICY;
+	}
+	return CVM_OK;
+}
+
+static int write_cert(int dfd, const char *dir, const char *name, const char *pem, char *err, size_t err_len)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	size_t len = strlen(pem), off = 0;
+
+	if (fd < 0) {
+		bfail(err, err_len, "cannot create %s/%s: %s", dir, name, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, pem + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			bfail(err, err_len, "cannot write %s/%s: %s", dir, name, strerror(errno));
+			(void)close(fd);
+			return CVM_E_SYSTEM;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		bfail(err, err_len, "cannot write %s/%s: %s", dir, name, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	return CVM_OK;
+}
+
+/* make_ca makes a P-256 CA key and its self-signed certificate (or one
+ * issued by `issuer`), and writes both. */
+static int make_ca(int dfd, const char *dir, const char *key_name, const char *cert_name, const char *cn,
+                   int path_len, int64_t now, int64_t years, char *err, size_t err_len)
+{
+	struct cvm_p256_keypair *kp = NULL;
+	struct cvm_secret *pem = NULL;
+	struct cvm_cert_template t;
+	char *cert = NULL;
+	size_t cert_len = 0;
+	int r;
+
+	r = cvm_p256_keypair_generate(&kp);
+	if (r == CVM_OK)
+		r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
+	if (r != CVM_OK) {
+		bfail(err, err_len, "cannot make the %s key: %s", cn, cvm_strerror(r));
+		goto out;
+	}
+	cvm_cert_template_init(&t);
+	t.common_name = cn;
+	t.organization = CVM_KMS_APP_CA_ORG;
+	t.not_before = now - 3600; /* clocks of verifiers that lag a little */
+	t.not_after = now + years * YEAR_S;
+	t.is_ca = true;
+	t.path_len = path_len;
+	r = cvm_cert_make(&t, kp, NULL, NULL, &cert, &cert_len);
+	if (r != CVM_OK) {
+		bfail(err, err_len, "cannot make the %s certificate: %s", cn, cvm_strerror(r));
+		goto out;
+	}
+	r = write_key(dfd, dir, key_name, pem->p, pem->len, err, err_len);
+	if (r == CVM_OK)
+		r = write_cert(dfd, dir, cert_name, cert, err, err_len);
+out:
+	free(cert);
+	cvm_secret_free(pem);
+	cvm_p256_keypair_free(kp);
+	return r;
+}
+
+int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, size_t err_len)
+{
+	char sub[32], path[4096];
+	uint8_t k256[CVM_K256_SECKEY_LEN];
+	int dfd = -1, top = -1, r;
+
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (dir == NULL || epoch > CVM_KMS_EPOCH_MAX || now <= 0) {
+		bfail(err, err_len, "bad arguments");
+		return CVM_E_INVAL;
+	}
+	(void)snprintf(sub, sizeof(sub), "epoch-%u", (unsigned)epoch);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, sub) >= sizeof(path)) {
+		bfail(err, err_len, "the root directory's path is too long");
+		return CVM_E_TOO_LARGE;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		bfail(err, err_len, "cannot make the root directory %s: %s", dir, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0) {
+		bfail(err, err_len, "cannot open the root directory %s: %s", dir, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	if (epoch == 0) {
+		/* dstack's layout keeps epoch 0 at the top: never a second epoch 0 */
+		struct stat st;
+
+		if (fstatat(top, CVM_KMS_FILE_ROOT_CA_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			bfail(err, err_len,
+			      "%s already holds epoch 0's roots in dstack's layout: nothing was made "
+			      "(bootstrap "
+			      "makes roots once; a new epoch is `rotate`)",
+			      dir);
+			r = CVM_E_POLICY;
+			goto out;
+		}
+	}
+	if (mkdirat(top, sub, 0700) != 0) {
+		if (errno == EEXIST)
+			bfail(err, err_len,
+			      "%s already exists: the roots of epoch %u were made before, and are never made "
+			      "twice (nothing was changed)",
+			      path, (unsigned)epoch);
+		else
+			bfail(err, err_len, "cannot make %s: %s", path, strerror(errno));
+		r = errno == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
+		goto out;
+	}
+	dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		bfail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+		r = CVM_E_SYSTEM;
+		goto out;
+	}
+	r = make_ca(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, CVM_KMS_FILE_ROOT_CA_CERT, CVM_KMS_ROOT_CA_CN, 1,
+	            now, CVM_KMS_ROOT_CA_YEARS, err, err_len);
+	if (r != CVM_OK)
+		goto out;
+	r = make_ca(dfd, path, CVM_KMS_FILE_TMP_CA_KEY, CVM_KMS_FILE_TMP_CA_CERT, CVM_KMS_TMP_CA_CN, 0, now,
+	            CVM_KMS_ROOT_CA_YEARS, err, err_len);
+	if (r != CVM_OK)
+		goto out;
+	do {
+		r = cvm_random_bytes(k256, sizeof(k256));
+		if (r != CVM_OK) {
+			bfail(err, err_len, "cannot draw the secp256k1 root: %s", cvm_strerror(r));
+			goto out;
+		}
+	} while (cvm_k256_seckey_check(k256) != CVM_OK);
+	r = write_key(dfd, path, CVM_KMS_FILE_ROOT_K256_KEY, k256, sizeof(k256), err, err_len);
+	if (r == CVM_OK && fsync(dfd) != 0) {
+		bfail(err, err_len, "cannot sync %s: %s", path, strerror(errno));
+		r = CVM_E_SYSTEM;
+	}
+out:
+	cvm_wipe(k256, sizeof(k256));
+	if (dfd >= 0)
+		(void)close(dfd);
+	if (top >= 0) {
+		if (r == CVM_OK)
+			(void)fsync(top);
+		(void)close(top);
+	}
+	return r;
+}
+
+int cvm_kms_roots_tmp_ca(const struct cvm_kms_roots *r, char **cert_pem, struct cvm_secret **key_pem)
+{
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (cert_pem != NULL)
+		*cert_pem = NULL;
+	if (key_pem != NULL)
+		*key_pem = NULL;
+	if (r == NULL || cert_pem == NULL || key_pem == NULL || !r->has[CVM_KMS_ROOT_TMP_CA_KEY] ||
+	    !r->has[CVM_KMS_ROOT_TMP_CA_CERT])
+		return CVM_E_INVAL;
+	rc = cvm_certs_pem(r->tmp_ca_cert, 1, &pem, &len);
+	if (rc != CVM_OK)
+		return rc;
+	*cert_pem = malloc(len + 1);
+	if (*cert_pem == NULL) {
+		free(pem);
+		return CVM_E_NOMEM;
+	}
+	memcpy(*cert_pem, pem, len);
+	(*cert_pem)[len] = '\0';
+	free(pem);
+	rc = cvm_p256_keypair_pkcs8_pem(r->tmp_ca_key, key_pem);
+	if (rc != CVM_OK) {
+		free(*cert_pem);
+		*cert_pem = NULL;
+	}
+	return rc;
+}
+
+int cvm_kms_issue_rpc_cert(const struct cvm_kms_roots *r, const struct cvm_p256_keypair *key,
+                           const char *domain, const struct cvm_ratls_evidence *ev, int64_t now,
+                           int64_t lifetime, char **chain_pem, size_t *chain_len)
+{
+	const char *alt[1];
+	struct cvm_ratls_make_opts o;
+	char *leaf = NULL;
+	size_t leaf_len = 0, ca_len;
+	int rc;
+
+	if (chain_pem != NULL)
+		*chain_pem = NULL;
+	if (chain_len != NULL)
+		*chain_len = 0;
+	if (r == NULL || key == NULL || domain == NULL || domain[0] == '\0' || chain_pem == NULL ||
+	    chain_len == NULL || lifetime <= 0 || !r->has[CVM_KMS_ROOT_CA_KEY] ||
+	    !r->has[CVM_KMS_ROOT_CA_CERT])
+		return CVM_E_INVAL;
+	alt[0] = domain;
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = domain;
+	o.alt_names = alt;
+	o.alt_name_count = 1;
+	o.not_before = now - 60;
+	o.not_after = now + lifetime;
+	if (o.not_after > cvm_cert_not_after(r->ca_cert[0]))
+		o.not_after = cvm_cert_not_after(r->ca_cert[0]);
+	o.server_auth = true;
+	o.legacy_tdx = ev != NULL && ev->tee == CVM_RATLS_TEE_TDX;
+	o.usage = CVM_KMS_USAGE_RPC;
+	rc = cvm_ratls_make(&o, key, ev, r->ca_key, r->ca_cert[0], &leaf, &leaf_len);
+	if (rc != CVM_OK)
+		return rc;
+	ca_len = strlen(r->ca_cert_pem);
+	*chain_pem = malloc(leaf_len + 1 + ca_len + 1);
+	if (*chain_pem == NULL) {
+		free(leaf);
+		return CVM_E_NOMEM;
+	}
+	memcpy(*chain_pem, leaf, leaf_len);
+	*chain_len = leaf_len;
+	if (leaf_len > 0 && leaf[leaf_len - 1] != '\n')
+		(*chain_pem)[(*chain_len)++] = '\n';
+	memcpy(*chain_pem + *chain_len, r->ca_cert_pem, ca_len);
+	*chain_len += ca_len;
+	(*chain_pem)[*chain_len] = '\0';
+	free(leaf);
+	return CVM_OK;
+}
+
+int cvm_kms_roots_k256_secret(const struct cvm_kms_roots *r, const struct cvm_secret **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (r == NULL || out == NULL || !r->has[CVM_KMS_ROOT_K256_KEY])
+		return CVM_E_INVAL;
+	*out = r->k256_key;
+	return CVM_OK;
+}
