@@ -157,6 +157,11 @@ int cmd_kms(int argc, char **argv);
 /* `cvm kms meta` and `cvm kms app-key` (cmd_kms_client.c). */
 int cli_kms_meta(int argc, char **argv);
 int cli_kms_app_key(int argc, char **argv);
+/* `cvm kms bootstrap|rotate|revoke-epoch|epochs` (cmd_kms_admin.c). */
+int cli_kms_bootstrap(int argc, char **argv);
+int cli_kms_rotate(int argc, char **argv);
+int cli_kms_revoke_epoch(int argc, char **argv);
+int cli_kms_epochs(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */

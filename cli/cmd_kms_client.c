@@ -30,6 +30,7 @@ struct kms_client {
 	const char *target;
 	char host[256], port[8];
 	const char *cert, *key;
+	const char *epoch; /* app-key --epoch N, or NULL */
 	struct cli_ratls_opts vo;
 };
 
@@ -54,6 +55,7 @@ static void client_usage(FILE *f, const char *sub)
 	              strcmp(sub, "app-key") == 0
 	                  ? "  --cert CHAIN      the CVM's RA-TLS certificate chain (PEM, leaf first)\n"
 	                    "  --key KEY         its private key (PEM, mode 0600)\n"
+	                    "  --epoch N         the keys of key epoch N (default: the current epoch)\n"
 	                  : "");
 }
 
@@ -82,6 +84,7 @@ static int parse(int argc, char **argv, struct kms_client *c, bool need_cert)
 	    {"policy", required_argument, NULL, 'p'},
 	    {"cert", required_argument, NULL, 'c'},
 	    {"key", required_argument, NULL, 'k'},
+	    {"epoch", required_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -116,6 +119,14 @@ static int parse(int argc, char **argv, struct kms_client *c, bool need_cert)
 		case 'k':
 			c->key = optarg;
 			break;
+		case 'e':
+			if (!need_cert || optarg[0] < '0' || optarg[0] > '9' || strlen(optarg) > 7 ||
+			    strspn(optarg, "0123456789") != strlen(optarg)) {
+				cli_err(c->cmd, "--epoch takes an epoch number (app-key only)");
+				return CLI_EXIT_USAGE;
+			}
+			c->epoch = optarg;
+			break;
 		case 'h':
 			client_usage(stdout, need_cert ? "app-key" : "meta");
 			return -1;
@@ -144,7 +155,7 @@ static int call(struct kms_client *c, const char *method)
 	struct cvm_secret *key = NULL;
 	uint8_t *chain = NULL, *reply = NULL;
 	size_t chain_len = 0, reply_len = 0;
-	char path[64], err[256] = "";
+	char path[64], err[256] = "", body[64] = "{}";
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	int fd = -1, r, status = 0, rc;
@@ -197,7 +208,9 @@ static int call(struct kms_client *c, const char *method)
 		goto out;
 	}
 	(void)snprintf(path, sizeof(path), "/prpc/KMS.%s?json", method);
-	if (!cli_net_post_json(ssl, c->host, path, "{}")) {
+	if (c->epoch != NULL)
+		(void)snprintf(body, sizeof(body), "{\"epoch\": %s}", c->epoch);
+	if (!cli_net_post_json(ssl, c->host, path, body)) {
 		cli_err(c->cmd, "cannot send the request to %s", c->target);
 		goto out;
 	}

@@ -60,7 +60,6 @@ struct settings {
 	char policy[KMS_STR_MAX];
 	char auth_type[16];
 	char gateway_app_id[64];
-	uint64_t epoch;
 	uint64_t rpc_cert_lifetime;
 	bool serve_temp_ca, accept_dstack_guests, allow_simulated, allow_no_self_attestation;
 	uint64_t max_connections, max_connections_per_peer;
@@ -68,16 +67,18 @@ struct settings {
 
 static void usage(FILE *f)
 {
-	(void)fprintf(f, "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
-	                 "       " PROG " bootstrap [-c FILE]\n"
-	                 "\n"
-	                 "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
-	                 "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
-	                 "  --log-level LEVEL   error, warn, info (default) or debug\n"
-	                 "  -h, --help          this text\n"
-	                 "  --version           print the version\n"
-	                 "bootstrap makes the root material of [kms] epoch in [kms] root_dir once\n"
-	                 "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
+	(void)fprintf(
+	    f, "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
+	       "       " PROG " bootstrap [-c FILE]\n"
+	       "\n"
+	       "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
+	       "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
+	       "  --log-level LEVEL   error, warn, info (default) or debug\n"
+	       "  -h, --help          this text\n"
+	       "  --version           print the version\n"
+	       "bootstrap makes the root material of epoch 0 in [kms] root_dir, once; `cvm kms rotate`\n"
+	       "makes later epochs\n"
+	       "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
 }
 
 #define KEY(sec, name, type, field)                                \
@@ -94,7 +95,6 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	const struct cvm_conf_key keys[] = {
 	    KEY("kms", "node_name", CVM_CONF_STR, node_name),
 	    KEY("kms", "root_dir", CVM_CONF_STR, root_dir),
-	    NUM("kms", "epoch", epoch, 0, CVM_KMS_EPOCH_MAX),
 	    KEY("kms", "domain", CVM_CONF_STR, domain),
 	    KEY("kms", "user", CVM_CONF_STR, user),
 	    KEY("kms", "log_level", CVM_CONF_STR, log_level),
@@ -334,9 +334,28 @@ static int serve(struct settings *s)
 	/* The key process first: nothing of the roots is ever read here. */
 	memset(&kc, 0, sizeof(kc));
 	kc.root_dir = s->root_dir;
-	kc.epochs[0] = (uint32_t)s->epoch;
-	kc.epoch_count = 1;
 	kc.user = s->user;
+	r = cvm_kms_epochs_load(s->root_dir, &k.epochs, err, sizeof(err));
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG ": the epoch table: %s\n", err);
+		return 1;
+	}
+	/* the current epoch first, then those still in their grace period */
+	kc.epochs[kc.epoch_count++] = k.epochs.current;
+	for (size_t i = 0; i < k.epochs.count; i++) {
+		const struct cvm_kms_epoch *e = &k.epochs.e[i];
+
+		if (e->state != CVM_KMS_EPOCH_GRACE ||
+		    !cvm_kms_epoch_readable(&k.epochs, e->epoch, time(NULL)))
+			continue;
+		if (kc.epoch_count == KMS_EPOCHS_MAX) {
+			cvm_daemon_log(CVM_LOG_WARN, "epochs",
+			               "msg=\"more than %u readable epochs: epoch %u is not loaded\"",
+			               KMS_EPOCHS_MAX, (unsigned)e->epoch);
+			continue;
+		}
+		kc.epochs[kc.epoch_count++] = e->epoch;
+	}
 	r = kms_keyproc_start(&kc, &k.kp, err, sizeof(err));
 	if (r != CVM_OK) {
 		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=roots reason=%s", cvm_kv(err, kv));
@@ -399,14 +418,13 @@ out:
 static int bootstrap(const struct settings *s)
 {
 	char err[512] = "";
-	int r = cvm_kms_bootstrap(s->root_dir, (uint32_t)s->epoch, (int64_t)time(NULL), err, sizeof(err));
+	int r = cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
 
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG " bootstrap: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
 		return r == CVM_E_POLICY ? 3 : 1;
 	}
-	(void)printf("made the roots of epoch %u in %s/epoch-%u\n", (unsigned)s->epoch, s->root_dir,
-	             (unsigned)s->epoch);
+	(void)printf("made the roots of epoch 0 in %s/epoch-0\n", s->root_dir);
 	return 0;
 }
 

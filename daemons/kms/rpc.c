@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/ssl.h>
@@ -219,6 +220,33 @@ static int attested_client(struct kms *k, struct cvm_rpc_call *c, struct cvm_rat
 	return CVM_OK;
 }
 
+/* requested_epoch reads the optional "epoch" of a request (cvmkit's
+ * extension; dstack clients send none and get the current epoch) and
+ * checks that its keys may be released now. */
+static int requested_epoch(struct kms *k, struct cvm_rpc_call *c, uint32_t *epoch)
+{
+	bool present = false;
+	uint64_t v = 0;
+	int r = cvm_rpc_u64(c, "epoch", &present, &v);
+
+	*epoch = k->epochs.current;
+	if (r != CVM_OK)
+		return r;
+	if (!present)
+		return CVM_OK;
+	if (v > CVM_KMS_EPOCH_MAX)
+		return cvm_rpc_fail(c, 400, CVM_E_FORMAT, "epoch %llu is out of range",
+		                    (unsigned long long)v);
+	*epoch = (uint32_t)v;
+	if (!cvm_kms_epoch_readable(&k->epochs, *epoch, (int64_t)time(NULL)))
+		return cvm_rpc_fail(
+		    c, 403, CVM_E_POLICY,
+		    "epoch %u is not readable: it is revoked, its grace period is over, or it "
+		    "does not exist (the current epoch is %u)",
+		    (unsigned)*epoch, (unsigned)k->epochs.current);
+	return CVM_OK;
+}
+
 static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct kms *k = ctx;
@@ -227,13 +255,14 @@ static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	struct kp_app_keys keys;
 	char err[256] = "";
 	json_t *o = NULL;
+	uint32_t epoch = k->epochs.current;
 	int r;
 
 	memset(&keys, 0, sizeof(keys));
 	r = attested_client(k, c, &info, &id);
 	if (r != CVM_OK) {
 		k->n_app_key_denied++;
-		log_decision(k, c, "denied", NULL, k->meta.epoch, "", c->err);
+		log_decision(k, c, "denied", NULL, epoch, "", c->err);
 		return r;
 	}
 	if (id.app_id == NULL || id.app_id_len != CVM_APP_ID_LEN ||
@@ -243,21 +272,27 @@ static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		                 "the client's runtime events name no 20-byte app-id (or a malformed "
 		                 "instance-id)");
 		k->n_app_key_denied++;
-		log_decision(k, c, "denied", NULL, k->meta.epoch, "", c->err);
+		log_decision(k, c, "denied", NULL, epoch, "", c->err);
 		goto out;
 	}
 	if (!k->dev_auth) {
 		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
 		k->n_app_key_denied++;
-		log_decision(k, c, "denied", id.app_id, k->meta.epoch, "", c->err);
+		log_decision(k, c, "denied", id.app_id, epoch, "", c->err);
 		goto out;
 	}
-	r = kms_keyproc_app_keys(&k->kp, k->meta.epoch, id.app_id, id.instance_id, id.instance_id_len, &keys,
-	                         err, sizeof(err));
+	r = requested_epoch(k, c, &epoch);
+	if (r != CVM_OK) {
+		k->n_app_key_denied++;
+		log_decision(k, c, "denied", id.app_id, epoch, "", c->err);
+		goto out;
+	}
+	r = kms_keyproc_app_keys(&k->kp, epoch, id.app_id, id.instance_id, id.instance_id_len, &keys, err,
+	                         sizeof(err));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "cannot derive the keys: %s", err);
 		k->n_app_key_error++;
-		log_decision(k, c, "error", id.app_id, k->meta.epoch, "", c->err);
+		log_decision(k, c, "error", id.app_id, epoch, "", c->err);
 		goto out;
 	}
 	o = json_object();

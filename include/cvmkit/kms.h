@@ -233,4 +233,60 @@ CVM_API CVM_MUST_CHECK int cvm_kms_issue_rpc_cert(const struct cvm_kms_roots *r,
 CVM_API CVM_MUST_CHECK int cvm_kms_roots_k256_secret(const struct cvm_kms_roots *r,
                                                      const struct cvm_secret **out);
 
+/* ---- key epochs (DIR/epochs.json) ---------------------------------------- */
+
+/* A root directory's epoch table says which epoch is current (new keys come
+ * from it), which earlier ones stay readable until the end of their grace
+ * period (so that a disk encrypted under one can be opened and re-keyed),
+ * and which are revoked (never served again). The file, mode 0600:
+ *   {"current": N, "epochs": [{"epoch": 0, "state": "grace", "until": T},
+ *                             {"epoch": 1, "state": "current"}, ...]}
+ * with T in Unix seconds. A directory without the file is epoch 0 alone,
+ * current: a dstack root folder, whose clients see dstack's exact keys. */
+#define CVM_KMS_FILE_EPOCHS "epochs.json"
+#define CVM_KMS_EPOCHS_MAX 64u
+#define CVM_KMS_EPOCHS_FILE_MAX ((size_t)64 * 1024)
+
+enum cvm_kms_epoch_state {
+	CVM_KMS_EPOCH_CURRENT = 0,
+	CVM_KMS_EPOCH_GRACE = 1,
+	CVM_KMS_EPOCH_REVOKED = 2,
+};
+
+struct cvm_kms_epoch {
+	uint32_t epoch;
+	enum cvm_kms_epoch_state state;
+	int64_t until; /* GRACE: readable before this Unix time */
+};
+
+struct cvm_kms_epochs {
+	uint32_t current;
+	size_t count;
+	struct cvm_kms_epoch e[CVM_KMS_EPOCHS_MAX];
+};
+
+/* cvm_kms_epoch_state_name is "current", "grace", "revoked" ("unknown"). */
+CVM_API const char *cvm_kms_epoch_state_name(enum cvm_kms_epoch_state s);
+/* cvm_kms_epochs_load reads DIR's epoch table (or the implied one without
+ * the file). It checks that exactly one epoch is current and is "current",
+ * that no epoch is listed twice and that a grace period has an end.
+ * Returns 0, CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_SYSTEM, CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_kms_epochs_load(const char *dir, struct cvm_kms_epochs *out, char *err,
+                                               size_t err_len);
+/* cvm_kms_epoch_readable is true when keys of `epoch` may be released at
+ * `now`: it is current, or in its grace period. */
+CVM_API bool cvm_kms_epoch_readable(const struct cvm_kms_epochs *t, uint32_t epoch, int64_t now);
+/* cvm_kms_rotate makes the roots of a new epoch (one past the highest
+ * listed, cvm_kms_bootstrap) and makes it current; the current one enters a
+ * grace period of `grace_s` seconds (0: it is revoked at once). The new
+ * epoch goes to *new_epoch. A running cvm-kmsd takes the change at its next
+ * start. Returns 0 or the errors of the functions it calls. */
+CVM_API CVM_MUST_CHECK int cvm_kms_rotate(const char *dir, int64_t now, int64_t grace_s, uint32_t *new_epoch,
+                                          char *err, size_t err_len);
+/* cvm_kms_revoke_epoch marks `epoch` revoked: no key of it is released
+ * again. Its root files stay (delete its folder to destroy them). The
+ * current epoch cannot be revoked (CVM_E_POLICY: rotate first); an epoch
+ * not in the table is CVM_E_NOT_FOUND. */
+CVM_API CVM_MUST_CHECK int cvm_kms_revoke_epoch(const char *dir, uint32_t epoch, char *err, size_t err_len);
+
 #endif

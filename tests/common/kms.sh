@@ -4,9 +4,10 @@
 #
 # The caller sets bin (build/bin, absolute) and tmp, sources this file and
 # calls kms_cleanup from its EXIT trap.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154,SC2034 # bin, tmp: the caller's; KMS_PID: for the caller
 
 KMS_PIDS=()
+declare -A KMS_PID=() # by node name
 
 kms_cleanup() {
 	local p
@@ -17,8 +18,8 @@ kms_cleanup() {
 
 # kms_wait FILE WHAT PID LOG: wait until FILE is not empty; fail when PID died.
 kms_wait() {
-	local i
-	for i in $(seq 1 300); do
+	local _
+	for _ in $(seq 1 300); do
 		[ -s "$1" ] && return 0
 		if ! kill -0 "$3" 2>/dev/null; then
 			echo "FAIL: $2 exited: $(cat "$4")" >&2
@@ -102,6 +103,6 @@ EOF
 	rm -f "$d/port"
 	"$bin/cvm-kmsd" -c "$d/kmsd.conf" --port-file "$d/port" >"$d/kmsd.log" 2>&1 &
 	KMS_PIDS+=("$!")
-	eval "KMS_PID_$1=$!"
+	KMS_PID[$1]=$!
 	kms_wait "$d/port" "cvm-kmsd $1" "$!" "$d/kmsd.log"
 }
