@@ -109,7 +109,7 @@ struct cvm_ratls_verifier;
 struct kms {
 	struct kms_keyproc kp;
 	struct kp_meta meta;
-	struct cvm_kms_epochs epochs; /* the table read at start */
+	struct cvm_kms_epochs epochs;               /* the table read at start */
 	struct cvm_ratls_verifier *client_verifier; /* checks client RA-TLS certificates */
 	const char *node_name;
 	bool serve_temp_ca;        /* GetTempCaCert (dstack guests need it) */
