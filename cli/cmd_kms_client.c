@@ -27,7 +27,9 @@
 
 struct kms_client {
 	const char *cmd;
-	const char *target;
+	const char *target; /* the one being tried */
+	const char *const *targets;
+	size_t target_count;
 	char host[256], port[8];
 	const char *cert, *key;
 	const char *epoch; /* app-key --epoch N, or NULL */
@@ -37,9 +39,10 @@ struct kms_client {
 static void client_usage(FILE *f, const char *sub)
 {
 	(void)fprintf(f,
-	              "usage: %s kms %s HOST:PORT [--collateral DIR] [--root CERT]... [--ca CERT]...\n"
+	              "usage: %s kms %s HOST:PORT... [--collateral DIR] [--root CERT]... [--ca CERT]...\n"
 	              "                [--policy FILE]%s\n"
-	              "  Connects to a KMS over TLS 1.3 and verifies its RA-TLS certificate (the KMS's\n"
+	              "  Connects to a KMS over TLS 1.3 (the first of the list that answers, as a CVM's\n"
+	              "  kms_urls) and verifies its RA-TLS certificate (the KMS's\n"
 	              "  own evidence; --ca pins its root CA), then %s.\n"
 	              "  --collateral DIR  tdx/ and/or snp/ collateral for the KMS's evidence\n"
 	              "  --root CERT       the vendor root(s) it chains to (default Intel's and AMD's)\n"
@@ -135,30 +138,97 @@ static int parse(int argc, char **argv, struct kms_client *c, bool need_cert)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc || (need_cert && (c->cert == NULL || c->key == NULL))) {
+	if (optind >= argc || (need_cert && (c->cert == NULL || c->key == NULL))) {
 		client_usage(stderr, need_cert ? "app-key" : "meta");
 		return CLI_EXIT_USAGE;
 	}
-	c->target = argv[optind];
-	if (!split_target(c)) {
-		cli_err(c->cmd, "'%s' is not HOST:PORT", c->target);
-		return CLI_EXIT_USAGE;
-	}
+	c->targets = (const char *const *)(argv + optind);
+	c->target_count = (size_t)(argc - optind);
 	return CLI_EXIT_OK;
 }
 
-/* call connects, checks the KMS, posts `method` and prints the answer. */
+/* ask runs `method` against one target over `ctx` and prints the answer.
+ * *next is set when another KMS of the list should be tried: this one did
+ * not answer (connection, TLS handshake without a verdict, 5xx). A
+ * refusal (4xx, or its RA-TLS certificate rejected) is an answer. */
+static int ask(struct kms_client *c, SSL_CTX *ctx, const char *target, const char *method, const char *body,
+               bool *next)
+{
+	uint8_t *reply = NULL;
+	size_t reply_len = 0;
+	char path[64];
+	SSL *ssl = NULL;
+	int fd = -1, r, status = 0, rc = CLI_EXIT_ERROR;
+
+	*next = true;
+	c->target = target;
+	if (!split_target(c)) {
+		cli_err(c->cmd, "'%s' is not HOST:PORT", target);
+		*next = false;
+		return CLI_EXIT_USAGE;
+	}
+	fd = cli_net_dial(c->cmd, c->host, c->port, c->target, "", KMS_TIMEOUT_S);
+	if (fd < 0)
+		goto out;
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto out;
+	if (SSL_connect(ssl) != 1) {
+		const char *pe = cvm_tls_peer_error(ssl);
+
+		cli_err(c->cmd, "TLS with %s failed: %s", c->target,
+		        pe != NULL ? pe
+		                   : "the handshake did not complete (the KMS refused our certificate?)");
+		if (pe != NULL) {
+			rc = CLI_EXIT_REJECTED;
+			*next = false;
+		}
+		goto out;
+	}
+	(void)snprintf(path, sizeof(path), "/prpc/KMS.%s?json", method);
+	if (!cli_net_post_json(ssl, c->host, path, body)) {
+		cli_err(c->cmd, "cannot send the request to %s", c->target);
+		goto out;
+	}
+	r = cli_net_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
+	if (r != CVM_OK) {
+		cli_err(c->cmd, "cannot read the answer of %s: %s", c->target, cvm_strerror(r));
+		goto out;
+	}
+	if (status != 200) {
+		cli_err(c->cmd, "%s refused %s (HTTP %d): %.*s", c->target, method, status, (int)reply_len,
+		        (const char *)reply);
+		if (status >= 400 && status < 500) {
+			rc = CLI_EXIT_REJECTED;
+			*next = false;
+		}
+		goto out;
+	}
+	*next = false;
+	(void)fwrite(reply, 1, reply_len, stdout);
+	(void)fputc('\n', stdout);
+	rc = CLI_EXIT_OK;
+out:
+	if (reply != NULL)
+		cvm_freezero(reply, reply_len);
+	cli_net_close(ssl, NULL, fd);
+	ERR_clear_error();
+	return rc;
+}
+
+/* call checks the KMS list in order (as a CVM's kms_urls): the first that
+ * answers decides. */
 static int call(struct kms_client *c, const char *method)
 {
 	struct cvm_ratls_verifier *v = NULL;
 	struct cvm_p256_keypair *kp = NULL;
 	struct cvm_secret *key = NULL;
-	uint8_t *chain = NULL, *reply = NULL;
-	size_t chain_len = 0, reply_len = 0;
-	char path[64], err[256] = "", body[64] = "{}";
+	uint8_t *chain = NULL;
+	size_t chain_len = 0;
+	char err[256] = "", body[64] = "{}";
 	SSL_CTX *ctx = NULL;
-	SSL *ssl = NULL;
-	int fd = -1, r, status = 0, rc;
+	bool next = true;
+	int r, rc;
 
 	rc = cli_ratls_verifier(&c->vo, &v);
 	if (rc != CLI_EXIT_OK)
@@ -192,46 +262,15 @@ static int call(struct kms_client *c, const char *method)
 		cli_err(c->cmd, "cannot make the TLS context: %s", cvm_strerror(r));
 		goto out;
 	}
-	fd = cli_net_dial(c->cmd, c->host, c->port, c->target, "", KMS_TIMEOUT_S);
-	if (fd < 0)
-		goto out;
-	ssl = SSL_new(ctx);
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
-		goto out;
-	if (SSL_connect(ssl) != 1) {
-		const char *pe = cvm_tls_peer_error(ssl);
-
-		cli_err(c->cmd, "TLS with %s failed: %s", c->target,
-		        pe != NULL ? pe
-		                   : "the handshake did not complete (the KMS refused our certificate?)");
-		rc = pe != NULL ? CLI_EXIT_REJECTED : CLI_EXIT_ERROR;
-		goto out;
-	}
-	(void)snprintf(path, sizeof(path), "/prpc/KMS.%s?json", method);
 	if (c->epoch != NULL)
 		(void)snprintf(body, sizeof(body), "{\"epoch\": %s}", c->epoch);
-	if (!cli_net_post_json(ssl, c->host, path, body)) {
-		cli_err(c->cmd, "cannot send the request to %s", c->target);
-		goto out;
+	for (size_t i = 0; i < c->target_count && next; i++) {
+		rc = ask(c, ctx, c->targets[i], method, body, &next);
+		if (next && i + 1 < c->target_count)
+			cli_err(c->cmd, "trying the next KMS, %s", c->targets[i + 1]);
 	}
-	r = cli_net_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
-	if (r != CVM_OK) {
-		cli_err(c->cmd, "cannot read the answer of %s: %s", c->target, cvm_strerror(r));
-		goto out;
-	}
-	if (status != 200) {
-		cli_err(c->cmd, "%s refused %s (HTTP %d): %.*s", c->target, method, status, (int)reply_len,
-		        (const char *)reply);
-		rc = status >= 400 && status < 500 ? CLI_EXIT_REJECTED : CLI_EXIT_ERROR;
-		goto out;
-	}
-	(void)fwrite(reply, 1, reply_len, stdout);
-	(void)fputc('\n', stdout);
-	rc = CLI_EXIT_OK;
 out:
-	if (reply != NULL)
-		cvm_freezero(reply, reply_len);
-	cli_net_close(ssl, ctx, fd);
+	SSL_CTX_free(ctx);
 	free(chain);
 	cvm_p256_keypair_free(kp);
 	cvm_secret_free(key);

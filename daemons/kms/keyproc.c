@@ -223,6 +223,51 @@ static int op_rpc_cert(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 	return cvm_wr_finish(&w, resp, resp_len);
 }
 
+static int op_kms_keys(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_wr w;
+	int rc = CVM_OK;
+
+	if (!cvm_rd_empty(r))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "kms keys: trailing bytes");
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	cvm_wr_u32le(&w, (uint32_t)st->count);
+	for (size_t i = 0; i < st->count && rc == CVM_OK; i++) {
+		const struct cvm_kms_roots *roots = st->roots[i];
+		const struct cvm_secret *k256 = NULL;
+		struct cvm_secret *ca_key = NULL, *tkey = NULL;
+		const char *ca_cert = cvm_kms_roots_ca_cert(roots);
+		char *tcert = NULL;
+
+		rc = cvm_kms_roots_ca_key_pem(roots, &ca_key);
+		if (rc == CVM_OK)
+			rc = cvm_kms_roots_k256_secret(roots, &k256);
+		if (rc == CVM_OK && ca_cert == NULL)
+			rc = CVM_E_NOT_FOUND;
+		if (rc == CVM_OK && cvm_kms_roots_has(roots, CVM_KMS_ROOT_TMP_CA_KEY) &&
+		    cvm_kms_roots_has(roots, CVM_KMS_ROOT_TMP_CA_CERT))
+			rc = cvm_kms_roots_tmp_ca(roots, &tcert, &tkey);
+		if (rc == CVM_OK) {
+			cvm_wr_u32le(&w, cvm_kms_roots_epoch(roots));
+			wr_blob(&w, ca_key->p, ca_key->len);
+			wr_blob(&w, ca_cert, strlen(ca_cert));
+			cvm_wr_bytes(&w, k256->p, CVM_K256_SECKEY_LEN);
+			wr_blob(&w, tkey != NULL ? tkey->p : NULL, tkey != NULL ? tkey->len : 0);
+			wr_blob(&w, tcert, tcert != NULL ? strlen(tcert) : 0);
+		}
+		cvm_secret_free(ca_key);
+		cvm_secret_free(tkey);
+		free(tcert);
+	}
+	if (rc != CVM_OK) {
+		cvm_wr_cleanup(&w);
+		return error_answer(rc, resp, resp_len, "kms keys: epoch roots incomplete: %s",
+		                    cvm_strerror(rc));
+	}
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
 int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp, size_t *resp_len)
 {
 	struct cvm_rd r;
@@ -240,6 +285,8 @@ int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **res
 		return op_app_keys(st, &r, resp, resp_len);
 	case KP_RPC_CERT:
 		return op_rpc_cert(st, &r, resp, resp_len);
+	case KP_KMS_KEYS:
+		return op_kms_keys(st, &r, resp, resp_len);
 	default:
 		return error_answer(CVM_E_FORMAT, resp, resp_len, "unknown request %u", (unsigned)op);
 	}
@@ -594,5 +641,79 @@ int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm_secret *key_pe
 		rc = CVM_E_NOMEM;
 	}
 	call_done();
+	return rc;
+}
+
+void kp_kms_keys_cleanup(struct kp_kms_keys *k)
+{
+	for (size_t i = 0; i < k->count; i++) {
+		cvm_secret_free(k->e[i].ca_key_pem);
+		cvm_secret_free(k->e[i].k256);
+		cvm_secret_free(k->e[i].tmp_ca_key_pem);
+		free(k->e[i].ca_cert_pem);
+		free(k->e[i].tmp_ca_cert_pem);
+	}
+	memset(k, 0, sizeof(*k));
+}
+
+static struct cvm_secret *secret_of(const uint8_t *p, size_t n)
+{
+	struct cvm_secret *s = cvm_secret_new(n);
+
+	if (s != NULL && n > 0)
+		memcpy(s->p, p, n);
+	return s;
+}
+
+int kms_keyproc_kms_keys(struct kms_keyproc *kp, struct kp_kms_keys *out, char *err, size_t err_len)
+{
+	struct cvm_wr w;
+	struct cvm_rd r;
+	uint32_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	cvm_wr_init(&w, 16);
+	cvm_wr_u8(&w, KP_KMS_KEYS);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	if (!cvm_rd_u32le(&r, &n) || n == 0 || n > KMS_EPOCHS_MAX) {
+		rc = CVM_E_INTERNAL;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct kp_epoch_roots *e = &out->e[i];
+		const uint8_t *ck, *cc, *k256, *tk, *tc;
+		size_t ck_len, cc_len, tk_len, tc_len;
+
+		if (!cvm_rd_u32le(&r, &e->epoch) || !rd_blob(&r, &ck, &ck_len, KP_KEY_PEM_MAX) ||
+		    !rd_blob(&r, &cc, &cc_len, KP_MSG_MAX) || !cvm_rd_bytes(&r, &k256, CVM_K256_SECKEY_LEN) ||
+		    !rd_blob(&r, &tk, &tk_len, KP_KEY_PEM_MAX) || !rd_blob(&r, &tc, &tc_len, KP_MSG_MAX)) {
+			rc = CVM_E_INTERNAL;
+			goto out;
+		}
+		out->count++;
+		e->ca_key_pem = secret_of(ck, ck_len);
+		e->k256 = secret_of(k256, CVM_K256_SECKEY_LEN);
+		e->ca_cert_pem = dup_blob(cc, cc_len);
+		if (tk_len > 0) {
+			e->tmp_ca_key_pem = secret_of(tk, tk_len);
+			e->tmp_ca_cert_pem = dup_blob(tc, tc_len);
+		}
+		if (e->ca_key_pem == NULL || e->k256 == NULL || e->ca_cert_pem == NULL ||
+		    (tk_len > 0 && (e->tmp_ca_key_pem == NULL || e->tmp_ca_cert_pem == NULL))) {
+			rc = CVM_E_NOMEM;
+			goto out;
+		}
+	}
+	if (!cvm_rd_empty(&r))
+		rc = CVM_E_INTERNAL;
+out:
+	if (rc == CVM_E_INTERNAL)
+		(void)snprintf(err, err_len, "the key process's roots answer is malformed");
+	call_done();
+	if (rc != CVM_OK)
+		kp_kms_keys_cleanup(out);
 	return rc;
 }

@@ -38,6 +38,7 @@ enum kp_op {
 	KP_META = 1,     /* -> public metadata (struct kp_meta) */
 	KP_APP_KEYS = 2, /* epoch, app_id, instance_id -> the app keys */
 	KP_RPC_CERT = 3, /* rpc key PEM, domain, VersionedAttestation -> chain PEM */
+	KP_KMS_KEYS = 4, /* -> every loaded epoch's roots, for a node that onboards (GetKmsKey) */
 };
 
 struct kp_config {
@@ -94,6 +95,20 @@ CVM_MUST_CHECK int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm
                                         const char *domain, const uint8_t *va, size_t va_len,
                                         uint64_t lifetime_s, char **chain, char *err, size_t err_len);
 
+/* struct kp_kms_keys is every loaded epoch's roots (GetKmsKey). */
+struct kp_epoch_roots {
+	uint32_t epoch;
+	struct cvm_secret *ca_key_pem, *k256, *tmp_ca_key_pem; /* tmp: NULL when absent */
+	char *ca_cert_pem, *tmp_ca_cert_pem;
+};
+struct kp_kms_keys {
+	size_t count;
+	struct kp_epoch_roots e[KMS_EPOCHS_MAX];
+};
+CVM_MUST_CHECK int kms_keyproc_kms_keys(struct kms_keyproc *kp, struct kp_kms_keys *out, char *err,
+                                        size_t err_len);
+void kp_kms_keys_cleanup(struct kp_kms_keys *k);
+
 /* kp_serve is the key process's loop (keyproc.c); exported for the fuzz
  * target of its request decoder: kp_handle answers one request message. */
 struct kp_state;
@@ -126,6 +141,12 @@ struct kms {
 struct cvm_http_req;
 struct cvm_http_resp;
 void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+
+/* kms_onboard fetches the roots of the running node `from` (HOST:PORT)
+ * into the empty `root_dir` (onboard.c). */
+CVM_MUST_CHECK int kms_onboard(const char *from, const char *root_dir, const char *agent,
+                               const char *identity_key, struct cvm_ratls_verifier *v, char *err,
+                               size_t err_len);
 
 /* kms_self_attest asks the local guest agent at `agent` (unix:/path) for a
  * VersionedAttestation over `report_data` (POST /Attest). */

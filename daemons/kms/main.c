@@ -24,6 +24,7 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
+#include <cvmkit/kdf.h>
 #include <cvmkit/kms.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/ratls.h>
@@ -54,6 +55,7 @@ struct settings {
 	char listen[KMS_STR_MAX];
 	char port_file[KMS_STR_MAX];
 	char agent[KMS_STR_MAX];
+	char identity_key[KMS_STR_MAX];
 	char collateral[KMS_STR_MAX];
 	char intel_root[KMS_STR_MAX];
 	char amd_root[KMS_STR_MAX];
@@ -106,6 +108,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    NUM("rpc", "max_connections", max_connections, 1, CVM_HTTPD_CONNECTIONS_MAX),
 	    NUM("rpc", "max_connections_per_peer", max_connections_per_peer, 1, CVM_HTTPD_CONNECTIONS_MAX),
 	    KEY("attestation", "agent", CVM_CONF_STR, agent),
+	    KEY("attestation", "identity_key", CVM_CONF_STR, identity_key),
 	    KEY("attestation", "allow_no_self_attestation", CVM_CONF_BOOL, allow_no_self_attestation),
 	    KEY("attestation", "collateral", CVM_CONF_STR, collateral),
 	    KEY("attestation", "intel_root", CVM_CONF_STR, intel_root),
@@ -415,6 +418,23 @@ out:
 	return rc;
 }
 
+static int onboard(const struct settings *s, const char *from)
+{
+	struct cvm_ratls_verifier *v = NULL;
+	char err[512] = "";
+	int r = make_client_verifier(s, &v, err, sizeof(err));
+
+	if (r == CVM_OK)
+		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, err, sizeof(err));
+	cvm_ratls_verifier_free(v);
+	if (r != CVM_OK) {
+		(void)fprintf(stderr, PROG " onboard: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
+		return r == CVM_E_POLICY ? 3 : 1;
+	}
+	(void)printf("onboarded from %s into %s\n", from, s->root_dir);
+	return 0;
+}
+
 static int bootstrap(const struct settings *s)
 {
 	char err[512] = "";
@@ -431,20 +451,25 @@ static int bootstrap(const struct settings *s)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},    {"port-file", required_argument, NULL, 'p'},
-	    {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"port-file", required_argument, NULL, 'p'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"from", required_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct settings s;
 	enum cvm_log_level level;
-	const char *port_file = NULL, *log_level = NULL;
+	const char *port_file = NULL, *log_level = NULL, *from = NULL;
 	char err[512] = "";
-	bool is_bootstrap = false;
+	bool is_bootstrap = false, is_onboard = false;
 	int opt, rc;
 
 	defaults(&s);
-	if (argc > 1 && strcmp(argv[1], "bootstrap") == 0) {
-		is_bootstrap = true;
+	if (argc > 1 && (strcmp(argv[1], "bootstrap") == 0 || strcmp(argv[1], "onboard") == 0)) {
+		is_bootstrap = strcmp(argv[1], "bootstrap") == 0;
+		is_onboard = !is_bootstrap;
 		argv++;
 		argc--;
 	}
@@ -459,6 +484,9 @@ int main(int argc, char **argv)
 		case 'l':
 			log_level = optarg;
 			break;
+		case 'f':
+			from = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -470,7 +498,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (is_onboard != (from != NULL))) {
 		usage(stderr);
 		return 2;
 	}
@@ -493,9 +521,11 @@ int main(int argc, char **argv)
 	}
 	if (is_bootstrap)
 		return bootstrap(&s);
+	/* jansson's strings carry keys (GetAppKey, GetKmsKey): wiped when freed */
+	cvm_kdf_json_wipe_on_free();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
-	rc = serve(&s);
+	rc = is_onboard ? onboard(&s, from) : serve(&s);
 	curl_global_cleanup();
 	return rc;
 }

@@ -331,10 +331,137 @@ out:
 	return r;
 }
 
+static json_t *pem_secret(const struct cvm_secret *s)
+{
+	return s != NULL ? json_stringn((const char *)s->p, s->len) : json_string("");
+}
+
+/* m_get_kms_key hands every readable epoch's roots to another KMS node
+ * (spec §3.6): only over mutual RA-TLS, only to a node the KMS policy
+ * allows. dstack's fields (temp_ca_key, keys[{ca_key, k256_key}] of the
+ * current epoch) come first; cvmkit's nodes read "roots" and "epochs". */
+static int m_get_kms_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	struct cvm_ratls_info *info = NULL;
+	struct app_ident id;
+	struct kp_kms_keys keys;
+	char err[256] = "", kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
+	json_t *o = NULL, *arr = NULL, *roots = NULL, *ep = NULL;
+	const struct kp_epoch_roots *cur = NULL;
+	int r;
+
+	memset(&keys, 0, sizeof(keys));
+	r = attested_client(k, c, &info, &id);
+	if (r == CVM_OK && !k->dev_auth)
+		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this KMS node");
+	if (r != CVM_OK) {
+		cvm_daemon_log_limited(CVM_LOG_WARN, "kms_key", "node=%s peer=%s decision=denied reason=%s",
+		                       k->node_name, cvm_kv(cvm_http_req_peer(c->http), kv),
+		                       cvm_kv(c->err, kv2));
+		goto out;
+	}
+	r = kms_keyproc_kms_keys(&k->kp, &keys, err, sizeof(err));
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 500, r, "cannot read the roots: %s", err);
+		goto out;
+	}
+	o = json_object();
+	arr = json_array();
+	roots = json_array();
+	r = o != NULL && arr != NULL && roots != NULL ? CVM_OK : CVM_E_NOMEM;
+	for (size_t i = 0; i < keys.count && r == CVM_OK; i++) {
+		const struct kp_epoch_roots *e = &keys.e[i];
+		json_t *x = json_object();
+		char *k256 = cvm_hex_encode_new(e->k256->p, e->k256->len);
+
+		if (e->epoch == k->epochs.current)
+			cur = e;
+		r = x != NULL && k256 != NULL ? CVM_OK : CVM_E_NOMEM;
+		if (r == CVM_OK)
+			r = json_array_append_new(roots, x) == 0 ? CVM_OK : CVM_E_NOMEM;
+		else
+			json_decref(x);
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "epoch", json_integer(e->epoch));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "ca_key", pem_secret(e->ca_key_pem));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "ca_cert", json_string(e->ca_cert_pem));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "k256_key", json_string(k256));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "tmp_ca_key", pem_secret(e->tmp_ca_key_pem));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "tmp_ca_cert",
+			                 json_string(e->tmp_ca_cert_pem != NULL ? e->tmp_ca_cert_pem : ""));
+		if (k256 != NULL)
+			cvm_freezero(k256, strlen(k256));
+	}
+	if (r == CVM_OK && cur == NULL)
+		r = CVM_E_INTERNAL;
+	if (r == CVM_OK) {
+		json_t *x = json_object();
+		char *k256 = cvm_hex_encode_new(cur->k256->p, cur->k256->len);
+
+		r = x != NULL && k256 != NULL && json_array_append_new(arr, x) == 0 ? CVM_OK : CVM_E_NOMEM;
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "ca_key", pem_secret(cur->ca_key_pem));
+		if (r == CVM_OK)
+			r = cvm_json_set(x, "k256_key", json_string(k256));
+		if (k256 != NULL)
+			cvm_freezero(k256, strlen(k256));
+	}
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "temp_ca_key", pem_secret(cur->tmp_ca_key_pem));
+	if (r == CVM_OK) {
+		r = cvm_json_set(o, "keys", arr);
+		arr = NULL;
+	}
+	if (r == CVM_OK) {
+		r = cvm_json_set(o, "roots", roots);
+		roots = NULL;
+	}
+	if (r == CVM_OK) {
+		ep = json_array();
+		r = ep != NULL ? CVM_OK : CVM_E_NOMEM;
+		for (size_t i = 0; i < k->epochs.count && r == CVM_OK; i++) {
+			const struct cvm_kms_epoch *e = &k->epochs.e[i];
+			json_t *x =
+			    json_pack("{s:I, s:s, s:I}", "epoch", (json_int_t)e->epoch, "state",
+			              cvm_kms_epoch_state_name(e->state), "until", (json_int_t)e->until);
+
+			r = x != NULL && json_array_append_new(ep, x) == 0 ? CVM_OK : CVM_E_NOMEM;
+		}
+		if (r == CVM_OK) {
+			r = cvm_json_set(
+			    o, "epochs",
+			    json_pack("{s:I, s:O}", "current", (json_int_t)k->epochs.current, "epochs", ep));
+		}
+	}
+	if (r != CVM_OK) {
+		json_decref(o);
+		o = NULL;
+		r = cvm_rpc_fail(c, 500, r, "cannot make the answer");
+		goto out;
+	}
+	cvm_daemon_log(CVM_LOG_INFO, "kms_key", "node=%s peer=%s decision=allowed epochs=%zu", k->node_name,
+	               cvm_kv(cvm_http_req_peer(c->http), kv), keys.count);
+	*out = o;
+out:
+	json_decref(ep);
+	json_decref(arr);
+	json_decref(roots);
+	kp_kms_keys_cleanup(&keys);
+	cvm_ratls_info_free(info);
+	return r;
+}
+
 static const struct cvm_rpc_method kms_methods[] = {
     {"GetMeta", m_get_meta},
     {"GetTempCaCert", m_get_temp_ca_cert},
     {"GetAppKey", m_get_app_key},
+    {"GetKmsKey", m_get_kms_key},
 };
 
 static const struct cvm_rpc_mount kms_mounts[] = {

@@ -289,4 +289,36 @@ CVM_API CVM_MUST_CHECK int cvm_kms_rotate(const char *dir, int64_t now, int64_t 
  * not in the table is CVM_E_NOT_FOUND. */
 CVM_API CVM_MUST_CHECK int cvm_kms_revoke_epoch(const char *dir, uint32_t epoch, char *err, size_t err_len);
 
+/* ---- replication (GetKmsKey, onboarding) ----------------------------------- */
+
+/* cvm_kms_roots_ca_key_pem writes the root CA key as PKCS#8 PEM into a new
+ * secret: what a KMS hands to a new node it has verified and authorized
+ * (GetKmsKey). Returns 0, CVM_E_INVAL (absent), CVM_E_NOMEM, CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_ca_key_pem(const struct cvm_kms_roots *r, struct cvm_secret **out);
+
+/* struct cvm_kms_root_files is one epoch's roots as a node receives them
+ * when it onboards; every pointer is borrowed. */
+struct cvm_kms_root_files {
+	uint32_t epoch;
+	const uint8_t *ca_key_pem; /* PKCS#8 PEM */
+	size_t ca_key_pem_len;
+	const char *ca_cert_pem;       /* NUL-terminated */
+	const uint8_t *k256;           /* CVM_K256_SECKEY_LEN bytes */
+	const uint8_t *tmp_ca_key_pem; /* both temp CA fields, or neither */
+	size_t tmp_ca_key_pem_len;
+	const char *tmp_ca_cert_pem;
+};
+
+/* cvm_kms_roots_import writes `f` as DIR/epoch-<N>/ (keys mode 0600, as
+ * cvm_kms_bootstrap does) and loads the result back to check it (the key is
+ * the certificate's, the k256 secret is valid). An existing epoch folder is
+ * CVM_E_POLICY: roots are never overwritten. Returns 0 or the errors of
+ * cvm_kms_bootstrap and cvm_kms_roots_load. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f,
+                                                char *err, size_t err_len);
+/* cvm_kms_epochs_save checks the table (as cvm_kms_epochs_load does) and
+ * writes DIR/epochs.json, mode 0600, atomically. */
+CVM_API CVM_MUST_CHECK int cvm_kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err,
+                                               size_t err_len);
+
 #endif

@@ -304,3 +304,86 @@ int cvm_kms_roots_k256_secret(const struct cvm_kms_roots *r, const struct cvm_se
 	*out = r->k256_key;
 	return CVM_OK;
 }
+
+int cvm_kms_roots_ca_key_pem(const struct cvm_kms_roots *r, struct cvm_secret **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (r == NULL || out == NULL || !r->has[CVM_KMS_ROOT_CA_KEY])
+		return CVM_E_INVAL;
+	return cvm_p256_keypair_pkcs8_pem(r->ca_key, out);
+}
+
+int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, char *err, size_t err_len)
+{
+	struct cvm_kms_roots *check = NULL;
+	char sub[32], path[4096];
+	int dfd = -1, top = -1, r;
+
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (dir == NULL || f == NULL || f->epoch > CVM_KMS_EPOCH_MAX || f->ca_key_pem == NULL ||
+	    f->ca_cert_pem == NULL || f->k256 == NULL ||
+	    (f->tmp_ca_key_pem == NULL) != (f->tmp_ca_cert_pem == NULL))
+		return CVM_E_INVAL;
+	(void)snprintf(sub, sizeof(sub), "epoch-%u", (unsigned)f->epoch);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, sub) >= sizeof(path))
+		return CVM_E_TOO_LARGE;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		bfail(err, err_len, "cannot make the root directory %s: %s", dir, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0) {
+		bfail(err, err_len, "cannot open the root directory %s: %s", dir, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	if (mkdirat(top, sub, 0700) != 0) {
+		bfail(err, err_len, "cannot make %s: %s (roots are never overwritten)", path,
+		      strerror(errno));
+		r = errno == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
+		goto out;
+	}
+	dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		bfail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+		r = CVM_E_SYSTEM;
+		goto out;
+	}
+	r = write_key(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, f->ca_key_pem, f->ca_key_pem_len, err, err_len);
+	if (r == CVM_OK)
+		r = write_cert(dfd, path, CVM_KMS_FILE_ROOT_CA_CERT, f->ca_cert_pem, err, err_len);
+	if (r == CVM_OK)
+		r = write_key(dfd, path, CVM_KMS_FILE_ROOT_K256_KEY, f->k256, CVM_K256_SECKEY_LEN, err,
+		              err_len);
+	if (r == CVM_OK && f->tmp_ca_key_pem != NULL)
+		r = write_key(dfd, path, CVM_KMS_FILE_TMP_CA_KEY, f->tmp_ca_key_pem, f->tmp_ca_key_pem_len,
+		              err, err_len);
+	if (r == CVM_OK && f->tmp_ca_cert_pem != NULL)
+		r = write_cert(dfd, path, CVM_KMS_FILE_TMP_CA_CERT, f->tmp_ca_cert_pem, err, err_len);
+	if (r == CVM_OK && fsync(dfd) != 0) {
+		bfail(err, err_len, "cannot sync %s: %s", path, strerror(errno));
+		r = CVM_E_SYSTEM;
+	}
+	/* What was written must load as roots: pairs that match, a valid k256. */
+	if (r == CVM_OK)
+		r = cvm_kms_roots_load(dir, f->epoch, &check, err, err_len);
+	if (r == CVM_OK && (!cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_KEY) ||
+	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_CERT) ||
+	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_K256_KEY))) {
+		bfail(err, err_len, "%s: the imported roots do not load", path);
+		r = CVM_E_FORMAT;
+	}
+	cvm_kms_roots_free(check);
+out:
+	if (dfd >= 0)
+		(void)close(dfd);
+	if (top >= 0)
+		(void)close(top);
+	return r;
+}
+
+int cvm_kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err, size_t err_len)
+{
+	return kms_epochs_save(dir, t, err, err_len);
+}

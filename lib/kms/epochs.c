@@ -177,8 +177,10 @@ out:
 	return r;
 }
 
-static int save(const char *dir, const struct cvm_kms_epochs *t, char *err, size_t err_len)
+int kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err, size_t err_len)
 {
+	if (check_table(t, err, err_len) != CVM_OK)
+		return CVM_E_FORMAT;
 	char path[4096];
 	json_t *root = json_object(), *arr = json_array();
 	char *text = NULL;
@@ -250,7 +252,7 @@ int cvm_kms_rotate(const char *dir, int64_t now, int64_t grace_s, uint32_t *new_
 	t.e[t.count].until = 0;
 	t.count++;
 	t.current = next;
-	r = save(dir, &t, err, err_len);
+	r = kms_epochs_save(dir, &t, err, err_len);
 	if (r == CVM_OK && new_epoch != NULL)
 		*new_epoch = next;
 	return r;
@@ -283,7 +285,7 @@ int cvm_kms_revoke_epoch(const char *dir, uint32_t epoch, char *err, size_t err_
 		       CVM_E_POLICY;
 	e->state = CVM_KMS_EPOCH_REVOKED;
 	e->until = 0;
-	return save(dir, &t, err, err_len);
+	return kms_epochs_save(dir, &t, err, err_len);
 }
 
 bool cvm_kms_epoch_readable(const struct cvm_kms_epochs *t, uint32_t epoch, int64_t now)

@@ -23,4 +23,7 @@ struct cvm_kms_roots {
 	struct cvm_cert **rpc_cert;
 };
 
+/* kms_epochs_save checks and writes DIR/epochs.json (mode 0600). */
+int kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err, size_t err_len);
+
 #endif

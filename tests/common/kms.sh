@@ -31,15 +31,22 @@ kms_wait() {
 	return 1
 }
 
-# kms_cvm NAME COMPOSE_JSON: a simulated CVM in $tmp/NAME: `cvm sim init`,
-# then cvm-agentd with that app-compose, its dstack socket NAME/dstack.sock,
+# kms_cvm NAME COMPOSE_JSON [PLATFORM]: a simulated CVM in $tmp/NAME: a new
+# simulated platform (`cvm sim init`), or with PLATFORM another CVM on the
+# platform of the CVM PLATFORM (the same mock PKI and MRTD, its own RTMRs:
+# one collateral set verifies both), then cvm-agentd with that app-compose, its dstack socket NAME/dstack.sock,
 # its identity key NAME/identity.pem and its TLS listener (port in
 # NAME/tls.port); NAME/chain.pem is the listener's RA-TLS certificate (the
 # agent's identity, which the agent records in RTMR3 as cvmkit.agent-key).
 kms_cvm() {
 	local d="$tmp/$1"
 	mkdir -p "$d"
-	"$bin/cvm" sim init "$d/sim" >/dev/null
+	if [ -n "${3:-}" ]; then
+		cp -a "$tmp/$3/sim.pristine" "$d/sim"
+	else
+		"$bin/cvm" sim init "$d/sim" >/dev/null
+	fi
+	cp -a "$d/sim" "$d/sim.pristine"
 	printf '%s' "$2" >"$d/app-compose.json"
 	"$bin/cvm-agentd" --simulator "$d/sim" --listen "unix:$d/dstack.sock" --tappd "unix:$d/tappd.sock" \
 		--app-compose "$d/app-compose.json" --runtime-log "$d/runtime.log" --identity-key "$d/identity.pem" \
@@ -71,12 +78,12 @@ kms_roots_of() {
 	echo "--collateral $s --root $s/tdx/intel_sgx_root_ca.der --root $s/snp/ark.pem"
 }
 
-# kms_node NAME CVM CLIENTS [EXTRA_CONFIG]: cvm-kmsd in $tmp/NAME, running in
-# the simulated CVM CVM (whose agent attests its TLS key), accepting the
-# evidence of the simulated CVM CLIENTS; roots in $tmp/NAME/roots (made
-# with `cvm-kmsd bootstrap` when missing); port in $tmp/NAME/port. EXTRA is
-# appended to the config file (INI sections).
-kms_node() {
+# kms_conf NAME CVM CLIENTS [EXTRA_CONFIG]: the config of cvm-kmsd in
+# $tmp/NAME ($tmp/NAME/kmsd.conf), running in the simulated CVM CVM (whose
+# agent attests its TLS key, and whose identity key it presents when it
+# onboards), accepting the evidence of the platform of the simulated CVM
+# CLIENTS; roots in $tmp/NAME/roots. EXTRA is appended (INI sections).
+kms_conf() {
 	local d="$tmp/$1" c="$tmp/$3/sim/collateral"
 	mkdir -p "$d"
 	cat >"$d/kmsd.conf" <<EOF
@@ -88,21 +95,40 @@ domain = localhost
 listen = 127.0.0.1:0
 [attestation]
 agent = unix:$tmp/$2/dstack.sock
+identity_key = $tmp/$2/identity.pem
 collateral = $c
 intel_root = $c/tdx/intel_sgx_root_ca.der
 amd_root = $c/snp/ark.pem
 allow_simulated = true
 ${4:-}
 EOF
-	if [ ! -d "$d/roots" ]; then
+}
+
+# kms_start NAME: bootstrap $tmp/NAME's roots when it has none (unless
+# KMS_NO_BOOTSTRAP is set), start it; its port is in $tmp/NAME/port, its
+# pid in KMS_PID[NAME].
+kms_start() {
+	local d="$tmp/$1"
+	if [ ! -d "$d/roots" ] && [ -z "${KMS_NO_BOOTSTRAP:-}" ]; then
 		"$bin/cvm-kmsd" bootstrap -c "$d/kmsd.conf" >"$d/bootstrap.log" 2>&1 || {
 			echo "FAIL: bootstrap of $1: $(cat "$d/bootstrap.log")" >&2
 			return 1
 		}
 	fi
 	rm -f "$d/port"
-	"$bin/cvm-kmsd" -c "$d/kmsd.conf" --port-file "$d/port" >"$d/kmsd.log" 2>&1 &
+	"$bin/cvm-kmsd" -c "$d/kmsd.conf" --port-file "$d/port" >>"$d/kmsd.log" 2>&1 &
 	KMS_PIDS+=("$!")
 	KMS_PID[$1]=$!
 	kms_wait "$d/port" "cvm-kmsd $1" "$!" "$d/kmsd.log"
+}
+
+# kms_stop NAME: stop the node NAME.
+kms_stop() {
+	kill -TERM "${KMS_PID[$1]}" 2>/dev/null || true
+	wait "${KMS_PID[$1]}" 2>/dev/null || true
+}
+
+# kms_node NAME CVM CLIENTS [EXTRA_CONFIG]: kms_conf, then kms_start.
+kms_node() {
+	kms_conf "$@" && kms_start "$1"
 }

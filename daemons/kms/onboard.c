@@ -1,0 +1,354 @@
+/* `cvm-kmsd onboard --from HOST:PORT`: a new node gets the roots of a
+ * running one (spec §3.6), over mutual RA-TLS: it presents the RA-TLS
+ * certificate of its guest agent's identity key (the key the agent recorded
+ * in RTMR3, which the source requires of a cvmkit guest), checks the
+ * source's own RA-TLS certificate with the same verifier it serves with,
+ * asks KMS.GetKmsKey and writes every epoch it receives with its epoch
+ * table. The source decides whether this node may have the roots (its KMS
+ * policy); a node that already has roots refuses to onboard. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/file.h>
+#include <cvmkit/kms.h>
+#include <cvmkit/ratls.h>
+#include <cvmkit/tls.h>
+
+#include "daemon.h"
+#include "kms.h"
+
+#define OB_TIMEOUT_S 30
+#define OB_REPLY_MAX ((size_t)4 * 1024 * 1024)
+#define OB_KEY_MAX ((size_t)16 * 1024)
+
+/* dial connects to HOST:PORT with socket timeouts. */
+static int dial(const char *target, char *err, size_t err_len)
+{
+	char host[256], port[8];
+	const char *colon = strrchr(target, ':');
+	struct addrinfo hints, *res = NULL, *ai;
+	struct timeval tv = {OB_TIMEOUT_S, 0};
+	int fd = -1;
+
+	if (colon == NULL || (size_t)(colon - target) >= sizeof(host) || strlen(colon + 1) >= sizeof(port) ||
+	    colon == target) {
+		(void)snprintf(err, err_len, "'%s' is not HOST:PORT", target);
+		return -1;
+	}
+	memcpy(host, target, (size_t)(colon - target));
+	host[colon - target] = '\0';
+	(void)snprintf(port, sizeof(port), "%s", colon + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		(void)snprintf(err, err_len, "cannot resolve %s", host);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		(void)close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		(void)snprintf(err, err_len, "cannot connect to %s: %s", target, strerror(errno));
+	return fd;
+}
+
+/* identity_cert makes the RA-TLS certificate of the agent's identity key,
+ * with evidence from the agent over its binding. */
+static int identity_cert(const char *agent, const char *key_path, struct cvm_p256_keypair **kp, char **pem,
+                         char *err, size_t err_len)
+{
+	struct cvm_ratls_make_opts o;
+	struct cvm_ratls_evidence ev;
+	struct cvm_secret *kpem = NULL;
+	struct cvm_va *va = NULL;
+	uint8_t rd[64], *vab = NULL;
+	size_t va_len = 0, pem_len = 0;
+	char why[256] = "";
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	*kp = NULL;
+	*pem = NULL;
+	r = cvm_file_read_key(AT_FDCWD, key_path, OB_KEY_MAX, &kpem, why, sizeof(why));
+	if (r == CVM_OK)
+		r = cvm_p256_keypair_from_pem((const char *)kpem->p, kpem->len, kp);
+	cvm_secret_free(kpem);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "[attestation] identity_key %s: %s", key_path,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		return r;
+	}
+	r = cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, *kp, NULL, rd);
+	if (r == CVM_OK)
+		r = kms_self_attest(agent, rd, &vab, &va_len, err, err_len);
+	if (r == CVM_OK && (r = cvm_va_decode(vab, va_len, &va, why, sizeof(why))) != CVM_OK)
+		(void)snprintf(err, err_len, "the agent's attestation does not decode: %s", why);
+	if (r != CVM_OK)
+		goto out;
+	memset(&ev, 0, sizeof(ev));
+	ev.tee = va->tee;
+	ev.quote = va->quote;
+	ev.quote_len = va->quote_len;
+	ev.events = va->events;
+	ev.event_count = va->event_count;
+	ev.config = va->config;
+	memset(&o, 0, sizeof(o));
+	o.profile = CVM_RATLS_PROFILE_DSTACK;
+	o.common_name = "cvm-kmsd onboarding";
+	o.not_before = now - 60;
+	o.not_after = now + 3600;
+	o.client_auth = true;
+	o.legacy_tdx = va->tee == CVM_RATLS_TEE_TDX;
+	r = cvm_ratls_make(&o, *kp, &ev, NULL, NULL, pem, &pem_len);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the onboarding certificate: %s", cvm_strerror(r));
+out:
+	cvm_va_free(va);
+	free(vab);
+	if (r != CVM_OK) {
+		cvm_p256_keypair_free(*kp);
+		*kp = NULL;
+	}
+	return r;
+}
+
+/* fetch_kms_keys runs GetKmsKey against `from`; *body is the JSON answer
+ * (wiped and freed by the caller). */
+static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, const char *cert,
+                          const struct cvm_p256_keypair *kp, char **body, size_t *body_len, char *err,
+                          size_t err_len)
+{
+	static const char req[] = "POST /prpc/KMS.GetKmsKey?json HTTP/1.1\r\nHost: kms\r\nContent-Type: "
+	                          "application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	char *buf = NULL, *hend;
+	size_t len = 0;
+	int fd = -1, r, status;
+
+	*body = NULL;
+	*body_len = 0;
+	r = cvm_tls_client_ctx_new(v, cert, kp, &ctx);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
+		return r;
+	}
+	r = CVM_E_UPSTREAM;
+	fd = dial(from, err, err_len);
+	if (fd < 0)
+		goto out;
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto out;
+	if (SSL_connect(ssl) != 1) {
+		const char *pe = cvm_tls_peer_error(ssl);
+
+		(void)snprintf(
+		    err, err_len, "TLS with %s failed: %s", from,
+		    pe != NULL ? pe : "the handshake did not complete (it refused this node's certificate?)");
+		r = pe != NULL ? CVM_E_POLICY : CVM_E_UPSTREAM;
+		goto out;
+	}
+	if (SSL_write(ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1) {
+		(void)snprintf(err, err_len, "cannot send GetKmsKey to %s", from);
+		goto out;
+	}
+	buf = malloc(OB_REPLY_MAX + 1);
+	if (buf == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	for (;;) {
+		int n = SSL_read(ssl, buf + len, (int)(OB_REPLY_MAX - len));
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == OB_REPLY_MAX) {
+			(void)snprintf(err, err_len, "the answer of %s is over %zu bytes", from,
+			               OB_REPLY_MAX);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	hend = strstr(buf, "\r\n\r\n");
+	if (len < 12 || memcmp(buf, "HTTP/1.1 ", 9) != 0 || hend == NULL) {
+		(void)snprintf(err, err_len, "%s did not answer HTTP", from);
+		goto out;
+	}
+	status = atoi(buf + 9);
+	if (status != 200) {
+		(void)snprintf(err, err_len, "%s refused GetKmsKey (HTTP %d): %.300s", from, status,
+		               hend + 4);
+		r = status == 401 || status == 403 ? CVM_E_POLICY : CVM_E_UPSTREAM;
+		goto out;
+	}
+	*body_len = len - (size_t)(hend + 4 - buf);
+	*body = malloc(*body_len + 1);
+	if (*body == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	memcpy(*body, hend + 4, *body_len);
+	(*body)[*body_len] = '\0';
+	r = CVM_OK;
+out:
+	if (buf != NULL)
+		cvm_freezero(buf, OB_REPLY_MAX + 1);
+	if (ssl != NULL) {
+		(void)SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		(void)close(fd);
+	ERR_clear_error();
+	return r;
+}
+
+/* import writes every epoch of the answer and the epoch table. */
+static int import(const char *root_dir, const char *body, size_t body_len, size_t *count, char *err,
+                  size_t err_len)
+{
+	struct cvm_kms_epochs t;
+	json_error_t jerr;
+	json_t *o, *roots, *ep, *x;
+	uint8_t k256[CVM_K256_SECKEY_LEN];
+	size_t i;
+	int r = CVM_E_FORMAT;
+
+	*count = 0;
+	memset(&t, 0, sizeof(t));
+	o = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &jerr);
+	roots = json_object_get(o, "roots");
+	ep = json_object_get(o, "epochs");
+	if (!json_is_array(roots) || json_array_size(roots) == 0 || json_array_size(roots) > KMS_EPOCHS_MAX ||
+	    !json_is_object(ep) || !json_is_integer(json_object_get(ep, "current")) ||
+	    !json_is_array(json_object_get(ep, "epochs")) ||
+	    json_array_size(json_object_get(ep, "epochs")) > CVM_KMS_EPOCHS_MAX) {
+		(void)snprintf(err, err_len,
+		               "the answer has no cvmkit roots and epoch table (a dstack KMS? "
+		               "onboarding from dstack is not supported)");
+		goto out;
+	}
+	t.current = (uint32_t)json_integer_value(json_object_get(ep, "current"));
+	json_array_foreach(json_object_get(ep, "epochs"), i, x)
+	{
+		const char *st = json_string_value(json_object_get(x, "state"));
+		json_int_t n = json_integer_value(json_object_get(x, "epoch"));
+
+		if (st == NULL || n < 0 || n > CVM_KMS_EPOCH_MAX) {
+			(void)snprintf(err, err_len, "the answer's epoch table is malformed");
+			goto out;
+		}
+		t.e[t.count].epoch = (uint32_t)n;
+		t.e[t.count].until = (int64_t)json_integer_value(json_object_get(x, "until"));
+		t.e[t.count].state = strcmp(st, "current") == 0 ? CVM_KMS_EPOCH_CURRENT
+		                     : strcmp(st, "grace") == 0 ? CVM_KMS_EPOCH_GRACE
+		                                                : CVM_KMS_EPOCH_REVOKED;
+		t.count++;
+	}
+	json_array_foreach(roots, i, x)
+	{
+		struct cvm_kms_root_files f;
+		const char *ck = json_string_value(json_object_get(x, "ca_key")),
+		           *cc = json_string_value(json_object_get(x, "ca_cert")),
+		           *kk = json_string_value(json_object_get(x, "k256_key")),
+		           *tk = json_string_value(json_object_get(x, "tmp_ca_key")),
+		           *tc = json_string_value(json_object_get(x, "tmp_ca_cert"));
+		json_int_t n = json_integer_value(json_object_get(x, "epoch"));
+
+		if (ck == NULL || cc == NULL || kk == NULL || tk == NULL || tc == NULL || n < 0 ||
+		    n > CVM_KMS_EPOCH_MAX || strlen(kk) != 2 * CVM_K256_SECKEY_LEN ||
+		    cvm_hex_decode_exact(kk, strlen(kk), k256, sizeof(k256)) != CVM_OK) {
+			(void)snprintf(err, err_len, "root %zu of the answer is malformed", i);
+			goto out;
+		}
+		memset(&f, 0, sizeof(f));
+		f.epoch = (uint32_t)n;
+		f.ca_key_pem = (const uint8_t *)ck;
+		f.ca_key_pem_len = strlen(ck);
+		f.ca_cert_pem = cc;
+		f.k256 = k256;
+		if (tk[0] != '\0' && tc[0] != '\0') {
+			f.tmp_ca_key_pem = (const uint8_t *)tk;
+			f.tmp_ca_key_pem_len = strlen(tk);
+			f.tmp_ca_cert_pem = tc;
+		}
+		r = cvm_kms_roots_import(root_dir, &f, err, err_len);
+		cvm_wipe(k256, sizeof(k256));
+		if (r != CVM_OK)
+			goto out;
+		(*count)++;
+	}
+	r = cvm_kms_epochs_save(root_dir, &t, err, err_len);
+out:
+	cvm_wipe(k256, sizeof(k256));
+	json_decref(o);
+	return r;
+}
+
+int kms_onboard(const char *from, const char *root_dir, const char *agent, const char *identity_key,
+                struct cvm_ratls_verifier *v, char *err, size_t err_len)
+{
+	struct cvm_kms_roots *existing = NULL;
+	struct cvm_kms_epochs t;
+	struct cvm_p256_keypair *kp = NULL;
+	char *cert = NULL, *body = NULL;
+	size_t body_len = 0, count = 0;
+	int r;
+
+	/* Never onboard over roots: a node has one set. */
+	if (cvm_kms_epochs_load(root_dir, &t, err, err_len) == CVM_OK &&
+	    cvm_kms_roots_load(root_dir, t.current, &existing, err, err_len) == CVM_OK &&
+	    cvm_kms_roots_has(existing, CVM_KMS_ROOT_CA_KEY)) {
+		cvm_kms_roots_free(existing);
+		(void)snprintf(err, err_len,
+		               "%s already holds roots: a node onboards once, into an empty folder",
+		               root_dir);
+		return CVM_E_POLICY;
+	}
+	cvm_kms_roots_free(existing);
+	err[0] = '\0';
+	if (agent[0] == '\0' || identity_key[0] == '\0') {
+		(void)snprintf(err, err_len,
+		               "onboarding needs [attestation] agent and identity_key: the node presents "
+		               "its agent's identity");
+		return CVM_E_INVAL;
+	}
+	r = identity_cert(agent, identity_key, &kp, &cert, err, err_len);
+	if (r == CVM_OK)
+		r = fetch_kms_keys(from, v, cert, kp, &body, &body_len, err, err_len);
+	if (r == CVM_OK)
+		r = import(root_dir, body, body_len, &count, err, err_len);
+	if (r == CVM_OK)
+		cvm_daemon_log(CVM_LOG_INFO, "onboarded", "from=%s epochs=%zu", from, count);
+	if (body != NULL)
+		cvm_freezero(body, body_len);
+	free(cert);
+	cvm_p256_keypair_free(kp);
+	return r;
+}
