@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +39,9 @@ int cli_net_dial(const char *cmd, const char *host, const char *port, const char
 			continue;
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		/* a request right after the handshake's last flight must not wait
+		 * for that flight's (delayed) acknowledgement: no Nagle */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
 			break;
 		e = errno;

@@ -149,7 +149,7 @@ static int op_app_keys(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 		return error_answer(CVM_E_NOT_FOUND, resp, resp_len, "app keys: epoch %u is not loaded",
 		                    (unsigned)epoch);
 	memset(&k, 0, sizeof(k));
-	rc = cvm_kms_app_keys(roots, app_id, iid, iid_len, epoch, &k);
+	rc = cvm_kms_app_keys_some(roots, app_id, iid, iid_len, epoch, need, &k);
 	if (rc == CVM_OK && (k.present & need) != need)
 		rc = CVM_E_NOT_FOUND;
 	if (rc != CVM_OK) {

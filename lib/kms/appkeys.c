@@ -67,8 +67,8 @@ static int dh_secret(const uint8_t d[CVM_P256_SCALAR_LEN], const uint8_t *info, 
 
 /* from_root_ca derives the disk, env and App CA keys. */
 static int from_root_ca(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM_APP_ID_LEN],
-                        const uint8_t *instance_id, size_t instance_id_len, struct cvm_kms_app_keys *out,
-                        struct cvm_p256_keypair **app_ca)
+                        const uint8_t *instance_id, size_t instance_id_len, bool with_app_ca,
+                        struct cvm_kms_app_keys *out, struct cvm_p256_keypair **app_ca)
 {
 	uint8_t d[CVM_P256_SCALAR_LEN];
 	uint8_t info[CVM_APP_ID_LEN + CVM_INSTANCE_ID_LEN + sizeof(CVM_KDF_LABEL_DISK) - 1];
@@ -98,7 +98,7 @@ static int from_root_ca(const struct cvm_kms_roots *roots, const uint8_t app_id[
 	if (r != CVM_OK)
 		goto out;
 	r = cvm_x25519_pubkey(out->env_crypt_key->p, out->env_crypt_public_key);
-	if (r != CVM_OK)
+	if (r != CVM_OK || !with_app_ca)
 		goto out;
 	memcpy(info + CVM_APP_ID_LEN, CVM_KDF_LABEL_APP_CA, sizeof(CVM_KDF_LABEL_APP_CA) - 1);
 	r = cvm_kdf_derive_p256(d, sizeof(d), info, CVM_APP_ID_LEN + sizeof(CVM_KDF_LABEL_APP_CA) - 1,
@@ -177,7 +177,16 @@ int cvm_kms_app_keys(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM
                      const uint8_t *instance_id, size_t instance_id_len, uint32_t epoch,
                      struct cvm_kms_app_keys *out)
 {
-	struct cvm_p256_keypair *app_ca = NULL;
+	return cvm_kms_app_keys_some(roots, app_id, instance_id, instance_id_len, epoch, CVM_KMS_KEYS_ALL, out);
+}
+
+int cvm_kms_app_keys_some(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM_APP_ID_LEN],
+                          const uint8_t *instance_id, size_t instance_id_len, uint32_t epoch, unsigned want,
+                          struct cvm_kms_app_keys *out)
+{
+	bool app_ca = (want & (CVM_KMS_KEY_APP_CA | CVM_KMS_KEY_APP_CA_CERT)) != 0;
+
+	struct cvm_p256_keypair *ca = NULL;
 	int r = CVM_OK;
 
 	if (out == NULL)
@@ -189,12 +198,12 @@ int cvm_kms_app_keys(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM
 		return CVM_E_INVAL;
 	out->epoch = epoch;
 	if (roots->has[CVM_KMS_ROOT_CA_KEY]) {
-		r = from_root_ca(roots, app_id, instance_id, instance_id_len, out, &app_ca);
+		r = from_root_ca(roots, app_id, instance_id, instance_id_len, app_ca, out, &ca);
 		if (r != CVM_OK)
 			goto out;
-		out->present |= CVM_KMS_KEY_DISK | CVM_KMS_KEY_ENV | CVM_KMS_KEY_APP_CA;
-		if (roots->has[CVM_KMS_ROOT_CA_CERT]) {
-			r = app_ca_cert(roots, app_id, app_ca, &out->app_ca_cert);
+		out->present |= CVM_KMS_KEY_DISK | CVM_KMS_KEY_ENV | (app_ca ? CVM_KMS_KEY_APP_CA : 0);
+		if (app_ca && roots->has[CVM_KMS_ROOT_CA_CERT]) {
+			r = app_ca_cert(roots, app_id, ca, &out->app_ca_cert);
 			if (r != CVM_OK)
 				goto out;
 			out->present |= CVM_KMS_KEY_APP_CA_CERT;
@@ -207,7 +216,7 @@ int cvm_kms_app_keys(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM
 		out->present |= CVM_KMS_KEY_K256;
 	}
 out:
-	cvm_p256_keypair_free(app_ca);
+	cvm_p256_keypair_free(ca);
 	if (r != CVM_OK)
 		cvm_kms_app_keys_cleanup(out);
 	return r;
