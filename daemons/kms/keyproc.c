@@ -37,11 +37,6 @@
 #define KP_KEY_PEM_MAX 4096
 #define KP_LIFETIME_MAX ((uint64_t)366 * 24 * 3600)
 
-struct kp_state {
-	struct cvm_kms_roots *roots[KMS_EPOCHS_MAX];
-	size_t count;
-};
-
 /* ---- encoding ----------------------------------------------------------- */
 
 static void wr_blob(struct cvm_wr *w, const void *p, size_t n)
@@ -294,6 +289,35 @@ int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **res
 
 /* ---- the process ---------------------------------------------------------- */
 
+int kp_state_load(const struct kp_config *c, struct kp_state *st, char *err, size_t err_len)
+{
+	int rc = CVM_OK;
+
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < c->epoch_count && i < KMS_EPOCHS_MAX && rc == CVM_OK; i++) {
+		rc = cvm_kms_roots_load(c->root_dir, c->epochs[i], &st->roots[i], err, err_len);
+		if (rc == CVM_OK)
+			st->count++;
+	}
+	if (rc == CVM_OK && (st->count == 0 || !cvm_kms_roots_has(st->roots[0], CVM_KMS_ROOT_CA_KEY))) {
+		(void)snprintf(err, err_len,
+		               "epoch %u has no root CA key (%s): run `cvm-kmsd bootstrap` or restore the roots",
+		               (unsigned)c->epochs[0],
+		               st->count > 0 ? cvm_kms_roots_path(st->roots[0], CVM_KMS_ROOT_CA_KEY) : c->root_dir);
+		rc = CVM_E_NOT_FOUND;
+	}
+	if (rc != CVM_OK)
+		kp_state_cleanup(st);
+	return rc;
+}
+
+void kp_state_cleanup(struct kp_state *st)
+{
+	for (size_t i = 0; i < st->count; i++)
+		cvm_kms_roots_free(st->roots[i]);
+	memset(st, 0, sizeof(*st));
+}
+
 static void kp_main(const struct kp_config *c, int fd) __attribute__((noreturn));
 static void kp_main(const struct kp_config *c, int fd)
 {
@@ -308,18 +332,7 @@ static void kp_main(const struct kp_config *c, int fd)
 	(void)prctl(PR_SET_NAME, "cvm-kmsd-keys");
 	(void)signal(SIGINT, SIG_IGN); /* the network process decides when to stop */
 	memset(&st, 0, sizeof(st));
-	for (size_t i = 0; i < c->epoch_count && rc == CVM_OK; i++) {
-		rc = cvm_kms_roots_load(c->root_dir, c->epochs[i], &st.roots[i], err, sizeof(err));
-		if (rc == CVM_OK)
-			st.count++;
-	}
-	if (rc == CVM_OK && !cvm_kms_roots_has(st.roots[0], CVM_KMS_ROOT_CA_KEY)) {
-		(void)snprintf(
-		    err, sizeof(err),
-		    "epoch %u has no root CA key (%s): run `cvm-kmsd bootstrap` or restore the roots",
-		    (unsigned)c->epochs[0], cvm_kms_roots_path(st.roots[0], CVM_KMS_ROOT_CA_KEY));
-		rc = CVM_E_NOT_FOUND;
-	}
+	rc = kp_state_load(c, &st, err, sizeof(err));
 	if (rc == CVM_OK && c->user != NULL && c->user[0] != '\0') {
 		rc = cvm_daemon_drop_privileges(c->user);
 		if (rc != CVM_OK)
@@ -361,8 +374,7 @@ static void kp_main(const struct kp_config *c, int fd)
 		cvm_freezero(resp, resp_len);
 		resp = NULL;
 	}
-	for (size_t i = 0; i < st.count; i++)
-		cvm_kms_roots_free(st.roots[i]);
+	kp_state_cleanup(&st);
 	_exit(0);
 }
 

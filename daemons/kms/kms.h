@@ -109,9 +109,14 @@ CVM_MUST_CHECK int kms_keyproc_kms_keys(struct kms_keyproc *kp, struct kp_kms_ke
                                         size_t err_len);
 void kp_kms_keys_cleanup(struct kp_kms_keys *k);
 
-/* kp_serve is the key process's loop (keyproc.c); exported for the fuzz
- * target of its request decoder: kp_handle answers one request message. */
-struct kp_state;
+/* The key process's state, and kp_handle, which answers one request
+ * message: exported for the fuzz target of the request decoder. */
+struct kp_state {
+	struct cvm_kms_roots *roots[KMS_EPOCHS_MAX]; /* roots[0]: the current epoch */
+	size_t count;
+};
+CVM_MUST_CHECK int kp_state_load(const struct kp_config *c, struct kp_state *st, char *err, size_t err_len);
+void kp_state_cleanup(struct kp_state *st);
 CVM_MUST_CHECK int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp,
                              size_t *resp_len);
 
