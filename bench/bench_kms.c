@@ -307,7 +307,8 @@ static int in_process(const struct opts *o)
 	}
 	t = now_s() - t0;
 	cvm_kms_roots_free(roots);
-	(void)printf("{\"run\": \"in-process\", \"what\": \"cvm_kms_app_keys_some (GetAppKey's keys)\", \"count\": %u, \"seconds\": %.6f, "
+	(void)printf("{\"run\": \"in-process\", \"what\": \"cvm_kms_app_keys_some (GetAppKey's keys)\", "
+	             "\"count\": %u, \"seconds\": %.6f, "
 	             "\"per_second\": %.1f, \"ok\": %s}\n",
 	             o->count, t, (double)o->count / t, r == CVM_OK ? "true" : "false");
 	return r == CVM_OK ? 0 : 1;
@@ -316,11 +317,16 @@ static int in_process(const struct opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"target", required_argument, NULL, 't'},     {"method", required_argument, NULL, 'm'},
-	    {"cert", required_argument, NULL, 'c'},       {"key", required_argument, NULL, 'k'},
-	    {"collateral", required_argument, NULL, 'C'}, {"root", required_argument, NULL, 'r'},
-	    {"ca", required_argument, NULL, 'a'},         {"count", required_argument, NULL, 'n'},
-	    {"threads", required_argument, NULL, 'T'},    {"in-process", required_argument, NULL, 'I'},
+	    {"target", required_argument, NULL, 't'},
+	    {"method", required_argument, NULL, 'm'},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"collateral", required_argument, NULL, 'C'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"ca", required_argument, NULL, 'a'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"in-process", required_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
 	static char target[300];
@@ -400,7 +406,8 @@ int main(int argc, char **argv)
 
 		free(buf);
 		if (why != NULL) {
-			(void)printf("{\"run\": \"%s\", \"ok\": false, \"why\": \"warm-up: %s\"}\n", o.method, why);
+			(void)printf("{\"run\": \"%s\", \"ok\": false, \"why\": \"warm-up: %s\"}\n", o.method,
+			             why);
 			return 1;
 		}
 	}
@@ -415,10 +422,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	qsort(s.lat, o.count, sizeof(double), cmp_d);
-	(void)printf("{\"run\": \"%s\", \"mutual\": %s, \"threads\": %u, \"count\": %u, \"seconds\": %.6f, "
-	             "\"per_second\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"ok\": true}\n",
-	             o.method, o.cert != NULL ? "true" : "false", o.threads, o.count, wall, (double)o.count / wall,
-	             s.lat[o.count / 2], s.lat[(size_t)((double)o.count * 0.99)], s.lat[o.count - 1]);
+	(void)printf(
+	    "{\"run\": \"%s\", \"mutual\": %s, \"threads\": %u, \"count\": %u, \"seconds\": %.6f, "
+	    "\"per_second\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"ok\": true}\n",
+	    o.method, o.cert != NULL ? "true" : "false", o.threads, o.count, wall, (double)o.count / wall,
+	    s.lat[o.count / 2], s.lat[(size_t)((double)o.count * 0.99)], s.lat[o.count - 1]);
 	SSL_CTX_free(s.ctx);
 	cvm_ratls_verifier_free(v);
 	free(s.lat);

@@ -131,7 +131,9 @@ static void http(const uint8_t *data, size_t size)
 	*line3++ = '\0';
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
-	req.method = strcmp(text, "GET") == 0 ? CVM_HTTP_GET : strcmp(text, "POST") == 0 ? CVM_HTTP_POST : CVM_HTTP_OTHER;
+	req.method = strcmp(text, "GET") == 0    ? CVM_HTTP_GET
+	             : strcmp(text, "POST") == 0 ? CVM_HTTP_POST
+	                                         : CVM_HTTP_OTHER;
 	req.method_name = text;
 	req.path = line2;
 	req.body = (const uint8_t *)line3;
@@ -141,7 +143,8 @@ static void http(const uint8_t *data, size_t size)
 		abort();
 	if (resp.content_type == NULL) {
 		o = json_loadb(resp.body, resp.body_len, 0, &jerr);
-		if (!json_is_object(o) || (resp.status != 200 && !json_is_string(json_object_get(o, "error"))))
+		if (!json_is_object(o) ||
+		    (resp.status != 200 && !json_is_string(json_object_get(o, "error"))))
 			abort();
 		json_decref(o);
 	}

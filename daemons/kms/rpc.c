@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include <cvmkit/encoding.h>
+#include <cvmkit/eventlog.h>
 #include <cvmkit/evidence.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/ratls.h>
@@ -30,37 +31,81 @@
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define EV_RUNTIME 0x08000001u /* dstack's runtime event type */
 
-/* struct app_ident is what the client's evidence says about the app. */
+/* struct app_ident is what the client's evidence says about the app: the
+ * first of each of dstack's identity events in RTMR3 (copied: a legacy
+ * event log is read event by event). A field whose event is absent or has
+ * a payload of another size is left unset. */
+#define KP_INFO_MAX 1024u
 struct app_ident {
-	const uint8_t *app_id, *compose_hash, *instance_id, *key_provider;
-	size_t app_id_len, compose_hash_len, instance_id_len, key_provider_len;
+	uint8_t app_id[CVM_APP_ID_LEN], compose_hash[32], instance_id[CVM_INSTANCE_ID_LEN];
+	uint8_t key_provider[KP_INFO_MAX];
+	size_t key_provider_len;
+	bool has_app_id, has_compose_hash, has_instance_id, has_key_provider;
+	bool bad_size; /* an identity event with a payload of the wrong size */
 	bool has_agent_key_event;
 };
 
-static void ident_read(const struct cvm_va *va, struct app_ident *a)
+static void ident_event(struct app_ident *a, const char *name, const uint8_t *p, size_t n)
 {
-	memset(a, 0, sizeof(*a));
-	for (size_t i = 0; i < va->event_count; i++) {
-		const struct cvm_va_event *e = &va->events[i];
-
-		if (e->imr != 3 || e->event_type != EV_RUNTIME || e->event == NULL)
-			continue;
-		if (strcmp(e->event, "app-id") == 0 && a->app_id == NULL) {
-			a->app_id = e->payload;
-			a->app_id_len = e->payload_len;
-		} else if (strcmp(e->event, "compose-hash") == 0 && a->compose_hash == NULL) {
-			a->compose_hash = e->payload;
-			a->compose_hash_len = e->payload_len;
-		} else if (strcmp(e->event, "instance-id") == 0 && a->instance_id == NULL) {
-			a->instance_id = e->payload;
-			a->instance_id_len = e->payload_len;
-		} else if (strcmp(e->event, "key-provider") == 0 && a->key_provider == NULL) {
-			a->key_provider = e->payload;
-			a->key_provider_len = e->payload_len;
-		} else if (strcmp(e->event, "cvmkit.agent-key") == 0) {
-			a->has_agent_key_event = true;
-		}
+	if (strcmp(name, "app-id") == 0 && !a->has_app_id) {
+		a->has_app_id = n == CVM_APP_ID_LEN;
+		a->bad_size |= n != CVM_APP_ID_LEN;
+		if (a->has_app_id)
+			memcpy(a->app_id, p, n);
+	} else if (strcmp(name, "compose-hash") == 0 && !a->has_compose_hash) {
+		a->has_compose_hash = n == 32;
+		a->bad_size |= n != 32;
+		if (a->has_compose_hash)
+			memcpy(a->compose_hash, p, n);
+	} else if (strcmp(name, "instance-id") == 0 && !a->has_instance_id) {
+		/* dstack's no_instance_id: an empty payload */
+		a->has_instance_id = n == CVM_INSTANCE_ID_LEN;
+		a->bad_size |= n != 0 && n != CVM_INSTANCE_ID_LEN;
+		if (a->has_instance_id)
+			memcpy(a->instance_id, p, n);
+	} else if (strcmp(name, "key-provider") == 0 && !a->has_key_provider && n <= KP_INFO_MAX) {
+		a->has_key_provider = true;
+		memcpy(a->key_provider, p, n);
+		a->key_provider_len = n;
+	} else if (strcmp(name, "cvmkit.agent-key") == 0) {
+		a->has_agent_key_event = true;
 	}
+}
+
+/* ident_read reads the identity from a VersionedAttestation's events, or
+ * from a legacy certificate's dstack JSON event log. Both were checked by
+ * the client verifier (replayed to the quote's RTMR3) before this runs. */
+static int ident_read(const struct cvm_ratls_info *info, struct app_ident *a)
+{
+	struct cvm_evl_parser *p = NULL;
+	struct cvm_evl_event ev;
+	bool more = true;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	if (info->attestation != NULL) {
+		const struct cvm_va *va = info->attestation;
+
+		for (size_t i = 0; i < va->event_count; i++) {
+			const struct cvm_va_event *e = &va->events[i];
+
+			if (e->imr == 3 && e->event_type == CVM_EV_DSTACK_RUNTIME && e->event != NULL)
+				ident_event(a, e->event, e->payload, e->payload_len);
+		}
+		return CVM_OK;
+	}
+	if (info->event_log_json == NULL)
+		return CVM_E_NOT_FOUND;
+	r = cvm_evl_parser_new_mem(info->event_log_json, info->event_log_json_len, CVM_EVL_DSTACK_JSON, &p);
+	while (r == CVM_OK) {
+		r = cvm_evl_parser_next(p, &ev, &more);
+		if (r != CVM_OK || !more)
+			break;
+		if (ev.reg == 3 && ev.type == CVM_EV_DSTACK_RUNTIME && ev.name != NULL)
+			ident_event(a, ev.name, ev.data.p, ev.data.len);
+	}
+	cvm_evl_parser_free(p);
+	return r;
 }
 
 /* peer_info parses the client's leaf certificate again for its evidence
@@ -194,14 +239,13 @@ static int attested_client(struct kms *k, struct cvm_rpc_call *c, struct cvm_rat
 	r = peer_info(c->http->tls, info, err, sizeof(err));
 	if (r != CVM_OK)
 		return cvm_rpc_fail(c, 400, r, "the client certificate does not parse: %s", err);
-	if ((*info)->attestation == NULL) {
+	if (ident_read(*info, id) != CVM_OK) {
 		cvm_ratls_info_free(*info);
 		*info = NULL;
 		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED,
-		                    "the client certificate carries no VersionedAttestation (extension "
-		                    "1.3.6.1.4.1.62397.1.8): cvm-kmsd reads the app's identity from it");
+		                    "the client certificate carries no event log cvm-kmsd can read the app's "
+		                    "identity from (dstack's 1.8 attestation or 1.2 event log extension)");
 	}
-	ident_read((*info)->attestation, id);
 	/* A cvmkit guest records its agent's key before any app runs: only
 	 * that key may ask for the app's keys, not a key some process inside
 	 * the CVM made and had quoted. */
@@ -265,9 +309,7 @@ static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		log_decision(k, c, "denied", NULL, epoch, "", c->err);
 		return r;
 	}
-	if (id.app_id == NULL || id.app_id_len != CVM_APP_ID_LEN ||
-	    (id.instance_id != NULL && id.instance_id_len != 0 &&
-	     id.instance_id_len != CVM_INSTANCE_ID_LEN)) {
+	if (!id.has_app_id || id.bad_size) {
 		r = cvm_rpc_fail(c, 400, CVM_E_FORMAT,
 		                 "the client's runtime events name no 20-byte app-id (or a malformed "
 		                 "instance-id)");
@@ -278,17 +320,17 @@ static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	if (!k->dev_auth) {
 		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
 		k->n_app_key_denied++;
-		log_decision(k, c, "denied", id.app_id, epoch, "", c->err);
+		log_decision(k, c, "denied", id.has_app_id ? id.app_id : NULL, epoch, "", c->err);
 		goto out;
 	}
 	r = requested_epoch(k, c, &epoch);
 	if (r != CVM_OK) {
 		k->n_app_key_denied++;
-		log_decision(k, c, "denied", id.app_id, epoch, "", c->err);
+		log_decision(k, c, "denied", id.has_app_id ? id.app_id : NULL, epoch, "", c->err);
 		goto out;
 	}
-	r = kms_keyproc_app_keys(&k->kp, epoch, id.app_id, id.instance_id, id.instance_id_len, &keys, err,
-	                         sizeof(err));
+	r = kms_keyproc_app_keys(&k->kp, epoch, id.app_id, id.instance_id,
+	                         id.has_instance_id ? CVM_INSTANCE_ID_LEN : 0, &keys, err, sizeof(err));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "cannot derive the keys: %s", err);
 		k->n_app_key_error++;
