@@ -378,15 +378,6 @@ int dstack_quote_cache(struct vd_ctx *ctx, const uint8_t *quote, size_t len, int
 	return cvm_verify_quote_warm(dv, quote, len, now, &ctx->policy, rep, res);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 /* app_info_read takes the first of each event before system-ready. */
 static void app_info_read(const struct cvm_va *va, struct appinfo *a)
 {
@@ -414,33 +405,6 @@ static void app_info_read(const struct cvm_va *va, struct appinfo *a)
 			a->key_provider_len = e->payload_len;
 		}
 	}
-}
-
-void dstack_aggregate(const struct cvm_tdx_report *td, const uint8_t *key_provider, size_t key_provider_len,
-                      uint8_t mr_system[32], uint8_t mr_aggregated[32])
-{
-	uint8_t buf[8 * MR], kp[32] = {0};
-	size_t n = 0;
-
-	if (key_provider != NULL)
-		cvm_sha256(key_provider, key_provider_len, kp);
-	memcpy(buf, td->mr_td, MR);
-	n = MR;
-	for (size_t i = 0; i < 3; i++, n += MR)
-		memcpy(buf + n, td->rtmr[i], MR);
-	memcpy(buf + n, kp, sizeof(kp));
-	cvm_sha256(buf, n + sizeof(kp), mr_system);
-
-	memcpy(buf + n, td->rtmr[3], MR); /* over the key provider's digest */
-	n += MR;
-	if (!all_zero(td->mr_config_id, MR) || !all_zero(td->mr_owner, MR) ||
-	    !all_zero(td->mr_owner_config, MR)) {
-		memcpy(buf + n, td->mr_config_id, MR);
-		memcpy(buf + n + MR, td->mr_owner, MR);
-		memcpy(buf + n + 2 * MR, td->mr_owner_config, MR);
-		n += 3 * MR;
-	}
-	cvm_sha256(buf, n, mr_aggregated);
 }
 
 /* check_os_image applies the rule of this file's head. The binding is
@@ -605,8 +569,8 @@ static void run_checks(struct vd_ctx *ctx, const struct cvm_va *va, struct verdi
 	/* 4. App info, mr_system and mr_aggregated (values as read; they mean
 	 * something only when is_valid is true). */
 	app_info_read(va, &v->app);
-	dstack_aggregate(td, v->app.has_key_provider ? v->app.key_provider : NULL, v->app.key_provider_len,
-	                 v->mr_system, v->mr_aggregated);
+	cvm_dstack_aggregate(td, v->app.has_key_provider ? v->app.key_provider : NULL,
+	                     v->app.key_provider_len, v->mr_system, v->mr_aggregated);
 	if (v->quote_verified)
 		cvm_sha256(v->res.ppid, sizeof(v->res.ppid), v->device_id);
 	else

@@ -33,13 +33,6 @@ int dstack_quote_cache(struct vd_ctx *ctx, const uint8_t *quote, size_t len, int
                        struct cvm_dcap_result *res, struct cvm_cache_info *info, struct cvm_report *rep,
                        char *err, size_t err_len);
 
-/* dstack_aggregate computes mr_system = SHA-256(MRTD || RTMR0..2 ||
- * SHA-256(key provider payload), or 32 zero bytes without one) and
- * mr_aggregated = SHA-256(MRTD || RTMR0..3 [|| MRCONFIGID || MROWNER ||
- * MROWNERCONFIG when any of the three is non-zero]) (spec dstack.md 5.5). */
-void dstack_aggregate(const struct cvm_tdx_report *td, const uint8_t *key_provider, size_t key_provider_len,
-                      uint8_t mr_system[32], uint8_t mr_aggregated[32]);
-
 /* dstack_verify is vd_dstack_verify with the quote verified by `quote_fn`
  * (vd_dstack_verify passes dstack_quote_cache). */
 void dstack_verify(struct vd_ctx *ctx, const uint8_t *body, size_t len, struct cvm_http_resp *resp,

@@ -309,4 +309,17 @@ CVM_API CVM_MUST_CHECK int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, c
                                                  const uint8_t bound[64], int64_t at,
                                                  struct cvm_ratls_verdict *out, struct cvm_report *rep);
 
+/* ---- dstack's aggregated measurements ----------------------------------- */
+
+struct cvm_tdx_report;
+
+/* cvm_dstack_aggregate computes dstack's mr_system = SHA-256(MRTD ||
+ * RTMR0..2 || SHA-256(key-provider payload), or 32 zero bytes without one)
+ * and mr_aggregated = SHA-256(MRTD || RTMR0..3 [|| MRCONFIGID || MROWNER ||
+ * MROWNERCONFIG when any of the three is non-zero]) (spec dstack.md §5.5)
+ * from a TD report; the caller passes a report whose quote verified (or a
+ * copy with RTMR3 replaced by a replayed value, for the boot-time variant). */
+CVM_API void cvm_dstack_aggregate(const struct cvm_tdx_report *td, const uint8_t *key_provider,
+                                  size_t key_provider_len, uint8_t mr_system[32], uint8_t mr_aggregated[32]);
+
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <cvmkit/crypto.h>
+#include <cvmkit/ratls.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/eventlog.h>
@@ -410,12 +411,12 @@ static void test_mr_system_and_mr_aggregated_reproduce_the_readme_sample(void **
 	assert_int_equal(cvm_hex_decode(kp_hex, strlen(kp_hex), kp, sizeof(kp), &kp_len), CVM_OK);
 	td.mr_config_id[0] = 1;
 	assert_int_equal(cvm_hex_decode_exact(compose, 64, td.mr_config_id + 1, 32), CVM_OK);
-	dstack_aggregate(&td, kp, kp_len, mr_system, mr_aggregated);
+	cvm_dstack_aggregate(&td, kp, kp_len, mr_system, mr_aggregated);
 	hexcmp("145010fa227e6c2537ad957c64e4a8486fcbfd8265ddfb359168b59afcff1d05", mr_system, 32);
 	hexcmp("52f6d7ccbee1bfa870709e8ff489e016e2e5c25a157b7e22ef1ea68fce763694", mr_aggregated, 32);
 	/* without the three config registers it is another value (4f1cdf75...) */
 	memset(td.mr_config_id, 0, 48);
-	dstack_aggregate(&td, kp, kp_len, mr_system, mr_aggregated);
+	cvm_dstack_aggregate(&td, kp, kp_len, mr_system, mr_aggregated);
 	assert_memory_not_equal(mr_aggregated, "\x52\xf6\xd7\xcc", 4);
 }
 
