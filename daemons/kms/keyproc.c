@@ -300,10 +300,11 @@ int kp_state_load(const struct kp_config *c, struct kp_state *st, char *err, siz
 			st->count++;
 	}
 	if (rc == CVM_OK && (st->count == 0 || !cvm_kms_roots_has(st->roots[0], CVM_KMS_ROOT_CA_KEY))) {
-		(void)snprintf(err, err_len,
-		               "epoch %u has no root CA key (%s): run `cvm-kmsd bootstrap` or restore the roots",
-		               (unsigned)c->epochs[0],
-		               st->count > 0 ? cvm_kms_roots_path(st->roots[0], CVM_KMS_ROOT_CA_KEY) : c->root_dir);
+		(void)snprintf(
+		    err, err_len,
+		    "epoch %u has no root CA key (%s): run `cvm-kmsd bootstrap` or restore the roots",
+		    (unsigned)c->epochs[0],
+		    st->count > 0 ? cvm_kms_roots_path(st->roots[0], CVM_KMS_ROOT_CA_KEY) : c->root_dir);
 		rc = CVM_E_NOT_FOUND;
 	}
 	if (rc != CVM_OK)

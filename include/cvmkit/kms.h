@@ -170,9 +170,8 @@ CVM_API CVM_MUST_CHECK int cvm_kms_app_keys(const struct cvm_kms_roots *roots,
                                             size_t instance_id_len, uint32_t epoch,
                                             struct cvm_kms_app_keys *out);
 /* CVM_KMS_KEYS_ALL asks cvm_kms_app_keys_some for every key. */
-#define CVM_KMS_KEYS_ALL                                                                    \
-	(CVM_KMS_KEY_DISK | CVM_KMS_KEY_ENV | CVM_KMS_KEY_K256 | CVM_KMS_KEY_APP_CA | \
-	 CVM_KMS_KEY_APP_CA_CERT)
+#define CVM_KMS_KEYS_ALL \
+	(CVM_KMS_KEY_DISK | CVM_KMS_KEY_ENV | CVM_KMS_KEY_K256 | CVM_KMS_KEY_APP_CA | CVM_KMS_KEY_APP_CA_CERT)
 /* cvm_kms_app_keys_some is cvm_kms_app_keys that may skip the App CA key
  * and certificate (their derivation and signature are most of the cost):
  * without CVM_KMS_KEY_APP_CA or CVM_KMS_KEY_APP_CA_CERT in `want` neither

@@ -177,7 +177,8 @@ int cvm_kms_app_keys(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM
                      const uint8_t *instance_id, size_t instance_id_len, uint32_t epoch,
                      struct cvm_kms_app_keys *out)
 {
-	return cvm_kms_app_keys_some(roots, app_id, instance_id, instance_id_len, epoch, CVM_KMS_KEYS_ALL, out);
+	return cvm_kms_app_keys_some(roots, app_id, instance_id, instance_id_len, epoch, CVM_KMS_KEYS_ALL,
+	                             out);
 }
 
 int cvm_kms_app_keys_some(const struct cvm_kms_roots *roots, const uint8_t app_id[CVM_APP_ID_LEN],
