@@ -112,9 +112,11 @@ CVM_API CVM_MUST_CHECK int cvm_csr_decode(unsigned api_version, const uint8_t *b
                                           struct cvm_csr **out, char *err, size_t err_len);
 
 /* cvm_csr_check_signature checks `sig` (`sig_len` bytes, an ASN.1 DER
- * ECDSA-Sig-Value of at most CVM_CSR_SIG_MAX bytes) over c->encoded under
- * c->pubkey_der, which must be exactly one DER SubjectPublicKeyInfo of a
- * P-256 key, with SHA-256. The confirm string was checked by
+ * ECDSA-Sig-Value of at most CVM_CSR_SIG_MAX bytes: positive, minimal
+ * integers, nothing after it) over c->encoded under c->pubkey_der, with
+ * SHA-256. The key must be a P-256 SubjectPublicKeyInfo in the one DER
+ * form ring, rcgen and OpenSSL write (91 bytes, uncompressed point on the
+ * curve; a compressed point is refused). The confirm string was checked by
  * cvm_csr_decode. It says nothing of the attestation. Returns 0,
  * CVM_E_SIGNATURE (also for a malformed signature), CVM_E_UNSUPPORTED (a
  * key that is not P-256, or not a DER SPKI) or CVM_E_INVAL. */

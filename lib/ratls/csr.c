@@ -168,19 +168,61 @@ static void *copy_of(const struct cvm_rd *s)
 	return p;
 }
 
-/* p256_spki is true when the `len` bytes at `p` are exactly one DER
- * SubjectPublicKeyInfo of a P-256 key. */
-static bool p256_spki(const uint8_t *p, size_t len)
-{
-	struct cvm_tpmsig_key *k = NULL;
-	bool ok;
+/* The DER of a P-256 SubjectPublicKeyInfo up to its point: SEQUENCE {
+ * SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING { 0 unused bits,
+ * 04 (uncompressed) ... } }, what ring, rcgen and OpenSSL write for every
+ * P-256 key (91 bytes in all). */
+static const uint8_t P256_SPKI_PREFIX[27] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                             0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                             0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+#define P256_SPKI_LEN (sizeof(P256_SPKI_PREFIX) + 64)
 
-	if (len == 0 || p[0] != 0x30 || cvm_tpmsig_key_spki(p, len, &k) != CVM_OK)
+/* p256_point takes the x || y of a P-256 SPKI in exactly that DER. */
+static bool p256_point(const uint8_t *p, size_t len, uint8_t xy[64])
+{
+	struct cvm_rd r;
+	const uint8_t *prefix;
+
+	cvm_rd_init(&r, p, len);
+	if (len != P256_SPKI_LEN || !cvm_rd_bytes(&r, &prefix, sizeof(P256_SPKI_PREFIX)) ||
+	    memcmp(prefix, P256_SPKI_PREFIX, sizeof(P256_SPKI_PREFIX)) != 0)
 		return false;
-	ok = cvm_tpmsig_key_type(k) == CVM_TPMSIG_KEY_ECC &&
-	     cvm_tpmsig_key_curve(k) == CVM_TPMSIG_ECC_NIST_P256;
-	cvm_tpmsig_key_free(k);
-	return ok;
+	return cvm_rd_copy(&r, xy, 64);
+}
+
+/* der_scalar reads one DER INTEGER of an ECDSA-Sig-Value into 32
+ * big-endian bytes: positive, minimal (a leading zero only before a set
+ * high bit), non-zero, at most 32 bytes of value. */
+static bool der_scalar(struct cvm_rd *r, uint8_t out[32])
+{
+	struct cvm_rd v;
+	uint8_t b0, b1;
+
+	if (!cvm_rd_asn1(r, &v, CVM_ASN1_INTEGER) || !cvm_rd_peek_u8(&v, &b0))
+		return false;
+	if ((b0 & 0x80) != 0)
+		return false; /* negative */
+	if (b0 == 0) {
+		struct cvm_rd t = v;
+
+		if (!cvm_rd_skip(&t, 1) || !cvm_rd_peek_u8(&t, &b1) || (b1 & 0x80) == 0)
+			return false; /* zero, or a leading zero that is not needed */
+		v = t;
+	}
+	if (v.len > 32)
+		return false;
+	memset(out, 0, 32);
+	return cvm_rd_copy(&v, out + 32 - v.len, v.len);
+}
+
+/* sig_rs reads a DER ECDSA-Sig-Value (exactly `len` bytes) as r || s. */
+static bool sig_rs(const uint8_t *sig, size_t len, uint8_t rs[64])
+{
+	struct cvm_rd r, seq;
+
+	cvm_rd_init(&r, sig, len);
+	return cvm_rd_asn1(&r, &seq, 0x30) && cvm_rd_empty(&r) && der_scalar(&seq, rs) &&
+	       der_scalar(&seq, rs + 32) && cvm_rd_empty(&seq);
 }
 
 void cvm_csr_free(struct cvm_csr *c)
@@ -532,23 +574,24 @@ out:
 
 int cvm_csr_check_signature(const struct cvm_csr *c, const uint8_t *sig, size_t sig_len)
 {
-	struct cvm_pubkey *k = NULL;
-	uint8_t digest[32];
+	struct cvm_p256_key *k = NULL;
+	uint8_t xy[64], rs[64];
 	int rc;
 
 	if (c == NULL || sig == NULL || c->pubkey_der == NULL || c->encoded == NULL)
 		return CVM_E_INVAL;
-	if (sig_len == 0 || sig_len > CVM_CSR_SIG_MAX)
+	if (!p256_point(c->pubkey_der, c->pubkey_der_len, xy))
+		return CVM_E_UNSUPPORTED;
+	if (sig_len > CVM_CSR_SIG_MAX || !sig_rs(sig, sig_len, rs))
 		return CVM_E_SIGNATURE;
-	if (!p256_spki(c->pubkey_der, c->pubkey_der_len))
-		return CVM_E_UNSUPPORTED;
-	rc = cvm_pubkey_parse(c->pubkey_der, c->pubkey_der_len, &k);
+	rc = cvm_p256_key_new(xy, &k);
+	if (rc == CVM_E_FORMAT)
+		return CVM_E_UNSUPPORTED; /* not a point of the curve */
 	if (rc != CVM_OK)
-		return CVM_E_UNSUPPORTED;
-	cvm_sha256(c->encoded, c->encoded_len, digest);
-	rc = cvm_pubkey_verify_digest(k, CVM_DIGEST_SHA256, digest, sizeof(digest), sig, sig_len);
-	cvm_pubkey_free(k);
-	return rc == CVM_OK ? CVM_OK : rc == CVM_E_NOMEM ? rc : CVM_E_SIGNATURE;
+		return rc;
+	rc = cvm_p256_verify(k, c->encoded, c->encoded_len, rs);
+	cvm_p256_key_free(k);
+	return rc == CVM_OK ? CVM_OK : CVM_E_SIGNATURE;
 }
 
 /* ---- making one (the guest side) ------------------------------------------ */

@@ -310,6 +310,55 @@ static void csr_signed_by_another_key_is_refused(void **state)
 	cvm_p256_keypair_free(b);
 }
 
+/* The signature is strict DER (as ring's ECDSA_P256_SHA256_ASN1) and the key
+ * the one DER form of a P-256 SPKI: a padded integer, a byte after the
+ * signature, another curve's or a compressed key do not verify. */
+static void signature_and_key_must_be_strict_der(void **state)
+{
+	struct cvm_p256_keypair *key = NULL;
+	struct cvm_csr_params p;
+	struct cvm_csr *c = NULL;
+	uint8_t *va, *csr = NULL, *sig = NULL, rs[64], der[72], bad[80];
+	size_t va_len, csr_len, sig_len, der_len;
+	char err[256];
+
+	(void)state;
+	va = minimal_va(&va_len);
+	params_init(&p);
+	assert_int_equal(cvm_p256_keypair_generate(&key), CVM_OK);
+	assert_int_equal(cvm_csr_make_signed(&p, key, va, va_len, &csr, &csr_len, &sig, &sig_len), CVM_OK);
+	assert_int_equal(cvm_csr_decode(2, csr, csr_len, &c, err, sizeof(err)), CVM_OK);
+	assert_int_equal(cvm_csr_check_signature(c, sig, sig_len), CVM_OK);
+	/* a byte after the SEQUENCE */
+	memcpy(bad, sig, sig_len);
+	bad[sig_len] = 0;
+	assert_int_equal(cvm_csr_check_signature(c, bad, sig_len + 1), CVM_E_SIGNATURE);
+	/* r with a leading zero it does not need: the same numbers, not DER */
+	assert_int_equal(cvm_p256_keypair_sign(key, csr, csr_len, rs), CVM_OK);
+	rs[0] &= 0x7f; /* a high bit clear, so that a 00 before it is not minimal */
+	der_len = der_sig(rs, der);
+	assert_int_equal(der[2], 0x02);
+	bad[0] = 0x30;
+	bad[1] = (uint8_t)(der[1] + 1);
+	bad[2] = 0x02;
+	bad[3] = (uint8_t)(der[3] + 1);
+	bad[4] = 0x00;
+	memcpy(bad + 5, der + 4, der_len - 4);
+	assert_int_equal(cvm_csr_check_signature(c, bad, der_len + 1), CVM_E_SIGNATURE);
+	/* the key: compressed (02/03 and x only), or cut */
+	c->pubkey_der[26] = 0x02;
+	assert_int_equal(cvm_csr_check_signature(c, sig, sig_len), CVM_E_UNSUPPORTED);
+	c->pubkey_der[26] = 0x04;
+	assert_int_equal(cvm_csr_check_signature(c, sig, sig_len), CVM_OK);
+	c->pubkey_der_len = 59;
+	assert_int_equal(cvm_csr_check_signature(c, sig, sig_len), CVM_E_UNSUPPORTED);
+	cvm_csr_free(c);
+	free(csr);
+	free(sig);
+	free(va);
+	cvm_p256_keypair_free(key);
+}
+
 /* ---- malformed input ------------------------------------------------------ */
 
 static void decode_refuses_every_truncation_and_an_extra_byte(void **state)
@@ -1286,6 +1335,7 @@ int main(void)
 	    cmocka_unit_test(made_csr_is_dstacks_encoding_byte_for_byte),
 	    cmocka_unit_test(made_csr_decodes_to_its_params_and_its_signature_verifies),
 	    cmocka_unit_test(csr_signed_by_another_key_is_refused),
+	    cmocka_unit_test(signature_and_key_must_be_strict_der),
 	    cmocka_unit_test(decode_refuses_every_truncation_and_an_extra_byte),
 	    cmocka_unit_test(every_bit_flip_is_refused_or_breaks_the_signature),
 	    cmocka_unit_test(decode_holds_every_cap_and_rule),
