@@ -477,8 +477,12 @@ int cvm_csr_decode(unsigned api_version, const uint8_t *buf, size_t len, struct 
 	if (out == NULL)
 		return CVM_E_INVAL;
 	*out = NULL;
-	if (buf == NULL || (api_version != 1 && api_version != 2))
-		return RATLS_ERR(err, err_len, CVM_E_INVAL, "api_version %u is not 1 or 2", api_version);
+	if (buf == NULL)
+		return RATLS_ERR(err, err_len, CVM_E_INVAL, "no CSR");
+	if (api_version != 1 && api_version != 2)
+		return RATLS_ERR(err, err_len, CVM_E_INVAL,
+		                 "api_version %u is not 1 or 2 (dstack's CertSigningRequestV1, V2)",
+		                 api_version);
 	if (len > CVM_CSR_MAX)
 		return RATLS_ERR(err, err_len, CVM_E_TOO_LARGE, "the CSR has %zu bytes (at most %zu)", len,
 		                 CVM_CSR_MAX);
