@@ -99,6 +99,17 @@ CVM_MUST_CHECK int cvm_privkey_load_pem(const char *path, struct cvm_privkey **o
 CVM_MUST_CHECK int cvm_privkey_sign(const struct cvm_privkey *k, enum cvm_sig_alg alg, const uint8_t *msg,
                                     size_t len, uint8_t *sig, size_t sig_cap, size_t *sig_len);
 
+/* ---- a certificate for a public key only (lib/crypto/x509_make.c) -------- */
+
+/* cvm_cert_make_spki is cvm_cert_make (include/cvmkit/crypto.h) for a
+ * subject of which only the public key is known: `spki` (`spki_len` bytes,
+ * exactly one DER SubjectPublicKeyInfo of a P-256 key), as a certificate
+ * request gives it. An issuer is required. Returns what cvm_cert_make
+ * returns; CVM_E_INVAL also for a key that is not a P-256 SPKI. */
+CVM_MUST_CHECK int cvm_cert_make_spki(const struct cvm_cert_template *t, const uint8_t *spki, size_t spki_len,
+                                      const struct cvm_p256_keypair *issuer_key,
+                                      const struct cvm_cert *issuer, char **out_pem, size_t *out_len);
+
 /* ---- certificates and CRLs (lib/crypto/issue.c) -------------------------- */
 
 #define CVM_ISSUE_NAME_MAX 16 /* attributes of a name */

@@ -9,6 +9,8 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -295,18 +297,17 @@ out:
 	return r;
 }
 
-int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypair *subject,
-                  const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
-                  size_t *out_len)
+/* make_cert issues `t` for the public key `subject_pub`, signed by
+ * `issuer_key` as `issuer`, or self-signed by `self_key` (the subject's
+ * own key) when both are NULL. */
+static int make_cert(const struct cvm_cert_template *t, EVP_PKEY *subject_pub, EVP_PKEY *self_key,
+                     const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
+                     size_t *out_len)
 {
 	X509 *x = NULL;
 	X509_NAME *name = NULL;
 	int r;
 
-	*out_pem = NULL;
-	*out_len = 0;
-	if (t == NULL || subject == NULL || (issuer_key == NULL) != (issuer == NULL))
-		return CVM_E_INVAL;
 	r = template_check(t);
 	if (r != CVM_OK)
 		return r;
@@ -325,18 +326,61 @@ int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypa
 	    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer->x) : name) != 1 ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)t->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)t->not_after) == NULL ||
-	    X509_set_pubkey(x, subject->pkey) != 1)
+	    X509_set_pubkey(x, subject_pub) != 1)
 		goto out;
 	r = add_extensions(x, issuer != NULL ? issuer->x : x, t);
 	if (r != CVM_OK)
 		goto out;
 	r = CVM_E_CRYPTO;
-	if (X509_sign(x, issuer_key != NULL ? issuer_key->pkey : subject->pkey, EVP_sha256()) <= 0)
+	if (X509_sign(x, issuer_key != NULL ? issuer_key->pkey : self_key, EVP_sha256()) <= 0)
 		goto out;
 	r = cvm_x509_pem(&x, 1, out_pem, out_len);
 out:
 	ERR_clear_error();
 	X509_NAME_free(name);
 	X509_free(x);
+	return r;
+}
+
+int cvm_cert_make(const struct cvm_cert_template *t, const struct cvm_p256_keypair *subject,
+                  const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer, char **out_pem,
+                  size_t *out_len)
+{
+	*out_pem = NULL;
+	*out_len = 0;
+	if (t == NULL || subject == NULL || (issuer_key == NULL) != (issuer == NULL))
+		return CVM_E_INVAL;
+	return make_cert(t, subject->pkey, subject->pkey, issuer_key, issuer, out_pem, out_len);
+}
+
+int cvm_cert_make_spki(const struct cvm_cert_template *t, const uint8_t *spki, size_t spki_len,
+                       const struct cvm_p256_keypair *issuer_key, const struct cvm_cert *issuer,
+                       char **out_pem, size_t *out_len)
+{
+	const unsigned char *p = spki;
+	EVP_PKEY *pub = NULL;
+	char group[32];
+	size_t glen = 0;
+	bool ok;
+	int r;
+
+	*out_pem = NULL;
+	*out_len = 0;
+	if (t == NULL || spki == NULL || spki_len == 0 || spki_len > 1024 || issuer_key == NULL ||
+	    issuer == NULL)
+		return CVM_E_INVAL;
+	pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+	ok = pub != NULL && p == spki + spki_len && EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC;
+	if (ok)
+		ok = EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+		                                    &glen) == 1 &&
+		     strcmp(group, SN_X9_62_prime256v1) == 0;
+	ERR_clear_error();
+	if (!ok) {
+		EVP_PKEY_free(pub);
+		return CVM_E_INVAL;
+	}
+	r = make_cert(t, pub, NULL, issuer_key, issuer, out_pem, out_len);
+	EVP_PKEY_free(pub);
 	return r;
 }

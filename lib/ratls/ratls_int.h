@@ -45,9 +45,28 @@
  * (TDX v4/v5 at 568..632; SNP at 0x50). False when the quote is too short. */
 bool va_quote_report_data(enum cvm_ratls_tee tee, const uint8_t *quote, size_t len, uint8_t out[64]);
 
+/* ratls_utf8_valid is true when `n` bytes are well-formed UTF-8 (RFC 3629)
+ * without NUL (va.c; csr.c uses it for the CSR's texts). */
+bool ratls_utf8_valid(const uint8_t *p, size_t n);
+
 struct cvm_cert;
 /* ratls_parse_cert is cvm_ratls_parse of a certificate already parsed. */
 int ratls_parse_cert(const struct cvm_cert *c, struct cvm_ratls_info **out, char *err, size_t err_len);
+
+struct cvm_report;
+/* ratls_evidence verifies a quote or SNP report with the verifier's
+ * collateral and policy (verify.c; shared with csr_check.c). */
+int ratls_evidence(struct cvm_ratls_verifier *v, enum cvm_ratls_tee tee, const uint8_t *quote, size_t len,
+                   const struct cvm_amd_collateral *own_chain, int64_t at, struct cvm_ratls_verdict *out,
+                   int64_t *expiry, struct cvm_report *rep);
+/* ratls_unborrow clears the verdict's views into the quote buffer, which
+ * the caller frees (verify.c). */
+void ratls_unborrow(struct cvm_ratls_verdict *out);
+/* ratls_replay replays a TDX certificate's (or attestation's, in `info`)
+ * event log against its quote, as cvm_ratls_verifier_check does; key_hash
+ * is SHA-256 of the key's SPKI, for the system-key scan (verify.c). */
+int ratls_replay(const struct cvm_ratls_info *info, const uint8_t key_hash[32], struct cvm_ratls_verdict *out,
+                 struct cvm_report *rep);
 
 /* ratls_app_info_check checks that `len` bytes are dstack's 1.9 AppInfo in
  * rmp_serde's array form: 8 byte strings (app_id, compose_hash,

@@ -63,10 +63,10 @@ static uint8_t *arena_put(struct va_own *o, const uint8_t *p, size_t n, bool nul
 	return dst;
 }
 
-/* utf8_valid is true when `n` bytes are well-formed UTF-8 (RFC 3629: no
+/* ratls_utf8_valid is true when `n` bytes are well-formed UTF-8 (RFC 3629: no
  * overlong forms, no surrogates, nothing above U+10FFFF) without NUL: Rust's
  * String is UTF-8 and our callers want C strings. */
-static bool utf8_valid(const uint8_t *p, size_t n)
+bool ratls_utf8_valid(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
@@ -246,7 +246,7 @@ static int sc_str(struct dec *d, struct cvm_rd *r, const char **s, size_t *n, co
 	off = at(d, r);
 	if (!cvm_rd_bytes(r, &src, *n))
 		return CVM_E_INTERNAL;
-	if (!utf8_valid(src, *n))
+	if (!ratls_utf8_valid(src, *n))
 		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT,
 		                 "at byte %zu: %s is not UTF-8 text without NUL", off, what);
 	*s = (const char *)arena_put(d->o, src, *n, true);
@@ -651,7 +651,7 @@ static int mp_str(struct dec *d, const msgpack_object *v, const char **s, size_t
 {
 	if (v->type != MSGPACK_OBJECT_STR)
 		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not a string", what);
-	if (!utf8_valid((const uint8_t *)v->via.str.ptr, v->via.str.size))
+	if (!ratls_utf8_valid((const uint8_t *)v->via.str.ptr, v->via.str.size))
 		return RATLS_ERR(d->err, d->err_len, CVM_E_FORMAT, "%s is not UTF-8 text without NUL", what);
 	*n = v->via.str.size;
 	*s = (const char *)arena_put(d->o, (const uint8_t *)v->via.str.ptr, *n, true);

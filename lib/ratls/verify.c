@@ -176,9 +176,9 @@ out:
 
 /* ---- the steps ------------------------------------------------------------ */
 
-/* unborrow clears what a verdict's results borrow from buffers that do not
- * outlive the check (the quote and report views). */
-static void unborrow(struct cvm_ratls_verdict *out)
+/* ratls_unborrow clears what a verdict's results borrow from buffers that
+ * do not outlive the check (the quote and report views). */
+void ratls_unborrow(struct cvm_ratls_verdict *out)
 {
 	struct cvm_rd none = {NULL, 0};
 
@@ -235,12 +235,13 @@ static int va_chain(const struct cvm_va *va, struct cvm_amd_collateral *out)
 	return CVM_OK;
 }
 
-/* evidence verifies the quote or report with the verifier's collateral and
- * policy (SNP without collateral: cold, with a Cosmian certificate's own
- * chain). Sets *expiry to when the collateral stops being valid. */
-static int evidence(struct cvm_ratls_verifier *v, enum cvm_ratls_tee tee, const uint8_t *quote, size_t len,
-                    const struct cvm_amd_collateral *own_chain, int64_t at, struct cvm_ratls_verdict *out,
-                    int64_t *expiry, struct cvm_report *rep)
+/* ratls_evidence verifies the quote or report with the verifier's
+ * collateral and policy (SNP without collateral: cold, with a Cosmian
+ * certificate's own chain). Sets *expiry to when the collateral stops
+ * being valid. */
+int ratls_evidence(struct cvm_ratls_verifier *v, enum cvm_ratls_tee tee, const uint8_t *quote, size_t len,
+                   const struct cvm_amd_collateral *own_chain, int64_t at, struct cvm_ratls_verdict *out,
+                   int64_t *expiry, struct cvm_report *rep)
 {
 	int rc;
 
@@ -430,26 +431,43 @@ out:
 	return rc;
 }
 
-/* replay_step replays the certificate's TDX event log against the quote's
- * RTMRs and decides the system key. RTMR3 must replay: the verifier (and
- * its callers) read the runtime events' names and payloads, so they must
- * be the quoted ones. The 1.8 attestation may give them twice (event_log's
- * RTMR3 events and runtime_events): each list given must replay, and the
- * system key is read from runtime_events when present. RTMR0..2 are
- * compared where the log has events for them; a difference there is not a
- * failure (dstack's stripped logs keep only some RTMR0 events, and nothing
- * here interprets boot events: pin RTMR0..2 in the policy), but then
- * `replayed` is false. A legacy 1.2 JSON log next to 1.8 is replayed too.
- * A Cosmian TDX certificate carries no log: nothing is replayed and the
- * RTMRs are left to the policy. */
+/* ratls_replay replays the TDX event log of `info` against its quote's
+ * RTMRs and decides the system key (`key_hash`: SHA-256 of the key's SPKI);
+ * replay_step does it for a certificate, with its leaf's key. RTMR3 must
+ * replay: the verifier (and its callers) read the runtime events' names
+ * and payloads, so they must be the quoted ones. The 1.8 attestation may
+ * give them twice (event_log's RTMR3 events and runtime_events): each list
+ * given must replay, and the system key is read from runtime_events when
+ * present. RTMR0..2 are compared where the log has events for them; a
+ * difference there is not a failure (dstack's stripped logs keep only some
+ * RTMR0 events, and nothing here interprets boot events: pin RTMR0..2 in
+ * the policy), but then `replayed` is false. A legacy 1.2 JSON log next to
+ * 1.8 is replayed too. A Cosmian TDX certificate carries no log: nothing
+ * is replayed and the RTMRs are left to the policy. */
 static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert *leaf,
                        struct cvm_ratls_verdict *out, struct cvm_report *rep)
+{
+	uint8_t *spki = NULL, key_hash[32];
+	size_t spki_len;
+	int rc;
+
+	if (info->tee != CVM_RATLS_TEE_TDX)
+		return CVM_OK;
+	rc = cvm_cert_spki(leaf, &spki, &spki_len);
+	if (rc != CVM_OK)
+		return rc;
+	cvm_sha256(spki, spki_len, key_hash);
+	free(spki);
+	return ratls_replay(info, key_hash, out, rep);
+}
+
+int ratls_replay(const struct cvm_ratls_info *info, const uint8_t key_hash[32], struct cvm_ratls_verdict *out,
+                 struct cvm_report *rep)
 {
 	struct cvm_quote q;
 	struct rtmrs log, json;
 	struct sysscan s, unused;
-	uint8_t rt3[48], *spki = NULL;
-	size_t spki_len;
+	uint8_t rt3[48];
 	char why[200] = "";
 	bool has_list = false, boot_ok = true;
 	unsigned boot_covered = 0;
@@ -465,11 +483,7 @@ static int replay_step(const struct cvm_ratls_info *info, const struct cvm_cert 
 	}
 	memset(&s, 0, sizeof(s));
 	memset(&unused, 0, sizeof(unused));
-	rc = cvm_cert_spki(leaf, &spki, &spki_len);
-	if (rc != CVM_OK)
-		return rc;
-	cvm_sha256(spki, spki_len, s.key_hash);
-	free(spki);
+	memcpy(s.key_hash, key_hash, sizeof(s.key_hash));
 	if (cvm_quote_parse(info->quote, info->quote_len, &q) != CVM_OK) {
 		cvm_report_add(rep, "replay", false, "the TDX quote does not parse");
 		return CVM_E_FORMAT;
@@ -749,11 +763,11 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 		}
 		have_own = true;
 	}
-	r = evidence(v, info->tee, info->quote, info->quote_len,
-	             info->profile == CVM_RATLS_PROFILE_COSMIAN ? &info->snp_certs
-	             : have_own                                 ? &own
-	                                                        : NULL,
-	             at, out, &expiry, rep);
+	r = ratls_evidence(v, info->tee, info->quote, info->quote_len,
+	                   info->profile == CVM_RATLS_PROFILE_COSMIAN ? &info->snp_certs
+	                   : have_own                                 ? &own
+	                                                              : NULL,
+	                   at, out, &expiry, rep);
 	rc = first(rc, r);
 	if (expiry < until)
 		until = expiry;
@@ -789,7 +803,7 @@ int cvm_ratls_verifier_check(struct cvm_ratls_verifier *v, const uint8_t *const 
 	if (v->ca_count != 0)
 		rc = first(rc, chain_step(v, certs, count, out, rep));
 out:
-	unborrow(out);
+	ratls_unborrow(out);
 	if (rc == CVM_OK && keyed)
 		cache_put(v, key, from, until, out);
 	if (have_own)
@@ -913,9 +927,9 @@ int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, const uint8_t *leaf_der,
 	}
 	out->profile = leaf->profile;
 	out->tee = va->tee;
-	rc = evidence(v, va->tee, va->quote, va->quote_len,
-	              leaf->profile == CVM_RATLS_PROFILE_COSMIAN ? &leaf->snp_certs : NULL, at, out, &expiry,
-	              rep);
+	rc = ratls_evidence(v, va->tee, va->quote, va->quote_len,
+	                    leaf->profile == CVM_RATLS_PROFILE_COSMIAN ? &leaf->snp_certs : NULL, at, out,
+	                    &expiry, rep);
 
 	/* the binding to this connection */
 	r = cvm_ratls_fresh_report_data(bound, want);
@@ -946,7 +960,7 @@ int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, const uint8_t *leaf_der,
 	}
 	rc = first(rc, same_instance(leaf, va, rep));
 out:
-	unborrow(out);
+	ratls_unborrow(out);
 	cvm_cert_free(cert);
 	cvm_va_free(va);
 	cvm_ratls_info_free(leaf);
