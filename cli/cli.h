@@ -157,6 +157,7 @@ int cmd_kms(int argc, char **argv);
 /* `cvm kms meta` and `cvm kms app-key` (cmd_kms_client.c). */
 int cli_kms_meta(int argc, char **argv);
 int cli_kms_app_key(int argc, char **argv);
+int cli_kms_sign_cert(int argc, char **argv);
 /* `cvm kms bootstrap|rotate|revoke-epoch|epochs` (cmd_kms_admin.c). */
 int cli_kms_bootstrap(int argc, char **argv);
 int cli_kms_rotate(int argc, char **argv);

@@ -55,10 +55,11 @@ static void usage_derive(FILE *f)
 static void kms_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s kms derive|meta|app-key|bootstrap|rotate|revoke-epoch|epochs [ARGS]\n"
+	        "usage: %s kms derive|meta|app-key|sign-cert|bootstrap|rotate|revoke-epoch|epochs [ARGS]\n"
 	        "  derive   every key a KMS with the given roots releases to an app (offline)\n"
 	        "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
 	        "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n"
+	        "  sign-cert  an app certificate from a KMS's SignCert, for a key attested by a guest agent\n"
 	        "  bootstrap, rotate, revoke-epoch, epochs   a KMS's roots and key epochs (--root-dir)\n",
 	        CLI_PROG);
 }
@@ -356,7 +357,7 @@ int cmd_kms(int argc, char **argv)
 	    {"derive", kms_derive},       {"meta", cli_kms_meta},
 	    {"app-key", cli_kms_app_key}, {"bootstrap", cli_kms_bootstrap},
 	    {"rotate", cli_kms_rotate},   {"revoke-epoch", cli_kms_revoke_epoch},
-	    {"epochs", cli_kms_epochs},
+	    {"epochs", cli_kms_epochs},   {"sign-cert", cli_kms_sign_cert},
 	};
 
 	return cli_dispatch("kms", subs, sizeof(subs) / sizeof(subs[0]), kms_usage, argc, argv);

@@ -26,6 +26,7 @@
 
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
+#include <cvmkit/csr.h>
 #include <cvmkit/kms.h>
 #include <cvmkit/ratls.h>
 
@@ -263,6 +264,73 @@ static int op_kms_keys(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 	return cvm_wr_finish(&w, resp, resp_len);
 }
 
+/* op_sign_csr issues the leaf of an already verified and authorized CSR
+ * under the app's CA (derived here: it never leaves this process). The
+ * request names the app id the network process read from the verified
+ * attestation; the CSR is decoded again here, with the bounded reader. */
+static int op_sign_csr(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_kms_app_keys k;
+	struct cvm_kms_roots *roots;
+	struct cvm_p256_keypair *ca = NULL;
+	struct cvm_cert **ca_cert = NULL;
+	struct cvm_csr *csr = NULL;
+	uint8_t app_id[CVM_APP_ID_LEN];
+	const uint8_t *csr_bytes;
+	size_t csr_len, n = 0, leaf_len = 0;
+	uint32_t epoch, api;
+	char why[256] = "", *leaf = NULL;
+	const char *root_pem;
+	struct cvm_wr w;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	if (!cvm_rd_u32le(r, &epoch) || !cvm_rd_copy(r, app_id, sizeof(app_id)) || !cvm_rd_u32le(r, &api) ||
+	    !rd_blob(r, &csr_bytes, &csr_len, CVM_CSR_MAX) || !cvm_rd_empty(r))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "sign: a malformed request");
+	roots = roots_of(st, epoch);
+	if (roots == NULL)
+		return error_answer(CVM_E_NOT_FOUND, resp, resp_len, "sign: epoch %u is not loaded",
+		                    (unsigned)epoch);
+	rc = cvm_csr_decode(api, csr_bytes, csr_len, &csr, why, sizeof(why));
+	if (rc != CVM_OK)
+		return error_answer(rc, resp, resp_len, "sign: the CSR does not decode: %s", why);
+	rc = cvm_kms_app_keys_some(roots, app_id, NULL, 0, epoch,
+	                           CVM_KMS_KEY_APP_CA | CVM_KMS_KEY_APP_CA_CERT, &k);
+	if (rc == CVM_OK && (k.present & CVM_KMS_KEY_APP_CA_CERT) == 0)
+		rc = CVM_E_NOT_FOUND;
+	if (rc == CVM_OK)
+		rc = cvm_p256_keypair_from_pem((const char *)k.app_ca_key->p, k.app_ca_key->len, &ca);
+	if (rc == CVM_OK)
+		rc = cvm_certs_parse_pem((const uint8_t *)k.app_ca_cert, strlen(k.app_ca_cert), &ca_cert, &n);
+	if (rc == CVM_OK && n != 1)
+		rc = CVM_E_INTERNAL;
+	if (rc == CVM_OK)
+		rc = cvm_ratls_issue_csr(csr, app_id, NULL, NULL, 0, ca, ca_cert[0], (int64_t)time(NULL),
+		                         &leaf, &leaf_len);
+	root_pem = cvm_kms_roots_ca_cert(roots);
+	if (rc == CVM_OK && root_pem == NULL)
+		rc = CVM_E_NOT_FOUND;
+	if (rc != CVM_OK) {
+		rc = error_answer(rc, resp, resp_len, "sign: cannot issue the certificate: %s",
+		                  cvm_strerror(rc));
+		goto out;
+	}
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	wr_blob(&w, leaf, leaf_len);
+	wr_blob(&w, k.app_ca_cert, strlen(k.app_ca_cert));
+	wr_blob(&w, root_pem, strlen(root_pem));
+	rc = cvm_wr_finish(&w, resp, resp_len);
+out:
+	free(leaf);
+	cvm_certs_free(ca_cert, n);
+	cvm_p256_keypair_free(ca);
+	cvm_kms_app_keys_cleanup(&k);
+	cvm_csr_free(csr);
+	return rc;
+}
+
 int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp, size_t *resp_len)
 {
 	struct cvm_rd r;
@@ -282,6 +350,8 @@ int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **res
 		return op_rpc_cert(st, &r, resp, resp_len);
 	case KP_KMS_KEYS:
 		return op_kms_keys(st, &r, resp, resp_len);
+	case KP_SIGN_CSR:
+		return op_sign_csr(st, &r, resp, resp_len);
 	default:
 		return error_answer(CVM_E_FORMAT, resp, resp_len, "unknown request %u", (unsigned)op);
 	}
@@ -728,5 +798,45 @@ out:
 	call_done();
 	if (rc != CVM_OK)
 		kp_kms_keys_cleanup(out);
+	return rc;
+}
+
+int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch, const uint8_t app_id[CVM_APP_ID_LEN],
+                         unsigned api, const uint8_t *csr, size_t csr_len, char *chain[3], char *err,
+                         size_t err_len)
+{
+	struct cvm_wr w;
+	struct cvm_rd r;
+	int rc;
+
+	chain[0] = chain[1] = chain[2] = NULL;
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u8(&w, KP_SIGN_CSR);
+	cvm_wr_u32le(&w, epoch);
+	cvm_wr_bytes(&w, app_id, CVM_APP_ID_LEN);
+	cvm_wr_u32le(&w, api);
+	wr_blob(&w, csr, csr_len);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	for (size_t i = 0; i < 3 && rc == CVM_OK; i++) {
+		const uint8_t *p;
+		size_t n;
+
+		if (!rd_blob(&r, &p, &n, KP_MSG_MAX))
+			rc = CVM_E_INTERNAL;
+		else if ((chain[i] = dup_blob(p, n)) == NULL)
+			rc = CVM_E_NOMEM;
+	}
+	if (rc == CVM_OK && !cvm_rd_empty(&r))
+		rc = CVM_E_INTERNAL;
+	if (rc == CVM_E_INTERNAL)
+		(void)snprintf(err, err_len, "the key process's certificate answer is malformed");
+	call_done();
+	if (rc != CVM_OK)
+		for (size_t i = 0; i < 3; i++) {
+			free(chain[i]);
+			chain[i] = NULL;
+		}
 	return rc;
 }

@@ -33,12 +33,15 @@
 /* Largest message either way (a certificate chain with evidence is the
  * biggest: a quote and an event log, some KiB). */
 #define KP_MSG_MAX ((size_t)256 * 1024)
+/* The largest SignCert CSR (a quote and an event log fit many times over). */
+#define KMS_CSR_MAX ((size_t)192 * 1024)
 
 enum kp_op {
 	KP_META = 1,     /* -> public metadata (struct kp_meta) */
 	KP_APP_KEYS = 2, /* epoch, app_id, instance_id -> the app keys */
 	KP_RPC_CERT = 3, /* rpc key PEM, domain, VersionedAttestation -> chain PEM */
 	KP_KMS_KEYS = 4, /* -> every loaded epoch's roots, for a node that onboards (GetKmsKey) */
+	KP_SIGN_CSR = 5, /* epoch, attested app_id, api_version, CSR -> [leaf, App CA, root CA] (SignCert) */
 };
 
 struct kp_config {
@@ -94,6 +97,15 @@ void kp_app_keys_cleanup(struct kp_app_keys *k);
 CVM_MUST_CHECK int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm_secret *key_pem,
                                         const char *domain, const uint8_t *va, size_t va_len,
                                         uint64_t lifetime_s, char **chain, char *err, size_t err_len);
+
+/* kms_keyproc_sign_csr has the key process issue the leaf of a CSR whose
+ * signature, attestation and authorization the caller checked, for the app
+ * `app_id` read from that attestation. chain[] gets the PEM leaf, App CA and
+ * root CA certificates (the caller frees them). */
+CVM_MUST_CHECK int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch,
+                                        const uint8_t app_id[CVM_APP_ID_LEN], unsigned api,
+                                        const uint8_t *csr, size_t csr_len, char *chain[3], char *err,
+                                        size_t err_len);
 
 /* struct kp_kms_keys is every loaded epoch's roots (GetKmsKey). */
 struct kp_epoch_roots {

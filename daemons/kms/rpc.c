@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cvmkit/csr.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/eventlog.h>
 #include <cvmkit/evidence.h>
@@ -499,11 +500,114 @@ out:
 	return r;
 }
 
+/* m_sign_cert issues an app certificate for a CSR (dstack's SignCert, spec
+ * §3.4): the CSR's signature by its key, its attestation (quote, binding of
+ * the CSR's key, replay) with the client verifier, the boot-time BootInfo
+ * authorized, then the key process signs with the App CA of the ATTESTED
+ * app id. No client certificate is needed: the attestation is in the CSR. */
+static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	struct cvm_ratls_verdict v;
+	struct cvm_ratls_boot_info boot;
+	struct cvm_csr *csr = NULL;
+	uint8_t *csr_bytes = NULL, sig[CVM_CSR_SIG_MAX];
+	size_t csr_len = 0, sig_len = 0;
+	char err[256] = "", *chain[3] = {NULL, NULL, NULL};
+	bool has_api = false;
+	uint64_t api = 1;
+	json_t *o = NULL, *arr = NULL;
+	int r;
+
+	r = cvm_rpc_u64(c, "api_version", &has_api, &api);
+	if (r == CVM_OK && (api < 1 || api > 2))
+		r = cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED, "api_version %llu: this KMS speaks 1 and 2",
+		                 (unsigned long long)api);
+	if (r == CVM_OK)
+		r = cvm_rpc_hex_new(c, "csr", KMS_CSR_MAX, &csr_bytes, &csr_len);
+	if (r == CVM_OK)
+		r = cvm_rpc_hex(c, "signature", sig, sizeof(sig), &sig_len);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_csr_decode((unsigned)api, csr_bytes, csr_len, &csr, err, sizeof(err));
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 400, r, "the CSR does not decode: %s", err);
+		goto out;
+	}
+	r = cvm_csr_check_signature(csr, sig, sig_len);
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 400, r, "the CSR's signature does not verify with its key (%s)",
+		                 cvm_strerror(r));
+		goto out;
+	}
+	if (csr->ext_app_info) {
+		r = cvm_rpc_fail(
+		    c, 400, CVM_E_UNSUPPORTED,
+		    "the CSR asks for the app-info extension, which this KMS does not issue yet");
+		goto out;
+	}
+	memset(&v, 0, sizeof(v));
+	memset(&boot, 0, sizeof(boot));
+	r = cvm_ratls_check_va_key(k->client_verifier, csr->attestation, csr->attestation_len,
+	                           csr->pubkey_der, csr->pubkey_der_len, (int64_t)time(NULL), &v, NULL,
+	                           &boot);
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 403, r, "the CSR's attestation does not verify: %s", cvm_strerror(r));
+		goto out;
+	}
+	if (v.simulated && !k->simulated_ok) {
+		r = cvm_rpc_fail(
+		    c, 403, CVM_E_POLICY,
+		    "the CSR's evidence comes from the simulated TEE, which this KMS does not accept");
+		goto out;
+	}
+	if (!k->dev_auth) {
+		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
+		goto out;
+	}
+	r = kms_keyproc_sign_csr(&k->kp, k->epochs.current, boot.app_id, (unsigned)api, csr_bytes, csr_len,
+	                         chain, err, sizeof(err));
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 500, r, "cannot issue the certificate: %s", err);
+		goto out;
+	}
+	o = json_object();
+	arr = json_array();
+	r = o != NULL && arr != NULL ? CVM_OK : CVM_E_NOMEM;
+	for (size_t i = 0; i < 3 && r == CVM_OK; i++)
+		r = json_array_append_new(arr, json_string(chain[i])) == 0 ? CVM_OK : CVM_E_NOMEM;
+	if (r == CVM_OK) {
+		r = cvm_json_set(o, "certificate_chain", arr);
+		arr = NULL;
+	}
+	if (r != CVM_OK) {
+		json_decref(o);
+		o = NULL;
+		r = cvm_rpc_fail(c, 500, r, "out of memory");
+		goto out;
+	}
+	{
+		char app[41], kv[CVM_KV_MAX];
+
+		cvm_hex_encode(boot.app_id, sizeof(boot.app_id), app);
+		cvm_daemon_log_limited(CVM_LOG_INFO, "sign_cert",
+		                       "node=%s peer=%s app_id=%s decision=allowed", k->node_name,
+		                       cvm_kv(cvm_http_req_peer(c->http), kv), app);
+	}
+	*out = o;
+out:
+	json_decref(arr);
+	for (size_t i = 0; i < 3; i++)
+		free(chain[i]);
+	cvm_csr_free(csr);
+	free(csr_bytes);
+	return r;
+}
+
 static const struct cvm_rpc_method kms_methods[] = {
-    {"GetMeta", m_get_meta},
-    {"GetTempCaCert", m_get_temp_ca_cert},
-    {"GetAppKey", m_get_app_key},
-    {"GetKmsKey", m_get_kms_key},
+    {"GetMeta", m_get_meta},      {"GetTempCaCert", m_get_temp_ca_cert},
+    {"GetAppKey", m_get_app_key}, {"GetKmsKey", m_get_kms_key},
+    {"SignCert", m_sign_cert},
 };
 
 static const struct cvm_rpc_mount kms_mounts[] = {
