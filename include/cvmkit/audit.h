@@ -93,21 +93,21 @@
 
 /* struct cvm_audit_record is one KMS decision. */
 struct cvm_audit_record {
-	int64_t time;                                 /* Unix seconds; 0: cvm_audit_append sets now */
-	char node[CVM_AUDIT_NODE_MAX + 1];            /* the KMS node's name */
-	char method[CVM_AUDIT_METHOD_MAX + 1];        /* "GetAppKey", "SignCert", "Bootstrap", ... */
-	char peer[CVM_AUDIT_PEER_MAX + 1];            /* the client's address */
-	char tee[CVM_AUDIT_TEE_MAX + 1];              /* "tdx", "snp", "sim-tdx", ... or "" */
-	char app_id[CVM_AUDIT_ID_MAX + 1];            /* hex or "" (same for the five below) */
+	int64_t time;                          /* Unix seconds; 0: cvm_audit_append sets now */
+	char node[CVM_AUDIT_NODE_MAX + 1];     /* the KMS node's name */
+	char method[CVM_AUDIT_METHOD_MAX + 1]; /* "GetAppKey", "SignCert", "Bootstrap", ... */
+	char peer[CVM_AUDIT_PEER_MAX + 1];     /* the client's address */
+	char tee[CVM_AUDIT_TEE_MAX + 1];       /* "tdx", "snp", "sim-tdx", ... or "" */
+	char app_id[CVM_AUDIT_ID_MAX + 1];     /* hex or "" (same for the five below) */
 	char instance_id[CVM_AUDIT_ID_MAX + 1];
 	char compose_hash[CVM_AUDIT_HASH_MAX + 1];
 	char device_id[CVM_AUDIT_HASH_MAX + 1];
 	char mr_aggregated[CVM_AUDIT_HASH_MAX + 1];
 	char os_image_hash[CVM_AUDIT_HASH_MAX + 1];
-	char decision[CVM_AUDIT_DECISION_MAX + 1];    /* "allowed", "denied" or "error" */
-	char reason[CVM_AUDIT_REASON_MAX + 1];        /* the policy's or verifier's reason ("" when allowed) */
-	char keys[CVM_AUDIT_KEYS_MAX + 1];            /* comma-separated names of the keys released, or "" */
-	uint32_t epoch;                               /* the key epoch */
+	char decision[CVM_AUDIT_DECISION_MAX + 1]; /* "allowed", "denied" or "error" */
+	char reason[CVM_AUDIT_REASON_MAX + 1];     /* the policy's or verifier's reason ("" when allowed) */
+	char keys[CVM_AUDIT_KEYS_MAX + 1];         /* comma-separated names of the keys released, or "" */
+	uint32_t epoch;                            /* the key epoch */
 };
 
 /* struct cvm_audit_filter selects records for cvm_audit_each; a zero
@@ -126,7 +126,8 @@ struct cvm_audit;
  * is wrong. Returns 0, CVM_E_INVAL (not printable ASCII, not hex, an unknown
  * decision, a negative time, NULL) or CVM_E_TOO_LARGE (no NUL inside the
  * field's array). */
-CVM_API CVM_MUST_CHECK int cvm_audit_record_check(const struct cvm_audit_record *r, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_audit_record_check(const struct cvm_audit_record *r, char *err,
+                                                  size_t err_len);
 
 /* cvm_audit_open opens the log at `path`; with `create`, a missing file is
  * created (mode 0600) as an empty log, without it a missing file is an
@@ -154,7 +155,8 @@ CVM_API CVM_MUST_CHECK int cvm_audit_append(struct cvm_audit *a, const struct cv
 /* cvm_audit_head gives the head this handle last wrote or read: the last
  * record's seq and hash, or 0 and 32 zero bytes for an empty log. It does
  * not read the database. Returns 0 or CVM_E_INVAL. */
-CVM_API CVM_MUST_CHECK int cvm_audit_head(struct cvm_audit *a, uint64_t *seq, uint8_t head[CVM_AUDIT_HASH_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_audit_head(struct cvm_audit *a, uint64_t *seq,
+                                          uint8_t head[CVM_AUDIT_HASH_LEN]);
 /* cvm_audit_error returns the sentence that explains the last failure of
  * `a` ("" when none); it lives until the next call on `a`. */
 CVM_API const char *cvm_audit_error(const struct cvm_audit *a);
@@ -195,6 +197,7 @@ CVM_API CVM_MUST_CHECK int cvm_audit_each(const char *path, const struct cvm_aud
  * `--expect-head` takes: the seq in decimal, 1 to 2^63-1, no sign or leading
  * zero, then 64 hex digits) into `seq` and `head`. Returns 0 or
  * CVM_E_FORMAT. */
-CVM_API CVM_MUST_CHECK int cvm_audit_head_parse(const char *s, uint64_t *seq, uint8_t head[CVM_AUDIT_HASH_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_audit_head_parse(const char *s, uint64_t *seq,
+                                                uint8_t head[CVM_AUDIT_HASH_LEN]);
 
 #endif

@@ -37,7 +37,7 @@ static const char schema_sql[] =
     "reason TEXT NOT NULL, keys TEXT NOT NULL, epoch INTEGER NOT NULL, prev BLOB NOT NULL, "
     "hash BLOB NOT NULL) STRICT";
 
-#define COLUMNS                                                                                            \
+#define COLUMNS                                                                                             \
 	"seq, time, node, method, peer, tee, app_id, instance_id, compose_hash, device_id, mr_aggregated, " \
 	"os_image_hash, decision, reason, keys, epoch, prev, hash"
 /* Column indexes of the statements below. */
@@ -58,9 +58,9 @@ static const char head_sql[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LI
 
 struct cvm_audit {
 	sqlite3 *db;
-	uint64_t seq;                    /* the head this handle last wrote or read */
+	uint64_t seq; /* the head this handle last wrote or read */
 	uint8_t head[CVM_AUDIT_HASH_LEN];
-	bool broken;                     /* another writer changed the log: refuse */
+	bool broken; /* another writer changed the log: refuse */
 	char err[AUDIT_ERR_LEN];
 };
 
@@ -180,8 +180,8 @@ static int check_file(const char *path, bool is_writer, bool create, char *err, 
 
 				(void)close(fd);
 				errno = e;
-				return cvm_err_set(err, err_len, CVM_E_SYSTEM, "%s: cannot set mode 0600: %s", path,
-				                   strerror(e));
+				return cvm_err_set(err, err_len, CVM_E_SYSTEM, "%s: cannot set mode 0600: %s",
+				                   path, strerror(e));
 			}
 			(void)close(fd);
 		} else if (errno != EEXIST) {
@@ -223,8 +223,8 @@ static int db_open(const char *path, bool is_writer, sqlite3 **out, char *err, s
 	    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL) != SQLITE_OK ||
 	    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL) != SQLITE_OK ||
 	    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, (int *)NULL) != SQLITE_OK) {
-		r = cvm_err_set(err, err_len, CVM_E_INTERNAL, "%s: cannot turn on SQLite's defensive settings",
-		                path);
+		r = cvm_err_set(err, err_len, CVM_E_INTERNAL,
+		                "%s: cannot turn on SQLite's defensive settings", path);
 		goto out;
 	}
 	rc = sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
@@ -282,7 +282,8 @@ static int check_schema(sqlite3 *db, bool *is_blank, char *err, size_t err_len)
 		    strcmp((const char *)name, "audit") != 0 || strcmp((const char *)sql, schema_sql) != 0) {
 			char what[128];
 
-			(void)snprintf(what, sizeof(what), "%s '%s'", type != NULL ? (const char *)type : "object",
+			(void)snprintf(what, sizeof(what), "%s '%s'",
+			               type != NULL ? (const char *)type : "object",
 			               name != NULL ? (const char *)name : "");
 			for (char *c = what; *c != '\0'; c++)
 				if (*c < 0x20 || *c > 0x7e)
@@ -299,8 +300,8 @@ static int check_schema(sqlite3 *db, bool *is_blank, char *err, size_t err_len)
 	}
 	if (app_id != CVM_AUDIT_APPLICATION_ID) {
 		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
-		                "not a cvmkit audit log (SQLite application_id %lld, expected %d)", (long long)app_id,
-		                CVM_AUDIT_APPLICATION_ID);
+		                "not a cvmkit audit log (SQLite application_id %lld, expected %d)",
+		                (long long)app_id, CVM_AUDIT_APPLICATION_ID);
 		goto out;
 	}
 	if (version != CVM_AUDIT_VERSION) {
@@ -310,7 +311,8 @@ static int check_schema(sqlite3 *db, bool *is_blank, char *err, size_t err_len)
 		goto out;
 	}
 	if (objects != 1) {
-		r = cvm_err_set(err, err_len, CVM_E_MISMATCH, "the log's schema was changed: its audit table is gone");
+		r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
+		                "the log's schema was changed: its audit table is gone");
 		goto out;
 	}
 	r = CVM_OK;
@@ -337,8 +339,8 @@ static int col_text(sqlite3_stmt *st, int col, uint64_t seq, const char *name, c
 		return CVM_E_NOMEM;
 	if (n < 0 || (size_t)n >= size)
 		return cvm_err_set(err, err_len, CVM_E_MISMATCH,
-		                   "record %llu: column %s holds %d bytes, more than its %zu", (unsigned long long)seq,
-		                   name, n, size - 1);
+		                   "record %llu: column %s holds %d bytes, more than its %zu",
+		                   (unsigned long long)seq, name, n, size - 1);
 	cvm_rd_init(&rd, p, (size_t)n);
 	if (cvm_rd_has_nul(&rd))
 		return cvm_err_set(err, err_len, CVM_E_MISMATCH, "record %llu: column %s holds a NUL byte",
@@ -349,15 +351,17 @@ static int col_text(sqlite3_stmt *st, int col, uint64_t seq, const char *name, c
 	return CVM_OK;
 }
 
-static int col_hash(sqlite3_stmt *st, int col, uint64_t seq, const char *name, uint8_t out[CVM_AUDIT_HASH_LEN],
-                    char *err, size_t err_len)
+static int col_hash(sqlite3_stmt *st, int col, uint64_t seq, const char *name,
+                    uint8_t out[CVM_AUDIT_HASH_LEN], char *err, size_t err_len)
 {
 	const void *p;
 	struct cvm_rd rd;
 
-	if (sqlite3_column_type(st, col) != SQLITE_BLOB || sqlite3_column_bytes(st, col) != CVM_AUDIT_HASH_LEN)
-		return cvm_err_set(err, err_len, CVM_E_MISMATCH, "record %llu: column %s is not a %d-byte hash",
-		                   (unsigned long long)seq, name, CVM_AUDIT_HASH_LEN);
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB ||
+	    sqlite3_column_bytes(st, col) != CVM_AUDIT_HASH_LEN)
+		return cvm_err_set(err, err_len, CVM_E_MISMATCH,
+		                   "record %llu: column %s is not a %d-byte hash", (unsigned long long)seq,
+		                   name, CVM_AUDIT_HASH_LEN);
 	p = sqlite3_column_blob(st, col);
 	if (p == NULL)
 		return CVM_E_NOMEM;
@@ -369,8 +373,9 @@ static int col_hash(sqlite3_stmt *st, int col, uint64_t seq, const char *name, u
 
 /* read_row decodes the current row (its seq already checked) into `r`,
  * `prev` and `hash`. Any column of the wrong type or size is CVM_E_MISMATCH. */
-static int read_row(sqlite3_stmt *st, uint64_t seq, struct cvm_audit_record *r, uint8_t prev[CVM_AUDIT_HASH_LEN],
-                    uint8_t hash[CVM_AUDIT_HASH_LEN], char *err, size_t err_len)
+static int read_row(sqlite3_stmt *st, uint64_t seq, struct cvm_audit_record *r,
+                    uint8_t prev[CVM_AUDIT_HASH_LEN], uint8_t hash[CVM_AUDIT_HASH_LEN], char *err,
+                    size_t err_len)
 {
 	int64_t v;
 	int ret;
@@ -448,7 +453,8 @@ static int walk_log(sqlite3 *db, const struct cvm_audit_filter *f, audit_fn fn, 
 		if (rc != SQLITE_ROW) {
 			r = sql_fail(db, rc, "read the records", why, sizeof(why));
 			if (r == CVM_E_MISMATCH)
-				(void)cvm_err_set(err, err_len, r, "the database is damaged after record %llu: %s",
+				(void)cvm_err_set(err, err_len, r,
+				                  "the database is damaged after record %llu: %s",
 				                  (unsigned long long)w->count, why);
 			else
 				(void)cvm_err_set(err, err_len, r, "%s", why);
@@ -456,9 +462,11 @@ static int walk_log(sqlite3 *db, const struct cvm_audit_filter *f, audit_fn fn, 
 		}
 		seq = sqlite3_column_int64(st, COL_SEQ);
 		if (sqlite3_column_type(st, COL_SEQ) != SQLITE_INTEGER || seq < 1) {
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "a record has seq %lld: seqs start at 1 (a record was inserted)",
-			                (long long)seq);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "record %llu: a record with seq %lld comes before it, but seqs start at 1 "
+			    "(a record was inserted)",
+			    (unsigned long long)expect, (long long)seq);
 			goto out;
 		}
 		if ((uint64_t)seq != expect) {
@@ -472,25 +480,28 @@ static int walk_log(sqlite3 *db, const struct cvm_audit_filter *f, audit_fn fn, 
 			goto out;
 		r = cvm_audit_record_check(&rec, why, sizeof(why));
 		if (r != CVM_OK) {
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH, "record %llu: %s (append never writes that)",
+			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
+			                "record %llu: %s (append never writes that)",
 			                (unsigned long long)expect, why);
 			goto out;
 		}
 		if (memcmp(prev, w->head, CVM_AUDIT_HASH_LEN) != 0) {
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "record %llu: its prev is not the hash of record %llu: a record before it was "
-			                "removed, replaced or moved",
-			                (unsigned long long)expect, (unsigned long long)w->count);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "record %llu: its prev is not the hash of record %llu: a record before it was "
+			    "removed, replaced or moved",
+			    (unsigned long long)expect, (unsigned long long)w->count);
 			goto out;
 		}
 		r = cvm_audit_record_hash(expect, w->head, &rec, want);
 		if (r != CVM_OK)
 			goto out;
 		if (memcmp(want, hash, CVM_AUDIT_HASH_LEN) != 0) {
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "record %llu: its fields do not match its hash: the record was edited (a field, "
-			                "its seq or its hash)",
-			                (unsigned long long)expect);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "record %llu: its fields do not match its hash: the record was edited (a field, "
+			    "its seq or its hash)",
+			    (unsigned long long)expect);
 			goto out;
 		}
 		w->count = expect;
@@ -509,8 +520,8 @@ out:
 }
 
 /* read_log opens `path` read-only and walks it in one read transaction. */
-static int read_log(const char *path, const struct cvm_audit_filter *f, audit_fn fn, void *ctx, struct walk *w,
-                    char *err, size_t err_len)
+static int read_log(const char *path, const struct cvm_audit_filter *f, audit_fn fn, void *ctx,
+                    struct walk *w, char *err, size_t err_len)
 {
 	sqlite3 *db = NULL;
 	bool is_blank, in_txn = false;
@@ -529,7 +540,8 @@ static int read_log(const char *path, const struct cvm_audit_filter *f, audit_fn
 	in_txn = true;
 	r = check_schema(db, &is_blank, err, err_len);
 	if (r == CVM_OK && is_blank)
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s is an empty database, not an audit log", path);
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s is an empty database, not an audit log",
+		                path);
 	if (r != CVM_OK)
 		goto out;
 	r = walk_log(db, f, fn, ctx, w, err, err_len);
@@ -574,7 +586,8 @@ int cvm_audit_open(const char *path, bool create, struct cvm_audit **out, char *
 	if (r != CVM_OK)
 		goto out;
 	if (is_blank && !create) {
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s is an empty database, not an audit log", path);
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "%s is an empty database, not an audit log",
+		                path);
 		goto out;
 	}
 	if (is_blank) {
@@ -614,8 +627,8 @@ int cvm_audit_open(const char *path, bool create, struct cvm_audit **out, char *
 	if (r != CVM_OK)
 		goto out;
 	if (strcmp(mode, "wal") != 0) {
-		r = cvm_err_set(err, err_len, CVM_E_SYSTEM, "%s: SQLite cannot use WAL mode here (journal mode %s)",
-		                path, mode);
+		r = cvm_err_set(err, err_len, CVM_E_SYSTEM,
+		                "%s: SQLite cannot use WAL mode here (journal mode %s)", path, mode);
 		goto out;
 	}
 	r = exec(a->db, "PRAGMA synchronous=FULL", err, err_len);
@@ -728,14 +741,16 @@ int cvm_audit_append(struct cvm_audit *a, const struct cvm_audit_record *r, uint
 		return CVM_E_INVAL;
 	a->err[0] = '\0';
 	if (a->broken)
-		return cvm_err_set(a->err, sizeof(a->err), CVM_E_MISMATCH,
-		                   "this handle saw another writer change the log and refuses to append; reopen "
-		                   "the log (which verifies it) after finding out who wrote to it");
+		return cvm_err_set(
+		    a->err, sizeof(a->err), CVM_E_MISMATCH,
+		    "this handle saw another writer change the log and refuses to append; reopen "
+		    "the log (which verifies it) after finding out who wrote to it");
 	ret = cvm_audit_record_check(r, a->err, sizeof(a->err));
 	if (ret != CVM_OK)
 		return ret;
 	if (a->seq >= (uint64_t)INT64_MAX)
-		return cvm_err_set(a->err, sizeof(a->err), CVM_E_TOO_LARGE, "the log is full (2^63-1 records)");
+		return cvm_err_set(a->err, sizeof(a->err), CVM_E_TOO_LARGE,
+		                   "the log is full (2^63-1 records)");
 	rec = *r;
 	if (rec.time == 0)
 		rec.time = (int64_t)time(NULL);
@@ -747,10 +762,11 @@ int cvm_audit_append(struct cvm_audit *a, const struct cvm_audit_record *r, uint
 	 * daemon, a hand edit) must not have our record chained onto its own. */
 	ret = read_head(a, &cur_seq, cur);
 	if (ret == CVM_OK && (cur_seq != a->seq || memcmp(cur, a->head, CVM_AUDIT_HASH_LEN) != 0))
-		ret = cvm_err_set(a->err, sizeof(a->err), CVM_E_MISMATCH,
-		                  "the log changed under this handle: it ends at record %llu, this handle last "
-		                  "wrote record %llu (another writer, or an edit); refusing to append",
-		                  (unsigned long long)cur_seq, (unsigned long long)a->seq);
+		ret =
+		    cvm_err_set(a->err, sizeof(a->err), CVM_E_MISMATCH,
+		                "the log changed under this handle: it ends at record %llu, this handle last "
+		                "wrote record %llu (another writer, or an edit); refusing to append",
+		                (unsigned long long)cur_seq, (unsigned long long)a->seq);
 	if (ret == CVM_E_MISMATCH)
 		a->broken = true;
 	if (ret != CVM_OK)
@@ -825,22 +841,25 @@ int cvm_audit_verify(const char *path, const uint8_t *expect_head, uint64_t expe
 		cvm_hex_encode(w.head, CVM_AUDIT_HASH_LEN, got);
 		if (w.count < expect_seq) {
 			w.bad_seq = w.count + 1;
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "the log ends at record %llu but the expected head is record %llu: records "
-			                "%llu to %llu were removed",
-			                (unsigned long long)w.count, (unsigned long long)expect_seq,
-			                (unsigned long long)w.count + 1, (unsigned long long)expect_seq);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "the log ends at record %llu but the expected head is record %llu: records "
+			    "%llu to %llu were removed",
+			    (unsigned long long)w.count, (unsigned long long)expect_seq,
+			    (unsigned long long)w.count + 1, (unsigned long long)expect_seq);
 		} else if (w.count > expect_seq) {
 			w.bad_seq = expect_seq + 1;
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "the log goes on past the expected head (record %llu) to record %llu: records "
-			                "were added after it (or that head is not the latest one logged)",
-			                (unsigned long long)expect_seq, (unsigned long long)w.count);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "the log goes on past the expected head (record %llu) to record %llu: records "
+			    "were added after it (or that head is not the latest one logged)",
+			    (unsigned long long)expect_seq, (unsigned long long)w.count);
 		} else if (memcmp(w.head, expect_head, CVM_AUDIT_HASH_LEN) != 0) {
 			w.bad_seq = expect_seq;
-			r = cvm_err_set(err, err_len, CVM_E_MISMATCH,
-			                "record %llu has the hash %s, not the expected %s: the log was rewritten",
-			                (unsigned long long)expect_seq, got, want);
+			r = cvm_err_set(
+			    err, err_len, CVM_E_MISMATCH,
+			    "record %llu has the hash %s, not the expected %s: the log was rewritten",
+			    (unsigned long long)expect_seq, got, want);
 		}
 	}
 	if (count != NULL)

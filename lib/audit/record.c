@@ -26,15 +26,18 @@ struct field {
 	enum field_kind kind;
 };
 
-#define FIELD(m, k) {#m, offsetof(struct cvm_audit_record, m), sizeof(((struct cvm_audit_record *)0)->m), k}
+#define FIELD(m, k)                                                                                    \
+	{                                                                                              \
+#m, offsetof(struct cvm_audit_record, m), sizeof(((struct cvm_audit_record *)0)->m), k \
+	}
 
 /* The text fields in the order they are encoded (the file comment of
  * include/cvmkit/audit.h); changing it changes every hash. */
 static const struct field fields[] = {
-    FIELD(node, FIELD_TEXT),          FIELD(method, FIELD_TEXT),        FIELD(peer, FIELD_TEXT),
-    FIELD(tee, FIELD_TEXT),           FIELD(app_id, FIELD_HEX),         FIELD(instance_id, FIELD_HEX),
-    FIELD(compose_hash, FIELD_HEX),   FIELD(device_id, FIELD_HEX),      FIELD(mr_aggregated, FIELD_HEX),
-    FIELD(os_image_hash, FIELD_HEX),  FIELD(decision, FIELD_DECISION), FIELD(reason, FIELD_TEXT),
+    FIELD(node, FIELD_TEXT),         FIELD(method, FIELD_TEXT),       FIELD(peer, FIELD_TEXT),
+    FIELD(tee, FIELD_TEXT),          FIELD(app_id, FIELD_HEX),        FIELD(instance_id, FIELD_HEX),
+    FIELD(compose_hash, FIELD_HEX),  FIELD(device_id, FIELD_HEX),     FIELD(mr_aggregated, FIELD_HEX),
+    FIELD(os_image_hash, FIELD_HEX), FIELD(decision, FIELD_DECISION), FIELD(reason, FIELD_TEXT),
     FIELD(keys, FIELD_TEXT),
 };
 
@@ -80,17 +83,19 @@ static int check_field(const struct cvm_audit_record *r, const struct field *f, 
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c > 0x7e)
-			return cvm_err_set(err, err_len, CVM_E_INVAL,
-			                   "%s has the byte 0x%02x at offset %zu: only printable ASCII is allowed",
-			                   f->name, c, i);
+			return cvm_err_set(
+			    err, err_len, CVM_E_INVAL,
+			    "%s has the byte 0x%02x at offset %zu: only printable ASCII is allowed", f->name,
+			    c, i);
 		if (f->kind == FIELD_HEX && !is_lower_hex(s[i]))
-			return cvm_err_set(err, err_len, CVM_E_INVAL,
-			                   "%s has '%c' at offset %zu: expected lowercase hex digits or nothing",
-			                   f->name, s[i], i);
+			return cvm_err_set(
+			    err, err_len, CVM_E_INVAL,
+			    "%s has '%c' at offset %zu: expected lowercase hex digits or nothing", f->name,
+			    s[i], i);
 	}
 	if (f->kind == FIELD_HEX && len % 2 != 0)
-		return cvm_err_set(err, err_len, CVM_E_INVAL, "%s has an odd number of hex digits (%zu)", f->name,
-		                   len);
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "%s has an odd number of hex digits (%zu)",
+		                   f->name, len);
 	if (f->kind == FIELD_DECISION && strcmp(s, "allowed") != 0 && strcmp(s, "denied") != 0 &&
 	    strcmp(s, "error") != 0)
 		return cvm_err_set(err, err_len, CVM_E_INVAL,
@@ -116,8 +121,8 @@ int cvm_audit_record_check(const struct cvm_audit_record *r, char *err, size_t e
 	return CVM_OK;
 }
 
-int cvm_audit_record_hash(uint64_t seq, const uint8_t prev[CVM_AUDIT_HASH_LEN], const struct cvm_audit_record *r,
-                          uint8_t out[CVM_AUDIT_HASH_LEN])
+int cvm_audit_record_hash(uint64_t seq, const uint8_t prev[CVM_AUDIT_HASH_LEN],
+                          const struct cvm_audit_record *r, uint8_t out[CVM_AUDIT_HASH_LEN])
 {
 	uint8_t buf[CVM_AUDIT_ENCODING_MAX];
 	struct cvm_wr w;
