@@ -2,6 +2,8 @@
  *
  *   cvm kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--json]
  *       every key a KMS with DIR's roots would release to the app
+ *   cvm kms audit verify|show DB ...
+ *       the audit trail (cmd_kms_audit.c)
  *
  * See docs/cli/cvm-kms.md. */
 #include <errno.h>
@@ -55,8 +57,9 @@ static void usage_derive(FILE *f)
 static void kms_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s kms derive [ARGS]\n"
-	        "  derive   every key a KMS with the given roots releases to an app (offline)\n",
+	        "usage: %s kms derive|audit [ARGS]\n"
+	        "  derive   every key a KMS with the given roots releases to an app (offline)\n"
+	        "  audit    verify or show the KMS audit log (verify|show DB)\n",
 	        CLI_PROG);
 }
 
@@ -351,6 +354,7 @@ int cmd_kms(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"derive", kms_derive},
+	    {"audit", cmd_kms_audit},
 	};
 
 	return cli_dispatch("kms", subs, sizeof(subs) / sizeof(subs[0]), kms_usage, argc, argv);
