@@ -337,21 +337,22 @@ static void editing_any_column_of_any_record_is_detected(void **state)
 
 static void a_changed_column_type_or_size_is_detected(void **state)
 {
-	uint8_t big[400];
+	uint8_t big[4000];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 
 	(void)state;
-	/* STRICT keeps the types; a table rebuilt without it could hold
-	 * anything, so the reader checks types and sizes itself: a 300-byte
-	 * reason (over its 255) and a 33-byte hash, written under a schema
-	 * that is otherwise ours. */
+	/* STRICT keeps the types, not the sizes: the reader checks those
+	 * itself. A 4000-byte reason (its array holds 256, the whole record
+	 * about 1200: without the check it would overflow the stack) and a
+	 * 33-byte hash. */
 	fresh_copy();
 	memset(big, 'x', sizeof(big));
 	assert_int_equal(sqlite3_open(fx.copy, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE audit SET reason = ? WHERE seq = 3", -1, &st, NULL),
 	                 SQLITE_OK);
-	assert_int_equal(sqlite3_bind_text(st, 1, (const char *)big, 300, SQLITE_STATIC), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_text(st, 1, (const char *)big, (int)sizeof(big), SQLITE_STATIC),
+	                 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -694,6 +695,12 @@ static void foreign_or_altered_databases_are_refused(void **state)
 	expect_tampered(fx.copy, NULL, 0, 0, "a trigger added");
 	assert_int_equal(cvm_audit_open(fx.copy, false, &a, err, sizeof(err)), CVM_E_MISMATCH);
 	assert_non_null(strstr(err, "trigger 't'"));
+	/* our table with a column added (its SQL text differs) */
+	fresh_copy();
+	raw_exec(fx.copy, "ALTER TABLE audit ADD COLUMN note TEXT");
+	assert_int_equal(cvm_audit_verify(fx.copy, NULL, 0, NULL, NULL, NULL, err, sizeof(err)),
+	                 CVM_E_MISMATCH);
+	assert_non_null(strstr(err, "table 'audit' is not cvmkit's audit table"));
 	/* another version */
 	fresh_copy();
 	raw_exec(fx.copy, "PRAGMA user_version = 2");
