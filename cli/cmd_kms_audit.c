@@ -1,7 +1,8 @@
 /* cvm kms audit: the KMS audit trail (lib/audit), offline.
  *
- *   cvm kms audit verify DB [--expect-head SEQ:HEX] [--json]
- *       checks the hash chain (and that the log ends at the head cvm-kmsd logged)
+ *   cvm kms audit verify DB [--expect-head SEQ:HEX [--checkpoint SIG --checkpoint-cert FILE]] [--json]
+ *       checks the hash chain (and that the log ends at the head cvm-kmsd logged,
+ *       which the KMS key signed)
  *   cvm kms audit show DB [--app-id HEX] [--since TIME] [--decision D] [--json]
  *       prints the records, checking the chain as it goes
  *
@@ -17,6 +18,7 @@
 #include <jansson.h>
 
 #include <cvmkit/audit.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 
@@ -30,6 +32,8 @@
 
 enum {
 	OPT_EXPECT_HEAD = 0x200,
+	OPT_CHECKPOINT,
+	OPT_CHECKPOINT_CERT,
 	OPT_APP_ID,
 	OPT_SINCE,
 	OPT_DECISION,
@@ -37,16 +41,22 @@ enum {
 
 static void usage_verify(FILE *f)
 {
-	fprintf(f,
-	        "usage: %s kms audit verify DB [--expect-head SEQ:HEX] [--json]\n"
-	        "  Checks every record of the audit log DB: seqs consecutive from 1, each record's hash\n"
-	        "  recomputed from its fields and chained to the one before it.\n"
-	        "  --expect-head SEQ:HEX  also require that the log ends exactly at this head: the last\n"
-	        "                         'event=audit_head seq=SEQ head=HEX' line cvm-kmsd logged. Without\n"
-	        "                         it, records removed from the END of the log cannot be seen\n"
-	        "  --json                 one JSON object on stdout\n"
-	        "Exit: 0 intact, 3 tampered (the first bad record and what is wrong), 1 error, 2 usage.\n",
-	        CLI_PROG);
+	fprintf(
+	    f,
+	    "usage: %s kms audit verify DB [--expect-head SEQ:HEX [--checkpoint SIG --checkpoint-cert "
+	    "FILE]]\n"
+	    "       [--json]\n"
+	    "  Checks every record of the audit log DB: seqs consecutive from 1, each record's hash\n"
+	    "  recomputed from its fields and chained to the one before it.\n"
+	    "  --expect-head SEQ:HEX  also require that the log ends exactly at this head: the last\n"
+	    "                         'event=audit_head seq=SEQ head=HEX' line cvm-kmsd logged. Without\n"
+	    "                         it, records removed from the END of the log cannot be seen\n"
+	    "  --checkpoint SIG       the head's signed checkpoint (128 hex digits, the sig=HEX of that\n"
+	    "                         line): the head must be one the KMS key signed\n"
+	    "  --checkpoint-cert FILE the certificate (PEM or DER) of the P-256 key that signs the heads\n"
+	    "  --json                 one JSON object on stdout\n"
+	    "Exit: 0 intact, 3 tampered (the first bad record and what is wrong), 1 error, 2 usage.\n",
+	    CLI_PROG);
 }
 
 static void usage_show(FILE *f)
@@ -131,15 +141,32 @@ static int parse_args(const char *cmd, int argc, char **argv, const struct optio
 /* ---- verify ------------------------------------------------------------------- */
 
 struct verify_args {
-	bool has_head;
+	bool has_head, has_sig;
 	uint64_t seq;
 	uint8_t head[CVM_AUDIT_HASH_LEN];
+	uint8_t sig[CVM_AUDIT_CHECKPOINT_SIG_LEN];
+	const char *cert_path;
 };
 
 static bool verify_opt(void *ctx, int c, const char *arg)
 {
 	struct verify_args *v = ctx;
 
+	if (c == OPT_CHECKPOINT) {
+		if (strlen(arg) != 2 * CVM_AUDIT_CHECKPOINT_SIG_LEN ||
+		    cvm_hex_decode_exact(arg, strlen(arg), v->sig, sizeof(v->sig)) != CVM_OK) {
+			cli_err(CMD_VERIFY,
+			        "--checkpoint '%s': expected the signature r || s as %d hex digits", arg,
+			        2 * CVM_AUDIT_CHECKPOINT_SIG_LEN);
+			return false;
+		}
+		v->has_sig = true;
+		return true;
+	}
+	if (c == OPT_CHECKPOINT_CERT) {
+		v->cert_path = arg;
+		return true;
+	}
 	if (c != OPT_EXPECT_HEAD)
 		return false;
 	if (cvm_audit_head_parse(arg, &v->seq, v->head) != CVM_OK) {
@@ -154,7 +181,64 @@ static bool verify_opt(void *ctx, int c, const char *arg)
 	return true;
 }
 
-static int verify_json(int r, uint64_t count, const char *head, uint64_t bad, const char *err)
+static int verify_json(int r, uint64_t count, const char *head, uint64_t bad, const char *err,
+                       const char *signer);
+
+/* check_checkpoint verifies the signed checkpoint of the expected head
+ * under the certificate's key before the log is read: a head the KMS did not
+ * sign is rejected (exit 3) whatever the log says. */
+static int check_checkpoint(const struct verify_args *v, char *signer, size_t signer_len)
+{
+	struct cvm_cert *cert = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	char subject[256];
+	int r, rc;
+
+	rc = cli_load_cert(CMD_VERIFY, "--checkpoint-cert", v->cert_path, &der, &der_len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	rc = CLI_EXIT_ERROR;
+	r = cvm_cert_parse(der, der_len, &cert);
+	if (r != CVM_OK) {
+		cli_err(CMD_VERIFY, "--checkpoint-cert '%s': %s", v->cert_path, cvm_strerror(r));
+		goto out;
+	}
+	cvm_cert_subject(cert, subject, sizeof(subject));
+	out_sanitize(subject, signer, signer_len);
+	r = cvm_audit_checkpoint_verify(cert, v->seq, v->head, v->sig);
+	if (r == CVM_E_UNSUPPORTED) {
+		cli_err(CMD_VERIFY,
+		        "--checkpoint-cert '%s' (%s) does not hold a P-256 key, which signs the heads",
+		        v->cert_path, signer);
+		goto out;
+	}
+	if (r != CVM_OK) {
+		if (cli_opts.json) {
+			if (verify_json(
+			        CVM_E_MISMATCH, 0, "", 0,
+			        "the checkpoint's signature does not verify under --checkpoint-cert: the "
+			        "expected head is not one that key signed",
+			        signer) != 0)
+				cli_err(CMD_VERIFY, "out of memory");
+		} else {
+			printf("verdict: tampered: the checkpoint's signature does not verify under %s: the "
+			       "expected "
+			       "head is not one that key signed\n",
+			       signer);
+		}
+		rc = CLI_EXIT_REJECTED;
+		goto out;
+	}
+	rc = CLI_EXIT_OK;
+out:
+	cvm_cert_free(cert);
+	free(der);
+	return rc;
+}
+
+static int verify_json(int r, uint64_t count, const char *head, uint64_t bad, const char *err,
+                       const char *signer)
 {
 	json_t *o = json_object();
 	int ret = -1;
@@ -163,6 +247,8 @@ static int verify_json(int r, uint64_t count, const char *head, uint64_t bad, co
 		goto out;
 	if (out_jset_str(o, "verdict", r == CVM_OK ? "intact" : "tampered") != 0 ||
 	    out_jset_int(o, "records", (long long)count) != 0 || out_jset_str(o, "head", head) != 0)
+		goto out;
+	if (signer != NULL && out_jset_str(o, "checkpoint_signer", signer) != 0)
 		goto out;
 	if (r != CVM_OK &&
 	    (out_jset_int(o, "bad_record", (long long)bad) != 0 || out_jset_str(o, "reason", err) != 0))
@@ -177,11 +263,13 @@ static int kms_audit_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"expect-head", required_argument, NULL, OPT_EXPECT_HEAD},
+	    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+	    {"checkpoint-cert", required_argument, NULL, OPT_CHECKPOINT_CERT},
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct verify_args v;
 	uint8_t head[CVM_AUDIT_HASH_LEN];
-	char err[ERR_LEN], head_hex[HEAD_TEXT_LEN];
+	char err[ERR_LEN], head_hex[HEAD_TEXT_LEN], signer[256];
 	uint64_t count = 0, bad = 0;
 	const char *db = NULL;
 	int r, rc;
@@ -190,6 +278,17 @@ static int kms_audit_verify(int argc, char **argv)
 	rc = parse_args(CMD_VERIFY, argc, argv, longopts, verify_opt, &v, usage_verify, &db);
 	if (rc >= 0)
 		return rc;
+	if (v.has_sig != (v.cert_path != NULL) || (v.has_sig && !v.has_head)) {
+		cli_err(CMD_VERIFY,
+		        "--checkpoint and --checkpoint-cert go together, with --expect-head (the head "
+		        "they sign)");
+		return CLI_EXIT_USAGE;
+	}
+	if (v.has_sig) {
+		rc = check_checkpoint(&v, signer, sizeof(signer));
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
 	r = cvm_audit_verify(db, v.has_head ? v.head : NULL, v.seq, &count, head, &bad, err, sizeof(err));
 	if (r != CVM_OK && r != CVM_E_MISMATCH) {
 		cli_err(CMD_VERIFY, "cannot check %s: %s", db, err[0] != '\0' ? err : cvm_strerror(r));
@@ -197,15 +296,18 @@ static int kms_audit_verify(int argc, char **argv)
 	}
 	head_text(count, head, head_hex);
 	if (cli_opts.json) {
-		if (verify_json(r, count, head_hex, bad, err) != 0) {
+		if (verify_json(r, count, head_hex, bad, err, v.has_sig ? signer : NULL) != 0) {
 			cli_err(CMD_VERIFY, "out of memory");
 			return CLI_EXIT_ERROR;
 		}
 	} else if (r == CVM_OK) {
 		printf("verdict: intact (%llu records%s)\n", (unsigned long long)count,
-		       v.has_head ? ", ending at the expected head" : "");
+		       v.has_sig ? ", ending at the expected head, which the checkpoint signs"
+		                 : (v.has_head ? ", ending at the expected head" : ""));
 		if (!cli_opts.quiet)
 			printf("head: %s\n", head_hex);
+		if (!cli_opts.quiet && v.has_sig)
+			printf("checkpoint signed by: %s\n", signer);
 	} else {
 		printf("verdict: tampered: %s\n", err);
 		if (!cli_opts.quiet) {

@@ -27,11 +27,16 @@
  * can rewrite the chain from any point on, and removing the LAST records
  * leaves a shorter chain that is still intact. Both change the head (seq,
  * hash of the last record). cvm-kmsd therefore logs the head after every
- * append, one line `event=audit_head seq=N head=HEX` to its log (journald,
+ * append, one line `event=audit_head seq=N head=HEX [sig=HEX]` to its log (journald,
  * a remote collector: somewhere the KMS host cannot rewrite), and
  * `cvm kms audit verify DB --expect-head N:HEX` (cvm_audit_verify with
- * expect_head) checks that the log ends exactly there. A signed checkpoint
- * (the KMS key signing seq || head) is not implemented yet.
+ * expect_head) checks that the log ends exactly there. A head copied off the
+ * host can also carry a signed checkpoint (cvm_audit_checkpoint_sign: the
+ * KMS's P-256 key signs tag || seq || head), so that a head found anywhere
+ * can be checked on its own: whoever rewrites the file without the key
+ * cannot make a checkpoint for the rewritten head. A checkpoint proves that
+ * the key holder once saw that head, not that it is the latest: truncating
+ * the log to an older signed head is only found with the latest head.
  *
  * The database (one table `audit`, STRICT; PRAGMA application_id
  * CVM_AUDIT_APPLICATION_ID, user_version 1):
@@ -192,6 +197,35 @@ CVM_API CVM_MUST_CHECK int cvm_audit_each(const char *path, const struct cvm_aud
                                           int (*fn)(void *ctx, uint64_t seq, const struct cvm_audit_record *r,
                                                     const uint8_t hash[CVM_AUDIT_HASH_LEN]),
                                           void *ctx, char *err, size_t err_len);
+
+/* A signed checkpoint: ECDSA P-256 with SHA-256 over
+ *   CVM_AUDIT_CHECKPOINT_TAG (32 bytes: "cvmkit kms audit checkpoint v1"
+ *   and two zero bytes) || u64be(seq) || head,
+ * the signature as r || s (32 bytes each, big-endian). */
+#define CVM_AUDIT_CHECKPOINT_TAG "cvmkit kms audit checkpoint v1\0\0"
+#define CVM_AUDIT_CHECKPOINT_TAG_LEN 32
+#define CVM_AUDIT_CHECKPOINT_MSG_LEN (CVM_AUDIT_CHECKPOINT_TAG_LEN + 8 + CVM_AUDIT_HASH_LEN)
+#define CVM_AUDIT_CHECKPOINT_SIG_LEN 64
+
+struct cvm_p256_keypair;
+struct cvm_cert;
+
+/* cvm_audit_checkpoint_sign signs the head (seq, head) with `key` (the
+ * KMS's P-256 key, e.g. its rpc.key) into `sig`. The nonce is random: two
+ * signatures of one head differ, both verify. Returns 0, CVM_E_INVAL or
+ * CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_audit_checkpoint_sign(const struct cvm_p256_keypair *key, uint64_t seq,
+                                                     const uint8_t head[CVM_AUDIT_HASH_LEN],
+                                                     uint8_t sig[CVM_AUDIT_CHECKPOINT_SIG_LEN]);
+/* cvm_audit_checkpoint_verify checks `sig` over (seq, head) under the P-256
+ * key of `cert`. It checks the signature only: not the certificate's chain,
+ * validity or who it names (the caller chose the certificate), and not that
+ * the log ends at that head (cvm_audit_verify with expect_head does).
+ * Returns 0, CVM_E_SIGNATURE, CVM_E_UNSUPPORTED (not a P-256 key) or
+ * CVM_E_INVAL. */
+CVM_API CVM_MUST_CHECK int cvm_audit_checkpoint_verify(const struct cvm_cert *cert, uint64_t seq,
+                                                       const uint8_t head[CVM_AUDIT_HASH_LEN],
+                                                       const uint8_t sig[CVM_AUDIT_CHECKPOINT_SIG_LEN]);
 
 /* cvm_audit_head_parse reads a head written as "SEQ:HEX" (what
  * `--expect-head` takes: the seq in decimal, 1 to 2^63-1, no sign or leading

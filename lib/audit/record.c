@@ -42,6 +42,7 @@ static const struct field fields[] = {
 };
 
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
+_Static_assert(sizeof(CVM_AUDIT_TAG) - 1 == CVM_AUDIT_TAG_LEN, "the record tag's length");
 _Static_assert(FIELD_COUNT == CVM_AUDIT_TEXT_FIELDS, "audit_int.h counts the text fields");
 
 const char *cvm_audit_field_name(size_t i)

@@ -10,15 +10,19 @@
 #    middle record, swapped records, a forged record (exit 3 with the first
 #    bad record and what is wrong); a removed tail is intact without a head
 #    and exit 3 with --expect-head; show stops before the bad record;
+#  - a log rewritten from record 2 on with recomputed hashes (python) is a
+#    valid chain: only the head finds it, and a signed checkpoint (the KMS
+#    key's signature over the head, checked against its certificate made by
+#    openssl) cannot be moved to the forged head;
 #  - verify and show read the live log while a writer appends;
 #  - errors exit 1 (no file, not a log), usage errors exit 2.
-# Needs: $CVM_BIN/cvm, build/tests/kms_audit_append, sqlite3, python3.
+# Needs: $CVM_BIN/cvm, build/tests/kms_audit_append, sqlite3, python3, openssl.
 set -euo pipefail
 
 CVM="${CVM_BIN:-build/bin}/cvm"
 APPEND="$(dirname "$CVM")/../tests/kms_audit_append"
 
-for tool in python3 sqlite3; do
+for tool in python3 sqlite3 openssl; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "FAIL: $tool is missing (scripts/setup.sh installs it)" >&2
 		exit 1
@@ -233,7 +237,86 @@ older="$(sed -n 5p "$tmp/heads")"
 older="${older#event=audit_head seq=}"
 expect_tampered "$db" 6 "records were added after it" --expect-head "${older/ head=/:}"
 
-# ---- 4. the live log: readers while a writer appends --------------------------------
+# ---- 4. signed checkpoints, and a log rewritten with recomputed hashes ----------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/kms.key" \
+	-out "$tmp/kms.crt" -subj "/O=cvmkit test/CN=kms-test audit" -days 30 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/other.key" \
+	-out "$tmp/other.crt" -subj "/CN=someone else" -days 30 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/rsa.key" -out "$tmp/rsa.crt" -subj "/CN=rsa" \
+	-days 30 2>/dev/null
+signed="$tmp/signed.db"
+CVM_AUDIT_SIGN_KEY="$tmp/kms.key" "$APPEND" "$signed" 4 >"$tmp/signed-heads"
+# head_of LINE / sig_of LINE: SEQ:HEX and the signature of an audit_head line
+head_of() { sed -E 's/^event=audit_head seq=([0-9]+) head=([0-9a-f]+).*/\1:\2/' <<<"$1"; }
+sig_of() { sed -E 's/.* sig=([0-9a-f]+)$/\1/' <<<"$1"; }
+l3="$(sed -n 3p "$tmp/signed-heads")"
+l4="$(sed -n 4p "$tmp/signed-heads")"
+h4="$(head_of "$l4")"
+s4="$(sig_of "$l4")"
+[ "${#s4}" -eq 128 ] && pass || fail "no signature in '$l4'"
+if expect_rc 0 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/kms.crt"; then
+	has "which the checkpoint signs" "$tmp/out"
+	has "checkpoint signed by: " "$tmp/out"
+	has "kms-test audit" "$tmp/out"
+fi
+if expect_rc 0 "$CVM" kms audit verify --json "$signed" --expect-head "$h4" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/kms.crt"; then
+	has '"checkpoint_signer"' "$tmp/out"
+fi
+# another key's certificate; another head's signature; an RSA certificate
+if expect_rc 3 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/other.crt"; then
+	has "signature does not verify" "$tmp/out"
+fi
+expect_rc 3 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "$(sig_of "$l3")" \
+	--checkpoint-cert "$tmp/kms.crt" || true
+expect_rc 1 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/rsa.crt" || true
+# the tail removed: the signed head is genuine, the log does not reach it
+cp "$signed" "$tmp/signed-cut.db"
+sqlite3 "$tmp/signed-cut.db" "DELETE FROM audit WHERE seq = 4"
+if expect_rc 3 "$CVM" kms audit verify "$tmp/signed-cut.db" --expect-head "$h4" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/kms.crt"; then
+	has "first bad record: 4" "$tmp/out"
+fi
+# a forger without the key rewrites record 2 and every hash after it
+cp "$signed" "$tmp/rewritten.db"
+cat >"$tmp/rewrite.py" <<'PY'
+import hashlib, sqlite3, struct, sys
+TAG = b"cvmkit kms audit v1" + b"\0" * 5
+TEXT = ["node", "method", "peer", "tee", "app_id", "instance_id", "compose_hash", "device_id",
+        "mr_aggregated", "os_image_hash", "decision", "reason", "keys"]
+db = sqlite3.connect(sys.argv[1])
+db.row_factory = sqlite3.Row
+db.execute("UPDATE audit SET peer = '10.6.6.6:1' WHERE seq = 2")
+prev = bytes(32)
+for row in db.execute("SELECT * FROM audit ORDER BY seq").fetchall():
+    enc = TAG + struct.pack(">Q", row["seq"]) + prev + struct.pack(">QI", row["time"], row["epoch"])
+    for name in TEXT:
+        v = row[name].encode("ascii")
+        enc += struct.pack(">H", len(v)) + v
+    h = hashlib.sha256(enc).digest()
+    db.execute("UPDATE audit SET prev = ?, hash = ? WHERE seq = ?", (prev, h, row["seq"]))
+    prev = h
+db.commit()
+print("%d:%s" % (row["seq"], prev.hex()))
+PY
+forged_head="$(python3 "$tmp/rewrite.py" "$tmp/rewritten.db")"
+if expect_rc 0 "$CVM" kms audit verify "$tmp/rewritten.db"; then
+	has "head: $forged_head" "$tmp/out" # a valid chain: the chain alone cannot tell
+fi
+expect_tampered "$tmp/rewritten.db" 4 "not the expected" --expect-head "$h4"
+if expect_rc 3 "$CVM" kms audit verify "$tmp/rewritten.db" --expect-head "$forged_head" --checkpoint "$s4" \
+	--checkpoint-cert "$tmp/kms.crt"; then
+	has "signature does not verify" "$tmp/out"
+fi
+expect_rc 2 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "$s4" || true
+expect_rc 2 "$CVM" kms audit verify "$signed" --checkpoint "$s4" --checkpoint-cert "$tmp/kms.crt" || true
+expect_rc 2 "$CVM" kms audit verify "$signed" --expect-head "$h4" --checkpoint "${s4:2}" \
+	--checkpoint-cert "$tmp/kms.crt" || true
+
+# ---- 5. the live log: readers while a writer appends --------------------------------
 live="$tmp/live.db"
 "$APPEND" "$live" 1 >/dev/null
 "$APPEND" "$live" 400 >"$tmp/live-heads" &
@@ -254,7 +337,7 @@ live_head="${live_head#event=audit_head seq=}"
 expect_rc 0 "$CVM" kms audit verify "$live" --expect-head "${live_head/ head=/:}" || true
 echo "kms_audit_cli: $reads verify+show rounds ran while the writer appended"
 
-# ---- 5. errors and usage ------------------------------------------------------------
+# ---- 6. errors and usage ------------------------------------------------------------
 if expect_rc 1 "$CVM" kms audit verify "$tmp/none.db"; then
 	has "No such file" "$tmp/err"
 fi

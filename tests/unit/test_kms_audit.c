@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include <cvmkit/audit.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 
 #include "audit/audit_int.h"
@@ -822,6 +823,62 @@ static void hashes_commit_to_every_field_and_its_boundaries(void **state)
 	}
 }
 
+/* make_cert gives a self-signed certificate of a fresh P-256 key. */
+static struct cvm_cert *make_cert(struct cvm_p256_keypair **key)
+{
+	struct cvm_cert_template t;
+	struct cvm_cert *cert = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+
+	assert_int_equal(cvm_p256_keypair_generate(key), CVM_OK);
+	cvm_cert_template_init(&t);
+	t.common_name = "kms-1 audit";
+	t.not_before = 1700000000;
+	t.not_after = 2000000000;
+	assert_int_equal(cvm_cert_make(&t, *key, NULL, NULL, &pem, &len), CVM_OK);
+	assert_int_equal(cvm_cert_parse((const uint8_t *)pem, len, &cert), CVM_OK);
+	free(pem);
+	return cert;
+}
+
+static void a_checkpoint_verifies_only_for_its_head_and_key(void **state)
+{
+	struct cvm_p256_keypair *key = NULL, *other_key = NULL;
+	struct cvm_cert *cert, *other;
+	uint8_t sig[CVM_AUDIT_CHECKPOINT_SIG_LEN], sig2[CVM_AUDIT_CHECKPOINT_SIG_LEN],
+	    head[CVM_AUDIT_HASH_LEN];
+
+	(void)state;
+	cert = make_cert(&key);
+	other = make_cert(&other_key);
+	assert_int_equal(cvm_audit_checkpoint_sign(key, RECORDS, fx.head, sig), CVM_OK);
+	assert_int_equal(cvm_audit_checkpoint_verify(cert, RECORDS, fx.head, sig), CVM_OK);
+	/* another seq, another head, another key, a flipped bit: all refused */
+	assert_int_equal(cvm_audit_checkpoint_verify(cert, RECORDS - 1, fx.head, sig), CVM_E_SIGNATURE);
+	assert_int_equal(cvm_audit_checkpoint_verify(cert, RECORDS, fx.heads[RECORDS - 1], sig),
+	                 CVM_E_SIGNATURE);
+	assert_int_equal(cvm_audit_checkpoint_verify(other, RECORDS, fx.head, sig), CVM_E_SIGNATURE);
+	for (size_t i = 0; i < sizeof(sig); i += 7) {
+		memcpy(sig2, sig, sizeof(sig));
+		sig2[i] ^= 0x10;
+		assert_int_not_equal(cvm_audit_checkpoint_verify(cert, RECORDS, fx.head, sig2), CVM_OK);
+	}
+	memcpy(head, fx.head, sizeof(head));
+	head[0] ^= 1;
+	assert_int_not_equal(cvm_audit_checkpoint_verify(cert, RECORDS, head, sig), CVM_OK);
+	/* a seq that differs only in its high half (the encoding is 64 bits) */
+	assert_int_equal(cvm_audit_checkpoint_sign(key, RECORDS + (UINT64_C(1) << 32), fx.head, sig2),
+	                 CVM_OK);
+	assert_int_equal(cvm_audit_checkpoint_verify(cert, RECORDS, fx.head, sig2), CVM_E_SIGNATURE);
+	assert_int_equal(cvm_audit_checkpoint_verify(NULL, RECORDS, fx.head, sig), CVM_E_INVAL);
+	assert_int_equal(cvm_audit_checkpoint_sign(NULL, RECORDS, fx.head, sig), CVM_E_INVAL);
+	cvm_cert_free(cert);
+	cvm_cert_free(other);
+	cvm_p256_keypair_free(key);
+	cvm_p256_keypair_free(other_key);
+}
+
 static void head_parse_takes_seq_colon_64_hex_digits(void **state)
 {
 	static const char *const bad[] = {
@@ -880,6 +937,7 @@ int main(void)
 	    cmocka_unit_test(each_filters_and_stops_at_the_first_bad_record),
 	    cmocka_unit_test(hashes_commit_to_every_field_and_its_boundaries),
 	    cmocka_unit_test(head_parse_takes_seq_colon_64_hex_digits),
+	    cmocka_unit_test(a_checkpoint_verifies_only_for_its_head_and_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
