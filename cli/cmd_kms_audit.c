@@ -153,7 +153,7 @@ static bool verify_opt(void *ctx, int c, const char *arg)
 	struct verify_args *v = ctx;
 
 	if (c == OPT_CHECKPOINT) {
-		if (strlen(arg) != 2 * CVM_AUDIT_CHECKPOINT_SIG_LEN ||
+		if (strlen(arg) != (size_t)2 * CVM_AUDIT_CHECKPOINT_SIG_LEN ||
 		    cvm_hex_decode_exact(arg, strlen(arg), v->sig, sizeof(v->sig)) != CVM_OK) {
 			cli_err(CMD_VERIFY,
 			        "--checkpoint '%s': expected the signature r || s as %d hex digits", arg,
@@ -378,7 +378,7 @@ static void put(const char *name, const char *value)
 
 	printf(" %s=", name);
 	if (!quote) {
-		fputs(value, stdout);
+		(void)fputs(value, stdout);
 		return;
 	}
 	putchar('"');

@@ -754,6 +754,8 @@ int cvm_audit_append(struct cvm_audit *a, const struct cvm_audit_record *r, uint
 	rec = *r;
 	if (rec.time == 0)
 		rec.time = (int64_t)time(NULL);
+	if (rec.time < 0)
+		return cvm_err_set(a->err, sizeof(a->err), CVM_E_SYSTEM, "the system clock is before 1970");
 	ret = exec(a->db, "BEGIN IMMEDIATE", a->err, sizeof(a->err));
 	if (ret != CVM_OK)
 		goto out;

@@ -182,8 +182,9 @@ int cvm_audit_head_parse(const char *s, uint64_t *seq, uint8_t head[CVM_AUDIT_HA
 	/* 19 digits cannot overflow 64 bits; SQLite's seqs stop at 2^63-1 */
 	if (v > (uint64_t)INT64_MAX)
 		return CVM_E_FORMAT;
-	if (strlen(colon + 1) != 2 * CVM_AUDIT_HASH_LEN ||
-	    cvm_hex_decode_exact(colon + 1, 2 * CVM_AUDIT_HASH_LEN, head, CVM_AUDIT_HASH_LEN) != CVM_OK)
+	if (strlen(colon + 1) != (size_t)2 * CVM_AUDIT_HASH_LEN ||
+	    cvm_hex_decode_exact(colon + 1, (size_t)2 * CVM_AUDIT_HASH_LEN, head, CVM_AUDIT_HASH_LEN) !=
+	        CVM_OK)
 		return CVM_E_FORMAT;
 	*seq = v;
 	return CVM_OK;
