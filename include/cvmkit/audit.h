@@ -26,9 +26,10 @@
  * What the chain does NOT show: it is keyless, so whoever can write the file
  * can rewrite the chain from any point on, and removing the LAST records
  * leaves a shorter chain that is still intact. Both change the head (seq,
- * hash of the last record). cvm-kmsd therefore logs the head after every
- * append, one line `event=audit_head seq=N head=HEX [sig=HEX]` to its log (journald,
- * a remote collector: somewhere the KMS host cannot rewrite), and
+ * hash of the last record). So cvm-kmsd logs the head after every append
+ * (this module logs nothing), one line `event=audit_head seq=N head=HEX
+ * [sig=HEX]`, to somewhere the KMS host cannot rewrite (journald forwarded
+ * to a remote collector), and
  * `cvm kms audit verify DB --expect-head N:HEX` (cvm_audit_verify with
  * expect_head) checks that the log ends exactly there. A head copied off the
  * host can also carry a signed checkpoint (cvm_audit_checkpoint_sign: the
@@ -51,11 +52,18 @@
  * - each append is one transaction (BEGIN IMMEDIATE ... COMMIT) that re-reads
  *   the head inside it: if another writer changed the log since this handle
  *   last saw it, the append is refused (CVM_E_MISMATCH), not chained onto
- *   whatever is there now, and the handle stays refused until reopened;
- * - a crash inside an append leaves the log as it was before it;
+ *   whatever is there now, and the handle stays refused until reopened.
+ *   Only the head is re-read: an edit further back is found by verify (and
+ *   by the next cvm_audit_open), not by append;
+ * - a crash inside an append leaves the log as it was before it (an
+ *   uncommitted WAL transaction is not part of the database). A COMMIT that
+ *   fails with an I/O error may or may not have landed; the handle keeps its
+ *   old head, so the next append sees a changed log and refuses (fail
+ *   closed) rather than guessing;
  * - the schema must be exactly this module's (no extra table, index, view or
- *   trigger), and SQLite's defensive mode is on and trusted_schema off, so a
- *   database planted by someone else cannot run code through a trigger.
+ *   trigger), and every connection runs with SQLite's defensive mode on,
+ *   triggers and views off and trusted_schema off, so a database planted by
+ *   someone else cannot run code through a trigger.
  * Every value read back is checked: column type, byte length against the
  * field's cap, no NUL, printable ASCII, hex where hex is expected.
  *
