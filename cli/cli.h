@@ -171,4 +171,7 @@ int cmd_ratls_verify(int argc, char **argv); /* cmd_ratls.c */
 int cmd_ratls_fetch(int argc, char **argv);  /* cmd_fetch.c */
 int cmd_cert_acme(int argc, char **argv);    /* cmd_acme.c */
 
+/* Subcommands of `cvm kms` in files of their own (cmd_kms.c dispatches). */
+int cmd_kms_audit(int argc, char **argv); /* cmd_kms_audit.c: verify, show */
+
 #endif

@@ -2,6 +2,8 @@
  *
  *   cvm kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--json]
  *       every key a KMS with DIR's roots would release to the app
+ *   cvm kms audit verify|show DB ...
+ *       the audit trail (cmd_kms_audit.c)
  *
  * See docs/cli/cvm-kms.md. */
 #include <errno.h>
@@ -54,14 +56,16 @@ static void usage_derive(FILE *f)
 
 static void kms_usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: %s kms derive|meta|app-key|sign-cert|bootstrap|rotate|revoke-epoch|epochs [ARGS]\n"
-	        "  derive   every key a KMS with the given roots releases to an app (offline)\n"
-	        "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
-	        "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n"
-	        "  sign-cert  an app certificate from a KMS's SignCert, for a key attested by a guest agent\n"
-	        "  bootstrap, rotate, revoke-epoch, epochs   a KMS's roots and key epochs (--root-dir)\n",
-	        CLI_PROG);
+	fprintf(
+	    f,
+	    "usage: %s kms derive|meta|app-key|sign-cert|bootstrap|rotate|revoke-epoch|epochs|audit [ARGS]\n"
+	    "  derive   every key a KMS with the given roots releases to an app (offline)\n"
+	    "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
+	    "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n"
+	    "  sign-cert  an app certificate from a KMS's SignCert, for a key attested by a guest agent\n"
+	    "  bootstrap, rotate, revoke-epoch, epochs   a KMS's roots and key epochs (--root-dir)\n"
+	    "  audit    verify or show the KMS audit log (verify|show DB)\n",
+	    CLI_PROG);
 }
 
 /* parse_id reads a 20-byte id given as 40 hex digits, optionally after 0x. */
@@ -358,6 +362,7 @@ int cmd_kms(int argc, char **argv)
 	    {"app-key", cli_kms_app_key}, {"bootstrap", cli_kms_bootstrap},
 	    {"rotate", cli_kms_rotate},   {"revoke-epoch", cli_kms_revoke_epoch},
 	    {"epochs", cli_kms_epochs},   {"sign-cert", cli_kms_sign_cert},
+	    {"audit", cmd_kms_audit},
 	};
 
 	return cli_dispatch("kms", subs, sizeof(subs) / sizeof(subs[0]), kms_usage, argc, argv);

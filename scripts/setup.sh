@@ -12,6 +12,8 @@ CVM_DEB_PACKAGES=(
 	libssl-dev libjansson-dev libcbor-dev libsecp256k1-dev libtss2-dev libevent-dev libinih-dev
 	# libraries for the daemons still to come (DESIGN.md)
 	libcurl4-openssl-dev libyaml-dev libsqlite3-dev libmsgpack-dev
+	# the sqlite3 tool: integration.kms_audit_cli tampers with audit logs through it
+	sqlite3
 	# tests, sanitizers, fuzzing, static analysis
 	libcmocka-dev clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind
 	# real parts the tests start: a TPM, its tools, IMA's tool, the openssl command (test CAs), python3
