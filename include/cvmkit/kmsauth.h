@@ -57,11 +57,11 @@ struct cvm_boot_info {
 	char tee_variant[32];
 	uint8_t mr_aggregated[32], os_image_hash[32], mr_system[32], compose_hash[32], device_id[32];
 	uint8_t app_id[20], instance_id[20];
-	bool has_instance_id; /* false: instanceId "" in JSON, zero address on chain */
+	bool has_instance_id;             /* false: instanceId "" in JSON, zero address on chain */
 	const uint8_t *key_provider_info; /* borrowed; NULL when key_provider_info_len is 0 */
 	size_t key_provider_info_len;
-	char tcb_status[32];              /* "UpToDate", "OutOfDate", ...; NUL-terminated */
-	const char *const *advisory_ids;  /* borrowed, NUL-terminated strings */
+	char tcb_status[32];             /* "UpToDate", "OutOfDate", ...; NUL-terminated */
+	const char *const *advisory_ids; /* borrowed, NUL-terminated strings */
 	size_t advisory_count;
 	/* Set by cvm_boot_info_from_json (it owns the bytes the pointers above
 	 * point to) and freed by cvm_boot_info_cleanup; NULL otherwise. */
@@ -88,28 +88,28 @@ struct cvm_auth_decision {
  * authorizer (dstack's AuthApiInfoResponse). Strings are printable ASCII,
  * cut to fit. */
 struct cvm_auth_info {
-	char status[16];              /* "ok" */
-	char kms_contract_addr[64];   /* 0x + 40 hex; the zero address when none */
+	char status[16];            /* "ok" */
+	char kms_contract_addr[64]; /* 0x + 40 hex; the zero address when none */
 	char gateway_app_id[64];
-	char app_implementation[64];  /* 0x + 40 hex; the zero address when none */
-	char eth_rpc_url[128];        /* chain: scheme, host and port only; "" otherwise */
-	uint64_t chain_id;            /* 0 when none */
+	char app_implementation[64]; /* 0x + 40 hex; the zero address when none */
+	char eth_rpc_url[128];       /* chain: scheme, host and port only; "" otherwise */
+	uint64_t chain_id;           /* 0 when none */
 };
 
 struct cvm_auth; /* one configured authorizer */
 
 struct cvm_auth_opts {
-	const char *type;          /* "policy", "webhook", "chain" or "dev" */
-	const char *policy_path;   /* policy: the auth-simple JSON file */
-	const char *webhook_url;   /* webhook: base URL, http:// or https:// */
-	unsigned timeout_ms;       /* webhook, chain: whole-request deadline (0: CVM_AUTH_DEFAULT_TIMEOUT_MS) */
+	const char *type;        /* "policy", "webhook", "chain" or "dev" */
+	const char *policy_path; /* policy: the auth-simple JSON file */
+	const char *webhook_url; /* webhook: base URL, http:// or https:// */
+	unsigned timeout_ms;     /* webhook, chain: whole-request deadline (0: CVM_AUTH_DEFAULT_TIMEOUT_MS) */
 	const char *chain_rpc_url; /* chain: the node's URL, http:// or https:// */
 	const char *kms_contract;  /* chain: the DstackKms address, 0x + 40 hex */
 	/* dev: the gateway app id to answer (NULL: ""); chain: the same, or
 	 * NULL to ask the contract's gatewayAppId() on every decision. */
 	const char *gateway_app_id;
-	bool allow_dev;            /* "dev" is refused unless this is true */
-	bool allow_simulated_tee;  /* accept CVM_AUTH_SIM_VARIANT_PREFIX variants */
+	bool allow_dev;           /* "dev" is refused unless this is true */
+	bool allow_simulated_tee; /* accept CVM_AUTH_SIM_VARIANT_PREFIX variants */
 };
 
 /* cvm_auth_new checks `o` and makes an authorizer the caller frees with

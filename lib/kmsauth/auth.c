@@ -22,8 +22,8 @@ struct cvm_auth {
 	enum auth_type type;
 	unsigned timeout_ms;
 	bool allow_simulated_tee;
-	char *url;              /* webhook base URL or chain node URL */
-	char *gateway_app_id;   /* dev, chain: NULL when not configured */
+	char *url;            /* webhook base URL or chain node URL */
+	char *gateway_app_id; /* dev, chain: NULL when not configured */
 	uint8_t contract[CVM_CHAIN_ADDRESS_LEN];
 	/* policy: the file, and what was read from it last. */
 	char *path;
@@ -138,7 +138,8 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 	a->allow_simulated_tee = o->allow_simulated_tee;
 	if (o->gateway_app_id != NULL) {
 		if (!gateway_ok(o->gateway_app_id)) {
-			auth_set_err(err, err_len, "the gateway app id must be printable ASCII of at most 63 bytes");
+			auth_set_err(err, err_len,
+			             "the gateway app id must be printable ASCII of at most 63 bytes");
 			r = CVM_E_INVAL;
 			goto out;
 		}
@@ -172,8 +173,10 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 	} else if (strcmp(o->type, "webhook") == 0) {
 		a->type = T_WEBHOOK;
 		if (o->webhook_url == NULL || !auth_url_ok(o->webhook_url)) {
-			auth_set_err(err, err_len, "the webhook URL must be http:// or https:// (at most %d bytes, "
-			             "no space or control character)", AUTH_URL_MAX);
+			auth_set_err(err, err_len,
+			             "the webhook URL must be http:// or https:// (at most %d bytes, "
+			             "no space or control character)",
+			             AUTH_URL_MAX);
 			r = CVM_E_INVAL;
 			goto out;
 		}
@@ -193,7 +196,8 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 			goto out;
 		}
 		if (o->kms_contract == NULL || !addr_ok(o->kms_contract, a->contract)) {
-			auth_set_err(err, err_len, "the DstackKms contract address must be 0x and 40 hex digits");
+			auth_set_err(err, err_len,
+			             "the DstackKms contract address must be 0x and 40 hex digits");
 			r = CVM_E_INVAL;
 			goto out;
 		}
@@ -205,7 +209,8 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 	} else if (strcmp(o->type, "dev") == 0) {
 		a->type = T_DEV;
 		if (!o->allow_dev) {
-			auth_set_err(err, err_len, "the dev authorizer allows every CVM, attested or not; it is refused "
+			auth_set_err(err, err_len,
+			             "the dev authorizer allows every CVM, attested or not; it is refused "
 			             "unless explicitly enabled for development (allow_dev)");
 			r = CVM_E_INVAL;
 			goto out;
@@ -232,8 +237,8 @@ static bool boot_info_ok(const struct cvm_boot_info *bi)
 	    bi->advisory_count > CVM_AUTH_ADVISORIES_MAX || bi->key_provider_info_len > CVM_AUTH_KPI_MAX)
 		return false;
 	for (size_t i = 0; i < bi->advisory_count; i++)
-		if (bi->advisory_ids[i] == NULL || strnlen(bi->advisory_ids[i], CVM_AUTH_ADVISORY_MAX + 1) >
-		                                           CVM_AUTH_ADVISORY_MAX)
+		if (bi->advisory_ids[i] == NULL ||
+		    strnlen(bi->advisory_ids[i], CVM_AUTH_ADVISORY_MAX + 1) > CVM_AUTH_ADVISORY_MAX)
 			return false;
 	return true;
 }
@@ -265,8 +270,8 @@ static int decide_chain(struct cvm_auth *a, enum cvm_auth_kind kind, const struc
 	if (a->gateway_app_id != NULL)
 		(void)snprintf(d->gateway_app_id, sizeof(d->gateway_app_id), "%s", a->gateway_app_id);
 	else {
-		r = auth_chain_gateway_app_id(&c, a->contract, d->gateway_app_id, sizeof(d->gateway_app_id), err,
-		                              err_len);
+		r = auth_chain_gateway_app_id(&c, a->contract, d->gateway_app_id, sizeof(d->gateway_app_id),
+		                              err, err_len);
 		if (r != CVM_OK)
 			return r;
 	}
@@ -284,7 +289,8 @@ int cvm_auth_decide(struct cvm_auth *a, enum cvm_auth_kind kind, const struct cv
 	memset(d, 0, sizeof(*d));
 	auth_set_err(err, err_len, "%s", "");
 	if (a == NULL || bi == NULL || (kind != CVM_AUTH_APP && kind != CVM_AUTH_KMS) || !boot_info_ok(bi)) {
-		auth_set_err(err, err_len, "bad arguments to cvm_auth_decide (BootInfo strings unterminated or "
+		auth_set_err(err, err_len,
+		             "bad arguments to cvm_auth_decide (BootInfo strings unterminated or "
 		             "over their caps?)");
 		return CVM_E_INVAL;
 	}
@@ -294,7 +300,8 @@ int cvm_auth_decide(struct cvm_auth *a, enum cvm_auth_kind kind, const struct cv
 	if (auth_is_simulated(bi) && !a->allow_simulated_tee) {
 		auth_quote(bi->tee_variant, variant, sizeof(variant));
 		(void)snprintf(d->reason, sizeof(d->reason),
-		               "the TEE is simulated (%s) and this authorizer does not accept simulated TEEs", variant);
+		               "the TEE is simulated (%s) and this authorizer does not accept simulated TEEs",
+		               variant);
 		if (a->gateway_app_id != NULL)
 			(void)snprintf(d->gateway_app_id, sizeof(d->gateway_app_id), "%s", a->gateway_app_id);
 		return CVM_OK;
@@ -304,7 +311,8 @@ int cvm_auth_decide(struct cvm_auth *a, enum cvm_auth_kind kind, const struct cv
 		(void)pthread_mutex_lock(&a->lock);
 		policy_refresh(a);
 		if (a->policy == NULL) {
-			auth_set_err(err, err_len, "%s; every decision is refused until it is fixed", a->policy_err);
+			auth_set_err(err, err_len, "%s; every decision is refused until it is fixed",
+			             a->policy_err);
 			r = CVM_E_FORMAT;
 		} else {
 			auth_policy_decide(a->policy, kind, bi, d);
@@ -355,7 +363,8 @@ int cvm_auth_info(struct cvm_auth *a, struct cvm_auth_info *out, char *err, size
 			               a->policy->kms_contract_addr);
 			(void)snprintf(out->app_implementation, sizeof(out->app_implementation), "%s",
 			               a->policy->app_implementation);
-			(void)snprintf(out->gateway_app_id, sizeof(out->gateway_app_id), "%s", a->policy->gateway_app_id);
+			(void)snprintf(out->gateway_app_id, sizeof(out->gateway_app_id), "%s",
+			               a->policy->gateway_app_id);
 			out->chain_id = a->policy->chain_id;
 		}
 		(void)pthread_mutex_unlock(&a->lock);
@@ -372,10 +381,11 @@ int cvm_auth_info(struct cvm_auth *a, struct cvm_auth_info *out, char *err, size
 		auth_url_origin(a->url, out->eth_rpc_url, sizeof(out->eth_rpc_url));
 		r = auth_chain_id(&c, &out->chain_id, err, err_len);
 		if (r == CVM_OK && a->gateway_app_id != NULL)
-			(void)snprintf(out->gateway_app_id, sizeof(out->gateway_app_id), "%s", a->gateway_app_id);
+			(void)snprintf(out->gateway_app_id, sizeof(out->gateway_app_id), "%s",
+			               a->gateway_app_id);
 		else if (r == CVM_OK)
-			r = auth_chain_gateway_app_id(&c, a->contract, out->gateway_app_id, sizeof(out->gateway_app_id),
-			                              err, err_len);
+			r = auth_chain_gateway_app_id(&c, a->contract, out->gateway_app_id,
+			                              sizeof(out->gateway_app_id), err, err_len);
 		break;
 	}
 	case T_DEV:

@@ -36,7 +36,8 @@ void auth_quote(const char *s, char *out, size_t out_len)
 
 bool auth_is_simulated(const struct cvm_boot_info *bi)
 {
-	return strncmp(bi->tee_variant, CVM_AUTH_SIM_VARIANT_PREFIX, strlen(CVM_AUTH_SIM_VARIANT_PREFIX)) == 0;
+	return strncmp(bi->tee_variant, CVM_AUTH_SIM_VARIANT_PREFIX, strlen(CVM_AUTH_SIM_VARIANT_PREFIX)) ==
+	       0;
 }
 
 static bool field_terminated(const char *s, size_t cap)
@@ -102,7 +103,8 @@ int cvm_boot_info_to_json(const struct cvm_boot_info *bi, char **out)
 	if (r == CVM_OK)
 		r = set_hex(o, "composeHash", bi->compose_hash, sizeof(bi->compose_hash));
 	if (r == CVM_OK)
-		r = set_hex(o, "instanceId", bi->instance_id, bi->has_instance_id ? sizeof(bi->instance_id) : 0);
+		r = set_hex(o, "instanceId", bi->instance_id,
+		            bi->has_instance_id ? sizeof(bi->instance_id) : 0);
 	if (r == CVM_OK)
 		r = set_hex(o, "deviceId", bi->device_id, sizeof(bi->device_id));
 	if (r == CVM_OK)
@@ -133,9 +135,9 @@ struct owned {
 	char adv[CVM_AUTH_ADVISORIES_MAX][CVM_AUTH_ADVISORY_MAX + 1];
 };
 
-static const char *const boot_keys[] = {"teeVariant", "mrAggregated", "osImageHash", "mrSystem",
-                                        "appId",      "composeHash",  "instanceId",  "deviceId",
-                                        "keyProviderInfo", "tcbStatus", "advisoryIds"};
+static const char *const boot_keys[] = {"teeVariant",      "mrAggregated", "osImageHash", "mrSystem",
+                                        "appId",           "composeHash",  "instanceId",  "deviceId",
+                                        "keyProviderInfo", "tcbStatus",    "advisoryIds"};
 
 /* get_hex decodes o[key], hex of exactly `n` bytes (with or without 0x),
  * into `dst`; `n_alt` (when not SIZE_MAX) is a second accepted size. */
@@ -212,11 +214,13 @@ int cvm_boot_info_from_json(const char *json, size_t len, struct cvm_boot_info *
 	auth_set_err(err, err_len, "%s", "");
 	o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL || !json_is_object(o)) {
-		auth_set_err(err, err_len, "the BootInfo is not one JSON object (duplicate keys are refused)");
+		auth_set_err(err, err_len,
+		             "the BootInfo is not one JSON object (duplicate keys are refused)");
 		r = CVM_E_FORMAT;
 		goto out;
 	}
-	json_object_foreach(o, key, val) {
+	json_object_foreach(o, key, val)
+	{
 		bool known = false;
 
 		(void)val;
@@ -247,7 +251,8 @@ int cvm_boot_info_from_json(const char *json, size_t len, struct cvm_boot_info *
 	if (r == CVM_OK) {
 		r = get_hex(o, "instanceId", bi->instance_id, 0, &n, 20, err, err_len);
 		if (r == CVM_OK && n != 0 && n != 20) {
-			auth_set_err(err, err_len, "BootInfo.instanceId is neither empty nor 20 bytes of hex");
+			auth_set_err(err, err_len,
+			             "BootInfo.instanceId is neither empty nor 20 bytes of hex");
 			r = CVM_E_FORMAT;
 		}
 		bi->has_instance_id = n == 20;
@@ -270,7 +275,8 @@ int cvm_boot_info_from_json(const char *json, size_t len, struct cvm_boot_info *
 		goto out;
 	}
 	if (json_array_size(adv) > CVM_AUTH_ADVISORIES_MAX) {
-		auth_set_err(err, err_len, "BootInfo.advisoryIds has more than %d entries", CVM_AUTH_ADVISORIES_MAX);
+		auth_set_err(err, err_len, "BootInfo.advisoryIds has more than %d entries",
+		             CVM_AUTH_ADVISORIES_MAX);
 		r = CVM_E_TOO_LARGE;
 		goto out;
 	}

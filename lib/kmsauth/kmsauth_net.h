@@ -26,7 +26,8 @@ void auth_url_origin(const char *url, char *out, size_t out_len);
  * answer into `d`: HTTP 2xx, a body of at most CVM_AUTH_REPLY_MAX bytes,
  * no redirect, within `timeout_ms` in all. */
 int auth_webhook_decide(const char *base, unsigned timeout_ms, enum cvm_auth_kind kind,
-                        const struct cvm_boot_info *bi, struct cvm_auth_decision *d, char *err, size_t err_len);
+                        const struct cvm_boot_info *bi, struct cvm_auth_decision *d, char *err,
+                        size_t err_len);
 
 /* auth_webhook_info GETs {base} and reads dstack's AuthApiInfoResponse. */
 int auth_webhook_info(const char *base, unsigned timeout_ms, struct cvm_auth_info *out, char *err,

@@ -158,7 +158,8 @@ static char *join(const char *base, const char *path)
 }
 
 int auth_webhook_decide(const char *base, unsigned timeout_ms, enum cvm_auth_kind kind,
-                        const struct cvm_boot_info *bi, struct cvm_auth_decision *d, char *err, size_t err_len)
+                        const struct cvm_boot_info *bi, struct cvm_auth_decision *d, char *err,
+                        size_t err_len)
 {
 	char *json = NULL, *url = NULL;
 	uint8_t *body = NULL;
@@ -218,7 +219,8 @@ int auth_chain_gateway_app_id(const struct cvm_chain_client *c, const uint8_t co
 		goto out;
 	r = cvm_chain_decode_string(ret, ret_len, s, sizeof(s));
 	if (r != CVM_OK) {
-		auth_set_err(err, err_len, "the contract's gatewayAppId() is not an ABI string: %s", cvm_strerror(r));
+		auth_set_err(err, err_len, "the contract's gatewayAppId() is not an ABI string: %s",
+		             cvm_strerror(r));
 		goto out;
 	}
 	n = strlen(s);
@@ -229,7 +231,8 @@ int auth_chain_gateway_app_id(const struct cvm_chain_client *c, const uint8_t co
 		}
 	}
 	if (r != CVM_OK || n >= out_len) {
-		auth_set_err(err, err_len, "the contract's gatewayAppId() is not printable ASCII of at most %zu bytes",
+		auth_set_err(err, err_len,
+		             "the contract's gatewayAppId() is not printable ASCII of at most %zu bytes",
 		             out_len - 1);
 		r = CVM_E_FORMAT;
 		goto out;
@@ -266,7 +269,8 @@ int auth_chain_id(const struct cvm_chain_client *c, uint64_t *out, char *err, si
 	s = json_string_value(v);
 	l = json_string_length(v);
 	if (l < 3 || l > 18 || s[0] != '0' || s[1] != 'x') {
-		auth_set_err(err, err_len, "the chain node's chain id is not a 0x quantity of at most 64 bits");
+		auth_set_err(err, err_len,
+		             "the chain node's chain id is not a 0x quantity of at most 64 bits");
 		r = CVM_E_FORMAT;
 		goto out;
 	}

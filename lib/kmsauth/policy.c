@@ -68,7 +68,8 @@ static bool keys_known(json_t *o, const char *const *keys, size_t n, const char 
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(o, key, v) {
+	json_object_foreach(o, key, v)
+	{
 		bool known = false;
 
 		(void)v;
@@ -106,10 +107,13 @@ static int get_list(json_t *o, const char *where, const char *key, size_t n, str
 	l->items = calloc(json_array_size(a) + 1, sizeof(*l->items));
 	if (l->items == NULL)
 		return CVM_E_NOMEM;
-	json_array_foreach(a, i, v) {
-		if (!json_is_string(v) || !hex_value(json_string_value(v), json_string_length(v), l->items[i], n)) {
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v) ||
+		    !hex_value(json_string_value(v), json_string_length(v), l->items[i], n)) {
 			auth_quote(json_is_string(v) ? json_string_value(v) : "(not a string)", q, sizeof(q));
-			auth_set_err(err, err_len, "%s%s[%zu] (\"%s\") is not %zu bytes of hex", where, key, i, q, n);
+			auth_set_err(err, err_len, "%s%s[%zu] (\"%s\") is not %zu bytes of hex", where, key,
+			             i, q, n);
 			return CVM_E_FORMAT;
 		}
 		l->count = i + 1;
@@ -147,10 +151,12 @@ static int get_strings(json_t *o, const char *key, const char *def, char ***out,
 		*count = 1;
 		return CVM_OK;
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (!json_is_string(v) || json_string_length(v) > STRING_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v)) {
-			auth_set_err(err, err_len, "%s[%zu] is not a string of at most %d bytes", key, i, STRING_MAX);
+			auth_set_err(err, err_len, "%s[%zu] is not a string of at most %d bytes", key, i,
+			             STRING_MAX);
 			return CVM_E_FORMAT;
 		}
 		(*out)[i] = strdup(json_string_value(v));
@@ -220,7 +226,8 @@ static int parse_app(const char *id, json_t *v, struct auth_app *app, char *err,
 	}
 	if (!keys_known(v, keys, sizeof(keys) / sizeof(keys[0]), &bad)) {
 		auth_quote(bad, q, sizeof(q));
-		auth_set_err(err, err_len, "%s%s is not a key auth-simple knows (composeHashes, devices, allowAnyDevice)",
+		auth_set_err(err, err_len,
+		             "%s%s is not a key auth-simple knows (composeHashes, devices, allowAnyDevice)",
 		             where, q);
 		return CVM_E_FORMAT;
 	}
@@ -234,9 +241,15 @@ static int parse_app(const char *id, json_t *v, struct auth_app *app, char *err,
 
 int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, char *err, size_t err_len)
 {
-	static const char *const top_keys[] = {"gatewayAppId", "kmsContractAddr",    "chainId",
-	                                       "appImplementation", "osImages",     "allowedTcbStatuses",
-	                                       "allowedAdvisoryIds", "kms",          "apps"};
+	static const char *const top_keys[] = {"gatewayAppId",
+	                                       "kmsContractAddr",
+	                                       "chainId",
+	                                       "appImplementation",
+	                                       "osImages",
+	                                       "allowedTcbStatuses",
+	                                       "allowedAdvisoryIds",
+	                                       "kms",
+	                                       "apps"};
 	static const char *const kms_keys[] = {"mrAggregated", "devices", "allowAnyDevice"};
 	struct auth_policy *p = NULL;
 	json_error_t jerr;
@@ -264,8 +277,10 @@ int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, 
 	}
 	if (!keys_known(root, top_keys, sizeof(top_keys) / sizeof(top_keys[0]), &bad)) {
 		auth_quote(bad, q, sizeof(q));
-		auth_set_err(err, err_len, "\"%s\" is not a key of auth-simple's configuration (a misspelt key is "
-		             "refused rather than ignored)", q);
+		auth_set_err(err, err_len,
+		             "\"%s\" is not a key of auth-simple's configuration (a misspelt key is "
+		             "refused rather than ignored)",
+		             q);
 		r = CVM_E_FORMAT;
 		goto out;
 	}
@@ -276,8 +291,8 @@ int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, 
 	}
 	r = get_text(root, "gatewayAppId", "", p->gateway_app_id, sizeof(p->gateway_app_id), err, err_len);
 	if (r == CVM_OK)
-		r = get_text(root, "kmsContractAddr", ZERO_ADDRESS, p->kms_contract_addr, sizeof(p->kms_contract_addr),
-		             err, err_len);
+		r = get_text(root, "kmsContractAddr", ZERO_ADDRESS, p->kms_contract_addr,
+		             sizeof(p->kms_contract_addr), err, err_len);
 	if (r == CVM_OK)
 		r = get_text(root, "appImplementation", ZERO_ADDRESS, p->app_implementation,
 		             sizeof(p->app_implementation), err, err_len);
@@ -294,10 +309,11 @@ int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, 
 	}
 	r = get_list(root, "", "osImages", 32, &p->os_images, err, err_len);
 	if (r == CVM_OK)
-		r = get_strings(root, "allowedTcbStatuses", "UpToDate", &p->tcb_statuses, &p->tcb_status_count, err,
-		                err_len);
+		r = get_strings(root, "allowedTcbStatuses", "UpToDate", &p->tcb_statuses,
+		                &p->tcb_status_count, err, err_len);
 	if (r == CVM_OK)
-		r = get_strings(root, "allowedAdvisoryIds", NULL, &p->advisory_ids, &p->advisory_count, err, err_len);
+		r = get_strings(root, "allowedAdvisoryIds", NULL, &p->advisory_ids, &p->advisory_count, err,
+		                err_len);
 	if (r != CVM_OK)
 		goto out;
 	kms = json_object_get(root, "kms");
@@ -309,8 +325,10 @@ int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, 
 		}
 		if (!keys_known(kms, kms_keys, sizeof(kms_keys) / sizeof(kms_keys[0]), &bad)) {
 			auth_quote(bad, q, sizeof(q));
-			auth_set_err(err, err_len,
-			             "kms.%s is not a key auth-simple knows (mrAggregated, devices, allowAnyDevice)", q);
+			auth_set_err(
+			    err, err_len,
+			    "kms.%s is not a key auth-simple knows (mrAggregated, devices, allowAnyDevice)",
+			    q);
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -340,14 +358,16 @@ int auth_policy_parse(const uint8_t *buf, size_t len, struct auth_policy **out, 
 			goto out;
 		}
 		i = 0;
-		json_object_foreach(apps, id, v) {
+		json_object_foreach(apps, id, v)
+		{
 			p->app_count = i + 1; /* so that auth_policy_free frees this entry's lists */
 			r = parse_app(id, v, &p->apps[i], err, err_len);
 			if (r != CVM_OK)
 				goto out;
 			/* Two keys that differ only in case or 0x name one app: refuse. */
 			for (size_t j = 0; j < i; j++) {
-				if (memcmp(p->apps[j].app_id, p->apps[i].app_id, sizeof(p->apps[i].app_id)) == 0) {
+				if (memcmp(p->apps[j].app_id, p->apps[i].app_id, sizeof(p->apps[i].app_id)) ==
+				    0) {
 					auth_quote(id, q, sizeof(q));
 					auth_set_err(err, err_len, "apps lists the app \"%s\" twice", q);
 					r = CVM_E_FORMAT;

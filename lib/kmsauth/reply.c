@@ -12,7 +12,8 @@
 /* opt_string reads o[key] as a string into `dst` (absent: ""). With
  * `exact`, a string that does not fit or is not printable ASCII is
  * refused; otherwise it is quoted and cut. */
-static int opt_string(json_t *o, const char *key, char *dst, size_t cap, bool exact, char *err, size_t err_len)
+static int opt_string(json_t *o, const char *key, char *dst, size_t cap, bool exact, char *err,
+                      size_t err_len)
 {
 	json_t *v = json_object_get(o, key);
 	const char *s;
@@ -27,12 +28,14 @@ static int opt_string(json_t *o, const char *key, char *dst, size_t cap, bool ex
 	s = json_string_value(v);
 	if (exact) {
 		if (json_string_length(v) >= cap) {
-			auth_set_err(err, err_len, "the webhook's \"%s\" is longer than %zu bytes", key, cap - 1);
+			auth_set_err(err, err_len, "the webhook's \"%s\" is longer than %zu bytes", key,
+			             cap - 1);
 			return CVM_E_FORMAT;
 		}
 		for (size_t i = 0; i < json_string_length(v); i++) {
 			if (s[i] < 0x20 || s[i] >= 0x7f) {
-				auth_set_err(err, err_len, "the webhook's \"%s\" is not printable ASCII", key);
+				auth_set_err(err, err_len, "the webhook's \"%s\" is not printable ASCII",
+				             key);
 				return CVM_E_FORMAT;
 			}
 		}
@@ -50,12 +53,14 @@ int auth_webhook_reply_parse(const uint8_t *buf, size_t len, struct cvm_auth_dec
 
 	memset(d, 0, sizeof(*d));
 	if (len > CVM_AUTH_REPLY_MAX) {
-		auth_set_err(err, err_len, "the webhook's answer is larger than %d bytes", CVM_AUTH_REPLY_MAX);
+		auth_set_err(err, err_len, "the webhook's answer is larger than %d bytes",
+		             CVM_AUTH_REPLY_MAX);
 		return CVM_E_TOO_LARGE;
 	}
 	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL || !json_is_object(root)) {
-		auth_set_err(err, err_len, "the webhook's answer is not a JSON object (duplicate keys are refused)");
+		auth_set_err(err, err_len,
+		             "the webhook's answer is not a JSON object (duplicate keys are refused)");
 		r = CVM_E_FORMAT;
 		goto out;
 	}
@@ -65,7 +70,8 @@ int auth_webhook_reply_parse(const uint8_t *buf, size_t len, struct cvm_auth_dec
 		r = CVM_E_FORMAT;
 		goto out;
 	}
-	r = opt_string(root, "gatewayAppId", d->gateway_app_id, sizeof(d->gateway_app_id), true, err, err_len);
+	r = opt_string(root, "gatewayAppId", d->gateway_app_id, sizeof(d->gateway_app_id), true, err,
+	               err_len);
 	if (r == CVM_OK)
 		r = opt_string(root, "reason", d->reason, sizeof(d->reason), false, err, err_len);
 	if (r != CVM_OK)
@@ -98,16 +104,17 @@ int auth_webhook_info_parse(const uint8_t *buf, size_t len, struct cvm_auth_info
 	}
 	r = opt_string(root, "status", out->status, sizeof(out->status), true, err, err_len);
 	if (r == CVM_OK)
-		r = opt_string(root, "kmsContractAddr", out->kms_contract_addr, sizeof(out->kms_contract_addr), true,
+		r = opt_string(root, "kmsContractAddr", out->kms_contract_addr,
+		               sizeof(out->kms_contract_addr), true, err, err_len);
+	if (r == CVM_OK)
+		r = opt_string(root, "gatewayAppId", out->gateway_app_id, sizeof(out->gateway_app_id), true,
 		               err, err_len);
 	if (r == CVM_OK)
-		r = opt_string(root, "gatewayAppId", out->gateway_app_id, sizeof(out->gateway_app_id), true, err,
+		r = opt_string(root, "appImplementation", out->app_implementation,
+		               sizeof(out->app_implementation), true, err, err_len);
+	if (r == CVM_OK)
+		r = opt_string(root, "ethRpcUrl", out->eth_rpc_url, sizeof(out->eth_rpc_url), false, err,
 		               err_len);
-	if (r == CVM_OK)
-		r = opt_string(root, "appImplementation", out->app_implementation, sizeof(out->app_implementation),
-		               true, err, err_len);
-	if (r == CVM_OK)
-		r = opt_string(root, "ethRpcUrl", out->eth_rpc_url, sizeof(out->eth_rpc_url), false, err, err_len);
 	if (r != CVM_OK)
 		goto out;
 	if (strcmp(out->status, "ok") != 0) {

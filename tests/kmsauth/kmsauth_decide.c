@@ -35,7 +35,8 @@ static int decide_json(struct cvm_auth *a, const char *kind, const char *json, c
 		(void)snprintf(line, line_len, "error: the BootInfo: %s", err);
 		return 1;
 	}
-	r = cvm_auth_decide(a, strcmp(kind, "kms") == 0 ? CVM_AUTH_KMS : CVM_AUTH_APP, &bi, &d, err, sizeof(err));
+	r = cvm_auth_decide(a, strcmp(kind, "kms") == 0 ? CVM_AUTH_KMS : CVM_AUTH_APP, &bi, &d, err,
+	                    sizeof(err));
 	cvm_boot_info_cleanup(&bi);
 	if (r != CVM_OK) {
 		if (d.allowed) {
@@ -67,7 +68,8 @@ static int run_cases(struct cvm_auth *a, const char *path)
 		json_decref(root);
 		return 1;
 	}
-	json_array_foreach(cases, i, c) {
+	json_array_foreach(cases, i, c)
+	{
 		json_t *bi = json_deep_copy(base);
 		const char *want = json_string_value(json_object_get(c, "want"));
 		const char *name = json_string_value(json_object_get(c, "name"));
@@ -193,10 +195,11 @@ int main(int argc, char **argv)
 			printf("error: %s\n", err);
 			rc = 1;
 		} else {
-			printf("status=%s kmsContractAddr=%s gatewayAppId=%s appImplementation=%s ethRpcUrl=%s "
-			       "chainId=%" PRIu64 "\n",
-			       info.status, info.kms_contract_addr, info.gateway_app_id, info.app_implementation,
-			       info.eth_rpc_url, info.chain_id);
+			printf(
+			    "status=%s kmsContractAddr=%s gatewayAppId=%s appImplementation=%s ethRpcUrl=%s "
+			    "chainId=%" PRIu64 "\n",
+			    info.status, info.kms_contract_addr, info.gateway_app_id, info.app_implementation,
+			    info.eth_rpc_url, info.chain_id);
 			rc = 0;
 		}
 	} else {
@@ -206,8 +209,9 @@ int main(int argc, char **argv)
 	cvm_auth_free(a);
 	return rc;
 usage:
-	fprintf(stderr, "usage: kmsauth_decide (--policy PATH | --webhook URL | --chain URL --contract ADDR | --dev) "
-	                "[--timeout MS] [--gateway ID] [--allow-dev] [--allow-sim] (one app|kms BOOTINFO_JSON | "
-	                "cases CASES_JSON | info)\n");
+	fprintf(stderr,
+	        "usage: kmsauth_decide (--policy PATH | --webhook URL | --chain URL --contract ADDR | --dev) "
+	        "[--timeout MS] [--gateway ID] [--allow-dev] [--allow-sim] (one app|kms BOOTINFO_JSON | "
+	        "cases CASES_JSON | info)\n");
 	return 2;
 }

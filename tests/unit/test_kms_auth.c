@@ -20,27 +20,67 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <cvmkit/err.h>
 #include <cvmkit/kmsauth.h>
 
 #include "kmsauth/kmsauth_int.h"
 
-#define H32(b) #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b
-#define H20(b) #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b #b
+/* x expands the JSON template `t`: "@XY" is 32 bytes XY in hex, "%XY" 20
+ * bytes. The result lives until the test group ends. */
+static char *expanded[256];
+static size_t expanded_count;
+
+static const char *x(const char *t)
+{
+	size_t n = strlen(t), k = 0;
+	char *s = malloc(n * 32 + 1);
+
+	assert_non_null(s);
+	assert_true(expanded_count < sizeof(expanded) / sizeof(expanded[0]));
+	for (size_t i = 0; i < n; i++) {
+		if ((t[i] == '@' || t[i] == '%') && i + 2 < n) {
+			for (int j = 0; j < (t[i] == '@' ? 32 : 20); j++) {
+				s[k++] = t[i + 1];
+				s[k++] = t[i + 2];
+			}
+			i += 2;
+		} else {
+			s[k++] = t[i];
+		}
+	}
+	s[k] = '\0';
+	expanded[expanded_count++] = s;
+	return s;
+}
+
+static int free_expanded(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < expanded_count; i++)
+		free(expanded[i]);
+	expanded_count = 0;
+	return 0;
+}
 
 /* The policy of these tests: OS image 05.., KMS MR a0.. on device d0..,
  * app a1.. (compose c0.., device d0..), app a2.. (any device), app a3..
  * (no device list); TCB UpToDate or OutOfDate; advisory INTEL-SA-00837. */
-static const char policy_json[] =
+static const char policy_tmpl[] =
     "{\"gatewayAppId\": \"gw-1\", \"chainId\": 7,"
-    " \"osImages\": [\"0x" H32(05) "\"],"
+    " \"osImages\": [\"0x@05\"],"
     " \"allowedTcbStatuses\": [\"UpToDate\", \"OutOfDate\"],"
     " \"allowedAdvisoryIds\": [\"INTEL-SA-00837\"],"
-    " \"kms\": {\"mrAggregated\": [\"" H32(A0) "\"], \"devices\": [\"0X" H32(d0) "\"]},"
-    " \"apps\": {\"" H20(A1) "\": {\"composeHashes\": [\"0x" H32(c0) "\"], \"devices\": [\"" H32(d0) "\"]},"
-    "          \"0x" H20(a2) "\": {\"composeHashes\": [\"" H32(C0) "\"], \"allowAnyDevice\": true},"
-    "          \"" H20(a3) "\": {\"composeHashes\": [\"" H32(c0) "\"]}}}";
+    " \"kms\": {\"mrAggregated\": [\"@A0\"], \"devices\": [\"0X@d0\"]},"
+    " \"apps\": {\"%A1\": {\"composeHashes\": [\"0x@c0\"], \"devices\": [\"@d0\"]},"
+    "          \"0x%a2\": {\"composeHashes\": [\"@C0\"], \"allowAnyDevice\": true},"
+    "          \"%a3\": {\"composeHashes\": [\"@c0\"]}}}";
+
+static const char *policy_json(void)
+{
+	return x(policy_tmpl);
+}
 
 static const char *const one_advisory[] = {"INTEL-SA-00837"};
 static const char *const bad_advisory[] = {"INTEL-SA-00837", "INTEL-SA-00615"};
@@ -65,15 +105,16 @@ static struct auth_policy *load_policy(const char *json)
 	struct auth_policy *p = NULL;
 	char err[256] = "";
 
-	assert_int_equal(auth_policy_parse((const uint8_t *)json, strlen(json), &p, err, sizeof(err)), CVM_OK);
+	assert_int_equal(auth_policy_parse((const uint8_t *)json, strlen(json), &p, err, sizeof(err)),
+	                 CVM_OK);
 	assert_non_null(p);
 	return p;
 }
 
 /* expect_decision applies the test policy to `bi` and checks the answer:
  * `reason` NULL means allowed. */
-static void expect_decision(const struct auth_policy *p, enum cvm_auth_kind kind, const struct cvm_boot_info *bi,
-                            const char *reason)
+static void expect_decision(const struct auth_policy *p, enum cvm_auth_kind kind,
+                            const struct cvm_boot_info *bi, const char *reason)
 {
 	struct cvm_auth_decision d;
 
@@ -91,7 +132,7 @@ static void expect_decision(const struct auth_policy *p, enum cvm_auth_kind kind
 
 static void policy_allows_the_registered_app_and_kms_node(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -105,7 +146,7 @@ static void policy_allows_the_registered_app_and_kms_node(void **state)
 
 static void policy_checks_the_tcb_status_first_and_exactly(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -129,7 +170,7 @@ static void policy_checks_the_tcb_status_first_and_exactly(void **state)
 
 static void policy_checks_every_advisory_before_the_os_image(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -148,7 +189,7 @@ static void policy_checks_every_advisory_before_the_os_image(void **state)
 
 static void policy_checks_the_os_image_before_the_kms_or_app_rules(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -164,7 +205,7 @@ static void policy_checks_the_os_image_before_the_kms_or_app_rules(void **state)
 
 static void policy_kms_needs_an_allowed_mr_and_device(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -184,9 +225,10 @@ static void policy_kms_needs_an_allowed_mr_and_device(void **state)
 
 static void policy_kms_with_no_mr_list_denies_every_node(void **state)
 {
-	struct auth_policy *p = load_policy("{\"osImages\": [\"" H32(05) "\"], \"kms\": {\"allowAnyDevice\": true}}");
-	struct auth_policy *q = load_policy("{\"osImages\": [\"" H32(05) "\"], \"kms\": {\"mrAggregated\": [\"" H32(
-	    a0) "\"]}}");
+	struct auth_policy *p =
+	    load_policy(x("{\"osImages\": [\"@05\"], \"kms\": {\"allowAnyDevice\": true}}"));
+	struct auth_policy *q =
+	    load_policy(x("{\"osImages\": [\"@05\"], \"kms\": {\"mrAggregated\": [\"@a0\"]}}"));
 	struct cvm_auth_decision d;
 	struct cvm_boot_info bi;
 
@@ -206,7 +248,7 @@ static void policy_kms_with_no_mr_list_denies_every_node(void **state)
 
 static void policy_app_must_be_registered_with_its_compose_hash_and_device(void **state)
 {
-	struct auth_policy *p = load_policy(policy_json);
+	struct auth_policy *p = load_policy(policy_json());
 	struct cvm_boot_info bi;
 
 	(void)state;
@@ -256,14 +298,14 @@ static void policy_parse_refuses_what_auth_simple_would_misread(void **state)
 	    {"[]", "the policy is not a JSON object"},
 	    {"{\"osImage\": []}", "\"osImage\" is not a key of auth-simple's configuration"},
 	    {"{\"kms\": {\"device\": []}}", "kms.device is not a key"},
-	    {"{\"apps\": {\"" H20(a1) "\": {\"devices\": [], \"allowAnyDevices\": true}}}", "apps[\""},
-	    {"{\"osImages\": \"" H32(05) "\"}", "osImages is not an array"},
-	    {"{\"osImages\": [\"" H32(05) "0\"]}", "osImages[0] (\""},
-	    {"{\"osImages\": [\"0x" H20(05) "\"]}", "is not 32 bytes of hex"},
+	    {"{\"apps\": {\"%a1\": {\"devices\": [], \"allowAnyDevices\": true}}}", "apps[\""},
+	    {"{\"osImages\": \"@05\"}", "osImages is not an array"},
+	    {"{\"osImages\": [\"@050\"]}", "osImages[0] (\""},
+	    {"{\"osImages\": [\"0x%05\"]}", "is not 32 bytes of hex"},
 	    {"{\"osImages\": [5]}", "(not a string)"},
 	    {"{\"kms\": {\"allowAnyDevice\": \"true\"}}", "kms.allowAnyDevice is not true or false"},
-	    {"{\"apps\": {\"" H32(a1) "\": {}}}", "is not an app id (20 bytes of hex)"},
-	    {"{\"apps\": {\"" H20(a1) "\": {}, \"0x" H20(A1) "\": {}}}", "lists the app"},
+	    {"{\"apps\": {\"@a1\": {}}}", "is not an app id (20 bytes of hex)"},
+	    {"{\"apps\": {\"%a1\": {}, \"0x%A1\": {}}}", "lists the app"},
 	    {"{\"apps\": []}", "apps is not an object"},
 	    {"{\"allowedTcbStatuses\": [1]}", "allowedTcbStatuses[0] is not a string"},
 	    {"{\"chainId\": -1}", "chainId is not a non-negative integer"},
@@ -277,8 +319,10 @@ static void policy_parse_refuses_what_auth_simple_would_misread(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
+		const char *json = x(bad[i].json);
+
 		assert_int_not_equal(
-		    auth_policy_parse((const uint8_t *)bad[i].json, strlen(bad[i].json), &p, err, sizeof(err)), CVM_OK);
+		    auth_policy_parse((const uint8_t *)json, strlen(json), &p, err, sizeof(err)), CVM_OK);
 		assert_null(p);
 		if (strstr(err, bad[i].err) == NULL)
 			fail_msg("policy %zu: error '%s' does not say '%s'", i, err, bad[i].err);
@@ -312,11 +356,12 @@ static void policy_parse_caps_the_file_and_its_lists(void **state)
 static void policy_parse_rejects_every_truncation(void **state)
 {
 	struct auth_policy *p = NULL;
-	size_t len = strlen(policy_json);
+	const char *pj = policy_json();
+	size_t len = strlen(pj);
 
 	(void)state;
 	for (size_t n = 0; n < len; n++) {
-		assert_int_not_equal(auth_policy_parse((const uint8_t *)policy_json, n, &p, NULL, 0), CVM_OK);
+		assert_int_not_equal(auth_policy_parse((const uint8_t *)pj, n, &p, NULL, 0), CVM_OK);
 		assert_null(p);
 	}
 }
@@ -346,7 +391,7 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 	struct cvm_auth_opts o = {.type = "policy"};
 	struct cvm_auth_decision d;
 	struct cvm_auth *a = NULL;
-	char *other = strdup(policy_json);
+	char *other = strdup(policy_json());
 	char *p;
 	struct timespec ts[2] = {{0, 0}, {0, 0}};
 
@@ -359,14 +404,14 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 	assert_null(a);
 	assert_non_null(strstr(err, "cannot be read"));
 
-	write_file(path, policy_json);
+	write_file(path, policy_json());
 	assert_int_equal(cvm_auth_new(&o, &a, err, sizeof(err)), CVM_OK);
 	assert_string_equal(cvm_auth_type(a), "policy");
 	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_OK);
 	assert_true(d.allowed);
 
 	/* The same size, another OS image: only the mtime tells. */
-	p = strstr(other, H32(05));
+	p = strstr(other, x("@05"));
 	assert_non_null(p);
 	p[1] = '6';
 	write_file(path, other);
@@ -378,7 +423,7 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 
 	/* Malformed after a good one: every decision is an error, never the
 	 * older allow list, until the file is fixed. */
-	write_file(path, "{\"osImages\": [\"" H32(05) "\"], \"devcies\": []}");
+	write_file(path, "{\"osImages\": [\"@05\"], \"devcies\": []}");
 	for (int i = 0; i < 2; i++) {
 		memset(&d, 0x55, sizeof(d));
 		assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_E_FORMAT);
@@ -386,7 +431,7 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 		assert_non_null(strstr(err, "the policy file is malformed (\"devcies\" is not a key"));
 		assert_non_null(strstr(err, "every decision is refused until it is fixed"));
 	}
-	write_file(path, policy_json);
+	write_file(path, policy_json());
 	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_OK);
 	assert_true(d.allowed);
 
@@ -420,18 +465,17 @@ static void boot_info_json_is_the_webhooks_encoding(void **state)
 {
 	/* Written by hand from dstack's PolicyBootInfo (camelCase, in the
 	 * struct's order, hex without 0x). */
-	static const char want[] =
-	    "{\"teeVariant\":\"dstack-tdx\","
-	    "\"mrAggregated\":\"" H32(a0) "\","
-	    "\"osImageHash\":\"" H32(05) "\","
-	    "\"mrSystem\":\"" H32(5e) "\","
-	    "\"appId\":\"" H20(a1) "\","
-	    "\"composeHash\":\"" H32(c0) "\","
-	    "\"instanceId\":\"" H20(ee) "\","
-	    "\"deviceId\":\"" H32(d0) "\","
-	    "\"keyProviderInfo\":\"7b2274797065223a226b6d73227d\","
-	    "\"tcbStatus\":\"OutOfDate\","
-	    "\"advisoryIds\":[\"INTEL-SA-00837\",\"INTEL-SA-00615\"]}";
+	static const char want[] = "{\"teeVariant\":\"dstack-tdx\","
+	                           "\"mrAggregated\":\"@a0\","
+	                           "\"osImageHash\":\"@05\","
+	                           "\"mrSystem\":\"@5e\","
+	                           "\"appId\":\"%a1\","
+	                           "\"composeHash\":\"@c0\","
+	                           "\"instanceId\":\"%ee\","
+	                           "\"deviceId\":\"@d0\","
+	                           "\"keyProviderInfo\":\"7b2274797065223a226b6d73227d\","
+	                           "\"tcbStatus\":\"OutOfDate\","
+	                           "\"advisoryIds\":[\"INTEL-SA-00837\",\"INTEL-SA-00615\"]}";
 	struct cvm_boot_info bi;
 	char *s = NULL;
 
@@ -443,7 +487,7 @@ static void boot_info_json_is_the_webhooks_encoding(void **state)
 	bi.advisory_ids = bad_advisory;
 	bi.advisory_count = 2;
 	assert_int_equal(cvm_boot_info_to_json(&bi, &s), CVM_OK);
-	assert_string_equal(s, want);
+	assert_string_equal(s, x(want));
 	free(s);
 	bi.has_instance_id = false;
 	bi.key_provider_info = NULL;
@@ -451,7 +495,8 @@ static void boot_info_json_is_the_webhooks_encoding(void **state)
 	bi.advisory_count = 0;
 	assert_int_equal(cvm_boot_info_to_json(&bi, &s), CVM_OK);
 	assert_non_null(strstr(s, "\"instanceId\":\"\",\"deviceId\""));
-	assert_non_null(strstr(s, "\"keyProviderInfo\":\"\",\"tcbStatus\":\"OutOfDate\",\"advisoryIds\":[]}"));
+	assert_non_null(
+	    strstr(s, "\"keyProviderInfo\":\"\",\"tcbStatus\":\"OutOfDate\",\"advisoryIds\":[]}"));
 	free(s);
 }
 
@@ -480,57 +525,76 @@ static void boot_info_json_round_trips(void **state)
 	free(again);
 }
 
+/* with_field writes the JSON of a good BootInfo with `key` set to the raw
+ * JSON `value` (a template for x), or removed when `value` is NULL. */
+static char *with_field(const char *key, const char *value)
+{
+	struct cvm_boot_info bi;
+	json_error_t jerr;
+	json_t *o, *v = NULL;
+	char *s = NULL;
+
+	base_bi(&bi);
+	assert_int_equal(cvm_boot_info_to_json(&bi, &s), CVM_OK);
+	o = json_loads(s, 0, &jerr);
+	free(s);
+	assert_non_null(o);
+	if (value == NULL) {
+		assert_int_equal(json_object_del(o, key), 0);
+	} else {
+		v = json_loads(x(value), JSON_DECODE_ANY, &jerr);
+		assert_non_null(v);
+		assert_int_equal(json_object_set_new(o, key, v), 0);
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	assert_non_null(s);
+	return s;
+}
+
 static void boot_info_from_json_rejects_malformed_fields(void **state)
 {
-	static const char *const bad[] = {
-	    "[]",
-	    "{}",
-	    /* a key missing (advisoryIds) */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H32(
-	        c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\",\"tcbStatus\":\"x\"}",
-	    /* an unknown key */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H32(
-	        c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\",\"tcbStatus\":\"x\","
-	        "\"advisoryIds\":[],\"isAllowed\":true}",
-	    /* an instance id of 19 bytes */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H32(
-	        c0) "\",\"instanceId\":\"" H20(e) "\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\","
-	        "\"tcbStatus\":\"x\",\"advisoryIds\":[]}",
-	    /* a compose hash of 20 bytes */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H20(
-	        c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\","
-	        "\"tcbStatus\":\"x\",\"advisoryIds\":[]}",
-	    /* a control character in the TCB status */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H32(
-	        c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\","
-	        "\"tcbStatus\":\"Up\\nToDate\",\"advisoryIds\":[]}",
-	    /* an advisory that is not a string */
-	    "{\"teeVariant\":\"dstack-tdx\",\"mrAggregated\":\"" H32(a0) "\",\"osImageHash\":\"" H32(
-	        05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(a1) "\",\"composeHash\":\"" H32(
-	        c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(d0) "\",\"keyProviderInfo\":\"\","
-	        "\"tcbStatus\":\"x\",\"advisoryIds\":[1]}",
-	    /* a TEE variant longer than its field */
-	    "{\"teeVariant\":\"dstack-tdx-0123456789012345678901\",\"mrAggregated\":\"" H32(
-	        a0) "\",\"osImageHash\":\"" H32(05) "\",\"mrSystem\":\"" H32(5e) "\",\"appId\":\"" H20(
-	        a1) "\",\"composeHash\":\"" H32(c0) "\",\"instanceId\":\"\",\"deviceId\":\"" H32(
-	        d0) "\",\"keyProviderInfo\":\"\",\"tcbStatus\":\"x\",\"advisoryIds\":[]}",
+	static const struct {
+		const char *key, *value;
+	} bad[] = {
+	    {"advisoryIds", NULL},
+	    {"teeVariant", NULL},
+	    {"isAllowed", "true"},
+	    {"instanceId", "\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\""},
+	    {"composeHash", "\"%c0\""},
+	    {"appId", "\"0xzz%a1\""},
+	    {"keyProviderInfo", "\"abc\""},
+	    {"mrSystem", "5"},
+	    {"tcbStatus", "\"Up\\nToDate\""},
+	    {"advisoryIds", "[1]"},
+	    {"advisoryIds", "\"INTEL-SA-00837\""},
+	    {"teeVariant", "\"dstack-tdx-0123456789012345678901\""},
 	};
 	struct cvm_boot_info bi;
 	char err[256];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + 2; i++) {
+		char *json =
+		    i < 2 ? strdup(i == 0 ? "[]" : "{}") : with_field(bad[i - 2].key, bad[i - 2].value);
+
+		assert_non_null(json);
 		memset(&bi, 0x55, sizeof(bi));
 		err[0] = '\0';
-		if (cvm_boot_info_from_json(bad[i], strlen(bad[i]), &bi, err, sizeof(err)) == CVM_OK)
-			fail_msg("BootInfo %zu was accepted", i);
+		if (cvm_boot_info_from_json(json, strlen(json), &bi, err, sizeof(err)) == CVM_OK)
+			fail_msg("BootInfo %zu (%s) was accepted", i, json);
 		assert_null(bi.owned);
 		assert_true(err[0] != '\0');
+		free(json);
+	}
+	/* The same construction with a good value is accepted. */
+	{
+		char *json = with_field("tcbStatus", "\"OutOfDate\"");
+
+		assert_int_equal(cvm_boot_info_from_json(json, strlen(json), &bi, err, sizeof(err)), CVM_OK);
+		assert_string_equal(bi.tcb_status, "OutOfDate");
+		cvm_boot_info_cleanup(&bi);
+		free(json);
 	}
 }
 
@@ -562,13 +626,15 @@ static void webhook_reply_reads_dstacks_answer(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(reply("{\"isAllowed\":true,\"gatewayAppId\":\"any\",\"reason\":\"\"}", &d, err, sizeof(err)),
-	                 CVM_OK);
+	assert_int_equal(
+	    reply("{\"isAllowed\":true,\"gatewayAppId\":\"any\",\"reason\":\"\"}", &d, err, sizeof(err)),
+	    CVM_OK);
 	assert_true(d.allowed);
 	assert_string_equal(d.gateway_app_id, "any");
-	assert_int_equal(reply("{\"isAllowed\":false,\"reason\":\"app not\\nregistered\",\"gatewayAppId\":\"g\"}", &d,
-	                       err, sizeof(err)),
-	                 CVM_OK);
+	assert_int_equal(
+	    reply("{\"isAllowed\":false,\"reason\":\"app not\\nregistered\",\"gatewayAppId\":\"g\"}", &d, err,
+	          sizeof(err)),
+	    CVM_OK);
 	assert_false(d.allowed);
 	assert_string_equal(d.reason, "app not?registered"); /* quoted for logs */
 	assert_int_equal(reply("{\"isAllowed\":false}", &d, err, sizeof(err)), CVM_OK);
@@ -590,7 +656,8 @@ static void webhook_reply_refuses_anything_but_a_boolean_isallowed(void **state)
 	    "{\"isAllowed\":true,\"gatewayAppId\":7}",
 	    "{\"isAllowed\":true,\"reason\":false}",
 	    "{\"isAllowed\":true,\"gatewayAppId\":\"a\\u0000b\"}",
-	    "{\"isAllowed\":true,\"gatewayAppId\":\"0123456789012345678901234567890123456789012345678901234567890123\"}",
+	    "{\"isAllowed\":true,\"gatewayAppId\":"
+	    "\"0123456789012345678901234567890123456789012345678901234567890123\"}",
 	    "{\"isAllowed\":true} trailing",
 	};
 	struct cvm_auth_decision d;
@@ -617,7 +684,8 @@ static void webhook_reply_caps_its_size(void **state)
 	memset(big, ' ', n);
 	memcpy(big, "{\"isAllowed\":true}", 18);
 	big[n] = '\0';
-	assert_int_equal(auth_webhook_reply_parse((const uint8_t *)big, n, &d, err, sizeof(err)), CVM_E_TOO_LARGE);
+	assert_int_equal(auth_webhook_reply_parse((const uint8_t *)big, n, &d, err, sizeof(err)),
+	                 CVM_E_TOO_LARGE);
 	assert_false(d.allowed);
 	assert_int_equal(auth_webhook_reply_parse((const uint8_t *)big, n - 1, &d, err, sizeof(err)), CVM_OK);
 	assert_true(d.allowed);
@@ -626,21 +694,23 @@ static void webhook_reply_caps_its_size(void **state)
 
 static void webhook_info_reads_the_auth_api_info(void **state)
 {
-	static const char info[] = "{\"status\":\"ok\",\"kmsContractAddr\":\"0x" H20(4b) "\",\"gatewayAppId\":\"gw\","
-	                           "\"chainId\":8453,\"appImplementation\":\"0x" H20(1a) "\"}";
+	static const char info[] = "{\"status\":\"ok\",\"kmsContractAddr\":\"0x%4b\",\"gatewayAppId\":\"gw\","
+	                           "\"chainId\":8453,\"appImplementation\":\"0x%1a\"}";
 	struct cvm_auth_info out;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(auth_webhook_info_parse((const uint8_t *)info, strlen(info), &out, err, sizeof(err)), CVM_OK);
-	assert_string_equal(out.kms_contract_addr, "0x" H20(4b));
+	assert_int_equal(
+	    auth_webhook_info_parse((const uint8_t *)x(info), strlen(x(info)), &out, err, sizeof(err)),
+	    CVM_OK);
+	assert_string_equal(out.kms_contract_addr, x("0x%4b"));
 	assert_int_equal(out.chain_id, 8453);
 	assert_string_equal(out.gateway_app_id, "gw");
-	assert_int_not_equal(auth_webhook_info_parse((const uint8_t *)"{\"status\":\"error\"}", 18, &out, err,
-	                                             sizeof(err)),
-	                     CVM_OK);
-	assert_int_not_equal(auth_webhook_info_parse((const uint8_t *)"{\"status\":\"ok\",\"chainId\":\"1\"}", 29,
-	                                             &out, err, sizeof(err)),
+	assert_int_not_equal(
+	    auth_webhook_info_parse((const uint8_t *)"{\"status\":\"error\"}", 18, &out, err, sizeof(err)),
+	    CVM_OK);
+	assert_int_not_equal(auth_webhook_info_parse((const uint8_t *)"{\"status\":\"ok\",\"chainId\":\"1\"}",
+	                                             29, &out, err, sizeof(err)),
 	                     CVM_OK);
 }
 
@@ -660,7 +730,8 @@ static void new_refuses_bad_options_and_dev_without_consent(void **state)
 	    {.type = "webhook", .webhook_url = "http://auth api:8000"},
 	    {.type = "chain", .chain_rpc_url = "http://127.0.0.1:8545"},
 	    {.type = "chain", .chain_rpc_url = "http://127.0.0.1:8545", .kms_contract = "0x1234"},
-	    {.type = "chain", .chain_rpc_url = "http://127.0.0.1:8545",
+	    {.type = "chain",
+	     .chain_rpc_url = "http://127.0.0.1:8545",
 	     .kms_contract = "1111111111111111111111111111111111111111"},
 	    {.type = "chain", .kms_contract = "0x1111111111111111111111111111111111111111"},
 	    {.type = "dev", .allow_dev = true, .gateway_app_id = "bad\nid"},
@@ -698,8 +769,9 @@ static void dev_allows_with_its_gateway_but_not_a_simulated_tee(void **state)
 	(void)snprintf(bi.tee_variant, sizeof(bi.tee_variant), "cvmkit-sim-tdx");
 	assert_int_equal(cvm_auth_decide(a, CVM_AUTH_APP, &bi, &d, err, sizeof(err)), CVM_OK);
 	assert_false(d.allowed);
-	assert_string_equal(d.reason,
-	                    "the TEE is simulated (cvmkit-sim-tdx) and this authorizer does not accept simulated TEEs");
+	assert_string_equal(
+	    d.reason,
+	    "the TEE is simulated (cvmkit-sim-tdx) and this authorizer does not accept simulated TEEs");
 	/* An unterminated variant is the caller's bug: refused. */
 	memset(bi.tee_variant, 'x', sizeof(bi.tee_variant));
 	assert_int_equal(cvm_auth_decide(a, CVM_AUTH_APP, &bi, &d, err, sizeof(err)), CVM_E_INVAL);
@@ -730,7 +802,8 @@ static void webhook_and_chain_fail_closed_when_nobody_answers(void **state)
 {
 	char url[128], err[512];
 	struct cvm_auth_opts w = {.type = "webhook", .timeout_ms = 2000};
-	struct cvm_auth_opts c = {.type = "chain", .kms_contract = "0x1111111111111111111111111111111111111111"};
+	struct cvm_auth_opts c = {.type = "chain",
+	                          .kms_contract = "0x1111111111111111111111111111111111111111"};
 	struct cvm_auth_decision d;
 	struct cvm_auth_info info;
 	struct cvm_boot_info bi;
@@ -787,5 +860,5 @@ int main(void)
 	    cmocka_unit_test(webhook_and_chain_fail_closed_when_nobody_answers),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, free_expanded);
 }
