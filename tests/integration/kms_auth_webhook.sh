@@ -140,7 +140,7 @@ expect 1 "error: the webhook's answer has no JSON boolean \"isAllowed\"" "no isA
 	--webhook "$W/missing" one app "$tmp/good.json"
 expect 1 "error: the webhook http://127.0.0.1:$PORT answered more than 65536 bytes" "a 10 MiB body" \
 	--webhook "$SECRET_W/huge" one app "$tmp/good.json"
-expect 1 "error: the webhook http://127.0.0.1:$PORT answered HTTP 302 (a redirect: not followed)" "a redirect" \
+expect 1 "error: the webhook http://127.0.0.1:$PORT answered HTTP 307 (a redirect: not followed)" "a redirect" \
 	--webhook "$SECRET_W/redirect" one app "$tmp/good.json"
 expect 1 "error: the webhook http://127.0.0.1:$PORT answered HTTP 404" "a wrong base path" \
 	--webhook "$W/nosuchmode" one app "$tmp/good.json"

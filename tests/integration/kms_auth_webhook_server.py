@@ -16,7 +16,7 @@ webhook base URL (http://127.0.0.1:PORT/<mode>):
   number    HTTP 200, {"isAllowed": 1, ...}
   missing   HTTP 200, {"reason": "", "gatewayAppId": ""} (no isAllowed)
   huge      HTTP 200, a 10 MiB JSON body that says isAllowed true
-  redirect  HTTP 302 to /ok/... of the same request
+  redirect  HTTP 307 to /ok/... (the method and body kept: followed, it allows)
 Every misbehaviour would allow if it were read leniently.
 
 usage: kms_auth_webhook_server.py CASES_JSON PORT_FILE [DELAY]
@@ -155,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
             pad = b" " * (10 * 1024 * 1024)
             self.send(200, b'{"isAllowed": true, "reason": "", "gatewayAppId": ""' + pad + b"}")
         elif mode == "redirect":
-            self.send(302, b"", "text/plain", {"Location": "/ok" + rest})
+            self.send(307, b"", "text/plain", {"Location": "/ok" + rest})
         else:
             self.send(404, {"error": "unknown mode"})
 
