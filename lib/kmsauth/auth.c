@@ -83,7 +83,7 @@ static void policy_refresh(struct cvm_auth *a)
 		return;
 	r = cvm_file_read(a->path, CVM_AUTH_POLICY_MAX, &buf, &len);
 	if (r == CVM_OK)
-		r = auth_policy_parse(buf, len, &p, why, sizeof(why));
+		(void)auth_policy_parse(buf, len, &p, why, sizeof(why)); /* p stays NULL on failure */
 	else if (r == CVM_E_TOO_LARGE)
 		(void)snprintf(why, sizeof(why), "it is larger than %d bytes", CVM_AUTH_POLICY_MAX);
 	else

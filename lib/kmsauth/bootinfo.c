@@ -1,7 +1,6 @@
 /* dstack's PolicyBootInfo <-> JSON, as the KMS posts it to its auth API:
  * camelCase keys in the Rust struct's order, byte fields as lowercase hex
  * without 0x (serde_human_bytes), instanceId "" when the CVM has none. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,26 +12,6 @@
 #include <cvmkit/kmsauth.h>
 
 #include "kmsauth_int.h"
-
-void auth_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
-void auth_quote(const char *s, char *out, size_t out_len)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < out_len; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	out[i] = '\0';
-}
 
 bool auth_is_simulated(const struct cvm_boot_info *bi)
 {
