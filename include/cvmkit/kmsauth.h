@@ -76,8 +76,9 @@ enum cvm_auth_kind {
 
 /* struct cvm_auth_decision is an authorizer's answer: `allowed`, the
  * gateway app id to forward to the app (dstack's AppKeyResponse
- * .gateway_app_id), and the authorizer's reason (empty when allowed),
- * quoted as printable ASCII. */
+ * .gateway_app_id), and the authorizer's reason (empty when a policy,
+ * webhook or contract allows; "dev authorizer: ..." from dev), quoted as
+ * printable ASCII. */
 struct cvm_auth_decision {
 	bool allowed;
 	char gateway_app_id[64];

@@ -28,6 +28,7 @@ struct cvm_auth {
 	/* policy: the file, and what was read from it last. */
 	char *path;
 	pthread_mutex_t lock;
+	bool lock_ready;
 	struct auth_policy *policy; /* NULL while the file is malformed */
 	char policy_err[256];       /* why, when policy is NULL */
 	dev_t dev;
@@ -48,7 +49,7 @@ void cvm_auth_free(struct cvm_auth *a)
 {
 	if (a == NULL)
 		return;
-	if (a->type == T_POLICY)
+	if (a->lock_ready)
 		(void)pthread_mutex_destroy(&a->lock);
 	auth_policy_free(a->policy);
 	free(a->path);
@@ -158,12 +159,10 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 		}
 		a->path = strdup(o->policy_path);
 		if (a->path == NULL || pthread_mutex_init(&a->lock, NULL) != 0) {
-			free(a->path);
-			a->path = NULL;
-			a->type = T_DEV; /* no mutex to destroy */
 			r = CVM_E_NOMEM;
 			goto out;
 		}
+		a->lock_ready = true;
 		policy_refresh(a);
 		if (a->policy == NULL) {
 			auth_set_err(err, err_len, "%s: %s", o->policy_path, a->policy_err);
@@ -286,6 +285,8 @@ int cvm_auth_decide(struct cvm_auth *a, enum cvm_auth_kind kind, const struct cv
 	char variant[sizeof(bi->tee_variant)];
 	int r;
 
+	if (d == NULL)
+		return CVM_E_INVAL;
 	memset(d, 0, sizeof(*d));
 	auth_set_err(err, err_len, "%s", "");
 	if (a == NULL || bi == NULL || (kind != CVM_AUTH_APP && kind != CVM_AUTH_KMS) || !boot_info_ok(bi)) {
@@ -344,6 +345,8 @@ int cvm_auth_info(struct cvm_auth *a, struct cvm_auth_info *out, char *err, size
 {
 	int r = CVM_OK;
 
+	if (out == NULL)
+		return CVM_E_INVAL;
 	memset(out, 0, sizeof(*out));
 	auth_set_err(err, err_len, "%s", "");
 	if (a == NULL)

@@ -13,7 +13,7 @@
 #    after the deadline, HTTP 500, a body that is not JSON, isAllowed as the
 #    string "true", as the number 1 or missing, a 10 MiB body, a redirect,
 #    and a webhook that is down; errors name the host, never the URL's path
-#    or credentials;
+#    or credentials; a proxy set in the environment is not used;
 #  - the policy file on disk decides; a malformed one is an error with its
 #    reason (unit.kms_auth covers the re-read under a running authorizer).
 set -euo pipefail
@@ -118,6 +118,17 @@ expect 0 "allowed: gateway=gateway-app-0001" "a simulated TEE through a webhook 
 	--webhook "$W/ok" --allow-sim one app "$tmp/sim.json"
 expect 0 "allowed: gateway=gateway-app-0001" "a simulated TEE through a policy file that opts in" \
 	--policy "$tmp/policy.json" --allow-sim one app "$tmp/sim.json"
+
+# A proxy from the environment does not get the question: the configured
+# webhook is asked directly (a proxy at a port where nothing listens would
+# make it an error).
+out="$(http_proxy=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9 \
+	"$D" --webhook "$W/ok" one app "$tmp/good.json" 2>&1)" || true
+if [ "$out" != "allowed: gateway=gateway-app-0001" ]; then
+	bad "with http_proxy set in the environment: '$out'"
+else
+	echo "ok: the environment's proxy is not used: $out"
+fi
 
 # Misbehaviours: each would allow if read leniently; each must be an error.
 # The URL carries credentials and a secret path: errors must not show them.
