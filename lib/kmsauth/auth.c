@@ -69,11 +69,20 @@ static void policy_refresh(struct cvm_auth *a)
 	size_t len = 0;
 	struct stat st;
 	char why[200] = "";
+	const char *what = "is malformed";
 	int r;
 
 	if (stat(a->path, &st) != 0) {
 		auth_set_err(a->policy_err, sizeof(a->policy_err), "the policy file cannot be read: %s",
 		             strerror(errno));
+		auth_policy_free(a->policy);
+		a->policy = NULL;
+		a->stat_valid = false;
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* A FIFO or a device could block or never end. */
+		auth_set_err(a->policy_err, sizeof(a->policy_err), "the policy file is not a regular file");
 		auth_policy_free(a->policy);
 		a->policy = NULL;
 		a->stat_valid = false;
@@ -87,13 +96,15 @@ static void policy_refresh(struct cvm_auth *a)
 		(void)auth_policy_parse(buf, len, &p, why, sizeof(why)); /* p stays NULL on failure */
 	else if (r == CVM_E_TOO_LARGE)
 		(void)snprintf(why, sizeof(why), "it is larger than %d bytes", CVM_AUTH_POLICY_MAX);
-	else
+	else {
+		what = "cannot be read";
 		(void)snprintf(why, sizeof(why), "%s", cvm_strerror(r));
+	}
 	free(buf);
 	auth_policy_free(a->policy);
 	a->policy = p;
 	if (p == NULL)
-		auth_set_err(a->policy_err, sizeof(a->policy_err), "the policy file is malformed (%s)", why);
+		auth_set_err(a->policy_err, sizeof(a->policy_err), "the policy file %s (%s)", what, why);
 	a->dev = st.st_dev;
 	a->ino = st.st_ino;
 	a->size = st.st_size;

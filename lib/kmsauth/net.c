@@ -73,7 +73,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 
 /* http sends one request to `url` (`body` NULL: GET, else a JSON POST) and
  * returns the 2xx reply's body (NUL-terminated, at most `max` bytes) in a
- * new buffer. `what` names the peer in errors ("the webhook"). */
+ * new buffer. `what` names the peer in errors ("the webhook"). No proxy:
+ * the proxy environment variables libcurl would honour do not get to route
+ * an authorization question elsewhere (the configuration names the peer). */
 static int http(const char *url, const char *body, unsigned timeout_ms, size_t max, const char *what,
                 uint8_t **out, size_t *out_len, char *err, size_t err_len)
 {
@@ -100,6 +102,7 @@ static int http(const char *url, const char *body, unsigned timeout_ms, size_t m
 	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout) != CURLE_OK ||

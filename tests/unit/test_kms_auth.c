@@ -435,7 +435,7 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_OK);
 	assert_true(d.allowed);
 
-	/* Removed, or grown over the cap: errors too. */
+	/* Removed, grown over the cap, or not a regular file: errors too. */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_E_FORMAT);
 	assert_false(d.allowed);
@@ -451,6 +451,12 @@ static void policy_file_is_reread_and_a_malformed_one_refuses_everything(void **
 	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_E_FORMAT);
 	assert_false(d.allowed);
 	assert_non_null(strstr(err, "larger than"));
+	/* A FIFO would block a reader: refused without opening it. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(decide_file(a, &d, err, sizeof(err)), CVM_E_FORMAT);
+	assert_false(d.allowed);
+	assert_non_null(strstr(err, "not a regular file"));
 	cvm_auth_free(a);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(rmdir(dir), 0);
