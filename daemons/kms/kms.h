@@ -21,6 +21,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/kmsauth.h>
 #include <cvmkit/secret.h>
 
 #define KMS_STR_MAX 512
@@ -135,6 +136,7 @@ CVM_MUST_CHECK int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len
 /* ---- the network process -------------------------------------------------- */
 
 struct cvm_ratls_verifier;
+struct cvm_audit;
 
 /* struct kms holds the network process's state; every field is set at
  * start and read-only while serving. */
@@ -147,12 +149,68 @@ struct kms {
 	bool serve_temp_ca;        /* GetTempCaCert (dstack guests need it) */
 	bool accept_dstack_guests; /* clients without cvm-agentd's key event */
 	bool simulated_ok;         /* accept evidence from the simulated TEE */
-	bool dev_auth;             /* authorization "dev": every attested CVM is allowed (tests only) */
+	struct cvm_auth *auth;     /* the authorization policy; NULL: [auth] type none, nobody is allowed */
+	const char *auth_type;     /* "none", "dev", "policy", "webhook", "chain" */
+	struct cvm_auth_info auth_info; /* for GetMeta, read at start */
+	struct cvm_audit *audit;        /* the audit log; NULL: [audit] db = none */
 	char gateway_app_id[64];
 	char self_variant[32];
 	/* counters for /metrics */
 	uint64_t n_app_key_ok, n_app_key_denied, n_app_key_error, n_meta, n_temp_ca;
 };
+
+/* struct app_ident is what a client's evidence says about the app: the
+ * first of each of dstack's identity events in RTMR3 (copied: a legacy
+ * event log is read event by event). A field whose event is absent or has
+ * a payload of another size is left unset. */
+#define KP_INFO_MAX 1024u
+struct app_ident {
+	uint8_t app_id[CVM_APP_ID_LEN], compose_hash[32], instance_id[CVM_INSTANCE_ID_LEN];
+	uint8_t key_provider[KP_INFO_MAX];
+	size_t key_provider_len;
+	bool has_app_id, has_compose_hash, has_instance_id, has_key_provider;
+	bool bad_size; /* an identity event with a payload of the wrong size */
+	bool has_agent_key_event;
+};
+
+struct cvm_ratls_info;
+struct cvm_ratls_verdict;
+struct cvm_ratls_boot_info;
+struct cvm_rpc_call;
+
+/* kms_ident_read reads the identity from a certificate's VersionedAttestation
+ * or legacy JSON event log (client.c). */
+CVM_MUST_CHECK int kms_ident_read(const struct cvm_ratls_info *info, struct app_ident *a);
+/* kms_attested_client gives the verified client of an attested method: its
+ * verdict (from the handshake), its certificate's evidence and the app
+ * identity; it refuses (the call fails with the reason) a client without a
+ * certificate (401), one from the simulated TEE unless allowed, one whose
+ * identity cannot be read, and a key that is not the agent's (403). */
+CVM_MUST_CHECK int kms_attested_client(struct kms *k, struct cvm_rpc_call *c,
+                                       struct cvm_ratls_verdict *verdict, struct cvm_ratls_info **info,
+                                       struct app_ident *id);
+/* kms_boot_info fills `bi` for the policy from a verified client (TDX
+ * only); `adv` (CVM_AUTH_ADVISORIES_MAX entries) holds the advisory ids it
+ * points to, borrowed from `v`. */
+CVM_MUST_CHECK int kms_boot_info(const struct cvm_ratls_verdict *v, const struct cvm_ratls_info *info,
+                                 const struct app_ident *id, struct cvm_boot_info *bi, const char **adv,
+                                 char *err, size_t err_len);
+/* kms_boot_info_csr fills `bi` from SignCert's boot-time values. */
+void kms_boot_info_csr(const struct cvm_ratls_verdict *v, const struct cvm_ratls_boot_info *boot,
+                       const uint8_t *va_config, size_t va_config_len, struct cvm_boot_info *bi,
+                       const char **adv);
+
+/* kms_decide asks the policy (decide.c): 0 and d->allowed set when it
+ * answered; an error (fail closed) when it could not, or when there is no
+ * policy. */
+CVM_MUST_CHECK int kms_decide(struct kms *k, enum cvm_auth_kind kind, const struct cvm_boot_info *bi,
+                              struct cvm_auth_decision *d, char *err, size_t err_len);
+/* kms_audit appends one decision to the audit log and logs the new head
+ * (event=audit_head). `bi` may be NULL (nothing known of the client).
+ * Returns 0 or the error of the append (logged as event=audit_failed; the
+ * caller then releases nothing). */
+int kms_audit(struct kms *k, const char *method, struct cvm_rpc_call *c, const struct cvm_boot_info *bi,
+              const char *decision, const char *reason, const char *keys, uint32_t epoch);
 
 /* kms_handle answers one HTTP request (a cvm_http_handler). */
 struct cvm_http_req;
@@ -162,8 +220,8 @@ void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 /* kms_onboard fetches the roots of the running node `from` (HOST:PORT)
  * into the empty `root_dir` (onboard.c). */
 CVM_MUST_CHECK int kms_onboard(const char *from, const char *root_dir, const char *agent,
-                               const char *identity_key, struct cvm_ratls_verifier *v, char *err,
-                               size_t err_len);
+                               const char *identity_key, struct cvm_ratls_verifier *v, struct cvm_auth *auth,
+                               char *err, size_t err_len);
 
 /* kms_self_attest asks the local guest agent at `agent` (unix:/path) for a
  * VersionedAttestation over `report_data` (POST /Attest). */

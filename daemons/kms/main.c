@@ -21,11 +21,13 @@
 #include <openssl/ssl.h>
 
 #include <cvmkit/amd.h>
+#include <cvmkit/audit.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/dcap.h>
 #include <cvmkit/file.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/kmsauth.h>
 #include <cvmkit/policy.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
@@ -62,6 +64,12 @@ struct settings {
 	char policy[KMS_STR_MAX];
 	char auth_type[16];
 	char gateway_app_id[64];
+	char auth_policy[KMS_STR_MAX];
+	char auth_webhook[KMS_STR_MAX];
+	char auth_chain_rpc[KMS_STR_MAX];
+	char auth_contract[64];
+	uint64_t auth_timeout_ms;
+	char audit_db[KMS_STR_MAX];
 	uint64_t rpc_cert_lifetime;
 	bool serve_temp_ca, accept_dstack_guests, allow_simulated, allow_no_self_attestation;
 	uint64_t max_connections, max_connections_per_peer;
@@ -117,6 +125,12 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    KEY("attestation", "allow_simulated", CVM_CONF_BOOL, allow_simulated),
 	    KEY("auth", "type", CVM_CONF_STR, auth_type),
 	    KEY("auth", "gateway_app_id", CVM_CONF_STR, gateway_app_id),
+	    KEY("auth", "policy_file", CVM_CONF_STR, auth_policy),
+	    KEY("auth", "webhook_url", CVM_CONF_STR, auth_webhook),
+	    KEY("auth", "chain_rpc_url", CVM_CONF_STR, auth_chain_rpc),
+	    KEY("auth", "kms_contract", CVM_CONF_STR, auth_contract),
+	    NUM("auth", "timeout_ms", auth_timeout_ms, 100, 60000),
+	    KEY("audit", "db", CVM_CONF_STR, audit_db),
 	};
 
 	return cvm_conf_load(s->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
@@ -244,7 +258,8 @@ out:
 }
 
 /* make_tls issues the RPC certificate and makes the server context. */
-static int make_tls(const struct settings *s, struct kms *k, SSL_CTX **ctx, char *err, size_t err_len)
+static int make_tls(const struct settings *s, struct kms *k, SSL_CTX **ctx, char **chain_out, char *err,
+                    size_t err_len)
 {
 	struct cvm_p256_keypair *key = NULL;
 	struct cvm_secret *pem = NULL;
@@ -254,6 +269,7 @@ static int make_tls(const struct settings *s, struct kms *k, SSL_CTX **ctx, char
 	int r;
 
 	*ctx = NULL;
+	*chain_out = NULL;
 	r = cvm_p256_keypair_generate(&key);
 	if (r == CVM_OK)
 		r = cvm_p256_keypair_pkcs8_pem(key, &pem);
@@ -284,11 +300,115 @@ static int make_tls(const struct settings *s, struct kms *k, SSL_CTX **ctx, char
 		r = cvm_tls_ctx_client_cert_optional(*ctx);
 	if (r != CVM_OK)
 		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
+	if (r == CVM_OK) {
+		*chain_out = chain;
+		chain = NULL;
+	}
 out:
 	free(chain);
 	free(va);
 	cvm_secret_free(pem);
 	cvm_p256_keypair_free(key);
+	return r;
+}
+
+/* make_auth makes the [auth] authorizer; NULL for type none. */
+static int make_auth(const struct settings *s, struct cvm_auth **out, char *err, size_t err_len)
+{
+	struct cvm_auth_opts ao;
+
+	*out = NULL;
+	if (strcmp(s->auth_type, "none") == 0)
+		return CVM_OK;
+	memset(&ao, 0, sizeof(ao));
+	ao.type = s->auth_type;
+	ao.policy_path = s->auth_policy[0] != '\0' ? s->auth_policy : NULL;
+	ao.webhook_url = s->auth_webhook[0] != '\0' ? s->auth_webhook : NULL;
+	ao.chain_rpc_url = s->auth_chain_rpc[0] != '\0' ? s->auth_chain_rpc : NULL;
+	ao.kms_contract = s->auth_contract[0] != '\0' ? s->auth_contract : NULL;
+	ao.timeout_ms = (unsigned)s->auth_timeout_ms;
+	ao.gateway_app_id = s->gateway_app_id[0] != '\0' ? s->gateway_app_id : NULL;
+	ao.allow_dev = strcmp(s->auth_type, "dev") == 0;
+	ao.allow_simulated_tee = s->allow_simulated;
+	if (cvm_auth_new(&ao, out, err, err_len) != CVM_OK)
+		return CVM_E_INVAL;
+	if (ao.allow_dev)
+		cvm_daemon_log(CVM_LOG_WARN, "auth_dev",
+		               "msg=\"[auth] type = dev: every attested CVM gets its keys; for tests only\"");
+	return CVM_OK;
+}
+
+/* self_authorize checks the KMS's own evidence (its RPC certificate) with
+ * the client verifier and asks the policy whether this node may be a KMS
+ * (dstack's ensure_self_allowed): a KMS its own policy refuses does not
+ * serve. */
+static int self_authorize(const struct settings *s, struct kms *k, const char *chain_pem, char *err,
+                          size_t err_len)
+{
+	struct cvm_cert **certs = NULL;
+	struct cvm_ratls_info *info = NULL;
+	struct cvm_ratls_verdict v;
+	struct cvm_boot_info bi;
+	struct cvm_auth_decision d;
+	struct app_ident id;
+	const char *adv[CVM_AUTH_ADVISORIES_MAX];
+	const uint8_t *der;
+	size_t n = 0, der_len;
+	char why[256] = "";
+	int r;
+
+	if (s->agent[0] == '\0') {
+		cvm_daemon_log(
+		    CVM_LOG_WARN, "self_authorization",
+		    "msg=\"skipped: the KMS has no evidence of its own (allow_no_self_attestation)\"");
+		return CVM_OK;
+	}
+	if (k->auth == NULL) {
+		cvm_daemon_log(CVM_LOG_WARN, "self_authorization",
+		               "msg=\"skipped: [auth] type = none (nobody gets anything)\"");
+		return CVM_OK;
+	}
+	r = cvm_certs_parse_pem((const uint8_t *)chain_pem, strlen(chain_pem), &certs, &n);
+	if (r != CVM_OK || n == 0) {
+		(void)snprintf(err, err_len, "self-authorization: the RPC certificate does not parse");
+		return r != CVM_OK ? r : CVM_E_INTERNAL;
+	}
+	cvm_cert_der(certs[0], &der, &der_len);
+	memset(&v, 0, sizeof(v));
+	r = cvm_ratls_verifier_check(k->client_verifier, &der, &der_len, 1, (int64_t)time(NULL), &v, NULL);
+	if (r != CVM_OK) {
+		(void)snprintf(
+		    err, err_len,
+		    "self-authorization: the KMS's own evidence does not verify with [attestation] "
+		    "collateral and policy (%s): fix them, or this KMS serves nobody",
+		    cvm_strerror(r));
+		goto out;
+	}
+	r = cvm_ratls_parse(der, der_len, &info, why, sizeof(why));
+	if (r == CVM_OK)
+		r = kms_ident_read(info, &id);
+	if (r == CVM_OK)
+		r = kms_boot_info(&v, info, &id, &bi, adv, why, sizeof(why));
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "self-authorization: %s",
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		goto out;
+	}
+	r = kms_decide(k, CVM_AUTH_KMS, &bi, &d, why, sizeof(why));
+	if (r != CVM_OK || !d.allowed) {
+		(void)kms_audit(k, "SelfCheck", NULL, &bi, r != CVM_OK ? "error" : "denied",
+		                r != CVM_OK ? why : d.reason, "", k->epochs.current);
+		(void)snprintf(err, err_len, "self-authorization: the policy %s this KMS node: %s",
+		               r != CVM_OK ? "could not judge" : "does not allow",
+		               r != CVM_OK ? why : d.reason);
+		r = r != CVM_OK ? r : CVM_E_POLICY;
+		goto out;
+	}
+	(void)kms_audit(k, "SelfCheck", NULL, &bi, "allowed", "", "", k->epochs.current);
+	cvm_daemon_log(CVM_LOG_INFO, "self_authorization", "decision=allowed");
+out:
+	cvm_ratls_info_free(info);
+	cvm_certs_free(certs, n);
 	return r;
 }
 
@@ -310,6 +430,7 @@ static int serve(struct settings *s)
 	struct event_base *base = NULL;
 	struct cvm_addr addr;
 	SSL_CTX *ctx = NULL;
+	char *chain = NULL;
 	uint16_t port = 0;
 	char err[512] = "", kv[CVM_KV_MAX];
 	int rc = 1, r;
@@ -322,13 +443,28 @@ static int serve(struct settings *s)
 	k.accept_dstack_guests = s->accept_dstack_guests;
 	k.simulated_ok = s->allow_simulated;
 	(void)snprintf(k.gateway_app_id, sizeof(k.gateway_app_id), "%s", s->gateway_app_id);
-	if (strcmp(s->auth_type, "dev") == 0) {
-		k.dev_auth = true;
-		cvm_daemon_log(CVM_LOG_WARN, "auth_dev",
-		               "msg=\"[auth] type = dev: every attested CVM gets its keys; for tests only\"");
-	} else if (strcmp(s->auth_type, "none") != 0) {
-		(void)fprintf(stderr, PROG ": [auth] type %s is not known (dev or none)\n", s->auth_type);
+	k.auth_type = s->auth_type;
+	if (make_auth(s, &k.auth, err, sizeof(err)) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": [auth]: %s\n", err);
 		return 2;
+	}
+	if (k.auth != NULL && cvm_auth_info(k.auth, &k.auth_info, err, sizeof(err)) != CVM_OK)
+		cvm_daemon_log(CVM_LOG_WARN, "auth_info", "reason=%s", cvm_kv(err, kv));
+	if (strcmp(s->audit_db, "none") == 0) {
+		cvm_daemon_log(CVM_LOG_WARN, "audit_off",
+		               "msg=\"[audit] db = none: decisions are not recorded\"");
+	} else {
+		char path[KMS_STR_MAX + 16];
+
+		if (s->audit_db[0] != '\0')
+			(void)snprintf(path, sizeof(path), "%s", s->audit_db);
+		else
+			(void)snprintf(path, sizeof(path), "%.*s/audit.db", KMS_STR_MAX - 1, s->root_dir);
+		if (cvm_audit_open(path, true, &k.audit, err, sizeof(err)) != CVM_OK) {
+			(void)fprintf(stderr, PROG ": the audit log %s: %s\n", path, err);
+			cvm_auth_free(k.auth);
+			return 1;
+		}
 	}
 	if (cvm_addr_parse(s->listen, &addr) != CVM_OK) {
 		(void)fprintf(stderr, PROG ": [rpc] listen: %s is not HOST:PORT or unix:/path\n", s->listen);
@@ -369,7 +505,9 @@ static int serve(struct settings *s)
 	if (r == CVM_OK)
 		r = make_client_verifier(s, &k.client_verifier, err, sizeof(err));
 	if (r == CVM_OK)
-		r = make_tls(s, &k, &ctx, err, sizeof(err));
+		r = make_tls(s, &k, &ctx, &chain, err, sizeof(err));
+	if (r == CVM_OK)
+		r = self_authorize(s, &k, chain, err, sizeof(err));
 	if (r != CVM_OK) {
 		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "reason=%s", cvm_kv(err, kv));
 		(void)fprintf(stderr, PROG ": %s\n", err);
@@ -412,20 +550,27 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	SSL_CTX_free(ctx);
+	free(chain);
 	cvm_ratls_verifier_free(k.client_verifier);
 	kp_meta_cleanup(&k.meta);
 	kms_keyproc_stop(&k.kp);
+	cvm_audit_close(k.audit);
+	cvm_auth_free(k.auth);
 	return rc;
 }
 
 static int onboard(const struct settings *s, const char *from)
 {
 	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_auth *auth = NULL;
 	char err[512] = "";
 	int r = make_client_verifier(s, &v, err, sizeof(err));
 
 	if (r == CVM_OK)
-		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, err, sizeof(err));
+		r = make_auth(s, &auth, err, sizeof(err));
+	if (r == CVM_OK)
+		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, err, sizeof(err));
+	cvm_auth_free(auth);
 	cvm_ratls_verifier_free(v);
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG " onboard: %s\n", err[0] != '\0' ? err : cvm_strerror(r));

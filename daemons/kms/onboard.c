@@ -22,11 +22,13 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/file.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/kmsauth.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
 
@@ -142,9 +144,56 @@ out:
 
 /* fetch_kms_keys runs GetKmsKey against `from`; *body is the JSON answer
  * (wiped and freed by the caller). */
-static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, const char *cert,
-                          const struct cvm_p256_keypair *kp, char **body, size_t *body_len, char *err,
-                          size_t err_len)
+/* source_allowed asks this node's policy whether the source it talks to
+ * is a KMS it may take roots from (bootAuth/kms on the source's evidence,
+ * checked in the handshake). */
+static int source_allowed(SSL *ssl, struct cvm_auth *auth, const char *from, char *err, size_t err_len)
+{
+	const struct cvm_ratls_verdict *pv = cvm_tls_peer_verdict(ssl);
+	struct cvm_ratls_verdict v;
+	struct cvm_ratls_info *info = NULL;
+	struct cvm_boot_info bi;
+	struct cvm_auth_decision d;
+	struct app_ident id;
+	const char *adv[CVM_AUTH_ADVISORIES_MAX];
+	X509 *peer = SSL_get1_peer_certificate(ssl);
+	unsigned char *der = NULL;
+	char why[256] = "";
+	int len, r;
+
+	if (pv == NULL || peer == NULL) {
+		X509_free(peer);
+		(void)snprintf(err, err_len, "%s presented no verified certificate", from);
+		return CVM_E_POLICY;
+	}
+	v = *pv;
+	len = i2d_X509(peer, &der);
+	X509_free(peer);
+	r = len > 0 ? cvm_ratls_parse(der, (size_t)len, &info, why, sizeof(why)) : CVM_E_CRYPTO;
+	OPENSSL_free(der);
+	if (r == CVM_OK)
+		r = kms_ident_read(info, &id);
+	if (r == CVM_OK)
+		r = kms_boot_info(&v, info, &id, &bi, adv, why, sizeof(why));
+	if (r == CVM_OK)
+		r = cvm_auth_decide(auth, CVM_AUTH_KMS, &bi, &d, why, sizeof(why));
+	cvm_ratls_info_free(info);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot judge the source %s: %s", from,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		return r;
+	}
+	if (!d.allowed) {
+		(void)snprintf(err, err_len, "this node's policy does not allow the source %s as a KMS: %s",
+		               from, d.reason);
+		return CVM_E_POLICY;
+	}
+	return CVM_OK;
+}
+
+static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, struct cvm_auth *auth,
+                          const char *cert, const struct cvm_p256_keypair *kp, char **body, size_t *body_len,
+                          char *err, size_t err_len)
 {
 	static const char req[] = "POST /prpc/KMS.GetKmsKey?json HTTP/1.1\r\nHost: kms\r\nContent-Type: "
 	                          "application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
@@ -177,6 +226,10 @@ static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, const 
 		r = pe != NULL ? CVM_E_POLICY : CVM_E_UPSTREAM;
 		goto out;
 	}
+	r = source_allowed(ssl, auth, from, err, err_len);
+	if (r != CVM_OK)
+		goto out;
+	r = CVM_E_UPSTREAM;
 	if (SSL_write(ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1) {
 		(void)snprintf(err, err_len, "cannot send GetKmsKey to %s", from);
 		goto out;
@@ -317,7 +370,7 @@ out:
 }
 
 int kms_onboard(const char *from, const char *root_dir, const char *agent, const char *identity_key,
-                struct cvm_ratls_verifier *v, char *err, size_t err_len)
+                struct cvm_ratls_verifier *v, struct cvm_auth *auth, char *err, size_t err_len)
 {
 	struct cvm_kms_roots *existing = NULL;
 	struct cvm_kms_epochs t;
@@ -344,9 +397,15 @@ int kms_onboard(const char *from, const char *root_dir, const char *agent, const
 		               "its agent's identity");
 		return CVM_E_INVAL;
 	}
+	if (auth == NULL) {
+		(void)snprintf(err, err_len,
+		               "onboarding needs an [auth] policy to judge the source KMS (type = none "
+		               "trusts no source)");
+		return CVM_E_POLICY;
+	}
 	r = identity_cert(agent, identity_key, &kp, &cert, err, err_len);
 	if (r == CVM_OK)
-		r = fetch_kms_keys(from, v, cert, kp, &body, &body_len, err, err_len);
+		r = fetch_kms_keys(from, v, auth, cert, kp, &body, &body_len, err, err_len);
 	if (r == CVM_OK)
 		r = import(root_dir, body, body_len, &count, err, err_len);
 	if (r == CVM_OK)

@@ -32,103 +32,6 @@
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define EV_RUNTIME 0x08000001u /* dstack's runtime event type */
 
-/* struct app_ident is what the client's evidence says about the app: the
- * first of each of dstack's identity events in RTMR3 (copied: a legacy
- * event log is read event by event). A field whose event is absent or has
- * a payload of another size is left unset. */
-#define KP_INFO_MAX 1024u
-struct app_ident {
-	uint8_t app_id[CVM_APP_ID_LEN], compose_hash[32], instance_id[CVM_INSTANCE_ID_LEN];
-	uint8_t key_provider[KP_INFO_MAX];
-	size_t key_provider_len;
-	bool has_app_id, has_compose_hash, has_instance_id, has_key_provider;
-	bool bad_size; /* an identity event with a payload of the wrong size */
-	bool has_agent_key_event;
-};
-
-static void ident_event(struct app_ident *a, const char *name, const uint8_t *p, size_t n)
-{
-	if (strcmp(name, "app-id") == 0 && !a->has_app_id) {
-		a->has_app_id = n == CVM_APP_ID_LEN;
-		a->bad_size |= n != CVM_APP_ID_LEN;
-		if (a->has_app_id)
-			memcpy(a->app_id, p, n);
-	} else if (strcmp(name, "compose-hash") == 0 && !a->has_compose_hash) {
-		a->has_compose_hash = n == 32;
-		a->bad_size |= n != 32;
-		if (a->has_compose_hash)
-			memcpy(a->compose_hash, p, n);
-	} else if (strcmp(name, "instance-id") == 0 && !a->has_instance_id) {
-		/* dstack's no_instance_id: an empty payload */
-		a->has_instance_id = n == CVM_INSTANCE_ID_LEN;
-		a->bad_size |= n != 0 && n != CVM_INSTANCE_ID_LEN;
-		if (a->has_instance_id)
-			memcpy(a->instance_id, p, n);
-	} else if (strcmp(name, "key-provider") == 0 && !a->has_key_provider && n <= KP_INFO_MAX) {
-		a->has_key_provider = true;
-		memcpy(a->key_provider, p, n);
-		a->key_provider_len = n;
-	} else if (strcmp(name, "cvmkit.agent-key") == 0) {
-		a->has_agent_key_event = true;
-	}
-}
-
-/* ident_read reads the identity from a VersionedAttestation's events, or
- * from a legacy certificate's dstack JSON event log. Both were checked by
- * the client verifier (replayed to the quote's RTMR3) before this runs. */
-static int ident_read(const struct cvm_ratls_info *info, struct app_ident *a)
-{
-	struct cvm_evl_parser *p = NULL;
-	struct cvm_evl_event ev;
-	bool more = true;
-	int r;
-
-	memset(a, 0, sizeof(*a));
-	if (info->attestation != NULL) {
-		const struct cvm_va *va = info->attestation;
-
-		for (size_t i = 0; i < va->event_count; i++) {
-			const struct cvm_va_event *e = &va->events[i];
-
-			if (e->imr == 3 && e->event_type == CVM_EV_DSTACK_RUNTIME && e->event != NULL)
-				ident_event(a, e->event, e->payload, e->payload_len);
-		}
-		return CVM_OK;
-	}
-	if (info->event_log_json == NULL)
-		return CVM_E_NOT_FOUND;
-	r = cvm_evl_parser_new_mem(info->event_log_json, info->event_log_json_len, CVM_EVL_DSTACK_JSON, &p);
-	while (r == CVM_OK) {
-		r = cvm_evl_parser_next(p, &ev, &more);
-		if (r != CVM_OK || !more)
-			break;
-		if (ev.reg == 3 && ev.type == CVM_EV_DSTACK_RUNTIME && ev.name != NULL)
-			ident_event(a, ev.name, ev.data.p, ev.data.len);
-	}
-	cvm_evl_parser_free(p);
-	return r;
-}
-
-/* peer_info parses the client's leaf certificate again for its evidence
- * (the verdict keeps verdicts, not the parsed certificate). */
-static int peer_info(SSL *ssl, struct cvm_ratls_info **out, char *err, size_t err_len)
-{
-	X509 *peer = SSL_get1_peer_certificate(ssl);
-	unsigned char *der = NULL;
-	int len, r;
-
-	*out = NULL;
-	if (peer == NULL)
-		return CVM_E_INVAL;
-	len = i2d_X509(peer, &der);
-	X509_free(peer);
-	if (len <= 0)
-		return CVM_E_CRYPTO;
-	r = cvm_ratls_parse(der, (size_t)len, out, err, err_len);
-	OPENSSL_free(der);
-	return r;
-}
-
 static json_t *hex_secret(const struct cvm_secret *s)
 {
 	char *h = cvm_hex_encode_new(s->p, s->len);
@@ -141,16 +44,16 @@ static json_t *hex_secret(const struct cvm_secret *s)
 	return j;
 }
 
-static void log_decision(struct kms *k, struct cvm_rpc_call *c, const char *decision, const uint8_t *app_id,
-                         uint32_t epoch, const char *keys, const char *reason)
+static void log_decision(struct kms *k, struct cvm_rpc_call *c, const char *method, const char *decision,
+                         const uint8_t *app_id, uint32_t epoch, const char *keys, const char *reason)
 {
 	char app[41] = "-", kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
 
 	if (app_id != NULL)
 		cvm_hex_encode(app_id, CVM_APP_ID_LEN, app);
-	cvm_daemon_log_limited(CVM_LOG_INFO, "app_key",
-	                       "node=%s peer=%s app_id=%s decision=%s epoch=%u keys=%s reason=%s",
-	                       k->node_name, cvm_kv(cvm_http_req_peer(c->http), kv), app, decision,
+	cvm_daemon_log_limited(CVM_LOG_INFO, "decision",
+	                       "node=%s method=%s peer=%s app_id=%s decision=%s epoch=%u keys=%s reason=%s",
+	                       k->node_name, method, cvm_kv(cvm_http_req_peer(c->http), kv), app, decision,
 	                       (unsigned)epoch, keys, cvm_kv(reason, kv2));
 }
 
@@ -175,9 +78,17 @@ static int m_get_meta(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "bootstrap_info", json_null());
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "is_dev", json_boolean(k->dev_auth));
+		r = cvm_json_set(o, "is_dev", json_boolean(strcmp(k->auth_type, "dev") == 0));
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "gateway_app_id", json_string(k->gateway_app_id));
+		r = cvm_json_set(o, "gateway_app_id", json_string(k->auth_info.gateway_app_id));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "kms_contract_address", json_string(k->auth_info.kms_contract_addr));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "chain_id", json_integer((json_int_t)k->auth_info.chain_id));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "app_auth_implementation", json_string(k->auth_info.app_implementation));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "auth", json_string(k->auth_type));
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "epoch", json_integer(k->meta.epoch));
 	if (r == CVM_OK)
@@ -218,53 +129,6 @@ static int m_get_temp_ca_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	return CVM_OK;
 }
 
-/* attested_client returns the client's verified evidence, or fails the
- * call with the reason. */
-static int attested_client(struct kms *k, struct cvm_rpc_call *c, struct cvm_ratls_info **info,
-                           struct app_ident *id)
-{
-	const struct cvm_ratls_verdict *v = c->http->tls != NULL ? cvm_tls_peer_verdict(c->http->tls) : NULL;
-	char err[256] = "";
-	int r;
-
-	*info = NULL;
-	if (v == NULL)
-		return cvm_rpc_fail(c, 401, CVM_E_POLICY,
-		                    "%s needs mutual RA-TLS: connect with your CVM's RA-TLS client "
-		                    "certificate",
-		                    c->method);
-	if (v->simulated && !k->simulated_ok)
-		return cvm_rpc_fail(c, 403, CVM_E_POLICY,
-		                    "the client's evidence comes from the simulated TEE, which this KMS does "
-		                    "not accept ([attestation] allow_simulated)");
-	r = peer_info(c->http->tls, info, err, sizeof(err));
-	if (r != CVM_OK)
-		return cvm_rpc_fail(c, 400, r, "the client certificate does not parse: %s", err);
-	if (ident_read(*info, id) != CVM_OK) {
-		cvm_ratls_info_free(*info);
-		*info = NULL;
-		return cvm_rpc_fail(c, 400, CVM_E_UNSUPPORTED,
-		                    "the client certificate carries no event log cvm-kmsd can read the app's "
-		                    "identity from (dstack's 1.8 attestation or 1.2 event log extension)");
-	}
-	/* A cvmkit guest records its agent's key before any app runs: only
-	 * that key may ask for the app's keys, not a key some process inside
-	 * the CVM made and had quoted. */
-	if (!v->system_key && (id->has_agent_key_event || !k->accept_dstack_guests)) {
-		cvm_ratls_info_free(*info);
-		*info = NULL;
-		return cvm_rpc_fail(
-		    c, 403, CVM_E_POLICY,
-		    id->has_agent_key_event
-		        ? "the client certificate's key is not the key cvm-agentd recorded in "
-		          "RTMR3 (cvmkit.agent-key): any process inside the CVM can have a key "
-		          "quoted, so only the agent's key gets app keys"
-		        : "the client records no cvm-agentd key (a dstack guest) and this KMS "
-		          "does not accept dstack guests ([kms] accept_dstack_guests)");
-	}
-	return CVM_OK;
-}
-
 /* requested_epoch reads the optional "epoch" of a request (cvmkit's
  * extension; dstack clients send none and get the current epoch) and
  * checks that its keys may be released now. */
@@ -292,51 +156,89 @@ static int requested_epoch(struct kms *k, struct cvm_rpc_call *c, uint32_t *epoc
 	return CVM_OK;
 }
 
+/* deny ends an attested method without keys: counted, logged, audited
+ * (the call's error is the reason). */
+static int deny(struct kms *k, struct cvm_rpc_call *c, const char *method, const struct cvm_boot_info *bi,
+                const char *decision, uint32_t epoch, int r)
+{
+	const uint8_t *app = bi != NULL ? bi->app_id : NULL;
+
+	if (strcmp(decision, "error") == 0)
+		k->n_app_key_error++;
+	else
+		k->n_app_key_denied++;
+	log_decision(k, c, method, decision, app, epoch, "", c->err);
+	(void)kms_audit(k, method, c, bi, decision, c->err, "", epoch);
+	return r;
+}
+
+/* authorize asks the policy for `bi`; on a refusal or an error the call
+ * fails (403 with the policy's reason; 503 when the policy could not
+ * answer: fail closed). */
+static int authorize(struct kms *k, struct cvm_rpc_call *c, enum cvm_auth_kind kind,
+                     const struct cvm_boot_info *bi, struct cvm_auth_decision *d, const char **decision)
+{
+	char err[256] = "";
+	int r = kms_decide(k, kind, bi, d, err, sizeof(err));
+
+	if (r != CVM_OK) {
+		*decision = k->auth == NULL ? "denied" : "error";
+		return cvm_rpc_fail(c, k->auth == NULL ? 403 : 503, r, "%s: %s",
+		                    k->auth == NULL ? "refused" : "the authorization policy could not answer",
+		                    err);
+	}
+	if (!d->allowed) {
+		*decision = "denied";
+		return cvm_rpc_fail(c, 403, CVM_E_POLICY, "denied by the authorization policy: %s",
+		                    d->reason[0] != '\0' ? d->reason : "(no reason given)");
+	}
+	return CVM_OK;
+}
+
 static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct kms *k = ctx;
 	struct cvm_ratls_info *info = NULL;
+	struct cvm_ratls_verdict v;
+	struct cvm_boot_info bi;
+	struct cvm_auth_decision d;
+	const char *adv[CVM_AUTH_ADVISORIES_MAX], *decision = "denied";
 	struct app_ident id;
 	struct kp_app_keys keys;
 	char err[256] = "";
 	json_t *o = NULL;
 	uint32_t epoch = k->epochs.current;
+	bool have_bi = false;
 	int r;
 
 	memset(&keys, 0, sizeof(keys));
-	r = attested_client(k, c, &info, &id);
-	if (r != CVM_OK) {
-		k->n_app_key_denied++;
-		log_decision(k, c, "denied", NULL, epoch, "", c->err);
-		return r;
-	}
+	memset(&bi, 0, sizeof(bi));
+	r = kms_attested_client(k, c, &v, &info, &id);
+	if (r != CVM_OK)
+		return deny(k, c, "GetAppKey", NULL, "denied", epoch, r);
 	if (!id.has_app_id || id.bad_size) {
 		r = cvm_rpc_fail(c, 400, CVM_E_FORMAT,
 		                 "the client's runtime events name no 20-byte app-id (or a malformed "
 		                 "instance-id)");
-		k->n_app_key_denied++;
-		log_decision(k, c, "denied", NULL, epoch, "", c->err);
-		goto out;
+		goto refused;
 	}
-	if (!k->dev_auth) {
-		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
-		k->n_app_key_denied++;
-		log_decision(k, c, "denied", id.has_app_id ? id.app_id : NULL, epoch, "", c->err);
-		goto out;
-	}
-	r = requested_epoch(k, c, &epoch);
+	r = kms_boot_info(&v, info, &id, &bi, adv, err, sizeof(err));
 	if (r != CVM_OK) {
-		k->n_app_key_denied++;
-		log_decision(k, c, "denied", id.has_app_id ? id.app_id : NULL, epoch, "", c->err);
-		goto out;
+		r = cvm_rpc_fail(c, 400, r, "%s", err);
+		goto refused;
 	}
+	have_bi = true;
+	r = requested_epoch(k, c, &epoch);
+	if (r == CVM_OK)
+		r = authorize(k, c, CVM_AUTH_APP, &bi, &d, &decision);
+	if (r != CVM_OK)
+		goto refused;
 	r = kms_keyproc_app_keys(&k->kp, epoch, id.app_id, id.instance_id,
 	                         id.has_instance_id ? CVM_INSTANCE_ID_LEN : 0, &keys, err, sizeof(err));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "cannot derive the keys: %s", err);
-		k->n_app_key_error++;
-		log_decision(k, c, "error", id.app_id, epoch, "", c->err);
-		goto out;
+		decision = "error";
+		goto refused;
 	}
 	o = json_object();
 	r = o != NULL ? CVM_OK : CVM_E_NOMEM;
@@ -351,24 +253,35 @@ static int m_get_app_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "k256_signature", cvm_json_hex(keys.k256_signature, CVM_K256_RSIG_LEN));
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "tproxy_app_id", json_string(k->gateway_app_id));
+		r = cvm_json_set(o, "tproxy_app_id", json_string(d.gateway_app_id));
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "gateway_app_id", json_string(k->gateway_app_id));
+		r = cvm_json_set(o, "gateway_app_id", json_string(d.gateway_app_id));
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "os_image_hash", json_string(""));
+		r = cvm_json_set(o, "os_image_hash",
+		                 cvm_json_hex(bi.os_image_hash, sizeof(bi.os_image_hash)));
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "epoch", json_integer(keys.epoch));
 	if (r != CVM_OK) {
-		json_decref(o);
-		o = NULL;
 		r = cvm_rpc_fail(c, 500, r, "out of memory");
-		k->n_app_key_error++;
-		goto out;
+		decision = "error";
+		goto refused;
+	}
+	/* The record first: keys that are not in the audit log never leave. */
+	r = kms_audit(k, "GetAppKey", c, &bi, "allowed", "", "disk,env,k256", keys.epoch);
+	if (r != CVM_OK) {
+		r = cvm_rpc_fail(c, 500, r, "the audit log cannot record this decision: no key is released");
+		decision = "error";
+		goto refused;
 	}
 	k->n_app_key_ok++;
-	log_decision(k, c, "allowed", id.app_id, keys.epoch, "disk,env,k256", "");
+	log_decision(k, c, "GetAppKey", "allowed", id.app_id, keys.epoch, "disk,env,k256", "");
 	*out = o;
+	o = NULL;
+	goto out;
+refused:
+	(void)deny(k, c, "GetAppKey", have_bi ? &bi : NULL, decision, epoch, r);
 out:
+	json_decref(o);
 	kp_app_keys_cleanup(&keys);
 	cvm_ratls_info_free(info);
 	return r;
@@ -387,21 +300,32 @@ static int m_get_kms_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct kms *k = ctx;
 	struct cvm_ratls_info *info = NULL;
+	struct cvm_ratls_verdict v;
+	struct cvm_boot_info bi;
+	struct cvm_auth_decision d;
+	const char *adv[CVM_AUTH_ADVISORIES_MAX], *decision = "denied";
+	bool have_bi = false;
 	struct app_ident id;
 	struct kp_kms_keys keys;
-	char err[256] = "", kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
+	char err[256] = "", kv[CVM_KV_MAX];
 	json_t *o = NULL, *arr = NULL, *roots = NULL, *ep = NULL;
 	const struct kp_epoch_roots *cur = NULL;
 	int r;
 
 	memset(&keys, 0, sizeof(keys));
-	r = attested_client(k, c, &info, &id);
-	if (r == CVM_OK && !k->dev_auth)
-		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this KMS node");
+	memset(&bi, 0, sizeof(bi));
+	r = kms_attested_client(k, c, &v, &info, &id);
+	if (r == CVM_OK) {
+		r = kms_boot_info(&v, info, &id, &bi, adv, err, sizeof(err));
+		if (r != CVM_OK)
+			r = cvm_rpc_fail(c, 400, r, "%s", err);
+		else
+			have_bi = true;
+	}
+	if (r == CVM_OK)
+		r = authorize(k, c, CVM_AUTH_KMS, &bi, &d, &decision);
 	if (r != CVM_OK) {
-		cvm_daemon_log_limited(CVM_LOG_WARN, "kms_key", "node=%s peer=%s decision=denied reason=%s",
-		                       k->node_name, cvm_kv(cvm_http_req_peer(c->http), kv),
-		                       cvm_kv(c->err, kv2));
+		(void)deny(k, c, "GetKmsKey", have_bi ? &bi : NULL, decision, k->epochs.current, r);
 		goto out;
 	}
 	r = kms_keyproc_kms_keys(&k->kp, &keys, err, sizeof(err));
@@ -488,6 +412,13 @@ static int m_get_kms_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = cvm_rpc_fail(c, 500, r, "cannot make the answer");
 		goto out;
 	}
+	r = kms_audit(k, "GetKmsKey", c, &bi, "allowed", "", "roots", k->epochs.current);
+	if (r != CVM_OK) {
+		json_decref(o);
+		o = NULL;
+		r = cvm_rpc_fail(c, 500, r, "the audit log cannot record this decision: no root is released");
+		goto out;
+	}
 	cvm_daemon_log(CVM_LOG_INFO, "kms_key", "node=%s peer=%s decision=allowed epochs=%zu", k->node_name,
 	               cvm_kv(cvm_http_req_peer(c->http), kv), keys.count);
 	*out = o;
@@ -510,6 +441,10 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	struct kms *k = ctx;
 	struct cvm_ratls_verdict v;
 	struct cvm_ratls_boot_info boot;
+	struct cvm_boot_info bi;
+	struct cvm_auth_decision d;
+	const char *adv[CVM_AUTH_ADVISORIES_MAX], *decision = "denied";
+	bool have_bi = false;
 	struct cvm_csr *csr = NULL;
 	uint8_t *csr_bytes = NULL, sig[CVM_CSR_SIG_MAX];
 	size_t csr_len = 0, sig_len = 0;
@@ -561,14 +496,16 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		    "the CSR's evidence comes from the simulated TEE, which this KMS does not accept");
 		goto out;
 	}
-	if (!k->dev_auth) {
-		r = cvm_rpc_fail(c, 403, CVM_E_POLICY, "no authorization policy allows this app");
+	kms_boot_info_csr(&v, &boot, NULL, 0, &bi, adv);
+	have_bi = true;
+	r = authorize(k, c, CVM_AUTH_APP, &bi, &d, &decision);
+	if (r != CVM_OK)
 		goto out;
-	}
 	r = kms_keyproc_sign_csr(&k->kp, k->epochs.current, boot.app_id, (unsigned)api, csr_bytes, csr_len,
 	                         chain, err, sizeof(err));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "cannot issue the certificate: %s", err);
+		decision = "error";
 		goto out;
 	}
 	o = json_object();
@@ -580,22 +517,21 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		r = cvm_json_set(o, "certificate_chain", arr);
 		arr = NULL;
 	}
+	if (r == CVM_OK)
+		r = kms_audit(k, "SignCert", c, &bi, "allowed", "", "app-cert", k->epochs.current);
 	if (r != CVM_OK) {
 		json_decref(o);
 		o = NULL;
-		r = cvm_rpc_fail(c, 500, r, "out of memory");
+		r = cvm_rpc_fail(c, 500, r,
+		                 "cannot answer or record the decision: no certificate is released");
+		decision = "error";
 		goto out;
 	}
-	{
-		char app[41], kv[CVM_KV_MAX];
-
-		cvm_hex_encode(boot.app_id, sizeof(boot.app_id), app);
-		cvm_daemon_log_limited(CVM_LOG_INFO, "sign_cert",
-		                       "node=%s peer=%s app_id=%s decision=allowed", k->node_name,
-		                       cvm_kv(cvm_http_req_peer(c->http), kv), app);
-	}
+	log_decision(k, c, "SignCert", "allowed", boot.app_id, k->epochs.current, "app-cert", "");
 	*out = o;
 out:
+	if (r != CVM_OK)
+		(void)deny(k, c, "SignCert", have_bi ? &bi : NULL, decision, k->epochs.current, r);
 	json_decref(arr);
 	for (size_t i = 0; i < 3; i++)
 		free(chain[i]);

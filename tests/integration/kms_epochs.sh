@@ -29,7 +29,7 @@ fail() {
 check() { checks=$((checks + 1)); }
 
 kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
-kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}'
+kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}' kmsvm
 kms_node kms1 kmsvm app $'[auth]\ntype = dev'
 rd="$tmp/kms1/roots"
 app_id="$(kms_runtime_hex app app-id)"

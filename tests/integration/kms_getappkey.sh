@@ -41,7 +41,7 @@ fail() {
 check() { checks=$((checks + 1)); }
 
 kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
-kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}'
+kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}' kmsvm
 kms_cvm stranger '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}'
 kms_node kms1 kmsvm app $'[auth]\ntype = dev'
 port="$(cat "$tmp/kms1/port")"
@@ -111,7 +111,7 @@ assert k["ca_cert"] == open(sys.argv[3] + "/root-ca.crt").read()
 EOF
 fi
 check
-grep -q "event=app_key .*app_id=$app_id decision=allowed" "$tmp/kms1/kmsd.log" ||
+grep -q "event=decision .*method=GetAppKey .*app_id=$app_id decision=allowed" "$tmp/kms1/kmsd.log" ||
 	fail "no app_key line for the allowed request"
 check
 if grep -q "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["disk_crypt_key"])' "$tmp/keys.json")" \
