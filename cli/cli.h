@@ -154,6 +154,7 @@ int cmd_image(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
+int cmd_app(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */
