@@ -64,7 +64,11 @@ CVM_API CVM_MUST_CHECK int cvm_envcrypt_seal(const uint8_t app_pub[CVM_ENVCRYPT_
  * CVM_E_INVAL (NULL arguments, a key that is not 32 bytes), CVM_E_TRUNCATED
  * (shorter than CVM_ENVCRYPT_OVERHEAD), CVM_E_TOO_LARGE (over
  * CVM_ENVCRYPT_BLOB_MAX), CVM_E_FORMAT (the shared secret is all zero: a
- * low-order ephemeral key, refused as dstack refuses it), CVM_E_SIGNATURE
+ * low-order ephemeral key, refused as dstack refuses it; or the ephemeral
+ * key is not in canonical form, its top bit set or u >= 2^255 - 19, which
+ * no honest sender makes and which X25519 would silently reduce, so that
+ * the blob could be changed without failing; dstack accepts those),
+ * CVM_E_SIGNATURE
  * (the tag does not verify: another key, or changed bytes), CVM_E_NOMEM or
  * CVM_E_CRYPTO. Nothing is returned on failure. */
 CVM_API CVM_MUST_CHECK int cvm_envcrypt_open(const struct cvm_secret *env_crypt_key, const uint8_t *blob,

@@ -62,6 +62,22 @@ out:
 	return r;
 }
 
+/* canonical_u is true when the little-endian X25519 u-coordinate `u` is
+ * below 2^255 - 19 with its top bit clear. X25519 ignores the top bit and
+ * reduces u mod p, so without this check a changed top bit, or u + p, would
+ * open to the same plaintext: a blob could be altered without failing. */
+static bool canonical_u(const uint8_t u[CVM_X25519_KEY_LEN])
+{
+	if ((u[31] & 0x80u) != 0)
+		return false;
+	if (u[31] != 0x7fu || u[0] < 0xedu)
+		return true;
+	for (size_t i = 1; i < 31; i++)
+		if (u[i] != 0xffu)
+			return true;
+	return false;
+}
+
 int cvm_envcrypt_open(const struct cvm_secret *env_crypt_key, const uint8_t *blob, size_t len,
                       struct cvm_secret **plain)
 {
@@ -87,6 +103,8 @@ int cvm_envcrypt_open(const struct cvm_secret *env_crypt_key, const uint8_t *blo
 	sealed_len = rd.len;
 	if (!cvm_rd_bytes(&rd, &sealed, sealed_len) || !cvm_rd_empty(&rd))
 		return CVM_E_INTERNAL;
+	if (!canonical_u(eph_pub))
+		return CVM_E_FORMAT;
 	r = cvm_x25519(env_crypt_key->p, eph_pub, shared);
 	if (r != CVM_OK)
 		goto out;
