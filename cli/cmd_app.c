@@ -290,7 +290,8 @@ out:
 
 /* kms_env_pubkey fetches the app's env public key and checks the KMS's
  * signature over it. */
-static int kms_env_pubkey(const struct enc_opts *o, uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN])
+static int kms_env_pubkey(const struct enc_opts *o, uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN],
+                          const char **checked)
 {
 	uint8_t app_id[APP_ID_LEN], kms_pub[CVM_K256_PUBKEY_LEN];
 	uint8_t sig[CVM_K256_RSIG_LEN], sig_v1[CVM_K256_RSIG_LEN];
@@ -339,13 +340,17 @@ static int kms_env_pubkey(const struct enc_opts *o, uint8_t pub[CVM_ENVCRYPT_PUB
 	}
 	ts = json_object_get(ans, "timestamp");
 	if (has_v1) {
-		if (!json_is_integer(ts) || json_integer_value(ts) < 0) {
+		/* a JSON number, or the decimal string protobuf's JSON mapping
+		 * gives a u64 */
+		if (json_is_integer(ts) && json_integer_value(ts) >= 0) {
+			timestamp = (uint64_t)json_integer_value(ts);
+		} else if (!json_is_string(ts) || strlen(json_string_value(ts)) != json_string_length(ts) ||
+		           !parse_u64(json_string_value(ts), &timestamp)) {
 			cli_err(
 			    CMD_ENC,
 			    "the KMS's answer has signature_v1 but no timestamp (a non-negative integer)");
 			goto out;
 		}
-		timestamp = (uint64_t)json_integer_value(ts);
 	}
 	r = cvm_envcrypt_pubkey_verify(kms_pub, app_id, pub, has_sig ? sig : NULL, has_v1 ? sig_v1 : NULL,
 	                               timestamp, (uint64_t)time(NULL), o->max_age, err, sizeof(err));
@@ -354,6 +359,7 @@ static int kms_env_pubkey(const struct enc_opts *o, uint8_t pub[CVM_ENVCRYPT_PUB
 		rc = cli_exit_for(r);
 		goto out;
 	}
+	*checked = has_v1 ? "signature_v1" : "legacy";
 	if (!cli_opts.quiet)
 		fprintf(stderr, "%s %s: env public key checked: %s by the KMS key\n", CLI_PROG, CMD_ENC,
 		        has_v1 ? "signature_v1" : "legacy signature (no time: --max-age 0)");
@@ -382,6 +388,8 @@ static int encrypt_env(int argc, char **argv)
 	struct cvm_secret *plain = NULL;
 	uint8_t *text = NULL, *blob = NULL;
 	size_t text_len = 0, blob_len = 0;
+	const char *checked = "none";
+	json_t *j = NULL;
 	char err[512];
 	int c, rc = CLI_EXIT_ERROR, r;
 
@@ -436,8 +444,8 @@ static int encrypt_env(int argc, char **argv)
 		cli_err(CMD_ENC, "give either --kms URL (with --app-id) or --pubkey HEX");
 		return CLI_EXIT_USAGE;
 	}
-	if (o.out != NULL && o.hex) {
-		cli_err(CMD_ENC, "--out and --hex exclude each other");
+	if ((o.out != NULL) + o.hex + cli_opts.json > 1) {
+		cli_err(CMD_ENC, "--out, --hex and --json exclude each other");
 		return CLI_EXIT_USAGE;
 	}
 	if (o.pub_hex != NULL && (o.app_id_hex != NULL || o.kms_pub_hex != NULL || o.trust_meta)) {
@@ -486,7 +494,7 @@ static int encrypt_env(int argc, char **argv)
 		goto out;
 	}
 	if (o.kms != NULL) {
-		rc = kms_env_pubkey(&o, pub);
+		rc = kms_env_pubkey(&o, pub, &checked);
 		if (rc != CLI_EXIT_OK)
 			goto out;
 		rc = CLI_EXIT_ERROR;
@@ -505,6 +513,15 @@ static int encrypt_env(int argc, char **argv)
 		if (!cli_opts.quiet)
 			fprintf(stderr, "%s %s: %zu names encrypted into %s (%zu bytes)\n", CLI_PROG, CMD_ENC,
 			        list->count, o.out, blob_len);
+	} else if (cli_opts.json) {
+		j = json_object();
+		if (j == NULL || out_jset_hex(j, "encrypted_env", blob, blob_len) != 0 ||
+		    out_jset_hex(j, "env_public_key", pub, sizeof(pub)) != 0 ||
+		    out_jset_int(j, "names", (long long)list->count) != 0 ||
+		    out_jset_str(j, "kms_signature", checked) != 0 || out_json_print(j) != 0) {
+			cli_err(CMD_ENC, "cannot write the JSON answer");
+			goto out;
+		}
 	} else {
 		char *hex = cvm_hex_encode_new(blob, blob_len);
 
@@ -517,6 +534,7 @@ static int encrypt_env(int argc, char **argv)
 	}
 	rc = CLI_EXIT_OK;
 out:
+	json_decref(j);
 	cvm_secret_free(plain);
 	cvm_env_list_free(list);
 	cvm_freezero(text, text_len);

@@ -265,6 +265,17 @@ python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])) == {"app
 expect_rc 0 "$CVM" app decrypt-env --key-file "$tmp/env.key" "$tmp/deploy.bin" &&
 	{ [ "$(cat "$tmp/out")" = "$(printf 'GREETING="hello from the deployer"\nOTHER=x')" ] && pass ||
 		fail "the KMS path's blob decrypted to $(cat "$tmp/out")"; }
+expect_rc 0 "$CVM" app encrypt-env --json --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
+	python3 - "$tmp/out" "$ENV_PUB" <<'PY' && pass || fail "--json: $(cat "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["kms_signature"] == "signature_v1" and d["env_public_key"] == sys.argv[2] and d["names"] == 2
+         and len(d["encrypted_env"]) == 2 * (60 + len('{"env":[{"key":"GREETING","value":"hello from the deployer"},{"key":"OTHER","value":"x"}]}')) else 1)
+PY
+# a timestamp as a decimal string (protobuf's JSON form of a u64) is read too
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["timestamp"]=str(d["timestamp"]); json.dump(d, open(sys.argv[1],"w"))' \
+	"$kms/answer.json"
+expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
 # another KMS key: refused, one line, exit 3, nothing written
 WRONG_PUB="$(python3 -c 'print("03" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")')"
 expect_rc 3 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$WRONG_PUB" \
