@@ -281,7 +281,7 @@ static int fetch_kms_pubkey(const char *kms, uint8_t out[CVM_K256_PUBKEY_LEN])
 	    CLI_PROG, CMD_ENC, kms, out[0]);
 	for (size_t i = 1; i < CVM_K256_PUBKEY_LEN; i++)
 		fprintf(stderr, "%02x", out[i]);
-	fputc('\n', stderr);
+	(void)fputc('\n', stderr);
 	rc = CLI_EXIT_OK;
 out:
 	json_decref(meta);
@@ -570,7 +570,7 @@ static int read_env_key(const char *path, struct cvm_secret **out)
 		cvm_secret_free(raw);
 		return CLI_EXIT_ERROR;
 	}
-	if (e - b != 2 * CVM_X25519_KEY_LEN ||
+	if (e - b != (size_t)2 * CVM_X25519_KEY_LEN ||
 	    cvm_hex_decode_exact((const char *)raw->p + b, e - b, key->p, CVM_X25519_KEY_LEN) != CVM_OK) {
 		cli_err(CMD_DEC, "--key-file '%s' must hold env_crypt_key as 64 hex digits", path);
 		cvm_secret_free(raw);
@@ -699,7 +699,6 @@ static int decrypt_env(int argc, char **argv)
 		rc = split_allowed(allowed_arg, names, &allowed.count);
 		if (rc != CLI_EXIT_OK)
 			return rc;
-		rc = CLI_EXIT_ERROR;
 	}
 	cli_apply_verbosity();
 	/* jansson's scratch buffers hold plaintext: wipe them when freed. */
