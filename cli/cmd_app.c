@@ -431,7 +431,7 @@ static int encrypt_env(int argc, char **argv)
 			usage_encrypt(stdout);
 			return CLI_EXIT_OK;
 		default:
-			cli_bad_option(CMD_ENC, c, argv, "app");
+			cli_bad_option(CMD_ENC, c, argv, "cvm app encrypt-env --help");
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -682,7 +682,7 @@ static int decrypt_env(int argc, char **argv)
 			usage_decrypt(stdout);
 			return CLI_EXIT_OK;
 		default:
-			cli_bad_option(CMD_DEC, c, argv, "app");
+			cli_bad_option(CMD_DEC, c, argv, "cvm app decrypt-env --help");
 			return CLI_EXIT_USAGE;
 		}
 	}
