@@ -15,10 +15,12 @@
 #  - `cvm app encrypt-env --kms URL` against a KMS over HTTPS: a good
 #    signature is accepted and what it encrypts opens with the app's
 #    env_crypt_key; a wrong --kms-pubkey and a stale timestamp are refused
-#    (exit 3, one line); --trust-kms-meta warns; no key at all is a usage
-#    error.
+#    (exit 3, one line), as are a stale or future timestamp, another app's
+#    answer and a legacy-only answer (unless --max-age 0); --trust-kms-meta
+#    warns; no key at all is a usage error.
 # The KMS is start_kms below: today a python3 stand-in (kms_env_server.py)
-# serving kms_env_sign's answers; when cvm-kmsd lands, only start_kms changes.
+# serving kms_env_sign's answers; when cvm-kmsd lands, only start_kms changes
+# (the doctored answers keep the stand-in, start_fake_kms).
 # Needs: $CVM_BIN/cvm, build/tests/kms_env_sign, node + npm (the registry, or
 # the SDK already in build/compat), python3 with cryptography, openssl.
 set -euo pipefail
@@ -229,17 +231,20 @@ done
 
 # ---- 4. cvm app encrypt-env --kms URL --------------------------------------
 
-# start_kms DIR: starts a KMS for the roots in $roots serving
-# GetAppEnvEncryptPubKey and GetMeta on 127.0.0.1 over HTTPS, and sets
-# KMS_URL. Today: the python3 stand-in with kms_env_sign's answers (signed
-# now; kms_answer rewrites them). With cvm-kmsd, start it here instead.
-start_kms() {
+# start_fake_kms DIR: the python3 stand-in (kms_env_server.py) on
+# 127.0.0.1 over HTTPS, answering GetMeta and, from DIR/answer.json (read per
+# request), GetAppEnvEncryptPubKey; sets KMS_URL (no $(...): the server
+# would hold the substitution's pipe open). kms_answer DIR TS APP
+# makes that answer with cvm_envcrypt_pubkey_sign (kms_env_sign) for the
+# roots in $roots.
+kms_answer() { "$SIGNER" "$roots" "$3" "$2" >"$1/answer.json"; }
+start_fake_kms() {
 	local dir="$1"
 	mkdir -p "$dir"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=localhost" \
 		-keyout "$dir/tls.key" -out "$dir/tls.crt" 2>/dev/null
 	"$SIGNER" --meta "$roots" >"$dir/meta.json"
-	kms_answer "$dir" "$(date +%s)"
+	kms_answer "$dir" "$(date +%s)" "$APP"
 	python3 "$here/kms_env_server.py" "$dir" "$dir/tls.crt" "$dir/tls.key" 2>"$dir/server.log" &
 	pids+=($!)
 	for _ in $(seq 100); do
@@ -247,21 +252,28 @@ start_kms() {
 		sleep 0.1
 	done
 	[ -s "$dir/port" ] || {
-		echo "FAIL: the KMS did not start: $(cat "$dir/server.log")" >&2
+		echo "FAIL: the stand-in KMS did not start: $(cat "$dir/server.log")" >&2
 		exit 1
 	}
 	KMS_URL="https://127.0.0.1:$(cat "$dir/port")"
 }
-kms_answer() { "$SIGNER" "$roots" "$APP" "$2" >"$1/answer.json"; } # DIR TIMESTAMP
 
-kms="$tmp/kms"
-start_kms "$kms"
+# start_kms DIR: an honest KMS holding the roots in $roots, serving
+# GetAppEnvEncryptPubKey and GetMeta; sets KMS_URL. THE ONE FUNCTION TO
+# SWAP: today the stand-in above; when cvm-kmsd lands, start cvm-kmsd on
+# $roots here (port 0, its port file under DIR) instead. The checks that
+# need a doctored answer (stale, another app's, legacy-only) keep using
+# start_fake_kms.
+start_kms() {
+	start_fake_kms "$1"
+}
+
+# -- an honest KMS --
+start_kms "$tmp/kms"
 printf 'GREETING=hello from the deployer\nOTHER=x\n' >"$tmp/deploy.env"
 expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" \
 	--out "$tmp/deploy.bin" "$tmp/deploy.env"
 grep -q "env public key checked: signature_v1" "$tmp/err" && pass || fail "no checked note: $(cat "$tmp/err")"
-python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])) == {"app_id": sys.argv[2]} else 1)' \
-	"$kms/last-GetAppEnvEncryptPubKey.json" "$APP" && pass || fail "the request body: $(cat "$kms/last-GetAppEnvEncryptPubKey.json")"
 expect_rc 0 "$CVM" app decrypt-env --key-file "$tmp/env.key" "$tmp/deploy.bin" &&
 	{ [ "$(cat "$tmp/out")" = "$(printf 'GREETING="hello from the deployer"\nOTHER=x')" ] && pass ||
 		fail "the KMS path's blob decrypted to $(cat "$tmp/out")"; }
@@ -272,37 +284,13 @@ d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["kms_signature"] == "signature_v1" and d["env_public_key"] == sys.argv[2] and d["names"] == 2
          and len(d["encrypted_env"]) == 2 * (60 + len('{"env":[{"key":"GREETING","value":"hello from the deployer"},{"key":"OTHER","value":"x"}]}')) else 1)
 PY
-# a timestamp as a decimal string (protobuf's JSON form of a u64) is read too
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["timestamp"]=str(d["timestamp"]); json.dump(d, open(sys.argv[1],"w"))' \
-	"$kms/answer.json"
-expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
 # another KMS key: refused, one line, exit 3, nothing written
-WRONG_PUB="$(python3 -c 'print("03" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")')"
+WRONG_PUB="0379be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
 expect_rc 3 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$WRONG_PUB" \
 	--out "$tmp/wrong.bin" "$tmp/deploy.env" && one_line "$tmp/err"
 grep -q "refused: signature_v1 was not made by the KMS key" "$tmp/err" && pass || fail "wrong key: $(cat "$tmp/err")"
 [ ! -e "$tmp/wrong.bin" ] && pass || fail "a refused key still produced a blob"
-# the answer for another app (a KMS that lies about which app's key it is)
-"$SIGNER" "$roots" "$OTHER_APP" "$(date +%s)" >"$kms/answer.json"
-expect_rc 3 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
-	one_line "$tmp/err"
-# stale, and legacy-only answers
-kms_answer "$kms" "$(($(date +%s) - 1000))"
-expect_rc 3 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
-	one_line "$tmp/err"
-grep -q "s old (at most 300 s allowed)" "$tmp/err" && pass || fail "stale: $(cat "$tmp/err")"
-expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" --max-age 2000 \
-	"$tmp/deploy.env"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["signature_v1"]; del d["timestamp"]; json.dump(d, open(sys.argv[1],"w"))' \
-	"$kms/answer.json"
-expect_rc 3 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
-	one_line "$tmp/err"
-grep -q "no signature_v1" "$tmp/err" && pass || fail "legacy-only: $(cat "$tmp/err")"
-expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" --max-age 0 \
-	"$tmp/deploy.env"
-grep -q "legacy signature" "$tmp/err" && pass || fail "legacy note: $(cat "$tmp/err")"
 # --trust-kms-meta: works, and says loudly what it trusts
-kms_answer "$kms" "$(date +%s)"
 expect_rc 0 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --trust-kms-meta "$tmp/deploy.env"
 grep -q "WARNING: --trust-kms-meta.*--kms-pubkey $KMS_PUB" "$tmp/err" && pass || fail "no warning: $(cat "$tmp/err")"
 # usage errors
@@ -314,6 +302,46 @@ expect_rc 2 "$CVM" app decrypt-env "$tmp/sdk.hex"
 # an unreachable KMS is an error, not a refusal
 expect_rc 1 "$CVM" app encrypt-env --kms "http://127.0.0.1:1" --app-id "$APP" --kms-pubkey "$KMS_PUB" \
 	"$tmp/deploy.env"
+
+# -- doctored answers, from the stand-in --
+fake="$tmp/fake"
+start_fake_kms "$fake"
+FAKE_URL="$KMS_URL"
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])) == {"app_id": sys.argv[2]} else 1)' \
+	"$fake/last-GetAppEnvEncryptPubKey.json" "$APP" 2>/dev/null && fail "no request yet, but a body" || pass
+expect_rc 0 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])) == {"app_id": sys.argv[2]} else 1)' \
+	"$fake/last-GetAppEnvEncryptPubKey.json" "$APP" && pass || fail "the request body: $(cat "$fake/last-GetAppEnvEncryptPubKey.json")"
+# a timestamp as a decimal string (protobuf's JSON form of a u64) is read too
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["timestamp"]=str(d["timestamp"]); json.dump(d, open(sys.argv[1],"w"))' \
+	"$fake/answer.json"
+expect_rc 0 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
+# the answer for another app (a KMS that lies about which app's key it is)
+kms_answer "$fake" "$(date +%s)" "$OTHER_APP"
+expect_rc 3 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
+	one_line "$tmp/err"
+# stale; accepted with a larger --max-age
+kms_answer "$fake" "$(($(date +%s) - 1000))" "$APP"
+expect_rc 3 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
+	one_line "$tmp/err"
+grep -q "s old (at most 300 s allowed)" "$tmp/err" && pass || fail "stale: $(cat "$tmp/err")"
+expect_rc 0 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" --max-age 2000 \
+	"$tmp/deploy.env"
+# from the future
+kms_answer "$fake" "$(($(date +%s) + 600))" "$APP"
+expect_rc 3 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
+	one_line "$tmp/err"
+grep -q "in the future" "$tmp/err" && pass || fail "future: $(cat "$tmp/err")"
+# legacy-only: refused unless --max-age 0
+kms_answer "$fake" "$(date +%s)" "$APP"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["signature_v1"]; del d["timestamp"]; json.dump(d, open(sys.argv[1],"w"))' \
+	"$fake/answer.json"
+expect_rc 3 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env" &&
+	one_line "$tmp/err"
+grep -q "no signature_v1" "$tmp/err" && pass || fail "legacy-only: $(cat "$tmp/err")"
+expect_rc 0 "$CVM" app encrypt-env --kms "$FAKE_URL" --app-id "$APP" --kms-pubkey "$KMS_PUB" --max-age 0 \
+	"$tmp/deploy.env"
+grep -q "legacy signature" "$tmp/err" && pass || fail "legacy note: $(cat "$tmp/err")"
 
 if [ "$failures" -ne 0 ]; then
 	echo "kms_env_sdk: $failures failure(s), $checks check(s) passed" >&2
