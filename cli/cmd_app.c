@@ -306,7 +306,10 @@ static int kms_env_pubkey(const struct enc_opts *o, uint8_t pub[CVM_ENVCRYPT_PUB
 		return CLI_EXIT_USAGE;
 	}
 	if (o->kms_pub_hex != NULL) {
-		if (!parse_hex_exact(o->kms_pub_hex, kms_pub, sizeof(kms_pub))) {
+		uint8_t point[CVM_K256_PUBKEY_LEN];
+
+		if (!parse_hex_exact(o->kms_pub_hex, kms_pub, sizeof(kms_pub)) ||
+		    cvm_k256_pubkey_parse(kms_pub, sizeof(kms_pub), point) != CVM_OK) {
 			cli_err(CMD_ENC,
 			        "--kms-pubkey must be a compressed secp256k1 key: 33 bytes as 66 hex digits");
 			return CLI_EXIT_USAGE;

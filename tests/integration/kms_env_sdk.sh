@@ -297,6 +297,7 @@ grep -q "WARNING: --trust-kms-meta.*--kms-pubkey $KMS_PUB" "$tmp/err" && pass ||
 expect_rc 2 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" "$tmp/deploy.env"
 grep -q "needs --kms-pubkey" "$tmp/err" && pass || fail "no key: $(cat "$tmp/err")"
 expect_rc 2 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id 1234 --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
+expect_rc 2 "$CVM" app encrypt-env --kms "$KMS_URL" --app-id "$APP" --kms-pubkey "05${KMS_PUB:2}" "$tmp/deploy.env"
 expect_rc 2 "$CVM" app encrypt-env --pubkey "$ENV_PUB" --kms-pubkey "$KMS_PUB" "$tmp/deploy.env"
 expect_rc 2 "$CVM" app decrypt-env "$tmp/sdk.hex"
 # an unreachable KMS is an error, not a refusal
