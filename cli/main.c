@@ -41,6 +41,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"snapshot", cmd_snapshot, "Record a known-good VM from its agent's evidence over RA-TLS; show, diff"},
     {"verify", cmd_verify, "Verify a running VM over RA-TLS against a snapshot (fresh nonce, TEE, TPM, IMA)"},
     {"kms", cmd_kms, "The KMS: derive keys offline, ask a cvm-kmsd (meta, app-key)"},
+    {"app", cmd_app,
+     "An app's encrypted environment: encrypt to its KMS-signed env key; decrypt as the guest"},
     {"help", cmd_help, "Show help for a command"},
 };
 

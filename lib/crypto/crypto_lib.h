@@ -331,4 +331,28 @@ CVM_MUST_CHECK int cvm_cert_check_signed(const struct cvm_cert *child, const str
  * the caller neither frees nor changes it. */
 void *cvm_p256_keypair_evp_pkey(const struct cvm_p256_keypair *kp);
 
+/* ---- AES-256-GCM (lib/crypto/aead.c) ------------------------------------ */
+
+#define CVM_AES256GCM_KEY_LEN 32
+#define CVM_AES256GCM_IV_LEN 12
+#define CVM_AES256GCM_TAG_LEN 16
+
+/* cvm_aes256gcm_seal encrypts the `len` bytes at `plain` under `key` and the
+ * 12-byte `iv` (no associated data) into `out`, which holds len + 16 bytes:
+ * the ciphertext, then the tag. The caller never reuses an IV with a key.
+ * Returns 0, CVM_E_INVAL, CVM_E_TOO_LARGE (over INT_MAX) or CVM_E_CRYPTO
+ * (then `out` is wiped). */
+CVM_MUST_CHECK int cvm_aes256gcm_seal(const uint8_t key[CVM_AES256GCM_KEY_LEN],
+                                      const uint8_t iv[CVM_AES256GCM_IV_LEN], const uint8_t *plain,
+                                      size_t len, uint8_t *out);
+/* cvm_aes256gcm_open checks and decrypts the `len` bytes at `sealed`
+ * (ciphertext || 16-byte tag) into `out` (len - 16 bytes). Returns 0,
+ * CVM_E_INVAL, CVM_E_TRUNCATED (shorter than a tag), CVM_E_TOO_LARGE,
+ * CVM_E_SIGNATURE (the tag does not match: key, IV or bytes differ) or
+ * CVM_E_CRYPTO; on any failure `out` is wiped, so no unauthenticated
+ * plaintext is left behind. */
+CVM_MUST_CHECK int cvm_aes256gcm_open(const uint8_t key[CVM_AES256GCM_KEY_LEN],
+                                      const uint8_t iv[CVM_AES256GCM_IV_LEN], const uint8_t *sealed,
+                                      size_t len, uint8_t *out);
+
 #endif
