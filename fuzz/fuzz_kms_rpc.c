@@ -100,7 +100,7 @@ static void key_process(const uint8_t *data, size_t size)
 		abort();
 	memcpy(&status, resp, 4);
 	/* an accepted request is one of the ops, exactly sized */
-	if (status == 0 && (size == 0 || data[0] < KP_META || data[0] > KP_SIGN_CSR))
+	if (status == 0 && (size == 0 || data[0] < KP_META || data[0] > KP_ENV_PUBKEY))
 		abort();
 	cvm_freezero(resp, len);
 }

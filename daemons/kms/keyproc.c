@@ -27,6 +27,7 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/csr.h>
+#include <cvmkit/envcrypt.h>
 #include <cvmkit/kms.h>
 #include <cvmkit/ratls.h>
 
@@ -331,6 +332,51 @@ out:
 	return rc;
 }
 
+/* op_env_pubkey answers GetAppEnvEncryptPubKey: the app's env public key
+ * and the k256 root's two signatures over it (legacy and v1, at the
+ * network process's timestamp). Public data: no policy is asked. */
+static int op_env_pubkey(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, size_t *resp_len)
+{
+	struct cvm_kms_app_keys k;
+	struct cvm_kms_roots *roots;
+	const struct cvm_secret *k256 = NULL;
+	uint8_t app_id[CVM_APP_ID_LEN], sig[CVM_K256_RSIG_LEN], sig_v1[CVM_K256_RSIG_LEN];
+	uint64_t ts;
+	uint32_t epoch;
+	struct cvm_wr w;
+	int rc;
+
+	if (!cvm_rd_u32le(r, &epoch) || !cvm_rd_copy(r, app_id, sizeof(app_id)) || !cvm_rd_u64le(r, &ts) ||
+	    !cvm_rd_empty(r))
+		return error_answer(CVM_E_FORMAT, resp, resp_len, "env key: a malformed request");
+	roots = roots_of(st, epoch);
+	if (roots == NULL)
+		return error_answer(CVM_E_NOT_FOUND, resp, resp_len, "env key: epoch %u is not loaded",
+		                    (unsigned)epoch);
+	memset(&k, 0, sizeof(k));
+	rc = cvm_kms_app_keys_some(roots, app_id, NULL, 0, epoch, CVM_KMS_KEY_ENV, &k);
+	if (rc == CVM_OK && (k.present & CVM_KMS_KEY_ENV) == 0)
+		rc = CVM_E_NOT_FOUND;
+	if (rc == CVM_OK)
+		rc = cvm_kms_roots_k256_secret(roots, &k256);
+	if (rc == CVM_OK)
+		rc = cvm_envcrypt_pubkey_sign(k256->p, app_id, k.env_crypt_public_key, ts, sig, sig_v1);
+	if (rc != CVM_OK) {
+		cvm_kms_app_keys_cleanup(&k);
+		return error_answer(rc, resp, resp_len, "env key: %s",
+		                    rc == CVM_E_NOT_FOUND
+		                        ? "this epoch lacks the root CA key or the k256 root"
+		                        : cvm_strerror(rc));
+	}
+	cvm_wr_init(&w, KP_MSG_MAX);
+	cvm_wr_u32le(&w, 0);
+	cvm_wr_bytes(&w, k.env_crypt_public_key, 32);
+	cvm_wr_bytes(&w, sig, sizeof(sig));
+	cvm_wr_bytes(&w, sig_v1, sizeof(sig_v1));
+	cvm_kms_app_keys_cleanup(&k);
+	return cvm_wr_finish(&w, resp, resp_len);
+}
+
 int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **resp, size_t *resp_len)
 {
 	struct cvm_rd r;
@@ -352,6 +398,8 @@ int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **res
 		return op_kms_keys(st, &r, resp, resp_len);
 	case KP_SIGN_CSR:
 		return op_sign_csr(st, &r, resp, resp_len);
+	case KP_ENV_PUBKEY:
+		return op_env_pubkey(st, &r, resp, resp_len);
 	default:
 		return error_answer(CVM_E_FORMAT, resp, resp_len, "unknown request %u", (unsigned)op);
 	}
@@ -838,5 +886,30 @@ int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch, const uint8_t a
 			free(chain[i]);
 			chain[i] = NULL;
 		}
+	return rc;
+}
+
+int kms_keyproc_env_pubkey(struct kms_keyproc *kp, uint32_t epoch, const uint8_t app_id[CVM_APP_ID_LEN],
+                           uint64_t ts, uint8_t pub[32], uint8_t sig[CVM_K256_RSIG_LEN],
+                           uint8_t sig_v1[CVM_K256_RSIG_LEN], char *err, size_t err_len)
+{
+	struct cvm_wr w;
+	struct cvm_rd r;
+	int rc;
+
+	cvm_wr_init(&w, 64);
+	cvm_wr_u8(&w, KP_ENV_PUBKEY);
+	cvm_wr_u32le(&w, epoch);
+	cvm_wr_bytes(&w, app_id, CVM_APP_ID_LEN);
+	cvm_wr_u64le(&w, ts);
+	rc = call(kp, &w, &r, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	if (!cvm_rd_copy(&r, pub, 32) || !cvm_rd_copy(&r, sig, CVM_K256_RSIG_LEN) ||
+	    !cvm_rd_copy(&r, sig_v1, CVM_K256_RSIG_LEN) || !cvm_rd_empty(&r)) {
+		(void)snprintf(err, err_len, "the key process's env key answer is malformed");
+		rc = CVM_E_INTERNAL;
+	}
+	call_done();
 	return rc;
 }

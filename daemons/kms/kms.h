@@ -38,10 +38,11 @@
 #define KMS_CSR_MAX ((size_t)192 * 1024)
 
 enum kp_op {
-	KP_META = 1,     /* -> public metadata (struct kp_meta) */
-	KP_APP_KEYS = 2, /* epoch, app_id, instance_id -> the app keys */
-	KP_RPC_CERT = 3, /* rpc key PEM, domain, VersionedAttestation -> chain PEM */
-	KP_KMS_KEYS = 4, /* -> every loaded epoch's roots, for a node that onboards (GetKmsKey) */
+	KP_META = 1,       /* -> public metadata (struct kp_meta) */
+	KP_APP_KEYS = 2,   /* epoch, app_id, instance_id -> the app keys */
+	KP_RPC_CERT = 3,   /* rpc key PEM, domain, VersionedAttestation -> chain PEM */
+	KP_KMS_KEYS = 4,   /* -> every loaded epoch's roots, for a node that onboards (GetKmsKey) */
+	KP_ENV_PUBKEY = 6, /* epoch, app_id, timestamp -> env public key, signature, signature_v1 */
 	KP_SIGN_CSR = 5, /* epoch, attested app_id, api_version, CSR -> [leaf, App CA, root CA] (SignCert) */
 };
 
@@ -107,6 +108,13 @@ CVM_MUST_CHECK int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch,
                                         const uint8_t app_id[CVM_APP_ID_LEN], unsigned api,
                                         const uint8_t *csr, size_t csr_len, char *chain[3], char *err,
                                         size_t err_len);
+
+/* kms_keyproc_env_pubkey gets an app's env public key and the k256 root's
+ * signatures over it (GetAppEnvEncryptPubKey). */
+CVM_MUST_CHECK int kms_keyproc_env_pubkey(struct kms_keyproc *kp, uint32_t epoch,
+                                          const uint8_t app_id[CVM_APP_ID_LEN], uint64_t ts, uint8_t pub[32],
+                                          uint8_t sig[CVM_K256_RSIG_LEN], uint8_t sig_v1[CVM_K256_RSIG_LEN],
+                                          char *err, size_t err_len);
 
 /* struct kp_kms_keys is every loaded epoch's roots (GetKmsKey). */
 struct kp_epoch_roots {

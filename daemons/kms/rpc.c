@@ -540,10 +540,50 @@ out:
 	return r;
 }
 
+/* m_get_env_pubkey answers GetAppEnvEncryptPubKey (spec §3.2): public, no
+ * client certificate; what makes the key trustworthy is the k256 root's
+ * signature (legacy and signature_v1 with the timestamp), which clients
+ * check against GetMeta.k256_pubkey (cvm app encrypt-env --kms-pubkey). */
+static int m_get_env_pubkey(void *ctx, struct cvm_rpc_call *c, json_t **out)
+{
+	struct kms *k = ctx;
+	uint8_t app_id[CVM_APP_ID_LEN], pub[32], sig[CVM_K256_RSIG_LEN], sig_v1[CVM_K256_RSIG_LEN];
+	size_t n = 0;
+	uint64_t ts = (uint64_t)time(NULL);
+	char err[256] = "";
+	json_t *o;
+	int r = cvm_rpc_hex(c, "app_id", app_id, sizeof(app_id), &n);
+
+	if (r != CVM_OK)
+		return r;
+	if (n != CVM_APP_ID_LEN)
+		return cvm_rpc_fail(c, 400, CVM_E_FORMAT, "app_id must be 20 bytes (40 hex digits), not %zu",
+		                    n);
+	r = kms_keyproc_env_pubkey(&k->kp, k->epochs.current, app_id, ts, pub, sig, sig_v1, err, sizeof(err));
+	if (r != CVM_OK)
+		return cvm_rpc_fail(c, 500, r, "cannot sign the env key: %s", err);
+	o = json_object();
+	r = o != NULL ? CVM_OK : CVM_E_NOMEM;
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "public_key", cvm_json_hex(pub, sizeof(pub)));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "signature", cvm_json_hex(sig, sizeof(sig)));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "timestamp", json_integer((json_int_t)ts));
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "signature_v1", cvm_json_hex(sig_v1, sizeof(sig_v1)));
+	if (r != CVM_OK) {
+		json_decref(o);
+		return cvm_rpc_fail(c, 500, r, "out of memory");
+	}
+	*out = o;
+	return CVM_OK;
+}
+
 static const struct cvm_rpc_method kms_methods[] = {
     {"GetMeta", m_get_meta},      {"GetTempCaCert", m_get_temp_ca_cert},
     {"GetAppKey", m_get_app_key}, {"GetKmsKey", m_get_kms_key},
-    {"SignCert", m_sign_cert},
+    {"SignCert", m_sign_cert},    {"GetAppEnvEncryptPubKey", m_get_env_pubkey},
 };
 
 static const struct cvm_rpc_mount kms_mounts[] = {

@@ -18,9 +18,9 @@
 #    (exit 3, one line), as are a stale or future timestamp, another app's
 #    answer and a legacy-only answer (unless --max-age 0); --trust-kms-meta
 #    warns; no key at all is a usage error.
-# The KMS is start_kms below: today a python3 stand-in (kms_env_server.py)
-# serving kms_env_sign's answers; when cvm-kmsd lands, only start_kms changes
-# (the doctored answers keep the stand-in, start_fake_kms).
+# The KMS is start_kms below: the real cvm-kmsd on the same roots; the
+# doctored answers (stale, another app's, legacy-only) come from a python3
+# stand-in (kms_env_server.py, start_fake_kms) serving kms_env_sign's.
 # Needs: $CVM_BIN/cvm, build/tests/kms_env_sign, node + npm (the registry, or
 # the SDK already in build/compat), python3 with cryptography, openssl.
 set -euo pipefail
@@ -258,14 +258,39 @@ start_fake_kms() {
 	KMS_URL="https://127.0.0.1:$(cat "$dir/port")"
 }
 
-# start_kms DIR: an honest KMS holding the roots in $roots, serving
-# GetAppEnvEncryptPubKey and GetMeta; sets KMS_URL. THE ONE FUNCTION TO
-# SWAP: today the stand-in above; when cvm-kmsd lands, start cvm-kmsd on
-# $roots here (port 0, its port file under DIR) instead. The checks that
-# need a doctored answer (stale, another app's, legacy-only) keep using
+# start_kms DIR: the real cvm-kmsd holding the roots in $roots (dstack's
+# layout; its root CA certificate made here with openssl), no policy and no
+# agent beside it (GetAppEnvEncryptPubKey and GetMeta are public: no
+# attestation is involved), on a port it picks; sets KMS_URL. The checks that
+# need a doctored answer (stale, another app's, legacy-only) use
 # start_fake_kms.
 start_kms() {
-	start_fake_kms "$1"
+	local dir="$1"
+	mkdir -p "$dir"
+	[ -e "$roots/root-ca.crt" ] || openssl req -x509 -key "$roots/root-ca.key" -subj "/O=Dstack/CN=Dstack KMS CA" \
+		-days 30 -addext "basicConstraints=critical,CA:TRUE,pathlen:1" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-out "$roots/root-ca.crt" 2>/dev/null
+	cat >"$dir/kmsd.conf" <<EOF
+[kms]
+root_dir = $roots
+[rpc]
+listen = 127.0.0.1:0
+[attestation]
+allow_no_self_attestation = true
+[audit]
+db = $dir/audit.db
+EOF
+	"$bin/cvm-kmsd" -c "$dir/kmsd.conf" --port-file "$dir/port" >"$dir/kmsd.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do
+		[ -s "$dir/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$dir/port" ] || {
+		echo "FAIL: cvm-kmsd did not start: $(cat "$dir/kmsd.log")" >&2
+		exit 1
+	}
+	KMS_URL="https://127.0.0.1:$(cat "$dir/port")"
 }
 
 # -- an honest KMS --
