@@ -61,6 +61,7 @@ EOF
 
 # shellcheck disable=SC2207
 kv=($(kms_roots_of kmsvm) --ca "$tmp/kms1/roots/epoch-0/root-ca.crt")
+# shellcheck disable=SC2120,SC2119 # extra arguments are optional
 app_key() {
 	"$bin/cvm" kms app-key "127.0.0.1:$(cat "$tmp/kms1/port")" "${kv[@]}" --cert "$tmp/app/chain.pem" \
 		--key "$tmp/app/identity.pem" "$@"
