@@ -173,14 +173,21 @@ def holds(pid, needles):
             if not m or "[vvar]" in line or "[vsyscall]" in line:
                 continue
             a, b = int(m.group(1), 16), int(m.group(2), 16)
-            try:
-                mem.seek(a)
-                data = mem.read(b - a)
-            except OSError:
+            if b - a > (1 << 30):  # a sanitizer's shadow or reserve, not data
                 continue
-            for n, v in needles.items():
-                if v in data:
-                    found.add(n)
+            # in chunks that overlap by a needle's length
+            off = a
+            while off < b:
+                n = min(1 << 24, b - off)
+                try:
+                    mem.seek(off)
+                    data = mem.read(n + 64 if off + n < b else n)
+                except (OSError, ValueError):
+                    break
+                for k, v in needles.items():
+                    if v in data:
+                        found.add(k)
+                off += n
     return found
 needles = {"root-k256": k256, "root-ca scalar": ca_d}
 kf = holds(key, needles)
