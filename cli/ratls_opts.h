@@ -26,6 +26,6 @@ struct cli_ratls_opts {
 
 /* cli_ratls_verifier builds the verifier the options describe; prints why
  * not. Returns a CLI_EXIT_* code. */
-int cli_ratls_verifier(const struct cli_ratls_opts *o, struct cvm_ratls_verifier **out);
+int cli_ratls_verifier(const struct cli_ratls_opts *f, struct cvm_ratls_verifier **out);
 
 #endif

@@ -168,6 +168,21 @@ int kms_attested_client(struct kms *k, struct cvm_rpc_call *c, struct cvm_ratls_
 /* os_image_hash reads vm_config's os_image_hash: the image the host says it
  * booted, a claim (dstack's KMS takes it the same way unless it recomputes
  * the measurements from the image). Zero when absent. */
+/* advisories points `adv` at the verdict's advisory ids; returns how many
+ * (bounded by both the verdict's and BootInfo's caps). */
+static size_t advisories(const struct cvm_ratls_verdict *v, const char **adv)
+{
+	size_t n = v->dcap.advisory_count;
+
+	if (n > CVM_ADVISORIES_MAX)
+		n = CVM_ADVISORIES_MAX;
+	if (n > CVM_AUTH_ADVISORIES_MAX)
+		n = CVM_AUTH_ADVISORIES_MAX;
+	for (size_t i = 0; i < n; i++)
+		adv[i] = v->dcap.advisory_ids[i];
+	return n;
+}
+
 static void config_os_image_hash(const char *config, size_t len, uint8_t out[32])
 {
 	json_error_t jerr;
@@ -228,11 +243,8 @@ int kms_boot_info(const struct cvm_ratls_verdict *v, const struct cvm_ratls_info
 	bi->key_provider_info = id->has_key_provider && id->key_provider_len > 0 ? id->key_provider : NULL;
 	bi->key_provider_info_len = bi->key_provider_info != NULL ? id->key_provider_len : 0;
 	(void)snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", cvm_tcb_status_name(v->dcap.tcb_status));
-	for (size_t i = 0; i < v->dcap.advisory_count && i < CVM_AUTH_ADVISORIES_MAX; i++)
-		adv[i] = v->dcap.advisory_ids[i];
+	bi->advisory_count = advisories(v, adv);
 	bi->advisory_ids = adv;
-	bi->advisory_count = v->dcap.advisory_count < CVM_AUTH_ADVISORIES_MAX ? v->dcap.advisory_count
-	                                                                      : CVM_AUTH_ADVISORIES_MAX;
 	return CVM_OK;
 }
 
@@ -254,9 +266,6 @@ void kms_boot_info_csr(const struct cvm_ratls_verdict *v, const struct cvm_ratls
 		memcpy(bi->instance_id, boot->instance_id, sizeof(bi->instance_id));
 	config_os_image_hash((const char *)va_config, va_config_len, bi->os_image_hash);
 	(void)snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", cvm_tcb_status_name(v->dcap.tcb_status));
-	for (size_t i = 0; i < v->dcap.advisory_count && i < CVM_AUTH_ADVISORIES_MAX; i++)
-		adv[i] = v->dcap.advisory_ids[i];
+	bi->advisory_count = advisories(v, adv);
 	bi->advisory_ids = adv;
-	bi->advisory_count = v->dcap.advisory_count < CVM_AUTH_ADVISORIES_MAX ? v->dcap.advisory_count
-	                                                                      : CVM_AUTH_ADVISORIES_MAX;
 }

@@ -30,8 +30,11 @@ static void printable(char *out, size_t cap, const char *s)
 {
 	size_t i = 0;
 
-	for (; s != NULL && s[i] != '\0' && i + 1 < cap; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	for (; s != NULL && s[i] != '\0' && i + 1 < cap; i++) {
+		out[i] = s[i];
+		if (s[i] < 0x20 || s[i] >= 0x7f)
+			out[i] = '?';
+	}
 	out[i] = '\0';
 }
 

@@ -146,7 +146,7 @@ static void defaults(struct settings *s)
 	(void)snprintf(s->log_level, sizeof(s->log_level), "info");
 	(void)snprintf(s->listen, sizeof(s->listen), "%s", DEFAULT_LISTEN);
 	(void)snprintf(s->auth_type, sizeof(s->auth_type), "none");
-	s->rpc_cert_lifetime = 7 * 86400;
+	s->rpc_cert_lifetime = (uint64_t)7 * 86400;
 	s->serve_temp_ca = true;
 	s->accept_dstack_guests = true;
 }

@@ -340,7 +340,7 @@ static int import(const char *root_dir, const char *body, size_t body_len, size_
 		json_int_t n = json_integer_value(json_object_get(x, "epoch"));
 
 		if (ck == NULL || cc == NULL || kk == NULL || tk == NULL || tc == NULL || n < 0 ||
-		    n > CVM_KMS_EPOCH_MAX || strlen(kk) != 2 * CVM_K256_SECKEY_LEN ||
+		    n > CVM_KMS_EPOCH_MAX || strlen(kk) != (size_t)2 * CVM_K256_SECKEY_LEN ||
 		    cvm_hex_decode_exact(kk, strlen(kk), k256, sizeof(k256)) != CVM_OK) {
 			(void)snprintf(err, err_len, "root %zu of the answer is malformed", i);
 			goto out;

@@ -5,7 +5,7 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/ratls.h>
 
-#define MR 48u
+#define MR ((size_t)48)
 
 static bool zero(const uint8_t *p, size_t n)
 {
