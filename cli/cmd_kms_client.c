@@ -312,17 +312,24 @@ out:
 	return rc;
 }
 
+/* client_init sets up `c` for the subcommand `sub` and reads the command
+ * line; returns -1 after --help, else a CLI_EXIT_* code. */
+static int client_init(struct kms_client *c, const char *cmd, const char *sub, bool need_cert, int argc,
+                       char **argv)
+{
+	memset(c, 0, sizeof(*c));
+	c->cmd = cmd;
+	c->sub = sub;
+	c->vo.cmd = cmd;
+	c->vo.at = (int64_t)time(NULL);
+	return parse(argc, argv, c, need_cert);
+}
+
 int cli_kms_meta(int argc, char **argv)
 {
 	struct kms_client c;
-	int rc;
+	int rc = client_init(&c, "kms meta", "meta", false, argc, argv);
 
-	memset(&c, 0, sizeof(c));
-	c.cmd = "kms meta";
-	c.sub = "meta";
-	c.vo.cmd = c.cmd;
-	c.vo.at = (int64_t)time(NULL);
-	rc = parse(argc, argv, &c, false);
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	return call(&c, "GetMeta");
@@ -331,14 +338,8 @@ int cli_kms_meta(int argc, char **argv)
 int cli_kms_app_key(int argc, char **argv)
 {
 	struct kms_client c;
-	int rc;
+	int rc = client_init(&c, "kms app-key", "app-key", true, argc, argv);
 
-	memset(&c, 0, sizeof(c));
-	c.cmd = "kms app-key";
-	c.sub = "app-key";
-	c.vo.cmd = c.cmd;
-	c.vo.at = (int64_t)time(NULL);
-	rc = parse(argc, argv, &c, true);
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	return call(&c, "GetAppKey");
@@ -435,12 +436,7 @@ int cli_kms_sign_cert(int argc, char **argv)
 	char *csr_hex = NULL, *sig_hex = NULL;
 	int rc, r;
 
-	memset(&c, 0, sizeof(c));
-	c.cmd = "kms sign-cert";
-	c.sub = "sign-cert";
-	c.vo.cmd = c.cmd;
-	c.vo.at = (int64_t)time(NULL);
-	rc = parse(argc, argv, &c, false);
+	rc = client_init(&c, "kms sign-cert", "sign-cert", false, argc, argv);
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (c.agent == NULL || c.out_key == NULL) {

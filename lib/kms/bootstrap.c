@@ -122,20 +122,19 @@ out:
 	return r;
 }
 
-int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, size_t err_len)
+/* new_epoch_dir makes DIR (0700, when missing) and the new, empty folder
+ * DIR/epoch-<N> (0700) and opens it: *dfd, its path in `path`. An existing
+ * epoch folder, or for epoch 0 root files at the top of DIR (dstack's
+ * layout), is CVM_E_POLICY: roots are never made or written twice. */
+static int new_epoch_dir(const char *dir, uint32_t epoch, char *path, size_t path_cap, int *dfd, char *err,
+                         size_t err_len)
 {
-	char sub[32], path[4096];
-	uint8_t k256[CVM_K256_SECKEY_LEN];
-	int dfd = -1, top = -1, r;
+	char sub[32];
+	int top, e, r = CVM_OK;
 
-	if (err != NULL && err_len > 0)
-		err[0] = '\0';
-	if (dir == NULL || epoch > CVM_KMS_EPOCH_MAX || now <= 0) {
-		bfail(err, err_len, "bad arguments");
-		return CVM_E_INVAL;
-	}
+	*dfd = -1;
 	(void)snprintf(sub, sizeof(sub), "epoch-%u", (unsigned)epoch);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, sub) >= sizeof(path)) {
+	if ((size_t)snprintf(path, path_cap, "%s/%s", dir, sub) >= path_cap) {
 		bfail(err, err_len, "the root directory's path is too long");
 		return CVM_E_TOO_LARGE;
 	}
@@ -155,31 +154,62 @@ int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, s
 		if (fstatat(top, CVM_KMS_FILE_ROOT_CA_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			bfail(err, err_len,
-			      "%s already holds epoch 0's roots in dstack's layout: nothing was made "
-			      "(bootstrap "
-			      "makes roots once; a new epoch is `rotate`)",
+			      "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots "
+			      "are "
+			      "made once; a new epoch is `rotate`)",
 			      dir);
 			r = CVM_E_POLICY;
 			goto out;
 		}
 	}
 	if (mkdirat(top, sub, 0700) != 0) {
-		if (errno == EEXIST)
+		e = errno;
+		if (e == EEXIST)
 			bfail(err, err_len,
 			      "%s already exists: the roots of epoch %u were made before, and are never made "
 			      "twice (nothing was changed)",
 			      path, (unsigned)epoch);
 		else
-			bfail(err, err_len, "cannot make %s: %s", path, strerror(errno));
-		r = errno == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
+			bfail(err, err_len, "cannot make %s: %s", path, strerror(e));
+		r = e == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
 		goto out;
 	}
-	dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
+	*dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*dfd < 0) {
 		bfail(err, err_len, "cannot open %s: %s", path, strerror(errno));
 		r = CVM_E_SYSTEM;
-		goto out;
 	}
+out:
+	(void)close(top);
+	return r;
+}
+
+/* sync_dir makes the new epoch folder's entry durable in DIR. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		(void)close(fd);
+	}
+}
+
+int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, size_t err_len)
+{
+	char path[4096];
+	uint8_t k256[CVM_K256_SECKEY_LEN];
+	int dfd = -1, r;
+
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (dir == NULL || epoch > CVM_KMS_EPOCH_MAX || now <= 0) {
+		bfail(err, err_len, "bad arguments");
+		return CVM_E_INVAL;
+	}
+	r = new_epoch_dir(dir, epoch, path, sizeof(path), &dfd, err, err_len);
+	if (r != CVM_OK)
+		return r;
 	r = make_ca(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, CVM_KMS_FILE_ROOT_CA_CERT, CVM_KMS_ROOT_CA_CN, 1,
 	            now, CVM_KMS_ROOT_CA_YEARS, err, err_len);
 	if (r != CVM_OK)
@@ -204,11 +234,8 @@ out:
 	cvm_wipe(k256, sizeof(k256));
 	if (dfd >= 0)
 		(void)close(dfd);
-	if (top >= 0) {
-		if (r == CVM_OK)
-			(void)fsync(top);
-		(void)close(top);
-	}
+	if (r == CVM_OK)
+		sync_dir(dir);
 	return r;
 }
 
@@ -317,8 +344,8 @@ int cvm_kms_roots_ca_key_pem(const struct cvm_kms_roots *r, struct cvm_secret **
 int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, char *err, size_t err_len)
 {
 	struct cvm_kms_roots *check = NULL;
-	char sub[32], path[4096];
-	int dfd = -1, top = -1, r;
+	char path[4096];
+	int dfd = -1, r;
 
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
@@ -326,30 +353,9 @@ int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, ch
 	    f->ca_cert_pem == NULL || f->k256 == NULL ||
 	    (f->tmp_ca_key_pem == NULL) != (f->tmp_ca_cert_pem == NULL))
 		return CVM_E_INVAL;
-	(void)snprintf(sub, sizeof(sub), "epoch-%u", (unsigned)f->epoch);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, sub) >= sizeof(path))
-		return CVM_E_TOO_LARGE;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		bfail(err, err_len, "cannot make the root directory %s: %s", dir, strerror(errno));
-		return CVM_E_SYSTEM;
-	}
-	top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (top < 0) {
-		bfail(err, err_len, "cannot open the root directory %s: %s", dir, strerror(errno));
-		return CVM_E_SYSTEM;
-	}
-	if (mkdirat(top, sub, 0700) != 0) {
-		bfail(err, err_len, "cannot make %s: %s (roots are never overwritten)", path,
-		      strerror(errno));
-		r = errno == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
-		goto out;
-	}
-	dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		bfail(err, err_len, "cannot open %s: %s", path, strerror(errno));
-		r = CVM_E_SYSTEM;
-		goto out;
-	}
+	r = new_epoch_dir(dir, f->epoch, path, sizeof(path), &dfd, err, err_len);
+	if (r != CVM_OK)
+		return r;
 	r = write_key(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, f->ca_key_pem, f->ca_key_pem_len, err, err_len);
 	if (r == CVM_OK)
 		r = write_cert(dfd, path, CVM_KMS_FILE_ROOT_CA_CERT, f->ca_cert_pem, err, err_len);
@@ -375,11 +381,10 @@ int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, ch
 		r = CVM_E_FORMAT;
 	}
 	cvm_kms_roots_free(check);
-out:
 	if (dfd >= 0)
 		(void)close(dfd);
-	if (top >= 0)
-		(void)close(top);
+	if (r == CVM_OK)
+		sync_dir(dir);
 	return r;
 }
 

@@ -600,31 +600,6 @@ int cvm_csr_check_signature(const struct cvm_csr *c, const uint8_t *sig, size_t 
 
 /* ---- making one (the guest side) ------------------------------------------ */
 
-static void put_compact(struct cvm_wr *w, uint64_t v)
-{
-	if (v < 64) {
-		cvm_wr_u8(w, (uint8_t)(v << 2));
-	} else if (v < (1u << 14)) {
-		cvm_wr_u16le(w, (uint16_t)((v << 2) | 1u));
-	} else if (v < ((uint64_t)1 << 30)) {
-		cvm_wr_u32le(w, (uint32_t)((v << 2) | 2u));
-	} else {
-		uint8_t n = 4;
-
-		while (n < 8 && (v >> (8u * n)) != 0)
-			n++;
-		cvm_wr_u8(w, (uint8_t)(((n - 4u) << 2) | 3u));
-		for (uint8_t i = 0; i < n; i++)
-			cvm_wr_u8(w, (uint8_t)(v >> (8u * i)));
-	}
-}
-
-static void put_bytes(struct cvm_wr *w, const void *p, size_t n)
-{
-	put_compact(w, n);
-	cvm_wr_bytes(w, p, n);
-}
-
 static bool text_ok(const char *s, size_t max)
 {
 	size_t n;
@@ -711,15 +686,15 @@ int cvm_csr_make_signed(const struct cvm_csr_params *p, const struct cvm_p256_ke
 		return rc;
 
 	cvm_wr_init(&w, CVM_CSR_MAX);
-	put_bytes(&w, CVM_CSR_CONFIRM, strlen(CVM_CSR_CONFIRM));
-	put_bytes(&w, spki, spki_len);
+	ratls_sc_put_bytes(&w, CVM_CSR_CONFIRM, strlen(CVM_CSR_CONFIRM));
+	ratls_sc_put_bytes(&w, spki, spki_len);
 	cvm_wr_u8(&w, p->org_name != NULL ? 1 : 0);
 	if (p->org_name != NULL)
-		put_bytes(&w, p->org_name, strlen(p->org_name));
-	put_bytes(&w, p->subject, strlen(p->subject));
-	put_compact(&w, p->alt_name_count);
+		ratls_sc_put_bytes(&w, p->org_name, strlen(p->org_name));
+	ratls_sc_put_bytes(&w, p->subject, strlen(p->subject));
+	ratls_sc_put_compact(&w, p->alt_name_count);
 	for (size_t i = 0; i < p->alt_name_count; i++)
-		put_bytes(&w, p->alt_names[i], strlen(p->alt_names[i]));
+		ratls_sc_put_bytes(&w, p->alt_names[i], strlen(p->alt_names[i]));
 	cvm_wr_u8(&w, p->usage_server_auth ? 1 : 0);
 	cvm_wr_u8(&w, p->usage_client_auth ? 1 : 0);
 	cvm_wr_u8(&w, p->ext_quote ? 1 : 0);

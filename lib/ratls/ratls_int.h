@@ -45,6 +45,12 @@
  * (TDX v4/v5 at 568..632; SNP at 0x50). False when the quote is too short. */
 bool va_quote_report_data(enum cvm_ratls_tee tee, const uint8_t *quote, size_t len, uint8_t out[64]);
 
+/* ratls_sc_put_compact writes `v` in SCALE's compact form (its shortest);
+ * ratls_sc_put_bytes writes a compact length and the bytes (va.c). */
+struct cvm_wr;
+void ratls_sc_put_compact(struct cvm_wr *w, uint64_t v);
+void ratls_sc_put_bytes(struct cvm_wr *w, const void *p, size_t n);
+
 /* ratls_utf8_valid is true when `n` bytes are well-formed UTF-8 (RFC 3629)
  * without NUL (va.c; csr.c uses it for the CSR's texts). */
 bool ratls_utf8_valid(const uint8_t *p, size_t n);

@@ -1042,7 +1042,7 @@ out:
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static void sc_put_compact(struct cvm_wr *w, uint64_t v)
+void ratls_sc_put_compact(struct cvm_wr *w, uint64_t v)
 {
 	if (v < 64) {
 		cvm_wr_u8(w, (uint8_t)(v << 2));
@@ -1061,15 +1061,15 @@ static void sc_put_compact(struct cvm_wr *w, uint64_t v)
 	}
 }
 
-static void sc_put_bytes(struct cvm_wr *w, const void *p, size_t n)
+void ratls_sc_put_bytes(struct cvm_wr *w, const void *p, size_t n)
 {
-	sc_put_compact(w, n);
+	ratls_sc_put_compact(w, n);
 	cvm_wr_bytes(w, p, n);
 }
 
 static void sc_put_str(struct cvm_wr *w, const char *s)
 {
-	sc_put_bytes(w, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+	ratls_sc_put_bytes(w, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
 }
 
 static int encode_v0(const struct cvm_va *va, uint8_t **out, size_t *out_len)
@@ -1084,38 +1084,38 @@ static int encode_v0(const struct cvm_va *va, uint8_t **out, size_t *out_len)
 	switch (va->variant) {
 	case 0:
 	case 1:
-		sc_put_bytes(&w, va->quote, va->quote_len);
-		sc_put_compact(&w, va->event_count);
+		ratls_sc_put_bytes(&w, va->quote, va->quote_len);
+		ratls_sc_put_compact(&w, va->event_count);
 		for (size_t i = 0; i < va->event_count; i++) {
 			const struct cvm_va_event *e = &va->events[i];
 
 			cvm_wr_u32le(&w, e->imr);
 			cvm_wr_u32le(&w, e->event_type);
-			sc_put_bytes(&w, e->digest, e->digest_len);
+			ratls_sc_put_bytes(&w, e->digest, e->digest_len);
 			sc_put_str(&w, e->event);
-			sc_put_bytes(&w, e->payload, e->payload_len);
+			ratls_sc_put_bytes(&w, e->payload, e->payload_len);
 		}
 		if (va->variant == 1)
 			cvm_wr_bytes(&w, va->gcp_tpm_quote, va->gcp_tpm_quote_len);
 		break;
 	case 3:
-		sc_put_bytes(&w, va->quote, va->quote_len);
-		sc_put_compact(&w, va->snp_chain_count);
+		ratls_sc_put_bytes(&w, va->quote, va->quote_len);
+		ratls_sc_put_compact(&w, va->snp_chain_count);
 		for (size_t i = 0; i < va->snp_chain_count; i++)
-			sc_put_bytes(&w, va->snp_chain[i], va->snp_chain_len[i]);
-		sc_put_bytes(&w, va->mr_config != NULL ? va->mr_config : "", va->mr_config_len);
+			ratls_sc_put_bytes(&w, va->snp_chain[i], va->snp_chain_len[i]);
+		ratls_sc_put_bytes(&w, va->mr_config != NULL ? va->mr_config : "", va->mr_config_len);
 		break;
 	default:
-		sc_put_bytes(&w, va->quote, va->quote_len);
+		ratls_sc_put_bytes(&w, va->quote, va->quote_len);
 		break;
 	}
-	sc_put_compact(&w, va->runtime_event_count);
+	ratls_sc_put_compact(&w, va->runtime_event_count);
 	for (size_t i = 0; i < va->runtime_event_count; i++) {
 		sc_put_str(&w, va->runtime_events[i].event);
-		sc_put_bytes(&w, va->runtime_events[i].payload, va->runtime_events[i].payload_len);
+		ratls_sc_put_bytes(&w, va->runtime_events[i].payload, va->runtime_events[i].payload_len);
 	}
 	cvm_wr_bytes(&w, va->report_data, sizeof(va->report_data));
-	sc_put_bytes(&w, va->config != NULL ? va->config : "", va->config != NULL ? va->config_len : 0);
+	ratls_sc_put_bytes(&w, va->config != NULL ? va->config : "", va->config != NULL ? va->config_len : 0);
 	return cvm_wr_finish(&w, out, out_len);
 }
 
