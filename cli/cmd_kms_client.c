@@ -432,7 +432,7 @@ int cli_kms_sign_cert(int argc, char **argv)
 	struct cvm_secret *pem = NULL;
 	struct cvm_csr_params p;
 	uint8_t rd[64], *va = NULL, *csr = NULL, *sig = NULL;
-	size_t va_len = 0, csr_len = 0, sig_len = 0;
+	size_t va_len = 0, csr_len = 0, sig_len = 0, body_len;
 	char *csr_hex = NULL, *sig_hex = NULL;
 	int rc, r;
 
@@ -467,11 +467,12 @@ int cli_kms_sign_cert(int argc, char **argv)
 	}
 	csr_hex = cvm_hex_encode_new(csr, csr_len);
 	sig_hex = cvm_hex_encode_new(sig, sig_len);
-	c.body = csr_hex != NULL && sig_hex != NULL ? malloc(strlen(csr_hex) + strlen(sig_hex) + 64) : NULL;
+	body_len = csr_hex != NULL && sig_hex != NULL ? strlen(csr_hex) + strlen(sig_hex) + 64 : 0;
+	c.body = body_len != 0 ? malloc(body_len) : NULL;
 	if (c.body == NULL)
 		goto out;
-	(void)sprintf(c.body, "{\"api_version\": 2, \"csr\": \"%s\", \"signature\": \"%s\"}", csr_hex,
-	              sig_hex);
+	(void)snprintf(c.body, body_len, "{\"api_version\": 2, \"csr\": \"%s\", \"signature\": \"%s\"}",
+	               csr_hex, sig_hex);
 	r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
 	if (r == CVM_OK)
 		r = cvm_file_write(c.out_key, pem->p, pem->len, 0600);
