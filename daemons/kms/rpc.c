@@ -371,7 +371,12 @@ static int m_get_kms_key(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		json_t *x = json_object();
 		char *k256 = cvm_hex_encode_new(cur->k256->p, cur->k256->len);
 
-		r = x != NULL && k256 != NULL && json_array_append_new(arr, x) == 0 ? CVM_OK : CVM_E_NOMEM;
+		if (x == NULL || k256 == NULL) {
+			json_decref(x);
+			r = CVM_E_NOMEM;
+		} else {
+			r = json_array_append_new(arr, x) == 0 ? CVM_OK : CVM_E_NOMEM;
+		}
 		if (r == CVM_OK)
 			r = cvm_json_set(x, "ca_key", pem_secret(cur->ca_key_pem));
 		if (r == CVM_OK)
