@@ -14,6 +14,8 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 
+#include "chain_lib.h"
+
 #define DEFAULT_TIMEOUT_MS 10000L
 #define CONNECT_TIMEOUT_MS 5000L
 /* A node's error message is quoted up to this many bytes. */
@@ -141,56 +143,8 @@ out:
 	return r;
 }
 
-struct reply {
-	struct cvm_wr body;
-	bool too_large;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-	struct reply *rp = ctx;
-	size_t len = size * n;
-
-	if (len > rp->body.max - rp->body.len) {
-		rp->too_large = true;
-		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
-	}
-	cvm_wr_bytes(&rp->body, p, len);
-	return rp->body.err ? 0 : len;
-}
-
-/* url_ok accepts an http:// or https:// URL of at most CVM_CHAIN_URL_MAX
- * bytes with no control character or space. */
-static bool url_ok(const char *url)
-{
-	size_t n = strnlen(url, CVM_CHAIN_URL_MAX + 1);
-
-	if (n > CVM_CHAIN_URL_MAX || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* url_origin copies the scheme, host and port of the checked URL `url` into
- * `out` (of `out_len` bytes): node URLs often carry an API key in their
- * path or user part, and error messages end up in logs. */
-static void url_origin(const char *url, char *out, size_t out_len)
-{
-	const char *host = strstr(url, "://") + 3;
-	size_t n = strcspn(host, "/?#");
-	const char *at = memchr(host, '@', n);
-
-	if (at != NULL) {
-		n -= (size_t)(at + 1 - host);
-		host = at + 1;
-	}
-	(void)snprintf(out, out_len, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)n, host);
-}
-
 /* post sends `body` to the node and reads the reply into rp. */
-static int post(const struct cvm_chain_client *c, const char *body, struct reply *rp, char *err,
+static int post(const struct cvm_chain_client *c, const char *body, struct chain_reply *rp, char *err,
                 size_t err_len)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", origin[256];
@@ -220,14 +174,14 @@ static int post(const struct cvm_chain_client *c, const char *body, struct reply
 	    curl_easy_setopt(curl, CURLOPT_USERAGENT, "cvmkit-chain/0.1") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, chain_on_body) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, rp) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK)
 		cc = CURLE_FAILED_INIT;
 	else
 		cc = curl_easy_perform(curl);
 	/* clang-format on */
-	url_origin(c->rpc_url, origin, sizeof(origin));
+	chain_url_origin(c->rpc_url, origin, sizeof(origin));
 	if (rp->too_large) {
 		set_err(err, err_len, "the chain node's reply is larger than %zu bytes", rp->body.max);
 		r = CVM_E_UPSTREAM;
@@ -259,7 +213,7 @@ int cvm_chain_eth_call(const struct cvm_chain_client *c, const uint8_t to[CVM_CH
 	static uint64_t next_id = 1;
 	char to_hex[2 * CVM_CHAIN_ADDRESS_LEN + 1];
 	char *data_hex = NULL, *body = NULL;
-	struct reply rp = {0};
+	struct chain_reply rp = {0};
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	uint64_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
@@ -271,8 +225,8 @@ int cvm_chain_eth_call(const struct cvm_chain_client *c, const uint8_t to[CVM_CH
 	set_err(err, err_len, "%s", "");
 	cvm_wr_init(&w, (size_t)2 * CVM_CHAIN_RETURN_MAX + 512);
 	cvm_wr_init(&rp.body, CVM_CHAIN_REPLY_MAX);
-	if (c == NULL || c->rpc_url == NULL || !url_ok(c->rpc_url) || (data == NULL && data_len != 0) ||
-	    data_len > (size_t)CVM_CHAIN_RETURN_MAX) {
+	if (c == NULL || c->rpc_url == NULL || !chain_url_ok(c->rpc_url, CVM_CHAIN_URL_MAX) ||
+	    (data == NULL && data_len != 0) || data_len > (size_t)CVM_CHAIN_RETURN_MAX) {
 		set_err(err, err_len,
 		        "the chain node's URL must be http:// or https:// and the call data at most %d bytes",
 		        CVM_CHAIN_RETURN_MAX);

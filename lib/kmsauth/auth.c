@@ -13,6 +13,7 @@
 #include <cvmkit/file.h>
 #include <cvmkit/kmsauth.h>
 
+#include "chain/chain_lib.h"
 #include "kmsauth_int.h"
 #include "kmsauth_net.h"
 
@@ -182,7 +183,7 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 		}
 	} else if (strcmp(o->type, "webhook") == 0) {
 		a->type = T_WEBHOOK;
-		if (o->webhook_url == NULL || !auth_url_ok(o->webhook_url)) {
+		if (o->webhook_url == NULL || !chain_url_ok(o->webhook_url, AUTH_URL_MAX)) {
 			auth_set_err(err, err_len,
 			             "the webhook URL must be http:// or https:// (at most %d bytes, "
 			             "no space or control character)",
@@ -200,7 +201,7 @@ int cvm_auth_new(const struct cvm_auth_opts *o, struct cvm_auth **out, char *err
 			a->url[strlen(a->url) - 1] = '\0';
 	} else if (strcmp(o->type, "chain") == 0) {
 		a->type = T_CHAIN;
-		if (o->chain_rpc_url == NULL || !auth_url_ok(o->chain_rpc_url)) {
+		if (o->chain_rpc_url == NULL || !chain_url_ok(o->chain_rpc_url, AUTH_URL_MAX)) {
 			auth_set_err(err, err_len, "the chain node's URL must be http:// or https://");
 			r = CVM_E_INVAL;
 			goto out;
@@ -392,7 +393,7 @@ int cvm_auth_info(struct cvm_auth *a, struct cvm_auth_info *out, char *err, size
 
 		cvm_hex_encode(a->contract, sizeof(a->contract), hex);
 		(void)snprintf(out->kms_contract_addr, sizeof(out->kms_contract_addr), "0x%s", hex);
-		auth_url_origin(a->url, out->eth_rpc_url, sizeof(out->eth_rpc_url));
+		chain_url_origin(a->url, out->eth_rpc_url, sizeof(out->eth_rpc_url));
 		r = auth_chain_id(&c, &out->chain_id, err, err_len);
 		if (r == CVM_OK && a->gateway_app_id != NULL)
 			(void)snprintf(out->gateway_app_id, sizeof(out->gateway_app_id), "%s",

@@ -13,15 +13,6 @@
 /* AUTH_URL_MAX caps a webhook or node URL in bytes. */
 #define AUTH_URL_MAX 2048
 
-/* auth_url_ok accepts an http:// or https:// URL of at most AUTH_URL_MAX
- * bytes with no space or control character. */
-bool auth_url_ok(const char *url);
-
-/* auth_url_origin writes the scheme, host and port of the checked URL
- * `url` to `out`: URLs may carry credentials in their user part or path,
- * and error messages go to logs. */
-void auth_url_origin(const char *url, char *out, size_t out_len);
-
 /* auth_webhook_decide POSTs `bi` to {base}/bootAuth/app|kms and reads the
  * answer into `d`: HTTP 2xx, a body of at most CVM_AUTH_REPLY_MAX bytes,
  * no redirect, within `timeout_ms` in all. */

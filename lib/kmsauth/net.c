@@ -14,62 +14,11 @@
 #include <cvmkit/err.h>
 #include <cvmkit/kmsauth.h>
 
+#include "chain/chain_lib.h"
 #include "kmsauth_int.h"
 #include "kmsauth_net.h"
 
 #define CONNECT_TIMEOUT_MS 2000L
-
-bool auth_url_ok(const char *url)
-{
-	size_t n = strnlen(url, AUTH_URL_MAX + 1);
-
-	if (n > AUTH_URL_MAX || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-		return false;
-	if (url[strlen(url[4] == 's' ? "https://" : "http://")] == '\0')
-		return false; /* no host */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return false;
-	return true;
-}
-
-void auth_url_origin(const char *url, char *out, size_t out_len)
-{
-	const char *host = strstr(url, "://");
-	size_t n;
-	const char *at;
-
-	if (host == NULL) {
-		(void)snprintf(out, out_len, "(bad URL)");
-		return;
-	}
-	host += 3;
-	n = strcspn(host, "/?#");
-	at = memchr(host, '@', n);
-	if (at != NULL) {
-		n -= (size_t)(at + 1 - host);
-		host = at + 1;
-	}
-	(void)snprintf(out, out_len, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)n, host);
-}
-
-struct reply {
-	struct cvm_wr body;
-	bool too_large;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-	struct reply *rp = ctx;
-	size_t len = size * n;
-
-	if (len > rp->body.max - rp->body.len) {
-		rp->too_large = true;
-		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
-	}
-	cvm_wr_bytes(&rp->body, p, len);
-	return rp->body.err ? 0 : len;
-}
 
 /* http sends one request to `url` (`body` NULL: GET, else a JSON POST) and
  * returns the 2xx reply's body (NUL-terminated, at most `max` bytes) in a
@@ -81,7 +30,7 @@ static int http(const char *url, const char *body, unsigned timeout_ms, size_t m
 {
 	char errbuf[CURL_ERROR_SIZE] = "", origin[256];
 	struct curl_slist *hdrs = NULL, *h;
-	struct reply rp = {0};
+	struct chain_reply rp = {0};
 	long timeout = (long)timeout_ms, status = 0;
 	CURL *curl = NULL;
 	CURLcode cc;
@@ -90,7 +39,7 @@ static int http(const char *url, const char *body, unsigned timeout_ms, size_t m
 	*out = NULL;
 	*out_len = 0;
 	cvm_wr_init(&rp.body, max);
-	auth_url_origin(url, origin, sizeof(origin));
+	chain_url_origin(url, origin, sizeof(origin));
 	curl = curl_easy_init();
 	h = curl_slist_append(hdrs, "Content-Type: application/json");
 	if (curl == NULL || h == NULL) {
@@ -111,7 +60,7 @@ static int http(const char *url, const char *body, unsigned timeout_ms, size_t m
 	    curl_easy_setopt(curl, CURLOPT_USERAGENT, "cvmkit-kmsauth/0.1") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, chain_on_body) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rp) != CURLE_OK ||
 	    (body != NULL && curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK))
 		cc = CURLE_FAILED_INIT;
