@@ -47,7 +47,7 @@
 #define FETCH_CA_MAX 8
 #define FETCH_TIMEOUT_S 30
 /* The answer: headers, and a JSON string of the hex of at most CVM_VA_MAX. */
-#define FETCH_REPLY_MAX (CLI_NET_HEADERS_MAX + 2 * CVM_VA_MAX + 64)
+#define FETCH_REPLY_MAX (CVM_TLS_REPLY_HEADERS_MAX + 2 * CVM_VA_MAX + 64)
 
 struct fetch {
 	const char *target; /* HOST:PORT as given */
@@ -346,12 +346,12 @@ static int fetch(const struct fetch *f, struct cvm_ratls_verifier *v)
 	}
 	cvm_hex_encode(nonce, sizeof(nonce), hex);
 	(void)snprintf(body, sizeof(body), "{\"nonce\": \"%s\"}", hex);
-	if (!cli_net_post_json(ssl, f->host, "/FreshAttest", body)) {
+	if (!cvm_tls_post_json(ssl, f->host, "/FreshAttest", body)) {
 		cli_err(CMD, "cannot send the fresh-attestation request to %s", f->target);
 		ERR_clear_error();
 		goto out;
 	}
-	r = cli_net_read_reply(ssl, FETCH_REPLY_MAX, &status, &reply, &reply_len);
+	r = cvm_tls_read_reply(ssl, FETCH_REPLY_MAX, &status, &reply, &reply_len);
 	if (r != CVM_OK) {
 		cli_err(CMD, "cannot read the fresh-attestation answer from %s: %s", f->target,
 		        cvm_strerror(r));

@@ -219,11 +219,11 @@ static int ask(struct kms_client *c, SSL_CTX *ctx, const char *target, const cha
 		goto out;
 	}
 	(void)snprintf(path, sizeof(path), "/prpc/KMS.%s?json", method);
-	if (!cli_net_post_json(ssl, c->host, path, body)) {
+	if (!cvm_tls_post_json(ssl, c->host, path, body)) {
 		cli_err(c->cmd, "cannot send the request to %s", c->target);
 		goto out;
 	}
-	r = cli_net_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
+	r = cvm_tls_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
 	if (r != CVM_OK) {
 		cli_err(c->cmd, "cannot read the answer of %s: %s", c->target, cvm_strerror(r));
 		goto out;

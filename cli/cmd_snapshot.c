@@ -339,12 +339,12 @@ static int get_evidence(const char *cmd, const struct snap_remote *rm, struct pe
 	t0 = now_ms();
 	cvm_hex_encode(e->nonce, sizeof(e->nonce), hex);
 	(void)snprintf(body, sizeof(body), "{\"nonce\": \"%s\"}", hex);
-	if (!cli_net_post_json(ssl, rm->host, "/GetEvidence", body)) {
+	if (!cvm_tls_post_json(ssl, rm->host, "/GetEvidence", body)) {
 		cli_err(cmd, "cannot send GetEvidence to %s", rm->url);
 		ERR_clear_error();
 		goto out;
 	}
-	r = cli_net_read_reply(ssl, SNAP_REPLY_MAX, &status, &e->bundle, &e->bundle_len);
+	r = cvm_tls_read_reply(ssl, SNAP_REPLY_MAX, &status, &e->bundle, &e->bundle_len);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot read the GetEvidence answer of %s: %s", rm->url, cvm_strerror(r));
 		goto out;

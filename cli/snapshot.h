@@ -104,7 +104,7 @@ const char *snap_entry_key(json_t *entry, char *buf, size_t cap);
 /* snap_dial connects to rm's HOST:PORT (a socket, or -1 after printing why),
  * for snapshot_files.c too; the requests and answers go through net.h. */
 #define SNAP_NET_TIMEOUT_S 60
-#define SNAP_REPLY_MAX (CLI_NET_HEADERS_MAX + CVM_EVIDENCE_JSON_MAX) /* a GetEvidence answer */
+#define SNAP_REPLY_MAX (CVM_TLS_REPLY_HEADERS_MAX + CVM_EVIDENCE_JSON_MAX) /* a GetEvidence answer */
 int snap_dial(const char *cmd, const struct snap_remote *rm);
 
 /* snapshot_files.c: the optional "files" section (cvm snapshot --files;

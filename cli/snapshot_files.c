@@ -99,11 +99,11 @@ static int files_call(const char *cmd, const struct snap_remote *rm, const struc
 		            : "the connection closed");
 		goto out;
 	}
-	if (!cli_net_post_json(ssl, rm->host, "/SnapshotFiles", body)) {
+	if (!cvm_tls_post_json(ssl, rm->host, "/SnapshotFiles", body)) {
 		cli_err(cmd, "cannot send SnapshotFiles to %s", rm->url);
 		goto out;
 	}
-	r = cli_net_read_reply(ssl, FILES_REPLY_MAX, &status, &reply, &reply_len);
+	r = cvm_tls_read_reply(ssl, FILES_REPLY_MAX, &status, &reply, &reply_len);
 	if (r != CVM_OK) {
 		cli_err(cmd, "cannot read the SnapshotFiles answer of %s: %s", rm->url, cvm_strerror(r));
 		goto out;

@@ -8,14 +8,9 @@
  * policy); a node that already has roots refuses to onboard. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,49 +33,6 @@
 #define OB_TIMEOUT_S 30
 #define OB_REPLY_MAX ((size_t)4 * 1024 * 1024)
 #define OB_KEY_MAX ((size_t)16 * 1024)
-
-/* dial connects to HOST:PORT with socket timeouts. */
-static int dial(const char *target, char *err, size_t err_len)
-{
-	char host[256], port[8];
-	const char *colon = strrchr(target, ':');
-	struct addrinfo hints, *res = NULL, *ai;
-	struct timeval tv = {OB_TIMEOUT_S, 0};
-	int fd = -1;
-
-	if (colon == NULL || (size_t)(colon - target) >= sizeof(host) || strlen(colon + 1) >= sizeof(port) ||
-	    colon == target) {
-		(void)snprintf(err, err_len, "'%s' is not HOST:PORT", target);
-		return -1;
-	}
-	memcpy(host, target, (size_t)(colon - target));
-	host[colon - target] = '\0';
-	(void)snprintf(port, sizeof(port), "%s", colon + 1);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		(void)snprintf(err, err_len, "cannot resolve %s", host);
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		/* a request right after the handshake's last flight must not wait
-		 * for that flight's (delayed) acknowledgement: no Nagle */
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		(void)close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		(void)snprintf(err, err_len, "cannot connect to %s: %s", target, strerror(errno));
-	return fd;
-}
 
 /* identity_cert makes the RA-TLS certificate of the agent's identity key,
  * with evidence from the agent over its binding. */
@@ -195,23 +147,28 @@ static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, struct
                           const char *cert, const struct cvm_p256_keypair *kp, char **body, size_t *body_len,
                           char *err, size_t err_len)
 {
-	static const char req[] = "POST /prpc/KMS.GetKmsKey?json HTTP/1.1\r\nHost: kms\r\nContent-Type: "
-	                          "application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+	struct cvm_tls_target t;
+	char path[CVM_TLS_PREFIX_MAX + 32];
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	char *buf = NULL, *hend;
+	uint8_t *reply = NULL;
 	size_t len = 0;
-	int fd = -1, r, status;
+	int fd = -1, r, status = 0;
 
 	*body = NULL;
 	*body_len = 0;
+	if (cvm_tls_target_parse(from, &t) != CVM_OK) {
+		(void)snprintf(err, err_len, "'%s' is not HOST:PORT or https://HOST[:PORT][/PATH]", from);
+		return CVM_E_INVAL;
+	}
+	(void)snprintf(path, sizeof(path), "%s/prpc/KMS.GetKmsKey?json", t.prefix);
 	r = cvm_tls_client_ctx_new(v, cert, kp, &ctx);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot make the TLS context: %s", cvm_strerror(r));
 		return r;
 	}
 	r = CVM_E_UPSTREAM;
-	fd = dial(from, err, err_len);
+	fd = cvm_tls_dial(&t, OB_TIMEOUT_S, err, err_len);
 	if (fd < 0)
 		goto out;
 	ssl = SSL_new(ctx);
@@ -229,53 +186,26 @@ static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, struct
 	r = source_allowed(ssl, auth, from, err, err_len);
 	if (r != CVM_OK)
 		goto out;
-	r = CVM_E_UPSTREAM;
-	if (SSL_write(ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1) {
-		(void)snprintf(err, err_len, "cannot send GetKmsKey to %s", from);
+	r = cvm_tls_post_json(ssl, t.host, path, "{}") ? cvm_tls_read_reply(ssl, OB_REPLY_MAX, &status, &reply, &len)
+	                                                : CVM_E_SYSTEM;
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "no answer to GetKmsKey from %s: %s", from, cvm_strerror(r));
+		r = CVM_E_UPSTREAM;
 		goto out;
 	}
-	buf = malloc(OB_REPLY_MAX + 1);
-	if (buf == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	for (;;) {
-		int n = SSL_read(ssl, buf + len, (int)(OB_REPLY_MAX - len));
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == OB_REPLY_MAX) {
-			(void)snprintf(err, err_len, "the answer of %s is over %zu bytes", from,
-			               OB_REPLY_MAX);
-			goto out;
-		}
-	}
-	buf[len] = '\0';
-	hend = strstr(buf, "\r\n\r\n");
-	if (len < 12 || memcmp(buf, "HTTP/1.1 ", 9) != 0 || hend == NULL) {
-		(void)snprintf(err, err_len, "%s did not answer HTTP", from);
-		goto out;
-	}
-	status = atoi(buf + 9);
 	if (status != 200) {
 		(void)snprintf(err, err_len, "%s refused GetKmsKey (HTTP %d): %.300s", from, status,
-		               hend + 4);
+		               (const char *)reply);
 		r = status == 401 || status == 403 ? CVM_E_POLICY : CVM_E_UPSTREAM;
 		goto out;
 	}
-	*body_len = len - (size_t)(hend + 4 - buf);
-	*body = malloc(*body_len + 1);
-	if (*body == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
-	memcpy(*body, hend + 4, *body_len);
-	(*body)[*body_len] = '\0';
+	*body = (char *)reply;
+	*body_len = len;
+	reply = NULL;
 	r = CVM_OK;
 out:
-	if (buf != NULL)
-		cvm_freezero(buf, OB_REPLY_MAX + 1);
+	if (reply != NULL)
+		cvm_freezero(reply, len);
 	if (ssl != NULL) {
 		(void)SSL_shutdown(ssl);
 		SSL_free(ssl);

@@ -95,4 +95,62 @@ CVM_API CVM_MUST_CHECK int cvm_tls_ctx_client_cert_optional(SSL_CTX *ctx);
 CVM_API const struct cvm_ratls_verdict *cvm_tls_peer_verdict(const SSL *ssl);
 CVM_API const char *cvm_tls_peer_error(const SSL *ssl);
 
+/* ==== a client of an HTTP/1.1 JSON RPC over TLS (lib/tls/client.c) ==========
+ * What cvmkit's own clients of an attested peer share (cvm-agentd asking a
+ * KMS for its keys, cvm-kmsd onboarding from another node, the `cvm` CLI): a
+ * target, a TCP connection with timeouts, one POST and one bounded answer.
+ * The TLS session and its verifier are the caller's (the contexts above). */
+
+#define CVM_TLS_HOST_MAX 256u
+#define CVM_TLS_PORT_MAX 8u
+#define CVM_TLS_PREFIX_MAX 256u
+#define CVM_TLS_REPLY_HEADERS_MAX ((size_t)16 * 1024) /* status line and headers */
+
+/* struct cvm_tls_target is a peer to call: HOST:PORT, or an https URL
+ * (dstack's kms_urls, "https://kms.example:8000" or "https://h/kms"),
+ * whose path becomes `prefix` ("" or "/kms", no trailing slash). */
+struct cvm_tls_target {
+	char host[CVM_TLS_HOST_MAX]; /* an IPv6 address without its brackets */
+	char port[CVM_TLS_PORT_MAX];
+	char prefix[CVM_TLS_PREFIX_MAX];
+};
+
+/* cvm_tls_target_parse reads "HOST:PORT", "[V6]:PORT" or
+ * "https://HOST[:PORT][/PATH]" (port 443 when absent; no query, fragment
+ * or user info). Returns 0 or CVM_E_INVAL. */
+CVM_API CVM_MUST_CHECK int cvm_tls_target_parse(const char *text, struct cvm_tls_target *out);
+
+/* cvm_tls_dial connects a TCP socket to the target (each address
+ * getaddrinfo gives, in order) with send and receive timeouts of
+ * `timeout_s` and no Nagle delay. Returns the socket, or -1 with `err`
+ * ("cannot resolve ...", "cannot connect to HOST:PORT: why"). */
+CVM_API int cvm_tls_dial(const struct cvm_tls_target *t, unsigned timeout_s, char *err, size_t err_len);
+
+/* cvm_tls_write_all writes `len` bytes. Returns true when all went. */
+CVM_API bool cvm_tls_write_all(SSL *ssl, const void *p, size_t len);
+
+/* cvm_tls_post_json sends one "POST PATH HTTP/1.1" with a JSON body, in one
+ * write, asking the peer to close after its answer. Returns true when sent. */
+CVM_API bool cvm_tls_post_json(SSL *ssl, const char *host, const char *path, const char *body);
+
+/* cvm_tls_reply_parse reads an HTTP/1.1 answer from the `len` bytes at
+ * `buf`; `closed` says the peer closed after them. With a complete answer
+ * it sets *status and the body's span (*body_off, *body_len) and returns 0.
+ * Returns CVM_E_TRUNCATED while more bytes are needed (an answer without
+ * Content-Length ends at the close), CVM_E_FORMAT (not an HTTP/1.1 status
+ * line, a repeated or malformed Content-Length, a truncated answer after
+ * the close) or CVM_E_TOO_LARGE (headers over CVM_TLS_REPLY_HEADERS_MAX, or
+ * a body that cannot fit in `max` bytes with them). */
+CVM_API CVM_MUST_CHECK int cvm_tls_reply_parse(const uint8_t *buf, size_t len, bool closed, size_t max,
+                                               int *status, size_t *body_off, size_t *body_len);
+
+/* cvm_tls_read_reply reads one answer of at most `max` bytes (headers
+ * included) and gives its status and a NUL-terminated copy of its body
+ * (*body, malloc'd, free it with cvm_freezero: it may hold keys); its
+ * scratch buffer is wiped. Returns 0, CVM_E_SYSTEM (nothing came: the
+ * connection failed or timed out), CVM_E_TRUNCATED, CVM_E_FORMAT,
+ * CVM_E_TOO_LARGE or CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_tls_read_reply(SSL *ssl, size_t max, int *status, uint8_t **body,
+                                              size_t *body_len);
+
 #endif

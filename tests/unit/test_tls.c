@@ -858,6 +858,88 @@ libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_
 	ratls_ident_cleanup(&cid);
 }
 
+/* ---- the client side: targets and answers ---------------------------------- */
+
+static void target_parse_takes_host_port_brackets_and_https_urls_and_nothing_else(void **state)
+{
+	static const char *const bad[] = {
+	    "",           "kms",           "kms:",          "kms:0",       "kms:65536",
+	    "kms:12a",    ":8000",         "http://kms:80", "ftp://kms",   "https://",
+	    "https://:1", "https://u@kms", "kms:80/x",      "a:b:c",       "[::1",
+	    "[]:80",      "[::1]x",        "https://kms?x", "kms:80#frag", "k ms:80",
+	};
+	struct cvm_tls_target t;
+
+	(void)state;
+	assert_int_equal(cvm_tls_target_parse("kms.example:8000", &t), CVM_OK);
+	assert_string_equal(t.host, "kms.example");
+	assert_string_equal(t.port, "8000");
+	assert_string_equal(t.prefix, "");
+	assert_int_equal(cvm_tls_target_parse("[::1]:8443", &t), CVM_OK);
+	assert_string_equal(t.host, "::1");
+	assert_string_equal(t.port, "8443");
+	assert_int_equal(cvm_tls_target_parse("https://kms.example", &t), CVM_OK);
+	assert_string_equal(t.port, "443");
+	assert_int_equal(cvm_tls_target_parse("HTTPS://kms.example:9/kms/v1/", &t), CVM_OK);
+	assert_string_equal(t.host, "kms.example");
+	assert_string_equal(t.port, "9");
+	assert_string_equal(t.prefix, "/kms/v1");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cvm_tls_target_parse(bad[i], &t) != CVM_E_INVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
+static int reply(const char *text, bool closed, size_t max, int *status, size_t *off, size_t *len)
+{
+	return cvm_tls_reply_parse((const uint8_t *)text, strlen(text), closed, max, status, off, len);
+}
+
+static void reply_parse_frames_by_content_length_or_close_and_refuses_ambiguity(void **state)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing";
+	size_t off = 0, len = 0;
+	int status = 0;
+
+	(void)state;
+	assert_int_equal(reply(ok, false, 4096, &status, &off, &len), CVM_OK);
+	assert_int_equal(status, 200);
+	assert_int_equal(len, 2);
+	assert_memory_equal(ok + off, "{}", 2);
+	/* every cut short of the body is "more, please"; after a close, an error */
+	for (size_t cut = 0; cut < sizeof("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}") - 1; cut++) {
+		assert_int_equal(cvm_tls_reply_parse((const uint8_t *)ok, cut, false, 4096, &status, &off, &len),
+		                 CVM_E_TRUNCATED);
+		assert_int_equal(cvm_tls_reply_parse((const uint8_t *)ok, cut, true, 4096, &status, &off, &len),
+		                 CVM_E_FORMAT);
+	}
+	/* no Content-Length: the body ends at the close */
+	assert_int_equal(reply("HTTP/1.1 403 Forbidden\r\n\r\nno", false, 4096, &status, &off, &len),
+	                 CVM_E_TRUNCATED);
+	assert_int_equal(reply("HTTP/1.1 403 Forbidden\r\n\r\nno", true, 4096, &status, &off, &len), CVM_OK);
+	assert_int_equal(status, 403);
+	assert_int_equal(len, 2);
+	/* two lengths, a bad length, not HTTP/1.1, a body over the cap */
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}", false,
+	                       4096, &status, &off, &len),
+	                 CVM_E_FORMAT);
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n{}", false, 4096, &status, &off,
+	                       &len),
+	                 CVM_E_FORMAT);
+	assert_int_equal(reply("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off,
+	                       &len),
+	                 CVM_E_FORMAT);
+	assert_int_equal(reply("HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off,
+	                       &len),
+	                 CVM_E_FORMAT);
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n{}", false, 4096, &status,
+	                       &off, &len),
+	                 CVM_E_TOO_LARGE);
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 184467440737095516150\r\n\r\n", false, 4096,
+	                       &status, &off, &len),
+	                 CVM_E_FORMAT);
+	assert_int_equal(status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +955,8 @@ int main(void)
 	    cmocka_unit_test(libcurl_with_attached_verifier_talks_to_the_libevent_server),
 	    cmocka_unit_test(
 	        libcurl_with_a_client_certificate_passes_the_mutual_libevent_server_and_without_is_refused),
+	    cmocka_unit_test(target_parse_takes_host_port_brackets_and_https_urls_and_nothing_else),
+	    cmocka_unit_test(reply_parse_frames_by_content_length_or_close_and_refuses_ambiguity),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
