@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0';
 	if (cvm_tls_target_parse(text, &t) == CVM_OK) {
-		if (t.host[0] == '\0' || t.port[0] == '\0' || strspn(t.port, "0123456789") != strlen(t.port) ||
+		if (t.host[0] == '\0' || t.port[0] == '\0' ||
+		    strspn(t.port, "0123456789") != strlen(t.port) ||
 		    (t.prefix[0] != '\0' && t.prefix[0] != '/'))
 			abort();
 	}

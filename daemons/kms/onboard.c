@@ -186,8 +186,9 @@ static int fetch_kms_keys(const char *from, struct cvm_ratls_verifier *v, struct
 	r = source_allowed(ssl, auth, from, err, err_len);
 	if (r != CVM_OK)
 		goto out;
-	r = cvm_tls_post_json(ssl, t.host, path, "{}") ? cvm_tls_read_reply(ssl, OB_REPLY_MAX, &status, &reply, &len)
-	                                                : CVM_E_SYSTEM;
+	r = cvm_tls_post_json(ssl, t.host, path, "{}")
+	        ? cvm_tls_read_reply(ssl, OB_REPLY_MAX, &status, &reply, &len)
+	        : CVM_E_SYSTEM;
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "no answer to GetKmsKey from %s: %s", from, cvm_strerror(r));
 		r = CVM_E_UPSTREAM;

@@ -92,7 +92,8 @@ int cvm_tls_target_parse(const char *text, struct cvm_tls_target *out)
 	if (*p == '[') {
 		const char *rb = memchr(p, ']', (size_t)(end - p));
 
-		if (rb == NULL || rb == p + 1 || !copy_span(out->host, sizeof(out->host), p + 1, (size_t)(rb - p - 1)))
+		if (rb == NULL || rb == p + 1 ||
+		    !copy_span(out->host, sizeof(out->host), p + 1, (size_t)(rb - p - 1)))
 			return CVM_E_INVAL;
 		for (const char *q = p + 1; q < rb; q++)
 			if (strchr("0123456789abcdefABCDEF:.", *q) == NULL)
@@ -152,7 +153,8 @@ int cvm_tls_dial(const struct cvm_tls_target *t, unsigned timeout_s, char *err, 
 		errno = e;
 	}
 	if (fd < 0)
-		(void)snprintf(err, err_len, "cannot connect to %s:%s: %s", t->host, t->port, strerror(errno));
+		(void)snprintf(err, err_len, "cannot connect to %s:%s: %s", t->host, t->port,
+		               strerror(errno));
 	freeaddrinfo(res);
 	return fd;
 }
@@ -238,8 +240,8 @@ static int content_length(const uint8_t *buf, size_t hl, size_t *out)
 	return found ? 1 : 0;
 }
 
-int cvm_tls_reply_parse(const uint8_t *buf, size_t len, bool closed, size_t max, int *status, size_t *body_off,
-                        size_t *body_len)
+int cvm_tls_reply_parse(const uint8_t *buf, size_t len, bool closed, size_t max, int *status,
+                        size_t *body_off, size_t *body_len)
 {
 	size_t hl = header_end(buf, len), cl = 0;
 	int has_cl;

@@ -907,10 +907,12 @@ static void reply_parse_frames_by_content_length_or_close_and_refuses_ambiguity(
 	assert_memory_equal(ok + off, "{}", 2);
 	/* every cut short of the body is "more, please"; after a close, an error */
 	for (size_t cut = 0; cut < sizeof("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}") - 1; cut++) {
-		assert_int_equal(cvm_tls_reply_parse((const uint8_t *)ok, cut, false, 4096, &status, &off, &len),
-		                 CVM_E_TRUNCATED);
-		assert_int_equal(cvm_tls_reply_parse((const uint8_t *)ok, cut, true, 4096, &status, &off, &len),
-		                 CVM_E_FORMAT);
+		assert_int_equal(
+		    cvm_tls_reply_parse((const uint8_t *)ok, cut, false, 4096, &status, &off, &len),
+		    CVM_E_TRUNCATED);
+		assert_int_equal(
+		    cvm_tls_reply_parse((const uint8_t *)ok, cut, true, 4096, &status, &off, &len),
+		    CVM_E_FORMAT);
 	}
 	/* no Content-Length: the body ends at the close */
 	assert_int_equal(reply("HTTP/1.1 403 Forbidden\r\n\r\nno", false, 4096, &status, &off, &len),
@@ -922,20 +924,20 @@ static void reply_parse_frames_by_content_length_or_close_and_refuses_ambiguity(
 	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}", false,
 	                       4096, &status, &off, &len),
 	                 CVM_E_FORMAT);
-	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n{}", false, 4096, &status, &off,
-	                       &len),
-	                 CVM_E_FORMAT);
-	assert_int_equal(reply("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off,
-	                       &len),
-	                 CVM_E_FORMAT);
-	assert_int_equal(reply("HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off,
-	                       &len),
-	                 CVM_E_FORMAT);
-	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n{}", false, 4096, &status,
-	                       &off, &len),
-	                 CVM_E_TOO_LARGE);
-	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 184467440737095516150\r\n\r\n", false, 4096,
-	                       &status, &off, &len),
+	assert_int_equal(
+	    reply("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n{}", false, 4096, &status, &off, &len),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    reply("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off, &len),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    reply("HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", false, 4096, &status, &off, &len),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    reply("HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n{}", false, 4096, &status, &off, &len),
+	    CVM_E_TOO_LARGE);
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 184467440737095516150\r\n\r\n", false,
+	                       4096, &status, &off, &len),
 	                 CVM_E_FORMAT);
 	assert_int_equal(status, 0);
 }
