@@ -50,6 +50,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->tls_max_headers = AGENT_TLS_HEADERS_DEFAULT;
 	c->tls_handshake_timeout = AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 	c->cosmian_api = true;
+	c->kms_timeout = AGENT_KMS_TIMEOUT_DEFAULT;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -199,6 +200,8 @@ static int open_sys_config(struct agent *a, char *err, size_t err_len)
 			goto out;
 		}
 		a->vm_config = strdup(v != NULL ? json_string_value(v) : "");
+		a->sys_config_text = text; /* agent_kms_settle reads kms_urls */
+		text = NULL;
 	} else {
 		a->vm_config = strdup("");
 	}
@@ -357,7 +360,7 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 {
 	uint8_t compose_hash[32], app_id[CVM_APP_ID_LEN], seed[CVM_INSTANCE_ID_LEN],
 	    instance_id[CVM_INSTANCE_ID_LEN];
-	const char *kp = cvm_key_provider_name(a->keys->key_provider);
+	const char *kp;
 	char *id_hex = NULL, *kp_json = NULL;
 	json_t *o = NULL;
 	int r;
@@ -368,15 +371,6 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 	if (r != CVM_OK)
 		return r;
 	cvm_kdf_instance_id(seed, app_id, NULL, instance_id);
-	id_hex = cvm_hex_encode_new(a->keys->key_provider_id != NULL ? a->keys->key_provider_id
-	                                                             : (const uint8_t *)"",
-	                            a->keys->key_provider_id_len);
-	o = id_hex == NULL ? NULL : json_pack("{s:s,s:s}", "name", kp != NULL ? kp : "none", "id", id_hex);
-	kp_json = o == NULL ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-	if (kp_json == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
 	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "app-id", 6, app_id, sizeof(app_id), NULL, err, err_len);
@@ -388,9 +382,26 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 		                     a->no_instance_id ? 0 : sizeof(instance_id), NULL, err, err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "boot-mr-done", 12, NULL, 0, NULL, err, err_len);
-	if (r == CVM_OK)
-		r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), NULL,
-		                     err, err_len);
+	if (r != CVM_OK || a->kms_mode) {
+		/* KMS: the rest once the KMS answered (agent_kms_open) */
+		a->kms_measure = r == CVM_OK;
+		if (r == CVM_OK)
+			cvm_daemon_log(CVM_LOG_INFO, "measure_app", "events=5 app_name=%s rest=after_kms",
+			               a->app_name);
+		return r;
+	}
+	kp = cvm_key_provider_name(a->keys->key_provider);
+	id_hex = cvm_hex_encode_new(a->keys->key_provider_id != NULL ? a->keys->key_provider_id
+	                                                             : (const uint8_t *)"",
+	                            a->keys->key_provider_id_len);
+	o = id_hex == NULL ? NULL : json_pack("{s:s,s:s}", "name", kp != NULL ? kp : "none", "id", id_hex);
+	kp_json = o == NULL ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	if (kp_json == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), NULL, err,
+	                     err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "system-ready", 12, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)
@@ -532,14 +543,18 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 		}
 	}
 	cvm_tee_info(a->tee, &a->tee_info);
-	r = open_keys(a, err, err_len);
-	if (r != CVM_OK)
-		return r;
 	a->getkey_flags = a->cfg.separate_curves ? CVM_GETKEY_SEPARATE_CURVES : 0;
 	r = open_compose(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	r = open_sys_config(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	/* the keys: from a KMS once the agent's identity is recorded
+	 * (agent_kms_open, below), else from the local provider now */
+	r = agent_kms_settle(a, err, err_len);
+	if (r == CVM_OK && !a->kms_mode)
+		r = open_keys(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	if (a->cfg.simulator[0] != '\0') {
@@ -568,7 +583,10 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 	if (r != CVM_OK)
 		return r;
 	/* Before any request is served, so before any app can emit an event. */
-	return agent_record_system_events(a, err, err_len);
+	r = agent_record_system_events(a, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	return agent_kms_open(a, err, err_len);
 }
 
 void agent_close(struct agent *a)
@@ -590,6 +608,8 @@ void agent_close(struct agent *a)
 	a->app_name = NULL;
 	free(a->vm_config);
 	a->vm_config = NULL;
+	free(a->sys_config_text);
+	a->sys_config_text = NULL;
 	cvm_appkeys_free(a->keys);
 	a->keys = NULL;
 	cvm_p256_keypair_free(a->identity);

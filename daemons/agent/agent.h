@@ -67,6 +67,11 @@
 #define AGENT_CALLERS_MAX 64u  /* uids with a budget of their own; later ones share one */
 #define AGENT_RAW_UIDS_MAX 16u /* raw_report_data_uids entries */
 
+/* The KMS key provider ([kms]; kms.c). */
+#define AGENT_KMS_URLS_MAX 8u
+#define AGENT_KMS_URL_MAX 256u
+#define AGENT_KMS_TIMEOUT_DEFAULT 30u
+
 /* The TLS listener's defaults ([tls]; docs/daemons/cvm-agentd.md). Its
  * requests are small ({"nonce": hex32} at most), so are its caps. */
 #define AGENT_TLS_PORT_DEFAULT 5555u
@@ -150,6 +155,16 @@ struct agent_config {
 	char walk_algo[16];
 	uint64_t walk_max_files, walk_max_file_bytes, walk_max_seconds;
 	bool walk_disable;
+	/* [kms]: the KMS key provider (kms.c) */
+	char kms_urls[1024]; /* "": sys-config's kms_urls when app-compose asks for a KMS */
+	char kms_collateral[AGENT_PATH_MAX];
+	char kms_intel_root[AGENT_PATH_MAX], kms_amd_root[AGENT_PATH_MAX];
+	char kms_policy[AGENT_PATH_MAX];
+	char kms_disk_key_file[AGENT_PATH_MAX]; /* "": not written */
+	char kms_encrypted_env[AGENT_PATH_MAX]; /* the host's sealed environment */
+	char kms_env_file[AGENT_PATH_MAX];      /* "": not written */
+	uint64_t kms_timeout;                   /* seconds per KMS */
+	bool kms_allow_simulated;               /* a KMS on a simulated TEE (tests) */
 };
 
 /* struct agent_event is one event of the log the agent serves: boot events
@@ -209,6 +224,7 @@ struct agent {
 	bool has_tpm;          /* GetEvidence adds a TPM quote */
 	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */
 	char *vm_config;       /* sys-config's vm_config text, "" when none */
+	char *sys_config_text; /* the sys-config file, NULL when none */
 	char os_image_hash[65];
 	char cloud_vendor[64], cloud_product[64];
 	/* TDX values that do not change for the TD's life (from one quote) */
@@ -241,6 +257,13 @@ struct agent {
 	uint8_t ak_recorded[CVM_TPM_NAME_MAX];
 	char ak_problem[320];
 	uint8_t identity_hash[32];
+	/* the KMS key provider (kms.c): kms_mode when the keys come from a
+	 * KMS; kms_measure when this start measured the boot and must record
+	 * the provider; the list, the one that answered and the pinned root CA */
+	bool kms_mode, kms_measure;
+	size_t kms_url_count, kms_used, kms_pin_len;
+	char kms_urls[AGENT_KMS_URLS_MAX][AGENT_KMS_URL_MAX];
+	uint8_t kms_pin[512];
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
@@ -286,6 +309,19 @@ bool agent_raw_report_data_allowed(const struct agent *a, const struct agent_cal
  * cvm_evidence_caller_report_data. Returns 0 or CVM_E_CRYPTO. */
 CVM_MUST_CHECK int agent_caller_report_data(const struct agent *a, const struct agent_caller *caller,
                                             uint8_t rd[64]);
+
+/* kms.c */
+/* agent_kms_settle reads whether the app's keys come from a KMS (the
+ * [kms] urls, or app-compose's kms_enabled / key_provider "kms" with
+ * sys-config's kms_urls) and app-compose's pin (key_provider_id). Returns
+ * 0 or a negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_kms_settle(struct agent *a, char *err, size_t err_len);
+/* agent_kms_open, in KMS mode, gets the keys from the first KMS of the list
+ * that gives them over mutual RA-TLS (the identity key's certificate),
+ * records os-image-hash, key-provider and system-ready when this start
+ * measured the boot (else checks the recorded key-provider), and writes
+ * the disk key and the decrypted environment where [kms] says. */
+CVM_MUST_CHECK int agent_kms_open(struct agent *a, char *err, size_t err_len);
 
 /* identity.c */
 /* agent_identity_open loads the agent's P-256 identity key from

@@ -62,6 +62,10 @@ static void usage(FILE *f)
 	       "  --tls HOST:PORT         serve the read-only TLS listener there (RA-TLS with the\n"
 	       "                          identity key; off unless given here or as [tls] listen)\n"
 	       "  --tls-port-file FILE    write the TLS port bound\n"
+	       "  --kms URL[,URL...]      get the app keys from these KMSs, in order (https://HOST:PORT\n"
+	       "                          or HOST:PORT; default: sys-config's kms_urls when app-compose\n"
+	       "                          sets kms_enabled)\n"
+	       "  --kms-collateral DIR    the collateral the KMSs' evidence is checked with ([kms])\n"
 	       "  --user USER             drop privileges to USER once listening\n"
 	       "  --log-level LEVEL       error, warn, info (default) or debug\n"
 	       "  -v, --verbose           --log-level debug\n"
@@ -89,6 +93,8 @@ enum {
 	OPT_PORT_FILE,
 	OPT_TLS,
 	OPT_TLS_PORT_FILE,
+	OPT_KMS,
+	OPT_KMS_COLLATERAL,
 	OPT_USER,
 	OPT_LOG_LEVEL,
 	OPT_VERSION,
@@ -115,6 +121,8 @@ static const struct option long_opts[] = {
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"tls", required_argument, NULL, OPT_TLS},
     {"tls-port-file", required_argument, NULL, OPT_TLS_PORT_FILE},
+    {"kms", required_argument, NULL, OPT_KMS},
+    {"kms-collateral", required_argument, NULL, OPT_KMS_COLLATERAL},
     {"user", required_argument, NULL, OPT_USER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
@@ -196,6 +204,16 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    {"tls", "max_headers", CVM_CONF_U64, &c->tls_max_headers, 0, 1024, (uint64_t)64 * 1024},
 	    {"tls", "handshake_timeout", CVM_CONF_U64, &c->tls_handshake_timeout, 0, 1,
 	     CVM_HTTPD_TIMEOUT_MAX},
+	    KEY("kms", "urls", CVM_CONF_STR, kms_urls),
+	    KEY("kms", "collateral", CVM_CONF_STR, kms_collateral),
+	    KEY("kms", "intel_root", CVM_CONF_STR, kms_intel_root),
+	    KEY("kms", "amd_root", CVM_CONF_STR, kms_amd_root),
+	    KEY("kms", "policy", CVM_CONF_STR, kms_policy),
+	    KEY("kms", "disk_key_file", CVM_CONF_STR, kms_disk_key_file),
+	    KEY("kms", "encrypted_env", CVM_CONF_STR, kms_encrypted_env),
+	    KEY("kms", "env_file", CVM_CONF_STR, kms_env_file),
+	    {"kms", "timeout", CVM_CONF_U64, &c->kms_timeout, 0, 1, 600},
+	    KEY("kms", "allow_simulated", CVM_CONF_BOOL, kms_allow_simulated),
 	    KEY("snapshot", "mount_root", CVM_CONF_STR, walk_mount_root),
 	    KEY("snapshot", "roots", CVM_CONF_STR, walk_roots),
 	    KEY("snapshot", "exclude", CVM_CONF_STR, walk_exclude),
@@ -299,6 +317,12 @@ static int parse_args(int argc, char **argv, struct agent_config *c, bool first,
 			break;
 		case OPT_TLS_PORT_FILE:
 			e = SET(tls_port_file, "--tls-port-file");
+			break;
+		case OPT_KMS:
+			e = SET(kms_urls, "--kms");
+			break;
+		case OPT_KMS_COLLATERAL:
+			e = SET(kms_collateral, "--kms-collateral");
 			break;
 		case OPT_TPM:
 			e = SET(tpm_tcti, "--tpm");

@@ -33,6 +33,7 @@
 #include <cvmkit/tls.h>
 
 #include "conf.h"
+#include "attest.h"
 #include "daemon.h"
 #include "httpd.h"
 #include "kms.h"
@@ -45,7 +46,6 @@
 #define DEFAULT_CONFIG "/etc/cvmkit/kmsd.conf"
 #define DEFAULT_ROOT_DIR "/var/lib/cvmkit/kms/roots"
 #define DEFAULT_LISTEN "127.0.0.1:8000"
-#define CERT_FILE_MAX ((size_t)64 * 1024)
 
 struct settings {
 	char config_file[KMS_STR_MAX];
@@ -151,110 +151,21 @@ static void defaults(struct settings *s)
 	s->accept_dstack_guests = true;
 }
 
-/* load_file_opt reads an optional DER or PEM certificate file as DER. */
-static int load_cert_der(const char *path, uint8_t **der, size_t *len, char *err, size_t err_len)
-{
-	struct cvm_cert **certs = NULL;
-	uint8_t *buf = NULL;
-	size_t buf_len = 0, n = 0;
-	const uint8_t *d;
-	size_t dl;
-	int r;
-
-	*der = NULL;
-	*len = 0;
-	r = cvm_file_read(path, CERT_FILE_MAX, &buf, &buf_len);
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-		return r;
-	}
-	r = cvm_certs_parse_pem(buf, buf_len, &certs, &n);
-	if (r != CVM_OK || n == 0) {
-		struct cvm_cert *c = NULL;
-
-		r = cvm_cert_parse(buf, buf_len, &c);
-		if (r == CVM_OK) {
-			*der = buf;
-			*len = buf_len;
-			cvm_cert_free(c);
-			return CVM_OK;
-		}
-		(void)snprintf(err, err_len, "%s holds no certificate", path);
-		free(buf);
-		return CVM_E_FORMAT;
-	}
-	cvm_cert_der(certs[0], &d, &dl);
-	*der = malloc(dl);
-	if (*der != NULL) {
-		memcpy(*der, d, dl);
-		*len = dl;
-	}
-	cvm_certs_free(certs, n);
-	free(buf);
-	return *der != NULL ? CVM_OK : CVM_E_NOMEM;
-}
-
 /* make_client_verifier builds the verifier of client certificates. */
 static int make_client_verifier(const struct settings *s, struct cvm_ratls_verifier **out, char *err,
                                 size_t err_len)
 {
-	struct cvm_dcap_collateral *dcap = NULL;
-	struct cvm_amd_collateral *amd = NULL;
-	struct cvm_ratls_verifier_opts o;
-	struct cvm_policy pol;
-	uint8_t *intel = NULL, *ark = NULL;
-	size_t intel_len = 0, ark_len = 0;
-	char path[KMS_STR_MAX + 8], why[200] = "";
-	int r = CVM_OK;
+	struct cvm_daemon_verifier_conf c;
 
-	cvm_policy_init(&pol);
-	if (s->policy[0] != '\0' && (r = cvm_policy_load_file(s->policy, &pol, why, sizeof(why))) != CVM_OK) {
-		(void)snprintf(err, err_len, "[attestation] policy %.200s: %s", s->policy, why);
-		goto out;
-	}
-	if (s->collateral[0] != '\0') {
-		(void)snprintf(path, sizeof(path), "%s/tdx", s->collateral);
-		if (access(path, F_OK) == 0 &&
-		    (r = cvm_dcap_collateral_load_dir(path, &dcap, why, sizeof(why))) != CVM_OK) {
-			(void)snprintf(err, err_len, "TDX collateral %.200s: %s", path, why);
-			goto out;
-		}
-		(void)snprintf(path, sizeof(path), "%s/snp", s->collateral);
-		if (access(path, F_OK) == 0 &&
-		    (r = cvm_amd_collateral_load_dir(path, &amd, why, sizeof(why))) != CVM_OK) {
-			(void)snprintf(err, err_len, "SNP collateral %.200s: %s", path, why);
-			goto out;
-		}
-	}
-	if (s->intel_root[0] != '\0' &&
-	    (r = load_cert_der(s->intel_root, &intel, &intel_len, err, err_len)) != CVM_OK)
-		goto out;
-	if (s->amd_root[0] != '\0' &&
-	    (r = load_cert_der(s->amd_root, &ark, &ark_len, err, err_len)) != CVM_OK)
-		goto out;
-	memset(&o, 0, sizeof(o));
-	o.policy = &pol;
-	o.dcap = dcap;
-	o.amd = amd;
-	o.intel_root_der = intel;
-	o.intel_root_der_len = intel_len;
-	o.amd_root_der = ark;
-	o.amd_root_der_len = ark_len;
-	o.allow_legacy_ca = true; /* the client chain is not what is trusted: its evidence is */
-	o.cache_entries = 1024;
-	r = cvm_ratls_verifier_new(&o, (int64_t)time(NULL), out);
-	if (r != CVM_OK)
-		(void)snprintf(
-		    err, err_len,
-		    "the client verifier cannot be made (%s): check [attestation] collateral and the "
-		    "roots it chains to",
-		    cvm_strerror(r));
-out:
-	free(intel);
-	free(ark);
-	cvm_dcap_collateral_free(dcap);
-	cvm_amd_collateral_free(amd);
-	return r;
+	memset(&c, 0, sizeof(c));
+	c.section = "[attestation]";
+	c.policy = s->policy;
+	c.collateral = s->collateral;
+	c.intel_root = s->intel_root;
+	c.amd_root = s->amd_root;
+	c.allow_legacy_ca = true; /* the client chain is not what is trusted: its evidence is */
+	c.cache_entries = 1024;
+	return cvm_daemon_verifier_new(&c, out, err, err_len);
 }
 
 /* make_tls issues the RPC certificate and makes the server context. */

@@ -1,0 +1,686 @@
+/* The KMS key provider (spec §3.4, §5.2): at boot the agent gets the app's
+ * keys from a KMS of its list, over mutual RA-TLS, and records which KMS
+ * gave them in RTMR3.
+ *
+ * The order of the runtime events is dstack's, with cvmkit's identity in
+ * between: system-preparing, app-id, compose-hash, instance-id,
+ * boot-mr-done (agent.c, measure_boot); then the agent's identity key
+ * (cvmkit.agent-key, identity.c), so that the KMS sees a certificate key
+ * only the system could have; then GetAppKey with the RA-TLS certificate
+ * of that key (no temp CA: the KMS requires the agent's key of a cvmkit
+ * guest); then os-image-hash (the KMS's answer, as dstack records it: a
+ * claim, not a measurement), key-provider {"name":"kms","id":hex(root CA
+ * SPKI)} and system-ready.
+ *
+ * The KMS is checked before anything is sent: its RA-TLS certificate must
+ * verify with [kms]'s collateral and policy, its certificate must be
+ * issued by the root CA its answer names, and that CA must be the one
+ * app-compose pins (key_provider_id) when it pins one. The keys live in
+ * memory only: a restart of the agent within the boot asks again (the same
+ * identity gets the same keys) and checks that the KMS is the one RTMR3
+ * recorded. The LUKS passphrase and the decrypted environment go to the
+ * files [kms] names, mode 0600. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cvmkit/crypto.h>
+#include <cvmkit/encoding.h>
+#include <cvmkit/envcrypt.h>
+#include <cvmkit/file.h>
+#include <cvmkit/kdf.h>
+#include <cvmkit/secret.h>
+#include <cvmkit/tls.h>
+
+#include "agent.h"
+#include "attest.h"
+#include "daemon.h"
+
+#define KMS_REPLY_MAX ((size_t)256 * 1024)
+#define KMS_ENV_FILE_MAX ((size_t)1024 * 1024)
+
+/* ---- which KMS list ------------------------------------------------------- */
+
+/* add_url appends one URL to cfg.kms_urls' parsed list. */
+static int add_url(struct agent *a, const char *u, size_t n, char *err, size_t err_len)
+{
+	if (a->kms_url_count == AGENT_KMS_URLS_MAX) {
+		(void)snprintf(err, err_len, "more than %u KMS URLs", AGENT_KMS_URLS_MAX);
+		return CVM_E_TOO_LARGE;
+	}
+	if (n == 0 || n >= sizeof(a->kms_urls[0])) {
+		(void)snprintf(err, err_len, "a KMS URL is empty or over %zu bytes",
+		               sizeof(a->kms_urls[0]) - 1);
+		return CVM_E_INVAL;
+	}
+	memcpy(a->kms_urls[a->kms_url_count], u, n);
+	a->kms_urls[a->kms_url_count][n] = '\0';
+	if (cvm_tls_target_parse(a->kms_urls[a->kms_url_count], &(struct cvm_tls_target){0}) != CVM_OK) {
+		(void)snprintf(err, err_len, "'%s' is not a KMS URL (https://HOST[:PORT] or HOST:PORT)",
+		               a->kms_urls[a->kms_url_count]);
+		return CVM_E_INVAL;
+	}
+	a->kms_url_count++;
+	return CVM_OK;
+}
+
+int agent_kms_settle(struct agent *a, char *err, size_t err_len)
+{
+	json_t *o = NULL, *v, *urls = NULL;
+	json_error_t jerr;
+	const char *kp;
+	bool wanted;
+	int r = CVM_OK;
+
+	a->kms_url_count = 0;
+	o = json_loadb(a->app_compose, a->app_compose_len, 0, &jerr);
+	kp = json_string_value(json_object_get(o, "key_provider"));
+	wanted = json_is_true(json_object_get(o, "kms_enabled")) || (kp != NULL && strcmp(kp, "kms") == 0);
+	v = json_object_get(o, "key_provider_id");
+	a->kms_pin_len = 0;
+	if (json_is_string(v) && json_string_length(v) > 0) {
+		size_t n = json_string_length(v);
+
+		if (n % 2 != 0 || n / 2 > sizeof(a->kms_pin) ||
+		    cvm_hex_decode_exact(json_string_value(v), n, a->kms_pin, n / 2) != CVM_OK) {
+			(void)snprintf(err, err_len,
+			               "app-compose's key_provider_id is not the hex of a public key");
+			r = CVM_E_FORMAT;
+			goto out;
+		}
+		a->kms_pin_len = n / 2;
+	}
+	if (a->cfg.kms_urls[0] != '\0') {
+		const char *p = a->cfg.kms_urls;
+
+		while (r == CVM_OK && *p != '\0') {
+			size_t n = strcspn(p, ", ");
+
+			if (n > 0)
+				r = add_url(a, p, n, err, err_len);
+			p += n;
+			p += strspn(p, ", ");
+		}
+	} else if (wanted && a->sys_config_text != NULL) {
+		json_t *sc = json_loads(a->sys_config_text, 0, &jerr);
+		size_t i;
+
+		urls = json_object_get(sc, "kms_urls");
+		json_incref(urls);
+		json_decref(sc);
+		json_array_foreach(urls, i, v)
+		{
+			if (!json_is_string(v) || (r = add_url(a, json_string_value(v), json_string_length(v),
+			                                       err, err_len)) != CVM_OK) {
+				if (r == CVM_OK) {
+					(void)snprintf(err, err_len,
+					               "sys-config's kms_urls[%zu] is not a string", i);
+					r = CVM_E_FORMAT;
+				}
+				goto out;
+			}
+		}
+	}
+	if (r != CVM_OK)
+		goto out;
+	a->kms_mode = a->kms_url_count > 0;
+	if (wanted && !a->kms_mode) {
+		(void)snprintf(
+		    err, err_len,
+		    "app-compose asks for KMS keys (kms_enabled or key_provider \"kms\") but no KMS "
+		    "is named: set [kms] urls, --kms or sys-config's kms_urls");
+		r = CVM_E_INVAL;
+	}
+out:
+	json_decref(urls);
+	json_decref(o);
+	return r;
+}
+
+/* ---- one GetAppKey -------------------------------------------------------- */
+
+/* struct kms_answer is what a KMS answered, checked. */
+struct kms_answer {
+	struct cvm_appkeys *keys;
+	uint8_t os_image_hash[32];
+	bool has_os_image_hash;
+	uint64_t epoch;
+};
+
+/* spki_of writes the DER SubjectPublicKeyInfo of `x` into a new buffer. */
+static int spki_of(X509 *x, uint8_t **out, size_t *out_len)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+
+	if (n <= 0)
+		return CVM_E_CRYPTO;
+	*out = malloc((size_t)n);
+	if (*out == NULL) {
+		OPENSSL_free(der);
+		return CVM_E_NOMEM;
+	}
+	memcpy(*out, der, (size_t)n);
+	*out_len = (size_t)n;
+	OPENSSL_free(der);
+	return CVM_OK;
+}
+
+/* hex_secret decodes a 32-byte hex field into a new secret; `optional`
+ * lets it be "" (then *out stays NULL). */
+static int hex_secret(json_t *o, const char *name, bool optional, struct cvm_secret **out)
+{
+	json_t *v = json_object_get(o, name);
+	size_t n = json_string_length(v);
+
+	*out = NULL;
+	if (!json_is_string(v))
+		return CVM_E_FORMAT;
+	if (n == 0 && optional)
+		return CVM_OK;
+	if (n != 64)
+		return CVM_E_FORMAT;
+	*out = cvm_secret_new(32);
+	if (*out == NULL)
+		return CVM_E_NOMEM;
+	if (cvm_hex_decode_exact(json_string_value(v), 64, (*out)->p, 32) != CVM_OK) {
+		cvm_secret_free(*out);
+		*out = NULL;
+		return CVM_E_FORMAT;
+	}
+	return CVM_OK;
+}
+
+/* read_answer checks a GetAppKey answer against the server's certificate
+ * (issued by the CA the answer names) and the pin, and builds the keys. */
+static int read_answer(struct agent *a, SSL *ssl, const char *url, const char *body, size_t len,
+                       struct kms_answer *ans, char *err, size_t err_len)
+{
+	struct cvm_appkeys *k = NULL;
+	json_t *o = NULL, *v;
+	json_error_t jerr;
+	BIO *bio = NULL;
+	X509 *ca = NULL, *leaf = NULL;
+	EVP_PKEY *ca_pub = NULL;
+	const char *what = "";
+	int r = CVM_E_FORMAT;
+
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(o)) {
+		(void)snprintf(err, err_len, "%s answered GetAppKey with something that is not a JSON object",
+		               url);
+		goto out;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	k->key_provider = CVM_KEY_PROVIDER_KMS;
+	what = "disk_crypt_key";
+	if ((r = hex_secret(o, "disk_crypt_key", false, &k->disk_crypt_key)) != CVM_OK)
+		goto bad;
+	what = "env_crypt_key";
+	if ((r = hex_secret(o, "env_crypt_key", true, &k->env_crypt_key)) != CVM_OK)
+		goto bad;
+	what = "k256_key";
+	if ((r = hex_secret(o, "k256_key", false, &k->k256_key)) != CVM_OK)
+		goto bad;
+	what = "k256_signature";
+	v = json_object_get(o, "k256_signature");
+	if (!json_is_string(v) || json_string_length(v) != 2 * CVM_K256_RSIG_LEN ||
+	    cvm_hex_decode_exact(json_string_value(v), 2 * CVM_K256_RSIG_LEN, k->k256_signature,
+	                         CVM_K256_RSIG_LEN) != CVM_OK) {
+		r = CVM_E_FORMAT;
+		goto bad;
+	}
+	k->k256_signature_len = CVM_K256_RSIG_LEN;
+	what = "gateway_app_id";
+	v = json_object_get(o, "gateway_app_id");
+	k->gateway_app_id = strdup(json_is_string(v) ? json_string_value(v) : "");
+	what = "ca_cert";
+	v = json_object_get(o, "ca_cert");
+	k->ca_cert = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+	k->kms_url = strdup(url);
+	if (k->gateway_app_id == NULL || k->kms_url == NULL || (json_is_string(v) && k->ca_cert == NULL)) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	bio = k->ca_cert != NULL ? BIO_new_mem_buf(k->ca_cert, (int)strlen(k->ca_cert)) : NULL;
+	ca = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	if (ca == NULL || spki_of(ca, &k->key_provider_id, &k->key_provider_id_len) != CVM_OK) {
+		r = CVM_E_FORMAT;
+		goto bad;
+	}
+	/* the KMS we talked to holds that CA: its certificate was issued by it */
+	leaf = SSL_get1_peer_certificate(ssl);
+	ca_pub = X509_get_pubkey(ca);
+	if (leaf == NULL || ca_pub == NULL || X509_verify(leaf, ca_pub) != 1) {
+		(void)snprintf(err, err_len,
+		               "%s's TLS certificate was not issued by the root CA its answer names: refused",
+		               url);
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	if (a->kms_pin_len != 0 && (a->kms_pin_len != k->key_provider_id_len ||
+	                            memcmp(a->kms_pin, k->key_provider_id, a->kms_pin_len) != 0)) {
+		(void)snprintf(err, err_len,
+		               "%s's root CA is not the one app-compose pins (key_provider_id): refused",
+		               url);
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	v = json_object_get(o, "os_image_hash");
+	/* the KMS's claim of the image (from the vm_config the host gave);
+	 * none when the host named none (all zero) */
+	ans->has_os_image_hash =
+	    json_is_string(v) && json_string_length(v) == 64 &&
+	    cvm_hex_decode_exact(json_string_value(v), 64, ans->os_image_hash, 32) == CVM_OK &&
+	    !cvm_ct_equal(ans->os_image_hash, (const uint8_t[32]){0}, 32);
+	v = json_object_get(o, "epoch");
+	ans->epoch = json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : 0;
+	ans->keys = k;
+	k = NULL;
+	r = CVM_OK;
+	goto out;
+bad:
+	(void)snprintf(err, err_len, "%s's GetAppKey answer has no valid %s", url, what);
+out:
+	EVP_PKEY_free(ca_pub);
+	X509_free(leaf);
+	X509_free(ca);
+	BIO_free(bio);
+	cvm_appkeys_free(k);
+	json_decref(o);
+	ERR_clear_error();
+	return r;
+}
+
+/* issued_by_pin is true when app-compose pins no KMS root CA, or when the
+ * KMS's certificate was issued by the pinned one: checked before anything
+ * is asked, so that no other KMS is even asked for the keys. */
+static bool issued_by_pin(const struct agent *a, SSL *ssl)
+{
+	const unsigned char *p = a->kms_pin;
+	EVP_PKEY *pin;
+	X509 *leaf;
+	bool ok;
+
+	if (a->kms_pin_len == 0)
+		return true;
+	pin = d2i_PUBKEY(NULL, &p, (long)a->kms_pin_len);
+	leaf = SSL_get1_peer_certificate(ssl);
+	ok = pin != NULL && leaf != NULL && p == a->kms_pin + a->kms_pin_len && X509_verify(leaf, pin) == 1;
+	X509_free(leaf);
+	EVP_PKEY_free(pin);
+	ERR_clear_error();
+	return ok;
+}
+
+static bool is_address(const char *host)
+{
+	uint8_t buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* ask_one runs GetAppKey against one KMS. Whatever goes wrong (no answer,
+ * a refusal, a KMS that fails the checks), the caller tries the next of
+ * the list: a list may hold a KMS that refuses this app while the next
+ * one, of the same roots, would not. */
+static int ask_one(struct agent *a, SSL_CTX *ctx, const char *url, const char *req, struct kms_answer *ans,
+                   char *err, size_t err_len)
+{
+	const struct cvm_ratls_verdict *vd;
+	struct cvm_tls_target t;
+	char path[CVM_TLS_PREFIX_MAX + 32];
+	uint8_t *reply = NULL;
+	size_t reply_len = 0;
+	SSL *ssl = NULL;
+	int fd, r, status = 0;
+
+	if (cvm_tls_target_parse(url, &t) != CVM_OK) {
+		(void)snprintf(err, err_len, "'%s' is not a KMS URL", url);
+		return CVM_E_INVAL;
+	}
+	(void)snprintf(path, sizeof(path), "%s/prpc/KMS.GetAppKey?json", t.prefix);
+	fd = cvm_tls_dial(&t, (unsigned)a->cfg.kms_timeout, err, err_len);
+	if (fd < 0)
+		return CVM_E_UPSTREAM;
+	r = CVM_E_UPSTREAM;
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto out;
+	/* SNI for a name (a gateway in front of the KMS routes by it), none for
+	 * an address (RFC 6066 forbids it) */
+	if (!is_address(t.host) && SSL_set_tlsext_host_name(ssl, t.host) != 1)
+		goto out;
+	if (SSL_connect(ssl) != 1) {
+		const char *pe = cvm_tls_peer_error(ssl);
+
+		(void)snprintf(
+		    err, err_len, "TLS with %s failed: %s", url,
+		    pe != NULL ? pe : "the handshake did not complete (did it refuse our certificate?)");
+		r = pe != NULL ? CVM_E_POLICY : CVM_E_UPSTREAM;
+		goto out;
+	}
+	vd = cvm_tls_peer_verdict(ssl);
+	if (vd == NULL || (vd->simulated && a->cfg.simulator[0] == '\0' && !a->cfg.kms_allow_simulated)) {
+		(void)snprintf(err, err_len,
+		               "%s runs on a simulated TEE: refused (set [kms] allow_simulated for tests)",
+		               url);
+		r = CVM_E_POLICY;
+		goto out;
+	}
+	if (!issued_by_pin(a, ssl)) {
+		(void)snprintf(err, err_len,
+		               "%s's root CA is not the one app-compose pins (key_provider_id): refused, "
+		               "nothing asked",
+		               url);
+		r = CVM_E_MISMATCH;
+		goto out;
+	}
+	if (!cvm_tls_post_json(ssl, t.host, path, req)) {
+		(void)snprintf(err, err_len, "cannot send GetAppKey to %s", url);
+		goto out;
+	}
+	r = cvm_tls_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "no answer to GetAppKey from %s: %s", url, cvm_strerror(r));
+		r = CVM_E_UPSTREAM;
+		goto out;
+	}
+	if (status != 200) {
+		/* the KMS's reason, never secret, cut short */
+		(void)snprintf(err, err_len, "%s refused GetAppKey (HTTP %d): %.300s", url, status,
+		               (const char *)reply);
+		r = status >= 400 && status < 500 ? CVM_E_POLICY : CVM_E_UPSTREAM;
+		goto out;
+	}
+	r = read_answer(a, ssl, url, (const char *)reply, reply_len, ans, err, err_len);
+out:
+	if (reply != NULL)
+		cvm_freezero(reply, reply_len);
+	if (ssl != NULL) {
+		(void)SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	(void)close(fd);
+	ERR_clear_error();
+	return r;
+}
+
+/* identity_cert makes the RA-TLS client certificate of the agent's
+ * identity key, with the TEE's evidence of now (RTMR3 holds the key). */
+static int identity_cert(struct agent *a, char **pem, char *err, size_t err_len)
+{
+	struct cvm_cert_template tpl;
+	size_t pem_len = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	cvm_cert_template_init(&tpl);
+	tpl.common_name = "cvm-agentd";
+	tpl.organization = "cvmkit";
+	tpl.not_before = now - 300;
+	tpl.not_after = now + 3600;
+	tpl.usage_client_auth = true;
+	return agent_ratls_cert(a, &tpl, a->identity, true, NULL, 0, NULL, NULL, pem, &pem_len, err, err_len);
+}
+
+/* fetch asks the KMS list in order; the first that answers with keys that
+ * pass the checks gives them. */
+static int fetch(struct agent *a, struct kms_answer *ans, char *err, size_t err_len)
+{
+	struct cvm_daemon_verifier_conf vc;
+	struct cvm_ratls_verifier *v = NULL;
+	SSL_CTX *ctx = NULL;
+	json_t *req = NULL;
+	char *pem = NULL, *body = NULL, why[512] = "", k[CVM_KV_MAX];
+	int r;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.section = "[kms]";
+	vc.policy = a->cfg.kms_policy;
+	vc.collateral = a->cfg.kms_collateral;
+	vc.intel_root = a->cfg.kms_intel_root;
+	vc.amd_root = a->cfg.kms_amd_root;
+	vc.cache_entries = 8;
+	r = cvm_daemon_verifier_new(&vc, &v, err, err_len);
+	if (r == CVM_OK)
+		r = identity_cert(a, &pem, err, err_len);
+	if (r == CVM_OK && (r = cvm_tls_client_ctx_new(v, pem, a->identity, &ctx)) != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the TLS context for the KMS: %s", cvm_strerror(r));
+	if (r != CVM_OK)
+		goto out;
+	req = json_pack("{s:i, s:s}", "api_version", 1, "vm_config", a->vm_config);
+	body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+	if (body == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	r = CVM_E_UPSTREAM;
+	for (size_t i = 0; i < a->kms_url_count; i++) {
+		memset(ans, 0, sizeof(*ans));
+		r = ask_one(a, ctx, a->kms_urls[i], body, ans, why, sizeof(why));
+		if (r == CVM_OK) {
+			a->kms_used = i;
+			break;
+		}
+		cvm_daemon_log(CVM_LOG_WARN, "kms_failed", "url=%s error=%s%s", a->kms_urls[i],
+		               cvm_kv(why, k), i + 1 < a->kms_url_count ? " next=yes" : "");
+	}
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "no KMS of the %zu listed gave the app keys; the last: %s",
+		               a->kms_url_count, why);
+out:
+	free(body);
+	json_decref(req);
+	free(pem);
+	SSL_CTX_free(ctx);
+	cvm_ratls_verifier_free(v);
+	return r;
+}
+
+/* ---- the parts of the guest that use the keys ------------------------------ */
+
+static int write_disk_key(struct agent *a, char *err, size_t err_len)
+{
+	struct cvm_secret *hex;
+	int r;
+
+	if (a->cfg.kms_disk_key_file[0] == '\0')
+		return CVM_OK;
+	hex = cvm_secret_new(65);
+	if (hex == NULL)
+		return CVM_E_NOMEM;
+	/* dstack's LUKS passphrase: the key's lowercase hex */
+	cvm_hex_encode(a->keys->disk_crypt_key->p, 32, (char *)hex->p);
+	r = cvm_file_write(a->cfg.kms_disk_key_file, hex->p, 64, 0600);
+	cvm_secret_free(hex);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "cannot write the disk key to %s: %s", a->cfg.kms_disk_key_file,
+		               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+	return r;
+}
+
+/* allowed_envs reads app-compose's allowed_envs; *has is false when it is
+ * absent (then every name is kept, as dstack does). */
+static int allowed_envs(struct agent *a, const char ***names, size_t *count, bool *has, json_t **keep)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(a->app_compose, a->app_compose_len, 0, &jerr), *arr, *v;
+	size_t i;
+
+	*names = NULL;
+	*count = 0;
+	*has = false;
+	*keep = o;
+	arr = json_object_get(o, "allowed_envs");
+	if (arr == NULL)
+		return CVM_OK;
+	if (!json_is_array(arr))
+		return CVM_E_FORMAT;
+	*has = true;
+	*names = calloc(json_array_size(arr) + 1, sizeof(**names));
+	if (*names == NULL)
+		return CVM_E_NOMEM;
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v))
+			return CVM_E_FORMAT;
+		(*names)[(*count)++] = json_string_value(v);
+	}
+	return CVM_OK;
+}
+
+static int write_env(struct agent *a, char *err, size_t err_len)
+{
+	struct cvm_secret *plain = NULL, *shell = NULL;
+	struct cvm_env_list *list = NULL;
+	struct cvm_env_allowed allow;
+	const char **names = NULL;
+	json_t *compose = NULL;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0, count = 0;
+	bool has = false;
+	char why[256] = "";
+	int r;
+
+	if (a->cfg.kms_env_file[0] == '\0' || a->cfg.kms_encrypted_env[0] == '\0')
+		return CVM_OK;
+	if (access(a->cfg.kms_encrypted_env, F_OK) != 0)
+		return CVM_OK; /* the app has no encrypted environment */
+	if (a->keys->env_crypt_key == NULL) {
+		(void)snprintf(err, err_len, "%s is there but the KMS gave no env key",
+		               a->cfg.kms_encrypted_env);
+		return CVM_E_POLICY;
+	}
+	r = cvm_file_read(a->cfg.kms_encrypted_env, KMS_ENV_FILE_MAX, &blob, &blob_len);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot read %s: %s", a->cfg.kms_encrypted_env, cvm_strerror(r));
+		goto out;
+	}
+	r = cvm_envcrypt_open(a->keys->env_crypt_key, blob, blob_len, &plain);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len,
+		               "%s does not open with this app's env key (%s): it was sealed for another app "
+		               "or KMS, or it was altered",
+		               a->cfg.kms_encrypted_env, cvm_strerror(r));
+		goto out;
+	}
+	r = allowed_envs(a, &names, &count, &has, &compose);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "app-compose's allowed_envs is not an array of names");
+		goto out;
+	}
+	allow.names = names;
+	allow.count = count;
+	r = cvm_env_list_from_json((const char *)plain->p, plain->len, has ? &allow : NULL, &list, why,
+	                           sizeof(why));
+	if (r == CVM_OK)
+		r = cvm_env_list_format_shell(list, &shell);
+	if (r == CVM_OK)
+		r = cvm_file_write(a->cfg.kms_env_file, shell->p, shell->len, 0600);
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "the decrypted environment: %s",
+		               why[0] != '\0' ? why : cvm_strerror(r));
+out:
+	cvm_secret_free(shell);
+	cvm_env_list_free(list);
+	cvm_secret_free(plain);
+	free(names);
+	json_decref(compose);
+	free(blob);
+	return r;
+}
+
+/* ---- boot ---------------------------------------------------------------- */
+
+/* recorded_provider checks that RTMR3's key-provider event names this KMS
+ * root; *found is false when there is none. */
+static int recorded_provider(struct agent *a, const char *kp_json, bool *found, char *err, size_t err_len)
+{
+	const struct agent_event *e = agent_find_event(a, "key-provider");
+
+	*found = e != NULL;
+	if (e == NULL)
+		return CVM_OK;
+	if (e->payload_len != strlen(kp_json) || memcmp(e->payload, kp_json, e->payload_len) != 0) {
+		(void)snprintf(err, err_len,
+		               "RTMR3 recorded another key provider in this boot than the KMS that answered "
+		               "now (%s): refusing its keys",
+		               a->kms_urls[a->kms_used]);
+		return CVM_E_MISMATCH;
+	}
+	return CVM_OK;
+}
+
+int agent_kms_open(struct agent *a, char *err, size_t err_len)
+{
+	struct kms_answer ans;
+	char *id_hex = NULL, *kp_json = NULL;
+	json_t *o = NULL;
+	bool found = false;
+	int r;
+
+	if (!a->kms_mode)
+		return CVM_OK;
+	memset(&ans, 0, sizeof(ans));
+	r = fetch(a, &ans, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	a->keys = ans.keys;
+	id_hex = cvm_hex_encode_new(a->keys->key_provider_id, a->keys->key_provider_id_len);
+	o = id_hex == NULL ? NULL : json_pack("{s:s,s:s}", "name", "kms", "id", id_hex);
+	kp_json = o == NULL ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	if (kp_json == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	r = agent_rtlog_lock(&a->rt, LOCK_EX);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot lock the runtime event log: %s", cvm_strerror(r));
+		goto out;
+	}
+	r = recorded_provider(a, kp_json, &found, err, err_len);
+	if (r == CVM_OK && !found && a->kms_measure) {
+		if (ans.has_os_image_hash)
+			r = agent_emit_event_locked(a, "os-image-hash", ans.os_image_hash, 32, err, err_len);
+		if (r == CVM_OK)
+			r = agent_emit_event_locked(a, "key-provider", (const uint8_t *)kp_json,
+			                            strlen(kp_json), err, err_len);
+		if (r == CVM_OK)
+			r = agent_emit_event_locked(a, "system-ready", NULL, 0, err, err_len);
+	} else if (r == CVM_OK && !found && a->tee_info.platform == CVM_TEE_PLATFORM_TDX) {
+		(void)snprintf(
+		    err, err_len,
+		    "RTMR3 records no key provider for this boot and the agent did not measure it: "
+		    "the KMS keys cannot be bound to this boot (reboot the VM)");
+		r = CVM_E_POLICY;
+	}
+	agent_rtlog_unlock(&a->rt);
+	if (r != CVM_OK)
+		goto out;
+	cvm_daemon_log(CVM_LOG_INFO, "kms_keys", "url=%s epoch=%llu root_ca_spki=%.16s... recorded=%s",
+	               a->kms_urls[a->kms_used], (unsigned long long)ans.epoch, id_hex,
+	               found ? "earlier" : (a->kms_measure ? "yes" : "no"));
+	r = write_disk_key(a, err, err_len);
+	if (r == CVM_OK)
+		r = write_env(a, err, err_len);
+out:
+	free(kp_json);
+	free(id_hex);
+	json_decref(o);
+	return r;
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2015 # "a && b || fail": fail runs when either fails, as meant
+# cvm-agentd with the KMS key provider, against cvm-kmsd, on the simulated
+# TEE: a KMS in one simulated CVM, an app in another of the same platform
+# whose app-compose sets kms_enabled.
+#  - the agent gets its keys at boot, failing over from a dead KMS to the
+#    next of its list; the keys equal `cvm kms derive` for the app id and
+#    instance id its runtime log names (disk key file, GetKey's k256
+#    signature);
+#  - RTMR3's runtime events come in dstack's order with the agent's
+#    identity before GetAppKey: system-preparing, app-id, compose-hash,
+#    instance-id, boot-mr-done, cvmkit.agent-key, key-provider
+#    {"name":"kms","id":hex(root CA SPKI)}, system-ready;
+#  - the encrypted environment is decrypted with the KMS's env key and
+#    filtered by allowed_envs;
+#  - a restart within the boot gets the same keys and records nothing;
+#  - fail closed: a KMS whose root CA is not the one app-compose pins, a
+#    KMS that refuses the app (no policy), and no KMS reachable: the agent
+#    does not start and says why.
+# Needs: python3, openssl, curl.
+set -euo pipefail
+
+bin="$(cd "${CVM_BIN:-build/bin}" && pwd)"
+tmp="$(mktemp -d)"
+# shellcheck source=tests/common/kms.sh
+. "$(dirname "$0")/../common/kms.sh"
+AGENTS=()
+stop_agents() {
+	local p
+	for p in "${AGENTS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${AGENTS[@]}"; do wait "$p" 2>/dev/null || true; done
+	AGENTS=()
+}
+trap 'stop_agents; kms_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+
+for t in python3 openssl curl; do
+	command -v "$t" >/dev/null 2>&1 || { echo "kms_agent: FAIL: $t is missing (scripts/setup.sh installs it)"; exit 1; }
+done
+
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+check() { checks=$((checks + 1)); }
+
+kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
+kms_node kms1 kmsvm kmsvm $'[auth]\ntype = dev'
+kms_node nopolicy kmsvm kmsvm $'[auth]\ntype = none'
+port="$(cat "$tmp/kms1/port")"
+roots="$tmp/kms1/roots/epoch-0"
+col="$tmp/kmsvm/sim/collateral"
+spki="$(openssl x509 -in "$roots/root-ca.crt" -pubkey -noout | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n')"
+# a port nothing listens on: the dead first KMS of the list
+dead="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+
+# app_agent NAME COMPOSE URLS [EXPECT_FAIL]: a simulated CVM on kmsvm's
+# platform whose agent takes its keys from URLS; waits for its TLS port, or
+# with EXPECT_FAIL for it to exit (its log in NAME/agent.log).
+app_agent() {
+	local d="$tmp/$1"
+	mkdir -p "$d"
+	[ -d "$d/sim" ] || cp -a "$tmp/kmsvm/sim.pristine" "$d/sim"
+	printf '%s' "$2" >"$d/app-compose.json"
+	cat >"$d/agentd.conf" <<EOF
+[kms]
+collateral = $col
+intel_root = $col/tdx/intel_sgx_root_ca.der
+amd_root = $col/snp/ark.pem
+disk_key_file = $d/disk.key
+encrypted_env = $d/encrypted-env
+env_file = $d/app.env
+timeout = 5
+EOF
+	rm -f "$d/tls.port"
+	"$bin/cvm-agentd" -c "$d/agentd.conf" --simulator "$d/sim" --listen "unix:$d/dstack.sock" \
+		--app-compose "$d/app-compose.json" --runtime-log "$d/runtime.log" --identity-key "$d/identity.pem" \
+		--tls 127.0.0.1:0 --tls-port-file "$d/tls.port" --kms "$3" >>"$d/agent.log" 2>&1 &
+	local pid=$!
+	AGENTS+=("$pid")
+	if [ -n "${4:-}" ]; then
+		local _
+		for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; [ -s "$d/tls.port" ] && break; sleep 0.1; done
+		if [ -s "$d/tls.port" ]; then return 1; fi
+		wait "$pid" 2>/dev/null && return 1 || return 0
+	fi
+	kms_wait "$d/tls.port" "cvm-agentd of $1" "$pid" "$d/agent.log"
+}
+
+compose='{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}","kms_enabled":true,"allowed_envs":["API_KEY"]}'
+app_id="$(printf '%s' "$compose" | sha256sum | cut -c1-40)"
+
+# The encrypted environment, sealed offline to the env public key that the
+# KMS's roots give this app (what `cvm app encrypt-env` would fetch).
+"$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$app_id" --json >"$tmp/derive0.json"
+envpub="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["env_crypt_public_key"])' "$tmp/derive0.json")"
+mkdir -p "$tmp/app"
+printf 'API_KEY=s3cret-value\nNOT_ALLOWED=dropped\n' >"$tmp/app.env.plain"
+"$bin/cvm" app encrypt-env --pubkey "$envpub" --out "$tmp/app/encrypted-env" "$tmp/app.env.plain" >/dev/null
+
+# 1. Keys at boot, with failover from a dead KMS.
+check
+app_agent app "$compose" "127.0.0.1:$dead,https://127.0.0.1:$port" || fail "the KMS-backed agent did not start: $(cat "$tmp/app/agent.log")"
+grep -q "kms_failed.*127.0.0.1:$dead.*next=yes" "$tmp/app/agent.log" || fail "failover: the dead KMS was not logged as skipped"
+grep -q "kms_keys.*url=https://127.0.0.1:$port" "$tmp/app/agent.log" || fail "failover: the keys did not come from the second KMS"
+inst="$(kms_runtime_hex app instance-id)"
+"$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$app_id" --instance-id "$inst" --json >"$tmp/derive.json"
+want_disk="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["disk_crypt_key"])' "$tmp/derive.json")"
+want_sig="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_signature"])' "$tmp/derive.json")"
+[ "$(cat "$tmp/app/disk.key")" = "$want_disk" ] || fail "disk key file: not the derived disk key"
+[ "$(stat -c %a "$tmp/app/disk.key")" = 600 ] || fail "disk key file: mode $(stat -c %a "$tmp/app/disk.key"), want 600"
+got_sig="$(curl -s --unix-socket "$tmp/app/dstack.sock" -X POST -d '{"path":"x"}' http://d/GetKey |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["signature_chain"][1])')"
+[ "$got_sig" = "$want_sig" ] || fail "GetKey's signature chain does not end in the KMS's k256 signature ($got_sig != $want_sig)"
+
+# 2. RTMR3's events.
+check
+names="$(python3 -c '
+import json, sys
+print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$tmp/app/runtime.log")"
+want_names="system-preparing app-id compose-hash instance-id boot-mr-done cvmkit.agent-key key-provider system-ready"
+[ "$names" = "$want_names" ] || fail "runtime events: '$names', want '$want_names'"
+kp="$(kms_runtime_hex app key-provider | xxd -r -p)"
+[ "$kp" = "{\"name\":\"kms\",\"id\":\"$spki\"}" ] || fail "key-provider event: $kp"
+[ "$(kms_runtime_hex app app-id)" = "$app_id" ] || fail "app-id event is not the compose hash's"
+
+# 3. The environment.
+check
+[ -f "$tmp/app/app.env" ] || fail "no decrypted environment"
+grep -q "API_KEY" "$tmp/app/app.env" && grep -q "s3cret-value" "$tmp/app/app.env" || fail "the environment lacks API_KEY: $(cat "$tmp/app/app.env" 2>/dev/null)"
+grep -q "NOT_ALLOWED" "$tmp/app/app.env" && fail "allowed_envs: NOT_ALLOWED was kept" || true
+[ "$(stat -c %a "$tmp/app/app.env")" = 600 ] || fail "env file: mode is not 600"
+grep -q "s3cret-value\|$want_disk" "$tmp/app/agent.log" "$tmp/kms1/kmsd.log" && fail "a secret reached a log" || true
+
+# 4. A restart within the boot: the same keys, nothing recorded again.
+check
+lines="$(wc -l <"$tmp/app/runtime.log")"
+stop_agents
+rm -f "$tmp/app/disk.key"
+app_agent app "$compose" "https://127.0.0.1:$port" || fail "restart: the agent did not start: $(tail -3 "$tmp/app/agent.log")"
+[ "$(wc -l <"$tmp/app/runtime.log")" = "$lines" ] || fail "restart: the runtime log grew"
+[ "$(cat "$tmp/app/disk.key" 2>/dev/null)" = "$want_disk" ] || fail "restart: another disk key"
+grep -q "kms_keys.*recorded=earlier" "$tmp/app/agent.log" || fail "restart: the recorded key provider was not checked"
+stop_agents
+
+# 5. Fail closed.
+check
+other="$(openssl ecparam -name prime256v1 -genkey -noout | openssl pkey -pubout -outform DER | od -An -v -tx1 | tr -d ' \n')"
+pinned='{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}","kms_enabled":true,"key_provider_id":"'"$other"'"}'
+asked="$(grep -c "GetAppKey" "$tmp/kms1/kmsd.log" || true)"
+app_agent pin "$pinned" "127.0.0.1:$port" fail || fail "a KMS with another root CA than the pinned one was accepted"
+[ "$(grep -c "GetAppKey" "$tmp/kms1/kmsd.log" || true)" = "$asked" ] || fail "pin: the KMS of another root CA was asked for the keys"
+grep -q "not the one app-compose pins (key_provider_id): refused, nothing asked" "$tmp/pin/agent.log" || fail "pin: no clear reason: $(tail -2 "$tmp/pin/agent.log")"
+[ -e "$tmp/pin/disk.key" ] && fail "pin: a disk key was written" || true
+check
+app_agent refused "$compose" "127.0.0.1:$(cat "$tmp/nopolicy/port")" fail || fail "a KMS without a policy gave keys"
+grep -q "refused GetAppKey (HTTP 403)" "$tmp/refused/agent.log" || fail "refused: no clear reason: $(tail -2 "$tmp/refused/agent.log")"
+check
+app_agent nokms "$compose" "127.0.0.1:$dead" fail || fail "the agent started with no KMS reachable"
+grep -q "no KMS of the 1 listed gave the app keys" "$tmp/nokms/agent.log" || fail "no KMS: no clear reason: $(tail -2 "$tmp/nokms/agent.log")"
+
+echo "kms_agent: $checks checks, $failures failures"
+[ "$failures" = 0 ]
