@@ -610,6 +610,7 @@ void agent_close(struct agent *a)
 	a->vm_config = NULL;
 	free(a->sys_config_text);
 	a->sys_config_text = NULL;
+	agent_kms_close(a);
 	cvm_appkeys_free(a->keys);
 	a->keys = NULL;
 	cvm_p256_keypair_free(a->identity);

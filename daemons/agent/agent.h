@@ -264,6 +264,9 @@ struct agent {
 	size_t kms_url_count, kms_used, kms_pin_len;
 	char kms_urls[AGENT_KMS_URLS_MAX][AGENT_KMS_URL_MAX];
 	uint8_t kms_pin[512];
+	struct cvm_ratls_verifier *kms_verifier; /* of the KMSs' certificates */
+	SSL_CTX *kms_ctx;                        /* presents the identity key's certificate */
+	int64_t kms_ctx_until;                   /* renew kms_ctx from then */
 };
 
 /* agent_config_defaults fills the built-in defaults (dstack's paths). */
@@ -322,6 +325,17 @@ CVM_MUST_CHECK int agent_kms_settle(struct agent *a, char *err, size_t err_len);
  * measured the boot (else checks the recorded key-provider), and writes
  * the disk key and the decrypted environment where [kms] says. */
 CVM_MUST_CHECK int agent_kms_open(struct agent *a, char *err, size_t err_len);
+/* agent_kms_sign has a KMS of the list (the one that gave the keys first)
+ * sign a certificate for `kp` with `p` (KMS.SignCert, a V2 CSR carrying
+ * the key's attestation), from a KMS of the same root; *chain is the
+ * answer's certificate_chain (leaf, App CA, root CA). TDX only. Blocks for
+ * at most [kms] timeout per KMS. Returns 0 or a negative CVM_E_* with
+ * `err`. */
+struct cvm_csr_params;
+CVM_MUST_CHECK int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair *kp,
+                                  const struct cvm_csr_params *p, json_t **chain, char *err, size_t err_len);
+/* agent_kms_close frees the KMS client's context and verifier. */
+void agent_kms_close(struct agent *a);
 
 /* identity.c */
 /* agent_identity_open loads the agent's P-256 identity key from

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <cvmkit/crypto.h>
+#include <cvmkit/csr.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/keccak.h>
 #include <cvmkit/ratls.h>
@@ -813,6 +814,67 @@ static int append_pem_certs(json_t *arr, const char *pem)
 	return CVM_OK;
 }
 
+/* key_reply answers {"key": PEM of kp, "certificate_chain": chain}; it
+ * takes `chain`. */
+static int key_reply(struct cvm_rpc_call *c, const struct cvm_p256_keypair *kp, json_t *chain, json_t **out)
+{
+	struct cvm_secret *key_pem = NULL;
+	json_t *o = NULL;
+	int r = cvm_p256_keypair_pkcs8_pem(kp, &key_pem);
+
+	if (r != CVM_OK) {
+		json_decref(chain);
+		return fail_r(c, r, "cannot export the key");
+	}
+	o = json_object();
+	r = o != NULL ? cvm_json_set(o, "key", json_stringn((const char *)key_pem->p, key_pem->len))
+	              : CVM_E_NOMEM;
+	if (r == CVM_OK)
+		r = cvm_json_set(o, "certificate_chain", chain);
+	else
+		json_decref(chain);
+	cvm_secret_free(key_pem);
+	if (r != CVM_OK) {
+		json_decref(o);
+		return fail_r(c, r, "");
+	}
+	*out = o;
+	return CVM_OK;
+}
+
+/* issue_tls_kms answers GetTlsKey and Tappd.DeriveKey with KMS-issued app
+ * keys: a KMS of the app's root signs a CSR for `kp` that carries the
+ * key's attestation (KMS.SignCert); the chain is the KMS's (leaf, App CA,
+ * root CA). The KMS computes the app info itself from the attestation. */
+static int issue_tls_kms(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p256_keypair *kp,
+                         const struct tls_args *t, json_t **out)
+{
+	struct cvm_csr_params p;
+	json_t *chain = NULL;
+	char why[640] = "";
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.subject =
+	    t->subject[0] != '\0' ? t->subject : (a->app_name[0] != '\0' ? a->app_name : "cvmkit-app");
+	p.alt_names = t->alt_names;
+	p.alt_name_count = t->alt_count;
+	p.usage_server_auth = t->server_auth;
+	p.usage_client_auth = t->client_auth;
+	p.ext_quote = t->ra_tls;
+	p.ext_app_info = t->app_info != NULL;
+	p.has_not_before = t->nb_set;
+	p.not_before = t->not_before;
+	p.has_not_after = t->na_set;
+	p.not_after = t->not_after;
+	r = agent_kms_sign(a, kp, &p, &chain, why, sizeof(why));
+	if (r == CVM_E_UNSUPPORTED || r == CVM_E_INVAL)
+		return cvm_rpc_fail(c, 400, r, "%s", why);
+	if (r != CVM_OK)
+		return cvm_rpc_fail(c, 502, r, "%s", why);
+	return key_reply(c, kp, chain, out);
+}
+
 /* issue_tls answers GetTlsKey and Tappd.DeriveKey for the key pair `kp`:
  * a certificate from the app CA (key-provider key and ca_cert of the app
  * keys), with the RA-TLS extensions when asked. */
@@ -832,9 +894,7 @@ static int issue_tls(struct agent *a, struct cvm_rpc_call *c, const struct cvm_p
 	int r;
 
 	if (a->keys->key_provider == CVM_KEY_PROVIDER_KMS) {
-		r = cvm_rpc_fail(
-		    c, 400, CVM_E_UNSUPPORTED,
-		    "GetTlsKey with KMS-issued keys needs KMS.SignCert, which cvm-agentd does not do yet");
+		r = issue_tls_kms(a, c, kp, t, out);
 		goto out;
 	}
 	if (a->keys->key_provider_key == NULL || a->keys->ca_cert == NULL || a->keys->ca_cert[0] == '\0') {

@@ -36,16 +36,19 @@
 #include <openssl/x509.h>
 
 #include <cvmkit/crypto.h>
+#include <cvmkit/csr.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/envcrypt.h>
 #include <cvmkit/file.h>
 #include <cvmkit/kdf.h>
+#include <cvmkit/ratls.h>
 #include <cvmkit/secret.h>
 #include <cvmkit/tls.h>
 
 #include "agent.h"
 #include "attest.h"
 #include "daemon.h"
+#include "rpc.h"
 
 #define KMS_REPLY_MAX ((size_t)256 * 1024)
 #define KMS_ENV_FILE_MAX ((size_t)1024 * 1024)
@@ -204,14 +207,14 @@ static int hex_secret(json_t *o, const char *name, bool optional, struct cvm_sec
 
 /* read_answer checks a GetAppKey answer against the server's certificate
  * (issued by the CA the answer names) and the pin, and builds the keys. */
-static int read_answer(struct agent *a, SSL *ssl, const char *url, const char *body, size_t len,
+static int read_answer(struct agent *a, X509 *leaf, const char *url, const char *body, size_t len,
                        struct kms_answer *ans, char *err, size_t err_len)
 {
 	struct cvm_appkeys *k = NULL;
 	json_t *o = NULL, *v;
 	json_error_t jerr;
 	BIO *bio = NULL;
-	X509 *ca = NULL, *leaf = NULL;
+	X509 *ca = NULL;
 	EVP_PKEY *ca_pub = NULL;
 	const char *what = "";
 	int r = CVM_E_FORMAT;
@@ -264,7 +267,6 @@ static int read_answer(struct agent *a, SSL *ssl, const char *url, const char *b
 		goto bad;
 	}
 	/* the KMS we talked to holds that CA: its certificate was issued by it */
-	leaf = SSL_get1_peer_certificate(ssl);
 	ca_pub = X509_get_pubkey(ca);
 	if (leaf == NULL || ca_pub == NULL || X509_verify(leaf, ca_pub) != 1) {
 		(void)snprintf(err, err_len,
@@ -298,7 +300,6 @@ bad:
 	(void)snprintf(err, err_len, "%s's GetAppKey answer has no valid %s", url, what);
 out:
 	EVP_PKEY_free(ca_pub);
-	X509_free(leaf);
 	X509_free(ca);
 	BIO_free(bio);
 	cvm_appkeys_free(k);
@@ -328,6 +329,19 @@ static bool issued_by_pin(const struct agent *a, SSL *ssl)
 	return ok;
 }
 
+/* issued_by_root is true when `leaf` was issued by the root CA whose SPKI
+ * the app keys name (the KMS that gave them). */
+static bool issued_by_root(const struct agent *a, X509 *leaf)
+{
+	const unsigned char *p = a->keys->key_provider_id;
+	EVP_PKEY *root = p != NULL ? d2i_PUBKEY(NULL, &p, (long)a->keys->key_provider_id_len) : NULL;
+	bool ok = root != NULL && leaf != NULL && X509_verify(leaf, root) == 1;
+
+	EVP_PKEY_free(root);
+	ERR_clear_error();
+	return ok;
+}
+
 static bool is_address(const char *host)
 {
 	uint8_t buf[16];
@@ -335,31 +349,34 @@ static bool is_address(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-/* ask_one runs GetAppKey against one KMS. Whatever goes wrong (no answer,
- * a refusal, a KMS that fails the checks), the caller tries the next of
- * the list: a list may hold a KMS that refuses this app while the next
- * one, of the same roots, would not. */
-static int ask_one(struct agent *a, SSL_CTX *ctx, const char *url, const char *req, struct kms_answer *ans,
-                   char *err, size_t err_len)
+/* kms_call runs `method` with `body` against the KMS `url` over the
+ * client context: the KMS's certificate verified in the handshake, on a
+ * simulated TEE only when allowed, issued by the pinned root CA when
+ * app-compose pins one (else nothing is sent); a 200 answer's body goes to
+ * *reply (wiped and freed by the caller) and the KMS's certificate to
+ * *leaf. */
+static int kms_call(struct agent *a, const char *url, const char *method, const char *body, uint8_t **reply,
+                    size_t *reply_len, X509 **leaf, char *err, size_t err_len)
 {
 	const struct cvm_ratls_verdict *vd;
 	struct cvm_tls_target t;
-	char path[CVM_TLS_PREFIX_MAX + 32];
-	uint8_t *reply = NULL;
-	size_t reply_len = 0;
+	char path[CVM_TLS_PREFIX_MAX + 64];
 	SSL *ssl = NULL;
 	int fd, r, status = 0;
 
+	*reply = NULL;
+	*reply_len = 0;
+	*leaf = NULL;
 	if (cvm_tls_target_parse(url, &t) != CVM_OK) {
 		(void)snprintf(err, err_len, "'%s' is not a KMS URL", url);
 		return CVM_E_INVAL;
 	}
-	(void)snprintf(path, sizeof(path), "%s/prpc/KMS.GetAppKey?json", t.prefix);
+	(void)snprintf(path, sizeof(path), "%s/prpc/KMS.%s?json", t.prefix, method);
 	fd = cvm_tls_dial(&t, (unsigned)a->cfg.kms_timeout, err, err_len);
 	if (fd < 0)
 		return CVM_E_UPSTREAM;
 	r = CVM_E_UPSTREAM;
-	ssl = SSL_new(ctx);
+	ssl = SSL_new(a->kms_ctx);
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
 		goto out;
 	/* SNI for a name (a gateway in front of the KMS routes by it), none for
@@ -391,27 +408,31 @@ static int ask_one(struct agent *a, SSL_CTX *ctx, const char *url, const char *r
 		r = CVM_E_MISMATCH;
 		goto out;
 	}
-	if (!cvm_tls_post_json(ssl, t.host, path, req)) {
-		(void)snprintf(err, err_len, "cannot send GetAppKey to %s", url);
+	if (!cvm_tls_post_json(ssl, t.host, path, body)) {
+		(void)snprintf(err, err_len, "cannot send %s to %s", method, url);
 		goto out;
 	}
-	r = cvm_tls_read_reply(ssl, KMS_REPLY_MAX, &status, &reply, &reply_len);
+	r = cvm_tls_read_reply(ssl, KMS_REPLY_MAX, &status, reply, reply_len);
 	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "no answer to GetAppKey from %s: %s", url, cvm_strerror(r));
+		(void)snprintf(err, err_len, "no answer to %s from %s: %s", method, url, cvm_strerror(r));
 		r = CVM_E_UPSTREAM;
 		goto out;
 	}
 	if (status != 200) {
 		/* the KMS's reason, never secret, cut short */
-		(void)snprintf(err, err_len, "%s refused GetAppKey (HTTP %d): %.300s", url, status,
-		               (const char *)reply);
+		(void)snprintf(err, err_len, "%s refused %s (HTTP %d): %.300s", url, method, status,
+		               (const char *)*reply);
 		r = status >= 400 && status < 500 ? CVM_E_POLICY : CVM_E_UPSTREAM;
 		goto out;
 	}
-	r = read_answer(a, ssl, url, (const char *)reply, reply_len, ans, err, err_len);
+	*leaf = SSL_get1_peer_certificate(ssl);
+	r = *leaf != NULL ? CVM_OK : CVM_E_UPSTREAM;
 out:
-	if (reply != NULL)
-		cvm_freezero(reply, reply_len);
+	if (r != CVM_OK && *reply != NULL) {
+		cvm_freezero(*reply, *reply_len);
+		*reply = NULL;
+		*reply_len = 0;
+	}
 	if (ssl != NULL) {
 		(void)SSL_shutdown(ssl);
 		SSL_free(ssl);
@@ -421,58 +442,94 @@ out:
 	return r;
 }
 
-/* identity_cert makes the RA-TLS client certificate of the agent's
- * identity key, with the TEE's evidence of now (RTMR3 holds the key). */
-static int identity_cert(struct agent *a, char **pem, char *err, size_t err_len)
+/* KMS_CERT_LIFETIME_S: the identity certificate the agent presents to a
+ * KMS; the context is renewed a tenth before it ends. */
+#define KMS_CERT_LIFETIME_S 3600
+
+/* client_ctx makes or renews the client context: the verifier of KMSs
+ * ([kms]'s collateral, roots and policy) and the RA-TLS certificate of the
+ * identity key with the TEE's evidence of now (RTMR3 holds the key). */
+static int client_ctx(struct agent *a, char *err, size_t err_len)
 {
+	struct cvm_daemon_verifier_conf vc;
 	struct cvm_cert_template tpl;
+	SSL_CTX *ctx = NULL;
+	char *pem = NULL;
 	size_t pem_len = 0;
 	int64_t now = (int64_t)time(NULL);
+	int r = CVM_OK;
 
+	if (a->kms_ctx != NULL && now < a->kms_ctx_until)
+		return CVM_OK;
+	if (a->kms_verifier == NULL) {
+		memset(&vc, 0, sizeof(vc));
+		vc.section = "[kms]";
+		vc.policy = a->cfg.kms_policy;
+		vc.collateral = a->cfg.kms_collateral;
+		vc.intel_root = a->cfg.kms_intel_root;
+		vc.amd_root = a->cfg.kms_amd_root;
+		vc.cache_entries = 8;
+		r = cvm_daemon_verifier_new(&vc, &a->kms_verifier, err, err_len);
+		if (r != CVM_OK)
+			return r;
+	}
 	cvm_cert_template_init(&tpl);
 	tpl.common_name = "cvm-agentd";
 	tpl.organization = "cvmkit";
 	tpl.not_before = now - 300;
-	tpl.not_after = now + 3600;
+	tpl.not_after = now + KMS_CERT_LIFETIME_S;
 	tpl.usage_client_auth = true;
-	return agent_ratls_cert(a, &tpl, a->identity, true, NULL, 0, NULL, NULL, pem, &pem_len, err, err_len);
+	r = agent_ratls_cert(a, &tpl, a->identity, true, NULL, 0, NULL, NULL, &pem, &pem_len, err, err_len);
+	if (r == CVM_OK && (r = cvm_tls_client_ctx_new(a->kms_verifier, pem, a->identity, &ctx)) != CVM_OK)
+		(void)snprintf(err, err_len, "cannot make the TLS context for the KMS: %s", cvm_strerror(r));
+	free(pem);
+	if (r != CVM_OK)
+		return r;
+	SSL_CTX_free(a->kms_ctx);
+	a->kms_ctx = ctx;
+	a->kms_ctx_until = now + KMS_CERT_LIFETIME_S * 9 / 10;
+	return CVM_OK;
+}
+
+void agent_kms_close(struct agent *a)
+{
+	SSL_CTX_free(a->kms_ctx);
+	a->kms_ctx = NULL;
+	cvm_ratls_verifier_free(a->kms_verifier);
+	a->kms_verifier = NULL;
 }
 
 /* fetch asks the KMS list in order; the first that answers with keys that
  * pass the checks gives them. */
 static int fetch(struct agent *a, struct kms_answer *ans, char *err, size_t err_len)
 {
-	struct cvm_daemon_verifier_conf vc;
-	struct cvm_ratls_verifier *v = NULL;
-	SSL_CTX *ctx = NULL;
 	json_t *req = NULL;
-	char *pem = NULL, *body = NULL, why[512] = "", k[CVM_KV_MAX];
+	char *body = NULL, why[512] = "", k[CVM_KV_MAX];
 	int r;
 
-	memset(&vc, 0, sizeof(vc));
-	vc.section = "[kms]";
-	vc.policy = a->cfg.kms_policy;
-	vc.collateral = a->cfg.kms_collateral;
-	vc.intel_root = a->cfg.kms_intel_root;
-	vc.amd_root = a->cfg.kms_amd_root;
-	vc.cache_entries = 8;
-	r = cvm_daemon_verifier_new(&vc, &v, err, err_len);
-	if (r == CVM_OK)
-		r = identity_cert(a, &pem, err, err_len);
-	if (r == CVM_OK && (r = cvm_tls_client_ctx_new(v, pem, a->identity, &ctx)) != CVM_OK)
-		(void)snprintf(err, err_len, "cannot make the TLS context for the KMS: %s", cvm_strerror(r));
+	r = client_ctx(a, err, err_len);
 	if (r != CVM_OK)
-		goto out;
+		return r;
 	req = json_pack("{s:i, s:s}", "api_version", 1, "vm_config", a->vm_config);
 	body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
-	if (body == NULL) {
-		r = CVM_E_NOMEM;
-		goto out;
-	}
+	json_decref(req);
+	if (body == NULL)
+		return CVM_E_NOMEM;
 	r = CVM_E_UPSTREAM;
 	for (size_t i = 0; i < a->kms_url_count; i++) {
+		uint8_t *reply = NULL;
+		size_t reply_len = 0;
+		X509 *leaf = NULL;
+
 		memset(ans, 0, sizeof(*ans));
-		r = ask_one(a, ctx, a->kms_urls[i], body, ans, why, sizeof(why));
+		r = kms_call(a, a->kms_urls[i], "GetAppKey", body, &reply, &reply_len, &leaf, why,
+		             sizeof(why));
+		if (r == CVM_OK)
+			r = read_answer(a, leaf, a->kms_urls[i], (const char *)reply, reply_len, ans, why,
+			                sizeof(why));
+		if (reply != NULL)
+			cvm_freezero(reply, reply_len);
+		X509_free(leaf);
 		if (r == CVM_OK) {
 			a->kms_used = i;
 			break;
@@ -483,12 +540,159 @@ static int fetch(struct agent *a, struct kms_answer *ans, char *err, size_t err_
 	if (r != CVM_OK)
 		(void)snprintf(err, err_len, "no KMS of the %zu listed gave the app keys; the last: %s",
 		               a->kms_url_count, why);
-out:
 	free(body);
-	json_decref(req);
-	free(pem);
-	SSL_CTX_free(ctx);
-	cvm_ratls_verifier_free(v);
+	return r;
+}
+
+/* ---- SignCert -------------------------------------------------------------- */
+
+/* attest_key makes the VersionedAttestation of `kp` (report data: dstack's
+ * RA-TLS binding of its SPKI) under the runtime log's shared lock. */
+static int attest_key(struct agent *a, const struct cvm_p256_keypair *kp, uint8_t **va, size_t *va_len)
+{
+	struct cvm_tee_evidence ev;
+	uint8_t rd[64];
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	r = cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, kp, NULL, rd);
+	if (r != CVM_OK)
+		return r;
+	r = agent_rtlog_lock(&a->rt, LOCK_SH);
+	if (r != CVM_OK)
+		return r;
+	r = cvm_tee_quote(a->tee, rd, &ev);
+	if (r == CVM_OK)
+		r = agent_va_encode(a, ev.platform, ev.data, ev.data_len, rd, 0, va, va_len);
+	agent_rtlog_unlock(&a->rt);
+	cvm_tee_evidence_cleanup(&ev);
+	return r;
+}
+
+/* sign_body makes SignCert's request for `kp`: a V2 CSR with `p` and the
+ * key's attestation, signed by the key. */
+static int sign_body(struct agent *a, const struct cvm_p256_keypair *kp, const struct cvm_csr_params *p,
+                     char **out, char *err, size_t err_len)
+{
+	uint8_t *va = NULL, *csr = NULL, *sig = NULL;
+	size_t va_len = 0, csr_len = 0, sig_len = 0;
+	json_t *o = NULL;
+	int r;
+
+	*out = NULL;
+	r = attest_key(a, kp, &va, &va_len);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot attest the certificate's key: %s", cvm_strerror(r));
+		return r;
+	}
+	r = cvm_csr_make_signed(p, kp, va, va_len, &csr, &csr_len, &sig, &sig_len);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot make the certificate request: %s", cvm_strerror(r));
+		goto out;
+	}
+	o = json_pack("{s:i, s:o, s:o}", "api_version", 2, "csr", cvm_json_hex(csr, csr_len), "signature",
+	              cvm_json_hex(sig, sig_len));
+	*out = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	r = *out != NULL ? CVM_OK : CVM_E_NOMEM;
+out:
+	json_decref(o);
+	free(va);
+	free(csr);
+	free(sig);
+	return r;
+}
+
+/* chain_of reads SignCert's answer: {"certificate_chain": [PEM, ...]},
+ * one to eight certificates, the first for `kp`. */
+static int chain_of(const struct cvm_p256_keypair *kp, const char *url, const uint8_t *reply, size_t len,
+                    json_t **out, char *err, size_t err_len)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)reply, len, JSON_REJECT_DUPLICATES, &jerr), *arr, *v;
+	uint8_t *want = NULL, *got = NULL;
+	size_t want_len = 0, got_len = 0, i;
+	BIO *bio = NULL;
+	X509 *leaf = NULL;
+	int r = CVM_E_FORMAT;
+
+	*out = NULL;
+	arr = json_object_get(o, "certificate_chain");
+	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 8)
+		goto bad;
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) > KMS_REPLY_MAX)
+			goto bad;
+	}
+	/* the first certificate is for our key */
+	v = json_array_get(arr, 0);
+	bio = BIO_new_mem_buf(json_string_value(v), (int)json_string_length(v));
+	leaf = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	if (leaf == NULL || spki_of(leaf, &got, &got_len) != CVM_OK ||
+	    cvm_p256_keypair_spki(kp, &want, &want_len) != CVM_OK || got_len != want_len ||
+	    memcmp(got, want, got_len) != 0)
+		goto bad;
+	*out = json_incref(arr);
+	r = CVM_OK;
+	goto out;
+bad:
+	(void)snprintf(err, err_len, "%s's SignCert answer is not a certificate chain for the key asked",
+	               url);
+out:
+	X509_free(leaf);
+	BIO_free(bio);
+	free(want);
+	free(got);
+	json_decref(o);
+	ERR_clear_error();
+	return r;
+}
+
+int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair *kp, const struct cvm_csr_params *p,
+                   json_t **chain, char *err, size_t err_len)
+{
+	char *body = NULL, why[512] = "", k[CVM_KV_MAX];
+	int r;
+
+	*chain = NULL;
+	if (a->tee_info.platform != CVM_TEE_PLATFORM_TDX) {
+		(void)snprintf(err, err_len, "KMS-signed certificates are implemented for TDX only");
+		return CVM_E_UNSUPPORTED;
+	}
+	r = client_ctx(a, err, err_len);
+	if (r == CVM_OK)
+		r = sign_body(a, kp, p, &body, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	/* the KMS that gave the keys first, then the others */
+	r = CVM_E_UPSTREAM;
+	for (size_t j = 0; j < a->kms_url_count; j++) {
+		size_t i = (a->kms_used + j) % a->kms_url_count;
+		uint8_t *reply = NULL;
+		size_t reply_len = 0;
+		X509 *leaf = NULL;
+
+		r = kms_call(a, a->kms_urls[i], "SignCert", body, &reply, &reply_len, &leaf, why,
+		             sizeof(why));
+		/* the same root as the keys: the KMS's certificate is issued by it */
+		if (r == CVM_OK && !issued_by_root(a, leaf)) {
+			(void)snprintf(why, sizeof(why), "%s is not a KMS of the root that gave the keys",
+			               a->kms_urls[i]);
+			r = CVM_E_MISMATCH;
+		}
+		if (r == CVM_OK)
+			r = chain_of(kp, a->kms_urls[i], reply, reply_len, chain, why, sizeof(why));
+		if (reply != NULL)
+			cvm_freezero(reply, reply_len);
+		X509_free(leaf);
+		if (r == CVM_OK)
+			break;
+		cvm_daemon_log(CVM_LOG_WARN, "kms_failed", "url=%s method=SignCert error=%s", a->kms_urls[i],
+		               cvm_kv(why, k));
+	}
+	if (r != CVM_OK)
+		(void)snprintf(err, err_len, "no KMS signed the certificate; the last: %s", why);
+	free(body);
 	return r;
 }
 

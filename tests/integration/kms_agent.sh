@@ -7,6 +7,8 @@
 #    next of its list; the keys equal `cvm kms derive` for the app id and
 #    instance id its runtime log names (disk key file, GetKey's k256
 #    signature);
+#  - GetTlsKey goes through KMS.SignCert: leaf, App CA, root CA, verifying
+#    up to the KMS's root CA, the App CA the one derived for the app;
 #  - RTMR3's runtime events come in dstack's order with the agent's
 #    identity before GetAppKey: system-preparing, app-id, compose-hash,
 #    instance-id, boot-mr-done, cvmkit.agent-key, key-provider
@@ -113,6 +115,32 @@ want_sig="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k25
 got_sig="$(curl -s --unix-socket "$tmp/app/dstack.sock" -X POST -d '{"path":"x"}' http://d/GetKey |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["signature_chain"][1])')"
 [ "$got_sig" = "$want_sig" ] || fail "GetKey's signature chain does not end in the KMS's k256 signature ($got_sig != $want_sig)"
+
+# 1b. GetTlsKey through KMS.SignCert: the chain is leaf, App CA, root CA;
+# it verifies up to this KMS's root CA, the App CA's key is the one the
+# roots derive for this app, and the leaf is for the key returned.
+check
+curl -s --unix-socket "$tmp/app/dstack.sock" -X POST \
+	-d '{"subject":"app.example","alt_names":["app.example"],"usage_server_auth":true,"usage_ra_tls":true}' \
+	http://d/GetTlsKey >"$tmp/tls.json"
+python3 - "$tmp/tls.json" "$tmp" <<'PY' || fail "GetTlsKey with KMS keys: $(head -c 300 "$tmp/tls.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+chain = o["certificate_chain"]
+assert len(chain) == 3, len(chain)
+open(sys.argv[2] + "/leaf.pem", "w").write(chain[0])
+open(sys.argv[2] + "/appca.pem", "w").write(chain[1])
+open(sys.argv[2] + "/tlskey.pem", "w").write(o["key"])
+PY
+openssl verify -CAfile "$roots/root-ca.crt" -untrusted "$tmp/appca.pem" "$tmp/leaf.pem" >/dev/null 2>&1 ||
+	fail "GetTlsKey: the chain does not verify to the KMS root: $(openssl verify -CAfile "$roots/root-ca.crt" -untrusted "$tmp/appca.pem" "$tmp/leaf.pem" 2>&1 | tail -2)"
+want_ca="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["app_ca_public_key"])' "$tmp/derive.json")"
+got_ca="$(openssl x509 -in "$tmp/appca.pem" -pubkey -noout | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n')"
+# the SPKI's point, compressed (SEC1), as derive prints it
+got_ca="$(python3 -c 'import sys; d=bytes.fromhex(sys.argv[1])[-65:]; print(("02" if d[64] % 2 == 0 else "03") + d[1:33].hex())' "$got_ca")"
+[ "$got_ca" = "$want_ca" ] || fail "GetTlsKey: the App CA ($got_ca) is not the one derived for this app ($want_ca)"
+[ "$(openssl x509 -in "$tmp/leaf.pem" -pubkey -noout)" = "$(openssl pkey -in "$tmp/tlskey.pem" -pubout)" ] || fail "GetTlsKey: the leaf is not for the returned key"
+openssl x509 -in "$tmp/leaf.pem" -noout -subject | grep -q "app.example" || fail "GetTlsKey: the subject was not kept"
 
 # 2. RTMR3's events.
 check
