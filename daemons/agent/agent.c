@@ -222,6 +222,50 @@ out:
 	return r;
 }
 
+/* open_instance_info reads dstack's .instance_info, when given (or in the
+ * simulator folder as instance_info.json): {"app_id": "<40 hex>"} is the
+ * app id the host names (a KMS deployment's DstackApp contract address).
+ * Other members (the guest's own copy keeps its instance id there) are
+ * ignored; a malformed app_id is an error, never a silent fallback. */
+static int open_instance_info(struct agent *a, char *err, size_t err_len)
+{
+	json_t *o = NULL, *v;
+	json_error_t jerr;
+	char *text = NULL;
+	size_t len = 0;
+	const char *h;
+	int r;
+
+	if (a->cfg.instance_info[0] == '\0' && a->cfg.simulator[0] != '\0') {
+		char p[AGENT_PATH_MAX];
+
+		if (path_join(p, sizeof(p), a->cfg.simulator, "instance_info.json") == CVM_OK &&
+		    file_exists(p))
+			memcpy(a->cfg.instance_info, p, sizeof(p));
+	}
+	if (a->cfg.instance_info[0] == '\0')
+		return CVM_OK;
+	r = read_text(a->cfg.instance_info, 64 * 1024, &text, &len, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	v = json_object_get(o, "app_id");
+	h = json_string_value(v);
+	if (h != NULL && (h[0] == '0' && (h[1] == 'x' || h[1] == 'X')))
+		h += 2;
+	if (!json_is_object(o) || (v != NULL && (h == NULL || strlen(h) != 40 ||
+	                                         cvm_hex_decode_exact(h, 40, a->app_id, 20) != CVM_OK))) {
+		(void)snprintf(err, err_len, "%s: not an object whose app_id is 20 bytes of hex",
+		               a->cfg.instance_info);
+		r = CVM_E_FORMAT;
+	} else {
+		a->has_app_id = v != NULL;
+	}
+	json_decref(o);
+	free(text);
+	return r;
+}
+
 /* read_dmi reads a one-line /sys/class/dmi/id file as printable text. */
 static void read_dmi(const char *name, char *out, size_t cap)
 {
@@ -366,7 +410,10 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 	int r;
 
 	cvm_sha256(a->app_compose, a->app_compose_len, compose_hash);
-	cvm_kdf_app_id_from_compose_hash(compose_hash, app_id);
+	if (a->has_app_id)
+		memcpy(app_id, a->app_id, sizeof(app_id));
+	else
+		cvm_kdf_app_id_from_compose_hash(compose_hash, app_id);
 	r = cvm_random_bytes(seed, sizeof(seed));
 	if (r != CVM_OK)
 		return r;
@@ -548,6 +595,8 @@ int agent_open(struct agent *a, char *err, size_t err_len)
 	if (r != CVM_OK)
 		return r;
 	r = open_sys_config(a, err, err_len);
+	if (r == CVM_OK)
+		r = open_instance_info(a, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	/* the keys: from a KMS once the agent's identity is recorded

@@ -117,6 +117,7 @@ struct agent_config {
 	char key_state[AGENT_PATH_MAX]; /* cvmkit local key provider folder (when no appkeys) */
 	char app_compose[AGENT_PATH_MAX];
 	char sys_config[AGENT_PATH_MAX];
+	char instance_info[AGENT_PATH_MAX]; /* dstack's .instance_info: {"app_id": hex} from the host */
 	char runtime_log[AGENT_PATH_MAX];
 	char ccel[AGENT_PATH_MAX];
 	char ima_log[AGENT_PATH_MAX];  /* "none": off; "": the kernel's list when present */
@@ -220,6 +221,8 @@ struct agent {
 	size_t app_compose_len;
 	char *app_name;
 	bool no_instance_id;
+	bool has_app_id; /* the host named the app id (.instance_info): app_id below */
+	uint8_t app_id[20];
 	bool public_tcbinfo;   /* app-compose's public_tcbinfo: the TLS listener's Info shows the documents */
 	bool has_tpm;          /* GetEvidence adds a TPM quote */
 	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */

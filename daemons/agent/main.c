@@ -51,6 +51,9 @@ static void usage(FILE *f)
 	       "  --key-state DIR         cvmkit local key provider folder (when no appkeys)\n"
 	       "  --app-compose FILE      app-compose.json\n"
 	       "  --sys-config FILE       .sys-config.json\n"
+	       "  --instance-info FILE    dstack's .instance_info: {\"app_id\": HEX} names the app id\n"
+	       "                          (a KMS deployment's DstackApp contract; default: the compose\n"
+	       "                          hash's first 20 bytes)\n"
 	       "  --runtime-log FILE      runtime event log (JSON lines)\n"
 	       "  --tpm TCTI              add a TPM quote to GetEvidence, e.g. device:/dev/tpmrm0 or\n"
 	       "                          swtpm:host=127.0.0.1,port=2321\n"
@@ -83,6 +86,7 @@ enum {
 	OPT_APPKEYS,
 	OPT_KEY_STATE,
 	OPT_APP_COMPOSE,
+	OPT_INSTANCE_INFO,
 	OPT_SYS_CONFIG,
 	OPT_RUNTIME_LOG,
 	OPT_TPM,
@@ -111,6 +115,7 @@ static const struct option long_opts[] = {
     {"appkeys", required_argument, NULL, OPT_APPKEYS},
     {"key-state", required_argument, NULL, OPT_KEY_STATE},
     {"app-compose", required_argument, NULL, OPT_APP_COMPOSE},
+    {"instance-info", required_argument, NULL, OPT_INSTANCE_INFO},
     {"sys-config", required_argument, NULL, OPT_SYS_CONFIG},
     {"runtime-log", required_argument, NULL, OPT_RUNTIME_LOG},
     {"tpm", required_argument, NULL, OPT_TPM},
@@ -159,6 +164,7 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    KEY("agent", "appkeys", CVM_CONF_STR, appkeys),
 	    KEY("agent", "key_state", CVM_CONF_STR, key_state),
 	    KEY("agent", "app_compose", CVM_CONF_STR, app_compose),
+	    KEY("agent", "instance_info", CVM_CONF_STR, instance_info),
 	    KEY("agent", "sys_config", CVM_CONF_STR, sys_config),
 	    KEY("agent", "runtime_log", CVM_CONF_STR, runtime_log),
 	    KEY("agent", "ccel", CVM_CONF_STR, ccel),
@@ -302,6 +308,9 @@ static int parse_args(int argc, char **argv, struct agent_config *c, bool first,
 			break;
 		case OPT_APP_COMPOSE:
 			e = SET(app_compose, "--app-compose");
+			break;
+		case OPT_INSTANCE_INFO:
+			e = SET(instance_info, "--instance-info");
 			break;
 		case OPT_SYS_CONFIG:
 			e = SET(sys_config, "--sys-config");

@@ -7,6 +7,8 @@
 #    next of its list; the keys equal `cvm kms derive` for the app id and
 #    instance id its runtime log names (disk key file, GetKey's k256
 #    signature);
+#  - the host may name the app id (dstack's .instance_info), as a KMS
+#    deployment does with its DstackApp contract address;
 #  - GetTlsKey goes through KMS.SignCert: leaf, App CA, root CA, verifying
 #    up to the KMS's root CA, the App CA the one derived for the app;
 #  - RTMR3's runtime events come in dstack's order with the agent's
@@ -76,6 +78,8 @@ env_file = $d/app.env
 timeout = 5
 EOF
 	rm -f "$d/tls.port"
+	# the host names the app id (dstack's .instance_info) when the test wrote one
+	[ -z "${APP_ID_OVERRIDE:-}" ] || printf '{"app_id":"%s"}' "$APP_ID_OVERRIDE" >"$d/sim/instance_info.json"
 	"$bin/cvm-agentd" -c "$d/agentd.conf" --simulator "$d/sim" --listen "unix:$d/dstack.sock" \
 		--app-compose "$d/app-compose.json" --runtime-log "$d/runtime.log" --identity-key "$d/identity.pem" \
 		--tls 127.0.0.1:0 --tls-port-file "$d/tls.port" --kms "$3" >>"$d/agent.log" 2>&1 &
@@ -141,6 +145,16 @@ got_ca="$(python3 -c 'import sys; d=bytes.fromhex(sys.argv[1])[-65:]; print(("02
 [ "$got_ca" = "$want_ca" ] || fail "GetTlsKey: the App CA ($got_ca) is not the one derived for this app ($want_ca)"
 [ "$(openssl x509 -in "$tmp/leaf.pem" -pubkey -noout)" = "$(openssl pkey -in "$tmp/tlskey.pem" -pubout)" ] || fail "GetTlsKey: the leaf is not for the returned key"
 openssl x509 -in "$tmp/leaf.pem" -noout -subject | grep -q "app.example" || fail "GetTlsKey: the subject was not kept"
+
+# 1c. The host names the app id (.instance_info: a KMS deployment's
+# DstackApp contract address): RTMR3's app-id is that one, and so are the keys.
+check
+named=00112233445566778899aabbccddeeff00112233
+APP_ID_OVERRIDE=0x$named app_agent named "$compose" "127.0.0.1:$port" || fail "the agent with a named app id did not start"
+[ "$(kms_runtime_hex named app-id)" = "$named" ] || fail ".instance_info: RTMR3's app-id is $(kms_runtime_hex named app-id), not $named"
+"$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$named" --instance-id "$(kms_runtime_hex named instance-id)" --json >"$tmp/derive-named.json"
+[ "$(cat "$tmp/named/disk.key")" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["disk_crypt_key"])' "$tmp/derive-named.json")" ] ||
+	fail ".instance_info: the disk key is not the named app's"
 
 # 2. RTMR3's events.
 check
