@@ -225,6 +225,31 @@ struct cvm_http_req;
 struct cvm_http_resp;
 void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
+/* kms_attested_cert makes a self-signed RA-TLS certificate (dstack's
+ * profile) for `kp`, valid for `lifetime_s`, with the evidence the guest
+ * agent at `agent` gives over its binding; for a server (serverAuth) or a
+ * client (clientAuth). *pem is malloc'd (onboard.c). */
+CVM_MUST_CHECK int kms_attested_cert(const char *agent, const struct cvm_p256_keypair *kp, const char *cn,
+                                     bool server, int64_t lifetime_s, char **pem, char *err, size_t err_len);
+
+/* struct kms_onboard_conf is what the Onboard service needs (onboard_svc.c):
+ * the node's settings, its verifier and policy (the source's judge, and
+ * its own in GetAttestationInfo), and main.c's bootstrap. */
+struct kms_onboard_conf {
+	const char *listen, *port_file, *node_name, *domain, *root_dir, *agent, *identity_key;
+	const char *eth_rpc_url, *kms_contract; /* GetAttestationInfo's, "" when not on chain */
+	struct cvm_ratls_verifier *verifier;
+	struct cvm_auth *auth;
+	int (*bootstrap)(const void *ctx, char *err, size_t err_len); /* makes the roots of epoch 0 */
+	const void *ctx;
+	int (*write_port)(const char *path, uint16_t port);
+};
+
+/* kms_onboard_serve serves the Onboard service until Onboard.Finish
+ * (returns 0: the roots are there) or a signal (CVM_E_SYSTEM, errno
+ * EINTR); on failure `err` says why. */
+CVM_MUST_CHECK int kms_onboard_serve(const struct kms_onboard_conf *c, char *err, size_t err_len);
+
 /* kms_onboard fetches the roots of the running node `from` (HOST:PORT)
  * into the empty `root_dir` (onboard.c). */
 CVM_MUST_CHECK int kms_onboard(const char *from, const char *root_dir, const char *agent,

@@ -72,6 +72,7 @@ struct settings {
 	char audit_db[KMS_STR_MAX];
 	uint64_t rpc_cert_lifetime;
 	bool serve_temp_ca, accept_dstack_guests, allow_simulated, allow_no_self_attestation;
+	bool onboard; /* [onboard] enabled: serve Onboard.* while there are no roots */
 	uint64_t max_connections, max_connections_per_peer;
 };
 
@@ -131,6 +132,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    KEY("auth", "kms_contract", CVM_CONF_STR, auth_contract),
 	    NUM("auth", "timeout_ms", auth_timeout_ms, 100, 60000),
 	    KEY("audit", "db", CVM_CONF_STR, audit_db),
+	    KEY("onboard", "enabled", CVM_CONF_BOOL, onboard),
 	};
 
 	return cvm_conf_load(s->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
@@ -331,6 +333,59 @@ static int write_port_file(const char *path, uint16_t port)
 	return cvm_file_write(path, buf, (size_t)n, 0644);
 }
 
+/* roots_present tells from the public files (the epoch table, a root CA
+ * certificate) whether this node has roots, without reading a key. */
+static bool roots_present(const char *dir)
+{
+	static const char *const names[] = {"epochs.json", "epoch-0/" CVM_KMS_FILE_ROOT_CA_CERT,
+	                                    CVM_KMS_FILE_ROOT_CA_CERT};
+	char path[KMS_STR_MAX + 64];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int bootstrap_roots(const void *ctx, char *err, size_t err_len)
+{
+	const struct settings *s = ctx;
+
+	return cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, err_len);
+}
+
+/* onboarding serves the Onboard service until Onboard.Finish: the node
+ * then has roots and serves the KMS RPC. */
+static int onboarding(const struct settings *s, struct cvm_auth *auth, char *err, size_t err_len)
+{
+	struct kms_onboard_conf c;
+	struct cvm_ratls_verifier *v = NULL;
+	int r = make_client_verifier(s, &v, err, err_len);
+
+	if (r != CVM_OK)
+		return r;
+	memset(&c, 0, sizeof(c));
+	c.listen = s->listen;
+	c.port_file = s->port_file;
+	c.node_name = s->node_name;
+	c.domain = s->domain;
+	c.root_dir = s->root_dir;
+	c.agent = s->agent;
+	c.identity_key = s->identity_key;
+	c.eth_rpc_url = strcmp(s->auth_type, "chain") == 0 ? s->auth_chain_rpc : "";
+	c.kms_contract = strcmp(s->auth_type, "chain") == 0 ? s->auth_contract : "";
+	c.verifier = v;
+	c.auth = auth;
+	c.bootstrap = bootstrap_roots;
+	c.ctx = s;
+	c.write_port = write_port_file;
+	r = kms_onboard_serve(&c, err, err_len);
+	cvm_ratls_verifier_free(v);
+	return r;
+}
+
 static int serve(struct settings *s)
 {
 	struct kms k;
@@ -361,6 +416,14 @@ static int serve(struct settings *s)
 	}
 	if (k.auth != NULL && cvm_auth_info(k.auth, &k.auth_info, err, sizeof(err)) != CVM_OK)
 		cvm_daemon_log(CVM_LOG_WARN, "auth_info", "reason=%s", cvm_kv(err, kv));
+	/* no roots yet: the Onboard service first (before the audit log, which
+	 * lives beside the roots) */
+	if (s->onboard && !roots_present(s->root_dir) && onboarding(s, k.auth, err, sizeof(err)) != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=onboarding reason=%s", cvm_kv(err, kv));
+		(void)fprintf(stderr, PROG ": onboarding: %s\n", err);
+		cvm_auth_free(k.auth);
+		return 1;
+	}
 	if (strcmp(s->audit_db, "none") == 0) {
 		cvm_daemon_log(CVM_LOG_WARN, "audit_off",
 		               "msg=\"[audit] db = none: decisions are not recorded\"");

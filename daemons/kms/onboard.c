@@ -34,14 +34,11 @@
 #define OB_REPLY_MAX ((size_t)4 * 1024 * 1024)
 #define OB_KEY_MAX ((size_t)16 * 1024)
 
-/* identity_cert makes the RA-TLS certificate of the agent's identity key,
- * with evidence from the agent over its binding. */
-static int identity_cert(const char *agent, const char *key_path, struct cvm_p256_keypair **kp, char **pem,
-                         char *err, size_t err_len)
+int kms_attested_cert(const char *agent, const struct cvm_p256_keypair *kp, const char *cn, bool server,
+                      int64_t lifetime_s, char **pem, char *err, size_t err_len)
 {
 	struct cvm_ratls_make_opts o;
 	struct cvm_ratls_evidence ev;
-	struct cvm_secret *kpem = NULL;
 	struct cvm_va *va = NULL;
 	uint8_t rd[64], *vab = NULL;
 	size_t va_len = 0, pem_len = 0;
@@ -49,18 +46,8 @@ static int identity_cert(const char *agent, const char *key_path, struct cvm_p25
 	int64_t now = (int64_t)time(NULL);
 	int r;
 
-	*kp = NULL;
 	*pem = NULL;
-	r = cvm_file_read_key(AT_FDCWD, key_path, OB_KEY_MAX, &kpem, why, sizeof(why));
-	if (r == CVM_OK)
-		r = cvm_p256_keypair_from_pem((const char *)kpem->p, kpem->len, kp);
-	cvm_secret_free(kpem);
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "[attestation] identity_key %s: %s", key_path,
-		               why[0] != '\0' ? why : cvm_strerror(r));
-		return r;
-	}
-	r = cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, *kp, NULL, rd);
+	r = cvm_ratls_report_data(CVM_RATLS_PROFILE_DSTACK, kp, NULL, rd);
 	if (r == CVM_OK)
 		r = kms_self_attest(agent, rd, &vab, &va_len, err, err_len);
 	if (r == CVM_OK && (r = cvm_va_decode(vab, va_len, &va, why, sizeof(why))) != CVM_OK)
@@ -76,17 +63,42 @@ static int identity_cert(const char *agent, const char *key_path, struct cvm_p25
 	ev.config = va->config;
 	memset(&o, 0, sizeof(o));
 	o.profile = CVM_RATLS_PROFILE_DSTACK;
-	o.common_name = "cvm-kmsd onboarding";
+	o.common_name = cn;
 	o.not_before = now - 60;
-	o.not_after = now + 3600;
-	o.client_auth = true;
+	o.not_after = now + lifetime_s;
+	o.client_auth = !server;
+	o.server_auth = server;
 	o.legacy_tdx = va->tee == CVM_RATLS_TEE_TDX;
-	r = cvm_ratls_make(&o, *kp, &ev, NULL, NULL, pem, &pem_len);
+	r = cvm_ratls_make(&o, kp, &ev, NULL, NULL, pem, &pem_len);
 	if (r != CVM_OK)
-		(void)snprintf(err, err_len, "cannot make the onboarding certificate: %s", cvm_strerror(r));
+		(void)snprintf(err, err_len, "cannot make the RA-TLS certificate: %s", cvm_strerror(r));
 out:
 	cvm_va_free(va);
 	free(vab);
+	return r;
+}
+
+/* identity_cert makes the RA-TLS certificate of the agent's identity key,
+ * with evidence from the agent over its binding. */
+static int identity_cert(const char *agent, const char *key_path, struct cvm_p256_keypair **kp, char **pem,
+                         char *err, size_t err_len)
+{
+	struct cvm_secret *kpem = NULL;
+	char why[256] = "";
+	int r;
+
+	*kp = NULL;
+	*pem = NULL;
+	r = cvm_file_read_key(AT_FDCWD, key_path, OB_KEY_MAX, &kpem, why, sizeof(why));
+	if (r == CVM_OK)
+		r = cvm_p256_keypair_from_pem((const char *)kpem->p, kpem->len, kp);
+	cvm_secret_free(kpem);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "[attestation] identity_key %s: %s", key_path,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		return r;
+	}
+	r = kms_attested_cert(agent, *kp, "cvm-kmsd onboarding", false, 3600, pem, err, err_len);
 	if (r != CVM_OK) {
 		cvm_p256_keypair_free(*kp);
 		*kp = NULL;

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2015 # "a && b || fail": fail runs when either fails, as meant
+# cvm-kmsd's Onboard service (dstack spec §3.6) on the simulated TEE: with
+# [onboard] enabled and no roots, a node serves only Onboard.* over RA-TLS
+# until Onboard.Finish, then the KMS RPC.
+#  - GetAttestationInfo gives the node's BootInfo values (what an operator
+#    registers) and whether its own policy allows it;
+#  - Finish before any roots is refused; Bootstrap with another domain is
+#    refused; Bootstrap makes the roots (its ca_pubkey is root-ca.crt's
+#    key) and a second Bootstrap is refused and changes nothing;
+#  - after Finish the node serves GetMeta with those roots;
+#  - a second node onboards from the first with Onboard{source_url}: both
+#    then have the same roots (GetMeta); an unreachable source is a clear
+#    error, and the node keeps onboarding.
+# Needs: python3, curl.
+set -euo pipefail
+
+bin="$(cd "${CVM_BIN:-build/bin}" && pwd)"
+tmp="$(mktemp -d)"
+# shellcheck source=tests/common/kms.sh
+. "$(dirname "$0")/../common/kms.sh"
+trap 'kms_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+
+for t in python3 curl; do
+	command -v "$t" >/dev/null 2>&1 || { echo "kms_onboard_service: FAIL: $t is missing (scripts/setup.sh installs it)"; exit 1; }
+done
+
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+check() { checks=$((checks + 1)); }
+
+# call NODE METHOD BODY: POST Onboard.METHOD to the node's onboarding port;
+# the body goes to $tmp/out, the status is printed. The certificate is
+# RA-TLS (checked by `cvm kms meta` once the node serves); curl -k here.
+call() {
+	curl -sk -o "$tmp/out" -w '%{http_code}' -X POST -H 'content-type: application/json' \
+		-d "$3" "https://127.0.0.1:$(cat "$tmp/$1/port")/prpc/Onboard.$2?json"
+}
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$tmp/out" "$1"; }
+spki_hex() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n'; }
+
+kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
+kms_cvm kmsvm2 '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}' kmsvm
+extra=$'[auth]\ntype = dev\n[onboard]\nenabled = true'
+kms_conf n1 kmsvm kmsvm "$extra"
+KMS_NO_BOOTSTRAP=1 kms_start n1
+
+# 1. What an operator registers first.
+check
+st="$(call n1 GetAttestationInfo '{}')"
+[ "$st" = 200 ] || fail "GetAttestationInfo: HTTP $st: $(cat "$tmp/out")"
+for f in device_id mr_aggregated os_image_hash mr_system; do
+	[ "$(field "$f" | wc -c)" = 65 ] || fail "GetAttestationInfo: $f is not 32 bytes of hex: $(cat "$tmp/out")"
+done
+[ "$(field site_name)" = n1 ] || fail "GetAttestationInfo: site_name"
+[ "$(field self_allowed)" = True ] || fail "GetAttestationInfo: the dev policy does not allow the node: $(cat "$tmp/out")"
+
+# 2. Bootstrap, once.
+check
+st="$(call n1 Finish '{}')"
+[ "$st" = 400 ] && grep -q "no roots yet" "$tmp/out" || fail "Finish without roots: HTTP $st $(cat "$tmp/out")"
+st="$(call n1 Bootstrap '{"domain":"other.example"}')"
+[ "$st" = 400 ] || fail "Bootstrap with another domain: HTTP $st"
+[ -e "$tmp/n1/roots" ] && [ -n "$(ls -A "$tmp/n1/roots" 2>/dev/null)" ] && fail "a refused Bootstrap left files" || true
+st="$(call n1 Bootstrap '{"domain":"localhost"}')"
+[ "$st" = 200 ] || fail "Bootstrap: HTTP $st: $(cat "$tmp/out")"
+ca="$(field ca_pubkey)"
+[ "$ca" = "$(spki_hex "$tmp/n1/roots/epoch-0/root-ca.crt")" ] || fail "Bootstrap's ca_pubkey is not root-ca.crt's key"
+[ "$(field k256_pubkey | wc -c)" = 67 ] || fail "Bootstrap's k256_pubkey is not 33 bytes"
+sum="$(cat "$tmp/n1/roots/epoch-0"/* | sha256sum)"
+st="$(call n1 Bootstrap '{}')"
+[ "$st" = 403 ] && grep -q "already holds roots" "$tmp/out" || fail "a second Bootstrap: HTTP $st $(cat "$tmp/out")"
+[ "$(cat "$tmp/n1/roots/epoch-0"/* | sha256sum)" = "$sum" ] || fail "a second Bootstrap changed the roots"
+
+# 3. Finish: the node serves the KMS RPC with those roots.
+check
+old="$(cat "$tmp/n1/port")"
+rm -f "$tmp/n1/port"
+st="$(curl -sk -o "$tmp/out" -w '%{http_code}' -X POST -d '{}' "https://127.0.0.1:$old/prpc/Onboard.Finish?json")"
+[ "$st" = 200 ] || fail "Finish: HTTP $st: $(cat "$tmp/out")"
+kms_wait "$tmp/n1/port" "cvm-kmsd n1 after Finish" "${KMS_PID[n1]}" "$tmp/n1/kmsd.log" || fail "n1 does not serve after Finish"
+# shellcheck disable=SC2046
+"$bin/cvm" kms meta $(kms_roots_of kmsvm) --ca "$tmp/n1/roots/epoch-0/root-ca.crt" "127.0.0.1:$(cat "$tmp/n1/port")" >"$tmp/meta1.json" ||
+	fail "GetMeta after Finish"
+
+# 4. A second node onboards from the first.
+check
+kms_conf n2 kmsvm2 kmsvm "$extra"
+KMS_NO_BOOTSTRAP=1 kms_start n2
+dead="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+st="$(call n2 Onboard "{\"source_url\":\"127.0.0.1:$dead\"}")"
+[ "$st" != 200 ] && grep -q "cannot connect" "$tmp/out" || fail "Onboard from nothing: HTTP $st $(cat "$tmp/out")"
+st="$(call n2 Onboard "{\"source_url\":\"https://127.0.0.1:$(cat "$tmp/n1/port")\"}")"
+[ "$st" = 200 ] || fail "Onboard: HTTP $st: $(cat "$tmp/out")"
+[ "$(field ca_pubkey)" = "$ca" ] || fail "Onboard: n2's root CA is not n1's"
+old="$(cat "$tmp/n2/port")"
+rm -f "$tmp/n2/port"
+curl -sk -o /dev/null -X POST -d '{}' "https://127.0.0.1:$old/prpc/Onboard.Finish?json"
+kms_wait "$tmp/n2/port" "cvm-kmsd n2 after Finish" "${KMS_PID[n2]}" "$tmp/n2/kmsd.log" || fail "n2 does not serve after Finish"
+# shellcheck disable=SC2046
+"$bin/cvm" kms meta $(kms_roots_of kmsvm) --ca "$tmp/n1/roots/epoch-0/root-ca.crt" "127.0.0.1:$(cat "$tmp/n2/port")" >"$tmp/meta2.json" ||
+	fail "GetMeta of n2 (pinned to n1's root CA)"
+k1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubkey"])' "$tmp/meta1.json")"
+k2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubkey"])' "$tmp/meta2.json")"
+[ -n "$k1" ] && [ "$k1" = "$k2" ] || fail "n1 and n2 have different k256 roots ($k1, $k2)"
+
+echo "kms_onboard_service: $checks checks, $failures failures"
+[ "$failures" = 0 ]
