@@ -31,7 +31,6 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -161,23 +160,31 @@ struct kms_answer {
 	uint64_t epoch;
 };
 
-/* spki_of writes the DER SubjectPublicKeyInfo of `x` into a new buffer. */
-static int spki_of(X509 *x, uint8_t **out, size_t *out_len)
+/* spki_of_pem writes the SubjectPublicKeyInfo DER of the first
+ * certificate of the PEM text `pem` (`len` bytes) into a new buffer. */
+static int spki_of_pem(const char *pem, size_t len, uint8_t **out, size_t *out_len)
 {
-	unsigned char *der = NULL;
-	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	struct cvm_cert **certs = NULL;
+	size_t n = 0;
+	int r = cvm_certs_parse_pem((const uint8_t *)pem, len, &certs, &n);
 
-	if (n <= 0)
-		return CVM_E_CRYPTO;
-	*out = malloc((size_t)n);
-	if (*out == NULL) {
-		OPENSSL_free(der);
-		return CVM_E_NOMEM;
-	}
-	memcpy(*out, der, (size_t)n);
-	*out_len = (size_t)n;
-	OPENSSL_free(der);
-	return CVM_OK;
+	if (r == CVM_OK)
+		r = n > 0 ? cvm_cert_spki(certs[0], out, out_len) : CVM_E_FORMAT;
+	cvm_certs_free(certs, n);
+	return r;
+}
+
+/* issued_by is true when `leaf` was issued by the key whose SPKI DER is
+ * `spki` (`len` bytes). */
+static bool issued_by(const uint8_t *spki, size_t len, X509 *leaf)
+{
+	const unsigned char *p = spki;
+	EVP_PKEY *key = spki != NULL && len > 0 ? d2i_PUBKEY(NULL, &p, (long)len) : NULL;
+	bool ok = key != NULL && leaf != NULL && p == spki + len && X509_verify(leaf, key) == 1;
+
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return ok;
 }
 
 /* hex_secret decodes a 32-byte hex field into a new secret; `optional`
@@ -213,9 +220,6 @@ static int read_answer(struct agent *a, X509 *leaf, const char *url, const char 
 	struct cvm_appkeys *k = NULL;
 	json_t *o = NULL, *v;
 	json_error_t jerr;
-	BIO *bio = NULL;
-	X509 *ca = NULL;
-	EVP_PKEY *ca_pub = NULL;
 	const char *what = "";
 	int r = CVM_E_FORMAT;
 
@@ -260,15 +264,13 @@ static int read_answer(struct agent *a, X509 *leaf, const char *url, const char 
 		r = CVM_E_NOMEM;
 		goto out;
 	}
-	bio = k->ca_cert != NULL ? BIO_new_mem_buf(k->ca_cert, (int)strlen(k->ca_cert)) : NULL;
-	ca = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	if (ca == NULL || spki_of(ca, &k->key_provider_id, &k->key_provider_id_len) != CVM_OK) {
+	if (k->ca_cert == NULL || spki_of_pem(k->ca_cert, strlen(k->ca_cert), &k->key_provider_id,
+	                                      &k->key_provider_id_len) != CVM_OK) {
 		r = CVM_E_FORMAT;
 		goto bad;
 	}
 	/* the KMS we talked to holds that CA: its certificate was issued by it */
-	ca_pub = X509_get_pubkey(ca);
-	if (leaf == NULL || ca_pub == NULL || X509_verify(leaf, ca_pub) != 1) {
+	if (!issued_by(k->key_provider_id, k->key_provider_id_len, leaf)) {
 		(void)snprintf(err, err_len,
 		               "%s's TLS certificate was not issued by the root CA its answer names: refused",
 		               url);
@@ -299,9 +301,6 @@ static int read_answer(struct agent *a, X509 *leaf, const char *url, const char 
 bad:
 	(void)snprintf(err, err_len, "%s's GetAppKey answer has no valid %s", url, what);
 out:
-	EVP_PKEY_free(ca_pub);
-	X509_free(ca);
-	BIO_free(bio);
 	cvm_appkeys_free(k);
 	json_decref(o);
 	ERR_clear_error();
@@ -313,32 +312,14 @@ out:
  * is asked, so that no other KMS is even asked for the keys. */
 static bool issued_by_pin(const struct agent *a, SSL *ssl)
 {
-	const unsigned char *p = a->kms_pin;
-	EVP_PKEY *pin;
 	X509 *leaf;
 	bool ok;
 
 	if (a->kms_pin_len == 0)
 		return true;
-	pin = d2i_PUBKEY(NULL, &p, (long)a->kms_pin_len);
 	leaf = SSL_get1_peer_certificate(ssl);
-	ok = pin != NULL && leaf != NULL && p == a->kms_pin + a->kms_pin_len && X509_verify(leaf, pin) == 1;
+	ok = issued_by(a->kms_pin, a->kms_pin_len, leaf);
 	X509_free(leaf);
-	EVP_PKEY_free(pin);
-	ERR_clear_error();
-	return ok;
-}
-
-/* issued_by_root is true when `leaf` was issued by the root CA whose SPKI
- * the app keys name (the KMS that gave them). */
-static bool issued_by_root(const struct agent *a, X509 *leaf)
-{
-	const unsigned char *p = a->keys->key_provider_id;
-	EVP_PKEY *root = p != NULL ? d2i_PUBKEY(NULL, &p, (long)a->keys->key_provider_id_len) : NULL;
-	bool ok = root != NULL && leaf != NULL && X509_verify(leaf, root) == 1;
-
-	EVP_PKEY_free(root);
-	ERR_clear_error();
 	return ok;
 }
 
@@ -611,8 +592,6 @@ static int chain_of(const struct cvm_p256_keypair *kp, const char *url, const ui
 	json_t *o = json_loadb((const char *)reply, len, JSON_REJECT_DUPLICATES, &jerr), *arr, *v;
 	uint8_t *want = NULL, *got = NULL;
 	size_t want_len = 0, got_len = 0, i;
-	BIO *bio = NULL;
-	X509 *leaf = NULL;
 	int r = CVM_E_FORMAT;
 
 	*out = NULL;
@@ -621,14 +600,12 @@ static int chain_of(const struct cvm_p256_keypair *kp, const char *url, const ui
 		goto bad;
 	json_array_foreach(arr, i, v)
 	{
-		if (!json_is_string(v) || json_string_length(v) > KMS_REPLY_MAX)
+		if (!json_is_string(v))
 			goto bad;
 	}
 	/* the first certificate is for our key */
 	v = json_array_get(arr, 0);
-	bio = BIO_new_mem_buf(json_string_value(v), (int)json_string_length(v));
-	leaf = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	if (leaf == NULL || spki_of(leaf, &got, &got_len) != CVM_OK ||
+	if (spki_of_pem(json_string_value(v), json_string_length(v), &got, &got_len) != CVM_OK ||
 	    cvm_p256_keypair_spki(kp, &want, &want_len) != CVM_OK || got_len != want_len ||
 	    memcmp(got, want, got_len) != 0)
 		goto bad;
@@ -639,12 +616,9 @@ bad:
 	(void)snprintf(err, err_len, "%s's SignCert answer is not a certificate chain for the key asked",
 	               url);
 out:
-	X509_free(leaf);
-	BIO_free(bio);
 	free(want);
 	free(got);
 	json_decref(o);
-	ERR_clear_error();
 	return r;
 }
 
@@ -675,7 +649,7 @@ int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair *kp, const str
 		r = kms_call(a, a->kms_urls[i], "SignCert", body, &reply, &reply_len, &leaf, why,
 		             sizeof(why));
 		/* the same root as the keys: the KMS's certificate is issued by it */
-		if (r == CVM_OK && !issued_by_root(a, leaf)) {
+		if (r == CVM_OK && !issued_by(a->keys->key_provider_id, a->keys->key_provider_id_len, leaf)) {
 			(void)snprintf(why, sizeof(why), "%s is not a KMS of the root that gave the keys",
 			               a->kms_urls[i]);
 			r = CVM_E_MISMATCH;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/ssl.h>
@@ -268,4 +269,45 @@ void kms_boot_info_csr(const struct cvm_ratls_verdict *v, const struct cvm_ratls
 	(void)snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", cvm_tcb_status_name(v->dcap.tcb_status));
 	bi->advisory_count = advisories(v, adv);
 	bi->advisory_ids = adv;
+}
+
+int kms_pem_boot_info(struct cvm_ratls_verifier *verifier, const char *pem, struct cvm_ratls_verdict *v,
+                      struct cvm_ratls_info **info, struct cvm_boot_info *bi, const char **adv,
+                      bool *verified, char *why, size_t why_len)
+{
+	struct cvm_cert **certs = NULL;
+	struct app_ident id;
+	const uint8_t *der;
+	size_t n = 0, der_len;
+	int r;
+
+	*info = NULL;
+	*verified = false;
+	memset(v, 0, sizeof(*v));
+	r = cvm_certs_parse_pem((const uint8_t *)pem, strlen(pem), &certs, &n);
+	if (r != CVM_OK || n == 0) {
+		(void)snprintf(why, why_len, "the certificate does not parse");
+		cvm_certs_free(certs, n);
+		return r != CVM_OK ? r : CVM_E_INTERNAL;
+	}
+	cvm_cert_der(certs[0], &der, &der_len);
+	r = cvm_ratls_verifier_check(verifier, &der, &der_len, 1, (int64_t)time(NULL), v, NULL);
+	if (r != CVM_OK) {
+		(void)snprintf(why, why_len,
+		               "this node's own evidence does not verify with [attestation] collateral and "
+		               "policy (%s)",
+		               cvm_strerror(r));
+		goto out;
+	}
+	*verified = true;
+	r = cvm_ratls_parse(der, der_len, info, why, why_len);
+	if (r == CVM_OK)
+		r = kms_ident_read(*info, &id);
+	if (r == CVM_OK)
+		r = kms_boot_info(v, *info, &id, bi, adv, why, why_len);
+	if (r != CVM_OK && why[0] == '\0')
+		(void)snprintf(why, why_len, "%s", cvm_strerror(r));
+out:
+	cvm_certs_free(certs, n);
+	return r;
 }

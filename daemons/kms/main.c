@@ -258,15 +258,12 @@ static int make_auth(const struct settings *s, struct cvm_auth **out, char *err,
 static int self_authorize(const struct settings *s, struct kms *k, const char *chain_pem, char *err,
                           size_t err_len)
 {
-	struct cvm_cert **certs = NULL;
 	struct cvm_ratls_info *info = NULL;
 	struct cvm_ratls_verdict v;
 	struct cvm_boot_info bi;
 	struct cvm_auth_decision d;
-	struct app_ident id;
 	const char *adv[CVM_AUTH_ADVISORIES_MAX];
-	const uint8_t *der;
-	size_t n = 0, der_len;
+	bool verified = false;
 	char why[256] = "";
 	int r;
 
@@ -281,30 +278,11 @@ static int self_authorize(const struct settings *s, struct kms *k, const char *c
 		               "msg=\"skipped: [auth] type = none (nobody gets anything)\"");
 		return CVM_OK;
 	}
-	r = cvm_certs_parse_pem((const uint8_t *)chain_pem, strlen(chain_pem), &certs, &n);
-	if (r != CVM_OK || n == 0) {
-		(void)snprintf(err, err_len, "self-authorization: the RPC certificate does not parse");
-		return r != CVM_OK ? r : CVM_E_INTERNAL;
-	}
-	cvm_cert_der(certs[0], &der, &der_len);
-	memset(&v, 0, sizeof(v));
-	r = cvm_ratls_verifier_check(k->client_verifier, &der, &der_len, 1, (int64_t)time(NULL), &v, NULL);
+	r = kms_pem_boot_info(k->client_verifier, chain_pem, &v, &info, &bi, adv, &verified, why,
+	                      sizeof(why));
 	if (r != CVM_OK) {
-		(void)snprintf(
-		    err, err_len,
-		    "self-authorization: the KMS's own evidence does not verify with [attestation] "
-		    "collateral and policy (%s): fix them, or this KMS serves nobody",
-		    cvm_strerror(r));
-		goto out;
-	}
-	r = cvm_ratls_parse(der, der_len, &info, why, sizeof(why));
-	if (r == CVM_OK)
-		r = kms_ident_read(info, &id);
-	if (r == CVM_OK)
-		r = kms_boot_info(&v, info, &id, &bi, adv, why, sizeof(why));
-	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "self-authorization: %s",
-		               why[0] != '\0' ? why : cvm_strerror(r));
+		(void)snprintf(err, err_len, "self-authorization: %s%s", why,
+		               verified ? "" : ": fix them, or this KMS serves nobody");
 		goto out;
 	}
 	r = kms_decide(k, CVM_AUTH_KMS, &bi, &d, why, sizeof(why));
@@ -321,7 +299,6 @@ static int self_authorize(const struct settings *s, struct kms *k, const char *c
 	cvm_daemon_log(CVM_LOG_INFO, "self_authorization", "decision=allowed");
 out:
 	cvm_ratls_info_free(info);
-	cvm_certs_free(certs, n);
 	return r;
 }
 

@@ -24,10 +24,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
@@ -77,12 +74,11 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 {
 	struct cvm_kms_epochs t;
 	struct cvm_kms_roots *r = NULL;
-	uint8_t k256[CVM_K256_PUBKEY_LEN];
-	unsigned char *spki = NULL;
+	struct cvm_cert **ca = NULL;
+	uint8_t k256[CVM_K256_PUBKEY_LEN], *spki = NULL;
+	size_t n = 0, spki_len = 0;
 	const char *pem;
-	BIO *bio = NULL;
-	X509 *ca = NULL;
-	int rc, n = 0;
+	int rc;
 
 	rc = cvm_kms_epochs_load(root_dir, &t, err, err_len);
 	if (rc == CVM_OK)
@@ -90,21 +86,21 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 	if (rc == CVM_OK)
 		rc = cvm_kms_roots_k256_public(r, k256);
 	pem = rc == CVM_OK ? cvm_kms_roots_ca_cert(r) : NULL;
-	bio = pem != NULL ? BIO_new_mem_buf(pem, (int)strlen(pem)) : NULL;
-	ca = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	if (rc == CVM_OK && (ca == NULL || (n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(ca), &spki)) <= 0))
+	if (rc == CVM_OK &&
+	    (pem == NULL || cvm_certs_parse_pem((const uint8_t *)pem, strlen(pem), &ca, &n) != CVM_OK ||
+	     n == 0))
 		rc = CVM_E_FORMAT;
 	if (rc == CVM_OK)
-		rc = cvm_json_set(o, "ca_pubkey", cvm_json_hex(spki, (size_t)n));
+		rc = cvm_cert_spki(ca[0], &spki, &spki_len);
+	if (rc == CVM_OK)
+		rc = cvm_json_set(o, "ca_pubkey", cvm_json_hex(spki, spki_len));
 	if (rc == CVM_OK)
 		rc = cvm_json_set(o, "k256_pubkey", cvm_json_hex(k256, sizeof(k256)));
 	if (rc == CVM_OK)
 		rc = cvm_json_set(o, "epoch", json_integer(t.current));
-	OPENSSL_free(spki);
-	X509_free(ca);
-	BIO_free(bio);
+	free(spki);
+	cvm_certs_free(ca, n);
 	cvm_kms_roots_free(r);
-	ERR_clear_error();
 	return rc;
 }
 
@@ -289,42 +285,19 @@ static int m_onboard(void *ctx, struct cvm_rpc_call *c, json_t **out)
 static int m_attestation_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct svc *s = ctx;
-	struct cvm_cert **certs = NULL;
 	struct cvm_ratls_info *info = NULL;
 	struct cvm_ratls_verdict v;
 	struct cvm_boot_info bi;
 	struct cvm_auth_decision d;
-	struct app_ident id;
 	const char *adv[CVM_AUTH_ADVISORIES_MAX];
-	const uint8_t *der;
-	size_t n = 0, der_len;
+	bool verified = false;
 	char why[256] = "";
 	json_t *o = NULL;
 	int r;
 
-	memset(&v, 0, sizeof(v));
-	r = cvm_certs_parse_pem((const uint8_t *)s->cert_pem, strlen(s->cert_pem), &certs, &n);
-	if (r != CVM_OK || n == 0) {
-		r = cvm_rpc_fail(c, 500, CVM_E_INTERNAL, "the onboarding certificate does not parse");
-		goto out;
-	}
-	cvm_cert_der(certs[0], &der, &der_len);
-	r = cvm_ratls_verifier_check(s->c->verifier, &der, &der_len, 1, (int64_t)time(NULL), &v, NULL);
+	r = kms_pem_boot_info(s->c->verifier, s->cert_pem, &v, &info, &bi, adv, &verified, why, sizeof(why));
 	if (r != CVM_OK) {
-		r = cvm_rpc_fail(c, 500, r,
-		                 "this node's own evidence does not verify with [attestation] collateral and "
-		                 "policy (%s): fix them first",
-		                 cvm_strerror(r));
-		goto out;
-	}
-	r = cvm_ratls_parse(der, der_len, &info, why, sizeof(why));
-	if (r == CVM_OK)
-		r = kms_ident_read(info, &id);
-	if (r == CVM_OK)
-		r = kms_boot_info(&v, info, &id, &bi, adv, why, sizeof(why));
-	if (r != CVM_OK) {
-		r = cvm_rpc_fail(c, 500, r, "cannot read this node's boot info: %s",
-		                 why[0] != '\0' ? why : cvm_strerror(r));
+		r = cvm_rpc_fail(c, 500, r, "%s%s", why, verified ? "" : ": fix them first");
 		goto out;
 	}
 	o = json_pack("{s:s, s:s, s:s}", "tee_variant", bi.tee_variant, "tcb_status", bi.tcb_status,
@@ -343,11 +316,16 @@ static int m_attestation_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "kms_contract_address", json_string(s->c->kms_contract));
 	if (r == CVM_OK && s->c->auth != NULL) {
-		/* what the node's own policy says of it (self-authorization at Finish) */
-		if (cvm_auth_decide(s->c->auth, CVM_AUTH_KMS, &bi, &d, why, sizeof(why)) == CVM_OK)
+		/* what the node's own policy says of it now (it is asked again,
+		 * as self-authorization, once the node serves) */
+		why[0] = '\0';
+		if (cvm_auth_decide(s->c->auth, CVM_AUTH_KMS, &bi, &d, why, sizeof(why)) == CVM_OK) {
 			r = cvm_json_set(o, "self_allowed", json_boolean(d.allowed));
-		if (r == CVM_OK && (!d.allowed || why[0] != '\0'))
-			r = cvm_json_set(o, "self_reason", json_string(d.allowed ? "" : d.reason));
+			if (r == CVM_OK && !d.allowed)
+				r = cvm_json_set(o, "self_reason", json_string(d.reason));
+		} else {
+			r = cvm_json_set(o, "self_reason", json_string(why));
+		}
 	}
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "out of memory");
@@ -358,7 +336,6 @@ static int m_attestation_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 out:
 	json_decref(o);
 	cvm_ratls_info_free(info);
-	cvm_certs_free(certs, n);
 	return r;
 }
 

@@ -151,6 +151,9 @@ CVM_API void cvm_cert_issuer(const struct cvm_cert *c, char *buf, size_t len);
 CVM_API void cvm_cert_serial(const struct cvm_cert *c, char *buf, size_t len);
 /* cvm_cert_der gives the certificate's DER encoding (borrowed). */
 CVM_API void cvm_cert_der(const struct cvm_cert *c, const uint8_t **der, size_t *len);
+/* cvm_cert_spki writes the certificate's SubjectPublicKeyInfo DER into a new
+ * buffer the caller frees. Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t *out_len);
 
 /* cvm_cert_check_issued checks that `issuer`'s subject is `child`'s issuer,
  * that `issuer` may sign certificates (CA:TRUE), and `child`'s signature

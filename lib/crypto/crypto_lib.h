@@ -309,9 +309,6 @@ void cvm_crl_cache_keep(struct cvm_crl *crl);
 /* cvm_cert_ext_count says how often the extension with the dotted `oid`
  * occurs in `c` (0 for an OID that does not parse). */
 size_t cvm_cert_ext_count(const struct cvm_cert *c, const char *oid);
-/* cvm_cert_spki writes the certificate's SubjectPublicKeyInfo DER into a new
- * buffer the caller frees. Returns 0, CVM_E_NOMEM or CVM_E_CRYPTO. */
-CVM_MUST_CHECK int cvm_cert_spki(const struct cvm_cert *c, uint8_t **out, size_t *out_len);
 /* cvm_cert_p256_public gives the certificate's key as x || y when it is an
  * uncompressed P-256 point; false for any other key. */
 bool cvm_cert_p256_public(const struct cvm_cert *c, uint8_t xy[64]);

@@ -6,6 +6,33 @@
 # calls kms_cleanup from its EXIT trap.
 # shellcheck shell=bash disable=SC2154,SC2034 # bin, tmp: the caller's; KMS_PID: for the caller
 
+# The tests' counters: `check` opens a group of assertions, `fail MSG`
+# records a failure (the test goes on), `kms_report NAME` prints the tally
+# and fails when anything failed.
+failures=0
+checks=0
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+check() { checks=$((checks + 1)); }
+kms_report() {
+	echo "$1: $checks checks, $failures failures"
+	[ "$failures" = 0 ]
+}
+
+# kms_need NAME TOOL...: fail (never skip) when a tool is missing.
+kms_need() {
+	local n="$1" t
+	shift
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || {
+			echo "$n: FAIL: $t is missing (scripts/setup.sh installs it)"
+			exit 1
+		}
+	done
+}
+
 KMS_PIDS=()
 declare -A KMS_PID=() # by node name
 

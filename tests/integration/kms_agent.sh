@@ -37,17 +37,7 @@ stop_agents() {
 }
 trap 'stop_agents; kms_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 
-for t in python3 openssl curl; do
-	command -v "$t" >/dev/null 2>&1 || { echo "kms_agent: FAIL: $t is missing (scripts/setup.sh installs it)"; exit 1; }
-done
-
-failures=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
+kms_need kms_agent python3 openssl curl
 
 kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
 kms_node kms1 kmsvm kmsvm $'[auth]\ntype = dev'
@@ -202,5 +192,4 @@ check
 app_agent nokms "$compose" "127.0.0.1:$dead" fail || fail "the agent started with no KMS reachable"
 grep -q "no KMS of the 1 listed gave the app keys" "$tmp/nokms/agent.log" || fail "no KMS: no clear reason: $(tail -2 "$tmp/nokms/agent.log")"
 
-echo "kms_agent: $checks checks, $failures failures"
-[ "$failures" = 0 ]
+kms_report kms_agent

@@ -28,17 +28,7 @@ tmp="$(mktemp -d)"
 . "$(dirname "$0")/../common/kms.sh"
 trap 'kms_cleanup; rm -rf "$tmp"' EXIT
 
-for t in python3 openssl curl; do
-	command -v "$t" >/dev/null 2>&1 || { echo "kms_getappkey: FAIL: $t is missing (scripts/setup.sh installs it)"; exit 1; }
-done
-
-failures=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
+kms_need kms_getappkey python3 openssl curl
 
 kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
 kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}' kmsvm

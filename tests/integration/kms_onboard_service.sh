@@ -21,17 +21,7 @@ tmp="$(mktemp -d)"
 . "$(dirname "$0")/../common/kms.sh"
 trap 'kms_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 
-for t in python3 curl; do
-	command -v "$t" >/dev/null 2>&1 || { echo "kms_onboard_service: FAIL: $t is missing (scripts/setup.sh installs it)"; exit 1; }
-done
-
-failures=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
+kms_need kms_onboard_service python3 curl
 
 # call NODE METHOD BODY: POST Onboard.METHOD to the node's onboarding port;
 # the body goes to $tmp/out, the status is printed. The certificate is
@@ -108,5 +98,4 @@ k1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubk
 k2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubkey"])' "$tmp/meta2.json")"
 [ -n "$k1" ] && [ "$k1" = "$k2" ] || fail "n1 and n2 have different k256 roots ($k1, $k2)"
 
-echo "kms_onboard_service: $checks checks, $failures failures"
-[ "$failures" = 0 ]
+kms_report kms_onboard_service

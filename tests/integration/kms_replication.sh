@@ -20,14 +20,6 @@ tmp="$(mktemp -d)"
 . "$(dirname "$0")/../common/kms.sh"
 trap 'kms_cleanup; rm -rf "$tmp"' EXIT
 
-failures=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
-
 compose='{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
 kms_cvm kvm1 "$compose"
 kms_cvm kvm2 "$compose" kvm1

@@ -19,14 +19,6 @@ tmp="$(mktemp -d)"
 . "$(dirname "$0")/../common/kms.sh"
 trap 'kms_cleanup; rm -rf "$tmp"' EXIT
 
-failures=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
-
 kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}'
 kms_cvm app '{"manifest_version":2,"name":"app","runner":"docker-compose","docker_compose_file":"services: {}"}' kmsvm
 kms_cvm other '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}' kmsvm
