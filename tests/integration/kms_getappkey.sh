@@ -147,48 +147,8 @@ key_pid="$(pgrep -P "$net_pid" | head -n1 || true)"
 if [ -z "$key_pid" ] || [ "$(cat "/proc/$key_pid/comm")" != cvm-kmsd-keys ]; then
 	fail "no key process (cvm-kmsd-keys) under the network process $net_pid"
 else
-	python3 - "$net_pid" "$key_pid" "$roots" <<'EOF' || fail "privilege separation: see above"
-import re, sys
-from cryptography.hazmat.primitives import serialization
-net, key, roots = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-k256 = open(roots + "/root-k256.key", "rb").read()
-ca = serialization.load_pem_private_key(open(roots + "/root-ca.key", "rb").read(), None)
-ca_d = ca.private_numbers().private_value.to_bytes(32, "big")
-def holds(pid, needles):
-    found = set()
-    maps = open(f"/proc/{pid}/maps").read().splitlines()
-    with open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) r", line)
-            if not m or "[vvar]" in line or "[vsyscall]" in line:
-                continue
-            a, b = int(m.group(1), 16), int(m.group(2), 16)
-            if b - a > (1 << 30):  # a sanitizer's shadow or reserve, not data
-                continue
-            # in chunks that overlap by a needle's length
-            off = a
-            while off < b:
-                n = min(1 << 24, b - off)
-                try:
-                    mem.seek(off)
-                    data = mem.read(n + 64 if off + n < b else n)
-                except (OSError, ValueError):
-                    break
-                for k, v in needles.items():
-                    if v in data:
-                        found.add(k)
-                off += n
-    return found
-needles = {"root-k256": k256, "root-ca scalar": ca_d}
-kf = holds(key, needles)
-nf = holds(net, needles)
-if kf != set(needles):
-    print("the key process does not hold", set(needles) - kf, "(the search is broken)", file=sys.stderr)
-    sys.exit(1)
-if nf:
-    print("the network process holds", nf, file=sys.stderr)
-    sys.exit(1)
-EOF
+	python3 "$(dirname "$0")/../common/kms_memsearch.py" "$roots" "$key_pid:all" "$net_pid:none" ||
+		fail "privilege separation: see above"
 fi
 
 # 7. No authorization policy: nobody gets keys.

@@ -11,8 +11,11 @@
 #  - after Finish the node serves GetMeta with those roots;
 #  - a second node onboards from the first with Onboard{source_url}: both
 #    then have the same roots (GetMeta); an unreachable source is a clear
-#    error, and the node keeps onboarding.
-# Needs: python3, curl.
+#    error, and the node keeps onboarding;
+#  - the network process never holds a root key (its memory is searched
+#    after Bootstrap, and after Onboard and Finish, when the key process
+#    holds them: the search works).
+# Needs: python3 with cryptography, curl, openssl.
 set -euo pipefail
 
 bin="$(cd "${CVM_BIN:-build/bin}" && pwd)"
@@ -66,6 +69,11 @@ st="$(call n1 Bootstrap '{}')"
 [ "$st" = 403 ] && grep -q "already holds roots" "$tmp/out" || fail "a second Bootstrap: HTTP $st $(cat "$tmp/out")"
 [ "$(cat "$tmp/n1/roots/epoch-0"/* | sha256sum)" = "$sum" ] || fail "a second Bootstrap changed the roots"
 
+# The roots were made in a child: the network process never held them.
+check
+python3 "$(dirname "$0")/../common/kms_memsearch.py" "$tmp/n1/roots/epoch-0" "${KMS_PID[n1]}:none" ||
+	fail "privilege separation: the onboarding process holds a root key after Bootstrap"
+
 # 3. Finish: the node serves the KMS RPC with those roots.
 check
 old="$(cat "$tmp/n1/port")"
@@ -97,5 +105,11 @@ kms_wait "$tmp/n2/port" "cvm-kmsd n2 after Finish" "${KMS_PID[n2]}" "$tmp/n2/kms
 k1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubkey"])' "$tmp/meta1.json")"
 k2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k256_pubkey"])' "$tmp/meta2.json")"
 [ -n "$k1" ] && [ "$k1" = "$k2" ] || fail "n1 and n2 have different k256 roots ($k1, $k2)"
+# after Finish: the key process holds the roots (the search works), the
+# network process, which ran Onboard, does not
+check
+key_pid="$(pgrep -P "${KMS_PID[n2]}" | head -n1 || true)"
+python3 "$(dirname "$0")/../common/kms_memsearch.py" "$tmp/n2/roots/epoch-0" "$key_pid:all" "${KMS_PID[n2]}:none" ||
+	fail "privilege separation after Onboard and Finish: see above"
 
 kms_report kms_onboard_service
