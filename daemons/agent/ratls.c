@@ -15,8 +15,6 @@
 #include <sys/file.h>
 #include <time.h>
 
-#include <msgpack.h>
-
 #include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
@@ -106,35 +104,20 @@ out:
 	return r;
 }
 
-/* pack_bin packs `n` bytes as MessagePack bin (serde's bytes under
- * rmp_serde); returns 0 or -1. */
-static int pack_bin(msgpack_packer *pk, const void *p, size_t n)
-{
-	if (msgpack_pack_bin(pk, n) != 0)
-		return -1;
-	return n == 0 ? 0 : msgpack_pack_bin_body(pk, p, n);
-}
-
-static int pack_event(msgpack_packer *pk, const struct agent *a, const char *name)
-{
-	const struct agent_event *e = agent_find_event(a, name);
-
-	return e != NULL ? pack_bin(pk, e->payload, e->payload_len) : pack_bin(pk, "", 0);
-}
-
 int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len)
 {
-	const struct agent_event *kp;
+	static const char *const names[] = {"app-id", "compose-hash", "instance-id"};
+	const struct agent_event *kp, *ev[3];
+	struct cvm_ratls_app_info ai;
 	struct cvm_tee_measurements m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	uint8_t agg[32], sys[32], dev[32], kp_hash[32], os[32], buf[48 * 4 + 32];
+	uint8_t kp_hash[32], os[32], buf[48 * 4 + 32];
 	size_t os_len = 0;
 	int r;
 
 	*out = NULL;
 	*out_len = 0;
-	r = agent_measurements(a, &m, agg);
+	memset(&ai, 0, sizeof(ai));
+	r = agent_measurements(a, &m, ai.mr_aggregated);
 	if (r != CVM_OK)
 		return r;
 	kp = agent_find_event(a, "key-provider");
@@ -147,25 +130,23 @@ int agent_app_info(struct agent *a, uint8_t **out, size_t *out_len)
 	memcpy(buf + 96, m.rtmr[1], 48);
 	memcpy(buf + 144, m.rtmr[2], 48);
 	memcpy(buf + 192, kp_hash, 32);
-	cvm_sha256(buf, sizeof(buf), sys);
-	cvm_sha256("", 0, dev);
+	cvm_sha256(buf, sizeof(buf), ai.mr_system);
+	cvm_sha256("", 0, ai.device_id);
 	if (cvm_hex_decode(a->os_image_hash, strlen(a->os_image_hash), os, sizeof(os), &os_len) != CVM_OK)
 		os_len = 0;
-	/* dstack's AppInfo as rmp_serde::to_vec writes it: an array, in field order */
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (msgpack_pack_array(&pk, 8) != 0 || pack_event(&pk, a, "app-id") != 0 ||
-	    pack_event(&pk, a, "compose-hash") != 0 || pack_event(&pk, a, "instance-id") != 0 ||
-	    pack_bin(&pk, dev, 32) != 0 || pack_bin(&pk, sys, 32) != 0 || pack_bin(&pk, agg, 32) != 0 ||
-	    pack_bin(&pk, os, os_len) != 0 ||
-	    pack_bin(&pk, kp != NULL ? kp->payload : (const uint8_t *)"", kp != NULL ? kp->payload_len : 0) !=
-	        0) {
-		msgpack_sbuffer_destroy(&sb);
-		return CVM_E_NOMEM;
-	}
-	*out = (uint8_t *)sb.data; /* malloc'd by msgpack_sbuffer_write */
-	*out_len = sb.size;
-	return CVM_OK;
+	for (size_t i = 0; i < 3; i++)
+		ev[i] = agent_find_event(a, names[i]);
+	ai.app_id = ev[0] != NULL ? ev[0]->payload : NULL;
+	ai.app_id_len = ev[0] != NULL ? ev[0]->payload_len : 0;
+	ai.compose_hash = ev[1] != NULL ? ev[1]->payload : NULL;
+	ai.compose_hash_len = ev[1] != NULL ? ev[1]->payload_len : 0;
+	ai.instance_id = ev[2] != NULL ? ev[2]->payload : NULL;
+	ai.instance_id_len = ev[2] != NULL ? ev[2]->payload_len : 0;
+	ai.os_image_hash = os;
+	ai.os_image_hash_len = os_len;
+	ai.key_provider_info = kp != NULL ? kp->payload : NULL;
+	ai.key_provider_info_len = kp != NULL ? kp->payload_len : 0;
+	return cvm_ratls_app_info_encode(&ai, out, out_len);
 }
 
 int agent_tls_ctx_new(struct agent *a, uint64_t lifetime_s, SSL_CTX **out, int64_t *not_after, char *err,

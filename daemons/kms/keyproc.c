@@ -277,8 +277,8 @@ static int op_sign_csr(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 	struct cvm_cert **ca_cert = NULL;
 	struct cvm_csr *csr = NULL;
 	uint8_t app_id[CVM_APP_ID_LEN];
-	const uint8_t *csr_bytes;
-	size_t csr_len, n = 0, leaf_len = 0;
+	const uint8_t *csr_bytes, *app_info;
+	size_t csr_len, app_info_len, n = 0, leaf_len = 0;
 	uint32_t epoch, api;
 	char why[256] = "", *leaf = NULL;
 	const char *root_pem;
@@ -287,7 +287,8 @@ static int op_sign_csr(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 
 	memset(&k, 0, sizeof(k));
 	if (!cvm_rd_u32le(r, &epoch) || !cvm_rd_copy(r, app_id, sizeof(app_id)) || !cvm_rd_u32le(r, &api) ||
-	    !rd_blob(r, &csr_bytes, &csr_len, CVM_CSR_MAX) || !cvm_rd_empty(r))
+	    !rd_blob(r, &csr_bytes, &csr_len, CVM_CSR_MAX) ||
+	    !rd_blob(r, &app_info, &app_info_len, KP_MSG_MAX) || !cvm_rd_empty(r))
 		return error_answer(CVM_E_FORMAT, resp, resp_len, "sign: a malformed request");
 	roots = roots_of(st, epoch);
 	if (roots == NULL)
@@ -307,8 +308,8 @@ static int op_sign_csr(struct kp_state *st, struct cvm_rd *r, uint8_t **resp, si
 	if (rc == CVM_OK && n != 1)
 		rc = CVM_E_INTERNAL;
 	if (rc == CVM_OK)
-		rc = cvm_ratls_issue_csr(csr, app_id, NULL, NULL, 0, ca, ca_cert[0], (int64_t)time(NULL),
-		                         &leaf, &leaf_len);
+		rc = cvm_ratls_issue_csr(csr, app_id, NULL, app_info_len > 0 ? app_info : NULL, app_info_len,
+		                         ca, ca_cert[0], (int64_t)time(NULL), &leaf, &leaf_len);
 	root_pem = cvm_kms_roots_ca_cert(roots);
 	if (rc == CVM_OK && root_pem == NULL)
 		rc = CVM_E_NOT_FOUND;
@@ -850,8 +851,8 @@ out:
 }
 
 int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch, const uint8_t app_id[CVM_APP_ID_LEN],
-                         unsigned api, const uint8_t *csr, size_t csr_len, char *chain[3], char *err,
-                         size_t err_len)
+                         unsigned api, const uint8_t *csr, size_t csr_len, const uint8_t *app_info,
+                         size_t app_info_len, char *chain[3], char *err, size_t err_len)
 {
 	struct cvm_wr w;
 	struct cvm_rd r;
@@ -864,6 +865,7 @@ int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch, const uint8_t a
 	cvm_wr_bytes(&w, app_id, CVM_APP_ID_LEN);
 	cvm_wr_u32le(&w, api);
 	wr_blob(&w, csr, csr_len);
+	wr_blob(&w, app_info, app_info != NULL ? app_info_len : 0);
 	rc = call(kp, &w, &r, err, err_len);
 	if (rc != CVM_OK)
 		return rc;

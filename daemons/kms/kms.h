@@ -102,12 +102,13 @@ CVM_MUST_CHECK int kms_keyproc_rpc_cert(struct kms_keyproc *kp, const struct cvm
 
 /* kms_keyproc_sign_csr has the key process issue the leaf of a CSR whose
  * signature, attestation and authorization the caller checked, for the app
- * `app_id` read from that attestation. chain[] gets the PEM leaf, App CA and
- * root CA certificates (the caller frees them). */
+ * `app_id` read from that attestation, with the 1.9 `app_info` the caller
+ * encoded from it when the CSR asks for it (else NULL). chain[] gets the
+ * PEM leaf, App CA and root CA certificates (the caller frees them). */
 CVM_MUST_CHECK int kms_keyproc_sign_csr(struct kms_keyproc *kp, uint32_t epoch,
                                         const uint8_t app_id[CVM_APP_ID_LEN], unsigned api,
-                                        const uint8_t *csr, size_t csr_len, char *chain[3], char *err,
-                                        size_t err_len);
+                                        const uint8_t *csr, size_t csr_len, const uint8_t *app_info,
+                                        size_t app_info_len, char *chain[3], char *err, size_t err_len);
 
 /* kms_keyproc_env_pubkey gets an app's env public key and the k256 root's
  * signatures over it (GetAppEnvEncryptPubKey). */

@@ -436,6 +436,35 @@ out:
 	return r;
 }
 
+/* csr_app_info encodes the 1.9 AppInfo a CSR asks for from its verified
+ * attestation's boot-time values (the KMS's own reading, never the CSR's
+ * claim): app id, compose hash, instance id, device id, mr_system,
+ * mr_aggregated and the OS image hash when the attestation names one; no
+ * key-provider info (SignCert judges the boot-time measurement, without
+ * it, as dstack does). */
+static int csr_app_info(const struct cvm_ratls_boot_info *boot, const struct cvm_boot_info *bi, uint8_t **out,
+                        size_t *out_len)
+{
+	static const uint8_t zero[32];
+	struct cvm_ratls_app_info ai;
+
+	memset(&ai, 0, sizeof(ai));
+	ai.app_id = boot->app_id;
+	ai.app_id_len = sizeof(boot->app_id);
+	ai.compose_hash = boot->compose_hash;
+	ai.compose_hash_len = boot->compose_hash_len;
+	ai.instance_id = boot->instance_id;
+	ai.instance_id_len = boot->instance_id_len;
+	memcpy(ai.device_id, boot->device_id, 32);
+	memcpy(ai.mr_system, boot->mr_system, 32);
+	memcpy(ai.mr_aggregated, boot->mr_aggregated, 32);
+	if (memcmp(bi->os_image_hash, zero, 32) != 0) {
+		ai.os_image_hash = bi->os_image_hash;
+		ai.os_image_hash_len = 32;
+	}
+	return cvm_ratls_app_info_encode(&ai, out, out_len);
+}
+
 /* m_sign_cert issues an app certificate for a CSR (dstack's SignCert, spec
  * §3.4): the CSR's signature by its key, its attestation (quote, binding of
  * the CSR's key, replay) with the client verifier, the boot-time BootInfo
@@ -451,8 +480,8 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	const char *adv[CVM_AUTH_ADVISORIES_MAX], *decision = "denied";
 	bool have_bi = false;
 	struct cvm_csr *csr = NULL;
-	uint8_t *csr_bytes = NULL, sig[CVM_CSR_SIG_MAX];
-	size_t csr_len = 0, sig_len = 0;
+	uint8_t *csr_bytes = NULL, *app_info = NULL, sig[CVM_CSR_SIG_MAX];
+	size_t csr_len = 0, sig_len = 0, app_info_len = 0;
 	char err[256] = "", *chain[3] = {NULL, NULL, NULL};
 	bool has_api = false;
 	uint64_t api = 1;
@@ -480,12 +509,6 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		                 cvm_strerror(r));
 		goto out;
 	}
-	if (csr->ext_app_info) {
-		r = cvm_rpc_fail(
-		    c, 400, CVM_E_UNSUPPORTED,
-		    "the CSR asks for the app-info extension, which this KMS does not issue yet");
-		goto out;
-	}
 	memset(&v, 0, sizeof(v));
 	memset(&boot, 0, sizeof(boot));
 	r = cvm_ratls_check_va_key(k->client_verifier, csr->attestation, csr->attestation_len,
@@ -506,8 +529,16 @@ static int m_sign_cert(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	r = authorize(k, c, CVM_AUTH_APP, &bi, &d, &decision);
 	if (r != CVM_OK)
 		goto out;
+	if (csr->ext_app_info) {
+		r = csr_app_info(&boot, &bi, &app_info, &app_info_len);
+		if (r != CVM_OK) {
+			r = cvm_rpc_fail(c, 500, r, "cannot encode the app info");
+			decision = "error";
+			goto out;
+		}
+	}
 	r = kms_keyproc_sign_csr(&k->kp, k->epochs.current, boot.app_id, (unsigned)api, csr_bytes, csr_len,
-	                         chain, err, sizeof(err));
+	                         app_info, app_info_len, chain, err, sizeof(err));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "cannot issue the certificate: %s", err);
 		decision = "error";
@@ -542,6 +573,7 @@ out:
 		free(chain[i]);
 	cvm_csr_free(csr);
 	free(csr_bytes);
+	free(app_info);
 	return r;
 }
 

@@ -179,6 +179,25 @@ CVM_API CVM_MUST_CHECK int cvm_ratls_parse(const uint8_t *der, size_t len, struc
                                            char *err, size_t err_len);
 CVM_API void cvm_ratls_info_free(struct cvm_ratls_info *info);
 
+/* ---- dstack's AppInfo (the 1.9 extension) ------------------------------ */
+
+/* struct cvm_ratls_app_info is dstack's AppInfo (spec §6.1): what a
+ * certificate's 1.9 extension says of the app. Every field is bytes
+ * (borrowed; length 0 for none) but mr_system and mr_aggregated. */
+struct cvm_ratls_app_info {
+	const uint8_t *app_id, *compose_hash, *instance_id, *os_image_hash, *key_provider_info;
+	size_t app_id_len, compose_hash_len, instance_id_len, os_image_hash_len, key_provider_info_len;
+	uint8_t device_id[32], mr_system[32], mr_aggregated[32];
+};
+
+/* cvm_ratls_app_info_encode writes `in` as dstack does (rmp_serde's array
+ * form, bytes as bin) into a new buffer (*out, the caller frees it).
+ * Returns 0, CVM_E_INVAL (a field over CVM_RATLS_APP_INFO_FIELD_MAX) or
+ * CVM_E_NOMEM. */
+#define CVM_RATLS_APP_INFO_FIELD_MAX 4096u
+CVM_API CVM_MUST_CHECK int cvm_ratls_app_info_encode(const struct cvm_ratls_app_info *in, uint8_t **out,
+                                                     size_t *out_len);
+
 /* ---- making a certificate ---------------------------------------------- */
 
 /* cvm_ratls_report_data computes the report_data the profile binds to

@@ -949,6 +949,43 @@ out:
 	return rc;
 }
 
+/* pack_bin packs `n` bytes as MessagePack bin (serde's bytes under
+ * rmp_serde); returns 0 or -1. */
+static int pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+	if (msgpack_pack_bin(pk, n) != 0)
+		return -1;
+	return n == 0 ? 0 : msgpack_pack_bin_body(pk, p, n);
+}
+
+int cvm_ratls_app_info_encode(const struct cvm_ratls_app_info *in, uint8_t **out, size_t *out_len)
+{
+	const size_t max = CVM_RATLS_APP_INFO_FIELD_MAX;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	*out = NULL;
+	*out_len = 0;
+	if (in->app_id_len > max || in->compose_hash_len > max || in->instance_id_len > max ||
+	    in->os_image_hash_len > max || in->key_provider_info_len > max)
+		return CVM_E_INVAL;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_array(&pk, 8) != 0 || pack_bin(&pk, in->app_id, in->app_id_len) != 0 ||
+	    pack_bin(&pk, in->compose_hash, in->compose_hash_len) != 0 ||
+	    pack_bin(&pk, in->instance_id, in->instance_id_len) != 0 ||
+	    pack_bin(&pk, in->device_id, 32) != 0 || pack_bin(&pk, in->mr_system, 32) != 0 ||
+	    pack_bin(&pk, in->mr_aggregated, 32) != 0 ||
+	    pack_bin(&pk, in->os_image_hash, in->os_image_hash_len) != 0 ||
+	    pack_bin(&pk, in->key_provider_info, in->key_provider_info_len) != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return CVM_E_NOMEM;
+	}
+	*out = (uint8_t *)sb.data; /* malloc'd by msgpack_sbuffer_write */
+	*out_len = sb.size;
+	return CVM_OK;
+}
+
 static int decode_v1(struct dec *d, const uint8_t *buf, size_t len)
 {
 	struct cvm_rd r;

@@ -135,6 +135,19 @@ got_ca="$(python3 -c 'import sys; d=bytes.fromhex(sys.argv[1])[-65:]; print(("02
 [ "$got_ca" = "$want_ca" ] || fail "GetTlsKey: the App CA ($got_ca) is not the one derived for this app ($want_ca)"
 [ "$(openssl x509 -in "$tmp/leaf.pem" -pubkey -noout)" = "$(openssl pkey -in "$tmp/tlskey.pem" -pubout)" ] || fail "GetTlsKey: the leaf is not for the returned key"
 openssl x509 -in "$tmp/leaf.pem" -noout -subject | grep -q "app.example" || fail "GetTlsKey: the subject was not kept"
+# with_app_info: the KMS adds dstack's AppInfo (1.9) from the attestation it verified
+curl -s --unix-socket "$tmp/app/dstack.sock" -X POST -d '{"subject":"app.example","with_app_info":true}' \
+	http://d/GetTlsKey | python3 -c 'import json,sys; print(json.load(sys.stdin)["certificate_chain"][0])' >"$tmp/leaf-info.pem" ||
+	fail "GetTlsKey with_app_info: no certificate"
+"$bin/cvm" cert ratls show --json "$tmp/leaf-info.pem" >"$tmp/leaf-info.json" 2>&1 || true
+python3 - "$tmp/leaf-info.json" "$app_id" "$inst" <<'PY' || fail "GetTlsKey with_app_info: $(head -c 400 "$tmp/leaf-info.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+ai = (o.get("extensions") or {}).get("app_info") or {}
+assert ai.get("app_id") == sys.argv[2], ai
+assert ai.get("instance_id") == sys.argv[3], ai
+assert len(ai.get("mr_aggregated", "")) == 64 and len(ai.get("device_id", "")) == 64, ai
+PY
 
 # 1c. The host names the app id (.instance_info: a KMS deployment's
 # DstackApp contract address): RTMR3's app-id is that one, and so are the keys.
