@@ -1928,6 +1928,80 @@ static void make_carries_app_id_usage_and_app_info(void **state)
 	sim_down(&s);
 }
 
+static void app_info_encode_writes_dstacks_array_of_bins_byte_for_byte(void **state)
+{
+	uint8_t app_id[20], compose[32], *out = NULL, big[CVM_RATLS_APP_INFO_FIELD_MAX + 1];
+	size_t len = 0, off = 0;
+	struct cvm_ratls_app_info ai;
+
+	(void)state;
+	memset(app_id, 0x11, sizeof(app_id));
+	memset(compose, 0x22, sizeof(compose));
+	memset(&ai, 0, sizeof(ai));
+	ai.app_id = app_id;
+	ai.app_id_len = sizeof(app_id);
+	ai.compose_hash = compose;
+	ai.compose_hash_len = sizeof(compose);
+	memset(ai.device_id, 0x33, 32);
+	memset(ai.mr_system, 0x44, 32);
+	memset(ai.mr_aggregated, 0x55, 32);
+	ai.key_provider_info = (const uint8_t *)"{}";
+	ai.key_provider_info_len = 2;
+	assert_int_equal(cvm_ratls_app_info_encode(&ai, &out, &len), CVM_OK);
+	/* fixarray(8), then bin8 per field: len, bytes (instance id and OS image
+	 * hash empty) */
+	assert_int_equal(len, 1 + (2 + 20) + (2 + 32) + 2 + 3 * (2 + 32) + 2 + (2 + 2));
+	assert_int_equal(out[off++], 0x98);
+	assert_int_equal(out[off++], 0xc4);
+	assert_int_equal(out[off++], 20);
+	assert_memory_equal(out + off, app_id, 20);
+	off += 20;
+	assert_int_equal(out[off++], 0xc4);
+	assert_int_equal(out[off++], 32);
+	assert_memory_equal(out + off, compose, 32);
+	off += 32;
+	assert_int_equal(out[off++], 0xc4);
+	assert_int_equal(out[off++], 0);
+	for (int v = 0x33; v <= 0x55; v += 0x11) {
+		assert_int_equal(out[off++], 0xc4);
+		assert_int_equal(out[off++], 32);
+		for (size_t i = 0; i < 32; i++)
+			assert_int_equal(out[off + i], v);
+		off += 32;
+	}
+	assert_int_equal(out[off++], 0xc4);
+	assert_int_equal(out[off++], 0);
+	assert_int_equal(out[off++], 0xc4);
+	assert_int_equal(out[off++], 2);
+	assert_memory_equal(out + off, "{}", 2);
+	/* and it is what the checker and a certificate take */
+	{
+		struct cvm_ratls_make_opts o;
+		struct cvm_p256_keypair *kp = NULL;
+		char *pem = NULL;
+		size_t pem_len = 0;
+
+		assert_int_equal(cvm_p256_keypair_generate(&kp), CVM_OK);
+		memset(&o, 0, sizeof(o));
+		o.profile = CVM_RATLS_PROFILE_DSTACK;
+		o.common_name = "app-info";
+		o.not_before = 1700000000;
+		o.not_after = 1800000000;
+		o.app_info = out;
+		o.app_info_len = len;
+		assert_int_equal(cvm_ratls_make(&o, kp, NULL, NULL, NULL, &pem, &pem_len), CVM_OK);
+		free(pem);
+		cvm_p256_keypair_free(kp);
+	}
+	free(out);
+	/* a field over the cap is refused */
+	memset(big, 0, sizeof(big));
+	ai.compose_hash = big;
+	ai.compose_hash_len = sizeof(big);
+	assert_int_equal(cvm_ratls_app_info_encode(&ai, &out, &len), CVM_E_INVAL);
+	assert_null(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1965,6 +2039,7 @@ int main(void)
 	    cmocka_unit_test(app_info_check_accepts_dstack_shape_only),
 	    cmocka_unit_test(cosmian_sev_tables_survive_truncation_and_flips),
 	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
+	    cmocka_unit_test(app_info_encode_writes_dstacks_array_of_bins_byte_for_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, remove_sim_templates);
