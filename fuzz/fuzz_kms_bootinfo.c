@@ -21,12 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t text_len = 0;
 
 	if (cvm_kms_bootinfo_parse(data, size, &bi, err, sizeof(err)) != CVM_OK) {
-		if (bi.ca_pubkey != NULL || bi.attestation != NULL || strnlen(err, sizeof(err)) == sizeof(err))
+		if (bi.ca_pubkey != NULL || bi.attestation != NULL ||
+		    strnlen(err, sizeof(err)) == sizeof(err))
 			__builtin_trap();
 		return 0;
 	}
 	if (bi.ca_pubkey_len == 0 || bi.ca_pubkey_len > CVM_KMS_SPKI_MAX || bi.attestation_len == 0 ||
-	    bi.attestation_len > CVM_KMS_BOOTINFO_VA_MAX || (bi.k256_pubkey[0] != 2 && bi.k256_pubkey[0] != 3))
+	    bi.attestation_len > CVM_KMS_BOOTINFO_VA_MAX ||
+	    (bi.k256_pubkey[0] != 2 && bi.k256_pubkey[0] != 3))
 		__builtin_trap();
 	if (cvm_kms_bootstrap_report_data(bi.ca_pubkey, bi.ca_pubkey_len, bi.k256_pubkey, rd) != CVM_OK)
 		__builtin_trap();

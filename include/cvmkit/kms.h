@@ -389,8 +389,8 @@ CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_encode(const struct cvm_kms_bootinfo
  * attestation 1..CVM_KMS_BOOTINFO_VA_MAX bytes. It verifies nothing (see
  * cvm_kms_bootinfo_verify). On failure `err` says what is wrong. Returns 0,
  * CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_NOMEM. */
-CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len, struct cvm_kms_bootinfo *out,
-                                                  char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len,
+                                                  struct cvm_kms_bootinfo *out, char *err, size_t err_len);
 /* cvm_kms_bootinfo_load reads and parses the file at `path`. Returns
  * cvm_kms_bootinfo_parse's errors, or CVM_E_SYSTEM (errno set; ENOENT when
  * there is no file). */

@@ -107,7 +107,8 @@ int cvm_kms_bootinfo_encode(const struct cvm_kms_bootinfo *bi, char **out, size_
 	    bi->attestation_len > CVM_KMS_BOOTINFO_VA_MAX)
 		return CVM_E_INVAL;
 	o = json_object();
-	if (o == NULL || json_object_set_new(o, "ca_pubkey", json_hex(bi->ca_pubkey, bi->ca_pubkey_len)) != 0 ||
+	if (o == NULL ||
+	    json_object_set_new(o, "ca_pubkey", json_hex(bi->ca_pubkey, bi->ca_pubkey_len)) != 0 ||
 	    json_object_set_new(o, "k256_pubkey", json_hex(bi->k256_pubkey, CVM_K256_PUBKEY_LEN)) != 0 ||
 	    json_object_set_new(o, "attestation", json_hex(bi->attestation, bi->attestation_len)) != 0)
 		goto out;
@@ -138,8 +139,9 @@ static int get_hex(const json_t *o, const char *key, size_t min, size_t max, uin
 	if (s == NULL)
 		return bi_fail(err, err_len, "\"%s\" is missing or not a string", key), CVM_E_FORMAT;
 	if (n % 2 != 0 || n / 2 < min || n / 2 > max)
-		return bi_fail(err, err_len, "\"%s\" must be %zu..%zu bytes in hex (2 digits a byte), not %zu digits",
-		               key, min, max, n),
+		return bi_fail(err, err_len,
+		               "\"%s\" must be %zu..%zu bytes in hex (2 digits a byte), not %zu digits", key,
+		               min, max, n),
 		       CVM_E_FORMAT;
 	b = malloc(n / 2);
 	if (b == NULL)
@@ -147,8 +149,8 @@ static int get_hex(const json_t *o, const char *key, size_t min, size_t max, uin
 	/* json_string_length counts an embedded NUL: the decoder refuses it */
 	if (cvm_hex_decode_exact(s, n, b, n / 2) != CVM_OK) {
 		free(b);
-		return bi_fail(err, err_len, "\"%s\" holds a character that is not a hex digit (no 0x prefix)",
-		               key),
+		return bi_fail(err, err_len,
+		               "\"%s\" holds a character that is not a hex digit (no 0x prefix)", key),
 		       CVM_E_FORMAT;
 	}
 	*out = b;
@@ -198,7 +200,8 @@ int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len, struct cvm_kms_bootin
 			goto out;
 		}
 	}
-	r = get_hex(root, "ca_pubkey", 1, CVM_KMS_SPKI_MAX, &out->ca_pubkey, &out->ca_pubkey_len, err, err_len);
+	r = get_hex(root, "ca_pubkey", 1, CVM_KMS_SPKI_MAX, &out->ca_pubkey, &out->ca_pubkey_len, err,
+	            err_len);
 	if (r == CVM_OK)
 		r = get_hex(root, "k256_pubkey", CVM_K256_PUBKEY_LEN, CVM_K256_PUBKEY_LEN, &k, &k_len, err,
 		            err_len);
@@ -316,7 +319,8 @@ int cvm_kms_bootinfo_verify(const struct cvm_kms_bootinfo *bi, struct cvm_ratls_
 	r = cvm_ratls_check_va(v, bi->attestation, bi->attestation_len, rd, at, out, rep);
 	/* and these keys are the roots the caller trusts */
 	if (ca_spki != NULL) {
-		bool same = ca_spki_len == bi->ca_pubkey_len && cvm_ct_equal(ca_spki, bi->ca_pubkey, ca_spki_len);
+		bool same =
+		    ca_spki_len == bi->ca_pubkey_len && cvm_ct_equal(ca_spki, bi->ca_pubkey, ca_spki_len);
 
 		cvm_report_add(rep, "ca_pubkey", same,
 		               same ? "ca_pubkey is the SPKI of the root CA certificate given"

@@ -1014,9 +1014,11 @@ int cvm_ratls_check_va(struct cvm_ratls_verifier *v, const uint8_t *va_buf, size
 	r = CVM_OK;
 	if (!va_quote_report_data(va->tee, va->quote, va->quote_len, got))
 		r = CVM_E_FORMAT;
-	if (r == CVM_OK && (!cvm_ct_equal(got, report_data, 64) || !cvm_ct_equal(va->report_data, report_data, 64))) {
-		cvm_report_add(rep, "binding", false,
-		               "the attestation's report_data is not the one expected: it was made for other data");
+	if (r == CVM_OK &&
+	    (!cvm_ct_equal(got, report_data, 64) || !cvm_ct_equal(va->report_data, report_data, 64))) {
+		cvm_report_add(
+		    rep, "binding", false,
+		    "the attestation's report_data is not the one expected: it was made for other data");
 		r = CVM_E_MISMATCH;
 	} else if (r == CVM_OK) {
 		out->binding = true;

@@ -25,12 +25,14 @@
 #include "vectors.h"
 
 #define SIM_APPKEYS "compat/kms/dstack-simulator/appkeys.json"
-#define SIM_CA_SPKI                                                                                        \
-	"3059301306072a8648ce3d020106082a8648ce3d0301070342000419b2457dd9b8aa6446d980f136fff7812ecd6c77740eeb0e" \
+#define SIM_CA_SPKI                                                                                          \
+	"3059301306072a8648ce3d020106082a8648ce3d0301070342000419b2457dd9b8aa6446d980f136fff7812ecd6c77740e" \
+	"eb0e"                                                                                               \
 	"28b10d56c0c00028a5b6e59dcea307d583bd1f70769e9c116df2bcfb1758a95d8613e7de1c8482c0"
 #define SIM_K256_PUB "02818494263695e8839122dbd88e281d7380622999df4e60a14befa0f2d096fc7c"
-#define SIM_REPORT_DATA                                                                                    \
-	"4bc978414b4367779f8dbafcbb111baf15b5d08ce6dff0944312d757238c06e7000000000000000000000000000000000000" \
+#define SIM_REPORT_DATA                                                                                      \
+	"4bc978414b4367779f8dbafcbb111baf15b5d08ce6dff0944312d757238c06e70000000000000000000000000000000000" \
+	"00"                                                                                                 \
 	"0000000000000000000000000000"
 
 static void assert_hex(const uint8_t *p, size_t len, const char *hex)
@@ -170,16 +172,19 @@ static void bootinfo_parse_every_bit_flip_fails_or_changes_a_field(void **state)
 	for (size_t i = 0; i < len; i++) {
 		for (unsigned b = 0; b < 8; b++) {
 			text[i] ^= (char)(1u << b);
-			if (cvm_kms_bootinfo_parse((const uint8_t *)text, len, &bi, err, sizeof(err)) == CVM_OK) {
-				bool same = bi.ca_pubkey_len == orig.ca_pubkey_len &&
-				            bi.attestation_len == orig.attestation_len &&
-				            memcmp(bi.ca_pubkey, orig.ca_pubkey, orig.ca_pubkey_len) == 0 &&
-				            memcmp(bi.k256_pubkey, orig.k256_pubkey, sizeof(orig.k256_pubkey)) == 0 &&
-				            memcmp(bi.attestation, orig.attestation, orig.attestation_len) == 0;
+			if (cvm_kms_bootinfo_parse((const uint8_t *)text, len, &bi, err, sizeof(err)) ==
+			    CVM_OK) {
+				bool same =
+				    bi.ca_pubkey_len == orig.ca_pubkey_len &&
+				    bi.attestation_len == orig.attestation_len &&
+				    memcmp(bi.ca_pubkey, orig.ca_pubkey, orig.ca_pubkey_len) == 0 &&
+				    memcmp(bi.k256_pubkey, orig.k256_pubkey, sizeof(orig.k256_pubkey)) == 0 &&
+				    memcmp(bi.attestation, orig.attestation, orig.attestation_len) == 0;
 
 				/* a hex digit's case is the one flip that keeps the value */
 				if (same)
-					assert_true((text[i] | 0x20) == ((text[i] ^ (char)(1u << b)) | 0x20) &&
+					assert_true((text[i] | 0x20) ==
+					                ((text[i] ^ (char)(1u << b)) | 0x20) &&
 					            b == 5);
 				cvm_kms_bootinfo_cleanup(&bi);
 			}
@@ -208,30 +213,35 @@ static void bootinfo_parse_holds_every_rule_of_its_shape(void **state)
 	     "not 3 digits"},
 	    {"{\"ca_pubkey\":\"\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"00\"}",
 	     "not 0 digits"},
-	    {"{\"ca_pubkey\":30,\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"00\"}", "not a string"},
-	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"04818494263695e8839122dbd88e281d7380622999df4e60a14befa0f2d"
+	    {"{\"ca_pubkey\":30,\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"00\"}",
+	     "not a string"},
+	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":"
+	     "\"04818494263695e8839122dbd88e281d7380622999df4e60a14befa0f2d"
 	     "096fc7c\",\"attestation\":\"00\"}",
 	     "compressed point"},
 	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"0281\",\"attestation\":\"00\"}", "not 4 digits"},
-	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"\"}", "not 0 digits"},
+	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"\"}",
+	     "not 0 digits"},
 	    {"{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"0\\u0000\"}",
 	     "not a JSON object"},
 	};
-	const char good[] = "{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"AB\"}";
+	const char good[] =
+	    "{\"ca_pubkey\":\"30\",\"k256_pubkey\":\"" SIM_K256_PUB "\",\"attestation\":\"AB\"}";
 	struct cvm_kms_bootinfo bi;
 	char err[256];
 	uint8_t *big;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(cvm_kms_bootinfo_parse((const uint8_t *)bad[i].json, strlen(bad[i].json), &bi, err,
-		                                        sizeof(err)),
+		assert_int_equal(cvm_kms_bootinfo_parse((const uint8_t *)bad[i].json, strlen(bad[i].json),
+		                                        &bi, err, sizeof(err)),
 		                 CVM_E_FORMAT);
 		if (strstr(err, bad[i].why) == NULL)
 			fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, bad[i].why);
 	}
 	/* upper-case hex is read (dstack's reader takes either case) */
-	assert_int_equal(cvm_kms_bootinfo_parse((const uint8_t *)good, strlen(good), &bi, err, sizeof(err)), CVM_OK);
+	assert_int_equal(cvm_kms_bootinfo_parse((const uint8_t *)good, strlen(good), &bi, err, sizeof(err)),
+	                 CVM_OK);
 	assert_int_equal(bi.attestation[0], 0xab);
 	cvm_kms_bootinfo_cleanup(&bi);
 	/* the size cap comes before any JSON is read */
