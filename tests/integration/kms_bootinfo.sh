@@ -99,6 +99,21 @@ check
 rc=0
 verify "$bi2" --root-dir "$tmp/kms1/roots" >"$tmp/v4.out" 2>&1 || rc=$?
 [ "$rc" -eq 3 ] && grep -q "another KMS's roots" "$tmp/v4.out" || fail "kms2's file for kms1: exit $rc: $(cat "$tmp/v4.out")"
+# each key is checked on its own: the root CA alone (--ca), then roots with
+# kms1's root CA and kms2's k256 root
+check
+rc=0
+verify "$bi" --ca "$tmp/kms2/roots/epoch-0/root-ca.crt" >"$tmp/v4b.out" 2>&1 || rc=$?
+[ "$rc" -eq 3 ] && grep -q "ca_pubkey is not the SPKI" "$tmp/v4b.out" ||
+	fail "kms1's file with kms2's root CA: exit $rc: $(cat "$tmp/v4b.out")"
+mkdir -m 700 -p "$tmp/mixed/epoch-0"
+cp -p "$tmp/kms1/roots/epoch-0/root-ca.key" "$tmp/kms1/roots/epoch-0/root-ca.crt" "$tmp/kms2/roots/epoch-0/root-k256.key" \
+	"$tmp/mixed/epoch-0/"
+check
+rc=0
+verify "$bi" --root-dir "$tmp/mixed" >"$tmp/v4c.out" 2>&1 || rc=$?
+[ "$rc" -eq 3 ] && grep -q "k256_pubkey is not the k256 root" "$tmp/v4c.out" ||
+	fail "kms1's file with another k256 root: exit $rc: $(cat "$tmp/v4c.out")"
 
 # 4. Another simulated CVM (other measurements) under a policy pinning the KMS CVM's RTMR3.
 "$bin/cvm" cert ratls show --json "$tmp/kmsvm/chain.pem" >"$tmp/show.json"
