@@ -1,7 +1,8 @@
 /* cvm-kmsd: the key management service (docs/daemons/cvm-kmsd.md).
  *
  *   cvm-kmsd [-c FILE]             serve
- *   cvm-kmsd bootstrap [-c FILE]   make the roots of the current epoch once
+ *   cvm-kmsd bootstrap [-c FILE]   make the roots of epoch 0 once (attested by the
+ *                                  guest agent when one is configured)
  *
  * Start: config; logging; the key process is forked and loads the roots
  * (kms.h); the network process gets the public metadata, makes a fresh TLS
@@ -81,17 +82,19 @@ struct settings {
 static void usage(FILE *f)
 {
 	(void)fprintf(
-	    f, "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
-	       "       " PROG " bootstrap [-c FILE]\n"
-	       "\n"
-	       "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
-	       "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
-	       "  --log-level LEVEL   error, warn, info (default) or debug\n"
-	       "  -h, --help          this text\n"
-	       "  --version           print the version\n"
-	       "bootstrap makes the root material of epoch 0 in [kms] root_dir, once; `cvm kms rotate`\n"
-	       "makes later epochs\n"
-	       "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
+	    f,
+	    "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
+	    "       " PROG " bootstrap [-c FILE]\n"
+	    "\n"
+	    "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
+	    "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
+	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+	    "  -h, --help          this text\n"
+	    "  --version           print the version\n"
+	    "bootstrap makes the root material of epoch 0 in [kms] root_dir, once, with its\n"
+	    "bootstrap attestation (bootstrap-info.json) when [attestation] agent is set; `cvm kms rotate`\n"
+	    "makes later epochs\n"
+	    "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
 }
 
 #define KEY(sec, name, type, field)                                \
@@ -673,18 +676,28 @@ static int bootstrap_attested(const struct settings *s, char *err, size_t err_le
 	char *text = NULL;
 	size_t text_len = 0;
 	struct stat st;
-	bool staged = false;
+	bool staged = false, exists;
 	int r;
 
 	memset(&bi, 0, sizeof(bi));
 	(void)snprintf(to, sizeof(to), "%s/epoch-0", s->root_dir);
+	/* the same refusals (and words) as cvm_kms_bootstrap's, before the agent is asked */
+	if (lstat(to, &st) == 0) {
+		(void)snprintf(err, err_len,
+		               "%s already exists: the roots of epoch 0 were made before, and are never made "
+		               "twice (nothing was changed)",
+		               to);
+		return CVM_E_POLICY;
+	}
 	(void)snprintf(path, sizeof(path), "%s/%s", s->root_dir, CVM_KMS_FILE_ROOT_CA_KEY);
-	/* the same refusals as cvm_kms_bootstrap's, before the agent is asked */
-	if (lstat(to, &st) == 0 || lstat(path, &st) == 0) {
+	exists = lstat(path, &st) == 0;
+	(void)snprintf(path, sizeof(path), "%s/%s", s->root_dir, CVM_KMS_FILE_ROOT_K256_KEY);
+	exists = exists || lstat(path, &st) == 0;
+	if (exists) {
 		(void)snprintf(
 		    err, err_len,
-		    "%s already holds epoch 0's roots: nothing was made (roots are made once; a new "
-		    "epoch is `cvm kms rotate`)",
+		    "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots are "
+		    "made once; a new epoch is `rotate`)",
 		    s->root_dir);
 		return CVM_E_POLICY;
 	}

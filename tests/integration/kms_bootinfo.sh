@@ -140,7 +140,16 @@ rc=0
 verify "$tmp/none.json" >"$tmp/v9.out" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || fail "a missing file: exit $rc: $(cat "$tmp/v9.out")"
 
-# 6. An agent that does not answer: bootstrap fails, says why, leaves no roots.
+# 6. A second bootstrap changes nothing, the file included.
+check
+sum_before="$(cat "$tmp/kms1/roots/epoch-0"/* | sha256sum)"
+rc=0
+"$bin/cvm-kmsd" bootstrap -c "$tmp/kms1/kmsd.conf" >"$tmp/b2.out" 2>&1 || rc=$?
+[ "$rc" -eq 3 ] && grep -q "never made twice" "$tmp/b2.out" || fail "a second bootstrap: exit $rc: $(cat "$tmp/b2.out")"
+[ "$(cat "$tmp/kms1/roots/epoch-0"/* | sha256sum)" = "$sum_before" ] || fail "a second bootstrap changed epoch 0"
+[ -z "$(find "$tmp/kms1/roots" -maxdepth 1 -name '.bootstrap-*')" ] || fail "a second bootstrap left a staging folder"
+
+# 7. An agent that does not answer: bootstrap fails, says why, leaves no roots.
 kms_conf kms3 kmsvm kmsvm
 sed -i "s|^agent = .*|agent = unix:$tmp/nobody.sock|" "$tmp/kms3/kmsd.conf"
 check
@@ -150,7 +159,7 @@ rc=0
 	fail "bootstrap with a dead agent: exit $rc: $(cat "$tmp/b3.out")"
 [ -z "$(ls -A "$tmp/kms3/roots" 2>/dev/null)" ] || fail "a failed bootstrap left: $(ls -A "$tmp/kms3/roots")"
 
-# 7. No agent: roots made, said to be unattested, no file.
+# 8. No agent: roots made, said to be unattested, no file.
 kms_conf kms4 kmsvm kmsvm
 sed -i "/^agent = /d" "$tmp/kms4/kmsd.conf"
 check
