@@ -7,7 +7,9 @@
  * compressed public key of that file's `k256_key`:
  *   keccak_256("dstack-kms-genereted-keys-v1:" + spki_hex + ";" + pub_hex + ";")
  * then 32 zero bytes. The parser of bootstrap-info.json is run over every
- * truncation, an extra byte, every bit flip, and each rule of its shape. */
+ * truncation, an extra byte, every bit flip, and each rule of its shape.
+ * Verification runs on attestations the simulated TEE makes (TDX and SNP)
+ * over the simulator's KMS roots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,15 +18,26 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cvmkit/amd.h>
 #include <cvmkit/crypto.h>
+#include <cvmkit/dcap.h>
 #include <cvmkit/encoding.h>
+#include <cvmkit/file.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/policy.h>
+#include <cvmkit/ratls.h>
+#include <cvmkit/report.h>
+#include <cvmkit/tee.h>
 
 #include "vectors.h"
 
 #define SIM_APPKEYS "compat/kms/dstack-simulator/appkeys.json"
+#define NOW ((int64_t)1767225600) /* 2026-01-01 */
 #define SIM_CA_SPKI                                                                                          \
 	"3059301306072a8648ce3d020106082a8648ce3d0301070342000419b2457dd9b8aa6446d980f136fff7812ecd6c77740e" \
 	"eb0e"                                                                                               \
@@ -252,6 +265,174 @@ static void bootinfo_parse_holds_every_rule_of_its_shape(void **state)
 	free(big);
 }
 
+static void rm_rf(const char *path)
+{
+	struct stat st;
+	struct dirent *e;
+	char sub[1024];
+	DIR *d;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		(void)unlink(path);
+		return;
+	}
+	d = opendir(path);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			(void)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			rm_rf(sub);
+		}
+		closedir(d);
+	}
+	(void)rmdir(path);
+}
+
+/* attest has the simulated platform quote `rd` and wraps the quote in a
+ * VersionedAttestation (V0), as a guest agent's Attest answers. */
+static void attest(const char *sim, enum cvm_tee_platform platform, const uint8_t rd[64], uint8_t **out,
+                   size_t *out_len)
+{
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev;
+	struct cvm_va va;
+
+	assert_int_equal(cvm_tee_open_sim(sim, platform, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	memset(&va, 0, sizeof(va));
+	va.tee = platform == CVM_TEE_PLATFORM_TDX ? CVM_RATLS_TEE_TDX : CVM_RATLS_TEE_SNP;
+	va.variant = platform == CVM_TEE_PLATFORM_TDX ? 0 : 3;
+	va.quote = ev.data;
+	va.quote_len = ev.data_len;
+	memcpy(va.report_data, rd, 64);
+	va.config = "{}";
+	va.config_len = 2;
+	assert_int_equal(cvm_va_encode(&va, 0, out, out_len), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	cvm_tee_free(tee);
+}
+
+static void bootinfo_verifies_on_the_simulator_and_refuses_other_keys(void **state)
+{
+	static const enum cvm_tee_platform platforms[] = {CVM_TEE_PLATFORM_TDX, CVM_TEE_PLATFORM_SNP};
+	struct cvm_dcap_collateral *dcap = NULL;
+	struct cvm_amd_collateral *amd = NULL;
+	struct cvm_tee_sim_opts so;
+	char root[64], sim[128], path[256], what[256];
+	uint8_t *intel = NULL, rd[64];
+	size_t intel_len = 0;
+
+	(void)state;
+	(void)snprintf(root, sizeof(root), "/tmp/cvm-bootinfo-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	(void)snprintf(sim, sizeof(sim), "%s/p", root);
+	cvm_tee_sim_opts_init(&so, NOW);
+	so.with_snp = true;
+	assert_int_equal(cvm_tee_sim_init(sim, &so), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx", sim);
+	assert_int_equal(cvm_dcap_collateral_load_dir(path, &dcap, what, sizeof(what)), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/intel_sgx_root_ca.der", sim);
+	assert_int_equal(cvm_file_read(path, 65536, &intel, &intel_len), CVM_OK);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", sim);
+	assert_int_equal(cvm_amd_collateral_load_dir(path, &amd, what, sizeof(what)), CVM_OK);
+
+	for (size_t p = 0; p < sizeof(platforms) / sizeof(platforms[0]); p++) {
+		struct cvm_ratls_verifier_opts o;
+		struct cvm_ratls_verifier *v = NULL, *strict = NULL;
+		struct cvm_ratls_verdict verdict;
+		struct cvm_report rep;
+		struct cvm_kms_bootinfo bi;
+		struct cvm_policy pol, other;
+		uint8_t ca[CVM_KMS_SPKI_MAX], k256[CVM_K256_PUBKEY_LEN];
+		size_t ca_len;
+
+		memset(&bi, 0, sizeof(bi));
+		sim_roots(&bi.ca_pubkey, &bi.ca_pubkey_len, bi.k256_pubkey);
+		assert_int_equal(
+		    cvm_kms_bootstrap_report_data(bi.ca_pubkey, bi.ca_pubkey_len, bi.k256_pubkey, rd),
+		    CVM_OK);
+		attest(sim, platforms[p], rd, &bi.attestation, &bi.attestation_len);
+		cvm_policy_init(&pol);
+		memset(&o, 0, sizeof(o));
+		o.policy = &pol;
+		o.dcap = dcap;
+		o.amd = amd;
+		o.intel_root_der = intel;
+		o.intel_root_der_len = intel_len;
+		o.amd_root_der = amd->ark;
+		o.amd_root_der_len = amd->ark_len;
+		assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &v), CVM_OK);
+		memcpy(ca, bi.ca_pubkey, bi.ca_pubkey_len);
+		ca_len = bi.ca_pubkey_len;
+		memcpy(k256, bi.k256_pubkey, sizeof(k256));
+
+		/* the genuine file, with and without the roots to compare */
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, ca, ca_len, k256, &verdict, &rep),
+		                 CVM_OK);
+		assert_true(verdict.binding);
+		assert_true(verdict.evidence_verified);
+		assert_true(verdict.simulated);
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, NULL, 0, NULL, &verdict, &rep), CVM_OK);
+
+		/* a file naming another k256 key: the attestation is over other keys */
+		bi.k256_pubkey[10] ^= 1;
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, NULL, 0, NULL, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		assert_false(verdict.binding);
+		bi.k256_pubkey[10] ^= 1;
+		/* ... or another root CA */
+		bi.ca_pubkey[bi.ca_pubkey_len - 1] ^= 1;
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, NULL, 0, NULL, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		bi.ca_pubkey[bi.ca_pubkey_len - 1] ^= 1;
+
+		/* a genuine file, but not of the roots the caller trusts: each key on its own */
+		ca[ca_len - 1] ^= 1;
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, ca, ca_len, k256, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		assert_non_null(strstr(cvm_report_reason(&rep), "ca_pubkey is not"));
+		ca[ca_len - 1] ^= 1;
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, ca, ca_len - 1, k256, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		k256[32] ^= 1;
+		assert_int_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, ca, ca_len, k256, &verdict, &rep),
+		                 CVM_E_MISMATCH);
+		assert_non_null(strstr(cvm_report_reason(&rep), "k256_pubkey is not"));
+		k256[32] ^= 1;
+
+		/* a policy pinning other measurements refuses the genuine file */
+		cvm_policy_init(&other);
+		if (platforms[p] == CVM_TEE_PLATFORM_TDX) {
+			other.mr_td.set = true;
+			memset(other.mr_td.v, 0x5a, sizeof(other.mr_td.v));
+		} else {
+			other.snp.measurement.set = true;
+			memset(other.snp.measurement.v, 0x5a, sizeof(other.snp.measurement.v));
+		}
+		o.policy = &other;
+		assert_int_equal(cvm_ratls_verifier_new(&o, NOW, &strict), CVM_OK);
+		assert_int_not_equal(
+		    cvm_kms_bootinfo_verify(&bi, strict, NOW, ca, ca_len, k256, &verdict, &rep), CVM_OK);
+		assert_false(verdict.evidence_verified);
+
+		/* a damaged attestation is refused, never accepted */
+		bi.attestation[bi.attestation_len / 2] ^= 0x40;
+		assert_int_not_equal(cvm_kms_bootinfo_verify(&bi, v, NOW, ca, ca_len, k256, &verdict, &rep),
+		                     CVM_OK);
+
+		cvm_ratls_verifier_free(strict);
+		cvm_ratls_verifier_free(v);
+		cvm_kms_bootinfo_cleanup(&bi);
+	}
+	free(intel);
+	cvm_dcap_collateral_free(dcap);
+	cvm_amd_collateral_free(amd);
+	rm_rf(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +442,7 @@ int main(void)
 	    cmocka_unit_test(bootinfo_parse_rejects_every_truncation_and_an_extra_byte),
 	    cmocka_unit_test(bootinfo_parse_every_bit_flip_fails_or_changes_a_field),
 	    cmocka_unit_test(bootinfo_parse_holds_every_rule_of_its_shape),
+	    cmocka_unit_test(bootinfo_verifies_on_the_simulator_and_refuses_other_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
