@@ -65,7 +65,7 @@ int cvm_kms_bootstrap_report_data(const uint8_t *ca_spki, size_t ca_spki_len,
 	cvm_keccak256_update(&h, hex, 2 * ca_spki_len);
 	cvm_keccak256_update(&h, ";", 1);
 	cvm_hex_encode(k256_pub, CVM_K256_PUBKEY_LEN, hex);
-	cvm_keccak256_update(&h, hex, 2 * CVM_K256_PUBKEY_LEN);
+	cvm_keccak256_update(&h, hex, (size_t)2 * CVM_K256_PUBKEY_LEN);
 	cvm_keccak256_update(&h, ";", 1);
 	cvm_keccak256_final(&h, out); /* the rest stays zero: dstack's pad64 */
 	return CVM_OK;
@@ -255,11 +255,11 @@ int cvm_kms_bootinfo_path(const char *dir, uint32_t epoch, char *out, size_t out
 	n = snprintf(out, out_cap, "%s/epoch-%u", dir, (unsigned)epoch);
 	if (n < 0 || (size_t)n >= out_cap)
 		return CVM_E_TOO_LARGE;
-	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
-		n = snprintf(out, out_cap, "%s/epoch-%u/%s", dir, (unsigned)epoch, CVM_KMS_FILE_BOOTINFO);
-	else if (epoch == 0)
+	/* epoch 0 in dstack's flat layout keeps the file at the top; every other
+	 * epoch (and epoch 0 in cvmkit's layout) in its own folder */
+	if (epoch == 0 && !(stat(out, &st) == 0 && S_ISDIR(st.st_mode)))
 		n = snprintf(out, out_cap, "%s/%s", dir, CVM_KMS_FILE_BOOTINFO);
-	else /* where the epoch's roots would be made */
+	else
 		n = snprintf(out, out_cap, "%s/epoch-%u/%s", dir, (unsigned)epoch, CVM_KMS_FILE_BOOTINFO);
 	if (n < 0 || (size_t)n >= out_cap)
 		return CVM_E_TOO_LARGE;

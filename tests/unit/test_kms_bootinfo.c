@@ -179,14 +179,16 @@ static void bootinfo_parse_every_bit_flip_fails_or_changes_a_field(void **state)
 	char err[256];
 	size_t len = 0;
 	char *text = sample(&len);
+	uint8_t *t = (uint8_t *)text;
 
 	(void)state;
-	assert_int_equal(cvm_kms_bootinfo_parse((const uint8_t *)text, len, &orig, err, sizeof(err)), CVM_OK);
+	assert_int_equal(cvm_kms_bootinfo_parse(t, len, &orig, err, sizeof(err)), CVM_OK);
 	for (size_t i = 0; i < len; i++) {
 		for (unsigned b = 0; b < 8; b++) {
-			text[i] ^= (char)(1u << b);
-			if (cvm_kms_bootinfo_parse((const uint8_t *)text, len, &bi, err, sizeof(err)) ==
-			    CVM_OK) {
+			uint8_t was = t[i];
+
+			t[i] = (uint8_t)(was ^ (1u << b));
+			if (cvm_kms_bootinfo_parse(t, len, &bi, err, sizeof(err)) == CVM_OK) {
 				bool same =
 				    bi.ca_pubkey_len == orig.ca_pubkey_len &&
 				    bi.attestation_len == orig.attestation_len &&
@@ -194,14 +196,13 @@ static void bootinfo_parse_every_bit_flip_fails_or_changes_a_field(void **state)
 				    memcmp(bi.k256_pubkey, orig.k256_pubkey, sizeof(orig.k256_pubkey)) == 0 &&
 				    memcmp(bi.attestation, orig.attestation, orig.attestation_len) == 0;
 
-				/* a hex digit's case is the one flip that keeps the value */
+				/* a hex letter's case is the one flip that keeps the value */
 				if (same)
-					assert_true((text[i] | 0x20) ==
-					                ((text[i] ^ (char)(1u << b)) | 0x20) &&
-					            b == 5);
+					assert_true(b == 5 && was != 0 &&
+					            strchr("abcdefABCDEF", was) != NULL);
 				cvm_kms_bootinfo_cleanup(&bi);
 			}
-			text[i] ^= (char)(1u << b);
+			t[i] = was;
 		}
 	}
 	cvm_kms_bootinfo_cleanup(&orig);
