@@ -82,19 +82,18 @@ struct settings {
 static void usage(FILE *f)
 {
 	(void)fprintf(
-	    f,
-	    "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
-	    "       " PROG " bootstrap [-c FILE]\n"
-	    "\n"
-	    "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
-	    "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
-	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
-	    "  -h, --help          this text\n"
-	    "  --version           print the version\n"
-	    "bootstrap makes the root material of epoch 0 in [kms] root_dir, once, with its\n"
-	    "bootstrap attestation (bootstrap-info.json) when [attestation] agent is set; `cvm kms rotate`\n"
-	    "makes later epochs\n"
-	    "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
+	    f, "usage: " PROG " [-c FILE] [--port-file FILE] [--log-level LEVEL]\n"
+	       "       " PROG " bootstrap [-c FILE]\n"
+	       "\n"
+	       "  -c, --config FILE   INI config (default " DEFAULT_CONFIG ")\n"
+	       "  --port-file FILE    write the TCP port bound (useful with port 0)\n"
+	       "  --log-level LEVEL   error, warn, info (default) or debug\n"
+	       "  -h, --help          this text\n"
+	       "  --version           print the version\n"
+	       "bootstrap makes the root material of epoch 0 in [kms] root_dir, once; `cvm kms rotate`\n"
+	       "makes later epochs\n"
+	       "(docs/daemons/cvm-kmsd.md); serving needs it. With [attestation] agent set, the\n"
+	       "agent attests the new roots (bootstrap-info.json beside them).\n");
 }
 
 #define KEY(sec, name, type, field)                                \
