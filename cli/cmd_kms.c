@@ -4,6 +4,8 @@
  *       every key a KMS with DIR's roots would release to the app
  *   cvm kms audit verify|show DB ...
  *       the audit trail (cmd_kms_audit.c)
+ *   cvm kms bootstrap-info verify FILE [--root-dir DIR | --ca CERT] [verification options]
+ *       a KMS's bootstrap attestation: its roots were made in an attested CVM
  *
  * See docs/cli/cvm-kms.md. */
 #include <errno.h>
@@ -12,16 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <cvmkit/encoding.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/ratls.h>
+#include <cvmkit/report.h>
 #include <cvmkit/secret.h>
 
 #include "cli.h"
 #include "output.h"
+#include "ratls_opts.h"
 
 #define CMD_DERIVE "kms derive"
 #define NOTES_MAX 8
@@ -56,16 +62,18 @@ static void usage_derive(FILE *f)
 
 static void kms_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: %s kms derive|meta|app-key|sign-cert|bootstrap|rotate|revoke-epoch|epochs|audit [ARGS]\n"
-	    "  derive   every key a KMS with the given roots releases to an app (offline)\n"
-	    "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
-	    "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n"
-	    "  sign-cert  an app certificate from a KMS's SignCert, for a key attested by a guest agent\n"
-	    "  bootstrap, rotate, revoke-epoch, epochs   a KMS's roots and key epochs (--root-dir)\n"
-	    "  audit    verify or show the KMS audit log (verify|show DB)\n",
-	    CLI_PROG);
+	fprintf(f,
+	        "usage: %s kms "
+	        "derive|meta|app-key|sign-cert|bootstrap|rotate|revoke-epoch|epochs|audit|bootstrap-info\n"
+	        "       [ARGS]\n"
+	        "  derive   every key a KMS with the given roots releases to an app (offline)\n"
+	        "  meta     a KMS's public metadata, its RA-TLS certificate checked (GetMeta)\n"
+	        "  app-key  the app keys a KMS releases to the CVM of an RA-TLS certificate (GetAppKey)\n"
+	        "  sign-cert  an app certificate from a KMS's SignCert, for a key attested by a guest agent\n"
+	        "  bootstrap, rotate, revoke-epoch, epochs   a KMS's roots and key epochs (--root-dir)\n"
+	        "  audit    verify or show the KMS audit log (verify|show DB)\n"
+	        "  bootstrap-info  verify a KMS's bootstrap attestation (verify FILE)\n",
+	        CLI_PROG);
 }
 
 /* parse_id reads a 20-byte id given as 40 hex digits, optionally after 0x. */
@@ -355,6 +363,240 @@ out:
 	return rc;
 }
 
+/* ---- cvm kms bootstrap-info verify ----------------------------------------- */
+
+#define CMD_BOOTINFO "kms bootstrap-info verify"
+
+enum {
+	OPT_BI_ROOT_DIR = 0x300,
+	OPT_BI_CA,
+	OPT_BI_COLLATERAL,
+	OPT_BI_ROOT,
+	OPT_BI_POLICY,
+	OPT_BI_AT,
+	OPT_BI_EPOCH,
+};
+
+static void usage_bootinfo(FILE *f)
+{
+	fprintf(f,
+	        "usage: %s kms bootstrap-info verify FILE [--root-dir DIR [--epoch N] | --ca CERT]\n"
+	        "           [--collateral DIR] [--root CERT]... [--policy FILE] [--at UNIX_TIME]\n"
+	        "  Checks a KMS's bootstrap-info.json (dstack's bootstrap attestation): its attestation\n"
+	        "  verifies (quote, event log) and was made over exactly the root CA public key and k256\n"
+	        "  public key the file names, so those roots were generated inside an attested CVM.\n"
+	        "  --root-dir DIR   the roots must be DIR's (epoch N, default 0): root CA and k256 key\n"
+	        "  --ca CERT        the root CA must be this certificate (root-ca.crt, PEM or DER)\n"
+	        "  Without either, only the file's own consistency is proven (some attested CVM made\n"
+	        "  SOME roots): say which KMS you trust. --collateral, --root and --policy are as for\n"
+	        "  `cvm cert ratls verify`.\n"
+	        "Exit: 0 authentic and matching, 3 refused, 1 error, 2 usage.\n",
+	        CLI_PROG);
+}
+
+/* bootinfo_expect reads the roots the file must name: *spki from the root
+ * CA certificate, k256 from the k256 root (*has_k256). */
+static int bootinfo_expect(const char *root_dir, uint32_t epoch, const char *ca, uint8_t **spki,
+                           size_t *spki_len, uint8_t k256[CVM_K256_PUBKEY_LEN], bool *has_k256)
+{
+	struct cvm_kms_roots *roots = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[512] = "";
+	const char *pem;
+	int r, rc = CLI_EXIT_ERROR;
+
+	*has_k256 = false;
+	if (ca != NULL) {
+		rc = cli_read_file(CMD_BOOTINFO, "--ca certificate", ca, CVM_KMS_CERT_FILE_MAX, &buf, &len);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+		r = cvm_kms_cert_spki(buf, len, spki, spki_len);
+		free(buf);
+		if (r != CVM_OK) {
+			cli_err(CMD_BOOTINFO, "--ca '%s' holds no certificate: give the KMS's root-ca.crt",
+			        ca);
+			return CLI_EXIT_ERROR;
+		}
+		return CLI_EXIT_OK;
+	}
+	r = cvm_kms_roots_load(root_dir, epoch, &roots, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(CMD_BOOTINFO, "--root-dir '%s': %s", root_dir,
+		        err[0] != '\0' ? err : cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	pem = cvm_kms_roots_ca_cert(roots);
+	if (pem == NULL) {
+		cli_err(CMD_BOOTINFO, "--root-dir '%s' has no root CA certificate (%s)", root_dir,
+		        cvm_kms_roots_path(roots, CVM_KMS_ROOT_CA_CERT));
+		goto out;
+	}
+	if (cvm_kms_cert_spki((const uint8_t *)pem, strlen(pem), spki, spki_len) != CVM_OK) {
+		cli_err(CMD_BOOTINFO, "cannot read the root CA certificate's key");
+		goto out;
+	}
+	if (cvm_kms_roots_has(roots, CVM_KMS_ROOT_K256_KEY)) {
+		if (cvm_kms_roots_k256_public(roots, k256) != CVM_OK) {
+			cli_err(CMD_BOOTINFO, "cannot read the k256 root's public key");
+			goto out;
+		}
+		*has_k256 = true;
+	}
+	rc = CLI_EXIT_OK;
+out:
+	cvm_kms_roots_free(roots);
+	return rc;
+}
+
+static int bootinfo_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"root-dir", required_argument, NULL, OPT_BI_ROOT_DIR},
+	    {"ca", required_argument, NULL, OPT_BI_CA},
+	    {"epoch", required_argument, NULL, OPT_BI_EPOCH},
+	    {"collateral", required_argument, NULL, OPT_BI_COLLATERAL},
+	    {"root", required_argument, NULL, OPT_BI_ROOT},
+	    {"policy", required_argument, NULL, OPT_BI_POLICY},
+	    {"at", required_argument, NULL, OPT_BI_AT},
+	    CLI_COMMON_LONGOPTS,
+	};
+	struct cli_ratls_opts vo;
+	struct cvm_ratls_verifier *v = NULL;
+	struct cvm_ratls_verdict verdict;
+	struct cvm_report rep;
+	struct cvm_kms_bootinfo bi;
+	const char *root_dir = NULL, *ca = NULL, *file;
+	uint8_t *buf = NULL, *spki = NULL, k256[CVM_K256_PUBKEY_LEN];
+	size_t len = 0, spki_len = 0;
+	uint32_t epoch = 0;
+	bool has_epoch = false, has_k256 = false;
+	char err[512] = "", hex[2 * CVM_K256_PUBKEY_LEN + 1];
+	int c, r, rc = CLI_EXIT_USAGE;
+
+	memset(&vo, 0, sizeof(vo));
+	memset(&bi, 0, sizeof(bi));
+	vo.cmd = CMD_BOOTINFO;
+	vo.at = (int64_t)time(NULL);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":vqh", opts, NULL)) != -1) {
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case OPT_BI_ROOT_DIR:
+			root_dir = optarg;
+			break;
+		case OPT_BI_CA:
+			ca = optarg;
+			break;
+		case OPT_BI_EPOCH:
+			if (!parse_epoch(optarg, &epoch)) {
+				cli_err(CMD_BOOTINFO, "--epoch '%s' is not an epoch number (0..%u)", optarg,
+				        (unsigned)CVM_KMS_EPOCH_MAX);
+				return CLI_EXIT_USAGE;
+			}
+			has_epoch = true;
+			break;
+		case OPT_BI_COLLATERAL:
+			vo.collateral = optarg;
+			break;
+		case OPT_BI_ROOT:
+			if (vo.root_count == 2) {
+				cli_err(CMD_BOOTINFO, "at most two --root (Intel's and AMD's)");
+				return CLI_EXIT_USAGE;
+			}
+			vo.root[vo.root_count++] = optarg;
+			break;
+		case OPT_BI_POLICY:
+			vo.policy = optarg;
+			break;
+		case OPT_BI_AT:
+			if (!cli_parse_time(optarg, &vo.at)) {
+				cli_err(CMD_BOOTINFO, "--at '%s' is not a Unix time in seconds", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage_bootinfo(stdout);
+			return CLI_EXIT_OK;
+		default:
+			cli_bad_option(CMD_BOOTINFO, c, argv, "kms bootstrap-info");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || (root_dir != NULL && ca != NULL) || (has_epoch && root_dir == NULL)) {
+		if (root_dir != NULL && ca != NULL)
+			cli_err(CMD_BOOTINFO, "give --root-dir or --ca, not both");
+		else if (has_epoch && root_dir == NULL)
+			cli_err(CMD_BOOTINFO, "--epoch goes with --root-dir");
+		usage_bootinfo(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	file = argv[optind];
+	cli_apply_verbosity();
+	rc = cli_read_file(CMD_BOOTINFO, "bootstrap info", file, CVM_KMS_BOOTINFO_FILE_MAX, &buf, &len);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	r = cvm_kms_bootinfo_parse(buf, len, &bi, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(CMD_BOOTINFO, "refused: '%s' is not a bootstrap-info.json: %s", file, err);
+		rc = r == CVM_E_NOMEM ? CLI_EXIT_ERROR : CLI_EXIT_REJECTED;
+		goto out;
+	}
+	if (root_dir != NULL || ca != NULL) {
+		rc = bootinfo_expect(root_dir, epoch, ca, &spki, &spki_len, k256, &has_k256);
+		if (rc != CLI_EXIT_OK)
+			goto out;
+	}
+	rc = cli_ratls_verifier(&vo, &v);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	r = cvm_kms_bootinfo_verify(&bi, v, vo.at, spki, spki_len, has_k256 ? k256 : NULL, &verdict, &rep);
+	rc = cli_exit_for(r);
+	if (r != CVM_OK) {
+		const char *why = cvm_report_reason(&rep);
+
+		cli_err(CMD_BOOTINFO, "refused%s: %s", verdict.simulated ? " (simulated TEE)" : "",
+		        why != NULL ? why : cvm_strerror(r));
+		goto out;
+	}
+	cvm_hex_encode(bi.k256_pubkey, sizeof(bi.k256_pubkey), hex);
+	if (!cli_opts.quiet || cli_opts.json) {
+		if (cli_opts.json)
+			printf("{\"verified\":true,\"simulated\":%s,\"tee\":\"%s\",\"k256_pubkey\":\"%s\","
+			       "\"roots_checked\":%s}\n",
+			       verdict.simulated ? "true" : "false", cvm_ratls_tee_name(verdict.tee), hex,
+			       spki != NULL ? "true" : "false");
+		else
+			printf("%sOK: the KMS roots were generated in an attested CVM (%s evidence)%s\n"
+			       "k256_pubkey: %s\n",
+			       verdict.simulated ? "SIMULATED TEE (not a real one): " : "",
+			       cvm_ratls_tee_name(verdict.tee),
+			       spki != NULL
+			           ? ", and they are the roots given"
+			           : "; which KMS they belong to was not checked (no --root-dir or --ca)",
+			       hex);
+	}
+out:
+	cvm_ratls_verifier_free(v);
+	cvm_kms_bootinfo_cleanup(&bi);
+	free(spki);
+	free(buf);
+	return rc;
+}
+
+static void usage_bootinfo_cmd(FILE *f)
+{
+	usage_bootinfo(f);
+}
+
+static int kms_bootstrap_info(int argc, char **argv)
+{
+	static const struct cli_sub subs[] = {{"verify", bootinfo_verify}};
+
+	return cli_dispatch("kms bootstrap-info", subs, 1, usage_bootinfo_cmd, argc, argv);
+}
+
 int cmd_kms(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
@@ -362,7 +604,7 @@ int cmd_kms(int argc, char **argv)
 	    {"app-key", cli_kms_app_key}, {"bootstrap", cli_kms_bootstrap},
 	    {"rotate", cli_kms_rotate},   {"revoke-epoch", cli_kms_revoke_epoch},
 	    {"epochs", cli_kms_epochs},   {"sign-cert", cli_kms_sign_cert},
-	    {"audit", cmd_kms_audit},
+	    {"audit", cmd_kms_audit},     {"bootstrap-info", kms_bootstrap_info},
 	};
 
 	return cli_dispatch("kms", subs, sizeof(subs) / sizeof(subs[0]), kms_usage, argc, argv);

@@ -160,8 +160,10 @@ struct kms {
 	bool simulated_ok;         /* accept evidence from the simulated TEE */
 	struct cvm_auth *auth;     /* the authorization policy; NULL: [auth] type none, nobody is allowed */
 	const char *auth_type;     /* "none", "dev", "policy", "webhook", "chain" */
-	struct cvm_auth_info auth_info; /* for GetMeta, read at start */
-	struct cvm_audit *audit;        /* the audit log; NULL: [audit] db = none */
+	struct cvm_auth_info auth_info;   /* for GetMeta, read at start */
+	struct cvm_kms_bootinfo bootinfo; /* the current epoch's bootstrap-info.json, for GetMeta */
+	bool has_bootinfo;                /* ... when there is one */
+	struct cvm_audit *audit;          /* the audit log; NULL: [audit] db = none */
 	char gateway_app_id[64];
 	char self_variant[32];
 	/* counters for /metrics */

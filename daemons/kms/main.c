@@ -1,18 +1,22 @@
 /* cvm-kmsd: the key management service (docs/daemons/cvm-kmsd.md).
  *
  *   cvm-kmsd [-c FILE]             serve
- *   cvm-kmsd bootstrap [-c FILE]   make the roots of the current epoch once
+ *   cvm-kmsd bootstrap [-c FILE]   make the roots of epoch 0 once (attested by the
+ *                                  guest agent when one is configured)
  *
  * Start: config; logging; the key process is forked and loads the roots
  * (kms.h); the network process gets the public metadata, makes a fresh TLS
  * key, has the local guest agent attest it, and has the key process issue
  * the RPC certificate (dstack's rpc.crt, renewed at every start); then it
  * listens, drops privileges and serves. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,7 +93,8 @@ static void usage(FILE *f)
 	       "  --version           print the version\n"
 	       "bootstrap makes the root material of epoch 0 in [kms] root_dir, once; `cvm kms rotate`\n"
 	       "makes later epochs\n"
-	       "(docs/daemons/cvm-kmsd.md); serving needs it.\n");
+	       "(docs/daemons/cvm-kmsd.md); serving needs it. With [attestation] agent set, the\n"
+	       "agent attests the new roots (bootstrap-info.json beside them).\n");
 }
 
 #define KEY(sec, name, type, field)                                \
@@ -302,6 +307,53 @@ out:
 	return r;
 }
 
+/* load_bootinfo reads the current epoch's bootstrap-info.json for GetMeta
+ * (dstack's bootstrap_info). None is not an error (roots made without an
+ * agent, or onboarded: they carry the first node's attestation nowhere);
+ * one that does not parse, or names other keys than the roots the key
+ * process holds, stops the start: serving it would vouch for other roots. */
+static int load_bootinfo(const struct settings *s, struct kms *k, char *err, size_t err_len)
+{
+	char path[KMS_STR_MAX + 64], why[256] = "", kv[CVM_KV_MAX];
+	uint8_t *spki = NULL;
+	size_t spki_len = 0;
+	int r;
+
+	r = cvm_kms_bootinfo_path(s->root_dir, k->meta.epoch, path, sizeof(path));
+	if (r == CVM_OK)
+		r = cvm_kms_bootinfo_load(path, &k->bootinfo, why, sizeof(why));
+	if (r == CVM_E_SYSTEM && errno == ENOENT) {
+		cvm_daemon_log(
+		    CVM_LOG_INFO, "bootstrap_info",
+		    "msg=\"none: GetMeta's bootstrap_info is null (the roots' origin is not attested)\"");
+		return CVM_OK;
+	}
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "%.280s: %.180s: repair or remove it", path,
+		               why[0] != '\0' ? why : cvm_strerror(r));
+		return r;
+	}
+	if (k->meta.ca_cert_pem == NULL ||
+	    cvm_kms_cert_spki((const uint8_t *)k->meta.ca_cert_pem, strlen(k->meta.ca_cert_pem), &spki,
+	                      &spki_len) != CVM_OK ||
+	    spki_len != k->bootinfo.ca_pubkey_len || memcmp(spki, k->bootinfo.ca_pubkey, spki_len) != 0 ||
+	    !k->meta.has_k256 ||
+	    memcmp(k->meta.k256_public, k->bootinfo.k256_pubkey, sizeof(k->meta.k256_public)) != 0) {
+		(void)snprintf(
+		    err, err_len,
+		    "%.300s names other keys than epoch %u's roots: it belongs to other roots; remove it "
+		    "or put back the right one",
+		    path, (unsigned)k->meta.epoch);
+		free(spki);
+		cvm_kms_bootinfo_cleanup(&k->bootinfo);
+		return CVM_E_MISMATCH;
+	}
+	free(spki);
+	k->has_bootinfo = true;
+	cvm_daemon_log(CVM_LOG_INFO, "bootstrap_info", "path=%s", cvm_kv(path, kv));
+	return CVM_OK;
+}
+
 static int write_port_file(const char *path, uint16_t port)
 {
 	char buf[16];
@@ -454,6 +506,8 @@ static int serve(struct settings *s)
 	}
 	r = kms_keyproc_meta(&k.kp, &k.meta, err, sizeof(err));
 	if (r == CVM_OK)
+		r = load_bootinfo(s, &k, err, sizeof(err));
+	if (r == CVM_OK)
 		r = make_client_verifier(s, &k.client_verifier, err, sizeof(err));
 	if (r == CVM_OK)
 		r = make_tls(s, &k, &ctx, &chain, err, sizeof(err));
@@ -504,6 +558,7 @@ out:
 	free(chain);
 	cvm_ratls_verifier_free(k.client_verifier);
 	kp_meta_cleanup(&k.meta);
+	cvm_kms_bootinfo_cleanup(&k.bootinfo);
 	kms_keyproc_stop(&k.kp);
 	cvm_audit_close(k.audit);
 	cvm_auth_free(k.auth);
@@ -531,16 +586,189 @@ static int onboard(const struct settings *s, const char *from)
 	return 0;
 }
 
+/* rm_staging removes what bootstrap_attested left in its staging folder
+ * `dir`: the files of dir/epoch-0, that folder, and `dir`. */
+static void rm_staging(const char *dir)
+{
+	char sub[KMS_STR_MAX + 64];
+	struct dirent *e;
+	DIR *d;
+
+	(void)snprintf(sub, sizeof(sub), "%s/epoch-0", dir);
+	d = opendir(sub);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				(void)unlinkat(dirfd(d), e->d_name, 0);
+		(void)closedir(d);
+	}
+	(void)rmdir(sub);
+	(void)rmdir(dir);
+}
+
+/* bootstrap_attested makes epoch 0's roots and their bootstrap attestation
+ * (include/cvmkit/kms.h, dstack's Onboard.Bootstrap) so that roots never
+ * exist without it: cvm_kms_bootstrap makes them in a new staging folder
+ * ROOT_DIR/.bootstrap-XXXXXX, their public halves are read back, the agent
+ * attests them, bootstrap-info.json (0644) is written beside them, and only
+ * then does the folder become ROOT_DIR/epoch-0, in one rename that never
+ * replaces an existing one. On any failure the staging folder is removed
+ * (those roots were never used) and ROOT_DIR is as before. */
+static int bootstrap_attested(const struct settings *s, char *err, size_t err_len)
+{
+	char stage[KMS_STR_MAX + 32], from[KMS_STR_MAX + 48], to[KMS_STR_MAX + 16], path[KMS_STR_MAX + 96];
+	char why[512] = "";
+	struct cvm_kms_roots *roots = NULL;
+	struct cvm_kms_bootinfo bi;
+	struct cvm_va *va = NULL;
+	const char *pem;
+	uint8_t rd[64];
+	char *text = NULL;
+	size_t text_len = 0;
+	struct stat st;
+	bool staged = false, exists;
+	int r;
+
+	memset(&bi, 0, sizeof(bi));
+	(void)snprintf(to, sizeof(to), "%s/epoch-0", s->root_dir);
+	/* the same refusals (and words) as cvm_kms_bootstrap's, before the agent is asked */
+	if (lstat(to, &st) == 0) {
+		(void)snprintf(err, err_len,
+		               "%s already exists: the roots of epoch 0 were made before, and are never made "
+		               "twice (nothing was changed)",
+		               to);
+		return CVM_E_POLICY;
+	}
+	(void)snprintf(path, sizeof(path), "%s/%s", s->root_dir, CVM_KMS_FILE_ROOT_CA_KEY);
+	exists = lstat(path, &st) == 0;
+	(void)snprintf(path, sizeof(path), "%s/%s", s->root_dir, CVM_KMS_FILE_ROOT_K256_KEY);
+	exists = exists || lstat(path, &st) == 0;
+	if (exists) {
+		(void)snprintf(
+		    err, err_len,
+		    "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots are "
+		    "made once; a new epoch is `rotate`)",
+		    s->root_dir);
+		return CVM_E_POLICY;
+	}
+	if (mkdir(s->root_dir, 0700) != 0 && errno != EEXIST) {
+		(void)snprintf(err, err_len, "cannot make the root directory %s: %s", s->root_dir,
+		               strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	if ((size_t)snprintf(stage, sizeof(stage), "%s/.bootstrap-XXXXXX", s->root_dir) >= sizeof(stage) ||
+	    mkdtemp(stage) == NULL) {
+		(void)snprintf(err, err_len, "cannot make a staging folder in %s: %s", s->root_dir,
+		               strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	staged = true;
+	(void)snprintf(from, sizeof(from), "%s/epoch-0", stage);
+	r = cvm_kms_bootstrap(stage, 0, (int64_t)time(NULL), why, sizeof(why));
+	if (r == CVM_OK)
+		r = cvm_kms_roots_load(stage, 0, &roots, why, sizeof(why));
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "%s", why[0] != '\0' ? why : cvm_strerror(r));
+		goto out;
+	}
+	pem = cvm_kms_roots_ca_cert(roots);
+	r = pem != NULL
+	        ? cvm_kms_cert_spki((const uint8_t *)pem, strlen(pem), &bi.ca_pubkey, &bi.ca_pubkey_len)
+	        : CVM_E_INTERNAL;
+	if (r == CVM_OK)
+		r = cvm_kms_roots_k256_public(roots, bi.k256_pubkey);
+	if (r == CVM_OK)
+		r = cvm_kms_bootstrap_report_data(bi.ca_pubkey, bi.ca_pubkey_len, bi.k256_pubkey, rd);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot read the new roots' public keys: %s", cvm_strerror(r));
+		goto out;
+	}
+	r = kms_self_attest(s->agent, rd, &bi.attestation, &bi.attestation_len, why, sizeof(why));
+	if (r != CVM_OK) {
+		(void)snprintf(
+		    err, err_len,
+		    "the guest agent did not attest the new roots (%s): nothing was made; start the "
+		    "agent ([attestation] agent = %s) and run bootstrap again",
+		    why, s->agent);
+		goto out;
+	}
+	/* an agent that attests something else is caught here, not by the
+	 * first verifier of the file */
+	r = cvm_va_decode(bi.attestation, bi.attestation_len, &va, why, sizeof(why));
+	if (r == CVM_OK && memcmp(va->report_data, rd, sizeof(rd)) != 0)
+		r = CVM_E_MISMATCH;
+	if (r == CVM_OK)
+		r = cvm_kms_bootinfo_encode(&bi, &text, &text_len);
+	if (r != CVM_OK) {
+		(void)snprintf(
+		    err, err_len,
+		    "the guest agent's attestation of the new roots is unusable (%s): nothing was made",
+		    r == CVM_E_MISMATCH ? "it is over other report_data" : cvm_strerror(r));
+		goto out;
+	}
+	(void)snprintf(path, sizeof(path), "%s/%s", from, CVM_KMS_FILE_BOOTINFO);
+	r = cvm_file_write(path, text, text_len, 0644);
+	if (r != CVM_OK) {
+		(void)snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0) {
+		int e = errno;
+
+		(void)snprintf(
+		    err, err_len, "cannot move the new roots to %s: %s%s", to, strerror(e),
+		    e == EEXIST ? " (another bootstrap made epoch 0 meanwhile: nothing was changed)" : "");
+		r = e == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
+		goto out;
+	}
+	(void)rmdir(stage);
+	staged = false;
+	{
+		int fd = open(s->root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)fsync(fd);
+			(void)close(fd);
+		}
+	}
+out:
+	if (staged)
+		rm_staging(stage);
+	free(text);
+	cvm_va_free(va);
+	cvm_kms_bootinfo_cleanup(&bi);
+	cvm_kms_roots_free(roots);
+	return r;
+}
+
+/* bootstrap makes the roots of epoch 0 (cvm-kmsd bootstrap): attested by
+ * the guest agent when [attestation] agent is set, else unattested. */
 static int bootstrap(const struct settings *s)
 {
-	char err[512] = "";
-	int r = cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
+	char err[1024] = "";
+	int r;
 
+	if (s->agent[0] == '\0') {
+		r = cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
+	} else if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		(void)snprintf(err, sizeof(err), "cannot initialise libcurl");
+		r = CVM_E_INTERNAL;
+	} else {
+		r = bootstrap_attested(s, err, sizeof(err));
+		curl_global_cleanup();
+	}
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG " bootstrap: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
 		return r == CVM_E_POLICY ? 3 : 1;
 	}
 	(void)printf("made the roots of epoch 0 in %s/epoch-0\n", s->root_dir);
+	if (s->agent[0] != '\0')
+		(void)printf("the guest agent attested them: %s/epoch-0/%s\n", s->root_dir,
+		             CVM_KMS_FILE_BOOTINFO);
+	else
+		(void)printf("note: the roots are unattested ([attestation] agent is not set): no %s was "
+		             "written, and nobody can check that they were made inside a CVM\n",
+		             CVM_KMS_FILE_BOOTINFO);
 	return 0;
 }
 

@@ -59,6 +59,22 @@ static void log_decision(struct kms *k, struct cvm_rpc_call *c, const char *meth
 
 /* ---- the methods ------------------------------------------------------ */
 
+/* bootinfo_json is dstack's BootstrapResponse: the file's three fields, hex. */
+static json_t *bootinfo_json(const struct cvm_kms_bootinfo *bi)
+{
+	json_t *o = json_object();
+
+	if (o == NULL ||
+	    cvm_json_set(o, "ca_pubkey", cvm_json_hex(bi->ca_pubkey, bi->ca_pubkey_len)) != CVM_OK ||
+	    cvm_json_set(o, "k256_pubkey", cvm_json_hex(bi->k256_pubkey, sizeof(bi->k256_pubkey))) !=
+	        CVM_OK ||
+	    cvm_json_set(o, "attestation", cvm_json_hex(bi->attestation, bi->attestation_len)) != CVM_OK) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static int m_get_meta(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct kms *k = ctx;
@@ -76,7 +92,8 @@ static int m_get_meta(void *ctx, struct cvm_rpc_call *c, json_t **out)
 		                 k->meta.has_k256 ? cvm_json_hex(k->meta.k256_public, CVM_K256_PUBKEY_LEN)
 		                                  : json_string(""));
 	if (r == CVM_OK)
-		r = cvm_json_set(o, "bootstrap_info", json_null());
+		r = cvm_json_set(o, "bootstrap_info",
+		                 k->has_bootinfo ? bootinfo_json(&k->bootinfo) : json_null());
 	if (r == CVM_OK)
 		r = cvm_json_set(o, "is_dev", json_boolean(strcmp(k->auth_type, "dev") == 0));
 	if (r == CVM_OK)

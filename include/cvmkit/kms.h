@@ -332,4 +332,104 @@ CVM_API CVM_MUST_CHECK int cvm_kms_roots_import(const char *dir, const struct cv
 CVM_API CVM_MUST_CHECK int cvm_kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err,
                                                size_t err_len);
 
+/* ---- the bootstrap attestation (bootstrap-info.json) --------------------- */
+
+/* When cvm-kmsd makes its roots inside a CVM, the guest agent beside it
+ * attests their public halves, so that anyone can check that the roots
+ * were generated inside an attested CVM (dstack's Onboard.Bootstrap, spec
+ * §3.2 "Bootstrap attestation"). The evidence is a VersionedAttestation
+ * (the agent's Attest) over
+ *   report_data = keccak256("dstack-kms-genereted-keys-v1:" || hex(root CA
+ *                 SPKI DER) || ";" || hex(compressed k256 root public key)
+ *                 || ";") || 32 zero bytes
+ * ("genereted" is dstack's spelling, kept byte for byte; hex is lowercase).
+ * It is kept beside the epoch's roots as bootstrap-info.json, public, mode
+ * 0644, in dstack's form: one JSON object with exactly the keys
+ *   {"ca_pubkey": HEX, "k256_pubkey": HEX, "attestation": HEX}
+ * (root CA SPKI DER; 33-byte compressed SEC1 point; the VersionedAttestation
+ * bytes), each hex lowercase without 0x, which is how dstack's prpc serde
+ * writes `bytes` fields. */
+#define CVM_KMS_FILE_BOOTINFO "bootstrap-info.json"
+#define CVM_KMS_BOOTINFO_TAG "dstack-kms-genereted-keys-v1:"
+/* CVM_KMS_BOOTINFO_FILE_MAX bounds the file; CVM_KMS_BOOTINFO_VA_MAX the
+ * attestation in it; CVM_KMS_SPKI_MAX the root CA's SPKI (P-256: 91 bytes). */
+#define CVM_KMS_BOOTINFO_FILE_MAX ((size_t)4 * 1024 * 1024)
+#define CVM_KMS_BOOTINFO_VA_MAX ((size_t)2 * 1024 * 1024 - 64)
+#define CVM_KMS_SPKI_MAX ((size_t)512)
+
+/* cvm_kms_bootstrap_report_data writes the 64-byte report_data above for
+ * the root CA's SPKI DER (`ca_spki_len` 1..CVM_KMS_SPKI_MAX bytes) and the
+ * k256 root's compressed public key. Nothing is checked about either key.
+ * Returns 0 or CVM_E_INVAL. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootstrap_report_data(const uint8_t *ca_spki, size_t ca_spki_len,
+                                                         const uint8_t k256_pub[CVM_K256_PUBKEY_LEN],
+                                                         uint8_t out[64]);
+
+/* struct cvm_kms_bootinfo is a bootstrap-info.json, decoded; its buffers
+ * are owned (cvm_kms_bootinfo_cleanup). */
+struct cvm_kms_bootinfo {
+	uint8_t *ca_pubkey; /* the root CA's SPKI DER */
+	size_t ca_pubkey_len;
+	uint8_t k256_pubkey[CVM_K256_PUBKEY_LEN];
+	uint8_t *attestation; /* a VersionedAttestation, not yet decoded */
+	size_t attestation_len;
+};
+
+/* cvm_kms_bootinfo_encode writes `bi` as bootstrap-info.json text (compact
+ * JSON in dstack's key order, no trailing newline, NUL-terminated; the
+ * caller frees *out). Returns 0, CVM_E_INVAL (a length out of bounds),
+ * CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_encode(const struct cvm_kms_bootinfo *bi, char **out,
+                                                   size_t *out_len);
+/* cvm_kms_bootinfo_parse decodes `len` bytes (untrusted: at most
+ * CVM_KMS_BOOTINFO_FILE_MAX) of bootstrap-info.json into `out` (cleared at
+ * entry). It requires one JSON object with exactly the three keys, each a
+ * string of hex digits (either case; no 0x) of the right length: ca_pubkey
+ * 1..CVM_KMS_SPKI_MAX bytes, k256_pubkey 33 bytes starting 02 or 03,
+ * attestation 1..CVM_KMS_BOOTINFO_VA_MAX bytes. It verifies nothing (see
+ * cvm_kms_bootinfo_verify). On failure `err` says what is wrong. Returns 0,
+ * CVM_E_FORMAT, CVM_E_TOO_LARGE, CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len,
+                                                  struct cvm_kms_bootinfo *out, char *err, size_t err_len);
+/* cvm_kms_bootinfo_load reads and parses the file at `path`. Returns
+ * cvm_kms_bootinfo_parse's errors, or CVM_E_SYSTEM (errno set; ENOENT when
+ * there is no file). */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_load(const char *path, struct cvm_kms_bootinfo *out, char *err,
+                                                 size_t err_len);
+/* cvm_kms_bootinfo_cleanup frees what `bi` holds; safe on a zeroed struct. */
+CVM_API void cvm_kms_bootinfo_cleanup(struct cvm_kms_bootinfo *bi);
+
+/* cvm_kms_bootinfo_path writes where the bootstrap-info.json of `epoch`
+ * lives in the root directory `dir`: beside that epoch's roots, i.e.
+ * DIR/epoch-<N>/ when that folder exists, else (epoch 0 only: dstack's
+ * layout) DIR itself. Returns 0, CVM_E_INVAL, CVM_E_TOO_LARGE. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_path(const char *dir, uint32_t epoch, char *out, size_t out_cap);
+
+/* cvm_kms_cert_spki writes the SPKI DER of the certificate `cert` (PEM,
+ * the first one, or DER; `cert_len` bytes) into a new buffer the caller
+ * frees: the ca_pubkey that root-ca.crt must have. Returns 0, CVM_E_FORMAT,
+ * CVM_E_NOMEM or CVM_E_CRYPTO. */
+CVM_API CVM_MUST_CHECK int cvm_kms_cert_spki(const uint8_t *cert, size_t cert_len, uint8_t **spki,
+                                             size_t *spki_len);
+
+struct cvm_ratls_verifier;
+struct cvm_ratls_verdict;
+struct cvm_report;
+
+/* cvm_kms_bootinfo_verify checks a parsed bootstrap-info.json: its
+ * attestation verifies with `v`'s collateral and policy at Unix time `at`
+ * (cvm_ratls_check_va: quote, event-log replay) over
+ * cvm_kms_bootstrap_report_data(bi->ca_pubkey, bi->k256_pubkey), and, when
+ * given, `ca_spki` (the SPKI of the root-ca.crt the verifier trusts) equals
+ * bi->ca_pubkey and `k256_pub` (33 bytes) equals bi->k256_pubkey. Without
+ * them, it proves only that SOME attested CVM made the keys named in the
+ * file. `out` and `rep` (may be NULL) say how far it got. Returns 0 only
+ * when everything holds; CVM_E_MISMATCH when a key differs or the
+ * attestation is over other keys; the verifier's errors otherwise. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootinfo_verify(const struct cvm_kms_bootinfo *bi,
+                                                   struct cvm_ratls_verifier *v, int64_t at,
+                                                   const uint8_t *ca_spki, size_t ca_spki_len,
+                                                   const uint8_t *k256_pub, struct cvm_ratls_verdict *out,
+                                                   struct cvm_report *rep);
+
 #endif

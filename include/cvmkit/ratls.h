@@ -328,6 +328,20 @@ CVM_API CVM_MUST_CHECK int cvm_ratls_check_fresh(struct cvm_ratls_verifier *v, c
                                                  const uint8_t bound[64], int64_t at,
                                                  struct cvm_ratls_verdict *out, struct cvm_report *rep);
 
+/* cvm_ratls_check_va verifies a VersionedAttestation on its own, with no
+ * certificate (what a guest agent's Attest answers, e.g. the KMS's
+ * bootstrap attestation): the quote or report with the verifier's
+ * collateral and policy (SNP: the attestation's own certificates when the
+ * verifier has no AMD collateral), the quote's and the attestation's
+ * report_data both equal to `report_data`, and for TDX its event log
+ * replayed to the quote's RTMR3 (as cvm_ratls_verifier_check does). The
+ * verifier's CAs and require_system_key do not apply (no certificate);
+ * out->system_key is false. Returns 0 only when all hold; CVM_E_MISMATCH
+ * for another report_data. `out` is filled as far as verification got. */
+CVM_API CVM_MUST_CHECK int cvm_ratls_check_va(struct cvm_ratls_verifier *v, const uint8_t *va, size_t va_len,
+                                              const uint8_t report_data[64], int64_t at,
+                                              struct cvm_ratls_verdict *out, struct cvm_report *rep);
+
 /* ---- dstack's aggregated measurements ----------------------------------- */
 
 struct cvm_tdx_report;

@@ -966,3 +966,81 @@ out:
 	cvm_ratls_info_free(leaf);
 	return rc;
 }
+
+int cvm_ratls_check_va(struct cvm_ratls_verifier *v, const uint8_t *va_buf, size_t va_len,
+                       const uint8_t report_data[64], int64_t at, struct cvm_ratls_verdict *out,
+                       struct cvm_report *rep)
+{
+	struct cvm_amd_collateral own;
+	struct cvm_ratls_info view;
+	struct cvm_va *va = NULL;
+	uint8_t got[64], zero[32];
+	bool have_own = false;
+	int64_t expiry;
+	char why[256];
+	int rc, r;
+
+	if (out == NULL)
+		return CVM_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	if (rep != NULL)
+		cvm_report_init(rep);
+	if (v == NULL || va_buf == NULL || report_data == NULL)
+		return CVM_E_INVAL;
+	rc = cvm_va_decode(va_buf, va_len, &va, why, sizeof(why));
+	if (rc != CVM_OK) {
+		cvm_report_add(rep, "parse", false, "the attestation: %s", why);
+		goto out;
+	}
+	if (va->tee != CVM_RATLS_TEE_TDX && va->tee != CVM_RATLS_TEE_SNP) {
+		cvm_report_add(rep, "parse", false, "the attestation is of no TEE cvmkit verifies");
+		rc = CVM_E_UNSUPPORTED;
+		goto out;
+	}
+	cvm_report_add(rep, "parse", true, "a version %u attestation with %s evidence", va->version,
+	               cvm_ratls_tee_name(va->tee));
+	out->profile = CVM_RATLS_PROFILE_DSTACK;
+	out->tee = va->tee;
+	if (va->tee == CVM_RATLS_TEE_SNP && v->amd == NULL) {
+		rc = va_chain(va, &own);
+		if (rc != CVM_OK)
+			goto out;
+		have_own = true;
+	}
+	rc = ratls_evidence(v, va->tee, va->quote, va->quote_len, have_own ? &own : NULL, at, out, &expiry,
+	                    rep);
+
+	/* the binding: the quote's and the attestation's report_data are the one asked for */
+	r = CVM_OK;
+	if (!va_quote_report_data(va->tee, va->quote, va->quote_len, got))
+		r = CVM_E_FORMAT;
+	if (r == CVM_OK &&
+	    (!cvm_ct_equal(got, report_data, 64) || !cvm_ct_equal(va->report_data, report_data, 64))) {
+		cvm_report_add(
+		    rep, "binding", false,
+		    "the attestation's report_data is not the one expected: it was made for other data");
+		r = CVM_E_MISMATCH;
+	} else if (r == CVM_OK) {
+		out->binding = true;
+		cvm_report_add(rep, "binding", true, "the attestation's report_data is the one expected");
+	}
+	rc = first(rc, r);
+
+	/* its event log (TDX); no certificate key here, so no system-key scan */
+	if (va->tee == CVM_RATLS_TEE_TDX) {
+		memset(&view, 0, sizeof(view));
+		memset(zero, 0, sizeof(zero));
+		view.tee = va->tee;
+		view.quote = va->quote;
+		view.quote_len = va->quote_len;
+		view.attestation = va;
+		rc = first(rc, ratls_replay(&view, zero, out, rep));
+		out->system_key = false;
+	}
+out:
+	if (have_own)
+		cosmian_certs_cleanup(&own);
+	ratls_unborrow(out);
+	cvm_va_free(va);
+	return rc;
+}
