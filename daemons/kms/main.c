@@ -378,11 +378,13 @@ static bool roots_present(const char *dir)
 	return false;
 }
 
+static int bootstrap_attested(const struct settings *s, char *err, size_t err_len);
+
+/* bootstrap_roots is Onboard.Bootstrap's: attested, as `cvm-kmsd bootstrap`
+ * with an agent (the Onboard service requires one). */
 static int bootstrap_roots(const void *ctx, char *err, size_t err_len)
 {
-	const struct settings *s = ctx;
-
-	return cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, err_len);
+	return bootstrap_attested(ctx, err, err_len);
 }
 
 /* onboarding serves the Onboard service until Onboard.Finish: the node

@@ -76,9 +76,13 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 	struct cvm_kms_roots *r = NULL;
 	struct cvm_cert **ca = NULL;
 	uint8_t k256[CVM_K256_PUBKEY_LEN], *spki = NULL;
+	struct cvm_kms_bootinfo bi;
 	size_t n = 0, spki_len = 0;
+	char path[4096];
 	const char *pem;
 	int rc;
+
+	memset(&bi, 0, sizeof(bi));
 
 	rc = cvm_kms_epochs_load(root_dir, &t, err, err_len);
 	if (rc == CVM_OK)
@@ -98,6 +102,15 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 		rc = cvm_json_set(o, "k256_pubkey", cvm_json_hex(k256, sizeof(k256)));
 	if (rc == CVM_OK)
 		rc = cvm_json_set(o, "epoch", json_integer(t.current));
+	/* dstack's BootstrapResponse carries the attestation of the new roots
+	 * (bootstrap-info.json; none for roots taken by onboarding) */
+	if (rc == CVM_OK && cvm_kms_bootinfo_path(root_dir, t.current, path, sizeof(path)) == CVM_OK &&
+	    access(path, F_OK) == 0) {
+		rc = cvm_kms_bootinfo_load(path, &bi, err, err_len);
+		if (rc == CVM_OK)
+			rc = cvm_json_set(o, "attestation", cvm_json_hex(bi.attestation, bi.attestation_len));
+	}
+	cvm_kms_bootinfo_cleanup(&bi);
 	free(spki);
 	cvm_certs_free(ca, n);
 	cvm_kms_roots_free(r);

@@ -7,7 +7,8 @@
 #    registers) and whether its own policy allows it;
 #  - Finish before any roots is refused; Bootstrap with another domain is
 #    refused; Bootstrap makes the roots (its ca_pubkey is root-ca.crt's
-#    key) and a second Bootstrap is refused and changes nothing;
+#    key), attested by the guest agent (bootstrap-info.json verifies), and
+#    a second Bootstrap is refused and changes nothing;
 #  - after Finish the node serves GetMeta with those roots;
 #  - a second node onboards from the first with Onboard{source_url}: both
 #    then have the same roots (GetMeta); an unreachable source is a clear
@@ -64,6 +65,12 @@ st="$(call n1 Bootstrap '{"domain":"localhost"}')"
 ca="$(field ca_pubkey)"
 [ "$ca" = "$(spki_hex "$tmp/n1/roots/epoch-0/root-ca.crt")" ] || fail "Bootstrap's ca_pubkey is not root-ca.crt's key"
 [ "$(field k256_pubkey | wc -c)" = 67 ] || fail "Bootstrap's k256_pubkey is not 33 bytes"
+# the new roots are attested (dstack's BootstrapResponse.attestation, and
+# bootstrap-info.json beside them, which verifies)
+[ "$(field attestation | wc -c)" -gt 1000 ] || fail "Bootstrap's answer carries no attestation"
+# shellcheck disable=SC2046
+"$bin/cvm" kms bootstrap-info verify "$tmp/n1/roots/epoch-0/bootstrap-info.json" --root-dir "$tmp/n1/roots" \
+	$(kms_roots_of kmsvm) >"$tmp/bi.out" 2>&1 || fail "the Onboard service's bootstrap-info does not verify: $(cat "$tmp/bi.out")"
 sum="$(cat "$tmp/n1/roots/epoch-0"/* | sha256sum)"
 st="$(call n1 Bootstrap '{}')"
 [ "$st" = 403 ] && grep -q "already holds roots" "$tmp/out" || fail "a second Bootstrap: HTTP $st $(cat "$tmp/out")"
