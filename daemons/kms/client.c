@@ -272,11 +272,10 @@ void kms_boot_info_csr(const struct cvm_ratls_verdict *v, const struct cvm_ratls
 }
 
 int kms_pem_boot_info(struct cvm_ratls_verifier *verifier, const char *pem, struct cvm_ratls_verdict *v,
-                      struct cvm_ratls_info **info, struct cvm_boot_info *bi, const char **adv,
-                      bool *verified, char *why, size_t why_len)
+                      struct cvm_ratls_info **info, struct app_ident *id, struct cvm_boot_info *bi,
+                      const char **adv, bool *verified, char *why, size_t why_len)
 {
 	struct cvm_cert **certs = NULL;
-	struct app_ident id;
 	const uint8_t *der;
 	size_t n = 0, der_len;
 	int r;
@@ -302,9 +301,9 @@ int kms_pem_boot_info(struct cvm_ratls_verifier *verifier, const char *pem, stru
 	*verified = true;
 	r = cvm_ratls_parse(der, der_len, info, why, why_len);
 	if (r == CVM_OK)
-		r = kms_ident_read(*info, &id);
+		r = kms_ident_read(*info, id);
 	if (r == CVM_OK)
-		r = kms_boot_info(v, *info, &id, bi, adv, why, why_len);
+		r = kms_boot_info(v, *info, id, bi, adv, why, why_len);
 	if (r != CVM_OK && why[0] == '\0')
 		(void)snprintf(why, why_len, "%s", cvm_strerror(r));
 out:

@@ -202,14 +202,13 @@ CVM_MUST_CHECK int kms_attested_client(struct kms *k, struct cvm_rpc_call *c,
                                        struct app_ident *id);
 /* kms_pem_boot_info checks this node's own RA-TLS certificate (the first
  * of `pem`) with `verifier` at the current time and fills `v`, *info (the
- * caller frees it with cvm_ratls_info_free) and `bi` (borrowing from both,
- * with `adv`). On failure `why` says what (*verified tells whether the
- * evidence itself was accepted). For self-authorization and
- * Onboard.GetAttestationInfo. */
+ * caller frees it with cvm_ratls_info_free), `id` and `bi` (borrowing from
+ * all three, with `adv`: keep them in scope while `bi` is used). On failure `why` says what (*verified tells
+ * whether the evidence itself was accepted). For self-authorization and Onboard.GetAttestationInfo. */
 CVM_MUST_CHECK int kms_pem_boot_info(struct cvm_ratls_verifier *verifier, const char *pem,
                                      struct cvm_ratls_verdict *v, struct cvm_ratls_info **info,
-                                     struct cvm_boot_info *bi, const char **adv, bool *verified, char *why,
-                                     size_t why_len);
+                                     struct app_ident *id, struct cvm_boot_info *bi, const char **adv,
+                                     bool *verified, char *why, size_t why_len);
 /* kms_boot_info fills `bi` for the policy from a verified client (TDX
  * only); `adv` (CVM_AUTH_ADVISORIES_MAX entries) holds the advisory ids it
  * points to, borrowed from `v`. */

@@ -267,6 +267,7 @@ static int self_authorize(const struct settings *s, struct kms *k, const char *c
 	struct cvm_ratls_verdict v;
 	struct cvm_boot_info bi;
 	struct cvm_auth_decision d;
+	struct app_ident id;
 	const char *adv[CVM_AUTH_ADVISORIES_MAX];
 	bool verified = false;
 	char why[256] = "";
@@ -283,7 +284,7 @@ static int self_authorize(const struct settings *s, struct kms *k, const char *c
 		               "msg=\"skipped: [auth] type = none (nobody gets anything)\"");
 		return CVM_OK;
 	}
-	r = kms_pem_boot_info(k->client_verifier, chain_pem, &v, &info, &bi, adv, &verified, why,
+	r = kms_pem_boot_info(k->client_verifier, chain_pem, &v, &info, &id, &bi, adv, &verified, why,
 	                      sizeof(why));
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "self-authorization: %s%s", why,
@@ -366,7 +367,7 @@ static int write_port_file(const char *path, uint16_t port)
  * certificate) whether this node has roots, without reading a key. */
 static bool roots_present(const char *dir)
 {
-	static const char *const names[] = {"epochs.json", "epoch-0/" CVM_KMS_FILE_ROOT_CA_CERT,
+	static const char *const names[] = {"epochs.json", ("epoch-0/" CVM_KMS_FILE_ROOT_CA_CERT),
 	                                    CVM_KMS_FILE_ROOT_CA_CERT};
 	char path[KMS_STR_MAX + 64];
 

@@ -302,13 +302,15 @@ static int m_attestation_info(void *ctx, struct cvm_rpc_call *c, json_t **out)
 	struct cvm_ratls_verdict v;
 	struct cvm_boot_info bi;
 	struct cvm_auth_decision d;
+	struct app_ident id;
 	const char *adv[CVM_AUTH_ADVISORIES_MAX];
 	bool verified = false;
 	char why[256] = "";
 	json_t *o = NULL;
 	int r;
 
-	r = kms_pem_boot_info(s->c->verifier, s->cert_pem, &v, &info, &bi, adv, &verified, why, sizeof(why));
+	r = kms_pem_boot_info(s->c->verifier, s->cert_pem, &v, &info, &id, &bi, adv, &verified, why,
+	                      sizeof(why));
 	if (r != CVM_OK) {
 		r = cvm_rpc_fail(c, 500, r, "%s%s", why, verified ? "" : ": fix them first");
 		goto out;
