@@ -51,6 +51,9 @@ struct kp_config {
 	uint32_t epochs[KMS_EPOCHS_MAX]; /* the epochs to load; epochs[0] is the current one */
 	size_t epoch_count;
 	const char *user; /* drop to this user after loading ("": stay) */
+	/* the TPM the sealed roots are unsealed on ([kms] tpm_tcti; NULL or "":
+	 * none): opened in the key process only, closed once the roots are loaded */
+	const char *tpm_tcti;
 };
 
 struct kms_keyproc {
@@ -226,10 +229,12 @@ struct cvm_http_resp;
 void kms_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
 
 /* kms_onboard fetches the roots of the running node `from` (HOST:PORT)
- * into the empty `root_dir` (onboard.c). */
+ * into the empty `root_dir` (onboard.c), sealed to `tpm` when it is not
+ * NULL ([kms] tpm_tcti; cvm_kms_roots_import_tpm). */
+struct cvm_tpm;
 CVM_MUST_CHECK int kms_onboard(const char *from, const char *root_dir, const char *agent,
                                const char *identity_key, struct cvm_ratls_verifier *v, struct cvm_auth *auth,
-                               char *err, size_t err_len);
+                               struct cvm_tpm *tpm, char *err, size_t err_len);
 
 /* kms_self_attest asks the local guest agent at `agent` (unix:/path) for a
  * VersionedAttestation over `report_data` (POST /Attest). */

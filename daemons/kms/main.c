@@ -31,6 +31,7 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
+#include <cvmkit/tpm.h>
 
 #include "conf.h"
 #include "daemon.h"
@@ -51,6 +52,7 @@ struct settings {
 	char config_file[KMS_STR_MAX];
 	char node_name[64];
 	char root_dir[KMS_STR_MAX];
+	char tpm_tcti[KMS_STR_MAX]; /* "" or "none": no TPM; else a tss2 TCTI ("device:/dev/tpmrm0") */
 	char domain[256];
 	char user[64];
 	char log_level[16];
@@ -105,6 +107,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	const struct cvm_conf_key keys[] = {
 	    KEY("kms", "node_name", CVM_CONF_STR, node_name),
 	    KEY("kms", "root_dir", CVM_CONF_STR, root_dir),
+	    KEY("kms", "tpm_tcti", CVM_CONF_STR, tpm_tcti),
 	    KEY("kms", "domain", CVM_CONF_STR, domain),
 	    KEY("kms", "user", CVM_CONF_STR, user),
 	    KEY("kms", "log_level", CVM_CONF_STR, log_level),
@@ -149,6 +152,27 @@ static void defaults(struct settings *s)
 	s->rpc_cert_lifetime = (uint64_t)7 * 86400;
 	s->serve_temp_ca = true;
 	s->accept_dstack_guests = true;
+}
+
+/* tpm_tcti is [kms] tpm_tcti, or NULL when no TPM is configured. */
+static const char *tpm_tcti(const struct settings *s)
+{
+	return s->tpm_tcti[0] == '\0' || strcmp(s->tpm_tcti, "none") == 0 ? NULL : s->tpm_tcti;
+}
+
+/* open_tpm opens [kms] tpm_tcti's TPM (*out NULL when none is configured). */
+static int open_tpm(const struct settings *s, struct cvm_tpm **out)
+{
+	char err[256] = "";
+	int r;
+
+	*out = NULL;
+	if (tpm_tcti(s) == NULL)
+		return CVM_OK;
+	r = cvm_tpm_open(tpm_tcti(s), out, err, sizeof(err));
+	if (r != CVM_OK)
+		(void)fprintf(stderr, PROG ": [kms] tpm_tcti: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
+	return r;
 }
 
 /* load_file_opt reads an optional DER or PEM certificate file as DER. */
@@ -474,6 +498,7 @@ static int serve(struct settings *s)
 	memset(&kc, 0, sizeof(kc));
 	kc.root_dir = s->root_dir;
 	kc.user = s->user;
+	kc.tpm_tcti = tpm_tcti(s);
 	r = cvm_kms_epochs_load(s->root_dir, &k.epochs, err, sizeof(err));
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG ": the epoch table: %s\n", err);
@@ -563,13 +588,20 @@ static int onboard(const struct settings *s, const char *from)
 {
 	struct cvm_ratls_verifier *v = NULL;
 	struct cvm_auth *auth = NULL;
+	struct cvm_tpm *tpm = NULL;
 	char err[512] = "";
 	int r = make_client_verifier(s, &v, err, sizeof(err));
 
 	if (r == CVM_OK)
 		r = make_auth(s, &auth, err, sizeof(err));
+	if (r == CVM_OK && open_tpm(s, &tpm) != CVM_OK) {
+		cvm_auth_free(auth);
+		cvm_ratls_verifier_free(v);
+		return 1;
+	}
 	if (r == CVM_OK)
-		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, err, sizeof(err));
+		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, tpm, err, sizeof(err));
+	cvm_tpm_close(tpm);
 	cvm_auth_free(auth);
 	cvm_ratls_verifier_free(v);
 	if (r != CVM_OK) {
@@ -580,10 +612,10 @@ static int onboard(const struct settings *s, const char *from)
 	return 0;
 }
 
-static int bootstrap(const struct settings *s)
+static int bootstrap(const struct settings *s, struct cvm_tpm *tpm)
 {
 	char err[512] = "";
-	int r = cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
+	int r = cvm_kms_bootstrap_tpm(s->root_dir, 0, (int64_t)time(NULL), tpm, err, sizeof(err));
 
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG " bootstrap: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
@@ -664,8 +696,15 @@ int main(int argc, char **argv)
 		(void)fprintf(stderr, PROG ": cannot harden the process\n");
 		return 1;
 	}
-	if (is_bootstrap)
-		return bootstrap(&s);
+	if (is_bootstrap) {
+		struct cvm_tpm *tpm = NULL;
+
+		if (open_tpm(&s, &tpm) != CVM_OK)
+			return 1;
+		rc = bootstrap(&s, tpm);
+		cvm_tpm_close(tpm);
+		return rc;
+	}
 	/* jansson's strings carry keys (GetAppKey, GetKmsKey): wiped when freed */
 	cvm_kdf_json_wipe_on_free();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
