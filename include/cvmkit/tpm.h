@@ -366,7 +366,13 @@ CVM_API CVM_MUST_CHECK int cvm_tpm_quote_create(struct cvm_tpm *t, uint32_t ak_h
  * and not against whoever runs the TPM (a vTPM emulated by the host is the
  * host's). Commands that carry the secret (TPM2_Create, TPM2_Unseal) use a
  * session salted with the SRK with parameter encryption (AES-128-CFB), so
- * the secret does not cross the TCTI in the clear. */
+ * the secret does not cross the TCTI in the clear. tpm2-tss keeps copies of
+ * a command's parameters in memory it frees without wiping (its command
+ * buffer, ESYS's copy of TPM2_Create's inputs); cvm_tpm_seal and
+ * cvm_tpm_unseal overwrite them with harmless commands before they return
+ * (TPM2_StirRandom of zeros, a second TPM2_CreatePrimary of the SRK), which
+ * unit.tpm_seal checks by searching the process's memory with tpm2-tss 3.2.
+ * A secret of more than 124 bytes may leave its tail in that buffer. */
 #define CVM_TPM_SEAL_SECRET_MAX 128 /* MAX_SYM_DATA of the TPM 2.0 reference code */
 #define CVM_TPM_SEAL_BLOB_MAX 2048
 #define CVM_TPM_SEAL_VERSION 1

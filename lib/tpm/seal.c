@@ -134,6 +134,42 @@ static int start_session(struct cvm_tpm *t, ESYS_TR srk, TPMA_SESSION attrs, ESY
 	return CVM_OK;
 }
 
+/* scrub overwrites what tpm2-tss kept of a secret it carried. ESYS
+ * encrypts and decrypts parameters in place in its one command buffer,
+ * which cvmkit cannot reach and which is freed without being wiped: the
+ * Unseal response (and its plaintext) stays there until another command
+ * overwrites it. TPM2_StirRandom with 128 zero bytes (a harmless command:
+ * it adds nothing but zeros to the TPM's entropy) is marshalled into that
+ * buffer from its start, over the first 140 bytes, which covers an
+ * unsealed secret of up to 124 bytes (cvmkit's KMS seals 33). Best
+ * effort: the TPM's answer is not needed. */
+static void scrub(struct cvm_tpm *t)
+{
+	TPM2B_SENSITIVE_DATA zeros;
+
+	memset(&zeros, 0, sizeof(zeros));
+	zeros.size = CVM_TPM_SEAL_SECRET_MAX;
+	(void)Esys_StirRandom(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &zeros);
+}
+
+/* scrub_create overwrites ESYS's copy of TPM2_Create's inputs (the
+ * TPM2B_SENSITIVE_CREATE, the secret in the clear), which it keeps inside
+ * its context (freed unwiped) until another command's inputs replace them:
+ * a TPM2_CreatePrimary of the SRK, whose sensitive part is empty, takes
+ * their place (measured with tpm2-tss 3.2: unit.tpm_seal's
+ * tpm_leaves_no_plaintext_in_process_memory). */
+static void scrub_create(struct cvm_tpm *t)
+{
+	char keep[sizeof(t->err)];
+	ESYS_TR srk = ESYS_TR_NONE;
+
+	memcpy(keep, t->err, sizeof(keep));
+	if (make_srk(t, &srk, NULL, 0) == CVM_OK)
+		flush(t, &srk);
+	scrub(t);
+	memcpy(t->err, keep, sizeof(keep));
+}
+
 static int write_blob(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uint8_t **blob, size_t *blob_len)
 {
 	uint8_t buf[CVM_TPM_SEAL_BLOB_MAX];
@@ -197,6 +233,7 @@ int cvm_tpm_seal(struct cvm_tpm *t, const uint8_t *secret, size_t len, uint8_t *
 	memcpy(sens.sensitive.data.buffer, secret, len);
 	rc = Esys_Create(t->esys, srk, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &none,
 	                 &priv, &pub, NULL, NULL, NULL);
+	scrub_create(t);
 	if (rc != TSS2_RC_SUCCESS) {
 		r = seal_fail(t, "TPM2_Create(sealed data)", rc, err, err_len);
 		goto out;
@@ -323,6 +360,7 @@ int cvm_tpm_unseal(struct cvm_tpm *t, const uint8_t *blob, size_t blob_len, stru
 	if (r != CVM_OK)
 		goto out;
 	rc = Esys_Unseal(t->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+	scrub(t);
 	if (rc != TSS2_RC_SUCCESS) {
 		r = seal_fail(t, "TPM2_Unseal", rc, err, err_len);
 		goto out;

@@ -402,6 +402,101 @@ static void tpm_refuses_an_altered_private_or_public_part(void **state)
 	swtpm_destroy(&s);
 }
 
+/* The scan below reads every anonymous mapping of the process: under
+ * AddressSanitizer that includes its redzones and shadow, so it is skipped
+ * there (the plain build runs it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#ifndef UNDER_ASAN
+/* count_in_memory counts the copies of the `n` bytes at `pat` in the
+ * process's readable anonymous mappings (heap, stacks, mmap'd memory),
+ * other than `pat` itself. */
+static int count_in_memory(const uint8_t *pat, size_t n)
+{
+	FILE *m = fopen("/proc/self/maps", "r");
+	char line[512];
+	int hits = 0;
+
+	assert_non_null(m);
+	while (fgets(line, sizeof(line), m) != NULL) {
+		unsigned long a, b, off;
+		char perms[8], dev[16];
+		unsigned long inode;
+		int used = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &a, &b, perms, &off, dev, &inode, &used) <
+		        6 ||
+		    perms[0] != 'r' || perms[1] != 'w' || inode != 0)
+			continue;
+		if (strstr(line, "[v") != NULL) /* [vvar], [vsyscall] */
+			continue;
+		for (const uint8_t *p = (const uint8_t *)a; p + n <= (const uint8_t *)b;) {
+			const uint8_t *q = memmem(p, (size_t)((const uint8_t *)b - p), pat, n);
+
+			if (q == NULL)
+				break;
+			if (q != pat)
+				hits++;
+			p = q + 1;
+		}
+	}
+	(void)fclose(m);
+	return hits;
+}
+#endif
+
+/* Sealing and unsealing leave no copy of the secret in the process's
+ * memory once the caller's own copies are gone: tpm2-tss keeps the
+ * plaintext in buffers cvmkit cannot free (seal.c's scrub). */
+static void tpm_leaves_no_plaintext_in_process_memory(void **state)
+{
+#ifdef UNDER_ASAN
+	(void)state;
+	skip();
+#else
+	struct swtpm s;
+	struct cvm_tpm *t;
+	struct cvm_secret *out = NULL;
+	uint8_t *secret = malloc(33), *b = NULL, want[24];
+	size_t n = 0;
+	char err[256];
+
+	(void)state;
+	assert_non_null(secret);
+	for (int i = 0; i < 33; i++)
+		secret[i] = (uint8_t)(0x3c ^ (i * 13));
+	/* `want` is the pattern to look for, with its first byte flipped while
+	 * nothing is being searched, so that it is not a copy itself */
+	memcpy(want, secret + 5, sizeof(want));
+	want[0] ^= 0xa5;
+	memset(&s, 0, sizeof(s));
+	swtpm_start(&s);
+	t = open_tpm(&s);
+	assert_int_equal(cvm_tpm_seal(t, secret, 33, &b, &n, err, sizeof(err)), CVM_OK);
+	cvm_wipe(secret, 33);
+	free(secret);
+	want[0] ^= 0xa5;
+	assert_int_equal(count_in_memory(want, sizeof(want)), 0);
+	want[0] ^= 0xa5;
+	assert_int_equal(cvm_tpm_unseal(t, b, n, &out, err, sizeof(err)), CVM_OK);
+	cvm_secret_free(out);
+	want[0] ^= 0xa5;
+	assert_int_equal(count_in_memory(want, sizeof(want)), 0);
+	want[0] ^= 0xa5;
+	cvm_tpm_close(t);
+	want[0] ^= 0xa5;
+	assert_int_equal(count_in_memory(want, sizeof(want)), 0);
+	free(b);
+	swtpm_destroy(&s);
+#endif
+}
+
 /* ---- the KMS's sealed roots ---------------------------------------------- */
 
 static bool file_exists(const char *dir, const char *name)
@@ -593,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(tpm_round_trip_returns_the_secret_and_blobs_differ),
 	    cmocka_unit_test(tpm_another_tpm_cannot_unseal),
 	    cmocka_unit_test(tpm_refuses_an_altered_private_or_public_part),
+	    cmocka_unit_test(tpm_leaves_no_plaintext_in_process_memory),
 	    cmocka_unit_test(kms_sealed_roots_load_only_through_the_tpm),
 	};
 	int r;
