@@ -13,6 +13,8 @@
 #    a second derivation gives the same keys; `cvm kms derive` without
 #    --tpm refuses, naming the setting;
 #  - after a restart the CVM gets the same keys;
+#  - a second node that onboards from the first writes its roots sealed,
+#    and they give the same keys;
 #  - `cvm kms rotate --tpm` seals the new epoch too;
 #  - with swtpm's state gone (a new TPM) the daemon refuses to start, saying
 #    it cannot unseal; a config without tpm_tcti refuses too, naming it.
@@ -118,6 +120,25 @@ if [ -s "$tmp/k1.json" ] && [ -s "$tmp/k2.json" ]; then
 	for n in $keys; do
 		[ "$(field "$tmp/k1.json" "$n")" = "$(field "$tmp/k2.json" "$n")" ] || fail "$n changed across a restart"
 	done
+fi
+# A second node onboards from the first: its copy of the roots is sealed
+# too (to the same swtpm here; each node has its own TPM in production),
+# and derives the same keys.
+check
+kms_cvm kmsvm2 '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}' kmsvm
+kms_conf kms2 kmsvm2 app "$(tpm_conf)"
+"$bin/cvm-kmsd" onboard --from "127.0.0.1:$(cat "$tmp/kms1/port")" -c "$tmp/kms2/kmsd.conf" >"$tmp/kms2.onboard" 2>&1 ||
+	fail "onboarding with tpm_tcti: $(cat "$tmp/kms2.onboard")"
+[ -s "$tmp/kms2/roots/epoch-0/root-k256.key.tpm" ] && [ ! -e "$tmp/kms2/roots/epoch-0/root-k256.key" ] &&
+	[ ! -e "$tmp/kms2/roots/epoch-0/root-ca.key" ] ||
+	fail "onboarding did not seal the roots: $(ls "$tmp/kms2/roots/epoch-0" 2>&1)"
+if "$bin/cvm" kms derive --root-dir "$tmp/kms2/roots" --app-id "$app_id" --instance-id "$iid" --tpm "$SWTPM_TCTI" \
+	--json >"$tmp/d3.json" 2>"$tmp/d3.err"; then
+	for n in $keys; do
+		[ "$(field "$tmp/d1.json" "$n")" = "$(field "$tmp/d3.json" "$n")" ] || fail "the onboarded node's $n differs"
+	done
+else
+	fail "derive on the onboarded node's roots: $(cat "$tmp/d3.err")"
 fi
 kms_stop kms1
 

@@ -473,6 +473,13 @@ static void tpm_leaves_no_plaintext_in_process_memory(void **state)
 	char err[256];
 
 	(void)state;
+	if (getenv("CVM_UNDER_VALGRIND") != NULL) {
+		(void)printf(
+		    "SKIP: tpm_leaves_no_plaintext_in_process_memory reads freed and unallocated heap, "
+		    "which memcheck reports; the plain build runs it\n");
+		free(secret);
+		skip();
+	}
 	assert_non_null(secret);
 	for (int i = 0; i < 33; i++)
 		secret[i] = (uint8_t)(0x3c ^ (i * 13));
