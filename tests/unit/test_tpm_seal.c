@@ -148,6 +148,50 @@ struct swtpm {
 
 static bool have_swtpm;
 
+/* What a test started or made, so that its teardown ends and removes it
+ * even when an assertion left the test early. */
+#define LEFT_MAX 8
+static pid_t left_pids[LEFT_MAX];
+static char left_dirs[LEFT_MAX][64];
+
+static void track_pid(pid_t pid)
+{
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (left_pids[i] == 0) {
+			left_pids[i] = pid;
+			return;
+		}
+	}
+	fail_msg("more than %d processes to track", LEFT_MAX);
+}
+
+static void untrack_pid(pid_t pid)
+{
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (left_pids[i] == pid)
+			left_pids[i] = 0;
+	}
+}
+
+static void track_dir(const char *dir)
+{
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (left_dirs[i][0] == '\0') {
+			(void)snprintf(left_dirs[i], sizeof(left_dirs[i]), "%s", dir);
+			return;
+		}
+	}
+	fail_msg("more than %d folders to track", LEFT_MAX);
+}
+
+static void untrack_dir(const char *dir)
+{
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (strcmp(left_dirs[i], dir) == 0)
+			left_dirs[i][0] = '\0';
+	}
+}
+
 static void rm_tree(const char *path)
 {
 	DIR *d = opendir(path);
@@ -219,6 +263,7 @@ static void swtpm_stop(struct swtpm *s)
 	if (s->pid > 0) {
 		(void)kill(s->pid, SIGTERM);
 		(void)waitpid(s->pid, NULL, 0);
+		untrack_pid(s->pid);
 		s->pid = 0;
 	}
 }
@@ -230,6 +275,7 @@ static void swtpm_start(struct swtpm *s)
 	if (s->dir[0] == '\0') {
 		(void)snprintf(s->dir, sizeof(s->dir), "/tmp/cvm-test-swtpm-XXXXXX");
 		assert_non_null(mkdtemp(s->dir));
+		track_dir(s->dir);
 	}
 	for (int attempt = 0; attempt < 5; attempt++) {
 		int port = free_port_pair();
@@ -253,11 +299,13 @@ static void swtpm_start(struct swtpm *s)
 			       "--flags", "not-need-init,startup-clear", "--tpmstate", state, (char *)NULL);
 			_exit(127);
 		}
+		track_pid(s->pid);
 		/* up to 10 s for the server port to accept connections */
 		for (int i = 0; i < 100; i++) {
 			struct timespec ts = {0, 100 * 1000 * 1000};
 
 			if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+				untrack_pid(s->pid);
 				s->pid = 0;
 				break;
 			}
@@ -276,9 +324,31 @@ static void swtpm_start(struct swtpm *s)
 static void swtpm_destroy(struct swtpm *s)
 {
 	swtpm_stop(s);
-	if (s->dir[0] != '\0')
+	if (s->dir[0] != '\0') {
 		rm_tree(s->dir);
+		untrack_dir(s->dir);
+	}
 	s->dir[0] = '\0';
+}
+
+/* teardown ends the swtpm instances and removes the folders a test left. */
+static int teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (left_pids[i] > 0) {
+			(void)kill(left_pids[i], SIGTERM);
+			(void)waitpid(left_pids[i], NULL, 0);
+			left_pids[i] = 0;
+		}
+	}
+	for (size_t i = 0; i < LEFT_MAX; i++) {
+		if (left_dirs[i][0] != '\0') {
+			rm_tree(left_dirs[i]);
+			left_dirs[i][0] = '\0';
+		}
+	}
+	return 0;
 }
 
 static struct cvm_tpm *open_tpm(const struct swtpm *s)
@@ -551,6 +621,7 @@ static void kms_sealed_roots_load_only_through_the_tpm(void **state)
 	t = open_tpm(&s);
 	(void)snprintf(dir, sizeof(dir), "/tmp/cvm-test-kmsseal-XXXXXX");
 	assert_non_null(mkdtemp(dir));
+	track_dir(dir);
 	(void)snprintf(ep, sizeof(ep), "%s/epoch-0", dir);
 	assert_int_equal(cvm_kms_bootstrap_tpm(dir, 0, (int64_t)time(NULL), t, err, sizeof(err)), CVM_OK);
 	/* sealed copies only; certificates plain */
@@ -637,6 +708,7 @@ static void kms_sealed_roots_load_only_through_the_tpm(void **state)
 		f.tmp_ca_cert_pem = tmp_cert;
 		(void)snprintf(dir2, sizeof(dir2), "/tmp/cvm-test-kmsseal-XXXXXX");
 		assert_non_null(mkdtemp(dir2));
+		track_dir(dir2);
 		assert_int_equal(cvm_kms_roots_import_tpm(dir2, &f, t, err, sizeof(err)), CVM_OK);
 		(void)snprintf(ep, sizeof(ep), "%s/epoch-0", dir2);
 		assert_false(file_exists(ep, CVM_KMS_FILE_ROOT_CA_KEY));
@@ -653,6 +725,7 @@ static void kms_sealed_roots_load_only_through_the_tpm(void **state)
 		cvm_secret_free(tmp_key);
 		free(tmp_cert);
 		rm_tree(dir2);
+		untrack_dir(dir2);
 	}
 	/* a new TPM (its state gone): the roots do not load */
 	cvm_tpm_close(t);
@@ -668,6 +741,7 @@ static void kms_sealed_roots_load_only_through_the_tpm(void **state)
 	cvm_tpm_close(t);
 	swtpm_destroy(&s);
 	rm_tree(dir);
+	untrack_dir(dir);
 }
 
 static bool swtpm_found(void)
@@ -697,11 +771,11 @@ int main(void)
 	    cmocka_unit_test(blob_of_another_version_or_shape_is_named),
 	};
 	const struct CMUnitTest tpm_tests[] = {
-	    cmocka_unit_test(tpm_round_trip_returns_the_secret_and_blobs_differ),
-	    cmocka_unit_test(tpm_another_tpm_cannot_unseal),
-	    cmocka_unit_test(tpm_refuses_an_altered_private_or_public_part),
-	    cmocka_unit_test(tpm_leaves_no_plaintext_in_process_memory),
-	    cmocka_unit_test(kms_sealed_roots_load_only_through_the_tpm),
+	    cmocka_unit_test_teardown(tpm_round_trip_returns_the_secret_and_blobs_differ, teardown),
+	    cmocka_unit_test_teardown(tpm_another_tpm_cannot_unseal, teardown),
+	    cmocka_unit_test_teardown(tpm_refuses_an_altered_private_or_public_part, teardown),
+	    cmocka_unit_test_teardown(tpm_leaves_no_plaintext_in_process_memory, teardown),
+	    cmocka_unit_test_teardown(kms_sealed_roots_load_only_through_the_tpm, teardown),
 	};
 	int r;
 
