@@ -1,6 +1,6 @@
 /* cvm kms: the KMS, offline.
  *
- *   cvm kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--json]
+ *   cvm kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--tpm TCTI] [--json]
  *       every key a KMS with DIR's roots would release to the app
  *   cvm kms audit verify|show DB ...
  *       the audit trail (cmd_kms_audit.c)
@@ -24,6 +24,7 @@
 #include <cvmkit/ratls.h>
 #include <cvmkit/report.h>
 #include <cvmkit/secret.h>
+#include <cvmkit/tpm.h>
 
 #include "cli.h"
 #include "output.h"
@@ -38,13 +39,15 @@ enum {
 	OPT_APP_ID,
 	OPT_INSTANCE_ID,
 	OPT_EPOCH,
+	OPT_TPM,
 };
 
 static void usage_derive(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: %s kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--json]\n"
+	    "usage: %s kms derive --root-dir DIR --app-id HEX [--instance-id HEX] [--epoch N] [--tpm TCTI]\n"
+	    "         [--json]\n"
 	    "  Prints every key a KMS holding DIR's roots would release to the app: disk_crypt_key,\n"
 	    "  env_crypt_key and env_crypt_public_key, k256_key, k256_public_key and k256_signature,\n"
 	    "  app_ca_public_key, app_ca_key and app_ca_cert. Offline, for audits and disaster recovery.\n"
@@ -55,6 +58,8 @@ static void usage_derive(FILE *f)
 	    "  --instance-id HEX   the instance id, 20 bytes; without it the disk key is derived with an\n"
 	    "                      empty instance id, as dstack does for an app with no_instance_id\n"
 	    "  --epoch N           the key epoch (default 0: dstack's keys)\n"
+	    "  --tpm TCTI          unseal roots sealed to this TPM (root-ca.key.tpm ...; a tss2 TCTI such\n"
+	    "                      as device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321)\n"
 	    "  --json              one JSON object on stdout\n"
 	    "A key whose root is absent from DIR is left out with a note. Exit: 0 ok, 1 error, 2 usage.\n",
 	    CLI_PROG);
@@ -247,12 +252,14 @@ static int kms_derive(int argc, char **argv)
 	    {"app-id", required_argument, NULL, OPT_APP_ID},
 	    {"instance-id", required_argument, NULL, OPT_INSTANCE_ID},
 	    {"epoch", required_argument, NULL, OPT_EPOCH},
+	    {"tpm", required_argument, NULL, OPT_TPM},
 	    CLI_COMMON_LONGOPTS,
 	};
 	struct cvm_kms_app_keys keys;
 	struct cvm_kms_roots *roots = NULL;
 	struct notes *n = NULL;
-	const char *dir = NULL;
+	const char *dir = NULL, *tcti = NULL;
+	struct cvm_tpm *tpm = NULL;
 	uint8_t app_id[CVM_APP_ID_LEN], instance_id[CVM_INSTANCE_ID_LEN];
 	bool has_app = false, has_instance = false;
 	uint32_t epoch = 0;
@@ -288,6 +295,9 @@ static int kms_derive(int argc, char **argv)
 			}
 			has_instance = true;
 			break;
+		case OPT_TPM:
+			tcti = optarg;
+			break;
 		case OPT_EPOCH:
 			if (!parse_epoch(optarg, &epoch)) {
 				cli_err(CMD_DERIVE, "--epoch '%s': expected a whole number from 0 to %u",
@@ -319,7 +329,15 @@ static int kms_derive(int argc, char **argv)
 	rc = CLI_EXIT_ERROR;
 	/* the JSON strings below hold secret hex: jansson wipes what it frees */
 	cvm_kdf_json_wipe_on_free();
-	r = cvm_kms_roots_load(dir, epoch, &roots, err, sizeof(err));
+	if (tcti != NULL) {
+		r = cvm_tpm_open(tcti, &tpm, err, sizeof(err));
+		if (r != CVM_OK) {
+			cli_err(CMD_DERIVE, "--tpm: %s", err[0] != '\0' ? err : cvm_strerror(r));
+			goto out;
+		}
+	}
+	r = cvm_kms_roots_load_tpm(dir, epoch, tpm, &roots, err, sizeof(err));
+	cvm_tpm_close(tpm);
 	if (r != CVM_OK) {
 		cli_err(CMD_DERIVE, "%s", err[0] != '\0' ? err : cvm_strerror(r));
 		goto out;

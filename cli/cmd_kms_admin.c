@@ -8,12 +8,14 @@
 #include <time.h>
 
 #include <cvmkit/kms.h>
+#include <cvmkit/tpm.h>
 
 #include "cli.h"
 
 struct admin {
 	const char *cmd;
 	const char *root_dir;
+	const char *tpm_tcti; /* --tpm: seal new roots to this TPM */
 	int64_t grace_s;
 	bool json;
 };
@@ -21,15 +23,19 @@ struct admin {
 static void admin_usage(FILE *f, const char *sub)
 {
 	(void)fprintf(f,
-	              "usage: %s kms %s --root-dir DIR%s\n"
+	              "usage: %s kms %s --root-dir DIR%s%s\n"
 	              "  bootstrap     make the roots of epoch 0 (once; nothing is ever overwritten)\n"
 	              "  rotate        make a new epoch's roots and make it current; the old epoch stays\n"
 	              "                readable for --grace SECONDS (default 30 days; 0 revokes it now)\n"
 	              "  revoke-epoch  never release keys of epoch N again\n"
 	              "  epochs        list the epochs and their states\n"
+	              "  --tpm TCTI    (bootstrap, rotate) seal the new secret roots to this TPM (a tss2\n"
+	              "                TCTI: device:/dev/tpmrm0, swtpm:host=...,port=...): root-ca.key.tpm,\n"
+	              "                root-k256.key.tpm, tmp-ca.key.tpm, and no plaintext key file\n"
 	              "A running cvm-kmsd takes a change at its next start.\n"
 	              "Exit: 0 done, 1 error, 2 usage, 3 refused (roots exist, the current epoch).\n",
 	              CLI_PROG, sub,
+	              strcmp(sub, "rotate") == 0 || strcmp(sub, "bootstrap") == 0 ? " [--tpm TCTI]" : "",
 	              strcmp(sub, "rotate") == 0         ? " [--grace SECONDS]"
 	              : strcmp(sub, "revoke-epoch") == 0 ? " N"
 	              : strcmp(sub, "epochs") == 0       ? " [--json]"
@@ -40,11 +46,9 @@ static void admin_usage(FILE *f, const char *sub)
 static int parse(int argc, char **argv, struct admin *a, const char *sub, int positional)
 {
 	static const struct option opts[] = {
-	    {"root-dir", required_argument, NULL, 'd'},
-	    {"grace", required_argument, NULL, 'g'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"root-dir", required_argument, NULL, 'd'}, {"grace", required_argument, NULL, 'g'},
+	    {"tpm", required_argument, NULL, 't'},      {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	char *end;
 	int opt;
@@ -65,6 +69,13 @@ static int parse(int argc, char **argv, struct admin *a, const char *sub, int po
 			break;
 		case 'j':
 			a->json = true;
+			break;
+		case 't':
+			if (strcmp(sub, "bootstrap") != 0 && strcmp(sub, "rotate") != 0) {
+				cli_err(a->cmd, "--tpm is for bootstrap and rotate");
+				return CLI_EXIT_USAGE;
+			}
+			a->tpm_tcti = optarg;
 			break;
 		case 'h':
 			admin_usage(stdout, sub);
@@ -97,15 +108,34 @@ static int exit_for(int r)
 	return r == CVM_E_POLICY || r == CVM_E_NOT_FOUND ? CLI_EXIT_REJECTED : CLI_EXIT_ERROR;
 }
 
+/* open_tpm opens --tpm's TPM (*out NULL without --tpm). */
+static int open_tpm(const struct admin *a, struct cvm_tpm **out)
+{
+	char err[256] = "";
+	int r;
+
+	*out = NULL;
+	if (a->tpm_tcti == NULL)
+		return CVM_OK;
+	r = cvm_tpm_open(a->tpm_tcti, out, err, sizeof(err));
+	if (r != CVM_OK)
+		cli_err(a->cmd, "--tpm: %s", err[0] != '\0' ? err : cvm_strerror(r));
+	return r;
+}
+
 int cli_kms_bootstrap(int argc, char **argv)
 {
 	struct admin a = {.cmd = "kms bootstrap"};
+	struct cvm_tpm *tpm = NULL;
 	char err[512] = "";
 	int rc = parse(argc, argv, &a, "bootstrap", 0), r;
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	r = cvm_kms_bootstrap(a.root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
+	if (open_tpm(&a, &tpm) != CVM_OK)
+		return CLI_EXIT_ERROR;
+	r = cvm_kms_bootstrap_tpm(a.root_dir, 0, (int64_t)time(NULL), tpm, err, sizeof(err));
+	cvm_tpm_close(tpm);
 	if (r != CVM_OK) {
 		cli_err(a.cmd, "%s", err[0] != '\0' ? err : cvm_strerror(r));
 		return exit_for(r);
@@ -117,13 +147,17 @@ int cli_kms_bootstrap(int argc, char **argv)
 int cli_kms_rotate(int argc, char **argv)
 {
 	struct admin a = {.cmd = "kms rotate", .grace_s = (int64_t)30 * 86400};
+	struct cvm_tpm *tpm = NULL;
 	char err[512] = "";
 	uint32_t epoch = 0;
 	int rc = parse(argc, argv, &a, "rotate", 0), r;
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	r = cvm_kms_rotate(a.root_dir, (int64_t)time(NULL), a.grace_s, &epoch, err, sizeof(err));
+	if (open_tpm(&a, &tpm) != CVM_OK)
+		return CLI_EXIT_ERROR;
+	r = cvm_kms_rotate_tpm(a.root_dir, (int64_t)time(NULL), a.grace_s, tpm, &epoch, err, sizeof(err));
+	cvm_tpm_close(tpm);
 	if (r != CVM_OK) {
 		cli_err(a.cmd, "%s", err[0] != '\0' ? err : cvm_strerror(r));
 		return exit_for(r);

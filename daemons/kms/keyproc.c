@@ -30,6 +30,7 @@
 #include <cvmkit/envcrypt.h>
 #include <cvmkit/kms.h>
 #include <cvmkit/ratls.h>
+#include <cvmkit/tpm.h>
 
 #include "daemon.h"
 #include "kms.h"
@@ -410,14 +411,26 @@ int kp_handle(struct kp_state *st, const uint8_t *msg, size_t len, uint8_t **res
 
 int kp_state_load(const struct kp_config *c, struct kp_state *st, char *err, size_t err_len)
 {
+	struct cvm_tpm *tpm = NULL;
+	char why[256] = "";
 	int rc = CVM_OK;
 
 	memset(st, 0, sizeof(*st));
+	if (c->tpm_tcti != NULL && c->tpm_tcti[0] != '\0') {
+		rc = cvm_tpm_open(c->tpm_tcti, &tpm, why, sizeof(why));
+		if (rc != CVM_OK) {
+			(void)snprintf(err, err_len, "[kms] tpm_tcti: %s",
+			               why[0] != '\0' ? why : cvm_strerror(rc));
+			return rc;
+		}
+	}
 	for (size_t i = 0; i < c->epoch_count && i < KMS_EPOCHS_MAX && rc == CVM_OK; i++) {
-		rc = cvm_kms_roots_load(c->root_dir, c->epochs[i], &st->roots[i], err, err_len);
+		rc = cvm_kms_roots_load_tpm(c->root_dir, c->epochs[i], tpm, &st->roots[i], err, err_len);
 		if (rc == CVM_OK)
 			st->count++;
 	}
+	/* the roots are in secret memory now: the TPM is not needed again */
+	cvm_tpm_close(tpm);
 	if (rc == CVM_OK && (st->count == 0 || !cvm_kms_roots_has(st->roots[0], CVM_KMS_ROOT_CA_KEY))) {
 		(void)snprintf(
 		    err, err_len,
@@ -436,6 +449,32 @@ void kp_state_cleanup(struct kp_state *st)
 	for (size_t i = 0; i < st->count; i++)
 		cvm_kms_roots_free(st->roots[i]);
 	memset(st, 0, sizeof(*st));
+}
+
+/* log_roots says, per loaded epoch, which secret roots came sealed from the
+ * TPM and which from plain files (names only, never key bytes). */
+static void log_roots(const struct kp_config *c, const struct kp_state *st)
+{
+	static const enum cvm_kms_root keys[] = {CVM_KMS_ROOT_CA_KEY, CVM_KMS_ROOT_K256_KEY,
+	                                         CVM_KMS_ROOT_TMP_CA_KEY, CVM_KMS_ROOT_RPC_KEY};
+
+	for (size_t i = 0; i < st->count; i++) {
+		char sealed[128] = "", plain[128] = "";
+
+		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+			char *dst = cvm_kms_roots_sealed(st->roots[i], keys[j]) ? sealed : plain;
+			size_t used = strlen(dst);
+
+			if (!cvm_kms_roots_has(st->roots[i], keys[j]))
+				continue;
+			(void)snprintf(dst + used, sizeof(sealed) - used, "%s%s", used > 0 ? "," : "",
+			               cvm_kms_root_file(keys[j]));
+		}
+		cvm_daemon_log(CVM_LOG_INFO, "roots_loaded", "epoch=%u tpm=%s sealed=%s plain=%s",
+		               (unsigned)cvm_kms_roots_epoch(st->roots[i]),
+		               c->tpm_tcti != NULL && c->tpm_tcti[0] != '\0' ? "on" : "off",
+		               sealed[0] != '\0' ? sealed : "none", plain[0] != '\0' ? plain : "none");
+	}
 }
 
 static void kp_main(const struct kp_config *c, int fd) __attribute__((noreturn));
@@ -472,6 +511,7 @@ static void kp_main(const struct kp_config *c, int fd)
 	}
 	if (rc != CVM_OK)
 		_exit(1);
+	log_roots(c, &st);
 	for (;;) {
 		ssize_t n = recv(fd, msg, sizeof(msg), MSG_TRUNC);
 

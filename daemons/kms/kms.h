@@ -51,6 +51,9 @@ struct kp_config {
 	uint32_t epochs[KMS_EPOCHS_MAX]; /* the epochs to load; epochs[0] is the current one */
 	size_t epoch_count;
 	const char *user; /* drop to this user after loading ("": stay) */
+	/* the TPM the sealed roots are unsealed on ([kms] tpm_tcti; NULL or "":
+	 * none): opened in the key process only, closed once the roots are loaded */
+	const char *tpm_tcti;
 };
 
 struct kms_keyproc {
@@ -246,16 +249,27 @@ CVM_MUST_CHECK int kms_attested_cert(const char *agent, const struct cvm_p256_ke
 
 /* struct kms_onboard_conf is what the Onboard service needs (onboard_svc.c):
  * the node's settings, its verifier and policy (the source's judge, and
- * its own in GetAttestationInfo), and main.c's bootstrap. */
+ * its own in GetAttestationInfo), and main.c's bootstrap and onboarding
+ * (run in the service's child process). */
 struct kms_onboard_conf {
 	const char *listen, *port_file, *node_name, *domain, *root_dir, *agent, *identity_key;
 	const char *eth_rpc_url, *kms_contract; /* GetAttestationInfo's, "" when not on chain */
 	struct cvm_ratls_verifier *verifier;
 	struct cvm_auth *auth;
 	int (*bootstrap)(const void *ctx, char *err, size_t err_len); /* makes the roots of epoch 0 */
+	/* loads the roots of `epoch` (with the node's TPM when they are sealed) */
+	int (*load_roots)(const void *ctx, uint32_t epoch, struct cvm_kms_roots **out, char *err,
+	                  size_t err_len);
+	/* takes them from the running node `from` (kms_onboard with the node's TPM) */
+	int (*onboard)(const void *ctx, const char *from, struct cvm_ratls_verifier *v, struct cvm_auth *auth,
+	               char *err, size_t err_len);
 	const void *ctx;
 	int (*write_port)(const char *path, uint16_t port);
 };
+
+/* kms_roots_present tells from the public files (the epoch table, a root
+ * CA certificate) whether `dir` holds a node's roots, reading no key. */
+bool kms_roots_present(const char *dir);
 
 /* kms_onboard_serve serves the Onboard service until Onboard.Finish
  * (returns 0: the roots are there) or a signal (CVM_E_SYSTEM, errno
@@ -263,10 +277,12 @@ struct kms_onboard_conf {
 CVM_MUST_CHECK int kms_onboard_serve(const struct kms_onboard_conf *c, char *err, size_t err_len);
 
 /* kms_onboard fetches the roots of the running node `from` (HOST:PORT)
- * into the empty `root_dir` (onboard.c). */
+ * into the empty `root_dir` (onboard.c), sealed to `tpm` when it is not
+ * NULL ([kms] tpm_tcti; cvm_kms_roots_import_tpm). */
+struct cvm_tpm;
 CVM_MUST_CHECK int kms_onboard(const char *from, const char *root_dir, const char *agent,
                                const char *identity_key, struct cvm_ratls_verifier *v, struct cvm_auth *auth,
-                               char *err, size_t err_len);
+                               struct cvm_tpm *tpm, char *err, size_t err_len);
 
 /* kms_self_attest asks the local guest agent at `agent` (unix:/path) for a
  * VersionedAttestation over `report_data` (POST /Attest). */

@@ -35,6 +35,7 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/ratls.h>
 #include <cvmkit/tls.h>
+#include <cvmkit/tpm.h>
 
 #include "conf.h"
 #include "attest.h"
@@ -55,6 +56,7 @@ struct settings {
 	char config_file[KMS_STR_MAX];
 	char node_name[64];
 	char root_dir[KMS_STR_MAX];
+	char tpm_tcti[KMS_STR_MAX]; /* "" or "none": no TPM; else a tss2 TCTI ("device:/dev/tpmrm0") */
 	char domain[256];
 	char user[64];
 	char log_level[16];
@@ -111,6 +113,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	const struct cvm_conf_key keys[] = {
 	    KEY("kms", "node_name", CVM_CONF_STR, node_name),
 	    KEY("kms", "root_dir", CVM_CONF_STR, root_dir),
+	    KEY("kms", "tpm_tcti", CVM_CONF_STR, tpm_tcti),
 	    KEY("kms", "domain", CVM_CONF_STR, domain),
 	    KEY("kms", "user", CVM_CONF_STR, user),
 	    KEY("kms", "log_level", CVM_CONF_STR, log_level),
@@ -156,6 +159,27 @@ static void defaults(struct settings *s)
 	s->rpc_cert_lifetime = (uint64_t)7 * 86400;
 	s->serve_temp_ca = true;
 	s->accept_dstack_guests = true;
+}
+
+/* tpm_tcti is [kms] tpm_tcti, or NULL when no TPM is configured. */
+static const char *tpm_tcti(const struct settings *s)
+{
+	return s->tpm_tcti[0] == '\0' || strcmp(s->tpm_tcti, "none") == 0 ? NULL : s->tpm_tcti;
+}
+
+/* open_tpm opens [kms] tpm_tcti's TPM (*out NULL when none is configured). */
+static int open_tpm(const struct settings *s, struct cvm_tpm **out)
+{
+	char err[256] = "";
+	int r;
+
+	*out = NULL;
+	if (tpm_tcti(s) == NULL)
+		return CVM_OK;
+	r = cvm_tpm_open(tpm_tcti(s), out, err, sizeof(err));
+	if (r != CVM_OK)
+		(void)fprintf(stderr, PROG ": [kms] tpm_tcti: %s\n", err[0] != '\0' ? err : cvm_strerror(r));
+	return r;
 }
 
 /* make_client_verifier builds the verifier of client certificates. */
@@ -363,29 +387,57 @@ static int write_port_file(const char *path, uint16_t port)
 	return cvm_file_write(path, buf, (size_t)n, 0644);
 }
 
-/* roots_present tells from the public files (the epoch table, a root CA
- * certificate) whether this node has roots, without reading a key. */
-static bool roots_present(const char *dir)
-{
-	static const char *const names[] = {"epochs.json", ("epoch-0/" CVM_KMS_FILE_ROOT_CA_CERT),
-	                                    CVM_KMS_FILE_ROOT_CA_CERT};
-	char path[KMS_STR_MAX + 64];
+static int bootstrap_attested(const struct settings *s, struct cvm_tpm *tpm, char *err, size_t err_len);
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (access(path, F_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-static int bootstrap_attested(const struct settings *s, char *err, size_t err_len);
-
-/* bootstrap_roots is Onboard.Bootstrap's: attested, as `cvm-kmsd bootstrap`
- * with an agent (the Onboard service requires one). */
+/* bootstrap_roots is Onboard.Bootstrap's (in the Onboard service's child):
+ * attested, as `cvm-kmsd bootstrap` with an agent (the Onboard service
+ * requires one), sealed to [kms] tpm_tcti's TPM when one is set. */
 static int bootstrap_roots(const void *ctx, char *err, size_t err_len)
 {
-	return bootstrap_attested(ctx, err, err_len);
+	struct cvm_tpm *tpm = NULL;
+	int r;
+
+	if (open_tpm(ctx, &tpm) != CVM_OK) {
+		(void)snprintf(err, err_len, "[kms] tpm_tcti: the TPM cannot be opened");
+		return CVM_E_TPM;
+	}
+	r = bootstrap_attested(ctx, tpm, err, err_len);
+	cvm_tpm_close(tpm);
+	return r;
+}
+
+/* load_roots loads the roots of `epoch`, through [kms] tpm_tcti's TPM when
+ * one is set (in the Onboard service's child). */
+static int load_roots(const void *ctx, uint32_t epoch, struct cvm_kms_roots **out, char *err, size_t err_len)
+{
+	const struct settings *s = ctx;
+	struct cvm_tpm *tpm = NULL;
+	int r;
+
+	if (open_tpm(s, &tpm) != CVM_OK) {
+		(void)snprintf(err, err_len, "[kms] tpm_tcti: the TPM cannot be opened");
+		return CVM_E_TPM;
+	}
+	r = cvm_kms_roots_load_tpm(s->root_dir, epoch, tpm, out, err, err_len);
+	cvm_tpm_close(tpm);
+	return r;
+}
+
+/* onboard_roots is Onboard.Onboard's (in the Onboard service's child). */
+static int onboard_roots(const void *ctx, const char *from, struct cvm_ratls_verifier *v,
+                         struct cvm_auth *auth, char *err, size_t err_len)
+{
+	const struct settings *s = ctx;
+	struct cvm_tpm *tpm = NULL;
+	int r;
+
+	if (open_tpm(s, &tpm) != CVM_OK) {
+		(void)snprintf(err, err_len, "[kms] tpm_tcti: the TPM cannot be opened");
+		return CVM_E_TPM;
+	}
+	r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, tpm, err, err_len);
+	cvm_tpm_close(tpm);
+	return r;
 }
 
 /* onboarding serves the Onboard service until Onboard.Finish: the node
@@ -411,6 +463,8 @@ static int onboarding(const struct settings *s, struct cvm_auth *auth, char *err
 	c.verifier = v;
 	c.auth = auth;
 	c.bootstrap = bootstrap_roots;
+	c.onboard = onboard_roots;
+	c.load_roots = load_roots;
 	c.ctx = s;
 	c.write_port = write_port_file;
 	r = kms_onboard_serve(&c, err, err_len);
@@ -450,7 +504,8 @@ static int serve(struct settings *s)
 		cvm_daemon_log(CVM_LOG_WARN, "auth_info", "reason=%s", cvm_kv(err, kv));
 	/* no roots yet: the Onboard service first (before the audit log, which
 	 * lives beside the roots) */
-	if (s->onboard && !roots_present(s->root_dir) && onboarding(s, k.auth, err, sizeof(err)) != CVM_OK) {
+	if (s->onboard && !kms_roots_present(s->root_dir) &&
+	    onboarding(s, k.auth, err, sizeof(err)) != CVM_OK) {
 		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=onboarding reason=%s", cvm_kv(err, kv));
 		(void)fprintf(stderr, PROG ": onboarding: %s\n", err);
 		cvm_auth_free(k.auth);
@@ -480,6 +535,7 @@ static int serve(struct settings *s)
 	memset(&kc, 0, sizeof(kc));
 	kc.root_dir = s->root_dir;
 	kc.user = s->user;
+	kc.tpm_tcti = tpm_tcti(s);
 	r = cvm_kms_epochs_load(s->root_dir, &k.epochs, err, sizeof(err));
 	if (r != CVM_OK) {
 		(void)fprintf(stderr, PROG ": the epoch table: %s\n", err);
@@ -572,13 +628,20 @@ static int onboard(const struct settings *s, const char *from)
 {
 	struct cvm_ratls_verifier *v = NULL;
 	struct cvm_auth *auth = NULL;
+	struct cvm_tpm *tpm = NULL;
 	char err[512] = "";
 	int r = make_client_verifier(s, &v, err, sizeof(err));
 
 	if (r == CVM_OK)
 		r = make_auth(s, &auth, err, sizeof(err));
+	if (r == CVM_OK && open_tpm(s, &tpm) != CVM_OK) {
+		cvm_auth_free(auth);
+		cvm_ratls_verifier_free(v);
+		return 1;
+	}
 	if (r == CVM_OK)
-		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, err, sizeof(err));
+		r = kms_onboard(from, s->root_dir, s->agent, s->identity_key, v, auth, tpm, err, sizeof(err));
+	cvm_tpm_close(tpm);
 	cvm_auth_free(auth);
 	cvm_ratls_verifier_free(v);
 	if (r != CVM_OK) {
@@ -617,7 +680,7 @@ static void rm_staging(const char *dir)
  * then does the folder become ROOT_DIR/epoch-0, in one rename that never
  * replaces an existing one. On any failure the staging folder is removed
  * (those roots were never used) and ROOT_DIR is as before. */
-static int bootstrap_attested(const struct settings *s, char *err, size_t err_len)
+static int bootstrap_attested(const struct settings *s, struct cvm_tpm *tpm, char *err, size_t err_len)
 {
 	char stage[KMS_STR_MAX + 32], from[KMS_STR_MAX + 48], to[KMS_STR_MAX + 16], path[KMS_STR_MAX + 96];
 	char why[512] = "";
@@ -667,9 +730,9 @@ static int bootstrap_attested(const struct settings *s, char *err, size_t err_le
 	}
 	staged = true;
 	(void)snprintf(from, sizeof(from), "%s/epoch-0", stage);
-	r = cvm_kms_bootstrap(stage, 0, (int64_t)time(NULL), why, sizeof(why));
+	r = cvm_kms_bootstrap_tpm(stage, 0, (int64_t)time(NULL), tpm, why, sizeof(why));
 	if (r == CVM_OK)
-		r = cvm_kms_roots_load(stage, 0, &roots, why, sizeof(why));
+		r = cvm_kms_roots_load_tpm(stage, 0, tpm, &roots, why, sizeof(why));
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "%s", why[0] != '\0' ? why : cvm_strerror(r));
 		goto out;
@@ -746,18 +809,18 @@ out:
 
 /* bootstrap makes the roots of epoch 0 (cvm-kmsd bootstrap): attested by
  * the guest agent when [attestation] agent is set, else unattested. */
-static int bootstrap(const struct settings *s)
+static int bootstrap(const struct settings *s, struct cvm_tpm *tpm)
 {
 	char err[1024] = "";
 	int r;
 
 	if (s->agent[0] == '\0') {
-		r = cvm_kms_bootstrap(s->root_dir, 0, (int64_t)time(NULL), err, sizeof(err));
+		r = cvm_kms_bootstrap_tpm(s->root_dir, 0, (int64_t)time(NULL), tpm, err, sizeof(err));
 	} else if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		(void)snprintf(err, sizeof(err), "cannot initialise libcurl");
 		r = CVM_E_INTERNAL;
 	} else {
-		r = bootstrap_attested(s, err, sizeof(err));
+		r = bootstrap_attested(s, tpm, err, sizeof(err));
 		curl_global_cleanup();
 	}
 	if (r != CVM_OK) {
@@ -846,8 +909,15 @@ int main(int argc, char **argv)
 		(void)fprintf(stderr, PROG ": cannot harden the process\n");
 		return 1;
 	}
-	if (is_bootstrap)
-		return bootstrap(&s);
+	if (is_bootstrap) {
+		struct cvm_tpm *tpm = NULL;
+
+		if (open_tpm(&s, &tpm) != CVM_OK)
+			return 1;
+		rc = bootstrap(&s, tpm);
+		cvm_tpm_close(tpm);
+		return rc;
+	}
 	/* jansson's strings carry keys (GetAppKey, GetKmsKey): wiped when freed */
 	cvm_kdf_json_wipe_on_free();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -231,8 +231,8 @@ out:
 }
 
 /* import writes every epoch of the answer and the epoch table. */
-static int import(const char *root_dir, const char *body, size_t body_len, size_t *count, char *err,
-                  size_t err_len)
+static int import(const char *root_dir, struct cvm_tpm *tpm, const char *body, size_t body_len, size_t *count,
+                  char *err, size_t err_len)
 {
 	struct cvm_kms_epochs t;
 	json_error_t jerr;
@@ -299,7 +299,7 @@ static int import(const char *root_dir, const char *body, size_t body_len, size_
 			f.tmp_ca_key_pem_len = strlen(tk);
 			f.tmp_ca_cert_pem = tc;
 		}
-		r = cvm_kms_roots_import(root_dir, &f, err, err_len);
+		r = cvm_kms_roots_import_tpm(root_dir, &f, tpm, err, err_len);
 		cvm_wipe(k256, sizeof(k256));
 		if (r != CVM_OK)
 			goto out;
@@ -313,7 +313,8 @@ out:
 }
 
 int kms_onboard(const char *from, const char *root_dir, const char *agent, const char *identity_key,
-                struct cvm_ratls_verifier *v, struct cvm_auth *auth, char *err, size_t err_len)
+                struct cvm_ratls_verifier *v, struct cvm_auth *auth, struct cvm_tpm *tpm, char *err,
+                size_t err_len)
 {
 	struct cvm_kms_roots *existing = NULL;
 	struct cvm_kms_epochs t;
@@ -324,7 +325,7 @@ int kms_onboard(const char *from, const char *root_dir, const char *agent, const
 
 	/* Never onboard over roots: a node has one set. */
 	if (cvm_kms_epochs_load(root_dir, &t, err, err_len) == CVM_OK &&
-	    cvm_kms_roots_load(root_dir, t.current, &existing, err, err_len) == CVM_OK &&
+	    cvm_kms_roots_load_tpm(root_dir, t.current, tpm, &existing, err, err_len) == CVM_OK &&
 	    cvm_kms_roots_has(existing, CVM_KMS_ROOT_CA_KEY)) {
 		cvm_kms_roots_free(existing);
 		(void)snprintf(err, err_len,
@@ -350,7 +351,7 @@ int kms_onboard(const char *from, const char *root_dir, const char *agent, const
 	if (r == CVM_OK)
 		r = fetch_kms_keys(from, v, auth, cert, kp, &body, &body_len, err, err_len);
 	if (r == CVM_OK)
-		r = import(root_dir, body, body_len, &count, err, err_len);
+		r = import(root_dir, tpm, body, body_len, &count, err, err_len);
 	if (r == CVM_OK)
 		cvm_daemon_log(CVM_LOG_INFO, "onboarded", "from=%s epochs=%zu", from, count);
 	if (body != NULL)

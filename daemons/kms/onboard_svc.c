@@ -51,26 +51,24 @@ struct svc {
 	bool finished;
 };
 
-/* has_roots is true when the root folder holds a current epoch with its
- * root CA key: read in a child, like everything of the roots. */
-static bool has_roots(const char *root_dir)
+bool kms_roots_present(const char *dir)
 {
-	struct cvm_kms_epochs t;
-	struct cvm_kms_roots *r = NULL;
-	char err[256];
-	bool yes;
+	static const char *const names[] = {"epochs.json", ("epoch-0/" CVM_KMS_FILE_ROOT_CA_CERT),
+	                                    CVM_KMS_FILE_ROOT_CA_CERT};
+	char path[4096];
 
-	if (cvm_kms_epochs_load(root_dir, &t, err, sizeof(err)) != CVM_OK)
-		return false;
-	yes = cvm_kms_roots_load(root_dir, t.current, &r, err, sizeof(err)) == CVM_OK &&
-	      cvm_kms_roots_has(r, CVM_KMS_ROOT_CA_KEY);
-	cvm_kms_roots_free(r);
-	return yes;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+
+		if (n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* public_of writes the public halves of the current epoch's roots into `o`
  * (ca_pubkey: the root CA's SPKI DER, k256_pubkey: compressed SEC1). */
-static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
+static int public_of(const struct kms_onboard_conf *c, json_t *o, char *err, size_t err_len)
 {
 	struct cvm_kms_epochs t;
 	struct cvm_kms_roots *r = NULL;
@@ -84,9 +82,9 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 
 	memset(&bi, 0, sizeof(bi));
 
-	rc = cvm_kms_epochs_load(root_dir, &t, err, err_len);
+	rc = cvm_kms_epochs_load(c->root_dir, &t, err, err_len);
 	if (rc == CVM_OK)
-		rc = cvm_kms_roots_load(root_dir, t.current, &r, err, err_len);
+		rc = c->load_roots(c->ctx, t.current, &r, err, err_len);
 	if (rc == CVM_OK)
 		rc = cvm_kms_roots_k256_public(r, k256);
 	pem = rc == CVM_OK ? cvm_kms_roots_ca_cert(r) : NULL;
@@ -104,7 +102,7 @@ static int public_of(const char *root_dir, json_t *o, char *err, size_t err_len)
 		rc = cvm_json_set(o, "epoch", json_integer(t.current));
 	/* dstack's BootstrapResponse carries the attestation of the new roots
 	 * (bootstrap-info.json; none for roots taken by onboarding) */
-	if (rc == CVM_OK && cvm_kms_bootinfo_path(root_dir, t.current, path, sizeof(path)) == CVM_OK &&
+	if (rc == CVM_OK && cvm_kms_bootinfo_path(c->root_dir, t.current, path, sizeof(path)) == CVM_OK &&
 	    access(path, F_OK) == 0) {
 		rc = cvm_kms_bootinfo_load(path, &bi, err, err_len);
 		if (rc == CVM_OK)
@@ -134,7 +132,7 @@ static void write_all(int fd, const char *p, size_t len)
 
 /* child_run forks; the child runs `what` and writes its answer, a JSON
  * object ({"error": "..."} on failure), to a pipe; the parent reads it. */
-enum child_job { JOB_CHECK = 0, JOB_BOOTSTRAP, JOB_ONBOARD };
+enum child_job { JOB_BOOTSTRAP = 1, JOB_ONBOARD };
 
 static void child_main(const struct kms_onboard_conf *c, enum child_job job, const char *source, int fd)
     __attribute__((noreturn));
@@ -145,22 +143,16 @@ static void child_main(const struct kms_onboard_conf *c, enum child_job job, con
 	char *text;
 	int r;
 
-	if (job == JOB_CHECK) {
-		r = has_roots(c->root_dir) ? CVM_OK : CVM_E_INVAL;
-		if (r != CVM_OK)
-			(void)snprintf(err, sizeof(err),
-			               "no roots yet: call Onboard.Bootstrap or Onboard.Onboard first");
-	} else if (has_roots(c->root_dir)) {
+	if (kms_roots_present(c->root_dir)) {
 		(void)snprintf(err, sizeof(err), "%s already holds roots: nothing was changed", c->root_dir);
 		r = CVM_E_POLICY;
 	} else if (job == JOB_BOOTSTRAP) {
 		r = c->bootstrap(c->ctx, err, sizeof(err));
 	} else {
-		r = kms_onboard(source, c->root_dir, c->agent, c->identity_key, c->verifier, c->auth, err,
-		                sizeof(err));
+		r = c->onboard(c->ctx, source, c->verifier, c->auth, err, sizeof(err));
 	}
 	if (r == CVM_OK)
-		r = public_of(c->root_dir, o, err, sizeof(err));
+		r = public_of(c, o, err, sizeof(err));
 	if (r != CVM_OK) {
 		json_object_clear(o);
 		(void)json_object_set_new(o, "error", json_string(err[0] != '\0' ? err : cvm_strerror(r)));
@@ -364,16 +356,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 static int m_finish(void *ctx, struct cvm_rpc_call *c, json_t **out)
 {
 	struct svc *s = ctx;
-	json_t *o = NULL;
-	int code, r;
 
-	/* the roots must be there: a child looks (has_roots), with the key of
-	 * nothing mapped here */
-	r = child_run(s, JOB_CHECK, NULL, &o, &code);
-	if (r != CVM_OK)
-		return cvm_rpc_fail(c, 500, r, "cannot check the roots");
-	json_decref(o);
-	if (code != CVM_OK)
+	if (!kms_roots_present(s->c->root_dir))
 		return cvm_rpc_fail(c, 400, CVM_E_INVAL,
 		                    "no roots yet: call Onboard.Bootstrap or Onboard.Onboard first");
 	s->finished = true;

@@ -19,6 +19,20 @@
  *   in DIR/epoch-0/ instead of DIR; a DIR that has root files of its own AND
  *   an epoch-0/ folder is ambiguous and refused. (Announcing, rotating and
  *   revoking epochs is cvm-kmsd's job, later.)
+ * Sealed roots: with a TPM (cvm-kmsd's [kms] tpm_tcti, cvm kms --tpm), the
+ * secret roots are written sealed to it (cvm_tpm_seal, include/cvmkit/tpm.h)
+ * instead of in the clear, under the same name with ".tpm" added:
+ *   root-ca.key.tpm    the root CA's P-256 scalar, sealed
+ *   root-k256.key.tpm  the secp256k1 root, sealed
+ *   tmp-ca.key.tpm     the temp CA's P-256 scalar, sealed
+ * Each is a cvm_tpm_seal blob (not secret, but mode 0600 like any key file)
+ * over one byte, the root's enum cvm_kms_root value (a sealed file moved to
+ * another root's name does not load), and the 32-byte scalar: a TPM seals at
+ * most 128 bytes, so the PEM is not sealed but rebuilt (PKCS#8) from the
+ * scalar. Certificates stay plain. A folder holding both a root's plain and
+ * sealed file is ambiguous and refused; a sealed root loaded without a TPM
+ * is refused with a message saying so. Once loaded, a sealed root is in
+ * secret memory like any other. rpc.key has no sealed form (it is no root).
  * Every key file must be a regular file owned by the user, mode 0600 or
  * stricter (cvm_file_read_key's rule): a key that others could read is
  * refused, not loaded. A root whose file does not exist is absent: it is
@@ -67,8 +81,18 @@ enum cvm_kms_root {
 	CVM_KMS_ROOT_COUNT,
 };
 
+/* The sealed copies' names (above). */
+#define CVM_KMS_FILE_ROOT_CA_KEY_SEALED "root-ca.key.tpm"
+#define CVM_KMS_FILE_ROOT_K256_KEY_SEALED "root-k256.key.tpm"
+#define CVM_KMS_FILE_TMP_CA_KEY_SEALED "tmp-ca.key.tpm"
+
 /* cvm_kms_root_file returns the static file name of `root`, or NULL. */
 CVM_API const char *cvm_kms_root_file(enum cvm_kms_root root);
+/* cvm_kms_root_sealed_file returns the static name of `root`'s sealed copy,
+ * or NULL when it has none (certificates, rpc.key) or `root` is bad. */
+CVM_API const char *cvm_kms_root_sealed_file(enum cvm_kms_root root);
+
+struct cvm_tpm;
 
 /* struct cvm_kms_roots is the root material of one epoch, loaded from a
  * directory; opaque. */
@@ -89,6 +113,18 @@ struct cvm_kms_roots;
  * absent). */
 CVM_API CVM_MUST_CHECK int cvm_kms_roots_load(const char *dir, uint32_t epoch, struct cvm_kms_roots **out,
                                               char *err, size_t err_len);
+/* cvm_kms_roots_load_tpm is cvm_kms_roots_load that also loads sealed roots
+ * (above), unsealing them on `tpm` (borrowed; used only during the call).
+ * With `tpm` NULL it is cvm_kms_roots_load: a sealed root is then
+ * CVM_E_POLICY ("... is sealed to a TPM: set [kms] tpm_tcti"). Both a plain
+ * and a sealed file for one root is CVM_E_POLICY. A sealed root that this
+ * TPM cannot unseal (another TPM, a cleared owner hierarchy, a damaged
+ * file) is CVM_E_TPM, one of another shape CVM_E_FORMAT; nothing is then
+ * loaded. Plain files in the folder load as before. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_load_tpm(const char *dir, uint32_t epoch, struct cvm_tpm *tpm,
+                                                  struct cvm_kms_roots **out, char *err, size_t err_len);
+/* cvm_kms_roots_sealed is true when `root` was loaded from its sealed copy. */
+CVM_API bool cvm_kms_roots_sealed(const struct cvm_kms_roots *r, enum cvm_kms_root root);
 /* cvm_kms_roots_free wipes and frees `r`; NULL is a no-op. */
 CVM_API void cvm_kms_roots_free(struct cvm_kms_roots *r);
 /* cvm_kms_roots_epoch returns the epoch `r` holds (0 for NULL). */
@@ -211,6 +247,13 @@ CVM_API void cvm_kms_app_keys_cleanup(struct cvm_kms_app_keys *k);
  * that differ from what was written. */
 CVM_API CVM_MUST_CHECK int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err,
                                              size_t err_len);
+/* cvm_kms_bootstrap_tpm is cvm_kms_bootstrap that, with `tpm` (borrowed;
+ * NULL: plain files), writes root-ca.key, root-k256.key and tmp-ca.key
+ * sealed to it (root-ca.key.tpm etc., above) and no plaintext key file, then
+ * loads the folder back through the TPM to check that it unseals. Also
+ * CVM_E_TPM. */
+CVM_API CVM_MUST_CHECK int cvm_kms_bootstrap_tpm(const char *dir, uint32_t epoch, int64_t now,
+                                                 struct cvm_tpm *tpm, char *err, size_t err_len);
 
 /* cvm_kms_roots_tmp_ca gives the temp CA's certificate (PEM, NUL-terminated,
  * the caller frees it) and key (PKCS#8 PEM in a new secret): what dstack's
@@ -294,6 +337,11 @@ CVM_API bool cvm_kms_epoch_readable(const struct cvm_kms_epochs *t, uint32_t epo
  * start. Returns 0 or the errors of the functions it calls. */
 CVM_API CVM_MUST_CHECK int cvm_kms_rotate(const char *dir, int64_t now, int64_t grace_s, uint32_t *new_epoch,
                                           char *err, size_t err_len);
+/* cvm_kms_rotate_tpm is cvm_kms_rotate whose new roots are sealed to `tpm`
+ * (cvm_kms_bootstrap_tpm; NULL: plain files). */
+CVM_API CVM_MUST_CHECK int cvm_kms_rotate_tpm(const char *dir, int64_t now, int64_t grace_s,
+                                              struct cvm_tpm *tpm, uint32_t *new_epoch, char *err,
+                                              size_t err_len);
 /* cvm_kms_revoke_epoch marks `epoch` revoked: no key of it is released
  * again. Its root files stay (delete its folder to destroy them). The
  * current epoch cannot be revoked (CVM_E_POLICY: rotate first); an epoch
@@ -327,6 +375,12 @@ struct cvm_kms_root_files {
  * cvm_kms_bootstrap and cvm_kms_roots_load. */
 CVM_API CVM_MUST_CHECK int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f,
                                                 char *err, size_t err_len);
+/* cvm_kms_roots_import_tpm is cvm_kms_roots_import that, with `tpm`
+ * (borrowed; NULL: plain files), writes the keys sealed to it (their PEM is
+ * parsed first: a key that is not P-256 makes no folder) and checks the
+ * result through the TPM. */
+CVM_API CVM_MUST_CHECK int cvm_kms_roots_import_tpm(const char *dir, const struct cvm_kms_root_files *f,
+                                                    struct cvm_tpm *tpm, char *err, size_t err_len);
 /* cvm_kms_epochs_save checks the table (as cvm_kms_epochs_load does) and
  * writes DIR/epochs.json, mode 0600, atomically. */
 CVM_API CVM_MUST_CHECK int cvm_kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err,

@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "err.h"
 #include "report.h"
+#include "secret.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -340,5 +341,63 @@ CVM_API CVM_MUST_CHECK int cvm_tpm_quote_create(struct cvm_tpm *t, uint32_t ak_h
                                                 const struct cvm_tpm_pcr_sel *sel, const uint8_t *nonce,
                                                 size_t nonce_len, uint8_t **attest, size_t *attest_len,
                                                 uint8_t **sig, size_t *sig_len);
+
+/* ---- sealing a small secret to a TPM ------------------------------------ */
+
+/* A sealed blob is cvmkit's own small format, read back with the bounded
+ * reader (it comes from disk: untrusted):
+ *   "cvmseal\n" (8 bytes) || u16be version (1) ||
+ *   TPM2B_PUBLIC || TPM2B_PRIVATE (tss2-mu's marshalling), nothing after.
+ * The object is a keyed-hash sealed data object (TPM2_Create with the secret
+ * as its sensitive data; fixedTPM, fixedParent, userWithAuth, noDA; empty
+ * auth, no policy, nameAlg SHA-256) under the owner hierarchy's SRK, which
+ * TPM2_CreatePrimary makes again from a fixed template (ECC P-256 storage
+ * key, cvm_tpm_parent_template's SRK) each time: the same TPM always gives
+ * the same parent, so no persistent handle is used and nothing stays loaded
+ * (every transient handle is flushed on every path). The TPM encrypts the
+ * private part under the SRK's seed: only the TPM that sealed a blob (and
+ * the owner hierarchy's seed it had; TPM2_Clear changes it) can unseal it.
+ *
+ * No PCR policy, by design: where cvm-kmsd runs, its identity is already
+ * bound by the TEE's attestation, and the PCRs of a CVM's vTPM change with
+ * every firmware or kernel update, which would lose the keys. Whoever can
+ * send commands to the TPM can unseal (empty auth): sealing protects the
+ * files at rest (a copied disk, a backup), not against code on the machine,
+ * and not against whoever runs the TPM (a vTPM emulated by the host is the
+ * host's). Commands that carry the secret (TPM2_Create, TPM2_Unseal) use a
+ * session salted with the SRK with parameter encryption (AES-128-CFB), so
+ * the secret does not cross the TCTI in the clear. tpm2-tss keeps copies of
+ * a command's parameters in memory it frees without wiping (its command
+ * buffer, ESYS's copy of TPM2_Create's inputs); cvm_tpm_seal and
+ * cvm_tpm_unseal overwrite them with harmless commands before they return
+ * (TPM2_StirRandom of zeros, a second TPM2_CreatePrimary of the SRK), which
+ * unit.tpm_seal checks by searching the process's memory with tpm2-tss 3.2.
+ * A secret of more than 124 bytes may leave its tail in that buffer. */
+#define CVM_TPM_SEAL_SECRET_MAX 128 /* MAX_SYM_DATA of the TPM 2.0 reference code */
+#define CVM_TPM_SEAL_BLOB_MAX 2048
+#define CVM_TPM_SEAL_VERSION 1
+
+/* cvm_tpm_seal seals the `len` bytes at `secret` (1 to
+ * CVM_TPM_SEAL_SECRET_MAX) on `t` and writes the blob into a new buffer the
+ * caller frees (*blob, *blob_len; not secret). On failure `err` (may be
+ * NULL) says what failed. Returns 0, CVM_E_INVAL, CVM_E_TPM or
+ * CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_tpm_seal(struct cvm_tpm *t, const uint8_t *secret, size_t len, uint8_t **blob,
+                                        size_t *blob_len, char *err, size_t err_len);
+/* cvm_tpm_unseal parses `blob` (cvm_tpm_seal_blob_check's checks), loads it
+ * under the re-created SRK and unseals it into a new secret (*out, freed
+ * with cvm_secret_free); no other copy of the plaintext survives the call.
+ * Returns 0, CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_TOO_LARGE,
+ * CVM_E_UNSUPPORTED (another version), CVM_E_TPM (the TPM refused: another
+ * TPM, a changed owner seed, a damaged private part; `err` says which
+ * command) or CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_tpm_unseal(struct cvm_tpm *t, const uint8_t *blob, size_t blob_len,
+                                          struct cvm_secret **out, char *err, size_t err_len);
+/* cvm_tpm_seal_blob_check checks the structure of a sealed blob without a
+ * TPM: the magic, the version, a TPM2B_PUBLIC that is a sealed data object
+ * of the template above, a TPM2B_PRIVATE that fits, nothing left over. It
+ * checks no integrity: only the TPM can (TPM2_Load). Returns 0,
+ * CVM_E_TRUNCATED, CVM_E_FORMAT, CVM_E_TOO_LARGE or CVM_E_UNSUPPORTED. */
+CVM_API CVM_MUST_CHECK int cvm_tpm_seal_blob_check(const uint8_t *blob, size_t blob_len);
 
 #endif

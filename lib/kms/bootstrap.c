@@ -13,6 +13,7 @@
 #include <cvmkit/kms.h>
 #include <cvmkit/random.h>
 #include <cvmkit/ratls.h>
+#include <cvmkit/tpm.h>
 
 #include "crypto/crypto_lib.h"
 #include "kms_int.h"
@@ -53,6 +54,55 @@ static int write_key(int dfd, const char *dir, const char *name, const void *buf
 	return CVM_OK;
 }
 
+/* p256_scalar takes the scalar out of the canonical PKCS#8 encoding
+ * (crypto.h: the scalar follows a fixed 36-byte prefix). */
+static int p256_scalar(const struct cvm_p256_keypair *kp, uint8_t d[32])
+{
+	static const uint8_t prefix[36] = {0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06,
+	                                   0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+	                                   0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+	                                   0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20};
+	uint8_t der[CVM_P256_PKCS8_DER_LEN];
+	int r = CVM_OK;
+
+	cvm_p256_keypair_pkcs8(kp, der);
+	if (memcmp(der, prefix, sizeof(prefix)) != 0)
+		r = CVM_E_INTERNAL;
+	else
+		memcpy(d, der + sizeof(prefix), 32);
+	cvm_wipe(der, sizeof(der));
+	return r;
+}
+
+/* write_root_key writes the key of `root`: without a TPM, `plain` (the
+ * file's bytes) under the root's name; with one, the root's number and
+ * `scalar` sealed to it, under the sealed name (kms_int.h). */
+static int write_root_key(int dfd, const char *dir, enum cvm_kms_root root, struct cvm_tpm *tpm,
+                          const void *plain, size_t plain_len, const uint8_t scalar[32], char *err,
+                          size_t err_len)
+{
+	uint8_t payload[KMS_SEALED_LEN];
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	char why[256] = "";
+	int r;
+
+	if (tpm == NULL)
+		return write_key(dfd, dir, cvm_kms_root_file(root), plain, plain_len, err, err_len);
+	payload[0] = (uint8_t)root;
+	memcpy(payload + 1, scalar, 32);
+	r = cvm_tpm_seal(tpm, payload, sizeof(payload), &blob, &blob_len, why, sizeof(why));
+	cvm_wipe(payload, sizeof(payload));
+	if (r != CVM_OK) {
+		bfail(err, err_len, "cannot seal %s/%s to the TPM: %s", dir, cvm_kms_root_sealed_file(root),
+		      why);
+		return r;
+	}
+	r = write_key(dfd, dir, cvm_kms_root_sealed_file(root), blob, blob_len, err, err_len);
+	free(blob);
+	return r;
+}
+
 static int write_cert(int dfd, const char *dir, const char *name, const char *pem, char *err, size_t err_len)
 {
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -83,19 +133,24 @@ static int write_cert(int dfd, const char *dir, const char *name, const char *pe
 
 /* make_ca makes a P-256 CA key and its self-signed certificate (or one
  * issued by `issuer`), and writes both. */
-static int make_ca(int dfd, const char *dir, const char *key_name, const char *cert_name, const char *cn,
-                   int path_len, int64_t now, int64_t years, char *err, size_t err_len)
+static int make_ca(int dfd, const char *dir, enum cvm_kms_root key_root, const char *cert_name,
+                   const char *cn, int path_len, int64_t now, int64_t years, struct cvm_tpm *tpm, char *err,
+                   size_t err_len)
 {
 	struct cvm_p256_keypair *kp = NULL;
 	struct cvm_secret *pem = NULL;
 	struct cvm_cert_template t;
+	uint8_t d[32];
 	char *cert = NULL;
 	size_t cert_len = 0;
 	int r;
 
+	memset(d, 0, sizeof(d));
 	r = cvm_p256_keypair_generate(&kp);
 	if (r == CVM_OK)
 		r = cvm_p256_keypair_pkcs8_pem(kp, &pem);
+	if (r == CVM_OK && tpm != NULL)
+		r = p256_scalar(kp, d);
 	if (r != CVM_OK) {
 		bfail(err, err_len, "cannot make the %s key: %s", cn, cvm_strerror(r));
 		goto out;
@@ -112,10 +167,11 @@ static int make_ca(int dfd, const char *dir, const char *key_name, const char *c
 		bfail(err, err_len, "cannot make the %s certificate: %s", cn, cvm_strerror(r));
 		goto out;
 	}
-	r = write_key(dfd, dir, key_name, pem->p, pem->len, err, err_len);
+	r = write_root_key(dfd, dir, key_root, tpm, pem->p, pem->len, d, err, err_len);
 	if (r == CVM_OK)
 		r = write_cert(dfd, dir, cert_name, cert, err, err_len);
 out:
+	cvm_wipe(d, sizeof(d));
 	free(cert);
 	cvm_secret_free(pem);
 	cvm_p256_keypair_free(kp);
@@ -152,7 +208,9 @@ static int new_epoch_dir(const char *dir, uint32_t epoch, char *path, size_t pat
 		struct stat st;
 
 		if (fstatat(top, CVM_KMS_FILE_ROOT_CA_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    fstatat(top, CVM_KMS_FILE_ROOT_CA_KEY_SEALED, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY_SEALED, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			bfail(err, err_len,
 			      "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots "
 			      "are "
@@ -197,6 +255,23 @@ static void sync_dir(const char *dir)
 
 int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, size_t err_len)
 {
+	return cvm_kms_bootstrap_tpm(dir, epoch, now, NULL, err, err_len);
+}
+
+/* check_sealed loads what was just sealed back, so that a TPM that seals
+ * but cannot unseal is found now, not at the next start. */
+static int check_sealed(const char *dir, uint32_t epoch, struct cvm_tpm *tpm, char *err, size_t err_len)
+{
+	struct cvm_kms_roots *check = NULL;
+	int r = cvm_kms_roots_load_tpm(dir, epoch, tpm, &check, err, err_len);
+
+	cvm_kms_roots_free(check);
+	return r;
+}
+
+int cvm_kms_bootstrap_tpm(const char *dir, uint32_t epoch, int64_t now, struct cvm_tpm *tpm, char *err,
+                          size_t err_len)
+{
 	char path[4096];
 	uint8_t k256[CVM_K256_SECKEY_LEN];
 	int dfd = -1, r;
@@ -210,12 +285,12 @@ int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, s
 	r = new_epoch_dir(dir, epoch, path, sizeof(path), &dfd, err, err_len);
 	if (r != CVM_OK)
 		return r;
-	r = make_ca(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, CVM_KMS_FILE_ROOT_CA_CERT, CVM_KMS_ROOT_CA_CN, 1,
-	            now, CVM_KMS_ROOT_CA_YEARS, err, err_len);
+	r = make_ca(dfd, path, CVM_KMS_ROOT_CA_KEY, CVM_KMS_FILE_ROOT_CA_CERT, CVM_KMS_ROOT_CA_CN, 1, now,
+	            CVM_KMS_ROOT_CA_YEARS, tpm, err, err_len);
 	if (r != CVM_OK)
 		goto out;
-	r = make_ca(dfd, path, CVM_KMS_FILE_TMP_CA_KEY, CVM_KMS_FILE_TMP_CA_CERT, CVM_KMS_TMP_CA_CN, 0, now,
-	            CVM_KMS_ROOT_CA_YEARS, err, err_len);
+	r = make_ca(dfd, path, CVM_KMS_ROOT_TMP_CA_KEY, CVM_KMS_FILE_TMP_CA_CERT, CVM_KMS_TMP_CA_CN, 0, now,
+	            CVM_KMS_ROOT_CA_YEARS, tpm, err, err_len);
 	if (r != CVM_OK)
 		goto out;
 	do {
@@ -225,7 +300,7 @@ int cvm_kms_bootstrap(const char *dir, uint32_t epoch, int64_t now, char *err, s
 			goto out;
 		}
 	} while (cvm_k256_seckey_check(k256) != CVM_OK);
-	r = write_key(dfd, path, CVM_KMS_FILE_ROOT_K256_KEY, k256, sizeof(k256), err, err_len);
+	r = write_root_key(dfd, path, CVM_KMS_ROOT_K256_KEY, tpm, k256, sizeof(k256), k256, err, err_len);
 	if (r == CVM_OK && fsync(dfd) != 0) {
 		bfail(err, err_len, "cannot sync %s: %s", path, strerror(errno));
 		r = CVM_E_SYSTEM;
@@ -236,6 +311,8 @@ out:
 		(void)close(dfd);
 	if (r == CVM_OK)
 		sync_dir(dir);
+	if (r == CVM_OK && tpm != NULL)
+		r = check_sealed(dir, epoch, tpm, err, err_len);
 	return r;
 }
 
@@ -343,8 +420,30 @@ int cvm_kms_roots_ca_key_pem(const struct cvm_kms_roots *r, struct cvm_secret **
 
 int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, char *err, size_t err_len)
 {
+	return cvm_kms_roots_import_tpm(dir, f, NULL, err, err_len);
+}
+
+/* pem_scalar reads a P-256 PEM key's scalar (for sealing an imported root). */
+static int pem_scalar(const uint8_t *pem, size_t len, uint8_t d[32], char *err, size_t err_len)
+{
+	struct cvm_p256_keypair *kp = NULL;
+	int r = cvm_p256_keypair_from_pem((const char *)pem, len, &kp);
+
+	if (r != CVM_OK) {
+		bfail(err, err_len, "an imported root CA key is not a P-256 PEM key: %s", cvm_strerror(r));
+		return r;
+	}
+	r = p256_scalar(kp, d);
+	cvm_p256_keypair_free(kp);
+	return r;
+}
+
+int cvm_kms_roots_import_tpm(const char *dir, const struct cvm_kms_root_files *f, struct cvm_tpm *tpm,
+                             char *err, size_t err_len)
+{
 	struct cvm_kms_roots *check = NULL;
 	char path[4096];
+	uint8_t ca_d[32], tmp_d[32];
 	int dfd = -1, r;
 
 	if (err != NULL && err_len > 0)
@@ -353,18 +452,29 @@ int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, ch
 	    f->ca_cert_pem == NULL || f->k256 == NULL ||
 	    (f->tmp_ca_key_pem == NULL) != (f->tmp_ca_cert_pem == NULL))
 		return CVM_E_INVAL;
+	memset(ca_d, 0, sizeof(ca_d));
+	memset(tmp_d, 0, sizeof(tmp_d));
+	if (tpm != NULL) {
+		/* before anything is made: a key that cannot be sealed leaves no folder */
+		r = pem_scalar(f->ca_key_pem, f->ca_key_pem_len, ca_d, err, err_len);
+		if (r == CVM_OK && f->tmp_ca_key_pem != NULL)
+			r = pem_scalar(f->tmp_ca_key_pem, f->tmp_ca_key_pem_len, tmp_d, err, err_len);
+		if (r != CVM_OK)
+			goto out;
+	}
 	r = new_epoch_dir(dir, f->epoch, path, sizeof(path), &dfd, err, err_len);
 	if (r != CVM_OK)
-		return r;
-	r = write_key(dfd, path, CVM_KMS_FILE_ROOT_CA_KEY, f->ca_key_pem, f->ca_key_pem_len, err, err_len);
+		goto out;
+	r = write_root_key(dfd, path, CVM_KMS_ROOT_CA_KEY, tpm, f->ca_key_pem, f->ca_key_pem_len, ca_d, err,
+	                   err_len);
 	if (r == CVM_OK)
 		r = write_cert(dfd, path, CVM_KMS_FILE_ROOT_CA_CERT, f->ca_cert_pem, err, err_len);
 	if (r == CVM_OK)
-		r = write_key(dfd, path, CVM_KMS_FILE_ROOT_K256_KEY, f->k256, CVM_K256_SECKEY_LEN, err,
-		              err_len);
+		r = write_root_key(dfd, path, CVM_KMS_ROOT_K256_KEY, tpm, f->k256, CVM_K256_SECKEY_LEN,
+		                   f->k256, err, err_len);
 	if (r == CVM_OK && f->tmp_ca_key_pem != NULL)
-		r = write_key(dfd, path, CVM_KMS_FILE_TMP_CA_KEY, f->tmp_ca_key_pem, f->tmp_ca_key_pem_len,
-		              err, err_len);
+		r = write_root_key(dfd, path, CVM_KMS_ROOT_TMP_CA_KEY, tpm, f->tmp_ca_key_pem,
+		                   f->tmp_ca_key_pem_len, tmp_d, err, err_len);
 	if (r == CVM_OK && f->tmp_ca_cert_pem != NULL)
 		r = write_cert(dfd, path, CVM_KMS_FILE_TMP_CA_CERT, f->tmp_ca_cert_pem, err, err_len);
 	if (r == CVM_OK && fsync(dfd) != 0) {
@@ -373,7 +483,7 @@ int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, ch
 	}
 	/* What was written must load as roots: pairs that match, a valid k256. */
 	if (r == CVM_OK)
-		r = cvm_kms_roots_load(dir, f->epoch, &check, err, err_len);
+		r = cvm_kms_roots_load_tpm(dir, f->epoch, tpm, &check, err, err_len);
 	if (r == CVM_OK && (!cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_KEY) ||
 	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_CERT) ||
 	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_K256_KEY))) {
@@ -385,6 +495,9 @@ int cvm_kms_roots_import(const char *dir, const struct cvm_kms_root_files *f, ch
 		(void)close(dfd);
 	if (r == CVM_OK)
 		sync_dir(dir);
+out:
+	cvm_wipe(ca_d, sizeof(ca_d));
+	cvm_wipe(tmp_d, sizeof(tmp_d));
 	return r;
 }
 

@@ -220,6 +220,12 @@ out:
 int cvm_kms_rotate(const char *dir, int64_t now, int64_t grace_s, uint32_t *new_epoch, char *err,
                    size_t err_len)
 {
+	return cvm_kms_rotate_tpm(dir, now, grace_s, NULL, new_epoch, err, err_len);
+}
+
+int cvm_kms_rotate_tpm(const char *dir, int64_t now, int64_t grace_s, struct cvm_tpm *tpm,
+                       uint32_t *new_epoch, char *err, size_t err_len)
+{
 	struct cvm_kms_epochs t;
 	uint32_t next = 0;
 	int r;
@@ -238,7 +244,7 @@ int cvm_kms_rotate(const char *dir, int64_t now, int64_t grace_s, uint32_t *new_
 		return efail(err, err_len, "no epoch is left (the table holds %zu, the last is %u)", t.count,
 		             (unsigned)next - 1),
 		       CVM_E_TOO_LARGE;
-	r = cvm_kms_bootstrap(dir, next, now, err, err_len);
+	r = cvm_kms_bootstrap_tpm(dir, next, now, tpm, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	for (size_t i = 0; i < t.count; i++)

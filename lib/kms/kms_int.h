@@ -12,6 +12,7 @@
 struct cvm_kms_roots {
 	uint32_t epoch;
 	bool has[CVM_KMS_ROOT_COUNT];
+	bool sealed[CVM_KMS_ROOT_COUNT];     /* loaded from its sealed copy */
 	char *path[CVM_KMS_ROOT_COUNT];      /* where each root was looked for */
 	struct cvm_p256_keypair *ca_key;     /* root-ca.key (scalar in secret memory) */
 	struct cvm_secret *k256_key;         /* root-k256.key, 32 bytes */
@@ -22,6 +23,12 @@ struct cvm_kms_roots {
 	struct cvm_cert **tmp_ca_cert;
 	struct cvm_cert **rpc_cert;
 };
+
+/* A sealed root's payload (what cvm_tpm_seal seals): the root's number
+ * (enum cvm_kms_root, one byte, so that a sealed file moved to another
+ * root's name is refused) and its 32-byte big-endian scalar. A TPM seals at
+ * most 128 bytes: a PEM does not fit, and is rebuilt from the scalar. */
+#define KMS_SEALED_LEN (1 + 32)
 
 /* kms_epochs_save checks and writes DIR/epochs.json (mode 0600). */
 int kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err, size_t err_len);

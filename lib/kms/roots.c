@@ -11,6 +11,7 @@
 
 #include <cvmkit/file.h>
 #include <cvmkit/kms.h>
+#include <cvmkit/tpm.h>
 
 #include "kms_int.h"
 
@@ -38,11 +39,33 @@ static const char *const root_files[CVM_KMS_ROOT_COUNT] = {
     [CVM_KMS_ROOT_RPC_CERT] = CVM_KMS_FILE_RPC_CERT,
 };
 
+/* The sealed copies' names (kms.h): the secret roots cvm_kms_bootstrap
+ * makes; rpc.key is not a root and has none. */
+static const char *const sealed_files[CVM_KMS_ROOT_COUNT] = {
+    [CVM_KMS_ROOT_CA_KEY] = CVM_KMS_FILE_ROOT_CA_KEY_SEALED,
+    [CVM_KMS_ROOT_K256_KEY] = CVM_KMS_FILE_ROOT_K256_KEY_SEALED,
+    [CVM_KMS_ROOT_TMP_CA_KEY] = CVM_KMS_FILE_TMP_CA_KEY_SEALED,
+};
+
 const char *cvm_kms_root_file(enum cvm_kms_root root)
 {
 	if ((unsigned)root >= CVM_KMS_ROOT_COUNT)
 		return NULL;
 	return root_files[root];
+}
+
+const char *cvm_kms_root_sealed_file(enum cvm_kms_root root)
+{
+	if ((unsigned)root >= CVM_KMS_ROOT_COUNT)
+		return NULL;
+	return sealed_files[root];
+}
+
+bool cvm_kms_roots_sealed(const struct cvm_kms_roots *r, enum cvm_kms_root root)
+{
+	if (r == NULL || (unsigned)root >= CVM_KMS_ROOT_COUNT)
+		return false;
+	return r->sealed[root];
 }
 
 void cvm_kms_roots_free(struct cvm_kms_roots *r)
@@ -241,6 +264,8 @@ static int any_root(int dfd, bool *out)
 	*out = false;
 	for (size_t i = 0; i < CVM_KMS_ROOT_COUNT; i++) {
 		r = exists(dfd, root_files[i], &e);
+		if (r == CVM_OK && !e && sealed_files[i] != NULL)
+			r = exists(dfd, sealed_files[i], &e);
 		if (r != CVM_OK)
 			return r;
 		if (e) {
@@ -317,15 +342,120 @@ out:
 	return r;
 }
 
-/* load_key loads the key file of `root` unless it is absent. */
-static int load_key(struct cvm_kms_roots *k, int dfd, enum cvm_kms_root root, char *err, size_t err_len)
+/* read_sealed unseals the sealed copy of `root` (kms_int.h's payload: the
+ * root's number, then its 32-byte scalar) into a P-256 key pair (`kp`) or
+ * the k256 secret (`k256`). */
+static int read_sealed(int dfd, enum cvm_kms_root root, const char *path, struct cvm_tpm *tpm,
+                       struct cvm_p256_keypair **kp, struct cvm_secret **k256, char *err, size_t err_len)
 {
-	bool e = false;
+	struct cvm_secret *blob = NULL, *plain = NULL, *k = NULL;
+	char why[256];
+	int r;
+
+	r = cvm_file_read_key(dfd, sealed_files[root], CVM_TPM_SEAL_BLOB_MAX, &blob, why, sizeof(why));
+	if (r != CVM_OK)
+		return fail(err, err_len, r, "%s", why);
+	r = cvm_tpm_unseal(tpm, blob->p, blob->len, &plain, why, sizeof(why));
+	if (r != CVM_OK) {
+		r = fail(
+		    err, err_len, r,
+		    "cannot unseal %s with this TPM: %s (a sealed root opens only on the TPM that sealed "
+		    "it, with the owner hierarchy it had then)",
+		    path, why);
+		goto out;
+	}
+	if (plain->len != KMS_SEALED_LEN || plain->p[0] != (uint8_t)root) {
+		r = fail(err, err_len, CVM_E_FORMAT,
+		         "%s unseals to something else than this root's key (%zu bytes, for root %u): was "
+		         "another root's file moved here?",
+		         path, plain->len, plain->len > 0 ? (unsigned)plain->p[0] : 0u);
+		goto out;
+	}
+	if (root == CVM_KMS_ROOT_K256_KEY) {
+		if (cvm_k256_seckey_check(plain->p + 1) != CVM_OK) {
+			r = fail(err, err_len, CVM_E_FORMAT,
+			         "%s does not hold a valid secp256k1 secret (0 or not below the order)",
+			         path);
+			goto out;
+		}
+		k = cvm_secret_new(CVM_K256_SECKEY_LEN);
+		if (k == NULL) {
+			r = CVM_E_NOMEM;
+			goto out;
+		}
+		memcpy(k->p, plain->p + 1, CVM_K256_SECKEY_LEN);
+		*k256 = k;
+		k = NULL; /* transferred */
+	} else {
+		r = cvm_p256_keypair_from_scalar(plain->p + 1, kp);
+		if (r != CVM_OK) {
+			r = fail(err, err_len, r, "%s does not hold a valid P-256 key: %s", path,
+			         cvm_strerror(r));
+			goto out;
+		}
+	}
+out:
+	cvm_secret_free(k);
+	cvm_secret_free(plain);
+	cvm_secret_free(blob);
+	return r;
+}
+
+/* load_key loads the key file of `root` (or its sealed copy, with `tpm`)
+ * unless it is absent. */
+static int load_key(struct cvm_kms_roots *k, int dfd, const char *base, enum cvm_kms_root root,
+                    struct cvm_tpm *tpm, char *err, size_t err_len)
+{
+	bool e = false, sealed = false;
+	char *spath = NULL;
 	int r;
 
 	r = exists(dfd, root_files[root], &e);
 	if (r != CVM_OK)
 		return fail(err, err_len, r, "cannot look at %s: %s", k->path[root], strerror(errno));
+	if (sealed_files[root] != NULL) {
+		r = join(base, sealed_files[root], &spath);
+		if (r != CVM_OK)
+			return r;
+		r = exists(dfd, sealed_files[root], &sealed);
+		if (r != CVM_OK) {
+			r = fail(err, err_len, r, "cannot look at %s: %s", spath, strerror(errno));
+			goto out;
+		}
+	}
+	if (e && sealed) {
+		r = fail(err, err_len, CVM_E_POLICY,
+		         "%s and %s both exist: a root is kept once, sealed or not (keep the one this node "
+		         "uses and move the other away)",
+		         k->path[root], spath);
+		goto out;
+	}
+	if (sealed && tpm == NULL) {
+		r = fail(
+		    err, err_len, CVM_E_POLICY,
+		    "%s is sealed to a TPM: set [kms] tpm_tcti (cvm kms: --tpm TCTI) to the TPM that sealed "
+		    "it",
+		    spath);
+		goto out;
+	}
+	if (sealed) {
+		free(k->path[root]);
+		k->path[root] = spath;
+		spath = NULL; /* transferred */
+		if (root == CVM_KMS_ROOT_CA_KEY)
+			r = read_sealed(dfd, root, k->path[root], tpm, &k->ca_key, NULL, err, err_len);
+		else if (root == CVM_KMS_ROOT_TMP_CA_KEY)
+			r = read_sealed(dfd, root, k->path[root], tpm, &k->tmp_ca_key, NULL, err, err_len);
+		else
+			r = read_sealed(dfd, root, k->path[root], tpm, NULL, &k->k256_key, err, err_len);
+		if (r == CVM_OK) {
+			k->has[root] = true;
+			k->sealed[root] = true;
+		}
+		goto out;
+	}
+	free(spath);
+	spath = NULL;
 	if (!e)
 		return CVM_OK;
 	switch (root) {
@@ -346,10 +476,18 @@ static int load_key(struct cvm_kms_roots *k, int dfd, enum cvm_kms_root root, ch
 	}
 	if (r == CVM_OK)
 		k->has[root] = true;
+out:
+	free(spath);
 	return r;
 }
 
 int cvm_kms_roots_load(const char *dir, uint32_t epoch, struct cvm_kms_roots **out, char *err, size_t err_len)
+{
+	return cvm_kms_roots_load_tpm(dir, epoch, NULL, out, err, err_len);
+}
+
+int cvm_kms_roots_load_tpm(const char *dir, uint32_t epoch, struct cvm_tpm *tpm, struct cvm_kms_roots **out,
+                           char *err, size_t err_len)
 {
 	struct cvm_kms_roots *k = NULL;
 	char *base = NULL;
@@ -376,13 +514,13 @@ int cvm_kms_roots_load(const char *dir, uint32_t epoch, struct cvm_kms_roots **o
 		if (r != CVM_OK)
 			goto out;
 	}
-	r = load_key(k, dfd, CVM_KMS_ROOT_CA_KEY, err, err_len);
+	r = load_key(k, dfd, base, CVM_KMS_ROOT_CA_KEY, tpm, err, err_len);
 	if (r == CVM_OK)
-		r = load_key(k, dfd, CVM_KMS_ROOT_K256_KEY, err, err_len);
+		r = load_key(k, dfd, base, CVM_KMS_ROOT_K256_KEY, tpm, err, err_len);
 	if (r == CVM_OK)
-		r = load_key(k, dfd, CVM_KMS_ROOT_TMP_CA_KEY, err, err_len);
+		r = load_key(k, dfd, base, CVM_KMS_ROOT_TMP_CA_KEY, tpm, err, err_len);
 	if (r == CVM_OK)
-		r = load_key(k, dfd, CVM_KMS_ROOT_RPC_KEY, err, err_len);
+		r = load_key(k, dfd, base, CVM_KMS_ROOT_RPC_KEY, tpm, err, err_len);
 	if (r != CVM_OK)
 		goto out;
 	r = read_cert(k->path[CVM_KMS_ROOT_CA_CERT], &k->has[CVM_KMS_ROOT_CA_CERT], &k->ca_cert_pem,

@@ -17,17 +17,10 @@
 
 #include "tpm_int.h"
 
-#define ERR_MAX 256
 /* Attempts at a consistent PCR read (the update counter did not move). */
 #define PCR_READ_ATTEMPTS 4
 /* TPM2_PCR_Read returns at most 8 values a call: 5 banks of 24 need 15. */
 #define PCR_READ_CALLS_MAX 32
-
-struct cvm_tpm {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-	char err[ERR_MAX];
-};
 
 static int tpm_fail(struct cvm_tpm *t, const char *what, TSS2_RC rc)
 {
@@ -260,7 +253,7 @@ static const uint8_t ek_policy[32] = {0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 
                                       0x8d, 0x46, 0xa5, 0xd7, 0x24, 0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52,
                                       0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa};
 
-static void parent_template(enum cvm_tpm_parent parent, TPM2B_PUBLIC *t)
+void cvm_tpm_parent_template(enum cvm_tpm_parent parent, TPM2B_PUBLIC *t)
 {
 	TPMT_PUBLIC *p = &t->publicArea;
 
@@ -440,7 +433,7 @@ static int create_ak(struct cvm_tpm *t, const struct cvm_tpm_ak_opts *o, uint8_t
 	memset(&outside, 0, sizeof(outside));
 	memset(&none, 0, sizeof(none));
 	ak_template(o->type, &tmpl);
-	parent_template(o->parent, &ptmpl);
+	cvm_tpm_parent_template(o->parent, &ptmpl);
 	rc = Esys_CreatePrimary(t->esys,
 	                        o->parent == CVM_TPM_PARENT_EK ? ESYS_TR_RH_ENDORSEMENT : ESYS_TR_RH_OWNER,
 	                        ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &ptmpl, &outside, &none,

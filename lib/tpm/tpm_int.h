@@ -3,7 +3,9 @@
 #ifndef CVM_TPM_INT_H
 #define CVM_TPM_INT_H
 
+#include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include <cvmkit/tpm.h>
@@ -25,6 +27,17 @@ int cvm_tpm_sel_to_tss(const struct cvm_tpm_pcr_sel *in, TPML_PCR_SELECTION *out
  * computes the Name from the marshaled TPMT_PUBLIC `raw`. */
 int cvm_tpm_public_fill(const TPMT_PUBLIC *pub, const uint8_t *raw, size_t raw_len,
                         struct cvm_tpm_public *out);
+/* struct cvm_tpm is an open TPM (device.c opens it; seal.c uses it too). */
+#define CVM_TPM_ERR_MAX 256
+struct cvm_tpm {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	char err[CVM_TPM_ERR_MAX];
+};
+/* cvm_tpm_parent_template fills the template of a primary key made again
+ * from it each time: the EK (TCG EK Credential Profile, ECC P-256) or the
+ * SRK (owner hierarchy, ECC P-256 storage key, empty auth, noDA). */
+void cvm_tpm_parent_template(enum cvm_tpm_parent parent, TPM2B_PUBLIC *t);
 /* cvm_tpm_ak_key lends the AK's key. */
 const struct cvm_tpmsig_key *cvm_tpm_ak_key(const struct cvm_tpm_ak *ak);
 
