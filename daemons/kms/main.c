@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,8 @@ struct settings {
 	char audit_db[KMS_STR_MAX];
 	uint64_t rpc_cert_lifetime;
 	bool serve_temp_ca, accept_dstack_guests, allow_simulated, allow_no_self_attestation;
-	bool onboard; /* [onboard] enabled: serve Onboard.* while there are no roots */
+	bool onboard;        /* [onboard] enabled: serve Onboard.* while there are no roots */
+	bool auto_bootstrap; /* [onboard] auto_bootstrap: make the roots at start when there are none */
 	uint64_t max_connections, max_connections_per_peer;
 };
 
@@ -141,6 +143,7 @@ static int load_config(struct settings *s, char *err, size_t err_len)
 	    NUM("auth", "timeout_ms", auth_timeout_ms, 100, 60000),
 	    KEY("audit", "db", CVM_CONF_STR, audit_db),
 	    KEY("onboard", "enabled", CVM_CONF_BOOL, onboard),
+	    KEY("onboard", "auto_bootstrap", CVM_CONF_BOOL, auto_bootstrap),
 	};
 
 	return cvm_conf_load(s->config_file, keys, sizeof(keys) / sizeof(keys[0]), err, err_len);
@@ -440,6 +443,60 @@ static int onboard_roots(const void *ctx, const char *from, struct cvm_ratls_ver
 	return r;
 }
 
+/* auto_bootstrap makes the roots of epoch 0 at start ([onboard]
+ * auto_bootstrap, dstack's auto_bootstrap_domain): attested when an agent
+ * is set (as `cvm-kmsd bootstrap`), sealed when a TPM is, in a child
+ * process so that this network-facing process never maps a root key. */
+static int auto_bootstrap(const struct settings *s, char *err, size_t err_len)
+{
+	int p[2], st = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		(void)snprintf(err, err_len, "pipe: %s", strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	pid = fork();
+	if (pid < 0) {
+		(void)snprintf(err, err_len, "fork: %s", strerror(errno));
+		(void)close(p[0]);
+		(void)close(p[1]);
+		return CVM_E_SYSTEM;
+	}
+	if (pid == 0) {
+		struct cvm_tpm *tpm = NULL;
+		char why[512] = "";
+		int r = open_tpm(s, &tpm);
+
+		(void)close(p[0]);
+		if (r == CVM_OK)
+			r = s->agent[0] != '\0' ? bootstrap_attested(s, tpm, why, sizeof(why))
+			                        : cvm_kms_bootstrap_tpm(s->root_dir, 0, (int64_t)time(NULL),
+			                                                tpm, why, sizeof(why));
+		else
+			(void)snprintf(why, sizeof(why), "[kms] tpm_tcti: the TPM cannot be opened");
+		cvm_tpm_close(tpm);
+		if (r != CVM_OK)
+			(void)!write(p[1], why, strlen(why));
+		_exit(r == CVM_OK ? 0 : 1);
+	}
+	(void)close(p[1]);
+	n = read(p[0], err, err_len - 1);
+	err[n > 0 ? (size_t)n : 0] = '\0';
+	(void)close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (err[0] == '\0')
+			(void)snprintf(err, err_len, "the bootstrap process failed");
+		return CVM_E_INTERNAL;
+	}
+	cvm_daemon_log(CVM_LOG_INFO, "auto_bootstrap", "root_dir=%s attested=%s sealed=%s", s->root_dir,
+	               s->agent[0] != '\0' ? "yes" : "no", tpm_tcti(s) != NULL ? "yes" : "no");
+	return CVM_OK;
+}
+
 /* onboarding serves the Onboard service until Onboard.Finish: the node
  * then has roots and serves the KMS RPC. */
 static int onboarding(const struct settings *s, struct cvm_auth *auth, char *err, size_t err_len)
@@ -502,8 +559,16 @@ static int serve(struct settings *s)
 	}
 	if (k.auth != NULL && cvm_auth_info(k.auth, &k.auth_info, err, sizeof(err)) != CVM_OK)
 		cvm_daemon_log(CVM_LOG_WARN, "auth_info", "reason=%s", cvm_kv(err, kv));
-	/* no roots yet: the Onboard service first (before the audit log, which
-	 * lives beside the roots) */
+	/* no roots yet: made unattended, or the Onboard service first (before
+	 * the audit log, which lives beside the roots) */
+	if (s->auto_bootstrap && !kms_roots_present(s->root_dir) &&
+	    auto_bootstrap(s, err, sizeof(err)) != CVM_OK) {
+		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=auto_bootstrap reason=%s",
+		               cvm_kv(err, kv));
+		(void)fprintf(stderr, PROG ": [onboard] auto_bootstrap: %s\n", err);
+		cvm_auth_free(k.auth);
+		return 1;
+	}
 	if (s->onboard && !kms_roots_present(s->root_dir) &&
 	    onboarding(s, k.auth, err, sizeof(err)) != CVM_OK) {
 		cvm_daemon_log(CVM_LOG_ERROR, "start_failed", "stage=onboarding reason=%s", cvm_kv(err, kv));

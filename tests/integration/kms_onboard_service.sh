@@ -13,6 +13,8 @@
 #  - a second node onboards from the first with Onboard{source_url}: both
 #    then have the same roots (GetMeta); an unreachable source is a clear
 #    error, and the node keeps onboarding;
+#  - [onboard] auto_bootstrap makes attested roots at the first start,
+#    unattended, and keeps them afterwards;
 #  - the network process never holds a root key (its memory is searched
 #    after Bootstrap, and after Onboard and Finish, when the key process
 #    holds them: the search works).
@@ -118,5 +120,24 @@ check
 key_pid="$(pgrep -P "${KMS_PID[n2]}" | head -n1 || true)"
 python3 "$(dirname "$0")/../common/kms_memsearch.py" "$tmp/n2/roots/epoch-0" "$key_pid:all" "${KMS_PID[n2]}:none" ||
 	fail "privilege separation after Onboard and Finish: see above"
+
+# 5. Unattended: [onboard] auto_bootstrap makes attested roots at the first
+# start and serves at once; the next start uses them.
+check
+kms_conf n3 kmsvm kmsvm $'[auth]\ntype = dev\n[onboard]\nauto_bootstrap = true'
+KMS_NO_BOOTSTRAP=1 kms_start n3 || fail "auto_bootstrap: n3 did not start"
+[ -s "$tmp/n3/roots/epoch-0/root-ca.crt" ] || fail "auto_bootstrap: no roots"
+# shellcheck disable=SC2046
+"$bin/cvm" kms bootstrap-info verify "$tmp/n3/roots/epoch-0/bootstrap-info.json" --root-dir "$tmp/n3/roots" \
+	$(kms_roots_of kmsvm) >/dev/null 2>&1 || fail "auto_bootstrap: the roots are not attested"
+# shellcheck disable=SC2046
+"$bin/cvm" kms meta $(kms_roots_of kmsvm) --ca "$tmp/n3/roots/epoch-0/root-ca.crt" "127.0.0.1:$(cat "$tmp/n3/port")" \
+	>/dev/null || fail "auto_bootstrap: GetMeta"
+python3 "$(dirname "$0")/../common/kms_memsearch.py" "$tmp/n3/roots/epoch-0" "${KMS_PID[n3]}:none" ||
+	fail "auto_bootstrap: the network process holds a root key"
+sum="$(cat "$tmp/n3/roots/epoch-0"/* | sha256sum)"
+kms_stop n3
+kms_start n3 || fail "auto_bootstrap: n3 did not start again"
+[ "$(cat "$tmp/n3/roots/epoch-0"/* | sha256sum)" = "$sum" ] || fail "auto_bootstrap: a second start changed the roots"
 
 kms_report kms_onboard_service
