@@ -245,7 +245,7 @@ static int open_instance_info(struct agent *a, char *err, size_t err_len)
 	}
 	if (a->cfg.instance_info[0] == '\0')
 		return CVM_OK;
-	r = read_text(a->cfg.instance_info, 64 * 1024, &text, &len, err, err_len);
+	r = read_text(a->cfg.instance_info, (size_t)64 * 1024, &text, &len, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -246,14 +246,13 @@ static int read_answer(struct agent *a, X509 *leaf, const char *url, const char 
 		goto bad;
 	what = "k256_signature";
 	v = json_object_get(o, "k256_signature");
-	if (!json_is_string(v) || json_string_length(v) != 2 * CVM_K256_RSIG_LEN ||
-	    cvm_hex_decode_exact(json_string_value(v), 2 * CVM_K256_RSIG_LEN, k->k256_signature,
+	if (!json_is_string(v) || json_string_length(v) != (size_t)2 * CVM_K256_RSIG_LEN ||
+	    cvm_hex_decode_exact(json_string_value(v), (size_t)2 * CVM_K256_RSIG_LEN, k->k256_signature,
 	                         CVM_K256_RSIG_LEN) != CVM_OK) {
 		r = CVM_E_FORMAT;
 		goto bad;
 	}
 	k->k256_signature_len = CVM_K256_RSIG_LEN;
-	what = "gateway_app_id";
 	v = json_object_get(o, "gateway_app_id");
 	k->gateway_app_id = strdup(json_is_string(v) ? json_string_value(v) : "");
 	what = "ca_cert";
