@@ -264,6 +264,8 @@ int cvm_tls_reply_parse(const uint8_t *buf, size_t len, bool closed, size_t max,
 		return CVM_E_TOO_LARGE;
 	if (has_cl > 0 && len - hl - 4 < cl)
 		return closed ? CVM_E_FORMAT : CVM_E_TRUNCATED;
+	if (has_cl == 0 && len > max)
+		return CVM_E_TOO_LARGE; /* an answer framed by the close that grew past the cap */
 	if (has_cl == 0 && !closed)
 		return CVM_E_TRUNCATED; /* the answer ends at the close */
 	*status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');

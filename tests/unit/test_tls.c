@@ -920,6 +920,11 @@ static void reply_parse_frames_by_content_length_or_close_and_refuses_ambiguity(
 	assert_int_equal(reply("HTTP/1.1 403 Forbidden\r\n\r\nno", true, 4096, &status, &off, &len), CVM_OK);
 	assert_int_equal(status, 403);
 	assert_int_equal(len, 2);
+	/* ... and never past the cap, closed or not (found by fuzz_tls_reply) */
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\n\r\n0123456789", true, 24, &status, &off, &len),
+	                 CVM_E_TOO_LARGE);
+	assert_int_equal(reply("HTTP/1.1 200 OK\r\n\r\n0123456789", false, 24, &status, &off, &len),
+	                 CVM_E_TOO_LARGE);
 	/* two lengths, a bad length, not HTTP/1.1, a body over the cap */
 	assert_int_equal(reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}", false,
 	                       4096, &status, &off, &len),
