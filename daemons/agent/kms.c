@@ -4,7 +4,7 @@
  *
  * The order of the runtime events is dstack's, with cvmkit's identity in
  * between: system-preparing, app-id, compose-hash, instance-id,
- * boot-mr-done (agent.c, measure_boot); then the agent's identity key
+ * boot-mr-done (agent.c, measure_app); then the agent's identity key
  * (cvmkit.agent-key, identity.c), so that the KMS sees a certificate key
  * only the system could have; then GetAppKey with the RA-TLS certificate
  * of that key (no temp CA: the KMS requires the agent's key of a cvmkit

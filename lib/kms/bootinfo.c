@@ -16,7 +16,6 @@
  * GetMeta returns the file's contents as `bootstrap_info` (null when there
  * is none or it does not parse). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +32,8 @@
 #include <cvmkit/report.h>
 #include <cvmkit/secret.h>
 
+#include "core/core_lib.h"
 #include "crypto/crypto_lib.h"
-
-__attribute__((format(printf, 3, 4))) static int bi_fail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return 0;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return 0;
-}
 
 int cvm_kms_bootstrap_report_data(const uint8_t *ca_spki, size_t ca_spki_len,
                                   const uint8_t k256_pub[CVM_K256_PUBKEY_LEN], uint8_t out[64])
@@ -137,11 +125,13 @@ static int get_hex(const json_t *o, const char *key, size_t min, size_t max, uin
 	*out = NULL;
 	*out_len = 0;
 	if (s == NULL)
-		return bi_fail(err, err_len, "\"%s\" is missing or not a string", key), CVM_E_FORMAT;
+		return (void)cvm_err_set(err, err_len, 0, "\"%s\" is missing or not a string", key),
+		       CVM_E_FORMAT;
 	if (n % 2 != 0 || n / 2 < min || n / 2 > max)
-		return bi_fail(err, err_len,
-		               "\"%s\" must be %zu..%zu bytes in hex (2 digits a byte), not %zu digits", key,
-		               min, max, n),
+		return (void)cvm_err_set(
+		           err, err_len, 0,
+		           "\"%s\" must be %zu..%zu bytes in hex (2 digits a byte), not %zu digits", key, min,
+		           max, n),
 		       CVM_E_FORMAT;
 	b = malloc(n / 2);
 	if (b == NULL)
@@ -149,8 +139,9 @@ static int get_hex(const json_t *o, const char *key, size_t min, size_t max, uin
 	/* json_string_length counts an embedded NUL: the decoder refuses it */
 	if (cvm_hex_decode_exact(s, n, b, n / 2) != CVM_OK) {
 		free(b);
-		return bi_fail(err, err_len,
-		               "\"%s\" holds a character that is not a hex digit (no 0x prefix)", key),
+		return (void)cvm_err_set(err, err_len, 0,
+		                         "\"%s\" holds a character that is not a hex digit (no 0x prefix)",
+		                         key),
 		       CVM_E_FORMAT;
 	}
 	*out = b;
@@ -177,13 +168,13 @@ int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len, struct cvm_kms_bootin
 	if (buf == NULL)
 		return CVM_E_INVAL;
 	if (len > CVM_KMS_BOOTINFO_FILE_MAX) {
-		bi_fail(err, err_len, "the bootstrap info is %zu bytes, over the %zu allowed", len,
-		        CVM_KMS_BOOTINFO_FILE_MAX);
+		(void)cvm_err_set(err, err_len, 0, "the bootstrap info is %zu bytes, over the %zu allowed",
+		                  len, CVM_KMS_BOOTINFO_FILE_MAX);
 		return CVM_E_TOO_LARGE;
 	}
 	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(root)) {
-		bi_fail(err, err_len, "not a JSON object (line %d: %s)", jerr.line, jerr.text);
+		(void)cvm_err_set(err, err_len, 0, "not a JSON object (line %d: %s)", jerr.line, jerr.text);
 		r = CVM_E_FORMAT;
 		goto out;
 	}
@@ -192,10 +183,11 @@ int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len, struct cvm_kms_bootin
 		(void)val;
 		if (strcmp(key, "ca_pubkey") != 0 && strcmp(key, "k256_pubkey") != 0 &&
 		    strcmp(key, "attestation") != 0) {
-			bi_fail(err, err_len,
-			        "unexpected key \"%.40s\": the bootstrap info holds exactly ca_pubkey, "
-			        "k256_pubkey and attestation",
-			        key);
+			(void)cvm_err_set(
+			    err, err_len, 0,
+			    "unexpected key \"%.40s\": the bootstrap info holds exactly ca_pubkey, "
+			    "k256_pubkey and attestation",
+			    key);
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -206,7 +198,8 @@ int cvm_kms_bootinfo_parse(const uint8_t *buf, size_t len, struct cvm_kms_bootin
 		r = get_hex(root, "k256_pubkey", CVM_K256_PUBKEY_LEN, CVM_K256_PUBKEY_LEN, &k, &k_len, err,
 		            err_len);
 	if (r == CVM_OK && k[0] != 0x02 && k[0] != 0x03) {
-		bi_fail(err, err_len, "\"k256_pubkey\" is not a compressed point (it must start 02 or 03)");
+		(void)cvm_err_set(err, err_len, 0,
+		                  "\"k256_pubkey\" is not a compressed point (it must start 02 or 03)");
 		r = CVM_E_FORMAT;
 	}
 	if (r == CVM_OK)
@@ -235,8 +228,8 @@ int cvm_kms_bootinfo_load(const char *path, struct cvm_kms_bootinfo *out, char *
 	r = cvm_file_read(path, CVM_KMS_BOOTINFO_FILE_MAX, &buf, &len);
 	if (r != CVM_OK) {
 		e = errno;
-		bi_fail(err, err_len, "cannot read %s: %s", path,
-		        r == CVM_E_SYSTEM ? strerror(e) : cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "cannot read %s: %s", path,
+		                  r == CVM_E_SYSTEM ? strerror(e) : cvm_strerror(r));
 		errno = e;
 		return r;
 	}

@@ -2,7 +2,6 @@
  * certificates cvm-kmsd issues with it at start (include/cvmkit/kms.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +14,11 @@
 #include <cvmkit/ratls.h>
 #include <cvmkit/tpm.h>
 
+#include "core/core_lib.h"
 #include "crypto/crypto_lib.h"
 #include "kms_int.h"
 
 #define YEAR_S ((int64_t)365 * 24 * 3600)
-
-__attribute__((format(printf, 3, 4))) static int bfail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return 0;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return 0;
-}
 
 /* write_key writes a new key file; an existing one is an error here (the
  * folder was checked empty: something else is writing it). */
@@ -42,13 +30,13 @@ static int write_key(int dfd, const char *dir, const char *name, const void *buf
 	int r = cvm_file_create_key(dfd, name, buf, len, &created, why, sizeof(why));
 
 	if (r != CVM_OK) {
-		bfail(err, err_len, "cannot write %s/%s: %s", dir, name, why);
+		(void)cvm_err_set(err, err_len, 0, "cannot write %s/%s: %s", dir, name, why);
 		return r;
 	}
 	if (!created) {
-		bfail(err, err_len,
-		      "%s/%s appeared while bootstrapping: another process is writing these roots", dir,
-		      name);
+		(void)cvm_err_set(
+		    err, err_len, 0,
+		    "%s/%s appeared while bootstrapping: another process is writing these roots", dir, name);
 		return CVM_E_POLICY;
 	}
 	return CVM_OK;
@@ -94,8 +82,8 @@ static int write_root_key(int dfd, const char *dir, enum cvm_kms_root root, stru
 	r = cvm_tpm_seal(tpm, payload, sizeof(payload), &blob, &blob_len, why, sizeof(why));
 	cvm_wipe(payload, sizeof(payload));
 	if (r != CVM_OK) {
-		bfail(err, err_len, "cannot seal %s/%s to the TPM: %s", dir, cvm_kms_root_sealed_file(root),
-		      why);
+		(void)cvm_err_set(err, err_len, 0, "cannot seal %s/%s to the TPM: %s", dir,
+		                  cvm_kms_root_sealed_file(root), why);
 		return r;
 	}
 	r = write_key(dfd, dir, cvm_kms_root_sealed_file(root), blob, blob_len, err, err_len);
@@ -109,7 +97,7 @@ static int write_cert(int dfd, const char *dir, const char *name, const char *pe
 	size_t len = strlen(pem), off = 0;
 
 	if (fd < 0) {
-		bfail(err, err_len, "cannot create %s/%s: %s", dir, name, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot create %s/%s: %s", dir, name, strerror(errno));
 		return CVM_E_SYSTEM;
 	}
 	while (off < len) {
@@ -118,14 +106,15 @@ static int write_cert(int dfd, const char *dir, const char *name, const char *pe
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			bfail(err, err_len, "cannot write %s/%s: %s", dir, name, strerror(errno));
+			(void)cvm_err_set(err, err_len, 0, "cannot write %s/%s: %s", dir, name,
+			                  strerror(errno));
 			(void)close(fd);
 			return CVM_E_SYSTEM;
 		}
 		off += (size_t)n;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
-		bfail(err, err_len, "cannot write %s/%s: %s", dir, name, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot write %s/%s: %s", dir, name, strerror(errno));
 		return CVM_E_SYSTEM;
 	}
 	return CVM_OK;
@@ -152,7 +141,7 @@ static int make_ca(int dfd, const char *dir, enum cvm_kms_root key_root, const c
 	if (r == CVM_OK && tpm != NULL)
 		r = p256_scalar(kp, d);
 	if (r != CVM_OK) {
-		bfail(err, err_len, "cannot make the %s key: %s", cn, cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "cannot make the %s key: %s", cn, cvm_strerror(r));
 		goto out;
 	}
 	cvm_cert_template_init(&t);
@@ -164,7 +153,7 @@ static int make_ca(int dfd, const char *dir, enum cvm_kms_root key_root, const c
 	t.path_len = path_len;
 	r = cvm_cert_make(&t, kp, NULL, NULL, &cert, &cert_len);
 	if (r != CVM_OK) {
-		bfail(err, err_len, "cannot make the %s certificate: %s", cn, cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "cannot make the %s certificate: %s", cn, cvm_strerror(r));
 		goto out;
 	}
 	r = write_root_key(dfd, dir, key_root, tpm, pem->p, pem->len, d, err, err_len);
@@ -191,16 +180,18 @@ static int new_epoch_dir(const char *dir, uint32_t epoch, char *path, size_t pat
 	*dfd = -1;
 	(void)snprintf(sub, sizeof(sub), "epoch-%u", (unsigned)epoch);
 	if ((size_t)snprintf(path, path_cap, "%s/%s", dir, sub) >= path_cap) {
-		bfail(err, err_len, "the root directory's path is too long");
+		(void)cvm_err_set(err, err_len, 0, "the root directory's path is too long");
 		return CVM_E_TOO_LARGE;
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		bfail(err, err_len, "cannot make the root directory %s: %s", dir, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot make the root directory %s: %s", dir,
+		                  strerror(errno));
 		return CVM_E_SYSTEM;
 	}
 	top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0) {
-		bfail(err, err_len, "cannot open the root directory %s: %s", dir, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot open the root directory %s: %s", dir,
+		                  strerror(errno));
 		return CVM_E_SYSTEM;
 	}
 	if (epoch == 0) {
@@ -211,11 +202,12 @@ static int new_epoch_dir(const char *dir, uint32_t epoch, char *path, size_t pat
 		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 		    fstatat(top, CVM_KMS_FILE_ROOT_CA_KEY_SEALED, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 		    fstatat(top, CVM_KMS_FILE_ROOT_K256_KEY_SEALED, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			bfail(err, err_len,
-			      "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots "
-			      "are "
-			      "made once; a new epoch is `rotate`)",
-			      dir);
+			(void)cvm_err_set(
+			    err, err_len, 0,
+			    "%s already holds epoch 0's roots in dstack's layout: nothing was made (roots "
+			    "are "
+			    "made once; a new epoch is `rotate`)",
+			    dir);
 			r = CVM_E_POLICY;
 			goto out;
 		}
@@ -223,18 +215,19 @@ static int new_epoch_dir(const char *dir, uint32_t epoch, char *path, size_t pat
 	if (mkdirat(top, sub, 0700) != 0) {
 		e = errno;
 		if (e == EEXIST)
-			bfail(err, err_len,
-			      "%s already exists: the roots of epoch %u were made before, and are never made "
-			      "twice (nothing was changed)",
-			      path, (unsigned)epoch);
+			(void)cvm_err_set(
+			    err, err_len, 0,
+			    "%s already exists: the roots of epoch %u were made before, and are never made "
+			    "twice (nothing was changed)",
+			    path, (unsigned)epoch);
 		else
-			bfail(err, err_len, "cannot make %s: %s", path, strerror(e));
+			(void)cvm_err_set(err, err_len, 0, "cannot make %s: %s", path, strerror(e));
 		r = e == EEXIST ? CVM_E_POLICY : CVM_E_SYSTEM;
 		goto out;
 	}
 	*dfd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (*dfd < 0) {
-		bfail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot open %s: %s", path, strerror(errno));
 		r = CVM_E_SYSTEM;
 	}
 out:
@@ -279,7 +272,7 @@ int cvm_kms_bootstrap_tpm(const char *dir, uint32_t epoch, int64_t now, struct c
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (dir == NULL || epoch > CVM_KMS_EPOCH_MAX || now <= 0) {
-		bfail(err, err_len, "bad arguments");
+		(void)cvm_err_set(err, err_len, 0, "bad arguments");
 		return CVM_E_INVAL;
 	}
 	r = new_epoch_dir(dir, epoch, path, sizeof(path), &dfd, err, err_len);
@@ -296,13 +289,14 @@ int cvm_kms_bootstrap_tpm(const char *dir, uint32_t epoch, int64_t now, struct c
 	do {
 		r = cvm_random_bytes(k256, sizeof(k256));
 		if (r != CVM_OK) {
-			bfail(err, err_len, "cannot draw the secp256k1 root: %s", cvm_strerror(r));
+			(void)cvm_err_set(err, err_len, 0, "cannot draw the secp256k1 root: %s",
+			                  cvm_strerror(r));
 			goto out;
 		}
 	} while (cvm_k256_seckey_check(k256) != CVM_OK);
 	r = write_root_key(dfd, path, CVM_KMS_ROOT_K256_KEY, tpm, k256, sizeof(k256), k256, err, err_len);
 	if (r == CVM_OK && fsync(dfd) != 0) {
-		bfail(err, err_len, "cannot sync %s: %s", path, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot sync %s: %s", path, strerror(errno));
 		r = CVM_E_SYSTEM;
 	}
 out:
@@ -430,7 +424,8 @@ static int pem_scalar(const uint8_t *pem, size_t len, uint8_t d[32], char *err, 
 	int r = cvm_p256_keypair_from_pem((const char *)pem, len, &kp);
 
 	if (r != CVM_OK) {
-		bfail(err, err_len, "an imported root CA key is not a P-256 PEM key: %s", cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "an imported root CA key is not a P-256 PEM key: %s",
+		                  cvm_strerror(r));
 		return r;
 	}
 	r = p256_scalar(kp, d);
@@ -478,7 +473,7 @@ int cvm_kms_roots_import_tpm(const char *dir, const struct cvm_kms_root_files *f
 	if (r == CVM_OK && f->tmp_ca_cert_pem != NULL)
 		r = write_cert(dfd, path, CVM_KMS_FILE_TMP_CA_CERT, f->tmp_ca_cert_pem, err, err_len);
 	if (r == CVM_OK && fsync(dfd) != 0) {
-		bfail(err, err_len, "cannot sync %s: %s", path, strerror(errno));
+		(void)cvm_err_set(err, err_len, 0, "cannot sync %s: %s", path, strerror(errno));
 		r = CVM_E_SYSTEM;
 	}
 	/* What was written must load as roots: pairs that match, a valid k256. */
@@ -487,7 +482,7 @@ int cvm_kms_roots_import_tpm(const char *dir, const struct cvm_kms_root_files *f
 	if (r == CVM_OK && (!cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_KEY) ||
 	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_CA_CERT) ||
 	                    !cvm_kms_roots_has(check, CVM_KMS_ROOT_K256_KEY))) {
-		bfail(err, err_len, "%s: the imported roots do not load", path);
+		(void)cvm_err_set(err, err_len, 0, "%s: the imported roots do not load", path);
 		r = CVM_E_FORMAT;
 	}
 	cvm_kms_roots_free(check);

@@ -2,7 +2,6 @@
  * their grace period, or revoked (include/cvmkit/kms.h, DIR/epochs.json). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +13,8 @@
 #include <cvmkit/file.h>
 #include <cvmkit/kms.h>
 
+#include "core/core_lib.h"
 #include "kms_int.h"
-
-__attribute__((format(printf, 3, 4))) static int efail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return 0;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return 0;
-}
 
 static const char *const state_names[] = {
     [CVM_KMS_EPOCH_CURRENT] = "current",
@@ -55,34 +43,38 @@ static int check_table(const struct cvm_kms_epochs *t, char *err, size_t err_len
 	size_t current = 0;
 
 	if (t->count == 0 || t->count > CVM_KMS_EPOCHS_MAX)
-		return efail(err, err_len, "the epoch table holds %zu epochs (1..%u)", t->count,
-		             (unsigned)CVM_KMS_EPOCHS_MAX),
+		return (void)cvm_err_set(err, err_len, 0, "the epoch table holds %zu epochs (1..%u)",
+		                         t->count, (unsigned)CVM_KMS_EPOCHS_MAX),
 		       CVM_E_FORMAT;
 	for (size_t i = 0; i < t->count; i++) {
 		const struct cvm_kms_epoch *e = &t->e[i];
 
 		if (e->epoch > CVM_KMS_EPOCH_MAX)
-			return efail(err, err_len, "epoch %u is over %u", (unsigned)e->epoch,
-			             (unsigned)CVM_KMS_EPOCH_MAX),
+			return (void)cvm_err_set(err, err_len, 0, "epoch %u is over %u", (unsigned)e->epoch,
+			                         (unsigned)CVM_KMS_EPOCH_MAX),
 			       CVM_E_FORMAT;
 		for (size_t j = 0; j < i; j++)
 			if (t->e[j].epoch == e->epoch)
-				return efail(err, err_len, "epoch %u is listed twice", (unsigned)e->epoch),
+				return (void)cvm_err_set(err, err_len, 0, "epoch %u is listed twice",
+				                         (unsigned)e->epoch),
 				       CVM_E_FORMAT;
 		if (e->state == CVM_KMS_EPOCH_CURRENT) {
 			current++;
 			if (e->epoch != t->current)
-				return efail(err, err_len, "epoch %u is marked current but \"current\" is %u",
-				             (unsigned)e->epoch, (unsigned)t->current),
+				return (void)cvm_err_set(err, err_len, 0,
+				                         "epoch %u is marked current but \"current\" is %u",
+				                         (unsigned)e->epoch, (unsigned)t->current),
 				       CVM_E_FORMAT;
 		} else if (e->state == CVM_KMS_EPOCH_GRACE && e->until <= 0) {
-			return efail(err, err_len, "epoch %u is in its grace period without an end",
-			             (unsigned)e->epoch),
+			return (void)cvm_err_set(err, err_len, 0,
+			                         "epoch %u is in its grace period without an end",
+			                         (unsigned)e->epoch),
 			       CVM_E_FORMAT;
 		}
 	}
 	if (current != 1)
-		return efail(err, err_len, "the epoch table has %zu current epochs, not one", current),
+		return (void)cvm_err_set(err, err_len, 0, "the epoch table has %zu current epochs, not one",
+		                         current),
 		       CVM_E_FORMAT;
 	return CVM_OK;
 }
@@ -114,14 +106,15 @@ int cvm_kms_epochs_load(const char *dir, struct cvm_kms_epochs *out, char *err, 
 		return CVM_OK;
 	}
 	if (r != CVM_OK) {
-		efail(err, err_len, "cannot read %s: %s", path,
-		      r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "cannot read %s: %s", path,
+		                  r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
 		return r;
 	}
 	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);
 	if (!json_is_object(root)) {
-		efail(err, err_len, "%s is not a JSON object (line %d: %s)", path, jerr.line, jerr.text);
+		(void)cvm_err_set(err, err_len, 0, "%s is not a JSON object (line %d: %s)", path, jerr.line,
+		                  jerr.text);
 		r = CVM_E_FORMAT;
 		goto out;
 	}
@@ -129,8 +122,9 @@ int cvm_kms_epochs_load(const char *dir, struct cvm_kms_epochs *out, char *err, 
 	arr = json_object_get(root, "epochs");
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > CVM_KMS_EPOCH_MAX ||
 	    !json_is_array(arr) || json_array_size(arr) > CVM_KMS_EPOCHS_MAX) {
-		efail(err, err_len, "%s: \"current\" must be an epoch and \"epochs\" a list of at most %u",
-		      path, (unsigned)CVM_KMS_EPOCHS_MAX);
+		(void)cvm_err_set(err, err_len, 0,
+		                  "%s: \"current\" must be an epoch and \"epochs\" a list of at most %u",
+		                  path, (unsigned)CVM_KMS_EPOCHS_MAX);
 		r = CVM_E_FORMAT;
 		goto out;
 	}
@@ -145,9 +139,10 @@ int cvm_kms_epochs_load(const char *dir, struct cvm_kms_epochs *out, char *err, 
 		if (!json_is_object(v) || !json_is_integer(n) || json_integer_value(n) < 0 ||
 		    json_integer_value(n) > CVM_KMS_EPOCH_MAX || st == NULL ||
 		    (u != NULL && !json_is_integer(u))) {
-			efail(err, err_len,
-			      "%s: epoch entry %zu is not {\"epoch\": N, \"state\": S[, \"until\": T]}", path,
-			      i);
+			(void)cvm_err_set(
+			    err, err_len, 0,
+			    "%s: epoch entry %zu is not {\"epoch\": N, \"state\": S[, \"until\": T]}", path,
+			    i);
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -160,8 +155,8 @@ int cvm_kms_epochs_load(const char *dir, struct cvm_kms_epochs *out, char *err, 
 		} else if (strcmp(st, "revoked") == 0) {
 			e->state = CVM_KMS_EPOCH_REVOKED;
 		} else {
-			efail(err, err_len, "%s: epoch %u has the unknown state \"%.32s\"", path,
-			      (unsigned)e->epoch, st);
+			(void)cvm_err_set(err, err_len, 0, "%s: epoch %u has the unknown state \"%.32s\"",
+			                  path, (unsigned)e->epoch, st);
 			r = CVM_E_FORMAT;
 			goto out;
 		}
@@ -208,8 +203,8 @@ int kms_epochs_save(const char *dir, const struct cvm_kms_epochs *t, char *err, 
 	if (r == CVM_OK)
 		r = cvm_file_write(path, text, strlen(text), 0600);
 	if (r != CVM_OK)
-		efail(err, err_len, "cannot write %s: %s", path,
-		      r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		(void)cvm_err_set(err, err_len, 0, "cannot write %s: %s", path,
+		                  r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
 out:
 	free(text);
 	json_decref(arr);
@@ -241,8 +236,9 @@ int cvm_kms_rotate_tpm(const char *dir, int64_t now, int64_t grace_s, struct cvm
 		if (t.e[i].epoch >= next)
 			next = t.e[i].epoch + 1;
 	if (next > CVM_KMS_EPOCH_MAX || t.count == CVM_KMS_EPOCHS_MAX)
-		return efail(err, err_len, "no epoch is left (the table holds %zu, the last is %u)", t.count,
-		             (unsigned)next - 1),
+		return (void)cvm_err_set(err, err_len, 0,
+		                         "no epoch is left (the table holds %zu, the last is %u)", t.count,
+		                         (unsigned)next - 1),
 		       CVM_E_TOO_LARGE;
 	r = cvm_kms_bootstrap_tpm(dir, next, now, tpm, err, err_len);
 	if (r != CVM_OK)
@@ -281,13 +277,14 @@ int cvm_kms_revoke_epoch(const char *dir, uint32_t epoch, char *err, size_t err_
 		if (t.e[i].epoch == epoch)
 			e = &t.e[i];
 	if (e == NULL)
-		return efail(err, err_len, "epoch %u is not in %s/%s", (unsigned)epoch, dir,
-		             CVM_KMS_FILE_EPOCHS),
+		return (void)cvm_err_set(err, err_len, 0, "epoch %u is not in %s/%s", (unsigned)epoch, dir,
+		                         CVM_KMS_FILE_EPOCHS),
 		       CVM_E_NOT_FOUND;
 	if (e->state == CVM_KMS_EPOCH_CURRENT)
-		return efail(err, err_len,
-		             "epoch %u is the current one: rotate to a new epoch first, then revoke this one",
-		             (unsigned)epoch),
+		return (void)cvm_err_set(
+		           err, err_len, 0,
+		           "epoch %u is the current one: rotate to a new epoch first, then revoke this one",
+		           (unsigned)epoch),
 		       CVM_E_POLICY;
 	e->state = CVM_KMS_EPOCH_REVOKED;
 	e->until = 0;

@@ -9,7 +9,6 @@
  * is asked). Whether the private part is intact, and was made by this TPM,
  * only the TPM can tell: TPM2_Load checks its integrity HMAC, keyed by the
  * SRK's seed. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <cvmkit/secret.h>
 #include <cvmkit/tpm.h>
 
+#include "core/core_lib.h"
 #include "tpm_int.h"
 
 static const uint8_t seal_magic[8] = {'c', 'v', 'm', 's', 'e', 'a', 'l', '\n'};
@@ -38,23 +38,12 @@ struct sealed {
 	TPM2B_PRIVATE priv;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 /* seal_fail records a failed TPM command in `t` and in `err`. */
 static int seal_fail(struct cvm_tpm *t, const char *what, TSS2_RC rc, char *err, size_t err_len)
 {
 	(void)snprintf(t->err, sizeof(t->err), "%s: %s (0x%x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
 	cvm_debug("%s", t->err);
-	set_err(err, err_len, "%s", t->err);
+	(void)cvm_err_set(err, err_len, 0, "%s", t->err);
 	return CVM_E_TPM;
 }
 
@@ -210,10 +199,10 @@ int cvm_tpm_seal(struct cvm_tpm *t, const uint8_t *secret, size_t len, uint8_t *
 		*blob = NULL;
 	if (blob_len != NULL)
 		*blob_len = 0;
-	set_err(err, err_len, "%s", "");
+	(void)cvm_err_set(err, err_len, 0, "%s", "");
 	if (t == NULL || secret == NULL || blob == NULL || blob_len == NULL || len == 0 ||
 	    len > CVM_TPM_SEAL_SECRET_MAX) {
-		set_err(err, err_len, "a TPM seals 1 to %d bytes", CVM_TPM_SEAL_SECRET_MAX);
+		(void)cvm_err_set(err, err_len, 0, "a TPM seals 1 to %d bytes", CVM_TPM_SEAL_SECRET_MAX);
 		return CVM_E_INVAL;
 	}
 	t->err[0] = '\0';
@@ -239,13 +228,15 @@ int cvm_tpm_seal(struct cvm_tpm *t, const uint8_t *secret, size_t len, uint8_t *
 		goto out;
 	}
 	if (!public_is_sealed(&pub->publicArea)) {
-		set_err(err, err_len, "the TPM made an object of another shape than the template asked for");
+		(void)cvm_err_set(err, err_len, 0,
+		                  "the TPM made an object of another shape than the template asked for");
 		r = CVM_E_TPM;
 		goto out;
 	}
 	r = write_blob(pub, priv, blob, blob_len);
 	if (r != CVM_OK)
-		set_err(err, err_len, "the sealed object does not fit in %d bytes", CVM_TPM_SEAL_BLOB_MAX);
+		(void)cvm_err_set(err, err_len, 0, "the sealed object does not fit in %d bytes",
+		                  CVM_TPM_SEAL_BLOB_MAX);
 out:
 	cvm_wipe(&sens, sizeof(sens));
 	flush(t, &session);
@@ -337,13 +328,13 @@ int cvm_tpm_unseal(struct cvm_tpm *t, const uint8_t *blob, size_t blob_len, stru
 
 	if (out != NULL)
 		*out = NULL;
-	set_err(err, err_len, "%s", "");
+	(void)cvm_err_set(err, err_len, 0, "%s", "");
 	if (t == NULL || out == NULL)
 		return CVM_E_INVAL;
 	t->err[0] = '\0';
 	r = parse_blob(blob, blob_len, &s);
 	if (r != CVM_OK) {
-		set_err(err, err_len, "%s", blob_why(r));
+		(void)cvm_err_set(err, err_len, 0, "%s", blob_why(r));
 		return r;
 	}
 	r = make_srk(t, &srk, err, err_len);
@@ -366,8 +357,8 @@ int cvm_tpm_unseal(struct cvm_tpm *t, const uint8_t *blob, size_t blob_len, stru
 		goto out;
 	}
 	if (data->size == 0 || data->size > CVM_TPM_SEAL_SECRET_MAX) {
-		set_err(err, err_len, "the TPM unsealed %u bytes: cvmkit seals 1 to %d", (unsigned)data->size,
-		        CVM_TPM_SEAL_SECRET_MAX);
+		(void)cvm_err_set(err, err_len, 0, "the TPM unsealed %u bytes: cvmkit seals 1 to %d",
+		                  (unsigned)data->size, CVM_TPM_SEAL_SECRET_MAX);
 		r = CVM_E_TPM;
 		goto out;
 	}

@@ -41,6 +41,34 @@ swtpm_port_open() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# swtpm_owns_port PID PORT is true when process PID holds the listening
+# socket of 127.0.0.1:PORT: with tests running in parallel, a port found
+# free may be taken by another test's swtpm before ours binds it, and
+# "something listens there" would then hand us the other test's TPM.
+swtpm_owns_port() {
+	python3 - "$1" "$2" <<'EOF'
+import os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+inodes = set()
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    f = line.split()
+    if f[3] == "0A" and int(f[1].split(":")[1], 16) == port:
+        inodes.add(f[9])
+try:
+    fds = os.listdir(f"/proc/{pid}/fd")
+except OSError:
+    sys.exit(1)
+for fd in fds:
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:[") and t[8:-1] in inodes:
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+
 swtpm_start() {
 	local state="$1" attempt port i
 	mkdir -p "$state"
@@ -58,7 +86,7 @@ swtpm_start() {
 			if ! kill -0 "$SWTPM_PID" 2>/dev/null; then
 				break
 			fi
-			if swtpm_port_open "$port"; then
+			if swtpm_port_open "$port" && swtpm_owns_port "$SWTPM_PID" "$port"; then
 				SWTPM_PORT="$port"
 				SWTPM_TCTI="swtpm:host=127.0.0.1,port=$port"
 				return 0
