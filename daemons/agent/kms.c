@@ -373,7 +373,12 @@ static int kms_call(struct agent *a, const char *url, const char *method, const 
 		goto out;
 	}
 	vd = cvm_tls_peer_verdict(ssl);
-	if (vd == NULL || (vd->simulated && a->cfg.simulator[0] == '\0' && !a->cfg.kms_allow_simulated)) {
+	if (vd == NULL) {
+		(void)snprintf(err, err_len, "%s presented no verified certificate: refused", url);
+		r = CVM_E_POLICY;
+		goto out;
+	}
+	if (vd->simulated && a->cfg.simulator[0] == '\0' && !a->cfg.kms_allow_simulated) {
 		(void)snprintf(err, err_len,
 		               "%s runs on a simulated TEE: refused (set [kms] allow_simulated for tests)",
 		               url);

@@ -40,7 +40,9 @@
 #include "rpc.h"
 
 #define SVC_CERT_LIFETIME_S ((int64_t)7 * 24 * 3600)
-#define SVC_CHILD_REPLY_MAX ((size_t)64 * 1024)
+/* the child's answer: the public roots and, hex-encoded, their bootstrap
+ * attestation (at most CVM_KMS_BOOTINFO_VA_MAX bytes) */
+#define SVC_CHILD_REPLY_MAX (2 * CVM_KMS_BOOTINFO_VA_MAX + (size_t)64 * 1024)
 #define SVC_DOMAIN_MAX 253u
 #define SVC_URL_MAX 1024u
 
