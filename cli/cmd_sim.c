@@ -37,6 +37,11 @@ enum {
 	OPT_SNP_MEASUREMENT,
 	OPT_SNP_PRODUCT,
 	OPT_TCB_OUT_OF_DATE,
+	OPT_RTMR0,
+	OPT_RTMR1,
+	OPT_RTMR2,
+	OPT_MRCONFIGID,
+	OPT_SNP_HOST_DATA,
 };
 
 struct sim_args {
@@ -48,6 +53,8 @@ struct sim_args {
 	const char *report_data_hex;
 	const char *out_path;
 	const char *digest_hex;
+	const char *rtmr_init_hex[3]; /* --rtmr0..2 */
+	const char *mrconfigid_hex, *snp_host_data_hex;
 	long rtmr;
 	int64_t at;
 	bool at_set, is_debug, snp, rtmr_set, tcb_out_of_date;
@@ -58,7 +65,8 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]\n"
-	    "                         [--tcb-out-of-date] [--at UNIX_SECONDS]\n"
+	    "                         [--tcb-out-of-date] [--at UNIX_SECONDS] [--rtmr0 HEX] [--rtmr1 HEX]\n"
+	    "                         [--rtmr2 HEX] [--mrconfigid HEX] [--snp-host-data HEX]\n"
 	    "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
 	    "       cvm sim extend DIR --rtmr N --digest HEX\n"
 	    "       cvm sim show DIR [--json]\n"
@@ -78,6 +86,10 @@ static void usage(FILE *f)
 	    "  --tcb-out-of-date       a TDX platform whose TCB level is OutOfDate (an old PCE SVN),\n"
 	    "                          with advisories: the default policy rejects its quotes\n"
 	    "  --at UNIX_SECONDS       centre the mock PKIs' validity on this time (default: now)\n"
+	    "  --rtmr0/1/2 HEX         RTMR0..2 as the launch left them, 48 bytes each (default:\n"
+	    "                          zero); a dev VM's host gives what 'cvm measure' computed\n"
+	    "  --mrconfigid HEX        the TD's MRCONFIGID, 48 bytes (default: zero)\n"
+	    "  --snp-host-data HEX     the SEV-SNP guest's HOST_DATA, 32 bytes (default: zero)\n"
 	    "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded), or with\n"
 	    "         --snp an SEV-SNP attestation report (version 3, signed by the mock VCEK)\n"
 	    "extend   extend RTMR N (0-3) with a 48-byte digest: RTMR := SHA-384(RTMR || digest)\n"
@@ -154,6 +166,11 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 	    {"snp", no_argument, NULL, OPT_SNP},
 	    {"rtmr", required_argument, NULL, OPT_RTMR},
 	    {"digest", required_argument, NULL, OPT_DIGEST},
+	    {"rtmr0", required_argument, NULL, OPT_RTMR0},
+	    {"rtmr1", required_argument, NULL, OPT_RTMR1},
+	    {"rtmr2", required_argument, NULL, OPT_RTMR2},
+	    {"mrconfigid", required_argument, NULL, OPT_MRCONFIGID},
+	    {"snp-host-data", required_argument, NULL, OPT_SNP_HOST_DATA},
 	    CLI_COMMON_LONGOPTS,
 	};
 	int c;
@@ -228,6 +245,17 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 		case OPT_DIGEST:
 			a->digest_hex = optarg;
 			break;
+		case OPT_RTMR0:
+		case OPT_RTMR1:
+		case OPT_RTMR2:
+			a->rtmr_init_hex[c - OPT_RTMR0] = optarg;
+			break;
+		case OPT_MRCONFIGID:
+			a->mrconfigid_hex = optarg;
+			break;
+		case OPT_SNP_HOST_DATA:
+			a->snp_host_data_hex = optarg;
+			break;
 		default:
 			break;
 		}
@@ -260,8 +288,10 @@ static int lib_err(const struct sim_args *a, const char *what, int r)
 
 static int sim_init(int argc, char **argv)
 {
-	static const int allowed[] = {OPT_MRTD, OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG,
-	                              OPT_AT,   OPT_TCB_OUT_OF_DATE};
+	static const int allowed[] = {OPT_MRTD,  OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG,
+	                              OPT_AT,    OPT_TCB_OUT_OF_DATE, OPT_RTMR0,       OPT_RTMR1,
+	                              OPT_RTMR2, OPT_MRCONFIGID,      OPT_SNP_HOST_DATA};
+	static const char *const rtmr_opt[3] = {"--rtmr0", "--rtmr1", "--rtmr2"};
 	struct sim_args a = {.cmd = "sim init", .snp_product = CVM_SNP_PRODUCT_MILAN};
 	struct cvm_tee_sim_opts o;
 	char hex[2 * CVM_TEE_MR_LEN + 1];
@@ -279,6 +309,26 @@ static int sim_init(int argc, char **argv)
 	if (a.snp_measurement_hex != NULL) {
 		rc = hex_arg(a.cmd, "--snp-measurement", a.snp_measurement_hex, o.snp_measurement,
 		             sizeof(o.snp_measurement), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (a.rtmr_init_hex[i] == NULL)
+			continue;
+		rc = hex_arg(a.cmd, rtmr_opt[i], a.rtmr_init_hex[i], o.rtmr_init[i], sizeof(o.rtmr_init[i]),
+		             false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.mrconfigid_hex != NULL) {
+		rc = hex_arg(a.cmd, "--mrconfigid", a.mrconfigid_hex, o.mr_config_id, sizeof(o.mr_config_id),
+		             false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.snp_host_data_hex != NULL) {
+		rc = hex_arg(a.cmd, "--snp-host-data", a.snp_host_data_hex, o.snp_host_data,
+		             sizeof(o.snp_host_data), false);
 		if (rc != CLI_EXIT_OK)
 			return rc;
 	}

@@ -655,6 +655,7 @@ static int init_tdx(const char *dir, const struct cvm_tee_sim_opts *so)
 	 * zero RTMRs and zero REPORTDATA. */
 	q = &o->quote;
 	memcpy(q->td.mr_td, so->mrtd, sizeof(q->td.mr_td));
+	memcpy(q->td.mr_config_id, so->mr_config_id, sizeof(q->td.mr_config_id));
 	memset(q->td.rtmr, 0, sizeof(q->td.rtmr));
 	memset(q->td.report_data, 0, sizeof(q->td.report_data));
 	q->is_debug = so->is_debug;
@@ -703,7 +704,7 @@ static int init_snp(const char *dir, const struct cvm_tee_sim_opts *so)
 	memset(q->image_id, 0, sizeof(q->image_id));
 	memset(q->report_data, 0, sizeof(q->report_data));
 	memcpy(q->measurement, so->snp_measurement, sizeof(q->measurement));
-	memset(q->host_data, 0, sizeof(q->host_data));
+	memcpy(q->host_data, so->snp_host_data, sizeof(q->host_data));
 	memset(q->id_key_digest, 0, sizeof(q->id_key_digest));
 	memset(q->author_key_digest, 0, sizeof(q->author_key_digest));
 	r = cvm_mockamd_new(o, &pki);
@@ -728,7 +729,7 @@ out:
 
 int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 {
-	static const uint8_t zero[SIM_RTMR_LEN];
+	uint8_t rtmr[SIM_RTMR_LEN] = {0};
 	int r;
 
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) >= TEE_PATH_MAX - 64 || o->now <= 0)
@@ -757,7 +758,9 @@ int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o)
 		r = init_snp(dir, o);
 	if (r != CVM_OK)
 		return r;
-	r = write_file(dir, f_rtmr, zero, sizeof(zero), 0644);
+	/* RTMR0..2 as the launch left them; RTMR3 (runtime events) at zero */
+	memcpy(rtmr, o->rtmr_init, sizeof(o->rtmr_init));
+	r = write_file(dir, f_rtmr, rtmr, sizeof(rtmr), 0644);
 	if (r == CVM_OK)
 		r = write_file(dir, f_lock, "", 0, 0600);
 	if (r != CVM_OK)

@@ -360,5 +360,28 @@ else
 	echo "note: SNP vectors not found; the real-vector label check was not run" >&2
 fi
 
+# a dev VM's launch: RTMR0..2, MRCONFIGID and HOST_DATA given at init appear
+# in every quote and report; RTMR3 starts at zero and extends on top
+L="$tmp/launch"
+r0=$(python3 -c 'print("a0"*48)'); r1=$(python3 -c 'print("a1"*48)'); r2=$(python3 -c 'print("a2"*48)')
+mc="01$(python3 -c 'print("5c"*32 + "00"*15)')"; hd=$(python3 -c 'print("d7"*32)')
+expect_rc 0 "$CVM" -q sim init "$L" --rtmr0 "$r0" --rtmr1 "$r1" --rtmr2 "0x$r2" --mrconfigid "$mc" --snp-host-data "$hd"
+ev=$(python3 -c 'print("e3"*48)')
+expect_rc 0 "$CVM" -q sim extend "$L" --rtmr 3 --digest "$ev"
+expect_rc 0 "$CVM" -q sim quote "$L" --report-data 00 --out "$tmp/lq.bin"
+expect_rc 0 "$CVM" -q sim quote "$L" --snp --report-data 00 --out "$tmp/lr.bin"
+python3 - "$tmp/lq.bin" "$tmp/lr.bin" "$r0" "$r1" "$r2" "$mc" "$hd" "$ev" <<'PY' && pass || fail "sim init --rtmr0..2/--mrconfigid/--snp-host-data: not in the quote"
+import hashlib, sys
+q = open(sys.argv[1], "rb").read(); r = open(sys.argv[2], "rb").read()
+b = 48  # the TD report body follows the 48-byte v4 header: MRCONFIGID at 184, RTMR0 at 328
+assert q[b + 184:b + 232].hex() == sys.argv[6], "MRCONFIGID"
+for i in range(3):
+    assert q[b + 328 + 48 * i:b + 376 + 48 * i].hex() == sys.argv[3 + i], "RTMR%d" % i
+assert q[b + 472:b + 520] == hashlib.sha384(bytes(48) + bytes.fromhex(sys.argv[8])).digest(), "RTMR3"
+assert r[0xC0:0xE0].hex() == sys.argv[7], "HOST_DATA"
+PY
+expect_rc 2 "$CVM" sim init "$tmp/launch2" --rtmr1 abcd
+grep -q -- "--rtmr1: expected 48 bytes" "$tmp/err" && pass || fail "a short --rtmr1 was not named"
+
 echo "cli_sim: $checks checks passed, $failures failed"
 [ "$failures" -eq 0 ]
