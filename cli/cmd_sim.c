@@ -288,8 +288,8 @@ static int lib_err(const struct sim_args *a, const char *what, int r)
 
 static int sim_init(int argc, char **argv)
 {
-	static const int allowed[] = {OPT_MRTD,  OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT, OPT_DEBUG,
-	                              OPT_AT,    OPT_TCB_OUT_OF_DATE, OPT_RTMR0,       OPT_RTMR1,
+	static const int allowed[] = {OPT_MRTD,  OPT_SNP_MEASUREMENT, OPT_SNP_PRODUCT,  OPT_DEBUG,
+	                              OPT_AT,    OPT_TCB_OUT_OF_DATE, OPT_RTMR0,        OPT_RTMR1,
 	                              OPT_RTMR2, OPT_MRCONFIGID,      OPT_SNP_HOST_DATA};
 	static const char *const rtmr_opt[3] = {"--rtmr0", "--rtmr1", "--rtmr2"};
 	struct sim_args a = {.cmd = "sim init", .snp_product = CVM_SNP_PRODUCT_MILAN};

@@ -188,9 +188,9 @@ struct cvm_tee_sim_opts {
 	 * from the firmware, kernel, initrd, command line and VM configuration
 	 * it boots (`cvm measure`), so that the guest's simulated quotes carry
 	 * what a TDX module and TDVF would have measured. All zero by default. */
-	uint8_t rtmr_init[3][48];         /* RTMR0..2 after init (RTMR3 starts at zero) */
-	uint8_t mr_config_id[48];         /* MRCONFIGID in every quote (the app's, spec §5.7) */
-	uint8_t snp_host_data[32];        /* HOST_DATA in every SNP report */
+	uint8_t rtmr_init[3][48];  /* RTMR0..2 after init (RTMR3 starts at zero) */
+	uint8_t mr_config_id[48];  /* MRCONFIGID in every quote (the app's, spec §5.7) */
+	uint8_t snp_host_data[32]; /* HOST_DATA in every SNP report */
 };
 
 /* cvm_tee_sim_opts_init fills `o` for `now` with a random MRTD and SNP

@@ -2,7 +2,6 @@
  * the three forms written out (sealed JSON, .decrypted-env.json and the
  * shell .decrypted-env). Names and values live in one block of secret
  * memory per list. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,10 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/envcrypt.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
+#include "core/core_lib.h"
 
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* set_err writes one sentence into `err` (core's cvm_err_set). */
+#define set_err(err, err_len, ...) ((void)cvm_err_set((err), (err_len), CVM_OK, __VA_ARGS__))
 
 struct cvm_env_list *cvm_env_list_new(size_t store_len)
 {

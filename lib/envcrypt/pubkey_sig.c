@@ -3,7 +3,6 @@
  * signature_v1) the big-endian timestamp, and the key; secp256k1,
  * recoverable. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,16 +10,10 @@
 #include <cvmkit/envcrypt.h>
 #include <cvmkit/keccak.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
+#include "core/core_lib.h"
 
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* set_err writes one sentence into `err` (core's cvm_err_set). */
+#define set_err(err, err_len, ...) ((void)cvm_err_set((err), (err_len), CVM_OK, __VA_ARGS__))
 
 void cvm_envcrypt_pubkey_digest(const uint8_t app_id[20], const uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN], bool v1,
                                 uint64_t timestamp, uint8_t out[32])

@@ -3,7 +3,6 @@
  * full app key set from it (spec §3.7). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 #include <cvmkit/file.h>
 #include <cvmkit/kdf.h>
 #include <cvmkit/random.h>
+
+#include "core/core_lib.h"
 
 #define SEED_MIN 16
 #define SEED_MAX 1024
@@ -26,16 +27,8 @@
 #define LOCAL_CA_NOT_AFTER INT64_C(253402300799)
 #define LOCAL_CA_PATH_LEN 1
 
-__attribute__((format(printf, 3, 4))) static void set_msg(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* set_msg writes one sentence into `err` (core's cvm_err_set). */
+#define set_msg(err, err_len, ...) ((void)cvm_err_set((err), (err_len), CVM_OK, __VA_ARGS__))
 
 /* fail(err, err_len, r, fmt, ...) writes the message and evaluates to `r`
  * (a macro: static analysers do not follow variadic calls). */

@@ -2,7 +2,6 @@
  * dstack's layout or cvmkit's per-epoch one (include/cvmkit/kms.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +12,12 @@
 #include <cvmkit/kms.h>
 #include <cvmkit/tpm.h>
 
+#include "core/core_lib.h"
+
 #include "kms_int.h"
 
-__attribute__((format(printf, 3, 4))) static void set_msg(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* set_msg writes one sentence into `err` (core's cvm_err_set). */
+#define set_msg(err, err_len, ...) ((void)cvm_err_set((err), (err_len), CVM_OK, __VA_ARGS__))
 
 /* fail(err, err_len, r, fmt, ...) writes the message and evaluates to `r`. */
 #define fail(err, err_len, r, ...) (set_msg((err), (err_len), __VA_ARGS__), (r))

@@ -6,7 +6,6 @@
  * at a value the author did not mean. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,8 @@
 #include <cvmkit/policy.h>
 #include <cvmkit/quote.h>
 #include <cvmkit/report.h>
+
+#include "core/core_lib.h"
 
 #include "verify_int.h"
 
@@ -42,19 +43,9 @@ void cvm_policy_init(struct cvm_policy *p)
 
 #define KEY_SHOWN_MAX 64
 
-/* set_err writes one sentence into `err`; it returns CVM_E_FORMAT so that
- * callers can write `return set_err(...)`. */
-__attribute__((format(printf, 3, 4))) static int set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return CVM_E_FORMAT;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return CVM_E_FORMAT;
-}
+/* set_err writes one sentence into `err` and evaluates to CVM_E_FORMAT, so
+ * that callers can write `return set_err(...)` (core's cvm_err_set). */
+#define set_err(err, err_len, ...) cvm_err_set((err), (err_len), CVM_E_FORMAT, __VA_ARGS__)
 
 /* show_str copies an untrusted string for an error message: printable ASCII
  * only, other bytes as '?', at most KEY_SHOWN_MAX characters. */
