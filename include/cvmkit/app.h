@@ -21,8 +21,8 @@ extern "C" {
 #define CVM_APP_COMPOSE_MAX (256u * 1024u) /* dstack 0.5.5's limit */
 #define CVM_APP_ID_BYTES 20u
 #define CVM_APP_MRCONFIGID_LEN 48u
-#define CVM_APP_KP_ID_MAX 1024u /* key_provider_id bytes (a KMS root CA's SPKI DER) */
-#define CVM_APP_ENVS_MAX 1024u  /* allowed_envs names, dstack's env limit */
+#define CVM_APP_KP_ID_MAX 1024u     /* key_provider_id bytes (a KMS root CA's SPKI DER) */
+#define CVM_APP_ENVS_MAX 1024u      /* allowed_envs names, dstack's env limit */
 #define CVM_APP_INIT_SCRIPTS_MAX 5u /* init_script entries (dstack's MAX_INIT_SCRIPTS) */
 #define CVM_APP_DEPTH_MAX 32u       /* nesting of arrays and objects (dstack's files use 4) */
 
@@ -39,30 +39,30 @@ enum cvm_app_kp {
  * name and runner are required (dstack's guest refuses a file without them);
  * only CVM_APP_PARSE_LAX lets them default (2, "", "docker-compose"). */
 struct cvm_app_compose {
-	uint8_t compose_hash[32];             /* SHA-256 of the file's bytes */
+	uint8_t compose_hash[32];                 /* SHA-256 of the file's bytes */
 	uint8_t default_app_id[CVM_APP_ID_BYTES]; /* compose_hash[0..20] */
-	int manifest_version;                 /* 2 or 3 ("3" as a string counts) */
-	char *name;                           /* "" when absent */
-	char *runner;                         /* "docker-compose" (default), "bash", "nerdctl-compose" */
-	char *docker_compose_file;            /* NULL when absent */
-	enum cvm_app_kp key_provider;         /* key_provider, else from the booleans */
-	bool key_provider_explicit;           /* key_provider was given */
-	uint8_t *key_provider_id;             /* NULL when absent or empty */
+	int manifest_version;                     /* 2 or 3 ("3" as a string counts) */
+	char *name;                               /* "" when absent */
+	char *runner;                             /* "docker-compose" (default), "bash", "nerdctl-compose" */
+	char *docker_compose_file;                /* NULL when absent */
+	enum cvm_app_kp key_provider;             /* key_provider, else from the booleans */
+	bool key_provider_explicit;               /* key_provider was given */
+	uint8_t *key_provider_id;                 /* NULL when absent or empty */
 	size_t key_provider_id_len;
 	bool kms_enabled, gateway_enabled, local_key_provider_enabled;
 	bool public_logs, public_sysinfo, public_tcbinfo, no_instance_id, secure_time;
-	bool has_allowed_envs;                /* allowed_envs present (possibly empty) */
-	char **allowed_envs;                  /* has_allowed_envs: n_allowed_envs names */
+	bool has_allowed_envs; /* allowed_envs present (possibly empty) */
+	char **allowed_envs;   /* has_allowed_envs: n_allowed_envs names */
 	size_t n_allowed_envs;
-	char *storage_fs;                     /* NULL when absent ("zfs" upstream's default) */
-	uint64_t swap_size;                   /* bytes; 0 when absent */
-	int event_log_version;                /* 1 unless the file says 2 */
-	bool public_tcbinfo_given;            /* (defaults: public_tcbinfo and secure_time true) */
-	char **init_scripts;                  /* init_script: a string counts as one entry */
-	size_t n_init_scripts;                /* 0..CVM_APP_INIT_SCRIPTS_MAX */
-	bool has_requirements;                /* requirements present (manifest_version 3) */
-	uint8_t gpu_policy_hash[32];          /* SHA-256(JCS(requirements.gpu_policy, else {})) */
-	size_t n_unknown_keys;                /* top-level keys only LAX accepted */
+	char *storage_fs;            /* NULL when absent ("zfs" upstream's default) */
+	uint64_t swap_size;          /* bytes; 0 when absent */
+	int event_log_version;       /* 1 unless the file says 2 */
+	bool public_tcbinfo_given;   /* (defaults: public_tcbinfo and secure_time true) */
+	char **init_scripts;         /* init_script: a string counts as one entry */
+	size_t n_init_scripts;       /* 0..CVM_APP_INIT_SCRIPTS_MAX */
+	bool has_requirements;       /* requirements present (manifest_version 3) */
+	uint8_t gpu_policy_hash[32]; /* SHA-256(JCS(requirements.gpu_policy, else {})) */
+	size_t n_unknown_keys;       /* top-level keys only LAX accepted */
 };
 
 /* The byte layouts an app-compose file comes in; the compose hash covers
@@ -108,16 +108,16 @@ CVM_API const char *cvm_app_kp_name(enum cvm_app_kp kp);
  * init_script_hashes only when given (dstack's VMM: gpu_policy_hash for GPU
  * launches, init_script_hashes, possibly empty, from manifest_version 3). */
 struct cvm_app_mrconfig_in {
-	const uint8_t *compose_hash;          /* 32 bytes */
-	const uint8_t *app_id;                /* 20 bytes, or NULL (layout 3 omits it) */
+	const uint8_t *compose_hash; /* 32 bytes */
+	const uint8_t *app_id;       /* 20 bytes, or NULL (layout 3 omits it) */
 	enum cvm_app_kp key_provider;
-	const uint8_t *key_provider_id;       /* may be NULL with len 0 */
+	const uint8_t *key_provider_id; /* may be NULL with len 0 */
 	size_t key_provider_id_len;
-	const uint8_t *instance_id;           /* 20 bytes or NULL (layout 3 only) */
-	const uint8_t *gpu_policy_hash;       /* 32 bytes or NULL (layout 3 only) */
-	bool has_init_script_hashes;          /* layout 3: carry init_script_hashes */
+	const uint8_t *instance_id;              /* 20 bytes or NULL (layout 3 only) */
+	const uint8_t *gpu_policy_hash;          /* 32 bytes or NULL (layout 3 only) */
+	bool has_init_script_hashes;             /* layout 3: carry init_script_hashes */
 	const uint8_t (*init_script_hashes)[32]; /* SHA-256 of each init script, in order */
-	size_t n_init_script_hashes;          /* 0..CVM_APP_INIT_SCRIPTS_MAX */
+	size_t n_init_script_hashes;             /* 0..CVM_APP_INIT_SCRIPTS_MAX */
 };
 
 /* cvm_app_mrconfigid writes the 48-byte MRCONFIGID of `layout` 1, 2 or 3:
@@ -131,8 +131,7 @@ struct cvm_app_mrconfig_in {
  * an unknown key provider, a key_provider_id over CVM_APP_KP_ID_MAX, too
  * many init script hashes) or CVM_E_NOMEM. */
 CVM_API int cvm_app_mrconfigid(unsigned layout, const struct cvm_app_mrconfig_in *in,
-                               uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err,
-                               size_t err_len);
+                               uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err, size_t err_len);
 
 /* cvm_app_mrconfig_v3_hash writes SHA-256("dstack-mr-config-v3:" || 0x00 || doc). */
 CVM_API void cvm_app_mrconfig_v3_hash(const char *doc, size_t doc_len, uint8_t out[32]);

@@ -29,8 +29,8 @@
 
 #include "core/core_lib.h"
 
-#define KEY_SHOW_MAX 48u  /* bytes of an unknown key an error message shows */
-#define HINT_KEY_MAX 64u  /* longer keys get no "did you mean" */
+#define KEY_SHOW_MAX 48u /* bytes of an unknown key an error message shows */
+#define HINT_KEY_MAX 64u /* longer keys get no "did you mean" */
 #define OS_VERSION_MAX 256u
 #define JCS_MEMBERS_MAX 64u /* gpu_policy has 5 members; LAX may add a few */
 
@@ -298,8 +298,9 @@ static int k_manifest_version(struct pctx *p, json_t *v)
 			return CVM_OK;
 		}
 		if (n == 3)
-			return bad_value(p, "version 3 must be the string \"3\": dstack takes numbers only for "
-			                    "the legacy versions, so that older guests refuse the file");
+			return bad_value(p,
+			                 "version 3 must be the string \"3\": dstack takes numbers only for "
+			                 "the legacy versions, so that older guests refuse the file");
 		return bad_value(p, "must be 2 or the string \"3\"");
 	}
 	if (json_is_string(v)) {
@@ -378,7 +379,8 @@ static int k_features(struct pctx *p, json_t *v)
 
 	if (!json_is_array(v))
 		return bad_type(p, v, "an array of strings (legacy)");
-	json_array_foreach (v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!json_is_string(e))
 			return bad_value(p, "every entry must be a string");
 		/* "tproxy-net" was the way to ask for the gateway before 0.4. */
@@ -395,7 +397,8 @@ static int k_docker_config(struct pctx *p, json_t *v)
 
 	if (!json_is_object(v))
 		return bad_type(p, v, "an object (legacy: registry, username, token_key)");
-	json_object_foreach (v, k, e) {
+	json_object_foreach(v, k, e)
+	{
 		if (strcmp(k, "registry") != 0 && strcmp(k, "username") != 0 && strcmp(k, "token_key") != 0) {
 			if ((p->flags & CVM_APP_PARSE_LAX) != 0)
 				continue;
@@ -420,9 +423,8 @@ static int k_init_script(struct pctx *p, json_t *v)
 	} else if (json_is_array(v)) {
 		n = json_array_size(v);
 		p->init_is_array = n > 1;
-		json_array_foreach (v, i, e)
-			if (!json_is_string(e))
-				return bad_value(p, "every entry must be a string (a bash script)");
+		json_array_foreach(v, i, e) if (!json_is_string(e)) return bad_value(
+		    p, "every entry must be a string (a bash script)");
 	} else {
 		return bad_type(p, v, "a string or an array of strings");
 	}
@@ -442,10 +444,10 @@ static int k_init_script(struct pctx *p, json_t *v)
 	return CVM_OK;
 }
 
-#define K_BOOL(fn, field)                                                                                  \
-	static int fn(struct pctx *p, json_t *v)                                                     \
-	{                                                                                                  \
-		return want_bool(p, v, &p->c->field);                                                      \
+#define K_BOOL(fn, field)                             \
+	static int fn(struct pctx *p, json_t *v)      \
+	{                                             \
+		return want_bool(p, v, &p->c->field); \
 	}
 K_BOOL(k_public_logs, public_logs)
 K_BOOL(k_public_sysinfo, public_sysinfo)
@@ -483,7 +485,8 @@ static int k_gateway_enabled(struct pctx *p, json_t *v)
 
 static int k_key_provider(struct pctx *p, json_t *v)
 {
-	static const enum cvm_app_kp kps[] = {CVM_APP_KP_NONE, CVM_APP_KP_LOCAL, CVM_APP_KP_KMS, CVM_APP_KP_TPM};
+	static const enum cvm_app_kp kps[] = {CVM_APP_KP_NONE, CVM_APP_KP_LOCAL, CVM_APP_KP_KMS,
+	                                      CVM_APP_KP_TPM};
 
 	if (json_is_null(v))
 		return CVM_OK;
@@ -514,10 +517,11 @@ static int hex_value(struct pctx *p, json_t *v, size_t max, uint8_t **out, size_
 	s = json_string_value(v);
 	n = json_string_length(v);
 	if (n % 2 != 0 || n / 2 > max)
-		return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-		                   "app-compose: key \"%s\" must be an even number of hex digits, at most %zu "
-		                   "bytes",
-		                   p->key, max);
+		return cvm_err_set(
+		    p->err, p->err_len, CVM_E_FORMAT,
+		    "app-compose: key \"%s\" must be an even number of hex digits, at most %zu "
+		    "bytes",
+		    p->key, max);
 	if (n == 0)
 		return CVM_OK;
 	b = malloc(n / 2);
@@ -551,7 +555,8 @@ static int k_allowed_envs(struct pctx *p, json_t *v)
 	c->allowed_envs = calloc(n != 0 ? n : 1, sizeof(*c->allowed_envs));
 	if (c->allowed_envs == NULL)
 		return cvm_err_set(p->err, p->err_len, CVM_E_NOMEM, "app-compose: out of memory");
-	json_array_foreach (v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		char shown[KEY_SHOW_MAX * 4 + 8];
 		int r;
 
@@ -566,9 +571,10 @@ static int k_allowed_envs(struct pctx *p, json_t *v)
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c->allowed_envs[j], json_string_value(e)) == 0)
-				return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-				                   "app-compose: key \"allowed_envs\": \"%s\" is listed twice",
-				                   c->allowed_envs[j]);
+				return cvm_err_set(
+				    p->err, p->err_len, CVM_E_FORMAT,
+				    "app-compose: key \"allowed_envs\": \"%s\" is listed twice",
+				    c->allowed_envs[j]);
 		r = copy_str(p, e, &c->allowed_envs[i]);
 		if (r != CVM_OK)
 			return r;
@@ -666,8 +672,9 @@ static int k_swap_size(struct pctx *p, json_t *v)
 	}
 	if (json_is_string(v)) {
 		if (!parse_size(json_string_value(v), &p->c->swap_size))
-			return bad_value(p, "must be a number of bytes, 0x hex, or a number with K, M, G or T "
-			                    "(\"1G\")");
+			return bad_value(p,
+			                 "must be a number of bytes, 0x hex, or a number with K, M, G or T "
+			                 "(\"1G\")");
 		return CVM_OK;
 	}
 	return bad_type(p, v, "a number of bytes or a size such as \"1G\"");
@@ -692,7 +699,8 @@ static int members_only(struct pctx *p, json_t *v, const char *const *names, con
 
 	if ((p->flags & CVM_APP_PARSE_LAX) != 0)
 		return CVM_OK;
-	json_object_foreach (v, k, e) {
+	json_object_foreach(v, k, e)
+	{
 		bool known = false;
 		char shown[KEY_SHOW_MAX * 4 + 8];
 
@@ -701,8 +709,8 @@ static int members_only(struct pctx *p, json_t *v, const char *const *names, con
 		if (!known) {
 			show_key(k, shown, sizeof(shown));
 			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"%s\": \"%s\" is not a member of %s", p->key, shown,
-			                   where);
+			                   "app-compose: key \"%s\": \"%s\" is not a member of %s", p->key,
+			                   shown, where);
 		}
 	}
 	return CVM_OK;
@@ -729,7 +737,8 @@ static int k_port_policy(struct pctx *p, json_t *v)
 		return CVM_OK;
 	if (!json_is_array(ports))
 		return bad_value(p, "ports must be an array of {port, pp}");
-	json_array_foreach (ports, i, e) {
+	json_array_foreach(ports, i, e)
+	{
 		json_t *pn = json_object_get(e, "port"), *pp = json_object_get(e, "pp");
 
 		if (!json_is_object(e) || !json_is_integer(pn) || json_integer_value(pn) < 0 ||
@@ -779,7 +788,8 @@ static int jcs_value(struct cvm_wr *w, json_t *v, unsigned depth)
 		return CVM_E_UNSUPPORTED;
 	case JSON_ARRAY:
 		cvm_wr_u8(w, '[');
-		json_array_foreach (v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			if (i != 0)
 				cvm_wr_u8(w, ',');
 			r = jcs_value(w, e, depth + 1);
@@ -796,8 +806,7 @@ static int jcs_value(struct cvm_wr *w, json_t *v, unsigned depth)
 		if (keys == NULL)
 			return CVM_E_NOMEM;
 		i = 0;
-		json_object_foreach (v, k, e)
-			keys[i++] = k;
+		json_object_foreach(v, k, e) keys[i++] = k;
 		/* JCS sorts by UTF-16 code units; names here are ASCII in any file
 		 * the strict check passes, where that is byte order. */
 		for (size_t a = 1; a < n; a++)
@@ -824,7 +833,7 @@ static int jcs_value(struct cvm_wr *w, json_t *v, unsigned depth)
 
 static int gpu_policy(struct pctx *p, json_t *g)
 {
-	static const char *const names[] = {"attest_gpu", "rego", "allow_devtools", "allow_debug",
+	static const char *const names[] = {"attest_gpu",          "rego", "allow_devtools", "allow_debug",
 	                                    "allow_insecure_boot", NULL};
 	static const char *const flags[] = {"attest_gpu", "allow_devtools", "allow_debug",
 	                                    "allow_insecure_boot"};
@@ -848,9 +857,10 @@ static int gpu_policy(struct pctx *p, json_t *g)
 		json_t *f = json_object_get(g, flags[i]);
 
 		if (f != NULL && !json_is_boolean(f))
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"requirements\": gpu_policy.%s must be true or false",
-			                   flags[i]);
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"requirements\": gpu_policy.%s must be true or false",
+			    flags[i]);
 	}
 	rego = json_object_get(g, "rego");
 	if (rego != NULL && !json_is_string(rego) && !json_is_null(rego))
@@ -862,8 +872,9 @@ static int gpu_policy(struct pctx *p, json_t *g)
 	cvm_wr_cleanup(&w);
 	if (r != CVM_OK) {
 		free(text);
-		return r == CVM_E_NOMEM ? cvm_err_set(p->err, p->err_len, r, "app-compose: out of memory")
-		                        : bad_value(p, "gpu_policy holds numbers cvmkit cannot put in JCS form");
+		return r == CVM_E_NOMEM
+		           ? cvm_err_set(p->err, p->err_len, r, "app-compose: out of memory")
+		           : bad_value(p, "gpu_policy holds numbers cvmkit cannot put in JCS form");
 	}
 	cvm_sha256(text, text_len, p->c->gpu_policy_hash);
 	free(text);
@@ -879,7 +890,7 @@ static bool hex64(const char *s, size_t n)
 
 static int k_requirements(struct pctx *p, json_t *v)
 {
-	static const char *const names[] = {"os_version", "platforms", "tdx_measure_acpi_tables",
+	static const char *const names[] = {"os_version",        "platforms",  "tdx_measure_acpi_tables",
 	                                    "launch_token_hash", "gpu_policy", NULL};
 	json_t *e, *x;
 	size_t i;
@@ -902,15 +913,15 @@ static int k_requirements(struct pctx *p, json_t *v)
 	if (e != NULL && !json_is_null(e)) {
 		if (!json_is_array(e))
 			return bad_value(p, "platforms must be an array of platform names");
-		json_array_foreach (e, i, x)
-			if (!json_is_string(x))
-				return bad_value(p, "platforms must be an array of platform names");
+		json_array_foreach(e, i, x) if (!json_is_string(x)) return bad_value(
+		    p, "platforms must be an array of platform names");
 	}
 	e = json_object_get(v, "tdx_measure_acpi_tables");
 	if (e != NULL && !json_is_null(e) && !json_is_boolean(e))
 		return bad_value(p, "tdx_measure_acpi_tables must be true or false");
 	e = json_object_get(v, "launch_token_hash");
-	if (e != NULL && !json_is_null(e) && (!json_is_string(e) || !hex64(json_string_value(e), json_string_length(e))))
+	if (e != NULL && !json_is_null(e) &&
+	    (!json_is_string(e) || !hex64(json_string_value(e), json_string_length(e))))
 		return bad_value(p, "launch_token_hash must be a SHA-256 in hex (64 digits)");
 	return gpu_policy(p, json_object_get(v, "gpu_policy"));
 }
@@ -923,14 +934,17 @@ static int k_verity_volumes(struct pctx *p, json_t *v)
 
 	if (!json_is_array(v))
 		return bad_type(p, v, "an array of {source, verity_root, target}");
-	json_array_foreach (v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		json_t *src = json_object_get(e, "source"), *root = json_object_get(e, "verity_root");
 		json_t *tgt = json_object_get(e, "target");
 		int r;
 
-		if (!json_is_object(e) || !json_is_string(src) || !json_is_string(root) || !json_is_string(tgt))
-			return bad_value(p, "each volume is {\"source\": file, \"verity_root\": hex, \"target\": "
-			                    "path}");
+		if (!json_is_object(e) || !json_is_string(src) || !json_is_string(root) ||
+		    !json_is_string(tgt))
+			return bad_value(
+			    p, "each volume is {\"source\": file, \"verity_root\": hex, \"target\": "
+			       "path}");
 		r = members_only(p, e, names, "a verity volume (source, verity_root, target)");
 		if (r != CVM_OK)
 			return r;
@@ -1026,8 +1040,8 @@ static int unknown_key(struct pctx *p, const char *k)
 	}
 	if (hint != NULL)
 		return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-		                   "app-compose: key \"%s\" is not an app-compose key (did you mean \"%s\"?)", shown,
-		                   hint);
+		                   "app-compose: key \"%s\" is not an app-compose key (did you mean \"%s\"?)",
+		                   shown, hint);
 	return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
 	                   "app-compose: key \"%s\" is not an app-compose key (a newer dstack's key? the lax "
 	                   "mode accepts unknown keys)",
@@ -1043,12 +1057,14 @@ static int finish(struct pctx *p)
 	enum cvm_app_kp kp;
 
 	if (!p->has_manifest && !lax)
-		return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-		                   "app-compose: key \"manifest_version\" is missing (2, or the string \"3\")");
+		return cvm_err_set(
+		    p->err, p->err_len, CVM_E_FORMAT,
+		    "app-compose: key \"manifest_version\" is missing (2, or the string \"3\")");
 	if (!p->has_name && !lax)
-		return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-		                   "app-compose: key \"name\" is missing (dstack's guest refuses a file without "
-		                   "it)");
+		return cvm_err_set(
+		    p->err, p->err_len, CVM_E_FORMAT,
+		    "app-compose: key \"name\" is missing (dstack's guest refuses a file without "
+		    "it)");
 	if (!p->has_runner && !lax)
 		return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
 		                   "app-compose: key \"runner\" is missing (\"docker-compose\", \"bash\" or "
@@ -1061,40 +1077,46 @@ static int finish(struct pctx *p)
 		return cvm_err_set(p->err, p->err_len, CVM_E_NOMEM, "app-compose: out of memory");
 	if (!lax) {
 		if (strcmp(c->runner, "bash") != 0 && c->docker_compose_file == NULL)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"docker_compose_file\" is missing: runner \"%s\" "
-			                   "starts the docker-compose YAML it holds",
-			                   c->runner);
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"docker_compose_file\" is missing: runner \"%s\" "
+			    "starts the docker-compose YAML it holds",
+			    c->runner);
 		if (strcmp(c->runner, "bash") == 0 && !p->has_bash_script)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"bash_script\" is missing: runner \"bash\" runs it");
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"bash_script\" is missing: runner \"bash\" runs it");
 		if (p->has_snapshotter && strcmp(c->runner, "nerdctl-compose") != 0)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"snapshotter\" goes with runner \"nerdctl-compose\" "
-			                   "only (the guest refuses it with \"%s\")",
-			                   c->runner);
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"snapshotter\" goes with runner \"nerdctl-compose\" "
+			    "only (the guest refuses it with \"%s\")",
+			    c->runner);
 		if (c->manifest_version < 3 && c->has_requirements)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"requirements\" needs manifest_version \"3\" (a string), "
-			                   "so that guests too old to enforce it refuse the file instead of ignoring "
-			                   "it");
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"requirements\" needs manifest_version \"3\" (a string), "
+			    "so that guests too old to enforce it refuse the file instead of ignoring "
+			    "it");
 		if (c->manifest_version < 3 && p->init_is_array)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"init_script\" with several scripts needs "
-			                   "manifest_version \"3\" (a string), so that older guests refuse the file");
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"init_script\" with several scripts needs "
+			    "manifest_version \"3\" (a string), so that older guests refuse the file");
 	}
 	/* The key provider: key_provider when given, else the booleans. */
 	kp = p->has_key_provider && c->key_provider_explicit ? c->key_provider
-	     : c->kms_enabled                                 ? CVM_APP_KP_KMS
-	     : c->local_key_provider_enabled                  ? CVM_APP_KP_LOCAL
-	                                                      : CVM_APP_KP_NONE;
+	     : c->kms_enabled                                ? CVM_APP_KP_KMS
+	     : c->local_key_provider_enabled                 ? CVM_APP_KP_LOCAL
+	                                                     : CVM_APP_KP_NONE;
 	if (c->key_provider_explicit) {
 		if (c->kms_enabled && kp != CVM_APP_KP_KMS)
-			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
-			                   "app-compose: key \"key_provider\" is \"%s\" but kms_enabled is true: "
-			                   "dstack would not use the KMS; set kms_enabled to false or key_provider "
-			                   "to \"kms\"",
-			                   cvm_app_kp_name(kp));
+			return cvm_err_set(
+			    p->err, p->err_len, CVM_E_FORMAT,
+			    "app-compose: key \"key_provider\" is \"%s\" but kms_enabled is true: "
+			    "dstack would not use the KMS; set kms_enabled to false or key_provider "
+			    "to \"kms\"",
+			    cvm_app_kp_name(kp));
 		if (c->local_key_provider_enabled && kp != CVM_APP_KP_LOCAL)
 			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
 			                   "app-compose: key \"key_provider\" is \"%s\" but "
@@ -1134,13 +1156,14 @@ int cvm_app_compose_parse(const uint8_t *buf, size_t len, unsigned flags, struct
 		                   CVM_APP_DEPTH_MAX);
 	root = json_loadb(len != 0 ? (const char *)buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "app-compose: not valid JSON: %s (line %d, column %d)",
-		                jerr.text, jerr.line, jerr.column);
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+		                "app-compose: not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+		                jerr.column);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		r = cvm_err_set(err, err_len, CVM_E_FORMAT, "app-compose: the file must be one JSON object, not %s",
-		                type_name(root));
+		r = cvm_err_set(err, err_len, CVM_E_FORMAT,
+		                "app-compose: the file must be one JSON object, not %s", type_name(root));
 		goto out;
 	}
 	c = calloc(1, sizeof(*c));
@@ -1158,7 +1181,8 @@ int cvm_app_compose_parse(const uint8_t *buf, size_t len, unsigned flags, struct
 	p.flags = flags;
 	p.err = err;
 	p.err_len = err_len;
-	json_object_foreach (root, k, v) {
+	json_object_foreach(root, k, v)
+	{
 		size_t i;
 
 		for (i = 0; i < NKEYS && strcmp(k, KEYS[i].name) != 0; i++)
