@@ -921,8 +921,7 @@ static int app_hash(int argc, char **argv)
 	};
 	struct hash_out h = {0};
 	struct cvm_app_compose *c = NULL;
-	struct cvm_app_mrconfig_in in = {0};
-	uint8_t instance_id[APP_ID_LEN], (*init_hashes)[32] = NULL;
+	uint8_t instance_id[APP_ID_LEN];
 	const char *app_id_hex = NULL, *instance_hex = NULL;
 	bool gpu = false, lax = false;
 	uint8_t *buf = NULL;
@@ -1009,28 +1008,9 @@ static int app_hash(int argc, char **argv)
 			        CLI_PROG, CMD_HASH, c->n_unknown_keys);
 	}
 
-	in.compose_hash = c->compose_hash;
-	in.app_id = h.app_id;
-	in.key_provider = c->key_provider;
-	in.key_provider_id = c->key_provider_id;
-	in.key_provider_id_len = c->key_provider_id_len;
-	in.instance_id = instance_hex != NULL ? instance_id : NULL;
-	in.gpu_policy_hash = gpu ? c->gpu_policy_hash : NULL;
-	/* dstack's VMM pins the init scripts from manifest_version 3 on. */
-	if (c->manifest_version >= 3) {
-		init_hashes = calloc(c->n_init_scripts != 0 ? c->n_init_scripts : 1, sizeof(*init_hashes));
-		if (init_hashes == NULL) {
-			cli_err(CMD_HASH, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < c->n_init_scripts; i++)
-			cvm_sha256(c->init_scripts[i], strlen(c->init_scripts[i]), init_hashes[i]);
-		in.has_init_script_hashes = true;
-		in.init_script_hashes = (const uint8_t(*)[32])init_hashes;
-		in.n_init_script_hashes = c->n_init_scripts;
-	}
 	for (unsigned i = 0; i < 3; i++) {
-		r = cvm_app_mrconfigid(i + 1, &in, h.id[i], i == 2 ? &h.doc : NULL, err, sizeof(err));
+		r = cvm_app_compose_mrconfigid(c, i + 1, h.app_id, instance_hex != NULL ? instance_id : NULL,
+		                               gpu, h.id[i], i == 2 ? &h.doc : NULL, err, sizeof(err));
 		if (r != CVM_OK) {
 			cli_err(CMD_HASH, "%s", err[0] ? err : cvm_strerror(r));
 			goto out;
@@ -1047,7 +1027,7 @@ static int app_hash(int argc, char **argv)
 		cli_err(CMD_HASH, "out of memory");
 		goto out;
 	}
-	h.qemu_layout = c->key_provider_id_len == 0 ? 1 : 3;
+	h.qemu_layout = cvm_app_compose_tdx_layout(c);
 	if (cli_opts.json) {
 		rc = hash_json(&h);
 	} else {
@@ -1059,7 +1039,6 @@ out:
 		free(h.b64[i]);
 	free(h.host_data_b64);
 	free(h.doc);
-	free(init_hashes);
 	cvm_app_compose_free(c);
 	free(buf);
 	return rc;

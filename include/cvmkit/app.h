@@ -136,6 +136,24 @@ CVM_API int cvm_app_mrconfigid(unsigned layout, const struct cvm_app_mrconfig_in
 /* cvm_app_mrconfig_v3_hash writes SHA-256("dstack-mr-config-v3:" || 0x00 || doc). */
 CVM_API void cvm_app_mrconfig_v3_hash(const char *doc, size_t doc_len, uint8_t out[32]);
 
+/* cvm_app_compose_mrconfigid is cvm_app_mrconfigid with the inputs dstack's
+ * VMM takes from a parsed file (dstack/vmm/src/app/mr_config.rs): its
+ * compose hash, key provider and key_provider_id; `app_id` (NULL: the
+ * default app id); for layout 3 `instance_id` (NULL: none; dstack derives
+ * it from a random seed unless no_instance_id), gpu_policy_hash when
+ * `is_gpu` (a launch with GPUs), and from manifest_version 3 the SHA-256 of
+ * each init script, in order. Same returns as cvm_app_mrconfigid. */
+CVM_API int cvm_app_compose_mrconfigid(const struct cvm_app_compose *c, unsigned layout,
+                                       const uint8_t *app_id, const uint8_t *instance_id, bool is_gpu,
+                                       uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err,
+                                       size_t err_len);
+
+/* cvm_app_compose_tdx_layout is the layout dstack's VMM (0.6) gives a TDX
+ * guest for this file: 1 when key_provider_id is empty, else 3 (0.5.x
+ * VMMs used 2 there). SEV-SNP guests always get layout 3's hash as
+ * HOST_DATA. */
+CVM_API unsigned cvm_app_compose_tdx_layout(const struct cvm_app_compose *c);
+
 #ifdef __cplusplus
 }
 #endif

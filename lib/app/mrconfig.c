@@ -14,6 +14,7 @@
 
 #include <cvmkit/app.h>
 #include <cvmkit/bytes.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/keccak.h>
@@ -166,4 +167,41 @@ int cvm_app_mrconfigid(unsigned layout, const struct cvm_app_mrconfig_in *in,
 		return cvm_err_set(err, err_len, CVM_E_INVAL, "MRCONFIGID layout %u: only 1, 2 and 3 exist",
 		                   layout);
 	}
+}
+
+int cvm_app_compose_mrconfigid(const struct cvm_app_compose *c, unsigned layout, const uint8_t *app_id,
+                               const uint8_t *instance_id, bool is_gpu, uint8_t out[CVM_APP_MRCONFIGID_LEN],
+                               char **doc, char *err, size_t err_len)
+{
+	uint8_t init_hashes[CVM_APP_INIT_SCRIPTS_MAX][32];
+	struct cvm_app_mrconfig_in in = {0};
+
+	if (c == NULL) {
+		memset(out, 0, CVM_APP_MRCONFIGID_LEN);
+		if (doc != NULL)
+			*doc = NULL;
+		return cvm_err_set(err, err_len, CVM_E_INVAL, "MRCONFIGID: no app-compose given");
+	}
+	in.compose_hash = c->compose_hash;
+	in.app_id = app_id != NULL ? app_id : c->default_app_id;
+	in.key_provider = c->key_provider;
+	in.key_provider_id = c->key_provider_id;
+	in.key_provider_id_len = c->key_provider_id_len;
+	in.instance_id = instance_id;
+	in.gpu_policy_hash = is_gpu ? c->gpu_policy_hash : NULL;
+	/* dstack's VMM pins the init scripts from manifest_version 3 on (older
+	 * guests would not check them). */
+	if (c->manifest_version >= 3 && c->n_init_scripts <= CVM_APP_INIT_SCRIPTS_MAX) {
+		for (size_t i = 0; i < c->n_init_scripts; i++)
+			cvm_sha256(c->init_scripts[i], strlen(c->init_scripts[i]), init_hashes[i]);
+		in.has_init_script_hashes = true;
+		in.init_script_hashes = (const uint8_t(*)[32])init_hashes;
+		in.n_init_script_hashes = c->n_init_scripts;
+	}
+	return cvm_app_mrconfigid(layout, &in, out, doc, err, err_len);
+}
+
+unsigned cvm_app_compose_tdx_layout(const struct cvm_app_compose *c)
+{
+	return c != NULL && c->key_provider_id_len != 0 ? 3 : 1;
 }
