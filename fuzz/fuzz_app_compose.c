@@ -44,6 +44,13 @@ static void check_ids(const struct cvm_app_compose *c)
 	if (memcmp(h, id + 1, 32) != 0)
 		__builtin_trap();
 	free(doc);
+	doc = NULL;
+	/* the VMM's inputs: init scripts (manifest 3) and gpu_policy_hash */
+	if (cvm_app_compose_mrconfigid(c, 3, NULL, c->default_app_id, true, id, &doc, err, sizeof(err)) !=
+	        CVM_OK ||
+	    doc == NULL || strstr(doc, "gpu_policy_hash") == NULL || id[0] != 3)
+		__builtin_trap();
+	free(doc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -84,8 +84,8 @@ enum cvm_app_layout {
  * or key_provider, a key_provider contradicting the booleans, a
  * key_provider_id that is not hex, allowed_envs names that are not
  * ^[A-Za-z_][A-Za-z0-9_]*$ or repeat. CVM_E_FORMAT for bad input. */
-CVM_API int cvm_app_compose_parse(const uint8_t *buf, size_t len, unsigned flags,
-                                  struct cvm_app_compose **out, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_app_compose_parse(const uint8_t *buf, size_t len, unsigned flags,
+                                                 struct cvm_app_compose **out, char *err, size_t err_len);
 CVM_API void cvm_app_compose_free(struct cvm_app_compose *c);
 
 /* cvm_app_compose_layout tells which layout the `len` bytes of a JSON text
@@ -130,8 +130,9 @@ struct cvm_app_mrconfig_in {
  * CVM_E_INVAL (an unknown layout, a missing input: layout 2 needs app_id,
  * an unknown key provider, a key_provider_id over CVM_APP_KP_ID_MAX, too
  * many init script hashes) or CVM_E_NOMEM. */
-CVM_API int cvm_app_mrconfigid(unsigned layout, const struct cvm_app_mrconfig_in *in,
-                               uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err, size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_app_mrconfigid(unsigned layout, const struct cvm_app_mrconfig_in *in,
+                                              uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err,
+                                              size_t err_len);
 
 /* cvm_app_mrconfig_v3_hash writes SHA-256("dstack-mr-config-v3:" || 0x00 || doc). */
 CVM_API void cvm_app_mrconfig_v3_hash(const char *doc, size_t doc_len, uint8_t out[32]);
@@ -143,10 +144,10 @@ CVM_API void cvm_app_mrconfig_v3_hash(const char *doc, size_t doc_len, uint8_t o
  * it from a random seed unless no_instance_id), gpu_policy_hash when
  * `is_gpu` (a launch with GPUs), and from manifest_version 3 the SHA-256 of
  * each init script, in order. Same returns as cvm_app_mrconfigid. */
-CVM_API int cvm_app_compose_mrconfigid(const struct cvm_app_compose *c, unsigned layout,
-                                       const uint8_t *app_id, const uint8_t *instance_id, bool is_gpu,
-                                       uint8_t out[CVM_APP_MRCONFIGID_LEN], char **doc, char *err,
-                                       size_t err_len);
+CVM_API CVM_MUST_CHECK int cvm_app_compose_mrconfigid(const struct cvm_app_compose *c, unsigned layout,
+                                                      const uint8_t *app_id, const uint8_t *instance_id,
+                                                      bool is_gpu, uint8_t out[CVM_APP_MRCONFIGID_LEN],
+                                                      char **doc, char *err, size_t err_len);
 
 /* cvm_app_compose_tdx_layout is the layout dstack's VMM (0.6) gives a TDX
  * guest for this file: 1 when key_provider_id is empty, else 3 (0.5.x
