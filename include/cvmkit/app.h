@@ -49,6 +49,8 @@ struct cvm_app_compose {
 	bool key_provider_explicit;               /* key_provider was given */
 	uint8_t *key_provider_id;                 /* NULL when absent or empty */
 	size_t key_provider_id_len;
+	/* The booleans as the file says them (false when absent); gateway_enabled
+	 * also from the legacy tproxy_enabled and features ["tproxy-net"]. */
 	bool kms_enabled, gateway_enabled, local_key_provider_enabled;
 	bool public_logs, public_sysinfo, public_tcbinfo, no_instance_id, secure_time;
 	bool has_allowed_envs; /* allowed_envs present (possibly empty) */
@@ -74,7 +76,13 @@ enum cvm_app_layout {
 };
 
 /* Flags for cvm_app_compose_parse. */
-#define CVM_APP_PARSE_LAX 1u /* accept unknown keys (a newer dstack's file); default: refuse them */
+/* CVM_APP_PARSE_LAX accepts what a newer dstack's file may hold: unknown
+ * keys and members, missing required keys (defaulted), and skips the checks
+ * that need the whole file (docker_compose_file or bash_script for the
+ * runner, snapshotter only with nerdctl-compose, manifest_version "3" for
+ * requirements and several init scripts). Known keys are still checked for
+ * type and value. Default: all of it refused. */
+#define CVM_APP_PARSE_LAX 1u
 
 /* cvm_app_compose_parse checks `len` bytes of an app-compose file (at most
  * CVM_APP_COMPOSE_MAX) and fills *out (free with cvm_app_compose_free). It
