@@ -136,7 +136,8 @@ enum cvm_app_layout cvm_app_compose_layout(const uint8_t *buf, size_t len, bool 
 		if (prev == T_START) {
 			indent4 &= gap == 0;
 		} else if (c == '}' || c == ']') {
-			indent4 &= prev == T_OPEN ? gap == 0 : gap_is(buf + ws, gap, true, 4 * (depth - 1));
+			indent4 &= prev == T_OPEN ? gap == 0
+			                          : depth > 0 && gap_is(buf + ws, gap, true, 4 * (depth - 1));
 		} else if (prev == T_OPEN || prev == T_COMMA) {
 			indent4 &= gap_is(buf + ws, gap, true, 4 * depth);
 		} else if (prev == T_COLON) {
