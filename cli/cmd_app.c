@@ -6,6 +6,9 @@
  *       check the KMS's signature over it, encrypt ENVFILE to it
  *   cvm app decrypt-env --key-file FILE [--allowed-envs A,B] [--json | --shell] BLOBFILE
  *       what the guest does with env_crypt_key
+ *   cvm app hash FILE [--app-id HEX] [--instance-id HEX] [--gpu] [--lax] [--json]
+ *       an app-compose file checked, its compose hash, app id and the MRCONFIGID
+ *       layouts (and SEV-SNP HOST_DATA) a deployment of it gets (spec §4.1-4.3, §5.7)
  *
  * See docs/cli/cvm-app.md. */
 #include <errno.h>
@@ -20,6 +23,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include <cvmkit/app.h>
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/envcrypt.h>
 #include <cvmkit/file.h>
@@ -31,6 +36,7 @@
 
 #define CMD_ENC "app encrypt-env"
 #define CMD_DEC "app decrypt-env"
+#define CMD_HASH "app hash"
 #define APP_ID_LEN 20
 /* A KMS answer: four hex fields and a number; GetMeta carries certificates. */
 #define KMS_REPLY_MAX ((size_t)256 * 1024)
@@ -51,6 +57,9 @@ enum {
 	OPT_KEY_FILE,
 	OPT_ALLOWED,
 	OPT_SHELL,
+	OPT_INSTANCE_ID,
+	OPT_GPU,
+	OPT_LAX,
 };
 
 static void usage_encrypt(FILE *f)
@@ -94,12 +103,31 @@ static void usage_decrypt(FILE *f)
 	    CLI_PROG);
 }
 
+static void usage_hash(FILE *f)
+{
+	fprintf(f,
+	        "usage: %s app hash [--app-id HEX] [--instance-id HEX] [--gpu] [--lax] [--json] FILE\n"
+	        "  Checks an app-compose.json against dstack's schema and prints what a deployment of it\n"
+	        "  commits to: compose_hash (SHA-256 of the file's exact bytes), the app id, the key\n"
+	        "  provider, MRCONFIGID layouts 1, 2 and 3 (hex, and the base64 QEMU's tdx-guest\n"
+	        "  'mrconfigid' takes), the MrConfigV3 document and SEV-SNP HOST_DATA.\n"
+	        "  --app-id HEX       the deployment's app id (20 bytes, 0x allowed); default: the first\n"
+	        "                     20 bytes of compose_hash. KMS deployments use their contract address\n"
+	        "  --instance-id HEX  put this instance id (20 bytes) in the MrConfigV3 document\n"
+	        "  --gpu              a GPU launch: the document carries gpu_policy_hash\n"
+	        "  --lax              accept keys this dstack schema does not know (a newer dstack's file)\n"
+	        "  --json             one JSON object with every value\n"
+	        "Exit: 0 checked, 1 the file is refused (the message names the key), 2 usage.\n",
+	        CLI_PROG);
+}
+
 static void app_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s app encrypt-env|decrypt-env [ARGS]\n"
+	        "usage: %s app encrypt-env|decrypt-env|hash [ARGS]\n"
 	        "  encrypt-env   encrypt an env file to an app's env public key (checked against the KMS)\n"
-	        "  decrypt-env   decrypt an encrypted env with the app's env_crypt_key, as the guest does\n",
+	        "  decrypt-env   decrypt an encrypted env with the app's env_crypt_key, as the guest does\n"
+	        "  hash          check an app-compose file; its compose hash, app id and MRCONFIGID\n",
 	        CLI_PROG);
 }
 
@@ -765,11 +793,263 @@ out:
 	return rc;
 }
 
+/* ---- cvm app hash --------------------------------------------------------- */
+
+static const char *layout_name(enum cvm_app_layout l)
+{
+	switch (l) {
+	case CVM_APP_LAYOUT_VMM_CLI:
+		return "vmm-cli";
+	case CVM_APP_LAYOUT_COMPACT:
+		return "compact";
+	case CVM_APP_LAYOUT_OTHER:
+		break;
+	}
+	return "other";
+}
+
+/* The values `cvm app hash` prints. */
+struct hash_out {
+	const struct cvm_app_compose *c;
+	const char *path;
+	size_t len;
+	enum cvm_app_layout layout;
+	bool trailing_nl, app_id_given;
+	uint8_t app_id[APP_ID_LEN];
+	uint8_t id[3][CVM_APP_MRCONFIGID_LEN];
+	char *b64[3];
+	char *doc;
+	unsigned qemu_layout; /* what dstack's VMM (HEAD) gives QEMU on TDX */
+	char *host_data_b64;
+	uint8_t host_data[32];
+};
+
+static void hash_text(const struct hash_out *h)
+{
+	const struct cvm_app_compose *c = h->c;
+	char name[256];
+
+	out_sanitize(c->name, name, sizeof(name));
+	out_field(stdout, "", "file", "%s (%zu bytes, layout %s%s)", h->path, h->len, layout_name(h->layout),
+	          h->trailing_nl ? ", trailing newline" : "");
+	out_field(stdout, "", "app", "\"%s\", manifest_version %d, runner %s", name, c->manifest_version,
+	          c->runner);
+	out_field_hex(stdout, "", "compose_hash", c->compose_hash, 32);
+	out_field_hex(stdout, "", "app_id", h->app_id, APP_ID_LEN);
+	if (!h->app_id_given)
+		printf("  (the default: compose_hash[0..20]. A KMS deployment's app id is its DstackApp\n"
+		       "   contract address: give it with --app-id for layouts 2 and 3)\n");
+	out_field(stdout, "", "key_provider", "%s%s", cvm_app_kp_name(c->key_provider),
+	          c->key_provider_explicit ? "" : " (from the booleans)");
+	if (c->key_provider_id_len != 0)
+		out_field_hex(stdout, "", "key_provider_id", c->key_provider_id, c->key_provider_id_len);
+	else
+		out_field(stdout, "", "key_provider_id", "(none)");
+	out_field_hex(stdout, "", "mrconfigid_v1", h->id[0], CVM_APP_MRCONFIGID_LEN);
+	out_field_hex(stdout, "", "mrconfigid_v2", h->id[1], CVM_APP_MRCONFIGID_LEN);
+	out_field_hex(stdout, "", "mrconfigid_v3", h->id[2], CVM_APP_MRCONFIGID_LEN);
+	out_field(stdout, "", "mr_config_v3", "%s", h->doc);
+	out_field(stdout, "", "qemu_mrconfigid", "%s (layout %u: dstack's VMM uses %s)",
+	          h->b64[h->qemu_layout - 1], h->qemu_layout,
+	          h->qemu_layout == 1 ? "layout 1 when key_provider_id is empty"
+	                              : "MrConfigV3 when key_provider_id is set (0.5.x VMMs: layout 2)");
+	out_field_hex(stdout, "", "snp_host_data", h->host_data, 32);
+	out_field(stdout, "", "snp_host_data_b64", "%s", h->host_data_b64);
+	out_field_hex(stdout, "", "gpu_policy_hash", c->gpu_policy_hash, 32);
+}
+
+static int hash_json(const struct hash_out *h)
+{
+	const struct cvm_app_compose *c = h->c;
+	json_t *o = json_object(), *ids = json_object(), *b64 = json_object();
+	int bad = o == NULL || ids == NULL || b64 == NULL;
+	char key[8];
+
+	if (!bad)
+		bad = out_jset_str(o, "file", h->path) != 0 ||
+		      out_jset_int(o, "bytes", (long long)h->len) != 0 ||
+		      out_jset_str(o, "layout", layout_name(h->layout)) != 0 ||
+		      out_jset(o, "trailing_newline", json_boolean(h->trailing_nl)) != 0 ||
+		      out_jset_str(o, "name", c->name) != 0 ||
+		      out_jset_int(o, "manifest_version", c->manifest_version) != 0 ||
+		      out_jset_str(o, "runner", c->runner) != 0 ||
+		      out_jset_hex(o, "compose_hash", c->compose_hash, 32) != 0 ||
+		      out_jset_hex(o, "app_id", h->app_id, APP_ID_LEN) != 0 ||
+		      out_jset_str(o, "app_id_source", h->app_id_given ? "given" : "default") != 0 ||
+		      out_jset_hex(o, "default_app_id", c->default_app_id, APP_ID_LEN) != 0 ||
+		      out_jset_str(o, "key_provider", cvm_app_kp_name(c->key_provider)) != 0 ||
+		      out_jset_hex(o, "key_provider_id", c->key_provider_id, c->key_provider_id_len) != 0;
+	for (unsigned i = 0; i < 3 && !bad; i++) {
+		(void)snprintf(key, sizeof(key), "v%u", i + 1);
+		bad = out_jset_hex(ids, key, h->id[i], CVM_APP_MRCONFIGID_LEN) != 0 ||
+		      out_jset_str(b64, key, h->b64[i]) != 0;
+	}
+	if (!bad) {
+		bad = out_jset(o, "mrconfigid", ids) != 0;
+		ids = NULL;
+	}
+	if (!bad) {
+		bad = out_jset(o, "mrconfigid_base64", b64) != 0;
+		b64 = NULL;
+	}
+	if (!bad)
+		bad = out_jset_str(o, "mr_config_v3", h->doc) != 0 ||
+		      out_jset_int(o, "qemu_layout", h->qemu_layout) != 0 ||
+		      out_jset_str(o, "qemu_mrconfigid", h->b64[h->qemu_layout - 1]) != 0 ||
+		      out_jset_hex(o, "snp_host_data", h->host_data, 32) != 0 ||
+		      out_jset_str(o, "snp_host_data_base64", h->host_data_b64) != 0 ||
+		      out_jset_hex(o, "gpu_policy_hash", c->gpu_policy_hash, 32) != 0 ||
+		      out_json_print(o) != 0;
+	json_decref(ids);
+	json_decref(b64);
+	json_decref(o);
+	if (bad) {
+		cli_err(CMD_HASH, "cannot write the JSON answer");
+		return CLI_EXIT_ERROR;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int app_hash(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"app-id", required_argument, NULL, OPT_APP_ID},
+	    {"instance-id", required_argument, NULL, OPT_INSTANCE_ID},
+	    {"gpu", no_argument, NULL, OPT_GPU},
+	    {"lax", no_argument, NULL, OPT_LAX},
+	    CLI_COMMON_LONGOPTS,
+	};
+	struct hash_out h = {0};
+	struct cvm_app_compose *c = NULL;
+	uint8_t instance_id[APP_ID_LEN];
+	const char *app_id_hex = NULL, *instance_hex = NULL;
+	bool gpu = false, lax = false;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[512];
+	int ch, rc = CLI_EXIT_ERROR, r;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
+		if (cli_common_option(ch))
+			continue;
+		switch (ch) {
+		case OPT_APP_ID:
+			app_id_hex = optarg;
+			break;
+		case OPT_INSTANCE_ID:
+			instance_hex = optarg;
+			break;
+		case OPT_GPU:
+			gpu = true;
+			break;
+		case OPT_LAX:
+			lax = true;
+			break;
+		case 'h':
+			usage_hash(stdout);
+			return CLI_EXIT_OK;
+		default:
+			cli_bad_option(CMD_HASH, ch, argv, "cvm app hash --help");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_err(CMD_HASH, "one FILE (an app-compose.json) expected");
+		usage_hash(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (app_id_hex != NULL && !parse_hex_exact(app_id_hex, h.app_id, sizeof(h.app_id))) {
+		cli_err(CMD_HASH, "--app-id must be 20 bytes as 40 hex digits (0x allowed)");
+		return CLI_EXIT_USAGE;
+	}
+	if (instance_hex != NULL && !parse_hex_exact(instance_hex, instance_id, sizeof(instance_id))) {
+		cli_err(CMD_HASH, "--instance-id must be 20 bytes as 40 hex digits (0x allowed)");
+		return CLI_EXIT_USAGE;
+	}
+	cli_apply_verbosity();
+
+	/* One read, bounded; every value below comes from these bytes. */
+	rc = cli_read_file(CMD_HASH, "app-compose file", argv[optind], CVM_APP_COMPOSE_MAX, &buf, &len);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	rc = CLI_EXIT_ERROR;
+	r = cvm_app_compose_parse(buf, len, lax ? CVM_APP_PARSE_LAX : 0, &c, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(CMD_HASH, "%s: %s%s", argv[optind], err[0] ? err : cvm_strerror(r),
+		        !lax && strstr(err, "not an app-compose key") != NULL ? "; --lax accepts it" : "");
+		goto out;
+	}
+	h.c = c;
+	h.path = argv[optind];
+	h.len = len;
+	h.layout = cvm_app_compose_layout(buf, len, &h.trailing_nl);
+	h.app_id_given = app_id_hex != NULL;
+	if (!h.app_id_given)
+		memcpy(h.app_id, c->default_app_id, sizeof(h.app_id));
+	if (!cli_opts.quiet) {
+		if (h.trailing_nl)
+			fprintf(
+			    stderr,
+			    "%s %s: warning: %s ends with white space after the JSON (a trailing newline?): "
+			    "the hash covers it, so the same file without it is another app\n",
+			    CLI_PROG, CMD_HASH, argv[optind]);
+		if (h.layout != CVM_APP_LAYOUT_VMM_CLI)
+			fprintf(stderr,
+			        "%s %s: warning: %s is not in the layout dstack's vmm-cli.py writes "
+			        "(json.dumps, indent 4) but %s: the hash covers the exact bytes, so the same "
+			        "settings written by vmm-cli give another compose hash\n",
+			        CLI_PROG, CMD_HASH, argv[optind],
+			        h.layout == CVM_APP_LAYOUT_COMPACT ? "compact (as the SDK's normalised form)"
+			                                           : "spaced some other way");
+		if (c->n_unknown_keys != 0)
+			fprintf(stderr,
+			        "%s %s: warning: --lax: %zu top-level keys are not in dstack's schema\n",
+			        CLI_PROG, CMD_HASH, c->n_unknown_keys);
+	}
+
+	for (unsigned i = 0; i < 3; i++) {
+		r = cvm_app_compose_mrconfigid(c, i + 1, h.app_id, instance_hex != NULL ? instance_id : NULL,
+		                               gpu, h.id[i], i == 2 ? &h.doc : NULL, err, sizeof(err));
+		if (r != CVM_OK) {
+			cli_err(CMD_HASH, "%s", err[0] ? err : cvm_strerror(r));
+			goto out;
+		}
+		h.b64[i] = cvm_base64_encode_new(h.id[i], CVM_APP_MRCONFIGID_LEN);
+		if (h.b64[i] == NULL) {
+			cli_err(CMD_HASH, "out of memory");
+			goto out;
+		}
+	}
+	cvm_app_mrconfig_v3_hash(h.doc, strlen(h.doc), h.host_data);
+	h.host_data_b64 = cvm_base64_encode_new(h.host_data, sizeof(h.host_data));
+	if (h.host_data_b64 == NULL) {
+		cli_err(CMD_HASH, "out of memory");
+		goto out;
+	}
+	h.qemu_layout = cvm_app_compose_tdx_layout(c);
+	if (cli_opts.json) {
+		rc = hash_json(&h);
+	} else {
+		hash_text(&h);
+		rc = CLI_EXIT_OK;
+	}
+out:
+	for (unsigned i = 0; i < 3; i++)
+		free(h.b64[i]);
+	free(h.host_data_b64);
+	free(h.doc);
+	cvm_app_compose_free(c);
+	free(buf);
+	return rc;
+}
+
 int cmd_app(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"encrypt-env", encrypt_env},
 	    {"decrypt-env", decrypt_env},
+	    {"hash", app_hash},
 	};
 
 	return cli_dispatch("app", subs, sizeof(subs) / sizeof(subs[0]), app_usage, argc, argv);

@@ -42,7 +42,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"verify", cmd_verify, "Verify a running VM over RA-TLS against a snapshot (fresh nonce, TEE, TPM, IMA)"},
     {"kms", cmd_kms, "The KMS: derive keys offline, ask a cvm-kmsd (meta, app-key)"},
     {"app", cmd_app,
-     "An app's encrypted environment: encrypt to its KMS-signed env key; decrypt as the guest"},
+     "An app: check its app-compose (hash, MRCONFIGID); encrypt its env to the KMS-signed key; decrypt"},
     {"help", cmd_help, "Show help for a command"},
 };
 

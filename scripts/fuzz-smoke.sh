@@ -36,6 +36,7 @@ max_len_for() {
 	*collateral_item*) echo 65536 ;;    # a TCB info record; PCK CRLs are larger, their parse is the same
 	*collateral_bundle*) echo 262144 ;; # a few items
 	*osimage*) echo 16384 ;; # CVM_OSIMAGE_TDX_MAX, the cap on measurement.tdx.cbor
+	*app_compose*) echo 16384 ;; # real files are 0.5-2 KB; the 256 KiB cap is checked before any parse
 	*) echo 65536 ;;
 	esac
 }

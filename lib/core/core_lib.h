@@ -18,4 +18,11 @@ CVM_MUST_CHECK int cvm_file_read_err(const char *path, size_t max, uint8_t **out
  * to `err_len`) and returns `r`. */
 __attribute__((format(printf, 4, 5))) int cvm_err_set(char *err, size_t err_len, int r, const char *fmt, ...);
 
+/* cvm_jcs_string appends the `len` bytes at `s` (UTF-8, checked by the
+ * caller) as an RFC 8785 (JCS) string: quotes, the escapes ECMAScript's
+ * JSON.stringify uses (\" \\ \b \f \n \r \t, \u00xx for the other
+ * control characters, lowercase hex) and every other byte as it is. */
+struct cvm_wr;
+void cvm_jcs_string(struct cvm_wr *w, const char *s, size_t len);
+
 #endif

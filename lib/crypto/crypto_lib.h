@@ -30,6 +30,10 @@
 #include <cvmkit/crypto.h>
 #include <cvmkit/err.h>
 
+/* cvm_sha256_two writes SHA-256(a || b) without copying the two parts
+ * together (a domain tag and a document, for example). */
+void cvm_sha256_two(const void *a, size_t a_len, const void *b, size_t b_len, uint8_t out[32]);
+
 /* ---- private keys (lib/crypto/privkey.c) --------------------------------- */
 
 /* The kinds of private key the vendors' PKIs use. */

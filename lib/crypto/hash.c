@@ -18,6 +18,17 @@ void cvm_sha256(const void *p, size_t n, uint8_t out[32])
 	OPENSSL_cleanse(&c, sizeof(c));
 }
 
+void cvm_sha256_two(const void *a, size_t a_len, const void *b, size_t b_len, uint8_t out[32])
+{
+	SHA256_CTX c;
+
+	(void)SHA256_Init(&c);
+	(void)SHA256_Update(&c, a, a_len);
+	(void)SHA256_Update(&c, b, b_len);
+	(void)SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
+}
+
 void cvm_sha384(const void *p, size_t n, uint8_t out[48])
 {
 	SHA512_CTX c;

@@ -9,52 +9,8 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/encoding.h>
 
+#include "core/core_lib.h"
 #include "eventlog_int.h"
-
-/* jcs_string appends `s` as an RFC 8785 string: the escapes ECMAScript's
- * JSON.stringify uses, every other byte as it is. */
-static void jcs_string(struct cvm_wr *w, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	cvm_wr_u8(w, '"');
-	for (size_t i = 0; s[i] != '\0'; i++) {
-		uint8_t c = (uint8_t)s[i];
-
-		switch (c) {
-		case '"':
-			cvm_wr_str(w, "\\\"");
-			break;
-		case '\\':
-			cvm_wr_str(w, "\\\\");
-			break;
-		case '\b':
-			cvm_wr_str(w, "\\b");
-			break;
-		case '\f':
-			cvm_wr_str(w, "\\f");
-			break;
-		case '\n':
-			cvm_wr_str(w, "\\n");
-			break;
-		case '\r':
-			cvm_wr_str(w, "\\r");
-			break;
-		case '\t':
-			cvm_wr_str(w, "\\t");
-			break;
-		default:
-			if (c < 0x20) {
-				cvm_wr_str(w, "\\u00");
-				cvm_wr_u8(w, (uint8_t)hex[c >> 4]);
-				cvm_wr_u8(w, (uint8_t)hex[c & 15]);
-			} else {
-				cvm_wr_u8(w, c);
-			}
-		}
-	}
-	cvm_wr_u8(w, '"');
-}
 
 int cvm_evl_dstack_digest(const char *name, const uint8_t *payload, size_t payload_len, unsigned version,
                           uint8_t out[48])
@@ -96,7 +52,7 @@ int cvm_evl_dstack_digest(const char *name, const uint8_t *payload, size_t paylo
 	/* Keys sorted as JCS sorts them: name, payload, type. */
 	cvm_wr_init(&w, 64 + 6 * name_len + 2 * payload_len);
 	cvm_wr_str(&w, "{\"name\":");
-	jcs_string(&w, name);
+	cvm_jcs_string(&w, name, name_len);
 	cvm_wr_str(&w, ",\"payload\":\"");
 	for (size_t i = 0; i < payload_len; i++) {
 		cvm_wr_u8(&w, (uint8_t)hex[payload[i] >> 4]);

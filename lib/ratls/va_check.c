@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cvmkit/app.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/err.h>
 #include <cvmkit/eventlog.h>
@@ -56,23 +57,6 @@ static int runtime_digest(const char *name, const uint8_t *payload, size_t paylo
 	if (r == CVM_OK && logged_len != 0)
 		*logged_ok = logged_len == 48 && memcmp(logged, out, 48) == 0;
 	return r;
-}
-
-/* mr_config_v3_hash is SHA-256("dstack-mr-config-v3:" || 0x00 || document),
- * what MRCONFIGID layout 3 and an SEV-SNP guest's HOST_DATA hold (spec
- * dstack.md 5.7). */
-static void mr_config_v3_hash(const char *doc, size_t len, uint8_t out[32])
-{
-	static const char tag[] = "dstack-mr-config-v3:";
-	uint8_t *buf = malloc(sizeof(tag) + len);
-
-	memset(out, 0, 32);
-	if (buf == NULL)
-		return;
-	memcpy(buf, tag, sizeof(tag)); /* the tag and its NUL: the 0x00 separator */
-	memcpy(buf + sizeof(tag), doc, len);
-	cvm_sha256(buf, sizeof(tag) + len, out);
-	free(buf);
 }
 
 void cvm_va_check(const struct cvm_va *va, struct cvm_va_check *c)
@@ -175,7 +159,7 @@ void cvm_va_check(const struct cvm_va *va, struct cvm_va_check *c)
 	/* The MrConfigV3 document, when carried: MRCONFIGID layout 3 or HOST_DATA. */
 	if (va->mr_config != NULL && va->mr_config_len != 0 &&
 	    (c->snp_parsed || (c->quote_parsed && c->mr_config_layout == 3))) {
-		mr_config_v3_hash(va->mr_config, va->mr_config_len, c->mr_config_doc_hash);
+		cvm_app_mrconfig_v3_hash(va->mr_config, va->mr_config_len, c->mr_config_doc_hash);
 		c->has_mr_config_doc = true;
 		c->mr_config_doc_matches =
 		    c->snp_parsed ? memcmp(c->snp.host_data, c->mr_config_doc_hash, 32) == 0
