@@ -99,8 +99,9 @@ enum cvm_mrtd_order {
 	/* Every page of a section added, then its data extended (QEMU 8.x TDX
 	 * trees; dstack's "two_pass"). */
 	CVM_MRTD_TWO_PASS = 0,
-	/* Each page added then extended before the next (QEMU >= 9, upstream
-	 * QEMU's TDX support since 10.1; dstack's "single_pass"). */
+	/* Each page added then extended before the next (QEMU >= 9 and upstream
+	 * QEMU/KVM, whose KVM_TDX_INIT_MEM_REGION works page by page: modern
+	 * QEMU; dstack's "single_pass"). */
 	CVM_MRTD_SINGLE_PASS = 1,
 };
 
