@@ -382,6 +382,86 @@ static void lite_fixture_reproduces_the_quote(void **state)
 	free(j);
 }
 
+static void acpi_digests_come_from_a_ccel_too(void **state)
+{
+	size_t len = 0, jlen = 0, i, k = 0;
+	uint8_t *log = vector_read("eventlog/ccel-coco-CCEL_data_ovmf/eventlog.bin", &len);
+	uint8_t *j = vector_read("eventlog/ccel-coco-CCEL_data_ovmf/trustee_parsed_out.json", &jlen);
+	json_t *root = json_loadb((const char *)j, jlen, 0, NULL), *e;
+	struct cvm_measure_acpi acpi;
+	const uint8_t *got[3];
+
+	(void)state;
+	assert_non_null(root);
+	assert_int_equal(cvm_measure_acpi_from_eventlog(log, len, &acpi), CVM_OK);
+	got[0] = acpi.loader;
+	got[1] = acpi.rsdp;
+	got[2] = acpi.tables;
+	/* trustee's parse of the same log: the EV_PLATFORM_CONFIG_FLAGS of MR 1 */
+	json_array_foreach(json_object_get(root, "uefi_event_logs"), i, e)
+	{
+		uint8_t d[48];
+
+		if (strcmp(json_string_value(json_object_get(e, "type_name")), "EV_PLATFORM_CONFIG_FLAGS") !=
+		        0 ||
+		    json_integer_value(json_object_get(e, "index")) != 1 || k >= 3)
+			continue;
+		hex_to(json_string_value(
+		           json_object_get(json_array_get(json_object_get(e, "digests"), 0), "digest")),
+		       d, 48);
+		assert_memory_equal(got[k], d, 48);
+		k++;
+	}
+	assert_int_equal(k, 3);
+	/* a log without them */
+	assert_int_equal(cvm_measure_acpi_from_eventlog((const uint8_t *)"[]", 2, &acpi), CVM_E_NOT_FOUND);
+	json_decref(root);
+	free(j);
+	free(log);
+}
+
+static void vm_config_gives_memory_and_the_mrtd_order_as_dstack_reads_it(void **state)
+{
+	static const struct {
+		const char *json;
+		int rc;
+		enum cvm_mrtd_order order;
+	} cases[] = {
+	    {"{\"memory_size\":2147483648,\"cpu_count\":2,\"qemu_version\":\"8.2.2\"}", CVM_OK,
+	     CVM_MRTD_TWO_PASS},
+	    {"{\"memory_size\":2147483648,\"cpu_count\":2,\"qemu_version\":\"9.1.0\"}", CVM_OK,
+	     CVM_MRTD_SINGLE_PASS},
+	    {"{\"memory_size\":2147483648,\"cpu_count\":2}", CVM_OK, CVM_MRTD_SINGLE_PASS},
+	    /* dstack-mr passes this field as its two-pass switch */
+	    {"{\"memory_size\":1,\"cpu_count\":1,\"qemu_version\":\"9.1.0\",\"qemu_single_pass_add_pages\":"
+	     "true}",
+	     CVM_OK, CVM_MRTD_TWO_PASS},
+	    {"{\"memory_size\":1,\"cpu_count\":1,\"qemu_version\":\"7.2.0\"}", CVM_E_UNSUPPORTED, 0},
+	    {"{\"memory_size\":1,\"cpu_count\":1,\"qemu_version\":\"9.x\"}", CVM_E_FORMAT, 0},
+	    {"{\"cpu_count\":1}", CVM_E_FORMAT, 0},
+	    {"{\"memory_size\":1,\"cpu_count\":0}", CVM_E_FORMAT, 0},
+	    {"{\"memory_size\":1,\"cpu_count\":1,\"tdx_measurement\":{\"measurement\":\"!\"}}", CVM_E_FORMAT,
+	     0},
+	    {"[1]", CVM_E_FORMAT, 0},
+	    {"{\"memory_size\":1,", CVM_E_FORMAT, 0},
+	};
+	struct cvm_measure_vm vm;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r =
+		    cvm_measure_vm_config_parse(cases[i].json, strlen(cases[i].json), &vm, err, sizeof(err));
+
+		assert_int_equal(r, cases[i].rc);
+		if (r == CVM_OK)
+			assert_int_equal(vm.order, cases[i].order);
+		else
+			assert_true(err[0] != '\0');
+		cvm_measure_vm_cleanup(&vm);
+	}
+}
+
 /* ---- malformed firmware ------------------------------------------------ */
 
 static bool same_tdvf(const struct cvm_tdvf *a, const struct cvm_tdvf *b)
@@ -540,6 +620,8 @@ int main(void)
 	    cmocka_unit_test(debian_ovmf_has_the_same_td_hob_witness),
 	    cmocka_unit_test(td_hob_digest_refuses_bad_witnesses),
 	    cmocka_unit_test(lite_fixture_reproduces_the_quote),
+	    cmocka_unit_test(acpi_digests_come_from_a_ccel_too),
+	    cmocka_unit_test(vm_config_gives_memory_and_the_mrtd_order_as_dstack_reads_it),
 	    cmocka_unit_test(tdvf_refuses_truncations_extensions_and_bit_flips),
 	    cmocka_unit_test(cmdline_digest_is_utf16le_with_a_nul),
 	    cmocka_unit_test(efi_variable_digest_matches_the_event_log),
