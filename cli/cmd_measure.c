@@ -680,7 +680,7 @@ static int cmd_lite(int argc, char **argv)
 	size_t doc_len = 0, qbin_len = 0;
 	json_t *root = NULL, *inputs = NULL;
 	char err[320];
-	bool done, vm_ok = false;
+	bool done, vm_ok = false, hash_ok = false, listed_ok = false;
 	int rc, r;
 
 	rc = parse_args("measure lite", argc, argv, &a, &done);
@@ -767,20 +767,31 @@ static int cmd_lite(int argc, char **argv)
 		(void)out_jset_str(inputs, "mrtd_order_source",
 		                   a.order != -1 ? "command line" : vm.order_source);
 		(void)out_jset_str(inputs, "acpi_source", acpi.source);
-		/* the document's binding to the image hash, as dstack checks it */
-		if (vm.checksum_file != NULL && vm.has_os_image_hash) {
-			cvm_sha256(vm.checksum_file, vm.checksum_file_len, sum);
-			(void)out_jset(inputs, "checksum_file_is_os_image_hash",
-			               json_boolean(memcmp(sum, vm.os_image_hash, 32) == 0));
-			cvm_sha256(vm.measurement, vm.measurement_len, sum);
-			r = cvm_osimage_checksum_find(vm.checksum_file, vm.checksum_file_len,
-			                              "measurement.tdx.cbor", listed);
-			(void)out_jset(inputs, "measurement_listed_in_checksum_file",
-			               json_boolean(r == CVM_OK && memcmp(sum, listed, 32) == 0));
-		}
+	}
+	/* the document's binding to the image hash, as dstack checks it */
+	if (vm.checksum_file != NULL && vm.has_os_image_hash) {
+		cvm_sha256(vm.checksum_file, vm.checksum_file_len, sum);
+		hash_ok = memcmp(sum, vm.os_image_hash, 32) == 0;
+		cvm_sha256(vm.measurement, vm.measurement_len, sum);
+		r = cvm_osimage_checksum_find(vm.checksum_file, vm.checksum_file_len, "measurement.tdx.cbor",
+		                              listed);
+		listed_ok = r == CVM_OK && memcmp(sum, listed, 32) == 0;
+		(void)out_jset(inputs, "checksum_file_is_os_image_hash", json_boolean(hash_ok));
+		(void)out_jset(inputs, "measurement_listed_in_checksum_file", json_boolean(listed_ok));
 	}
 	rc = finish(m, inputs, &a, qbin, qbin_len);
 	inputs = NULL;
+	if (!cli_opts.json && vm.checksum_file != NULL && vm.has_os_image_hash)
+		printf("image: SHA-256 of the checksum file %s os_image_hash; it %s measurement.tdx.cbor\n",
+		       hash_ok ? "is" : "is NOT", listed_ok ? "lists" : "does NOT list");
+	else if (!cli_opts.json)
+		printf(
+		    "image: the vm_config has no checksum_file or os_image_hash: the document is bound to no "
+		    "image hash\n");
+	/* registers that match prove nothing about an image the document is
+	 * not bound to */
+	if (rc == CLI_EXIT_OK && (qbin != NULL || a.quote != NULL) && !(hash_ok && listed_ok))
+		rc = CLI_EXIT_REJECTED;
 out:
 	json_decref(inputs);
 	json_decref(root);

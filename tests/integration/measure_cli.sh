@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cvm measure, end to end:
 #  - lite on the tdx-lite GetQuote fixture reproduces its quote's MRTD and
-#    RTMR0..2 (exit 0, four "matches"); the same vm_config with 4 GiB of
+#    RTMR0..2 (exit 0, four "matches") and binds the document to
+#    os_image_hash (another os_image_hash: exit 3); the same vm_config with 4 GiB of
 #    memory gives another RTMR0 and exit 3; --single-pass another MRTD;
 #    --vm-config + --event-log + --quote (hex) is the same computation;
 #  - the full form on Debian's OVMF.fd and guest kernel: deterministic JSON,
@@ -54,6 +55,8 @@ expect_rc() {
 # ---- lite --------------------------------------------------------------
 expect_rc 0 "$CVM" measure lite "$FIX"
 [ "$(grep -c 'matches' "$work/out")" -eq 4 ] || fail "lite: not all four registers match the quote"
+grep -q 'checksum file is os_image_hash; it lists measurement.tdx.cbor' "$work/out" ||
+	fail "lite: the document's binding to os_image_hash is not reported"
 echo "ok: lite reproduces the fixture's quote"
 
 python3 - "$FIX" "$work" <<'PY'
@@ -66,11 +69,18 @@ open(sys.argv[2] + "/quote.hex", "w").write(d["quote"] + "\n")
 vm["memory_size"] = 4 << 30
 d["vm_config"] = json.dumps(vm)
 json.dump(d, open(sys.argv[2] + "/fix4g.json", "w"))
+vm["memory_size"] = 2 << 30
+vm["os_image_hash"] = "00" * 32
+d["vm_config"] = json.dumps(vm)
+json.dump(d, open(sys.argv[2] + "/fixhash.json", "w"))
 PY
 expect_rc 3 "$CVM" measure lite "$work/fix4g.json"
 grep -q 'RTMR0 DIFFERS' "$work/out" || fail "lite at 4 GiB: RTMR0 should differ"
 grep -q 'RTMR1 matches' "$work/out" || fail "lite at 4 GiB: RTMR1 should still match"
 echo "ok: lite at 4 GiB: RTMR0 differs, exit 3"
+expect_rc 3 "$CVM" measure lite "$work/fixhash.json"
+grep -q 'checksum file is NOT os_image_hash' "$work/out" || fail "lite: another os_image_hash not caught"
+echo "ok: lite with another os_image_hash: the registers match but the image is not bound, exit 3"
 expect_rc 3 "$CVM" measure lite "$FIX" --single-pass
 grep -q 'MRTD DIFFERS' "$work/out" || fail "lite --single-pass: MRTD should differ"
 expect_rc 0 "$CVM" measure lite --vm-config "$work/vm.json" --event-log "$work/log.json" \
