@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 	} else {
 		bool complete = true;
+		uint64_t mem = 0;
 
 		if (t.section_count == 0 || t.section_count > CVM_TDVF_SECTIONS_MAX || t.image_len != size ||
 		    t.metadata_offset + 16 + 32 * t.section_count > size)
@@ -45,10 +46,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			if ((s->attributes & CVM_TDVF_ATTR_MR_EXTEND) != 0 && !s->data_in_image)
 				complete = false;
+			mem += s->memory_data_size;
 		}
-		r = cvm_tdvf_mrtd(&t, data, size, CVM_MRTD_SINGLE_PASS, d);
-		if ((r == CVM_OK) != complete && r != CVM_E_NOMEM)
-			__builtin_trap();
+		/* MRTD hashes 128 bytes per page of the sections' memory (up to
+		 * 4 GiB of it): only small layouts, to keep runs fast */
+		if (mem <= (UINT64_C(16) << 20)) {
+			r = cvm_tdvf_mrtd(&t, data, size, CVM_MRTD_SINGLE_PASS, d);
+			if ((r == CVM_OK) != complete && r != CVM_E_NOMEM)
+				__builtin_trap();
+		}
 		r = cvm_tdvf_cfv_digest(&t, data, size, d);
 		if (r != CVM_OK && r != CVM_E_NOT_FOUND && r != CVM_E_FORMAT)
 			__builtin_trap();

@@ -36,6 +36,7 @@ max_len_for() {
 	*collateral_item*) echo 65536 ;;    # a TCB info record; PCK CRLs are larger, their parse is the same
 	*collateral_bundle*) echo 262144 ;; # a few items
 	*osimage*) echo 16384 ;; # CVM_OSIMAGE_TDX_MAX, the cap on measurement.tdx.cbor
+	*tdvf*) echo 16384 ;;    # a small whole TDVF image; the metadata sits in an image's last bytes
 	*) echo 65536 ;;
 	esac
 }

@@ -6,7 +6,8 @@
  *    with OpenSSL over the raw metadata offsets, is deterministic, and the
  *    single-pass and two-pass orders differ;
  *  - the TD HOB witness encodes the dstack vector (inline-vectors.json
- *    td-hob-witness-v1) and Debian's OVMF gives the same bytes;
+ *    td-hob-witness-v1) and Debian's OVMF gives the same bytes, whose TD HOB
+ *    at 2 GiB is the digest in the fixture's event log;
  *  - the tdx-lite fixture (measurement CBOR + the ACPI digests of its event
  *    log) reproduces the quote's MRTD and RTMR0..2, every RTMR0..2 event
  *    equal to the log's;
@@ -274,6 +275,25 @@ static void debian_ovmf_has_the_same_td_hob_witness(void **state)
 	assert_int_equal(cvm_tdvf_td_hob_witness(&t, w, sizeof(w), &wlen), CVM_OK);
 	assert_int_equal(wlen, sizeof(want));
 	assert_memory_equal(w, want, sizeof(want));
+	free(fw);
+}
+
+/* Debian's OVMF accepts the same ranges as dstack's: the TD HOB computed from
+ * its metadata for 2 GiB is the one the tdx-lite fixture's OVMF measured. */
+static void debian_ovmf_td_hob_at_2g_is_the_fixture_logs(void **state)
+{
+	struct cvm_tdvf t;
+	size_t len = 0, wlen = 0;
+	uint8_t *fw = read_ovmf(OVMF_CODE, &len), w[CVM_TD_HOB_WITNESS_MAX], d[48], want[48];
+
+	(void)state;
+	hex_to("0b8772e5b0b41b83e6044a68397e02f49fb47066b4fbe4917ea2c45c64f323fdacbb37948f821ebaf8bc9c938ba8a"
+	       "749",
+	       want, 48);
+	assert_int_equal(cvm_tdvf_parse(fw, len, &t, NULL, 0), CVM_OK);
+	assert_int_equal(cvm_tdvf_td_hob_witness(&t, w, sizeof(w), &wlen), CVM_OK);
+	assert_int_equal(cvm_td_hob_digest(w, wlen, 2147483648ull, d), CVM_OK);
+	assert_memory_equal(d, want, 48);
 	free(fw);
 }
 
@@ -618,6 +638,7 @@ int main(void)
 	    cmocka_unit_test(cfv_digest_is_the_sha384_of_the_vars_part),
 	    cmocka_unit_test(td_hob_witness_encodes_the_dstack_vector),
 	    cmocka_unit_test(debian_ovmf_has_the_same_td_hob_witness),
+	    cmocka_unit_test(debian_ovmf_td_hob_at_2g_is_the_fixture_logs),
 	    cmocka_unit_test(td_hob_digest_refuses_bad_witnesses),
 	    cmocka_unit_test(lite_fixture_reproduces_the_quote),
 	    cmocka_unit_test(acpi_digests_come_from_a_ccel_too),
