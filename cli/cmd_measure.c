@@ -49,6 +49,7 @@ enum {
 	OPT_IMAGE,
 	OPT_VM_CONFIG,
 	OPT_EVENT_LOG,
+	OPT_ACPI_FILES,
 };
 
 static void usage(FILE *f)
@@ -84,7 +85,7 @@ static void usage(FILE *f)
 
 struct args {
 	const char *firmware, *kernel, *initrd, *cmdline, *cmdline_file;
-	const char *acpi_digests, *acpi_log, *quote, *image, *vm_config, *event_log;
+	const char *acpi_digests, *acpi_log, *acpi_files, *quote, *image, *vm_config, *event_log;
 	uint64_t memory;
 	uint32_t cpus;
 	int order; /* -1: not given */
@@ -131,6 +132,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct args *a, bo
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"acpi-digests", required_argument, NULL, OPT_ACPI_DIGESTS},
 	    {"acpi-from-log", required_argument, NULL, OPT_ACPI_LOG},
+	    {"acpi-files", required_argument, NULL, OPT_ACPI_FILES},
 	    {"two-pass", no_argument, NULL, OPT_TWO_PASS},
 	    {"single-pass", no_argument, NULL, OPT_SINGLE_PASS},
 	    {"quote", required_argument, NULL, OPT_QUOTE},
@@ -194,6 +196,9 @@ static int parse_args(const char *cmd, int argc, char **argv, struct args *a, bo
 		case OPT_ACPI_LOG:
 			a->acpi_log = optarg;
 			break;
+		case OPT_ACPI_FILES:
+			a->acpi_files = optarg;
+			break;
 		case OPT_TWO_PASS:
 		case OPT_SINGLE_PASS:
 			if (a->order != -1) {
@@ -223,8 +228,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct args *a, bo
 		}
 	}
 	cli_apply_verbosity();
-	if (a->acpi_digests != NULL && a->acpi_log != NULL) {
-		cli_err(cmd, "give --acpi-digests or --acpi-from-log, not both");
+	if ((a->acpi_digests != NULL) + (a->acpi_log != NULL) + (a->acpi_files != NULL) > 1) {
+		cli_err(cmd, "give one of --acpi-digests, --acpi-files and --acpi-from-log");
 		return CLI_EXIT_USAGE;
 	}
 	if (a->cmdline != NULL && a->cmdline_file != NULL) {
@@ -261,6 +266,42 @@ static int load_acpi(const char *cmd, const struct args *a, struct cvm_measure_a
 			s = e != NULL ? e + 1 : s + n;
 		}
 		(void)snprintf(acpi->source, sizeof(acpi->source), "--acpi-digests");
+		*has = true;
+		return CLI_EXIT_OK;
+	}
+	if (a->acpi_files != NULL) {
+		char *list = strdup(a->acpi_files), *tok, *comma;
+		uint8_t *dst[3] = {acpi->loader, acpi->rsdp, acpi->tables};
+		int i = 0;
+
+		if (list == NULL)
+			return CLI_EXIT_ERROR;
+		rc = CLI_EXIT_OK;
+		for (tok = list; tok != NULL && rc == CLI_EXIT_OK; tok = comma) {
+			comma = strchr(tok, ',');
+			if (comma != NULL)
+				*comma++ = '\0';
+			if (i == 3 || tok[0] == '\0') {
+				rc = CLI_EXIT_USAGE;
+				break;
+			}
+			rc = cli_read_file(cmd, "ACPI blob", tok, JSON_MAX, &buf, &len);
+			if (rc == CLI_EXIT_OK)
+				cvm_sha384(buf, len, dst[i++]);
+			free(buf);
+			buf = NULL;
+		}
+		free(list);
+		if (rc == CLI_EXIT_OK && i != 3)
+			rc = CLI_EXIT_USAGE;
+		if (rc == CLI_EXIT_USAGE)
+			cli_err(cmd,
+			        "--acpi-files takes three files, comma-separated: QEMU's etc/table-loader, "
+			        "etc/acpi/rsdp and etc/acpi/tables");
+		if (rc != CLI_EXIT_OK)
+			return rc;
+		(void)snprintf(acpi->source, sizeof(acpi->source),
+		               "computed: SHA-384 of the --acpi-files blobs");
 		*has = true;
 		return CLI_EXIT_OK;
 	}
@@ -338,9 +379,9 @@ static void print_text(const struct cvm_measure *m, bool explain)
 
 		(void)snprintf(name, sizeof(name), "RTMR%d", r);
 		if (m->rtmr[r].count == 0) {
-			printf(
-			    "%-6s (not computed: give the ACPI digests, --acpi-digests or --acpi-from-log)\n",
-			    name);
+			printf("%-6s (not computed: give the ACPI digests: --acpi-digests, --acpi-files or "
+			       "--acpi-from-log)\n",
+			       name);
 			continue;
 		}
 		print_hex_line(name, m->rtmr[r].value);

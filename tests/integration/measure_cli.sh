@@ -6,7 +6,8 @@
 #    memory gives another RTMR0 and exit 3; --single-pass another MRTD;
 #    --vm-config + --event-log + --quote (hex) is the same computation;
 #  - the full form on Debian's OVMF.fd and guest kernel: deterministic JSON,
-#    --acpi-from-log takes the fixture's three ACPI digests, the default
+#    --acpi-from-log takes the fixture's three ACPI digests, --acpi-files
+#    hashes three blobs, the default
 #    order is single pass (QEMU >= 9) and --two-pass changes only MRTD;
 #  - --image DIR --vm-config FILE equals the full form with the image's
 #    command line + " initrd=initrd" and the vm_config's memory and order;
@@ -107,6 +108,15 @@ full --two-pass >"$work/t.json"
 [ "$(jq_py "$work/a.json" 'd["mrtd"]')" != "$(jq_py "$work/t.json" 'd["mrtd"]')" ] || fail "two pass: same MRTD"
 [ "$(jq_py "$work/a.json" 'd["rtmr1"]')" = "$(jq_py "$work/t.json" 'd["rtmr1"]')" ] || fail "two pass changed RTMR1"
 echo "ok: full form, deterministic, orders differ"
+printf 'loader' >"$work/l"
+printf 'rsdp' >"$work/r"
+printf 'tables' >"$work/t"
+"$CVM" measure --firmware "$OVMF" --kernel "$KERNEL" --memory 2G --acpi-files "$work/l,$work/r,$work/t" \
+	--json >"$work/f.json"
+[ "$(jq_py "$work/f.json" '[e["digest"] for e in d["events"]["rtmr0"][8:11]]')" = \
+	"$(python3 -c 'import hashlib; print([hashlib.sha384(x).hexdigest() for x in (b"loader", b"rsdp", b"tables")])')" ] ||
+	fail "--acpi-files: the RTMR0 ACPI events are not the blobs' SHA-384"
+echo "ok: --acpi-files hashes the three blobs"
 
 # ---- --image ------------------------------------------------------------
 mkdir "$work/img"
@@ -139,5 +149,6 @@ expect_rc 2 "$CVM" measure --kernel "$KERNEL"
 expect_rc 2 "$CVM" measure --firmware "$OVMF" --kernel "$KERNEL" --memory 2X
 expect_rc 2 "$CVM" measure diff "$work/a.json"
 expect_rc 2 "$CVM" measure --acpi-digests 00,11 --firmware "$OVMF" --kernel "$KERNEL" --memory 2G
+expect_rc 2 "$CVM" measure --acpi-files "$work/l,$work/r" --firmware "$OVMF" --kernel "$KERNEL" --memory 2G
 echo "ok: errors"
 echo "PASS"
