@@ -70,20 +70,20 @@ int cvm_pe_authenticode_sha384(const uint8_t *pe, size_t len, uint8_t out[48])
 		return CVM_E_FORMAT;
 	checksum = opt + 64;
 	if (rva_count > DIR_SECURITY) {
-		cert_dir = dirs + 8u * DIR_SECURITY;
+		cert_dir = dirs + (uint64_t)8 * DIR_SECURITY;
 		if (cert_dir + 8 > opt + opt_size || !rd_u32_at(pe, len, cert_dir, &cert_addr) ||
 		    !rd_u32_at(pe, len, cert_dir + 4, &cert_size))
 			return CVM_E_FORMAT;
 	}
 	table = opt + opt_size;
 	if (nsec > PE_SECTIONS_MAX || headers > len ||
-	    headers < (cert_dir != 0 ? cert_dir + 8 : checksum + 4) || table + 40u * nsec > len)
+	    headers < (cert_dir != 0 ? cert_dir + 8 : checksum + 4) || table + (uint64_t)40 * nsec > len)
 		return CVM_E_FORMAT;
 	for (uint16_t i = 0; i < nsec; i++) {
 		uint32_t size, ptr;
 
-		if (!rd_u32_at(pe, len, table + 40u * i + 16, &size) ||
-		    !rd_u32_at(pe, len, table + 40u * i + 20, &ptr))
+		if (!rd_u32_at(pe, len, table + (uint64_t)40 * i + 16, &size) ||
+		    !rd_u32_at(pe, len, table + (uint64_t)40 * i + 20, &ptr))
 			return CVM_E_FORMAT;
 		if (size == 0)
 			continue;

@@ -256,9 +256,10 @@ static int check_image(const struct cvm_tdvf *t, size_t len)
 /* page_add hashes TDH.MEM.PAGE.ADD's 128-byte block for the page at `gpa`. */
 static int page_add(struct cvm_digest_ctx *h, uint64_t gpa)
 {
+	static const uint8_t tag[12] = {'M', 'E', 'M', '.', 'P', 'A', 'G', 'E', '.', 'A', 'D', 'D'};
 	uint8_t b[128] = {0};
 
-	memcpy(b, "MEM.PAGE.ADD", 12);
+	memcpy(b, tag, sizeof(tag));
 	measure_put_u64le(b + 16, gpa);
 	return cvm_digest_update(h, b, sizeof(b));
 }
@@ -267,13 +268,14 @@ static int page_add(struct cvm_digest_ctx *h, uint64_t gpa)
  * 256-byte chunk, the 128-byte header then the chunk. */
 static int mr_extend(struct cvm_digest_ctx *h, uint64_t gpa, struct cvm_rd *data)
 {
+	static const uint8_t tag[9] = {'M', 'R', '.', 'E', 'X', 'T', 'E', 'N', 'D'};
 	uint8_t b[128];
 	const uint8_t *chunk;
 	int r;
 
 	for (unsigned i = 0; i < PAGE / CHUNK; i++) {
 		memset(b, 0, sizeof(b));
-		memcpy(b, "MR.EXTEND", 9);
+		memcpy(b, tag, sizeof(tag));
 		measure_put_u64le(b + 16, gpa + (uint64_t)i * CHUNK);
 		if (!cvm_rd_bytes(data, &chunk, CHUNK))
 			return CVM_E_INTERNAL;
