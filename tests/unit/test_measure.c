@@ -14,7 +14,10 @@
  *  - truncated, extended and bit-flipped firmware metadata is refused
  *    cleanly or parses to different sections;
  *  - command line and EFI variable digests against OpenSSL; QEMU's initrd
- *    placement at 2 GiB equals the high-memory one.
+ *    placement at 2 GiB equals the high-memory one; the Authenticode digest
+ *    of a small PE built here equals edk2's rule computed with OpenSSL (the
+ *    real kernel is checked against osslsigncode in
+ *    integration.measure_authenticode).
  * A test that needs Debian's OVMF and lacks it FAILS, naming the package. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -614,6 +617,82 @@ static void qemu_places_the_initrd_alike_at_2g_and_high_memory(void **state)
 	assert_int_equal(cvm_measure_qemu_patch_kernel(k[0], 0xfff, 1, 0x80000000ull, 0x28000), CVM_E_FORMAT);
 }
 
+/* make_pe builds a small PE32+ image: two sections listed out of file
+ * order, 0x80 bytes after them, then a 0x100-byte certificate table. */
+#define PE_OPT 0x58u
+#define PE_CERTDIR (PE_OPT + 112u + 4u * 8u)
+#define PE_LEN 0x780u
+static void make_pe(uint8_t *pe)
+{
+	memset(pe, 0, PE_LEN);
+	for (size_t i = 0x200; i < PE_LEN; i++)
+		pe[i] = (uint8_t)(i * 7 + 3);
+	pe[0] = 'M';
+	pe[1] = 'Z';
+	pe[0x3c] = 0x40;
+	memcpy(pe + 0x40, "PE\0\0", 4);
+	pe[0x44] = 0x64; /* machine x86-64 */
+	pe[0x45] = 0x86;
+	pe[0x46] = 2;      /* sections */
+	pe[0x54] = 240;    /* SizeOfOptionalHeader */
+	pe[PE_OPT] = 0x0b; /* PE32+ */
+	pe[PE_OPT + 1] = 0x02;
+	pe[PE_OPT + 60 + 1] = 0x02;                      /* SizeOfHeaders 0x200 */
+	memcpy(pe + PE_OPT + 64, "\xef\xbe\xad\xde", 4); /* CheckSum */
+	pe[PE_OPT + 108] = 16;                           /* NumberOfRvaAndSizes */
+	pe[PE_CERTDIR] = 0x80;                           /* certificate table at 0x680, 0x100 bytes */
+	pe[PE_CERTDIR + 1] = 0x06;
+	pe[PE_CERTDIR + 5] = 0x01;
+	/* section table at 0x148: A at 0x400, then B at 0x200 (0x200 bytes each) */
+	pe[0x148 + 16 + 1] = 0x02;
+	pe[0x148 + 20 + 1] = 0x04;
+	pe[0x148 + 40 + 16 + 1] = 0x02;
+	pe[0x148 + 40 + 20 + 1] = 0x02;
+}
+
+static void authenticode_follows_edk2_on_a_small_pe(void **state)
+{
+	uint8_t pe[PE_LEN], d[48], d2[48], ref[48];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned n = 0;
+
+	(void)state;
+	make_pe(pe);
+	assert_int_equal(cvm_pe_authenticode_sha384(pe, sizeof(pe), d), CVM_OK);
+	/* headers without CheckSum and the certificate entry, B, A, the 0x80
+	 * bytes after them; not the certificate table */
+	assert_non_null(c);
+	assert_int_equal(EVP_DigestInit_ex(c, EVP_sha384(), NULL), 1);
+	EVP_DigestUpdate(c, pe, PE_OPT + 64);
+	EVP_DigestUpdate(c, pe + PE_OPT + 68, PE_CERTDIR - (PE_OPT + 68));
+	EVP_DigestUpdate(c, pe + PE_CERTDIR + 8, 0x200 - (PE_CERTDIR + 8));
+	EVP_DigestUpdate(c, pe + 0x200, 0x400);
+	EVP_DigestUpdate(c, pe + 0x600, 0x80);
+	assert_int_equal(EVP_DigestFinal_ex(c, ref, &n), 1);
+	EVP_MD_CTX_free(c);
+	assert_memory_equal(d, ref, 48);
+	/* CheckSum and the certificate table do not count; a section byte and
+	 * the trailing data do */
+	pe[PE_OPT + 64] ^= 0xff;
+	pe[0x700] ^= 0xff;
+	assert_int_equal(cvm_pe_authenticode_sha384(pe, sizeof(pe), d2), CVM_OK);
+	assert_memory_equal(d, d2, 48);
+	pe[0x300] ^= 1;
+	assert_int_equal(cvm_pe_authenticode_sha384(pe, sizeof(pe), d2), CVM_OK);
+	assert_memory_not_equal(d, d2, 48);
+	make_pe(pe);
+	pe[0x650] ^= 1;
+	assert_int_equal(cvm_pe_authenticode_sha384(pe, sizeof(pe), d2), CVM_OK);
+	assert_memory_not_equal(d, d2, 48);
+	/* every truncation fails (the certificate table would end past it) */
+	make_pe(pe);
+	for (size_t len = 0; len < sizeof(pe); len++)
+		assert_int_equal(cvm_pe_authenticode_sha384(pe, len, d2), CVM_E_FORMAT);
+	/* a section past the end of the file */
+	pe[0x148 + 20 + 1] = 0x07;
+	assert_int_equal(cvm_pe_authenticode_sha384(pe, sizeof(pe), d2), CVM_E_FORMAT);
+}
+
 static void authenticode_refuses_what_is_not_pe(void **state)
 {
 	uint8_t buf[0x400] = {0}, d[48];
@@ -647,6 +726,7 @@ int main(void)
 	    cmocka_unit_test(cmdline_digest_is_utf16le_with_a_nul),
 	    cmocka_unit_test(efi_variable_digest_matches_the_event_log),
 	    cmocka_unit_test(qemu_places_the_initrd_alike_at_2g_and_high_memory),
+	    cmocka_unit_test(authenticode_follows_edk2_on_a_small_pe),
 	    cmocka_unit_test(authenticode_refuses_what_is_not_pe),
 	};
 
