@@ -570,6 +570,18 @@ static int run_full(const struct args *a, struct files *f, const char *cmdline, 
 		cvm_sha384(f->kernel, f->kernel_len, d);
 		(void)out_jset_hex(inputs, "kernel_sha384", d, 48);
 		(void)out_jset_int(inputs, "initrd_len", (long long)f->initrd_len);
+		if (f->initrd != NULL) {
+			cvm_sha384(f->initrd, f->initrd_len, d);
+			(void)out_jset_hex(inputs, "initrd_sha384", d, 48);
+		}
+		{
+			/* the command line as text (sanitised), for diff */
+			char *cl = strndup(cmdline, cmdline_len);
+
+			if (cl != NULL)
+				(void)out_jset_str(inputs, "cmdline", cl);
+			free(cl);
+		}
 		(void)out_jset_str(inputs, "acpi_source", has_acpi ? acpi.source : NULL);
 	}
 	rc = finish(m, inputs, a, NULL, 0);
