@@ -524,7 +524,7 @@ static void files_free(struct files *f)
 }
 
 static int run_full(const struct args *a, struct files *f, const char *cmdline, size_t cmdline_len,
-                    uint64_t memory, uint32_t cpus, int order, const char *kind)
+                    uint64_t memory, uint32_t cpus, int order, const char *kind, json_t *doc_check)
 {
 	struct cvm_measure_input in;
 	struct cvm_measure_acpi acpi;
@@ -583,6 +583,8 @@ static int run_full(const struct args *a, struct files *f, const char *cmdline, 
 			free(cl);
 		}
 		(void)out_jset_str(inputs, "acpi_source", has_acpi ? acpi.source : NULL);
+		if (doc_check != NULL)
+			(void)out_jset(inputs, "image_document", json_incref(doc_check));
 	}
 	rc = finish(m, inputs, a, NULL, 0);
 	free(m);
@@ -619,7 +621,7 @@ static int cmd_full(const struct args *a)
 		size_t cl_len = a->cmdline_file != NULL ? f.cmdline_len : strlen(cl);
 
 		rc = run_full(a, &f, cl, cl_len, a->memory, a->cpus,
-		              a->order != -1 ? a->order : CVM_MRTD_SINGLE_PASS, "files");
+		              a->order != -1 ? a->order : CVM_MRTD_SINGLE_PASS, "files", NULL);
 	}
 	files_free(&f);
 	return rc;
@@ -659,6 +661,71 @@ static int image_path(const char *dir, json_t *meta, const char *key, char *out,
 	return CLI_EXIT_OK;
 }
 
+/* check_document compares the image's measurement.tdx.cbor, when it has
+ * one, with its files; prints a line per field (text) and sets `*out` to
+ * the JSON of the check. */
+static int check_document(const char *dir, const struct files *f, const char *cmdline, json_t **out, bool *ok)
+{
+	static const char *const names[] = {"mrtd.two_pass",  "mrtd.single_pass", "kernel_authenticode",
+	                                    "cmdline_sha384", "initrd_sha384",    "td_hob"};
+	struct cvm_measure_input in;
+	struct cvm_measure_doc_check c;
+	uint8_t *doc = NULL;
+	size_t doc_len = 0;
+	char path[4096], err[320];
+	bool vals[6], present[6];
+	FILE *probe;
+	int r;
+
+	*out = NULL;
+	*ok = true;
+	(void)snprintf(path, sizeof(path), "%s/measurement.tdx.cbor", dir);
+	probe = fopen(path, "rb");
+	if (probe == NULL)
+		return CLI_EXIT_OK; /* an image without the document */
+	(void)fclose(probe);
+	if (cli_read_file(CMD, "measurement document", path, CVM_OSIMAGE_TDX_MAX, &doc, &doc_len) !=
+	    CLI_EXIT_OK)
+		return CLI_EXIT_ERROR;
+	memset(&in, 0, sizeof(in));
+	in.firmware = f->fw;
+	in.firmware_len = f->fw_len;
+	in.kernel = f->kernel;
+	in.kernel_len = f->kernel_len;
+	in.initrd = f->initrd;
+	in.initrd_len = f->initrd_len;
+	in.cmdline = cmdline;
+	in.cmdline_len = strlen(cmdline);
+	r = cvm_measure_check_document(&in, doc, doc_len, &c, err, sizeof(err));
+	free(doc);
+	if (r != CVM_OK) {
+		cli_err(CMD, "%s: %s (%s)", path, err[0] != '\0' ? err : "cannot check it", cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	vals[0] = c.mrtd_two_pass;
+	vals[1] = c.mrtd_single_pass;
+	vals[2] = c.kernel_authenticode;
+	vals[3] = c.cmdline;
+	vals[4] = c.initrd;
+	vals[5] = c.td_hob;
+	present[0] = c.has_two_pass;
+	present[1] = c.has_single_pass;
+	present[2] = present[3] = present[4] = true;
+	present[5] = c.has_td_hob;
+	*out = json_object();
+	for (int i = 0; i < 6; i++) {
+		if (!present[i])
+			continue;
+		if (*out != NULL)
+			(void)out_jset(*out, names[i], json_boolean(vals[i]));
+		if (!cli_opts.json)
+			printf("image document: %s %s\n", names[i],
+			       vals[i] ? "matches the files" : "DIFFERS from the files");
+	}
+	*ok = c.all;
+	return CLI_EXIT_OK;
+}
+
 static int measure_image(const struct args *a)
 {
 	struct cvm_measure_vm vm;
@@ -666,8 +733,9 @@ static int measure_image(const struct args *a)
 	char path[4096], *cmdline = NULL;
 	uint8_t *meta_buf = NULL;
 	size_t meta_len = 0;
-	json_t *meta = NULL;
+	json_t *meta = NULL, *doc_check = NULL;
 	const char *base;
+	bool doc_ok = true;
 	int rc;
 
 	if (a->vm_config == NULL) {
@@ -709,10 +777,15 @@ static int measure_image(const struct args *a)
 			rc = CLI_EXIT_ERROR;
 		} else {
 			(void)snprintf(cmdline, n, "%s initrd=initrd", base);
-			rc = run_full(a, &f, cmdline, strlen(cmdline), vm.memory_size, vm.cpu_count,
-			              a->order != -1 ? a->order : (int)vm.order, "image");
+			rc = check_document(a->image, &f, cmdline, &doc_check, &doc_ok);
+			if (rc == CLI_EXIT_OK)
+				rc = run_full(a, &f, cmdline, strlen(cmdline), vm.memory_size, vm.cpu_count,
+				              a->order != -1 ? a->order : (int)vm.order, "image", doc_check);
+			if (rc == CLI_EXIT_OK && doc_check != NULL && !doc_ok)
+				rc = CLI_EXIT_REJECTED;
 		}
 	}
+	json_decref(doc_check);
 	free(cmdline);
 	json_decref(meta);
 	free(meta_buf);

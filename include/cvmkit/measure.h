@@ -293,6 +293,29 @@ CVM_API CVM_MUST_CHECK int cvm_measure_lite(const uint8_t *doc, size_t doc_len, 
                                             enum cvm_mrtd_order order, const struct cvm_measure_acpi *acpi,
                                             struct cvm_measure *out, char *err, size_t err_len);
 
+/* struct cvm_measure_doc_check says which fields of an image's
+ * measurement.tdx.cbor equal what the image's files give. */
+struct cvm_measure_doc_check {
+	bool has_two_pass, has_single_pass; /* the document has that MRTD */
+	bool has_td_hob;                    /* the document has a TD HOB witness */
+	bool mrtd_two_pass, mrtd_single_pass;
+	bool kernel_authenticode; /* the kernel patched for high memory (0xB0000000 bytes) */
+	bool cmdline, initrd, td_hob;
+	bool all; /* every field the document has matches */
+};
+
+/* cvm_measure_check_document recomputes an image's measurement.tdx.cbor
+ * (`doc`) from the image's files in `in` (firmware, kernel, initrd, the
+ * command line as measured; memory and ACPI are not used): both MRTDs, the
+ * kernel's Authenticode digest as QEMU patches it for high memory (as
+ * dstack builds the document), the command-line and initrd digests and the
+ * TD HOB witness, and says which fields match. It proves the document
+ * describes these files; nothing about a VM. Returns 0 (whatever matched),
+ * the document parser's errors, or cvm_measure_tdx's (`err` says which). */
+CVM_API CVM_MUST_CHECK int cvm_measure_check_document(const struct cvm_measure_input *in, const uint8_t *doc,
+                                                      size_t doc_len, struct cvm_measure_doc_check *out,
+                                                      char *err, size_t err_len);
+
 /* struct cvm_measure_vm is what dstack's vm_config says about the VM. */
 struct cvm_measure_vm {
 	uint64_t memory_size;

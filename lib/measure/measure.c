@@ -333,6 +333,59 @@ int cvm_measure_lite(const uint8_t *doc, size_t doc_len, uint64_t memory_size, e
 	return CVM_OK;
 }
 
+int cvm_measure_check_document(const struct cvm_measure_input *in, const uint8_t *doc, size_t doc_len,
+                               struct cvm_measure_doc_check *out, char *err, size_t err_len)
+{
+	struct cvm_measure_input hi = *in;
+	struct cvm_osimage_tdx d;
+	struct cvm_measure *m = NULL;
+	struct cvm_tdvf *t = NULL;
+	uint8_t single[48], w[CVM_TD_HOB_WITNESS_MAX];
+	size_t wlen = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = cvm_osimage_tdx_parse(doc, doc_len, &d, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	m = calloc(1, sizeof(*m));
+	t = calloc(1, sizeof(*t));
+	if (m == NULL || t == NULL) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	/* dstack computes the document's kernel digest for high memory */
+	hi.memory_size = MEM_HIGH;
+	hi.acpi = NULL;
+	hi.order = CVM_MRTD_TWO_PASS;
+	r = cvm_measure_tdx(&hi, m, err, err_len);
+	if (r != CVM_OK)
+		goto out;
+	r = cvm_tdvf_parse(in->firmware, in->firmware_len, t, err, err_len);
+	if (r == CVM_OK)
+		r = cvm_tdvf_mrtd(t, in->firmware, in->firmware_len, CVM_MRTD_SINGLE_PASS, single);
+	if (r == CVM_OK)
+		r = cvm_tdvf_td_hob_witness(t, w, sizeof(w), &wlen);
+	if (r != CVM_OK)
+		goto out;
+	out->has_two_pass = d.has_two_pass;
+	out->has_single_pass = d.has_single_pass;
+	out->has_td_hob = d.td_hob_len != 0;
+	out->mrtd_two_pass = d.has_two_pass && memcmp(d.mrtd_two_pass, m->mrtd, 48) == 0;
+	out->mrtd_single_pass = d.has_single_pass && memcmp(d.mrtd_single_pass, single, 48) == 0;
+	out->kernel_authenticode = memcmp(d.kernel_authenticode, m->rtmr[1].events[0].digest, 48) == 0;
+	out->cmdline = memcmp(d.cmdline_sha384, m->rtmr[2].events[0].digest, 48) == 0;
+	out->initrd = memcmp(d.initrd_sha384, m->rtmr[2].events[1].digest, 48) == 0;
+	out->td_hob = d.td_hob_len == wlen && memcmp(d.td_hob, w, wlen) == 0;
+	out->all = (!d.has_two_pass || out->mrtd_two_pass) && (!d.has_single_pass || out->mrtd_single_pass) &&
+	           out->kernel_authenticode && out->cmdline && out->initrd &&
+	           (d.td_hob_len == 0 || out->td_hob);
+out:
+	free(t);
+	free(m);
+	return r;
+}
+
 /* ---- vm_config ---------------------------------------------------------- */
 
 static int b64_field(const json_t *o, const char *key, size_t max, uint8_t **out, size_t *out_len, char *err,
