@@ -43,6 +43,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"kms", cmd_kms, "The KMS: derive keys offline, ask a cvm-kmsd (meta, app-key)"},
     {"app", cmd_app,
      "An app: check its app-compose (hash, MRCONFIGID); encrypt its env to the KMS-signed key; decrypt"},
+    {"measure", cmd_measure,
+     "Expected TDX MRTD and RTMR0-2 from firmware, kernel, initrd, cmdline (dstack-mr); lite; diff"},
     {"help", cmd_help, "Show help for a command"},
 };
 

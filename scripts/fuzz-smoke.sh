@@ -37,6 +37,7 @@ max_len_for() {
 	*collateral_bundle*) echo 262144 ;; # a few items
 	*osimage*) echo 16384 ;; # CVM_OSIMAGE_TDX_MAX, the cap on measurement.tdx.cbor
 	*app_compose*) echo 16384 ;; # real files are 0.5-2 KB; the 256 KiB cap is checked before any parse
+	*tdvf*) echo 16384 ;;    # a small whole TDVF image; the metadata sits in an image's last bytes
 	*) echo 65536 ;;
 	esac
 }

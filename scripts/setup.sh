@@ -27,6 +27,9 @@ CVM_DEB_PACKAGES=(
 	# the guest image (cvm image build) and its boot under QEMU (issue 12, docs/vm.md);
 	# kmod's depmod indexes the guest kernel's modules
 	qemu-system-x86 ovmf busybox-static cpio e2fsprogs kmod curl
+	# an independent Authenticode implementation: integration.measure_authenticode
+	# checks cvm measure's kernel digest against it (issue 14)
+	osslsigncode
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
