@@ -30,19 +30,9 @@ work="$(mktemp -d)"
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
-# ossl_digest FILE: the SHA-384 Authenticode digest osslsigncode computes.
-ossl_digest() {
-	osslsigncode extract-data -h sha384 -in "$1" -out "$work/data.der" >/dev/null
-	python3 - "$work/data.der" <<'PY'
-import sys
-der = open(sys.argv[1], 'rb').read()
-# the digest is the last OCTET STRING of 48 bytes (04 30 ...)
-i = der.rfind(b'\x04\x30')
-assert i >= 0 and i + 2 + 48 <= len(der), "no 48-byte digest in the data blob"
-print(der[i + 2:i + 50].hex())
-PY
-	rm -f "$work/data.der"
-}
+# shellcheck source=tests/common/authenticode.sh
+. "$(dirname "$0")/../common/authenticode.sh"
+ossl_init "$work"
 cvm_digest() { "$CVM" measure authenticode "$1" | cut -d' ' -f1; }
 
 a="$(ossl_digest "$KERNEL")"

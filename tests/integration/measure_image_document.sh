@@ -56,8 +56,11 @@ struct.pack_into('<I', k, 0x218, (imax - initrd) & ~4095)
 struct.pack_into('<I', k, 0x21c, initrd)
 open(sys.argv[2], 'wb').write(k)
 PY
-osslsigncode extract-data -h sha384 -in "$work/patched" -out "$work/data.der" >/dev/null
-KHASH="$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); i=d.rfind(b"\x04\x30"); print(d[i+2:i+50].hex())' "$work/data.der")"
+# shellcheck source=tests/common/authenticode.sh
+. "$(dirname "$0")/../common/authenticode.sh"
+ossl_init "$work"
+KHASH="$(ossl_digest "$work/patched")"
+[ ${#KHASH} -eq 96 ] || fail "osslsigncode gave no SHA-384 digest for the patched kernel"
 
 python3 - "$img" "$CMDLINE" "$KHASH" <<'PY'
 import hashlib, struct, sys
