@@ -1015,12 +1015,33 @@ out:
 	evhttp_clear_headers(&q);
 }
 
+/* strip_token removes the token=... pairs from a query string, in place. */
+static void strip_token(char *q)
+{
+	char *w = q, *r = q;
+
+	while (*r != '\0') {
+		size_t seg = strcspn(r, "&");
+
+		if (!(strncmp(r, "token=", 6) == 0 || (seg == 5 && strncmp(r, "token", 5) == 0))) {
+			if (w != q)
+				*w++ = '&';
+			memmove(w, r, seg);
+			w += seg;
+		}
+		r += seg;
+		if (*r == '&')
+			r++;
+	}
+	*w = '\0';
+}
+
 void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	struct vmm *v = ctx;
 	const struct cvm_rpc_api api = {"vmm", mounts, COUNT(mounts), v};
-	char path[CVM_RPC_METHOD_MAX + 16];
-	const char *p = req->path;
+	char path[CVM_RPC_METHOD_MAX + 16], *q = NULL;
+	const char *p = req->path, *query = req->query;
 
 	if (!vmm_auth_ok(v->conf, req)) {
 		cvm_http_resp_error(resp, 401,
@@ -1037,6 +1058,16 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 		logs(v, req, resp);
 		return;
 	}
+	/* ?token= authenticates a GET; it is no field of the method's message */
+	if (req->method == CVM_HTTP_GET && req->query != NULL) {
+		q = strdup(req->query);
+		if (q == NULL) {
+			cvm_http_resp_error(resp, 500, "out of memory");
+			return;
+		}
+		strip_token(q);
+		req->query = q;
+	}
 	/* upstream's clients send Vmm.<Method> as well as Teepod.<Method> */
 	if (strncmp(p, "/prpc/Vmm.", 10) == 0 && strlen(p) < sizeof(path) - 8) {
 		(void)snprintf(path, sizeof(path), "/prpc/%s", p + 10);
@@ -1044,4 +1075,6 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 	}
 	cvm_rpc_handle(&api, req, resp);
 	req->path = p;
+	req->query = query;
+	free(q);
 }
