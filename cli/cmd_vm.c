@@ -132,8 +132,8 @@ static long http(const char *path, const char *body, struct reply *rep)
 	}
 	if (cr != CURLE_OK) {
 		cli_err(CMD, "cannot reach cvm-vmmd at %s%s%s: %s (set --url or CVM_VMM_URL)",
-		        client.unix_path[0] != '\0' ? "unix:" : client.base, client.unix_path,
-		        "", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cr));
+		        client.unix_path[0] != '\0' ? "unix:" : client.base, client.unix_path, "",
+		        errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cr));
 		goto out;
 	}
 	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -269,16 +269,17 @@ static bool parse_uint(const char *s, json_int_t *out)
 static int vm_deploy(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},       {"image", required_argument, NULL, 'i'},
-	    {"compose", required_argument, NULL, 'c'},    {"vcpu", required_argument, NULL, 'V'},
-	    {"memory", required_argument, NULL, 'm'},     {"disk", required_argument, NULL, 'd'},
-	    {"port", required_argument, NULL, 'p'},       {"encrypted-env", required_argument, NULL, 'e'},
-	    {"env-file", required_argument, NULL, 'E'},   {"user-config", required_argument, NULL, 'u'},
-	    {"kms-url", required_argument, NULL, 'k'},    {"gateway-url", required_argument, NULL, 'g'},
-	    {"app-id", required_argument, NULL, 'a'},     {"stopped", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+	    {"name", required_argument, NULL, 'n'},     {"image", required_argument, NULL, 'i'},
+	    {"compose", required_argument, NULL, 'c'},  {"vcpu", required_argument, NULL, 'V'},
+	    {"memory", required_argument, NULL, 'm'},   {"disk", required_argument, NULL, 'd'},
+	    {"port", required_argument, NULL, 'p'},     {"encrypted-env", required_argument, NULL, 'e'},
+	    {"env-file", required_argument, NULL, 'E'}, {"user-config", required_argument, NULL, 'u'},
+	    {"kms-url", required_argument, NULL, 'k'},  {"gateway-url", required_argument, NULL, 'g'},
+	    {"app-id", required_argument, NULL, 'a'},   {"stopped", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
-	json_t *args = json_object(), *ports = json_array(), *kms = json_array(), *gw = json_array(), *rep = NULL;
+	json_t *args = json_object(), *ports = json_array(), *kms = json_array(), *gw = json_array(),
+	       *rep = NULL;
 	json_int_t vcpu = 1, mem = 1024, disk = 10;
 	const char *compose = NULL, *env = NULL, *ucfg = NULL;
 	int c, r = CLI_EXIT_USAGE;
@@ -326,7 +327,8 @@ static int vm_deploy(int argc, char **argv)
 		case 'p':
 			v = parse_port(optarg);
 			if (v == NULL) {
-				cli_err(CMD, "--port %s is not tcp:[ADDR:]HOST:VM or udp:[ADDR:]HOST:VM", optarg);
+				cli_err(CMD, "--port %s is not tcp:[ADDR:]HOST:VM or udp:[ADDR:]HOST:VM",
+				        optarg);
 				goto out;
 			}
 			(void)json_array_append_new(ports, v);
@@ -335,8 +337,9 @@ static int vm_deploy(int argc, char **argv)
 			env = optarg;
 			break;
 		case 'E':
-			cli_err(CMD, "--env-file (plain KEY=value) is not supported yet: encrypt it with `cvm app "
-			             "encrypt-env` and pass the result with --encrypted-env");
+			cli_err(CMD,
+			        "--env-file (plain KEY=value) is not supported yet: encrypt it with `cvm app "
+			        "encrypt-env` and pass the result with --encrypted-env");
 			goto out;
 		case 'u':
 			ucfg = optarg;
@@ -364,8 +367,8 @@ static int vm_deploy(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (optind != argc || json_object_get(args, "name") == NULL || json_object_get(args, "image") == NULL ||
-	    compose == NULL) {
+	if (optind != argc || json_object_get(args, "name") == NULL ||
+	    json_object_get(args, "image") == NULL || compose == NULL) {
 		cli_err(CMD, "deploy needs --name, --image and --compose (and nothing else)");
 		goto out;
 	}
@@ -461,10 +464,10 @@ static int vm_ls(int argc, char **argv)
 			             (long long)json_integer_value(json_object_get(cfg, "memory")),
 			             (long long)json_integer_value(json_object_get(cfg, "disk_size")),
 			             (long long)json_integer_value(json_object_get(vm, "cid")));
-			json_array_foreach(json_object_get(cfg, "ports"), k, p)
-			    (void)printf("    port %s %lld -> %lld\n", json_string_value(json_object_get(p, "protocol")),
-			                 (long long)json_integer_value(json_object_get(p, "host_port")),
-			                 (long long)json_integer_value(json_object_get(p, "vm_port")));
+			json_array_foreach(json_object_get(cfg, "ports"), k, p)(void) printf(
+			    "    port %s %lld -> %lld\n", json_string_value(json_object_get(p, "protocol")),
+			    (long long)json_integer_value(json_object_get(p, "host_port")),
+			    (long long)json_integer_value(json_object_get(p, "vm_port")));
 			printable(json_string_value(json_object_get(vm, "boot_error")), err, sizeof(err));
 			if (err[0] != '\0')
 				(void)printf("    error: %s\n", err);
@@ -586,7 +589,8 @@ static int vm_images(int argc, char **argv)
 
 		printable(json_string_value(json_object_get(img, "name")), name, sizeof(name));
 		printable(json_string_value(json_object_get(img, "version")), ver, sizeof(ver));
-		(void)printf("%-32s  %s%s\n", name, ver, json_is_true(json_object_get(img, "is_dev")) ? " (dev)" : "");
+		(void)printf("%-32s  %s%s\n", name, ver,
+		             json_is_true(json_object_get(img, "is_dev")) ? " (dev)" : "");
 	}
 	json_decref(rep);
 	return CLI_EXIT_OK;
@@ -628,7 +632,8 @@ static int vm_logs(int argc, char **argv)
 	if (id_enc == NULL)
 		return CLI_EXIT_ERROR;
 	for (;;) {
-		(void)snprintf(path, sizeof(path), "/logs?id=%s&lines=%llu", id_enc, follow && prev.buf ? 100000ull : lines);
+		(void)snprintf(path, sizeof(path), "/logs?id=%s&lines=%llu", id_enc,
+		               follow && prev.buf ? 100000ull : lines);
 		status = http(path, NULL, &rep);
 		if (status != 200) {
 			char msg[512];
@@ -655,7 +660,8 @@ static int vm_logs(int argc, char **argv)
 			}
 			if (at == NULL)
 				at = rep.buf != NULL ? rep.buf : "";
-			(void)fwrite(at, 1, rep.len - (size_t)(at - (rep.buf != NULL ? rep.buf : at)), stdout);
+			(void)fwrite(at, 1, rep.len - (size_t)(at - (rep.buf != NULL ? rep.buf : at)),
+			             stdout);
 		}
 		(void)fflush(stdout);
 		free(prev.buf);
@@ -674,8 +680,8 @@ static int vm_logs(int argc, char **argv)
 int cmd_vm(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
-	    {"deploy", vm_deploy}, {"ls", vm_ls},         {"logs", vm_logs},     {"start", vm_start},
-	    {"stop", vm_stop},     {"rm", vm_rm},         {"upgrade", vm_upgrade}, {"images", vm_images},
+	    {"deploy", vm_deploy}, {"ls", vm_ls}, {"logs", vm_logs},       {"start", vm_start},
+	    {"stop", vm_stop},     {"rm", vm_rm}, {"upgrade", vm_upgrade}, {"images", vm_images},
 	};
 	const char *url = getenv("CVM_VMM_URL"), *token = getenv("CVM_VMM_TOKEN");
 	int i = 1, r;

@@ -42,12 +42,14 @@ static void check_create(const uint8_t *data, size_t size)
 		return;
 	if (vmm_parse_create(&conf, j, &spec, &f, &env, err, sizeof(err)) == CVM_OK) {
 		if (spec.vcpu == 0 || spec.vcpu > conf.max_vcpu || spec.memory_mb == 0 ||
-		    spec.memory_mb > conf.max_memory_mb || spec.disk_gb == 0 || spec.disk_gb > conf.max_disk_gb ||
-		    spec.port_count > VMM_PORTS_MAX || !vmm_image_name_ok(spec.image))
+		    spec.memory_mb > conf.max_memory_mb || spec.disk_gb == 0 ||
+		    spec.disk_gb > conf.max_disk_gb || spec.port_count > VMM_PORTS_MAX ||
+		    !vmm_image_name_ok(spec.image))
 			__builtin_trap();
 		for (size_t i = 0; i < spec.port_count; i++) {
-			if (spec.ports[i].host_port < conf.port_from || spec.ports[i].host_port > conf.port_to ||
-			    spec.ports[i].vm_port == 0 || strchr(spec.ports[i].host_address, ',') != NULL)
+			if (spec.ports[i].host_port < conf.port_from ||
+			    spec.ports[i].host_port > conf.port_to || spec.ports[i].vm_port == 0 ||
+			    strchr(spec.ports[i].host_address, ',') != NULL)
 				__builtin_trap();
 			for (size_t k = 0; k < i; k++) {
 				if (spec.ports[k].host_port == spec.ports[i].host_port &&

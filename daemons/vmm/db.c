@@ -13,24 +13,23 @@ struct vmm_db {
 	sqlite3 *h;
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS vms ("
-    " id TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL UNIQUE,"
-    " state TEXT NOT NULL,"
-    " config TEXT NOT NULL,"
-    " compose_hash TEXT NOT NULL DEFAULT '',"
-    " app_id TEXT NOT NULL DEFAULT '',"
-    " cid INTEGER NOT NULL UNIQUE,"
-    " ports TEXT NOT NULL DEFAULT '[]',"
-    " pid INTEGER NOT NULL DEFAULT 0,"
-    " created INTEGER NOT NULL,"
-    " updated INTEGER NOT NULL,"
-    " started INTEGER NOT NULL DEFAULT 0,"
-    " last_error TEXT NOT NULL DEFAULT '',"
-    " boot_progress TEXT NOT NULL DEFAULT '');"
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
+static const char schema[] = "CREATE TABLE IF NOT EXISTS vms ("
+                             " id TEXT PRIMARY KEY,"
+                             " name TEXT NOT NULL UNIQUE,"
+                             " state TEXT NOT NULL,"
+                             " config TEXT NOT NULL,"
+                             " compose_hash TEXT NOT NULL DEFAULT '',"
+                             " app_id TEXT NOT NULL DEFAULT '',"
+                             " cid INTEGER NOT NULL UNIQUE,"
+                             " ports TEXT NOT NULL DEFAULT '[]',"
+                             " pid INTEGER NOT NULL DEFAULT 0,"
+                             " created INTEGER NOT NULL,"
+                             " updated INTEGER NOT NULL,"
+                             " started INTEGER NOT NULL DEFAULT 0,"
+                             " last_error TEXT NOT NULL DEFAULT '',"
+                             " boot_progress TEXT NOT NULL DEFAULT '');"
+                             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                             "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
 
 static void db_err(struct vmm_db *db, const char *what, char *err, size_t err_len)
 {
@@ -60,7 +59,8 @@ int vmm_db_open(const char *path, struct vmm_db **out, char *err, size_t err_len
 		db_err(db, path, err, err_len);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key='schema'", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key='schema'", -1, &st, NULL) !=
+	        SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		db_err(db, path, err, err_len);
 		goto out;
@@ -127,18 +127,18 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	for (size_t i = 0; ports != NULL && i < s->port_count; i++) {
 		const struct vmm_port *p = &s->ports[i];
 
-		if (json_array_append_new(ports, json_pack("{s:s,s:i,s:i,s:s}", "protocol", p->protocol,
-		                                           "host_port", (int)p->host_port, "vm_port",
-		                                           (int)p->vm_port, "host_address",
-		                                           p->host_address)) != 0) {
+		if (json_array_append_new(ports,
+		                          json_pack("{s:s,s:i,s:i,s:s}", "protocol", p->protocol, "host_port",
+		                                    (int)p->host_port, "vm_port", (int)p->vm_port,
+		                                    "host_address", p->host_address)) != 0) {
 			json_decref(ports);
 			return NULL;
 		}
 	}
 	if (ports == NULL)
 		return NULL;
-	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image, "vcpu",
-	              (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
+	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image,
+	              "vcpu", (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
 	              (json_int_t)s->disk_gb, "ports", ports, "app_id", s->app_id, "kms_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->kms_urls, s->kms_url_count), "gateway_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->gateway_urls, s->gateway_url_count), "stopped",
@@ -223,7 +223,7 @@ int vmm_spec_from_json(const json_t *j, struct vmm_spec *s)
 
 /* ---- rows ---------------------------------------------------------------- */
 
-#define COLS                                                                                         \
+#define COLS                                                                                               \
 	"id, name, state, config, compose_hash, app_id, cid, pid, created, updated, started, last_error, " \
 	"boot_progress"
 
@@ -342,10 +342,11 @@ static int port_conflict(struct vmm_db *db, const char *self_id, const struct vm
 				const struct vmm_port *x = &spec->ports[a], *y = &all[i].spec.ports[b];
 
 				if (x->host_port == y->host_port && strcmp(x->protocol, y->protocol) == 0) {
-					(void)snprintf(err, err_len,
-					               "host port %s:%u is already mapped by VM %s (%s); pick another "
-					               "port",
-					               x->protocol, (unsigned)x->host_port, all[i].name, all[i].id);
+					(void)snprintf(
+					    err, err_len,
+					    "host port %s:%u is already mapped by VM %s (%s); pick another "
+					    "port",
+					    x->protocol, (unsigned)x->host_port, all[i].name, all[i].id);
 					r = CVM_E_POLICY;
 					break;
 				}
@@ -380,8 +381,8 @@ static int free_cid(struct vmm_db *db, uint32_t start, uint32_t pool, uint32_t *
 	uint64_t want = start;
 	int s, r = CVM_E_SYSTEM;
 
-	if (sqlite3_prepare_v2(db->h, "SELECT cid FROM vms WHERE cid >= ?1 AND cid < ?2 ORDER BY cid", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, "SELECT cid FROM vms WHERE cid >= ?1 AND cid < ?2 ORDER BY cid", -1,
+	                       &st, NULL) != SQLITE_OK)
 		return CVM_E_SYSTEM;
 	(void)sqlite3_bind_int64(st, 1, start);
 	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)start + pool);
@@ -438,10 +439,11 @@ int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint
 	if (r == CVM_OK) {
 		r = free_cid(db, cid_start, pool_size, &vm->cid);
 		if (r == CVM_E_POLICY)
-			(void)snprintf(err, err_len,
-			               "the vsock CID pool is exhausted (%u VMs; [cvm] cid_pool_size): remove a VM "
-			               "first",
-			               pool_size);
+			(void)snprintf(
+			    err, err_len,
+			    "the vsock CID pool is exhausted (%u VMs; [cvm] cid_pool_size): remove a VM "
+			    "first",
+			    pool_size);
 	}
 	if (r != CVM_OK)
 		goto fail;

@@ -131,32 +131,44 @@ static void create_messages_are_validated_against_the_limits(void **state)
 	static const struct {
 		const char *json, *want;
 	} bad[] = {
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"x\":1}", "unknown field x"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":0,\"memory\":64,\"disk_size\":1}", "vcpu must be from 1"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"x\":1}",
+	     "unknown field x"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":0,\"memory\":64,\"disk_size\":1}",
+	     "vcpu must be from 1"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":17,\"memory\":64,\"disk_size\":1}", "max_vcpu"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":0,\"disk_size\":1}", "memory must be"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":0}", "disk_size must be"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":-1,\"memory\":64,\"disk_size\":1}", "vcpu must be an integer"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":\"1\",\"memory\":64,\"disk_size\":1}", "vcpu must be an integer"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":0}",
+	     "disk_size must be"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":-1,\"memory\":64,\"disk_size\":1}",
+	     "vcpu must be an integer"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":\"1\",\"memory\":64,\"disk_size\":1}",
+	     "vcpu must be an integer"},
 	    {"{\"name\":\"\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1}", "name must be"},
 	    {"{\"name\":\"a/b\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1}", "name must be"},
-	    {"{\"name\":\"a\",\"image\":\"../x\",\"vcpu\":1,\"memory\":64,\"disk_size\":1}", "image must name"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_port\":"
+	    {"{\"name\":\"a\",\"image\":\"../x\",\"vcpu\":1,\"memory\":64,\"disk_size\":1}",
+	     "image must name"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
+	     "port\":"
 	     "9,\"vm_port\":1}]}",
 	     "outside [cvm] port_range"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_port\":"
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
+	     "port\":"
 	     "10000,\"vm_port\":1},{\"host_port\":10000,\"vm_port\":2}]}",
 	     "given twice"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_port\":"
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
+	     "port\":"
 	     "10000,\"vm_port\":0}]}",
 	     "vm_port"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_port\":"
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
+	     "port\":"
 	     "10000,\"vm_port\":1,\"host_address\":\"evil,hostfwd=tcp::1-:2\"}]}",
 	     "numeric address"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":{}}", "array"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":{}}",
+	     "array"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"hugepages\":true}",
 	     "hugepages is not supported"},
-	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"encrypted_env\":\"zz\"}",
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"encrypted_env\":"
+	     "\"zz\"}",
 	     "encrypted_env must be hex"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"app_id\":\"12\"}",
 	     "app_id must be 20 bytes"},

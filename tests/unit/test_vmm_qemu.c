@@ -112,18 +112,21 @@ static void dev_runs_tcg_with_ovmf_swtpm_9p_hostfwd_and_a_serial_channel(void **
 	assert_true(has(&f->a, "-daemonize", NULL));
 	assert_false(has(&f->a, "-S", NULL));
 	assert_true(has(&f->a, "-pidfile", "/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/qemu.pid"));
-	assert_true(has(&f->a, "-qmp", "unix:/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/qmp.sock,server=on,wait=off"));
+	assert_true(has(&f->a, "-qmp",
+	                "unix:/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/qmp.sock,server=on,wait=off"));
 	assert_true(has(&f->a, "-netdev",
 	                "user,id=net0,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=udp:0.0.0.0:18053-:53"));
-	assert_true(has(&f->a, "-virtfs",
-	                "local,path=/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/shared,mount_tag=host-shared,"
-	                "readonly=on,security_model=mapped,id=virtfs0"));
+	assert_true(
+	    has(&f->a, "-virtfs",
+	        "local,path=/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/shared,mount_tag=host-shared,"
+	        "readonly=on,security_model=mapped,id=virtfs0"));
 	assert_true(has(&f->a, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm"));
 	assert_true(has(&f->a, "-device", "tpm-crb,tpmdev=tpm0"));
 	assert_true(has(&f->a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.vmm.0"));
 	assert_true(has(&f->a, "-drive", "file=/img/rootfs.img,if=none,id=hd0,format=raw,readonly=on"));
-	assert_true(has(&f->a, "-drive",
-	                "file=/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/hda.img,if=none,id=hd1,format=qcow2"));
+	assert_true(
+	    has(&f->a, "-drive",
+	        "file=/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/hda.img,if=none,id=hd1,format=qcow2"));
 	/* no TEE objects, no vsock on dev */
 	assert_false(has(&f->a, "-object", NULL));
 	assert_null(strstr(value_of(&f->a, "-device", 0), "vhost-vsock"));
@@ -154,7 +157,8 @@ static void tdx_has_the_tdx_guest_object_with_base64_mrconfigid_and_vsock(void *
 	assert_int_equal(vmm_qemu_argv(&f->l, &f->a), CVM_OK);
 	assert_true(has(&f->a, "-accel", "kvm"));
 	assert_true(has(&f->a, "-cpu", "host"));
-	assert_true(has(&f->a, "-machine", "q35,kernel-irqchip=split,confidential-guest-support=tdx,hpet=off"));
+	assert_true(
+	    has(&f->a, "-machine", "q35,kernel-irqchip=split,confidential-guest-support=tdx,hpet=off"));
 	(void)snprintf(want, sizeof(want),
 	               "{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\",\"mrconfigid\":\"%s\","
 	               "\"quote-generation-socket\":{\"type\":\"vsock\",\"cid\":\"2\",\"port\":\"4050\"}}",
@@ -185,9 +189,11 @@ static void snp_has_the_snp_guest_with_host_data_memfd_and_no_legacy_virtio(void
 	               b64);
 	assert_string_equal(value_of(&f->a, "-object", 1), want);
 	assert_true(has(&f->a, "-bios", "/img/ovmf-sev.fd"));
-	assert_true(has(&f->a, "-device", "vhost-vsock-pci,guest-cid=1007,disable-legacy=on,iommu_platform=true"));
+	assert_true(
+	    has(&f->a, "-device", "vhost-vsock-pci,guest-cid=1007,disable-legacy=on,iommu_platform=true"));
 	assert_true(has(&f->a, "-device", "virtio-blk-pci,drive=hd1,disable-legacy=on,iommu_platform=true"));
-	assert_true(has(&f->a, "-device", "virtio-net-pci,netdev=net0,disable-legacy=on,iommu_platform=true"));
+	assert_true(
+	    has(&f->a, "-device", "virtio-net-pci,netdev=net0,disable-legacy=on,iommu_platform=true"));
 	free(b64);
 }
 
@@ -207,31 +213,40 @@ static void argv_refuses_zero_resources_and_a_work_dir_qemu_would_split(void **s
 
 static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 {
-	static const char ok[] = "{\"bios\":\"ovmf.fd\",\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\","
-	                         "\"rootfs\":\"rootfs.img\",\"cmdline\":\"console=ttyS0\",\"version\":\"0.5.8\","
-	                         "\"is_dev\":true}";
+	static const char ok[] =
+	    "{\"bios\":\"ovmf.fd\",\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\","
+	    "\"rootfs\":\"rootfs.img\",\"cmdline\":\"console=ttyS0\",\"version\":\"0.5.8\","
+	    "\"is_dev\":true}";
 	struct vmm_image img;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(vmm_image_metadata_parse((const uint8_t *)ok, strlen(ok), "/img/x", &img, err, sizeof(err)),
-	                 CVM_OK);
+	assert_int_equal(
+	    vmm_image_metadata_parse((const uint8_t *)ok, strlen(ok), "/img/x", &img, err, sizeof(err)),
+	    CVM_OK);
 	assert_string_equal(img.kernel, "/img/x/bzImage");
 	assert_string_equal(img.bios, "/img/x/ovmf.fd");
 	assert_string_equal(img.cmdline, "console=ttyS0");
 	assert_string_equal(img.version, "0.5.8");
 	assert_true(img.is_dev);
 	for (size_t n = 0; n < strlen(ok); n++)
-		assert_int_not_equal(vmm_image_metadata_parse((const uint8_t *)ok, n, "/img/x", &img, err, sizeof(err)),
-		                     CVM_OK);
+		assert_int_not_equal(
+		    vmm_image_metadata_parse((const uint8_t *)ok, n, "/img/x", &img, err, sizeof(err)),
+		    CVM_OK);
 	static const char *const bad[] = {
-	    "{\"kernel\":\"../../etc/passwd\"}", "{\"kernel\":\"/etc/passwd\"}", "{\"kernel\":\"..\"}",
-	    "{\"kernel\":\"\"}",                 "{\"kernel\":7}",              "{\"version\":\"1\"}",
-	    "[]",                                "{\"kernel\":\"k\",\"kernel\":\"k\"}", "{\"kernel\":\"k\",\"cmdline\":1}",
+	    "{\"kernel\":\"../../etc/passwd\"}",
+	    "{\"kernel\":\"/etc/passwd\"}",
+	    "{\"kernel\":\"..\"}",
+	    "{\"kernel\":\"\"}",
+	    "{\"kernel\":7}",
+	    "{\"version\":\"1\"}",
+	    "[]",
+	    "{\"kernel\":\"k\",\"kernel\":\"k\"}",
+	    "{\"kernel\":\"k\",\"cmdline\":1}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_not_equal(vmm_image_metadata_parse((const uint8_t *)bad[i], strlen(bad[i]), "/img/x", &img,
-		                                              err, sizeof(err)),
+		assert_int_not_equal(vmm_image_metadata_parse((const uint8_t *)bad[i], strlen(bad[i]),
+		                                              "/img/x", &img, err, sizeof(err)),
 		                     CVM_OK);
 	assert_true(vmm_image_name_ok("dstack-0.5.8"));
 	assert_false(vmm_image_name_ok(".."));
@@ -242,35 +257,39 @@ static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 static void mrconfigid_is_layout_1_without_key_provider_id_and_2_with_it(void **state)
 {
 	static const char c1[] = "{\"manifest_version\":2,\"name\":\"a\"}";
-	static const char c2[] = "{\"manifest_version\":2,\"key_provider\":\"kms\",\"key_provider_id\":\"0a0b\"}";
+	static const char c2[] =
+	    "{\"manifest_version\":2,\"key_provider\":\"kms\",\"key_provider_id\":\"0a0b\"}";
 	uint8_t m[48], hd[32], hash[32], zero[15] = {0};
 	char err[256];
 
 	(void)state;
-	assert_int_equal(vmm_compose_ids((const uint8_t *)c1, strlen(c1), NULL, m, hd, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_compose_ids((const uint8_t *)c1, strlen(c1), NULL, m, hd, err, sizeof(err)),
+	                 CVM_OK);
 	assert_int_equal(vmm_compose_check((const uint8_t *)c1, strlen(c1), hash, err, sizeof(err)), CVM_OK);
 	assert_int_equal(m[0], 1);
 	assert_memory_equal(m + 1, hash, 32);
 	assert_memory_equal(m + 33, zero, 15);
-	assert_int_equal(vmm_compose_ids((const uint8_t *)c2, strlen(c2), NULL, m, hd, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_compose_ids((const uint8_t *)c2, strlen(c2), NULL, m, hd, err, sizeof(err)),
+	                 CVM_OK);
 	assert_int_equal(m[0], 2);
 	assert_memory_equal(m + 33, zero, 15);
-	assert_int_not_equal(vmm_compose_ids((const uint8_t *)"[]", 2, NULL, m, hd, err, sizeof(err)), CVM_OK);
+	assert_int_not_equal(vmm_compose_ids((const uint8_t *)"[]", 2, NULL, m, hd, err, sizeof(err)),
+	                     CVM_OK);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(dev_runs_tcg_with_ovmf_swtpm_9p_hostfwd_and_a_serial_channel, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(dev_uses_kvm_and_the_host_cpu_when_kvm_is_usable_and_S_when_asked, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(tdx_has_the_tdx_guest_object_with_base64_mrconfigid_and_vsock, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(snp_has_the_snp_guest_with_host_data_memfd_and_no_legacy_virtio, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(argv_refuses_zero_resources_and_a_work_dir_qemu_would_split, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(dev_runs_tcg_with_ovmf_swtpm_9p_hostfwd_and_a_serial_channel,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(dev_uses_kvm_and_the_host_cpu_when_kvm_is_usable_and_S_when_asked,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(tdx_has_the_tdx_guest_object_with_base64_mrconfigid_and_vsock,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(snp_has_the_snp_guest_with_host_data_memfd_and_no_legacy_virtio,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(argv_refuses_zero_resources_and_a_work_dir_qemu_would_split,
+	                                    setup, teardown),
 	    cmocka_unit_test(image_metadata_resolves_names_in_the_image_dir_only),
 	    cmocka_unit_test(mrconfigid_is_layout_1_without_key_provider_id_and_2_with_it),
 	};

@@ -215,7 +215,8 @@ static void reconcile_finishes_or_undoes_what_a_crash_interrupted(void **state)
 	/* 4: running, but its pid is not a QEMU of this work dir: stopped */
 	make_vm(&vm, ID(4), "ghost", 0);
 	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
-	assert_int_equal(vmm_db_set_state(f->v.db, ID(4), VMM_ST_RUNNING, (int64_t)getpid(), 5, NULL), CVM_OK);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(4), VMM_ST_RUNNING, (int64_t)getpid(), 5, NULL),
+	                 CVM_OK);
 	mkdirf(f->dir, ID(4));
 	mkfile(f->dir, ID(4) "/vm.json");
 	/* 5: orphans */
@@ -254,11 +255,13 @@ static void proc_alive_needs_the_work_dir_in_the_command_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(insert_allocates_the_lowest_free_cid_and_refuses_collisions, setup,
+	    cmocka_unit_test_setup_teardown(insert_allocates_the_lowest_free_cid_and_refuses_collisions,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(state_changes_are_persisted_and_lookups_take_id_or_name, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(state_changes_are_persisted_and_lookups_take_id_or_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(a_file_that_is_not_our_database_is_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(reconcile_finishes_or_undoes_what_a_crash_interrupted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reconcile_finishes_or_undoes_what_a_crash_interrupted, setup,
+	                                    teardown),
 	    cmocka_unit_test(proc_alive_needs_the_work_dir_in_the_command_line),
 	};
 
