@@ -409,10 +409,9 @@ static json_t *vm_info(struct vmm *v, struct vmm_vm *vm, bool brief)
 	if (!brief)
 		cfg = vmm_spec_to_json(&vm->spec);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:s,s:I}", "id", vm->id, "name",
-	              vm->name, "status", vm->state, "uptime", up, "app_id",
-	              vm->app_id[0] != '\0' ? vm->app_id : (vm->compose_hash[0] != '\0' ? "" : ""),
-	              "boot_progress", vm->boot_progress, "boot_error", vm->last_error, "shutdown_progress",
-	              "", "image_version", "", "running", strcmp(vm->state, VMM_ST_RUNNING) == 0, "cid",
+	              vm->name, "status", vm->state, "uptime", up, "app_id", vm->app_id, "boot_progress",
+	              vm->boot_progress, "boot_error", vm->last_error, "shutdown_progress", "",
+	              "image_version", "", "running", strcmp(vm->state, VMM_ST_RUNNING) == 0, "cid",
 	              (json_int_t)vm->cid, "pid", (json_int_t)vm->pid, "compose_hash", vm->compose_hash,
 	              "created", (json_int_t)vm->created);
 	if (o == NULL) {

@@ -401,18 +401,26 @@ static int free_cid(struct vmm_db *db, uint32_t start, uint32_t pool, uint32_t *
 	return r;
 }
 
+/* bind_config binds the config JSON at `idx` and its ports (the column
+ * that lets an operator see the host's mappings with the sqlite3 tool) at
+ * idx + 1. */
 static int bind_config(sqlite3_stmt *st, int idx, const struct vmm_spec *spec)
 {
 	json_t *j = vmm_spec_to_json(spec);
-	char *text;
+	char *text, *ports;
 
 	if (j == NULL)
 		return CVM_E_NOMEM;
 	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ports = json_dumps(json_object_get(j, "ports"), JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	if (text == NULL)
+	if (text == NULL || ports == NULL) {
+		free(text);
+		free(ports);
 		return CVM_E_NOMEM;
+	}
 	(void)sqlite3_bind_text(st, idx, text, -1, free);
+	(void)sqlite3_bind_text(st, idx + 1, ports, -1, free);
 	return CVM_OK;
 }
 
@@ -449,8 +457,8 @@ int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint
 		goto fail;
 	vm->created = vm->updated = (int64_t)time(NULL);
 	if (sqlite3_prepare_v2(db->h,
-	                       "INSERT INTO vms (id, name, state, config, compose_hash, app_id, cid, ports, "
-	                       "pid, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', 0, ?8, ?8)",
+	                       "INSERT INTO vms (id, name, state, config, ports, compose_hash, app_id, cid, "
+	                       "pid, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9)",
 	                       -1, &st, NULL) != SQLITE_OK) {
 		r = CVM_E_SYSTEM;
 		goto fail;
@@ -461,10 +469,10 @@ int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint
 	r = bind_config(st, 4, &vm->spec);
 	if (r != CVM_OK)
 		goto fail;
-	(void)sqlite3_bind_text(st, 5, vm->compose_hash, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_text(st, 6, vm->app_id, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_int64(st, 7, vm->cid);
-	(void)sqlite3_bind_int64(st, 8, vm->created);
+	(void)sqlite3_bind_text(st, 6, vm->compose_hash, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(st, 7, vm->app_id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int64(st, 8, vm->cid);
+	(void)sqlite3_bind_int64(st, 9, vm->created);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		db_err(db, "cannot record the VM", err, err_len);
 		r = CVM_E_SYSTEM;
@@ -532,10 +540,11 @@ int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_
 		rollback(db);
 		return r;
 	}
-	if (sqlite3_prepare_v2(db->h,
-	                       "UPDATE vms SET config = ?2, compose_hash = ?3, app_id = ?4, updated = ?5 "
-	                       "WHERE id = ?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db->h,
+	        "UPDATE vms SET config = ?2, ports = ?3, compose_hash = ?4, app_id = ?5, updated = ?6 "
+	        "WHERE id = ?1",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rollback(db);
 		return CVM_E_SYSTEM;
 	}
@@ -546,9 +555,9 @@ int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_
 		rollback(db);
 		return r;
 	}
-	(void)sqlite3_bind_text(st, 3, vm->compose_hash, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_text(st, 4, vm->app_id, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	(void)sqlite3_bind_text(st, 4, vm->compose_hash, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(st, 5, vm->app_id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
 	return exec_one(db, st);
 }
 

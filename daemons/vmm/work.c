@@ -335,7 +335,7 @@ int vmm_reconcile(struct vmm *v)
 	size_t n = 0;
 	DIR *d;
 	struct dirent *e;
-	char path[VMM_PATH_MAX * 2], kv[CVM_KV_MAX];
+	char path[VMM_PATH_MAX * 2], kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
 	int r;
 
 	r = vmm_db_list(v->db, &all, &n);
@@ -405,8 +405,22 @@ int vmm_reconcile(struct vmm *v)
 			orphan = true;
 		} else if (uuid_like(name)) {
 			struct vmm_vm tmp;
+			char aside[VMM_PATH_MAX * 2];
 
-			orphan = vmm_db_get(v->db, name, &tmp) == CVM_E_INVAL;
+			/* A complete VM directory without a row cannot come from a
+			 * crash (rows are made first and deleted last): the database
+			 * was lost or replaced. Its data disk is kept, out of the way. */
+			if (vmm_db_get(v->db, name, &tmp) != CVM_E_INVAL)
+				continue;
+			(void)snprintf(path, sizeof(path), "%s/%s", v->conf->run_dir, name);
+			(void)snprintf(aside, sizeof(aside), "%s/.orphan-%s", v->conf->run_dir, name);
+			if (rename(path, aside) == 0)
+				cvm_daemon_log(
+				    CVM_LOG_WARN, "reconcile",
+				    "path=%s action=orphan_moved_aside to=%s msg=\"a VM directory the "
+				    "database does not know; delete it by hand once its disk is not needed\"",
+				    cvm_kv(path, kv), cvm_kv(aside, kv2));
+			continue;
 		}
 		if (!orphan)
 			continue;

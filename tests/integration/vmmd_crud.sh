@@ -24,6 +24,12 @@ qemu-img info "$wd/hda.img" | grep -q 'virtual size: 1 GiB' || fail "hda.img is 
 jq -e '.vm_config | fromjson | .cpu_count == 1 and .memory_size == 134217728' "$wd/shared/.sys-config.json" \
 	>/dev/null || fail "sys-config's vm_config is wrong"
 [ -f "$wd/vm.json" ] && [ -f "$wd/shared/.instance_info" ] || fail "work dir incomplete"
+if command -v sqlite3 >/dev/null; then
+	row="$(sqlite3 "$T/run/vmm.db" "SELECT state, cid, ports FROM vms WHERE id = '$id'")"
+	[ "$row" = 'stopped|1000|[{"protocol":"tcp","host_port":21001,"vm_port":80,"host_address":""}]' ] ||
+		fail "the database row: $row"
+	[ "$(sqlite3 "$T/run/vmm.db" 'PRAGMA journal_mode')" = wal ] || fail "the database is not in WAL mode"
+fi
 
 rpc Status '{}'
 [ "$CODE" = 200 ] || fail "Status: $CODE"
