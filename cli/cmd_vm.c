@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	       "         [--port tcp:[ADDR:]HOST:VM ...] [--encrypted-env FILE] [--user-config FILE]\n"
 	       "         [--kms-url URL ...] [--gateway-url URL ...] [--app-id HEX] [--stopped]\n"
 	       "  ls [-v] [--json]          list the VMs\n"
-	       "  logs ID|NAME [-n N] [-f]  the VM's serial log (last N lines; -f: keep following)\n"
+	       "  logs ID|NAME [-n N] [-f]  the VM's serial log (last N lines; -f: follow it)\n"
 	       "  start ID|NAME             start a stopped VM\n"
 	       "  stop [-f] ID|NAME         ACPI shutdown (stop_timeout, then quit); -f: quit at once\n"
 	       "  rm ID|NAME                remove a stopped VM and its work dir\n"
@@ -596,31 +596,54 @@ static int vm_images(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-/* vm_logs prints the tail of the serial log; with -f it asks again every
- * second and prints what was added (the daemon answers at most its last
- * MiB of log, so a burst beyond that between two looks is skipped). */
+static size_t on_stdout(char *p, size_t size, size_t n, void *ctx)
+{
+	long *status = ctx;
+
+	/* an error answer is JSON for the caller; log bytes go out at once */
+	if (*status != 200)
+		return size * n;
+	(void)fwrite(p, size, n, stdout);
+	(void)fflush(stdout);
+	return size * n;
+}
+
+static int on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	long *status = ctx;
+
+	if (size * n > 12 && strncmp(p, "HTTP/1.", 7) == 0)
+		*status = strtol(p + 9, NULL, 10);
+	return (int)(size * n);
+}
+
+/* vm_logs prints the tail of the serial log; with -f it keeps the
+ * connection open and prints what the log gains (the daemon streams it)
+ * until interrupted or the VM is removed. */
 static int vm_logs(int argc, char **argv)
 {
-	char path[512], *id_enc;
-	struct reply rep, prev = {0};
+	char path[512], url[2200], errbuf[CURL_ERROR_SIZE] = "", auth[300];
 	unsigned long long lines = 100;
+	struct curl_slist *hdrs = NULL;
 	bool follow = false;
-	long status;
-	char *end;
-	int c;
+	long status = 0;
+	char *id_enc = NULL, *end;
+	CURL *c = NULL;
+	CURLcode cr;
+	int ch, r = CLI_EXIT_ERROR;
 
 	optind = 0;
-	while ((c = getopt(argc, argv, ":n:f")) != -1) {
-		if (c == 'n') {
+	while ((ch = getopt(argc, argv, ":n:f")) != -1) {
+		if (ch == 'n') {
 			lines = strtoull(optarg, &end, 10);
 			if (*end != '\0' || lines == 0 || lines > 100000) {
 				cli_err(CMD, "-n %s is not a number from 1 to 100000", optarg);
 				return CLI_EXIT_USAGE;
 			}
-		} else if (c == 'f') {
+		} else if (ch == 'f') {
 			follow = true;
 		} else {
-			cli_bad_option(CMD " logs", c, argv, "vm");
+			cli_bad_option(CMD " logs", ch, argv, "vm");
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -628,53 +651,53 @@ static int vm_logs(int argc, char **argv)
 		cli_err(CMD, "logs takes one VM id or name");
 		return CLI_EXIT_USAGE;
 	}
-	id_enc = curl_easy_escape(NULL, argv[optind], 0);
-	if (id_enc == NULL)
-		return CLI_EXIT_ERROR;
-	for (;;) {
-		(void)snprintf(path, sizeof(path), "/logs?id=%s&lines=%llu", id_enc,
-		               follow && prev.buf ? 100000ull : lines);
-		status = http(path, NULL, &rep);
-		if (status != 200) {
-			char msg[512];
-
-			if (status != 0) {
-				printable(rep.buf, msg, sizeof(msg));
-				cli_err(CMD, "logs: HTTP %ld: %s", status, msg);
-			}
-			free(rep.buf);
-			free(prev.buf);
-			curl_free(id_enc);
-			return CLI_EXIT_ERROR;
-		}
-		if (prev.buf == NULL) {
-			(void)fwrite(rep.buf != NULL ? rep.buf : "", 1, rep.len, stdout);
-		} else {
-			/* print what follows the previous answer's last bytes */
-			size_t tail = prev.len < 4096 ? prev.len : 4096;
-			const char *at = NULL;
-
-			for (size_t k = rep.len >= tail ? rep.len - tail + 1 : 0; k-- > 0 && at == NULL;) {
-				if (memcmp(rep.buf + k, prev.buf + prev.len - tail, tail) == 0)
-					at = rep.buf + k + tail;
-			}
-			if (at == NULL)
-				at = rep.buf != NULL ? rep.buf : "";
-			(void)fwrite(at, 1, rep.len - (size_t)(at - (rep.buf != NULL ? rep.buf : at)),
-			             stdout);
-		}
-		(void)fflush(stdout);
-		free(prev.buf);
-		prev = rep;
-		if (prev.buf == NULL)
-			prev.buf = calloc(1, 1);
-		if (!follow)
-			break;
-		(void)sleep(1);
+	c = curl_easy_init();
+	id_enc = c != NULL ? curl_easy_escape(c, argv[optind], 0) : NULL;
+	if (id_enc == NULL) {
+		cli_err(CMD, "out of memory");
+		goto out;
 	}
-	free(prev.buf);
+	(void)snprintf(path, sizeof(path), "/logs?id=%s&lines=%llu%s", id_enc, lines,
+	               follow ? "&follow=1" : "");
+	(void)snprintf(url, sizeof(url), "%s%s", client.base, path);
+	if (client.token != NULL) {
+		(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", client.token);
+		hdrs = curl_slist_append(NULL, auth);
+	}
+	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_TIMEOUT, follow ? 0L : 120L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_HEADERDATA, &status) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stdout) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_WRITEDATA, &status) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
+	    (client.unix_path[0] != '\0' &&
+	     curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, client.unix_path) != CURLE_OK)) {
+		cli_err(CMD, "cannot set up the HTTP client");
+		goto out;
+	}
+	cr = curl_easy_perform(c);
+	if (cr != CURLE_OK) {
+		cli_err(CMD, "cannot reach cvm-vmmd at %s: %s",
+		        client.unix_path[0] != '\0' ? client.unix_path : client.base,
+		        errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cr));
+		goto out;
+	}
+	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		cli_err(CMD, "logs: HTTP %ld (no such VM, or a token is needed)", status);
+		goto out;
+	}
+	r = CLI_EXIT_OK;
+out:
 	curl_free(id_enc);
-	return CLI_EXIT_OK;
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	return r;
 }
 
 int cmd_vm(int argc, char **argv)

@@ -1,15 +1,21 @@
 /* cvm-vmmd's HTTP surface: dstack's Vmm service at /prpc/<Method> (JSON;
  * the prefixes "Teepod." and "Vmm." are trimmed as upstream does), and
- * GET /logs?id=&lines=N (the VM's serial log). Every request needs a token
+ * GET /logs?id=&lines=N[&follow=1] (the VM's serial log; with follow, a
+ * chunked stream of what the log gains, until the client goes or the VM is
+ * removed). Every request needs a token
  * when [auth] tokens is set. Unknown JSON keys are refused by name. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -1001,6 +1007,64 @@ bool vmm_auth_ok(const struct vmm_conf *c, struct cvm_http_req *req)
 	return false;
 }
 
+/* A follower of a VM's serial log (GET /logs?follow=1). */
+struct log_follow {
+	struct vmm *v;
+	char id[VMM_ID_LEN + 1];
+	char path[VMM_PATH_MAX + 32];
+	int fd;
+	ino_t ino;
+	off_t pos;
+};
+
+#define FOLLOW_CHUNK ((size_t)64 * 1024)
+
+static void follow_done(void *ctx)
+{
+	struct log_follow *lf = ctx;
+
+	if (lf->fd >= 0)
+		(void)close(lf->fd);
+	free(lf);
+}
+
+/* follow_more appends what the log gained; it ends when the VM is removed.
+ * A log that was replaced or truncated is read again from its start. */
+static bool follow_more(void *ctx, struct evbuffer *out)
+{
+	struct log_follow *lf = ctx;
+	struct vmm_vm vm;
+	struct stat st;
+	uint8_t buf[8192];
+	size_t sent = 0;
+
+	if (vmm_db_get(lf->v->db, lf->id, &vm) != CVM_OK)
+		return false;
+	if (stat(lf->path, &st) != 0)
+		return true; /* not written yet */
+	if (lf->fd < 0 || st.st_ino != lf->ino || st.st_size < lf->pos) {
+		if (lf->fd >= 0)
+			(void)close(lf->fd);
+		lf->fd = open(lf->path, O_RDONLY | O_CLOEXEC);
+		if (lf->fd < 0)
+			return true;
+		if (st.st_ino != lf->ino || st.st_size < lf->pos)
+			lf->pos = 0;
+		lf->ino = st.st_ino;
+	}
+	while (sent < FOLLOW_CHUNK) {
+		ssize_t n = pread(lf->fd, buf, sizeof(buf), lf->pos);
+
+		if (n <= 0)
+			break;
+		if (evbuffer_add(out, buf, (size_t)n) != 0)
+			return false;
+		lf->pos += n;
+		sent += (size_t)n;
+	}
+	return true;
+}
+
 static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	struct evkeyvalq q;
@@ -1010,12 +1074,15 @@ static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *
 	char path[VMM_PATH_MAX + 32];
 	uint8_t *buf = NULL;
 	size_t len = 0, start;
+	long from = 0;
+	bool following = false;
+	struct stat st;
 	FILE *f;
 	long size;
 
 	memset(&q, 0, sizeof(q));
 	if (req->query == NULL || evhttp_parse_query_str(req->query, &q) != 0) {
-		cvm_http_resp_error(resp, 400, "give ?id=<VM id or name>[&lines=N]");
+		cvm_http_resp_error(resp, 400, "give ?id=<VM id or name>[&lines=N][&follow=1]");
 		goto out;
 	}
 	id = evhttp_find_header(&q, "id");
@@ -1029,34 +1096,48 @@ static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *
 		cvm_http_resp_error(resp, 400, "lines must be a number from 1 to 100000");
 		goto out;
 	}
-	if (follow != NULL && strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0) {
-		cvm_http_resp_error(resp, 400,
-		                    "follow=1 is not supported by this cvm-vmmd yet; poll without it");
+	if (follow != NULL && strcmp(follow, "1") != 0 && strcmp(follow, "true") != 0 &&
+	    strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0) {
+		cvm_http_resp_error(resp, 400, "follow must be 1, true, 0 or false");
 		goto out;
 	}
+	following = follow != NULL && (strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0);
 	vmm_work_path(v->conf, vm.id, "serial.log", path, sizeof(path));
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		cvm_http_resp_bytes(resp, 200, "text/plain; charset=utf-8", "", 0);
-		goto out;
-	}
-	/* the tail: at most LOG_MAX bytes from the end, then the last N lines */
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0) {
-		long from = size > (long)LOG_MAX ? size - (long)LOG_MAX : 0;
-
-		buf = malloc(LOG_MAX);
-		if (buf != NULL && fseek(f, from, SEEK_SET) == 0)
-			len = fread(buf, 1, LOG_MAX, f);
-	}
-	(void)fclose(f);
+	buf = malloc(LOG_MAX);
 	if (buf == NULL) {
 		cvm_http_resp_error(resp, 500, "out of memory");
 		goto out;
 	}
+	memset(&st, 0, sizeof(st));
+	f = fopen(path, "rb");
+	/* the tail: at most LOG_MAX bytes from the end, then the last N lines */
+	if (f != NULL && fstat(fileno(f), &st) == 0 && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0) {
+		from = size > (long)LOG_MAX ? size - (long)LOG_MAX : 0;
+		if (fseek(f, from, SEEK_SET) == 0)
+			len = fread(buf, 1, LOG_MAX, f);
+	}
+	if (f != NULL)
+		(void)fclose(f);
 	start = len;
 	for (uint64_t nl = 0; start > 0; start--) {
 		if (buf[start - 1] == '\n' && start != len && ++nl == lines)
 			break;
+	}
+	if (following) {
+		struct log_follow *lf = calloc(1, sizeof(*lf));
+
+		if (lf == NULL) {
+			cvm_http_resp_error(resp, 500, "out of memory");
+			goto out;
+		}
+		lf->v = v;
+		lf->fd = -1;
+		lf->ino = st.st_ino;
+		lf->pos = (off_t)from + (off_t)start;
+		(void)snprintf(lf->id, sizeof(lf->id), "%s", vm.id);
+		(void)snprintf(lf->path, sizeof(lf->path), "%s", path);
+		cvm_http_resp_stream(resp, "text/plain; charset=utf-8", 500, follow_more, follow_done, lf);
+		goto out;
 	}
 	cvm_http_resp_bytes(resp, 200, "text/plain; charset=utf-8", buf + start, len - start);
 out:

@@ -51,7 +51,19 @@ rc=0
 printf '{"manifest_version":2,"name":"web","version":2}' >"$T/compose2.json"
 "$cvm" vm upgrade web --compose "$T/compose2.json" || fail "upgrade"
 cmp -s "$T/compose2.json" "$T/run/$id/shared/app-compose.json" || fail "upgrade did not write the compose file"
-"$cvm" vm logs web -n 5 >"$T/log" || fail "logs"
+printf 'one\ntwo\nthree\n' >"$T/run/$id/serial.log"
+[ "$("$cvm" vm logs web -n 2)" = "$(printf 'two\nthree')" ] || fail "logs -n 2"
+"$cvm" vm logs web -f >"$T/follow" &
+fpid=$!
+sleep 0.7
+printf 'four\n' >>"$T/run/$id/serial.log"
+sleep 1
+kill "$fpid" 2>/dev/null || true
+wait "$fpid" 2>/dev/null || true
+grep -q '^four$' "$T/follow" && grep -q '^one$' "$T/follow" || fail "logs -f printed: $(cat "$T/follow")"
+rc=0
+"$cvm" vm logs nosuch 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'HTTP 404' "$T/err" || fail "logs of no VM: rc $rc $(cat "$T/err")"
 
 if [ -n "$ovmf" ] && command -v qemu-system-x86_64 >/dev/null && command -v swtpm >/dev/null; then
 	"$cvm" vm start web || fail "start"

@@ -103,9 +103,29 @@ qemu-img info "$wd/hda.img" | grep -q 'virtual size: 2 GiB' || fail "ResizeVm di
 rpc GetInfo '{"id":"web"}'
 jq -e '.info.configuration.vcpu == 2 and .info.configuration.memory == 256' "$T/out" >/dev/null || fail "ResizeVm: $(cat "$T/out")"
 
-# RemoveVm: row and directory go.
+# /logs: the tail, and follow=1 streams what the log gains (chunked)
+# until the client goes or the VM is removed.
+printf 'boot 1\nboot 2\n' >"$wd/serial.log"
+[ "$(curl -s "http://127.0.0.1:$PORT/logs?id=web&lines=1")" = "boot 2" ] || fail "/logs?lines=1"
+curl -sN --max-time 3 "http://127.0.0.1:$PORT/logs?id=web&follow=1" >/dev/null &
+gone=$!
+sleep 0.5
+kill "$gone" 2>/dev/null || true # a follower that goes away
+wait "$gone" 2>/dev/null || true
+curl -sN --max-time 10 -D "$T/follow.hdr" "http://127.0.0.1:$PORT/logs?id=web&lines=1&follow=1" >"$T/follow" &
+fpid=$!
+sleep 0.7
+printf 'boot 3\n' >>"$wd/serial.log"
+sleep 1
+
+# RemoveVm: row and directory go (and the follower's stream ends).
 rpc RemoveVm "{\"id\":\"$id\"}"
 [ "$CODE" = 200 ] || fail "RemoveVm: $CODE $(cat "$T/out")"
+frc=0
+wait "$fpid" || frc=$?
+[ "$frc" = 0 ] || fail "the follower did not end cleanly with the VM's removal (curl exit $frc)"
+[ "$(cat "$T/follow")" = "$(printf 'boot 2\nboot 3')" ] || fail "follow streamed: $(cat "$T/follow")"
+grep -qi '^transfer-encoding: chunked' "$T/follow.hdr" || fail "follow is not chunked: $(cat "$T/follow.hdr")"
 [ ! -e "$wd" ] || fail "RemoveVm left $wd"
 rpc GetInfo "{\"id\":\"$id\"}"
 jq -e '.found == false' "$T/out" >/dev/null || fail "GetInfo after RemoveVm: $(cat "$T/out")"
