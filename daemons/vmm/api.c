@@ -238,9 +238,9 @@ static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spe
 			return CVM_E_FORMAT;
 		}
 		for (size_t k = 0; k < al; k++) {
-			if (strchr("0123456789abcdefABCDEF.:", addr[k]) == NULL) {
+			if (strchr("0123456789.", addr[k]) == NULL) {
 				(void)snprintf(err, err_len,
-				               "ports[%zu]: host_address must be a numeric address", i);
+				               "ports[%zu]: host_address must be a numeric IPv4 address", i);
 				return CVM_E_FORMAT;
 			}
 		}
@@ -769,6 +769,7 @@ static int m_resize(void *ctx, struct cvm_rpc_call *call, json_t **out)
 			int status = 1;
 
 			if (pid == 0) {
+				closefrom(3);
 				execv(argv[0], argv);
 				_exit(127);
 			}

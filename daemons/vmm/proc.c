@@ -106,6 +106,9 @@ static int spawn_wait(char *const argv[], const char *log)
 			(void)dup2(fd, 1);
 			(void)dup2(fd, 2);
 		}
+		/* QEMU outlives the daemon: it must hold none of its sockets or
+		 * files (a listener kept open would block the next start) */
+		closefrom(3);
 		execv(argv[0], argv);
 		_exit(127);
 	}

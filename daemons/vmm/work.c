@@ -119,6 +119,7 @@ static int run(char *const argv[], const char *log_path)
 			(void)dup2(fd, 1);
 			(void)dup2(fd, 2);
 		}
+		closefrom(3);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -360,7 +361,10 @@ int vmm_reconcile(struct vmm *v)
 				               vm->id);
 			}
 		} else if (strcmp(vm->state, VMM_ST_REMOVING) == 0) {
-			if (vmm_proc_alive(vm->pid, NULL))
+			char wd[VMM_PATH_MAX];
+
+			vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
+			if (vmm_proc_alive(vm->pid, wd))
 				(void)kill((pid_t)vm->pid, SIGKILL);
 			r = vmm_work_remove(v, vm->id);
 			if (r == CVM_OK)

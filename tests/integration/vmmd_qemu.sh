@@ -41,6 +41,7 @@ for want in "-machine q35,accel=tcg" "-S" "-daemonize" "$wd/qmp.sock" "$wd/hda.i
 done
 [ "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$(ps -o sid= -p "$VMMD_PID" | tr -d ' ')" ] ||
 	fail "QEMU is in the daemon's session"
+! ls -l "/proc/$pid/fd" 2>/dev/null | grep -q 'vmm\.db' || fail "QEMU holds the daemon's database open"
 tpm="$(cat "$wd/swtpm.pid")"
 kill -0 "$tpm" 2>/dev/null || fail "swtpm is not running"
 [ -S "$wd/qmp.sock" ] || fail "no QMP socket"

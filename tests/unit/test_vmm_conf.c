@@ -162,7 +162,11 @@ static void create_messages_are_validated_against_the_limits(void **state)
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
 	     "port\":"
 	     "10000,\"vm_port\":1,\"host_address\":\"evil,hostfwd=tcp::1-:2\"}]}",
-	     "numeric address"},
+	     "numeric IPv4 address"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":[{\"host_"
+	     "port\":"
+	     "10000,\"vm_port\":1,\"host_address\":\"::1\"}]}",
+	     "numeric IPv4 address"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"ports\":{}}",
 	     "array"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"hugepages\":true}",
