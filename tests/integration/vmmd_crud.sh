@@ -41,6 +41,11 @@ CODE="$(curl -s -o "$T/out" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/pr
 jq -e --arg id "$id" '.found == true and .info.id == $id' "$T/out" >/dev/null || fail "Teepod.GetInfo by name: $(cat "$T/out")"
 CODE="$(curl -s -o "$T/out" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/prpc/Vmm.GetComposeHash?json" -d '{"compose_file":"{\"manifest_version\":2,\"name\":\"web\"}"}')"
 jq -e --arg h "$want_hash" '.hash == $h' "$T/out" >/dev/null || fail "Vmm.GetComposeHash: $(cat "$T/out")"
+rpc GetMeta '{}'
+jq -e '.resources == {"max_cvm_number":3,"max_allocable_vcpu":4,"max_allocable_memory_in_mb":2048}
+	and .platform == "dev" and .port_range == {"from":21000,"to":21100}' "$T/out" >/dev/null || fail "GetMeta: $(cat "$T/out")"
+rpc Version '{}'
+jq -e '.version | test("^[0-9]+\\.[0-9]+")' "$T/out" >/dev/null || fail "Version: $(cat "$T/out")"
 rpc ListImages '{}'
 jq -e '.images == [{"name":"dev0","description":"","version":"0.1.0","is_dev":true}]' "$T/out" >/dev/null ||
 	fail "ListImages: $(cat "$T/out")"

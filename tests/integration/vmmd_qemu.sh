@@ -101,4 +101,12 @@ jq -e '.info.status == "stopped"' "$T/out" >/dev/null || fail "GetInfo after QEM
 rpc RemoveVm '{"id":"q1"}'
 [ "$CODE" = 200 ] || fail "RemoveVm: $CODE $(cat "$T/out")"
 [ ! -e "$wd" ] || fail "RemoveVm left the work dir"
+
+# CreateVm without "stopped" starts the VM at once.
+rpc CreateVm '{"name":"q2","image":"dev0","compose_file":"{}","vcpu":1,"memory":128,"disk_size":1}'
+[ "$CODE" = 200 ] || fail "CreateVm q2: $(cat "$T/out")"
+rpc GetInfo '{"id":"q2"}'
+jq -e '.info.status == "running" and .info.pid > 0' "$T/out" >/dev/null || fail "q2 did not start: $(cat "$T/out")"
+rpc StopVm '{"id":"q2"}'
+[ "$CODE" = 200 ] || fail "StopVm q2: $(cat "$T/out")"
 echo "vmmd_qemu: OK"
