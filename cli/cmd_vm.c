@@ -54,7 +54,10 @@ static void printable(const char *s, char *out, size_t cap)
 	size_t j = 0;
 
 	for (; s != NULL && *s != '\0' && j + 1 < cap; s++)
-		out[j++] = *s >= 0x20 && *s < 0x7f ? *s : '?';
+		if (*s >= 0x20 && *s < 0x7f)
+			out[j++] = *s;
+		else
+			out[j++] = '?';
 	out[j] = '\0';
 }
 
@@ -376,7 +379,7 @@ static int vm_deploy(int argc, char **argv)
 	if (r == CLI_EXIT_OK && env != NULL)
 		r = read_text("encrypted env", env, ENV_MAX, args, "encrypted_env", true);
 	if (r == CLI_EXIT_OK && ucfg != NULL)
-		r = read_text("user config", ucfg, 64 * 1024, args, "user_config", false);
+		r = read_text("user config", ucfg, (size_t)64 * 1024, args, "user_config", false);
 	if (r != CLI_EXIT_OK)
 		goto out;
 	(void)json_object_set_new(args, "vcpu", json_integer(vcpu));
@@ -559,7 +562,7 @@ static int vm_upgrade(int argc, char **argv)
 	if (r == CLI_EXIT_OK && env != NULL)
 		r = read_text("encrypted env", env, ENV_MAX, args, "encrypted_env", true);
 	if (r == CLI_EXIT_OK && ucfg != NULL)
-		r = read_text("user config", ucfg, 64 * 1024, args, "user_config", false);
+		r = read_text("user config", ucfg, (size_t)64 * 1024, args, "user_config", false);
 	if (r == CLI_EXIT_OK)
 		r = call("UpgradeApp", args, &rep);
 	json_decref(args);

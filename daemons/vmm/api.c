@@ -353,7 +353,7 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 		(void)snprintf(err, err_len, "field stopped must be a boolean");
 		return CVM_E_FORMAT;
 	}
-	r = get_str(args, "compose_file", 256 * 1024, &s, &n, err, err_len);
+	r = get_str(args, "compose_file", (size_t)256 * 1024, &s, &n, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	f->compose = (const uint8_t *)s;
@@ -671,7 +671,7 @@ static int m_upgrade(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it before upgrading it",
 		                    vm.name, vm.state);
 	memset(&f, 0, sizeof(f));
-	r = get_str(call->args, "compose_file", 256 * 1024, &s, &n, err, sizeof(err));
+	r = get_str(call->args, "compose_file", (size_t)256 * 1024, &s, &n, err, sizeof(err));
 	if (r == CVM_OK && n != 0) {
 		r = vmm_compose_check((const uint8_t *)s, n, hash, err, sizeof(err));
 		f.compose = (const uint8_t *)s;
@@ -908,7 +908,7 @@ static int m_compose_hash(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	int r;
 
 	(void)ctx;
-	r = get_str(call->args, "compose_file", 256 * 1024, &s, &n, err, sizeof(err));
+	r = get_str(call->args, "compose_file", (size_t)256 * 1024, &s, &n, err, sizeof(err));
 	if (r == CVM_OK)
 		r = vmm_compose_check((const uint8_t *)s, n, hash, err, sizeof(err));
 	if (r != CVM_OK)

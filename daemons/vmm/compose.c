@@ -17,7 +17,7 @@
 
 #include "vmm.h"
 
-#define COMPOSE_MAX (256u * 1024u) /* CVM_APP_COMPOSE_MAX */
+#define COMPOSE_MAX ((size_t)256 * 1024) /* CVM_APP_COMPOSE_MAX */
 
 int vmm_compose_check(const uint8_t *buf, size_t len, uint8_t hash[32], char *err, size_t err_len)
 {
@@ -30,7 +30,7 @@ int vmm_compose_check(const uint8_t *buf, size_t len, uint8_t hash[32], char *er
 		return CVM_E_FORMAT;
 	}
 	if (len > COMPOSE_MAX) {
-		(void)snprintf(err, err_len, "compose_file is larger than %u bytes", COMPOSE_MAX);
+		(void)snprintf(err, err_len, "compose_file is larger than %zu bytes", COMPOSE_MAX);
 		return CVM_E_TOO_LARGE;
 	}
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &je);

@@ -78,7 +78,7 @@ static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 	    NUM("cvm", "cid_start", cid_start, 3, 0xffffffffu - 1),
 	    NUM("cvm", "cid_pool_size", cid_pool_size, 1, 1000000),
 	    NUM("cvm", "max_vcpu", max_vcpu, 1, 512),
-	    NUM("cvm", "max_memory_mb", max_memory_mb, 64, 16u * 1024 * 1024),
+	    NUM("cvm", "max_memory_mb", max_memory_mb, 64, (uint64_t)16 * 1024 * 1024),
 	    NUM("cvm", "max_disk_gb", max_disk_gb, 1, 65536),
 	    STR("cvm", "port_range", port_range_text),
 	    STR("cvm", "host_address", host_address),
@@ -139,7 +139,7 @@ static int load_tokens(struct vmm_conf *c, char *err, size_t err_len)
 	if (c->tokens_text[0] == '\0')
 		return CVM_OK;
 	if (c->tokens_text[0] == '/') {
-		r = cvm_file_read(c->tokens_text, 64 * 1024, &buf, &len);
+		r = cvm_file_read(c->tokens_text, (size_t)64 * 1024, &buf, &len);
 		if (r != CVM_OK) {
 			(void)snprintf(err, err_len, "[auth] tokens: cannot read %s: %s", c->tokens_text,
 			               r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));

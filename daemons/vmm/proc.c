@@ -46,7 +46,7 @@ bool vmm_proc_alive(int64_t pid, const char *work_dir)
 	if (work_dir == NULL)
 		return true;
 	(void)snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
-	if (cvm_file_read(path, 256 * 1024, &buf, &len) != CVM_OK)
+	if (cvm_file_read(path, (size_t)256 * 1024, &buf, &len) != CVM_OK)
 		return false;
 	/* the arguments are NUL-separated: look for the work dir in each */
 	for (size_t i = 0; i < len && !found;) {
@@ -180,7 +180,7 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 	if (r != CVM_OK)
 		return r;
 	vmm_work_path(v->conf, vm->id, "shared/app-compose.json", path, sizeof(path));
-	r = cvm_file_read(path, 256 * 1024, &compose, &compose_len);
+	r = cvm_file_read(path, (size_t)256 * 1024, &compose, &compose_len);
 	if (r != CVM_OK) {
 		(void)snprintf(err, err_len, "cannot read %s", path);
 		return r;

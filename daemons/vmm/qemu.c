@@ -57,10 +57,8 @@ static void add(struct vmm_argv *a, const char *s)
 }
 
 /* optf adds `opt` and the formatted value. */
-static void optf(struct vmm_argv *a, const char *opt, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void optf(struct vmm_argv *a, const char *opt, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+optf(struct vmm_argv *a, const char *opt, const char *fmt, ...)
 {
 	char buf[4096];
 	va_list ap;

@@ -403,9 +403,7 @@ int vmm_reconcile(struct vmm *v)
 
 		/* a .tmp- dir of a row still creating was removed above; any other
 		 * belongs to no creation in progress */
-		if (strncmp(name, ".tmp-", 5) == 0) {
-			orphan = true;
-		} else if (strncmp(name, ".rm-", 4) == 0) {
+		if (strncmp(name, ".tmp-", 5) == 0 || strncmp(name, ".rm-", 4) == 0) {
 			orphan = true;
 		} else if (uuid_like(name)) {
 			struct vmm_vm tmp;
