@@ -45,6 +45,7 @@ static const struct cli_cmd cli_cmds[] = {
      "An app: check its app-compose (hash, MRCONFIGID); encrypt its env to the KMS-signed key; decrypt"},
     {"measure", cmd_measure,
      "Expected TDX MRTD and RTMR0-2 from firmware, kernel, initrd, cmdline (dstack-mr); lite; diff"},
+    {"vm", cmd_vm, "Deploy and manage VMs on a cvm-vmmd: deploy, ls, logs, start, stop, rm, upgrade"},
     {"help", cmd_help, "Show help for a command"},
 };
 
