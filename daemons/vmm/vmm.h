@@ -199,8 +199,9 @@ CVM_MUST_CHECK int vmm_image_metadata_parse(const uint8_t *buf, size_t len, cons
 CVM_MUST_CHECK int vmm_compose_check(const uint8_t *buf, size_t len, uint8_t hash[32], char *err,
                                      size_t err_len);
 /* vmm_compose_ids writes the MRCONFIGID (layout 1 without key_provider_id,
- * 2 with it) and the 32-byte HOST_DATA for `compose` and the deployment's
- * app id (20 bytes; NULL: the compose hash's first 20). */
+ * 2 with it) and the 32-byte HOST_DATA (layout 3's document hash) for
+ * `compose` and the deployment's app id (20 bytes; NULL: the compose hash's
+ * first 20). */
 CVM_MUST_CHECK int vmm_compose_ids(const uint8_t *buf, size_t len, const uint8_t *app_id,
                                    uint8_t mrconfigid[48], uint8_t host_data[32], char *err, size_t err_len);
 

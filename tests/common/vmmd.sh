@@ -86,6 +86,6 @@ rpc() {
 # create_body NAME [EXTRA [VCPU MEMORY DISK IMAGE]] is a CreateVm message
 # for a stopped VM.
 create_body() {
-	printf '{"name":"%s","image":"%s","compose_file":"{\\"manifest_version\\":2,\\"name\\":\\"%s\\"}","vcpu":%s,"memory":%s,"disk_size":%s,"stopped":true%s}' \
+	printf '{"name":"%s","image":"%s","compose_file":"{\\"manifest_version\\":2,\\"name\\":\\"%s\\",\\"runner\\":\\"docker-compose\\",\\"docker_compose_file\\":\\"services: {}\\"}","vcpu":%s,"memory":%s,"disk_size":%s,"stopped":true%s}' \
 		"$1" "${6:-dev0}" "$1" "${3:-1}" "${4:-128}" "${5:-1}" "${2:-}"
 }

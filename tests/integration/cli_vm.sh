@@ -48,7 +48,7 @@ rc=0
 "$cvm" vm --url http://127.0.0.1:1 ls 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q 'cannot reach cvm-vmmd' "$T/err" || fail "unreachable daemon: rc $rc $(cat "$T/err")"
 
-printf '{"manifest_version":2,"name":"web","version":2}' >"$T/compose2.json"
+printf '{"manifest_version":2,"name":"web","runner":"docker-compose","docker_compose_file":"services: {x: {}}"}' >"$T/compose2.json"
 "$cvm" vm upgrade web --compose "$T/compose2.json" || fail "upgrade"
 cmp -s "$T/compose2.json" "$T/run/$id/shared/app-compose.json" || fail "upgrade did not write the compose file"
 printf 'one\ntwo\nthree\n' >"$T/run/$id/serial.log"

@@ -16,9 +16,9 @@ rpc CreateVm "$(create_body web ',"ports":[{"protocol":"tcp","host_port":21001,"
 id="$(jq -r .id "$T/out")"
 [[ "$id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] || fail "id $id is not a UUID"
 wd="$T/run/$id"
-printf '{"manifest_version":2,"name":"web"}' | cmp -s - "$wd/shared/app-compose.json" ||
+printf '{"manifest_version":2,"name":"web","runner":"docker-compose","docker_compose_file":"services: {}"}' | cmp -s - "$wd/shared/app-compose.json" ||
 	fail "app-compose.json is not the exact bytes sent"
-want_hash="$(printf '{"manifest_version":2,"name":"web"}' | sha256sum | cut -d' ' -f1)"
+want_hash="$(printf '{"manifest_version":2,"name":"web","runner":"docker-compose","docker_compose_file":"services: {}"}' | sha256sum | cut -d' ' -f1)"
 qemu-img info "$wd/hda.img" | grep -q 'file format: qcow2' || fail "hda.img is not qcow2"
 qemu-img info "$wd/hda.img" | grep -q 'virtual size: 1 GiB' || fail "hda.img is not 1 GiB"
 jq -e '.vm_config | fromjson | .cpu_count == 1 and .memory_size == 134217728' "$wd/shared/.sys-config.json" \
@@ -39,7 +39,7 @@ jq -e --arg id "$id" --arg h "$want_hash" '.total == 1 and .vms[0].id == $id and
 	fail "Status: $(cat "$T/out")"
 CODE="$(curl -s -o "$T/out" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/prpc/Teepod.GetInfo?json" -d '{"id":"web"}')"
 jq -e --arg id "$id" '.found == true and .info.id == $id' "$T/out" >/dev/null || fail "Teepod.GetInfo by name: $(cat "$T/out")"
-CODE="$(curl -s -o "$T/out" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/prpc/Vmm.GetComposeHash?json" -d '{"compose_file":"{\"manifest_version\":2,\"name\":\"web\"}"}')"
+CODE="$(curl -s -o "$T/out" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/prpc/Vmm.GetComposeHash?json" -d '{"compose_file":"{\"manifest_version\":2,\"name\":\"web\",\"runner\":\"docker-compose\",\"docker_compose_file\":\"services: {}\"}"}')"
 jq -e --arg h "$want_hash" '.hash == $h' "$T/out" >/dev/null || fail "Vmm.GetComposeHash: $(cat "$T/out")"
 rpc GetMeta '{}'
 jq -e '.resources == {"max_cvm_number":3,"max_allocable_vcpu":4,"max_allocable_memory_in_mb":2048}
@@ -73,7 +73,8 @@ expect CreateVm "$(create_body x ',"ports":[{"host_port":21002,"vm_port":80,"ext
 expect CreateVm "$(create_body x ',"gpus":{"gpus":[{"slot":"01:00.0"}]}')" 400 'gpus is not supported'
 expect CreateVm "$(create_body x ',"app_id":"abcd"')" 400 'app_id must be 20 bytes'
 expect CreateVm '{"name":"bad name","image":"dev0","compose_file":"{}","vcpu":1,"memory":128,"disk_size":1}' 400 'name must be'
-expect CreateVm '{"name":"x","image":"dev0","compose_file":"[1]","vcpu":1,"memory":128,"disk_size":1,"stopped":true}' 400 'not one JSON object'
+expect CreateVm '{"name":"x","image":"dev0","compose_file":"[1]","vcpu":1,"memory":128,"disk_size":1,"stopped":true}' 400 'must be one JSON object'
+expect CreateVm '{"name":"x","image":"dev0","compose_file":"{\"manifest_version\":2,\"name\":\"x\",\"runner\":\"docker-compose\",\"docker_compose_file\":\"a\",\"kms_enable\":true}","vcpu":1,"memory":128,"disk_size":1,"stopped":true}' 400 'is not an app-compose key (did you mean'
 expect CreateVm '{"name":"x","image":"dev0","vcpu":1,"memory":128,"disk_size":1,"stopped":true}' 400 'compose_file is empty'
 expect StartVm '{"id":"nosuch"}' 404 'no VM nosuch'
 expect StartVm '{}' 400 'field id is missing'
@@ -98,9 +99,9 @@ rpc Status '{}'
 jq -e '[.vms[].cid] == [1000, 1001, 1002]' "$T/out" >/dev/null || fail "CIDs: $(cat "$T/out")"
 
 # UpgradeApp on a stopped VM: new compose bytes and hash.
-rpc UpgradeApp '{"id":"web","compose_file":"{\"manifest_version\":2,\"name\":\"web2\"}","encrypted_env":"00ff"}'
+rpc UpgradeApp '{"id":"web","compose_file":"{\"manifest_version\":2,\"name\":\"web2\",\"runner\":\"docker-compose\",\"docker_compose_file\":\"services: {}\"}","encrypted_env":"00ff"}'
 [ "$CODE" = 200 ] || fail "UpgradeApp: $(cat "$T/out")"
-printf '{"manifest_version":2,"name":"web2"}' | cmp -s - "$wd/shared/app-compose.json" || fail "UpgradeApp did not write the compose file"
+printf '{"manifest_version":2,"name":"web2","runner":"docker-compose","docker_compose_file":"services: {}"}' | cmp -s - "$wd/shared/app-compose.json" || fail "UpgradeApp did not write the compose file"
 [ "$(od -An -tx1 "$wd/shared/.encrypted-env" | tr -d ' \n')" = 00ff ] || fail "UpgradeApp did not write .encrypted-env"
 rpc ResizeVm '{"id":"web","vcpu":2,"memory":256,"disk_size":2}'
 [ "$CODE" = 200 ] || fail "ResizeVm: $(cat "$T/out")"

@@ -103,7 +103,7 @@ rpc RemoveVm '{"id":"q1"}'
 [ ! -e "$wd" ] || fail "RemoveVm left the work dir"
 
 # CreateVm without "stopped" starts the VM at once.
-rpc CreateVm '{"name":"q2","image":"dev0","compose_file":"{}","vcpu":1,"memory":128,"disk_size":1}'
+rpc CreateVm '{"name":"q2","image":"dev0","compose_file":"{\"manifest_version\":2,\"name\":\"q2\",\"runner\":\"docker-compose\",\"docker_compose_file\":\"services: {}\"}","vcpu":1,"memory":128,"disk_size":1}'
 [ "$CODE" = 200 ] || fail "CreateVm q2: $(cat "$T/out")"
 rpc GetInfo '{"id":"q2"}'
 jq -e '.info.status == "running" and .info.pid > 0' "$T/out" >/dev/null || fail "q2 did not start: $(cat "$T/out")"

@@ -256,9 +256,11 @@ static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 
 static void mrconfigid_is_layout_1_without_key_provider_id_and_2_with_it(void **state)
 {
-	static const char c1[] = "{\"manifest_version\":2,\"name\":\"a\"}";
-	static const char c2[] =
-	    "{\"manifest_version\":2,\"key_provider\":\"kms\",\"key_provider_id\":\"0a0b\"}";
+	static const char c1[] = "{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\","
+	                         "\"docker_compose_file\":\"services: {}\"}";
+	static const char c2[] = "{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\","
+	                         "\"docker_compose_file\":\"services: {}\",\"key_provider\":\"kms\","
+	                         "\"key_provider_id\":\"0a0b\"}";
 	uint8_t m[48], hd[32], hash[32], zero[15] = {0};
 	char err[256];
 
@@ -275,6 +277,12 @@ static void mrconfigid_is_layout_1_without_key_provider_id_and_2_with_it(void **
 	assert_memory_equal(m + 33, zero, 15);
 	assert_int_not_equal(vmm_compose_ids((const uint8_t *)"[]", 2, NULL, m, hd, err, sizeof(err)),
 	                     CVM_OK);
+	/* lib/app's schema: an unknown key is named */
+	assert_int_not_equal(
+	    vmm_compose_check((const uint8_t *)"{\"manifest_version\":2,\"kms_enable\":true}", 40, hash, err,
+	                      sizeof(err)),
+	    CVM_OK);
+	assert_non_null(strstr(err, "kms_enable"));
 }
 
 int main(void)
