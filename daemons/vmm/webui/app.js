@@ -1,0 +1,470 @@
+// app.js: the cvm-vmmd web UI (docs/daemons/cvm-vmmd-webui.md). Plain DOM,
+// no framework; every request goes to the origin that served the page.
+import { composeAppId, cryptoMissing, encryptEnv, fromHex, parseEnvLines, toHex } from './envcrypt.js';
+
+const REFRESH_MS = 3000;
+const LOG_KEEP_CHARS = 512 * 1024;
+const TOKEN_KEY = 'cvm-vmmd-token';
+
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem(TOKEN_KEY) || '';
+let tokenWait = null;
+let logAbort = null;
+
+// --- messages ---------------------------------------------------------------
+
+function showError(msg) {
+	const e = $('error');
+	e.textContent = msg;
+	e.hidden = false;
+	$('notice').hidden = true;
+}
+function clearError() {
+	$('error').hidden = true;
+	$('error').textContent = '';
+}
+function showNotice(msg) {
+	const n = $('notice');
+	n.textContent = msg;
+	n.hidden = false;
+}
+
+// --- transport --------------------------------------------------------------
+
+function authHeaders() {
+	return token ? { Authorization: 'Bearer ' + token } : {};
+}
+
+// askToken opens the token dialog and resolves when the user answers (true:
+// a token was given). Concurrent callers share one dialog.
+function askToken(why) {
+	if (tokenWait)
+		return tokenWait;
+	const dlg = $('token-dialog');
+	$('token-why').textContent = why;
+	$('token').value = '';
+	tokenWait = new Promise((resolve) => {
+		dlg.addEventListener('close', () => {
+			tokenWait = null;
+			if (dlg.returnValue === 'ok' && $('token').value !== '') {
+				token = $('token').value;
+				sessionStorage.setItem(TOKEN_KEY, token);
+				resolve(true);
+			} else {
+				resolve(false);
+			}
+			$('token').value = '';
+		}, { once: true });
+	});
+	dlg.showModal();
+	return tokenWait;
+}
+
+// authFetch is fetch with the token; on 401 it asks for a token and retries.
+async function authFetch(url, init = {}) {
+	for (;;) {
+		const res = await fetch(url, { ...init, headers: { ...(init.headers || {}), ...authHeaders() } });
+		if (res.status !== 401)
+			return res;
+		const msg = await errorText(res);
+		const given = await askToken(token ? `The token was refused (${msg}). Enter another.` :
+			`This cvm-vmmd asks for a token: ${msg}`);
+		if (!given)
+			throw new Error(msg);
+	}
+}
+
+async function errorText(res) {
+	const text = await res.text();
+	try {
+		const j = JSON.parse(text);
+		if (j && typeof j.error === 'string')
+			return j.error;
+	} catch (_) { /* not JSON: show it as it is */ }
+	return `HTTP ${res.status}${text ? ': ' + text.slice(0, 300) : ''}`;
+}
+
+// rpc calls a Vmm method (POST /prpc/<Method>?json) and returns its reply;
+// it throws an Error carrying the daemon's message.
+async function rpc(method, args = {}) {
+	const res = await authFetch(`/prpc/${method}?json`, {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/json' },
+		body: JSON.stringify(args),
+	});
+	if (!res.ok)
+		throw new Error(`${method}: ${await errorText(res)}`);
+	const text = await res.text();
+	return text === '' ? null : JSON.parse(text);
+}
+
+// --- compose input ------------------------------------------------------------
+
+// composeSource keeps the exact bytes of a chosen file; the textarea's
+// text is used only when no file is chosen. A file's bytes must be UTF-8
+// (the RPC carries the compose as a JSON string); they are never parsed
+// and written again, so the VMM hashes what the user chose.
+function composeSource(textId, fileId, infoId) {
+	const src = { bytes: null, name: '' };
+	const area = $(textId), file = $(fileId), info = $(infoId);
+	file.addEventListener('change', async () => {
+		src.bytes = null;
+		info.textContent = '';
+		area.disabled = false;
+		const f = file.files && file.files[0];
+		if (!f)
+			return;
+		const bytes = new Uint8Array(await f.arrayBuffer());
+		try {
+			new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+		} catch (_) {
+			showError(`${f.name} is not UTF-8 text: choose the app-compose.json file.`);
+			file.value = '';
+			return;
+		}
+		src.bytes = bytes;
+		src.name = f.name;
+		area.disabled = true;
+		const { composeHash } = await composeAppId(bytes);
+		info.textContent = `Using ${f.name}: ${bytes.length} bytes, SHA-256 ${composeHash}`;
+	});
+	return {
+		// bytes: the compose's bytes and its text (the same bytes decoded).
+		get() {
+			if (src.bytes) {
+				const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(src.bytes);
+				return { bytes: src.bytes, text };
+			}
+			const text = area.value;
+			return { bytes: new TextEncoder().encode(text), text };
+		},
+		reset() {
+			src.bytes = null;
+			file.value = '';
+			area.disabled = false;
+			area.value = '';
+			info.textContent = '';
+		},
+	};
+}
+
+// encryptFor encrypts NAME=value lines for `appId` (hex) with the key the
+// VMM hands out; '' when there are no variables.
+async function encryptFor(envText, appId) {
+	const env = parseEnvLines(envText);
+	if (env.length === 0)
+		return '';
+	const missing = cryptoMissing();
+	if (missing)
+		throw new Error(missing);
+	const answer = await rpc('GetAppEnvEncryptPubKey', { app_id: appId });
+	if (!answer || typeof answer.public_key !== 'string')
+		throw new Error('GetAppEnvEncryptPubKey: the answer has no public_key');
+	const pub = fromHex(answer.public_key);
+	if (pub.length !== 32)
+		throw new Error(`GetAppEnvEncryptPubKey: the public key is ${pub.length} bytes, not 32`);
+	return toHex(await encryptEnv(env, pub));
+}
+
+function parsePorts(text) {
+	const ports = [];
+	for (const raw of text.split(/\r?\n/)) {
+		const line = raw.trim();
+		if (line === '')
+			continue;
+		const parts = line.split(':');
+		if (parts.length !== 3 && parts.length !== 4)
+			throw new Error(`port "${line}": expected tcp:[address:]host_port:vm_port`);
+		const protocol = parts[0];
+		if (protocol !== 'tcp' && protocol !== 'udp')
+			throw new Error(`port "${line}": the protocol is tcp or udp`);
+		const host_address = parts.length === 4 ? parts[1] : '';
+		const host = Number(parts[parts.length - 2]), vm = Number(parts[parts.length - 1]);
+		for (const p of [host, vm])
+			if (!Number.isInteger(p) || p < 1 || p > 65535)
+				throw new Error(`port "${line}": ports are 1-65535`);
+		const m = { protocol, host_port: host, vm_port: vm };
+		if (host_address)
+			m.host_address = host_address;
+		ports.push(m);
+	}
+	return ports;
+}
+
+// --- the VM list ---------------------------------------------------------------
+
+function fmtUptime(v) {
+	if (typeof v === 'string')
+		return v;
+	if (typeof v !== 'number' || v <= 0)
+		return '';
+	const d = Math.floor(v / 86400), h = Math.floor(v / 3600) % 24, m = Math.floor(v / 60) % 60, s = v % 60;
+	return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + (d || h || m ? m + 'm ' : '') + s + 's';
+}
+
+function vmPorts(vm) {
+	const list = (vm.configuration && vm.configuration.ports) || vm.ports || [];
+	return list.map((p) => `${p.protocol || 'tcp'}:${p.host_address ? p.host_address + ':' : ''}` +
+		`${p.host_port}→${p.vm_port}`).join(', ');
+}
+
+function button(label, name, handler) {
+	const b = document.createElement('button');
+	b.type = 'button';
+	b.textContent = label;
+	b.setAttribute('aria-label', `${label} ${name}`);
+	b.addEventListener('click', handler);
+	return b;
+}
+
+function cell(tr, text, cls) {
+	const td = document.createElement('td');
+	td.textContent = text;
+	if (cls)
+		td.className = cls;
+	tr.appendChild(td);
+	return td;
+}
+
+function renderVms(vms) {
+	const body = $('vms').tBodies[0];
+	const rows = [];
+	for (const vm of vms) {
+		const tr = document.createElement('tr');
+		const status = String(vm.status || vm.state || '');
+		tr.dataset.id = vm.id;
+		tr.dataset.name = vm.name;
+		tr.dataset.status = status;
+		const name = cell(tr, vm.name);
+		const small = document.createElement('div');
+		small.className = 'mono muted';
+		small.textContent = vm.id;
+		name.appendChild(small);
+		cell(tr, status, 'status status-' + status);
+		cell(tr, [vm.boot_progress, vm.boot_error, vm.last_error].filter(Boolean).join(' — '));
+		cell(tr, vm.app_id || '', 'mono');
+		cell(tr, vmPorts(vm));
+		cell(tr, fmtUptime(vm.uptime));
+		const act = cell(tr, '');
+		act.append(
+			button('Start', vm.name, () => act_(`StartVm`, vm, `Started ${vm.name}.`)),
+			button('Stop', vm.name, () => act_(`StopVm`, vm, `Stopped ${vm.name}.`)),
+			button('Shut down', vm.name, () => act_(`ShutdownVm`, vm, `Shutting down ${vm.name}.`)),
+			button('Upgrade', vm.name, () => openUpgrade(vm)),
+			button('Logs', vm.name, () => followLogs(vm)),
+			button('Remove', vm.name, () => confirmRemove(vm)));
+		rows.push(tr);
+	}
+	body.replaceChildren(...rows);
+	$('no-vms').hidden = vms.length !== 0;
+}
+
+async function refresh() {
+	try {
+		const st = await rpc('Status', {});
+		renderVms((st && st.vms) || []);
+		$('refreshed').textContent = 'Last: ' + new Date().toLocaleTimeString();
+	} catch (e) {
+		showError(e.message);
+	}
+}
+
+async function act_(method, vm, done) {
+	clearError();
+	try {
+		await rpc(method, { id: vm.id });
+		showNotice(done);
+	} catch (e) {
+		showError(e.message);
+	}
+	refresh();
+}
+
+function confirmRemove(vm) {
+	const dlg = $('confirm-dialog');
+	$('confirm-text').textContent = `Remove ${vm.name} (${vm.id})? Its work directory and data disk are deleted.`;
+	dlg.addEventListener('close', () => {
+		if (dlg.returnValue === 'ok')
+			act_('RemoveVm', vm, `Removed ${vm.name}.`);
+	}, { once: true });
+	dlg.returnValue = '';
+	dlg.showModal();
+}
+
+// --- deploy and upgrade -------------------------------------------------------------
+
+const deployCompose = composeSource('d-compose', 'd-compose-file', 'd-compose-info');
+const upgradeCompose = composeSource('u-compose', 'u-compose-file', 'u-compose-info');
+
+async function deploy(ev) {
+	ev.preventDefault();
+	clearError();
+	const btn = $('d-submit');
+	btn.disabled = true;
+	try {
+		const compose = deployCompose.get();
+		if (compose.bytes.length === 0)
+			throw new Error('The app-compose.json is empty: paste it or choose a file.');
+		let appId = $('d-app-id').value.trim().replace(/^0x/i, '').toLowerCase();
+		if (appId !== '' && !/^[0-9a-f]{40}$/.test(appId))
+			throw new Error('The app id is 40 hex digits (20 bytes).');
+		const args = {
+			name: $('d-name').value.trim(),
+			image: $('d-image').value,
+			compose_file: compose.text,
+			vcpu: Number($('d-vcpu').value),
+			memory: Number($('d-memory').value),
+			disk_size: Number($('d-disk').value),
+			ports: parsePorts($('d-ports').value),
+		};
+		if (appId !== '')
+			args.app_id = appId;
+		if ($('d-stopped').checked)
+			args.stopped = true;
+		const envText = $('d-env').value;
+		if (parseEnvLines(envText).length !== 0) {
+			if (appId === '')
+				appId = (await composeAppId(compose.bytes)).appId;
+			args.encrypted_env = await encryptFor(envText, appId);
+		}
+		const r = await rpc('CreateVm', args);
+		showNotice(`Deployed ${args.name}${r && r.id ? ' as ' + r.id : ''}.`);
+		$('deploy').reset();
+		deployCompose.reset();
+	} catch (e) {
+		showError(e.message);
+	} finally {
+		btn.disabled = false;
+	}
+	refresh();
+}
+
+let upgrading = null;
+
+function openUpgrade(vm) {
+	upgrading = vm;
+	$('u-name').textContent = vm.name;
+	upgradeCompose.reset();
+	$('u-env').value = '';
+	$('upgrade-dialog').returnValue = '';
+	$('upgrade-dialog').showModal();
+}
+
+async function upgrade() {
+	const dlg = $('upgrade-dialog');
+	const vm = upgrading;
+	upgrading = null;
+	if (dlg.returnValue !== 'ok' || !vm)
+		return;
+	clearError();
+	try {
+		const compose = upgradeCompose.get();
+		if (compose.bytes.length === 0)
+			throw new Error('The new app-compose.json is empty.');
+		const args = { id: vm.id, compose_file: compose.text };
+		const envText = $('u-env').value;
+		if (parseEnvLines(envText).length !== 0) {
+			// The VM keeps its app id across upgrades: encrypt to that app's key.
+			const appId = vm.app_id || (await composeAppId(compose.bytes)).appId;
+			args.encrypted_env = await encryptFor(envText, appId);
+		}
+		await rpc('UpgradeApp', args);
+		showNotice(`Upgraded ${vm.name}.`);
+	} catch (e) {
+		showError(e.message);
+	} finally {
+		$('u-env').value = '';
+	}
+	refresh();
+}
+
+// --- logs ------------------------------------------------------------------------------
+
+async function followLogs(vm) {
+	if (logAbort)
+		logAbort.abort();
+	const ctl = new AbortController();
+	logAbort = ctl;
+	const pre = $('logs');
+	pre.textContent = '';
+	$('logs-name').textContent = vm.name;
+	$('logs-section').hidden = false;
+	$('logs-stop').disabled = false;
+	try {
+		const res = await authFetch(`/logs?id=${encodeURIComponent(vm.id)}&follow=1&lines=200`,
+			{ signal: ctl.signal });
+		if (!res.ok)
+			throw new Error(`logs: ${await errorText(res)}`);
+		const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+		for (;;) {
+			const { value, done } = await reader.read();
+			if (done)
+				break;
+			let text = pre.textContent + value;
+			if (text.length > LOG_KEEP_CHARS)
+				text = text.slice(text.length - LOG_KEEP_CHARS);
+			const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+			pre.textContent = text;
+			if (atEnd)
+				pre.scrollTop = pre.scrollHeight;
+		}
+		pre.append('\n[end of log]\n');
+	} catch (e) {
+		if (e.name !== 'AbortError')
+			showError(e.message);
+	} finally {
+		if (logAbort === ctl) {
+			logAbort = null;
+			$('logs-stop').disabled = true;
+		}
+	}
+}
+
+// --- start -----------------------------------------------------------------------------
+
+async function loadImages() {
+	try {
+		const r = await rpc('ListImages', {});
+		const sel = $('d-image');
+		sel.replaceChildren();
+		for (const img of (r && r.images) || []) {
+			const o = document.createElement('option');
+			o.value = img.name;
+			o.textContent = img.name + (img.version ? ` (${img.version})` : '') + (img.is_dev ? ' [dev]' : '');
+			sel.appendChild(o);
+		}
+		if (sel.options.length === 0)
+			showError('The VMM lists no image (ListImages is empty): put an image in its image_dir.');
+	} catch (e) {
+		showError(e.message);
+	}
+}
+
+async function loadVersion() {
+	try {
+		const v = await rpc('Version', {});
+		if (v && v.version)
+			$('version').textContent = `version ${v.version}${v.rev ? ' (' + v.rev + ')' : ''}`;
+	} catch (_) { /* the version is decoration; errors show elsewhere */ }
+}
+
+function init() {
+	const missing = cryptoMissing();
+	if (missing) {
+		$('insecure').textContent = missing + ' Deploying without environment variables still works.';
+		$('insecure').hidden = false;
+	}
+	$('deploy').addEventListener('submit', deploy);
+	$('upgrade-dialog').addEventListener('close', upgrade);
+	$('logs-stop').addEventListener('click', () => logAbort && logAbort.abort());
+	$('token-button').addEventListener('click', async () => {
+		if (await askToken('The token for this cvm-vmmd (kept in this tab only).'))
+			refresh();
+	});
+	loadVersion();
+	loadImages();
+	refresh();
+	setInterval(refresh, REFRESH_MS);
+}
+
+init();
