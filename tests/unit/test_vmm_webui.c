@@ -258,12 +258,19 @@ static void test_shipped_files(void **state)
 		assert_true(get(src, CVM_HTTP_GET, path, &resp));
 		assert_int_equal(resp.status, 200);
 		assert_true(resp.body_len > 0);
-		/* A tiny scan: "http://" or "https://" or "//cdn" in a served
-		 * file would be an external asset or request. */
-		for (size_t i = 0; i + 6 < resp.body_len; i++)
+		/* A tiny scan: "http://" or "https://" in a served file would be
+		 * an external asset or request (an XML namespace name is not
+		 * fetched). */
+		for (size_t i = 0; i + 6 < resp.body_len; i++) {
+			static const char ns[] = "http://www.w3.org/";
+
+			if (resp.body_len - i >= sizeof(ns) - 1 &&
+			    memcmp(resp.body + i, ns, sizeof(ns) - 1) == 0)
+				continue;
 			if (memcmp(resp.body + i, "http:/", 6) == 0 ||
 			    memcmp(resp.body + i, "https:", 6) == 0)
 				fail_msg("%s names an external URL at byte %zu", e->d_name, i);
+		}
 		index = index || strcmp(e->d_name, "index.html") == 0;
 		count++;
 		cvm_http_resp_cleanup(&resp);

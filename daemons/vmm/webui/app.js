@@ -125,8 +125,11 @@ function composeSource(textId, fileId, infoId) {
 		src.bytes = bytes;
 		src.name = f.name;
 		area.disabled = true;
-		const { composeHash } = await composeAppId(bytes);
-		info.textContent = `Using ${f.name}: ${bytes.length} bytes, SHA-256 ${composeHash}`;
+		info.textContent = `Using ${f.name}: ${bytes.length} bytes`;
+		if (!cryptoMissing()) {
+			const { composeHash, appId } = await composeAppId(bytes);
+			info.textContent += `, SHA-256 ${composeHash} (app id ${appId} unless given)`;
+		}
 	});
 	return {
 		// bytes: the compose's bytes and its text (the same bytes decoded).
@@ -323,6 +326,9 @@ async function deploy(ev) {
 			args.stopped = true;
 		const envText = $('d-env').value;
 		if (parseEnvLines(envText).length !== 0) {
+			const missing = cryptoMissing();
+			if (missing)
+				throw new Error(missing);
 			if (appId === '')
 				appId = (await composeAppId(compose.bytes)).appId;
 			args.encrypted_env = await encryptFor(envText, appId);
@@ -364,6 +370,9 @@ async function upgrade() {
 		const args = { id: vm.id, compose_file: compose.text };
 		const envText = $('u-env').value;
 		if (parseEnvLines(envText).length !== 0) {
+			const missing = cryptoMissing();
+			if (missing)
+				throw new Error(missing);
 			// The VM keeps its app id across upgrades: encrypt to that app's key.
 			const appId = vm.app_id || (await composeAppId(compose.bytes)).appId;
 			args.encrypted_env = await encryptFor(envText, appId);
@@ -387,12 +396,19 @@ async function followLogs(vm) {
 	logAbort = ctl;
 	const pre = $('logs');
 	pre.textContent = '';
+	$('logs-mode').textContent = '';
 	$('logs-name').textContent = vm.name;
 	$('logs-section').hidden = false;
 	$('logs-stop').disabled = false;
 	try {
 		const res = await authFetch(`/logs?id=${encodeURIComponent(vm.id)}&follow=1&lines=200`,
 			{ signal: ctl.signal });
+		if (res.status === 400) {
+			// A daemon that cannot stream: poll the tail instead.
+			await res.text();
+			await pollLogs(vm, ctl, pre);
+			return;
+		}
 		if (!res.ok)
 			throw new Error(`logs: ${await errorText(res)}`);
 		const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -417,6 +433,25 @@ async function followLogs(vm) {
 			logAbort = null;
 			$('logs-stop').disabled = true;
 		}
+	}
+}
+
+// pollLogs shows the last lines every few seconds until `ctl` aborts.
+async function pollLogs(vm, ctl, pre) {
+	$('logs-mode').textContent = '(polled: this cvm-vmmd does not stream logs)';
+	while (!ctl.signal.aborted) {
+		const res = await authFetch(`/logs?id=${encodeURIComponent(vm.id)}&lines=200`, { signal: ctl.signal });
+		if (!res.ok)
+			throw new Error(`logs: ${await errorText(res)}`);
+		const text = await res.text();
+		const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+		pre.textContent = text;
+		if (atEnd)
+			pre.scrollTop = pre.scrollHeight;
+		await new Promise((resolve) => {
+			const t = setTimeout(resolve, REFRESH_MS);
+			ctl.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+		});
 	}
 }
 

@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 set(CVM_VMM_WEBUI_SRC ${CMAKE_CURRENT_LIST_DIR})
 file(GLOB cvm_webui_files CONFIGURE_DEPENDS
-  ${CMAKE_CURRENT_LIST_DIR}/*.html ${CMAKE_CURRENT_LIST_DIR}/*.js ${CMAKE_CURRENT_LIST_DIR}/*.css)
+  ${CMAKE_CURRENT_LIST_DIR}/*.html ${CMAKE_CURRENT_LIST_DIR}/*.js ${CMAKE_CURRENT_LIST_DIR}/*.css ${CMAKE_CURRENT_LIST_DIR}/*.svg)
 install(FILES ${cvm_webui_files} DESTINATION ${CMAKE_INSTALL_DATADIR}/cvmkit/webui)
 # The default of [vmm] webui_dir (vmm_webui_default_dir) is the install dir.
 set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/../webui.c APPEND PROPERTY COMPILE_DEFINITIONS
