@@ -31,7 +31,8 @@ const ART = E('CVM_WEBUI_ART');
 const RUN = E('CVM_WEBUI_RUN');
 const CVM = E('CVM_WEBUI_CVM');
 const KEYFILE = E('CVM_WEBUI_KEYFILE');
-const ENV_PUB = E('CVM_WEBUI_ENV_PUB');
+const KMS_ANSWER = fs.readFileSync(E('CVM_WEBUI_KMS_ANSWER'), 'utf8');
+const KMS_PUB = E('CVM_WEBUI_KMS_PUB');
 const ROUTE_ENV_KEY = process.env.CVM_WEBUI_ROUTE_ENV_KEY === '1';
 const TMP = E('CVM_WEBUI_TMP');
 
@@ -39,8 +40,7 @@ const NAME = 'webapp';
 const SECRET = 's3cr3t value=with=equals ü';
 // CRLF line ends, a non-ASCII character and a trailing space: a page that
 // re-serialised the compose would change these bytes.
-const COMPOSE = Buffer.from('{\r\n  "manifest_version": 2,\r\n  "name": "webapp-ü",\r\n' +
-	'  "runner": "docker-compose",\r\n  "docker_compose_file": "services: {}\\n"\r\n} ', 'utf8');
+const COMPOSE = fs.readFileSync(E('CVM_WEBUI_COMPOSE'));
 const APP_ID = require('crypto').createHash('sha256').update(COMPOSE).digest('hex').slice(0, 40);
 
 let failures = 0;
@@ -112,8 +112,7 @@ async function deployFlow(browser) {
 		// in the browser with the key it controls (webui_deploy.sh says so).
 		await page.route('**/prpc/GetAppEnvEncryptPubKey?json', async (route) => {
 			keyRequests.push(JSON.parse(route.request().postData() || '{}'));
-			await route.fulfill({ status: 200, contentType: 'application/json',
-				body: JSON.stringify({ public_key: ENV_PUB, signature: '', timestamp: 0, signature_v1: '' }) });
+			await route.fulfill({ status: 200, contentType: 'application/json', body: KMS_ANSWER });
 		});
 	} else {
 		page.on('request', (req) => {
@@ -148,6 +147,23 @@ async function deployFlow(browser) {
 	const info = await page.textContent('#d-compose-info');
 	check(info.includes(`${COMPOSE.length} bytes`), `the page shows the file's size (${info})`);
 	await page.fill('#d-env', `# a comment\nSECRET_TOKEN=${SECRET}\n`);
+
+	// Pinned to another KMS's key: the signature check refuses the env key
+	// and nothing is sent.
+	const otherKms = require('crypto').createECDH('secp256k1');
+	otherKms.generateKeys();
+	await page.fill('#d-kms-pin', otherKms.getPublicKey('hex', 'compressed'));
+	await page.click('#d-submit');
+	await page.waitForSelector('#error:not([hidden])', { timeout: 30000 });
+	const pinErr = await page.textContent('#error');
+	check(/refused, nothing was sent: the env key is not signed by the pinned KMS key/.test(pinErr),
+		`an env key not signed by the pinned KMS is refused (${pinErr})`);
+	check(createBody === null, 'no CreateVm was sent with a refused env key');
+	await shot(page, '01-wrong-kms-pin.png');
+
+	await page.fill('#d-kms-pin', KMS_PUB);
+	check((await page.textContent('#env-trust')).includes('checked in this browser'),
+		'with a pinned key the page says the signature is checked');
 	await shot(page, '01-deploy-form.png');
 	await page.click('#d-submit');
 	await page.waitForFunction(() => !document.getElementById('notice').hidden ||
@@ -172,7 +188,7 @@ async function deployFlow(browser) {
 	check(Buffer.from(body.compose_file || '', 'utf8').equals(COMPOSE), 'compose_file is the file\'s exact bytes');
 	const stored = fs.readFileSync(path.join(RUN, id, 'shared', 'app-compose.json'));
 	check(stored.equals(COMPOSE), 'the work dir\'s app-compose.json is the file\'s exact bytes');
-	check(keyRequests.length === 1 && keyRequests[0].app_id === APP_ID,
+	check(keyRequests.length === 2 && keyRequests.every((k) => k.app_id === APP_ID),
 		`GetAppEnvEncryptPubKey asked for app id ${APP_ID} (${JSON.stringify(keyRequests)})`);
 	check(/^[0-9a-f]+$/.test(body.encrypted_env || '') && body.encrypted_env.length > 2 * 60,
 		'encrypted_env is a hex blob');

@@ -6,12 +6,16 @@
 #    the source tree's daemons/vmm/webui, [cvm] kms_urls = the stand-in KMS;
 #  - a second cvm-vmmd with [auth] tokens, for the token prompt;
 #  - the stand-in KMS (tests/integration/kms_env_server.py over HTTP) that
-#    answers GetAppEnvEncryptPubKey with an X25519 env key this test made,
-#    whose private half `cvm app decrypt-env` uses. When cvm-vmmd has no
-#    GetAppEnvEncryptPubKey (it says "Service not found"), the page's call
-#    is answered in the browser with the same key, and this script says so.
+#    answers GetAppEnvEncryptPubKey as cvm-kmsd would for the app: the env
+#    key `cvm kms derive` gives, signed by cvm_envcrypt_pubkey_sign
+#    (tests/integration/kms_env_sign) with KMS roots made as
+#    integration.kms_env_sdk makes them; the page pins the KMS key and
+#    checks the signature; `cvm app decrypt-env` opens the blob with the
+#    app's env_crypt_key. When cvm-vmmd has no GetAppEnvEncryptPubKey (it
+#    says "Service not found"), the page's call is answered in the browser
+#    with the same signed answer, and this script says so.
 # Screenshots: $build/tests/webui-artifacts/*.png (paths printed).
-# Needs node, Chromium (/usr/bin/chromium or $CVM_WEBUI_CHROMIUM) and
+# Needs build/tests/kms_env_sign, node, Chromium (/usr/bin/chromium or $CVM_WEBUI_CHROMIUM) and
 # playwright-core in /var/cache/cvmkit/npm-webui (or
 # $CVM_WEBUI_NPM_DIR): scripts/setup.sh installs them. Missing ones FAIL.
 set -euo pipefail
@@ -20,6 +24,8 @@ bin="${CVM_BIN:-build/bin}"
 build="$(cd "$bin/.." && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
+# shellcheck source=tests/webui/kms_roots.sh
+. "$here/kms_roots.sh"
 npm_dir="${CVM_WEBUI_NPM_DIR:-/var/cache/cvmkit/npm-webui}"
 chromium="${CVM_WEBUI_CHROMIUM:-/usr/bin/chromium}"
 
@@ -31,7 +37,8 @@ command -v node >/dev/null 2>&1 || die "node is missing (scripts/setup.sh instal
 [ -x "$chromium" ] || die "$chromium is missing (scripts/setup.sh installs Debian's chromium)"
 [ -f "$npm_dir/node_modules/playwright-core/package.json" ] ||
 	die "playwright-core is missing in $npm_dir (scripts/setup.sh installs playwright-core@1.65.2 there)"
-for t in "$bin/cvm-vmmd" "$bin/cvm"; do
+SIGNER="$build/tests/kms_env_sign"
+for t in "$bin/cvm-vmmd" "$bin/cvm" "$SIGNER"; do
 	[ -x "$t" ] || die "$t is missing (build it first)"
 done
 command -v python3 >/dev/null 2>&1 || die "python3 is missing (scripts/setup.sh installs it)"
@@ -69,22 +76,26 @@ fail() {
 	exit 1
 }
 
-# The env key pair: the private half in a 0600 key file for decrypt-env.
-(umask 077 && node -e '
-const c = require("crypto");
-const k = c.generateKeyPairSync("x25519");
-const d = Buffer.from(k.privateKey.export({ format: "jwk" }).d, "base64url");
-const x = Buffer.from(k.publicKey.export({ format: "jwk" }).x, "base64url");
-require("fs").writeFileSync(process.argv[1], d.toString("hex") + "\n", { mode: 0o600 });
-process.stdout.write(x.toString("hex"));' "$T/env.key" >"$T/env.pub")
-env_pub="$(cat "$T/env.pub")"
-[[ "$env_pub" =~ ^[0-9a-f]{64}$ ]] || fail "could not make the X25519 env key"
+# The app: its compose file (CRLF, a non-ASCII character, a trailing space:
+# bytes a page that re-serialised it would change) and its app id.
+printf '{\r\n  "manifest_version": 2,\r\n  "name": "webapp-\xc3\xbc",\r\n  "runner": "docker-compose",\r\n  "docker_compose_file": "services: {}\\n"\r\n} ' \
+	>"$T/app-compose.json"
+app_id="$(sha256sum "$T/app-compose.json" | cut -c1-40)"
+
+# The KMS side, as cvm-kmsd computes it: roots, the app's env key pair
+# (`cvm kms derive`), GetAppEnvEncryptPubKey's signed answer
+# (cvm_envcrypt_pubkey_sign) and the KMS key the page pins (GetMeta's).
+webui_kms_roots "$T/roots"
+"$bin/cvm" kms derive --root-dir "$T/roots" --app-id "$app_id" --json >"$T/derive.json"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["env_crypt_key"])' "$T/derive.json" |
+	(umask 077 && cat >"$T/env.key")
+mkdir -p "$T/kms"
+"$SIGNER" "$T/roots" "$app_id" "$(date +%s)" >"$T/kms/answer.json"
+kms_pub="$("$SIGNER" --meta "$T/roots" | python3 -c 'import json,sys; print(json.load(sys.stdin)["k256_pubkey"])')"
+[[ "$kms_pub" =~ ^0[23][0-9a-f]{64}$ ]] || fail "no KMS key from kms_env_sign --meta: $kms_pub"
 
 # The stand-in KMS, over HTTP.
-mkdir -p "$T/kms"
-printf '{"public_key":"%s","signature":"","timestamp":%s,"signature_v1":""}\n' "$env_pub" "$(date +%s)" \
-	>"$T/kms/answer.json"
-printf '{}\n' >"$T/kms/meta.json"
+"$SIGNER" --meta "$T/roots" >"$T/kms/meta.json"
 python3 "$src/tests/integration/kms_env_server.py" "$T/kms" >"$T/kms.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -142,7 +153,8 @@ CVM_WEBUI_NODE_MODULES="$npm_dir/node_modules" CVM_WEBUI_CHROMIUM="$chromium" \
 	CVM_WEBUI_URL_AUTH="http://127.0.0.1:$(cat "$T/port-auth")/" CVM_WEBUI_TOKEN=webui-test-token \
 	CVM_WEBUI_URL_INSECURE="http://webui.test:$port/" \
 	CVM_WEBUI_ART="$art" CVM_WEBUI_RUN="$T/run-main" CVM_WEBUI_CVM="$bin/cvm" \
-	CVM_WEBUI_KEYFILE="$T/env.key" CVM_WEBUI_ENV_PUB="$env_pub" CVM_WEBUI_ROUTE_ENV_KEY="$route" \
+	CVM_WEBUI_KEYFILE="$T/env.key" CVM_WEBUI_KMS_ANSWER="$T/kms/answer.json" CVM_WEBUI_KMS_PUB="$kms_pub" \
+	CVM_WEBUI_COMPOSE="$T/app-compose.json" CVM_WEBUI_ROUTE_ENV_KEY="$route" \
 	CVM_WEBUI_TMP="$T" \
 	timeout 240 node "$here/webui_deploy.js" || fail "the browser checks failed (screenshots in $art)"
 echo "webui_deploy: passed"

@@ -1,10 +1,12 @@
 // app.js: the cvm-vmmd web UI (docs/daemons/cvm-vmmd-webui.md). Plain DOM,
 // no framework; every request goes to the origin that served the page.
 import { composeAppId, cryptoMissing, encryptEnv, fromHex, parseEnvLines, toHex } from './envcrypt.js';
+import { checkEnvKey } from './kmssig.js';
 
 const REFRESH_MS = 3000;
 const LOG_KEEP_CHARS = 512 * 1024;
 const TOKEN_KEY = 'cvm-vmmd-token';
+const PIN_KEY = 'cvm-vmmd-kms-pubkey';
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
@@ -166,7 +168,27 @@ async function encryptFor(envText, appId) {
 	const pub = fromHex(answer.public_key);
 	if (pub.length !== 32)
 		throw new Error(`GetAppEnvEncryptPubKey: the public key is ${pub.length} bytes, not 32`);
+	const pin = $('d-kms-pin').value.trim();
+	if (pin !== '') {
+		try {
+			checkEnvKey({
+				kmsPubHex: pin, appId: fromHex(appId), pub, timestamp: answer.timestamp,
+				sigV1: fromHex(answer.signature_v1 || ''), now: Date.now() / 1000,
+			});
+		} catch (e) {
+			throw new Error(`The env encryption key from the VMM was refused, nothing was sent: ${e.message}`);
+		}
+	}
 	return toHex(await encryptEnv(env, pub));
+}
+
+function showTrust() {
+	const pin = $('d-kms-pin').value.trim();
+	$('env-trust').textContent = pin === '' ?
+		'The encryption key is taken from the VMM (GetAppEnvEncryptPubKey) unchecked: give the KMS\'s key ' +
+		'above to have its signature checked here.' :
+		'The encryption key must carry this KMS\'s signature (signature_v1, at most 300 s old), checked in ' +
+		'this browser; otherwise nothing is sent.';
 }
 
 function parsePorts(text) {
@@ -335,7 +357,9 @@ async function deploy(ev) {
 		}
 		const r = await rpc('CreateVm', args);
 		showNotice(`Deployed ${args.name}${r && r.id ? ' as ' + r.id : ''}.`);
+		const pin = $('d-kms-pin').value;
 		$('deploy').reset();
+		$('d-kms-pin').value = pin;
 		deployCompose.reset();
 	} catch (e) {
 		showError(e.message);
@@ -489,6 +513,16 @@ function init() {
 		$('insecure').textContent = missing + ' Deploying without environment variables still works.';
 		$('insecure').hidden = false;
 	}
+	$('d-kms-pin').value = localStorage.getItem(PIN_KEY) || '';
+	$('d-kms-pin').addEventListener('input', () => {
+		const pin = $('d-kms-pin').value.trim();
+		if (pin === '')
+			localStorage.removeItem(PIN_KEY);
+		else
+			localStorage.setItem(PIN_KEY, pin);
+		showTrust();
+	});
+	showTrust();
 	$('deploy').addEventListener('submit', deploy);
 	$('upgrade-dialog').addEventListener('close', upgrade);
 	$('logs-stop').addEventListener('click', () => logAbort && logAbort.abort());

@@ -8,6 +8,7 @@ const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_ITEMS_MAX = 1024;
 const ENV_NAME_MAX = 255;
 const ENV_VALUE_MAX = 128 * 1024;
+const ENV_TOTAL_MAX = 1024 * 1024;
 
 // cryptoMissing returns null when WebCrypto X25519 can be used here, else a
 // sentence for the user. Browsers expose crypto.subtle only in a secure
@@ -41,26 +42,50 @@ export function fromHex(text) {
 	return out;
 }
 
-// parseEnvLines reads NAME=value lines (blank lines and lines starting with
-// '#' ignored; the value is everything after the first '=', kept as typed).
-// It throws an Error naming the line at the first mistake.
+// parseEnvLines reads NAME=value lines by the rules of `cvm app
+// encrypt-env`'s ENVFILE (docs/cli/cvm-app.md): spaces and tabs around a
+// line, a name and a value are dropped; empty lines and lines starting with
+// '#' are skipped; a value wholly inside one pair of ' or " loses that pair
+// and is kept byte for byte; a name given twice, a NUL, a value that opens a
+// quote it does not close, and dstack's limits are refused. It throws an
+// Error naming the line at the first mistake.
 export function parseEnvLines(text) {
 	const env = [];
-	const lines = String(text).split(/\r?\n/);
+	const seen = new Set();
+	const enc = new TextEncoder();
+	const trim = (t) => t.replace(/^[ \t]+|[ \t]+$/g, '');
+	const lines = String(text).split('\n');
+	let total = 0;
 	for (let i = 0; i < lines.length; i++) {
-		const line = lines[i];
-		if (line.trim() === '' || line.trimStart().startsWith('#'))
+		const line = trim(lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]);
+		if (line === '' || line[0] === '#')
 			continue;
+		const where = `environment line ${i + 1}`;
+		if (line.includes('\0'))
+			throw new Error(`${where}: a NUL character`);
 		const eq = line.indexOf('=');
 		if (eq < 0)
-			throw new Error(`environment line ${i + 1}: expected NAME=value`);
-		const key = line.slice(0, eq).trim();
-		const value = line.slice(eq + 1);
+			throw new Error(`${where}: expected NAME=value`);
+		const key = trim(line.slice(0, eq));
+		let value = trim(line.slice(eq + 1));
 		if (!NAME_RE.test(key) || key.length > ENV_NAME_MAX)
-			throw new Error(`environment line ${i + 1}: "${key.slice(0, 40)}" is not a valid name ` +
+			throw new Error(`${where}: "${key.slice(0, 40)}" is not a valid name ` +
 				'(letters, digits and _, not starting with a digit, at most 255)');
-		if (new TextEncoder().encode(value).length > ENV_VALUE_MAX)
-			throw new Error(`environment line ${i + 1}: the value of ${key} is over 128 KiB`);
+		if (seen.has(key))
+			throw new Error(`${where}: ${key} is given twice`);
+		seen.add(key);
+		const q = value[0];
+		if (q === '"' || q === "'") {
+			if (value.length < 2 || value[value.length - 1] !== q)
+				throw new Error(`${where}: the value of ${key} opens a quote it does not close`);
+			value = value.slice(1, -1);
+		}
+		const n = enc.encode(value).length;
+		if (n > ENV_VALUE_MAX)
+			throw new Error(`${where}: the value of ${key} is over 128 KiB`);
+		total += key.length + n;
+		if (total > ENV_TOTAL_MAX)
+			throw new Error(`${where}: the names and values are over 1 MiB in all`);
 		env.push({ key, value });
 	}
 	if (env.length > ENV_ITEMS_MAX)
