@@ -232,6 +232,42 @@ async function deployFlow(browser) {
 	await r.locator('button', { hasText: /^Stop$/ }).click();
 	await waitStatus(page, NAME, 'stopped');
 	await shot(page, '04-stopped.png');
+
+	// Upgrade the stopped VM: a new compose file and a new value, encrypted
+	// to the VM's app id (the app keeps its identity across upgrades).
+	const compose2 = Buffer.concat([COMPOSE, Buffer.from('\r\n')]);
+	let upgradeBody = null;
+	page.on('request', (req) => {
+		if (req.url().includes('/prpc/UpgradeApp'))
+			upgradeBody = req.postData();
+	});
+	await r.locator('button', { hasText: 'Upgrade' }).click();
+	await page.waitForSelector('#upgrade-dialog[open]');
+	await page.setInputFiles('#u-compose-file', { name: 'v2.json', mimeType: 'application/json', buffer: compose2 });
+	await page.waitForFunction(() => document.getElementById('u-compose-info').textContent.includes('bytes'));
+	await page.fill('#u-env', 'SECRET_TOKEN=v2');
+	await shot(page, '04-upgrade.png');
+	await page.click('#u-submit');
+	await page.waitForFunction(() => !document.getElementById('notice').hidden &&
+		document.getElementById('notice').textContent.includes('Upgraded') || !document.getElementById('error').hidden,
+		null, { timeout: 30000 });
+	const upErr = await page.locator('#error').isVisible() ? await page.textContent('#error') : '';
+	check(upErr === '', `upgrade shows no error (${upErr})`);
+	check(fs.readFileSync(path.join(RUN, id, 'shared', 'app-compose.json')).equals(compose2),
+		'after Upgrade the work dir holds the new file\'s exact bytes');
+	const up = JSON.parse(upgradeBody || '{}');
+	check(keyRequests.length === 3 && keyRequests[2].app_id === APP_ID,
+		`the upgrade's env is encrypted to the VM's app id (${JSON.stringify(keyRequests[2] || null)})`);
+	fs.writeFileSync(blob, up.encrypted_env || '');
+	let plain2 = '';
+	try {
+		plain2 = execFileSync(CVM, ['app', 'decrypt-env', '--json', '--key-file', KEYFILE, blob], { encoding: 'utf8' });
+	} catch (e) {
+		plain2 = `decrypt-env failed: ${e.stderr || e}`;
+	}
+	check(plain2.trim() === '{"SECRET_TOKEN":"v2"}', `the upgrade's blob opens to the new value (${plain2.trim()})`);
+	check(fs.readFileSync(path.join(RUN, id, 'shared', '.encrypted-env')).equals(Buffer.from(up.encrypted_env || '', 'hex')),
+		'the work dir\'s .encrypted-env is the upgrade\'s blob');
 	await r.locator('button', { hasText: 'Remove' }).click();
 	await page.waitForSelector('#confirm-dialog[open]');
 	check((await page.textContent('#confirm-text')).includes(id), 'the confirmation names the VM');

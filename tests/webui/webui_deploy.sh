@@ -142,7 +142,7 @@ route=0
 code="$(curl -s -o "$T/key" -w '%{http_code}' -X POST "http://127.0.0.1:$port/prpc/GetAppEnvEncryptPubKey?json" \
 	-H 'Content-Type: application/json' -d '{"app_id":"0000000000000000000000000000000000000000"}')"
 if [ "$code" = 400 ] && grep -q 'Service not found' "$T/key"; then
-	echo "webui_deploy: NOTE: this cvm-vmmd has no GetAppEnvEncryptPubKey; the page's call is answered in the browser with the test's env key"
+	echo "webui_deploy: NOTE: this cvm-vmmd has no GetAppEnvEncryptPubKey; the page's call is answered in the browser with the stand-in KMS's signed answer"
 	route=1
 elif [ "$code" != 200 ]; then
 	fail "GetAppEnvEncryptPubKey through cvm-vmmd: $code $(head -c 300 "$T/key")"
