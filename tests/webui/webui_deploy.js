@@ -1,15 +1,18 @@
 // The cvm-vmmd web UI in headless Chromium (driven by webui_deploy.sh, which
 // starts the daemons and says what each environment variable holds).
-// Through the page only: the page loads under its CSP without a console
-// error; a deploy with an uploaded app-compose.json (CRLF, non-ASCII, a
-// trailing space: its exact bytes) and one env variable reaches the daemon
-// as those bytes and an encrypted_env blob that `cvm app decrypt-env`
-// opens, with the key of the app id the page computed; the VM is listed
-// running with that app id and its port; a daemon refusal is shown as the
-// daemon's message; the VM is stopped and removed (after confirmation);
-// a daemon that wants a token makes the page ask for it; a non-secure
-// origin makes the page say that it cannot encrypt. Screenshots go to
-// $CVM_WEBUI_ART.
+// Through the page only: the page loads under its CSP without a script error
+// or CSP violation; with another KMS key pinned, the env key is refused and
+// nothing is sent; with the right one, a deploy with an uploaded
+// app-compose.json (CRLF, non-ASCII, a trailing space: its exact bytes) and
+// one env variable reaches the daemon as those bytes and an encrypted_env
+// blob that `cvm app decrypt-env` opens with the key of the app id the page
+// computed; the VM is listed running with that app id, its port and an
+// uptime; the logs panel shows what the serial log gains (polled) and a
+// streamed answer; a daemon refusal is shown as the daemon's message; the VM
+// is stopped, upgraded (new exact bytes, new env for the same app id) and
+// removed after confirmation; a daemon that wants a token makes the page
+// ask for it; a non-secure origin makes the page say that it cannot
+// encrypt. Screenshots go to $CVM_WEBUI_ART.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -211,11 +214,29 @@ async function deployFlow(browser) {
 	check(envFile.equals(Buffer.from(body.encrypted_env || '', 'hex')),
 		'the work dir\'s .encrypted-env is the blob the page sent');
 
-	// Logs: the panel opens and shows the VM's log (streamed or polled).
+	// Logs: the panel shows what the VM's serial log gains (the daemon
+	// streams it, or the page polls it when the daemon cannot).
 	await r.locator('button', { hasText: 'Logs' }).click();
 	await page.waitForSelector('#logs-section:not([hidden])');
 	check(await page.textContent('#logs-name') === NAME, 'the logs panel names the VM');
+	fs.appendFileSync(path.join(RUN, id, 'serial.log'), 'webui-log-marker-1\n');
+	try {
+		await page.waitForFunction(() => document.getElementById('logs').textContent.includes('webui-log-marker-1'),
+			null, { timeout: 15000 });
+		check(true, 'the logs panel shows a line added to the serial log');
+	} catch (_) {
+		check(false, `the logs panel shows a line added to the serial log (${await page.textContent('#logs')})`);
+	}
 	await page.click('#logs-stop');
+	// The streaming reader itself, on a stream the test serves.
+	await page.route('**/logs?*follow=1*', (route) => route.fulfill({ status: 200, contentType: 'text/plain',
+		body: 'streamed-line-1\nstreamed-line-2\n' }));
+	await r.locator('button', { hasText: 'Logs' }).click();
+	await page.waitForFunction(() => document.getElementById('logs').textContent.includes('[end of log]'),
+		null, { timeout: 15000 });
+	check((await page.textContent('#logs')).startsWith('streamed-line-1\nstreamed-line-2\n'),
+		'a streamed log is shown as it arrives, then its end');
+	await page.unroute('**/logs?*follow=1*');
 
 	// A refusal shows the daemon's own message.
 	await page.fill('#d-name', 'toobig');
