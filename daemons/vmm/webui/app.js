@@ -11,6 +11,9 @@ const PIN_KEY = 'cvm-vmmd-kms-pubkey';
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let tokenWait = null;
+// After the user cancels the token prompt, 401s are shown as errors rather
+// than prompting again at every refresh, until "Access token…" is used.
+let tokenDeclined = false;
 let logAbort = null;
 
 // --- messages ---------------------------------------------------------------
@@ -69,10 +72,14 @@ async function authFetch(url, init = {}) {
 		if (res.status !== 401)
 			return res;
 		const msg = await errorText(res);
+		if (tokenDeclined)
+			throw new Error(`${msg} (use "Access token…")`);
 		const given = await askToken(token ? `The token was refused (${msg}). Enter another.` :
 			`This cvm-vmmd asks for a token: ${msg}`);
-		if (!given)
+		if (!given) {
+			tokenDeclined = true;
 			throw new Error(msg);
+		}
 	}
 }
 
@@ -251,36 +258,72 @@ function cell(tr, text, cls) {
 	return td;
 }
 
+// makeRow builds the row of a VM: its cells (filled by fillRow) and its
+// buttons, which act on the VM as fillRow last saw it.
+function makeRow(vm) {
+	const tr = document.createElement('tr');
+	tr.dataset.id = vm.id;
+	tr.vm = vm;
+	const name = cell(tr, '');
+	const nameText = document.createElement('span');
+	const small = document.createElement('div');
+	small.className = 'mono muted';
+	small.textContent = vm.id;
+	name.append(nameText, small);
+	for (const cls of ['status', '', 'mono', '', ''])
+		cell(tr, '', cls);
+	const actions = cell(tr, '');
+	actions.append(
+		button('Start', vm.name, () => act('StartVm', tr.vm, `Started ${tr.vm.name}.`)),
+		button('Stop', vm.name, () => act('StopVm', tr.vm, `Stopped ${tr.vm.name}.`)),
+		button('Shut down', vm.name, () => act('ShutdownVm', tr.vm, `Shutting down ${tr.vm.name}.`)),
+		button('Upgrade', vm.name, () => openUpgrade(tr.vm)),
+		button('Logs', vm.name, () => followLogs(tr.vm)),
+		button('Remove', vm.name, () => confirmRemove(tr.vm)));
+	return tr;
+}
+
+function setText(el, text) {
+	if (el.textContent !== text)
+		el.textContent = text;
+}
+
+function fillRow(tr, vm) {
+	const status = String(vm.status || vm.state || '');
+	const td = tr.cells;
+	tr.vm = vm;
+	tr.dataset.name = vm.name;
+	tr.dataset.status = status;
+	setText(td[0].firstChild, vm.name);
+	setText(td[1], status);
+	td[1].className = 'status status-' + status;
+	setText(td[2], [vm.boot_progress, vm.boot_error, vm.last_error].filter(Boolean).join(' — '));
+	setText(td[3], vm.app_id || '');
+	setText(td[4], vmPorts(vm));
+	setText(td[5], fmtUptime(vm.uptime));
+}
+
+// renderVms updates the table in place: rows (and their buttons) live as
+// long as their VM, so a refresh never takes a button from under a click
+// or the keyboard focus.
 function renderVms(vms) {
 	const body = $('vms').tBodies[0];
-	const rows = [];
+	const old = new Map(Array.from(body.rows, (tr) => [tr.dataset.id, tr]));
+	let prev = null;
 	for (const vm of vms) {
-		const tr = document.createElement('tr');
-		const status = String(vm.status || vm.state || '');
-		tr.dataset.id = vm.id;
-		tr.dataset.name = vm.name;
-		tr.dataset.status = status;
-		const name = cell(tr, vm.name);
-		const small = document.createElement('div');
-		small.className = 'mono muted';
-		small.textContent = vm.id;
-		name.appendChild(small);
-		cell(tr, status, 'status status-' + status);
-		cell(tr, [vm.boot_progress, vm.boot_error, vm.last_error].filter(Boolean).join(' — '));
-		cell(tr, vm.app_id || '', 'mono');
-		cell(tr, vmPorts(vm));
-		cell(tr, fmtUptime(vm.uptime));
-		const act = cell(tr, '');
-		act.append(
-			button('Start', vm.name, () => act_(`StartVm`, vm, `Started ${vm.name}.`)),
-			button('Stop', vm.name, () => act_(`StopVm`, vm, `Stopped ${vm.name}.`)),
-			button('Shut down', vm.name, () => act_(`ShutdownVm`, vm, `Shutting down ${vm.name}.`)),
-			button('Upgrade', vm.name, () => openUpgrade(vm)),
-			button('Logs', vm.name, () => followLogs(vm)),
-			button('Remove', vm.name, () => confirmRemove(vm)));
-		rows.push(tr);
+		let tr = old.get(vm.id);
+		if (tr)
+			old.delete(vm.id);
+		else
+			tr = makeRow(vm);
+		fillRow(tr, vm);
+		const want = prev ? prev.nextSibling : body.firstChild;
+		if (want !== tr)
+			body.insertBefore(tr, want);
+		prev = tr;
 	}
-	body.replaceChildren(...rows);
+	for (const tr of old.values())
+		tr.remove();
 	$('no-vms').hidden = vms.length !== 0;
 }
 
@@ -294,7 +337,7 @@ async function refresh() {
 	}
 }
 
-async function act_(method, vm, done) {
+async function act(method, vm, done) {
 	clearError();
 	try {
 		await rpc(method, { id: vm.id });
@@ -310,7 +353,7 @@ function confirmRemove(vm) {
 	$('confirm-text').textContent = `Remove ${vm.name} (${vm.id})? Its work directory and data disk are deleted.`;
 	dlg.addEventListener('close', () => {
 		if (dlg.returnValue === 'ok')
-			act_('RemoveVm', vm, `Removed ${vm.name}.`);
+			act('RemoveVm', vm, `Removed ${vm.name}.`);
 	}, { once: true });
 	dlg.returnValue = '';
 	dlg.showModal();
@@ -527,6 +570,7 @@ function init() {
 	$('upgrade-dialog').addEventListener('close', upgrade);
 	$('logs-stop').addEventListener('click', () => logAbort && logAbort.abort());
 	$('token-button').addEventListener('click', async () => {
+		tokenDeclined = false;
 		if (await askToken('The token for this cvm-vmmd (kept in this tab only).'))
 			refresh();
 	});
