@@ -164,6 +164,8 @@ int cli_kms_rotate(int argc, char **argv);
 int cli_kms_revoke_epoch(int argc, char **argv);
 int cli_kms_epochs(int argc, char **argv);
 int cmd_app(int argc, char **argv);
+/* `cvm vm`: a client of cvm-vmmd (cmd_vm.c). */
+int cmd_vm(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */

@@ -43,6 +43,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"kms", cmd_kms, "The KMS: derive keys offline, ask a cvm-kmsd (meta, app-key)"},
     {"app", cmd_app,
      "An app's encrypted environment: encrypt to its KMS-signed env key; decrypt as the guest"},
+    {"vm", cmd_vm, "Deploy and manage VMs on a cvm-vmmd: deploy, ls, logs, start, stop, rm, upgrade"},
     {"help", cmd_help, "Show help for a command"},
 };
 

@@ -78,6 +78,7 @@ struct httpd_conn {
 	struct httpd_conn *next_free;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* known from conn_start on */
+	struct httpd_stream *stream;     /* a streaming reply in progress, or NULL */
 	struct evbuffer_cb_entry *in_cb, *out_cb;
 	struct event *timer;     /* conn_start, then the deadline or a refusal */
 	struct httpd_peer *peer; /* once admitted */
@@ -190,8 +191,25 @@ const char *cvm_http_status_text(int status)
 	}
 }
 
+void cvm_http_resp_stream(struct cvm_http_resp *resp, const char *content_type, unsigned period_ms,
+                          cvm_http_stream_fn fn, cvm_http_stream_done done, void *ctx)
+{
+	resp->status = 200;
+	resp->content_type = content_type;
+	resp->stream_fn = fn;
+	resp->stream_done = done;
+	resp->stream_ctx = ctx;
+	resp->stream_period_ms = period_ms != 0 ? period_ms : 1000;
+}
+
 void cvm_http_resp_cleanup(struct cvm_http_resp *resp)
 {
+	/* a stream the server did not take (an error, or no server) */
+	if (resp->stream_fn != NULL && resp->stream_done != NULL)
+		resp->stream_done(resp->stream_ctx);
+	resp->stream_fn = NULL;
+	resp->stream_done = NULL;
+	resp->stream_ctx = NULL;
 	cvm_freezero(resp->body, resp->body_len);
 	resp->body = NULL;
 	resp->body_len = 0;
@@ -861,11 +879,20 @@ static void gate_probe(evutil_socket_t fd, short what, void *arg)
 }
 
 /* conn_release returns the record to the pool, with its counts. */
+static void stream_abort(struct httpd_stream *s);
+
 static void conn_release(struct httpd_conn *c)
 {
 	struct cvm_httpd *h = c->h;
 	struct event *timer = c->timer;
+	struct httpd_stream *s = c->stream;
 
+	/* the client went away (or the server is freed) during a stream.
+	 * When the client went away, libevent detached the unfinished request
+	 * from the connection and left it to us: evhttp_send_reply_end frees
+	 * a detached request. Otherwise the connection frees it. */
+	c->stream = NULL;
+	stream_abort(s);
 	if (c->in_cb != NULL)
 		(void)evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
 	if (c->out_cb != NULL)
@@ -1241,6 +1268,108 @@ static bool check_limits(struct httpd_conn *c, struct evhttp_request *er, struct
 	return false;
 }
 
+/* A streaming reply in progress on a connection (cvm_http_resp_stream). */
+struct httpd_stream {
+	struct httpd_conn *c;
+	struct evhttp_request *er;
+	struct event *tick;
+	cvm_http_stream_fn fn;
+	cvm_http_stream_done done;
+	void *ctx;
+	unsigned period_ms;
+};
+
+static void stream_free(struct httpd_stream *s)
+{
+	if (s == NULL)
+		return;
+	if (s->tick != NULL)
+		event_free(s->tick);
+	if (s->done != NULL)
+		s->done(s->ctx);
+	free(s);
+}
+
+static void stream_abort(struct httpd_stream *s)
+{
+	if (s != NULL && evhttp_request_get_connection(s->er) == NULL)
+		evhttp_send_reply_end(s->er);
+	stream_free(s);
+}
+
+static void stream_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd_stream *s = arg;
+	struct httpd_conn *c = s->c;
+	struct cvm_httpd *h = c->h;
+	struct timeval tv = {(time_t)(s->period_ms / 1000), (suseconds_t)((s->period_ms % 1000) * 1000)};
+	struct evbuffer *chunk;
+	bool more = true;
+
+	(void)fd;
+	(void)what;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= CVM_HTTPD_STREAM_OUTPUT_MAX) {
+		chunk = evbuffer_new();
+		more = chunk != NULL && s->fn(s->ctx, chunk);
+		if (chunk != NULL && evbuffer_get_length(chunk) != 0) {
+			h->own_reply = true;
+			evhttp_send_reply_chunk(s->er, chunk);
+			h->own_reply = false;
+		}
+		if (chunk != NULL)
+			evbuffer_free(chunk);
+	}
+	if (more && evtimer_add(s->tick, &tv) == 0)
+		return;
+	/* The end: the rest must leave within the reply deadline; the
+	 * connection may be freed inside evhttp_send_reply_end (HTTP/1.0). */
+	c->stream = NULL;
+	conn_arm(c, PHASE_REPLY, h->reply_timeout_s);
+	h->own_reply = true;
+	evhttp_send_reply_end(s->er);
+	h->own_reply = false;
+	stream_free(s);
+}
+
+/* stream_start takes over `resp`'s stream on `c`. Returns false (and
+ * leaves the stream in `resp`) when it cannot. */
+static bool stream_start(struct cvm_httpd *h, struct httpd_conn *c, struct evhttp_request *er,
+                         struct cvm_http_resp *resp)
+{
+	struct evkeyvalq *hdr = evhttp_request_get_output_headers(er);
+	struct httpd_stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return false;
+	s->tick = evtimer_new(h->base, stream_tick, s);
+	if (s->tick == NULL) {
+		free(s);
+		return false;
+	}
+	s->c = c;
+	s->er = er;
+	s->fn = resp->stream_fn;
+	s->done = resp->stream_done;
+	s->ctx = resp->stream_ctx;
+	s->period_ms = resp->stream_period_ms;
+	resp->stream_fn = NULL; /* transferred */
+	resp->stream_done = NULL;
+	resp->stream_ctx = NULL;
+	(void)evhttp_add_header(hdr, "Content-Type",
+	                        resp->content_type != NULL ? resp->content_type : "application/octet-stream");
+	for (size_t i = 0; i < resp->header_count && i < CVM_HTTP_RESP_HEADERS_MAX; i++)
+		(void)evhttp_add_header(hdr, resp->header_names[i], resp->header_values[i]);
+	/* no reply deadline while streaming: the stream ends with the client */
+	(void)evtimer_del(c->timer);
+	c->deadline_us = 0;
+	c->stream = s;
+	h->own_reply = true;
+	evhttp_send_reply_start(er, 200, cvm_http_status_text(200));
+	h->own_reply = false;
+	event_active(s->tick, EV_TIMEOUT, 1);
+	return true;
+}
+
 static void on_request(struct evhttp_request *er, void *arg)
 {
 	struct cvm_httpd *h = arg;
@@ -1302,6 +1431,18 @@ static void on_request(struct evhttp_request *er, void *arg)
 		req.body_len = in_len;
 	}
 	h->handler(h->ctx, &req, &resp);
+	if (resp.stream_fn != NULL && resp.status == 200 && resp.body == NULL && c != NULL && !c->closing &&
+	    stream_start(h, c, er, &resp)) {
+		if (cvm_daemon_log_enabled(CVM_LOG_DEBUG))
+			cvm_daemon_log(CVM_LOG_DEBUG, "request",
+			               "api=%s method=%s path=%s status=200 stream=yes", h->name,
+			               req.method_name, cvm_kv(req.path, k1));
+		cvm_http_resp_cleanup(&resp);
+		free(path);
+		return;
+	}
+	if (resp.stream_fn != NULL && resp.body == NULL)
+		cvm_http_resp_error(&resp, 500, "cannot start the streaming reply");
 	if (resp.body == NULL && resp.status == 0)
 		cvm_http_resp_error(&resp, 500, "the handler gave no reply");
 	if (resp.body_len > CVM_HTTPD_REPLY_MAX)

@@ -131,6 +131,14 @@ struct cvm_http_req {
 	char peer[96];             /* filled lazily by cvm_http_req_peer */
 };
 
+struct evbuffer;
+
+/* A streaming reply (cvm-vmmd's GET /logs?follow=1; see
+ * cvm_http_resp_stream): `fn` appends what is new to `out` and returns
+ * false to end the reply; `done` releases `ctx`, exactly once. */
+typedef bool (*cvm_http_stream_fn)(void *ctx, struct evbuffer *out);
+typedef void (*cvm_http_stream_done)(void *ctx);
+
 /* Extra response headers per reply (cvm_http_resp_header). */
 #define CVM_HTTP_RESP_HEADERS_MAX 6
 #define CVM_HTTP_RESP_HEADER_VALUE_MAX ((size_t)64 * 1024)
@@ -149,7 +157,30 @@ struct cvm_http_resp {
 	char *header_values[CVM_HTTP_RESP_HEADERS_MAX];      /* owned */
 	size_t header_count;
 	char err[CVM_HTTPD_ERR_MAX]; /* the error message when status != 200, for logs */
+	/* A streaming reply (cvm_http_resp_stream), or NULL. */
+	cvm_http_stream_fn stream_fn;
+	cvm_http_stream_done stream_done;
+	void *stream_ctx;
+	unsigned stream_period_ms;
 };
+
+/* CVM_HTTPD_STREAM_OUTPUT_MAX: a stream waits while this much of its reply
+ * is still queued for a client that does not read. */
+#define CVM_HTTPD_STREAM_OUTPUT_MAX ((size_t)256 * 1024)
+
+/* cvm_http_resp_stream makes the reply a stream: 200 with the static
+ * `content_type`, chunked (HTTP/1.1; an HTTP/1.0 client gets the bytes until
+ * the connection closes). Once the handler returns the server calls `fn` at
+ * once and then every `period_ms` milliseconds; what it appends goes out as
+ * one chunk; it is not called while more than CVM_HTTPD_STREAM_OUTPUT_MAX
+ * bytes wait for the client. The stream ends when `fn` returns false (the
+ * reply is completed and the connection serves the next request), when the
+ * client goes away, or when the server is freed. A stream has no reply
+ * deadline (its connection still counts against the connection caps);
+ * `done(ctx)` is called exactly once, also when the reply is never started
+ * (cvm_http_resp_cleanup without a server). */
+void cvm_http_resp_stream(struct cvm_http_resp *resp, const char *content_type, unsigned period_ms,
+                          cvm_http_stream_fn fn, cvm_http_stream_done done, void *ctx);
 
 typedef void (*cvm_http_handler)(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
 

@@ -1,15 +1,21 @@
 /* cvm-vmmd's HTTP surface: dstack's Vmm service at /prpc/<Method> (JSON;
  * the prefixes "Teepod." and "Vmm." are trimmed as upstream does), and
- * GET /logs?id=&lines=N (the VM's serial log). Every request needs a token
+ * GET /logs?id=&lines=N[&follow=1] (the VM's serial log; with follow, a
+ * chunked stream of what the log gains, until the client goes or the VM is
+ * removed). Every request needs a token
  * when [auth] tokens is set. Unknown JSON keys are refused by name. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -55,8 +61,10 @@ static int keys_known(json_t *o, const char *const *known, size_t n, const char 
 
 static bool is_default(const json_t *v)
 {
-	return v == NULL || json_is_null(v) || json_is_false(v) || (json_is_string(v) && json_string_length(v) == 0) ||
-	       (json_is_array(v) && json_array_size(v) == 0) || (json_is_object(v) && json_object_size(v) == 0) ||
+	return v == NULL || json_is_null(v) || json_is_false(v) ||
+	       (json_is_string(v) && json_string_length(v) == 0) ||
+	       (json_is_array(v) && json_array_size(v) == 0) ||
+	       (json_is_object(v) && json_object_size(v) == 0) ||
 	       (json_is_integer(v) && json_integer_value(v) == 0);
 }
 
@@ -112,8 +120,8 @@ static bool vm_name_ok(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -133,7 +141,8 @@ static int check_resources(const struct vmm_conf *c, uint32_t vcpu, uint32_t mem
 		return CVM_E_POLICY;
 	}
 	if (disk == 0 || disk > c->max_disk_gb) {
-		(void)snprintf(err, err_len, "disk_size must be from 1 to %llu GB ([cvm] max_disk_gb), not %u",
+		(void)snprintf(err, err_len,
+		               "disk_size must be from 1 to %llu GB ([cvm] max_disk_gb), not %u",
 		               (unsigned long long)c->max_disk_gb, (unsigned)disk);
 		return CVM_E_POLICY;
 	}
@@ -150,14 +159,17 @@ static int parse_urls(const json_t *o, const char *key, char (*dst)[VMM_URL_MAX]
 	if (a == NULL || json_is_null(a))
 		return CVM_OK;
 	if (!json_is_array(a) || json_array_size(a) > VMM_URLS_MAX) {
-		(void)snprintf(err, err_len, "field %s must be an array of at most %d URLs", key, VMM_URLS_MAX);
+		(void)snprintf(err, err_len, "field %s must be an array of at most %d URLs", key,
+		               VMM_URLS_MAX);
 		return CVM_E_FORMAT;
 	}
 	json_array_foreach(a, i, e)
 	{
-		if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) >= VMM_URL_MAX ||
+		if (!json_is_string(e) || json_string_length(e) == 0 ||
+		    json_string_length(e) >= VMM_URL_MAX ||
 		    strlen(json_string_value(e)) != json_string_length(e)) {
-			(void)snprintf(err, err_len, "field %s: each URL is a non-empty string under %d bytes", key,
+			(void)snprintf(err, err_len,
+			               "field %s: each URL is a non-empty string under %d bytes", key,
 			               VMM_URL_MAX);
 			return CVM_E_FORMAT;
 		}
@@ -167,7 +179,8 @@ static int parse_urls(const json_t *o, const char *key, char (*dst)[VMM_URL_MAX]
 	return CVM_OK;
 }
 
-static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spec *s, char *err, size_t err_len)
+static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spec *s, char *err,
+                       size_t err_len)
 {
 	static const char *const known[] = {"protocol", "host_port", "vm_port", "host_address", "nic_index"};
 	const json_t *a = json_object_get(o, "ports");
@@ -179,7 +192,8 @@ static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spe
 	if (a == NULL || json_is_null(a))
 		return CVM_OK;
 	if (!json_is_array(a) || json_array_size(a) > VMM_PORTS_MAX) {
-		(void)snprintf(err, err_len, "field ports must be an array of at most %d mappings", VMM_PORTS_MAX);
+		(void)snprintf(err, err_len, "field ports must be an array of at most %d mappings",
+		               VMM_PORTS_MAX);
 		return CVM_E_FORMAT;
 	}
 	json_array_foreach(a, i, p)
@@ -214,7 +228,8 @@ static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spe
 			return CVM_E_FORMAT;
 		}
 		if (hp < c->port_from || hp > c->port_to) {
-			(void)snprintf(err, err_len, "ports[%zu]: host port %u is outside [cvm] port_range %u-%u", i,
+			(void)snprintf(err, err_len,
+			               "ports[%zu]: host port %u is outside [cvm] port_range %u-%u", i,
 			               (unsigned)hp, (unsigned)c->port_from, (unsigned)c->port_to);
 			return CVM_E_POLICY;
 		}
@@ -224,13 +239,15 @@ static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spe
 		}
 		for (size_t k = 0; k < al; k++) {
 			if (strchr("0123456789abcdefABCDEF.:", addr[k]) == NULL) {
-				(void)snprintf(err, err_len, "ports[%zu]: host_address must be a numeric address", i);
+				(void)snprintf(err, err_len,
+				               "ports[%zu]: host_address must be a numeric address", i);
 				return CVM_E_FORMAT;
 			}
 		}
 		for (size_t k = 0; k < i; k++) {
 			if (s->ports[k].host_port == hp && strcmp(s->ports[k].protocol, proto) == 0) {
-				(void)snprintf(err, err_len, "ports: host port %s:%u is given twice", proto, (unsigned)hp);
+				(void)snprintf(err, err_len, "ports: host port %s:%u is given twice", proto,
+				               (unsigned)hp);
 				return CVM_E_POLICY;
 			}
 		}
@@ -247,10 +264,11 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
                      uint8_t **env_owned, char *err, size_t err_len)
 {
 	static const char *const known[] = {
-	    "name",     "image",    "compose_file", "vcpu",         "memory",     "disk_size", "ports",
-	    "encrypted_env", "app_id", "user_config", "hugepages", "pin_numa", "gpus", "kms_urls",
-	    "gateway_urls", "stopped", "no_tee", "networking", "networks", "simulated_tee", "disk_prealloc"};
-	static const char *const unsupported[] = {"hugepages", "pin_numa",     "gpus",         "no_tee",
+	    "name",     "image",         "compose_file", "vcpu",        "memory",    "disk_size",
+	    "ports",    "encrypted_env", "app_id",       "user_config", "hugepages", "pin_numa",
+	    "gpus",     "kms_urls",      "gateway_urls", "stopped",     "no_tee",    "networking",
+	    "networks", "simulated_tee", "disk_prealloc"};
+	static const char *const unsupported[] = {"hugepages",  "pin_numa", "gpus",          "no_tee",
 	                                          "networking", "networks", "simulated_tee", "disk_prealloc"};
 	const char *s, *hex;
 	size_t n, hex_len;
@@ -278,9 +296,10 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 	if (r != CVM_OK)
 		return r;
 	if (!vm_name_ok(s, n)) {
-		(void)snprintf(err, err_len,
-		               "name must be 1-%d letters, digits, '.', '_' or '-', not starting with '.' or '-'",
-		               VMM_NAME_MAX);
+		(void)snprintf(
+		    err, err_len,
+		    "name must be 1-%d letters, digits, '.', '_' or '-', not starting with '.' or '-'",
+		    VMM_NAME_MAX);
 		return CVM_E_FORMAT;
 	}
 	memcpy(spec->name, s, n + 1);
@@ -288,8 +307,9 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 	if (r != CVM_OK)
 		return r;
 	if (!vmm_image_name_ok(s)) {
-		(void)snprintf(err, err_len, "image must name an image of ListImages (1-%d letters, digits, '.', '_' or "
-		                             "'-', not starting with '.')",
+		(void)snprintf(err, err_len,
+		               "image must name an image of ListImages (1-%d letters, digits, '.', '_' or "
+		               "'-', not starting with '.')",
 		               VMM_NAME_MAX);
 		return CVM_E_FORMAT;
 	}
@@ -306,7 +326,8 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 	if (r == CVM_OK)
 		r = parse_urls(args, "kms_urls", spec->kms_urls, &spec->kms_url_count, err, err_len);
 	if (r == CVM_OK)
-		r = parse_urls(args, "gateway_urls", spec->gateway_urls, &spec->gateway_url_count, err, err_len);
+		r = parse_urls(args, "gateway_urls", spec->gateway_urls, &spec->gateway_url_count, err,
+		               err_len);
 	if (r == CVM_OK)
 		r = get_str(args, "app_id", 42, &s, &n, err, err_len);
 	if (r != CVM_OK)
@@ -355,7 +376,8 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 
 		if (env == NULL)
 			return CVM_E_NOMEM;
-		if (hex_len % 2 != 0 || cvm_hex_decode(hex, hex_len, env, hex_len / 2 + 1, &env_len) != CVM_OK) {
+		if (hex_len % 2 != 0 ||
+		    cvm_hex_decode(hex, hex_len, env, hex_len / 2 + 1, &env_len) != CVM_OK) {
 			free(env);
 			(void)snprintf(err, err_len, "encrypted_env must be hex");
 			return CVM_E_FORMAT;
@@ -392,12 +414,12 @@ static json_t *vm_info(struct vmm *v, struct vmm_vm *vm, bool brief)
 	uptime(strcmp(vm->state, VMM_ST_RUNNING) == 0 ? vm->started : 0, up, sizeof(up));
 	if (!brief)
 		cfg = vmm_spec_to_json(&vm->spec);
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:s,s:I}", "id", vm->id, "name", vm->name,
-	              "status", vm->state, "uptime", up, "app_id",
-	              vm->app_id[0] != '\0' ? vm->app_id : (vm->compose_hash[0] != '\0' ? "" : ""), "boot_progress",
-	              vm->boot_progress, "boot_error", vm->last_error, "shutdown_progress", "", "image_version",
-	              "", "running", strcmp(vm->state, VMM_ST_RUNNING) == 0, "cid", (json_int_t)vm->cid, "pid",
-	              (json_int_t)vm->pid, "compose_hash", vm->compose_hash, "created", (json_int_t)vm->created);
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:s,s:I}", "id", vm->id, "name",
+	              vm->name, "status", vm->state, "uptime", up, "app_id", vm->app_id, "boot_progress",
+	              vm->boot_progress, "boot_error", vm->last_error, "shutdown_progress", "",
+	              "image_version", "", "running", strcmp(vm->state, VMM_ST_RUNNING) == 0, "cid",
+	              (json_int_t)vm->cid, "pid", (json_int_t)vm->pid, "compose_hash", vm->compose_hash,
+	              "created", (json_int_t)vm->created);
 	if (o == NULL) {
 		json_decref(cfg);
 		return NULL;
@@ -477,7 +499,8 @@ static int m_create(void *ctx, struct cvm_rpc_call *call, json_t **out)
 
 		(void)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", v->conf->run_dir, vm.id);
 		if (vmm_rmtree(tmp) != CVM_OK || vmm_db_delete(v->db, vm.id) != CVM_OK)
-			cvm_daemon_log(CVM_LOG_WARN, "create_undo", "id=%s msg=\"left for the next start\"", vm.id);
+			cvm_daemon_log(CVM_LOG_WARN, "create_undo", "id=%s msg=\"left for the next start\"",
+			               vm.id);
 		return fail_r(call, r, err);
 	}
 	r = vmm_db_set_state(v->db, vm.id, VMM_ST_STOPPED, 0, 0, NULL);
@@ -489,7 +512,8 @@ static int m_create(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	if (!vm.spec.stopped) {
 		r = vmm_vm_start(v, &vm, err, sizeof(err));
 		if (r != CVM_OK)
-			cvm_daemon_log(CVM_LOG_WARN, "vm_start_failed", "id=%s reason=\"%.200s\"", vm.id, err);
+			cvm_daemon_log(CVM_LOG_WARN, "vm_start_failed", "id=%s reason=\"%.200s\"", vm.id,
+			               err);
 	}
 	*out = json_pack("{s:s}", "id", vm.id);
 	return *out != NULL ? CVM_OK : fail_r(call, CVM_E_NOMEM, "out of memory");
@@ -533,8 +557,8 @@ static int m_start(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		return r;
 	vmm_vm_refresh(v, &vm);
 	if (strcmp(vm.state, VMM_ST_STOPPED) != 0 && strcmp(vm.state, VMM_ST_FAILED) != 0)
-		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s; only a stopped VM can start", vm.name,
-		                    vm.state);
+		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s; only a stopped VM can start",
+		                    vm.name, vm.state);
 	r = vmm_vm_start(v, &vm, err, sizeof(err));
 	if (r != CVM_OK)
 		return fail_r(call, r, err);
@@ -603,12 +627,26 @@ static int m_remove(void *ctx, struct cvm_rpc_call *call, json_t **out)
 
 static int m_upgrade(void *ctx, struct cvm_rpc_call *call, json_t **out)
 {
-	static const char *const known[] = {"id", "compose_file", "encrypted_env", "user_config", "update_ports",
-	                                    "ports", "update_kms_urls", "kms_urls", "update_gateway_urls",
-	                                    "gateway_urls", "gpus", "vcpu", "memory", "disk_size", "image",
-	                                    "no_tee", "update_networking", "networks"};
-	static const char *const unsupported[] = {"gpus", "vcpu", "memory", "disk_size", "image",
-	                                          "no_tee", "update_networking", "networks"};
+	static const char *const known[] = {"id",
+	                                    "compose_file",
+	                                    "encrypted_env",
+	                                    "user_config",
+	                                    "update_ports",
+	                                    "ports",
+	                                    "update_kms_urls",
+	                                    "kms_urls",
+	                                    "update_gateway_urls",
+	                                    "gateway_urls",
+	                                    "gpus",
+	                                    "vcpu",
+	                                    "memory",
+	                                    "disk_size",
+	                                    "image",
+	                                    "no_tee",
+	                                    "update_networking",
+	                                    "networks"};
+	static const char *const unsupported[] = {
+	    "gpus", "vcpu", "memory", "disk_size", "image", "no_tee", "update_networking", "networks"};
 	struct vmm *v = ctx;
 	struct vmm_vm vm;
 	struct vmm_files f;
@@ -623,14 +661,15 @@ static int m_upgrade(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		return r;
 	for (size_t i = 0; i < COUNT(unsupported); i++) {
 		if (!is_default(json_object_get(call->args, unsupported[i])))
-			return cvm_rpc_fail(call, 400, CVM_E_UNSUPPORTED,
-			                    "field %s is not supported by UpgradeApp; use ResizeVm for resources",
-			                    unsupported[i]);
+			return cvm_rpc_fail(
+			    call, 400, CVM_E_UNSUPPORTED,
+			    "field %s is not supported by UpgradeApp; use ResizeVm for resources",
+			    unsupported[i]);
 	}
 	vmm_vm_refresh(v, &vm);
 	if (strcmp(vm.state, VMM_ST_STOPPED) != 0 && strcmp(vm.state, VMM_ST_FAILED) != 0)
-		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it before upgrading it", vm.name,
-		                    vm.state);
+		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it before upgrading it",
+		                    vm.name, vm.state);
 	memset(&f, 0, sizeof(f));
 	r = get_str(call->args, "compose_file", 256 * 1024, &s, &n, err, sizeof(err));
 	if (r == CVM_OK && n != 0) {
@@ -653,10 +692,11 @@ static int m_upgrade(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	if (json_is_true(json_object_get(call->args, "update_ports")))
 		r = parse_ports(v->conf, call->args, &vm.spec, err, sizeof(err));
 	if (r == CVM_OK && json_is_true(json_object_get(call->args, "update_kms_urls")))
-		r = parse_urls(call->args, "kms_urls", vm.spec.kms_urls, &vm.spec.kms_url_count, err, sizeof(err));
-	if (r == CVM_OK && json_is_true(json_object_get(call->args, "update_gateway_urls")))
-		r = parse_urls(call->args, "gateway_urls", vm.spec.gateway_urls, &vm.spec.gateway_url_count, err,
+		r = parse_urls(call->args, "kms_urls", vm.spec.kms_urls, &vm.spec.kms_url_count, err,
 		               sizeof(err));
+	if (r == CVM_OK && json_is_true(json_object_get(call->args, "update_gateway_urls")))
+		r = parse_urls(call->args, "gateway_urls", vm.spec.gateway_urls, &vm.spec.gateway_url_count,
+		               err, sizeof(err));
 	if (r == CVM_OK && f.compose != NULL) {
 		cvm_hex_encode(hash, 32, vm.compose_hash);
 		if (vm.spec.app_id[0] == '\0')
@@ -692,8 +732,8 @@ static int m_resize(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		return r;
 	vmm_vm_refresh(v, &vm);
 	if (strcmp(vm.state, VMM_ST_STOPPED) != 0 && strcmp(vm.state, VMM_ST_FAILED) != 0)
-		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it before resizing it", vm.name,
-		                    vm.state);
+		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it before resizing it",
+		                    vm.name, vm.state);
 	r = get_uint(call->args, "vcpu", 0xffffffffu, &has_vcpu, &vcpu, err, sizeof(err));
 	if (r == CVM_OK)
 		r = get_uint(call->args, "memory", 0xffffffffu, &has_mem, &mem, err, sizeof(err));
@@ -732,8 +772,10 @@ static int m_resize(void *ctx, struct cvm_rpc_call *call, json_t **out)
 				execv(argv[0], argv);
 				_exit(127);
 			}
-			if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				return cvm_rpc_fail(call, 500, CVM_E_SYSTEM, "qemu-img resize %s failed", disk_path);
+			if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0)
+				return cvm_rpc_fail(call, 500, CVM_E_SYSTEM, "qemu-img resize %s failed",
+				                    disk_path);
 		}
 		vm.spec.disk_gb = disk;
 	}
@@ -804,7 +846,8 @@ static int m_status(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	free(ids);
 	if (vms == NULL)
 		return cvm_rpc_fail(call, 500, CVM_E_NOMEM, "out of memory");
-	*out = json_pack("{s:o,s:b,s:I}", "vms", vms, "port_mapping_enabled", true, "total", (json_int_t)total);
+	*out =
+	    json_pack("{s:o,s:b,s:I}", "vms", vms, "port_mapping_enabled", true, "total", (json_int_t)total);
 	return *out != NULL ? CVM_OK : cvm_rpc_fail(call, 500, CVM_E_NOMEM, "out of memory");
 }
 
@@ -844,13 +887,14 @@ static int m_meta(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		(void)json_array_append_new(kms, json_string(c->kms_urls[i]));
 	for (size_t i = 0; i < c->gateway_url_count; i++)
 		(void)json_array_append_new(gw, json_string(c->gateway_urls[i]));
-	*out = json_pack("{s:{s:s,s:o},s:{s:s,s:s,s:i,s:i,s:o},s:{s:I,s:I,s:I},s:s,s:{s:I,s:I}}", "kms", "url",
-	                 c->kms_url_count != 0 ? c->kms_urls[0] : "", "urls", kms, "gateway", "url",
+	*out = json_pack("{s:{s:s,s:o},s:{s:s,s:s,s:i,s:i,s:o},s:{s:I,s:I,s:I},s:s,s:{s:I,s:I}}", "kms",
+	                 "url", c->kms_url_count != 0 ? c->kms_urls[0] : "", "urls", kms, "gateway", "url",
 	                 c->gateway_url_count != 0 ? c->gateway_urls[0] : "", "base_domain", "", "port", 0,
-	                 "agent_port", 0, "urls", gw, "resources", "max_cvm_number", (json_int_t)c->cid_pool_size,
-	                 "max_allocable_vcpu", (json_int_t)c->max_vcpu, "max_allocable_memory_in_mb",
-	                 (json_int_t)c->max_memory_mb, "platform", vmm_platform_name(c->platform), "port_range",
-	                 "from", (json_int_t)c->port_from, "to", (json_int_t)c->port_to);
+	                 "agent_port", 0, "urls", gw, "resources", "max_cvm_number",
+	                 (json_int_t)c->cid_pool_size, "max_allocable_vcpu", (json_int_t)c->max_vcpu,
+	                 "max_allocable_memory_in_mb", (json_int_t)c->max_memory_mb, "platform",
+	                 vmm_platform_name(c->platform), "port_range", "from", (json_int_t)c->port_from, "to",
+	                 (json_int_t)c->port_to);
 	return *out != NULL ? CVM_OK : cvm_rpc_fail(call, 500, CVM_E_NOMEM, "out of memory");
 }
 
@@ -887,8 +931,9 @@ static int m_images(void *ctx, struct cvm_rpc_call *call, json_t **out)
 
 		if (vmm_image_name_ok(names[i]->d_name) &&
 		    vmm_image_load(v->conf->image_dir, names[i]->d_name, &img, err, sizeof(err)) == CVM_OK)
-			(void)json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b}", "name", img.name, "description",
-			                                           "", "version", img.version, "is_dev", img.is_dev));
+			(void)json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b}", "name", img.name,
+			                                           "description", "", "version", img.version,
+			                                           "is_dev", img.is_dev));
 		free(names[i]);
 	}
 	free(names);
@@ -897,11 +942,20 @@ static int m_images(void *ctx, struct cvm_rpc_call *call, json_t **out)
 }
 
 static const struct cvm_rpc_method methods[] = {
-    {"CreateVm", m_create},     {"StartVm", m_start},        {"StopVm", m_stop},
-    {"ShutdownVm", m_shutdown}, {"RemoveVm", m_remove},      {"UpgradeApp", m_upgrade},
-    {"UpdateVm", m_upgrade},    {"ResizeVm", m_resize},      {"Status", m_status},
-    {"GetInfo", m_info},        {"Version", m_version},      {"GetMeta", m_meta},
-    {"GetComposeHash", m_compose_hash}, {"ListImages", m_images},
+    {"CreateVm", m_create},
+    {"StartVm", m_start},
+    {"StopVm", m_stop},
+    {"ShutdownVm", m_shutdown},
+    {"RemoveVm", m_remove},
+    {"UpgradeApp", m_upgrade},
+    {"UpdateVm", m_upgrade},
+    {"ResizeVm", m_resize},
+    {"Status", m_status},
+    {"GetInfo", m_info},
+    {"Version", m_version},
+    {"GetMeta", m_meta},
+    {"GetComposeHash", m_compose_hash},
+    {"ListImages", m_images},
 };
 
 static const struct cvm_rpc_mount mounts[] = {
@@ -953,6 +1007,64 @@ bool vmm_auth_ok(const struct vmm_conf *c, struct cvm_http_req *req)
 	return false;
 }
 
+/* A follower of a VM's serial log (GET /logs?follow=1). */
+struct log_follow {
+	struct vmm *v;
+	char id[VMM_ID_LEN + 1];
+	char path[VMM_PATH_MAX + 32];
+	int fd;
+	ino_t ino;
+	off_t pos;
+};
+
+#define FOLLOW_CHUNK ((size_t)64 * 1024)
+
+static void follow_done(void *ctx)
+{
+	struct log_follow *lf = ctx;
+
+	if (lf->fd >= 0)
+		(void)close(lf->fd);
+	free(lf);
+}
+
+/* follow_more appends what the log gained; it ends when the VM is removed.
+ * A log that was replaced or truncated is read again from its start. */
+static bool follow_more(void *ctx, struct evbuffer *out)
+{
+	struct log_follow *lf = ctx;
+	struct vmm_vm vm;
+	struct stat st;
+	uint8_t buf[8192];
+	size_t sent = 0;
+
+	if (vmm_db_get(lf->v->db, lf->id, &vm) != CVM_OK)
+		return false;
+	if (stat(lf->path, &st) != 0)
+		return true; /* not written yet */
+	if (lf->fd < 0 || st.st_ino != lf->ino || st.st_size < lf->pos) {
+		if (lf->fd >= 0)
+			(void)close(lf->fd);
+		lf->fd = open(lf->path, O_RDONLY | O_CLOEXEC);
+		if (lf->fd < 0)
+			return true;
+		if (st.st_ino != lf->ino || st.st_size < lf->pos)
+			lf->pos = 0;
+		lf->ino = st.st_ino;
+	}
+	while (sent < FOLLOW_CHUNK) {
+		ssize_t n = pread(lf->fd, buf, sizeof(buf), lf->pos);
+
+		if (n <= 0)
+			break;
+		if (evbuffer_add(out, buf, (size_t)n) != 0)
+			return false;
+		lf->pos += n;
+		sent += (size_t)n;
+	}
+	return true;
+}
+
 static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	struct evkeyvalq q;
@@ -962,12 +1074,15 @@ static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *
 	char path[VMM_PATH_MAX + 32];
 	uint8_t *buf = NULL;
 	size_t len = 0, start;
+	long from = 0;
+	bool following = false;
+	struct stat st;
 	FILE *f;
 	long size;
 
 	memset(&q, 0, sizeof(q));
 	if (req->query == NULL || evhttp_parse_query_str(req->query, &q) != 0) {
-		cvm_http_resp_error(resp, 400, "give ?id=<VM id or name>[&lines=N]");
+		cvm_http_resp_error(resp, 400, "give ?id=<VM id or name>[&lines=N][&follow=1]");
 		goto out;
 	}
 	id = evhttp_find_header(&q, "id");
@@ -981,33 +1096,48 @@ static void logs(struct vmm *v, struct cvm_http_req *req, struct cvm_http_resp *
 		cvm_http_resp_error(resp, 400, "lines must be a number from 1 to 100000");
 		goto out;
 	}
-	if (follow != NULL && strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0) {
-		cvm_http_resp_error(resp, 400, "follow=1 is not supported by this cvm-vmmd yet; poll without it");
+	if (follow != NULL && strcmp(follow, "1") != 0 && strcmp(follow, "true") != 0 &&
+	    strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0) {
+		cvm_http_resp_error(resp, 400, "follow must be 1, true, 0 or false");
 		goto out;
 	}
+	following = follow != NULL && (strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0);
 	vmm_work_path(v->conf, vm.id, "serial.log", path, sizeof(path));
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		cvm_http_resp_bytes(resp, 200, "text/plain; charset=utf-8", "", 0);
-		goto out;
-	}
-	/* the tail: at most LOG_MAX bytes from the end, then the last N lines */
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0) {
-		long from = size > (long)LOG_MAX ? size - (long)LOG_MAX : 0;
-
-		buf = malloc(LOG_MAX);
-		if (buf != NULL && fseek(f, from, SEEK_SET) == 0)
-			len = fread(buf, 1, LOG_MAX, f);
-	}
-	(void)fclose(f);
+	buf = malloc(LOG_MAX);
 	if (buf == NULL) {
 		cvm_http_resp_error(resp, 500, "out of memory");
 		goto out;
 	}
+	memset(&st, 0, sizeof(st));
+	f = fopen(path, "rb");
+	/* the tail: at most LOG_MAX bytes from the end, then the last N lines */
+	if (f != NULL && fstat(fileno(f), &st) == 0 && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0) {
+		from = size > (long)LOG_MAX ? size - (long)LOG_MAX : 0;
+		if (fseek(f, from, SEEK_SET) == 0)
+			len = fread(buf, 1, LOG_MAX, f);
+	}
+	if (f != NULL)
+		(void)fclose(f);
 	start = len;
 	for (uint64_t nl = 0; start > 0; start--) {
 		if (buf[start - 1] == '\n' && start != len && ++nl == lines)
 			break;
+	}
+	if (following) {
+		struct log_follow *lf = calloc(1, sizeof(*lf));
+
+		if (lf == NULL) {
+			cvm_http_resp_error(resp, 500, "out of memory");
+			goto out;
+		}
+		lf->v = v;
+		lf->fd = -1;
+		lf->ino = st.st_ino;
+		lf->pos = (off_t)from + (off_t)start;
+		(void)snprintf(lf->id, sizeof(lf->id), "%s", vm.id);
+		(void)snprintf(lf->path, sizeof(lf->path), "%s", path);
+		cvm_http_resp_stream(resp, "text/plain; charset=utf-8", 500, follow_more, follow_done, lf);
+		goto out;
 	}
 	cvm_http_resp_bytes(resp, 200, "text/plain; charset=utf-8", buf + start, len - start);
 out:
@@ -1015,12 +1145,33 @@ out:
 	evhttp_clear_headers(&q);
 }
 
+/* strip_token removes the token=... pairs from a query string, in place. */
+static void strip_token(char *q)
+{
+	char *w = q, *r = q;
+
+	while (*r != '\0') {
+		size_t seg = strcspn(r, "&");
+
+		if (!(strncmp(r, "token=", 6) == 0 || (seg == 5 && strncmp(r, "token", 5) == 0))) {
+			if (w != q)
+				*w++ = '&';
+			memmove(w, r, seg);
+			w += seg;
+		}
+		r += seg;
+		if (*r == '&')
+			r++;
+	}
+	*w = '\0';
+}
+
 void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 {
 	struct vmm *v = ctx;
 	const struct cvm_rpc_api api = {"vmm", mounts, COUNT(mounts), v};
-	char path[CVM_RPC_METHOD_MAX + 16];
-	const char *p = req->path;
+	char path[CVM_RPC_METHOD_MAX + 16], *q = NULL;
+	const char *p = req->path, *query = req->query;
 
 	if (!vmm_auth_ok(v->conf, req)) {
 		cvm_http_resp_error(resp, 401,
@@ -1037,6 +1188,16 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 		logs(v, req, resp);
 		return;
 	}
+	/* ?token= authenticates a GET; it is no field of the method's message */
+	if (req->method == CVM_HTTP_GET && req->query != NULL) {
+		q = strdup(req->query);
+		if (q == NULL) {
+			cvm_http_resp_error(resp, 500, "out of memory");
+			return;
+		}
+		strip_token(q);
+		req->query = q;
+	}
 	/* upstream's clients send Vmm.<Method> as well as Teepod.<Method> */
 	if (strncmp(p, "/prpc/Vmm.", 10) == 0 && strlen(p) < sizeof(path) - 8) {
 		(void)snprintf(path, sizeof(path), "/prpc/%s", p + 10);
@@ -1044,4 +1205,6 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 	}
 	cvm_rpc_handle(&api, req, resp);
 	req->path = p;
+	req->query = query;
+	free(q);
 }

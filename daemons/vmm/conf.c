@@ -43,9 +43,18 @@ const char *vmm_platform_name(enum vmm_platform p)
 	return p == VMM_PLATFORM_TDX ? "tdx" : p == VMM_PLATFORM_SNP ? "snp" : "dev";
 }
 
-#define STR(sec, name, field) {sec, name, CVM_CONF_STR, c->field, sizeof(c->field), 0, 0}
-#define NUM(sec, name, field, min, max) {sec, name, CVM_CONF_U64, &c->field, 0, (min), (max)}
-#define BOOL(sec, name, field) {sec, name, CVM_CONF_BOOL, &c->field, 0, 0, 0}
+#define STR(sec, name, field)                                             \
+	{                                                                 \
+		sec, name, CVM_CONF_STR, c->field, sizeof(c->field), 0, 0 \
+	}
+#define NUM(sec, name, field, min, max)                             \
+	{                                                           \
+		sec, name, CVM_CONF_U64, &c->field, 0, (min), (max) \
+	}
+#define BOOL(sec, name, field)                               \
+	{                                                    \
+		sec, name, CVM_CONF_BOOL, &c->field, 0, 0, 0 \
+	}
 
 static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 {
@@ -148,14 +157,16 @@ static int load_tokens(struct vmm_conf *c, char *err, size_t err_len)
 
 		while (p < end && (*p == ',' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 			p++;
-		while (p + n < end && p[n] != ',' && p[n] != ' ' && p[n] != '\n' && p[n] != '\r' && p[n] != '\t')
+		while (p + n < end && p[n] != ',' && p[n] != ' ' && p[n] != '\n' && p[n] != '\r' &&
+		       p[n] != '\t')
 			n++;
 		if (n == 0)
 			break;
 		if (!token_ok(p, n) || c->token_count == VMM_TOKENS_MAX) {
-			(void)snprintf(err, err_len,
-			               "[auth] tokens: at most %d tokens of 1 to %d printable bytes without ','",
-			               VMM_TOKENS_MAX, VMM_TOKEN_MAX - 1);
+			(void)snprintf(
+			    err, err_len,
+			    "[auth] tokens: at most %d tokens of 1 to %d printable bytes without ','",
+			    VMM_TOKENS_MAX, VMM_TOKEN_MAX - 1);
 			r = CVM_E_FORMAT;
 			break;
 		}
@@ -205,11 +216,13 @@ int vmm_conf_check(struct vmm_conf *c, char *err, size_t err_len)
 		return CVM_E_FORMAT;
 	}
 	if (strlen(c->run_dir) > VMM_PATH_MAX - 128) {
-		(void)snprintf(err, err_len, "[vmm] run_dir is too long (at most %d bytes)", VMM_PATH_MAX - 128);
+		(void)snprintf(err, err_len, "[vmm] run_dir is too long (at most %d bytes)",
+		               VMM_PATH_MAX - 128);
 		return CVM_E_FORMAT;
 	}
 	dash = strchr(c->port_range_text, '-');
-	if (dash == NULL || (size_t)(dash - c->port_range_text) >= sizeof(lo) || strlen(dash + 1) >= sizeof(hi)) {
+	if (dash == NULL || (size_t)(dash - c->port_range_text) >= sizeof(lo) ||
+	    strlen(dash + 1) >= sizeof(hi)) {
 		(void)snprintf(err, err_len, "[cvm] port_range: %s is not FROM-TO", c->port_range_text);
 		return CVM_E_FORMAT;
 	}
@@ -218,7 +231,8 @@ int vmm_conf_check(struct vmm_conf *c, char *err, size_t err_len)
 	(void)snprintf(hi, sizeof(hi), "%s", dash + 1);
 	if (cvm_parse_u64(lo, 1, 65535, &from) != CVM_OK || cvm_parse_u64(hi, 1, 65535, &to) != CVM_OK ||
 	    from > to) {
-		(void)snprintf(err, err_len, "[cvm] port_range: %s is not FROM-TO with 1 <= FROM <= TO <= 65535",
+		(void)snprintf(err, err_len,
+		               "[cvm] port_range: %s is not FROM-TO with 1 <= FROM <= TO <= 65535",
 		               c->port_range_text);
 		return CVM_E_FORMAT;
 	}
@@ -228,17 +242,19 @@ int vmm_conf_check(struct vmm_conf *c, char *err, size_t err_len)
 		(void)snprintf(err, err_len, "[cvm] cid_start + cid_pool_size must stay below 2^32 - 1");
 		return CVM_E_FORMAT;
 	}
-	r = split_list("kms_urls", c->kms_urls_text, c->kms_urls, VMM_URLS_MAX, &c->kms_url_count, err, err_len);
+	r = split_list("kms_urls", c->kms_urls_text, c->kms_urls, VMM_URLS_MAX, &c->kms_url_count, err,
+	               err_len);
 	if (r == CVM_OK)
 		r = split_list("gateway_urls", c->gateway_urls_text, c->gateway_urls, VMM_URLS_MAX,
 		               &c->gateway_url_count, err, err_len);
 	if (r == CVM_OK)
 		r = load_tokens(c, err, err_len);
 	if (r == CVM_OK && c->token_count == 0 && !cvm_addr_is_loopback(&a)) {
-		(void)snprintf(err, err_len,
-		               "[vmm] listen: %s is not a loopback address or unix socket, and [auth] tokens is "
-		               "empty: set tokens, or listen on 127.0.0.1 or unix:/path",
-		               c->listen);
+		(void)snprintf(
+		    err, err_len,
+		    "[vmm] listen: %s is not a loopback address or unix socket, and [auth] tokens is "
+		    "empty: set tokens, or listen on 127.0.0.1 or unix:/path",
+		    c->listen);
 		r = CVM_E_FORMAT;
 	}
 	return r;

@@ -13,24 +13,23 @@ struct vmm_db {
 	sqlite3 *h;
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS vms ("
-    " id TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL UNIQUE,"
-    " state TEXT NOT NULL,"
-    " config TEXT NOT NULL,"
-    " compose_hash TEXT NOT NULL DEFAULT '',"
-    " app_id TEXT NOT NULL DEFAULT '',"
-    " cid INTEGER NOT NULL UNIQUE,"
-    " ports TEXT NOT NULL DEFAULT '[]',"
-    " pid INTEGER NOT NULL DEFAULT 0,"
-    " created INTEGER NOT NULL,"
-    " updated INTEGER NOT NULL,"
-    " started INTEGER NOT NULL DEFAULT 0,"
-    " last_error TEXT NOT NULL DEFAULT '',"
-    " boot_progress TEXT NOT NULL DEFAULT '');"
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
+static const char schema[] = "CREATE TABLE IF NOT EXISTS vms ("
+                             " id TEXT PRIMARY KEY,"
+                             " name TEXT NOT NULL UNIQUE,"
+                             " state TEXT NOT NULL,"
+                             " config TEXT NOT NULL,"
+                             " compose_hash TEXT NOT NULL DEFAULT '',"
+                             " app_id TEXT NOT NULL DEFAULT '',"
+                             " cid INTEGER NOT NULL UNIQUE,"
+                             " ports TEXT NOT NULL DEFAULT '[]',"
+                             " pid INTEGER NOT NULL DEFAULT 0,"
+                             " created INTEGER NOT NULL,"
+                             " updated INTEGER NOT NULL,"
+                             " started INTEGER NOT NULL DEFAULT 0,"
+                             " last_error TEXT NOT NULL DEFAULT '',"
+                             " boot_progress TEXT NOT NULL DEFAULT '');"
+                             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                             "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
 
 static void db_err(struct vmm_db *db, const char *what, char *err, size_t err_len)
 {
@@ -60,7 +59,8 @@ int vmm_db_open(const char *path, struct vmm_db **out, char *err, size_t err_len
 		db_err(db, path, err, err_len);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key='schema'", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key='schema'", -1, &st, NULL) !=
+	        SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		db_err(db, path, err, err_len);
 		goto out;
@@ -127,18 +127,18 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	for (size_t i = 0; ports != NULL && i < s->port_count; i++) {
 		const struct vmm_port *p = &s->ports[i];
 
-		if (json_array_append_new(ports, json_pack("{s:s,s:i,s:i,s:s}", "protocol", p->protocol,
-		                                           "host_port", (int)p->host_port, "vm_port",
-		                                           (int)p->vm_port, "host_address",
-		                                           p->host_address)) != 0) {
+		if (json_array_append_new(ports,
+		                          json_pack("{s:s,s:i,s:i,s:s}", "protocol", p->protocol, "host_port",
+		                                    (int)p->host_port, "vm_port", (int)p->vm_port,
+		                                    "host_address", p->host_address)) != 0) {
 			json_decref(ports);
 			return NULL;
 		}
 	}
 	if (ports == NULL)
 		return NULL;
-	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image, "vcpu",
-	              (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
+	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image,
+	              "vcpu", (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
 	              (json_int_t)s->disk_gb, "ports", ports, "app_id", s->app_id, "kms_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->kms_urls, s->kms_url_count), "gateway_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->gateway_urls, s->gateway_url_count), "stopped",
@@ -223,7 +223,7 @@ int vmm_spec_from_json(const json_t *j, struct vmm_spec *s)
 
 /* ---- rows ---------------------------------------------------------------- */
 
-#define COLS                                                                                         \
+#define COLS                                                                                               \
 	"id, name, state, config, compose_hash, app_id, cid, pid, created, updated, started, last_error, " \
 	"boot_progress"
 
@@ -342,10 +342,11 @@ static int port_conflict(struct vmm_db *db, const char *self_id, const struct vm
 				const struct vmm_port *x = &spec->ports[a], *y = &all[i].spec.ports[b];
 
 				if (x->host_port == y->host_port && strcmp(x->protocol, y->protocol) == 0) {
-					(void)snprintf(err, err_len,
-					               "host port %s:%u is already mapped by VM %s (%s); pick another "
-					               "port",
-					               x->protocol, (unsigned)x->host_port, all[i].name, all[i].id);
+					(void)snprintf(
+					    err, err_len,
+					    "host port %s:%u is already mapped by VM %s (%s); pick another "
+					    "port",
+					    x->protocol, (unsigned)x->host_port, all[i].name, all[i].id);
 					r = CVM_E_POLICY;
 					break;
 				}
@@ -380,8 +381,8 @@ static int free_cid(struct vmm_db *db, uint32_t start, uint32_t pool, uint32_t *
 	uint64_t want = start;
 	int s, r = CVM_E_SYSTEM;
 
-	if (sqlite3_prepare_v2(db->h, "SELECT cid FROM vms WHERE cid >= ?1 AND cid < ?2 ORDER BY cid", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, "SELECT cid FROM vms WHERE cid >= ?1 AND cid < ?2 ORDER BY cid", -1,
+	                       &st, NULL) != SQLITE_OK)
 		return CVM_E_SYSTEM;
 	(void)sqlite3_bind_int64(st, 1, start);
 	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)start + pool);
@@ -400,18 +401,26 @@ static int free_cid(struct vmm_db *db, uint32_t start, uint32_t pool, uint32_t *
 	return r;
 }
 
+/* bind_config binds the config JSON at `idx` and its ports (the column
+ * that lets an operator see the host's mappings with the sqlite3 tool) at
+ * idx + 1. */
 static int bind_config(sqlite3_stmt *st, int idx, const struct vmm_spec *spec)
 {
 	json_t *j = vmm_spec_to_json(spec);
-	char *text;
+	char *text, *ports;
 
 	if (j == NULL)
 		return CVM_E_NOMEM;
 	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ports = json_dumps(json_object_get(j, "ports"), JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	if (text == NULL)
+	if (text == NULL || ports == NULL) {
+		free(text);
+		free(ports);
 		return CVM_E_NOMEM;
+	}
 	(void)sqlite3_bind_text(st, idx, text, -1, free);
+	(void)sqlite3_bind_text(st, idx + 1, ports, -1, free);
 	return CVM_OK;
 }
 
@@ -438,17 +447,18 @@ int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint
 	if (r == CVM_OK) {
 		r = free_cid(db, cid_start, pool_size, &vm->cid);
 		if (r == CVM_E_POLICY)
-			(void)snprintf(err, err_len,
-			               "the vsock CID pool is exhausted (%u VMs; [cvm] cid_pool_size): remove a VM "
-			               "first",
-			               pool_size);
+			(void)snprintf(
+			    err, err_len,
+			    "the vsock CID pool is exhausted (%u VMs; [cvm] cid_pool_size): remove a VM "
+			    "first",
+			    pool_size);
 	}
 	if (r != CVM_OK)
 		goto fail;
 	vm->created = vm->updated = (int64_t)time(NULL);
 	if (sqlite3_prepare_v2(db->h,
-	                       "INSERT INTO vms (id, name, state, config, compose_hash, app_id, cid, ports, "
-	                       "pid, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', 0, ?8, ?8)",
+	                       "INSERT INTO vms (id, name, state, config, ports, compose_hash, app_id, cid, "
+	                       "pid, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9)",
 	                       -1, &st, NULL) != SQLITE_OK) {
 		r = CVM_E_SYSTEM;
 		goto fail;
@@ -459,10 +469,10 @@ int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint
 	r = bind_config(st, 4, &vm->spec);
 	if (r != CVM_OK)
 		goto fail;
-	(void)sqlite3_bind_text(st, 5, vm->compose_hash, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_text(st, 6, vm->app_id, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_int64(st, 7, vm->cid);
-	(void)sqlite3_bind_int64(st, 8, vm->created);
+	(void)sqlite3_bind_text(st, 6, vm->compose_hash, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(st, 7, vm->app_id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int64(st, 8, vm->cid);
+	(void)sqlite3_bind_int64(st, 9, vm->created);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		db_err(db, "cannot record the VM", err, err_len);
 		r = CVM_E_SYSTEM;
@@ -530,10 +540,11 @@ int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_
 		rollback(db);
 		return r;
 	}
-	if (sqlite3_prepare_v2(db->h,
-	                       "UPDATE vms SET config = ?2, compose_hash = ?3, app_id = ?4, updated = ?5 "
-	                       "WHERE id = ?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db->h,
+	        "UPDATE vms SET config = ?2, ports = ?3, compose_hash = ?4, app_id = ?5, updated = ?6 "
+	        "WHERE id = ?1",
+	        -1, &st, NULL) != SQLITE_OK) {
 		rollback(db);
 		return CVM_E_SYSTEM;
 	}
@@ -544,9 +555,9 @@ int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_
 		rollback(db);
 		return r;
 	}
-	(void)sqlite3_bind_text(st, 3, vm->compose_hash, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_text(st, 4, vm->app_id, -1, SQLITE_TRANSIENT);
-	(void)sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	(void)sqlite3_bind_text(st, 4, vm->compose_hash, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(st, 5, vm->app_id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
 	return exec_one(db, st);
 }
 

@@ -21,8 +21,8 @@ bool vmm_image_name_ok(const char *name)
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -43,7 +43,8 @@ static int file_field(const json_t *j, const char *key, const char *dir, char *o
 	s = json_string_value(v);
 	if (s == NULL || s[0] == '\0' || strchr(s, '/') != NULL || strcmp(s, ".") == 0 ||
 	    strcmp(s, "..") == 0 || json_string_length(v) != strlen(s)) {
-		(void)snprintf(err, err_len, "metadata.json: %s must be a file name in the image folder", key);
+		(void)snprintf(err, err_len, "metadata.json: %s must be a file name in the image folder",
+		               key);
 		return CVM_E_FORMAT;
 	}
 	n = snprintf(out, cap, "%s/%s", dir, s);
@@ -54,8 +55,8 @@ static int file_field(const json_t *j, const char *key, const char *dir, char *o
 	return CVM_OK;
 }
 
-int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir, struct vmm_image *out, char *err,
-                             size_t err_len)
+int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir, struct vmm_image *out,
+                             char *err, size_t err_len)
 {
 	static const char *const files[] = {"bios", "bios-sev", "kernel", "initrd", "rootfs"};
 	char *dst[5];
@@ -134,8 +135,9 @@ int vmm_image_load(const char *image_dir, const char *name, struct vmm_image *ou
 	(void)snprintf(path, sizeof(path), "%s/metadata.json", dir);
 	r = cvm_file_read(path, METADATA_MAX, &buf, &len);
 	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "no image %s in %s (cannot read %s/metadata.json: %s); see ListImages",
-		               name, image_dir, name, r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		(void)snprintf(err, err_len,
+		               "no image %s in %s (cannot read %s/metadata.json: %s); see ListImages", name,
+		               image_dir, name, r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
 		return CVM_E_INVAL;
 	}
 	r = vmm_image_metadata_parse(buf, len, dir, out, err, err_len);

@@ -54,7 +54,8 @@ static int serve(struct vmm_conf *c)
 	v.conf = c;
 	v.start_time = (int64_t)time(NULL);
 	if (mkdir(c->run_dir, 0700) != 0 && errno != EEXIST) {
-		(void)fprintf(stderr, PROG ": cannot make [vmm] run_dir %s: %s\n", c->run_dir, strerror(errno));
+		(void)fprintf(stderr, PROG ": cannot make [vmm] run_dir %s: %s\n", c->run_dir,
+		              strerror(errno));
 		return 1;
 	}
 	(void)snprintf(path, sizeof(path), "%s/vmm.db", c->run_dir);
@@ -111,7 +112,7 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},   {"port-file", required_argument, NULL, 'p'},
+	    {"config", required_argument, NULL, 'c'},    {"port-file", required_argument, NULL, 'p'},
 	    {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
 	};
@@ -165,7 +166,8 @@ int main(int argc, char **argv)
 	if (log_level != NULL)
 		(void)snprintf(c->log_level, sizeof(c->log_level), "%s", log_level);
 	if (cvm_daemon_log_level_parse(c->log_level, &level) != CVM_OK) {
-		(void)fprintf(stderr, PROG ": log level %s is not error, warn, info or debug\n", c->log_level);
+		(void)fprintf(stderr, PROG ": log level %s is not error, warn, info or debug\n",
+		              c->log_level);
 		free(c);
 		return 2;
 	}

@@ -54,8 +54,8 @@ bool vmm_proc_alive(int64_t pid, const char *work_dir)
 		size_t n = strnlen(arg, len - i), wl = strlen(work_dir);
 
 		for (size_t k = 0; k + wl <= n && !found; k++)
-			found = memcmp(arg + k, work_dir, wl) == 0 && (arg[k + wl] == '/' || arg[k + wl] == ',' ||
-			                                               k + wl == n);
+			found = memcmp(arg + k, work_dir, wl) == 0 &&
+			        (arg[k + wl] == '/' || arg[k + wl] == ',' || k + wl == n);
 		i += n + 1;
 	}
 	free(buf);
@@ -127,11 +127,12 @@ static void kill_pidfile(const char *path, const char *work_dir)
 
 static int start_swtpm(struct vmm *v, const char *wd, char *err, size_t err_len)
 {
-	char state[VMM_PATH_MAX + 16], sock[VMM_PATH_MAX + 32], pidf[VMM_PATH_MAX + 32], log[VMM_PATH_MAX + 16];
+	char state[VMM_PATH_MAX + 16], sock[VMM_PATH_MAX + 32], pidf[VMM_PATH_MAX + 32],
+	    log[VMM_PATH_MAX + 16];
 	char tpmstate[VMM_PATH_MAX + 64], ctrl[VMM_PATH_MAX + 96], pidopt[VMM_PATH_MAX + 96],
 	    logopt[VMM_PATH_MAX + 64];
-	char *argv[] = {v->conf->swtpm, "socket", "--tpm2", "--tpmstate", tpmstate, "--ctrl", ctrl,
-	                "--pid", pidopt, "--log", logopt, "--daemon", NULL};
+	char *argv[] = {v->conf->swtpm, "socket", "--tpm2", "--tpmstate", tpmstate,   "--ctrl", ctrl,
+	                "--pid",        pidopt,   "--log",  logopt,       "--daemon", NULL};
 	int r;
 
 	(void)snprintf(state, sizeof(state), "%s/tpm", wd);
@@ -168,7 +169,8 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 	memset(&argv, 0, sizeof(argv));
 	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
 	if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd)) {
-		(void)snprintf(err, err_len, "VM %s is already running (pid %lld)", vm->name, (long long)vm->pid);
+		(void)snprintf(err, err_len, "VM %s is already running (pid %lld)", vm->name,
+		               (long long)vm->pid);
 		return CVM_E_POLICY;
 	}
 	r = vmm_image_load(v->conf->image_dir, vm->spec.image, &img, err, err_len);
@@ -185,7 +187,8 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 	l.vm = vm;
 	l.image = &img;
 	l.work_dir = wd;
-	l.kvm = strcmp(v->conf->accel, "kvm") == 0 || (strcmp(v->conf->accel, "auto") == 0 && vmm_kvm_usable());
+	l.kvm =
+	    strcmp(v->conf->accel, "kvm") == 0 || (strcmp(v->conf->accel, "auto") == 0 && vmm_kvm_usable());
 	if (vm->app_id[0] != '\0' &&
 	    cvm_hex_decode_exact(vm->app_id, strlen(vm->app_id), app_id, sizeof(app_id)) == CVM_OK)
 		app_id_len = sizeof(app_id);
@@ -252,7 +255,8 @@ static int qmp(const char *wd, const char *command)
 		return CVM_E_SYSTEM;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		goto out;
-	(void)snprintf(cmd, sizeof(cmd), "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"%s\"}\n", command);
+	(void)snprintf(cmd, sizeof(cmd), "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"%s\"}\n",
+	               command);
 	if (write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
 		goto out;
 	/* greeting, capabilities reply, command reply */

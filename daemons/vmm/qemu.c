@@ -57,7 +57,8 @@ static void add(struct vmm_argv *a, const char *s)
 }
 
 /* optf adds `opt` and the formatted value. */
-static void optf(struct vmm_argv *a, const char *opt, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void optf(struct vmm_argv *a, const char *opt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void optf(struct vmm_argv *a, const char *opt, const char *fmt, ...)
 {
@@ -110,8 +111,8 @@ static int tdx_object(const struct vmm_launch *l, struct vmm_argv *a)
 	if (b64 == NULL)
 		return CVM_E_NOMEM;
 	(void)snprintf(port, sizeof(port), "%u", (unsigned)l->conf->qgs_port);
-	o = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "qom-type", "tdx-guest", "id", "tdx", "mrconfigid", b64,
-	              "quote-generation-socket", "type", "vsock", "cid", "2", "port", port);
+	o = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "qom-type", "tdx-guest", "id", "tdx", "mrconfigid",
+	              b64, "quote-generation-socket", "type", "vsock", "cid", "2", "port", port);
 	free(b64);
 	if (o == NULL)
 		return CVM_E_NOMEM;
@@ -202,8 +203,8 @@ int vmm_qemu_argv(const struct vmm_launch *l, struct vmm_argv *a)
 	optf(a, "-device", "virtio-blk-pci,drive=hd1%s", vdev);
 	optf(a, "-netdev", "user,id=net0%s", fwd);
 	optf(a, "-device", "virtio-net-pci,netdev=net0%s", vdev);
-	optf(a, "-virtfs", "local,path=%s/shared,mount_tag=host-shared,readonly=on,security_model=mapped,id=virtfs0",
-	     w);
+	optf(a, "-virtfs",
+	     "local,path=%s/shared,mount_tag=host-shared,readonly=on,security_model=mapped,id=virtfs0", w);
 	if (p == VMM_PLATFORM_DEV) {
 		/* the vTPM (swtpm, started per VM) and the host-guest channel */
 		optf(a, "-chardev", "socket,id=chrtpm,path=%s/swtpm.sock", w);

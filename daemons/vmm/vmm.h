@@ -22,9 +22,9 @@
 #include "httpd.h"
 
 #define VMM_PATH_MAX 512
-#define VMM_NAME_MAX 63      /* VM and image names */
-#define VMM_PORTS_MAX 64     /* port mappings per VM */
-#define VMM_URLS_MAX 8       /* kms_urls, gateway_urls */
+#define VMM_NAME_MAX 63  /* VM and image names */
+#define VMM_PORTS_MAX 64 /* port mappings per VM */
+#define VMM_URLS_MAX 8   /* kms_urls, gateway_urls */
 #define VMM_URL_MAX 256
 #define VMM_TOKENS_MAX 16
 #define VMM_TOKEN_MAX 128
@@ -134,7 +134,7 @@ struct vmm_vm {
 	char compose_hash[65];
 	char app_id[41];
 	uint32_t cid;
-	int64_t pid; /* QEMU's, 0 when none */
+	int64_t pid;                       /* QEMU's, 0 when none */
 	int64_t created, updated, started; /* unix seconds; started 0 when not running */
 	char last_error[256];
 	char boot_progress[64];
@@ -150,8 +150,8 @@ void vmm_db_close(struct vmm_db *db);
  * the lowest free CID of the pool [cid_start, cid_start + pool_size) and
  * refusing a taken name or host port. On refusal `err` says why. Returns 0,
  * CVM_E_POLICY (name, port or pool) or CVM_E_SYSTEM. */
-CVM_MUST_CHECK int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start,
-                                 uint32_t pool_size, char *err, size_t err_len);
+CVM_MUST_CHECK int vmm_db_insert(struct vmm_db *db, struct vmm_vm *vm, uint32_t cid_start, uint32_t pool_size,
+                                 char *err, size_t err_len);
 /* vmm_db_get finds a VM by id, or by name when no id matches. Returns 0,
  * CVM_E_INVAL (no such VM) or CVM_E_SYSTEM. */
 CVM_MUST_CHECK int vmm_db_get(struct vmm_db *db, const char *id_or_name, struct vmm_vm *out);
@@ -202,8 +202,7 @@ CVM_MUST_CHECK int vmm_compose_check(const uint8_t *buf, size_t len, uint8_t has
  * 2 with it) and the 32-byte HOST_DATA for `compose` and the deployment's
  * app id (20 bytes; NULL: the compose hash's first 20). */
 CVM_MUST_CHECK int vmm_compose_ids(const uint8_t *buf, size_t len, const uint8_t *app_id,
-                                   uint8_t mrconfigid[48], uint8_t host_data[32], char *err,
-                                   size_t err_len);
+                                   uint8_t mrconfigid[48], uint8_t host_data[32], char *err, size_t err_len);
 
 /* A command line: argv[0..count) and a NULL after them. */
 struct vmm_argv {
@@ -254,8 +253,8 @@ struct vmm_files {
 	const char *user_config; /* may be NULL */
 	size_t user_config_len;
 };
-CVM_MUST_CHECK int vmm_work_create(struct vmm *v, const struct vmm_vm *vm, const struct vmm_files *f, char *err,
-                                   size_t err_len);
+CVM_MUST_CHECK int vmm_work_create(struct vmm *v, const struct vmm_vm *vm, const struct vmm_files *f,
+                                   char *err, size_t err_len);
 /* vmm_work_write_shared rewrites shared files of an existing work dir
  * (UpgradeApp), each atomically. NULL members are left as they are. */
 CVM_MUST_CHECK int vmm_work_write_shared(struct vmm *v, const struct vmm_vm *vm, const struct vmm_files *f,
@@ -289,8 +288,7 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
  * `env` and `compose` are borrowed from `args`, except env (malloc'd hex
  * decode, the caller frees). On failure `err` says what is wrong. */
 CVM_MUST_CHECK int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *spec,
-                                    struct vmm_files *files, uint8_t **env_owned, char *err,
-                                    size_t err_len);
+                                    struct vmm_files *files, uint8_t **env_owned, char *err, size_t err_len);
 /* vmm_auth_ok: the request carries one of the tokens (always true when no
  * token is configured). */
 bool vmm_auth_ok(const struct vmm_conf *c, struct cvm_http_req *req);

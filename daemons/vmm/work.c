@@ -38,7 +38,8 @@ void vmm_pause_point(const char *step)
 
 void vmm_work_path(const struct vmm_conf *c, const char *id, const char *rel, char *out, size_t out_len)
 {
-	(void)snprintf(out, out_len, "%s/%s%s%s", c->run_dir, id, rel != NULL ? "/" : "", rel != NULL ? rel : "");
+	(void)snprintf(out, out_len, "%s/%s%s%s", c->run_dir, id, rel != NULL ? "/" : "",
+	               rel != NULL ? rel : "");
 }
 
 static int fsync_dir(const char *path)
@@ -239,7 +240,8 @@ int vmm_work_write_shared(struct vmm *v, const struct vmm_vm *vm, const struct v
 int vmm_work_create(struct vmm *v, const struct vmm_vm *vm, const struct vmm_files *f, char *err,
                     size_t err_len)
 {
-	char tmp[VMM_PATH_MAX + 48], shared[VMM_PATH_MAX + 64], disk[VMM_PATH_MAX + 64], size[32], final[VMM_PATH_MAX];
+	char tmp[VMM_PATH_MAX + 48], shared[VMM_PATH_MAX + 64], disk[VMM_PATH_MAX + 64], size[32],
+	    final[VMM_PATH_MAX];
 	char log[VMM_PATH_MAX + 64];
 	char *manifest = NULL;
 	json_t *m;
@@ -270,8 +272,8 @@ int vmm_work_create(struct vmm *v, const struct vmm_vm *vm, const struct vmm_fil
 		r = run(argv, log);
 	}
 	if (r != CVM_OK) {
-		(void)snprintf(err, err_len, "%s create -f qcow2 %s %s failed (see %s)", v->conf->qemu_img, disk,
-		               size, log);
+		(void)snprintf(err, err_len, "%s create -f qcow2 %s %s failed (see %s)", v->conf->qemu_img,
+		               disk, size, log);
 		return r;
 	}
 	vmm_pause_point("create_disk");
@@ -333,7 +335,7 @@ int vmm_reconcile(struct vmm *v)
 	size_t n = 0;
 	DIR *d;
 	struct dirent *e;
-	char path[VMM_PATH_MAX * 2], kv[CVM_KV_MAX];
+	char path[VMM_PATH_MAX * 2], kv[CVM_KV_MAX], kv2[CVM_KV_MAX];
 	int r;
 
 	r = vmm_db_list(v->db, &all, &n);
@@ -346,14 +348,16 @@ int vmm_reconcile(struct vmm *v)
 			vmm_work_path(v->conf, vm->id, "vm.json", path, sizeof(path));
 			if (exists(path)) {
 				r = vmm_db_set_state(v->db, vm->id, VMM_ST_STOPPED, 0, 0, NULL);
-				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=create_finished", vm->id);
+				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=create_finished",
+				               vm->id);
 			} else {
 				(void)snprintf(path, sizeof(path), "%s/.tmp-%s", v->conf->run_dir, vm->id);
 				(void)vmm_rmtree(path);
 				vmm_work_path(v->conf, vm->id, NULL, path, sizeof(path));
 				(void)vmm_rmtree(path);
 				r = vmm_db_delete(v->db, vm->id);
-				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=create_undone", vm->id);
+				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=create_undone",
+				               vm->id);
 			}
 		} else if (strcmp(vm->state, VMM_ST_REMOVING) == 0) {
 			if (vmm_proc_alive(vm->pid, NULL))
@@ -362,20 +366,22 @@ int vmm_reconcile(struct vmm *v)
 			if (r == CVM_OK)
 				r = vmm_db_delete(v->db, vm->id);
 			cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=remove_finished", vm->id);
-		} else if (strcmp(vm->state, VMM_ST_RUNNING) == 0 || strcmp(vm->state, VMM_ST_STARTING) == 0 ||
+		} else if (strcmp(vm->state, VMM_ST_RUNNING) == 0 ||
+		           strcmp(vm->state, VMM_ST_STARTING) == 0 ||
 		           strcmp(vm->state, VMM_ST_STOPPING) == 0) {
 			char wd[VMM_PATH_MAX];
 
 			vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
 			if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd)) {
 				if (strcmp(vm->state, VMM_ST_RUNNING) != 0)
-					r = vmm_db_set_state(v->db, vm->id, VMM_ST_RUNNING, vm->pid, vm->started,
-					                     NULL);
-				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=adopted pid=%lld", vm->id,
-				               (long long)vm->pid);
+					r = vmm_db_set_state(v->db, vm->id, VMM_ST_RUNNING, vm->pid,
+					                     vm->started, NULL);
+				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=adopted pid=%lld",
+				               vm->id, (long long)vm->pid);
 			} else {
 				vmm_vm_refresh(v, vm);
-				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=marked_stopped", vm->id);
+				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=marked_stopped",
+				               vm->id);
 			}
 		}
 		if (r != CVM_OK)
@@ -399,14 +405,29 @@ int vmm_reconcile(struct vmm *v)
 			orphan = true;
 		} else if (uuid_like(name)) {
 			struct vmm_vm tmp;
+			char aside[VMM_PATH_MAX * 2];
 
-			orphan = vmm_db_get(v->db, name, &tmp) == CVM_E_INVAL;
+			/* A complete VM directory without a row cannot come from a
+			 * crash (rows are made first and deleted last): the database
+			 * was lost or replaced. Its data disk is kept, out of the way. */
+			if (vmm_db_get(v->db, name, &tmp) != CVM_E_INVAL)
+				continue;
+			(void)snprintf(path, sizeof(path), "%s/%s", v->conf->run_dir, name);
+			(void)snprintf(aside, sizeof(aside), "%s/.orphan-%s", v->conf->run_dir, name);
+			if (rename(path, aside) == 0)
+				cvm_daemon_log(
+				    CVM_LOG_WARN, "reconcile",
+				    "path=%s action=orphan_moved_aside to=%s msg=\"a VM directory the "
+				    "database does not know; delete it by hand once its disk is not needed\"",
+				    cvm_kv(path, kv), cvm_kv(aside, kv2));
+			continue;
 		}
 		if (!orphan)
 			continue;
 		(void)snprintf(path, sizeof(path), "%s/%s", v->conf->run_dir, name);
 		if (is_dir(path)) {
-			cvm_daemon_log(CVM_LOG_INFO, "reconcile", "path=%s action=orphan_removed", cvm_kv(path, kv));
+			cvm_daemon_log(CVM_LOG_INFO, "reconcile", "path=%s action=orphan_removed",
+			               cvm_kv(path, kv));
 			(void)vmm_rmtree(path);
 		}
 	}

@@ -1,0 +1,271 @@
+/* cvm-vmmd's state (daemons/vmm/db.c) in a temporary SQLite database, and
+ * the startup reconciliation (vmm_reconcile in daemons/vmm/work.c) over a
+ * temporary run_dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+struct fx {
+	char dir[64];
+	char db_path[128];
+	struct vmm_conf conf;
+	struct vmm v;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/cvm-vmm-state.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	(void)snprintf(f->db_path, sizeof(f->db_path), "%s/vmm.db", f->dir);
+	vmm_conf_defaults(&f->conf);
+	(void)snprintf(f->conf.run_dir, sizeof(f->conf.run_dir), "%s", f->dir);
+	assert_int_equal(vmm_conf_check(&f->conf, err, sizeof(err)), CVM_OK);
+	f->v.conf = &f->conf;
+	assert_int_equal(vmm_db_open(f->db_path, &f->v.db, err, sizeof(err)), CVM_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	vmm_db_close(f->v.db);
+	(void)vmm_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static void make_vm(struct vmm_vm *vm, const char *id, const char *name, uint16_t port)
+{
+	memset(vm, 0, sizeof(*vm));
+	(void)snprintf(vm->id, sizeof(vm->id), "%s", id);
+	(void)snprintf(vm->name, sizeof(vm->name), "%s", name);
+	(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_CREATING);
+	(void)snprintf(vm->spec.name, sizeof(vm->spec.name), "%s", name);
+	(void)snprintf(vm->spec.image, sizeof(vm->spec.image), "img");
+	vm->spec.vcpu = 1;
+	vm->spec.memory_mb = 128;
+	vm->spec.disk_gb = 1;
+	if (port != 0) {
+		vm->spec.port_count = 1;
+		(void)snprintf(vm->spec.ports[0].protocol, 4, "tcp");
+		vm->spec.ports[0].host_port = port;
+		vm->spec.ports[0].vm_port = 80;
+	}
+}
+
+#define ID(n) "00000000-0000-4000-8000-00000000000" #n
+
+static void insert_allocates_the_lowest_free_cid_and_refuses_collisions(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_vm a, b, c, d, got;
+	char err[256];
+
+	make_vm(&a, ID(1), "a", 10001);
+	make_vm(&b, ID(2), "b", 10002);
+	make_vm(&c, ID(3), "c", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &a, 1000, 3, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_insert(f->v.db, &b, 1000, 3, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_insert(f->v.db, &c, 1000, 3, err, sizeof(err)), CVM_OK);
+	assert_int_equal(a.cid, 1000);
+	assert_int_equal(b.cid, 1001);
+	assert_int_equal(c.cid, 1002);
+	make_vm(&d, ID(4), "d", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &d, 1000, 3, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "CID pool is exhausted"));
+	/* removing b frees its CID for the next VM */
+	assert_int_equal(vmm_db_delete(f->v.db, ID(2)), CVM_OK);
+	assert_int_equal(vmm_db_insert(f->v.db, &d, 1000, 3, err, sizeof(err)), CVM_OK);
+	assert_int_equal(d.cid, 1001);
+	/* a name or a host port already taken */
+	make_vm(&got, ID(5), "a", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &got, 1000, 10, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "a VM named a already exists"));
+	make_vm(&got, ID(5), "e", 10001);
+	assert_int_equal(vmm_db_insert(f->v.db, &got, 1000, 10, err, sizeof(err)), CVM_E_POLICY);
+	assert_non_null(strstr(err, "already mapped by VM a"));
+	/* a name equal to another VM's id would make lookups ambiguous */
+	make_vm(&got, ID(6), ID(1), 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &got, 1000, 10, err, sizeof(err)), CVM_E_POLICY);
+}
+
+static void state_changes_are_persisted_and_lookups_take_id_or_name(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_vm a, got;
+	struct vmm_vm *all = NULL;
+	size_t n = 0;
+	char err[256];
+
+	make_vm(&a, ID(1), "alpha", 10005);
+	a.spec.kms_url_count = 1;
+	(void)snprintf(a.spec.kms_urls[0], VMM_URL_MAX, "https://kms:8000");
+	assert_int_equal(vmm_db_insert(f->v.db, &a, 1000, 10, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_get(f->v.db, "alpha", &got), CVM_OK);
+	assert_string_equal(got.id, ID(1));
+	assert_string_equal(got.state, VMM_ST_CREATING);
+	assert_string_equal(got.spec.kms_urls[0], "https://kms:8000");
+	assert_int_equal(got.spec.ports[0].host_port, 10005);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(1), VMM_ST_RUNNING, 4242, 77, "boom"), CVM_OK);
+	/* reopen: the change is on disk */
+	vmm_db_close(f->v.db);
+	assert_int_equal(vmm_db_open(f->db_path, &f->v.db, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_get(f->v.db, ID(1), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_RUNNING);
+	assert_int_equal(got.pid, 4242);
+	assert_int_equal(got.started, 77);
+	assert_string_equal(got.last_error, "boom");
+	/* NULL keeps the last error */
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(1), VMM_ST_STOPPED, 0, 0, NULL), CVM_OK);
+	assert_int_equal(vmm_db_get(f->v.db, ID(1), &got), CVM_OK);
+	assert_string_equal(got.last_error, "boom");
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(9), VMM_ST_STOPPED, 0, 0, NULL), CVM_E_INVAL);
+	assert_int_equal(vmm_db_get(f->v.db, "nosuch", &got), CVM_E_INVAL);
+	got.spec.vcpu = 3;
+	assert_int_equal(vmm_db_set_spec(f->v.db, &got, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_list(f->v.db, &all, &n), CVM_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(all[0].spec.vcpu, 3);
+	free(all);
+	assert_int_equal(vmm_db_delete(f->v.db, ID(1)), CVM_OK);
+	assert_int_equal(vmm_db_delete(f->v.db, ID(1)), CVM_E_INVAL);
+}
+
+static void a_file_that_is_not_our_database_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_db *db = NULL;
+	char path[128], err[256];
+	FILE *fp;
+
+	(void)snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	(void)fputs("not sqlite at all, just text that is long enough to be a header ...........", fp);
+	(void)fclose(fp);
+	assert_int_not_equal(vmm_db_open(path, &db, err, sizeof(err)), CVM_OK);
+	assert_null(db);
+}
+
+static void mkfile(const char *dir, const char *rel)
+{
+	char p[512];
+	FILE *fp;
+
+	(void)snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	(void)fclose(fp);
+}
+
+static void mkdirf(const char *dir, const char *rel)
+{
+	char p[512];
+
+	(void)snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	assert_int_equal(mkdir(p, 0700), 0);
+}
+
+static bool there(const char *dir, const char *rel)
+{
+	char p[512];
+
+	(void)snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	return access(p, F_OK) == 0;
+}
+
+static void reconcile_finishes_or_undoes_what_a_crash_interrupted(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_vm vm, got;
+	char err[256];
+
+	/* 1: creating, the directory complete (renamed, vm.json): finished */
+	make_vm(&vm, ID(1), "done", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	mkdirf(f->dir, ID(1));
+	mkfile(f->dir, ID(1) "/vm.json");
+	/* 2: creating, only a temp dir: undone */
+	make_vm(&vm, ID(2), "partial", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	mkdirf(f->dir, ".tmp-" ID(2));
+	mkfile(f->dir, ".tmp-" ID(2) "/vm.json");
+	/* 3: removing, directory half gone: finished */
+	make_vm(&vm, ID(3), "going", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(3), VMM_ST_REMOVING, 0, 0, NULL), CVM_OK);
+	mkdirf(f->dir, ".rm-" ID(3));
+	/* 4: running, but its pid is not a QEMU of this work dir: stopped */
+	make_vm(&vm, ID(4), "ghost", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(4), VMM_ST_RUNNING, (int64_t)getpid(), 5, NULL),
+	                 CVM_OK);
+	mkdirf(f->dir, ID(4));
+	mkfile(f->dir, ID(4) "/vm.json");
+	/* 5: orphans */
+	mkdirf(f->dir, ".tmp-" ID(7));
+	mkdirf(f->dir, ID(8));
+
+	assert_int_equal(vmm_reconcile(&f->v), CVM_OK);
+	assert_int_equal(vmm_db_get(f->v.db, ID(1), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_STOPPED);
+	assert_true(there(f->dir, ID(1) "/vm.json"));
+	assert_int_equal(vmm_db_get(f->v.db, ID(2), &got), CVM_E_INVAL);
+	assert_false(there(f->dir, ".tmp-" ID(2)));
+	assert_int_equal(vmm_db_get(f->v.db, ID(3), &got), CVM_E_INVAL);
+	assert_false(there(f->dir, ".rm-" ID(3)));
+	assert_int_equal(vmm_db_get(f->v.db, ID(4), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_STOPPED);
+	assert_int_equal(got.pid, 0);
+	assert_false(there(f->dir, ".tmp-" ID(7)));
+	/* a VM directory without a row (a lost database) is kept aside */
+	assert_false(there(f->dir, ID(8)));
+	assert_true(there(f->dir, ".orphan-" ID(8)));
+	/* a second pass changes nothing */
+	assert_int_equal(vmm_reconcile(&f->v), CVM_OK);
+	assert_int_equal(vmm_db_get(f->v.db, ID(1), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_STOPPED);
+}
+
+static void proc_alive_needs_the_work_dir_in_the_command_line(void **state)
+{
+	(void)state;
+	assert_true(vmm_proc_alive((int64_t)getpid(), NULL));
+	assert_false(vmm_proc_alive((int64_t)getpid(), "/nonexistent/work/dir/of/a/vm"));
+	assert_false(vmm_proc_alive(0, NULL));
+	assert_false(vmm_proc_alive(-1, NULL));
+	assert_false(vmm_proc_alive(0x7fffffff, NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(insert_allocates_the_lowest_free_cid_and_refuses_collisions,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(state_changes_are_persisted_and_lookups_take_id_or_name, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(a_file_that_is_not_our_database_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reconcile_finishes_or_undoes_what_a_crash_interrupted, setup,
+	                                    teardown),
+	    cmocka_unit_test(proc_alive_needs_the_work_dir_in_the_command_line),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
