@@ -126,7 +126,7 @@ start_vmmd() {
 	pids+=($!)
 	for _ in $(seq 1 100); do
 		[ -s "$T/port-$name" ] && break
-		kill -0 "${pids[-1]}" 2>/dev/null || fail "cvm-vmmd ($name) exited at start (does it know [vmm] webui_dir?)"
+		kill -0 "${pids[-1]}" 2>/dev/null || fail "cvm-vmmd ($name) exited at start (a refused [vmm] webui_dir means vmm_webui_handle is not wired into cvm-vmmd yet)"
 		sleep 0.05
 	done
 	[ -s "$T/port-$name" ] || fail "cvm-vmmd ($name) did not write its port"
