@@ -30,6 +30,8 @@ CVM_DEB_PACKAGES=(
 	# an independent Authenticode implementation: integration.measure_authenticode
 	# checks cvm measure's kernel digest against it (issue 14)
 	osslsigncode
+	# the browser of the cvm-vmmd web UI test (webui.deploy, driven by npm's playwright-core below)
+	chromium
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
@@ -152,6 +154,32 @@ else
 	}
 	chain_ok || {
 		echo "setup: $chain_dir lacks anvil 1.7.1 or solc 0.8.28 after npm install" >&2
+		exit 1
+	}
+fi
+# The cvm-vmmd web UI test (tests/webui/webui_deploy.sh) drives Debian's
+# chromium with playwright-core (the library only: it downloads no browser),
+# installed once, pinned, into $CVM_WEBUI_NPM_DIR.
+webui_dir="${CVM_WEBUI_NPM_DIR:-/var/cache/cvmkit/npm-webui}"
+webui_pkgs=("playwright-core@1.65.2")
+webui_ok() {
+	[ "$(node -e 'try{console.log(require(process.argv[1]).version)}catch{}' \
+		"$webui_dir/node_modules/playwright-core/package.json" 2>/dev/null || true)" = 1.65.2 ]
+}
+if webui_ok; then
+	echo "setup: playwright-core 1.65.2 present in $webui_dir"
+else
+	echo "setup: installing ${webui_pkgs[*]} from npm into $webui_dir"
+	"${as_root[@]}" mkdir -p "$webui_dir"
+	[ -f "$webui_dir/package.json" ] ||
+		echo '{"name":"cvmkit-webui-test","private":true}' | "${as_root[@]}" tee "$webui_dir/package.json" >/dev/null
+	(cd "$webui_dir" && "${as_root[@]}" npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+		"${webui_pkgs[@]}") || {
+		echo "setup: npm install ${webui_pkgs[*]} failed" >&2
+		exit 1
+	}
+	webui_ok || {
+		echo "setup: $webui_dir lacks playwright-core 1.65.2 after npm install" >&2
 		exit 1
 	}
 fi
