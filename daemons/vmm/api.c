@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "rpc.h"
 #include "vmm.h"
+#include "webui.h"
 
 #ifndef CVM_VERSION_STRING
 #define CVM_VERSION_STRING "0.1.0"
@@ -918,6 +919,35 @@ static int m_compose_hash(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	return CVM_OK;
 }
 
+/* GetAppEnvEncryptPubKey {app_id}: the KMS's signed answer, passed on
+ * (kmsproxy.c); the caller checks the signature. */
+static int m_env_pubkey(void *ctx, struct cvm_rpc_call *call, json_t **out)
+{
+	struct vmm *v = ctx;
+	char err[VMM_KMS_URLS_ERR + 64], hex[41];
+	uint8_t id[20];
+	const char *s;
+	size_t n;
+	int r;
+
+	r = get_str(call->args, "app_id", 64, &s, &n, err, sizeof(err));
+	if (r == CVM_OK && n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		n -= 2;
+	}
+	if (r == CVM_OK && cvm_hex_decode_exact(s, n, id, sizeof(id)) != CVM_OK) {
+		(void)snprintf(err, sizeof(err), "app_id must be 20 bytes of hex (40 digits)");
+		r = CVM_E_FORMAT;
+	}
+	if (r != CVM_OK)
+		return fail_r(call, r, err);
+	cvm_hex_encode(id, sizeof(id), hex);
+	r = vmm_kms_env_pubkey(v->conf, hex, out, err, sizeof(err));
+	if (r != CVM_OK)
+		return cvm_rpc_fail(call, r == CVM_E_INVAL ? 400 : 502, r, "%s", err);
+	return CVM_OK;
+}
+
 static int m_images(void *ctx, struct cvm_rpc_call *call, json_t **out)
 {
 	struct vmm *v = ctx;
@@ -957,6 +987,7 @@ static const struct cvm_rpc_method methods[] = {
     {"GetMeta", m_meta},
     {"GetComposeHash", m_compose_hash},
     {"ListImages", m_images},
+    {"GetAppEnvEncryptPubKey", m_env_pubkey},
 };
 
 static const struct cvm_rpc_mount mounts[] = {
@@ -1174,6 +1205,10 @@ void vmm_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp)
 	char path[CVM_RPC_METHOD_MAX + 16], *q = NULL;
 	const char *p = req->path, *query = req->query;
 
+	/* The page's static files need no token: the page asks for it and
+	 * sends it with every call. */
+	if (vmm_webui_handle(v->conf->webui_dir, req, resp))
+		return;
 	if (!vmm_auth_ok(v->conf, req)) {
 		cvm_http_resp_error(resp, 401,
 		                    "a token is required: Authorization: Bearer <token>, X-Admin-Token, or "

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "vmm.h"
+#include "webui.h"
 
 #define DEFAULT_CONFIG "/etc/cvmkit/vmmd.conf"
 
@@ -24,6 +25,7 @@ void vmm_conf_defaults(struct vmm_conf *c)
 	(void)snprintf(c->qemu, sizeof(c->qemu), "/usr/bin/qemu-system-x86_64");
 	(void)snprintf(c->qemu_img, sizeof(c->qemu_img), "/usr/bin/qemu-img");
 	(void)snprintf(c->swtpm, sizeof(c->swtpm), "/usr/bin/swtpm");
+	(void)snprintf(c->webui_dir, sizeof(c->webui_dir), "%s", vmm_webui_default_dir());
 	(void)snprintf(c->platform_name, sizeof(c->platform_name), "dev");
 	(void)snprintf(c->accel, sizeof(c->accel), "auto");
 	(void)snprintf(c->log_level, sizeof(c->log_level), "info");
@@ -66,6 +68,7 @@ static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 	    STR("vmm", "qemu", qemu),
 	    STR("vmm", "qemu_img", qemu_img),
 	    STR("vmm", "swtpm", swtpm),
+	    STR("vmm", "webui_dir", webui_dir),
 	    STR("vmm", "platform", platform_name),
 	    STR("vmm", "accel", accel),
 	    STR("vmm", "log_level", log_level),

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include <cvmkit/file.h>
@@ -69,6 +70,10 @@ static int serve(struct vmm_conf *c)
 	}
 	if (cvm_addr_parse(c->listen, &addr) != CVM_OK) /* checked with the config */
 		goto out;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* GetAppEnvEncryptPubKey */
+		(void)fprintf(stderr, PROG ": cannot start libcurl\n");
+		goto out;
+	}
 	v.base = event_base_new();
 	memset(&ho, 0, sizeof(ho));
 	ho.name = "vmm";

@@ -46,6 +46,7 @@ struct vmm_conf {
 	char qemu[VMM_PATH_MAX];
 	char qemu_img[VMM_PATH_MAX];
 	char swtpm[VMM_PATH_MAX];
+	char webui_dir[VMM_PATH_MAX]; /* the web UI's files (webui.h) */
 	char platform_name[16];
 	char accel[16]; /* dev: auto, kvm or tcg */
 	char log_level[16];
@@ -193,6 +194,13 @@ CVM_MUST_CHECK int vmm_image_load(const char *image_dir, const char *name, struc
  * and the fuzz target); file names are resolved under `dir`. */
 CVM_MUST_CHECK int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir,
                                             struct vmm_image *out, char *err, size_t err_len);
+
+/* vmm_kms_env_pubkey asks the KMSs of [cvm] kms_urls, in order, for the env
+ * public key of the app `app_id_hex` (40 hex digits) and returns the first
+ * answer that is a JSON object with a public_key (kmsproxy.c). */
+#define VMM_KMS_URLS_ERR 1024
+CVM_MUST_CHECK int vmm_kms_env_pubkey(const struct vmm_conf *c, const char *app_id_hex, json_t **out,
+                                      char *err, size_t err_len);
 
 /* The app-compose indirection (compose.c): the only place that knows how a
  * compose file is validated and what MRCONFIGID / SNP HOST_DATA are. */

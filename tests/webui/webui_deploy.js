@@ -34,9 +34,7 @@ const ART = E('CVM_WEBUI_ART');
 const RUN = E('CVM_WEBUI_RUN');
 const CVM = E('CVM_WEBUI_CVM');
 const KEYFILE = E('CVM_WEBUI_KEYFILE');
-const KMS_ANSWER = fs.readFileSync(E('CVM_WEBUI_KMS_ANSWER'), 'utf8');
 const KMS_PUB = E('CVM_WEBUI_KMS_PUB');
-const ROUTE_ENV_KEY = process.env.CVM_WEBUI_ROUTE_ENV_KEY === '1';
 const TMP = E('CVM_WEBUI_TMP');
 
 const NAME = 'webapp';
@@ -110,19 +108,11 @@ async function deployFlow(browser) {
 		if (req.url().includes('/prpc/CreateVm'))
 			createBody = req.postData();
 	});
-	if (ROUTE_ENV_KEY) {
-		// This cvm-vmmd has no GetAppEnvEncryptPubKey: the test answers it
-		// in the browser with the key it controls (webui_deploy.sh says so).
-		await page.route('**/prpc/GetAppEnvEncryptPubKey?json', async (route) => {
-			keyRequests.push(JSON.parse(route.request().postData() || '{}'));
-			await route.fulfill({ status: 200, contentType: 'application/json', body: KMS_ANSWER });
-		});
-	} else {
-		page.on('request', (req) => {
-			if (req.url().includes('/prpc/GetAppEnvEncryptPubKey'))
-				keyRequests.push(JSON.parse(req.postData() || '{}'));
-		});
-	}
+	// the page asks cvm-vmmd, which asks the KMS (webui_deploy.sh starts both)
+	page.on('request', (req) => {
+		if (req.url().includes('/prpc/GetAppEnvEncryptPubKey'))
+			keyRequests.push(JSON.parse(req.postData() || '{}'));
+	});
 
 	const res = await page.goto(URL_);
 	const h = res.headers();

@@ -3,17 +3,14 @@
 # what the page is made to do and what is checked). This script starts:
 #  - cvm-vmmd from the build on a temp run_dir, 127.0.0.1 port 0, a dev
 #    image dir (Debian's OVMF; QEMU TCG started paused), [vmm] webui_dir =
-#    the source tree's daemons/vmm/webui, [cvm] kms_urls = the stand-in KMS;
+#    the source tree's daemons/vmm/webui, [cvm] kms_urls = the KMS;
 #  - a second cvm-vmmd with [auth] tokens, for the token prompt;
-#  - the stand-in KMS (tests/integration/kms_env_server.py over HTTP) that
-#    answers GetAppEnvEncryptPubKey as cvm-kmsd would for the app: the env
-#    key `cvm kms derive` gives, signed by cvm_envcrypt_pubkey_sign
-#    (tests/integration/kms_env_sign) with KMS roots made as
-#    integration.kms_env_sdk makes them; the page pins the KMS key and
-#    checks the signature; `cvm app decrypt-env` opens the blob with the
-#    app's env_crypt_key. When cvm-vmmd has no GetAppEnvEncryptPubKey (it
-#    says "Service not found"), the page's call is answered in the browser
-#    with the same signed answer, and this script says so.
+#  - cvm-kmsd on KMS roots made as integration.kms_env_sdk makes them;
+#    cvm-vmmd proxies GetAppEnvEncryptPubKey to it (checked here: the env
+#    key `cvm kms derive` gives, with a signature_v1); the page pins the KMS
+#    key (GetMeta's k256 key, from kms_env_sign --meta) and checks the
+#    signature; `cvm app decrypt-env` opens the blob with the app's
+#    env_crypt_key.
 # Screenshots: $build/tests/webui-artifacts/*.png (paths printed).
 # Needs build/tests/kms_env_sign, node, Chromium (/usr/bin/chromium or $CVM_WEBUI_CHROMIUM) and
 # playwright-core in /var/cache/cvmkit/npm-webui (or
@@ -94,15 +91,22 @@ mkdir -p "$T/kms"
 kms_pub="$("$SIGNER" --meta "$T/roots" | python3 -c 'import json,sys; print(json.load(sys.stdin)["k256_pubkey"])')"
 [[ "$kms_pub" =~ ^0[23][0-9a-f]{64}$ ]] || fail "no KMS key from kms_env_sign --meta: $kms_pub"
 
-# The stand-in KMS, over HTTP.
-"$SIGNER" --meta "$T/roots" >"$T/kms/meta.json"
-python3 "$src/tests/integration/kms_env_server.py" "$T/kms" >"$T/kms.log" 2>&1 &
+# The KMS: the real cvm-kmsd on these roots (HTTPS; cvm-vmmd proxies
+# GetAppEnvEncryptPubKey to it without checking its certificate, as dstack's
+# VMM does: the page checks the KMS's signature against the pinned key).
+command -v openssl >/dev/null 2>&1 || fail "openssl is missing (scripts/setup.sh installs it)"
+openssl req -x509 -key "$T/roots/root-ca.key" -subj "/O=Dstack/CN=Dstack KMS CA" -days 30 \
+	-addext "basicConstraints=critical,CA:TRUE,pathlen:1" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+	-out "$T/roots/root-ca.crt" 2>/dev/null || fail "openssl cannot make the KMS CA certificate"
+printf '[kms]\nroot_dir = %s\n[rpc]\nlisten = 127.0.0.1:0\n[attestation]\nallow_no_self_attestation = true\n[audit]\ndb = %s\n' \
+	"$T/roots" "$T/kms/audit.db" >"$T/kms/kmsd.conf"
+"$bin/cvm-kmsd" -c "$T/kms/kmsd.conf" --port-file "$T/kms/port" >"$T/kms.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
 	[ -s "$T/kms/port" ] && break
-	sleep 0.05
+	sleep 0.1
 done
-[ -s "$T/kms/port" ] || fail "the stand-in KMS did not start"
+[ -s "$T/kms/port" ] || fail "cvm-kmsd did not start: $(head -c 600 "$T/kms.log")"
 kms_port="$(cat "$T/kms/port")"
 
 mkdir -p "$T/img/dev0"
@@ -119,7 +123,7 @@ start_vmmd() {
 			"$T/run-$name" "$T/img" "$src/daemons/vmm/webui"
 		printf 'accel = tcg\nstart_paused = true\nstop_timeout = 3\n'
 		printf '[cvm]\nport_range = 21000-21100\nmax_vcpu = 4\nmax_memory_mb = 2048\nmax_disk_gb = 8\n'
-		printf 'kms_urls = http://127.0.0.1:%s\n' "$kms_port"
+		printf 'kms_urls = https://127.0.0.1:%s\n' "$kms_port"
 		[ -z "$token" ] || printf '[auth]\ntokens = %s\n' "$token"
 	} >"$T/vmmd-$name.conf"
 	"$bin/cvm-vmmd" -c "$T/vmmd-$name.conf" --port-file "$T/port-$name" >"$T/vmmd-$name.log" 2>&1 &
@@ -138,23 +142,23 @@ port="$(cat "$T/port-main")"
 code="$(curl -s -o "$T/index" -w '%{http_code}' "http://127.0.0.1:$port/")"
 [ "$code" = 200 ] || fail "cvm-vmmd does not serve the web UI at GET / ($code: $(head -c 200 "$T/index")): is vmm_webui_handle wired into its router?"
 
-route=0
 code="$(curl -s -o "$T/key" -w '%{http_code}' -X POST "http://127.0.0.1:$port/prpc/GetAppEnvEncryptPubKey?json" \
-	-H 'Content-Type: application/json' -d '{"app_id":"0000000000000000000000000000000000000000"}')"
-if [ "$code" = 400 ] && grep -q 'Service not found' "$T/key"; then
-	echo "webui_deploy: NOTE: this cvm-vmmd has no GetAppEnvEncryptPubKey; the page's call is answered in the browser with the stand-in KMS's signed answer"
-	route=1
-elif [ "$code" != 200 ]; then
-	fail "GetAppEnvEncryptPubKey through cvm-vmmd: $code $(head -c 300 "$T/key")"
-fi
+	-H 'Content-Type: application/json' -d "{\"app_id\":\"$app_id\"}")"
+[ "$code" = 200 ] || fail "GetAppEnvEncryptPubKey through cvm-vmmd: $code $(head -c 300 "$T/key")"
+python3 - "$T/key" "$T/derive.json" <<'PY' || fail "cvm-vmmd's GetAppEnvEncryptPubKey is not the KMS's key for the app"
+import json, sys
+k = json.load(open(sys.argv[1])); d = json.load(open(sys.argv[2]))
+assert k["public_key"] == d["env_crypt_public_key"], (k, d.keys())
+assert k.get("signature_v1"), k
+PY
 
 CVM_WEBUI_NODE_MODULES="$npm_dir/node_modules" CVM_WEBUI_CHROMIUM="$chromium" \
 	CVM_WEBUI_URL="http://127.0.0.1:$port/" \
 	CVM_WEBUI_URL_AUTH="http://127.0.0.1:$(cat "$T/port-auth")/" CVM_WEBUI_TOKEN=webui-test-token \
 	CVM_WEBUI_URL_INSECURE="http://webui.test:$port/" \
 	CVM_WEBUI_ART="$art" CVM_WEBUI_RUN="$T/run-main" CVM_WEBUI_CVM="$bin/cvm" \
-	CVM_WEBUI_KEYFILE="$T/env.key" CVM_WEBUI_KMS_ANSWER="$T/kms/answer.json" CVM_WEBUI_KMS_PUB="$kms_pub" \
-	CVM_WEBUI_COMPOSE="$T/app-compose.json" CVM_WEBUI_ROUTE_ENV_KEY="$route" \
+	CVM_WEBUI_KEYFILE="$T/env.key" CVM_WEBUI_KMS_PUB="$kms_pub" \
+	CVM_WEBUI_COMPOSE="$T/app-compose.json" \
 	CVM_WEBUI_TMP="$T" \
 	timeout 240 node "$here/webui_deploy.js" || fail "the browser checks failed (screenshots in $art)"
 echo "webui_deploy: passed"
