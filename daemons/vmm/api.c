@@ -698,11 +698,12 @@ static int m_upgrade(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	if (r == CVM_OK && json_is_true(json_object_get(call->args, "update_gateway_urls")))
 		r = parse_urls(call->args, "gateway_urls", vm.spec.gateway_urls, &vm.spec.gateway_url_count,
 		               err, sizeof(err));
-	if (r == CVM_OK && f.compose != NULL) {
+	/* The app id stays what it was at CreateVm (given, or the first
+	 * compose's hash): an upgraded app keeps its identity, hence its keys
+	 * and its data disk; the KMS decides whether the new compose hash may
+	 * have them. */
+	if (r == CVM_OK && f.compose != NULL)
 		cvm_hex_encode(hash, 32, vm.compose_hash);
-		if (vm.spec.app_id[0] == '\0')
-			cvm_hex_encode(hash, 20, vm.app_id);
-	}
 	if (r == CVM_OK)
 		r = vmm_db_set_spec(v->db, &vm, err, sizeof(err));
 	if (r == CVM_OK)

@@ -202,10 +202,8 @@ static int write_shared(struct vmm *v, const struct vmm_vm *vm, const char *shar
 		r = write_in(shared, ".user-config", f->user_config != NULL ? f->user_config : "",
 		             f->user_config != NULL ? f->user_config_len : 0, err, err_len);
 	if (r == CVM_OK && all) {
-		if (vm->spec.app_id[0] != '\0')
-			n = snprintf(info, sizeof(info), "{\"app_id\":\"%s\"}", vm->spec.app_id);
-		else
-			n = snprintf(info, sizeof(info), "{}");
+		/* always the VM's app id, fixed at creation (an upgrade keeps it) */
+		n = snprintf(info, sizeof(info), "{\"app_id\":\"%s\"}", vm->app_id);
 		r = write_in(shared, ".instance_info", info, (size_t)n, err, err_len);
 	}
 	if (r == CVM_OK && all) {

@@ -103,6 +103,13 @@ rpc UpgradeApp '{"id":"web","compose_file":"{\"manifest_version\":2,\"name\":\"w
 [ "$CODE" = 200 ] || fail "UpgradeApp: $(cat "$T/out")"
 printf '{"manifest_version":2,"name":"web2","runner":"docker-compose","docker_compose_file":"services: {}"}' | cmp -s - "$wd/shared/app-compose.json" || fail "UpgradeApp did not write the compose file"
 [ "$(od -An -tx1 "$wd/shared/.encrypted-env" | tr -d ' \n')" = 00ff ] || fail "UpgradeApp did not write .encrypted-env"
+# the app id stays the first compose's (want_hash's first 20 bytes): the
+# upgraded app keeps its identity, keys and data disk
+jq -e --arg id "${want_hash:0:40}" '.app_id == $id' "$wd/shared/.instance_info" >/dev/null ||
+	fail ".instance_info after UpgradeApp: $(cat "$wd/shared/.instance_info"), expected app id ${want_hash:0:40}"
+rpc GetInfo '{"id":"web"}'
+jq -e --arg id "${want_hash:0:40}" '.info.app_id == $id' "$T/out" >/dev/null ||
+	fail "GetInfo's app_id changed with UpgradeApp: $(head -c 300 "$T/out")"
 rpc ResizeVm '{"id":"web","vcpu":2,"memory":256,"disk_size":2}'
 [ "$CODE" = 200 ] || fail "ResizeVm: $(cat "$T/out")"
 qemu-img info "$wd/hda.img" | grep -q 'virtual size: 2 GiB' || fail "ResizeVm did not grow the disk"
