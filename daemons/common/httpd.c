@@ -1006,10 +1006,12 @@ static void conn_start(struct httpd_conn *c)
 	}
 	c->evcon = cbarg;
 	evhttp_connection_set_closecb(c->evcon, on_close, c);
-	if (c->tls) {
-		/* OpenSSL writes a reply's head and body as separate records, so
-		 * separate segments: without TCP_NODELAY the second waits for the
-		 * client's delayed ACK (40 ms per exchange) */
+	{
+		/* A reply goes out in several writes (OpenSSL's records over TLS;
+		 * evhttp's head and a large body in plain TCP): without TCP_NODELAY
+		 * the last segment waits for the client's delayed ACK, 40 ms per
+		 * exchange (measured: cvm-vmmd's Status of 50 VMs, 18-29 KB, took
+		 * 44 ms). A unix socket refuses the option, which changes nothing. */
 		int one = 1;
 
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
