@@ -30,7 +30,7 @@ int vmm_compose_check(const uint8_t *buf, size_t len, uint8_t hash[32], char *er
 		return CVM_E_FORMAT;
 	}
 	if (len > CVM_APP_COMPOSE_MAX) {
-		(void)snprintf(err, err_len, "compose_file is larger than %u bytes (dstack's limit)",
+		(void)snprintf(err, err_len, "compose_file is larger than %zu bytes (dstack's limit)",
 		               CVM_APP_COMPOSE_MAX);
 		return CVM_E_TOO_LARGE;
 	}

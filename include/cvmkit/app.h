@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define CVM_APP_COMPOSE_MAX (256u * 1024u) /* dstack 0.5.5's limit */
+#define CVM_APP_COMPOSE_MAX ((size_t)256 * 1024) /* dstack 0.5.5's limit */
 #define CVM_APP_ID_BYTES 20u
 #define CVM_APP_MRCONFIGID_LEN 48u
 #define CVM_APP_KP_ID_MAX 1024u     /* key_provider_id bytes (a KMS root CA's SPKI DER) */

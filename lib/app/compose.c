@@ -133,9 +133,7 @@ enum cvm_app_layout cvm_app_compose_layout(const uint8_t *buf, size_t len, bool 
 		if (gap != 0)
 			compact = false;
 		/* What json.dumps(indent=4) puts before this token. */
-		if (prev == T_START) {
-			indent4 &= gap == 0;
-		} else if (c == '}' || c == ']') {
+		if (prev != T_START && (c == '}' || c == ']')) {
 			indent4 &= prev == T_OPEN ? gap == 0
 			                          : depth > 0 && gap_is(buf + ws, gap, true, 4 * (depth - 1));
 		} else if (prev == T_OPEN || prev == T_COMMA) {
@@ -143,7 +141,7 @@ enum cvm_app_layout cvm_app_compose_layout(const uint8_t *buf, size_t len, bool 
 		} else if (prev == T_COLON) {
 			indent4 &= gap == 1 && buf[ws] == ' ';
 		} else {
-			indent4 &= gap == 0; /* a comma or colon after a value */
+			indent4 &= gap == 0; /* the first token, or a comma or colon after a value */
 		}
 		switch (c) {
 		case '{':
@@ -561,17 +559,19 @@ static int k_allowed_envs(struct pctx *p, json_t *v)
 		char shown[KEY_SHOW_MAX * 4 + 8];
 		int r;
 
-		if (!json_is_string(e))
+		const char *name = json_string_value(e);
+
+		if (name == NULL)
 			return bad_value(p, "every entry must be a string (a variable name)");
-		if (!cvm_env_key_ok(json_string_value(e), json_string_length(e))) {
-			show_key(json_string_value(e), shown, sizeof(shown));
+		if (!cvm_env_key_ok(name, json_string_length(e))) {
+			show_key(name, shown, sizeof(shown));
 			return cvm_err_set(p->err, p->err_len, CVM_E_FORMAT,
 			                   "app-compose: key \"allowed_envs\": \"%s\" is not a variable name "
 			                   "(^[A-Za-z_][A-Za-z0-9_]*$)",
 			                   shown);
 		}
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(c->allowed_envs[j], json_string_value(e)) == 0)
+			if (c->allowed_envs[j] != NULL && strcmp(c->allowed_envs[j], name) == 0)
 				return cvm_err_set(
 				    p->err, p->err_len, CVM_E_FORMAT,
 				    "app-compose: key \"allowed_envs\": \"%s\" is listed twice",
@@ -754,6 +754,14 @@ static int k_port_policy(struct pctx *p, json_t *v)
 
 /* ---- requirements and gpu_policy ---- */
 
+/* cmp_names orders object member names for JCS (qsort). */
+static int cmp_names(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+	return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
 /* jcs_value appends RFC 8785's form of `v`: what dstack hashes for
  * gpu_policy. Numbers are limited to integers of at most 2^53 in size (they
  * print the same in ECMAScript); others are CVM_E_UNSUPPORTED. */
@@ -807,23 +815,22 @@ static int jcs_value(struct cvm_wr *w, json_t *v, unsigned depth)
 		if (keys == NULL)
 			return CVM_E_NOMEM;
 		i = 0;
-		json_object_foreach(v, k, e) keys[i++] = k;
+		json_object_foreach(v, k, e) if (i < n) keys[i++] = k;
+		n = i;
 		/* JCS sorts by UTF-16 code units; names here are ASCII in any file
 		 * the strict check passes, where that is byte order. */
-		for (size_t a = 1; a < n; a++)
-			for (size_t b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0; b--) {
-				const char *t = keys[b - 1];
-
-				keys[b - 1] = keys[b];
-				keys[b] = t;
-			}
+		qsort(keys, n, sizeof(*keys), cmp_names);
 		cvm_wr_u8(w, '{');
 		for (i = 0; i < n && r == CVM_OK; i++) {
+			const char *key = keys[i];
+
+			if (key == NULL)
+				break;
 			if (i != 0)
 				cvm_wr_u8(w, ',');
-			cvm_jcs_string(w, keys[i], strlen(keys[i]));
+			cvm_jcs_string(w, key, strlen(key));
 			cvm_wr_u8(w, ':');
-			r = jcs_value(w, json_object_get(v, keys[i]), depth + 1);
+			r = jcs_value(w, json_object_get(v, key), depth + 1);
 		}
 		cvm_wr_u8(w, '}');
 		free(keys);
@@ -866,7 +873,7 @@ static int gpu_policy(struct pctx *p, json_t *g)
 	rego = json_object_get(g, "rego");
 	if (rego != NULL && !json_is_string(rego) && !json_is_null(rego))
 		return bad_value(p, "gpu_policy.rego must be a string (a Rego policy)");
-	cvm_wr_init(&w, CVM_APP_COMPOSE_MAX * 2);
+	cvm_wr_init(&w, 2 * CVM_APP_COMPOSE_MAX);
 	r = jcs_value(&w, g, 0);
 	if (r == CVM_OK)
 		r = cvm_wr_finish(&w, &text, &text_len);
@@ -1149,7 +1156,7 @@ int cvm_app_compose_parse(const uint8_t *buf, size_t len, unsigned flags, struct
 		return cvm_err_set(err, err_len, CVM_E_INVAL, "app-compose: no output given");
 	if (len > CVM_APP_COMPOSE_MAX)
 		return cvm_err_set(err, err_len, CVM_E_TOO_LARGE,
-		                   "app-compose: %zu bytes, over dstack's limit of %u bytes", len,
+		                   "app-compose: %zu bytes, over dstack's limit of %zu bytes", len,
 		                   CVM_APP_COMPOSE_MAX);
 	if (max_depth(buf, len, CVM_APP_DEPTH_MAX) > CVM_APP_DEPTH_MAX)
 		return cvm_err_set(err, err_len, CVM_E_FORMAT,
