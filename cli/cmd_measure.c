@@ -1258,6 +1258,20 @@ static int cmd_acpi_probe(int argc, char **argv)
 		work = work_buf;
 		own_work = true;
 	}
+	if (cli_opts.verbose > 0) {
+		struct cvm_qemu_probe_cmd pc;
+
+		r = cvm_qemu_probe_cmd_make((const char *const *)(argv + optind), (size_t)(argc - optind),
+		                            kernel, initrd, work, &pc, err, sizeof(err));
+		if (r == CVM_OK) {
+			fprintf(stderr, "cvm %s: probe command line: %s", cmd,
+			        qemu != NULL ? qemu : "qemu-system-x86_64");
+			for (size_t i = 0; i < pc.count; i++)
+				fprintf(stderr, " '%s'", pc.args[i]);
+			fprintf(stderr, "\n");
+			cvm_qemu_probe_cmd_cleanup(&pc);
+		}
+	}
 	memset(&po, 0, sizeof(po));
 	po.qemu = qemu;
 	po.args = (const char *const *)(argv + optind);
