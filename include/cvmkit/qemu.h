@@ -118,8 +118,8 @@ CVM_API void cvm_qemu_probe_cmd_cleanup(struct cvm_qemu_probe_cmd *c);
  *     blobs: integration.measure_acpi_probe checks it);
  *  2. every -drive gets snapshot=on (writes go to a temporary overlay), and
  *     -snapshot is added for the legacy forms (-hda, -cdrom, a bare image);
- *     every key=value -blockdev gets read-only=on (a JSON -blockdev is
- *     refused: CVM_E_UNSUPPORTED);
+ *     every key=value -blockdev gets read-only=on (a JSON -blockdev,
+ *     -netdev, -chardev or -tpmdev is refused: CVM_E_UNSUPPORTED);
  *  3. -netdev: hostfwd= and guestfwd= are dropped from user networking (no
  *     host port is bound; the forwards are not in the tables), and any other
  *     backend (tap, bridge, socket, ...) becomes "user" with the same id:

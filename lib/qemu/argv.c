@@ -379,10 +379,10 @@ static int rewrite_one(struct argl *a, const char *o, const char *v, size_t vi, 
 		free(l.buf);
 		return CVM_OK;
 	}
-	if (strcmp(o, "blockdev") == 0 && v[0] == '{') {
+	if (v[0] == '{' && (strcmp(o, "blockdev") == 0 || strcmp(o, "netdev") == 0 ||
+	                    strcmp(o, "chardev") == 0 || strcmp(o, "tpmdev") == 0)) {
 		qemu_errf(err, err_len,
-		          "a JSON -blockdev is not supported (the probe cannot make it read-only): "
-		          "use the key=value form");
+		          "a JSON -%s is not supported (the probe rewrites it): use the key=value form", o);
 		return CVM_E_UNSUPPORTED;
 	}
 	if (strcmp(o, "object") == 0 && v[0] == '{') {

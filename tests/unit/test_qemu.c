@@ -242,6 +242,8 @@ static void rewrite_keeps_escaped_commas_and_refuses_what_it_cannot_rewrite(void
 	static const char *const bd[] = {"-serial", "stdio", "-blockdev",
 	                                 "driver=file,node-name=f0,filename=/d/x.img,read-only=off"};
 	static const char *const readcfg[] = {"-readconfig", "/etc/vm.cfg"};
+	static const char *const json_nd[] = {"-serial", "stdio", "-netdev",
+	                                      "{\"type\":\"user\",\"id\":\"n0\"}"};
 	struct cvm_qemu_probe_cmd c;
 	char err[256] = "";
 
@@ -260,6 +262,9 @@ static void rewrite_keeps_escaped_commas_and_refuses_what_it_cannot_rewrite(void
 	                 CVM_E_UNSUPPORTED);
 	assert_int_equal(cvm_qemu_probe_cmd_make(json_mem, 4, "k", "i", WORK, &c, err, sizeof(err)),
 	                 CVM_E_UNSUPPORTED);
+	assert_int_equal(cvm_qemu_probe_cmd_make(json_nd, 4, "k", "i", WORK, &c, err, sizeof(err)),
+	                 CVM_E_UNSUPPORTED);
+	assert_non_null(strstr(err, "JSON -netdev"));
 	assert_int_equal(cvm_qemu_probe_cmd_make(readcfg, 2, "k", "i", WORK, &c, err, sizeof(err)),
 	                 CVM_E_UNSUPPORTED);
 	assert_int_equal(cvm_qemu_probe_cmd_make(esc, 4, "k", "i", "/tmp/a,b", &c, err, sizeof(err)),
