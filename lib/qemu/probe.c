@@ -179,6 +179,12 @@ static int qemu_version(const char *qemu, const char *work, uint8_t **out, size_
 		qemu_errf(err, err_len, "%s --version did not end within %u s", qemu, VERSION_WAIT_MS / 1000);
 		return CVM_E_SYSTEM;
 	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		qemu_errf(err, err_len,
+		          "cannot run %s: not found (Debian package qemu-system-x86, or give its path)",
+		          qemu);
+		return CVM_E_SYSTEM;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		qemu_errf(err, err_len, "%s --version failed (is it QEMU? exit status %d)", qemu,
 		          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -283,16 +289,21 @@ fail:
 	(void)rmdir(tmp);
 }
 
-static bool wait_socket(const char *path, pid_t pid)
+/* wait_socket waits for `path` to be a socket while `pid` lives; *ended
+ * says the process ended (and was reaped). */
+static bool wait_socket(const char *path, pid_t pid, bool *ended)
 {
 	struct stat st;
 	int status;
 
+	*ended = false;
 	for (unsigned t = 0; t < SOCKET_WAIT_MS; t += 50) {
 		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 			return true;
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			*ended = true;
 			return false;
+		}
 		sleep_ms(50);
 	}
 	return false;
@@ -302,6 +313,7 @@ static int start_swtpm(const char *swtpm, const char *work, size_t n, pid_t *pid
 {
 	char dir[PATH_LEN], sock[PATH_LEN], log[PATH_LEN], state[PATH_LEN + 8], ctrl[PATH_LEN + 32];
 	char name[32];
+	bool ended = false;
 	int r;
 
 	*pid = -1;
@@ -330,11 +342,12 @@ static int start_swtpm(const char *swtpm, const char *work, size_t n, pid_t *pid
 		qemu_errf(err, err_len, "cannot start %s: %s", swtpm, strerror(errno));
 		return r;
 	}
-	if (!wait_socket(sock, *pid)) {
+	if (!wait_socket(sock, *pid, &ended)) {
 		qemu_errf(err, err_len,
 		          "the throwaway swtpm for the VM's TPM did not start (Debian package swtpm)");
 		add_tail(err, err_len, "swtpm log", log);
-		stop(*pid);
+		if (!ended)
+			stop(*pid);
 		*pid = -1;
 		return CVM_E_SYSTEM;
 	}

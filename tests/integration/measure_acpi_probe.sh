@@ -191,14 +191,14 @@ echo "the real VM's fw_cfg ACPI blobs equal the probe's"
 python3 "$HERE/measure_acpi_evlog.py" "$W/r/eventlog.bin" "$W/p" || fail "the TPM event log disagrees with the probe"
 
 echo "== failures"
-if "$CVM" measure acpi-probe --timeout 1 --probe-initrd "$W/probe.gz" --out "$W/t" -- "${BASE[@]}" -smp 2 \
+if "$CVM" measure acpi-probe --timeout 1 --work "$W/tw" --probe-initrd "$W/probe.gz" --out "$W/t" -- "${BASE[@]}" -smp 2 \
 	>/dev/null 2>"$W/t.err"; then
 	fail "a probe with a 1 s timeout succeeded"
 fi
 grep -q 'did not end within 1 s' "$W/t.err" || fail "timeout message: $(cat "$W/t.err")"
 grep -q 'serial log' "$W/t.err" || fail "no serial log tail on a timeout: $(cat "$W/t.err")"
 set +e
-"$CVM" measure acpi-probe --probe-initrd "$W/probe.gz" --out "$W/n" -- -machine q35 -nodefaults >/dev/null 2>"$W/n.err"
+"$CVM" measure acpi-probe --work "$W/nw" --probe-initrd "$W/probe.gz" --out "$W/n" -- -machine q35 -nodefaults >/dev/null 2>"$W/n.err"
 rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "a command line without a serial port: exit $rc, not 1"
