@@ -143,7 +143,9 @@ CVM_API void cvm_qemu_probe_cmd_cleanup(struct cvm_qemu_probe_cmd *c);
  *     -pidfile, -daemonize, -D, -S, -incoming, -loadvm, -runas, -chroot
  *     are dropped; -monitor none, -no-reboot and (without -nographic)
  *     -display none are added.
- * Everything else passes unchanged, in order. An option QEMU takes without
+ * Everything else passes unchanged, in order. Arguments that start with a
+ * QEMU program ("qemu-system-x86_64", ".../qemu-system-...") are refused
+ * (CVM_E_INVAL): a program name would be taken for a disk image. An option QEMU takes without
  * a value must be in the module's list of flags (else the next argument is
  * taken as its value). `work_dir` must not contain a comma (it goes into
  * option lists). On error `err` says which argument. Returns 0, CVM_E_INVAL,

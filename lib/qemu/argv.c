@@ -513,6 +513,12 @@ int cvm_qemu_probe_cmd_make(const char *const *args, size_t count, const char *k
 			return CVM_E_INVAL;
 		}
 	}
+	if (count > 0 &&
+	    (strncmp(args[0], "qemu-system-", 12) == 0 || strstr(args[0], "/qemu-system-") != NULL)) {
+		qemu_errf(err, err_len, "the arguments start with the program '%.200s': give them without it",
+		          args[0]);
+		return CVM_E_INVAL;
+	}
 	r = scan_args(args, count, &s, err, err_len);
 	if (r != CVM_OK)
 		goto out;

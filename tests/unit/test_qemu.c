@@ -265,6 +265,13 @@ static void rewrite_keeps_escaped_commas_and_refuses_what_it_cannot_rewrite(void
 	assert_int_equal(cvm_qemu_probe_cmd_make(json_nd, 4, "k", "i", WORK, &c, err, sizeof(err)),
 	                 CVM_E_UNSUPPORTED);
 	assert_non_null(strstr(err, "JSON -netdev"));
+	{
+		static const char *const prog[] = {"/usr/bin/qemu-system-x86_64", "-serial", "stdio"};
+
+		assert_int_equal(cvm_qemu_probe_cmd_make(prog, 3, "k", "i", WORK, &c, err, sizeof(err)),
+		                 CVM_E_INVAL);
+		assert_non_null(strstr(err, "without it"));
+	}
 	assert_int_equal(cvm_qemu_probe_cmd_make(readcfg, 2, "k", "i", WORK, &c, err, sizeof(err)),
 	                 CVM_E_UNSUPPORTED);
 	assert_int_equal(cvm_qemu_probe_cmd_make(esc, 4, "k", "i", "/tmp/a,b", &c, err, sizeof(err)),
