@@ -7,14 +7,19 @@
  *   cvm measure --image DIR --vm-config FILE [ACPI options] [--quote Q] ...
  *   cvm measure lite (--vm-config FILE --event-log LOG | GETQUOTE.json) [--quote Q] ...
  *   cvm measure diff A.json B.json
+ *   cvm measure acpi-probe --probe-initrd F [--kernel K] [--qemu Q] [--out DIR] ... -- QEMU_ARGS...
+ *   cvm measure probe-initrd OUT [--busybox PATH] [--kernel-dir DIR]
  *
  * See docs/cli/cvm-measure.md. */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -22,7 +27,9 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/measure.h>
+#include <cvmkit/file.h>
 #include <cvmkit/osimage.h>
+#include <cvmkit/qemu.h>
 #include <cvmkit/quote.h>
 
 #include "cli.h"
@@ -63,6 +70,9 @@ static void usage(FILE *f)
 	    "       cvm measure --image DIR --vm-config FILE [ACPI options] [--quote QUOTE] ...\n"
 	    "       cvm measure lite (--vm-config FILE --event-log LOG | GETQUOTE.json) [--quote QUOTE] ...\n"
 	    "       cvm measure diff A.json B.json\n"
+	    "       cvm measure acpi-probe --probe-initrd F [--kernel K] [--qemu PATH] [--out DIR]\n"
+	    "                   [--work DIR] [--cache DIR] [--timeout S] -- QEMU_ARGS...\n"
+	    "       cvm measure probe-initrd OUT [--busybox PATH] [--kernel-dir DIR]\n"
 	    "\n"
 	    "Computes the TDX MRTD and RTMR0..2 a VM will have: MRTD from the firmware's TDVF\n"
 	    "sections (two pass: QEMU 8.x; single pass: QEMU >= 9, the default), RTMR1 from the\n"
@@ -79,6 +89,10 @@ static void usage(FILE *f)
 	    "  --quote QUOTE    compare with a TDX quote (binary or hex): exit 3 when a register differs\n"
 	    "  --explain        every event of every register: digest, what it is, where it came from\n"
 	    "  diff A B         two --json outputs: which register and which input changed\n"
+	    "  acpi-probe       boots QEMU_ARGS (the VM's QEMU arguments, rewritten to touch nothing of\n"
+	    "                   the VM) with the probe initrd and writes QEMU's three ACPI blobs to DIR\n"
+	    "                   (table-loader.bin, rsdp.bin, tables.bin) for --acpi-files\n"
+	    "  probe-initrd     writes the probe initrd (static busybox, the kernel's qemu_fw_cfg.ko)\n"
 	    "SIZE: bytes, or with K, M, G (2G = 2147483648).\n"
 	    "Exit codes: 0 ok (diff: same), 1 error, 2 usage, 3 the quote differs (diff: different).\n");
 }
@@ -1081,6 +1095,313 @@ static int cmd_authenticode(int argc, char **argv)
 	return rc;
 }
 
+/* The ACPI probe (docs/cli/cvm-measure.md, "Getting the ACPI tables: the
+ * probe"): lib/qemu does the work. */
+#define PROBE_KERNEL_DIR "/var/cache/cvmkit/guest-kernel/current"
+#define PROBE_PATH_LEN 4096
+
+enum {
+	OPT_P_INITRD = 0x300,
+	OPT_P_KERNEL,
+	OPT_P_QEMU,
+	OPT_P_OUT,
+	OPT_P_WORK,
+	OPT_P_CACHE,
+	OPT_P_TIMEOUT,
+	OPT_P_BUSYBOX,
+	OPT_P_KERNEL_DIR,
+};
+
+/* glob_one finds the one file matching `pattern`. */
+static int glob_one(const char *cmd, const char *what, const char *pattern, char *out, size_t cap)
+{
+	glob_t g;
+	int rc = CLI_EXIT_ERROR;
+
+	memset(&g, 0, sizeof(g));
+	if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
+		cli_err(cmd, "no %s (%s): give it explicitly", what, pattern);
+	else if (g.gl_pathc > 1)
+		cli_err(cmd, "%zu files match %s (%s): give the one to use", (size_t)g.gl_pathc, what,
+		        pattern);
+	else if ((size_t)snprintf(out, cap, "%s", g.gl_pathv[0]) >= cap)
+		cli_err(cmd, "the path of the %s is too long", what);
+	else
+		rc = CLI_EXIT_OK;
+	globfree(&g);
+	return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 ? 0 : -1;
+}
+
+static void probe_print_blob(json_t *o, const char *key, const char *dir, const char *name, const uint8_t *p,
+                             size_t len)
+{
+	uint8_t d384[48], d256[32];
+	char path[PROBE_PATH_LEN], hex[97];
+
+	cvm_sha384(p, len, d384);
+	cvm_sha256(p, len, d256);
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (o != NULL) {
+		json_t *b = json_object();
+
+		if (b == NULL || out_jset_str(b, "path", path) != 0 ||
+		    out_jset_int(b, "len", (long long)len) != 0 || out_jset_hex(b, "sha384", d384, 48) != 0 ||
+		    out_jset_hex(b, "sha256", d256, 32) != 0 || out_jset(o, key, b) != 0)
+			return;
+		return;
+	}
+	cvm_hex_encode(d384, 48, hex);
+	printf("%-17s %7zu bytes  sha384 %s\n", name, len, hex);
+}
+
+static int cmd_acpi_probe(int argc, char **argv)
+{
+	static const char *const cmd = "measure acpi-probe";
+	static const struct option longopts[] = {
+	    {"probe-initrd", required_argument, NULL, OPT_P_INITRD},
+	    {"kernel", required_argument, NULL, OPT_P_KERNEL},
+	    {"qemu", required_argument, NULL, OPT_P_QEMU},
+	    {"out", required_argument, NULL, OPT_P_OUT},
+	    {"work", required_argument, NULL, OPT_P_WORK},
+	    {"cache", required_argument, NULL, OPT_P_CACHE},
+	    {"timeout", required_argument, NULL, OPT_P_TIMEOUT},
+	    CLI_COMMON_LONGOPTS,
+	};
+	const char *initrd = NULL, *kernel = NULL, *qemu = NULL, *out = ".", *work = NULL, *cache = NULL;
+	char kernel_buf[PROBE_PATH_LEN], work_buf[64], path[PROBE_PATH_LEN], err[4096] = "";
+	struct cvm_qemu_probe_opts po;
+	struct cvm_qemu_acpi acpi;
+	struct cvm_measure_acpi dig;
+	const uint8_t *blobs[3];
+	size_t lens[3];
+	static const char *const names[3] = {"table-loader.bin", "rsdp.bin", "tables.bin"};
+	static const char *const keys[3] = {"table_loader", "rsdp", "tables"};
+	char hex[3][97];
+	uint64_t timeout = 0;
+	bool own_work = false;
+	json_t *o = NULL;
+	int c, r, rc = CLI_EXIT_ERROR;
+
+	memset(&acpi, 0, sizeof(acpi));
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, "+:vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case OPT_P_INITRD:
+			initrd = optarg;
+			break;
+		case OPT_P_KERNEL:
+			kernel = optarg;
+			break;
+		case OPT_P_QEMU:
+			qemu = optarg;
+			break;
+		case OPT_P_OUT:
+			out = optarg;
+			break;
+		case OPT_P_WORK:
+			work = optarg;
+			break;
+		case OPT_P_CACHE:
+			cache = optarg;
+			break;
+		case OPT_P_TIMEOUT:
+			if (!parse_size(optarg, &timeout) || timeout > 3600) {
+				cli_err(cmd, "--timeout '%s' is not a number of seconds (1..3600)", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		default:
+			cli_bad_option(cmd, c, argv, "cvm help measure");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (initrd == NULL) {
+		cli_err(cmd, "--probe-initrd is required (make it with 'cvm measure probe-initrd')");
+		return CLI_EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		cli_err(cmd, "give the VM's QEMU arguments after '--' (without the program name)");
+		return CLI_EXIT_USAGE;
+	}
+	if (kernel == NULL) {
+		if (glob_one(cmd, "guest kernel", PROBE_KERNEL_DIR "/boot/vmlinuz-*", kernel_buf,
+		             sizeof(kernel_buf)) != CLI_EXIT_OK)
+			return CLI_EXIT_ERROR;
+		kernel = kernel_buf;
+	}
+	if (work == NULL) {
+		const char *tmp = getenv("TMPDIR");
+
+		if ((size_t)snprintf(work_buf, sizeof(work_buf), "%s/cvm-acpi-probe.XXXXXX",
+		                     tmp != NULL && strlen(tmp) < 32 ? tmp : "/tmp") >= sizeof(work_buf) ||
+		    mkdtemp(work_buf) == NULL) {
+			cli_err(cmd, "cannot create a work dir: %s", strerror(errno));
+			return CLI_EXIT_ERROR;
+		}
+		work = work_buf;
+		own_work = true;
+	}
+	if (cli_opts.verbose > 0) {
+		struct cvm_qemu_probe_cmd pc;
+
+		r = cvm_qemu_probe_cmd_make((const char *const *)(argv + optind), (size_t)(argc - optind),
+		                            kernel, initrd, work, &pc, err, sizeof(err));
+		if (r == CVM_OK) {
+			fprintf(stderr, "cvm %s: probe command line: %s", cmd,
+			        qemu != NULL ? qemu : "qemu-system-x86_64");
+			for (size_t i = 0; i < pc.count; i++)
+				fprintf(stderr, " '%s'", pc.args[i]);
+			fprintf(stderr, "\n");
+			cvm_qemu_probe_cmd_cleanup(&pc);
+		}
+	}
+	memset(&po, 0, sizeof(po));
+	po.qemu = qemu;
+	po.args = (const char *const *)(argv + optind);
+	po.arg_count = (size_t)(argc - optind);
+	po.kernel = kernel;
+	po.initrd = initrd;
+	po.work_dir = work;
+	po.timeout_s = (unsigned)timeout;
+	po.cache_dir = cache;
+	r = cvm_qemu_acpi_probe(&po, &acpi, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(cmd, "the probe failed (%s): %s", cvm_strerror(r), err);
+		if (own_work)
+			cli_err(cmd, "its files are kept in %s", work);
+		return CLI_EXIT_ERROR;
+	}
+	if (own_work)
+		(void)nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	blobs[0] = acpi.loader;
+	blobs[1] = acpi.rsdp;
+	blobs[2] = acpi.tables;
+	lens[0] = acpi.loader_len;
+	lens[1] = acpi.rsdp_len;
+	lens[2] = acpi.tables_len;
+	if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+		cli_err(cmd, "cannot create '%s': %s", out, strerror(errno));
+		goto done;
+	}
+	for (int i = 0; i < 3; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", out, names[i]) >= sizeof(path) ||
+		    cvm_file_write(path, blobs[i], lens[i], 0644) != CVM_OK) {
+			cli_err(cmd, "cannot write '%s/%s': %s", out, names[i], strerror(errno));
+			goto done;
+		}
+	}
+	cvm_qemu_acpi_digests(&acpi, &dig);
+	cvm_hex_encode(dig.loader, 48, hex[0]);
+	cvm_hex_encode(dig.rsdp, 48, hex[1]);
+	cvm_hex_encode(dig.tables, 48, hex[2]);
+	if (cli_opts.json) {
+		o = json_object();
+		if (o == NULL)
+			goto done;
+		for (int i = 0; i < 3; i++)
+			probe_print_blob(o, keys[i], out, names[i], blobs[i], lens[i]);
+		(void)snprintf(path, sizeof(path), "%s,%s,%s", hex[0], hex[1], hex[2]);
+		if (out_jset_str(o, "acpi_digests", path) != 0 ||
+		    out_jset_str(o, "cache_key", acpi.cache_key) != 0 ||
+		    out_jset(o, "from_cache", json_boolean(acpi.from_cache)) != 0)
+			goto done;
+		(void)snprintf(path, sizeof(path), "%s/%s,%s/%s,%s/%s", out, names[0], out, names[1], out,
+		               names[2]);
+		if (out_jset_str(o, "acpi_files", path) != 0 || out_json_print(o) != 0)
+			goto done;
+	} else {
+		for (int i = 0; i < 3; i++)
+			probe_print_blob(NULL, keys[i], out, names[i], blobs[i], lens[i]);
+		if (!cli_opts.quiet && acpi.from_cache)
+			printf("(from the cache: key %s)\n", acpi.cache_key);
+		printf("--acpi-files %s/%s,%s/%s,%s/%s\n", out, names[0], out, names[1], out, names[2]);
+	}
+	rc = CLI_EXIT_OK;
+done:
+	json_decref(o);
+	cvm_qemu_acpi_cleanup(&acpi);
+	return rc;
+}
+
+static int cmd_probe_initrd(int argc, char **argv)
+{
+	static const char *const cmd = "measure probe-initrd";
+	static const struct option longopts[] = {
+	    {"busybox", required_argument, NULL, OPT_P_BUSYBOX},
+	    {"kernel-dir", required_argument, NULL, OPT_P_KERNEL_DIR},
+	    CLI_COMMON_LONGOPTS,
+	};
+	const char *busybox = "/bin/busybox", *kdir = PROBE_KERNEL_DIR;
+	char pattern[PROBE_PATH_LEN], module[PROBE_PATH_LEN];
+	int c, r;
+
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case OPT_P_BUSYBOX:
+			busybox = optarg;
+			break;
+		case OPT_P_KERNEL_DIR:
+			kdir = optarg;
+			break;
+		default:
+			cli_bad_option(cmd, c, argv, "cvm help measure");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_err(cmd, "give one output file (the initrd to write)");
+		return CLI_EXIT_USAGE;
+	}
+	if ((size_t)snprintf(pattern, sizeof(pattern),
+	                     "%s/lib/modules/*/kernel/drivers/firmware/qemu_fw_cfg.ko",
+	                     kdir) >= sizeof(pattern)) {
+		cli_err(cmd, "--kernel-dir is too long");
+		return CLI_EXIT_USAGE;
+	}
+	if (glob_one(cmd, "qemu_fw_cfg.ko module of the guest kernel (uncompressed)", pattern, module,
+	             sizeof(module)) != CLI_EXIT_OK)
+		return CLI_EXIT_ERROR;
+	r = cvm_qemu_probe_initrd_write(busybox, module, argv[optind]);
+	if (r != CVM_OK) {
+		cli_err(cmd, "cannot write the probe initrd '%s' from '%s' and '%s': %s%s", argv[optind],
+		        busybox, module, cvm_strerror(r),
+		        r == CVM_E_INVAL
+		            ? " (busybox must be a static ELF binary, the module an uncompressed .ko)"
+		            : "");
+		return CLI_EXIT_ERROR;
+	}
+	if (!cli_opts.quiet)
+		printf("%s: probe initrd with %s and %s\n", argv[optind], busybox, module);
+	return CLI_EXIT_OK;
+}
+
 int cmd_measure(int argc, char **argv)
 {
 	struct args a;
@@ -1093,6 +1414,10 @@ int cmd_measure(int argc, char **argv)
 		return cmd_diff(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "authenticode") == 0)
 		return cmd_authenticode(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "acpi-probe") == 0)
+		return cmd_acpi_probe(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "probe-initrd") == 0)
+		return cmd_probe_initrd(argc - 1, argv + 1);
 	rc = parse_args(CMD, argc, argv, &a, &done);
 	if (rc != CLI_EXIT_OK || done)
 		return rc;
