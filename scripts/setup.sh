@@ -131,9 +131,9 @@ fi
 # version. When it is there, setup only checks it. Nothing else downloads
 # it: the image build and the tests read it here.
 root_cache="${CVM_GUEST_ROOT_CACHE:-/var/cache/cvmkit/guest-root}"
-root_pkgs="docker.io,docker-compose,cryptsetup-bin,iptables,kmod,busybox-static,ca-certificates"
+root_pkgs="docker.io,docker-compose,cryptsetup-bin,iptables,kmod,busybox-static,ca-certificates,apparmor"
 root_ok() {
-	[ -x "$1/usr/bin/dockerd" ] && [ -x "$1/usr/bin/docker-compose" ] && [ -x "$1/sbin/cryptsetup" ] &&
+	[ -x "$1/usr/sbin/dockerd" ] && [ -x "$1/usr/bin/docker-compose" ] && [ -x "$1/sbin/cryptsetup" ] && [ -x "$1/sbin/apparmor_parser" ] &&
 		[ -r "$1/manifest.txt" ]
 }
 if root_ok "$root_cache/current"; then

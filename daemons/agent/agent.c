@@ -453,6 +453,9 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 	/* the data disk before system-ready (spec §5.2): its key first */
 	if (r == CVM_OK && a->cfg.boot_storage_hook[0] != '\0')
 		r = agent_kms_write_disk_key(a, err, err_len);
+	/* keys given by the host (appkeys, dev mode) may carry the env key */
+	if (r == CVM_OK && a->cfg.boot_storage_hook[0] != '\0')
+		r = agent_kms_write_env(a, err, err_len);
 	if (r == CVM_OK)
 		r = agent_boot_storage(a, false, err, err_len);
 	if (r == CVM_OK)

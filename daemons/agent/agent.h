@@ -349,6 +349,11 @@ CVM_MUST_CHECK int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair
  * key's lowercase hex) to [kms] disk_key_file, mode 0600, when one is set.
  * Returns 0 or a negative CVM_E_* with `err`. */
 CVM_MUST_CHECK int agent_kms_write_disk_key(struct agent *a, char *err, size_t err_len);
+/* agent_kms_write_env decrypts [kms] encrypted_env, when it is there, with
+ * the app's env key and writes app-compose's allowed_envs of it to [kms]
+ * env_file (mode 0600) in dstack's NAME=VALUE form. Returns 0 or a
+ * negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_kms_write_env(struct agent *a, char *err, size_t err_len);
 /* agent_kms_close frees the KMS client's context and verifier. */
 void agent_kms_close(struct agent *a);
 

@@ -726,7 +726,7 @@ static int allowed_envs(struct agent *a, const char ***names, size_t *count, boo
 	return CVM_OK;
 }
 
-static int write_env(struct agent *a, char *err, size_t err_len)
+int agent_kms_write_env(struct agent *a, char *err, size_t err_len)
 {
 	struct cvm_secret *plain = NULL, *shell = NULL;
 	struct cvm_env_list *list = NULL;
@@ -744,7 +744,7 @@ static int write_env(struct agent *a, char *err, size_t err_len)
 	if (access(a->cfg.kms_encrypted_env, F_OK) != 0)
 		return CVM_OK; /* the app has no encrypted environment */
 	if (a->keys->env_crypt_key == NULL) {
-		(void)snprintf(err, err_len, "%s is there but the KMS gave no env key",
+		(void)snprintf(err, err_len, "%s is there but the key provider gave no env key",
 		               a->cfg.kms_encrypted_env);
 		return CVM_E_POLICY;
 	}
@@ -867,7 +867,7 @@ int agent_kms_open(struct agent *a, char *err, size_t err_len)
 	if (!a->boot_storage_done)
 		r = agent_kms_write_disk_key(a, err, err_len);
 	if (r == CVM_OK)
-		r = write_env(a, err, err_len);
+		r = agent_kms_write_env(a, err, err_len);
 out:
 	free(kp_json);
 	free(id_hex);
