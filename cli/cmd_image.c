@@ -1256,7 +1256,7 @@ static bool stage_root_app(struct img *im, const char *dep, size_t dep_len)
 	static const char *const dirs[] = {"/dstack/.host-shared",   "/data",       "/run",       "/tmp",
 	                                   "/usr/libexec/cvmkit/bb", "/etc/cvmkit", "/etc/init.d"};
 
-	if (!base_ok(im) || !mkdir_p(im->root_dir, 0755) || !path_join(src, sizeof(src), im->base, "."))
+	if (!mkdir_p(im->root_dir, 0755) || !path_join(src, sizeof(src), im->base, "."))
 		return false;
 	{
 		const char *const cp_argv[] = {"cp", "-a", "--", src, im->root_dir, NULL};
@@ -1506,6 +1506,8 @@ static int build(struct img *im)
 	int rc = CLI_EXIT_ERROR;
 
 	if (!find_kernel(im))
+		return CLI_EXIT_ERROR;
+	if (im->app_runtime && !base_ok(im))
 		return CLI_EXIT_ERROR;
 	if (!kernel_config_has(im, "CONFIG_TCG_CRB=y") || !kernel_config_has(im, "CONFIG_IMA=y")) {
 		cli_err(IMG_CMD,

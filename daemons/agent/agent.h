@@ -544,5 +544,10 @@ CVM_MUST_CHECK int agent_boot_app(struct agent *a);
  * to [boot] channel when one is set; it never blocks and never fails the
  * caller (a write error is logged). */
 void agent_boot_report(const struct agent *a, const char *event, const char *payload);
+/* agent_boot_instance_info writes {"event":"instance-info","payload":{
+ * "app_id","instance_id","compose_hash" (hex, from RTMR3's events; absent
+ * when the event is), "app_name"}} to [boot] channel when this start ran
+ * the storage hook. */
+void agent_boot_instance_info(const struct agent *a);
 
 #endif

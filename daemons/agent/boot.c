@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include <cvmkit/encoding.h>
+
 #include "agent.h"
 
 #define BOOT_FS_NAME_MAX 32
@@ -183,15 +185,19 @@ static void printable(const char *in, char *out, size_t cap)
 	out[j] = '\0';
 }
 
-void agent_boot_report(const struct agent *a, const char *event, const char *payload)
+/* channel_write appends the object {"event":event,"payload":payload} as
+ * one line; it takes `payload`. */
+static void channel_write(const struct agent *a, const char *event, json_t *payload)
 {
 	json_t *o;
 	char *line;
 	int fd;
 
-	if (a->cfg.boot_channel[0] == '\0')
+	if (a->cfg.boot_channel[0] == '\0' || payload == NULL) {
+		json_decref(payload);
 		return;
-	o = json_pack("{s:s,s:s}", "event", event, "payload", payload);
+	}
+	o = json_pack("{s:s,s:o}", "event", event, "payload", payload);
 	line = o == NULL ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (line == NULL)
@@ -212,6 +218,42 @@ void agent_boot_report(const struct agent *a, const char *event, const char *pay
 		               strerror(errno));
 	}
 	free(line);
+}
+
+void agent_boot_report(const struct agent *a, const char *event, const char *payload)
+{
+	channel_write(a, event, json_string(payload));
+}
+
+/* hex_of sets key in o to the hex of the payload of the runtime event
+ * `name`, when there is one. */
+static void hex_of(const struct agent *a, json_t *o, const char *key, const char *name)
+{
+	const struct agent_event *e = agent_find_event(a, name);
+	char *hex;
+
+	if (e == NULL || e->payload_len == 0)
+		return;
+	hex = cvm_hex_encode_new(e->payload, e->payload_len);
+	if (hex != NULL)
+		(void)json_object_set_new(o, key, json_string(hex));
+	free(hex);
+}
+
+void agent_boot_instance_info(const struct agent *a)
+{
+	json_t *o;
+
+	if (!a->boot_storage_done)
+		return;
+	o = json_object();
+	if (o == NULL)
+		return;
+	hex_of(a, o, "app_id", "app-id");
+	hex_of(a, o, "instance_id", "instance-id");
+	hex_of(a, o, "compose_hash", "compose-hash");
+	(void)json_object_set_new(o, "app_name", json_string(a->app_name != NULL ? a->app_name : ""));
+	channel_write(a, "instance-info", o);
 }
 
 /* hook_failed describes a failed run in err, logs it and reports it. */

@@ -680,6 +680,7 @@ int main(int argc, char **argv)
 		               cvm_kv(c->runtime_log, k2));
 	}
 	/* the app starts once the agent serves: it may ask the agent at once */
+	agent_boot_instance_info(&agent);
 	if (agent_boot_app(&agent) != CVM_OK)
 		cvm_daemon_log(CVM_LOG_ERROR, "boot_app", "hook=%s error=cannot_start errno=%d",
 		               agent.cfg.boot_app_hook, errno);

@@ -5,7 +5,8 @@
 #  - the storage hook runs after key-provider with the disk key file (mode
 #    0600, 64 hex digits) as its argument and in CVM_DISK_KEY_FILE; what it
 #    prints becomes storage-fs; RTMR3's log reads ... key-provider,
-#    storage-fs "ext4", system-ready; the channel gets boot-progress lines;
+#    storage-fs "ext4", system-ready; the channel gets boot-progress lines
+#    and instance-info (app id, instance id, compose hash);
 #  - the app hook runs once the agent serves, after the storage hook; a
 #    restart of the agent within the boot runs neither again;
 #  - a storage hook that fails, outlives hook_timeout (its children are
@@ -110,8 +111,14 @@ assert lines, "empty channel"
 for l in lines:
     o = json.loads(l)
     assert list(o) == ["event", "payload"], l
-    assert o["event"] in ("boot-progress", "boot-error"), l
-    assert isinstance(o["payload"], str), l
+    assert o["event"] in ("boot-progress", "boot-error", "instance-info"), l
+    if o["event"] == "instance-info":
+        p = o["payload"]
+        assert sorted(p) == ["app_id", "app_name", "compose_hash", "instance_id"], l
+        assert len(bytes.fromhex(p["app_id"])) == 20 and len(bytes.fromhex(p["instance_id"])) == 20, l
+        assert len(bytes.fromhex(p["compose_hash"])) == 32, l
+    else:
+        assert isinstance(o["payload"], str), l
 PY
 }
 
@@ -154,6 +161,7 @@ grep -q '"event":"boot-progress","payload":"storage: ready"' "$d/channel" && pas
 grep -q '"event":"boot-progress","payload":"app: starting"' "$d/channel" && pass || fail "no app boot-progress on the channel"
 ! grep -q boot-error "$d/channel" && pass || fail "a boot-error in a good boot: $(cat "$d/channel")"
 channel_ok ok && pass || fail "the channel's lines are not the documented JSON"
+grep -q '^{"event":"instance-info","payload":{"app_id":"[0-9a-f]\{40\}"' "$d/channel" && pass || fail "no instance-info on the channel"
 # The agent restarts within the boot: no hook runs again, RTMR3 matches its log.
 stop_agent
 rm -f "$d/d.sock"
@@ -180,6 +188,7 @@ check_refused() {
 	! events "$c" | grep -qE '^(storage-fs|system-ready) ' && pass || fail "$c: storage-fs or system-ready recorded"
 	events "$c" | grep -q '^key-provider ' && pass || fail "$c: no key-provider before the storage hook"
 	[ ! -e "$d/app.ran" ] && pass || fail "$c: the app hook ran"
+	! grep -q '"instance-info"' "$d/channel" && pass || fail "$c: instance-info after a failed storage hook"
 	channel_ok "$c" && pass || fail "$c: the channel's lines are not the documented JSON"
 }
 

@@ -5,7 +5,8 @@
 # channel; the agent runs on the simulated TEE, with keys the host hands in
 # (dev mode: sim/appkeys.json with an env key) in boots 1 and 2 and with
 # the local key provider in boot 3.
-#  boot 1 (empty disk): the channel reports, in order, the storage hook
+#  the image: two builds give the same digest;
+#  boot 1 (empty disk): the channel reports instance-info and, in order, the storage hook
 #    formatting the disk, storage ready, the app starting, dockerd ready,
 #    the image loaded and compose up, then the container healthy (compose's
 #    healthcheck), and no boot-error; every line is {"event","payload"}
@@ -63,6 +64,13 @@ t_start="$(date +%s)"
 # The image, the app and the host-shared folders.
 "$bin/cvm" -q image build "$tmp/img" --app-runtime --test-channel >/dev/null ||
 	{ echo "vm.app_guest: FAIL: cvm image build --app-runtime"; exit 1; }
+# Reproducible for a given base root: a second build, the same digest.
+"$bin/cvm" -q image build "$tmp/img2" --app-runtime --test-channel >/dev/null ||
+	{ echo "vm.app_guest: FAIL: cvm image build --app-runtime (second)"; exit 1; }
+d1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_digest"])' "$tmp/img/manifest.json")"
+d2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_digest"])' "$tmp/img2/manifest.json")"
+[ -n "$d1" ] && [ "$d1" = "$d2" ] && pass || fail "two --app-runtime builds differ: $d1 $d2"
+rm -rf "$tmp/img2"
 mkdir -p "$tmp/shared/images"
 "$bin/cvm" sim init "$tmp/shared/sim" >/dev/null || { echo "vm.app_guest: FAIL: cvm sim init"; exit 1; }
 python3 "$src/tests/common/mk-docker-image.py" "$tmp/shared/images/app.tar" >/dev/null ||
@@ -178,6 +186,8 @@ progress_order "$VM_CHANNEL_LOG" '^storage: formatting /dev/vdb' '^storage: read
 	'^docker: ready in' '^images: loaded app.tar' '^app: compose up' && pass || fail "boot 1: the channel's order: $(cat "$VM_CHANNEL_LOG")"
 wait_channel '"health: [^"]*\(healthy\)' 120 && pass || fail "boot 1: the container never reported healthy: $(tail -3 "$VM_CHANNEL_LOG")"
 ! grep -q '"boot-error"' "$VM_CHANNEL_LOG" && pass || fail "boot 1: a boot-error: $(grep boot-error "$VM_CHANNEL_LOG")"
+grep -q '^{"event":"instance-info","payload":{"app_id":"[0-9a-f]\{40\}","instance_id":"[0-9a-f]\{40\}","compose_hash":"[0-9a-f]\{64\}"' "$VM_CHANNEL_LOG" &&
+	pass || fail "boot 1: no instance-info line"
 out="$(page)"
 grep -qx "greeting: $greeting" <<<"$out" && pass || fail "boot 1: the page lacks the environment value: '$out'"
 grep -qx "boots: 1" <<<"$out" && pass || fail "boot 1: the page does not count boot 1: '$out'"
