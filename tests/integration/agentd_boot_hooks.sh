@@ -15,7 +15,7 @@
 #    and no system-ready in the log, the app hook never runs;
 #  - an app hook that fails: boot-error on the channel, the agent serves on;
 #  - storage_hook without [kms] disk_key_file is refused, naming the key.
-# shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
+# shellcheck disable=SC2015,SC2016 # "check && pass || fail": pass cannot fail; the hooks' bodies expand in the hooks
 set -uo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
@@ -74,10 +74,10 @@ CONF
 
 # run_agent CASE: starts the agent; 0 when it serves, 1 when it ended.
 run_agent() {
-	local d="$tmp/$1" i
+	local d="$tmp/$1" _
 	"$bin/cvm-agentd" -c "$d/agent.conf" >>"$d/agent.log" 2>&1 &
 	pid=$!
-	for i in $(seq 150); do
+	for _ in $(seq 150); do
 		[ -S "$d/d.sock" ] && grep -q 'event=start ' "$d/agent.log" && return 0
 		kill -0 "$pid" 2>/dev/null || { wait "$pid"; pid=""; return 1; }
 		sleep 0.1
@@ -123,8 +123,8 @@ PY
 }
 
 wait_for() { # wait_for FILE PATTERN: up to 10 s
-	local i
-	for i in $(seq 100); do
+	local _
+	for _ in $(seq 100); do
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -185,8 +185,8 @@ check_refused() {
 	grep -q "\"event\":\"boot-error\",\"payload\":\"[^\"]*$why" "$d/channel" && pass ||
 		fail "$c: no boot-error naming '$why' on the channel: $(cat "$d/channel")"
 	grep -q "start_failed.*$why" "$d/agent.log" && pass || fail "$c: the agent's log does not say '$why'"
-	! events "$c" | grep -qE '^(storage-fs|system-ready) ' && pass || fail "$c: storage-fs or system-ready recorded"
-	events "$c" | grep -q '^key-provider ' && pass || fail "$c: no key-provider before the storage hook"
+	! grep -qE '^(storage-fs|system-ready) ' <<<"$(events "$c")" && pass || fail "$c: storage-fs or system-ready recorded"
+	grep -q '^key-provider ' <<<"$(events "$c")" && pass || fail "$c: no key-provider before the storage hook"
 	[ ! -e "$d/app.ran" ] && pass || fail "$c: the app hook ran"
 	! grep -q '"instance-info"' "$d/channel" && pass || fail "$c: instance-info after a failed storage hook"
 	channel_ok "$c" && pass || fail "$c: the channel's lines are not the documented JSON"
@@ -227,7 +227,7 @@ if run_agent appfail; then pass; else fail "appfail: the agent did not start"; f
 wait_for "$tmp/appfail/channel" '"event":"boot-error","payload":"the app hook [^"]* failed with exit status 2: compose: no such image"' &&
 	pass || fail "appfail: no boot-error with the app hook's stderr: $(cat "$tmp/appfail/channel")"
 kill -0 "$pid" 2>/dev/null && pass || fail "appfail: the agent ended"
-events appfail | grep -q '^system-ready ' && pass || fail "appfail: no system-ready"
+grep -q '^system-ready ' <<<"$(events appfail)" && pass || fail "appfail: no system-ready"
 stop_agent
 
 echo "agentd_boot_hooks: $checks checks passed, $failures failed"

@@ -30,7 +30,7 @@ set -uo pipefail
 
 bin="${CVM_BIN:?CVM_BIN must point at build/bin}"
 src="${CVM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-# shellcheck source=../common/vm.sh
+# shellcheck source=tests/common/vm.sh
 . "$src/tests/common/vm.sh"
 
 missing=""
@@ -191,8 +191,9 @@ grep -q '^{"event":"instance-info","payload":{"app_id":"[0-9a-f]\{40\}","instanc
 out="$(page)"
 grep -qx "greeting: $greeting" <<<"$out" && pass || fail "boot 1: the page lacks the environment value: '$out'"
 grep -qx "boots: 1" <<<"$out" && pass || fail "boot 1: the page does not count boot 1: '$out'"
-vm_exec "cryptsetup luksDump /dev/vdb" | grep -qE '^Version:[[:space:]]+2$' && pass || fail "boot 1: /dev/vdb is not LUKS2"
-vm_exec "grep ' /data ' /proc/mounts" | grep -q '^/dev/mapper/cvm_data /data ext4 ' && pass || fail "boot 1: /data is not ext4 on the LUKS mapping"
+grep -qE '^Version:[[:space:]]+2$' <<<"$(vm_exec "cryptsetup luksDump /dev/vdb")" && pass || fail "boot 1: /dev/vdb is not LUKS2"
+grep -q '^/dev/mapper/cvm_data /data ext4 ' <<<"$(vm_exec "grep ' /data ' /proc/mounts")" && pass ||
+	fail "boot 1: /data is not ext4 on the LUKS mapping"
 order="$(rtmr3_order)"
 [ "$order" = "key-provider  storage-fs ext4 system-ready  " ] && pass || fail "boot 1: RTMR3's order: '$order'"
 envf="$(vm_exec "stat -c %a /run/cvmkit/app/.env; cat /run/cvmkit/app/.env")"
