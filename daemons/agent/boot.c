@@ -75,6 +75,8 @@ __attribute__((noreturn)) static void hook_child(const struct agent *a, const ch
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 ||
 	    dup2(err_w, STDERR_FILENO) < 0)
 		_exit(126);
+	/* nothing of the agent's (sockets, the TEE, the log's lock) for the hook */
+	(void)close_range(3, ~0U, 0);
 	if (setenv("CVM_DISK_KEY_FILE", a->cfg.kms_disk_key_file, 1) != 0 ||
 	    setenv("CVM_ENV_FILE", a->cfg.kms_env_file, 1) != 0 ||
 	    setenv("CVM_BOOT_CHANNEL", a->cfg.boot_channel, 1) != 0)
@@ -348,6 +350,8 @@ int agent_boot_app(struct agent *a)
 		pid_t w;
 
 		(void)setsid();
+		/* the watcher may outlive the agent: it must not hold its listeners */
+		(void)close_range(3, ~0U, 0);
 		w = fork();
 		if (w != 0)
 			_exit(w < 0 ? 1 : 0);
