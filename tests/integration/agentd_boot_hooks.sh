@@ -7,6 +7,7 @@
 #    prints becomes storage-fs; RTMR3's log reads ... key-provider,
 #    storage-fs "ext4", system-ready; the channel gets boot-progress lines
 #    and instance-info (app id, instance id, compose hash);
+#  - the hooks get no descriptor of the agent's beyond stdin/out/err;
 #  - the app hook runs once the agent serves, after the storage hook; a
 #    restart of the agent within the boot runs neither again;
 #  - a storage hook that fails, outlives hook_timeout (its children are
@@ -139,9 +140,11 @@ stat -c %a "$1" >>"$d/storage.ran"
 tr -d "0-9a-f" <"$1" | wc -c >>"$d/storage.ran"
 wc -c <"$1" >>"$d/storage.ran"
 echo run >>"$d/storage.count"
+for f in /proc/$$/fd/*; do readlink "$f"; done >"$d/storage.fds"
 echo ext4' '
 d="$(dirname "$0")"
 [ -e "$d/storage.ran" ] && echo after-storage >>"$d/app.ran" || echo before-storage >>"$d/app.ran"
+for f in /proc/$$/fd/*; do readlink "$f"; done >"$d/app.fds"
 echo "app starting" >&2'
 if run_agent ok; then pass; else fail "the agent did not start with working hooks"; cat "$tmp/ok/agent.log" >&2; fi
 d="$tmp/ok"
@@ -157,6 +160,18 @@ idx_boot="$(events ok | awk '$1 == "boot-mr-done" {print NR}')"
 [ -n "$idx_ready" ] && [ -n "$idx_boot" ] && [ "$idx_boot" -lt "$idx_ready" ] && pass || fail "boot-mr-done not before system-ready"
 wait_for "$d/app.ran" after-storage && pass || fail "the app hook did not run after the storage hook: $(cat "$d/app.ran" 2>/dev/null)"
 wait_for "$d/agent.log" 'event=boot_app hook=.* status=0' && pass || fail "the agent did not log the app hook's end"
+# the hooks hold none of the agent's descriptors: only /dev/null, their
+# pipes, their own script and the file they write
+# shellcheck disable=SC2094 # the hook wrote the .fds file; this only reads it
+for h in storage app; do
+	while IFS= read -r tgt; do
+		case "$tgt" in
+		/dev/null | pipe:* | "$d/$h.sh" | "$d/$h.fds") ;;
+		*) fail "the $h hook got a descriptor of the agent's: $tgt" ;;
+		esac
+	done <"$d/$h.fds"
+	[ -s "$d/$h.fds" ] && pass || fail "the $h hook did not list its descriptors"
+done
 grep -q '"event":"boot-progress","payload":"storage: ready"' "$d/channel" && pass || fail "no storage boot-progress on the channel"
 grep -q '"event":"boot-progress","payload":"app: starting"' "$d/channel" && pass || fail "no app boot-progress on the channel"
 ! grep -q boot-error "$d/channel" && pass || fail "a boot-error in a good boot: $(cat "$d/channel")"
