@@ -6,7 +6,8 @@
 # (dev mode: sim/appkeys.json with an env key) in boots 1 and 2 and with
 # the local key provider in boot 3.
 #  the image: two builds give the same digest;
-#  boot 1 (empty disk): the channel reports instance-info and, in order, the storage hook
+#  boot 1 (empty disk; a .sys-config.json on the share): the channel
+#    reports instance-info and, in order, the storage hook
 #    formatting the disk, storage ready, the app starting, dockerd ready,
 #    the image loaded and compose up, then the container healthy (compose's
 #    healthcheck), and no boot-error; every line is {"event","payload"}
@@ -126,6 +127,8 @@ PY
 printf 'GREETING=%s\nNOT_ALLOWED=secret\n' "$greeting" >"$tmp/app.env"
 "$bin/cvm" app encrypt-env --pubkey "$env_pub" --out "$tmp/shared/.encrypted-env" "$tmp/app.env" >/dev/null ||
 	{ echo "vm.app_guest: FAIL: cvm app encrypt-env"; exit 1; }
+# sys-config as a host writes it (the agent's wrapper passes it when present)
+printf '{"vm_config":"{\\"os_image_hash\\":\\"%s\\",\\"cpu_count\\":1}"}' "$d1" >"$tmp/shared/.sys-config.json"
 qemu-img create -q -f qcow2 "$tmp/data.qcow2" 1G || { echo "vm.app_guest: FAIL: qemu-img create"; exit 1; }
 export VM_MEMORY=1536 VM_SHARED="$tmp/shared" VM_DATA_DISK="$tmp/data.qcow2" VM_CHANNEL=1 VM_APP_GUEST_PORT=8080
 
