@@ -20,6 +20,9 @@ CVM_DEB_PACKAGES=(
 	swtpm swtpm-tools tpm2-tools ima-evm-utils openssl python3
 	# certificates made by hand in the RA-TLS tests
 	python3-cryptography
+	# the app guest's base root (cvm image build --app-runtime, issue 14): debootstrap makes it;
+	# qemu-utils' qemu-img makes the app guest's qcow2 data disk
+	debootstrap qemu-utils
 	# an ACME server and its DNS/HTTP challenge test server (issue 10)
 	pebble
 	# the HTTP load generator of the cvm-verifierd benchmark (issue 11)
@@ -27,9 +30,6 @@ CVM_DEB_PACKAGES=(
 	# the guest image (cvm image build) and its boot under QEMU (issue 12, docs/vm.md);
 	# kmod's depmod indexes the guest kernel's modules
 	qemu-system-x86 ovmf busybox-static cpio e2fsprogs kmod curl
-	# the app guest's base root (cvm image build --app-runtime, issue 14): debootstrap makes it;
-	# qemu-utils' qemu-img makes the app guest's qcow2 data disk
-	debootstrap qemu-utils
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
