@@ -1491,6 +1491,37 @@ static bool artifact(const struct img *im, json_t *arts, const char *name, char 
 	return o != NULL && json_object_set_new(arts, name, o) == 0;
 }
 
+/* write_metadata writes OUT/metadata.json: the kernel, initramfs, root and
+ * command line by name; no firmware (the host's OVMF), is_dev (the
+ * simulated TEE, the dev key modes). */
+static bool write_metadata(const struct img *im)
+{
+	char path[IMG_PATH_MAX], version[320];
+	json_t *m;
+	char *dump = NULL;
+	bool ok = false;
+
+	(void)snprintf(version, sizeof(version), "cvmkit-app-%s", im->kver);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "kernel", "vmlinuz", "initrd", "initrd.img", "rootfs",
+	              "root.ext4", "cmdline", IMG_CMDLINE, "version", version, "is_dev", 1);
+	if (m != NULL)
+		dump = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (dump != NULL && path_join(path, sizeof(path), im->out, "metadata.json")) {
+		size_t n = strlen(dump);
+		char *withnl = malloc(n + 2);
+
+		if (withnl != NULL) {
+			memcpy(withnl, dump, n);
+			memcpy(withnl + n, "\n", 2);
+			ok = write_text(path, withnl, 0644);
+			free(withnl);
+		}
+	}
+	free(dump);
+	json_decref(m);
+	return ok;
+}
+
 static int build(struct img *im)
 {
 	char path[IMG_PATH_MAX], list[IMG_PATH_MAX], cpio_path[IMG_PATH_MAX], root_img[IMG_PATH_MAX];
@@ -1607,6 +1638,10 @@ static int build(struct img *im)
 	if (!path_join(path, sizeof(path), im->out, "cmdline") || !write_text(path, IMG_CMDLINE "\n", 0644))
 		goto out;
 	progress(im, "[5/6] cmdline: %s", IMG_CMDLINE);
+	/* the app guest also as an image folder of dstack's layout (spec §8.6),
+	 * which cvm-vmmd reads: metadata.json names the files */
+	if (im->app_runtime && !write_metadata(im))
+		goto out;
 	/* 6: the manifest. */
 	man = json_object();
 	arts = json_object();

@@ -5,7 +5,8 @@
 # channel; the agent runs on the simulated TEE, with keys the host hands in
 # (dev mode: sim/appkeys.json with an env key) in boots 1 and 2 and with
 # the local key provider in boot 3.
-#  the image: two builds give the same digest;
+#  the image: two builds give the same digest; metadata.json names its
+#    kernel, initramfs, root and command line (dstack's image layout);
 #  boot 1 (empty disk; a .sys-config.json on the share): the channel
 #    reports instance-info and, in order, the storage hook
 #    formatting the disk, storage ready, the app starting, dockerd ready,
@@ -72,6 +73,16 @@ d1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_dig
 d2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_digest"])' "$tmp/img2/manifest.json")"
 [ -n "$d1" ] && [ "$d1" = "$d2" ] && pass || fail "two --app-runtime builds differ: $d1 $d2"
 rm -rf "$tmp/img2"
+# metadata.json: an image folder of dstack's layout (cvm-vmmd's images)
+python3 - "$tmp/img" <<'PY' && pass || fail "metadata.json does not name the image's files"
+import json, os, sys
+m = json.load(open(os.path.join(sys.argv[1], "metadata.json")))
+assert (m["kernel"], m["initrd"], m["rootfs"]) == ("vmlinuz", "initrd.img", "root.ext4"), m
+for k in ("kernel", "initrd", "rootfs"):
+    assert os.path.isfile(os.path.join(sys.argv[1], m[k])), k
+assert m["cmdline"] == open(os.path.join(sys.argv[1], "cmdline")).read().strip(), m
+assert m["is_dev"] is True and "bios" not in m, m
+PY
 mkdir -p "$tmp/shared/images"
 "$bin/cvm" sim init "$tmp/shared/sim" >/dev/null || { echo "vm.app_guest: FAIL: cvm sim init"; exit 1; }
 python3 "$src/tests/common/mk-docker-image.py" "$tmp/shared/images/app.tar" >/dev/null ||
