@@ -35,9 +35,10 @@
 # VM_OVMF_VARS (default Debian's 4M pair). For the app guest (`cvm image
 # build --app-runtime`, docs/vm.md), all off unless set:
 #   VM_SHARED=DIR        the host-shared folder, a read-only 9p share (tag
-#                        host-shared); SIM is then not copied anywhere
+#                        host-shared; the app guest finds sim/ there)
 #   VM_DATA_DISK=FILE    the data disk (qcow2) instead of the ext4 one made
-#                        from SIM; it keeps its contents across vm_start
+#                        from SIM (not copied then); it keeps its contents
+#                        across vm_start
 #   VM_CHANNEL=1         the host channel (virtio-serial port
 #                        org.cvmkit.host.0) on WORK/channel.sock; a reader
 #                        appends its lines to VM_CHANNEL_LOG (WORK/channel.log)
