@@ -36,15 +36,16 @@
 
 #define IMG_CMD "image build"
 #define IMG_DEFAULT_KERNEL "/var/cache/cvmkit/guest-kernel/current"
+#define IMG_DEFAULT_BASE "/var/cache/cvmkit/guest-root/current"
 #define IMG_DEFAULT_EPOCH 1704067200L /* 2024-01-01T00:00:00Z */
 #define IMG_ADD_MAX 64
 #define IMG_LIBS_MAX 128
-#define IMG_MODS_MAX 64
+#define IMG_MODS_MAX 128
 #define IMG_PATH_MAX 4096
 #define IMG_CAPTURE_MAX ((size_t)256 * 1024)
 #define IMG_ARTIFACT_MAX ((size_t)1024 * 1024 * 1024)
 #define IMG_MODULES_DEP_MAX ((size_t)16 * 1024 * 1024)
-#define IMG_TREE_MAX 4096 /* entries in one staged tree */
+#define IMG_TREE_MAX 131072 /* entries in one staged tree (the app runtime's root: about 20000) */
 /* The ext4 root's identity: fixed so that the image is reproducible. */
 #define IMG_ROOT_UUID "6b2f3a0e-9c1d-4e57-8a3b-2f6d5c4e1a90"
 #define IMG_ROOT_HASH_SEED "1c7e5b9a-3d2f-4a68-b1e0-9f8d7c6b5a43"
@@ -58,7 +59,9 @@ enum {
 	OPT_AGENT_CONFIG,
 	OPT_BUSYBOX,
 	OPT_ADD,
+	OPT_BASE,
 	OPT_TEST_CHANNEL,
+	OPT_APP_RUNTIME,
 };
 
 /* The drivers the initramfs loads (with their dependencies from
@@ -67,6 +70,60 @@ enum {
  * when it initialises; the image build checks that in the kernel's config. */
 static const char *const img_modules[] = {
     "crc32c_generic", "virtio_pci", "virtio_blk", "ext4", "virtio_net",
+};
+
+/* --app-runtime: the modules the root gets (with their dependencies), which
+ * its rcS loads with modprobe: the host channel and share (virtio_console,
+ * 9p), LUKS (dm-crypt, xts(ecb(aes)), the crypto API cryptsetup asks
+ * through sockets), Docker (overlay, bridge, veth, netfilter for
+ * iptables-nft's NAT). */
+static const char *const img_app_modules[] = {
+    "virtio_console",
+    "9pnet_virtio",
+    "9p",
+    "dm-crypt",
+    "xts",
+    "ecb",
+    "algif_skcipher",
+    "algif_hash",
+    "overlay",
+    "bridge",
+    "veth",
+    "br_netfilter",
+    "nf_tables",
+    "nft_compat",
+    "nft_chain_nat",
+    "nft_masq",
+    "nf_nat",
+    "ip_tables",
+    "iptable_nat",
+    "iptable_filter",
+    "xt_MASQUERADE",
+    "xt_conntrack",
+    "xt_addrtype",
+    "xt_nat",
+    "xt_tcpudp",
+};
+/* The files of lib/modules/VER besides the modules that modprobe and depmod
+ * read. */
+static const char *const img_modules_meta[] = {"modules.order", "modules.builtin", "modules.builtin.modinfo"};
+
+/* --app-runtime: cli/guest-app/ (embedded at build time) and where each goes. */
+#include "guest_app_files.h"
+static const struct {
+	const char *name;
+	const char *guest_path;
+	mode_t mode;
+} img_app_files[] = {
+    {"inittab", "/etc/inittab", 0644},
+    {"rcS", "/etc/init.d/rcS", 0755},
+    {"agent", "/usr/libexec/cvmkit/agent", 0755},
+    {"report", "/usr/libexec/cvmkit/report", 0755},
+    {"storage-setup", "/usr/libexec/cvmkit/storage-setup", 0755},
+    {"app-start", "/usr/libexec/cvmkit/app-start", 0755},
+    {"app-health", "/usr/libexec/cvmkit/app-health", 0755},
+    {"shutdown", "/usr/libexec/cvmkit/shutdown", 0755},
+    {"cvm-agentd.conf", "/etc/cvmkit/cvm-agentd.conf", 0644},
 };
 
 /* Libraries loaded with dlopen (no ldd shows them): tpm2-tss's TCTI loader
@@ -85,6 +142,7 @@ struct img {
 	const char *agent;
 	const char *agent_config;
 	const char *busybox;
+	const char *base; /* --app-runtime: the base root */
 	struct img_add adds[IMG_ADD_MAX];
 	size_t add_count;
 	long epoch;
@@ -95,6 +153,7 @@ struct img {
 	char root_dir[IMG_PATH_MAX];
 	bool quiet;
 	bool test_channel; /* --test-channel: a root shell for the host */
+	bool app_runtime;  /* --app-runtime: Docker, LUKS, the boot hooks */
 };
 
 static void usage(FILE *f)
@@ -102,6 +161,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: cvm image build OUT [--kernel DIR] [--agent PATH] [--agent-config FILE]\n"
 	        "                           [--busybox PATH] [--add SRC:DEST]... [--test-channel]\n"
+	        "                           [--app-runtime [--base DIR]]\n"
 	        "\n"
 	        "Makes a small bootable guest in OUT from Debian packages: vmlinuz, initrd.img,\n"
 	        "root.ext4 (read-only; where IMA measures), cmdline and manifest.json (each\n"
@@ -118,9 +178,14 @@ static void usage(FILE *f)
 	        "  --add SRC:DEST      put the file SRC at the absolute path DEST of the root\n"
 	        "  --test-channel      TESTS ONLY: a root shell for the host on the second serial\n"
 	        "                      port (the host of a confidential VM is not trusted)\n"
+	        "  --app-runtime       the app guest: a Debian root with Docker, docker-compose and\n"
+	        "                      cryptsetup (--base), the agent's boot hooks (LUKS2 data disk,\n"
+	        "                      compose app), the host share and channel (docs/vm.md)\n"
+	        "  --base DIR          its base root (default $CVM_GUEST_ROOT, else %s;\n"
+	        "                      scripts/setup.sh makes it)\n"
 	        "\n"
 	        "See docs/cli/cvm-image.md and docs/vm.md.\n",
-	        IMG_DEFAULT_EPOCH, IMG_DEFAULT_KERNEL);
+	        IMG_DEFAULT_EPOCH, IMG_DEFAULT_KERNEL, IMG_DEFAULT_BASE);
 }
 
 static void progress(const struct img *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -908,6 +973,31 @@ out:
 	return ok;
 }
 
+/* stage_adds puts the --add files into the root. */
+static bool stage_adds(const struct img *im)
+{
+	char path[IMG_PATH_MAX];
+
+	for (size_t i = 0; i < im->add_count; i++) {
+		struct stat st;
+
+		if (!in_tree(path, sizeof(path), im->root_dir, im->adds[i].dest))
+			return false;
+		if (lstat(path, &st) == 0) {
+			cli_err(IMG_CMD, "--add %s: the image already has %s", im->adds[i].src,
+			        im->adds[i].dest);
+			return false;
+		}
+		if (stat(im->adds[i].src, &st) != 0 || !S_ISREG(st.st_mode)) {
+			cli_err(IMG_CMD, "--add %s: not a readable file", im->adds[i].src);
+			return false;
+		}
+		if (!install(im->root_dir, im->adds[i].src, im->adds[i].dest, st.st_mode & 0755))
+			return false;
+	}
+	return true;
+}
+
 static bool stage_root(struct img *im)
 {
 	char path[IMG_PATH_MAX], *libs[IMG_LIBS_MAX], *bb = NULL;
@@ -1044,28 +1134,251 @@ static bool stage_root(struct img *im)
 	if (im->agent_config != NULL ? !copy_file(im->agent_config, path, 0644)
 	                             : !write_text(path, guest_agent_conf, 0644))
 		goto out;
-	for (size_t i = 0; i < im->add_count; i++) {
-		struct stat st;
-
-		if (!in_tree(path, sizeof(path), im->root_dir, im->adds[i].dest))
-			goto out;
-		if (lstat(path, &st) == 0) {
-			cli_err(IMG_CMD, "--add %s: the image already has %s", im->adds[i].src,
-			        im->adds[i].dest);
-			goto out;
-		}
-		if (stat(im->adds[i].src, &st) != 0 || !S_ISREG(st.st_mode)) {
-			cli_err(IMG_CMD, "--add %s: not a readable file", im->adds[i].src);
-			goto out;
-		}
-		if (!install(im->root_dir, im->adds[i].src, im->adds[i].dest, st.st_mode & 0755))
-			goto out;
-	}
+	if (!stage_adds(im))
+		goto out;
 	ok = true;
 out:
 	for (size_t i = 0; i < lib_count; i++)
 		free(libs[i]);
 	free(bb);
+	return ok;
+}
+
+/* -- the app runtime (--app-runtime) -- */
+
+/* base_ok checks that the base root holds what the app guest runs. */
+static bool base_ok(const struct img *im)
+{
+	static const char *const need[] = {
+	    "/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/bin/docker", "/usr/bin/docker-compose",
+	    "/sbin/cryptsetup",  "/sbin/mkfs.ext4",     "/bin/busybox",    "/usr/bin/python3"};
+	char path[IMG_PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!in_tree(path, sizeof(path), im->base, need[i]) || access(path, X_OK) != 0) {
+			cli_err(IMG_CMD,
+			        "the base root %s has no %s: run scripts/setup.sh, which makes it with "
+			        "debootstrap in %s, or pass --base DIR",
+			        im->base, need[i], IMG_DEFAULT_BASE);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* app_modules copies the app runtime's kernel modules into the root's
+ * lib/modules/VER and indexes them there with depmod -b. */
+static bool app_modules(const struct img *im, const char *dep, size_t dep_len)
+{
+	char src[IMG_PATH_MAX], gpath[IMG_PATH_MAX];
+	const char *const depmod_argv[] = {"depmod", "-b", im->root_dir, im->kver, NULL};
+	struct mods m = {0};
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(img_app_modules) / sizeof(img_app_modules[0]); i++) {
+		if (!mods_resolve(&m, dep, dep_len, img_app_modules[i]))
+			goto out;
+	}
+	for (size_t i = 0; i < m.count; i++) {
+		(void)snprintf(src, sizeof(src), "%s/lib/modules/%s/%s", im->kernel_dir, im->kver,
+		               m.paths[i]);
+		(void)snprintf(gpath, sizeof(gpath), "/lib/modules/%s/%s", im->kver, m.paths[i]);
+		if (!install(im->root_dir, src, gpath, 0644))
+			goto out;
+	}
+	for (size_t i = 0; i < sizeof(img_modules_meta) / sizeof(img_modules_meta[0]); i++) {
+		(void)snprintf(src, sizeof(src), "%s/lib/modules/%s/%s", im->kernel_dir, im->kver,
+		               img_modules_meta[i]);
+		(void)snprintf(gpath, sizeof(gpath), "/lib/modules/%s/%s", im->kver, img_modules_meta[i]);
+		if (!install(im->root_dir, src, gpath, 0644))
+			goto out;
+	}
+	if (!run_ok(im, depmod_argv, NULL, NULL, NULL))
+		goto out;
+	progress(im, "[3/6] root: %zu kernel modules for Docker, LUKS and the host share", m.count);
+	ok = true;
+out:
+	mods_free(&m);
+	return ok;
+}
+
+/* busybox_links links every applet of `bb` (a path on the build host) in
+ * the root's folder `dir` to `target`. */
+static bool busybox_links(const struct img *im, const char *bb, const char *dir, const char *target)
+{
+	const char *const argv[] = {bb, "--list", NULL};
+	char *list = malloc(IMG_CAPTURE_MAX);
+	bool ok = false;
+
+	if (list == NULL)
+		return false;
+	if (run(im, argv, false, NULL, NULL, NULL, list, IMG_CAPTURE_MAX) != 0) {
+		cli_err(IMG_CMD, "'%s --list' failed: is it busybox? (install busybox-static)", bb);
+		goto out;
+	}
+	for (char *line = list; *line != '\0';) {
+		char *nl = strchr(line, '\n');
+		char link[IMG_PATH_MAX];
+		bool name_ok = true;
+
+		if (nl != NULL)
+			*nl = '\0';
+		for (const char *c = line; *c != '\0'; c++) {
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+			      *c == '-' || *c == '.' || *c == '[' || *c == ']'))
+				name_ok = false;
+		}
+		if (name_ok && line[0] != '\0' && strcmp(line, "busybox") != 0 && strcmp(line, ".") != 0 &&
+		    strcmp(line, "..") != 0) {
+			int k = snprintf(link, sizeof(link), "%s%s/%s", im->root_dir, dir, line);
+
+			if (k < 0 || (size_t)k >= sizeof(link) || symlink(target, link) != 0) {
+				cli_err(IMG_CMD, "cannot link %s: %s", link, strerror(errno));
+				goto out;
+			}
+		}
+		line = nl != NULL ? nl + 1 : line + strlen(line);
+	}
+	ok = true;
+out:
+	free(list);
+	return ok;
+}
+
+/* stage_root_app makes the app guest's root: the base root, cvm-agentd
+ * with the libraries the base lacks, the kernel modules, busybox's applets
+ * beside Debian's tools, busybox init, and cli/guest-app/. */
+static bool stage_root_app(struct img *im, const char *dep, size_t dep_len)
+{
+	char path[IMG_PATH_MAX], src[IMG_PATH_MAX], *libs[IMG_LIBS_MAX];
+	size_t lib_count = 0, copied = 0;
+	bool ok = false;
+	static const char *const dirs[] = {"/dstack/.host-shared",   "/data",       "/run",       "/tmp",
+	                                   "/usr/libexec/cvmkit/bb", "/etc/cvmkit", "/etc/init.d"};
+
+	if (!mkdir_p(im->root_dir, 0755) || !path_join(src, sizeof(src), im->base, "."))
+		return false;
+	{
+		const char *const cp_argv[] = {"cp", "-a", "--", src, im->root_dir, NULL};
+
+		if (!run_ok(im, cp_argv, NULL, NULL, NULL))
+			return false;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (!in_tree(path, sizeof(path), im->root_dir, dirs[i]) || !mkdir_p(path, 0755))
+			return false;
+	}
+	/* busybox init as /sbin/init; its applets after Debian's tools in PATH */
+	if (!in_tree(path, sizeof(path), im->root_dir, "/usr/sbin/init"))
+		return false;
+	(void)unlink(path);
+	if (symlink("../bin/busybox", path) != 0) {
+		cli_err(IMG_CMD, "cannot link /usr/sbin/init: %s", strerror(errno));
+		return false;
+	}
+	if (!in_tree(src, sizeof(src), im->root_dir, "/bin/busybox") ||
+	    !busybox_links(im, src, "/usr/libexec/cvmkit/bb", "/bin/busybox"))
+		return false;
+	/* the agent; the base's own libraries win (the same Debian release) */
+	if (!in_tree(path, sizeof(path), im->root_dir, "/usr/bin/cvm-agentd"))
+		return false;
+	(void)unlink(path);
+	if (!install(im->root_dir, im->agent, "/usr/bin/cvm-agentd", 0755))
+		return false;
+	if (!ldd_closure(im, im->agent, libs, &lib_count))
+		goto out;
+	for (size_t i = 0; i < lib_count; i++) {
+		char *tab = strchr(libs[i], '\t');
+
+		*tab = '\0';
+		if (!in_tree(path, sizeof(path), im->root_dir, libs[i]))
+			goto out;
+		if (access(path, F_OK) == 0)
+			continue;
+		if (!install(im->root_dir, tab + 1, libs[i], 0755))
+			goto out;
+		copied++;
+	}
+	/* what the agent dlopens (the TPM's TCTI) and its libraries, likewise */
+	for (size_t i = 0; i < sizeof(img_dlopen_libs) / sizeof(img_dlopen_libs[0]); i++) {
+		size_t first = lib_count;
+		char *entry;
+		bool found = false;
+
+		for (size_t j = 0; j < sizeof(img_lib_dirs) / sizeof(img_lib_dirs[0]) && !found; j++) {
+			(void)snprintf(src, sizeof(src), "%s/%s", img_lib_dirs[j], img_dlopen_libs[i]);
+			found = access(src, R_OK) == 0;
+		}
+		if (!found) {
+			cli_err(IMG_CMD,
+			        "%s is missing: install Debian's libtss2-tcti-device0 (scripts/setup.sh)",
+			        img_dlopen_libs[i]);
+			goto out;
+		}
+		if (lib_count >= IMG_LIBS_MAX)
+			goto out;
+		entry = malloc((size_t)IMG_PATH_MAX * 2);
+		if (entry == NULL)
+			goto out;
+		(void)snprintf(entry, (size_t)IMG_PATH_MAX * 2, "/lib/x86_64-linux-gnu/%s\t%s",
+		               img_dlopen_libs[i], src);
+		libs[lib_count++] = entry;
+		if (!ldd_closure(im, src, libs, &lib_count))
+			goto out;
+		for (size_t k = first; k < lib_count; k++) {
+			char *tab = strchr(libs[k], '\t');
+
+			*tab = '\0';
+			if (!in_tree(path, sizeof(path), im->root_dir, libs[k]))
+				goto out;
+			if (access(path, F_OK) == 0)
+				continue;
+			if (!install(im->root_dir, tab + 1, libs[k], 0755))
+				goto out;
+			copied++;
+		}
+	}
+	progress(im, "[3/6] root: base %s, cvm-agentd (%zu of its %zu libraries added)", im->base, copied,
+	         lib_count);
+	if (!app_modules(im, dep, dep_len))
+		goto out;
+	for (size_t i = 0; i < sizeof(img_app_files) / sizeof(img_app_files[0]); i++) {
+		const char *text = NULL;
+
+		for (size_t j = 0; j < sizeof(guest_app_files) / sizeof(guest_app_files[0]); j++) {
+			if (strcmp(guest_app_files[j].name, img_app_files[i].name) == 0)
+				text = guest_app_files[j].text;
+		}
+		if (text == NULL || !in_tree(path, sizeof(path), im->root_dir, img_app_files[i].guest_path))
+			goto out;
+		if (strcmp(img_app_files[i].name, "cvm-agentd.conf") == 0 && im->agent_config != NULL) {
+			(void)unlink(path);
+			if (!copy_file(im->agent_config, path, 0644))
+				goto out;
+			continue;
+		}
+		if (!write_text(path, text, img_app_files[i].mode))
+			goto out;
+	}
+	if (!stage_adds(im))
+		goto out;
+	if (im->test_channel) {
+		FILE *f;
+
+		if (!in_tree(path, sizeof(path), im->root_dir, "/usr/libexec/cvmkit/cmd-channel") ||
+		    !write_text(path, guest_cmd_channel, 0755) ||
+		    !in_tree(path, sizeof(path), im->root_dir, "/etc/inittab"))
+			goto out;
+		f = fopen(path, "a");
+		if (f == NULL || fputs(guest_inittab_test, f) < 0 || fclose(f) != 0) {
+			cli_err(IMG_CMD, "cannot write %s", path);
+			goto out;
+		}
+	}
+	ok = true;
+out:
+	for (size_t i = 0; i < lib_count; i++)
+		free(libs[i]);
 	return ok;
 }
 
@@ -1090,6 +1403,7 @@ static bool fix_ctimes(const struct img *im, const struct tree *t, const char *i
 {
 	char path[IMG_PATH_MAX];
 	const char *const argv[] = {"debugfs", "-w", "-f", path, image, NULL};
+	size_t cap;
 	char *out;
 	FILE *f;
 	bool ok;
@@ -1113,10 +1427,14 @@ static bool fix_ctimes(const struct img *im, const struct tree *t, const char *i
 	/* debugfs exits 0 even when a command fails: its answer is read
 	 * instead. It echoes each command ("debugfs: ...") and prints its
 	 * banner; any other line is an error. */
-	out = malloc(IMG_CAPTURE_MAX);
+	/* debugfs echoes every command: room for each */
+	cap = IMG_CAPTURE_MAX;
+	for (size_t i = 0; i < t->count; i++)
+		cap += strlen(t->paths[i]) + 64;
+	out = malloc(cap);
 	if (out == NULL)
 		return false;
-	st = run(im, argv, true, NULL, NULL, NULL, out, IMG_CAPTURE_MAX);
+	st = run(im, argv, true, NULL, NULL, NULL, out, cap);
 	ok = st == 0;
 	for (char *line = out; ok && *line != '\0';) {
 		char *nl = strchr(line, '\n');
@@ -1173,10 +1491,41 @@ static bool artifact(const struct img *im, json_t *arts, const char *name, char 
 	return o != NULL && json_object_set_new(arts, name, o) == 0;
 }
 
+/* write_metadata writes OUT/metadata.json: the kernel, initramfs, root and
+ * command line by name; no firmware (the host's OVMF), is_dev (the
+ * simulated TEE, the dev key modes). */
+static bool write_metadata(const struct img *im)
+{
+	char path[IMG_PATH_MAX], version[320];
+	json_t *m;
+	char *dump = NULL;
+	bool ok = false;
+
+	(void)snprintf(version, sizeof(version), "cvmkit-app-%s", im->kver);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "kernel", "vmlinuz", "initrd", "initrd.img", "rootfs",
+	              "root.ext4", "cmdline", IMG_CMDLINE, "version", version, "is_dev", 1);
+	if (m != NULL)
+		dump = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (dump != NULL && path_join(path, sizeof(path), im->out, "metadata.json")) {
+		size_t n = strlen(dump);
+		char *withnl = malloc(n + 2);
+
+		if (withnl != NULL) {
+			memcpy(withnl, dump, n);
+			memcpy(withnl + n, "\n", 2);
+			ok = write_text(path, withnl, 0644);
+			free(withnl);
+		}
+	}
+	free(dump);
+	json_decref(m);
+	return ok;
+}
+
 static int build(struct img *im)
 {
 	char path[IMG_PATH_MAX], list[IMG_PATH_MAX], cpio_path[IMG_PATH_MAX], root_img[IMG_PATH_MAX];
-	char size_arg[32], hexes[4][65], digest_text[512], digest_hex[65];
+	char size_arg[32], inodes_arg[32], hexes[4][65], digest_text[512], digest_hex[65];
 	uint8_t *dep = NULL;
 	size_t dep_len = 0;
 	struct tree t = {0};
@@ -1188,6 +1537,8 @@ static int build(struct img *im)
 	int rc = CLI_EXIT_ERROR;
 
 	if (!find_kernel(im))
+		return CLI_EXIT_ERROR;
+	if (im->app_runtime && !base_ok(im))
 		return CLI_EXIT_ERROR;
 	if (!kernel_config_has(im, "CONFIG_TCG_CRB=y") || !kernel_config_has(im, "CONFIG_IMA=y")) {
 		cli_err(IMG_CMD,
@@ -1246,7 +1597,9 @@ static int build(struct img *im)
 	         m.count, t.count, mib(size));
 	tree_free(&t);
 	/* 3: the root tree. */
-	if (!stage_root(im) || !tree_scan(im, im->root_dir, &t))
+	if (im->app_runtime ? !stage_root_app(im, (const char *)dep, dep_len) : !stage_root(im))
+		goto out;
+	if (!tree_scan(im, im->root_dir, &t))
 		goto out;
 	/* 4: the ext4 image, sized from the tree with room for ext4's own
 	 * metadata. */
@@ -1266,7 +1619,14 @@ static int build(struct img *im)
 		    "-b",           "4096", "-L",         "cvm-root", "-U",     IMG_ROOT_UUID, "-E",
 		    img_mke2fs_ext, "-d",   im->root_dir, root_img,   size_arg, NULL};
 
-		if (!run_ok(im, mke2fs_argv, NULL, NULL, NULL))
+		/* the app runtime's root has many small files: an inode each */
+		const char *const mke2fs_app_argv[] = {
+		    "mke2fs",   "-q", "-F",         "-t",     "ext4",        "-O", "^has_journal", "-b",
+		    "4096",     "-L", "cvm-root",   "-U",     IMG_ROOT_UUID, "-E", img_mke2fs_ext, "-N",
+		    inodes_arg, "-d", im->root_dir, root_img, size_arg,      NULL};
+
+		(void)snprintf(inodes_arg, sizeof(inodes_arg), "%zu", t.count + t.count / 4 + 1024);
+		if (!run_ok(im, im->app_runtime ? mke2fs_app_argv : mke2fs_argv, NULL, NULL, NULL))
 			goto out;
 	}
 	if (!fix_ctimes(im, &t, root_img) || !file_size(root_img, &size))
@@ -1278,6 +1638,10 @@ static int build(struct img *im)
 	if (!path_join(path, sizeof(path), im->out, "cmdline") || !write_text(path, IMG_CMDLINE "\n", 0644))
 		goto out;
 	progress(im, "[5/6] cmdline: %s", IMG_CMDLINE);
+	/* the app guest also as an image folder of dstack's layout (spec §8.6),
+	 * which cvm-vmmd reads: metadata.json names the files */
+	if (im->app_runtime && !write_metadata(im))
+		goto out;
 	/* 6: the manifest. */
 	man = json_object();
 	arts = json_object();
@@ -1297,6 +1661,7 @@ static int build(struct img *im)
 	    json_object_set_new(man, "source_date_epoch", json_integer(im->epoch)) != 0 ||
 	    json_object_set_new(man, "root_uuid", json_string(IMG_ROOT_UUID)) != 0 ||
 	    json_object_set_new(man, "test_channel", json_boolean(im->test_channel)) != 0 ||
+	    (im->app_runtime && json_object_set_new(man, "app_runtime", json_string(im->base)) != 0) ||
 	    json_object_set(man, "artifacts", arts) != 0 ||
 	    json_object_set_new(man, "image_digest", json_string(digest_hex)) != 0)
 		goto out;
@@ -1380,6 +1745,8 @@ static int image_build(int argc, char **argv)
 	    {"busybox", required_argument, NULL, OPT_BUSYBOX},
 	    {"add", required_argument, NULL, OPT_ADD},
 	    {"test-channel", no_argument, NULL, OPT_TEST_CHANNEL},
+	    {"app-runtime", no_argument, NULL, OPT_APP_RUNTIME},
+	    {"base", required_argument, NULL, OPT_BASE},
 	    CLI_COMMON_LONGOPTS,
 	};
 	static struct img im;            /* large: paths */
@@ -1395,7 +1762,7 @@ static int image_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
 		if (cli_common_option(c))
 			continue;
-		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_ADD) {
+		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_BASE) {
 			cli_bad_option(IMG_CMD, ':', argv, "cvm help image");
 			return CLI_EXIT_USAGE;
 		}
@@ -1417,6 +1784,12 @@ static int image_build(int argc, char **argv)
 			break;
 		case OPT_TEST_CHANNEL:
 			im.test_channel = true;
+			break;
+		case OPT_APP_RUNTIME:
+			im.app_runtime = true;
+			break;
+		case OPT_BASE:
+			im.base = optarg;
 			break;
 		case OPT_ADD: {
 			char *colon = strchr(optarg, ':');
@@ -1451,6 +1824,12 @@ static int image_build(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	im.out = argv[optind];
+	if (im.base != NULL && !im.app_runtime) {
+		cli_err(IMG_CMD, "--base goes with --app-runtime");
+		return CLI_EXIT_USAGE;
+	}
+	if (im.app_runtime && im.base == NULL)
+		im.base = getenv("CVM_GUEST_ROOT") != NULL ? getenv("CVM_GUEST_ROOT") : IMG_DEFAULT_BASE;
 	epoch_env = getenv("SOURCE_DATE_EPOCH");
 	im.epoch = IMG_DEFAULT_EPOCH;
 	if (epoch_env != NULL && epoch_env[0] != '\0') {

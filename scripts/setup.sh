@@ -20,6 +20,9 @@ CVM_DEB_PACKAGES=(
 	swtpm swtpm-tools tpm2-tools ima-evm-utils openssl python3
 	# certificates made by hand in the RA-TLS tests
 	python3-cryptography
+	# the app guest's base root (cvm image build --app-runtime, issue 14): debootstrap makes it;
+	# qemu-utils' qemu-img makes the app guest's qcow2 data disk
+	debootstrap qemu-utils
 	# an ACME server and its DNS/HTTP challenge test server (issue 10)
 	pebble
 	# the HTTP load generator of the cvm-verifierd benchmark (issue 11)
@@ -124,6 +127,53 @@ else
 	"${as_root[@]}" ln -sfn "$kver" "$cache/current"
 	"${as_root[@]}" rm -f "$deb"
 	echo "setup: guest kernel $kver in $cache"
+fi
+# The app guest's base root (`cvm image build --app-runtime`, docs/vm.md):
+# a Debian 12 minbase root with Docker, docker-compose, cryptsetup, iptables,
+# kmod and busybox, made once with debootstrap into
+# $CVM_GUEST_ROOT_CACHE/<name> (<name>: bookworm-<date of the build>), with
+# `current` pointing at it and manifest.txt listing every package and its
+# version. When it is there, setup only checks it. Nothing else downloads
+# it: the image build and the tests read it here.
+root_cache="${CVM_GUEST_ROOT_CACHE:-/var/cache/cvmkit/guest-root}"
+root_pkgs="docker.io,docker-compose,cryptsetup-bin,iptables,kmod,busybox-static,ca-certificates,apparmor"
+root_ok() {
+	[ -x "$1/usr/sbin/dockerd" ] && [ -x "$1/usr/bin/docker-compose" ] && [ -x "$1/sbin/cryptsetup" ] && [ -x "$1/sbin/apparmor_parser" ] &&
+		[ -r "$1/manifest.txt" ]
+}
+if root_ok "$root_cache/current"; then
+	echo "setup: app guest base root $(readlink "$root_cache/current") present in $root_cache"
+else
+	if [ "${as_root[0]:-}" = false ]; then
+		echo "setup: the app guest base root is missing in $root_cache and neither root nor sudo is available" >&2
+		exit 1
+	fi
+	name="bookworm-$(date -u +%Y%m%d)"
+	echo "setup: making the app guest base root $root_cache/$name with debootstrap (about 600 MB)"
+	"${as_root[@]}" mkdir -p "$root_cache"
+	"${as_root[@]}" rm -rf "$root_cache/$name.tmp"
+	log="$(mktemp)"
+	if ! "${as_root[@]}" debootstrap --variant=minbase --include="$root_pkgs" bookworm \
+		"$root_cache/$name.tmp" http://deb.debian.org/debian >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		rm -f "$log"
+		echo "setup: debootstrap of the app guest base root failed (is deb.debian.org reachable?)" >&2
+		exit 1
+	fi
+	rm -f "$log"
+	# apt's caches and lists are not part of the guest.
+	"${as_root[@]}" rm -rf "$root_cache/$name.tmp/var/cache/apt/archives/"*.deb \
+		"$root_cache/$name.tmp/var/lib/apt/lists/"*_Packages
+	"${as_root[@]}" chroot "$root_cache/$name.tmp" dpkg-query -W -f='${Package} ${Version}\n' |
+		LC_ALL=C sort | "${as_root[@]}" tee "$root_cache/$name.tmp/manifest.txt" >/dev/null
+	"${as_root[@]}" rm -rf "$root_cache/$name"
+	"${as_root[@]}" mv "$root_cache/$name.tmp" "$root_cache/$name"
+	"${as_root[@]}" ln -sfn "$name" "$root_cache/current"
+	root_ok "$root_cache/current" || {
+		echo "setup: $root_cache/$name lacks dockerd, docker-compose or cryptsetup" >&2
+		exit 1
+	}
+	echo "setup: app guest base root $name in $root_cache ($(wc -l <"$root_cache/$name/manifest.txt") packages)"
 fi
 # The local Ethereum chain of the on-chain authorization tests (docs/chain.md):
 # anvil (its Linux binary ships inside the npm package

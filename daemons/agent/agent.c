@@ -51,6 +51,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->tls_handshake_timeout = AGENT_TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 	c->cosmian_api = true;
 	c->kms_timeout = AGENT_KMS_TIMEOUT_DEFAULT;
+	c->boot_hook_timeout = AGENT_BOOT_HOOK_TIMEOUT_DEFAULT;
 }
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -449,10 +450,21 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 	}
 	r = agent_emit_event(a, "key-provider", 12, (const uint8_t *)kp_json, strlen(kp_json), NULL, err,
 	                     err_len);
+	/* the data disk before system-ready (spec §5.2): its key first */
+	if (r == CVM_OK && a->cfg.boot_storage_hook[0] != '\0')
+		r = agent_kms_write_disk_key(a, err, err_len);
+	/* keys given by the host (appkeys, dev mode) may carry the env key */
+	if (r == CVM_OK && a->cfg.boot_storage_hook[0] != '\0')
+		r = agent_kms_write_env(a, err, err_len);
+	if (r == CVM_OK)
+		r = agent_boot_storage(a, false, err, err_len);
 	if (r == CVM_OK)
 		r = agent_emit_event(a, "system-ready", 12, NULL, 0, NULL, err, err_len);
-	if (r == CVM_OK)
-		cvm_daemon_log(CVM_LOG_INFO, "measure_app", "events=7 app_name=%s", a->app_name);
+	if (r == CVM_OK) {
+		a->boot_storage_done = a->cfg.boot_storage_hook[0] != '\0';
+		cvm_daemon_log(CVM_LOG_INFO, "measure_app", "events=%zu app_name=%s", a->rt.count,
+		               a->app_name);
+	}
 out:
 	free(kp_json);
 	free(id_hex);

@@ -71,6 +71,7 @@
 #define AGENT_KMS_URLS_MAX 8u
 #define AGENT_KMS_URL_MAX 256u
 #define AGENT_KMS_TIMEOUT_DEFAULT 30u
+#define AGENT_BOOT_HOOK_TIMEOUT_DEFAULT 300u /* [boot] hook_timeout, seconds */
 
 /* The TLS listener's defaults ([tls]; docs/daemons/cvm-agentd.md). Its
  * requests are small ({"nonce": hex32} at most), so are its caps. */
@@ -166,6 +167,11 @@ struct agent_config {
 	char kms_env_file[AGENT_PATH_MAX];      /* "": not written */
 	uint64_t kms_timeout;                   /* seconds per KMS */
 	bool kms_allow_simulated;               /* a KMS on a simulated TEE (tests) */
+	/* [boot]: the guest's boot hooks (boot.c); "": none */
+	char boot_storage_hook[AGENT_PATH_MAX];
+	char boot_app_hook[AGENT_PATH_MAX];
+	char boot_channel[AGENT_PATH_MAX]; /* boot-progress/boot-error lines for the host */
+	uint64_t boot_hook_timeout;        /* seconds per hook */
 };
 
 /* struct agent_event is one event of the log the agent serves: boot events
@@ -264,6 +270,8 @@ struct agent {
 	 * KMS; kms_measure when this start measured the boot and must record
 	 * the provider; the list, the one that answered and the pinned root CA */
 	bool kms_mode, kms_measure;
+	/* this start ran the storage hook and recorded system-ready (boot.c) */
+	bool boot_storage_done;
 	size_t kms_url_count, kms_used, kms_pin_len;
 	char kms_urls[AGENT_KMS_URLS_MAX][AGENT_KMS_URL_MAX];
 	uint8_t kms_pin[512];
@@ -337,6 +345,15 @@ CVM_MUST_CHECK int agent_kms_open(struct agent *a, char *err, size_t err_len);
 struct cvm_csr_params;
 CVM_MUST_CHECK int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair *kp,
                                   const struct cvm_csr_params *p, json_t **chain, char *err, size_t err_len);
+/* agent_kms_write_disk_key writes the disk key (the LUKS passphrase: the
+ * key's lowercase hex) to [kms] disk_key_file, mode 0600, when one is set.
+ * Returns 0 or a negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_kms_write_disk_key(struct agent *a, char *err, size_t err_len);
+/* agent_kms_write_env decrypts [kms] encrypted_env, when it is there, with
+ * the app's env key and writes app-compose's allowed_envs of it to [kms]
+ * env_file (mode 0600) in dstack's NAME=VALUE form. Returns 0 or a
+ * negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_kms_write_env(struct agent *a, char *err, size_t err_len);
 /* agent_kms_close frees the KMS client's context and verifier. */
 void agent_kms_close(struct agent *a);
 
@@ -510,5 +527,27 @@ extern const size_t agent_tappd_mount_count;
  * certificate key) and FreshAttest; everything else is 404. */
 extern const struct cvm_rpc_mount agent_tls_mounts[];
 extern const size_t agent_tls_mount_count;
+
+/* boot.c */
+/* agent_boot_storage, when [boot] storage_hook is set, runs it (argument:
+ * the disk key file, written before) for at most [boot] hook_timeout and
+ * records storage-fs with the file system name it prints. `locked`: the
+ * caller holds the runtime log's lock. A failure is reported to the host
+ * channel as a boot-error; then no system-ready may follow. Returns 0 or a
+ * negative CVM_E_* with `err`. */
+CVM_MUST_CHECK int agent_boot_storage(struct agent *a, bool locked, char *err, size_t err_len);
+/* agent_boot_app starts [boot] app_hook when this start ran the storage
+ * hook: a detached watcher runs it with the timeout and reports a failure
+ * as a boot-error. Returns 0, or CVM_E_SYSTEM when it could not start. */
+CVM_MUST_CHECK int agent_boot_app(struct agent *a);
+/* agent_boot_report writes {"event":EVENT,"payload":PAYLOAD} and a newline
+ * to [boot] channel when one is set; it never blocks and never fails the
+ * caller (a write error is logged). */
+void agent_boot_report(const struct agent *a, const char *event, const char *payload);
+/* agent_boot_instance_info writes {"event":"instance-info","payload":{
+ * "app_id","instance_id","compose_hash" (hex, from RTMR3's events; absent
+ * when the event is), "app_name"}} to [boot] channel when this start ran
+ * the storage hook. */
+void agent_boot_instance_info(const struct agent *a);
 
 #endif

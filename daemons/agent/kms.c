@@ -676,7 +676,7 @@ int agent_kms_sign(struct agent *a, const struct cvm_p256_keypair *kp, const str
 
 /* ---- the parts of the guest that use the keys ------------------------------ */
 
-static int write_disk_key(struct agent *a, char *err, size_t err_len)
+int agent_kms_write_disk_key(struct agent *a, char *err, size_t err_len)
 {
 	struct cvm_secret *hex;
 	int r;
@@ -726,7 +726,7 @@ static int allowed_envs(struct agent *a, const char ***names, size_t *count, boo
 	return CVM_OK;
 }
 
-static int write_env(struct agent *a, char *err, size_t err_len)
+int agent_kms_write_env(struct agent *a, char *err, size_t err_len)
 {
 	struct cvm_secret *plain = NULL, *shell = NULL;
 	struct cvm_env_list *list = NULL;
@@ -744,7 +744,7 @@ static int write_env(struct agent *a, char *err, size_t err_len)
 	if (access(a->cfg.kms_encrypted_env, F_OK) != 0)
 		return CVM_OK; /* the app has no encrypted environment */
 	if (a->keys->env_crypt_key == NULL) {
-		(void)snprintf(err, err_len, "%s is there but the KMS gave no env key",
+		(void)snprintf(err, err_len, "%s is there but the key provider gave no env key",
 		               a->cfg.kms_encrypted_env);
 		return CVM_E_POLICY;
 	}
@@ -842,8 +842,15 @@ int agent_kms_open(struct agent *a, char *err, size_t err_len)
 		if (r == CVM_OK)
 			r = agent_emit_event_locked(a, "key-provider", (const uint8_t *)kp_json,
 			                            strlen(kp_json), err, err_len);
+		/* the data disk before system-ready (spec §5.2): its key first */
+		if (r == CVM_OK && a->cfg.boot_storage_hook[0] != '\0')
+			r = agent_kms_write_disk_key(a, err, err_len);
+		if (r == CVM_OK)
+			r = agent_boot_storage(a, true, err, err_len);
 		if (r == CVM_OK)
 			r = agent_emit_event_locked(a, "system-ready", NULL, 0, err, err_len);
+		if (r == CVM_OK)
+			a->boot_storage_done = a->cfg.boot_storage_hook[0] != '\0';
 	} else if (r == CVM_OK && !found && a->tee_info.platform == CVM_TEE_PLATFORM_TDX) {
 		(void)snprintf(
 		    err, err_len,
@@ -857,9 +864,10 @@ int agent_kms_open(struct agent *a, char *err, size_t err_len)
 	cvm_daemon_log(CVM_LOG_INFO, "kms_keys", "url=%s epoch=%llu root_ca_spki=%.16s... recorded=%s",
 	               a->kms_urls[a->kms_used], (unsigned long long)ans.epoch, id_hex,
 	               found ? "earlier" : (a->kms_measure ? "yes" : "no"));
-	r = write_disk_key(a, err, err_len);
+	if (!a->boot_storage_done)
+		r = agent_kms_write_disk_key(a, err, err_len);
 	if (r == CVM_OK)
-		r = write_env(a, err, err_len);
+		r = agent_kms_write_env(a, err, err_len);
 out:
 	free(kp_json);
 	free(id_hex);

@@ -220,6 +220,10 @@ static int load_config(struct agent_config *c, struct http_limits *lim, char *er
 	    KEY("kms", "env_file", CVM_CONF_STR, kms_env_file),
 	    {"kms", "timeout", CVM_CONF_U64, &c->kms_timeout, 0, 1, 600},
 	    KEY("kms", "allow_simulated", CVM_CONF_BOOL, kms_allow_simulated),
+	    KEY("boot", "storage_hook", CVM_CONF_STR, boot_storage_hook),
+	    KEY("boot", "app_hook", CVM_CONF_STR, boot_app_hook),
+	    KEY("boot", "channel", CVM_CONF_STR, boot_channel),
+	    {"boot", "hook_timeout", CVM_CONF_U64, &c->boot_hook_timeout, 0, 1, 3600},
 	    KEY("snapshot", "mount_root", CVM_CONF_STR, walk_mount_root),
 	    KEY("snapshot", "roots", CVM_CONF_STR, walk_roots),
 	    KEY("snapshot", "exclude", CVM_CONF_STR, walk_exclude),
@@ -675,6 +679,11 @@ int main(int argc, char **argv)
 		               cvm_key_provider_name(agent.keys->key_provider), agent.rt.count,
 		               cvm_kv(c->runtime_log, k2));
 	}
+	/* the app starts once the agent serves: it may ask the agent at once */
+	agent_boot_instance_info(&agent);
+	if (agent_boot_app(&agent) != CVM_OK)
+		cvm_daemon_log(CVM_LOG_ERROR, "boot_app", "hook=%s error=cannot_start errno=%d",
+		               agent.cfg.boot_app_hook, errno);
 	if (event_base_dispatch(base) < 0)
 		goto out;
 	cvm_daemon_log(CVM_LOG_INFO, "stop", "%s", "");

@@ -32,7 +32,17 @@
 # the reset) to the agent's start line.
 #
 # Settings (environment): VM_MEMORY (MiB, default 512), VM_OVMF_CODE and
-# VM_OVMF_VARS (default Debian's 4M pair).
+# VM_OVMF_VARS (default Debian's 4M pair). For the app guest (`cvm image
+# build --app-runtime`, docs/vm.md), all off unless set:
+#   VM_SHARED=DIR        the host-shared folder, a read-only 9p share (tag
+#                        host-shared; the app guest finds sim/ there)
+#   VM_DATA_DISK=FILE    the data disk (qcow2) instead of the ext4 one made
+#                        from SIM (not copied then); it keeps its contents
+#                        across vm_start
+#   VM_CHANNEL=1         the host channel (virtio-serial port
+#                        org.cvmkit.host.0) on WORK/channel.sock; a reader
+#                        appends its lines to VM_CHANNEL_LOG (WORK/channel.log)
+#   VM_APP_GUEST_PORT=P  forward host port VM_APP_PORT to guest port P
 
 VM_DIR_COMMON="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VM_QEMU_PID=""
@@ -46,6 +56,9 @@ VM_TLS_PORT=""
 VM_API_PORT=""
 VM_DATA_IMG=""
 VM_BOOT_SECONDS=""
+VM_CHANNEL_LOG=""
+VM_CHANNEL_PID=""
+VM_APP_PORT=""
 VM_T0=""
 VM_MARK=0
 : "${VM_OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}"
@@ -105,12 +118,28 @@ vm_start() {
 	for f in vmlinuz initrd.img root.ext4 cmdline; do
 		[ -r "$image/$f" ] || { echo "vm_start: $image/$f is missing (run cvm image build $image)" >&2; return 1; }
 	done
-	# The data disk: the simulated TEE's state, writable, ext4 (measured).
-	rm -rf "$work/data/sim"
-	cp -a "$sim" "$work/data/sim" || return 1
-	rm -f "$VM_DATA_IMG"
-	mke2fs -q -F -t ext4 -d "$work/data" "$VM_DATA_IMG" 64M >"$work/mke2fs.log" 2>&1 ||
-		{ echo "vm_start: mke2fs of the data disk failed:" >&2; cat "$work/mke2fs.log" >&2; return 1; }
+	local data_fmt=raw extra=() fwd
+	if [ -n "${VM_DATA_DISK:-}" ]; then
+		VM_DATA_IMG="$VM_DATA_DISK"
+		data_fmt=qcow2
+	else
+		# The data disk: the simulated TEE's state, writable, ext4 (measured).
+		rm -rf "$work/data/sim"
+		cp -a "$sim" "$work/data/sim" || return 1
+		rm -f "$VM_DATA_IMG"
+		mke2fs -q -F -t ext4 -d "$work/data" "$VM_DATA_IMG" 64M >"$work/mke2fs.log" 2>&1 ||
+			{ echo "vm_start: mke2fs of the data disk failed:" >&2; cat "$work/mke2fs.log" >&2; return 1; }
+	fi
+	if [ -n "${VM_SHARED:-}" ]; then
+		extra+=(-virtfs "local,path=$VM_SHARED,mount_tag=host-shared,readonly=on,security_model=none")
+	fi
+	if [ -n "${VM_CHANNEL:-}" ]; then
+		rm -f "$work/channel.sock"
+		VM_CHANNEL_LOG="$work/channel.log"
+		: >"$VM_CHANNEL_LOG"
+		extra+=(-device virtio-serial -chardev "socket,path=$work/channel.sock,server=on,wait=off,id=ch0"
+			-device "virtserialport,chardev=ch0,name=org.cvmkit.host.0")
+	fi
 	cp "$VM_OVMF_VARS" "$work/vars.fd" || return 1
 
 	# The vTPM: its own state folder, a unix control socket for QEMU (the
@@ -122,7 +151,13 @@ vm_start() {
 	vm_wait_socket "$work/swtpm.sock" "$VM_SWTPM_PID" ||
 		{ echo "vm_start: swtpm did not start:" >&2; cat "$work/swtpm.log" >&2; vm_stop; return 1; }
 
-	read -r VM_TLS_PORT VM_API_PORT <<<"$(vm_free_ports 2)"
+	read -r VM_TLS_PORT VM_API_PORT VM_APP_PORT <<<"$(vm_free_ports 3)"
+	fwd="hostfwd=tcp:127.0.0.1:$VM_TLS_PORT-10.0.2.15:5555,hostfwd=tcp:127.0.0.1:$VM_API_PORT-10.0.2.15:8090"
+	if [ -n "${VM_APP_GUEST_PORT:-}" ]; then
+		fwd="$fwd,hostfwd=tcp:127.0.0.1:$VM_APP_PORT-10.0.2.15:$VM_APP_GUEST_PORT"
+	else
+		VM_APP_PORT=""
+	fi
 	rm -f "$VM_CMD_SOCK" "$VM_QMP_SOCK"
 	VM_T0="$(date +%s.%N)"
 	qemu-system-x86_64 -machine q35,accel=tcg -m "$VM_MEMORY" -smp 1 -nographic -nodefaults \
@@ -134,9 +169,8 @@ vm_start() {
 		-drive "if=pflash,format=raw,file=$work/vars.fd" \
 		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$(cat "$image/cmdline")" \
 		-drive "file=$image/root.ext4,format=raw,if=virtio,readonly=on" \
-		-drive "file=$VM_DATA_IMG,format=raw,if=virtio" \
-		-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$VM_TLS_PORT-10.0.2.15:5555,hostfwd=tcp:127.0.0.1:$VM_API_PORT-10.0.2.15:8090" \
-		-device virtio-net-pci,netdev=n0 \
+		-drive "file=$VM_DATA_IMG,format=$data_fmt,if=virtio" \
+		-netdev "user,id=n0,$fwd" -device virtio-net-pci,netdev=n0 "${extra[@]}" \
 		-qmp "unix:$VM_QMP_SOCK,server=on,wait=off" >"$work/qemu.log" 2>&1 </dev/null &
 	VM_QEMU_PID=$!
 	# No stray QEMU or swtpm, ever: a watchdog ends them when this shell
@@ -153,6 +187,28 @@ vm_start() {
 	trap 'exit 129' HUP
 	vm_wait_socket "$VM_QMP_SOCK" "$VM_QEMU_PID" ||
 		{ echo "vm_start: QEMU did not start:" >&2; cat "$work/qemu.log" >&2; vm_stop; return 1; }
+	if [ -n "${VM_CHANNEL:-}" ]; then
+		# The host side of the channel: every line the guest writes, kept.
+		python3 - "$work/channel.sock" "$VM_CHANNEL_LOG" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+for _ in range(100):
+    try:
+        s.connect(sys.argv[1])
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit(1)
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out.write(b)
+EOF
+		VM_CHANNEL_PID=$!
+	fi
 	return 0
 }
 
@@ -236,7 +292,7 @@ vm_reboot() {
 
 vm_stop() {
 	local i p
-	for p in "$VM_QEMU_PID" "$VM_SWTPM_PID"; do
+	for p in "$VM_QEMU_PID" "$VM_SWTPM_PID" "$VM_CHANNEL_PID"; do
 		[ -n "$p" ] || continue
 		if kill -0 "$p" 2>/dev/null; then
 			kill "$p" 2>/dev/null || true
@@ -254,5 +310,6 @@ vm_stop() {
 	fi
 	VM_QEMU_PID=""
 	VM_SWTPM_PID=""
+	VM_CHANNEL_PID=""
 	VM_WATCHDOG_PID=""
 }

@@ -67,6 +67,9 @@ encrypted_env = $d/encrypted-env
 env_file = $d/app.env
 timeout = 5
 EOF
+	# the [boot] hooks (docs/daemons/cvm-agentd.md) when the test set them
+	[ -z "${BOOT_HOOKS:-}" ] || printf '[boot]\nstorage_hook = %s\napp_hook = %s\n' \
+		"$BOOT_HOOKS/storage.sh" "$BOOT_HOOKS/app.sh" >>"$d/agentd.conf"
 	rm -f "$d/tls.port"
 	# the host names the app id (dstack's .instance_info) when the test wrote one
 	[ -z "${APP_ID_OVERRIDE:-}" ] || printf '{"app_id":"%s"}' "$APP_ID_OVERRIDE" >"$d/sim/instance_info.json"
@@ -187,6 +190,38 @@ app_agent app "$compose" "https://127.0.0.1:$port" || fail "restart: the agent d
 [ "$(wc -l <"$tmp/app/runtime.log")" = "$lines" ] || fail "restart: the runtime log grew"
 [ "$(cat "$tmp/app/disk.key" 2>/dev/null)" = "$want_disk" ] || fail "restart: another disk key"
 grep -q "kms_keys.*recorded=earlier" "$tmp/app/agent.log" || fail "restart: the recorded key provider was not checked"
+stop_agents
+
+# 4b. The [boot] hooks with KMS keys: the storage hook gets the KMS's disk
+# key before system-ready, RTMR3 records key-provider (the KMS), storage-fs,
+# system-ready; the app hook gets the decrypted environment.
+check
+mkdir -p "$tmp/hooks"
+cat >"$tmp/hooks/storage.sh" <<'EOF'
+#!/bin/sh
+cat "$1" >"$(dirname "$0")/key.seen"
+echo ext4
+EOF
+cat >"$tmp/hooks/app.sh" <<'EOF'
+#!/bin/sh
+cat "$CVM_ENV_FILE" >"$(dirname "$0")/env.seen"
+EOF
+chmod 0755 "$tmp/hooks/storage.sh" "$tmp/hooks/app.sh"
+mkdir -p "$tmp/hooked"
+cp "$tmp/app/encrypted-env" "$tmp/hooked/encrypted-env"
+BOOT_HOOKS="$tmp/hooks" app_agent hooked "$compose" "https://127.0.0.1:$port" ||
+	fail "hooks: the agent did not start: $(tail -3 "$tmp/hooked/agent.log")"
+[ -s "$tmp/hooks/key.seen" ] && [ "$(cat "$tmp/hooks/key.seen")" = "$(cat "$tmp/hooked/disk.key")" ] ||
+	fail "hooks: the storage hook did not get the KMS's disk key"
+order="$(python3 -c '
+import json, sys
+print(" ".join(e["event"] for e in map(json.loads, open(sys.argv[1])) if e["event"] in ("key-provider", "storage-fs", "system-ready")))
+' "$tmp/hooked/runtime.log")"
+[ "$order" = "key-provider storage-fs system-ready" ] || fail "hooks: RTMR3's order with a KMS: '$order'"
+[ "$(kms_runtime_hex hooked storage-fs)" = "65787434" ] || fail "hooks: storage-fs is not ext4"
+for _ in $(seq 50); do [ -s "$tmp/hooks/env.seen" ] && break; sleep 0.1; done
+[ "$(cat "$tmp/hooks/env.seen" 2>/dev/null)" = "API_KEY=s3cret-value" ] ||
+	fail "hooks: the app hook did not get the decrypted environment: $(cat "$tmp/hooks/env.seen" 2>/dev/null)"
 stop_agents
 
 # 5. Fail closed.

@@ -116,7 +116,7 @@ SOURCE_DATE_EPOCH=1700000000 build "$tmp/four" --agent "$tmp/a1/cvm-agentd" || e
 [ "$(digest "$tmp/four")" != "$d1" ] && pass || fail "another SOURCE_DATE_EPOCH gave the same digest"
 
 # Refusals: an --add over a file of the image, a relative DEST, no kernel, a
-# dynamically linked busybox.
+# dynamically linked busybox; --app-runtime's below.
 "$bin/cvm" image build "$tmp/five" --agent "$tmp/a1/cvm-agentd" --add "$tmp/extra.txt:/etc/passwd" \
 	>/dev/null 2>"$tmp/err"
 rc=$?
@@ -137,6 +137,17 @@ rc=$?
 rc=$?
 [ "$rc" -eq 1 ] && grep -q 'linked dynamically.*busybox-static' "$tmp/err" && pass ||
 	fail "a dynamic busybox: expected exit 1 naming busybox-static, got $rc: $(cat "$tmp/err")"
+
+# --app-runtime's refusals: --base alone; a base root without Docker.
+"$bin/cvm" image build "$tmp/five" --base "$tmp" >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q -- '--base goes with --app-runtime' "$tmp/err" && pass ||
+	fail "--base without --app-runtime: expected exit 2, got $rc: $(cat "$tmp/err")"
+"$bin/cvm" image build "$tmp/five" --agent "$tmp/a1/cvm-agentd" --app-runtime --base "$tmp/nokernel" \
+	>/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q 'has no /usr/sbin/dockerd: run scripts/setup.sh' "$tmp/err" && pass ||
+	fail "a base root without dockerd: expected exit 1 pointing at scripts/setup.sh, got $rc: $(cat "$tmp/err")"
 
 echo "vm.image_reproducible: $checks checks passed, $failures failed (image digest $d1)"
 [ "$failures" -eq 0 ]
