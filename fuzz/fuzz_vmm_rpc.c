@@ -2,7 +2,10 @@
  * (daemons/vmm): the first byte picks the parser, the rest is its input.
  *  - 0: a CreateVm message (vmm_parse_create) under the default limits;
  *  - 1: an image's metadata.json (vmm_image_metadata_parse);
- *  - 2: an app-compose file (vmm_compose_check, vmm_compose_ids).
+ *  - 2: an app-compose file (vmm_compose_check, vmm_compose_ids);
+ *  - 3: a line from a guest's host channel (vmm_channel_line), against a
+ *    database in a temporary folder: what it records is printable ASCII
+ *    shorter than VMM_PROGRESS_MAX.
  *
  * Invariants: what vmm_parse_create accepts is within the configuration's
  * limits (vcpu, memory, disk, ports in port_range, no repeated host port)
@@ -12,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,19 +111,66 @@ static void check_compose(const uint8_t *data, size_t size)
 		__builtin_trap();
 }
 
+static void check_channel(const uint8_t *data, size_t size)
+{
+	static struct vmm_conf conf;
+	static struct vmm v;
+	static bool ready;
+	static const char id[] = "00000000-0000-4000-8000-000000000001";
+	struct vmm_vm vm;
+	char err[256];
+
+	if (!ready) {
+		char dir[] = "/tmp/cvm-fuzz-vmm.XXXXXX", path[64];
+
+		vmm_conf_defaults(&conf);
+		if (mkdtemp(dir) == NULL || vmm_conf_check(&conf, err, sizeof(err)) != CVM_OK)
+			__builtin_trap();
+		(void)snprintf(path, sizeof(path), "%s/vmm.db", dir);
+		v.conf = &conf;
+		memset(&vm, 0, sizeof(vm));
+		(void)snprintf(vm.id, sizeof(vm.id), "%s", id);
+		(void)snprintf(vm.name, sizeof(vm.name), "fuzz");
+		(void)snprintf(vm.state, sizeof(vm.state), "%s", VMM_ST_CREATING);
+		(void)snprintf(vm.spec.name, sizeof(vm.spec.name), "fuzz");
+		(void)snprintf(vm.spec.image, sizeof(vm.spec.image), "img");
+		vm.spec.vcpu = 1;
+		vm.spec.memory_mb = 128;
+		vm.spec.disk_gb = 1;
+		if (vmm_db_open(path, &v.db, err, sizeof(err)) != CVM_OK ||
+		    vmm_db_insert(v.db, &vm, 1000, 10, err, sizeof(err)) != CVM_OK)
+			__builtin_trap();
+		ready = true;
+	}
+	if (size > VMM_CHANNEL_LINE_MAX)
+		return; /* the reader drops longer lines before they reach the parser */
+	vmm_channel_line(&v, id, (const char *)data, size);
+	if (vmm_db_get(v.db, id, &vm) != CVM_OK || strlen(vm.boot_progress) >= VMM_PROGRESS_MAX)
+		__builtin_trap();
+	for (const char *p = vm.boot_progress; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			__builtin_trap();
+	for (const char *p = vm.last_error; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		check_create(data + 1, size - 1);
 		break;
 	case 1:
 		check_metadata(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		check_compose(data + 1, size - 1);
+		break;
+	default:
+		check_channel(data + 1, size - 1);
 		break;
 	}
 	return 0;

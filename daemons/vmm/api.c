@@ -611,6 +611,7 @@ static int m_remove(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	    strcmp(vm.state, VMM_ST_STOPPING) == 0)
 		return cvm_rpc_fail(call, 409, CVM_E_POLICY, "VM %s is %s: stop it first (StopVm)", vm.name,
 		                    vm.state);
+	vmm_channel_close(v, vm.id);
 	r = vmm_db_set_state(v->db, vm.id, VMM_ST_REMOVING, 0, 0, NULL);
 	if (r != CVM_OK)
 		return cvm_rpc_fail(call, 500, r, "cannot record the VM's state");

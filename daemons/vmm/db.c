@@ -528,6 +528,32 @@ int vmm_db_set_state(struct vmm_db *db, const char *id, const char *state, int64
 	return exec_one(db, st);
 }
 
+int vmm_db_set_progress(struct vmm_db *db, const char *id, const char *progress, const char *error)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (begin(db) != CVM_OK)
+		return CVM_E_SYSTEM;
+	if (sqlite3_prepare_v2(db->h,
+	                       "UPDATE vms SET boot_progress = COALESCE(?2, boot_progress), "
+	                       "last_error = COALESCE(?3, last_error), updated = ?4 WHERE id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rollback(db);
+		return CVM_E_SYSTEM;
+	}
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (progress != NULL)
+		(void)sqlite3_bind_text(st, 2, progress, -1, SQLITE_TRANSIENT);
+	else
+		(void)sqlite3_bind_null(st, 2);
+	if (error != NULL)
+		(void)sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
+	else
+		(void)sqlite3_bind_null(st, 3);
+	(void)sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	return exec_one(db, st);
+}
+
 int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_t err_len)
 {
 	sqlite3_stmt *st = NULL;

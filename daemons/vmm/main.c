@@ -40,6 +40,21 @@ static void usage(FILE *f)
 	                 "See docs/daemons/cvm-vmmd.md.\n");
 }
 
+/* open_channels connects to the host channel of every VM that runs (the
+ * ones re-adopted after a restart included). */
+static void open_channels(struct vmm *v)
+{
+	struct vmm_vm *vms = NULL;
+	size_t n = 0;
+
+	if (vmm_db_list(v->db, &vms, &n) != CVM_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(vms[i].state, VMM_ST_RUNNING) == 0)
+			vmm_channel_open(v, vms[i].id);
+	free(vms);
+}
+
 static int serve(struct vmm_conf *c)
 {
 	struct vmm v;
@@ -103,9 +118,11 @@ static int serve(struct vmm_conf *c)
 	cvm_daemon_log(CVM_LOG_INFO, "listening", "addr=%s port=%u platform=%s run_dir=%s auth=%s",
 	               cvm_kv(c->listen, kv), (unsigned)port, vmm_platform_name(c->platform), c->run_dir,
 	               c->token_count != 0 ? "tokens" : "none");
+	open_channels(&v);
 	(void)event_base_dispatch(v.base);
 	rc = 0;
 out:
+	vmm_channel_close_all(&v);
 	cvm_httpd_free(h);
 	cvm_daemon_signals_free(sig);
 	if (v.base != NULL)

@@ -226,8 +226,11 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 	vm->pid = pid;
 	vm->started = (int64_t)time(NULL);
 	r = vmm_db_set_state(v->db, vm->id, VMM_ST_RUNNING, pid, vm->started, "");
+	if (r == CVM_OK)
+		r = vmm_db_set_progress(v->db, vm->id, "QEMU started", NULL);
 	(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_RUNNING);
 	cvm_daemon_log(CVM_LOG_INFO, "vm_started", "id=%s pid=%lld", vm->id, (long long)pid);
+	vmm_channel_open(v, vm->id); /* dev: what the guest reports on its way up */
 	goto out;
 fail:
 	(void)snprintf(path, sizeof(path), "%s/swtpm.pid", wd);
@@ -348,6 +351,7 @@ int vmm_vm_stop(struct vmm *v, struct vmm_vm *vm, bool force, char *err, size_t 
 	struct timeval tv = {1, 0};
 
 	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
+	vmm_channel_close(v, vm->id);
 	if (vm->pid <= 0 || !vmm_proc_alive(vm->pid, wd)) {
 		vmm_vm_refresh(v, vm);
 		(void)snprintf(err, err_len, "VM %s is not running (state %s)", vm->name, vm->state);

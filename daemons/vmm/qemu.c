@@ -210,7 +210,7 @@ int vmm_qemu_argv(const struct vmm_launch *l, struct vmm_argv *a)
 		add2(a, "-device", "tpm-crb,tpmdev=tpm0");
 		add2(a, "-device", "virtio-serial-pci");
 		optf(a, "-chardev", "socket,id=vmm0,path=%s/guest.sock,server=on,wait=off", w);
-		add2(a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.vmm.0");
+		add2(a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0");
 	} else {
 		optf(a, "-device", "vhost-vsock-pci,guest-cid=%u%s", (unsigned)vm->cid, vdev);
 	}

@@ -127,6 +127,10 @@ CVM_MUST_CHECK int vmm_spec_from_json(const json_t *j, struct vmm_spec *out);
 #define VMM_ST_FAILED "failed"
 
 /* struct vmm_vm is one row of the vms table. */
+/* The guest's reports on the host channel (channel.c). */
+#define VMM_PROGRESS_MAX 160      /* boot_progress kept, bytes with the NUL */
+#define VMM_CHANNEL_LINE_MAX 4096 /* a longer line closes the channel */
+
 struct vmm_vm {
 	char id[VMM_ID_LEN + 1];
 	char name[VMM_NAME_MAX + 1];
@@ -138,7 +142,7 @@ struct vmm_vm {
 	int64_t pid;                       /* QEMU's, 0 when none */
 	int64_t created, updated, started; /* unix seconds; started 0 when not running */
 	char last_error[256];
-	char boot_progress[64];
+	char boot_progress[VMM_PROGRESS_MAX];
 };
 
 struct vmm_db;
@@ -166,6 +170,10 @@ CVM_MUST_CHECK int vmm_db_set_state(struct vmm_db *db, const char *id, const cha
 /* vmm_db_set_spec replaces the config (and compose hash, app id) of `vm`,
  * checking port conflicts with other VMs. */
 CVM_MUST_CHECK int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, char *err, size_t err_len);
+/* vmm_db_set_progress records what the guest reported: its last boot
+ * progress and, when not NULL, its last error (NULL keeps either). */
+CVM_MUST_CHECK int vmm_db_set_progress(struct vmm_db *db, const char *id, const char *progress,
+                                       const char *error);
 /* vmm_db_delete removes the row. */
 CVM_MUST_CHECK int vmm_db_delete(struct vmm_db *db, const char *id);
 
@@ -238,12 +246,28 @@ struct vmm_launch {
 CVM_MUST_CHECK int vmm_qemu_argv(const struct vmm_launch *l, struct vmm_argv *out);
 
 /* The daemon. */
+struct vmm_chan;
+
 struct vmm {
 	struct vmm_conf *conf;
 	struct vmm_db *db;
 	struct event_base *base; /* NULL in tests: no timers */
 	int64_t start_time;
+	struct vmm_chan *chans; /* the dev guests' host channels (channel.c) */
 };
+
+/* The host channel of a dev VM (channel.c; format in docs/vm.md): cvm-vmmd
+ * connects to QEMU's end of the virtio-serial port org.cvmkit.host.0
+ * (guest.sock in the work dir) and records what the guest reports, one JSON
+ * line per event: boot-progress (Status's boot_progress), boot-error
+ * (boot_error), instance-info (logged). vmm_channel_open starts (or
+ * restarts) it for a running VM, vmm_channel_close stops it; it reconnects
+ * while the VM runs. vmm_channel_line handles one line (without its \n):
+ * the parser, for the tests and the fuzz target. */
+void vmm_channel_open(struct vmm *v, const char *id);
+void vmm_channel_close(struct vmm *v, const char *id);
+void vmm_channel_close_all(struct vmm *v);
+void vmm_channel_line(struct vmm *v, const char *id, const char *line, size_t len);
 
 /* Work directories (work.c). */
 /* vmm_pause_point: the test-only hook. When the environment variable

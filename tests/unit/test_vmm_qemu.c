@@ -122,7 +122,7 @@ static void dev_runs_tcg_with_ovmf_swtpm_9p_hostfwd_and_a_serial_channel(void **
 	        "readonly=on,security_model=mapped,id=virtfs0"));
 	assert_true(has(&f->a, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm"));
 	assert_true(has(&f->a, "-device", "tpm-crb,tpmdev=tpm0"));
-	assert_true(has(&f->a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.vmm.0"));
+	assert_true(has(&f->a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0"));
 	assert_true(has(&f->a, "-drive", "file=/img/rootfs.img,if=none,id=hd0,format=raw,readonly=on"));
 	assert_true(
 	    has(&f->a, "-drive",

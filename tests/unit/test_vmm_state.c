@@ -8,11 +8,16 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "vmm.h"
 
@@ -254,6 +259,137 @@ static void proc_alive_needs_the_work_dir_in_the_command_line(void **state)
 	assert_false(vmm_proc_alive(0x7fffffff, NULL));
 }
 
+/* The guest's host channel (channel.c): what each line does to the VM's
+ * record, and the socket path end to end with a listening socket standing
+ * in for QEMU's end. */
+static void channel_lines_set_progress_and_errors_and_ignore_the_rest(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_vm vm, got;
+	char err[256], big[600], line[800];
+
+	make_vm(&vm, ID(7), "ch", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+#define LINE(s) vmm_channel_line(&f->v, ID(7), s, strlen(s))
+	LINE("{\"event\":\"boot-progress\",\"payload\":\"storage: formatting /dev/vdb\"}");
+	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
+	assert_string_equal(got.boot_progress, "storage: formatting /dev/vdb");
+	/* not JSON, no event, a wrong payload type, an unknown event: nothing changes */
+	LINE("not json");
+	LINE("{\"payload\":\"x\"}");
+	LINE("{\"event\":\"boot-progress\",\"payload\":7}");
+	LINE("{\"event\":\"future-event\",\"payload\":\"x\"}");
+	LINE("{\"event\":\"boot-progress\",\"event\":\"boot-error\",\"payload\":\"dup\"}");
+	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
+	assert_string_equal(got.boot_progress, "storage: formatting /dev/vdb");
+	assert_string_equal(got.last_error, "");
+	/* control characters become '?'; a long payload is cut */
+	LINE("{\"event\":\"boot-progress\",\"payload\":\"a\\u0007b\\nc\"}");
+	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
+	assert_string_equal(got.boot_progress, "a?b?c");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	(void)snprintf(line, sizeof(line), "{\"event\":\"boot-progress\",\"payload\":\"%s\"}", big);
+	LINE(line);
+	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
+	assert_int_equal(strlen(got.boot_progress), VMM_PROGRESS_MAX - 1);
+	/* an error is kept apart from the progress */
+	LINE("{\"event\":\"boot-error\",\"payload\":\"the storage hook failed\"}");
+	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
+	assert_string_equal(got.last_error, "the storage hook failed");
+	assert_string_equal(got.boot_progress, "boot failed");
+#undef LINE
+}
+
+static void stop_loop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)event_base_loopbreak(arg);
+}
+
+static void channel_reads_the_socket_line_by_line(void **state)
+{
+	struct fx *f = *state;
+	struct vmm_vm vm, got;
+	struct sockaddr_un sa;
+	struct timeval tv = {0, 300000};
+	char err[256], wd[256], path[300];
+	struct event *t;
+	int srv, cl;
+	static const char part1[] = "{\"event\":\"boot-progress\",\"payload\":\"docker: ";
+	static const char part2[] =
+	    "ready\"}\n{\"event\":\"instance-info\",\"payload\":{\"app_id\":\"ab\"}}\n";
+
+	make_vm(&vm, ID(8), "sock", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(8), VMM_ST_RUNNING, (int64_t)getpid(), 1, ""), CVM_OK);
+	(void)snprintf(wd, sizeof(wd), "%s/%s", f->dir, ID(8));
+	assert_int_equal(mkdir(wd, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/guest.sock", wd);
+	srv = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(srv >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(srv, 1), 0);
+
+	f->v.base = event_base_new();
+	assert_non_null(f->v.base);
+	vmm_channel_open(&f->v, ID(8));
+	assert_non_null(f->v.chans);
+	cl = accept(srv, NULL, NULL);
+	assert_true(cl >= 0);
+	/* a line split over two writes is read once whole */
+	assert_int_equal(write(cl, part1, strlen(part1)), (ssize_t)strlen(part1));
+	t = evtimer_new(f->v.base, stop_loop, f->v.base);
+	assert_non_null(t);
+	assert_int_equal(event_add(t, &tv), 0);
+	(void)event_base_dispatch(f->v.base);
+	assert_int_equal(vmm_db_get(f->v.db, ID(8), &got), CVM_OK);
+	assert_string_equal(got.boot_progress, "");
+	assert_int_equal(write(cl, part2, strlen(part2)), (ssize_t)strlen(part2));
+	assert_int_equal(event_add(t, &tv), 0);
+	(void)event_base_dispatch(f->v.base);
+	assert_int_equal(vmm_db_get(f->v.db, ID(8), &got), CVM_OK);
+	assert_string_equal(got.boot_progress, "docker: ready");
+	/* a line over the cap closes the connection; the channel would wait to
+	 * reconnect while the VM runs, but its "QEMU" (this process) does not
+	 * name the work dir, so the VM is marked stopped and the channel ends */
+	{
+		char *flood = malloc(VMM_CHANNEL_LINE_MAX * 3);
+
+		assert_non_null(flood);
+		memset(flood, 'y', VMM_CHANNEL_LINE_MAX * 3);
+		assert_int_equal(write(cl, flood, VMM_CHANNEL_LINE_MAX * 3),
+		                 (ssize_t)(VMM_CHANNEL_LINE_MAX * 3));
+		free(flood);
+	}
+	assert_int_equal(event_add(t, &tv), 0);
+	(void)event_base_dispatch(f->v.base);
+	{
+		char b;
+
+		ssize_t got_n = read(cl, &b, 1);
+
+		/* closed by the daemon: EOF, or a reset (it had unread bytes) */
+		assert_true(got_n == 0 || (got_n < 0 && errno == ECONNRESET));
+	}
+	assert_null(f->v.chans);
+	assert_int_equal(vmm_db_get(f->v.db, ID(8), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_STOPPED);
+	/* closing what is gone, or everything, is harmless */
+	vmm_channel_close(&f->v, ID(8));
+	vmm_channel_close_all(&f->v);
+	(void)close(cl);
+	(void)close(srv);
+	event_free(t);
+	event_base_free(f->v.base);
+	f->v.base = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +401,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(reconcile_finishes_or_undoes_what_a_crash_interrupted, setup,
 	                                    teardown),
 	    cmocka_unit_test(proc_alive_needs_the_work_dir_in_the_command_line),
+	    cmocka_unit_test_setup_teardown(channel_lines_set_progress_and_errors_and_ignore_the_rest, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(channel_reads_the_socket_line_by_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
