@@ -32,6 +32,7 @@
 #include <cvmkit/secret.h>
 
 #include "cli.h"
+#include "net.h"
 #include "output.h"
 
 #define CMD_ENC "app encrypt-env"
@@ -156,41 +157,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 /* ---- the KMS client ------------------------------------------------------ */
 
-struct reply {
-	char *buf;
-	size_t len;
-	bool too_large;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ctx)
-{
-	struct reply *rep = ctx;
-	size_t len = size * n;
-	char *nb;
-
-	if (len > KMS_REPLY_MAX - rep->len) {
-		rep->too_large = true;
-		return 0;
-	}
-	nb = malloc(rep->len + len + 1);
-	if (nb == NULL)
-		return 0;
-	if (rep->len != 0)
-		memcpy(nb, rep->buf, rep->len);
-	memcpy(nb + rep->len, p, len);
-	nb[rep->len + len] = '\0';
-	free(rep->buf);
-	rep->buf = nb;
-	rep->len += len;
-	return len;
-}
-
 /* kms_call POSTs `body` to URL/prpc/KMS.<method>?json and parses the JSON
  * answer. On failure it prints why and returns NULL. */
 static json_t *kms_call(const char *base, const char *method, const char *body)
 {
 	char url[2048], errbuf[CURL_ERROR_SIZE] = "", line[256];
-	struct reply rep = {0};
+	struct cli_reply rep = {.max = KMS_REPLY_MAX};
 	struct curl_slist *hdrs = NULL;
 	json_t *j = NULL;
 	json_error_t jerr;
@@ -226,7 +198,7 @@ static json_t *kms_call(const char *base, const char *method, const char *body)
 	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, KMS_CONNECT_TIMEOUT_S) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_reply_collect) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK) {
 		cli_err(CMD_ENC, "cannot set up the HTTP client (libcurl too old?)");

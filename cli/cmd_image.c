@@ -998,10 +998,52 @@ static bool stage_adds(const struct img *im)
 	return true;
 }
 
+/* busybox_links links every applet of `bb` (a path on the build host) in
+ * the root's folder `dir` to `target`. */
+static bool busybox_links(const struct img *im, const char *bb, const char *dir, const char *target)
+{
+	const char *const argv[] = {bb, "--list", NULL};
+	char *list = malloc(IMG_CAPTURE_MAX);
+	bool ok = false;
+
+	if (list == NULL)
+		return false;
+	if (run(im, argv, false, NULL, NULL, NULL, list, IMG_CAPTURE_MAX) != 0) {
+		cli_err(IMG_CMD, "'%s --list' failed: is it busybox? (install busybox-static)", bb);
+		goto out;
+	}
+	for (char *line = list; *line != '\0';) {
+		char *nl = strchr(line, '\n');
+		char link[IMG_PATH_MAX];
+		bool name_ok = true;
+
+		if (nl != NULL)
+			*nl = '\0';
+		for (const char *c = line; *c != '\0'; c++) {
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+			      *c == '-' || *c == '.' || *c == '[' || *c == ']'))
+				name_ok = false;
+		}
+		if (name_ok && line[0] != '\0' && strcmp(line, "busybox") != 0 && strcmp(line, ".") != 0 &&
+		    strcmp(line, "..") != 0) {
+			int k = snprintf(link, sizeof(link), "%s%s/%s", im->root_dir, dir, line);
+
+			if (k < 0 || (size_t)k >= sizeof(link) || symlink(target, link) != 0) {
+				cli_err(IMG_CMD, "cannot link %s: %s", link, strerror(errno));
+				goto out;
+			}
+		}
+		line = nl != NULL ? nl + 1 : line + strlen(line);
+	}
+	ok = true;
+out:
+	free(list);
+	return ok;
+}
+
 static bool stage_root(struct img *im)
 {
-	char path[IMG_PATH_MAX], *libs[IMG_LIBS_MAX], *bb = NULL;
-	const char *const bb_argv[] = {im->busybox, "--list", NULL};
+	char path[IMG_PATH_MAX], *libs[IMG_LIBS_MAX];
 	size_t lib_count = 0;
 	bool ok = false;
 	static const char *const dirs[] = {"/bin",
@@ -1028,36 +1070,8 @@ static bool stage_root(struct img *im)
 		return false;
 	/* Every applet as a link to busybox, in /bin; /sbin and /usr/sbin are
 	 * the same folder. */
-	bb = malloc(IMG_CAPTURE_MAX);
-	if (bb == NULL)
-		return false;
-	if (run(im, bb_argv, false, NULL, NULL, NULL, bb, IMG_CAPTURE_MAX) != 0) {
-		cli_err(IMG_CMD, "'%s --list' failed: is it busybox? (install busybox-static)", im->busybox);
+	if (!busybox_links(im, im->busybox, "/bin", "busybox"))
 		goto out;
-	}
-	for (char *line = bb; *line != '\0';) {
-		char *nl = strchr(line, '\n');
-		char link[IMG_PATH_MAX];
-		bool name_ok = true;
-
-		if (nl != NULL)
-			*nl = '\0';
-		for (const char *c = line; *c != '\0'; c++) {
-			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
-			      *c == '-' || *c == '.' || *c == '[' || *c == ']'))
-				name_ok = false;
-		}
-		if (name_ok && line[0] != '\0' && strcmp(line, "busybox") != 0 && strcmp(line, ".") != 0 &&
-		    strcmp(line, "..") != 0) {
-			int k = snprintf(link, sizeof(link), "%s/bin/%s", im->root_dir, line);
-
-			if (k < 0 || (size_t)k >= sizeof(link) || symlink("busybox", link) != 0) {
-				cli_err(IMG_CMD, "cannot link %s: %s", link, strerror(errno));
-				goto out;
-			}
-		}
-		line = nl != NULL ? nl + 1 : line + strlen(line);
-	}
 	if (!in_tree(path, sizeof(path), im->root_dir, "/sbin") || symlink("bin", path) != 0 ||
 	    !in_tree(path, sizeof(path), im->root_dir, "/usr/sbin") || symlink("../bin", path) != 0) {
 		cli_err(IMG_CMD, "cannot link /sbin: %s", strerror(errno));
@@ -1140,7 +1154,6 @@ static bool stage_root(struct img *im)
 out:
 	for (size_t i = 0; i < lib_count; i++)
 		free(libs[i]);
-	free(bb);
 	return ok;
 }
 
@@ -1199,49 +1212,6 @@ static bool app_modules(const struct img *im, const char *dep, size_t dep_len)
 	ok = true;
 out:
 	mods_free(&m);
-	return ok;
-}
-
-/* busybox_links links every applet of `bb` (a path on the build host) in
- * the root's folder `dir` to `target`. */
-static bool busybox_links(const struct img *im, const char *bb, const char *dir, const char *target)
-{
-	const char *const argv[] = {bb, "--list", NULL};
-	char *list = malloc(IMG_CAPTURE_MAX);
-	bool ok = false;
-
-	if (list == NULL)
-		return false;
-	if (run(im, argv, false, NULL, NULL, NULL, list, IMG_CAPTURE_MAX) != 0) {
-		cli_err(IMG_CMD, "'%s --list' failed: is it busybox? (install busybox-static)", bb);
-		goto out;
-	}
-	for (char *line = list; *line != '\0';) {
-		char *nl = strchr(line, '\n');
-		char link[IMG_PATH_MAX];
-		bool name_ok = true;
-
-		if (nl != NULL)
-			*nl = '\0';
-		for (const char *c = line; *c != '\0'; c++) {
-			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
-			      *c == '-' || *c == '.' || *c == '[' || *c == ']'))
-				name_ok = false;
-		}
-		if (name_ok && line[0] != '\0' && strcmp(line, "busybox") != 0 && strcmp(line, ".") != 0 &&
-		    strcmp(line, "..") != 0) {
-			int k = snprintf(link, sizeof(link), "%s%s/%s", im->root_dir, dir, line);
-
-			if (k < 0 || (size_t)k >= sizeof(link) || symlink(target, link) != 0) {
-				cli_err(IMG_CMD, "cannot link %s: %s", link, strerror(errno));
-				goto out;
-			}
-		}
-		line = nl != NULL ? nl + 1 : line + strlen(line);
-	}
-	ok = true;
-out:
-	free(list);
 	return ok;
 }
 

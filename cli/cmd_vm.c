@@ -14,6 +14,7 @@
 #include <cvmkit/encoding.h>
 
 #include "cli.h"
+#include "net.h"
 
 #define CMD "vm"
 #define REPLY_MAX ((size_t)16 * 1024 * 1024)
@@ -61,39 +62,10 @@ static void printable(const char *s, char *out, size_t cap)
 	out[j] = '\0';
 }
 
-struct reply {
-	char *buf;
-	size_t len;
-	bool too_large;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ctx)
-{
-	struct reply *rep = ctx;
-	size_t len = size * n;
-	char *nb;
-
-	if (len > REPLY_MAX - rep->len) {
-		rep->too_large = true;
-		return 0;
-	}
-	nb = malloc(rep->len + len + 1);
-	if (nb == NULL)
-		return 0;
-	if (rep->len != 0)
-		memcpy(nb, rep->buf, rep->len);
-	memcpy(nb + rep->len, p, len);
-	nb[rep->len + len] = '\0';
-	free(rep->buf);
-	rep->buf = nb;
-	rep->len += len;
-	return len;
-}
-
 /* http makes one request to `path` (POST with `body`, or GET when body is
  * NULL); it returns the HTTP status (0 when unreachable, after printing why)
  * and the body in *rep. */
-static long http(const char *path, const char *body, struct reply *rep)
+static long http(const char *path, const char *body, struct cli_reply *rep)
 {
 	char url[2200], errbuf[CURL_ERROR_SIZE] = "", auth[300];
 	struct curl_slist *hdrs = NULL;
@@ -102,6 +74,7 @@ static long http(const char *path, const char *body, struct reply *rep)
 	CURLcode cr;
 
 	memset(rep, 0, sizeof(*rep));
+	rep->max = REPLY_MAX;
 	(void)snprintf(url, sizeof(url), "%s%s", client.base, path);
 	c = curl_easy_init();
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
@@ -119,7 +92,7 @@ static long http(const char *path, const char *body, struct reply *rep)
 	    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_reply_collect) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    (client.unix_path[0] != '\0' &&
@@ -151,7 +124,7 @@ out:
 static int call(const char *method, json_t *args, json_t **out)
 {
 	char path[128], msg[512];
-	struct reply rep;
+	struct cli_reply rep;
 	char *body;
 	long status;
 	json_t *j;

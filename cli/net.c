@@ -1,5 +1,6 @@
 /* The CLI's connection pieces (net.h): lib/tls's client with the CLI's
  * messages. */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,4 +41,24 @@ void cli_net_close(SSL *ssl, SSL_CTX *ctx, int fd)
 	if (fd >= 0)
 		(void)close(fd);
 	ERR_clear_error();
+}
+
+size_t cli_reply_collect(char *p, size_t size, size_t n, void *ctx)
+{
+	struct cli_reply *rep = ctx;
+	size_t len = size * n;
+	char *nb;
+
+	if (len > rep->max - rep->len) {
+		rep->too_large = true;
+		return 0;
+	}
+	nb = realloc(rep->buf, rep->len + len + 1);
+	if (nb == NULL)
+		return 0;
+	memcpy(nb + rep->len, p, len);
+	nb[rep->len + len] = '\0';
+	rep->buf = nb;
+	rep->len += len;
+	return len;
 }

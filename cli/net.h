@@ -21,6 +21,17 @@
 int cli_net_dial(const char *cmd, const char *host, const char *port, const char *what, const char *hint,
                  unsigned timeout_s);
 
+/* A libcurl answer collected in memory (CURLOPT_WRITEFUNCTION
+ * cli_reply_collect, CURLOPT_WRITEDATA the struct): at most `max` bytes,
+ * NUL-terminated; a longer answer sets `too_large` and ends the transfer.
+ * The caller frees `buf`. */
+struct cli_reply {
+	char *buf;
+	size_t len, max;
+	bool too_large;
+};
+size_t cli_reply_collect(char *p, size_t size, size_t n, void *ctx);
+
 /* cli_net_close ends a connection: TLS close_notify, then frees the session
  * and its context and closes the socket (each may be NULL or -1), leaving
  * no OpenSSL error behind. */
