@@ -1482,7 +1482,8 @@ static bool write_metadata(const struct img *im)
 
 		if (withnl != NULL) {
 			memcpy(withnl, dump, n);
-			memcpy(withnl + n, "\n", 2);
+			withnl[n] = '\n';
+			withnl[n + 1] = '\0';
 			ok = write_text(path, withnl, 0644);
 			free(withnl);
 		}

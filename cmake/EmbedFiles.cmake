@@ -1,6 +1,6 @@
 # cmake -DDIR=folder -DOUT=header -DPREFIX=name -P EmbedFiles.cmake
 # Writes OUT: for each file F of DIR (sorted), a NUL-terminated
-# `static const char PREFIX_<F as a C identifier>[]` holding its bytes, and
+# `static const unsigned char PREFIX_<F as a C identifier>[]` holding its bytes, and
 # `PREFIX_files[]`, a table of {name, text, length}. `cvm image build`
 # embeds the app guest's scripts this way (cli/guest-app/): they stay
 # readable shell files in the repository and the binary needs no data folder.
@@ -14,8 +14,8 @@ foreach(name ${names})
   math(EXPR len "${hex_len} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(MAKE_C_IDENTIFIER "${name}" id)
-  string(APPEND out "static const char ${PREFIX}_${id}[] = {${hex}0x00};\n")
-  string(APPEND table "    {\"${name}\", ${PREFIX}_${id}, ${len}},\n")
+  string(APPEND out "static const unsigned char ${PREFIX}_${id}[] = {${hex}0x00};\n")
+  string(APPEND table "    {\"${name}\", (const char *)${PREFIX}_${id}, ${len}},\n")
 endforeach()
 string(APPEND out "static const struct {\n\tconst char *name;\n\tconst char *text;\n\tsize_t len;\n} ${PREFIX}_files[] = {\n${table}};\n")
 file(WRITE ${OUT}.tmp "${out}")

@@ -181,7 +181,7 @@ static void printable(const char *in, char *out, size_t cap)
 				out[j++] = ' ';
 			}
 		} else {
-			out[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+			out[j++] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
 		}
 	}
 	out[j] = '\0';

@@ -45,7 +45,7 @@ static void printable(const char *s, size_t len, char *out, size_t out_len)
 	for (size_t i = 0; i < len && n + 1 < out_len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		out[n++] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
 	}
 	out[n] = '\0';
 }

@@ -113,9 +113,9 @@ static int optl_split(const char *s, struct optl *o)
 
 static bool item_is(const char *item, const char *key)
 {
-	size_t k = strlen(key);
+	const char *eq = strchr(item, '=');
 
-	return strncmp(item, key, k) == 0 && item[k] == '=';
+	return eq != NULL && (size_t)(eq - item) == strlen(key) && memcmp(item, key, strlen(key)) == 0;
 }
 
 /* optl_get returns the value of `key`, or NULL. */

@@ -254,7 +254,7 @@ out:
 int cvm_qemu_probe_output_parse(const uint8_t *log, size_t len, struct cvm_qemu_acpi *out, char *err,
                                 size_t err_len)
 {
-	struct cvm_qemu_acpi a;
+	struct cvm_qemu_acpi a = {0};
 	uint8_t **blobs[QEMU_ACPI_FILES] = {&a.loader, &a.rsdp, &a.tables};
 	size_t *lens[QEMU_ACPI_FILES] = {&a.loader_len, &a.rsdp_len, &a.tables_len};
 	unsigned next = 0;
@@ -264,7 +264,6 @@ int cvm_qemu_probe_output_parse(const uint8_t *log, size_t len, struct cvm_qemu_
 	int r = CVM_OK;
 
 	memset(out, 0, sizeof(*out));
-	memset(&a, 0, sizeof(a));
 	if (log == NULL && len != 0)
 		return CVM_E_INVAL;
 	if (len > CVM_QEMU_PROBE_LOG_MAX) {

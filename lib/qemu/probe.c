@@ -93,7 +93,8 @@ static int spawn(const char *const *args, const char *log, pid_t *pid)
 		int in = open("/dev/null", O_RDONLY);
 		int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+		    argv[0] == NULL)
 			_exit(126);
 		execvp(argv[0], argv);
 		_exit(127);
@@ -149,7 +150,7 @@ static void add_tail(char *err, size_t err_len, const char *what, const char *pa
 
 		if (c == '\r')
 			continue;
-		tail[n++] = (c == '\n' || (c >= 0x20 && c < 0x7f)) ? (char)c : '.';
+		tail[n++] = (char)((c == '\n' || (c >= 0x20 && c < 0x7f)) ? c : '.');
 	}
 	tail[n] = '\0';
 	free(buf);
