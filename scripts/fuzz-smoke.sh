@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short libFuzzer runs, one per parser harness, as a CI smoke test.
+# Short libFuzzer runs, one per parser harness, as a CI smoke test
+# (CVM_JOBS harnesses at a time, default the cores).
 # Builds with clang, CVM_FUZZ=ON and ASan+UBSan into build-fuzz/, then runs each
 # build-fuzz/bin/fuzz_<parser> for FUZZ_SECONDS (default 20) on a temporary
 # copy of fuzz/corpus/<parser>/ (new inputs are thrown away; the corpus in the
@@ -63,16 +64,16 @@ trap 'rm -rf "$work"' EXIT
 rm -rf "$bdir/artifacts"
 mkdir -p "$bdir/artifacts"
 
-failed=()
-ran=0
-for t in "${targets[@]}"; do
+# one_target T: one harness's run; its verdict goes to $work/result/T
+# (ok or failed), so that harnesses can run side by side.
+one_target() {
+	local t="$1" parser corpus len log t0 rc runs cov
 	parser="${t#fuzz_}"
-	[ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$parser" ] && [ "$FUZZ_ONLY" != "$t" ] && continue
 	corpus="$src/fuzz/corpus/$parser"
 	if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
 		echo "fuzz-smoke: $t: fuzz/corpus/$parser/ is missing or empty" >&2
-		failed+=("$t")
-		continue
+		echo failed >"$work/result/$t"
+		return
 	fi
 	mkdir -p "$work/$parser"
 	cp -R "$corpus/." "$work/$parser/"
@@ -82,16 +83,41 @@ for t in "${targets[@]}"; do
 	rc=0
 	"$bdir/bin/$t" -max_total_time="$seconds" -max_len="$len" -timeout="$timeout" -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$bdir/artifacts/$t-" "$work/$parser" >"$log" 2>&1 || rc=$?
-	ran=$((ran + 1))
 	runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
 	cov="$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 || true)"
 	if [ "$rc" -ne 0 ]; then
-		echo "fuzz-smoke: $t FAILED (exit $rc after $((SECONDS - t0)) s); last lines of $log:" >&2
-		tail -n 60 "$log" >&2
-		failed+=("$t")
+		{
+			echo "fuzz-smoke: $t FAILED (exit $rc after $((SECONDS - t0)) s); last lines of $log:"
+			tail -n 60 "$log"
+		} >&2
+		echo failed >"$work/result/$t"
 	else
 		echo "fuzz-smoke: $t ok: ${runs:-?} runs in $((SECONDS - t0)) s, ${cov:-cov: ?}, max_len $len, timeout ${timeout} s"
+		echo ok >"$work/result/$t"
 	fi
+}
+
+# Each harness is one process on one core: $jobs of them run at once
+# (CVM_JOBS, the cores), each for its full $seconds.
+mkdir -p "$work/result"
+running=0
+for t in "${targets[@]}"; do
+	parser="${t#fuzz_}"
+	[ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$parser" ] && [ "$FUZZ_ONLY" != "$t" ] && continue
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	one_target "$t" &
+	running=$((running + 1))
+done
+wait
+failed=()
+ran=0
+for f in "$work"/result/*; do
+	[ -e "$f" ] || continue
+	ran=$((ran + 1))
+	[ "$(cat "$f")" = ok ] || failed+=("$(basename "$f")")
 done
 
 if [ "${#failed[@]}" -ne 0 ]; then
