@@ -8,6 +8,8 @@
 #include <cvmkit/bytes.h>
 #include <cvmkit/secret.h>
 
+#include "core_lib.h"
+
 void cvm_rd_init(struct cvm_rd *r, const void *p, size_t len)
 {
 	r->p = p;
@@ -522,4 +524,42 @@ void cvm_wr_cleanup(struct cvm_wr *w)
 		cvm_wipe(w->buf, w->cap);
 	w->buf = NULL;
 	w->len = w->cap = 0;
+}
+
+bool cvm_rd_utf8(struct cvm_rd *r, uint32_t *cp)
+{
+	uint8_t b, c;
+	unsigned more;
+	uint32_t v, min;
+
+	if (!cvm_rd_u8(r, &b))
+		return false;
+	if (b < 0x80) {
+		*cp = b;
+		return true;
+	}
+	if ((b & 0xe0) == 0xc0) {
+		more = 1;
+		v = b & 0x1fu;
+		min = 0x80;
+	} else if ((b & 0xf0) == 0xe0) {
+		more = 2;
+		v = b & 0x0fu;
+		min = 0x800;
+	} else if ((b & 0xf8) == 0xf0) {
+		more = 3;
+		v = b & 0x07u;
+		min = 0x10000;
+	} else {
+		return false;
+	}
+	while (more-- > 0) {
+		if (!cvm_rd_u8(r, &c) || (c & 0xc0) != 0x80)
+			return false;
+		v = (v << 6) | (c & 0x3fu);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return false;
+	*cp = v;
+	return true;
 }

@@ -4,6 +4,7 @@
 #define CVM_CORE_CORE_LIB_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cvmkit/err.h>
@@ -24,5 +25,11 @@ __attribute__((format(printf, 4, 5))) int cvm_err_set(char *err, size_t err_len,
  * control characters, lowercase hex) and every other byte as it is. */
 struct cvm_wr;
 void cvm_jcs_string(struct cvm_wr *w, const char *s, size_t len);
+
+/* cvm_rd_utf8 reads one well-formed UTF-8 code point (RFC 3629: no overlong
+ * form, no surrogate, nothing above U+10FFFF) from the bounded reader. False,
+ * with the reader somewhere inside the sequence, on anything else. */
+struct cvm_rd;
+bool cvm_rd_utf8(struct cvm_rd *r, uint32_t *cp);
 
 #endif

@@ -11,6 +11,7 @@
 #include <cvmkit/err.h>
 #include <cvmkit/measure.h>
 
+#include "core/core_lib.h"
 #include "measure_int.h"
 
 #define PE_SECTIONS_MAX 96u /* the PE/COFF limit */
@@ -205,46 +206,6 @@ int cvm_measure_qemu_patch_kernel(uint8_t *kernel, size_t len, uint32_t initrd_l
 	return CVM_OK;
 }
 
-/* utf8_next decodes one code point (no overlongs, surrogates or values
- * above U+10FFFF). */
-static bool utf8_next(struct cvm_rd *r, uint32_t *cp)
-{
-	uint8_t b, c;
-	unsigned more;
-	uint32_t v, min;
-
-	if (!cvm_rd_u8(r, &b))
-		return false;
-	if (b < 0x80) {
-		*cp = b;
-		return true;
-	}
-	if ((b & 0xe0) == 0xc0) {
-		more = 1;
-		v = b & 0x1fu;
-		min = 0x80;
-	} else if ((b & 0xf0) == 0xe0) {
-		more = 2;
-		v = b & 0x0fu;
-		min = 0x800;
-	} else if ((b & 0xf8) == 0xf0) {
-		more = 3;
-		v = b & 0x07u;
-		min = 0x10000;
-	} else {
-		return false;
-	}
-	while (more-- > 0) {
-		if (!cvm_rd_u8(r, &c) || (c & 0xc0) != 0x80)
-			return false;
-		v = (v << 6) | (c & 0x3fu);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return false;
-	*cp = v;
-	return true;
-}
-
 int cvm_measure_cmdline_digest(const char *cmdline, size_t len, uint8_t out[48])
 {
 	struct cvm_wr w;
@@ -260,7 +221,7 @@ int cvm_measure_cmdline_digest(const char *cmdline, size_t len, uint8_t out[48])
 	cvm_rd_init(&r, cmdline, len);
 	cvm_wr_init(&w, 2 * len + 2);
 	while (!cvm_rd_empty(&r)) {
-		if (!utf8_next(&r, &cp) || cp == 0) {
+		if (!cvm_rd_utf8(&r, &cp) || cp == 0) {
 			cvm_wr_cleanup(&w);
 			return CVM_E_FORMAT;
 		}

@@ -68,44 +68,13 @@ static uint8_t *arena_put(struct va_own *o, const uint8_t *p, size_t n, bool nul
  * String is UTF-8 and our callers want C strings. */
 bool ratls_utf8_valid(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
+	struct cvm_rd r;
+	uint32_t cp;
 
-	while (i < n) {
-		uint8_t c = p[i];
-		size_t k;
-		uint32_t cp, min;
-
-		if (c == 0)
+	cvm_rd_init(&r, p, n);
+	while (!cvm_rd_empty(&r)) {
+		if (!cvm_rd_utf8(&r, &cp) || cp == 0)
 			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			k = 1;
-			cp = c & 0x1fu;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2;
-			cp = c & 0x0fu;
-			min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3;
-			cp = c & 0x07u;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + j] & 0x3fu);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
 	}
 	return true;
 }
