@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -26,6 +27,11 @@
 #include "vmm.h"
 
 #define VMM_CHANNEL_RETRY_S 2
+/* Each line the daemon handles is a database transaction: a guest may have
+ * at most this many handled per second (more are dropped, and said so once
+ * a second), so that it cannot keep the daemon writing. The guest image
+ * writes a few lines a boot and a health line every 10 s. */
+#define VMM_CHANNEL_LINES_PER_S 20
 
 struct vmm_chan {
 	struct vmm_chan *next;
@@ -34,6 +40,9 @@ struct vmm_chan {
 	struct bufferevent *bev;
 	struct event *retry;
 	unsigned lines;
+	time_t window;           /* the second the count below is for */
+	unsigned window_lines;   /* lines handled in it */
+	unsigned window_dropped; /* lines dropped in it */
 };
 
 /* printable copies `len` bytes of `s` into `out` as printable ASCII
@@ -143,9 +152,22 @@ static void on_read(struct bufferevent *bev, void *arg)
 	char *line;
 
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
-		if (n <= VMM_CHANNEL_LINE_MAX) {
+		time_t now = time(NULL);
+
+		if (now != c->window) {
+			if (c->window_dropped != 0)
+				cvm_daemon_log(CVM_LOG_WARN, "guest_channel",
+				               "id=%s dropped=%u msg=\"over %d lines a second: dropped\"",
+				               c->id, c->window_dropped, VMM_CHANNEL_LINES_PER_S);
+			c->window = now;
+			c->window_lines = c->window_dropped = 0;
+		}
+		if (n <= VMM_CHANNEL_LINE_MAX && c->window_lines < VMM_CHANNEL_LINES_PER_S) {
 			c->lines++;
+			c->window_lines++;
 			vmm_channel_line(c->v, c->id, line, n);
+		} else {
+			c->window_dropped++;
 		}
 		free(line);
 	}

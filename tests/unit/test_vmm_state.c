@@ -355,6 +355,23 @@ static void channel_reads_the_socket_line_by_line(void **state)
 	(void)event_base_dispatch(f->v.base);
 	assert_int_equal(vmm_db_get(f->v.db, ID(8), &got), CVM_OK);
 	assert_string_equal(got.boot_progress, "docker: ready");
+	/* a burst: at most 20 lines a second are handled, the rest dropped
+	 * (the 1-2 lines above may share the second: the last one kept is at
+	 * most line 20 of the burst, never a later one) */
+	{
+		char burst[64 * 30];
+		size_t off = 0;
+
+		for (int i = 1; i <= 30; i++)
+			off += (size_t)snprintf(burst + off, sizeof(burst) - off,
+			                        "{\"event\":\"boot-progress\",\"payload\":\"b%02d\"}\n", i);
+		assert_int_equal(write(cl, burst, off), (ssize_t)off);
+		assert_int_equal(event_add(t, &tv), 0);
+		(void)event_base_dispatch(f->v.base);
+		assert_int_equal(vmm_db_get(f->v.db, ID(8), &got), CVM_OK);
+		assert_true(strcmp(got.boot_progress, "docker: ready") == 0 ||
+		            (got.boot_progress[0] == 'b' && strcmp(got.boot_progress, "b20") <= 0));
+	}
 	/* a line over the cap closes the connection; the channel would wait to
 	 * reconnect while the VM runs, but its "QEMU" (this process) does not
 	 * name the work dir, so the VM is marked stopped and the channel ends */
