@@ -2,6 +2,7 @@
  *
  *   cvm image build OUT [--kernel DIR] [--agent PATH] [--agent-config FILE]
  *                       [--busybox PATH] [--add SRC:DEST]... [--test-channel]
+ *                       [--app-runtime [--base DIR] [--firmware FILE]]
  *
  * OUT receives vmlinuz (Debian's kernel), initrd.img (busybox-static, the
  * drivers the root needs, an /init that mounts the root read-only and
@@ -10,7 +11,11 @@
  * manifest.json. The same inputs give the same bytes: every time is
  * SOURCE_DATE_EPOCH, entries are sorted, owners are root, the ext4 UUID and
  * hash seed are fixed. The tools are Debian's (mke2fs -d, cpio, gzip -n,
- * ldd); nothing is downloaded. See docs/cli/cvm-image.md and docs/vm.md. */
+ * ldd); nothing is downloaded. With --app-runtime the root is a Debian
+ * base with Docker, and OUT also gets the firmware (ovmf.fd), the ACPI
+ * probe initrd of its kernel (acpi-probe.img) and metadata.json naming
+ * them, so that cvm measure --image predicts its registers. See
+ * docs/cli/cvm-image.md and docs/vm.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +36,20 @@
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
 #include <cvmkit/file.h>
+#include <cvmkit/measure.h>
+#include <cvmkit/qemu.h>
 
 #include "cli.h"
 
 #define IMG_CMD "image build"
 #define IMG_DEFAULT_KERNEL "/var/cache/cvmkit/guest-kernel/current"
 #define IMG_DEFAULT_BASE "/var/cache/cvmkit/guest-root/current"
+/* Debian's ovmf: the whole OVMF (variables and code in one file), which
+ * carries the TDVF metadata that cvm measure predicts MRTD from. */
+#define IMG_DEFAULT_FIRMWARE "/usr/share/ovmf/OVMF.fd"
+/* --app-runtime: the file names in OUT that metadata.json gives. */
+#define IMG_FIRMWARE_NAME "ovmf.fd"
+#define IMG_PROBE_NAME "acpi-probe.img"
 #define IMG_DEFAULT_EPOCH 1704067200L /* 2024-01-01T00:00:00Z */
 #define IMG_ADD_MAX 64
 #define IMG_LIBS_MAX 128
@@ -60,7 +73,8 @@ enum {
 	OPT_BUSYBOX,
 	OPT_ADD,
 	OPT_BASE,
-	OPT_TEST_CHANNEL,
+	OPT_FIRMWARE,
+	OPT_TEST_CHANNEL, /* from here on, options without an argument */
 	OPT_APP_RUNTIME,
 };
 
@@ -142,7 +156,8 @@ struct img {
 	const char *agent;
 	const char *agent_config;
 	const char *busybox;
-	const char *base; /* --app-runtime: the base root */
+	const char *base;     /* --app-runtime: the base root */
+	const char *firmware; /* --app-runtime: copied to OUT/ovmf.fd */
 	struct img_add adds[IMG_ADD_MAX];
 	size_t add_count;
 	long epoch;
@@ -151,6 +166,8 @@ struct img {
 	char work[IMG_PATH_MAX];
 	char initrd_dir[IMG_PATH_MAX];
 	char root_dir[IMG_PATH_MAX];
+	uint8_t *fw; /* --app-runtime: the firmware's bytes, checked (firmware_load) */
+	size_t fw_len;
 	bool quiet;
 	bool test_channel; /* --test-channel: a root shell for the host */
 	bool app_runtime;  /* --app-runtime: Docker, LUKS, the boot hooks */
@@ -161,7 +178,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: cvm image build OUT [--kernel DIR] [--agent PATH] [--agent-config FILE]\n"
 	        "                           [--busybox PATH] [--add SRC:DEST]... [--test-channel]\n"
-	        "                           [--app-runtime [--base DIR]]\n"
+	        "                           [--app-runtime [--base DIR] [--firmware FILE]]\n"
 	        "\n"
 	        "Makes a small bootable guest in OUT from Debian packages: vmlinuz, initrd.img,\n"
 	        "root.ext4 (read-only; where IMA measures), cmdline and manifest.json (each\n"
@@ -183,9 +200,12 @@ static void usage(FILE *f)
 	        "                      compose app), the host share and channel (docs/vm.md)\n"
 	        "  --base DIR          its base root (default $CVM_GUEST_ROOT, else %s;\n"
 	        "                      scripts/setup.sh makes it)\n"
+	        "  --firmware FILE     its firmware, copied to OUT/ovmf.fd: a whole OVMF with TDVF\n"
+	        "                      metadata (default %s, package ovmf); the\n"
+	        "                      image also gets OUT/acpi-probe.img for cvm measure acpi-probe\n"
 	        "\n"
 	        "See docs/cli/cvm-image.md and docs/vm.md.\n",
-	        IMG_DEFAULT_EPOCH, IMG_DEFAULT_KERNEL, IMG_DEFAULT_BASE);
+	        IMG_DEFAULT_EPOCH, IMG_DEFAULT_KERNEL, IMG_DEFAULT_BASE, IMG_DEFAULT_FIRMWARE);
 }
 
 static void progress(const struct img *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1461,8 +1481,95 @@ static bool artifact(const struct img *im, json_t *arts, const char *name, char 
 	return o != NULL && json_object_set_new(arts, name, o) == 0;
 }
 
+/* firmware_load reads --firmware into im->fw and refuses, before the long
+ * steps, a file that cvm measure could not predict MRTD from: one without
+ * TDVF metadata (not OVMF built for TDX) or whose sections lie outside it
+ * (a split OVMF_CODE.fd, whose offsets count from the start of
+ * OVMF_VARS.fd). The bytes checked are the bytes written to OUT. */
+static bool firmware_load(struct img *im)
+{
+	struct cvm_tdvf tdvf;
+	char why[256] = "";
+	int r;
+
+	r = cvm_file_read(im->firmware, CVM_TDVF_IMAGE_MAX, &im->fw, &im->fw_len);
+	if (r == CVM_E_SYSTEM && errno == ENOENT) {
+		cli_err(IMG_CMD,
+		        "the firmware %s is missing: install Debian's ovmf package (scripts/setup.sh "
+		        "installs it) or pass --firmware FILE",
+		        im->firmware);
+		return false;
+	}
+	if (r != CVM_OK) {
+		cli_err(IMG_CMD, "cannot read the firmware %s: %s", im->firmware,
+		        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return false;
+	}
+	r = cvm_tdvf_parse(im->fw, im->fw_len, &tdvf, why, sizeof(why));
+	if (r != CVM_OK) {
+		cli_err(IMG_CMD,
+		        "the firmware %s cannot be measured for TDX: %s; give the whole OVMF of a TDX "
+		        "build, such as Debian's %s",
+		        im->firmware, why[0] != '\0' ? why : cvm_strerror(r), IMG_DEFAULT_FIRMWARE);
+		return false;
+	}
+	if (!tdvf.data_complete) {
+		cli_err(IMG_CMD,
+		        "the firmware %s holds only part of its TDVF sections (a split OVMF_CODE.fd?): "
+		        "give the whole OVMF, such as Debian's %s",
+		        im->firmware, IMG_DEFAULT_FIRMWARE);
+		return false;
+	}
+	return true;
+}
+
+/* write_probe writes OUT/acpi-probe.img, the initrd of cvm measure
+ * acpi-probe for this image: the host boots it with a VM's command line to
+ * read the ACPI tables QEMU measures into RTMR0. Its qemu_fw_cfg.ko is the
+ * image kernel's own, as a module of another kernel does not load. */
+static bool write_probe(const struct img *im, const char *dep, size_t dep_len, uint64_t *size)
+{
+	char module[IMG_PATH_MAX], path[IMG_PATH_MAX];
+	bool builtin = kernel_config_has(im, "CONFIG_FW_CFG_SYSFS=y");
+	struct mods m = {0};
+	bool ok = false;
+	int k, r;
+
+	if (!builtin) {
+		if (!mods_resolve(&m, dep, dep_len, "qemu_fw_cfg"))
+			goto out;
+		/* the probe's /init loads the one module, with insmod */
+		if (m.count != 1) {
+			cli_err(IMG_CMD,
+			        "qemu_fw_cfg of kernel %s needs other modules (%s first): the ACPI probe "
+			        "initrd loads it alone",
+			        im->kver, m.paths[0]);
+			goto out;
+		}
+		k = snprintf(module, sizeof(module), "%s/lib/modules/%s/%s", im->kernel_dir, im->kver,
+		             m.paths[0]);
+		if (k < 0 || (size_t)k >= sizeof(module))
+			goto out;
+	}
+	if (!path_join(path, sizeof(path), im->out, IMG_PROBE_NAME))
+		goto out;
+	r = cvm_qemu_probe_initrd_write(im->busybox, builtin ? NULL : module, path);
+	if (r != CVM_OK) {
+		cli_err(IMG_CMD, "cannot write the ACPI probe initrd %s from %s and %s: %s%s", path,
+		        im->busybox, builtin ? "no module (qemu_fw_cfg is built in)" : module,
+		        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r),
+		        r == CVM_E_INVAL ? " (the module must be an uncompressed .ko)" : "");
+		goto out;
+	}
+	ok = file_size(path, size);
+out:
+	mods_free(&m);
+	return ok;
+}
+
 /* write_metadata writes OUT/metadata.json: the kernel, initramfs, root and
- * command line by name; no firmware (the host's OVMF), is_dev (the
+ * command line by name; the firmware (bios) that cvm-vmmd boots with and
+ * cvm measure --image measures; the ACPI probe initrd; is_dev (the
  * simulated TEE, the dev key modes). */
 static bool write_metadata(const struct img *im)
 {
@@ -1472,8 +1579,9 @@ static bool write_metadata(const struct img *im)
 	bool ok = false;
 
 	(void)snprintf(version, sizeof(version), "cvmkit-app-%s", im->kver);
-	m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "kernel", "vmlinuz", "initrd", "initrd.img", "rootfs",
-	              "root.ext4", "cmdline", IMG_CMDLINE, "version", version, "is_dev", 1);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "bios", IMG_FIRMWARE_NAME,
+	              "acpi_probe_initrd", IMG_PROBE_NAME, "kernel", "vmlinuz", "initrd", "initrd.img",
+	              "rootfs", "root.ext4", "cmdline", IMG_CMDLINE, "version", version, "is_dev", 1);
 	if (m != NULL)
 		dump = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (dump != NULL && path_join(path, sizeof(path), im->out, "metadata.json")) {
@@ -1496,7 +1604,7 @@ static bool write_metadata(const struct img *im)
 static int build(struct img *im)
 {
 	char path[IMG_PATH_MAX], list[IMG_PATH_MAX], cpio_path[IMG_PATH_MAX], root_img[IMG_PATH_MAX];
-	char size_arg[32], inodes_arg[32], hexes[4][65], digest_text[512], digest_hex[65];
+	char size_arg[32], inodes_arg[32], hexes[6][65], digest_text[640], digest_hex[65];
 	uint8_t *dep = NULL;
 	size_t dep_len = 0;
 	struct tree t = {0};
@@ -1511,24 +1619,26 @@ static int build(struct img *im)
 		return CLI_EXIT_ERROR;
 	if (im->app_runtime && !base_ok(im))
 		return CLI_EXIT_ERROR;
+	if (im->app_runtime && !firmware_load(im))
+		goto out;
 	if (!kernel_config_has(im, "CONFIG_TCG_CRB=y") || !kernel_config_has(im, "CONFIG_IMA=y")) {
 		cli_err(IMG_CMD,
 		        "kernel %s does not build in tpm_crb and IMA (CONFIG_TCG_CRB=y, CONFIG_IMA=y in "
 		        "boot/config-%s): IMA would start without the TPM",
 		        im->kver, im->kver);
-		return CLI_EXIT_ERROR;
+		goto out;
 	}
 	if (!mkdir_p(im->out, 0755))
-		return CLI_EXIT_ERROR;
+		goto out;
 	if (!path_join(im->work, sizeof(im->work), im->out, ".work") ||
 	    !path_join(im->initrd_dir, sizeof(im->initrd_dir), im->work, "initrd") ||
 	    !path_join(im->root_dir, sizeof(im->root_dir), im->work, "root"))
-		return CLI_EXIT_ERROR;
+		goto out;
 	{
 		const char *const rm_argv[] = {"rm", "-rf", "--", im->work, NULL};
 
 		if (!run_ok(im, rm_argv, NULL, NULL, NULL))
-			return CLI_EXIT_ERROR;
+			goto out;
 	}
 	/* 1: the kernel. */
 	if (!path_join(path, sizeof(path), im->out, "vmlinuz"))
@@ -1610,9 +1720,24 @@ static int build(struct img *im)
 		goto out;
 	progress(im, "[5/6] cmdline: %s", IMG_CMDLINE);
 	/* the app guest also as an image folder of dstack's layout (spec §8.6),
-	 * which cvm-vmmd reads: metadata.json names the files */
-	if (im->app_runtime && !write_metadata(im))
-		goto out;
+	 * which cvm-vmmd reads: metadata.json names the files, the firmware
+	 * among them, so that its MRTD and RTMRs can be predicted */
+	if (im->app_runtime) {
+		if (!path_join(path, sizeof(path), im->out, IMG_FIRMWARE_NAME))
+			goto out;
+		if (cvm_file_write(path, im->fw, im->fw_len, 0644) != CVM_OK || chmod(path, 0644) != 0) {
+			cli_err(IMG_CMD, "cannot write %s: %s", path, strerror(errno));
+			goto out;
+		}
+		progress(im, "[5/6] firmware: %s %.1f MiB (%s)", IMG_FIRMWARE_NAME, mib(im->fw_len),
+		         im->firmware);
+		if (!write_probe(im, (const char *)dep, dep_len, &size))
+			goto out;
+		progress(im, "[5/6] ACPI probe initrd: %s %.1f MiB (busybox, qemu_fw_cfg of %s)",
+		         IMG_PROBE_NAME, mib(size), im->kver);
+		if (!write_metadata(im))
+			goto out;
+	}
 	/* 6: the manifest. */
 	man = json_object();
 	arts = json_object();
@@ -1621,9 +1746,22 @@ static int build(struct img *im)
 	if (!artifact(im, arts, "vmlinuz", hexes[0]) || !artifact(im, arts, "initrd.img", hexes[1]) ||
 	    !artifact(im, arts, "root.ext4", hexes[2]) || !artifact(im, arts, "cmdline", hexes[3]))
 		goto out;
-	(void)snprintf(digest_text, sizeof(digest_text),
-	               "cmdline %s\ninitrd.img %s\nroot.ext4 %s\nvmlinuz %s\n", hexes[3], hexes[1], hexes[2],
-	               hexes[0]);
+	if (im->app_runtime) {
+		if (!artifact(im, arts, IMG_FIRMWARE_NAME, hexes[4]) ||
+		    !artifact(im, arts, IMG_PROBE_NAME, hexes[5]))
+			goto out;
+		/* The firmware is measured (MRTD, RTMR0), so the digest covers it;
+		 * the probe initrd is the host's tool, never booted as the guest. */
+		(void)snprintf(digest_text, sizeof(digest_text),
+		               "cmdline %s\ninitrd.img %s\n" IMG_FIRMWARE_NAME
+		               " %s\nroot.ext4 %s\nvmlinuz %s\n",
+		               hexes[3], hexes[1], hexes[4], hexes[2], hexes[0]);
+	} else {
+		/* unchanged for the small image: tests pin this text */
+		(void)snprintf(digest_text, sizeof(digest_text),
+		               "cmdline %s\ninitrd.img %s\nroot.ext4 %s\nvmlinuz %s\n", hexes[3], hexes[1],
+		               hexes[2], hexes[0]);
+	}
 	cvm_sha256(digest_text, strlen(digest_text), digest);
 	cvm_hex_encode(digest, sizeof(digest), digest_hex);
 	if (json_object_set_new(man, "version", json_integer(1)) != 0 ||
@@ -1673,6 +1811,8 @@ out:
 	tree_free(&t);
 	mods_free(&m);
 	free(dep);
+	free(im->fw);
+	im->fw = NULL;
 	return rc;
 }
 
@@ -1718,6 +1858,7 @@ static int image_build(int argc, char **argv)
 	    {"test-channel", no_argument, NULL, OPT_TEST_CHANNEL},
 	    {"app-runtime", no_argument, NULL, OPT_APP_RUNTIME},
 	    {"base", required_argument, NULL, OPT_BASE},
+	    {"firmware", required_argument, NULL, OPT_FIRMWARE},
 	    CLI_COMMON_LONGOPTS,
 	};
 	static struct img im;            /* large: paths */
@@ -1733,7 +1874,7 @@ static int image_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
 		if (cli_common_option(c))
 			continue;
-		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_BASE) {
+		if (optarg == NULL && c >= OPT_KERNEL && c <= OPT_FIRMWARE) {
 			cli_bad_option(IMG_CMD, ':', argv, "cvm help image");
 			return CLI_EXIT_USAGE;
 		}
@@ -1761,6 +1902,9 @@ static int image_build(int argc, char **argv)
 			break;
 		case OPT_BASE:
 			im.base = optarg;
+			break;
+		case OPT_FIRMWARE:
+			im.firmware = optarg;
 			break;
 		case OPT_ADD: {
 			char *colon = strchr(optarg, ':');
@@ -1795,12 +1939,14 @@ static int image_build(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	im.out = argv[optind];
-	if (im.base != NULL && !im.app_runtime) {
-		cli_err(IMG_CMD, "--base goes with --app-runtime");
+	if ((im.base != NULL || im.firmware != NULL) && !im.app_runtime) {
+		cli_err(IMG_CMD, "--%s goes with --app-runtime", im.base != NULL ? "base" : "firmware");
 		return CLI_EXIT_USAGE;
 	}
 	if (im.app_runtime && im.base == NULL)
 		im.base = getenv("CVM_GUEST_ROOT") != NULL ? getenv("CVM_GUEST_ROOT") : IMG_DEFAULT_BASE;
+	if (im.app_runtime && im.firmware == NULL)
+		im.firmware = IMG_DEFAULT_FIRMWARE;
 	epoch_env = getenv("SOURCE_DATE_EPOCH");
 	im.epoch = IMG_DEFAULT_EPOCH;
 	if (epoch_env != NULL && epoch_env[0] != '\0') {

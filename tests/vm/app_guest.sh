@@ -6,7 +6,9 @@
 # (dev mode: sim/appkeys.json with an env key) in boots 1 and 2 and with
 # the local key provider in boot 3.
 #  the image: two builds give the same digest; metadata.json names its
-#    kernel, initramfs, root and command line (dstack's image layout);
+#    firmware, kernel, initramfs, root, command line and ACPI probe initrd
+#    (dstack's image layout); cvm measure --image predicts its MRTD and
+#    RTMR1/2, the same as from the files given one by one;
 #  boot 1 (empty disk; a .sys-config.json on the share): the channel
 #    reports instance-info and, in order, the storage hook
 #    formatting the disk, storage ready, the app starting, dockerd ready,
@@ -40,6 +42,9 @@ for t in qemu-system-x86_64 qemu-img swtpm python3 curl openssl; do
 	command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 [ -r "$VM_OVMF_CODE" ] && [ -r "$VM_OVMF_VARS" ] || missing="$missing OVMF($VM_OVMF_CODE)"
+# the whole OVMF (with TDVF metadata) the image build copies into the image
+ovmf=/usr/share/ovmf/OVMF.fd
+[ -r "$ovmf" ] || missing="$missing OVMF($ovmf)"
 kernel="${CVM_GUEST_KERNEL:-/var/cache/cvmkit/guest-kernel/current}"
 base="${CVM_GUEST_ROOT:-/var/cache/cvmkit/guest-root/current}"
 [ -d "$kernel/boot" ] || missing="$missing guest-kernel($kernel)"
@@ -81,7 +86,25 @@ assert (m["kernel"], m["initrd"], m["rootfs"]) == ("vmlinuz", "initrd.img", "roo
 for k in ("kernel", "initrd", "rootfs"):
     assert os.path.isfile(os.path.join(sys.argv[1], m[k])), k
 assert m["cmdline"] == open(os.path.join(sys.argv[1], "cmdline")).read().strip(), m
-assert m["is_dev"] is True and "bios" not in m, m
+assert m["is_dev"] is True, m
+# the firmware it boots with (what cvm measure --image reads) and the ACPI
+# probe initrd of its kernel
+assert (m["bios"], m["acpi_probe_initrd"]) == ("ovmf.fd", "acpi-probe.img"), m
+for k in ("bios", "acpi_probe_initrd"):
+    assert os.path.isfile(os.path.join(sys.argv[1], m[k])), k
+PY
+# The image's MRTD and RTMR1/2 are predicted from the folder alone, and
+# its MRTD is the one of the firmware it was built from.
+printf '{"memory_size": 2147483648, "cpu_count": 1}\n' >"$tmp/vm-config.json"
+"$bin/cvm" measure --image "$tmp/img" --vm-config "$tmp/vm-config.json" --json >"$tmp/measure-image.json" &&
+	"$bin/cvm" measure --firmware "$ovmf" --kernel "$tmp/img/vmlinuz" --initrd "$tmp/img/initrd.img" \
+		--cmdline "$(cat "$tmp/img/cmdline") initrd=initrd" --memory 2G --cpus 1 --json >"$tmp/measure-files.json" &&
+	python3 - "$tmp/measure-image.json" "$tmp/measure-files.json" <<'PY' && pass || fail "cvm measure --image on the app image"
+import json, re, sys
+img, files = (json.load(open(p)) for p in sys.argv[1:3])
+for k in ("mrtd", "rtmr1", "rtmr2"):
+    assert re.fullmatch("[0-9a-f]{96}", img[k] or ""), (k, img[k])
+    assert img[k] == files[k], (k, img[k], files[k])
 PY
 mkdir -p "$tmp/shared/images"
 "$bin/cvm" sim init "$tmp/shared/sim" >/dev/null || { echo "vm.app_guest: FAIL: cvm sim init"; exit 1; }
