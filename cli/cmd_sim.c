@@ -2,12 +2,15 @@
  *
  *   cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]
  *                    [--at UNIX_SECONDS]
+ *   cvm sim launch PLATFORM DIR [--measurement FILE] [--mrtd HEX] [--rtmr0..2 HEX]
+ *                    [--mrconfigid HEX] [--snp-measurement HEX] [--snp-host-data HEX]
  *   cvm sim quote DIR --report-data HEX --out FILE [--snp]
  *   cvm sim extend DIR --rtmr N --digest HEX
  *   cvm sim show DIR [--json]
  *   cvm sim refresh DIR [--at UNIX_SECONDS]
  *
  * See docs/cli/cvm-sim.md and docs/simulator.md. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -42,10 +45,12 @@ enum {
 	OPT_RTMR2,
 	OPT_MRCONFIGID,
 	OPT_SNP_HOST_DATA,
+	OPT_MEASUREMENT,
 };
 
 struct sim_args {
-	const char *cmd; /* "sim init", ... for messages */
+	const char *cmd;      /* "sim init", ... for messages */
+	const char *platform; /* launch: the platform folder, before DIR */
 	const char *dir;
 	const char *mrtd_hex;
 	const char *snp_measurement_hex;
@@ -55,9 +60,11 @@ struct sim_args {
 	const char *digest_hex;
 	const char *rtmr_init_hex[3]; /* --rtmr0..2 */
 	const char *mrconfigid_hex, *snp_host_data_hex;
+	const char *measurement_path; /* launch --measurement */
 	long rtmr;
 	int64_t at;
 	bool at_set, is_debug, snp, rtmr_set, tcb_out_of_date;
+	bool with_platform; /* takes PLATFORM DIR, not DIR */
 };
 
 static void usage(FILE *f)
@@ -67,6 +74,9 @@ static void usage(FILE *f)
 	    "usage: cvm sim init DIR [--mrtd HEX] [--snp-measurement HEX] [--snp-product NAME] [--debug]\n"
 	    "                         [--tcb-out-of-date] [--at UNIX_SECONDS] [--rtmr0 HEX] [--rtmr1 HEX]\n"
 	    "                         [--rtmr2 HEX] [--mrconfigid HEX] [--snp-host-data HEX]\n"
+	    "       cvm sim launch PLATFORM DIR [--measurement FILE] [--mrtd HEX] [--rtmr0 HEX]\n"
+	    "                         [--rtmr1 HEX] [--rtmr2 HEX] [--mrconfigid HEX]\n"
+	    "                         [--snp-measurement HEX] [--snp-host-data HEX]\n"
 	    "       cvm sim quote DIR --report-data HEX --out FILE [--snp]\n"
 	    "       cvm sim extend DIR --rtmr N --digest HEX\n"
 	    "       cvm sim show DIR [--json]\n"
@@ -89,6 +99,17 @@ static void usage(FILE *f)
 	    "  --rtmr0/1/2 HEX         RTMR0..2 as the launch left them, 48 bytes each (default:\n"
 	    "                          zero); a dev VM's host gives what 'cvm measure' computed\n"
 	    "  --mrconfigid HEX        the TD's MRCONFIGID, 48 bytes (default: zero)\n"
+	    "  --snp-host-data HEX     the SEV-SNP guest's HOST_DATA, 32 bytes (default: zero)\n"
+	    "launch   make in DIR (new or empty) the simulator of one VM launched on the platform\n"
+	    "         PLATFORM: its keys and collateral copied (so PLATFORM/collateral verifies the\n"
+	    "         VM's evidence), its templates re-signed with this launch's registers; one\n"
+	    "         host platform, many VMs. PLATFORM is only read. DIR is a platform itself.\n"
+	    "  --measurement FILE      MRTD and RTMR0..2 from what 'cvm measure --json' printed\n"
+	    "                          (a null register stays zero); the options below override it\n"
+	    "  --mrtd HEX              the TD's MRTD, 48 bytes (default: the platform's)\n"
+	    "  --rtmr0/1/2 HEX         RTMR0..2 as the launch left them, 48 bytes each (default: zero)\n"
+	    "  --mrconfigid HEX        the TD's MRCONFIGID, 48 bytes (default: zero)\n"
+	    "  --snp-measurement HEX   the SEV-SNP guest's MEASUREMENT (default: the platform's)\n"
 	    "  --snp-host-data HEX     the SEV-SNP guest's HOST_DATA, 32 bytes (default: zero)\n"
 	    "quote    write a TDX v4 quote over REPORT_DATA (up to 64 bytes, zero-padded), or with\n"
 	    "         --snp an SEV-SNP attestation report (version 3, signed by the mock VCEK)\n"
@@ -171,6 +192,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 	    {"rtmr2", required_argument, NULL, OPT_RTMR2},
 	    {"mrconfigid", required_argument, NULL, OPT_MRCONFIGID},
 	    {"snp-host-data", required_argument, NULL, OPT_SNP_HOST_DATA},
+	    {"measurement", required_argument, NULL, OPT_MEASUREMENT},
 	    CLI_COMMON_LONGOPTS,
 	};
 	int c;
@@ -256,12 +278,24 @@ static int parse_args(int argc, char **argv, struct sim_args *a, const int *allo
 		case OPT_SNP_HOST_DATA:
 			a->snp_host_data_hex = optarg;
 			break;
+		case OPT_MEASUREMENT:
+			a->measurement_path = optarg;
+			break;
 		default:
 			break;
 		}
 	}
 	cli_apply_verbosity();
-	if (argc - optind != 1) {
+	if (a->with_platform) {
+		if (argc - optind != 2) {
+			cli_err(a->cmd,
+			        "expected a platform folder PLATFORM and a new folder DIR, got %d %s; "
+			        "see 'cvm help sim'",
+			        argc - optind, argc - optind == 1 ? "folder" : "folders");
+			return CLI_EXIT_USAGE;
+		}
+		a->platform = argv[optind++];
+	} else if (argc - optind != 1) {
 		cli_err(a->cmd, "%s; see 'cvm help sim'",
 		        argc - optind == 0 ? "no simulator folder DIR given" : "more than one DIR given");
 		return CLI_EXIT_USAGE;
@@ -476,6 +510,199 @@ static int snp_half(const struct sim_args *a, struct cvm_tee_info *info, struct 
 	return r;
 }
 
+/* The JSON of 'cvm measure --json': a few KiB, more with many events. */
+#define MEASUREMENT_JSON_MAX ((size_t)1024 * 1024)
+
+/* measurement_reg decodes the register `key` of a 'cvm measure --json'
+ * document into `out`: 48 bytes of hex, or null (the register measured no
+ * event) or absent when `optional`, which leaves `out` as it is. */
+static int measurement_reg(const char *cmd, const char *path, json_t *doc, const char *key, bool optional,
+                           uint8_t out[CVM_TEE_MR_LEN])
+{
+	json_t *v = json_object_get(doc, key);
+	const char *hex;
+
+	if (optional && (v == NULL || json_is_null(v)))
+		return CLI_EXIT_OK;
+	hex = json_string_value(v);
+	if (hex == NULL || cvm_hex_decode_exact(hex, json_string_length(v), out, CVM_TEE_MR_LEN) != CVM_OK) {
+		cli_err(cmd,
+		        "--measurement '%s': \"%s\" is %s, expected %zu hex digits as 'cvm measure --json' "
+		        "prints",
+		        path, key, v == NULL ? "missing" : "malformed", 2 * (size_t)CVM_TEE_MR_LEN);
+		return CLI_EXIT_ERROR;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* read_measurement takes MRTD and RTMR0..2 from the output of 'cvm measure
+ * --json' at `path`. */
+static int read_measurement(const char *cmd, const char *path, struct cvm_tee_sim_launch *l)
+{
+	static const char *const regs[3] = {"rtmr0", "rtmr1", "rtmr2"};
+	json_t *doc = NULL;
+	json_error_t jerr;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = cli_read_file(cmd, "--measurement file", path, MEASUREMENT_JSON_MAX, &buf, &len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	doc = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (!json_is_object(doc)) {
+		cli_err(cmd,
+		        "--measurement '%s': not a JSON object (line %d: %s); give what 'cvm measure --json' "
+		        "printed",
+		        path, jerr.line, doc == NULL ? jerr.text : "not an object");
+		json_decref(doc);
+		return CLI_EXIT_ERROR;
+	}
+	rc = measurement_reg(cmd, path, doc, "mrtd", false, l->mrtd);
+	for (size_t i = 0; i < 3 && rc == CLI_EXIT_OK; i++)
+		rc = measurement_reg(cmd, path, doc, regs[i], true, l->rtmr_init[i]);
+	json_decref(doc);
+	return rc;
+}
+
+/* dir_is_used is true when `dir` exists and is not an empty folder. */
+static bool dir_is_used(const char *dir)
+{
+	struct dirent *e;
+	bool used = false;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return errno != ENOENT;
+	for (;;) {
+		e = readdir(d);
+		if (e == NULL)
+			break;
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			used = true;
+			break;
+		}
+	}
+	(void)closedir(d);
+	return used;
+}
+
+static int sim_launch(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_MEASUREMENT,     OPT_MRTD,         OPT_RTMR0,
+	                              OPT_RTMR1,           OPT_RTMR2,        OPT_MRCONFIGID,
+	                              OPT_SNP_MEASUREMENT, OPT_SNP_HOST_DATA};
+	static const char *const rtmr_opt[3] = {"--rtmr0", "--rtmr1", "--rtmr2"};
+	struct sim_args a = {.cmd = "sim launch", .with_platform = true};
+	struct cvm_tee_measurements m, sm;
+	struct cvm_tee_info sinfo;
+	struct cvm_tee_sim_launch l;
+	struct cvm_tee_dev *tee = NULL;
+	bool have_snp = false;
+	int rc, r;
+
+	memset(&l, 0, sizeof(l));
+	rc = parse_args(argc, argv, &a, allowed, sizeof(allowed) / sizeof(allowed[0]));
+	if (rc != CLI_EXIT_OK)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	/* the options name single registers: they override the file */
+	if (a.measurement_path != NULL) {
+		rc = read_measurement(a.cmd, a.measurement_path, &l);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.mrtd_hex != NULL) {
+		rc = hex_arg(a.cmd, "--mrtd", a.mrtd_hex, l.mrtd, sizeof(l.mrtd), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (a.rtmr_init_hex[i] == NULL)
+			continue;
+		rc = hex_arg(a.cmd, rtmr_opt[i], a.rtmr_init_hex[i], l.rtmr_init[i], sizeof(l.rtmr_init[i]),
+		             false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.mrconfigid_hex != NULL) {
+		rc = hex_arg(a.cmd, "--mrconfigid", a.mrconfigid_hex, l.mr_config_id, sizeof(l.mr_config_id),
+		             false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.snp_measurement_hex != NULL) {
+		rc = hex_arg(a.cmd, "--snp-measurement", a.snp_measurement_hex, l.snp_measurement,
+		             sizeof(l.snp_measurement), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	if (a.snp_host_data_hex != NULL) {
+		rc = hex_arg(a.cmd, "--snp-host-data", a.snp_host_data_hex, l.snp_host_data,
+		             sizeof(l.snp_host_data), false);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+	}
+	r = cvm_tee_sim_launch(a.platform, a.dir, &l);
+	if (r == CVM_E_INVAL && dir_is_used(a.dir)) {
+		cli_err(a.cmd, "'%s' exists and is not empty: give a new or empty folder", a.dir);
+		return CLI_EXIT_ERROR;
+	}
+	if (r == CVM_E_INVAL) {
+		cli_err(a.cmd,
+		        "the keys in '%s/keys' are refused: a key file grants access to group or others "
+		        "(chmod 600 them)",
+		        a.platform);
+		return CLI_EXIT_ERROR;
+	}
+	if (r == CVM_E_FORMAT || r == CVM_E_UNSUPPORTED) {
+		cli_err(a.cmd, "'%s' is not a simulated platform%s (make one with 'cvm sim init')",
+		        a.platform, r == CVM_E_FORMAT ? ", or a damaged one" : " this cvm knows");
+		return CLI_EXIT_ERROR;
+	}
+	if (r != CVM_OK) {
+		cli_err(a.cmd, "cannot launch from '%s' into '%s': %s", a.platform, a.dir,
+		        r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	if (cli_opts.quiet)
+		return CLI_EXIT_OK;
+	/* what the launched folder now says, read back through the library */
+	r = cvm_tee_open_sim(a.dir, CVM_TEE_PLATFORM_TDX, &tee);
+	if (r == CVM_OK)
+		r = cvm_tee_measurements(tee, &m);
+	cvm_tee_free(tee);
+	if (r == CVM_OK)
+		r = snp_half(&a, &sinfo, &sm, &have_snp);
+	if (r != CVM_OK)
+		return lib_err(&a, "launched, but cannot read back", r);
+	printf("simulated VM launched in %s on the platform %s (SIMULATED TEE: not hardware)\n", a.dir,
+	       a.platform);
+	out_field_hex(stdout, "  ", "mrtd", m.mrtd, sizeof(m.mrtd));
+	for (unsigned i = 0; i < 3; i++) {
+		char name[8];
+
+		(void)snprintf(name, sizeof(name), "rtmr%u", i);
+		out_field_hex(stdout, "  ", name, m.rtmr[i], sizeof(m.rtmr[i]));
+	}
+	out_field_hex(stdout, "  ", "mrconfigid", l.mr_config_id, sizeof(l.mr_config_id));
+	if (have_snp) {
+		out_field_hex(stdout, "  ", "snp measurement", sm.measurement, sizeof(sm.measurement));
+		out_field_hex(stdout, "  ", "snp host_data", sm.host_data, sizeof(sm.host_data));
+	}
+	out_field(stdout, "  ", "verify tdx",
+	          "cvm quote verify QUOTE --collateral %s/collateral/tdx --root "
+	          "%s/collateral/tdx/intel_sgx_root_ca.der",
+	          a.platform, a.platform);
+	if (have_snp)
+		out_field(
+		    stdout, "  ", "verify snp",
+		    "cvm quote verify REPORT --collateral %s/collateral/snp --root %s/collateral/snp/ark.pem",
+		    a.platform, a.platform);
+	return CLI_EXIT_OK;
+}
+
 static int sim_show(int argc, char **argv)
 {
 	static const int allowed[] = {CLI_OPT_JSON};
@@ -577,11 +804,9 @@ static int sim_refresh(int argc, char **argv)
 
 int cmd_sim(int argc, char **argv)
 {
-	static const struct cli_sub subs[] = {{"init", sim_init},
-	                                      {"quote", sim_quote},
-	                                      {"extend", sim_extend},
-	                                      {"show", sim_show},
-	                                      {"refresh", sim_refresh}};
+	static const struct cli_sub subs[] = {{"init", sim_init},   {"launch", sim_launch},
+	                                      {"quote", sim_quote}, {"extend", sim_extend},
+	                                      {"show", sim_show},   {"refresh", sim_refresh}};
 
 	return cli_dispatch("sim", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

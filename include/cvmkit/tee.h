@@ -211,6 +211,37 @@ CVM_API void cvm_tee_sim_opts_init(struct cvm_tee_sim_opts *o, int64_t now);
  * unknown `snp_product`), CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
 CVM_API CVM_MUST_CHECK int cvm_tee_sim_init(const char *dir, const struct cvm_tee_sim_opts *o);
 
+/* struct cvm_tee_sim_launch holds what a host measured when it launched one
+ * VM on a simulated platform (`cvm sim launch`): the values the guest's
+ * simulated evidence then carries. */
+struct cvm_tee_sim_launch {
+	uint8_t mrtd[48];            /* all zero: keep the platform's */
+	uint8_t rtmr_init[3][48];    /* RTMR0..2 as the launch left them (RTMR3 starts at zero) */
+	uint8_t mr_config_id[48];    /* MRCONFIGID of every TDX quote */
+	uint8_t snp_measurement[48]; /* all zero: keep the platform's */
+	uint8_t snp_host_data[32];   /* HOST_DATA of every SNP report */
+};
+
+/* cvm_tee_sim_launch makes in `dir` the simulator of one VM launched on the
+ * simulated platform in `platform_dir`: the same mock PKIs (DIR/keys and
+ * DIR/collateral are byte-for-byte copies, modes kept), so the platform's
+ * collateral verifies the VM's evidence, with the launch's registers from
+ * `l`. Its TDX template is the platform's with MR_TD (unless l->mrtd is all
+ * zero) and MR_CONFIG_ID replaced, re-signed with the platform's mock PCK key;
+ * with an SNP half, its SNP template is the platform's with MEASUREMENT
+ * (unless all zero) and HOST_DATA replaced, re-signed with the mock VCEK.
+ * RTMR0..2 start at l->rtmr_init, RTMR3 at zero. `dir` must not exist or be
+ * empty, as for cvm_tee_sim_init; DIR/sim.json is written last, so a folder
+ * without it is an unfinished launch, which this function does not remove.
+ * The result is itself a platform folder: cvm_tee_open_sim opens it and it
+ * can be launched from. `platform_dir` is only read. Returns 0, CVM_E_INVAL
+ * (`dir` is not empty, or a platform key file grants access to group or
+ * others), CVM_E_FORMAT (`platform_dir` is not a simulator or is damaged),
+ * CVM_E_UNSUPPORTED (a simulator format this cvmkit does not know),
+ * CVM_E_NOMEM, CVM_E_CRYPTO or CVM_E_SYSTEM. */
+CVM_API CVM_MUST_CHECK int cvm_tee_sim_launch(const char *platform_dir, const char *dir,
+                                              const struct cvm_tee_sim_launch *l);
+
 /* cvm_tee_sim_refresh re-signs the collateral of the platform in `dir`
  * (CRLs, TCB info, QE identity; the AMD CRL when it has an SNP half) for a
  * window centred on `now`, with the same keys: a simulated platform whose

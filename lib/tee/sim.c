@@ -1,7 +1,11 @@
 /* The simulated TEE: a folder that holds a mock vendor PKI, the platform's
- * fixed values and its run-time registers. See docs/simulator.md.
+ * fixed values and its run-time registers. See docs/simulator.md. A launch
+ * (cvm_tee_sim_launch) is a folder of the same layout for one VM of a
+ * platform: copies of its keys and collateral, templates re-signed with the
+ * VM's launch measurements.
  *
- *   DIR/sim.json                     what the folder is (written last by init)
+ *   DIR/sim.json                     what the folder is (written last by init
+ *                                    or launch; a launch's has a "launch" object)
  *   DIR/keys/                        mock private keys (0700; files 0600) and certificates
  *   DIR/collateral/tdx/              what `cvm quote verify --collateral` reads
  *   DIR/collateral/snp/              the mock AMD chain and CRL, as the vectors' snp/<name>
@@ -13,6 +17,7 @@
  *   DIR/state/rtmr                   RTMR0..3, 4 x 48 bytes, replaced atomically
  *   DIR/state/lock                   flock(2) held while an extension runs
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,6 +178,22 @@ static void unlock_state(int fd)
 
 /* ---- the backend --------------------------------------------------------- */
 
+/* tdx_opts_of gives the mock quote options that write the template `t`
+ * again: its header, TD body and QE report. */
+static int tdx_opts_of(const struct cvm_quote *t, struct cvm_mockpki_quote_opts *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->qe_svn = t->qe_svn;
+	q->pce_svn = t->pce_svn;
+	memcpy(q->user_data, t->user_data, sizeof(q->user_data));
+	q->td = t->body.td;
+	q->qe = t->qe_report;
+	if (t->qe_auth_data.len != sizeof(q->auth_data))
+		return CVM_E_FORMAT;
+	memcpy(q->auth_data, t->qe_auth_data.p, sizeof(q->auth_data));
+	return CVM_OK;
+}
+
 static int sim_tdx_quote(struct cvm_tee_dev *tee, const uint8_t rd[CVM_TEE_REPORT_DATA_LEN],
                          struct cvm_tee_evidence *out)
 {
@@ -185,16 +206,9 @@ static int sim_tdx_quote(struct cvm_tee_dev *tee, const uint8_t rd[CVM_TEE_REPOR
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return CVM_E_NOMEM;
-	q->qe_svn = t->qe_svn;
-	q->pce_svn = t->pce_svn;
-	memcpy(q->user_data, t->user_data, sizeof(q->user_data));
-	q->td = t->body.td;
-	q->qe = t->qe_report;
-	if (t->qe_auth_data.len != sizeof(q->auth_data)) {
-		r = CVM_E_FORMAT;
+	r = tdx_opts_of(t, q);
+	if (r != CVM_OK)
 		goto out;
-	}
-	memcpy(q->auth_data, t->qe_auth_data.p, sizeof(q->auth_data));
 	/* A shared lock: an extension in flight finishes first, so a quote
 	 * never shows half of a batch a caller extends under one lock. */
 	r = lock_state(s->dir, LOCK_SH, &fd);
@@ -347,8 +361,9 @@ static const struct tee_ops sim_snp_ops = {
 /* ---- sim.json ------------------------------------------------------------ */
 
 /* read_json reads what sim.json says: the creation time, and whether the
- * platform has an SNP half. */
-static int read_json(const char *dir, int64_t *created, bool *has_snp)
+ * platform has an SNP half; with `root_out` (may be NULL) also the whole
+ * document, which the caller frees with json_decref. */
+static int read_json(const char *dir, int64_t *created, bool *has_snp, json_t **root_out)
 {
 	char path[TEE_PATH_MAX];
 	uint8_t *buf = NULL;
@@ -359,6 +374,8 @@ static int read_json(const char *dir, int64_t *created, bool *has_snp)
 
 	*created = 0;
 	*has_snp = false;
+	if (root_out != NULL)
+		*root_out = NULL;
 	r = sim_path(path, sizeof(path), dir, f_json);
 	if (r != CVM_OK)
 		return r;
@@ -387,6 +404,10 @@ static int read_json(const char *dir, int64_t *created, bool *has_snp)
 		goto out;
 	*has_snp = v != NULL;
 	r = CVM_OK;
+	if (root_out != NULL) {
+		*root_out = root;
+		root = NULL; /* transferred */
+	}
 out:
 	json_decref(root);
 	free(buf);
@@ -545,7 +566,7 @@ int cvm_tee_open_sim(const char *dir, enum cvm_tee_platform platform, struct cvm
 		goto out;
 	}
 	memcpy(s->dir, dir, n + 1);
-	r = read_json(dir, &s->created, &s->has_snp);
+	r = read_json(dir, &s->created, &s->has_snp, NULL);
 	if (r != CVM_OK)
 		goto out;
 	r = snp ? load_snp(s) : load_tdx(s);
@@ -782,7 +803,7 @@ int cvm_tee_sim_refresh(const char *dir, int64_t now)
 
 	if (dir == NULL || now <= 0)
 		return CVM_E_INVAL;
-	r = read_json(dir, &created, &has_snp);
+	r = read_json(dir, &created, &has_snp, NULL);
 	if (r != CVM_OK)
 		return r;
 	o = calloc(1, sizeof(*o));
@@ -813,6 +834,273 @@ int cvm_tee_sim_refresh(const char *dir, int64_t now)
 		r = cvm_mockamd_write_collateral(amd, path);
 	cvm_mockamd_free(amd);
 	free(t);
+	return r;
+}
+
+/* ---- launch -------------------------------------------------------------- */
+
+/* What a platform's keys/ and collateral folders may hold: init writes a
+ * dozen files of a few KiB each, so more or larger is a damaged platform. */
+#define SIM_COPY_FILE_MAX ((size_t)1024 * 1024)
+#define SIM_COPY_FILES_MAX 64
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* copy_one copies the regular file `name` of `from` into `to` with its
+ * mode. Its bytes may be a mock private key: they are wiped once written. */
+static int copy_one(const char *from, const char *to, const char *name)
+{
+	char src[TEE_PATH_MAX], dst[TEE_PATH_MAX];
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sim_path(src, sizeof(src), from, name);
+	if (r == CVM_OK)
+		r = sim_path(dst, sizeof(dst), to, name);
+	if (r != CVM_OK)
+		return r;
+	if (lstat(src, &st) != 0)
+		return CVM_E_SYSTEM;
+	/* init writes only files here; a link could point anywhere */
+	if (!S_ISREG(st.st_mode)) {
+		cvm_debug("'%s' is not a regular file", src);
+		return CVM_E_FORMAT;
+	}
+	r = cvm_file_read(src, SIM_COPY_FILE_MAX, &buf, &len);
+	if (r == CVM_E_TOO_LARGE)
+		r = CVM_E_FORMAT;
+	if (r != CVM_OK)
+		return r;
+	r = cvm_file_write(dst, buf, len, (unsigned)(st.st_mode & 0777));
+	cvm_freezero(buf, len);
+	return r;
+}
+
+/* copy_files copies every file of the folder `rel` of the platform in
+ * `from` into the same (existing) folder of `to`, byte for byte. */
+static int copy_files(const char *from, const char *to, const char *rel)
+{
+	char src[TEE_PATH_MAX], dst[TEE_PATH_MAX];
+	struct dirent *e;
+	size_t count = 0;
+	DIR *d;
+	int r, saved;
+
+	r = sim_path(src, sizeof(src), from, rel);
+	if (r == CVM_OK)
+		r = sim_path(dst, sizeof(dst), to, rel);
+	if (r != CVM_OK)
+		return r;
+	d = opendir(src);
+	if (d == NULL) {
+		if (errno != ENOENT)
+			return CVM_E_SYSTEM;
+		cvm_debug("the platform has no %s", rel);
+		return CVM_E_FORMAT;
+	}
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (e == NULL) {
+			r = errno != 0 ? CVM_E_SYSTEM : CVM_OK;
+			break;
+		}
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (++count > SIM_COPY_FILES_MAX) {
+			cvm_debug("'%s' holds more than %d entries", src, SIM_COPY_FILES_MAX);
+			r = CVM_E_FORMAT;
+			break;
+		}
+		r = copy_one(src, dst, e->d_name);
+		if (r != CVM_OK)
+			break;
+	}
+	saved = errno;
+	(void)closedir(d);
+	errno = saved;
+	return r;
+}
+
+/* launch_json gives the text of the launched folder's sim.json: the
+ * platform's `root` (which it changes) with the launch's MRTD and SNP
+ * MEASUREMENT, and a "launch" object naming the platform (its "created",
+ * which the launch keeps: the mock PKIs are the platform's) and the
+ * registers the host measured. */
+static int launch_json(json_t *root, const struct sim *s, const struct cvm_tee_sim_launch *l,
+                       const uint8_t mrtd[CVM_TEE_MR_LEN], const uint8_t meas[CVM_TEE_MR_LEN], char **out)
+{
+	static const char *const rtmr_names[3] = {"rtmr0", "rtmr1", "rtmr2"};
+	char hex[2 * CVM_TEE_MR_LEN + 1];
+	json_t *tdx, *launch;
+	int bad = 0;
+
+	*out = NULL;
+	tdx = json_object_get(root, "tdx");
+	if (!json_is_object(tdx))
+		return CVM_E_FORMAT;
+	cvm_hex_encode(mrtd, CVM_TEE_MR_LEN, hex);
+	bad |= json_object_set_new(tdx, "mrtd", json_string(hex));
+	if (s->has_snp) {
+		cvm_hex_encode(meas, CVM_TEE_MR_LEN, hex);
+		bad |= json_object_set_new(json_object_get(root, "snp"), "measurement", json_string(hex));
+	}
+	launch = json_object();
+	if (launch == NULL)
+		return CVM_E_NOMEM;
+	bad |= json_object_set_new(launch, "platform", json_integer((json_int_t)s->created));
+	for (size_t i = 0; i < 3; i++) {
+		cvm_hex_encode(l->rtmr_init[i], sizeof(l->rtmr_init[i]), hex);
+		bad |= json_object_set_new(launch, rtmr_names[i], json_string(hex));
+	}
+	cvm_hex_encode(l->mr_config_id, sizeof(l->mr_config_id), hex);
+	bad |= json_object_set_new(launch, "mrconfigid", json_string(hex));
+	if (s->has_snp) {
+		cvm_hex_encode(l->snp_host_data, sizeof(l->snp_host_data), hex);
+		bad |= json_object_set_new(launch, "snp_host_data", json_string(hex));
+	}
+	/* replaces the platform's own "launch" when it was launched itself */
+	bad |= json_object_set_new(root, "launch", launch);
+	if (bad != 0)
+		return CVM_E_NOMEM;
+	*out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	return *out != NULL ? CVM_OK : CVM_E_NOMEM;
+}
+
+/* launch_tdx writes the launch's TDX template: the platform's, with the
+ * launch's MR_TD and MR_CONFIG_ID, signed again by the platform's PCK key. */
+static int launch_tdx(const struct sim *s, const char *dir, const uint8_t mrtd[CVM_TEE_MR_LEN],
+                      const uint8_t mr_config_id[CVM_TEE_MR_LEN])
+{
+	struct cvm_mockpki_quote_opts *q;
+	uint8_t *quote = NULL;
+	size_t quote_len = 0;
+	int r;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return CVM_E_NOMEM;
+	r = tdx_opts_of(&s->template, q);
+	if (r != CVM_OK)
+		goto out;
+	memcpy(q->td.mr_td, mrtd, sizeof(q->td.mr_td));
+	memcpy(q->td.mr_config_id, mr_config_id, sizeof(q->td.mr_config_id));
+	memset(q->td.rtmr, 0, sizeof(q->td.rtmr));
+	memset(q->td.report_data, 0, sizeof(q->td.report_data));
+	r = cvm_mockpki_quote(s->pki, q, &quote, &quote_len);
+	if (r == CVM_OK)
+		r = write_file(dir, f_tdx_template, quote, quote_len, 0644);
+out:
+	free(quote);
+	free(q);
+	return r;
+}
+
+/* launch_snp writes the launch's SNP template: the platform's, with the
+ * launch's MEASUREMENT and HOST_DATA, signed again by the platform's VCEK. */
+static int launch_snp(const struct sim *s, const char *dir, const uint8_t meas[CVM_TEE_MR_LEN],
+                      const uint8_t host_data[32])
+{
+	struct cvm_mockamd_report_opts q;
+	uint8_t report[CVM_SNP_REPORT_LEN];
+	int r;
+
+	snp_opts_of(&s->snp, &q);
+	memcpy(q.measurement, meas, sizeof(q.measurement));
+	memcpy(q.host_data, host_data, sizeof(q.host_data));
+	memset(q.report_data, 0, sizeof(q.report_data));
+	r = cvm_mockamd_report(s->amd, &q, report);
+	if (r == CVM_OK)
+		r = write_file(dir, f_snp_template, report, sizeof(report), 0644);
+	return r;
+}
+
+int cvm_tee_sim_launch(const char *platform_dir, const char *dir, const struct cvm_tee_sim_launch *l)
+{
+	uint8_t rtmr[SIM_RTMR_LEN] = {0}, mrtd[CVM_TEE_MR_LEN], meas[CVM_TEE_MR_LEN] = {0};
+	struct sim *s = NULL;
+	json_t *root = NULL;
+	char *text = NULL;
+	size_t n;
+	int r, saved;
+
+	if (platform_dir == NULL || dir == NULL || l == NULL || dir[0] == '\0' ||
+	    strlen(dir) >= TEE_PATH_MAX - 64)
+		return CVM_E_INVAL;
+	n = strlen(platform_dir);
+	if (n == 0 || n >= TEE_PATH_MAX - 64)
+		return CVM_E_INVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return CVM_E_NOMEM;
+	/* Everything of the platform is read, and its keys loaded, before the
+	 * new folder is made: a platform that will not do leaves nothing. */
+	memcpy(s->dir, platform_dir, n + 1);
+	r = read_json(platform_dir, &s->created, &s->has_snp, &root);
+	if (r == CVM_OK)
+		r = load_tdx(s);
+	if (r == CVM_OK && s->has_snp)
+		r = load_snp(s);
+	if (r != CVM_OK)
+		goto out;
+	memcpy(mrtd, all_zero(l->mrtd, sizeof(l->mrtd)) ? s->template.body.td.mr_td : l->mrtd, sizeof(mrtd));
+	if (s->has_snp)
+		memcpy(meas,
+		       all_zero(l->snp_measurement, sizeof(l->snp_measurement)) ? s->snp.measurement
+		                                                                : l->snp_measurement,
+		       sizeof(meas));
+	r = launch_json(root, s, l, mrtd, meas, &text);
+	if (r != CVM_OK)
+		goto out;
+
+	r = dir_prepare(dir);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_keys, 0700);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_coll, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_coll_tdx, 0755);
+	if (r == CVM_OK && s->has_snp)
+		r = sub_dir(dir, d_coll_snp, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_platform, 0755);
+	if (r == CVM_OK)
+		r = sub_dir(dir, d_state, 0755);
+	if (r == CVM_OK)
+		r = copy_files(platform_dir, dir, d_keys);
+	if (r == CVM_OK)
+		r = copy_files(platform_dir, dir, d_coll_tdx);
+	if (r == CVM_OK && s->has_snp)
+		r = copy_files(platform_dir, dir, d_coll_snp);
+	if (r == CVM_OK)
+		r = launch_tdx(s, dir, mrtd, l->mr_config_id);
+	if (r == CVM_OK && s->has_snp)
+		r = launch_snp(s, dir, meas, l->snp_host_data);
+	if (r != CVM_OK)
+		goto out;
+	/* RTMR0..2 as the launch left them; RTMR3 (runtime events) at zero */
+	memcpy(rtmr, l->rtmr_init, sizeof(l->rtmr_init));
+	r = write_file(dir, f_rtmr, rtmr, sizeof(rtmr), 0644);
+	if (r == CVM_OK)
+		r = write_file(dir, f_lock, "", 0, 0600);
+	/* last: a folder without sim.json is an unfinished launch */
+	if (r == CVM_OK)
+		r = write_file(dir, f_json, text, strlen(text), 0644);
+out:
+	saved = errno; /* for CVM_E_SYSTEM; the frees below may touch it */
+	free(text);
+	json_decref(root);
+	sim_free(s);
+	errno = saved;
 	return r;
 }
 

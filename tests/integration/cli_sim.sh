@@ -19,7 +19,13 @@
 #    vector's says false); the default policy needs the simulator's AMD CRL
 #    (snp.require_crl): without crl.der the report is rejected; flipped bits
 #    are rejected; refresh keeps it verifying;
-#  - usage errors exit 2.
+#  - usage errors exit 2;
+#  - cvm sim launch: VMs launched on the platform (MRTD and RTMR0..2 from
+#    'cvm measure --json', options over it, MRCONFIGID, SNP MEASUREMENT and
+#    HOST_DATA) quote what the host measured ('cvm measure lite --quote'
+#    agrees), verify with the platform's collateral and root, extend RTMR3
+#    on their own; a launched folder launches again; used folders,
+#    non-platforms and bad measurement files are refused and make nothing.
 # Needs: $CVM_BIN/cvm, python3.
 set -euo pipefail
 
@@ -27,7 +33,9 @@ CVM="${CVM_BIN:-build/bin}/cvm"
 # shellcheck source=tests/common/vectors.sh
 . "$(dirname "$0")/../common/vectors.sh"
 V="$VECTORS"
-vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin snp/trustee-milan-vcek/report.bin
+FIX_REL=compat/verifier/dstack-verifier-fixtures/tdx-lite-getquote.json
+vectors_require tdx/dcapqvl-tdx-v4-uptodate/quote.bin snp/trustee-milan-vcek/report.bin "$FIX_REL"
+FIX="$V/$FIX_REL"
 
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed to replay RTMR3 and read the JSON output" >&2
@@ -382,6 +390,99 @@ assert r[0xC0:0xE0].hex() == sys.argv[7], "HOST_DATA"
 PY
 expect_rc 2 "$CVM" sim init "$tmp/launch2" --rtmr1 abcd
 grep -q -- "--rtmr1: expected 48 bytes" "$tmp/err" && pass || fail "a short --rtmr1 was not named"
+
+# ---- cvm sim launch: many VMs on one simulated platform -----------------------
+
+# The host measures a VM ('cvm measure --json' on the dstack fixture) and
+# launches it on the platform D: the VM's quotes carry the measured MRTD and
+# RTMR0..2 ('cvm measure lite --quote' agrees with them), MRCONFIGID and a
+# zero RTMR3, and verify with D's collateral and root (D was refreshed and
+# its RTMR3 extended above: the VM starts at zero all the same).
+expect_rc 0 "$CVM" measure lite "$FIX" --json
+cp "$tmp/out" "$tmp/measure.json"
+read -r M_MRTD M_R0 M_R1 M_R2 < <(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["mrtd"], d["rtmr0"], d["rtmr1"], d["rtmr2"])' "$tmp/measure.json")
+[ "${#M_MRTD}" = 96 ] && [ "${#M_R2}" = 96 ] && pass || fail "cvm measure --json gave no MRTD/RTMR2: $(head -c 300 "$tmp/measure.json")"
+VM1="$tmp/vm1"
+mc1="$(python3 -c 'print("c1"*48)')"; hd1="$(python3 -c 'print("d1"*32)')"; sm1="$(python3 -c 'print("e1"*48)')"
+expect_rc 0 "$CVM" sim launch "$D" "$VM1" --measurement "$tmp/measure.json" --mrconfigid "$mc1" \
+	--snp-measurement "$sm1" --snp-host-data "$hd1"
+grep -q "^  rtmr1 *$M_R1\$" "$tmp/out" && grep -q "^  mrconfigid *$mc1\$" "$tmp/out" && pass ||
+	fail "sim launch did not show the launch's values: $(cat "$tmp/out")"
+for f in tcb_info.json pck_crl.der intel_sgx_root_ca.der; do
+	cmp -s "$D/collateral/tdx/$f" "$VM1/collateral/tdx/$f" && pass || fail "the launch's collateral/tdx/$f is not the platform's"
+done
+mode=$(stat -c %a "$VM1/keys/pck.key")
+[ "$mode" = 600 ] && pass || fail "the launch's keys/pck.key has mode $mode, expected 600"
+expect_rc 0 "$CVM" -q sim quote "$VM1" --report-data "$RD" --out "$tmp/vm1q.bin"
+expect_rc 0 "$CVM" quote verify "$tmp/vm1q.bin" --collateral "$D/collateral/tdx" --root "$ROOT" --json
+python3 - "$tmp/out" "$RD" "$M_MRTD" "$M_R0" "$M_R1" "$M_R2" "$mc1" <<'PY' && pass || fail "the launched VM's quote, verified with the platform's collateral"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["simulated"] is True and o["verdict"] == "accepted", (o["simulated"], o["verdict"])
+want = {"report_data": sys.argv[2], "mr_td": sys.argv[3], "rtmr0": sys.argv[4], "rtmr1": sys.argv[5],
+        "rtmr2": sys.argv[6], "mr_config_id": sys.argv[7], "rtmr3": "00" * 48}
+for k, v in want.items():
+    assert o[k] == v, (k, o[k], v)
+PY
+expect_rc 0 "$CVM" measure lite "$FIX" --quote "$tmp/vm1q.bin"
+[ "$(grep -c '^quote: .* matches$' "$tmp/out")" = 4 ] && pass || fail "cvm measure lite --quote on the VM's quote: $(cat "$tmp/out")"
+# the VM's RTMR3 extends on its own; the platform's stays as it was
+expect_rc 0 "$CVM" -q sim extend "$VM1" --rtmr 3 --digest "${digests[0]}"
+expect_rc 0 "$CVM" sim show "$D" --json
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["rtmr"][3] == sys.argv[2]' "$tmp/out" "$want" &&
+	pass || fail "extending the VM changed the platform's RTMR3"
+expect_rc 0 "$CVM" sim show "$VM1" --json
+python3 - "$tmp/out" "${digests[0]}" "$M_R0" <<'PY' && pass || fail "the VM's registers after an extension"
+import hashlib, json, sys
+o = json.load(open(sys.argv[1]))
+assert o["rtmr"][3] == hashlib.sha384(bytes(48) + bytes.fromhex(sys.argv[2])).hexdigest(), o["rtmr"][3]
+assert o["rtmr"][0] == sys.argv[3]
+PY
+# SEV-SNP: the launch's MEASUREMENT and HOST_DATA, the platform's ARK
+expect_rc 0 "$CVM" -q sim quote "$VM1" --snp --report-data "$RD" --out "$tmp/vm1r.bin"
+expect_rc 0 "$CVM" quote verify "$tmp/vm1r.bin" --collateral "$S" --root "$S/ark.pem" --json
+python3 - "$tmp/out" "$sm1" "$hd1" <<'PY' && pass || fail "the launched VM's SNP report, verified with the platform's collateral"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["simulated"] is True and o["verdict"] == "accepted", (o["simulated"], o["verdict"])
+assert o["measurement"] == sys.argv[2], o["measurement"]
+assert o["host_data"] == sys.argv[3], o["host_data"]
+PY
+# explicit options override the file; a second VM on the same platform
+# verifies with the same collateral; the platform's MRTD when none is given
+VM2="$tmp/vm2"
+r2b="$(python3 -c 'print("2b"*48)')"
+expect_rc 0 "$CVM" -q sim launch "$D" "$VM2" --measurement "$tmp/measure.json" --rtmr2 "$r2b" --mrtd "$MRTD"
+expect_rc 0 "$CVM" -q sim quote "$VM2" --report-data 00 --out "$tmp/vm2q.bin"
+expect_rc 0 "$CVM" quote verify "$tmp/vm2q.bin" --collateral "$D/collateral/tdx" --root "$ROOT" --json
+python3 - "$tmp/out" "$MRTD" "$M_R1" "$r2b" <<'PY' && pass || fail "the second VM's quote (--rtmr2 and --mrtd over --measurement)"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["verdict"] == "accepted"
+assert o["mr_td"] == sys.argv[2] and o["rtmr1"] == sys.argv[3] and o["rtmr2"] == sys.argv[4], o
+assert o["mr_config_id"] == "00" * 48
+PY
+# a launched folder is a platform: launch from it (all its values kept)
+expect_rc 0 "$CVM" -q sim launch "$VM1" "$tmp/vm3"
+expect_rc 0 "$CVM" sim show "$tmp/vm3" --json
+python3 - "$tmp/out" "$M_MRTD" "$sm1" <<'PY' && pass || fail "a VM launched from a launched folder"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["mrtd"] == sys.argv[2] and o["rtmr"] == ["00" * 48] * 4, o
+assert o["snp"]["measurement"] == sys.argv[3] and o["snp"]["host_data"] == "00" * 32, o["snp"]
+PY
+# refusals
+expect_rc 1 "$CVM" sim launch "$D" "$VM1" && { grep -q "not empty" "$tmp/err" && pass || fail "launch into a used folder: $(cat "$tmp/err")"; }
+expect_rc 1 "$CVM" sim launch "$tmp/snp-nocrl" "$tmp/vm4" && { grep -q "not a simulated platform" "$tmp/err" && pass || fail "launch from a non-platform: $(cat "$tmp/err")"; }
+[ ! -e "$tmp/vm4" ] && pass || fail "a launch from a non-platform made $tmp/vm4"
+echo '{"rtmr0": null}' >"$tmp/bad-measure.json"
+expect_rc 1 "$CVM" sim launch "$D" "$tmp/vm4" --measurement "$tmp/bad-measure.json" &&
+	{ grep -q '"mrtd" is missing' "$tmp/err" && pass || fail "a measurement without mrtd: $(cat "$tmp/err")"; }
+expect_rc 1 "$CVM" sim launch "$D" "$tmp/vm4" --measurement "$tmp/no-such.json"
+expect_rc 2 "$CVM" sim launch "$D"
+expect_rc 2 "$CVM" sim launch "$D" "$tmp/vm4" --rtmr0 abcd
+expect_rc 2 "$CVM" sim launch "$D" "$tmp/vm4" --snp-product genoa
+[ ! -e "$tmp/vm4" ] && pass || fail "a refused launch made $tmp/vm4"
 
 echo "cli_sim: $checks checks passed, $failures failed"
 [ "$failures" -eq 0 ]

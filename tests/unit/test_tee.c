@@ -3,7 +3,8 @@
  * counter, the tdx_guest measurements folder, /dev ioctls with the kernel's
  * structure layouts written out independently here), and the simulated TEE
  * end to end: init, quote, verification against the mock root only,
- * RTMR extension and its replay, concurrent extenders, key file modes. */
+ * RTMR extension and its replay, concurrent extenders, key file modes, and
+ * VMs launched on one platform (verified with the platform's collateral). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1543,6 +1544,276 @@ static void sim_snp_keys_template_and_debug(void **state)
 	rm_rf(s.root);
 }
 
+/* ---- launching VMs on one simulated platform ------------------------------ */
+
+/* file_bytes reads DIR/REL (at most 64 KiB) into a new buffer. */
+static uint8_t *file_bytes(const char *dir, const char *rel, size_t *len)
+{
+	char path[256];
+	uint8_t *buf = NULL;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_int_equal(cvm_file_read(path, 64 * 1024, &buf, len), CVM_OK);
+	return buf;
+}
+
+/* same_file is true when DIR_A/REL and DIR_B/REL hold the same bytes. */
+static bool same_file(const char *a, const char *b, const char *rel)
+{
+	size_t la = 0, lb = 0;
+	uint8_t *pa = file_bytes(a, rel, &la), *pb = file_bytes(b, rel, &lb);
+	bool same = la == lb && memcmp(pa, pb, la) == 0;
+
+	free(pa);
+	free(pb);
+	return same;
+}
+
+/* read_snp_bytes parses the SNP template of the platform in `dir` (its
+ * signed_data is left empty: the bytes are freed). */
+static int read_snp_bytes(const char *dir, struct cvm_snp_report *out)
+{
+	size_t n = 0;
+	uint8_t *raw = file_bytes(dir, "platform/snp_template.report", &n);
+	int r = cvm_snp_report_parse(raw, n, out);
+
+	free(raw);
+	cvm_rd_init(&out->signed_data, NULL, 0);
+	return r;
+}
+
+/* launch_quote makes a TDX quote over `rd` in the launched folder `dir`. */
+static void launch_quote(const char *dir, const uint8_t rd[64], struct cvm_tee_evidence *ev,
+                         struct cvm_quote *q)
+{
+	struct cvm_tee_dev *tee = NULL;
+
+	assert_int_equal(cvm_tee_open_sim(dir, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, ev), CVM_OK);
+	cvm_tee_free(tee);
+	assert_int_equal(cvm_quote_parse(ev->data, ev->data_len, q), CVM_OK);
+}
+
+static void sim_launch_quotes_its_measurements_under_the_platforms_pki(void **state)
+{
+	static const char *const kept[] = {"platform/tdx_template.quote", "platform/snp_template.report",
+	                                   "state/rtmr", "sim.json"};
+	static const char *const copied[] = {"keys/pck.key",
+	                                     "keys/root.pem",
+	                                     "keys/vcek.key",
+	                                     "collateral/tdx/tcb_info.json",
+	                                     "collateral/tdx/pck_crl.der",
+	                                     "collateral/snp/crl.der",
+	                                     "collateral/snp/vcek.der"};
+	struct sim_fixture s;
+	struct cvm_tee_sim_launch l, zero;
+	struct cvm_tee_dev *tee = NULL;
+	struct cvm_tee_evidence ev, pev;
+	struct cvm_tee_measurements m;
+	struct cvm_amd_result res;
+	struct cvm_report rep;
+	struct cvm_quote q, pq;
+	struct cvm_snp_report psnp;
+	uint8_t rd[64], d[48], rtmr3[48] = {0}, *before[4];
+	size_t before_len[4];
+	char vm[160], vm2[160], vm3[160], path[256];
+	struct stat st;
+
+	(void)state;
+	sim_make(&s, true); /* MRTD 0x42.., SNP MEASUREMENT 0x5a.. */
+	for (size_t i = 0; i < 4; i++)
+		before[i] = file_bytes(s.dir, kept[i], &before_len[i]);
+	memset(&l, 0, sizeof(l));
+	pattern(l.mrtd, sizeof(l.mrtd), 0x10);
+	for (uint8_t i = 0; i < 3; i++)
+		pattern(l.rtmr_init[i], sizeof(l.rtmr_init[i]), (uint8_t)(0x20 + 16 * i));
+	pattern(l.mr_config_id, sizeof(l.mr_config_id), 0x60);
+	pattern(l.snp_measurement, sizeof(l.snp_measurement), 0x70);
+	pattern(l.snp_host_data, sizeof(l.snp_host_data), 0x80);
+	(void)snprintf(vm, sizeof(vm), "%s/vm1", s.root);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm, &l), CVM_OK);
+
+	/* the copies are the platform's, modes too */
+	assert_int_equal(stat(vm, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+		assert_true(same_file(s.dir, vm, copied[i]));
+	(void)snprintf(path, sizeof(path), "%s/keys", vm);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	(void)snprintf(path, sizeof(path), "%s/keys/pck.key", vm);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* TDX: the registers the host gave; RTMR3 at zero */
+	assert_int_equal(cvm_tee_open_sim(vm, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.mrtd, l.mrtd, 48);
+	for (size_t i = 0; i < 3; i++)
+		assert_memory_equal(m.rtmr[i], l.rtmr_init[i], 48);
+	assert_true(all_bytes(m.rtmr[3], 48, 0));
+	pattern(rd, sizeof(rd), 0x31);
+	launch_quote(vm, rd, &ev, &q);
+	assert_memory_equal(q.body.td.mr_td, l.mrtd, 48);
+	assert_memory_equal(q.body.td.mr_config_id, l.mr_config_id, 48);
+	for (size_t i = 0; i < 3; i++)
+		assert_memory_equal(q.body.td.rtmr[i], l.rtmr_init[i], 48);
+	assert_true(all_bytes(q.body.td.rtmr[3], 48, 0));
+	assert_memory_equal(q.body.td.report_data, rd, 64);
+	/* the rest of the TD body is the platform's */
+	launch_quote(s.dir, rd, &pev, &pq);
+	assert_memory_equal(q.body.td.tee_tcb_svn, pq.body.td.tee_tcb_svn, 16);
+	assert_memory_equal(q.body.td.mr_seam, pq.body.td.mr_seam, 48);
+	assert_memory_equal(q.body.td.td_attributes, pq.body.td.td_attributes, 8);
+	assert_memory_equal(q.body.td.xfam, pq.body.td.xfam, 8);
+	assert_memory_equal(q.body.td.mr_owner, pq.body.td.mr_owner, 48);
+	assert_false(memcmp(q.body.td.mr_td, pq.body.td.mr_td, 48) == 0);
+	cvm_tee_evidence_cleanup(&pev);
+	/* verified with the PLATFORM's collateral and root */
+	assert_int_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep), CVM_OK);
+	assert_int_not_equal(sim_verify(s.dir, ev.data, ev.data_len, false, NOW + 3600, &rep), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	/* an extension changes RTMR3 only */
+	memset(d, 0xe3, sizeof(d));
+	assert_int_equal(cvm_tee_extend(tee, 3, d), CVM_OK);
+	rtmr_extend(rtmr3, d);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.mrtd, l.mrtd, 48);
+	for (size_t i = 0; i < 3; i++)
+		assert_memory_equal(m.rtmr[i], l.rtmr_init[i], 48);
+	assert_memory_equal(m.rtmr[3], rtmr3, 48);
+	cvm_tee_free(tee);
+	tee = NULL;
+	launch_quote(vm, rd, &ev, &q);
+	assert_memory_equal(q.body.td.rtmr[3], rtmr3, 48);
+	assert_memory_equal(q.body.td.rtmr[0], l.rtmr_init[0], 48);
+	assert_int_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+
+	/* SNP: MEASUREMENT and HOST_DATA of the launch, the platform's chip */
+	assert_int_equal(cvm_tee_open_sim(vm, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_quote(tee, rd, &ev), CVM_OK);
+	cvm_tee_free(tee);
+	tee = NULL;
+	assert_int_equal(snp_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep, &res), CVM_OK);
+	assert_true(res.authentic);
+	assert_memory_equal(res.report.measurement, l.snp_measurement, 48);
+	assert_memory_equal(res.report.host_data, l.snp_host_data, 32);
+	assert_memory_equal(res.report.report_data, rd, 64);
+	assert_int_equal(read_snp_bytes(s.dir, &psnp), CVM_OK);
+	assert_memory_equal(res.report.chip_id, psnp.chip_id, 64);
+	assert_memory_equal(res.report.report_id, psnp.report_id, 32);
+	assert_int_equal(res.report.policy, psnp.policy);
+	assert_int_equal(snp_verify(s.dir, ev.data, ev.data_len, false, NOW + 3600, &rep, &res), CVM_E_CHAIN);
+	cvm_tee_evidence_cleanup(&ev);
+
+	/* the platform is only read */
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = 0;
+		uint8_t *now = file_bytes(s.dir, kept[i], &n);
+
+		assert_int_equal(n, before_len[i]);
+		assert_memory_equal(now, before[i], n);
+		free(now);
+		free(before[i]);
+	}
+
+	/* a launched folder is a platform: launch from it; all-zero MRTD and
+	 * MEASUREMENT keep its own (the first launch's) */
+	memset(&zero, 0, sizeof(zero));
+	(void)snprintf(vm2, sizeof(vm2), "%s/vm2", s.root);
+	assert_int_equal(cvm_tee_sim_launch(vm, vm2, &zero), CVM_OK);
+	launch_quote(vm2, rd, &ev, &q);
+	assert_memory_equal(q.body.td.mr_td, l.mrtd, 48);
+	assert_true(all_bytes(q.body.td.mr_config_id, 48, 0));
+	assert_true(all_bytes(q.body.td.rtmr[0], 4 * 48, 0));
+	assert_int_equal(sim_verify(s.dir, ev.data, ev.data_len, true, NOW + 3600, &rep), CVM_OK);
+	cvm_tee_evidence_cleanup(&ev);
+	assert_int_equal(cvm_tee_open_sim(vm2, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.measurement, l.snp_measurement, 48);
+	assert_true(all_bytes(m.host_data, 32, 0));
+	cvm_tee_free(tee);
+	tee = NULL;
+	/* ... and from the platform, its MRTD and MEASUREMENT */
+	(void)snprintf(vm3, sizeof(vm3), "%s/vm3", s.root);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm3, &zero), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(vm3, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.mrtd, (uint8_t[48]){[0 ... 47] = 0x42}, 48);
+	cvm_tee_free(tee);
+	assert_int_equal(cvm_tee_open_sim(vm3, CVM_TEE_PLATFORM_SNP, &tee), CVM_OK);
+	assert_int_equal(cvm_tee_measurements(tee, &m), CVM_OK);
+	assert_memory_equal(m.measurement, (uint8_t[48]){[0 ... 47] = 0x5a}, 48);
+	cvm_tee_free(tee);
+	rm_rf(s.root);
+}
+
+static void sim_launch_refuses_used_folders_and_what_is_not_a_platform(void **state)
+{
+	struct sim_fixture s;
+	struct cvm_tee_sim_launch l;
+	struct cvm_tee_dev *tee = NULL;
+	char vm[160], path[256];
+	struct stat st;
+
+	(void)state;
+	sim_make(&s, false); /* TDX only */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(cvm_tee_sim_launch(NULL, s.dir, &l), CVM_E_INVAL);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, NULL, &l), CVM_E_INVAL);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, "", &l), CVM_E_INVAL);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, s.dir, NULL), CVM_E_INVAL);
+	/* into the platform itself, or a folder with something in it */
+	assert_int_equal(cvm_tee_sim_launch(s.dir, s.dir, &l), CVM_E_INVAL);
+	(void)snprintf(vm, sizeof(vm), "%s/used", s.root);
+	assert_int_equal(mkdir(vm, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/notes", vm);
+	assert_int_equal(write_bytes(path, "x", 1), 0);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm, &l), CVM_E_INVAL);
+	(void)snprintf(path, sizeof(path), "%s/keys", vm);
+	assert_int_not_equal(stat(path, &st), 0);
+	/* not a simulator: nothing is made */
+	(void)snprintf(vm, sizeof(vm), "%s/vm", s.root);
+	assert_int_equal(cvm_tee_sim_launch(s.root, vm, &l), CVM_E_FORMAT);
+	assert_int_not_equal(stat(vm, &st), 0);
+	(void)snprintf(path, sizeof(path), "%s/fake", s.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/fake/sim.json", s.root);
+	assert_int_equal(write_bytes(path, "{\"cvmkit_simulator\": 1", 22), 0);
+	(void)snprintf(path, sizeof(path), "%s/fake", s.root);
+	assert_int_equal(cvm_tee_sim_launch(path, vm, &l), CVM_E_FORMAT);
+	assert_int_not_equal(stat(vm, &st), 0);
+	/* a platform key others can read: refused before anything is made */
+	(void)snprintf(path, sizeof(path), "%s/keys/pck.key", s.dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm, &l), CVM_E_INVAL);
+	assert_int_not_equal(stat(vm, &st), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+
+	/* a TDX-only platform launches TDX-only VMs */
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm, &l), CVM_OK);
+	assert_int_equal(cvm_tee_open_sim(vm, CVM_TEE_PLATFORM_SNP, &tee), CVM_E_UNSUPPORTED);
+	(void)snprintf(path, sizeof(path), "%s/collateral/snp", vm);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(cvm_tee_open_sim(vm, CVM_TEE_PLATFORM_TDX, &tee), CVM_OK);
+	cvm_tee_free(tee);
+	tee = NULL;
+
+	/* something other than a file among the collateral is a damaged
+	 * platform; the launch stops short of sim.json, so the half-made
+	 * folder is no platform either */
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/extra", s.dir);
+	assert_int_equal(symlink("/etc/hostname", path), 0);
+	(void)snprintf(vm, sizeof(vm), "%s/vm-bad", s.root);
+	assert_int_equal(cvm_tee_sim_launch(s.dir, vm, &l), CVM_E_FORMAT);
+	assert_int_equal(cvm_tee_open_sim(vm, CVM_TEE_PLATFORM_TDX, &tee), CVM_E_FORMAT);
+	assert_null(tee);
+	(void)snprintf(path, sizeof(path), "%s/collateral/tdx/extra", s.dir);
+	assert_int_equal(unlink(path), 0);
+	rm_rf(s.root);
+}
+
 static void mock_amd_tcb_layout_and_marker(void **state)
 {
 	static const enum cvm_snp_product products[] = {CVM_SNP_PRODUCT_MILAN, CVM_SNP_PRODUCT_GENOA,
@@ -1614,6 +1885,8 @@ int main(void)
 	    cmocka_unit_test(sim_snp_report_is_abi_v3_bound_to_the_vcek_and_verifies_only_against_its_ark),
 	    cmocka_unit_test(sim_snp_bit_flips_never_verify),
 	    cmocka_unit_test(sim_snp_keys_template_and_debug),
+	    cmocka_unit_test(sim_launch_quotes_its_measurements_under_the_platforms_pki),
+	    cmocka_unit_test(sim_launch_refuses_used_folders_and_what_is_not_a_platform),
 	    cmocka_unit_test(mock_amd_tcb_layout_and_marker),
 	};
 
