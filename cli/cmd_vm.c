@@ -38,6 +38,7 @@ static void usage(FILE *f)
 	       "  deploy --name N --image I --compose FILE [--vcpu N] [--memory MB] [--disk GB]\n"
 	       "         [--port tcp:[ADDR:]HOST:VM ...] [--encrypted-env FILE] [--user-config FILE]\n"
 	       "         [--kms-url URL ...] [--gateway-url URL ...] [--app-id HEX] [--stopped]\n"
+	       "         [--app-image NAME.tar ...] [--wait [--timeout S]] [-v]\n"
 	       "  ls [-v] [--json]          list the VMs\n"
 	       "  logs ID|NAME [-n N] [-f]  the VM's serial log (last N lines; -f: follow it)\n"
 	       "  start ID|NAME             start a stopped VM\n"
@@ -242,33 +243,213 @@ static bool parse_uint(const char *s, json_int_t *out)
 	return true;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* app_up: a health line ("health: NAME STATUS; ...", docs/vm.md) where
+ * every container is up and none is still starting or unhealthy. */
+static bool app_up(const char *p)
+{
+	if (strncmp(p, "health: ", 8) != 0 || strstr(p, " Up ") == NULL)
+		return false;
+	return strstr(p, "(health: starting)") == NULL && strstr(p, "(unhealthy)") == NULL &&
+	       strstr(p, "Exited") == NULL && strstr(p, "Restarting") == NULL && strstr(p, "Created") == NULL;
+}
+
+/* history_at finds the time of the first entry at or after index `from` of
+ * `h` whose progress starts with `prefix` (-1 when none); *index gets it. */
+static int64_t history_at(const json_t *h, size_t from, const char *prefix, size_t *index)
+{
+	for (size_t i = from; i < json_array_size(h); i++) {
+		const json_t *e = json_array_get(h, i);
+		const char *p = json_string_value(json_object_get(e, "progress"));
+
+		if (p != NULL && strncmp(p, prefix, strlen(prefix)) == 0) {
+			if (index != NULL)
+				*index = i;
+			return (int64_t)json_integer_value(json_object_get(e, "at_ms"));
+		}
+	}
+	return -1;
+}
+
+static void phase(const char *name, int64_t from, int64_t to, const char *what)
+{
+	if (from < 0 || to < 0 || to < from)
+		(void)printf("  %-6s     -    %s\n", name, what);
+	else
+		(void)printf("  %-6s %7.1f s  %s\n", name, (double)(to - from) / 1000.0, what);
+}
+
+/* print_phases splits the deploy's time by the VM's progress history
+ * (GetInfo's boot_history, the daemon's clock): vmm from the CreateVm call
+ * to QEMU started (the launch measurement of a dev VM included), boot to
+ * the guest asking the KMS for keys, kms to the keys' arrival, app to the
+ * app reported up (storage, docker, images, compose, health). */
+static void print_phases(const json_t *info, int64_t t0, int64_t t_up)
+{
+	const json_t *h = json_object_get(info, "boot_history");
+	size_t start = 0, i = 0;
+	int64_t t_req, t_meas = -1, t_qemu, t_ask, t_keys;
+
+	/* the last start of the history is this deploy's */
+	while (history_at(h, i, "start requested", &i) >= 0)
+		start = i++;
+	t_req = history_at(h, start, "start requested", NULL);
+	t_meas = history_at(h, start, "measuring", NULL);
+	t_qemu = history_at(h, start, "QEMU started", NULL);
+	t_ask = history_at(h, start, "keys: asking", NULL);
+	t_keys = history_at(h, start, "keys: from", NULL);
+	(void)printf("deploy phases (cvm-vmmd's clock from the request):\n");
+	phase("vmm", t0, t_qemu,
+	      t_meas >= 0 ? "create, the launch measurement (ACPI probe), QEMU" : "create, QEMU");
+	phase("boot", t_qemu, t_ask >= 0 ? t_ask : -1, "firmware, kernel, agent up to its key request");
+	phase("kms", t_ask, t_keys, "GetAppKey over RA-TLS");
+	phase("app", t_keys >= 0 ? t_keys : t_qemu, t_up, "data disk, docker, images, compose up, healthy");
+	phase("total", t0, t_up, "from deploy to the app up");
+	if (t_req >= 0 && t_req < t0 - 5000)
+		(void)printf("  (the daemon's clock is behind this host's by %.1f s)\n",
+		             (double)(t0 - t_req) / 1000.0);
+}
+
+/* deploy_wait follows the new VM until its app is up (its health line),
+ * a boot error, or `timeout_s`, printing progress as it changes. */
+static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbose)
+{
+	char last[512] = "", shown[512];
+	json_t *args, *rep = NULL;
+	int r = CLI_EXIT_ERROR;
+
+	if (id == NULL) {
+		cli_err(CMD, "CreateVm answered without an id");
+		return CLI_EXIT_ERROR;
+	}
+	if (!cli_opts.quiet)
+		(void)fprintf(stderr, "deploy: VM %s created; waiting for the app (up to %lld s)\n", id,
+		              (long long)timeout_s);
+	args = json_pack("{s:s}", "id", id);
+	while (args != NULL) {
+		const json_t *info;
+		const char *p, *e, *st;
+
+		json_decref(rep);
+		rep = NULL;
+		if (call("GetInfo", args, &rep) != CLI_EXIT_OK)
+			break;
+		info = json_object_get(rep, "info");
+		p = json_string_value(json_object_get(info, "boot_progress"));
+		e = json_string_value(json_object_get(info, "boot_error"));
+		st = json_string_value(json_object_get(info, "status"));
+		if (p != NULL && strcmp(p, last) != 0) {
+			(void)snprintf(last, sizeof(last), "%s", p);
+			printable(p, shown, sizeof(shown));
+			if (!cli_opts.quiet)
+				(void)fprintf(stderr, "deploy: [%5.1f s] %s\n",
+				              (double)(now_ms() - t0) / 1000.0, shown);
+		}
+		if ((e != NULL && e[0] != '\0') || (st != NULL && strcmp(st, "failed") == 0)) {
+			printable(e != NULL && e[0] != '\0' ? e : "the VM failed to start", shown,
+			          sizeof(shown));
+			cli_err(CMD, "VM %s did not come up: %s (see cvm vm logs %s)", id, shown, id);
+			break;
+		}
+		if (st != NULL && strcmp(st, "stopped") == 0) {
+			cli_err(CMD, "VM %s stopped before its app came up (see cvm vm logs %s)", id, id);
+			break;
+		}
+		if (p != NULL && app_up(p)) {
+			int64_t t_up = history_at(json_object_get(info, "boot_history"), 0, "health: ", NULL);
+			const json_t *h = json_object_get(info, "boot_history");
+
+			/* the first health line that says up: the last entries */
+			for (size_t i = json_array_size(h); i-- > 0;) {
+				const char *hp =
+				    json_string_value(json_object_get(json_array_get(h, i), "progress"));
+
+				if (hp == NULL || !app_up(hp))
+					break;
+				t_up = (int64_t)json_integer_value(
+				    json_object_get(json_array_get(h, i), "at_ms"));
+			}
+			if (verbose)
+				print_phases(info, t0, t_up);
+			(void)printf("%s\n", id);
+			r = CLI_EXIT_OK;
+			break;
+		}
+		if (now_ms() - t0 > timeout_s * 1000) {
+			cli_err(CMD, "VM %s: the app is not up after %lld s (last: %s); it keeps starting",
+			        id, (long long)timeout_s, last[0] != '\0' ? last : "no progress reported");
+			break;
+		}
+		(void)usleep(500 * 1000);
+	}
+	json_decref(rep);
+	json_decref(args);
+	return r;
+}
+
 static int vm_deploy(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},     {"image", required_argument, NULL, 'i'},
-	    {"compose", required_argument, NULL, 'c'},  {"vcpu", required_argument, NULL, 'V'},
-	    {"memory", required_argument, NULL, 'm'},   {"disk", required_argument, NULL, 'd'},
-	    {"port", required_argument, NULL, 'p'},     {"encrypted-env", required_argument, NULL, 'e'},
-	    {"env-file", required_argument, NULL, 'E'}, {"user-config", required_argument, NULL, 'u'},
-	    {"kms-url", required_argument, NULL, 'k'},  {"gateway-url", required_argument, NULL, 'g'},
-	    {"app-id", required_argument, NULL, 'a'},   {"stopped", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"name", required_argument, NULL, 'n'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"compose", required_argument, NULL, 'c'},
+	    {"vcpu", required_argument, NULL, 'V'},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"encrypted-env", required_argument, NULL, 'e'},
+	    {"env-file", required_argument, NULL, 'E'},
+	    {"user-config", required_argument, NULL, 'u'},
+	    {"kms-url", required_argument, NULL, 'k'},
+	    {"gateway-url", required_argument, NULL, 'g'},
+	    {"app-id", required_argument, NULL, 'a'},
+	    {"stopped", no_argument, NULL, 's'},
+	    {"app-image", required_argument, NULL, 'I'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	json_t *args = json_object(), *ports = json_array(), *kms = json_array(), *gw = json_array(),
-	       *rep = NULL;
-	json_int_t vcpu = 1, mem = 1024, disk = 10;
+	       *imgs = json_array(), *rep = NULL;
+	json_int_t vcpu = 1, mem = 1024, disk = 10, timeout = 900;
 	const char *compose = NULL, *env = NULL, *ucfg = NULL;
+	bool wait = false, verbose = false;
+	int64_t t0;
 	int c, r = CLI_EXIT_USAGE;
 
-	if (args == NULL || ports == NULL || kms == NULL || gw == NULL) {
+	if (args == NULL || ports == NULL || kms == NULL || gw == NULL || imgs == NULL) {
 		r = CLI_EXIT_ERROR;
 		goto out;
 	}
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hv", opts, NULL)) != -1) {
 		json_t *v = NULL;
 
 		switch (c) {
+		case 'I':
+			(void)json_array_append_new(imgs, json_string(optarg));
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 'v':
+			wait = verbose = true;
+			break;
+		case 'T':
+			if (!parse_uint(optarg, &timeout) || timeout == 0) {
+				cli_err(CMD, "--timeout %s is not a number of seconds", optarg);
+				goto out;
+			}
+			break;
 		case 'n':
 			v = json_string(optarg);
 			if (v != NULL)
@@ -361,8 +542,18 @@ static int vm_deploy(int argc, char **argv)
 	(void)json_object_set(args, "ports", ports);
 	(void)json_object_set(args, "kms_urls", kms);
 	(void)json_object_set(args, "gateway_urls", gw);
+	if (json_array_size(imgs) > 0)
+		(void)json_object_set(args, "app_images", imgs);
+	if (wait && json_is_true(json_object_get(args, "stopped"))) {
+		cli_err(CMD, "--wait and -v wait for the app to come up: not with --stopped");
+		r = CLI_EXIT_USAGE;
+		goto out;
+	}
+	t0 = now_ms();
 	r = call("CreateVm", args, &rep);
-	if (r == CLI_EXIT_OK) {
+	if (r == CLI_EXIT_OK && wait) {
+		r = deploy_wait(json_string_value(json_object_get(rep, "id")), t0, (int64_t)timeout, verbose);
+	} else if (r == CLI_EXIT_OK) {
 		if (cli_opts.json) {
 			char *s = json_dumps(rep, JSON_COMPACT);
 
@@ -378,6 +569,7 @@ out:
 	json_decref(ports);
 	json_decref(kms);
 	json_decref(gw);
+	json_decref(imgs);
 	return r;
 }
 

@@ -301,9 +301,20 @@ static int open_ccel(struct agent *a, char *err, size_t err_len)
 	bool has;
 	int r;
 
+	char sim_log[AGENT_PATH_MAX];
+
+	if (path[0] == '\0' && a->cfg.simulator[0] != '\0' && a->tee_info.platform == CVM_TEE_PLATFORM_TDX) {
+		/* a launched simulated TEE (cvm-vmmd's dev VMs) carries the boot
+		 * log of what its RTMR0..2 were set to; a bare one has none and
+		 * its RTMR0..2 stay zero */
+		if (path_join(sim_log, sizeof(sim_log), a->cfg.simulator, "ccel.bin") != CVM_OK ||
+		    !file_exists(sim_log))
+			return CVM_OK;
+		path = sim_log;
+	}
 	if (path[0] == '\0') {
 		if (a->cfg.simulator[0] != '\0' || a->tee_info.platform != CVM_TEE_PLATFORM_TDX)
-			return CVM_OK; /* the simulator has no boot log; its RTMR0..2 stay zero */
+			return CVM_OK;
 		path = "/sys/firmware/acpi/tables/data/CCEL";
 		if (!file_exists(path)) {
 			cvm_daemon_log(CVM_LOG_WARN, "ccel_missing", "path=%s boot_events=0", path);

@@ -819,9 +819,13 @@ int agent_kms_open(struct agent *a, char *err, size_t err_len)
 	if (!a->kms_mode)
 		return CVM_OK;
 	memset(&ans, 0, sizeof(ans));
+	agent_boot_report(a, "boot-progress", "keys: asking the KMS");
 	r = fetch(a, &ans, err, err_len);
-	if (r != CVM_OK)
+	if (r != CVM_OK) {
+		agent_boot_report(a, "boot-error", err);
 		return r;
+	}
+	agent_boot_report(a, "boot-progress", "keys: from the KMS");
 	a->keys = ans.keys;
 	id_hex = cvm_hex_encode_new(a->keys->key_provider_id, a->keys->key_provider_id_len);
 	o = id_hex == NULL ? NULL : json_pack("{s:s,s:s}", "name", "kms", "id", id_hex);

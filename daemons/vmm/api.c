@@ -180,6 +180,48 @@ static int parse_urls(const json_t *o, const char *key, char (*dst)[VMM_URL_MAX]
 	return CVM_OK;
 }
 
+/* parse_app_images reads app_images (cvmkit): names of docker image
+ * tarballs ("name.tar") in [vmm] app_image_dir, which the VM's share gets
+ * and the guest loads before compose up (there is no registry here). */
+static int parse_app_images(const json_t *o, struct vmm_spec *s, char *err, size_t err_len)
+{
+	const json_t *a = json_object_get(o, "app_images"), *e;
+	size_t i;
+
+	s->app_image_count = 0;
+	if (a == NULL || json_is_null(a))
+		return CVM_OK;
+	if (!json_is_array(a) || json_array_size(a) > VMM_APP_IMAGES_MAX) {
+		(void)snprintf(err, err_len, "field app_images must be an array of at most %d file names",
+		               VMM_APP_IMAGES_MAX);
+		return CVM_E_FORMAT;
+	}
+	json_array_foreach(a, i, e)
+	{
+		const char *name = json_string_value(e);
+		size_t n = json_string_length(e);
+
+		if (name == NULL || strlen(name) != n || !vmm_image_name_ok(name) || n < 5 ||
+		    strcmp(name + n - 4, ".tar") != 0) {
+			(void)snprintf(
+			    err, err_len,
+			    "app_images[%zu] must be the file name of a docker-save tarball in [vmm] "
+			    "app_image_dir: NAME.tar, letters, digits, '.', '_' or '-'",
+			    i);
+			return CVM_E_FORMAT;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(s->app_images[k], name) == 0) {
+				(void)snprintf(err, err_len, "app_images: %s is given twice", name);
+				return CVM_E_FORMAT;
+			}
+		}
+		memcpy(s->app_images[i], name, n + 1);
+		s->app_image_count++;
+	}
+	return CVM_OK;
+}
+
 static int parse_ports(const struct vmm_conf *c, const json_t *o, struct vmm_spec *s, char *err,
                        size_t err_len)
 {
@@ -265,10 +307,10 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
                      uint8_t **env_owned, char *err, size_t err_len)
 {
 	static const char *const known[] = {
-	    "name",     "image",         "compose_file", "vcpu",        "memory",    "disk_size",
-	    "ports",    "encrypted_env", "app_id",       "user_config", "hugepages", "pin_numa",
-	    "gpus",     "kms_urls",      "gateway_urls", "stopped",     "no_tee",    "networking",
-	    "networks", "simulated_tee", "disk_prealloc"};
+	    "name",     "image",         "compose_file",  "vcpu",        "memory",    "disk_size",
+	    "ports",    "encrypted_env", "app_id",        "user_config", "hugepages", "pin_numa",
+	    "gpus",     "kms_urls",      "gateway_urls",  "stopped",     "no_tee",    "networking",
+	    "networks", "simulated_tee", "disk_prealloc", "app_images"};
 	static const char *const unsupported[] = {"hugepages",  "pin_numa", "gpus",          "no_tee",
 	                                          "networking", "networks", "simulated_tee", "disk_prealloc"};
 	const char *s, *hex;
@@ -329,6 +371,8 @@ int vmm_parse_create(const struct vmm_conf *c, json_t *args, struct vmm_spec *sp
 	if (r == CVM_OK)
 		r = parse_urls(args, "gateway_urls", spec->gateway_urls, &spec->gateway_url_count, err,
 		               err_len);
+	if (r == CVM_OK)
+		r = parse_app_images(args, spec, err, err_len);
 	if (r == CVM_OK)
 		r = get_str(args, "app_id", 42, &s, &n, err, err_len);
 	if (r != CVM_OK)
@@ -855,10 +899,34 @@ static int m_status(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	return *out != NULL ? CVM_OK : cvm_rpc_fail(call, 500, CVM_E_NOMEM, "out of memory");
 }
 
+/* extra_info adds what only GetInfo gives (cvmkit): the progress history
+ * of the VM's starts (cvm vm deploy -v times its phases with it) and, for
+ * a dev VM, the launch measurement its simulated TEE carries. */
+static void extra_info(struct vmm *v, const struct vmm_vm *vm, json_t *info)
+{
+	char path[VMM_PATH_MAX + 32];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	json_t *h = NULL, *m;
+
+	if (vmm_db_history(v->db, vm->id, &h) == CVM_OK)
+		(void)json_object_set_new(info, "boot_history", h);
+	vmm_work_path(v->conf, vm->id, "measurement.json", path, sizeof(path));
+	if (cvm_file_read(path, (size_t)64 * 1024, &buf, &len) == CVM_OK) {
+		m = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(m))
+			(void)json_object_set_new(info, "measurement", m);
+		else
+			json_decref(m);
+		free(buf);
+	}
+}
+
 static int m_info(void *ctx, struct cvm_rpc_call *call, json_t **out)
 {
 	struct vmm *v = ctx;
 	struct vmm_vm vm;
+	json_t *info;
 	int r;
 
 	r = find_vm(v, call, id_only, 1, &vm);
@@ -868,7 +936,10 @@ static int m_info(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	}
 	if (r != CVM_OK)
 		return r;
-	*out = json_pack("{s:b,s:o}", "found", true, "info", vm_info(v, &vm, false));
+	info = vm_info(v, &vm, false);
+	if (info != NULL)
+		extra_info(v, &vm, info);
+	*out = json_pack("{s:b,s:o}", "found", true, "info", info);
 	return *out != NULL ? CVM_OK : cvm_rpc_fail(call, 500, CVM_E_NOMEM, "out of memory");
 }
 

@@ -26,6 +26,7 @@ void vmm_conf_defaults(struct vmm_conf *c)
 	(void)snprintf(c->qemu_img, sizeof(c->qemu_img), "/usr/bin/qemu-img");
 	(void)snprintf(c->swtpm, sizeof(c->swtpm), "/usr/bin/swtpm");
 	(void)snprintf(c->webui_dir, sizeof(c->webui_dir), "%s", vmm_webui_default_dir());
+	(void)snprintf(c->app_image_dir, sizeof(c->app_image_dir), "/var/lib/cvmkit/app-images");
 	(void)snprintf(c->platform_name, sizeof(c->platform_name), "dev");
 	(void)snprintf(c->accel, sizeof(c->accel), "auto");
 	(void)snprintf(c->log_level, sizeof(c->log_level), "info");
@@ -69,6 +70,8 @@ static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 	    STR("vmm", "qemu_img", qemu_img),
 	    STR("vmm", "swtpm", swtpm),
 	    STR("vmm", "webui_dir", webui_dir),
+	    STR("vmm", "sim_platform", sim_platform),
+	    STR("vmm", "app_image_dir", app_image_dir),
 	    STR("vmm", "platform", platform_name),
 	    STR("vmm", "accel", accel),
 	    STR("vmm", "log_level", log_level),
@@ -220,6 +223,15 @@ int vmm_conf_check(struct vmm_conf *c, char *err, size_t err_len)
 	}
 	if (strlen(c->run_dir) > VMM_PATH_MAX - 128) {
 		(void)snprintf(err, err_len, "[vmm] run_dir is too long (at most %d bytes)",
+		               VMM_PATH_MAX - 128);
+		return CVM_E_FORMAT;
+	}
+	if (c->sim_platform[0] == '\0')
+		(void)snprintf(c->sim_platform, sizeof(c->sim_platform), "%s/sim-platform", c->run_dir);
+	if (c->sim_platform[0] != '/' || c->app_image_dir[0] != '/' ||
+	    strlen(c->app_image_dir) > VMM_PATH_MAX - 128) {
+		(void)snprintf(err, err_len,
+		               "[vmm] sim_platform and app_image_dir must be absolute paths (under %d bytes)",
 		               VMM_PATH_MAX - 128);
 		return CVM_E_FORMAT;
 	}

@@ -13,23 +13,28 @@ struct vmm_db {
 	sqlite3 *h;
 };
 
-static const char schema[] = "CREATE TABLE IF NOT EXISTS vms ("
-                             " id TEXT PRIMARY KEY,"
-                             " name TEXT NOT NULL UNIQUE,"
-                             " state TEXT NOT NULL,"
-                             " config TEXT NOT NULL,"
-                             " compose_hash TEXT NOT NULL DEFAULT '',"
-                             " app_id TEXT NOT NULL DEFAULT '',"
-                             " cid INTEGER NOT NULL UNIQUE,"
-                             " ports TEXT NOT NULL DEFAULT '[]',"
-                             " pid INTEGER NOT NULL DEFAULT 0,"
-                             " created INTEGER NOT NULL,"
-                             " updated INTEGER NOT NULL,"
-                             " started INTEGER NOT NULL DEFAULT 0,"
-                             " last_error TEXT NOT NULL DEFAULT '',"
-                             " boot_progress TEXT NOT NULL DEFAULT '');"
-                             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                             "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS vms ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " state TEXT NOT NULL,"
+    " config TEXT NOT NULL,"
+    " compose_hash TEXT NOT NULL DEFAULT '',"
+    " app_id TEXT NOT NULL DEFAULT '',"
+    " cid INTEGER NOT NULL UNIQUE,"
+    " ports TEXT NOT NULL DEFAULT '[]',"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL,"
+    " started INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " boot_progress TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    /* what each start went through, with the time (deploy -v) */
+    "CREATE TABLE IF NOT EXISTS progress (vm_id TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+    " text TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS progress_vm ON progress (vm_id, at_ms);"
+    "INSERT OR IGNORE INTO meta VALUES ('schema', 'cvm-vmmd 1');";
 
 static void db_err(struct vmm_db *db, const char *what, char *err, size_t err_len)
 {
@@ -122,7 +127,7 @@ static json_t *str_list(char (*a)[VMM_URL_MAX], size_t n)
 
 json_t *vmm_spec_to_json(const struct vmm_spec *s)
 {
-	json_t *ports = json_array(), *o;
+	json_t *ports = json_array(), *imgs, *o;
 
 	for (size_t i = 0; ports != NULL && i < s->port_count; i++) {
 		const struct vmm_port *p = &s->ports[i];
@@ -137,12 +142,29 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	}
 	if (ports == NULL)
 		return NULL;
+	imgs = json_array();
+	for (size_t i = 0; imgs != NULL && i < s->app_image_count; i++) {
+		if (json_array_append_new(imgs, json_string(s->app_images[i])) != 0) {
+			json_decref(imgs);
+			imgs = NULL;
+		}
+	}
+	if (imgs == NULL) {
+		json_decref(ports);
+		return NULL;
+	}
 	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image,
 	              "vcpu", (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
 	              (json_int_t)s->disk_gb, "ports", ports, "app_id", s->app_id, "kms_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->kms_urls, s->kms_url_count), "gateway_urls",
 	              str_list((char(*)[VMM_URL_MAX])s->gateway_urls, s->gateway_url_count), "stopped",
 	              s->stopped);
+	if (o != NULL && json_object_set_new(o, "app_images", imgs) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o == NULL)
+		json_decref(imgs);
 	return o;
 }
 
@@ -188,7 +210,7 @@ static int get_u32(const json_t *j, const char *key, uint32_t *out)
 
 int vmm_spec_from_json(const json_t *j, struct vmm_spec *s)
 {
-	const json_t *ports, *p;
+	const json_t *ports, *imgs, *p;
 	size_t i;
 	uint32_t hp, vp;
 
@@ -202,6 +224,16 @@ int vmm_spec_from_json(const json_t *j, struct vmm_spec *s)
 	    copy_list(j, "gateway_urls", s->gateway_urls, &s->gateway_url_count) != CVM_OK)
 		return CVM_E_FORMAT;
 	s->stopped = json_is_true(json_object_get(j, "stopped"));
+	imgs = json_object_get(j, "app_images"); /* absent in rows of older versions */
+	if (imgs != NULL && (!json_is_array(imgs) || json_array_size(imgs) > VMM_APP_IMAGES_MAX))
+		return CVM_E_FORMAT;
+	json_array_foreach(imgs, i, p)
+	{
+		if (!json_is_string(p) || json_string_length(p) > VMM_NAME_MAX)
+			return CVM_E_FORMAT;
+		memcpy(s->app_images[i], json_string_value(p), json_string_length(p) + 1);
+		s->app_image_count++;
+	}
 	ports = json_object_get(j, "ports");
 	if (!json_is_array(ports) || json_array_size(ports) > VMM_PORTS_MAX)
 		return CVM_E_FORMAT;
@@ -528,12 +560,82 @@ int vmm_db_set_state(struct vmm_db *db, const char *id, const char *state, int64
 	return exec_one(db, st);
 }
 
+/* history_add appends to the VM's progress history (in the caller's
+ * transaction), keeping its last VMM_HISTORY_MAX entries. */
+static int history_add(struct vmm_db *db, const char *id, const char *text)
+{
+	struct timespec ts;
+	sqlite3_stmt *st = NULL;
+	int s;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	if (sqlite3_prepare_v2(db->h, "INSERT INTO progress VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK)
+		return CVM_E_SYSTEM;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	(void)sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+	s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return CVM_E_SYSTEM;
+	if (sqlite3_prepare_v2(db->h,
+	                       "DELETE FROM progress WHERE vm_id = ?1 AND rowid NOT IN (SELECT rowid FROM "
+	                       "progress WHERE vm_id = ?1 ORDER BY at_ms DESC, rowid DESC LIMIT ?2)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return CVM_E_SYSTEM;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int(st, 2, VMM_HISTORY_MAX);
+	s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE ? CVM_OK : CVM_E_SYSTEM;
+}
+
+int vmm_db_history(struct vmm_db *db, const char *id, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *a = json_array();
+	int s;
+
+	*out = NULL;
+	if (a == NULL)
+		return CVM_E_NOMEM;
+	if (sqlite3_prepare_v2(db->h,
+	                       "SELECT at_ms, text FROM progress WHERE vm_id = ?1 ORDER BY at_ms, rowid", -1,
+	                       &st, NULL) != SQLITE_OK) {
+		json_decref(a);
+		return CVM_E_SYSTEM;
+	}
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 1);
+
+		if (json_array_append_new(a, json_pack("{s:I,s:s}", "at_ms",
+		                                       (json_int_t)sqlite3_column_int64(st, 0), "progress",
+		                                       t != NULL ? (const char *)t : "")) != 0) {
+			s = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE) {
+		json_decref(a);
+		return CVM_E_SYSTEM;
+	}
+	*out = a;
+	return CVM_OK;
+}
+
 int vmm_db_set_progress(struct vmm_db *db, const char *id, const char *progress, const char *error)
 {
 	sqlite3_stmt *st = NULL;
 
 	if (begin(db) != CVM_OK)
 		return CVM_E_SYSTEM;
+	if ((progress != NULL && history_add(db, id, progress) != CVM_OK) ||
+	    (error != NULL && error[0] != '\0' && history_add(db, id, "error") != CVM_OK)) {
+		rollback(db);
+		return CVM_E_SYSTEM;
+	}
 	if (sqlite3_prepare_v2(db->h,
 	                       "UPDATE vms SET boot_progress = COALESCE(?2, boot_progress), "
 	                       "last_error = COALESCE(?3, last_error), updated = ?4 WHERE id = ?1",
@@ -593,6 +695,17 @@ int vmm_db_delete(struct vmm_db *db, const char *id)
 
 	if (begin(db) != CVM_OK)
 		return CVM_E_SYSTEM;
+	if (sqlite3_prepare_v2(db->h, "DELETE FROM progress WHERE vm_id = ?1", -1, &st, NULL) != SQLITE_OK) {
+		rollback(db);
+		return CVM_E_SYSTEM;
+	}
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		rollback(db);
+		return CVM_E_SYSTEM;
+	}
+	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(db->h, "DELETE FROM vms WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
 		rollback(db);
 		return CVM_E_SYSTEM;

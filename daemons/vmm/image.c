@@ -58,9 +58,10 @@ static int file_field(const json_t *j, const char *key, const char *dir, char *o
 int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir, struct vmm_image *out,
                              char *err, size_t err_len)
 {
-	static const char *const files[] = {"bios", "bios-sev", "kernel", "initrd", "rootfs"};
-	char *dst[5];
-	size_t caps[5];
+	static const char *const files[] = {"bios",   "bios-sev", "kernel",
+	                                    "initrd", "rootfs",   "acpi_probe_initrd"};
+	char *dst[6];
+	size_t caps[6];
 	json_error_t je;
 	json_t *j;
 	const json_t *v;
@@ -72,11 +73,13 @@ int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir, st
 	dst[2] = out->kernel;
 	dst[3] = out->initrd;
 	dst[4] = out->rootfs;
+	dst[5] = out->acpi_probe_initrd;
 	caps[0] = sizeof(out->bios);
 	caps[1] = sizeof(out->bios_sev);
 	caps[2] = sizeof(out->kernel);
 	caps[3] = sizeof(out->initrd);
 	caps[4] = sizeof(out->rootfs);
+	caps[5] = sizeof(out->acpi_probe_initrd);
 	if (strlen(dir) >= sizeof(out->dir))
 		return CVM_E_TOO_LARGE;
 	(void)snprintf(out->dir, sizeof(out->dir), "%s", dir);
@@ -85,7 +88,7 @@ int vmm_image_metadata_parse(const uint8_t *buf, size_t len, const char *dir, st
 		(void)snprintf(err, err_len, "metadata.json is not a JSON object");
 		goto out;
 	}
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		r = file_field(j, files[i], dir, dst[i], caps[i], err, err_len);
 		if (r != CVM_OK)
 			goto out;

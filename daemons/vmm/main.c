@@ -89,6 +89,10 @@ static int serve(struct vmm_conf *c)
 		(void)fprintf(stderr, PROG ": cannot start libcurl\n");
 		goto out;
 	}
+	if (c->platform == VMM_PLATFORM_DEV && vmm_sim_platform_ensure(c, err, sizeof(err)) != CVM_OK) {
+		(void)fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
 	v.base = event_base_new();
 	memset(&ho, 0, sizeof(ho));
 	ho.name = "vmm";
@@ -118,10 +122,12 @@ static int serve(struct vmm_conf *c)
 	cvm_daemon_log(CVM_LOG_INFO, "listening", "addr=%s port=%u platform=%s run_dir=%s auth=%s",
 	               cvm_kv(c->listen, kv), (unsigned)port, vmm_platform_name(c->platform), c->run_dir,
 	               c->token_count != 0 ? "tokens" : "none");
+	vmm_resume_starts(&v);
 	open_channels(&v);
 	(void)event_base_dispatch(v.base);
 	rc = 0;
 out:
+	vmm_start_cancel_all(&v);
 	vmm_channel_close_all(&v);
 	cvm_httpd_free(h);
 	cvm_daemon_signals_free(sig);

@@ -158,25 +158,26 @@ static int start_swtpm(struct vmm *v, const char *wd, char *err, size_t err_len)
 	return r;
 }
 
-int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
-{
-	struct vmm_launch l;
+/* struct prepared is what a start needs: the image, the launch and argv. */
+struct prepared {
 	struct vmm_image img;
+	struct vmm_launch l;
 	struct vmm_argv argv;
-	char wd[VMM_PATH_MAX], path[VMM_PATH_MAX + 32], log[VMM_PATH_MAX + 16];
+	char wd[VMM_PATH_MAX];
+};
+
+/* prepare reads the image and the app-compose of `vm` and builds its QEMU
+ * command line (a pure function of them and the configuration). */
+static int prepare(struct vmm *v, const struct vmm_vm *vm, struct prepared *p, char *err, size_t err_len)
+{
+	char path[VMM_PATH_MAX + 32];
 	uint8_t *compose = NULL, app_id[20];
 	size_t compose_len = 0, app_id_len = 0;
-	int64_t pid;
 	int r;
 
-	memset(&argv, 0, sizeof(argv));
-	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
-	if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd)) {
-		(void)snprintf(err, err_len, "VM %s is already running (pid %lld)", vm->name,
-		               (long long)vm->pid);
-		return CVM_E_POLICY;
-	}
-	r = vmm_image_load(v->conf->image_dir, vm->spec.image, &img, err, err_len);
+	memset(p, 0, sizeof(*p));
+	vmm_work_path(v->conf, vm->id, NULL, p->wd, sizeof(p->wd));
+	r = vmm_image_load(v->conf->image_dir, vm->spec.image, &p->img, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	vmm_work_path(v->conf, vm->id, "shared/app-compose.json", path, sizeof(path));
@@ -185,38 +186,105 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 		(void)snprintf(err, err_len, "cannot read %s", path);
 		return r;
 	}
-	memset(&l, 0, sizeof(l));
-	l.conf = v->conf;
-	l.vm = vm;
-	l.image = &img;
-	l.work_dir = wd;
-	l.kvm =
+	p->l.conf = v->conf;
+	p->l.vm = vm;
+	p->l.image = &p->img;
+	p->l.work_dir = p->wd;
+	p->l.kvm =
 	    strcmp(v->conf->accel, "kvm") == 0 || (strcmp(v->conf->accel, "auto") == 0 && vmm_kvm_usable());
 	if (vm->app_id[0] != '\0' &&
 	    cvm_hex_decode_exact(vm->app_id, strlen(vm->app_id), app_id, sizeof(app_id)) == CVM_OK)
 		app_id_len = sizeof(app_id);
-	r = vmm_compose_ids(compose, compose_len, app_id_len != 0 ? app_id : NULL, l.mrconfigid, l.host_data,
-	                    err, err_len);
+	r = vmm_compose_ids(compose, compose_len, app_id_len != 0 ? app_id : NULL, p->l.mrconfigid,
+	                    p->l.host_data, err, err_len);
 	free(compose);
 	if (r != CVM_OK)
 		return r;
-	r = vmm_qemu_argv(&l, &argv);
-	if (r != CVM_OK) {
+	r = vmm_qemu_argv(&p->l, &p->argv);
+	if (r != CVM_OK)
 		(void)snprintf(err, err_len, "cannot build the QEMU command line: %s", cvm_strerror(r));
-		return r;
+	return r;
+}
+
+static void start_failed(struct vmm *v, const struct vmm_vm *vm, const char *wd, const char *err)
+{
+	char path[VMM_PATH_MAX + 32];
+
+	(void)snprintf(path, sizeof(path), "%s/swtpm.pid", wd);
+	kill_pidfile(path, wd);
+	if (vmm_db_set_state(v->db, vm->id, VMM_ST_FAILED, 0, 0, err) != CVM_OK)
+		cvm_daemon_log(CVM_LOG_WARN, "db", "id=%s msg=\"cannot record state failed\"", vm->id);
+}
+
+int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
+{
+	struct prepared *p;
+	char wd[VMM_PATH_MAX];
+	int r;
+
+	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
+	if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd)) {
+		(void)snprintf(err, err_len, "VM %s is already running (pid %lld)", vm->name,
+		               (long long)vm->pid);
+		return CVM_E_POLICY;
 	}
-	r = vmm_db_set_state(v->db, vm->id, VMM_ST_STARTING, 0, 0, "");
+	if (vmm_start_pending(v, vm->id)) {
+		(void)snprintf(err, err_len, "VM %s is already starting", vm->name);
+		return CVM_E_POLICY;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return CVM_E_NOMEM;
+	r = prepare(v, vm, p, err, err_len);
 	if (r != CVM_OK)
 		goto out;
+	r = vmm_db_set_state(v->db, vm->id, VMM_ST_STARTING, 0, 0, "");
+	if (r == CVM_OK)
+		r = vmm_db_set_progress(v->db, vm->id, VMM_PROGRESS_START, NULL);
+	if (r != CVM_OK)
+		goto out;
+	(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_STARTING);
+	if (v->conf->platform != VMM_PLATFORM_DEV) {
+		r = vmm_vm_launch(v, vm, err, err_len);
+		goto out;
+	}
+	/* dev: the simulated TEE gets what a TDX module and TDVF would have
+	 * measured (measure.c); QEMU starts once that is done */
+	if (vmm_db_set_progress(v->db, vm->id, "measuring the launch (firmware, kernel, ACPI tables)",
+	                        NULL) != CVM_OK)
+		cvm_daemon_log(CVM_LOG_WARN, "db", "id=%s msg=\"cannot record the progress\"", vm->id);
+	vmm_pause_point("start_measure");
+	r = vmm_measure_begin(v, vm, &p->img, &p->argv, p->l.mrconfigid, p->l.host_data, err, err_len);
+	if (r != CVM_OK)
+		start_failed(v, vm, p->wd, err);
+out:
+	vmm_argv_cleanup(&p->argv);
+	free(p);
+	return r;
+}
+
+int vmm_vm_launch(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
+{
+	struct prepared *p;
+	char path[VMM_PATH_MAX + 32], log[VMM_PATH_MAX + 16];
+	int64_t pid;
+	int r;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return CVM_E_NOMEM;
+	r = prepare(v, vm, p, err, err_len);
+	if (r != CVM_OK)
+		goto fail;
 	if (v->conf->platform == VMM_PLATFORM_DEV) {
-		r = start_swtpm(v, wd, err, err_len);
+		r = start_swtpm(v, p->wd, err, err_len);
 		if (r != CVM_OK)
 			goto fail;
 	}
-	(void)snprintf(path, sizeof(path), "%s/qemu.pid", wd);
+	(void)snprintf(path, sizeof(path), "%s/qemu.pid", p->wd);
 	(void)unlink(path);
-	(void)snprintf(log, sizeof(log), "%s/qemu.log", wd);
-	r = spawn_wait(argv.v, log);
+	(void)snprintf(log, sizeof(log), "%s/qemu.log", p->wd);
+	r = spawn_wait(p->argv.v, log);
 	pid = read_pidfile(path);
 	if (r != CVM_OK || pid <= 0) {
 		(void)snprintf(err, err_len, "QEMU did not start (see %s)", log);
@@ -233,12 +301,10 @@ int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len)
 	vmm_channel_open(v, vm->id); /* dev: what the guest reports on its way up */
 	goto out;
 fail:
-	(void)snprintf(path, sizeof(path), "%s/swtpm.pid", wd);
-	kill_pidfile(path, wd);
-	if (vmm_db_set_state(v->db, vm->id, VMM_ST_FAILED, 0, 0, err) != CVM_OK)
-		cvm_daemon_log(CVM_LOG_WARN, "db", "id=%s msg=\"cannot record state failed\"", vm->id);
+	start_failed(v, vm, p->wd, err);
 out:
-	vmm_argv_cleanup(&argv);
+	vmm_argv_cleanup(&p->argv);
+	free(p);
 	return r;
 }
 
@@ -299,6 +365,8 @@ void vmm_vm_refresh(struct vmm *v, struct vmm_vm *vm)
 	if (strcmp(vm->state, VMM_ST_RUNNING) != 0 && strcmp(vm->state, VMM_ST_STOPPING) != 0 &&
 	    strcmp(vm->state, VMM_ST_STARTING) != 0)
 		return;
+	if (vmm_start_pending(v, vm->id))
+		return; /* measuring: QEMU is not started yet */
 	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
 	if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd))
 		return;
@@ -352,6 +420,13 @@ int vmm_vm_stop(struct vmm *v, struct vmm_vm *vm, bool force, char *err, size_t 
 
 	vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
 	vmm_channel_close(v, vm->id);
+	if (vmm_start_cancel(v, vm->id)) {
+		/* stopped while measuring: QEMU never ran */
+		if (vmm_db_set_state(v->db, vm->id, VMM_ST_STOPPED, 0, 0, NULL) != CVM_OK)
+			return CVM_E_SYSTEM;
+		(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_STOPPED);
+		return CVM_OK;
+	}
 	if (vm->pid <= 0 || !vmm_proc_alive(vm->pid, wd)) {
 		vmm_vm_refresh(v, vm);
 		(void)snprintf(err, err_len, "VM %s is not running (state %s)", vm->name, vm->state);

@@ -32,6 +32,7 @@
 #define VMM_USER_CONFIG_MAX ((size_t)64 * 1024) /* .user-config bytes */
 #define VMM_BODY_MAX ((size_t)4 * 1024 * 1024)  /* RPC request bodies */
 #define VMM_ID_LEN 36                           /* a UUID's text */
+#define VMM_APP_IMAGES_MAX 16                   /* docker image tarballs per VM */
 
 enum vmm_platform { VMM_PLATFORM_DEV = 0, VMM_PLATFORM_TDX, VMM_PLATFORM_SNP };
 
@@ -46,7 +47,9 @@ struct vmm_conf {
 	char qemu[VMM_PATH_MAX];
 	char qemu_img[VMM_PATH_MAX];
 	char swtpm[VMM_PATH_MAX];
-	char webui_dir[VMM_PATH_MAX]; /* the web UI's files (webui.h) */
+	char webui_dir[VMM_PATH_MAX];     /* the web UI's files (webui.h) */
+	char sim_platform[VMM_PATH_MAX];  /* dev: the host's simulated TEE platform (measure.c) */
+	char app_image_dir[VMM_PATH_MAX]; /* docker image tarballs CreateVm's app_images name */
 	char platform_name[16];
 	char accel[16]; /* dev: auto, kvm or tcg */
 	char log_level[16];
@@ -108,6 +111,9 @@ struct vmm_spec {
 	size_t kms_url_count;
 	char gateway_urls[VMM_URLS_MAX][VMM_URL_MAX];
 	size_t gateway_url_count;
+	/* docker image tarballs of [vmm] app_image_dir, put in shared/images/ */
+	char app_images[VMM_APP_IMAGES_MAX][VMM_NAME_MAX + 1];
+	size_t app_image_count;
 	bool stopped;
 };
 
@@ -174,7 +180,13 @@ CVM_MUST_CHECK int vmm_db_set_spec(struct vmm_db *db, const struct vmm_vm *vm, c
  * progress and, when not NULL, its last error (NULL keeps either). */
 CVM_MUST_CHECK int vmm_db_set_progress(struct vmm_db *db, const char *id, const char *progress,
                                        const char *error);
-/* vmm_db_delete removes the row. */
+/* vmm_db_history gives the VM's progress history, oldest first: a JSON
+ * array of {"at_ms": unix milliseconds, "progress": text} (the last
+ * VMM_HISTORY_MAX reports of vmm_db_set_progress; "error" for an error). */
+#define VMM_HISTORY_MAX 64
+#define VMM_PROGRESS_START "start requested" /* the first entry of each start */
+CVM_MUST_CHECK int vmm_db_history(struct vmm_db *db, const char *id, json_t **out);
+/* vmm_db_delete removes the row (and its history). */
 CVM_MUST_CHECK int vmm_db_delete(struct vmm_db *db, const char *id);
 
 /* Image metadata (image_dir/<name>/metadata.json). Paths are absolute. */
@@ -186,6 +198,7 @@ struct vmm_image {
 	char kernel[VMM_PATH_MAX];   /* "" when none */
 	char initrd[VMM_PATH_MAX];
 	char rootfs[VMM_PATH_MAX];
+	char acpi_probe_initrd[VMM_PATH_MAX]; /* cvmkit: the ACPI probe's initrd ("" when none) */
 	char cmdline[2048];
 	char version[64];
 	bool is_dev;
@@ -253,7 +266,8 @@ struct vmm {
 	struct vmm_db *db;
 	struct event_base *base; /* NULL in tests: no timers */
 	int64_t start_time;
-	struct vmm_chan *chans; /* the dev guests' host channels (channel.c) */
+	struct vmm_chan *chans;        /* the dev guests' host channels (channel.c) */
+	struct vmm_starting *starting; /* dev: starts measuring (measure.c) */
 };
 
 /* The host channel of a dev VM (channel.c; format in docs/vm.md): cvm-vmmd
@@ -301,11 +315,41 @@ int vmm_rmtree(const char *path);
  * crash (docs/daemons/cvm-vmmd.md "Crash safety") and re-adopts running
  * QEMUs. */
 CVM_MUST_CHECK int vmm_reconcile(struct vmm *v);
+/* vmm_resume_starts starts again the VMs a crash left starting (after
+ * vmm_reconcile, once the event loop exists). */
+void vmm_resume_starts(struct vmm *v);
+
+/* Dev VMs measured for real (measure.c). vmm_measure_run computes the
+ * launch registers of `vm` booting `img` with `argv` (the ACPI probe,
+ * cvm_measure_tdx) and launches its simulated TEE into shared/sim with
+ * them and `mrconfigid` / `host_data`; it writes measurement.json. It
+ * blocks (the probe boots QEMU): vmm_measure_begin runs it in a child and
+ * calls vmm_vm_launch when the child ends (in-process without an event
+ * loop). vmm_start_pending: a start of `id` is measuring; vmm_start_cancel
+ * kills it (true when there was one). */
+CVM_MUST_CHECK int vmm_measure_run(const struct vmm_conf *c, const struct vmm_vm *vm,
+                                   const struct vmm_image *img, const struct vmm_argv *argv,
+                                   const uint8_t mrconfigid[48], const uint8_t host_data[32], char *err,
+                                   size_t err_len);
+CVM_MUST_CHECK int vmm_measure_begin(struct vmm *v, struct vmm_vm *vm, const struct vmm_image *img,
+                                     const struct vmm_argv *argv, const uint8_t mrconfigid[48],
+                                     const uint8_t host_data[32], char *err, size_t err_len);
+bool vmm_start_pending(const struct vmm *v, const char *id);
+bool vmm_start_cancel(struct vmm *v, const char *id);
+void vmm_start_cancel_all(struct vmm *v);
+/* vmm_sim_platform_ensure makes [vmm] sim_platform (cvm_tee_sim_init) when
+ * it holds no simulated platform yet (dev only). */
+CVM_MUST_CHECK int vmm_sim_platform_ensure(const struct vmm_conf *c, char *err, size_t err_len);
 
 /* Processes (proc.c). */
 /* vmm_proc_alive: `pid` lives and its /proc cmdline names `work_dir`. */
 bool vmm_proc_alive(int64_t pid, const char *work_dir);
+/* vmm_vm_start moves a stopped VM to starting and starts it: on tdx and
+ * snp at once, on dev once its launch is measured (measure.c), so the VM
+ * may still be starting when it returns. vmm_vm_launch is the second half:
+ * swtpm (dev) and QEMU. */
 CVM_MUST_CHECK int vmm_vm_start(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len);
+CVM_MUST_CHECK int vmm_vm_launch(struct vmm *v, struct vmm_vm *vm, char *err, size_t err_len);
 /* vmm_vm_stop: `force` quits QEMU at once (StopVm); otherwise ACPI
  * powerdown, then quit after stop_timeout_s (ShutdownVm). */
 CVM_MUST_CHECK int vmm_vm_stop(struct vmm *v, struct vmm_vm *vm, bool force, char *err, size_t err_len);

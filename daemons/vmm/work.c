@@ -218,6 +218,89 @@ static int write_shared(struct vmm *v, const struct vmm_vm *vm, const char *shar
 	return r;
 }
 
+/* copy_file copies `from` to `to` (mode 0644, fsynced). */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in, out, r = CVM_OK;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return CVM_E_SYSTEM;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		(void)close(in);
+		return CVM_E_SYSTEM;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = CVM_E_SYSTEM;
+			break;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				r = CVM_E_SYSTEM;
+				break;
+			}
+			off += w;
+		}
+		if (r != CVM_OK)
+			break;
+	}
+	if (r == CVM_OK && fsync(out) != 0)
+		r = CVM_E_SYSTEM;
+	(void)close(in);
+	if (close(out) != 0)
+		r = CVM_E_SYSTEM;
+	return r;
+}
+
+/* put_app_images puts the VM's docker image tarballs (app_images, from
+ * [vmm] app_image_dir) in shared/images/: a hard link when the two are on
+ * one file system, else a copy. The guest loads them before compose up;
+ * they are not measured (docs/threat-model.md). */
+static int put_app_images(struct vmm *v, const struct vmm_vm *vm, const char *shared, char *err,
+                          size_t err_len)
+{
+	char dir[VMM_PATH_MAX + 96], from[VMM_PATH_MAX * 2], to[VMM_PATH_MAX * 2];
+	struct stat st;
+
+	if (vm->spec.app_image_count == 0)
+		return CVM_OK;
+	(void)snprintf(dir, sizeof(dir), "%s/images", shared);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		(void)snprintf(err, err_len, "cannot make %s: %s", dir, strerror(errno));
+		return CVM_E_SYSTEM;
+	}
+	for (size_t i = 0; i < vm->spec.app_image_count; i++) {
+		const char *name = vm->spec.app_images[i];
+
+		(void)snprintf(from, sizeof(from), "%s/%s", v->conf->app_image_dir, name);
+		(void)snprintf(to, sizeof(to), "%s/%s", dir, name);
+		if (lstat(from, &st) != 0 || !S_ISREG(st.st_mode)) {
+			(void)snprintf(
+			    err, err_len,
+			    "no app image %s in [vmm] app_image_dir %s: put the docker-save tarball "
+			    "there first",
+			    name, v->conf->app_image_dir);
+			return CVM_E_INVAL;
+		}
+		(void)unlink(to);
+		if (link(from, to) != 0 && copy_file(from, to) != CVM_OK) {
+			(void)snprintf(err, err_len, "cannot copy %s to %s: %s", from, to, strerror(errno));
+			return CVM_E_SYSTEM;
+		}
+	}
+	return fsync_dir(dir) == CVM_OK ? CVM_OK : CVM_E_SYSTEM;
+}
+
 int vmm_work_write_shared(struct vmm *v, const struct vmm_vm *vm, const struct vmm_files *f, char *err,
                           size_t err_len)
 {
@@ -259,6 +342,8 @@ int vmm_work_create(struct vmm *v, const struct vmm_vm *vm, const struct vmm_fil
 		return CVM_E_SYSTEM;
 	}
 	r = write_shared(v, vm, shared, f, true, err, err_len);
+	if (r == CVM_OK)
+		r = put_app_images(v, vm, shared, err, err_len);
 	if (r != CVM_OK)
 		return r;
 	vmm_pause_point("create_files");
@@ -380,6 +465,11 @@ int vmm_reconcile(struct vmm *v)
 					                     vm->started, NULL);
 				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=adopted pid=%lld",
 				               vm->id, (long long)vm->pid);
+			} else if (strcmp(vm->state, VMM_ST_STARTING) == 0) {
+				/* killed while it measured or launched: the daemon
+				 * starts it again (vmm_resume_starts) */
+				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=start_to_resume",
+				               vm->id);
 			} else {
 				vmm_vm_refresh(v, vm);
 				cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=marked_stopped",
@@ -434,4 +524,28 @@ int vmm_reconcile(struct vmm *v)
 	(void)closedir(d);
 	free(all);
 	return r;
+}
+
+void vmm_resume_starts(struct vmm *v)
+{
+	struct vmm_vm *all = NULL;
+	size_t n = 0;
+	char wd[VMM_PATH_MAX], err[CVM_HTTPD_ERR_MAX];
+
+	if (vmm_db_list(v->db, &all, &n) != CVM_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct vmm_vm *vm = &all[i];
+
+		vmm_work_path(v->conf, vm->id, NULL, wd, sizeof(wd));
+		if (strcmp(vm->state, VMM_ST_STARTING) != 0 || vmm_start_pending(v, vm->id) ||
+		    (vm->pid > 0 && vmm_proc_alive(vm->pid, wd)))
+			continue;
+		err[0] = '\0';
+		cvm_daemon_log(CVM_LOG_INFO, "reconcile", "id=%s action=start_resumed", vm->id);
+		if (vmm_vm_start(v, vm, err, sizeof(err)) != CVM_OK)
+			cvm_daemon_log(CVM_LOG_WARN, "vm_start_failed", "id=%s reason=\"%.200s\"", vm->id,
+			               err);
+	}
+	free(all);
 }

@@ -193,6 +193,12 @@ struct cvm_measure_event {
 	uint8_t digest[48];
 	char what[64];    /* "TD HOB", "kernel (Authenticode, QEMU-patched)", ... */
 	char source[128]; /* "computed from the firmware's TDVF metadata and memory 2147483648", ... */
+	uint32_t type;    /* the TCG event type TDVF logs it with (CVM_EV_* of eventlog.h) */
+	/* the event data a boot log carries for it (cvm_measure_ccel): the
+	 * action string, the separator, the fw_cfg file name, ...; a short
+	 * description where TDVF logs a structure the digest does not cover */
+	uint8_t data[48];
+	size_t data_len;
 };
 struct cvm_measure_reg {
 	uint8_t value[48];
@@ -206,6 +212,14 @@ struct cvm_measure {
 	char mrtd_source[128];
 	struct cvm_measure_reg rtmr[3];
 };
+
+/* cvm_measure_ccel writes the boot event log a TDVF leaves for `m`, as the
+ * TDX CCEL holds it (TCG2 crypto-agile, one SHA-384 digest per event, MR
+ * index = RTMR + 1, after a "Spec ID Event03" header): the events of RTMR0,
+ * 1 and 2 in order, so that a verifier replays it to m's registers. The
+ * simulated TEE of a dev VM carries it (cvm-vmmd). MRTD has no events.
+ * Returns 0, CVM_E_NOMEM. */
+CVM_API CVM_MUST_CHECK int cvm_measure_ccel(const struct cvm_measure *m, uint8_t **out, size_t *out_len);
 
 /* struct cvm_measure_acpi holds the three digests OVMF extends into RTMR0
  * for QEMU's ACPI blobs (EV_PLATFORM_CONFIG_FLAGS events "acpi-loader",

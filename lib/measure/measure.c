@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include <cvmkit/bytes.h>
 #include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
@@ -38,12 +39,24 @@ static const uint8_t pre202505_dstack_cfv[48] = {
 #define MEM_2G 0x80000000ull
 #define MEM_HIGH 0xB0000000ull
 
-static void reg_add(struct cvm_measure_reg *reg, const uint8_t d[48], const char *what, const char *source)
+/* reg_add extends `reg` with the event digest `d`, logged with `type` and
+ * `data` (the text `data`, without its NUL; NULL: `what`, cut to fit). */
+static void reg_add(struct cvm_measure_reg *reg, const uint8_t d[48], uint32_t type, const void *data,
+                    size_t data_len, const char *what, const char *source)
 {
+	struct cvm_measure_event *e;
 	uint8_t buf[96];
 
 	if (reg->count >= CVM_MEASURE_EVENTS_MAX)
 		return;
+	e = &reg->events[reg->count];
+	e->type = type;
+	if (data == NULL) {
+		data = what;
+		data_len = strlen(what);
+	}
+	e->data_len = data_len < sizeof(e->data) ? data_len : sizeof(e->data);
+	memcpy(e->data, data, e->data_len);
 	memcpy(reg->events[reg->count].digest, d, 48);
 	(void)snprintf(reg->events[reg->count].what, sizeof(reg->events[0].what), "%s", what);
 	(void)snprintf(reg->events[reg->count].source, sizeof(reg->events[0].source), "%s",
@@ -54,13 +67,14 @@ static void reg_add(struct cvm_measure_reg *reg, const uint8_t d[48], const char
 	cvm_sha384(buf, sizeof(buf), reg->value);
 }
 
-static void reg_add_bytes(struct cvm_measure_reg *reg, const void *p, size_t n, const char *what,
-                          const char *source)
+/* reg_add_bytes: an event whose digest is the SHA-384 of its data. */
+static void reg_add_bytes(struct cvm_measure_reg *reg, uint32_t type, const void *p, size_t n,
+                          const char *what, const char *source)
 {
 	uint8_t d[48];
 
 	cvm_sha384(p, n, d);
-	reg_add(reg, d, what, source);
+	reg_add(reg, d, type, p, n, what, source);
 }
 
 static const uint8_t separator[4] = {0, 0, 0, 0};
@@ -84,20 +98,29 @@ int cvm_measure_rtmr0(const uint8_t td_hob[48], const char *td_hob_source, const
 	memset(out, 0, sizeof(*out));
 	if (variant != CVM_OVMF_PRE202505 || acpi == NULL)
 		return CVM_E_INVAL;
-	reg_add(out, td_hob, "TD HOB (EV_EFI_HANDOFF_TABLES2)", td_hob_source);
-	reg_add(out, cfv, "CFV, UEFI variable store (EV_EFI_PLATFORM_FIRMWARE_BLOB2)", cfv_source);
+	reg_add(out, td_hob, CVM_EV_EFI_HANDOFF_TABLES2, "td_hob", 6, "TD HOB (EV_EFI_HANDOFF_TABLES2)",
+	        td_hob_source);
+	reg_add(out, cfv, CVM_EV_EFI_PLATFORM_FIRMWARE_BLOB2, "cfv", 3,
+	        "CFV, UEFI variable store (EV_EFI_PLATFORM_FIRMWARE_BLOB2)", cfv_source);
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		cvm_efi_variable_digest(vars[i].guid, vars[i].name, d);
 		(void)snprintf(what, sizeof(what), "%s, empty (EV_EFI_VARIABLE_DRIVER_CONFIG)", vars[i].name);
-		reg_add(out, d, what, "fixed: Secure Boot off");
+		reg_add(out, d, CVM_EV_EFI_VARIABLE_DRIVER_CONFIG, vars[i].name, strlen(vars[i].name), what,
+		        "fixed: Secure Boot off");
 	}
-	reg_add_bytes(out, separator, sizeof(separator), "separator (EV_SEPARATOR)", "fixed: 00000000");
-	reg_add(out, acpi->loader, "ACPI table-loader (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
-	reg_add(out, acpi->rsdp, "ACPI RSDP (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
-	reg_add(out, acpi->tables, "ACPI tables (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
-	reg_add_bytes(out, boot_order, sizeof(boot_order), "BootOrder (EV_EFI_VARIABLE_BOOT)",
+	reg_add_bytes(out, CVM_EV_SEPARATOR, separator, sizeof(separator), "separator (EV_SEPARATOR)",
+	              "fixed: 00000000");
+	reg_add(out, acpi->loader, CVM_EV_PLATFORM_CONFIG_FLAGS, "ACPI DATA", 9,
+	        "ACPI table-loader (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
+	reg_add(out, acpi->rsdp, CVM_EV_PLATFORM_CONFIG_FLAGS, "ACPI DATA", 9,
+	        "ACPI RSDP (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
+	reg_add(out, acpi->tables, CVM_EV_PLATFORM_CONFIG_FLAGS, "ACPI DATA", 9,
+	        "ACPI tables (EV_PLATFORM_CONFIG_FLAGS)", acpi->source);
+	reg_add_bytes(out, CVM_EV_EFI_VARIABLE_BOOT, boot_order, sizeof(boot_order),
+	              "BootOrder (EV_EFI_VARIABLE_BOOT)",
 	              "fixed: BootOrder = 0000, its data hashed (OVMF pre202505)");
-	reg_add(out, pre202505_boot0000, "Boot0000, OVMF UiApp (EV_EFI_VARIABLE_BOOT)",
+	reg_add(out, pre202505_boot0000, CVM_EV_EFI_VARIABLE_BOOT, "Boot0000", 8,
+	        "Boot0000, OVMF UiApp (EV_EFI_VARIABLE_BOOT)",
 	        "constant of OVMF pre202505 (as dstack-mr has it)");
 	return CVM_OK;
 }
@@ -109,23 +132,25 @@ void cvm_measure_rtmr1(const uint8_t kernel_authenticode[48], const char *source
 	static const char exit_ok[] = "Exit Boot Services Returned with Success";
 
 	memset(out, 0, sizeof(*out));
-	reg_add(out, kernel_authenticode, "kernel, Authenticode SHA-384 (EV_EFI_BOOT_SERVICES_APPLICATION)",
-	        source);
-	reg_add_bytes(out, calling, sizeof(calling) - 1, "\"Calling EFI Application from Boot Option\"",
-	              "fixed (EV_EFI_ACTION)");
-	reg_add_bytes(out, separator, sizeof(separator), "separator (EV_SEPARATOR)", "fixed: 00000000");
-	reg_add_bytes(out, exit_inv, sizeof(exit_inv) - 1, "\"Exit Boot Services Invocation\"",
-	              "fixed (EV_EFI_ACTION)");
-	reg_add_bytes(out, exit_ok, sizeof(exit_ok) - 1, "\"Exit Boot Services Returned with Success\"",
-	              "fixed (EV_EFI_ACTION)");
+	reg_add(out, kernel_authenticode, CVM_EV_EFI_BOOT_SERVICES_APPLICATION, "kernel", 6,
+	        "kernel, Authenticode SHA-384 (EV_EFI_BOOT_SERVICES_APPLICATION)", source);
+	reg_add_bytes(out, CVM_EV_EFI_ACTION, calling, sizeof(calling) - 1,
+	              "\"Calling EFI Application from Boot Option\"", "fixed (EV_EFI_ACTION)");
+	reg_add_bytes(out, CVM_EV_SEPARATOR, separator, sizeof(separator), "separator (EV_SEPARATOR)",
+	              "fixed: 00000000");
+	reg_add_bytes(out, CVM_EV_EFI_ACTION, exit_inv, sizeof(exit_inv) - 1,
+	              "\"Exit Boot Services Invocation\"", "fixed (EV_EFI_ACTION)");
+	reg_add_bytes(out, CVM_EV_EFI_ACTION, exit_ok, sizeof(exit_ok) - 1,
+	              "\"Exit Boot Services Returned with Success\"", "fixed (EV_EFI_ACTION)");
 }
 
 void cvm_measure_rtmr2(const uint8_t cmdline[48], const char *cmdline_source, const uint8_t initrd[48],
                        const char *initrd_source, struct cvm_measure_reg *out)
 {
 	memset(out, 0, sizeof(*out));
-	reg_add(out, cmdline, "kernel command line, UTF-16LE + NUL (EV_EVENT_TAG)", cmdline_source);
-	reg_add(out, initrd, "initrd, SHA-384 (EV_EVENT_TAG)", initrd_source);
+	reg_add(out, cmdline, CVM_EV_EVENT_TAG, "cmdline", 7,
+	        "kernel command line, UTF-16LE + NUL (EV_EVENT_TAG)", cmdline_source);
+	reg_add(out, initrd, CVM_EV_EVENT_TAG, "initrd", 6, "initrd, SHA-384 (EV_EVENT_TAG)", initrd_source);
 }
 
 int cvm_measure_acpi_from_eventlog(const uint8_t *log, size_t len, struct cvm_measure_acpi *out)
@@ -527,4 +552,44 @@ out:
 	if (r != CVM_OK)
 		cvm_measure_vm_cleanup(out);
 	return r;
+}
+
+int cvm_measure_ccel(const struct cvm_measure *m, uint8_t **out, size_t *out_len)
+{
+	static const char spec_id[16] = "Spec ID Event03";
+	struct cvm_wr w;
+
+	*out = NULL;
+	*out_len = 0;
+	cvm_wr_init(&w, (size_t)64 << 10);
+	/* the header (TCG_PCR_EVENT, SHA-1 layout): EV_NO_ACTION with the
+	 * TCG_EfiSpecIdEvent naming the one bank, SHA-384 */
+	cvm_wr_u32le(&w, 0);
+	cvm_wr_u32le(&w, CVM_EV_NO_ACTION);
+	cvm_wr_zeros(&w, 20);
+	cvm_wr_u32le(&w, 16 + 4 + 4 + 4 + 4 + 1);
+	cvm_wr_bytes(&w, spec_id, sizeof(spec_id));
+	cvm_wr_u32le(&w, 0); /* platformClass */
+	cvm_wr_u8(&w, 0);    /* specVersionMinor */
+	cvm_wr_u8(&w, 2);    /* specVersionMajor */
+	cvm_wr_u8(&w, 0);    /* specErrata */
+	cvm_wr_u8(&w, 2);    /* uintnSize: UINT64 */
+	cvm_wr_u32le(&w, 1); /* numberOfAlgorithms */
+	cvm_wr_u16le(&w, CVM_DIGEST_SHA384);
+	cvm_wr_u16le(&w, 48);
+	cvm_wr_u8(&w, 0); /* vendorInfoSize */
+	for (uint32_t r = 0; r < 3; r++) {
+		for (size_t i = 0; i < m->rtmr[r].count && i < CVM_MEASURE_EVENTS_MAX; i++) {
+			const struct cvm_measure_event *e = &m->rtmr[r].events[i];
+
+			cvm_wr_u32le(&w, r + 1);
+			cvm_wr_u32le(&w, e->type);
+			cvm_wr_u32le(&w, 1);
+			cvm_wr_u16le(&w, CVM_DIGEST_SHA384);
+			cvm_wr_bytes(&w, e->digest, 48);
+			cvm_wr_u32le(&w, (uint32_t)e->data_len);
+			cvm_wr_bytes(&w, e->data, e->data_len);
+		}
+	}
+	return cvm_wr_finish(&w, out, out_len);
 }

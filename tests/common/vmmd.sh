@@ -32,7 +32,7 @@ vmmd_cleanup() {
 		p="$(cat "$f" 2>/dev/null || true)"
 		[ -n "$p" ] && grep -qa "$T/run" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null
 	done
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 
 vmmd_setup() {

@@ -87,7 +87,8 @@ expect NoSuchMethod '{}' 400 'Service not found'
 # none of the refused creations left a row or a directory
 rpc Status '{}'
 jq -e '.total == 1' "$T/out" >/dev/null || fail "a refused CreateVm left a VM: $(cat "$T/out")"
-[ "$(find "$T/run" -mindepth 1 -maxdepth 1 -type d | wc -l)" = 1 ] || fail "a refused CreateVm left a directory: $(ls -a "$T/run")"
+# one VM dir (sim-platform, the dev simulated platform, is the daemon's own)
+[ "$(find "$T/run" -mindepth 1 -maxdepth 1 -type d ! -name sim-platform | wc -l)" = 1 ] || fail "a refused CreateVm left a directory: $(ls -a "$T/run")"
 
 # The CID pool (3 CIDs): two more VMs fit, the fourth is refused.
 rpc CreateVm "$(create_body b)"

@@ -31,8 +31,10 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
+#include <cvmkit/eventlog.h>
 #include <cvmkit/file.h>
 #include <cvmkit/measure.h>
 #include <cvmkit/quote.h>
@@ -324,6 +326,72 @@ static void td_hob_digest_refuses_bad_witnesses(void **state)
 
 /* ---- the lite vector ---------------------------------------------------- */
 
+/* The boot log of a computed launch (what a dev VM's simulated TEE
+ * carries) replays to the registers, and gives its ACPI digests back. */
+static void ccel_of_a_launch_replays_to_its_registers(void **state)
+{
+	size_t jlen = 0, len = 0;
+	uint8_t *j = vector_read(FIXTURE, &jlen), *log = NULL, *copy;
+	json_t *root = json_loadb((const char *)j, jlen, 0, NULL);
+	const char *vmc;
+	struct cvm_measure_vm vm;
+	struct cvm_measure_acpi acpi, back;
+	struct cvm_measure *m = calloc(1, sizeof(*m));
+	struct cvm_evl_replay *rp = calloc(1, sizeof(*rp));
+	char err[256];
+
+	(void)state;
+	assert_non_null(root);
+	assert_non_null(m);
+	assert_non_null(rp);
+	vmc = json_string_value(json_object_get(root, "vm_config"));
+	assert_int_equal(cvm_measure_vm_config_parse(vmc, strlen(vmc), &vm, err, sizeof(err)), CVM_OK);
+	assert_int_equal(cvm_measure_acpi_from_eventlog(j, jlen, &acpi), CVM_OK);
+	assert_int_equal(cvm_measure_lite(vm.measurement, vm.measurement_len, vm.memory_size, vm.order, &acpi,
+	                                  m, err, sizeof(err)),
+	                 CVM_OK);
+	assert_int_equal(cvm_measure_ccel(m, &log, &len), CVM_OK);
+	assert_int_equal(cvm_evl_replay(log, len, CVM_EVL_CCEL, rp), CVM_OK);
+	for (uint32_t r = 0; r < 3; r++) {
+		const uint8_t *v = NULL;
+		size_t vlen = 0;
+
+		assert_int_equal(cvm_evl_replay_value(rp, CVM_DIGEST_SHA384, r + 1, &v, &vlen), CVM_OK);
+		assert_int_equal(vlen, 48);
+		assert_memory_equal(v, m->rtmr[r].value, 48);
+	}
+	assert_int_equal(cvm_measure_acpi_from_eventlog(log, len, &back), CVM_OK);
+	assert_memory_equal(back.loader, acpi.loader, 48);
+	assert_memory_equal(back.rsdp, acpi.rsdp, 48);
+	assert_memory_equal(back.tables, acpi.tables, 48);
+	/* a flipped digest byte replays to another RTMR0 */
+	copy = malloc(len);
+	assert_non_null(copy);
+	memcpy(copy, log, len);
+	for (size_t i = 0; i + 48 <= len; i++) { /* the TD HOB event's digest */
+		if (memcmp(log + i, m->rtmr[0].events[0].digest, 48) == 0) {
+			memcpy(copy, log, len);
+			copy[i] ^= 1;
+			break;
+		}
+	}
+	assert_int_equal(cvm_evl_replay(copy, len, CVM_EVL_CCEL, rp), CVM_OK);
+	{
+		const uint8_t *v = NULL;
+		size_t vlen = 0;
+
+		assert_int_equal(cvm_evl_replay_value(rp, CVM_DIGEST_SHA384, 1, &v, &vlen), CVM_OK);
+		assert_memory_not_equal(v, m->rtmr[0].value, 48);
+	}
+	free(copy);
+	free(log);
+	cvm_measure_vm_cleanup(&vm);
+	json_decref(root);
+	free(j);
+	free(rp);
+	free(m);
+}
+
 static void lite_fixture_reproduces_the_quote(void **state)
 {
 	size_t jlen = 0, qlen = 0;
@@ -375,6 +443,9 @@ static void lite_fixture_reproduces_the_quote(void **state)
 		hex_to(json_string_value(json_object_get(e, "digest")), d, 48);
 		assert_true(counts[imr] < m->rtmr[imr].count);
 		assert_memory_equal(d, m->rtmr[imr].events[counts[imr]].digest, 48);
+		/* and the event type TDVF logged it with (cvm_measure_ccel's) */
+		assert_int_equal((uint32_t)json_integer_value(json_object_get(e, "event_type")),
+		                 m->rtmr[imr].events[counts[imr]].type);
 		counts[imr]++;
 	}
 	for (int r = 0; r < 3; r++)
@@ -720,6 +791,7 @@ int main(void)
 	    cmocka_unit_test(debian_ovmf_td_hob_at_2g_is_the_fixture_logs),
 	    cmocka_unit_test(td_hob_digest_refuses_bad_witnesses),
 	    cmocka_unit_test(lite_fixture_reproduces_the_quote),
+	    cmocka_unit_test(ccel_of_a_launch_replays_to_its_registers),
 	    cmocka_unit_test(acpi_digests_come_from_a_ccel_too),
 	    cmocka_unit_test(vm_config_gives_memory_and_the_mrtd_order_as_dstack_reads_it),
 	    cmocka_unit_test(tdvf_refuses_truncations_extensions_and_bit_flips),

@@ -180,6 +180,18 @@ static void create_messages_are_validated_against_the_limits(void **state)
 	     "kms_urls"},
 	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"stopped\":1}",
 	     "stopped must be a boolean"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"app_images\":"
+	     "[\"../x.tar\"]}",
+	     "app_images[0] must be the file name"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"app_images\":"
+	     "[\"app.tgz\"]}",
+	     "NAME.tar"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"app_images\":"
+	     "[\"a.tar\",\"a.tar\"]}",
+	     "given twice"},
+	    {"{\"name\":\"a\",\"image\":\"i\",\"vcpu\":1,\"memory\":64,\"disk_size\":1,\"app_images\":"
+	     "\"a.tar\"}",
+	     "array of at most 16"},
 	};
 	struct vmm_conf c;
 	struct vmm_spec s;

@@ -216,7 +216,7 @@ static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 	static const char ok[] =
 	    "{\"bios\":\"ovmf.fd\",\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\","
 	    "\"rootfs\":\"rootfs.img\",\"cmdline\":\"console=ttyS0\",\"version\":\"0.5.8\","
-	    "\"is_dev\":true}";
+	    "\"is_dev\":true,\"acpi_probe_initrd\":\"acpi-probe.img\"}";
 	struct vmm_image img;
 	char err[256];
 
@@ -226,6 +226,7 @@ static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 	    CVM_OK);
 	assert_string_equal(img.kernel, "/img/x/bzImage");
 	assert_string_equal(img.bios, "/img/x/ovmf.fd");
+	assert_string_equal(img.acpi_probe_initrd, "/img/x/acpi-probe.img");
 	assert_string_equal(img.cmdline, "console=ttyS0");
 	assert_string_equal(img.version, "0.5.8");
 	assert_true(img.is_dev);
@@ -243,6 +244,7 @@ static void image_metadata_resolves_names_in_the_image_dir_only(void **state)
 	    "[]",
 	    "{\"kernel\":\"k\",\"kernel\":\"k\"}",
 	    "{\"kernel\":\"k\",\"cmdline\":1}",
+	    "{\"kernel\":\"k\",\"acpi_probe_initrd\":\"../probe\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(vmm_image_metadata_parse((const uint8_t *)bad[i], strlen(bad[i]),

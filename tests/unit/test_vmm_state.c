@@ -122,12 +122,34 @@ static void state_changes_are_persisted_and_lookups_take_id_or_name(void **state
 	make_vm(&a, ID(1), "alpha", 10005);
 	a.spec.kms_url_count = 1;
 	(void)snprintf(a.spec.kms_urls[0], VMM_URL_MAX, "https://kms:8000");
+	a.spec.app_image_count = 2;
+	(void)snprintf(a.spec.app_images[0], sizeof(a.spec.app_images[0]), "web.tar");
+	(void)snprintf(a.spec.app_images[1], sizeof(a.spec.app_images[1]), "db.tar");
 	assert_int_equal(vmm_db_insert(f->v.db, &a, 1000, 10, err, sizeof(err)), CVM_OK);
 	assert_int_equal(vmm_db_get(f->v.db, "alpha", &got), CVM_OK);
 	assert_string_equal(got.id, ID(1));
 	assert_string_equal(got.state, VMM_ST_CREATING);
 	assert_string_equal(got.spec.kms_urls[0], "https://kms:8000");
+	assert_int_equal(got.spec.app_image_count, 2);
+	assert_string_equal(got.spec.app_images[1], "db.tar");
 	assert_int_equal(got.spec.ports[0].host_port, 10005);
+	/* the progress history: in order, and gone with the row */
+	{
+		json_t *h = NULL;
+
+		assert_int_equal(vmm_db_set_progress(f->v.db, ID(1), VMM_PROGRESS_START, NULL), CVM_OK);
+		for (int i = 0; i < VMM_HISTORY_MAX + 5; i++)
+			assert_int_equal(vmm_db_set_progress(f->v.db, ID(1), i % 2 ? "b" : "a", NULL),
+			                 CVM_OK);
+		assert_int_equal(vmm_db_history(f->v.db, ID(1), &h), CVM_OK);
+		assert_int_equal(json_array_size(h), VMM_HISTORY_MAX); /* capped: the oldest went */
+		assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "progress")),
+		                    "b");
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(h, VMM_HISTORY_MAX - 1), "progress")),
+		    "a");
+		json_decref(h);
+	}
 	assert_int_equal(vmm_db_set_state(f->v.db, ID(1), VMM_ST_RUNNING, 4242, 77, "boom"), CVM_OK);
 	/* reopen: the change is on disk */
 	vmm_db_close(f->v.db);
@@ -151,6 +173,13 @@ static void state_changes_are_persisted_and_lookups_take_id_or_name(void **state
 	free(all);
 	assert_int_equal(vmm_db_delete(f->v.db, ID(1)), CVM_OK);
 	assert_int_equal(vmm_db_delete(f->v.db, ID(1)), CVM_E_INVAL);
+	{
+		json_t *h = NULL;
+
+		assert_int_equal(vmm_db_history(f->v.db, ID(1), &h), CVM_OK);
+		assert_int_equal(json_array_size(h), 0);
+		json_decref(h);
+	}
 }
 
 static void a_file_that_is_not_our_database_is_refused(void **state)
@@ -224,6 +253,12 @@ static void reconcile_finishes_or_undoes_what_a_crash_interrupted(void **state)
 	                 CVM_OK);
 	mkdirf(f->dir, ID(4));
 	mkfile(f->dir, ID(4) "/vm.json");
+	/* 6: starting, no QEMU (killed while it measured): left to be resumed */
+	make_vm(&vm, ID(5), "half-started", 0);
+	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
+	assert_int_equal(vmm_db_set_state(f->v.db, ID(5), VMM_ST_STARTING, 0, 0, NULL), CVM_OK);
+	mkdirf(f->dir, ID(5));
+	mkfile(f->dir, ID(5) "/vm.json");
 	/* 5: orphans */
 	mkdirf(f->dir, ".tmp-" ID(7));
 	mkdirf(f->dir, ID(8));
@@ -239,6 +274,8 @@ static void reconcile_finishes_or_undoes_what_a_crash_interrupted(void **state)
 	assert_int_equal(vmm_db_get(f->v.db, ID(4), &got), CVM_OK);
 	assert_string_equal(got.state, VMM_ST_STOPPED);
 	assert_int_equal(got.pid, 0);
+	assert_int_equal(vmm_db_get(f->v.db, ID(5), &got), CVM_OK);
+	assert_string_equal(got.state, VMM_ST_STARTING);
 	assert_false(there(f->dir, ".tmp-" ID(7)));
 	/* a VM directory without a row (a lost database) is kept aside */
 	assert_false(there(f->dir, ID(8)));

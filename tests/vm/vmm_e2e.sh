@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# vm.vmm_e2e: a docker-compose app deployed end to end through cvm-vmmd, as
+# an operator does it (docs/daemons/cvm-vmmd.md, docs/vm.md), under QEMU TCG:
+#  - a KMS (cvm-kmsd in a simulated CVM, [auth] dev) and cvm-vmmd (dev, the
+#    KMS's simulated platform as [vmm] sim_platform, its URL as the guests'
+#    kms_urls, the app guest of `cvm image build --app-runtime` as image);
+#  - `cvm vm deploy -v` of a compose app (an HTTP server from a locally built
+#    docker-save tarball, [vmm] app_image_dir) with an environment variable
+#    sealed to the KMS's env key for the app (cvm app encrypt-env --kms,
+#    the KMS's signature checked): it waits for the app to be up and prints
+#    the phases (vmm, boot, kms, app), checked to be there and to add up;
+#  - the page through the mapped port holds the variable's value (the guest
+#    got the env key from the KMS and kept only allowed_envs);
+#  - the guest's evidence (GetEvidence over its RA-TLS listener, through a
+#    mapped port) verifies with the platform's collateral, its event log
+#    replays to RTMR0..3; MRTD and RTMR0..2 are `cvm measure --image
+#    --vm-config`'s prediction from the image, the VM's vm_config and an
+#    ACPI probe of the command line the VM's QEMU ran (and cvm-vmmd's own
+#    GetInfo measurement); RTMR3's compose-hash event is the SHA-256 of the
+#    exact compose bytes, app-id the VM's, key-provider the KMS;
+#  - the data disk (qcow2) holds a LUKS2 header; after a stop and a start
+#    (cvm vm stop / start) the disk opens with the same KMS key, is not
+#    formatted again, and the app's volume on it counts boot 2.
+# Prints the deploy phases and the time of each step. FAILS (does not skip)
+# when QEMU, OVMF, swtpm, qemu-img, the guest kernel or base root is missing.
+# shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
+set -uo pipefail
+
+bin="$(cd "${CVM_BIN:?CVM_BIN must point at build/bin}" && pwd)"
+src="${CVM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-vmm-e2e.XXXXXX")"
+# shellcheck source=tests/common/kms.sh
+. "$src/tests/common/kms.sh"
+pass() { check; }
+VMMD_PID=""
+
+cleanup() {
+	if [ -n "$VMMD_PID" ]; then
+		kill -TERM "$VMMD_PID" 2>/dev/null || true
+		wait "$VMMD_PID" 2>/dev/null || true
+	fi
+	for f in "$tmp"/run/*/qemu.pid "$tmp"/run/*/swtpm.pid; do
+		[ -f "$f" ] || continue
+		p="$(cat "$f" 2>/dev/null || true)"
+		[ -n "$p" ] && grep -qa "$tmp/run" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null
+	done
+	kms_cleanup
+	[ -n "${KEEP:-}" ] && echo "vm.vmm_e2e: kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+kms_need vm.vmm_e2e qemu-system-x86_64 qemu-img swtpm python3 curl openssl
+kernel="${CVM_GUEST_KERNEL:-/var/cache/cvmkit/guest-kernel/current}"
+base="${CVM_GUEST_ROOT:-/var/cache/cvmkit/guest-root/current}"
+for p in /usr/share/ovmf/OVMF.fd "$kernel/boot" "$base/usr/sbin/dockerd"; do
+	[ -e "$p" ] || {
+		echo "vm.vmm_e2e: FAIL: $p is missing: run scripts/setup.sh (it installs OVMF and makes the guest kernel and the app guest's base root)"
+		exit 1
+	}
+done
+for t in cvm cvm-agentd cvm-kmsd cvm-vmmd; do
+	[ -x "$bin/$t" ] || { echo "vm.vmm_e2e: FAIL: $bin/$t is missing (build it first)"; exit 1; }
+done
+t_start="$(date +%s)"
+step() { echo "vm.vmm_e2e: [$(($(date +%s) - t_start)) s] $*"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+hexq() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+
+# ---- 1. the KMS, the image, the app's tarball -------------------------------
+kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}' ||
+	{ echo "vm.vmm_e2e: FAIL: the KMS's simulated CVM"; exit 1; }
+kms_node kms1 kmsvm kmsvm $'[auth]\ntype = dev' || { echo "vm.vmm_e2e: FAIL: cvm-kmsd"; exit 1; }
+kport="$(cat "$tmp/kms1/port")"
+platform="$tmp/kmsvm/sim.pristine"
+step "KMS on 127.0.0.1:$kport"
+mkdir -p "$tmp/images" "$tmp/app-images" "$tmp/run"
+"$bin/cvm" -q image build "$tmp/images/app" --app-runtime ||
+	{ echo "vm.vmm_e2e: FAIL: cvm image build --app-runtime"; exit 1; }
+python3 "$src/tests/common/mk-docker-image.py" "$tmp/app-images/app.tar" >/dev/null ||
+	{ echo "vm.vmm_e2e: FAIL: mk-docker-image.py"; exit 1; }
+step "image and app tarball built"
+
+# ---- 2. the app: compose file and sealed environment ------------------------
+python3 - "$tmp/app-compose.json" <<'PY'
+import json, sys
+compose = """version: "3"
+services:
+  web:
+    image: cvmkit/test-app:1
+    environment:
+      GREETING: "${GREETING:-unset}"
+    ports:
+      - "8080:8080"
+    volumes:
+      - state:/state
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 5s
+      timeout: 3s
+      retries: 3
+volumes:
+  state: {}
+"""
+c = {"manifest_version": 2, "name": "vmm-e2e-app", "runner": "docker-compose",
+     "docker_compose_file": compose, "kms_enabled": True, "gateway_enabled": False,
+     "local_key_provider_enabled": False, "public_logs": True, "public_sysinfo": True,
+     "allowed_envs": ["GREETING"], "no_instance_id": False}
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+compose_sha="$(sha256sum "$tmp/app-compose.json" | cut -c1-64)"
+app_id="${compose_sha:0:40}"
+"$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$app_id" --json >"$tmp/derive.json" ||
+	{ echo "vm.vmm_e2e: FAIL: cvm kms derive"; exit 1; }
+kms_pub="$(python3 - "$tmp/kms1/roots" <<'PY'
+import glob, json, sys
+# the KMS's k256 public key, compressed: what GetMeta publishes and a deployer pins
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.json", recursive=True)):
+    try:
+        d = json.load(open(f))
+    except Exception:
+        continue
+    for k in ("k256_pubkey", "root_k256_pubkey", "k256_public_key"):
+        if isinstance(d, dict) and isinstance(d.get(k), str) and len(d[k]) == 66:
+            print(d[k]); sys.exit(0)
+sys.exit(1)
+PY
+)" || kms_pub=""
+greeting="hello-from-the-kms-$RANDOM"
+printf 'GREETING=%s\nNOT_ALLOWED=secret\n' "$greeting" >"$tmp/app.env"
+if [ -n "$kms_pub" ]; then
+	"$bin/cvm" app encrypt-env --kms "https://127.0.0.1:$kport" --app-id "$app_id" --kms-pubkey "$kms_pub" \
+		--out "$tmp/app.env.sealed" "$tmp/app.env" 2>"$tmp/encrypt.err" && pass ||
+		fail "cvm app encrypt-env --kms: $(cat "$tmp/encrypt.err")"
+else
+	fail "the KMS's k256 public key is not in its roots folder"
+	"$bin/cvm" app encrypt-env --pubkey "$(hexq "$tmp/derive.json" env_crypt_public_key)" \
+		--out "$tmp/app.env.sealed" "$tmp/app.env" >/dev/null
+fi
+
+# ---- 3. cvm-vmmd -------------------------------------------------------------
+http_port="$(free_port)"
+tls_port="$(free_port)"
+cat >"$tmp/vmmd.conf" <<EOF
+[vmm]
+listen = 127.0.0.1:0
+run_dir = $tmp/run
+image_dir = $tmp/images
+app_image_dir = $tmp/app-images
+sim_platform = $platform
+accel = tcg
+stop_timeout = 60
+[cvm]
+kms_urls = https://10.0.2.2:$kport
+port_range = $((http_port < tls_port ? http_port : tls_port))-$((http_port > tls_port ? http_port : tls_port))
+max_memory_mb = 4096
+EOF
+"$bin/cvm-vmmd" -c "$tmp/vmmd.conf" --port-file "$tmp/vmmd.port" >"$tmp/vmmd.log" 2>&1 &
+VMMD_PID=$!
+kms_wait "$tmp/vmmd.port" cvm-vmmd "$VMMD_PID" "$tmp/vmmd.log" || exit 1
+export CVM_VMM_URL="http://127.0.0.1:$(cat "$tmp/vmmd.port")"
+
+# ---- 4. deploy, and wait for the app ----------------------------------------
+step "deploy"
+"$bin/cvm" vm deploy -v --timeout 600 --name e2e --image app --compose "$tmp/app-compose.json" \
+	--encrypted-env "$tmp/app.env.sealed" --app-image app.tar --vcpu 1 --memory 1536 --disk 1 \
+	--port "tcp:127.0.0.1:$http_port:8080" --port "tcp:127.0.0.1:$tls_port:5555" \
+	>"$tmp/deploy.out" 2>"$tmp/deploy.err"
+rc=$?
+cat "$tmp/deploy.out"
+if [ "$rc" != 0 ]; then
+	fail "cvm vm deploy -v exited $rc: $(tail -n 5 "$tmp/deploy.err")"
+	tail -n 40 "$tmp"/run/*/serial.log >&2 2>/dev/null
+	tail -n 20 "$tmp/vmmd.log" >&2
+	kms_report vm.vmm_e2e
+	exit 1
+fi
+step "the app is up"
+grep -q "keys: from the KMS" "$tmp/deploy.err" && pass || fail "deploy -v did not show the KMS keys arriving"
+python3 - "$tmp/deploy.out" <<'PY' && pass || fail "deploy -v phases: $(cat "$tmp/deploy.out")"
+import re, sys
+t = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\s+(vmm|boot|kms|app|total)\s+([0-9.]+) s", line)
+    if m:
+        t[m.group(1)] = float(m.group(2))
+assert set(t) == {"vmm", "boot", "kms", "app", "total"}, t
+parts = t["vmm"] + t["boot"] + t["kms"] + t["app"]
+assert abs(parts - t["total"]) < 1.5, (parts, t)
+assert t["boot"] > 1 and t["app"] > 1, t
+PY
+id="$(tail -n 1 "$tmp/deploy.out")"
+wd="$tmp/run/$id"
+[ -d "$wd" ] && pass || { fail "no work dir for VM '$id'"; kms_report vm.vmm_e2e; exit 1; }
+
+# the page: the sealed value, through the KMS's env key and allowed_envs
+page="$(curl -sf --max-time 10 "http://127.0.0.1:$http_port/")"
+grep -qx "greeting: $greeting" <<<"$page" && pass || fail "the page does not hold the sealed GREETING: '$page'"
+grep -qx "boots: 1" <<<"$page" && pass || fail "the page does not count boot 1: '$page'"
+
+# ---- 5. the evidence, against the prediction --------------------------------
+nonce="$(openssl rand -hex 32)"
+curl -sk --max-time 30 "https://127.0.0.1:$tls_port/GetEvidence" -H 'Content-Type: application/json' \
+	-d "{\"nonce\":\"$nonce\"}" >"$tmp/bundle.json" || fail "GetEvidence over the agent's TLS listener"
+col="$platform/collateral"
+"$bin/cvm" evidence verify "$tmp/bundle.json" --nonce "$nonce" --collateral "$col/tdx" \
+	--root "$col/tdx/intel_sgx_root_ca.der" >"$tmp/verify.out" 2>&1 && pass ||
+	fail "cvm evidence verify: $(cat "$tmp/verify.out")"
+python3 - "$tmp/bundle.json" "$tmp/quote.bin" "$tmp/vm_config.json" "$tmp/rtmr3.txt" <<'PY' || fail "the bundle has no quote or vm_config"
+import json, sys
+b = json.load(open(sys.argv[1]))
+open(sys.argv[2], "wb").write(bytes.fromhex(b["quote"]))
+open(sys.argv[3], "w").write(b["vm_config"])
+with open(sys.argv[4], "w") as f:
+    for e in b["event_log"]:
+        if e["imr"] == 3:
+            f.write("%s %s\n" % (e["event"], e["event_payload"]))
+PY
+awk '$1 == "compose-hash" {print $2}' "$tmp/rtmr3.txt" | grep -qx "$compose_sha" && pass ||
+	fail "RTMR3's compose-hash is not the SHA-256 of the compose file's bytes ($compose_sha)"
+awk '$1 == "app-id" {print $2}' "$tmp/rtmr3.txt" | grep -qx "$app_id" && pass || fail "RTMR3's app-id is not the VM's ($app_id)"
+kp="$(awk '$1 == "key-provider" {print $2}' "$tmp/rtmr3.txt" | xxd -r -p)"
+spki="$(openssl x509 -in "$tmp/kms1/roots/epoch-0/root-ca.crt" -pubkey -noout | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n')"
+[ "$kp" = "{\"name\":\"kms\",\"id\":\"$spki\"}" ] && pass || fail "RTMR3's key-provider is not the KMS: $kp"
+# cvm-vmmd's own account of the launch (GetInfo's measurement)
+curl -sf "$CVM_VMM_URL/prpc/GetInfo?json" -d "{\"id\":\"$id\"}" >"$tmp/info.json" || fail "GetInfo"
+python3 - "$tmp/info.json" "$tmp/quote.bin" <<'PY' && pass || fail "GetInfo's measurement is not the quote's"
+import json, sys
+m = json.load(open(sys.argv[1]))["info"]["measurement"]
+q = open(sys.argv[2], "rb").read()
+body = q[48:48 + 584]
+assert m["measured"] is True, m
+assert bytes.fromhex(m["mrtd"]) == body[136:184], "mrtd"
+for i in range(3):
+    assert bytes.fromhex(m["rtmr%d" % i]) == body[328 + 48 * i:376 + 48 * i], "rtmr%d" % i
+PY
+
+# ---- 6. stop: the disk at rest, the independent prediction ------------------
+qemu_pid="$(cat "$wd/qemu.pid")"
+tr '\0' '\n' <"/proc/$qemu_pid/cmdline" | tail -n +2 >"$tmp/qemu.args"
+step "stop"
+"$bin/cvm" vm stop e2e >/dev/null || fail "cvm vm stop"
+for _ in $(seq 1 120); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 1; done
+kill -0 "$qemu_pid" 2>/dev/null && fail "QEMU still runs 120 s after cvm vm stop"
+qemu-img dd -f qcow2 -O raw if="$wd/hda.img" of="$tmp/head.raw" bs=4096 count=1 2>/dev/null
+[ "$(head -c 8 "$tmp/head.raw" | od -An -tx1 | tr -d ' \n')" = "4c554b53babe0002" ] && pass ||
+	fail "the data disk does not start with a LUKS2 header"
+mapfile -t args <"$tmp/qemu.args"
+step "ACPI probe of the VM's own command line"
+"$bin/cvm" measure acpi-probe --probe-initrd "$tmp/images/app/acpi-probe.img" --kernel "$tmp/images/app/vmlinuz" \
+	--out "$tmp/acpi" --work "$tmp/probe" -- "${args[@]}" >"$tmp/probe.out" 2>&1 ||
+	fail "cvm measure acpi-probe: $(tail -n 5 "$tmp/probe.out")"
+"$bin/cvm" measure --image "$tmp/images/app" --vm-config "$tmp/vm_config.json" --acpi-files "$tmp/acpi" \
+	--quote "$tmp/quote.bin" >"$tmp/measure.out" 2>&1 && pass ||
+	fail "cvm measure's prediction is not the quote's MRTD/RTMR0..2: $(cat "$tmp/measure.out")"
+
+# ---- 7. start again: the same key opens the same disk -----------------------
+step "start again"
+"$bin/cvm" vm start e2e >/dev/null || fail "cvm vm start"
+up=""
+for _ in $(seq 1 300); do
+	page="$(curl -sf --max-time 5 "http://127.0.0.1:$http_port/" 2>/dev/null)" && up=1 && break
+	sleep 2
+done
+[ -n "$up" ] && pass || fail "the app is not up again after a start"
+grep -qx "boots: 2" <<<"$page" && pass || fail "the app's volume on the data disk does not count boot 2: '$page'"
+grep -qx "greeting: $greeting" <<<"$page" && pass || fail "boot 2: the page lost GREETING: '$page'"
+curl -sf "$CVM_VMM_URL/prpc/GetInfo?json" -d "{\"id\":\"$id\"}" >"$tmp/info2.json"
+python3 - "$tmp/info2.json" <<'PY' && pass || fail "boot 2 formatted the data disk, or did not open it"
+import json, sys
+h = [e["progress"] for e in json.load(open(sys.argv[1]))["info"]["boot_history"]]
+last = max(i for i, p in enumerate(h) if p == "start requested")
+this = h[last:]
+assert any(p.startswith("storage: opening") for p in this), this
+assert not any(p.startswith("storage: formatting") for p in this), this
+PY
+step "done"
+kms_report vm.vmm_e2e
