@@ -90,7 +90,8 @@ static const char *const img_modules[] = {
  * its rcS loads with modprobe: the host channel and share (virtio_console,
  * 9p), LUKS (dm-crypt, xts(ecb(aes)), the crypto API cryptsetup asks
  * through sockets), Docker (overlay, bridge, veth, netfilter for
- * iptables-nft's NAT). */
+ * iptables-nft's NAT), the ACPI power button (button, evdev: busybox
+ * acpid turns QEMU's system_powerdown into an orderly power-off). */
 static const char *const img_app_modules[] = {
     "virtio_console",
     "9pnet_virtio",
@@ -117,6 +118,8 @@ static const char *const img_app_modules[] = {
     "xt_addrtype",
     "xt_nat",
     "xt_tcpudp",
+    "button",
+    "evdev",
 };
 /* The files of lib/modules/VER besides the modules that modprobe and depmod
  * read. */
@@ -137,6 +140,7 @@ static const struct {
     {"app-start", "/usr/libexec/cvmkit/app-start", 0755},
     {"app-health", "/usr/libexec/cvmkit/app-health", 0755},
     {"shutdown", "/usr/libexec/cvmkit/shutdown", 0755},
+    {"power-button", "/etc/acpi/PWRF/00000080", 0755},
     {"cvm-agentd.conf", "/etc/cvmkit/cvm-agentd.conf", 0644},
 };
 
@@ -1243,8 +1247,9 @@ static bool stage_root_app(struct img *im, const char *dep, size_t dep_len)
 	char path[IMG_PATH_MAX], src[IMG_PATH_MAX], *libs[IMG_LIBS_MAX];
 	size_t lib_count = 0, copied = 0;
 	bool ok = false;
-	static const char *const dirs[] = {"/dstack/.host-shared",   "/data",       "/run",       "/tmp",
-	                                   "/usr/libexec/cvmkit/bb", "/etc/cvmkit", "/etc/init.d"};
+	static const char *const dirs[] = {
+	    "/dstack/.host-shared",   "/data",       "/run",        "/tmp",
+	    "/usr/libexec/cvmkit/bb", "/etc/cvmkit", "/etc/init.d", "/etc/acpi/PWRF"};
 
 	if (!mkdir_p(im->root_dir, 0755) || !path_join(src, sizeof(src), im->base, "."))
 		return false;

@@ -317,12 +317,31 @@ static void print_phases(const json_t *info, int64_t t0, int64_t t_up)
 		             (double)(t0 - t_req) / 1000.0);
 }
 
+/* show_history prints the entries of the VM's progress history from
+ * index *shown on (each once, with its time from the request), so that no
+ * step is missed between two polls. */
+static void show_history(const json_t *h, int64_t t0, size_t *shown)
+{
+	char text[512];
+
+	for (; *shown < json_array_size(h); (*shown)++) {
+		const json_t *e = json_array_get(h, *shown);
+		const char *p = json_string_value(json_object_get(e, "progress"));
+		int64_t at = (int64_t)json_integer_value(json_object_get(e, "at_ms"));
+
+		printable(p, text, sizeof(text));
+		if (!cli_opts.quiet)
+			(void)fprintf(stderr, "deploy: [%6.1f s] %s\n", (double)(at - t0) / 1000.0, text);
+	}
+}
+
 /* deploy_wait follows the new VM until its app is up (its health line),
- * a boot error, or `timeout_s`, printing progress as it changes. */
+ * a boot error, or `timeout_s`, printing each step of its progress. */
 static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbose)
 {
-	char last[512] = "", shown[512];
+	char shown_err[512];
 	json_t *args, *rep = NULL;
+	size_t shown = 0;
 	int r = CLI_EXIT_ERROR;
 
 	if (id == NULL) {
@@ -334,7 +353,7 @@ static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbo
 		              (long long)timeout_s);
 	args = json_pack("{s:s}", "id", id);
 	while (args != NULL) {
-		const json_t *info;
+		const json_t *info, *h;
 		const char *p, *e, *st;
 
 		json_decref(rep);
@@ -342,20 +361,15 @@ static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbo
 		if (call("GetInfo", args, &rep) != CLI_EXIT_OK)
 			break;
 		info = json_object_get(rep, "info");
+		h = json_object_get(info, "boot_history");
 		p = json_string_value(json_object_get(info, "boot_progress"));
 		e = json_string_value(json_object_get(info, "boot_error"));
 		st = json_string_value(json_object_get(info, "status"));
-		if (p != NULL && strcmp(p, last) != 0) {
-			(void)snprintf(last, sizeof(last), "%s", p);
-			printable(p, shown, sizeof(shown));
-			if (!cli_opts.quiet)
-				(void)fprintf(stderr, "deploy: [%5.1f s] %s\n",
-				              (double)(now_ms() - t0) / 1000.0, shown);
-		}
+		show_history(h, t0, &shown);
 		if ((e != NULL && e[0] != '\0') || (st != NULL && strcmp(st, "failed") == 0)) {
-			printable(e != NULL && e[0] != '\0' ? e : "the VM failed to start", shown,
-			          sizeof(shown));
-			cli_err(CMD, "VM %s did not come up: %s (see cvm vm logs %s)", id, shown, id);
+			printable(e != NULL && e[0] != '\0' ? e : "the VM failed to start", shown_err,
+			          sizeof(shown_err));
+			cli_err(CMD, "VM %s did not come up: %s (see cvm vm logs %s)", id, shown_err, id);
 			break;
 		}
 		if (st != NULL && strcmp(st, "stopped") == 0) {
@@ -363,18 +377,16 @@ static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbo
 			break;
 		}
 		if (p != NULL && app_up(p)) {
-			int64_t t_up = history_at(json_object_get(info, "boot_history"), 0, "health: ", NULL);
-			const json_t *h = json_object_get(info, "boot_history");
+			int64_t t_up = -1;
 
-			/* the first health line that says up: the last entries */
+			/* the first health line of the trailing run that says up */
 			for (size_t i = json_array_size(h); i-- > 0;) {
-				const char *hp =
-				    json_string_value(json_object_get(json_array_get(h, i), "progress"));
+				const json_t *x = json_array_get(h, i);
+				const char *hp = json_string_value(json_object_get(x, "progress"));
 
 				if (hp == NULL || !app_up(hp))
 					break;
-				t_up = (int64_t)json_integer_value(
-				    json_object_get(json_array_get(h, i), "at_ms"));
+				t_up = (int64_t)json_integer_value(json_object_get(x, "at_ms"));
 			}
 			if (verbose)
 				print_phases(info, t0, t_up);
@@ -383,8 +395,10 @@ static int deploy_wait(const char *id, int64_t t0, int64_t timeout_s, bool verbo
 			break;
 		}
 		if (now_ms() - t0 > timeout_s * 1000) {
+			printable(p != NULL && p[0] != '\0' ? p : "no progress reported", shown_err,
+			          sizeof(shown_err));
 			cli_err(CMD, "VM %s: the app is not up after %lld s (last: %s); it keeps starting",
-			        id, (long long)timeout_s, last[0] != '\0' ? last : "no progress reported");
+			        id, (long long)timeout_s, shown_err);
 			break;
 		}
 		(void)usleep(500 * 1000);

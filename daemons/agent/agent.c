@@ -262,6 +262,21 @@ static int open_instance_info(struct agent *a, char *err, size_t err_len)
 	} else {
 		a->has_app_id = v != NULL;
 	}
+	/* the seed an earlier boot reported (instance-info on the host
+	 * channel; the host keeps it here): the same instance id, hence the
+	 * same keys and data disk (measure_app) */
+	h = r == CVM_OK ? json_string_value(json_object_get(o, "instance_id_seed")) : NULL;
+	if (h != NULL) {
+		if (strlen(h) != 2 * CVM_INSTANCE_ID_LEN ||
+		    cvm_hex_decode_exact(h, strlen(h), a->instance_seed, sizeof(a->instance_seed)) !=
+		        CVM_OK) {
+			(void)snprintf(err, err_len, "%s: instance_id_seed is not %d bytes of hex",
+			               a->cfg.instance_info, CVM_INSTANCE_ID_LEN);
+			r = CVM_E_FORMAT;
+		} else {
+			a->has_instance_seed = true;
+		}
+	}
 	json_decref(o);
 	free(text);
 	return r;
@@ -426,9 +441,19 @@ static int measure_app(struct agent *a, char *err, size_t err_len)
 		memcpy(app_id, a->app_id, sizeof(app_id));
 	else
 		cvm_kdf_app_id_from_compose_hash(compose_hash, app_id);
-	r = cvm_random_bytes(seed, sizeof(seed));
-	if (r != CVM_OK)
-		return r;
+	/* dstack's rule (spec §4.3): a new seed each boot, unless the data
+	 * disk outlives the boot (a key provider whose keys persist) and an
+	 * earlier boot's seed is given */
+	if (a->has_instance_seed &&
+	    (a->kms_mode || (a->keys != NULL && a->keys->key_provider != CVM_KEY_PROVIDER_NONE))) {
+		memcpy(seed, a->instance_seed, sizeof(seed));
+	} else {
+		r = cvm_random_bytes(seed, sizeof(seed));
+		if (r != CVM_OK)
+			return r;
+		memcpy(a->instance_seed, seed, sizeof(seed));
+	}
+	a->has_instance_seed = true; /* this boot's, for the host (instance-info) */
 	cvm_kdf_instance_id(seed, app_id, NULL, instance_id);
 	r = agent_emit_event(a, "system-preparing", 16, NULL, 0, NULL, err, err_len);
 	if (r == CVM_OK)

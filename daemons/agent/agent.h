@@ -229,6 +229,10 @@ struct agent {
 	bool no_instance_id;
 	bool has_app_id; /* the host named the app id (.instance_info): app_id below */
 	uint8_t app_id[20];
+	/* the instance id seed of an earlier boot (.instance_info's
+	 * instance_id_seed, kept by the host), and this boot's */
+	bool has_instance_seed;
+	uint8_t instance_seed[CVM_INSTANCE_ID_LEN];
 	bool public_tcbinfo;   /* app-compose's public_tcbinfo: the TLS listener's Info shows the documents */
 	bool has_tpm;          /* GetEvidence adds a TPM quote */
 	bool raw_uids_default; /* SEV-SNP: root and the agent's uid get raw report data */

@@ -254,6 +254,13 @@ void agent_boot_instance_info(const struct agent *a)
 	hex_of(a, o, "app_id", "app-id");
 	hex_of(a, o, "instance_id", "instance-id");
 	hex_of(a, o, "compose_hash", "compose-hash");
+	if (a->has_instance_seed && !a->no_instance_id) {
+		char *seed = cvm_hex_encode_new(a->instance_seed, sizeof(a->instance_seed));
+
+		if (seed != NULL)
+			(void)json_object_set_new(o, "instance_id_seed", json_string(seed));
+		free(seed);
+	}
 	(void)json_object_set_new(o, "app_name", json_string(a->app_name != NULL ? a->app_name : ""));
 	channel_write(a, "instance-info", o);
 }

@@ -21,7 +21,9 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include <cvmkit/encoding.h>
 #include <cvmkit/err.h>
+#include <cvmkit/file.h>
 
 #include "daemon.h"
 #include "vmm.h"
@@ -59,6 +61,37 @@ static void printable(const char *s, size_t len, char *out, size_t out_len)
 	out[n] = '\0';
 }
 
+/* hex40 is true for 40 lowercase or uppercase hex digits. */
+static bool hex40(const char *s)
+{
+	uint8_t b[20];
+
+	return s != NULL && strlen(s) == 40 && cvm_hex_decode_exact(s, 40, b, sizeof(b)) == CVM_OK;
+}
+
+/* keep_instance writes the instance id seed the guest reported into the
+ * VM's shared/.instance_info (dstack keeps it there for the next boot: the
+ * same seed gives the same instance id, hence, with a KMS, the same disk
+ * key). The app id stays the one fixed at CreateVm; anything malformed is
+ * dropped. */
+static void keep_instance(struct vmm *v, const char *id, const char *seed, const char *instance_id)
+{
+	struct vmm_vm vm;
+	char path[VMM_PATH_MAX + 48], text[256];
+	int n;
+
+	if (!hex40(seed) || !hex40(instance_id) || vmm_db_get(v->db, id, &vm) != CVM_OK || !hex40(vm.app_id))
+		return;
+	n = snprintf(text, sizeof(text),
+	             "{\"app_id\":\"%s\",\"instance_id_seed\":\"%s\",\"instance_id\":\"%s\"}", vm.app_id,
+	             seed, instance_id);
+	vmm_work_path(v->conf, id, "shared/.instance_info", path, sizeof(path));
+	if (n > 0 && (size_t)n < sizeof(text) && cvm_file_write(path, text, (size_t)n, 0644) == CVM_OK)
+		cvm_daemon_log(CVM_LOG_INFO, "instance_info_kept", "id=%s", id);
+	else
+		cvm_daemon_log(CVM_LOG_WARN, "instance_info_kept", "id=%s msg=\"cannot write %s\"", id, path);
+}
+
 void vmm_channel_line(struct vmm *v, const char *id, const char *line, size_t len)
 {
 	json_error_t je;
@@ -93,6 +126,7 @@ void vmm_channel_line(struct vmm *v, const char *id, const char *line, size_t le
 		printable(i != NULL ? i : "", i != NULL ? strlen(i) : 0, inst, sizeof(inst));
 		cvm_daemon_log(CVM_LOG_INFO, "guest_instance_info", "id=%s app_id=%s instance_id=%s", id, app,
 		               inst);
+		keep_instance(v, id, json_string_value(json_object_get(payload, "instance_id_seed")), i);
 	}
 	/* other events: a newer guest's; ignored */
 	json_decref(j);

@@ -106,7 +106,7 @@ PY
 # channel_ok CASE: every line is {"event":...,"payload":"..."} with a known event.
 channel_ok() {
 	python3 - "$tmp/$1/channel" <<'PY'
-import json, sys
+import hashlib, json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert lines, "empty channel"
 for l in lines:
@@ -115,8 +115,12 @@ for l in lines:
     assert o["event"] in ("boot-progress", "boot-error", "instance-info"), l
     if o["event"] == "instance-info":
         p = o["payload"]
-        assert sorted(p) == ["app_id", "app_name", "compose_hash", "instance_id"], l
+        assert sorted(p) == ["app_id", "app_name", "compose_hash", "instance_id", "instance_id_seed"], l
         assert len(bytes.fromhex(p["app_id"])) == 20 and len(bytes.fromhex(p["instance_id"])) == 20, l
+        # the seed the host keeps for the next boot: instance_id = SHA-256(seed || app_id)[:20]
+        seed = bytes.fromhex(p["instance_id_seed"])
+        assert len(seed) == 20, l
+        assert hashlib.sha256(seed + bytes.fromhex(p["app_id"])).digest()[:20].hex() == p["instance_id"], l
         assert len(bytes.fromhex(p["compose_hash"])) == 32, l
     else:
         assert isinstance(o["payload"], str), l

@@ -73,6 +73,8 @@ EOF
 	rm -f "$d/tls.port"
 	# the host names the app id (dstack's .instance_info) when the test wrote one
 	[ -z "${APP_ID_OVERRIDE:-}" ] || printf '{"app_id":"%s"}' "$APP_ID_OVERRIDE" >"$d/sim/instance_info.json"
+	# or the whole .instance_info (an earlier boot's seed, kept by the host)
+	[ -z "${INSTANCE_INFO:-}" ] || printf '%s' "$INSTANCE_INFO" >"$d/sim/instance_info.json"
 	"$bin/cvm-agentd" -c "$d/agentd.conf" --simulator "$d/sim" --listen "unix:$d/dstack.sock" \
 		--app-compose "$d/app-compose.json" --runtime-log "$d/runtime.log" --identity-key "$d/identity.pem" \
 		--tls 127.0.0.1:0 --tls-port-file "$d/tls.port" --kms "$3" >>"$d/agent.log" 2>&1 &
@@ -161,6 +163,23 @@ APP_ID_OVERRIDE=0x$named app_agent named "$compose" "127.0.0.1:$port" || fail "t
 "$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$named" --instance-id "$(kms_runtime_hex named instance-id)" --json >"$tmp/derive-named.json"
 [ "$(cat "$tmp/named/disk.key")" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["disk_crypt_key"])' "$tmp/derive-named.json")" ] ||
 	fail ".instance_info: the disk key is not the named app's"
+
+# 1d. The next boot: the host hands back the instance id seed an earlier
+# boot reported (dstack's .instance_info); with KMS keys (they outlive the
+# boot) the instance id is SHA-256(seed || app_id)[:20] again, and so is the
+# disk key: the data disk opens.
+check
+seed=a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4
+want_inst="$(python3 -c 'import hashlib,sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1]) + bytes.fromhex(sys.argv[2])).digest()[:20].hex())' "$seed" "$app_id")"
+for b in boot1 boot2; do
+	INSTANCE_INFO="{\"app_id\":\"$app_id\",\"instance_id_seed\":\"$seed\"}" app_agent "$b" "$compose" "127.0.0.1:$port" ||
+		fail "$b: the agent with a kept seed did not start"
+	[ "$(kms_runtime_hex "$b" instance-id)" = "$want_inst" ] || fail "$b: the instance id is not the kept seed's"
+done
+[ -s "$tmp/boot1/disk.key" ] && [ "$(cat "$tmp/boot1/disk.key")" = "$(cat "$tmp/boot2/disk.key" 2>/dev/null)" ] ||
+	fail "the kept seed does not give the same disk key at the next boot"
+INSTANCE_INFO='{"instance_id_seed":"12"}' app_agent badseed "$compose" "127.0.0.1:$port" expect-fail &&
+	grep -q "instance_id_seed is not 20 bytes of hex" "$tmp/badseed/agent.log" || fail "a malformed seed was not refused by name"
 
 # 2. RTMR3's events.
 check

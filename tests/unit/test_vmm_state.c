@@ -19,6 +19,8 @@
 
 #include <event2/event.h>
 
+#include <cvmkit/file.h>
+
 #include "vmm.h"
 
 struct fx {
@@ -306,6 +308,7 @@ static void channel_lines_set_progress_and_errors_and_ignore_the_rest(void **sta
 	char err[256], big[600], line[800];
 
 	make_vm(&vm, ID(7), "ch", 0);
+	(void)snprintf(vm.app_id, sizeof(vm.app_id), "1111111111111111111111111111111111111111");
 	assert_int_equal(vmm_db_insert(f->v.db, &vm, 1000, 10, err, sizeof(err)), CVM_OK);
 #define LINE(s) vmm_channel_line(&f->v, ID(7), s, strlen(s))
 	LINE("{\"event\":\"boot-progress\",\"payload\":\"storage: formatting /dev/vdb\"}");
@@ -335,6 +338,35 @@ static void channel_lines_set_progress_and_errors_and_ignore_the_rest(void **sta
 	assert_int_equal(vmm_db_get(f->v.db, ID(7), &got), CVM_OK);
 	assert_string_equal(got.last_error, "the storage hook failed");
 	assert_string_equal(got.boot_progress, "boot failed");
+	/* instance-info: the seed is kept in shared/.instance_info for the next
+	 * boot, with the VM's own app id (not the guest's); a malformed one is not */
+	mkdirf(f->dir, ID(7));
+	mkdirf(f->dir, ID(7) "/shared");
+	LINE("{\"event\":\"instance-info\",\"payload\":{\"app_id\":"
+	     "\"ffffffffffffffffffffffffffffffffffffffff\","
+	     "\"instance_id\":\"0102030405060708090a0b0c0d0e0f1011121314\",\"instance_id_seed\":\"zz\"}}");
+	assert_false(there(f->dir, ID(7) "/shared/.instance_info"));
+	LINE("{\"event\":\"instance-info\",\"payload\":{\"app_id\":"
+	     "\"ffffffffffffffffffffffffffffffffffffffff\","
+	     "\"instance_id\":\"0102030405060708090a0b0c0d0e0f1011121314\","
+	     "\"instance_id_seed\":\"a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4\"}}");
+	{
+		char path[600];
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		json_t *o;
+
+		(void)snprintf(path, sizeof(path), "%s/%s/shared/.instance_info", f->dir, ID(7));
+		assert_int_equal(cvm_file_read(path, 4096, &buf, &len), CVM_OK);
+		o = json_loadb((const char *)buf, len, 0, NULL);
+		assert_non_null(o);
+		assert_string_equal(json_string_value(json_object_get(o, "app_id")),
+		                    "1111111111111111111111111111111111111111");
+		assert_string_equal(json_string_value(json_object_get(o, "instance_id_seed")),
+		                    "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4");
+		json_decref(o);
+		free(buf);
+	}
 #undef LINE
 }
 

@@ -18,8 +18,11 @@
 #    ACPI probe of the command line the VM's QEMU ran (and cvm-vmmd's own
 #    GetInfo measurement); RTMR3's compose-hash event is the SHA-256 of the
 #    exact compose bytes, app-id the VM's, key-provider the KMS;
-#  - the data disk (qcow2) holds a LUKS2 header; after a stop and a start
-#    (cvm vm stop / start) the disk opens with the same KMS key, is not
+#  - cvm vm stop powers the guest off in order (ACPI power button: the app
+#    stopped, the disk closed) well before stop_timeout; the data disk
+#    (qcow2) holds a LUKS2 header; the instance id seed the guest reported
+#    is kept in shared/.instance_info, so after a start the guest has the
+#    same instance id, hence the same KMS disk key: the disk opens, is not
 #    formatted again, and the app's volume on it counts boot 2.
 # Prints the deploy phases and the time of each step. FAILS (does not skip)
 # when QEMU, OVMF, swtpm, qemu-img, the guest kernel or base root is missing.
@@ -74,7 +77,7 @@ kport="$(cat "$tmp/kms1/port")"
 platform="$tmp/kmsvm/sim.pristine"
 step "KMS on 127.0.0.1:$kport"
 mkdir -p "$tmp/images" "$tmp/app-images" "$tmp/run"
-"$bin/cvm" -q image build "$tmp/images/app" --app-runtime ||
+"$bin/cvm" -q image build "$tmp/images/app" --app-runtime >/dev/null ||
 	{ echo "vm.vmm_e2e: FAIL: cvm image build --app-runtime"; exit 1; }
 python3 "$src/tests/common/mk-docker-image.py" "$tmp/app-images/app.tar" >/dev/null ||
 	{ echo "vm.vmm_e2e: FAIL: mk-docker-image.py"; exit 1; }
@@ -238,9 +241,16 @@ PY
 qemu_pid="$(cat "$wd/qemu.pid")"
 tr '\0' '\n' <"/proc/$qemu_pid/cmdline" | tail -n +2 >"$tmp/qemu.args"
 step "stop"
+# the instance id seed the guest reported, kept for the next boot
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["app_id"] == sys.argv[2] and len(d["instance_id_seed"]) == 40, d' \
+	"$wd/shared/.instance_info" "$app_id" && pass || fail "shared/.instance_info does not keep the instance id seed: $(cat "$wd/shared/.instance_info")"
+t_stop="$(date +%s)"
 "$bin/cvm" vm stop e2e >/dev/null || fail "cvm vm stop"
 for _ in $(seq 1 120); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 1; done
 kill -0 "$qemu_pid" 2>/dev/null && fail "QEMU still runs 120 s after cvm vm stop"
+# an orderly power-off (the ACPI power button), well before stop_timeout (60 s)
+grep -q "cvm-guest: shutdown: stopping the app" "$wd/serial.log" && [ $(($(date +%s) - t_stop)) -lt 50 ] && pass ||
+	fail "cvm vm stop: the guest did not power off in order within 50 s ($(($(date +%s) - t_stop)) s)"
 qemu-img dd -f qcow2 -O raw if="$wd/hda.img" of="$tmp/head.raw" bs=4096 count=1 2>/dev/null
 [ "$(head -c 8 "$tmp/head.raw" | od -An -tx1 | tr -d ' \n')" = "4c554b53babe0002" ] && pass ||
 	fail "the data disk does not start with a LUKS2 header"
@@ -249,7 +259,8 @@ step "ACPI probe of the VM's own command line"
 "$bin/cvm" measure acpi-probe --probe-initrd "$tmp/images/app/acpi-probe.img" --kernel "$tmp/images/app/vmlinuz" \
 	--out "$tmp/acpi" --work "$tmp/probe" -- "${args[@]}" >"$tmp/probe.out" 2>&1 ||
 	fail "cvm measure acpi-probe: $(tail -n 5 "$tmp/probe.out")"
-"$bin/cvm" measure --image "$tmp/images/app" --vm-config "$tmp/vm_config.json" --acpi-files "$tmp/acpi" \
+"$bin/cvm" measure --image "$tmp/images/app" --vm-config "$tmp/vm_config.json" \
+	--acpi-files "$tmp/acpi/table-loader.bin,$tmp/acpi/rsdp.bin,$tmp/acpi/tables.bin" \
 	--quote "$tmp/quote.bin" >"$tmp/measure.out" 2>&1 && pass ||
 	fail "cvm measure's prediction is not the quote's MRTD/RTMR0..2: $(cat "$tmp/measure.out")"
 
