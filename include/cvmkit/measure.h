@@ -361,4 +361,122 @@ CVM_API CVM_MUST_CHECK int cvm_measure_vm_config_parse(const char *json, size_t 
                                                        struct cvm_measure_vm *out, char *err, size_t err_len);
 CVM_API void cvm_measure_vm_cleanup(struct cvm_measure_vm *vm);
 
+/* ---- SEV-SNP launch digest ----
+ *
+ * The MEASUREMENT an SEV-SNP guest gets when QEMU launches it with OVMF
+ * (the AmdSev build, or the generic one with SEV metadata), direct kernel
+ * boot and kernel-hashes=on: the PSP's launch digest after QEMU's
+ * SNP_LAUNCH_UPDATE calls (the firmware pages, the pages OVMF's SEV
+ * metadata names, one VMSA page per vCPU), as sev-snp-measure computes it
+ * for --mode snp --vmm-type QEMU. */
+
+#define CVM_SNP_FW_SECTIONS_MAX 16u /* SEV metadata sections (OVMF has 5 or 6) */
+#define CVM_SNP_STEPS_MAX 24u       /* firmware + sections + BSP and AP VMSAs */
+#define CVM_SNP_VCPUS_MAX 512u      /* QEMU's x86 limit is lower than KVM's 4096 */
+
+/* OVMF's SEV metadata section types (edk2 OvmfPkg/ResetVector/X64/OvmfSevMetadata.asm). */
+enum cvm_snp_section_type {
+	CVM_SNP_SEC_MEM = 1,          /* memory OVMF's SEC uses: zero pages */
+	CVM_SNP_SECRETS = 2,          /* the PSP's secrets page */
+	CVM_SNP_CPUID = 3,            /* the CPUID page the PSP checks */
+	CVM_SNP_SVSM_CAA = 4,         /* an SVSM calling area: zero pages */
+	CVM_SNP_KERNEL_HASHES = 0x10, /* the page QEMU puts the kernel hashes table in */
+};
+
+/* struct cvm_snp_fw_section is one SEV metadata section, decoded. */
+struct cvm_snp_fw_section {
+	uint32_t gpa;  /* guest physical address, 4 KiB aligned */
+	uint32_t size; /* bytes, a non-zero multiple of 4 KiB */
+	uint32_t type; /* enum cvm_snp_section_type */
+};
+
+/* struct cvm_snp_fw is what an OVMF image says about SEV-SNP. */
+struct cvm_snp_fw {
+	uint64_t image_len;
+	uint64_t gpa;             /* where QEMU maps the image: it ends at 4 GiB */
+	uint64_t metadata_offset; /* where "ASEV" starts in the image */
+	uint32_t reset_eip;       /* the APs' SEV-ES reset vector; 0 when absent */
+	uint32_t hashes_gpa;      /* where QEMU puts the kernel hashes table; 0 when absent */
+	size_t section_count;
+	struct cvm_snp_fw_section sections[CVM_SNP_FW_SECTIONS_MAX];
+};
+
+/* cvm_snp_fw_parse reads the SEV-SNP data of the OVMF image at `fw` (`len`
+ * bytes, at most CVM_TDVF_IMAGE_MAX, a multiple of 4 KiB): OVMF's GUID
+ * table before the image's last 32 bytes (the table cvm_tdvf_parse reads),
+ * its SEV-ES reset block entry (00f771de-...), its SEV hash table entry
+ * (7255371f-...) and its SEV metadata entry (dc886566-...) that gives the
+ * offset from the end of the image of the "ASEV" header (length, version 1,
+ * section count) and its 12-byte sections. Checked: every entry and the
+ * header inside the image, the header's length covering its sections, at
+ * most CVM_SNP_FW_SECTIONS_MAX sections, each of a known type, 4 KiB
+ * aligned, non-empty and below 4 GiB, a kernel hashes section of exactly one
+ * page that holds the hashes table's address. On error `err` (may be NULL)
+ * says what, and `out` is zeroed. Returns 0, CVM_E_TOO_LARGE, CVM_E_NOT_FOUND
+ * (no SEV metadata: not an SEV-SNP firmware), CVM_E_UNSUPPORTED (another
+ * version, an unknown section type) or CVM_E_FORMAT. */
+CVM_API CVM_MUST_CHECK int cvm_snp_fw_parse(const uint8_t *fw, size_t len, struct cvm_snp_fw *out, char *err,
+                                            size_t err_len);
+
+/* cvm_snp_section_type_name returns "SNP_SEC_MEM", "SNP_SECRETS", "CPUID",
+ * "SVSM_CAA", "SNP_KERNEL_HASHES" or "unknown" (static strings). */
+CVM_API const char *cvm_snp_section_type_name(uint32_t type);
+
+/* cvm_snp_vcpu_sig gives the CPUID signature (leaf 1 EAX: family, model,
+ * stepping) QEMU's CPU model `name` has ("EPYC-v4", "EPYC-Milan", ...), which
+ * QEMU puts in each VMSA's RDX. Returns 0 or CVM_E_NOT_FOUND (a model this
+ * table does not know: refuse rather than guess). */
+CVM_API CVM_MUST_CHECK int cvm_snp_vcpu_sig(const char *name, uint32_t *out);
+
+/* struct cvm_snp_measure_input is the launch digest's input: bytes, not
+ * paths. Everything is borrowed. */
+struct cvm_snp_measure_input {
+	const uint8_t *firmware; /* the whole OVMF image given to -bios */
+	size_t firmware_len;
+	/* kernel-hashes=on with -kernel: the hashes page is measured. False:
+	 * that page is measured as zeroes (no -kernel). */
+	bool kernel_hashes;
+	const uint8_t *kernel; /* may be NULL with kernel_len 0 */
+	size_t kernel_len;
+	const uint8_t *initrd; /* NULL with initrd_len 0: no -initrd (hashed as empty) */
+	size_t initrd_len;
+	const char *cmdline; /* -append, without NUL; QEMU hashes it with its NUL */
+	size_t cmdline_len;
+	uint32_t vcpus;         /* 1..CVM_SNP_VCPUS_MAX */
+	uint32_t vcpu_sig;      /* cvm_snp_vcpu_sig */
+	uint64_t guest_features; /* the VMSA's SEV_FEATURES: 0x1 (SNP), 0x21 with DebugSwap */
+};
+
+/* One step of the launch digest: a run of SNP_LAUNCH_UPDATE pages. */
+struct cvm_snp_measure_step {
+	char what[64];    /* "firmware", "SNP_SECRETS", "VMSA (BSP)", ... */
+	char source[128]; /* how its pages were made */
+	uint64_t gpa;     /* of the first page (VMSA: 0xFFFFFFFFF000) */
+	uint64_t pages;
+	uint8_t digest[48]; /* the launch digest after the step */
+};
+
+/* struct cvm_snp_measure is the launch digest and its steps. */
+struct cvm_snp_measure {
+	uint8_t digest[48];
+	uint8_t firmware_digest[48]; /* after the firmware pages: sev-snp-measure's --snp-ovmf-hash */
+	size_t step_count;
+	struct cvm_snp_measure_step steps[CVM_SNP_STEPS_MAX];
+};
+
+/* cvm_snp_launch_digest computes the SEV-SNP launch digest of `in` as the
+ * PSP does (SNP ABI, SNP_LAUNCH_UPDATE: digest = SHA-384 of PAGE_INFO, the
+ * previous digest || the page's SHA-384 (zero for zero, secrets and CPUID
+ * pages) || length 0x70 || page type || 0s || GPA), for QEMU: the firmware's
+ * pages ending at 4 GiB, the metadata sections in order (the kernel hashes
+ * page built as QEMU builds it), then a VMSA per vCPU in QEMU's reset state
+ * (the BSP at 0xfffffff0, the APs at the firmware's reset vector). It does
+ * not know the guest policy, host data or ID block: those are elsewhere in
+ * the report. On error `err` (may be NULL) says what. Returns 0, the
+ * parser's errors, CVM_E_INVAL (vCPU count, or inputs too large),
+ * CVM_E_UNSUPPORTED (kernel hashes asked of a firmware without them, APs
+ * without a reset vector). */
+CVM_API CVM_MUST_CHECK int cvm_snp_launch_digest(const struct cvm_snp_measure_input *in,
+                                                 struct cvm_snp_measure *out, char *err, size_t err_len);
+
 #endif
