@@ -7,6 +7,7 @@
  *   cvm measure --image DIR --vm-config FILE [ACPI options] [--quote Q] ...
  *   cvm measure lite (--vm-config FILE --event-log LOG | GETQUOTE.json) [--quote Q] ...
  *   cvm measure diff A.json B.json
+ *   cvm measure snp --firmware F [--kernel K ...] --vcpus N [--report R] ...
  *   cvm measure acpi-probe --probe-initrd F [--kernel K] [--qemu Q] [--out DIR] ... -- QEMU_ARGS...
  *   cvm measure probe-initrd OUT [--busybox PATH] [--kernel-dir DIR]
  *
@@ -31,6 +32,7 @@
 #include <cvmkit/osimage.h>
 #include <cvmkit/qemu.h>
 #include <cvmkit/quote.h>
+#include <cvmkit/snp.h>
 
 #include "cli.h"
 #include "output.h"
@@ -70,6 +72,8 @@ static void usage(FILE *f)
 	    "       cvm measure --image DIR --vm-config FILE [ACPI options] [--quote QUOTE] ...\n"
 	    "       cvm measure lite (--vm-config FILE --event-log LOG | GETQUOTE.json) [--quote QUOTE] ...\n"
 	    "       cvm measure diff A.json B.json\n"
+	    "       cvm measure snp --firmware OVMF.fd [--kernel K [--initrd I] [--cmdline S]] --vcpus N\n"
+	    "                   [--vcpu-type EPYC-v4] [--report REPORT] [--json] [--explain]\n"
 	    "       cvm measure acpi-probe --probe-initrd F [--kernel K] [--qemu PATH] [--out DIR]\n"
 	    "                   [--work DIR] [--cache DIR] [--timeout S] -- QEMU_ARGS...\n"
 	    "       cvm measure probe-initrd OUT [--busybox PATH] [--kernel-dir DIR]\n"
@@ -1402,6 +1406,311 @@ static int cmd_probe_initrd(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* ---- SEV-SNP -------------------------------------------------------------- */
+
+static void snp_usage(FILE *f)
+{
+	fprintf(f, "usage: cvm measure snp --firmware OVMF.fd [--kernel K [--initrd I] [--cmdline S]]\n"
+	           "                       --vcpus N [--vcpu-type EPYC-v4] [--guest-features 0x1]\n"
+	           "                       [--report REPORT] [--json] [--explain]\n"
+	           "\n"
+	           "Computes the SEV-SNP launch digest (the report's MEASUREMENT) of a guest QEMU launches\n"
+	           "with this OVMF (-bios), -kernel/-initrd/-append with kernel-hashes=on, N vCPUs of the\n"
+	           "given model, as sev-snp-measure --mode snp --vmm-type QEMU does. Without --kernel the\n"
+	           "kernel hashes page is measured as zeroes (no -kernel). The guest policy, host data and\n"
+	           "ID block are not part of it.\n"
+	           "\n"
+	           "  --vcpu-type NAME     QEMU's CPU model (EPYC, EPYC-v1..v4, EPYC-Rome*, EPYC-Milan*,\n"
+	           "                       EPYC-Genoa*, EPYC-Turin); default EPYC-v4, as cvm-vmmd launches\n"
+	           "  --guest-features X   the VMSA's SEV_FEATURES: 0x1 (default, SNP only), 0x21 when the\n"
+	           "                       host kernel enables DebugSwap (Linux >= 6.8 does by default)\n"
+	           "  --report REPORT      compare with an SEV-SNP report's MEASUREMENT (binary or hex):\n"
+	           "                       exit 3 when it differs. Its signature is not checked here:\n"
+	           "                       'cvm quote verify' does that.\n"
+	           "\n"
+	           "Exit codes: 0 ok, 1 error, 2 usage, 3 the report differs.\n");
+}
+
+enum {
+	OPT_VCPUS = 0x300,
+	OPT_VCPU_TYPE,
+	OPT_GUEST_FEATURES,
+	OPT_REPORT,
+};
+
+struct snp_args {
+	const char *firmware, *kernel, *initrd, *cmdline, *vcpu_type, *report;
+	uint32_t vcpus;
+	uint64_t guest_features;
+	bool explain;
+};
+
+static int snp_parse_args(int argc, char **argv, struct snp_args *a, bool *done)
+{
+	static const struct option longopts[] = {
+	    {"firmware", required_argument, NULL, OPT_FIRMWARE},
+	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"initrd", required_argument, NULL, OPT_INITRD},
+	    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+	    {"vcpus", required_argument, NULL, OPT_VCPUS},
+	    {"vcpu-type", required_argument, NULL, OPT_VCPU_TYPE},
+	    {"guest-features", required_argument, NULL, OPT_GUEST_FEATURES},
+	    {"report", required_argument, NULL, OPT_REPORT},
+	    {"explain", no_argument, NULL, OPT_EXPLAIN},
+	    CLI_COMMON_LONGOPTS,
+	};
+	const char *cmd = CMD " snp";
+	char *end;
+	unsigned long long v;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->vcpu_type = "EPYC-v4";
+	a->guest_features = 0x1;
+	*done = false;
+	opterr = 0;
+	optind = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":vqh", longopts, NULL);
+		if (c == -1)
+			break;
+		if (cli_common_option(c))
+			continue;
+		switch (c) {
+		case 'h':
+			snp_usage(stdout);
+			*done = true;
+			return CLI_EXIT_OK;
+		case OPT_FIRMWARE:
+			a->firmware = optarg;
+			break;
+		case OPT_KERNEL:
+			a->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			a->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			a->cmdline = optarg;
+			break;
+		case OPT_VCPUS:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || v == 0 || v > CVM_SNP_VCPUS_MAX) {
+				cli_err(cmd, "--vcpus '%s' is not a count from 1 to %u", optarg,
+				        CVM_SNP_VCPUS_MAX);
+				return CLI_EXIT_USAGE;
+			}
+			a->vcpus = (uint32_t)v;
+			break;
+		case OPT_VCPU_TYPE:
+			a->vcpu_type = optarg;
+			break;
+		case OPT_GUEST_FEATURES:
+			errno = 0;
+			v = strtoull(optarg, &end, 0);
+			if (errno != 0 || end == optarg || *end != '\0') {
+				cli_err(cmd, "--guest-features '%s' is not a number (0x1, 0x21)", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			a->guest_features = v;
+			break;
+		case OPT_REPORT:
+			a->report = optarg;
+			break;
+		case OPT_EXPLAIN:
+			a->explain = true;
+			break;
+		default:
+			cli_bad_option(cmd, c, argv, "cvm measure snp --help");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 0) {
+		cli_err(cmd, "unexpected argument '%s'; see 'cvm measure snp --help'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (a->firmware == NULL || a->vcpus == 0) {
+		cli_err(cmd, "give --firmware and --vcpus; see 'cvm measure snp --help'");
+		return CLI_EXIT_USAGE;
+	}
+	if (a->kernel == NULL && (a->initrd != NULL || a->cmdline != NULL)) {
+		cli_err(cmd, "--initrd and --cmdline are measured with a kernel only: give --kernel too");
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* snp_report_measurement reads an SEV-SNP report (binary, or hex text) and
+ * takes its MEASUREMENT; the signature is not checked. */
+static int snp_report_measurement(const char *path, uint8_t out[48])
+{
+	const char *cmd = CMD " snp";
+	struct cvm_snp_report rep;
+	uint8_t *buf = NULL, *bin = NULL;
+	size_t len = 0, n = 0;
+	int rc, r;
+
+	rc = cli_read_file(cmd, "report", path, JSON_MAX, &buf, &len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	bin = malloc(len / 2 + 1);
+	if (bin != NULL && cvm_hex_decode((const char *)buf, len, bin, len / 2 + 1, &n) == CVM_OK) {
+		free(buf);
+		buf = bin;
+		len = n;
+	} else {
+		free(bin);
+	}
+	r = cvm_snp_report_parse(buf, len, &rep);
+	if (r != CVM_OK) {
+		cli_err(cmd, "'%s' is not an SEV-SNP attestation report: %s", path, cvm_strerror(r));
+		free(buf);
+		return CLI_EXIT_ERROR;
+	}
+	memcpy(out, rep.measurement, 48);
+	free(buf);
+	return CLI_EXIT_OK;
+}
+
+static json_t *snp_json(const struct cvm_snp_measure *m, const struct snp_args *a, uint32_t sig)
+{
+	json_t *o = json_object(), *in = json_object(), *steps = json_array();
+	char hex[97];
+
+	if (o == NULL || in == NULL || steps == NULL) {
+		json_decref(o);
+		json_decref(in);
+		json_decref(steps);
+		return NULL;
+	}
+	cvm_hex_encode(m->digest, 48, hex);
+	(void)out_jset(o, "measurement", json_string(hex));
+	cvm_hex_encode(m->firmware_digest, 48, hex);
+	(void)out_jset(o, "firmware_digest", json_string(hex));
+	(void)out_jset(in, "vcpus", json_integer(a->vcpus));
+	(void)out_jset(in, "vcpu_type", json_string(a->vcpu_type));
+	(void)out_jset(in, "vcpu_sig", json_integer(sig));
+	(void)out_jset(in, "guest_features", json_integer((json_int_t)a->guest_features));
+	(void)out_jset(in, "kernel_hashes", json_boolean(a->kernel != NULL));
+	(void)out_jset(in, "vmm", json_string("QEMU"));
+	(void)out_jset(o, "inputs", in);
+	for (size_t i = 0; i < m->step_count; i++) {
+		const struct cvm_snp_measure_step *s = &m->steps[i];
+		json_t *e = json_object();
+
+		if (e == NULL)
+			continue;
+		cvm_hex_encode(s->digest, 48, hex);
+		(void)out_jset(e, "what", json_string(s->what));
+		(void)out_jset(e, "source", json_string(s->source));
+		(void)out_jset(e, "gpa", json_integer((json_int_t)s->gpa));
+		(void)out_jset(e, "pages", json_integer((json_int_t)s->pages));
+		(void)out_jset(e, "digest_after", json_string(hex));
+		(void)json_array_append_new(steps, e);
+	}
+	(void)out_jset(o, "steps", steps);
+	return o;
+}
+
+static int cmd_snp(int argc, char **argv)
+{
+	const char *cmd = CMD " snp";
+	struct snp_args a;
+	struct cvm_snp_measure_input in = {0};
+	static struct cvm_snp_measure m;
+	uint8_t *fw = NULL, *kernel = NULL, *initrd = NULL, want[48];
+	size_t fw_len = 0, kernel_len = 0, initrd_len = 0;
+	char err[256] = "", hex[97];
+	json_t *o = NULL;
+	bool done;
+	int rc, r;
+
+	rc = snp_parse_args(argc, argv, &a, &done);
+	if (rc != CLI_EXIT_OK || done)
+		return rc;
+	if (cvm_snp_vcpu_sig(a.vcpu_type, &in.vcpu_sig) != CVM_OK) {
+		cli_err(cmd,
+		        "--vcpu-type '%s' is not a CPU model this table knows (EPYC, EPYC-v1..v4, EPYC-IBPB, "
+		        "EPYC-Rome[-v1..v3], EPYC-Milan[-v1,-v2], EPYC-Genoa[-v1], EPYC-Turin)",
+		        a.vcpu_type);
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_read_file(cmd, "firmware", a.firmware, CVM_TDVF_IMAGE_MAX, &fw, &fw_len);
+	if (rc == CLI_EXIT_OK && a.kernel != NULL)
+		rc = cli_read_file(cmd, "kernel", a.kernel, CVM_MEASURE_KERNEL_MAX, &kernel, &kernel_len);
+	if (rc == CLI_EXIT_OK && a.initrd != NULL)
+		rc = cli_read_file(cmd, "initrd", a.initrd, CVM_MEASURE_KERNEL_MAX, &initrd, &initrd_len);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	if (a.cmdline != NULL && strlen(a.cmdline) > CVM_MEASURE_CMDLINE_MAX) {
+		cli_err(cmd, "--cmdline is longer than %zu bytes", CVM_MEASURE_CMDLINE_MAX);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	in.firmware = fw;
+	in.firmware_len = fw_len;
+	in.kernel_hashes = a.kernel != NULL;
+	in.kernel = kernel;
+	in.kernel_len = kernel_len;
+	in.initrd = initrd;
+	in.initrd_len = initrd_len;
+	in.cmdline = a.cmdline;
+	in.cmdline_len = a.cmdline != NULL ? strlen(a.cmdline) : 0;
+	in.vcpus = a.vcpus;
+	in.guest_features = a.guest_features;
+	r = cvm_snp_launch_digest(&in, &m, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(cmd, "%s: %s", a.firmware, err[0] != '\0' ? err : cvm_strerror(r));
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	o = snp_json(&m, &a, in.vcpu_sig);
+	if (o == NULL) {
+		cli_err(cmd, "out of memory");
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	if (!cli_opts.json) {
+		cvm_hex_encode(m.digest, 48, hex);
+		printf("MEASUREMENT %s\n", hex);
+		if (a.explain) {
+			for (size_t i = 0; i < m.step_count; i++) {
+				const struct cvm_snp_measure_step *s = &m.steps[i];
+
+				cvm_hex_encode(s->digest, 48, hex);
+				printf("  [%2zu] %-18s gpa 0x%" PRIx64 ", %" PRIu64 " page(s)\n       %s\n"
+				       "       digest after: %s\n",
+				       i, s->what, s->gpa, s->pages, s->source, hex);
+			}
+		}
+	}
+	if (a.report != NULL) {
+		bool same;
+
+		rc = snp_report_measurement(a.report, want);
+		if (rc != CLI_EXIT_OK)
+			goto out;
+		same = memcmp(want, m.digest, 48) == 0;
+		(void)out_jset(o, "report_matches", json_boolean(same));
+		if (!cli_opts.json) {
+			cvm_hex_encode(want, 48, hex);
+			printf("report: MEASUREMENT %s (%s)\n", same ? "matches" : "DIFFERS", hex);
+		}
+		rc = same ? CLI_EXIT_OK : CLI_EXIT_REJECTED;
+	}
+	if (cli_opts.json && out_json_print(o) != 0)
+		rc = CLI_EXIT_ERROR;
+out:
+	json_decref(o);
+	free(fw);
+	free(kernel);
+	free(initrd);
+	return rc;
+}
+
 int cmd_measure(int argc, char **argv)
 {
 	struct args a;
@@ -1412,6 +1721,8 @@ int cmd_measure(int argc, char **argv)
 		return cmd_lite(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "diff") == 0)
 		return cmd_diff(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "snp") == 0)
+		return cmd_snp(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "authenticode") == 0)
 		return cmd_authenticode(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "acpi-probe") == 0)

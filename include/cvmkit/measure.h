@@ -442,8 +442,8 @@ struct cvm_snp_measure_input {
 	size_t initrd_len;
 	const char *cmdline; /* -append, without NUL; QEMU hashes it with its NUL */
 	size_t cmdline_len;
-	uint32_t vcpus;         /* 1..CVM_SNP_VCPUS_MAX */
-	uint32_t vcpu_sig;      /* cvm_snp_vcpu_sig */
+	uint32_t vcpus;          /* 1..CVM_SNP_VCPUS_MAX */
+	uint32_t vcpu_sig;       /* cvm_snp_vcpu_sig */
 	uint64_t guest_features; /* the VMSA's SEV_FEATURES: 0x1 (SNP), 0x21 with DebugSwap */
 };
 

@@ -102,11 +102,11 @@ int cvm_snp_vcpu_sig(const char *name, uint32_t *out)
 		const char *name;
 		uint8_t family, model, stepping;
 	} models[] = {
-	    {"EPYC", 23, 1, 2},          {"EPYC-v1", 23, 1, 2},        {"EPYC-v2", 23, 1, 2},
-	    {"EPYC-IBPB", 23, 1, 2},     {"EPYC-v3", 23, 1, 2},        {"EPYC-v4", 23, 1, 2},
-	    {"EPYC-Rome", 23, 49, 0},    {"EPYC-Rome-v1", 23, 49, 0},  {"EPYC-Rome-v2", 23, 49, 0},
-	    {"EPYC-Rome-v3", 23, 49, 0}, {"EPYC-Milan", 25, 1, 1},     {"EPYC-Milan-v1", 25, 1, 1},
-	    {"EPYC-Milan-v2", 25, 1, 1}, {"EPYC-Genoa", 25, 17, 0},    {"EPYC-Genoa-v1", 25, 17, 0},
+	    {"EPYC", 23, 1, 2},          {"EPYC-v1", 23, 1, 2},       {"EPYC-v2", 23, 1, 2},
+	    {"EPYC-IBPB", 23, 1, 2},     {"EPYC-v3", 23, 1, 2},       {"EPYC-v4", 23, 1, 2},
+	    {"EPYC-Rome", 23, 49, 0},    {"EPYC-Rome-v1", 23, 49, 0}, {"EPYC-Rome-v2", 23, 49, 0},
+	    {"EPYC-Rome-v3", 23, 49, 0}, {"EPYC-Milan", 25, 1, 1},    {"EPYC-Milan-v1", 25, 1, 1},
+	    {"EPYC-Milan-v2", 25, 1, 1}, {"EPYC-Genoa", 25, 17, 0},   {"EPYC-Genoa-v1", 25, 17, 0},
 	    {"EPYC-Turin", 26, 0, 0},
 	};
 
@@ -205,16 +205,16 @@ static int walk_table(const uint8_t *fw, size_t len, struct cvm_snp_fw *out, uin
 	return CVM_OK;
 }
 
-static int parse_sections(const uint8_t *fw, size_t len, uint32_t from_end, struct cvm_snp_fw *out,
-                          char *err, size_t err_len)
+static int parse_sections(const uint8_t *fw, size_t len, uint32_t from_end, struct cvm_snp_fw *out, char *err,
+                          size_t err_len)
 {
 	struct cvm_rd hdr, secs;
 	uint8_t sig[4];
 	uint32_t meta_len, version, count;
 
 	if (from_end < META_HDR || from_end > len) {
-		measure_errf(err, err_len, "the SEV metadata offset 0x%x (from the end) lies outside the image",
-		             from_end);
+		measure_errf(err, err_len,
+		             "the SEV metadata offset 0x%x (from the end) lies outside the image", from_end);
 		return CVM_E_FORMAT;
 	}
 	out->metadata_offset = len - from_end;
@@ -222,7 +222,8 @@ static int parse_sections(const uint8_t *fw, size_t len, uint32_t from_end, stru
 	    !cvm_rd_u32le(&hdr, &meta_len) || !cvm_rd_u32le(&hdr, &version) || !cvm_rd_u32le(&hdr, &count))
 		return CVM_E_INTERNAL;
 	if (memcmp(sig, "ASEV", 4) != 0) {
-		measure_errf(err, err_len, "the SEV metadata at offset 0x%" PRIx64 " does not start with \"ASEV\"",
+		measure_errf(err, err_len,
+		             "the SEV metadata at offset 0x%" PRIx64 " does not start with \"ASEV\"",
 		             out->metadata_offset);
 		return CVM_E_FORMAT;
 	}
@@ -269,8 +270,8 @@ static int parse_sections(const uint8_t *fw, size_t len, uint32_t from_end, stru
 		if ((s->type == CVM_SNP_SECRETS || s->type == CVM_SNP_CPUID ||
 		     s->type == CVM_SNP_KERNEL_HASHES) &&
 		    s->size != PAGE) {
-			measure_errf(err, err_len, "SEV metadata section %u (%s) is 0x%x bytes, not one page", i,
-			             cvm_snp_section_type_name(s->type), s->size);
+			measure_errf(err, err_len, "SEV metadata section %u (%s) is 0x%x bytes, not one page",
+			             i, cvm_snp_section_type_name(s->type), s->size);
 			return CVM_E_FORMAT;
 		}
 	}
@@ -292,9 +293,9 @@ int cvm_snp_fw_parse(const uint8_t *fw, size_t len, struct cvm_snp_fw *out, char
 		return CVM_E_TOO_LARGE;
 	}
 	if (len % PAGE != 0) {
-		measure_errf(err, err_len,
-		             "the firmware is %zu bytes, not a whole number of 4 KiB pages: QEMU cannot map it",
-		             len);
+		measure_errf(
+		    err, err_len,
+		    "the firmware is %zu bytes, not a whole number of 4 KiB pages: QEMU cannot map it", len);
 		return CVM_E_FORMAT;
 	}
 	r = walk_table(fw, len, out, &from_end, err, err_len);
@@ -371,28 +372,28 @@ static void put_seg(uint8_t *p, uint16_t sel, uint16_t attrib, uint32_t limit, u
 static void build_vmsa(uint8_t v[PAGE], uint32_t eip, uint32_t sig, uint64_t features)
 {
 	memset(v, 0, PAGE);
-	put_seg(v + 0x00, 0, 0x93, 0xffff, 0);                   /* es */
+	put_seg(v + 0x00, 0, 0x93, 0xffff, 0);                      /* es */
 	put_seg(v + 0x10, 0xf000, 0x9b, 0xffff, eip & 0xffff0000u); /* cs */
-	put_seg(v + 0x20, 0, 0x93, 0xffff, 0);                   /* ss */
-	put_seg(v + 0x30, 0, 0x93, 0xffff, 0);                   /* ds */
-	put_seg(v + 0x40, 0, 0x93, 0xffff, 0);                   /* fs */
-	put_seg(v + 0x50, 0, 0x93, 0xffff, 0);                   /* gs */
-	put_seg(v + 0x60, 0, 0, 0xffff, 0);                      /* gdtr */
-	put_seg(v + 0x70, 0, 0x82, 0xffff, 0);                   /* ldtr */
-	put_seg(v + 0x80, 0, 0, 0xffff, 0);                      /* idtr */
-	put_seg(v + 0x90, 0, 0x8b, 0xffff, 0);                   /* tr */
-	measure_put_u64le(v + 0xd0, 0x1000);                     /* efer: SVME */
-	measure_put_u64le(v + 0x148, 0x40);                      /* cr4: MCE */
-	measure_put_u64le(v + 0x158, 0x10);                      /* cr0: ET */
-	measure_put_u64le(v + 0x160, 0x400);                     /* dr7 */
-	measure_put_u64le(v + 0x168, 0xffff0ff0);                /* dr6 */
-	measure_put_u64le(v + 0x170, 0x2);                       /* rflags */
-	measure_put_u64le(v + 0x178, eip & 0xffffu);             /* rip */
+	put_seg(v + 0x20, 0, 0x93, 0xffff, 0);                      /* ss */
+	put_seg(v + 0x30, 0, 0x93, 0xffff, 0);                      /* ds */
+	put_seg(v + 0x40, 0, 0x93, 0xffff, 0);                      /* fs */
+	put_seg(v + 0x50, 0, 0x93, 0xffff, 0);                      /* gs */
+	put_seg(v + 0x60, 0, 0, 0xffff, 0);                         /* gdtr */
+	put_seg(v + 0x70, 0, 0x82, 0xffff, 0);                      /* ldtr */
+	put_seg(v + 0x80, 0, 0, 0xffff, 0);                         /* idtr */
+	put_seg(v + 0x90, 0, 0x8b, 0xffff, 0);                      /* tr */
+	measure_put_u64le(v + 0xd0, 0x1000);                        /* efer: SVME */
+	measure_put_u64le(v + 0x148, 0x40);                         /* cr4: MCE */
+	measure_put_u64le(v + 0x158, 0x10);                         /* cr0: ET */
+	measure_put_u64le(v + 0x160, 0x400);                        /* dr7 */
+	measure_put_u64le(v + 0x168, 0xffff0ff0);                   /* dr6 */
+	measure_put_u64le(v + 0x170, 0x2);                          /* rflags */
+	measure_put_u64le(v + 0x178, eip & 0xffffu);                /* rip */
 	measure_put_u64le(v + 0x268, UINT64_C(0x0007040600070406)); /* g_pat: the PAT reset value */
-	measure_put_u64le(v + 0x310, sig);                       /* rdx: the CPUID signature */
-	measure_put_u64le(v + 0x3b0, features);                  /* sev_features */
-	measure_put_u64le(v + 0x3e8, 0x1);                       /* xcr0 */
-	v[0x408] = 0x80;                                         /* mxcsr 0x1f80 */
+	measure_put_u64le(v + 0x310, sig);                          /* rdx: the CPUID signature */
+	measure_put_u64le(v + 0x3b0, features);                     /* sev_features */
+	measure_put_u64le(v + 0x3e8, 0x1);                          /* xcr0 */
+	v[0x408] = 0x80;                                            /* mxcsr 0x1f80 */
 	v[0x409] = 0x1f;
 	v[0x410] = 0x7f; /* x87 fcw 0x37f */
 	v[0x411] = 0x03;
@@ -526,9 +527,10 @@ int cvm_snp_launch_digest(const struct cvm_snp_measure_input *in, struct cvm_snp
 	for (size_t i = 0; i < fw.section_count; i++)
 		has_hashes_section |= fw.sections[i].type == CVM_SNP_KERNEL_HASHES;
 	if (in->kernel_hashes && (!has_hashes_section || fw.hashes_gpa == 0)) {
-		measure_errf(err, err_len,
-		             "a kernel was given but this firmware has no SNP_KERNEL_HASHES section or SEV hash "
-		             "table: QEMU's kernel-hashes=on needs OVMF's AmdSev build");
+		measure_errf(
+		    err, err_len,
+		    "a kernel was given but this firmware has no SNP_KERNEL_HASHES section or SEV hash "
+		    "table: QEMU's kernel-hashes=on needs OVMF's AmdSev build");
 		return CVM_E_UNSUPPORTED;
 	}
 	if (in->vcpus > 1 && fw.reset_eip == 0) {

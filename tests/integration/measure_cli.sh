@@ -142,6 +142,47 @@ grep -q 'RTMR0 differs: event 0 (TD HOB' "$work/out" || fail "diff does not name
 grep -q 'input memory_size: 2147483648 -> 1073741824' "$work/out" || fail "diff does not name the memory"
 echo "ok: diff names the memory change"
 
+# ---- SEV-SNP launch digest ---------------------------------------------
+# sev-snp-measure's test_snp_default (tests/vectors/snp-measure/expected.json):
+# its kernel and initrd are /dev/null, i.e. empty files.
+SNPV="$VECTORS/snp-measure"
+SNP_REPORT="$VECTORS/snp/trustee-milan-vcek/report.bin"
+[ -f "$SNP_REPORT" ] || fail "tests/vectors/snp/trustee-milan-vcek/report.bin is missing"
+: >"$work/empty"
+want=803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977
+snp_args=(--firmware "$SNPV/ovmf_AmdSev_suffix.bin" --kernel "$work/empty" --initrd "$work/empty"
+	--cmdline "console=ttyS0 loglevel=7" --vcpus 1 --vcpu-type EPYC-v4 --guest-features 0x21)
+expect_rc 0 "$CVM" measure snp "${snp_args[@]}"
+grep -qx "MEASUREMENT $want" "$work/out" || fail "measure snp: not sev-snp-measure's digest"
+expect_rc 0 "$CVM" --json measure snp "${snp_args[@]}" --explain
+[ "$(jq_py "$work/out" 'd["measurement"]')" = "$want" ] || fail "measure snp --json: wrong measurement"
+[ "$(jq_py "$work/out" 'len(d["steps"])')" = 9 ] || fail "measure snp --json: not 9 steps"
+# a real report (another guest): exit 3; the same report with our digest as
+# its MEASUREMENT (offset 0x90; its signature is then wrong, which measure
+# does not check): exit 0, in binary and in hex
+expect_rc 3 "$CVM" measure snp "${snp_args[@]}" --report "$SNP_REPORT"
+grep -q 'report: MEASUREMENT DIFFERS' "$work/out" || fail "measure snp --report: no DIFFERS line"
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[0x90:0xc0] = bytes.fromhex(sys.argv[2]); open(sys.argv[3], "wb").write(b); open(sys.argv[4], "w").write(b.hex() + "\n")' \
+	"$SNP_REPORT" "$want" "$work/snp-report.bin" "$work/snp-report.hex"
+expect_rc 0 "$CVM" measure snp "${snp_args[@]}" --report "$work/snp-report.bin"
+grep -q 'report: MEASUREMENT matches' "$work/out" || fail "measure snp --report: no match line"
+expect_rc 0 "$CVM" --json measure snp "${snp_args[@]}" --report "$work/snp-report.hex"
+[ "$(jq_py "$work/out" 'd["report_matches"]')" = True ] || fail "measure snp --report (hex): no match"
+# 4 vCPUs, feature SNP only, no cmdline (test_snp_with_multiple_vcpus_feature_snp_only)
+expect_rc 0 "$CVM" measure snp --firmware "$SNPV/ovmf_AmdSev_suffix.bin" --kernel "$work/empty" \
+	--initrd "$work/empty" --vcpus 4
+grep -qx 'MEASUREMENT 5061fffb019493a903613d56d54b94912a1a2f9e4502385f5c194616753720a92441310ba6c4933de877c36e23046ad5' "$work/out" ||
+	fail "measure snp 4 vCPUs: not sev-snp-measure's digest"
+# errors: a kernel on an OVMF without kernel hashes (Debian's OVMF.fd), an
+# unknown CPU model, no --vcpus, a file that is no report
+expect_rc 1 "$CVM" measure snp --firmware "$OVMF" --kernel "$work/empty" --vcpus 1
+grep -q 'AmdSev' "$work/err" || fail "measure snp: the message does not say which OVMF to use"
+expect_rc 0 "$CVM" measure snp --firmware "$OVMF" --vcpus 2
+expect_rc 2 "$CVM" measure snp --firmware "$OVMF" --vcpus 1 --vcpu-type Skylake-Server
+expect_rc 2 "$CVM" measure snp --firmware "$OVMF"
+expect_rc 1 "$CVM" measure snp --firmware "$OVMF" --vcpus 1 --report "$work/empty"
+echo "ok: measure snp reproduces sev-snp-measure and compares with a report"
+
 # ---- errors -------------------------------------------------------------
 expect_rc 1 "$CVM" measure --firmware /usr/share/OVMF/OVMF_CODE.fd --kernel "$KERNEL" --memory 2G
 grep -q 'OVMF.fd' "$work/err" || fail "a split OVMF_CODE.fd: the message does not name OVMF.fd"

@@ -71,13 +71,15 @@ static void upstream_cases_give_upstream_digests(void **state)
 		size_t fw_len = 0;
 		int r;
 
-		(void)snprintf(path, sizeof(path), DIR "%s", json_string_value(json_object_get(c, "firmware")));
+		(void)snprintf(path, sizeof(path), DIR "%s",
+		               json_string_value(json_object_get(c, "firmware")));
 		fw = vector_read(path, &fw_len);
 		in.firmware = fw;
 		in.firmware_len = fw_len;
 		in.vcpus = (uint32_t)json_integer_value(json_object_get(c, "vcpus"));
-		assert_int_equal(cvm_snp_vcpu_sig(json_string_value(json_object_get(c, "vcpu_type")), &in.vcpu_sig),
-		                 CVM_OK);
+		assert_int_equal(
+		    cvm_snp_vcpu_sig(json_string_value(json_object_get(c, "vcpu_type")), &in.vcpu_sig),
+		    CVM_OK);
 		in.guest_features = (uint64_t)json_integer_value(json_object_get(c, "guest_features"));
 		/* upstream's kernel and initrd are /dev/null: empty files */
 		in.kernel_hashes = json_is_string(json_object_get(c, "kernel"));
@@ -253,8 +255,8 @@ static void metadata_refuses_truncations_extensions_and_bit_flips(void **state)
 				               rel < 16 + 12 * good.section_count && !(rel >= 4 && rel < 8);
 
 				if (in_meta)
-					print_error("byte 0x%zx bit %u of the metadata flipped unnoticed\n", off,
-					            bit);
+					print_error("byte 0x%zx bit %u of the metadata flipped unnoticed\n",
+					            off, bit);
 
 				assert_false(in_meta);
 			}
