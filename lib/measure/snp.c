@@ -447,7 +447,7 @@ static int hashes_page(const struct cvm_snp_measure_input *in, const struct cvm_
 	cvm_sha256(in->initrd_len ? in->initrd : (const uint8_t *)"", in->initrd_len, h);
 	put_ht_entry(t + 18 + HT_ENTRY_LEN, ht_initrd_guid, h);
 	cvm_sha256(in->kernel_len ? in->kernel : (const uint8_t *)"", in->kernel_len, h);
-	put_ht_entry(t + 18 + 2 * HT_ENTRY_LEN, ht_kernel_guid, h);
+	put_ht_entry(t + 18 + (size_t)2 * HT_ENTRY_LEN, ht_kernel_guid, h);
 	return CVM_OK;
 }
 
