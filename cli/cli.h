@@ -154,6 +154,14 @@ int cmd_image(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
+/* cli_env_seal_for_app seals the dotenv file `path` to the env key of the
+ * app `app_id_hex` that cvm-vmmd at `vmm_url` (http/https; its bearer
+ * `token`, may be NULL) proxies from its KMS, after checking the KMS's
+ * signature over it with the KMS's k256 key `kms_pub_hex` (cmd_app.c, as
+ * `cvm app encrypt-env --kms ... --kms-pubkey`). Returns a CLI_EXIT_* code;
+ * on success *blob is the sealed bytes (free()). */
+int cli_env_seal_for_app(const char *vmm_url, const char *token, const char *app_id_hex,
+                         const char *kms_pub_hex, const char *path, uint8_t **blob, size_t *blob_len);
 /* `cvm kms meta` and `cvm kms app-key` (cmd_kms_client.c). */
 int cli_kms_meta(int argc, char **argv);
 int cli_kms_app_key(int argc, char **argv);

@@ -157,6 +157,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 /* ---- the KMS client ------------------------------------------------------ */
 
+/* The service asked: a KMS (methods KMS.<name>), or cvm-vmmd, which proxies
+ * GetAppEnvEncryptPubKey at /prpc/GetAppEnvEncryptPubKey and may want a
+ * bearer token (cvm vm deploy --env-file). */
+static const char *svc_prefix = "KMS.";
+static const char *svc_token;
+
 /* kms_call POSTs `body` to URL/prpc/KMS.<method>?json and parses the JSON
  * answer. On failure it prints why and returns NULL. */
 static json_t *kms_call(const char *base, const char *method, const char *body)
@@ -174,13 +180,26 @@ static json_t *kms_call(const char *base, const char *method, const char *body)
 
 	while (base_len > 0 && base[base_len - 1] == '/')
 		base_len--;
-	n = snprintf(url, sizeof(url), "%.*s/prpc/KMS.%s?json", (int)base_len, base, method);
+	n = snprintf(url, sizeof(url), "%.*s/prpc/%s%s?json", (int)base_len, base, svc_prefix, method);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		cli_err(CMD_ENC, "--kms URL is too long");
 		return NULL;
 	}
 	c = curl_easy_init();
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (hdrs != NULL && svc_token != NULL) {
+		char auth[300];
+		struct curl_slist *h;
+
+		(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", svc_token);
+		h = curl_slist_append(hdrs, auth);
+		if (h == NULL) {
+			curl_slist_free_all(hdrs);
+			hdrs = NULL;
+		} else {
+			hdrs = h;
+		}
+	}
 	if (c == NULL || hdrs == NULL) {
 		cli_err(CMD_ENC, "out of memory");
 		goto out;
@@ -372,6 +391,73 @@ out:
 	return rc;
 }
 
+/* seal_file seals the dotenv file `path` to `pub` (the names it holds in
+ * *names). */
+static int seal_file(const char *path, const uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN], uint8_t **blob,
+                     size_t *blob_len, size_t *names)
+{
+	struct cvm_env_list *list = NULL;
+	struct cvm_secret *plain = NULL;
+	uint8_t *text = NULL;
+	size_t text_len = 0;
+	char err[512];
+	int rc, r;
+
+	rc = cli_read_file(CMD_ENC, "env file", path, CVM_ENVCRYPT_PLAIN_MAX, &text, &text_len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	rc = CLI_EXIT_ERROR;
+	r = cvm_env_list_from_dotenv((const char *)text, text_len, &list, err, sizeof(err));
+	if (r != CVM_OK) {
+		cli_err(CMD_ENC, "%s: %s", path, err[0] ? err : cvm_strerror(r));
+		goto out;
+	}
+	r = cvm_env_list_to_json(list, CVM_ENV_JSON_SEALED, &plain);
+	if (r != CVM_OK) {
+		cli_err(CMD_ENC, "%s: cannot encode the env list: %s", path, cvm_strerror(r));
+		goto out;
+	}
+	r = cvm_envcrypt_seal(pub, plain->p, plain->len, blob, blob_len);
+	if (r != CVM_OK) {
+		cli_err(CMD_ENC, "cannot encrypt: %s", cvm_strerror(r));
+		goto out;
+	}
+	*names = list->count;
+	rc = CLI_EXIT_OK;
+out:
+	cvm_secret_free(plain);
+	cvm_env_list_free(list);
+	cvm_freezero(text, text_len);
+	return rc;
+}
+
+int cli_env_seal_for_app(const char *vmm_url, const char *token, const char *app_id_hex,
+                         const char *kms_pub_hex, const char *path, uint8_t **blob, size_t *blob_len)
+{
+	struct enc_opts o;
+	uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN];
+	const char *checked = "";
+	size_t names = 0;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.kms = vmm_url;
+	o.app_id_hex = app_id_hex;
+	o.kms_pub_hex = kms_pub_hex;
+	o.max_age = CVM_ENVCRYPT_MAX_AGE_DEFAULT;
+	svc_prefix = "";
+	svc_token = token;
+	rc = kms_env_pubkey(&o, pub, &checked);
+	svc_prefix = "KMS.";
+	svc_token = NULL;
+	if (rc == CLI_EXIT_OK)
+		rc = seal_file(path, pub, blob, blob_len, &names);
+	if (rc == CLI_EXIT_OK && !cli_opts.quiet)
+		fprintf(stderr, "%s %s: %zu names of %s sealed to the app's env key (%s)\n", CLI_PROG,
+		        CMD_ENC, names, path, checked);
+	return rc;
+}
+
 static int encrypt_env(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -387,13 +473,10 @@ static int encrypt_env(int argc, char **argv)
 	};
 	struct enc_opts o = {.max_age = CVM_ENVCRYPT_MAX_AGE_DEFAULT};
 	uint8_t pub[CVM_ENVCRYPT_PUBKEY_LEN];
-	struct cvm_env_list *list = NULL;
-	struct cvm_secret *plain = NULL;
-	uint8_t *text = NULL, *blob = NULL;
-	size_t text_len = 0, blob_len = 0;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0, names = 0;
 	const char *checked = "none";
 	json_t *j = NULL;
-	char err[512];
 	int c, rc = CLI_EXIT_ERROR, r;
 
 	optind = 1;
@@ -482,31 +565,15 @@ static int encrypt_env(int argc, char **argv)
 	}
 	cli_apply_verbosity();
 
-	rc = cli_read_file(CMD_ENC, "env file", argv[optind], CVM_ENVCRYPT_PLAIN_MAX, &text, &text_len);
-	if (rc != CLI_EXIT_OK)
-		goto out;
-	rc = CLI_EXIT_ERROR;
-	r = cvm_env_list_from_dotenv((const char *)text, text_len, &list, err, sizeof(err));
-	if (r != CVM_OK) {
-		cli_err(CMD_ENC, "%s: %s", argv[optind], err[0] ? err : cvm_strerror(r));
-		goto out;
-	}
-	r = cvm_env_list_to_json(list, CVM_ENV_JSON_SEALED, &plain);
-	if (r != CVM_OK) {
-		cli_err(CMD_ENC, "%s: cannot encode the env list: %s", argv[optind], cvm_strerror(r));
-		goto out;
-	}
 	if (o.kms != NULL) {
 		rc = kms_env_pubkey(&o, pub, &checked);
 		if (rc != CLI_EXIT_OK)
 			goto out;
-		rc = CLI_EXIT_ERROR;
 	}
-	r = cvm_envcrypt_seal(pub, plain->p, plain->len, &blob, &blob_len);
-	if (r != CVM_OK) {
-		cli_err(CMD_ENC, "cannot encrypt: %s", cvm_strerror(r));
+	rc = seal_file(argv[optind], pub, &blob, &blob_len, &names);
+	if (rc != CLI_EXIT_OK)
 		goto out;
-	}
+	rc = CLI_EXIT_ERROR;
 	if (o.out != NULL) {
 		r = cvm_file_write(o.out, blob, blob_len, 0644);
 		if (r != CVM_OK) {
@@ -515,12 +582,12 @@ static int encrypt_env(int argc, char **argv)
 		}
 		if (!cli_opts.quiet)
 			fprintf(stderr, "%s %s: %zu names encrypted into %s (%zu bytes)\n", CLI_PROG, CMD_ENC,
-			        list->count, o.out, blob_len);
+			        names, o.out, blob_len);
 	} else if (cli_opts.json) {
 		j = json_object();
 		if (j == NULL || out_jset_hex(j, "encrypted_env", blob, blob_len) != 0 ||
 		    out_jset_hex(j, "env_public_key", pub, sizeof(pub)) != 0 ||
-		    out_jset_int(j, "names", (long long)list->count) != 0 ||
+		    out_jset_int(j, "names", (long long)names) != 0 ||
 		    out_jset_str(j, "kms_signature", checked) != 0 || out_json_print(j) != 0) {
 			cli_err(CMD_ENC, "cannot write the JSON answer");
 			goto out;
@@ -538,9 +605,6 @@ static int encrypt_env(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	json_decref(j);
-	cvm_secret_free(plain);
-	cvm_env_list_free(list);
-	cvm_freezero(text, text_len);
 	free(blob);
 	return rc;
 }

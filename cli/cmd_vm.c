@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include <cvmkit/crypto.h>
 #include <cvmkit/encoding.h>
 
 #include "cli.h"
@@ -38,7 +39,8 @@ static void usage(FILE *f)
 	       "  deploy --name N --image I --compose FILE [--vcpu N] [--memory MB] [--disk GB]\n"
 	       "         [--port tcp:[ADDR:]HOST:VM ...] [--encrypted-env FILE] [--user-config FILE]\n"
 	       "         [--kms-url URL ...] [--gateway-url URL ...] [--app-id HEX] [--stopped]\n"
-	       "         [--app-image NAME.tar ...] [--wait [--timeout S]] [-v]\n"
+	       "         [--env-file FILE --kms-pubkey HEX] [--app-image NAME.tar ...]\n"
+	       "         [--wait [--timeout S]] [-v]\n"
 	       "  ls [-v] [--json]          list the VMs\n"
 	       "  logs ID|NAME [-n N] [-f]  the VM's serial log (last N lines; -f: follow it)\n"
 	       "  start ID|NAME             start a stopped VM\n"
@@ -243,6 +245,46 @@ static bool parse_uint(const char *s, json_int_t *out)
 	return true;
 }
 
+/* seal_env_file seals the plain env file to the app's env key, which the
+ * daemon proxies from its KMS (checked with the KMS's k256 key), and sets
+ * encrypted_env: dstack's vmm-cli.py --env-file, with the check it lacks. The
+ * app id is --app-id, else the compose file's (its hash's first 20 bytes). */
+static int seal_env_file(json_t *args, const char *path, const char *kms_pub)
+{
+	const json_t *cj = json_object_get(args, "compose_file");
+	const char *given = json_string_value(json_object_get(args, "app_id"));
+	char app_id[41];
+	uint8_t hash[32], *blob = NULL;
+	size_t blob_len = 0;
+	char *hex;
+	int r;
+
+	if (client.unix_path[0] != '\0') {
+		cli_err(CMD,
+		        "--env-file needs the daemon at an http:// or https:// --url (not a unix socket)");
+		return CLI_EXIT_USAGE;
+	}
+	if (given != NULL) {
+		(void)snprintf(app_id, sizeof(app_id), "%s",
+		               given[0] == '0' && (given[1] == 'x' || given[1] == 'X') ? given + 2 : given);
+	} else {
+		cvm_sha256(json_string_value(cj), json_string_length(cj), hash);
+		cvm_hex_encode(hash, 20, app_id);
+	}
+	r = cli_env_seal_for_app(client.base, client.token, app_id, kms_pub, path, &blob, &blob_len);
+	if (r != CLI_EXIT_OK)
+		return r;
+	hex = cvm_hex_encode_new(blob, blob_len);
+	free(blob);
+	if (hex == NULL || json_object_set_new(args, "encrypted_env", json_string(hex)) != 0) {
+		free(hex);
+		cli_err(CMD, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	free(hex);
+	return CLI_EXIT_OK;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -427,6 +469,7 @@ static int vm_deploy(int argc, char **argv)
 	    {"stopped", no_argument, NULL, 's'},
 	    {"app-image", required_argument, NULL, 'I'},
 	    {"wait", no_argument, NULL, 'w'},
+	    {"kms-pubkey", required_argument, NULL, 'K'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -435,7 +478,7 @@ static int vm_deploy(int argc, char **argv)
 	json_t *args = json_object(), *ports = json_array(), *kms = json_array(), *gw = json_array(),
 	       *imgs = json_array(), *rep = NULL;
 	json_int_t vcpu = 1, mem = 1024, disk = 10, timeout = 900;
-	const char *compose = NULL, *env = NULL, *ucfg = NULL;
+	const char *compose = NULL, *env = NULL, *ucfg = NULL, *env_file = NULL, *kms_pub = NULL;
 	bool wait = false, verbose = false;
 	int64_t t0;
 	int c, r = CLI_EXIT_USAGE;
@@ -508,10 +551,11 @@ static int vm_deploy(int argc, char **argv)
 			env = optarg;
 			break;
 		case 'E':
-			cli_err(CMD,
-			        "--env-file (plain KEY=value) is not supported yet: encrypt it with `cvm app "
-			        "encrypt-env` and pass the result with --encrypted-env");
-			goto out;
+			env_file = optarg;
+			break;
+		case 'K':
+			kms_pub = optarg;
+			break;
 		case 'u':
 			ucfg = optarg;
 			break;
@@ -543,9 +587,21 @@ static int vm_deploy(int argc, char **argv)
 		cli_err(CMD, "deploy needs --name, --image and --compose (and nothing else)");
 		goto out;
 	}
+	if (env_file != NULL && (env != NULL || kms_pub == NULL)) {
+		cli_err(CMD,
+		        "--env-file (plain KEY=value) needs --kms-pubkey HEX, the KMS's k256 public key its "
+		        "env key signature is checked with, and excludes --encrypted-env");
+		goto out;
+	}
+	if (kms_pub != NULL && env_file == NULL) {
+		cli_err(CMD, "--kms-pubkey goes with --env-file");
+		goto out;
+	}
 	r = read_text("compose file", compose, COMPOSE_MAX, args, "compose_file", false);
 	if (r == CLI_EXIT_OK && env != NULL)
 		r = read_text("encrypted env", env, ENV_MAX, args, "encrypted_env", true);
+	if (r == CLI_EXIT_OK && env_file != NULL)
+		r = seal_env_file(args, env_file, kms_pub);
 	if (r == CLI_EXIT_OK && ucfg != NULL)
 		r = read_text("user config", ucfg, (size_t)64 * 1024, args, "user_config", false);
 	if (r != CLI_EXIT_OK)

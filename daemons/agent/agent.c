@@ -267,7 +267,7 @@ static int open_instance_info(struct agent *a, char *err, size_t err_len)
 	 * same keys and data disk (measure_app) */
 	h = r == CVM_OK ? json_string_value(json_object_get(o, "instance_id_seed")) : NULL;
 	if (h != NULL) {
-		if (strlen(h) != 2 * CVM_INSTANCE_ID_LEN ||
+		if (strlen(h) != (size_t)2 * CVM_INSTANCE_ID_LEN ||
 		    cvm_hex_decode_exact(h, strlen(h), a->instance_seed, sizeof(a->instance_seed)) !=
 		        CVM_OK) {
 			(void)snprintf(err, err_len, "%s: instance_id_seed is not %d bytes of hex",

@@ -71,6 +71,7 @@ static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 	    STR("vmm", "swtpm", swtpm),
 	    STR("vmm", "webui_dir", webui_dir),
 	    STR("vmm", "sim_platform", sim_platform),
+	    STR("vmm", "kms_urls", host_kms_urls_text),
 	    STR("vmm", "app_image_dir", app_image_dir),
 	    STR("vmm", "platform", platform_name),
 	    STR("vmm", "accel", accel),
@@ -111,7 +112,7 @@ static int split_list(const char *what, const char *text, char (*out)[VMM_URL_MA
 		if (n == 0)
 			break;
 		if (*count == max || n >= VMM_URL_MAX) {
-			(void)snprintf(err, err_len, "[cvm] %s: at most %zu entries of %d bytes", what, max,
+			(void)snprintf(err, err_len, "%s: at most %zu entries of %d bytes", what, max,
 			               VMM_URL_MAX - 1);
 			return CVM_E_FORMAT;
 		}
@@ -257,10 +258,14 @@ int vmm_conf_check(struct vmm_conf *c, char *err, size_t err_len)
 		(void)snprintf(err, err_len, "[cvm] cid_start + cid_pool_size must stay below 2^32 - 1");
 		return CVM_E_FORMAT;
 	}
-	r = split_list("kms_urls", c->kms_urls_text, c->kms_urls, VMM_URLS_MAX, &c->kms_url_count, err,
+	r = split_list("[cvm] kms_urls", c->kms_urls_text, c->kms_urls, VMM_URLS_MAX, &c->kms_url_count, err,
 	               err_len);
 	if (r == CVM_OK)
-		r = split_list("gateway_urls", c->gateway_urls_text, c->gateway_urls, VMM_URLS_MAX,
+		r = split_list(c->host_kms_urls_text[0] != '\0' ? "[vmm] kms_urls" : "[cvm] kms_urls",
+		               c->host_kms_urls_text[0] != '\0' ? c->host_kms_urls_text : c->kms_urls_text,
+		               c->host_kms_urls, VMM_URLS_MAX, &c->host_kms_url_count, err, err_len);
+	if (r == CVM_OK)
+		r = split_list("[cvm] gateway_urls", c->gateway_urls_text, c->gateway_urls, VMM_URLS_MAX,
 		               &c->gateway_url_count, err, err_len);
 	if (r == CVM_OK)
 		r = load_tokens(c, err, err_len);

@@ -1,4 +1,5 @@
-/* GetAppEnvEncryptPubKey, proxied to the KMS ([cvm] kms_urls, in order), as
+/* GetAppEnvEncryptPubKey, proxied to the KMS ([vmm] kms_urls, the KMSs as
+ * the host reaches them, else [cvm] kms_urls, the guests' view; in order), as
  * dstack's VMM does: the deployer (the web UI, `cvm app encrypt-env`) needs
  * the app's env public key, and the KMS signs it. The KMS's TLS certificate
  * is not checked, as dstack's clients do not check it either: what
@@ -122,15 +123,15 @@ int vmm_kms_env_pubkey(const struct vmm_conf *c, const char *app_id_hex, json_t 
 	int r = CVM_E_INVAL;
 
 	*out = NULL;
-	if (c->kms_url_count == 0) {
-		(void)snprintf(err, err_len, "no KMS is configured ([cvm] kms_urls)");
+	if (c->host_kms_url_count == 0) {
+		(void)snprintf(err, err_len, "no KMS is configured ([vmm] kms_urls or [cvm] kms_urls)");
 		return CVM_E_INVAL;
 	}
 	why[0] = '\0';
-	for (size_t i = 0; i < c->kms_url_count; i++) {
+	for (size_t i = 0; i < c->host_kms_url_count; i++) {
 		char one[320];
 
-		r = ask_one(c->kms_urls[i], app_id_hex, out, one, sizeof(one));
+		r = ask_one(c->host_kms_urls[i], app_id_hex, out, one, sizeof(one));
 		if (r == CVM_OK)
 			return CVM_OK;
 		if (used < sizeof(why)) {

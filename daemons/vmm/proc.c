@@ -358,9 +358,57 @@ static void stop_helpers(const char *wd)
 	kill_pidfile(path, wd);
 }
 
+/* serial_reason picks from the end of the VM's serial log the line that
+ * best says why it stopped: the last kernel panic, else the guest's last
+ * own line (cvm-guest:, cvm-agentd:), else the last line; printable,
+ * at most `cap` - 1 bytes. The log is the guest's: read bounded, shown only. */
+static void serial_reason(const char *wd, char *out, size_t cap)
+{
+	static const char *const marks[] = {"Kernel panic", "cvm-guest:", "cvm-agentd:", ""};
+	char path[VMM_PATH_MAX + 16], buf[8192];
+	ssize_t n = 0;
+	off_t size;
+	int fd;
+
+	out[0] = '\0';
+	(void)snprintf(path, sizeof(path), "%s/serial.log", wd);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > 0 &&
+	    lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0, SEEK_SET) >= 0)
+		n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++) {
+		/* the last line holding the mark (any non-empty line for "") */
+		for (ssize_t end = n; end > 0;) {
+			ssize_t start = end - 1;
+			size_t j = 0;
+
+			while (start > 0 && buf[start - 1] != '\n')
+				start--;
+			if (end - start > 1 &&
+			    memmem(buf + start, (size_t)(end - start), marks[m], strlen(marks[m])) != NULL) {
+				for (ssize_t i = start; i < end && j + 1 < cap; i++)
+					if (buf[i] != '\n' && buf[i] != '\r')
+						out[j++] =
+						    (char)(buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?');
+				out[j] = '\0';
+				return;
+			}
+			end = start;
+		}
+	}
+}
+
 void vmm_vm_refresh(struct vmm *v, struct vmm_vm *vm)
 {
-	char wd[VMM_PATH_MAX];
+	char wd[VMM_PATH_MAX], why[160], err[256];
+	bool ended_itself;
 
 	if (strcmp(vm->state, VMM_ST_RUNNING) != 0 && strcmp(vm->state, VMM_ST_STOPPING) != 0 &&
 	    strcmp(vm->state, VMM_ST_STARTING) != 0)
@@ -371,8 +419,23 @@ void vmm_vm_refresh(struct vmm *v, struct vmm_vm *vm)
 	if (vm->pid > 0 && vmm_proc_alive(vm->pid, wd))
 		return;
 	stop_helpers(wd);
-	if (vmm_db_set_state(v->db, vm->id, VMM_ST_STOPPED, 0, 0, NULL) == CVM_OK) {
+	/* A running VM whose QEMU ended without StopVm or ShutdownVm: the guest
+	 * powered off, or failed (a panic, a boot that gave up; -no-reboot).
+	 * Unless the guest said why on its channel, the serial log says it. */
+	ended_itself = strcmp(vm->state, VMM_ST_RUNNING) == 0 && vm->last_error[0] == '\0';
+	err[0] = '\0';
+	if (ended_itself) {
+		serial_reason(wd, why, sizeof(why));
+		if (why[0] != '\0')
+			(void)snprintf(err, sizeof(err), "the VM stopped on its own; its serial log ends: %s",
+			               why);
+		cvm_daemon_log(CVM_LOG_INFO, "vm_ended", "id=%s last_progress=\"%.80s\"", vm->id,
+		               vm->boot_progress);
+	}
+	if (vmm_db_set_state(v->db, vm->id, VMM_ST_STOPPED, 0, 0, err[0] != '\0' ? err : NULL) == CVM_OK) {
 		(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_STOPPED);
+		if (err[0] != '\0')
+			(void)snprintf(vm->last_error, sizeof(vm->last_error), "%s", err);
 		vm->pid = 0;
 		vm->started = 0;
 	}
@@ -433,6 +496,9 @@ int vmm_vm_stop(struct vmm *v, struct vmm_vm *vm, bool force, char *err, size_t 
 		return CVM_E_POLICY;
 	}
 	if (force || v->base == NULL) {
+		/* asked for: not a VM that ended on its own (vmm_vm_refresh) */
+		if (vmm_db_set_state(v->db, vm->id, VMM_ST_STOPPING, vm->pid, vm->started, NULL) == CVM_OK)
+			(void)snprintf(vm->state, sizeof(vm->state), "%s", VMM_ST_STOPPING);
 		if (qmp(wd, "quit") != CVM_OK)
 			(void)kill((pid_t)vm->pid, SIGKILL);
 		for (int i = 0; i < 50 && vmm_proc_alive(vm->pid, wd); i++)

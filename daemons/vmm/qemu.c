@@ -8,7 +8,7 @@
  *      split irqchip, vhost-vsock with the VM's CID.
  * snp: KVM, sev-snp-guest (policy, kernel hashes, HOST_DATA) over a memfd
  *      memory backend; virtio devices without legacy and behind the IOMMU.
- * Every platform: QMP and the serial log in the work dir, the host-shared
+ * Every platform: -no-reboot, QMP and the serial log in the work dir, the host-shared
  * folder read-only over 9p (tag host-shared), the qcow2 data disk. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -176,6 +176,10 @@ int vmm_qemu_argv(const struct vmm_launch *l, struct vmm_argv *a)
 	optf(a, "-m", "%uM", (unsigned)vm->spec.memory_mb);
 	add(a, "-nodefaults");
 	add(a, "-no-user-config");
+	/* a guest that reboots (a panic, a failed boot) ends its QEMU: a TD
+	 * cannot reboot anyway, and the daemon then reports why from the
+	 * serial log (proc.c) instead of a VM looping through boots */
+	add(a, "-no-reboot");
 	add2(a, "-display", "none");
 	optf(a, "-chardev", "file,id=serial0,path=%s/serial.log,append=on", w);
 	add2(a, "-serial", "chardev:serial0");

@@ -55,7 +55,8 @@ struct vmm_conf {
 	char log_level[16];
 	uint64_t stop_timeout_s;
 	uint64_t max_connections, max_connections_per_peer;
-	bool start_paused; /* QEMU -S: tests and debugging */
+	bool start_paused;                    /* QEMU -S: tests and debugging */
+	char host_kms_urls_text[VMM_URL_MAX]; /* [vmm] kms_urls: the KMSs as the host reaches them */
 	/* [cvm] */
 	char kms_urls_text[VMM_URL_MAX];
 	char gateway_urls_text[VMM_URL_MAX];
@@ -71,6 +72,8 @@ struct vmm_conf {
 	uint16_t port_from, port_to;
 	char kms_urls[VMM_URLS_MAX][VMM_URL_MAX];
 	size_t kms_url_count;
+	char host_kms_urls[VMM_URLS_MAX][VMM_URL_MAX]; /* default: kms_urls */
+	size_t host_kms_url_count;
 	char gateway_urls[VMM_URLS_MAX][VMM_URL_MAX];
 	size_t gateway_url_count;
 	char tokens[VMM_TOKENS_MAX][VMM_TOKEN_MAX];

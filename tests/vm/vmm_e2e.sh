@@ -4,10 +4,12 @@
 #  - a KMS (cvm-kmsd in a simulated CVM, [auth] dev) and cvm-vmmd (dev, the
 #    KMS's simulated platform as [vmm] sim_platform, its URL as the guests'
 #    kms_urls, the app guest of `cvm image build --app-runtime` as image);
-#  - `cvm vm deploy -v` of a compose app (an HTTP server from a locally built
-#    docker-save tarball, [vmm] app_image_dir) with an environment variable
-#    sealed to the KMS's env key for the app (cvm app encrypt-env --kms,
-#    the KMS's signature checked): it waits for the app to be up and prints
+#  - `cvm vm deploy -v --env-file --kms-pubkey` of a compose app (an HTTP
+#    server from a locally built docker-save tarball, [vmm] app_image_dir)
+#    with an environment variable sealed to the KMS's env key for the app
+#    (fetched through cvm-vmmd's GetAppEnvEncryptPubKey, the KMS's signature
+#    checked; `cvm app encrypt-env --kms` against the KMS itself is checked
+#    too): it waits for the app to be up and prints
 #    the phases (vmm, boot, kms, app), checked to be there and to add up;
 #  - the page through the mapped port holds the variable's value (the guest
 #    got the env key from the KMS and kept only allowed_envs);
@@ -35,19 +37,10 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/cvm-vmm-e2e.XXXXXX")"
 # shellcheck source=tests/common/kms.sh
 . "$src/tests/common/kms.sh"
 pass() { check; }
-VMMD_PID=""
-
+# shellcheck source=tests/common/vmm_stack.sh
+. "$src/tests/common/vmm_stack.sh"
 cleanup() {
-	if [ -n "$VMMD_PID" ]; then
-		kill -TERM "$VMMD_PID" 2>/dev/null || true
-		wait "$VMMD_PID" 2>/dev/null || true
-	fi
-	for f in "$tmp"/run/*/qemu.pid "$tmp"/run/*/swtpm.pid; do
-		[ -f "$f" ] || continue
-		p="$(cat "$f" 2>/dev/null || true)"
-		[ -n "$p" ] && grep -qa "$tmp/run" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null
-	done
-	kms_cleanup
+	stack_cleanup
 	[ -n "${KEEP:-}" ] && echo "vm.vmm_e2e: kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -66,106 +59,23 @@ for t in cvm cvm-agentd cvm-kmsd cvm-vmmd; do
 done
 t_start="$(date +%s)"
 step() { echo "vm.vmm_e2e: [$(($(date +%s) - t_start)) s] $*"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hexq() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
-# ---- 1. the KMS, the image, the app's tarball -------------------------------
-kms_cvm kmsvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":""}' ||
-	{ echo "vm.vmm_e2e: FAIL: the KMS's simulated CVM"; exit 1; }
-kms_node kms1 kmsvm kmsvm $'[auth]\ntype = dev' || { echo "vm.vmm_e2e: FAIL: cvm-kmsd"; exit 1; }
-kport="$(cat "$tmp/kms1/port")"
-platform="$tmp/kmsvm/sim.pristine"
+# ---- 1-3. the KMS, the image and app, cvm-vmmd (tests/common/vmm_stack.sh) --
+stack_kms || { echo "vm.vmm_e2e: FAIL: the KMS"; exit 1; }
 step "KMS on 127.0.0.1:$kport"
-mkdir -p "$tmp/images" "$tmp/app-images" "$tmp/run"
-"$bin/cvm" -q image build "$tmp/images/app" --app-runtime >/dev/null ||
-	{ echo "vm.vmm_e2e: FAIL: cvm image build --app-runtime"; exit 1; }
-python3 "$src/tests/common/mk-docker-image.py" "$tmp/app-images/app.tar" >/dev/null ||
-	{ echo "vm.vmm_e2e: FAIL: mk-docker-image.py"; exit 1; }
+stack_image || { echo "vm.vmm_e2e: FAIL: the image"; exit 1; }
 step "image and app tarball built"
-
-# ---- 2. the app: compose file and sealed environment ------------------------
-python3 - "$tmp/app-compose.json" <<'PY'
-import json, sys
-compose = """version: "3"
-services:
-  web:
-    image: cvmkit/test-app:1
-    environment:
-      GREETING: "${GREETING:-unset}"
-    ports:
-      - "8080:8080"
-    volumes:
-      - state:/state
-    healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
-      interval: 5s
-      timeout: 3s
-      retries: 3
-volumes:
-  state: {}
-"""
-c = {"manifest_version": 2, "name": "vmm-e2e-app", "runner": "docker-compose",
-     "docker_compose_file": compose, "kms_enabled": True, "gateway_enabled": False,
-     "local_key_provider_enabled": False, "public_logs": True, "public_sysinfo": True,
-     "allowed_envs": ["GREETING"], "no_instance_id": False}
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
-compose_sha="$(sha256sum "$tmp/app-compose.json" | cut -c1-64)"
-app_id="${compose_sha:0:40}"
-"$bin/cvm" kms derive --root-dir "$tmp/kms1/roots" --app-id "$app_id" --json >"$tmp/derive.json" ||
-	{ echo "vm.vmm_e2e: FAIL: cvm kms derive"; exit 1; }
-kms_pub="$(python3 - "$tmp/kms1/roots" <<'PY'
-import glob, json, sys
-# the KMS's k256 public key, compressed: what GetMeta publishes and a deployer pins
-for f in sorted(glob.glob(sys.argv[1] + "/**/*.json", recursive=True)):
-    try:
-        d = json.load(open(f))
-    except Exception:
-        continue
-    for k in ("k256_pubkey", "root_k256_pubkey", "k256_public_key"):
-        if isinstance(d, dict) and isinstance(d.get(k), str) and len(d[k]) == 66:
-            print(d[k]); sys.exit(0)
-sys.exit(1)
-PY
-)" || kms_pub=""
-greeting="hello-from-the-kms-$RANDOM"
-printf 'GREETING=%s\nNOT_ALLOWED=secret\n' "$greeting" >"$tmp/app.env"
-if [ -n "$kms_pub" ]; then
-	"$bin/cvm" app encrypt-env --kms "https://127.0.0.1:$kport" --app-id "$app_id" --kms-pubkey "$kms_pub" \
-		--out "$tmp/app.env.sealed" "$tmp/app.env" 2>"$tmp/encrypt.err" && pass ||
-		fail "cvm app encrypt-env --kms: $(cat "$tmp/encrypt.err")"
-else
-	fail "the KMS's k256 public key is not in its roots folder"
-	"$bin/cvm" app encrypt-env --pubkey "$(hexq "$tmp/derive.json" env_crypt_public_key)" \
-		--out "$tmp/app.env.sealed" "$tmp/app.env" >/dev/null
-fi
-
-# ---- 3. cvm-vmmd -------------------------------------------------------------
-http_port="$(free_port)"
-tls_port="$(free_port)"
-cat >"$tmp/vmmd.conf" <<EOF
-[vmm]
-listen = 127.0.0.1:0
-run_dir = $tmp/run
-image_dir = $tmp/images
-app_image_dir = $tmp/app-images
-sim_platform = $platform
-accel = tcg
-stop_timeout = 60
-[cvm]
-kms_urls = https://10.0.2.2:$kport
-port_range = $((http_port < tls_port ? http_port : tls_port))-$((http_port > tls_port ? http_port : tls_port))
-max_memory_mb = 4096
-EOF
-"$bin/cvm-vmmd" -c "$tmp/vmmd.conf" --port-file "$tmp/vmmd.port" >"$tmp/vmmd.log" 2>&1 &
-VMMD_PID=$!
-kms_wait "$tmp/vmmd.port" cvm-vmmd "$VMMD_PID" "$tmp/vmmd.log" || exit 1
-export CVM_VMM_URL="http://127.0.0.1:$(cat "$tmp/vmmd.port")"
+# the environment sealed with `cvm app encrypt-env --kms --kms-pubkey`: the
+# KMS's signature over the app's env key checked
+stack_app && pass || { fail "the app's compose file and sealed environment"; kms_report vm.vmm_e2e; exit 1; }
+http_port="$(stack_free_port)"
+tls_port="$(stack_free_port)"
+stack_vmmd "$http_port" "$tls_port" || { echo "vm.vmm_e2e: FAIL: cvm-vmmd"; exit 1; }
 
 # ---- 4. deploy, and wait for the app ----------------------------------------
 step "deploy"
 "$bin/cvm" vm deploy -v --timeout 600 --name e2e --image app --compose "$tmp/app-compose.json" \
-	--encrypted-env "$tmp/app.env.sealed" --app-image app.tar --vcpu 1 --memory 1536 --disk 1 \
+	--env-file "$tmp/app.env" --kms-pubkey "$kms_pub" --app-image app.tar --vcpu 1 --memory 1536 --disk 1 \
 	--port "tcp:127.0.0.1:$http_port:8080" --port "tcp:127.0.0.1:$tls_port:5555" \
 	>"$tmp/deploy.out" 2>"$tmp/deploy.err"
 rc=$?
