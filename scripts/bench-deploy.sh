@@ -57,6 +57,7 @@ deploy() {
 	done
 	t="$(date +%s.%N)"
 	python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t" >"$tmp/$1.page_s"
+	curl -sf "$CVM_VMM_URL/prpc/GetInfo?json" -d "{\"id\":\"$1\"}" >"$tmp/$1.info.json"
 }
 
 echo "bench-deploy: cold (the ACPI probe runs)..." >&2
@@ -70,7 +71,7 @@ echo "bench-deploy: warm (the probe's cache)..." >&2
 deploy warm "$p2" || exit 1
 
 python3 - "$tmp" <<'PY'
-import re, sys
+import json, re, sys
 rows = {}
 for name in ("cold", "warm"):
     t = {}
@@ -79,9 +80,13 @@ for name in ("cold", "warm"):
         if m:
             t[m.group(1)] = float(m.group(2))
     t["page"] = float(open("%s/%s.page_s" % (sys.argv[1], name)).read())
+    m = json.load(open("%s/%s.info.json" % (sys.argv[1], name)))["info"].get("measurement", {})
+    t["probe"] = m.get("acpi_probe_ms", -1000) / 1000.0
+    t["cached"] = m.get("acpi_from_cache")
     rows[name] = t
 print("%-22s %8s %8s" % ("phase (s)", "cold", "warm"))
-for k, what in (("vmm", "vmm (create, measure, QEMU)"), ("boot", "boot"), ("kms", "kms"), ("app", "app"),
-                ("total", "total (to healthy)"), ("page", "page answers")):
+for k, what in (("vmm", "vmm"), ("boot", "boot"), ("kms", "kms"), ("app", "app"),
+                ("total", "total (to healthy)"), ("page", "page answers"), ("probe", "of vmm: ACPI probe")):
     print("%-22s %8.1f %8.1f" % (what[:22], rows["cold"].get(k, -1), rows["warm"].get(k, -1)))
+print("%-22s %8s %8s" % ("probe from its cache", rows["cold"]["cached"], rows["warm"]["cached"]))
 PY

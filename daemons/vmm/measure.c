@@ -132,6 +132,7 @@ static int probe(const struct vmm_conf *c, const struct vmm_image *img, const st
 	o.work_dir = work;
 	o.timeout_s = PROBE_TIMEOUT_S;
 	o.cache_dir = cache;
+	o.cache_neutral = wd; /* VMs of one shape share a probe */
 	r = cvm_qemu_acpi_probe(&o, acpi, err, err_len);
 	free(args);
 	(void)vmm_rmtree(work);

@@ -197,6 +197,44 @@ static int qemu_version(const char *qemu, const char *work, uint8_t **out, size_
 	return r;
 }
 
+/* replace_all returns `s` with every `from` replaced by `to` (malloc'd). */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	size_t n = 0, fl = strlen(from), tl = strlen(to), len;
+	const char *p;
+	char *out, *w;
+
+	for (p = strstr(s, from); p != NULL; p = strstr(p + fl, from))
+		n++;
+	len = strlen(s) + n * tl + 1;
+	out = malloc(len);
+	if (out == NULL)
+		return NULL;
+	for (w = out, p = s;;) {
+		const char *q = strstr(p, from);
+
+		if (q == NULL) {
+			memcpy(w, p, strlen(p) + 1);
+			break;
+		}
+		memcpy(w, p, (size_t)(q - p));
+		w += q - p;
+		memcpy(w, to, tl);
+		w += tl;
+		p = q + fl;
+	}
+	return out;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* cache_key: SHA-256 of the version, the -bios file's SHA-256 and the
  * normalised arguments, each followed by a NUL. */
 static int cache_key(const struct cvm_qemu_probe_opts *o, const uint8_t *version, size_t version_len,
@@ -205,10 +243,25 @@ static int cache_key(const struct cvm_qemu_probe_opts *o, const uint8_t *version
 	struct cvm_qemu_probe_cmd norm;
 	struct cvm_digest_ctx *ctx = NULL;
 	uint8_t d[32], bios_sha[32];
+	char **neutral = NULL;
 	int r;
 
-	r = cvm_qemu_probe_cmd_make(o->args, o->arg_count, "@KERNEL@", "@INITRD@", "@WORK@", &norm, err,
-	                            err_len);
+	/* the caller's own paths made neutral (opts->cache_neutral) */
+	if (o->cache_neutral != NULL && o->cache_neutral[0] != '\0') {
+		neutral = calloc(o->arg_count + 1, sizeof(*neutral));
+		if (neutral == NULL)
+			return CVM_E_NOMEM;
+		for (size_t i = 0; i < o->arg_count; i++) {
+			neutral[i] = replace_all(o->args[i], o->cache_neutral, "@VM@");
+			if (neutral[i] == NULL) {
+				free_strv(neutral, i);
+				return CVM_E_NOMEM;
+			}
+		}
+	}
+	r = cvm_qemu_probe_cmd_make(neutral != NULL ? (const char *const *)neutral : o->args, o->arg_count,
+	                            "@KERNEL@", "@INITRD@", "@WORK@", &norm, err, err_len);
+	free_strv(neutral, o->arg_count);
 	if (r != CVM_OK)
 		return r;
 	r = cvm_digest_ctx_new(CVM_DIGEST_SHA256, &ctx);

@@ -135,6 +135,7 @@ async function deployFlow(browser) {
 	await page.fill('#d-memory', '128');
 	await page.fill('#d-disk', '1');
 	await page.fill('#d-ports', 'tcp:21005:80');
+	await page.fill('#d-app-images', 'web.tar');
 	await page.setInputFiles('#d-compose-file', { name: 'app-compose.json', mimeType: 'application/json', buffer: COMPOSE });
 	await page.waitForFunction(() => document.getElementById('d-compose-info').textContent.includes('SHA-256'));
 	const info = await page.textContent('#d-compose-info');
@@ -181,6 +182,9 @@ async function deployFlow(browser) {
 	check(Buffer.from(body.compose_file || '', 'utf8').equals(COMPOSE), 'compose_file is the file\'s exact bytes');
 	const stored = fs.readFileSync(path.join(RUN, id, 'shared', 'app-compose.json'));
 	check(stored.equals(COMPOSE), 'the work dir\'s app-compose.json is the file\'s exact bytes');
+	check(JSON.stringify(body.app_images) === '["web.tar"]', `the page sent app_images (${JSON.stringify(body.app_images)})`);
+	check(fs.existsSync(path.join(RUN, id, 'shared', 'images', 'web.tar')),
+		'the app image tarball is in the VM\'s shared folder');
 	check(keyRequests.length === 2 && keyRequests.every((k) => k.app_id === APP_ID),
 		`GetAppEnvEncryptPubKey asked for app id ${APP_ID} (${JSON.stringify(keyRequests)})`);
 	check(/^[0-9a-f]+$/.test(body.encrypted_env || '') && body.encrypted_env.length > 2 * 60,

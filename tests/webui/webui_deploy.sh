@@ -109,7 +109,8 @@ done
 [ -s "$T/kms/port" ] || fail "cvm-kmsd did not start: $(head -c 600 "$T/kms.log")"
 kms_port="$(cat "$T/kms/port")"
 
-mkdir -p "$T/img/dev0"
+mkdir -p "$T/img/dev0" "$T/app-images"
+printf 'a docker-save tarball stands here (the VM stays paused)\n' >"$T/app-images/web.tar"
 printf '{"bios":"ovmf.fd","version":"0.1.0","is_dev":true}\n' >"$T/img/dev0/metadata.json"
 cp -L "$ovmf" "$T/img/dev0/ovmf.fd"
 
@@ -121,6 +122,7 @@ start_vmmd() {
 	{
 		printf '[vmm]\nlisten = 127.0.0.1:0\nrun_dir = %s\nimage_dir = %s\nwebui_dir = %s\n' \
 			"$T/run-$name" "$T/img" "$src/daemons/vmm/webui"
+		printf 'app_image_dir = %s\n' "$T/app-images"
 		printf 'accel = tcg\nstart_paused = true\nstop_timeout = 3\n'
 		printf '[cvm]\nport_range = 21000-21100\nmax_vcpu = 4\nmax_memory_mb = 2048\nmax_disk_gb = 8\n'
 		printf 'kms_urls = https://127.0.0.1:%s\n' "$kms_port"

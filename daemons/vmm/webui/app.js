@@ -387,6 +387,13 @@ async function deploy(ev) {
 		};
 		if (appId !== '')
 			args.app_id = appId;
+		const images = $('d-app-images').value.trim().split(/[\s,]+/).filter((x) => x !== '');
+		for (const img of images) {
+			if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*\.tar$/.test(img))
+				throw new Error(`app image "${img}": give the file name of a tarball in app_image_dir, NAME.tar`);
+		}
+		if (images.length !== 0)
+			args.app_images = images;
 		if ($('d-stopped').checked)
 			args.stopped = true;
 		const envText = $('d-env').value;
