@@ -22,8 +22,6 @@
 
 #define PAGE 0x1000u
 #define FOUR_GIB ((uint64_t)1 << 32)
-#define FOOTER_TAIL 32u /* bytes after the GUID table: the reset vector and padding */
-#define ENTRY_HDR 18u   /* u16 length + GUID */
 #define META_HDR 16u    /* "ASEV", u32 length, u32 version, u32 section count */
 #define META_SECTION 12u
 #define PAGE_INFO_LEN 0x70u
@@ -49,8 +47,6 @@ enum {
 #define HT_PADDED_LEN ((HT_LEN + 15u) & ~15u)
 
 /* GUIDs as they are stored (the first three fields little-endian). */
-static const uint8_t footer_guid[16] = {0xde, 0x82, 0xb5, 0x96, 0xb2, 0x1f, 0xf7, 0x45,
-                                        0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d};
 static const uint8_t sev_meta_guid[16] = {0x66, 0x65, 0x88, 0xdc, 0x4a, 0x98, 0x98, 0x47,
                                           0xa7, 0x5e, 0x55, 0x85, 0xa7, 0xbf, 0x67, 0xcc};
 static const uint8_t reset_block_guid[16] = {0xde, 0x71, 0xf7, 0x00, 0x7e, 0x1a, 0xcb, 0x4f,
@@ -135,67 +131,38 @@ static int entry_u32(const struct cvm_rd *data, const char *what, uint32_t *v, c
 	return CVM_OK;
 }
 
-/* walk_table reads the three entries SEV-SNP needs from OVMF's GUID table:
- * entries are read backwards, each its data, a u16 length of the whole entry
- * and a GUID, the footer being the table's own length and GUID. */
+struct sev_entries {
+	struct cvm_snp_fw *out;
+	uint32_t meta_from_end;
+};
+
+/* visit_sev takes the three entries SEV-SNP needs from OVMF's GUID table. */
+static int visit_sev(void *ctx, const uint8_t guid[16], const struct cvm_rd *data, char *err, size_t err_len)
+{
+	struct sev_entries *s = ctx;
+
+	if (memcmp(guid, sev_meta_guid, 16) == 0)
+		return entry_u32(data, "SEV metadata", &s->meta_from_end, err, err_len);
+	if (memcmp(guid, reset_block_guid, 16) == 0)
+		return entry_u32(data, "SEV-ES reset block", &s->out->reset_eip, err, err_len);
+	if (memcmp(guid, hash_table_guid, 16) == 0)
+		return entry_u32(data, "SEV hash table", &s->out->hashes_gpa, err, err_len);
+	return CVM_OK;
+}
+
+/* walk_table reads the SEV metadata's offset, the SEV-ES reset vector and
+ * the kernel hashes' address from OVMF's GUID table (measure_ovmf_table). */
 static int walk_table(const uint8_t *fw, size_t len, struct cvm_snp_fw *out, uint32_t *meta_from_end,
                       char *err, size_t err_len)
 {
-	struct cvm_rd footer, entries, e, data;
-	uint8_t guid[16];
-	uint16_t table_len, entry_len;
-	size_t end, pos;
+	struct sev_entries s = {.out = out};
 	int r;
 
 	*meta_from_end = 0;
-	if (len < FOOTER_TAIL + ENTRY_HDR) {
-		measure_errf(err, err_len, "%zu bytes: too short for a firmware image", len);
-		return CVM_E_FORMAT;
-	}
-	end = len - FOOTER_TAIL;
-	if (!measure_view(fw, len, end - ENTRY_HDR, ENTRY_HDR, &footer) ||
-	    !cvm_rd_u16le(&footer, &table_len) || !cvm_rd_copy(&footer, guid, sizeof(guid)))
-		return CVM_E_INTERNAL;
-	if (memcmp(guid, footer_guid, sizeof(guid)) != 0) {
-		measure_errf(err, err_len,
-		             "no OVMF GUID table before the image's last 32 bytes: not an OVMF firmware");
-		return CVM_E_NOT_FOUND;
-	}
-	if (table_len < ENTRY_HDR || table_len > end) {
-		measure_errf(err, err_len, "the OVMF GUID table claims %u bytes, outside the image",
-		             table_len);
-		return CVM_E_FORMAT;
-	}
-	if (!measure_view(fw, len, end - table_len, (uint64_t)table_len - ENTRY_HDR, &entries))
-		return CVM_E_INTERNAL;
-	pos = entries.len;
-	while (pos > 0) {
-		if (pos < ENTRY_HDR ||
-		    !measure_view(entries.p, entries.len, pos - ENTRY_HDR, ENTRY_HDR, &e) ||
-		    !cvm_rd_u16le(&e, &entry_len) || !cvm_rd_copy(&e, guid, sizeof(guid))) {
-			measure_errf(err, err_len, "the OVMF GUID table ends in a cut entry");
-			return CVM_E_FORMAT;
-		}
-		if (entry_len < ENTRY_HDR || entry_len > pos) {
-			measure_errf(err, err_len,
-			             "an OVMF GUID table entry claims %u bytes, outside the table",
-			             entry_len);
-			return CVM_E_FORMAT;
-		}
-		if (!measure_view(entries.p, entries.len, pos - entry_len, (uint64_t)entry_len - ENTRY_HDR,
-		                  &data))
-			return CVM_E_INTERNAL;
-		r = CVM_OK;
-		if (memcmp(guid, sev_meta_guid, sizeof(guid)) == 0)
-			r = entry_u32(&data, "SEV metadata", meta_from_end, err, err_len);
-		else if (memcmp(guid, reset_block_guid, sizeof(guid)) == 0)
-			r = entry_u32(&data, "SEV-ES reset block", &out->reset_eip, err, err_len);
-		else if (memcmp(guid, hash_table_guid, sizeof(guid)) == 0)
-			r = entry_u32(&data, "SEV hash table", &out->hashes_gpa, err, err_len);
-		if (r != CVM_OK)
-			return r;
-		pos -= entry_len;
-	}
+	r = measure_ovmf_table(fw, len, "not an OVMF firmware", visit_sev, &s, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	*meta_from_end = s.meta_from_end;
 	if (*meta_from_end == 0) {
 		measure_errf(err, err_len,
 		             "the OVMF GUID table has no SEV metadata entry: this firmware does not support "

@@ -61,14 +61,14 @@ const char *cvm_tdvf_section_type_name(uint32_t type)
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
 }
 
-/* find_descriptor walks the GUID table and returns the descriptor's offset. */
-static int find_descriptor(const uint8_t *fw, size_t len, uint64_t *desc_off, char *err, size_t err_len)
+int measure_ovmf_table(const uint8_t *fw, size_t len, const char *no_table, measure_table_visit visit,
+                       void *ctx, char *err, size_t err_len)
 {
-	struct cvm_rd footer, entries, e;
+	struct cvm_rd footer, entries, e, data;
 	uint8_t guid[16];
 	uint16_t table_len, entry_len;
-	uint32_t from_end;
 	size_t end, pos;
+	int r;
 
 	if (len < FOOTER_TAIL + ENTRY_HDR) {
 		measure_errf(err, err_len, "%zu bytes: too short for a firmware image", len);
@@ -79,9 +79,7 @@ static int find_descriptor(const uint8_t *fw, size_t len, uint64_t *desc_off, ch
 	    !cvm_rd_u16le(&footer, &table_len) || !cvm_rd_copy(&footer, guid, sizeof(guid)))
 		return CVM_E_INTERNAL;
 	if (memcmp(guid, footer_guid, sizeof(guid)) != 0) {
-		measure_errf(err, err_len,
-		             "no OVMF GUID table before the image's last 32 bytes: not an OVMF/TDVF firmware "
-		             "(or a 4 MiB build without TDX support)");
+		measure_errf(err, err_len, "no OVMF GUID table before the image's last 32 bytes: %s", no_table);
 		return CVM_E_NOT_FOUND;
 	}
 	if (table_len < ENTRY_HDR || table_len > end) {
@@ -106,28 +104,65 @@ static int find_descriptor(const uint8_t *fw, size_t len, uint64_t *desc_off, ch
 			             entry_len);
 			return CVM_E_FORMAT;
 		}
-		if (memcmp(guid, tdx_meta_guid, sizeof(guid)) == 0) {
-			if (entry_len != ENTRY_HDR + 4 ||
-			    !measure_view(entries.p, entries.len, pos - entry_len, 4, &e) ||
-			    !cvm_rd_u32le(&e, &from_end)) {
-				measure_errf(err, err_len, "the TDX metadata entry is not a 4-byte offset");
-				return CVM_E_FORMAT;
-			}
-			if (from_end < DESC_LEN || from_end > len) {
-				measure_errf(
-				    err, err_len,
-				    "the TDX metadata offset 0x%x (from the end) lies outside the image",
-				    from_end);
-				return CVM_E_FORMAT;
-			}
-			*desc_off = len - from_end;
+		if (!measure_view(entries.p, entries.len, pos - entry_len, (uint64_t)entry_len - ENTRY_HDR,
+		                  &data))
+			return CVM_E_INTERNAL;
+		r = visit(ctx, guid, &data, err, err_len);
+		if (r == MEASURE_TABLE_STOP)
 			return CVM_OK;
-		}
+		if (r != CVM_OK)
+			return r;
 		pos -= entry_len;
 	}
-	measure_errf(err, err_len,
-	             "the OVMF GUID table has no TDX metadata entry: this firmware does not support TDX");
-	return CVM_E_NOT_FOUND;
+	return CVM_OK;
+}
+
+struct find_desc {
+	size_t len;
+	uint64_t desc_off;
+	bool found;
+};
+
+static int visit_tdx(void *ctx, const uint8_t guid[16], const struct cvm_rd *data, char *err, size_t err_len)
+{
+	struct find_desc *f = ctx;
+	struct cvm_rd d = *data;
+	uint32_t from_end;
+
+	if (memcmp(guid, tdx_meta_guid, 16) != 0)
+		return CVM_OK;
+	if (data->len != 4 || !cvm_rd_u32le(&d, &from_end)) {
+		measure_errf(err, err_len, "the TDX metadata entry is not a 4-byte offset");
+		return CVM_E_FORMAT;
+	}
+	if (from_end < DESC_LEN || from_end > f->len) {
+		measure_errf(err, err_len, "the TDX metadata offset 0x%x (from the end) lies outside the image",
+		             from_end);
+		return CVM_E_FORMAT;
+	}
+	f->desc_off = f->len - from_end;
+	f->found = true;
+	return MEASURE_TABLE_STOP;
+}
+
+/* find_descriptor finds the TDX metadata entry of the GUID table and
+ * returns the descriptor's offset. */
+static int find_descriptor(const uint8_t *fw, size_t len, uint64_t *desc_off, char *err, size_t err_len)
+{
+	struct find_desc f = {.len = len};
+	int r;
+
+	r = measure_ovmf_table(fw, len, "not an OVMF/TDVF firmware (or a 4 MiB build without TDX support)",
+	                       visit_tdx, &f, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	if (!f.found) {
+		measure_errf(err, err_len,
+		             "the OVMF GUID table has no TDX metadata entry: this firmware does not support TDX");
+		return CVM_E_NOT_FOUND;
+	}
+	*desc_off = f.desc_off;
+	return CVM_OK;
 }
 
 static int check_section(const struct cvm_tdvf *t, size_t i, char *err, size_t err_len)
