@@ -22,7 +22,7 @@
 
 #define PAGE 0x1000u
 #define FOUR_GIB ((uint64_t)1 << 32)
-#define META_HDR 16u    /* "ASEV", u32 length, u32 version, u32 section count */
+#define META_HDR 16u /* "ASEV", u32 length, u32 version, u32 section count */
 #define META_SECTION 12u
 #define PAGE_INFO_LEN 0x70u
 /* The PSP records a VMSA page at GPA (u64)-1, page-aligned and cut to the

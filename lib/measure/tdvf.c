@@ -79,7 +79,8 @@ int measure_ovmf_table(const uint8_t *fw, size_t len, const char *no_table, meas
 	    !cvm_rd_u16le(&footer, &table_len) || !cvm_rd_copy(&footer, guid, sizeof(guid)))
 		return CVM_E_INTERNAL;
 	if (memcmp(guid, footer_guid, sizeof(guid)) != 0) {
-		measure_errf(err, err_len, "no OVMF GUID table before the image's last 32 bytes: %s", no_table);
+		measure_errf(err, err_len, "no OVMF GUID table before the image's last 32 bytes: %s",
+		             no_table);
 		return CVM_E_NOT_FOUND;
 	}
 	if (table_len < ENTRY_HDR || table_len > end) {
@@ -136,8 +137,8 @@ static int visit_tdx(void *ctx, const uint8_t guid[16], const struct cvm_rd *dat
 		return CVM_E_FORMAT;
 	}
 	if (from_end < DESC_LEN || from_end > f->len) {
-		measure_errf(err, err_len, "the TDX metadata offset 0x%x (from the end) lies outside the image",
-		             from_end);
+		measure_errf(err, err_len,
+		             "the TDX metadata offset 0x%x (from the end) lies outside the image", from_end);
 		return CVM_E_FORMAT;
 	}
 	f->desc_off = f->len - from_end;
@@ -157,8 +158,9 @@ static int find_descriptor(const uint8_t *fw, size_t len, uint64_t *desc_off, ch
 	if (r != CVM_OK)
 		return r;
 	if (!f.found) {
-		measure_errf(err, err_len,
-		             "the OVMF GUID table has no TDX metadata entry: this firmware does not support TDX");
+		measure_errf(
+		    err, err_len,
+		    "the OVMF GUID table has no TDX metadata entry: this firmware does not support TDX");
 		return CVM_E_NOT_FOUND;
 	}
 	*desc_off = f.desc_off;

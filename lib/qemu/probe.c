@@ -219,8 +219,8 @@ static char *replace_all(const char *s, const char *from, const char *to)
 		}
 		memcpy(w, p, (size_t)(q - p));
 		w += q - p;
-		memcpy(w, to, tl);
-		w += tl;
+		for (size_t k = 0; k < tl; k++) /* the placeholder, without its NUL */
+			*w++ = to[k];
 		p = q + fl;
 	}
 	return out;
