@@ -14,8 +14,9 @@
  * This module runs processes (QEMU, swtpm): it sits above lib/measure and
  * out of the parser layers. Only cvm_qemu_probe_output_parse reads
  * untrusted bytes (the guest's serial output), through the bounded reader.
- * The calls that run processes block until they end (at most the timeout)
- * and wait for their own children by pid: a caller that reaps every child
+ * The calls that run processes block until they end (at most the timeout),
+ * their QEMU and swtpm die with the calling process (PR_SET_PDEATHSIG), and
+ * they wait for their own children by pid: a caller that reaps every child
  * (waitpid(-1) in a SIGCHLD handler) must not run them in that process. */
 #ifndef CVMKIT_QEMU_H
 #define CVMKIT_QEMU_H

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,10 +75,13 @@ static char **argv_dup(const char *const *in)
 }
 
 /* spawn starts argv[0] (looked up in PATH) with stdin /dev/null and stdout
- * and stderr to `log` (truncated). */
+ * and stderr to `log` (truncated). The child dies with the caller
+ * (PR_SET_PDEATHSIG): a probe's QEMU and swtpm never outlive a probe whose
+ * process was killed. */
 static int spawn(const char *const *args, const char *log, pid_t *pid)
 {
 	char **argv = NULL;
+	pid_t parent = getpid();
 	pid_t p;
 
 	*pid = -1;
@@ -93,6 +97,8 @@ static int spawn(const char *const *args, const char *log, pid_t *pid)
 		int in = open("/dev/null", O_RDONLY);
 		int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(126);
 		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 		    argv[0] == NULL)
 			_exit(126);

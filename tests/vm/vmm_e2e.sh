@@ -25,7 +25,9 @@
 #    (qcow2) holds a LUKS2 header; the instance id seed the guest reported
 #    is kept in shared/.instance_info, so after a start the guest has the
 #    same instance id, hence the same KMS disk key: the disk opens, is not
-#    formatted again, and the app's volume on it counts boot 2.
+#    formatted again, and the app's volume on it counts boot 2;
+#  - a second VM of the same image with one more kernel argument gets the
+#    same MRTD, RTMR0 (the probe's cache) and RTMR1, and another RTMR2.
 # Prints the deploy phases and the time of each step. FAILS (does not skip)
 # when QEMU, OVMF, swtpm, qemu-img, the guest kernel or base root is missing.
 # shellcheck disable=SC2015 # in "check && pass || fail", pass cannot fail
@@ -193,6 +195,37 @@ last = max(i for i, p in enumerate(h) if p == "start requested")
 this = h[last:]
 assert any(p.startswith("storage: opening") for p in this), this
 assert not any(p.startswith("storage: formatting") for p in this), this
+PY
+
+# ---- 8. a changed command line is a changed register ------------------------
+# The same image with one more kernel argument, in a second VM of the same
+# shape: its launch measurement (the probe's cache: same devices) differs
+# in RTMR2 only. The VM is stopped as soon as its QEMU runs.
+step "a changed command line"
+cp -al "$tmp/images/app" "$tmp/images/app-cmdline"
+python3 - "$tmp/images/app-cmdline/metadata.json" <<'PY'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+m["cmdline"] += " cvm.test=1"
+os.unlink(sys.argv[1])  # a hard link to the first image's: replaced, not changed
+json.dump(m, open(sys.argv[1], "w"), indent=2)
+PY
+"$bin/cvm" vm deploy --name e2e-cmdline --image app-cmdline --compose "$tmp/app-compose.json" --vcpu 1 \
+	--memory 1536 --disk 1 >/dev/null || fail "deploy of the changed command line"
+for _ in $(seq 1 120); do
+	curl -sf "$CVM_VMM_URL/prpc/GetInfo?json" -d '{"id":"e2e-cmdline"}' >"$tmp/info3.json"
+	grep -q '"status":"running"' "$tmp/info3.json" && break
+	sleep 0.5
+done
+"$bin/cvm" vm stop -f e2e-cmdline >/dev/null || fail "stop -f e2e-cmdline"
+python3 - "$tmp/info.json" "$tmp/info3.json" <<'PY' && pass || fail "a changed command line: $(cat "$tmp/info3.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))["info"]["measurement"]
+b = json.load(open(sys.argv[2]))["info"]["measurement"]
+assert b["measured"] and b["acpi_from_cache"], b
+assert b["inputs"]["cmdline"] == a["inputs"]["cmdline"] + " cvm.test=1", (a["inputs"]["cmdline"], b["inputs"]["cmdline"])
+assert a["mrtd"] == b["mrtd"] and a["rtmr0"] == b["rtmr0"] and a["rtmr1"] == b["rtmr1"], "only RTMR2 may change"
+assert a["rtmr2"] != b["rtmr2"], "RTMR2 did not change"
 PY
 step "done"
 kms_report vm.vmm_e2e
