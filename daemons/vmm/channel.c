@@ -1,4 +1,4 @@
-/* The host channel of dev VMs (vmm.h; the line format is docs/vm.md's "The
+/* The host channel of every VM (vmm.h; the line format is docs/vm.md's "The
  * host channel"). QEMU is the socket's server (guest.sock, server=on,
  * wait=off); cvm-vmmd connects as its one client and reads what the guest
  * writes to /dev/virtio-ports/org.cvmkit.host.0. Everything on it comes from
@@ -270,7 +270,7 @@ void vmm_channel_open(struct vmm *v, const char *id)
 {
 	struct vmm_chan *c;
 
-	if (v->base == NULL || v->conf->platform != VMM_PLATFORM_DEV)
+	if (v->base == NULL)
 		return;
 	vmm_channel_close(v, id);
 	c = calloc(1, sizeof(*c));

@@ -2,14 +2,15 @@
  * record, the daemon's configuration and the image's metadata to argv. It
  * reads no file and starts nothing, so the unit tests check every line.
  *
- * dev: q35 under KVM when usable, else TCG; OVMF; a swtpm vTPM (tpm-crb);
- *      virtio-serial host-guest channel; user networking with hostfwd.
+ * dev: q35 under KVM when usable, else TCG; OVMF; a swtpm vTPM (tpm-crb).
  * tdx: KVM, tdx-guest object (MRCONFIGID, quote generation over vsock),
  *      split irqchip, vhost-vsock with the VM's CID.
  * snp: KVM, sev-snp-guest (policy, kernel hashes, HOST_DATA) over a memfd
  *      memory backend; virtio devices without legacy and behind the IOMMU.
- * Every platform: -no-reboot, QMP and the serial log in the work dir, the host-shared
- * folder read-only over 9p (tag host-shared), the qcow2 data disk. */
+ * Every platform: -no-reboot, QMP and the serial log in the work dir, the
+ * host-shared folder read-only over 9p (tag host-shared), the qcow2 data
+ * disk, user networking with hostfwd, and the host channel: a
+ * virtio-serial port (org.cvmkit.host.0) whose host end is guest.sock. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,16 +209,20 @@ int vmm_qemu_argv(const struct vmm_launch *l, struct vmm_argv *a)
 	optf(a, "-virtfs",
 	     "local,path=%s/shared,mount_tag=host-shared,readonly=on,security_model=mapped,id=virtfs0", w);
 	if (p == VMM_PLATFORM_DEV) {
-		/* the vTPM (swtpm, started per VM) and the host-guest channel */
+		/* the vTPM (swtpm, started per VM) */
 		optf(a, "-chardev", "socket,id=chrtpm,path=%s/swtpm.sock", w);
 		add2(a, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm");
 		add2(a, "-device", "tpm-crb,tpmdev=tpm0");
-		add2(a, "-device", "virtio-serial-pci");
-		optf(a, "-chardev", "socket,id=vmm0,path=%s/guest.sock,server=on,wait=off", w);
-		add2(a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0");
 	} else {
+		/* vsock: the TD's quote generation (QGS) and dstack's guest tools */
 		optf(a, "-device", "vhost-vsock-pci,guest-cid=%u%s", (unsigned)vm->cid, vdev);
 	}
+	/* The host channel on every platform: a virtio-serial port whose host
+	 * end is the work dir's guest.sock. The socket's path, not anything the
+	 * guest says (a vsock CID), tells the daemon which VM speaks. */
+	optf(a, "-device", "virtio-serial-pci%s", vdev);
+	optf(a, "-chardev", "socket,id=vmm0,path=%s/guest.sock,server=on,wait=off", w);
+	add2(a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0");
 	r = a->err ? CVM_E_NOMEM : CVM_OK;
 out:
 	if (r != CVM_OK)

@@ -269,11 +269,11 @@ struct vmm {
 	struct vmm_db *db;
 	struct event_base *base; /* NULL in tests: no timers */
 	int64_t start_time;
-	struct vmm_chan *chans;        /* the dev guests' host channels (channel.c) */
+	struct vmm_chan *chans;        /* the guests' host channels (channel.c) */
 	struct vmm_starting *starting; /* dev: starts measuring (measure.c) */
 };
 
-/* The host channel of a dev VM (channel.c; format in docs/vm.md): cvm-vmmd
+/* The host channel of a VM (channel.c; format in docs/vm.md): cvm-vmmd
  * connects to QEMU's end of the virtio-serial port org.cvmkit.host.0
  * (guest.sock in the work dir) and records what the guest reports, one JSON
  * line per event: boot-progress (Status's boot_progress), boot-error

@@ -166,6 +166,12 @@ static void tdx_has_the_tdx_guest_object_with_base64_mrconfigid_and_vsock(void *
 	assert_string_equal(value_of(&f->a, "-object", 0), want);
 	assert_true(has(&f->a, "-device", "vhost-vsock-pci,guest-cid=1007"));
 	assert_false(has(&f->a, "-tpmdev", NULL)); /* the TD has its own RTMRs */
+	/* the host channel as in dev: virtio-serial to the work dir's guest.sock */
+	assert_true(has(&f->a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0"));
+	assert_true(
+	    has(&f->a, "-chardev",
+	        "socket,id=vmm0,path=/run/vmm/0e0e0e0e-0000-4000-8000-000000000001/guest.sock,server=on,"
+	        "wait=off"));
 	assert_true(has(&f->a, "-bios", "/img/ovmf.fd"));
 	free(b64);
 }
@@ -194,6 +200,8 @@ static void snp_has_the_snp_guest_with_host_data_memfd_and_no_legacy_virtio(void
 	assert_true(has(&f->a, "-device", "virtio-blk-pci,drive=hd1,disable-legacy=on,iommu_platform=true"));
 	assert_true(
 	    has(&f->a, "-device", "virtio-net-pci,netdev=net0,disable-legacy=on,iommu_platform=true"));
+	assert_true(has(&f->a, "-device", "virtio-serial-pci,disable-legacy=on,iommu_platform=true"));
+	assert_true(has(&f->a, "-device", "virtserialport,chardev=vmm0,name=org.cvmkit.host.0"));
 	free(b64);
 }
 
