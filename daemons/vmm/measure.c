@@ -104,6 +104,7 @@ static int probe(const struct vmm_conf *c, const struct vmm_image *img, const st
                  const char *wd, struct cvm_qemu_acpi *acpi, char *err, size_t err_len)
 {
 	struct cvm_qemu_probe_opts o;
+	const char *neutral[3] = {NULL, NULL, NULL};
 	const char **args;
 	char work[VMM_PATH_MAX + 16], cache[VMM_PATH_MAX + 16];
 	size_t n = 0;
@@ -132,7 +133,10 @@ static int probe(const struct vmm_conf *c, const struct vmm_image *img, const st
 	o.work_dir = work;
 	o.timeout_s = PROBE_TIMEOUT_S;
 	o.cache_dir = cache;
-	o.cache_neutral = wd; /* VMs of one shape share a probe */
+	/* VMs of one shape share a probe, whatever their folders */
+	neutral[0] = wd;
+	neutral[1] = img->dir;
+	o.cache_neutral = neutral;
 	r = cvm_qemu_acpi_probe(&o, acpi, err, err_len);
 	free(args);
 	(void)vmm_rmtree(work);

@@ -167,12 +167,12 @@ struct cvm_qemu_probe_opts {
 	const char *work_dir;  /* created when missing (0700); holds console.log, qemu.log, swtpm state */
 	unsigned timeout_s;    /* 0: CVM_QEMU_PROBE_TIMEOUT_DEFAULT */
 	const char *cache_dir; /* NULL: no cache */
-	/* When not NULL, every occurrence of this string (a VM's own folder)
-	 * in the arguments counts as the same placeholder in the cache key:
-	 * VMs that differ only in their paths share one probe. Paths are not
-	 * in the ACPI tables; what is in them (devices, sizes, firmware) still
-	 * makes the key. */
-	const char *cache_neutral;
+	/* When not NULL, a NULL-terminated list of folders (a VM's own, its
+	 * image's) whose every occurrence in the arguments counts as one
+	 * placeholder in the cache key: VMs that differ only in their paths
+	 * share one probe. Paths are not in the ACPI tables; what is in them
+	 * (devices, sizes, the firmware's bytes) still makes the key. */
+	const char *const *cache_neutral;
 };
 
 /* cvm_qemu_acpi_probe rewrites opts->args (cvm_qemu_probe_cmd_make), starts

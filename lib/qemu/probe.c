@@ -253,12 +253,21 @@ static int cache_key(const struct cvm_qemu_probe_opts *o, const uint8_t *version
 	int r;
 
 	/* the caller's own paths made neutral (opts->cache_neutral) */
-	if (o->cache_neutral != NULL && o->cache_neutral[0] != '\0') {
+	if (o->cache_neutral != NULL) {
 		neutral = calloc(o->arg_count + 1, sizeof(*neutral));
 		if (neutral == NULL)
 			return CVM_E_NOMEM;
 		for (size_t i = 0; i < o->arg_count; i++) {
-			neutral[i] = replace_all(o->args[i], o->cache_neutral, "@VM@");
+			neutral[i] = strdup(o->args[i]);
+			for (size_t k = 0; neutral[i] != NULL && o->cache_neutral[k] != NULL; k++) {
+				char *x;
+
+				if (o->cache_neutral[k][0] == '\0')
+					continue;
+				x = replace_all(neutral[i], o->cache_neutral[k], "@PATH@");
+				free(neutral[i]);
+				neutral[i] = x;
+			}
 			if (neutral[i] == NULL) {
 				free_strv(neutral, i);
 				return CVM_E_NOMEM;

@@ -223,7 +223,9 @@ import json, sys
 a = json.load(open(sys.argv[1]))["info"]["measurement"]
 b = json.load(open(sys.argv[2]))["info"]["measurement"]
 assert b["measured"] and b["acpi_from_cache"], b
-assert b["inputs"]["cmdline"] == a["inputs"]["cmdline"] + " cvm.test=1", (a["inputs"]["cmdline"], b["inputs"]["cmdline"])
+# the measured command line: the image's, then OVMF's "initrd=initrd"
+want = a["inputs"]["cmdline"].replace(" initrd=initrd", " cvm.test=1 initrd=initrd")
+assert b["inputs"]["cmdline"] == want and want != a["inputs"]["cmdline"], (a["inputs"]["cmdline"], b["inputs"]["cmdline"])
 assert a["mrtd"] == b["mrtd"] and a["rtmr0"] == b["rtmr0"] and a["rtmr1"] == b["rtmr1"], "only RTMR2 may change"
 assert a["rtmr2"] != b["rtmr2"], "RTMR2 did not change"
 PY
