@@ -55,32 +55,8 @@ stack_image() {
 }
 
 stack_app() {
-	python3 - "$tmp/app-compose.json" <<'PY'
-import json, sys
-compose = """version: "3"
-services:
-  web:
-    image: cvmkit/test-app:1
-    environment:
-      GREETING: "${GREETING:-unset}"
-    ports:
-      - "8080:8080"
-    volumes:
-      - state:/state
-    healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
-      interval: 5s
-      timeout: 3s
-      retries: 3
-volumes:
-  state: {}
-"""
-c = {"manifest_version": 2, "name": "vmm-e2e-app", "runner": "docker-compose",
-     "docker_compose_file": compose, "kms_enabled": True, "gateway_enabled": False,
-     "local_key_provider_enabled": False, "public_logs": True, "public_sysinfo": True,
-     "allowed_envs": ["GREETING"], "no_instance_id": False}
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+	python3 "$src/tests/common/test-app-compose.py" "$tmp/app-compose.json" vmm-e2e-app kms ||
+		{ echo "test-app-compose.py failed" >&2; return 1; }
 	compose_sha="$(sha256sum "$tmp/app-compose.json" | cut -c1-64)"
 	app_id="${compose_sha:0:40}"
 	# The KMS's k256 public key as its bootstrap attestation names it (what

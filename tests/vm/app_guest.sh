@@ -111,32 +111,8 @@ mkdir -p "$tmp/shared/images"
 python3 "$src/tests/common/mk-docker-image.py" "$tmp/shared/images/app.tar" >/dev/null ||
 	{ echo "vm.app_guest: FAIL: mk-docker-image.py"; exit 1; }
 greeting="hello-from-env-$RANDOM"
-python3 - "$tmp/shared/app-compose.json" "$greeting" <<'PY'
-import json, sys
-compose = """version: "3"
-services:
-  web:
-    image: cvmkit/test-app:1
-    environment:
-      GREETING: "${GREETING:-unset}"
-    ports:
-      - "8080:8080"
-    volumes:
-      - state:/state
-    healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
-      interval: 5s
-      timeout: 3s
-      retries: 3
-volumes:
-  state: {}
-"""
-c = {"manifest_version": 2, "name": "cvmkit-test-app", "runner": "docker-compose",
-     "docker_compose_file": compose, "kms_enabled": False, "gateway_enabled": False,
-     "local_key_provider_enabled": True, "public_logs": True, "public_sysinfo": True,
-     "allowed_envs": ["GREETING"], "no_instance_id": False}
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+python3 "$src/tests/common/test-app-compose.py" "$tmp/shared/app-compose.json" cvmkit-test-app local ||
+	{ echo "vm.app_guest: FAIL: test-app-compose.py"; exit 1; }
 # Dev mode keys for boots 1 and 2 (sim/appkeys.json, dstack's .appkeys.json
 # with an env key; docs/vm.md) and the environment sealed to that key.
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/ca.key" &&
