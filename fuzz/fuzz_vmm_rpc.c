@@ -111,6 +111,14 @@ static void check_compose(const uint8_t *data, size_t size)
 		__builtin_trap();
 }
 
+/* the channel mode's temporary run_dir, removed when the process ends */
+static char channel_dir[] = "/tmp/cvm-fuzz-vmm.XXXXXX";
+
+static void remove_channel_dir(void)
+{
+	(void)vmm_rmtree(channel_dir);
+}
+
 static void check_channel(const uint8_t *data, size_t size)
 {
 	static struct vmm_conf conf;
@@ -121,10 +129,10 @@ static void check_channel(const uint8_t *data, size_t size)
 	char err[256];
 
 	if (!ready) {
-		char dir[] = "/tmp/cvm-fuzz-vmm.XXXXXX", path[64];
+		char *dir = channel_dir, path[64];
 
 		vmm_conf_defaults(&conf);
-		if (mkdtemp(dir) == NULL)
+		if (mkdtemp(dir) == NULL || atexit(remove_channel_dir) != 0)
 			__builtin_trap();
 		/* what a guest line may write (its instance info) stays in here */
 		(void)snprintf(conf.run_dir, sizeof(conf.run_dir), "%s", dir);

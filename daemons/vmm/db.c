@@ -112,7 +112,7 @@ static void rollback(struct vmm_db *db)
 
 /* ---- the config JSON ---------------------------------------------------- */
 
-static json_t *str_list(char (*a)[VMM_URL_MAX], size_t n)
+static json_t *str_list(const char (*a)[VMM_URL_MAX], size_t n)
 {
 	json_t *arr = json_array();
 
@@ -156,9 +156,8 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:o*,s:o*,s:b}", "name", s->name, "image", s->image,
 	              "vcpu", (json_int_t)s->vcpu, "memory", (json_int_t)s->memory_mb, "disk_size",
 	              (json_int_t)s->disk_gb, "ports", ports, "app_id", s->app_id, "kms_urls",
-	              str_list((char(*)[VMM_URL_MAX])s->kms_urls, s->kms_url_count), "gateway_urls",
-	              str_list((char(*)[VMM_URL_MAX])s->gateway_urls, s->gateway_url_count), "stopped",
-	              s->stopped);
+	              str_list(s->kms_urls, s->kms_url_count), "gateway_urls",
+	              str_list(s->gateway_urls, s->gateway_url_count), "stopped", s->stopped);
 	if (o != NULL && json_object_set_new(o, "app_images", imgs) != 0) {
 		json_decref(o);
 		return NULL;

@@ -143,7 +143,7 @@ static int write_in(const char *dir, const char *name, const void *buf, size_t l
 	return r;
 }
 
-static json_t *urls(char (*a)[VMM_URL_MAX], size_t n, char (*dflt)[VMM_URL_MAX], size_t dn)
+static json_t *urls(const char (*a)[VMM_URL_MAX], size_t n, const char (*dflt)[VMM_URL_MAX], size_t dn)
 {
 	json_t *arr = json_array();
 
@@ -173,11 +173,11 @@ static char *sys_config(struct vmm *v, const struct vmm_vm *vm)
 	if (vmc_text == NULL)
 		return NULL;
 	o = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "kms_urls",
-	              urls((char(*)[VMM_URL_MAX])s->kms_urls, s->kms_url_count, v->conf->kms_urls,
+	              urls(s->kms_urls, s->kms_url_count, (const char(*)[VMM_URL_MAX])v->conf->kms_urls,
 	                   v->conf->kms_url_count),
 	              "gateway_urls",
-	              urls((char(*)[VMM_URL_MAX])s->gateway_urls, s->gateway_url_count, v->conf->gateway_urls,
-	                   v->conf->gateway_url_count),
+	              urls(s->gateway_urls, s->gateway_url_count,
+	                   (const char(*)[VMM_URL_MAX])v->conf->gateway_urls, v->conf->gateway_url_count),
 	              "pccs_url", "", "docker_registry", "", "host_api_url", "", "vm_config", vmc_text);
 	free(vmc_text);
 	if (o == NULL)
