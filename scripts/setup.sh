@@ -35,6 +35,10 @@ CVM_DEB_PACKAGES=(
 	osslsigncode
 	# the browser of the cvm-vmmd web UI test (webui.deploy, driven by npm's playwright-core below)
 	chromium
+	# cvm-gatewayd (issue 15): WireGuard's netlink interface (libmnl), DNS TXT lookups for custom
+	# domains (c-ares); its tests and benchmark start etcd (cluster state), wireguard-go in network
+	# namespaces (wg and ip check what it was told), haproxy (the benchmark's peer)
+	libmnl-dev libc-ares-dev etcd-server etcd-client wireguard-go wireguard-tools iproute2 haproxy
 )
 # Node.js and npm come from Debian only when no node/npm is there already
 # (a machine may carry its own Node.js, whose nodejs package conflicts with
