@@ -175,6 +175,8 @@ int cmd_app(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 /* `cvm vm`: a client of cvm-vmmd (cmd_vm.c). */
 int cmd_vm(int argc, char **argv);
+/* `cvm gateway`: the ingress gateway's routing (cmd_gateway.c). */
+int cmd_gateway(int argc, char **argv);
 
 /* Subcommands of `cvm cert`, one file each (cmd_cert.c dispatches). */
 int cmd_ratls_make(int argc, char **argv);   /* cmd_ratls.c */
