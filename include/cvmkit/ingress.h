@@ -78,9 +78,9 @@ struct cvm_ingress_route {
  * trailing '.' of a base domain are ignored) the label is parsed (kind
  * APP), else the kind is CUSTOM and out->dst is zero. Returns 0;
  * CVM_E_FORMAT with *why set when the name is not a host name or its label
- * does not parse (then out->kind, name and, for APP, base are still set, so
- * that the caller can say which rule refused it); CVM_E_INVAL for NULL
- * arguments. */
+ * does not parse (for a bad label out->kind is APP and name and base are
+ * set, so that the caller can say under which domain it was refused; for a
+ * bad name out is zero); CVM_E_INVAL for NULL arguments. */
 CVM_API CVM_MUST_CHECK int cvm_ingress_route(const char *sni, size_t len, const char *const *base_domains,
                                              size_t n_base, struct cvm_ingress_route *out, const char **why);
 
@@ -134,7 +134,8 @@ CVM_API CVM_MUST_CHECK int cvm_clienthello_parse(const uint8_t *buf, size_t len,
                                                  size_t *need);
 
 /* The v1 header's longest line (proxy-protocol.txt: 107 bytes with CRLF), and the
- * v2 header's fixed part. */
+ * v2 header's fixed part; a v2 header is at most CVM_PROXY_V2_HDR + 65535 bytes,
+ * so a reader that buffers that much always gets an answer other than TRUNCATED. */
 #define CVM_PROXY_V1_MAX 107
 #define CVM_PROXY_V2_HDR 16
 
