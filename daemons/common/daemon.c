@@ -2,6 +2,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ void cvm_daemon_log(enum cvm_log_level level, const char *event, const char *fmt
 #define LIMIT_BURST 50.0
 #define LIMIT_RATE 20.0
 
+/* The bucket is shared by threads (cvm-gatewayd's workers log through it). */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static double limit_tokens = LIMIT_BURST;
 static struct timespec limit_last;
 static unsigned long limit_dropped;
@@ -98,11 +101,13 @@ static unsigned long limit_dropped;
 void cvm_daemon_log_limited(enum cvm_log_level level, const char *event, const char *fmt, ...)
 {
 	struct timespec now;
+	unsigned long dropped;
 	double dt;
 	va_list ap;
 
 	if (level > log_max)
 		return;
+	(void)pthread_mutex_lock(&limit_lock);
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
 	if (limit_last.tv_sec != 0 || limit_last.tv_nsec != 0) {
 		dt = (double)(now.tv_sec - limit_last.tv_sec) +
@@ -114,13 +119,15 @@ void cvm_daemon_log_limited(enum cvm_log_level level, const char *event, const c
 	limit_last = now;
 	if (limit_tokens < 1.0) {
 		limit_dropped++;
+		(void)pthread_mutex_unlock(&limit_lock);
 		return;
 	}
 	limit_tokens -= 1.0;
-	if (limit_dropped != 0) {
-		cvm_daemon_log(CVM_LOG_WARN, "log_suppressed", "count=%lu", limit_dropped);
-		limit_dropped = 0;
-	}
+	dropped = limit_dropped;
+	limit_dropped = 0;
+	(void)pthread_mutex_unlock(&limit_lock);
+	if (dropped != 0)
+		cvm_daemon_log(CVM_LOG_WARN, "log_suppressed", "count=%lu", dropped);
 	va_start(ap, fmt);
 	log_line(level, event, fmt, ap);
 	va_end(ap);

@@ -1,0 +1,177 @@
+/* cvm-gatewayd's configuration: /etc/cvmkit/gatewayd.conf (INI, daemons/common's
+ * reader: unknown sections and keys are refused with their line). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "gw.h"
+
+#define DEFAULT_CONFIG "/etc/cvmkit/gatewayd.conf"
+
+void gw_conf_defaults(struct gw_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	(void)snprintf(c->config_file, sizeof(c->config_file), "%s", DEFAULT_CONFIG);
+	(void)snprintf(c->listen, sizeof(c->listen), "0.0.0.0:443");
+	(void)snprintf(c->admin_listen, sizeof(c->admin_listen), "127.0.0.1:9016");
+	(void)snprintf(c->log_level, sizeof(c->log_level), "info");
+	c->max_connections = 100000;
+	c->max_connections_per_ip = 1000;
+	c->max_connections_per_app = 2000;
+	c->handshake_timeout_s = 5;
+	c->connect_timeout_s = 5;
+	c->idle_timeout_s = 600;
+	c->total_timeout_s = 5 * 3600;
+	c->drain_timeout_s = 30;
+	c->connect_top_n = 3;
+	c->handshake_stale_s = 1800;
+}
+
+#define STR(sec, name, field)                                             \
+	{                                                                 \
+		sec, name, CVM_CONF_STR, c->field, sizeof(c->field), 0, 0 \
+	}
+#define NUM(sec, name, field, min, max)                             \
+	{                                                           \
+		sec, name, CVM_CONF_U64, &c->field, 0, (min), (max) \
+	}
+#define BOOL(sec, name, field)                               \
+	{                                                    \
+		sec, name, CVM_CONF_BOOL, &c->field, 0, 0, 0 \
+	}
+
+static size_t conf_keys(struct gw_conf *c, struct cvm_conf_key *k, size_t cap)
+{
+	const struct cvm_conf_key keys[] = {
+	    STR("gateway", "listen", listen),
+	    STR("gateway", "admin_listen", admin_listen),
+	    STR("gateway", "admin_token_file", admin_token_file),
+	    STR("gateway", "port_file", port_file),
+	    STR("gateway", "admin_port_file", admin_port_file),
+	    STR("gateway", "base_domains", base_domains_text),
+	    STR("gateway", "log_level", log_level),
+	    STR("gateway", "user", user),
+	    NUM("gateway", "workers", workers, 0, GW_WORKERS_MAX),
+	    STR("tls", "cert", cert_file),
+	    STR("tls", "key", key_file),
+	    BOOL("proxy", "proxy_protocol_in", proxy_protocol_in),
+	    NUM("proxy", "max_connections", max_connections, 1, 1000000),
+	    NUM("proxy", "max_connections_per_ip", max_connections_per_ip, 1, 1000000),
+	    NUM("proxy", "max_connections_per_app", max_connections_per_app, 1, 1000000),
+	    NUM("proxy", "handshake_timeout", handshake_timeout_s, 1, 300),
+	    NUM("proxy", "connect_timeout", connect_timeout_s, 1, 300),
+	    NUM("proxy", "idle_timeout", idle_timeout_s, 1, 86400),
+	    NUM("proxy", "total_timeout", total_timeout_s, 1, 7 * 86400),
+	    NUM("proxy", "drain_timeout", drain_timeout_s, 0, 86400),
+	    NUM("proxy", "connect_top_n", connect_top_n, 1, GW_TOP_N_MAX),
+	    NUM("proxy", "handshake_stale", handshake_stale_s, 1, 30 * 86400),
+	    STR("dev", "instances", dev_instances),
+	};
+	size_t n = sizeof(keys) / sizeof(keys[0]);
+
+	if (n > cap)
+		return 0;
+	memcpy(k, keys, sizeof(keys));
+	return n;
+}
+
+/* parse_domains splits base_domains at commas into lower-case names. */
+static int parse_domains(struct gw_conf *c, char *err, size_t err_len)
+{
+	const char *p = c->base_domains_text;
+
+	c->n_base_domains = 0;
+	while (*p != '\0') {
+		size_t n = 0;
+		char *d;
+
+		while (*p == ',' || *p == ' ')
+			p++;
+		while (p[n] != '\0' && p[n] != ',' && p[n] != ' ')
+			n++;
+		if (n == 0)
+			break;
+		if (c->n_base_domains == GW_BASE_DOMAINS_MAX || n > CVM_INGRESS_NAME_MAX) {
+			(void)snprintf(err, err_len,
+			               "[gateway] base_domains: at most %u domain names of at most %d bytes",
+			               GW_BASE_DOMAINS_MAX, CVM_INGRESS_NAME_MAX);
+			return CVM_E_FORMAT;
+		}
+		d = c->base_domains[c->n_base_domains];
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)p[i];
+
+			if (!(isalnum(ch) || ch == '-' || ch == '.')) {
+				(void)snprintf(
+				    err, err_len,
+				    "[gateway] base_domains: '%.*s' is not a domain name (letters, digits, "
+				    "'-' and '.')",
+				    (int)n, p);
+				return CVM_E_FORMAT;
+			}
+			d[i] = (char)tolower(ch);
+		}
+		d[n] = '\0';
+		c->base_domain_ptrs[c->n_base_domains] = d;
+		c->n_base_domains++;
+		p += n;
+	}
+	return CVM_OK;
+}
+
+int gw_conf_check(struct gw_conf *c, char *err, size_t err_len)
+{
+	struct cvm_addr a;
+	enum cvm_log_level lvl;
+	int r;
+
+	if (cvm_addr_parse(c->listen, &a) != CVM_OK || a.kind != CVM_ADDR_TCP) {
+		(void)snprintf(err, err_len, "[gateway] listen: '%s' is not HOST:PORT", c->listen);
+		return CVM_E_FORMAT;
+	}
+	if (cvm_addr_parse(c->admin_listen, &a) != CVM_OK) {
+		(void)snprintf(err, err_len, "[gateway] admin_listen: '%s' is not HOST:PORT or unix:PATH",
+		               c->admin_listen);
+		return CVM_E_FORMAT;
+	}
+	if (cvm_daemon_log_level_parse(c->log_level, &lvl) != CVM_OK) {
+		(void)snprintf(err, err_len, "[gateway] log_level: '%s' is not error, warn, info or debug",
+		               c->log_level);
+		return CVM_E_FORMAT;
+	}
+	r = parse_domains(c, err, err_len);
+	if (r != CVM_OK)
+		return r;
+	if (c->cert_file[0] == '\0' || c->key_file[0] == '\0') {
+		(void)snprintf(
+		    err, err_len,
+		    "[tls] cert and key are required: the wildcard certificate of the base domains");
+		return CVM_E_FORMAT;
+	}
+	if (c->max_connections_per_ip > c->max_connections ||
+	    c->max_connections_per_app > c->max_connections) {
+		(void)snprintf(err, err_len,
+		               "[proxy] max_connections_per_ip and max_connections_per_app must not exceed "
+		               "max_connections (%llu)",
+		               (unsigned long long)c->max_connections);
+		return CVM_E_FORMAT;
+	}
+	return CVM_OK;
+}
+
+int gw_conf_load(struct gw_conf *c, bool must_exist, char *err, size_t err_len)
+{
+	struct cvm_conf_key keys[40];
+	size_t n = conf_keys(c, keys, sizeof(keys) / sizeof(keys[0]));
+	int r;
+
+	r = cvm_conf_load(c->config_file, keys, n, err, err_len);
+	if (r == CVM_E_SYSTEM && errno == ENOENT && !must_exist)
+		r = CVM_OK;
+	if (r != CVM_OK)
+		return r;
+	return gw_conf_check(c, err, err_len);
+}
