@@ -52,8 +52,7 @@ enum cvm_wg_backend {
  * Returns 0, CVM_E_NOMEM or CVM_E_SYSTEM. */
 CVM_API CVM_MUST_CHECK int cvm_wg_key_generate(struct cvm_secret **out);
 /* cvm_wg_key_public writes the public key of `priv`. Returns 0 or CVM_E_CRYPTO. */
-CVM_API CVM_MUST_CHECK int cvm_wg_key_public(const uint8_t priv[CVM_WG_KEY_LEN],
-                                             uint8_t out[CVM_WG_KEY_LEN]);
+CVM_API CVM_MUST_CHECK int cvm_wg_key_public(const uint8_t priv[CVM_WG_KEY_LEN], uint8_t out[CVM_WG_KEY_LEN]);
 /* cvm_wg_key_from_base64 decodes exactly the standard base64 of 32 bytes:
  * 44 characters of the RFC 4648 alphabet ('+' and '/'), the last one '=',
  * and the unused low bits of the 43rd character zero. URL-safe characters,
@@ -91,7 +90,7 @@ enum cvm_wg_peer_flags {
 
 struct cvm_wg_peer {
 	uint8_t public_key[CVM_WG_KEY_LEN];
-	uint32_t flags;                /* enum cvm_wg_peer_flags (set only) */
+	uint32_t flags; /* enum cvm_wg_peer_flags (set only) */
 	union cvm_wg_endpoint endpoint;
 	uint16_t persistent_keepalive; /* seconds, 0 = off */
 	/* get only */
@@ -107,7 +106,7 @@ enum cvm_wg_device_flags {
 	CVM_WG_DEV_HAS_PRIVATE_KEY = 1u << 0,
 	CVM_WG_DEV_HAS_LISTEN_PORT = 1u << 1,
 	CVM_WG_DEV_HAS_FWMARK = 1u << 2,
-	CVM_WG_DEV_REPLACE_PEERS = 1u << 3, /* set: the peers below replace all */
+	CVM_WG_DEV_REPLACE_PEERS = 1u << 3,  /* set: the peers below replace all */
 	CVM_WG_DEV_HAS_PUBLIC_KEY = 1u << 4, /* get: the device has a key */
 };
 

@@ -8,6 +8,21 @@
 
 #include "wg_int.h"
 
+void *wg_grow(void *old, size_t old_len, size_t new_len)
+{
+	uint8_t *n;
+
+	if (new_len < old_len)
+		return NULL;
+	n = malloc(new_len == 0 ? 1 : new_len);
+	if (n == NULL)
+		return NULL;
+	if (old_len != 0)
+		memcpy(n, old, old_len);
+	cvm_freezero(old, old_len);
+	return n;
+}
+
 int wg_b_init(struct wg_dev_builder *b, bool want_private)
 {
 	memset(b, 0, sizeof(*b));
@@ -36,7 +51,7 @@ int wg_b_add_peer(struct wg_dev_builder *b, const uint8_t pub[CVM_WG_KEY_LEN])
 
 		if (cap > CVM_WG_PEERS_MAX)
 			cap = CVM_WG_PEERS_MAX;
-		np = realloc(d->peers, cap * sizeof(*np));
+		np = wg_grow(d->peers, b->peer_cap * sizeof(*np), cap * sizeof(*np));
 		if (np == NULL)
 			return CVM_E_NOMEM;
 		d->peers = np;
@@ -56,7 +71,8 @@ int wg_b_add_ip(struct wg_dev_builder *b, const struct cvm_wg_allowed_ip *ip)
 
 	if (p == NULL)
 		return CVM_E_FORMAT;
-	if ((ip->family != AF_INET && ip->family != AF_INET6) || ip->cidr > (ip->family == AF_INET ? 32 : 128))
+	if ((ip->family != AF_INET && ip->family != AF_INET6) ||
+	    ip->cidr > (ip->family == AF_INET ? 32 : 128))
 		return CVM_E_FORMAT;
 	if (p->allowed_ip_count >= CVM_WG_ALLOWED_IPS_MAX)
 		return CVM_E_TOO_LARGE;
@@ -66,7 +82,7 @@ int wg_b_add_ip(struct wg_dev_builder *b, const struct cvm_wg_allowed_ip *ip)
 
 		if (cap > CVM_WG_ALLOWED_IPS_MAX)
 			cap = CVM_WG_ALLOWED_IPS_MAX;
-		n = realloc(p->allowed_ips, cap * sizeof(*n));
+		n = wg_grow(p->allowed_ips, b->ip_cap * sizeof(*n), cap * sizeof(*n));
 		if (n == NULL)
 			return CVM_E_NOMEM;
 		p->allowed_ips = n;

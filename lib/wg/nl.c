@@ -21,11 +21,11 @@ static int msgs_push(struct wg_msgs *m, const uint8_t *buf, size_t len)
 	size_t *nl;
 	uint8_t *copy;
 
-	nb = realloc(m->buf, (m->count + 1) * sizeof(*nb));
+	nb = wg_grow(m->buf, m->count * sizeof(*nb), (m->count + 1) * sizeof(*nb));
 	if (nb == NULL)
 		return CVM_E_NOMEM;
 	m->buf = nb;
-	nl = realloc(m->len, (m->count + 1) * sizeof(*nl));
+	nl = wg_grow(m->len, m->count * sizeof(*nl), (m->count + 1) * sizeof(*nl));
 	if (nl == NULL)
 		return CVM_E_NOMEM;
 	m->len = nl;
@@ -73,7 +73,8 @@ static bool put_peer_head(struct nlmsghdr *nlh, size_t max, const struct cvm_wg_
 	    !mnl_attr_put_check(nlh, max, WGPEER_A_ENDPOINT, sizeof(p->endpoint.in6), &p->endpoint.in6))
 		return false;
 	if ((p->flags & CVM_WG_PEER_HAS_KEEPALIVE) != 0 &&
-	    !mnl_attr_put_u16_check(nlh, max, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p->persistent_keepalive))
+	    !mnl_attr_put_u16_check(nlh, max, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+	                            p->persistent_keepalive))
 		return false;
 	return true;
 }
@@ -112,7 +113,8 @@ int wg_nl_build_set(uint16_t family, const char *ifname, const struct cvm_wg_dev
 	if (buf == NULL)
 		return CVM_E_NOMEM;
 	do {
-		struct nlmsghdr *nlh = msg_start(buf, family, WG_CMD_SET_DEVICE, NLM_F_REQUEST | NLM_F_ACK, seq++);
+		struct nlmsghdr *nlh =
+		    msg_start(buf, family, WG_CMD_SET_DEVICE, NLM_F_REQUEST | NLM_F_ACK, seq++);
 		struct nlattr *peers = NULL;
 		size_t progress = 0;
 		bool full = false;
@@ -136,7 +138,7 @@ int wg_nl_build_set(uint16_t family, const char *ifname, const struct cvm_wg_dev
 		}
 		if (pi < d->peer_count)
 			peers = mnl_attr_nest_start_check(nlh, msg_max, WGDEVICE_A_PEERS);
-		for (; peers != NULL && pi < d->peer_count && !full; pi++) {
+		for (; peers != NULL && pi < d->peer_count; pi++) {
 			const struct cvm_wg_peer *p = &d->peers[pi];
 			struct nlattr *pn = mnl_attr_nest_start_check(nlh, msg_max, 0);
 			struct nlattr *ips = NULL;
@@ -144,12 +146,12 @@ int wg_nl_build_set(uint16_t family, const char *ifname, const struct cvm_wg_dev
 			bool head_now;
 
 			if (pn == NULL ||
-			    !mnl_attr_put_check(nlh, msg_max, WGPEER_A_PUBLIC_KEY, CVM_WG_KEY_LEN, p->public_key) ||
+			    !mnl_attr_put_check(nlh, msg_max, WGPEER_A_PUBLIC_KEY, CVM_WG_KEY_LEN,
+			                        p->public_key) ||
 			    (!peer_started && !put_peer_head(nlh, msg_max, p))) {
 				if (pn != NULL)
 					mnl_attr_nest_cancel(nlh, pn);
-				full = true;
-				break;
+				break; /* the message is full: this peer starts the next */
 			}
 			head_now = !peer_started;
 			peer_started = true;
@@ -431,7 +433,8 @@ int wg_nl_parse_get(struct wg_dev_builder *b, uint16_t family, uint32_t seq, con
 
 		if (!cvm_rd_copy(&in, &mlen, sizeof(mlen)) || !cvm_rd_copy(&in, &type, sizeof(type)) ||
 		    !cvm_rd_copy(&in, &flags, sizeof(flags)) || !cvm_rd_copy(&in, &mseq, sizeof(mseq)) ||
-		    !cvm_rd_copy(&in, &pid, sizeof(pid)) || mlen < 16 || !cvm_rd_sub(&in, &body, (size_t)mlen - 16))
+		    !cvm_rd_copy(&in, &pid, sizeof(pid)) || mlen < 16 ||
+		    !cvm_rd_sub(&in, &body, (size_t)mlen - 16))
 			return CVM_E_TRUNCATED;
 		pad = (size_t)((4 - (mlen & 3)) & 3);
 		if (!cvm_rd_skip(&in, pad < in.len ? pad : in.len))
@@ -439,8 +442,11 @@ int wg_nl_parse_get(struct wg_dev_builder *b, uint16_t family, uint32_t seq, con
 		if (mseq != seq)
 			return CVM_E_FORMAT;
 		if (type == NLMSG_DONE) {
+			/* the last message of the dump: nothing may follow it */
+			if (!cvm_rd_empty(&in))
+				return CVM_E_FORMAT;
 			*done = true;
-			return cvm_rd_empty(&in) ? CVM_OK : CVM_E_FORMAT;
+			return CVM_OK;
 		}
 		if (type == NLMSG_ERROR) {
 			int32_t e;

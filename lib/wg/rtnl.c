@@ -64,7 +64,8 @@ static int ifindex_of(const char *ifname, unsigned *out)
 {
 	*out = if_nametoindex(ifname);
 	if (*out == 0) {
-		cvm_error("no interface %s: create it first (wireguard-go %s, or cvm_wg_link_create)", ifname, ifname);
+		cvm_error("no interface %s: create it first (wireguard-go %s, or cvm_wg_link_create)", ifname,
+		          ifname);
 		return CVM_E_NOT_FOUND;
 	}
 	return CVM_OK;
@@ -174,7 +175,7 @@ struct addr_list {
 	struct {
 		uint8_t family, prefix;
 		uint8_t a[16];
-	} *v;
+	} * v;
 	size_t n, cap;
 	bool nomem;
 };
@@ -195,13 +196,15 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	{
 		int alen = addr_len(ifa->ifa_family);
 
-		if (mnl_attr_get_type(a) != IFA_LOCAL && !(mnl_attr_get_type(a) == IFA_ADDRESS && ifa->ifa_family == AF_INET6))
+		if (mnl_attr_get_type(a) != IFA_LOCAL &&
+		    !(mnl_attr_get_type(a) == IFA_ADDRESS && ifa->ifa_family == AF_INET6))
 			continue;
 		if (alen == 0 || mnl_attr_get_payload_len(a) != (uint16_t)alen)
 			continue;
 		if (l->n == l->cap) {
 			size_t cap = l->cap == 0 ? 8 : l->cap * 2;
-			void *nv = cap > 65536 ? NULL : realloc(l->v, cap * sizeof(*l->v));
+			void *nv =
+			    cap > 65536 ? NULL : wg_grow(l->v, l->cap * sizeof(*l->v), cap * sizeof(*l->v));
 
 			if (nv == NULL) {
 				l->nomem = true;

@@ -70,7 +70,8 @@ int wg_uapi_build_set(const struct cvm_wg_device *d, char **out, size_t *out_len
 			cvm_wr_fmt(&w, "endpoint=[%s]:%u\n", a, (unsigned)ntohs(p->endpoint.in6.sin6_port));
 		}
 		if ((p->flags & CVM_WG_PEER_HAS_KEEPALIVE) != 0)
-			cvm_wr_fmt(&w, "persistent_keepalive_interval=%u\n", (unsigned)p->persistent_keepalive);
+			cvm_wr_fmt(&w, "persistent_keepalive_interval=%u\n",
+			           (unsigned)p->persistent_keepalive);
 		if ((p->flags & CVM_WG_PEER_REPLACE_ALLOWED_IPS) != 0)
 			cvm_wr_str(&w, "replace_allowed_ips=true\n");
 		for (size_t j = 0; j < p->allowed_ip_count; j++) {
@@ -145,7 +146,8 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static bool parse_hexkey(const char *s, uint8_t out[CVM_WG_KEY_LEN])
 {
-	return strlen(s) == 2 * CVM_WG_KEY_LEN && cvm_hex_decode_exact(s, 2 * CVM_WG_KEY_LEN, out, CVM_WG_KEY_LEN) == 0;
+	return strlen(s) == (size_t)2 * CVM_WG_KEY_LEN &&
+	       cvm_hex_decode_exact(s, (size_t)2 * CVM_WG_KEY_LEN, out, CVM_WG_KEY_LEN) == 0;
 }
 
 static bool parse_endpoint(const char *s, union cvm_wg_endpoint *e)
@@ -208,8 +210,8 @@ int wg_uapi_parse_errno(const uint8_t *buf, size_t len, int *err)
 	cvm_rd_init(&in, buf, len);
 	if (!next_line(&in, &line) || !next_line(&in, &empty))
 		return CVM_E_TRUNCATED;
-	if (!cvm_rd_empty(&empty) || !cvm_rd_empty(&in) || !split(line, key, val) || strcmp(key, "errno") != 0 ||
-	    !parse_u64(val, 4095, &e))
+	if (!cvm_rd_empty(&empty) || !cvm_rd_empty(&in) || !split(line, key, val) ||
+	    strcmp(key, "errno") != 0 || !parse_u64(val, 4095, &e))
 		return CVM_E_FORMAT;
 	*err = (int)e;
 	return CVM_OK;

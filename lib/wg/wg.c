@@ -151,7 +151,7 @@ static int uapi_call(const struct cvm_wg *h, const char *req, size_t req_len, si
 			}
 			if (ncap > max)
 				ncap = max;
-			nb = realloc(buf, ncap);
+			nb = wg_grow(buf, cap, ncap);
 			if (nb == NULL) {
 				r = CVM_E_NOMEM;
 				goto out;
@@ -234,9 +234,10 @@ int cvm_wg_open(const char *ifname, enum cvm_wg_backend b, const char *uapi_dir,
 		close(fd);
 done:
 	if (r == CVM_E_NOT_FOUND)
-		cvm_error("no WireGuard interface %s (%s): start `wireguard-go %s` or load the wireguard kernel "
-		          "module and create it",
-		          ifname, h->backend == CVM_WG_KERNEL ? "netlink" : h->sock_path, ifname);
+		cvm_error(
+		    "no WireGuard interface %s (%s): start `wireguard-go %s` or load the wireguard kernel "
+		    "module and create it",
+		    ifname, h->backend == CVM_WG_KERNEL ? "netlink" : h->sock_path, ifname);
 	else if (r != CVM_OK)
 		cvm_error_r(r, "open WireGuard interface %s", ifname);
 	if (r != CVM_OK)

@@ -12,6 +12,11 @@
 /* one netlink datagram: libmnl's MNL_SOCKET_BUFFER_SIZE is a sysconf() call, not a constant */
 #define WG_NL_BUF 8192
 
+/* wg_grow returns a block of new_len bytes holding the first old_len bytes
+ * of `old`, which it wipes and frees (never realloc: the UAPI answer it grows
+ * holds the private key); NULL, with `old` untouched, when out of memory. */
+void *wg_grow(void *old, size_t old_len, size_t new_len);
+
 /* A device under construction from untrusted replies, with every count capped. */
 struct wg_dev_builder {
 	struct cvm_wg_device *dev;

@@ -177,8 +177,9 @@ int main(int argc, char **argv)
 			} else {
 				printf("%s (none)", b);
 			}
-			printf(" %lld %llu %llu %u ", (long long)p->last_handshake_sec, (unsigned long long)p->rx_bytes,
-			       (unsigned long long)p->tx_bytes, (unsigned)p->persistent_keepalive);
+			printf(" %lld %llu %llu %u ", (long long)p->last_handshake_sec,
+			       (unsigned long long)p->rx_bytes, (unsigned long long)p->tx_bytes,
+			       (unsigned)p->persistent_keepalive);
 			for (size_t j = 0; j < p->allowed_ip_count; j++) {
 				inet_ntop(p->allowed_ips[j].family, &p->allowed_ips[j].addr, a, sizeof(a));
 				printf("%s%s/%u", j ? "," : "", a, (unsigned)p->allowed_ips[j].cidr);

@@ -88,7 +88,8 @@ echo "cvm_wg_get agrees with wg show dump"
 ip netns exec "$N1" $D bench "$I1" 1000
 n=$(ip netns exec "$N1" wg show "$I1" peers | wc -l)
 [ "$n" = 1001 ] || { echo "FAIL: $n peers after adding 1000"; exit 1; }
-read -r _ _ count <<<"$(ip netns exec "$N1" $D show "$I1" | head -1)"
+S1=$(ip netns exec "$N1" $D show "$I1")
+read -r _ _ count <<<"$(head -1 <<<"$S1")"
 [ "$count" = 1001 ] || { echo "FAIL: cvm_wg_get read $count of 1001 peers"; exit 1; }
 PEERS=$(ip netns exec "$N1" wg show "$I1" peers)
 BK=$(awk -v k="$P2" '$0 != k { print; exit }' <<<"$PEERS")

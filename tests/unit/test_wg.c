@@ -62,17 +62,17 @@ static void test_key_codec_rejects(void **state)
 	uint8_t k[32];
 	char b[64];
 	static const char *bad[] = {
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",    /* missing padding */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8==",  /* one '=' too many */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", /* trailing newline */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=A",  /* trailing garbage */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=",   /* unused bits set */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd-h8=",   /* URL-safe '-' */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd_h8=",   /* URL-safe '_' */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd h8=",   /* space */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh==",   /* 31 bytes */
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8A",   /* '=' replaced */
-		"",
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",    /* missing padding */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8==",  /* one '=' too many */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", /* trailing newline */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=A",  /* trailing garbage */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=",   /* unused bits set */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd-h8=",   /* URL-safe '-' */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd_h8=",   /* URL-safe '_' */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd h8=",   /* space */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh==",   /* 31 bytes */
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8A",   /* '=' replaced */
+	    "",
 	};
 
 	(void)state;
@@ -80,8 +80,8 @@ static void test_key_codec_rejects(void **state)
 		assert_int_equal(cvm_wg_key_from_base64(bad[i], strlen(bad[i]), k), CVM_E_FORMAT);
 	/* any character outside the alphabet, at any place */
 	for (int c = 0; c < 256; c++) {
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-		          c == '/';
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		          c == '+' || c == '/';
 
 		memcpy(b, key_b64, 44);
 		b[7] = (char)c;
@@ -136,7 +136,7 @@ static void test_nl_set_small(void **state)
 	const struct nlmsghdr *nlh;
 	const struct genlmsghdr *g;
 	struct attrs dev = {0}, p0 = {0}, p1 = {0};
-	const struct nlattr *pa, *ipn;
+	struct nlattr *pa, *ipn; /* non-const: libmnl's macro casts them to char * */
 	int n;
 
 	(void)state;
@@ -210,7 +210,8 @@ static void test_nl_set_small(void **state)
 		assert_int_equal(mnl_attr_parse_nested(ipn, attr_cb, &ia), MNL_CB_OK);
 		assert_int_equal(mnl_attr_get_u16(ia.a[WGALLOWEDIP_A_FAMILY]), ips[n].family);
 		assert_int_equal(mnl_attr_get_u8(ia.a[WGALLOWEDIP_A_CIDR_MASK]), ips[n].cidr);
-		assert_int_equal(mnl_attr_get_payload_len(ia.a[WGALLOWEDIP_A_IPADDR]), ips[n].family == AF_INET ? 4 : 16);
+		assert_int_equal(mnl_attr_get_payload_len(ia.a[WGALLOWEDIP_A_IPADDR]),
+		                 ips[n].family == AF_INET ? 4 : 16);
 		assert_memory_equal(mnl_attr_get_payload(ia.a[WGALLOWEDIP_A_IPADDR]), &ips[n].addr,
 		                    ips[n].family == AF_INET ? 4 : 16);
 		n++;
@@ -282,7 +283,7 @@ static void test_nl_set_split(void **state)
 	for (size_t i = 0; i < m.count; i++) {
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)m.buf[i];
 		struct attrs dev = {0};
-		const struct nlattr *pa;
+		struct nlattr *pa;
 		bool first_peer = true;
 
 		assert_true(m.len[i] <= 4096);
@@ -297,7 +298,7 @@ static void test_nl_set_split(void **state)
 		mnl_attr_for_each_nested(pa, dev.a[WGDEVICE_A_PEERS])
 		{
 			struct attrs p = {0};
-			const struct nlattr *ipn;
+			struct nlattr *ipn;
 			bool cont;
 
 			assert_int_equal(mnl_attr_parse_nested(pa, attr_cb, &p), MNL_CB_OK);
@@ -310,8 +311,7 @@ static void test_nl_set_split(void **state)
 			memcpy(last, mnl_attr_get_payload(p.a[WGPEER_A_PUBLIC_KEY]), 32);
 			/* a peer whose head filled the message has no allowed IPs in it */
 			if (p.a[WGPEER_A_ALLOWEDIPS] != NULL) {
-				mnl_attr_for_each_nested(ipn, p.a[WGPEER_A_ALLOWEDIPS])
-					seen_ips++;
+				mnl_attr_for_each_nested(ipn, p.a[WGPEER_A_ALLOWEDIPS]) seen_ips++;
 			}
 			peer_entries++;
 			first_peer = false;
@@ -540,25 +540,25 @@ static void test_nl_get_truncated_flipped(void **state)
 /* ---- UAPI ------------------------------------------------------------------ */
 
 static const char uapi_answer[] =
-	"private_key=0100000000000000000000000000000000000000000000000000000000000000\n"
-	"listen_port=51820\n"
-	"fwmark=7\n"
-	"public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
-	"preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
-	"protocol_version=1\n"
-	"endpoint=[2001:db8::1]:51821\n"
-	"last_handshake_time_sec=1700000000\n"
-	"last_handshake_time_nsec=5\n"
-	"tx_bytes=2000\n"
-	"rx_bytes=1000\n"
-	"persistent_keepalive_interval=25\n"
-	"allowed_ip=10.0.0.2/32\n"
-	"allowed_ip=fd00::/64\n"
-	"public_key=b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2\n"
-	"endpoint=192.0.2.2:1\n"
-	"some_future_key=1\n"
-	"errno=0\n"
-	"\n";
+    "private_key=0100000000000000000000000000000000000000000000000000000000000000\n"
+    "listen_port=51820\n"
+    "fwmark=7\n"
+    "public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
+    "preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
+    "protocol_version=1\n"
+    "endpoint=[2001:db8::1]:51821\n"
+    "last_handshake_time_sec=1700000000\n"
+    "last_handshake_time_nsec=5\n"
+    "tx_bytes=2000\n"
+    "rx_bytes=1000\n"
+    "persistent_keepalive_interval=25\n"
+    "allowed_ip=10.0.0.2/32\n"
+    "allowed_ip=fd00::/64\n"
+    "public_key=b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2\n"
+    "endpoint=192.0.2.2:1\n"
+    "some_future_key=1\n"
+    "errno=0\n"
+    "\n";
 
 static void test_uapi_parse(void **state)
 {
@@ -621,15 +621,18 @@ static void test_uapi_rejects(void **state)
 	assert_int_equal(uapi_try("errno=99999\n\n"), CVM_E_FORMAT);
 	assert_int_equal(uapi_try("allowed_ip=10.0.0.1/32\nerrno=0\n\n"), CVM_E_FORMAT);
 	assert_int_equal(uapi_try("public_key=a1\nerrno=0\n\n"), CVM_E_FORMAT);
-	assert_int_equal(uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
-	                          "allowed_ip=10.0.0.1/33\nerrno=0\n\n"),
-	                 CVM_E_FORMAT);
-	assert_int_equal(uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
-	                          "endpoint=1.2.3.4:65536\nerrno=0\n\n"),
-	                 CVM_E_FORMAT);
-	assert_int_equal(uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
-	                          "last_handshake_time_nsec=1000000000\nerrno=0\n\n"),
-	                 CVM_E_FORMAT);
+	assert_int_equal(
+	    uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
+	             "allowed_ip=10.0.0.1/33\nerrno=0\n\n"),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
+	             "endpoint=1.2.3.4:65536\nerrno=0\n\n"),
+	    CVM_E_FORMAT);
+	assert_int_equal(
+	    uapi_try("public_key=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\n"
+	             "last_handshake_time_nsec=1000000000\nerrno=0\n\n"),
+	    CVM_E_FORMAT);
 	assert_int_equal(uapi_try("listen_port=-1\nerrno=0\n\n"), CVM_E_FORMAT);
 	assert_int_equal(uapi_try("noequals\nerrno=0\n\n"), CVM_E_FORMAT);
 	/* a line longer than any the protocol has */
@@ -681,18 +684,18 @@ static void test_uapi_build(void **state)
 	char *out = NULL;
 	size_t len = 0;
 	static const char want[] =
-		"set=1\n"
-		"private_key=1111111111111111111111111111111111111111111111111111111111111111\n"
-		"listen_port=51820\n"
-		"replace_peers=true\n"
-		"public_key=a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0\n"
-		"endpoint=[2001:db8::1]:4242\n"
-		"persistent_keepalive_interval=0\n"
-		"replace_allowed_ips=true\n"
-		"allowed_ip=10.1.0.0/24\n"
-		"public_key=b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1\n"
-		"remove=true\n"
-		"\n";
+	    "set=1\n"
+	    "private_key=1111111111111111111111111111111111111111111111111111111111111111\n"
+	    "listen_port=51820\n"
+	    "replace_peers=true\n"
+	    "public_key=a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0\n"
+	    "endpoint=[2001:db8::1]:4242\n"
+	    "persistent_keepalive_interval=0\n"
+	    "replace_allowed_ips=true\n"
+	    "allowed_ip=10.1.0.0/24\n"
+	    "public_key=b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1\n"
+	    "remove=true\n"
+	    "\n";
 
 	(void)state;
 	assert_non_null(priv);
@@ -736,19 +739,19 @@ static void test_open_missing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_key_codec),
-		cmocka_unit_test(test_key_codec_rejects),
-		cmocka_unit_test(test_key_generate),
-		cmocka_unit_test(test_nl_set_small),
-		cmocka_unit_test(test_nl_set_split),
-		cmocka_unit_test(test_nl_get_parse),
-		cmocka_unit_test(test_nl_get_error),
-		cmocka_unit_test(test_nl_get_truncated_flipped),
-		cmocka_unit_test(test_uapi_parse),
-		cmocka_unit_test(test_uapi_rejects),
-		cmocka_unit_test(test_uapi_truncated_flipped),
-		cmocka_unit_test(test_uapi_build),
-		cmocka_unit_test(test_open_missing),
+	    cmocka_unit_test(test_key_codec),
+	    cmocka_unit_test(test_key_codec_rejects),
+	    cmocka_unit_test(test_key_generate),
+	    cmocka_unit_test(test_nl_set_small),
+	    cmocka_unit_test(test_nl_set_split),
+	    cmocka_unit_test(test_nl_get_parse),
+	    cmocka_unit_test(test_nl_get_error),
+	    cmocka_unit_test(test_nl_get_truncated_flipped),
+	    cmocka_unit_test(test_uapi_parse),
+	    cmocka_unit_test(test_uapi_rejects),
+	    cmocka_unit_test(test_uapi_truncated_flipped),
+	    cmocka_unit_test(test_uapi_build),
+	    cmocka_unit_test(test_open_missing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
