@@ -38,6 +38,8 @@
 #define CVM_WG_ALLOWED_IPS_MAX 4096 /* per peer */
 #define CVM_WG_UAPI_REPLY_MAX (64u << 20)
 #define CVM_WG_UAPI_DIR_DEFAULT "/var/run/wireguard"
+/* a UAPI server that neither reads nor answers for this long fails the call (CVM_E_SYSTEM, EAGAIN) */
+#define CVM_WG_UAPI_TIMEOUT_S 5
 
 enum cvm_wg_backend {
 	CVM_WG_AUTO = 0,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ static int kernel_open(struct cvm_wg *h)
 	return r;
 }
 
+static const struct timeval uapi_timeout = {.tv_sec = CVM_WG_UAPI_TIMEOUT_S};
+
 static int uapi_connect(const struct cvm_wg *h, int *out)
 {
 	struct sockaddr_un sun;
@@ -100,6 +103,15 @@ static int uapi_connect(const struct cvm_wg *h, int *out)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return CVM_E_SYSTEM;
+	/* a server that stops answering must not hang the gateway's registrations */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &uapi_timeout, sizeof(uapi_timeout)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &uapi_timeout, sizeof(uapi_timeout)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return CVM_E_SYSTEM;
+	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		int e = errno;
 
