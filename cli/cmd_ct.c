@@ -2,7 +2,7 @@
  *
  *   cvm ct monitor --log URL --log-key PEM --domain D [--domain D]...
  *                  (--acme-info FILE | --gateway URL) [--state FILE] [--from N]
- *                  [--once] [--interval S] [--insecure-http]
+ *                  [--once] [--interval S] [--allow-insecure-http]
  *                  [--collateral DIR | cache options] [--root CERT] [--policy FILE] [--json]
  *
  * A CA that is tricked or compelled can issue a certificate for the
@@ -90,25 +90,26 @@ struct mon {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: cvm ct monitor --log URL --log-key PEM --domain D [--domain D]...\n"
-	        "                      (--acme-info FILE | --gateway URL) [--state FILE] [--from N]\n"
-	        "                      [--once] [--interval S] [--insecure-http]\n"
-	        "                      [--collateral DIR | cache options] [--root CERT] [--policy FILE] [--json]\n"
-	        "\n"
-	        "Watches an RFC 6962 Certificate Transparency log for certificates of the domains\n"
-	        "(and every name under them) whose key is not one of the gateway's quoted keys.\n"
-	        "Each key of the gateway's AcmeInfo is trusted only when its quote verifies\n"
-	        "(collateral, --root, --policy as for 'cvm quote verify') and its report_data is\n"
-	        "SHA-512(\"zt-cert:\" || SPKI DER). Alerts go to stderr (and --json's \"alerts\").\n"
-	        "  --log URL         the log's base URL (methods are URL/ct/v1/...)\n"
-	        "  --log-key PEM     the log's public key (PEM or DER SubjectPublicKeyInfo)\n"
-	        "  --state FILE      the last verified tree head; the next run starts there\n"
-	        "  --from N          first run: start at entry N (default: the current tree size)\n"
-	        "  --once            one pass; exit 3 on any alert\n"
-	        "  --interval S      seconds between passes (default 300)\n"
-	        "  --insecure-http   allow http:// for the log and the gateway (tests)\n"
-	        "Exit codes: 0 no alert, 1 could not run, 2 usage, 3 alert (with --once).\n");
+	fprintf(f, "usage: cvm ct monitor --log URL --log-key PEM --domain D [--domain D]...\n"
+	           "                      (--acme-info FILE | --gateway URL) [--state FILE] [--from N]\n"
+	           "                      [--once] [--interval S] [--allow-insecure-http]\n"
+	           "                      [--collateral DIR | cache options] [--root CERT] [--policy FILE] "
+	           "[--json]\n"
+	           "\n"
+	           "Watches an RFC 6962 Certificate Transparency log for certificates of the domains\n"
+	           "(and every name under them) whose key is not one of the gateway's quoted keys.\n"
+	           "Each key of the gateway's AcmeInfo is trusted only when its quote verifies\n"
+	           "(collateral, --root, --policy as for 'cvm quote verify') and its report_data is\n"
+	           "SHA-512(\"zt-cert:\" || SPKI DER). Alerts go to stderr (and --json's \"alerts\").\n"
+	           "  --log URL         the log's base URL (methods are URL/ct/v1/...)\n"
+	           "  --log-key PEM     the log's public key (PEM or DER SubjectPublicKeyInfo)\n"
+	           "  --state FILE      the last verified tree head; the next run starts there\n"
+	           "  --from N          first run: start at entry N (default: the current tree size)\n"
+	           "  --once            one pass, then exit (3 on any alert); without it a pass\n"
+	           "                    every --interval, each reported on its own\n"
+	           "  --interval S      seconds between passes (default 300)\n"
+	           "  --allow-insecure-http   allow http:// for the log and the gateway (tests)\n"
+	           "Exit codes: 0 no alert, 1 could not run, 2 usage, 3 alert (with --once).\n");
 }
 
 /* ---- the quoted keys -------------------------------------------------------- */
@@ -166,15 +167,15 @@ static int verify_bound(struct mon *m, const uint8_t *quote, size_t quote_len, c
 		struct cvm_amd_result *res = calloc(1, sizeof(*res));
 
 		r = res == NULL ? CVM_E_NOMEM
-		                : cvm_verify_snp_report(quote, quote_len, amd, m->root, m->root_len, m->at, &pol,
-		                                        &rep, res);
+		                : cvm_verify_snp_report(quote, quote_len, amd, m->root, m->root_len, m->at,
+		                                        &pol, &rep, res);
 		free(res);
 	} else {
 		struct cvm_dcap_result *res = calloc(1, sizeof(*res));
 
 		r = res == NULL ? CVM_E_NOMEM
-		                : cvm_verify_quote(quote, quote_len, dcap, m->root, m->root_len, m->at, &pol, &rep,
-		                                   res);
+		                : cvm_verify_quote(quote, quote_len, dcap, m->root, m->root_len, m->at, &pol,
+		                                   &rep, res);
 		free(res);
 	}
 	if (r != CVM_OK)
@@ -204,7 +205,8 @@ static int load_acme_info(struct mon *m, const char *json, size_t len)
 		json_decref(j);
 		return CLI_EXIT_ERROR;
 	}
-	json_array_foreach (keys, i, k) {
+	json_array_foreach(keys, i, k)
+	{
 		uint8_t *spki = NULL, *quote = NULL, h[32];
 		size_t spki_len = 0, quote_len = 0;
 		char hex[65], why[512] = "";
@@ -219,7 +221,8 @@ static int load_acme_info(struct mon *m, const char *json, size_t len)
 		if (r == CVM_OK)
 			r = decode_field(json_object_get(k, "quote"), QUOTE_MAX, &quote, &quote_len);
 		if (r != CVM_OK) {
-			snprintf(why, sizeof(why), "public_key or quote is not hex (or base64) of a key and a quote");
+			snprintf(why, sizeof(why),
+			         "public_key or quote is not hex (or base64) of a key and a quote");
 			hex[0] = '\0';
 		} else {
 			cvm_sha256(spki, spki_len, h);
@@ -229,16 +232,20 @@ static int load_acme_info(struct mon *m, const char *json, size_t len)
 		if (r == CVM_OK) {
 			memcpy(m->trusted[m->trusted_count++], h, 32);
 			if (!cli_opts.quiet && !cli_opts.json)
-				printf("key %zu: SPKI SHA-256 %s: quote verifies and binds the key: trusted\n", i, hex);
+				printf(
+				    "key %zu: SPKI SHA-256 %s: quote verifies and binds the key: trusted\n",
+				    i, hex);
 		} else {
 			m->rejected_count++;
 			fprintf(stderr,
-			        "cvm %s: key %zu%s%s%s: NOT trusted: %s; a certificate with this key will be an alert\n",
-			        CMD_MONITOR, i, hex[0] != '\0' ? " (SPKI SHA-256 " : "", hex[0] != '\0' ? hex : "",
-			        hex[0] != '\0' ? ")" : "", why);
+			        "cvm %s: key %zu%s%s%s: NOT trusted: %s; a certificate with this key will be "
+			        "an alert\n",
+			        CMD_MONITOR, i, hex[0] != '\0' ? " (SPKI SHA-256 " : "",
+			        hex[0] != '\0' ? hex : "", hex[0] != '\0' ? ")" : "", why);
 		}
 		o = json_pack("{s:i, s:s?, s:b, s:s?}", "index", (json_int_t)i, "spki_sha256",
-		              hex[0] != '\0' ? hex : NULL, "trusted", r == CVM_OK, "reason", r == CVM_OK ? NULL : why);
+		              hex[0] != '\0' ? hex : NULL, "trusted", r == CVM_OK, "reason",
+		              r == CVM_OK ? NULL : why);
 		if (o != NULL)
 			json_array_append_new(m->keys, o);
 		free(spki);
@@ -251,12 +258,16 @@ static int load_acme_info(struct mon *m, const char *json, size_t len)
 		size_t q_len = 0;
 		char why[512] = "";
 
-		if (json_is_string(uri) && decode_field(json_object_get(j, "account_quote"), QUOTE_MAX, &q, &q_len) == CVM_OK) {
-			int r = verify_bound(m, q, q_len, "acme-account", (const uint8_t *)json_string_value(uri),
-			                     json_string_length(uri), why, sizeof(why));
+		if (json_is_string(uri) &&
+		    decode_field(json_object_get(j, "account_quote"), QUOTE_MAX, &q, &q_len) == CVM_OK) {
+			int r =
+			    verify_bound(m, q, q_len, "acme-account", (const uint8_t *)json_string_value(uri),
+			                 json_string_length(uri), why, sizeof(why));
 
 			if (r != CVM_OK)
-				fprintf(stderr, "cvm %s: the ACME account's quote does not verify or bind the account URI: %s\n",
+				fprintf(stderr,
+				        "cvm %s: the ACME account's quote does not verify or bind the "
+				        "account URI: %s\n",
 				        CMD_MONITOR, why);
 			else if (!cli_opts.quiet && !cli_opts.json)
 				printf("account: quote verifies and binds the account URI\n");
@@ -265,7 +276,8 @@ static int load_acme_info(struct mon *m, const char *json, size_t len)
 	}
 	json_decref(j);
 	if (m->trusted_count == 0 && !cli_opts.quiet)
-		fprintf(stderr, "cvm %s: no key is trusted: every certificate of the domains will be an alert\n",
+		fprintf(stderr,
+		        "cvm %s: no key is trusted: every certificate of the domains will be an alert\n",
 		        CMD_MONITOR);
 	return CLI_EXIT_OK;
 }
@@ -287,7 +299,8 @@ static int fetch_gateway(struct mon *m, char **out, size_t *out_len)
 	if (c == NULL)
 		return CLI_EXIT_ERROR;
 	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, m->insecure_http ? "http,https" : "https") != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, m->insecure_http ? "http,https" : "https") !=
+	        CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)TIMEOUT_S) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_reply_collect) != CURLE_OK ||
@@ -299,8 +312,13 @@ static int fetch_gateway(struct mon *m, char **out, size_t *out_len)
 	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	if (cc != CURLE_OK || status != 200 || rep.too_large) {
-		cli_err(CMD_MONITOR, "cannot get the AcmeInfo from '%s': %s; is the gateway running (or give --acme-info)?",
-		        url, rep.too_large ? "the answer is too long" : cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+		cli_err(
+		    CMD_MONITOR,
+		    "cannot get the AcmeInfo from '%s': %s; is the gateway running (or give --acme-info)?",
+		    url,
+		    rep.too_large    ? "the answer is too long"
+		    : cc != CURLE_OK ? curl_easy_strerror(cc)
+		                     : "HTTP error");
 		free(rep.buf);
 		return CLI_EXIT_ERROR;
 	}
@@ -330,9 +348,11 @@ static int state_load(const struct mon *m, bool *have, uint64_t *size, uint8_t r
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
 	free(buf);
 	h = json_object_get(j, "root_hash");
-	if (!json_is_integer(json_object_get(j, "tree_size")) || json_integer_value(json_object_get(j, "tree_size")) < 0 ||
-	    !json_is_string(h) || cvm_hex_decode_exact(json_string_value(h), json_string_length(h), root, 32) != CVM_OK) {
-		cli_err(CMD_MONITOR, "the state file '%s' is not one cvm ct monitor wrote; remove it to start anew",
+	if (!json_is_integer(json_object_get(j, "tree_size")) ||
+	    json_integer_value(json_object_get(j, "tree_size")) < 0 || !json_is_string(h) ||
+	    cvm_hex_decode_exact(json_string_value(h), json_string_length(h), root, 32) != CVM_OK) {
+		cli_err(CMD_MONITOR,
+		        "the state file '%s' is not one cvm ct monitor wrote; remove it to start anew",
 		        m->state_path);
 		json_decref(j);
 		return CLI_EXIT_ERROR;
@@ -351,7 +371,8 @@ static int state_save(const struct mon *m, const struct cvm_ct_sth *sth)
 	if (m->state_path == NULL)
 		return CLI_EXIT_OK;
 	cvm_hex_encode(sth->root_hash, 32, hex);
-	n = snprintf(buf, sizeof(buf), "{\"tree_size\": %" PRIu64 ", \"root_hash\": \"%s\", \"timestamp\": %" PRIu64 "}\n",
+	n = snprintf(buf, sizeof(buf),
+	             "{\"tree_size\": %" PRIu64 ", \"root_hash\": \"%s\", \"timestamp\": %" PRIu64 "}\n",
 	             sth->tree_size, hex, sth->timestamp);
 	r = cvm_file_write(m->state_path, buf, (size_t)n, 0644);
 	if (r != CVM_OK) {
@@ -371,7 +392,7 @@ static void alert(struct mon *m, const char *kind, json_t *detail, const char *f
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "ALERT: %s\n", msg);
 	if (detail == NULL)
@@ -412,7 +433,8 @@ static void check_entry(struct mon *m, uint64_t index, const struct cvm_ct_raw *
 		/* A certificate this parser cannot read may still be one a browser
 		 * takes: better a false alert than a missed one. */
 		alert(m, "unreadable", json_pack("{s:I}", "index", (json_int_t)index),
-		      "log index %" PRIu64 ": the entry cannot be read (%s): check it by hand", index, cvm_strerror(r));
+		      "log index %" PRIu64 ": the entry cannot be read (%s): check it by hand", index,
+		      cvm_strerror(r));
 		goto out;
 	}
 	for (i = 0; i < e->name_count && !match; i++)
@@ -436,11 +458,13 @@ static void check_entry(struct mon *m, uint64_t index, const struct cvm_ct_raw *
 	}
 	alert(m, "unquoted_key",
 	      json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:b}", "index", (json_int_t)index, "timestamp",
-	                (json_int_t)e->timestamp, "names", names, "serial", serial, "issuer", issuer, "spki_sha256",
-	                hex, "precert", e->is_precert),
-	      "log index %" PRIu64 " (timestamp %" PRIu64 " ms): %s for %s, serial %s, issuer '%s', with a key that "
+	                (json_int_t)e->timestamp, "names", names, "serial", serial, "issuer", issuer,
+	                "spki_sha256", hex, "precert", e->is_precert),
+	      "log index %" PRIu64 " (timestamp %" PRIu64
+	      " ms): %s for %s, serial %s, issuer '%s', with a key that "
 	      "is not a quoted gateway key (SPKI SHA-256 %s)",
-	      index, e->timestamp, e->is_precert ? "precertificate" : "certificate", names, serial, issuer, hex);
+	      index, e->timestamp, e->is_precert ? "precertificate" : "certificate", names, serial, issuer,
+	      hex);
 out:
 	cvm_ct_entry_cleanup(e);
 	free(e);
@@ -465,7 +489,8 @@ static int pass(struct mon *m)
 	}
 	if (cvm_ct_sth_verify(&sth, m->log_key) != CVM_OK) {
 		alert(m, "sth_signature", json_pack("{s:I}", "tree_size", (json_int_t)sth.tree_size),
-		      "the log's tree head (size %" PRIu64 ") has a signature that does not verify with --log-key",
+		      "the log's tree head (size %" PRIu64
+		      ") has a signature that does not verify with --log-key",
 		      sth.tree_size);
 		return CLI_EXIT_OK;
 	}
@@ -484,15 +509,17 @@ static int pass(struct mon *m)
 				}
 			}
 			if (r == CVM_OK || old_size == 0 || sth.tree_size == old_size)
-				r = cvm_ct_consistency_verify(old_size, old_root, sth.tree_size, sth.root_hash,
-				                              (const uint8_t(*)[32])proof, count);
+				r = cvm_ct_consistency_verify(old_size, old_root, sth.tree_size,
+				                              sth.root_hash, (const uint8_t(*)[32])proof,
+				                              count);
 		}
 		free(proof);
 		if (r != CVM_OK) {
 			alert(m, "inconsistent",
 			      json_pack("{s:I, s:I}", "old_tree_size", (json_int_t)old_size, "tree_size",
 			                (json_int_t)sth.tree_size),
-			      "the log's tree of size %" PRIu64 " is not consistent with the tree of size %" PRIu64
+			      "the log's tree of size %" PRIu64
+			      " is not consistent with the tree of size %" PRIu64
 			      " seen before: the log rewrote its history (state file kept)",
 			      sth.tree_size, old_size);
 			return CLI_EXIT_OK;
@@ -501,7 +528,8 @@ static int pass(struct mon *m)
 	} else if (m->from_set) {
 		next = m->from < sth.tree_size ? m->from : sth.tree_size;
 		if (!cli_opts.quiet && !cli_opts.json)
-			printf("first run: from entry %" PRIu64 " (--from) to %" PRIu64 "\n", next, sth.tree_size);
+			printf("first run: from entry %" PRIu64 " (--from) to %" PRIu64 "\n", next,
+			       sth.tree_size);
 	} else {
 		next = sth.tree_size;
 		if (!cli_opts.quiet && !cli_opts.json)
@@ -524,16 +552,17 @@ static int pass(struct mon *m)
 		next += count;
 		done += count;
 		if (!cli_opts.quiet && done % PROGRESS_EVERY < count)
-			fprintf(stderr, "cvm %s: %" PRIu64 " of %" PRIu64 " entries read\n", CMD_MONITOR, next,
-			        sth.tree_size);
+			fprintf(stderr, "cvm %s: %" PRIu64 " of %" PRIu64 " entries read\n", CMD_MONITOR,
+			        next, sth.tree_size);
 	}
 	return state_save(m, &sth);
 }
 
 static int print_json(struct mon *m)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I, s:O, s:O}", "checked", (json_int_t)m->checked, "matched",
-	                      (json_int_t)m->matched, "ok", (json_int_t)m->ok, "keys", m->keys, "alerts", m->alerts);
+	json_t *o =
+	    json_pack("{s:I, s:I, s:I, s:O, s:O}", "checked", (json_int_t)m->checked, "matched",
+	              (json_int_t)m->matched, "ok", (json_int_t)m->ok, "keys", m->keys, "alerts", m->alerts);
 	int bad;
 
 	if (o == NULL)
@@ -555,7 +584,7 @@ static int ct_monitor(int argc, char **argv)
 	    {"from", required_argument, NULL, OPT_FROM},
 	    {"once", no_argument, NULL, OPT_ONCE},
 	    {"interval", required_argument, NULL, OPT_INTERVAL},
-	    {"insecure-http", no_argument, NULL, OPT_INSECURE_HTTP},
+	    {"allow-insecure-http", no_argument, NULL, OPT_INSECURE_HTTP},
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    CLI_COLL_LONGOPTS,
@@ -566,6 +595,7 @@ static int ct_monitor(int argc, char **argv)
 	size_t len = 0;
 	char perr[512], *end;
 	int c, k, r, rc = CLI_EXIT_USAGE;
+	bool alerted = false;
 
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
@@ -588,19 +618,30 @@ static int ct_monitor(int argc, char **argv)
 		if (k > 0)
 			continue;
 		switch (c) {
-		case OPT_LOG: m->log_url = optarg; break;
-		case OPT_LOG_KEY: m->log_key_path = optarg; break;
+		case OPT_LOG:
+			m->log_url = optarg;
+			break;
+		case OPT_LOG_KEY:
+			m->log_key_path = optarg;
+			break;
 		case OPT_DOMAIN:
 			if (m->domain_count == DOMAINS_MAX || !cvm_dns_name_ok(optarg)) {
 				cli_err(CMD_MONITOR, "--domain '%s': %s", optarg,
-				        m->domain_count == DOMAINS_MAX ? "at most 16 domains" : "not a DNS name");
+				        m->domain_count == DOMAINS_MAX ? "at most 16 domains"
+				                                       : "not a DNS name");
 				goto out;
 			}
 			m->domains[m->domain_count++] = optarg;
 			break;
-		case OPT_ACME_INFO: m->acme_path = optarg; break;
-		case OPT_GATEWAY: m->gateway = optarg; break;
-		case OPT_STATE: m->state_path = optarg; break;
+		case OPT_ACME_INFO:
+			m->acme_path = optarg;
+			break;
+		case OPT_GATEWAY:
+			m->gateway = optarg;
+			break;
+		case OPT_STATE:
+			m->state_path = optarg;
+			break;
 		case OPT_FROM:
 			m->from = strtoull(optarg, &end, 10);
 			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0') {
@@ -609,20 +650,29 @@ static int ct_monitor(int argc, char **argv)
 			}
 			m->from_set = true;
 			break;
-		case OPT_ONCE: m->once = true; break;
+		case OPT_ONCE:
+			m->once = true;
+			break;
 		case OPT_INTERVAL: {
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v == 0 || v > INTERVAL_MAX) {
+			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v == 0 ||
+			    v > INTERVAL_MAX) {
 				cli_err(CMD_MONITOR, "--interval '%s': expected 1..86400 seconds", optarg);
 				goto out;
 			}
 			m->interval = (unsigned)v;
 			break;
 		}
-		case OPT_INSECURE_HTTP: m->insecure_http = true; break;
-		case OPT_ROOT: m->root_path = optarg; break;
-		case OPT_POLICY: m->policy_path = optarg; break;
+		case OPT_INSECURE_HTTP:
+			m->insecure_http = true;
+			break;
+		case OPT_ROOT:
+			m->root_path = optarg;
+			break;
+		case OPT_POLICY:
+			m->policy_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = CLI_EXIT_OK;
@@ -635,8 +685,9 @@ static int ct_monitor(int argc, char **argv)
 	cli_apply_verbosity();
 	if (optind != argc || m->log_url == NULL || m->log_key_path == NULL || m->domain_count == 0 ||
 	    (m->acme_path == NULL) == (m->gateway == NULL)) {
-		cli_err(CMD_MONITOR, "--log, --log-key, --domain and one of --acme-info and --gateway are required; "
-		                     "see 'cvm help ct'");
+		cli_err(CMD_MONITOR,
+		        "--log, --log-key, --domain and one of --acme-info and --gateway are required; "
+		        "see 'cvm help ct'");
 		goto out;
 	}
 	rc = cli_coll_check(CMD_MONITOR, &m->coll);
@@ -649,26 +700,30 @@ static int ct_monitor(int argc, char **argv)
 	if (m->policy_path != NULL) {
 		r = cvm_policy_load_file(m->policy_path, &m->policy, perr, sizeof(perr));
 		if (r != CVM_OK) {
-			cli_err(CMD_MONITOR, "policy file '%s': %s; fix it (see docs/policy.md)", m->policy_path, perr);
+			cli_err(CMD_MONITOR, "policy file '%s': %s; fix it (see docs/policy.md)",
+			        m->policy_path, perr);
 			goto out;
 		}
 	}
-	if (m->root_path != NULL &&
-	    cli_load_cert(CMD_MONITOR, "--root certificate", m->root_path, &m->root, &m->root_len) != CLI_EXIT_OK)
+	if (m->root_path != NULL && cli_load_cert(CMD_MONITOR, "--root certificate", m->root_path, &m->root,
+	                                          &m->root_len) != CLI_EXIT_OK)
 		goto out;
-	if (cli_read_file(CMD_MONITOR, "--log-key", m->log_key_path, CVM_PUBKEY_FILE_MAX, &buf, &len) != CLI_EXIT_OK)
+	if (cli_read_file(CMD_MONITOR, "--log-key", m->log_key_path, CVM_PUBKEY_FILE_MAX, &buf, &len) !=
+	    CLI_EXIT_OK)
 		goto out;
 	r = cvm_pubkey_parse(buf, len, &m->log_key);
 	free(buf);
 	buf = NULL;
 	if (r != CVM_OK) {
-		cli_err(CMD_MONITOR, "--log-key '%s': %s; give the log's public key (PEM SubjectPublicKeyInfo)",
+		cli_err(CMD_MONITOR,
+		        "--log-key '%s': %s; give the log's public key (PEM SubjectPublicKeyInfo)",
 		        m->log_key_path, cvm_strerror(r));
 		goto out;
 	}
 	r = cvm_ct_client_new(m->log_url, m->insecure_http, TIMEOUT_S, &m->client);
 	if (r != CVM_OK) {
-		cli_err(CMD_MONITOR, "--log '%s': not an https:// URL (http:// needs --insecure-http)", m->log_url);
+		cli_err(CMD_MONITOR, "--log '%s': not an https:// URL (http:// needs --allow-insecure-http)",
+		        m->log_url);
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -683,19 +738,29 @@ static int ct_monitor(int argc, char **argv)
 		goto out;
 	for (;;) {
 		rc = pass(m);
-		if (rc != CLI_EXIT_OK || m->once)
+		if (rc != CLI_EXIT_OK)
 			break;
-		fflush(stdout);
+		if (json_array_size(m->alerts) != 0)
+			alerted = true;
+		if (cli_opts.json && print_json(m) != 0) {
+			rc = CLI_EXIT_ERROR;
+			break;
+		}
+		if (!cli_opts.json && !cli_opts.quiet)
+			printf("%" PRIu64 " entries read, %" PRIu64 " for the domains, %" PRIu64
+			       " with a quoted key, %zu alert%s\n",
+			       m->checked, m->matched, m->ok, json_array_size(m->alerts),
+			       json_array_size(m->alerts) == 1 ? "" : "s");
+		if (m->once)
+			break;
+		/* Each pass reports its own findings. */
+		m->checked = m->matched = m->ok = 0;
+		json_array_clear(m->alerts);
+		(void)fflush(stdout);
 		sleep(m->interval);
 	}
-	if (rc == CLI_EXIT_OK && json_array_size(m->alerts) != 0)
+	if (rc == CLI_EXIT_OK && alerted)
 		rc = CLI_EXIT_REJECTED;
-	if (cli_opts.json && print_json(m) != 0)
-		rc = CLI_EXIT_ERROR;
-	if (!cli_opts.json && !cli_opts.quiet)
-		printf("%" PRIu64 " entries read, %" PRIu64 " for the domains, %" PRIu64 " with a quoted key, %zu alert%s\n",
-		       m->checked, m->matched, m->ok, json_array_size(m->alerts),
-		       json_array_size(m->alerts) == 1 ? "" : "s");
 out:
 	free(buf);
 	cvm_ct_client_free(m->client);

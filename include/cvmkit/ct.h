@@ -14,16 +14,16 @@
 #include "crypto.h"
 #include "err.h"
 
-#define CVM_CT_STH_JSON_MAX ((size_t)16 * 1024)        /* bytes of a get-sth answer */
-#define CVM_CT_PROOF_JSON_MAX ((size_t)64 * 1024)      /* bytes of a get-sth-consistency answer */
-#define CVM_CT_ENTRIES_JSON_MAX ((size_t)32 << 20)     /* bytes of a get-entries answer */
-#define CVM_CT_SIG_MAX 1024u                           /* bytes of a tree head signature (RSA 4096 + DER slack) */
-#define CVM_CT_PROOF_MAX 128u                          /* hashes of a consistency proof (2 * 64 is the most a tree can need) */
-#define CVM_CT_LEAF_MAX ((size_t)512 * 1024)           /* bytes of one leaf_input */
-#define CVM_CT_EXTRA_MAX ((size_t)2 << 20)             /* bytes of one extra_data */
-#define CVM_CT_BATCH_MAX 256u                          /* entries asked for in one get-entries */
-#define CVM_CT_NAMES_MAX 64u                           /* DNS names kept per entry */
-#define CVM_CT_NAME_LEN 256u                           /* bytes of a name, NUL included */
+#define CVM_CT_STH_JSON_MAX ((size_t)16 * 1024)    /* bytes of a get-sth answer */
+#define CVM_CT_PROOF_JSON_MAX ((size_t)64 * 1024)  /* bytes of a get-sth-consistency answer */
+#define CVM_CT_ENTRIES_JSON_MAX ((size_t)32 << 20) /* bytes of a get-entries answer */
+#define CVM_CT_SIG_MAX 1024u                       /* bytes of a tree head signature (RSA 4096 + DER slack) */
+#define CVM_CT_PROOF_MAX 128u /* hashes of a consistency proof (2 * 64 is the most a tree can need) */
+#define CVM_CT_LEAF_MAX ((size_t)512 * 1024) /* bytes of one leaf_input */
+#define CVM_CT_EXTRA_MAX ((size_t)2 << 20)   /* bytes of one extra_data */
+#define CVM_CT_BATCH_MAX 256u                /* entries asked for in one get-entries */
+#define CVM_CT_NAMES_MAX 64u                 /* DNS names kept per entry */
+#define CVM_CT_NAME_LEN 256u                 /* bytes of a name, NUL included */
 
 /* struct cvm_ct_sth is a signed tree head (get-sth). */
 struct cvm_ct_sth {
@@ -78,10 +78,10 @@ struct cvm_ct_entry {
 	/* of the certificate (or the precertificate's TBSCertificate) */
 	char names[CVM_CT_NAMES_MAX][CVM_CT_NAME_LEN]; /* lowercase, printable (see cvm_cert_dns_names) */
 	size_t name_count;
-	bool names_cut;    /* more names than CVM_CT_NAMES_MAX */
-	char serial[132];  /* hex */
-	char issuer[256];  /* one line */
-	uint8_t *spki;     /* DER SubjectPublicKeyInfo, owned */
+	bool names_cut;   /* more names than CVM_CT_NAMES_MAX */
+	char serial[132]; /* hex */
+	char issuer[256]; /* one line */
+	uint8_t *spki;    /* DER SubjectPublicKeyInfo, owned */
 	size_t spki_len;
 	uint8_t spki_sha256[32];
 };

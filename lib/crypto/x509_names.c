@@ -31,8 +31,8 @@ static void put_name(const unsigned char *p, int len, char out[CVM_CERT_NAME_LEN
 		memcpy(out + n - 3, "...", 3);
 }
 
-int cvm_cert_dns_names(const struct cvm_cert *c, char (*names)[CVM_CERT_NAME_LEN], size_t cap,
-                       size_t *count, bool *more)
+int cvm_cert_dns_names(const struct cvm_cert *c, char (*names)[CVM_CERT_NAME_LEN], size_t cap, size_t *count,
+                       bool *more)
 {
 	GENERAL_NAMES *san;
 	int crit = 0, i, n, idx;

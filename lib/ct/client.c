@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include <cvmkit/bytes.h>
 #include <cvmkit/ct.h>
 
 #define URL_MAX 2048
@@ -20,9 +21,11 @@ struct cvm_ct_client {
 	char err[URL_MAX + 1024];
 };
 
+/* An answer collected in a bounded writer: more than `max` bytes ends the
+ * transfer and is reported as such. */
 struct body {
-	char *buf;
-	size_t len, max;
+	struct cvm_wr w;
+	size_t max;
 	bool too_large;
 };
 
@@ -30,20 +33,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
 	struct body *b = ctx;
 	size_t k = size * n;
-	char *nb;
 
-	if (k > b->max - b->len) {
+	if (k > b->max - b->w.len) {
 		b->too_large = true;
 		return 0; /* ends the transfer */
 	}
-	nb = realloc(b->buf, b->len + k + 1);
-	if (nb == NULL)
-		return 0;
-	b->buf = nb;
-	memcpy(b->buf + b->len, p, k);
-	b->len += k;
-	b->buf[b->len] = '\0';
-	return k;
+	cvm_wr_bytes(&b->w, p, k);
+	return b->w.err ? 0 : k;
 }
 
 int cvm_ct_client_new(const char *url, bool allow_http, unsigned timeout_s, struct cvm_ct_client **out)
@@ -97,15 +93,19 @@ static int get(struct cvm_ct_client *c, const char *path, size_t max, char **out
 	struct body b = {.max = max};
 	long status = 0;
 	CURLcode cc;
+	char *text = NULL;
+	int e;
 
 	*out = NULL;
 	*out_len = 0;
 	c->err[0] = '\0';
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url))
 		return CVM_E_INVAL;
+	cvm_wr_init(&b.w, max + 1); /* + the NUL of cvm_wr_finish_str */
 	curl_easy_reset(c->curl);
 	if (curl_easy_setopt(c->curl, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https") != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https") !=
+	        CURLE_OK ||
 	    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
@@ -117,6 +117,7 @@ static int get(struct cvm_ct_client *c, const char *path, size_t max, char **out
 	    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
 	    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b) != CURLE_OK) {
 		snprintf(c->err, sizeof(c->err), "libcurl refused an option");
+		cvm_wr_cleanup(&b.w);
 		return CVM_E_SYSTEM;
 	}
 	cc = curl_easy_perform(c->curl);
@@ -124,26 +125,28 @@ static int get(struct cvm_ct_client *c, const char *path, size_t max, char **out
 	(void)curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (b.too_large) {
 		snprintf(c->err, sizeof(c->err), "GET %s: the answer is longer than %zu bytes", url, max);
-		free(b.buf);
+		cvm_wr_cleanup(&b.w);
 		return CVM_E_TOO_LARGE;
 	}
 	if (cc != CURLE_OK) {
-		snprintf(c->err, sizeof(c->err), "GET %s: %s", url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-		free(b.buf);
+		snprintf(c->err, sizeof(c->err), "GET %s: %s", url,
+		         errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		cvm_wr_cleanup(&b.w);
 		return CVM_E_SYSTEM;
 	}
 	if (status != 200) {
 		snprintf(c->err, sizeof(c->err), "GET %s: HTTP status %ld", url, status);
-		free(b.buf);
+		cvm_wr_cleanup(&b.w);
 		return CVM_E_SYSTEM;
 	}
-	if (b.buf == NULL) {
-		b.buf = strdup("");
-		if (b.buf == NULL)
-			return CVM_E_NOMEM;
+	*out_len = b.w.len;
+	e = cvm_wr_finish_str(&b.w, &text);
+	if (e != CVM_OK) {
+		snprintf(c->err, sizeof(c->err), "GET %s: out of memory", url);
+		*out_len = 0;
+		return e;
 	}
-	*out = b.buf;
-	*out_len = b.len;
+	*out = text;
 	return CVM_OK;
 }
 
@@ -159,7 +162,8 @@ int cvm_ct_get_sth(struct cvm_ct_client *c, struct cvm_ct_sth *out)
 		return e;
 	e = cvm_ct_sth_parse(body, len, out);
 	if (e != CVM_OK)
-		snprintf(c->err, sizeof(c->err), "get-sth: the answer is not a signed tree head (%s)", cvm_strerror(e));
+		snprintf(c->err, sizeof(c->err), "get-sth: the answer is not a signed tree head (%s)",
+		         cvm_strerror(e));
 	free(body);
 	return e;
 }
@@ -208,8 +212,8 @@ int cvm_ct_get_entries(struct cvm_ct_client *c, uint64_t start, uint64_t end, st
 		e = CVM_E_FORMAT;
 	}
 	if (e != CVM_OK)
-		snprintf(c->err, sizeof(c->err), "get-entries %" PRIu64 "..%" PRIu64 ": a bad answer (%s)", start, end,
-		         cvm_strerror(e));
+		snprintf(c->err, sizeof(c->err), "get-entries %" PRIu64 "..%" PRIu64 ": a bad answer (%s)",
+		         start, end, cvm_strerror(e));
 	free(body);
 	return e;
 }

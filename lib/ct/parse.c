@@ -97,7 +97,8 @@ int cvm_ct_sth_parse(const char *json, size_t len, struct cvm_ct_sth *out)
 	if (sig.len > CVM_CT_SIG_MAX)
 		goto out;
 	e = CVM_E_UNSUPPORTED;
-	if (out->hash_alg != TLS_HASH_SHA256 || (out->sig_alg != TLS_SIG_ECDSA && out->sig_alg != TLS_SIG_RSA))
+	if (out->hash_alg != TLS_HASH_SHA256 ||
+	    (out->sig_alg != TLS_SIG_ECDSA && out->sig_alg != TLS_SIG_RSA))
 		goto out;
 	memcpy(out->sig, sig.p, sig.len);
 	out->sig_len = sig.len;
@@ -134,8 +135,8 @@ int cvm_ct_sth_verify(const struct cvm_ct_sth *sth, const struct cvm_pubkey *log
 	if (cvm_wr_finish(&w, &p, &n) != CVM_OK || n != sizeof(tbs))
 		return CVM_E_INTERNAL;
 	cvm_sha256(tbs, sizeof(tbs), digest);
-	return cvm_pubkey_verify_digest(log_key, TPM_ALG_SHA256, digest, sizeof(digest), sth->sig, sth->sig_len) ==
-	               CVM_OK
+	return cvm_pubkey_verify_digest(log_key, TPM_ALG_SHA256, digest, sizeof(digest), sth->sig,
+	                                sth->sig_len) == CVM_OK
 	           ? CVM_OK
 	           : CVM_E_SIGNATURE;
 }
@@ -160,12 +161,14 @@ int cvm_ct_proof_parse(const char *json, size_t len, uint8_t (*proof)[32], size_
 		e = CVM_E_TOO_LARGE;
 		goto out;
 	}
-	json_array_foreach (arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		uint8_t *h = NULL;
 		size_t h_len = 0;
 
 		if (!json_is_string(v) || json_string_length(v) > 64 ||
-		    cvm_base64_decode(json_string_value(v), json_string_length(v), 32, &h, &h_len) != CVM_OK ||
+		    cvm_base64_decode(json_string_value(v), json_string_length(v), 32, &h, &h_len) !=
+		        CVM_OK ||
 		    h_len != 32) {
 			free(h);
 			*count = 0;
@@ -198,8 +201,8 @@ void cvm_ct_leaf_hash(const uint8_t *leaf, size_t len, uint8_t out[32])
 	cvm_sha256_two(&zero, 1, leaf, len, out);
 }
 
-int cvm_ct_consistency_verify(uint64_t size1, const uint8_t root1[32], uint64_t size2, const uint8_t root2[32],
-                              const uint8_t (*proof)[32], size_t count)
+int cvm_ct_consistency_verify(uint64_t size1, const uint8_t root1[32], uint64_t size2,
+                              const uint8_t root2[32], const uint8_t (*proof)[32], size_t count)
 {
 	uint64_t fn, sn;
 	uint8_t fr[32], sr[32];
@@ -427,7 +430,8 @@ int cvm_ct_entries_parse(const char *json, size_t len, size_t max, struct cvm_ct
 		e = CVM_E_NOMEM;
 		goto out;
 	}
-	json_array_foreach (arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		uint8_t *extra = NULL;
 
 		if (!json_is_object(v)) {

@@ -80,7 +80,7 @@ post /test/add "$tmp/add_other.json"
 coll=(--collateral "$tmp/sim/collateral/tdx" --root "$tmp/sim/collateral/tdx/intel_sgx_root_ca.der")
 mon() {
 	"$CVM" ct monitor --log "$url" --log-key "$tmp/log.pem" --domain gw.test --acme-info "$tmp/acme-info.json" \
-		--state "$tmp/state.json" --insecure-http --once "${coll[@]}" "$@"
+		--state "$tmp/state.json" --allow-insecure-http --once "${coll[@]}" "$@"
 }
 
 # 1: from 0, three entries over two pages: the good one ok, the others ignored.
@@ -106,12 +106,23 @@ assert len(o["alerts"]) == 1 and o["alerts"][0]["kind"] == "unquoted_key", o
 assert o["alerts"][0]["spki_sha256"] == sys.argv[2] and o["alerts"][0]["serial"] == "07E57BAD", o
 assert [k["trusted"] for k in o["keys"]] == [True, False], o
 PY
-[ -n "${CT_EXAMPLE_OUT:-}" ] && cp "$tmp/2.err" "$CT_EXAMPLE_OUT"
 
-# 3: nothing new: exit 0.
-rc=0; mon >"$tmp/3.out" 2>&1 || rc=$?
+# 3: nothing new: exit 0. The AcmeInfo comes from a "gateway" this time (GET /prpc/Gateway.AcmeInfo).
+mkdir -p "$tmp/gw/prpc"
+cp "$tmp/acme-info.json" "$tmp/gw/prpc/Gateway.AcmeInfo"
+python3 -m http.server --bind 127.0.0.1 --directory "$tmp/gw" 0 >"$tmp/gw.log" 2>&1 &
+gw=$!
+for _ in $(seq 100); do grep -q "port" "$tmp/gw.log" && break; sleep 0.1; done
+gwport="$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/gw.log" | head -n 1)"
+[ -n "$gwport" ] || fail "the stand-in gateway did not start"
+rc=0
+"$CVM" ct monitor --log "$url" --log-key "$tmp/log.pem" --domain gw.test --gateway "http://127.0.0.1:$gwport" \
+	--state "$tmp/state.json" --allow-insecure-http --once "${coll[@]}" >"$tmp/3.out" 2>&1 || rc=$?
+kill "$gw" 2>/dev/null || true
+wait "$gw" 2>/dev/null || true
 [ "$rc" = 0 ] || { cat "$tmp/3.out"; fail "quiet run: exit $rc"; }
 grep -q "0 entries read" "$tmp/3.out" || fail "the quiet run read entries again"
+grep -q "key 0: .*trusted" "$tmp/3.out" || fail "--gateway: the quoted key is not trusted"
 
 # 4: a tree head signed by another key.
 post /test/add "$tmp/add_other.json"
@@ -135,4 +146,15 @@ rc=0; mon >"$tmp/6.out" 2>&1 || rc=$?
 if [ "$rc" != 0 ] || ! grep -q '"tree_size": 5' "$tmp/state.json"; then
 	cat "$tmp/6.out"; fail "honest run after the alerts: exit $rc"
 fi
+# The outputs docs/cli/cvm-ct.md quotes, on request.
+if [ -n "${CT_EXAMPLE_OUT:-}" ]; then
+	for f in 1.out 1.err 2.err 4.err 5.err; do echo "== $f"; cat "$tmp/$f"; done >"$CT_EXAMPLE_OUT"
+fi
+
+# Usage errors exit 2: no domain; an http:// log without --allow-insecure-http.
+rc=0; "$CVM" ct monitor --log "$url" --log-key "$tmp/log.pem" --acme-info "$tmp/acme-info.json" --once 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "no --domain: exit $rc, wanted 2"
+rc=0; "$CVM" ct monitor --log "$url" --log-key "$tmp/log.pem" --domain gw.test --acme-info "$tmp/acme-info.json" \
+	--once 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "http:// without --allow-insecure-http: exit $rc, wanted 2"
 echo "ct_monitor: ok"
