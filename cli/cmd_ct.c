@@ -103,7 +103,8 @@ static void usage(FILE *f)
 	           "SHA-512(\"zt-cert:\" || SPKI DER). Alerts go to stderr (and --json's \"alerts\").\n"
 	           "  --log URL         the log's base URL (methods are URL/ct/v1/...)\n"
 	           "  --log-key PEM     the log's public key (PEM or DER SubjectPublicKeyInfo)\n"
-	           "  --state FILE      the last verified tree head; the next run starts there\n"
+	           "  --state FILE      the last verified tree head and the next entry to read;\n"
+	           "                    the next run starts there\n"
 	           "  --from N          first run: start at entry N (default: the current tree size)\n"
 	           "  --once            one pass, then exit (3 on any alert); without it a pass\n"
 	           "                    every --interval, each reported on its own\n"
@@ -329,8 +330,13 @@ static int fetch_gateway(struct mon *m, char **out, size_t *out_len)
 
 /* ---- state ------------------------------------------------------------------ */
 
-static int state_load(const struct mon *m, bool *have, uint64_t *size, uint8_t root[32])
+/* The state file holds the last tree head verified (size, root) and `next`,
+ * the first entry not read yet: at most the tree size, less when a walk
+ * stopped half way (it is written after every batch, so a long walk that is
+ * interrupted resumes where it stopped). */
+static int state_load(const struct mon *m, bool *have, uint64_t *size, uint8_t root[32], uint64_t *next)
 {
+	const json_t *nx;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	json_t *j;
@@ -358,12 +364,25 @@ static int state_load(const struct mon *m, bool *have, uint64_t *size, uint8_t r
 		return CLI_EXIT_ERROR;
 	}
 	*size = (uint64_t)json_integer_value(json_object_get(j, "tree_size"));
+	*next = *size;
+	nx = json_object_get(j, "next");
+	if (nx != NULL) {
+		if (!json_is_integer(nx) || json_integer_value(nx) < 0 ||
+		    (uint64_t)json_integer_value(nx) > *size) {
+			cli_err(CMD_MONITOR,
+			        "the state file '%s' has a bad \"next\"; remove it to start anew",
+			        m->state_path);
+			json_decref(j);
+			return CLI_EXIT_ERROR;
+		}
+		*next = (uint64_t)json_integer_value(nx);
+	}
 	*have = true;
 	json_decref(j);
 	return CLI_EXIT_OK;
 }
 
-static int state_save(const struct mon *m, const struct cvm_ct_sth *sth)
+static int state_save(const struct mon *m, const struct cvm_ct_sth *sth, uint64_t next)
 {
 	char hex[65], buf[512];
 	int n, r;
@@ -372,8 +391,9 @@ static int state_save(const struct mon *m, const struct cvm_ct_sth *sth)
 		return CLI_EXIT_OK;
 	cvm_hex_encode(sth->root_hash, 32, hex);
 	n = snprintf(buf, sizeof(buf),
-	             "{\"tree_size\": %" PRIu64 ", \"root_hash\": \"%s\", \"timestamp\": %" PRIu64 "}\n",
-	             sth->tree_size, hex, sth->timestamp);
+	             "{\"tree_size\": %" PRIu64 ", \"root_hash\": \"%s\", \"timestamp\": %" PRIu64
+	             ", \"next\": %" PRIu64 "}\n",
+	             sth->tree_size, hex, sth->timestamp, next);
 	r = cvm_file_write(m->state_path, buf, (size_t)n, 0644);
 	if (r != CVM_OK) {
 		cli_err(CMD_MONITOR, "cannot write the state file '%s': %s", m->state_path, cvm_strerror(r));
@@ -474,12 +494,12 @@ static int pass(struct mon *m)
 {
 	struct cvm_ct_sth sth;
 	uint8_t old_root[32], (*proof)[32] = NULL;
-	uint64_t old_size = 0, next, done = 0;
+	uint64_t old_size = 0, old_next = 0, next, done = 0;
 	bool have = false;
 	size_t count = 0;
 	int r, rc;
 
-	rc = state_load(m, &have, &old_size, old_root);
+	rc = state_load(m, &have, &old_size, old_root, &old_next);
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	r = cvm_ct_get_sth(m->client, &sth);
@@ -524,7 +544,7 @@ static int pass(struct mon *m)
 			      sth.tree_size, old_size);
 			return CLI_EXIT_OK;
 		}
-		next = old_size;
+		next = old_next;
 	} else if (m->from_set) {
 		next = m->from < sth.tree_size ? m->from : sth.tree_size;
 		if (!cli_opts.quiet && !cli_opts.json)
@@ -550,12 +570,16 @@ static int pass(struct mon *m)
 			check_entry(m, next + i, &raw[i]);
 		cvm_ct_raw_free(raw, count);
 		next += count;
+		/* The batch is done: a walk that stops now resumes after it. */
+		rc = state_save(m, &sth, next);
+		if (rc != CLI_EXIT_OK)
+			return rc;
 		done += count;
 		if (!cli_opts.quiet && done % PROGRESS_EVERY < count)
 			fprintf(stderr, "cvm %s: %" PRIu64 " of %" PRIu64 " entries read\n", CMD_MONITOR,
 			        next, sth.tree_size);
 	}
-	return state_save(m, &sth);
+	return state_save(m, &sth, next);
 }
 
 static int print_json(struct mon *m)
@@ -738,6 +762,14 @@ static int ct_monitor(int argc, char **argv)
 		goto out;
 	for (;;) {
 		rc = pass(m);
+		if (rc != CLI_EXIT_OK && !m->once) {
+			/* A log that is down for a while is not a reason to stop
+			 * watching it; the message above said why this pass failed. */
+			fprintf(stderr, "cvm %s: the pass did not finish; next try in %u s\n", CMD_MONITOR,
+			        m->interval);
+			sleep(m->interval);
+			continue;
+		}
 		if (rc != CLI_EXIT_OK)
 			break;
 		if (json_array_size(m->alerts) != 0)

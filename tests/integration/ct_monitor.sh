@@ -146,6 +146,30 @@ rc=0; mon >"$tmp/6.out" 2>&1 || rc=$?
 if [ "$rc" != 0 ] || ! grep -q '"tree_size": 5' "$tmp/state.json"; then
 	cat "$tmp/6.out"; fail "honest run after the alerts: exit $rc"
 fi
+# 7: without --once, a pass every --interval, each with its own summary.
+post /test/add "$tmp/add_good.json"
+timeout 4 "$CVM" ct monitor --log "$url" --log-key "$tmp/log.pem" --domain gw.test --acme-info "$tmp/acme-info.json" \
+	--state "$tmp/state.json" --allow-insecure-http --interval 1 "${coll[@]}" >"$tmp/7.out" 2>&1 || true
+passes="$(grep -c "entries read" "$tmp/7.out" || true)"
+[ "$passes" -ge 2 ] || { cat "$tmp/7.out"; fail "--interval 1 for 4 s: $passes passes, wanted 2 or more"; }
+grep -q "^1 entries read, 1 for the domains, 1 with a quoted key, 0 alerts" "$tmp/7.out" ||
+	{ cat "$tmp/7.out"; fail "the first periodic pass did not read the new entry"; }
+grep -q "^0 entries read" "$tmp/7.out" || { cat "$tmp/7.out"; fail "a later periodic pass read it again"; }
+
+# 8: a walk that stopped half way (the state's "next" below its tree size) resumes there.
+python3 - "$tmp/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["next"] == s["tree_size"] == 6, s
+s["next"] = 4
+json.dump(s, open(sys.argv[1], "w"))
+PY
+rc=0; mon >"$tmp/8.out" 2>&1 || rc=$?
+if [ "$rc" != 0 ] || ! grep -q "^2 entries read, 1 for the domains, 1 with a quoted key" "$tmp/8.out"; then
+	cat "$tmp/8.out"; fail "resuming at next=4 of 6: exit $rc"
+fi
+grep -q '"next": 6' "$tmp/state.json" || fail "the resumed walk did not move next to 6"
+
 # The outputs docs/cli/cvm-ct.md quotes, on request.
 if [ -n "${CT_EXAMPLE_OUT:-}" ]; then
 	for f in 1.out 1.err 2.err 4.err 5.err; do echo "== $f"; cat "$tmp/$f"; done >"$CT_EXAMPLE_OUT"
