@@ -457,6 +457,16 @@ static void check_entry(struct mon *m, uint64_t index, const struct cvm_ct_raw *
 		      cvm_strerror(r));
 		goto out;
 	}
+	if (e->names_cut) {
+		/* A name past the ones kept could be the domain: padding a
+		 * certificate with names must not hide it. */
+		alert(m, "too_many_names", json_pack("{s:I}", "index", (json_int_t)index),
+		      "log index %" PRIu64
+		      ": a certificate with more than %u names: too many to check, check "
+		      "it by hand",
+		      index, CVM_CT_NAMES_MAX);
+		goto out;
+	}
 	for (i = 0; i < e->name_count && !match; i++)
 		for (d = 0; d < m->domain_count && !match; d++)
 			match = cvm_ct_name_covers(e->names[i], m->domains[d]);

@@ -16,8 +16,10 @@
 #define TLS_SIG_RSA 1
 #define TLS_SIG_ECDSA 3
 #define TPM_ALG_SHA256 0x000bu
-/* A certificate inside a leaf is an ASN.1Cert<1..2^24-1>. */
-#define U24_MAX 0xffffffu
+
+/* The entry's names are lib/crypto's, copied whole. */
+_Static_assert(CVM_CT_NAME_LEN == CVM_CERT_NAME_LEN, "one name length");
+_Static_assert(CVM_CT_NAMES_MAX <= CVM_CERT_NAMES_MAX, "lib/crypto reads as many names");
 
 /* json_doc parses `len` bytes of JSON as one object, refusing duplicate keys
  * (two tree sizes in one answer are not an answer). */

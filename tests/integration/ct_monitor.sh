@@ -57,6 +57,8 @@ json.dump({"cert": b64(c_good.public_bytes(serialization.Encoding.DER))}, open(d
 json.dump({"cert": b64(c_other.public_bytes(serialization.Encoding.DER))}, open(d + "/add_other.json", "w"))
 json.dump({"tbs": b64(c_rogue.tbs_certificate_bytes), "issuer_key_hash": b64(hashlib.sha256(spki(ca)).digest())},
           open(d + "/add_rogue.json", "w"))
+c_many = cert(good, ["n%d.pad.test" % i for i in range(70)] + ["www.gw.test"], 0x3003)
+json.dump({"cert": b64(c_many.public_bytes(serialization.Encoding.DER))}, open(d + "/add_many.json", "w"))
 open(d + "/good.spki", "w").write(spki(good).hex())
 open(d + "/rogue.spki", "w").write(spki(rogue).hex())
 open(d + "/good.rd", "w").write(hashlib.sha512(b"zt-cert:" + spki(good)).hexdigest())
@@ -169,6 +171,14 @@ if [ "$rc" != 0 ] || ! grep -q "^2 entries read, 1 for the domains, 1 with a quo
 	cat "$tmp/8.out"; fail "resuming at next=4 of 6: exit $rc"
 fi
 grep -q '"next": 6' "$tmp/state.json" || fail "the resumed walk did not move next to 6"
+
+# 9: a certificate padded with more names than are kept is an alert, whatever its key: the domain
+# could be among the names past the cap.
+post /test/add "$tmp/add_many.json"
+rc=0; mon >"$tmp/9.out" 2>"$tmp/9.err" || rc=$?
+if [ "$rc" != 3 ] || ! grep -q "ALERT: log index 6: a certificate with more than 64 names" "$tmp/9.err"; then
+	cat "$tmp/9.out" "$tmp/9.err"; fail "71 names: exit $rc, wanted 3 and an alert"
+fi
 
 # The outputs docs/cli/cvm-ct.md quotes, on request.
 if [ -n "${CT_EXAMPLE_OUT:-}" ]; then
