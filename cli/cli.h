@@ -154,6 +154,7 @@ int cmd_image(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
+int cmd_ct(int argc, char **argv);
 /* cli_env_seal_for_app seals the dotenv file `path` to the env key of the
  * app `app_id_hex` that cvm-vmmd at `vmm_url` (http/https; its bearer
  * `token`, may be NULL) proxies from its KMS, after checking the KMS's

@@ -47,6 +47,8 @@ static const struct cli_cmd cli_cmds[] = {
      "Expected TDX MRTD and RTMR0-2 from firmware, kernel, initrd, cmdline (dstack-mr); lite; diff"},
     {"vm", cmd_vm, "Deploy and manage VMs on a cvm-vmmd: deploy, ls, logs, start, stop, rm, upgrade"},
     {"gateway", cmd_gateway, "The gateway: show how a name is routed"},
+    {"ct", cmd_ct,
+     "Certificate Transparency: monitor a log for certificates of keys the gateway never quoted"},
     {"help", cmd_help, "Show help for a command"},
 };
 

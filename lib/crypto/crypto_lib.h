@@ -356,4 +356,22 @@ CVM_MUST_CHECK int cvm_aes256gcm_open(const uint8_t key[CVM_AES256GCM_KEY_LEN],
                                       const uint8_t iv[CVM_AES256GCM_IV_LEN], const uint8_t *sealed,
                                       size_t len, uint8_t *out);
 
+/* ---- the names a certificate is for (lib/crypto/x509_names.c) ----------- */
+
+#define CVM_CERT_NAMES_MAX 256 /* DNS names of one certificate that are kept */
+#define CVM_CERT_NAME_LEN 256  /* bytes of one name, NUL included */
+
+/* cvm_cert_dns_names lists the DNS names `c` is for: every dNSName of its
+ * subjectAltName, or, only when it has no subjectAltName extension at all,
+ * the last commonName of its subject (what TLS clients fall back to). Each
+ * name is lowercased; a byte outside printable ASCII becomes '?' so that the
+ * caller may print it and it never matches a real name by accident. Names
+ * longer than CVM_CERT_NAME_LEN - 1 bytes are cut and end in "...".
+ * `names` holds `cap` entries (at most CVM_CERT_NAMES_MAX are read); *count
+ * is how many were written, *more is true when some did not fit. Returns 0,
+ * CVM_E_FORMAT (a subjectAltName that does not parse) or CVM_E_NOMEM. It
+ * checks nothing else of `c`. */
+CVM_MUST_CHECK int cvm_cert_dns_names(const struct cvm_cert *c, char (*names)[CVM_CERT_NAME_LEN], size_t cap,
+                                      size_t *count, bool *more);
+
 #endif
