@@ -22,11 +22,11 @@
 
 #include "api.h"
 
-#define CVM_ETCD_RESPONSE_MAX_DEFAULT (4 * 1024 * 1024)
+#define CVM_ETCD_RESPONSE_MAX_DEFAULT 4194304 /* 4 MiB */
 #define CVM_ETCD_ENDPOINTS_MAX 16
 /* etcd's own cap on a request (--max-request-bytes, 1.5 MiB by default). */
-#define CVM_ETCD_KEY_MAX (1536 * 1024)
-#define CVM_ETCD_VALUE_MAX (1536 * 1024)
+#define CVM_ETCD_KEY_MAX 1572864   /* 1.5 MiB */
+#define CVM_ETCD_VALUE_MAX 1572864 /* 1.5 MiB */
 /* etcd's default --max-txn-ops. */
 #define CVM_ETCD_TXN_OPS_MAX 128
 /* The most kvs (or lease keys, or watch events) one response may hold. */
@@ -202,6 +202,11 @@ CVM_API CVM_MUST_CHECK int cvm_etcd_lease_timetolive(struct cvm_etcd *cl, int64_
  * a buffer of at least 32 bytes). Retried on the next endpoint on failure. */
 CVM_API CVM_MUST_CHECK int cvm_etcd_status(struct cvm_etcd *cl, uint64_t *member_id, uint64_t *leader_id,
                                            char *version, size_t version_len);
+
+/* cvm_etcd_compact discards the history before `revision` (etcd keeps
+ * every revision until compacted; the daemon compacts periodically). A
+ * watch from before it then ends with CVM_E_EXPIRED. */
+CVM_API CVM_MUST_CHECK int cvm_etcd_compact(struct cvm_etcd *cl, int64_t revision);
 
 enum cvm_etcd_event_type {
 	CVM_ETCD_EVENT_PUT,

@@ -359,32 +359,33 @@ static enum outcome attempt(struct cvm_etcd *cl, const char *path, const char *b
 	return OUT_ERROR;
 }
 
-static int request(struct cvm_etcd *cl, const char *path, json_t *req, enum retry retry);
+static int request_body(struct cvm_etcd *cl, const char *path, const char *body, size_t body_len,
+                        enum retry retry);
 
+/* authenticate trades the user's password for a token. The request body
+ * holds the password: it is built in a cvm_wr, which wipes as it grows, and
+ * wiped when sent (jansson would leave copies behind). */
 static int authenticate(struct cvm_etcd *cl)
 {
-	json_t *req;
-	char *token = NULL;
+	struct cvm_wr w;
+	char *body = NULL, *token = NULL;
+	size_t body_len;
 	int r;
 
 	drop_token(cl);
-	req = json_pack("{s:s, s:s}", "name", cl->user, "password", (const char *)cl->password->p);
-	if (req == NULL)
-		return CVM_E_NOMEM;
-	r = request(cl, "/v3/auth/authenticate", req, RETRY_ANY);
-	/* json_pack copied the password: wipe the copy before it is freed. */
-	{
-		json_t *pw = json_object_get(req, "password");
-		size_t n = json_string_length(pw);
-		char *z = malloc(n + 1);
-
-		if (z != NULL) {
-			memset(z, 0, n);
-			(void)json_string_setn_nocheck(pw, z, n);
-			free(z);
-		}
-	}
-	json_decref(req);
+	cvm_wr_init(&w, (size_t)16 * CRED_MAX);
+	cvm_wr_str(&w, "{\"name\":");
+	cvm_jcs_string(&w, cl->user, strlen(cl->user));
+	cvm_wr_str(&w, ",\"password\":");
+	cvm_jcs_string(&w, (const char *)cl->password->p, strlen((const char *)cl->password->p));
+	cvm_wr_str(&w, "}");
+	r = cvm_wr_finish_str(&w, &body);
+	cvm_wr_cleanup(&w);
+	if (r != CVM_OK)
+		return r;
+	body_len = strlen(body);
+	r = request_body(cl, "/v3/auth/authenticate", body, body_len, RETRY_ANY);
+	cvm_freezero(body, body_len);
 	if (r != CVM_OK)
 		return r;
 	r = etcd_parse_auth(cl->body.buf, cl->body.len, &token, cl->err, sizeof(cl->err));
@@ -394,15 +395,15 @@ static int authenticate(struct cvm_etcd *cl)
 	return CVM_OK;
 }
 
-/* request sends `req` to `path`, failing over across the endpoints (see
- * docs/etcd.md), and leaves a 200 reply in cl->body. */
-static int request(struct cvm_etcd *cl, const char *path, json_t *req, enum retry retry)
+/* request_body sends `body` to `path`, failing over across the endpoints
+ * (docs/etcd.md), and leaves a 200 reply in cl->body. */
+static int request_body(struct cvm_etcd *cl, const char *path, const char *body, size_t body_len,
+                        enum retry retry)
 {
-	char *body = NULL;
-	size_t body_len, tries = 0;
+	size_t tries = 0;
 	int64_t deadline = now_ms() + cl->timeout_ms;
 	bool reauthed = false, is_auth = strcmp(path, "/v3/auth/authenticate") == 0;
-	enum outcome o;
+	enum outcome o = OUT_ERROR;
 	int r = CVM_E_UPSTREAM;
 
 	cl->err[0] = '\0';
@@ -411,15 +412,12 @@ static int request(struct cvm_etcd *cl, const char *path, json_t *req, enum retr
 		if (r != CVM_OK)
 			return r;
 	}
-	body = json_dumps(req, JSON_COMPACT);
-	if (body == NULL)
-		return CVM_E_NOMEM;
-	body_len = strlen(body);
 	for (;;) {
 		o = attempt(cl, path, body, body_len, &r);
 		if (o == OUT_DONE || o == OUT_ERROR)
 			break;
 		if (o == OUT_REAUTH) {
+			/* etcd refused the token before doing anything: send again. */
 			if (reauthed || is_auth)
 				break;
 			reauthed = true;
@@ -448,6 +446,17 @@ static int request(struct cvm_etcd *cl, const char *path, json_t *req, enum retr
 	}
 	if (r == CVM_OK && o == OUT_DONE)
 		cl->err[0] = '\0';
+	return r;
+}
+
+static int request(struct cvm_etcd *cl, const char *path, json_t *req, enum retry retry)
+{
+	char *body = json_dumps(req, JSON_COMPACT);
+	int r;
+
+	if (body == NULL)
+		return CVM_E_NOMEM;
+	r = request_body(cl, path, body, strlen(body), retry);
 	free(body);
 	return r;
 }
@@ -842,7 +851,7 @@ int cvm_etcd_lease_keepalive(struct cvm_etcd *cl, int64_t id, int64_t *ttl)
 int cvm_etcd_lease_revoke(struct cvm_etcd *cl, int64_t id)
 {
 	json_t *req;
-	int64_t rev;
+	int64_t rev, none;
 	int r;
 
 	req = json_object();
@@ -855,7 +864,7 @@ int cvm_etcd_lease_revoke(struct cvm_etcd *cl, int64_t id)
 	if (r != CVM_OK)
 		return r;
 	/* The reply is a header only: check it is one. */
-	return etcd_parse_delete(cl->body.buf, cl->body.len, &(int64_t){0}, &rev, cl->err, sizeof(cl->err));
+	return etcd_parse_delete(cl->body.buf, cl->body.len, &none, &rev, cl->err, sizeof(cl->err));
 }
 
 int cvm_etcd_lease_timetolive(struct cvm_etcd *cl, int64_t id, bool with_keys,
@@ -901,6 +910,26 @@ int cvm_etcd_status(struct cvm_etcd *cl, uint64_t *member_id, uint64_t *leader_i
 	                         cl->err, sizeof(cl->err));
 }
 
+int cvm_etcd_compact(struct cvm_etcd *cl, int64_t revision)
+{
+	json_t *req;
+	int64_t rev, none;
+	int r;
+
+	if (revision <= 0)
+		return invalid(cl, "the compaction revision must be positive");
+	req = json_object();
+	if (req == NULL)
+		return CVM_E_NOMEM;
+	r = set_i64(req, "revision", revision);
+	if (r == CVM_OK)
+		r = request(cl, "/v3/kv/compaction", req, RETRY_ANY);
+	json_decref(req);
+	if (r != CVM_OK)
+		return r;
+	return etcd_parse_delete(cl->body.buf, cl->body.len, &none, &rev, cl->err, sizeof(cl->err));
+}
+
 /* The watch. */
 
 struct watch {
@@ -912,7 +941,8 @@ struct watch {
 	struct cvm_wr line;
 	int64_t next_rev; /* where a reconnect resumes; 0: from now */
 	bool created, ended;
-	int r; /* a final error seen in the stream */
+	bool reauth; /* etcd refused the token: authenticate and reconnect */
+	int r;       /* a final error seen in the stream */
 	int64_t compact_revision;
 };
 
@@ -950,7 +980,11 @@ static bool watch_line(struct watch *w, const uint8_t *p, size_t n)
 		} else {
 			set_errf(w->cl, "etcd canceled the watch: %s",
 			         m.cancel_reason[0] ? m.cancel_reason : "(no reason)");
-			w->r = CVM_E_UPSTREAM;
+			/* etcd 3.4 cancels a watch whose token expired this way. */
+			if (has(m.cancel_reason, "invalid auth token") && w->cl->user != NULL)
+				w->reauth = true;
+			else
+				w->r = CVM_E_UPSTREAM;
 		}
 		etcd_watch_msg_cleanup(&m);
 		return false;
@@ -1082,6 +1116,7 @@ static int watch_once(struct watch *w, const char *key, const struct cvm_etcd_wa
 	(void)curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
 	w->line.len = 0;
 	w->created = false;
+	w->reauth = false;
 	cc = curl_easy_perform(c);
 	if (w->r != CVM_OK || watch_over(w)) {
 		r = w->r;
@@ -1103,7 +1138,7 @@ int cvm_etcd_watch(struct cvm_etcd *cl, const char *key, const struct cvm_etcd_w
 {
 	struct watch w;
 	size_t fails = 0;
-	int r;
+	int reauths = 0, r;
 
 	if (next_revision != NULL)
 		*next_revision = 0;
@@ -1127,6 +1162,15 @@ int cvm_etcd_watch(struct cvm_etcd *cl, const char *key, const struct cvm_etcd_w
 		r = watch_once(&w, key, wo);
 		if (r != CVM_E_UPSTREAM || w.r != CVM_OK || watch_over(&w))
 			break;
+		if (w.reauth) {
+			if (reauths++ > 0) /* a fresh token refused too */
+				break;
+			r = authenticate(cl);
+			if (r != CVM_OK)
+				break;
+			continue;
+		}
+		reauths = 0;
 		/* The stream broke without a final word from etcd: resume at
 		 * next_rev, on the same member if it had accepted the watch (a
 		 * restart of the stream), else on the next one. */

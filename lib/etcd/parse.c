@@ -28,8 +28,12 @@ static void copy_printable(const char *s, size_t n, char *out, size_t out_len)
 
 	if (out_len == 0)
 		return;
-	for (i = 0; i < n && i + 1 < out_len; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	for (i = 0; i < n && i + 1 < out_len; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f)
+			out[i] = s[i];
+		else
+			out[i] = '?';
+	}
 	out[i] = '\0';
 }
 

@@ -13,6 +13,8 @@
 #                       until it is healthy.
 #   etcd_member_of URL  prints the index of the member with client URL URL.
 #   etcd_cluster_stop   kills every member (the caller's EXIT trap calls it).
+#   ETCD_EXTRA_FLAGS    (array, set before etcd_cluster_start) more flags for
+#                       every member, e.g. (--auth-token-ttl 1).
 
 ETCD_PIDS=()
 ETCD_CLIENT_URLS=()
@@ -21,6 +23,7 @@ ETCD_NAMES=()
 ETCD_DIR=
 ETCD_INITIAL_CLUSTER=
 ETCD_ENDPOINTS=
+[ -n "${ETCD_EXTRA_FLAGS+x}" ] || ETCD_EXTRA_FLAGS=()
 
 etcd_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -61,7 +64,7 @@ etcd_member_start() {
 		--listen-client-urls "${ETCD_CLIENT_URLS[$i]}" --advertise-client-urls "${ETCD_CLIENT_URLS[$i]}" \
 		--listen-peer-urls "${ETCD_PEER_URLS[$i]}" --initial-advertise-peer-urls "${ETCD_PEER_URLS[$i]}" \
 		--initial-cluster "$ETCD_INITIAL_CLUSTER" --initial-cluster-state new \
-		--initial-cluster-token cvm-test --heartbeat-interval 50 --election-timeout 500 \
+		--initial-cluster-token cvm-test --heartbeat-interval 50 --election-timeout 500 "${ETCD_EXTRA_FLAGS[@]}" \
 		>>"$ETCD_DIR/m$i.log" 2>&1 &
 	ETCD_PIDS[i]=$!
 	etcd_wait_healthy "$i"
@@ -110,7 +113,7 @@ etcd_cluster_start() {
 			--listen-client-urls "${ETCD_CLIENT_URLS[$i]}" --advertise-client-urls "${ETCD_CLIENT_URLS[$i]}" \
 			--listen-peer-urls "${ETCD_PEER_URLS[$i]}" --initial-advertise-peer-urls "${ETCD_PEER_URLS[$i]}" \
 			--initial-cluster "$ETCD_INITIAL_CLUSTER" --initial-cluster-state new \
-			--initial-cluster-token cvm-test --heartbeat-interval 50 --election-timeout 500 \
+			--initial-cluster-token cvm-test --heartbeat-interval 50 --election-timeout 500 "${ETCD_EXTRA_FLAGS[@]}" \
 			>"$dir/m$i.log" 2>&1 &
 		ETCD_PIDS[i]=$!
 	done

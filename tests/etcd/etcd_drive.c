@@ -10,6 +10,8 @@
  *   etcd_drive failover EPS GO  prints the endpoint in use, waits for the file
  *                             GO (the script kills that member), then goes on
  *   etcd_drive check EPS      the keys failover wrote are all there
+ *   etcd_drive auth EPS USER PASSWORD   auth on, tokens that expire
+ *   etcd_drive tls EPS CA CERT KEY      https with a client certificate
  * EPS is a comma-separated list of endpoints. */
 #include <inttypes.h>
 #include <pthread.h>
@@ -423,9 +425,19 @@ static int run_watch(void)
 	r = cvm_etcd_watch(w, "watch/", &wo, on_events, &s, &next);
 	OK(r, w);
 	CHECK(s.n == 5, "no event expected");
+	/* After a compaction, a watch from before it says so, with the
+	 * compact revision to re-read from. */
+	r = cvm_etcd_compact(cl, next - 1);
+	OK(r, cl);
+	wo.start_revision = first;
+	wo.timeout_ms = 5000;
+	r = cvm_etcd_watch(w, "watch/", &wo, on_events, &s, &next);
+	CHECK(r == CVM_E_EXPIRED && strstr(cvm_etcd_errmsg(w), "compacted") != NULL,
+	      "watch of a compacted revision: %s", cvm_etcd_errmsg(w));
+	CHECK(s.n == 5, "no event from a compacted watch");
 	cvm_etcd_free(w);
 	cvm_etcd_free(cl);
-	printf("watch: 5 events in order with prev_kv, resumed at the next revision\n");
+	printf("watch: 5 events in order with prev_kv, resumed at the next revision; compaction reported\n");
 	return 0;
 }
 
@@ -590,10 +602,106 @@ static int run_check(void)
 	return 0;
 }
 
+/* run_auth: etcd with auth enabled and tokens that live 1 s. */
+static int run_auth(const char *user, const char *password)
+{
+	struct cvm_etcd_opts o = {.endpoints = eps, .n_endpoints = n_eps, .user = user, .password = password};
+	struct cvm_etcd_watch_opts wo = {.timeout_ms = 3000};
+	struct seen s = {.stop_after = 1};
+	struct cvm_etcd *cl = NULL, *anon = NULL;
+	struct cvm_etcd_kv kv;
+	int64_t rev, next;
+	bool found;
+	int r;
+
+	r = cvm_etcd_new(&o, &cl);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_put(cl, "auth/k", "v1", 2, 0, NULL, &rev);
+	OK(r, cl);
+	/* The token expires: the client authenticates again by itself. */
+	sleep(3);
+	r = cvm_etcd_get(cl, "auth/k", &kv, &found, NULL);
+	OK(r, cl);
+	CHECK(found && kv.value_len == 2, "get after the token expired");
+	cvm_etcd_kv_cleanup(&kv);
+	sleep(3);
+	wo.start_revision = rev;
+	r = cvm_etcd_watch(cl, "auth/k", &wo, on_events, &s, &next);
+	OK(r, cl);
+	CHECK(s.n == 1, "the watch with an expired token saw %d events", s.n);
+	cvm_etcd_free(cl);
+	/* Without credentials, or with a wrong password: refused, and said. */
+	o.user = NULL;
+	o.password = NULL;
+	r = cvm_etcd_new(&o, &anon);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_get(anon, "auth/k", &kv, &found, NULL);
+	CHECK(r == CVM_E_UPSTREAM && strstr(cvm_etcd_errmsg(anon), "user name is empty") != NULL,
+	      "anonymous: %s", cvm_etcd_errmsg(anon));
+	cvm_etcd_free(anon);
+	o.user = user;
+	o.password = "wrong";
+	r = cvm_etcd_new(&o, &anon);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_get(anon, "auth/k", &kv, &found, NULL);
+	CHECK(r == CVM_E_UPSTREAM && strstr(cvm_etcd_errmsg(anon), "authentication failed") != NULL,
+	      "wrong password: %s", cvm_etcd_errmsg(anon));
+	cvm_etcd_free(anon);
+	printf(
+	    "auth: token renewed after expiry (requests and watch); anonymous and wrong password refused\n");
+	return 0;
+}
+
+/* run_tls: an https member that requires client certificates. */
+static int run_tls(const char *ca, const char *cert, const char *key)
+{
+	struct cvm_etcd_opts o = {
+	    .endpoints = eps, .n_endpoints = n_eps, .ca_file = ca, .cert_file = cert, .key_file = key};
+	struct cvm_etcd *cl = NULL;
+	struct cvm_etcd_kv kv;
+	uint64_t m, l;
+	bool found;
+	int r;
+
+	r = cvm_etcd_new(&o, &cl);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_status(cl, &m, &l, NULL, 0);
+	OK(r, cl);
+	r = cvm_etcd_put(cl, "tls/k", "v", 1, 0, NULL, NULL);
+	OK(r, cl);
+	r = cvm_etcd_get(cl, "tls/k", &kv, &found, NULL);
+	OK(r, cl);
+	CHECK(found, "tls get");
+	cvm_etcd_kv_cleanup(&kv);
+	cvm_etcd_free(cl);
+	/* Without a client certificate the member refuses the handshake. */
+	o.cert_file = NULL;
+	o.key_file = NULL;
+	o.timeout_ms = 1000;
+	r = cvm_etcd_new(&o, &cl);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_get(cl, "tls/k", &kv, &found, NULL);
+	CHECK(r == CVM_E_UPSTREAM, "no client certificate: %s", cvm_strerror(r));
+	printf("tls without a client certificate: %s\n", cvm_etcd_errmsg(cl));
+	cvm_etcd_free(cl);
+	/* Without the CA the member's certificate does not verify. */
+	o.ca_file = NULL;
+	o.cert_file = cert;
+	o.key_file = key;
+	r = cvm_etcd_new(&o, &cl);
+	CHECK(r == CVM_OK, "cvm_etcd_new");
+	r = cvm_etcd_get(cl, "tls/k", &kv, &found, NULL);
+	CHECK(r == CVM_E_UPSTREAM, "unknown CA: %s", cvm_strerror(r));
+	cvm_etcd_free(cl);
+	printf("tls: client certificate accepted; no client certificate or unknown CA refused\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: etcd_drive basic|race|lease|watch|bench|failover|check EPS [GO]\n");
+		fprintf(stderr, "usage: etcd_drive basic|race|lease|watch|bench|failover|check EPS [GO]\n"
+		                "       etcd_drive auth EPS USER PASSWORD | tls EPS CA CERT KEY\n");
 		return 2;
 	}
 	split_eps(argv[2]);
@@ -611,5 +719,9 @@ int main(int argc, char **argv)
 		return run_failover(argv[3]);
 	if (strcmp(argv[1], "check") == 0)
 		return run_check();
+	if (strcmp(argv[1], "auth") == 0 && argc == 5)
+		return run_auth(argv[3], argv[4]);
+	if (strcmp(argv[1], "tls") == 0 && argc == 6)
+		return run_tls(argv[3], argv[4], argv[5]);
 	return 2;
 }
