@@ -48,7 +48,8 @@ struct cvm_etcd;
 
 /* cvm_etcd_new checks `opts` and makes a client; it connects on the first
  * request. The strings of `opts` are copied (the password into secret
- * memory). Returns 0, CVM_E_INVAL (with no client to ask, the reason is
+ * memory). It takes a reference on libcurl's global state (curl_global_init;
+ * cvm_etcd_free drops it). Returns 0, CVM_E_INVAL (with no client to ask, the reason is
  * not kept: check the endpoints are http(s) URLs, at most
  * CVM_ETCD_ENDPOINTS_MAX) or CVM_E_NOMEM. */
 CVM_API CVM_MUST_CHECK int cvm_etcd_new(const struct cvm_etcd_opts *opts, struct cvm_etcd **out);

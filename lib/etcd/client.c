@@ -43,6 +43,7 @@ struct cvm_etcd {
 	struct cvm_secret *password; /* NUL-terminated */
 	char *token;                 /* wiped on free and on replacement */
 	size_t max_response;
+	bool curl_ref; /* holds a curl_global_init reference */
 	CURL *curl;
 	struct cvm_wr body;
 	bool too_large;
@@ -134,6 +135,8 @@ void cvm_etcd_free(struct cvm_etcd *cl)
 	drop_token(cl);
 	if (cl->curl != NULL)
 		curl_easy_cleanup(cl->curl);
+	if (cl->curl_ref)
+		curl_global_cleanup();
 	cvm_wr_cleanup(&cl->body);
 	free(cl);
 }
@@ -190,6 +193,13 @@ int cvm_etcd_new(const struct cvm_etcd_opts *opts, struct cvm_etcd **out)
 		memcpy(cl->password->p, opts->password, plen);
 		cl->password->p[plen] = '\0';
 	}
+	/* Reference-counted and thread-safe in libcurl >= 7.84 (Debian 12 has
+	 * 7.88): clients may be made and freed in many threads at once. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		r = CVM_E_NOMEM;
+		goto out;
+	}
+	cl->curl_ref = true;
 	cl->curl = curl_easy_init();
 	if (cl->curl == NULL) {
 		r = CVM_E_NOMEM;
@@ -296,7 +306,8 @@ static enum outcome attempt(struct cvm_etcd *cl, const char *path, const char *b
 	struct curl_slist *hdrs;
 	CURLcode cc;
 	long status = 0, sent = 0;
-	int code;
+	bool is_stream = strcmp(path, "/v3/lease/keepalive") == 0;
+	int code = 0;
 
 	*r = CVM_OK;
 	(void)snprintf(url, sizeof(url), "%s%s", cl->endpoints[cl->cur], path);
@@ -337,10 +348,13 @@ static enum outcome attempt(struct cvm_etcd *cl, const char *path, const char *b
 		/* Nothing of the request left: it cannot have been applied. */
 		return sent == 0 ? OUT_NEXT : OUT_MAYBE;
 	}
-	if (status == 200)
+	/* A streaming call (keepalive) answers 200 and puts its error in the
+	 * stream: {"error": {...}}. Only there is a 200 reply checked for one. */
+	if (status == 200 &&
+	    !(is_stream && etcd_reply_error(cl->body.buf, cl->body.len, &code, msg, sizeof(msg))))
 		return OUT_DONE;
 	*r = CVM_E_UPSTREAM;
-	if (!etcd_reply_error(cl->body.buf, cl->body.len, &code, msg, sizeof(msg))) {
+	if (status != 200 && !etcd_reply_error(cl->body.buf, cl->body.len, &code, msg, sizeof(msg))) {
 		set_errf(cl, "etcd at %s answered HTTP %ld without an etcd error", cl->endpoints[cl->cur],
 		         status);
 		return status >= 500 ? OUT_MAYBE : OUT_ERROR;
@@ -439,8 +453,15 @@ static int request_body(struct cvm_etcd *cl, const char *path, const char *body,
 		cl->cur = (cl->cur + 1) % cl->n_endpoints;
 		tries++;
 		if (tries % cl->n_endpoints == 0) {
-			if (now_ms() >= deadline)
+			if (now_ms() >= deadline) {
+				char why[CVM_ETCD_ERR_LEN];
+
+				(void)snprintf(why, sizeof(why), "%s", cl->err);
+				set_errf(cl,
+				         "no etcd endpoint of %zu served the request in %ld ms; last: %.170s",
+				         cl->n_endpoints, cl->timeout_ms, why);
 				break;
+			}
 			sleep_ms(ROUND_PAUSE_MS);
 		}
 	}
