@@ -44,7 +44,9 @@
 #define BUF_LEN ((size_t)16384)
 #define PEEK_LEN ((size_t)2 * (CVM_CLIENTHELLO_MAX + 5) + 64)
 #define PROXY_HDR_MAX ((size_t)4096)
-#define PIPE_CHUNK ((size_t)65536)
+#define PIPE_CHUNK ((size_t)65536) /* the kernel's default pipe size */
+#define PIPE_BULK ((size_t)262144)
+#define PIPE_GROW_AFTER (1024ull * 1024)
 #define ACCEPT_BATCH 64
 #define SWEEP_MS 500
 #define IP_SHARDS 64u
@@ -83,12 +85,15 @@ struct conn {
 	uint8_t n_pend, n_picks;
 	uint8_t state, mode;
 	bool c_rd, c_wr, b_rd, b_wr;
-	bool c_eof, b_eof, b_shut, c_shut, hs_done, dead, counted_app, h2, read_wants_write, lingering;
+	bool hs_wants_write, c_drained, c_hup, b_hup, c_eof, b_eof, b_shut, c_shut, hs_done, dead,
+	    counted_app, h2, read_wants_write, lingering;
 	SSL *ssl;
 	uint8_t *c2b, *b2c;
 	size_t c2b_off, c2b_len, b2c_off, b2c_len;
 	int pc2b[2], pb2c[2];
 	size_t pc2b_n, pb2c_n;
+	size_t chunk_c2b, chunk_b2c; /* bytes per splice: the pipe's size */
+	unsigned long long moved_c2b, moved_b2c;
 	struct gw_app *app;
 	struct ip_ent *ip;
 	struct ip_shard *ip_shard;
@@ -102,7 +107,7 @@ struct conn {
 struct worker {
 	struct gw_proxy *p;
 	pthread_t th;
-	int ep, lfd, wake;
+	int ep, wake;
 	struct ep ep_l, ep_w;
 	struct conn *head; /* every live connection */
 	struct conn *dead; /* closed in this batch, freed after it */
@@ -118,6 +123,7 @@ struct gw_proxy {
 	struct gw_ctx *g;
 	struct worker *w;
 	size_t n_w;
+	int lfd; /* one listener, in every worker's epoll with EPOLLEXCLUSIVE */
 	atomic_bool stop;
 	atomic_bool drain;
 	atomic_uint active;
@@ -322,6 +328,84 @@ static void set_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* --- the client socket's BIO ---
+ *
+ * OpenSSL's socket BIO, plus one thing it cannot say: whether the last
+ * read emptied the socket (it returned fewer bytes than asked, or
+ * EAGAIN). With read-ahead on, one read takes all the records there are;
+ * when the socket is known empty and the SSL holds nothing, the relay
+ * stops reading without the extra read that would return EAGAIN (the next
+ * bytes raise a new edge). */
+
+static BIO_METHOD *sock_meth;
+static pthread_once_t sock_meth_once = PTHREAD_ONCE_INIT;
+
+static int sbio_read(BIO *b, char *buf, int len)
+{
+	struct conn *c = BIO_get_data(b);
+	ssize_t n = recv(c->cfd, buf, (size_t)len, 0);
+
+	BIO_clear_retry_flags(b);
+	if (n > 0) {
+		if (n < len)
+			c->c_drained = true;
+		return (int)n;
+	}
+	if (n == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EINTR) {
+		c->c_drained = true;
+		BIO_set_retry_read(b);
+	}
+	return -1;
+}
+
+static int sbio_write(BIO *b, const char *buf, int len)
+{
+	struct conn *c = BIO_get_data(b);
+	ssize_t n = send(c->cfd, buf, (size_t)len, MSG_NOSIGNAL);
+
+	BIO_clear_retry_flags(b);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EINTR)
+		BIO_set_retry_write(b);
+	return -1;
+}
+
+static long sbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static void sock_meth_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cvm-gatewayd socket");
+
+	if (m == NULL || BIO_meth_set_read(m, sbio_read) != 1 || BIO_meth_set_write(m, sbio_write) != 1 ||
+	    BIO_meth_set_ctrl(m, sbio_ctrl) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	sock_meth = m;
+}
+
+static bool ssl_attach(struct conn *c)
+{
+	BIO *b;
+
+	(void)pthread_once(&sock_meth_once, sock_meth_make);
+	if (sock_meth == NULL || (b = BIO_new(sock_meth)) == NULL)
+		return false;
+	BIO_set_data(b, c);
+	BIO_set_init(b, 1);
+	SSL_set_bio(c->ssl, b, b); /* the SSL owns the BIO */
+	return true;
+}
+
 /* --- states --- */
 
 static void conn_run(struct conn *c);
@@ -474,7 +558,7 @@ static bool route(struct conn *c, const struct cvm_clienthello *hello)
 		gw_count(g, GW_C_PASSTHROUGH, 1);
 	} else {
 		c->ssl = gw_tls_new_ssl(g->tls, c->h2);
-		if (c->ssl == NULL || SSL_set_fd(c->ssl, c->cfd) != 1) {
+		if (c->ssl == NULL || !ssl_attach(c)) {
 			fail(c, GW_C_TLS_FAILED, "tls_failed", "cannot make the TLS session");
 			return false;
 		}
@@ -511,7 +595,7 @@ static bool do_proxy_header(struct conn *c)
 		return false;
 	}
 	r = cvm_proxy_parse(c->w->peek, (size_t)n, &h, &used);
-	if (r == CVM_E_TRUNCATED && (size_t)n < PROXY_HDR_MAX) {
+	if (r == CVM_E_TRUNCATED && (size_t)n < PROXY_HDR_MAX && !c->c_hup) {
 		c->c_rd = false;
 		return false;
 	}
@@ -550,6 +634,10 @@ static bool do_hello(struct conn *c)
 		return false;
 	}
 	r = cvm_clienthello_parse(c->w->peek, (size_t)n, &hello, NULL);
+	if (r == CVM_E_TRUNCATED && c->c_hup) { /* the client left mid-hello */
+		conn_close(c);
+		return false;
+	}
 	if (r == CVM_E_TRUNCATED && (size_t)n < PEEK_LEN) {
 		c->c_rd = false; /* the next bytes are a new edge */
 		return false;
@@ -570,6 +658,7 @@ static bool start_relay(struct conn *c)
 			fail(c, GW_C_CONNECT_FAILED, "resource", "cannot make a pipe");
 			return false;
 		}
+		c->chunk_c2b = c->chunk_b2c = PIPE_CHUNK;
 	} else {
 		if (c->c2b == NULL)
 			c->c2b = buf_get(c->w);
@@ -585,6 +674,10 @@ static bool start_relay(struct conn *c)
 		uint8_t hdr[128];
 		size_t len = 0;
 
+		if (c->local_len == 0) { /* not from a PROXY header: the socket's */
+			c->local_len = sizeof(c->local);
+			(void)getsockname(c->cfd, (struct sockaddr *)&c->local, &c->local_len);
+		}
 		memset(&h, 0, sizeof(h));
 		h.family = c->peer.ss_family;
 		h.src = c->peer;
@@ -628,8 +721,11 @@ static bool relay_term(struct conn *c)
 			int n;
 
 			ERR_clear_error();
+			c->c_drained = false;
 			n = SSL_read(c->ssl, c->c2b, (int)BUF_LEN);
 			if (n > 0) {
+				if (c->c_drained && !c->c_hup && SSL_has_pending(c->ssl) == 0)
+					c->c_rd = false;
 				c->c2b_off = 0;
 				/* no backend (a page, or the app is gone): read and drop,
 				 * so that closing sends no reset over the answer */
@@ -685,6 +781,8 @@ static bool relay_term(struct conn *c)
 			ssize_t n = recv(c->bfd, c->b2c, BUF_LEN, 0);
 
 			if (n > 0) {
+				if ((size_t)n < BUF_LEN && !c->b_hup)
+					c->b_rd = false; /* drained: the next bytes are a new edge */
 				c->b2c_off = 0;
 				c->b2c_len = (size_t)n;
 				progress = true;
@@ -725,8 +823,8 @@ static bool relay_term(struct conn *c)
 }
 
 /* pump splices one direction: from `in` through the pipe to `out`. */
-static int pump(struct conn *c, int in, int out, int pipe_fd[2], size_t *in_pipe, bool *in_rd, bool *out_wr,
-                bool *eof, unsigned long long *moved)
+static int pump(struct conn *c, int in, int out, int pipe_fd[2], size_t chunk, size_t *in_pipe, bool *in_rd,
+                bool *out_wr, bool *eof, unsigned long long *moved)
 {
 	bool progress = false;
 
@@ -750,7 +848,7 @@ static int pump(struct conn *c, int in, int out, int pipe_fd[2], size_t *in_pipe
 		}
 		if (*eof || !*in_rd)
 			break;
-		ssize_t n = splice(in, NULL, pipe_fd[1], NULL, PIPE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		ssize_t n = splice(in, NULL, pipe_fd[1], NULL, chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 
 		if (n > 0) {
 			*in_pipe += (size_t)n;
@@ -775,12 +873,23 @@ static bool relay_pass(struct conn *c)
 	unsigned long long in = 0, out = 0;
 	int a, b;
 
-	a = pump(c, c->cfd, c->bfd, c->pc2b, &c->pc2b_n, &c->c_rd, &c->b_wr, &c->c_eof, &in);
-	b = pump(c, c->bfd, c->cfd, c->pb2c, &c->pb2c_n, &c->b_rd, &c->c_wr, &c->b_eof, &out);
+	a = pump(c, c->cfd, c->bfd, c->pc2b, c->chunk_c2b, &c->pc2b_n, &c->c_rd, &c->b_wr, &c->c_eof, &in);
+	b = pump(c, c->bfd, c->cfd, c->pb2c, c->chunk_b2c, &c->pb2c_n, &c->b_rd, &c->c_wr, &c->b_eof, &out);
 	if (a < 0 || b < 0) {
 		conn_close(c);
 		return false;
 	}
+	/* A bulk transfer gets a larger pipe (fewer splices and wake-ups);
+	 * most connections never move enough to need one, so the kernel's
+	 * per-user pipe budget is not spent on them. */
+	c->moved_c2b += in;
+	c->moved_b2c += out;
+	if (c->chunk_c2b == PIPE_CHUNK && c->moved_c2b > PIPE_GROW_AFTER &&
+	    fcntl(c->pc2b[1], F_SETPIPE_SZ, (int)PIPE_BULK) >= (int)PIPE_BULK)
+		c->chunk_c2b = PIPE_BULK;
+	if (c->chunk_b2c == PIPE_CHUNK && c->moved_b2c > PIPE_GROW_AFTER &&
+	    fcntl(c->pb2c[1], F_SETPIPE_SZ, (int)PIPE_BULK) >= (int)PIPE_BULK)
+		c->chunk_b2c = PIPE_BULK;
 	if (in > 0)
 		gw_count(g, GW_C_BYTES_IN, in);
 	if (out > 0)
@@ -818,20 +927,32 @@ static void conn_run(struct conn *c)
 		if (c->ssl != NULL && !c->hs_done) {
 			int r;
 
+			/* Only when the handshake can move: an event that says the
+			 * socket is writable (or the backend connected) is no reason
+			 * to try a read that returns EAGAIN. */
+			if (!c->c_rd && !(c->hs_wants_write && c->c_wr))
+				return;
+			c->hs_wants_write = false;
 			ERR_clear_error();
 			r = SSL_do_handshake(c->ssl);
 			if (r == 1) {
 				c->hs_done = true;
+				/* From now on read every record there is in one read
+				 * (the BIO above tells when that emptied the socket).
+				 * Not during the handshake: there it halved the rate of
+				 * new connections. */
+				SSL_set_read_ahead(c->ssl, 1);
 				c->hs_deadline = 0;
 				gw_count(c->w->p->g, GW_C_TERMINATED, 1);
 			} else {
 				int e = SSL_get_error(c->ssl, r);
 
-				if (e == SSL_ERROR_WANT_READ)
+				if (e == SSL_ERROR_WANT_READ) {
 					c->c_rd = false;
-				else if (e == SSL_ERROR_WANT_WRITE)
+				} else if (e == SSL_ERROR_WANT_WRITE) {
 					c->c_wr = false;
-				else
+					c->hs_wants_write = true;
+				} else
 					fail(c, GW_C_TLS_FAILED, NULL, NULL);
 				return;
 			}
@@ -861,6 +982,8 @@ static void on_event(struct ep *e, uint32_t ev)
 	case EP_CLIENT:
 		if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			c->c_rd = true;
+		if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->c_hup = true; /* a peek still sees the bytes before the FIN */
 		if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
 			c->c_wr = true;
 			if (c->read_wants_write) {
@@ -872,6 +995,8 @@ static void on_event(struct ep *e, uint32_t ev)
 	case EP_BACKEND:
 		if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			c->b_rd = true;
+		if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->b_hup = true; /* read on to the end: no edge will come for it */
 		if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			c->b_wr = true;
 		break;
@@ -896,10 +1021,11 @@ static void do_accept(struct worker *w)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct conn *c;
-		int fd = accept4(w->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(p->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+			    !atomic_load(&p->drain))
 				cvm_daemon_log_limited(CVM_LOG_WARN, "accept_failed", "errno=%d error=\"%s\"",
 				                       errno, strerror(errno));
 			return;
@@ -926,8 +1052,6 @@ static void do_accept(struct worker *w)
 		c->pc2b[0] = c->pc2b[1] = c->pb2c[0] = c->pb2c[1] = -1;
 		c->peer = ss;
 		c->peer_len = sl;
-		c->local_len = sizeof(c->local);
-		(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
 		c->state = cf->proxy_protocol_in ? ST_PROXY : ST_HELLO;
 		c->hs_deadline = now_ms() + cf->handshake_timeout_s * 1000u;
 		c->total_deadline = now_ms() + cf->total_timeout_s * 1000u;
@@ -1002,6 +1126,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct gw_proxy *p = w->p;
 	struct epoll_event evs[256];
+	bool first[256];
 	uint64_t last_sweep = now_ms();
 
 	for (;;) {
@@ -1010,27 +1135,41 @@ static void *worker_main(void *arg)
 
 		if (n < 0 && errno != EINTR)
 			break;
+		/* Two passes: first the connections that relay (a request or an
+		 * answer waits: latency), then new connections and handshakes
+		 * (each costs a signature: throughput). Under a flood of new
+		 * connections the established ones are not served behind it. */
+		/* Each event is classified once, before either pass: one handled
+		 * in the first pass may move another's connection to RELAY, and
+		 * with edge-triggered events none may be skipped. */
 		for (int i = 0; i < n; i++) {
-			struct ep *e = evs[i].data.ptr;
+			const struct ep *e = evs[i].data.ptr;
 
-			if (e->kind == EP_LISTEN)
-				do_accept(w);
-			else if (e->kind == EP_WAKE) {
-				uint64_t v;
+			first[i] = (e->kind == EP_CLIENT || e->kind == EP_BACKEND) && e->c->state == ST_RELAY;
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			for (int i = 0; i < n; i++) {
+				struct ep *e = evs[i].data.ptr;
 
-				ssize_t got = read(w->wake, &v, sizeof(v));
+				if (first[i] != (pass == 0))
+					continue;
+				if (e->kind == EP_LISTEN) {
+					do_accept(w);
+				} else if (e->kind == EP_WAKE) {
+					uint64_t v;
+					ssize_t got = read(w->wake, &v, sizeof(v));
 
-				(void)got; /* only the wake-up matters */
-			} else
-				on_event(e, evs[i].events);
+					(void)got; /* only the wake-up matters */
+				} else {
+					on_event(e, evs[i].events);
+				}
+			}
 		}
 		free_dead(w);
 		if (atomic_load(&p->stop))
 			break;
 		if (atomic_load(&p->drain) && w->listening) {
-			(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, w->lfd, NULL);
-			(void)close(w->lfd);
-			w->lfd = -1;
+			(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, p->lfd, NULL);
 			w->listening = false;
 			w->drain_deadline = now_ms() + p->g->conf->drain_timeout_s * 1000u;
 		}
@@ -1047,7 +1186,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int listen_one(const struct cvm_addr *a, uint16_t port, int *out, char *err, size_t err_len)
+static int listen_one(const struct cvm_addr *a, uint16_t port, int defer_s, int *out, char *err,
+                      size_t err_len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -1069,7 +1209,8 @@ static int listen_one(const struct cvm_addr *a, uint16_t port, int *out, char *e
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s)) != 0) {
 		(void)snprintf(err, err_len, "cannot listen on %s:%u: %s", a->host, (unsigned)port,
 		               strerror(errno));
 		if (fd >= 0)
@@ -1118,25 +1259,34 @@ int gw_proxy_start(struct gw_ctx *g, struct gw_proxy **out, uint16_t *port, char
 		return CVM_E_NOMEM;
 	}
 	p->n_w = n;
+	p->lfd = -1;
+	for (size_t i = 0; i < n; i++)
+		p->w[i].ep = p->w[i].wake = -1;
+	/* One listener shared by the workers: with EPOLLEXCLUSIVE the kernel
+	 * wakes one worker that waits, so a new connection goes to a worker
+	 * that is idle rather than to the one a hash of its address picks
+	 * (SO_REUSEPORT's way), which keeps handshake latency even under load.
+	 * SO_REUSEPORT is still set so that a new gateway can bind the port
+	 * while this one drains. */
+	/* TCP_DEFER_ACCEPT: a connection is handed over once its first bytes
+	 * (the ClientHello) are there, so no worker wakes for a peer that has
+	 * sent nothing, and the hello is parsed at accept time. */
+	r = listen_one(&a, a.port, (int)g->conf->handshake_timeout_s, &p->lfd, err, err_len);
+	if (r != CVM_OK)
+		goto fail;
 	*port = a.port;
+	if (*port == 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		(void)getsockname(p->lfd, (struct sockaddr *)&ss, &sl);
+		*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+		                                      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct worker *w = &p->w[i];
 
 		w->p = p;
-		w->ep = w->lfd = w->wake = -1;
-		/* The first listener picks the port (listen port 0); the others
-		 * join it. */
-		r = listen_one(&a, *port, &w->lfd, err, err_len);
-		if (r != CVM_OK)
-			goto fail;
-		if (*port == 0) {
-			struct sockaddr_storage ss;
-			socklen_t sl = sizeof(ss);
-
-			(void)getsockname(w->lfd, (struct sockaddr *)&ss, &sl);
-			*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-			                                      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		w->peek = malloc(PEEK_LEN);
@@ -1144,7 +1294,8 @@ int gw_proxy_start(struct gw_ctx *g, struct gw_proxy **out, uint16_t *port, char
 		w->ep_l.kind = EP_LISTEN;
 		w->ep_w.kind = EP_WAKE;
 		if (w->ep < 0 || w->wake < 0 || w->peek == NULL || w->bufs == NULL ||
-		    add_fd(w, w->lfd, &w->ep_l, EPOLLIN) != 0 || add_fd(w, w->wake, &w->ep_w, EPOLLIN) != 0) {
+		    add_fd(w, p->lfd, &w->ep_l, EPOLLIN | EPOLLEXCLUSIVE) != 0 ||
+		    add_fd(w, w->wake, &w->ep_w, EPOLLIN) != 0) {
 			(void)snprintf(err, err_len, "cannot set up worker %zu: %s", i, strerror(errno));
 			r = CVM_E_SYSTEM;
 			goto fail;
@@ -1179,6 +1330,10 @@ static void wake_all(struct gw_proxy *p)
 void gw_proxy_drain(struct gw_proxy *p)
 {
 	atomic_store(&p->drain, true);
+	/* No new connection from now on (the kernel refuses them); the
+	 * workers take the listener out of their loops, and gw_proxy_stop
+	 * closes it. */
+	(void)shutdown(p->lfd, SHUT_RDWR);
 	wake_all(p);
 }
 
@@ -1198,8 +1353,6 @@ void gw_proxy_stop(struct gw_proxy *p)
 
 		if (w->started)
 			(void)pthread_join(w->th, NULL);
-		if (w->lfd >= 0)
-			(void)close(w->lfd);
 		if (w->ep >= 0)
 			(void)close(w->ep);
 		if (w->wake >= 0)
@@ -1209,6 +1362,8 @@ void gw_proxy_stop(struct gw_proxy *p)
 			free(w->bufs[k]);
 		free(w->bufs);
 	}
+	if (p->lfd >= 0)
+		(void)close(p->lfd);
 	for (size_t i = 0; i < IP_SHARDS; i++) {
 		struct ip_ent *e = p->ips[i].head;
 

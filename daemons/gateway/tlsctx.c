@@ -93,6 +93,9 @@ static SSL_CTX *make_ctx(const struct gw_conf *c, bool h2, char *err, size_t err
 	 * tickets, whose key is per process (a restart invalidates them, which
 	 * costs a full handshake, not a failure). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* One TLS 1.3 ticket per handshake (OpenSSL sends two by default):
+	 * a client resumes with one, and each costs an encryption. */
+	(void)SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert_file) != 1) {
 		ssl_err(err, err_len, "[tls] cert: cannot load", c->cert_file);
 		SSL_CTX_free(ctx);
