@@ -142,6 +142,7 @@ static int m_remove(void *ctx, struct cvm_rpc_call *call, json_t **out)
 	const char *id = NULL;
 	size_t len = 0;
 	char kv[CVM_KV_MAX];
+	struct gw_inst inst;
 	int r;
 
 	r = cvm_rpc_str(call, "instance_id", GW_ID_MAX, &id, &len);
@@ -149,8 +150,9 @@ static int m_remove(void *ctx, struct cvm_rpc_call *call, json_t **out)
 		return r;
 	if (len == 0)
 		return cvm_rpc_fail(call, 400, CVM_E_FORMAT, "instance_id is required");
-	if (gw_routes_remove(a->g->routes, id) != CVM_OK)
+	if (!gw_routes_get(a->g->routes, id, &inst) || gw_routes_remove(a->g->routes, id) != CVM_OK)
 		return cvm_rpc_fail(call, 404, CVM_E_NOT_FOUND, "no instance %s", id);
+	gw_rpc_release(a->rpc, &inst); /* its WireGuard peer and its address */
 	cvm_daemon_log(CVM_LOG_INFO, "instance_removed", "instance_id=%s by=admin", cvm_kv(id, kv));
 	*out = NULL;
 	return CVM_OK;

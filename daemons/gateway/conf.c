@@ -28,6 +28,11 @@ void gw_conf_defaults(struct gw_conf *c)
 	c->drain_timeout_s = 30;
 	c->connect_top_n = 3;
 	c->handshake_stale_s = 1800;
+	c->max_registrations_per_app = 1000;
+	(void)snprintf(c->wg_backend, sizeof(c->wg_backend), "auto");
+	(void)snprintf(c->wg_address, sizeof(c->wg_address), "10.4.0.1/16");
+	c->wg_listen_port = 51820;
+	c->wg_poll_s = 5;
 }
 
 #define STR(sec, name, field)                                             \
@@ -68,6 +73,20 @@ static size_t conf_keys(struct gw_conf *c, struct cvm_conf_key *k, size_t cap)
 	    NUM("proxy", "drain_timeout", drain_timeout_s, 0, 86400),
 	    NUM("proxy", "connect_top_n", connect_top_n, 1, GW_TOP_N_MAX),
 	    NUM("proxy", "handshake_stale", handshake_stale_s, 1, 30 * 86400),
+	    STR("rpc", "listen", rpc_listen),
+	    STR("rpc", "port_file", rpc_port_file),
+	    STR("rpc", "cert", rpc_cert_file),
+	    STR("rpc", "key", rpc_key_file),
+	    STR("rpc", "kms_root_ca", kms_root_ca_file),
+	    NUM("rpc", "max_instances_per_app", max_registrations_per_app, 1, 1000000),
+	    STR("wg", "interface", wg_interface),
+	    STR("wg", "backend", wg_backend),
+	    STR("wg", "uapi_dir", wg_uapi_dir),
+	    STR("wg", "private_key_file", wg_private_key_file),
+	    STR("wg", "address", wg_address),
+	    STR("wg", "endpoint", wg_endpoint),
+	    NUM("wg", "listen_port", wg_listen_port, 1, 65535),
+	    NUM("wg", "poll_interval", wg_poll_s, 1, 3600),
 	    STR("dev", "instances", dev_instances),
 	};
 	size_t n = sizeof(keys) / sizeof(keys[0]);
@@ -151,6 +170,37 @@ int gw_conf_check(struct gw_conf *c, char *err, size_t err_len)
 		    "[tls] cert and key are required: the wildcard certificate of the base domains");
 		return CVM_E_FORMAT;
 	}
+	if (c->rpc_listen[0] != '\0') {
+		if (cvm_addr_parse(c->rpc_listen, &a) != CVM_OK || a.kind != CVM_ADDR_TCP) {
+			(void)snprintf(err, err_len, "[rpc] listen: '%s' is not HOST:PORT", c->rpc_listen);
+			return CVM_E_FORMAT;
+		}
+		if (c->rpc_cert_file[0] == '\0' || c->rpc_key_file[0] == '\0' ||
+		    c->kms_root_ca_file[0] == '\0') {
+			(void)snprintf(
+			    err, err_len,
+			    "[rpc] cert, key and kms_root_ca are required with [rpc] listen: CVMs "
+			    "register with certificates from the KMS, whose root the gateway must know");
+			return CVM_E_FORMAT;
+		}
+		if (c->wg_interface[0] == '\0') {
+			(void)snprintf(err, err_len,
+			               "[rpc] listen needs [wg] interface: registered CVMs are reached "
+			               "through WireGuard");
+			return CVM_E_FORMAT;
+		}
+	}
+	if (c->wg_interface[0] != '\0' && (c->wg_private_key_file[0] == '\0' || c->wg_endpoint[0] == '\0')) {
+		(void)snprintf(err, err_len,
+		               "[wg] private_key_file and endpoint are required with [wg] interface");
+		return CVM_E_FORMAT;
+	}
+	if (strcmp(c->wg_backend, "auto") != 0 && strcmp(c->wg_backend, "kernel") != 0 &&
+	    strcmp(c->wg_backend, "userspace") != 0) {
+		(void)snprintf(err, err_len, "[wg] backend: '%s' is not auto, kernel or userspace",
+		               c->wg_backend);
+		return CVM_E_FORMAT;
+	}
 	if (c->max_connections_per_ip > c->max_connections ||
 	    c->max_connections_per_app > c->max_connections) {
 		(void)snprintf(err, err_len,
@@ -164,7 +214,7 @@ int gw_conf_check(struct gw_conf *c, char *err, size_t err_len)
 
 int gw_conf_load(struct gw_conf *c, bool must_exist, char *err, size_t err_len)
 {
-	struct cvm_conf_key keys[40];
+	struct cvm_conf_key keys[64];
 	size_t n = conf_keys(c, keys, sizeof(keys) / sizeof(keys[0]));
 	int r;
 

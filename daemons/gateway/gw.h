@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include <cvmkit/ingress.h>
+#include <cvmkit/wg.h>
 
 #define GW_PATH_MAX 512
 #define GW_ERR_MAX (GW_PATH_MAX + 512) /* an error message may name a path */
@@ -58,6 +59,23 @@ struct gw_conf {
 	uint64_t drain_timeout_s; /* on SIGTERM: how long established connections may finish */
 	uint64_t connect_top_n;   /* instances dialled at once for an app */
 	uint64_t handshake_stale_s;
+	/* [rpc]: Gateway.RegisterCvm and the other methods CVMs call, over
+	 * mutual TLS: the CVM's certificate must chain to the KMS's root */
+	char rpc_listen[128]; /* "" = off */
+	char rpc_port_file[GW_PATH_MAX];
+	char rpc_cert_file[GW_PATH_MAX];
+	char rpc_key_file[GW_PATH_MAX];
+	char kms_root_ca_file[GW_PATH_MAX];
+	uint64_t max_registrations_per_app; /* instances one app may hold */
+	/* [wg] */
+	char wg_interface[CVM_WG_IFNAME_MAX + 1]; /* "" = no WireGuard (routes only) */
+	char wg_backend[16];                      /* auto, kernel, userspace */
+	char wg_uapi_dir[GW_PATH_MAX];
+	char wg_private_key_file[GW_PATH_MAX];
+	char wg_address[64];   /* the gateway's tunnel address and the CVMs' prefix: 10.4.0.1/16 */
+	char wg_endpoint[128]; /* what CVMs dial: HOST:PORT */
+	uint64_t wg_listen_port;
+	uint64_t wg_poll_s; /* how often handshake times are read */
 	/* [dev] */
 	char dev_instances[GW_PATH_MAX]; /* JSON list of static instances (tests, benchmarks) */
 
@@ -92,6 +110,9 @@ struct gw_inst {
 	int64_t last_handshake; /* unix seconds of the last WireGuard handshake; 0: none */
 	bool is_static;         /* [dev] instances: no WireGuard, always eligible */
 	bool send_proxy;        /* the app wants a PROXY v2 header */
+	bool has_wg_key;
+	uint8_t wg_key[CVM_WG_KEY_LEN]; /* the instance's WireGuard public key */
+	int64_t reg_time;
 	struct gw_app *app;
 	struct gw_inst *next; /* hash chain */
 };
@@ -118,6 +139,16 @@ size_t gw_routes_pick(struct gw_routes *r, const char *id, uint16_t port, int64_
                       size_t max, struct gw_app **app_out);
 void gw_routes_app_put(struct gw_routes *r, struct gw_app *app);
 size_t gw_routes_count(struct gw_routes *r, size_t *apps);
+/* gw_routes_get copies the instance `id` into *out (its app pointer must
+ * not be used); false when there is none. */
+bool gw_routes_get(struct gw_routes *r, const char *id, struct gw_inst *out);
+/* gw_routes_by_key finds the instance registered with WireGuard key `key`
+ * and copies its id into id_out; false when there is none. */
+bool gw_routes_by_key(struct gw_routes *r, const uint8_t key[CVM_WG_KEY_LEN], char id_out[GW_ID_MAX + 1]);
+/* gw_routes_set_handshakes sets each instance's last handshake from the
+ * WireGuard device's peers (matched by key). */
+void gw_routes_set_handshakes(struct gw_routes *r, const struct cvm_wg_device *d);
+size_t gw_routes_app_count(struct gw_routes *r, const char *app_id);
 /* gw_routes_json lists the instances (a new JSON array, or NULL). */
 struct json_t;
 struct json_t *gw_routes_json(struct gw_routes *r);
@@ -193,13 +224,30 @@ unsigned gw_proxy_active(struct gw_proxy *p);
 /* gw_proxy_stop ends the workers (closing what is left) and frees p. */
 void gw_proxy_stop(struct gw_proxy *p);
 
-/* --- admin API and metrics (admin.c) --- */
+/* --- the CVM-facing RPC (rpc.c) --- */
 
+struct gw_rpc;
+struct event_base;
+/* gw_rpc_new sets up registration: the tunnel prefix and, with [wg]
+ * interface, the gateway's WireGuard side and the handshake poll on base. */
+int gw_rpc_new(struct gw_ctx *g, struct event_base *base, uint16_t proxy_port, struct gw_rpc **out, char *err,
+               size_t err_len);
+void gw_rpc_free(struct gw_rpc *r);
+/* gw_rpc_release gives back what an instance held (its peer, its address)
+ * after it left the routing table. */
+void gw_rpc_release(struct gw_rpc *r, const struct gw_inst *inst);
 struct cvm_http_req;
 struct cvm_http_resp;
+void gw_rpc_handle(void *ctx, struct cvm_http_req *req, struct cvm_http_resp *resp);
+struct ssl_ctx_st;
+int gw_rpc_tls_ctx(const struct gw_conf *c, struct ssl_ctx_st **out, char *err, size_t err_len);
+
+/* --- admin API and metrics (admin.c) --- */
+
 struct gw_admin {
 	struct gw_ctx *g;
 	struct gw_proxy *proxy;
+	struct gw_rpc *rpc; /* NULL without [rpc] */
 	/* The admin token ([gateway] admin_token_file); without one the admin
 	 * API refuses every request (fail-closed). /metrics needs it too:
 	 * Prometheus sends it as a bearer token. */

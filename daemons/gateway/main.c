@@ -34,6 +34,7 @@ struct main_ctx {
 	struct gw_ctx g;
 	struct gw_admin admin;
 	struct gw_proxy *proxy;
+	struct gw_rpc *rpc;
 	struct event_base *base;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_drain;
 	struct timespec drain_start;
@@ -165,10 +166,10 @@ static int serve(struct gw_conf *c)
 {
 	struct main_ctx m;
 	struct cvm_httpd_opts ho;
-	struct cvm_httpd *h = NULL;
+	struct cvm_httpd *h = NULL, *rpc_h = NULL;
 	struct cvm_addr addr;
 	char err[GW_ERR_MAX] = "";
-	uint16_t port = 0, admin_port = 0;
+	uint16_t port = 0, admin_port = 0, rpc_port = 0;
 	int rc = 1, r;
 
 	memset(&m, 0, sizeof(m));
@@ -222,6 +223,38 @@ static int serve(struct gw_conf *c)
 		goto out;
 	}
 	m.admin.proxy = m.proxy;
+	if (c->rpc_listen[0] != '\0') {
+		SSL_CTX *ctx = NULL;
+
+		if (gw_rpc_new(&m.g, m.base, port, &m.rpc, err, sizeof(err)) != CVM_OK ||
+		    gw_rpc_tls_ctx(c, &ctx, err, sizeof(err)) != CVM_OK) {
+			(void)fprintf(stderr, PROG ": %s\n", err);
+			goto out;
+		}
+		m.admin.rpc = m.rpc;
+		memset(&ho, 0, sizeof(ho));
+		ho.name = "gateway";
+		ho.max_body = 16 * 1024;
+		ho.max_connections = 4096;
+		ho.max_connections_per_peer = 4096;
+		r = cvm_httpd_new(m.base, &ho, gw_rpc_handle, m.rpc, &rpc_h);
+		if (r == CVM_OK)
+			r = cvm_httpd_set_tls(rpc_h, ctx, 10);
+		SSL_CTX_free(ctx);
+		if (r == CVM_OK && cvm_addr_parse(c->rpc_listen, &addr) == CVM_OK)
+			r = cvm_httpd_listen(rpc_h, &addr, 0600, &rpc_port);
+		else if (r == CVM_OK)
+			r = CVM_E_FORMAT;
+		if (r != CVM_OK) {
+			(void)fprintf(stderr, PROG ": cannot serve [rpc] listen %s: %s\n", c->rpc_listen,
+			              r == CVM_E_SYSTEM ? strerror(errno) : cvm_strerror(r));
+			goto out;
+		}
+		if (write_port(c->rpc_port_file, rpc_port) != CVM_OK) {
+			(void)fprintf(stderr, PROG ": cannot write [rpc] port_file\n");
+			goto out;
+		}
+	}
 	if (write_port(c->port_file, port) != CVM_OK ||
 	    write_port(c->admin_port_file, admin_port) != CVM_OK) {
 		(void)fprintf(stderr, PROG ": cannot write the port files\n");
@@ -243,11 +276,14 @@ static int serve(struct gw_conf *c)
 		size_t apps = 0, inst = gw_routes_count(m.g.routes, &apps);
 		char kv[CVM_KV_MAX];
 
-		cvm_daemon_log(
-		    CVM_LOG_INFO, "ready",
-		    "version=%s port=%u admin_port=%u base_domains=%s instances=%zu apps=%zu admin=%s",
-		    CVM_VERSION_STRING, (unsigned)port, (unsigned)admin_port,
-		    cvm_kv(c->base_domains_text, kv), inst, apps, m.admin.token_len > 0 ? "on" : "off");
+		cvm_daemon_log(CVM_LOG_INFO, "ready",
+		               "version=%s port=%u admin_port=%u rpc_port=%u wg=%s base_domains=%s "
+		               "instances=%zu apps=%zu "
+		               "admin=%s",
+		               CVM_VERSION_STRING, (unsigned)port, (unsigned)admin_port, (unsigned)rpc_port,
+		               c->wg_interface[0] != '\0' ? c->wg_interface : "off",
+		               cvm_kv(c->base_domains_text, kv), inst, apps,
+		               m.admin.token_len > 0 ? "on" : "off");
 	}
 	(void)event_base_dispatch(m.base);
 	rc = 0;
@@ -255,6 +291,9 @@ out:
 	gw_proxy_stop(m.proxy);
 	if (h != NULL)
 		cvm_httpd_free(h);
+	if (rpc_h != NULL)
+		cvm_httpd_free(rpc_h);
+	gw_rpc_free(m.rpc);
 	if (m.ev_term != NULL)
 		event_free(m.ev_term);
 	if (m.ev_int != NULL)

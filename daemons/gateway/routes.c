@@ -414,10 +414,15 @@ json_t *gw_routes_json(struct gw_routes *r)
 			        ? (const void *)&((const struct sockaddr_in *)&i->addr)->sin_addr
 			        : (const void *)&((const struct sockaddr_in6 *)&i->addr)->sin6_addr;
 
+			char key[CVM_WG_KEY_B64_LEN + 1] = "";
+
 			(void)inet_ntop(i->addr.ss_family, src, a, sizeof(a));
+			if (i->has_wg_key)
+				cvm_wg_key_to_base64(i->wg_key, key);
 			if (json_array_append_new(
-			        arr, json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:I}", "instance_id", i->id,
-			                       "app_id", i->app_id, "address", a, "last_handshake",
+			        arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:I}", "instance_id",
+			                       i->id, "app_id", i->app_id, "address", a, "wg_public_key", key,
+			                       "reg_time", (json_int_t)i->reg_time, "last_handshake",
 			                       (json_int_t)i->last_handshake, "static", i->is_static,
 			                       "proxy_protocol", i->send_proxy, "app_connections",
 			                       (json_int_t)atomic_load(&i->app->conns))) != 0)
@@ -426,4 +431,76 @@ json_t *gw_routes_json(struct gw_routes *r)
 	}
 	(void)pthread_rwlock_unlock(&r->lock);
 	return arr;
+}
+
+bool gw_routes_get(struct gw_routes *r, const char *id, struct gw_inst *out)
+{
+	const struct gw_inst *i;
+
+	(void)pthread_rwlock_rdlock(&r->lock);
+	i = find_inst(r, id, NULL);
+	if (i != NULL) {
+		*out = *i;
+		out->app = NULL;
+		out->next = NULL;
+	}
+	(void)pthread_rwlock_unlock(&r->lock);
+	return i != NULL;
+}
+
+bool gw_routes_by_key(struct gw_routes *r, const uint8_t key[CVM_WG_KEY_LEN], char id_out[GW_ID_MAX + 1])
+{
+	bool found = false;
+
+	(void)pthread_rwlock_rdlock(&r->lock);
+	for (size_t b = 0; b < BUCKETS && !found; b++) {
+		for (const struct gw_inst *i = r->inst_tab[b]; i != NULL; i = i->next) {
+			if (i->has_wg_key && memcmp(i->wg_key, key, CVM_WG_KEY_LEN) == 0) {
+				(void)snprintf(id_out, GW_ID_MAX + 1, "%s", i->id);
+				found = true;
+				break;
+			}
+		}
+	}
+	(void)pthread_rwlock_unlock(&r->lock);
+	return found;
+}
+
+size_t gw_routes_app_count(struct gw_routes *r, const char *app_id)
+{
+	const struct app_ent *a;
+	size_t n = 0;
+
+	(void)pthread_rwlock_rdlock(&r->lock);
+	a = find_app(r, app_id, NULL);
+	if (a != NULL)
+		n = a->n;
+	(void)pthread_rwlock_unlock(&r->lock);
+	return n;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct cvm_wg_peer *)a)->public_key,
+	              ((const struct cvm_wg_peer *)b)->public_key, CVM_WG_KEY_LEN);
+}
+
+void gw_routes_set_handshakes(struct gw_routes *r, const struct cvm_wg_device *d)
+{
+	/* The peers sorted by key, then one binary search per instance. */
+	qsort(d->peers, d->peer_count, sizeof(d->peers[0]), key_cmp);
+	(void)pthread_rwlock_wrlock(&r->lock);
+	for (size_t b = 0; b < BUCKETS; b++) {
+		for (struct gw_inst *i = r->inst_tab[b]; i != NULL; i = i->next) {
+			struct cvm_wg_peer probe;
+			const struct cvm_wg_peer *p;
+
+			if (!i->has_wg_key)
+				continue;
+			memcpy(probe.public_key, i->wg_key, CVM_WG_KEY_LEN);
+			p = bsearch(&probe, d->peers, d->peer_count, sizeof(d->peers[0]), key_cmp);
+			i->last_handshake = p != NULL ? p->last_handshake_sec : 0;
+		}
+	}
+	(void)pthread_rwlock_unlock(&r->lock);
 }

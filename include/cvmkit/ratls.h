@@ -190,6 +190,24 @@ struct cvm_ratls_app_info {
 	uint8_t device_id[32], mr_system[32], mr_aggregated[32];
 };
 
+/* struct cvm_ratls_app_ids holds the identities a 1.9 extension names, as
+ * copies: what cvm-gatewayd reads from a CVM's certificate to register it. */
+#define CVM_RATLS_APP_ID_FIELD_MAX 64u
+struct cvm_ratls_app_ids {
+	uint8_t app_id[CVM_RATLS_APP_ID_FIELD_MAX], compose_hash[CVM_RATLS_APP_ID_FIELD_MAX],
+	    instance_id[CVM_RATLS_APP_ID_FIELD_MAX];
+	size_t app_id_len, compose_hash_len, instance_id_len;
+};
+
+/* cvm_ratls_app_info_ids checks the 1.9 extension's bytes (`buf`, as
+ * cvm_ratls_info.app_info carries them) as cvm_ratls_parse does and copies
+ * its app id, compose hash and instance id into `out`. It proves nothing of
+ * their origin: that is the certificate's issuer's word. Returns 0,
+ * CVM_E_FORMAT, CVM_E_TOO_LARGE (a field over CVM_RATLS_APP_ID_FIELD_MAX);
+ * `err` says why. */
+CVM_API CVM_MUST_CHECK int cvm_ratls_app_info_ids(const uint8_t *buf, size_t len,
+                                                  struct cvm_ratls_app_ids *out, char *err, size_t err_len);
+
 /* cvm_ratls_app_info_encode writes `in` as dstack does (rmp_serde's array
  * form, bytes as bin) into a new buffer (*out, the caller frees it).
  * Returns 0, CVM_E_INVAL (a field over CVM_RATLS_APP_INFO_FIELD_MAX) or

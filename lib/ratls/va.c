@@ -918,6 +918,52 @@ out:
 	return rc;
 }
 
+int cvm_ratls_app_info_ids(const uint8_t *buf, size_t len, struct cvm_ratls_app_ids *out, char *err,
+                           size_t err_len)
+{
+	msgpack_unpacked up;
+	const msgpack_object *a;
+	size_t off = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ratls_app_info_check(buf, len, err, err_len);
+	if (rc != CVM_OK)
+		return rc;
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+		msgpack_unpacked_destroy(&up);
+		return RATLS_ERR(err, err_len, CVM_E_FORMAT, "extension 1.9 (app info) does not unpack");
+	}
+	a = &up.data; /* checked above: an array of 8 or 9, byte strings first */
+	{
+		const msgpack_object *f[3] = {&a->via.array.ptr[0], &a->via.array.ptr[1],
+		                              &a->via.array.ptr[2]};
+		uint8_t *dst[3] = {out->app_id, out->compose_hash, out->instance_id};
+		size_t *dlen[3] = {&out->app_id_len, &out->compose_hash_len, &out->instance_id_len};
+		static const char *const names[3] = {"app_id", "compose_hash", "instance_id"};
+
+		for (size_t i = 0; i < 3; i++) {
+			const char *p =
+			    f[i]->type == MSGPACK_OBJECT_BIN ? f[i]->via.bin.ptr : f[i]->via.str.ptr;
+			uint32_t n =
+			    f[i]->type == MSGPACK_OBJECT_BIN ? f[i]->via.bin.size : f[i]->via.str.size;
+
+			if (n > CVM_RATLS_APP_ID_FIELD_MAX) {
+				rc = RATLS_ERR(err, err_len, CVM_E_TOO_LARGE,
+				               "extension 1.9 (app info): %s has %u bytes, more than %u",
+				               names[i], (unsigned)n, (unsigned)CVM_RATLS_APP_ID_FIELD_MAX);
+				break;
+			}
+			if (n > 0)
+				memcpy(dst[i], p, n);
+			*dlen[i] = n;
+		}
+	}
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
 /* pack_bin packs `n` bytes as MessagePack bin (serde's bytes under
  * rmp_serde); returns 0 or -1. */
 static int pack_bin(msgpack_packer *pk, const void *p, size_t n)
