@@ -3,6 +3,7 @@
  * the same run).
  *
  *   bench_gateway pass PROXY_PORT SNI SINK_PORT CONNECTIONS SECONDS
+ *   bench_gateway register RPC_PORT CA_PEM DIR FIRST COUNT CONCURRENCY
  *
  * It listens on 127.0.0.1:SINK_PORT (the backend the proxy passes to),
  * opens CONNECTIONS connections to 127.0.0.1:PROXY_PORT, sends on each a
@@ -10,7 +11,13 @@
  * bytes as fast as the proxy takes them; the sink counts what arrives over
  * SECONDS after a one-second warm-up and prints one JSON line. Neither end
  * does TLS after the hello: the proxy's relay is what is measured, not the
- * client's or the app's ciphers. */
+ * client's or the app's ciphers.
+ *
+ * register: COUNT registrations (Gateway.RegisterCvm) by CONCURRENCY
+ * threads, each a new mutual-TLS connection with its own CVM certificate
+ * (DIR/c<i>.pem, DIR/k<i>.pem, i from FIRST) and WireGuard key
+ * (DIR/w<i>.txt), as CVMs register: prints the registrations per second.
+ * Every answer must be 200. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define CHUNK (256 * 1024)
 #define CONNS_MAX 64
 
@@ -33,6 +43,19 @@ static atomic_ullong received;
 static atomic_bool stop;
 static uint8_t hello[512];
 static size_t hello_len;
+
+/* num reads a decimal in [0, max]; -1 when it is not one. */
+static long num(const char *s, long max)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max)
+		return -1;
+	return v;
+}
 
 static double now_s(void)
 {
@@ -165,6 +188,137 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
+/* --- register --- */
+
+static const char *reg_dir;
+static uint16_t reg_port;
+static SSL_CTX *reg_base;
+static atomic_int reg_next, reg_done, reg_failed;
+static int reg_first, reg_end;
+
+static bool read_text(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(out, 1, cap - 1, f);
+	(void)fclose(f);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		n--;
+	out[n] = '\0';
+	return n > 0;
+}
+
+static bool register_one(int i)
+{
+	char path[600], key[128], body[200], req[512], resp[2048];
+	struct sockaddr_in sa;
+	SSL *ssl = NULL;
+	int fd = -1, n, len = 0;
+	bool ok = false;
+
+	(void)snprintf(path, sizeof(path), "%s/w%d.txt", reg_dir, i);
+	if (!read_text(path, key, sizeof(key)))
+		return false;
+	ssl = SSL_new(reg_base);
+	(void)snprintf(path, sizeof(path), "%s/c%d.pem", reg_dir, i);
+	if (ssl == NULL || SSL_use_certificate_chain_file(ssl, path) != 1)
+		goto out;
+	(void)snprintf(path, sizeof(path), "%s/k%d.pem", reg_dir, i);
+	if (SSL_use_PrivateKey_file(ssl, path, SSL_FILETYPE_PEM) != 1)
+		goto out;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(reg_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1)
+		goto out;
+	n = snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", key);
+	n = snprintf(
+	    req, sizeof(req),
+	    "POST /prpc/Gateway.RegisterCvm HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+	    n, body);
+	if (SSL_write(ssl, req, n) != n)
+		goto out;
+	while (len < (int)sizeof(resp) - 1 &&
+	       (n = SSL_read(ssl, resp + len, (int)sizeof(resp) - 1 - len)) > 0)
+		len += n;
+	resp[len] = '\0';
+	ok = strncmp(resp, "HTTP/1.1 200", 12) == 0;
+	if (!ok)
+		(void)fprintf(stderr, "bench_gateway: registration %d: %.200s\n", i, resp);
+out:
+	SSL_free(ssl);
+	if (fd >= 0)
+		(void)close(fd);
+	ERR_clear_error();
+	return ok;
+}
+
+static void *register_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int i = atomic_fetch_add(&reg_next, 1);
+
+		if (i >= reg_end)
+			return NULL;
+		if (register_one(i))
+			atomic_fetch_add(&reg_done, 1);
+		else
+			atomic_fetch_add(&reg_failed, 1);
+	}
+}
+
+static int run_register(int argc, char **argv)
+{
+	pthread_t th[CONNS_MAX];
+	int count, conc;
+	double t0, t1;
+
+	if (argc != 8) {
+		(void)fprintf(stderr,
+		              "usage: bench_gateway register RPC_PORT CA_PEM DIR FIRST COUNT CONCURRENCY\n");
+		return 2;
+	}
+	reg_port = (uint16_t)num(argv[2], 65535);
+	reg_dir = argv[4];
+	reg_first = (int)num(argv[5], 10000000);
+	count = (int)num(argv[6], 10000000);
+	conc = (int)num(argv[7], CONNS_MAX);
+	if (count < 1 || conc < 1 || reg_first < 0 || num(argv[2], 65535) < 1) {
+		(void)fprintf(stderr, "bench_gateway: COUNT >= 1, CONCURRENCY 1..%d\n", CONNS_MAX);
+		return 2;
+	}
+	reg_base = SSL_CTX_new(TLS_client_method());
+	if (reg_base == NULL || SSL_CTX_load_verify_locations(reg_base, argv[3], NULL) != 1) {
+		(void)fprintf(stderr, "bench_gateway: cannot load %s\n", argv[3]);
+		return 1;
+	}
+	SSL_CTX_set_verify(reg_base, SSL_VERIFY_PEER, NULL);
+	atomic_store(&reg_next, reg_first);
+	reg_end = reg_first + count;
+	t0 = now_s();
+	for (int i = 0; i < conc; i++)
+		if (pthread_create(&th[i], NULL, register_main, NULL) != 0)
+			return 1;
+	for (int i = 0; i < conc; i++)
+		(void)pthread_join(th[i], NULL);
+	t1 = now_s();
+	(void)printf(
+	    "{\"mode\":\"register\",\"concurrency\":%d,\"registrations\":%d,\"failed\":%d,\"seconds\":%.3f,"
+	    "\"per_s\":%.0f}\n",
+	    conc, atomic_load(&reg_done), atomic_load(&reg_failed), t1 - t0,
+	    (double)atomic_load(&reg_done) / (t1 - t0));
+	SSL_CTX_free(reg_base);
+	return atomic_load(&reg_failed) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t sink, clients[CONNS_MAX];
@@ -174,15 +328,17 @@ int main(int argc, char **argv)
 	unsigned long long start_bytes, end_bytes;
 	double t0, t1;
 
+	if (argc >= 2 && strcmp(argv[1], "register") == 0)
+		return run_register(argc, argv);
 	if (argc != 7 || strcmp(argv[1], "pass") != 0) {
 		(void)fprintf(stderr,
 		              "usage: bench_gateway pass PROXY_PORT SNI SINK_PORT CONNECTIONS SECONDS\n");
 		return 2;
 	}
-	proxy_port = (uint16_t)atoi(argv[2]);
-	sink_port = (uint16_t)atoi(argv[4]);
-	conns = atoi(argv[5]);
-	seconds = atoi(argv[6]);
+	proxy_port = (uint16_t)num(argv[2], 65535);
+	sink_port = (uint16_t)num(argv[4], 65535);
+	conns = (int)num(argv[5], CONNS_MAX);
+	seconds = (int)num(argv[6], 86400);
 	if (conns < 1 || conns > CONNS_MAX || seconds < 1 || make_hello(argv[3]) != 0) {
 		(void)fprintf(stderr,
 		              "bench_gateway: 1..%d connections, >= 1 second, an SNI of 1..200 bytes\n",

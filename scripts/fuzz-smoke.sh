@@ -2,7 +2,7 @@
 # Short libFuzzer runs, one per parser harness, as a CI smoke test
 # (CVM_JOBS harnesses at a time, default the cores).
 # Builds with clang, CVM_FUZZ=ON and ASan+UBSan into build-fuzz/, then runs each
-# build-fuzz/bin/fuzz_<parser> for FUZZ_SECONDS (default 20) on a temporary
+# build-fuzz/bin/fuzz_<parser> for FUZZ_SECONDS (default 12) on a temporary
 # copy of fuzz/corpus/<parser>/ (new inputs are thrown away; the corpus in the
 # repository only changes by hand), with a -max_len cap per input format.
 # Fails on any crash, leak, timeout or out-of-memory. The timeout is per input:
@@ -20,7 +20,7 @@ set -euo pipefail
 
 src="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$src"
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-12}"
 timeout="${FUZZ_TIMEOUT:-2}"
 bdir="${FUZZ_BUILD:-$src/build-fuzz}"
 jobs="${CVM_JOBS:-$(nproc 2>/dev/null || echo 2)}"

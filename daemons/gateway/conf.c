@@ -24,7 +24,7 @@ void gw_conf_defaults(struct gw_conf *c)
 	c->handshake_timeout_s = 5;
 	c->connect_timeout_s = 5;
 	c->idle_timeout_s = 600;
-	c->total_timeout_s = 5 * 3600;
+	c->total_timeout_s = (uint64_t)5 * 3600;
 	c->drain_timeout_s = 30;
 	c->connect_top_n = 3;
 	c->handshake_stale_s = 1800;
@@ -69,10 +69,10 @@ static size_t conf_keys(struct gw_conf *c, struct cvm_conf_key *k, size_t cap)
 	    NUM("proxy", "handshake_timeout", handshake_timeout_s, 1, 300),
 	    NUM("proxy", "connect_timeout", connect_timeout_s, 1, 300),
 	    NUM("proxy", "idle_timeout", idle_timeout_s, 1, 86400),
-	    NUM("proxy", "total_timeout", total_timeout_s, 1, 7 * 86400),
+	    NUM("proxy", "total_timeout", total_timeout_s, 1, (uint64_t)7 * 86400),
 	    NUM("proxy", "drain_timeout", drain_timeout_s, 0, 86400),
 	    NUM("proxy", "connect_top_n", connect_top_n, 1, GW_TOP_N_MAX),
-	    NUM("proxy", "handshake_stale", handshake_stale_s, 1, 30 * 86400),
+	    NUM("proxy", "handshake_stale", handshake_stale_s, 1, (uint64_t)30 * 86400),
 	    STR("rpc", "listen", rpc_listen),
 	    STR("rpc", "port_file", rpc_port_file),
 	    STR("rpc", "cert", rpc_cert_file),

@@ -129,7 +129,7 @@ struct gw_routes;
 int gw_routes_new(int64_t stale_s, struct gw_routes **out);
 void gw_routes_free(struct gw_routes *r);
 /* gw_routes_put adds or replaces an instance (copied). */
-int gw_routes_put(struct gw_routes *r, const struct gw_inst *inst);
+int gw_routes_put(struct gw_routes *r, const struct gw_inst *src);
 int gw_routes_remove(struct gw_routes *r, const char *instance_id);
 /* gw_routes_pick fills up to `max` backends for `id` (an instance id, or an
  * app id: its eligible instances, most recent handshake first) with `port`

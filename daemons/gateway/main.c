@@ -121,7 +121,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 static void start_drain(void *arg)
 {
 	struct main_ctx *m = arg;
-	struct timeval tv = {0, 100 * 1000};
+	struct timeval tv = {0, 100000};
 
 	if (m->draining)
 		return;
@@ -203,7 +203,7 @@ static int serve(struct gw_conf *c)
 	}
 	memset(&ho, 0, sizeof(ho));
 	ho.name = "admin";
-	ho.max_body = 64 * 1024;
+	ho.max_body = (size_t)64 * 1024;
 	ho.max_connections = 64;
 	ho.max_connections_per_peer = 16;
 	if (cvm_httpd_new(m.base, &ho, gw_admin_handle, &m.admin, &h) != CVM_OK ||
@@ -234,7 +234,7 @@ static int serve(struct gw_conf *c)
 		m.admin.rpc = m.rpc;
 		memset(&ho, 0, sizeof(ho));
 		ho.name = "gateway";
-		ho.max_body = 16 * 1024;
+		ho.max_body = (size_t)16 * 1024;
 		ho.max_connections = 4096;
 		ho.max_connections_per_peer = 4096;
 		r = cvm_httpd_new(m.base, &ho, gw_rpc_handle, m.rpc, &rpc_h);

@@ -1102,12 +1102,11 @@ static void sweep(struct worker *w, uint64_t now)
 			fail(c, GW_C_TIMEOUT_CONNECT, "deadline", "connect");
 		else if (now >= c->total_deadline)
 			fail(c, GW_C_TIMEOUT_TOTAL, "deadline", "total");
-		else if (c->linger_deadline != 0 && now >= c->linger_deadline)
-			conn_close(c);
-		else if (c->state == ST_RELAY && now - c->last_io >= idle)
+		else if (c->state == ST_RELAY && now - c->last_io >= idle && c->linger_deadline == 0)
 			fail(c, GW_C_TIMEOUT_IDLE, NULL, NULL);
-		else if (w->drain_deadline != 0 && now >= w->drain_deadline)
-			conn_close(c);
+		else if ((c->linger_deadline != 0 && now >= c->linger_deadline) ||
+		         (w->drain_deadline != 0 && now >= w->drain_deadline))
+			conn_close(c); /* a linger or a drain ended: nothing to count */
 	}
 }
 

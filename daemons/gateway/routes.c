@@ -186,7 +186,7 @@ int gw_routes_put(struct gw_routes *r, const struct gw_inst *src)
 	}
 	if (a->n == a->cap) {
 		size_t cap = a->cap == 0 ? 4 : a->cap * 2;
-		struct gw_inst **v = realloc(a->insts, cap * sizeof(*v));
+		struct gw_inst **v = realloc(a->insts, cap * sizeof(struct gw_inst *));
 
 		if (v == NULL) {
 			if (a->n == 0)
@@ -283,7 +283,7 @@ size_t gw_routes_pick(struct gw_routes *r, const char *id, uint16_t port, int64_
 				continue;
 			if (n < max)
 				n++;
-			memmove(&best[pos + 1], &best[pos], (n - 1 - pos) * sizeof(best[0]));
+			memmove(&best[pos + 1], &best[pos], (n - 1 - pos) * sizeof(const struct gw_inst *));
 			best[pos] = c;
 		}
 		for (size_t k = 0; k < n; k++)

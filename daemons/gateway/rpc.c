@@ -213,7 +213,8 @@ static int m_register(void *ctx, struct cvm_rpc_call *call, json_t **out)
 {
 	struct gw_rpc *r = ctx;
 	struct gw_conf *c = r->g->conf;
-	char app_id[GW_ID_MAX + 1], inst_id[GW_ID_MAX + 1], holder[GW_ID_MAX + 1], compose[65];
+	char app_id[GW_ID_MAX + 1] = "", inst_id[GW_ID_MAX + 1] = "", holder[GW_ID_MAX + 1] = "",
+	                        compose[65] = "";
 	char ip_text[INET_ADDRSTRLEN], kv[CVM_KV_MAX];
 	uint8_t key[CVM_WG_KEY_LEN];
 	struct gw_inst old, inst;

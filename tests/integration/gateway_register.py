@@ -27,9 +27,11 @@ import sys
 import time
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from kms_shaped_certs import make_ca, make_leaf, name, write_pem  # noqa: E402
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 TAG = str(os.getpid())
@@ -54,69 +56,6 @@ def sh(*args, ns=None, check_rc=True, **kw):
     if check_rc and r.returncode != 0:
         raise SystemExit(f"command failed: {' '.join(cmd)}: {r.stderr}")
     return r
-
-
-# --- certificates in the KMS's shape -------------------------------------------
-
-OID_APP_ID = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.3")
-OID_USAGE = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.4")
-OID_APP_INFO = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.9")
-
-
-def der_octets(b):
-    assert len(b) < 65536
-    if len(b) < 128:
-        return bytes([0x04, len(b)]) + b
-    if len(b) < 256:
-        return bytes([0x04, 0x81, len(b)]) + b
-    return bytes([0x04, 0x82, len(b) >> 8, len(b) & 0xFF]) + b
-
-
-def mp_bin(b):
-    return bytes([0xC4, len(b)]) + b
-
-
-def app_info(app_id, instance_id):
-    fields = [app_id, bytes(32), instance_id, bytes(32), bytes(32), bytes(32), b"", b""]
-    return bytes([0x98]) + b"".join(mp_bin(f) for f in fields)
-
-
-def name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def make_ca(cn, issuer_key=None, issuer_name=None):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(issuer_name or name(cn))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True))
-    return key, b.sign(issuer_key or key, hashes.SHA256())
-
-
-def make_leaf(ca_key, ca_cert, app_id, instance_id, with_info=True):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(name("app")).issuer_name(ca_cert.subject)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-         .add_extension(x509.UnrecognizedExtension(OID_APP_ID, der_octets(app_id)), critical=False)
-         .add_extension(x509.UnrecognizedExtension(OID_USAGE, der_octets(b"app:custom")), critical=False))
-    if with_info:
-        b = b.add_extension(x509.UnrecognizedExtension(OID_APP_INFO, der_octets(app_info(app_id, instance_id))),
-                            critical=False)
-    return key, b.sign(ca_key, hashes.SHA256())
-
-
-def write_pem(path, *objs):
-    with open(path, "wb") as f:
-        for o in objs:
-            if isinstance(o, x509.Certificate):
-                f.write(o.public_bytes(serialization.Encoding.PEM))
-            else:
-                f.write(o.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
 
 
 # --- the world ------------------------------------------------------------------

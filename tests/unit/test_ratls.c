@@ -2002,6 +2002,50 @@ static void app_info_encode_writes_dstacks_array_of_bins_byte_for_byte(void **st
 	assert_null(out);
 }
 
+/* cvm_ratls_app_info_ids (what cvm-gatewayd registers a CVM by) reads back
+ * what cvm_ratls_app_info_encode wrote, refuses an id over its cap, and
+ * refuses what the checker refuses. */
+static void app_info_ids_read_back_and_refuse(void **state)
+{
+	uint8_t app_id[20], inst[20], compose[32], *out = NULL, big[65];
+	struct cvm_ratls_app_info ai;
+	struct cvm_ratls_app_ids ids;
+	char err[256];
+	size_t len = 0;
+
+	(void)state;
+	memset(app_id, 0xab, sizeof(app_id));
+	memset(inst, 0x01, sizeof(inst));
+	memset(compose, 0x22, sizeof(compose));
+	memset(&ai, 0, sizeof(ai));
+	ai.app_id = app_id;
+	ai.app_id_len = sizeof(app_id);
+	ai.instance_id = inst;
+	ai.instance_id_len = sizeof(inst);
+	ai.compose_hash = compose;
+	ai.compose_hash_len = sizeof(compose);
+	assert_int_equal(cvm_ratls_app_info_encode(&ai, &out, &len), CVM_OK);
+	assert_int_equal(cvm_ratls_app_info_ids(out, len, &ids, err, sizeof(err)), CVM_OK);
+	assert_int_equal(ids.app_id_len, 20);
+	assert_memory_equal(ids.app_id, app_id, 20);
+	assert_int_equal(ids.instance_id_len, 20);
+	assert_memory_equal(ids.instance_id, inst, 20);
+	assert_int_equal(ids.compose_hash_len, 32);
+	assert_memory_equal(ids.compose_hash, compose, 32);
+	/* every truncation is refused */
+	for (size_t n = 0; n < len; n++)
+		assert_int_not_equal(cvm_ratls_app_info_ids(out, n, &ids, err, sizeof(err)), CVM_OK);
+	free(out);
+	/* an instance id longer than the copy holds */
+	memset(big, 0x07, sizeof(big));
+	ai.instance_id = big;
+	ai.instance_id_len = sizeof(big);
+	assert_int_equal(cvm_ratls_app_info_encode(&ai, &out, &len), CVM_OK);
+	assert_int_equal(cvm_ratls_app_info_ids(out, len, &ids, err, sizeof(err)), CVM_E_TOO_LARGE);
+	assert_non_null(strstr(err, "instance_id"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2040,6 +2084,7 @@ int main(void)
 	    cmocka_unit_test(cosmian_sev_tables_survive_truncation_and_flips),
 	    cmocka_unit_test(make_carries_app_id_usage_and_app_info),
 	    cmocka_unit_test(app_info_encode_writes_dstacks_array_of_bins_byte_for_byte),
+	    cmocka_unit_test(app_info_ids_read_back_and_refuse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, remove_sim_templates);
