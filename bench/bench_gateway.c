@@ -319,6 +319,155 @@ static int run_register(int argc, char **argv)
 	return atomic_load(&reg_failed) == 0 ? 0 : 1;
 }
 
+/* --- renew: registrations on kept connections ---
+ *
+ * Each of CONCURRENCY threads is one CVM (identity FIRST + thread) on one
+ * kept-alive mutual-TLS connection, registering again and again with a
+ * fresh WireGuard key each time (a key change: the old peer goes, the new
+ * one comes): the registration path itself, without a TLS handshake per
+ * call, as upstream's load test measured it. */
+
+static atomic_int renew_left;
+
+static bool read_reply(SSL *ssl, char *buf, size_t cap)
+{
+	size_t len = 0, body = 0, need = 0;
+	char *end = NULL;
+
+	for (;;) {
+		int n = SSL_read(ssl, buf + len, (int)(cap - 1 - len));
+
+		if (n <= 0)
+			return false;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+			const char *cl = strstr(buf, "Content-Length: ");
+
+			if (cl == NULL)
+				return false;
+			body = (size_t)strtoul(cl + 16, NULL, 10);
+			need = (size_t)(end + 4 - buf) + body;
+		}
+		if (end != NULL && len >= need)
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+		if (len >= cap - 1)
+			return false;
+	}
+}
+
+static void *renew_main(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	char path[600], req[512], body[200], resp[4096], key[64];
+	struct sockaddr_in sa;
+	SSL *ssl = SSL_new(reg_base);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)snprintf(path, sizeof(path), "%s/c%d.pem", reg_dir, id);
+	if (ssl == NULL || SSL_use_certificate_chain_file(ssl, path) != 1)
+		goto fail;
+	(void)snprintf(path, sizeof(path), "%s/k%d.pem", reg_dir, id);
+	if (SSL_use_PrivateKey_file(ssl, path, SSL_FILETYPE_PEM) != 1)
+		goto fail;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(reg_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1)
+		goto fail;
+	while (atomic_fetch_sub(&renew_left, 1) > 0) {
+		uint8_t raw[32];
+		static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		int n;
+
+		if (getentropy(raw, sizeof(raw)) != 0)
+			goto fail;
+		for (int i = 0, o = 0; i < 30; i += 3) {
+			uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+
+			key[o++] = b64[v >> 18];
+			key[o++] = b64[(v >> 12) & 63];
+			key[o++] = b64[(v >> 6) & 63];
+			key[o++] = b64[v & 63];
+		}
+		{
+			uint32_t v = (uint32_t)raw[30] << 16 | (uint32_t)raw[31] << 8;
+
+			key[40] = b64[v >> 18];
+			key[41] = b64[(v >> 12) & 63];
+			key[42] = b64[(v >> 6) & 63];
+			key[43] = '=';
+			key[44] = '\0';
+		}
+		n = snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", key);
+		n = snprintf(req, sizeof(req),
+		             "POST /prpc/Gateway.RegisterCvm HTTP/1.1\r\nHost: gw\r\nContent-Type: "
+		             "application/json\r\nContent-Length: %d\r\n\r\n%s",
+		             n, body);
+		if (SSL_write(ssl, req, n) != n || !read_reply(ssl, resp, sizeof(resp))) {
+			(void)fprintf(stderr, "bench_gateway: renewal by identity %d: %.200s\n", id, resp);
+			atomic_fetch_add(&reg_failed, 1);
+			break;
+		}
+		atomic_fetch_add(&reg_done, 1);
+	}
+	SSL_free(ssl);
+	(void)close(fd);
+	return NULL;
+fail:
+	(void)fprintf(stderr, "bench_gateway: identity %d cannot connect\n", id);
+	atomic_fetch_add(&reg_failed, 1);
+	SSL_free(ssl);
+	if (fd >= 0)
+		(void)close(fd);
+	return NULL;
+}
+
+static int run_renew(int argc, char **argv)
+{
+	pthread_t th[CONNS_MAX];
+	int count, conc, first;
+	double t0, t1;
+
+	if (argc != 8) {
+		(void)fprintf(stderr,
+		              "usage: bench_gateway renew RPC_PORT CA_PEM DIR FIRST COUNT CONCURRENCY\n");
+		return 2;
+	}
+	reg_port = (uint16_t)num(argv[2], 65535);
+	reg_dir = argv[4];
+	first = (int)num(argv[5], 10000000);
+	count = (int)num(argv[6], 10000000);
+	conc = (int)num(argv[7], CONNS_MAX);
+	if (count < 1 || conc < 1 || first < 0 || num(argv[2], 65535) < 1) {
+		(void)fprintf(stderr, "bench_gateway: COUNT >= 1, CONCURRENCY 1..%d\n", CONNS_MAX);
+		return 2;
+	}
+	reg_base = SSL_CTX_new(TLS_client_method());
+	if (reg_base == NULL || SSL_CTX_load_verify_locations(reg_base, argv[3], NULL) != 1) {
+		(void)fprintf(stderr, "bench_gateway: cannot load %s\n", argv[3]);
+		return 1;
+	}
+	SSL_CTX_set_verify(reg_base, SSL_VERIFY_PEER, NULL);
+	atomic_store(&renew_left, count);
+	t0 = now_s();
+	for (int i = 0; i < conc; i++)
+		if (pthread_create(&th[i], NULL, renew_main, (void *)(intptr_t)(first + i)) != 0)
+			return 1;
+	for (int i = 0; i < conc; i++)
+		(void)pthread_join(th[i], NULL);
+	t1 = now_s();
+	(void)printf(
+	    "{\"mode\":\"renew\",\"concurrency\":%d,\"registrations\":%d,\"failed\":%d,\"seconds\":%.3f,"
+	    "\"per_s\":%.0f}\n",
+	    conc, atomic_load(&reg_done), atomic_load(&reg_failed), t1 - t0,
+	    (double)atomic_load(&reg_done) / (t1 - t0));
+	SSL_CTX_free(reg_base);
+	return atomic_load(&reg_failed) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t sink, clients[CONNS_MAX];
@@ -330,6 +479,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "register") == 0)
 		return run_register(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "renew") == 0)
+		return run_renew(argc, argv);
 	if (argc != 7 || strcmp(argv[1], "pass") != 0) {
 		(void)fprintf(stderr,
 		              "usage: bench_gateway pass PROXY_PORT SNI SINK_PORT CONNECTIONS SECONDS\n");
