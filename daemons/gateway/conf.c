@@ -33,6 +33,9 @@ void gw_conf_defaults(struct gw_conf *c)
 	(void)snprintf(c->wg_address, sizeof(c->wg_address), "10.4.0.1/16");
 	c->wg_listen_port = 51820;
 	c->wg_poll_s = 5;
+	c->dns_custom_domains = true;
+	(void)snprintf(c->dns_prefix, sizeof(c->dns_prefix), "%s", CVM_INGRESS_TXT_PREFIX);
+	c->dns_cache_ttl_s = 60;
 }
 
 #define STR(sec, name, field)                                             \
@@ -87,6 +90,10 @@ static size_t conf_keys(struct gw_conf *c, struct cvm_conf_key *k, size_t cap)
 	    STR("wg", "endpoint", wg_endpoint),
 	    NUM("wg", "listen_port", wg_listen_port, 1, 65535),
 	    NUM("wg", "poll_interval", wg_poll_s, 1, 3600),
+	    BOOL("dns", "custom_domains", dns_custom_domains),
+	    STR("dns", "servers", dns_servers),
+	    STR("dns", "prefix", dns_prefix),
+	    NUM("dns", "cache_ttl", dns_cache_ttl_s, 1, 86400),
 	    STR("dev", "instances", dev_instances),
 	};
 	size_t n = sizeof(keys) / sizeof(keys[0]);
@@ -199,6 +206,11 @@ int gw_conf_check(struct gw_conf *c, char *err, size_t err_len)
 	    strcmp(c->wg_backend, "userspace") != 0) {
 		(void)snprintf(err, err_len, "[wg] backend: '%s' is not auto, kernel or userspace",
 		               c->wg_backend);
+		return CVM_E_FORMAT;
+	}
+	if (c->dns_prefix[0] != '_') {
+		(void)snprintf(err, err_len, "[dns] prefix: '%s' must be a DNS label starting with '_'",
+		               c->dns_prefix);
 		return CVM_E_FORMAT;
 	}
 	if (c->max_connections_per_ip > c->max_connections ||

@@ -76,6 +76,11 @@ struct gw_conf {
 	char wg_endpoint[128]; /* what CVMs dial: HOST:PORT */
 	uint64_t wg_listen_port;
 	uint64_t wg_poll_s; /* how often handshake times are read */
+	/* [dns]: custom domains, whose _dstack-app-address TXT record names the app */
+	bool dns_custom_domains;
+	char dns_servers[256]; /* "IP[:PORT],..."; empty: /etc/resolv.conf */
+	char dns_prefix[CVM_INGRESS_PREFIX_MAX + 1];
+	uint64_t dns_cache_ttl_s;
 	/* [dev] */
 	char dev_instances[GW_PATH_MAX]; /* JSON list of static instances (tests, benchmarks) */
 
@@ -190,8 +195,10 @@ enum gw_counter {
 	GW_C_TIMEOUT_TOTAL,
 	GW_C_TERMINATED,
 	GW_C_PASSTHROUGH,
-	GW_C_BYTES_IN,  /* from clients */
-	GW_C_BYTES_OUT, /* to clients */
+	GW_C_DNS_LOOKUPS,   /* TXT lookups for custom domains (cache misses) */
+	GW_C_CUSTOM_DOMAIN, /* connections routed by a TXT record */
+	GW_C_BYTES_IN,      /* from clients */
+	GW_C_BYTES_OUT,     /* to clients */
 	GW_C__COUNT
 };
 

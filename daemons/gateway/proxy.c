@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ares.h>
+#include <arpa/nameser.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -51,8 +53,8 @@
 #define SWEEP_MS 500
 #define IP_SHARDS 64u
 
-enum ep_kind { EP_LISTEN = 1, EP_WAKE, EP_CLIENT, EP_BACKEND, EP_PENDING };
-enum st { ST_PROXY = 1, ST_HELLO, ST_CONNECT, ST_RELAY };
+enum ep_kind { EP_LISTEN = 1, EP_WAKE, EP_CLIENT, EP_BACKEND, EP_PENDING, EP_DNS };
+enum st { ST_PROXY = 1, ST_HELLO, ST_DNS, ST_CONNECT, ST_RELAY };
 enum mode { M_NONE = 0, M_TERM, M_PASS, M_PAGE };
 
 struct conn;
@@ -75,6 +77,29 @@ struct ip_shard {
 };
 
 struct worker;
+struct dns_query;
+
+#define DNS_FDS_MAX 16
+#define DNS_CACHE_BUCKETS 1024u
+#define DNS_CACHE_MAX 4096u
+#define DNS_NEGATIVE_TTL_MS 10000u
+
+/* a c-ares socket in the worker's epoll (level-triggered, as c-ares wants) */
+struct dns_fd {
+	struct ep e;
+	int fd;
+	bool used;
+};
+
+/* a custom domain's answer, kept [dns] cache_ttl seconds (10 s when there
+ * was none), so that DNS is asked once per name, not once per connection */
+struct dns_entry {
+	char name[CVM_INGRESS_NAME_MAX + 1];
+	bool found;
+	struct cvm_ingress_dst dst;
+	uint64_t expires;
+	struct dns_entry *next;
+};
 
 struct conn {
 	struct ep ep_c, ep_b, ep_p[GW_TOP_N_MAX];
@@ -95,6 +120,7 @@ struct conn {
 	size_t chunk_c2b, chunk_b2c; /* bytes per splice: the pipe's size */
 	unsigned long long moved_c2b, moved_b2c;
 	struct gw_app *app;
+	struct dns_query *dq; /* ST_DNS: the lookup in flight */
 	struct ip_ent *ip;
 	struct ip_shard *ip_shard;
 	struct sockaddr_storage peer, local;
@@ -117,6 +143,17 @@ struct worker {
 	size_t n_bufs;
 	bool started, listening;
 	uint64_t drain_deadline;
+	ares_channel dns; /* NULL: custom domains are off */
+	struct dns_fd dns_fds[DNS_FDS_MAX];
+};
+
+/* a TXT lookup: outlives its connection when that closes first */
+struct dns_query {
+	struct conn *c;
+	struct worker *w;
+	int step; /* 0: <prefix>.<name>, 1: <prefix>-wildcard.<parent> */
+	char name[CVM_INGRESS_NAME_MAX + 1];
+	char names[2][CVM_INGRESS_NAME_MAX + 32];
 };
 
 struct gw_proxy {
@@ -128,6 +165,10 @@ struct gw_proxy {
 	atomic_bool drain;
 	atomic_uint active;
 	struct ip_shard ips[IP_SHARDS];
+	/* the custom domains' answers, shared by the workers */
+	pthread_mutex_t dns_lock;
+	struct dns_entry *dns_cache[DNS_CACHE_BUCKETS];
+	size_t dns_cached;
 };
 
 static uint64_t now_ms(void)
@@ -277,6 +318,10 @@ static void conn_close(struct conn *c)
 	buf_put(w, c->c2b);
 	buf_put(w, c->b2c);
 	c->c2b = c->b2c = NULL;
+	if (c->dq != NULL) { /* its answer will find no connection */
+		c->dq->c = NULL;
+		c->dq = NULL;
+	}
 	if (c->app != NULL) {
 		if (c->counted_app)
 			atomic_fetch_sub(&c->app->conns, 1);
@@ -501,6 +546,240 @@ static void page(struct conn *c, int status, const char *reason, const char *tex
 	c->b_eof = true;
 }
 
+static bool route_dst(struct conn *c, const struct cvm_ingress_route *rtp);
+
+/* --- custom domains: the TXT record names the app (c-ares) --- */
+
+static uint32_t dns_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % DNS_CACHE_BUCKETS;
+}
+
+/* dns_cache_get copies the live entry for `name` into *out. */
+static bool dns_cache_get(struct gw_proxy *p, const char *name, uint64_t now, struct dns_entry *out)
+{
+	bool hit = false;
+
+	(void)pthread_mutex_lock(&p->dns_lock);
+	for (const struct dns_entry *e = p->dns_cache[dns_hash(name)]; e != NULL; e = e->next) {
+		if (strcmp(e->name, name) == 0) {
+			hit = now < e->expires;
+			if (hit)
+				*out = *e;
+			break;
+		}
+	}
+	(void)pthread_mutex_unlock(&p->dns_lock);
+	return hit;
+}
+
+/* dns_cache_clear empties the cache; the caller holds dns_lock (or is the
+ * last user). */
+static void dns_cache_clear(struct gw_proxy *p)
+{
+	for (size_t b = 0; b < DNS_CACHE_BUCKETS; b++) {
+		while (p->dns_cache[b] != NULL) {
+			struct dns_entry *e = p->dns_cache[b];
+
+			p->dns_cache[b] = e->next;
+			free(e);
+		}
+	}
+	p->dns_cached = 0;
+}
+
+static void dns_cache_put(struct gw_proxy *p, const char *name, bool found, const struct cvm_ingress_dst *dst)
+{
+	uint32_t h = dns_hash(name);
+	uint64_t ttl = found ? p->g->conf->dns_cache_ttl_s * 1000u : DNS_NEGATIVE_TTL_MS;
+	struct dns_entry *e;
+
+	(void)pthread_mutex_lock(&p->dns_lock);
+	for (e = p->dns_cache[h]; e != NULL; e = e->next)
+		if (strcmp(e->name, name) == 0)
+			break;
+	if (e == NULL) {
+		if (p->dns_cached >= DNS_CACHE_MAX)
+			dns_cache_clear(p); /* rare: start over rather than grow */
+		e = calloc(1, sizeof(*e));
+		if (e != NULL) {
+			(void)snprintf(e->name, sizeof(e->name), "%s", name);
+			e->next = p->dns_cache[h];
+			p->dns_cache[h] = e;
+			p->dns_cached++;
+		}
+	}
+	if (e != NULL) {
+		e->found = found;
+		if (found)
+			e->dst = *dst;
+		e->expires = now_ms() + ttl;
+	}
+	(void)pthread_mutex_unlock(&p->dns_lock);
+}
+
+static bool dns_route(struct conn *c, const char *name, bool found, const struct cvm_ingress_dst *dst)
+{
+	struct cvm_ingress_route rt;
+
+	if (!found) {
+		fail(c, GW_C_BAD_NAME, "no_app_address", name);
+		return false;
+	}
+	memset(&rt, 0, sizeof(rt));
+	rt.kind = CVM_INGRESS_APP;
+	rt.dst = *dst;
+	rt.dst.is_tls = true; /* a custom domain's app terminates its own TLS */
+	rt.dst.is_h2 = false;
+	(void)snprintf(rt.name, sizeof(rt.name), "%s", name);
+	gw_count(c->w->p->g, GW_C_CUSTOM_DOMAIN, 1);
+	return route_dst(c, &rt);
+}
+
+static void dns_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct worker *w = q->w;
+	struct cvm_ingress_dst dst;
+	bool found = false;
+	struct conn *c;
+
+	(void)timeouts;
+	if (status == ARES_SUCCESS) {
+		struct ares_txt_reply *txt = NULL;
+
+		if (ares_parse_txt_reply(abuf, alen, &txt) == ARES_SUCCESS) {
+			for (const struct ares_txt_reply *t = txt; t != NULL && !found; t = t->next) {
+				const char *why = NULL;
+
+				found = cvm_ingress_parse_txt((const char *)t->txt, t->length, &dst, &why) ==
+				        CVM_OK;
+			}
+			ares_free_data(txt);
+		}
+	}
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+		if (q->c != NULL)
+			q->c->dq = NULL;
+		free(q);
+		return;
+	}
+	if (!found && q->step == 0) { /* then the parent's wildcard record */
+		q->step = 1;
+		ares_query(w->dns, q->names[1], ns_c_in, ns_t_txt, dns_answer, q);
+		return;
+	}
+	dns_cache_put(w->p, q->name, found, &dst);
+	c = q->c;
+	if (c == NULL || c->dead) {
+		free(q);
+		return;
+	}
+	c->dq = NULL;
+	if (dns_route(c, q->name, found, &dst))
+		conn_run(c);
+	free(q);
+}
+
+static bool dns_start(struct conn *c, const char *name)
+{
+	struct worker *w = c->w;
+	struct dns_entry e;
+	struct dns_query *q;
+
+	if (dns_cache_get(w->p, name, now_ms(), &e))
+		return dns_route(c, name, e.found, &e.dst);
+	q = calloc(1, sizeof(*q));
+	if (q == NULL || cvm_ingress_txt_names(name, w->p->g->conf->dns_prefix, q->names) != CVM_OK) {
+		free(q);
+		fail(c, GW_C_BAD_NAME, "unknown_domain", name);
+		return false;
+	}
+	q->c = c;
+	q->w = w;
+	(void)snprintf(q->name, sizeof(q->name), "%s", name);
+	c->dq = q;
+	c->state = ST_DNS;
+	gw_count(w->p->g, GW_C_DNS_LOOKUPS, 1);
+	/* The answer continues the connection (dns_answer); it may come at
+	 * once, from inside ares_query. */
+	ares_query(w->dns, q->names[0], ns_c_in, ns_t_txt, dns_answer, q);
+	return false;
+}
+
+static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct worker *w = data;
+	struct dns_fd *slot = NULL, *free_slot = NULL;
+	struct epoll_event ev;
+
+	for (size_t i = 0; i < DNS_FDS_MAX; i++) {
+		if (w->dns_fds[i].used && w->dns_fds[i].fd == fd)
+			slot = &w->dns_fds[i];
+		else if (!w->dns_fds[i].used && free_slot == NULL)
+			free_slot = &w->dns_fds[i];
+	}
+	if (!readable && !writable) {
+		if (slot != NULL) {
+			(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+			slot->used = false;
+		}
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
+	if (slot != NULL) {
+		ev.data.ptr = &slot->e;
+		(void)epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev);
+		return;
+	}
+	if (free_slot == NULL) /* more sockets than servers: c-ares times the query out */
+		return;
+	free_slot->used = true;
+	free_slot->fd = fd;
+	free_slot->e.kind = EP_DNS;
+	free_slot->e.idx = (uint8_t)(free_slot - w->dns_fds);
+	ev.data.ptr = &free_slot->e;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+		free_slot->used = false;
+}
+
+static void dns_event(struct worker *w, const struct ep *e, uint32_t events)
+{
+	int fd = w->dns_fds[e->idx].fd;
+
+	ares_process_fd(w->dns, (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
+	                (events & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
+}
+
+static int dns_init(struct worker *w, char *err, size_t err_len)
+{
+	const struct gw_conf *cf = w->p->g->conf;
+	struct ares_options o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.sock_state_cb = dns_sock_state;
+	o.sock_state_cb_data = w;
+	o.timeout = 2000; /* ms, with ARES_OPT_TIMEOUTMS */
+	o.tries = 2;
+	r = ares_init_options(&w->dns, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (r == ARES_SUCCESS && cf->dns_servers[0] != '\0')
+		r = ares_set_servers_ports_csv(w->dns, cf->dns_servers);
+	if (r != ARES_SUCCESS) {
+		(void)snprintf(err, err_len, "the DNS resolver ([dns] servers '%s'): %s", cf->dns_servers,
+		               ares_strerror(r));
+		return CVM_E_FORMAT;
+	}
+	return CVM_OK;
+}
+
+/* --- routing --- */
+
 static bool route(struct conn *c, const struct cvm_clienthello *hello)
 {
 	struct worker *w = c->w;
@@ -521,9 +800,23 @@ static bool route(struct conn *c, const struct cvm_clienthello *hello)
 		return false;
 	}
 	if (rt.kind != CVM_INGRESS_APP) {
-		fail(c, GW_C_BAD_NAME, "unknown_domain", rt.name);
-		return false;
+		/* A custom domain: its TXT record names the app (passthrough). */
+		if (w->dns == NULL) {
+			fail(c, GW_C_BAD_NAME, "unknown_domain", rt.name);
+			return false;
+		}
+		return dns_start(c, rt.name);
 	}
+	return route_dst(c, &rt);
+}
+
+static bool route_dst(struct conn *c, const struct cvm_ingress_route *rtp)
+{
+	struct worker *w = c->w;
+	struct gw_ctx *g = w->p->g;
+	struct gw_conf *cf = g->conf;
+	const struct cvm_ingress_route rt = *rtp;
+
 	c->h2 = rt.dst.is_h2;
 	c->mode = rt.dst.is_tls ? M_PASS : M_TERM;
 	if (c->mode == M_TERM && (strcmp(rt.dst.id, "health") == 0 || strcmp(rt.dst.id, "gateway") == 0)) {
@@ -1154,6 +1447,8 @@ static void *worker_main(void *arg)
 					continue;
 				if (e->kind == EP_LISTEN) {
 					do_accept(w);
+				} else if (e->kind == EP_DNS) {
+					dns_event(w, e, evs[i].events);
 				} else if (e->kind == EP_WAKE) {
 					uint64_t v;
 					ssize_t got = read(w->wake, &v, sizeof(v));
@@ -1174,6 +1469,8 @@ static void *worker_main(void *arg)
 		}
 		now = now_ms();
 		if (now - last_sweep >= SWEEP_MS) {
+			if (w->dns != NULL) /* c-ares's own timeouts and retries */
+				ares_process_fd(w->dns, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 			sweep(w, now);
 			free_dead(w);
 			last_sweep = now;
@@ -1242,6 +1539,10 @@ int gw_proxy_start(struct gw_ctx *g, struct gw_proxy **out, uint16_t *port, char
 	int r;
 
 	*out = NULL;
+	if (g->conf->dns_custom_domains && ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		(void)snprintf(err, err_len, "cannot start c-ares (custom domains)");
+		return CVM_E_SYSTEM;
+	}
 	if (cvm_addr_parse(g->conf->listen, &a) != CVM_OK || a.kind != CVM_ADDR_TCP) {
 		(void)snprintf(err, err_len, "[gateway] listen: '%s' is not HOST:PORT", g->conf->listen);
 		return CVM_E_FORMAT;
@@ -1252,6 +1553,7 @@ int gw_proxy_start(struct gw_ctx *g, struct gw_proxy **out, uint16_t *port, char
 	p->g = g;
 	for (size_t i = 0; i < IP_SHARDS; i++)
 		(void)pthread_mutex_init(&p->ips[i].lock, NULL);
+	(void)pthread_mutex_init(&p->dns_lock, NULL);
 	p->w = calloc(n, sizeof(*p->w));
 	if (p->w == NULL) {
 		free(p);
@@ -1292,6 +1594,11 @@ int gw_proxy_start(struct gw_ctx *g, struct gw_proxy **out, uint16_t *port, char
 		w->bufs = calloc(256, sizeof(*w->bufs));
 		w->ep_l.kind = EP_LISTEN;
 		w->ep_w.kind = EP_WAKE;
+		if (g->conf->dns_custom_domains && w->ep >= 0) {
+			r = dns_init(w, err, err_len);
+			if (r != CVM_OK)
+				goto fail;
+		}
 		if (w->ep < 0 || w->wake < 0 || w->peek == NULL || w->bufs == NULL ||
 		    add_fd(w, p->lfd, &w->ep_l, EPOLLIN | EPOLLEXCLUSIVE) != 0 ||
 		    add_fd(w, w->wake, &w->ep_w, EPOLLIN) != 0) {
@@ -1356,6 +1663,8 @@ void gw_proxy_stop(struct gw_proxy *p)
 			(void)close(w->ep);
 		if (w->wake >= 0)
 			(void)close(w->wake);
+		if (w->dns != NULL) /* after the connections: pending answers find none */
+			ares_destroy(w->dns);
 		free(w->peek);
 		for (size_t k = 0; k < w->n_bufs; k++)
 			free(w->bufs[k]);
@@ -1363,6 +1672,8 @@ void gw_proxy_stop(struct gw_proxy *p)
 	}
 	if (p->lfd >= 0)
 		(void)close(p->lfd);
+	dns_cache_clear(p);
+	(void)pthread_mutex_destroy(&p->dns_lock);
 	for (size_t i = 0; i < IP_SHARDS; i++) {
 		struct ip_ent *e = p->ips[i].head;
 

@@ -9,7 +9,10 @@ that terminates TLS itself, h2-only ALPN ('g'), the health name, the 503 of
 an app without instance, PROXY v2 towards an app that asks for it, names and
 ClientHellos that must be refused, the admin API's token, removal of an
 instance, per-address caps, slowloris and stalled backends, certificate hot
-reload with an established connection kept, and a graceful drain.
+reload with an established connection kept, and a graceful drain. Custom
+domains are resolved through their _dstack-app-address TXT records, served
+by pebble-challtestsrv's DNS server (its own name, the parent's wildcard,
+none, a malformed one, the cache).
 
 Usage: gateway_proxy.py BIN_DIR WORK_DIR
 """
@@ -153,6 +156,35 @@ class Backend(threading.Thread):
 
 # --- the gateway ---------------------------------------------------------------
 
+class ChallTestSrv:
+    """pebble-challtestsrv as the DNS server of the custom domains' TXT records."""
+
+    def __init__(self):
+        self.dns, self.mgmt = free_port(), free_port()
+        self.log = open(f"{WORK}/challtestsrv.log", "w")
+        self.p = subprocess.Popen(["pebble-challtestsrv", "-management", f"127.0.0.1:{self.mgmt}", "-dns01",
+                                   f"127.0.0.1:{self.dns}", "-http01", "", "-https01", "", "-tlsalpn01", "",
+                                   "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.mgmt), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("pebble-challtestsrv did not start")
+
+    def set_txt(self, host, value):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.mgmt}/set-txt",
+                                     data=json.dumps({"host": host, "value": value}).encode())
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+        self.log.close()
+
+
 class Gateway:
     def __init__(self, conf_extra="", instances=None):
         self.conf = f"{WORK}/gatewayd.conf"
@@ -268,7 +300,8 @@ def main():
         {"instance_id": "i2", "app_id": "web", "address": "127.0.0.1"},
         {"instance_id": "i3", "app_id": "pp", "address": "127.0.0.1", "proxy_protocol": True},
     ]
-    gw = Gateway(instances=instances)
+    dns = ChallTestSrv()
+    gw = Gateway(instances=instances, conf_extra=f"[dns]\nservers = 127.0.0.1:{dns.dns}\n")
     try:
         # terminated HTTP/1.1, port from the name
         rc, out, err = curl(gw, f"web-{web.port}.gw.test", "/hello")
@@ -329,6 +362,31 @@ def main():
         rc, out, err = curl(gw, f"pp-{pp.port}.gw.test", "/pp")
         check(rc == 0 and out.startswith(f"backend {pp.port} /pp from 127.0.0.1:") and pp.seen and
               pp.seen[0] == b"\r\n\r\n\x00\r\nQUIT\n", "PROXY v2 header sent to an app that wants it", out + err)
+        # custom domains: the TXT record names the app; the app terminates TLS
+        dns.set_txt("_dstack-app-address.shop.example.com.", f"web:{tlsapp.port}")
+        dns.set_txt("_dstack-app-address-wildcard.example.org.", f"web:{tlsapp.port}")
+        dns.set_txt("_dstack-app-address.broken.example.com.", "web:notaport")
+        before = gw.metric("cvm_gateway_dns_lookups_total") or 0
+        for cname, what in (("shop.example.com", "its own TXT record"),
+                            ("any.example.org", "the parent's wildcard TXT record"),
+                            ("shop.example.com", "again, from the cache")):
+            r = run("openssl", "s_client", "-connect", f"127.0.0.1:{gw.port}", "-servername", cname, "-brief",
+                    input="")
+            check("app.example" in r.stdout + r.stderr, f"custom domain {cname}: {what} routes to the app (passthrough)",
+                  (r.stdout + r.stderr)[-300:])
+        after = gw.metric("cvm_gateway_dns_lookups_total") or 0
+        check(after - before == 2, "two lookups for three connections: the second shop.example.com came from the cache",
+              f"{before} -> {after}")
+        for cname in ("nothing.example.net", "broken.example.com"):
+            b = gw.metric("cvm_gateway_bad_name_total") or 0
+            try:
+                with tls_client(gw, cname, ca=False):
+                    refused = False
+            except (ssl.SSLError, OSError):
+                refused = True
+            a = gw.metric("cvm_gateway_bad_name_total") or 0
+            check(refused and a == b + 1, f"custom domain {cname} without a valid TXT record is refused and counted",
+                  f"{b} -> {a}")
         # names that must not route
         for bad in ("web-80-extra.gw.test", "web-443sg.gw.test", "-8080.gw.test", "other.example"):
             # a name that is no host name at all ('-8080...') is refused with the ClientHello
@@ -458,6 +516,7 @@ def main():
         check(gw.p.returncode == 0, "the gateway exits 0 after draining", str(gw.p.returncode))
     finally:
         gw.stop()
+        dns.stop()
     print(f"{checks} checks, {failures} failed")
     return 1 if failures else 0
 
