@@ -2,8 +2,10 @@
 # cvm-gatewayd's data path on loopback: routing by name, termination,
 # passthrough, h2, health, PROXY v2 out, refused names and ClientHellos, the
 # admin token, caps, slowloris, a stalled backend, certificate hot reload and
-# a graceful drain (tests/integration/gateway_proxy.py says what each check is).
-# Needs: $CVM_BIN/cvm-gatewayd, python3, openssl, curl.
+# a graceful drain, custom domains by TXT record (tests/integration/gateway_proxy.py says what
+# each check is).
+# Needs: $CVM_BIN/cvm-gatewayd, python3, openssl, curl, pebble-challtestsrv (the custom
+# domains' DNS server).
 set -euo pipefail
 
 BIN="${CVM_BIN:-build/bin}"
