@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* cvm-gatewayd reads the ids with the same check first: the two agree
 	 * on what is well formed, and the copies stay in their buffers. */
 	b = cvm_ratls_app_info_ids(data, size, &ids, err, sizeof(err));
-	if ((a == CVM_OK) != (b == CVM_OK || b == CVM_E_TOO_LARGE) || ids.app_id_len > sizeof(ids.app_id) ||
-	    ids.instance_id_len > sizeof(ids.instance_id) || ids.compose_hash_len > sizeof(ids.compose_hash))
+	if ((a != CVM_OK ? b != a : (b != CVM_OK && b != CVM_E_TOO_LARGE)) ||
+	    ids.app_id_len > sizeof(ids.app_id) || ids.instance_id_len > sizeof(ids.instance_id) ||
+	    ids.compose_hash_len > sizeof(ids.compose_hash))
 		__builtin_trap();
 	return 0;
 }
