@@ -30,6 +30,21 @@ struct cvm_conf_key {
 	uint64_t min, max;
 };
 
+/* Table entries for a field of the config struct `o` points at (a daemon's
+ * conf_keys builds its table with them). */
+#define CVM_CONF_KEY_STR(o, sec, name, field)                                     \
+	{                                                                         \
+		(sec), (name), CVM_CONF_STR, (o)->field, sizeof((o)->field), 0, 0 \
+	}
+#define CVM_CONF_KEY_U64(o, sec, name, field, min, max)                   \
+	{                                                                 \
+		(sec), (name), CVM_CONF_U64, &(o)->field, 0, (min), (max) \
+	}
+#define CVM_CONF_KEY_BOOL(o, sec, name, field)                     \
+	{                                                          \
+		(sec), (name), CVM_CONF_BOOL, &(o)->field, 0, 0, 0 \
+	}
+
 /* cvm_conf_parse reads the INI text `text` (NUL-terminated) and stores each
  * value into its key's destination; keys absent from the text keep their
  * values. On failure `err` holds one sentence with the line number. Returns

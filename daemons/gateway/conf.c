@@ -38,18 +38,9 @@ void gw_conf_defaults(struct gw_conf *c)
 	c->dns_cache_ttl_s = 60;
 }
 
-#define STR(sec, name, field)                                             \
-	{                                                                 \
-		sec, name, CVM_CONF_STR, c->field, sizeof(c->field), 0, 0 \
-	}
-#define NUM(sec, name, field, min, max)                             \
-	{                                                           \
-		sec, name, CVM_CONF_U64, &c->field, 0, (min), (max) \
-	}
-#define BOOL(sec, name, field)                               \
-	{                                                    \
-		sec, name, CVM_CONF_BOOL, &c->field, 0, 0, 0 \
-	}
+#define STR(sec, name, field) CVM_CONF_KEY_STR(c, sec, name, field)
+#define NUM(sec, name, field, min, max) CVM_CONF_KEY_U64(c, sec, name, field, min, max)
+#define BOOL(sec, name, field) CVM_CONF_KEY_BOOL(c, sec, name, field)
 
 static size_t conf_keys(struct gw_conf *c, struct cvm_conf_key *k, size_t cap)
 {

@@ -46,18 +46,9 @@ const char *vmm_platform_name(enum vmm_platform p)
 	return p == VMM_PLATFORM_TDX ? "tdx" : p == VMM_PLATFORM_SNP ? "snp" : "dev";
 }
 
-#define STR(sec, name, field)                                             \
-	{                                                                 \
-		sec, name, CVM_CONF_STR, c->field, sizeof(c->field), 0, 0 \
-	}
-#define NUM(sec, name, field, min, max)                             \
-	{                                                           \
-		sec, name, CVM_CONF_U64, &c->field, 0, (min), (max) \
-	}
-#define BOOL(sec, name, field)                               \
-	{                                                    \
-		sec, name, CVM_CONF_BOOL, &c->field, 0, 0, 0 \
-	}
+#define STR(sec, name, field) CVM_CONF_KEY_STR(c, sec, name, field)
+#define NUM(sec, name, field, min, max) CVM_CONF_KEY_U64(c, sec, name, field, min, max)
+#define BOOL(sec, name, field) CVM_CONF_KEY_BOOL(c, sec, name, field)
 
 static size_t conf_keys(struct vmm_conf *c, struct cvm_conf_key *k)
 {
